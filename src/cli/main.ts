@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/** The `keymesh` command. */
+import '../polyfills.js';
+import { Command, Option } from 'commander';
+import { OPERATOR_SCOPES, KEY_USES } from '../config/defaults.js';
+import { ManagementKey } from '../crypto/management-key.js';
+import { isKeymeshError } from '../errors.js';
+import { hashOperatorToken } from '../http/operator-auth.js';
+import { randomBytes } from 'node:crypto';
+import { runKeys, runRevoke, runRotate } from './operator.js';
+import { runStart } from './start.js';
+
+const program = new Command('keymesh')
+  .description('keymesh: clustered key management and secure token service')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (str, write) => write(`keymesh: ${str}`) });
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+program
+  .command('start')
+  .description('start one node')
+  .option('--config <file>', 'JSON config file')
+  .option('--name <name>', 'node name (overrides the file)')
+  .option('--data-dir <dir>', 'data directory (overrides the file)')
+  .option('--http <host:port>', 'HTTP listen address (overrides the file)')
+  .option('--p2p <host:port>', 'libp2p listen address (overrides the file)')
+  .option('--seed <host:port>', 'a seed node; repeatable (overrides the file)', collect)
+  .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+  .action(async (o: { config?: string; name?: string; dataDir?: string; http?: string; p2p?: string; seed?: string[]; logLevel?: string }) => {
+    await runStart({
+      ...(o.config !== undefined && { config: o.config }),
+      ...(o.name !== undefined && { name: o.name }),
+      ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
+      ...(o.http !== undefined && { http: o.http }),
+      ...(o.p2p !== undefined && { p2p: o.p2p }),
+      ...(o.seed !== undefined && { seeds: o.seed }),
+      ...(o.logLevel !== undefined && { logLevel: o.logLevel }),
+    });
+  });
+
+const withNode = (cmd: Command) =>
+  cmd
+    .requiredOption('--node <url>', 'base URL of a node, e.g. http://127.0.0.1:8701')
+    .option('--token <token>', 'operator token (default: KEYMESH_ADMIN_TOKEN)')
+    .option('--token-file <file>', 'read the operator token from a file')
+    .option('--json', 'print JSON');
+
+withNode(program.command('keys').description("show a node's key set: each key's state, times and publication"))
+  .option('--realm <realm>', 'only this realm')
+  .action(runKeys);
+
+withNode(program.command('rotate').description('publish a new key now; it becomes active after prePublishMs'))
+  .addOption(new Option('--use <use>', 'key use').choices([...KEY_USES]).makeOptionMandatory())
+  .option('--realm <realm>', 'realm (default: default)')
+  .action(runRotate);
+
+withNode(program.command('revoke').description('revoke a key at once: unpublished everywhere, never used again').argument('<kid>', 'key id'))
+  .action(runRevoke);
+
+program
+  .command('gen-management-key')
+  .description('print a new random management key (base64url, 32 bytes)')
+  .action(() => {
+    process.stdout.write(`${ManagementKey.generate()}\n`);
+  });
+
+program
+  .command('gen-operator-token')
+  .description('print a new operator token and the operatorTokens entry that accepts it')
+  .requiredOption('--name <name>', 'a name for the token')
+  .addOption(new Option('--scopes <scopes...>', 'scopes').choices([...OPERATOR_SCOPES]).makeOptionMandatory())
+  .action((o: { name: string; scopes: string[] }) => {
+    const token = randomBytes(32).toString('base64url');
+    process.stdout.write(`token: ${token}\nconfig: ${JSON.stringify({ name: o.name, hash: hashOperatorToken(token), scopes: o.scopes })}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (isKeymeshError(err)) process.stderr.write(`keymesh: ${err.code}: ${err.message}\n`);
+  else process.stderr.write(`keymesh: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,54 @@
+/** The operator commands of the CLI: `keys`, `rotate`, `revoke`. They print tables, or JSON with `--json`. */
+import { readFileSync } from 'node:fs';
+import { AdminClient, type KeySetView, type KeyView } from '../client/admin-client.js';
+import { KeymeshError } from '../errors.js';
+
+/** Options every operator command shares. */
+export interface NodeOptions {
+  node: string;
+  token?: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+/** The operator token: `--token`, `--token-file`, or `KEYMESH_ADMIN_TOKEN`. */
+export function operatorToken(o: NodeOptions): string {
+  if (o.token) return o.token;
+  if (o.tokenFile) return readFileSync(o.tokenFile, 'utf8').trim();
+  const env = process.env.KEYMESH_ADMIN_TOKEN;
+  if (env) return env.trim();
+  throw new KeymeshError('ERR_UNAUTHORIZED', 'no operator token: pass --token, --token-file, or set KEYMESH_ADMIN_TOKEN');
+}
+
+export async function runKeys(o: NodeOptions & { realm?: string }): Promise<void> {
+  const view = await new AdminClient(o.node, operatorToken(o)).keys(o.realm);
+  process.stdout.write(o.json ? `${JSON.stringify(view, null, 2)}\n` : formatKeySet(view));
+}
+
+export async function runRotate(o: NodeOptions & { use: string; realm?: string }): Promise<void> {
+  const key = await new AdminClient(o.node, operatorToken(o)).rotate(o.use, o.realm);
+  process.stdout.write(o.json ? `${JSON.stringify(key, null, 2)}\n` : `created ${key.use} key ${key.kid} in realm ${key.realm}: published now, active from ${key.activateAt}\n`);
+}
+
+export async function runRevoke(kid: string, o: NodeOptions): Promise<void> {
+  const key = await new AdminClient(o.node, operatorToken(o)).revoke(kid);
+  process.stdout.write(o.json ? `${JSON.stringify(key, null, 2)}\n` : `revoked ${key.use} key ${key.kid} in realm ${key.realm} at ${key.revokedAt}\n`);
+}
+
+/** A human-readable table of a key set. */
+export function formatKeySet(view: KeySetView): string {
+  const head = ['KID', 'REALM', 'USE', 'ALG', 'STATE', 'ACTIVATE', 'RETIRE', 'EXPIRE', 'PUBLISHED'];
+  const rows = view.keys.map((k: KeyView) => [
+    k.kid.length > 16 ? `${k.kid.slice(0, 15)}…` : k.kid, k.realm, k.use, k.alg, k.state,
+    short(k.activateAt), short(k.retireAt), short(k.expireAt), `${k.publishedOn.nodes}/${k.publishedOn.of}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out = [`node ${view.node}  key-set version ${view.version}  digest ${view.digest}`, line(head), ...rows.map(line)];
+  if (view.corruptRecords.length > 0) out.push(`corrupt records (not served): ${view.corruptRecords.join(', ')}`);
+  return `${out.join('\n')}\n`;
+}
+
+function short(iso: string): string {
+  return iso.replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+}

@@ -1,0 +1,79 @@
+/**
+ * A small client of the operator API (`/v1/keys…`), used by the CLI and by tests. Errors from the node become
+ * `ERR_REMOTE` with the node's status and `error_description`.
+ */
+import { KeymeshError } from '../errors.js';
+
+/** One key as `GET /v1/keys` describes it. */
+export interface KeyView {
+  kid: string;
+  realm: string;
+  use: 'sig' | 'enc' | 'secret';
+  alg: string;
+  state: 'pending' | 'active' | 'retired' | 'expired' | 'revoked';
+  createdAt: string;
+  createdBy: string;
+  publishAt: string;
+  activateAt: string;
+  retireAt: string;
+  expireAt: string;
+  revokedAt?: string;
+  publishedOn: { nodes: number; of: number };
+}
+
+/** `GET /v1/keys`. */
+export interface KeySetView {
+  node: string;
+  version: number;
+  digest: string;
+  keys: KeyView[];
+  corruptRecords: string[];
+}
+
+/** Talks to one node's operator API. */
+export class AdminClient {
+  readonly #base: string;
+  readonly #token: string;
+
+  constructor(baseUrl: string, token: string) {
+    this.#base = baseUrl.replace(/\/+$/, '');
+    this.#token = token;
+  }
+
+  keys(realm?: string): Promise<KeySetView> {
+    return this.#call('GET', `/v1/keys${realm ? `?realm=${encodeURIComponent(realm)}` : ''}`);
+  }
+
+  rotate(use: string, realm?: string): Promise<KeyView> {
+    return this.#call('POST', '/v1/keys/rotate', { use, ...(realm ? { realm } : {}) });
+  }
+
+  revoke(kid: string): Promise<KeyView> {
+    return this.#call('POST', `/v1/keys/${encodeURIComponent(kid)}/revoke`);
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new KeymeshError('ERR_REMOTE', `cannot reach ${this.#base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, { cause: err });
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const e = json as { error?: string; error_description?: string } | undefined;
+      throw new KeymeshError('ERR_REMOTE', `${res.status} ${e?.error ?? res.statusText}: ${e?.error_description ?? 'no description'}`);
+    }
+    return json as T;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Every default of keymesh, in one place. The README's configuration table is written from this file: each
+ * constant states its unit in its name and its meaning in its comment.
+ */
+
+const SECOND_MS = 1_000;
+const MINUTE_MS = 60 * SECOND_MS;
+const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
+
+/** The cluster id a node joins when none is configured. Default is `"keymesh"`. */
+export const DEFAULT_CLUSTER_ID = 'keymesh';
+
+/** The data directory, relative to the working directory. Default is `"data/node"`. */
+export const DEFAULT_DATA_DIR = 'data/node';
+
+/** HTTP listen host. Default is `"127.0.0.1"` (plain HTTP may only listen on loopback). */
+export const DEFAULT_HTTP_HOST = '127.0.0.1';
+
+/** HTTP listen port; 0 picks a free port. Default is 8701. */
+export const DEFAULT_HTTP_PORT = 8701;
+
+/** Largest accepted request body. Default is 65536 bytes (64 KiB). */
+export const DEFAULT_HTTP_BODY_LIMIT_BYTES = 64 * 1024;
+
+/** libp2p listen host. Default is `"127.0.0.1"`. */
+export const DEFAULT_P2P_HOST = '127.0.0.1';
+
+/** libp2p listen port; 0 picks a free port. Default is 9701. */
+export const DEFAULT_P2P_PORT = 9701;
+
+/** How many nodes hold each replicated value. Default is 3. */
+export const DEFAULT_REPLICATION_FACTOR = 3;
+
+/** `Cache-Control: max-age` of the JWKS and POP documents. Default is 300000 (5 minutes). */
+export const DEFAULT_JWKS_MAX_AGE_MS = 5 * MINUTE_MS;
+
+/** Largest clock difference tolerated between nodes and relying parties. Default is 60000 (1 minute). */
+export const DEFAULT_CLOCK_SKEW_MS = MINUTE_MS;
+
+/** How long a key is in use before the next slot's key takes over. Default is 86400000 (24 hours). */
+export const DEFAULT_ROTATION_PERIOD_MS = DAY_MS;
+
+/** How long before its slot starts the next key is published. Default is 3600000 (1 hour). */
+export const DEFAULT_PRE_PUBLISH_MS = HOUR_MS;
+
+/** How long a key stays published after its slot ends. Default is 86400000 (24 hours). */
+export const DEFAULT_RETIRE_AFTER_MS = DAY_MS;
+
+/** Signing algorithm of `sig` keys. Default is `"ES256"`. */
+export const DEFAULT_SIG_ALG = 'ES256';
+
+/** Key-management algorithm of `enc` keys. Default is `"ECDH-ES+A256KW"` (on P-256). */
+export const DEFAULT_ENC_ALG = 'ECDH-ES+A256KW';
+
+/** Algorithm of symmetric `secret` keys. Default is `"HS256"`. */
+export const DEFAULT_SECRET_ALG = 'HS256';
+
+/** Longest lifetime of any token a realm issues. Default is 3600000 (1 hour). */
+export const DEFAULT_TOKEN_MAX_LIFETIME_MS = HOUR_MS;
+
+/** Longest time a client may hold a ciphertext made for the POP before sending it. Default is 3600000 (1 hour). */
+export const DEFAULT_CIPHERTEXT_LIFETIME_MS = HOUR_MS;
+
+/** Log level. Default is `"info"`. */
+export const DEFAULT_LOG_LEVEL = 'info';
+
+/** Name of the realm served at the root paths (others live under `/realms/{realm}`). */
+export const DEFAULT_REALM = 'default';
+
+/** How often the rotation service checks the key schedule. Default is 1000 (1 second). */
+export const ROTATION_CHECK_INTERVAL_MS = SECOND_MS;
+
+/** Signing algorithms a `sig` key may use. */
+export const SIG_ALGS = ['ES256', 'EdDSA', 'RS256'] as const;
+
+/** Key-management algorithms an `enc` key may use. */
+export const ENC_ALGS = ['ECDH-ES+A256KW', 'RSA-OAEP-256'] as const;
+
+/** Algorithms a symmetric `secret` key may use. */
+export const SECRET_ALGS = ['HS256'] as const;
+
+/** Content-encryption algorithms `/v1/decrypt` accepts. */
+export const CONTENT_ENC_ALGS = ['A128GCM', 'A192GCM', 'A256GCM', 'A128CBC-HS256', 'A192CBC-HS384', 'A256CBC-HS512'] as const;
+
+/** Scopes an operator token may carry. */
+export const OPERATOR_SCOPES = ['admin', 'backend'] as const;
+
+/** Log levels. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Key uses a realm holds. */
+export const KEY_USES = ['sig', 'enc', 'secret'] as const;

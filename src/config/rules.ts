@@ -1,0 +1,73 @@
+/**
+ * Cross-field rules that a schema of single fields cannot express. Each returns problems as
+ * `{path, message}` so that the loader reports them exactly like schema errors.
+ *
+ * The lifetime rules are what keeps invariants I2 and I3 true by construction: a relying party that caches the
+ * JWKS for `jwks.maxAgeMs` must see a key before anything is signed with it (`prePublishMs >= 2 × maxAge`), and a
+ * key must stay published for as long as anything made with it may still be presented
+ * (`retireAfterMs >= lifetime + clockSkewMs + maxAge`).
+ */
+import { isIP } from 'node:net';
+import type { Config } from './types.js';
+
+/** One configuration problem. */
+export interface ConfigProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** True for loopback host names and addresses (`localhost`, 127.0.0.0/8, `::1`). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '::ffff:127.0.0.1') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (h.startsWith('::ffff:') && isIP(h.slice(7)) === 4) return h.slice(7).startsWith('127.');
+  return false;
+}
+
+/** Checks key lifetimes against token and ciphertext lifetimes, per realm and use. */
+export function checkKeyLifetimes(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const maxAge = config.jwks.maxAgeMs;
+  const skew = config.clockSkewMs;
+  for (const [name, realm] of Object.entries(config.realms)) {
+    for (const use of ['sig', 'enc', 'secret'] as const) {
+      const policy = realm.keys[use];
+      const at = `realms.${name}.keys.${use}`;
+      if (use !== 'secret' && policy.prePublishMs < 2 * maxAge) {
+        problems.push({ path: `${at}.prePublishMs`, message: `must be at least 2 × jwks.maxAgeMs = ${2 * maxAge} ms so every cache sees a key before it is used (got ${policy.prePublishMs})` });
+      }
+      if (policy.prePublishMs >= policy.rotationPeriodMs) {
+        problems.push({ path: `${at}.prePublishMs`, message: `must be less than rotationPeriodMs = ${policy.rotationPeriodMs} ms (got ${policy.prePublishMs})` });
+      }
+      const lifetime = use === 'enc' ? realm.pop.ciphertextLifetimeMs : realm.tokens.maxLifetimeMs;
+      const lifetimePath = use === 'enc' ? `realms.${name}.pop.ciphertextLifetimeMs` : `realms.${name}.tokens.maxLifetimeMs`;
+      const needed = lifetime + skew + (use === 'secret' ? 0 : maxAge);
+      if (policy.retireAfterMs < needed) {
+        problems.push({
+          path: `${at}.retireAfterMs`,
+          message: `must be at least ${lifetimePath} + clockSkewMs${use === 'secret' ? '' : ' + jwks.maxAgeMs'} = ${needed} ms, or something made with the key would outlive it (got ${policy.retireAfterMs})`,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
+/** Plain HTTP may only listen on loopback unless `http.allowInsecure` says otherwise. */
+export function checkTransport(config: Config): ConfigProblem[] {
+  const { host, tls, allowInsecure } = config.http;
+  if (tls || allowInsecure || isLoopbackHost(host)) return [];
+  return [{ path: 'http.host', message: `plain HTTP may only listen on loopback (127.0.0.1, ::1, localhost); set http.tls {certFile, keyFile} or http.allowInsecure to listen on ${host}` }];
+}
+
+/** Operator token names must be unique. */
+export function checkOperatorTokens(config: Config): ConfigProblem[] {
+  const seen = new Set<string>();
+  const problems: ConfigProblem[] = [];
+  config.operatorTokens.forEach((t, i) => {
+    if (seen.has(t.name)) problems.push({ path: `operatorTokens.${i}.name`, message: `duplicate token name "${t.name}"` });
+    seen.add(t.name);
+  });
+  return problems;
+}

@@ -1,0 +1,92 @@
+/**
+ * The config file's schema. Unknown keys are rejected everywhere; every field has its default from
+ * `defaults.ts`. Cross-field rules (key lifetimes against token lifetimes, plain HTTP off loopback) live in
+ * `rules.ts` so that this file reads as the shape of the file.
+ */
+import { z } from 'zod';
+import * as D from './defaults.js';
+
+const YEAR_MS = 366 * 24 * 60 * 60 * 1000;
+
+/** A duration in milliseconds between `min` and one year. */
+const durationMs = (min: number, fallback: number) => z.number().int().min(min).max(YEAR_MS).default(fallback);
+
+const port = (fallback: number) => z.number().int().min(0).max(65535).default(fallback);
+
+const HOST_PORT = /^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/;
+const MULTIADDR = /^\/[^\s]+$/;
+
+/** A seed: `host:port` or a multiaddr. */
+export const seedSchema = z
+  .string()
+  .regex(new RegExp(`${HOST_PORT.source}|${MULTIADDR.source}`), 'expected host:port or a multiaddr such as /ip4/127.0.0.1/tcp/9701');
+
+const keyPolicy = <A extends readonly [string, ...string[]]>(algs: A, alg: A[number]) =>
+  z
+    .strictObject({
+      /** Algorithm of keys of this use. */
+      alg: z.enum(algs).default(alg as never),
+      /** Length of one rotation slot (ms); at least one minute. */
+      rotationPeriodMs: durationMs(60_000, D.DEFAULT_ROTATION_PERIOD_MS),
+      /** How long before its slot the next key is published (ms). */
+      prePublishMs: durationMs(0, D.DEFAULT_PRE_PUBLISH_MS),
+      /** How long a key stays published after its slot ends (ms). */
+      retireAfterMs: durationMs(0, D.DEFAULT_RETIRE_AFTER_MS),
+    })
+    .prefault({});
+
+const realmSchema = z.strictObject({
+  /** The realm's issuer URL; the same on every node. Default is this node's base URL (single-node use only). */
+  issuer: z.url().optional(),
+  keys: z
+    .strictObject({
+      sig: keyPolicy(D.SIG_ALGS, D.DEFAULT_SIG_ALG),
+      enc: keyPolicy(D.ENC_ALGS, D.DEFAULT_ENC_ALG),
+      secret: keyPolicy(D.SECRET_ALGS, D.DEFAULT_SECRET_ALG),
+    })
+    .prefault({}),
+  tokens: z.strictObject({ maxLifetimeMs: durationMs(1_000, D.DEFAULT_TOKEN_MAX_LIFETIME_MS) }).prefault({}),
+  pop: z.strictObject({ ciphertextLifetimeMs: durationMs(1_000, D.DEFAULT_CIPHERTEXT_LIFETIME_MS) }).prefault({}),
+});
+
+const REALM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** The whole config file. */
+export const configSchema = z.strictObject({
+  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default('node'),
+  clusterId: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_CLUSTER_ID),
+  dataDir: z.string().min(1).default(D.DEFAULT_DATA_DIR),
+  http: z
+    .strictObject({
+      host: z.string().min(1).default(D.DEFAULT_HTTP_HOST),
+      port: port(D.DEFAULT_HTTP_PORT),
+      tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+      allowInsecure: z.boolean().default(false),
+      bodyLimitBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(D.DEFAULT_HTTP_BODY_LIMIT_BYTES),
+    })
+    .prefault({}),
+  p2p: z.strictObject({ host: z.string().min(1).default(D.DEFAULT_P2P_HOST), port: port(D.DEFAULT_P2P_PORT) }).prefault({}),
+  seeds: z.array(seedSchema).max(64).default([]),
+  managementKeyFile: z.string().min(1).optional(),
+  replicationFactor: z.number().int().min(1).max(9).default(D.DEFAULT_REPLICATION_FACTOR),
+  bootstrapExpect: z.number().int().min(1).max(64).optional(),
+  clockSkewMs: durationMs(0, D.DEFAULT_CLOCK_SKEW_MS),
+  jwks: z.strictObject({ maxAgeMs: durationMs(0, D.DEFAULT_JWKS_MAX_AGE_MS) }).prefault({}),
+  log: z.strictObject({ level: z.enum(D.LOG_LEVELS).default(D.DEFAULT_LOG_LEVEL) }).prefault({}),
+  realms: z.record(z.string().regex(REALM_NAME, 'realm names are lowercase letters, digits, _ and -'), realmSchema).default({}),
+  operatorTokens: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(64),
+        hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected "sha256:" followed by 64 lowercase hex digits'),
+        scopes: z.array(z.enum(D.OPERATOR_SCOPES)).min(1),
+      }),
+    )
+    .default([]),
+});
+
+/** The config as the file gives it (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** One realm's settings after defaults. */
+export type RealmConfig = z.output<typeof realmSchema> & { issuer: string };

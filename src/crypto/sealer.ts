@@ -1,0 +1,124 @@
+/**
+ * Sealing: authenticated encryption of every value keymesh stores (and, later, of private key material inside
+ * gossip), DESIGN §5.
+ *
+ * Format (version 1):
+ *
+ *     "KM" | version u8 | epoch u32 BE | nodeIdLength u8 | nodeId (ASCII) | nonce (12) | ciphertext | tag (16)
+ *
+ * The cipher is AES-256-GCM. The key is derived from the management key per epoch and per sealing node
+ * (HKDF info `seal|epoch=E|node=N`), so each AES key only ever sees one node's random nonces, and any node that
+ * holds the management key can open what another node sealed. The associated data is the header followed by
+ * the record's key, so a value moved to another key, a header edited to blame another node, or a flipped bit
+ * anywhere fails to open.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { KeymeshError } from '../errors.js';
+import type { ManagementKey } from './management-key.js';
+
+const MAGIC_0 = 0x4b; // 'K'
+const MAGIC_1 = 0x4d; // 'M'
+/** Current sealed-value format version. */
+export const SEAL_FORMAT_VERSION = 1;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const MAX_NODE_ID_BYTES = 64;
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** What a sealed value's header says about it. */
+export interface SealHeader {
+  readonly version: number;
+  readonly epoch: number;
+  readonly nodeId: string;
+}
+
+/** Seals and opens values for one node. Derived keys stay in a private cache. */
+export class Sealer {
+  readonly #keys = new Map<number, ManagementKey>();
+  readonly #derived = new Map<string, Buffer>();
+  readonly #nodeId: string;
+  readonly #epoch: number;
+
+  /** @param managementKey the key to seal with; its epoch is the sealing epoch. */
+  constructor(managementKey: ManagementKey, nodeId: string) {
+    if (!NODE_ID.test(nodeId)) throw new TypeError('node id must be 1-64 characters of [A-Za-z0-9._-]');
+    this.#keys.set(managementKey.epoch, managementKey);
+    this.#nodeId = nodeId;
+    this.#epoch = managementKey.epoch;
+  }
+
+  /** Seals `plaintext` for the record named `recordKey`. */
+  seal(recordKey: string, plaintext: Uint8Array): Buffer {
+    const header = encodeHeader(this.#epoch, this.#nodeId);
+    const nonce = randomBytes(NONCE_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.#keyFor(this.#epoch, this.#nodeId), nonce);
+    cipher.setAAD(Buffer.concat([header, Buffer.from(recordKey, 'utf8')]));
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return Buffer.concat([header, nonce, body, cipher.getAuthTag()]);
+  }
+
+  /**
+   * Opens a value sealed for `recordKey` by any node of the cluster.
+   * @throws KeymeshError `ERR_RECORD_CORRUPT` when the value is malformed, tampered, sealed for another record, or
+   *   sealed under an epoch this node does not hold.
+   */
+  open(recordKey: string, sealed: Uint8Array): Buffer {
+    const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+    const { header, headerBytes } = parseHeader(buf, recordKey);
+    if (!this.#keys.has(header.epoch)) {
+      throw new KeymeshError('ERR_RECORD_CORRUPT', `record ${recordKey} is sealed under management-key epoch ${header.epoch}, which this node does not hold`);
+    }
+    if (buf.length < headerBytes + NONCE_BYTES + TAG_BYTES) throw corrupt(recordKey, 'truncated');
+    const nonce = buf.subarray(headerBytes, headerBytes + NONCE_BYTES);
+    const body = buf.subarray(headerBytes + NONCE_BYTES, buf.length - TAG_BYTES);
+    const decipher = createDecipheriv('aes-256-gcm', this.#keyFor(header.epoch, header.nodeId), nonce);
+    decipher.setAAD(Buffer.concat([buf.subarray(0, headerBytes), Buffer.from(recordKey, 'utf8')]));
+    decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
+    try {
+      return Buffer.concat([decipher.update(body), decipher.final()]);
+    } catch (err) {
+      throw corrupt(recordKey, 'authentication failed', err);
+    }
+  }
+
+  #keyFor(epoch: number, nodeId: string): Buffer {
+    const id = `${epoch}|${nodeId}`;
+    let key = this.#derived.get(id);
+    if (!key) {
+      key = this.#keys.get(epoch)!.derive(`seal|epoch=${epoch}|node=${nodeId}`);
+      this.#derived.set(id, key);
+    }
+    return key;
+  }
+}
+
+/** Reads the header of a sealed value without opening it. */
+export function readSealHeader(sealed: Uint8Array, recordKey = '(value)'): SealHeader {
+  return parseHeader(Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), recordKey).header;
+}
+
+function encodeHeader(epoch: number, nodeId: string): Buffer {
+  const id = Buffer.from(nodeId, 'ascii');
+  const header = Buffer.alloc(8 + id.length);
+  header[0] = MAGIC_0;
+  header[1] = MAGIC_1;
+  header[2] = SEAL_FORMAT_VERSION;
+  header.writeUInt32BE(epoch, 3);
+  header[7] = id.length;
+  id.copy(header, 8);
+  return header;
+}
+
+function parseHeader(buf: Buffer, recordKey: string): { header: SealHeader; headerBytes: number } {
+  if (buf.length < 8 || buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1) throw corrupt(recordKey, 'not a sealed value');
+  if (buf[2] !== SEAL_FORMAT_VERSION) throw corrupt(recordKey, `unknown seal format version ${buf[2]}`);
+  const idLength = buf[7]!;
+  if (idLength === 0 || idLength > MAX_NODE_ID_BYTES || buf.length < 8 + idLength) throw corrupt(recordKey, 'bad header');
+  const nodeId = buf.toString('ascii', 8, 8 + idLength);
+  if (!NODE_ID.test(nodeId)) throw corrupt(recordKey, 'bad node id in header');
+  return { header: { version: buf[2]!, epoch: buf.readUInt32BE(3), nodeId }, headerBytes: 8 + idLength };
+}
+
+function corrupt(recordKey: string, why: string, cause?: unknown): KeymeshError {
+  return new KeymeshError('ERR_RECORD_CORRUPT', `record ${recordKey} failed its seal check (${why}); it is not served`, { cause });
+}

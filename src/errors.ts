@@ -1,0 +1,82 @@
+/**
+ * The one home of keymesh errors.
+ *
+ * Every error a component throws on purpose is a {@link KeymeshError} with a stable `ERR_*` code. The code,
+ * never the message text, decides what the HTTP edge answers: its status, the RFC 6749-style `error` value, and
+ * whether the message may be shown to the caller (`expose`, true below 500). Messages never contain key
+ * material, secrets, tokens or the management key. Every code is listed in the README (a test checks it).
+ */
+
+/** How one error code is presented at the HTTP edge. */
+export interface ErrorCodeInfo {
+  /** HTTP status when this error reaches a client. */
+  readonly status: number;
+  /** The RFC 6749-style `error` value. */
+  readonly oauthError: string;
+  /** One line for the README's error table. */
+  readonly summary: string;
+}
+
+/** Every error code keymesh raises, with its HTTP meaning. */
+export const ERROR_CODES = {
+  ERR_CONFIG_INVALID: { status: 500, oauthError: 'server_error', summary: 'the configuration failed validation; the message names the dotted path and the allowed values' },
+  ERR_CONFIG_FILE: { status: 500, oauthError: 'server_error', summary: 'the config file could not be read or is not JSON' },
+  ERR_MANAGEMENT_KEY_MISSING: { status: 500, oauthError: 'server_error', summary: 'neither KEYMESH_MANAGEMENT_KEY nor managementKeyFile gives a management key' },
+  ERR_MANAGEMENT_KEY_INVALID: { status: 500, oauthError: 'server_error', summary: 'the management key is not 32 bytes of base64url' },
+  ERR_MANAGEMENT_KEY_MISMATCH: { status: 500, oauthError: 'server_error', summary: 'the data directory was sealed with another management key; nothing was touched' },
+  ERR_DATA_DIR: { status: 500, oauthError: 'server_error', summary: 'the data directory is unusable (unreadable metadata, a database without metadata, a newer format)' },
+  ERR_RECORD_CORRUPT: { status: 500, oauthError: 'server_error', summary: 'a stored value failed its seal check (corrupted, tampered, or moved to another key); it is reported and never served' },
+  ERR_STORE_CLOSED: { status: 503, oauthError: 'temporarily_unavailable', summary: 'the store was used before it opened or after it closed' },
+  ERR_UNAUTHORIZED: { status: 401, oauthError: 'invalid_token', summary: 'missing, malformed or unknown operator bearer token' },
+  ERR_FORBIDDEN: { status: 403, oauthError: 'insufficient_scope', summary: 'the operator token lacks the scope the route needs' },
+  ERR_INSECURE_TRANSPORT: { status: 403, oauthError: 'invalid_request', summary: 'a plaintext secret was asked for over plain HTTP from a non-loopback address' },
+  ERR_INVALID_REQUEST: { status: 400, oauthError: 'invalid_request', summary: 'the request body or parameters are malformed' },
+  ERR_DECRYPT_FAILED: { status: 400, oauthError: 'invalid_request', summary: 'the JWE is malformed, tampered, for an unknown, revoked or expired key, or uses a disallowed algorithm' },
+  ERR_UNKNOWN_KEY: { status: 404, oauthError: 'not_found', summary: 'no key with that kid is known' },
+  ERR_NOT_FOUND: { status: 404, oauthError: 'not_found', summary: 'no such route or realm' },
+  ERR_BODY_TOO_LARGE: { status: 413, oauthError: 'invalid_request', summary: 'the request body exceeds http.bodyLimitBytes' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, oauthError: 'invalid_request', summary: 'the body is not of a content type the route accepts' },
+  ERR_NO_ACTIVE_KEY: { status: 503, oauthError: 'temporarily_unavailable', summary: 'no key of that realm and use may be used right now' },
+  ERR_REMOTE: { status: 502, oauthError: 'server_error', summary: 'a keymesh node answered a client call (CLI, client library) with an error; the message carries its status and description' },
+  ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+/** A stable keymesh error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The base of every error keymesh throws on purpose. */
+export class KeymeshError extends Error {
+  /** The stable code; match on this, never on the message. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeymeshError';
+    this.code = code;
+  }
+
+  /** The HTTP status this error maps to. */
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  /** Whether the message may be shown to an HTTP client. */
+  get expose(): boolean {
+    return this.status < 500;
+  }
+}
+
+/** `ERR_CONFIG_INVALID` with each problem's dotted path and message, for callers that want them one by one. */
+export class ConfigInvalidError extends KeymeshError {
+  readonly problems: ReadonlyArray<{ readonly path: string; readonly message: string }>;
+
+  constructor(problems: ReadonlyArray<{ readonly path: string; readonly message: string }>) {
+    super('ERR_CONFIG_INVALID', `invalid configuration:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+/** True when `err` is a {@link KeymeshError}, optionally of the given code. */
+export function isKeymeshError(err: unknown, code?: ErrorCode): err is KeymeshError {
+  return err instanceof KeymeshError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,23 @@
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/types.js';
+import type { JwksView } from '../keyring/jwks-view.js';
+import type { Keyring } from '../keyring/keyring.js';
+import type { PopDecryptor } from '../keyring/pop-decryptor.js';
+import type { RotationService } from '../keyring/rotation.js';
+import type { Logger } from '../log.js';
+import type { OperatorAuth } from './operator-auth.js';
+
+/** What the HTTP layer is given; it holds no business logic of its own. */
+export interface HttpDeps {
+  readonly config: Config;
+  readonly nodeId: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly keyring: Keyring;
+  readonly jwks: JwksView;
+  readonly rotation: RotationService;
+  readonly decryptor: PopDecryptor;
+  readonly auth: OperatorAuth;
+  /** True once the keyring is loaded and the schedule has run. */
+  readonly isReady: () => boolean;
+}

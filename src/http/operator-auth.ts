@@ -1,0 +1,45 @@
+/**
+ * Operator authentication: bearer tokens with scopes (`admin`, `backend`). Only SHA-256 hashes of tokens are
+ * held; a presented token is hashed and looked up, so neither timing nor memory reveals a stored token.
+ */
+import { createHash } from 'node:crypto';
+import type { OPERATOR_SCOPES } from '../config/defaults.js';
+import { KeymeshError } from '../errors.js';
+
+/** An operator scope. */
+export type OperatorScope = (typeof OPERATOR_SCOPES)[number];
+
+/** One accepted token, by hash. */
+export interface OperatorToken {
+  readonly name: string;
+  /** `sha256:` followed by the hex SHA-256 of the token. */
+  readonly hash: string;
+  readonly scopes: readonly OperatorScope[];
+}
+
+/** `sha256:<hex>` of a token, the form `operatorTokens[].hash` takes. */
+export function hashOperatorToken(token: string): string {
+  return `sha256:${createHash('sha256').update(token, 'utf8').digest('hex')}`;
+}
+
+/** Checks bearer tokens against the configured ones. */
+export class OperatorAuth {
+  readonly #byHash = new Map<string, OperatorToken>();
+
+  constructor(tokens: readonly OperatorToken[]) {
+    for (const t of tokens) this.#byHash.set(t.hash, t);
+  }
+
+  /**
+   * Returns the token's name when `authorization` carries a known token with `scope`.
+   * @throws KeymeshError `ERR_UNAUTHORIZED` (missing, malformed or unknown token), `ERR_FORBIDDEN` (scope missing).
+   */
+  authorize(authorization: string | undefined, scope: OperatorScope): string {
+    const m = authorization === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
+    if (!m) throw new KeymeshError('ERR_UNAUTHORIZED', 'an operator bearer token is required (Authorization: Bearer <token>)');
+    const token = this.#byHash.get(hashOperatorToken(m[1]!));
+    if (!token) throw new KeymeshError('ERR_UNAUTHORIZED', 'the bearer token is not a known operator token');
+    if (!token.scopes.includes(scope)) throw new KeymeshError('ERR_FORBIDDEN', `this route needs an operator token with scope "${scope}"`);
+    return token.name;
+  }
+}

@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { DEFAULT_REALM, KEY_USES } from '../../config/defaults.js';
+import { KeymeshError } from '../../errors.js';
+import type { KeyEntry } from '../../keyring/key-entry.js';
+import type { HttpDeps } from '../deps.js';
+import { parseInput } from '../validate.js';
+
+const listQuery = z.strictObject({ realm: z.string().max(64).optional() });
+const rotateBody = z.strictObject({ use: z.enum(KEY_USES), realm: z.string().max(64).default(DEFAULT_REALM) });
+const kidParams = z.strictObject({ kid: z.string().regex(/^[A-Za-z0-9_-]{16,86}$/, 'not a key id') });
+
+/** `admin` routes: list, rotate and revoke keys. */
+export function registerAdminKeyRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  const { keyring, rotation, auth, config } = deps;
+  const admin = async (req: { headers: { authorization?: string } }) => {
+    auth.authorize(req.headers.authorization, 'admin');
+  };
+  const describe = (k: KeyEntry) => {
+    const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+    return {
+      kid: k.kid, realm: k.realm, use: k.use, alg: k.alg, state: keyring.state(k),
+      createdAt: iso(k.createdAt), createdBy: k.createdBy, publishAt: iso(k.publishAt), activateAt: iso(k.activateAt),
+      retireAt: iso(k.retireAt), expireAt: iso(k.expireAt), revokedAt: iso(k.revokedAt),
+      publishedOn: { nodes: 1, of: 1 },
+    };
+  };
+
+  app.get('/v1/keys', { preHandler: admin }, async (req, reply) => {
+    const { realm } = parseInput(listQuery, req.query, 'query');
+    if (realm !== undefined && !config.realms[realm]) throw new KeymeshError('ERR_NOT_FOUND', `no realm named ${realm}`);
+    const keys = keyring
+      .list(realm === undefined ? {} : { realm })
+      .sort((a, b) => a.realm.localeCompare(b.realm) || KEY_USES.indexOf(a.use) - KEY_USES.indexOf(b.use) || b.activateAt - a.activateAt || a.kid.localeCompare(b.kid));
+    return reply.header('cache-control', 'no-store').send({
+      node: deps.nodeId,
+      version: keyring.version,
+      digest: keyring.digest(),
+      keys: keys.map(describe),
+      corruptRecords: keyring.corruptRecords,
+    });
+  });
+
+  app.post('/v1/keys/rotate', { preHandler: admin }, async (req, reply) => {
+    const { use, realm } = parseInput(rotateBody, req.body, 'body');
+    const key = await rotation.rotate(realm, use);
+    return reply.code(201).header('cache-control', 'no-store').send(describe(key));
+  });
+
+  app.post('/v1/keys/:kid/revoke', { preHandler: admin }, async (req, reply) => {
+    const { kid } = parseInput(kidParams, req.params, 'path');
+    const key = await rotation.revoke(kid);
+    return reply.header('cache-control', 'no-store').send(describe(key));
+  });
+}

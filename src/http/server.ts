@@ -1,0 +1,81 @@
+/**
+ * The HTTP server of API.md (fastify): routes, body limits, TLS, and the error edge. It only translates between
+ * HTTP and the components it is given.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { ConfigInvalidError, KeymeshError } from '../errors.js';
+import type { Startable } from '../startable.js';
+import type { HttpDeps } from './deps.js';
+import { handleError } from './errors.js';
+import { registerAdminKeyRoutes } from './routes/admin-keys.js';
+import { registerDecryptRoute } from './routes/decrypt.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerPublicKeyRoutes } from './routes/public-keys.js';
+
+/** Builds the fastify app with every route (not listening). */
+export function buildHttpApp(deps: HttpDeps): FastifyInstance {
+  const { http } = deps.config;
+  const app = Fastify({
+    loggerInstance: deps.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: http.bodyLimitBytes,
+    return503OnClosing: true,
+    ...(http.tls ? { https: readTls(http.tls) } : {}),
+  }) as unknown as FastifyInstance;
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(() => {
+    throw new KeymeshError('ERR_NOT_FOUND', 'no such route');
+  });
+  registerHealthRoutes(app, deps);
+  registerPublicKeyRoutes(app, deps);
+  registerAdminKeyRoutes(app, deps);
+  registerDecryptRoute(app, deps);
+  return app;
+}
+
+function readTls(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, path: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigInvalidError([{ path, message: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` }]);
+    }
+  };
+  return { cert: read(tls.certFile, 'http.tls.certFile'), key: read(tls.keyFile, 'http.tls.keyFile') };
+}
+
+/** The listening HTTP server. */
+export class HttpServer implements Startable {
+  readonly #deps: HttpDeps;
+  #app: FastifyInstance | undefined;
+  #url: string | undefined;
+
+  constructor(deps: HttpDeps) {
+    this.#deps = deps;
+  }
+
+  /** The base URL once listening, e.g. `http://127.0.0.1:8701`. */
+  get url(): string {
+    if (!this.#url) throw new KeymeshError('ERR_INTERNAL', 'the HTTP server is not listening');
+    return this.#url;
+  }
+
+  async start(): Promise<void> {
+    if (this.#app) return;
+    const app = buildHttpApp(this.#deps);
+    const { host, port, tls } = this.#deps.config.http;
+    await app.listen({ host, port });
+    const address = app.server.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.#url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+    this.#app = app;
+  }
+
+  async stop(): Promise<void> {
+    const app = this.#app;
+    this.#app = undefined;
+    await app?.close();
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The composition root: builds one node's components in dependency order and starts them; stops them in
+ * reverse. It decides nothing else.
+ *
+ * Start order: management key → data-directory identity (checked before anything is opened or written) →
+ * LevelDB → sealed store → keyring → rotation schedule → HTTP.
+ */
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../clock.js';
+import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
+import type { Config } from '../config/types.js';
+import { loadManagementKey } from '../crypto/management-key.js';
+import { Sealer } from '../crypto/sealer.js';
+import { OperatorAuth, hashOperatorToken } from '../http/operator-auth.js';
+import { HttpServer } from '../http/server.js';
+import { JwksView } from '../keyring/jwks-view.js';
+import { Keyring } from '../keyring/keyring.js';
+import { PopDecryptor } from '../keyring/pop-decryptor.js';
+import { RotationService } from '../keyring/rotation.js';
+import type { Logger } from '../log.js';
+import type { Startable } from '../startable.js';
+import { LevelStore } from '../storage/level-store.js';
+import { SealedStore } from '../storage/sealed-store.js';
+import { resolveAdminToken } from './admin-token.js';
+import { DB_DIR, openDataDir } from './data-dir.js';
+
+/** What a node is started with besides its config. */
+export interface NodeOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  /** The environment, for `KEYMESH_MANAGEMENT_KEY` and `KEYMESH_ADMIN_TOKEN`. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly clock?: Clock;
+}
+
+/** One keymesh node. */
+export class KeymeshNode implements Startable {
+  readonly #o: NodeOptions;
+  readonly #started: Startable[] = [];
+  #http: HttpServer | undefined;
+  #nodeId: string | undefined;
+  #ready = false;
+  #adminTokenSource: string | undefined;
+
+  constructor(options: NodeOptions) {
+    this.#o = options;
+  }
+
+  /** The node's HTTP base URL (after start). */
+  get url(): string {
+    return this.#http!.url;
+  }
+
+  /** The node's id from its data directory (after start). */
+  get nodeId(): string {
+    return this.#nodeId!;
+  }
+
+  /** Where the admin token came from: `KEYMESH_ADMIN_TOKEN` or the path of `admin.token`. */
+  get adminTokenSource(): string | undefined {
+    return this.#adminTokenSource;
+  }
+
+  /**
+   * Starts every component. On failure, whatever started is stopped again and the error is rethrown.
+   * @throws KeymeshError `ERR_MANAGEMENT_KEY_*`, `ERR_DATA_DIR`, `ERR_CONFIG_INVALID` and others from the components.
+   */
+  async start(): Promise<void> {
+    const { config, log, env } = this.#o;
+    const clock = this.#o.clock ?? systemClock;
+    const managementKey = loadManagementKey({ env: env.KEYMESH_MANAGEMENT_KEY, file: config.managementKeyFile });
+    const identity = openDataDir(config.dataDir, { managementKey, clusterId: config.clusterId, now: new Date(clock.now()) });
+    this.#nodeId = identity.nodeId;
+    const admin = resolveAdminToken(config.dataDir, env.KEYMESH_ADMIN_TOKEN);
+    this.#adminTokenSource = admin.source;
+
+    try {
+      const level = new LevelStore(join(config.dataDir, DB_DIR));
+      await this.#startComponent(level);
+      const store = new SealedStore(level, new Sealer(managementKey, identity.nodeId));
+      const keyring = new Keyring({ store, clock, log: log.child({ component: 'keyring' }) });
+      await keyring.load();
+      const rotation = new RotationService({
+        keyring, clock, realms: config.realms, nodeId: identity.nodeId,
+        log: log.child({ component: 'rotation' }), intervalMs: ROTATION_CHECK_INTERVAL_MS,
+      });
+      await this.#startComponent(rotation);
+      const auth = new OperatorAuth([
+        { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] },
+        ...config.operatorTokens,
+      ]);
+      this.#http = new HttpServer({
+        config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
+        jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
+        decryptor: new PopDecryptor({ keyring, clock }),
+        isReady: () => this.#ready,
+      });
+      await this.#startComponent(this.#http);
+      this.#ready = true;
+      log.info({ nodeId: identity.nodeId, url: this.#http.url, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops every started component in reverse order. Idempotent. */
+  async stop(): Promise<void> {
+    this.#ready = false;
+    while (this.#started.length > 0) {
+      const component = this.#started.pop()!;
+      try {
+        await component.stop();
+      } catch (err) {
+        this.#o.log.error({ err }, 'component failed to stop');
+      }
+    }
+  }
+
+  async #startComponent(component: Startable): Promise<void> {
+    await component.start();
+    this.#started.push(component);
+  }
+}
