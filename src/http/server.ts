@@ -24,6 +24,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     return503OnClosing: true,
     ...(http.tls ? { https: readTls(http.tls) } : {}),
   }) as unknown as FastifyInstance;
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(() => {
     throw new KeymeshError('ERR_NOT_FOUND', 'no such route');
