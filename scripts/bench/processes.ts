@@ -1,0 +1,158 @@
+/**
+ * Child processes for the benchmark: CPU pinning with `taskset`, spawning servers on the server core, stopping
+ * them by pid, and reading their memory and CPU time from /proc.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { constants } from 'node:os';
+
+/** How long a server gets to exit after SIGTERM before it is sent SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+/** How much of a child's stdout and stderr is kept for error messages. */
+const OUTPUT_TAIL_CHARS = 4_000;
+
+/** Where the processes run. `serverCpu`/`loadCpu` are `undefined` when nothing is pinned. */
+export interface Pinning {
+  readonly serverCpu: number | undefined;
+  readonly loadCpu: number | undefined;
+  /** One line for the report: how the processes were placed and why. */
+  readonly note: string;
+}
+
+/** True when the `taskset` command can be run. */
+export function hasTaskset(): boolean {
+  const probe = spawnSync('taskset', ['--version'], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
+}
+
+/** The CPU list this process may run on, as `taskset -pc` prints it (e.g. `1` or `0,1`), or undefined. */
+export function currentAffinity(): string | undefined {
+  const out = spawnSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8' });
+  if (out.error || out.status !== 0) return undefined;
+  return /:\s*(\S+)\s*$/.exec(out.stdout.trim())?.[1];
+}
+
+/**
+ * Runs this same script again under `taskset -c <cpu>` with `markerEnv` set, waits for it and returns its exit
+ * code. Signals received meanwhile are passed on to the child, which cleans up after itself.
+ */
+export async function reexecPinned(cpu: number, markerEnv: string): Promise<number> {
+  const child = spawn('taskset', ['-c', String(cpu), process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [markerEnv]: '1' },
+  });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  return code ?? 128 + (signal ? constants.signals[signal] : 0);
+}
+
+/** A server process started by the benchmark. */
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Resolves with a message when the process exits (for racing against waits). */
+  readonly exited: Promise<string>;
+  /** The last few thousand characters the process wrote, stdout and stderr interleaved. */
+  output(): string;
+  /** Resolves with the first stdout line that `match` accepts. */
+  waitForLine(match: (line: string) => boolean, timeoutMs: number): Promise<string>;
+}
+
+/** Every server still running, so that a signal handler can kill them. */
+export const liveServers = new Set<ServerProcess>();
+
+/**
+ * Spawns `node <args>` pinned to `cpu` (unpinned when `cpu` is undefined). `taskset` execs node, so the child's
+ * pid is node's pid.
+ */
+export function spawnNodeProcess(args: string[], env: NodeJS.ProcessEnv, cpu: number | undefined): ServerProcess {
+  const [command, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not spawn ${command}`);
+
+  let tail = '';
+  let partial = '';
+  const lineWaiters = new Set<(line: string) => void>();
+  const keep = (chunk: string) => {
+    tail = (tail + chunk).slice(-OUTPUT_TAIL_CHARS);
+  };
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    keep(chunk);
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) for (const waiter of lineWaiters) waiter(line);
+  });
+  child.stderr!.setEncoding('utf8').on('data', keep);
+
+  const exited = new Promise<string>((resolve) => {
+    child.on('exit', (code, signal) => resolve(`process ${child.pid} exited (code ${code}, signal ${signal})`));
+  });
+  const server: ServerProcess = {
+    child,
+    pid: child.pid,
+    exited,
+    output: () => tail,
+    waitForLine: (match, timeoutMs) =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => finish(new Error(`no expected output line within ${timeoutMs} ms`)), timeoutMs);
+        const onLine = (line: string) => {
+          if (match(line)) finish(undefined, line);
+        };
+        const finish = (err: Error | undefined, line?: string) => {
+          clearTimeout(timer);
+          lineWaiters.delete(onLine);
+          if (err) reject(err);
+          else resolve(line!);
+        };
+        lineWaiters.add(onLine);
+        void exited.then((why) => finish(new Error(`${why} before printing the expected line:\n${tail}`)));
+      }),
+  };
+  liveServers.add(server);
+  void exited.then(() => liveServers.delete(server));
+  return server;
+}
+
+/** Stops a server: SIGTERM, then SIGKILL after a grace period. Resolves once it has exited. */
+export async function stopServer(server: ServerProcess): Promise<void> {
+  const { child } = server;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  try {
+    await server.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Kills every live server at once with SIGKILL, by pid (for signal handlers; does not wait). */
+export function killAllServersNow(): void {
+  for (const server of liveServers) server.child.kill('SIGKILL');
+}
+
+/** Resident set size of a process, in KiB, from /proc/<pid>/status. */
+export function readRssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status)?.[1];
+  if (kib === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(kib);
+}
+
+const clockTicksPerSecond = (() => {
+  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const ticks = Number(out.stdout?.trim());
+  return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+})();
+
+/** CPU time (user + system, all threads) a process has used so far, in seconds, from /proc/<pid>/stat. */
+export function readCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may contain spaces; the fields after it start at the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+}

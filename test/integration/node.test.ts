@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { Level } from 'level';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManagementKey } from '../../src/crypto/management-key.js';
+import { Sealer } from '../../src/crypto/sealer.js';
+import { decodeKeyRecord } from '../../src/keyring/key-record.js';
+import { startNode, startNodeExpectingFailure, stopAll } from '../helpers/node-process.js';
+import { TempDirs } from '../helpers/temp-dir.js';
+
+const dirs = new TempDirs();
+afterEach(async () => {
+  await stopAll();
+  dirs.cleanup();
+});
+
+async function popKey(url: string): Promise<JWK> {
+  const res = await fetch(`${url}/pop`);
+  return ((await res.json()) as { keys: JWK[] }).keys[0]!;
+}
+
+async function encryptToPop(url: string, plaintext: string): Promise<string> {
+  const jwk = await popKey(url);
+  return new CompactEncrypt(Buffer.from(plaintext)).setProtectedHeader({ alg: jwk.alg!, enc: 'A256GCM', kid: jwk.kid! }).encrypt(await importJWK(jwk, jwk.alg));
+}
+
+async function decrypt(url: string, token: string, jwe: string): Promise<Response> {
+  return fetch(`${url}/v1/decrypt`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ jwe }) });
+}
+
+async function kids(url: string): Promise<string[]> {
+  const res = await fetch(`${url}/pop`);
+  return ((await res.json()) as { keys: JWK[] }).keys.map((k) => k.kid!).sort();
+}
+
+/** Every file under `dir` with its size, mtime and content hash. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else out[relative(dir, p)] = `${st.size}:${st.mtimeMs}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function allBytes(dir: string): Buffer {
+  const parts: Buffer[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else parts.push(readFileSync(p));
+    }
+  };
+  walk(dir);
+  return Buffer.concat(parts);
+}
+
+describe('a keymesh node process', () => {
+  it('decrypts what a client encrypted to its /pop key', async () => {
+    const node = await startNode({ dataDir: join(dirs.make(), 'n'), managementKey: ManagementKey.generate() });
+    const jwe = await encryptToPop(node.url, 'user data for the backend');
+    const res = await decrypt(node.url, node.adminToken, jwe);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(((await res.json()) as { plaintext: string }).plaintext, 'base64url').toString()).toBe('user data for the backend');
+    expect(await node.stop()).toBe(0);
+  });
+
+  it('keeps its kids and node id across a restart', async () => {
+    const dataDir = join(dirs.make(), 'n');
+    const managementKey = ManagementKey.generate();
+    const first = await startNode({ dataDir, managementKey });
+    const before = await kids(first.url);
+    const jwe = await encryptToPop(first.url, 'encrypted before the restart');
+    const nodeId = JSON.parse(readFileSync(join(dataDir, 'keymesh.json'), 'utf8')).nodeId;
+    expect(await first.stop()).toBe(0);
+
+    const second = await startNode({ dataDir, managementKey });
+    expect(await kids(second.url)).toEqual(before);
+    expect(JSON.parse(readFileSync(join(dataDir, 'keymesh.json'), 'utf8')).nodeId).toBe(nodeId);
+    const res = await decrypt(second.url, second.adminToken, jwe);
+    expect(Buffer.from(((await res.json()) as { plaintext: string }).plaintext, 'base64url').toString()).toBe('encrypted before the restart');
+  });
+
+  it('writes no private JWK and no plaintext that passed through to its data directory', async () => {
+    const dataDir = join(dirs.make(), 'n');
+    const managementKey = ManagementKey.generate();
+    const node = await startNode({ dataDir, managementKey });
+    const marker = `plaintext-marker-${Math.random().toString(36).slice(2)}`;
+    expect((await decrypt(node.url, node.adminToken, await encryptToPop(node.url, marker))).status).toBe(200);
+    const publicX = (await popKey(node.url)).x!;
+    await node.stop();
+
+    // the private halves really are in the store, sealed: read them back with the management key
+    const nodeId = JSON.parse(readFileSync(join(dataDir, 'keymesh.json'), 'utf8')).nodeId as string;
+    const sealer = new Sealer(ManagementKey.parse(managementKey, 'test'), nodeId);
+    const db = new Level<string, Uint8Array>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' });
+    const privateParts: string[] = [];
+    for await (const [key, value] of db.iterator({ gte: 'key/', lt: 'key0' })) {
+      const record = decodeKeyRecord(sealer.open(key, value), key);
+      privateParts.push(String(record.privateJwk.d ?? record.privateJwk.k));
+    }
+    await db.close();
+    expect(privateParts).toHaveLength(3);
+
+    const raw = allBytes(dataDir);
+    for (const secret of [...privateParts, marker, publicX, 'privateJwk', managementKey, Buffer.from(managementKey, 'base64url').toString('hex')]) {
+      expect(raw.includes(Buffer.from(secret)), `found ${secret.slice(0, 12)}… on disk`).toBe(false);
+    }
+    expect(node.stdout()).not.toContain(marker);
+    for (const p of privateParts) expect(node.stdout() + node.stderr()).not.toContain(p);
+  });
+
+  it('stops with a clear message and touches nothing when given the wrong management key', async () => {
+    const dataDir = join(dirs.make(), 'n');
+    const node = await startNode({ dataDir, managementKey: ManagementKey.generate() });
+    await node.stop();
+    const before = snapshot(dataDir);
+    const run = await startNodeExpectingFailure({ dataDir, managementKey: ManagementKey.generate() });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('ERR_MANAGEMENT_KEY_MISMATCH');
+    expect(run.stderr).toContain('sealed with another management key');
+    expect(snapshot(dataDir)).toEqual(before);
+  });
+
+  it('refuses to start without a management key, or with a malformed one, and creates nothing', async () => {
+    const dataDir = join(dirs.make(), 'n');
+    const missing = await startNodeExpectingFailure({ dataDir });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('ERR_MANAGEMENT_KEY_MISSING');
+    expect(missing.stderr).toContain('KEYMESH_MANAGEMENT_KEY');
+    const malformed = await startNodeExpectingFailure({ dataDir, managementKey: 'too-short' });
+    expect(malformed.stderr).toContain('ERR_MANAGEMENT_KEY_INVALID');
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('refuses a config with unknown keys, naming the dotted path', async () => {
+    const dataDir = join(dirs.make(), 'n');
+    const run = await startNodeExpectingFailure({ dataDir, managementKey: ManagementKey.generate(), config: { http: { port: 0, hots: 'x' } } });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('ERR_CONFIG_INVALID');
+    expect(run.stderr).toContain('http.hots');
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('reports a corrupted LevelDB value, does not serve it, and keeps serving', async () => {
+    const dataDir = join(dirs.make(), 'n');
+    const managementKey = ManagementKey.generate();
+    const first = await startNode({ dataDir, managementKey });
+    const sigKid = (((await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys[0]!).kid!;
+    await first.stop();
+
+    const db = new Level<string, Uint8Array>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' });
+    const recordKey = `key/default/sig/${sigKid}`;
+    const value = Buffer.from((await db.get(recordKey))!);
+    value[value.length - 40]! ^= 0x55;
+    await db.put(recordKey, value);
+    await db.close();
+
+    const second = await startNode({ dataDir, managementKey });
+    expect(second.stdout()).toContain(`record ${recordKey} failed its seal check`);
+    const jwks = ((await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys;
+    expect(jwks.map((k) => k.kid)).not.toContain(sigKid);
+    expect(jwks).toHaveLength(1);
+    const keys = (await (await fetch(`${second.url}/v1/keys`, { headers: { authorization: `Bearer ${second.adminToken}` } })).json()) as { corruptRecords: string[] };
+    expect(keys.corruptRecords).toEqual([recordKey]);
+    expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+  });
+});
