@@ -8,6 +8,9 @@ const MINUTE_MS = 60 * SECOND_MS;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
+/** The node's name, shown in logs and `/v1/cluster`. Default is `"node"`. */
+export const DEFAULT_NODE_NAME = 'node';
+
 /** The cluster id a node joins when none is configured. Default is `"keymesh"`. */
 export const DEFAULT_CLUSTER_ID = 'keymesh';
 

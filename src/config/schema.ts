@@ -53,7 +53,7 @@ const REALM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** The whole config file. */
 export const configSchema = z.strictObject({
-  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default('node'),
+  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_NODE_NAME),
   clusterId: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_CLUSTER_ID),
   dataDir: z.string().min(1).default(D.DEFAULT_DATA_DIR),
   http: z

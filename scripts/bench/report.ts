@@ -1,0 +1,136 @@
+/** The benchmark's result record (written as raw JSON) and its Markdown rendering. */
+import type { TargetResult } from './load.js';
+import type { Pinning } from './processes.js';
+
+/** Machine and runtime the numbers were taken on. */
+export interface MachineInfo {
+  readonly cpuModel: string;
+  readonly cpuCount: number;
+  readonly totalMemoryBytes: number;
+  readonly node: string;
+  readonly platform: string;
+  readonly release: string;
+  readonly arch: string;
+}
+
+/** Repeated in-process measurements of one loop shape. */
+export interface InProcessResult {
+  readonly concurrency: number;
+  readonly opsPerSecond: number[];
+  readonly median: number;
+}
+
+/** One fresh start of a node. */
+export interface StartupRun {
+  readonly spawnToReadyMs: number;
+  readonly idleRssKiB: number;
+}
+
+/** Everything one benchmark run produced. */
+export interface BenchResults {
+  readonly date: string;
+  readonly machine: MachineInfo;
+  readonly pinning: Pinning;
+  readonly settings: Readonly<Record<string, number>>;
+  readonly jwks: {
+    readonly bodyBytes: number;
+    readonly etag: string;
+    readonly node: TargetResult;
+    readonly bare: TargetResult;
+    readonly nodeMedian: number;
+    readonly bareMedian: number;
+    readonly ratio: number;
+    readonly goal: number;
+  };
+  readonly revalidation: { readonly node: TargetResult; readonly nodeMedian: number };
+  readonly decrypt: {
+    readonly plaintextBytes: number;
+    readonly node: TargetResult;
+    readonly nodeMedian: number;
+    readonly inProcessSequential: InProcessResult;
+    readonly inProcessConcurrent: InProcessResult;
+    /** Node over the sequential in-process loop. */
+    readonly ratio: number;
+    /** Node over the in-process loop with as many decryptions in flight as the load has connections. */
+    readonly ratioConcurrent: number;
+  };
+  readonly startup: {
+    readonly runs: StartupRun[];
+    readonly medianSpawnToReadyMs: number;
+    readonly medianIdleRssKiB: number;
+  };
+}
+
+/** Median of a non-empty list (mean of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of nothing');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const fixed = (n: number, digits: number) => n.toFixed(digits);
+const mib = (kib: number) => fixed(kib / 1024, 1);
+
+/** The Markdown summary: headline table, per-target runs, startups, machine. */
+export function renderMarkdown(r: BenchResults): string {
+  const s = r.settings;
+  const goalMet = r.jwks.ratio >= r.jwks.goal ? 'met' : 'not met';
+  const lines = [
+    '# keymesh node benchmark',
+    '',
+    `${r.date} · ${r.machine.cpuModel} × ${r.machine.cpuCount} · ${fixed(r.machine.totalMemoryBytes / 2 ** 30, 1)} GiB RAM · ` +
+      `Node ${r.machine.node} · ${r.machine.platform} ${r.machine.release} ${r.machine.arch}`,
+    '',
+    `CPU placement: ${r.pinning.note}.`,
+    `Load: autocannon, ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupSeconds} s warm-up + ` +
+      `${s.durationSeconds} s measured per run, median of ${s.repetitions} runs.`,
+    '',
+    '| Measurement | keymesh node | Baseline | Ratio |',
+    '|---|---:|---:|---:|',
+    `| \`GET /.well-known/jwks.json\` (req/s) | ${int(r.jwks.nodeMedian)} | ${int(r.jwks.bareMedian)} (bare \`node:http\`, same ${r.jwks.bodyBytes}-byte body and headers) | ${fixed(r.jwks.ratio, 2)} (goal ≥ ${r.jwks.goal}: ${goalMet}) |`,
+    `| \`GET /.well-known/jwks.json\` with \`If-None-Match\` → 304 (req/s) | ${int(r.revalidation.nodeMedian)} | – | – |`,
+    `| \`POST /v1/decrypt\` (req/s) | ${int(r.decrypt.nodeMedian)} | ${int(r.decrypt.inProcessSequential.median)} (jose \`compactDecrypt\` in-process, sequential loop) | ${fixed(r.decrypt.ratio, 2)} |`,
+    `| \`POST /v1/decrypt\` vs in-process with ${r.decrypt.inProcessConcurrent.concurrency} in flight (req/s) | ${int(r.decrypt.nodeMedian)} | ${int(r.decrypt.inProcessConcurrent.median)} (jose \`compactDecrypt\`, ${r.decrypt.inProcessConcurrent.concurrency} concurrent) | ${fixed(r.decrypt.ratioConcurrent, 2)} |`,
+    `| Spawn → first 200 from \`/readyz\` (ms, median of ${r.startup.runs.length}) | ${int(r.startup.medianSpawnToReadyMs)} | – | – |`,
+    `| Idle RSS, ready + ${s.idleSeconds} s (MiB, median of ${r.startup.runs.length}) | ${mib(r.startup.medianIdleRssKiB)} | – | – |`,
+    '',
+    '## Load runs',
+    '',
+    'Per run: requests/second (mean of per-second samples); the other columns are medians over the runs. CPU is % of one core ' +
+      'during the measured run; a server well below 100% means the load generator, not the server, was the limit.',
+    '',
+    '| Target | req/s per run | Median req/s | p50 / p99 latency (ms) | Bytes/response | Server CPU | Load-gen CPU |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...[r.jwks.node, r.jwks.bare, r.revalidation.node, r.decrypt.node].map(targetRow),
+    '',
+    '## In-process decrypt baseline',
+    '',
+    `ECDH-ES+A256KW (P-256) / A256GCM, ${r.decrypt.plaintextBytes}-byte plaintext, key pair generated in the bench process; ` +
+      `${s.warmupSeconds} s warm-up + ${s.durationSeconds} s per run.`,
+    '',
+    '| Loop | ops/s per run | Median ops/s |',
+    '|---|---|---:|',
+    ...[r.decrypt.inProcessSequential, r.decrypt.inProcessConcurrent].map(
+      (p) => `| ${p.concurrency === 1 ? 'sequential' : `${p.concurrency} in flight`} | ${p.opsPerSecond.map(int).join(', ')} | ${int(p.median)} |`,
+    ),
+    '',
+    '## Fresh starts',
+    '',
+    '| Start | Spawn → first 200 from `/readyz` (ms) | Idle RSS (MiB) |',
+    '|---:|---:|---:|',
+    ...r.startup.runs.map((run, i) => `| ${i + 1} | ${int(run.spawnToReadyMs)} | ${mib(run.idleRssKiB)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function targetRow(t: TargetResult): string {
+  const m = (pick: (x: TargetResult['samples'][number]) => number) => median(t.samples.map(pick));
+  return (
+    `| ${t.name} | ${t.samples.map((x) => int(x.requestsPerSecond)).join(', ')} | ${int(m((x) => x.requestsPerSecond))} | ` +
+    `${m((x) => x.latencyP50Ms)} / ${m((x) => x.latencyP99Ms)} | ${int(m((x) => x.bytesPerResponse))} | ` +
+    `${int(m((x) => x.serverCpuPercent))}% | ${int(m((x) => x.loadGenCpuPercent))}% |`
+  );
+}
