@@ -6,7 +6,8 @@
  * neither `KEYMESH_MANAGEMENT_KEY` nor that file exists, and one admin token (`data/local-3/admin.token`) is
  * shared by the nodes unless `KEYMESH_ADMIN_TOKEN` is set.
  *
- * Options: `--configs DIR` (default `cluster-configs/local-3`), `--data DIR` (default `data/local-3`).
+ * Options: `--configs DIR` (default `cluster-configs/local-3`), `--data DIR` (default `data/local-3`): node
+ * `node-N` keeps its data in `DIR/node-N`, and the development key is `DIR/management.key`.
  */
 import '../src/polyfills.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +17,9 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ManagementKey } from '../src/crypto/management-key.js';
+
+/** How often to check that the launching shell is still there. */
+const PARENT_CHECK_INTERVAL_MS = 250;
 
 const { values } = parseArgs({ options: { configs: { type: 'string', default: 'cluster-configs/local-3' }, data: { type: 'string', default: 'data/local-3' } } });
 const configDir = resolve(values.configs);
@@ -30,6 +34,7 @@ function prepareSecrets(): Record<string, string> {
     writeFileSync(keyFile, `${ManagementKey.generate()}\n`, { mode: 0o600 });
     console.log(`generated a development management key in ${keyFile} (production: set KEYMESH_MANAGEMENT_KEY or managementKeyFile)`);
   }
+  if (!process.env.KEYMESH_MANAGEMENT_KEY) env.KEYMESH_MANAGEMENT_KEY_FILE = keyFile;
   const tokenFile = join(dataDir, 'admin.token');
   if (!process.env.KEYMESH_ADMIN_TOKEN) {
     if (!existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
@@ -40,7 +45,8 @@ function prepareSecrets(): Record<string, string> {
 
 function startNode(configFile: string, env: Record<string, string>): ChildProcess {
   const name = configFile.replace(/\.json$/, '');
-  const child = spawn(process.execPath, [cli, 'start', '--config', join(configDir, configFile)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [cli, 'start', '--config', join(configDir, configFile), '--data-dir', join(dataDir, name)];
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       process.stdout.write(`[${name}] ${line}\n`);
@@ -70,5 +76,12 @@ const stop = (signal: NodeJS.Signals) => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+// `npm start` runs this under `sh -c`; a SIGTERM sent to npm kills that shell without passing the signal on.
+// Losing the parent therefore means the same as SIGTERM.
+const parent = process.ppid;
+const watchParent = setInterval(() => {
+  if (process.ppid !== parent) stop('SIGTERM');
+}, PARENT_CHECK_INTERVAL_MS);
+watchParent.unref();
 await Promise.all(children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.on('exit', () => r())))));
 if (!stopping) process.exitCode = 1;

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   ERR_MANAGEMENT_KEY_INVALID: { status: 500, oauthError: 'server_error', summary: 'the management key is not 32 bytes of base64url' },
   ERR_MANAGEMENT_KEY_MISMATCH: { status: 500, oauthError: 'server_error', summary: 'the data directory was sealed with another management key; nothing was touched' },
   ERR_DATA_DIR: { status: 500, oauthError: 'server_error', summary: 'the data directory is unusable (unreadable metadata, a database without metadata, a newer format)' },
+  ERR_LISTEN: { status: 500, oauthError: 'server_error', summary: 'the HTTP listener could not bind (address in use, not available, or not permitted)' },
   ERR_RECORD_CORRUPT: { status: 500, oauthError: 'server_error', summary: 'a stored value failed its seal check (corrupted, tampered, or moved to another key); it is reported and never served' },
   ERR_STORE_CLOSED: { status: 503, oauthError: 'temporarily_unavailable', summary: 'the store was used before it opened or after it closed' },
   ERR_UNAUTHORIZED: { status: 401, oauthError: 'invalid_token', summary: 'missing, malformed or unknown operator bearer token' },

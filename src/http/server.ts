@@ -67,7 +67,14 @@ export class HttpServer implements Startable {
     if (this.#app) return;
     const app = buildHttpApp(this.#deps);
     const { host, port, tls } = this.#deps.config.http;
-    await app.listen({ host, port });
+    try {
+      await app.listen({ host, port });
+    } catch (err) {
+      await app.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'the address is not available on this machine' : (code ?? 'error');
+      throw new KeymeshError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${why}`, { cause: err });
+    }
     const address = app.server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.#url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;

@@ -174,3 +174,14 @@ describe('a keymesh node process', () => {
     expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
   });
 });
+
+describe('a keymesh node process, at its edges', () => {
+  it('says clearly when its HTTP port is taken, and stops', async () => {
+    const first = await startNode({ dataDir: join(dirs.make(), 'a'), managementKey: ManagementKey.generate() });
+    const port = new URL(first.url).port;
+    const run = await startNodeExpectingFailure({ dataDir: join(dirs.make(), 'b'), managementKey: ManagementKey.generate(), args: ['--http', `127.0.0.1:${port}`] });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`ERR_LISTEN: cannot listen on 127.0.0.1:${port}: the address is already in use`);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
