@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_REALM, KEY_USES } from '../../config/defaults.js';
 import { KeymeshError } from '../../errors.js';
 import type { KeyEntry } from '../../keyring/key-entry.js';
+import { isPublished } from '../../keyring/lifecycle.js';
 import type { HttpDeps } from '../deps.js';
 import { parseInput } from '../validate.js';
 
@@ -22,7 +23,7 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: HttpDeps): vo
       kid: k.kid, realm: k.realm, use: k.use, alg: k.alg, state: keyring.state(k),
       createdAt: iso(k.createdAt), createdBy: k.createdBy, publishAt: iso(k.publishAt), activateAt: iso(k.activateAt),
       retireAt: iso(k.retireAt), expireAt: iso(k.expireAt), revokedAt: iso(k.revokedAt),
-      publishedOn: { nodes: 1, of: 1 },
+      publishedOn: { nodes: isPublished(k, deps.clock.now()) ? 1 : 0, of: 1 },
     };
   };
 

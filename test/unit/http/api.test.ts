@@ -122,7 +122,7 @@ describe('HTTP API', () => {
     expect(rotated.json()).toMatchObject({ use: 'sig', state: 'pending' });
     const active = keyring.requireActive('default', 'sig').kid;
     const revoked = await app.inject({ method: 'POST', url: `/v1/keys/${active}/revoke`, headers: bearer(ADMIN) });
-    expect(revoked.json()).toMatchObject({ kid: active, state: 'revoked', revokedAt: expect.any(String) });
+    expect(revoked.json()).toMatchObject({ kid: active, state: 'revoked', revokedAt: expect.any(String), publishedOn: { nodes: 0, of: 1 } });
     expect(((await app.inject('/.well-known/jwks.json')).json() as { keys: JWK[] }).keys.map((k) => k.kid)).not.toContain(active);
   });
 
