@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/types.js';
+import type { KeyEntry } from '../keyring/key-entry.js';
 import type { JwksView } from '../keyring/jwks-view.js';
 import type { Keyring } from '../keyring/keyring.js';
 import type { PopDecryptor } from '../keyring/pop-decryptor.js';
@@ -18,6 +19,8 @@ export interface HttpDeps {
   readonly rotation: RotationService;
   readonly decryptor: PopDecryptor;
   readonly auth: OperatorAuth;
+  /** On how many of how many nodes `key` is published. */
+  readonly publication: (key: KeyEntry) => { nodes: number; of: number };
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { KeyEntry } from './key-entry.js';
 import type { Keyring } from './keyring.js';
-import { comparePreference, isPublished, nextChange } from './lifecycle.js';
+import { comparePreference, nextChange } from './lifecycle.js';
 
 /** Which document. */
 export type JwksKind = 'jwks' | 'pop';
@@ -54,15 +54,15 @@ export class JwksView {
     const cached = this.#cache.get(id);
     if (cached && cached.version === this.#keyring.version && now < cached.validUntil) return cached.doc;
     const keys = this.#keyring.list({ realm }).filter((k) => k.use !== 'secret');
-    const doc = this.#build(kind, keys, now);
+    const doc = this.#build(realm, kind, keys, now);
     this.#cache.set(id, { version: this.#keyring.version, validUntil: nextChange(keys, now), doc });
     return doc;
   }
 
-  #build(kind: JwksKind, keys: KeyEntry[], now: number): JwksDocument {
-    const published = keys.filter((k) => isPublished(k, now)).sort(comparePreference);
-    const sig = byState(published.filter((k) => k.use === 'sig'), now);
-    const enc = byState(published.filter((k) => k.use === 'enc'), now);
+  #build(realm: string, kind: JwksKind, keys: KeyEntry[], now: number): JwksDocument {
+    const published = keys.filter((k) => this.#keyring.isPublished(k)).sort(comparePreference);
+    const sig = byState(published.filter((k) => k.use === 'sig'), this.#keyring.active(realm, 'sig'), now);
+    const enc = byState(published.filter((k) => k.use === 'enc'), this.#keyring.active(realm, 'enc'), now);
     const chosen = kind === 'jwks' ? [...sig.current, ...sig.retired] : [...enc.current, ...sig.current, ...sig.retired];
     const body = Buffer.from(JSON.stringify({ keys: chosen.map((k) => canonicalJwk(k)) }));
     const etag = `"${createHash('sha256').update(body).digest('base64url')}"`;
@@ -74,9 +74,9 @@ export class JwksView {
  * Splits published keys of one use (sorted by preference) into the current ones (the active key first, then
  * pending keys, soonest first) and the retired ones.
  */
-function byState(keys: KeyEntry[], now: number): { current: KeyEntry[]; retired: KeyEntry[] } {
-  const active = keys.find((k) => k.activateAt <= now && now < k.retireAt);
-  const pending = keys.filter((k) => k.activateAt > now).sort((a, b) => a.activateAt - b.activateAt || (a.kid < b.kid ? -1 : 1));
+function byState(keys: KeyEntry[], activeKey: KeyEntry | undefined, now: number): { current: KeyEntry[]; retired: KeyEntry[] } {
+  const active = keys.find((k) => k.kid === activeKey?.kid);
+  const pending = keys.filter((k) => k !== active && k.activateAt > now).sort((a, b) => a.activateAt - b.activateAt || (a.kid < b.kid ? -1 : 1));
   const retired = keys.filter((k) => k !== active && k.activateAt <= now);
   return { current: [...(active ? [active] : []), ...pending], retired };
 }

@@ -2,8 +2,14 @@
  * The keyring: every key this node holds, in memory and sealed on disk under `key/<realm>/<use>/<kid>`.
  *
  * Writes are synced before the keyring changes in memory, so a key is never used, published or announced before
- * it would survive a crash. Records are immutable except for revocation. Loading reports records that fail their
- * seal check and never serves them. Every change bumps the key-set `version` and emits `keys:changed`.
+ * it would survive a crash. Records are immutable except for revocation; a record from a peer merges by union,
+ * keeping the earliest revocation, so a revocation is never undone. Loading reports records that fail their seal
+ * check and never serves them. Every change bumps the key-set `version` and emits `keys:changed`.
+ *
+ * Effective times: when the activation gate keeps a key in use past its planned `retireAt` (its successor was
+ * not yet published widely enough), the key's effective expiry moves by as long as it overstayed, so nothing it
+ * signed or encrypted can outlive it. The last instant a key was chosen past its `retireAt` is kept under
+ * `overstay/<kid>` (written at most once a second).
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -12,10 +18,12 @@ import { isKeymeshError, KeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import { KeyEntry } from './key-entry.js';
-import { decodeKeyRecord, encodeKeyRecord, type KeyUse } from './key-record.js';
-import { chooseActive, isExpired, isPublished, keyState, type KeyState } from './lifecycle.js';
+import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyUse } from './key-record.js';
+import { chooseActive, comparePreference, type ActivationGate, type KeyState } from './lifecycle.js';
 
 const KEY_PREFIX = 'key/';
+const OVERSTAY_PREFIX = 'overstay/';
+const OVERSTAY_PERSIST_INTERVAL_MS = 1_000;
 const VERSION_KEY = 'keyring/version';
 
 /** What the keyring needs. */
@@ -25,10 +33,20 @@ export interface KeyringOptions {
   readonly log: Logger;
 }
 
+/** One change of the key set. `origin` tells a change made here from one learned from a peer. */
+export interface KeyChange {
+  readonly kind: 'added' | 'revoked' | 'expired';
+  readonly key: KeyEntry;
+  readonly origin: 'local' | 'remote';
+}
+
 /** Events of the keyring. */
 export interface KeyringEvents {
-  'keys:changed': [];
+  'keys:changed': [change: KeyChange];
 }
+
+/** What merging a record from a peer did. */
+export type MergeResult = 'added' | 'revoked' | 'unchanged' | 'expired';
 
 /** The keys of one node. */
 export class Keyring extends EventEmitter<KeyringEvents> {
@@ -36,6 +54,9 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #keys = new Map<string, KeyEntry>();
+  readonly #overstays = new Map<string, number>();
+  readonly #overstayPersisted = new Map<string, number>();
+  #gate: ActivationGate = () => true;
   #version = 0;
   #corrupt: string[] = [];
 
@@ -57,12 +78,15 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       }
       try {
         const key = new KeyEntry(decodeKeyRecord(entry.value, entry.key));
-        if (`${KEY_PREFIX}${key.realm}/${key.use}/${key.kid}` !== entry.key) throw new KeymeshError('ERR_RECORD_CORRUPT', `record ${entry.key} holds a different key`);
+        if (recordKey(key) !== entry.key) throw new KeymeshError('ERR_RECORD_CORRUPT', `record ${entry.key} holds a different key`);
         this.#keys.set(key.kid, key);
       } catch (err) {
         if (!isKeymeshError(err, 'ERR_RECORD_CORRUPT')) throw err;
         this.#reportCorrupt(entry.key, err);
       }
+    }
+    for await (const entry of this.#store.scan(OVERSTAY_PREFIX)) {
+      if ('value' in entry && entry.value.length === 8) this.#overstays.set(entry.key.slice(OVERSTAY_PREFIX.length), Number(entry.value.readBigUInt64BE()));
     }
     try {
       const v = await this.#store.get(VERSION_KEY);
@@ -72,6 +96,11 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       this.#reportCorrupt(VERSION_KEY, err);
       this.#version = this.#keys.size;
     }
+  }
+
+  /** Installs the activation gate (the cluster's); without one every key may activate on schedule. */
+  useActivationGate(gate: ActivationGate): void {
+    this.#gate = gate;
   }
 
   /** Records that failed their seal or format check at load. */
@@ -99,9 +128,12 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     return [...this.#keys.values()].filter((k) => (filter.realm === undefined || k.realm === filter.realm) && (filter.use === undefined || k.use === filter.use));
   }
 
-  /** The key of `realm` and `use` to sign or encrypt with now, if any. */
+  /** The key of `realm` and `use` to sign or encrypt with now, if any (the activation gate applies). */
   active(realm: string, use: KeyUse): KeyEntry | undefined {
-    return chooseActive(this.list({ realm, use }), this.#clock.now());
+    const now = this.#clock.now();
+    const chosen = chooseActive(this.list({ realm, use }), now, this.#gate);
+    if (chosen && now > chosen.retireAt) this.#recordOverstay(chosen, now);
+    return chosen;
   }
 
   /** @throws KeymeshError `ERR_NO_ACTIVE_KEY` when no key of `realm` and `use` may be used now. */
@@ -111,24 +143,67 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     return key;
   }
 
+  /**
+   * When `key` stops being published: its planned expiry, moved later by as long as it was still chosen past its
+   * planned retirement.
+   */
+  effectiveExpireAt(key: KeyEntry): number {
+    const overstay = this.#overstays.get(key.kid);
+    return overstay === undefined ? key.expireAt : Math.max(key.expireAt, overstay + (key.expireAt - key.retireAt));
+  }
+
+  /** True while `key` may verify and decrypt: published, not revoked, not (effectively) expired. */
+  isPublished(key: KeyEntry): boolean {
+    const now = this.#clock.now();
+    return key.revokedAt === undefined && now >= key.publishAt && now < this.effectiveExpireAt(key);
+  }
+
   /** Keys of `realm` and `use` that are published now. */
   published(realm: string, use: KeyUse): KeyEntry[] {
-    const now = this.#clock.now();
-    return this.list({ realm, use }).filter((k) => isPublished(k, now));
+    return this.list({ realm, use }).filter((k) => this.isPublished(k));
   }
 
   /** The state of `key` now. */
   state(key: KeyEntry): KeyState {
-    return keyState(key, this.#clock.now(), this.active(key.realm, key.use)?.kid);
+    const now = this.#clock.now();
+    if (key.revokedAt !== undefined) return 'revoked';
+    if (now >= this.effectiveExpireAt(key)) return 'expired';
+    const active = this.active(key.realm, key.use);
+    if (active?.kid === key.kid) return 'active';
+    const waiting = active !== undefined && now < key.retireAt && comparePreference(key, active) < 0;
+    return now < key.activateAt || waiting ? 'pending' : 'retired';
   }
 
-  /** Stores a new key (synced). Returns false when the kid is already known. */
+  /** Stores a new key made here (synced). Returns false when the kid is already known. */
   async add(key: KeyEntry): Promise<boolean> {
     if (this.#keys.has(key.kid)) return false;
     await this.#write(key);
     this.#keys.set(key.kid, key);
-    this.emit('keys:changed');
+    this.emit('keys:changed', { kind: 'added', key, origin: 'local' });
     return true;
+  }
+
+  /**
+   * Merges a record learned from a peer: a new key is added, a revocation is applied (the earliest wins),
+   * anything else changes nothing. Records already expired are ignored.
+   */
+  async merge(record: KeyRecord): Promise<MergeResult> {
+    if (this.#clock.now() >= record.expireAt) return 'expired';
+    const existing = this.#keys.get(record.kid);
+    if (!existing) {
+      const key = new KeyEntry(record);
+      await this.#write(key);
+      this.#keys.set(key.kid, key);
+      this.emit('keys:changed', { kind: 'added', key, origin: 'remote' });
+      return 'added';
+    }
+    if (record.revokedAt === undefined || (existing.revokedAt !== undefined && existing.revokedAt <= record.revokedAt)) return 'unchanged';
+    const revoked = new KeyEntry({ ...existing.toRecord(), revokedAt: record.revokedAt });
+    await this.#write(revoked);
+    this.#keys.set(revoked.kid, revoked);
+    this.#log.warn({ kid: revoked.kid, realm: revoked.realm, use: revoked.use }, 'key revoked by a peer');
+    this.emit('keys:changed', { kind: 'revoked', key: revoked, origin: 'remote' });
+    return 'revoked';
   }
 
   /**
@@ -143,25 +218,43 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     await this.#write(revoked);
     this.#keys.set(kid, revoked);
     this.#log.warn({ kid, realm: key.realm, use: key.use }, 'key revoked');
-    this.emit('keys:changed');
+    this.emit('keys:changed', { kind: 'revoked', key: revoked, origin: 'local' });
     return revoked;
   }
 
-  /** Deletes expired keys (revoked ones included) from memory and disk. Returns how many. */
+  /** Deletes keys past their effective expiry (revoked ones included) from memory and disk. Returns how many. */
   async sweep(): Promise<number> {
     const now = this.#clock.now();
-    const expired = [...this.#keys.values()].filter((k) => isExpired(k, now));
+    const expired = [...this.#keys.values()].filter((k) => now >= this.effectiveExpireAt(k));
     if (expired.length === 0) return 0;
     const version = this.#version + 1;
     await this.#store.batch(
-      [...expired.map((k) => ({ type: 'del' as const, key: recordKey(k) })), { type: 'put' as const, key: VERSION_KEY, value: encodeVersion(version) }],
+      [
+        ...expired.flatMap((k) => [{ type: 'del' as const, key: recordKey(k) }, { type: 'del' as const, key: `${OVERSTAY_PREFIX}${k.kid}` }]),
+        { type: 'put' as const, key: VERSION_KEY, value: encodeU64(version) },
+      ],
       { sync: true },
     );
     this.#version = version;
-    for (const k of expired) this.#keys.delete(k.kid);
+    for (const k of expired) {
+      this.#keys.delete(k.kid);
+      this.#overstays.delete(k.kid);
+      this.#overstayPersisted.delete(k.kid);
+      this.emit('keys:changed', { kind: 'expired', key: k, origin: 'local' });
+    }
     this.#log.info({ kids: expired.map((k) => k.kid) }, 'expired keys deleted');
-    this.emit('keys:changed');
     return expired.length;
+  }
+
+  #recordOverstay(key: KeyEntry, at: number): void {
+    if ((this.#overstays.get(key.kid) ?? 0) >= at) return;
+    if (!this.#overstays.has(key.kid)) this.#log.warn({ kid: key.kid, realm: key.realm, use: key.use }, 'key kept in use past its planned retirement; its expiry moves with it');
+    this.#overstays.set(key.kid, at);
+    if (at - (this.#overstayPersisted.get(key.kid) ?? 0) < OVERSTAY_PERSIST_INTERVAL_MS) return;
+    this.#overstayPersisted.set(key.kid, at);
+    this.#store
+      .put(`${OVERSTAY_PREFIX}${key.kid}`, encodeU64(at), { sync: true })
+      .catch((err: unknown) => this.#log.error({ err, kid: key.kid }, 'could not persist an overstay time'));
   }
 
   async #write(key: KeyEntry): Promise<void> {
@@ -169,7 +262,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     await this.#store.batch(
       [
         { type: 'put', key: recordKey(key), value: encodeKeyRecord(key.toRecord()) },
-        { type: 'put', key: VERSION_KEY, value: encodeVersion(version) },
+        { type: 'put', key: VERSION_KEY, value: encodeU64(version) },
       ],
       { sync: true },
     );
@@ -186,8 +279,8 @@ function recordKey(key: KeyEntry): string {
   return `${KEY_PREFIX}${key.realm}/${key.use}/${key.kid}`;
 }
 
-function encodeVersion(version: number): Buffer {
+function encodeU64(value: number): Buffer {
   const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(version));
+  b.writeBigUInt64BE(BigInt(value));
   return b;
 }

@@ -10,22 +10,13 @@
  *   the same keys picks the same one. Only the active key signs or is handed out to encrypt to.
  * - retired: activated before now but no longer the active one; still published until `expireAt`.
  *
- * These functions are pure: they take `now` and never read a clock.
+ * These functions are pure: they take `now` and never read a clock. Publication and expiry also depend on how long a
+ * key stayed in use (its effective expiry), which only the keyring knows: see `Keyring.isPublished`.
  */
 import type { KeyInfo } from './key-entry.js';
 
 /** A key's state at one instant. */
 export type KeyState = 'pending' | 'active' | 'retired' | 'expired' | 'revoked';
-
-/** True while the key may verify signatures and decrypt: published, not revoked, not expired. */
-export function isPublished(key: KeyInfo, now: number): boolean {
-  return key.revokedAt === undefined && now >= key.publishAt && now < key.expireAt;
-}
-
-/** True once the key may be deleted. */
-export function isExpired(key: KeyInfo, now: number): boolean {
-  return now >= key.expireAt;
-}
 
 /** True when the key's activity window contains `now` and it is not revoked. */
 export function coversInstant(key: KeyInfo, instant: number): boolean {
@@ -38,22 +29,29 @@ export function comparePreference(a: KeyInfo, b: KeyInfo): number {
   return a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0;
 }
 
-/** The key to use at `now` among `keys` (all of one realm and use), or undefined. */
-export function chooseActive<K extends KeyInfo>(keys: Iterable<K>, now: number): K | undefined {
-  let best: K | undefined;
-  for (const key of keys) {
-    if (coversInstant(key, now) && (best === undefined || comparePreference(key, best) < 0)) best = key;
-  }
-  return best;
-}
+/** Decides whether a key may start being used (the cluster's activation gate); always true on a lone node. */
+export type ActivationGate = (key: KeyInfo) => boolean;
 
-/** The state of `key` at `now`, given the kid of its realm and use's active key. */
-export function keyState(key: KeyInfo, now: number, activeKid: string | undefined): KeyState {
-  if (key.revokedAt !== undefined) return 'revoked';
-  if (isExpired(key, now)) return 'expired';
-  if (key.kid === activeKid) return 'active';
-  if (now < key.activateAt) return 'pending';
-  return 'retired';
+/**
+ * The key to use at `now` among `keys` (all of one realm and use), or undefined.
+ *
+ * The preferred key is the one whose window covers now, by {@link comparePreference}, among those the gate lets
+ * through. When the gate holds every such key back (the cluster has not published it widely enough yet), the
+ * newest key that already activated keeps being used past its planned `retireAt`; the keyring then extends that
+ * key's effective expiry so nothing it signs outlives it.
+ */
+export function chooseActive<K extends KeyInfo>(keys: Iterable<K>, now: number, gate: ActivationGate = () => true): K | undefined {
+  let best: K | undefined;
+  let fallback: K | undefined;
+  for (const key of keys) {
+    if (key.revokedAt !== undefined || key.activateAt > now || now >= key.expireAt || !gate(key)) continue;
+    if (now < key.retireAt) {
+      if (best === undefined || comparePreference(key, best) < 0) best = key;
+    } else if (fallback === undefined || comparePreference(key, fallback) < 0) {
+      fallback = key;
+    }
+  }
+  return best ?? fallback;
 }
 
 /** The next instant after `now` at which some key's state or publication changes, or Infinity. */

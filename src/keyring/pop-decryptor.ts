@@ -7,12 +7,10 @@
  * request, never anything about the key or the plaintext.
  */
 import { compactDecrypt, decodeProtectedHeader } from 'jose';
-import type { Clock } from '../clock.js';
 import { CONTENT_ENC_ALGS } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
 import type { KeyEntry } from './key-entry.js';
 import type { Keyring } from './keyring.js';
-import { isPublished } from './lifecycle.js';
 
 const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
@@ -25,11 +23,9 @@ export interface Decrypted {
 /** Decrypts what clients encrypted to a realm's POP. */
 export class PopDecryptor {
   readonly #keyring: Keyring;
-  readonly #clock: Clock;
 
-  constructor(options: { keyring: Keyring; clock: Clock }) {
+  constructor(options: { keyring: Keyring }) {
     this.#keyring = options.keyring;
-    this.#clock = options.clock;
   }
 
   /** @throws KeymeshError `ERR_DECRYPT_FAILED` for anything that does not decrypt with a published key. */
@@ -62,7 +58,7 @@ export class PopDecryptor {
     const key = this.#keyring.get(kid);
     if (!key || key.realm !== realm || key.use !== 'enc') throw failed('unknown key id');
     if (key.revokedAt !== undefined) throw failed('the key was revoked');
-    if (!isPublished(key, this.#clock.now())) throw failed('the key has expired');
+    if (!this.#keyring.isPublished(key)) throw failed('the key has expired');
     return key;
   }
 }

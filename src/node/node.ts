@@ -92,7 +92,8 @@ export class KeymeshNode implements Startable {
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
-        decryptor: new PopDecryptor({ keyring, clock }),
+        decryptor: new PopDecryptor({ keyring }),
+        publication: (k) => ({ nodes: keyring.isPublished(k) ? 1 : 0, of: 1 }),
         isReady: () => this.#ready,
       });
       await this.#startComponent(this.#http);

@@ -42,6 +42,6 @@ export async function makeKeyring(options: { raw?: Record<string, unknown>; cloc
   return {
     clock, config, memory, keyring, rotation,
     jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
-    decryptor: new PopDecryptor({ keyring, clock }),
+    decryptor: new PopDecryptor({ keyring }),
   };
 }

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { DEFAULT_REALM, KEY_USES } from '../../config/defaults.js';
 import { KeymeshError } from '../../errors.js';
 import type { KeyEntry } from '../../keyring/key-entry.js';
-import { isPublished } from '../../keyring/lifecycle.js';
 import type { HttpDeps } from '../deps.js';
 import { parseInput } from '../validate.js';
 
@@ -22,8 +21,8 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: HttpDeps): vo
     return {
       kid: k.kid, realm: k.realm, use: k.use, alg: k.alg, state: keyring.state(k),
       createdAt: iso(k.createdAt), createdBy: k.createdBy, publishAt: iso(k.publishAt), activateAt: iso(k.activateAt),
-      retireAt: iso(k.retireAt), expireAt: iso(k.expireAt), revokedAt: iso(k.revokedAt),
-      publishedOn: { nodes: isPublished(k, deps.clock.now()) ? 1 : 0, of: 1 },
+      retireAt: iso(k.retireAt), expireAt: iso(k.expireAt), effectiveExpireAt: iso(keyring.effectiveExpireAt(k)), revokedAt: iso(k.revokedAt),
+      publishedOn: deps.publication(k),
     };
   };
 

@@ -172,3 +172,47 @@ describe('keyring lifecycle', () => {
     for (const k of keyring.list({ use: 'sig' })) expect(k.retireAt % SLOT).toBe(0);
   });
 });
+
+describe('activation gate and effective expiry', () => {
+  it('keeps the previous key while the gate holds its successor back, then extends its expiry', async () => {
+    const { keyring, rotation, clock, jwks } = await makeKeyring();
+    await rotation.check();
+    const first = keyring.requireActive('default', 'sig');
+    clock.set(first.retireAt - 15 * MINUTE);
+    await rotation.check();
+    const next = keyring.list({ use: 'sig' }).find((k) => k.kid !== first.kid)!;
+    let open = false;
+    keyring.useActivationGate((k) => k.kid !== next.kid || open);
+
+    clock.set(first.retireAt + 10 * MINUTE);
+    expect(keyring.requireActive('default', 'sig').kid).toBe(first.kid);
+    expect(keyring.state(next)).toBe('pending');
+    expect(keyring.effectiveExpireAt(first)).toBe(clock.now() + (first.expireAt - first.retireAt));
+
+    open = true;
+    expect(keyring.requireActive('default', 'sig').kid).toBe(next.kid);
+    const extended = first.expireAt + 10 * MINUTE;
+    expect(keyring.effectiveExpireAt(first)).toBe(extended);
+    clock.set(first.expireAt + 5 * MINUTE);
+    await rotation.check();
+    expect(jwks.document('default', 'jwks').kids).toContain(first.kid);
+    clock.set(extended);
+    await rotation.check();
+    expect(keyring.get(first.kid)).toBeUndefined();
+  });
+
+  it('merges a peer record: adds it, applies the earliest revocation, never unrevokes', async () => {
+    const a = await makeKeyring();
+    await a.rotation.check();
+    const b = await makeKeyring({ clock: a.clock });
+    const key = a.keyring.requireActive('default', 'enc');
+    expect(await b.keyring.merge(key.toRecord())).toBe('added');
+    expect(await b.keyring.merge(key.toRecord())).toBe('unchanged');
+    const revoked = await a.keyring.revoke(key.kid);
+    expect(await b.keyring.merge(revoked.toRecord())).toBe('revoked');
+    expect(await b.keyring.merge(key.toRecord())).toBe('unchanged');
+    expect(b.keyring.get(key.kid)!.revokedAt).toBe(revoked.revokedAt);
+    a.clock.set(key.expireAt);
+    expect(await b.keyring.merge({ ...key.toRecord(), kid: 'x'.repeat(43) })).toBe('expired');
+  });
+});
