@@ -20,8 +20,8 @@
  * Method: servers run pinned to CPU 0 (`taskset -c 0`); this process, which is the load generator (autocannon's
  * programmatic API) and runs the in-process baseline, re-executes itself pinned to CPU 1. Without `taskset` (or
  * with fewer than 2 CPUs) everything runs unpinned and the report says so. Each load run is preceded by a warm-up
- * run; each measurement is repeated and the median reported. Server and load-generator CPU use are recorded per
- * run so a reader can tell which side was the limit. The script only reports numbers: it asserts no timings, but
+ * run; each measurement is repeated and the median reported. Server and load-generator CPU use, and the CPU time
+ * the hypervisor stole from the machine, are recorded per run so a reader can tell what limited it. The script only reports numbers: it asserts no timings, but
  * it fails (exit code 1) when a request errs or answers an unexpected status, since the numbers would be wrong.
  *
  * Output: a Markdown summary on stdout and in bench/results-node.md; raw JSON in bench/raw/node-<date>.json.
@@ -39,7 +39,7 @@ import { freePort, headerValue, pollUntil200, rawRequest } from './bench/http.js
 import { JWE_ALG, decryptOpsPerSecond, encryptTo, makeBaselineFixture, type BaselineFixture } from './bench/jose-baseline.js';
 import { measureTargets, type LoadShape, type TargetResult } from './bench/load.js';
 import {
-  currentAffinity, hasTaskset, killAllServersNow, readRssKiB, reexecPinned, spawnNodeProcess, stopServer,
+  currentAffinity, hasTaskset, killAllServersNow, readRssKiB, reexecPinned, spawnNodeProcess, startStealMeter, stopServer,
   type Pinning, type ServerProcess,
 } from './bench/processes.js';
 import { median, renderMarkdown, type BenchResults, type InProcessResult, type MachineInfo, type StartupRun } from './bench/report.js';
@@ -259,13 +259,16 @@ async function makeDecryptRequest(node: StartedNode, secrets: NodeSecrets): Prom
 /** Repeated timed in-process loops of one concurrency, each after a warm-up loop. */
 async function measureInProcess(fixture: BaselineFixture, concurrency: number): Promise<InProcessResult> {
   const opsPerSecond: number[] = [];
+  const stealPercent: number[] = [];
   for (let rep = 1; rep <= REPETITIONS; rep++) {
     await decryptOpsPerSecond(fixture, { durationMs: WARMUP_SECONDS * 1000, concurrency });
+    const steal = startStealMeter();
     const ops = await decryptOpsPerSecond(fixture, { durationMs: DURATION_SECONDS * 1000, concurrency });
-    log(`  in-process compactDecrypt, ${concurrency} in flight, run ${rep}/${REPETITIONS}: ${Math.round(ops)} ops/s`);
+    stealPercent.push(steal());
+    log(`  in-process compactDecrypt, ${concurrency} in flight, run ${rep}/${REPETITIONS}: ${Math.round(ops)} ops/s, steal ${Math.round(stealPercent.at(-1)!)}%`);
     opsPerSecond.push(ops);
   }
-  return { concurrency, opsPerSecond, median: median(opsPerSecond) };
+  return { concurrency, opsPerSecond, stealPercent, median: median(opsPerSecond) };
 }
 
 async function measureDecrypt(node: StartedNode, secrets: NodeSecrets, shape: LoadShape): Promise<BenchResults['decrypt']> {

@@ -5,7 +5,7 @@
  * whether the server (as intended) or the load generator was the bottleneck.
  */
 import autocannon from 'autocannon';
-import { readCpuSeconds } from './processes.js';
+import { readCpuSeconds, startStealMeter } from './processes.js';
 
 /** The load shape of every run. */
 export interface LoadShape {
@@ -43,6 +43,8 @@ export interface RunSample {
   readonly serverCpuPercent: number;
   /** CPU used by this process (the load generator) during the run, in % of one core. */
   readonly loadGenCpuPercent: number;
+  /** CPU time the hypervisor took from the machine during the run, in % of all CPU time. */
+  readonly stealPercent: number;
   readonly statusCodes: Record<string, number>;
 }
 
@@ -65,7 +67,7 @@ export async function measureTargets(targets: readonly LoadTarget[], shape: Load
       log(
         `  ${target.name} run ${rep}/${shape.repetitions}: ${Math.round(sample.requestsPerSecond)} req/s, ` +
           `p50 ${sample.latencyP50Ms} ms, p99 ${sample.latencyP99Ms} ms, server CPU ${Math.round(sample.serverCpuPercent)}%, ` +
-          `load generator CPU ${Math.round(sample.loadGenCpuPercent)}%`,
+          `load generator CPU ${Math.round(sample.loadGenCpuPercent)}%, steal ${Math.round(sample.stealPercent)}%`,
       );
     }
   }
@@ -79,10 +81,12 @@ async function measureOnce(target: LoadTarget, shape: LoadShape): Promise<RunSam
   const serverCpuBefore = readCpuSeconds(target.serverPid);
   const loadCpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
+  const steal = startStealMeter();
   const result = await runChecked(target, shape, shape.durationSeconds);
   const wallSeconds = (performance.now() - wallBefore) / 1000;
   const loadCpu = process.cpuUsage(loadCpuBefore);
   const serverCpuSeconds = readCpuSeconds(target.serverPid) - serverCpuBefore;
+  const stealPercent = steal();
 
   return {
     requestsPerSecond: result.requests.average,
@@ -92,6 +96,7 @@ async function measureOnce(target: LoadTarget, shape: LoadShape): Promise<RunSam
     bytesPerResponse: result.requests.total > 0 ? Math.round(result.throughput.total / result.requests.total) : 0,
     serverCpuPercent: (100 * serverCpuSeconds) / wallSeconds,
     loadGenCpuPercent: (100 * (loadCpu.user + loadCpu.system)) / 1e6 / wallSeconds,
+    stealPercent,
     statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count])),
   };
 }

@@ -156,3 +156,22 @@ export function readCpuSeconds(pid: number): number {
   // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
   return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
 }
+
+/**
+ * Starts measuring the share of the machine's CPU time that the hypervisor took away ("steal", /proc/stat); the
+ * returned function gives the percentage since the call. High steal makes every figure of the run noisy.
+ */
+export function startStealMeter(): () => number {
+  const read = () => {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+    // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+    const f = (cpu ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    return { steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const before = read();
+  return () => {
+    const after = read();
+    const total = after.total - before.total;
+    return total > 0 ? (100 * (after.steal - before.steal)) / total : 0;
+  };
+}

@@ -17,6 +17,8 @@ export interface MachineInfo {
 export interface InProcessResult {
   readonly concurrency: number;
   readonly opsPerSecond: number[];
+  /** Hypervisor steal during each run, % of all CPU time. */
+  readonly stealPercent: number[];
   readonly median: number;
 }
 
@@ -73,10 +75,23 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const fixed = (n: number, digits: number) => n.toFixed(digits);
 const mib = (kib: number) => fixed(kib / 1024, 1);
 
+/** Above this much hypervisor steal in any run, the summary warns that the figures are noisy. */
+const NOISY_STEAL_PERCENT = 5;
+
+function maxSteal(r: BenchResults): number {
+  const load = [r.jwks.node, r.jwks.bare, r.revalidation.node, r.decrypt.node].flatMap((t) => t.samples.map((x) => x.stealPercent));
+  const inProcess = [r.decrypt.inProcessSequential, r.decrypt.inProcessConcurrent].flatMap((p) => p.stealPercent);
+  return Math.max(0, ...load, ...inProcess);
+}
+
 /** The Markdown summary: headline table, per-target runs, startups, machine. */
 export function renderMarkdown(r: BenchResults): string {
   const s = r.settings;
   const goalMet = r.jwks.ratio >= r.jwks.goal ? 'met' : 'not met';
+  const steal = maxSteal(r);
+  const stealNote = steal > NOISY_STEAL_PERCENT
+    ? `**Noisy machine:** the hypervisor took up to ${int(steal)}% of the CPU time during a run (steal); compare the runs below before trusting a ratio.`
+    : `Hypervisor steal stayed at or below ${int(steal)}% in every run.`;
   const lines = [
     '# keymesh node benchmark',
     '',
@@ -86,6 +101,7 @@ export function renderMarkdown(r: BenchResults): string {
     `CPU placement: ${r.pinning.note}.`,
     `Load: autocannon, ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupSeconds} s warm-up + ` +
       `${s.durationSeconds} s measured per run, median of ${s.repetitions} runs.`,
+    stealNote,
     '',
     '| Measurement | keymesh node | Baseline | Ratio |',
     '|---|---:|---:|---:|',
@@ -98,11 +114,12 @@ export function renderMarkdown(r: BenchResults): string {
     '',
     '## Load runs',
     '',
-    'Per run: requests/second (mean of per-second samples); the other columns are medians over the runs. CPU is % of one core ' +
-      'during the measured run; a server well below 100% means the load generator, not the server, was the limit.',
+    'Per run: requests/second (mean of per-second samples); the other columns are medians over the runs. Server and load-generator ' +
+      'CPU are % of one core during the measured run; steal is the % of all CPU time the hypervisor took. A server well below ' +
+      '100% was limited by something else: the load generator (near 100%) or the hypervisor (high steal).',
     '',
-    '| Target | req/s per run | Median req/s | p50 / p99 latency (ms) | Bytes/response | Server CPU | Load-gen CPU |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| Target | req/s per run | Median req/s | p50 / p99 latency (ms) | Bytes/response | Server CPU | Load-gen CPU | Steal |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
     ...[r.jwks.node, r.jwks.bare, r.revalidation.node, r.decrypt.node].map(targetRow),
     '',
     '## In-process decrypt baseline',
@@ -110,10 +127,12 @@ export function renderMarkdown(r: BenchResults): string {
     `ECDH-ES+A256KW (P-256) / A256GCM, ${r.decrypt.plaintextBytes}-byte plaintext, key pair generated in the bench process; ` +
       `${s.warmupSeconds} s warm-up + ${s.durationSeconds} s per run.`,
     '',
-    '| Loop | ops/s per run | Median ops/s |',
-    '|---|---|---:|',
+    '| Loop | ops/s per run | Median ops/s | Steal |',
+    '|---|---|---:|---:|',
     ...[r.decrypt.inProcessSequential, r.decrypt.inProcessConcurrent].map(
-      (p) => `| ${p.concurrency === 1 ? 'sequential' : `${p.concurrency} in flight`} | ${p.opsPerSecond.map(int).join(', ')} | ${int(p.median)} |`,
+      (p) =>
+        `| ${p.concurrency === 1 ? 'sequential' : `${p.concurrency} in flight`} | ${p.opsPerSecond.map(int).join(', ')} | ${int(p.median)} | ` +
+        `${int(median(p.stealPercent))}% |`,
     ),
     '',
     '## Fresh starts',
@@ -131,6 +150,6 @@ function targetRow(t: TargetResult): string {
   return (
     `| ${t.name} | ${t.samples.map((x) => int(x.requestsPerSecond)).join(', ')} | ${int(m((x) => x.requestsPerSecond))} | ` +
     `${m((x) => x.latencyP50Ms)} / ${m((x) => x.latencyP99Ms)} | ${int(m((x) => x.bytesPerResponse))} | ` +
-    `${int(m((x) => x.serverCpuPercent))}% | ${int(m((x) => x.loadGenCpuPercent))}% |`
+    `${int(m((x) => x.serverCpuPercent))}% | ${int(m((x) => x.loadGenCpuPercent))}% | ${int(m((x) => x.stealPercent))}% |`
   );
 }
