@@ -27,7 +27,7 @@ export const MAX_KIDS = 1024;
 
 const kid = z.string().regex(/^[A-Za-z0-9_-]{16,86}$/);
 const nodeId = z.string().regex(/^[0-9a-f]{16}$/);
-const bytes = (max: number) => z.instanceof(Uint8Array).refine((b) => b.byteLength <= max, `at most ${max} bytes`);
+const bytes = (max: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `expected at most ${max} bytes`);
 
 export const keyMessageSchema = z.strictObject({
   t: z.literal('key'),

@@ -32,6 +32,15 @@ export const DEFAULT_P2P_HOST = '127.0.0.1';
 /** libp2p listen port; 0 picks a free port. Default is 9701. */
 export const DEFAULT_P2P_PORT = 9701;
 
+/** How often a node publishes its heartbeat. Default is 250 ms. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 250;
+
+/** Silence after which a member is suspect. Default is 1000 ms. */
+export const DEFAULT_SUSPECT_AFTER_MS = 1_000;
+
+/** Silence after which a member is dead (it stays a member; only an operator removes one). Default is 2000 ms. */
+export const DEFAULT_DEAD_AFTER_MS = 2_000;
+
 /** How many nodes hold each replicated value. Default is 3. */
 export const DEFAULT_REPLICATION_FACTOR = 3;
 

@@ -61,6 +61,15 @@ export function checkTransport(config: Config): ConfigProblem[] {
   return [{ path: 'http.host', message: `plain HTTP may only listen on loopback (127.0.0.1, ::1, localhost); set http.tls {certFile, keyFile} or http.allowInsecure to listen on ${host}` }];
 }
 
+/** Heartbeats must come several times before a member is suspected, and suspicion must precede death. */
+export function checkMembership(config: Config): ConfigProblem[] {
+  const { heartbeatIntervalMs: hb, suspectAfterMs: suspect, deadAfterMs: dead } = config.membership;
+  const problems: ConfigProblem[] = [];
+  if (suspect < 2 * hb) problems.push({ path: 'membership.suspectAfterMs', message: `must be at least 2 × membership.heartbeatIntervalMs = ${2 * hb} ms (got ${suspect})` });
+  if (dead <= suspect) problems.push({ path: 'membership.deadAfterMs', message: `must be more than membership.suspectAfterMs = ${suspect} ms (got ${dead})` });
+  return problems;
+}
+
 /** Operator token names must be unique. */
 export function checkOperatorTokens(config: Config): ConfigProblem[] {
   const seen = new Set<string>();

@@ -67,6 +67,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
   p2p: z.strictObject({ host: z.string().min(1).default(D.DEFAULT_P2P_HOST), port: port(D.DEFAULT_P2P_PORT) }).prefault({}),
   seeds: z.array(seedSchema).max(64).default([]),
+  membership: z
+    .strictObject({
+      heartbeatIntervalMs: z.number().int().min(50).max(60_000).default(D.DEFAULT_HEARTBEAT_INTERVAL_MS),
+      suspectAfterMs: z.number().int().min(100).max(600_000).default(D.DEFAULT_SUSPECT_AFTER_MS),
+      deadAfterMs: z.number().int().min(200).max(3_600_000).default(D.DEFAULT_DEAD_AFTER_MS),
+    })
+    .prefault({}),
   managementKeyFile: z.string().min(1).optional(),
   replicationFactor: z.number().int().min(1).max(9).default(D.DEFAULT_REPLICATION_FACTOR),
   bootstrapExpect: z.number().int().min(1).max(64).optional(),

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { Cluster } from '../cluster/cluster.js';
 import type { Config } from '../config/types.js';
 import type { KeyEntry } from '../keyring/key-entry.js';
 import type { JwksView } from '../keyring/jwks-view.js';
@@ -21,6 +22,8 @@ export interface HttpDeps {
   readonly auth: OperatorAuth;
   /** On how many of how many nodes `key` is published. */
   readonly publication: (key: KeyEntry) => { nodes: number; of: number };
+  /** The cluster view for `GET /v1/cluster`. */
+  readonly cluster: Pick<Cluster, 'members' | 'peerId' | 'listenAddrs'>;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

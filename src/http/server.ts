@@ -9,6 +9,7 @@ import { ConfigInvalidError, KeymeshError } from '../errors.js';
 import type { Startable } from '../startable.js';
 import type { HttpDeps } from './deps.js';
 import { handleError } from './errors.js';
+import { registerAdminClusterRoutes } from './routes/admin-cluster.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -32,6 +33,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerHealthRoutes(app, deps);
   registerPublicKeyRoutes(app, deps);
   registerAdminKeyRoutes(app, deps);
+  registerAdminClusterRoutes(app, deps);
   registerDecryptRoute(app, deps);
   return app;
 }

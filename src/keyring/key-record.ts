@@ -65,7 +65,7 @@ export function decodeKeyRecord(bytes: Uint8Array, where: string): KeyRecord {
     throw new KeymeshError('ERR_RECORD_CORRUPT', `key record ${where} is malformed at ${issue?.path.join('.') || '(root)'}`);
   }
   const r = parsed.data;
-  if (r.publishAt > r.activateAt || r.activateAt > r.retireAt || r.retireAt > r.expireAt) {
+  if (r.publishAt > r.retireAt || r.activateAt > r.retireAt || r.retireAt > r.expireAt) {
     throw new KeymeshError('ERR_RECORD_CORRUPT', `key record ${where} has times out of order`);
   }
   return r;

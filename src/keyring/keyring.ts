@@ -56,6 +56,8 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   readonly #keys = new Map<string, KeyEntry>();
   readonly #overstays = new Map<string, number>();
   readonly #overstayPersisted = new Map<string, number>();
+  /** Kids this node has used since it started: the gate decides when to start using a key, not whether to go on. */
+  readonly #used = new Set<string>();
   #gate: ActivationGate = () => true;
   #version = 0;
   #corrupt: string[] = [];
@@ -131,7 +133,8 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   /** The key of `realm` and `use` to sign or encrypt with now, if any (the activation gate applies). */
   active(realm: string, use: KeyUse): KeyEntry | undefined {
     const now = this.#clock.now();
-    const chosen = chooseActive(this.list({ realm, use }), now, this.#gate);
+    const chosen = chooseActive(this.list({ realm, use }), now, (k) => this.#used.has(k.kid) || this.#gate(k));
+    if (chosen) this.#used.add(chosen.kid);
     if (chosen && now > chosen.retireAt) this.#recordOverstay(chosen, now);
     return chosen;
   }
@@ -240,6 +243,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       this.#keys.delete(k.kid);
       this.#overstays.delete(k.kid);
       this.#overstayPersisted.delete(k.kid);
+      this.#used.delete(k.kid);
       this.emit('keys:changed', { kind: 'expired', key: k, origin: 'local' });
     }
     this.#log.info({ kids: expired.map((k) => k.kid) }, 'expired keys deleted');

@@ -44,7 +44,7 @@ export function chooseActive<K extends KeyInfo>(keys: Iterable<K>, now: number, 
   let best: K | undefined;
   let fallback: K | undefined;
   for (const key of keys) {
-    if (key.revokedAt !== undefined || key.activateAt > now || now >= key.expireAt || !gate(key)) continue;
+    if (key.revokedAt !== undefined || key.activateAt > now || key.publishAt > now || now >= key.expireAt || !gate(key)) continue;
     if (now < key.retireAt) {
       if (best === undefined || comparePreference(key, best) < 0) best = key;
     } else if (fallback === undefined || comparePreference(key, fallback) < 0) {

@@ -6,7 +6,8 @@
  * active by then is already published. Each check walks that horizon from now: while some instant t is not
  * covered by a key's window `[activateAt, retireAt)`, it creates the key for t's slot. In steady state that means
  * the next slot's key appears `prePublishMs` before its slot starts. A key created for an instant that is already
- * here (first boot, or the active key was revoked) is active at once: there is nothing else to use.
+ * here (first boot, or the active key was revoked) is active at once, dated from the start of its slot: there is
+ * nothing else to use, and keys that several nodes made for the same slot this way resolve to the lowest kid.
  *
  * A forced rotation (operator) publishes a new key now and activates it after `prePublishMs`, so relying parties
  * that cached the JWKS see it before anything is signed with it; it stays active until its slot ends and the
@@ -35,6 +36,11 @@ export interface RotationOptions {
   readonly log: Logger;
   /** How often to check the schedule (ms). */
   readonly intervalMs: number;
+  /**
+   * Whether this node should create the missing key of `realm` and `use` that must be active at `activateAt`
+   * (the cluster's leaderless ownership). Default: always.
+   */
+  readonly mayCreate?: (realm: string, use: KeyUse, activateAt: number) => boolean;
 }
 
 /** Keeps every realm's keys on schedule. */
@@ -51,6 +57,10 @@ export class RotationService implements Startable {
   async start(): Promise<void> {
     if (this.#timer) return;
     await this.check();
+    this.#schedule();
+  }
+
+  #schedule(): void {
     this.#timer = setInterval(() => {
       this.check().catch((err: unknown) => this.#o.log.error({ err }, 'rotation check failed'));
     }, this.#o.intervalMs);
@@ -106,11 +116,16 @@ export class RotationService implements Startable {
             t = end;
             continue;
           }
-          const key = await this.#create(realm, use, now, t, slotEnd(t, period));
+          if (this.#o.mayCreate && !this.#o.mayCreate(realm, use, t)) break;
+          // a key needed right now belongs to the current slot: keys made for one slot by several nodes then tie
+          // on activateAt and the lowest kid wins everywhere
+          const activateAt = t === now ? slotEnd(t, period) - period : t;
+          const key = await this.#create(realm, use, now, activateAt, slotEnd(t, period));
           keys.push(key);
           this.#o.log.info({ kid: key.kid, realm, use, activateAt: key.activateAt }, 'key created');
           t = key.retireAt;
         }
+        this.#o.keyring.active(realm, use); // observe the active key every check, so an overstay is recorded
       }
     }
     await this.#o.keyring.sweep();

@@ -3,12 +3,13 @@
  * reverse. It decides nothing else.
  *
  * Start order: management key → data-directory identity (checked before anything is opened or written) →
- * LevelDB → sealed store → keyring → rotation schedule → HTTP.
+ * LevelDB → sealed store → keyring → cluster (libp2p, membership, gossip, sync) → rotation schedule → HTTP.
  */
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
+import { Cluster } from '../cluster/cluster.js';
 import { loadManagementKey } from '../crypto/management-key.js';
 import { Sealer } from '../crypto/sealer.js';
 import { OperatorAuth, hashOperatorToken } from '../http/operator-auth.js';
@@ -38,6 +39,7 @@ export class KeymeshNode implements Startable {
   readonly #o: NodeOptions;
   readonly #started: Startable[] = [];
   #http: HttpServer | undefined;
+  #cluster: Cluster | undefined;
   #nodeId: string | undefined;
   #ready = false;
   #adminTokenSource: string | undefined;
@@ -48,7 +50,8 @@ export class KeymeshNode implements Startable {
 
   /** The node's HTTP base URL (after start). */
   get url(): string {
-    return this.#http!.url;
+    if (!this.#http) throw new Error('HTTP is not started');
+    return this.#http.url;
   }
 
   /** The node's id from its data directory (after start). */
@@ -77,12 +80,20 @@ export class KeymeshNode implements Startable {
     try {
       const level = new LevelStore(join(config.dataDir, DB_DIR));
       await this.#startComponent(level);
-      const store = new SealedStore(level, new Sealer(managementKey, identity.nodeId));
+      const sealer = new Sealer(managementKey, identity.nodeId);
+      const store = new SealedStore(level, sealer);
       const keyring = new Keyring({ store, clock, log: log.child({ component: 'keyring' }) });
       await keyring.load();
+      const cluster = new Cluster({
+        config, nodeId: identity.nodeId, managementKey, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
+        httpUrl: () => this.url,
+      });
+      await this.#startComponent(cluster);
+      this.#cluster = cluster;
       const rotation = new RotationService({
         keyring, clock, realms: config.realms, nodeId: identity.nodeId,
         log: log.child({ component: 'rotation' }), intervalMs: ROTATION_CHECK_INTERVAL_MS,
+        mayCreate: (realm, use, activateAt) => cluster.mayCreate(realm, use, activateAt),
       });
       await this.#startComponent(rotation);
       const auth = new OperatorAuth([
@@ -93,12 +104,13 @@ export class KeymeshNode implements Startable {
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
         decryptor: new PopDecryptor({ keyring }),
-        publication: (k) => ({ nodes: keyring.isPublished(k) ? 1 : 0, of: 1 }),
+        publication: (k) => cluster.publication(k),
+        cluster,
         isReady: () => this.#ready,
       });
       await this.#startComponent(this.#http);
       this.#ready = true;
-      log.info({ nodeId: identity.nodeId, url: this.#http.url, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
+      log.info({ nodeId: identity.nodeId, url: this.#http.url, peerId: cluster.peerId, p2p: cluster.listenAddrs, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
     } catch (err) {
       await this.stop();
       throw err;

@@ -36,7 +36,7 @@ export interface StartNodeOptions {
 const running = new Set<ChildProcess>();
 
 function spawnNode(o: StartNodeOptions): { child: ChildProcess; out: string[]; err: string[] } {
-  const args = [CLI, 'start', '--data-dir', o.dataDir, '--http', '127.0.0.1:0'];
+  const args = [CLI, 'start', '--data-dir', o.dataDir, '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'];
   if (o.config) {
     const file = join(o.dataDir, '..', `${Math.random().toString(36).slice(2)}.config.json`);
     writeFileSync(file, JSON.stringify(o.config));

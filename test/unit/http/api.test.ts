@@ -25,6 +25,7 @@ async function setup(overrides: Partial<HttpDeps> = {}, raw?: Record<string, unk
     config: ctx.config, nodeId: 'node-test', clock: ctx.clock, log: silentLogger(), keyring: ctx.keyring, jwks: ctx.jwks,
     rotation: ctx.rotation, decryptor: ctx.decryptor, isReady: () => ready,
     publication: (k) => ({ nodes: ctx.keyring.isPublished(k) ? 1 : 0, of: 1 }),
+    cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
     auth: new OperatorAuth([
       { name: 'admin', hash: hashOperatorToken(ADMIN), scopes: ['admin', 'backend'] },
       { name: 'app', hash: hashOperatorToken(BACKEND), scopes: ['backend'] },

@@ -11,7 +11,8 @@ describe('keyring lifecycle', () => {
     await rotation.check();
     for (const use of ['sig', 'enc', 'secret'] as const) {
       const active = keyring.requireActive('default', use);
-      expect(active.activateAt).toBe(clock.now());
+      expect(active.publishAt).toBe(clock.now());
+      expect(active.activateAt).toBe(Date.UTC(2030, 0, 1, 0));
       expect(active.retireAt).toBe(Date.UTC(2030, 0, 1, 1));
       expect(active.expireAt).toBe(active.retireAt + 2 * HOUR);
       expect(keyring.state(active)).toBe('active');

@@ -1,0 +1,280 @@
+/**
+ * The cluster service of one node: the libp2p host, seed dialling, heartbeats and membership, key gossip, key
+ * sync, and the two leaderless decisions the keyring and the rotation schedule ask of it (who creates a key, and
+ * whether a key may be activated). It moves keyring records; it never decides their lifecycle.
+ *
+ * Topics (per cluster, versioned): `keymesh/<clusterId>/keys/1` and `keymesh/<clusterId>/members/1`. Protocol:
+ * `/keymesh/<clusterId>/sync/1`. Every incoming message is checked by a validator first; anything malformed is
+ * rejected (gossipsub lowers the sender's score) or, on the sync protocol, earns the sender a strike.
+ */
+import type { PeerId } from '@libp2p/interface';
+import type { Message } from '@libp2p/gossipsub';
+import { TopicValidatorResult } from '@libp2p/gossipsub';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/types.js';
+import type { ManagementKey } from '../crypto/management-key.js';
+import type { Sealer } from '../crypto/sealer.js';
+import { KeymeshError } from '../errors.js';
+import type { KeyEntry, KeyInfo } from '../keyring/key-entry.js';
+import type { KeyUse } from '../keyring/key-record.js';
+import type { KeyChange, Keyring } from '../keyring/keyring.js';
+import type { Logger } from '../log.js';
+import type { Startable } from '../startable.js';
+import type { SealedStore } from '../storage/sealed-store.js';
+import { createHost, hasTopicPeers, type Host } from './host.js';
+import { loadPeerIdentity } from './identity.js';
+import { KeySync } from './key-sync.js';
+import { Membership, type Member, type MemberState } from './membership.js';
+import { decodeMessage, encodeMessage, heartbeatSchema, keyMessageSchema, MAX_KIDS } from './messages.js';
+import { Penalties } from './penalties.js';
+import { creatorRank, passesActivationGate } from './placement.js';
+import { SeedDialer } from './seed-dialer.js';
+import { openRecord, sealRecord } from './wire-records.js';
+
+/** How long the member of rank r waits (× r) before creating a key its betters have not. Default is 2000 ms. */
+export const CREATOR_GRACE_MS = 2_000;
+
+/** One member as `GET /v1/cluster` shows it. */
+export interface MemberView {
+  nodeId: string;
+  name: string;
+  httpUrl: string;
+  peerId: string | undefined;
+  state: MemberState;
+  self: boolean;
+  lastHeartbeatAt: string | undefined;
+  incarnation: number;
+  digest: string;
+  publishedKeys: number;
+}
+
+/** What the cluster service needs. */
+export interface ClusterOptions {
+  readonly config: Config;
+  readonly nodeId: string;
+  readonly managementKey: ManagementKey;
+  readonly sealer: Sealer;
+  readonly store: SealedStore;
+  readonly keyring: Keyring;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** This node's HTTP base URL (known once HTTP listens). */
+  readonly httpUrl: () => string;
+}
+
+/** The cluster side of one node. */
+export class Cluster implements Startable {
+  readonly #o: ClusterOptions;
+  readonly #keysTopic: string;
+  readonly #membersTopic: string;
+  readonly #penalties: Penalties;
+  readonly #firstMissing = new Map<string, number>();
+  #membership: Membership | undefined;
+  #host: Host | undefined;
+  #sync: KeySync | undefined;
+  #seeds: SeedDialer | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #incarnation = 0;
+  readonly #onKeyChange = (change: KeyChange) => this.#announce(change);
+
+  constructor(options: ClusterOptions) {
+    this.#o = options;
+    const id = options.config.clusterId;
+    this.#keysTopic = `keymesh/${id}/keys/1`;
+    this.#membersTopic = `keymesh/${id}/members/1`;
+    this.#penalties = new Penalties(options.clock);
+  }
+
+  /** The libp2p peer id (after start). */
+  get peerId(): string {
+    return this.#requireHost().peerId.toString();
+  }
+
+  /** The libp2p listen addresses (after start). */
+  get listenAddrs(): string[] {
+    return this.#requireHost().getMultiaddrs().map(String);
+  }
+
+  async start(): Promise<void> {
+    const { config, store, keyring, log } = this.#o;
+    const membership = new Membership({
+      self: { nodeId: this.#o.nodeId, name: config.name, httpUrl: '' },
+      store, clock: this.#o.clock, log: log.child({ component: 'membership' }),
+      timing: { suspectAfterMs: config.membership.suspectAfterMs, deadAfterMs: config.membership.deadAfterMs },
+    });
+    await membership.load();
+    this.#membership = membership;
+    this.#incarnation = await this.#bumpIncarnation();
+
+    const host = await createHost({
+      privateKey: await loadPeerIdentity(store),
+      managementKey: this.#o.managementKey,
+      clusterId: config.clusterId,
+      listen: config.p2p,
+      expectedSize: Math.max(3, config.seeds.length + 1, membership.all().length),
+      isBanned: (peer) => this.#penalties.isBanned(peer),
+    });
+    this.#host = host;
+    this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }) });
+    await host.start();
+    await this.#sync.register();
+
+    const pubsub = host.services.pubsub;
+    pubsub.topicValidators.set(this.#keysTopic, (_peer, msg) => this.#validateKey(msg));
+    pubsub.topicValidators.set(this.#membersTopic, (_peer, msg) => this.#validateHeartbeat(msg));
+    pubsub.addEventListener('message', (evt) => this.#onMessage(evt.detail));
+    pubsub.subscribe(this.#keysTopic);
+    pubsub.subscribe(this.#membersTopic);
+    host.addEventListener('peer:connect', (evt) => this.#sync?.pullSoon(evt.detail));
+    host.addEventListener('peer:disconnect', (evt) => this.#membership?.disconnected(evt.detail.toString()));
+
+    keyring.on('keys:changed', this.#onKeyChange);
+    keyring.useActivationGate((key) => this.#gate(key));
+    membership.updateSelf({ peerId: host.peerId.toString(), incarnation: this.#incarnation });
+
+    this.#seeds = new SeedDialer({ host, seeds: config.seeds, log: log.child({ component: 'seeds' }) });
+    await this.#seeds.start();
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), config.membership.heartbeatIntervalMs);
+    this.#heartbeat.unref();
+    log.info({ peerId: host.peerId.toString(), listen: this.listenAddrs, seeds: config.seeds }, 'cluster started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#o.keyring.off('keys:changed', this.#onKeyChange);
+    this.#o.keyring.useActivationGate(() => true);
+    await this.#seeds?.stop();
+    const host = this.#host;
+    this.#host = undefined;
+    await host?.stop();
+  }
+
+  /** The rotation schedule's question: should this node create the missing key active from `activateAt`? */
+  mayCreate(realm: string, use: KeyUse, activateAt: number): boolean {
+    const now = this.#o.clock.now();
+    const id = `${realm}|${use}|${activateAt}`;
+    const first = this.#firstMissing.get(id) ?? now;
+    this.#firstMissing.set(id, first);
+    for (const [k, t] of this.#firstMissing) if (now - t > 24 * 60 * 60 * 1000) this.#firstMissing.delete(k);
+    const live = this.#membership?.live().map((m) => m.nodeId) ?? [];
+    const rank = creatorRank(`keys/${realm}/${use}`, live, this.#o.nodeId);
+    return now >= first + rank * CREATOR_GRACE_MS;
+  }
+
+  /** On how many of how many members `key` is published. */
+  publication(key: KeyEntry): { nodes: number; of: number } {
+    const members = this.#membership?.all() ?? [];
+    const nodes = members.filter((m) => (m.self ? this.#o.keyring.isPublished(key) : m.kids.has(key.kid))).length;
+    return { nodes, of: Math.max(1, members.length) };
+  }
+
+  /** Every member, for `GET /v1/cluster`. */
+  members(): MemberView[] {
+    const membership = this.#membership;
+    if (!membership) return [];
+    this.#refreshSelf();
+    return membership.all().map((m) => ({
+      nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: m.peerId, state: membership.state(m), self: m.self,
+      lastHeartbeatAt: m.self ? new Date(this.#o.clock.now()).toISOString() : m.lastHeartbeatAt === undefined ? undefined : new Date(m.lastHeartbeatAt).toISOString(),
+      incarnation: m.incarnation, digest: m.digest, publishedKeys: m.kids.size,
+    }));
+  }
+
+  #gate(info: KeyInfo): boolean {
+    const membership = this.#membership;
+    const key = this.#o.keyring.get(info.kid);
+    if (!membership || !key) return true;
+    const members = membership.all().map((m: Member) => ({
+      live: membership.state(m) !== 'dead',
+      kids: m.self ? new Set(this.#o.keyring.isPublished(key) ? [key.kid] : []) : m.kids,
+    }));
+    return passesActivationGate(key.kid, members);
+  }
+
+  #announce(change: KeyChange): void {
+    if (change.origin !== 'local' || change.kind === 'expired') return;
+    this.#publish(this.#keysTopic, encodeMessage({ t: 'key', v: 1, from: this.#o.nodeId, kid: change.key.kid, sealed: sealRecord(this.#o.sealer, change.key) }));
+    this.#sendHeartbeat();
+  }
+
+  #sendHeartbeat(): void {
+    if (!this.#host) return;
+    this.#refreshSelf();
+    const self = this.#membership!.self;
+    this.#publish(this.#membersTopic, encodeMessage({
+      t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, incarnation: self.incarnation,
+      digest: self.digest, kids: [...self.kids].slice(0, MAX_KIDS), sentAt: this.#o.clock.now(),
+    }));
+  }
+
+  #refreshSelf(): void {
+    const keyring = this.#o.keyring;
+    const kids = new Set(keyring.list().filter((k) => keyring.isPublished(k)).map((k) => k.kid));
+    let httpUrl = '';
+    try {
+      httpUrl = this.#o.httpUrl();
+    } catch {
+      // HTTP is not listening yet
+    }
+    this.#membership?.updateSelf({ digest: keyring.digest(), kids, httpUrl });
+  }
+
+  #publish(topic: string, data: Uint8Array): void {
+    const host = this.#host;
+    if (!host || !hasTopicPeers(host, topic)) return;
+    host.services.pubsub.publish(topic, data).catch((err: unknown) => this.#o.log.debug({ topic, err: (err as Error).message }, 'publish failed'));
+  }
+
+  #validateKey(msg: Message): TopicValidatorResult {
+    try {
+      const m = decodeMessage(keyMessageSchema, msg.data);
+      openRecord(this.#o.sealer, m.kid, m.sealed);
+      return TopicValidatorResult.Accept;
+    } catch (err) {
+      this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed key message rejected');
+      return TopicValidatorResult.Reject;
+    }
+  }
+
+  #validateHeartbeat(msg: Message): TopicValidatorResult {
+    try {
+      decodeMessage(heartbeatSchema, msg.data);
+      return TopicValidatorResult.Accept;
+    } catch (err) {
+      this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed heartbeat rejected');
+      return TopicValidatorResult.Reject;
+    }
+  }
+
+  #onMessage(msg: Message): void {
+    const from = msg.type === 'signed' ? msg.from : undefined;
+    if (!from) return;
+    if (msg.topic === this.#keysTopic) {
+      const m = decodeMessage(keyMessageSchema, msg.data);
+      this.#o.keyring.merge(openRecord(this.#o.sealer, m.kid, m.sealed)).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
+    } else if (msg.topic === this.#membersTopic) {
+      const hb = decodeMessage(heartbeatSchema, msg.data);
+      this.#membership?.observe(hb, from.toString()).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
+      if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
+    }
+  }
+
+  async #bumpIncarnation(): Promise<number> {
+    const stored = await this.#o.store.get('node/incarnation');
+    const next = (stored && stored.length === 8 ? Number(stored.readBigUInt64BE()) : 0) + 1;
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(next));
+    await this.#o.store.put('node/incarnation', b, { sync: true });
+    return next;
+  }
+
+  #requireHost(): Host {
+    if (!this.#host) throw new KeymeshError('ERR_INTERNAL', 'the cluster is not started');
+    return this.#host;
+  }
+}
+
+function peerOf(msg: Message): string | undefined {
+  return msg.type === 'signed' ? msg.from.toString() : undefined;
+}

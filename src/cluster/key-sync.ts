@@ -1,0 +1,124 @@
+/**
+ * Anti-entropy for keys: a request/response protocol that pulls whatever a peer has and this node lacks.
+ *
+ * The requester sends its inventory (each kid it holds and whether it is revoked); the responder answers with the
+ * sealed records the requester lacks or holds unrevoked while the responder holds them revoked. The requester
+ * merges them (union, earliest revocation wins). Gossip is fast but lossy; this is what makes a node that was down
+ * during rotations and revocations catch up. A pull runs when a peer connects and whenever a heartbeat shows a
+ * digest different from ours (at most one pull in flight per peer, and at most one per `PULL_MIN_INTERVAL_MS`).
+ * A malformed request or response is dropped, the stream is reset and the sender gets a strike.
+ */
+import type { Connection, PeerId, Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import type { Sealer } from '../crypto/sealer.js';
+import type { Keyring } from '../keyring/keyring.js';
+import type { Logger } from '../log.js';
+import type { Host } from './host.js';
+import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, syncRequestSchema, syncResponseSchema } from './messages.js';
+import type { Penalties } from './penalties.js';
+import { openRecord, sealRecord } from './wire-records.js';
+
+/** Longest a pull may take. Default is 5000 ms. */
+export const SYNC_TIMEOUT_MS = 5_000;
+/** Least time between two pulls from one peer. Default is 500 ms. */
+export const PULL_MIN_INTERVAL_MS = 500;
+
+/** What key sync needs. */
+export interface KeySyncOptions {
+  readonly host: Host;
+  readonly keyring: Keyring;
+  readonly sealer: Sealer;
+  readonly penalties: Penalties;
+  readonly nodeId: string;
+  readonly protocol: string;
+  readonly log: Logger;
+}
+
+/** Serves and performs key syncs. */
+export class KeySync {
+  readonly #o: KeySyncOptions;
+  readonly #inFlight = new Set<string>();
+  readonly #lastPull = new Map<string, number>();
+  #pulls = 0;
+
+  constructor(options: KeySyncOptions) {
+    this.#o = options;
+  }
+
+  /** How many pulls completed. */
+  get pulls(): number {
+    return this.#pulls;
+  }
+
+  /** Registers the protocol handler. */
+  async register(): Promise<void> {
+    await this.#o.host.handle(this.#o.protocol, (stream, connection) => {
+      this.#serve(stream, connection).catch((err: unknown) => this.#o.log.debug({ err: (err as Error).message }, 'sync request failed'));
+    });
+  }
+
+  /** Pulls missing records from `peer` unless a pull is in flight or happened very recently. */
+  pullSoon(peer: PeerId): void {
+    const id = peer.toString();
+    if (this.#inFlight.has(id) || Date.now() - (this.#lastPull.get(id) ?? 0) < PULL_MIN_INTERVAL_MS) return;
+    this.#inFlight.add(id);
+    this.#lastPull.set(id, Date.now());
+    this.pull(peer)
+      .catch((err: unknown) => this.#o.log.debug({ peer: id, err: (err as Error).message }, 'sync pull failed'))
+      .finally(() => this.#inFlight.delete(id));
+  }
+
+  /** Pulls missing records from `peer` now; resolves with how many records changed this node. */
+  async pull(peer: PeerId): Promise<number> {
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
+    const stream = await this.#o.host.dialProtocol(peer, this.#o.protocol, { signal });
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES });
+    const have = this.#o.keyring.list().map((k) => [k.kid, k.revokedAt !== undefined] as [string, boolean]);
+    await lp.write(encodeMessage({ t: 'sync-request', v: 1, from: this.#o.nodeId, have }), { signal });
+    const raw = await lp.read({ signal });
+    await stream.close().catch(() => undefined);
+    let changed = 0;
+    try {
+      const response = decodeMessage(syncResponseSchema, raw.subarray());
+      for (const [kid, sealed] of response.records) {
+        const result = await this.#o.keyring.merge(openRecord(this.#o.sealer, kid, sealed));
+        if (result === 'added' || result === 'revoked') changed += 1;
+      }
+    } catch (err) {
+      this.#strike(peer, err);
+      throw err;
+    }
+    this.#pulls += 1;
+    if (changed > 0) this.#o.log.info({ peer: peer.toString(), changed }, 'sync pulled keys');
+    return changed;
+  }
+
+  async #serve(stream: Stream, connection: Connection): Promise<void> {
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES });
+    let request;
+    try {
+      request = decodeMessage(syncRequestSchema, (await lp.read({ signal })).subarray());
+    } catch (err) {
+      stream.abort(err as Error);
+      this.#strike(connection.remotePeer, err);
+      return;
+    }
+    const theirs = new Map(request.have);
+    const records: Array<[string, Uint8Array]> = [];
+    for (const key of this.#o.keyring.list()) {
+      const revokedThere = theirs.get(key.kid);
+      if (revokedThere === undefined || (key.revokedAt !== undefined && !revokedThere)) records.push([key.kid, sealRecord(this.#o.sealer, key)]);
+    }
+    await lp.write(encodeMessage({ t: 'sync-response', v: 1, from: this.#o.nodeId, records }), { signal });
+    await stream.close().catch(() => undefined);
+  }
+
+  #strike(peer: PeerId, err: unknown): void {
+    this.#o.log.warn({ peer: peer.toString(), err: (err as Error).message }, 'malformed sync message dropped');
+    if (this.#o.penalties.strike(peer.toString())) {
+      this.#o.log.warn({ peer: peer.toString() }, 'peer banned for sending malformed messages');
+      void this.#o.host.hangUp(peer).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Membership: who is in the cluster and whether they answer.
+ *
+ * Every node publishes a heartbeat every `heartbeatIntervalMs`. A member is **alive** while its last heartbeat is
+ * younger than `suspectAfterMs`, **suspect** until `deadAfterMs`, then **dead**. A lost connection makes a member
+ * suspect at once (its next heartbeat clears that), so a killed process is noticed by its peers' connection loss
+ * and declared dead within `deadAfterMs` of its last heartbeat. The failure detector only labels members: it
+ * never removes one. The member list (every member ever seen and not removed by an operator) and each member's
+ * last published kids are persisted, so a node that restarts alone still knows the cluster it belongs to.
+ *
+ * Time here is local receipt time, never the sender's clock.
+ */
+import { EventEmitter } from 'node:events';
+import { pack, unpack } from 'msgpackr';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { SealedStore } from '../storage/sealed-store.js';
+import type { Heartbeat } from './messages.js';
+
+const MEMBER_PREFIX = 'member/';
+
+/** A member's health as this node sees it. */
+export type MemberState = 'alive' | 'suspect' | 'dead';
+
+/** What this node knows about one member. */
+export interface Member {
+  readonly nodeId: string;
+  name: string;
+  httpUrl: string;
+  peerId: string | undefined;
+  incarnation: number;
+  digest: string;
+  kids: ReadonlySet<string>;
+  /** Local time of the last heartbeat; undefined when not heard since this node started. */
+  lastHeartbeatAt: number | undefined;
+  /** Set when the connection to the member was lost after its last heartbeat. */
+  disconnectedAt: number | undefined;
+  readonly self: boolean;
+}
+
+/** Failure-detector timing. */
+export interface MembershipTiming {
+  readonly suspectAfterMs: number;
+  readonly deadAfterMs: number;
+}
+
+/** Events of the membership. */
+export interface MembershipEvents {
+  'member:joined': [member: Member];
+  'member:heartbeat': [member: Member];
+}
+
+/** The member list of one node. */
+export class Membership extends EventEmitter<MembershipEvents> {
+  readonly #members = new Map<string, Member>();
+  readonly #store: SealedStore;
+  readonly #clock: Clock;
+  readonly #timing: MembershipTiming;
+  readonly #log: Logger;
+  readonly #self: Member;
+
+  constructor(options: { self: { nodeId: string; name: string; httpUrl: string }; store: SealedStore; clock: Clock; timing: MembershipTiming; log: Logger }) {
+    super();
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#timing = options.timing;
+    this.#log = options.log;
+    this.#self = { ...options.self, peerId: undefined, incarnation: 0, digest: '', kids: new Set(), lastHeartbeatAt: undefined, disconnectedAt: undefined, self: true };
+    this.#members.set(this.#self.nodeId, this.#self);
+  }
+
+  /** Loads the persisted member list. */
+  async load(): Promise<void> {
+    for await (const entry of this.#store.scan(MEMBER_PREFIX)) {
+      if (!('value' in entry)) {
+        this.#log.error({ record: entry.key }, entry.error.message);
+        continue;
+      }
+      const m = unpack(entry.value) as { nodeId: string; name: string; httpUrl: string; kids: string[] };
+      if (m.nodeId === this.#self.nodeId) continue;
+      this.#members.set(m.nodeId, { nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: undefined, incarnation: 0, digest: '', kids: new Set(m.kids), lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false });
+    }
+  }
+
+  /** This node as a member. */
+  get self(): Member {
+    return this.#self;
+  }
+
+  /** Updates this node's own entry (what its next heartbeat will say). */
+  updateSelf(fields: { incarnation?: number; digest?: string; kids?: ReadonlySet<string>; peerId?: string; httpUrl?: string }): void {
+    Object.assign(this.#self, fields);
+  }
+
+  /** Applies a heartbeat received from `peerId`. */
+  async observe(hb: Heartbeat, peerId: string): Promise<void> {
+    if (hb.from === this.#self.nodeId) return;
+    const now = this.#clock.now();
+    const known = this.#members.get(hb.from);
+    const kids = new Set(hb.kids);
+    const changed = !known || known.name !== hb.name || known.httpUrl !== hb.httpUrl || !sameSet(known.kids, kids);
+    const member: Member = known ?? { nodeId: hb.from, name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: now, disconnectedAt: undefined, self: false };
+    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: now, disconnectedAt: undefined });
+    this.#members.set(member.nodeId, member);
+    if (changed) await this.#persist(member);
+    if (!known) {
+      this.#log.info({ member: member.nodeId, name: member.name }, 'member joined');
+      this.emit('member:joined', member);
+    }
+    this.emit('member:heartbeat', member);
+  }
+
+  /** Marks the member behind `peerId` as disconnected (suspect until it is heard again). */
+  disconnected(peerId: string): void {
+    for (const m of this.#members.values()) if (m.peerId === peerId && !m.self) m.disconnectedAt = this.#clock.now();
+  }
+
+  /** The member's state now. */
+  state(member: Member): MemberState {
+    if (member.self) return 'alive';
+    if (member.lastHeartbeatAt === undefined) return 'dead';
+    const silence = this.#clock.now() - member.lastHeartbeatAt;
+    if (silence >= this.#timing.deadAfterMs) return 'dead';
+    if (silence >= this.#timing.suspectAfterMs || member.disconnectedAt !== undefined) return 'suspect';
+    return 'alive';
+  }
+
+  /** Every member, this node included. */
+  all(): Member[] {
+    return [...this.#members.values()];
+  }
+
+  /** Members that are not dead, this node included. */
+  live(): Member[] {
+    return this.all().filter((m) => this.state(m) !== 'dead');
+  }
+
+  /** The member with `peerId`, if known. */
+  byPeer(peerId: string): Member | undefined {
+    return this.all().find((m) => m.peerId === peerId);
+  }
+
+  async #persist(member: Member): Promise<void> {
+    const record = { v: 1, nodeId: member.nodeId, name: member.name, httpUrl: member.httpUrl, kids: [...member.kids] };
+    await this.#store.put(`${MEMBER_PREFIX}${member.nodeId}`, pack(record), { sync: true });
+  }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
