@@ -7,7 +7,7 @@ import { ManagementKey } from '../crypto/management-key.js';
 import { isKeymeshError } from '../errors.js';
 import { hashOperatorToken } from '../http/operator-auth.js';
 import { randomBytes } from 'node:crypto';
-import { runKeys, runRevoke, runRotate } from './operator.js';
+import { runCluster, runKeys, runRevoke, runRotate } from './operator.js';
 import { runStart } from './start.js';
 
 const program = new Command('keymesh')
@@ -49,6 +49,8 @@ const withNode = (cmd: Command) =>
 withNode(program.command('keys').description("show a node's key set: each key's state, times and publication"))
   .option('--realm <realm>', 'only this realm')
   .action(runKeys);
+
+withNode(program.command('cluster').description('show the members: state, last heartbeat, key-set digest')).action(runCluster);
 
 withNode(program.command('rotate').description('publish a new key now; it becomes active after prePublishMs'))
   .addOption(new Option('--use <use>', 'key use').choices([...KEY_USES]).makeOptionMandatory())

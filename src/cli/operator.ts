@@ -1,6 +1,6 @@
 /** The operator commands of the CLI: `keys`, `rotate`, `revoke`. They print tables, or JSON with `--json`. */
 import { readFileSync } from 'node:fs';
-import { AdminClient, type KeySetView, type KeyView } from '../client/admin-client.js';
+import { AdminClient, type ClusterView, type KeySetView, type KeyView } from '../client/admin-client.js';
 import { KeymeshError } from '../errors.js';
 
 /** Options every operator command shares. */
@@ -25,6 +25,19 @@ export async function runKeys(o: NodeOptions & { realm?: string }): Promise<void
   process.stdout.write(o.json ? `${JSON.stringify(view, null, 2)}\n` : formatKeySet(view));
 }
 
+export async function runCluster(o: NodeOptions): Promise<void> {
+  const view = await new AdminClient(o.node, operatorToken(o)).cluster();
+  process.stdout.write(o.json ? `${JSON.stringify(view, null, 2)}\n` : formatCluster(view));
+}
+
+/** A human-readable table of the members. */
+export function formatCluster(view: ClusterView): string {
+  const head = ['NODE', 'NAME', 'STATE', 'LAST HEARTBEAT', 'HTTP', 'KEYS', 'DIGEST'];
+  const rows = view.members.map((m) => [`${m.nodeId}${m.self ? '*' : ''}`, m.name, m.state, m.lastHeartbeatAt ? short(m.lastHeartbeatAt) : '-', m.httpUrl || '-', String(m.publishedKeys), m.digest.slice(0, 12)]);
+  const out = [`cluster ${view.clusterId}  node ${view.node} (${view.peerId})  digests ${view.digestsAgree ? 'agree' : 'DIFFER'}`, ...table(head, rows)];
+  return `${out.join('\n')}\n`;
+}
+
 export async function runRotate(o: NodeOptions & { use: string; realm?: string }): Promise<void> {
   const key = await new AdminClient(o.node, operatorToken(o)).rotate(o.use, o.realm);
   process.stdout.write(o.json ? `${JSON.stringify(key, null, 2)}\n` : `created ${key.use} key ${key.kid} in realm ${key.realm}: published now, active from ${key.activateAt}\n`);
@@ -42,11 +55,15 @@ export function formatKeySet(view: KeySetView): string {
     k.kid.length > 16 ? `${k.kid.slice(0, 15)}…` : k.kid, k.realm, k.use, k.alg, k.state,
     short(k.activateAt), short(k.retireAt), short(k.expireAt), `${k.publishedOn.nodes}/${k.publishedOn.of}`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  const out = [`node ${view.node}  key-set version ${view.version}  digest ${view.digest}`, line(head), ...rows.map(line)];
+  const out = [`node ${view.node}  key-set version ${view.version}  digest ${view.digest}`, ...table(head, rows)];
   if (view.corruptRecords.length > 0) out.push(`corrupt records (not served): ${view.corruptRecords.join(', ')}`);
   return `${out.join('\n')}\n`;
+}
+
+function table(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)];
 }
 
 function short(iso: string): string {

@@ -30,6 +30,31 @@ export interface KeySetView {
   corruptRecords: string[];
 }
 
+/** One member as `GET /v1/cluster` describes it. */
+export interface MemberView {
+  nodeId: string;
+  name: string;
+  httpUrl: string;
+  peerId?: string;
+  state: 'alive' | 'suspect' | 'dead';
+  self: boolean;
+  lastHeartbeatAt?: string;
+  incarnation: number;
+  digest: string;
+  publishedKeys: number;
+}
+
+/** `GET /v1/cluster`. */
+export interface ClusterView {
+  node: string;
+  clusterId: string;
+  peerId: string;
+  listen: string[];
+  keySetDigest: string;
+  digestsAgree: boolean;
+  members: MemberView[];
+}
+
 /** Talks to one node's operator API. */
 export class AdminClient {
   readonly #base: string;
@@ -42,6 +67,10 @@ export class AdminClient {
 
   keys(realm?: string): Promise<KeySetView> {
     return this.#call('GET', `/v1/keys${realm ? `?realm=${encodeURIComponent(realm)}` : ''}`);
+  }
+
+  cluster(): Promise<ClusterView> {
+    return this.#call('GET', '/v1/cluster');
   }
 
   rotate(use: string, realm?: string): Promise<KeyView> {

@@ -7,7 +7,8 @@
  *
  * The bytes are deterministic (fixed key order and member order), so every node with the same keys serves the
  * same bytes and the same `ETag`, and a cache in front of several nodes revalidates with 304s. A cached document is
- * rebuilt when the keyring changes or when the next key state change falls due.
+ * rebuilt when the keyring changes, when the next key state change falls due, or when the active key changed (the
+ * rotation schedule looks every second, so a key the activation gate lets through shows within a second).
  */
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -30,6 +31,7 @@ export interface JwksDocument {
 
 interface Cached {
   readonly version: number;
+  readonly activeEpoch: number;
   readonly validUntil: number;
   readonly doc: JwksDocument;
 }
@@ -52,10 +54,10 @@ export class JwksView {
     const now = this.#clock.now();
     const id = `${kind}|${realm}`;
     const cached = this.#cache.get(id);
-    if (cached && cached.version === this.#keyring.version && now < cached.validUntil) return cached.doc;
+    if (cached && cached.version === this.#keyring.version && cached.activeEpoch === this.#keyring.activeEpoch && now < cached.validUntil) return cached.doc;
     const keys = this.#keyring.list({ realm }).filter((k) => k.use !== 'secret');
     const doc = this.#build(realm, kind, keys, now);
-    this.#cache.set(id, { version: this.#keyring.version, validUntil: nextChange(keys, now), doc });
+    this.#cache.set(id, { version: this.#keyring.version, activeEpoch: this.#keyring.activeEpoch, validUntil: nextChange(keys, now), doc });
     return doc;
   }
 

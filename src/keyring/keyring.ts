@@ -58,6 +58,8 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   readonly #overstayPersisted = new Map<string, number>();
   /** Kids this node has used since it started: the gate decides when to start using a key, not whether to go on. */
   readonly #used = new Set<string>();
+  readonly #chosen = new Map<string, string>();
+  #activeEpoch = 0;
   #gate: ActivationGate = () => true;
   #version = 0;
   #corrupt: string[] = [];
@@ -110,6 +112,14 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     return this.#corrupt;
   }
 
+  /**
+   * A counter that grows whenever `active()` finds a different key than before for some realm and use (a slot
+   * boundary, or the activation gate opening). Views built from the active keys are stale when it changed.
+   */
+  get activeEpoch(): number {
+    return this.#activeEpoch;
+  }
+
   /** A counter that grows with every change of the key set on this node. */
   get version(): number {
     return this.#version;
@@ -135,6 +145,11 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     const now = this.#clock.now();
     const chosen = chooseActive(this.list({ realm, use }), now, (k) => this.#used.has(k.kid) || this.#gate(k));
     if (chosen) this.#used.add(chosen.kid);
+    if (chosen?.kid !== this.#chosen.get(`${realm}|${use}`)) {
+      this.#activeEpoch += 1;
+      if (chosen) this.#chosen.set(`${realm}|${use}`, chosen.kid);
+      else this.#chosen.delete(`${realm}|${use}`);
+    }
     if (chosen && now > chosen.retireAt) this.#recordOverstay(chosen, now);
     return chosen;
   }

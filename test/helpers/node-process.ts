@@ -31,12 +31,14 @@ export interface StartNodeOptions {
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
   readonly adminToken?: string;
+  /** Fixed ports (a restarted node keeps its ports); default is port 0 for both. */
+  readonly ports?: { http: number; p2p: number };
 }
 
 const running = new Set<ChildProcess>();
 
 function spawnNode(o: StartNodeOptions): { child: ChildProcess; out: string[]; err: string[] } {
-  const args = [CLI, 'start', '--data-dir', o.dataDir, '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'];
+  const args = [CLI, 'start', '--data-dir', o.dataDir, '--http', `127.0.0.1:${o.ports?.http ?? 0}`, '--p2p', `127.0.0.1:${o.ports?.p2p ?? 0}`];
   if (o.config) {
     const file = join(o.dataDir, '..', `${Math.random().toString(36).slice(2)}.config.json`);
     writeFileSync(file, JSON.stringify(o.config));

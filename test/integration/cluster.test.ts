@@ -1,0 +1,121 @@
+import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestCluster } from '../helpers/cluster.js';
+import { stopAll } from '../helpers/node-process.js';
+import { TempDirs } from '../helpers/temp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const dirs = new TempDirs();
+afterEach(async () => {
+  await stopAll();
+  dirs.cleanup();
+});
+
+interface KeysView {
+  keys: Array<{ kid: string; use: string; state: string; publishedOn: { nodes: number; of: number } }>;
+}
+
+describe('a three-node cluster', () => {
+  it('converges to one key set, spreads a rotation, and decrypts on any node what was encrypted to another', async () => {
+    const cluster = await TestCluster.create(3, dirs);
+    await cluster.startAll();
+    await cluster.waitForAgreement('three nodes agree');
+
+    const rotated = await cluster.admin<{ kid: string }>(2, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } });
+    for (const i of [0, 1]) await waitFor(async () => (await cluster.kids(i, '/.well-known/jwks.json')).includes(rotated.kid), { message: `node ${i + 1} publishes the rotated key` });
+    await waitFor(async () => (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.publishedOn.nodes === 3, { message: 'published on 3 of 3' });
+
+    const pop = ((await (await fetch(`${cluster.url(0)}/pop`)).json()) as { keys: JWK[] }).keys[0]!;
+    const jwe = await new CompactEncrypt(Buffer.from('sent to node 1')).setProtectedHeader({ alg: pop.alg!, enc: 'A256GCM', kid: pop.kid! }).encrypt(await importJWK(pop, pop.alg));
+    const res = await cluster.admin<{ plaintext: string }>(1, '/v1/decrypt', { method: 'POST', body: { jwe } });
+    expect(Buffer.from(res.plaintext, 'base64url').toString()).toBe('sent to node 1');
+
+    const actives = await Promise.all([0, 1, 2].map(async (i) => (await cluster.admin<KeysView>(i, '/v1/keys')).keys.filter((k) => k.state === 'active').map((k) => k.kid).sort()));
+    expect(actives[1]).toEqual(actives[0]);
+    expect(actives[2]).toEqual(actives[0]);
+  });
+
+  it('lets a node that was down during two rotations and a revocation catch up after restart', async () => {
+    const cluster = await TestCluster.create(3, dirs);
+    await cluster.startAll();
+    await cluster.waitForAgreement('three nodes agree');
+    await cluster.stop(2);
+
+    const a = await cluster.admin<{ kid: string }>(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
+    const b = await cluster.admin<{ kid: string }>(1, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } });
+    const victim = (await cluster.kids(0, '/.well-known/jwks.json'))[0]!;
+    await cluster.admin(1, `/v1/keys/${victim}/revoke`, { method: 'POST' });
+
+    await cluster.start(2);
+    await cluster.waitForAgreement('the restarted node caught up');
+    const pop = await cluster.kids(2);
+    expect(pop).toContain(a.kid);
+    expect(pop).toContain(b.kid);
+    expect(pop).not.toContain(victim);
+    const revoked = (await cluster.admin<KeysView>(2, '/v1/keys')).keys.find((k) => k.kid === victim);
+    expect(revoked?.state).toBe('revoked');
+  });
+
+  it('joins a seed that starts last, whatever the start order', async () => {
+    const cluster = await TestCluster.create(3, dirs);
+    await cluster.start(2);
+    await cluster.start(1);
+    expect((await cluster.admin<{ members: unknown[] }>(1, '/v1/cluster')).members.length).toBeGreaterThanOrEqual(1);
+    await cluster.start(0);
+    await cluster.waitForAgreement('late seed joined');
+  });
+
+  it('agrees again after a node is killed with SIGKILL and restarted, which peers first declare dead', async () => {
+    const cluster = await TestCluster.create(3, dirs);
+    await cluster.startAll();
+    await cluster.waitForAgreement('three nodes agree');
+    await cluster.kill(1);
+    await waitFor(async () => (await cluster.admin<{ members: Array<{ name: string; state: string }> }>(0, '/v1/cluster')).members.find((m) => m.name === 'node-2')?.state === 'dead', { message: 'node-2 dead on node-1' });
+    await cluster.start(1);
+    await cluster.waitForAgreement('agree after restart');
+  });
+
+  it('ends concurrent forced rotations on two nodes with one active key everywhere', async () => {
+    const cluster = await TestCluster.create(3, dirs);
+    await cluster.startAll();
+    await cluster.waitForAgreement('three nodes agree');
+    await Promise.all([
+      cluster.admin(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } }),
+      cluster.admin(2, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } }),
+    ]);
+    await cluster.waitForAgreement('rotations spread');
+    await waitFor(
+      async () => {
+        const actives = await Promise.all([0, 1, 2].map(async (i) => (await cluster.admin<KeysView>(i, '/v1/keys')).keys.filter((k) => k.use === 'sig' && k.state === 'active').map((k) => k.kid)));
+        return actives.every((a) => a.length === 1 && a[0] === actives[0]![0]) && actives[0]![0] !== undefined;
+      },
+      { timeoutMs: 15_000, message: 'one active signing key everywhere after both forced keys activate' },
+    );
+  });
+});
+
+describe('cluster membership and the activation gate', () => {
+  it('holds a new key back while a member is paused, and activates it once the member answers', async () => {
+    const cluster = await TestCluster.create(3, dirs, {
+      membership: { heartbeatIntervalMs: 100, suspectAfterMs: 500, deadAfterMs: 60_000 },
+      jwks: { maxAgeMs: 1_000 },
+      clockSkewMs: 1_000,
+      realms: { default: { keys: { sig: { rotationPeriodMs: 3_600_000, prePublishMs: 2_000, retireAfterMs: 600_000 } }, tokens: { maxLifetimeMs: 60_000 } } },
+    });
+    await cluster.startAll();
+    await cluster.waitForAgreement('three nodes agree');
+    const paused = cluster.nodes[2]!.process!.child;
+    paused.kill('SIGSTOP');
+    try {
+      const rotated = await cluster.admin<{ kid: string; activateAt: string }>(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } });
+      await waitFor(() => Date.now() > Date.parse(rotated.activateAt) + 1_000, { timeoutMs: 10_000, message: 'activation time passed' });
+      const held = (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)!;
+      expect(held.state).toBe('pending');
+      expect(held.publishedOn).toEqual({ nodes: 2, of: 3 });
+      paused.kill('SIGCONT');
+      await waitFor(async () => (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.state === 'active', { timeoutMs: 10_000, message: 'activated once the paused member published it' });
+    } finally {
+      paused.kill('SIGCONT');
+    }
+  });
+});
