@@ -113,6 +113,7 @@ export class Cluster implements Startable {
       listen: config.p2p,
       expectedSize: Math.max(3, config.seeds.length + 1, membership.all().length),
       isBanned: (peer) => this.#penalties.isBanned(peer),
+      log: log.child({ component: 'p2p' }),
     });
     this.#host = host;
     this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }) });

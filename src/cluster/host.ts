@@ -1,6 +1,6 @@
 /**
  * The libp2p host of one node: TCP, Noise, Yamux, identify, ping, a private network keyed from the management key
- * (`@libp2p/pnet`), and gossipsub.
+ * (`@libp2p/pnet` with a check that names a mismatched key, see `network-guard.ts`), and gossipsub.
  *
  * Gossipsub is tuned for small clusters, often on one machine (DESIGN §7):
  * - mesh degrees fit the cluster: `D = min(6, max(1, expected − 1))`, `Dlo = max(1, D − 2)`, `Dhi = D + 2`,
@@ -17,11 +17,12 @@ import { identify } from '@libp2p/identify';
 import type { PrivateKey } from '@libp2p/interface';
 import { noise } from '@libp2p/noise';
 import { ping } from '@libp2p/ping';
-import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import type { ManagementKey } from '../crypto/management-key.js';
+import type { Logger } from '../log.js';
+import { clusterProtector } from './network-guard.js';
 
 /** Gossipsub heartbeat (mesh maintenance) interval. Default is 500 ms (libp2p's is 1 s). */
 export const GOSSIP_HEARTBEAT_INTERVAL_MS = 500;
@@ -52,6 +53,7 @@ export async function createHost(options: {
   expectedSize: number;
   /** Refuses connections from peers this returns true for (penalised peers). */
   isBanned: (peerId: string) => boolean;
+  log: Logger;
 }): Promise<Host> {
   const d = Math.min(6, Math.max(1, options.expectedSize - 1));
   const family = options.listen.host.includes(':') ? 'ip6' : 'ip4';
@@ -62,7 +64,7 @@ export async function createHost(options: {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: preSharedKey({ psk: networkKey(options.managementKey, options.clusterId) }),
+    connectionProtector: clusterProtector({ psk: networkKey(options.managementKey, options.clusterId), log: options.log }),
     connectionGater: {
       denyDialMultiaddr: () => false,
       denyInboundEncryptedConnection: (peerId) => options.isBanned(peerId.toString()),
