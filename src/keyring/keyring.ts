@@ -212,6 +212,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       const key = new KeyEntry(record);
       await this.#write(key);
       this.#keys.set(key.kid, key);
+      this.#log.info({ kid: key.kid, realm: key.realm, use: key.use, createdBy: key.createdBy }, 'key learned from a peer');
       this.emit('keys:changed', { kind: 'added', key, origin: 'remote' });
       return 'added';
     }
