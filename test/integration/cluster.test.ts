@@ -1,7 +1,7 @@
 import { CompactEncrypt, importJWK, type JWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/cluster.js';
-import { stopAll } from '../helpers/node-process.js';
+import { runCli, stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -33,6 +33,11 @@ describe('a three-node cluster', () => {
     const actives = await Promise.all([0, 1, 2].map(async (i) => (await cluster.admin<KeysView>(i, '/v1/keys')).keys.filter((k) => k.state === 'active').map((k) => k.kid).sort()));
     expect(actives[1]).toEqual(actives[0]);
     expect(actives[2]).toEqual(actives[0]);
+
+    const table = await runCli(['cluster', '--node', cluster.url(1)], { KEYMESH_ADMIN_TOKEN: cluster.adminToken });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain('digests agree');
+    for (const name of ['node-1', 'node-2', 'node-3']) expect(table.stdout).toMatch(new RegExp(`${name}\\s+alive`));
   });
 
   it('lets a node that was down during two rotations and a revocation catch up after restart', async () => {
@@ -117,5 +122,23 @@ describe('cluster membership and the activation gate', () => {
     } finally {
       paused.kill('SIGCONT');
     }
+    await cluster.waitForAgreement('everyone agrees after the pause');
+  });
+
+  it('activates a held-back key once the paused member is declared dead', async () => {
+    const cluster = await TestCluster.create(3, dirs);
+    await cluster.startAll();
+    await cluster.waitForAgreement('three nodes agree');
+    const paused = cluster.nodes[2]!.process!.child;
+    paused.kill('SIGSTOP');
+    try {
+      const rotated = await cluster.admin<{ kid: string }>(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
+      await waitFor(async () => (await cluster.admin<{ members: Array<{ name: string; state: string }> }>(0, '/v1/cluster')).members.find((m) => m.name === 'node-3')?.state === 'dead', { message: 'node-3 declared dead' });
+      await waitFor(async () => (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.state === 'active', { timeoutMs: 10_000, message: 'activated with 2 of 3 once the paused member is dead' });
+      expect((await cluster.kids(0))[0]).toBe(rotated.kid);
+    } finally {
+      paused.kill('SIGCONT');
+    }
+    await cluster.waitForAgreement('everyone agrees after the pause');
   });
 });
