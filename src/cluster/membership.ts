@@ -12,12 +12,21 @@
  */
 import { EventEmitter } from 'node:events';
 import { pack, unpack } from 'msgpackr';
+import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import type { Heartbeat } from './messages.js';
 
 const MEMBER_PREFIX = 'member/';
+
+const storedMemberSchema = z.object({
+  v: z.literal(1),
+  nodeId: z.string().regex(/^[0-9a-f]{16}$/),
+  name: z.string().max(64),
+  httpUrl: z.string().max(256),
+  kids: z.array(z.string().max(86)).max(4096),
+});
 
 /** A member's health as this node sees it. */
 export type MemberState = 'alive' | 'suspect' | 'dead';
@@ -76,7 +85,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
         this.#log.error({ record: entry.key }, entry.error.message);
         continue;
       }
-      const m = unpack(entry.value) as { nodeId: string; name: string; httpUrl: string; kids: string[] };
+      const parsed = storedMemberSchema.safeParse(unpack(entry.value));
+      if (!parsed.success) {
+        this.#log.error({ record: entry.key }, 'stored member record is malformed; skipped');
+        continue;
+      }
+      const m = parsed.data;
       if (m.nodeId === this.#self.nodeId) continue;
       this.#members.set(m.nodeId, { nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: undefined, incarnation: 0, digest: '', kids: new Set(m.kids), lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false });
     }

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { Membership } from '../../../src/cluster/membership.js';
+import { Penalties, MAX_STRIKES, BAN_MS } from '../../../src/cluster/penalties.js';
+import { seedToMultiaddr } from '../../../src/cluster/seed-dialer.js';
+import { ManagementKey } from '../../../src/crypto/management-key.js';
+import { Sealer } from '../../../src/crypto/sealer.js';
+import { silentLogger } from '../../../src/log.js';
+import { MemoryStore } from '../../../src/storage/memory-store.js';
+import { SealedStore } from '../../../src/storage/sealed-store.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
+
+const hb = (from: string, kids: string[] = []) => ({ t: 'heartbeat' as const, v: 1 as const, from, name: `n-${from.slice(-1)}`, httpUrl: 'http://x', incarnation: 1, digest: 'd', kids, sentAt: 0 });
+
+async function setup(memory = new MemoryStore(), mk = ManagementKey.generate()) {
+  await memory.start();
+  const clock = new FakeClock();
+  const store = new SealedStore(memory, new Sealer(ManagementKey.parse(mk, 't'), '000000000000000a'));
+  const membership = new Membership({ self: { nodeId: '000000000000000a', name: 'self', httpUrl: '' }, store, clock, timing: { suspectAfterMs: 1000, deadAfterMs: 2000 }, log: silentLogger() });
+  await membership.load();
+  return { membership, clock, memory, mk };
+}
+
+describe('membership', () => {
+  it('moves a silent member from alive to suspect to dead, and back on its next heartbeat', async () => {
+    const { membership, clock } = await setup();
+    await membership.observe(hb('000000000000000b'), 'peer-b');
+    const b = membership.all().find((m) => m.nodeId === '000000000000000b')!;
+    expect(membership.state(b)).toBe('alive');
+    clock.advance(1000);
+    expect(membership.state(b)).toBe('suspect');
+    clock.advance(1000);
+    expect(membership.state(b)).toBe('dead');
+    expect(membership.live().map((m) => m.nodeId)).toEqual(['000000000000000a']);
+    await membership.observe(hb('000000000000000b'), 'peer-b');
+    expect(membership.state(b)).toBe('alive');
+  });
+
+  it('makes a member suspect at once when its connection drops', async () => {
+    const { membership } = await setup();
+    await membership.observe(hb('000000000000000b'), 'peer-b');
+    membership.disconnected('peer-b');
+    expect(membership.state(membership.byPeer('peer-b')!)).toBe('suspect');
+  });
+
+  it('remembers members and their last kids across a restart, as dead until heard', async () => {
+    const first = await setup();
+    await first.membership.observe(hb('000000000000000b', ['K'.repeat(43)]), 'peer-b');
+    await first.memory.stop();
+    const second = await setup(first.memory, first.mk);
+    const b = second.membership.all().find((m) => m.nodeId === '000000000000000b')!;
+    expect(second.membership.state(b)).toBe('dead');
+    expect([...b.kids]).toEqual(['K'.repeat(43)]);
+  });
+
+  it('ignores its own heartbeats and never reports itself as anything but alive', async () => {
+    const { membership, clock } = await setup();
+    await membership.observe(hb('000000000000000a'), 'peer-self');
+    clock.advance(10_000);
+    expect(membership.all()).toHaveLength(1);
+    expect(membership.state(membership.self)).toBe('alive');
+  });
+});
+
+describe('penalties', () => {
+  it(`bans after ${MAX_STRIKES} strikes for ${BAN_MS} ms`, () => {
+    const clock = new FakeClock();
+    const p = new Penalties(clock);
+    for (let i = 1; i < MAX_STRIKES; i++) expect(p.strike('x')).toBe(false);
+    expect(p.strike('x')).toBe(true);
+    expect(p.isBanned('x')).toBe(true);
+    expect(p.isBanned('y')).toBe(false);
+    clock.advance(BAN_MS);
+    expect(p.isBanned('x')).toBe(false);
+  });
+});
+
+describe('seeds', () => {
+  it('turns host:port and multiaddrs into dialable addresses', () => {
+    expect(seedToMultiaddr('127.0.0.1:9701').toString()).toBe('/ip4/127.0.0.1/tcp/9701');
+    expect(seedToMultiaddr('[::1]:9701').toString()).toBe('/ip6/::1/tcp/9701');
+    expect(seedToMultiaddr('keymesh-1.internal:9701').toString()).toBe('/dns/keymesh-1.internal/tcp/9701');
+    expect(seedToMultiaddr('/ip4/10.0.0.1/tcp/9701').toString()).toBe('/ip4/10.0.0.1/tcp/9701');
+  });
+});
