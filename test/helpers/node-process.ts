@@ -37,6 +37,11 @@ export interface StartNodeOptions {
 
 const running = new Set<ChildProcess>();
 
+// If the test process goes away without its teardown (a hook timed out), do not leave nodes behind.
+process.once('exit', () => {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 function spawnNode(o: StartNodeOptions): { child: ChildProcess; out: string[]; err: string[] } {
   const args = [CLI, 'start', '--data-dir', o.dataDir, '--http', `127.0.0.1:${o.ports?.http ?? 0}`, '--p2p', `127.0.0.1:${o.ports?.p2p ?? 0}`];
   if (o.config) {

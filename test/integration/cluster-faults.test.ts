@@ -20,8 +20,8 @@ import { waitFor } from '../helpers/wait-for.js';
 const dirs = new TempDirs();
 const hosts: Libp2p[] = [];
 afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.stop()));
   await stopAll();
+  await Promise.all(hosts.splice(0).map((h) => Promise.race([h.stop(), new Promise((r) => setTimeout(r, 5_000))])));
   dirs.cleanup();
 });
 
