@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, oauthError: 'invalid_request', summary: 'the body is not of a content type the route accepts' },
   ERR_NO_ACTIVE_KEY: { status: 503, oauthError: 'temporarily_unavailable', summary: 'no key of that realm and use may be used right now' },
   ERR_REMOTE: { status: 502, oauthError: 'server_error', summary: 'a keymesh node answered a client call (CLI, client library) with an error; the message carries its status and description' },
+  ERR_UNAVAILABLE: { status: 503, oauthError: 'temporarily_unavailable', summary: 'a majority of the replicas of a replicated value could not be reached; nothing was written' },
+  ERR_OUTCOME_UNKNOWN: { status: 503, oauthError: 'temporarily_unavailable', summary: 'a replicated write was sent but not confirmed by a majority before the deadline; it may or may not have taken effect, and a retry returns whatever did' },
   ERR_BAD_MESSAGE: { status: 400, oauthError: 'invalid_request', summary: 'a gossip or sync message was oversized, not msgpack, of an unknown type or version, or failed validation; it is dropped and its sender penalised' },
   ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
 } as const satisfies Record<string, ErrorCodeInfo>;

@@ -1,0 +1,176 @@
+/**
+ * The proposer side of the per-key register: a write-once register per key over that key's replicas
+ * (single-decree Paxos per key, as in CASPaxos or Cassandra's lightweight transactions).
+ *
+ * `getOrCreate(key, candidate)`:
+ *  1. prepare with a fresh ballot on every replica; a majority must promise. A replica that already holds the
+ *     commit marker answers with the chosen value, which is returned at once.
+ *  2. the value to propose is the accepted value with the highest ballot among the promises, or the candidate
+ *     when no promise carries one (a proposer that sees an accepted value re-proposes it);
+ *  3. accept on every replica; once a majority accepted, the value is chosen: it is returned and a commit marker
+ *     is sent to every replica (without waiting).
+ *  A refusal (another proposer's higher ballot) restarts from 1 after a randomised back-off above that ballot.
+ *
+ * `read(key)` asks every replica for its state. A commit marker is served as is; no accepted value on a majority
+ * means nothing was chosen yet (undefined); an accepted value without a marker is finished with a full round first.
+ *
+ * Failures never guess: when a majority cannot be reached before the deadline the call fails with
+ * `ERR_UNAVAILABLE` if no accept was sent, and with `ERR_OUTCOME_UNKNOWN` if one was (the value may or may not
+ * have been chosen; a later call returns whatever was).
+ */
+import { KeymeshError } from '../errors.js';
+import { compareBallots, type Ballot } from './ballot.js';
+import type { Accepted, RegisterReply, RegisterRequest } from './messages.js';
+
+/** Sends one request to one replica. Rejects when the replica cannot be reached or does not answer in time. */
+export interface RegisterTransport {
+  request(to: string, request: RegisterRequest, timeoutMs: number): Promise<RegisterReply>;
+}
+
+/** Time for the proposer: the clock and a sleep, injected so simulations can run on virtual time. */
+export interface ProposerTimers {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** Proposer settings (ms). */
+export interface ProposerSettings {
+  /** How long one request may take. Default is 1000 ms. */
+  readonly requestTimeoutMs: number;
+  /** How long a whole operation may take before it gives up. Default is 5000 ms. */
+  readonly deadlineMs: number;
+  /** Back-off after a refused round: uniform in [min, max · 2^attempt], capped at max · 8. Defaults 2 and 20 ms. */
+  readonly backoffMinMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** Default proposer settings. */
+export const DEFAULT_PROPOSER_SETTINGS: ProposerSettings = { requestTimeoutMs: 1_000, deadlineMs: 5_000, backoffMinMs: 2, backoffMaxMs: 20 };
+
+interface Gathered {
+  readonly positive: RegisterReply[];
+  readonly negative: RegisterReply[];
+  readonly failed: number;
+}
+
+/** Proposes and reads values of per-key registers. */
+export class Proposer {
+  readonly #nodeId: string;
+  readonly #transport: RegisterTransport;
+  readonly #timers: ProposerTimers;
+  readonly #random: () => number;
+  readonly #settings: ProposerSettings;
+  #round = 0;
+
+  constructor(options: { nodeId: string; transport: RegisterTransport; timers: ProposerTimers; random?: () => number; settings?: Partial<ProposerSettings> }) {
+    this.#nodeId = options.nodeId;
+    this.#transport = options.transport;
+    this.#timers = options.timers;
+    this.#random = options.random ?? Math.random;
+    this.#settings = { ...DEFAULT_PROPOSER_SETTINGS, ...options.settings };
+  }
+
+  /**
+   * The value of `key`: the one already chosen, or `candidate` if none was.
+   * @throws KeymeshError `ERR_UNAVAILABLE` (no majority reachable, nothing proposed) or `ERR_OUTCOME_UNKNOWN`.
+   */
+  async getOrCreate(key: string, replicas: readonly string[], candidate: Uint8Array): Promise<Uint8Array> {
+    const majority = Math.floor(replicas.length / 2) + 1;
+    const deadline = this.#timers.now() + this.#settings.deadlineMs;
+    let proposed = false;
+    for (let attempt = 0; this.#timers.now() < deadline; attempt++) {
+      const ballot: Ballot = [++this.#round, this.#nodeId];
+      const prepared = await this.#gather(replicas, { t: 'prepare', key, ballot }, majority, (r) => r.t === 'promise');
+      const chosen = committedIn(prepared);
+      if (chosen) return this.#finish(key, replicas, chosen);
+      if (prepared.positive.length < majority) {
+        await this.#backOff(prepared, attempt);
+        continue;
+      }
+      const value = highestAccepted(prepared.positive)?.value ?? candidate;
+      proposed = true;
+      const accepted = await this.#gather(replicas, { t: 'accept', key, ballot, value }, majority, (r) => r.t === 'accepted');
+      const chosenMeanwhile = committedIn(accepted);
+      if (chosenMeanwhile) return this.#finish(key, replicas, chosenMeanwhile);
+      if (accepted.positive.length >= majority) return this.#finish(key, replicas, value);
+      await this.#backOff(accepted, attempt);
+    }
+    throw proposed
+      ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no majority confirmed before the deadline; the value may or may not have been chosen`)
+      : new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its ${replicas.length} replicas could not be reached`);
+  }
+
+  /**
+   * The chosen value of `key`, or undefined when none was chosen yet.
+   * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`, as {@link getOrCreate}.
+   */
+  async read(key: string, replicas: readonly string[]): Promise<Uint8Array | undefined> {
+    const majority = Math.floor(replicas.length / 2) + 1;
+    const states = await this.#gather(replicas, { t: 'read', key }, majority, (r) => r.t === 'state');
+    const chosen = committedIn(states);
+    if (chosen) return chosen;
+    if (states.positive.length < majority) throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its ${replicas.length} replicas could not be reached`);
+    const seen = highestAccepted(states.positive);
+    return seen === undefined ? undefined : this.getOrCreate(key, replicas, seen.value);
+  }
+
+  #finish(key: string, replicas: readonly string[], value: Uint8Array): Uint8Array {
+    for (const to of replicas) {
+      this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs).catch(() => undefined);
+    }
+    return value;
+  }
+
+  async #backOff(result: Gathered, attempt: number): Promise<void> {
+    for (const r of result.negative) if (r.t === 'nack') this.#round = Math.max(this.#round, r.promised[0]);
+    const { backoffMinMs: min, backoffMaxMs: max } = this.#settings;
+    const ceiling = Math.min(max * 8, max * 2 ** Math.min(attempt, 3));
+    await this.#timers.sleep(min + this.#random() * (ceiling - min));
+  }
+
+  /** Sends `request` to every replica; resolves once `need` answers passed `ok`, or once that became impossible. */
+  #gather(replicas: readonly string[], request: RegisterRequest, need: number, ok: (r: RegisterReply) => boolean): Promise<Gathered> {
+    return new Promise((resolve) => {
+      const positive: RegisterReply[] = [];
+      const negative: RegisterReply[] = [];
+      let failed = 0;
+      let done = false;
+      const settle = () => {
+        if (done) return;
+        const outstanding = replicas.length - positive.length - negative.length - failed;
+        const decided = committedIn({ positive, negative, failed }) !== undefined;
+        if (positive.length >= need || positive.length + outstanding < need || decided || outstanding === 0) {
+          done = true;
+          resolve({ positive: [...positive], negative: [...negative], failed });
+        }
+      };
+      for (const to of replicas) {
+        this.#transport.request(to, request, this.#settings.requestTimeoutMs).then(
+          (reply) => {
+            (ok(reply) ? positive : negative).push(reply);
+            settle();
+          },
+          () => {
+            failed += 1;
+            settle();
+          },
+        );
+      }
+    });
+  }
+}
+
+function committedIn(result: Gathered): Uint8Array | undefined {
+  for (const r of [...result.positive, ...result.negative]) {
+    if ((r.t === 'promise' || r.t === 'nack' || r.t === 'state') && r.committed) return r.committed;
+  }
+  return undefined;
+}
+
+function highestAccepted(replies: readonly RegisterReply[]): Accepted | undefined {
+  let best: Accepted | undefined;
+  for (const r of replies) {
+    if ((r.t === 'promise' || r.t === 'state') && r.accepted && (best === undefined || compareBallots(r.accepted.ballot, best.ballot) > 0)) best = r.accepted;
+  }
+  return best;
+}

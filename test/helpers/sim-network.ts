@@ -1,0 +1,94 @@
+/**
+ * An in-process network for the register: it drops, duplicates, delays and reorders messages, and crashes and
+ * restarts acceptors, which come back from their persisted state. Everything runs on {@link VirtualTime}.
+ */
+import { Acceptor, type AcceptorState, type AcceptorStateStore } from '../../src/replication/acceptor.js';
+import type { RegisterReply, RegisterRequest } from '../../src/replication/messages.js';
+import type { RegisterTransport } from '../../src/replication/proposer.js';
+import type { VirtualTime } from './virtual-time.js';
+
+/** Durable acceptor state that survives a simulated crash. */
+export class MemoryAcceptorStore implements AcceptorStateStore {
+  readonly #data = new Map<string, AcceptorState>();
+  async load(key: string): Promise<AcceptorState | undefined> {
+    return this.#data.get(key);
+  }
+  async save(key: string, state: AcceptorState): Promise<void> {
+    this.#data.set(key, state);
+  }
+}
+
+/** Fault rates of the simulation. */
+export interface Faults {
+  drop: number;
+  duplicate: number;
+  maxDelayMs: number;
+}
+
+export class SimNetwork {
+  readonly #time: VirtualTime;
+  readonly #random: () => number;
+  readonly #faults: Faults;
+  readonly #stores = new Map<string, MemoryAcceptorStore>();
+  readonly #acceptors = new Map<string, Acceptor>();
+  readonly #down = new Set<string>();
+
+  constructor(nodes: readonly string[], time: VirtualTime, random: () => number, faults: Faults) {
+    this.#time = time;
+    this.#random = random;
+    this.#faults = faults;
+    for (const n of nodes) {
+      const store = new MemoryAcceptorStore();
+      this.#stores.set(n, store);
+      this.#acceptors.set(n, new Acceptor(store));
+    }
+  }
+
+  /** Crashes `node` for `forMs`; it restarts with a fresh acceptor over its persisted state. */
+  crash(node: string, forMs: number): void {
+    this.#down.add(node);
+    this.#time.schedule(forMs, () => {
+      this.#acceptors.set(node, new Acceptor(this.#stores.get(node)!));
+      this.#down.delete(node);
+    });
+  }
+
+  isDown(node: string): boolean {
+    return this.#down.has(node);
+  }
+
+  /** The transport a proposer on `from` uses. */
+  transport(from: string): RegisterTransport {
+    return {
+      request: (to: string, request: RegisterRequest, timeoutMs: number) =>
+        new Promise<RegisterReply>((resolve, reject) => {
+          let settled = false;
+          const fail = () => {
+            if (!settled) {
+              settled = true;
+              reject(new Error('timeout'));
+            }
+          };
+          this.#time.schedule(timeoutMs, fail);
+          const deliver = () => {
+            if (this.#down.has(to) || this.#down.has(from) || this.#random() < this.#faults.drop) return;
+            this.#acceptors.get(to)!.handle(request).then((reply) => {
+              if (this.#random() < this.#faults.drop) return;
+              this.#time.schedule(this.#delay(), () => {
+                if (!settled && !this.#down.has(from)) {
+                  settled = true;
+                  resolve(reply);
+                }
+              });
+            });
+          };
+          this.#time.schedule(this.#delay(), deliver);
+          if (this.#random() < this.#faults.duplicate) this.#time.schedule(this.#delay(), deliver);
+        }),
+    };
+  }
+
+  #delay(): number {
+    return Math.floor(this.#random() * this.#faults.maxDelayMs);
+  }
+}

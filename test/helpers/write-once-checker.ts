@@ -1,0 +1,38 @@
+/**
+ * A linearizability checker for write-once registers. An operation is `getOrCreate(candidate)` or `read()`; a
+ * history is linearizable when, per key:
+ * 1. every successful operation that returned a value returned the same value;
+ * 2. that value is the candidate of some `getOrCreate` (nothing invented);
+ * 3. a read that found no value did not start after an operation that returned a value had completed.
+ * Failed operations (unavailable, outcome unknown) constrain nothing, except that their candidates may be chosen.
+ */
+export interface Operation {
+  readonly key: string;
+  readonly kind: 'getOrCreate' | 'read';
+  readonly candidate?: string;
+  readonly invokedAt: number;
+  completedAt?: number;
+  result?: { ok: true; value: string | undefined } | { ok: false; code: string };
+}
+
+/** Returns the problems found; an empty list means the history is linearizable. */
+export function checkWriteOnce(history: readonly Operation[]): string[] {
+  const problems: string[] = [];
+  const byKey = new Map<string, Operation[]>();
+  for (const op of history) byKey.set(op.key, [...(byKey.get(op.key) ?? []), op]);
+  for (const [key, ops] of byKey) {
+    const withValue = ops.filter((o) => o.result?.ok && o.result.value !== undefined);
+    const values = new Set(withValue.map((o) => (o.result as { value: string }).value));
+    if (values.size > 1) problems.push(`${key}: ${values.size} different values returned: ${[...values].join(', ')}`);
+    const candidates = new Set(ops.filter((o) => o.kind === 'getOrCreate').map((o) => o.candidate));
+    for (const v of values) if (!candidates.has(v)) problems.push(`${key}: value ${v} was never proposed`);
+    const firstCompletion = Math.min(...withValue.map((o) => o.completedAt!));
+    for (const o of ops) {
+      if (o.kind === 'read' && o.result?.ok && o.result.value === undefined && o.invokedAt > firstCompletion) {
+        problems.push(`${key}: a read at ${o.invokedAt} found nothing after a value was returned at ${firstCompletion}`);
+      }
+      if (o.kind === 'getOrCreate' && o.result?.ok && o.result.value === undefined) problems.push(`${key}: getOrCreate returned nothing`);
+    }
+  }
+  return problems;
+}
