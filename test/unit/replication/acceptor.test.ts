@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ManagementKey } from '../../../src/crypto/management-key.js';
+import { Sealer } from '../../../src/crypto/sealer.js';
+import { Acceptor } from '../../../src/replication/acceptor.js';
+import { SealedAcceptorStore } from '../../../src/replication/acceptor-store.js';
+import { MemoryStore } from '../../../src/storage/memory-store.js';
+import { SealedStore } from '../../../src/storage/sealed-store.js';
+
+async function setup(memory = new MemoryStore(), mk = ManagementKey.generate()) {
+  await memory.start();
+  const store = new SealedAcceptorStore(new SealedStore(memory, new Sealer(ManagementKey.parse(mk, 't'), 'node-a')));
+  return { acceptor: new Acceptor(store), store, memory, mk };
+}
+
+const v = (s: string) => new Uint8Array(Buffer.from(s));
+
+describe('acceptor', () => {
+  it('promises only above its promise, accepts at or above it, and reports what it accepted', async () => {
+    const { acceptor } = await setup();
+    expect(await acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).toEqual({ t: 'promise' });
+    expect(await acceptor.handle({ t: 'prepare', key: 'k', ballot: [1, 'b'] })).toEqual({ t: 'nack', promised: [2, 'a'] });
+    expect(await acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).toMatchObject({ t: 'nack' });
+    expect(await acceptor.handle({ t: 'accept', key: 'k', ballot: [1, 'z'], value: v('old') })).toMatchObject({ t: 'nack' });
+    expect(await acceptor.handle({ t: 'accept', key: 'k', ballot: [2, 'a'], value: v('x') })).toEqual({ t: 'accepted' });
+    const again = await acceptor.handle({ t: 'prepare', key: 'k', ballot: [3, 'b'] });
+    expect(again).toMatchObject({ t: 'promise', accepted: { ballot: [2, 'a'] } });
+  });
+
+  it('answers with the chosen value once committed, and keeps keys apart', async () => {
+    const { acceptor } = await setup();
+    await acceptor.handle({ t: 'commit', key: 'k', value: v('chosen') });
+    const reply = await acceptor.handle({ t: 'prepare', key: 'k', ballot: [9, 'a'] });
+    expect(reply.t === 'promise' && Buffer.from(reply.committed!).toString()).toBe('chosen');
+    expect(await acceptor.handle({ t: 'prepare', key: 'other', ballot: [1, 'a'] })).toEqual({ t: 'promise' });
+  });
+
+  it('remembers promises and accepted values across a restart, sealed on disk', async () => {
+    const first = await setup();
+    await first.acceptor.handle({ t: 'prepare', key: 'k', ballot: [5, 'a'] });
+    await first.acceptor.handle({ t: 'accept', key: 'k', ballot: [5, 'a'], value: v('secret-value') });
+    for await (const [, raw] of first.memory.entries('reg/')) expect(Buffer.from(raw).includes(Buffer.from('secret-value'))).toBe(false);
+    await first.memory.stop();
+    const second = await setup(first.memory, first.mk);
+    expect(await second.acceptor.handle({ t: 'prepare', key: 'k', ballot: [4, 'z'] })).toEqual({ t: 'nack', promised: [5, 'a'] });
+    const state = await second.store.load('k');
+    expect(Buffer.from(state!.accepted!.value).toString()).toBe('secret-value');
+  });
+
+  it('reports corrupt stored state instead of answering from it', async () => {
+    const { acceptor, memory } = await setup();
+    await acceptor.handle({ t: 'prepare', key: 'k', ballot: [1, 'a'] });
+    await memory.put('reg/k', new Uint8Array([1, 2, 3]));
+    await expect(acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).rejects.toMatchObject({ code: 'ERR_RECORD_CORRUPT' });
+  });
+});
