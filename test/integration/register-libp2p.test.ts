@@ -1,0 +1,68 @@
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHost, type Host } from '../../src/cluster/host.js';
+import { ManagementKey } from '../../src/crypto/management-key.js';
+import { silentLogger } from '../../src/log.js';
+import { Acceptor } from '../../src/replication/acceptor.js';
+import { Libp2pRegisterTransport } from '../../src/replication/libp2p-transport.js';
+import { Proposer } from '../../src/replication/proposer.js';
+import { MemoryAcceptorStore } from '../helpers/sim-network.js';
+
+const hosts: Host[] = [];
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.stop().catch(() => undefined)));
+});
+
+const realTimers = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString());
+
+async function threeReplicas(epochs: number[] = [1, 1, 1]) {
+  const mk = ManagementKey.parse(ManagementKey.generate(), 'test');
+  const ids = ['aaaaaaaaaaaaaaa1', 'aaaaaaaaaaaaaaa2', 'aaaaaaaaaaaaaaa3'];
+  const peers = new Map<string, string>();
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), managementKey: mk, clusterId: 'reg', listen: { host: '127.0.0.1', port: 0 }, expectedSize: 3, isBanned: () => false, log: silentLogger() });
+    await host.start();
+    hosts.push(host);
+    peers.set(ids[i]!, host.peerId.toString());
+    const transport = new Libp2pRegisterTransport({
+      host, protocol: '/keymesh/reg/register/1', nodeId: ids[i]!, acceptor: new Acceptor(new MemoryAcceptorStore()),
+      peerOf: (id) => peers.get(id), epoch: () => epochs[i]!, onBadMessage: () => undefined, log: silentLogger(),
+    });
+    await transport.register();
+    nodes.push({ host, transport, proposer: new Proposer({ nodeId: ids[i]!, transport, timers: realTimers, settings: { requestTimeoutMs: 500, deadlineMs: 3_000 } }) });
+  }
+  for (const n of nodes.slice(1)) await n.host.dial(nodes[0]!.host.getMultiaddrs()[0]!);
+  await nodes[1]!.host.dial(nodes[2]!.host.getMultiaddrs()[0]!);
+  return { ids, nodes };
+}
+
+describe('register over libp2p', () => {
+  it('chooses one value when every node creates the same key at once', async () => {
+    const { ids, nodes } = await threeReplicas();
+    const results = await Promise.all(nodes.map((n, i) => n.proposer.getOrCreate('user/alice', ids, Buffer.from(`secret-from-${i}`))));
+    expect(new Set(results.map(text)).size).toBe(1);
+    expect(text(await nodes[2]!.proposer.read('user/alice', ids))).toBe(text(results[0]));
+    expect(await nodes[0]!.proposer.read('user/nobody', ids)).toBeUndefined();
+  });
+
+  it('keeps working with one replica down and refuses with two down, keeping the value', async () => {
+    const { ids, nodes } = await threeReplicas();
+    const first = text(await nodes[0]!.proposer.getOrCreate('k', ids, Buffer.from('first')));
+    await nodes[2]!.host.stop();
+    expect(text(await nodes[0]!.proposer.getOrCreate('k', ids, Buffer.from('second')))).toBe(first);
+    expect(text(await nodes[1]!.proposer.getOrCreate('k2', ids, Buffer.from('x')))).toBe('x');
+    await nodes[1]!.host.stop();
+    await expect(nodes[0]!.proposer.getOrCreate('k3', ids, Buffer.from('y'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    // a replica holding the commit marker serves the chosen value without a round; anything else needs a majority
+    expect(text(await nodes[0]!.proposer.read('k', ids))).toBe(first);
+    await expect(nodes[0]!.proposer.read('never-written', ids)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+  });
+
+  it('refuses requests of another cluster-map epoch', async () => {
+    const { ids, nodes } = await threeReplicas([1, 2, 2]);
+    await expect(nodes[0]!.proposer.getOrCreate('k', ids, Buffer.from('v'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    expect(text(await nodes[1]!.proposer.getOrCreate('k', ids, Buffer.from('v2')))).toBe('v2');
+  });
+});
