@@ -1,7 +1,9 @@
 /**
- * keymesh node benchmark (`npm run bench`).
+ * keymesh benchmarks (`npm run bench`): the node benchmark below, then the cluster benchmark
+ * (scripts/bench/cluster.ts: rotation propagation at 3, 5 and 10 nodes, SIGKILL → dead, RSS and gossip traffic of an
+ * idle 10-node cluster; its top comment says what and why).
  *
- * What it measures, in one run, and why:
+ * What the node benchmark measures, and why:
  *
  * 1. `GET /.well-known/jwks.json` requests/second of a keymesh node, against a bare `node:http` server answering
  *    the very same bytes (body and headers fetched from the node first). JWKS is the hottest public endpoint; the
@@ -24,17 +26,24 @@
  * the hypervisor stole from the machine, are recorded per run so a reader can tell what limited it. The script only reports numbers: it asserts no timings, but
  * it fails (exit code 1) when a request errs or answers an unexpected status, since the numbers would be wrong.
  *
- * Output: a Markdown summary on stdout and in bench/results-node.md; raw JSON in bench/raw/node-<date>.json.
+ * The node benchmark runs in a child re-executed under `taskset`; the cluster benchmark runs afterwards in this,
+ * unpinned, parent process, because node processes inherit the CPU affinity of the process that spawns them and
+ * the cluster's nodes must not share one core. A failure in either part exits non-zero.
+ *
+ * Output: Markdown summaries on stdout and in bench/results-node.md and bench/results-cluster.md; one raw JSON file,
+ * bench/raw/bench-<date>.json, with the node figures at the top level and the cluster figures under `cluster`.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, platform, release, arch, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { importJWK, type JWK } from 'jose';
 import type { BareResponseSpec } from './bench/bare-server.js';
+import { runClusterBenchmark } from './bench/cluster.js';
+import { renderClusterMarkdown, type ClusterResults } from './bench/cluster-report.js';
 import { freePort, headerValue, pollUntil200, rawRequest } from './bench/http.js';
 import { JWE_ALG, decryptOpsPerSecond, encryptTo, makeBaselineFixture, type BaselineFixture } from './bench/jose-baseline.js';
 import { measureTargets, type LoadShape, type TargetResult } from './bench/load.js';
@@ -42,7 +51,7 @@ import {
   currentAffinity, hasTaskset, killAllServersNow, readRssKiB, reexecPinned, spawnNodeProcess, startStealMeter, stopServer,
   type Pinning, type ServerProcess,
 } from './bench/processes.js';
-import { median, renderMarkdown, type BenchResults, type InProcessResult, type MachineInfo, type StartupRun } from './bench/report.js';
+import { machineInfo, median, renderMarkdown, type BenchResults, type InProcessResult, type RawResults, type StartupRun } from './bench/report.js';
 
 // ---- settings ---------------------------------------------------------------------------------------------
 
@@ -63,6 +72,8 @@ const SERVER_CPU = 0;
 const LOAD_CPU = 1;
 /** Set in the environment of the re-executed, pinned benchmark. */
 const PINNED_ENV = 'KEYMESH_BENCH_PINNED';
+/** Set by the parent for the pinned node benchmark: the raw JSON file both parts write. */
+const RAW_FILE_ENV = 'KEYMESH_BENCH_RAW_FILE';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -119,7 +130,7 @@ interface StartedNode {
 async function startNode(secrets: NodeSecrets, dataDir: string, pinning: Pinning): Promise<StartedNode> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const args = [CLI, 'start', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--log-level', 'info'];
+  const args = [CLI, 'start', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--p2p', '127.0.0.1:0', '--log-level', 'info'];
   const spawnedAt = performance.now();
   const server = spawnNodeProcess(args, nodeEnv(secrets), pinning.serverCpu);
   try {
@@ -297,21 +308,8 @@ async function measureDecrypt(node: StartedNode, secrets: NodeSecrets, shape: Lo
 
 // ---- the run ----------------------------------------------------------------------------------------------
 
-function machineInfo(): MachineInfo {
-  const list = cpus();
-  return {
-    cpuModel: list[0]?.model.trim() ?? 'unknown',
-    cpuCount: list.length,
-    totalMemoryBytes: totalmem(),
-    node: process.version,
-    platform: platform(),
-    release: release(),
-    arch: arch(),
-  };
-}
-
-/** Kills servers and removes the temp directory if the run is interrupted. */
-function cleanUpOnSignal(tmpRoot: string): void {
+/** Kills servers and removes the temp directory if the run is interrupted; returns the uninstaller. */
+function cleanUpOnSignal(tmpRoot: string): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     killAllServersNow();
     rmSync(tmpRoot, { recursive: true, force: true });
@@ -320,16 +318,21 @@ function cleanUpOnSignal(tmpRoot: string): void {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
 }
 
-async function runBenchmark(pinning: Pinning): Promise<void> {
+/** The node benchmark; writes its raw figures to `rawFile` and its summary to bench/results-node.md. */
+async function runBenchmark(pinning: Pinning, rawFile: string): Promise<void> {
   const date = new Date();
   const shape: LoadShape = {
     connections: CONNECTIONS, pipelining: PIPELINING, warmupSeconds: WARMUP_SECONDS, durationSeconds: DURATION_SECONDS, repetitions: REPETITIONS,
   };
   log(`keymesh benchmark: ${pinning.note}`);
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-'));
-  cleanUpOnSignal(tmpRoot);
+  const uninstall = cleanUpOnSignal(tmpRoot);
   try {
     const secrets = makeSecrets();
     log(`fresh starts (${STARTUPS})`);
@@ -358,26 +361,57 @@ async function runBenchmark(pinning: Pinning): Promise<void> {
         medianIdleRssKiB: median(startupRuns.map((r) => r.idleRssKiB)),
       },
     };
-    writeOutputs(results, date);
+    writeOutputs(results, rawFile);
   } finally {
     rmSync(tmpRoot, { recursive: true, force: true });
+    uninstall();
   }
 }
 
-function writeOutputs(results: BenchResults, date: Date): void {
-  const markdown = renderMarkdown(results);
+/** bench/raw/bench-<date>.json, the directory created. */
+function rawFilePath(date: Date): string {
   const rawDir = join(ROOT, 'bench/raw');
   mkdirSync(rawDir, { recursive: true });
-  const rawFile = join(rawDir, `node-${date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`);
+  return join(rawDir, `bench-${date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`);
+}
+
+function writeOutputs(results: BenchResults, rawFile: string): void {
+  const markdown = renderMarkdown(results);
   writeFileSync(rawFile, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(ROOT, 'bench/results-node.md'), markdown);
   process.stdout.write(`${markdown}\nraw results: ${rawFile}\nsummary: ${join(ROOT, 'bench/results-node.md')}\n`);
 }
 
+/** Adds the cluster figures to the node benchmark's raw JSON and writes bench/results-cluster.md. */
+function writeClusterOutputs(cluster: ClusterResults, rawFile: string): void {
+  const node = JSON.parse(readFileSync(rawFile, 'utf8')) as BenchResults;
+  const raw: RawResults = { ...node, cluster };
+  writeFileSync(rawFile, `${JSON.stringify(raw, null, 2)}\n`);
+  const markdown = renderClusterMarkdown(cluster);
+  const summary = join(ROOT, 'bench/results-cluster.md');
+  writeFileSync(summary, markdown);
+  process.stdout.write(`\n${markdown}\nraw results: ${rawFile} (under "cluster")\nsummary: ${summary}\n`);
+}
+
 async function main(): Promise<number> {
   const pinning = choosePinning();
-  if (pinning === undefined) return reexecPinned(LOAD_CPU, PINNED_ENV);
-  await runBenchmark(pinning);
+  // The re-executed, pinned child: the node benchmark only, into the parent's raw file.
+  if (process.env[PINNED_ENV]) {
+    const rawFile = process.env[RAW_FILE_ENV];
+    if (pinning === undefined || rawFile === undefined) throw new Error(`${PINNED_ENV} is set but the pinning or ${RAW_FILE_ENV} is missing`);
+    await runBenchmark(pinning, rawFile);
+    return 0;
+  }
+
+  const rawFile = rawFilePath(new Date());
+  process.env[RAW_FILE_ENV] = rawFile; // inherited by the pinned child
+  const nodeExit = pinning === undefined ? await reexecPinned(LOAD_CPU, PINNED_ENV) : await runBenchmark(pinning, rawFile).then(() => 0);
+  if (nodeExit !== 0) {
+    log(`node benchmark failed (exit code ${nodeExit}); the cluster benchmark was not run`);
+    return nodeExit;
+  }
+  const cluster = await runClusterBenchmark(log);
+  writeClusterOutputs(cluster, rawFile);
   return 0;
 }
 

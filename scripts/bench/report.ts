@@ -1,4 +1,6 @@
 /** The benchmark's result record (written as raw JSON) and its Markdown rendering. */
+import { arch, cpus, platform, release, totalmem } from 'node:os';
+import type { ClusterResults } from './cluster-report.js';
 import type { TargetResult } from './load.js';
 import type { Pinning } from './processes.js';
 
@@ -11,6 +13,20 @@ export interface MachineInfo {
   readonly platform: string;
   readonly release: string;
   readonly arch: string;
+}
+
+/** The machine and runtime this process runs on. */
+export function machineInfo(): MachineInfo {
+  const list = cpus();
+  return {
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+    cpuCount: list.length,
+    totalMemoryBytes: totalmem(),
+    node: process.version,
+    platform: platform(),
+    release: release(),
+    arch: arch(),
+  };
 }
 
 /** Repeated in-process measurements of one loop shape. */
@@ -62,6 +78,9 @@ export interface BenchResults {
     readonly medianIdleRssKiB: number;
   };
 }
+
+/** The raw JSON of one `npm run bench`: the node figures at the top level (as before), the cluster figures under `cluster`. */
+export type RawResults = BenchResults & { readonly cluster: ClusterResults };
 
 /** Median of a non-empty list (mean of the two middle values for an even count). */
 export function median(values: readonly number[]): number {
