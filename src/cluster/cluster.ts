@@ -8,6 +8,7 @@
  * rejected (gossipsub lowers the sender's score) or, on the sync protocol, earns the sender a strike.
  */
 import type { PeerId } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
 import type { Message } from '@libp2p/gossipsub';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { Clock } from '../clock.js';
@@ -30,6 +31,9 @@ import { Penalties } from './penalties.js';
 import { creatorRank, passesActivationGate } from './placement.js';
 import { SeedDialer } from './seed-dialer.js';
 import { openRecord, sealRecord } from './wire-records.js';
+
+/** Least time between two dials of one member this node is not connected to. Default is 2000 ms. */
+export const MEMBER_DIAL_INTERVAL_MS = 2_000;
 
 /** How long the member of rank r waits (× r) before creating a key its betters have not. Default is 2000 ms. */
 export const CREATOR_GRACE_MS = 2_000;
@@ -69,6 +73,7 @@ export class Cluster implements Startable {
   readonly #membersTopic: string;
   readonly #penalties: Penalties;
   readonly #firstMissing = new Map<string, number>();
+  readonly #lastMemberDial = new Map<string, number>();
   #membership: Membership | undefined;
   #host: Host | undefined;
   #sync: KeySync | undefined;
@@ -204,7 +209,7 @@ export class Cluster implements Startable {
     this.#refreshSelf();
     const self = this.#membership!.self;
     this.#publish(this.#membersTopic, encodeMessage({
-      t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, incarnation: self.incarnation,
+      t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, addrs: this.listenAddrs.slice(0, 8), incarnation: self.incarnation,
       digest: self.digest, kids: [...self.kids].slice(0, MAX_KIDS), sentAt: this.#o.clock.now(),
     }));
   }
@@ -258,7 +263,23 @@ export class Cluster implements Startable {
       const hb = decodeMessage(heartbeatSchema, msg.data);
       this.#membership?.observe(hb, from.toString()).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
+      this.#connectTo(from as PeerId, hb.addrs);
     }
+  }
+
+  /**
+   * Keeps a direct connection to every member heard of (gossip relayed through the seed would otherwise make the
+   * seed a hub and every other node a leaf), so a node's own announcements reach every member in one hop.
+   */
+  #connectTo(peer: PeerId, addrs: readonly string[]): void {
+    const host = this.#host;
+    const id = peer.toString();
+    if (!host || host.getConnections(peer).length > 0 || addrs.length === 0) return;
+    const now = Date.now();
+    if (now - (this.#lastMemberDial.get(id) ?? 0) < MEMBER_DIAL_INTERVAL_MS) return;
+    this.#lastMemberDial.set(id, now);
+    const addr = addrs.find((a) => a.endsWith(`/p2p/${id}`)) ?? addrs[0]!;
+    host.dial(multiaddr(addr), { signal: AbortSignal.timeout(MEMBER_DIAL_INTERVAL_MS) }).catch((err: unknown) => this.#o.log.debug({ peer: id, err: (err as Error).message }, 'member dial failed'));
   }
 
   async #bumpIncarnation(): Promise<number> {

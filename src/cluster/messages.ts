@@ -7,8 +7,8 @@
  * Message types:
  * - `key` (keys topic): one sealed key record, announced when a node creates or revokes a key. A revocation is the
  *   record with `revokedAt` set; records merge by keeping the earliest revocation, so revocations never undo.
- * - `heartbeat` (members topic): who the sender is, its HTTP URL, key-set digest, the kids it publishes and its
- *   incarnation (a counter that grows with every restart).
+ * - `heartbeat` (members topic): who the sender is, its HTTP URL and libp2p addresses, key-set digest, the kids it
+ *   publishes and its incarnation (a counter that grows with every restart).
  * - `sync-request` / `sync-response` (sync protocol): the requester's inventory (kid and revoked flag of every key
  *   it holds); the responder answers with the sealed records the requester lacks or holds unrevoked.
  */
@@ -43,6 +43,8 @@ export const heartbeatSchema = z.strictObject({
   from: nodeId,
   name: z.string().min(1).max(64),
   httpUrl: z.string().max(256),
+  /** The sender's libp2p listen addresses, so members dial each other and not only the seeds. */
+  addrs: z.array(z.string().max(256)).max(8),
   incarnation: z.number().int().min(0),
   digest: z.string().max(64),
   kids: z.array(kid).max(MAX_KIDS),

@@ -9,7 +9,7 @@ import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { SealedStore } from '../../../src/storage/sealed-store.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
-const hb = (from: string, kids: string[] = []) => ({ t: 'heartbeat' as const, v: 1 as const, from, name: `n-${from.slice(-1)}`, httpUrl: 'http://x', incarnation: 1, digest: 'd', kids, sentAt: 0 });
+const hb = (from: string, kids: string[] = []) => ({ t: 'heartbeat' as const, v: 1 as const, from, name: `n-${from.slice(-1)}`, httpUrl: 'http://x', addrs: [], incarnation: 1, digest: 'd', kids, sentAt: 0 });
 
 async function setup(memory = new MemoryStore(), mk = ManagementKey.generate()) {
   await memory.start();
