@@ -7,6 +7,7 @@
  * `/keymesh/<clusterId>/sync/1`. Every incoming message is checked by a validator first; anything malformed is
  * rejected (gossipsub lowers the sender's score) or, on the sync protocol, earns the sender a strike.
  */
+import { createHash } from 'node:crypto';
 import type { PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Message } from '@libp2p/gossipsub';
@@ -26,11 +27,14 @@ import { createHost, hasTopicPeers, type Host } from './host.js';
 import { loadPeerIdentity } from './identity.js';
 import { KeySync } from './key-sync.js';
 import { Membership, type Member, type MemberState } from './membership.js';
-import { decodeMessage, encodeMessage, heartbeatSchema, keyMessageSchema, MAX_KIDS } from './messages.js';
+import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS } from './messages.js';
 import { Penalties } from './penalties.js';
 import { creatorRank, passesActivationGate } from './placement.js';
 import { SeedDialer } from './seed-dialer.js';
 import { openRecord, sealRecord } from './wire-records.js';
+
+/** Most connections this node opens to members it learned of (seeds are dialled regardless). Default is 6. */
+export const MAX_MEMBER_CONNECTIONS = 6;
 
 /** Least time between two dials of one member this node is not connected to. Default is 2000 ms. */
 export const MEMBER_DIAL_INTERVAL_MS = 2_000;
@@ -80,6 +84,8 @@ export class Cluster implements Startable {
   #seeds: SeedDialer | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #incarnation = 0;
+  #beats = 0;
+  #lastKidsDigest = '';
   readonly #onKeyChange = (change: KeyChange) => this.#announce(change);
 
   constructor(options: ClusterOptions) {
@@ -208,9 +214,14 @@ export class Cluster implements Startable {
     if (!this.#host) return;
     this.#refreshSelf();
     const self = this.#membership!.self;
+    const kids = [...self.kids].sort().slice(0, MAX_KIDS);
+    const kidsDigest = createHash('sha256').update(kids.join(',')).digest('base64url');
+    const full = kidsDigest !== this.#lastKidsDigest || this.#beats % FULL_HEARTBEAT_EVERY === 0;
+    this.#beats += 1;
+    this.#lastKidsDigest = kidsDigest;
     this.#publish(this.#membersTopic, encodeMessage({
       t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, addrs: this.listenAddrs.slice(0, 8), incarnation: self.incarnation,
-      digest: self.digest, kids: [...self.kids].slice(0, MAX_KIDS), sentAt: this.#o.clock.now(),
+      digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: this.#o.clock.now(),
     }));
   }
 
@@ -268,13 +279,14 @@ export class Cluster implements Startable {
   }
 
   /**
-   * Keeps a direct connection to every member heard of (gossip relayed through the seed would otherwise make the
-   * seed a hub and every other node a leaf), so a node's own announcements reach every member in one hop.
+   * Connects to members heard of, up to `MAX_MEMBER_CONNECTIONS` peers: without it every node would hang off its
+   * seed alone, the seed would relay everything, and gossip would need extra rounds to cross the cluster.
    */
   #connectTo(peer: PeerId, addrs: readonly string[]): void {
     const host = this.#host;
     const id = peer.toString();
     if (!host || host.getConnections(peer).length > 0 || addrs.length === 0) return;
+    if (new Set(host.getConnections().map((c) => c.remotePeer.toString())).size >= MAX_MEMBER_CONNECTIONS) return;
     const now = Date.now();
     if (now - (this.#lastMemberDial.get(id) ?? 0) < MEMBER_DIAL_INTERVAL_MS) return;
     this.#lastMemberDial.set(id, now);

@@ -20,6 +20,11 @@ import { openRecord, sealRecord } from './wire-records.js';
 
 /** Longest a pull may take. Default is 5000 ms. */
 export const SYNC_TIMEOUT_MS = 5_000;
+/** Estimated msgpack overhead per record in a response (bytes). */
+const RECORD_OVERHEAD_BYTES = 128;
+/** Room kept free in a response for its envelope (bytes). */
+const RESPONSE_HEADROOM_BYTES = 4 * 1024;
+
 /** Least time between two pulls from one peer. Default is 500 ms. */
 export const PULL_MIN_INTERVAL_MS = 500;
 
@@ -106,9 +111,16 @@ export class KeySync {
     }
     const theirs = new Map(request.have);
     const records: Array<[string, Uint8Array]> = [];
-    for (const key of this.#o.keyring.list()) {
+    let bytes = 0;
+    // revocations first; a response stays under the size bound, and the requester pulls again for the rest
+    const keys = this.#o.keyring.list().sort((a, b) => Number(b.revokedAt !== undefined) - Number(a.revokedAt !== undefined));
+    for (const key of keys) {
       const revokedThere = theirs.get(key.kid);
-      if (revokedThere === undefined || (key.revokedAt !== undefined && !revokedThere)) records.push([key.kid, sealRecord(this.#o.sealer, key)]);
+      if (revokedThere !== undefined && (key.revokedAt === undefined || revokedThere)) continue;
+      const sealed = sealRecord(this.#o.sealer, key);
+      bytes += sealed.byteLength + RECORD_OVERHEAD_BYTES;
+      if (bytes > MAX_MESSAGE_BYTES - RESPONSE_HEADROOM_BYTES) break;
+      records.push([key.kid, sealed]);
     }
     await lp.write(encodeMessage({ t: 'sync-response', v: 1, from: this.#o.nodeId, records }), { signal });
     await stream.close().catch(() => undefined);

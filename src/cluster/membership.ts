@@ -111,7 +111,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (hb.from === this.#self.nodeId) return;
     const now = this.#clock.now();
     const known = this.#members.get(hb.from);
-    const kids = new Set(hb.kids);
+    const kids = hb.kids ? new Set(hb.kids) : (known?.kids ?? new Set<string>());
     const changed = !known || known.name !== hb.name || known.httpUrl !== hb.httpUrl || !sameSet(known.kids, kids);
     const member: Member = known ?? { nodeId: hb.from, name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: now, disconnectedAt: undefined, self: false };
     Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: now, disconnectedAt: undefined });

@@ -7,8 +7,9 @@
  * Message types:
  * - `key` (keys topic): one sealed key record, announced when a node creates or revokes a key. A revocation is the
  *   record with `revokedAt` set; records merge by keeping the earliest revocation, so revocations never undo.
- * - `heartbeat` (members topic): who the sender is, its HTTP URL and libp2p addresses, key-set digest, the kids it
- *   publishes and its incarnation (a counter that grows with every restart).
+ * - `heartbeat` (members topic): who the sender is, its HTTP URL and libp2p addresses, key-set digest, a digest of
+ *   the kids it publishes (the list itself when it changed and every few heartbeats, to keep heartbeats small) and
+ *   its incarnation (a counter that grows with every restart).
  * - `sync-request` / `sync-response` (sync protocol): the requester's inventory (kid and revoked flag of every key
  *   it holds); the responder answers with the sealed records the requester lacks or holds unrevoked.
  */
@@ -21,6 +22,9 @@ export const WIRE_VERSION = 1;
 
 /** Largest message accepted on any topic or protocol (bytes). */
 export const MAX_MESSAGE_BYTES = 256 * 1024;
+
+/** Every how many heartbeats the full list of published kids is sent even when it did not change. */
+export const FULL_HEARTBEAT_EVERY = 8;
 
 /** Most kids a heartbeat or inventory may list. */
 export const MAX_KIDS = 1024;
@@ -47,7 +51,10 @@ export const heartbeatSchema = z.strictObject({
   addrs: z.array(z.string().max(256)).max(8),
   incarnation: z.number().int().min(0),
   digest: z.string().max(64),
-  kids: z.array(kid).max(MAX_KIDS),
+  /** Digest of the kids the sender publishes; the list itself rides only on some heartbeats. */
+  kidsDigest: z.string().max(64),
+  /** The published kids: sent when they changed and on every `FULL_HEARTBEAT_EVERY`-th heartbeat. */
+  kids: z.array(kid).max(MAX_KIDS).optional(),
   sentAt: z.number().int().min(0),
 });
 

@@ -62,6 +62,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   #activeEpoch = 0;
   #gate: ActivationGate = () => true;
   #version = 0;
+  #digest: { version: number; value: string } | undefined;
   #corrupt: string[] = [];
 
   constructor(options: KeyringOptions) {
@@ -127,8 +128,11 @@ export class Keyring extends EventEmitter<KeyringEvents> {
 
   /** SHA-256 (base64url) over every known key's kid, realm, use and revocation: equal sets, equal digests. */
   digest(): string {
-    const lines = [...this.#keys.values()].map((k) => `${k.kid}|${k.realm}|${k.use}|${k.revokedAt ?? ''}`).sort();
-    return createHash('sha256').update(lines.join('\n')).digest('base64url');
+    if (this.#digest?.version !== this.#version) {
+      const lines = [...this.#keys.values()].map((k) => `${k.kid}|${k.realm}|${k.use}|${k.revokedAt ?? ''}`).sort();
+      this.#digest = { version: this.#version, value: createHash('sha256').update(lines.join('\n')).digest('base64url') };
+    }
+    return this.#digest.value;
   }
 
   get(kid: string): KeyEntry | undefined {

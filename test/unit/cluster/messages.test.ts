@@ -6,7 +6,7 @@ import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
 import { makeKeyring } from '../../helpers/keyring.js';
 
-const heartbeat = { t: 'heartbeat' as const, v: 1 as const, from: '0123456789abcdef', name: 'node-1', httpUrl: 'http://127.0.0.1:8701', addrs: ['/ip4/127.0.0.1/tcp/9701'], incarnation: 3, digest: 'd', kids: ['A'.repeat(43)], sentAt: 1 };
+const heartbeat = { t: 'heartbeat' as const, v: 1 as const, from: '0123456789abcdef', name: 'node-1', httpUrl: 'http://127.0.0.1:8701', addrs: ['/ip4/127.0.0.1/tcp/9701'], incarnation: 3, digest: 'd', kidsDigest: 'x', kids: ['A'.repeat(43)], sentAt: 1 };
 
 describe('wire messages', () => {
   it('round-trips every message type', () => {
