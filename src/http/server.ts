@@ -3,6 +3,8 @@
  * HTTP and the components it is given.
  */
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ConfigInvalidError, KeymeshError } from '../errors.js';
@@ -13,17 +15,24 @@ import { registerAdminClusterRoutes } from './routes/admin-cluster.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
-import { registerPublicKeyRoutes } from './routes/public-keys.js';
+import { publicKeyFastPath, registerPublicKeyRoutes } from './routes/public-keys.js';
 
 /** Builds the fastify app with every route (not listening). */
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const { http } = deps.config;
+  const fastPath = publicKeyFastPath(deps);
+  const tls = http.tls ? readTls(http.tls) : undefined;
   const app = Fastify({
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: http.bodyLimitBytes,
     return503OnClosing: true,
-    ...(http.tls ? { https: readTls(http.tls) } : {}),
+    serverFactory: (handler) => {
+      const listener = (req: IncomingMessage, res: ServerResponse) => {
+        if (!fastPath(req, res)) handler(req, res);
+      };
+      return tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+    },
   }) as unknown as FastifyInstance;
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
