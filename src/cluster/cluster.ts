@@ -9,28 +9,24 @@
  */
 import { createHash } from 'node:crypto';
 import type { PeerId } from '@libp2p/interface';
-import { multiaddr } from '@multiformats/multiaddr';
-import type { Message } from '@libp2p/gossipsub';
-import { TopicValidatorResult } from '@libp2p/gossipsub';
+import type { Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/types.js';
 import type { ManagementKey } from '../crypto/management-key.js';
 import type { Sealer } from '../crypto/sealer.js';
-import { KeymeshError } from '../errors.js';
 import type { KeyEntry, KeyInfo } from '../keyring/key-entry.js';
 import type { KeyUse } from '../keyring/key-record.js';
 import type { KeyChange, Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
 import type { Startable } from '../startable.js';
 import type { SealedStore } from '../storage/sealed-store.js';
-import { createHost, hasTopicPeers, type Host } from './host.js';
-import { loadPeerIdentity } from './identity.js';
-import { KeySync } from './key-sync.js';
+import type { Host } from './host.js';
+import type { KeySync } from './key-sync.js';
 import { Membership, type Member, type MemberState } from './membership.js';
 import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS } from './messages.js';
 import { Penalties } from './penalties.js';
 import { creatorRank, passesActivationGate } from './placement.js';
-import { SeedDialer } from './seed-dialer.js';
+import type { SeedDialer } from './seed-dialer.js';
 import { openRecord, sealRecord } from './wire-records.js';
 
 /** Most connections this node opens to members it learned of (seeds are dialled regardless). Default is 6. */
@@ -84,6 +80,7 @@ export class Cluster implements Startable {
   #seeds: SeedDialer | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #incarnation = 0;
+  #multiaddr: typeof import('@multiformats/multiaddr').multiaddr | undefined;
   #beats = 0;
   #lastKidsDigest = '';
   readonly #onKeyChange = (change: KeyChange) => this.#announce(change);
@@ -96,17 +93,23 @@ export class Cluster implements Startable {
     this.#penalties = new Penalties(options.clock);
   }
 
-  /** The libp2p peer id (after start). */
-  get peerId(): string {
-    return this.#requireHost().peerId.toString();
+  /** The libp2p peer id; undefined until the host started. */
+  get peerId(): string | undefined {
+    return this.#host?.peerId.toString();
   }
 
-  /** The libp2p listen addresses (after start). */
+  /** The libp2p listen addresses; empty until the host started. */
   get listenAddrs(): string[] {
-    return this.#requireHost().getMultiaddrs().map(String);
+    return this.#host?.getMultiaddrs().map(String) ?? [];
   }
 
-  async start(): Promise<void> {
+  /**
+   * Loads the member list and installs the activation gate, without touching the network, so that the keyring
+   * and the rotation schedule follow the cluster's rules from the first instant (the HTTP API may serve before
+   * the libp2p host is up).
+   */
+  async prepare(): Promise<void> {
+    if (this.#membership) return;
     const { config, store, keyring, log } = this.#o;
     const membership = new Membership({
       self: { nodeId: this.#o.nodeId, name: config.name, httpUrl: '' },
@@ -116,7 +119,19 @@ export class Cluster implements Startable {
     await membership.load();
     this.#membership = membership;
     this.#incarnation = await this.#bumpIncarnation();
+    membership.updateSelf({ incarnation: this.#incarnation });
+    keyring.useActivationGate((key) => this.#gate(key));
+  }
 
+  /** Starts the libp2p host (loaded only now: it is the slowest part of a start), gossip, sync and seeds. */
+  async start(): Promise<void> {
+    await this.prepare();
+    const { config, store, keyring, log } = this.#o;
+    const membership = this.#membership!;
+    const [{ createHost }, { loadPeerIdentity }, { KeySync }, { SeedDialer }] = await Promise.all([
+      import('./host.js'), import('./identity.js'), import('./key-sync.js'), import('./seed-dialer.js'),
+    ]);
+    this.#multiaddr = (await import('@multiformats/multiaddr')).multiaddr;
     const host = await createHost({
       privateKey: await loadPeerIdentity(store),
       managementKey: this.#o.managementKey,
@@ -141,8 +156,7 @@ export class Cluster implements Startable {
     host.addEventListener('peer:disconnect', (evt) => this.#membership?.disconnected(evt.detail.toString()));
 
     keyring.on('keys:changed', this.#onKeyChange);
-    keyring.useActivationGate((key) => this.#gate(key));
-    membership.updateSelf({ peerId: host.peerId.toString(), incarnation: this.#incarnation });
+    membership.updateSelf({ peerId: host.peerId.toString() });
 
     this.#seeds = new SeedDialer({ host, seeds: config.seeds, log: log.child({ component: 'seeds' }) });
     await this.#seeds.start();
@@ -239,7 +253,8 @@ export class Cluster implements Startable {
 
   #publish(topic: string, data: Uint8Array): void {
     const host = this.#host;
-    if (!host || !hasTopicPeers(host, topic)) return;
+    // publishing to a topic nobody subscribes to only loses the message; sync covers what gossip missed
+    if (!host || host.services.pubsub.getSubscribers(topic).length === 0) return;
     host.services.pubsub.publish(topic, data).catch((err: unknown) => this.#o.log.debug({ topic, err: (err as Error).message }, 'publish failed'));
   }
 
@@ -247,20 +262,20 @@ export class Cluster implements Startable {
     try {
       const m = decodeMessage(keyMessageSchema, msg.data);
       openRecord(this.#o.sealer, m.kid, m.sealed);
-      return TopicValidatorResult.Accept;
+      return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed key message rejected');
-      return TopicValidatorResult.Reject;
+      return 'reject' as TopicValidatorResult;
     }
   }
 
   #validateHeartbeat(msg: Message): TopicValidatorResult {
     try {
       decodeMessage(heartbeatSchema, msg.data);
-      return TopicValidatorResult.Accept;
+      return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed heartbeat rejected');
-      return TopicValidatorResult.Reject;
+      return 'reject' as TopicValidatorResult;
     }
   }
 
@@ -291,7 +306,7 @@ export class Cluster implements Startable {
     if (now - (this.#lastMemberDial.get(id) ?? 0) < MEMBER_DIAL_INTERVAL_MS) return;
     this.#lastMemberDial.set(id, now);
     const addr = addrs.find((a) => a.endsWith(`/p2p/${id}`)) ?? addrs[0]!;
-    host.dial(multiaddr(addr), { signal: AbortSignal.timeout(MEMBER_DIAL_INTERVAL_MS) }).catch((err: unknown) => this.#o.log.debug({ peer: id, err: (err as Error).message }, 'member dial failed'));
+    host.dial(this.#multiaddr!(addr), { signal: AbortSignal.timeout(MEMBER_DIAL_INTERVAL_MS) }).catch((err: unknown) => this.#o.log.debug({ peer: id, err: (err as Error).message }, 'member dial failed'));
   }
 
   async #bumpIncarnation(): Promise<number> {
@@ -301,11 +316,6 @@ export class Cluster implements Startable {
     b.writeBigUInt64BE(BigInt(next));
     await this.#o.store.put('node/incarnation', b, { sync: true });
     return next;
-  }
-
-  #requireHost(): Host {
-    if (!this.#host) throw new KeymeshError('ERR_INTERNAL', 'the cluster is not started');
-    return this.#host;
   }
 }
 

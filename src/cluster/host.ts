@@ -9,8 +9,8 @@
  *   would otherwise push their scores below the graylist threshold;
  * - `floodPublish` stays on, so a node's own announcements reach every subscribed peer, not only its mesh;
  * - messages are signed (`StrictSign`) and every topic has a validator; an invalid message lowers its sender's score.
- * Nothing is published before the topic has subscribers: callers check {@link hasTopicPeers} and rely on the sync
- * protocol for anything missed.
+ * Nothing is published to a topic without subscribers (the message would be lost); the sync protocol covers
+ * anything gossip missed.
  */
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { identify } from '@libp2p/identify';
@@ -88,9 +88,4 @@ export async function createHost(options: {
       }),
     },
   });
-}
-
-/** True when some peer subscribes to `topic` (publishing before that only loses the message). */
-export function hasTopicPeers(host: Host, topic: string): boolean {
-  return host.services.pubsub.getSubscribers(topic).length > 0;
 }

@@ -3,7 +3,8 @@
  * reverse. It decides nothing else.
  *
  * Start order: management key → data-directory identity (checked before anything is opened or written) →
- * LevelDB → sealed store → keyring → cluster (libp2p, membership, gossip, sync) → rotation schedule → HTTP.
+ * LevelDB → sealed store → keyring → cluster membership and activation gate → rotation schedule → HTTP (ready:
+ * the keys are served) → libp2p host, gossip, sync and seeds (a node not yet connected is a cluster of one).
  */
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
@@ -88,7 +89,7 @@ export class KeymeshNode implements Startable {
         config, nodeId: identity.nodeId, managementKey, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
         httpUrl: () => this.url,
       });
-      await this.#startComponent(cluster);
+      await cluster.prepare();
       this.#cluster = cluster;
       const rotation = new RotationService({
         keyring, clock, realms: config.realms, nodeId: identity.nodeId,
@@ -109,7 +110,9 @@ export class KeymeshNode implements Startable {
         isReady: () => this.#ready,
       });
       await this.#startComponent(this.#http);
+      // the keys are served from here on; the libp2p host (the slowest part to load) joins the cluster next
       this.#ready = true;
+      await this.#startComponent(cluster);
       log.info({ nodeId: identity.nodeId, url: this.#http.url, peerId: cluster.peerId, p2p: cluster.listenAddrs, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
     } catch (err) {
       await this.stop();

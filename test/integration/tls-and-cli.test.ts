@@ -50,12 +50,13 @@ describe('keymesh CLI', () => {
     const node = await startNode({ dataDir: join(dirs.make(), 'n'), managementKey: ManagementKey.generate() });
     const env = { KEYMESH_ADMIN_TOKEN: node.adminToken };
     const table = await runCli(['keys', '--node', node.url], env);
-    expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/KID\s+REALM\s+USE\s+ALG\s+STATE/);
-    expect(table.stdout).toMatch(/default\s+sig\s+ES256\s+active/);
+    const context = `stdout: ${table.stdout}\nstderr: ${table.stderr}`;
+    expect(table.code, context).toBe(0);
+    expect(table.stdout, context).toMatch(/KID\s+REALM\s+USE\s+ALG\s+STATE/);
+    expect(table.stdout, context).toMatch(/default\s+sig\s+ES256\s+active/);
 
     const rotated = await runCli(['rotate', '--node', node.url, '--use', 'enc', '--json'], env);
-    expect(rotated.code).toBe(0);
+    expect(rotated.code, rotated.stderr).toBe(0);
     const newKey = JSON.parse(rotated.stdout) as { kid: string; state: string };
     expect(newKey.state).toBe('pending');
 
