@@ -15,7 +15,7 @@ import type { Config } from '../config/types.js';
 import type { ManagementKey } from '../crypto/management-key.js';
 import type { Sealer } from '../crypto/sealer.js';
 import type { KeyEntry, KeyInfo } from '../keyring/key-entry.js';
-import type { KeyUse } from '../keyring/key-record.js';
+import type { KeyRecord, KeyUse } from '../keyring/key-record.js';
 import type { KeyChange, Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
 import type { Startable } from '../startable.js';
@@ -23,7 +23,7 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import type { Host } from './host.js';
 import type { KeySync } from './key-sync.js';
 import { Membership, type Member, type MemberState } from './membership.js';
-import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS } from './messages.js';
+import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS, type Heartbeat } from './messages.js';
 import { Penalties } from './penalties.js';
 import { creatorRank, passesActivationGate } from './placement.js';
 import type { SeedDialer } from './seed-dialer.js';
@@ -74,6 +74,8 @@ export class Cluster implements Startable {
   readonly #penalties: Penalties;
   readonly #firstMissing = new Map<string, number>();
   readonly #lastMemberDial = new Map<string, number>();
+  /** What the topic validators decoded, so the message handler does not decode (and open) it again. */
+  readonly #validated = new WeakMap<Uint8Array, KeyRecord | Heartbeat>();
   #membership: Membership | undefined;
   #host: Host | undefined;
   #sync: KeySync | undefined;
@@ -261,7 +263,7 @@ export class Cluster implements Startable {
   #validateKey(msg: Message): TopicValidatorResult {
     try {
       const m = decodeMessage(keyMessageSchema, msg.data);
-      openRecord(this.#o.sealer, m.kid, m.sealed);
+      this.#validated.set(msg.data, openRecord(this.#o.sealer, m.kid, m.sealed));
       return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed key message rejected');
@@ -271,7 +273,7 @@ export class Cluster implements Startable {
 
   #validateHeartbeat(msg: Message): TopicValidatorResult {
     try {
-      decodeMessage(heartbeatSchema, msg.data);
+      this.#validated.set(msg.data, decodeMessage(heartbeatSchema, msg.data));
       return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed heartbeat rejected');
@@ -283,10 +285,10 @@ export class Cluster implements Startable {
     const from = msg.type === 'signed' ? msg.from : undefined;
     if (!from) return;
     if (msg.topic === this.#keysTopic) {
-      const m = decodeMessage(keyMessageSchema, msg.data);
-      this.#o.keyring.merge(openRecord(this.#o.sealer, m.kid, m.sealed)).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
+      const record = (this.#validated.get(msg.data) as KeyRecord | undefined) ?? decodeKeyMessage(this.#o.sealer, msg.data);
+      this.#o.keyring.merge(record).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
     } else if (msg.topic === this.#membersTopic) {
-      const hb = decodeMessage(heartbeatSchema, msg.data);
+      const hb = (this.#validated.get(msg.data) as Heartbeat | undefined) ?? decodeMessage(heartbeatSchema, msg.data);
       this.#membership?.observe(hb, from.toString()).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       this.#connectTo(from as PeerId, hb.addrs);
@@ -317,6 +319,11 @@ export class Cluster implements Startable {
     await this.#o.store.put('node/incarnation', b, { sync: true });
     return next;
   }
+}
+
+function decodeKeyMessage(sealer: Sealer, data: Uint8Array): KeyRecord {
+  const m = decodeMessage(keyMessageSchema, data);
+  return openRecord(sealer, m.kid, m.sealed);
 }
 
 function peerOf(msg: Message): string | undefined {
