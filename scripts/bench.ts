@@ -48,7 +48,7 @@ import { freePort, headerValue, pollUntil200, rawRequest } from './bench/http.js
 import { JWE_ALG, decryptOpsPerSecond, encryptTo, makeBaselineFixture, type BaselineFixture } from './bench/jose-baseline.js';
 import { measureTargets, type LoadShape, type TargetResult } from './bench/load.js';
 import {
-  currentAffinity, hasTaskset, killAllServersNow, readRssKiB, reexecPinned, spawnNodeProcess, startStealMeter, stopServer,
+  cleanUpOnSignal, currentAffinity, hasTaskset, killAllServersNow, readRssKiB, reexecPinned, spawnNodeProcess, startStealMeter, stopServer,
   type Pinning, type ServerProcess,
 } from './bench/processes.js';
 import { machineInfo, median, renderMarkdown, type BenchResults, type InProcessResult, type RawResults, type StartupRun } from './bench/report.js';
@@ -308,21 +308,6 @@ async function measureDecrypt(node: StartedNode, secrets: NodeSecrets, shape: Lo
 
 // ---- the run ----------------------------------------------------------------------------------------------
 
-/** Kills servers and removes the temp directory if the run is interrupted; returns the uninstaller. */
-function cleanUpOnSignal(tmpRoot: string): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    killAllServersNow();
-    rmSync(tmpRoot, { recursive: true, force: true });
-    log(`interrupted by ${signal}`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
 
 /** The node benchmark; writes its raw figures to `rawFile` and its summary to bench/results-node.md. */
 async function runBenchmark(pinning: Pinning, rawFile: string): Promise<void> {
@@ -332,7 +317,7 @@ async function runBenchmark(pinning: Pinning, rawFile: string): Promise<void> {
   };
   log(`keymesh benchmark: ${pinning.note}`);
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-'));
-  const uninstall = cleanUpOnSignal(tmpRoot);
+  const uninstall = cleanUpOnSignal(tmpRoot, log);
   try {
     const secrets = makeSecrets();
     log(`fresh starts (${STARTUPS})`);

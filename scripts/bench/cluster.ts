@@ -43,7 +43,7 @@ import {
   type RotationSample,
 } from './cluster-report.js';
 import { sampleSockets, trafficBetween, trafficUnavailable } from './cluster-traffic.js';
-import { currentAffinity, killAllServersNow, readCpuSeconds, readRssKiB, startStealMeter } from './processes.js';
+import { cleanUpOnSignal, currentAffinity, readCpuSeconds, readRssKiB, startStealMeter } from './processes.js';
 import { machineInfo, median } from './report.js';
 
 // ---- settings ---------------------------------------------------------------------------------------------
@@ -301,21 +301,6 @@ async function benchOneSize(size: number, root: string, secrets: ClusterSecrets,
   }
 }
 
-/** Kills the nodes and removes the temp directory if the run is interrupted; returns the uninstaller. */
-function cleanUpOnSignal(tmpRoot: string, log: Log): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    killAllServersNow();
-    rmSync(tmpRoot, { recursive: true, force: true });
-    log(`interrupted by ${signal}`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
 
 function placementNote(): string {
   const affinity = currentAffinity() ?? 'unknown';

@@ -3,7 +3,7 @@
  * them by pid, and reading their memory and CPU time from /proc.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { constants } from 'node:os';
 
@@ -173,5 +173,21 @@ export function startStealMeter(): () => number {
     const after = read();
     const total = after.total - before.total;
     return total > 0 ? (100 * (after.steal - before.steal)) / total : 0;
+  };
+}
+
+/** Kills every server and removes `tmpRoot` if the run is interrupted; returns the uninstaller. */
+export function cleanUpOnSignal(tmpRoot: string, log: (line: string) => void): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    killAllServersNow();
+    rmSync(tmpRoot, { recursive: true, force: true });
+    log(`interrupted by ${signal}`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   };
 }

@@ -86,8 +86,8 @@ export function encodeMessage(message: KeyMessage | Heartbeat | SyncRequest | Sy
  * Decodes and validates a message of one type.
  * @throws KeymeshError `ERR_BAD_MESSAGE` when it is oversized, not msgpack, or not of the schema.
  */
-export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
-  if (data.byteLength > MAX_MESSAGE_BYTES) throw new KeymeshError('ERR_BAD_MESSAGE', `message of ${data.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES}`);
+export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, maxBytes = MAX_MESSAGE_BYTES): z.output<S> {
+  if (data.byteLength > maxBytes) throw new KeymeshError('ERR_BAD_MESSAGE', `message of ${data.byteLength} bytes exceeds ${maxBytes}`);
   let value: unknown;
   try {
     value = unpack(data);

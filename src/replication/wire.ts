@@ -3,9 +3,9 @@
  * cluster-map epoch the sender acts in. A replica refuses requests of another epoch (the caller's map is stale or
  * newer), so no vote is ever counted against the wrong replica set. Sizes are bounded before decoding.
  */
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
 import { z } from 'zod';
-import { KeymeshError } from '../errors.js';
+import { decodeMessage } from '../cluster/messages.js';
 import type { RegisterReply, RegisterRequest } from './messages.js';
 
 /** Largest register message (bytes). */
@@ -47,16 +47,7 @@ export function encodeRegister(value: unknown): Uint8Array {
  * @throws KeymeshError `ERR_BAD_MESSAGE`
  */
 export function decodeRegister<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
-  if (data.byteLength > MAX_REGISTER_MESSAGE_BYTES) throw new KeymeshError('ERR_BAD_MESSAGE', 'register message too large');
-  let raw: unknown;
-  try {
-    raw = unpack(data);
-  } catch (err) {
-    throw new KeymeshError('ERR_BAD_MESSAGE', 'register message is not msgpack', { cause: err });
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new KeymeshError('ERR_BAD_MESSAGE', `malformed register message at ${parsed.error.issues[0]?.path.join('.') || '(root)'}`);
-  return parsed.data;
+  return decodeMessage(schema, data, MAX_REGISTER_MESSAGE_BYTES);
 }
 
 export type { RegisterRequest };
