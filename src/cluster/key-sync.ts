@@ -25,6 +25,9 @@ const RECORD_OVERHEAD_BYTES = 128;
 /** Room kept free in a response for its envelope (bytes). */
 const RESPONSE_HEADROOM_BYTES = 4 * 1024;
 
+/** Longest a stream may take to close. Default is 1000 ms. */
+export const STREAM_CLOSE_TIMEOUT_MS = 1_000;
+
 /** Least time between two pulls from one peer. Default is 500 ms. */
 export const PULL_MIN_INTERVAL_MS = 500;
 
@@ -68,7 +71,9 @@ export class KeySync {
     if (this.#inFlight.has(id) || Date.now() - (this.#lastPull.get(id) ?? 0) < PULL_MIN_INTERVAL_MS) return;
     this.#inFlight.add(id);
     this.#lastPull.set(id, Date.now());
-    this.pull(peer)
+    // the pull bounds each step; this bounds the whole, so a stuck pull can never block later ones
+    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('sync pull took too long')), 2 * SYNC_TIMEOUT_MS).unref());
+    Promise.race([this.pull(peer), guard])
       .catch((err: unknown) => this.#o.log.debug({ peer: id, err: (err as Error).message }, 'sync pull failed'))
       .finally(() => this.#inFlight.delete(id));
   }
@@ -81,7 +86,7 @@ export class KeySync {
     const have = this.#o.keyring.list().map((k) => [k.kid, k.revokedAt !== undefined] as [string, boolean]);
     await lp.write(encodeMessage({ t: 'sync-request', v: 1, from: this.#o.nodeId, have }), { signal });
     const raw = await lp.read({ signal });
-    await stream.close().catch(() => undefined);
+    await closeStream(stream);
     let changed = 0;
     try {
       const response = decodeMessage(syncResponseSchema, raw.subarray());
@@ -123,7 +128,7 @@ export class KeySync {
       records.push([key.kid, sealed]);
     }
     await lp.write(encodeMessage({ t: 'sync-response', v: 1, from: this.#o.nodeId, records }), { signal });
-    await stream.close().catch(() => undefined);
+    await closeStream(stream);
   }
 
   #strike(peer: PeerId, err: unknown): void {
@@ -132,5 +137,14 @@ export class KeySync {
       this.#o.log.warn({ peer: peer.toString() }, 'peer banned for sending malformed messages');
       void this.#o.host.hangUp(peer).catch(() => undefined);
     }
+  }
+}
+
+/** Closes a stream, giving up (and resetting it) if the close does not finish within a second. */
+export async function closeStream(stream: Stream): Promise<void> {
+  try {
+    await stream.close({ signal: AbortSignal.timeout(STREAM_CLOSE_TIMEOUT_MS) });
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error('close failed'));
   }
 }

@@ -63,6 +63,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   #gate: ActivationGate = () => true;
   #version = 0;
   #digest: { version: number; value: string } | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
   #corrupt: string[] = [];
 
   constructor(options: KeyringOptions) {
@@ -197,10 +198,14 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   }
 
   /** Stores a new key made here (synced). Returns false when the kid is already known. */
-  async add(key: KeyEntry): Promise<boolean> {
+  add(key: KeyEntry): Promise<boolean> {
+    return this.#exclusive(() => this.#add(key));
+  }
+
+  async #add(key: KeyEntry): Promise<boolean> {
     if (this.#keys.has(key.kid)) return false;
     await this.#write(key);
-    this.#keys.set(key.kid, key);
+    this.#apply(() => this.#keys.set(key.kid, key));
     this.emit('keys:changed', { kind: 'added', key, origin: 'local' });
     return true;
   }
@@ -209,13 +214,17 @@ export class Keyring extends EventEmitter<KeyringEvents> {
    * Merges a record learned from a peer: a new key is added, a revocation is applied (the earliest wins),
    * anything else changes nothing. Records already expired are ignored.
    */
-  async merge(record: KeyRecord): Promise<MergeResult> {
+  merge(record: KeyRecord): Promise<MergeResult> {
+    return this.#exclusive(() => this.#merge(record));
+  }
+
+  async #merge(record: KeyRecord): Promise<MergeResult> {
     if (this.#clock.now() >= record.expireAt) return 'expired';
     const existing = this.#keys.get(record.kid);
     if (!existing) {
       const key = new KeyEntry(record);
       await this.#write(key);
-      this.#keys.set(key.kid, key);
+      this.#apply(() => this.#keys.set(key.kid, key));
       this.#log.info({ kid: key.kid, realm: key.realm, use: key.use, createdBy: key.createdBy }, 'key learned from a peer');
       this.emit('keys:changed', { kind: 'added', key, origin: 'remote' });
       return 'added';
@@ -223,7 +232,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     if (record.revokedAt === undefined || (existing.revokedAt !== undefined && existing.revokedAt <= record.revokedAt)) return 'unchanged';
     const revoked = new KeyEntry({ ...existing.toRecord(), revokedAt: record.revokedAt });
     await this.#write(revoked);
-    this.#keys.set(revoked.kid, revoked);
+    this.#apply(() => this.#keys.set(revoked.kid, revoked));
     this.#log.warn({ kid: revoked.kid, realm: revoked.realm, use: revoked.use }, 'key revoked by a peer');
     this.emit('keys:changed', { kind: 'revoked', key: revoked, origin: 'remote' });
     return 'revoked';
@@ -233,20 +242,28 @@ export class Keyring extends EventEmitter<KeyringEvents> {
    * Revokes a key at once: it is unpublished and never used again. Revoking a revoked key changes nothing.
    * @throws KeymeshError `ERR_UNKNOWN_KEY` when no key has that kid.
    */
-  async revoke(kid: string): Promise<KeyEntry> {
+  revoke(kid: string): Promise<KeyEntry> {
+    return this.#exclusive(() => this.#revoke(kid));
+  }
+
+  async #revoke(kid: string): Promise<KeyEntry> {
     const key = this.#keys.get(kid);
     if (!key) throw new KeymeshError('ERR_UNKNOWN_KEY', `no key with kid ${kid}`);
     if (key.revokedAt !== undefined) return key;
     const revoked = key.revoked(this.#clock.now());
     await this.#write(revoked);
-    this.#keys.set(kid, revoked);
+    this.#apply(() => this.#keys.set(kid, revoked));
     this.#log.warn({ kid, realm: key.realm, use: key.use }, 'key revoked');
     this.emit('keys:changed', { kind: 'revoked', key: revoked, origin: 'local' });
     return revoked;
   }
 
   /** Deletes keys past their effective expiry (revoked ones included) from memory and disk. Returns how many. */
-  async sweep(): Promise<number> {
+  sweep(): Promise<number> {
+    return this.#exclusive(() => this.#sweep());
+  }
+
+  async #sweep(): Promise<number> {
     const now = this.#clock.now();
     const expired = [...this.#keys.values()].filter((k) => now >= this.effectiveExpireAt(k));
     if (expired.length === 0) return 0;
@@ -258,9 +275,10 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       ],
       { sync: true },
     );
-    this.#version = version;
+    this.#apply(() => {
+      for (const k of expired) this.#keys.delete(k.kid);
+    });
     for (const k of expired) {
-      this.#keys.delete(k.kid);
       this.#overstays.delete(k.kid);
       this.#overstayPersisted.delete(k.kid);
       this.#used.delete(k.kid);
@@ -281,6 +299,23 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       .catch((err: unknown) => this.#log.error({ err, kid: key.kid }, 'could not persist an overstay time'));
   }
 
+  /** Runs key-set changes one at a time: a revocation can never be overwritten by a concurrent add of the same key. */
+  #exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#queue.catch(() => undefined).then(change);
+    this.#queue = run;
+    return run;
+  }
+
+  /**
+   * Changes the in-memory key set and bumps the version in one synchronous step, so nothing built from the keys
+   * (the digest, the JWKS documents) is ever cached under a version that does not match them.
+   */
+  #apply(mutate: () => void): void {
+    mutate();
+    this.#version += 1;
+    this.#digest = undefined;
+  }
+
   async #write(key: KeyEntry): Promise<void> {
     const version = this.#version + 1;
     await this.#store.batch(
@@ -290,7 +325,6 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       ],
       { sync: true },
     );
-    this.#version = version;
   }
 
   #reportCorrupt(key: string, err: KeymeshError): void {

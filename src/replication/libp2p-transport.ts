@@ -7,6 +7,7 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { lpStream } from '@libp2p/utils';
+import { closeStream } from '../cluster/key-sync.js';
 import { KeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Acceptor } from './acceptor.js';
@@ -62,7 +63,7 @@ export class Libp2pRegisterTransport implements RegisterTransport {
       if (reply.t === 'wrong-epoch') throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} is in cluster-map epoch ${reply.epoch}, this node in ${this.#o.epoch()}`);
       return reply as RegisterReply;
     } finally {
-      await stream.close().catch(() => undefined);
+      await closeStream(stream);
     }
   }
 
@@ -78,7 +79,7 @@ export class Libp2pRegisterTransport implements RegisterTransport {
     }
     const epoch = this.#o.epoch();
     const reply = envelope.epoch === epoch ? await this.#o.acceptor.handle(envelope.request as RegisterRequest) : { t: 'wrong-epoch' as const, epoch };
-    await lp.write(encodeRegister({ v: 1, epoch, reply }));
-    await stream.close().catch(() => undefined);
+    await lp.write(encodeRegister({ v: 1, epoch, reply }), { signal: AbortSignal.timeout(5_000) });
+    await closeStream(stream);
   }
 }

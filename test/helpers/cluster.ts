@@ -144,7 +144,11 @@ export class TestCluster {
       },
       { timeoutMs, intervalMs: 100, message },
     ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; last views: ${last}`);
+      const logs = running.map((i) => {
+        const lines = (this.nodes[i]!.process?.stdout() ?? '').split('\n').filter((l) => /sync|banned|malformed|error|"level":5/.test(l));
+        return `${this.nodes[i]!.name}:\n  ${lines.slice(-15).join('\n  ')}`;
+      });
+      throw new Error(`${(err as Error).message}; last views: ${last}\n${logs.join('\n')}`);
     });
   }
 }

@@ -217,3 +217,29 @@ describe('activation gate and effective expiry', () => {
     expect(await b.keyring.merge({ ...key.toRecord(), kid: 'x'.repeat(43) })).toBe('expired');
   });
 });
+
+/** A store whose writes finish in random order, as LevelDB's may. */
+class ReorderingStore extends MemoryStore {
+  override async batch(...args: Parameters<MemoryStore['batch']>): Promise<void> {
+    await new Promise((r) => setTimeout(r, Math.random() * 5));
+    return super.batch(...args);
+  }
+}
+
+describe('concurrent key-set changes', () => {
+  it('never lets a concurrent add undo a revocation, and keeps the digest in step with the keys', async () => {
+    const a = await makeKeyring();
+    await a.rotation.check();
+    const key = a.keyring.requireActive('default', 'sig');
+    const revoked = key.revoked(a.clock.now());
+    for (let i = 0; i < 20; i++) {
+      const b = await makeKeyring({ clock: a.clock, store: new ReorderingStore() });
+      const digests: string[] = [];
+      await Promise.all([b.keyring.merge(key.toRecord()), b.keyring.merge(revoked.toRecord()), Promise.resolve().then(() => digests.push(b.keyring.digest()))]);
+      expect(b.keyring.get(key.kid)!.revokedAt).toBe(revoked.revokedAt);
+      const c = await makeKeyring({ clock: a.clock });
+      await c.keyring.merge(revoked.toRecord());
+      expect(b.keyring.digest()).toBe(c.keyring.digest());
+    }
+  });
+});
