@@ -9,36 +9,37 @@ export interface StartOptions extends ConfigOverrides {
 }
 
 /**
- * `keymesh start`: loads the config, starts one node, and stops it cleanly on SIGINT or SIGTERM (a second signal
- * exits at once). Resolves when the node has stopped.
+ * `keymesh start`: loads the config, starts one node, and stops it cleanly on SIGINT or SIGTERM, also when the
+ * signal arrives while the node is still starting (a second signal exits at once). Resolves when it has stopped.
  */
 export async function runStart(options: StartOptions): Promise<void> {
   const env = process.env;
   const config = loadConfig({ ...(options.config ? { file: options.config } : {}), env, overrides: options });
   const log = createLogger({ level: config.log.level, name: config.name });
   const node = new KeymeshNode({ config, log, env });
-  await node.start();
-  process.stderr.write(`keymesh node ${config.name} (${node.nodeId}) listening on ${node.url}; admin token from ${node.adminTokenSource}\n`);
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) process.exit(1);
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      node.stop().then(
-        () => {
-          log.info('stopped');
-          resolve();
-        },
-        (err: unknown) => {
-          log.error({ err }, 'stop failed');
-          process.exitCode = 1;
-          resolve();
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  let signalled: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    signalled(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const started = node.start().then(() => true);
+  const first = await Promise.race([started, stopRequested.then(() => false)]);
+  if (first) process.stderr.write(`keymesh node ${config.name} (${node.nodeId}) listening on ${node.url}; admin token from ${node.adminTokenSource}\n`);
+  else await started.catch(() => undefined); // let the start finish (or fail) before stopping what it started
+  await stopRequested;
+  try {
+    await node.stop();
+    log.info('stopped');
+  } catch (err) {
+    log.error({ err }, 'stop failed');
+    process.exitCode = 1;
+  }
 }

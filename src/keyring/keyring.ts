@@ -8,8 +8,7 @@
  *
  * Effective times: when the activation gate keeps a key in use past its planned `retireAt` (its successor was
  * not yet published widely enough), the key's effective expiry moves by as long as it overstayed, so nothing it
- * signed or encrypted can outlive it. The last instant a key was chosen past its `retireAt` is kept under
- * `overstay/<kid>` (written at most once a second).
+ * signed or encrypted can outlive it (see `overstays.ts`).
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -20,10 +19,9 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import { KeyEntry } from './key-entry.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyUse } from './key-record.js';
 import { chooseActive, comparePreference, type ActivationGate, type KeyState } from './lifecycle.js';
+import { Overstays } from './overstays.js';
 
 const KEY_PREFIX = 'key/';
-const OVERSTAY_PREFIX = 'overstay/';
-const OVERSTAY_PERSIST_INTERVAL_MS = 1_000;
 const VERSION_KEY = 'keyring/version';
 
 /** What the keyring needs. */
@@ -54,8 +52,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #keys = new Map<string, KeyEntry>();
-  readonly #overstays = new Map<string, number>();
-  readonly #overstayPersisted = new Map<string, number>();
+  readonly #overstays: Overstays;
   /** Kids this node has used since it started: the gate decides when to start using a key, not whether to go on. */
   readonly #used = new Set<string>();
   readonly #chosen = new Map<string, string>();
@@ -71,6 +68,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#log = options.log;
+    this.#overstays = new Overstays(options.store, options.log);
   }
 
   /** Loads every stored key; corrupt records are logged, listed in `corruptRecords`, and skipped. */
@@ -91,9 +89,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
         this.#reportCorrupt(entry.key, err);
       }
     }
-    for await (const entry of this.#store.scan(OVERSTAY_PREFIX)) {
-      if ('value' in entry && entry.value.length === 8) this.#overstays.set(entry.key.slice(OVERSTAY_PREFIX.length), Number(entry.value.readBigUInt64BE()));
-    }
+    await this.#overstays.load();
     try {
       const v = await this.#store.get(VERSION_KEY);
       this.#version = v && v.length === 8 ? Number(v.readBigUInt64BE()) : 0;
@@ -155,7 +151,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       if (chosen) this.#chosen.set(`${realm}|${use}`, chosen.kid);
       else this.#chosen.delete(`${realm}|${use}`);
     }
-    if (chosen && now > chosen.retireAt) this.#recordOverstay(chosen, now);
+    if (chosen && now > chosen.retireAt) this.#overstays.record(chosen, now);
     return chosen;
   }
 
@@ -171,8 +167,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
    * planned retirement.
    */
   effectiveExpireAt(key: KeyEntry): number {
-    const overstay = this.#overstays.get(key.kid);
-    return overstay === undefined ? key.expireAt : Math.max(key.expireAt, overstay + (key.expireAt - key.retireAt));
+    return this.#overstays.effectiveExpireAt(key);
   }
 
   /** True while `key` may verify and decrypt: published, not revoked, not (effectively) expired. */
@@ -270,7 +265,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     const version = this.#version + 1;
     await this.#store.batch(
       [
-        ...expired.flatMap((k) => [{ type: 'del' as const, key: recordKey(k) }, { type: 'del' as const, key: `${OVERSTAY_PREFIX}${k.kid}` }]),
+        ...expired.flatMap((k) => [{ type: 'del' as const, key: recordKey(k) }, { type: 'del' as const, key: this.#overstays.storeKey(k.kid) }]),
         { type: 'put' as const, key: VERSION_KEY, value: encodeU64(version) },
       ],
       { sync: true },
@@ -279,24 +274,12 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       for (const k of expired) this.#keys.delete(k.kid);
     });
     for (const k of expired) {
-      this.#overstays.delete(k.kid);
-      this.#overstayPersisted.delete(k.kid);
+      this.#overstays.forget(k.kid);
       this.#used.delete(k.kid);
       this.emit('keys:changed', { kind: 'expired', key: k, origin: 'local' });
     }
     this.#log.info({ kids: expired.map((k) => k.kid) }, 'expired keys deleted');
     return expired.length;
-  }
-
-  #recordOverstay(key: KeyEntry, at: number): void {
-    if ((this.#overstays.get(key.kid) ?? 0) >= at) return;
-    if (!this.#overstays.has(key.kid)) this.#log.warn({ kid: key.kid, realm: key.realm, use: key.use }, 'key kept in use past its planned retirement; its expiry moves with it');
-    this.#overstays.set(key.kid, at);
-    if (at - (this.#overstayPersisted.get(key.kid) ?? 0) < OVERSTAY_PERSIST_INTERVAL_MS) return;
-    this.#overstayPersisted.set(key.kid, at);
-    this.#store
-      .put(`${OVERSTAY_PREFIX}${key.kid}`, encodeU64(at), { sync: true })
-      .catch((err: unknown) => this.#log.error({ err, kid: key.kid }, 'could not persist an overstay time'));
   }
 
   /** Runs key-set changes one at a time: a revocation can never be overwritten by a concurrent add of the same key. */

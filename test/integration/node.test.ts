@@ -9,6 +9,7 @@ import { Sealer } from '../../src/crypto/sealer.js';
 import { decodeKeyRecord } from '../../src/keyring/key-record.js';
 import { startNode, startNodeExpectingFailure, stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const dirs = new TempDirs();
 afterEach(async () => {
@@ -183,5 +184,28 @@ describe('a keymesh node process, at its edges', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`ERR_LISTEN: cannot listen on 127.0.0.1:${port}: the address is already in use`);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('a keymesh node process, stopping', () => {
+  it('stops cleanly (exit 0) on SIGTERM even while it is still starting', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../helpers/node-process.js');
+    const dataDir = join(dirs.make(), 'n');
+    const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'], {
+      env: { PATH: process.env.PATH ?? '', KEYMESH_MANAGEMENT_KEY: ManagementKey.generate() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const out: string[] = [];
+      child.stdout.on('data', (d: Buffer) => out.push(d.toString()));
+      await waitFor(() => out.join('').includes('"component":"http"'), { timeoutMs: 20_000, message: 'HTTP is up' });
+      const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
+      child.kill('SIGTERM');
+      expect(await exit).toEqual([0, null]);
+      expect(out.join('')).toContain('"msg":"stopped"');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
