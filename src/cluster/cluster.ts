@@ -14,7 +14,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/types.js';
 import type { ManagementKey } from '../crypto/management-key.js';
 import type { Sealer } from '../crypto/sealer.js';
-import type { KeyEntry, KeyInfo } from '../keyring/key-entry.js';
+import type { KeyEntry } from '../keyring/key-entry.js';
 import type { KeyRecord, KeyUse } from '../keyring/key-record.js';
 import type { KeyChange, Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
@@ -22,10 +22,10 @@ import type { Startable } from '../startable.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import type { Host } from './host.js';
 import type { KeySync } from './key-sync.js';
-import { Membership, type Member, type MemberState } from './membership.js';
+import { Membership, type MemberState } from './membership.js';
 import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS, type Heartbeat } from './messages.js';
 import { Penalties } from './penalties.js';
-import { creatorRank, passesActivationGate } from './placement.js';
+import { LeaderlessDecisions } from './placement.js';
 import type { SeedDialer } from './seed-dialer.js';
 import { openRecord, sealRecord } from './wire-records.js';
 
@@ -34,9 +34,6 @@ export const MAX_MEMBER_CONNECTIONS = 6;
 
 /** Least time between two dials of one member this node is not connected to. Default is 2000 ms. */
 export const MEMBER_DIAL_INTERVAL_MS = 2_000;
-
-/** How long the member of rank r waits (× r) before creating a key its betters have not. Default is 2000 ms. */
-export const CREATOR_GRACE_MS = 2_000;
 
 /** One member as `GET /v1/cluster` shows it. */
 export interface MemberView {
@@ -72,11 +69,11 @@ export class Cluster implements Startable {
   readonly #keysTopic: string;
   readonly #membersTopic: string;
   readonly #penalties: Penalties;
-  readonly #firstMissing = new Map<string, number>();
   readonly #lastMemberDial = new Map<string, number>();
   /** What the topic validators decoded, so the message handler does not decode (and open) it again. */
   readonly #validated = new WeakMap<Uint8Array, KeyRecord | Heartbeat>();
   #membership: Membership | undefined;
+  #decisions: LeaderlessDecisions | undefined;
   #host: Host | undefined;
   #sync: KeySync | undefined;
   #seeds: SeedDialer | undefined;
@@ -122,7 +119,9 @@ export class Cluster implements Startable {
     this.#membership = membership;
     this.#incarnation = await this.#bumpIncarnation();
     membership.updateSelf({ incarnation: this.#incarnation });
-    keyring.useActivationGate((key) => this.#gate(key));
+    const decisions = new LeaderlessDecisions({ membership, keyring, clock: this.#o.clock, nodeId: this.#o.nodeId });
+    this.#decisions = decisions;
+    keyring.useActivationGate((key) => decisions.gate(key));
   }
 
   /** Starts the libp2p host (loaded only now: it is the slowest part of a start), gossip, sync and seeds. */
@@ -180,21 +179,12 @@ export class Cluster implements Startable {
 
   /** The rotation schedule's question: should this node create the missing key active from `activateAt`? */
   mayCreate(realm: string, use: KeyUse, activateAt: number): boolean {
-    const now = this.#o.clock.now();
-    const id = `${realm}|${use}|${activateAt}`;
-    const first = this.#firstMissing.get(id) ?? now;
-    this.#firstMissing.set(id, first);
-    for (const [k, t] of this.#firstMissing) if (now - t > 24 * 60 * 60 * 1000) this.#firstMissing.delete(k);
-    const live = this.#membership?.live().map((m) => m.nodeId) ?? [];
-    const rank = creatorRank(`keys/${realm}/${use}`, live, this.#o.nodeId);
-    return now >= first + rank * CREATOR_GRACE_MS;
+    return this.#decisions?.mayCreate(realm, use, activateAt) ?? true;
   }
 
   /** On how many of how many members `key` is published. */
   publication(key: KeyEntry): { nodes: number; of: number } {
-    const members = this.#membership?.all() ?? [];
-    const nodes = members.filter((m) => (m.self ? this.#o.keyring.isPublished(key) : m.kids.has(key.kid))).length;
-    return { nodes, of: Math.max(1, members.length) };
+    return this.#decisions?.publication(key) ?? { nodes: this.#o.keyring.isPublished(key) ? 1 : 0, of: 1 };
   }
 
   /** Every member, for `GET /v1/cluster`. */
@@ -207,17 +197,6 @@ export class Cluster implements Startable {
       lastHeartbeatAt: m.self ? new Date(this.#o.clock.now()).toISOString() : m.lastHeartbeatAt === undefined ? undefined : new Date(m.lastHeartbeatAt).toISOString(),
       incarnation: m.incarnation, digest: m.digest, publishedKeys: m.kids.size,
     }));
-  }
-
-  #gate(info: KeyInfo): boolean {
-    const membership = this.#membership;
-    const key = this.#o.keyring.get(info.kid);
-    if (!membership || !key) return true;
-    const members = membership.all().map((m: Member) => ({
-      live: membership.state(m) !== 'dead',
-      kids: m.self ? new Set(this.#o.keyring.isPublished(key) ? [key.kid] : []) : m.kids,
-    }));
-    return passesActivationGate(key.kid, members);
   }
 
   #announce(change: KeyChange): void {

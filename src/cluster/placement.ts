@@ -1,5 +1,6 @@
 /**
- * Decisions the cluster makes without a leader, each a pure function of what this node knows:
+ * Decisions the cluster makes without a leader, from what this node knows (pure functions, and
+ * {@link LeaderlessDecisions} answering them from the member list and the keyring):
  *
  * - **Who creates a key** (rendezvous hashing): for `keys/<realm>/<use>` every live member gets the rank of
  *   SHA-256(`<key>|<nodeId>`) among all live members. The rank-0 member creates the next key when it falls due; the
@@ -9,6 +10,17 @@
  *   members (every member ever seen and not removed, with their last known kids) publish it.
  */
 import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { KeyEntry, KeyInfo } from '../keyring/key-entry.js';
+import type { KeyUse } from '../keyring/key-record.js';
+import type { Keyring } from '../keyring/keyring.js';
+import type { Membership } from './membership.js';
+
+/** How long the member of rank r waits (× r) before creating a key its betters have not. Default is 2000 ms. */
+export const CREATOR_GRACE_MS = 2_000;
+
+/** How long a noticed-missing key is remembered. Default is one day. */
+const MISSING_MEMORY_MS = 24 * 60 * 60 * 1000;
 
 /** Rank of `selfId` among `nodeIds` for `key` (0 = owner). */
 export function creatorRank(key: string, nodeIds: readonly string[], selfId: string): number {
@@ -32,4 +44,49 @@ export function passesActivationGate(kid: string, members: readonly GateMember[]
     if (has) publishing += 1;
   }
   return publishing * 2 > members.length;
+}
+
+/** The two decisions, answered from this node's member list and keyring. */
+export class LeaderlessDecisions {
+  readonly #membership: Membership;
+  readonly #keyring: Keyring;
+  readonly #clock: Clock;
+  readonly #nodeId: string;
+  readonly #firstMissing = new Map<string, number>();
+
+  constructor(options: { membership: Membership; keyring: Keyring; clock: Clock; nodeId: string }) {
+    this.#membership = options.membership;
+    this.#keyring = options.keyring;
+    this.#clock = options.clock;
+    this.#nodeId = options.nodeId;
+  }
+
+  /** Should this node create the missing key of `realm` and `use` that must be active from `activateAt`? */
+  mayCreate(realm: string, use: KeyUse, activateAt: number): boolean {
+    const now = this.#clock.now();
+    const id = `${realm}|${use}|${activateAt}`;
+    const first = this.#firstMissing.get(id) ?? now;
+    this.#firstMissing.set(id, first);
+    for (const [k, t] of this.#firstMissing) if (now - t > MISSING_MEMORY_MS) this.#firstMissing.delete(k);
+    const rank = creatorRank(`keys/${realm}/${use}`, this.#membership.live().map((m) => m.nodeId), this.#nodeId);
+    return now >= first + rank * CREATOR_GRACE_MS;
+  }
+
+  /** The activation gate for `info`. */
+  gate(info: KeyInfo): boolean {
+    const key = this.#keyring.get(info.kid);
+    if (!key) return true;
+    const members = this.#membership.all().map((m) => ({
+      live: this.#membership.state(m) !== 'dead',
+      kids: m.self ? new Set(this.#keyring.isPublished(key) ? [key.kid] : []) : m.kids,
+    }));
+    return passesActivationGate(key.kid, members);
+  }
+
+  /** On how many of how many members `key` is published. */
+  publication(key: KeyEntry): { nodes: number; of: number } {
+    const members = this.#membership.all();
+    const nodes = members.filter((m) => (m.self ? this.#keyring.isPublished(key) : m.kids.has(key.kid))).length;
+    return { nodes, of: Math.max(1, members.length) };
+  }
 }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { creatorRank, passesActivationGate } from '../../../src/cluster/placement.js';
+import { Membership } from '../../../src/cluster/membership.js';
+import { CREATOR_GRACE_MS, creatorRank, LeaderlessDecisions, passesActivationGate } from '../../../src/cluster/placement.js';
+import { ManagementKey } from '../../../src/crypto/management-key.js';
+import { Sealer } from '../../../src/crypto/sealer.js';
+import { silentLogger } from '../../../src/log.js';
+import { SealedStore } from '../../../src/storage/sealed-store.js';
+import { makeKeyring } from '../../helpers/keyring.js';
 
 describe('leaderless placement', () => {
   it('ranks every node once, the same way on every node', () => {
@@ -32,5 +38,25 @@ describe('activation gate', () => {
     expect(passesActivationGate('k', [m(true, 'k'), m(false, 'k'), m(false)])).toBe(true);
     expect(passesActivationGate('k', [m(true, 'k'), m(false)])).toBe(false);
     expect(passesActivationGate('k', [m(true, 'k')])).toBe(true);
+  });
+});
+
+describe('leaderless decisions from a node\'s view', () => {
+  it('lets the owner create at once and the next member only after the grace period', async () => {
+    const ctx = await makeKeyring();
+    const selfId = '00000000000000a1';
+    const otherId = '00000000000000b2';
+    const store = new SealedStore(ctx.memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'node-x'));
+    const membership = new Membership({ self: { nodeId: selfId, name: 'a', httpUrl: '' }, store, clock: ctx.clock, timing: { suspectAfterMs: 1000, deadAfterMs: 2000 }, log: silentLogger() });
+    await membership.observe({ t: 'heartbeat', v: 1, from: otherId, name: 'b', httpUrl: '', addrs: [], incarnation: 1, digest: '', kidsDigest: '', sentAt: 0 }, 'peer-b');
+    const decisions = new LeaderlessDecisions({ membership, keyring: ctx.keyring, clock: ctx.clock, nodeId: selfId });
+    const rank = creatorRank('keys/default/sig', [selfId, otherId], selfId);
+    const at = ctx.clock.now() + 60_000;
+    expect(decisions.mayCreate('default', 'sig', at)).toBe(rank === 0);
+    ctx.clock.advance(CREATOR_GRACE_MS - 1);
+    await membership.observe({ t: 'heartbeat', v: 1, from: otherId, name: 'b', httpUrl: '', addrs: [], incarnation: 1, digest: '', kidsDigest: '', sentAt: 0 }, 'peer-b');
+    expect(decisions.mayCreate('default', 'sig', at)).toBe(rank === 0);
+    ctx.clock.advance(1);
+    expect(decisions.mayCreate('default', 'sig', at)).toBe(true);
   });
 });
