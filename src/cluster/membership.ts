@@ -67,6 +67,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
   readonly #timing: MembershipTiming;
   readonly #log: Logger;
   readonly #self: Member;
+  /** Per member: the smallest (receipt time − sentAt) seen in its current incarnation. */
+  readonly #offsets = new Map<string, number>();
+  /** Per member: the newest `sentAt` seen in its current incarnation. */
+  readonly #lastSentAt = new Map<string, number>();
 
   constructor(options: { self: { nodeId: string; name: string; httpUrl: string }; store: SealedStore; clock: Clock; timing: MembershipTiming; log: Logger }) {
     super();
@@ -113,8 +117,20 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const known = this.#members.get(hb.from);
     const kids = hb.kids ? new Set(hb.kids) : (known?.kids ?? new Set<string>());
     const changed = !known || known.name !== hb.name || known.httpUrl !== hb.httpUrl || !sameSet(known.kids, kids);
-    const member: Member = known ?? { nodeId: hb.from, name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: now, disconnectedAt: undefined, self: false };
-    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: now, disconnectedAt: undefined });
+    const member: Member = known ?? { nodeId: hb.from, name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false };
+    // Credit the heartbeat with when it was sent, in local time: the sender's clock plus the smallest offset seen
+    // from it in this incarnation (delay + clock difference). A heartbeat that arrives late (gossip recovers old
+    // messages) is credited with its real age, and one no newer than the last seen from that sender is ignored,
+    // so a dead member does not come back to life on old news.
+    const sameIncarnation = known !== undefined && known.incarnation === hb.incarnation && this.#offsets.has(hb.from);
+    if (sameIncarnation && hb.sentAt <= this.#lastSentAt.get(hb.from)!) return;
+    const estimate = now - hb.sentAt;
+    const offset = sameIncarnation ? Math.min(this.#offsets.get(hb.from)!, estimate) : estimate;
+    this.#offsets.set(hb.from, offset);
+    this.#lastSentAt.set(hb.from, hb.sentAt);
+    const sentLocal = Math.min(now, hb.sentAt + offset);
+    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids });
+    if (member.lastHeartbeatAt === undefined || sentLocal > member.lastHeartbeatAt) Object.assign(member, { lastHeartbeatAt: sentLocal, disconnectedAt: undefined });
     this.#members.set(member.nodeId, member);
     if (changed) await this.#persist(member);
     if (!known) {

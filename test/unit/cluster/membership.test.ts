@@ -9,7 +9,9 @@ import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { SealedStore } from '../../../src/storage/sealed-store.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
-const hb = (from: string, kids: string[] = []) => ({ t: 'heartbeat' as const, v: 1 as const, from, name: `n-${from.slice(-1)}`, httpUrl: 'http://x', addrs: [], incarnation: 1, digest: 'd', kids, sentAt: 0 });
+let sent = 0;
+/** A heartbeat; each one is sent 1 ms after the previous by the sender's clock. */
+const hb = (from: string, kids: string[] = []) => ({ t: 'heartbeat' as const, v: 1 as const, from, name: `n-${from.slice(-1)}`, httpUrl: 'http://x', addrs: [], incarnation: 1, digest: 'd', kidsDigest: 'x', kids, sentAt: ++sent });
 
 async function setup(memory = new MemoryStore(), mk = ManagementKey.generate()) {
   await memory.start();
@@ -31,7 +33,7 @@ describe('membership', () => {
     clock.advance(1000);
     expect(membership.state(b)).toBe('dead');
     expect(membership.live().map((m) => m.nodeId)).toEqual(['000000000000000a']);
-    await membership.observe(hb('000000000000000b'), 'peer-b');
+    await membership.observe({ ...hb('000000000000000b'), sentAt: 2_001 }, 'peer-b'); // the sender's clock moved on too
     expect(membership.state(b)).toBe('alive');
   });
 
@@ -80,5 +82,25 @@ describe('seeds', () => {
     expect(seedToMultiaddr('[::1]:9701').toString()).toBe('/ip6/::1/tcp/9701');
     expect(seedToMultiaddr('keymesh-1.internal:9701').toString()).toBe('/dns/keymesh-1.internal/tcp/9701');
     expect(seedToMultiaddr('/ip4/10.0.0.1/tcp/9701').toString()).toBe('/ip4/10.0.0.1/tcp/9701');
+  });
+});
+
+describe('heartbeat freshness', () => {
+  it('credits a heartbeat that arrives late with when it was sent, so a dead member stays dead', async () => {
+    const { membership, clock } = await setup();
+    const beat = (sentAt: number) => ({ ...hb('000000000000000b'), sentAt });
+    sent = 0;
+    // the sender's clock runs 5 s behind ours; heartbeats normally take 10 ms
+    await membership.observe(beat(clock.now() - 5_010), 'peer-b');
+    const b = membership.all().find((m) => m.nodeId === '000000000000000b')!;
+    const lastSent = clock.now() - 5_010;
+    clock.advance(2_500);
+    expect(membership.state(b)).toBe('dead');
+    // an old heartbeat recovered late by gossip does not revive it
+    await membership.observe(beat(lastSent - 100), 'peer-b');
+    expect(membership.state(b)).toBe('dead');
+    // a fresh one does
+    await membership.observe(beat(clock.now() - 5_010), 'peer-b');
+    expect(membership.state(b)).toBe('alive');
   });
 });
