@@ -76,7 +76,8 @@ describe('cluster faults', () => {
     hostile.services.pubsub.subscribe(membersTopic);
     const conn = await hostile.dial(seed);
     await waitFor(() => hostile.services.pubsub.getSubscribers(keysTopic).length > 0, { message: 'hostile peer sees subscribers' });
-    await cluster.admin(1, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
+    // rotate on the node the hostile peer is connected to: a node floods its own announcements to every subscriber
+    await cluster.admin(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
     await waitFor(() => captured.length > 0, { message: 'captured an announcement' });
     await cluster.waitForAgreement('rotation spread');
     const before = await cluster.admin<ClusterView>(0, '/v1/cluster');
