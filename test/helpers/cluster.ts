@@ -123,6 +123,12 @@ export class TestCluster {
     return (await res.json()) as T;
   }
 
+  /** How node `i` sees the member named `name` (alive, suspect, dead), or undefined if unknown. */
+  async memberState(i: number, name: string): Promise<string | undefined> {
+    const view = await this.admin<{ members: Array<{ name: string; state: string }> }>(i, '/v1/cluster');
+    return view.members.find((m) => m.name === name)?.state;
+  }
+
   /** The kids of a public document of node `i`. */
   async kids(i: number, path = '/pop'): Promise<string[]> {
     const res = await fetch(`${this.url(i)}${path}`);

@@ -75,7 +75,7 @@ describe('a three-node cluster', () => {
     await cluster.startAll();
     await cluster.waitForAgreement('three nodes agree');
     await cluster.kill(1);
-    await waitFor(async () => (await cluster.admin<{ members: Array<{ name: string; state: string }> }>(0, '/v1/cluster')).members.find((m) => m.name === 'node-2')?.state === 'dead', { message: 'node-2 dead on node-1' });
+    await waitFor(async () => (await cluster.memberState(0, 'node-2')) === 'dead', { message: 'node-2 dead on node-1' });
     await cluster.start(1);
     await cluster.waitForAgreement('agree after restart');
   });
@@ -133,7 +133,7 @@ describe('cluster membership and the activation gate', () => {
     paused.kill('SIGSTOP');
     try {
       const rotated = await cluster.admin<{ kid: string }>(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
-      await waitFor(async () => (await cluster.admin<{ members: Array<{ name: string; state: string }> }>(0, '/v1/cluster')).members.find((m) => m.name === 'node-3')?.state === 'dead', { message: 'node-3 declared dead' });
+      await waitFor(async () => (await cluster.memberState(0, 'node-3')) === 'dead', { message: 'node-3 declared dead' });
       await waitFor(async () => (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.state === 'active', { timeoutMs: 10_000, message: 'activated with 2 of 3 once the paused member is dead' });
       expect((await cluster.kids(0))[0]).toBe(rotated.kid);
     } finally {

@@ -36,32 +36,25 @@ async function kids(url: string): Promise<string[]> {
   return ((await res.json()) as { keys: JWK[] }).keys.map((k) => k.kid!).sort();
 }
 
-/** Every file under `dir` with its size, mtime and content hash. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else out[relative(dir, p)] = `${st.size}:${st.mtimeMs}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
-    }
-  };
-  walk(dir);
-  return out;
+/** Every file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
 }
 
+/** Every file under `dir` with its size, mtime and content hash. */
+function snapshot(dir: string): Record<string, string> {
+  return Object.fromEntries(filesUnder(dir).map((p) => {
+    const st = statSync(p);
+    return [relative(dir, p), `${st.size}:${st.mtimeMs}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`];
+  }));
+}
+
+/** The bytes of every file under `dir`. */
 function allBytes(dir: string): Buffer {
-  const parts: Buffer[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else parts.push(readFileSync(p));
-    }
-  };
-  walk(dir);
-  return Buffer.concat(parts);
+  return Buffer.concat(filesUnder(dir).map((p) => readFileSync(p)));
 }
 
 describe('a keymesh node process', () => {
