@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   ERR_MANAGEMENT_KEY_INVALID: { status: 500, oauthError: 'server_error', summary: 'the management key is not 32 bytes of base64url' },
   ERR_MANAGEMENT_KEY_MISMATCH: { status: 500, oauthError: 'server_error', summary: 'the data directory was sealed with another management key; nothing was touched' },
   ERR_DATA_DIR: { status: 500, oauthError: 'server_error', summary: 'the data directory is unusable (unreadable metadata, a database without metadata, a newer format)' },
-  ERR_LISTEN: { status: 500, oauthError: 'server_error', summary: 'the HTTP listener could not bind (address in use, not available, or not permitted)' },
+  ERR_LISTEN: { status: 500, oauthError: 'server_error', summary: 'the HTTP or p2p listener could not bind (address in use, not available, or not permitted)' },
   ERR_RECORD_CORRUPT: { status: 500, oauthError: 'server_error', summary: 'a stored value failed its seal check (corrupted, tampered, or moved to another key); it is reported and never served' },
   ERR_STORE_CLOSED: { status: 503, oauthError: 'temporarily_unavailable', summary: 'the store was used before it opened or after it closed' },
   ERR_UNAUTHORIZED: { status: 401, oauthError: 'invalid_token', summary: 'missing, malformed or unknown operator bearer token' },
@@ -83,4 +83,11 @@ export class ConfigInvalidError extends KeymeshError {
 /** True when `err` is a {@link KeymeshError}, optionally of the given code. */
 export function isKeymeshError(err: unknown, code?: ErrorCode): err is KeymeshError {
   return err instanceof KeymeshError && (code === undefined || err.code === code);
+}
+
+/** ERR_LISTEN for a listener (`what`: HTTP or p2p) that could not bind, with the reason in words. */
+export function listenError(what: string, host: string, port: number, err: unknown): KeymeshError {
+  const code = (err as NodeJS.ErrnoException).code ?? /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(String(err))?.[1];
+  const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'the address is not available on this machine' : (code ?? 'error');
+  return new KeymeshError('ERR_LISTEN', `cannot listen (${what}) on ${host}:${port}: ${why}`, { cause: err });
 }

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { PeerId } from '@libp2p/interface';
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { Clock } from '../clock.js';
+import { listenError } from '../errors.js';
 import type { Config } from '../config/types.js';
 import type { ManagementKey } from '../crypto/management-key.js';
 import type { Sealer } from '../crypto/sealer.js';
@@ -144,7 +145,13 @@ export class Cluster implements Startable {
     });
     this.#host = host;
     this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }) });
-    await host.start();
+    try {
+      await host.start();
+    } catch (err) {
+      await Promise.resolve(host.stop()).catch(() => undefined);
+      if ((err as Error).name === 'UnsupportedListenAddressesError') throw listenError('p2p', config.p2p.host, config.p2p.port, err);
+      throw err;
+    }
     await this.#sync.register();
 
     const pubsub = host.services.pubsub;

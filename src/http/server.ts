@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { ConfigInvalidError, KeymeshError } from '../errors.js';
+import { ConfigInvalidError, KeymeshError, listenError } from '../errors.js';
 import type { Startable } from '../startable.js';
 import type { HttpDeps } from './deps.js';
 import { handleError } from './errors.js';
@@ -82,9 +82,7 @@ export class HttpServer implements Startable {
       await app.listen({ host, port });
     } catch (err) {
       await app.close();
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'the address is not available on this machine' : (code ?? 'error');
-      throw new KeymeshError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${why}`, { cause: err });
+      throw listenError('HTTP', host, port, err);
     }
     const address = app.server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -10,15 +10,34 @@ import { startNode, type NodeProcess } from './node-process.js';
 import type { TempDirs } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
 
-/** A free TCP port on 127.0.0.1 (bound once and released). */
+/**
+ * A free TCP port on 127.0.0.1 that stays free until a node binds it. Ports are drawn below the kernel's
+ * ephemeral range (32768 and up), so an outgoing connection cannot take a port between the check and the node's
+ * bind (a restarted node rebinds the same port), and from a slice of their own per test worker, so parallel test
+ * files do not draw the same one.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const worker = Number(process.env['VITEST_POOL_ID'] ?? '1');
+  const base = 20_000 + ((worker - 1) % 12) * 1_000;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = base + ((nextPort++ + attempt) % 1_000);
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${base}..${base + 999}`);
+}
+
+let nextPort = Math.floor(Math.random() * 1_000);
+const handedOut = new Set<number>();
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 

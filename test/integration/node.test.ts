@@ -175,8 +175,23 @@ describe('a keymesh node process, at its edges', () => {
     const port = new URL(first.url).port;
     const run = await startNodeExpectingFailure({ dataDir: join(dirs.make(), 'b'), managementKey: ManagementKey.generate(), args: ['--http', `127.0.0.1:${port}`] });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`ERR_LISTEN: cannot listen on 127.0.0.1:${port}: the address is already in use`);
+    expect(run.stderr).toContain(`ERR_LISTEN: cannot listen (HTTP) on 127.0.0.1:${port}: the address is already in use`);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('says clearly when its p2p port is taken, and stops', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const run = await startNodeExpectingFailure({ dataDir: join(dirs.make(), 'c'), managementKey: ManagementKey.generate(), args: ['--p2p', `127.0.0.1:${port}`] });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`ERR_LISTEN: cannot listen (p2p) on 127.0.0.1:${port}: the address is already in use`);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      blocker.close();
+    }
   });
 });
 
