@@ -28,6 +28,7 @@ import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, ke
 import { Penalties } from './penalties.js';
 import { LeaderlessDecisions } from './placement.js';
 import type { SeedDialer } from './seed-dialer.js';
+import type { AgreementCluster } from '../replication/agreement.js';
 import { openRecord, sealRecord } from './wire-records.js';
 
 /** Most connections this node opens to members it learned of (seeds are dialled regardless). Default is 6. */
@@ -48,6 +49,14 @@ export interface MemberView {
   incarnation: number;
   digest: string;
   publishedKeys: number;
+}
+
+/** What the cluster layer tells the agreement role (the cluster map's keeper) and asks of it. */
+export interface MapParticipant {
+  /** The map this node's heartbeats name. */
+  mapSummary(): { epoch: number; id: string } | undefined;
+  /** A member's heartbeat named `summary`. */
+  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined): void;
 }
 
 /** What the cluster service needs. */
@@ -78,6 +87,7 @@ export class Cluster implements Startable {
   #host: Host | undefined;
   #sync: KeySync | undefined;
   #seeds: SeedDialer | undefined;
+  #participant: MapParticipant | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #incarnation = 0;
   #multiaddr: typeof import('@multiformats/multiaddr').multiaddr | undefined;
@@ -184,6 +194,27 @@ export class Cluster implements Startable {
     await host?.stop();
   }
 
+  /** Lets the agreement role name its map in heartbeats and hear what peers' heartbeats name. */
+  attach(participant: MapParticipant): void {
+    this.#participant = participant;
+  }
+
+  /** What the agreement role needs of the network: the host, live members, peer ids, penalties. */
+  agreementCluster(): AgreementCluster {
+    const host = this.#host;
+    const membership = this.#membership;
+    if (!host || !membership) throw new Error('the cluster is not started');
+    return {
+      host,
+      liveMembers: () => membership.all().filter((m) => !m.self && membership.state(m) === 'alive').map((m) => ({ nodeId: m.nodeId, name: m.name, map: m.map })),
+      peerOf: (nodeId) => membership.all().find((m) => m.nodeId === nodeId)?.peerId,
+      strike: (peerId, err) => {
+        this.#o.log.warn({ peer: peerId, err: (err as Error).message }, 'malformed request rejected');
+        this.#penalties.strike(peerId);
+      },
+    };
+  }
+
   /** The rotation schedule's question: should this node create the missing key active from `activateAt`? */
   mayCreate(realm: string, use: KeyUse, activateAt: number): boolean {
     return this.#decisions?.mayCreate(realm, use, activateAt) ?? true;
@@ -224,6 +255,7 @@ export class Cluster implements Startable {
     this.#publish(this.#membersTopic, encodeMessage({
       t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, addrs: this.listenAddrs.slice(0, 8), incarnation: self.incarnation,
       digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: this.#o.clock.now(),
+      ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
     }));
   }
 
@@ -276,6 +308,7 @@ export class Cluster implements Startable {
     } else if (msg.topic === this.#membersTopic) {
       const hb = (this.#validated.get(msg.data) as Heartbeat | undefined) ?? decodeMessage(heartbeatSchema, msg.data);
       this.#membership?.observe(hb, from.toString()).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
+      this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map);
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       this.#connectTo(from as PeerId, hb.addrs);
     }

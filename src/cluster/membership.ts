@@ -44,6 +44,8 @@ export interface Member {
   lastHeartbeatAt: number | undefined;
   /** Set when the connection to the member was lost after its last heartbeat. */
   disconnectedAt: number | undefined;
+  /** The cluster map the member's last heartbeat named. */
+  map?: { epoch: number; id: string } | undefined;
   readonly self: boolean;
 }
 
@@ -129,7 +131,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.#offsets.set(hb.from, offset);
     this.#lastSentAt.set(hb.from, hb.sentAt);
     const sentLocal = Math.min(now, hb.sentAt + offset);
-    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids });
+    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, map: hb.map });
     if (member.lastHeartbeatAt === undefined || sentLocal > member.lastHeartbeatAt) Object.assign(member, { lastHeartbeatAt: sentLocal, disconnectedAt: undefined });
     this.#members.set(member.nodeId, member);
     if (changed) await this.#persist(member);

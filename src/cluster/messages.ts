@@ -56,6 +56,8 @@ export const heartbeatSchema = z.strictObject({
   /** The published kids: sent when they changed and on every `FULL_HEARTBEAT_EVERY`-th heartbeat. */
   kids: z.array(kid).max(MAX_KIDS).optional(),
   sentAt: z.number().int().min(0),
+  /** The sender's cluster map (epoch and id), once it has one. */
+  map: z.strictObject({ epoch: z.number().int().min(1), id: z.string().min(1).max(64) }).optional(),
 });
 
 export const syncRequestSchema = z.strictObject({

@@ -7,6 +7,7 @@ import type { Keyring } from '../keyring/keyring.js';
 import type { PopDecryptor } from '../keyring/pop-decryptor.js';
 import type { RotationService } from '../keyring/rotation.js';
 import type { Logger } from '../log.js';
+import type { Agreement } from '../replication/agreement.js';
 import type { OperatorAuth } from './operator-auth.js';
 
 /** What the HTTP layer is given; it holds no business logic of its own. */
@@ -24,6 +25,8 @@ export interface HttpDeps {
   readonly publication: (key: KeyEntry) => { nodes: number; of: number };
   /** The cluster view for `GET /v1/cluster`. */
   readonly cluster: Pick<Cluster, 'members' | 'peerId' | 'listenAddrs'>;
+  /** The register and the cluster map; absent on a node built without the cluster (in-process API tests). */
+  readonly agreement?: Pick<Agreement, 'view' | 'getOrCreate' | 'read' | 'remove'>;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

@@ -13,6 +13,7 @@ import type { HttpDeps } from './deps.js';
 import { handleError } from './errors.js';
 import { registerAdminClusterRoutes } from './routes/admin-cluster.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
+import { registerAdminRegisterRoutes } from './routes/admin-registers.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { publicKeyFastPath, registerPublicKeyRoutes } from './routes/public-keys.js';
@@ -43,6 +44,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerPublicKeyRoutes(app, deps);
   registerAdminKeyRoutes(app, deps);
   registerAdminClusterRoutes(app, deps);
+  registerAdminRegisterRoutes(app, deps);
   registerDecryptRoute(app, deps);
   return app;
 }

@@ -19,6 +19,7 @@ import { JwksView } from '../keyring/jwks-view.js';
 import { Keyring } from '../keyring/keyring.js';
 import { PopDecryptor } from '../keyring/pop-decryptor.js';
 import { RotationService } from '../keyring/rotation.js';
+import { Agreement } from '../replication/agreement.js';
 import type { Logger } from '../log.js';
 import type { Startable } from '../startable.js';
 import { LevelStore } from '../storage/level-store.js';
@@ -91,6 +92,12 @@ export class KeymeshNode implements Startable {
       });
       await cluster.prepare();
       this.#cluster = cluster;
+      const agreement = new Agreement({
+        nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,
+        bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }),
+      });
+      await agreement.load();
+      cluster.attach(agreement);
       const rotation = new RotationService({
         keyring, clock, realms: config.realms, nodeId: identity.nodeId,
         log: log.child({ component: 'rotation' }), intervalMs: ROTATION_CHECK_INTERVAL_MS,
@@ -107,12 +114,15 @@ export class KeymeshNode implements Startable {
         decryptor: new PopDecryptor({ keyring }),
         publication: (k) => cluster.publication(k),
         cluster,
+        agreement,
         isReady: () => this.#ready,
       });
       await this.#startComponent(this.#http);
       // the keys are served from here on; the libp2p host (the slowest part to load) joins the cluster next
       this.#ready = true;
       await this.#startComponent(cluster);
+      await agreement.start(cluster.agreementCluster());
+      this.#started.push({ start: async () => undefined, stop: () => agreement.stop() });
       log.info({ nodeId: identity.nodeId, url: this.#http.url, peerId: cluster.peerId, p2p: cluster.listenAddrs, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
     } catch (err) {
       await this.stop();

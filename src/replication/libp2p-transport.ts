@@ -31,6 +31,10 @@ export interface Libp2pRegisterTransportOptions {
   readonly peerOf: (nodeId: string) => string | undefined;
   /** This node's cluster-map epoch. */
   readonly epoch: () => number;
+  /** Whether the local acceptor answers a request for `key` sent in `epoch` (default: when the epochs match). */
+  readonly votes?: (key: string, epoch: number) => boolean;
+  /** Called when node `nodeId` refused a request because it is in another `epoch`. */
+  readonly onEpochMismatch?: (nodeId: string, epoch: number) => void;
   /** Called for a malformed request from `peerId`. */
   readonly onBadMessage: (peerId: string, err: unknown) => void;
   readonly log: Logger;
@@ -51,7 +55,10 @@ export class Libp2pRegisterTransport implements RegisterTransport {
   }
 
   async request(to: string, request: RegisterRequest, timeoutMs: number): Promise<RegisterReply> {
-    if (to === this.#o.nodeId) return this.#o.acceptor.handle(request);
+    if (to === this.#o.nodeId) {
+      if (!this.#votes(request.key, this.#o.epoch())) throw new KeymeshError('ERR_UNAVAILABLE', 'this node does not vote in its cluster map');
+      return this.#o.acceptor.handle(request);
+    }
     const peer = this.#o.peerOf(to);
     if (!peer) throw new KeymeshError('ERR_UNAVAILABLE', `no known address for node ${to}`);
     const signal = AbortSignal.timeout(timeoutMs);
@@ -60,11 +67,19 @@ export class Libp2pRegisterTransport implements RegisterTransport {
       const lp = lpStream(stream, { maxDataLength: MAX_REGISTER_MESSAGE_BYTES });
       await lp.write(encodeRegister({ v: 1, from: this.#o.nodeId, epoch: this.#o.epoch(), request }), { signal });
       const { reply } = decodeRegister(registerReplyEnvelopeSchema, (await lp.read({ signal })).subarray());
-      if (reply.t === 'wrong-epoch') throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} is in cluster-map epoch ${reply.epoch}, this node in ${this.#o.epoch()}`);
+      if (reply.t === 'wrong-epoch') {
+        this.#o.onEpochMismatch?.(to, reply.epoch);
+        throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} is in cluster-map epoch ${reply.epoch}, this node in ${this.#o.epoch()}`);
+      }
+      if (reply.t === 'not-voting') throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} does not vote in its cluster map`);
       return reply as RegisterReply;
     } finally {
       await closeStream(stream);
     }
+  }
+
+  #votes(key: string, epoch: number): boolean {
+    return this.#o.votes ? this.#o.votes(key, epoch) : epoch === this.#o.epoch();
   }
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
@@ -78,7 +93,10 @@ export class Libp2pRegisterTransport implements RegisterTransport {
       return;
     }
     const epoch = this.#o.epoch();
-    const reply = envelope.epoch === epoch ? await this.#o.acceptor.handle(envelope.request as RegisterRequest) : { t: 'wrong-epoch' as const, epoch };
+    const request = envelope.request as RegisterRequest;
+    const reply = envelope.epoch !== epoch ? { t: 'wrong-epoch' as const, epoch }
+      : this.#votes(request.key, epoch) ? await this.#o.acceptor.handle(request)
+      : { t: 'not-voting' as const };
     await lp.write(encodeRegister({ v: 1, epoch, reply }), { signal: AbortSignal.timeout(5_000) });
     await closeStream(stream);
   }

@@ -47,10 +47,42 @@ export interface ProposerSettings {
 /** Default proposer settings. */
 export const DEFAULT_PROPOSER_SETTINGS: ProposerSettings = { requestTimeoutMs: 1_000, deadlineMs: 5_000, backoffMinMs: 2, backoffMaxMs: 20 };
 
+/**
+ * Who must agree: every group needs `need` positive answers from its members. One group with a majority is the
+ * plain case; a moving range has two (majorities of the old and of the new replica set); genesis has one group
+ * that needs every member.
+ */
+export interface Quorum {
+  readonly groups: readonly { readonly members: readonly string[]; readonly need: number }[];
+}
+
+/** A majority of each of `sets`. */
+export function majorities(...sets: readonly (readonly string[])[]): Quorum {
+  return { groups: sets.map((members) => ({ members, need: Math.floor(members.length / 2) + 1 })) };
+}
+
+/** Every member of `set`. */
+export function unanimous(set: readonly string[]): Quorum {
+  return { groups: [{ members: set, need: set.length }] };
+}
+
+/** Every node a quorum involves. */
+export function quorumNodes(quorum: Quorum): string[] {
+  return [...new Set(quorum.groups.flatMap((g) => g.members))];
+}
+
+/** A value and the round trips (phases sent to the replicas) it took. */
+export interface RegisterOutcome {
+  readonly value: Uint8Array | undefined;
+  readonly roundTrips: number;
+}
+
 interface Gathered {
   readonly positive: RegisterReply[];
   readonly negative: RegisterReply[];
   readonly failed: number;
+  /** True when every group of the quorum answered positively. */
+  readonly quorate: boolean;
 }
 
 /** Proposes and reads values of per-key registers. */
@@ -71,51 +103,64 @@ export class Proposer {
   }
 
   /**
-   * The value of `key`: the one already chosen, or `candidate` if none was.
+   * The value of `key`: the one already chosen, or `candidate` if none was. `replicas` is a replica set (a majority
+   * of it decides) or a {@link Quorum}.
    * @throws KeymeshError `ERR_UNAVAILABLE` (no majority reachable, nothing proposed) or `ERR_OUTCOME_UNKNOWN`.
    */
-  async getOrCreate(key: string, replicas: readonly string[], candidate: Uint8Array): Promise<Uint8Array> {
-    const majority = Math.floor(replicas.length / 2) + 1;
-    const deadline = this.#timers.now() + this.#settings.deadlineMs;
-    let proposed = false;
-    for (let attempt = 0; this.#timers.now() < deadline; attempt++) {
-      const ballot: Ballot = [++this.#round, this.#nodeId];
-      const prepared = await this.#gather(replicas, { t: 'prepare', key, ballot }, majority, (r) => r.t === 'promise');
-      const chosen = committedIn(prepared);
-      if (chosen) return this.#finish(key, replicas, chosen);
-      if (prepared.positive.length < majority) {
-        await this.#backOff(prepared, attempt);
-        continue;
-      }
-      const value = highestAccepted(prepared.positive)?.value ?? candidate;
-      proposed = true;
-      const accepted = await this.#gather(replicas, { t: 'accept', key, ballot, value }, majority, (r) => r.t === 'accepted');
-      const chosenMeanwhile = committedIn(accepted);
-      if (chosenMeanwhile) return this.#finish(key, replicas, chosenMeanwhile);
-      if (accepted.positive.length >= majority) return this.#finish(key, replicas, value);
-      await this.#backOff(accepted, attempt);
-    }
-    throw proposed
-      ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no majority confirmed before the deadline; the value may or may not have been chosen`)
-      : new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its ${replicas.length} replicas could not be reached`);
+  async getOrCreate(key: string, replicas: readonly string[] | Quorum, candidate: Uint8Array): Promise<Uint8Array> {
+    return (await this.propose(key, toQuorum(replicas), candidate)).value!;
   }
 
   /**
    * The chosen value of `key`, or undefined when none was chosen yet.
    * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`, as {@link getOrCreate}.
    */
-  async read(key: string, replicas: readonly string[]): Promise<Uint8Array | undefined> {
-    const majority = Math.floor(replicas.length / 2) + 1;
-    const states = await this.#gather(replicas, { t: 'read', key }, majority, (r) => r.t === 'state');
-    const chosen = committedIn(states);
-    if (chosen) return chosen;
-    if (states.positive.length < majority) throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its ${replicas.length} replicas could not be reached`);
-    const seen = highestAccepted(states.positive);
-    return seen === undefined ? undefined : this.getOrCreate(key, replicas, seen.value);
+  async read(key: string, replicas: readonly string[] | Quorum): Promise<Uint8Array | undefined> {
+    return (await this.readOutcome(key, toQuorum(replicas))).value;
   }
 
-  #finish(key: string, replicas: readonly string[], value: Uint8Array): Uint8Array {
-    for (const to of replicas) {
+  /** {@link getOrCreate} with the round trips it took. */
+  async propose(key: string, quorum: Quorum, candidate: Uint8Array, roundTripsSoFar = 0): Promise<RegisterOutcome> {
+    const nodes = quorumNodes(quorum);
+    const deadline = this.#timers.now() + this.#settings.deadlineMs;
+    let proposed = false;
+    let roundTrips = roundTripsSoFar;
+    for (let attempt = 0; this.#timers.now() < deadline; attempt++) {
+      const ballot: Ballot = [++this.#round, this.#nodeId];
+      roundTrips += 1;
+      const prepared = await this.#gather(quorum, { t: 'prepare', key, ballot }, (r) => r.t === 'promise');
+      const chosen = committedIn(prepared);
+      if (chosen) return { value: this.#finish(key, nodes, chosen), roundTrips };
+      if (!prepared.quorate) {
+        await this.#backOff(prepared, attempt);
+        continue;
+      }
+      const value = highestAccepted(prepared.positive)?.value ?? candidate;
+      proposed = true;
+      roundTrips += 1;
+      const accepted = await this.#gather(quorum, { t: 'accept', key, ballot, value }, (r) => r.t === 'accepted');
+      const chosenMeanwhile = committedIn(accepted);
+      if (chosenMeanwhile) return { value: this.#finish(key, nodes, chosenMeanwhile), roundTrips };
+      if (accepted.quorate) return { value: this.#finish(key, nodes, value), roundTrips };
+      await this.#backOff(accepted, attempt);
+    }
+    throw proposed
+      ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no majority confirmed before the deadline; the value may or may not have been chosen`)
+      : new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its replicas (${nodes.length}) could not be reached`);
+  }
+
+  /** {@link read} with the round trips it took. */
+  async readOutcome(key: string, quorum: Quorum): Promise<RegisterOutcome> {
+    const states = await this.#gather(quorum, { t: 'read', key }, (r) => r.t === 'state');
+    const chosen = committedIn(states);
+    if (chosen) return { value: chosen, roundTrips: 1 };
+    if (!states.quorate) throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its replicas (${quorumNodes(quorum).length}) could not be reached`);
+    const seen = highestAccepted(states.positive);
+    return seen === undefined ? { value: undefined, roundTrips: 1 } : this.propose(key, quorum, seen.value, 1);
+  }
+
+  #finish(key: string, nodes: readonly string[], value: Uint8Array): Uint8Array {
+    for (const to of nodes) {
       this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs).catch(() => undefined);
     }
     return value;
@@ -128,36 +173,61 @@ export class Proposer {
     await this.#timers.sleep(min + this.#random() * (ceiling - min));
   }
 
-  /** Sends `request` to every replica; resolves once `need` answers passed `ok`, or once that became impossible. */
-  #gather(replicas: readonly string[], request: RegisterRequest, need: number, ok: (r: RegisterReply) => boolean): Promise<Gathered> {
+  /**
+   * Sends `request` to every node of the quorum; resolves once every group has its positive answers, once that
+   * became impossible, or once a reply says the value was already chosen.
+   */
+  #gather(quorum: Quorum, request: RegisterRequest, ok: (r: RegisterReply) => boolean): Promise<Gathered> {
+    const nodes = quorumNodes(quorum);
     return new Promise((resolve) => {
       const positive: RegisterReply[] = [];
       const negative: RegisterReply[] = [];
+      const yes = new Set<string>();
+      const answered = new Set<string>();
       let failed = 0;
       let done = false;
       const settle = () => {
         if (done) return;
-        const outstanding = replicas.length - positive.length - negative.length - failed;
-        const decided = committedIn({ positive, negative, failed }) !== undefined;
-        if (positive.length >= need || positive.length + outstanding < need || decided || outstanding === 0) {
+        let quorate = true;
+        let possible = true;
+        for (const g of quorum.groups) {
+          const got = g.members.filter((m) => yes.has(m)).length;
+          const open = g.members.filter((m) => !answered.has(m)).length;
+          if (got < g.need) quorate = false;
+          if (got + open < g.need) possible = false;
+        }
+        const decided = committedIn({ positive, negative, failed, quorate }) !== undefined;
+        if (quorate || !possible || decided || answered.size === nodes.length) {
           done = true;
-          resolve({ positive: [...positive], negative: [...negative], failed });
+          resolve({ positive: [...positive], negative: [...negative], failed, quorate });
         }
       };
-      for (const to of replicas) {
+      for (const to of nodes) {
         this.#transport.request(to, request, this.#settings.requestTimeoutMs).then(
           (reply) => {
-            (ok(reply) ? positive : negative).push(reply);
+            answered.add(to);
+            if (ok(reply)) {
+              yes.add(to);
+              positive.push(reply);
+            } else {
+              negative.push(reply);
+            }
             settle();
           },
           () => {
+            answered.add(to);
             failed += 1;
             settle();
           },
         );
       }
+      if (nodes.length === 0) settle();
     });
   }
+}
+
+function toQuorum(replicas: readonly string[] | Quorum): Quorum {
+  return 'groups' in replicas ? replicas : majorities(replicas);
 }
 
 function committedIn(result: Gathered): Uint8Array | undefined {

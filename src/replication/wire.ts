@@ -30,13 +30,17 @@ const replySchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('ack') }),
   z.strictObject({ t: z.literal('state'), accepted: accepted.optional(), committed: value.optional() }),
   z.strictObject({ t: z.literal('wrong-epoch'), epoch: z.number().int().min(0) }),
+  z.strictObject({ t: z.literal('not-voting') }),
 ]);
 
 export const registerEnvelopeSchema = z.strictObject({ v: z.literal(1), from: z.string().max(64), epoch: z.number().int().min(0), request: requestSchema });
 export const registerReplyEnvelopeSchema = z.strictObject({ v: z.literal(1), epoch: z.number().int().min(0), reply: replySchema });
 
-/** A reply on the wire: a register reply, or a refusal because the epochs differ. */
-export type WireReply = RegisterReply | { readonly t: 'wrong-epoch'; readonly epoch: number };
+/**
+ * A reply on the wire: a register reply, a refusal because the epochs differ, or a refusal because the replica
+ * does not vote (it is not in its cluster map, or was removed).
+ */
+export type WireReply = RegisterReply | { readonly t: 'wrong-epoch'; readonly epoch: number } | { readonly t: 'not-voting' };
 
 export function encodeRegister(value: unknown): Uint8Array {
   return pack(value);

@@ -1,13 +1,26 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { KeymeshError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
+import { parseInput } from '../validate.js';
 
-/** `GET /v1/cluster` (`admin`): members with state, last heartbeat and key-set digest; whether digests agree. */
+const memberParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+/**
+ * `GET /v1/cluster` (`admin`): members with state, last heartbeat and key-set digest; whether digests agree; the
+ * cluster map with its epoch, each map member's role and ring share, and any conflicting map heard of.
+ * `POST /v1/cluster/members/{id}/remove` (`admin`): an operator removal (by node id or name).
+ */
 export function registerAdminClusterRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/v1/cluster', async (req, reply) => {
+  const admin = async (req: { headers: { authorization?: string } }) => {
     deps.auth.authorize(req.headers.authorization, 'admin');
+  };
+
+  app.get('/v1/cluster', { preHandler: admin }, async (_req, reply) => {
     const members = deps.cluster.members();
     const live = members.filter((m) => m.state !== 'dead');
     const digest = deps.keyring.digest();
+    const agreement = deps.agreement?.view();
     return reply.header('cache-control', 'no-store').send({
       node: deps.nodeId,
       clusterId: deps.config.clusterId,
@@ -16,6 +29,21 @@ export function registerAdminClusterRoutes(app: FastifyInstance, deps: HttpDeps)
       keySetDigest: digest,
       digestsAgree: live.every((m) => m.digest === digest),
       members,
+      status: agreement?.status ?? 'waiting-for-genesis',
+      epoch: agreement?.map?.epoch ?? 0,
+      map: agreement?.map ?? null,
+      conflicts: agreement?.conflicts ?? [],
     });
+  });
+
+  app.post('/v1/cluster/members/:id/remove', { preHandler: admin }, async (req, reply) => {
+    const { id } = parseInput(memberParams, req.params, 'path');
+    const agreement = deps.agreement;
+    const map = agreement?.view().map;
+    if (!agreement || !map) throw new KeymeshError('ERR_UNAVAILABLE', 'no cluster map yet');
+    const member = map.members.find((m) => m.nodeId === id || m.name === id);
+    if (!member) throw new KeymeshError('ERR_NOT_FOUND', `no member ${id} in cluster map ${map.epoch}`);
+    const next = await agreement.remove(member.nodeId);
+    return reply.header('cache-control', 'no-store').send({ removing: member.nodeId, epoch: next.epoch, map: next });
   });
 }

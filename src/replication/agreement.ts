@@ -1,0 +1,453 @@
+/**
+ * The agreement role of a node (DESIGN §7–§8): the per-key register served and used over libp2p, and the
+ * cluster map kept on it.
+ *
+ * - **Operations.** `getOrCreate(key, candidate)` and `read(key)` run here when this node is one of the key's
+ *   replicas, and are forwarded to a replica otherwise (the next one when a replica cannot be reached: a
+ *   get-or-create is safe to repeat). A replica holding the commit marker answers from disk without a round.
+ *   Before the genesis map exists every operation fails with `ERR_UNAVAILABLE`.
+ * - **Genesis.** A node that has never known a map waits until `bootstrapExpect` live nodes without a map have
+ *   met; the lowest `bootstrapExpect` node ids are the candidates, and their first (the others after a grace
+ *   period) proposes map 1 on register `map/1` with every candidate as an acceptor that must agree, so candidate
+ *   sets that overlap can choose only one map. A node that has heard of a map joins it instead.
+ * - **Changes.** A join (asked by the new node) or an operator removal proposes the next map on `map/<e+1>`
+ *   among the members of map `e`; it is pushed to every member. In that transitional map every register phase of a
+ *   moving key needs majorities of the old and the new replica set; a driver (the joining node, or the lowest
+ *   live normal member) asks every normal member to hand over (finish each moving key with a round and copy the
+ *   value to its new replicas), then proposes the settled map. Only stable maps change.
+ * - **Repair.** Every committed value this node holds is copied once per map epoch to the key's other replicas.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import { KeymeshError, isKeymeshError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { SealedStore } from '../storage/sealed-store.js';
+import { Acceptor } from './acceptor.js';
+import { SealedAcceptorStore } from './acceptor-store.js';
+import { decodeMap, encodeMap, isStable, mapKey, memberIds, settled, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
+import { Coord, type CoordReply, type CoordRequest } from './coord.js';
+import { Libp2pRegisterTransport, type RegisterHost } from './libp2p-transport.js';
+import { MapKeeper, type MapConflict } from './map-keeper.js';
+import { majorities, Proposer, unanimous, type RegisterOutcome } from './proposer.js';
+
+/** What the agreement role needs of the cluster layer. */
+export interface AgreementCluster {
+  readonly host: RegisterHost;
+  /** Live members other than this node, with the map their last heartbeat named. */
+  liveMembers(): Array<{ nodeId: string; name: string; map: { epoch: number; id: string } | undefined }>;
+  peerOf(nodeId: string): string | undefined;
+  strike(peerId: string, err: unknown): void;
+}
+
+export interface AgreementTiming {
+  /** How often genesis, joins, transitions and repair are looked after. */
+  readonly tickMs: number;
+  /** How long a genesis candidate other than the first waits before proposing itself. */
+  readonly genesisGraceMs: number;
+  /** How long a transitional map may last before any member drives it. */
+  readonly driverGraceMs: number;
+  /** How often repair looks for committed values it has not copied in this map epoch. */
+  readonly repairIntervalMs: number;
+}
+
+export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = { tickMs: 250, genesisGraceMs: 3_000, driverGraceMs: 10_000, repairIntervalMs: 5_000 };
+
+export interface AgreementOptions {
+  readonly nodeId: string;
+  readonly name: string;
+  readonly clusterId: string;
+  readonly replicationFactor: number;
+  readonly bootstrapExpect: number;
+  readonly store: SealedStore;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly timing?: Partial<AgreementTiming>;
+}
+
+/** `/v1/cluster`'s view of the map. */
+export interface AgreementView {
+  readonly map: (ClusterMap & { members: Array<{ nodeId: string; name: string; role: string; share: number }> }) | null;
+  readonly conflicts: MapConflict[];
+  readonly status: 'waiting-for-genesis' | 'member' | 'joining' | 'outside' | 'removed';
+}
+
+const REQUEST_TIMEOUT_MS = 2_000;
+const HANDOVER_TIMEOUT_MS = 60_000;
+const MAP_PREFIX = 'map/';
+const REG_PREFIX = 'reg/';
+
+export class Agreement {
+  readonly #o: AgreementOptions;
+  readonly #timing: AgreementTiming;
+  readonly #keeper: MapKeeper;
+  readonly #acceptorStore: SealedAcceptorStore;
+  readonly #acceptor: Acceptor;
+  #cluster: AgreementCluster | undefined;
+  #transport: Libp2pRegisterTransport | undefined;
+  #coord: Coord | undefined;
+  #proposer: Proposer | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+  #eligibleSince: number | undefined;
+  #transitionSince: number | undefined;
+  #lastJoinAsk = 0;
+  #lastRepair = 0;
+  readonly #lastFetch = new Map<string, number>();
+  readonly #handovers = new Map<number, Promise<number>>();
+  readonly #repaired = new Set<string>();
+  #wasMember = false;
+
+  constructor(options: AgreementOptions) {
+    this.#o = options;
+    this.#timing = { ...DEFAULT_AGREEMENT_TIMING, ...options.timing };
+    this.#keeper = new MapKeeper({ store: options.store, nodeId: options.nodeId, replicationFactor: options.replicationFactor, clock: options.clock, log: options.log });
+    this.#acceptorStore = new SealedAcceptorStore(options.store);
+    this.#acceptor = new Acceptor(this.#acceptorStore);
+    this.#keeper.on('map:changed', (map, previous) => this.#onMapChanged(map, previous));
+  }
+
+  get keeper(): MapKeeper {
+    return this.#keeper;
+  }
+
+  /** Loads the persisted map (before the network is up, so heartbeats name it from the first one). */
+  async load(): Promise<void> {
+    await this.#keeper.load();
+    this.#wasMember = (await this.#o.store.get('node/was-member')) !== undefined || this.#keeper.self !== undefined;
+  }
+
+  /** Serves the register and coordination protocols on the cluster's host and starts looking after the map. */
+  async start(cluster: AgreementCluster): Promise<void> {
+    this.#cluster = cluster;
+    const { nodeId, clusterId, log } = this.#o;
+    this.#transport = new Libp2pRegisterTransport({
+      host: cluster.host, protocol: `/keymesh/${clusterId}/register/1`, nodeId, acceptor: this.#acceptor,
+      peerOf: (id) => cluster.peerOf(id), epoch: () => this.#keeper.epoch,
+      votes: (key, epoch) => this.#votes(key, epoch),
+      onEpochMismatch: (id, epoch) => this.#onEpochMismatch(id, epoch),
+      onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
+    });
+    this.#coord = new Coord({
+      host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
+      handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
+    });
+    this.#proposer = new Proposer({ nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) } });
+    await this.#transport.register();
+    await this.#coord.register();
+    this.#timer = setInterval(() => void this.#tick(), this.#timing.tickMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** What heartbeats say about this node's map. */
+  mapSummary(): { epoch: number; id: string } | undefined {
+    const map = this.#keeper.map;
+    return map ? { epoch: map.epoch, id: map.id } : undefined;
+  }
+
+  /** A peer's heartbeat named `summary`: catch up with a newer map, tell a peer with an older one, note conflicts. */
+  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined): void {
+    const ours = this.#keeper.map;
+    if (summary && ours && summary.id !== ours.id) return this.#keeper.noteConflict(summary.id, summary.epoch, peer);
+    if (summary && summary.epoch > (ours?.epoch ?? 0) && ours) void this.#fetchMap(peer.nodeId);
+    else if (ours && (summary?.epoch ?? 0) < ours.epoch && ours.members.some((m) => m.nodeId === peer.nodeId)) void this.#pushMap(peer.nodeId, ours);
+  }
+
+  view(): AgreementView {
+    const map = this.#keeper.map;
+    const placement = this.#keeper.placement;
+    const shares = placement ? placement.next.shares(1024) : {};
+    const self = this.#keeper.self;
+    const status = !map ? 'waiting-for-genesis' : self ? (self.role === 'joining' ? 'joining' : 'member') : this.#wasMember ? 'removed' : 'outside';
+    return {
+      map: map ? { ...map, members: map.members.map((m) => ({ ...m, share: shares[m.nodeId] ?? 0 })) } : null,
+      conflicts: this.#keeper.conflicts(),
+      status,
+    };
+  }
+
+  /**
+   * The value of register `key`: the one already chosen, or `candidate`.
+   * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`.
+   */
+  getOrCreate(key: string, candidate: Uint8Array): Promise<RegisterOutcome> {
+    checkKey(key);
+    return this.#run('get-or-create', key, candidate, false);
+  }
+
+  /** The chosen value of register `key`, or undefined. */
+  read(key: string): Promise<RegisterOutcome> {
+    checkKey(key);
+    return this.#run('read', key, undefined, false);
+  }
+
+  /** An operator removal: the next map with `nodeId` leaving; the hand-over and the settled map follow. */
+  async remove(nodeId: string): Promise<ClusterMap> {
+    const map = this.#requireMember();
+    return this.#changeMap(map, withLeaving(map, nodeId));
+  }
+
+  // ---- operations --------------------------------------------------------------------------------------------
+
+  async #run(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.#keeper.epoch;
+      try {
+        return await this.#runOnce(op, key, candidate, forwarded);
+      } catch (err) {
+        // a map change while the operation ran: the replicas refused the old epoch; run again in the new one
+        if (attempt < 3 && isKeymeshError(err, 'ERR_UNAVAILABLE') && this.#keeper.epoch !== epoch) continue;
+        throw err;
+      }
+    }
+  }
+
+  async #runOnce(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
+    const placement = this.#keeper.placement;
+    if (!placement || !this.#proposer) throw new KeymeshError('ERR_UNAVAILABLE', `no cluster map yet: the register serves once ${this.#o.bootstrapExpect} nodes have met (bootstrapExpect)`);
+    const sets = placement.replicaSets(key);
+    const nodes = [...new Set(sets.flat())];
+    if (nodes.includes(this.#o.nodeId)) {
+      const local = await this.#acceptorStore.load(key);
+      if (local?.committed) return { value: local.committed, roundTrips: 0 };
+      const quorum = majorities(...sets);
+      return op === 'read' ? this.#proposer.readOutcome(key, quorum) : this.#proposer.propose(key, quorum, candidate!);
+    }
+    if (forwarded) throw new KeymeshError('ERR_UNAVAILABLE', `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`);
+    let last: unknown;
+    for (const to of this.#byLiveness(nodes)) {
+      try {
+        const reply = await this.#coord!.request(to, { t: 'op', op, key, ...(candidate ? { candidate } : {}) }, REQUEST_TIMEOUT_MS * 3);
+        if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);
+        return { value: reply.value, roundTrips: reply.roundTrips + 1 };
+      } catch (err) {
+        last = err;
+        if (!isKeymeshError(err, 'ERR_UNAVAILABLE')) throw err;
+      }
+    }
+    throw last instanceof KeymeshError ? last : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);
+  }
+
+  /** Replicas that answer first: this node's live peers, then the rest. */
+  #byLiveness(nodes: string[]): string[] {
+    const live = new Set(this.#cluster?.liveMembers().map((m) => m.nodeId) ?? []);
+    return [...nodes.filter((n) => live.has(n)), ...nodes.filter((n) => !live.has(n))];
+  }
+
+  /** Whether this node's acceptor may answer a request for `key` sent in `epoch`. */
+  #votes(key: string, epoch: number): boolean {
+    if (epoch !== this.#keeper.epoch) return false;
+    if (epoch === 0) return key === mapKey(1) && !this.#wasMember;
+    return this.#keeper.self !== undefined;
+  }
+
+  // ---- coordination requests -----------------------------------------------------------------------------------
+
+  async #handle(request: CoordRequest, from: string): Promise<CoordReply> {
+    switch (request.t) {
+      case 'get-map': {
+        const map = this.#keeper.map;
+        return { t: 'map', ...(map ? { map: encodeMap(map) } : {}) };
+      }
+      case 'push-map':
+        await this.#keeper.adopt(decodeMap(request.map), { nodeId: from, name: from });
+        return { t: 'ok' };
+      case 'join': {
+        const map = this.#requireMember();
+        if (!map.members.some((m) => m.nodeId === request.nodeId)) await this.#changeMap(map, withJoining(map, request.nodeId, request.name));
+        return { t: 'ok' };
+      }
+      case 'handover':
+        return { t: 'handed-over', keys: await this.#handOver(request.epoch, from) };
+      case 'op': {
+        if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
+        const outcome = await this.#run(request.op, request.key, request.candidate, true);
+        return { t: 'value', ...(outcome.value ? { value: outcome.value } : {}), roundTrips: outcome.roundTrips };
+      }
+    }
+  }
+
+  #requireMember(): ClusterMap {
+    const map = this.#keeper.map;
+    if (!map || !this.#keeper.self) throw new KeymeshError('ERR_UNAVAILABLE', map ? 'this node is not a member of the cluster map' : 'no cluster map yet');
+    return map;
+  }
+
+  // ---- map changes -----------------------------------------------------------------------------------------------
+
+  /**
+   * Proposes `next` as the map after `current` (on register `map/<next.epoch>`, among `current`'s members), adopts
+   * whichever map was chosen and pushes it to every member old and new. Returns the chosen map.
+   */
+  async #changeMap(current: ClusterMap, next: ClusterMap): Promise<ClusterMap> {
+    const outcome = await this.#proposer!.propose(mapKey(next.epoch), majorities(memberIds(current)), encodeMap(next));
+    const chosen = decodeMap(outcome.value!);
+    await this.#keeper.adopt(chosen, { nodeId: this.#o.nodeId, name: this.#o.name });
+    const everyone = new Set([...memberIds(current), ...memberIds(chosen)]);
+    everyone.delete(this.#o.nodeId);
+    for (const id of everyone) void this.#pushMap(id, chosen);
+    return chosen;
+  }
+
+  async #pushMap(to: string, map: ClusterMap): Promise<void> {
+    await this.#coord?.request(to, { t: 'push-map', map: encodeMap(map) }, REQUEST_TIMEOUT_MS).catch(() => undefined);
+  }
+
+  async #fetchMap(from: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.#lastFetch.get(from) ?? 0) < 1_000 || !this.#coord) return;
+    this.#lastFetch.set(from, now);
+    try {
+      const reply = await this.#coord.request(from, { t: 'get-map' }, REQUEST_TIMEOUT_MS);
+      if (reply.t === 'map' && reply.map) await this.#keeper.adopt(decodeMap(reply.map), { nodeId: from, name: from });
+    } catch (err) {
+      this.#o.log.debug({ from, err: (err as Error).message }, 'could not fetch the cluster map');
+    }
+  }
+
+  #onEpochMismatch(nodeId: string, epoch: number): void {
+    const map = this.#keeper.map;
+    if (epoch > this.#keeper.epoch) void this.#fetchMap(nodeId);
+    else if (map) void this.#pushMap(nodeId, map);
+  }
+
+  #onMapChanged(map: ClusterMap, _previous: ClusterMap | undefined): void {
+    this.#repaired.clear();
+    this.#transitionSince = isStable(map) ? undefined : Date.now();
+    if (map.members.some((m) => m.nodeId === this.#o.nodeId) && !this.#wasMember) {
+      this.#wasMember = true;
+      void this.#o.store.put('node/was-member', new Uint8Array([1]), { sync: true });
+    }
+  }
+
+  /**
+   * Finishes every key this node holds that moves in map `epoch` (a round with majorities of the old and the new
+   * replica set, which also keeps a value answered before its commit marker spread) and copies the value to the
+   * new replicas. Runs once per epoch; returns the number of keys moved.
+   */
+  async #handOver(epoch: number, from: string): Promise<number> {
+    if (this.#keeper.epoch < epoch) await this.#fetchMap(from);
+    if (this.#keeper.epoch > epoch) return 0;
+    if (this.#keeper.epoch !== epoch) throw new KeymeshError('ERR_UNAVAILABLE', `this node does not know cluster map ${epoch} yet`);
+    let run = this.#handovers.get(epoch);
+    if (!run) {
+      run = this.#moveKeys(epoch);
+      this.#handovers.set(epoch, run);
+      run.catch(() => this.#handovers.delete(epoch));
+    }
+    return run;
+  }
+
+  async #moveKeys(epoch: number): Promise<number> {
+    const placement = this.#keeper.placement!;
+    let moved = 0;
+    for (const key of await this.#localKeys()) {
+      if (this.#keeper.epoch !== epoch) break;
+      const sets = placement.replicaSets(key);
+      if (sets.length < 2 || !sets[0]!.includes(this.#o.nodeId)) continue;
+      const outcome = await this.#proposer!.readOutcome(key, majorities(...sets));
+      if (outcome.value === undefined) continue;
+      await Promise.all(sets[1]!.map((to) => this.#transport!.request(to, { t: 'commit', key, value: outcome.value! }, REQUEST_TIMEOUT_MS).catch(() => undefined)));
+      moved += 1;
+    }
+    this.#o.log.info({ epoch, moved }, 'handed over moving keys');
+    return moved;
+  }
+
+  /** The register keys this node's acceptor holds state for (map registers excluded). */
+  async #localKeys(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const entry of this.#o.store.scan(REG_PREFIX)) {
+      const key = entry.key.slice(REG_PREFIX.length);
+      if (!key.startsWith(MAP_PREFIX)) keys.push(key);
+    }
+    return keys;
+  }
+
+  // ---- the background loop ---------------------------------------------------------------------------------------
+
+  async #tick(): Promise<void> {
+    if (this.#busy || !this.#cluster) return;
+    this.#busy = true;
+    try {
+      const map = this.#keeper.map;
+      if (!map) await this.#genesisOrFind();
+      else if (!this.#keeper.self) {
+        if (!this.#wasMember) await this.#askToJoin(map);
+      } else if (!isStable(map)) await this.#driveTransition(map);
+      else await this.#repair(map);
+    } catch (err) {
+      this.#o.log.debug({ err: (err as Error).message }, 'cluster map step failed; retrying');
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #genesisOrFind(): Promise<void> {
+    const live = this.#cluster!.liveMembers();
+    const mapped = live.find((m) => m.map !== undefined);
+    if (mapped) return this.#fetchMap(mapped.nodeId);
+    const unmapped = [{ nodeId: this.#o.nodeId, name: this.#o.name }, ...live].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    if (unmapped.length < this.#o.bootstrapExpect || this.#wasMember) {
+      this.#eligibleSince = undefined;
+      return;
+    }
+    const candidates = unmapped.slice(0, this.#o.bootstrapExpect);
+    if (!candidates.some((c) => c.nodeId === this.#o.nodeId)) return;
+    this.#eligibleSince ??= Date.now();
+    if (candidates[0]!.nodeId !== this.#o.nodeId && Date.now() - this.#eligibleSince < this.#timing.genesisGraceMs) return;
+    const proposal: ClusterMap = { epoch: 1, id: randomBytes(8).toString('hex'), members: candidates.map((c) => ({ nodeId: c.nodeId, name: c.name, role: 'normal' as const })) };
+    const outcome = await this.#proposer!.propose(mapKey(1), unanimous(candidates.map((c) => c.nodeId)), encodeMap(proposal));
+    const chosen = decodeMap(outcome.value!);
+    await this.#keeper.adopt(chosen, { nodeId: this.#o.nodeId, name: this.#o.name });
+    this.#o.log.info({ mapId: chosen.id, members: chosen.members.length }, 'genesis: the first cluster map was formed');
+    for (const m of chosen.members) if (m.nodeId !== this.#o.nodeId) void this.#pushMap(m.nodeId, chosen);
+  }
+
+  async #askToJoin(map: ClusterMap): Promise<void> {
+    if (Date.now() - this.#lastJoinAsk < 2_000) return;
+    this.#lastJoinAsk = Date.now();
+    const members = new Set(memberIds(map));
+    const to = this.#cluster!.liveMembers().find((m) => members.has(m.nodeId));
+    if (!to) return;
+    await this.#coord!.request(to.nodeId, { t: 'join', nodeId: this.#o.nodeId, name: this.#o.name }, REQUEST_TIMEOUT_MS * 5);
+    this.#o.log.info({ via: to.nodeId }, 'asked to join the cluster map');
+  }
+
+  /** Drives a transitional map to its settled successor once every normal member has handed over. */
+  async #driveTransition(map: ClusterMap): Promise<void> {
+    const self = this.#keeper.self!;
+    const live = new Set([this.#o.nodeId, ...this.#cluster!.liveMembers().map((m) => m.nodeId)]);
+    const normals = map.members.filter((m) => m.role === 'normal').map((m) => m.nodeId).sort();
+    const joining = map.members.some((m) => m.role === 'joining');
+    const driver = joining ? self.role === 'joining' : normals.find((id) => live.has(id)) === this.#o.nodeId;
+    const overdue = Date.now() - (this.#transitionSince ?? Date.now()) > this.#timing.driverGraceMs;
+    if (!driver && !overdue) return;
+    for (const id of normals) await this.#coord!.request(id, { t: 'handover', epoch: map.epoch }, HANDOVER_TIMEOUT_MS);
+    if (this.#keeper.epoch !== map.epoch) return;
+    await this.#changeMap(map, settled(map));
+  }
+
+  /** Copies each committed value held here to the key's other replicas, once per map epoch. */
+  async #repair(map: ClusterMap): Promise<void> {
+    if (Date.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
+    this.#lastRepair = Date.now();
+    const placement = this.#keeper.placement!;
+    for (const key of await this.#localKeys()) {
+      if (this.#repaired.has(key) || this.#keeper.map !== map) continue;
+      const state = await this.#acceptorStore.load(key).catch(() => undefined);
+      if (!state?.committed) continue;
+      const others = placement.replicaSets(key)[0]!.filter((n) => n !== this.#o.nodeId);
+      const results = await Promise.allSettled(others.map((to) => this.#transport!.request(to, { t: 'commit', key, value: state.committed! }, REQUEST_TIMEOUT_MS)));
+      if (results.every((r) => r.status === 'fulfilled')) this.#repaired.add(key);
+    }
+  }
+}
+
+function checkKey(key: string): void {
+  if (key.length === 0 || key.length > 256 || key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', `register key must be 1–256 characters and not start with ${MAP_PREFIX}`);
+}

@@ -1,0 +1,137 @@
+/**
+ * The coordination protocol, `/keymesh/<clusterId>/coord/1`: what nodes ask each other about the cluster map and
+ * the register besides the Paxos messages themselves. One stream per request, a length-prefixed msgpack request
+ * and reply, sizes bounded, every message validated; a malformed request earns the sender a strike.
+ *
+ * - `get-map` → the sender's cluster map (to catch up after hearing of a newer epoch);
+ * - `push-map` → the receiver adopts the map if it is newer (sent after every map change);
+ * - `join` → the receiver proposes the next map with the sender joining;
+ * - `handover` → the receiver finishes and copies its keys that move in that map epoch;
+ * - `op` → a register operation forwarded to one of the key's replicas.
+ */
+import type { Connection, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { lpStream } from '@libp2p/utils';
+import { pack } from 'msgpackr';
+import { z } from 'zod';
+import { closeStream } from '../cluster/key-sync.js';
+import { decodeMessage } from '../cluster/messages.js';
+import { ERROR_CODES, KeymeshError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RegisterHost } from './libp2p-transport.js';
+
+/** Largest coordination message (bytes). */
+export const MAX_COORD_MESSAGE_BYTES = 256 * 1024;
+
+const nodeId = z.string().regex(/^[0-9a-f]{16}$/);
+const bytes = (max: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `at most ${max} bytes`);
+const registerKey = z.string().min(1).max(256);
+
+const requestSchema = z.discriminatedUnion('t', [
+  z.strictObject({ t: z.literal('get-map') }),
+  z.strictObject({ t: z.literal('push-map'), map: bytes(64 * 1024) }),
+  z.strictObject({ t: z.literal('join'), nodeId, name: z.string().min(1).max(64) }),
+  z.strictObject({ t: z.literal('handover'), epoch: z.number().int().min(1) }),
+  z.strictObject({ t: z.literal('op'), op: z.enum(['get-or-create', 'read']), key: registerKey, candidate: bytes(64 * 1024).optional() }),
+]);
+
+const replySchema = z.discriminatedUnion('t', [
+  z.strictObject({ t: z.literal('map'), map: bytes(64 * 1024).optional() }),
+  z.strictObject({ t: z.literal('ok') }),
+  z.strictObject({ t: z.literal('handed-over'), keys: z.number().int().min(0) }),
+  z.strictObject({ t: z.literal('value'), value: bytes(64 * 1024).optional(), roundTrips: z.number().int().min(0) }),
+  z.strictObject({ t: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
+]);
+
+const envelopeSchema = z.strictObject({ v: z.literal(1), from: nodeId, request: requestSchema });
+const replyEnvelopeSchema = z.strictObject({ v: z.literal(1), reply: replySchema });
+
+export type CoordRequest = z.output<typeof requestSchema>;
+export type CoordReply = z.output<typeof replySchema>;
+
+/** Answers a coordination request from node `from`. A thrown KeymeshError goes back as an error reply. */
+export type CoordHandler = (request: CoordRequest, from: string) => Promise<CoordReply>;
+
+export interface CoordOptions {
+  readonly host: RegisterHost;
+  readonly protocol: string;
+  readonly nodeId: string;
+  readonly peerOf: (nodeId: string) => string | undefined;
+  readonly handler: CoordHandler;
+  readonly onBadMessage: (peerId: string, err: unknown) => void;
+  readonly log: Logger;
+}
+
+/** Both sides of the coordination protocol. */
+export class Coord {
+  readonly #o: CoordOptions;
+
+  constructor(options: CoordOptions) {
+    this.#o = options;
+  }
+
+  async register(): Promise<void> {
+    await this.#o.host.handle(this.#o.protocol, (stream, connection) => {
+      this.#serve(stream, connection).catch((err: unknown) => this.#o.log.debug({ err: (err as Error).message }, 'coordination request failed'));
+    });
+  }
+
+  /**
+   * Sends `request` to node `to`; an error reply is rethrown as the KeymeshError it names.
+   * @throws KeymeshError `ERR_UNAVAILABLE` when the node cannot be reached in time.
+   */
+  async request(to: string, request: CoordRequest, timeoutMs: number): Promise<CoordReply> {
+    if (to === this.#o.nodeId) return unwrap(await this.#answer(request, to));
+    const peer = this.#o.peerOf(to);
+    if (!peer) throw new KeymeshError('ERR_UNAVAILABLE', `no known address for node ${to}`);
+    const signal = AbortSignal.timeout(timeoutMs);
+    let stream: Stream;
+    try {
+      stream = await this.#o.host.dialProtocol(peerIdFromString(peer), this.#o.protocol, { signal });
+    } catch (err) {
+      throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} cannot be reached: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const lp = lpStream(stream, { maxDataLength: MAX_COORD_MESSAGE_BYTES });
+      await lp.write(pack({ v: 1, from: this.#o.nodeId, request }), { signal });
+      const { reply } = decodeMessage(replyEnvelopeSchema, (await lp.read({ signal })).subarray(), MAX_COORD_MESSAGE_BYTES);
+      return unwrap(reply);
+    } catch (err) {
+      if (err instanceof KeymeshError && err.code !== 'ERR_BAD_MESSAGE') throw err;
+      throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} did not answer: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await closeStream(stream);
+    }
+  }
+
+  async #answer(request: CoordRequest, from: string): Promise<CoordReply> {
+    try {
+      return await this.#o.handler(request, from);
+    } catch (err) {
+      if (err instanceof KeymeshError) return { t: 'error', code: err.code, message: err.message.slice(0, 1024) };
+      this.#o.log.error({ err, request: request.t }, 'coordination request failed');
+      return { t: 'error', code: 'ERR_INTERNAL', message: 'internal error' };
+    }
+  }
+
+  async #serve(stream: Stream, connection: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_COORD_MESSAGE_BYTES });
+    let envelope;
+    try {
+      envelope = decodeMessage(envelopeSchema, (await lp.read({ signal: AbortSignal.timeout(5_000) })).subarray(), MAX_COORD_MESSAGE_BYTES);
+    } catch (err) {
+      stream.abort(err as Error);
+      this.#o.onBadMessage(connection.remotePeer.toString(), err);
+      return;
+    }
+    const reply = await this.#answer(envelope.request, envelope.from);
+    await lp.write(pack({ v: 1, reply }), { signal: AbortSignal.timeout(5_000) });
+    await closeStream(stream);
+  }
+}
+
+function unwrap(reply: CoordReply): CoordReply {
+  if (reply.t !== 'error') return reply;
+  const code = (reply.code in ERROR_CODES ? reply.code : 'ERR_INTERNAL') as ErrorCode;
+  throw new KeymeshError(code, reply.message);
+}
