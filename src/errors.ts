@@ -3,7 +3,8 @@
  *
  * Every error a component throws on purpose is a {@link KeymeshError} with a stable `ERR_*` code. The code,
  * never the message text, decides what the HTTP edge answers: its status, the RFC 6749-style `error` value, and
- * whether the message may be shown to the caller (`expose`, true below 500). Messages never contain key
+ * whether the message may be shown to the caller (`expose`: below 500, and 503, whose messages say what is
+ * unavailable and why). Messages never contain key
  * material, secrets, tokens or the management key. Every code is listed in the README (a test checks it).
  */
 
@@ -66,7 +67,7 @@ export class KeymeshError extends Error {
 
   /** Whether the message may be shown to an HTTP client. */
   get expose(): boolean {
-    return this.status < 500;
+    return this.status < 500 || this.status === 503;
   }
 }
 

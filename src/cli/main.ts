@@ -7,7 +7,7 @@ import { ManagementKey } from '../crypto/management-key.js';
 import { isKeymeshError } from '../errors.js';
 import { hashOperatorToken } from '../http/operator-auth.js';
 import { randomBytes } from 'node:crypto';
-import { runCluster, runKeys, runRevoke, runRotate } from './operator.js';
+import { runCluster, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
 import { runStart } from './start.js';
 
 const program = new Command('keymesh')
@@ -27,8 +27,10 @@ program
   .option('--p2p <host:port>', 'libp2p listen address (overrides the file)')
   .option('--seed <host:port>', 'a seed node; repeatable (overrides the file)', collect)
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-  .action(async (o: { config?: string; name?: string; dataDir?: string; http?: string; p2p?: string; seed?: string[]; logLevel?: string }) => {
+  .option('--allow-fault-injection', 'honour KEYMESH_FAULT_* variables (tests and chaos runs only)')
+  .action(async (o: { config?: string; name?: string; dataDir?: string; http?: string; p2p?: string; seed?: string[]; logLevel?: string; allowFaultInjection?: boolean }) => {
     await runStart({
+      ...(o.allowFaultInjection && { allowFaultInjection: true }),
       ...(o.config !== undefined && { config: o.config }),
       ...(o.name !== undefined && { name: o.name }),
       ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
@@ -50,7 +52,10 @@ withNode(program.command('keys').description("show a node's key set: each key's 
   .option('--realm <realm>', 'only this realm')
   .action(runKeys);
 
-withNode(program.command('cluster').description('show the members: state, last heartbeat, key-set digest')).action(runCluster);
+withNode(program.command('cluster').description('show the members (state, last heartbeat, key-set digest) and the cluster map (epoch, roles, ring shares)')).action(runCluster);
+
+withNode(program.command('remove-member').description('remove a member from the cluster map (its ranges are handed over first)').argument('<id>', 'node id or name'))
+  .action(runRemoveMember);
 
 withNode(program.command('rotate').description('publish a new key now; it becomes active after prePublishMs'))
   .addOption(new Option('--use <use>', 'key use').choices([...KEY_USES]).makeOptionMandatory())

@@ -35,7 +35,19 @@ export function formatCluster(view: ClusterView): string {
   const head = ['NODE', 'NAME', 'STATE', 'LAST HEARTBEAT', 'HTTP', 'KEYS', 'DIGEST'];
   const rows = view.members.map((m) => [`${m.nodeId}${m.self ? '*' : ''}`, m.name, m.state, m.lastHeartbeatAt ? short(m.lastHeartbeatAt) : '-', m.httpUrl || '-', String(m.publishedKeys), m.digest.slice(0, 12)]);
   const out = [`cluster ${view.clusterId}  node ${view.node} (${view.peerId})  digests ${view.digestsAgree ? 'agree' : 'DIFFER'}`, ...table(head, rows)];
+  if (view.map) {
+    out.push('', `cluster map ${view.map.id}  epoch ${view.map.epoch}  this node: ${view.status}`);
+    out.push(...table(['NODE', 'NAME', 'ROLE', 'RING SHARE'], view.map.members.map((m) => [m.nodeId, m.name, m.role, `${(m.share * 100).toFixed(1)}%`])));
+  } else {
+    out.push('', `no cluster map yet (${view.status})`);
+  }
+  for (const c of view.conflicts) out.push(`CONFLICT: node ${c.name} (${c.nodeId}) is in another cluster map ${c.mapId} (epoch ${c.epoch}); the two will not merge`);
   return `${out.join('\n')}\n`;
+}
+
+export async function runRemoveMember(id: string, o: NodeOptions): Promise<void> {
+  const r = await new AdminClient(o.node, operatorToken(o)).removeMember(id);
+  process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : `removing ${r.removing}: cluster map epoch ${r.map.epoch} marks it leaving; its ranges are handed over, then it leaves the map\n`);
 }
 
 export async function runRotate(o: NodeOptions & { use: string; realm?: string }): Promise<void> {

@@ -6,6 +6,8 @@ import { KeymeshNode } from '../node/node.js';
 /** Options of `keymesh start`. */
 export interface StartOptions extends ConfigOverrides {
   config?: string;
+  /** Honour `KEYMESH_FAULT_*` variables (tests and chaos runs); without it they are ignored. */
+  allowFaultInjection?: boolean;
 }
 
 /**
@@ -14,9 +16,12 @@ export interface StartOptions extends ConfigOverrides {
  */
 export async function runStart(options: StartOptions): Promise<void> {
   const env = process.env;
-  const config = loadConfig({ ...(options.config ? { file: options.config } : {}), env, overrides: options });
+  const { allowFaultInjection, config: file, ...overrides } = options;
+  const config = loadConfig({ ...(file ? { file } : {}), env, overrides });
   const log = createLogger({ level: config.log.level, name: config.name });
-  const node = new KeymeshNode({ config, log, env });
+  const faults = allowFaultInjection ? faultsFromEnv(env) : {};
+  if (Object.keys(faults).length > 0) log.warn({ faults }, 'fault injection is on');
+  const node = new KeymeshNode({ config, log, env, faults });
 
   let signalled: (signal: NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
@@ -42,4 +47,10 @@ export async function runStart(options: StartOptions): Promise<void> {
     log.error({ err }, 'stop failed');
     process.exitCode = 1;
   }
+}
+
+/** The faults a test asks for through the environment (only with `--allow-fault-injection`). */
+function faultsFromEnv(env: NodeJS.ProcessEnv): { killAfterAccept?: string } {
+  const key = env['KEYMESH_FAULT_KILL_AFTER_ACCEPT'];
+  return key ? { killAfterAccept: key } : {};
 }

@@ -53,6 +53,18 @@ export interface ClusterView {
   keySetDigest: string;
   digestsAgree: boolean;
   members: MemberView[];
+  /** waiting-for-genesis, member, joining, outside (knows a map it is not in yet) or removed. */
+  status: string;
+  epoch: number;
+  map: { epoch: number; id: string; members: Array<{ nodeId: string; name: string; role: string; share: number }> } | null;
+  conflicts: Array<{ mapId: string; epoch: number; nodeId: string; name: string; seenAt: string }>;
+}
+
+/** What an operator removal answers. */
+export interface RemovalView {
+  removing: string;
+  epoch: number;
+  map: NonNullable<ClusterView['map']>;
 }
 
 /** Talks to one node's operator API. */
@@ -75,6 +87,11 @@ export class AdminClient {
 
   rotate(use: string, realm?: string): Promise<KeyView> {
     return this.#call('POST', '/v1/keys/rotate', { use, ...(realm ? { realm } : {}) });
+  }
+
+  /** Starts the removal of a member (node id or name) from the cluster map. */
+  removeMember(id: string): Promise<RemovalView> {
+    return this.#call('POST', `/v1/cluster/members/${encodeURIComponent(id)}/remove`);
   }
 
   revoke(kid: string): Promise<KeyView> {

@@ -34,6 +34,11 @@ export interface NodeOptions {
   /** The environment, for `KEYMESH_MANAGEMENT_KEY` and `KEYMESH_ADMIN_TOKEN`. */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly clock?: Clock;
+  /**
+   * Faults for tests and chaos runs: `killAfterAccept` names a register key; when this node's proposal for it is
+   * accepted by a majority, the node answers and then dies (SIGKILL) before sending the commit marker.
+   */
+  readonly faults?: { readonly killAfterAccept?: string };
 }
 
 /** One keymesh node. */
@@ -95,6 +100,7 @@ export class KeymeshNode implements Startable {
       const agreement = new Agreement({
         nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,
         bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }),
+        ...(this.#o.faults?.killAfterAccept ? { killAfterAccept: this.#o.faults.killAfterAccept } : {}),
       });
       await agreement.load();
       cluster.attach(agreement);

@@ -62,6 +62,8 @@ export interface AgreementOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly timing?: Partial<AgreementTiming>;
+  /** Fault injection: after a majority accepted this node's proposal for this key, answer and die before the commit. */
+  readonly killAfterAccept?: string;
 }
 
 /** `/v1/cluster`'s view of the map. */
@@ -131,11 +133,23 @@ export class Agreement {
       host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
       handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
     });
-    this.#proposer = new Proposer({ nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) } });
+    const doomed = this.#o.killAfterAccept;
+    this.#proposer = new Proposer({
+      nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      ...(doomed ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, doomed) } : {}),
+    });
     await this.#transport.register();
     await this.#coord.register();
     this.#timer = setInterval(() => void this.#tick(), this.#timing.tickMs);
     this.#timer.unref();
+  }
+
+  /** The `killAfterAccept` fault: no commit marker for that key, and SIGKILL once the answer had time to leave. */
+  #dieBeforeCommit(key: string, doomed: string): boolean {
+    if (key !== doomed) return true;
+    this.#o.log.warn({ key }, 'fault injection: dying between accept and commit');
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 200);
+    return false;
   }
 
   async stop(): Promise<void> {
@@ -418,16 +432,28 @@ export class Agreement {
     this.#o.log.info({ via: to.nodeId }, 'asked to join the cluster map');
   }
 
-  /** Drives a transitional map to its settled successor once every normal member has handed over. */
+  /**
+   * Drives a transitional map to its settled successor once every live owner (normal or leaving member) has
+   * handed over. Owners this node's failure detector calls dead are skipped only while they are at most a minority
+   * of any replica set (`(replicationFactor − 1) / 2` of them): then every value chosen before the change is held
+   * by a live owner, whose round finishes it under the joint quorum. The failure detector only makes the driver
+   * wait; it never changes the map.
+   */
   async #driveTransition(map: ClusterMap): Promise<void> {
     const self = this.#keeper.self!;
     const live = new Set([this.#o.nodeId, ...this.#cluster!.liveMembers().map((m) => m.nodeId)]);
-    const normals = map.members.filter((m) => m.role === 'normal').map((m) => m.nodeId).sort();
+    const owners = map.members.filter((m) => m.role !== 'joining').map((m) => m.nodeId).sort();
     const joining = map.members.some((m) => m.role === 'joining');
+    const normals = map.members.filter((m) => m.role === 'normal').map((m) => m.nodeId).sort();
     const driver = joining ? self.role === 'joining' : normals.find((id) => live.has(id)) === this.#o.nodeId;
     const overdue = Date.now() - (this.#transitionSince ?? Date.now()) > this.#timing.driverGraceMs;
     if (!driver && !overdue) return;
-    for (const id of normals) await this.#coord!.request(id, { t: 'handover', epoch: map.epoch }, HANDOVER_TIMEOUT_MS);
+    const dead = owners.filter((id) => !live.has(id));
+    if (dead.length > Math.floor((this.#o.replicationFactor - 1) / 2)) {
+      this.#o.log.debug({ epoch: map.epoch, dead }, 'hand-over waits: too many owners are down');
+      return;
+    }
+    for (const id of owners.filter((o) => live.has(o))) await this.#coord!.request(id, { t: 'handover', epoch: map.epoch }, HANDOVER_TIMEOUT_MS);
     if (this.#keeper.epoch !== map.epoch) return;
     await this.#changeMap(map, settled(map));
   }

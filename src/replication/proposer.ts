@@ -92,9 +92,12 @@ export class Proposer {
   readonly #timers: ProposerTimers;
   readonly #random: () => number;
   readonly #settings: ProposerSettings;
+  readonly #beforeCommit: ((key: string) => boolean) | undefined;
   #round = 0;
 
-  constructor(options: { nodeId: string; transport: RegisterTransport; timers: ProposerTimers; random?: () => number; settings?: Partial<ProposerSettings> }) {
+  /** `beforeCommit` (fault injection) returns false to withhold a key's commit marker. */
+  constructor(options: { nodeId: string; transport: RegisterTransport; timers: ProposerTimers; random?: () => number; settings?: Partial<ProposerSettings>; beforeCommit?: (key: string) => boolean }) {
+    this.#beforeCommit = options.beforeCommit;
     this.#nodeId = options.nodeId;
     this.#transport = options.transport;
     this.#timers = options.timers;
@@ -160,6 +163,7 @@ export class Proposer {
   }
 
   #finish(key: string, nodes: readonly string[], value: Uint8Array): Uint8Array {
+    if (this.#beforeCommit && !this.#beforeCommit(key)) return value;
     for (const to of nodes) {
       this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs).catch(() => undefined);
     }

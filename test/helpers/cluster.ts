@@ -2,7 +2,7 @@
  * A cluster of real node processes on loopback. Ports are picked once and kept, so a restarted node comes back
  * where its peers' seed lists point. Every node shares one management key and one admin token.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ManagementKey } from '../../src/crypto/management-key.js';
@@ -39,6 +39,15 @@ function canBind(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** `/v1/cluster`'s map part. */
+export interface MapView {
+  status: string;
+  epoch: number;
+  map: { epoch: number; id: string; members: Array<{ nodeId: string; name: string; role: string; share: number }> } | null;
+  conflicts: Array<{ mapId: string; nodeId: string; name: string }>;
+  node: string;
 }
 
 /** One node slot of a test cluster. */
@@ -91,17 +100,87 @@ export class TestCluster {
     return new TestCluster(nodes, ManagementKey.generate(), config);
   }
 
-  /** Starts node `i` (0-based) and waits until it is ready. */
-  async start(i: number, overrides: { managementKey?: string; seeds?: string[] } = {}): Promise<NodeProcess> {
+  /**
+   * Starts node `i` (0-based) and waits until it is ready. `config` adds to the cluster's config for this start;
+   * `args` and `env` go to the process.
+   */
+  async start(i: number, overrides: { managementKey?: string; seeds?: string[]; config?: Record<string, unknown>; args?: string[]; env?: Record<string, string> } = {}): Promise<NodeProcess> {
     const node = this.nodes[i]!;
     node.process = await startNode({
       dataDir: join(node.dataDir, 'data'),
       managementKey: overrides.managementKey ?? this.managementKey,
       adminToken: this.adminToken,
       ports: node.ports,
-      config: { ...this.#config, name: node.name, clusterId: 'test', seeds: overrides.seeds ?? [`127.0.0.1:${this.nodes[0]!.ports.p2p}`] },
+      config: { ...this.#config, ...overrides.config, name: node.name, clusterId: 'test', seeds: overrides.seeds ?? [`127.0.0.1:${this.nodes[0]!.ports.p2p}`] },
+      ...(overrides.args ? { args: overrides.args } : {}),
+      ...(overrides.env ? { env: overrides.env } : {}),
     });
     return node.process;
+  }
+
+  /** Adds a node slot (not started); returns its index. */
+  async addSlot(): Promise<number> {
+    const i = this.nodes.length;
+    const dataDir = join(this.nodes[0]!.dataDir, '..', `node-${i + 1}`);
+    mkdirSync(dataDir, { recursive: true });
+    this.nodes.push({ name: `node-${i + 1}`, dataDir, ports: { http: await freePort(), p2p: await freePort() }, process: undefined });
+    return i;
+  }
+
+  /** Deletes node `i`'s data directory (the node must be stopped). */
+  wipe(i: number): void {
+    rmSync(join(this.nodes[i]!.dataDir, 'data'), { recursive: true, force: true });
+  }
+
+  /** SIGSTOP / SIGCONT of node `i`. */
+  pause(i: number): void {
+    this.nodes[i]!.process!.child.kill('SIGSTOP');
+  }
+
+  resume(i: number): void {
+    this.nodes[i]!.process!.child.kill('SIGCONT');
+  }
+
+  /** A raw request with the admin token: status and parsed JSON body. */
+  async request(i: number, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${this.url(i)}${path}`, {
+      method: init.method ?? 'GET',
+      headers: { authorization: `Bearer ${this.adminToken}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  /** Get-or-create of register `key` on node `i` with `value` (a string); status and the chosen value. */
+  async getOrCreate(i: number, key: string, value: string): Promise<{ status: number; value?: string; created?: boolean; error?: string }> {
+    const { status, body } = await this.request(i, `/v1/registers/${key}`, { method: 'PUT', body: { value: Buffer.from(value).toString('base64url') } });
+    return status === 200 ? { status, value: Buffer.from(body['value'] as string, 'base64url').toString(), created: body['created'] as boolean } : { status, error: body['error_description'] as string };
+  }
+
+  /** Read of register `key` on node `i`: status and the value. */
+  async read(i: number, key: string): Promise<{ status: number; value?: string; error?: string }> {
+    const { status, body } = await this.request(i, `/v1/registers/${key}`);
+    return status === 200 ? { status, value: Buffer.from(body['value'] as string, 'base64url').toString() } : { status, error: body['error_description'] as string };
+  }
+
+  /** Node `i`'s cluster map view. */
+  async mapOf(i: number): Promise<MapView> {
+    return this.admin<MapView>(i, '/v1/cluster');
+  }
+
+  /** Waits until every running node has a stable map of exactly the running nodes (by name). */
+  async waitForMap(message: string, names?: string[], timeoutMs = 30_000): Promise<MapView> {
+    const running = this.nodes.map((n, i) => (n.process ? i : -1)).filter((i) => i >= 0);
+    const want = (names ?? running.map((i) => this.nodes[i]!.name)).slice().sort();
+    let last: MapView | undefined;
+    await waitFor(async () => {
+      const views = await Promise.all(running.map((i) => this.mapOf(i)));
+      last = views[0];
+      return views.every((v) => v.map && v.map.epoch === views[0]!.map?.epoch && v.map.members.every((m) => m.role === 'normal')
+        && JSON.stringify(v.map.members.map((m) => m.name).sort()) === JSON.stringify(want));
+    }, { timeoutMs, intervalMs: 100, message: `${message} (last: ${JSON.stringify(last?.map)})` });
+    return last!;
   }
 
   /** Starts every node, in order. */
