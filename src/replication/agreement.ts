@@ -25,7 +25,7 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import { Acceptor } from './acceptor.js';
 import { SealedAcceptorStore } from './acceptor-store.js';
 import { decodeMap, encodeMap, isStable, mapKey, memberIds, settled, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
-import { Coord, type CoordReply, type CoordRequest } from './coord.js';
+import { Coord, PeerUnreachableError, type CoordReply, type CoordRequest } from './coord.js';
 import { Libp2pRegisterTransport, type RegisterHost } from './libp2p-transport.js';
 import { MapKeeper, type MapConflict } from './map-keeper.js';
 import { majorities, Proposer, unanimous, type RegisterOutcome } from './proposer.js';
@@ -239,8 +239,10 @@ export class Agreement {
         if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);
         return { value: reply.value, roundTrips: reply.roundTrips + 1 };
       } catch (err) {
+        // a replica that could not be reached: the next one (a get-or-create is safe to repeat); a replica that
+        // answered with an error (no majority of its own, say) has the last word
         last = err;
-        if (!isKeymeshError(err, 'ERR_UNAVAILABLE')) throw err;
+        if (!(err instanceof PeerUnreachableError)) throw err;
       }
     }
     throw last instanceof KeymeshError ? last : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);

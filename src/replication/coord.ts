@@ -1,7 +1,7 @@
 /**
  * The coordination protocol, `/keymesh/<clusterId>/coord/1`: what nodes ask each other about the cluster map and
- * the register besides the Paxos messages themselves. One stream per request, a length-prefixed msgpack request
- * and reply, sizes bounded, every message validated; a malformed request earns the sender a strike.
+ * the register besides the Paxos messages themselves. Request/response over kept streams (`rpc.ts`), msgpack,
+ * sizes bounded, every message validated; a malformed request earns the sender a strike.
  *
  * - `get-map` → the sender's cluster map (to catch up after hearing of a newer epoch);
  * - `push-map` → the receiver adopts the map if it is newer (sent after every map change);
@@ -9,13 +9,10 @@
  * - `handover` → the receiver finishes and copies its keys that move in that map epoch;
  * - `op` → a register operation forwarded to one of the key's replicas.
  */
-import type { Connection, Stream } from '@libp2p/interface';
-import { peerIdFromString } from '@libp2p/peer-id';
-import { lpStream } from '@libp2p/utils';
 import { pack } from 'msgpackr';
 import { z } from 'zod';
-import { closeStream } from '../cluster/key-sync.js';
 import { decodeMessage } from '../cluster/messages.js';
+import { RpcClient, serveRpc } from '../cluster/rpc.js';
 import { ERROR_CODES, KeymeshError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RegisterHost } from './libp2p-transport.js';
@@ -65,43 +62,45 @@ export interface CoordOptions {
 /** Both sides of the coordination protocol. */
 export class Coord {
   readonly #o: CoordOptions;
+  readonly #rpc: RpcClient;
 
   constructor(options: CoordOptions) {
     this.#o = options;
+    this.#rpc = new RpcClient({ host: options.host, protocol: options.protocol, maxBytes: MAX_COORD_MESSAGE_BYTES });
   }
 
   async register(): Promise<void> {
-    await this.#o.host.handle(this.#o.protocol, (stream, connection) => {
-      this.#serve(stream, connection).catch((err: unknown) => this.#o.log.debug({ err: (err as Error).message }, 'coordination request failed'));
+    await serveRpc({
+      host: this.#o.host, protocol: this.#o.protocol, maxBytes: MAX_COORD_MESSAGE_BYTES,
+      handler: async (payload) => {
+        const envelope = decodeMessage(envelopeSchema, payload, MAX_COORD_MESSAGE_BYTES);
+        return pack({ v: 1, reply: await this.#answer(envelope.request, envelope.from) });
+      },
+      onBadMessage: this.#o.onBadMessage, log: this.#o.log,
     });
   }
 
   /**
    * Sends `request` to node `to`; an error reply is rethrown as the KeymeshError it names.
-   * @throws KeymeshError `ERR_UNAVAILABLE` when the node cannot be reached in time.
+   * @throws PeerUnreachableError when the node cannot be reached or does not answer in time.
    */
   async request(to: string, request: CoordRequest, timeoutMs: number): Promise<CoordReply> {
     if (to === this.#o.nodeId) return unwrap(await this.#answer(request, to));
     const peer = this.#o.peerOf(to);
-    if (!peer) throw new KeymeshError('ERR_UNAVAILABLE', `no known address for node ${to}`);
-    const signal = AbortSignal.timeout(timeoutMs);
-    let stream: Stream;
+    if (!peer) throw new PeerUnreachableError(`no known address for node ${to}`);
+    let raw: Uint8Array;
     try {
-      stream = await this.#o.host.dialProtocol(peerIdFromString(peer), this.#o.protocol, { signal });
+      raw = await this.#rpc.call(peer, pack({ v: 1, from: this.#o.nodeId, request }), timeoutMs);
     } catch (err) {
-      throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} cannot be reached: ${(err as Error).message}`, { cause: err });
+      throw new PeerUnreachableError(`node ${to} did not answer: ${(err as Error).message}`, err);
     }
+    let reply: CoordReply;
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_COORD_MESSAGE_BYTES });
-      await lp.write(pack({ v: 1, from: this.#o.nodeId, request }), { signal });
-      const { reply } = decodeMessage(replyEnvelopeSchema, (await lp.read({ signal })).subarray(), MAX_COORD_MESSAGE_BYTES);
-      return unwrap(reply);
+      reply = decodeMessage(replyEnvelopeSchema, raw, MAX_COORD_MESSAGE_BYTES).reply;
     } catch (err) {
-      if (err instanceof KeymeshError && err.code !== 'ERR_BAD_MESSAGE') throw err;
-      throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} did not answer: ${(err as Error).message}`, { cause: err });
-    } finally {
-      await closeStream(stream);
+      throw new PeerUnreachableError(`node ${to} answered with a malformed reply`, err);
     }
+    return unwrap(reply);
   }
 
   async #answer(request: CoordRequest, from: string): Promise<CoordReply> {
@@ -113,20 +112,13 @@ export class Coord {
       return { t: 'error', code: 'ERR_INTERNAL', message: 'internal error' };
     }
   }
+}
 
-  async #serve(stream: Stream, connection: Connection): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_COORD_MESSAGE_BYTES });
-    let envelope;
-    try {
-      envelope = decodeMessage(envelopeSchema, (await lp.read({ signal: AbortSignal.timeout(5_000) })).subarray(), MAX_COORD_MESSAGE_BYTES);
-    } catch (err) {
-      stream.abort(err as Error);
-      this.#o.onBadMessage(connection.remotePeer.toString(), err);
-      return;
-    }
-    const reply = await this.#answer(envelope.request, envelope.from);
-    await lp.write(pack({ v: 1, reply }), { signal: AbortSignal.timeout(5_000) });
-    await closeStream(stream);
+/** A node that could not be reached or did not answer: the request may be tried on another node. */
+export class PeerUnreachableError extends KeymeshError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_UNAVAILABLE', message, { cause });
+    this.name = 'PeerUnreachableError';
   }
 }
 
