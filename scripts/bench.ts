@@ -1,7 +1,8 @@
 /**
  * keymesh benchmarks (`npm run bench`): the node benchmark below, then the cluster benchmark
  * (scripts/bench/cluster.ts: rotation propagation at 3, 5 and 10 nodes, SIGKILL → dead, RSS and gossip traffic of an
- * idle 10-node cluster; its top comment says what and why).
+ * idle 10-node cluster; its top comment says what and why), then the register benchmark (scripts/bench/register.ts:
+ * getOrCreate and read latency, throughput and round trips on a 3-node cluster, and the gap a SIGKILL leaves).
  *
  * What the node benchmark measures, and why:
  *
@@ -30,16 +31,18 @@
  * unpinned, parent process, because node processes inherit the CPU affinity of the process that spawns them and
  * the cluster's nodes must not share one core. A failure in either part exits non-zero.
  *
- * Output: Markdown summaries on stdout and in bench/results-node.md and bench/results-cluster.md; one raw JSON file,
- * bench/raw/bench-<date>.json, with the node figures at the top level and the cluster figures under `cluster`.
+ * Output: Markdown summaries on stdout and in bench/results-node.md, bench/results-cluster.md and
+ * bench/results-register.md; one raw JSON file, bench/raw/bench-<date>.json, with the node figures at the top level,
+ * the cluster figures under `cluster` and the register figures under `register`.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { importJWK, type JWK } from 'jose';
 import type { BareResponseSpec } from './bench/bare-server.js';
 import { runClusterBenchmark } from './bench/cluster.js';
@@ -51,6 +54,8 @@ import {
   cleanUpOnSignal, currentAffinity, hasTaskset, killAllServersNow, readRssKiB, reexecPinned, spawnNodeProcess, startStealMeter, stopServer,
   type Pinning, type ServerProcess,
 } from './bench/processes.js';
+import { runRegisterBenchmark } from './bench/register.js';
+import { renderRegisterMarkdown, type RegisterResults } from './bench/register-report.js';
 import { machineInfo, median, renderMarkdown, type BenchResults, type InProcessResult, type RawResults, type StartupRun } from './bench/report.js';
 
 // ---- settings ---------------------------------------------------------------------------------------------
@@ -367,15 +372,31 @@ function writeOutputs(results: BenchResults, rawFile: string): void {
   process.stdout.write(`${markdown}\nraw results: ${rawFile}\nsummary: ${join(ROOT, 'bench/results-node.md')}\n`);
 }
 
+/** The raw JSON written so far, or an empty object when the parts before were not run (`--only`). */
+function readRaw(rawFile: string): unknown {
+  return existsSync(rawFile) ? JSON.parse(readFileSync(rawFile, 'utf8')) : {};
+}
+
 /** Adds the cluster figures to the node benchmark's raw JSON and writes bench/results-cluster.md. */
 function writeClusterOutputs(cluster: ClusterResults, rawFile: string): void {
-  const node = JSON.parse(readFileSync(rawFile, 'utf8')) as BenchResults;
+  const node = readRaw(rawFile) as BenchResults;
   const raw: RawResults = { ...node, cluster };
   writeFileSync(rawFile, `${JSON.stringify(raw, null, 2)}\n`);
   const markdown = renderClusterMarkdown(cluster);
   const summary = join(ROOT, 'bench/results-cluster.md');
   writeFileSync(summary, markdown);
   process.stdout.write(`\n${markdown}\nraw results: ${rawFile} (under "cluster")\nsummary: ${summary}\n`);
+}
+
+/** Adds the register figures to the raw JSON (under `register`) and writes bench/results-register.md. */
+function writeRegisterOutputs(register: RegisterResults, rawFile: string): void {
+  const before = readRaw(rawFile) as RawResults;
+  const raw: RawResults & { readonly register: RegisterResults } = { ...before, register };
+  writeFileSync(rawFile, `${JSON.stringify(raw, null, 2)}\n`);
+  const markdown = renderRegisterMarkdown(register);
+  const summary = join(ROOT, 'bench/results-register.md');
+  writeFileSync(summary, markdown);
+  process.stdout.write(`\n${markdown}\nraw results: ${rawFile} (under "register")\nsummary: ${summary}\n`);
 }
 
 async function main(): Promise<number> {
@@ -388,15 +409,21 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  // `--only node|cluster|register` (repeatable) runs just those parts; default: all three.
+  const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
+  const parts = new Set(values.only ?? ['node', 'cluster', 'register']);
+  for (const p of parts) if (!['node', 'cluster', 'register'].includes(p)) throw new Error(`--only ${p}: expected node, cluster or register`);
   const rawFile = rawFilePath(new Date());
   process.env[RAW_FILE_ENV] = rawFile; // inherited by the pinned child
-  const nodeExit = pinning === undefined ? await reexecPinned(LOAD_CPU, PINNED_ENV) : await runBenchmark(pinning, rawFile).then(() => 0);
-  if (nodeExit !== 0) {
-    log(`node benchmark failed (exit code ${nodeExit}); the cluster benchmark was not run`);
-    return nodeExit;
+  if (parts.has('node')) {
+    const nodeExit = pinning === undefined ? await reexecPinned(LOAD_CPU, PINNED_ENV) : await runBenchmark(pinning, rawFile).then(() => 0);
+    if (nodeExit !== 0) {
+      log(`node benchmark failed (exit code ${nodeExit}); the cluster benchmark was not run`);
+      return nodeExit;
+    }
   }
-  const cluster = await runClusterBenchmark(log);
-  writeClusterOutputs(cluster, rawFile);
+  if (parts.has('cluster')) writeClusterOutputs(await runClusterBenchmark(log), rawFile);
+  if (parts.has('register')) writeRegisterOutputs(await runRegisterBenchmark(log), rawFile);
   return 0;
 }
 

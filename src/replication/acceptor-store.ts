@@ -1,6 +1,12 @@
 /**
  * Acceptor state on disk: one sealed record per register key under `reg/<key>`, msgpack with a version field,
  * written with a synced write before the acceptor replies (the promise and the accepted value both).
+ *
+ * Writes are group-committed: saves that arrive while a synced batch is being written wait and go to disk
+ * together in the next batch, one sync for all of them. Every save still resolves only once its state is synced.
+ *
+ * Recently used states are kept in memory (write-through, least recently used dropped first): the acceptor is the
+ * only writer of its records, and a create touches a key three times (prepare, accept, commit) in a moment.
  */
 import { pack, unpack } from 'msgpackr';
 import { z } from 'zod';
@@ -9,6 +15,8 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import type { AcceptorState, AcceptorStateStore } from './acceptor.js';
 
 const PREFIX = 'reg/';
+/** Acceptor states kept in memory. */
+const CACHE_ENTRIES = 20_000;
 const MAX_VALUE_BYTES = 64 * 1024;
 
 const bytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= MAX_VALUE_BYTES);
@@ -23,6 +31,9 @@ const stateSchema = z.strictObject({
 /** Acceptor state in the node's sealed LevelDB store. */
 export class SealedAcceptorStore implements AcceptorStateStore {
   readonly #store: SealedStore;
+  #queue: Array<{ key: string; value: Uint8Array; done: () => void; failed: (err: unknown) => void }> = [];
+  #flushing = false;
+  readonly #cache = new Map<string, AcceptorState | null>();
 
   constructor(store: SealedStore) {
     this.#store = store;
@@ -30,6 +41,24 @@ export class SealedAcceptorStore implements AcceptorStateStore {
 
   /** @throws KeymeshError `ERR_RECORD_CORRUPT` when the stored state fails its seal or format check. */
   async load(key: string): Promise<AcceptorState | undefined> {
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) {
+      this.#remember(key, cached);
+      return cached ?? undefined;
+    }
+    const state = await this.#read(key);
+    // a save that finished while this read was on its way is newer: keep the cache's entry
+    if (!this.#cache.has(key)) this.#remember(key, state ?? null);
+    return state;
+  }
+
+  #remember(key: string, state: AcceptorState | null): void {
+    this.#cache.delete(key);
+    this.#cache.set(key, state);
+    if (this.#cache.size > CACHE_ENTRIES) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
+  async #read(key: string): Promise<AcceptorState | undefined> {
     const raw = await this.#store.get(`${PREFIX}${key}`);
     if (raw === undefined) return undefined;
     const parsed = stateSchema.safeParse(unpack(raw));
@@ -38,7 +67,33 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     return { promised, ...(accepted ? { accepted } : {}), ...(committed ? { committed } : {}) };
   }
 
-  async save(key: string, state: AcceptorState): Promise<void> {
-    await this.#store.put(`${PREFIX}${key}`, pack({ v: 1, ...state }), { sync: true });
+  save(key: string, state: AcceptorState): Promise<void> {
+    return new Promise((done, failed) => {
+      const settled = () => {
+        this.#remember(key, state);
+        done();
+      };
+      const lost = (err: unknown) => {
+        this.#cache.delete(key);
+        failed(err);
+      };
+      this.#queue.push({ key: `${PREFIX}${key}`, value: pack({ v: 1, ...state }), done: settled, failed: lost });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      try {
+        await this.#store.batch(batch.map((w) => ({ type: 'put' as const, key: w.key, value: w.value })), { sync: true });
+        for (const w of batch) w.done();
+      } catch (err) {
+        for (const w of batch) w.failed(err);
+      }
+    }
+    this.#flushing = false;
   }
 }

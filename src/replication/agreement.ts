@@ -77,6 +77,8 @@ const REQUEST_TIMEOUT_MS = 2_000;
 const HANDOVER_TIMEOUT_MS = 60_000;
 const MAP_PREFIX = 'map/';
 const REG_PREFIX = 'reg/';
+/** Undelivered commit markers remembered for repair; beyond this, repair falls back to a full pass. */
+const MAX_UNDELIVERED = 100_000;
 
 export class Agreement {
   readonly #o: AgreementOptions;
@@ -96,7 +98,10 @@ export class Agreement {
   #lastRepair = 0;
   readonly #lastFetch = new Map<string, number>();
   readonly #handovers = new Map<number, Promise<number>>();
-  readonly #repaired = new Set<string>();
+  /** Commit markers that did not reach a replica: key → value and the replicas still missing it. */
+  readonly #undelivered = new Map<string, { value: Uint8Array; to: Set<string> }>();
+  /** Set at start and at every map change: repair then looks at every key this node holds once. */
+  #fullRepairDue = true;
   #wasMember = false;
 
   constructor(options: AgreementOptions) {
@@ -137,6 +142,7 @@ export class Agreement {
     this.#proposer = new Proposer({
       nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
       ...(doomed ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, doomed) } : {}),
+      onUndelivered: (key, to, value) => this.#noteUndelivered(key, to, value),
     });
     await this.#transport.register();
     await this.#coord.register();
@@ -332,7 +338,7 @@ export class Agreement {
   }
 
   #onMapChanged(map: ClusterMap, _previous: ClusterMap | undefined): void {
-    this.#repaired.clear();
+    this.#fullRepairDue = true;
     this.#transitionSince = isStable(map) ? undefined : Date.now();
     if (map.members.some((m) => m.nodeId === this.#o.nodeId) && !this.#wasMember) {
       this.#wasMember = true;
@@ -460,19 +466,43 @@ export class Agreement {
     await this.#changeMap(map, settled(map));
   }
 
-  /** Copies each committed value held here to the key's other replicas, once per map epoch. */
+  #noteUndelivered(key: string, to: string, value: Uint8Array): void {
+    if (this.#undelivered.size >= MAX_UNDELIVERED) {
+      this.#fullRepairDue = true;
+      return;
+    }
+    const entry = this.#undelivered.get(key) ?? { value, to: new Set<string>() };
+    entry.to.add(to);
+    this.#undelivered.set(key, entry);
+  }
+
+  /**
+   * Repair: sends again the commit markers that did not reach a replica, and once after start and after every map
+   * change copies each committed value held here to the key's other replicas.
+   */
   async #repair(map: ClusterMap): Promise<void> {
     if (Date.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
     this.#lastRepair = Date.now();
     const placement = this.#keeper.placement!;
-    for (const key of await this.#localKeys()) {
-      if (this.#repaired.has(key) || this.#keeper.map !== map) continue;
-      const state = await this.#acceptorStore.load(key).catch(() => undefined);
-      if (!state?.committed) continue;
-      const others = placement.replicaSets(key)[0]!.filter((n) => n !== this.#o.nodeId);
-      const results = await Promise.allSettled(others.map((to) => this.#transport!.request(to, { t: 'commit', key, value: state.committed! }, REQUEST_TIMEOUT_MS)));
-      if (results.every((r) => r.status === 'fulfilled')) this.#repaired.add(key);
+    const live = new Set(this.#cluster!.liveMembers().map((m) => m.nodeId));
+    const send = async (key: string, value: Uint8Array, to: Iterable<string>): Promise<boolean> => {
+      const replicas = new Set(placement.replicaSets(key).flat());
+      const targets = [...to].filter((n) => n !== this.#o.nodeId && replicas.has(n));
+      const results = await Promise.allSettled(targets.map((n) => this.#transport!.request(n, { t: 'commit', key, value }, REQUEST_TIMEOUT_MS)));
+      return results.every((r) => r.status === 'fulfilled');
+    };
+    for (const [key, entry] of [...this.#undelivered]) {
+      if (![...entry.to].some((n) => live.has(n))) continue;
+      if (await send(key, entry.value, entry.to)) this.#undelivered.delete(key);
     }
+    if (!this.#fullRepairDue) return;
+    let complete = true;
+    for (const key of await this.#localKeys()) {
+      if (this.#keeper.map !== map) return;
+      const state = await this.#acceptorStore.load(key).catch(() => undefined);
+      if (state?.committed && !(await send(key, state.committed, placement.replicaSets(key).flat()))) complete = false;
+    }
+    if (complete) this.#fullRepairDue = false;
   }
 }
 

@@ -93,11 +93,19 @@ export class Proposer {
   readonly #random: () => number;
   readonly #settings: ProposerSettings;
   readonly #beforeCommit: ((key: string) => boolean) | undefined;
+  readonly #onUndelivered: ((key: string, to: string, value: Uint8Array) => void) | undefined;
   #round = 0;
 
-  /** `beforeCommit` (fault injection) returns false to withhold a key's commit marker. */
-  constructor(options: { nodeId: string; transport: RegisterTransport; timers: ProposerTimers; random?: () => number; settings?: Partial<ProposerSettings>; beforeCommit?: (key: string) => boolean }) {
+  /**
+   * `beforeCommit` (fault injection) returns false to withhold a key's commit marker; `onUndelivered` hears of
+   * every commit marker that did not reach its replica (for repair).
+   */
+  constructor(options: {
+    nodeId: string; transport: RegisterTransport; timers: ProposerTimers; random?: () => number; settings?: Partial<ProposerSettings>;
+    beforeCommit?: (key: string) => boolean; onUndelivered?: (key: string, to: string, value: Uint8Array) => void;
+  }) {
     this.#beforeCommit = options.beforeCommit;
+    this.#onUndelivered = options.onUndelivered;
     this.#nodeId = options.nodeId;
     this.#transport = options.transport;
     this.#timers = options.timers;
@@ -165,7 +173,7 @@ export class Proposer {
   #finish(key: string, nodes: readonly string[], value: Uint8Array): Uint8Array {
     if (this.#beforeCommit && !this.#beforeCommit(key)) return value;
     for (const to of nodes) {
-      this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs).catch(() => undefined);
+      this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs).catch(() => this.#onUndelivered?.(key, to, value));
     }
     return value;
   }
