@@ -46,10 +46,23 @@ describe('acceptor', () => {
     expect(Buffer.from(state!.accepted!.value).toString()).toBe('secret-value');
   });
 
-  it('reports corrupt stored state instead of answering from it', async () => {
-    const { acceptor, memory } = await setup();
+  it('reports corrupt stored state after a restart instead of answering from it', async () => {
+    const { acceptor, memory, mk } = await setup();
     await acceptor.handle({ t: 'prepare', key: 'k', ballot: [1, 'a'] });
     await memory.put('reg/k', new Uint8Array([1, 2, 3]));
-    await expect(acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).rejects.toMatchObject({ code: 'ERR_RECORD_CORRUPT' });
+    const restarted = await setup(memory, mk);
+    await expect(restarted.acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).rejects.toMatchObject({ code: 'ERR_RECORD_CORRUPT' });
+  });
+
+  it('group-commits saves of many keys and keeps each one on disk', async () => {
+    const { acceptor, memory, mk } = await setup();
+    const keys = Array.from({ length: 50 }, (_, i) => `g${i}`);
+    await Promise.all(keys.map((k) => acceptor.handle({ t: 'accept', key: k, ballot: [1, 'a'], value: v(k) })));
+    const restarted = await setup(memory, mk);
+    for (const k of keys) {
+      const state = await restarted.store.load(k);
+      expect(state?.accepted?.ballot).toEqual([1, 'a']);
+      expect(Buffer.from(state!.accepted!.value).toString()).toBe(k);
+    }
   });
 });
