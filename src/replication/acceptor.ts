@@ -8,7 +8,8 @@
  * - `accept(b, v)`: accept when `b` is at least the promise; otherwise refuse.
  * - `commit(v)`: remember that `v` was chosen; from then on prepares are answered with the value itself.
  * The promise and the accepted proposal are written to stable storage (synced) before the reply leaves, so an
- * acceptor that crashes and restarts never answers against what it promised. Calls for one key are serialised.
+ * acceptor that crashes and restarts never answers against what it promised. The commit marker is written without
+ * a sync: a marker lost in a crash only means the next read runs a round. Calls for one key are serialised.
  */
 import type { Ballot } from './ballot.js';
 import { compareBallots, ZERO_BALLOT } from './ballot.js';
@@ -21,10 +22,13 @@ export interface AcceptorState {
   readonly committed?: Uint8Array;
 }
 
-/** Durable per-key acceptor state. `save` resolves only once the state is on stable storage. */
+/**
+ * Durable per-key acceptor state. `save` resolves only once the state is on stable storage, unless `synced` is
+ * false (a commit marker: losing it costs a round later, never safety).
+ */
 export interface AcceptorStateStore {
   load(key: string): Promise<AcceptorState | undefined>;
-  save(key: string, state: AcceptorState): Promise<void>;
+  save(key: string, state: AcceptorState, options?: { synced?: boolean }): Promise<void>;
 }
 
 /** One node's acceptor for every key. */
@@ -65,7 +69,7 @@ export class Acceptor {
         return { t: 'accepted' };
       }
       case 'commit': {
-        if (!state.committed) await this.#store.save(request.key, { ...state, committed: request.value });
+        if (!state.committed) await this.#store.save(request.key, { ...state, committed: request.value }, { synced: false });
         return { t: 'ack' };
       }
     }

@@ -76,7 +76,6 @@ export interface AgreementView {
 const REQUEST_TIMEOUT_MS = 2_000;
 const HANDOVER_TIMEOUT_MS = 60_000;
 const MAP_PREFIX = 'map/';
-const REG_PREFIX = 'reg/';
 /** Undelivered commit markers remembered for repair; beyond this, repair falls back to a full pass. */
 const MAX_UNDELIVERED = 100_000;
 
@@ -120,6 +119,7 @@ export class Agreement {
   /** Loads the persisted map (before the network is up, so heartbeats name it from the first one). */
   async load(): Promise<void> {
     await this.#keeper.load();
+    await this.#acceptorStore.index();
     this.#wasMember = (await this.#o.store.get('node/was-member')) !== undefined || this.#keeper.self !== undefined;
   }
 
@@ -382,12 +382,7 @@ export class Agreement {
 
   /** The register keys this node's acceptor holds state for (map registers excluded). */
   async #localKeys(): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const entry of this.#o.store.scan(REG_PREFIX)) {
-      const key = entry.key.slice(REG_PREFIX.length);
-      if (!key.startsWith(MAP_PREFIX)) keys.push(key);
-    }
-    return keys;
+    return this.#acceptorStore.keys().filter((key) => !key.startsWith(MAP_PREFIX));
   }
 
   // ---- the background loop ---------------------------------------------------------------------------------------

@@ -58,6 +58,14 @@ export class LevelStore implements Store {
     }
   }
 
+  async *keys(prefix: string): AsyncIterable<string> {
+    const db = this.#open();
+    for await (const key of db.keys({ gte: prefix })) {
+      if (!key.startsWith(prefix)) break;
+      yield key;
+    }
+  }
+
   #open(key?: string): Level<string, Uint8Array> {
     if (!this.#db) throw new KeymeshError('ERR_STORE_CLOSED', 'the store is not open');
     if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new TypeError('store keys are non-empty strings');

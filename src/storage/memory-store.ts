@@ -50,6 +50,10 @@ export class MemoryStore implements Store {
     for (const [k, v] of snapshot) yield [k, Uint8Array.from(v)];
   }
 
+  async *keys(prefix: string): AsyncIterable<string> {
+    for await (const [key] of this.entries(prefix)) yield key;
+  }
+
   #check(key?: string): void {
     if (!this.#open) throw new KeymeshError('ERR_STORE_CLOSED', 'the store is not open');
     if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new TypeError('store keys are non-empty strings');

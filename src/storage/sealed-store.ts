@@ -38,6 +38,11 @@ export class SealedStore {
     await this.#store.batch(operations.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: this.#sealer.seal(op.key, op.value) } : op)), options);
   }
 
+  /** Every key under `prefix` (nothing is opened). */
+  keys(prefix: string): AsyncIterable<string> {
+    return this.#store.keys(prefix);
+  }
+
   /** Every entry under `prefix`, opened; corrupt entries come back as errors, not data. */
   async *scan(prefix: string): AsyncIterable<SealedEntry> {
     for await (const [key, sealed] of this.#store.entries(prefix)) {

@@ -32,4 +32,6 @@ export interface Store extends Startable {
   batch(operations: readonly StoreOperation[], options?: WriteOptions): Promise<void>;
   /** Every entry whose key starts with `prefix`, in key order. */
   entries(prefix: string): AsyncIterable<[key: string, value: Uint8Array]>;
+  /** Every key that starts with `prefix`, in key order (values are not read). */
+  keys(prefix: string): AsyncIterable<string>;
 }

@@ -66,6 +66,9 @@ export function storeCompliance(name: string, make: () => Store, reopen: (previo
         seen.push(k);
       }
       expect(seen).toEqual(['key/Z', 'key/a', 'key/b', 'key/c/1', 'key/é']);
+      const keys: string[] = [];
+      for await (const k of store.keys('key/')) keys.push(k);
+      expect(keys).toEqual(seen);
     });
 
     it('keeps data across stop and start', async () => {
