@@ -7,6 +7,7 @@ import { Acceptor } from '../../src/replication/acceptor.js';
 import { Libp2pRegisterTransport } from '../../src/replication/libp2p-transport.js';
 import { Proposer } from '../../src/replication/proposer.js';
 import { MemoryAcceptorStore } from '../helpers/sim-network.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const hosts: Host[] = [];
 afterEach(async () => {
@@ -16,7 +17,7 @@ afterEach(async () => {
 const realTimers = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString());
 
-async function threeReplicas(epochs: number[] = [1, 1, 1]) {
+async function threeReplicas(epochs: number[] = [1, 1, 1], bad: string[] = []) {
   const mk = ManagementKey.parse(ManagementKey.generate(), 'test');
   const ids = ['aaaaaaaaaaaaaaa1', 'aaaaaaaaaaaaaaa2', 'aaaaaaaaaaaaaaa3'];
   const peers = new Map<string, string>();
@@ -28,7 +29,7 @@ async function threeReplicas(epochs: number[] = [1, 1, 1]) {
     peers.set(ids[i]!, host.peerId.toString());
     const transport = new Libp2pRegisterTransport({
       host, protocol: '/keymesh/reg/register/1', nodeId: ids[i]!, acceptor: new Acceptor(new MemoryAcceptorStore()),
-      peerOf: (id) => peers.get(id), epoch: () => epochs[i]!, onBadMessage: () => undefined, log: silentLogger(),
+      peerOf: (id) => peers.get(id), epoch: () => epochs[i]!, onBadMessage: (peer) => bad.push(peer), log: silentLogger(),
     });
     await transport.register();
     nodes.push({ host, transport, proposer: new Proposer({ nodeId: ids[i]!, transport, timers: realTimers, settings: { requestTimeoutMs: 500, deadlineMs: 3_000 } }) });
@@ -58,6 +59,19 @@ describe('register over libp2p', () => {
     // a replica holding the commit marker serves the chosen value without a round; anything else needs a majority
     expect(text(await nodes[0]!.proposer.read('k', ids))).toBe(first);
     await expect(nodes[0]!.proposer.read('never-written', ids)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+  });
+
+  it('resets the stream of a malformed frame and names its sender, and the sender can still talk after', async () => {
+    const bad: string[] = [];
+    const { ids, nodes } = await threeReplicas([1, 1, 1], bad);
+    const { lpStream } = await import('@libp2p/utils');
+    const stream = await nodes[1]!.host.dialProtocol(nodes[0]!.host.peerId, '/keymesh/reg/register/1');
+    const lp = lpStream(stream);
+    await lp.write(new Uint8Array([0, 0, 0, 1, 0xc1, 0xc1]));
+    await waitFor(() => bad.length > 0, { message: 'the malformed frame was reported' });
+    expect(bad).toEqual([nodes[1]!.host.peerId.toString()]);
+    await expect(lp.read({ signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+    expect(text(await nodes[1]!.proposer.getOrCreate('after', ids, Buffer.from('fine')))).toBe('fine');
   });
 
   it('refuses requests of another cluster-map epoch', async () => {
