@@ -55,8 +55,10 @@ export interface MemberView {
 export interface MapParticipant {
   /** The map this node's heartbeats name. */
   mapSummary(): { epoch: number; id: string } | undefined;
-  /** A member's heartbeat named `summary`. */
-  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined): void;
+  /** This node's register write generation, for its heartbeats. */
+  generation(): number;
+  /** A member's heartbeat named `summary` and `generation`. */
+  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation: number | undefined): void;
 }
 
 /** What the cluster service needs. */
@@ -256,6 +258,7 @@ export class Cluster implements Startable {
       t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, addrs: this.listenAddrs.slice(0, 8), incarnation: self.incarnation,
       digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: this.#o.clock.now(),
       ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
+      ...(this.#participant ? { generation: this.#participant.generation() } : {}),
     }));
   }
 
@@ -307,8 +310,11 @@ export class Cluster implements Startable {
       this.#o.keyring.merge(record).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
     } else if (msg.topic === this.#membersTopic) {
       const hb = (this.#validated.get(msg.data) as Heartbeat | undefined) ?? decodeMessage(heartbeatSchema, msg.data);
-      this.#membership?.observe(hb, from.toString()).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
-      this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map);
+      // the agreement role hears only heartbeats newer than the last (gossip may deliver old ones late)
+      this.#membership?.observe(hb, from.toString()).then(
+        (fresh) => fresh && this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation),
+        (err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'),
+      );
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       this.#connectTo(from as PeerId, hb.addrs);
     }

@@ -112,9 +112,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
     Object.assign(this.#self, fields);
   }
 
-  /** Applies a heartbeat received from `peerId`. */
-  async observe(hb: Heartbeat, peerId: string): Promise<void> {
-    if (hb.from === this.#self.nodeId) return;
+  /** Applies a heartbeat received from `peerId`; resolves true when it was newer than the last one applied. */
+  async observe(hb: Heartbeat, peerId: string): Promise<boolean> {
+    if (hb.from === this.#self.nodeId) return false;
     const now = this.#clock.now();
     const known = this.#members.get(hb.from);
     const kids = hb.kids ? new Set(hb.kids) : (known?.kids ?? new Set<string>());
@@ -125,7 +125,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     // messages) is credited with its real age, and one no newer than the last seen from that sender is ignored,
     // so a dead member does not come back to life on old news.
     const sameIncarnation = known !== undefined && known.incarnation === hb.incarnation && this.#offsets.has(hb.from);
-    if (sameIncarnation && hb.sentAt <= this.#lastSentAt.get(hb.from)!) return;
+    if (sameIncarnation && hb.sentAt <= this.#lastSentAt.get(hb.from)!) return false;
     const estimate = now - hb.sentAt;
     const offset = sameIncarnation ? Math.min(this.#offsets.get(hb.from)!, estimate) : estimate;
     this.#offsets.set(hb.from, offset);
@@ -140,6 +140,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       this.emit('member:joined', member);
     }
     this.emit('member:heartbeat', member);
+    return true;
   }
 
   /** Marks the member behind `peerId` as disconnected (suspect until it is heard again). */

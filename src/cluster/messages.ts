@@ -58,6 +58,8 @@ export const heartbeatSchema = z.strictObject({
   sentAt: z.number().int().min(0),
   /** The sender's cluster map (epoch and id), once it has one. */
   map: z.strictObject({ epoch: z.number().int().min(1), id: z.string().min(1).max(64) }).optional(),
+  /** The sender's register write generation (it only grows; going back means a restored data directory). */
+  generation: z.number().int().min(0).optional(),
 });
 
 export const syncRequestSchema = z.strictObject({

@@ -23,6 +23,8 @@ const metaSchema = z.object({
   clusterId: z.string(),
   managementKey: z.object({ epoch: z.number().int(), fingerprint: z.string() }),
   createdAt: z.string(),
+  /** Node ids this data directory had before (it took a new one after being found restored from a backup). */
+  previousNodeIds: z.array(z.string()).optional(),
 });
 
 /** What the data directory says about this node. */
@@ -69,6 +71,19 @@ export function openDataDir(dir: string, options: { managementKey: ManagementKey
   };
   writeFileAtomic(metaPath, `${JSON.stringify(meta, null, 2)}\n`, 0o600);
   return { nodeId, created: true };
+}
+
+/**
+ * Gives the data directory a new node id, keeping the old one in `previousNodeIds`: the node starts as a new
+ * member next time. Returns the new id.
+ */
+export function renewNodeId(dir: string): string {
+  const metaPath = join(dir, META_FILE);
+  const meta = readMeta(metaPath);
+  const nodeId = randomBytes(8).toString('hex');
+  const next = { ...meta, nodeId, previousNodeIds: [...(meta.previousNodeIds ?? []), meta.nodeId] };
+  writeFileAtomic(metaPath, `${JSON.stringify(next, null, 2)}\n`, 0o600);
+  return nodeId;
 }
 
 function readMeta(path: string): z.output<typeof metaSchema> {

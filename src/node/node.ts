@@ -25,7 +25,7 @@ import type { Startable } from '../startable.js';
 import { LevelStore } from '../storage/level-store.js';
 import { SealedStore } from '../storage/sealed-store.js';
 import { resolveAdminToken } from './admin-token.js';
-import { DB_DIR, openDataDir } from './data-dir.js';
+import { DB_DIR, openDataDir, renewNodeId } from './data-dir.js';
 
 /** What a node is started with besides its config. */
 export interface NodeOptions {
@@ -101,6 +101,7 @@ export class KeymeshNode implements Startable {
         nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,
         bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }),
         ...(this.#o.faults?.killAfterAccept ? { killAfterAccept: this.#o.faults.killAfterAccept } : {}),
+        renewNodeId: () => renewNodeId(config.dataDir),
       });
       await agreement.load();
       cluster.attach(agreement);

@@ -17,6 +17,8 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import type { AcceptorState, AcceptorStateStore } from './acceptor.js';
 
 const PREFIX = 'reg/';
+/** This acceptor's write generation (see {@link SealedAcceptorStore.generation}). */
+const GENERATION_RECORD = 'node/generation';
 /** Acceptor states kept in memory. */
 const CACHE_ENTRIES = 20_000;
 const MAX_VALUE_BYTES = 64 * 1024;
@@ -37,14 +39,27 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   #flushing = false;
   readonly #cache = new Map<string, AcceptorState | null>();
   #known: Set<string> | undefined;
+  #generation = 0;
+  #durableGeneration = 0;
 
   constructor(store: SealedStore) {
     this.#store = store;
   }
 
   /** @throws KeymeshError `ERR_RECORD_CORRUPT` when the stored state fails its seal or format check. */
-  /** Loads the set of keys with a record; until then every miss in the cache reads the store. */
+  /**
+   * How many synced batches of promises and accepted values this store has written, ever (persisted in the same
+   * batches). It only grows; peers remember the highest they heard, so a data directory restored from a backup
+   * shows up as a node whose generation went back.
+   */
+  get generation(): number {
+    return this.#durableGeneration;
+  }
+
+  /** Loads the generation and the set of keys with a record; until then every cache miss reads the store. */
   async index(): Promise<void> {
+    const stored = await this.#store.get(GENERATION_RECORD);
+    this.#generation = this.#durableGeneration = stored && stored.length === 8 ? Number(Buffer.from(stored).readBigUInt64BE()) : 0;
     const known = new Set<string>();
     for await (const k of this.#store.keys(PREFIX)) known.add(k.slice(PREFIX.length));
     this.#known = known;
@@ -114,8 +129,12 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     while (this.#queue.length > 0) {
       const batch = this.#queue;
       this.#queue = [];
+      const generation = this.#generation + 1;
+      const encoded = Buffer.alloc(8);
+      encoded.writeBigUInt64BE(BigInt(generation));
       try {
-        await this.#store.batch(batch.map((w) => ({ type: 'put' as const, key: w.key, value: w.value })), { sync: true });
+        await this.#store.batch([...batch.map((w) => ({ type: 'put' as const, key: w.key, value: w.value })), { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], { sync: true });
+        this.#generation = this.#durableGeneration = generation;
         for (const w of batch) w.done();
       } catch (err) {
         for (const w of batch) w.failed(err);

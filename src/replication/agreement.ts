@@ -64,18 +64,21 @@ export interface AgreementOptions {
   readonly timing?: Partial<AgreementTiming>;
   /** Fault injection: after a majority accepted this node's proposal for this key, answer and die before the commit. */
   readonly killAfterAccept?: string;
+  /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
+  readonly renewNodeId?: () => string;
 }
 
 /** `/v1/cluster`'s view of the map. */
 export interface AgreementView {
   readonly map: (ClusterMap & { members: Array<{ nodeId: string; name: string; role: string; share: number }> }) | null;
   readonly conflicts: MapConflict[];
-  readonly status: 'waiting-for-genesis' | 'member' | 'joining' | 'outside' | 'removed';
+  readonly status: 'waiting-for-genesis' | 'member' | 'joining' | 'outside' | 'removed' | 'restored';
 }
 
 const REQUEST_TIMEOUT_MS = 2_000;
 const HANDOVER_TIMEOUT_MS = 60_000;
 const MAP_PREFIX = 'map/';
+const PEER_GENERATION_PREFIX = 'peer-gen/';
 /** Undelivered commit markers remembered for repair; beyond this, repair falls back to a full pass. */
 const MAX_UNDELIVERED = 100_000;
 
@@ -95,6 +98,7 @@ export class Agreement {
   #transitionSince: number | undefined;
   #lastJoinAsk = 0;
   #lastRepair = 0;
+  #lastStepError = { reason: '', at: 0 };
   readonly #lastFetch = new Map<string, number>();
   readonly #handovers = new Map<number, Promise<number>>();
   /** Commit markers that did not reach a replica: key → value and the replicas still missing it. */
@@ -102,6 +106,13 @@ export class Agreement {
   /** Set at start and at every map change: repair then looks at every key this node holds once. */
   #fullRepairDue = true;
   #wasMember = false;
+  /** Highest register generation heard from each peer, and the peers whose generation went back. */
+  readonly #peerGenerations = new Map<string, number>();
+  readonly #dirtyGenerations = new Set<string>();
+  readonly #restoredPeers = new Map<string, number>();
+  #lastRestoredNotice = 0;
+  /** Set once peers showed that this data directory is older than what this node ran before. */
+  #restored: string | undefined;
 
   constructor(options: AgreementOptions) {
     this.#o = options;
@@ -120,6 +131,9 @@ export class Agreement {
   async load(): Promise<void> {
     await this.#keeper.load();
     await this.#acceptorStore.index();
+    for await (const entry of this.#o.store.scan(PEER_GENERATION_PREFIX)) {
+      if ('value' in entry && entry.value.length === 8) this.#peerGenerations.set(entry.key.slice(PEER_GENERATION_PREFIX.length), Number(entry.value.readBigUInt64BE()));
+    }
     this.#wasMember = (await this.#o.store.get('node/was-member')) !== undefined || this.#keeper.self !== undefined;
   }
 
@@ -131,6 +145,7 @@ export class Agreement {
       host: cluster.host, protocol: `/keymesh/${clusterId}/register/1`, nodeId, acceptor: this.#acceptor,
       peerOf: (id) => cluster.peerOf(id), epoch: () => this.#keeper.epoch,
       votes: (key, epoch) => this.#votes(key, epoch),
+      refuse: (id) => (this.#restoredPeers.has(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
       onEpochMismatch: (id, epoch) => this.#onEpochMismatch(id, epoch),
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
     });
@@ -169,12 +184,71 @@ export class Agreement {
     return map ? { epoch: map.epoch, id: map.id } : undefined;
   }
 
-  /** A peer's heartbeat named `summary`: catch up with a newer map, tell a peer with an older one, note conflicts. */
-  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined): void {
+  /** This node's register write generation (heartbeats carry it). */
+  generation(): number {
+    return this.#acceptorStore.generation;
+  }
+
+  /**
+   * A peer's heartbeat named `summary` and `generation`: catch up with a newer map, tell a peer with an older one,
+   * note conflicts, and notice a peer whose generation went back (its data directory was restored from a backup:
+   * it may have forgotten promises, so its votes stop counting and it is told to rejoin as a new member).
+   */
+  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation?: number): void {
+    if (generation !== undefined) this.#observeGeneration(peer, generation);
     const ours = this.#keeper.map;
     if (summary && ours && summary.id !== ours.id) return this.#keeper.noteConflict(summary.id, summary.epoch, peer);
     if (summary && summary.epoch > (ours?.epoch ?? 0) && ours) void this.#fetchMap(peer.nodeId);
     else if (ours && (summary?.epoch ?? 0) < ours.epoch && ours.members.some((m) => m.nodeId === peer.nodeId)) void this.#pushMap(peer.nodeId, ours);
+  }
+
+  #observeGeneration(peer: { nodeId: string; name: string }, generation: number): void {
+    const seen = this.#peerGenerations.get(peer.nodeId) ?? 0;
+    if (generation >= seen) {
+      if (generation > seen) {
+        this.#peerGenerations.set(peer.nodeId, generation);
+        this.#dirtyGenerations.add(peer.nodeId);
+      }
+      return;
+    }
+    if (!this.#restoredPeers.has(peer.nodeId)) {
+      this.#o.log.error({ node: peer.nodeId, name: peer.name, generation, seen }, 'a member came back with register state older than it had (a data directory restored from a backup?); its votes no longer count');
+    }
+    this.#restoredPeers.set(peer.nodeId, seen);
+    if (Date.now() - this.#lastRestoredNotice > 2_000) {
+      this.#lastRestoredNotice = Date.now();
+      void this.#coord?.request(peer.nodeId, { t: 'restored', generation: seen }, REQUEST_TIMEOUT_MS).catch(() => undefined);
+    }
+  }
+
+  /** Remembers (without a sync: a lost update only narrows what is detected) the generations heard from peers. */
+  async #persistGenerations(): Promise<void> {
+    const ids = [...this.#dirtyGenerations];
+    this.#dirtyGenerations.clear();
+    if (ids.length === 0) return;
+    await this.#o.store.batch(ids.map((id) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(this.#peerGenerations.get(id)!));
+      return { type: 'put' as const, key: `${PEER_GENERATION_PREFIX}${id}`, value: b };
+    }));
+  }
+
+  /**
+   * Peers heard this node at a higher register generation than its data directory holds: it was restored from a
+   * backup and may have forgotten promises. It stops voting at once, drops its register state, map and libp2p
+   * identity, and takes a new node id; after a restart it joins as a new member.
+   */
+  async #becomeNew(seen: number): Promise<void> {
+    if (this.#restored || seen <= this.#acceptorStore.generation) return;
+    this.#restored = 'restored from a backup';
+    const previous = this.#o.nodeId;
+    const next = this.#o.renewNodeId?.();
+    const drop: string[] = [];
+    for (const prefix of ['reg/', 'node/map', 'node/was-member', 'node/generation', 'node/libp2p-identity', PEER_GENERATION_PREFIX]) {
+      for await (const key of this.#o.store.keys(prefix)) drop.push(key);
+    }
+    await this.#o.store.batch(drop.map((key) => ({ type: 'del' as const, key })), { sync: true });
+    this.#o.log.error({ previous, next, generation: this.#acceptorStore.generation, seen }, 'this data directory is older than what this node ran before (restored from a backup?): it no longer votes; its register state was dropped and it took a new node id; restart it to rejoin as a new member');
   }
 
   view(): AgreementView {
@@ -182,7 +256,7 @@ export class Agreement {
     const placement = this.#keeper.placement;
     const shares = placement ? placement.next.shares(1024) : {};
     const self = this.#keeper.self;
-    const status = !map ? 'waiting-for-genesis' : self ? (self.role === 'joining' ? 'joining' : 'member') : this.#wasMember ? 'removed' : 'outside';
+    const status = this.#restored ? 'restored' : !map ? 'waiting-for-genesis' : self ? (self.role === 'joining' ? 'joining' : 'member') : this.#wasMember ? 'removed' : 'outside';
     return {
       map: map ? { ...map, members: map.members.map((m) => ({ ...m, share: shares[m.nodeId] ?? 0 })) } : null,
       conflicts: this.#keeper.conflicts(),
@@ -254,15 +328,16 @@ export class Agreement {
     throw last instanceof KeymeshError ? last : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);
   }
 
-  /** Replicas that answer first: this node's live peers, then the rest. */
+  /** Replicas that answer first: this node's live peers, then the rest; never a restored one. */
   #byLiveness(nodes: string[]): string[] {
     const live = new Set(this.#cluster?.liveMembers().map((m) => m.nodeId) ?? []);
-    return [...nodes.filter((n) => live.has(n)), ...nodes.filter((n) => !live.has(n))];
+    const usable = nodes.filter((n) => !this.#restoredPeers.has(n));
+    return [...usable.filter((n) => live.has(n)), ...usable.filter((n) => !live.has(n))];
   }
 
   /** Whether this node's acceptor may answer a request for `key` sent in `epoch`. */
   #votes(key: string, epoch: number): boolean {
-    if (epoch !== this.#keeper.epoch) return false;
+    if (this.#restored || epoch !== this.#keeper.epoch) return false;
     if (epoch === 0) return key === mapKey(1) && !this.#wasMember;
     return this.#keeper.self !== undefined;
   }
@@ -285,6 +360,9 @@ export class Agreement {
       }
       case 'handover':
         return { t: 'handed-over', keys: await this.#handOver(request.epoch, from) };
+      case 'restored':
+        await this.#becomeNew(request.generation);
+        return { t: 'ok' };
       case 'op': {
         if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
         const outcome = await this.#run(request.op, request.key, request.candidate, true);
@@ -388,9 +466,10 @@ export class Agreement {
   // ---- the background loop ---------------------------------------------------------------------------------------
 
   async #tick(): Promise<void> {
-    if (this.#busy || !this.#cluster) return;
+    if (this.#busy || !this.#cluster || this.#restored) return;
     this.#busy = true;
     try {
+      await this.#persistGenerations();
       const map = this.#keeper.map;
       if (!map) await this.#genesisOrFind();
       else if (!this.#keeper.self) {
@@ -398,7 +477,11 @@ export class Agreement {
       } else if (!isStable(map)) await this.#driveTransition(map);
       else await this.#repair(map);
     } catch (err) {
-      this.#o.log.debug({ err: (err as Error).message }, 'cluster map step failed; retrying');
+      // said at warn once per distinct reason and 10 s: a change that cannot finish should be visible
+      const reason = (err as Error).message;
+      const level = reason !== this.#lastStepError.reason || Date.now() - this.#lastStepError.at > 10_000 ? 'warn' : 'debug';
+      if (level === 'warn') this.#lastStepError = { reason, at: Date.now() };
+      this.#o.log[level]({ epoch: this.#keeper.epoch, err: reason }, 'cluster map step failed; retrying');
     } finally {
       this.#busy = false;
     }

@@ -7,7 +7,8 @@
  * - `push-map` → the receiver adopts the map if it is newer (sent after every map change);
  * - `join` → the receiver proposes the next map with the sender joining;
  * - `handover` → the receiver finishes and copies its keys that move in that map epoch;
- * - `op` → a register operation forwarded to one of the key's replicas.
+ * - `op` → a register operation forwarded to one of the key's replicas;
+ * - `restored` → the receiver's register generation went back below what the sender heard from it before.
  */
 import { pack } from 'msgpackr';
 import { z } from 'zod';
@@ -29,6 +30,7 @@ const requestSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('push-map'), map: bytes(64 * 1024) }),
   z.strictObject({ t: z.literal('join'), nodeId, name: z.string().min(1).max(64) }),
   z.strictObject({ t: z.literal('handover'), epoch: z.number().int().min(1) }),
+  z.strictObject({ t: z.literal('restored'), generation: z.number().int().min(0) }),
   z.strictObject({ t: z.literal('op'), op: z.enum(['get-or-create', 'read']), key: registerKey, candidate: bytes(64 * 1024).optional() }),
 ]);
 

@@ -27,6 +27,8 @@ export interface Libp2pRegisterTransportOptions {
   readonly epoch: () => number;
   /** Whether the local acceptor answers a request for `key` sent in `epoch` (default: when the epochs match). */
   readonly votes?: (key: string, epoch: number) => boolean;
+  /** Why node `nodeId`'s votes are not counted, or undefined when they are. */
+  readonly refuse?: (nodeId: string) => string | undefined;
   /** Called when node `nodeId` refused a request because it is in another `epoch`. */
   readonly onEpochMismatch?: (nodeId: string, epoch: number) => void;
   /** Called for a malformed request from `peerId`. */
@@ -56,6 +58,8 @@ export class Libp2pRegisterTransport implements RegisterTransport {
       if (!this.#votes(request.key, this.#o.epoch())) throw new KeymeshError('ERR_UNAVAILABLE', 'this node does not vote in its cluster map');
       return this.#o.acceptor.handle(request);
     }
+    const refused = this.#o.refuse?.(to);
+    if (refused) throw new KeymeshError('ERR_UNAVAILABLE', `node ${to}: ${refused}`);
     const peer = this.#o.peerOf(to);
     if (!peer) throw new KeymeshError('ERR_UNAVAILABLE', `no known address for node ${to}`);
     const raw = await this.#rpc.call(peer, encodeRegister({ v: 1, from: this.#o.nodeId, epoch: this.#o.epoch(), request }), timeoutMs);

@@ -3,6 +3,8 @@
  * get-or-create, replicas isolated or down, a proposer killed between accept and commit, joins and removals under
  * a workload, a wiped node rejoining, and two maps with one cluster id.
  */
+import { cpSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ring } from '../../src/replication/ring.js';
 import { TestCluster } from '../helpers/cluster.js';
@@ -192,6 +194,48 @@ describe('cluster map changes', () => {
     }, { timeoutMs: 30_000, message: 'the old identity left the map' });
     for (let k = 0; k < 10; k++) for (const i of [0, 1, 2]) expect((await cluster.read(i, `w-${k}`)).value).toBe(`v-${k}`);
   }, 90_000);
+
+  it('stops counting a node restored from a backup, which then rejoins as a new member', async () => {
+    const { cluster, ids } = await threeNodes();
+    for (let k = 0; k < 5; k++) expect((await cluster.getOrCreate(k % 3, `b-${k}`, `v-${k}`)).status).toBe(200);
+    await cluster.stop(2);
+    const dataDir = join(cluster.nodes[2]!.dataDir, 'data');
+    cpSync(dataDir, `${dataDir}.backup`, { recursive: true });
+    await cluster.start(2);
+    await cluster.waitForMap('node-3 is back');
+    await waitFor(async () => (await cluster.getOrCreate(2, 'b-5', 'v-5')).status === 200, { timeoutMs: 15_000, message: 'node-3 reaches its peers' });
+    // node-3 votes on these, so its register generation moves past the backup's
+    for (let k = 5; k < 15; k++) expect((await cluster.getOrCreate(2, `b-${k}`, `v-${k}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_000)); // a few heartbeats carry the new generation
+    await cluster.stop(2);
+    rmSync(dataDir, { recursive: true });
+    renameSync(`${dataDir}.backup`, dataDir);
+    const restored = await cluster.start(2);
+    await waitFor(async () => (await cluster.mapOf(2)).status === 'restored', { timeoutMs: 20_000, message: 'node-3 learns it was restored' });
+    await waitFor(() => restored.stdout().includes('older than what this node ran before'), { message: 'node-3 says why' });
+    expect(cluster.nodes[0]!.process!.stdout()).toContain('came back with register state older than it had');
+    for (let k = 0; k < 15; k++) expect((await cluster.read(0, `b-${k}`)).value).toBe(`v-${k}`);
+    await cluster.stop(2);
+    await cluster.start(2);
+    const view = await waitFor(async () => {
+      const v = await cluster.mapOf(0);
+      return v.map && v.map.members.length === 4 && v.map.members.every((m) => m.role === 'normal') ? v : undefined;
+    }, { timeoutMs: 30_000, message: 'the restored node joined as a new member' });
+    const node3 = view.map!.members.filter((m) => m.name === 'node-3').map((m) => m.nodeId);
+    expect(node3).toContain(ids.get('node-3'));
+    expect(node3).toHaveLength(2);
+    await cluster.admin(0, `/v1/cluster/members/${ids.get('node-3')}/remove`, { method: 'POST' });
+    let last = '';
+    await waitFor(async () => {
+      const views = await Promise.all([0, 1, 2].map((i) => cluster.mapOf(i)));
+      last = JSON.stringify(views.map((v) => [v.status, v.map?.epoch, v.map?.members.map((m) => `${m.name}:${m.nodeId.slice(0, 4)}:${m.role}`)]));
+      return views.every((v) => v.map?.members.length === 3 && v.map.members.every((m) => m.role === 'normal'));
+    }, { timeoutMs: 30_000, message: 'the old identity left the map' }).catch((err: unknown) => {
+      const logs = [0, 1, 2].map((i) => (cluster.nodes[i]!.process?.stdout() ?? '').split('\n').filter((l) => /agreement|coord|register/.test(l) && /"level":(40|50)/.test(l)).slice(-6).join('\n'));
+      throw new Error(`${(err as Error).message}: ${last}\n${logs.join('\n---\n')}`);
+    });
+    for (let k = 0; k < 15; k++) for (const i of [0, 1, 2]) expect((await cluster.read(i, `b-${k}`)).value).toBe(`v-${k}`);
+  }, 120_000);
 
   it('refuses to merge two maps with one cluster id, and both sides say so', async () => {
     const a = await TestCluster.create(1, dirs, { ...(await import('../helpers/cluster.js')).FAST_CLUSTER_CONFIG, bootstrapExpect: 1 });
