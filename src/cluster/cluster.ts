@@ -82,6 +82,7 @@ export class Cluster implements Startable {
   readonly #membersTopic: string;
   readonly #penalties: Penalties;
   readonly #lastMemberDial = new Map<string, number>();
+  readonly #knownAddrs = new Map<string, string>();
   /** What the topic validators decoded, so the message handler does not decode (and open) it again. */
   readonly #validated = new WeakMap<Uint8Array, KeyRecord | Heartbeat>();
   #membership: Membership | undefined;
@@ -316,8 +317,28 @@ export class Cluster implements Startable {
         (err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'),
       );
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
+      this.#rememberAddrs(from as PeerId, hb.addrs);
       this.#connectTo(from as PeerId, hb.addrs);
     }
+  }
+
+  /**
+   * Puts a member's listen addresses in the peer store, so a request to a member this node is not connected to
+   * (the register's, say) can dial it; done when they change.
+   */
+  #rememberAddrs(peer: PeerId, addrs: readonly string[]): void {
+    const host = this.#host;
+    const key = addrs.join(' ');
+    if (!host || addrs.length === 0 || this.#knownAddrs.get(peer.toString()) === key) return;
+    this.#knownAddrs.set(peer.toString(), key);
+    const multiaddrs = addrs.flatMap((a) => {
+      try {
+        return [this.#multiaddr!(a)];
+      } catch {
+        return [];
+      }
+    });
+    host.peerStore.merge(peer, { multiaddrs }).catch((err: unknown) => this.#o.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'could not store member addresses'));
   }
 
   /**

@@ -71,7 +71,7 @@ describe('the register across node processes', () => {
     cluster.pause(owner);
     try {
       const put = await cluster.getOrCreate(other, 'isolated', 'while-away');
-      expect(put).toMatchObject({ status: 200, value: 'while-away', created: true });
+      expect(put, JSON.stringify(put)).toMatchObject({ status: 200, value: 'while-away', created: true });
     } finally {
       cluster.resume(owner);
     }
