@@ -57,6 +57,8 @@ export interface MapParticipant {
   mapSummary(): { epoch: number; id: string } | undefined;
   /** This node's register write generation, for its heartbeats. */
   generation(): number;
+  /** The node ids of the agreed cluster map, once there is one. */
+  mapMembers(): ReadonlySet<string> | undefined;
   /** A member's heartbeat named `summary` and `generation`. */
   observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation: number | undefined): void;
 }
@@ -133,7 +135,9 @@ export class Cluster implements Startable {
     this.#membership = membership;
     this.#incarnation = await this.#bumpIncarnation();
     membership.updateSelf({ incarnation: this.#incarnation });
-    const decisions = new LeaderlessDecisions({ membership, keyring, clock: this.#o.clock, nodeId: this.#o.nodeId });
+    const decisions = new LeaderlessDecisions({
+      membership, keyring, clock: this.#o.clock, nodeId: this.#o.nodeId, mapMembers: () => this.#participant?.mapMembers(),
+    });
     this.#decisions = decisions;
     keyring.useActivationGate((key) => decisions.gate(key));
   }

@@ -33,17 +33,22 @@ export function creatorRank(key: string, nodeIds: readonly string[], selfId: str
 export interface GateMember {
   readonly live: boolean;
   readonly kids: ReadonlySet<string>;
+  /** Whether the member counts toward the majority (a member of the cluster map; every member before a map). */
+  readonly counted?: boolean;
 }
 
-/** True when every live member and a strict majority of all members publish `kid`. */
+/** True when every live member and a strict majority of the counted members publish `kid`. */
 export function passesActivationGate(kid: string, members: readonly GateMember[]): boolean {
   let publishing = 0;
+  let counted = 0;
   for (const m of members) {
     const has = m.kids.has(kid);
     if (m.live && !has) return false;
+    if (m.counted === false) continue;
+    counted += 1;
     if (has) publishing += 1;
   }
-  return publishing * 2 > members.length;
+  return publishing * 2 > counted;
 }
 
 /** The two decisions, answered from this node's member list and keyring. */
@@ -54,7 +59,11 @@ export class LeaderlessDecisions {
   readonly #nodeId: string;
   readonly #firstMissing = new Map<string, number>();
 
-  constructor(options: { membership: Membership; keyring: Keyring; clock: Clock; nodeId: string }) {
+  readonly #mapMembers: () => ReadonlySet<string> | undefined;
+
+  /** `mapMembers`: the node ids of the agreed cluster map, once there is one (the gate's majority is over them). */
+  constructor(options: { membership: Membership; keyring: Keyring; clock: Clock; nodeId: string; mapMembers?: () => ReadonlySet<string> | undefined }) {
+    this.#mapMembers = options.mapMembers ?? (() => undefined);
     this.#membership = options.membership;
     this.#keyring = options.keyring;
     this.#clock = options.clock;
@@ -76,17 +85,23 @@ export class LeaderlessDecisions {
   gate(info: KeyInfo): boolean {
     const key = this.#keyring.get(info.kid);
     if (!key) return true;
-    const members = this.#membership.all().map((m) => ({
+    const inMap = this.#mapMembers();
+    const known = this.#membership.all();
+    const members: GateMember[] = known.map((m) => ({
       live: this.#membership.state(m) !== 'dead',
       kids: m.self ? new Set(this.#keyring.isPublished(key) ? [key.kid] : []) : m.kids,
+      counted: inMap === undefined || inMap.has(m.nodeId),
     }));
+    // a map member this node never heard from counts as not publishing
+    if (inMap) for (const id of inMap) if (!known.some((m) => m.nodeId === id)) members.push({ live: false, kids: new Set(), counted: true });
     return passesActivationGate(key.kid, members);
   }
 
-  /** On how many of how many members `key` is published. */
+  /** On how many of how many members (of the cluster map, once there is one) `key` is published. */
   publication(key: KeyEntry): { nodes: number; of: number } {
-    const members = this.#membership.all();
+    const inMap = this.#mapMembers();
+    const members = this.#membership.all().filter((m) => inMap === undefined || inMap.has(m.nodeId));
     const nodes = members.filter((m) => (m.self ? this.#keyring.isPublished(key) : m.kids.has(key.kid))).length;
-    return { nodes, of: Math.max(1, members.length) };
+    return { nodes, of: Math.max(1, inMap?.size ?? members.length) };
   }
 }

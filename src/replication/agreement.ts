@@ -184,6 +184,12 @@ export class Agreement {
     return map ? { epoch: map.epoch, id: map.id } : undefined;
   }
 
+  /** The node ids of the current cluster map (the activation gate's majority is over them). */
+  mapMembers(): ReadonlySet<string> | undefined {
+    const map = this.#keeper.map;
+    return map ? new Set(memberIds(map)) : undefined;
+  }
+
   /** This node's register write generation (heartbeats carry it). */
   generation(): number {
     return this.#acceptorStore.generation;

@@ -39,6 +39,12 @@ describe('activation gate', () => {
     expect(passesActivationGate('k', [m(true, 'k'), m(false)])).toBe(false);
     expect(passesActivationGate('k', [m(true, 'k')])).toBe(true);
   });
+  it('counts only the cluster map\'s members toward the majority once there is a map, and still needs every live node', () => {
+    const out = (live: boolean, ...kids: string[]) => ({ ...m(live, ...kids), counted: false });
+    expect(passesActivationGate('k', [m(true, 'k'), m(false, 'k'), out(false), out(false)])).toBe(true);
+    expect(passesActivationGate('k', [m(true, 'k'), m(false), m(false), out(false, 'k')])).toBe(false);
+    expect(passesActivationGate('k', [m(true, 'k'), m(true, 'k'), out(true)])).toBe(false);
+  });
 });
 
 describe('leaderless decisions from a node\'s view', () => {
