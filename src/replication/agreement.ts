@@ -15,7 +15,10 @@
  *   moving key needs majorities of the old and the new replica set; a driver (the joining node, or the lowest
  *   live normal member) asks every normal member to hand over (finish each moving key with a round and copy the
  *   value to its new replicas), then proposes the settled map. Only stable maps change.
- * - **Repair.** Every committed value this node holds is copied once per map epoch to the key's other replicas.
+ * - **Repair** (`repair.ts`): undelivered commit markers are sent again; after a start and a map change every
+ *   committed value held here is copied to the key's other replicas.
+ * - **Restored data directories** (`peer-generations.ts`): a peer whose register generation went back stops
+ *   counting and is told; a node told so stops voting, drops its register state and takes a new node id.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -25,10 +28,14 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import { Acceptor } from './acceptor.js';
 import { SealedAcceptorStore } from './acceptor-store.js';
 import { decodeMap, encodeMap, isStable, mapKey, memberIds, settled, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
-import { Coord, PeerUnreachableError, type CoordReply, type CoordRequest } from './coord.js';
-import { Libp2pRegisterTransport, type RegisterHost } from './libp2p-transport.js';
+import type { Coord, CoordReply, CoordRequest } from './coord.js';
+import type { Libp2pRegisterTransport, RegisterHost } from './libp2p-transport.js';
 import { MapKeeper, type MapConflict } from './map-keeper.js';
+import { genesisCandidates, transitionStep } from './map-steps.js';
+import { PeerGenerations } from './peer-generations.js';
 import { majorities, Proposer, unanimous, type RegisterOutcome } from './proposer.js';
+import { Repair } from './repair.js';
+import { PeerUnreachableError } from './unreachable.js';
 
 /** What the agreement role needs of the cluster layer. */
 export interface AgreementCluster {
@@ -78,9 +85,6 @@ export interface AgreementView {
 const REQUEST_TIMEOUT_MS = 2_000;
 const HANDOVER_TIMEOUT_MS = 60_000;
 const MAP_PREFIX = 'map/';
-const PEER_GENERATION_PREFIX = 'peer-gen/';
-/** Undelivered commit markers remembered for repair; beyond this, repair falls back to a full pass. */
-const MAX_UNDELIVERED = 100_000;
 
 export class Agreement {
   readonly #o: AgreementOptions;
@@ -101,15 +105,9 @@ export class Agreement {
   #lastStepError = { reason: '', at: 0 };
   readonly #lastFetch = new Map<string, number>();
   readonly #handovers = new Map<number, Promise<number>>();
-  /** Commit markers that did not reach a replica: key → value and the replicas still missing it. */
-  readonly #undelivered = new Map<string, { value: Uint8Array; to: Set<string> }>();
-  /** Set at start and at every map change: repair then looks at every key this node holds once. */
-  #fullRepairDue = true;
+  readonly #repairs: Repair;
   #wasMember = false;
-  /** Highest register generation heard from each peer, and the peers whose generation went back. */
-  readonly #peerGenerations = new Map<string, number>();
-  readonly #dirtyGenerations = new Set<string>();
-  readonly #restoredPeers = new Map<string, number>();
+  readonly #peerGenerations: PeerGenerations;
   #lastRestoredNotice = 0;
   /** Set once peers showed that this data directory is older than what this node ran before. */
   #restored: string | undefined;
@@ -120,6 +118,8 @@ export class Agreement {
     this.#keeper = new MapKeeper({ store: options.store, nodeId: options.nodeId, replicationFactor: options.replicationFactor, clock: options.clock, log: options.log });
     this.#acceptorStore = new SealedAcceptorStore(options.store);
     this.#acceptor = new Acceptor(this.#acceptorStore);
+    this.#repairs = new Repair({ nodeId: options.nodeId, acceptorStore: this.#acceptorStore });
+    this.#peerGenerations = new PeerGenerations(options.store);
     this.#keeper.on('map:changed', (map, previous) => this.#onMapChanged(map, previous));
   }
 
@@ -131,9 +131,7 @@ export class Agreement {
   async load(): Promise<void> {
     await this.#keeper.load();
     await this.#acceptorStore.index();
-    for await (const entry of this.#o.store.scan(PEER_GENERATION_PREFIX)) {
-      if ('value' in entry && entry.value.length === 8) this.#peerGenerations.set(entry.key.slice(PEER_GENERATION_PREFIX.length), Number(entry.value.readBigUInt64BE()));
-    }
+    await this.#peerGenerations.load();
     this.#wasMember = (await this.#o.store.get('node/was-member')) !== undefined || this.#keeper.self !== undefined;
   }
 
@@ -141,11 +139,13 @@ export class Agreement {
   async start(cluster: AgreementCluster): Promise<void> {
     this.#cluster = cluster;
     const { nodeId, clusterId, log } = this.#o;
+    // loaded only now, with the libp2p host: the node serves its keys before the libp2p code is imported
+    const [{ Libp2pRegisterTransport }, { Coord }] = await Promise.all([import('./libp2p-transport.js'), import('./coord.js')]);
     this.#transport = new Libp2pRegisterTransport({
       host: cluster.host, protocol: `/keymesh/${clusterId}/register/1`, nodeId, acceptor: this.#acceptor,
       peerOf: (id) => cluster.peerOf(id), epoch: () => this.#keeper.epoch,
       votes: (key, epoch) => this.#votes(key, epoch),
-      refuse: (id) => (this.#restoredPeers.has(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
+      refuse: (id) => (this.#peerGenerations.isRestored(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
       onEpochMismatch: (id, epoch) => this.#onEpochMismatch(id, epoch),
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
     });
@@ -157,7 +157,7 @@ export class Agreement {
     this.#proposer = new Proposer({
       nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
       ...(doomed ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, doomed) } : {}),
-      onUndelivered: (key, to, value) => this.#noteUndelivered(key, to, value),
+      onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
     });
     await this.#transport.register();
     await this.#coord.register();
@@ -209,34 +209,16 @@ export class Agreement {
   }
 
   #observeGeneration(peer: { nodeId: string; name: string }, generation: number): void {
-    const seen = this.#peerGenerations.get(peer.nodeId) ?? 0;
-    if (generation >= seen) {
-      if (generation > seen) {
-        this.#peerGenerations.set(peer.nodeId, generation);
-        this.#dirtyGenerations.add(peer.nodeId);
-      }
-      return;
-    }
-    if (!this.#restoredPeers.has(peer.nodeId)) {
+    const wasRestored = this.#peerGenerations.isRestored(peer.nodeId);
+    const seen = this.#peerGenerations.observe(peer.nodeId, generation);
+    if (seen === undefined) return;
+    if (!wasRestored) {
       this.#o.log.error({ node: peer.nodeId, name: peer.name, generation, seen }, 'a member came back with register state older than it had (a data directory restored from a backup?); its votes no longer count');
     }
-    this.#restoredPeers.set(peer.nodeId, seen);
     if (Date.now() - this.#lastRestoredNotice > 2_000) {
       this.#lastRestoredNotice = Date.now();
       void this.#coord?.request(peer.nodeId, { t: 'restored', generation: seen }, REQUEST_TIMEOUT_MS).catch(() => undefined);
     }
-  }
-
-  /** Remembers (without a sync: a lost update only narrows what is detected) the generations heard from peers. */
-  async #persistGenerations(): Promise<void> {
-    const ids = [...this.#dirtyGenerations];
-    this.#dirtyGenerations.clear();
-    if (ids.length === 0) return;
-    await this.#o.store.batch(ids.map((id) => {
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(BigInt(this.#peerGenerations.get(id)!));
-      return { type: 'put' as const, key: `${PEER_GENERATION_PREFIX}${id}`, value: b };
-    }));
   }
 
   /**
@@ -250,7 +232,7 @@ export class Agreement {
     const previous = this.#o.nodeId;
     const next = this.#o.renewNodeId?.();
     const drop: string[] = [];
-    for (const prefix of ['reg/', 'node/map', 'node/was-member', 'node/generation', 'node/libp2p-identity', PEER_GENERATION_PREFIX]) {
+    for (const prefix of ['reg/', 'node/map', 'node/was-member', 'node/generation', 'node/libp2p-identity', PeerGenerations.prefix]) {
       for await (const key of this.#o.store.keys(prefix)) drop.push(key);
     }
     await this.#o.store.batch(drop.map((key) => ({ type: 'del' as const, key })), { sync: true });
@@ -337,7 +319,7 @@ export class Agreement {
   /** Replicas that answer first: this node's live peers, then the rest; never a restored one. */
   #byLiveness(nodes: string[]): string[] {
     const live = new Set(this.#cluster?.liveMembers().map((m) => m.nodeId) ?? []);
-    const usable = nodes.filter((n) => !this.#restoredPeers.has(n));
+    const usable = nodes.filter((n) => !this.#peerGenerations.isRestored(n));
     return [...usable.filter((n) => live.has(n)), ...usable.filter((n) => !live.has(n))];
   }
 
@@ -422,7 +404,7 @@ export class Agreement {
   }
 
   #onMapChanged(map: ClusterMap, _previous: ClusterMap | undefined): void {
-    this.#fullRepairDue = true;
+    this.#repairs.placementChanged();
     this.#transitionSince = isStable(map) ? undefined : Date.now();
     if (map.members.some((m) => m.nodeId === this.#o.nodeId) && !this.#wasMember) {
       this.#wasMember = true;
@@ -475,7 +457,7 @@ export class Agreement {
     if (this.#busy || !this.#cluster || this.#restored) return;
     this.#busy = true;
     try {
-      await this.#persistGenerations();
+      await this.#peerGenerations.persist();
       const map = this.#keeper.map;
       if (!map) await this.#genesisOrFind();
       else if (!this.#keeper.self) {
@@ -497,13 +479,11 @@ export class Agreement {
     const live = this.#cluster!.liveMembers();
     const mapped = live.find((m) => m.map !== undefined);
     if (mapped) return this.#fetchMap(mapped.nodeId);
-    const unmapped = [{ nodeId: this.#o.nodeId, name: this.#o.name }, ...live].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
-    if (unmapped.length < this.#o.bootstrapExpect || this.#wasMember) {
+    const candidates = this.#wasMember ? undefined : genesisCandidates({ nodeId: this.#o.nodeId, name: this.#o.name }, live, this.#o.bootstrapExpect);
+    if (!candidates) {
       this.#eligibleSince = undefined;
       return;
     }
-    const candidates = unmapped.slice(0, this.#o.bootstrapExpect);
-    if (!candidates.some((c) => c.nodeId === this.#o.nodeId)) return;
     this.#eligibleSince ??= Date.now();
     if (candidates[0]!.nodeId !== this.#o.nodeId && Date.now() - this.#eligibleSince < this.#timing.genesisGraceMs) return;
     const proposal: ClusterMap = { epoch: 1, id: randomBytes(8).toString('hex'), members: candidates.map((c) => ({ nodeId: c.nodeId, name: c.name, role: 'normal' as const })) };
@@ -524,69 +504,26 @@ export class Agreement {
     this.#o.log.info({ via: to.nodeId }, 'asked to join the cluster map');
   }
 
-  /**
-   * Drives a transitional map to its settled successor once every live owner (normal or leaving member) has
-   * handed over. Owners this node's failure detector calls dead are skipped only while they are at most a minority
-   * of any replica set (`(replicationFactor − 1) / 2` of them): then every value chosen before the change is held
-   * by a live owner, whose round finishes it under the joint quorum. The failure detector only makes the driver
-   * wait; it never changes the map.
-   */
+  /** Drives a transitional map to its settled successor once every live owner has handed over (`transitionStep`). */
   async #driveTransition(map: ClusterMap): Promise<void> {
-    const self = this.#keeper.self!;
     const live = new Set([this.#o.nodeId, ...this.#cluster!.liveMembers().map((m) => m.nodeId)]);
-    const owners = map.members.filter((m) => m.role !== 'joining').map((m) => m.nodeId).sort();
-    const joining = map.members.some((m) => m.role === 'joining');
-    const normals = map.members.filter((m) => m.role === 'normal').map((m) => m.nodeId).sort();
-    const driver = joining ? self.role === 'joining' : normals.find((id) => live.has(id)) === this.#o.nodeId;
     const overdue = Date.now() - (this.#transitionSince ?? Date.now()) > this.#timing.driverGraceMs;
-    if (!driver && !overdue) return;
-    const dead = owners.filter((id) => !live.has(id));
-    if (dead.length > Math.floor((this.#o.replicationFactor - 1) / 2)) {
-      this.#o.log.debug({ epoch: map.epoch, dead }, 'hand-over waits: too many owners are down');
-      return;
-    }
-    for (const id of owners.filter((o) => live.has(o))) await this.#coord!.request(id, { t: 'handover', epoch: map.epoch }, HANDOVER_TIMEOUT_MS);
+    const step = transitionStep(map, this.#o.nodeId, live, this.#o.replicationFactor, overdue);
+    if (step.kind === 'wait') this.#o.log.debug({ epoch: map.epoch, dead: step.dead }, 'hand-over waits: too many owners are down');
+    if (step.kind !== 'hand-over') return;
+    for (const id of step.ask) await this.#coord!.request(id, { t: 'handover', epoch: map.epoch }, HANDOVER_TIMEOUT_MS);
     if (this.#keeper.epoch !== map.epoch) return;
     await this.#changeMap(map, settled(map));
   }
 
-  #noteUndelivered(key: string, to: string, value: Uint8Array): void {
-    if (this.#undelivered.size >= MAX_UNDELIVERED) {
-      this.#fullRepairDue = true;
-      return;
-    }
-    const entry = this.#undelivered.get(key) ?? { value, to: new Set<string>() };
-    entry.to.add(to);
-    this.#undelivered.set(key, entry);
-  }
-
-  /**
-   * Repair: sends again the commit markers that did not reach a replica, and once after start and after every map
-   * change copies each committed value held here to the key's other replicas.
-   */
+  /** A repair pass at most every `repairIntervalMs` (see `Repair`). */
   async #repair(map: ClusterMap): Promise<void> {
     if (Date.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
     this.#lastRepair = Date.now();
-    const placement = this.#keeper.placement!;
-    const live = new Set(this.#cluster!.liveMembers().map((m) => m.nodeId));
-    const send = async (key: string, value: Uint8Array, to: Iterable<string>): Promise<boolean> => {
-      const replicas = new Set(placement.replicaSets(key).flat());
-      const targets = [...to].filter((n) => n !== this.#o.nodeId && replicas.has(n));
-      const results = await Promise.allSettled(targets.map((n) => this.#transport!.request(n, { t: 'commit', key, value }, REQUEST_TIMEOUT_MS)));
-      return results.every((r) => r.status === 'fulfilled');
-    };
-    for (const [key, entry] of [...this.#undelivered]) {
-      if (![...entry.to].some((n) => live.has(n))) continue;
-      if (await send(key, entry.value, entry.to)) this.#undelivered.delete(key);
-    }
-    if (!this.#fullRepairDue) return;
-    let complete = true;
-    for (const key of await this.#localKeys()) {
-      if (this.#keeper.map !== map) return;
-      const state = await this.#acceptorStore.load(key).catch(() => undefined);
-      if (state?.committed && !(await send(key, state.committed, placement.replicaSets(key).flat()))) complete = false;
-    }
-    if (complete) this.#fullRepairDue = false;
+    await this.#repairs.pass({
+      placement: this.#keeper.placement!, live: new Set(this.#cluster!.liveMembers().map((m) => m.nodeId)), transport: this.#transport!,
+      keys: await this.#localKeys(), current: () => this.#keeper.map === map,
+    });
   }
 }
 

@@ -14,6 +14,7 @@ import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { decodeMessage } from '../cluster/messages.js';
 import { RpcClient, serveRpc } from '../cluster/rpc.js';
+import { PeerUnreachableError } from './unreachable.js';
 import { ERROR_CODES, KeymeshError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RegisterHost } from './libp2p-transport.js';
@@ -113,14 +114,6 @@ export class Coord {
       this.#o.log.error({ err, request: request.t }, 'coordination request failed');
       return { t: 'error', code: 'ERR_INTERNAL', message: 'internal error' };
     }
-  }
-}
-
-/** A node that could not be reached or did not answer: the request may be tried on another node. */
-export class PeerUnreachableError extends KeymeshError {
-  constructor(message: string, cause?: unknown) {
-    super('ERR_UNAVAILABLE', message, { cause });
-    this.name = 'PeerUnreachableError';
   }
 }
 

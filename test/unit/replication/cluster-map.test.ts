@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMap, encodeMap, isStable, Placement, settled, withJoining, withLeaving, type ClusterMap } from '../../../src/replication/cluster-map.js';
+import { genesisCandidates, transitionStep } from '../../../src/replication/map-steps.js';
 import { majorities, Proposer, unanimous, type RegisterTransport } from '../../../src/replication/proposer.js';
 import { Acceptor, type AcceptorState } from '../../../src/replication/acceptor.js';
 import type { RegisterReply, RegisterRequest } from '../../../src/replication/messages.js';
@@ -108,5 +109,34 @@ describe('quorums', () => {
     const net2 = network(['a', 'b', 'c', 'd']);
     await net2.proposer('a').getOrCreate('map/1', unanimous(['a', 'b', 'c']), v('first'));
     expect(Buffer.from(await net2.proposer('d').getOrCreate('map/1', unanimous(['b', 'c', 'd']), v('second'))).toString()).toBe('first');
+  });
+});
+
+describe('map steps', () => {
+  const c = (n: number) => ({ nodeId: id(n), name: `node-${n}` });
+
+  it('forms genesis only with bootstrapExpect nodes met, from the lowest ids, and only if this node is one', () => {
+    expect(genesisCandidates(c(1), [c(2)], 3)).toBeUndefined();
+    expect(genesisCandidates(c(2), [c(3), c(1)], 3)!.map((x) => x.nodeId)).toEqual([id(1), id(2), id(3)]);
+    expect(genesisCandidates(c(4), [c(3), c(1), c(2)], 3)).toBeUndefined();
+    expect(genesisCandidates(c(7), [], 1)!.map((x) => x.nodeId)).toEqual([id(7)]);
+  });
+
+  it('lets the joining node drive a join, and the lowest live normal member a removal', () => {
+    const join = withJoining(genesis, id(4), 'node-4');
+    const all = new Set([id(1), id(2), id(3), id(4)]);
+    expect(transitionStep(join, id(4), all, 3, false)).toEqual({ kind: 'hand-over', ask: [id(1), id(2), id(3)] });
+    expect(transitionStep(join, id(1), all, 3, false)).toEqual({ kind: 'not-driver' });
+    expect(transitionStep(join, id(1), all, 3, true).kind).toBe('hand-over');
+    const removal = withLeaving(genesis, id(1));
+    const withoutOne = new Set([id(2), id(3)]);
+    expect(transitionStep(removal, id(2), withoutOne, 3, false)).toEqual({ kind: 'hand-over', ask: [id(2), id(3)] });
+    expect(transitionStep(removal, id(3), withoutOne, 3, false)).toEqual({ kind: 'not-driver' });
+  });
+
+  it('waits while more owners are down than a replica set can lose', () => {
+    const removal = withLeaving(genesis, id(1));
+    expect(transitionStep(removal, id(2), new Set([id(2)]), 3, false)).toEqual({ kind: 'wait', dead: [id(1), id(3)] });
+    expect(transitionStep(removal, id(2), new Set([id(2), id(3)]), 1, false)).toEqual({ kind: 'wait', dead: [id(1)] });
   });
 });

@@ -1,0 +1,13 @@
+/**
+ * The error of a peer that could not be reached or did not answer (kept apart from the libp2p code, which the node
+ * loads only once its keys are served).
+ */
+import { KeymeshError } from '../errors.js';
+
+/** A node that could not be reached or did not answer: the request may be tried on another node. */
+export class PeerUnreachableError extends KeymeshError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_UNAVAILABLE', message, { cause });
+    this.name = 'PeerUnreachableError';
+  }
+}
