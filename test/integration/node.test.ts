@@ -90,6 +90,8 @@ describe('a keymesh node process', () => {
     const marker = `plaintext-marker-${Math.random().toString(36).slice(2)}`;
     expect((await decrypt(node.url, node.adminToken, await encryptToPop(node.url, marker))).status).toBe(200);
     const publicX = (await popKey(node.url)).x!;
+    // one key per use, plus the next slot's keys when the test runs in the hour before a slot boundary
+    const keyCount = ((await (await fetch(`${node.url}/v1/keys`, { headers: { authorization: `Bearer ${node.adminToken}` } })).json()) as { keys: unknown[] }).keys.length;
     await node.stop();
 
     // the private halves really are in the store, sealed: read them back with the management key
@@ -102,7 +104,8 @@ describe('a keymesh node process', () => {
       privateParts.push(String(record.privateJwk.d ?? record.privateJwk.k));
     }
     await db.close();
-    expect(privateParts).toHaveLength(3);
+    expect(privateParts.length).toBeGreaterThanOrEqual(3);
+    expect(privateParts).toHaveLength(keyCount);
 
     const raw = allBytes(dataDir);
     for (const secret of [...privateParts, marker, publicX, 'privateJwk', managementKey, Buffer.from(managementKey, 'base64url').toString('hex')]) {
@@ -162,7 +165,7 @@ describe('a keymesh node process', () => {
     expect(second.stdout()).toContain(`record ${recordKey} failed its seal check`);
     const jwks = ((await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys;
     expect(jwks.map((k) => k.kid)).not.toContain(sigKid);
-    expect(jwks).toHaveLength(1);
+    expect(jwks.length).toBeGreaterThanOrEqual(1); // the replacement (and the next slot's key in the hour before a slot boundary)
     const keys = (await (await fetch(`${second.url}/v1/keys`, { headers: { authorization: `Bearer ${second.adminToken}` } })).json()) as { corruptRecords: string[] };
     expect(keys.corruptRecords).toEqual([recordKey]);
     expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
