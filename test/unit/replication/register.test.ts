@@ -5,7 +5,7 @@ import { SimNetwork, type Faults } from '../../helpers/sim-network.js';
 import { seededRandom, VirtualTime } from '../../helpers/virtual-time.js';
 import { checkWriteOnce, type Operation } from '../../helpers/write-once-checker.js';
 
-const SCHEDULES = Number(process.env.KEYMESH_REGISTER_SCHEDULES ?? 1500);
+const SCHEDULES = Number(process.env.KEYMESH_REGISTER_SCHEDULES ?? 2500);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString());
 
 /** Runs one random schedule; returns the history and the network's node names. */
