@@ -33,7 +33,7 @@ import type { Libp2pRegisterTransport, RegisterHost } from './libp2p-transport.j
 import { MapKeeper, type MapConflict } from './map-keeper.js';
 import { genesisCandidates, transitionStep } from './map-steps.js';
 import { PeerGenerations } from './peer-generations.js';
-import { majorities, Proposer, unanimous, type RegisterOutcome } from './proposer.js';
+import { inEpoch, majorities, Proposer, unanimous, type RegisterOutcome } from './proposer.js';
 import { Repair } from './repair.js';
 import { PeerUnreachableError } from './unreachable.js';
 
@@ -281,8 +281,10 @@ export class Agreement {
       try {
         return await this.#runOnce(op, key, candidate, forwarded);
       } catch (err) {
-        // a map change while the operation ran: the replicas refused the old epoch; run again in the new one
-        if (attempt < 3 && isKeymeshError(err, 'ERR_UNAVAILABLE') && this.#keeper.epoch !== epoch) continue;
+        // a map change while the operation ran: the replicas refused the old epoch; run again in the new one (a
+        // get-or-create or a read is safe to repeat, even after an unconfirmed accept)
+        const retriable = isKeymeshError(err, 'ERR_UNAVAILABLE') || isKeymeshError(err, 'ERR_OUTCOME_UNKNOWN');
+        if (attempt < 3 && retriable && this.#keeper.epoch !== epoch) continue;
         throw err;
       }
     }
@@ -296,7 +298,7 @@ export class Agreement {
     if (nodes.includes(this.#o.nodeId)) {
       const local = await this.#acceptorStore.load(key);
       if (local?.committed) return { value: local.committed, roundTrips: 0 };
-      const quorum = majorities(...sets);
+      const quorum = inEpoch(majorities(...sets), placement.map.epoch);
       return op === 'read' ? this.#proposer.readOutcome(key, quorum) : this.#proposer.propose(key, quorum, candidate!);
     }
     if (forwarded) throw new KeymeshError('ERR_UNAVAILABLE', `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`);
@@ -372,7 +374,7 @@ export class Agreement {
    * whichever map was chosen and pushes it to every member old and new. Returns the chosen map.
    */
   async #changeMap(current: ClusterMap, next: ClusterMap): Promise<ClusterMap> {
-    const outcome = await this.#proposer!.propose(mapKey(next.epoch), majorities(memberIds(current)), encodeMap(next));
+    const outcome = await this.#proposer!.propose(mapKey(next.epoch), inEpoch(majorities(memberIds(current)), current.epoch), encodeMap(next));
     const chosen = decodeMap(outcome.value!);
     await this.#keeper.adopt(chosen, { nodeId: this.#o.nodeId, name: this.#o.name });
     const everyone = new Set([...memberIds(current), ...memberIds(chosen)]);
@@ -400,7 +402,7 @@ export class Agreement {
   #onEpochMismatch(nodeId: string, epoch: number): void {
     const map = this.#keeper.map;
     if (epoch > this.#keeper.epoch) void this.#fetchMap(nodeId);
-    else if (map) void this.#pushMap(nodeId, map);
+    else if (map && epoch < map.epoch) void this.#pushMap(nodeId, map);
   }
 
   #onMapChanged(map: ClusterMap, _previous: ClusterMap | undefined): void {
@@ -437,9 +439,9 @@ export class Agreement {
       if (this.#keeper.epoch !== epoch) break;
       const sets = placement.replicaSets(key);
       if (sets.length < 2 || !sets[0]!.includes(this.#o.nodeId)) continue;
-      const outcome = await this.#proposer!.readOutcome(key, majorities(...sets));
+      const outcome = await this.#proposer!.readOutcome(key, inEpoch(majorities(...sets), epoch));
       if (outcome.value === undefined) continue;
-      await Promise.all(sets[1]!.map((to) => this.#transport!.request(to, { t: 'commit', key, value: outcome.value! }, REQUEST_TIMEOUT_MS).catch(() => undefined)));
+      await Promise.all(sets[1]!.map((to) => this.#transport!.request(to, { t: 'commit', key, value: outcome.value! }, REQUEST_TIMEOUT_MS, epoch).catch(() => undefined)));
       moved += 1;
     }
     this.#o.log.info({ epoch, moved }, 'handed over moving keys');
@@ -487,7 +489,7 @@ export class Agreement {
     this.#eligibleSince ??= Date.now();
     if (candidates[0]!.nodeId !== this.#o.nodeId && Date.now() - this.#eligibleSince < this.#timing.genesisGraceMs) return;
     const proposal: ClusterMap = { epoch: 1, id: randomBytes(8).toString('hex'), members: candidates.map((c) => ({ nodeId: c.nodeId, name: c.name, role: 'normal' as const })) };
-    const outcome = await this.#proposer!.propose(mapKey(1), unanimous(candidates.map((c) => c.nodeId)), encodeMap(proposal));
+    const outcome = await this.#proposer!.propose(mapKey(1), inEpoch(unanimous(candidates.map((c) => c.nodeId)), 0), encodeMap(proposal));
     const chosen = decodeMap(outcome.value!);
     await this.#keeper.adopt(chosen, { nodeId: this.#o.nodeId, name: this.#o.name });
     this.#o.log.info({ mapId: chosen.id, members: chosen.members.length }, 'genesis: the first cluster map was formed');

@@ -53,16 +53,17 @@ export class Libp2pRegisterTransport implements RegisterTransport {
     });
   }
 
-  async request(to: string, request: RegisterRequest, timeoutMs: number): Promise<RegisterReply> {
+  async request(to: string, request: RegisterRequest, timeoutMs: number, epoch = this.#o.epoch()): Promise<RegisterReply> {
     if (to === this.#o.nodeId) {
-      if (!this.#votes(request.key, this.#o.epoch())) throw new KeymeshError('ERR_UNAVAILABLE', 'this node does not vote in its cluster map');
+      if (epoch !== this.#o.epoch()) throw new KeymeshError('ERR_UNAVAILABLE', `this node moved from cluster-map epoch ${epoch} to ${this.#o.epoch()}`);
+      if (!this.#votes(request.key, epoch)) throw new KeymeshError('ERR_UNAVAILABLE', 'this node does not vote in its cluster map');
       return this.#o.acceptor.handle(request);
     }
     const refused = this.#o.refuse?.(to);
     if (refused) throw new KeymeshError('ERR_UNAVAILABLE', `node ${to}: ${refused}`);
     const peer = this.#o.peerOf(to);
     if (!peer) throw new KeymeshError('ERR_UNAVAILABLE', `no known address for node ${to}`);
-    const raw = await this.#rpc.call(peer, encodeRegister({ v: 1, from: this.#o.nodeId, epoch: this.#o.epoch(), request }), timeoutMs);
+    const raw = await this.#rpc.call(peer, encodeRegister({ v: 1, from: this.#o.nodeId, epoch, request }), timeoutMs);
     const { reply } = decodeRegister(registerReplyEnvelopeSchema, raw);
     if (reply.t === 'wrong-epoch') {
       this.#o.onEpochMismatch?.(to, reply.epoch);

@@ -22,9 +22,13 @@ import { KeymeshError } from '../errors.js';
 import { compareBallots, type Ballot } from './ballot.js';
 import type { Accepted, RegisterReply, RegisterRequest } from './messages.js';
 
-/** Sends one request to one replica. Rejects when the replica cannot be reached or does not answer in time. */
+/**
+ * Sends one request to one replica. Rejects when the replica cannot be reached or does not answer in time.
+ * `epoch` is the cluster-map epoch the request is sent in (the one its quorum was computed for); a replica in
+ * another epoch refuses it. Without it the transport uses its node's current epoch.
+ */
 export interface RegisterTransport {
-  request(to: string, request: RegisterRequest, timeoutMs: number): Promise<RegisterReply>;
+  request(to: string, request: RegisterRequest, timeoutMs: number, epoch?: number): Promise<RegisterReply>;
 }
 
 /** Time for the proposer: the clock and a sleep, injected so simulations can run on virtual time. */
@@ -54,6 +58,16 @@ export const DEFAULT_PROPOSER_SETTINGS: ProposerSettings = { requestTimeoutMs: 1
  */
 export interface Quorum {
   readonly groups: readonly { readonly members: readonly string[]; readonly need: number }[];
+  /**
+   * The cluster-map epoch the groups were computed for. Every request of the operation, retries included, is sent
+   * in this epoch, so a replica that has moved on refuses it: a quorum of one map is never counted in another.
+   */
+  readonly epoch?: number;
+}
+
+/** `quorum` bound to cluster-map `epoch`. */
+export function inEpoch(quorum: Quorum, epoch: number): Quorum {
+  return { ...quorum, epoch };
 }
 
 /** A majority of each of `sets`. */
@@ -141,7 +155,7 @@ export class Proposer {
       roundTrips += 1;
       const prepared = await this.#gather(quorum, { t: 'prepare', key, ballot }, (r) => r.t === 'promise');
       const chosen = committedIn(prepared);
-      if (chosen) return { value: this.#finish(key, nodes, chosen), roundTrips };
+      if (chosen) return { value: this.#finish(key, nodes, chosen, quorum.epoch), roundTrips };
       if (!prepared.quorate) {
         await this.#backOff(prepared, attempt);
         continue;
@@ -151,8 +165,8 @@ export class Proposer {
       roundTrips += 1;
       const accepted = await this.#gather(quorum, { t: 'accept', key, ballot, value }, (r) => r.t === 'accepted');
       const chosenMeanwhile = committedIn(accepted);
-      if (chosenMeanwhile) return { value: this.#finish(key, nodes, chosenMeanwhile), roundTrips };
-      if (accepted.quorate) return { value: this.#finish(key, nodes, value), roundTrips };
+      if (chosenMeanwhile) return { value: this.#finish(key, nodes, chosenMeanwhile, quorum.epoch), roundTrips };
+      if (accepted.quorate) return { value: this.#finish(key, nodes, value, quorum.epoch), roundTrips };
       await this.#backOff(accepted, attempt);
     }
     throw proposed
@@ -170,10 +184,10 @@ export class Proposer {
     return seen === undefined ? { value: undefined, roundTrips: 1 } : this.propose(key, quorum, seen.value, 1);
   }
 
-  #finish(key: string, nodes: readonly string[], value: Uint8Array): Uint8Array {
+  #finish(key: string, nodes: readonly string[], value: Uint8Array, epoch: number | undefined): Uint8Array {
     if (this.#beforeCommit && !this.#beforeCommit(key)) return value;
     for (const to of nodes) {
-      this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs).catch(() => this.#onUndelivered?.(key, to, value));
+      this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs, epoch).catch(() => this.#onUndelivered?.(key, to, value));
     }
     return value;
   }
@@ -215,7 +229,7 @@ export class Proposer {
         }
       };
       for (const to of nodes) {
-        this.#transport.request(to, request, this.#settings.requestTimeoutMs).then(
+        this.#transport.request(to, request, this.#settings.requestTimeoutMs, quorum.epoch).then(
           (reply) => {
             answered.add(to);
             if (ok(reply)) {

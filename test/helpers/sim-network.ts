@@ -32,6 +32,8 @@ export class SimNetwork {
   readonly #stores = new Map<string, MemoryAcceptorStore>();
   readonly #acceptors = new Map<string, Acceptor>();
   readonly #down = new Set<string>();
+  /** Each node's cluster-map epoch: a replica answers only requests sent in its own epoch (as on the wire). */
+  readonly #epochs = new Map<string, number>();
 
   constructor(nodes: readonly string[], time: VirtualTime, random: () => number, faults: Faults) {
     this.#time = time;
@@ -57,11 +59,23 @@ export class SimNetwork {
     return this.#down.has(node);
   }
 
-  /** The transport a proposer on `from` uses. */
+  epoch(node: string): number {
+    return this.#epochs.get(node) ?? 0;
+  }
+
+  setEpoch(node: string, epoch: number): void {
+    this.#epochs.set(node, epoch);
+  }
+
+  /**
+   * The transport a proposer on `from` uses; each request carries the epoch of its operation's quorum, or
+   * `from`'s epoch at the time it is sent.
+   */
   transport(from: string): RegisterTransport {
     return {
-      request: (to: string, request: RegisterRequest, timeoutMs: number) =>
+      request: (to: string, request: RegisterRequest, timeoutMs: number, epoch?: number) =>
         new Promise<RegisterReply>((resolve, reject) => {
+          const sentIn = epoch ?? this.epoch(from);
           let settled = false;
           const fail = () => {
             if (!settled) {
@@ -72,6 +86,7 @@ export class SimNetwork {
           this.#time.schedule(timeoutMs, fail);
           const deliver = () => {
             if (this.#down.has(to) || this.#down.has(from) || this.#random() < this.#faults.drop) return;
+            if (this.epoch(to) !== sentIn) return; // refused: another epoch (the proposer sees a failure)
             this.#acceptors.get(to)!.handle(request).then((reply) => {
               if (this.#random() < this.#faults.drop) return;
               this.#time.schedule(this.#delay(), () => {
