@@ -43,6 +43,9 @@ export const ERROR_CODES = {
   ERR_UNAVAILABLE: { status: 503, oauthError: 'temporarily_unavailable', summary: 'a majority of the replicas of a replicated value could not be reached; nothing was written' },
   ERR_OUTCOME_UNKNOWN: { status: 503, oauthError: 'temporarily_unavailable', summary: 'a replicated write was sent but not confirmed by a majority before the deadline; it may or may not have taken effect, and a retry returns whatever did' },
   ERR_BAD_MESSAGE: { status: 400, oauthError: 'invalid_request', summary: 'a gossip or sync message was oversized, not msgpack, of an unknown type or version, or failed validation; it is dropped and its sender penalised' },
+  ERR_UNTRUSTED_ISSUER: { status: 400, oauthError: 'invalid_grant', summary: 'a user token from an issuer that is not in trustedIssuers' },
+  ERR_INVALID_SUBJECT_TOKEN: { status: 400, oauthError: 'invalid_grant', summary: 'a user token that failed verification: signature, algorithm, audience, expiry or not-before' },
+  ERR_IDP_UNAVAILABLE: { status: 503, oauthError: 'temporarily_unavailable', summary: "a trusted IDP's key set could not be fetched; other IDPs and the node are unaffected" },
   ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -103,3 +103,18 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 /** Key uses a realm holds. */
 export const KEY_USES = ['sig', 'enc', 'secret'] as const;
+
+/** Signature algorithms a trusted IDP's user tokens may use (asymmetric only: no `none`, no HMAC). */
+export const IDP_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+/** The algorithms accepted from a trusted IDP that names none. Default is RS256 and ES256. */
+export const IDP_ALGORITHMS_BY_DEFAULT = ['RS256', 'ES256'] as const;
+
+/** Least time between two fetches of an IDP's key set when a token names an unknown kid. Default is 30 s. */
+export const IDP_JWKS_COOLDOWN_MS = 30 * SECOND_MS;
+
+/** How long an IDP's key set is kept before it is fetched again. Default is 10 min. */
+export const IDP_JWKS_MAX_AGE_MS = 10 * MINUTE_MS;
+
+/** How long fetching an IDP's key set may take. Default is 5 s. */
+export const IDP_JWKS_TIMEOUT_MS = 5 * SECOND_MS;

@@ -80,3 +80,18 @@ export function checkOperatorTokens(config: Config): ConfigProblem[] {
   });
   return problems;
 }
+
+/** Trusted IDPs: one entry per issuer, key sets over https unless on loopback. */
+export function checkTrustedIssuers(config: Config): ConfigProblem[] {
+  const seen = new Set<string>();
+  const problems: ConfigProblem[] = [];
+  config.trustedIssuers.forEach((t, i) => {
+    if (seen.has(t.issuer)) problems.push({ path: `trustedIssuers.${i}.issuer`, message: `duplicate issuer "${t.issuer}"` });
+    seen.add(t.issuer);
+    const url = new URL(t.jwksUri);
+    if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
+      problems.push({ path: `trustedIssuers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${t.jwksUri}` });
+    }
+  });
+  return problems;
+}

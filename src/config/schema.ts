@@ -81,6 +81,17 @@ export const configSchema = z.strictObject({
   jwks: z.strictObject({ maxAgeMs: durationMs(0, D.DEFAULT_JWKS_MAX_AGE_MS) }).prefault({}),
   log: z.strictObject({ level: z.enum(D.LOG_LEVELS).default(D.DEFAULT_LOG_LEVEL) }).prefault({}),
   realms: z.record(z.string().regex(REALM_NAME, 'realm names are lowercase letters, digits, _ and -'), realmSchema).default({}),
+  trustedIssuers: z
+    .array(
+      z.strictObject({
+        issuer: z.string().min(1).max(512),
+        jwksUri: z.url({ protocol: /^https?$/ }),
+        algorithms: z.array(z.enum(D.IDP_ALGS)).min(1).default([...D.IDP_ALGORITHMS_BY_DEFAULT]),
+        audiences: z.array(z.string().min(1).max(512)).optional(),
+      }),
+    )
+    .max(64)
+    .default([]),
   operatorTokens: z
     .array(
       z.strictObject({

@@ -1,0 +1,98 @@
+/**
+ * Verification of users' JWTs from trusted IDPs (`trustedIssuers`), for the secret server.
+ *
+ * A token is accepted only when its `iss` is exactly a registered issuer; it is verified against that issuer's
+ * key set (`jwksUri`) with that issuer's algorithms only (asymmetric ones: `alg: none` and an HMAC signed with a
+ * public key are refused before any key is touched), `exp` and `nbf` with `clockSkewMs` of tolerance, and an `aud`
+ * that the calling resource server may present. Key sets are cached (`IDP_JWKS_MAX_AGE_MS`) and fetched again
+ * on an unknown kid at most every `IDP_JWKS_COOLDOWN_MS` (jose's remote key set); an IDP that cannot be reached
+ * fails only the requests that need it.
+ */
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { Clock } from '../clock.js';
+import { IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS, IDP_JWKS_TIMEOUT_MS } from '../config/defaults.js';
+import { KeymeshError } from '../errors.js';
+
+/** A trusted IDP as configured. */
+export interface TrustedIssuer {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly algorithms: readonly string[];
+  readonly audiences?: readonly string[] | undefined;
+}
+
+/** A verified user token. */
+export interface VerifiedUser {
+  readonly issuer: string;
+  readonly subject: string;
+  readonly claims: JWTPayload;
+}
+
+export class UserTokenVerifier {
+  readonly #issuers = new Map<string, { config: TrustedIssuer; keys: ReturnType<typeof createRemoteJWKSet> }>();
+  readonly #clock: Clock;
+  readonly #clockSkewMs: number;
+
+  constructor(options: { issuers: readonly TrustedIssuer[]; clock: Clock; clockSkewMs: number; cooldownMs?: number; maxAgeMs?: number; timeoutMs?: number }) {
+    this.#clock = options.clock;
+    this.#clockSkewMs = options.clockSkewMs;
+    for (const config of options.issuers) {
+      const keys = createRemoteJWKSet(new URL(config.jwksUri), {
+        cooldownDuration: options.cooldownMs ?? IDP_JWKS_COOLDOWN_MS,
+        cacheMaxAge: options.maxAgeMs ?? IDP_JWKS_MAX_AGE_MS,
+        timeoutDuration: options.timeoutMs ?? IDP_JWKS_TIMEOUT_MS,
+      });
+      this.#issuers.set(config.issuer, { config, keys });
+    }
+  }
+
+  /**
+   * Verifies `jwt` as a user token whose audience is one of `allowedAudiences`.
+   * @throws KeymeshError `ERR_UNTRUSTED_ISSUER`, `ERR_INVALID_SUBJECT_TOKEN` or `ERR_IDP_UNAVAILABLE`.
+   */
+  async verify(jwt: string, allowedAudiences: readonly string[]): Promise<VerifiedUser> {
+    let iss: string | undefined;
+    let alg: string | undefined;
+    try {
+      iss = decodeJwt(jwt).iss;
+      alg = decodeProtectedHeader(jwt).alg;
+    } catch {
+      throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token is not a JWT');
+    }
+    const entry = iss === undefined ? undefined : this.#issuers.get(iss);
+    if (!entry) throw new KeymeshError('ERR_UNTRUSTED_ISSUER', `the user token's issuer ${JSON.stringify(iss ?? null).slice(0, 200)} is not a trusted issuer`);
+    const { config, keys } = entry;
+    if (alg === undefined || !config.algorithms.includes(alg)) {
+      throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token uses alg ${JSON.stringify(alg ?? null)}; ${config.issuer} signs with ${config.algorithms.join(', ')}`);
+    }
+    const audiences = config.audiences ? allowedAudiences.filter((a) => config.audiences!.includes(a)) : [...allowedAudiences];
+    if (audiences.length === 0) throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'no audience the caller may present is accepted from this issuer');
+    try {
+      const { payload } = await jwtVerify(jwt, keys, {
+        issuer: config.issuer,
+        audience: audiences,
+        algorithms: [...config.algorithms],
+        clockTolerance: Math.floor(this.#clockSkewMs / 1000),
+        currentDate: new Date(this.#clock.now()),
+        requiredClaims: ['sub', 'exp'],
+      });
+      return { issuer: config.issuer, subject: payload.sub!, claims: payload };
+    } catch (err) {
+      throw translate(err, config.issuer);
+    }
+  }
+}
+
+function translate(err: unknown, issuer: string): KeymeshError {
+  if (err instanceof KeymeshError) return err;
+  // fetching the key set failed: a timeout, a non-200 answer (jose's generic error), a malformed set, no connection
+  const generic = err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC';
+  if (generic || err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || (err instanceof Error && !(err instanceof joseErrors.JOSEError))) {
+    return new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of ${issuer} could not be fetched: ${(err as Error).message}`, { cause: err });
+  }
+  if (err instanceof joseErrors.JWTExpired) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token has expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token's ${err.claim} claim is not acceptable (${err.reason})`);
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `no key of ${issuer} matches the user token`);
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token\'s signature does not verify');
+  return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token was refused: ${(err as Error).message}`);
+}
