@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   ERR_UNTRUSTED_ISSUER: { status: 400, oauthError: 'invalid_grant', summary: 'a user token from an issuer that is not in trustedIssuers' },
   ERR_INVALID_SUBJECT_TOKEN: { status: 400, oauthError: 'invalid_grant', summary: 'a user token that failed verification: signature, algorithm, audience, expiry or not-before' },
   ERR_IDP_UNAVAILABLE: { status: 503, oauthError: 'temporarily_unavailable', summary: "a trusted IDP's key set could not be fetched; other IDPs and the node are unaffected" },
+  ERR_INVALID_CLIENT: { status: 401, oauthError: 'invalid_client', summary: 'the caller is not a registered resource server, or its client assertion is missing, malformed, wrongly signed, expired or replayed' },
+  ERR_UNKNOWN_AUDIENCE: { status: 400, oauthError: 'invalid_target', summary: 'an audience that is not a registered resource server' },
   ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

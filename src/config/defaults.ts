@@ -118,3 +118,9 @@ export const IDP_JWKS_MAX_AGE_MS = 10 * MINUTE_MS;
 
 /** How long fetching an IDP's key set may take. Default is 5 s. */
 export const IDP_JWKS_TIMEOUT_MS = 5 * SECOND_MS;
+
+/** The `client_assertion_type` of RFC 7523 client authentication. */
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** The longest a client assertion may live (`exp` − `iat`, or `exp` − now). Default is 5 min. */
+export const CLIENT_ASSERTION_MAX_LIFETIME_MS = 5 * MINUTE_MS;

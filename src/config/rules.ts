@@ -95,3 +95,21 @@ export function checkTrustedIssuers(config: Config): ConfigProblem[] {
   });
   return problems;
 }
+
+/** Registered resource servers: unique audiences and client ids, key sets over https unless on loopback. */
+export function checkResourceServers(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const audiences = new Set<string>();
+  const clients = new Set<string>();
+  config.resourceServers.forEach((r, i) => {
+    if (audiences.has(r.audience)) problems.push({ path: `resourceServers.${i}.audience`, message: `duplicate audience "${r.audience}"` });
+    if (clients.has(r.clientId)) problems.push({ path: `resourceServers.${i}.clientId`, message: `duplicate clientId "${r.clientId}"` });
+    audiences.add(r.audience);
+    clients.add(r.clientId);
+    const url = new URL(r.jwksUri);
+    if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
+      problems.push({ path: `resourceServers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${r.jwksUri}` });
+    }
+  });
+  return problems;
+}

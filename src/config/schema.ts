@@ -92,6 +92,17 @@ export const configSchema = z.strictObject({
     )
     .max(64)
     .default([]),
+  resourceServers: z
+    .array(
+      z.strictObject({
+        audience: z.string().min(1).max(512),
+        clientId: z.string().min(1).max(256),
+        jwksUri: z.url({ protocol: /^https?$/ }),
+        userTokenAudiences: z.array(z.string().min(1).max(512)).min(1),
+      }),
+    )
+    .max(256)
+    .default([]),
   operatorTokens: z
     .array(
       z.strictObject({

@@ -1,14 +1,12 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
 import { UserTokenVerifier } from '../../../src/secret-server/user-tokens.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { startJwksServer, type JwksServer } from '../../helpers/jwks-server.js';
 
-let server: Server;
+let server: JwksServer;
 let jwks: { keys: JWK[] } = { keys: [] };
-let fetches = 0;
 let base = '';
 let signing: { privateKey: CryptoKey; publicKey: CryptoKey; kid: string };
 
@@ -20,20 +18,10 @@ async function makeKey(kid: string) {
 beforeAll(async () => {
   signing = await makeKey('k1');
   jwks = { keys: [{ ...(await exportJWK(signing.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] };
-  server = createServer((req, res) => {
-    fetches += 1;
-    if (req.url === '/down') {
-      res.statusCode = 500;
-      res.end();
-      return;
-    }
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify(jwks));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startJwksServer(() => jwks);
+  base = server.base;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 
 const ISSUER = 'https://idp.example';
 const clock = new FakeClock(Date.UTC(2026, 10, 23, 12));
@@ -91,13 +79,13 @@ describe('user tokens from trusted IDPs', () => {
   it('fetches the key set again when a token names a kid it has not seen (after the IDP rotated)', async () => {
     const v = verifier();
     await v.verify(await token(), ['rs-1']);
-    const before = fetches;
+    const before = server.fetches();
     const next = await makeKey('k2');
     jwks = { keys: [...jwks.keys, { ...(await exportJWK(next.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' }] };
     await expect(v.verify(await token({}, next), ['rs-1'])).resolves.toMatchObject({ subject: 'alice' });
-    expect(fetches).toBe(before + 1);
+    expect(server.fetches()).toBe(before + 1);
     await v.verify(await token({}, next), ['rs-1']);
-    expect(fetches).toBe(before + 1); // cached
+    expect(server.fetches()).toBe(before + 1); // cached
   });
 
   it('fails only the requests of an IDP that cannot be reached', async () => {
