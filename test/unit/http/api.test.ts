@@ -6,6 +6,9 @@ import { buildHttpApp } from '../../../src/http/server.js';
 import { silentLogger } from '../../../src/log.js';
 import type { HttpDeps } from '../../../src/http/deps.js';
 import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
+import { startJwksServer } from '../../helpers/jwks-server.js';
+import { CLIENT_ASSERTION_TYPE } from '../../../src/config/defaults.js';
+import { ClientAssertionVerifier } from '../../../src/secret-server/client-assertions.js';
 
 const ADMIN = 'admin-token-for-tests';
 const BACKEND = 'backend-token-for-tests';
@@ -42,6 +45,36 @@ function expectOAuthError(res: { statusCode: number; json: () => unknown; body: 
   expect(res.json()).toEqual({ error, error_description: expect.any(String) });
   expect(res.body).not.toMatch(/at .*\.(ts|js):\d+/);
 }
+
+describe('client assertions signed by this cluster', () => {
+  it('signs an assertion for another cluster that verifies against this cluster\'s JWKS, once', async () => {
+    const { app, clock, config } = await setup();
+    const res = await app.inject({ method: 'POST', url: '/v1/client-assertion', headers: bearer(BACKEND), payload: { audience: 'https://dc2.example' } });
+    expect(res.statusCode).toBe(200);
+    const { assertion, client_id: clientId } = res.json() as { assertion: string; client_id: string };
+    expect(clientId).toBe(config.realms['default']!.issuer);
+    const jwks = (await app.inject('/.well-known/jwks.json')).json();
+    const server = await startJwksServer(() => jwks);
+    try {
+      const seen = new Set<string>();
+      const verifier = new ClientAssertionVerifier({
+        resourceServers: [{ audience: 'https://dc1.example', clientId, jwksUri: `${server.base}/jwks`, userTokenAudiences: ['app'] }],
+        acceptedAudiences: ['https://dc2.example'], clock, clockSkewMs: 0, recordOnce: async (k) => !seen.has(k) && Boolean(seen.add(k)),
+      });
+      await expect(verifier.verify(CLIENT_ASSERTION_TYPE, assertion)).resolves.toMatchObject({ clientId });
+      await expect(verifier.verify(CLIENT_ASSERTION_TYPE, assertion)).rejects.toMatchObject({ code: 'ERR_INVALID_CLIENT' });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('needs the backend scope and an audience', async () => {
+    const { app } = await setup();
+    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/client-assertion', payload: { audience: 'x' } }), 401, 'invalid_token');
+    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/client-assertion', headers: bearer(BACKEND), payload: {} }), 400, 'invalid_request');
+    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/client-assertion', headers: bearer(BACKEND), payload: { audience: 'x', realm: 'nope' } }), 404, 'not_found');
+  });
+});
 
 describe('HTTP API', () => {
   it('answers /healthz always and /readyz only when ready', async () => {
