@@ -3,8 +3,8 @@
  *
  * Every error a component throws on purpose is a {@link KeymeshError} with a stable `ERR_*` code. The code,
  * never the message text, decides what the HTTP edge answers: its status, the RFC 6749-style `error` value, and
- * whether the message may be shown to the caller (`expose`: below 500, and 503, whose messages say what is
- * unavailable and why). Messages never contain key
+ * whether the message may be shown to the caller (`expose`: below 500, and 502 and 503, whose messages say what
+ * is unavailable and why). Messages never contain key
  * material, secrets, tokens or the management key. Every code is listed in the README (a test checks it).
  */
 
@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   ERR_IDP_UNAVAILABLE: { status: 503, oauthError: 'temporarily_unavailable', summary: "a trusted IDP's key set could not be fetched; other IDPs and the node are unaffected" },
   ERR_INVALID_CLIENT: { status: 401, oauthError: 'invalid_client', summary: 'the caller is not a registered resource server, or its client assertion is missing, malformed, wrongly signed, expired or replayed' },
   ERR_UNKNOWN_AUDIENCE: { status: 400, oauthError: 'invalid_target', summary: 'an audience that is not a registered resource server' },
+  ERR_POP_UNAVAILABLE: { status: 502, oauthError: 'server_error', summary: "a resource server's POP could not be fetched or publishes no usable encryption key; nothing was stored twice" },
   ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
@@ -72,7 +73,7 @@ export class KeymeshError extends Error {
 
   /** Whether the message may be shown to an HTTP client. */
   get expose(): boolean {
-    return this.status < 500 || this.status === 503;
+    return this.status < 500 || this.status === 502 || this.status === 503;
   }
 }
 

@@ -8,6 +8,7 @@ import type { PopDecryptor } from '../keyring/pop-decryptor.js';
 import type { RotationService } from '../keyring/rotation.js';
 import type { Logger } from '../log.js';
 import type { Agreement } from '../replication/agreement.js';
+import type { SecretServer } from '../secret-server/secret-server.js';
 import type { OperatorAuth } from './operator-auth.js';
 
 /** What the HTTP layer is given; it holds no business logic of its own. */
@@ -27,6 +28,8 @@ export interface HttpDeps {
   readonly cluster: Pick<Cluster, 'members' | 'peerId' | 'listenAddrs'>;
   /** The register and the cluster map; absent on a node built without the cluster (in-process API tests). */
   readonly agreement?: Pick<Agreement, 'view' | 'getOrCreate' | 'read' | 'remove'>;
+  /** The secret server; absent when none is built (in-process API tests). */
+  readonly secretServer?: Pick<SecretServer, 'exchange'>;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

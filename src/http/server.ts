@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import formBody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ConfigInvalidError, KeymeshError, listenError } from '../errors.js';
 import type { Startable } from '../startable.js';
@@ -14,6 +15,7 @@ import { handleError } from './errors.js';
 import { registerAdminClusterRoutes } from './routes/admin-cluster.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerAdminRegisterRoutes } from './routes/admin-registers.js';
+import { registerSecretServerRoutes } from './routes/secret-server.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { publicKeyFastPath, registerPublicKeyRoutes } from './routes/public-keys.js';
@@ -36,6 +38,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
   app.removeContentTypeParser('text/plain');
+  void app.register(formBody, { bodyLimit: http.bodyLimitBytes });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(() => {
     throw new KeymeshError('ERR_NOT_FOUND', 'no such route');
@@ -45,6 +48,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerAdminKeyRoutes(app, deps);
   registerAdminClusterRoutes(app, deps);
   registerAdminRegisterRoutes(app, deps);
+  registerSecretServerRoutes(app, deps);
   registerDecryptRoute(app, deps);
   return app;
 }

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
-import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
+import { DEFAULT_REALM, ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
 import { Cluster } from '../cluster/cluster.js';
 import { loadManagementKey } from '../crypto/management-key.js';
@@ -20,6 +20,10 @@ import { Keyring } from '../keyring/keyring.js';
 import { PopDecryptor } from '../keyring/pop-decryptor.js';
 import { RotationService } from '../keyring/rotation.js';
 import { Agreement } from '../replication/agreement.js';
+import { ClientAssertionVerifier, recordOnceWith } from '../secret-server/client-assertions.js';
+import { PopKeys } from '../secret-server/pop-keys.js';
+import { SecretServer } from '../secret-server/secret-server.js';
+import { UserTokenVerifier } from '../secret-server/user-tokens.js';
 import type { Logger } from '../log.js';
 import type { Startable } from '../startable.js';
 import { LevelStore } from '../storage/level-store.js';
@@ -115,6 +119,7 @@ export class KeymeshNode implements Startable {
         { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] },
         ...config.operatorTokens,
       ]);
+      const secretServer = this.#secretServer(agreement, keyring, clock);
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
@@ -122,6 +127,7 @@ export class KeymeshNode implements Startable {
         publication: (k) => cluster.publication(k),
         cluster,
         agreement,
+        secretServer,
         isReady: () => this.#ready,
       });
       await this.#startComponent(this.#http);
@@ -148,6 +154,21 @@ export class KeymeshNode implements Startable {
         this.#o.log.error({ err }, 'component failed to stop');
       }
     }
+  }
+
+  /** The secret server of the default realm, on the register. */
+  #secretServer(agreement: Agreement, keyring: Keyring, clock: Clock): SecretServer {
+    const { config } = this.#o;
+    const issuer = config.realms[DEFAULT_REALM]!.issuer;
+    const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
+    return new SecretServer({
+      clients: new ClientAssertionVerifier({
+        resourceServers: config.resourceServers, acceptedAudiences: [issuer, `${issuer}/secret-server/token-exchange`],
+        clock, clockSkewMs: config.clockSkewMs, recordOnce: recordOnceWith(getOrCreate),
+      }),
+      users: new UserTokenVerifier({ issuers: config.trustedIssuers, clock, clockSkewMs: config.clockSkewMs }),
+      pops: new PopKeys(clock), keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate,
+    });
   }
 
   async #startComponent(component: Startable): Promise<void> {

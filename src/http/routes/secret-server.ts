@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { KeymeshError } from '../../errors.js';
+import type { HttpDeps } from '../deps.js';
+import { parseInput } from '../validate.js';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_TYPES = ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:access_token'] as const;
+
+const exchangeForm = z.object({
+  grant_type: z.literal(TOKEN_EXCHANGE),
+  subject_token: z.string().min(1).max(16_384),
+  subject_token_type: z.enum(JWT_TYPES),
+  audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]),
+  client_assertion_type: z.string().max(256).optional(),
+  client_assertion: z.string().max(16_384).optional(),
+});
+
+/**
+ * `POST /secret-server/token-exchange` (API.md): the RFC 8693 form (`application/x-www-form-urlencoded`) plus the
+ * caller's RFC 7523 client assertion. Answers `{access_token, issued_token_type, token_type, expires_in}`.
+ */
+export function registerSecretServerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.post('/secret-server/token-exchange', async (req, reply) => {
+    const server = deps.secretServer;
+    if (!server) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the secret server');
+    const form = parseInput(exchangeForm, req.body, 'body');
+    const { token, expiresIn } = await server.exchange({
+      subjectToken: form.subject_token,
+      audiences: typeof form.audience === 'string' ? [form.audience] : form.audience,
+      clientAssertionType: form.client_assertion_type,
+      clientAssertion: form.client_assertion,
+    });
+    return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({
+      access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_type: 'N_A', expires_in: expiresIn,
+    });
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * The secret server (DESIGN §2–§3): a registered resource server presents a user's JWT from a trusted IDP and
+ * gets that user's secret, created once and never changed, encrypted to its own POP.
+ *
+ * One exchange: authenticate the caller (client assertion, `jti` recorded once) → check every requested audience
+ * is a registered resource server → verify the user's JWT for an audience the caller may present → get-or-create
+ * the secret of (issuer, subject) on the register (256 random bits proposed; the first value chosen is returned
+ * for ever) → encrypt it as a compact JWE to each audience's current POP `enc` key → sign a JWT with `sub`, `aud`,
+ * `iss`, `iat`, `exp`, `jti` and `secret` (audience → JWE) with the realm's active signing key.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { CompactEncrypt, SignJWT } from 'jose';
+import type { Clock } from '../clock.js';
+import { KeymeshError } from '../errors.js';
+import type { Keyring } from '../keyring/keyring.js';
+import type { ClientAssertionVerifier } from './client-assertions.js';
+import type { PopKeys } from './pop-keys.js';
+import type { UserTokenVerifier } from './user-tokens.js';
+
+/** Lifetime of the JWT that carries the secret. */
+export const SECRET_TOKEN_LIFETIME_S = 300;
+
+export interface ExchangeRequest {
+  readonly subjectToken: string;
+  readonly audiences: readonly string[];
+  readonly clientAssertionType: string | undefined;
+  readonly clientAssertion: string | undefined;
+}
+
+export interface SecretServerOptions {
+  readonly clients: ClientAssertionVerifier;
+  readonly users: UserTokenVerifier;
+  readonly pops: PopKeys;
+  readonly keyring: Keyring;
+  readonly clock: Clock;
+  readonly realm: string;
+  readonly issuer: string;
+  /** The register's get-or-create. */
+  readonly getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>;
+}
+
+export class SecretServer {
+  readonly #o: SecretServerOptions;
+
+  constructor(options: SecretServerOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * One token exchange; resolves with the signed JWT and its lifetime.
+   * @throws KeymeshError `ERR_INVALID_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_UNTRUSTED_ISSUER`,
+   *   `ERR_INVALID_SUBJECT_TOKEN`, `ERR_IDP_UNAVAILABLE`, `ERR_POP_UNAVAILABLE`, `ERR_UNAVAILABLE`, `ERR_OUTCOME_UNKNOWN`.
+   */
+  async exchange(request: ExchangeRequest): Promise<{ token: string; expiresIn: number }> {
+    const caller = await this.#o.clients.verify(request.clientAssertionType, request.clientAssertion);
+    if (request.audiences.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'audience: at least one resource server');
+    const servers = request.audiences.map((a) => this.#o.clients.resourceServer(a));
+    const user = await this.#o.users.verify(request.subjectToken, caller.userTokenAudiences);
+    // the POPs first: a resource server whose POP is down gets a clear error before anything is created
+    for (const server of servers) await this.#o.pops.get(server.jwksUri);
+    const secret = await this.#secretOf(user.issuer, user.subject);
+    const encrypted: Record<string, string> = {};
+    for (const server of servers) encrypted[server.audience] = await this.#encryptTo(server.jwksUri, secret);
+    const key = this.#o.keyring.requireActive(this.#o.realm, 'sig');
+    const now = Math.floor(this.#o.clock.now() / 1000);
+    const token = await new SignJWT({ secret: encrypted, jti: randomBytes(16).toString('base64url') })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .setIssuer(this.#o.issuer)
+      .setSubject(user.subject)
+      .setAudience(servers.length === 1 ? servers[0]!.audience : servers.map((s) => s.audience))
+      .setIssuedAt(now)
+      .setExpirationTime(now + SECRET_TOKEN_LIFETIME_S)
+      .sign(await key.privateKey());
+    return { token, expiresIn: SECRET_TOKEN_LIFETIME_S };
+  }
+
+  /** The user's secret: the first 256 random bits ever chosen for (issuer, subject). */
+  async #secretOf(issuer: string, subject: string): Promise<Uint8Array> {
+    const id = createHash('sha256').update(issuer).update('\0').update(subject).digest('base64url');
+    const value = await this.#o.getOrCreate(`secret/${id}`, randomBytes(32));
+    if (!value || value.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
+    return value;
+  }
+
+  async #encryptTo(popUrl: string, secret: Uint8Array): Promise<string> {
+    for (const fresh of [false, true]) {
+      const pop = await this.#o.pops.get(popUrl, fresh);
+      try {
+        return await new CompactEncrypt(secret).setProtectedHeader({ alg: pop.alg, enc: 'A256GCM', ...(pop.kid ? { kid: pop.kid } : {}) }).encrypt(pop.key);
+      } catch (err) {
+        if (fresh) throw new KeymeshError('ERR_POP_UNAVAILABLE', `cannot encrypt to the POP at ${popUrl}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    throw new KeymeshError('ERR_POP_UNAVAILABLE', `cannot encrypt to the POP at ${popUrl}`);
+  }
+}
