@@ -13,6 +13,7 @@ import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { SecretClient } from '../../src/client/secret-client.js';
 
 const dirs = new TempDirs();
 const ISSUER = 'https://dc2.example';
@@ -152,4 +153,28 @@ describe('the secret server on a cluster', () => {
     await waitFor(async () => (await exchange(cluster, 2, { subject: 'carol' })).status === 200, { timeoutMs: 20_000, message: 'served again' });
     expect(await secretIn(cluster, 2, (await exchange(cluster, 2, { subject: 'carol' })).body)).toBe(carol);
   }, 120_000);
+});
+
+describe('a datacenter-1 backend with the client', () => {
+  it('gets the user\'s secret through its own cluster, failing over across secret-server nodes', async () => {
+    const dc1 = await TestCluster.create(1, dirs, { ...FAST_CLUSTER_CONFIG, bootstrapExpect: 1, realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: 'https://dc1.example' } } });
+    await dc1.start(0, { seeds: [] });
+    const dc2 = await TestCluster.create(3, dirs, {
+      ...config(),
+      resourceServers: [{ audience: 'https://dc1.example/backend', clientId: 'https://dc1.example', jwksUri: `${dc1.url(0)}/pop`, userTokenAudiences: ['app'] }],
+    });
+    await dc2.startAll();
+    await dc2.waitForMap('dc2 formed');
+    const client = new SecretClient({
+      ownCluster: [dc1.url(0)], backendToken: dc1.adminToken,
+      secretServer: ['http://127.0.0.1:1', dc2.url(1), dc2.url(2)], secretServerIssuer: ISSUER, audience: 'https://dc1.example/backend',
+    });
+    const first = await waitFor(async () => client.getUserSecret(await userToken('erin')).catch(() => undefined), { timeoutMs: 20_000, message: 'the secret arrives' });
+    expect(first.byteLength).toBe(32);
+    const again = await client.getUserSecret(await userToken('erin'));
+    expect(Buffer.from(again).equals(Buffer.from(first))).toBe(true);
+    const other = await client.getUserSecret(await userToken('frank'));
+    expect(Buffer.from(other).equals(Buffer.from(first))).toBe(false);
+    await expect(client.getUserSecret(await userToken('erin', { iss: 'https://evil.example' }))).rejects.toMatchObject({ code: 'ERR_REMOTE', message: expect.stringContaining('invalid_grant') });
+  }, 90_000);
 });

@@ -1,0 +1,115 @@
+/**
+ * The client a datacenter-1 backend uses to get a user's secret from another cluster's secret server (DESIGN §2):
+ *
+ *   getUserSecret(userJwt):
+ *     1. an RFC 7523 client assertion from its own cluster (`POST /v1/client-assertion`, `backend` scope);
+ *     2. `POST /secret-server/token-exchange` on the secret server, trying its nodes in turn until one answers
+ *        (a node that cannot be reached or answers 5xx is skipped; a 4xx is the answer);
+ *     3. the returned JWT verified against the secret server's JWKS (issuer and audience checked);
+ *     4. the JWE for this backend's audience decrypted by its own cluster (`POST /v1/decrypt`).
+ *
+ * The secret never crosses the network in the clear: it travels encrypted to this cluster's POP key.
+ */
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { CLIENT_ASSERTION_TYPE } from '../config/defaults.js';
+import { KeymeshError } from '../errors.js';
+
+export interface SecretClientOptions {
+  /** Base URLs of nodes of this backend's own cluster (datacenter 1). */
+  readonly ownCluster: readonly string[];
+  /** A `backend`-scope operator token of the own cluster. */
+  readonly backendToken: string;
+  /** Base URLs of the secret server's nodes (datacenter 2). */
+  readonly secretServer: readonly string[];
+  /** The secret server's issuer (its realm issuer) and the audience it registered this backend under. */
+  readonly secretServerIssuer: string;
+  readonly audience: string;
+  /** The user-token type sent; default `urn:ietf:params:oauth:token-type:jwt`. */
+  readonly subjectTokenType?: string;
+  readonly timeoutMs?: number;
+}
+
+export class SecretClient {
+  readonly #o: SecretClientOptions;
+  readonly #jwks: ReturnType<typeof createRemoteJWKSet>[];
+
+  constructor(options: SecretClientOptions) {
+    if (options.ownCluster.length === 0 || options.secretServer.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the client needs at least one node of each cluster');
+    this.#o = options;
+    this.#jwks = options.secretServer.map((base) => createRemoteJWKSet(new URL(`${trim(base)}/.well-known/jwks.json`)));
+  }
+
+  /**
+   * The user's secret (32 bytes).
+   * @throws KeymeshError `ERR_REMOTE` with the status and description of a refusal, or when no node answers.
+   */
+  async getUserSecret(userJwt: string): Promise<Uint8Array> {
+    const { assertion } = await this.#own<{ assertion: string }>('/v1/client-assertion', { audience: this.#o.secretServerIssuer });
+    const { token, node } = await this.#exchange(userJwt, assertion);
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#jwks[node]!, { issuer: this.#o.secretServerIssuer, audience: this.#o.audience }));
+    } catch (err) {
+      throw new KeymeshError('ERR_REMOTE', `the secret server's answer does not verify: ${(err as Error).message}`, { cause: err });
+    }
+    const jwe = (payload['secret'] as Record<string, unknown> | undefined)?.[this.#o.audience];
+    if (typeof jwe !== 'string') throw new KeymeshError('ERR_REMOTE', `the secret server's answer holds no secret for ${this.#o.audience}`);
+    const { plaintext } = await this.#own<{ plaintext: string }>('/v1/decrypt', { jwe });
+    return new Uint8Array(Buffer.from(plaintext, 'base64url'));
+  }
+
+  async #exchange(userJwt: string, assertion: string): Promise<{ token: string; node: number }> {
+    const form = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: userJwt,
+      subject_token_type: this.#o.subjectTokenType ?? 'urn:ietf:params:oauth:token-type:jwt',
+      audience: this.#o.audience,
+      client_assertion_type: CLIENT_ASSERTION_TYPE,
+      client_assertion: assertion,
+    });
+    const reasons: string[] = [];
+    for (let node = 0; node < this.#o.secretServer.length; node++) {
+      const base = trim(this.#o.secretServer[node]!);
+      let res: Response;
+      try {
+        res = await fetch(`${base}/secret-server/token-exchange`, { method: 'POST', body: form, signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000) });
+      } catch (err) {
+        reasons.push(`${base}: ${(err as Error).message}`);
+        continue;
+      }
+      const body = (await res.json().catch(() => ({}))) as { access_token?: string; error?: string; error_description?: string };
+      if (res.ok && body.access_token) return { token: body.access_token, node };
+      const why = `${base}: ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim();
+      if (res.status < 500) throw new KeymeshError('ERR_REMOTE', `the secret server refused: ${why}`);
+      reasons.push(why);
+    }
+    throw new KeymeshError('ERR_REMOTE', `no secret-server node answered: ${reasons.join('; ')}`);
+  }
+
+  /** A `backend` call on the first node of the own cluster that answers. */
+  async #own<T>(path: string, body: unknown): Promise<T> {
+    const reasons: string[] = [];
+    for (const base of this.#o.ownCluster) {
+      let res: Response;
+      try {
+        res = await fetch(`${trim(base)}${path}`, {
+          method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
+          headers: { authorization: `Bearer ${this.#o.backendToken}`, 'content-type': 'application/json' },
+        });
+      } catch (err) {
+        reasons.push(`${base}: ${(err as Error).message}`);
+        continue;
+      }
+      const json = (await res.json().catch(() => ({}))) as T & { error?: string; error_description?: string };
+      if (res.ok) return json;
+      const why = `${base}${path}: ${res.status} ${json.error ?? ''} ${json.error_description ?? ''}`.trim();
+      if (res.status < 500) throw new KeymeshError('ERR_REMOTE', why);
+      reasons.push(why);
+    }
+    throw new KeymeshError('ERR_REMOTE', `no node of the own cluster answered ${path}: ${reasons.join('; ')}`);
+  }
+}
+
+function trim(base: string): string {
+  return base.replace(/\/+$/, '');
+}
