@@ -56,6 +56,7 @@ import {
 } from './bench/processes.js';
 import { runRegisterBenchmark } from './bench/register.js';
 import { renderRegisterMarkdown, type RegisterResults } from './bench/register-report.js';
+import { renderSecretServerMarkdown, runSecretServerBenchmark } from './bench/secret-server.js';
 import { machineInfo, median, renderMarkdown, type BenchResults, type InProcessResult, type RawResults, type StartupRun } from './bench/report.js';
 
 // ---- settings ---------------------------------------------------------------------------------------------
@@ -372,6 +373,15 @@ function writeOutputs(results: BenchResults, rawFile: string): void {
   process.stdout.write(`${markdown}\nraw results: ${rawFile}\nsummary: ${join(ROOT, 'bench/results-node.md')}\n`);
 }
 
+/** Adds one part's figures to the raw JSON (under `name`) and writes its Markdown summary. */
+function writePart<T>(name: string, summaryPath: string, results: T, render: (r: T) => string, rawFile: string): void {
+  const before = readRaw(rawFile) as Record<string, unknown>;
+  writeFileSync(rawFile, `${JSON.stringify({ ...before, [name]: results }, null, 2)}\n`);
+  const markdown = render(results);
+  writeFileSync(join(ROOT, summaryPath), markdown);
+  process.stdout.write(`\n${markdown}\nraw results: ${rawFile} (under "${name}")\nsummary: ${join(ROOT, summaryPath)}\n`);
+}
+
 /** The raw JSON written so far, or an empty object when the parts before were not run (`--only`). */
 function readRaw(rawFile: string): unknown {
   return existsSync(rawFile) ? JSON.parse(readFileSync(rawFile, 'utf8')) : {};
@@ -411,8 +421,8 @@ async function main(): Promise<number> {
 
   // `--only node|cluster|register` (repeatable) runs just those parts; default: all three.
   const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
-  const parts = new Set(values.only ?? ['node', 'cluster', 'register']);
-  for (const p of parts) if (!['node', 'cluster', 'register'].includes(p)) throw new Error(`--only ${p}: expected node, cluster or register`);
+  const parts = new Set(values.only ?? ['node', 'cluster', 'register', 'secret-server']);
+  for (const p of parts) if (!['node', 'cluster', 'register', 'secret-server'].includes(p)) throw new Error(`--only ${p}: expected node, cluster, register or secret-server`);
   const rawFile = rawFilePath(new Date());
   process.env[RAW_FILE_ENV] = rawFile; // inherited by the pinned child
   if (parts.has('node')) {
@@ -424,6 +434,7 @@ async function main(): Promise<number> {
   }
   if (parts.has('cluster')) writeClusterOutputs(await runClusterBenchmark(log), rawFile);
   if (parts.has('register')) writeRegisterOutputs(await runRegisterBenchmark(log), rawFile);
+  if (parts.has('secret-server')) writePart('secret-server', 'bench/results-secret-server.md', await runSecretServerBenchmark(log), renderSecretServerMarkdown, rawFile);
   return 0;
 }
 
