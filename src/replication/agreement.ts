@@ -20,70 +20,23 @@
  * - **Restored data directories** (`peer-generations.ts`): a peer whose register generation went back stops
  *   counting and is told; a node told so stops voting, drops its register state and takes a new node id.
  */
-import { randomBytes } from 'node:crypto';
-import type { Clock } from '../clock.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { SealedStore } from '../storage/sealed-store.js';
 import { Acceptor } from './acceptor.js';
 import { SealedAcceptorStore } from './acceptor-store.js';
-import { decodeMap, encodeMap, isStable, mapKey, memberIds, settled, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
+import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
 import type { Coord, CoordReply, CoordRequest } from './coord.js';
-import type { Libp2pRegisterTransport, RegisterHost } from './libp2p-transport.js';
-import { MapKeeper, type MapConflict } from './map-keeper.js';
-import { genesisCandidates, transitionStep } from './map-steps.js';
+import type { Libp2pRegisterTransport } from './libp2p-transport.js';
+import { MapKeeper } from './map-keeper.js';
+import { MapChanges } from './map-changes.js';
 import { PeerGenerations } from './peer-generations.js';
-import { inEpoch, majorities, Proposer, unanimous, type RegisterOutcome } from './proposer.js';
+import { inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
 import { Repair } from './repair.js';
 import { PeerUnreachableError } from './unreachable.js';
+import { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
 
-/** What the agreement role needs of the cluster layer. */
-export interface AgreementCluster {
-  readonly host: RegisterHost;
-  /** Live members other than this node, with the map their last heartbeat named. */
-  liveMembers(): Array<{ nodeId: string; name: string; map: { epoch: number; id: string } | undefined }>;
-  peerOf(nodeId: string): string | undefined;
-  strike(peerId: string, err: unknown): void;
-}
-
-export interface AgreementTiming {
-  /** How often genesis, joins, transitions and repair are looked after. */
-  readonly tickMs: number;
-  /** How long a genesis candidate other than the first waits before proposing itself. */
-  readonly genesisGraceMs: number;
-  /** How long a transitional map may last before any member drives it. */
-  readonly driverGraceMs: number;
-  /** How often repair looks for committed values it has not copied in this map epoch. */
-  readonly repairIntervalMs: number;
-}
-
-export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = { tickMs: 250, genesisGraceMs: 3_000, driverGraceMs: 10_000, repairIntervalMs: 5_000 };
-
-export interface AgreementOptions {
-  readonly nodeId: string;
-  readonly name: string;
-  readonly clusterId: string;
-  readonly replicationFactor: number;
-  readonly bootstrapExpect: number;
-  readonly store: SealedStore;
-  readonly clock: Clock;
-  readonly log: Logger;
-  readonly timing?: Partial<AgreementTiming>;
-  /** Fault injection: after a majority accepted this node's proposal for this key, answer and die before the commit. */
-  readonly killAfterAccept?: string;
-  /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
-  readonly renewNodeId?: () => string;
-}
-
-/** `/v1/cluster`'s view of the map. */
-export interface AgreementView {
-  readonly map: (ClusterMap & { members: Array<{ nodeId: string; name: string; role: string; share: number }> }) | null;
-  readonly conflicts: MapConflict[];
-  readonly status: 'waiting-for-genesis' | 'member' | 'joining' | 'outside' | 'removed' | 'restored';
-}
+export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
 
 const REQUEST_TIMEOUT_MS = 2_000;
-const HANDOVER_TIMEOUT_MS = 60_000;
 const MAP_PREFIX = 'map/';
 
 export class Agreement {
@@ -96,15 +49,11 @@ export class Agreement {
   #transport: Libp2pRegisterTransport | undefined;
   #coord: Coord | undefined;
   #proposer: Proposer | undefined;
+  #changes: MapChanges | undefined;
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
-  #eligibleSince: number | undefined;
-  #transitionSince: number | undefined;
-  #lastJoinAsk = 0;
   #lastRepair = 0;
   #lastStepError = { reason: '', at: 0 };
-  readonly #lastFetch = new Map<string, number>();
-  readonly #handovers = new Map<number, Promise<number>>();
   readonly #repairs: Repair;
   #wasMember = false;
   readonly #peerGenerations: PeerGenerations;
@@ -146,7 +95,7 @@ export class Agreement {
       peerOf: (id) => cluster.peerOf(id), epoch: () => this.#keeper.epoch,
       votes: (key, epoch) => this.#votes(key, epoch),
       refuse: (id) => (this.#peerGenerations.isRestored(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
-      onEpochMismatch: (id, epoch) => this.#onEpochMismatch(id, epoch),
+      onEpochMismatch: (id, epoch) => this.#changes?.onEpochMismatch(id, epoch),
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
     });
     this.#coord = new Coord({
@@ -158,6 +107,11 @@ export class Agreement {
       nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
       ...(doomed ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, doomed) } : {}),
       onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
+    });
+    this.#changes = new MapChanges({
+      nodeId, name: this.#o.name, bootstrapExpect: this.#o.bootstrapExpect, replicationFactor: this.#o.replicationFactor, log,
+      timing: this.#timing, keeper: this.#keeper, proposer: this.#proposer, coord: this.#coord, transport: this.#transport, cluster,
+      localKeys: () => this.#localKeys(), wasMember: () => this.#wasMember,
     });
     await this.#transport.register();
     await this.#coord.register();
@@ -204,8 +158,8 @@ export class Agreement {
     if (generation !== undefined) this.#observeGeneration(peer, generation);
     const ours = this.#keeper.map;
     if (summary && ours && summary.id !== ours.id) return this.#keeper.noteConflict(summary.id, summary.epoch, peer);
-    if (summary && summary.epoch > (ours?.epoch ?? 0) && ours) void this.#fetchMap(peer.nodeId);
-    else if (ours && (summary?.epoch ?? 0) < ours.epoch && ours.members.some((m) => m.nodeId === peer.nodeId)) void this.#pushMap(peer.nodeId, ours);
+    if (summary && summary.epoch > (ours?.epoch ?? 0) && ours) void this.#changes?.fetch(peer.nodeId);
+    else if (ours && (summary?.epoch ?? 0) < ours.epoch && ours.members.some((m) => m.nodeId === peer.nodeId)) void this.#changes?.push(peer.nodeId, ours);
   }
 
   #observeGeneration(peer: { nodeId: string; name: string }, generation: number): void {
@@ -270,7 +224,7 @@ export class Agreement {
   /** An operator removal: the next map with `nodeId` leaving; the hand-over and the settled map follow. */
   async remove(nodeId: string): Promise<ClusterMap> {
     const map = this.#requireMember();
-    return this.#changeMap(map, withLeaving(map, nodeId));
+    return this.#requireChanges().change(map, withLeaving(map, nodeId));
   }
 
   // ---- operations --------------------------------------------------------------------------------------------
@@ -345,11 +299,11 @@ export class Agreement {
         return { t: 'ok' };
       case 'join': {
         const map = this.#requireMember();
-        if (!map.members.some((m) => m.nodeId === request.nodeId)) await this.#changeMap(map, withJoining(map, request.nodeId, request.name));
+        if (!map.members.some((m) => m.nodeId === request.nodeId)) await this.#requireChanges().change(map, withJoining(map, request.nodeId, request.name));
         return { t: 'ok' };
       }
       case 'handover':
-        return { t: 'handed-over', keys: await this.#handOver(request.epoch, from) };
+        return { t: 'handed-over', keys: await this.#requireChanges().handOver(request.epoch, from) };
       case 'restored':
         await this.#becomeNew(request.generation);
         return { t: 'ok' };
@@ -361,95 +315,28 @@ export class Agreement {
     }
   }
 
+  #requireChanges(): MapChanges {
+    if (!this.#changes) throw new KeymeshError('ERR_UNAVAILABLE', 'the cluster is not started yet');
+    return this.#changes;
+  }
+
   #requireMember(): ClusterMap {
     const map = this.#keeper.map;
     if (!map || !this.#keeper.self) throw new KeymeshError('ERR_UNAVAILABLE', map ? 'this node is not a member of the cluster map' : 'no cluster map yet');
     return map;
   }
 
-  // ---- map changes -----------------------------------------------------------------------------------------------
-
-  /**
-   * Proposes `next` as the map after `current` (on register `map/<next.epoch>`, among `current`'s members), adopts
-   * whichever map was chosen and pushes it to every member old and new. Returns the chosen map.
-   */
-  async #changeMap(current: ClusterMap, next: ClusterMap): Promise<ClusterMap> {
-    const outcome = await this.#proposer!.propose(mapKey(next.epoch), inEpoch(majorities(memberIds(current)), current.epoch), encodeMap(next));
-    const chosen = decodeMap(outcome.value!);
-    await this.#keeper.adopt(chosen, { nodeId: this.#o.nodeId, name: this.#o.name });
-    const everyone = new Set([...memberIds(current), ...memberIds(chosen)]);
-    everyone.delete(this.#o.nodeId);
-    for (const id of everyone) void this.#pushMap(id, chosen);
-    return chosen;
-  }
-
-  async #pushMap(to: string, map: ClusterMap): Promise<void> {
-    await this.#coord?.request(to, { t: 'push-map', map: encodeMap(map) }, REQUEST_TIMEOUT_MS).catch(() => undefined);
-  }
-
-  async #fetchMap(from: string): Promise<void> {
-    const now = Date.now();
-    if (now - (this.#lastFetch.get(from) ?? 0) < 1_000 || !this.#coord) return;
-    this.#lastFetch.set(from, now);
-    try {
-      const reply = await this.#coord.request(from, { t: 'get-map' }, REQUEST_TIMEOUT_MS);
-      if (reply.t === 'map' && reply.map) await this.#keeper.adopt(decodeMap(reply.map), { nodeId: from, name: from });
-    } catch (err) {
-      this.#o.log.debug({ from, err: (err as Error).message }, 'could not fetch the cluster map');
-    }
-  }
-
-  #onEpochMismatch(nodeId: string, epoch: number): void {
-    const map = this.#keeper.map;
-    if (epoch > this.#keeper.epoch) void this.#fetchMap(nodeId);
-    else if (map && epoch < map.epoch) void this.#pushMap(nodeId, map);
-  }
-
   #onMapChanged(map: ClusterMap, _previous: ClusterMap | undefined): void {
     this.#repairs.placementChanged();
-    this.#transitionSince = isStable(map) ? undefined : Date.now();
+    this.#changes?.mapChanged(map);
     if (map.members.some((m) => m.nodeId === this.#o.nodeId) && !this.#wasMember) {
       this.#wasMember = true;
       void this.#o.store.put('node/was-member', new Uint8Array([1]), { sync: true });
     }
   }
 
-  /**
-   * Finishes every key this node holds that moves in map `epoch` (a round with majorities of the old and the new
-   * replica set, which also keeps a value answered before its commit marker spread) and copies the value to the
-   * new replicas. Runs once per epoch; returns the number of keys moved.
-   */
-  async #handOver(epoch: number, from: string): Promise<number> {
-    if (this.#keeper.epoch < epoch) await this.#fetchMap(from);
-    if (this.#keeper.epoch > epoch) return 0;
-    if (this.#keeper.epoch !== epoch) throw new KeymeshError('ERR_UNAVAILABLE', `this node does not know cluster map ${epoch} yet`);
-    let run = this.#handovers.get(epoch);
-    if (!run) {
-      run = this.#moveKeys(epoch);
-      this.#handovers.set(epoch, run);
-      run.catch(() => this.#handovers.delete(epoch));
-    }
-    return run;
-  }
-
-  async #moveKeys(epoch: number): Promise<number> {
-    const placement = this.#keeper.placement!;
-    let moved = 0;
-    for (const key of await this.#localKeys()) {
-      if (this.#keeper.epoch !== epoch) break;
-      const sets = placement.replicaSets(key);
-      if (sets.length < 2 || !sets[0]!.includes(this.#o.nodeId)) continue;
-      const outcome = await this.#proposer!.readOutcome(key, inEpoch(majorities(...sets), epoch));
-      if (outcome.value === undefined) continue;
-      await Promise.all(sets[1]!.map((to) => this.#transport!.request(to, { t: 'commit', key, value: outcome.value! }, REQUEST_TIMEOUT_MS, epoch).catch(() => undefined)));
-      moved += 1;
-    }
-    this.#o.log.info({ epoch, moved }, 'handed over moving keys');
-    return moved;
-  }
-
   /** The register keys this node's acceptor holds state for (map registers excluded). */
-  async #localKeys(): Promise<string[]> {
+  #localKeys(): string[] {
     return this.#acceptorStore.keys().filter((key) => !key.startsWith(MAP_PREFIX));
   }
 
@@ -461,10 +348,10 @@ export class Agreement {
     try {
       await this.#peerGenerations.persist();
       const map = this.#keeper.map;
-      if (!map) await this.#genesisOrFind();
+      if (!map) await this.#changes!.genesisOrFind();
       else if (!this.#keeper.self) {
-        if (!this.#wasMember) await this.#askToJoin(map);
-      } else if (!isStable(map)) await this.#driveTransition(map);
+        if (!this.#wasMember) await this.#changes!.askToJoin(map);
+      } else if (!isStable(map)) await this.#changes!.driveTransition(map);
       else await this.#repair(map);
     } catch (err) {
       // said at warn once per distinct reason and 10 s: a change that cannot finish should be visible
@@ -477,54 +364,13 @@ export class Agreement {
     }
   }
 
-  async #genesisOrFind(): Promise<void> {
-    const live = this.#cluster!.liveMembers();
-    const mapped = live.find((m) => m.map !== undefined);
-    if (mapped) return this.#fetchMap(mapped.nodeId);
-    const candidates = this.#wasMember ? undefined : genesisCandidates({ nodeId: this.#o.nodeId, name: this.#o.name }, live, this.#o.bootstrapExpect);
-    if (!candidates) {
-      this.#eligibleSince = undefined;
-      return;
-    }
-    this.#eligibleSince ??= Date.now();
-    if (candidates[0]!.nodeId !== this.#o.nodeId && Date.now() - this.#eligibleSince < this.#timing.genesisGraceMs) return;
-    const proposal: ClusterMap = { epoch: 1, id: randomBytes(8).toString('hex'), members: candidates.map((c) => ({ nodeId: c.nodeId, name: c.name, role: 'normal' as const })) };
-    const outcome = await this.#proposer!.propose(mapKey(1), inEpoch(unanimous(candidates.map((c) => c.nodeId)), 0), encodeMap(proposal));
-    const chosen = decodeMap(outcome.value!);
-    await this.#keeper.adopt(chosen, { nodeId: this.#o.nodeId, name: this.#o.name });
-    this.#o.log.info({ mapId: chosen.id, members: chosen.members.length }, 'genesis: the first cluster map was formed');
-    for (const m of chosen.members) if (m.nodeId !== this.#o.nodeId) void this.#pushMap(m.nodeId, chosen);
-  }
-
-  async #askToJoin(map: ClusterMap): Promise<void> {
-    if (Date.now() - this.#lastJoinAsk < 2_000) return;
-    this.#lastJoinAsk = Date.now();
-    const members = new Set(memberIds(map));
-    const to = this.#cluster!.liveMembers().find((m) => members.has(m.nodeId));
-    if (!to) return;
-    await this.#coord!.request(to.nodeId, { t: 'join', nodeId: this.#o.nodeId, name: this.#o.name }, REQUEST_TIMEOUT_MS * 5);
-    this.#o.log.info({ via: to.nodeId }, 'asked to join the cluster map');
-  }
-
-  /** Drives a transitional map to its settled successor once every live owner has handed over (`transitionStep`). */
-  async #driveTransition(map: ClusterMap): Promise<void> {
-    const live = new Set([this.#o.nodeId, ...this.#cluster!.liveMembers().map((m) => m.nodeId)]);
-    const overdue = Date.now() - (this.#transitionSince ?? Date.now()) > this.#timing.driverGraceMs;
-    const step = transitionStep(map, this.#o.nodeId, live, this.#o.replicationFactor, overdue);
-    if (step.kind === 'wait') this.#o.log.debug({ epoch: map.epoch, dead: step.dead }, 'hand-over waits: too many owners are down');
-    if (step.kind !== 'hand-over') return;
-    for (const id of step.ask) await this.#coord!.request(id, { t: 'handover', epoch: map.epoch }, HANDOVER_TIMEOUT_MS);
-    if (this.#keeper.epoch !== map.epoch) return;
-    await this.#changeMap(map, settled(map));
-  }
-
   /** A repair pass at most every `repairIntervalMs` (see `Repair`). */
   async #repair(map: ClusterMap): Promise<void> {
     if (Date.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
     this.#lastRepair = Date.now();
     await this.#repairs.pass({
       placement: this.#keeper.placement!, live: new Set(this.#cluster!.liveMembers().map((m) => m.nodeId)), transport: this.#transport!,
-      keys: await this.#localKeys(), current: () => this.#keeper.map === map,
+      keys: this.#localKeys(), current: () => this.#keeper.map === map,
     });
   }
 }

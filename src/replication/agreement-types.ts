@@ -1,0 +1,55 @@
+/**
+ * The contract of the agreement role (`agreement.ts`): what it needs of the cluster layer, its options and timing,
+ * and the view `/v1/cluster` shows.
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { SealedStore } from '../storage/sealed-store.js';
+import type { ClusterMap } from './cluster-map.js';
+import type { RegisterHost } from './libp2p-transport.js';
+import type { MapConflict } from './map-keeper.js';
+
+/** What the agreement role needs of the cluster layer. */
+export interface AgreementCluster {
+  readonly host: RegisterHost;
+  /** Live members other than this node, with the map their last heartbeat named. */
+  liveMembers(): Array<{ nodeId: string; name: string; map: { epoch: number; id: string } | undefined }>;
+  peerOf(nodeId: string): string | undefined;
+  strike(peerId: string, err: unknown): void;
+}
+
+export interface AgreementTiming {
+  /** How often genesis, joins, transitions and repair are looked after. */
+  readonly tickMs: number;
+  /** How long a genesis candidate other than the first waits before proposing itself. */
+  readonly genesisGraceMs: number;
+  /** How long a transitional map may last before any member drives it. */
+  readonly driverGraceMs: number;
+  /** How often repair looks for committed values it has not copied in this map epoch. */
+  readonly repairIntervalMs: number;
+}
+
+export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = { tickMs: 250, genesisGraceMs: 3_000, driverGraceMs: 10_000, repairIntervalMs: 5_000 };
+
+export interface AgreementOptions {
+  readonly nodeId: string;
+  readonly name: string;
+  readonly clusterId: string;
+  readonly replicationFactor: number;
+  readonly bootstrapExpect: number;
+  readonly store: SealedStore;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly timing?: Partial<AgreementTiming>;
+  /** Fault injection: after a majority accepted this node's proposal for this key, answer and die before the commit. */
+  readonly killAfterAccept?: string;
+  /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
+  readonly renewNodeId?: () => string;
+}
+
+/** `/v1/cluster`'s view of the map. */
+export interface AgreementView {
+  readonly map: (ClusterMap & { members: Array<{ nodeId: string; name: string; role: string; share: number }> }) | null;
+  readonly conflicts: MapConflict[];
+  readonly status: 'waiting-for-genesis' | 'member' | 'joining' | 'outside' | 'removed' | 'restored';
+}
