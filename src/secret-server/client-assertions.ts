@@ -8,7 +8,7 @@
  * replayed assertion is refused on every node, not only the one that saw it first. Every failure is
  * `ERR_INVALID_CLIENT` (401 `invalid_client`), except an unreachable key set (`ERR_IDP_UNAVAILABLE`, 503).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import type { Clock } from '../clock.js';
 import { CLIENT_ASSERTION_MAX_LIFETIME_MS, CLIENT_ASSERTION_TYPE, IDP_ALGS, IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS, IDP_JWKS_TIMEOUT_MS } from '../config/defaults.js';
@@ -95,7 +95,8 @@ export class ClientAssertionVerifier {
       throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     }
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) throw invalid('the client assertion needs a jti of 1–128 characters');
-    if (!(await this.#recordOnce(`jti/${client.server.clientId}/${payload.jti}`))) throw invalid('the client assertion was used before (replayed jti)');
+    const record = createHash('sha256').update(client.server.clientId).update('\0').update(payload.jti).digest('base64url');
+    if (!(await this.#recordOnce(`jti/${record}`))) throw invalid('the client assertion was used before (replayed jti)');
     return client.server;
   }
 }

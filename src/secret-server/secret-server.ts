@@ -14,7 +14,7 @@ import type { Clock } from '../clock.js';
 import { KeymeshError } from '../errors.js';
 import type { Keyring } from '../keyring/keyring.js';
 import type { ClientAssertionVerifier } from './client-assertions.js';
-import type { PopKeys } from './pop-keys.js';
+import type { PopKey, PopKeys } from './pop-keys.js';
 import type { UserTokenVerifier } from './user-tokens.js';
 
 /** Lifetime of the JWT that carries the secret. */
@@ -57,10 +57,10 @@ export class SecretServer {
     const servers = request.audiences.map((a) => this.#o.clients.resourceServer(a));
     const user = await this.#o.users.verify(request.subjectToken, caller.userTokenAudiences);
     // the POPs first: a resource server whose POP is down gets a clear error before anything is created
-    for (const server of servers) await this.#o.pops.get(server.jwksUri);
+    const pops = await Promise.all(servers.map((server) => this.#o.pops.get(server.jwksUri)));
     const secret = await this.#secretOf(user.issuer, user.subject);
     const encrypted: Record<string, string> = {};
-    for (const server of servers) encrypted[server.audience] = await this.#encryptTo(server.jwksUri, secret);
+    for (const [i, server] of servers.entries()) encrypted[server.audience] = await this.#encryptTo(server.jwksUri, pops[i]!, secret);
     const key = this.#o.keyring.requireActive(this.#o.realm, 'sig');
     const now = Math.floor(this.#o.clock.now() / 1000);
     const token = await new SignJWT({ secret: encrypted, jti: randomBytes(16).toString('base64url') })
@@ -82,15 +82,17 @@ export class SecretServer {
     return value;
   }
 
-  async #encryptTo(popUrl: string, secret: Uint8Array): Promise<string> {
-    for (const fresh of [false, true]) {
-      const pop = await this.#o.pops.get(popUrl, fresh);
+  /** Encrypts to `pop`; when that fails (the key is unusable), once more to a freshly fetched one. */
+  async #encryptTo(popUrl: string, pop: PopKey, secret: Uint8Array): Promise<string> {
+    const encrypt = (key: PopKey) => new CompactEncrypt(secret).setProtectedHeader({ alg: key.alg, enc: 'A256GCM', ...(key.kid ? { kid: key.kid } : {}) }).encrypt(key.key);
+    try {
+      return await encrypt(pop);
+    } catch {
       try {
-        return await new CompactEncrypt(secret).setProtectedHeader({ alg: pop.alg, enc: 'A256GCM', ...(pop.kid ? { kid: pop.kid } : {}) }).encrypt(pop.key);
+        return await encrypt(await this.#o.pops.get(popUrl, true));
       } catch (err) {
-        if (fresh) throw new KeymeshError('ERR_POP_UNAVAILABLE', `cannot encrypt to the POP at ${popUrl}: ${(err as Error).message}`, { cause: err });
+        throw new KeymeshError('ERR_POP_UNAVAILABLE', `cannot encrypt to the POP at ${popUrl}: ${(err as Error).message}`, { cause: err });
       }
     }
-    throw new KeymeshError('ERR_POP_UNAVAILABLE', `cannot encrypt to the POP at ${popUrl}`);
   }
 }
