@@ -11,8 +11,9 @@
  *   stable e  →  e + 1 (joining / leaving: every register phase needs majorities of the old and the new replica
  *   set; each member finishes and copies its moving keys)  →  e + 2 (stable again: joining → normal, leaving gone)
  */
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
 import { z } from 'zod';
+import { decodeMessage } from '../cluster/messages.js';
 import { KeymeshError } from '../errors.js';
 import { Ring } from './ring.js';
 
@@ -47,7 +48,10 @@ const mapSchema = z.strictObject({
   })).min(1).max(256),
 });
 
-export { mapSchema as clusterMapSchema };
+
+
+/** Largest encoded map (bytes): 256 members fit with room to spare. */
+const MAX_MAP_BYTES = 64 * 1024;
 
 export function encodeMap(map: ClusterMap): Uint8Array {
   return pack({ v: 1, epoch: map.epoch, id: map.id, members: map.members.map((m) => ({ nodeId: m.nodeId, name: m.name, role: m.role })) });
@@ -55,15 +59,7 @@ export function encodeMap(map: ClusterMap): Uint8Array {
 
 /** @throws KeymeshError `ERR_BAD_MESSAGE` when the bytes are not a map. */
 export function decodeMap(bytes: Uint8Array): ClusterMap {
-  let raw: unknown;
-  try {
-    raw = unpack(bytes);
-  } catch (err) {
-    throw new KeymeshError('ERR_BAD_MESSAGE', 'cluster map: not msgpack', { cause: err });
-  }
-  const parsed = mapSchema.safeParse(raw);
-  if (!parsed.success) throw new KeymeshError('ERR_BAD_MESSAGE', `cluster map: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
-  const { epoch, id, members } = parsed.data;
+  const { epoch, id, members } = decodeMessage(mapSchema, bytes, MAX_MAP_BYTES);
   return { epoch, id, members };
 }
 
