@@ -48,8 +48,6 @@ const mapSchema = z.strictObject({
   })).min(1).max(256),
 });
 
-
-
 /** Largest encoded map (bytes): 256 members fit with room to spare. */
 const MAX_MAP_BYTES = 64 * 1024;
 
