@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `keymesh` command. */
+import './v8-flags.js';
 import '../polyfills.js';
 import { Command, Option } from 'commander';
 import { OPERATOR_SCOPES, KEY_USES } from '../config/defaults.js';

@@ -156,7 +156,6 @@ export class Cluster implements Startable {
       managementKey: this.#o.managementKey,
       clusterId: config.clusterId,
       listen: config.p2p,
-      expectedSize: Math.max(3, config.seeds.length + 1, membership.all().length),
       isBanned: (peer) => this.#penalties.isBanned(peer),
       log: log.child({ component: 'p2p' }),
     });

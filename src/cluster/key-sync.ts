@@ -91,7 +91,7 @@ export class KeySync {
     try {
       const response = decodeMessage(syncResponseSchema, raw.subarray());
       for (const [kid, sealed] of response.records) {
-        const result = await this.#o.keyring.merge(openRecord(this.#o.sealer, kid, sealed));
+        const result = await this.#o.keyring.merge(openRecord(this.#o.sealer, kid, sealed), 'sync');
         if (result === 'added' || result === 'revoked') changed += 1;
       }
     } catch (err) {

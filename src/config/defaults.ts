@@ -32,8 +32,8 @@ export const DEFAULT_P2P_HOST = '127.0.0.1';
 /** libp2p listen port; 0 picks a free port. Default is 9701. */
 export const DEFAULT_P2P_PORT = 9701;
 
-/** How often a node publishes its heartbeat. Default is 250 ms. */
-export const DEFAULT_HEARTBEAT_INTERVAL_MS = 250;
+/** How often a node publishes its heartbeat. Default is 500 ms. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
 
 /** Silence after which a member is suspect. Default is 1000 ms. */
 export const DEFAULT_SUSPECT_AFTER_MS = 1_000;
