@@ -49,6 +49,11 @@ export const ERROR_CODES = {
   ERR_INVALID_CLIENT: { status: 401, oauthError: 'invalid_client', summary: 'the caller is not a registered resource server, or its client assertion is missing, malformed, wrongly signed, expired or replayed' },
   ERR_UNKNOWN_AUDIENCE: { status: 400, oauthError: 'invalid_target', summary: 'an audience that is not a registered resource server' },
   ERR_POP_UNAVAILABLE: { status: 502, oauthError: 'server_error', summary: "a resource server's POP could not be fetched or publishes no usable encryption key; nothing was stored twice" },
+  ERR_INVALID_GRANT: { status: 400, oauthError: 'invalid_grant', summary: 'the grant or the token it is made from is expired, revoked, forged or may not be used this way' },
+  ERR_INVALID_TOKEN: { status: 401, oauthError: 'invalid_token', summary: 'a keymesh token that does not verify: signature, type, issuer or expiry' },
+  ERR_UNAUTHORIZED_CLIENT: { status: 400, oauthError: 'unauthorized_client', summary: 'the client may not use this grant, act for others, or revoke that token' },
+  ERR_UNSUPPORTED_GRANT_TYPE: { status: 400, oauthError: 'unsupported_grant_type', summary: 'a grant_type the token endpoint does not offer' },
+  ERR_UNSUPPORTED_TOKEN_TYPE: { status: 400, oauthError: 'invalid_request', summary: 'no provider of the realm issues (or validates) tokens of the requested type' },
   ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -10,6 +10,7 @@ import { hashOperatorToken } from '../http/operator-auth.js';
 import { randomBytes } from 'node:crypto';
 import { runCluster, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
 import { runStart } from './start.js';
+import { hashClientSecret } from '../tokens/clients.js';
 
 const program = new Command('keymesh')
   .description('keymesh: clustered key management and secure token service')
@@ -65,6 +66,14 @@ withNode(program.command('rotate').description('publish a new key now; it become
 
 withNode(program.command('revoke').description('revoke a key at once: unpublished everywhere, never used again').argument('<kid>', 'key id'))
   .action(runRevoke);
+
+program
+  .command('hash-client-secret')
+  .description('print a new random client secret and the secretHash (salted scrypt) that accepts it')
+  .action(async () => {
+    const secret = randomBytes(32).toString('base64url');
+    process.stdout.write(`secret: ${secret}\nsecretHash: ${await hashClientSecret(secret)}\n`);
+  });
 
 program
   .command('gen-management-key')

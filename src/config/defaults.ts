@@ -124,3 +124,6 @@ export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-typ
 
 /** The longest a client assertion may live (`exp` − `iat`, or `exp` − now). Default is 5 min. */
 export const CLIENT_ASSERTION_MAX_LIFETIME_MS = 5 * MINUTE_MS;
+
+/** Grants a registered client may be allowed (`clients[].grants`). */
+export const CLIENT_GRANTS = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;

@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigInvalidError, KeymeshError } from '../errors.js';
 import { DEFAULT_REALM } from './defaults.js';
-import { checkKeyLifetimes, checkMembership, checkOperatorTokens, checkResourceServers, checkTransport, checkTrustedIssuers, type ConfigProblem } from './rules.js';
+import { checkKeyLifetimes, checkMembership, checkOperatorTokens, checkClients, checkResourceServers, checkTransport, checkTrustedIssuers, type ConfigProblem } from './rules.js';
 import { configSchema } from './schema.js';
 import type { Config, ConfigOverrides, RealmConfig } from './types.js';
 
@@ -50,7 +50,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (!parsed.success) throw invalid(parsed.error.issues.map(describeIssue));
 
   const config = complete(parsed.data, options.cwd ?? process.cwd());
-  const ruleProblems = [...checkTransport(config), ...checkKeyLifetimes(config), ...checkMembership(config), ...checkOperatorTokens(config), ...checkTrustedIssuers(config), ...checkResourceServers(config)];
+  const ruleProblems = [...checkTransport(config), ...checkKeyLifetimes(config), ...checkMembership(config), ...checkOperatorTokens(config), ...checkTrustedIssuers(config), ...checkResourceServers(config), ...checkClients(config)];
   if (ruleProblems.length > 0) throw invalid(ruleProblems);
   return deepFreeze(config);
 }

@@ -96,6 +96,22 @@ export function checkTrustedIssuers(config: Config): ConfigProblem[] {
   return problems;
 }
 
+/** Registered clients: unique ids, a way to authenticate, key sets over https unless on loopback. */
+export function checkClients(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ids = new Set<string>();
+  config.clients.forEach((c, i) => {
+    if (ids.has(c.clientId)) problems.push({ path: `clients.${i}.clientId`, message: `duplicate clientId "${c.clientId}"` });
+    ids.add(c.clientId);
+    if (!c.secretHash && !c.jwksUri) problems.push({ path: `clients.${i}`, message: 'needs secretHash (client_secret_basic) or jwksUri (private_key_jwt)' });
+    if (c.jwksUri) {
+      const url = new URL(c.jwksUri);
+      if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) problems.push({ path: `clients.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${c.jwksUri}` });
+    }
+  });
+  return problems;
+}
+
 /** Registered resource servers: unique audiences and client ids, key sets over https unless on loopback. */
 export function checkResourceServers(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];

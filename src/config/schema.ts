@@ -103,6 +103,21 @@ export const configSchema = z.strictObject({
     )
     .max(256)
     .default([]),
+  clients: z
+    .array(
+      z.strictObject({
+        clientId: z.string().min(1).max(256),
+        secretHash: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{43}$/, 'expected the output of "keymesh hash-client-secret" (scrypt$N$r$p$salt$hash)').optional(),
+        jwksUri: z.url({ protocol: /^https?$/ }).optional(),
+        grants: z.array(z.enum(D.CLIENT_GRANTS)).min(1),
+        audiences: z.array(z.string().min(1).max(512)).min(1),
+        delegation: z.boolean().default(false),
+        /** Claims added to every token issued to this client (never iss, sub, aud, exp, iat, nbf, jti, client_id, act, cnf, scope). */
+        claims: z.record(z.string(), z.unknown()).optional(),
+      }),
+    )
+    .max(1024)
+    .default([]),
   operatorTokens: z
     .array(
       z.strictObject({

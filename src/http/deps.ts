@@ -9,6 +9,7 @@ import type { RotationService } from '../keyring/rotation.js';
 import type { Logger } from '../log.js';
 import type { Agreement } from '../replication/agreement.js';
 import type { SecretServer } from '../secret-server/secret-server.js';
+import type { TokenService } from '../tokens/token-service.js';
 import type { OperatorAuth } from './operator-auth.js';
 
 /** What the HTTP layer is given; it holds no business logic of its own. */
@@ -30,6 +31,8 @@ export interface HttpDeps {
   readonly agreement?: Pick<Agreement, 'view' | 'getOrCreate' | 'read' | 'remove'>;
   /** The secret server; absent when none is built (in-process API tests). */
   readonly secretServer?: Pick<SecretServer, 'exchange'>;
+  /** The token service of the default realm; absent when none is built (in-process API tests). */
+  readonly tokens?: TokenService;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

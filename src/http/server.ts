@@ -16,6 +16,7 @@ import { registerAdminClusterRoutes } from './routes/admin-cluster.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerAdminRegisterRoutes } from './routes/admin-registers.js';
 import { registerSecretServerRoutes } from './routes/secret-server.js';
+import { registerTokenRoutes } from './routes/tokens.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { publicKeyFastPath, registerPublicKeyRoutes } from './routes/public-keys.js';
@@ -49,6 +50,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerAdminClusterRoutes(app, deps);
   registerAdminRegisterRoutes(app, deps);
   registerSecretServerRoutes(app, deps);
+  registerTokenRoutes(app, deps);
   registerDecryptRoute(app, deps);
   return app;
 }

@@ -7,6 +7,8 @@
  * the keys are served) → libp2p host, gossip, sync and seeds (a node not yet connected is a cluster of one).
  */
 import { join } from 'node:path';
+import type { JSONWebKeySet } from 'jose';
+import { pack, unpack } from 'msgpackr';
 import { systemClock, type Clock } from '../clock.js';
 import { DEFAULT_REALM, ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
@@ -23,6 +25,11 @@ import { Agreement } from '../replication/agreement.js';
 import { ClientAssertionVerifier, recordOnceWith } from '../secret-server/client-assertions.js';
 import { PopKeys } from '../secret-server/pop-keys.js';
 import { SecretServer } from '../secret-server/secret-server.js';
+import { ClientRegistry } from '../tokens/clients.js';
+import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
+import { TokenProviders, type TokenStore } from '../tokens/provider.js';
+import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
+import { TokenService } from '../tokens/token-service.js';
 import { UserTokenVerifier } from '../secret-server/user-tokens.js';
 import type { Logger } from '../log.js';
 import type { Startable } from '../startable.js';
@@ -120,6 +127,7 @@ export class KeymeshNode implements Startable {
         ...config.operatorTokens,
       ]);
       const secretServer = this.#secretServer(agreement, keyring, clock);
+      const tokens = this.#tokenService(agreement, keyring, clock);
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
@@ -128,6 +136,7 @@ export class KeymeshNode implements Startable {
         cluster,
         agreement,
         secretServer,
+        tokens,
         isReady: () => this.#ready,
       });
       await this.#startComponent(this.#http);
@@ -168,6 +177,50 @@ export class KeymeshNode implements Startable {
       }),
       users: new UserTokenVerifier({ issuers: config.trustedIssuers, clock, clockSkewMs: config.clockSkewMs }),
       pops: new PopKeys(clock), keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate,
+    });
+  }
+
+  /** The token service of the default realm: JWT access tokens and SCTs, the token store and revocations on the register. */
+  #tokenService(agreement: Agreement, keyring: Keyring, clock: Clock): TokenService {
+    const { config } = this.#o;
+    const realm = config.realms[DEFAULT_REALM]!;
+    const jwks = new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs });
+    const jwt = new JwtAccessTokenProvider({
+      verificationKeys: (name) => ({ version: `${keyring.version}/${keyring.activeEpoch}`, jwks: () => JSON.parse(jwks.document(name, 'jwks').body.toString('utf8')) as JSONWebKeySet }),
+      issuer: () => realm.issuer,
+      isRevoked: async (jti) => (await agreement.read(`revoked/${jti}`)).value !== undefined,
+      now: () => clock.now(),
+      clockSkewS: Math.ceil(config.clockSkewMs / 1000),
+    });
+    const tokenStore: TokenStore = {
+      put: async (id, value, expiresAt) => (await agreement.getOrCreate(`token/${id}`, pack({ expiresAt, value }))).value!,
+      get: async (id) => {
+        const raw = (await agreement.read(`token/${id}`)).value;
+        if (!raw) return undefined;
+        const entry = unpack(raw) as { expiresAt: number; value: Uint8Array };
+        return entry.expiresAt * 1000 > clock.now() ? entry.value : undefined;
+      },
+    };
+    return new TokenService({
+      realm: DEFAULT_REALM,
+      clients: new ClientRegistry(config.clients),
+      providers: new TokenProviders().register(jwt).register(new SecurityContextTokenProvider({ tokenStore, clock })),
+      jwt,
+      tokenStore,
+      sts: {
+        issuer: realm.issuer,
+        signingKey: async () => {
+          const key = keyring.requireActive(DEFAULT_REALM, 'sig');
+          return { kid: key.kid, alg: key.alg, key: await key.privateKey() };
+        },
+        maxLifetimeS: Math.floor(realm.tokens.maxLifetimeMs / 1000),
+        now: () => clock.now(),
+      },
+      recordRevocation: async (jti, expiresAt) => {
+        const exp = Buffer.alloc(8);
+        exp.writeBigUInt64BE(BigInt(expiresAt));
+        await agreement.getOrCreate(`revoked/${jti}`, exp);
+      },
     });
   }
 
