@@ -29,6 +29,7 @@ import { ClientRegistry } from '../tokens/clients.js';
 import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
 import { TokenProviders, type TokenStore } from '../tokens/provider.js';
 import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
+import { SubjectTokens } from '../tokens/subject-tokens.js';
 import { TokenService } from '../tokens/token-service.js';
 import { UserTokenVerifier } from '../secret-server/user-tokens.js';
 import type { Logger } from '../log.js';
@@ -185,10 +186,11 @@ export class KeymeshNode implements Startable {
     const { config } = this.#o;
     const realm = config.realms[DEFAULT_REALM]!;
     const jwks = new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs });
+    const isRevoked = async (jti: string) => (await agreement.read(`revoked/${jti}`)).value !== undefined;
     const jwt = new JwtAccessTokenProvider({
       verificationKeys: (name) => ({ version: `${keyring.version}/${keyring.activeEpoch}`, jwks: () => JSON.parse(jwks.document(name, 'jwks').body.toString('utf8')) as JSONWebKeySet }),
       issuer: () => realm.issuer,
-      isRevoked: async (jti) => (await agreement.read(`revoked/${jti}`)).value !== undefined,
+      isRevoked,
       now: () => clock.now(),
       clockSkewS: Math.ceil(config.clockSkewMs / 1000),
     });
@@ -201,12 +203,20 @@ export class KeymeshNode implements Startable {
         return entry.expiresAt * 1000 > clock.now() ? entry.value : undefined;
       },
     };
+    const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
+    const recordOnce = recordOnceWith(getOrCreate);
+    const keyClients = config.clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
+    const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
+      resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client',
+    });
     return new TokenService({
       realm: DEFAULT_REALM,
-      clients: new ClientRegistry(config.clients),
+      clients: new ClientRegistry(config.clients, assertions),
       providers: new TokenProviders().register(jwt).register(new SecurityContextTokenProvider({ tokenStore, clock })),
       jwt,
+      subjects: new SubjectTokens({ jwt, realm: DEFAULT_REALM, issuer: realm.issuer, isRevoked, clients: config.clients, recordOnce, clock, clockSkewMs: config.clockSkewMs }),
       tokenStore,
+      isRevoked,
       sts: {
         issuer: realm.issuer,
         signingKey: async () => {

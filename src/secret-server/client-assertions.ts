@@ -35,10 +35,14 @@ export class ClientAssertionVerifier {
   readonly #clock: Clock;
   readonly #clockSkewMs: number;
   readonly #recordOnce: RecordOnce;
+  readonly #label: string;
 
+  /** `label` names the callers in errors: "resource server" (default) or, for the token service, "client". */
   constructor(options: {
     resourceServers: readonly ResourceServer[]; acceptedAudiences: readonly string[]; clock: Clock; clockSkewMs: number; recordOnce: RecordOnce; cooldownMs?: number;
+    label?: string;
   }) {
+    this.#label = options.label ?? 'resource server';
     this.#acceptedAudiences = options.acceptedAudiences;
     this.#clock = options.clock;
     this.#clockSkewMs = options.clockSkewMs;
@@ -70,7 +74,7 @@ export class ClientAssertionVerifier {
       throw invalid('the client assertion is not a JWT');
     }
     const client = iss === undefined ? undefined : this.#clients.get(iss);
-    if (!client) throw invalid('the client assertion is not from a registered resource server');
+    if (!client) throw invalid(`the client assertion is not from a registered ${this.#label}`);
     const now = this.#clock.now();
     let payload;
     try {
@@ -86,7 +90,7 @@ export class ClientAssertionVerifier {
     } catch (err) {
       const generic = err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC';
       if (generic || err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
-        throw new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of resource server ${client.server.clientId} could not be fetched: ${(err as Error).message}`, { cause: err });
+        throw new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of ${this.#label} ${client.server.clientId} could not be fetched: ${(err as Error).message}`, { cause: err });
       }
       throw invalid(err instanceof joseErrors.JWTExpired ? 'the client assertion has expired' : `the client assertion does not verify: ${(err as Error).message}`);
     }

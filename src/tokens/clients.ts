@@ -5,10 +5,14 @@
  * (`scrypt$N$r$p$salt$hash`, made by `keymesh hash-client-secret`). scrypt is slow on purpose, so a secret that
  * verified once is remembered in memory as an HMAC under a key drawn at start: the next request costs one HMAC,
  * and nothing unsalted is ever written anywhere. A wrong secret is never remembered.
+ *
+ * `private_key_jwt` (RFC 7523): a client assertion signed by a key of the client's registered `jwksUri`, its `jti`
+ * recorded once through the register (the secret server's verifier, shared).
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { KeymeshError } from '../errors.js';
+import type { ClientAssertionVerifier } from '../secret-server/client-assertions.js';
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
@@ -48,9 +52,23 @@ export class ClientRegistry {
   readonly #clients: Map<string, ClientConfig>;
   readonly #rememberKey = randomBytes(32);
   readonly #verified = new Map<string, Buffer>();
+  readonly #assertions: ClientAssertionVerifier | undefined;
 
-  constructor(clients: readonly ClientConfig[]) {
+  constructor(clients: readonly ClientConfig[], assertions?: ClientAssertionVerifier) {
     this.#clients = new Map(clients.map((c) => [c.clientId, c]));
+    this.#assertions = assertions;
+  }
+
+  /**
+   * The client a request authenticates: by client assertion when the form carries one, else by Basic credentials.
+   * @throws KeymeshError `ERR_INVALID_CLIENT` (or `ERR_IDP_UNAVAILABLE` when the client's key set is unreachable).
+   */
+  async authenticate(authorization: string | undefined, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }): Promise<ClientConfig> {
+    if (form.client_assertion === undefined && form.client_assertion_type === undefined) return this.authenticateBasic(authorization);
+    if (authorization) throw new KeymeshError('ERR_INVALID_CLIENT', 'use one client authentication method, not two');
+    if (!this.#assertions) throw new KeymeshError('ERR_INVALID_CLIENT', 'no client authenticates with private_key_jwt here');
+    const { clientId } = await this.#assertions.verify(form.client_assertion_type, form.client_assertion);
+    return this.#clients.get(clientId)!;
   }
 
   get(clientId: string): ClientConfig | undefined {

@@ -66,7 +66,7 @@ export interface ClaimsHandler {
 
 /** Runs the handlers in order; a later handler's claim replaces an earlier one's. Never overrides reserved claims. */
 export class ClaimsManager {
-  static readonly RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'cnf', 'scope']);
+  static readonly RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable']);
   readonly #handlers: ClaimsHandler[];
 
   constructor(handlers: readonly ClaimsHandler[] = []) {
@@ -123,8 +123,8 @@ export interface TokenProviderParameters {
   readonly claimsManager: ClaimsManager;
   readonly keyRequirements: KeyRequirements;
   readonly tokenRequirements: TokenRequirements;
-  /** The audience the token is for. */
-  readonly appliesTo: string;
+  /** The audience (or audiences) the token is for. */
+  readonly appliesTo: string | readonly string[];
   readonly additionalProperties: Readonly<Record<string, unknown>>;
   readonly tokenStore: TokenStore;
   readonly realm: string;

@@ -147,13 +147,15 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
     if (!this.canHandleToken(tokenType, params.realm)) {
       throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `the SCT provider does not issue tokens of type ${tokenType} in realm ${params.realm}`);
     }
+    if (typeof params.appliesTo !== 'string') throw new KeymeshError('ERR_INVALID_REQUEST', 'a security context token is for exactly one audience');
+    const audience = params.appliesTo;
     const { key, keySize, serverEntropy, computed } = this.#key(params);
     const nowS = Math.floor(params.stsProperties.now() / 1000);
     const lifetime = this.#lifetime(params, nowS);
     const expiresAt = nowS + lifetime;
     const id = this.#identifier();
     const record: SctRecord = {
-      v: SCT_RECORD_VERSION, id, realm: params.realm, key, keySize, audience: params.appliesTo,
+      v: SCT_RECORD_VERSION, id, realm: params.realm, key, keySize, audience,
       clientId: params.principal.clientId, subject: params.principal.subject, expiresAt, computed,
     };
     const bytes = pack(record);

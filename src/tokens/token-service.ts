@@ -1,36 +1,50 @@
 /**
- * The token service's operations (DESIGN §9, API.md): issue (`client_credentials` here), validate (RFC 7662
- * introspection) and cancel (RFC 7009 revocation), for authenticated clients of the default realm.
+ * The token service's operations (DESIGN §9, API.md) for authenticated clients of one realm: issue
+ * (`client_credentials` and RFC 8693 token exchange with on-behalf-of), validate (RFC 7662 introspection), renew
+ * (`/renew`, for tokens issued as renewable) and cancel (RFC 7009 revocation).
  *
- * Issue hands a `TokenProviderParameters` to the provider registered for the requested token type; the audience
- * must be one the client is registered for (its first by default). A revocation is a write-once record
- * `revoked/<jti>` on the register, so every node, including one that was down, refuses the token from then on.
+ * Issue hands a `TokenProviderParameters` to the provider registered for the requested token type. Audiences must
+ * be ones the client is registered for (its first by default); a token made from another (exchange, renewal) never
+ * widens audience or scope and never outlives it. A revocation is a write-once record `revoked/<jti>` on the
+ * register, so every node, including one that was down, refuses the token from then on.
  */
 import { KeymeshError } from '../errors.js';
 import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
-  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
+  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, type Principal, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
 } from './provider.js';
+import type { Subject, SubjectTokens } from './subject-tokens.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 export interface TokenServiceOptions {
   readonly realm: string;
   readonly clients: ClientRegistry;
   readonly providers: TokenProviders;
   readonly jwt: JwtAccessTokenProvider;
+  readonly subjects: SubjectTokens;
   readonly sts: StsProperties;
   readonly tokenStore: TokenStore;
+  readonly isRevoked: (jti: string) => Promise<boolean>;
   /** Write-once revocation record of `jti`, kept until `expiresAt` (seconds). */
   readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
 }
 
 export interface IssueRequest {
-  readonly audience?: string | undefined;
+  readonly audiences?: readonly string[] | undefined;
   readonly scope?: string | undefined;
   readonly requestedTokenType?: string | undefined;
+  readonly renewable?: boolean | undefined;
 }
+
+export interface ExchangeRequest extends IssueRequest {
+  readonly subjectToken: string;
+  readonly subjectTokenType: string;
+}
+
+export type Issued = TokenProviderResponse & { tokenType: string };
 
 export class TokenService {
   readonly #o: TokenServiceOptions;
@@ -47,26 +61,48 @@ export class TokenService {
    * `client_credentials`: a token about the client itself.
    * @throws KeymeshError `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
    */
-  async clientCredentials(client: ClientConfig, request: IssueRequest): Promise<TokenProviderResponse & { tokenType: string }> {
-    if (!client.grants.includes(GRANT_CLIENT_CREDENTIALS)) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `client ${client.clientId} may not use the client_credentials grant`);
-    const audience = request.audience ?? client.audiences[0]!;
-    if (!client.audiences.includes(audience)) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `client ${client.clientId} is not registered for audience ${audience}`);
-    const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
-    const provider = this.#o.providers.provider(tokenType, this.#o.realm);
-    const scope = request.scope?.split(' ').filter(Boolean);
-    const response = await provider.createToken({
-      stsProperties: this.#o.sts,
-      principal: { subject: client.clientId, clientId: client.clientId },
-      requestedClaims: [],
-      claimsManager: new ClaimsManager(client.claims ? [{ name: 'client', claims: () => ({ ...client.claims }) }] : []),
-      keyRequirements: {},
-      tokenRequirements: { tokenType, ...(scope && scope.length > 0 ? { scope } : {}) },
-      appliesTo: audience,
-      additionalProperties: {},
-      tokenStore: this.#o.tokenStore,
-      realm: this.#o.realm,
-    });
-    return { ...response, tokenType };
+  clientCredentials(client: ClientConfig, request: IssueRequest): Promise<Issued> {
+    this.#mayUse(client, GRANT_CLIENT_CREDENTIALS);
+    const audiences = this.#audiences(client.audiences, request.audiences, 'it is registered for');
+    const scope = splitScope(request.scope);
+    return this.#issue(client, { subject: client.clientId, clientId: client.clientId }, audiences, scope, undefined, request);
+  }
+
+  /**
+   * RFC 8693 token exchange, on behalf of the subject token's user.
+   * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_INVALID_SCOPE`,
+   *   `ERR_UNSUPPORTED_TOKEN_TYPE`.
+   */
+  async exchange(client: ClientConfig, request: ExchangeRequest): Promise<Issued> {
+    this.#mayUse(client, GRANT_TOKEN_EXCHANGE);
+    const subject = await this.#o.subjects.check(client, request.subjectToken, request.subjectTokenType);
+    const audiences = this.#audiences(subject.audiences, request.audiences, 'the subject token allows');
+    const scope = narrowScope(splitScope(request.scope), subject);
+    const principal: Principal = { subject: subject.subject, clientId: client.clientId, ...(subject.actor ? { actor: subject.actor } : {}), claims: subject.claims };
+    return this.#issue(client, principal, audiences, scope, subject.notAfter, request);
+  }
+
+  /**
+   * `/renew`: a new token like `token` with a new expiry, for the client it was issued to, only when it was issued
+   * as renewable and has not expired or been revoked.
+   * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`.
+   */
+  async renew(client: ClientConfig, token: string): Promise<Issued> {
+    let payload;
+    try {
+      payload = await this.#o.jwt.verify(token, this.#o.realm);
+    } catch (err) {
+      throw new KeymeshError('ERR_INVALID_GRANT', (err as Error).message, { cause: err });
+    }
+    if (payload['client_id'] !== client.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may renew only tokens issued to it');
+    if (payload['renewable'] !== true) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was not issued as renewable');
+    if (await this.#o.isRevoked(payload.jti!)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was revoked');
+    const { iss: _i, sub, aud, exp, iat, jti: _j, client_id: _c, act, cnf, scope, renewable: _r, ...claims } = payload as Record<string, unknown>;
+    const principal: Principal = { subject: sub as string, clientId: client.clientId, ...(act ? { actor: act as Principal['actor'] } : {}), claims };
+    const lifetimeS = (exp as number) - (iat as number);
+    const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
+    const jkt = (cnf as { jkt?: string } | undefined)?.jkt;
+    return this.#issue(client, principal, audiences, splitScope(scope as string | undefined), undefined, { renewable: true }, { lifetimeS, ...(jkt ? { jkt } : {}) });
   }
 
   /** RFC 7662: `{active: false}` for anything this realm did not issue or that is expired or revoked. */
@@ -89,4 +125,62 @@ export class TokenService {
     if (payload['client_id'] !== client.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may revoke only tokens issued to it');
     await this.#o.recordRevocation(payload.jti!, payload.exp!);
   }
+
+  #mayUse(client: ClientConfig, grant: string): void {
+    if (!client.grants.includes(grant)) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `client ${client.clientId} may not use the ${grant} grant`);
+  }
+
+  /** The requested audiences (default: the first allowed), each one allowed. */
+  #audiences(allowed: readonly string[], requested: readonly string[] | undefined, why: string): string[] {
+    const audiences = requested && requested.length > 0 ? [...new Set(requested)] : allowed.slice(0, 1);
+    if (audiences.length === 0) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'no audience to issue the token for');
+    for (const a of audiences) {
+      if (!allowed.includes(a)) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `audience ${a} is not one ${why}`);
+    }
+    return audiences;
+  }
+
+  async #issue(
+    client: ClientConfig, principal: Principal, audiences: readonly string[], scope: readonly string[] | undefined, notAfter: number | undefined,
+    request: IssueRequest, renewal: { lifetimeS?: number; jkt?: string } = {},
+  ): Promise<Issued> {
+    const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
+    const provider = this.#o.providers.provider(tokenType, this.#o.realm);
+    const response = await provider.createToken({
+      stsProperties: this.#o.sts,
+      principal,
+      requestedClaims: [],
+      claimsManager: new ClaimsManager([
+        { name: 'subject-token', claims: (p) => ({ ...p.principal.claims }) },
+        ...(client.claims ? [{ name: 'client', claims: () => ({ ...client.claims }) }] : []),
+      ]),
+      keyRequirements: renewal.jkt ? { confirmationJkt: renewal.jkt } : {},
+      tokenRequirements: {
+        tokenType,
+        ...(scope && scope.length > 0 ? { scope } : {}),
+        ...(notAfter !== undefined ? { notAfter } : {}),
+        ...(renewal.lifetimeS !== undefined ? { lifetimeS: renewal.lifetimeS } : {}),
+        ...(request.renewable ? { renewable: true } : {}),
+      },
+      appliesTo: audiences.length === 1 ? audiences[0]! : audiences,
+      additionalProperties: {},
+      tokenStore: this.#o.tokenStore,
+      realm: this.#o.realm,
+    });
+    return { ...response, tokenType };
+  }
+}
+
+function splitScope(scope: string | undefined): string[] | undefined {
+  const scopes = scope?.split(' ').filter(Boolean);
+  return scopes && scopes.length > 0 ? scopes : undefined;
+}
+
+/** The requested scopes, each one the subject token has (all of them when none are requested). */
+function narrowScope(requested: readonly string[] | undefined, subject: Subject): readonly string[] | undefined {
+  if (subject.scopes === undefined) return requested;
+  if (requested === undefined) return subject.scopes;
+  const wider = requested.filter((s) => !subject.scopes!.includes(s));
+  if (wider.length > 0) throw new KeymeshError('ERR_INVALID_SCOPE', `scope ${wider.join(' ')} is not in the subject token`);
+  return requested;
 }

@@ -1,54 +1,92 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
-import { GRANT_CLIENT_CREDENTIALS } from '../../tokens/token-service.js';
+import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, type Issued, type TokenService } from '../../tokens/token-service.js';
 import type { HttpDeps } from '../deps.js';
 import { parseInput } from '../validate.js';
 
+const audience = z.string().min(1).max(512);
+const clientAuth = { client_assertion_type: z.string().max(256).optional(), client_assertion: z.string().max(16_384).optional() };
+
 const tokenForm = z.object({
   grant_type: z.string().min(1).max(256),
-  audience: z.string().min(1).max(512).optional(),
+  audience: z.union([audience, z.array(audience).min(1).max(16)]).optional(),
   scope: z.string().max(2048).optional(),
   requested_token_type: z.string().min(1).max(256).optional(),
+  subject_token: z.string().min(1).max(16_384).optional(),
+  subject_token_type: z.string().min(1).max(256).optional(),
+  renewable: z.enum(['true', 'false']).optional(),
+  ...clientAuth,
 });
 
-const tokenParam = z.object({ token: z.string().min(1).max(16_384), token_type_hint: z.string().max(64).optional() });
+const tokenParam = z.object({ token: z.string().min(1).max(16_384), token_type_hint: z.string().max(64).optional(), ...clientAuth });
 
 /**
- * The token service (API.md): `POST /token` (`client_credentials`), `POST /introspect` (RFC 7662) and
- * `POST /revoke` (RFC 7009), form-encoded, the client authenticated with `client_secret_basic`.
+ * The token service (API.md): `POST /token` (`client_credentials` and RFC 8693 token exchange),
+ * `POST /introspect` (RFC 7662), `POST /revoke` (RFC 7009) and `POST /renew`, form-encoded; the client
+ * authenticates with `client_secret_basic` or `private_key_jwt`.
  */
 export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  const service = () => {
+  const service = (): TokenService => {
     if (!deps.tokens) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the token service');
     return deps.tokens;
   };
   const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
+  const authenticate = (tokens: TokenService, req: FastifyRequest, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }) =>
+    tokens.clients.authenticate(req.headers.authorization, form);
 
   app.post('/token', async (req, reply) => {
     const tokens = service();
-    const client = await tokens.clients.authenticateBasic(req.headers.authorization);
     const form = parseInput(tokenForm, req.body, 'body');
-    if (form.grant_type !== GRANT_CLIENT_CREDENTIALS) throw new KeymeshError('ERR_UNSUPPORTED_GRANT_TYPE', `grant_type ${form.grant_type} is not supported`);
-    const issued = await tokens.clientCredentials(client, { audience: form.audience, scope: form.scope, requestedTokenType: form.requested_token_type });
-    return reply.headers(noStore).send({
-      access_token: issued.token, issued_token_type: issued.tokenType, token_type: 'Bearer', expires_in: issued.lifetime,
-      ...(form.scope ? { scope: form.scope } : {}),
-    });
+    const client = await authenticate(tokens, req, form);
+    const request = {
+      audiences: form.audience === undefined ? undefined : typeof form.audience === 'string' ? [form.audience] : form.audience,
+      scope: form.scope, requestedTokenType: form.requested_token_type, renewable: form.renewable === 'true',
+    };
+    let issued: Issued;
+    if (form.grant_type === GRANT_CLIENT_CREDENTIALS) {
+      issued = await tokens.clientCredentials(client, request);
+    } else if (form.grant_type === GRANT_TOKEN_EXCHANGE) {
+      if (!form.subject_token || !form.subject_token_type) throw new KeymeshError('ERR_INVALID_REQUEST', 'token exchange needs subject_token and subject_token_type');
+      issued = await tokens.exchange(client, { ...request, subjectToken: form.subject_token, subjectTokenType: form.subject_token_type });
+    } else {
+      throw new KeymeshError('ERR_UNSUPPORTED_GRANT_TYPE', `grant_type ${form.grant_type} is not supported`);
+    }
+    return reply.headers(noStore).send(answer(issued, form.scope));
   });
 
   app.post('/introspect', async (req, reply) => {
     const tokens = service();
-    await tokens.clients.authenticateBasic(req.headers.authorization);
-    const { token } = parseInput(tokenParam, req.body, 'body');
-    return reply.headers(noStore).send(await tokens.introspect(token));
+    const form = parseInput(tokenParam, req.body, 'body');
+    await authenticate(tokens, req, form);
+    return reply.headers(noStore).send(await tokens.introspect(form.token));
   });
 
   app.post('/revoke', async (req, reply) => {
     const tokens = service();
-    const client = await tokens.clients.authenticateBasic(req.headers.authorization);
-    const { token } = parseInput(tokenParam, req.body, 'body');
-    await tokens.revoke(client, token);
+    const form = parseInput(tokenParam, req.body, 'body');
+    const client = await authenticate(tokens, req, form);
+    await tokens.revoke(client, form.token);
     return reply.headers(noStore).send({});
   });
+
+  app.post('/renew', async (req, reply) => {
+    const tokens = service();
+    const form = parseInput(tokenParam, req.body, 'body');
+    const client = await authenticate(tokens, req, form);
+    return reply.headers(noStore).send(answer(await tokens.renew(client, form.token), undefined));
+  });
+}
+
+/** The RFC 6749 / 8693 answer; an SCT's server entropy rides along (base64url) when the provider returns it. */
+function answer(issued: Issued, scope: string | undefined): Record<string, unknown> {
+  const sct = issued.keySize !== undefined;
+  return {
+    access_token: issued.token,
+    issued_token_type: issued.tokenType,
+    token_type: sct ? 'N_A' : 'Bearer',
+    expires_in: issued.lifetime,
+    ...(scope ? { scope } : {}),
+    ...(issued.entropy ? { entropy: Buffer.from(issued.entropy).toString('base64url'), key_size: issued.keySize, computed_key: issued.computedKey } : {}),
+  };
 }

@@ -1,0 +1,183 @@
+/**
+ * The interceptors of seed 003, for HTTP: on the way in, `keymeshAuth` turns a request's bearer token into the
+ * current {@link KeymeshPrincipal}; on the way out, `keymeshFetch` attaches a token to calls to other services,
+ * either the caller's own (client-initiated propagation: the token the client got from the STS travels on) or
+ * one exchanged on the caller's behalf for the next service's audience (on-behalf-of, RFC 8693), or, outside any
+ * request, the service's own `client_credentials` token.
+ *
+ * `keymeshAuth` speaks the smallest common shape of Node's `http` server, Express and Fastify: a request with
+ * `headers`, a response that is either Node-like (`statusCode`, `setHeader`, `end`) or Fastify-like (`code`,
+ * `header`, `send`), and a `next` callback. It returns nothing (not a promise), so Fastify treats it as a
+ * callback-style `preHandler` and `next` is called exactly once or the request is answered.
+ */
+import { createHash } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { isKeymeshError } from '../errors.js';
+import { currentPrincipal, KeymeshPrincipal, runAs } from './principal.js';
+import type { KeymeshTokenClient, TokenResponse } from './token-client.js';
+
+/** How long before its expiry a cached token is replaced, in milliseconds (at most half its lifetime). Default is 30000. */
+export const TOKEN_REFRESH_MARGIN_MS = 30_000;
+/** Most tokens one `keymeshFetch` keeps (one per caller for on-behalf-of). Default is 1000. */
+export const TOKEN_CACHE_MAX_ENTRIES = 1000;
+
+export interface KeymeshAuthOptions {
+  /** An audience the token must name (this service's). Default: any. */
+  readonly audience?: string | readonly string[];
+  /** When false, a request without `Authorization` goes on without a principal; a bad token is still refused. Default is true. */
+  readonly required?: boolean;
+}
+
+/** The request: Node's `IncomingMessage`, Express's or Fastify's request. */
+export interface AuthRequest {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  keymesh?: KeymeshPrincipal;
+}
+
+/** Node's `ServerResponse` and Express's response. */
+export interface NodeStyleResponse {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  end(body?: string): unknown;
+}
+
+/** Fastify's reply. */
+export interface FastifyStyleReply {
+  code(status: number): unknown;
+  header(name: string, value: string): unknown;
+  send(payload?: unknown): unknown;
+}
+
+export type KeymeshMiddleware = (req: AuthRequest, res: NodeStyleResponse | FastifyStyleReply, next: (err?: unknown) => void) => void;
+
+/**
+ * A middleware that verifies `Authorization: Bearer <token>` through `client`, sets `req.keymesh` and runs `next`
+ * inside `runAs(principal, …)`. A missing or bad token is answered 401 with `WWW-Authenticate: Bearer
+ * error="invalid_token"` and `{error, error_description}`; keys that cannot be fetched at all, 503.
+ * DPoP-bound tokens are refused (this middleware checks no DPoP proofs).
+ */
+export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOptions = {}): KeymeshMiddleware {
+  return (req, res, next) => {
+    const header = req.headers['authorization'];
+    if (header === undefined && options.required === false) return next();
+    const token = typeof header === 'string' ? /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)?.[1] : undefined;
+    if (token === undefined) return refuse(res, 401, 'invalid_token', header === undefined ? 'a bearer token is required' : 'the Authorization header holds no bearer token');
+    client.verify(token, options.audience === undefined ? {} : { audience: options.audience })
+      .then((payload) => KeymeshPrincipal.fromPayload(token, payload))
+      .then(
+        (principal) => {
+          req.keymesh = principal;
+          runAs(principal, () => next());
+        },
+        (err: unknown) => {
+          if (isKeymeshError(err, 'ERR_INVALID_TOKEN')) refuse(res, 401, 'invalid_token', err.message);
+          else refuse(res, 503, 'temporarily_unavailable', 'the keys to verify the token with are unavailable');
+        },
+      );
+  };
+}
+
+function refuse(res: NodeStyleResponse | FastifyStyleReply, status: number, error: string, description: string): void {
+  // RFC 6750 §3: error_description is printable ASCII without `"` and `\`.
+  const safe = description.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 200);
+  const body = JSON.stringify({ error, error_description: safe });
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+  if (status === 401) headers['www-authenticate'] = `Bearer error="${error}", error_description="${safe}"`;
+  if ('code' in res && typeof res.code === 'function' && 'send' in res) {
+    res.code(status);
+    for (const [name, value] of Object.entries(headers)) res.header(name, value);
+    res.send(body);
+    return;
+  }
+  const node = res as NodeStyleResponse;
+  node.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) node.setHeader(name, value);
+  node.end(body);
+}
+
+export interface KeymeshFetchOptions {
+  /** The audience of the service called (the token's `aud` for exchanged and client-credentials tokens). */
+  readonly audience: string;
+  /** Exchange the current principal's token for one for `audience` instead of passing it on. Default is false. */
+  readonly onBehalfOf?: boolean;
+  /** Space-separated scopes to ask for in exchanged and client-credentials tokens. */
+  readonly scope?: string;
+  /** The `fetch` wrapped. Default is the global `fetch`. */
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * A `fetch` that adds `Authorization: Bearer …` (unless the call sets `Authorization` itself): inside `runAs`, the
+ * current principal's token as is, or with `onBehalfOf` a token exchanged for it (`subject_token` = its token),
+ * kept until shortly before expiry; outside, this client's `client_credentials` token for `audience`, likewise
+ * kept. Throws what the token client throws (`ERR_REMOTE`) when no token can be had.
+ */
+export function keymeshFetch(client: KeymeshTokenClient, options: KeymeshFetchOptions): typeof fetch {
+  const inner = options.fetch ?? globalThis.fetch;
+  const cache = new TokenCache(() => client.now());
+  const scope = options.scope === undefined ? {} : { scope: options.scope };
+  const tokenFor = (): Promise<string> => {
+    const principal = currentPrincipal();
+    if (principal && !options.onBehalfOf) return Promise.resolve(principal.token);
+    if (principal) {
+      const key = createHash('sha256').update(principal.token).digest('base64url');
+      return cache.get(key, () => client.exchange({ subjectToken: principal.token, audience: options.audience, ...scope }));
+    }
+    return cache.get('client_credentials', () => client.requestToken({ audience: options.audience, ...scope }));
+  };
+  return async (input, init) => {
+    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${await tokenFor()}`);
+    return inner(input, { ...init, headers });
+  };
+}
+
+/** Issued tokens by key, each until shortly before it expires; concurrent askers share one request. */
+class TokenCache {
+  readonly #now: () => number;
+  readonly #entries = new Map<string, { refreshAt: number; token: Promise<string> }>();
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  get(key: string, issue: () => Promise<TokenResponse>): Promise<string> {
+    const now = this.#now();
+    const hit = this.#entries.get(key);
+    if (hit && hit.refreshAt > now) return hit.token;
+    this.#entries.delete(key);
+    this.#prune(now);
+    const entry = { refreshAt: Infinity, token: Promise.resolve('') };
+    entry.token = issue().then((issued) => {
+      entry.refreshAt = refreshAt(now, issued);
+      return issued.accessToken;
+    });
+    entry.token.catch(() => this.#entries.get(key) === entry && this.#entries.delete(key));
+    this.#entries.set(key, entry);
+    return entry.token;
+  }
+
+  #prune(now: number): void {
+    if (this.#entries.size < TOKEN_CACHE_MAX_ENTRIES) return;
+    for (const [key, entry] of this.#entries) if (entry.refreshAt <= now) this.#entries.delete(key);
+    for (const key of this.#entries.keys()) {
+      if (this.#entries.size < TOKEN_CACHE_MAX_ENTRIES) break;
+      this.#entries.delete(key);
+    }
+  }
+}
+
+/** When to replace a token issued at `now`: a margin before it expires (`expires_in`, else its `exp`). */
+function refreshAt(now: number, issued: TokenResponse): number {
+  let lifetimeMs = issued.expiresIn === undefined ? undefined : issued.expiresIn * 1000;
+  if (lifetimeMs === undefined) {
+    try {
+      const { exp } = decodeJwt(issued.accessToken);
+      if (exp !== undefined) lifetimeMs = exp * 1000 - now;
+    } catch {
+      // not a JWT: not kept
+    }
+  }
+  if (lifetimeMs === undefined || lifetimeMs <= 0) return now;
+  return now + lifetimeMs - Math.min(TOKEN_REFRESH_MARGIN_MS, lifetimeMs / 2);
+}

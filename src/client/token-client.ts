@@ -1,0 +1,293 @@
+/**
+ * The token SDK's client of a keymesh cluster (DESIGN §9, API.md): what an application or a resource server
+ * uses to get tokens (client credentials, RFC 8693 exchange for on-behalf-of), to introspect, revoke and renew
+ * them, and to verify the access tokens it is handed without a round trip to the STS.
+ *
+ * Every remote call tries the cluster's nodes in turn: a node that cannot be reached or answers 5xx is skipped,
+ * a 4xx is the cluster's answer (every node serves the same API, so another node would say the same).
+ *
+ * Verification is local, on `jose`, against a key set of its own: the JWKS is fetched from the first node that
+ * serves it, kept in memory and fetched again only when a token names a kid it does not hold, at most once per
+ * `jwksCooldownMs` (so a flood of forged kids costs one fetch per cooldown). A fetch that reaches no node keeps
+ * the keys already held. This is enough for keymesh because a node publishes a key before it signs with it (the
+ * activation gate), so a relying party normally holds a key before the first token it signed arrives.
+ * Local verification does not see revocations: call `introspect` where that matters.
+ */
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { KeymeshError } from '../errors.js';
+import { TOKEN_TYPE_ACCESS_TOKEN } from '../tokens/provider.js';
+import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE } from '../tokens/token-service.js';
+
+/** How long one call to one node may take, in milliseconds. Default is 10000 (10 seconds). */
+export const TOKEN_CLIENT_TIMEOUT_MS = 10_000;
+/** Shortest time between two JWKS fetches, in milliseconds. Default is 30000 (30 seconds). */
+export const JWKS_COOLDOWN_MS = 30_000;
+
+export interface KeymeshTokenClientOptions {
+  /** Base URLs of the cluster's nodes (a realm other than the default: `https://node/realms/R`). */
+  readonly nodes: readonly string[];
+  /** The realm's issuer; tokens of another issuer do not verify. */
+  readonly issuer: string;
+  /** This client's registered id and secret (`client_secret_basic`). */
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Milliseconds one node may take to answer. Default is 10000 (10 seconds). */
+  readonly timeoutMs?: number;
+  /** Milliseconds between two JWKS fetches at most. Default is 30000 (30 seconds). */
+  readonly jwksCooldownMs?: number;
+  /** The `fetch` used for every call. Default is the global `fetch`. */
+  readonly fetch?: typeof fetch;
+  /** Milliseconds since the epoch, for the cooldown and token expiry. Default is `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** An issued token (RFC 6749 §5.1, RFC 8693 §2.2.1), camel-cased. */
+export interface TokenResponse {
+  readonly accessToken: string;
+  readonly tokenType: string;
+  readonly issuedTokenType?: string;
+  /** Seconds the token lives, when the server says. */
+  readonly expiresIn?: number;
+  readonly scope?: string;
+}
+
+export interface TokenRequest {
+  /** The audience, or several (RFC 8693 §2.1: one `audience` parameter each). Default: the server's choice. */
+  readonly audience?: string | readonly string[];
+  /** Space-separated scopes. */
+  readonly scope?: string;
+  readonly requestedTokenType?: string;
+}
+
+export interface ExchangeRequest extends TokenRequest {
+  readonly subjectToken: string;
+  /** Default `urn:ietf:params:oauth:token-type:access_token`. */
+  readonly subjectTokenType?: string;
+  readonly actorToken?: string;
+  /** Default `urn:ietf:params:oauth:token-type:access_token` when `actorToken` is given. */
+  readonly actorTokenType?: string;
+}
+
+/** RFC 7662 answer. */
+export interface IntrospectionResponse {
+  readonly active: boolean;
+  readonly [claim: string]: unknown;
+}
+
+export interface VerifyOptions {
+  /** An audience the token must name. */
+  readonly audience?: string | readonly string[];
+  /** RFC 7638 thumbprint of the key of a DPoP proof the caller has already verified (RFC 9449). */
+  readonly dpopJkt?: string;
+}
+
+/** What one node answered when it refused a call (a 4xx). */
+export interface RemoteAnswer {
+  readonly node: string;
+  readonly status: number;
+  readonly error?: string;
+  readonly errorDescription?: string;
+}
+
+/**
+ * `ERR_REMOTE` with the node's refusal. The refusal's HTTP status is `remote.status`; `status` stays the one
+ * every `ERR_REMOTE` maps to at this process's own HTTP edge (502).
+ */
+export class KeymeshRemoteError extends KeymeshError {
+  readonly remote: RemoteAnswer;
+
+  constructor(remote: RemoteAnswer) {
+    super('ERR_REMOTE', `${remote.node}: ${remote.status} ${remote.error ?? ''} ${remote.errorDescription ?? ''}`.trim());
+    this.name = 'KeymeshRemoteError';
+    this.remote = remote;
+  }
+}
+
+export class KeymeshTokenClient {
+  readonly #o: KeymeshTokenClientOptions;
+  readonly #nodes: readonly string[];
+  readonly #fetch: typeof fetch;
+  readonly #authorization: string;
+  #keys: ReturnType<typeof createLocalJWKSet> | undefined;
+  #lastJwksFetch = -Infinity;
+  #jwksFetching: Promise<boolean> | undefined;
+
+  /** @throws KeymeshError `ERR_INVALID_REQUEST` without nodes. */
+  constructor(options: KeymeshTokenClientOptions) {
+    if (options.nodes.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the token client needs at least one node');
+    this.#o = options;
+    this.#nodes = options.nodes.map((n) => n.replace(/\/+$/, ''));
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.
+    const encoded = `${formEncode(options.clientId)}:${formEncode(options.clientSecret)}`;
+    this.#authorization = `Basic ${Buffer.from(encoded, 'utf8').toString('base64')}`;
+  }
+
+  get issuer(): string {
+    return this.#o.issuer;
+  }
+
+  /** Milliseconds since the epoch, on the client's clock. */
+  now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  /** A token about this client itself (`client_credentials`). @throws KeymeshError `ERR_REMOTE` */
+  requestToken(request: TokenRequest = {}): Promise<TokenResponse> {
+    return this.#token({ grant_type: GRANT_CLIENT_CREDENTIALS, ...issueParams(request) });
+  }
+
+  /** RFC 8693 token exchange, e.g. a token on behalf of `subjectToken`'s subject. @throws KeymeshError `ERR_REMOTE` */
+  exchange(request: ExchangeRequest): Promise<TokenResponse> {
+    return this.#token({
+      grant_type: GRANT_TOKEN_EXCHANGE,
+      subject_token: request.subjectToken,
+      subject_token_type: request.subjectTokenType ?? TOKEN_TYPE_ACCESS_TOKEN,
+      actor_token: request.actorToken,
+      actor_token_type: request.actorToken === undefined ? undefined : (request.actorTokenType ?? TOKEN_TYPE_ACCESS_TOKEN),
+      ...issueParams(request),
+    });
+  }
+
+  /** RFC 7662 introspection (sees revocations). @throws KeymeshError `ERR_REMOTE` */
+  async introspect(token: string): Promise<IntrospectionResponse> {
+    const body = await this.#post('/introspect', { token });
+    return { ...body, active: body['active'] === true };
+  }
+
+  /** RFC 7009 revocation of a token issued to this client. @throws KeymeshError `ERR_REMOTE` */
+  async revoke(token: string): Promise<void> {
+    await this.#post('/revoke', { token });
+  }
+
+  /** The renewed token, with a new expiry (only for tokens issued as renewable). @throws KeymeshError `ERR_REMOTE` */
+  renew(token: string): Promise<TokenResponse> {
+    return this.#token({ token }, '/renew');
+  }
+
+  /**
+   * The payload of a valid keymesh access token: signature by a key of the cluster, `typ: at+jwt`, issuer,
+   * expiry, the audience when asked, and the DPoP binding (`cnf.jkt` must equal `dpopJkt`).
+   * @throws KeymeshError `ERR_INVALID_TOKEN` with the reason; `ERR_REMOTE` when no key set was ever fetched.
+   */
+  async verify(token: string, options: VerifyOptions = {}): Promise<JWTPayload> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#getKey, {
+        issuer: this.#o.issuer,
+        typ: 'at+jwt',
+        currentDate: new Date(this.now()),
+        requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
+        ...(options.audience === undefined ? {} : { audience: [options.audience].flat() }),
+      }));
+    } catch (err) {
+      if (err instanceof KeymeshError) throw err;
+      throw new KeymeshError('ERR_INVALID_TOKEN', `the token does not verify: ${(err as Error).message}`, { cause: err });
+    }
+    const jkt = (payload['cnf'] as { jkt?: unknown } | undefined)?.jkt;
+    if (jkt !== undefined && jkt !== options.dpopJkt) {
+      throw new KeymeshError('ERR_INVALID_TOKEN', 'the token is DPoP-bound and was not presented with a proof of its key');
+    }
+    return payload;
+  }
+
+  readonly #getKey: JWTVerifyGetKey = async (header, token) => {
+    if (this.#keys) {
+      try {
+        return await this.#keys(header, token);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw err;
+      }
+    }
+    const fetched = await this.#refreshKeys();
+    if (!this.#keys) throw new KeymeshError('ERR_REMOTE', 'no node served the key set (/.well-known/jwks.json)');
+    if (!fetched) throw new KeymeshError('ERR_INVALID_TOKEN', `the token does not verify: no key ${header.kid ?? ''} in the key set`);
+    return this.#keys(header, token);
+  };
+
+  /** Fetches the key set unless one was fetched within the cooldown; concurrent callers share one fetch. */
+  #refreshKeys(): Promise<boolean> {
+    if (this.#jwksFetching) return this.#jwksFetching;
+    if (this.now() - this.#lastJwksFetch < (this.#o.jwksCooldownMs ?? JWKS_COOLDOWN_MS)) return Promise.resolve(false);
+    this.#lastJwksFetch = this.now();
+    this.#jwksFetching = this.#fetchJwks().finally(() => (this.#jwksFetching = undefined));
+    return this.#jwksFetching;
+  }
+
+  async #fetchJwks(): Promise<boolean> {
+    for (const node of this.#nodes) {
+      try {
+        const res = await this.#fetch(`${node}/.well-known/jwks.json`, { signal: this.#signal(), headers: { accept: 'application/json' } });
+        if (!res.ok) continue;
+        const jwks = (await res.json()) as JSONWebKeySet;
+        if (!Array.isArray(jwks?.keys)) continue;
+        this.#keys = createLocalJWKSet(jwks);
+        return true;
+      } catch {
+        // unreachable or not JSON: the next node
+      }
+    }
+    return false;
+  }
+
+  async #token(form: Form, path = '/token'): Promise<TokenResponse> {
+    const body = await this.#post(path, form);
+    if (typeof body['access_token'] !== 'string') throw new KeymeshError('ERR_REMOTE', `${path} answered without an access_token`);
+    const opt = <T>(name: string, type: string): T | undefined => (typeof body[name] === type ? (body[name] as T) : undefined);
+    return {
+      accessToken: body['access_token'],
+      tokenType: opt<string>('token_type', 'string') ?? 'Bearer',
+      issuedTokenType: opt<string>('issued_token_type', 'string'),
+      expiresIn: opt<number>('expires_in', 'number'),
+      scope: opt<string>('scope', 'string'),
+    };
+  }
+
+  /** A client-authenticated form POST on the first node that answers; a 4xx is final. */
+  async #post(path: string, form: Form): Promise<Record<string, unknown>> {
+    const body = new URLSearchParams();
+    for (const [name, value] of Object.entries(form)) for (const v of [value ?? []].flat()) body.append(name, v);
+    const reasons: string[] = [];
+    for (const node of this.#nodes) {
+      let res: Response;
+      let json: Record<string, unknown> | undefined;
+      try {
+        res = await this.#fetch(`${node}${path}`, {
+          method: 'POST', body, signal: this.#signal(),
+          headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        });
+        json = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+      } catch (err) {
+        reasons.push(`${node}: ${(err as Error).message}`);
+        continue;
+      }
+      if (res.status >= 500 || (res.ok && (json === null || typeof json !== 'object'))) {
+        reasons.push(`${node}: ${res.status} ${res.ok ? 'not JSON' : String(json?.['error'] ?? '')}`.trim());
+        continue;
+      }
+      if (res.ok) return json!;
+      throw new KeymeshRemoteError({
+        node, status: res.status,
+        ...(typeof json?.['error'] === 'string' ? { error: json['error'] } : {}),
+        ...(typeof json?.['error_description'] === 'string' ? { errorDescription: json['error_description'] } : {}),
+      });
+    }
+    throw new KeymeshError('ERR_REMOTE', `no node answered ${path}: ${reasons.join('; ')}`);
+  }
+
+  #signal(): AbortSignal {
+    return AbortSignal.timeout(this.#o.timeoutMs ?? TOKEN_CLIENT_TIMEOUT_MS);
+  }
+}
+
+/** Form parameters; an array is sent as the parameter repeated, `undefined` not at all. */
+type Form = Record<string, string | readonly string[] | undefined>;
+
+function issueParams(request: TokenRequest): Form {
+  return { audience: request.audience, scope: request.scope, requested_token_type: request.requestedTokenType };
+}
+
+/** `application/x-www-form-urlencoded` of one value (spaces as `+`), as RFC 6749 Appendix B asks. */
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
+}

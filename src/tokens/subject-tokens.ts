@@ -1,0 +1,152 @@
+/**
+ * What a token exchange (RFC 8693) is made from: the `subject_token`, checked, and what it allows.
+ *
+ * Two kinds are accepted (DESIGN §9, both on-behalf-of scenarios of seed 003):
+ * - **a keymesh access token** of this realm (client-initiated: the client got it, a server passes it on). It
+ *   must verify and not be revoked. The caller may act with it if the token names it in `may_act`, or, without
+ *   `may_act`, if the token was issued to the caller itself or the caller is registered with `delegation`. What
+ *   it allows is bounded by it: its audiences, its scopes, its expiry.
+ * - **an assertion of a user by a server registered with `delegation`** (server-initiated: the server
+ *   authenticated the user itself): a JWT signed by a key of the server's own `jwksUri`, `iss` = the server's
+ *   client id, `sub` = the user, `aud` = this realm, a lifetime of at most 5 minutes and a `jti` recorded once.
+ *   What it allows is bounded by the server's registered audiences.
+ *
+ * Either way the new token's `act` names the caller, nested over any `act` the subject token carried.
+ */
+import { createHash } from 'node:crypto';
+import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { Clock } from '../clock.js';
+import { CLIENT_ASSERTION_MAX_LIFETIME_MS, IDP_ALGS, IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS, IDP_JWKS_TIMEOUT_MS } from '../config/defaults.js';
+import { KeymeshError } from '../errors.js';
+import type { RecordOnce } from '../secret-server/client-assertions.js';
+import type { ClientConfig } from './clients.js';
+import type { JwtAccessTokenProvider } from './jwt-provider.js';
+import type { Actor } from './provider.js';
+
+/** Subject-token types accepted for a JWT. */
+export const JWT_SUBJECT_TOKEN_TYPES: readonly string[] = ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt'];
+
+/** Claims of a subject token that are never copied into the new token. */
+const NOT_COPIED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable']);
+
+/** A checked subject token: who it is about and what a token made from it may carry. */
+export interface Subject {
+  readonly subject: string;
+  /** The actor chain the new token carries: the caller over the subject token's own `act`. */
+  readonly actor: Actor | undefined;
+  /** Audiences the new token may have. */
+  readonly audiences: readonly string[];
+  /** Scopes the new token may have; undefined: any. */
+  readonly scopes: readonly string[] | undefined;
+  /** Latest expiry (seconds); undefined: only the realm's maximum. */
+  readonly notAfter: number | undefined;
+  /** Claims carried over. */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+export interface SubjectTokensOptions {
+  readonly jwt: JwtAccessTokenProvider;
+  readonly realm: string;
+  readonly issuer: string;
+  readonly isRevoked: (jti: string) => Promise<boolean>;
+  readonly clients: readonly ClientConfig[];
+  readonly recordOnce: RecordOnce;
+  readonly clock: Clock;
+  readonly clockSkewMs: number;
+}
+
+export class SubjectTokens {
+  readonly #o: SubjectTokensOptions;
+  readonly #delegateKeys = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  constructor(options: SubjectTokensOptions) {
+    this.#o = options;
+    for (const c of options.clients) {
+      if (c.delegation && c.jwksUri) {
+        this.#delegateKeys.set(c.clientId, createRemoteJWKSet(new URL(c.jwksUri), { cooldownDuration: IDP_JWKS_COOLDOWN_MS, cacheMaxAge: IDP_JWKS_MAX_AGE_MS, timeoutDuration: IDP_JWKS_TIMEOUT_MS }));
+      }
+    }
+  }
+
+  /**
+   * Checks `token` for `caller`.
+   * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
+   */
+  async check(caller: ClientConfig, token: string, tokenType: string): Promise<Subject> {
+    if (!JWT_SUBJECT_TOKEN_TYPES.includes(tokenType)) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `subject_token_type ${tokenType} is not accepted; use ${JWT_SUBJECT_TOKEN_TYPES.join(' or ')}`);
+    let iss: string | undefined;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is not a JWT');
+    }
+    if (iss === this.#o.issuer) return this.#ownToken(caller, token);
+    if (iss === caller.clientId) return this.#delegatedUser(caller, token);
+    throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is from an untrusted issuer: neither this realm nor the calling client');
+  }
+
+  async #ownToken(caller: ClientConfig, token: string): Promise<Subject> {
+    let payload: JWTPayload;
+    try {
+      payload = await this.#o.jwt.verify(token, this.#o.realm);
+    } catch (err) {
+      throw new KeymeshError('ERR_INVALID_GRANT', (err as Error).message, { cause: err });
+    }
+    if (await this.#o.isRevoked(payload.jti!)) throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token was revoked');
+    const mayAct = payload['may_act'] as { sub?: unknown } | undefined;
+    if (mayAct !== undefined) {
+      if (mayAct.sub !== caller.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `the subject token's may_act does not name client ${caller.clientId}`);
+    } else if (payload['client_id'] !== caller.clientId && !caller.delegation) {
+      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `client ${caller.clientId} may not act with a token issued to another client (no may_act naming it, and not registered with delegation)`);
+    }
+    const ownClient = payload['client_id'] === caller.clientId && payload.sub === caller.clientId && payload['act'] === undefined;
+    const previous = payload['act'] as Actor | undefined;
+    const aud = payload.aud;
+    return {
+      subject: payload.sub!,
+      actor: ownClient ? undefined : { sub: caller.clientId, ...(previous ? { act: previous } : {}) },
+      audiences: aud === undefined ? [] : Array.isArray(aud) ? aud : [aud],
+      scopes: typeof payload['scope'] === 'string' ? (payload['scope'] as string).split(' ').filter(Boolean) : [],
+      notAfter: payload.exp,
+      claims: copied(payload),
+    };
+  }
+
+  async #delegatedUser(caller: ClientConfig, token: string): Promise<Subject> {
+    const keys = this.#delegateKeys.get(caller.clientId);
+    if (!caller.delegation || !keys) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `client ${caller.clientId} is not registered with delegation (and a jwksUri), so it may not assert users`);
+    const now = this.#o.clock.now();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: caller.clientId, audience: [this.#o.issuer, `${this.#o.issuer}/token`], algorithms: [...IDP_ALGS],
+        clockTolerance: Math.floor(this.#o.clockSkewMs / 1000), currentDate: new Date(now), requiredClaims: ['sub', 'exp', 'jti'],
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
+        throw new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of client ${caller.clientId} could not be fetched: ${(err as Error).message}`, { cause: err });
+      }
+      throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion does not verify: ${(err as Error).message}`, { cause: err });
+    }
+    const issuedAt = Math.min(payload.iat ?? Math.floor(now / 1000), Math.floor(now / 1000));
+    if ((payload.exp! - issuedAt) * 1000 > CLIENT_ASSERTION_MAX_LIFETIME_MS + this.#o.clockSkewMs) {
+      throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
+    }
+    if (payload.sub === caller.clientId) throw new KeymeshError('ERR_INVALID_GRANT', 'a user assertion must name a user, not the client itself');
+    const id = createHash('sha256').update(caller.clientId).update('\0').update(String(payload.jti)).digest('base64url');
+    if (!(await this.#o.recordOnce(`jti/${id}`))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion was used before (replayed jti)');
+    return {
+      subject: payload.sub!,
+      // an `act` inside the server's own assertion is its say-so, not a chain anyone verified: not carried
+      actor: { sub: caller.clientId },
+      audiences: caller.audiences,
+      scopes: undefined,
+      notAfter: undefined,
+      claims: copied(payload),
+    };
+  }
+}
+
+function copied(payload: JWTPayload): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(payload).filter(([name]) => !NOT_COPIED.has(name)));
+}
