@@ -63,6 +63,12 @@ export class KeyEntry implements KeyInfo {
     return this.#privateKey;
   }
 
+  /** The bytes of a symmetric (`secret` use) key, for uses that must stay synchronous (DPoP nonces); else undefined. */
+  secretBytes(): Uint8Array | undefined {
+    const k = this.#privateJwk.kty === 'oct' ? this.#privateJwk.k : undefined;
+    return k === undefined ? undefined : new Uint8Array(Buffer.from(k, 'base64url'));
+  }
+
   /** A copy of this entry revoked at `at`. Revoking twice keeps the first time. */
   revoked(at: number): KeyEntry {
     return new KeyEntry({ ...this.toRecord(), revokedAt: this.revokedAt ?? at });

@@ -29,6 +29,7 @@ import { ClientRegistry } from '../tokens/clients.js';
 import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
 import { TokenProviders, type TokenStore } from '../tokens/provider.js';
 import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
+import { DpopNonces, DpopVerifier } from '../tokens/dpop.js';
 import { SubjectTokens } from '../tokens/subject-tokens.js';
 import { TokenService } from '../tokens/token-service.js';
 import { UserTokenVerifier } from '../secret-server/user-tokens.js';
@@ -209,6 +210,18 @@ export class KeymeshNode implements Startable {
     const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
       resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client',
     });
+    const nonces = new DpopNonces({
+      clock,
+      // the active key signs new nonces; every published one still checks them, so a rotation drops none
+      secretKeys: () => {
+        const active = keyring.active(DEFAULT_REALM, 'secret');
+        const published = keyring.published(DEFAULT_REALM, 'secret').filter((k) => k.kid !== active?.kid);
+        return [...(active ? [active] : []), ...published].flatMap((k) => {
+          const key = k.secretBytes();
+          return key ? [{ kid: k.kid, key }] : [];
+        });
+      },
+    });
     return new TokenService({
       realm: DEFAULT_REALM,
       clients: new ClientRegistry(config.clients, assertions),
@@ -226,6 +239,7 @@ export class KeymeshNode implements Startable {
         maxLifetimeS: Math.floor(realm.tokens.maxLifetimeMs / 1000),
         now: () => clock.now(),
       },
+      dpop: { verifier: new DpopVerifier({ clock, recordOnce: (key) => recordOnce(key), nonces }), nonces },
       recordRevocation: async (jti, expiresAt) => {
         const exp = Buffer.alloc(8);
         exp.writeBigUInt64BE(BigInt(expiresAt));

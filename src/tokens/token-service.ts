@@ -10,6 +10,7 @@
  */
 import { KeymeshError } from '../errors.js';
 import type { ClientConfig, ClientRegistry } from './clients.js';
+import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
   ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, type Principal, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
@@ -30,6 +31,8 @@ export interface TokenServiceOptions {
   readonly isRevoked: (jti: string) => Promise<boolean>;
   /** Write-once revocation record of `jti`, kept until `expiresAt` (seconds). */
   readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
+  /** RFC 9449: proofs at the token endpoint and the cluster-wide nonces they must carry. */
+  readonly dpop: { readonly verifier: DpopVerifier; readonly nonces: DpopNonces };
 }
 
 export interface IssueRequest {
@@ -37,6 +40,8 @@ export interface IssueRequest {
   readonly scope?: string | undefined;
   readonly requestedTokenType?: string | undefined;
   readonly renewable?: boolean | undefined;
+  /** The thumbprint of a verified DPoP proof's key: the token is bound to it (`cnf.jkt`). */
+  readonly confirmationJkt?: string | undefined;
 }
 
 export interface ExchangeRequest extends IssueRequest {
@@ -44,7 +49,8 @@ export interface ExchangeRequest extends IssueRequest {
   readonly subjectTokenType: string;
 }
 
-export type Issued = TokenProviderResponse & { tokenType: string };
+/** What was issued, its type, and whether it is bound to a DPoP key. */
+export type Issued = TokenProviderResponse & { tokenType: string; bound: boolean };
 
 export class TokenService {
   readonly #o: TokenServiceOptions;
@@ -55,6 +61,10 @@ export class TokenService {
 
   get clients(): ClientRegistry {
     return this.#o.clients;
+  }
+
+  get dpop(): TokenServiceOptions['dpop'] {
+    return this.#o.dpop;
   }
 
   /**
@@ -154,7 +164,7 @@ export class TokenService {
         { name: 'subject-token', claims: (p) => ({ ...p.principal.claims }) },
         ...(client.claims ? [{ name: 'client', claims: () => ({ ...client.claims }) }] : []),
       ]),
-      keyRequirements: renewal.jkt ? { confirmationJkt: renewal.jkt } : {},
+      keyRequirements: (renewal.jkt ?? request.confirmationJkt) ? { confirmationJkt: (renewal.jkt ?? request.confirmationJkt)! } : {},
       tokenRequirements: {
         tokenType,
         ...(scope && scope.length > 0 ? { scope } : {}),
@@ -167,7 +177,7 @@ export class TokenService {
       tokenStore: this.#o.tokenStore,
       realm: this.#o.realm,
     });
-    return { ...response, tokenType };
+    return { ...response, tokenType, bound: (renewal.jkt ?? request.confirmationJkt) !== undefined };
   }
 }
 

@@ -58,6 +58,34 @@ describe('token service', () => {
     await waitFor(async () => (await post(cluster, 2, '/introspect', { token })).body['active'] === false, { timeoutMs: 1_000, message: 'the revocation reaches node 3' });
     expect((await post(cluster, 1, '/introspect', { token: 'not-a-token' })).body).toEqual({ active: false });
 
+    // DPoP: a proof without a nonce gets one; the nonce of node 1 works on node 2; a replay fails on node 3
+    const holder = await generateKeyPair('ES256', { extractable: true });
+    const jwk = await exportJWK(holder.publicKey);
+    const proof = (url: string, nonce?: string) =>
+      new SignJWT({ htm: 'POST', htu: url, jti: `p-${Math.random()}`, ...(nonce ? { nonce } : {}) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).setIssuedAt().sign(holder.privateKey);
+    const dpopPost = async (i: number, proofJwt: string) => fetch(`${cluster.url(i)}/token`, {
+      method: 'POST', headers: { authorization: basic('app', SECRET), dpop: proofJwt }, body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+    const first = await dpopPost(0, await proof(`${cluster.url(0)}/token`));
+    expect(first.status).toBe(400);
+    expect(((await first.json()) as Record<string, unknown>)['error']).toBe('use_dpop_nonce');
+    const nonce = first.headers.get('dpop-nonce')!;
+    expect(nonce).toBeTruthy();
+    const withNonce = await proof(`${cluster.url(1)}/token`, nonce);
+    const bound = await dpopPost(1, withNonce);
+    const boundBody = (await bound.json()) as Record<string, unknown>;
+    expect(bound.status).toBe(200);
+    expect(boundBody['token_type']).toBe('DPoP');
+    const { calculateJwkThumbprint } = await import('jose');
+    expect(decodeJwt(boundBody['access_token'] as string)['cnf']).toEqual({ jkt: await calculateJwkThumbprint(jwk) });
+    expect((await post(cluster, 2, '/introspect', { token: boundBody['access_token'] as string })).body).toMatchObject({ active: true, token_type: 'DPoP' });
+    const replay = await dpopPost(2, withNonce);
+    expect(replay.status).toBe(400);
+    expect(((await replay.json()) as Record<string, unknown>)['error']).toBe('invalid_dpop_proof');
+    const wrongUrl = await dpopPost(2, await proof(`${cluster.url(1)}/token`, nonce));
+    expect(((await wrongUrl.json()) as Record<string, unknown>)['error']).toBe('invalid_dpop_proof');
+
     // bad input: each a clear error, nothing issued
     expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('app', 'wrong-secret-wrong-secret'))).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
     expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('nobody', SECRET))).toMatchObject({ status: 401, body: { error: 'invalid_client' } });

@@ -1,6 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
+import { isUseDpopNonce } from '../../tokens/dpop.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, type Issued, type TokenService } from '../../tokens/token-service.js';
 import type { HttpDeps } from '../deps.js';
 import { parseInput } from '../validate.js';
@@ -39,7 +40,9 @@ export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void 
     const tokens = service();
     const form = parseInput(tokenForm, req.body, 'body');
     const client = await authenticate(tokens, req, form);
+    const confirmationJkt = await dpopKey(tokens, req, reply);
     const request = {
+      confirmationJkt,
       audiences: form.audience === undefined ? undefined : typeof form.audience === 'string' ? [form.audience] : form.audience,
       scope: form.scope, requestedTokenType: form.requested_token_type, renewable: form.renewable === 'true',
     };
@@ -78,13 +81,30 @@ export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void 
   });
 }
 
+/**
+ * The key a `DPoP` proof binds the token to (RFC 9449), or undefined without a proof. The proof must carry a
+ * nonce of this cluster; when it lacks a fresh one, the error answer carries one in `DPoP-Nonce`.
+ */
+async function dpopKey(tokens: TokenService, req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {
+  const proof = req.headers['dpop'];
+  if (proof === undefined) return undefined;
+  if (typeof proof !== 'string') throw new KeymeshError('ERR_INVALID_DPOP_PROOF', 'send one DPoP header');
+  const url = `${req.protocol}://${req.host}${req.url.split('?')[0]}`;
+  try {
+    return (await tokens.dpop.verifier.verify(proof, { method: req.method, url }, { requireNonce: true })).jkt;
+  } catch (err) {
+    if (isUseDpopNonce(err)) reply.header('dpop-nonce', tokens.dpop.nonces.issue()).header('cache-control', 'no-store');
+    throw err;
+  }
+}
+
 /** The RFC 6749 / 8693 answer; an SCT's server entropy rides along (base64url) when the provider returns it. */
 function answer(issued: Issued, scope: string | undefined): Record<string, unknown> {
   const sct = issued.keySize !== undefined;
   return {
     access_token: issued.token,
     issued_token_type: issued.tokenType,
-    token_type: sct ? 'N_A' : 'Bearer',
+    token_type: sct ? 'N_A' : issued.bound ? 'DPoP' : 'Bearer',
     expires_in: issued.lifetime,
     ...(scope ? { scope } : {}),
     ...(issued.entropy ? { entropy: Buffer.from(issued.entropy).toString('base64url'), key_size: issued.keySize, computed_key: issued.computedKey } : {}),
