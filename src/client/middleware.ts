@@ -48,7 +48,8 @@ export interface FastifyStyleReply {
   send(payload?: unknown): unknown;
 }
 
-export type KeymeshMiddleware = (req: AuthRequest, res: NodeStyleResponse | FastifyStyleReply, next: (err?: unknown) => void) => void;
+/** `next` is called without arguments, exactly once, or not at all when the request was answered. */
+export type KeymeshMiddleware = (req: AuthRequest, res: NodeStyleResponse | FastifyStyleReply, next: () => void) => void;
 
 /**
  * A middleware that verifies `Authorization: Bearer <token>` through `client`, sets `req.keymesh` and runs `next`

@@ -57,6 +57,8 @@ export interface TokenRequest {
   /** Space-separated scopes. */
   readonly scope?: string;
   readonly requestedTokenType?: string;
+  /** Ask for a token that `renew` can renew. Default is false. */
+  readonly renewable?: boolean;
 }
 
 export interface ExchangeRequest extends TokenRequest {
@@ -85,8 +87,8 @@ export interface VerifyOptions {
 export interface RemoteAnswer {
   readonly node: string;
   readonly status: number;
-  readonly error?: string;
-  readonly errorDescription?: string;
+  readonly error?: string | undefined;
+  readonly errorDescription?: string | undefined;
 }
 
 /**
@@ -121,10 +123,6 @@ export class KeymeshTokenClient {
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.
     const encoded = `${formEncode(options.clientId)}:${formEncode(options.clientSecret)}`;
     this.#authorization = `Basic ${Buffer.from(encoded, 'utf8').toString('base64')}`;
-  }
-
-  get issuer(): string {
-    return this.#o.issuer;
   }
 
   /** Milliseconds since the epoch, on the client's clock. */
@@ -167,26 +165,25 @@ export class KeymeshTokenClient {
 
   /**
    * The payload of a valid keymesh access token: signature by a key of the cluster, `typ: at+jwt`, issuer,
-   * expiry, the audience when asked, and the DPoP binding (`cnf.jkt` must equal `dpopJkt`).
+   * expiry, the audience when asked, and the key binding (`cnf.jkt` must equal `dpopJkt`; other `cnf` is refused).
    * @throws KeymeshError `ERR_INVALID_TOKEN` with the reason; `ERR_REMOTE` when no key set was ever fetched.
    */
   async verify(token: string, options: VerifyOptions = {}): Promise<JWTPayload> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#getKey, {
-        issuer: this.#o.issuer,
-        typ: 'at+jwt',
-        currentDate: new Date(this.now()),
-        requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
+        issuer: this.#o.issuer, typ: 'at+jwt', currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
         ...(options.audience === undefined ? {} : { audience: [options.audience].flat() }),
       }));
     } catch (err) {
       if (err instanceof KeymeshError) throw err;
       throw new KeymeshError('ERR_INVALID_TOKEN', `the token does not verify: ${(err as Error).message}`, { cause: err });
     }
-    const jkt = (payload['cnf'] as { jkt?: unknown } | undefined)?.jkt;
-    if (jkt !== undefined && jkt !== options.dpopJkt) {
-      throw new KeymeshError('ERR_INVALID_TOKEN', 'the token is DPoP-bound and was not presented with a proof of its key');
+    // A token bound to a key (`cnf`) is refused unless the caller proved that key: a DPoP key (`jkt`) is the only
+    // binding this client can check, so any other confirmation method is refused outright.
+    const cnf = payload['cnf'] as { jkt?: unknown } | null | undefined;
+    if (cnf !== undefined && (options.dpopJkt === undefined || cnf?.jkt !== options.dpopJkt)) {
+      throw new KeymeshError('ERR_INVALID_TOKEN', 'the token is DPoP-bound (cnf) and was not presented with a proof of its key');
     }
     return payload;
   }
@@ -218,8 +215,7 @@ export class KeymeshTokenClient {
     for (const node of this.#nodes) {
       try {
         const res = await this.#fetch(`${node}/.well-known/jwks.json`, { signal: this.#signal(), headers: { accept: 'application/json' } });
-        if (!res.ok) continue;
-        const jwks = (await res.json()) as JSONWebKeySet;
+        const jwks = res.ok ? ((await res.json()) as JSONWebKeySet | null) : undefined;
         if (!Array.isArray(jwks?.keys)) continue;
         this.#keys = createLocalJWKSet(jwks);
         return true;
@@ -233,14 +229,9 @@ export class KeymeshTokenClient {
   async #token(form: Form, path = '/token'): Promise<TokenResponse> {
     const body = await this.#post(path, form);
     if (typeof body['access_token'] !== 'string') throw new KeymeshError('ERR_REMOTE', `${path} answered without an access_token`);
-    const opt = <T>(name: string, type: string): T | undefined => (typeof body[name] === type ? (body[name] as T) : undefined);
-    return {
-      accessToken: body['access_token'],
-      tokenType: opt<string>('token_type', 'string') ?? 'Bearer',
-      issuedTokenType: opt<string>('issued_token_type', 'string'),
-      expiresIn: opt<number>('expires_in', 'number'),
-      scope: opt<string>('scope', 'string'),
-    };
+    const str = (name: string) => (typeof body[name] === 'string' ? (body[name] as string) : undefined);
+    const expiresIn = typeof body['expires_in'] === 'number' ? body['expires_in'] : undefined;
+    return { accessToken: body['access_token'], tokenType: str('token_type') ?? 'Bearer', issuedTokenType: str('issued_token_type'), expiresIn, scope: str('scope') };
   }
 
   /** A client-authenticated form POST on the first node that answers; a 4xx is final. */
@@ -249,8 +240,7 @@ export class KeymeshTokenClient {
     for (const [name, value] of Object.entries(form)) for (const v of [value ?? []].flat()) body.append(name, v);
     const reasons: string[] = [];
     for (const node of this.#nodes) {
-      let res: Response;
-      let json: Record<string, unknown> | undefined;
+      let res: Response, json: Record<string, unknown> | undefined;
       try {
         res = await this.#fetch(`${node}${path}`, {
           method: 'POST', body, signal: this.#signal(),
@@ -266,11 +256,8 @@ export class KeymeshTokenClient {
         continue;
       }
       if (res.ok) return json!;
-      throw new KeymeshRemoteError({
-        node, status: res.status,
-        ...(typeof json?.['error'] === 'string' ? { error: json['error'] } : {}),
-        ...(typeof json?.['error_description'] === 'string' ? { errorDescription: json['error_description'] } : {}),
-      });
+      const [error, errorDescription] = [json?.['error'], json?.['error_description']].map((v) => (typeof v === 'string' ? v : undefined));
+      throw new KeymeshRemoteError({ node, status: res.status, error, errorDescription });
     }
     throw new KeymeshError('ERR_REMOTE', `no node answered ${path}: ${reasons.join('; ')}`);
   }
@@ -284,7 +271,8 @@ export class KeymeshTokenClient {
 type Form = Record<string, string | readonly string[] | undefined>;
 
 function issueParams(request: TokenRequest): Form {
-  return { audience: request.audience, scope: request.scope, requested_token_type: request.requestedTokenType };
+  const { audience, scope, requestedTokenType, renewable } = request;
+  return { audience, scope, requested_token_type: requestedTokenType, renewable: renewable === undefined ? undefined : String(renewable) };
 }
 
 /** `application/x-www-form-urlencoded` of one value (spaces as `+`), as RFC 6749 Appendix B asks. */

@@ -8,7 +8,6 @@
  */
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
-import { pack, unpack } from 'msgpackr';
 import { systemClock, type Clock } from '../clock.js';
 import { DEFAULT_REALM, ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
@@ -27,7 +26,8 @@ import { PopKeys } from '../secret-server/pop-keys.js';
 import { SecretServer } from '../secret-server/secret-server.js';
 import { ClientRegistry } from '../tokens/clients.js';
 import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
-import { TokenProviders, type TokenStore } from '../tokens/provider.js';
+import { TokenProviders } from '../tokens/provider.js';
+import { RegisterTokenStore } from '../tokens/register-store.js';
 import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
 import { DpopNonces, DpopVerifier } from '../tokens/dpop.js';
 import { SubjectTokens } from '../tokens/subject-tokens.js';
@@ -195,21 +195,14 @@ export class KeymeshNode implements Startable {
       now: () => clock.now(),
       clockSkewS: Math.ceil(config.clockSkewMs / 1000),
     });
-    const tokenStore: TokenStore = {
-      put: async (id, value, expiresAt) => (await agreement.getOrCreate(`token/${id}`, pack({ expiresAt, value }))).value!,
-      get: async (id) => {
-        const raw = (await agreement.read(`token/${id}`)).value;
-        if (!raw) return undefined;
-        const entry = unpack(raw) as { expiresAt: number; value: Uint8Array };
-        return entry.expiresAt * 1000 > clock.now() ? entry.value : undefined;
-      },
-    };
+    const tokenStore = new RegisterTokenStore(agreement, clock);
     const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
     const recordOnce = recordOnceWith(getOrCreate);
     const keyClients = config.clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
     const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
       resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client',
     });
+    const pops = new PopKeys(clock);
     const nonces = new DpopNonces({
       clock,
       // the active key signs new nonces; every published one still checks them, so a rotation drops none
@@ -238,6 +231,17 @@ export class KeymeshNode implements Startable {
         },
         maxLifetimeS: Math.floor(realm.tokens.maxLifetimeMs / 1000),
         now: () => clock.now(),
+      },
+      caller: (client) => {
+        const served = config.resourceServers.filter((r) => r.clientId === client.clientId);
+        return {
+          clientId: client.clientId,
+          audiences: served.map((r) => r.audience),
+          ...(served[0] ? { popKey: async () => {
+            const pop = await pops.get(served[0]!.jwksUri);
+            return { key: pop.key, alg: pop.alg, ...(pop.kid ? { kid: pop.kid } : {}) };
+          } } : {}),
+        };
       },
       dpop: { verifier: new DpopVerifier({ clock, recordOnce: (key) => recordOnce(key), nonces }), nonces },
       recordRevocation: async (jti, expiresAt) => {

@@ -8,7 +8,7 @@
  * plain object, the claims manager a list of handlers, the token store the replicated register behind an
  * interface, and the token a string.
  */
-import type { CryptoKey, JWK } from 'jose';
+import type { CompactEncrypt, CryptoKey } from 'jose';
 import { KeymeshError } from '../errors.js';
 
 /** Token types keymesh issues. */
@@ -30,7 +30,7 @@ export interface StsProperties {
 
 /** Encryption for the recipient: when set, the issued token is a JWE to this POP key. */
 export interface EncryptionProperties {
-  readonly key: JWK | CryptoKey;
+  readonly key: Parameters<CompactEncrypt['encrypt']>[0];
   readonly alg: string;
   readonly kid?: string;
 }

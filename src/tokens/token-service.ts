@@ -13,12 +13,14 @@ import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
-  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, type Principal, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
+  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type KeyRequirements, type Principal, type ValidationCaller, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
 } from './provider.js';
 import type { Subject, SubjectTokens } from './subject-tokens.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+const SCT_TYPES = new Set(['http://schemas.xmlsoap.org/ws/2005/02/sc/sct', TOKEN_TYPE_SCT_200512]);
 
 export interface TokenServiceOptions {
   readonly realm: string;
@@ -31,6 +33,8 @@ export interface TokenServiceOptions {
   readonly isRevoked: (jti: string) => Promise<boolean>;
   /** Write-once revocation record of `jti`, kept until `expiresAt` (seconds). */
   readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
+  /** Who a validating client is: the audiences it serves as a registered resource server, and its POP key. */
+  readonly caller: (client: ClientConfig) => ValidationCaller;
   /** RFC 9449: proofs at the token endpoint and the cluster-wide nonces they must carry. */
   readonly dpop: { readonly verifier: DpopVerifier; readonly nonces: DpopNonces };
 }
@@ -40,6 +44,8 @@ export interface IssueRequest {
   readonly scope?: string | undefined;
   readonly requestedTokenType?: string | undefined;
   readonly renewable?: boolean | undefined;
+  /** Key size, client entropy and computed-key algorithm (Security Context Tokens). */
+  readonly keyRequirements?: KeyRequirements | undefined;
   /** The thumbprint of a verified DPoP proof's key: the token is bound to it (`cnf.jkt`). */
   readonly confirmationJkt?: string | undefined;
 }
@@ -115,10 +121,17 @@ export class TokenService {
     return this.#issue(client, principal, audiences, splitScope(scope as string | undefined), undefined, { renewable: true }, { lifetimeS, ...(jkt ? { jkt } : {}) });
   }
 
-  /** RFC 7662: `{active: false}` for anything this realm did not issue or that is expired or revoked. */
-  async introspect(token: string): Promise<Record<string, unknown>> {
-    const result = await this.#o.jwt.validateToken(token, TOKEN_TYPE_ACCESS_TOKEN, this.#o.realm);
-    return result.active ? { active: true, ...result.claims } : { active: false };
+  /**
+   * RFC 7662: `{active: false}` for anything this realm did not issue or that is expired or revoked. An SCT (its
+   * `urn:uuid:` identifier, or the SCT type as `token_type_hint`) is validated by its provider: the resource server
+   * it was issued for also gets its key, as `key_jwe` encrypted to that server's POP key.
+   */
+  async introspect(token: string, hint: string | undefined, client: ClientConfig): Promise<Record<string, unknown>> {
+    const sct = token.startsWith('urn:uuid:') || (hint !== undefined && SCT_TYPES.has(hint));
+    const type = sct ? TOKEN_TYPE_SCT_200512 : TOKEN_TYPE_ACCESS_TOKEN;
+    const result = await this.#o.providers.validator(type, this.#o.realm).validateToken(token, type, this.#o.realm, this.#o.caller(client));
+    if (!result.active) return { active: false };
+    return { active: true, ...result.claims, ...(result.keyJwe ? { key_jwe: result.keyJwe } : {}) };
   }
 
   /**
@@ -164,7 +177,10 @@ export class TokenService {
         { name: 'subject-token', claims: (p) => ({ ...p.principal.claims }) },
         ...(client.claims ? [{ name: 'client', claims: () => ({ ...client.claims }) }] : []),
       ]),
-      keyRequirements: (renewal.jkt ?? request.confirmationJkt) ? { confirmationJkt: (renewal.jkt ?? request.confirmationJkt)! } : {},
+      keyRequirements: {
+        ...request.keyRequirements,
+        ...((renewal.jkt ?? request.confirmationJkt) ? { confirmationJkt: (renewal.jkt ?? request.confirmationJkt)! } : {}),
+      },
       tokenRequirements: {
         tokenType,
         ...(scope && scope.length > 0 ? { scope } : {}),

@@ -3,19 +3,24 @@
  * 2 and 3 (introspection) and with jose against node 3's JWKS; revoked on node 1, it is inactive on node 3; bad
  * clients, grants and audiences get clear errors.
  */
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { compactDecrypt, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLIENT_ASSERTION_TYPE } from '../../src/config/defaults.js';
 import { startJwksServer } from '../helpers/jwks-server.js';
 import { hashClientSecret } from '../../src/tokens/clients.js';
+import { computedKey } from '../../src/tokens/p-sha1.js';
 import { FAST_CLUSTER_CONFIG, TestCluster } from '../helpers/cluster.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const dirs = new TempDirs();
+const teardowns: Array<() => Promise<void>> = [];
+const onTeardown = (fn: () => Promise<void>) => teardowns.push(fn);
 afterEach(async () => {
   await stopAll();
+  for (const fn of teardowns.splice(0)) await fn();
   dirs.cleanup();
 });
 
@@ -31,13 +36,19 @@ async function post(cluster: TestCluster, i: number, path: string, form: Record<
 describe('token service', () => {
   it('issues on one node, verifies on every node, and a revocation reaches the others', async () => {
     const secretHash = await hashClientSecret(SECRET, { N: 1024, r: 8, p: 1 });
+    const rsEnc = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
+    const rsDoc = { keys: [{ ...(await exportJWK(rsEnc.publicKey)), kid: 'rs-enc', alg: 'ECDH-ES+A256KW', use: 'enc' }] };
+    const rsPop = await startJwksServer(() => rsDoc);
+    onTeardown(() => rsPop.close());
     const cluster = await TestCluster.create(3, dirs, {
       ...FAST_CLUSTER_CONFIG,
       realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER } },
       clients: [
         { clientId: 'app', secretHash, grants: ['client_credentials'], audiences: ['https://api.example', 'https://other.example'], claims: { tier: 'gold' } },
         { clientId: 'exchanger', secretHash, grants: ['urn:ietf:params:oauth:grant-type:token-exchange'], audiences: ['https://api.example'] },
+        { clientId: 'rs', secretHash, grants: ['client_credentials'], audiences: ['https://other.example'] },
       ],
+      resourceServers: [{ audience: 'https://api.example', clientId: 'rs', jwksUri: `${rsPop.base}/pop`, userTokenAudiences: ['app'] }],
     });
     await cluster.startAll();
     await cluster.waitForMap('a map of three members');
@@ -85,6 +96,24 @@ describe('token service', () => {
     expect(((await replay.json()) as Record<string, unknown>)['error']).toBe('invalid_dpop_proof');
     const wrongUrl = await dpopPost(2, await proof(`${cluster.url(1)}/token`, nonce));
     expect(((await wrongUrl.json()) as Record<string, unknown>)['error']).toBe('invalid_dpop_proof');
+
+    // a Security Context Token from client + server entropy: its resource server gets the key, others only "active"
+    const SCT = 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512';
+    const clientEntropy = randomBytes(32);
+    const sct = await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: SCT, client_entropy: clientEntropy.toString('base64url') });
+    expect(sct).toMatchObject({ status: 200 });
+    expect(sct.body).toMatchObject({ issued_token_type: SCT, token_type: 'N_A', key_size: 256, computed_key: true });
+    const expectedKey = computedKey(clientEntropy, Buffer.from(sct.body['entropy'] as string, 'base64url'), 256);
+    const asRs = await post(cluster, 2, '/introspect', { token: sct.body['access_token'] as string }, basic('rs', SECRET));
+    expect(asRs.body).toMatchObject({ active: true, sub: 'app', aud: 'https://api.example' });
+    const { plaintext } = await compactDecrypt(asRs.body['key_jwe'] as string, rsEnc.privateKey);
+    expect(Buffer.from(plaintext).equals(Buffer.from(expectedKey))).toBe(true);
+    const asApp = await post(cluster, 0, '/introspect', { token: sct.body['access_token'] as string });
+    expect(asApp.body['active']).toBe(true);
+    expect(asApp.body['key_jwe']).toBeUndefined();
+    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: SCT, client_entropy: 'AAAA' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: SCT, key_size: '64' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect((await post(cluster, 0, '/introspect', { token: 'urn:uuid:00000000-0000-4000-8000-000000000000' })).body).toEqual({ active: false });
 
     // bad input: each a clear error, nothing issued
     expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('app', 'wrong-secret-wrong-secret'))).toMatchObject({ status: 401, body: { error: 'invalid_client' } });

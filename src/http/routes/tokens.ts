@@ -4,6 +4,7 @@ import { KeymeshError } from '../../errors.js';
 import { isUseDpopNonce } from '../../tokens/dpop.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, type Issued, type TokenService } from '../../tokens/token-service.js';
 import type { HttpDeps } from '../deps.js';
+import { requirePrivateChannel } from '../transport.js';
 import { parseInput } from '../validate.js';
 
 const audience = z.string().min(1).max(512);
@@ -17,6 +18,12 @@ const tokenForm = z.object({
   subject_token: z.string().min(1).max(16_384).optional(),
   subject_token_type: z.string().min(1).max(256).optional(),
   renewable: z.enum(['true', 'false']).optional(),
+  actor_token: z.string().max(16_384).optional(),
+  actor_token_type: z.string().max(256).optional(),
+  /** Security Context Tokens (WS-Trust key requirements as form parameters): base64url client entropy, key bits, PSHA1. */
+  client_entropy: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'base64url').optional(),
+  key_size: z.string().regex(/^\d{1,4}$/, 'a number of bits').optional(),
+  computed_key_algorithm: z.string().max(256).optional(),
   ...clientAuth,
 });
 
@@ -33,8 +40,11 @@ export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void 
     return deps.tokens;
   };
   const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
-  const authenticate = (tokens: TokenService, req: FastifyRequest, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }) =>
-    tokens.clients.authenticate(req.headers.authorization, form);
+  const authenticate = (tokens: TokenService, req: FastifyRequest, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }) => {
+    // a client secret never crosses plain HTTP off loopback (API.md)
+    if (req.headers.authorization !== undefined) requirePrivateChannel(req);
+    return tokens.clients.authenticate(req.headers.authorization, form);
+  };
 
   app.post('/token', async (req, reply) => {
     const tokens = service();
@@ -45,24 +55,34 @@ export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void 
       confirmationJkt,
       audiences: form.audience === undefined ? undefined : typeof form.audience === 'string' ? [form.audience] : form.audience,
       scope: form.scope, requestedTokenType: form.requested_token_type, renewable: form.renewable === 'true',
+      keyRequirements: {
+        ...(form.client_entropy ? { clientEntropy: new Uint8Array(Buffer.from(form.client_entropy, 'base64url')) } : {}),
+        ...(form.key_size ? { keySize: Number(form.key_size) } : {}),
+        ...(form.computed_key_algorithm ? { computedKeyAlgorithm: form.computed_key_algorithm } : {}),
+      },
     };
     let issued: Issued;
     if (form.grant_type === GRANT_CLIENT_CREDENTIALS) {
       issued = await tokens.clientCredentials(client, request);
     } else if (form.grant_type === GRANT_TOKEN_EXCHANGE) {
       if (!form.subject_token || !form.subject_token_type) throw new KeymeshError('ERR_INVALID_REQUEST', 'token exchange needs subject_token and subject_token_type');
+      if (form.actor_token !== undefined || form.actor_token_type !== undefined) {
+        throw new KeymeshError('ERR_INVALID_REQUEST', 'actor_token is not accepted: the authenticated client is the actor');
+      }
       issued = await tokens.exchange(client, { ...request, subjectToken: form.subject_token, subjectTokenType: form.subject_token_type });
     } else {
       throw new KeymeshError('ERR_UNSUPPORTED_GRANT_TYPE', `grant_type ${form.grant_type} is not supported`);
     }
+    // an SCT's server entropy is key material: only over HTTPS or on loopback
+    if (issued.entropy) requirePrivateChannel(req);
     return reply.headers(noStore).send(answer(issued, form.scope));
   });
 
   app.post('/introspect', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
-    await authenticate(tokens, req, form);
-    return reply.headers(noStore).send(await tokens.introspect(form.token));
+    const client = await authenticate(tokens, req, form);
+    return reply.headers(noStore).send(await tokens.introspect(form.token, form.token_type_hint, client));
   });
 
   app.post('/revoke', async (req, reply) => {

@@ -109,10 +109,10 @@ afterEach(async () => {
 
 describe('KeymeshTokenClient calls', () => {
   it('gets a client_credentials token, authenticating with form-urlencoded client_secret_basic', async () => {
-    const issued = await client.requestToken({ audience: 'https://api.test', scope: 'read write' });
+    const issued = await client.requestToken({ audience: 'https://api.test', scope: 'read write', renewable: true });
     expect(issued).toMatchObject({ tokenType: 'Bearer', expiresIn: 300 });
     const [post] = nodes[0]!.posts;
-    expect(Object.fromEntries(post!.form)).toEqual({ grant_type: 'client_credentials', audience: 'https://api.test', scope: 'read write' });
+    expect(Object.fromEntries(post!.form)).toEqual({ grant_type: 'client_credentials', audience: 'https://api.test', scope: 'read write', renewable: 'true' });
     expect(Buffer.from(post!.authorization!.slice(6), 'base64').toString()).toBe('svc%3Aorders+api:p%40ss%2Bw%2Frd%3A%C3%A9%7E+1');
     expect(await client.verify(issued.accessToken, { audience: 'https://api.test' })).toMatchObject({ sub: CLIENT_ID });
   });
@@ -211,10 +211,12 @@ describe('KeymeshTokenClient.verify', () => {
     await expect(client.verify(token)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
   });
 
-  it('refuses a DPoP-bound token without a proof of its key', async () => {
+  it('refuses a DPoP-bound token without a proof of its key, and any other key binding', async () => {
     const token = await keys.sign({ sub: 'a', client_id: 'web', cnf: { jkt: 'thumbprint-1' } });
     await expect(client.verify(token)).rejects.toThrow(/DPoP-bound/);
     await expect(client.verify(token, { dpopJkt: 'thumbprint-2' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
     await expect(client.verify(token, { dpopJkt: 'thumbprint-1' })).resolves.toMatchObject({ sub: 'a' });
+    const mtls = await keys.sign({ sub: 'a', client_id: 'web', cnf: { 'x5t#S256': 'cert-hash' } });
+    await expect(client.verify(mtls, { dpopJkt: 'thumbprint-1' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
   });
 });
