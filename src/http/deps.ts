@@ -31,8 +31,8 @@ export interface HttpDeps {
   readonly agreement?: Pick<Agreement, 'view' | 'getOrCreate' | 'read' | 'remove'>;
   /** The secret server; absent when none is built (in-process API tests). */
   readonly secretServer?: Pick<SecretServer, 'exchange'>;
-  /** The token service of the default realm; absent when none is built (in-process API tests). */
-  readonly tokens?: TokenService;
+  /** The token service of each realm; absent when none is built (in-process API tests). */
+  readonly tokens?: ReadonlyMap<string, TokenService>;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

@@ -129,7 +129,7 @@ export class KeymeshNode implements Startable {
         ...config.operatorTokens,
       ]);
       const secretServer = this.#secretServer(agreement, keyring, clock);
-      const tokens = this.#tokenService(agreement, keyring, clock);
+      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(agreement, keyring, clock, realm)] as const));
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
@@ -182,10 +182,10 @@ export class KeymeshNode implements Startable {
     });
   }
 
-  /** The token service of the default realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService(agreement: Agreement, keyring: Keyring, clock: Clock): TokenService {
+  /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
+  #tokenService(agreement: Agreement, keyring: Keyring, clock: Clock, realmName: string): TokenService {
     const { config } = this.#o;
-    const realm = config.realms[DEFAULT_REALM]!;
+    const realm = config.realms[realmName]!;
     const jwks = new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs });
     const isRevoked = async (jti: string) => (await agreement.read(`revoked/${jti}`)).value !== undefined;
     const jwt = new JwtAccessTokenProvider({
@@ -207,8 +207,8 @@ export class KeymeshNode implements Startable {
       clock,
       // the active key signs new nonces; every published one still checks them, so a rotation drops none
       secretKeys: () => {
-        const active = keyring.active(DEFAULT_REALM, 'secret');
-        const published = keyring.published(DEFAULT_REALM, 'secret').filter((k) => k.kid !== active?.kid);
+        const active = keyring.active(realmName, 'secret');
+        const published = keyring.published(realmName, 'secret').filter((k) => k.kid !== active?.kid);
         return [...(active ? [active] : []), ...published].flatMap((k) => {
           const key = k.secretBytes();
           return key ? [{ kid: k.kid, key }] : [];
@@ -216,17 +216,17 @@ export class KeymeshNode implements Startable {
       },
     });
     return new TokenService({
-      realm: DEFAULT_REALM,
+      realm: realmName,
       clients: new ClientRegistry(config.clients, assertions),
       providers: new TokenProviders().register(jwt).register(new SecurityContextTokenProvider({ tokenStore, clock })),
       jwt,
-      subjects: new SubjectTokens({ jwt, realm: DEFAULT_REALM, issuer: realm.issuer, isRevoked, clients: config.clients, recordOnce, clock, clockSkewMs: config.clockSkewMs }),
+      subjects: new SubjectTokens({ jwt, realm: realmName, issuer: realm.issuer, isRevoked, clients: config.clients, recordOnce, clock, clockSkewMs: config.clockSkewMs }),
       tokenStore,
       isRevoked,
       sts: {
         issuer: realm.issuer,
         signingKey: async () => {
-          const key = keyring.requireActive(DEFAULT_REALM, 'sig');
+          const key = keyring.requireActive(realmName, 'sig');
           return { kid: key.kid, alg: key.alg, key: await key.privateKey() };
         },
         maxLifetimeS: Math.floor(realm.tokens.maxLifetimeMs / 1000),

@@ -42,7 +42,7 @@ describe('token service', () => {
     onTeardown(() => rsPop.close());
     const cluster = await TestCluster.create(3, dirs, {
       ...FAST_CLUSTER_CONFIG,
-      realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER } },
+      realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER }, partners: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: `${ISSUER}/realms/partners` } },
       clients: [
         { clientId: 'app', secretHash, grants: ['client_credentials'], audiences: ['https://api.example', 'https://other.example'], claims: { tier: 'gold' } },
         { clientId: 'exchanger', secretHash, grants: ['urn:ietf:params:oauth:grant-type:token-exchange'], audiences: ['https://api.example'] },
@@ -68,6 +68,17 @@ describe('token service', () => {
     expect((await post(cluster, 0, '/revoke', { token })).status).toBe(200);
     await waitFor(async () => (await post(cluster, 2, '/introspect', { token })).body['active'] === false, { timeoutMs: 1_000, message: 'the revocation reaches node 3' });
     expect((await post(cluster, 1, '/introspect', { token: 'not-a-token' })).body).toEqual({ active: false });
+
+    // realms: RFC 8414 metadata identical from every node; a token of one realm is nothing in another
+    const meta = await Promise.all([0, 2].map(async (i) => (await fetch(`${cluster.url(i)}/realms/partners/.well-known/oauth-authorization-server`)).text()));
+    expect(meta[0]).toBe(meta[1]);
+    expect(JSON.parse(meta[0]!)).toMatchObject({ issuer: `${ISSUER}/realms/partners`, token_endpoint: `${ISSUER}/realms/partners/token`, jwks_uri: `${ISSUER}/realms/partners/.well-known/jwks.json` });
+    expect(JSON.parse(await (await fetch(`${cluster.url(1)}/.well-known/oauth-authorization-server`)).text())).toMatchObject({ issuer: ISSUER, token_endpoint: `${ISSUER}/token` });
+    const partnerToken = (await post(cluster, 1, '/realms/partners/token', { grant_type: 'client_credentials' })).body['access_token'] as string;
+    expect(decodeJwt(partnerToken).iss).toBe(`${ISSUER}/realms/partners`);
+    expect((await post(cluster, 2, '/realms/partners/introspect', { token: partnerToken })).body['active']).toBe(true);
+    expect((await post(cluster, 2, '/introspect', { token: partnerToken })).body).toEqual({ active: false });
+    expect((await post(cluster, 2, '/realms/partners/introspect', { token })).body).toEqual({ active: false });
 
     // DPoP: a proof without a nonce gets one; the nonce of node 1 works on node 2; a replay fails on node 3
     const holder = await generateKeyPair('ES256', { extractable: true });

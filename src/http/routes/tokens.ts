@@ -1,11 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
-import { isUseDpopNonce } from '../../tokens/dpop.js';
+import { IDP_ALGS } from '../../config/defaults.js';
+import { DPOP_ALGS, isUseDpopNonce } from '../../tokens/dpop.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, type Issued, type TokenService } from '../../tokens/token-service.js';
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
 import { parseInput } from '../validate.js';
+import { realmPrefix } from './public-keys.js';
 
 const audience = z.string().min(1).max(512);
 const clientAuth = { client_assertion_type: z.string().max(256).optional(), client_assertion: z.string().max(16_384).optional() };
@@ -35,9 +37,16 @@ const tokenParam = z.object({ token: z.string().min(1).max(16_384), token_type_h
  * authenticates with `client_secret_basic` or `private_key_jwt`.
  */
 export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  for (const realm of Object.keys(deps.config.realms)) registerRealm(app, deps, realm);
+}
+
+/** The endpoints of one realm under its prefix, and its RFC 8414 metadata. */
+function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): void {
+  const prefix = realmPrefix(realm);
   const service = (): TokenService => {
-    if (!deps.tokens) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the token service');
-    return deps.tokens;
+    const tokens = deps.tokens?.get(realm);
+    if (!tokens) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the token service');
+    return tokens;
   };
   const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
   const authenticate = (tokens: TokenService, req: FastifyRequest, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }) => {
@@ -46,7 +55,11 @@ export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void 
     return tokens.clients.authenticate(req.headers.authorization, form);
   };
 
-  app.post('/token', async (req, reply) => {
+  const metadata = JSON.stringify(authorizationServerMetadata(deps.config.realms[realm]!.issuer));
+  app.get(`${prefix}/.well-known/oauth-authorization-server`, (_req, reply) =>
+    reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', `public, max-age=${Math.floor(deps.config.jwks.maxAgeMs / 1000)}`).send(metadata));
+
+  app.post(`${prefix}/token`, async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenForm, req.body, 'body');
     const client = await authenticate(tokens, req, form);
@@ -78,14 +91,14 @@ export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void 
     return reply.headers(noStore).send(answer(issued, form.scope));
   });
 
-  app.post('/introspect', async (req, reply) => {
+  app.post(`${prefix}/introspect`, async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
     return reply.headers(noStore).send(await tokens.introspect(form.token, form.token_type_hint, client));
   });
 
-  app.post('/revoke', async (req, reply) => {
+  app.post(`${prefix}/revoke`, async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
@@ -93,12 +106,33 @@ export function registerTokenRoutes(app: FastifyInstance, deps: HttpDeps): void 
     return reply.headers(noStore).send({});
   });
 
-  app.post('/renew', async (req, reply) => {
+  app.post(`${prefix}/renew`, async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
     return reply.headers(noStore).send(answer(await tokens.renew(client, form.token), undefined));
   });
+}
+
+/**
+ * RFC 8414 metadata of a realm: every endpoint under the realm's issuer, so every node answers the same document
+ * (a node's own URL appears nowhere).
+ */
+export function authorizationServerMetadata(issuer: string): Record<string, unknown> {
+  return {
+    issuer,
+    token_endpoint: `${issuer}/token`,
+    introspection_endpoint: `${issuer}/introspect`,
+    revocation_endpoint: `${issuer}/revoke`,
+    jwks_uri: `${issuer}/.well-known/jwks.json`,
+    grant_types_supported: [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: [...IDP_ALGS],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
+    dpop_signing_alg_values_supported: [...DPOP_ALGS],
+    response_types_supported: [],
+  };
 }
 
 /**
