@@ -77,7 +77,7 @@ export class TokenService {
    * `client_credentials`: a token about the client itself.
    * @throws KeymeshError `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
    */
-  clientCredentials(client: ClientConfig, request: IssueRequest): Promise<Issued> {
+  async clientCredentials(client: ClientConfig, request: IssueRequest): Promise<Issued> {
     this.#mayUse(client, GRANT_CLIENT_CREDENTIALS);
     const audiences = this.#audiences(client.audiences, request.audiences, 'it is registered for');
     const scope = splitScope(request.scope);

@@ -79,6 +79,7 @@ describe('token service', () => {
     expect((await post(cluster, 2, '/realms/partners/introspect', { token: partnerToken })).body['active']).toBe(true);
     expect((await post(cluster, 2, '/introspect', { token: partnerToken })).body).toEqual({ active: false });
     expect((await post(cluster, 2, '/realms/partners/introspect', { token })).body).toEqual({ active: false });
+    expect(await post(cluster, 2, '/realms/nowhere/token', { grant_type: 'client_credentials' })).toMatchObject({ status: 404, body: { error: 'not_found' } });
 
     // DPoP: a proof without a nonce gets one; the nonce of node 1 works on node 2; a replay fails on node 3
     const holder = await generateKeyPair('ES256', { extractable: true });

@@ -1,0 +1,125 @@
+/**
+ * The token service's rules with a fake clock and in-memory stores: what a token made from another may carry,
+ * and every refusal of the issue's list that needs time to pass or a forged token to build.
+ */
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { isKeymeshError } from '../../../src/errors.js';
+import { ClientRegistry, type ClientConfig } from '../../../src/tokens/clients.js';
+import { DpopNonces, DpopVerifier } from '../../../src/tokens/dpop.js';
+import { JwtAccessTokenProvider } from '../../../src/tokens/jwt-provider.js';
+import { TokenProviders, type TokenStore } from '../../../src/tokens/provider.js';
+import { SubjectTokens } from '../../../src/tokens/subject-tokens.js';
+import { TokenService } from '../../../src/tokens/token-service.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
+
+const ISSUER = 'https://sts.example';
+const AT = 'urn:ietf:params:oauth:token-type:access_token';
+const X = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const clock = new FakeClock(Date.UTC(2026, 10, 24, 12));
+const nowS = () => Math.floor(clock.now() / 1000);
+const revoked = new Set<string>();
+const recorded = new Set<string>();
+
+const clients: ClientConfig[] = [
+  { clientId: 'app', grants: ['client_credentials', X], audiences: ['https://a.example', 'https://b.example'], secretHash: undefined },
+  { clientId: 'server', grants: [X], audiences: ['https://b.example'], delegation: true, jwksUri: 'http://127.0.0.1:9/keys' },
+  { clientId: 'plain', grants: [X], audiences: ['https://b.example'] },
+];
+const client = (id: string) => clients.find((c) => c.clientId === id)!;
+
+let service: TokenService;
+let signing: CryptoKey;
+let jwks: { keys: JWK[] };
+
+async function code(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  return isKeymeshError(err) ? `${err.code}: ${err.message}` : `no error (${String(err)})`;
+}
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  signing = pair.privateKey;
+  jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] };
+  const isRevoked = async (jti: string) => revoked.has(jti);
+  const jwt = new JwtAccessTokenProvider({ verificationKeys: () => ({ version: 1, jwks: () => jwks }), issuer: () => ISSUER, isRevoked, now: () => clock.now(), clockSkewS: 0 });
+  const store: TokenStore = { put: async (_id, v) => v, get: async () => undefined };
+  const recordOnce = async (key: string) => !recorded.has(key) && recorded.add(key) !== undefined;
+  const nonces = new DpopNonces({ clock, secretKeys: () => [{ kid: 's', key: new Uint8Array(32) }] });
+  service = new TokenService({
+    realm: 'default',
+    clients: new ClientRegistry(clients),
+    providers: new TokenProviders().register(jwt),
+    jwt,
+    subjects: new SubjectTokens({ jwt, realm: 'default', issuer: ISSUER, isRevoked, clients: [], recordOnce, clock, clockSkewMs: 0 }),
+    sts: { issuer: ISSUER, signingKey: async () => ({ kid: 'k1', alg: 'ES256', key: signing }), maxLifetimeS: 3600, now: () => clock.now() },
+    tokenStore: store,
+    isRevoked,
+    recordRevocation: async (jti) => void revoked.add(jti),
+    caller: (c) => ({ clientId: c.clientId, audiences: [] }),
+    dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
+  });
+});
+
+describe('TokenService', () => {
+  it('client_credentials: only granted clients, only registered audiences and known token types', async () => {
+    const issued = await service.clientCredentials(client('app'), { audiences: ['https://a.example', 'https://b.example'], scope: 'read write' });
+    expect(decodeJwt(issued.token)).toMatchObject({ sub: 'app', aud: ['https://a.example', 'https://b.example'], scope: 'read write' });
+    expect(await code(service.clientCredentials(client('plain'), {}))).toMatch(/ERR_UNAUTHORIZED_CLIENT: client plain may not use the client_credentials grant/);
+    expect(await code(service.clientCredentials(client('app'), { audiences: ['https://c.example'] }))).toMatch(/ERR_UNKNOWN_AUDIENCE/);
+    expect(await code(service.clientCredentials(client('app'), { requestedTokenType: 'urn:nope' }))).toMatch(/ERR_UNSUPPORTED_TOKEN_TYPE/);
+  });
+
+  it('exchange never widens audience or scope and never stretches expiry', async () => {
+    const subject = (await service.clientCredentials(client('app'), { audiences: ['https://a.example', 'https://b.example'], scope: 'read write' })).token;
+    const narrowed = decodeJwt((await service.exchange(client('server'), { subjectToken: subject, subjectTokenType: AT, audiences: ['https://b.example'], scope: 'read' })).token);
+    expect(narrowed).toMatchObject({ sub: 'app', aud: 'https://b.example', scope: 'read', act: { sub: 'server' } });
+    expect(narrowed.exp).toBe(decodeJwt(subject).exp);
+    clock.advance(100_000);
+    const later = decodeJwt((await service.exchange(client('server'), { subjectToken: subject, subjectTokenType: AT, audiences: ['https://b.example'] })).token);
+    expect(later.exp).toBe(decodeJwt(subject).exp);
+    expect(await code(service.exchange(client('server'), { subjectToken: subject, subjectTokenType: AT, audiences: ['https://c.example'] }))).toMatch(/ERR_UNKNOWN_AUDIENCE/);
+    expect(await code(service.exchange(client('server'), { subjectToken: subject, subjectTokenType: AT, scope: 'read admin' }))).toMatch(/ERR_INVALID_SCOPE: scope admin/);
+  });
+
+  it('refuses subject tokens that are expired, revoked, forged, untrusted, or used by a client that may not act', async () => {
+    const subject = (await service.clientCredentials(client('app'), { audiences: ['https://b.example'] })).token;
+    expect(await code(service.exchange(client('plain'), { subjectToken: subject, subjectTokenType: AT }))).toMatch(/ERR_UNAUTHORIZED_CLIENT: .*not registered with delegation/);
+    const other = await generateKeyPair('ES256');
+    const forged = await new SignJWT({ client_id: 'app', jti: 'f' }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }).setIssuer(ISSUER).setSubject('app')
+      .setAudience('https://b.example').setIssuedAt(nowS()).setExpirationTime(nowS() + 60).sign(other.privateKey);
+    expect(await code(service.exchange(client('server'), { subjectToken: forged, subjectTokenType: AT }))).toMatch(/ERR_INVALID_GRANT: the token does not verify/);
+    const untrusted = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://elsewhere.example').setSubject('x').setExpirationTime(nowS() + 60).sign(other.privateKey);
+    expect(await code(service.exchange(client('server'), { subjectToken: untrusted, subjectTokenType: AT }))).toMatch(/ERR_INVALID_GRANT: .*untrusted issuer/);
+    const mayAct = await new SignJWT({ client_id: 'app', jti: 'm', may_act: { sub: 'someone-else' } }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' })
+      .setIssuer(ISSUER).setSubject('app').setAudience('https://b.example').setIssuedAt(nowS()).setExpirationTime(nowS() + 60).sign(signing);
+    expect(await code(service.exchange(client('server'), { subjectToken: mayAct, subjectTokenType: AT }))).toMatch(/ERR_UNAUTHORIZED_CLIENT: the subject token's may_act does not name client server/);
+    expect(await code(service.exchange(client('server'), { subjectToken: subject, subjectTokenType: 'urn:ietf:params:oauth:token-type:saml2' }))).toMatch(/ERR_UNSUPPORTED_TOKEN_TYPE/);
+    revoked.add(decodeJwt(subject).jti!);
+    expect(await code(service.exchange(client('server'), { subjectToken: subject, subjectTokenType: AT }))).toMatch(/ERR_INVALID_GRANT: the subject token was revoked/);
+    const short = (await service.clientCredentials(client('app'), { audiences: ['https://b.example'] })).token;
+    clock.advance(301_000);
+    expect(await code(service.exchange(client('server'), { subjectToken: short, subjectTokenType: AT }))).toMatch(/ERR_INVALID_GRANT: .*"exp" claim timestamp check failed/);
+  });
+
+  it('renews only renewable, unexpired tokens of the same client, keeping their claims and lifetime', async () => {
+    const renewable = (await service.clientCredentials(client('app'), { renewable: true, scope: 'read' })).token;
+    clock.advance(100_000);
+    const renewed = decodeJwt((await service.renew(client('app'), renewable)).token);
+    expect(renewed).toMatchObject({ sub: 'app', scope: 'read', renewable: true, iat: nowS(), exp: nowS() + 300 });
+    const plain = (await service.clientCredentials(client('app'), {})).token;
+    expect(await code(service.renew(client('app'), plain))).toMatch(/ERR_INVALID_GRANT: the token was not issued as renewable/);
+    expect(await code(service.renew(client('server'), renewable))).toMatch(/ERR_UNAUTHORIZED_CLIENT/);
+    clock.advance(301_000);
+    expect(await code(service.renew(client('app'), renewable))).toMatch(/ERR_INVALID_GRANT: .*"exp" claim timestamp check failed/);
+  });
+
+  it('introspects and revokes: only the owning client revokes, and invalid tokens are no error', async () => {
+    const token = (await service.clientCredentials(client('app'), {})).token;
+    expect(await service.introspect(token, undefined, client('server'))).toMatchObject({ active: true, sub: 'app' });
+    await service.revoke(client('app'), 'not-a-token');
+    expect(await code(service.revoke(client('server'), token))).toMatch(/ERR_UNAUTHORIZED_CLIENT/);
+    await service.revoke(client('app'), token);
+    expect(await service.introspect(token, undefined, client('server'))).toEqual({ active: false });
+  });
+});
