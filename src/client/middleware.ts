@@ -12,7 +12,9 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { isKeymeshError } from '../errors.js';
+import { systemClock } from '../clock.js';
+import { isKeymeshError, KeymeshError } from '../errors.js';
+import { DpopNonces, DpopVerifier } from '../tokens/dpop.js';
 import { currentPrincipal, KeymeshPrincipal, runAs } from './principal.js';
 import type { KeymeshTokenClient, TokenResponse } from './token-client.js';
 
@@ -26,11 +28,18 @@ export interface KeymeshAuthOptions {
   readonly audience?: string | readonly string[];
   /** When false, a request without `Authorization` goes on without a principal; a bad token is still refused. Default is true. */
   readonly required?: boolean;
+  /**
+   * Accept DPoP-bound tokens (RFC 9449 `Authorization: DPoP <token>` with a `DPoP` proof): `baseUrl` is this
+   * service's scheme and host as its callers address it (the proof's `htu`). Without it, bound tokens are refused.
+   */
+  readonly dpop?: { readonly baseUrl: string };
 }
 
 /** The request: Node's `IncomingMessage`, Express's or Fastify's request. */
 export interface AuthRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
   keymesh?: KeymeshPrincipal;
 }
 
@@ -55,15 +64,31 @@ export type KeymeshMiddleware = (req: AuthRequest, res: NodeStyleResponse | Fast
  * A middleware that verifies `Authorization: Bearer <token>` through `client`, sets `req.keymesh` and runs `next`
  * inside `runAs(principal, …)`. A missing or bad token is answered 401 with `WWW-Authenticate: Bearer
  * error="invalid_token"` and `{error, error_description}`; keys that cannot be fetched at all, 503.
- * DPoP-bound tokens are refused (this middleware checks no DPoP proofs).
+ * A DPoP-bound token is accepted only as `Authorization: DPoP` with a valid proof of its key (`options.dpop`).
  */
 export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOptions = {}): KeymeshMiddleware {
+  const proofs = options.dpop ? dpopVerifier() : undefined;
   return (req, res, next) => {
     const header = req.headers['authorization'];
     if (header === undefined && options.required === false) return next();
-    const token = typeof header === 'string' ? /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)?.[1] : undefined;
-    if (token === undefined) return refuse(res, 401, 'invalid_token', header === undefined ? 'a bearer token is required' : 'the Authorization header holds no bearer token');
-    client.verify(token, options.audience === undefined ? {} : { audience: options.audience })
+    const m = typeof header === 'string' ? /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header) : null;
+    if (!m) return refuse(res, 401, 'invalid_token', header === undefined ? 'a bearer token is required' : 'the Authorization header holds no bearer or DPoP token');
+    const token = m[2]!;
+    const dpop = m[1]!.toLowerCase() === 'dpop';
+    if (dpop && !proofs) return refuse(res, 401, 'invalid_token', 'this service does not accept DPoP-bound tokens');
+    const proofKey = async (): Promise<string | undefined> => {
+      if (!dpop) return undefined;
+      const proof = req.headers['dpop'];
+      if (typeof proof !== 'string') throw new KeymeshError('ERR_INVALID_TOKEN', 'a DPoP-bound token needs one DPoP proof header');
+      const url = `${options.dpop!.baseUrl.replace(/\/$/, '')}${(req.url ?? '/').split('?')[0]}`;
+      try {
+        return (await proofs!.verify(proof, { method: req.method ?? 'GET', url, accessToken: token })).jkt;
+      } catch (err) {
+        throw new KeymeshError('ERR_INVALID_TOKEN', `the DPoP proof is refused: ${(err as Error).message}`, { cause: err });
+      }
+    };
+    proofKey()
+      .then((jkt) => client.verify(token, { ...(options.audience === undefined ? {} : { audience: options.audience }), ...(jkt ? { dpopJkt: jkt } : {}) }))
       .then((payload) => KeymeshPrincipal.fromPayload(token, payload))
       .then(
         (principal) => {
@@ -76,6 +101,22 @@ export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOpti
         },
       );
   };
+}
+
+/**
+ * DPoP proofs at a resource server: no server nonces (this service issued none; a proof carrying one is refused)
+ * and replays remembered in this process until the proof could no longer pass its `iat` check.
+ */
+function dpopVerifier(): DpopVerifier {
+  const seen = new Map<string, number>();
+  const recordOnce = async (key: string, expiresAtS: number) => {
+    const now = Date.now() / 1000;
+    for (const [k, exp] of seen) if (exp < now) seen.delete(k);
+    if (seen.has(key)) return false;
+    seen.set(key, expiresAtS);
+    return true;
+  };
+  return new DpopVerifier({ clock: systemClock, recordOnce, nonces: new DpopNonces({ clock: systemClock, secretKeys: () => [] }) });
 }
 
 function refuse(res: NodeStyleResponse | FastifyStyleReply, status: number, error: string, description: string): void {

@@ -103,6 +103,27 @@ describe('token service', () => {
     const { calculateJwkThumbprint } = await import('jose');
     expect(decodeJwt(boundBody['access_token'] as string)['cnf']).toEqual({ jkt: await calculateJwkThumbprint(jwk) });
     expect((await post(cluster, 2, '/introspect', { token: boundBody['access_token'] as string })).body).toMatchObject({ active: true, token_type: 'DPoP' });
+    // a resource server's middleware takes the bound token only with a proof of its key
+    const { keymeshAuth } = await import('../../src/client/middleware.js');
+    const { KeymeshTokenClient } = await import('../../src/client/token-client.js');
+    const { createServer } = await import('node:http');
+    const rsClient = new KeymeshTokenClient({ nodes: [cluster.url(0)], issuer: ISSUER, clientId: 'app', clientSecret: SECRET });
+    const rsBase = 'http://127.0.0.1';
+    const guard = keymeshAuth(rsClient, { audience: 'https://api.example', dpop: { baseUrl: rsBase } });
+    const rsServer = createServer((req, res) => guard(req, res, () => res.end(JSON.stringify({ sub: req.keymesh?.subject }))));
+    await new Promise<void>((r) => rsServer.listen(0, '127.0.0.1', r));
+    onTeardown(() => new Promise<void>((r) => rsServer.close(() => r())));
+    const rsUrl = `${rsBase}:${(rsServer.address() as { port: number }).port}/data`;
+    const boundToken = boundBody['access_token'] as string;
+    const { createHash } = await import('node:crypto');
+    const resourceProof = (url: string) => new SignJWT({ htm: 'GET', htu: url, jti: `r-${Math.random()}`, ath: createHash('sha256').update(boundToken).digest('base64url') })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).setIssuedAt().sign(holder.privateKey);
+    const ok = await fetch(rsUrl, { headers: { authorization: `DPoP ${boundToken}`, dpop: await resourceProof(`${rsBase}/data`) } });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ sub: 'app' });
+    expect((await fetch(rsUrl, { headers: { authorization: `Bearer ${boundToken}` } })).status).toBe(401);
+    expect((await fetch(rsUrl, { headers: { authorization: `DPoP ${boundToken}` } })).status).toBe(401);
+    expect((await fetch(rsUrl, { headers: { authorization: `DPoP ${boundToken}`, dpop: await resourceProof(`${rsBase}/other`) } })).status).toBe(401);
     const replay = await dpopPost(2, withNonce);
     expect(replay.status).toBe(400);
     expect(((await replay.json()) as Record<string, unknown>)['error']).toBe('invalid_dpop_proof');
