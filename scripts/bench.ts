@@ -57,6 +57,8 @@ import {
 import { runRegisterBenchmark } from './bench/register.js';
 import { renderRegisterMarkdown, type RegisterResults } from './bench/register-report.js';
 import { renderSecretServerMarkdown, runSecretServerBenchmark } from './bench/secret-server.js';
+import { runTokensBenchmark } from './bench/tokens.js';
+import { renderTokensMarkdown } from './bench/tokens-report.js';
 import { machineInfo, median, renderMarkdown, type BenchResults, type InProcessResult, type RawResults, type StartupRun } from './bench/report.js';
 
 // ---- settings ---------------------------------------------------------------------------------------------
@@ -419,10 +421,11 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // `--only node|cluster|register` (repeatable) runs just those parts; default: all three.
+  // `--only node|cluster|register|secret-server|tokens` (repeatable) runs just those parts; default: all of them.
   const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
-  const parts = new Set(values.only ?? ['node', 'cluster', 'register', 'secret-server']);
-  for (const p of parts) if (!['node', 'cluster', 'register', 'secret-server'].includes(p)) throw new Error(`--only ${p}: expected node, cluster, register or secret-server`);
+  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens'];
+  const parts = new Set(values.only ?? known);
+  for (const p of parts) if (!known.includes(p)) throw new Error(`--only ${p}: expected one of ${known.join(', ')}`);
   const rawFile = rawFilePath(new Date());
   process.env[RAW_FILE_ENV] = rawFile; // inherited by the pinned child
   if (parts.has('node')) {
@@ -435,6 +438,7 @@ async function main(): Promise<number> {
   if (parts.has('cluster')) writeClusterOutputs(await runClusterBenchmark(log), rawFile);
   if (parts.has('register')) writeRegisterOutputs(await runRegisterBenchmark(log), rawFile);
   if (parts.has('secret-server')) writePart('secret-server', 'bench/results-secret-server.md', await runSecretServerBenchmark(log), renderSecretServerMarkdown, rawFile);
+  if (parts.has('tokens')) writePart('tokens', 'bench/results-tokens.md', await runTokensBenchmark(log), renderTokensMarkdown, rawFile);
   return 0;
 }
 

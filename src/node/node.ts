@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { DEFAULT_REALM, ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
 import { Cluster } from '../cluster/cluster.js';
+import { KeymeshError } from '../errors.js';
 import { loadManagementKey } from '../crypto/management-key.js';
 import { Sealer } from '../crypto/sealer.js';
 import { OperatorAuth, hashOperatorToken } from '../http/operator-auth.js';
@@ -26,7 +27,7 @@ import { PopKeys } from '../secret-server/pop-keys.js';
 import { SecretServer } from '../secret-server/secret-server.js';
 import { ClientRegistry } from '../tokens/clients.js';
 import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
-import { TokenProviders } from '../tokens/provider.js';
+import { TokenProviders, type EncryptionProperties } from '../tokens/provider.js';
 import { RegisterTokenStore } from '../tokens/register-store.js';
 import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
 import { DpopNonces, DpopVerifier } from '../tokens/dpop.js';
@@ -203,6 +204,10 @@ export class KeymeshNode implements Startable {
       resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client',
     });
     const pops = new PopKeys(clock);
+    const popOf = async (url: string): Promise<EncryptionProperties> => {
+      const pop = await pops.get(url);
+      return { key: pop.key, alg: pop.alg, ...(pop.kid ? { kid: pop.kid } : {}) };
+    };
     const nonces = new DpopNonces({
       clock,
       // the active key signs new nonces; every published one still checks them, so a rotation drops none
@@ -232,15 +237,17 @@ export class KeymeshNode implements Startable {
         maxLifetimeS: Math.floor(realm.tokens.maxLifetimeMs / 1000),
         now: () => clock.now(),
       },
+      encryptionFor: async (audience) => {
+        const server = config.resourceServers.find((r) => r.audience === audience);
+        if (!server) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `cannot encrypt to ${audience}: it is not a registered resource server with a POP`);
+        return popOf(server.jwksUri);
+      },
       caller: (client) => {
         const served = config.resourceServers.filter((r) => r.clientId === client.clientId);
         return {
           clientId: client.clientId,
           audiences: served.map((r) => r.audience),
-          ...(served[0] ? { popKey: async () => {
-            const pop = await pops.get(served[0]!.jwksUri);
-            return { key: pop.key, alg: pop.alg, ...(pop.kid ? { kid: pop.kid } : {}) };
-          } } : {}),
+          ...(served[0] ? { popKey: () => popOf(served[0]!.jwksUri) } : {}),
         };
       },
       dpop: { verifier: new DpopVerifier({ clock, recordOnce: (key) => recordOnce(key), nonces }), nonces },

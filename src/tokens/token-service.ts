@@ -13,7 +13,7 @@ import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
-  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type KeyRequirements, type Principal, type ValidationCaller, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
+  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type EncryptionProperties, type KeyRequirements, type Principal, type ValidationCaller, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
 } from './provider.js';
 import type { Subject, SubjectTokens } from './subject-tokens.js';
 
@@ -33,6 +33,8 @@ export interface TokenServiceOptions {
   readonly isRevoked: (jti: string) => Promise<boolean>;
   /** Write-once revocation record of `jti`, kept until `expiresAt` (seconds). */
   readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
+  /** The POP encryption key of a registered resource server's audience. @throws `ERR_UNKNOWN_AUDIENCE`, `ERR_POP_UNAVAILABLE` */
+  readonly encryptionFor: (audience: string) => Promise<EncryptionProperties>;
   /** Who a validating client is: the audiences it serves as a registered resource server, and its POP key. */
   readonly caller: (client: ClientConfig) => ValidationCaller;
   /** RFC 9449: proofs at the token endpoint and the cluster-wide nonces they must carry. */
@@ -48,6 +50,8 @@ export interface IssueRequest {
   readonly keyRequirements?: KeyRequirements | undefined;
   /** The thumbprint of a verified DPoP proof's key: the token is bound to it (`cnf.jkt`). */
   readonly confirmationJkt?: string | undefined;
+  /** Issue the token encrypted (a JWE) to its audience's POP key; the audience must be a registered resource server. */
+  readonly encrypt?: boolean | undefined;
 }
 
 export interface ExchangeRequest extends IssueRequest {
@@ -169,8 +173,11 @@ export class TokenService {
   ): Promise<Issued> {
     const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
     const provider = this.#o.providers.provider(tokenType, this.#o.realm);
+    if (request.encrypt && audiences.length !== 1) throw new KeymeshError('ERR_INVALID_REQUEST', 'an encrypted token is for exactly one audience');
+    const encryption = request.encrypt ? await this.#o.encryptionFor(audiences[0]!) : undefined;
     const response = await provider.createToken({
       stsProperties: this.#o.sts,
+      ...(encryption ? { encryptionProperties: encryption } : {}),
       principal,
       requestedClaims: [],
       claimsManager: new ClaimsManager([

@@ -69,6 +69,13 @@ describe('token service', () => {
     await waitFor(async () => (await post(cluster, 2, '/introspect', { token })).body['active'] === false, { timeoutMs: 1_000, message: 'the revocation reaches node 3' });
     expect((await post(cluster, 1, '/introspect', { token: 'not-a-token' })).body).toEqual({ active: false });
 
+    // asked for, the token comes encrypted to its audience's POP key
+    const sealed = await post(cluster, 1, '/token', { grant_type: 'client_credentials', token_encryption: 'jwe' });
+    expect(decodeProtectedHeader(sealed.body['access_token'] as string)).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', cty: 'JWT', kid: 'rs-enc' });
+    const inner = new TextDecoder().decode((await compactDecrypt(sealed.body['access_token'] as string, rsEnc.privateKey)).plaintext);
+    expect((await jwtVerify(inner, createRemoteJWKSet(new URL(`${cluster.url(0)}/.well-known/jwks.json`)), { issuer: ISSUER, typ: 'at+jwt' })).payload.sub).toBe('app');
+    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', token_encryption: 'jwe', audience: 'https://other.example' })).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+
     // realms: RFC 8414 metadata identical from every node; a token of one realm is nothing in another
     const meta = await Promise.all([0, 2].map(async (i) => (await fetch(`${cluster.url(i)}/realms/partners/.well-known/oauth-authorization-server`)).text()));
     expect(meta[0]).toBe(meta[1]);
@@ -218,6 +225,15 @@ describe('token service', () => {
       expect(await post(cluster, 0, '/token', { grant_type: X, subject_token: plainAssertion, subject_token_type: AT, audience: S2 }, as('plain'))).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
       const chained = await post(cluster, 1, '/token', { grant_type: X, subject_token: aliceToken, subject_token_type: AT, audience: S2 }, as('server-2'));
       expect(decodeJwt(chained.body['access_token'] as string)).toMatchObject({ sub: 'alice', act: { sub: 'server-2', act: { sub: 'server-1' } } });
+
+      // a node that was down while a token was revoked refuses it once it is back
+      const later = (await post(cluster, 0, '/token', { grant_type: 'client_credentials' }, as('app'))).body['access_token'] as string;
+      expect((await post(cluster, 2, '/introspect', { token: later }, as('app'))).body['active']).toBe(true);
+      await cluster.stop(2);
+      expect((await post(cluster, 0, '/revoke', { token: later }, as('app'))).status).toBe(200);
+      await cluster.start(2);
+      await waitFor(async () => (await post(cluster, 2, '/introspect', { token: later }, as('app'))).status === 200, { message: 'node 3 answers introspection again' });
+      expect((await post(cluster, 2, '/introspect', { token: later }, as('app'))).body).toEqual({ active: false });
 
       // renewal: only renewable tokens, only by their client
       const renewable = (await post(cluster, 0, '/token', { grant_type: 'client_credentials', renewable: 'true' }, as('app'))).body['access_token'] as string;

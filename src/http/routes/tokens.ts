@@ -20,6 +20,8 @@ const tokenForm = z.object({
   subject_token: z.string().min(1).max(16_384).optional(),
   subject_token_type: z.string().min(1).max(256).optional(),
   renewable: z.enum(['true', 'false']).optional(),
+  /** `jwe`: the token encrypted to its audience's POP key (a registered resource server). */
+  token_encryption: z.literal('jwe').optional(),
   actor_token: z.string().max(16_384).optional(),
   actor_token_type: z.string().max(256).optional(),
   /** Security Context Tokens (WS-Trust key requirements as form parameters): base64url client entropy, key bits, PSHA1. */
@@ -68,6 +70,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
       confirmationJkt,
       audiences: form.audience === undefined ? undefined : typeof form.audience === 'string' ? [form.audience] : form.audience,
       scope: form.scope, requestedTokenType: form.requested_token_type, renewable: form.renewable === 'true',
+      encrypt: form.token_encryption === 'jwe',
       keyRequirements: {
         ...(form.client_entropy ? { clientEntropy: new Uint8Array(Buffer.from(form.client_entropy, 'base64url')) } : {}),
         ...(form.key_size ? { keySize: Number(form.key_size) } : {}),
