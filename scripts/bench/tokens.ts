@@ -14,8 +14,8 @@
  * 3. Introspections per second (`POST /introspect`, `client_secret_basic`) on a 3-node cluster with replication
  *    factor 1, same token on every node. Introspection reads the register key `revoked/<jti>`; the node that
  *    holds it (computed from the cluster map with the node's own ring code) reads locally, the other two forward
- *    the read to it over libp2p, so their shortfall is the cost of a record on another node. SCTs can be issued at
- *    `/token`, but `/introspect` validates JWTs only, so SCT validation is measured in-process (part 2's loops).
+ *    the read to it over libp2p, so their shortfall is the cost of a record on another node. SCT validation is
+ *    measured in-process (part 2's loops): the provider's own cost, without HTTP and the token store's read.
  *    The cluster starts unpinned; before each run the node under load is moved to CPU 0 and the other two (one of
  *    them answering the forwarded reads) to CPU 1 with this process, so each node is measured on a core of its own.
  * Load: autocannon, 50 keep-alive connections; each target is first run once for 3 s (dropped, so the JIT has
@@ -217,7 +217,7 @@ async function measureIssuing(root: string, secret: string, cpu: number | undefi
     if ((onBehalf['act'] as { sub?: unknown } | undefined)?.sub !== 'server-1' || onBehalf.aud !== API2) throw new Error(`the exchanged token is not server-1 acting for ${API2}: ${JSON.stringify(onBehalf)}`);
     const sct = await postForm(`${node.url}/token`, app, [...cc, ['requested_token_type', TOKEN_TYPE_SCT_200512]]);
     const sctAtToken = sct.status === 200
-      ? `issued (200, \`token_type\` ${String(sct.json['token_type'])}, \`key_size\` ${String(sct.json['key_size'])}); \`/introspect\` validates JWTs only, so SCT validation was measured in-process`
+      ? `issued (200, \`token_type\` ${String(sct.json['token_type'])}, \`key_size\` ${String(sct.json['key_size'])}); SCT validation is measured in-process (below)`
       : `not issued (${sct.status} ${JSON.stringify(sct.json)}); SCT validation was measured in-process`;
 
     const [clientCredentials, exchangeRuns, oidcProvider] = await measureInterleaved([
