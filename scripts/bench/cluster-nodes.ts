@@ -28,6 +28,8 @@ const READY_TIMEOUT_MS = 30_000;
 const CONVERGENCE_POLL_MS = 100;
 /** Fresh starts of a node that lost its port to another process between `freePort()` and its bind. */
 const PORT_RETRIES = 3;
+/** Longest a forced rotation may take to answer. */
+const ROTATE_TIMEOUT_MS = 15_000;
 
 /** Log messages kept from the nodes' output (everything else is only in the output tail). */
 export const LOG_FORCED_ROTATION = 'forced rotation';
@@ -210,8 +212,13 @@ export class BenchCluster {
   }
 
   /** Forces a rotation of `use` on node `i` (`POST /v1/keys/rotate`); resolves with the new key's kid. */
+  /**
+   * A forced rotation on node `i`; resolves with the new kid. A rotation waits for the key's synced write, which a
+   * busy shared disk can hold up for seconds (10 nodes on two cores), so it may take up to `ROTATE_TIMEOUT_MS`; the
+   * propagation measured starts at the node's own log line, after that write.
+   */
   async rotate(i: number, use: 'sig' | 'enc'): Promise<string> {
-    const key = await this.#admin<{ kid?: unknown }>(i, 'POST', '/v1/keys/rotate', { use }, 201);
+    const key = await this.#admin<{ kid?: unknown }>(i, 'POST', '/v1/keys/rotate', { use }, 201, ROTATE_TIMEOUT_MS);
     if (typeof key.kid !== 'string') throw new Error(`rotate on ${this.#node(i).name} answered no kid: ${JSON.stringify(key)}`);
     return key.kid;
   }
@@ -246,10 +253,10 @@ export class BenchCluster {
     return { ...env, KEYMESH_MANAGEMENT_KEY: this.#secrets.managementKey, KEYMESH_ADMIN_TOKEN: this.#secrets.adminToken };
   }
 
-  async #admin<T>(i: number, method: string, path: string, body: unknown, expectStatus: number): Promise<T> {
+  async #admin<T>(i: number, method: string, path: string, body: unknown, expectStatus: number, timeoutMs?: number): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#secrets.adminToken}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await rawRequest(`${this.url(i)}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const res = await rawRequest(`${this.url(i)}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ...(timeoutMs ? { timeoutMs } : {}) });
     const text = res.body.toString('utf8');
     if (res.status !== expectStatus) throw new Error(`${method} ${path} on ${this.#node(i).name} answered ${res.status}: ${text}`);
     return JSON.parse(text) as T;

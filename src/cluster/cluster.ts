@@ -24,18 +24,13 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import type { Host } from './host.js';
 import type { KeySync } from './key-sync.js';
 import { Membership, type MemberState } from './membership.js';
-import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS, type Heartbeat } from './messages.js';
+import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS, revocationMessageSchema, type Heartbeat } from './messages.js';
 import { Penalties } from './penalties.js';
+import { MemberLinks } from './member-links.js';
 import { LeaderlessDecisions } from './placement.js';
 import type { SeedDialer } from './seed-dialer.js';
 import type { AgreementCluster } from '../replication/agreement.js';
 import { openRecord, sealRecord } from './wire-records.js';
-
-/** Most connections this node opens to members it learned of (seeds are dialled regardless). Default is 6. */
-export const MAX_MEMBER_CONNECTIONS = 6;
-
-/** Least time between two dials of one member this node is not connected to. Default is 2000 ms. */
-export const MEMBER_DIAL_INTERVAL_MS = 2_000;
 
 /** One member as `GET /v1/cluster` shows it. */
 export interface MemberView {
@@ -82,9 +77,9 @@ export class Cluster implements Startable {
   readonly #o: ClusterOptions;
   readonly #keysTopic: string;
   readonly #membersTopic: string;
+  readonly #revocationsTopic: string;
+  #onRevocation: ((jti: string, exp: number) => void) | undefined;
   readonly #penalties: Penalties;
-  readonly #lastMemberDial = new Map<string, number>();
-  readonly #knownAddrs = new Map<string, string>();
   /** What the topic validators decoded, so the message handler does not decode (and open) it again. */
   readonly #validated = new WeakMap<Uint8Array, KeyRecord | Heartbeat>();
   #membership: Membership | undefined;
@@ -95,7 +90,7 @@ export class Cluster implements Startable {
   #participant: MapParticipant | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #incarnation = 0;
-  #multiaddr: typeof import('@multiformats/multiaddr').multiaddr | undefined;
+  #links: MemberLinks | undefined;
   #beats = 0;
   #lastKidsDigest = '';
   readonly #onKeyChange = (change: KeyChange) => this.#announce(change);
@@ -105,6 +100,7 @@ export class Cluster implements Startable {
     const id = options.config.clusterId;
     this.#keysTopic = `keymesh/${id}/keys/1`;
     this.#membersTopic = `keymesh/${id}/members/1`;
+    this.#revocationsTopic = `keymesh/${id}/revocations/1`;
     this.#penalties = new Penalties(options.clock);
   }
 
@@ -150,7 +146,7 @@ export class Cluster implements Startable {
     const [{ createHost }, { loadPeerIdentity }, { KeySync }, { SeedDialer }] = await Promise.all([
       import('./host.js'), import('./identity.js'), import('./key-sync.js'), import('./seed-dialer.js'),
     ]);
-    this.#multiaddr = (await import('@multiformats/multiaddr')).multiaddr;
+    const { multiaddr } = await import('@multiformats/multiaddr');
     const host = await createHost({
       privateKey: await loadPeerIdentity(store),
       managementKey: this.#o.managementKey,
@@ -160,6 +156,7 @@ export class Cluster implements Startable {
       log: log.child({ component: 'p2p' }),
     });
     this.#host = host;
+    this.#links = new MemberLinks(host, multiaddr, log.child({ component: 'members' }));
     this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }) });
     try {
       await host.start();
@@ -173,9 +170,11 @@ export class Cluster implements Startable {
     const pubsub = host.services.pubsub;
     pubsub.topicValidators.set(this.#keysTopic, (_peer, msg) => this.#validateKey(msg));
     pubsub.topicValidators.set(this.#membersTopic, (_peer, msg) => this.#validateHeartbeat(msg));
+    pubsub.topicValidators.set(this.#revocationsTopic, (_peer, msg) => this.#validate(msg, revocationMessageSchema, 'revocation'));
     pubsub.addEventListener('message', (evt) => this.#onMessage(evt.detail));
     pubsub.subscribe(this.#keysTopic);
     pubsub.subscribe(this.#membersTopic);
+    pubsub.subscribe(this.#revocationsTopic);
     host.addEventListener('peer:connect', (evt) => this.#sync?.pullSoon(evt.detail));
     host.addEventListener('peer:disconnect', (evt) => this.#membership?.disconnected(evt.detail.toString()));
 
@@ -197,6 +196,7 @@ export class Cluster implements Startable {
     await this.#seeds?.stop();
     const host = this.#host;
     this.#host = undefined;
+    this.#links = undefined;
     await host?.stop();
   }
 
@@ -306,9 +306,34 @@ export class Cluster implements Startable {
     }
   }
 
+  /** Tells the other nodes that the token `jti` (expiring at `exp`, seconds) was revoked. */
+  publishRevocation(jti: string, exp: number): void {
+    this.#publish(this.#revocationsTopic, encodeMessage({ t: 'revocation', v: 1, from: this.#o.nodeId, jti, exp }));
+  }
+
+  /** Where revocations other nodes publish go. */
+  onRevocation(handler: (jti: string, exp: number) => void): void {
+    this.#onRevocation = handler;
+  }
+
+  #validate(msg: Message, schema: typeof revocationMessageSchema, what: string): TopicValidatorResult {
+    try {
+      decodeMessage(schema, msg.data);
+      return 'accept' as TopicValidatorResult;
+    } catch (err) {
+      this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, `malformed ${what} message rejected`);
+      return 'reject' as TopicValidatorResult;
+    }
+  }
+
   #onMessage(msg: Message): void {
     const from = msg.type === 'signed' ? msg.from : undefined;
     if (!from) return;
+    if (msg.topic === this.#revocationsTopic) {
+      const m = decodeMessage(revocationMessageSchema, msg.data);
+      this.#onRevocation?.(m.jti, m.exp);
+      return;
+    }
     if (msg.topic === this.#keysTopic) {
       const record = (this.#validated.get(msg.data) as KeyRecord | undefined) ?? decodeKeyMessage(this.#o.sealer, msg.data);
       this.#o.keyring.merge(record).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
@@ -320,44 +345,8 @@ export class Cluster implements Startable {
         (err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'),
       );
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
-      this.#rememberAddrs(from as PeerId, hb.addrs);
-      this.#connectTo(from as PeerId, hb.addrs);
+      this.#links?.heard(from as PeerId, hb.addrs);
     }
-  }
-
-  /**
-   * Puts a member's listen addresses in the peer store, so a request to a member this node is not connected to
-   * (the register's, say) can dial it; done when they change.
-   */
-  #rememberAddrs(peer: PeerId, addrs: readonly string[]): void {
-    const host = this.#host;
-    const key = addrs.join(' ');
-    if (!host || addrs.length === 0 || this.#knownAddrs.get(peer.toString()) === key) return;
-    this.#knownAddrs.set(peer.toString(), key);
-    const multiaddrs = addrs.flatMap((a) => {
-      try {
-        return [this.#multiaddr!(a)];
-      } catch {
-        return [];
-      }
-    });
-    host.peerStore.merge(peer, { multiaddrs }).catch((err: unknown) => this.#o.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'could not store member addresses'));
-  }
-
-  /**
-   * Connects to members heard of, up to `MAX_MEMBER_CONNECTIONS` peers: without it every node would hang off its
-   * seed alone, the seed would relay everything, and gossip would need extra rounds to cross the cluster.
-   */
-  #connectTo(peer: PeerId, addrs: readonly string[]): void {
-    const host = this.#host;
-    const id = peer.toString();
-    if (!host || host.getConnections(peer).length > 0 || addrs.length === 0) return;
-    if (new Set(host.getConnections().map((c) => c.remotePeer.toString())).size >= MAX_MEMBER_CONNECTIONS) return;
-    const now = Date.now();
-    if (now - (this.#lastMemberDial.get(id) ?? 0) < MEMBER_DIAL_INTERVAL_MS) return;
-    this.#lastMemberDial.set(id, now);
-    const addr = addrs.find((a) => a.endsWith(`/p2p/${id}`)) ?? addrs[0]!;
-    host.dial(this.#multiaddr!(addr), { signal: AbortSignal.timeout(MEMBER_DIAL_INTERVAL_MS) }).catch((err: unknown) => this.#o.log.debug({ peer: id, err: (err as Error).message }, 'member dial failed'));
   }
 
   async #bumpIncarnation(): Promise<number> {

@@ -10,6 +10,8 @@
  * - `heartbeat` (members topic): who the sender is, its HTTP URL and libp2p addresses, key-set digest, a digest of
  *   the kids it publishes (the list itself when it changed and every few heartbeats, to keep heartbeats small) and
  *   its incarnation (a counter that grows with every restart).
+ * - `revocation` (revocations topic): a token revoked on the sender (its `jti` and expiry), so other nodes stop
+ *   answering it active at once instead of on their next read of the register record.
  * - `sync-request` / `sync-response` (sync protocol): the requester's inventory (kid and revoked flag of every key
  *   it holds); the responder answers with the sealed records the requester lacks or holds unrevoked.
  */
@@ -76,13 +78,23 @@ export const syncResponseSchema = z.strictObject({
   records: z.array(z.tuple([kid, bytes(32 * 1024)])).max(MAX_KIDS),
 });
 
+/** A revoked token (revocations topic): its `jti` and expiry; the register holds the record itself. */
+export const revocationMessageSchema = z.strictObject({
+  t: z.literal('revocation'),
+  v: z.literal(WIRE_VERSION),
+  from: nodeId,
+  jti: z.string().min(1).max(128),
+  exp: z.number().int().min(0),
+});
+
 export type KeyMessage = z.output<typeof keyMessageSchema>;
+export type RevocationMessage = z.output<typeof revocationMessageSchema>;
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 export type SyncRequest = z.output<typeof syncRequestSchema>;
 export type SyncResponse = z.output<typeof syncResponseSchema>;
 
 /** Encodes a message. */
-export function encodeMessage(message: KeyMessage | Heartbeat | SyncRequest | SyncResponse): Uint8Array {
+export function encodeMessage(message: KeyMessage | Heartbeat | RevocationMessage | SyncRequest | SyncResponse): Uint8Array {
   return pack(message);
 }
 

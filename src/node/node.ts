@@ -29,6 +29,7 @@ import { ClientRegistry } from '../tokens/clients.js';
 import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
 import { TokenProviders, type EncryptionProperties } from '../tokens/provider.js';
 import { RegisterTokenStore } from '../tokens/register-store.js';
+import { Revocations } from '../tokens/revocations.js';
 import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
 import { DpopNonces, DpopVerifier } from '../tokens/dpop.js';
 import { SubjectTokens } from '../tokens/subject-tokens.js';
@@ -130,7 +131,9 @@ export class KeymeshNode implements Startable {
         ...config.operatorTokens,
       ]);
       const secretServer = this.#secretServer(agreement, keyring, clock);
-      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(agreement, keyring, clock, realm)] as const));
+      const revocations = new Revocations({ register: agreement, clock, publish: (jti, exp) => cluster.publishRevocation(jti, exp) });
+      cluster.onRevocation((jti, exp) => revocations.heard(jti, exp));
+      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(agreement, keyring, clock, realm, revocations)] as const));
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
@@ -184,11 +187,11 @@ export class KeymeshNode implements Startable {
   }
 
   /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService(agreement: Agreement, keyring: Keyring, clock: Clock, realmName: string): TokenService {
+  #tokenService(agreement: Agreement, keyring: Keyring, clock: Clock, realmName: string, revocations: Revocations): TokenService {
     const { config } = this.#o;
     const realm = config.realms[realmName]!;
     const jwks = new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs });
-    const isRevoked = async (jti: string) => (await agreement.read(`revoked/${jti}`)).value !== undefined;
+    const isRevoked = (jti: string) => revocations.isRevoked(jti);
     const jwt = new JwtAccessTokenProvider({
       verificationKeys: (name) => ({ version: `${keyring.version}/${keyring.activeEpoch}`, jwks: () => JSON.parse(jwks.document(name, 'jwks').body.toString('utf8')) as JSONWebKeySet }),
       issuer: () => realm.issuer,
@@ -251,11 +254,7 @@ export class KeymeshNode implements Startable {
         };
       },
       dpop: { verifier: new DpopVerifier({ clock, recordOnce: (key) => recordOnce(key), nonces }), nonces },
-      recordRevocation: async (jti, expiresAt) => {
-        const exp = Buffer.alloc(8);
-        exp.writeBigUInt64BE(BigInt(expiresAt));
-        await agreement.getOrCreate(`revoked/${jti}`, exp);
-      },
+      recordRevocation: (jti, expiresAt) => revocations.revoke(jti, expiresAt),
     });
   }
 
