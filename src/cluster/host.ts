@@ -31,8 +31,8 @@ import type { ManagementKey } from '../crypto/management-key.js';
 import type { Logger } from '../log.js';
 import { clusterProtector } from './network-guard.js';
 
-/** Gossipsub heartbeat (mesh maintenance and IHAVE gossip) interval. Default is 1000 ms (gossipsub's own). */
-export const GOSSIP_HEARTBEAT_INTERVAL_MS = 1_000;
+/** Gossipsub heartbeat (mesh maintenance and IHAVE gossip) interval: half gossipsub's own 1 s, so a joining node is grafted into the mesh sooner. Default is 500 ms. */
+export const GOSSIP_HEARTBEAT_INTERVAL_MS = 500;
 
 /** Gossipsub's target mesh degree. */
 const MESH_DEGREE = 2;
