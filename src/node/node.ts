@@ -22,7 +22,7 @@ import { Keyring } from '../keyring/keyring.js';
 import { PopDecryptor } from '../keyring/pop-decryptor.js';
 import { RotationService } from '../keyring/rotation.js';
 import { Agreement } from '../replication/agreement.js';
-import { ClientAssertionVerifier, recordOnceWith } from '../secret-server/client-assertions.js';
+import { ClientAssertionVerifier, recordOnceWith, type RecordOnce } from '../secret-server/client-assertions.js';
 import { PopKeys } from '../secret-server/pop-keys.js';
 import { SecretServer } from '../secret-server/secret-server.js';
 import { ClientRegistry } from '../tokens/clients.js';
@@ -54,6 +54,18 @@ export interface NodeOptions {
    * accepted by a majority, the node answers and then dies (SIGKILL) before sending the commit marker.
    */
   readonly faults?: { readonly killAfterAccept?: string };
+}
+
+/** What the secret server and every realm's token service share: the register, caches and views built once. */
+interface SharedParts {
+  readonly agreement: Agreement;
+  readonly keyring: Keyring;
+  readonly clock: Clock;
+  readonly getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>;
+  readonly recordOnce: RecordOnce;
+  readonly revocations: Revocations;
+  readonly jwks: JwksView;
+  readonly pops: PopKeys;
 }
 
 /** One keymesh node. */
@@ -130,13 +142,18 @@ export class KeymeshNode implements Startable {
         { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] },
         ...config.operatorTokens,
       ]);
-      const secretServer = this.#secretServer(agreement, keyring, clock);
+      const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
       const revocations = new Revocations({ register: agreement, clock, publish: (jti, exp) => cluster.publishRevocation(jti, exp) });
       cluster.onRevocation((jti, exp) => revocations.heard(jti, exp));
-      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(agreement, keyring, clock, realm, revocations)] as const));
+      const shared: SharedParts = {
+        agreement, keyring, clock, getOrCreate, recordOnce: recordOnceWith(getOrCreate), revocations,
+        jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock),
+      };
+      const secretServer = this.#secretServer(shared);
+      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(shared, realm)] as const));
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
-        jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
+        jwks: shared.jwks,
         decryptor: new PopDecryptor({ keyring }),
         publication: (k) => cluster.publication(k),
         cluster,
@@ -172,41 +189,40 @@ export class KeymeshNode implements Startable {
   }
 
   /** The secret server of the default realm, on the register. */
-  #secretServer(agreement: Agreement, keyring: Keyring, clock: Clock): SecretServer {
+  #secretServer({ keyring, clock, getOrCreate, recordOnce, pops }: SharedParts): SecretServer {
     const { config } = this.#o;
     const issuer = config.realms[DEFAULT_REALM]!.issuer;
-    const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
     return new SecretServer({
       clients: new ClientAssertionVerifier({
         resourceServers: config.resourceServers, acceptedAudiences: [issuer, `${issuer}/secret-server/token-exchange`],
-        clock, clockSkewMs: config.clockSkewMs, recordOnce: recordOnceWith(getOrCreate),
+        clock, clockSkewMs: config.clockSkewMs, recordOnce,
       }),
       users: new UserTokenVerifier({ issuers: config.trustedIssuers, clock, clockSkewMs: config.clockSkewMs }),
-      pops: new PopKeys(clock), keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate,
+      pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate,
     });
   }
 
   /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService(agreement: Agreement, keyring: Keyring, clock: Clock, realmName: string, revocations: Revocations): TokenService {
+  #tokenService({ agreement, keyring, clock, recordOnce, revocations, jwks, pops }: SharedParts, realmName: string): TokenService {
     const { config } = this.#o;
     const realm = config.realms[realmName]!;
-    const jwks = new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs });
     const isRevoked = (jti: string) => revocations.isRevoked(jti);
     const jwt = new JwtAccessTokenProvider({
-      verificationKeys: (name) => ({ version: `${keyring.version}/${keyring.activeEpoch}`, jwks: () => JSON.parse(jwks.document(name, 'jwks').body.toString('utf8')) as JSONWebKeySet }),
+      // the realm's JWKS document, the one HTTP serves: parsed again only when its ETag changes
+      verificationKeys: (name) => {
+        const doc = jwks.document(name, 'jwks');
+        return { version: doc.etag, jwks: () => JSON.parse(doc.body.toString('utf8')) as JSONWebKeySet };
+      },
       issuer: () => realm.issuer,
       isRevoked,
       now: () => clock.now(),
       clockSkewS: Math.ceil(config.clockSkewMs / 1000),
     });
     const tokenStore = new RegisterTokenStore(agreement, clock);
-    const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
-    const recordOnce = recordOnceWith(getOrCreate);
     const keyClients = config.clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
     const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
       resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client',
     });
-    const pops = new PopKeys(clock);
     const popOf = async (url: string): Promise<EncryptionProperties> => {
       const pop = await pops.get(url);
       return { key: pop.key, alg: pop.alg, ...(pop.kid ? { kid: pop.kid } : {}) };

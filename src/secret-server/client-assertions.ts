@@ -94,15 +94,22 @@ export class ClientAssertionVerifier {
       }
       throw invalid(err instanceof joseErrors.JWTExpired ? 'the client assertion has expired' : `the client assertion does not verify: ${(err as Error).message}`);
     }
-    const issuedAt = payload.iat ?? Math.floor(now / 1000);
-    if ((payload.exp! - Math.min(issuedAt, Math.floor(now / 1000))) * 1000 > CLIENT_ASSERTION_MAX_LIFETIME_MS + this.#clockSkewMs) {
-      throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
-    }
+    if (outlivesAssertionBound(payload, now, this.#clockSkewMs)) throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) throw invalid('the client assertion needs a jti of 1–128 characters');
-    const record = createHash('sha256').update(client.server.clientId).update('\0').update(payload.jti).digest('base64url');
-    if (!(await this.#recordOnce(`jti/${record}`))) throw invalid('the client assertion was used before (replayed jti)');
+    if (!(await recordJti(this.#recordOnce, client.server.clientId, payload.jti))) throw invalid('the client assertion was used before (replayed jti)');
     return client.server;
   }
+}
+
+/** Whether an assertion lives longer than `CLIENT_ASSERTION_MAX_LIFETIME_MS` (counted from its `iat`, or now if earlier). */
+export function outlivesAssertionBound(payload: { exp?: number; iat?: number }, nowMs: number, clockSkewMs: number): boolean {
+  const nowS = Math.floor(nowMs / 1000);
+  return (payload.exp! - Math.min(payload.iat ?? nowS, nowS)) * 1000 > CLIENT_ASSERTION_MAX_LIFETIME_MS + clockSkewMs;
+}
+
+/** Records the `jti` of an assertion by `clientId` once (under a hash, so the key length is bounded); false on a replay. */
+export function recordJti(recordOnce: RecordOnce, clientId: string, jti: string): Promise<boolean> {
+  return recordOnce(`jti/${createHash('sha256').update(clientId).update('\0').update(jti).digest('base64url')}`);
 }
 
 /** A {@link RecordOnce} over a register: propose a fresh random value; the key was new when it was chosen. */

@@ -13,12 +13,11 @@
  *
  * Either way the new token's `act` names the caller, nested over any `act` the subject token carried.
  */
-import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.js';
 import { CLIENT_ASSERTION_MAX_LIFETIME_MS, IDP_ALGS, IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS, IDP_JWKS_TIMEOUT_MS } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
-import type { RecordOnce } from '../secret-server/client-assertions.js';
+import { outlivesAssertionBound, recordJti, type RecordOnce } from '../secret-server/client-assertions.js';
 import type { ClientConfig } from './clients.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import type { Actor } from './provider.js';
@@ -128,13 +127,11 @@ export class SubjectTokens {
       }
       throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion does not verify: ${(err as Error).message}`, { cause: err });
     }
-    const issuedAt = Math.min(payload.iat ?? Math.floor(now / 1000), Math.floor(now / 1000));
-    if ((payload.exp! - issuedAt) * 1000 > CLIENT_ASSERTION_MAX_LIFETIME_MS + this.#o.clockSkewMs) {
+    if (outlivesAssertionBound(payload, now, this.#o.clockSkewMs)) {
       throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     }
     if (payload.sub === caller.clientId) throw new KeymeshError('ERR_INVALID_GRANT', 'a user assertion must name a user, not the client itself');
-    const id = createHash('sha256').update(caller.clientId).update('\0').update(String(payload.jti)).digest('base64url');
-    if (!(await this.#o.recordOnce(`jti/${id}`))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion was used before (replayed jti)');
+    if (!(await recordJti(this.#o.recordOnce, caller.clientId, String(payload.jti)))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion was used before (replayed jti)');
     return {
       subject: payload.sub!,
       // an `act` inside the server's own assertion is its say-so, not a chain anyone verified: not carried
