@@ -29,7 +29,7 @@ program
   .option('--p2p <host:port>', 'libp2p listen address (overrides the file)')
   .option('--seed <host:port>', 'a seed node; repeatable (overrides the file)', collect)
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-  .option('--allow-fault-injection', 'honour KEYMESH_FAULT_* variables (tests and chaos runs only)')
+  .option('--allow-fault-injection', 'accept faults from KEYMESH_FAULT_* variables and PUT /v1/faults (tests and chaos runs only)')
   .action(async (o: { config?: string; name?: string; dataDir?: string; http?: string; p2p?: string; seed?: string[]; logLevel?: string; allowFaultInjection?: boolean }) => {
     await runStart({
       ...(o.allowFaultInjection && { allowFaultInjection: true }),

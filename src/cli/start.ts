@@ -1,12 +1,13 @@
 import { loadConfig } from '../config/load.js';
 import type { ConfigOverrides } from '../config/types.js';
 import { createLogger } from '../log.js';
+import { FaultInjection } from '../node/fault-injection.js';
 import { KeymeshNode } from '../node/node.js';
 
 /** Options of `keymesh start`. */
 export interface StartOptions extends ConfigOverrides {
   config?: string;
-  /** Honour `KEYMESH_FAULT_*` variables (tests and chaos runs); without it they are ignored. */
+  /** Accept faults (`KEYMESH_FAULT_*` variables, `/v1/faults`) for tests and chaos runs; without it there are none. */
   allowFaultInjection?: boolean;
 }
 
@@ -19,9 +20,9 @@ export async function runStart(options: StartOptions): Promise<void> {
   const { allowFaultInjection, config: file, ...overrides } = options;
   const config = loadConfig({ ...(file ? { file } : {}), env, overrides });
   const log = createLogger({ level: config.log.level, name: config.name });
-  const faults = allowFaultInjection ? faultsFromEnv(env) : {};
-  if (Object.keys(faults).length > 0) log.warn({ faults }, 'fault injection is on');
-  const node = new KeymeshNode({ config, log, env, faults });
+  const faults = allowFaultInjection ? FaultInjection.fromEnv(env) : undefined;
+  if (faults) log.warn({ faults: faults.state() }, 'fault injection is on (/v1/faults accepts changes)');
+  const node = new KeymeshNode({ config, log, env, ...(faults ? { faults } : {}) });
 
   let signalled: (signal: NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
@@ -47,10 +48,4 @@ export async function runStart(options: StartOptions): Promise<void> {
     log.error({ err }, 'stop failed');
     process.exitCode = 1;
   }
-}
-
-/** The faults a test asks for through the environment (only with `--allow-fault-injection`). */
-function faultsFromEnv(env: NodeJS.ProcessEnv): { killAfterAccept?: string } {
-  const key = env['KEYMESH_FAULT_KILL_AFTER_ACCEPT'];
-  return key ? { killAfterAccept: key } : {};
 }

@@ -70,6 +70,8 @@ export interface ClusterOptions {
   readonly log: Logger;
   /** This node's HTTP base URL (known once HTTP listens). */
   readonly httpUrl: () => string;
+  /** Peers an injected partition cuts off (fault injection only). */
+  readonly isBlocked?: (peerId: string) => boolean;
 }
 
 /** The cluster side of one node. */
@@ -152,7 +154,7 @@ export class Cluster implements Startable {
       managementKey: this.#o.managementKey,
       clusterId: config.clusterId,
       listen: config.p2p,
-      isBanned: (peer) => this.#penalties.isBanned(peer),
+      isBanned: (peer) => this.#penalties.isBanned(peer) || (this.#o.isBlocked?.(peer) ?? false),
       log: log.child({ component: 'p2p' }),
     });
     this.#host = host;
@@ -219,6 +221,14 @@ export class Cluster implements Startable {
         this.#penalties.strike(peerId);
       },
     };
+  }
+
+  /** Closes every connection to these libp2p peers (an injected partition; the gater refuses new ones). */
+  async hangUp(peerIds: readonly string[]): Promise<void> {
+    const host = this.#host;
+    if (!host) return;
+    const { peerIdFromString } = await import('@libp2p/peer-id');
+    await Promise.all(peerIds.map(async (id) => host.hangUp(peerIdFromString(id)).catch(() => undefined)));
   }
 
   /** The rotation schedule's question: should this node create the missing key active from `activateAt`? */

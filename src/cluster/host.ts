@@ -64,7 +64,7 @@ export async function createHost(options: {
   managementKey: ManagementKey;
   clusterId: string;
   listen: { host: string; port: number };
-  /** Refuses connections from peers this returns true for (penalised peers). */
+  /** Refuses connections to and from peers this returns true for (penalised peers, injected partitions). */
   isBanned: (peerId: string) => boolean;
   log: Logger;
 }): Promise<Host> {
@@ -79,6 +79,7 @@ export async function createHost(options: {
     connectionProtector: clusterProtector({ psk: networkKey(options.managementKey, options.clusterId), log: options.log }),
     connectionGater: {
       denyDialMultiaddr: () => false,
+      denyDialPeer: (peerId) => options.isBanned(peerId.toString()),
       denyInboundEncryptedConnection: (peerId) => options.isBanned(peerId.toString()),
       denyOutboundEncryptedConnection: (peerId) => options.isBanned(peerId.toString()),
     },

@@ -7,6 +7,7 @@ import type { Keyring } from '../keyring/keyring.js';
 import type { PopDecryptor } from '../keyring/pop-decryptor.js';
 import type { RotationService } from '../keyring/rotation.js';
 import type { Logger } from '../log.js';
+import type { FaultInjection } from '../node/fault-injection.js';
 import type { Agreement } from '../replication/agreement.js';
 import type { SecretServer } from '../secret-server/secret-server.js';
 import type { TokenService } from '../tokens/token-service.js';
@@ -33,6 +34,8 @@ export interface HttpDeps {
   readonly secretServer?: Pick<SecretServer, 'exchange'>;
   /** The token service of each realm; absent when none is built (in-process API tests). */
   readonly tokens?: ReadonlyMap<string, TokenService>;
+  /** Injected faults; present only on a node started with `--allow-fault-injection`. */
+  readonly faults?: FaultInjection;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

@@ -13,6 +13,7 @@ import type { Startable } from '../startable.js';
 import type { HttpDeps } from './deps.js';
 import { handleError } from './errors.js';
 import { registerAdminClusterRoutes } from './routes/admin-cluster.js';
+import { registerAdminFaultRoutes } from './routes/admin-faults.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerAdminRegisterRoutes } from './routes/admin-registers.js';
 import { registerSecretServerRoutes } from './routes/secret-server.js';
@@ -49,6 +50,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerAdminKeyRoutes(app, deps);
   registerAdminClusterRoutes(app, deps);
   registerAdminRegisterRoutes(app, deps);
+  registerAdminFaultRoutes(app, deps);
   registerSecretServerRoutes(app, deps);
   registerTokenRoutes(app, deps);
   registerDecryptRoute(app, deps);

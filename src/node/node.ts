@@ -41,6 +41,7 @@ import { LevelStore } from '../storage/level-store.js';
 import { SealedStore } from '../storage/sealed-store.js';
 import { resolveAdminToken } from './admin-token.js';
 import { DB_DIR, openDataDir, renewNodeId } from './data-dir.js';
+import type { FaultInjection } from './fault-injection.js';
 
 /** What a node is started with besides its config. */
 export interface NodeOptions {
@@ -49,11 +50,8 @@ export interface NodeOptions {
   /** The environment, for `KEYMESH_MANAGEMENT_KEY` and `KEYMESH_ADMIN_TOKEN`. */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly clock?: Clock;
-  /**
-   * Faults for tests and chaos runs: `killAfterAccept` names a register key; when this node's proposal for it is
-   * accepted by a majority, the node answers and then dies (SIGKILL) before sending the commit marker.
-   */
-  readonly faults?: { readonly killAfterAccept?: string };
+  /** Faults for tests and chaos runs (`--allow-fault-injection`): partitions, clock skew, death before a commit. */
+  readonly faults?: FaultInjection;
 }
 
 /** What the secret server and every realm's token service share: the register, caches and views built once. */
@@ -104,7 +102,7 @@ export class KeymeshNode implements Startable {
    */
   async start(): Promise<void> {
     const { config, log, env } = this.#o;
-    const clock = this.#o.clock ?? systemClock;
+    const clock = this.#o.clock ?? this.#o.faults?.clock ?? systemClock;
     const managementKey = loadManagementKey({ env: env.KEYMESH_MANAGEMENT_KEY, file: config.managementKeyFile });
     const identity = openDataDir(config.dataDir, { managementKey, clusterId: config.clusterId, now: new Date(clock.now()) });
     this.#nodeId = identity.nodeId;
@@ -121,13 +119,15 @@ export class KeymeshNode implements Startable {
       const cluster = new Cluster({
         config, nodeId: identity.nodeId, managementKey, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
         httpUrl: () => this.url,
+        ...(this.#o.faults ? { isBlocked: (peer: string) => this.#o.faults!.isBlocked(peer) } : {}),
       });
+      this.#o.faults?.onBlock((peers) => cluster.hangUp(peers));
       await cluster.prepare();
       this.#cluster = cluster;
       const agreement = new Agreement({
         nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,
         bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }),
-        ...(this.#o.faults?.killAfterAccept ? { killAfterAccept: this.#o.faults.killAfterAccept } : {}),
+        ...(this.#o.faults ? { faults: this.#o.faults } : {}),
         renewNodeId: () => renewNodeId(config.dataDir),
       });
       await agreement.load();
@@ -161,6 +161,7 @@ export class KeymeshNode implements Startable {
         secretServer,
         tokens,
         isReady: () => this.#ready,
+        ...(this.#o.faults ? { faults: this.#o.faults } : {}),
       });
       await this.#startComponent(this.#http);
       // the keys are served from here on; the libp2p host (the slowest part to load) joins the cluster next

@@ -41,8 +41,12 @@ export interface AgreementOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly timing?: Partial<AgreementTiming>;
-  /** Fault injection: after a majority accepted this node's proposal for this key, answer and die before the commit. */
-  readonly killAfterAccept?: string;
+  /**
+   * Fault injection (tests and chaos runs): `killAfterAccept` names a key whose proposal, once a majority accepted
+   * it, is answered and then the node dies before the commit; `breakReplication` runs every operation with this
+   * node as the only replica. Both are read at the moment they matter, so they can change at run time.
+   */
+  readonly faults?: { readonly killAfterAccept: string | undefined; readonly breakReplication: boolean };
   /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
   readonly renewNodeId?: () => string;
 }

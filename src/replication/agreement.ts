@@ -102,10 +102,10 @@ export class Agreement {
       host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
       handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
     });
-    const doomed = this.#o.killAfterAccept;
+    const faults = this.#o.faults;
     this.#proposer = new Proposer({
       nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-      ...(doomed ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, doomed) } : {}),
+      ...(faults ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, faults.killAfterAccept) } : {}),
       onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
     });
     this.#changes = new MapChanges({
@@ -120,7 +120,7 @@ export class Agreement {
   }
 
   /** The `killAfterAccept` fault: no commit marker for that key, and SIGKILL once the answer had time to leave. */
-  #dieBeforeCommit(key: string, doomed: string): boolean {
+  #dieBeforeCommit(key: string, doomed: string | undefined): boolean {
     if (key !== doomed) return true;
     this.#o.log.warn({ key }, 'fault injection: dying between accept and commit');
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), 200);
@@ -247,7 +247,8 @@ export class Agreement {
   async #runOnce(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
     const placement = this.#keeper.placement;
     if (!placement || !this.#proposer) throw new KeymeshError('ERR_UNAVAILABLE', `no cluster map yet: the register serves once ${this.#o.bootstrapExpect} nodes have met (bootstrapExpect)`);
-    const sets = placement.replicaSets(key);
+    // the broken-replication fault: this node alone, so every node chooses its own value
+    const sets = this.#o.faults?.breakReplication ? [[this.#o.nodeId]] : placement.replicaSets(key);
     const nodes = [...new Set(sets.flat())];
     if (nodes.includes(this.#o.nodeId)) {
       const local = await this.#acceptorStore.load(key);

@@ -76,8 +76,7 @@ export class SecretServer {
 
   /** The user's secret: the first 256 random bits ever chosen for (issuer, subject). */
   async #secretOf(issuer: string, subject: string): Promise<Uint8Array> {
-    const id = createHash('sha256').update(issuer).update('\0').update(subject).digest('base64url');
-    const value = await this.#o.getOrCreate(`secret/${id}`, randomBytes(32));
+    const value = await this.#o.getOrCreate(secretRegisterKey(issuer, subject), randomBytes(32));
     if (!value || value.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
     return value;
   }
@@ -95,4 +94,9 @@ export class SecretServer {
       }
     }
   }
+}
+
+/** The register key of the secret of (issuer, subject): a hash, so the register never names a user. */
+export function secretRegisterKey(issuer: string, subject: string): string {
+  return `secret/${createHash('sha256').update(issuer).update('\0').update(subject).digest('base64url')}`;
 }

@@ -9,6 +9,7 @@ import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
 import { startJwksServer } from '../../helpers/jwks-server.js';
 import { CLIENT_ASSERTION_TYPE } from '../../../src/config/defaults.js';
 import { ClientAssertionVerifier } from '../../../src/secret-server/client-assertions.js';
+import { FaultInjection } from '../../../src/node/fault-injection.js';
 
 const ADMIN = 'admin-token-for-tests';
 const BACKEND = 'backend-token-for-tests';
@@ -193,5 +194,44 @@ describe('HTTP API', () => {
     expectOAuthError(res, 500, 'server_error');
     expect(res.body).not.toContain('disk on fire');
     expectOAuthError(await app.inject('/no/such/route'), 404, 'not_found');
+  });
+});
+
+describe('fault injection (/v1/faults)', () => {
+  it('refuses with 404 on a node started without --allow-fault-injection, and changes nothing', async () => {
+    const { app } = await setup();
+    const res = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { clockOffsetMs: 5000 } });
+    expectOAuthError(res, 404, 'not_found');
+    expect(res.json().error_description).toMatch(/--allow-fault-injection/);
+    expectOAuthError(await app.inject({ method: 'GET', url: '/v1/faults', headers: bearer(ADMIN) }), 404, 'not_found');
+  });
+
+  it('sets partitions, clock offset and the kill-after-accept key for the admin only, and names bad input', async () => {
+    const faults = new FaultInjection();
+    const cut: string[][] = [];
+    faults.onBlock(async (peers) => void cut.push([...peers]));
+    const { app } = await setup({ faults });
+    const peer = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
+    expectOAuthError(await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(BACKEND), payload: { clockOffsetMs: 1 } }), 403, 'insufficient_scope');
+    const set = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x' } });
+    expect(set.statusCode).toBe(200);
+    expect(set.json()).toEqual({ blockPeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x', breakReplication: false });
+    expect(cut).toEqual([[peer]]);
+    expect(faults.isBlocked(peer)).toBe(true);
+    expect(Math.abs(faults.clock.now() - (Date.now() - 2500))).toBeLessThan(1000);
+    const bad = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: ['not a peer'], clockOffsetMs: 1.5 } });
+    expectOAuthError(bad, 400, 'invalid_request');
+    expect(bad.json().error_description).toMatch(/blockPeers/);
+    expect(faults.state().clockOffsetMs).toBe(-2500);
+    const healed = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [], clockOffsetMs: 0, killAfterAccept: null } });
+    expect(healed.json()).toMatchObject({ blockPeers: [], clockOffsetMs: 0, killAfterAccept: null });
+    expect(faults.isBlocked(peer)).toBe(false);
+  });
+
+  it('reads KEYMESH_FAULT_* variables', () => {
+    expect(FaultInjection.fromEnv({ KEYMESH_FAULT_KILL_AFTER_ACCEPT: 'kv/doomed', KEYMESH_FAULT_BREAK_REPLICATION: '1' }).state()).toEqual({
+      blockPeers: [], clockOffsetMs: 0, killAfterAccept: 'kv/doomed', breakReplication: true,
+    });
+    expect(FaultInjection.fromEnv({}).state()).toMatchObject({ killAfterAccept: null, breakReplication: false });
   });
 });

@@ -1,0 +1,198 @@
+/**
+ * One chaos run, start to end: a fresh cluster in a temporary directory, the workload and the fault schedule at
+ * the same time for the run's duration, every fault healed, a final read-back (every user's secret, every live
+ * token on every node), a clean stop, and then the checker over the history, the JWKS snapshots, the data
+ * directories and the logs. Writes `history.jsonl`, `jwks.jsonl`, `report.md` and `latency.svg` to a new folder
+ * under the results directory.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { makeClusterSecrets } from '../bench/cluster-nodes.js';
+import { checkHistory, type Violation } from './checker.js';
+import { Nemesis } from './faults.js';
+import { JsonLinesWriter, type HistoryEvent, type JwksSnapshot } from './history.js';
+import { findLeaks, leakViolations } from './leaks.js';
+import { ChaosNodes } from './nodes.js';
+import { CHAOS_PROFILE, Parties } from './parties.js';
+import { Random } from './random.js';
+import { Recorder } from './recorder.js';
+import { writeReport } from './report.js';
+import { planFaults, type FaultName, type PlannedFault } from './schedule.js';
+import { Workload } from './workload.js';
+
+/** What `npm run chaos` was asked for. */
+export interface ChaosOptions {
+  readonly nodes: number;
+  readonly durationS: number;
+  readonly faults: readonly FaultName[];
+  readonly seed: number;
+  readonly clients: number;
+  readonly resultsDir: string;
+  readonly breakReplication: boolean;
+  readonly keepData: boolean;
+  readonly command: string;
+}
+
+/** How long the cluster may take to form its first map. */
+const FORM_TIMEOUT_MS = 60_000;
+/** How long the healed cluster may take to agree on its map and key set before the read-back. */
+const HEAL_TIMEOUT_MS = 60_000;
+/** Attempts of each read-back operation (1 s apart). */
+const READ_BACK_ATTEMPTS = 5;
+/** Live tokens verified on every node in the read-back. */
+const READ_BACK_TOKENS = 30;
+
+/** How the partition fault is made (reported with every run). */
+export const PARTITION_METHOD = 'fault-injection hook: each node\'s libp2p connection gater refuses the other side\'s peers and closes open connections (`PUT /v1/faults`, only with `--allow-fault-injection`); every kind of traffic between nodes runs over libp2p';
+
+export interface ChaosResult {
+  readonly violations: readonly Violation[];
+  readonly report: string;
+  readonly resultsDir: string;
+}
+
+export async function runChaos(o: ChaosOptions, say: (line: string) => void): Promise<ChaosResult> {
+  const random = new Random(o.seed);
+  const plan = planFaults(random.fork('faults'), { nodes: o.nodes, durationMs: o.durationS * 1000, faults: o.faults });
+  const startedAt = Date.now();
+  const resultsDir = resolve(o.resultsDir, `${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}-seed${o.seed}`);
+  mkdirSync(resultsDir, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), 'keymesh-chaos-'));
+  const history = new JsonLinesWriter<HistoryEvent>(join(resultsDir, 'history.jsonl'));
+  const snapshots = new JsonLinesWriter<JwksSnapshot>(join(resultsDir, 'jwks.jsonl'));
+  say(`chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.durationS} s, faults ${o.faults.join(',') || 'none'}, ${o.clients} clients${o.breakReplication ? ', replication BROKEN on purpose' : ''}`);
+  for (const f of plan) say(`  plan #${f.n} at ${(f.at / 1000).toFixed(1)} s for ${(f.durationMs / 1000).toFixed(1)} s: ${describe(f)}`);
+
+  const parties = await Parties.start();
+  const nodes = await ChaosNodes.create(root, o.nodes, {
+    config: { ...(await parties.clusterConfig()), replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) },
+    secrets: makeClusterSecrets(),
+    env: o.breakReplication ? { KEYMESH_FAULT_BREAK_REPLICATION: '1' } : {},
+    onEvent: (event) => history.write(event),
+  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    nodes.killAllNow();
+    if (!o.keepData) rmSync(root, { recursive: true, force: true });
+    say(`interrupted by ${signal}; the history so far is in ${resultsDir}`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const recorder = new Recorder(history);
+  const workload = new Workload({ nodes, parties, recorder, random: random.fork('workload') });
+  const nemesis = new Nemesis({ nodes, history, workload, replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) });
+  const notes: string[] = [];
+  let finalFrom: number | undefined;
+  try {
+    for (let i = 0; i < o.nodes; i++) await nodes.start(i);
+    const formed = await waitForCluster(nodes, FORM_TIMEOUT_MS);
+    if (!formed) throw new Error(`the cluster formed no map of all ${o.nodes} nodes within ${FORM_TIMEOUT_MS / 1000} s`);
+    say(`cluster of ${o.nodes} formed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; workload and faults for ${o.durationS} s`);
+
+    const reading = new AbortController();
+    const snapshotLoop = Workload.snapshots(nodes, snapshots, reading.signal);
+    const workStart = Date.now();
+    let stopped = false;
+    const work = workload.run(o.clients);
+    const faults = nemesis.run(plan, workStart, () => stopped);
+    await sleep(o.durationS * 1000);
+    stopped = true;
+    workload.stop();
+    await Promise.all([work, faults]);
+
+    say('healing every fault, then reading everything back');
+    await nemesis.healAll();
+    if (!(await waitForCluster(nodes, HEAL_TIMEOUT_MS))) notes.push(`after healing, the nodes did not all agree on one map and one key set within ${HEAL_TIMEOUT_MS / 1000} s`);
+    finalFrom = Date.now();
+    await readBack(workload, nodes, random.fork('read-back'));
+    await sleep(2 * 1000 + 500);
+    reading.abort();
+    await snapshotLoop;
+  } catch (err) {
+    notes.push(`the run stopped early: ${(err as Error).message}`);
+    say(`error: ${(err as Error).message}`);
+  } finally {
+    workload.stop();
+    await nodes.stopAll();
+    await parties.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  notes.push(...nemesis.notes);
+
+  say('checking the history');
+  const checked = checkHistory(history.events, snapshots.events, finalFrom === undefined ? {} : { finalFrom });
+  const needles = [...workload.seen, { label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }];
+  const leaks = leakViolations(findLeaks([join(root, 'data'), join(root, 'logs'), resultsDir], needles));
+  const violations = [...checked.violations, ...leaks];
+  if (finalFrom === undefined) violations.push({ invariant: 'I5', message: 'the run did not reach its read-back (see the notes)' });
+  const written = writeReport(resultsDir, {
+    run: {
+      command: o.command, seed: o.seed, nodes: o.nodes, durationS: o.durationS, faults: o.faults, clients: o.clients, startedAt, endedAt: Date.now(),
+      partitionMethod: PARTITION_METHOD, resultsDir, notes: [...notes, `needles searched for leaks: ${needles.length}`],
+    },
+    history: history.events, snapshots: snapshots.events, violations,
+  });
+  if (o.keepData || violations.length > 0) say(`data directories and logs kept in ${root}`);
+  else rmSync(root, { recursive: true, force: true });
+  return { violations, report: written.markdown, resultsDir };
+}
+
+/** Every user's secret once more, and live tokens on every node, each retried a few times. */
+async function readBack(workload: Workload, nodes: ChaosNodes, random: Random): Promise<void> {
+  const count = nodes.nodes.length;
+  const retry = async (fn: () => Promise<unknown>) => {
+    for (let attempt = 1; attempt <= READ_BACK_ATTEMPTS; attempt++) {
+      if ((await fn()) !== undefined) return;
+      await sleep(1_000);
+    }
+  };
+  const users = [...workload.users];
+  await inParallel(users, 4, (user) => retry(() => workload.secret('final', random.int(count), user, { final: true })));
+  const tokens = workload.liveTokens().slice(-READ_BACK_TOKENS);
+  await inParallel(tokens, 4, (t) => Promise.all(nodes.nodes.map((_, i) => (i === t.node ? undefined : workload.verify('final', i, t, { final: true })))));
+}
+
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+/** Waits until every node is a member of one map holding all of them as normal members, with one key set. */
+async function waitForCluster(nodes: ChaosNodes, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const views = await Promise.all(nodes.nodes.map((_, i) => nodes.admin(i, 'GET', '/v1/cluster', undefined, 2_000).catch(() => undefined)));
+    const ids = new Set(nodes.nodes.map((n) => n.nodeId));
+    const ok = views.every((v) => {
+      const body = v?.body as { status?: string; digestsAgree?: boolean; map?: { members: Array<{ nodeId: string; role: string }> } | null; keySetDigest?: string } | undefined;
+      const members = body?.map?.members ?? [];
+      return v?.status === 200 && body?.status === 'member' && body.digestsAgree === true
+        && members.length === ids.size && members.every((m) => ids.has(m.nodeId) && m.role === 'normal');
+    });
+    const digests = new Set(views.map((v) => v?.body?.['keySetDigest']));
+    if (ok && digests.size === 1) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+function describe(f: PlannedFault): string {
+  const name = (i: number) => `n${i + 1}`;
+  switch (f.name) {
+    case 'partition':
+      return `partition (${f.variant}) ${(f.groups ?? []).map((g) => g.map(name).join(',')).join(' | ')}`;
+    case 'skew':
+      return `clock of ${f.targets.map(name).join(',')} moved by ${f.offsetMs} ms`;
+    case 'kill':
+      return f.variant === 'replicas' ? 'SIGKILL of a majority of one user\'s replicas' : `SIGKILL of ${f.targets.map(name).join(',')} (${f.variant})`;
+    case 'commit-kill':
+      return 'a proposer killed between accept and commit';
+    default:
+      return `${f.name} of ${f.targets.map(name).join(',')}`;
+  }
+}
