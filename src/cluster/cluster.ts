@@ -349,11 +349,9 @@ export class Cluster implements Startable {
       this.#o.keyring.merge(record).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
     } else if (msg.topic === this.#membersTopic) {
       const hb = (this.#validated.get(msg.data) as Heartbeat | undefined) ?? decodeMessage(heartbeatSchema, msg.data);
-      // the agreement role hears only heartbeats newer than the last (gossip may deliver old ones late)
-      this.#membership?.observe(hb, from.toString()).then(
-        (fresh) => fresh && this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation),
-        (err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'),
-      );
+      // the agreement role hears only heartbeats newer than the last (gossip may deliver old ones late), in order
+      this.#membership?.observe(hb, from.toString(), () => this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation))
+        .catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       this.#links?.heard(from as PeerId, hb.addrs);
     }

@@ -112,8 +112,14 @@ export class Membership extends EventEmitter<MembershipEvents> {
     Object.assign(this.#self, fields);
   }
 
-  /** Applies a heartbeat received from `peerId`; resolves true when it was newer than the last one applied. */
-  async observe(hb: Heartbeat, peerId: string): Promise<boolean> {
+  /**
+   * Applies a heartbeat received from `peerId`; resolves true when it was newer than the last one applied.
+   * `onFresh` runs as soon as that is decided, before the member record is written: heartbeats are applied in
+   * the order they arrive, and anything acting on them (the agreement role compares register generations) must
+   * see them in that order too, which a caller waiting for the write would not when an older heartbeat's write
+   * is slower than a newer one's.
+   */
+  async observe(hb: Heartbeat, peerId: string, onFresh?: () => void): Promise<boolean> {
     if (hb.from === this.#self.nodeId) return false;
     const now = this.#clock.now();
     const known = this.#members.get(hb.from);
@@ -134,6 +140,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, map: hb.map });
     if (member.lastHeartbeatAt === undefined || sentLocal > member.lastHeartbeatAt) Object.assign(member, { lastHeartbeatAt: sentLocal, disconnectedAt: undefined });
     this.#members.set(member.nodeId, member);
+    onFresh?.();
     if (changed) await this.#persist(member);
     if (!known) {
       this.#log.info({ member: member.nodeId, name: member.name }, 'member joined');

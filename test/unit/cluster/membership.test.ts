@@ -54,6 +54,19 @@ describe('membership', () => {
     expect([...b.kids]).toEqual(['K'.repeat(43)]);
   });
 
+  it('hands heartbeats on in the order they were applied, also when an older one is slower to store', async () => {
+    const { membership } = await setup();
+    const heard: number[] = [];
+    const older = { ...hb('000000000000000b', ['K'.repeat(43)]), generation: 2 }; // new kids: its record is written
+    const newer = { ...hb('000000000000000b', ['K'.repeat(43)]), generation: 4 };
+    await Promise.all([
+      membership.observe(older, 'peer-b', () => heard.push(older.generation)),
+      membership.observe(newer, 'peer-b', () => heard.push(newer.generation)),
+      membership.observe(older, 'peer-b', () => heard.push(-1)), // late news: not fresh, not handed on
+    ]);
+    expect(heard).toEqual([2, 4]);
+  });
+
   it('ignores its own heartbeats and never reports itself as anything but alive', async () => {
     const { membership, clock } = await setup();
     await membership.observe(hb('000000000000000a'), 'peer-self');
