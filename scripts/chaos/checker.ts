@@ -12,7 +12,8 @@
  * overlaps it. A check forgives what a disturbance explains and reports the rest; times are the harness's clock,
  * and a token's `exp` is given `expiryToleranceMs` either way because node clocks are skewed on purpose.
  */
-import type { ExitEvent, FaultEvent, HistoryEvent, JwksSnapshot, OpEvent, OpKind, OpValue } from './history.js';
+import { FaultModel } from './fault-model.js';
+import { completedOps, type ExitEvent, type HistoryEvent, type JwksSnapshot, type OpKind, type OpValue } from './history.js';
 
 /** The invariants of DESIGN §3. */
 export type Invariant = 'I1' | 'I2' | 'I3' | 'I4' | 'I5';
@@ -81,16 +82,6 @@ interface Token {
   readonly expMs: number;
 }
 
-/** A closed span of harness time. */
-interface Interval { readonly from: number; readonly to: number }
-
-/** A fault window; `to` is Infinity when it never ended. */
-interface Window extends Interval {
-  readonly kind: FaultEvent['kind'];
-  readonly nodes: readonly string[];
-  readonly groups: ReadonlyArray<readonly string[]>;
-}
-
 /** A JWKS read that answered. */
 interface Published { readonly time: number; readonly kids: ReadonlySet<string> }
 
@@ -109,104 +100,8 @@ interface Context {
   readonly options: Required<Omit<CheckerOptions, 'finalFrom'>> & Pick<CheckerOptions, 'finalFrom'>;
 }
 
-const DOWN_KINDS: ReadonlySet<FaultEvent['kind']> = new Set(['kill', 'pause', 'wipe', 'kill-after-accept']);
-
-function overlaps(iv: Interval, from: number, to: number, extendBy = 0): boolean {
-  return iv.from <= to && iv.to + extendBy >= from;
-}
-
-function mergeIntervals(list: readonly Interval[]): Interval[] {
-  const merged: Interval[] = [];
-  for (const iv of [...list].sort((a, b) => a.from - b.from)) {
-    const last = merged.at(-1);
-    if (last !== undefined && iv.from <= last.to) merged[merged.length - 1] = { from: last.from, to: Math.max(last.to, iv.to) };
-    else merged.push(iv);
-  }
-  return merged;
-}
-
-function faultWindows(history: readonly HistoryEvent[]): Window[] {
-  const ends = new Map<number, number>();
-  for (const e of history) if (e.type === 'fault' && e.phase === 'end') ends.set(e.id, e.time);
-  return history
-    .filter((e): e is FaultEvent => e.type === 'fault' && e.phase === 'start')
-    .map((e) => ({ kind: e.kind, nodes: e.nodes, groups: e.groups ?? [], from: e.time, to: ends.get(e.id) ?? Infinity }));
-}
-
-/** Spans between a node's exit and its next start (to Infinity when it never started again). */
-function exitGaps(history: readonly HistoryEvent[], node: string): Interval[] {
-  const starts = history.filter((e) => e.type === 'start' && e.node === node).map((e) => e.time);
-  return history
-    .filter((e): e is ExitEvent => e.type === 'exit' && e.node === node)
-    .map((e) => ({ from: e.time, to: Math.min(...starts.filter((t) => t > e.time)) }));
-}
-
-function splitByPartition(window: Window, a: string, b: string): boolean {
-  const sideA = window.groups.findIndex((g) => g.includes(a));
-  const sideB = window.groups.findIndex((g) => g.includes(b));
-  return sideA !== -1 && sideB !== -1 && sideA !== sideB;
-}
-
-/** When nodes were down or cut off from each other, derived from the fault windows and the process exits. */
-class FaultModel {
-  readonly #settleMs: number;
-  readonly #history: readonly HistoryEvent[];
-  readonly #windows: readonly Window[];
-  readonly #down = new Map<string, readonly Interval[]>();
-  readonly #separations = new Map<string, readonly Interval[]>();
-
-  constructor(history: readonly HistoryEvent[], settleMs: number) {
-    this.#history = history;
-    this.#settleMs = settleMs;
-    this.#windows = faultWindows(history);
-  }
-
-  /** Whether a separation of `a` and `b`, extended by the settle time, overlaps `[from, to]`. */
-  disturbed(a: string, b: string, from: number, to: number): boolean {
-    return this.#separated(a, b).some((iv) => overlaps(iv, from, to, this.#settleMs));
-  }
-
-  /** Whether a wipe of `node`, extended by the settle time, overlaps `[from, to]`. */
-  wipedIn(node: string, from: number, to: number): boolean {
-    return this.#windows.some((w) => w.kind === 'wipe' && w.nodes.includes(node) && overlaps(w, from, to, this.#settleMs));
-  }
-
-  #downIntervals(node: string): readonly Interval[] {
-    let down = this.#down.get(node);
-    if (down === undefined) {
-      const faults = this.#windows.filter((w) => DOWN_KINDS.has(w.kind) && w.nodes.includes(node));
-      down = [...faults, ...exitGaps(this.#history, node)];
-      this.#down.set(node, down);
-    }
-    return down;
-  }
-
-  #separated(a: string, b: string): readonly Interval[] {
-    const key = a < b ? `${a}\n${b}` : `${b}\n${a}`;
-    let separated = this.#separations.get(key);
-    if (separated === undefined) {
-      const cuts = this.#windows.filter((w) => w.kind === 'partition' && splitByPartition(w, a, b));
-      separated = mergeIntervals([...this.#downIntervals(a), ...this.#downIntervals(b), ...cuts]);
-      this.#separations.set(key, separated);
-    }
-    return separated;
-  }
-}
-
 function collectOps(history: readonly HistoryEvent[]): Op[] {
-  const invokes = new Map<number, OpEvent>();
-  const completions = new Map<number, OpEvent & { readonly type: Exclude<Outcome, 'pending'> }>();
-  for (const e of history) {
-    if (e.type === 'invoke') invokes.set(e.id, e);
-    else if (e.type === 'ok' || e.type === 'fail' || e.type === 'unknown') completions.set(e.id, { ...e, type: e.type });
-  }
-  return [...invokes.values()].map((invoke) => {
-    const done = completions.get(invoke.id);
-    return {
-      id: invoke.id, kind: invoke.op, node: invoke.node, invokedAt: invoke.time,
-      doneAt: done?.time ?? Infinity, outcome: done?.type ?? 'pending', value: { ...invoke.value, ...done?.value },
-    };
-  });
+  return completedOps(history).map((o) => ({ id: o.id, kind: o.op, node: o.node, invokedAt: o.invokedAt, doneAt: o.doneAt ?? Infinity, outcome: o.outcome, value: o.value }));
 }
 
 function okOps(ops: readonly Op[], kind: OpKind): Op[] {

@@ -22,7 +22,7 @@ import { secretRegisterKey } from '../../src/secret-server/secret-server.js';
 import type { FaultEvent, FaultKind, HistoryEvent, JsonLinesWriter } from './history.js';
 import type { ChaosNodes } from './nodes.js';
 import { IDP_ISSUER } from './parties.js';
-import type { PlannedFault } from './schedule.js';
+import { MIN_GAP_MS, type PlannedFault } from './schedule.js';
 import type { Workload } from './workload.js';
 
 /** How long the harness tries to get a wiped node into the map and its old id out of it. */
@@ -51,11 +51,13 @@ export class Nemesis {
     this.#replicationFactor = o.replicationFactor;
   }
 
-  /** Runs the planned windows in order, each at its time (or as soon as the one before has ended). */
+  /**
+   * Runs the planned windows in order, each at its time, or, when the one before ran late (a restart takes as
+   * long as it takes), a quiet `MIN_GAP_MS` after it, so every heal gets time to show its convergence.
+   */
   async run(plan: readonly PlannedFault[], startedAt: number, stopped: () => boolean): Promise<void> {
     for (const fault of plan) {
-      const wait = startedAt + fault.at - Date.now();
-      if (wait > 0) await sleep(wait);
+      await sleep(Math.max(MIN_GAP_MS, startedAt + fault.at - Date.now()));
       if (stopped()) return;
       try {
         await this.#window(fault);

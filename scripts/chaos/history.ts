@@ -125,6 +125,73 @@ export interface JwksSnapshot {
   readonly kids: readonly string[] | null;
 }
 
+/** One fault window: its start event and, once it healed, its end (`end` is undefined for a window never ended). */
+export interface FaultWindow {
+  readonly id: number;
+  readonly kind: FaultKind;
+  readonly nodes: readonly string[];
+  readonly groups?: ReadonlyArray<readonly string[]>;
+  readonly start: number;
+  readonly end: number | undefined;
+  readonly detail?: Readonly<Record<string, string | number>>;
+}
+
+/** Pairs fault start and end events by `id`, sorted by start time; an end without a start is ignored. */
+export function faultWindows(history: readonly HistoryEvent[]): FaultWindow[] {
+  const ends = new Map<number, number>();
+  for (const e of history) if (e.type === 'fault' && e.phase === 'end') ends.set(e.id, e.time);
+  const windows: FaultWindow[] = [];
+  for (const e of history) {
+    if (e.type !== 'fault' || e.phase !== 'start') continue;
+    windows.push({
+      id: e.id, kind: e.kind, nodes: e.nodes, start: e.time, end: ends.get(e.id),
+      ...(e.groups === undefined ? {} : { groups: e.groups }),
+      ...(e.detail === undefined ? {} : { detail: e.detail }),
+    });
+  }
+  return windows.sort((a, b) => a.start - b.start || a.id - b.id);
+}
+
+/** One operation: its invocation merged with its completion; `pending` when the history holds no completion. */
+export interface CompletedOp {
+  readonly id: number;
+  readonly op: OpKind;
+  readonly node: string;
+  readonly process: string;
+  readonly invokedAt: number;
+  readonly doneAt: number | undefined;
+  readonly outcome: 'ok' | 'fail' | 'unknown' | 'pending';
+  readonly error?: string;
+  /** Part of the final read-back after every fault healed. */
+  readonly final?: boolean;
+  /** The invocation's value with the completion's on top. */
+  readonly value: OpValue;
+}
+
+/** Merges each `invoke` with the completion of the same `id`, in invocation order; a completion without an invoke is ignored. */
+export function completedOps(history: readonly HistoryEvent[]): CompletedOp[] {
+  const done = new Map<number, { time: number; type: 'ok' | 'fail' | 'unknown'; error?: string; value?: OpValue }>();
+  for (const e of history) {
+    if (e.type === 'ok' || e.type === 'fail' || e.type === 'unknown') {
+      done.set(e.id, { time: e.time, type: e.type, ...(e.error === undefined ? {} : { error: e.error }), ...(e.value === undefined ? {} : { value: e.value }) });
+    }
+  }
+  const ops: CompletedOp[] = [];
+  for (const e of history) {
+    if (e.type !== 'invoke') continue;
+    const d = done.get(e.id);
+    const final = e.value?.final === true || d?.value?.final === true;
+    ops.push({
+      id: e.id, op: e.op, node: e.node, process: e.process, invokedAt: e.time,
+      doneAt: d?.time, outcome: d?.type ?? 'pending',
+      ...(d?.error === undefined ? {} : { error: d.error }),
+      ...(final ? { final: true } : {}),
+      value: { ...e.value, ...d?.value },
+    });
+  }
+  return ops.sort((a, b) => a.invokedAt - b.invokedAt || a.id - b.id);
+}
+
 /** Appends events to a JSON-lines file as they happen, so a run that dies still leaves its history. */
 export class JsonLinesWriter<T> {
   readonly path: string;

@@ -12,7 +12,9 @@
  * The convergence time of a healed window is the first converged round that opens at or after the heal, timed by
  * the round's last snapshot (the moment the agreement was seen in full).
  */
-import type { FaultKind, HistoryEvent, JwksSnapshot, OpKind, OpValue } from './history.js';
+import { completedOps, faultWindows, type CompletedOp, type FaultKind, type FaultWindow, type JwksSnapshot, type OpKind } from './history.js';
+
+export { completedOps, faultWindows, type CompletedOp, type FaultWindow };
 
 /** Snapshots taken less than this long after a round's first one belong to that round. Default is 500 (0.5 s). */
 export const ROUND_WINDOW_MS = 500;
@@ -22,33 +24,6 @@ export const OP_KIND_ORDER: readonly OpKind[] = [
   'secret', 'issue', 'verify', 'sct-create', 'sct-validate', 'revoke', 'rotate', 'key-revoke',
 ];
 
-/** One fault window: its start event and, once it healed, its end (`end` is undefined for a window never ended). */
-export interface FaultWindow {
-  readonly id: number;
-  readonly kind: FaultKind;
-  readonly nodes: readonly string[];
-  readonly groups?: ReadonlyArray<readonly string[]>;
-  readonly start: number;
-  readonly end: number | undefined;
-  readonly detail?: Readonly<Record<string, string | number>>;
-}
-
-/** Pairs fault start and end events by `id`, sorted by start time; an end without a start is ignored. */
-export function faultWindows(history: readonly HistoryEvent[]): FaultWindow[] {
-  const ends = new Map<number, number>();
-  for (const e of history) if (e.type === 'fault' && e.phase === 'end') ends.set(e.id, e.time);
-  const windows: FaultWindow[] = [];
-  for (const e of history) {
-    if (e.type !== 'fault' || e.phase !== 'start') continue;
-    windows.push({
-      id: e.id, kind: e.kind, nodes: e.nodes, start: e.time, end: ends.get(e.id),
-      ...(e.groups === undefined ? {} : { groups: e.groups }),
-      ...(e.detail === undefined ? {} : { detail: e.detail }),
-    });
-  }
-  return windows.sort((a, b) => a.start - b.start || a.id - b.id);
-}
-
 /** The nodes a window acts on, as text: a partition's groups joined by ` | `, otherwise the nodes joined by `,`. */
 export function windowNodes(w: FaultWindow): string {
   return w.groups !== undefined && w.groups.length > 0 ? w.groups.map((g) => g.join(',')).join(' | ') : w.nodes.join(',');
@@ -57,43 +32,6 @@ export function windowNodes(w: FaultWindow): string {
 /** A window's label in tables and the picture, e.g. `#3 partition n1,n2 | n3,n4,n5`. */
 export function windowLabel(w: FaultWindow): string {
   return `#${w.id} ${w.kind} ${windowNodes(w)}`;
-}
-
-/** One operation: its invocation merged with its completion; `pending` when the history holds no completion. */
-export interface CompletedOp {
-  readonly id: number;
-  readonly op: OpKind;
-  readonly node: string;
-  readonly process: string;
-  readonly invokedAt: number;
-  readonly doneAt: number | undefined;
-  readonly outcome: 'ok' | 'fail' | 'unknown' | 'pending';
-  readonly error?: string;
-  /** Part of the final read-back after every fault healed. */
-  readonly final?: boolean;
-}
-
-/** Merges each `invoke` with the completion of the same `id`, in invocation order; a completion without an invoke is ignored. */
-export function completedOps(history: readonly HistoryEvent[]): CompletedOp[] {
-  const done = new Map<number, { time: number; type: 'ok' | 'fail' | 'unknown'; error?: string; value?: OpValue }>();
-  for (const e of history) {
-    if (e.type === 'ok' || e.type === 'fail' || e.type === 'unknown') {
-      done.set(e.id, { time: e.time, type: e.type, ...(e.error === undefined ? {} : { error: e.error }), ...(e.value === undefined ? {} : { value: e.value }) });
-    }
-  }
-  const ops: CompletedOp[] = [];
-  for (const e of history) {
-    if (e.type !== 'invoke') continue;
-    const d = done.get(e.id);
-    const final = e.value?.final === true || d?.value?.final === true;
-    ops.push({
-      id: e.id, op: e.op, node: e.node, process: e.process, invokedAt: e.time,
-      doneAt: d?.time, outcome: d?.type ?? 'pending',
-      ...(d?.error === undefined ? {} : { error: d.error }),
-      ...(final ? { final: true } : {}),
-    });
-  }
-  return ops.sort((a, b) => a.invokedAt - b.invokedAt || a.id - b.id);
 }
 
 /** Latency of a completed operation in ms; undefined while pending. */
@@ -172,6 +110,8 @@ export interface Convergence {
   readonly convergedAt: number | undefined;
   /** `convergedAt - healedAt`. */
   readonly ms: number | undefined;
+  /** When the next fault window opened before the nodes had converged. */
+  readonly interruptedAt?: number;
 }
 
 /** Snapshots of (about) every node taken at about the same moment. */
@@ -216,9 +156,14 @@ export function convergenceAfterHeals(windows: readonly FaultWindow[], snapshots
     const healedAt = w.end;
     const before = all.filter((r) => r.last < w.start && answered(r).length > 0).at(-1);
     const expected = before === undefined ? everAnswered : new Set(answered(before));
-    const round = all.find((r) => r.first >= healedAt && converged(r, expected));
+    // only until the next window opens: convergence after that would be the next fault's to report
+    const next = windows.find((o) => o.start >= healedAt && o.id !== w.id)?.start ?? Infinity;
+    const round = all.find((r) => r.first >= healedAt && r.last < next && converged(r, expected));
     const convergedAt = round?.last;
-    out.push({ windowId: w.id, kind: w.kind, healedAt, convergedAt, ms: convergedAt === undefined ? undefined : convergedAt - healedAt });
+    out.push({
+      windowId: w.id, kind: w.kind, healedAt, convergedAt, ms: convergedAt === undefined ? undefined : convergedAt - healedAt,
+      ...(round === undefined && next !== Infinity ? { interruptedAt: next } : {}),
+    });
   }
   return out;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Violation } from './checker.js';
 import type { HistoryEvent, JwksSnapshot, OpKind } from './history.js';
 import {
-  ROUND_WINDOW_MS, availabilityByWindow, byOpKindOrder, completedOps, convergenceAfterHeals, faultWindows, latencyByOp, windowNodes,
+  ROUND_WINDOW_MS, availabilityByWindow, byOpKindOrder, completedOps, convergenceAfterHeals, type Convergence, faultWindows, latencyByOp, windowNodes,
   type CompletedOp,
 } from './liveness.js';
 import { renderSvg } from './svg.js';
@@ -131,11 +131,12 @@ export function renderReport(input: ReportInput & { readonly svgFile: string }):
   out.push('## Convergence after each heal', '');
   out.push(`JWKS snapshots taken within ${ROUND_WINDOW_MS} ms of each other form a round; the nodes have converged once a ` +
     'round that opens after the heal has every node answering, covers every node that answered before the fault, ' +
-    'and shows one kid set. The time runs from the heal to the last snapshot of that round.', '');
+    'and shows one kid set. The time runs from the heal to the last snapshot of that round. Rounds after the next ' +
+    'fault window opened do not count.', '');
   const convergence = convergenceAfterHeals(windows, snapshots);
   out.push(convergence.length === 0 ? 'No fault window ended.' : table(
     ['window', 'kind', 'healed at (s)', 'converged after (ms)'],
-    convergence.map((c) => [`#${c.windowId}`, c.kind, at(c.healedAt), c.ms === undefined ? 'not converged' : ms(c.ms)]),
+    convergence.map((c) => [`#${c.windowId}`, c.kind, at(c.healedAt), convergedCell(c)]),
   ));
   out.push('');
 
@@ -171,4 +172,9 @@ export function writeReport(dir: string, input: ReportInput): { markdown: string
   writeFileSync(svg, renderSvg({ ops, windows: faultWindows(input.history), start: input.run.startedAt, end: input.run.endedAt }));
   writeFileSync(markdown, renderReport({ ...input, svgFile: SVG_FILE }));
   return { markdown, svg };
+}
+
+function convergedCell(c: Convergence): string {
+  if (c.ms !== undefined) return ms(c.ms);
+  return c.interruptedAt === undefined ? 'not converged' : `not before the next fault (${((c.interruptedAt - c.healedAt) / 1000).toFixed(1)} s later)`;
 }

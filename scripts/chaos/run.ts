@@ -98,9 +98,11 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     const work = workload.run(o.clients);
     const faults = nemesis.run(plan, workStart, () => stopped);
     await sleep(o.durationS * 1000);
+    // no new window after the duration; the workload runs on until the open one has ended
     stopped = true;
+    await faults;
     workload.stop();
-    await Promise.all([work, faults]);
+    await work;
 
     say('healing every fault, then reading everything back');
     await nemesis.healAll();

@@ -14,6 +14,8 @@ export type FaultName = (typeof FAULT_NAMES)[number];
 export const WARM_UP_MS = 4_000;
 /** Quiet time between two windows: at least, at most. */
 const GAP_MS = [2_000, 4_000] as const;
+/** The least quiet time between two windows, also when one ran late. */
+export const MIN_GAP_MS = GAP_MS[0];
 /** Length of a window: at least, at most (a pause is always longer than the default 2 s dead-after). */
 const WINDOW_MS = [4_000, 9_000] as const;
 /** Clock offset of a skew window: at least, at most (either way; within the chaos profile's `clockSkewMs`). */

@@ -109,8 +109,10 @@ describe('chaos liveness figures', () => {
     const convergence = convergenceAfterHeals(faultWindows(HISTORY), SNAPSHOTS);
     expect(convergence).toEqual([
       { windowId: 1, kind: 'kill', healedAt: T0 + 4580, convergedAt: T0 + 6080, ms: 1500 },
-      { windowId: 2, kind: 'partition', healedAt: T0 + 12_000, convergedAt: undefined, ms: undefined },
+      { windowId: 2, kind: 'partition', healedAt: T0 + 12_000, convergedAt: undefined, ms: undefined, interruptedAt: T0 + 16_000 },
     ]);
+    // without a later window it simply never converged
+    expect(convergenceAfterHeals(faultWindows(HISTORY).slice(0, 2), SNAPSHOTS)[1]).toEqual({ windowId: 2, kind: 'partition', healedAt: T0 + 12_000, convergedAt: undefined, ms: undefined });
   });
 
   it('does not call a round converged while a node that answered before the fault is missing from it', () => {
@@ -161,7 +163,7 @@ describe('chaos report', () => {
     expect(markdown).toContain('| #2 partition n1,n2 \\| n3,n4,n5 | 8.0 | 12.0 | 1 | 1 | 0 | 50.0 % |');
     expect(markdown).toContain('| final read-back | 19.0 | 19.0 | 1 | 0 | 0 | 100.0 % |');
     expect(markdown).toContain('| #1 | kill | 4.6 | 1500 |');
-    expect(markdown).toContain('| #2 | partition | 12.0 | not converged |');
+    expect(markdown).toContain('| #2 | partition | 12.0 | not before the next fault (4.0 s later) |');
   });
 
   it('says PASS and none when nothing was violated', () => {
