@@ -31,9 +31,9 @@
  * unpinned, parent process, because node processes inherit the CPU affinity of the process that spawns them and
  * the cluster's nodes must not share one core. A failure in either part exits non-zero.
  *
- * Output: Markdown summaries on stdout and in bench/results-node.md, bench/results-cluster.md and
- * bench/results-register.md; one raw JSON file, bench/raw/bench-<date>.json, with the node figures at the top level,
- * the cluster figures under `cluster` and the register figures under `register`.
+ * Output: Markdown summaries on stdout and in bench/results-<part>.md, all of them together in bench/results.md
+ * (each part's latest run); one raw JSON file, bench/raw/bench-<date>.json, with the node figures at the top level
+ * and every other part's under its name.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,6 +46,7 @@ import { parseArgs } from 'node:util';
 import { importJWK, type JWK } from 'jose';
 import type { BareResponseSpec } from './bench/bare-server.js';
 import { runClusterBenchmark } from './bench/cluster.js';
+import { writeCombinedResults } from './bench/combined.js';
 import { renderClusterMarkdown, type ClusterResults } from './bench/cluster-report.js';
 import { freePort, headerValue, pollUntil200, rawRequest } from './bench/http.js';
 import { JWE_ALG, decryptOpsPerSecond, encryptTo, makeBaselineFixture, type BaselineFixture } from './bench/jose-baseline.js';
@@ -439,6 +440,7 @@ async function main(): Promise<number> {
   if (parts.has('register')) writeRegisterOutputs(await runRegisterBenchmark(log), rawFile);
   if (parts.has('secret-server')) writePart('secret-server', 'bench/results-secret-server.md', await runSecretServerBenchmark(log), renderSecretServerMarkdown, rawFile);
   if (parts.has('tokens')) writePart('tokens', 'bench/results-tokens.md', await runTokensBenchmark(log), renderTokensMarkdown, rawFile);
+  log(`all parts' latest figures: ${writeCombinedResults(ROOT)}`);
   return 0;
 }
 

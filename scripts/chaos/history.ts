@@ -43,7 +43,7 @@ export interface OpValue {
   readonly exp?: number;
   /** `verify` and `sct-validate` on `ok`: whether the node said the token is active. */
   readonly active?: boolean;
-  /** `sct-create` (on `ok`), `sct-validate`: the SCT's identifier; its key's fingerprint (on `ok`; for `sct-validate` when active). */
+  /** `sct-create` (on `ok`), `sct-validate`: the SCT identifier's fingerprint (it is a bearer token); its key's fingerprint (on `ok`; for `sct-validate` when active). */
   readonly sctId?: string;
   readonly key?: string;
   /** `rotate` on `ok`, `key-revoke`: the key's id. */

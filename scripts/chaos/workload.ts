@@ -59,7 +59,7 @@ export class Workload {
   readonly #random: Random;
   /** Users with a secret someone received (those a later request may ask for again). */
   readonly users: string[] = [];
-  /** Every secret and SCT key the workload saw, for the leak search. */
+  /** Every secret, SCT (identifier and key) and access token the workload saw, for the leak search. */
   readonly seen: Array<{ label: string; bytes: Uint8Array }> = [];
   readonly #tokens: Issued[] = [];
   readonly #scts: IssuedSct[] = [];
@@ -184,6 +184,8 @@ export class Workload {
       const token = String(body['access_token']);
       const claims = decodeJwt(token);
       const issued: Issued = { token, jti: String(claims.jti), kid: String(decodeProtectedHeader(token).kid), node: i, iat: Number(claims.iat), exp: Number(claims.exp) };
+      // a bearer token is a credential too: its signature must not be stored or logged anywhere
+      this.seen.push({ label: `access token ${issued.jti}`, bytes: Buffer.from(token.slice(token.lastIndexOf('.') + 1)) });
       keep(this.#tokens, issued);
       return { jti: issued.jti, kid: issued.kid, issuedBy: this.#name(i), iat: issued.iat, exp: issued.exp };
     });
@@ -194,9 +196,11 @@ export class Workload {
       const clientEntropy = randomBytes(32);
       const body = await this.#post(i, '/token', { grant_type: 'client_credentials', requested_token_type: SCT_TYPE, client_entropy: clientEntropy.toString('base64url') });
       const key = computedKey(clientEntropy, Buffer.from(String(body['entropy']), 'base64url'), 256);
-      const sctId = String(body['access_token']);
-      this.seen.push({ label: `key of SCT ${sctId}`, bytes: key });
-      keep(this.#scts, { token: sctId, sctId, node: i, keyFingerprint: fingerprint(key) });
+      // the SCT's identifier is its bearer token: the history names it by fingerprint only
+      const token = String(body['access_token']);
+      const sctId = fingerprint(Buffer.from(token));
+      this.seen.push({ label: `key of SCT ${sctId}`, bytes: key }, { label: `SCT ${sctId}`, bytes: Buffer.from(token) });
+      keep(this.#scts, { token, sctId, node: i, keyFingerprint: fingerprint(key) });
       return { sctId, key: fingerprint(key), exp: Math.floor(Date.now() / 1000) + Number(body['expires_in']) };
     });
   }

@@ -19,10 +19,11 @@ export async function runStart(options: StartOptions): Promise<void> {
   const env = process.env;
   const { allowFaultInjection, config: file, ...overrides } = options;
   const config = loadConfig({ ...(file ? { file } : {}), env, overrides });
-  const log = createLogger({ level: config.log.level, name: config.name });
+  const root = createLogger({ level: config.log.level, name: config.name });
+  const log = root.child({ component: 'cli' });
   const faults = allowFaultInjection ? FaultInjection.fromEnv(env) : undefined;
   if (faults) log.warn({ faults: faults.state() }, 'fault injection is on (/v1/faults accepts changes)');
-  const node = new KeymeshNode({ config, log, env, ...(faults ? { faults } : {}) });
+  const node = new KeymeshNode({ config, log: root, env, ...(faults ? { faults } : {}) });
 
   let signalled: (signal: NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
