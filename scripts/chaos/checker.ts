@@ -229,24 +229,30 @@ function checkPublishedAtIssue(ctx: Context): Violation[] {
 }
 
 /** The first read of `node` that drops `kid` before `until`, after a read that had it, that nothing excuses. */
-function firstDrop(ctx: Context, node: string, reads: readonly Published[], kid: string, until: number): Published | undefined {
-  const start = reads.findIndex((r) => r.kids.has(kid));
+function firstDrop(ctx: Context, node: string, reads: readonly Published[], kid: string, from: number, until: number): Published | undefined {
+  const start = reads.findIndex((r) => r.time >= from && r.kids.has(kid));
   const first = reads[start];
   if (first === undefined) return undefined;
   return reads.slice(start + 1).find((r) => r.time < until && !r.kids.has(kid)
     && !before(ctx.keyRevokedFrom, kid, r.time) && !ctx.faults.wipedIn(node, first.time, r.time));
 }
 
-/** I2: a key stays published until the last token signed with it expires (unless revoked). */
+/**
+ * I2: a key that signed something stays published, from its first use until the last token signed with it
+ * expires (unless revoked). Before its first use a node may still be catching up (a node whose clock lags shows a
+ * freshly published key only once its clock reaches `publishAt`).
+ */
 function checkStaysPublished(ctx: Context): Violation[] {
   const needed = new Map<string, Token>();
+  const firstUse = new Map<string, number>();
   for (const token of ctx.tokens.values()) {
     if ((needed.get(token.kid)?.expMs ?? -Infinity) < token.expMs) needed.set(token.kid, token);
+    firstUse.set(token.kid, Math.min(firstUse.get(token.kid) ?? Infinity, token.op.invokedAt));
   }
   const out: Violation[] = [];
   for (const [kid, token] of needed) {
     for (const [node, reads] of ctx.published) {
-      const drop = firstDrop(ctx, node, reads, kid, token.expMs - ctx.options.expiryToleranceMs);
+      const drop = firstDrop(ctx, node, reads, kid, firstUse.get(kid)!, token.expMs - ctx.options.expiryToleranceMs);
       if (drop === undefined) continue;
       out.push({
         invariant: 'I2', ops: [token.op.id], node, time: drop.time,

@@ -20,16 +20,18 @@ export const RS_CLIENT_ID = 'rs';
 const USER_TOKEN_AUDIENCE = 'app';
 
 /**
- * The chaos profile: default membership timing, keys published 4 s before use and retired 30 s after their slot,
+ * The chaos profile: default membership timing, keys published 8 s before use and retired 30 s after their slot,
  * tokens of at most 20 s, relying parties caching the JWKS for 2 s, 5 s of clock skew tolerated (the skew fault
  * stays below it). Forced rotations (every few seconds) make the rotations; a slot is the shortest allowed, 1 min.
+ * Pre-publication is longer than the largest skew plus two JWKS lifetimes: a node whose clock lags shows a new
+ * key only once its own clock reaches the key's `publishAt`, and it must still do so before the key is used.
  */
 export const CHAOS_PROFILE = {
   log: { level: 'info' },
   replicationFactor: 3,
   clockSkewMs: 5_000,
   jwks: { maxAgeMs: 2_000 },
-  keys: { rotationPeriodMs: 60_000, prePublishMs: 4_000, retireAfterMs: 30_000 },
+  keys: { rotationPeriodMs: 60_000, prePublishMs: 8_000, retireAfterMs: 30_000 },
   tokens: { maxLifetimeMs: 20_000 },
   pop: { ciphertextLifetimeMs: 20_000 },
 } as const;

@@ -185,6 +185,15 @@ describe('chaos checker', () => {
       expect(violations[0]?.message).toContain('dropped K1');
     });
 
+    it('does not count a key missing before its first use (a node whose clock lags shows it late)', () => {
+      // n5 shows K1 at 0 s, hides it from 1 s to 3 s (its clock is behind publishAt), the first token comes at 5 s
+      const snapshots = reads(NODES, 0, 40, (node, s) => (node === 'n5' && s >= 1 && s < 3 ? [] : ['K1']));
+      expect(checkHistory(issue(1, 'n1', 5, 'j1', 'K1'), snapshots).violations).toEqual([]);
+      // the same gap after the first use is a violation
+      const late = reads(NODES, 0, 40, (node, s) => (node === 'n5' && s >= 6 && s < 8 ? [] : ['K1']));
+      expect(checkHistory(issue(1, 'n1', 5, 'j1', 'K1'), late).violations).toMatchObject([{ invariant: 'I2', node: 'n5', time: at(6) }]);
+    });
+
     it('lets a wiped node or a revoked key lose the key', () => {
       const snapshots = reads(NODES, 0, 40, (node, s) => (node === 'n2' && s >= 30 ? ['K2'] : ['K1']));
       const wiped = [...issue(1, 'n1', 1, 'j1', 'K1'), ...fault(100, 'wipe', ['n2'], at(25), at(28))];
