@@ -3,23 +3,10 @@
  * `ERR_REMOTE` with the node's status and `error_description`.
  */
 import { KeymeshError } from '../errors.js';
+import type { KeyDescription } from '../http/key-view.js';
 
 /** One key as `GET /v1/keys` describes it. */
-export interface KeyView {
-  kid: string;
-  realm: string;
-  use: 'sig' | 'enc' | 'secret';
-  alg: string;
-  state: 'pending' | 'active' | 'retired' | 'expired' | 'revoked';
-  createdAt: string;
-  createdBy: string;
-  publishAt: string;
-  activateAt: string;
-  retireAt: string;
-  expireAt: string;
-  revokedAt?: string;
-  publishedOn: { nodes: number; of: number };
-}
+export type KeyView = KeyDescription;
 
 /** `GET /v1/keys`. */
 export interface KeySetView {

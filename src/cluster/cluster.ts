@@ -19,6 +19,7 @@ import type { KeyEntry } from '../keyring/key-entry.js';
 import type { KeyRecord, KeyUse } from '../keyring/key-record.js';
 import type { KeyChange, Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
+import type { ClusterMetrics, GossipDirection, GossipTopic } from '../metrics/recorder.js';
 import type { Startable } from '../startable.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import type { Host } from './host.js';
@@ -72,6 +73,8 @@ export interface ClusterOptions {
   readonly httpUrl: () => string;
   /** Peers an injected partition cuts off (fault injection only). */
   readonly isBlocked?: (peerId: string) => boolean;
+  /** Where gossip messages and sync pulls are counted; none by default. */
+  readonly metrics?: ClusterMetrics;
 }
 
 /** The cluster side of one node. */
@@ -80,6 +83,8 @@ export class Cluster implements Startable {
   readonly #keysTopic: string;
   readonly #membersTopic: string;
   readonly #revocationsTopic: string;
+  /** Each topic's short name, for metrics. */
+  readonly #topicNames: ReadonlyMap<string, GossipTopic>;
   #onRevocation: ((jti: string, exp: number) => void) | undefined;
   readonly #penalties: Penalties;
   /** What the topic validators decoded, so the message handler does not decode (and open) it again. */
@@ -103,6 +108,7 @@ export class Cluster implements Startable {
     this.#keysTopic = `keymesh/${id}/keys/1`;
     this.#membersTopic = `keymesh/${id}/members/1`;
     this.#revocationsTopic = `keymesh/${id}/revocations/1`;
+    this.#topicNames = new Map([[this.#keysTopic, 'keys'], [this.#membersTopic, 'members'], [this.#revocationsTopic, 'revocations']]);
     this.#penalties = new Penalties(options.clock);
   }
 
@@ -159,7 +165,7 @@ export class Cluster implements Startable {
     });
     this.#host = host;
     this.#links = new MemberLinks(host, multiaddr, log.child({ component: 'members' }));
-    this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }) });
+    this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }), metrics: this.#o.metrics });
     try {
       await host.start();
     } catch (err) {
@@ -292,6 +298,7 @@ export class Cluster implements Startable {
     const host = this.#host;
     // publishing to a topic nobody subscribes to only loses the message; sync covers what gossip missed
     if (!host || host.services.pubsub.getSubscribers(topic).length === 0) return;
+    this.#count(topic, 'out');
     host.services.pubsub.publish(topic, data).catch((err: unknown) => this.#o.log.debug({ topic, err: (err as Error).message }, 'publish failed'));
   }
 
@@ -302,6 +309,7 @@ export class Cluster implements Startable {
       return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed key message rejected');
+      this.#count(msg.topic, 'rejected');
       return 'reject' as TopicValidatorResult;
     }
   }
@@ -312,6 +320,7 @@ export class Cluster implements Startable {
       return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed heartbeat rejected');
+      this.#count(msg.topic, 'rejected');
       return 'reject' as TopicValidatorResult;
     }
   }
@@ -332,6 +341,7 @@ export class Cluster implements Startable {
       return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, `malformed ${what} message rejected`);
+      this.#count(msg.topic, 'rejected');
       return 'reject' as TopicValidatorResult;
     }
   }
@@ -339,6 +349,7 @@ export class Cluster implements Startable {
   #onMessage(msg: Message): void {
     const from = msg.type === 'signed' ? msg.from : undefined;
     if (!from) return;
+    this.#count(msg.topic, 'in');
     if (msg.topic === this.#revocationsTopic) {
       const m = decodeMessage(revocationMessageSchema, msg.data);
       this.#onRevocation?.(m.jti, m.exp);
@@ -355,6 +366,12 @@ export class Cluster implements Startable {
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       this.#links?.heard(from as PeerId, hb.addrs);
     }
+  }
+
+  /** Counts one message on one of this cluster's topics (others are not ours to count). */
+  #count(topic: string, direction: GossipDirection): void {
+    const name = this.#topicNames.get(topic);
+    if (name) this.#o.metrics?.gossip(name, direction);
   }
 
   async #bumpIncarnation(): Promise<number> {

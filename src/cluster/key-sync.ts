@@ -11,8 +11,10 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Sealer } from '../crypto/sealer.js';
+import { isKeymeshError } from '../errors.js';
 import type { Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
+import type { ClusterMetrics } from '../metrics/recorder.js';
 import type { Host } from './host.js';
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, syncRequestSchema, syncResponseSchema } from './messages.js';
 import type { Penalties } from './penalties.js';
@@ -40,6 +42,8 @@ export interface KeySyncOptions {
   readonly nodeId: string;
   readonly protocol: string;
   readonly log: Logger;
+  /** Where pulls are counted by outcome; none by default. */
+  readonly metrics?: ClusterMetrics;
 }
 
 /** Serves and performs key syncs. */
@@ -80,6 +84,18 @@ export class KeySync {
 
   /** Pulls missing records from `peer` now; resolves with how many records changed this node. */
   async pull(peer: PeerId): Promise<number> {
+    try {
+      const changed = await this.#pull(peer);
+      this.#o.metrics?.syncPull(changed > 0 ? 'changed' : 'unchanged');
+      return changed;
+    } catch (err) {
+      // a response that failed its checks is the peer's fault (a strike); anything else is the network's
+      this.#o.metrics?.syncPull(isKeymeshError(err, 'ERR_BAD_MESSAGE') ? 'malformed' : 'failed');
+      throw err;
+    }
+  }
+
+  async #pull(peer: PeerId): Promise<number> {
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
     const stream = await this.#o.host.dialProtocol(peer, this.#o.protocol, { signal });
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES });

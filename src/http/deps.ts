@@ -7,6 +7,7 @@ import type { Keyring } from '../keyring/keyring.js';
 import type { PopDecryptor } from '../keyring/pop-decryptor.js';
 import type { RotationService } from '../keyring/rotation.js';
 import type { Logger } from '../log.js';
+import type { HttpMetrics } from '../metrics/recorder.js';
 import type { FaultInjection } from '../node/fault-injection.js';
 import type { Agreement } from '../replication/agreement.js';
 import type { SecretServer } from '../secret-server/secret-server.js';
@@ -36,6 +37,8 @@ export interface HttpDeps {
   readonly tokens?: ReadonlyMap<string, TokenService>;
   /** Injected faults; present only on a node started with `--allow-fault-injection`. */
   readonly faults?: FaultInjection;
+  /** The node's metrics (`GET /metrics`, request counts and durations); absent in in-process API tests. */
+  readonly metrics?: HttpMetrics;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

@@ -20,12 +20,15 @@ import { registerSecretServerRoutes } from './routes/secret-server.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 import { publicKeyFastPath, registerPublicKeyRoutes } from './routes/public-keys.js';
+import { registerUiRoutes } from './routes/ui.js';
 
 /** Builds the fastify app with every route (not listening). */
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const { http } = deps.config;
   const fastPath = publicKeyFastPath(deps);
+  const metrics = deps.metrics;
   const tls = http.tls ? readTls(http.tls) : undefined;
   const app = Fastify({
     loggerInstance: deps.log,
@@ -34,7 +37,9 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     return503OnClosing: true,
     serverFactory: (handler) => {
       const listener = (req: IncomingMessage, res: ServerResponse) => {
-        if (!fastPath(req, res)) handler(req, res);
+        // the fast path is counted (one integer increment), never timed: it is the relying parties' hot path
+        if (fastPath(req, res)) metrics?.fastPathResponse();
+        else handler(req, res);
       };
       return tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
     },
@@ -42,10 +47,18 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   void app.register(formBody, { bodyLimit: http.bodyLimitBytes });
   app.setErrorHandler(handleError);
+  // labelled by the route pattern, never the raw URL, so the label set stays bounded
+  if (metrics) {
+    app.addHook('onResponse', (req, reply, done) => {
+      metrics.httpRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
   app.setNotFoundHandler(() => {
     throw new KeymeshError('ERR_NOT_FOUND', 'no such route');
   });
   registerHealthRoutes(app, deps);
+  registerMetricsRoute(app, deps);
   registerPublicKeyRoutes(app, deps);
   registerAdminKeyRoutes(app, deps);
   registerAdminClusterRoutes(app, deps);
@@ -54,6 +67,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerSecretServerRoutes(app, deps);
   registerTokenRoutes(app, deps);
   registerDecryptRoute(app, deps);
+  registerUiRoutes(app, deps);
   return app;
 }
 

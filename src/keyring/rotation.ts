@@ -20,6 +20,7 @@ import type { RealmConfig } from '../config/types.js';
 import { KEY_USES } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { KeyMetrics } from '../metrics/recorder.js';
 import type { Startable } from '../startable.js';
 import { generateKey, type KeyTimes } from './generate.js';
 import type { KeyEntry } from './key-entry.js';
@@ -41,6 +42,8 @@ export interface RotationOptions {
    * (the cluster's leaderless ownership). Default: always.
    */
   readonly mayCreate?: (realm: string, use: KeyUse, activateAt: number) => boolean;
+  /** Where rotations and revocations are counted; none by default. */
+  readonly metrics?: KeyMetrics;
 }
 
 /** Keeps every realm's keys on schedule. */
@@ -89,6 +92,7 @@ export class RotationService implements Startable {
       const now = this.#o.clock.now();
       const activateAt = now + policy.prePublishMs;
       const key = await this.#create(realm, use, now, activateAt, slotEnd(activateAt, policy.rotationPeriodMs));
+      this.#o.metrics?.keyRotated(realm, use, 'forced');
       this.#o.log.info({ kid: key.kid, realm, use, activateAt }, 'forced rotation');
       return key;
     });
@@ -98,7 +102,10 @@ export class RotationService implements Startable {
 
   /** Revokes a key, then replaces it at once if it was the active one. */
   async revoke(kid: string): Promise<KeyEntry> {
+    const before = this.#o.keyring.get(kid);
     const revoked = await this.#o.keyring.revoke(kid);
+    // revoking a revoked key changes nothing, and counts nothing
+    if (before && before.revokedAt === undefined) this.#o.metrics?.keyRevoked(revoked.realm, revoked.use);
     await this.check();
     return revoked;
   }
@@ -122,6 +129,7 @@ export class RotationService implements Startable {
           const activateAt = t === now ? slotEnd(t, period) - period : t;
           const key = await this.#create(realm, use, now, activateAt, slotEnd(t, period));
           keys.push(key);
+          this.#o.metrics?.keyRotated(realm, use, 'scheduled');
           this.#o.log.info({ kid: key.kid, realm, use, activateAt: key.activateAt }, 'key created');
           t = key.retireAt;
         }

@@ -21,6 +21,7 @@ import { JwksView } from '../keyring/jwks-view.js';
 import { Keyring } from '../keyring/keyring.js';
 import { PopDecryptor } from '../keyring/pop-decryptor.js';
 import { RotationService } from '../keyring/rotation.js';
+import { Metrics } from '../metrics/metrics.js';
 import { Agreement } from '../replication/agreement.js';
 import { ClientAssertionVerifier, recordOnceWith, type RecordOnce } from '../secret-server/client-assertions.js';
 import { PopKeys } from '../secret-server/pop-keys.js';
@@ -110,6 +111,7 @@ export class KeymeshNode implements Startable {
     this.#adminTokenSource = admin.source;
 
     try {
+      const metrics = new Metrics();
       const level = new LevelStore(join(config.dataDir, DB_DIR));
       await this.#startComponent(level);
       const sealer = new Sealer(managementKey, identity.nodeId);
@@ -118,15 +120,16 @@ export class KeymeshNode implements Startable {
       await keyring.load();
       const cluster = new Cluster({
         config, nodeId: identity.nodeId, managementKey, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
-        httpUrl: () => this.url,
+        httpUrl: () => this.url, metrics,
         ...(this.#o.faults ? { isBlocked: (peer: string) => this.#o.faults!.isBlocked(peer) } : {}),
       });
       this.#o.faults?.onBlock((peers) => cluster.hangUp(peers));
       await cluster.prepare();
       this.#cluster = cluster;
+      metrics.watch({ keyring, members: () => cluster.members(), realms: Object.keys(config.realms) });
       const agreement = new Agreement({
         nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,
-        bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }),
+        bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }), metrics,
         ...(this.#o.faults ? { faults: this.#o.faults } : {}),
         renewNodeId: () => renewNodeId(config.dataDir),
       });
@@ -134,7 +137,7 @@ export class KeymeshNode implements Startable {
       cluster.attach(agreement);
       const rotation = new RotationService({
         keyring, clock, realms: config.realms, nodeId: identity.nodeId,
-        log: log.child({ component: 'rotation' }), intervalMs: ROTATION_CHECK_INTERVAL_MS,
+        log: log.child({ component: 'rotation' }), intervalMs: ROTATION_CHECK_INTERVAL_MS, metrics,
         mayCreate: (realm, use, activateAt) => cluster.mayCreate(realm, use, activateAt),
       });
       await this.#startComponent(rotation);
@@ -161,6 +164,7 @@ export class KeymeshNode implements Startable {
         secretServer,
         tokens,
         isReady: () => this.#ready,
+        metrics,
         ...(this.#o.faults ? { faults: this.#o.faults } : {}),
       });
       await this.#startComponent(this.#http);
@@ -169,7 +173,7 @@ export class KeymeshNode implements Startable {
       await this.#startComponent(cluster);
       await agreement.start(cluster.agreementCluster());
       this.#started.push({ start: async () => undefined, stop: () => agreement.stop() });
-      log.info({ nodeId: identity.nodeId, url: this.#http.url, peerId: cluster.peerId, p2p: cluster.listenAddrs, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
+      log.child({ component: 'node' }).info({ nodeId: identity.nodeId, url: this.#http.url, peerId: cluster.peerId, p2p: cluster.listenAddrs, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
     } catch (err) {
       await this.stop();
       throw err;
@@ -184,7 +188,7 @@ export class KeymeshNode implements Startable {
       try {
         await component.stop();
       } catch (err) {
-        this.#o.log.error({ err }, 'component failed to stop');
+        this.#o.log.error({ component: 'node', err }, 'component failed to stop');
       }
     }
   }

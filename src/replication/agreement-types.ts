@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { RegisterMetrics } from '../metrics/recorder.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import type { ClusterMap } from './cluster-map.js';
 import type { RegisterHost } from './libp2p-transport.js';
@@ -49,6 +50,8 @@ export interface AgreementOptions {
   readonly faults?: { readonly killAfterAccept: string | undefined; readonly breakReplication: boolean };
   /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
   readonly renewNodeId?: () => string;
+  /** Where register operations asked of this node are counted and timed; none by default. */
+  readonly metrics?: RegisterMetrics;
 }
 
 /** `/v1/cluster`'s view of the map. */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
+import { clusterSnapshot } from '../cluster-view.js';
 import type { HttpDeps } from '../deps.js';
 import { parseInput } from '../validate.js';
 
@@ -17,22 +18,19 @@ export function registerAdminClusterRoutes(app: FastifyInstance, deps: HttpDeps)
   };
 
   app.get('/v1/cluster', { preHandler: admin }, async (_req, reply) => {
-    const members = deps.cluster.members();
-    const live = members.filter((m) => m.state !== 'dead');
-    const digest = deps.keyring.digest();
-    const agreement = deps.agreement?.view();
+    const view = clusterSnapshot(deps);
     return reply.header('cache-control', 'no-store').send({
       node: deps.nodeId,
       clusterId: deps.config.clusterId,
       peerId: deps.cluster.peerId,
       listen: deps.cluster.listenAddrs,
-      keySetDigest: digest,
-      digestsAgree: live.every((m) => m.digest === digest),
-      members,
-      status: agreement?.status ?? 'waiting-for-genesis',
-      epoch: agreement?.map?.epoch ?? 0,
-      map: agreement?.map ?? null,
-      conflicts: agreement?.conflicts ?? [],
+      keySetDigest: view.digest,
+      digestsAgree: view.digestsAgree,
+      members: view.members,
+      status: view.status,
+      epoch: view.epoch,
+      map: view.map,
+      conflicts: view.conflicts,
     });
   });
 

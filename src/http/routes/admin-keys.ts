@@ -4,6 +4,7 @@ import { DEFAULT_REALM, KEY_USES } from '../../config/defaults.js';
 import { KeymeshError } from '../../errors.js';
 import type { KeyEntry } from '../../keyring/key-entry.js';
 import type { HttpDeps } from '../deps.js';
+import { compareKeys, describeKey } from '../key-view.js';
 import { parseInput } from '../validate.js';
 
 const listQuery = z.strictObject({ realm: z.string().max(64).optional() });
@@ -16,22 +17,12 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: HttpDeps): vo
   const admin = async (req: { headers: { authorization?: string } }) => {
     auth.authorize(req.headers.authorization, 'admin');
   };
-  const describe = (k: KeyEntry) => {
-    const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
-    return {
-      kid: k.kid, realm: k.realm, use: k.use, alg: k.alg, state: keyring.state(k),
-      createdAt: iso(k.createdAt), createdBy: k.createdBy, publishAt: iso(k.publishAt), activateAt: iso(k.activateAt),
-      retireAt: iso(k.retireAt), expireAt: iso(k.expireAt), effectiveExpireAt: iso(keyring.effectiveExpireAt(k)), revokedAt: iso(k.revokedAt),
-      publishedOn: deps.publication(k),
-    };
-  };
+  const describe = (k: KeyEntry) => describeKey(deps, k);
 
   app.get('/v1/keys', { preHandler: admin }, async (req, reply) => {
     const { realm } = parseInput(listQuery, req.query, 'query');
     if (realm !== undefined && !config.realms[realm]) throw new KeymeshError('ERR_NOT_FOUND', `no realm named ${realm}`);
-    const keys = keyring
-      .list(realm === undefined ? {} : { realm })
-      .sort((a, b) => a.realm.localeCompare(b.realm) || KEY_USES.indexOf(a.use) - KEY_USES.indexOf(b.use) || b.activateAt - a.activateAt || a.kid.localeCompare(b.kid));
+    const keys = keyring.list(realm === undefined ? {} : { realm }).sort(compareKeys);
     return reply.header('cache-control', 'no-store').send({
       node: deps.nodeId,
       version: keyring.version,

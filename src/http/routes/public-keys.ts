@@ -47,7 +47,7 @@ export function publicKeyFastPath(deps: HttpDeps): (req: IncomingMessage, res: S
 /** Ready-made response headers per document (200 and 304), built once with the document. */
 const HEADERS = new WeakMap<JwksDocument, { ok: Record<string, string>; notModified: Record<string, string> }>();
 
-/** The fastify route: the ready bytes written straight to the socket (no hooks are registered on these routes). */
+/** The fastify route: the ready bytes written straight to the socket. */
 function send(deps: HttpDeps, realm: string, kind: JwksKind, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const doc = deps.jwks.document(realm, kind);
   reply.hijack();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
 import { parseInput } from '../validate.js';
+import { countOutcome } from './metrics.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TYPES = ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:access_token'] as const;
@@ -21,7 +22,8 @@ const exchangeForm = z.object({
  * caller's RFC 7523 client assertion. Answers `{access_token, issued_token_type, token_type, expires_in}`.
  */
 export function registerSecretServerRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.post('/secret-server/token-exchange', async (req, reply) => {
+  const record = deps.metrics && ((outcome: string) => deps.metrics!.secretServerRequest(outcome));
+  app.post('/secret-server/token-exchange', countOutcome(record, async (req, reply) => {
     const server = deps.secretServer;
     if (!server) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the secret server');
     const form = parseInput(exchangeForm, req.body, 'body');
@@ -34,5 +36,5 @@ export function registerSecretServerRoutes(app: FastifyInstance, deps: HttpDeps)
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({
       access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_type: 'N_A', expires_in: expiresIn,
     });
-  });
+  }));
 }

@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
 import { IDP_ALGS } from '../../config/defaults.js';
+import type { TokenEndpoint } from '../../metrics/recorder.js';
 import { DPOP_ALGS, isUseDpopNonce } from '../../tokens/dpop.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, type Issued, type TokenService } from '../../tokens/token-service.js';
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
 import { parseInput } from '../validate.js';
+import { countOutcome } from './metrics.js';
 import { realmPrefix } from './public-keys.js';
 
 const audience = z.string().min(1).max(512);
@@ -51,6 +53,8 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     return tokens;
   };
   const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
+  const counted = <R>(endpoint: TokenEndpoint, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<R>) =>
+    countOutcome(deps.metrics && ((outcome: string) => deps.metrics!.tokenRequest(endpoint, outcome)), handler);
   const authenticate = (tokens: TokenService, req: FastifyRequest, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }) => {
     // a client secret never crosses plain HTTP off loopback (API.md)
     if (req.headers.authorization !== undefined) requirePrivateChannel(req);
@@ -61,7 +65,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
   app.get(`${prefix}/.well-known/oauth-authorization-server`, (_req, reply) =>
     reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', `public, max-age=${Math.floor(deps.config.jwks.maxAgeMs / 1000)}`).send(metadata));
 
-  app.post(`${prefix}/token`, async (req, reply) => {
+  app.post(`${prefix}/token`, counted('token', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenForm, req.body, 'body');
     const client = await authenticate(tokens, req, form);
@@ -92,29 +96,29 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     // an SCT's server entropy is key material: only over HTTPS or on loopback
     if (issued.entropy) requirePrivateChannel(req);
     return reply.headers(noStore).send(answer(issued, form.scope));
-  });
+  }));
 
-  app.post(`${prefix}/introspect`, async (req, reply) => {
+  app.post(`${prefix}/introspect`, counted('introspect', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
     return reply.headers(noStore).send(await tokens.introspect(form.token, form.token_type_hint, client));
-  });
+  }));
 
-  app.post(`${prefix}/revoke`, async (req, reply) => {
+  app.post(`${prefix}/revoke`, counted('revoke', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
     await tokens.revoke(client, form.token);
     return reply.headers(noStore).send({});
-  });
+  }));
 
-  app.post(`${prefix}/renew`, async (req, reply) => {
+  app.post(`${prefix}/renew`, counted('renew', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
     return reply.headers(noStore).send(answer(await tokens.renew(client, form.token), undefined));
-  });
+  }));
 }
 
 /**
