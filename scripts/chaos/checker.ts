@@ -270,7 +270,9 @@ function refusalExcused(ctx: Context, verify: Op, token: Token): boolean {
   if (verify.invokedAt >= token.expMs - expiryToleranceMs) return true;
   if (before(ctx.revokeInvokedFrom, token.jti, at) || before(ctx.keyRevokedFrom, token.kid, at)) return true;
   if (ctx.faults.wipedIn(verify.node, token.op.invokedAt, at)) return true;
-  const read = ctx.published.get(verify.node)?.findLast((r) => r.time <= at);
+  // what the node published when the request reached it: a read taken while it answered may already show the
+  // key it was still missing (a restarted node syncing)
+  const read = ctx.published.get(verify.node)?.findLast((r) => r.time <= verify.invokedAt);
   return read?.kids.has(token.kid) !== true && ctx.faults.disturbed(verify.node, token.signer, token.op.invokedAt - settleMs, at);
 }
 

@@ -211,6 +211,16 @@ describe('chaos checker', () => {
       expect(violations[0]?.message).toContain('valid token j1');
     });
 
+    it('forgives a node that restarted without the key and learned it while answering', () => {
+      // n3 is down from 5 s to 20 s; K2 appears while it is down; a token with K2 at 20 s; n3 refuses it at 20.3 s
+      // and its JWKS read at 20.35 s (during that request) already shows K2
+      const snapshots = [...reads(NODES, 0, 20, (node, s) => (node === 'n3' ? (s >= 5 ? null : ['K1']) : s >= 10 ? ['K1', 'K2'] : ['K1'])),
+        ...NODES.map((node) => ({ time: at(20.35), node, kids: ['K1', 'K2'] }))];
+      const history = [...kill(100, 'n3', at(5), at(20.2)), ...issue(1, 'n1', 20, 'j1', 'K2'),
+        ...op(2, 'verify', 'n3', at(20.3), 'ok', at(20.4), { jti: 'j1' }, { active: false })];
+      expect(checkHistory(history, snapshots).violations).toEqual([]);
+    });
+
     it('forgives a refusal near expiry, after a revocation was invoked, or of a verify of an unknown token', () => {
       const history = [
         ...issue(1, 'n1', 1, 'j1', 'K1', Math.floor(at(15) / 1000)),
