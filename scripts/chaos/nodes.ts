@@ -191,14 +191,18 @@ export class ChaosNodes {
     }
   }
 
-  /** An admin request to node `i`. Rejects on a network error or timeout. */
-  async admin(i: number, method: string, path: string, body?: unknown, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminAnswer> {
-    const res = await fetch(`${this.url(i)}${path}`, {
+  /** The request of an admin call with a JSON body (or none), for `fetch`. */
+  adminRequest(method: string, body?: unknown): RequestInit {
+    return {
       method,
       headers: { authorization: `Bearer ${this.#secrets.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    };
+  }
+
+  /** An admin request to node `i`. Rejects on a network error or timeout. */
+  async admin(i: number, method: string, path: string, body?: unknown, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminAnswer> {
+    const res = await fetch(`${this.url(i)}${path}`, { ...this.adminRequest(method, body), signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     let parsed: Record<string, unknown> | undefined;
     try {

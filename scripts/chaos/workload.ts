@@ -238,13 +238,11 @@ export class Workload {
     return callJson(`${this.#nodes.url(i)}${path}`, { method: 'POST', headers: { authorization: this.#parties.basicAuth() }, body: new URLSearchParams(form) });
   }
 
-  async #admin(i: number, path: string, body: unknown): Promise<Record<string, unknown>> {
-    const answer = await this.#nodes.admin(i, 'POST', path, body).catch((err: Error) => {
-      throw new OpError((err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED' ? 'fail' : 'unknown', err.message);
-    });
-    if (answer.status >= 200 && answer.status < 300) return answer.body ?? {};
-    throw new OpError(answer.status < 500 ? 'fail' : 'unknown', `${answer.status} ${String(answer.body?.['error'] ?? '')}: ${String(answer.body?.['error_description'] ?? '')}`);
+  /** An operator's call, classified like every other operation. */
+  #admin(i: number, path: string, body: unknown): Promise<Record<string, unknown>> {
+    return callJson(`${this.#nodes.url(i)}${path}`, this.#nodes.adminRequest('POST', body));
   }
+
 
   #name(i: number): string {
     return this.#nodes.nodes[i]!.name;

@@ -42,4 +42,11 @@ export class OperatorAuth {
     if (!token.scopes.includes(scope)) throw new KeymeshError('ERR_FORBIDDEN', `this route needs an operator token with scope "${scope}"`);
     return token.name;
   }
+
+  /** A route pre-handler that lets a request through only with an operator token holding `scope`. */
+  requires(scope: OperatorScope): (req: { headers: { authorization?: string } }) => Promise<void> {
+    return async (req) => {
+      this.authorize(req.headers.authorization, scope);
+    };
+  }
 }

@@ -72,7 +72,6 @@ export class KeymeshNode implements Startable {
   readonly #o: NodeOptions;
   readonly #started: Startable[] = [];
   #http: HttpServer | undefined;
-  #cluster: Cluster | undefined;
   #nodeId: string | undefined;
   #ready = false;
   #adminTokenSource: string | undefined;
@@ -125,7 +124,6 @@ export class KeymeshNode implements Startable {
       });
       this.#o.faults?.onBlock((peers) => cluster.hangUp(peers));
       await cluster.prepare();
-      this.#cluster = cluster;
       metrics.watch({ keyring, members: () => cluster.members(), realms: Object.keys(config.realms) });
       const agreement = new Agreement({
         nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,

@@ -21,7 +21,6 @@
  *   counting and is told; a node told so stops voting, drops its register state and takes a new node id.
  */
 import { KeymeshError, isKeymeshError } from '../errors.js';
-import type { RegisterOperation, RegisterResult } from '../metrics/recorder.js';
 import { Acceptor } from './acceptor.js';
 import { SealedAcceptorStore } from './acceptor-store.js';
 import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
@@ -29,6 +28,7 @@ import type { Coord, CoordReply, CoordRequest } from './coord.js';
 import type { Libp2pRegisterTransport } from './libp2p-transport.js';
 import { MapKeeper } from './map-keeper.js';
 import { MapChanges } from './map-changes.js';
+import { measured } from './measured.js';
 import { PeerGenerations } from './peer-generations.js';
 import { inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
 import { Repair } from './repair.js';
@@ -213,13 +213,14 @@ export class Agreement {
    */
   getOrCreate(key: string, candidate: Uint8Array): Promise<RegisterOutcome> {
     checkKey(key);
-    return this.#measured('get-or-create', () => this.#run('get-or-create', key, candidate, false));
+    // reported once, at the node that was asked (not again where a forwarded operation is served)
+    return measured(this.#o.metrics, 'get-or-create', () => this.#run('get-or-create', key, candidate, false));
   }
 
   /** The chosen value of register `key`, or undefined. */
   read(key: string): Promise<RegisterOutcome> {
     checkKey(key);
-    return this.#measured('read', () => this.#run('read', key, undefined, false));
+    return measured(this.#o.metrics, 'read', () => this.#run('read', key, undefined, false));
   }
 
   /** An operator removal: the next map with `nodeId` leaving; the hand-over and the settled map follow. */
@@ -229,21 +230,6 @@ export class Agreement {
   }
 
   // ---- operations --------------------------------------------------------------------------------------------
-
-  /** Runs an operation asked of this node (forwarded ones it serves for a peer are the peer's) and reports it. */
-  async #measured(op: RegisterOperation, run: () => Promise<RegisterOutcome>): Promise<RegisterOutcome> {
-    const metrics = this.#o.metrics;
-    if (!metrics) return run();
-    const started = performance.now();
-    try {
-      const outcome = await run();
-      metrics.registerOperation(op, 'ok', (performance.now() - started) / 1000);
-      return outcome;
-    } catch (err) {
-      metrics.registerOperation(op, registerResult(err), (performance.now() - started) / 1000);
-      throw err;
-    }
-  }
 
   async #run(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
     for (let attempt = 0; ; attempt++) {
@@ -390,13 +376,6 @@ export class Agreement {
       keys: this.#localKeys(), current: () => this.#keeper.map === map,
     });
   }
-}
-
-/** How a failed register operation is reported. */
-function registerResult(err: unknown): RegisterResult {
-  if (isKeymeshError(err, 'ERR_UNAVAILABLE')) return 'unavailable';
-  if (isKeymeshError(err, 'ERR_OUTCOME_UNKNOWN')) return 'outcome-unknown';
-  return 'error';
 }
 
 function checkKey(key: string): void {

@@ -13,9 +13,7 @@ const memberParams = z.strictObject({ id: z.string().min(1).max(64) });
  * `POST /v1/cluster/members/{id}/remove` (`admin`): an operator removal (by node id or name).
  */
 export function registerAdminClusterRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  const admin = async (req: { headers: { authorization?: string } }) => {
-    deps.auth.authorize(req.headers.authorization, 'admin');
-  };
+  const admin = deps.auth.requires('admin');
 
   app.get('/v1/cluster', { preHandler: admin }, async (_req, reply) => {
     const view = clusterSnapshot(deps);

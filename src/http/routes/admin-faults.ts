@@ -20,9 +20,7 @@ const putBody = z.strictObject({
 });
 
 export function registerAdminFaultRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  const admin = async (req: { headers: { authorization?: string } }) => {
-    deps.auth.authorize(req.headers.authorization, 'admin');
-  };
+  const admin = deps.auth.requires('admin');
   const faults = () => {
     if (!deps.faults) throw new KeymeshError('ERR_NOT_FOUND', 'fault injection is off: this node was not started with --allow-fault-injection');
     return deps.faults;

@@ -14,9 +14,7 @@ const kidParams = z.strictObject({ kid: z.string().regex(/^[A-Za-z0-9_-]{16,86}$
 /** `admin` routes: list, rotate and revoke keys. */
 export function registerAdminKeyRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const { keyring, rotation, auth, config } = deps;
-  const admin = async (req: { headers: { authorization?: string } }) => {
-    auth.authorize(req.headers.authorization, 'admin');
-  };
+  const admin = auth.requires('admin');
   const describe = (k: KeyEntry) => describeKey(deps, k);
 
   app.get('/v1/keys', { preHandler: admin }, async (req, reply) => {

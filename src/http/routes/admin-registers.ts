@@ -17,9 +17,7 @@ const putBody = z.strictObject({ value: z.string().regex(/^[A-Za-z0-9_-]{1,87382
  * forwarded operation adds one).
  */
 export function registerAdminRegisterRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  const admin = async (req: { headers: { authorization?: string } }) => {
-    deps.auth.authorize(req.headers.authorization, 'admin');
-  };
+  const admin = deps.auth.requires('admin');
   const agreement = () => {
     if (!deps.agreement) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the register');
     return deps.agreement;
