@@ -47,7 +47,7 @@ export const ERROR_CODES = {
   ERR_INVALID_SUBJECT_TOKEN: { status: 400, oauthError: 'invalid_grant', summary: 'a user token that failed verification: signature, algorithm, audience, expiry or not-before' },
   ERR_IDP_UNAVAILABLE: { status: 503, oauthError: 'temporarily_unavailable', summary: "a trusted IDP's key set could not be fetched; other IDPs and the node are unaffected" },
   ERR_INVALID_CLIENT: { status: 401, oauthError: 'invalid_client', summary: 'the caller is not a registered resource server, or its client assertion is missing, malformed, wrongly signed, expired or replayed' },
-  ERR_UNKNOWN_AUDIENCE: { status: 400, oauthError: 'invalid_target', summary: 'an audience that is not a registered resource server' },
+  ERR_UNKNOWN_AUDIENCE: { status: 400, oauthError: 'invalid_target', summary: 'an audience or RFC 8707 resource indicator the client (or the token it is made from) does not grant, a malformed resource, or one that is not a registered resource server' },
   ERR_POP_UNAVAILABLE: { status: 502, oauthError: 'server_error', summary: "a resource server's POP could not be fetched or publishes no usable encryption key; nothing was stored twice" },
   ERR_INVALID_GRANT: { status: 400, oauthError: 'invalid_grant', summary: 'the grant or the token it is made from is expired, revoked, forged or may not be used this way' },
   ERR_INVALID_TOKEN: { status: 401, oauthError: 'invalid_token', summary: 'a keymesh token that does not verify: signature, type, issuer or expiry' },
@@ -57,6 +57,8 @@ export const ERROR_CODES = {
   ERR_USE_DPOP_NONCE: { status: 400, oauthError: 'use_dpop_nonce', summary: 'the DPoP proof needs a fresh server nonce (missing, expired, or under a rotated-away key); the answer carries a DPoP-Nonce header' },
   ERR_UNSUPPORTED_GRANT_TYPE: { status: 400, oauthError: 'unsupported_grant_type', summary: 'a grant_type the token endpoint does not offer' },
   ERR_UNSUPPORTED_TOKEN_TYPE: { status: 400, oauthError: 'invalid_request', summary: 'no provider of the realm issues (or validates) tokens of the requested type' },
+  ERR_TOO_MANY_ATTEMPTS: { status: 429, oauthError: 'temporarily_unavailable', summary: 'too many failed client authentications for this client id or from this address; the answer carries Retry-After' },
+  ERR_OVERLOADED: { status: 503, oauthError: 'temporarily_unavailable', summary: 'the node sheds load (event loop lag, memory, or a full slow-hash queue); the answer carries Retry-After and nothing was done' },
   ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
@@ -68,10 +70,14 @@ export class KeymeshError extends Error {
   /** The stable code; match on this, never on the message. */
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Seconds after which a refused request may be retried (`Retry-After`), for 429 and 503 answers. */
+  readonly retryAfterS: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterS?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KeymeshError';
     this.code = code;
+    this.retryAfterS = options?.retryAfterS;
   }
 
   /** The HTTP status this error maps to. */

@@ -108,11 +108,11 @@ export function startBackend(app: { server: Server; url: string }, o: BackendOpt
       const claims = decodeJwt(answer);
       const jwe = decodeProtectedHeader((claims['secret'] as Record<string, string> | undefined)?.[o.audience] ?? '');
       say(`datacenter 2 verified the client assertion (datacenter 1's /pop signing key) and the ID token (the IDP's jwks_uri), and got or created the secret of (IDP, ${String(claims.sub)})`);
-      say(`it answered a JWT signed by datacenter 2 (${header.alg}, kid ${short(header.kid ?? '')}): iss ${claims.iss}, aud ${String(claims.aud)}, secret = a JWE to datacenter 1's POP key (${jwe.alg}, kid ${short(jwe.kid ?? '')})`);
+      say(`it answered a JWT signed by datacenter 2 (typ ${String(header.typ)}, ${header.alg}, kid ${short(header.kid ?? '')}): iss ${claims.iss}, aud ${String(claims.aud)}, sub ${String(claims.sub)}, secret = a JWE to datacenter 1's POP key (${jwe.alg}, kid ${short(jwe.kid ?? '')})`);
     }
     o.narrator.begin(5);
     const jwks = calls.find((c) => c.url.pathname === '/.well-known/jwks.json');
-    say(`backend verified that JWT against datacenter 2's JWKS (${jwks ? `GET ${dc2Name(jwks.url)} /.well-known/jwks.json: ${jwks.status}` : 'key set cached'}), opened the secret with POST /v1/decrypt on datacenter 1: ${secret.byteLength} bytes, SHA-256 fingerprint ${fingerprint(secret)}`);
+    say(`backend verified that JWT against datacenter 2's JWKS (${jwks ? `GET ${dc2Name(jwks.url)} /.well-known/jwks.json: ${jwks.status}` : 'key set cached'}; its typ, issuer, audience, and that it is about the user whose ID token it sent), opened the secret with POST /v1/decrypt on datacenter 1: ${secret.byteLength} bytes, SHA-256 fingerprint ${fingerprint(secret)}`);
   };
 
   const storeNote = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -10,7 +10,7 @@ import { hashOperatorToken } from '../http/operator-auth.js';
 import { randomBytes } from 'node:crypto';
 import { runCluster, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
 import { runStart } from './start.js';
-import { hashClientSecret } from '../tokens/clients.js';
+import { generateClientSecret, hashClientSecret } from '../tokens/client-secrets.js';
 
 const program = new Command('keymesh')
   .description('keymesh: clustered key management and secure token service')
@@ -69,10 +69,18 @@ withNode(program.command('revoke').description('revoke a key at once: unpublishe
 
 program
   .command('hash-client-secret')
-  .description('print a new random client secret and the secretHash (salted scrypt) that accepts it')
-  .action(async () => {
-    const secret = randomBytes(32).toString('base64url');
-    process.stdout.write(`secret: ${secret}\nsecretHash: ${await hashClientSecret(secret)}\n`);
+  .description('print a new random client secret and the secretHash that accepts it (a fast keyed hash: the secret has 256 bits); with --secret-stdin, the scrypt hash of a secret you chose, read from standard input')
+  .option('--secret-stdin', 'hash the secret read from standard input (slow scrypt: a chosen secret may be guessable)')
+  .action(async (o: { secretStdin?: boolean }) => {
+    if (!o.secretStdin) {
+      const { secret, secretHash } = generateClientSecret();
+      process.stdout.write(`secret: ${secret}\nsecretHash: ${secretHash}\n`);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    process.stdout.write(`secretHash: ${await hashClientSecret(secret)}\n`);
   });
 
 program

@@ -8,34 +8,56 @@
  * `keymeshAuth` speaks the smallest common shape of Node's `http` server, Express and Fastify: a request with
  * `headers`, a response that is either Node-like (`statusCode`, `setHeader`, `end`) or Fastify-like (`code`,
  * `header`, `send`), and a `next` callback. It returns nothing (not a promise), so Fastify treats it as a
- * callback-style `preHandler` and `next` is called exactly once or the request is answered.
+ * callback-style `preHandler` and `next` is called exactly once or the request is answered. It is safe by
+ * default: it cannot be built without this service's `audience` (or an explicit `anyAudience: true`).
+ *
+ * A DPoP request is taken in this order: the proof is checked (signature, method, URL, `iat`, `ath`), then the
+ * access token is verified (signature, audience, `cnf.jkt` = the proof's key), and only then is the proof recorded
+ * against replay, so proofs sent with tokens that do not verify never fill the replay cache.
  */
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { isKeymeshError, KeymeshError } from '../errors.js';
-import { DpopNonces, DpopVerifier } from '../tokens/dpop.js';
+import { DpopError, DpopNonces, DpopVerifier, type CheckedDpopProof } from '../tokens/dpop.js';
+import { audiencesToCheck, type AudienceOptions } from './audience.js';
+import { DpopReplayCache } from './dpop-replay-cache.js';
 import { currentPrincipal, KeymeshPrincipal, runAs } from './principal.js';
 import type { KeymeshTokenClient, TokenResponse } from './token-client.js';
+
+declare module 'http' {
+  interface IncomingMessage {
+    /** The caller, set by `keymeshAuth` once the request's token verified. */
+    keymesh?: KeymeshPrincipal;
+  }
+}
 
 /** How long before its expiry a cached token is replaced, in milliseconds (at most half its lifetime). Default is 30000. */
 export const TOKEN_REFRESH_MARGIN_MS = 30_000;
 /** Most tokens one `keymeshFetch` keeps (one per caller for on-behalf-of). Default is 1000. */
 export const TOKEN_CACHE_MAX_ENTRIES = 1000;
 
-export interface KeymeshAuthOptions {
-  /** An audience the token must name (this service's). Default: any. */
-  readonly audience?: string | readonly string[];
+/**
+ * `keymeshAuth`'s options. The audience is required: `audience` (this service's identifier; the token's `aud`
+ * must name it, or one of them), or `anyAudience: true` to accept a token for any service of the realm on purpose.
+ */
+export type KeymeshAuthOptions = AudienceOptions & {
   /** When false, a request without `Authorization` goes on without a principal; a bad token is still refused. Default is true. */
   readonly required?: boolean;
   /**
    * Accept DPoP-bound tokens (RFC 9449 `Authorization: DPoP <token>` with a `DPoP` proof): `baseUrl` is this
    * service's scheme and host as its callers address it (the proof's `htu`). Without it, bound tokens are refused.
+   * `maxReplayEntries` bounds the proofs remembered against replay; when that many are within their `iat`
+   * window, further DPoP requests are answered 503 until some expire. Default is 100000
+   * (`DPOP_REPLAY_MAX_ENTRIES`). Proof times are checked on the token client's clock (`now`).
    */
-  readonly dpop?: { readonly baseUrl: string };
-}
+  readonly dpop?: { readonly baseUrl: string; readonly maxReplayEntries?: number };
+};
 
-/** The request: Node's `IncomingMessage`, Express's or Fastify's request. */
+/**
+ * The request: Node's `IncomingMessage` (whose `keymesh` this module declares), Express's or Fastify's request.
+ * For a typed `request.keymesh` in Fastify: `declare module 'fastify' { interface FastifyRequest { keymesh?: KeymeshPrincipal } }`.
+ */
 export interface AuthRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly method?: string | undefined;
@@ -61,13 +83,20 @@ export interface FastifyStyleReply {
 export type KeymeshMiddleware = (req: AuthRequest, res: NodeStyleResponse | FastifyStyleReply, next: () => void) => void;
 
 /**
- * A middleware that verifies `Authorization: Bearer <token>` through `client`, sets `req.keymesh` and runs `next`
- * inside `runAs(principal, …)`. A missing or bad token is answered 401 with `WWW-Authenticate: Bearer
- * error="invalid_token"` and `{error, error_description}`; keys that cannot be fetched at all, 503.
- * A DPoP-bound token is accepted only as `Authorization: DPoP` with a valid proof of its key (`options.dpop`).
+ * A middleware that verifies `Authorization: Bearer <token>` through `client` (audience included), sets
+ * `req.keymesh` and runs `next` inside `runAs(principal, …)`. A missing or bad token is answered 401 with
+ * `WWW-Authenticate: Bearer error="invalid_token"` and `{error, error_description}`; keys that cannot be fetched at
+ * all, or a full DPoP replay cache, 503 `temporarily_unavailable`.
+ * A DPoP-bound token is accepted only as `Authorization: DPoP` with a valid, unused proof of its key (`options.dpop`).
+ * @throws KeymeshError `ERR_INVALID_REQUEST` at once when `options` gives neither `audience` nor
+ *   `anyAudience: true` (or both), or `dpop.baseUrl` is not an absolute http(s) URL, or `dpop.maxReplayEntries` is
+ *   not a positive integer.
  */
-export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOptions = {}): KeymeshMiddleware {
-  const proofs = options.dpop ? dpopVerifier() : undefined;
+export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOptions): KeymeshMiddleware {
+  const audiences = audiencesToCheck(options, 'keymeshAuth');
+  const audience = audiences === undefined ? { anyAudience: true as const } : { audience: audiences };
+  const dpopBase = options.dpop === undefined ? undefined : dpopBaseUrl(options.dpop.baseUrl);
+  const proofs = options.dpop ? dpopVerifier({ now: () => client.now() }, options.dpop.maxReplayEntries) : undefined;
   return (req, res, next) => {
     const header = req.headers['authorization'];
     if (header === undefined && options.required === false) return next();
@@ -76,47 +105,70 @@ export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOpti
     const token = m[2]!;
     const dpop = m[1]!.toLowerCase() === 'dpop';
     if (dpop && !proofs) return refuse(res, 401, 'invalid_token', 'this service does not accept DPoP-bound tokens');
-    const proofKey = async (): Promise<string | undefined> => {
-      if (!dpop) return undefined;
-      const proof = req.headers['dpop'];
-      if (typeof proof !== 'string') throw new KeymeshError('ERR_INVALID_TOKEN', 'a DPoP-bound token needs one DPoP proof header');
-      const url = `${options.dpop!.baseUrl.replace(/\/$/, '')}${(req.url ?? '/').split('?')[0]}`;
-      try {
-        return (await proofs!.verify(proof, { method: req.method ?? 'GET', url, accessToken: token })).jkt;
-      } catch (err) {
-        throw new KeymeshError('ERR_INVALID_TOKEN', `the DPoP proof is refused: ${(err as Error).message}`, { cause: err });
+    const authenticate = async (): Promise<KeymeshPrincipal> => {
+      if (!dpop) return KeymeshPrincipal.fromPayload(token, await client.verify(token, audience));
+      const proof = await checkProof(proofs!, req, `${dpopBase}${(req.url ?? '/').split('?')[0]}`, token);
+      const payload = await client.verify(token, { ...audience, dpopJkt: proof.jkt });
+      // the DPoP scheme is for tokens bound to the proof's key (RFC 9449 §7.1): an unbound token is refused too
+      if ((payload['cnf'] as { jkt?: unknown } | undefined)?.jkt !== proof.jkt) {
+        throw new KeymeshError('ERR_INVALID_TOKEN', 'a token presented with the DPoP scheme must be bound (cnf.jkt) to the proof\'s key');
       }
+      const principal = KeymeshPrincipal.fromPayload(token, payload);
+      // last: only a proof of a token that verified and is bound to its key takes room in the replay cache
+      await recordProof(proof);
+      return principal;
     };
-    proofKey()
-      .then((jkt) => client.verify(token, { ...(options.audience === undefined ? {} : { audience: options.audience }), ...(jkt ? { dpopJkt: jkt } : {}) }))
-      .then((payload) => KeymeshPrincipal.fromPayload(token, payload))
-      .then(
-        (principal) => {
-          req.keymesh = principal;
-          runAs(principal, () => next());
-        },
-        (err: unknown) => {
-          if (isKeymeshError(err, 'ERR_INVALID_TOKEN')) refuse(res, 401, 'invalid_token', err.message);
-          else refuse(res, 503, 'temporarily_unavailable', 'the keys to verify the token with are unavailable');
-        },
-      );
+    authenticate().then(
+      (principal) => {
+        req.keymesh = principal;
+        runAs(principal, () => next());
+      },
+      (err: unknown) => {
+        if (isKeymeshError(err, 'ERR_INVALID_TOKEN')) refuse(res, 401, 'invalid_token', err.message);
+        else if (isKeymeshError(err, 'ERR_UNAVAILABLE')) refuse(res, 503, 'temporarily_unavailable', err.message);
+        else refuse(res, 503, 'temporarily_unavailable', 'the keys to verify the token with are unavailable');
+      },
+    );
   };
+}
+
+/** The proof in the request's `DPoP` header, checked for this request and token but not yet recorded. */
+async function checkProof(proofs: DpopVerifier, req: AuthRequest, url: string, token: string): Promise<CheckedDpopProof> {
+  const proof = req.headers['dpop'];
+  if (typeof proof !== 'string') throw new KeymeshError('ERR_INVALID_TOKEN', 'a DPoP-bound token needs one DPoP proof header');
+  try {
+    return await proofs.check(proof, { method: req.method ?? 'GET', url, accessToken: token });
+  } catch (err) {
+    throw new KeymeshError('ERR_INVALID_TOKEN', `the DPoP proof is refused: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Records the proof against replay: a replay is `ERR_INVALID_TOKEN`, a full cache `ERR_UNAVAILABLE` as thrown. */
+async function recordProof(proof: CheckedDpopProof): Promise<void> {
+  try {
+    await proof.record();
+  } catch (err) {
+    if (err instanceof DpopError) throw new KeymeshError('ERR_INVALID_TOKEN', `the DPoP proof is refused: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** `baseUrl` without a trailing slash. @throws KeymeshError `ERR_INVALID_REQUEST` unless an absolute http(s) URL. */
+function dpopBaseUrl(baseUrl: string): string {
+  const url = typeof baseUrl === 'string' && URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'keymeshAuth: dpop.baseUrl must be an absolute http(s) URL (this service as its callers address it)');
+  }
+  return baseUrl.replace(/\/+$/, '');
 }
 
 /**
  * DPoP proofs at a resource server: no server nonces (this service issued none; a proof carrying one is refused)
- * and replays remembered in this process until the proof could no longer pass its `iat` check.
+ * and replays remembered in this process, bounded, until the proof could no longer pass its `iat` check.
  */
-function dpopVerifier(): DpopVerifier {
-  const seen = new Map<string, number>();
-  const recordOnce = async (key: string, expiresAtS: number) => {
-    const now = Date.now() / 1000;
-    for (const [k, exp] of seen) if (exp < now) seen.delete(k);
-    if (seen.has(key)) return false;
-    seen.set(key, expiresAtS);
-    return true;
-  };
-  return new DpopVerifier({ clock: systemClock, recordOnce, nonces: new DpopNonces({ clock: systemClock, secretKeys: () => [] }) });
+function dpopVerifier(clock: Clock, maxReplayEntries: number | undefined): DpopVerifier {
+  const replays = new DpopReplayCache({ clock, ...(maxReplayEntries === undefined ? {} : { maxEntries: maxReplayEntries }) });
+  return new DpopVerifier({ clock, recordOnce: replays.recordOnce, nonces: new DpopNonces({ clock, secretKeys: () => [] }) });
 }
 
 function refuse(res: NodeStyleResponse | FastifyStyleReply, status: number, error: string, description: string): void {

@@ -5,14 +5,18 @@
  *     1. an RFC 7523 client assertion from its own cluster (`POST /v1/client-assertion`, `backend` scope);
  *     2. `POST /secret-server/token-exchange` on the secret server, trying its nodes in turn until one answers
  *        (a node that cannot be reached or answers 5xx is skipped; a 4xx is the answer);
- *     3. the returned JWT verified against the secret server's JWKS (issuer and audience checked);
+ *     3. the returned JWT verified against the secret server's JWKS: its explicit type (`typ: secret-answer+jwt`,
+ *        so no other JWT of that realm passes for an answer), issuer, audience, expiry, and that it is about the
+ *        user asked for (`sub`, and `sub_id`'s issuer and subject when the answer carries one, equal to the user
+ *        token's), so an answer for another user, replayed or mixed up, is never decrypted;
  *     4. the JWE for this backend's audience decrypted by its own cluster (`POST /v1/decrypt`).
  *
  * The secret never crosses the network in the clear: it travels encrypted to this cluster's POP key.
  */
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { CLIENT_ASSERTION_TYPE } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
+import { SECRET_ANSWER_TYP } from '../secret-server/secret-server.js';
 
 export interface SecretClientOptions {
   /** Base URLs of nodes of this backend's own cluster (datacenter 1). */
@@ -41,17 +45,23 @@ export class SecretClient {
 
   /**
    * The user's secret (32 bytes).
-   * @throws KeymeshError `ERR_REMOTE` with the status and description of a refusal, or when no node answers.
+   * @throws KeymeshError `ERR_INVALID_REQUEST` (before any call) when `userJwt` is not a JWT with a `sub`;
+   *   `ERR_REMOTE` with the status and description of a refusal, when no node answers, or when the answer does
+   *   not verify (signature, `typ`, issuer, audience, expiry) or is about another user than `userJwt`'s.
    */
   async getUserSecret(userJwt: string): Promise<Uint8Array> {
+    const user = userOf(userJwt);
     const { assertion } = await this.#own<{ assertion: string }>('/v1/client-assertion', { audience: this.#o.secretServerIssuer });
     const { token, node } = await this.#exchange(userJwt, assertion);
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.#jwks[node]!, { issuer: this.#o.secretServerIssuer, audience: this.#o.audience }));
+      ({ payload } = await jwtVerify(token, this.#jwks[node]!, {
+        issuer: this.#o.secretServerIssuer, audience: this.#o.audience, typ: SECRET_ANSWER_TYP, requiredClaims: ['sub', 'exp'],
+      }));
     } catch (err) {
       throw new KeymeshError('ERR_REMOTE', `the secret server's answer does not verify: ${(err as Error).message}`, { cause: err });
     }
+    checkAboutUser(payload, user);
     const jwe = (payload['secret'] as Record<string, unknown> | undefined)?.[this.#o.audience];
     if (typeof jwe !== 'string') throw new KeymeshError('ERR_REMOTE', `the secret server's answer holds no secret for ${this.#o.audience}`);
     const { plaintext } = await this.#own<{ plaintext: string }>('/v1/decrypt', { jwe });
@@ -107,6 +117,39 @@ export class SecretClient {
       reasons.push(why);
     }
     throw new KeymeshError('ERR_REMOTE', `no node of the own cluster answered ${path}: ${reasons.join('; ')}`);
+  }
+}
+
+/** The user a user token names: its `sub`, and its `iss` when it has one. Decoded only: the secret server verifies it. */
+interface AskedUser {
+  readonly sub: string;
+  readonly iss: string | undefined;
+}
+
+/** @throws KeymeshError `ERR_INVALID_REQUEST` when `userJwt` is not a JWT naming a subject. */
+function userOf(userJwt: string): AskedUser {
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(userJwt);
+  } catch (err) {
+    throw new KeymeshError('ERR_INVALID_REQUEST', `the user token is not a JWT: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the user token names no subject (sub)');
+  return { sub: claims.sub, iss: typeof claims.iss === 'string' ? claims.iss : undefined };
+}
+
+/**
+ * Refuses an answer about another user: its `sub` must be the user token's, and so must its `sub_id`
+ * (RFC 9493 `iss_sub`: the user's issuer and subject) when it carries one.
+ * @throws KeymeshError `ERR_REMOTE`
+ */
+function checkAboutUser(payload: JWTPayload, user: AskedUser): void {
+  if (payload.sub !== user.sub) throw new KeymeshError('ERR_REMOTE', "the secret server's answer is about another user (its sub is not the user token's)");
+  const subId = payload['sub_id'];
+  if (subId === undefined) return;
+  const { format, iss, sub } = (typeof subId === 'object' && subId !== null ? subId : {}) as Record<string, unknown>;
+  if (format !== 'iss_sub' || sub !== user.sub || iss !== user.iss) {
+    throw new KeymeshError('ERR_REMOTE', "the secret server's answer is about another user (its sub_id is not the user token's issuer and subject)");
   }
 }
 

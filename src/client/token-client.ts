@@ -11,17 +11,22 @@
  * `jwksCooldownMs` (so a flood of forged kids costs one fetch per cooldown). A fetch that reaches no node keeps
  * the keys already held. This is enough for keymesh because a node publishes a key before it signs with it (the
  * activation gate), so a relying party normally holds a key before the first token it signed arrives.
- * Local verification does not see revocations: call `introspect` where that matters.
+ * Local verification does not see revocations: call `introspect` where that matters. It always checks the
+ * audience: every service of a realm shares its issuer and keys, so `verify` needs this service's `audience` (or an
+ * explicit `anyAudience: true`) and refuses a call with neither.
  */
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { KeymeshError } from '../errors.js';
 import { TOKEN_TYPE_ACCESS_TOKEN } from '../tokens/provider.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE } from '../tokens/token-service.js';
+import { audiencesToCheck, type AudienceOptions } from './audience.js';
 
 /** How long one call to one node may take, in milliseconds. Default is 10000 (10 seconds). */
 export const TOKEN_CLIENT_TIMEOUT_MS = 10_000;
 /** Shortest time between two JWKS fetches, in milliseconds. Default is 30000 (30 seconds). */
 export const JWKS_COOLDOWN_MS = 30_000;
+/** The JOSE `typ` a keymesh access token carries (RFC 9068 §2.1); `verify` refuses any other. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
 
 export interface KeymeshTokenClientOptions {
   /** Base URLs of the cluster's nodes (a realm other than the default: `https://node/realms/R`). */
@@ -76,12 +81,14 @@ export interface IntrospectionResponse {
   readonly [claim: string]: unknown;
 }
 
-export interface VerifyOptions {
-  /** An audience the token must name. */
-  readonly audience?: string | readonly string[];
+/**
+ * What `verify` checks beyond signature, issuer, type and expiry: the audience (required, see
+ * {@link AudienceOptions}: `audience`, or `anyAudience: true` explicitly) and the DPoP key binding.
+ */
+export type VerifyOptions = AudienceOptions & {
   /** RFC 7638 thumbprint of the key of a DPoP proof the caller has already verified (RFC 9449). */
   readonly dpopJkt?: string;
-}
+};
 
 /** What one node answered when it refused a call (a 4xx). */
 export interface RemoteAnswer {
@@ -164,16 +171,21 @@ export class KeymeshTokenClient {
   }
 
   /**
-   * The payload of a valid keymesh access token: signature by a key of the cluster, `typ: at+jwt`, issuer,
-   * expiry, the audience when asked, and the key binding (`cnf.jkt` must equal `dpopJkt`; other `cnf` is refused).
-   * @throws KeymeshError `ERR_INVALID_TOKEN` with the reason; `ERR_REMOTE` when no key set was ever fetched.
+   * The payload of a valid keymesh access token: signature by a key of the cluster, `typ: at+jwt` (RFC 9068: an
+   * ID token or any other JWT of the issuer is not an access token), issuer, expiry, the audience (`aud` must name
+   * `options.audience`, unless `options.anyAudience` is true), and the key binding (`cnf.jkt` must equal
+   * `dpopJkt`; other `cnf` is refused).
+   * @throws KeymeshError `ERR_INVALID_REQUEST` (before anything is fetched) when `options` gives neither
+   *   `audience` nor `anyAudience: true`, or both; `ERR_INVALID_TOKEN` with the reason; `ERR_REMOTE` when no key
+   *   set was ever fetched.
    */
-  async verify(token: string, options: VerifyOptions = {}): Promise<JWTPayload> {
+  async verify(token: string, options: VerifyOptions): Promise<JWTPayload> {
+    const audiences = audiencesToCheck(options, 'verify');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#getKey, {
-        issuer: this.#o.issuer, typ: 'at+jwt', currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
-        ...(options.audience === undefined ? {} : { audience: [options.audience].flat() }),
+        issuer: this.#o.issuer, typ: ACCESS_TOKEN_TYP, currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
+        ...(audiences === undefined ? {} : { audience: [...audiences] }),
       }));
     } catch (err) {
       if (err instanceof KeymeshError) throw err;

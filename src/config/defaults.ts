@@ -26,6 +26,18 @@ export const DEFAULT_HTTP_PORT = 8701;
 /** Largest accepted request body. Default is 65536 bytes (64 KiB). */
 export const DEFAULT_HTTP_BODY_LIMIT_BYTES = 64 * 1024;
 
+/** Event-loop delay (mean over a sample) above which expensive routes answer 503. Default is 500 ms. */
+export const DEFAULT_SHED_EVENT_LOOP_DELAY_MS = 500;
+
+/** Share of the V8 heap limit in use above which expensive routes answer 503. Default is 0.9. */
+export const DEFAULT_SHED_HEAP_USED_RATIO = 0.9;
+
+/** Resident set size above which expensive routes answer 503; 0 turns the check off. Default is 0 (off). */
+export const DEFAULT_SHED_RSS_BYTES = 0;
+
+/** How often load is sampled. Default is 250 ms. */
+export const DEFAULT_SHED_SAMPLE_INTERVAL_MS = 250;
+
 /** libp2p listen host. Default is `"127.0.0.1"`. */
 export const DEFAULT_P2P_HOST = '127.0.0.1';
 
@@ -127,3 +139,15 @@ export const CLIENT_ASSERTION_MAX_LIFETIME_MS = 5 * MINUTE_MS;
 
 /** Grants a registered client may be allowed (`clients[].grants`). */
 export const CLIENT_GRANTS = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
+
+/**
+ * Largest body the node reads from any outbound fetch (an IDP's or a client's key set, a resource server's POP);
+ * a larger body is refused and its connection cut. Default is 65536 bytes (64 KiB).
+ */
+export const OUTBOUND_FETCH_MAX_BYTES = 64 * 1024;
+
+/**
+ * Longest an outbound fetch may take, connecting, headers and body together. Default is 5000 ms (5 seconds),
+ * the same as `IDP_JWKS_TIMEOUT_MS`.
+ */
+export const OUTBOUND_FETCH_TIMEOUT_MS = IDP_JWKS_TIMEOUT_MS;

@@ -10,6 +10,11 @@
 import { isIP } from 'node:net';
 import type { Config } from './types.js';
 
+/** Claims the token service sets itself; a client's static `claims` may not name them. */
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
+  'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable', 'chain', 'token_type', 'active', 'secret',
+]);
+
 /** One configuration problem. */
 export interface ConfigProblem {
   readonly path: string;
@@ -88,6 +93,7 @@ export function checkTrustedIssuers(config: Config): ConfigProblem[] {
   config.trustedIssuers.forEach((t, i) => {
     if (seen.has(t.issuer)) problems.push({ path: `trustedIssuers.${i}.issuer`, message: `duplicate issuer "${t.issuer}"` });
     seen.add(t.issuer);
+    if (!config.realms[t.realm]) problems.push({ path: `trustedIssuers.${i}.realm`, message: `no realm "${t.realm}" is configured` });
     const url = new URL(t.jwksUri);
     if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
       problems.push({ path: `trustedIssuers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${t.jwksUri}` });
@@ -104,6 +110,12 @@ export function checkClients(config: Config): ConfigProblem[] {
     if (ids.has(c.clientId)) problems.push({ path: `clients.${i}.clientId`, message: `duplicate clientId "${c.clientId}"` });
     ids.add(c.clientId);
     if (!c.secretHash && !c.jwksUri) problems.push({ path: `clients.${i}`, message: 'needs secretHash (client_secret_basic) or jwksUri (private_key_jwt)' });
+    c.realms.forEach((realm, j) => {
+      if (!config.realms[realm]) problems.push({ path: `clients.${i}.realms.${j}`, message: `no realm "${realm}" is configured` });
+    });
+    for (const name of Object.keys(c.claims ?? {})) {
+      if (RESERVED_CLAIMS.has(name)) problems.push({ path: `clients.${i}.claims.${name}`, message: 'is set by the token service and cannot be configured' });
+    }
     if (c.jwksUri) {
       const url = new URL(c.jwksUri);
       if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) problems.push({ path: `clients.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${c.jwksUri}` });
@@ -122,6 +134,7 @@ export function checkResourceServers(config: Config): ConfigProblem[] {
     if (clients.has(r.clientId)) problems.push({ path: `resourceServers.${i}.clientId`, message: `duplicate clientId "${r.clientId}"` });
     audiences.add(r.audience);
     clients.add(r.clientId);
+    if (!config.realms[r.realm]) problems.push({ path: `resourceServers.${i}.realm`, message: `no realm "${r.realm}" is configured` });
     const url = new URL(r.jwksUri);
     if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
       problems.push({ path: `resourceServers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${r.jwksUri}` });

@@ -50,6 +50,13 @@ const realmSchema = z.strictObject({
 });
 
 const REALM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const realmName = z.string().regex(REALM_NAME, 'realm names are lowercase letters, digits, _ and -');
+
+const SECRET_HASH = /^hmac-sha256\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$|^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{43}$/;
+
+/** RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ). */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+const scopeToken = z.string().regex(SCOPE_TOKEN, 'a scope is printable ASCII without space, " and \\ (RFC 6749 §3.3)');
 
 /** The whole config file. */
 export const configSchema = z.strictObject({
@@ -62,7 +69,22 @@ export const configSchema = z.strictObject({
       port: port(D.DEFAULT_HTTP_PORT),
       tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
       allowInsecure: z.boolean().default(false),
+      /**
+       * The scheme, host and port callers use to reach this node, when a TLS-terminating proxy stands in front of it
+       * (e.g. `https://sts.example`). DPoP proofs' `htu` is checked against it; without it, against this listener's
+       * own scheme and the request's `Host`. `X-Forwarded-*` headers are never trusted.
+       */
+      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
       bodyLimitBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(D.DEFAULT_HTTP_BODY_LIMIT_BYTES),
+      /** Load shedding: past any of these, every route but GET and HEAD answers 503 + Retry-After (JWKS and POP stay served). */
+      shedding: z
+        .strictObject({
+          maxEventLoopDelayMs: z.number().int().min(10).max(60_000).default(D.DEFAULT_SHED_EVENT_LOOP_DELAY_MS),
+          maxHeapUsedRatio: z.number().min(0.1).max(1).default(D.DEFAULT_SHED_HEAP_USED_RATIO),
+          maxRssBytes: z.number().int().min(0).default(D.DEFAULT_SHED_RSS_BYTES),
+          sampleIntervalMs: z.number().int().min(10).max(10_000).default(D.DEFAULT_SHED_SAMPLE_INTERVAL_MS),
+        })
+        .prefault({}),
     })
     .prefault({}),
   p2p: z.strictObject({ host: z.string().min(1).default(D.DEFAULT_P2P_HOST), port: port(D.DEFAULT_P2P_PORT) }).prefault({}),
@@ -80,7 +102,7 @@ export const configSchema = z.strictObject({
   clockSkewMs: durationMs(0, D.DEFAULT_CLOCK_SKEW_MS),
   jwks: z.strictObject({ maxAgeMs: durationMs(0, D.DEFAULT_JWKS_MAX_AGE_MS) }).prefault({}),
   log: z.strictObject({ level: z.enum(D.LOG_LEVELS).default(D.DEFAULT_LOG_LEVEL) }).prefault({}),
-  realms: z.record(z.string().regex(REALM_NAME, 'realm names are lowercase letters, digits, _ and -'), realmSchema).default({}),
+  realms: z.record(realmName, realmSchema).default({}),
   trustedIssuers: z
     .array(
       z.strictObject({
@@ -88,6 +110,8 @@ export const configSchema = z.strictObject({
         jwksUri: z.url({ protocol: /^https?$/ }),
         algorithms: z.array(z.enum(D.IDP_ALGS)).min(1).default([...D.IDP_ALGORITHMS_BY_DEFAULT]),
         audiences: z.array(z.string().min(1).max(512)).optional(),
+        /** The realm whose secret server trusts this IDP. Default is the default realm. */
+        realm: realmName.default(D.DEFAULT_REALM),
       }),
     )
     .max(64)
@@ -99,6 +123,8 @@ export const configSchema = z.strictObject({
         clientId: z.string().min(1).max(256),
         jwksUri: z.url({ protocol: /^https?$/ }),
         userTokenAudiences: z.array(z.string().min(1).max(512)).min(1),
+        /** The realm this resource server belongs to. Default is the default realm. */
+        realm: realmName.default(D.DEFAULT_REALM),
       }),
     )
     .max(256)
@@ -107,12 +133,22 @@ export const configSchema = z.strictObject({
     .array(
       z.strictObject({
         clientId: z.string().min(1).max(256),
-        secretHash: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{43}$/, 'expected the output of "keymesh hash-client-secret" (scrypt$N$r$p$salt$hash)').optional(),
+        /** A hash made by `keymesh hash-client-secret`: `hmac-sha256$salt$mac` for a generated secret, `scrypt$N$r$p$salt$hash` for one an operator chose. */
+        secretHash: z.string().regex(SECRET_HASH, 'expected the output of "keymesh hash-client-secret" (hmac-sha256$salt$mac or scrypt$N$r$p$salt$hash)').optional(),
         jwksUri: z.url({ protocol: /^https?$/ }).optional(),
-        grants: z.array(z.enum(D.CLIENT_GRANTS)).min(1),
-        audiences: z.array(z.string().min(1).max(512)).min(1),
+        /** Grants the client may use. Default is none. */
+        grants: z.array(z.enum(D.CLIENT_GRANTS)).default([]),
+        /** Audiences (and RFC 8707 resource indicators) its tokens may name; the first is the default. Default is none. */
+        audiences: z.array(z.string().min(1).max(512)).max(64).default([]),
+        /** Scopes its tokens may carry (RFC 6749 §3.3 syntax). Default is none: a request that names a scope fails. */
+        scopes: z.array(scopeToken).max(128).default([]),
+        /** Realms it is a client of; in any other realm it does not exist. Default is the default realm only. */
+        realms: z.array(realmName).min(1).max(64).default([D.DEFAULT_REALM]),
+        /** Whether it may ask for renewable tokens and renew them. Default is false. */
+        renewable: z.boolean().default(false),
+        /** Whether it may act for users: exchange other clients' tokens and present its own user assertions. Default is false. */
         delegation: z.boolean().default(false),
-        /** Claims added to every token issued to this client (never iss, sub, aud, exp, iat, nbf, jti, client_id, act, cnf, scope). */
+        /** Claims added to every token issued to this client (never a registered or keymesh claim: see `RESERVED_CLAIMS`). */
         claims: z.record(z.string(), z.unknown()).optional(),
       }),
     )

@@ -37,14 +37,34 @@ function describeFastify(code: ErrorCode): string {
   }
 }
 
+/**
+ * RFC 6749 §5.2: `error_description` holds only %x20-21 / %x23-5B / %x5D-7E (printable ASCII without `"` and `\\`).
+ * Anything else is dropped, and the text is cut to `MAX_ERROR_DESCRIPTION_CHARS`.
+ */
+export function safeDescription(text: string): string {
+  return text.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, MAX_ERROR_DESCRIPTION_CHARS);
+}
+
+/** Longest `error_description` answered. Default is 300 characters. */
+export const MAX_ERROR_DESCRIPTION_CHARS = 300;
+
+/** The `WWW-Authenticate` challenge of a 401 (RFC 6749 §5.2 for client authentication, RFC 6750 §3 for bearer tokens). */
+function challenge(e: KeymeshError, description: string): string {
+  const realm = 'realm="keymesh"';
+  if (e.code === 'ERR_INVALID_CLIENT') return `Basic ${realm}`;
+  return `Bearer ${realm}, error="${ERROR_CODES[e.code].oauthError}", error_description="${description}"`;
+}
+
 /** Fastify error handler: the one place errors become HTTP answers. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = toKeymeshError(err);
   if (e.status >= 500) request.log.error({ err: e.cause ?? e, code: e.code, route: request.routeOptions.url }, 'request failed');
-  if (e.code === 'ERR_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="keymesh", error="invalid_token"');
+  const description = e.expose ? safeDescription(e.message) : 'internal error';
+  if (e.status === 401) reply.header('www-authenticate', challenge(e, description));
   if (e.code === 'ERR_FORBIDDEN') reply.header('www-authenticate', 'Bearer realm="keymesh", error="insufficient_scope"');
+  if (e.retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
   return reply
     .code(e.status)
     .header('cache-control', 'no-store')
-    .send({ error: ERROR_CODES[e.code].oauthError, error_description: e.expose ? e.message : 'internal error' });
+    .send({ error: ERROR_CODES[e.code].oauthError, error_description: description });
 }

@@ -12,6 +12,7 @@ import { ConfigInvalidError, KeymeshError, listenError } from '../errors.js';
 import type { Startable } from '../startable.js';
 import type { HttpDeps } from './deps.js';
 import { handleError } from './errors.js';
+import { registerLoadShedding } from './load-shedding.js';
 import { registerAdminClusterRoutes } from './routes/admin-cluster.js';
 import { registerAdminFaultRoutes } from './routes/admin-faults.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
@@ -44,6 +45,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
       return tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
     },
   }) as unknown as FastifyInstance;
+  registerLoadShedding(app, http.shedding);
   app.removeContentTypeParser('text/plain');
   void app.register(formBody, { bodyLimit: http.bodyLimitBytes });
   app.setErrorHandler(handleError);

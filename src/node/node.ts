@@ -26,7 +26,10 @@ import { Agreement } from '../replication/agreement.js';
 import { ClientAssertionVerifier, recordOnceWith, type RecordOnce } from '../secret-server/client-assertions.js';
 import { PopKeys } from '../secret-server/pop-keys.js';
 import { SecretServer } from '../secret-server/secret-server.js';
+import { AuthThrottle } from '../tokens/auth-throttle.js';
 import { ClientRegistry } from '../tokens/clients.js';
+import { SlowHashPool } from '../tokens/slow-hash.js';
+import { CappedFetcher } from '../net/capped-fetch.js';
 import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
 import { TokenProviders, type EncryptionProperties } from '../tokens/provider.js';
 import { RegisterTokenStore } from '../tokens/register-store.js';
@@ -65,6 +68,10 @@ interface SharedParts {
   readonly revocations: Revocations;
   readonly jwks: JwksView;
   readonly pops: PopKeys;
+  /** Where operator-chosen client secrets are checked, and the throttle of failed client authentications. */
+  readonly slowHash: SlowHashPool;
+  readonly fetcher: CappedFetcher;
+  readonly throttle: AuthThrottle;
 }
 
 /** One keymesh node. */
@@ -144,11 +151,16 @@ export class KeymeshNode implements Startable {
         ...config.operatorTokens,
       ]);
       const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
+      const slowHash = new SlowHashPool();
+      // every outbound fetch (POPs, IDP and client key sets) through one capped fetcher
+      const fetcher = new CappedFetcher();
+      await this.#startComponent(slowHash);
       const revocations = new Revocations({ register: agreement, clock, publish: (jti, exp) => cluster.publishRevocation(jti, exp) });
       cluster.onRevocation((jti, exp) => revocations.heard(jti, exp));
       const shared: SharedParts = {
         agreement, keyring, clock, getOrCreate, recordOnce: recordOnceWith(getOrCreate), revocations,
-        jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock),
+        jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock, { fetcher }), fetcher,
+        slowHash, throttle: new AuthThrottle(),
       };
       const secretServer = this.#secretServer(shared);
       const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(shared, realm)] as const));
@@ -192,23 +204,26 @@ export class KeymeshNode implements Startable {
   }
 
   /** The secret server of the default realm, on the register. */
-  #secretServer({ keyring, clock, getOrCreate, recordOnce, pops }: SharedParts): SecretServer {
+  #secretServer({ keyring, clock, getOrCreate, recordOnce, pops, fetcher }: SharedParts): SecretServer {
     const { config } = this.#o;
     const issuer = config.realms[DEFAULT_REALM]!.issuer;
     return new SecretServer({
       clients: new ClientAssertionVerifier({
-        resourceServers: config.resourceServers, acceptedAudiences: [issuer, `${issuer}/secret-server/token-exchange`],
-        clock, clockSkewMs: config.clockSkewMs, recordOnce,
+        resourceServers: config.resourceServers.filter((r) => r.realm === DEFAULT_REALM), acceptedAudiences: [issuer, `${issuer}/secret-server/token-exchange`],
+        clock, clockSkewMs: config.clockSkewMs, recordOnce, fetcher,
       }),
-      users: new UserTokenVerifier({ issuers: config.trustedIssuers, clock, clockSkewMs: config.clockSkewMs }),
+      users: new UserTokenVerifier({ issuers: config.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM), clock, clockSkewMs: config.clockSkewMs, fetcher }),
       pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate,
     });
   }
 
   /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService({ agreement, keyring, clock, recordOnce, revocations, jwks, pops }: SharedParts, realmName: string): TokenService {
+  #tokenService({ agreement, keyring, clock, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher }: SharedParts, realmName: string): TokenService {
     const { config } = this.#o;
     const realm = config.realms[realmName]!;
+    // a realm knows only its own clients and resource servers: elsewhere they do not exist
+    const clients = config.clients.filter((c) => c.realms.includes(realmName));
+    const resourceServers = config.resourceServers.filter((r) => r.realm === realmName);
     const isRevoked = (jti: string) => revocations.isRevoked(jti);
     const jwt = new JwtAccessTokenProvider({
       // the realm's JWKS document, the one HTTP serves: parsed again only when its ETag changes
@@ -222,9 +237,9 @@ export class KeymeshNode implements Startable {
       clockSkewS: Math.ceil(config.clockSkewMs / 1000),
     });
     const tokenStore = new RegisterTokenStore(agreement, clock);
-    const keyClients = config.clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
+    const keyClients = clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
     const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
-      resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client',
+      resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client', fetcher,
     });
     const popOf = async (url: string): Promise<EncryptionProperties> => {
       const pop = await pops.get(url);
@@ -244,10 +259,10 @@ export class KeymeshNode implements Startable {
     });
     return new TokenService({
       realm: realmName,
-      clients: new ClientRegistry(config.clients, assertions),
+      clients: new ClientRegistry(clients, { assertions, slowHash, throttle }),
       providers: new TokenProviders().register(jwt).register(new SecurityContextTokenProvider({ tokenStore, clock })),
       jwt,
-      subjects: new SubjectTokens({ jwt, realm: realmName, issuer: realm.issuer, isRevoked, clients: config.clients, recordOnce, clock, clockSkewMs: config.clockSkewMs }),
+      subjects: new SubjectTokens({ jwt, realm: realmName, issuer: realm.issuer, isRevoked, clients, recordOnce, clock, clockSkewMs: config.clockSkewMs, fetcher }),
       tokenStore,
       isRevoked,
       sts: {
@@ -260,12 +275,12 @@ export class KeymeshNode implements Startable {
         now: () => clock.now(),
       },
       encryptionFor: async (audience) => {
-        const server = config.resourceServers.find((r) => r.audience === audience);
+        const server = resourceServers.find((r) => r.audience === audience);
         if (!server) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `cannot encrypt to ${audience}: it is not a registered resource server with a POP`);
         return popOf(server.jwksUri);
       },
       caller: (client) => {
-        const served = config.resourceServers.filter((r) => r.clientId === client.clientId);
+        const served = resourceServers.filter((r) => r.clientId === client.clientId);
         return {
           clientId: client.clientId,
           audiences: served.map((r) => r.audience),
@@ -274,6 +289,7 @@ export class KeymeshNode implements Startable {
       },
       dpop: { verifier: new DpopVerifier({ clock, recordOnce: (key) => recordOnce(key), nonces }), nonces },
       recordRevocation: (jti, expiresAt) => revocations.revoke(jti, expiresAt),
+      recordOnce,
     });
   }
 

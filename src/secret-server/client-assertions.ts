@@ -5,14 +5,20 @@
  * `clientId`, whose `aud` is one of this cluster's own identifiers (its issuer or the endpoint URL), with `exp`,
  * `jti` and a lifetime of at most `CLIENT_ASSERTION_MAX_LIFETIME_MS`, signed by a signing key from the resource
  * server's registered `jwksUri` (its POP). Each `jti` is recorded once through the replicated register, so a
- * replayed assertion is refused on every node, not only the one that saw it first. Every failure is
- * `ERR_INVALID_CLIENT` (401 `invalid_client`), except an unreachable key set (`ERR_IDP_UNAVAILABLE`, 503).
+ * replayed assertion is refused on every node, not only the one that saw it first. Its `typ` header, when present,
+ * must be `JWT` or `client-authentication+jwt` (RFC 8725 §3.11 explicit typing; draft RFC 7523bis), so no other
+ * typed JWT (an access token `at+jwt`, a DPoP proof `dpop+jwt`) passes as an assertion; a `crit` header is
+ * refused. Key sets are fetched through the capped fetcher (no redirects, https except to loopback, bounded size
+ * and time). Every failure is `ERR_INVALID_CLIENT` (401 `invalid_client`), except an unreachable key set
+ * (`ERR_IDP_UNAVAILABLE`, 503); messages never repeat a library's message or what a key set's host answered.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock.js';
-import { CLIENT_ASSERTION_MAX_LIFETIME_MS, CLIENT_ASSERTION_TYPE, IDP_ALGS, IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS, IDP_JWKS_TIMEOUT_MS } from '../config/defaults.js';
-import { KeymeshError } from '../errors.js';
+import { CLIENT_ASSERTION_MAX_LIFETIME_MS, CLIENT_ASSERTION_TYPE, IDP_ALGS, IDP_JWKS_COOLDOWN_MS } from '../config/defaults.js';
+import { isKeymeshError, KeymeshError } from '../errors.js';
+import { CappedFetcher } from '../net/capped-fetch.js';
+import { remoteKeySet, type RemoteJWKSet } from '../net/remote-key-set.js';
 
 /** A registered resource server as configured. */
 export interface ResourceServer {
@@ -28,8 +34,12 @@ export interface ResourceServer {
  */
 export type RecordOnce = (key: string) => Promise<boolean>;
 
+/** The `typ` values a client assertion may carry (compared case-insensitively, without an `application/` prefix). */
+export const CLIENT_ASSERTION_TYPS: readonly string[] = ['jwt', 'client-authentication+jwt'];
+
+/** Verifies RFC 7523 client assertions of registered resource servers (or clients) against their key sets. */
 export class ClientAssertionVerifier {
-  readonly #clients = new Map<string, { server: ResourceServer; keys: ReturnType<typeof createRemoteJWKSet> }>();
+  readonly #clients = new Map<string, { server: ResourceServer; keys: RemoteJWKSet }>();
   readonly #byAudience = new Map<string, ResourceServer>();
   readonly #acceptedAudiences: readonly string[];
   readonly #clock: Clock;
@@ -37,18 +47,24 @@ export class ClientAssertionVerifier {
   readonly #recordOnce: RecordOnce;
   readonly #label: string;
 
-  /** `label` names the callers in errors: "resource server" (default) or, for the token service, "client". */
+  /**
+   * `label` names the callers in errors: "resource server" (default) or, for the token service, "client".
+   * `cooldownMs`: least time between key-set fetches on an unknown kid (default `IDP_JWKS_COOLDOWN_MS`, 30 s).
+   * `fetcher`: the capped fetcher to share (default: a new one with its defaults).
+   */
   constructor(options: {
     resourceServers: readonly ResourceServer[]; acceptedAudiences: readonly string[]; clock: Clock; clockSkewMs: number; recordOnce: RecordOnce; cooldownMs?: number;
-    label?: string;
+    label?: string; fetcher?: CappedFetcher;
   }) {
     this.#label = options.label ?? 'resource server';
     this.#acceptedAudiences = options.acceptedAudiences;
     this.#clock = options.clock;
     this.#clockSkewMs = options.clockSkewMs;
     this.#recordOnce = options.recordOnce;
+    const fetcher = options.fetcher ?? new CappedFetcher();
+    const message = `the key set of the ${this.#label} could not be fetched`;
     for (const server of options.resourceServers) {
-      const keys = createRemoteJWKSet(new URL(server.jwksUri), { cooldownDuration: options.cooldownMs ?? IDP_JWKS_COOLDOWN_MS, cacheMaxAge: IDP_JWKS_MAX_AGE_MS, timeoutDuration: IDP_JWKS_TIMEOUT_MS });
+      const keys = remoteKeySet(server.jwksUri, { fetcher, code: 'ERR_IDP_UNAVAILABLE', message, cooldownMs: options.cooldownMs ?? IDP_JWKS_COOLDOWN_MS });
       this.#clients.set(server.clientId, { server, keys });
       this.#byAudience.set(server.audience, server);
     }
@@ -68,11 +84,15 @@ export class ClientAssertionVerifier {
   async verify(assertionType: string | undefined, assertion: string | undefined): Promise<ResourceServer> {
     if (assertionType !== CLIENT_ASSERTION_TYPE || !assertion) throw invalid(`client authentication needs client_assertion_type ${CLIENT_ASSERTION_TYPE} and a client_assertion`);
     let iss: string | undefined;
+    let header: ProtectedHeaderParameters;
     try {
       iss = decodeJwt(assertion).iss;
+      header = decodeProtectedHeader(assertion);
     } catch {
       throw invalid('the client assertion is not a JWT');
     }
+    if (header.typ !== undefined && !isClientAssertionTyp(header.typ)) throw invalid('the client assertion has a typ header other than JWT or client-authentication+jwt');
+    if (header.crit !== undefined) throw invalid('the client assertion has a crit header');
     const client = iss === undefined ? undefined : this.#clients.get(iss);
     if (!client) throw invalid(`the client assertion is not from a registered ${this.#label}`);
     const now = this.#clock.now();
@@ -88,11 +108,12 @@ export class ClientAssertionVerifier {
         requiredClaims: ['exp', 'jti'],
       }));
     } catch (err) {
+      if (isKeymeshError(err)) throw err;
       const generic = err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC';
       if (generic || err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
-        throw new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of ${this.#label} ${client.server.clientId} could not be fetched: ${(err as Error).message}`, { cause: err });
+        throw new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of the ${this.#label} could not be fetched or is not a key set`, { cause: err });
       }
-      throw invalid(err instanceof joseErrors.JWTExpired ? 'the client assertion has expired' : `the client assertion does not verify: ${(err as Error).message}`);
+      throw invalid(err instanceof joseErrors.JWTExpired ? 'the client assertion has expired' : 'the client assertion does not verify', err);
     }
     if (outlivesAssertionBound(payload, now, this.#clockSkewMs)) throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) throw invalid('the client assertion needs a jti of 1–128 characters');
@@ -121,6 +142,13 @@ export function recordOnceWith(getOrCreate: (key: string, candidate: Uint8Array)
   };
 }
 
-function invalid(message: string): KeymeshError {
-  return new KeymeshError('ERR_INVALID_CLIENT', message);
+/** Whether `typ` is one a client assertion may carry: `JWT` or `client-authentication+jwt`, any case, `application/` allowed. */
+export function isClientAssertionTyp(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false;
+  const t = typ.toLowerCase();
+  return CLIENT_ASSERTION_TYPS.includes(t.startsWith('application/') ? t.slice('application/'.length) : t);
+}
+
+function invalid(message: string, cause?: unknown): KeymeshError {
+  return new KeymeshError('ERR_INVALID_CLIENT', message, cause === undefined ? undefined : { cause });
 }

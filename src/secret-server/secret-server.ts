@@ -6,7 +6,12 @@
  * is a registered resource server → verify the user's JWT for an audience the caller may present → get-or-create
  * the secret of (issuer, subject) on the register (256 random bits proposed; the first value chosen is returned
  * for ever) → encrypt it as a compact JWE to each audience's current POP `enc` key → sign a JWT with `sub`, `aud`,
- * `iss`, `iat`, `exp`, `jti` and `secret` (audience → JWE) with the realm's active signing key.
+ * `iss`, `iat`, `exp`, `jti`, `sub_id` and `secret` (audience → JWE) with the realm's active signing key.
+ *
+ * The answer is explicitly typed (RFC 8725 §3.11): `typ: secret-answer+jwt`, so that it can never be taken for
+ * another JWT of this realm (an access token is `at+jwt`), nor another JWT for this answer. `sub` is the user's
+ * subject and `sub_id` (RFC 9493 §3.2.5, format `iss_sub`) names the user fully, issuer included, so the caller
+ * can check the answer is about the user it asked for.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { CompactEncrypt, SignJWT } from 'jose';
@@ -17,8 +22,10 @@ import type { ClientAssertionVerifier } from './client-assertions.js';
 import type { PopKey, PopKeys } from './pop-keys.js';
 import type { UserTokenVerifier } from './user-tokens.js';
 
-/** Lifetime of the JWT that carries the secret. */
+/** Lifetime of the JWT that carries the secret, in seconds. */
 export const SECRET_TOKEN_LIFETIME_S = 300;
+/** The JOSE `typ` of the secret server's answer token (RFC 8725 §3.11): `SecretClient` refuses any other. */
+export const SECRET_ANSWER_TYP = 'secret-answer+jwt';
 
 export interface ExchangeRequest {
   readonly subjectToken: string;
@@ -63,8 +70,9 @@ export class SecretServer {
     for (const [i, server] of servers.entries()) encrypted[server.audience] = await this.#encryptTo(server.jwksUri, pops[i]!, secret);
     const key = this.#o.keyring.requireActive(this.#o.realm, 'sig');
     const now = Math.floor(this.#o.clock.now() / 1000);
-    const token = await new SignJWT({ secret: encrypted, jti: randomBytes(16).toString('base64url') })
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    const subId = { format: 'iss_sub', iss: user.issuer, sub: user.subject };
+    const token = await new SignJWT({ secret: encrypted, sub_id: subId, jti: randomBytes(16).toString('base64url') })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: SECRET_ANSWER_TYP })
       .setIssuer(this.#o.issuer)
       .setSubject(user.subject)
       .setAudience(servers.length === 1 ? servers[0]!.audience : servers.map((s) => s.audience))

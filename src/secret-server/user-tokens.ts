@@ -5,13 +5,16 @@
  * key set (`jwksUri`) with that issuer's algorithms only (asymmetric ones: `alg: none` and an HMAC signed with a
  * public key are refused before any key is touched), `exp` and `nbf` with `clockSkewMs` of tolerance, and an `aud`
  * that the calling resource server may present. Key sets are cached (`IDP_JWKS_MAX_AGE_MS`) and fetched again
- * on an unknown kid at most every `IDP_JWKS_COOLDOWN_MS` (jose's remote key set); an IDP that cannot be reached
- * fails only the requests that need it.
+ * on an unknown kid at most every `IDP_JWKS_COOLDOWN_MS` (jose's remote key set), through the capped fetcher (no
+ * redirects, https except to loopback, bounded size and time); an IDP that cannot be reached fails only the
+ * requests that need it. Errors never repeat a library's message or what an IDP answered (that is in `cause`).
  */
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.js';
-import { IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS, IDP_JWKS_TIMEOUT_MS } from '../config/defaults.js';
+import { IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
+import { CappedFetcher } from '../net/capped-fetch.js';
+import { remoteKeySet, type RemoteJWKSet } from '../net/remote-key-set.js';
 
 /** A trusted IDP as configured. */
 export interface TrustedIssuer {
@@ -28,19 +31,39 @@ export interface VerifiedUser {
   readonly claims: JWTPayload;
 }
 
+/** Options of {@link UserTokenVerifier}. */
+export interface UserTokenVerifierOptions {
+  readonly issuers: readonly TrustedIssuer[];
+  readonly clock: Clock;
+  /** Tolerance of `exp` and `nbf`, in ms. */
+  readonly clockSkewMs: number;
+  /** Least time between two key-set fetches on an unknown kid, in ms. Default is `IDP_JWKS_COOLDOWN_MS`, 30000. */
+  readonly cooldownMs?: number;
+  /** How long a key set is kept, in ms. Default is `IDP_JWKS_MAX_AGE_MS`, 600000 (10 min). */
+  readonly maxAgeMs?: number;
+  /** Timeout of a key-set fetch, in ms, when no `fetcher` is given. Default is `OUTBOUND_FETCH_TIMEOUT_MS`, 5000. */
+  readonly timeoutMs?: number;
+  /** The fetcher to go through; share one per node. Default is a new {@link CappedFetcher}. */
+  readonly fetcher?: CappedFetcher;
+}
+
+/** Verifies user tokens of the trusted IDPs against their remote key sets. */
 export class UserTokenVerifier {
-  readonly #issuers = new Map<string, { config: TrustedIssuer; keys: ReturnType<typeof createRemoteJWKSet> }>();
+  readonly #issuers = new Map<string, { config: TrustedIssuer; keys: RemoteJWKSet }>();
   readonly #clock: Clock;
   readonly #clockSkewMs: number;
 
-  constructor(options: { issuers: readonly TrustedIssuer[]; clock: Clock; clockSkewMs: number; cooldownMs?: number; maxAgeMs?: number; timeoutMs?: number }) {
+  constructor(options: UserTokenVerifierOptions) {
     this.#clock = options.clock;
     this.#clockSkewMs = options.clockSkewMs;
+    const fetcher = options.fetcher ?? new CappedFetcher(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
     for (const config of options.issuers) {
-      const keys = createRemoteJWKSet(new URL(config.jwksUri), {
-        cooldownDuration: options.cooldownMs ?? IDP_JWKS_COOLDOWN_MS,
-        cacheMaxAge: options.maxAgeMs ?? IDP_JWKS_MAX_AGE_MS,
-        timeoutDuration: options.timeoutMs ?? IDP_JWKS_TIMEOUT_MS,
+      const keys = remoteKeySet(config.jwksUri, {
+        fetcher,
+        code: 'ERR_IDP_UNAVAILABLE',
+        message: `the key set of ${config.issuer} could not be fetched`,
+        cooldownMs: options.cooldownMs ?? IDP_JWKS_COOLDOWN_MS,
+        maxAgeMs: options.maxAgeMs ?? IDP_JWKS_MAX_AGE_MS,
       });
       this.#issuers.set(config.issuer, { config, keys });
     }
@@ -85,14 +108,14 @@ export class UserTokenVerifier {
 
 function translate(err: unknown, issuer: string): KeymeshError {
   if (err instanceof KeymeshError) return err;
-  // fetching the key set failed: a timeout, a non-200 answer (jose's generic error), a malformed set, no connection
+  // the key set is unusable: a malformed set or not JSON (jose's generic error); fetch failures are KeymeshErrors
   const generic = err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC';
   if (generic || err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || (err instanceof Error && !(err instanceof joseErrors.JOSEError))) {
-    return new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of ${issuer} could not be fetched: ${(err as Error).message}`, { cause: err });
+    return new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of ${issuer} could not be fetched or is not a key set`, { cause: err });
   }
   if (err instanceof joseErrors.JWTExpired) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token has expired');
   if (err instanceof joseErrors.JWTClaimValidationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token's ${err.claim} claim is not acceptable (${err.reason})`);
   if (err instanceof joseErrors.JWKSNoMatchingKey) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `no key of ${issuer} matches the user token`);
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token\'s signature does not verify');
-  return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token was refused: ${(err as Error).message}`);
+  return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token was refused', { cause: err });
 }

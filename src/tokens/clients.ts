@@ -1,113 +1,182 @@
 /**
- * Registered OAuth clients of the token service (`clients` in the config) and their authentication.
+ * Registered OAuth clients of one realm's token service (`clients` in the config, those whose `realms` name it)
+ * and their authentication.
  *
- * `client_secret_basic` (RFC 6749 §2.3.1): the secret is checked against its stored salted scrypt hash
- * (`scrypt$N$r$p$salt$hash`, made by `keymesh hash-client-secret`). scrypt is slow on purpose, so a secret that
- * verified once is remembered in memory as an HMAC under a key drawn at start: the next request costs one HMAC,
- * and nothing unsalted is ever written anywhere. A wrong secret is never remembered.
+ * `client_secret_basic` (RFC 6749 §2.3.1): a generated secret is checked against its keyed hash at once; an
+ * operator-chosen one against its scrypt hash on the slow-hash pool, then remembered in memory as an HMAC under
+ * a key drawn at start, so the next request costs one HMAC (a wrong secret is never remembered).
  *
  * `private_key_jwt` (RFC 7523): a client assertion signed by a key of the client's registered `jwksUri`, its `jti`
  * recorded once through the register (the secret server's verifier, shared).
+ *
+ * Abuse: before anything is checked, the throttle refuses addresses and client ids with too many recent
+ * failures (429); every failure is counted. Every failure answers the same `invalid_client` text, and every
+ * failed secret check costs the same: one scrypt of the default cost on the pool, also for an unknown client id
+ * and for a wrong generated secret, so neither the answer nor its timing tells which client ids exist.
  */
-import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { promisify } from 'node:util';
-import { KeymeshError } from '../errors.js';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { isKeymeshError, KeymeshError } from '../errors.js';
 import type { ClientAssertionVerifier } from '../secret-server/client-assertions.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import { CLIENT_SECRET_SCRYPT, fastSecretMatches, parseSecretHash, type SecretHash } from './client-secrets.js';
+import type { SlowHashPool } from './slow-hash.js';
 
-const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+export { CLIENT_SECRET_SCRYPT, hashClientSecret, parseSecretHash } from './client-secrets.js';
 
-/** scrypt cost of new secret hashes: N = 2^15, r = 8, p = 1 (about 50 ms here). */
-export const CLIENT_SECRET_SCRYPT = { N: 1 << 15, r: 8, p: 1 } as const;
-const HASH_BYTES = 32;
+/** The one description of every failed client authentication. */
+export const CLIENT_AUTH_FAILED = 'client authentication failed';
 
-/** A client as the config registers it. */
+/** A client as the config registers it: what it may get, each list granting nothing when empty. */
 export interface ClientConfig {
   readonly clientId: string;
   readonly secretHash?: string | undefined;
   readonly jwksUri?: string | undefined;
   readonly grants: readonly string[];
   readonly audiences: readonly string[];
+  /** Scopes its tokens may carry. Default: none. */
+  readonly scopes?: readonly string[] | undefined;
+  /** Realms it belongs to. Default: the default realm. */
+  readonly realms?: readonly string[] | undefined;
+  /** Whether it may ask for and renew renewable tokens. Default: false. */
+  readonly renewable?: boolean | undefined;
   readonly delegation?: boolean | undefined;
   readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** Hashes a client secret for the config. */
-export async function hashClientSecret(secret: string, cost: { N: number; r: number; p: number } = CLIENT_SECRET_SCRYPT): Promise<string> {
-  if (secret.length < 16) throw new KeymeshError('ERR_INVALID_REQUEST', 'a client secret must be at least 16 characters');
-  const salt = randomBytes(16);
-  const hash = await scryptAsync(secret, salt, HASH_BYTES, { ...cost, maxmem: 256 * cost.N * cost.r });
-  return `scrypt$${cost.N}$${cost.r}$${cost.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+/** What a client authentication request carries besides the `Authorization` header. */
+export interface ClientAuthForm {
+  readonly client_assertion_type?: string | undefined;
+  readonly client_assertion?: string | undefined;
 }
 
-/** The parts of a stored hash; `undefined` when it is not one. */
-export function parseSecretHash(text: string): { N: number; r: number; p: number; salt: Buffer; hash: Buffer } | undefined {
-  const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]{16,})\$([A-Za-z0-9_-]{43})$/.exec(text);
-  if (!m) return undefined;
-  const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (N < 2 || (N & (N - 1)) !== 0 || N > 1 << 20 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
-  return { N, r, p, salt: Buffer.from(m[4]!, 'base64url'), hash: Buffer.from(m[5]!, 'base64url') };
+export interface ClientRegistryOptions {
+  readonly assertions?: ClientAssertionVerifier | undefined;
+  /** Where scrypt runs; without one (unit tests), on the libuv pool. */
+  readonly slowHash?: SlowHashPool | undefined;
+  readonly throttle?: AuthThrottle | undefined;
 }
 
 export class ClientRegistry {
   readonly #clients: Map<string, ClientConfig>;
+  readonly #hashes = new Map<string, SecretHash>();
   readonly #rememberKey = randomBytes(32);
   readonly #verified = new Map<string, Buffer>();
-  readonly #assertions: ClientAssertionVerifier | undefined;
+  readonly #o: ClientRegistryOptions;
 
-  constructor(clients: readonly ClientConfig[], assertions?: ClientAssertionVerifier) {
+  constructor(clients: readonly ClientConfig[], options: ClientRegistryOptions | ClientAssertionVerifier = {}) {
     this.#clients = new Map(clients.map((c) => [c.clientId, c]));
-    this.#assertions = assertions;
+    this.#o = 'verify' in options ? { assertions: options } : options;
+    for (const c of clients) {
+      const parsed = c.secretHash === undefined ? undefined : parseSecretHash(c.secretHash);
+      if (parsed) this.#hashes.set(c.clientId, parsed);
+    }
   }
 
   /**
    * The client a request authenticates: by client assertion when the form carries one, else by Basic credentials.
-   * @throws KeymeshError `ERR_INVALID_CLIENT` (or `ERR_IDP_UNAVAILABLE` when the client's key set is unreachable).
+   * `source` is the caller's address, for the throttle.
+   * @throws KeymeshError `ERR_INVALID_CLIENT`, `ERR_INVALID_REQUEST` (two methods at once), `ERR_TOO_MANY_ATTEMPTS`,
+   *   `ERR_OVERLOADED`, or `ERR_IDP_UNAVAILABLE` when the client's key set is unreachable.
    */
-  async authenticate(authorization: string | undefined, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }): Promise<ClientConfig> {
-    if (form.client_assertion === undefined && form.client_assertion_type === undefined) return this.authenticateBasic(authorization);
-    if (authorization) throw new KeymeshError('ERR_INVALID_CLIENT', 'use one client authentication method, not two');
-    if (!this.#assertions) throw new KeymeshError('ERR_INVALID_CLIENT', 'no client authenticates with private_key_jwt here');
-    const { clientId } = await this.#assertions.verify(form.client_assertion_type, form.client_assertion);
-    return this.#clients.get(clientId)!;
+  async authenticate(authorization: string | undefined, form: ClientAuthForm, source = 'unknown'): Promise<ClientConfig> {
+    const assertion = form.client_assertion !== undefined || form.client_assertion_type !== undefined;
+    if (authorization === '') authorization = undefined;
+    if (assertion && authorization !== undefined) throw new KeymeshError('ERR_INVALID_REQUEST', 'use one client authentication method, not two');
+    const presented = assertion ? assertionIssuer(form.client_assertion) : basicClientId(authorization);
+    await this.#o.throttle?.check(source, presented);
+    try {
+      return assertion ? await this.#authenticateAssertion(form) : await this.authenticateBasic(authorization);
+    } catch (err) {
+      if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
+      await this.#o.throttle?.failed(source, presented);
+      throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
+    }
   }
 
   get(clientId: string): ClientConfig | undefined {
     return this.#clients.get(clientId);
   }
 
+  async #authenticateAssertion(form: ClientAuthForm): Promise<ClientConfig> {
+    if (!this.#o.assertions) throw new KeymeshError('ERR_INVALID_CLIENT', 'no client authenticates with private_key_jwt here');
+    const { clientId } = await this.#o.assertions.verify(form.client_assertion_type, form.client_assertion);
+    const client = this.#clients.get(clientId);
+    if (!client) throw new KeymeshError('ERR_INVALID_CLIENT', 'the assertion is from no client of this realm');
+    return client;
+  }
+
   /**
    * The client an `Authorization: Basic` header authenticates.
-   * @throws KeymeshError `ERR_INVALID_CLIENT` for a missing, malformed or wrong credential or an unknown client.
+   * @throws KeymeshError `ERR_INVALID_CLIENT` for a missing, malformed or wrong credential or an unknown client;
+   *   `ERR_OVERLOADED` when the slow-hash queue is full.
    */
   async authenticateBasic(authorization: string | undefined): Promise<ClientConfig> {
-    const m = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(authorization ?? '');
-    if (!m) throw new KeymeshError('ERR_INVALID_CLIENT', 'client authentication required: client_secret_basic (Authorization: Basic)');
-    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 1) throw new KeymeshError('ERR_INVALID_CLIENT', 'malformed Basic credentials');
-    let clientId: string;
-    let secret: string;
-    try {
-      clientId = decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' '));
-      secret = decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' '));
-    } catch {
-      throw new KeymeshError('ERR_INVALID_CLIENT', 'malformed Basic credentials');
+    const credentials = parseBasic(authorization);
+    if (!credentials) throw new KeymeshError('ERR_INVALID_CLIENT', 'client authentication required: client_secret_basic (Authorization: Basic) or private_key_jwt');
+    const client = this.#clients.get(credentials.clientId);
+    if (!client || !(await this.#secretMatches(client, credentials.secret))) {
+      if (!client) await this.#dummyCheck(credentials.secret);
+      throw new KeymeshError('ERR_INVALID_CLIENT', 'unknown client or wrong secret');
     }
-    const client = this.#clients.get(clientId);
-    if (!client?.secretHash) throw new KeymeshError('ERR_INVALID_CLIENT', 'unknown client, or one without a secret');
-    if (!(await this.#secretMatches(client, secret))) throw new KeymeshError('ERR_INVALID_CLIENT', 'wrong client secret');
     return client;
   }
 
   async #secretMatches(client: ClientConfig, secret: string): Promise<boolean> {
+    const stored = this.#hashes.get(client.clientId);
+    if (!stored) {
+      await this.#dummyCheck(secret);
+      return false;
+    }
+    if (stored.kind === 'hmac-sha256') {
+      if (fastSecretMatches(stored, secret)) return true;
+      await this.#dummyCheck(secret);
+      return false;
+    }
     const mac = createHmac('sha256', this.#rememberKey).update(client.clientId).update('\0').update(secret).digest();
     const known = this.#verified.get(client.clientId);
     if (known && timingSafeEqual(known, mac)) return true;
-    const stored = parseSecretHash(client.secretHash!);
-    if (!stored) return false;
-    const hash = await scryptAsync(secret, stored.salt, stored.hash.length, { N: stored.N, r: stored.r, p: stored.p, maxmem: 256 * stored.N * stored.r });
+    const hash = await this.#scrypt({ secret, salt: stored.salt, N: stored.N, r: stored.r, p: stored.p, keylen: stored.hash.length });
     if (!timingSafeEqual(hash, stored.hash)) return false;
     this.#verified.set(client.clientId, mac);
     return true;
+  }
+
+  /** The cost of a failed check of an operator-chosen secret, paid by every other failure too. */
+  async #dummyCheck(secret: string): Promise<void> {
+    await this.#scrypt({ secret, salt: randomBytes(16), ...CLIENT_SECRET_SCRYPT, keylen: 32 });
+  }
+
+  async #scrypt(task: { secret: string; salt: Uint8Array; N: number; r: number; p: number; keylen: number }): Promise<Buffer> {
+    if (this.#o.slowHash) return Buffer.from(await this.#o.slowHash.scrypt(task));
+    const { scrypt } = await import('node:crypto');
+    return new Promise((resolve, reject) => scrypt(task.secret, task.salt, task.keylen, { N: task.N, r: task.r, p: task.p, maxmem: 256 * task.N * task.r }, (err, out) => (err ? reject(err) : resolve(out))));
+  }
+}
+
+/** The client id and secret of an `Authorization: Basic` header (RFC 6749 §2.3.1: form-urlencoded, then Basic). */
+function parseBasic(authorization: string | undefined): { clientId: string; secret: string } | undefined {
+  const m = /^Basic ([A-Za-z0-9+/=]{1,2048})$/i.exec(authorization ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 1) return undefined;
+  try {
+    return { clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' ')), secret: decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' ')) };
+  } catch {
+    return undefined;
+  }
+}
+
+function basicClientId(authorization: string | undefined): string | undefined {
+  return parseBasic(authorization)?.clientId;
+}
+
+function assertionIssuer(assertion: string | undefined): string | undefined {
+  try {
+    const iss = assertion === undefined ? undefined : decodeJwt(assertion).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -11,7 +11,9 @@
  * - **Proofs are recorded once through the register.** Within the `iat` window only the `jti` tells a replay from
  *   a fresh proof, and a replay may reach any node. The verifier records `dpop/<sha256(jkt \0 jti)>` through the
  *   injected `recordOnce` (the replicated get-or-create, see `recordOnceWith`), expiring when the proof could no
- *   longer pass the `iat` check: the first node wins, every other node refuses.
+ *   longer pass the `iat` check: the first node wins, every other node refuses. `verify` checks and records in one
+ *   step; `check` leaves the record to the caller (`record()`), for a caller that must first check the access
+ *   token the proof came with, so that proofs presented with tokens that do not verify are never recorded.
  *
  * Every failure is a {@link DpopError} whose `kind` tells the HTTP edge what to answer: `use_dpop_nonce` when the
  * client only needs a fresh nonce (missing, expired, from the future, under an unpublished key), to be sent with
@@ -154,6 +156,20 @@ export interface DpopProof {
   readonly iat: number;
 }
 
+/**
+ * A proof that passed every check of {@link DpopVerifier.check} but the replay check, which `record` makes: a
+ * caller with checks of its own (a resource server verifying the access token the proof came with) records the
+ * proof only after they pass, so a proof presented with a token that does not verify fills no replay record.
+ */
+export interface CheckedDpopProof extends DpopProof {
+  /**
+   * Records the proof as used (through `recordOnce`, until it could no longer pass the `iat` check). Call it once.
+   * @throws DpopError `invalid_dpop_proof` when the proof was already recorded (a replay, on any node sharing the
+   *   records); whatever `recordOnce` throws (e.g. a full cache or an unavailable register), as is.
+   */
+  record(): Promise<void>;
+}
+
 /** Checks DPoP proofs per RFC 9449 §4.3, replays refused on every node. */
 export class DpopVerifier {
   readonly #o: DpopVerifierOptions;
@@ -165,11 +181,26 @@ export class DpopVerifier {
   }
 
   /**
-   * Verifies `proofJwt` (the `DPoP` header) for `request` and records it as used.
+   * Verifies `proofJwt` (the `DPoP` header) for `request` and records it as used: {@link check}, then `record()`.
+   * @throws DpopError naming what is wrong, `already used` for a replay; `isUseDpopNonce(err)` when a fresh nonce
+   *   is all the client needs.
+   * @throws KeymeshError `ERR_INVALID_REQUEST` when `request.url` is not an absolute http(s) URL; what
+   *   `recordOnce` throws.
+   */
+  async verify(proofJwt: string, request: DpopRequest, options: { requireNonce?: boolean } = {}): Promise<DpopProof> {
+    const { record, ...proof } = await this.check(proofJwt, request, options);
+    await record();
+    return proof;
+  }
+
+  /**
+   * Verifies `proofJwt` for `request` like {@link verify} but records nothing: the replay check is the returned
+   * proof's `record()`, to be called once the caller's own checks passed. Until then the proof may be presented
+   * again.
    * @throws DpopError naming what is wrong; `isUseDpopNonce(err)` when a fresh nonce is all the client needs.
    * @throws KeymeshError `ERR_INVALID_REQUEST` when `request.url` is not an absolute http(s) URL.
    */
-  async verify(proofJwt: string, request: DpopRequest, options: { requireNonce?: boolean } = {}): Promise<DpopProof> {
+  async check(proofJwt: string, request: DpopRequest, options: { requireNonce?: boolean } = {}): Promise<CheckedDpopProof> {
     if (typeof proofJwt !== 'string' || proofJwt.length === 0) throw invalidProof('the request has no DPoP proof');
     if (proofJwt.length > PROOF_MAX_CHARS) throw invalidProof(`DPoP proof is longer than ${PROOF_MAX_CHARS} characters`);
     let header: Record<string, unknown>;
@@ -212,10 +243,13 @@ export class DpopVerifier {
     if (nonce !== undefined && typeof nonce !== 'string') throw invalidProof('DPoP proof nonce is not a string');
     if (typeof nonce === 'string') this.#o.nonces.check(nonce);
     const jkt = await calculateJwkThumbprint(jwk, 'sha256');
+    const recordKey = `dpop/${createHash('sha256').update(jkt).update('\0').update(jti).digest('base64url')}`;
     // forgettable once the proof could no longer pass the iat check
-    const record = createHash('sha256').update(jkt).update('\0').update(jti).digest('base64url');
-    if (!(await this.#o.recordOnce(`dpop/${record}`, Math.ceil(iat) + this.#windowS + 1))) throw invalidProof('DPoP proof was already used');
-    return { jkt, jti, iat };
+    const expiresAtS = Math.ceil(iat) + this.#windowS + 1;
+    const record = async (): Promise<void> => {
+      if (!(await this.#o.recordOnce(recordKey, expiresAtS))) throw invalidProof('DPoP proof was already used');
+    };
+    return { jkt, jti, iat, record };
   }
 }
 

@@ -10,11 +10,13 @@
  * JWE to the recipient's POP key (`cty: JWT`).
  *
  * Validation verifies with `jose` against this node's own published keys (no network), checks `typ`, issuer and
- * expiry, and asks `isRevoked` about the `jti`.
+ * expiry, and asks `isRevoked` about the `jti` and every `jti` of its chain (`chain.ts`).
  */
 import { randomUUID } from 'node:crypto';
 import { CompactEncrypt, createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { KeymeshError } from '../errors.js';
+import { chainRevoked } from './chain.js';
+import { whyRefused } from './jose-reasons.js';
 import { signJws, type SigningKey } from './jws-signer.js';
 import {
   TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT, type TokenProvider, type TokenProviderParameters, type TokenProviderResponse, type TokenValidator,
@@ -51,7 +53,7 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
     const { stsProperties: sts, tokenRequirements: req, principal } = params;
     const now = Math.floor(sts.now() / 1000);
     const requested = req.lifetimeS ?? DEFAULT_ACCESS_TOKEN_LIFETIME_S;
-    const exp = Math.min(now + Math.min(requested, sts.maxLifetimeS), req.notAfter ?? Infinity);
+    const exp = Math.min(now + Math.min(requested, sts.maxLifetimeS), req.notAfter ?? Infinity, req.chain?.exp ?? Infinity);
     if (exp <= now) throw new KeymeshError('ERR_INVALID_GRANT', 'the token it would be made from has expired');
     const jti = randomUUID();
     const payload: Record<string, unknown> = {
@@ -67,6 +69,7 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
       ...(principal.actor ? { act: principal.actor } : {}),
       ...(params.keyRequirements.confirmationJkt ? { cnf: { jkt: params.keyRequirements.confirmationJkt } } : {}),
       ...(req.renewable ? { renewable: true } : {}),
+      ...(req.chain && req.chain.jti.length > 0 ? { chain: { jti: [...req.chain.jti], exp: req.chain.exp } } : {}),
     };
     const key: SigningKey = await sts.signingKey();
     let token = signJws(payload, key, 'at+jwt');
@@ -95,7 +98,7 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
       });
       return payload;
     } catch (err) {
-      throw new KeymeshError('ERR_INVALID_TOKEN', `the token does not verify: ${(err as Error).message}`, { cause: err });
+      throw new KeymeshError('ERR_INVALID_TOKEN', whyRefused(err), { cause: err });
     }
   }
 
@@ -106,7 +109,11 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
     } catch {
       return { active: false };
     }
-    if (await this.#o.isRevoked(payload.jti!)) return { active: false };
+    try {
+      if (await chainRevoked(payload, this.#o.isRevoked)) return { active: false };
+    } catch {
+      return { active: false };
+    }
     return { active: true, claims: { ...payload, token_type: payload['cnf'] ? 'DPoP' : 'Bearer' } };
   }
 

@@ -66,7 +66,7 @@ export interface ClaimsHandler {
 
 /** Runs the handlers in order; a later handler's claim replaces an earlier one's. Never overrides reserved claims. */
 export class ClaimsManager {
-  static readonly RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable']);
+  static readonly RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable', 'chain']);
   readonly #handlers: ClaimsHandler[];
 
   constructor(handlers: readonly ClaimsHandler[] = []) {
@@ -104,6 +104,17 @@ export interface TokenRequirements {
   readonly scope?: readonly string[];
   /** Latest expiry allowed (seconds since the epoch): a token made from another never outlives it. */
   readonly notAfter?: number;
+  /** The tokens this one is made from (exchange), carried in the token so their revocation reaches it. */
+  readonly chain?: TokenChain;
+}
+
+/**
+ * The tokens a token was made from: their `jti`s, nearest first, and the earliest of their expiries (seconds
+ * since the epoch). A token with a chain is inactive once any of them is revoked, and never outlives `exp`.
+ */
+export interface TokenChain {
+  readonly jti: readonly string[];
+  readonly exp: number;
 }
 
 /** The replicated token store (the register under `token/`): write-once entries that expire with their token. */
@@ -193,14 +204,19 @@ export class TokenProviders {
   /** @throws KeymeshError `ERR_UNSUPPORTED_TOKEN_TYPE` */
   provider(tokenType: string, realm: string): TokenProvider {
     const provider = this.#providers.find((p) => p.canHandleToken(tokenType, realm));
-    if (!provider) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `no provider issues tokens of type ${tokenType} in realm ${realm}`);
+    if (!provider) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'no provider of this realm issues the requested token type');
     return provider;
   }
 
   /** @throws KeymeshError `ERR_UNSUPPORTED_TOKEN_TYPE` */
   validator(tokenType: string, realm: string): TokenValidator {
     const validator = this.#validators.find((v) => v.canHandleToken(tokenType, realm));
-    if (!validator) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `no validator checks tokens of type ${tokenType} in realm ${realm}`);
+    if (!validator) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'no validator of this realm checks the token type');
     return validator;
+  }
+
+  /** The validator of `tokenType` in `realm`, or undefined when there is none. */
+  findValidator(tokenType: string, realm: string): TokenValidator | undefined {
+    return this.#validators.find((v) => v.canHandleToken(tokenType, realm));
   }
 }

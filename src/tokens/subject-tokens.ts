@@ -11,22 +11,28 @@
  *   client id, `sub` = the user, `aud` = this realm, a lifetime of at most 5 minutes and a `jti` recorded once.
  *   What it allows is bounded by the server's registered audiences.
  *
- * Either way the new token's `act` names the caller, nested over any `act` the subject token carried.
+ * Either way the new token's `act` names the caller, nested over any `act` the subject token carried, it never
+ * outlives the subject token (or the chain that token came from, `chain.ts`), it dies with the revocation of any
+ * of them, and a subject token bound to a DPoP key (`cnf.jkt`) is only exchanged with a proof of that key.
  */
-import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.js';
-import { CLIENT_ASSERTION_MAX_LIFETIME_MS, IDP_ALGS, IDP_JWKS_COOLDOWN_MS, IDP_JWKS_MAX_AGE_MS, IDP_JWKS_TIMEOUT_MS } from '../config/defaults.js';
-import { KeymeshError } from '../errors.js';
+import { CLIENT_ASSERTION_MAX_LIFETIME_MS, IDP_ALGS } from '../config/defaults.js';
+import { isKeymeshError, KeymeshError } from '../errors.js';
+import type { CappedFetcher } from '../net/capped-fetch.js';
+import { remoteKeySet, type RemoteJWKSet } from '../net/remote-key-set.js';
 import { outlivesAssertionBound, recordJti, type RecordOnce } from '../secret-server/client-assertions.js';
 import type { ClientConfig } from './clients.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
-import type { Actor } from './provider.js';
+import { chainRevoked, extendChain } from './chain.js';
+import { whyRefused } from './jose-reasons.js';
+import type { Actor, TokenChain } from './provider.js';
 
 /** Subject-token types accepted for a JWT. */
 export const JWT_SUBJECT_TOKEN_TYPES: readonly string[] = ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt'];
 
 /** Claims of a subject token that are never copied into the new token. */
-const NOT_COPIED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable']);
+const NOT_COPIED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable', 'chain']);
 
 /** A checked subject token: who it is about and what a token made from it may carry. */
 export interface Subject {
@@ -39,6 +45,10 @@ export interface Subject {
   readonly scopes: readonly string[] | undefined;
   /** Latest expiry (seconds); undefined: only the realm's maximum. */
   readonly notAfter: number | undefined;
+  /** The chain the new token carries (the subject token and its own chain). */
+  readonly chain: TokenChain | undefined;
+  /** The DPoP key the subject token is bound to (`cnf.jkt`): the new token needs a proof of it and is bound to it. */
+  readonly jkt: string | undefined;
   /** Claims carried over. */
   readonly claims: Readonly<Record<string, unknown>>;
 }
@@ -52,17 +62,19 @@ export interface SubjectTokensOptions {
   readonly recordOnce: RecordOnce;
   readonly clock: Clock;
   readonly clockSkewMs: number;
+  /** The node's capped fetcher for the delegation clients' key sets. */
+  readonly fetcher?: CappedFetcher;
 }
 
 export class SubjectTokens {
   readonly #o: SubjectTokensOptions;
-  readonly #delegateKeys = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  readonly #delegateKeys = new Map<string, RemoteJWKSet>();
 
   constructor(options: SubjectTokensOptions) {
     this.#o = options;
     for (const c of options.clients) {
       if (c.delegation && c.jwksUri) {
-        this.#delegateKeys.set(c.clientId, createRemoteJWKSet(new URL(c.jwksUri), { cooldownDuration: IDP_JWKS_COOLDOWN_MS, cacheMaxAge: IDP_JWKS_MAX_AGE_MS, timeoutDuration: IDP_JWKS_TIMEOUT_MS }));
+        this.#delegateKeys.set(c.clientId, remoteKeySet(c.jwksUri, { message: 'the key set of the client could not be fetched', ...(options.fetcher ? { fetcher: options.fetcher } : {}) }));
       }
     }
   }
@@ -72,7 +84,7 @@ export class SubjectTokens {
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
    */
   async check(caller: ClientConfig, token: string, tokenType: string): Promise<Subject> {
-    if (!JWT_SUBJECT_TOKEN_TYPES.includes(tokenType)) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `subject_token_type ${tokenType} is not accepted; use ${JWT_SUBJECT_TOKEN_TYPES.join(' or ')}`);
+    if (!JWT_SUBJECT_TOKEN_TYPES.includes(tokenType)) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `the subject_token_type is not accepted; use ${JWT_SUBJECT_TOKEN_TYPES.join(' or ')}`);
     let iss: string | undefined;
     try {
       iss = decodeJwt(token).iss;
@@ -89,14 +101,16 @@ export class SubjectTokens {
     try {
       payload = await this.#o.jwt.verify(token, this.#o.realm);
     } catch (err) {
-      throw new KeymeshError('ERR_INVALID_GRANT', (err as Error).message, { cause: err });
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token does not verify (signature, type, issuer or expiry)', { cause: err });
     }
-    if (await this.#o.isRevoked(payload.jti!)) throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token was revoked');
+    if (await chainRevoked(payload, this.#o.isRevoked)) throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token, or a token it was made from, was revoked');
+    const cnf = payload['cnf'] as { jkt?: unknown } | undefined;
+    if (cnf !== undefined && typeof cnf.jkt !== 'string') throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is bound to a key in a way this service cannot check');
     const mayAct = payload['may_act'] as { sub?: unknown } | undefined;
     if (mayAct !== undefined) {
-      if (mayAct.sub !== caller.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `the subject token's may_act does not name client ${caller.clientId}`);
+      if (mayAct.sub !== caller.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', "the subject token's may_act does not name the calling client");
     } else if (payload['client_id'] !== caller.clientId && !caller.delegation) {
-      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `client ${caller.clientId} may not act with a token issued to another client (no may_act naming it, and not registered with delegation)`);
+      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client may not act with a token issued to another client (no may_act naming it, and not registered with delegation)');
     }
     const ownClient = payload['client_id'] === caller.clientId && payload.sub === caller.clientId && payload['act'] === undefined;
     const previous = payload['act'] as Actor | undefined;
@@ -107,13 +121,15 @@ export class SubjectTokens {
       audiences: aud === undefined ? [] : Array.isArray(aud) ? aud : [aud],
       scopes: typeof payload['scope'] === 'string' ? (payload['scope'] as string).split(' ').filter(Boolean) : [],
       notAfter: payload.exp,
+      chain: extendChain(payload),
+      jkt: cnf?.jkt as string | undefined,
       claims: copied(payload),
     };
   }
 
   async #delegatedUser(caller: ClientConfig, token: string): Promise<Subject> {
     const keys = this.#delegateKeys.get(caller.clientId);
-    if (!caller.delegation || !keys) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `client ${caller.clientId} is not registered with delegation (and a jwksUri), so it may not assert users`);
+    if (!caller.delegation || !keys) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered with delegation (and a jwksUri), so it may not assert users');
     const now = this.#o.clock.now();
     let payload: JWTPayload;
     try {
@@ -122,11 +138,13 @@ export class SubjectTokens {
         clockTolerance: Math.floor(this.#o.clockSkewMs / 1000), currentDate: new Date(now), requiredClaims: ['sub', 'exp', 'jti'],
       }));
     } catch (err) {
+      if (isKeymeshError(err)) throw err;
       if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
-        throw new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of client ${caller.clientId} could not be fetched: ${(err as Error).message}`, { cause: err });
+        throw new KeymeshError('ERR_IDP_UNAVAILABLE', 'the key set of the calling client could not be fetched', { cause: err });
       }
-      throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion does not verify: ${(err as Error).message}`, { cause: err });
+      throw new KeymeshError('ERR_INVALID_GRANT', whyRefused(err, 'the user assertion'), { cause: err });
     }
+    if (TYPED_NOT_ASSERTION.test(String(protectedTyp(token) ?? ''))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion is a JWT of another type (typ)');
     if (outlivesAssertionBound(payload, now, this.#o.clockSkewMs)) {
       throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     }
@@ -137,10 +155,24 @@ export class SubjectTokens {
       // an `act` inside the server's own assertion is its say-so, not a chain anyone verified: not carried
       actor: { sub: caller.clientId },
       audiences: caller.audiences,
-      scopes: undefined,
-      notAfter: undefined,
+      // bounded by what the server itself was registered for (TokenService narrows to the client's scopes)
+      scopes: caller.scopes ?? [],
+      notAfter: payload.exp,
+      chain: { jti: [], exp: payload.exp! },
+      jkt: undefined,
       claims: copied(payload),
     };
+  }
+}
+
+/** Explicit types (RFC 8725 §3.11) that are never a user assertion: access tokens, DPoP proofs, keymesh answers. */
+const TYPED_NOT_ASSERTION = /^(application\/)?(at\+jwt|dpop\+jwt|secret-answer\+jwt|client-authentication\+jwt|logout\+jwt|token-introspection\+jwt)$/i;
+
+function protectedTyp(token: string): unknown {
+  try {
+    return decodeProtectedHeader(token).typ;
+  } catch {
+    return undefined;
   }
 }
 

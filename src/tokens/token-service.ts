@@ -3,17 +3,26 @@
  * (`client_credentials` and RFC 8693 token exchange with on-behalf-of), validate (RFC 7662 introspection), renew
  * (`/renew`, for tokens issued as renewable) and cancel (RFC 7009 revocation).
  *
- * Issue hands a `TokenProviderParameters` to the provider registered for the requested token type. Audiences must
- * be ones the client is registered for (its first by default); a token made from another (exchange, renewal) never
- * widens audience or scope and never outlives it. A revocation is a write-once record `revoked/<jti>` on the
- * register, so every node, including one that was down, refuses the token from then on.
+ * Deny by default: a client gets exactly the grants, audiences (and RFC 8707 resources), scopes and renewability
+ * its registration lists, each list granting nothing when empty; the registry of a realm holds only that realm's
+ * clients. A token made from another (exchange, renewal) never widens audience or scope, never outlives any token
+ * of its chain, dies with the revocation of any of them, and keeps the DPoP binding of the token it came from
+ * (exchanging or renewing a bound token takes a proof of its key). A renewal retires the token it replaces, once:
+ * a second renewal of the same token is refused on every node. A revocation is a write-once record
+ * `revoked/<jti>` on the register, so every node, including one that was down, refuses the token from then on.
+ * Introspection (RFC 7662 §4) answers only the party a token concerns: the client it was issued to, or a client
+ * that is one of its audiences (by client id or as a registered resource server); anyone else learns
+ * `{active: false}`.
  */
+import type { JWTPayload } from 'jose';
+import { SCOPE_TOKEN } from '../config/schema.js';
 import { KeymeshError } from '../errors.js';
+import { chainOf, chainRevoked } from './chain.js';
 import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
-  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type EncryptionProperties, type KeyRequirements, type Principal, type ValidationCaller, type StsProperties, type TokenProviders, type TokenProviderResponse, type TokenStore,
+  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type EncryptionProperties, type KeyRequirements, type Principal, type ValidationCaller, type StsProperties, type TokenChain, type TokenProviders, type TokenProviderResponse, type TokenStore,
 } from './provider.js';
 import type { Subject, SubjectTokens } from './subject-tokens.js';
 
@@ -33,6 +42,8 @@ export interface TokenServiceOptions {
   readonly isRevoked: (jti: string) => Promise<boolean>;
   /** Write-once revocation record of `jti`, kept until `expiresAt` (seconds). */
   readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
+  /** Records `key` once cluster-wide: true the first time (a renewal claims its token with it). */
+  readonly recordOnce: (key: string) => Promise<boolean>;
   /** The POP encryption key of a registered resource server's audience. @throws `ERR_UNKNOWN_AUDIENCE`, `ERR_POP_UNAVAILABLE` */
   readonly encryptionFor: (audience: string) => Promise<EncryptionProperties>;
   /** Who a validating client is: the audiences it serves as a registered resource server, and its POP key. */
@@ -60,7 +71,7 @@ export interface ExchangeRequest extends IssueRequest {
 }
 
 /** What was issued, its type, and whether it is bound to a DPoP key. */
-export type Issued = TokenProviderResponse & { tokenType: string; bound: boolean };
+export type Issued = TokenProviderResponse & { tokenType: string; bound: boolean; scope?: string | undefined };
 
 export class TokenService {
   readonly #o: TokenServiceOptions;
@@ -79,36 +90,47 @@ export class TokenService {
 
   /**
    * `client_credentials`: a token about the client itself.
-   * @throws KeymeshError `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
+   * @throws KeymeshError `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_INVALID_SCOPE`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
    */
   async clientCredentials(client: ClientConfig, request: IssueRequest): Promise<Issued> {
     this.#mayUse(client, GRANT_CLIENT_CREDENTIALS);
-    const audiences = this.#audiences(client.audiences, request.audiences, 'it is registered for');
-    const scope = splitScope(request.scope);
+    this.#mayAskRenewable(client, request);
+    const audiences = pickAudiences(client.audiences, request.audiences, 'the client is registered for');
+    const scope = grantScope(parseScope(request.scope), client.scopes ?? [], undefined);
     return this.#issue(client, { subject: client.clientId, clientId: client.clientId }, audiences, scope, undefined, request);
   }
 
   /**
-   * RFC 8693 token exchange, on behalf of the subject token's user.
+   * RFC 8693 token exchange, on behalf of the subject token's user: audiences and scopes within both the subject
+   * token's and the client's, no later expiry than any token of the chain, the subject token's DPoP binding kept.
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_INVALID_SCOPE`,
    *   `ERR_UNSUPPORTED_TOKEN_TYPE`.
    */
   async exchange(client: ClientConfig, request: ExchangeRequest): Promise<Issued> {
     this.#mayUse(client, GRANT_TOKEN_EXCHANGE);
+    this.#mayAskRenewable(client, request);
+    const requestedScope = parseScope(request.scope);
     const subject = await this.#o.subjects.check(client, request.subjectToken, request.subjectTokenType);
-    const audiences = this.#audiences(subject.audiences, request.audiences, 'the subject token allows');
-    const scope = narrowScope(splitScope(request.scope), subject);
+    if (subject.jkt !== undefined && request.confirmationJkt !== subject.jkt) {
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is bound to a DPoP key (cnf.jkt): exchange it with a DPoP proof of that key');
+    }
+    const allowed = subject.audiences.filter((a) => client.audiences.includes(a));
+    const audiences = pickAudiences(allowed, request.audiences, 'both the subject token and the client allow');
+    const scope = grantScope(requestedScope, client.scopes ?? [], subject.scopes);
     const principal: Principal = { subject: subject.subject, clientId: client.clientId, ...(subject.actor ? { actor: subject.actor } : {}), claims: subject.claims };
-    return this.#issue(client, principal, audiences, scope, subject.notAfter, request);
+    return this.#issue(client, principal, audiences, scope, subject.notAfter, request, { ...(subject.chain ? { chain: subject.chain } : {}), ...(subject.jkt ? { jkt: subject.jkt } : {}) });
   }
 
   /**
-   * `/renew`: a new token like `token` with a new expiry, for the client it was issued to, only when it was issued
-   * as renewable and has not expired or been revoked.
-   * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`.
+   * `/renew`: a new token like `token` with a new expiry, for the client it was issued to, only when the client may
+   * renew, the token was issued as renewable, and neither it nor any token of its chain expired or was revoked. The
+   * new token never outlives the chain, keeps its DPoP binding (renewing a bound token takes a proof of its key,
+   * `confirmationJkt`), and replaces the old one: the old token is revoked, and a second renewal of it is refused.
+   * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_UNKNOWN_AUDIENCE`.
    */
-  async renew(client: ClientConfig, token: string): Promise<Issued> {
-    let payload;
+  async renew(client: ClientConfig, token: string, confirmationJkt?: string): Promise<Issued> {
+    if (client.renewable !== true) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered to renew tokens');
+    let payload: JWTPayload;
     try {
       payload = await this.#o.jwt.verify(token, this.#o.realm);
     } catch (err) {
@@ -116,26 +138,39 @@ export class TokenService {
     }
     if (payload['client_id'] !== client.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may renew only tokens issued to it');
     if (payload['renewable'] !== true) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was not issued as renewable');
-    if (await this.#o.isRevoked(payload.jti!)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was revoked');
-    const { iss: _i, sub, aud, exp, iat, jti: _j, client_id: _c, act, cnf, scope, renewable: _r, ...claims } = payload as Record<string, unknown>;
+    const chain = chainOf(payload);
+    if (await chainRevoked(payload, this.#o.isRevoked)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token, or a token it was made from, was revoked');
+    const jkt = (payload['cnf'] as { jkt?: string } | undefined)?.jkt;
+    if (jkt !== undefined && confirmationJkt !== jkt) throw new KeymeshError('ERR_INVALID_GRANT', 'the token is bound to a DPoP key (cnf.jkt): renew it with a DPoP proof of that key');
+    const { iss: _i, sub, aud, exp, iat, jti, client_id: _c, act, cnf: _k, scope, renewable: _r, chain: _h, ...claims } = payload as Record<string, unknown>;
+    const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
+    pickAudiences(client.audiences, audiences, 'the client is registered for');
+    const scopes = grantScope(typeof scope === 'string' ? parseScope(scope) : undefined, client.scopes ?? [], undefined);
+    if (!(await this.#o.recordOnce(`renewed/${jti as string}`))) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was renewed already');
+    await this.#o.recordRevocation(jti as string, exp as number);
     const principal: Principal = { subject: sub as string, clientId: client.clientId, ...(act ? { actor: act as Principal['actor'] } : {}), claims };
     const lifetimeS = (exp as number) - (iat as number);
-    const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
-    const jkt = (cnf as { jkt?: string } | undefined)?.jkt;
-    return this.#issue(client, principal, audiences, splitScope(scope as string | undefined), undefined, { renewable: true }, { lifetimeS, ...(jkt ? { jkt } : {}) });
+    return this.#issue(client, principal, audiences, scopes, chain?.exp, { renewable: true }, { lifetimeS, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) });
   }
 
   /**
-   * RFC 7662: `{active: false}` for anything this realm did not issue or that is expired or revoked. An SCT (its
-   * `urn:uuid:` identifier, or the SCT type as `token_type_hint`) is validated by its provider: the resource server
-   * it was issued for also gets its key, as `key_jwe` encrypted to that server's POP key.
+   * RFC 7662: `{active: false}` for anything this realm did not issue, that is expired or revoked (itself or a token
+   * of its chain), or that does not concern the caller (§4: only the client it was issued to and its audiences
+   * learn about it). An SCT (its `urn:uuid:` identifier) is validated by its provider: the resource server it was
+   * issued for also gets its key, as `key_jwe` encrypted to that server's POP key. `token_type_hint` decides only
+   * which kind is tried first.
    */
   async introspect(token: string, hint: string | undefined, client: ClientConfig): Promise<Record<string, unknown>> {
-    const sct = token.startsWith('urn:uuid:') || (hint !== undefined && SCT_TYPES.has(hint));
-    const type = sct ? TOKEN_TYPE_SCT_200512 : TOKEN_TYPE_ACCESS_TOKEN;
-    const result = await this.#o.providers.validator(type, this.#o.realm).validateToken(token, type, this.#o.realm, this.#o.caller(client));
-    if (!result.active) return { active: false };
-    return { active: true, ...result.claims, ...(result.keyJwe ? { key_jwe: result.keyJwe } : {}) };
+    const sctFirst = token.startsWith('urn:uuid:') || (hint !== undefined && SCT_TYPES.has(hint));
+    const caller = this.#o.caller(client);
+    for (const type of sctFirst ? [TOKEN_TYPE_SCT_200512, TOKEN_TYPE_ACCESS_TOKEN] : [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512]) {
+      const validator = this.#o.providers.findValidator(type, this.#o.realm);
+      const result = validator ? await validator.validateToken(token, type, this.#o.realm, caller) : { active: false };
+      if (!result.active) continue;
+      if (!concerns(result.claims ?? {}, client.clientId, caller.audiences)) return { active: false };
+      return { active: true, ...result.claims, ...(result.keyJwe ? { key_jwe: result.keyJwe } : {}) };
+    }
+    return { active: false };
   }
 
   /**
@@ -154,22 +189,16 @@ export class TokenService {
   }
 
   #mayUse(client: ClientConfig, grant: string): void {
-    if (!client.grants.includes(grant)) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', `client ${client.clientId} may not use the ${grant} grant`);
+    if (!client.grants.includes(grant)) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered for this grant type');
   }
 
-  /** The requested audiences (default: the first allowed), each one allowed. */
-  #audiences(allowed: readonly string[], requested: readonly string[] | undefined, why: string): string[] {
-    const audiences = requested && requested.length > 0 ? [...new Set(requested)] : allowed.slice(0, 1);
-    if (audiences.length === 0) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'no audience to issue the token for');
-    for (const a of audiences) {
-      if (!allowed.includes(a)) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `audience ${a} is not one ${why}`);
-    }
-    return audiences;
+  #mayAskRenewable(client: ClientConfig, request: IssueRequest): void {
+    if (request.renewable && client.renewable !== true) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered for renewable tokens');
   }
 
   async #issue(
     client: ClientConfig, principal: Principal, audiences: readonly string[], scope: readonly string[] | undefined, notAfter: number | undefined,
-    request: IssueRequest, renewal: { lifetimeS?: number; jkt?: string } = {},
+    request: IssueRequest, renewal: { lifetimeS?: number; jkt?: string; chain?: TokenChain } = {},
   ): Promise<Issued> {
     const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
     const provider = this.#o.providers.provider(tokenType, this.#o.realm);
@@ -192,6 +221,7 @@ export class TokenService {
         tokenType,
         ...(scope && scope.length > 0 ? { scope } : {}),
         ...(notAfter !== undefined ? { notAfter } : {}),
+        ...(renewal.chain ? { chain: renewal.chain } : {}),
         ...(renewal.lifetimeS !== undefined ? { lifetimeS: renewal.lifetimeS } : {}),
         ...(request.renewable ? { renewable: true } : {}),
       },
@@ -200,20 +230,50 @@ export class TokenService {
       tokenStore: this.#o.tokenStore,
       realm: this.#o.realm,
     });
-    return { ...response, tokenType, bound: (renewal.jkt ?? request.confirmationJkt) !== undefined };
+    return { ...response, tokenType, bound: (renewal.jkt ?? request.confirmationJkt) !== undefined, ...(scope && scope.length > 0 ? { scope: scope.join(' ') } : {}) };
   }
 }
 
-function splitScope(scope: string | undefined): string[] | undefined {
-  const scopes = scope?.split(' ').filter(Boolean);
-  return scopes && scopes.length > 0 ? scopes : undefined;
+/**
+ * The scopes of an RFC 6749 §3.3 `scope` parameter; undefined when absent or empty.
+ * @throws KeymeshError `ERR_INVALID_SCOPE` when malformed.
+ */
+export function parseScope(scope: string | undefined): string[] | undefined {
+  if (scope === undefined || scope === '') return undefined;
+  const scopes = scope.split(' ');
+  if (!scopes.every((s) => SCOPE_TOKEN.test(s))) {
+    throw new KeymeshError('ERR_INVALID_SCOPE', 'the scope is malformed (RFC 6749 §3.3: scope tokens of printable ASCII without " and \\, separated by single spaces)');
+  }
+  return [...new Set(scopes)];
 }
 
-/** The requested scopes, each one the subject token has (all of them when none are requested). */
-function narrowScope(requested: readonly string[] | undefined, subject: Subject): readonly string[] | undefined {
-  if (subject.scopes === undefined) return requested;
-  if (requested === undefined) return subject.scopes;
-  const wider = requested.filter((s) => !subject.scopes!.includes(s));
-  if (wider.length > 0) throw new KeymeshError('ERR_INVALID_SCOPE', `scope ${wider.join(' ')} is not in the subject token`);
-  return requested;
+/**
+ * The scopes a token gets: those requested, each one the client is registered for and (when made from another
+ * token) one that token has; none requested, every scope of `from` the client may have, or none.
+ * @throws KeymeshError `ERR_INVALID_SCOPE`
+ */
+function grantScope(requested: readonly string[] | undefined, client: readonly string[], from: readonly string[] | undefined): string[] | undefined {
+  if (requested === undefined) {
+    const inherited = (from ?? []).filter((s) => client.includes(s));
+    return inherited.length > 0 ? inherited : undefined;
+  }
+  if (!requested.every((s) => client.includes(s))) throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not granted to this client');
+  if (from !== undefined && !requested.every((s) => from.includes(s))) throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not in the token it is made from');
+  return [...requested];
+}
+
+/** The requested audiences (default: the first allowed), each one allowed. @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` */
+function pickAudiences(allowed: readonly string[], requested: readonly string[] | undefined, why: string): string[] {
+  const audiences = requested && requested.length > 0 ? [...new Set(requested)] : allowed.slice(0, 1);
+  if (audiences.length === 0) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `no audience to issue the token for: none that ${why}`);
+  if (!audiences.every((a) => allowed.includes(a))) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `a requested audience or resource is not one ${why}`);
+  return audiences;
+}
+
+/** RFC 7662 §4: whether a token's claims concern `clientId`: issued to it, or naming it or a server it runs among the audiences. */
+function concerns(claims: Readonly<Record<string, unknown>>, clientId: string, served: readonly string[]): boolean {
+  if (claims['client_id'] === clientId) return true;
+  const aud = claims['aud'];
+  const audiences = Array.isArray(aud) ? aud : aud === undefined ? [] : [aud];
+  return audiences.some((a) => a === clientId || served.includes(a as string));
 }

@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const hosts: Host[] = [];
 afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.stop().catch(() => undefined)));
+  await Promise.all(hosts.splice(0).map((h) => Promise.resolve(h.stop()).catch(() => undefined)));
 });
 
 const realTimers = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
@@ -23,7 +23,7 @@ async function threeReplicas(epochs: number[] = [1, 1, 1], bad: string[] = []) {
   const peers = new Map<string, string>();
   const nodes = [];
   for (let i = 0; i < 3; i++) {
-    const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), managementKey: mk, clusterId: 'reg', listen: { host: '127.0.0.1', port: 0 }, expectedSize: 3, isBanned: () => false, log: silentLogger() });
+    const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), managementKey: mk, clusterId: 'reg', listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
     await host.start();
     hosts.push(host);
     peers.set(ids[i]!, host.peerId.toString());

@@ -44,7 +44,7 @@ describe('token service', () => {
       ...FAST_CLUSTER_CONFIG,
       realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER }, partners: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: `${ISSUER}/realms/partners` } },
       clients: [
-        { clientId: 'app', secretHash, grants: ['client_credentials'], audiences: ['https://api.example', 'https://other.example'], claims: { tier: 'gold' } },
+        { clientId: 'app', secretHash, grants: ['client_credentials'], audiences: ['https://api.example', 'https://other.example'], scopes: ['read'], realms: ['default', 'partners'], claims: { tier: 'gold' } },
         { clientId: 'exchanger', secretHash, grants: ['urn:ietf:params:oauth:grant-type:token-exchange'], audiences: ['https://api.example'] },
         { clientId: 'rs', secretHash, grants: ['client_credentials'], audiences: ['https://other.example'] },
       ],
@@ -182,8 +182,8 @@ describe('token service', () => {
         ...FAST_CLUSTER_CONFIG,
         realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER } },
         clients: [
-          { clientId: 'app', secretHash, grants: ['client_credentials', X], audiences: [S1, S2] },
-          { clientId: 'server-1', secretHash, jwksUri: `${keys.base}/jwks`, grants: [X], audiences: [S2], delegation: true },
+          { clientId: 'app', secretHash, grants: ['client_credentials', X], audiences: [S1, S2], scopes: ['read', 'write'], renewable: true },
+          { clientId: 'server-1', secretHash, jwksUri: `${keys.base}/jwks`, grants: [X], audiences: [S2], scopes: ['read', 'write'], delegation: true },
           { clientId: 'server-2', secretHash, grants: [X], audiences: [S2], delegation: true },
           { clientId: 'plain', secretHash, jwksUri: `${keys.base}/jwks`, grants: [X], audiences: [S2] },
         ],

@@ -12,11 +12,14 @@ import { countOutcome } from './metrics.js';
 import { realmPrefix } from './public-keys.js';
 
 const audience = z.string().min(1).max(512);
+const oneOrMany = z.union([audience, z.array(audience).min(1).max(16)]).optional();
 const clientAuth = { client_assertion_type: z.string().max(256).optional(), client_assertion: z.string().max(16_384).optional() };
 
 const tokenForm = z.object({
   grant_type: z.string().min(1).max(256),
-  audience: z.union([audience, z.array(audience).min(1).max(16)]).optional(),
+  audience: oneOrMany,
+  /** RFC 8707 resource indicators: absolute URIs without a fragment, each one the client may name as an audience. */
+  resource: oneOrMany,
   scope: z.string().max(2048).optional(),
   requested_token_type: z.string().min(1).max(256).optional(),
   subject_token: z.string().min(1).max(16_384).optional(),
@@ -58,21 +61,27 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
   const authenticate = (tokens: TokenService, req: FastifyRequest, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }) => {
     // a client secret never crosses plain HTTP off loopback (API.md)
     if (req.headers.authorization !== undefined) requirePrivateChannel(req);
-    return tokens.clients.authenticate(req.headers.authorization, form);
+    return tokens.clients.authenticate(req.headers.authorization, form, req.socket.remoteAddress ?? 'unknown');
   };
 
-  const metadata = JSON.stringify(authorizationServerMetadata(deps.config.realms[realm]!.issuer));
-  app.get(`${prefix}/.well-known/oauth-authorization-server`, (_req, reply) =>
-    reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', `public, max-age=${Math.floor(deps.config.jwks.maxAgeMs / 1000)}`).send(metadata));
+  const issuer = deps.config.realms[realm]!.issuer;
+  const metadata = JSON.stringify(authorizationServerMetadata(issuer));
+  const serveMetadata = (_req: FastifyRequest, reply: FastifyReply) =>
+    reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', `public, max-age=${Math.floor(deps.config.jwks.maxAgeMs / 1000)}`).send(metadata);
+  // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path; the suffix form stays too
+  const issuerPath = new URL(issuer).pathname.replace(/\/+$/, '');
+  const locations = new Set([`${prefix}/.well-known/oauth-authorization-server`, `/.well-known/oauth-authorization-server${prefix}`]);
+  if (issuerPath !== '') locations.add(`/.well-known/oauth-authorization-server${issuerPath}`);
+  for (const location of locations) app.get(location, serveMetadata);
 
   app.post(`${prefix}/token`, counted('token', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenForm, req.body, 'body');
     const client = await authenticate(tokens, req, form);
-    const confirmationJkt = await dpopKey(tokens, req, reply);
+    const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
     const request = {
       confirmationJkt,
-      audiences: form.audience === undefined ? undefined : typeof form.audience === 'string' ? [form.audience] : form.audience,
+      audiences: targets(form.audience, form.resource),
       scope: form.scope, requestedTokenType: form.requested_token_type, renewable: form.renewable === 'true',
       encrypt: form.token_encryption === 'jwe',
       keyRequirements: {
@@ -91,11 +100,11 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
       }
       issued = await tokens.exchange(client, { ...request, subjectToken: form.subject_token, subjectTokenType: form.subject_token_type });
     } else {
-      throw new KeymeshError('ERR_UNSUPPORTED_GRANT_TYPE', `grant_type ${form.grant_type} is not supported`);
+      throw new KeymeshError('ERR_UNSUPPORTED_GRANT_TYPE', `the grant_type is not supported; use ${GRANT_CLIENT_CREDENTIALS} or ${GRANT_TOKEN_EXCHANGE}`);
     }
     // an SCT's server entropy is key material: only over HTTPS or on loopback
     if (issued.entropy) requirePrivateChannel(req);
-    return reply.headers(noStore).send(answer(issued, form.scope));
+    return reply.headers(noStore).send(answer(issued));
   }));
 
   app.post(`${prefix}/introspect`, counted('introspect', async (req, reply) => {
@@ -117,7 +126,8 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
-    return reply.headers(noStore).send(answer(await tokens.renew(client, form.token), undefined));
+    const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
+    return reply.headers(noStore).send(answer(await tokens.renew(client, form.token, confirmationJkt)));
   }));
 }
 
@@ -136,7 +146,9 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: [...IDP_ALGS],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
+    introspection_endpoint_auth_signing_alg_values_supported: [...IDP_ALGS],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
+    revocation_endpoint_auth_signing_alg_values_supported: [...IDP_ALGS],
     dpop_signing_alg_values_supported: [...DPOP_ALGS],
     response_types_supported: [],
   };
@@ -144,13 +156,16 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
 
 /**
  * The key a `DPoP` proof binds the token to (RFC 9449), or undefined without a proof. The proof must carry a
- * nonce of this cluster; when it lacks a fresh one, the error answer carries one in `DPoP-Nonce`.
+ * nonce of this cluster; when it lacks a fresh one, the error answer carries one in `DPoP-Nonce`. Its `htu` is
+ * checked against `http.publicUrl` when set (a node behind a TLS-terminating proxy), else against this listener's
+ * scheme and the `Host` header; `X-Forwarded-*` is never read.
  */
-async function dpopKey(tokens: TokenService, req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {
+async function dpopKey(tokens: TokenService, req: FastifyRequest, reply: FastifyReply, publicUrl: string | undefined): Promise<string | undefined> {
   const proof = req.headers['dpop'];
   if (proof === undefined) return undefined;
   if (typeof proof !== 'string') throw new KeymeshError('ERR_INVALID_DPOP_PROOF', 'send one DPoP header');
-  const url = `${req.protocol}://${req.host}${req.url.split('?')[0]}`;
+  const path = req.url.split('?')[0];
+  const url = publicUrl === undefined ? `${req.protocol}://${req.host}${path}` : `${publicUrl.replace(/\/+$/, '')}${path}`;
   try {
     return (await tokens.dpop.verifier.verify(proof, { method: req.method, url }, { requireNonce: true })).jkt;
   } catch (err) {
@@ -159,8 +174,22 @@ async function dpopKey(tokens: TokenService, req: FastifyRequest, reply: Fastify
   }
 }
 
+/**
+ * The audiences a request names: `audience` and RFC 8707 `resource` parameters together; undefined when neither.
+ * @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` (invalid_target) for a resource that is not an absolute URI without a fragment.
+ */
+export function targets(audience: string | string[] | undefined, resource: string | string[] | undefined): string[] | undefined {
+  const resources = resource === undefined ? [] : [resource].flat();
+  for (const r of resources) {
+    if (!URL.canParse(r) || r.includes('#')) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'a resource must be an absolute URI without a fragment (RFC 8707 §2)');
+  }
+  const all = [...(audience === undefined ? [] : [audience].flat()), ...resources];
+  return all.length === 0 ? undefined : all;
+}
+
 /** The RFC 6749 / 8693 answer; an SCT's server entropy rides along (base64url) when the provider returns it. */
-function answer(issued: Issued, scope: string | undefined): Record<string, unknown> {
+function answer(issued: Issued): Record<string, unknown> {
+  const scope = issued.scope;
   const sct = issued.keySize !== undefined;
   return {
     access_token: issued.token,

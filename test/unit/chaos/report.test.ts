@@ -196,10 +196,10 @@ describe('chaos picture', () => {
 
   it('draws a sample of many ok operations but every failure', () => {
     const many: CompletedOp[] = Array.from({ length: 25_000 }, (_, i) => ({
-      id: i, op: 'issue', node: 'n1', process: 'c0', invokedAt: T0 + i, doneAt: T0 + i + 5, outcome: 'ok',
+      id: i, op: 'issue', node: 'n1', process: 'c0', invokedAt: T0 + i, doneAt: T0 + i + 5, outcome: 'ok', value: {},
     }));
     const fails: CompletedOp[] = [1, 2, 3].map((i) => ({
-      id: 30_000 + i, op: 'secret', node: 'n2', process: 'c1', invokedAt: T0 + i * 1000, doneAt: T0 + i * 1000 + 50, outcome: 'fail',
+      id: 30_000 + i, op: 'secret', node: 'n2', process: 'c1', invokedAt: T0 + i * 1000, doneAt: T0 + i * 1000 + 50, outcome: 'fail', value: {},
     }));
     const big = renderSvg({ ops: [...many, ...fails], windows: [], start: T0, end: T0 + 30_000 });
     expect(count(big, /<circle /g)).toBe(20_000 + 1);

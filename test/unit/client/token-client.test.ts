@@ -1,10 +1,10 @@
 /**
  * The token client against two fake keymesh nodes on loopback: failover, the JWKS cache and its cooldown, the
- * checks `verify` makes (issuer, typ, audience, DPoP binding), and client_secret_basic encoding.
+ * checks `verify` makes (issuer, typ, the required audience, DPoP binding), and client_secret_basic encoding.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeymeshRemoteError, KeymeshTokenClient } from '../../../src/client/token-client.js';
 import { isKeymeshError } from '../../../src/errors.js';
@@ -13,6 +13,9 @@ import { FakeClock } from '../../helpers/fake-clock.js';
 const ISSUER = 'https://sts.test';
 const CLIENT_ID = 'svc:orders api';
 const CLIENT_SECRET = 'p@ss+w/rd:é~ 1';
+/** This service's audience: the tokens `FakeKeys.sign` makes name it unless told otherwise. */
+const API = 'https://api.test';
+const FOR_API = { audience: API } as const;
 
 /** The cluster's signing keys, shared by its nodes as keymesh nodes share theirs. */
 class FakeKeys {
@@ -32,7 +35,7 @@ class FakeKeys {
 
   sign(claims: JWTPayload, { kid = 'k1', typ = 'at+jwt', iss = ISSUER }: { kid?: string; typ?: string; iss?: string } = {}): Promise<string> {
     const now = Math.floor(this.clock.now() / 1000);
-    return new SignJWT({ iss, iat: now, exp: now + 300, jti: crypto.randomUUID(), ...claims })
+    return new SignJWT({ iss, aud: API, iat: now, exp: now + 300, jti: crypto.randomUUID(), ...claims })
       .setProtectedHeader({ alg: 'ES256', kid, typ }).sign(this.#keys.get(kid)!.privateKey);
   }
 }
@@ -165,58 +168,97 @@ describe('KeymeshTokenClient calls', () => {
 
 describe('KeymeshTokenClient.verify', () => {
   it('fetches the key set once and keeps it', async () => {
-    for (let i = 0; i < 3; i++) await client.verify(await keys.sign({ sub: 'alice', client_id: 'web' }));
+    for (let i = 0; i < 3; i++) await client.verify(await keys.sign({ sub: 'alice', client_id: 'web' }), FOR_API);
     expect(jwksFetches()).toBe(1);
   });
 
   it('refetches for an unknown kid, at most once per cooldown', async () => {
-    await client.verify(await keys.sign({ sub: 'a', client_id: 'web' }));
+    await client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), FOR_API);
     clock.advance(31_000);
     await keys.add('k2');
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }))).resolves.toMatchObject({ sub: 'a' });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }), FOR_API)).resolves.toMatchObject({ sub: 'a' });
     expect(jwksFetches()).toBe(2);
     clock.advance(1_000);
     await keys.add('k3');
     const k3 = await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k3' });
-    await expect(client.verify(k3)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(k3, FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
     expect(jwksFetches()).toBe(2);
     clock.advance(30_000);
-    await expect(client.verify(k3)).resolves.toMatchObject({ sub: 'a' });
+    await expect(client.verify(k3, FOR_API)).resolves.toMatchObject({ sub: 'a' });
     expect(jwksFetches()).toBe(3);
   });
 
   it('fails over to another node for the key set and keeps its keys when every node is down', async () => {
     nodes[0]!.mode = 'down';
-    await client.verify(await keys.sign({ sub: 'a', client_id: 'web' }));
+    await client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), FOR_API);
     expect(nodes.map((n) => n.jwksFetches)).toEqual([0, 1]);
     nodes[1]!.mode = 'down';
     clock.advance(60_000);
     await keys.add('k2');
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }))).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
-    await expect(client.verify(await keys.sign({ sub: 'b', client_id: 'web' }))).resolves.toMatchObject({ sub: 'b' });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(await keys.sign({ sub: 'b', client_id: 'web' }), FOR_API)).resolves.toMatchObject({ sub: 'b' });
   });
 
   it('is ERR_REMOTE when no key set was ever fetched', async () => {
     for (const n of nodes) n.mode = 'down';
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }))).rejects.toMatchObject({ code: 'ERR_REMOTE' });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_REMOTE' });
   });
 
   it('refuses another issuer, another typ, another audience, and an expired token', async () => {
-    const claims = { sub: 'a', client_id: 'web', aud: 'svc' };
-    await expect(client.verify(await keys.sign(claims, { iss: 'https://other' }))).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
-    await expect(client.verify(await keys.sign(claims, { typ: 'JWT' }))).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    const claims = { sub: 'a', client_id: 'web' };
+    await expect(client.verify(await keys.sign(claims), FOR_API)).resolves.toMatchObject({ sub: 'a' });
+    await expect(client.verify(await keys.sign(claims, { iss: 'https://other' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(await keys.sign(claims, { typ: 'JWT' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
     await expect(client.verify(await keys.sign(claims), { audience: 'other' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
     const token = await keys.sign(claims);
     clock.advance(301_000);
-    await expect(client.verify(token)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(token, FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+  });
+
+  it('refuses a token rightly signed by the cluster whose typ is JWT, not at+jwt, even for any audience', async () => {
+    const notAccessToken = await keys.sign({ sub: 'a', client_id: 'web' }, { typ: 'JWT' });
+    await expect(client.verify(notAccessToken, { anyAudience: true })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN', message: expect.stringContaining('typ') });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { typ: 'application/at+jwt' }), FOR_API)).resolves.toMatchObject({ sub: 'a' });
   });
 
   it('refuses a DPoP-bound token without a proof of its key, and any other key binding', async () => {
     const token = await keys.sign({ sub: 'a', client_id: 'web', cnf: { jkt: 'thumbprint-1' } });
-    await expect(client.verify(token)).rejects.toThrow(/DPoP-bound/);
-    await expect(client.verify(token, { dpopJkt: 'thumbprint-2' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
-    await expect(client.verify(token, { dpopJkt: 'thumbprint-1' })).resolves.toMatchObject({ sub: 'a' });
+    await expect(client.verify(token, FOR_API)).rejects.toThrow(/DPoP-bound/);
+    await expect(client.verify(token, { ...FOR_API, dpopJkt: 'thumbprint-2' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(token, { ...FOR_API, dpopJkt: 'thumbprint-1' })).resolves.toMatchObject({ sub: 'a' });
     const mtls = await keys.sign({ sub: 'a', client_id: 'web', cnf: { 'x5t#S256': 'cert-hash' } });
-    await expect(client.verify(mtls, { dpopJkt: 'thumbprint-1' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(mtls, { ...FOR_API, dpopJkt: 'thumbprint-1' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+  });
+});
+
+describe('KeymeshTokenClient.verify audience', () => {
+  it('refuses at once, fetching nothing, a call with neither audience nor anyAudience: true, or with both', async () => {
+    const token = await keys.sign({ sub: 'a', client_id: 'web' });
+    const refused = { code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('verify') };
+    // @ts-expect-error the audience is required
+    await expect(client.verify(token)).rejects.toMatchObject(refused);
+    // @ts-expect-error the audience is required
+    await expect(client.verify(token, {})).rejects.toMatchObject(refused);
+    // @ts-expect-error the audience is required, a DPoP key is no audience
+    await expect(client.verify(token, { dpopJkt: 'thumbprint-1' })).rejects.toMatchObject(refused);
+    await expect(client.verify(token, { anyAudience: false } as never)).rejects.toMatchObject(refused);
+    await expect(client.verify(token, { audience: API, anyAudience: true } as never)).rejects.toMatchObject(refused);
+    await expect(client.verify(token, { audience: [] })).rejects.toMatchObject(refused);
+    await expect(client.verify(token, { audience: '' })).rejects.toMatchObject(refused);
+    expect(jwksFetches()).toBe(0);
+  });
+
+  it('accepts a token naming one of several audiences, and refuses one naming none of them', async () => {
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), { audience: ['https://other.test', API] })).resolves.toMatchObject({ sub: 'a' });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: ['https://billing.test', API] }), FOR_API)).resolves.toMatchObject({ sub: 'a' });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: 'https://billing.test' }), FOR_API))
+      .rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN', message: expect.stringContaining('aud') });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: undefined }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+  });
+
+  it('accepts a token for another service of the realm only with anyAudience: true', async () => {
+    const forBilling = await keys.sign({ sub: 'a', client_id: 'web', aud: 'https://billing.test' });
+    await expect(client.verify(forBilling, FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(forBilling, { anyAudience: true })).resolves.toMatchObject({ sub: 'a', aud: 'https://billing.test' });
   });
 });

@@ -23,7 +23,10 @@ function problems(fn: () => unknown): Array<{ path: string; message: string }> {
 describe('config', () => {
   it('fills every default from defaults.ts', () => {
     const c = loadConfig({ raw: {}, cwd: '/srv' });
-    expect(c.http).toEqual({ host: D.DEFAULT_HTTP_HOST, port: D.DEFAULT_HTTP_PORT, allowInsecure: false, bodyLimitBytes: D.DEFAULT_HTTP_BODY_LIMIT_BYTES });
+    expect(c.http).toEqual({
+      host: D.DEFAULT_HTTP_HOST, port: D.DEFAULT_HTTP_PORT, allowInsecure: false, bodyLimitBytes: D.DEFAULT_HTTP_BODY_LIMIT_BYTES,
+      shedding: { maxEventLoopDelayMs: D.DEFAULT_SHED_EVENT_LOOP_DELAY_MS, maxHeapUsedRatio: D.DEFAULT_SHED_HEAP_USED_RATIO, maxRssBytes: D.DEFAULT_SHED_RSS_BYTES, sampleIntervalMs: D.DEFAULT_SHED_SAMPLE_INTERVAL_MS },
+    });
     expect(c.dataDir).toBe(`/srv/${D.DEFAULT_DATA_DIR}`);
     expect(c.replicationFactor).toBe(D.DEFAULT_REPLICATION_FACTOR);
     expect(c.bootstrapExpect).toBe(D.DEFAULT_REPLICATION_FACTOR);
@@ -56,7 +59,7 @@ describe('config', () => {
 
   it('rejects unknown keys, naming the dotted path and the allowed keys', () => {
     const p = problems(() => loadConfig({ raw: { http: { port: 1, prot: 2 }, realms: { default: { keys: { sig: { algo: 'x' } } } }, extra: true } }));
-    expect(p).toContainEqual({ path: 'http.prot', message: expect.stringContaining('allowed here: host, port, tls, allowInsecure, bodyLimitBytes') });
+    expect(p).toContainEqual({ path: 'http.prot', message: expect.stringContaining('allowed here: host, port, tls, allowInsecure, publicUrl, bodyLimitBytes, shedding') });
     expect(p).toContainEqual({ path: 'realms.default.keys.sig.algo', message: expect.stringContaining('alg, rotationPeriodMs, prePublishMs, retireAfterMs') });
     expect(p).toContainEqual({ path: 'extra', message: expect.stringContaining('unknown key') });
   });

@@ -2,6 +2,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ASSERTION_TYPE } from '../../../src/config/defaults.js';
 import { loadConfig } from '../../../src/config/load.js';
+import type { KeymeshError } from '../../../src/errors.js';
 import { Acceptor } from '../../../src/replication/acceptor.js';
 import { Proposer, type RegisterTransport } from '../../../src/replication/proposer.js';
 import { ClientAssertionVerifier, recordOnceWith, type RecordOnce } from '../../../src/secret-server/client-assertions.js';
@@ -40,12 +41,12 @@ function verifier(recordOnce: RecordOnce = memoryOnce(), jwksPath = '/pop') {
   });
 }
 
-function assertion(o: { iss?: string; sub?: string; aud?: string; exp?: number; iat?: number; jti?: string | null; key?: CryptoKey } = {}) {
+function assertion(o: { iss?: string; sub?: string; aud?: string; exp?: number; iat?: number; jti?: string | null; key?: CryptoKey; header?: Record<string, unknown> } = {}) {
   const jwt = new SignJWT(o.jti === null ? {} : { jti: o.jti ?? `j-${Math.random()}` })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k', ...o.header })
     .setIssuer(o.iss ?? 'rs-1').setSubject(o.sub ?? 'rs-1').setAudience(o.aud ?? OURS)
     .setIssuedAt(o.iat ?? now()).setExpirationTime(o.exp ?? now() + 60);
-  return jwt.sign(o.key ?? rsKey.privateKey);
+  return jwt.sign(o.key ?? rsKey.privateKey, Array.isArray(o.header?.['crit']) ? { crit: { 'urn:example:ext': true } } : undefined);
 }
 
 describe('client assertions of registered resource servers', () => {
@@ -84,6 +85,40 @@ describe('client assertions of registered resource servers', () => {
   it('names an unknown audience, and an unreachable key set, clearly', async () => {
     expect(() => verifier().resourceServer('https://nobody.example')).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_AUDIENCE' }));
     await expect(verifier(memoryOnce(), '/down').verify(CLIENT_ASSERTION_TYPE, await assertion())).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE' });
+  });
+
+  it('accepts typ JWT, client-authentication+jwt or none, and refuses any other typed JWT and a crit header', async () => {
+    const v = verifier();
+    for (const typ of [undefined, 'JWT', 'jwt', 'client-authentication+jwt', 'application/client-authentication+jwt', 'Client-Authentication+JWT']) {
+      await expect(v.verify(CLIENT_ASSERTION_TYPE, await assertion({ header: typ === undefined ? {} : { typ } })), String(typ)).resolves.toMatchObject({ clientId: 'rs-1' });
+    }
+    for (const typ of ['at+jwt', 'application/at+jwt', 'dpop+jwt', 'secevent+jwt', 'token-introspection+jwt', 'JOSE', '']) {
+      await expect(v.verify(CLIENT_ASSERTION_TYPE, await assertion({ header: { typ } })), typ).rejects.toMatchObject({ code: 'ERR_INVALID_CLIENT', message: expect.stringContaining('typ') });
+    }
+    const crit = await assertion({ header: { crit: ['urn:example:ext'], 'urn:example:ext': 1 } });
+    await expect(v.verify(CLIENT_ASSERTION_TYPE, crit)).rejects.toMatchObject({ code: 'ERR_INVALID_CLIENT', message: expect.stringContaining('crit') });
+  });
+
+  it('refuses a resource server whose key set is huge', async () => {
+    const padding = Array.from({ length: 1_000 }, (_, i) => ({ ...pop.keys[1]!, kid: `pad-${i}` }));
+    const huge = await startJwksServer(() => ({ keys: [...pop.keys, ...padding] }));
+    try {
+      const v = new ClientAssertionVerifier({
+        resourceServers: [{ audience: 'https://rs.example', clientId: 'rs-1', jwksUri: `${huge.base}/pop`, userTokenAudiences: ['app'] }],
+        acceptedAudiences: [OURS], clock, clockSkewMs: 30_000, recordOnce: memoryOnce(), cooldownMs: 0,
+      });
+      await expect(v.verify(CLIENT_ASSERTION_TYPE, await assertion())).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', cause: { reason: expect.stringContaining('limit') } });
+    } finally {
+      await huge.close();
+    }
+  });
+
+  it("repeats neither a library's message nor what the key set's host answered", async () => {
+    const down = await verifier(memoryOnce(), '/down').verify(CLIENT_ASSERTION_TYPE, await assertion()).then(() => undefined, (e: unknown) => e as KeymeshError);
+    expect(down).toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', message: 'the key set of the resource server could not be fetched' });
+    expect(down?.cause).toMatchObject({ url: `${base}/down`, status: 503 });
+    const wrongAudience = await verifier().verify(CLIENT_ASSERTION_TYPE, await assertion({ aud: 'https://elsewhere.example' })).then(() => undefined, (e: unknown) => e as KeymeshError);
+    expect(wrongAudience).toMatchObject({ code: 'ERR_INVALID_CLIENT', message: 'the client assertion does not verify' });
   });
 
   it('records a jti once through the register, whichever node asks', async () => {

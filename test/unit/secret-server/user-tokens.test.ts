@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
+import type { KeymeshError } from '../../../src/errors.js';
 import { UserTokenVerifier } from '../../../src/secret-server/user-tokens.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { startJwksServer, type JwksServer } from '../../helpers/jwks-server.js';
@@ -94,6 +95,31 @@ describe('user tokens from trusted IDPs', () => {
     const gone = new UserTokenVerifier({ issuers: [{ issuer: ISSUER, jwksUri: 'http://127.0.0.1:1/jwks', algorithms: ['ES256'] }], clock, clockSkewMs: 0 });
     await expect(gone.verify(await token(), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE' });
     await expect(v.verify(await token(), ['rs-1'])).resolves.toMatchObject({ subject: 'alice' });
+  });
+});
+
+describe('key sets of trusted IDPs, fetched capped', () => {
+  it('refuses a key set larger than the fetch limit', async () => {
+    const padding = Array.from({ length: 1_000 }, (_, i) => ({ ...jwks.keys[0]!, kid: `pad-${i}` }));
+    const huge = await startJwksServer(() => ({ keys: [...jwks.keys, ...padding] }));
+    try {
+      const v = new UserTokenVerifier({ issuers: [{ issuer: ISSUER, jwksUri: `${huge.base}/jwks`, algorithms: ['ES256'] }], clock, clockSkewMs: 0 });
+      await expect(v.verify(await token(), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', cause: { reason: expect.stringContaining('limit') } });
+    } finally {
+      await huge.close();
+    }
+  });
+
+  it("repeats neither a library's message nor what the IDP answered; the cause has the detail", async () => {
+    const v = verifier([{ issuer: 'https://down.example', jwksUri: `${base}/down`, algorithms: ['ES256'] }]);
+    const down = await v.verify(await token({ iss: 'https://down.example' }), ['rs-1']).then(() => undefined, (e: unknown) => e as KeymeshError);
+    expect(down).toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', message: 'the key set of https://down.example could not be fetched' });
+    expect(down?.cause).toMatchObject({ url: `${base}/down`, status: 503 });
+    // jose refuses an unknown crit extension with a message of its own, which must not reach the caller
+    const crit = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid: 'k1', crit: ['urn:example:ext'], 'urn:example:ext': 1 })
+      .setIssuer(ISSUER).setAudience('rs-1').setExpirationTime(now() + 300).sign(signing.privateKey, { crit: { 'urn:example:ext': true } });
+    const refused = await v.verify(crit, ['rs-1']).then(() => undefined, (e: unknown) => e as KeymeshError);
+    expect(refused).toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: 'the user token was refused' });
   });
 });
 

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
-import { isKeymeshError } from '../../../src/errors.js';
-import { ClientRegistry, hashClientSecret, parseSecretHash } from '../../../src/tokens/clients.js';
+import { isKeymeshError, type KeymeshError } from '../../../src/errors.js';
+import { AuthThrottle } from '../../../src/tokens/auth-throttle.js';
+import { generateClientSecret } from '../../../src/tokens/client-secrets.js';
+import { CLIENT_SECRET_SCRYPT, ClientRegistry, hashClientSecret, parseSecretHash } from '../../../src/tokens/clients.js';
+import { SlowHashPool, type ScryptTask } from '../../../src/tokens/slow-hash.js';
 
 const CHEAP = { N: 1024, r: 8, p: 1 };
 const SECRET = 'correct horse battery staple';
@@ -24,22 +27,88 @@ describe('client secrets', () => {
     await expect(hashClientSecret('short', CHEAP)).rejects.toThrow(/at least 16 characters/);
   });
 
-  it('authenticates client_secret_basic, form-decoding the id and secret, and refuses anything else', async () => {
+  it('authenticates client_secret_basic, form-decoding the id and secret, and refuses anything else alike', async () => {
     const secretHash = await hashClientSecret('s3cret with spaces & symbols', CHEAP);
     const registry = new ClientRegistry([
       { clientId: 'app one', secretHash, grants: ['client_credentials'], audiences: ['a'] },
       { clientId: 'keys-only', jwksUri: 'http://127.0.0.1:1/jwks', grants: ['client_credentials'], audiences: ['a'] },
     ]);
-    expect((await registry.authenticateBasic(basic('app one', 's3cret with spaces & symbols'))).clientId).toBe('app one');
+    const auth = (header: string | undefined) => registry.authenticate(header, {});
+    expect((await auth(basic('app one', 's3cret with spaces & symbols'))).clientId).toBe('app one');
     // the remembered verification answers the same, and a wrong secret still fails after it
-    expect((await registry.authenticateBasic(basic('app one', 's3cret with spaces & symbols'))).clientId).toBe('app one');
-    expect(await codeOf(registry.authenticateBasic(basic('app one', 'wrong')))).toMatch(/ERR_INVALID_CLIENT: wrong client secret/);
-    expect(await codeOf(registry.authenticateBasic(basic('nobody', 'x')))).toMatch(/ERR_INVALID_CLIENT: unknown client/);
-    expect(await codeOf(registry.authenticateBasic(basic('keys-only', 'x')))).toMatch(/ERR_INVALID_CLIENT: unknown client, or one without a secret/);
-    expect(await codeOf(registry.authenticateBasic(undefined))).toMatch(/client_secret_basic/);
-    expect(await codeOf(registry.authenticateBasic('Bearer abc'))).toMatch(/client_secret_basic/);
-    expect(await codeOf(registry.authenticateBasic(`Basic ${Buffer.from('no-colon').toString('base64')}`))).toMatch(/malformed Basic credentials/);
-    expect(await codeOf(registry.authenticateBasic(`Basic ${Buffer.from('%E0%A4%A:x').toString('base64')}`))).toMatch(/malformed Basic credentials/);
+    expect((await auth(basic('app one', 's3cret with spaces & symbols'))).clientId).toBe('app one');
+    // a wrong secret, an unknown client, one without a secret and malformed credentials all read the same
+    for (const header of [basic('app one', 'wrong'), basic('nobody', 'x'), basic('keys-only', 'x'), undefined, 'Bearer abc',
+      `Basic ${Buffer.from('no-colon').toString('base64')}`, `Basic ${Buffer.from('%E0%A4%A:x').toString('base64')}`]) {
+      expect(await codeOf(auth(header))).toBe('ERR_INVALID_CLIENT: client authentication failed');
+    }
+  });
+
+  it('checks a generated secret with a fast keyed hash, and no other secret passes', async () => {
+    const { secret, secretHash } = generateClientSecret();
+    expect(secretHash).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(parseSecretHash(secretHash)).toMatchObject({ kind: 'hmac-sha256' });
+    expect(Buffer.from(secret, 'base64url')).toHaveLength(32);
+    const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }]);
+    expect((await registry.authenticate(basic('gen', secret), {})).clientId).toBe('gen');
+    expect(await codeOf(registry.authenticate(basic('gen', `${secret}x`), {}))).toBe('ERR_INVALID_CLIENT: client authentication failed');
+    expect(() => loadConfig({ raw: { clients: [{ clientId: 'gen', secretHash }] }, env: {} })).not.toThrow();
+  });
+
+  it('pays one scrypt on its own pool for every failure, unknown client ids included, and none for a generated secret that matches', async () => {
+    const { secret, secretHash } = generateClientSecret();
+    const pool = new SlowHashPool({ queueMax: 4 });
+    const runs: string[] = [];
+    const counting = { scrypt: async (task: ScryptTask) => (runs.push(`${task.N}`), pool.scrypt(task)) } as unknown as SlowHashPool;
+    try {
+      const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }], { slowHash: counting });
+      await registry.authenticate(basic('gen', secret), {});
+      expect(runs).toEqual([]);
+      await codeOf(registry.authenticate(basic('gen', 'wrong'), {}));
+      await codeOf(registry.authenticate(basic('no-such-client', 'wrong'), {}));
+      expect(runs).toEqual([String(CLIENT_SECRET_SCRYPT.N), String(CLIENT_SECRET_SCRYPT.N)]);
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it('refuses beyond the slow-hash queue with ERR_OVERLOADED and a Retry-After, computing nothing for it', async () => {
+    const pool = new SlowHashPool({ threads: 1, queueMax: 1 });
+    try {
+      const task = { secret: 'x'.repeat(16), salt: new Uint8Array(16), ...CLIENT_SECRET_SCRYPT, keylen: 32 };
+      const outcomes = await Promise.allSettled([pool.scrypt(task), pool.scrypt(task), pool.scrypt(task), pool.scrypt(task)]);
+      const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason as KeymeshError);
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(2);
+      expect(refused.map((e) => [e.code, e.retryAfterS])).toEqual([['ERR_OVERLOADED', 1], ['ERR_OVERLOADED', 1]]);
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it('throttles failures per address and per client id (429 + Retry-After), never locking a client out of a clean address', async () => {
+    const { secret, secretHash } = generateClientSecret();
+    const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }], { throttle: new AuthThrottle({ perAddress: 3, perClient: 2 }) });
+    const attempt = (address: string, s = 'wrong') => codeOf(registry.authenticate(basic('gen', s), {}, address));
+    expect(await attempt('10.0.0.1')).toMatch(/ERR_INVALID_CLIENT/);
+    expect(await attempt('10.0.0.1')).toMatch(/ERR_INVALID_CLIENT/);
+    // the client id is over its limit: an address that failed is refused before any check, even with the right secret
+    const refused = await registry.authenticate(basic('gen', secret), {}, '10.0.0.1').then(() => undefined, (e: unknown) => e as KeymeshError);
+    expect([refused?.code, refused?.retryAfterS]).toEqual(['ERR_TOO_MANY_ATTEMPTS', 60]);
+    // a clean address still gets in
+    expect((await registry.authenticate(basic('gen', secret), {}, '10.0.0.2')).clientId).toBe('gen');
+    // the address limit counts every id, unknown ones included, and an IPv6 /64 counts as one address
+    const other = (address: string) => codeOf(registry.authenticate(basic(`nobody-${address}`, 'x'), {}, address));
+    expect(await other('2001:db8::1')).toMatch(/ERR_INVALID_CLIENT/);
+    expect(await other('2001:db8::2')).toMatch(/ERR_INVALID_CLIENT/);
+    expect(await other('2001:db8:0:0:ffff::3')).toMatch(/ERR_INVALID_CLIENT/);
+    expect(await other('2001:db8::4')).toMatch(/ERR_TOO_MANY_ATTEMPTS/);
+    expect(await other('2001:db8:1::4')).toMatch(/ERR_INVALID_CLIENT/);
+  });
+
+  it('refuses two client authentication methods in one request as invalid_request', async () => {
+    const registry = new ClientRegistry([]);
+    expect(await codeOf(registry.authenticate(basic('a', 'b'), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'x.y.z' })))
+      .toBe('ERR_INVALID_REQUEST: use one client authentication method, not two');
   });
 });
 
@@ -52,13 +121,21 @@ describe('clients config', () => {
     expect(load([client()])().clients[0]).toMatchObject({ clientId: 'app', delegation: false });
   });
 
+  it('grants nothing by default: a client with no grants, audiences or scopes is valid and gets none', () => {
+    expect(load([{ clientId: 'bare', secretHash: hash }])().clients[0]).toEqual({
+      clientId: 'bare', secretHash: hash, grants: [], audiences: [], scopes: [], realms: ['default'], renewable: false, delegation: false,
+    });
+  });
+
   it('names the dotted path of each mistake', () => {
     expect(load([client({ secretHash: 'plaintext' })])).toThrow(/clients\.0\.secretHash: expected the output of "keymesh hash-client-secret"/);
     expect(load([client({ secretHash: undefined })])).toThrow(/clients\.0: needs secretHash \(client_secret_basic\) or jwksUri/);
     expect(load([client(), client()])).toThrow(/clients\.1\.clientId: duplicate clientId "app"/);
     expect(load([client({ jwksUri: 'http://keys.example/jwks' })])).toThrow(/clients\.0\.jwksUri: must be https/);
     expect(load([client({ grants: ['password'] })])).toThrow(/clients\.0\.grants\.0/);
-    expect(load([client({ audiences: [] })])).toThrow(/clients\.0\.audiences/);
+    expect(load([client({ scopes: ['read "x"'] })])).toThrow(/clients\.0\.scopes\.0: a scope is printable ASCII/);
+    expect(load([client({ realms: ['elsewhere'] })])).toThrow(/clients\.0\.realms\.0: no realm "elsewhere" is configured/);
+    expect(load([client({ claims: { scope: 'admin' } })])).toThrow(/clients\.0\.claims\.scope: is set by the token service/);
     expect(load([client({ colour: 'blue' })])).toThrow(/colour/);
   });
 });

@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isKeymeshError } from '../../../src/errors.js';
+import { isKeymeshError, KeymeshError } from '../../../src/errors.js';
 import {
   accessTokenHash, bindingMatches, DpopError, DpopNonces, DpopVerifier, isUseDpopNonce, type DpopErrorKind, type DpopRecordOnce, type DpopSecretKey,
 } from '../../../src/tokens/dpop.js';
@@ -142,6 +142,34 @@ describe('DpopVerifier', () => {
     const otherNode = new DpopVerifier({ clock, recordOnce, nonces: new DpopNonces({ secretKeys: () => published, clock }) });
     await refused(otherNode.verify(jwt, POST), 'DPoP proof was already used');
     expect([...records.keys()][0]).toMatch(/^dpop\/[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('checks a proof without recording it, and records it once when told to', async () => {
+    const jwt = await proof({ claims: { jti: 'j-checked' } });
+    const checked = await verifier.check(jwt, POST);
+    expect(checked).toMatchObject({ jkt: await calculateJwkThumbprint(keys['ES256']!.jwk, 'sha256'), jti: 'j-checked', iat: nowS() });
+    await verifier.check(jwt, POST);
+    expect(records.size).toBe(0);
+    await checked.record();
+    expect([...records.values()]).toEqual([nowS() + 61]);
+    await refused(checked.record(), 'DPoP proof was already used');
+    await refused(verifier.verify(jwt, POST), 'DPoP proof was already used');
+  });
+
+  it('records under the same key whether checked then recorded or verified in one step', async () => {
+    const jwt = await proof();
+    await (await verifier.check(jwt, POST)).record();
+    const [key] = [...records.keys()];
+    records.clear();
+    await verifier.verify(jwt, POST);
+    expect([...records.keys()]).toEqual([key]);
+  });
+
+  it('passes on what recordOnce throws as is (a full cache, an unavailable register), not as a refused proof', async () => {
+    const full = new KeymeshError('ERR_UNAVAILABLE', 'replay records are full');
+    const failing = new DpopVerifier({ clock, nonces, recordOnce: () => Promise.reject(full) });
+    await expect(failing.verify(await proof(), POST)).rejects.toBe(full);
+    await expect((await failing.check(await proof(), POST)).record()).rejects.toBe(full);
   });
 
   it('asks for a nonce when one is required and the proof has none', async () => {

@@ -1,0 +1,86 @@
+/**
+ * Throttling of failed client authentications (rate-limiter-flexible, in memory, per node).
+ *
+ * Two counters of failures over a sliding window: one per source address (an IPv6 address counts by its /64) and
+ * one per presented `client_id`. A request is refused with `ERR_TOO_MANY_ATTEMPTS` (429 + `Retry-After`) before
+ * any secret is checked when its address is over its limit, or when its client id is over its limit **and** its
+ * address has failed recently: a flood from many addresses cannot lock a client out of an address it uses
+ * correctly.
+ *
+ * Client ids are counted in `CLIENT_ID_BUCKETS` buckets of a keyed hash, not by name: memory stays bounded
+ * whatever ids a caller invents, and an unknown id is throttled exactly like a known one, so the throttle tells
+ * nobody which ids exist.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { KeymeshError } from '../errors.js';
+
+/** Failed authentications one address may make per window. Default is 20. */
+export const AUTH_FAILURES_PER_ADDRESS = 20;
+/** Failed authentications one client id may see per window (from all addresses). Default is 10. */
+export const AUTH_FAILURES_PER_CLIENT = 10;
+/** The window of both counters (seconds). Default is 60 (1 minute). */
+export const AUTH_FAILURE_WINDOW_S = 60;
+/** Buckets client ids are counted in. Default is 65536. */
+export const CLIENT_ID_BUCKETS = 1 << 16;
+
+export interface AuthThrottleOptions {
+  readonly perAddress?: number;
+  readonly perClient?: number;
+  readonly windowS?: number;
+}
+
+export class AuthThrottle {
+  readonly #byAddress: RateLimiterMemory;
+  readonly #byClient: RateLimiterMemory;
+  readonly #perAddress: number;
+  readonly #perClient: number;
+  readonly #bucketKey = randomBytes(32);
+
+  constructor(options: AuthThrottleOptions = {}) {
+    const duration = options.windowS ?? AUTH_FAILURE_WINDOW_S;
+    this.#perAddress = options.perAddress ?? AUTH_FAILURES_PER_ADDRESS;
+    this.#perClient = options.perClient ?? AUTH_FAILURES_PER_CLIENT;
+    this.#byAddress = new RateLimiterMemory({ keyPrefix: 'address', points: this.#perAddress, duration });
+    this.#byClient = new RateLimiterMemory({ keyPrefix: 'client', points: this.#perClient, duration });
+  }
+
+  /**
+   * Refuses a request from `address` for `clientId` that the counters say to refuse.
+   * @throws KeymeshError `ERR_TOO_MANY_ATTEMPTS` with `retryAfterS`.
+   */
+  async check(address: string, clientId: string | undefined): Promise<void> {
+    const byAddress = await this.#byAddress.get(addressKey(address));
+    const addressFailures = byAddress?.consumedPoints ?? 0;
+    if (addressFailures >= this.#perAddress) throw tooMany(byAddress!.msBeforeNext);
+    if (clientId === undefined || addressFailures === 0) return;
+    const byClient = await this.#byClient.get(this.#bucket(clientId));
+    if ((byClient?.consumedPoints ?? 0) >= this.#perClient) throw tooMany(byClient!.msBeforeNext);
+  }
+
+  /** Counts one failed authentication from `address` for `clientId` (when one was presented). */
+  async failed(address: string, clientId: string | undefined): Promise<void> {
+    await this.#byAddress.penalty(addressKey(address), 1);
+    if (clientId !== undefined) await this.#byClient.penalty(this.#bucket(clientId), 1);
+  }
+
+  #bucket(clientId: string): string {
+    return String(createHmac('sha256', this.#bucketKey).update(clientId).digest().readUInt32BE(0) % CLIENT_ID_BUCKETS);
+  }
+}
+
+/** An IPv4 address as is, an IPv6 address by its /64 (one host usually holds a whole /64). */
+export function addressKey(address: string): string {
+  const plain = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  if (isIP(plain) !== 6) return plain;
+  const [head = '', tail = ''] = plain.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = plain.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+function tooMany(msBeforeNext: number): KeymeshError {
+  return new KeymeshError('ERR_TOO_MANY_ATTEMPTS', 'too many failed client authentications; retry later', { retryAfterS: Math.max(1, Math.ceil(msBeforeNext / 1000)) });
+}
