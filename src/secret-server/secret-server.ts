@@ -98,7 +98,7 @@ export class SecretServer {
       try {
         return await encrypt(await this.#o.pops.get(popUrl, true));
       } catch (err) {
-        throw new KeymeshError('ERR_POP_UNAVAILABLE', `cannot encrypt to the POP at ${popUrl}: ${(err as Error).message}`, { cause: err });
+        throw new KeymeshError('ERR_POP_UNAVAILABLE', "cannot encrypt to the resource server's POP", { cause: err });
       }
     }
   }
