@@ -2,7 +2,9 @@
  * keymesh benchmarks (`npm run bench`): the node benchmark below, then the cluster benchmark
  * (scripts/bench/cluster.ts: rotation propagation at 3, 5 and 10 nodes, SIGKILL → dead, RSS and gossip traffic of an
  * idle 10-node cluster; its top comment says what and why), then the register benchmark (scripts/bench/register.ts:
- * getOrCreate and read latency, throughput and round trips on a 3-node cluster, and the gap a SIGKILL leaves).
+ * getOrCreate and read latency, throughput and round trips on a 3-node cluster, and the gap a SIGKILL leaves), the
+ * secret-server and token benchmarks, and the abuse benchmark (scripts/bench/abuse.ts: register and JWKS latency on one
+ * node of a 3-node cluster under a 50-connection wrong-secret flood, against a baseline; `--only abuse`).
  *
  * What the node benchmark measures, and why:
  *
@@ -44,6 +46,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { importJWK, type JWK } from 'jose';
+import { runAbuseBenchmark } from './bench/abuse.js';
+import { renderAbuseMarkdown } from './bench/abuse-report.js';
 import type { BareResponseSpec } from './bench/bare-server.js';
 import { runClusterBenchmark } from './bench/cluster.js';
 import { writeCombinedResults } from './bench/combined.js';
@@ -422,9 +426,9 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // `--only node|cluster|register|secret-server|tokens` (repeatable) runs just those parts; default: all of them.
+  // `--only node|cluster|register|secret-server|tokens|abuse` (repeatable) runs just those parts; default: all of them.
   const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
-  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens'];
+  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse'];
   const parts = new Set(values.only ?? known);
   for (const p of parts) if (!known.includes(p)) throw new Error(`--only ${p}: expected one of ${known.join(', ')}`);
   const rawFile = rawFilePath(new Date());
@@ -440,6 +444,7 @@ async function main(): Promise<number> {
   if (parts.has('register')) writeRegisterOutputs(await runRegisterBenchmark(log), rawFile);
   if (parts.has('secret-server')) writePart('secret-server', 'bench/results-secret-server.md', await runSecretServerBenchmark(log), renderSecretServerMarkdown, rawFile);
   if (parts.has('tokens')) writePart('tokens', 'bench/results-tokens.md', await runTokensBenchmark(log), renderTokensMarkdown, rawFile);
+  if (parts.has('abuse')) writePart('abuse', 'bench/results-abuse.md', await runAbuseBenchmark(log), renderAbuseMarkdown, rawFile);
   log(`all parts' latest figures: ${writeCombinedResults(ROOT)}`);
   return 0;
 }

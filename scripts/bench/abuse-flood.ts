@@ -31,14 +31,26 @@ export interface FloodOutcome {
   readonly timeouts: number;
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
+  /** Responses by status code per second of the run (index 0: the first second after the load began). */
+  readonly perSecond: Record<string, number>[];
 }
 
 const spec = JSON.parse(process.argv[2] ?? '') as FloodSpec;
 process.stdout.write(`${JSON.stringify({ started: true })}\n`);
-const result = await autocannon({
+const startedAt = performance.now();
+const instance = autocannon({
   url: spec.url, connections: spec.connections, pipelining: 1, duration: spec.durationS, timeout: spec.timeoutS,
   method: 'POST', headers: spec.headers, body: spec.body,
 });
+const perSecond: Record<string, number>[] = [];
+// autocannon emits every response on the instance (not in the bundled types)
+(instance as unknown as { on(event: 'response', listener: (client: unknown, statusCode: number) => void): void }).on('response', (_client, statusCode) => {
+  const second = Math.floor((performance.now() - startedAt) / 1000);
+  while (perSecond.length <= second) perSecond.push({});
+  const bucket = perSecond[second]!;
+  bucket[statusCode] = (bucket[statusCode] ?? 0) + 1;
+});
+const result = await instance;
 const outcome: FloodOutcome = {
   durationS: result.duration,
   responses: result.requests.total,
@@ -48,5 +60,6 @@ const outcome: FloodOutcome = {
   timeouts: result.timeouts,
   latencyP50Ms: result.latency.p50,
   latencyP99Ms: result.latency.p99,
+  perSecond,
 };
 process.stdout.write(`${JSON.stringify({ result: outcome })}\n`, () => process.exit(0));

@@ -15,6 +15,7 @@ const PARTS = [
   ['register', 'Register: get-or-create and reads across the cluster'],
   ['secret-server', 'Secret server: the token exchange end to end'],
   ['tokens', 'Token service: issuing, exchanging, introspecting, against oidc-provider'],
+  ['abuse', 'Abuse: register and JWKS latency on a node under a wrong-secret flood'],
 ] as const;
 
 /** Writes `bench/results.md` under `root` from the part summaries that exist; returns its path. */

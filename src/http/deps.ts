@@ -1,3 +1,4 @@
+import type { AuthThrottle } from '../tokens/auth-throttle.js';
 import type { Clock } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Config } from '../config/types.js';
@@ -33,6 +34,8 @@ export interface HttpDeps {
   readonly agreement?: Pick<Agreement, 'view' | 'getOrCreate' | 'read' | 'remove'>;
   /** The secret server; absent when none is built (in-process API tests). */
   readonly secretServer?: Pick<SecretServer, 'exchange'>;
+  /** The throttle of failed client authentications, shared with the token service (the secret server's callers too). */
+  readonly throttle?: AuthThrottle;
   /** The token service of each realm; absent when none is built (in-process API tests). */
   readonly tokens?: ReadonlyMap<string, TokenService>;
   /** Injected faults; present only on a node started with `--allow-fault-injection`. */

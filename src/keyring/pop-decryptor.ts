@@ -37,6 +37,8 @@ export class PopDecryptor {
     } catch {
       throw failed('the JWE protected header is not valid');
     }
+    // RFC 8725 §3.6: compressed plaintext leaks through its length, and inflating is work an attacker chooses
+    if (header.zip !== undefined) throw failed('compressed JWEs (zip) are not accepted');
     const candidates = header.kid === undefined ? this.#keyring.published(realm, 'enc') : [this.#keyFor(realm, header.kid)];
     if (candidates.length === 0) throw failed('no encryption key is published');
     for (const key of candidates) {
@@ -51,7 +53,7 @@ export class PopDecryptor {
         // try the next candidate; the reason is not reported (it would be an oracle)
       }
     }
-    throw failed(candidates.every((k) => header.alg !== k.alg) ? `algorithm ${String(header.alg)} is not the key's algorithm` : 'the JWE could not be decrypted');
+    throw failed(candidates.every((k) => header.alg !== k.alg) ? "the JWE's algorithm is not the key's algorithm" : 'the JWE could not be decrypted');
   }
 
   #keyFor(realm: string, kid: string): KeyEntry {

@@ -173,6 +173,7 @@ export class KeymeshNode implements Startable {
         agreement,
         secretServer,
         tokens,
+        throttle: shared.throttle,
         isReady: () => this.#ready,
         metrics,
         ...(this.#o.faults ? { faults: this.#o.faults } : {}),
@@ -218,7 +219,7 @@ export class KeymeshNode implements Startable {
   }
 
   /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService({ agreement, keyring, clock, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher }: SharedParts, realmName: string): TokenService {
+  #tokenService({ agreement, keyring, clock, getOrCreate, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher }: SharedParts, realmName: string): TokenService {
     const { config } = this.#o;
     const realm = config.realms[realmName]!;
     // a realm knows only its own clients and resource servers: elsewhere they do not exist
@@ -289,7 +290,11 @@ export class KeymeshNode implements Startable {
       },
       dpop: { verifier: new DpopVerifier({ clock, recordOnce: (key) => recordOnce(key), nonces }), nonces },
       recordRevocation: (jti, expiresAt) => revocations.revoke(jti, expiresAt),
-      recordOnce,
+      claimOnce: async (key, value) => {
+        const chosen = await getOrCreate(key, new TextEncoder().encode(value));
+        if (chosen === undefined) throw new KeymeshError('ERR_UNAVAILABLE', 'the renewal record could not be read');
+        return new TextDecoder().decode(chosen);
+      },
     });
   }
 

@@ -7,6 +7,11 @@
  * address has failed recently: a flood from many addresses cannot lock a client out of an address it uses
  * correctly.
  *
+ * A refused request is not answered at once: the answer is held for `AUTH_TARPIT_MS` (while fewer than
+ * `AUTH_TARPIT_MAX_HELD` are held), so a client that floods on keep-alive connections gets one answer per
+ * connection per second instead of thousands, and the node's event loop stays free for everyone else. Holding costs
+ * a timer and an open socket; past the cap, refusals are answered at once.
+ *
  * Client ids are counted in `CLIENT_ID_BUCKETS` buckets of a keyed hash, not by name: memory stays bounded
  * whatever ids a caller invents, and an unknown id is throttled exactly like a known one, so the throttle tells
  * nobody which ids exist.
@@ -24,11 +29,19 @@ export const AUTH_FAILURES_PER_CLIENT = 10;
 export const AUTH_FAILURE_WINDOW_S = 60;
 /** Buckets client ids are counted in. Default is 65536. */
 export const CLIENT_ID_BUCKETS = 1 << 16;
+/** How long a refused (429) answer is held before it is sent (ms). Default is 1000 (1 second). */
+export const AUTH_TARPIT_MS = 1_000;
+/** Most refused answers held at once; beyond, refusals are answered at once. Default is 512. */
+export const AUTH_TARPIT_MAX_HELD = 512;
 
 export interface AuthThrottleOptions {
   readonly perAddress?: number;
   readonly perClient?: number;
   readonly windowS?: number;
+  readonly tarpitMs?: number;
+  readonly tarpitMaxHeld?: number;
+  /** Waits `ms`; injectable for tests. Default: a timer. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export class AuthThrottle {
@@ -37,8 +50,15 @@ export class AuthThrottle {
   readonly #perAddress: number;
   readonly #perClient: number;
   readonly #bucketKey = randomBytes(32);
+  readonly #tarpitMs: number;
+  readonly #tarpitMaxHeld: number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  #held = 0;
 
   constructor(options: AuthThrottleOptions = {}) {
+    this.#tarpitMs = options.tarpitMs ?? AUTH_TARPIT_MS;
+    this.#tarpitMaxHeld = options.tarpitMaxHeld ?? AUTH_TARPIT_MAX_HELD;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
     const duration = options.windowS ?? AUTH_FAILURE_WINDOW_S;
     this.#perAddress = options.perAddress ?? AUTH_FAILURES_PER_ADDRESS;
     this.#perClient = options.perClient ?? AUTH_FAILURES_PER_CLIENT;
@@ -46,17 +66,37 @@ export class AuthThrottle {
     this.#byClient = new RateLimiterMemory({ keyPrefix: 'client', points: this.#perClient, duration });
   }
 
+  /** Refused answers held right now. */
+  get held(): number {
+    return this.#held;
+  }
+
   /**
-   * Refuses a request from `address` for `clientId` that the counters say to refuse.
+   * Refuses a request from `address` for `clientId` that the counters say to refuse, after holding it (tarpit).
    * @throws KeymeshError `ERR_TOO_MANY_ATTEMPTS` with `retryAfterS`.
    */
   async check(address: string, clientId: string | undefined): Promise<void> {
+    const refusal = await this.#refusal(address, clientId);
+    if (refusal === undefined) return;
+    if (this.#held < this.#tarpitMaxHeld) {
+      this.#held++;
+      try {
+        await this.#sleep(this.#tarpitMs);
+      } finally {
+        this.#held--;
+      }
+    }
+    throw refusal;
+  }
+
+  async #refusal(address: string, clientId: string | undefined): Promise<KeymeshError | undefined> {
     const byAddress = await this.#byAddress.get(addressKey(address));
     const addressFailures = byAddress?.consumedPoints ?? 0;
-    if (addressFailures >= this.#perAddress) throw tooMany(byAddress!.msBeforeNext);
-    if (clientId === undefined || addressFailures === 0) return;
+    if (addressFailures >= this.#perAddress) return tooMany(byAddress!.msBeforeNext);
+    if (clientId === undefined || addressFailures === 0) return undefined;
     const byClient = await this.#byClient.get(this.#bucket(clientId));
-    if ((byClient?.consumedPoints ?? 0) >= this.#perClient) throw tooMany(byClient!.msBeforeNext);
+    if ((byClient?.consumedPoints ?? 0) >= this.#perClient) return tooMany(byClient!.msBeforeNext);
+    return undefined;
   }
 
   /** Counts one failed authentication from `address` for `clientId` (when one was presented). */

@@ -88,6 +88,8 @@ export class ClientRegistry {
     try {
       return assertion ? await this.#authenticateAssertion(form) : await this.authenticateBasic(authorization);
     } catch (err) {
+      // a check the slow-hash pool could not take counts too: otherwise a flood that keeps the queue full is never throttled
+      if (isKeymeshError(err, 'ERR_OVERLOADED')) await this.#o.throttle?.failed(source, presented);
       if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
       await this.#o.throttle?.failed(source, presented);
       throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
@@ -168,11 +170,13 @@ function parseBasic(authorization: string | undefined): { clientId: string; secr
   }
 }
 
-function basicClientId(authorization: string | undefined): string | undefined {
+/** The client id of an `Authorization: Basic` header, unverified (to count failures by client id). */
+export function basicClientId(authorization: string | undefined): string | undefined {
   return parseBasic(authorization)?.clientId;
 }
 
-function assertionIssuer(assertion: string | undefined): string | undefined {
+/** The `iss` of a client assertion, unverified (to count failures by client id); undefined when it has none. */
+export function assertionIssuer(assertion: string | undefined): string | undefined {
   try {
     const iss = assertion === undefined ? undefined : decodeJwt(assertion).iss;
     return typeof iss === 'string' ? iss : undefined;

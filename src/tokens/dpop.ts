@@ -210,9 +210,9 @@ export class DpopVerifier {
     } catch (err) {
       throw invalidProof('DPoP proof is not a JWS in compact serialization', err);
     }
-    if (header['typ'] !== 'dpop+jwt') throw invalidProof(`DPoP proof typ is ${show(header['typ'])}, must be dpop+jwt`);
+    if (header['typ'] !== 'dpop+jwt') throw invalidProof('DPoP proof typ must be dpop+jwt');
     const alg = header['alg'];
-    if (!DPOP_ALGS.includes(alg as DpopAlg)) throw invalidProof(`DPoP proof alg ${show(alg)} is not allowed (only ${DPOP_ALGS.join(', ')})`);
+    if (!DPOP_ALGS.includes(alg as DpopAlg)) throw invalidProof(`DPoP proof alg is not allowed (only ${DPOP_ALGS.join(', ')})`);
     const jwk = publicJwk(header['jwk'], alg as DpopAlg);
     const key = await importJWK(jwk, alg as DpopAlg).catch((err: unknown) => {
       throw invalidProof(`DPoP proof jwk is not a usable ${alg as string} public key`, err);
@@ -225,13 +225,13 @@ export class DpopVerifier {
     if (typeof jti !== 'string' || jti.length === 0) throw invalidProof('DPoP proof has no jti');
     if (jti.length > JTI_MAX_CHARS) throw invalidProof(`DPoP proof jti is longer than ${JTI_MAX_CHARS} characters`);
     if (typeof htm !== 'string') throw invalidProof('DPoP proof has no htm');
-    if (htm !== request.method) throw invalidProof(`DPoP proof htm is ${show(htm)}, the request is ${show(request.method)}`);
+    if (htm !== request.method) throw invalidProof(`DPoP proof htm is not the request's method (${request.method})`);
     const requestUrl = comparableUrl(request.url);
     if (requestUrl === undefined) throw new KeymeshError('ERR_INVALID_REQUEST', 'the request URL is not an absolute http(s) URL');
     if (typeof htu !== 'string') throw invalidProof('DPoP proof has no htu');
     const proofUrl = comparableUrl(htu);
     if (proofUrl === undefined) throw invalidProof('DPoP proof htu is not an absolute http(s) URL');
-    if (proofUrl !== requestUrl) throw invalidProof(`DPoP proof htu is ${show(proofUrl)}, the request is ${show(requestUrl)}`);
+    if (proofUrl !== requestUrl) throw invalidProof("DPoP proof htu is not this request's URL");
     if (typeof iat !== 'number' || !Number.isFinite(iat)) throw invalidProof('DPoP proof has no numeric iat');
     const nowS = this.#o.clock.now() / 1000;
     if (nowS - iat > this.#windowS) throw invalidProof(`DPoP proof is too old (iat ${Math.round(nowS - iat)} s ago, at most ${this.#windowS} s allowed)`);
@@ -278,8 +278,8 @@ function publicJwk(value: unknown, alg: DpopAlg): JWK {
   if (jwk.kty === 'oct') throw invalidProof('DPoP proof jwk is a symmetric key (kty oct); it must be a public key');
   const found = PRIVATE_JWK_MEMBERS.filter((m) => Object.hasOwn(jwk, m));
   if (found.length > 0) throw invalidProof(`DPoP proof jwk holds private key members (${found.join(', ')}); it must be a public key`);
-  if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidProof(`DPoP proof jwk has use ${show(jwk.use)}, must be sig`);
-  if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidProof(`DPoP proof jwk has alg ${show(jwk.alg)}, the proof is signed with ${alg}`);
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidProof('DPoP proof jwk must have use sig, if any');
+  if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidProof(`DPoP proof jwk alg must be the proof's own (${alg})`);
   return jwk;
 }
 
@@ -302,13 +302,6 @@ function comparableUrl(value: string): string | undefined {
     return /[A-Za-z0-9\-._~]/.test(char) ? char : hex.toUpperCase();
   });
   return `${url.protocol}//${url.host}${path}`;
-}
-
-/** A claim or header value for a message: printable and short, never a whole token. */
-function show(value: unknown): string {
-  if (value === undefined) return '(none)';
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? typeof value;
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
 }
 
 const invalidProof = (message: string, cause?: unknown) => new DpopError('invalid_dpop_proof', message, cause === undefined ? undefined : { cause });

@@ -55,7 +55,7 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
     const requested = req.lifetimeS ?? DEFAULT_ACCESS_TOKEN_LIFETIME_S;
     const exp = Math.min(now + Math.min(requested, sts.maxLifetimeS), req.notAfter ?? Infinity, req.chain?.exp ?? Infinity);
     if (exp <= now) throw new KeymeshError('ERR_INVALID_GRANT', 'the token it would be made from has expired');
-    const jti = randomUUID();
+    const jti = req.tokenId ?? randomUUID();
     const payload: Record<string, unknown> = {
       ...(await params.claimsManager.claims(params)),
       iss: sts.issuer,
@@ -69,7 +69,7 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
       ...(principal.actor ? { act: principal.actor } : {}),
       ...(params.keyRequirements.confirmationJkt ? { cnf: { jkt: params.keyRequirements.confirmationJkt } } : {}),
       ...(req.renewable ? { renewable: true } : {}),
-      ...(req.chain && req.chain.jti.length > 0 ? { chain: { jti: [...req.chain.jti], exp: req.chain.exp } } : {}),
+      ...(req.chain ? { chain: { jti: [...req.chain.jti], exp: req.chain.exp } } : {}),
     };
     const key: SigningKey = await sts.signingKey();
     let token = signJws(payload, key, 'at+jwt');

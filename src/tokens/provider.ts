@@ -106,6 +106,8 @@ export interface TokenRequirements {
   readonly notAfter?: number;
   /** The tokens this one is made from (exchange), carried in the token so their revocation reaches it. */
   readonly chain?: TokenChain;
+  /** The identifier the token must have (a renewal names its successor before issuing it). Default: a new one. */
+  readonly tokenId?: string;
 }
 
 /**

@@ -10,8 +10,8 @@ import type { Startable } from '../startable.js';
 
 /** Worker threads of the pool. Default is 1 (one core of scrypt at most). */
 export const SLOW_HASH_THREADS = 1;
-/** Checks waiting beyond the one running; more are refused. Default is 16. */
-export const SLOW_HASH_QUEUE_MAX = 16;
+/** Checks waiting beyond the one running; more are refused. Default is 4 (a queue that drains well within the deadline). */
+export const SLOW_HASH_QUEUE_MAX = 4;
 /** Longest a check may wait and run before it is refused (ms). Default is 2000 (2 seconds). */
 export const SLOW_HASH_DEADLINE_MS = 2_000;
 /** `Retry-After` of a refused check (seconds). Default is 1. */

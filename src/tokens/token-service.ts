@@ -14,10 +14,11 @@
  * that is one of its audiences (by client id or as a registered resource server); anyone else learns
  * `{active: false}`.
  */
+import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { SCOPE_TOKEN } from '../config/schema.js';
 import { KeymeshError } from '../errors.js';
-import { chainOf, chainRevoked } from './chain.js';
+import { chainOf } from './chain.js';
 import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
@@ -42,8 +43,11 @@ export interface TokenServiceOptions {
   readonly isRevoked: (jti: string) => Promise<boolean>;
   /** Write-once revocation record of `jti`, kept until `expiresAt` (seconds). */
   readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
-  /** Records `key` once cluster-wide: true the first time (a renewal claims its token with it). */
-  readonly recordOnce: (key: string) => Promise<boolean>;
+  /**
+   * Cluster-wide get-or-create of a string under `key`: resolves the value chosen first, on every node. A renewal
+   * claims its token with the id of the token that replaces it.
+   */
+  readonly claimOnce: (key: string, value: string) => Promise<string>;
   /** The POP encryption key of a registered resource server's audience. @throws `ERR_UNKNOWN_AUDIENCE`, `ERR_POP_UNAVAILABLE` */
   readonly encryptionFor: (audience: string) => Promise<EncryptionProperties>;
   /** Who a validating client is: the audiences it serves as a registered resource server, and its POP key. */
@@ -125,7 +129,8 @@ export class TokenService {
    * `/renew`: a new token like `token` with a new expiry, for the client it was issued to, only when the client may
    * renew, the token was issued as renewable, and neither it nor any token of its chain expired or was revoked. The
    * new token never outlives the chain, keeps its DPoP binding (renewing a bound token takes a proof of its key,
-   * `confirmationJkt`), and replaces the old one: the old token is revoked, and a second renewal of it is refused.
+   * `confirmationJkt`), and replaces the old one: the old token is revoked, and a second renewal of it is refused
+   * and revokes the token the first one issued (reuse detection, RFC 9700 §4.14.2).
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_UNKNOWN_AUDIENCE`.
    */
   async renew(client: ClientConfig, token: string, confirmationJkt?: string): Promise<Issued> {
@@ -139,18 +144,27 @@ export class TokenService {
     if (payload['client_id'] !== client.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may renew only tokens issued to it');
     if (payload['renewable'] !== true) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was not issued as renewable');
     const chain = chainOf(payload);
-    if (await chainRevoked(payload, this.#o.isRevoked)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token, or a token it was made from, was revoked');
+    const ancestors = await Promise.all((chain?.jti ?? []).map((id) => this.#o.isRevoked(id)));
+    if (ancestors.some(Boolean)) throw new KeymeshError('ERR_INVALID_GRANT', 'a token this one was made from was revoked');
     const jkt = (payload['cnf'] as { jkt?: string } | undefined)?.jkt;
     if (jkt !== undefined && confirmationJkt !== jkt) throw new KeymeshError('ERR_INVALID_GRANT', 'the token is bound to a DPoP key (cnf.jkt): renew it with a DPoP proof of that key');
     const { iss: _i, sub, aud, exp, iat, jti, client_id: _c, act, cnf: _k, scope, renewable: _r, chain: _h, ...claims } = payload as Record<string, unknown>;
     const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
     pickAudiences(client.audiences, audiences, 'the client is registered for');
     const scopes = grantScope(typeof scope === 'string' ? parseScope(scope) : undefined, client.scopes ?? [], undefined);
-    if (!(await this.#o.recordOnce(`renewed/${jti as string}`))) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was renewed already');
+    // one successor per token, chosen cluster-wide; a second renewal is a stolen or cloned token (RFC 9700 §4.14.2):
+    // the successor is revoked too, so neither copy lives on
+    const successor = randomUUID();
+    const chosen = await this.#o.claimOnce(`renewed/${jti as string}`, successor);
+    if (chosen !== successor) {
+      await this.#o.recordRevocation(chosen, Math.floor(this.#o.sts.now() / 1000) + this.#o.sts.maxLifetimeS);
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the token was renewed already; the token that replaced it is revoked too');
+    }
+    if (await this.#o.isRevoked(jti as string)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was revoked');
     await this.#o.recordRevocation(jti as string, exp as number);
     const principal: Principal = { subject: sub as string, clientId: client.clientId, ...(act ? { actor: act as Principal['actor'] } : {}), claims };
     const lifetimeS = (exp as number) - (iat as number);
-    return this.#issue(client, principal, audiences, scopes, chain?.exp, { renewable: true }, { lifetimeS, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) });
+    return this.#issue(client, principal, audiences, scopes, chain?.exp, { renewable: true }, { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) });
   }
 
   /**
@@ -198,7 +212,7 @@ export class TokenService {
 
   async #issue(
     client: ClientConfig, principal: Principal, audiences: readonly string[], scope: readonly string[] | undefined, notAfter: number | undefined,
-    request: IssueRequest, renewal: { lifetimeS?: number; jkt?: string; chain?: TokenChain } = {},
+    request: IssueRequest, renewal: { lifetimeS?: number; jkt?: string; chain?: TokenChain; tokenId?: string } = {},
   ): Promise<Issued> {
     const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
     const provider = this.#o.providers.provider(tokenType, this.#o.realm);
@@ -222,6 +236,7 @@ export class TokenService {
         ...(scope && scope.length > 0 ? { scope } : {}),
         ...(notAfter !== undefined ? { notAfter } : {}),
         ...(renewal.chain ? { chain: renewal.chain } : {}),
+        ...(renewal.tokenId ? { tokenId: renewal.tokenId } : {}),
         ...(renewal.lifetimeS !== undefined ? { lifetimeS: renewal.lifetimeS } : {}),
         ...(request.renewable ? { renewable: true } : {}),
       },

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashClientSecret } from '../../src/tokens/client-secrets.js';
 import { FAST_CLUSTER_CONFIG, TestCluster } from '../helpers/cluster.js';
@@ -27,6 +27,7 @@ const dirs = new TempDirs();
 const servers: Server[] = [];
 let cluster: TestCluster;
 let internalHits = 0;
+let delegateKey: CryptoKey;
 
 async function serve(handler: Parameters<typeof createServer>[1]): Promise<string> {
   const server = createServer(handler);
@@ -65,13 +66,19 @@ beforeAll(async () => {
     res.setHeader('content-type', 'application/json');
     res.end(`{"keys":[],"pad":"${'x'.repeat(1024 * 1024)}"}`);
   });
+  const delegatePair = await generateKeyPair('ES256', { extractable: true });
+  delegateKey = delegatePair.privateKey;
+  const delegateJwks = { keys: [{ ...(await exportJWK(delegatePair.publicKey)), kid: 'd1', alg: 'ES256', use: 'sig' }] };
+  const delegateKeys = await serve((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(delegateJwks)));
   const secretHash = await hashClientSecret(SECRET, { N: 1024, r: 8, p: 1 });
   cluster = await TestCluster.create(3, dirs, {
     ...FAST_CLUSTER_CONFIG,
+    // the nodes stand behind a TLS-terminating proxy at the issuer's address: DPoP proofs name that URL
+    http: { publicUrl: ISSUER },
     realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER }, partners: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: `${ISSUER}/realms/partners` } },
     clients: [
       { clientId: 'app', secretHash, grants: ['client_credentials', X], audiences: [API, OTHER, REDIRECTED, HUGE], scopes: ['read', 'write'], renewable: true },
-      { clientId: 'delegate', secretHash, grants: [X], audiences: [API], scopes: ['read'], renewable: true, delegation: true },
+      { clientId: 'delegate', secretHash, jwksUri: `${delegateKeys}/jwks`, grants: [X], audiences: [API], scopes: ['read'], renewable: true, delegation: true },
       { clientId: 'bystander', secretHash, grants: ['client_credentials'], audiences: [OTHER] },
       { clientId: 'rs', secretHash, grants: ['client_credentials'], audiences: [OTHER] },
       { clientId: 'partner', secretHash, grants: ['client_credentials'], audiences: [API], realms: ['partners'] },
@@ -119,23 +126,43 @@ describe('hostile clients', () => {
     expect(renewed.status).toBe(200);
     const fresh = renewed.body['access_token'] as string;
     expect(decodeJwt(fresh).exp!).toBeLessThanOrEqual(decodeJwt(user).exp!);
-    // a clone: the same renewable token renewed again, on another node
+    // a clone: the same renewable token renewed again, on another node, is refused and takes the first renewal's token down
     expect(await post(0, '/renew', { token: delegated }, { authorization: basic('delegate') })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await post(2, '/introspect', { token: fresh }, { authorization: basic('delegate') })).body).toEqual({ active: false });
+    // revoking the user's token ends every token made from it
+    const other = await token(1, { grant_type: X, subject_token: user, subject_token_type: AT, renewable: 'true' }, 'delegate');
+    const otherRenewed = (await post(1, '/renew', { token: other }, { authorization: basic('delegate') })).body['access_token'] as string;
     expect((await post(0, '/revoke', { token: user })).status).toBe(200);
-    expect(await post(1, '/renew', { token: fresh }, { authorization: basic('delegate') })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
-    expect((await post(0, '/introspect', { token: fresh }, { authorization: basic('delegate') })).body).toEqual({ active: false });
+    expect(await post(1, '/renew', { token: otherRenewed }, { authorization: basic('delegate') })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await post(0, '/introspect', { token: otherRenewed }, { authorization: basic('delegate') })).body).toEqual({ active: false });
   });
 
-  it('a DPoP-bound token is not exchanged into a bearer token without a proof of its key', async () => {
+  it('a token made from a delegation assertion never outlives the assertion, renewed or not', async () => {
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const assertion = await new SignJWT({ jti: `alice-${Math.random()}` }).setProtectedHeader({ alg: 'ES256', kid: 'd1' }).setIssuer('delegate').setSubject('alice')
+      .setAudience(ISSUER).setIssuedAt().setExpirationTime(exp).sign(delegateKey);
+    const forAlice = await token(1, { grant_type: X, subject_token: assertion, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', renewable: 'true' }, 'delegate');
+    expect(decodeJwt(forAlice)).toMatchObject({ sub: 'alice', chain: { jti: [], exp } });
+    expect(decodeJwt(forAlice).exp).toBeLessThanOrEqual(exp);
+    const renewed = await post(0, '/renew', { token: forAlice }, { authorization: basic('delegate') });
+    expect(renewed.status).toBe(200);
+    expect(decodeJwt(renewed.body['access_token'] as string).exp).toBeLessThanOrEqual(exp);
+  });
+
+  it('a DPoP-bound token is not exchanged into a bearer token without a proof of its key; htu is the public URL', async () => {
     const holder = await generateKeyPair('ES256', { extractable: true });
     const jwk = await exportJWK(holder.publicKey);
     const proof = (url: string, nonce?: string) => new SignJWT({ htm: 'POST', htu: url, jti: `p-${Math.random()}`, ...(nonce ? { nonce } : {}) })
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).setIssuedAt().sign(holder.privateKey);
-    const withProof = async (node: number, form: Record<string, string>, client: string) => {
-      const url = `${cluster.url(node)}/token`;
-      const first = await post(node, '/token', form, { authorization: basic(client), dpop: await proof(url) });
-      return post(node, '/token', form, { authorization: basic(client), dpop: await proof(url, first.headers.get('dpop-nonce')!) });
+    const withProof = async (node: number, form: Record<string, string>, client: string, url = `${ISSUER}/token`, headers: Record<string, string> = {}) => {
+      const first = await post(node, '/token', form, { authorization: basic(client), dpop: await proof(url), ...headers });
+      return post(node, '/token', form, { authorization: basic(client), dpop: await proof(url, first.headers.get('dpop-nonce')!), ...headers });
     };
+    // htu is checked against http.publicUrl: the node's own address is refused, and X-Forwarded-* changes nothing
+    const own = `${cluster.url(0)}/token`;
+    expect(await withProof(0, { grant_type: 'client_credentials', audience: API }, 'app', own)).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
+    const forwarded = await withProof(0, { grant_type: 'client_credentials', audience: API }, 'app', 'https://attacker.example/token', { 'x-forwarded-host': 'attacker.example', 'x-forwarded-proto': 'https' });
+    expect(forwarded).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
     const bound = await withProof(0, { grant_type: 'client_credentials', audience: API, scope: 'read' }, 'app');
     expect(bound.body['token_type']).toBe('DPoP');
     const subject = bound.body['access_token'] as string;
@@ -185,6 +212,20 @@ describe('hostile clients', () => {
     const meta = await (await fetch(`${cluster.url(1)}/.well-known/oauth-authorization-server/realms/partners`)).json() as Record<string, unknown>;
     expect(meta).toMatchObject({ issuer: `${ISSUER}/realms/partners` });
     for (const endpoint of ['token', 'introspection', 'revocation']) expect(meta[`${endpoint}_endpoint_auth_signing_alg_values_supported`]).toContain('ES256');
+  });
+
+  it('the secret server answers an unknown resource server and a forged assertion of a known one alike', async () => {
+    const stranger = await generateKeyPair('ES256');
+    const assertion = (iss: string) => new SignJWT({ jti: `j-${Math.random()}` }).setProtectedHeader({ alg: 'ES256', kid: 'x' }).setIssuer(iss).setSubject(iss)
+      .setAudience(ISSUER).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + 60).sign(stranger.privateKey);
+    const exchange = async (iss: string) => post(1, '/secret-server/token-exchange', {
+      grant_type: X, subject_token: 'a.b.c', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: API,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(iss),
+    }, {});
+    const known = await exchange('rs');
+    const unknown = await exchange('no-such-resource-server');
+    expect(known.status).toBe(401);
+    expect([known.status, known.body]).toEqual([unknown.status, unknown.body]);
   });
 
   it('a wrong-secret flood is throttled (429 + Retry-After), reads the same for unknown and known ids, and leaves the node serving', async () => {

@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { KeymeshError } from '../../errors.js';
+import { isKeymeshError, KeymeshError } from '../../errors.js';
+import { assertionIssuer, CLIENT_AUTH_FAILED } from '../../tokens/clients.js';
 import type { HttpDeps } from '../deps.js';
 import { parseInput } from '../validate.js';
 import { countOutcome } from './metrics.js';
@@ -23,16 +24,32 @@ const exchangeForm = z.object({
  */
 export function registerSecretServerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const record = deps.metrics && ((outcome: string) => deps.metrics!.secretServerRequest(outcome));
-  app.post('/secret-server/token-exchange', countOutcome(record, async (req, reply) => {
+  const throttled = async (req: FastifyRequest): Promise<void> => {
+    await deps.throttle?.check(req.socket.remoteAddress ?? 'unknown', undefined);
+  };
+  app.post('/secret-server/token-exchange', { onRequest: throttled }, countOutcome(record, async (req, reply) => {
     const server = deps.secretServer;
     if (!server) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the secret server');
     const form = parseInput(exchangeForm, req.body, 'body');
-    const { token, expiresIn } = await server.exchange({
-      subjectToken: form.subject_token,
-      audiences: typeof form.audience === 'string' ? [form.audience] : form.audience,
-      clientAssertionType: form.client_assertion_type,
-      clientAssertion: form.client_assertion,
-    });
+    // the same throttle and the same answer for every failed client authentication as at the token endpoint, so
+    // nobody learns which resource servers are registered
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const presented = assertionIssuer(form.client_assertion);
+    await deps.throttle?.check(source, presented);
+    let answer;
+    try {
+      answer = await server.exchange({
+        subjectToken: form.subject_token,
+        audiences: typeof form.audience === 'string' ? [form.audience] : form.audience,
+        clientAssertionType: form.client_assertion_type,
+        clientAssertion: form.client_assertion,
+      });
+    } catch (err) {
+      if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
+      await deps.throttle?.failed(source, presented);
+      throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
+    }
+    const { token, expiresIn } = answer;
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({
       access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_type: 'N_A', expires_in: expiresIn,
     });

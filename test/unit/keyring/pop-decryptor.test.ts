@@ -57,6 +57,12 @@ describe('POP decryption', () => {
     }
   });
 
+  it('refuses a compressed (zip: DEF) JWE instead of inflating it (RFC 8725 §3.6)', async () => {
+    const { decryptor, pop } = await setup();
+    const zipped = await encryptTo(pop, 'a'.repeat(10_000), { zip: 'DEF' });
+    await expect(decryptor.decrypt('default', zipped)).rejects.toMatchObject({ code: 'ERR_DECRYPT_FAILED', message: 'compressed JWEs (zip) are not accepted' });
+  });
+
   it('does not decrypt a JWE of one realm with another realm', async () => {
     const { decryptor, pop } = await setup();
     await expect(decryptor.decrypt('other', await encryptTo(pop, 'x'))).rejects.toMatchObject({ code: 'ERR_DECRYPT_FAILED' });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
-import { isKeymeshError, type KeymeshError } from '../../../src/errors.js';
-import { AuthThrottle } from '../../../src/tokens/auth-throttle.js';
+import { isKeymeshError, KeymeshError } from '../../../src/errors.js';
+import { AUTH_TARPIT_MS, AuthThrottle } from '../../../src/tokens/auth-throttle.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { generateClientSecret } from '../../../src/tokens/client-secrets.js';
 import { CLIENT_SECRET_SCRYPT, ClientRegistry, hashClientSecret, parseSecretHash } from '../../../src/tokens/clients.js';
 import { SlowHashPool, type ScryptTask } from '../../../src/tokens/slow-hash.js';
@@ -87,7 +88,9 @@ describe('client secrets', () => {
 
   it('throttles failures per address and per client id (429 + Retry-After), never locking a client out of a clean address', async () => {
     const { secret, secretHash } = generateClientSecret();
-    const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }], { throttle: new AuthThrottle({ perAddress: 3, perClient: 2 }) });
+    const held: number[] = [];
+    const throttle = new AuthThrottle({ perAddress: 3, perClient: 2, sleep: async (ms) => void held.push(ms) });
+    const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }], { throttle });
     const attempt = (address: string, s = 'wrong') => codeOf(registry.authenticate(basic('gen', s), {}, address));
     expect(await attempt('10.0.0.1')).toMatch(/ERR_INVALID_CLIENT/);
     expect(await attempt('10.0.0.1')).toMatch(/ERR_INVALID_CLIENT/);
@@ -103,6 +106,31 @@ describe('client secrets', () => {
     expect(await other('2001:db8:0:0:ffff::3')).toMatch(/ERR_INVALID_CLIENT/);
     expect(await other('2001:db8::4')).toMatch(/ERR_TOO_MANY_ATTEMPTS/);
     expect(await other('2001:db8:1::4')).toMatch(/ERR_INVALID_CLIENT/);
+    // every refusal was held for the tarpit time before it was answered
+    expect(held).toEqual([AUTH_TARPIT_MS, AUTH_TARPIT_MS]);
+  });
+
+  it('holds refused answers (tarpit) only up to its cap, then answers them at once', async () => {
+    const releases: Array<() => void> = [];
+    const throttle = new AuthThrottle({ perAddress: 1, tarpitMaxHeld: 2, sleep: () => new Promise<void>((r) => releases.push(r)) });
+    await throttle.failed('10.1.1.1', undefined);
+    const refusals = [throttle.check('10.1.1.1', undefined), throttle.check('10.1.1.1', undefined), throttle.check('10.1.1.1', undefined)].map((p) => p.catch((e: KeymeshError) => e.code));
+    // the third one is over the cap: refused at once while the first two are still held
+    expect(await refusals[2]).toBe('ERR_TOO_MANY_ATTEMPTS');
+    await waitFor(() => releases.length === 2, { timeoutMs: 1_000, message: 'two refusals held' });
+    expect(throttle.held).toBe(2);
+    releases.forEach((release) => release());
+    expect(await Promise.all(refusals.slice(0, 2))).toEqual(['ERR_TOO_MANY_ATTEMPTS', 'ERR_TOO_MANY_ATTEMPTS']);
+    expect(throttle.held).toBe(0);
+  });
+
+  it('counts a check the slow-hash pool refused as a failure, so a flood that fills the queue is throttled', async () => {
+    const throttle = new AuthThrottle({ perAddress: 2, sleep: async () => undefined });
+    const full = { scrypt: async () => { throw new KeymeshError('ERR_OVERLOADED', 'busy', { retryAfterS: 1 }); } } as unknown as SlowHashPool;
+    const registry = new ClientRegistry([], { slowHash: full, throttle });
+    expect(await codeOf(registry.authenticate(basic('x', 'y'), {}, '10.2.2.2'))).toMatch(/ERR_OVERLOADED/);
+    expect(await codeOf(registry.authenticate(basic('x', 'y'), {}, '10.2.2.2'))).toMatch(/ERR_OVERLOADED/);
+    expect(await codeOf(registry.authenticate(basic('x', 'y'), {}, '10.2.2.2'))).toMatch(/ERR_TOO_MANY_ATTEMPTS/);
   });
 
   it('refuses two client authentication methods in one request as invalid_request', async () => {

@@ -77,15 +77,15 @@ describe('DpopVerifier', () => {
   });
 
   it('refuses a proof whose typ is not dpop+jwt', async () => {
-    await refused(verifier.verify(await proof({ header: { typ: 'JWT' } }), POST), 'DPoP proof typ is JWT, must be dpop+jwt');
+    await refused(verifier.verify(await proof({ header: { typ: 'JWT' } }), POST), 'DPoP proof typ must be dpop+jwt');
   });
 
   it('refuses alg none and symmetric algorithms', async () => {
     const unsigned = `${b64({ typ: 'dpop+jwt', alg: 'none', jwk: keys['ES256']!.jwk })}.${b64({ jti: 'x', htm: 'POST', htu: URL_, iat: nowS() })}.`;
-    await refused(verifier.verify(unsigned, POST), 'DPoP proof alg none is not allowed');
+    await refused(verifier.verify(unsigned, POST), 'DPoP proof alg is not allowed');
     const hs = await new SignJWT({ jti: 'x', htm: 'POST', htu: URL_, iat: nowS() })
       .setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: keys['ES256']!.jwk }).sign(randomBytes(32));
-    await refused(verifier.verify(hs, POST), 'DPoP proof alg HS256 is not allowed');
+    await refused(verifier.verify(hs, POST), 'DPoP proof alg is not allowed');
   });
 
   it('refuses a jwk holding private members, or a symmetric one', async () => {
@@ -106,14 +106,14 @@ describe('DpopVerifier', () => {
   });
 
   it('refuses a proof for another method', async () => {
-    await refused(verifier.verify(await proof({ claims: { htm: 'GET' } }), POST), 'DPoP proof htm is GET, the request is POST');
+    await refused(verifier.verify(await proof({ claims: { htm: 'GET' } }), POST), "DPoP proof htm is not the request's method (POST)");
   });
 
   it('refuses a proof for another path or host, ignoring query and fragment and the default port', async () => {
     await refused(verifier.verify(await proof({ claims: { htu: 'https://sts.example/realms/default/revoke' } }), POST),
-      'DPoP proof htu is https://sts.example/realms/default/revoke, the request is https://sts.example/realms/default/token');
-    await refused(verifier.verify(await proof({ claims: { htu: 'https://evil.example/realms/default/token' } }), POST), 'DPoP proof htu is https://evil.example/');
-    await refused(verifier.verify(await proof({ claims: { htu: 'http://sts.example/realms/default/token' } }), POST), 'DPoP proof htu is http://');
+      "DPoP proof htu is not this request's URL");
+    await refused(verifier.verify(await proof({ claims: { htu: 'https://evil.example/realms/default/token' } }), POST), "DPoP proof htu is not this request's URL");
+    await refused(verifier.verify(await proof({ claims: { htu: 'http://sts.example/realms/default/token' } }), POST), "DPoP proof htu is not this request's URL");
     await expect(verifier.verify(await proof({ claims: { htu: `${URL_}?a=1#f` } }), { method: 'POST', url: `${URL_}?b=2` })).resolves.toBeDefined();
     await expect(verifier.verify(await proof({ claims: { htu: 'HTTPS://STS.Example:443/realms/%64efault/./token' } }), POST)).resolves.toBeDefined();
     await expect(verifier.verify(await proof({ claims: { htu: URL_ } }), { method: 'POST', url: 'https://sts.example:443/realms/default/token' })).resolves.toBeDefined();

@@ -20,6 +20,7 @@ const clock = new FakeClock(Date.UTC(2026, 10, 24, 12));
 const nowS = () => Math.floor(clock.now() / 1000);
 const revoked = new Set<string>();
 const recorded = new Set<string>();
+const claimed = new Map<string, string>();
 
 const clients: ClientConfig[] = [
   { clientId: 'app', grants: ['client_credentials', X], audiences: ['https://a.example', 'https://b.example'], scopes: ['read', 'write'], renewable: true, secretHash: undefined },
@@ -60,7 +61,10 @@ beforeAll(async () => {
     recordRevocation: async (jti) => void revoked.add(jti),
     encryptionFor: async () => { throw new Error('no POP in this test'); },
     caller: (c) => ({ clientId: c.clientId, audiences: c.clientId === 'server' ? ['https://b.example'] : [] }),
-    recordOnce,
+    claimOnce: async (key, value) => {
+      if (!claimed.has(key)) claimed.set(key, value);
+      return claimed.get(key)!;
+    },
     dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
   });
 });
@@ -132,9 +136,11 @@ describe('TokenService', () => {
     clock.advance(100_000);
     const renewed = decodeJwt((await service.renew(client('app'), renewable)).token);
     expect(renewed).toMatchObject({ sub: 'app', scope: 'read', renewable: true, iat: nowS(), exp: nowS() + 300 });
-    // renewal retires the token it replaces: a second renewal (a clone) is refused, and the old token is revoked
-    expect(await code(service.renew(client('app'), renewable))).toMatch(/ERR_INVALID_GRANT: the token, or a token it was made from, was revoked/);
+    // renewal retires the token it replaces; a second renewal (a clone, a stolen copy) is refused and revokes the successor
     expect(revoked.has(decodeJwt(renewable).jti!)).toBe(true);
+    expect(revoked.has(renewed.jti!)).toBe(false);
+    expect(await code(service.renew(client('app'), renewable))).toMatch(/ERR_INVALID_GRANT: the token was renewed already; the token that replaced it is revoked too/);
+    expect(revoked.has(renewed.jti!)).toBe(true);
     const plain = (await service.clientCredentials(client('app'), {})).token;
     expect(await code(service.renew(client('app'), plain))).toMatch(/ERR_INVALID_GRANT: the token was not issued as renewable/);
     const another = (await service.clientCredentials(client('app'), { renewable: true })).token;
@@ -160,7 +166,7 @@ describe('TokenService', () => {
     expect(await service.introspect(renewed, undefined, client('app'))).toMatchObject({ active: true });
     revoked.add(decodeJwt(user).jti!);
     expect(await service.introspect(renewed, undefined, client('app'))).toEqual({ active: false });
-    expect(await code(service.renew(client('app'), renewed))).toMatch(/ERR_INVALID_GRANT: the token, or a token it was made from, was revoked/);
+    expect(await code(service.renew(client('app'), renewed))).toMatch(/ERR_INVALID_GRANT: a token this one was made from was revoked/);
     expect(await code(service.exchange(client('server'), { subjectToken: renewed, subjectTokenType: AT }))).toMatch(/ERR_INVALID_GRANT: .*revoked/);
   });
 
