@@ -83,10 +83,10 @@ export class UserTokenVerifier {
       throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token is not a JWT');
     }
     const entry = iss === undefined ? undefined : this.#issuers.get(iss);
-    if (!entry) throw new KeymeshError('ERR_UNTRUSTED_ISSUER', `the user token's issuer ${JSON.stringify(iss ?? null).slice(0, 200)} is not a trusted issuer`);
+    if (!entry) throw new KeymeshError('ERR_UNTRUSTED_ISSUER', "the user token's issuer is not a trusted issuer");
     const { config, keys } = entry;
     if (alg === undefined || !config.algorithms.includes(alg)) {
-      throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token uses alg ${JSON.stringify(alg ?? null)}; ${config.issuer} signs with ${config.algorithms.join(', ')}`);
+      throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token's alg is not one its issuer signs with (${config.algorithms.join(', ')})`);
     }
     const audiences = config.audiences ? allowedAudiences.filter((a) => config.audiences!.includes(a)) : [...allowedAudiences];
     if (audiences.length === 0) throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'no audience the caller may present is accepted from this issuer');
@@ -114,7 +114,7 @@ function translate(err: unknown, issuer: string): KeymeshError {
     return new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of ${issuer} could not be fetched or is not a key set`, { cause: err });
   }
   if (err instanceof joseErrors.JWTExpired) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token has expired');
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token's ${err.claim} claim is not acceptable (${err.reason})`);
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat'].includes(err.claim) ? `the user token's ${err.claim} claim is not acceptable` : "the user token's claims are not acceptable");
   if (err instanceof joseErrors.JWKSNoMatchingKey) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `no key of ${issuer} matches the user token`);
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token\'s signature does not verify');
   return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token was refused', { cause: err });

@@ -55,7 +55,7 @@ export function pSha1(secret: Uint8Array, seed: Uint8Array, length: number): Uin
  */
 export function checkKeySize(keySizeBits: number): void {
   if (!Number.isInteger(keySizeBits) || keySizeBits < MIN_KEY_SIZE_BITS || keySizeBits > MAX_KEY_SIZE_BITS || keySizeBits % 8 !== 0) {
-    throw new KeymeshError('ERR_INVALID_REQUEST', `keySize must be a multiple of 8 from ${MIN_KEY_SIZE_BITS} to ${MAX_KEY_SIZE_BITS} bits, not ${String(keySizeBits)}`);
+    throw new KeymeshError('ERR_INVALID_REQUEST', `keySize must be a multiple of 8 from ${MIN_KEY_SIZE_BITS} to ${MAX_KEY_SIZE_BITS} bits`);
   }
 }
 

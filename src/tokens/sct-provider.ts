@@ -145,7 +145,7 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
   async createToken(params: TokenProviderParameters): Promise<TokenProviderResponse> {
     const tokenType = params.tokenRequirements.tokenType;
     if (!this.canHandleToken(tokenType, params.realm)) {
-      throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `the SCT provider does not issue tokens of type ${tokenType} in realm ${params.realm}`);
+      throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'the SCT provider does not issue the requested token type in this realm');
     }
     if (typeof params.appliesTo !== 'string') throw new KeymeshError('ERR_INVALID_REQUEST', 'a security context token is for exactly one audience');
     const audience = params.appliesTo;

@@ -68,12 +68,12 @@ describe('user tokens from trusted IDPs', () => {
     const [h, , s] = (await token()).split('.');
     await expect(v.verify(`${h}.${b64({ sub: 'mallory', iss: ISSUER, aud: 'rs-1', exp: now() + 300 })}.${s}`, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
     const none = `${b64({ alg: 'none' })}.${b64({ sub: 'alice', iss: ISSUER, aud: 'rs-1', exp: now() + 300 })}.`;
-    await expect(v.verify(none, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: expect.stringContaining('"none"') });
+    await expect(v.verify(none, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: expect.stringContaining("the user token's alg is not one its issuer signs with") });
     const impostor = await makeKey('k1');
     await expect(v.verify(await token({}, impostor), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
     const publicBytes = new TextEncoder().encode(JSON.stringify(jwks.keys[0]));
     const hmac = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setIssuer(ISSUER).setAudience('rs-1').setExpirationTime(now() + 300).sign(publicBytes);
-    await expect(v.verify(hmac, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: expect.stringContaining('HS256') });
+    await expect(v.verify(hmac, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: expect.stringContaining("the user token's alg is not one its issuer signs with") });
     await expect(v.verify('not-a-jwt', ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
   });
 
