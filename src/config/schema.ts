@@ -146,6 +146,8 @@ export const configSchema = z.strictObject({
         realms: z.array(realmName).min(1).max(64).default([D.DEFAULT_REALM]),
         /** Whether it may ask for renewable tokens and renew them. Default is false. */
         renewable: z.boolean().default(false),
+        /** Whether every token it gets must be bound to a DPoP key (RFC 9449): a request without a proof is refused. Default is false. */
+        requireDpop: z.boolean().default(false),
         /** Whether it may act for users: exchange other clients' tokens and present its own user assertions. Default is false. */
         delegation: z.boolean().default(false),
         /** Claims added to every token issued to this client (never a registered or keymesh claim: see `RESERVED_CLAIMS`). */

@@ -76,12 +76,15 @@ export class UserTokenVerifier {
   async verify(jwt: string, allowedAudiences: readonly string[]): Promise<VerifiedUser> {
     let iss: string | undefined;
     let alg: string | undefined;
+    let typ: unknown;
     try {
       iss = decodeJwt(jwt).iss;
-      alg = decodeProtectedHeader(jwt).alg;
+      ({ alg, typ } = decodeProtectedHeader(jwt));
     } catch {
       throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token is not a JWT');
     }
+    // RFC 8725 §3.11/§3.12: a JWT explicitly typed as something that is never a user's token is refused
+    if (typeof typ === 'string' && NOT_A_USER_TOKEN.test(typ)) throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token is a JWT of another kind (typ)');
     const entry = iss === undefined ? undefined : this.#issuers.get(iss);
     if (!entry) throw new KeymeshError('ERR_UNTRUSTED_ISSUER', "the user token's issuer is not a trusted issuer");
     const { config, keys } = entry;
@@ -105,6 +108,9 @@ export class UserTokenVerifier {
     }
   }
 }
+
+/** Explicit types of JWTs that are never a user's token: proofs, assertions, logout and introspection answers, keymesh's own answers. */
+const NOT_A_USER_TOKEN = /^(application\/)?(dpop\+jwt|client-authentication\+jwt|logout\+jwt|token-introspection\+jwt|secret-answer\+jwt|secevent\+jwt)$/i;
 
 function translate(err: unknown, issuer: string): KeymeshError {
   if (err instanceof KeymeshError) return err;

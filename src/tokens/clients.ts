@@ -41,6 +41,8 @@ export interface ClientConfig {
   /** Whether it may ask for and renew renewable tokens. Default: false. */
   readonly renewable?: boolean | undefined;
   readonly delegation?: boolean | undefined;
+  /** Whether every token it gets must be DPoP-bound. Default: false. */
+  readonly requireDpop?: boolean | undefined;
   readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }
 

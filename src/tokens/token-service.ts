@@ -214,6 +214,9 @@ export class TokenService {
     client: ClientConfig, principal: Principal, audiences: readonly string[], scope: readonly string[] | undefined, notAfter: number | undefined,
     request: IssueRequest, renewal: { lifetimeS?: number; jkt?: string; chain?: TokenChain; tokenId?: string } = {},
   ): Promise<Issued> {
+    if (client.requireDpop && (renewal.jkt ?? request.confirmationJkt) === undefined) {
+      throw new KeymeshError('ERR_INVALID_DPOP_PROOF', 'this client is registered to get only DPoP-bound tokens: send a DPoP proof');
+    }
     const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
     const provider = this.#o.providers.provider(tokenType, this.#o.realm);
     if (request.encrypt && audiences.length !== 1) throw new KeymeshError('ERR_INVALID_REQUEST', 'an encrypted token is for exactly one audience');

@@ -77,6 +77,13 @@ describe('user tokens from trusted IDPs', () => {
     await expect(v.verify('not-a-jwt', ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
   });
 
+  it('refuses a JWT of the IDP explicitly typed as something that is never a user token, and takes ID and access tokens', async () => {
+    for (const typ of ['dpop+jwt', 'logout+jwt', 'application/client-authentication+jwt', 'secevent+jwt']) {
+      await expect(verifier().verify(await token({}, signing, { typ }), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: 'the user token is a JWT of another kind (typ)' });
+    }
+    for (const typ of ['JWT', 'at+jwt']) expect((await verifier().verify(await token({}, signing, { typ }), ['rs-1'])).subject).toBe('alice');
+  });
+
   it('fetches the key set again when a token names a kid it has not seen (after the IDP rotated)', async () => {
     const v = verifier();
     await v.verify(await token(), ['rs-1']);

@@ -151,7 +151,7 @@ describe('clients config', () => {
 
   it('grants nothing by default: a client with no grants, audiences or scopes is valid and gets none', () => {
     expect(load([{ clientId: 'bare', secretHash: hash }])().clients[0]).toEqual({
-      clientId: 'bare', secretHash: hash, grants: [], audiences: [], scopes: [], realms: ['default'], renewable: false, delegation: false,
+      clientId: 'bare', secretHash: hash, grants: [], audiences: [], scopes: [], realms: ['default'], renewable: false, requireDpop: false, delegation: false,
     });
   });
 

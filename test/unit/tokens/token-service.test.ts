@@ -28,6 +28,7 @@ const clients: ClientConfig[] = [
   { clientId: 'plain', grants: [X], audiences: ['https://b.example'] },
   { clientId: 'narrow', grants: ['client_credentials', X], audiences: ['https://b.example'], scopes: ['read'], delegation: true },
   { clientId: 'nothing', grants: [], audiences: [] },
+  { clientId: 'bound-only', grants: ['client_credentials'], audiences: ['https://b.example'], requireDpop: true },
 ];
 const client = (id: string) => clients.find((c) => c.clientId === id)!;
 
@@ -180,6 +181,11 @@ describe('TokenService', () => {
     const renewable = (await service.clientCredentials(client('app'), { renewable: true, confirmationJkt: 'jkt-of-holder' })).token;
     expect(await code(service.renew(client('app'), renewable))).toMatch(/ERR_INVALID_GRANT: the token is bound to a DPoP key/);
     expect(decodeJwt((await service.renew(client('app'), renewable, 'jkt-of-holder')).token)['cnf']).toEqual({ jkt: 'jkt-of-holder' });
+  });
+
+  it('a client registered with requireDpop gets no bearer token', async () => {
+    expect(await code(service.clientCredentials(client('bound-only'), {}))).toMatch(/ERR_INVALID_DPOP_PROOF: this client is registered to get only DPoP-bound tokens/);
+    expect(decodeJwt((await service.clientCredentials(client('bound-only'), { confirmationJkt: 'k' })).token)['cnf']).toEqual({ jkt: 'k' });
   });
 
   it('introspection answers only the client a token was issued to and its audiences', async () => {
