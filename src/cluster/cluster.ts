@@ -222,6 +222,7 @@ export class Cluster implements Startable {
       host,
       liveMembers: () => membership.all().filter((m) => !m.self && membership.state(m) === 'alive').map((m) => ({ nodeId: m.nodeId, name: m.name, map: m.map })),
       peerOf: (nodeId) => membership.all().find((m) => m.nodeId === nodeId)?.peerId,
+      identify: (peerId) => membership.identify(peerId),
       strike: (peerId, err) => {
         this.#o.log.warn({ peer: peerId, err: (err as Error).message }, 'malformed request rejected');
         this.#penalties.strike(peerId);
@@ -316,7 +317,12 @@ export class Cluster implements Startable {
 
   #validateHeartbeat(msg: Message): TopicValidatorResult {
     try {
-      this.#validated.set(msg.data, decodeMessage(heartbeatSchema, msg.data));
+      const hb = decodeMessage(heartbeatSchema, msg.data);
+      // a heartbeat naming a node bound to another signer is not passed on (an honest relay may not know the
+      // binding yet, so it is ignored rather than rejected: no relay is penalised for it)
+      const signer = peerOf(msg);
+      if (signer === undefined || this.#membership?.impostor(hb.from, signer)) return 'ignore' as TopicValidatorResult;
+      this.#validated.set(msg.data, hb);
       return 'accept' as TopicValidatorResult;
     } catch (err) {
       this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed heartbeat rejected');

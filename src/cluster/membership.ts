@@ -9,6 +9,12 @@
  * last published kids are persisted, so a node that restarts alone still knows the cluster it belongs to.
  *
  * Time here is local receipt time, never the sender's clock.
+ *
+ * **Who a member is.** A member's node id is bound to the libp2p peer id that signed the first heartbeat heard
+ * from it (gossipsub signs every message with the sender's peer key), and the binding is persisted with the member
+ * record. A heartbeat that names a bound node id but is signed by another peer, or that names another node id than
+ * the one its signer is bound to, is an impostor's: it is refused and changes nothing. `identify` answers which
+ * node a peer is, for the register and coordination protocols, which trust nothing else a message claims.
  */
 import { EventEmitter } from 'node:events';
 import { pack, unpack } from 'msgpackr';
@@ -26,6 +32,8 @@ const storedMemberSchema = z.object({
   name: z.string().max(64),
   httpUrl: z.string().max(256),
   kids: z.array(z.string().max(86)).max(4096),
+  /** The libp2p peer id the member is bound to (absent in records written before bindings were kept). */
+  peerId: z.string().max(128).optional(),
 });
 
 /** A member's health as this node sees it. */
@@ -98,7 +106,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       }
       const m = parsed.data;
       if (m.nodeId === this.#self.nodeId) continue;
-      this.#members.set(m.nodeId, { nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: undefined, incarnation: 0, digest: '', kids: new Set(m.kids), lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false });
+      this.#members.set(m.nodeId, { nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: m.peerId, incarnation: 0, digest: '', kids: new Set(m.kids), lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false });
     }
   }
 
@@ -121,10 +129,14 @@ export class Membership extends EventEmitter<MembershipEvents> {
    */
   async observe(hb: Heartbeat, peerId: string, onFresh?: () => void): Promise<boolean> {
     if (hb.from === this.#self.nodeId) return false;
+    if (this.impostor(hb.from, peerId)) {
+      this.#log.warn({ member: hb.from, peer: peerId }, 'heartbeat refused: its signer is not the peer this member is bound to');
+      return false;
+    }
     const now = this.#clock.now();
     const known = this.#members.get(hb.from);
     const kids = hb.kids ? new Set(hb.kids) : (known?.kids ?? new Set<string>());
-    const changed = !known || known.name !== hb.name || known.httpUrl !== hb.httpUrl || !sameSet(known.kids, kids);
+    const changed = !known || known.peerId === undefined || known.name !== hb.name || known.httpUrl !== hb.httpUrl || !sameSet(known.kids, kids);
     const member: Member = known ?? { nodeId: hb.from, name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false };
     // Credit the heartbeat with when it was sent, in local time: the sender's clock plus the smallest offset seen
     // from it in this incarnation (delay + clock difference). A heartbeat that arrives late (gossip recovers old
@@ -180,8 +192,24 @@ export class Membership extends EventEmitter<MembershipEvents> {
     return this.all().find((m) => m.peerId === peerId);
   }
 
+  /**
+   * Whether a message that names node `nodeId` and arrived from (or was signed by) `peerId` is an impostor's: the
+   * node is bound to another peer, or the peer to another node. Unknown nodes and peers are not impostors (yet).
+   */
+  impostor(nodeId: string, peerId: string): boolean {
+    const bound = this.#members.get(nodeId)?.peerId;
+    if (bound !== undefined && bound !== peerId) return true;
+    const holder = this.byPeer(peerId);
+    return holder !== undefined && holder.nodeId !== nodeId;
+  }
+
+  /** The node `peerId` is bound to, if any. */
+  identify(peerId: string): string | undefined {
+    return this.byPeer(peerId)?.nodeId;
+  }
+
   async #persist(member: Member): Promise<void> {
-    const record = { v: 1, nodeId: member.nodeId, name: member.name, httpUrl: member.httpUrl, kids: [...member.kids] };
+    const record = { v: 1, nodeId: member.nodeId, name: member.name, httpUrl: member.httpUrl, kids: [...member.kids], ...(member.peerId ? { peerId: member.peerId } : {}) };
     await this.#store.put(`${MEMBER_PREFIX}${member.nodeId}`, pack(record), { sync: true });
   }
 }

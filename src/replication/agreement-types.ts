@@ -16,6 +16,8 @@ export interface AgreementCluster {
   /** Live members other than this node, with the map their last heartbeat named. */
   liveMembers(): Array<{ nodeId: string; name: string; map: { epoch: number; id: string } | undefined }>;
   peerOf(nodeId: string): string | undefined;
+  /** The node a libp2p peer is bound to (it signs that node's heartbeats), or undefined when none is. */
+  identify(peerId: string): string | undefined;
   strike(peerId: string, err: unknown): void;
 }
 

@@ -98,10 +98,14 @@ export class Agreement {
       refuse: (id) => (this.#peerGenerations.isRestored(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
       onEpochMismatch: (id, epoch) => this.#changes?.onEpochMismatch(id, epoch),
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
+      identify: (peer) => cluster.identify(peer),
+      mayPropose: (id, epoch) => epoch === 0 || this.#isMember(id, epoch),
     });
     this.#coord = new Coord({
       host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
       handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
+      identify: (peer) => cluster.identify(peer),
+      mayAsk: (from, request) => this.#mayAsk(from, request),
     });
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
@@ -287,6 +291,29 @@ export class Agreement {
     if (this.#restored || epoch !== this.#keeper.epoch) return false;
     if (epoch === 0) return key === mapKey(1) && !this.#wasMember;
     return this.#keeper.self !== undefined;
+  }
+
+  /** Whether `nodeId` is a member (any role) of this node's map, and that map is of `epoch` when one is named. */
+  #isMember(nodeId: string, epoch?: number): boolean {
+    const map = this.#keeper.map;
+    return map !== undefined && (epoch === undefined || map.epoch === epoch) && map.members.some((m) => m.nodeId === nodeId);
+  }
+
+  /**
+   * Who may ask what (DESIGN §11): anyone this node has bound to a peer may ask for the map and to join as itself;
+   * a map may be pushed by a member, or to a node that has none yet; hand-overs, forwarded operations and word of a
+   * restored data directory come only from members.
+   */
+  #mayAsk(from: string, request: CoordRequest): boolean {
+    switch (request.t) {
+      case 'get-map':
+      case 'join':
+        return true;
+      case 'push-map':
+        return this.#keeper.map === undefined || this.#isMember(from);
+      default:
+        return this.#isMember(from);
+    }
   }
 
   // ---- coordination requests -----------------------------------------------------------------------------------

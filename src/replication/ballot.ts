@@ -3,6 +3,13 @@
  * breaks ties, so two proposers never hold the same ballot.
  */
 
+/**
+ * Highest round a ballot may carry. A message with a higher one is malformed: a peer cannot push a key's round
+ * to where counting up stops being exact (2^53), and rounds are kept per key, so one key's rounds never affect
+ * another's. Default is 2^40.
+ */
+export const MAX_BALLOT_ROUND = 2 ** 40;
+
 /** A ballot: `[round, nodeId]`. */
 export type Ballot = readonly [round: number, nodeId: string];
 

@@ -9,6 +9,11 @@
  * - `handover` → the receiver finishes and copies its keys that move in that map epoch;
  * - `op` → a register operation forwarded to one of the key's replicas;
  * - `restored` → the receiver's register generation went back below what the sender heard from it before.
+ *
+ * A request's `from` is never taken on trust: the peer it arrived from must be bound to that node (`identify`), or
+ * the request is refused (an impostor's, bound to another node, is malformed: strike), and `mayAsk` decides which
+ * requests a node may send at all (only members of the map change it; a node outside may ask for the map and to
+ * join, as itself).
  */
 import { pack } from 'msgpackr';
 import { z } from 'zod';
@@ -59,6 +64,10 @@ export interface CoordOptions {
   readonly peerOf: (nodeId: string) => string | undefined;
   readonly handler: CoordHandler;
   readonly onBadMessage: (peerId: string, err: unknown) => void;
+  /** The node a remote peer is bound to, or undefined when none is. Without it every sender is believed (tests). */
+  readonly identify?: (peerId: string) => string | undefined;
+  /** Whether node `from` may send `request`. Default: yes. */
+  readonly mayAsk?: (from: string, request: CoordRequest) => boolean;
   readonly log: Logger;
 }
 
@@ -75,9 +84,9 @@ export class Coord {
   async register(): Promise<void> {
     await serveRpc({
       host: this.#o.host, protocol: this.#o.protocol, maxBytes: MAX_COORD_MESSAGE_BYTES,
-      handler: async (payload) => {
+      handler: async (payload, connection) => {
         const envelope = decodeMessage(envelopeSchema, payload, MAX_COORD_MESSAGE_BYTES);
-        return pack({ v: 1, reply: await this.#answer(envelope.request, envelope.from) });
+        return pack({ v: 1, reply: await this.#admit(envelope.request, envelope.from, connection.remotePeer.toString()) });
       },
       onBadMessage: this.#o.onBadMessage, log: this.#o.log,
     });
@@ -104,6 +113,17 @@ export class Coord {
       throw new PeerUnreachableError(`node ${to} answered with a malformed reply`, err);
     }
     return unwrap(reply);
+  }
+
+  /** Answers a request from a remote peer only when that peer is the node it names, and that node may ask it. */
+  async #admit(request: CoordRequest, from: string, remotePeer: string): Promise<CoordReply> {
+    const sender = this.#o.identify ? this.#o.identify(remotePeer) : from;
+    if (sender !== undefined && sender !== from) throw new KeymeshError('ERR_BAD_MESSAGE', `a coordination request names node ${from}, but its peer is bound to node ${sender}`);
+    if (request.t === 'join' && request.nodeId !== from) throw new KeymeshError('ERR_BAD_MESSAGE', 'a join request names another node than its sender');
+    if (sender === undefined) return { t: 'error', code: 'ERR_UNAVAILABLE', message: 'this node has not heard the sender yet' };
+    // refused as unavailable: a removed member's callers see what they would see from any node outside the map
+    if (!(this.#o.mayAsk?.(sender, request) ?? true)) return { t: 'error', code: 'ERR_UNAVAILABLE', message: 'the sender is not a member of this node\'s cluster map' };
+    return this.#answer(request, sender);
   }
 
   async #answer(request: CoordRequest, from: string): Promise<CoordReply> {

@@ -3,6 +3,11 @@
  * (see `rpc.ts`), a msgpack request and reply. Requests to this node itself go straight to the local acceptor.
  * A replica answers only requests of its own cluster-map epoch; a malformed request resets the stream and earns
  * the sender a strike (see `Penalties`).
+ *
+ * A request's `from` is never taken on trust: the peer it arrived from must be bound to that node (`identify`, the
+ * membership's binding of node ids to the peers that sign their heartbeats), and that node must be a member of the
+ * map of the request's epoch (`mayPropose`). A peer bound to another node is an impostor (malformed: strike); a peer
+ * not bound to any node, or a node outside the map, gets `not-voting` and learns nothing of the register.
  */
 import { RpcClient, serveRpc, type RpcHost } from '../cluster/rpc.js';
 import { KeymeshError } from '../errors.js';
@@ -33,6 +38,10 @@ export interface Libp2pRegisterTransportOptions {
   readonly onEpochMismatch?: (nodeId: string, epoch: number) => void;
   /** Called for a malformed request from `peerId`. */
   readonly onBadMessage: (peerId: string, err: unknown) => void;
+  /** The node a remote peer is bound to, or undefined when none is. Without it every sender is believed (tests). */
+  readonly identify?: (peerId: string) => string | undefined;
+  /** Whether node `nodeId` may send register requests in `epoch` (a member of that map). Default: yes. */
+  readonly mayPropose?: (nodeId: string, epoch: number) => boolean;
   readonly log: Logger;
 }
 
@@ -49,7 +58,7 @@ export class Libp2pRegisterTransport implements RegisterTransport {
   async register(): Promise<void> {
     await serveRpc({
       host: this.#o.host, protocol: this.#o.protocol, maxBytes: MAX_REGISTER_MESSAGE_BYTES,
-      handler: (payload) => this.#serve(payload), onBadMessage: this.#o.onBadMessage, log: this.#o.log,
+      handler: (payload, connection) => this.#serve(payload, connection.remotePeer.toString()), onBadMessage: this.#o.onBadMessage, log: this.#o.log,
     });
   }
 
@@ -78,12 +87,16 @@ export class Libp2pRegisterTransport implements RegisterTransport {
   }
 
   /** Answers one request; a malformed one throws (the stream is reset and the sender gets a strike). */
-  async #serve(payload: Uint8Array): Promise<Uint8Array> {
+  async #serve(payload: Uint8Array, remotePeer: string): Promise<Uint8Array> {
     const envelope = decodeRegister(registerEnvelopeSchema, payload);
     const epoch = this.#o.epoch();
     const request = envelope.request as RegisterRequest;
+    const sender = this.#o.identify ? this.#o.identify(remotePeer) : envelope.from;
+    if (sender !== undefined && sender !== envelope.from) throw new KeymeshError('ERR_BAD_MESSAGE', `a register request names node ${envelope.from}, but its peer is bound to node ${sender}`);
     let reply: WireReply;
-    if (envelope.epoch !== epoch) reply = { t: 'wrong-epoch', epoch };
+    if (sender === undefined) reply = { t: 'not-voting' };
+    else if (envelope.epoch !== epoch) reply = { t: 'wrong-epoch', epoch };
+    else if (!(this.#o.mayPropose?.(sender, epoch) ?? true)) reply = { t: 'not-voting' };
     else if (!this.#votes(request.key, epoch)) reply = { t: 'not-voting' };
     else {
       try {

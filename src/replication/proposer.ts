@@ -19,7 +19,7 @@
  * have been chosen; a later call returns whatever was).
  */
 import { KeymeshError } from '../errors.js';
-import { compareBallots, type Ballot } from './ballot.js';
+import { compareBallots, MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
 import type { Accepted, RegisterReply, RegisterRequest } from './messages.js';
 
 /**
@@ -99,6 +99,9 @@ interface Gathered {
   readonly quorate: boolean;
 }
 
+/** Keys whose last ballot round a proposer remembers. Default is 4096. */
+export const ROUNDS_REMEMBERED = 4_096;
+
 /** Proposes and reads values of per-key registers. */
 export class Proposer {
   readonly #nodeId: string;
@@ -108,7 +111,8 @@ export class Proposer {
   readonly #settings: ProposerSettings;
   readonly #beforeCommit: ((key: string) => boolean) | undefined;
   readonly #onUndelivered: ((key: string, to: string, value: Uint8Array) => void) | undefined;
-  #round = 0;
+  /** The highest round seen or used per key, for the most recent keys (`ROUNDS_REMEMBERED`). */
+  readonly #rounds = new Map<string, number>();
 
   /**
    * `beforeCommit` (fault injection) returns false to withhold a key's commit marker; `onUndelivered` hears of
@@ -151,13 +155,13 @@ export class Proposer {
     let proposed = false;
     let roundTrips = roundTripsSoFar;
     for (let attempt = 0; this.#timers.now() < deadline; attempt++) {
-      const ballot: Ballot = [++this.#round, this.#nodeId];
+      const ballot: Ballot = [this.#nextRound(key), this.#nodeId];
       roundTrips += 1;
       const prepared = await this.#gather(quorum, { t: 'prepare', key, ballot }, (r) => r.t === 'promise');
       const chosen = committedIn(prepared);
       if (chosen) return { value: this.#finish(key, nodes, chosen, quorum.epoch), roundTrips };
       if (!prepared.quorate) {
-        await this.#backOff(prepared, attempt);
+        await this.#backOff(key, prepared, attempt);
         continue;
       }
       const value = highestAccepted(prepared.positive)?.value ?? candidate;
@@ -167,7 +171,7 @@ export class Proposer {
       const chosenMeanwhile = committedIn(accepted);
       if (chosenMeanwhile) return { value: this.#finish(key, nodes, chosenMeanwhile, quorum.epoch), roundTrips };
       if (accepted.quorate) return { value: this.#finish(key, nodes, value, quorum.epoch), roundTrips };
-      await this.#backOff(accepted, attempt);
+      await this.#backOff(key, accepted, attempt);
     }
     throw proposed
       ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no majority confirmed before the deadline; the value may or may not have been chosen`)
@@ -192,8 +196,27 @@ export class Proposer {
     return value;
   }
 
-  async #backOff(result: Gathered, attempt: number): Promise<void> {
-    for (const r of result.negative) if (r.t === 'nack') this.#round = Math.max(this.#round, r.promised[0]);
+  /**
+   * The next round for `key`: one above the highest seen or used for it. Forgetting a key's round (a restart, or
+   * the key falling out of the remembered ones) is safe: an acceptor promises a ballot only above the one it holds,
+   * so no ballot wins a majority of promises twice, and the nacks of the first attempt bring the round back up.
+   * @throws KeymeshError `ERR_UNAVAILABLE` when the key's round reached `MAX_BALLOT_ROUND`.
+   */
+  #nextRound(key: string): number {
+    const round = (this.#rounds.get(key) ?? 0) + 1;
+    if (round > MAX_BALLOT_ROUND) throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: its ballot rounds are exhausted`);
+    this.#remember(key, round);
+    return round;
+  }
+
+  #remember(key: string, round: number): void {
+    this.#rounds.delete(key);
+    this.#rounds.set(key, round);
+    if (this.#rounds.size > ROUNDS_REMEMBERED) this.#rounds.delete(this.#rounds.keys().next().value!);
+  }
+
+  async #backOff(key: string, result: Gathered, attempt: number): Promise<void> {
+    for (const r of result.negative) if (r.t === 'nack') this.#remember(key, Math.max(this.#rounds.get(key) ?? 0, r.promised[0]));
     const { backoffMinMs: min, backoffMaxMs: max } = this.#settings;
     const ceiling = Math.min(max * 8, max * 2 ** Math.min(attempt, 3));
     await this.#timers.sleep(min + this.#random() * (ceiling - min));

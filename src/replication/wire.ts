@@ -6,6 +6,7 @@
 import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { decodeMessage } from '../cluster/messages.js';
+import { MAX_BALLOT_ROUND } from './ballot.js';
 import type { RegisterReply, RegisterRequest } from './messages.js';
 
 /** Largest register message (bytes). */
@@ -13,7 +14,7 @@ export const MAX_REGISTER_MESSAGE_BYTES = 128 * 1024;
 
 const key = z.string().min(1).max(256);
 const value = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= 64 * 1024, 'at most 64 KiB');
-const ballot = z.tuple([z.number().int().min(0), z.string().max(64)]).readonly();
+const ballot = z.tuple([z.number().int().min(0).max(MAX_BALLOT_ROUND), z.string().max(64)]).readonly();
 const accepted = z.strictObject({ ballot, value });
 
 const requestSchema = z.discriminatedUnion('t', [

@@ -37,6 +37,23 @@ describe('membership', () => {
     expect(membership.state(b)).toBe('alive');
   });
 
+  it('binds a member to the peer that signs its heartbeats, refuses impostors, and keeps the binding across a restart', async () => {
+    const first = await setup();
+    expect(await first.membership.observe(hb('000000000000000b'), 'peer-b')).toBe(true);
+    // another peer claiming b, and b's peer claiming another node, change nothing
+    expect(await first.membership.observe(hb('000000000000000b'), 'peer-mallory')).toBe(false);
+    expect(await first.membership.observe(hb('000000000000000c'), 'peer-b')).toBe(false);
+    expect(first.membership.all().map((m) => m.nodeId)).toEqual(['000000000000000a', '000000000000000b']);
+    expect(first.membership.identify('peer-b')).toBe('000000000000000b');
+    expect(first.membership.identify('peer-mallory')).toBeUndefined();
+    expect(first.membership.impostor('000000000000000b', 'peer-mallory')).toBe(true);
+    expect(first.membership.impostor('000000000000000d', 'peer-d')).toBe(false);
+    await first.memory.stop();
+    const second = await setup(first.memory, first.mk);
+    expect(second.membership.identify('peer-b')).toBe('000000000000000b');
+    expect(await second.membership.observe(hb('000000000000000b'), 'peer-mallory')).toBe(false);
+  });
+
   it('makes a member suspect at once when its connection drops', async () => {
     const { membership } = await setup();
     await membership.observe(hb('000000000000000b'), 'peer-b');
