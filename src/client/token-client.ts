@@ -165,9 +165,14 @@ export class KeymeshTokenClient {
     await this.#post('/revoke', { token });
   }
 
-  /** The renewed token, with a new expiry (only for tokens issued as renewable). @throws KeymeshError `ERR_REMOTE` */
+  /**
+   * The renewed token, with a new expiry (only for tokens issued as renewable). A token renews once: a second
+   * renewal of it is taken for theft and ends every token renewed from it. So a renewal is sent to another node only
+   * when the first could not be reached at all, never after a 5xx or a timeout (it may have been renewed there).
+   * @throws KeymeshError `ERR_REMOTE`
+   */
   renew(token: string): Promise<TokenResponse> {
-    return this.#token({ token }, '/renew');
+    return this.#token({ token }, '/renew', true);
   }
 
   /**
@@ -238,16 +243,19 @@ export class KeymeshTokenClient {
     return false;
   }
 
-  async #token(form: Form, path = '/token'): Promise<TokenResponse> {
-    const body = await this.#post(path, form);
+  async #token(form: Form, path = '/token', once = false): Promise<TokenResponse> {
+    const body = await this.#post(path, form, once);
     if (typeof body['access_token'] !== 'string') throw new KeymeshError('ERR_REMOTE', `${path} answered without an access_token`);
     const str = (name: string) => (typeof body[name] === 'string' ? (body[name] as string) : undefined);
     const expiresIn = typeof body['expires_in'] === 'number' ? body['expires_in'] : undefined;
     return { accessToken: body['access_token'], tokenType: str('token_type') ?? 'Bearer', issuedTokenType: str('issued_token_type'), expiresIn, scope: str('scope') };
   }
 
-  /** A client-authenticated form POST on the first node that answers; a 4xx is final. */
-  async #post(path: string, form: Form): Promise<Record<string, unknown>> {
+  /**
+   * A client-authenticated form POST on the first node that answers; a 4xx is final. With `once`, only a node that
+   * refused the connection is skipped: a 5xx or a lost answer is final too, since the request may have taken effect.
+   */
+  async #post(path: string, form: Form, once = false): Promise<Record<string, unknown>> {
     const body = new URLSearchParams();
     for (const [name, value] of Object.entries(form)) for (const v of [value ?? []].flat()) body.append(name, v);
     const reasons: string[] = [];
@@ -261,8 +269,10 @@ export class KeymeshTokenClient {
         json = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
       } catch (err) {
         reasons.push(`${node}: ${(err as Error).message}`);
+        if (once && !neverReached(err)) break;
         continue;
       }
+      if (once && res.status >= 500) throw new KeymeshRemoteError({ node, status: res.status, error: typeof json?.['error'] === 'string' ? json['error'] as string : undefined, errorDescription: undefined });
       if (res.status >= 500 || (res.ok && (json === null || typeof json !== 'object'))) {
         reasons.push(`${node}: ${res.status} ${res.ok ? 'not JSON' : String(json?.['error'] ?? '')}`.trim());
         continue;
@@ -277,6 +287,12 @@ export class KeymeshTokenClient {
   #signal(): AbortSignal {
     return AbortSignal.timeout(this.#o.timeoutMs ?? TOKEN_CLIENT_TIMEOUT_MS);
   }
+}
+
+/** Whether a failed fetch never reached the server (the connection was refused or the host is unknown). */
+function neverReached(err: unknown): boolean {
+  const code = ((err as { cause?: { code?: unknown } }).cause?.code ?? '') as string;
+  return ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code);
 }
 
 /** Form parameters; an array is sent as the parameter repeated, `undefined` not at all. */

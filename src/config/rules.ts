@@ -8,11 +8,13 @@
  * (`retireAfterMs >= lifetime + clockSkewMs + maxAge`).
  */
 import { isIP } from 'node:net';
+import { parseSecretHash } from '../tokens/client-secrets.js';
 import type { Config } from './types.js';
 
 /** Claims the token service sets itself; a client's static `claims` may not name them. */
 export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
   'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable', 'chain', 'token_type', 'active', 'secret',
+  'sub_id', 'key_jwe',
 ]);
 
 /** One configuration problem. */
@@ -110,6 +112,7 @@ export function checkClients(config: Config): ConfigProblem[] {
     if (ids.has(c.clientId)) problems.push({ path: `clients.${i}.clientId`, message: `duplicate clientId "${c.clientId}"` });
     ids.add(c.clientId);
     if (!c.secretHash && !c.jwksUri) problems.push({ path: `clients.${i}`, message: 'needs secretHash (client_secret_basic) or jwksUri (private_key_jwt)' });
+    if (c.secretHash && !parseSecretHash(c.secretHash)) problems.push({ path: `clients.${i}.secretHash`, message: 'its scrypt cost is out of bounds (N a power of two up to 2^20, r 1–32, p 1–16): no secret could ever match it' });
     c.realms.forEach((realm, j) => {
       if (!config.realms[realm]) problems.push({ path: `clients.${i}.realms.${j}`, message: `no realm "${realm}" is configured` });
     });

@@ -73,7 +73,7 @@ export class ClientAssertionVerifier {
   /** The registered resource server of `audience`. @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` */
   resourceServer(audience: string): ResourceServer {
     const server = this.#byAudience.get(audience);
-    if (!server) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not a registered resource server');
+    if (!server) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
     return server;
   }
 

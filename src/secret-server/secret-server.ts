@@ -61,7 +61,9 @@ export class SecretServer {
   async exchange(request: ExchangeRequest): Promise<{ token: string; expiresIn: number }> {
     const caller = await this.#o.clients.verify(request.clientAssertionType, request.clientAssertion);
     if (request.audiences.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'audience: at least one resource server');
+    // DESIGN §11: a resource server gets answers addressed to itself only, never to another server
     const servers = request.audiences.map((a) => this.#o.clients.resourceServer(a));
+    if (servers.some((server) => server.clientId !== caller.clientId)) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
     const user = await this.#o.users.verify(request.subjectToken, caller.userTokenAudiences);
     // the POPs first: a resource server whose POP is down gets a clear error before anything is created
     const pops = await Promise.all(servers.map((server) => this.#o.pops.get(server.jwksUri)));

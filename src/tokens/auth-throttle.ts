@@ -47,6 +47,7 @@ export interface AuthThrottleOptions {
 export class AuthThrottle {
   readonly #byAddress: RateLimiterMemory;
   readonly #byClient: RateLimiterMemory;
+  readonly #busyByAddress: RateLimiterMemory;
   readonly #perAddress: number;
   readonly #perClient: number;
   readonly #bucketKey = randomBytes(32);
@@ -64,6 +65,7 @@ export class AuthThrottle {
     this.#perClient = options.perClient ?? AUTH_FAILURES_PER_CLIENT;
     this.#byAddress = new RateLimiterMemory({ keyPrefix: 'address', points: this.#perAddress, duration });
     this.#byClient = new RateLimiterMemory({ keyPrefix: 'client', points: this.#perClient, duration });
+    this.#busyByAddress = new RateLimiterMemory({ keyPrefix: 'busy', points: this.#perAddress, duration });
   }
 
   /** Refused answers held right now. */
@@ -90,13 +92,23 @@ export class AuthThrottle {
   }
 
   async #refusal(address: string, clientId: string | undefined): Promise<KeymeshError | undefined> {
-    const byAddress = await this.#byAddress.get(addressKey(address));
+    const key = addressKey(address);
+    const [byAddress, busy] = await Promise.all([this.#byAddress.get(key), this.#busyByAddress.get(key)]);
     const addressFailures = byAddress?.consumedPoints ?? 0;
-    if (addressFailures >= this.#perAddress) return tooMany(byAddress!.msBeforeNext);
+    if (addressFailures + (busy?.consumedPoints ?? 0) >= this.#perAddress) return tooMany(Math.max(byAddress?.msBeforeNext ?? 0, busy?.msBeforeNext ?? 0));
     if (clientId === undefined || addressFailures === 0) return undefined;
     const byClient = await this.#byClient.get(this.#bucket(clientId));
     if ((byClient?.consumedPoints ?? 0) >= this.#perClient) return tooMany(byClient!.msBeforeNext);
     return undefined;
+  }
+
+  /**
+   * Counts one attempt from `address` that could not be checked (the slow-hash queue was full, the client's key
+   * set could not be fetched). It counts toward the address's limit only: it says nothing against the client id,
+   * so a flood that keeps the pool busy cannot turn a legitimate client's unlucky attempt into a lock-out.
+   */
+  async unchecked(address: string): Promise<void> {
+    await this.#busyByAddress.penalty(addressKey(address), 1);
   }
 
   /** Counts one failed authentication from `address` for `clientId` (when one was presented). */

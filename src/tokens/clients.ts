@@ -90,8 +90,9 @@ export class ClientRegistry {
     try {
       return assertion ? await this.#authenticateAssertion(form) : await this.authenticateBasic(authorization);
     } catch (err) {
-      // a check the slow-hash pool could not take counts too: otherwise a flood that keeps the queue full is never throttled
-      if (isKeymeshError(err, 'ERR_OVERLOADED')) await this.#o.throttle?.failed(source, presented);
+      // an attempt that could not be checked counts against its address, never its client id: otherwise a flood
+      // that keeps the pool busy (or the client's key set down) is never throttled, or locks the client out
+      if (isKeymeshError(err, 'ERR_OVERLOADED') || isKeymeshError(err, 'ERR_IDP_UNAVAILABLE')) await this.#o.throttle?.unchecked(source);
       if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
       await this.#o.throttle?.failed(source, presented);
       throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });

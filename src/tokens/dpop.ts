@@ -280,8 +280,21 @@ function publicJwk(value: unknown, alg: DpopAlg): JWK {
   if (found.length > 0) throw invalidProof(`DPoP proof jwk holds private key members (${found.join(', ')}); it must be a public key`);
   if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidProof('DPoP proof jwk must have use sig, if any');
   if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidProof(`DPoP proof jwk alg must be the proof's own (${alg})`);
+  // an RSA key of the caller's choosing must not cost more than an ordinary one to verify (a huge modulus or
+  // exponent makes every check a hundred times dearer)
+  if (jwk.kty === 'RSA') {
+    const bits = typeof jwk.n === 'string' ? Buffer.from(jwk.n, 'base64url').length * 8 : 0;
+    if (jwk.e !== 'AQAB' || bits < DPOP_RSA_MIN_BITS || bits > DPOP_RSA_MAX_BITS) {
+      throw invalidProof(`DPoP proof RSA keys must have the exponent 65537 and ${DPOP_RSA_MIN_BITS} to ${DPOP_RSA_MAX_BITS} bits`);
+    }
+  }
   return jwk;
 }
+
+/** Smallest RSA modulus accepted in a DPoP proof (bits). Default is 2048. */
+export const DPOP_RSA_MIN_BITS = 2048;
+/** Largest RSA modulus accepted in a DPoP proof (bits). Default is 4096. */
+export const DPOP_RSA_MAX_BITS = 4096;
 
 function parseClaims(payload: Uint8Array): Record<string, unknown> {
   try {

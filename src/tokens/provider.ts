@@ -8,6 +8,7 @@
  * plain object, the claims manager a list of handlers, the token store the replicated register behind an
  * interface, and the token a string.
  */
+import { RESERVED_CLAIMS } from '../config/rules.js';
 import type { CompactEncrypt, CryptoKey } from 'jose';
 import { KeymeshError } from '../errors.js';
 
@@ -66,7 +67,8 @@ export interface ClaimsHandler {
 
 /** Runs the handlers in order; a later handler's claim replaces an earlier one's. Never overrides reserved claims. */
 export class ClaimsManager {
-  static readonly RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable', 'chain']);
+  /** Claims the service sets itself (and introspection answers with); no handler, and no subject token, sets them. */
+  static readonly RESERVED: ReadonlySet<string> = RESERVED_CLAIMS;
   readonly #handlers: ClaimsHandler[];
 
   constructor(handlers: readonly ClaimsHandler[] = []) {

@@ -17,6 +17,7 @@
  */
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.js';
+import { RESERVED_CLAIMS } from '../config/rules.js';
 import { CLIENT_ASSERTION_MAX_LIFETIME_MS, IDP_ALGS } from '../config/defaults.js';
 import { isKeymeshError, KeymeshError } from '../errors.js';
 import type { CappedFetcher } from '../net/capped-fetch.js';
@@ -32,7 +33,7 @@ import type { Actor, TokenChain } from './provider.js';
 export const JWT_SUBJECT_TOKEN_TYPES: readonly string[] = ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt'];
 
 /** Claims of a subject token that are never copied into the new token. */
-const NOT_COPIED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable', 'chain']);
+const NOT_COPIED: ReadonlySet<string> = RESERVED_CLAIMS;
 
 /** A checked subject token: who it is about and what a token made from it may carry. */
 export interface Subject {

@@ -28,6 +28,8 @@ import {
 import type { Subject, SubjectTokens } from './subject-tokens.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
+/** Most renewals followed when a reused token's lineage is revoked. Default is 64. */
+export const MAX_LINEAGE_STEPS = 64;
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 const SCT_TYPES = new Set(['http://schemas.xmlsoap.org/ws/2005/02/sc/sct', TOKEN_TYPE_SCT_200512]);
@@ -157,14 +159,31 @@ export class TokenService {
     const successor = randomUUID();
     const chosen = await this.#o.claimOnce(`renewed/${jti as string}`, successor);
     if (chosen !== successor) {
-      await this.#o.recordRevocation(chosen, Math.floor(this.#o.sts.now() / 1000) + this.#o.sts.maxLifetimeS);
-      throw new KeymeshError('ERR_INVALID_GRANT', 'the token was renewed already; the token that replaced it is revoked too');
+      await this.#revokeLineage(chosen);
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the token was renewed already; the tokens that replaced it are revoked too');
     }
     if (await this.#o.isRevoked(jti as string)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was revoked');
     await this.#o.recordRevocation(jti as string, exp as number);
     const principal: Principal = { subject: sub as string, clientId: client.clientId, ...(act ? { actor: act as Principal['actor'] } : {}), claims };
     const lifetimeS = (exp as number) - (iat as number);
     return this.#issue(client, principal, audiences, scopes, chain?.exp, { renewable: true }, { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) });
+  }
+
+  /**
+   * Revokes `first` and every token that replaced it by renewal, in order (reuse detection must not be beaten by
+   * renewing the stolen copy once more). Each step claims the token's renewal record, so a token found without a
+   * successor can get none from now on. At most `MAX_LINEAGE_STEPS` tokens are followed.
+   */
+  async #revokeLineage(first: string): Promise<void> {
+    const until = Math.floor(this.#o.sts.now() / 1000) + this.#o.sts.maxLifetimeS;
+    let current = first;
+    for (let step = 0; step < MAX_LINEAGE_STEPS; step++) {
+      await this.#o.recordRevocation(current, until);
+      const end = `end-of-lineage:${randomUUID()}`;
+      const next = await this.#o.claimOnce(`renewed/${current}`, end);
+      if (next === end || next.startsWith('end-of-lineage:')) return;
+      current = next;
+    }
   }
 
   /**
@@ -182,7 +201,7 @@ export class TokenService {
       const result = validator ? await validator.validateToken(token, type, this.#o.realm, caller) : { active: false };
       if (!result.active) continue;
       if (!concerns(result.claims ?? {}, client.clientId, caller.audiences)) return { active: false };
-      return { active: true, ...result.claims, ...(result.keyJwe ? { key_jwe: result.keyJwe } : {}) };
+      return { ...result.claims, active: true, ...(result.keyJwe ? { key_jwe: result.keyJwe } : {}) };
     }
     return { active: false };
   }
@@ -218,6 +237,10 @@ export class TokenService {
       throw new KeymeshError('ERR_INVALID_DPOP_PROOF', 'this client is registered to get only DPoP-bound tokens: send a DPoP proof');
     }
     const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
+    // an SCT record holds no binding, chain or actor: a token that needs one is never turned into an SCT
+    if (SCT_TYPES.has(tokenType) && ((renewal.jkt ?? request.confirmationJkt) !== undefined || renewal.chain !== undefined || principal.actor !== undefined)) {
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'a Security Context Token carries no DPoP binding, token chain or actor: ask for an access token');
+    }
     const provider = this.#o.providers.provider(tokenType, this.#o.realm);
     if (request.encrypt && audiences.length !== 1) throw new KeymeshError('ERR_INVALID_REQUEST', 'an encrypted token is for exactly one audience');
     const encryption = request.encrypt ? await this.#o.encryptionFor(audiences[0]!) : undefined;

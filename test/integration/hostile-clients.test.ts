@@ -139,10 +139,12 @@ describe('hostile clients', () => {
 
   it('a token made from a delegation assertion never outlives the assertion, renewed or not', async () => {
     const exp = Math.floor(Date.now() / 1000) + 60;
-    const assertion = await new SignJWT({ jti: `alice-${Math.random()}` }).setProtectedHeader({ alg: 'ES256', kid: 'd1' }).setIssuer('delegate').setSubject('alice')
+    const assertion = await new SignJWT({ jti: `alice-${Math.random()}`, role: 'reader', active: false, key_jwe: 'planted', token_type: 'x', sub_id: { iss: 'x' } }).setProtectedHeader({ alg: 'ES256', kid: 'd1' }).setIssuer('delegate').setSubject('alice')
       .setAudience(ISSUER).setIssuedAt().setExpirationTime(exp).sign(delegateKey);
     const forAlice = await token(1, { grant_type: X, subject_token: assertion, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', renewable: 'true' }, 'delegate');
-    expect(decodeJwt(forAlice)).toMatchObject({ sub: 'alice', chain: { jti: [], exp } });
+    expect(decodeJwt(forAlice)).toMatchObject({ sub: 'alice', chain: { jti: [], exp }, role: 'reader' });
+    // claims the service answers with itself are never copied from the server's say-so
+    for (const planted of ['active', 'key_jwe', 'token_type', 'sub_id']) expect(decodeJwt(forAlice)[planted]).toBeUndefined();
     expect(decodeJwt(forAlice).exp).toBeLessThanOrEqual(exp);
     const renewed = await post(0, '/renew', { token: forAlice }, { authorization: basic('delegate') });
     expect(renewed.status).toBe(200);

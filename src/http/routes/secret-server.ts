@@ -45,6 +45,7 @@ export function registerSecretServerRoutes(app: FastifyInstance, deps: HttpDeps)
         clientAssertion: form.client_assertion,
       });
     } catch (err) {
+      if (isKeymeshError(err, 'ERR_IDP_UNAVAILABLE')) await deps.throttle?.unchecked(source);
       if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
       await deps.throttle?.failed(source, presented);
       throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });

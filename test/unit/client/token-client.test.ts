@@ -147,6 +147,22 @@ describe('KeymeshTokenClient calls', () => {
     expect(nodes[1]!.posts.map((p) => p.path)).toEqual(['/token', '/introspect']);
   });
 
+  it('sends a renewal to another node only when the first one was never reached: a 503 or a dropped answer is final', async () => {
+    const token = await keys.sign({ sub: 'alice', client_id: CLIENT_ID });
+    nodes[0]!.mode = 'unavailable';
+    await expect(client.renew(token)).rejects.toMatchObject({ remote: { status: 503 } });
+    nodes[0]!.mode = 'down';
+    await expect(client.renew(token)).rejects.toMatchObject({ code: 'ERR_REMOTE' });
+    expect(nodes[1]!.posts).toHaveLength(0);
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const refusing = new KeymeshTokenClient({ nodes: [`http://127.0.0.1:${closedPort}`, nodes[1]!.base], issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, timeoutMs: 2000 });
+    expect(decodeJwt((await refusing.renew(token)).accessToken)).toMatchObject({ sub: 'alice' });
+    expect(nodes[1]!.posts.map((p) => p.path)).toEqual(['/renew']);
+  });
+
   it('takes a 4xx as the answer and asks no other node', async () => {
     const wrong = new KeymeshTokenClient({ nodes: nodes.map((n) => n.base), issuer: ISSUER, clientId: CLIENT_ID, clientSecret: 'nope' });
     const err = await wrong.requestToken().catch((e: unknown) => e);

@@ -48,6 +48,24 @@ describe('remote key set', () => {
     expect((err as KeymeshError).cause).toMatchObject({ url, reason: expect.stringContaining('limit') });
   });
 
+  it('holds a failed fetch for a while: a flood of lookups while the key set is down fetches it once', async () => {
+    let up = false;
+    const s = await startServer((_req, res) => {
+      if (!up) return void res.writeHead(503).end();
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    servers.push(s);
+    let t = 0;
+    const keys = remoteKeySet(`${s.base}/jwks`, { fetcher: new CappedFetcher(), failureHoldMs: 1_000, now: () => t });
+    for (let i = 0; i < 20; i++) await expect(jwtVerify(await token(), keys)).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE' });
+    expect(s.requests()).toBe(1);
+    up = true;
+    t = 1_001;
+    await expect(jwtVerify(await token(), keys)).resolves.toMatchObject({ payload: { sub: 'alice' } });
+    expect(s.requests()).toBe(2);
+  });
+
   it('does not follow a redirect to another key set', async () => {
     const target = await serveJson(() => ({ keys: [jwk] }));
     const redirector = await startServer((_req, res) => {

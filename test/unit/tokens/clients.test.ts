@@ -124,12 +124,16 @@ describe('client secrets', () => {
     expect(throttle.held).toBe(0);
   });
 
-  it('counts a check the slow-hash pool refused as a failure, so a flood that fills the queue is throttled', async () => {
-    const throttle = new AuthThrottle({ perAddress: 2, sleep: async () => undefined });
+  it('counts a check the slow-hash pool refused against the address only, so a busy pool neither escapes the throttle nor locks a client out', async () => {
+    const throttle = new AuthThrottle({ perAddress: 2, perClient: 1, sleep: async () => undefined });
+    // the victim's id is over its limit (a wrong secret from elsewhere), and the pool is full when the victim comes
+    await throttle.failed('10.9.9.9', 'x');
     const full = { scrypt: async () => { throw new KeymeshError('ERR_OVERLOADED', 'busy', { retryAfterS: 1 }); } } as unknown as SlowHashPool;
     const registry = new ClientRegistry([], { slowHash: full, throttle });
     expect(await codeOf(registry.authenticate(basic('x', 'y'), {}, '10.2.2.2'))).toMatch(/ERR_OVERLOADED/);
+    // the victim's address is not held to the client id's limit for an attempt that was never checked
     expect(await codeOf(registry.authenticate(basic('x', 'y'), {}, '10.2.2.2'))).toMatch(/ERR_OVERLOADED/);
+    // but an address that keeps the pool busy reaches its own limit
     expect(await codeOf(registry.authenticate(basic('x', 'y'), {}, '10.2.2.2'))).toMatch(/ERR_TOO_MANY_ATTEMPTS/);
   });
 
@@ -162,6 +166,7 @@ describe('clients config', () => {
     expect(load([client({ jwksUri: 'http://keys.example/jwks' })])).toThrow(/clients\.0\.jwksUri: must be https/);
     expect(load([client({ grants: ['password'] })])).toThrow(/clients\.0\.grants\.0/);
     expect(load([client({ scopes: ['read "x"'] })])).toThrow(/clients\.0\.scopes\.0: a scope is printable ASCII/);
+    expect(load([client({ secretHash: 'scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43) })])).toThrow(/clients\.0\.secretHash: its scrypt cost is out of bounds/);
     expect(load([client({ realms: ['elsewhere'] })])).toThrow(/clients\.0\.realms\.0: no realm "elsewhere" is configured/);
     expect(load([client({ claims: { scope: 'admin' } })])).toThrow(/clients\.0\.claims\.scope: is set by the token service/);
     expect(load([client({ colour: 'blue' })])).toThrow(/colour/);

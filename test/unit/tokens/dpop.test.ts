@@ -94,6 +94,15 @@ describe('DpopVerifier', () => {
     await refused(verifier.verify(await proof({ header: { jwk: { kty: 'oct', k: 'c2VjcmV0' } } }), POST), 'DPoP proof jwk is a symmetric key');
   });
 
+  it('refuses RSA keys that would cost more than an ordinary one to verify: a huge exponent or modulus', async () => {
+    const rsa = keys['RS256']!;
+    const bigE = { ...rsa.jwk, e: Buffer.from(new Uint8Array(64).fill(0xff)).toString('base64url') };
+    await refused(verifier.verify(await proof({ key: rsa, header: { jwk: bigE } }), POST), /RSA keys must have the exponent 65537 and 2048 to 4096 bits/);
+    const huge = await generateKeyPair('RS256', { modulusLength: 8192, extractable: true });
+    const hugeKey = { alg: 'RS256', privateKey: huge.privateKey, jwk: await exportJWK(huge.publicKey), privateJwk: {} };
+    await refused(verifier.verify(await proof({ key: hugeKey }), POST), /RSA keys must have the exponent 65537 and 2048 to 4096 bits/);
+  });
+
   it('refuses a proof not signed by the key in its jwk', async () => {
     const other = await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey);
     await refused(verifier.verify(await proof({ header: { jwk: other } }), POST), 'DPoP proof signature does not verify with its ES256 jwk');

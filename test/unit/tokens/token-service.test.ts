@@ -140,7 +140,7 @@ describe('TokenService', () => {
     // renewal retires the token it replaces; a second renewal (a clone, a stolen copy) is refused and revokes the successor
     expect(revoked.has(decodeJwt(renewable).jti!)).toBe(true);
     expect(revoked.has(renewed.jti!)).toBe(false);
-    expect(await code(service.renew(client('app'), renewable))).toMatch(/ERR_INVALID_GRANT: the token was renewed already; the token that replaced it is revoked too/);
+    expect(await code(service.renew(client('app'), renewable))).toMatch(/ERR_INVALID_GRANT: the token was renewed already; the tokens that replaced it are revoked too/);
     expect(revoked.has(renewed.jti!)).toBe(true);
     const plain = (await service.clientCredentials(client('app'), {})).token;
     expect(await code(service.renew(client('app'), plain))).toMatch(/ERR_INVALID_GRANT: the token was not issued as renewable/);
@@ -148,6 +148,17 @@ describe('TokenService', () => {
     expect(await code(service.renew(client('server'), another))).toMatch(/ERR_UNAUTHORIZED_CLIENT/);
     clock.advance(301_000);
     expect(await code(service.renew(client('app'), another))).toMatch(/ERR_INVALID_GRANT: the token has expired/);
+  });
+
+  it('reuse of a renewed token revokes every token renewed from it, however many times the thief renewed', async () => {
+    const a = (await service.clientCredentials(client('app'), { renewable: true })).token;
+    const b = (await service.renew(client('app'), a)).token;
+    const c = (await service.renew(client('app'), b)).token;
+    expect(await service.introspect(c, undefined, client('app'))).toMatchObject({ active: true });
+    expect(await code(service.renew(client('app'), a))).toMatch(/ERR_INVALID_GRANT: the token was renewed already/);
+    expect(await service.introspect(c, undefined, client('app'))).toEqual({ active: false });
+    // and the last one can no longer be renewed either
+    expect(await code(service.renew(client('app'), c))).toMatch(/ERR_INVALID_GRANT/);
   });
 
   it('renews one token into exactly one live token when asked twice at once', async () => {
@@ -181,6 +192,13 @@ describe('TokenService', () => {
     const renewable = (await service.clientCredentials(client('app'), { renewable: true, confirmationJkt: 'jkt-of-holder' })).token;
     expect(await code(service.renew(client('app'), renewable))).toMatch(/ERR_INVALID_GRANT: the token is bound to a DPoP key/);
     expect(decodeJwt((await service.renew(client('app'), renewable, 'jkt-of-holder')).token)['cnf']).toEqual({ jkt: 'jkt-of-holder' });
+  });
+
+  it('never turns a bound or exchanged token into a Security Context Token, which could carry neither', async () => {
+    const sct = 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512';
+    const subject = (await service.clientCredentials(client('app'), { audiences: ['https://b.example'] })).token;
+    expect(await code(service.exchange(client('server'), { subjectToken: subject, subjectTokenType: AT, requestedTokenType: sct }))).toMatch(/ERR_INVALID_REQUEST: a Security Context Token carries no DPoP binding/);
+    expect(await code(service.clientCredentials(client('app'), { requestedTokenType: sct, confirmationJkt: 'k' }))).toMatch(/ERR_INVALID_REQUEST: a Security Context Token/);
   });
 
   it('a client registered with requireDpop gets no bearer token', async () => {
