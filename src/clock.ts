@@ -9,3 +9,9 @@ export interface Clock {
 
 /** The real wall clock. */
 export const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * A monotonic clock in milliseconds, anchored at the wall time the process started: it never steps, whatever the
+ * wall clock does. Durations and ordering (failure detection, heartbeat ages) read it; token validity never does.
+ */
+export const monotonicClock: Clock = { now: () => Math.floor(performance.timeOrigin + performance.now()) };

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { PeerId } from '@libp2p/interface';
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub';
-import type { Clock } from '../clock.js';
+import { monotonicClock, type Clock } from '../clock.js';
 import { listenError } from '../errors.js';
 import type { Config } from '../config/types.js';
 import type { ManagementKey } from '../crypto/management-key.js';
@@ -68,6 +68,8 @@ export interface ClusterOptions {
   readonly store: SealedStore;
   readonly keyring: Keyring;
   readonly clock: Clock;
+  /** The clock of durations and heartbeat ages; never steps. Default is `monotonicClock`. */
+  readonly monotonic?: Clock;
   readonly log: Logger;
   /** This node's HTTP base URL (known once HTTP listens). */
   readonly httpUrl: () => string;
@@ -132,7 +134,8 @@ export class Cluster implements Startable {
     const { config, store, keyring, log } = this.#o;
     const membership = new Membership({
       self: { nodeId: this.#o.nodeId, name: config.name, httpUrl: '' },
-      store, clock: this.#o.clock, log: log.child({ component: 'membership' }),
+      // failure detection times on a clock that never steps; the node's wall clock (which may) is for keys only
+      store, clock: this.#o.monotonic ?? monotonicClock, log: log.child({ component: 'membership' }),
       timing: { suspectAfterMs: config.membership.suspectAfterMs, deadAfterMs: config.membership.deadAfterMs },
     });
     await membership.load();
@@ -277,7 +280,7 @@ export class Cluster implements Startable {
     this.#lastKidsDigest = kidsDigest;
     this.#publish(this.#membersTopic, encodeMessage({
       t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, addrs: this.listenAddrs.slice(0, 8), incarnation: self.incarnation,
-      digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: this.#o.clock.now(),
+      digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: (this.#o.monotonic ?? monotonicClock).now(), seq: this.#beats,
       ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
       ...(this.#participant ? { generation: this.#participant.generation() } : {}),
     }));

@@ -81,6 +81,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   readonly #offsets = new Map<string, number>();
   /** Per member: the newest `sentAt` seen in its current incarnation. */
   readonly #lastSentAt = new Map<string, number>();
+  /** Per member: the newest heartbeat sequence number seen in its current incarnation. */
+  readonly #lastSeq = new Map<string, number>();
 
   constructor(options: { self: { nodeId: string; name: string; httpUrl: string }; store: SealedStore; clock: Clock; timing: MembershipTiming; log: Logger }) {
     super();
@@ -138,16 +140,23 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const kids = hb.kids ? new Set(hb.kids) : (known?.kids ?? new Set<string>());
     const changed = !known || known.peerId === undefined || known.name !== hb.name || known.httpUrl !== hb.httpUrl || !sameSet(known.kids, kids);
     const member: Member = known ?? { nodeId: hb.from, name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false };
-    // Credit the heartbeat with when it was sent, in local time: the sender's clock plus the smallest offset seen
-    // from it in this incarnation (delay + clock difference). A heartbeat that arrives late (gossip recovers old
-    // messages) is credited with its real age, and one no newer than the last seen from that sender is ignored,
-    // so a dead member does not come back to life on old news.
+    // Heartbeats are ordered by (incarnation, sequence), never by the sender's clock: one no newer than the last
+    // seen from that sender is ignored, so a dead member does not come back to life on old news (a sender of an
+    // older version, without `seq`, is ordered by its `sentAt`). A newer one is credited with when it was sent, in
+    // local time: the sender's `sentAt` (its monotonic clock) plus the smallest offset seen from it in this
+    // incarnation (delay + clock difference), so one that gossip delivers late is credited with its real age. When
+    // the sender's clock went back (a newer heartbeat sent "earlier"), the offset is measured again: a clock that
+    // steps never makes a live member dead.
     const sameIncarnation = known !== undefined && known.incarnation === hb.incarnation && this.#offsets.has(hb.from);
-    if (sameIncarnation && hb.sentAt <= this.#lastSentAt.get(hb.from)!) return false;
+    const lastSeq = this.#lastSeq.get(hb.from);
+    const stepped = sameIncarnation && hb.seq !== undefined && lastSeq !== undefined && hb.sentAt <= this.#lastSentAt.get(hb.from)!;
+    if (sameIncarnation && (hb.seq !== undefined && lastSeq !== undefined ? hb.seq <= lastSeq : hb.sentAt <= this.#lastSentAt.get(hb.from)!)) return false;
     const estimate = now - hb.sentAt;
-    const offset = sameIncarnation ? Math.min(this.#offsets.get(hb.from)!, estimate) : estimate;
+    const offset = sameIncarnation && !stepped ? Math.min(this.#offsets.get(hb.from)!, estimate) : estimate;
     this.#offsets.set(hb.from, offset);
     this.#lastSentAt.set(hb.from, hb.sentAt);
+    if (hb.seq !== undefined) this.#lastSeq.set(hb.from, hb.seq);
+    else this.#lastSeq.delete(hb.from);
     const sentLocal = Math.min(now, hb.sentAt + offset);
     Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, map: hb.map });
     if (member.lastHeartbeatAt === undefined || sentLocal > member.lastHeartbeatAt) Object.assign(member, { lastHeartbeatAt: sentLocal, disconnectedAt: undefined });

@@ -57,7 +57,10 @@ export const heartbeatSchema = z.strictObject({
   kidsDigest: z.string().max(64),
   /** The published kids: sent when they changed and on every `FULL_HEARTBEAT_EVERY`-th heartbeat. */
   kids: z.array(kid).max(MAX_KIDS).optional(),
+  /** When it was sent, on the sender's monotonic clock (ms); only the age of a late heartbeat is read from it. */
   sentAt: z.number().int().min(0),
+  /** The sender's heartbeat count in this incarnation: heartbeats are ordered by (incarnation, seq). */
+  seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   /** The sender's cluster map (epoch and id), once it has one. */
   map: z.strictObject({ epoch: z.number().int().min(1), id: z.string().min(1).max(64) }).optional(),
   /** The sender's register write generation (it only grows; going back means a restored data directory). */

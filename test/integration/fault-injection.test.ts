@@ -42,6 +42,25 @@ describe('fault injection', () => {
     await waitFor(async () => (await cluster.read(2, 'cut-majority')).value === 'a', { timeoutMs: 10_000, message: 'the healed node reads what the majority wrote' });
   });
 
+  it('keeps a node alive on its peers while its clock steps 3 s back and forth (heartbeats are ordered by sequence)', async () => {
+    const cluster = await TestCluster.create(3, dirs);
+    for (let i = 0; i < 3; i++) await cluster.start(i, { args: ['--allow-fault-injection'] });
+    await cluster.waitForMap('a map of three members');
+    const name3 = cluster.nodes[2]!.name;
+    const stateOf = async (i: number) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).members.find((m) => m.name === name3)?.state;
+    const states: Array<string | undefined> = [];
+    for (const clockOffsetMs of [-3_000, 3_000, 0]) {
+      expect((await cluster.request(2, '/v1/faults', { method: 'PUT', body: { clockOffsetMs } })).status).toBe(200);
+      // longer than deadAfterMs: a peer ordering heartbeats by the sender's clock would have declared it dead
+      const until = Date.now() + 2_500;
+      while (Date.now() < until) {
+        states.push(await stateOf(0), await stateOf(1));
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    expect(states.filter((state) => state === 'dead')).toEqual([]);
+  });
+
   it('is refused by a node started without --allow-fault-injection', async () => {
     const cluster = await TestCluster.create(1, dirs, { bootstrapExpect: 1, replicationFactor: 1 });
     await cluster.start(0);

@@ -116,6 +116,28 @@ describe('seeds', () => {
 });
 
 describe('heartbeat freshness', () => {
+  it('orders heartbeats by sequence: a sender whose clock steps 3 s back or forth stays alive, and an old one revives nobody', async () => {
+    const { membership, clock } = await setup();
+    const beat = (seq: number, sentAt: number) => ({ ...hb('000000000000000b'), seq, sentAt });
+    let senderClock = 50_000;
+    await membership.observe(beat(1, senderClock), 'peer-b');
+    const b = membership.all().find((m) => m.nodeId === '000000000000000b')!;
+    for (let seq = 2; seq <= 12; seq++) {
+      clock.advance(500);
+      senderClock += 500;
+      if (seq === 5) senderClock -= 3_000; // the sender's clock steps back
+      if (seq === 9) senderClock += 3_000; // and forward again
+      expect(await membership.observe(beat(seq, senderClock), 'peer-b')).toBe(true);
+      expect(membership.state(b)).toBe('alive');
+    }
+    // a late copy of an old heartbeat changes nothing, whatever its clock says
+    expect(await membership.observe(beat(3, senderClock + 10_000), 'peer-b')).toBe(false);
+    clock.advance(2_000);
+    expect(membership.state(b)).toBe('dead');
+    expect(await membership.observe(beat(4, senderClock + 20_000), 'peer-b')).toBe(false);
+    expect(membership.state(b)).toBe('dead');
+  });
+
   it('credits a heartbeat that arrives late with when it was sent, so a dead member stays dead', async () => {
     const { membership, clock } = await setup();
     const beat = (sentAt: number) => ({ ...hb('000000000000000b'), sentAt });
