@@ -32,6 +32,19 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
+/**
+ * How long anything a key of `use` makes may still be presented after it was made, relying parties' caches
+ * included (ms): the longest token or ciphertext lifetime, plus clock skew, plus the JWKS `max-age` for published
+ * keys. A key must stay published that long after its last use, so `retireAfterMs` must be at least this, and a
+ * key kept in use past its retirement stops this long before its planned expiry.
+ */
+export function keyUseMarginMs(config: Config, realmName: string, use: 'sig' | 'enc' | 'secret'): number {
+  const realm = config.realms[realmName];
+  if (!realm) return 0;
+  const lifetime = use === 'enc' ? realm.pop.ciphertextLifetimeMs : realm.tokens.maxLifetimeMs;
+  return lifetime + config.clockSkewMs + (use === 'secret' ? 0 : config.jwks.maxAgeMs);
+}
+
 /** Checks key lifetimes against token and ciphertext lifetimes, per realm and use. */
 export function checkKeyLifetimes(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -49,7 +62,7 @@ export function checkKeyLifetimes(config: Config): ConfigProblem[] {
       }
       const lifetime = use === 'enc' ? realm.pop.ciphertextLifetimeMs : realm.tokens.maxLifetimeMs;
       const lifetimePath = use === 'enc' ? `realms.${name}.pop.ciphertextLifetimeMs` : `realms.${name}.tokens.maxLifetimeMs`;
-      const needed = lifetime + skew + (use === 'secret' ? 0 : maxAge);
+      const needed = keyUseMarginMs(config, name, use);
       if (policy.retireAfterMs < needed) {
         problems.push({
           path: `${at}.retireAfterMs`,

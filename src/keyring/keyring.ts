@@ -6,9 +6,12 @@
  * keeping the earliest revocation, so a revocation is never undone. Loading reports records that fail their seal
  * check and never serves them. Every change bumps the key-set `version` and emits `keys:changed`.
  *
- * Effective times: when the activation gate keeps a key in use past its planned `retireAt` (its successor was
- * not yet published widely enough), the key's effective expiry moves by as long as it overstayed, so nothing it
- * signed or encrypted can outlive it (see `overstays.ts`).
+ * Past its planned `retireAt` (when the activation gate holds its successor back) a key may stay in use only while
+ * whatever it signs or encrypts still expires, with clock skew and cache lifetimes, before the key's planned
+ * `expireAt` (`usableMarginMs`): every node drops a key at that planned expiry, and none has to learn that another
+ * kept it longer. Past that, nothing is signed or encrypted (`ERR_NO_ACTIVE_KEY`) until a successor passes the
+ * gate. Without a margin (unit tests of the older rule), the key's effective expiry moves by as long as it
+ * overstayed instead (see `overstays.ts`).
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -16,7 +19,7 @@ import type { Clock } from '../clock.js';
 import { isKeymeshError, KeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SealedStore } from '../storage/sealed-store.js';
-import { KeyEntry } from './key-entry.js';
+import { KeyEntry, type KeyInfo } from './key-entry.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyUse } from './key-record.js';
 import { chooseActive, comparePreference, type ActivationGate, type KeyState } from './lifecycle.js';
 import { Overstays } from './overstays.js';
@@ -29,6 +32,11 @@ export interface KeyringOptions {
   readonly store: SealedStore;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * How long before its planned `expireAt` a key that overstays its retirement stops being used (ms): the longest
+   * lifetime of what it makes, plus clock skew, plus the JWKS cache lifetime for published keys.
+   */
+  readonly usableMarginMs?: (key: KeyInfo) => number;
 }
 
 /** One change of the key set. `origin` tells a change made here from one learned from a peer. */
@@ -53,6 +61,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   readonly #log: Logger;
   readonly #keys = new Map<string, KeyEntry>();
   readonly #overstays: Overstays;
+  readonly #usableMarginMs: ((key: KeyInfo) => number) | undefined;
   /** Kids this node has used since it started: the gate decides when to start using a key, not whether to go on. */
   readonly #used = new Set<string>();
   readonly #chosen = new Map<string, string>();
@@ -69,6 +78,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     this.#clock = options.clock;
     this.#log = options.log;
     this.#overstays = new Overstays(options.store, options.log);
+    this.#usableMarginMs = options.usableMarginMs;
   }
 
   /** Loads every stored key; corrupt records are logged, listed in `corruptRecords`, and skipped. */
@@ -144,7 +154,9 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   /** The key of `realm` and `use` to sign or encrypt with now, if any (the activation gate applies). */
   active(realm: string, use: KeyUse): KeyEntry | undefined {
     const now = this.#clock.now();
-    const chosen = chooseActive(this.list({ realm, use }), now, (k) => this.#used.has(k.kid) || this.#gate(k));
+    const margin = this.#usableMarginMs;
+    const stillUsable = (k: KeyInfo) => margin === undefined || now < k.retireAt || now < k.expireAt - margin(k);
+    const chosen = chooseActive(this.list({ realm, use }), now, (k) => stillUsable(k) && (this.#used.has(k.kid) || this.#gate(k)));
     if (chosen) this.#used.add(chosen.kid);
     if (chosen?.kid !== this.#chosen.get(`${realm}|${use}`)) {
       this.#activeEpoch += 1;
@@ -167,7 +179,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
    * planned retirement.
    */
   effectiveExpireAt(key: KeyEntry): number {
-    return this.#overstays.effectiveExpireAt(key);
+    return this.#usableMarginMs === undefined ? this.#overstays.effectiveExpireAt(key) : key.expireAt;
   }
 
   /** True while `key` may verify and decrypt: published, not revoked, not (effectively) expired. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { systemClock, type Clock } from '../clock.js';
 import { DEFAULT_REALM, ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
+import { keyUseMarginMs } from '../config/rules.js';
 import type { Config } from '../config/types.js';
 import { Cluster } from '../cluster/cluster.js';
 import { KeymeshError } from '../errors.js';
@@ -122,7 +123,8 @@ export class KeymeshNode implements Startable {
       await this.#startComponent(level);
       const sealer = new Sealer(managementKey, identity.nodeId);
       const store = new SealedStore(level, sealer);
-      const keyring = new Keyring({ store, clock, log: log.child({ component: 'keyring' }) });
+      // a key kept in use past its retirement stops in time for everything it makes to expire before its planned expiry
+      const keyring = new Keyring({ store, clock, log: log.child({ component: 'keyring' }), usableMarginMs: (key) => keyUseMarginMs(config, key.realm, key.use) });
       await keyring.load();
       const cluster = new Cluster({
         config, nodeId: identity.nodeId, managementKey, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),

@@ -1,4 +1,5 @@
 import { loadConfig } from '../../src/config/load.js';
+import { keyUseMarginMs } from '../../src/config/rules.js';
 import type { Config } from '../../src/config/types.js';
 import { ManagementKey } from '../../src/crypto/management-key.js';
 import { Sealer } from '../../src/crypto/sealer.js';
@@ -28,7 +29,7 @@ export const TEST_REALMS = {
 };
 
 /** A keyring, rotation service, views and decryptor over an in-memory store with a fake clock. */
-export async function makeKeyring(options: { raw?: Record<string, unknown>; clock?: FakeClock; store?: MemoryStore; managementKey?: string } = {}) {
+export async function makeKeyring(options: { raw?: Record<string, unknown>; clock?: FakeClock; store?: MemoryStore; managementKey?: string; margins?: boolean } = {}) {
   const clock = options.clock ?? new FakeClock(Date.UTC(2030, 0, 1, 0, 10));
   const config: Config = loadConfig({ raw: options.raw ?? { jwks: { maxAgeMs: 5 * MINUTE }, realms: TEST_REALMS } });
   const memory = options.store ?? new MemoryStore();
@@ -36,7 +37,7 @@ export async function makeKeyring(options: { raw?: Record<string, unknown>; cloc
   const mk = ManagementKey.parse(options.managementKey ?? ManagementKey.generate(), 'test');
   const store = new SealedStore(memory, new Sealer(mk, 'node-test'));
   const log = silentLogger();
-  const keyring = new Keyring({ store, clock, log });
+  const keyring = new Keyring({ store, clock, log, ...(options.margins ? { usableMarginMs: (key: { realm: string; use: 'sig' | 'enc' | 'secret' }) => keyUseMarginMs(config, key.realm, key.use) } : {}) });
   await keyring.load();
   const rotation = new RotationService({ keyring, clock, realms: config.realms, nodeId: 'node-test', log, intervalMs: 1000 });
   return {

@@ -175,6 +175,29 @@ describe('keyring lifecycle', () => {
 });
 
 describe('activation gate and effective expiry', () => {
+  it('keeps an overstaying key in use only while what it signs expires before its planned expiry, which never moves', async () => {
+    const { keyring, rotation, clock, jwks, config } = await makeKeyring({ margins: true });
+    await rotation.check();
+    const first = keyring.requireActive('default', 'sig');
+    clock.set(first.retireAt - 15 * MINUTE);
+    await rotation.check();
+    const next = keyring.list({ use: 'sig' }).find((k) => k.kid !== first.kid)!;
+    keyring.useActivationGate((k) => k.kid !== next.kid);
+    const margin = config.realms.default!.tokens.maxLifetimeMs + config.clockSkewMs + config.jwks.maxAgeMs;
+
+    clock.set(first.retireAt + 10 * MINUTE);
+    expect(keyring.requireActive('default', 'sig').kid).toBe(first.kid);
+    clock.set(first.expireAt - margin - 1);
+    expect(keyring.requireActive('default', 'sig').kid).toBe(first.kid);
+    // from here a token it signed could outlive the key on a node that never heard of the overstay: no key at all
+    clock.set(first.expireAt - margin);
+    expect(() => keyring.requireActive('default', 'sig')).toThrow(/no active sig key/);
+    expect(keyring.effectiveExpireAt(first)).toBe(first.expireAt);
+    clock.set(first.expireAt);
+    await rotation.check();
+    expect(jwks.document('default', 'jwks').kids).not.toContain(first.kid);
+  });
+
   it('keeps the previous key while the gate holds its successor back, then extends its expiry', async () => {
     const { keyring, rotation, clock, jwks } = await makeKeyring();
     await rotation.check();
