@@ -72,6 +72,8 @@ interface SharedParts {
   /** Where operator-chosen client secrets are checked, and the throttle of failed client authentications. */
   readonly slowHash: SlowHashPool;
   readonly fetcher: CappedFetcher;
+  /** Seals register values that carry secrets (users' secrets, SCT keys) under the management key. */
+  readonly sealer: Sealer;
   readonly throttle: AuthThrottle;
 }
 
@@ -162,7 +164,7 @@ export class KeymeshNode implements Startable {
       const shared: SharedParts = {
         agreement, keyring, clock, getOrCreate, recordOnce: recordOnceWith(getOrCreate), revocations,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock, { fetcher }), fetcher,
-        slowHash, throttle: new AuthThrottle(),
+        slowHash, throttle: new AuthThrottle(), sealer,
       };
       const secretServer = this.#secretServer(shared);
       const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(shared, realm)] as const));
@@ -207,7 +209,7 @@ export class KeymeshNode implements Startable {
   }
 
   /** The secret server of the default realm, on the register. */
-  #secretServer({ keyring, clock, getOrCreate, recordOnce, pops, fetcher }: SharedParts): SecretServer {
+  #secretServer({ keyring, clock, getOrCreate, recordOnce, pops, fetcher, sealer }: SharedParts): SecretServer {
     const { config } = this.#o;
     const issuer = config.realms[DEFAULT_REALM]!.issuer;
     return new SecretServer({
@@ -216,12 +218,12 @@ export class KeymeshNode implements Startable {
         clock, clockSkewMs: config.clockSkewMs, recordOnce, fetcher,
       }),
       users: new UserTokenVerifier({ issuers: config.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM), clock, clockSkewMs: config.clockSkewMs, fetcher }),
-      pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate,
+      pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate, sealer,
     });
   }
 
   /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService({ agreement, keyring, clock, getOrCreate, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher }: SharedParts, realmName: string): TokenService {
+  #tokenService({ agreement, keyring, clock, getOrCreate, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher, sealer }: SharedParts, realmName: string): TokenService {
     const { config } = this.#o;
     const realm = config.realms[realmName]!;
     // a realm knows only its own clients and resource servers: elsewhere they do not exist
@@ -239,7 +241,7 @@ export class KeymeshNode implements Startable {
       now: () => clock.now(),
       clockSkewS: Math.ceil(config.clockSkewMs / 1000),
     });
-    const tokenStore = new RegisterTokenStore(agreement, clock);
+    const tokenStore = new RegisterTokenStore(agreement, clock, sealer);
     const keyClients = clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
     const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
       resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client', fetcher,

@@ -13,6 +13,8 @@
  * subject and `sub_id` (RFC 9493 §3.2.5, format `iss_sub`) names the user fully, issuer included, so the caller
  * can check the answer is about the user it asked for.
  */
+import { LEGACY_SECRET_BYTES, openRegisterValue, sealRegisterValue } from '../crypto/register-seal.js';
+import type { Sealer } from '../crypto/sealer.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { CompactEncrypt, SignJWT } from 'jose';
 import type { Clock } from '../clock.js';
@@ -44,6 +46,8 @@ export interface SecretServerOptions {
   readonly issuer: string;
   /** The register's get-or-create. */
   readonly getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>;
+  /** Seals users' secrets on the register (wire and replicas). Without it (unit tests), they are stored as they are. */
+  readonly sealer?: Sealer;
 }
 
 export class SecretServer {
@@ -86,9 +90,7 @@ export class SecretServer {
 
   /** The user's secret: the first 256 random bits ever chosen for (issuer, subject). */
   async #secretOf(issuer: string, subject: string): Promise<Uint8Array> {
-    const value = await this.#o.getOrCreate(secretRegisterKey(issuer, subject), randomBytes(32));
-    if (!value || value.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
-    return value;
+    return userSecret(this.#o, issuer, subject);
   }
 
   /** Encrypts to `pop`; when that fails (the key is unusable), once more to a freshly fetched one. */
@@ -107,6 +109,20 @@ export class SecretServer {
 }
 
 /** The register key of the secret of (issuer, subject): a hash, so the register never names a user. */
+/**
+ * The secret of (issuer, subject): the one on the register, or a new random one proposed there, sealed under the
+ * management key when a sealer is given (a secret stored before sealing, 32 bytes as they are, still reads).
+ * @throws KeymeshError `ERR_INTERNAL` when the register returns no secret, `ERR_RECORD_CORRUPT` when it does not open.
+ */
+export async function userSecret(o: Pick<SecretServerOptions, 'getOrCreate' | 'sealer'>, issuer: string, subject: string): Promise<Uint8Array> {
+  const key = secretRegisterKey(issuer, subject);
+  const fresh = randomBytes(32);
+  const value = await o.getOrCreate(key, o.sealer ? sealRegisterValue(o.sealer, key, fresh) : fresh);
+  const secret = value && o.sealer ? openRegisterValue(o.sealer, key, value, (v) => v.byteLength === LEGACY_SECRET_BYTES) : value;
+  if (!secret || secret.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
+  return secret;
+}
+
 export function secretRegisterKey(issuer: string, subject: string): string {
   return `secret/${createHash('sha256').update(issuer).update('\0').update(subject).digest('base64url')}`;
 }

@@ -1,10 +1,14 @@
 /**
  * The token store on the replicated register (DESIGN §9): each entry is a write-once register `token/<id>`
  * holding the value and its expiry, so every node resolves it and the first value written is the only one. An
- * entry read after its expiry is absent. (Entries are not yet removed from disk when they expire.)
+ * entry read after its expiry is absent. (Entries are not yet removed from disk when they expire.) An entry holds
+ * an SCT's key: it is sealed under the management key before it is proposed (`register-seal.ts`), so it crosses
+ * the wire and sits on every replica sealed; entries written before that are read as they are.
  */
 import { pack, unpack } from 'msgpackr';
 import type { Clock } from '../clock.js';
+import { openRegisterValue, sealRegisterValue } from '../crypto/register-seal.js';
+import type { Sealer } from '../crypto/sealer.js';
 import { KeymeshError } from '../errors.js';
 import type { TokenStore } from './provider.js';
 
@@ -20,25 +24,40 @@ interface Entry {
 }
 
 export class RegisterTokenStore implements TokenStore {
+  /** The entry's plaintext: opened when sealed. */
+  #open(key: string, raw: Uint8Array | undefined): Uint8Array | undefined {
+    return raw && this.#sealer ? openRegisterValue(this.#sealer, key, raw, isUnsealedEntry) : raw;
+  }
+
   readonly #register: Register;
   readonly #clock: Clock;
+  readonly #sealer: Sealer | undefined;
 
-  constructor(register: Register, clock: Clock) {
+  constructor(register: Register, clock: Clock, sealer?: Sealer) {
     this.#register = register;
     this.#clock = clock;
+    this.#sealer = sealer;
   }
 
   async put(id: string, value: Uint8Array, expiresAt: number): Promise<Uint8Array> {
-    const stored = (await this.#register.getOrCreate(`token/${id}`, pack({ expiresAt, value }))).value;
-    return decode(stored).value;
+    const key = `token/${id}`;
+    const entry = pack({ expiresAt, value });
+    const stored = (await this.#register.getOrCreate(key, this.#sealer ? sealRegisterValue(this.#sealer, key, entry) : entry)).value;
+    return decode(this.#open(key, stored)).value;
   }
 
   async get(id: string): Promise<Uint8Array | undefined> {
-    const raw = (await this.#register.read(`token/${id}`)).value;
+    const key = `token/${id}`;
+    const raw = (await this.#register.read(key)).value;
     if (!raw) return undefined;
-    const entry = decode(raw);
+    const entry = decode(this.#open(key, raw));
     return entry.expiresAt * 1000 > this.#clock.now() ? entry.value : undefined;
   }
+}
+
+/** A sealed entry starts with the seal header's magic "KM"; an unsealed one is a msgpack map, which never does. */
+function isUnsealedEntry(value: Uint8Array): boolean {
+  return !(value[0] === 0x4b && value[1] === 0x4d);
 }
 
 function decode(raw: Uint8Array | undefined): Entry {
