@@ -8,6 +8,7 @@
  * digest different from ours (at most one pull in flight per peer, and at most one per `PULL_MIN_INTERVAL_MS`).
  * A malformed request or response is dropped, the stream is reset and the sender gets a strike.
  */
+import { monotonicClock } from '../clock.js';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Sealer } from '../crypto/sealer.js';
@@ -72,9 +73,9 @@ export class KeySync {
   /** Pulls missing records from `peer` unless a pull is in flight or happened very recently. */
   pullSoon(peer: PeerId): void {
     const id = peer.toString();
-    if (this.#inFlight.has(id) || Date.now() - (this.#lastPull.get(id) ?? 0) < PULL_MIN_INTERVAL_MS) return;
+    if (this.#inFlight.has(id) || monotonicClock.now() - (this.#lastPull.get(id) ?? 0) < PULL_MIN_INTERVAL_MS) return;
     this.#inFlight.add(id);
-    this.#lastPull.set(id, Date.now());
+    this.#lastPull.set(id, monotonicClock.now());
     // the pull bounds each step; this bounds the whole, so a stuck pull can never block later ones
     const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('sync pull took too long')), 2 * SYNC_TIMEOUT_MS).unref());
     Promise.race([this.pull(peer), guard])

@@ -4,6 +4,7 @@
  * to `MAX_MEMBER_CONNECTIONS` peers. Without the dials every node would hang off its seed alone, the seed would
  * relay everything, and gossip would need extra rounds to cross the cluster.
  */
+import { monotonicClock } from '../clock.js';
 import type { PeerId } from '@libp2p/interface';
 import type { multiaddr as Multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from '../log.js';
@@ -54,7 +55,7 @@ export class MemberLinks {
     const id = peer.toString();
     if (host.getConnections(peer).length > 0) return;
     if (new Set(host.getConnections().map((c) => c.remotePeer.toString())).size >= MAX_MEMBER_CONNECTIONS) return;
-    const now = Date.now();
+    const now = monotonicClock.now();
     if (now - (this.#lastDial.get(id) ?? 0) < MEMBER_DIAL_INTERVAL_MS) return;
     this.#lastDial.set(id, now);
     const addr = addrs.find((a) => a.endsWith(`/p2p/${id}`)) ?? addrs[0]!;

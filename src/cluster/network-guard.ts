@@ -7,6 +7,7 @@
  * else logs that the peer is not on this cluster's private network (the likely cause: another management key or
  * cluster id) and closes the connection (at most one warning per `NETWORK_WARN_INTERVAL_MS`).
  */
+import { monotonicClock } from '../clock.js';
 import type { AbortOptions, ConnectionProtector, MessageStream } from '@libp2p/interface';
 import { preSharedKey } from '@libp2p/pnet';
 import { byteStream } from '@libp2p/utils';
@@ -38,8 +39,8 @@ export function clusterProtector(init: { psk: Uint8Array; log: Logger }): () => 
         const signal = options?.signal ?? AbortSignal.timeout(NETWORK_CHECK_TIMEOUT_MS);
         const [theirs] = await Promise.all([bytes.read({ bytes: NETWORK_CHECK.length, signal }), bytes.write(NETWORK_CHECK, { signal })]);
         if (!timingSafeEqual(theirs.subarray(), NETWORK_CHECK)) {
-          if (Date.now() - lastWarn >= NETWORK_WARN_INTERVAL_MS) {
-            lastWarn = Date.now();
+          if (monotonicClock.now() - lastWarn >= NETWORK_WARN_INTERVAL_MS) {
+            lastWarn = monotonicClock.now();
             init.log.warn(NETWORK_MISMATCH);
           }
           const err = new Error('network check failed: another network key');

@@ -4,6 +4,7 @@
  * a seed that is connected is left alone. Seeds are `host:port` (no peer id needed: the Noise handshake learns
  * it) or multiaddrs; this node's own listen address is skipped.
  */
+import { monotonicClock } from '../clock.js';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { isIP } from 'node:net';
 import type { Logger } from '../log.js';
@@ -67,7 +68,7 @@ export class SeedDialer implements Startable {
 
   #tick(): void {
     const connected = new Set(this.#host.getConnections().filter((c) => c.status === 'open').map((c) => hostPort(c.remoteAddr)));
-    const now = Date.now();
+    const now = monotonicClock.now();
     for (const seed of this.#seeds) {
       if (connected.has(seed.key)) {
         seed.backoffMs = DIAL_BACKOFF_MIN_MS;
@@ -83,7 +84,7 @@ export class SeedDialer implements Startable {
             this.#log.info({ seed: seed.key, peer: conn.remotePeer.toString() }, 'connected to seed');
           },
           (err: unknown) => {
-            seed.nextAttemptAt = Date.now() + seed.backoffMs;
+            seed.nextAttemptAt = monotonicClock.now() + seed.backoffMs;
             seed.backoffMs = Math.min(DIAL_BACKOFF_MAX_MS, seed.backoffMs * 2);
             this.#log.debug({ seed: seed.key, err: (err as Error).message }, 'seed dial failed');
           },

@@ -20,6 +20,7 @@
  * - **Restored data directories** (`peer-generations.ts`): a peer whose register generation went back stops
  *   counting and is told; a node told so stops voting, drops its register state and takes a new node id.
  */
+import { monotonicClock } from '../clock.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';
 import { Acceptor } from './acceptor.js';
 import { SealedAcceptorStore } from './acceptor-store.js';
@@ -109,7 +110,7 @@ export class Agreement {
     });
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
-      nodeId, transport: this.#transport, timers: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      nodeId, transport: this.#transport, timers: { now: () => monotonicClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
       ...(faults ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, faults.killAfterAccept) } : {}),
       onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
     });
@@ -174,8 +175,8 @@ export class Agreement {
     if (!wasRestored) {
       this.#o.log.error({ node: peer.nodeId, name: peer.name, generation, seen }, 'a member came back with register state older than it had (a data directory restored from a backup?); its votes no longer count');
     }
-    if (Date.now() - this.#lastRestoredNotice > 2_000) {
-      this.#lastRestoredNotice = Date.now();
+    if (monotonicClock.now() - this.#lastRestoredNotice > 2_000) {
+      this.#lastRestoredNotice = monotonicClock.now();
       void this.#coord?.request(peer.nodeId, { t: 'restored', generation: seen }, REQUEST_TIMEOUT_MS).catch(() => undefined);
     }
   }
@@ -386,8 +387,8 @@ export class Agreement {
     } catch (err) {
       // said at warn once per distinct reason and 10 s: a change that cannot finish should be visible
       const reason = (err as Error).message;
-      const level = reason !== this.#lastStepError.reason || Date.now() - this.#lastStepError.at > 10_000 ? 'warn' : 'debug';
-      if (level === 'warn') this.#lastStepError = { reason, at: Date.now() };
+      const level = reason !== this.#lastStepError.reason || monotonicClock.now() - this.#lastStepError.at > 10_000 ? 'warn' : 'debug';
+      if (level === 'warn') this.#lastStepError = { reason, at: monotonicClock.now() };
       this.#o.log[level]({ epoch: this.#keeper.epoch, err: reason }, 'cluster map step failed; retrying');
     } finally {
       this.#busy = false;
@@ -396,8 +397,8 @@ export class Agreement {
 
   /** A repair pass at most every `repairIntervalMs` (see `Repair`). */
   async #repair(map: ClusterMap): Promise<void> {
-    if (Date.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
-    this.#lastRepair = Date.now();
+    if (monotonicClock.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
+    this.#lastRepair = monotonicClock.now();
     await this.#repairs.pass({
       placement: this.#keeper.placement!, live: new Set(this.#cluster!.liveMembers().map((m) => m.nodeId)), transport: this.#transport!,
       keys: this.#localKeys(), current: () => this.#keeper.map === map,

@@ -3,6 +3,7 @@
  * pushing and fetching maps, handing over moving keys, and driving a transitional map to its settled successor.
  * See `agreement.ts` for the rules; the decisions themselves are the pure functions of `map-steps.ts`.
  */
+import { monotonicClock } from '../clock.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { AgreementCluster, AgreementTiming } from './agreement-types.js';
@@ -49,7 +50,7 @@ export class MapChanges {
 
   /** A new map was adopted: a transitional one starts the driver's grace period. */
   mapChanged(map: ClusterMap): void {
-    this.#transitionSince = map.members.every((m) => m.role === 'normal') ? undefined : Date.now();
+    this.#transitionSince = map.members.every((m) => m.role === 'normal') ? undefined : monotonicClock.now();
   }
 
   /**
@@ -71,7 +72,7 @@ export class MapChanges {
   }
 
   async fetch(from: string): Promise<void> {
-    const now = Date.now();
+    const now = monotonicClock.now();
     if (now - (this.#lastFetch.get(from) ?? 0) < 1_000) return;
     this.#lastFetch.set(from, now);
     try {
@@ -131,8 +132,8 @@ export class MapChanges {
       this.#eligibleSince = undefined;
       return;
     }
-    this.#eligibleSince ??= Date.now();
-    if (candidates[0]!.nodeId !== this.#d.nodeId && Date.now() - this.#eligibleSince < this.#d.timing.genesisGraceMs) return;
+    this.#eligibleSince ??= monotonicClock.now();
+    if (candidates[0]!.nodeId !== this.#d.nodeId && monotonicClock.now() - this.#eligibleSince < this.#d.timing.genesisGraceMs) return;
     const proposal: ClusterMap = { epoch: 1, id: randomBytes(8).toString('hex'), members: candidates.map((c) => ({ nodeId: c.nodeId, name: c.name, role: 'normal' as const })) };
     const outcome = await this.#d.proposer.propose(mapKey(1), inEpoch(unanimous(candidates.map((c) => c.nodeId)), 0), encodeMap(proposal));
     const chosen = decodeMap(outcome.value!);
@@ -142,8 +143,8 @@ export class MapChanges {
   }
 
   async askToJoin(map: ClusterMap): Promise<void> {
-    if (Date.now() - this.#lastJoinAsk < 2_000) return;
-    this.#lastJoinAsk = Date.now();
+    if (monotonicClock.now() - this.#lastJoinAsk < 2_000) return;
+    this.#lastJoinAsk = monotonicClock.now();
     const members = new Set(memberIds(map));
     const to = this.#d.cluster.liveMembers().find((m) => members.has(m.nodeId));
     if (!to) return;
@@ -154,7 +155,7 @@ export class MapChanges {
   /** Drives a transitional map to its settled successor once every live owner has handed over (`transitionStep`). */
   async driveTransition(map: ClusterMap): Promise<void> {
     const live = new Set([this.#d.nodeId, ...this.#d.cluster.liveMembers().map((m) => m.nodeId)]);
-    const overdue = Date.now() - (this.#transitionSince ?? Date.now()) > this.#d.timing.driverGraceMs;
+    const overdue = monotonicClock.now() - (this.#transitionSince ?? monotonicClock.now()) > this.#d.timing.driverGraceMs;
     const step = transitionStep(map, this.#d.nodeId, live, this.#d.replicationFactor, overdue);
     if (step.kind === 'wait') this.#d.log.debug({ epoch: map.epoch, dead: step.dead }, 'hand-over waits: too many owners are down');
     if (step.kind !== 'hand-over') return;
