@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { CompactEncrypt, createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { KeymeshError } from '../errors.js';
-import { chainRevoked } from './chain.js';
+import { chainOf, chainRevoked } from './chain.js';
 import { whyRefused } from './jose-reasons.js';
 import { signJws, type SigningKey } from './jws-signer.js';
 import {
@@ -109,11 +109,14 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
     } catch {
       return { active: false };
     }
+    // a malformed chain is not a token of ours; a revocation lookup that fails (no majority) is an error, never
+    // "inactive": a valid token must not be refused because the register could not answer
     try {
-      if (await chainRevoked(payload, this.#o.isRevoked)) return { active: false };
+      chainOf(payload);
     } catch {
       return { active: false };
     }
+    if (await chainRevoked(payload, this.#o.isRevoked)) return { active: false };
     return { active: true, claims: { ...payload, token_type: payload['cnf'] ? 'DPoP' : 'Bearer' } };
   }
 

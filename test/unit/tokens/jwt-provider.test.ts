@@ -1,6 +1,6 @@
 import { compactDecrypt, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isKeymeshError } from '../../../src/errors.js';
+import { isKeymeshError, KeymeshError } from '../../../src/errors.js';
 import { signJws } from '../../../src/tokens/jws-signer.js';
 import { DEFAULT_ACCESS_TOKEN_LIFETIME_S, JwtAccessTokenProvider } from '../../../src/tokens/jwt-provider.js';
 import {
@@ -88,6 +88,15 @@ describe('JwtAccessTokenProvider', () => {
     expect(decodeProtectedHeader(issued.token)).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', cty: 'JWT', kid: 'pop1' });
     const inner = new TextDecoder().decode((await compactDecrypt(issued.token, pop.privateKey)).plaintext);
     expect((await provider.verify(inner, 'default')).sub).toBe('alice');
+  });
+
+  it('never answers inactive for a valid token because the revocation lookup failed: the failure is the answer', async () => {
+    const issued = await provider.createToken(params());
+    const unsure = new JwtAccessTokenProvider({
+      verificationKeys: () => ({ version: 1, jwks: () => jwks }), issuer: () => ISSUER, now: () => clock.now(), clockSkewS: 0,
+      isRevoked: async () => { throw new KeymeshError('ERR_UNAVAILABLE', 'no majority'); },
+    });
+    await expect(unsure.validateToken(issued.token, TOKEN_TYPE_ACCESS_TOKEN, 'default')).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
   });
 
   it('introspects: active with its claims, inactive when revoked, expired, tampered or from another key', async () => {
