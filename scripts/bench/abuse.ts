@@ -43,6 +43,7 @@ import {
   floodCounts, ratiosOf, summarizeAbuse, type AbuseResults, type AbuseRound, type AbuseSettings, type PhaseCpu, type PhaseResult, type ProbeStats,
 } from './abuse-report.js';
 import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
+import { waitUntilServing, type ServingProbe } from './serving.js';
 import { percentile } from './cluster-report.js';
 import { rawRequest } from './http.js';
 import { cleanUpOnSignal, currentAffinity, readCpuSeconds, spawnNodeProcess, startStealMeter, stopServer } from './processes.js';
@@ -293,32 +294,14 @@ async function postForm(url: string, authorization: string, form: [string, strin
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-/** Waits until every node shows cluster map epoch ≥ 1 and answers a getOrCreate with 200. */
-async function waitUntilServing(cluster: BenchCluster, token: string, prefix: string): Promise<void> {
-  const deadline = performance.now() + SERVING_TIMEOUT_MS;
-  const serving = new Set<number>();
-  let last = 'no answer yet';
-  while (performance.now() < deadline) {
-    for (const i of cluster.running().filter((x) => !serving.has(x))) {
-      let epoch: unknown;
-      try {
-        const view = (await cluster.view(i)) as unknown as { map?: { epoch?: unknown } | null };
-        epoch = view.map?.epoch;
-        last = `${cluster.nodes[i]!.name}: map ${JSON.stringify(view.map)}`;
-      } catch (err) {
-        last = (err as Error).message;
-      }
-      if (typeof epoch !== 'number' || epoch < 1) continue;
-      const client = new ProbeClient(cluster.nodes[i]!.httpPort, token, 5_000, 1);
-      const verdict = await client.register(`${prefix}.serving.${i}.${Math.round(performance.now())}`, randomBytes(8).toString('base64url')).finally(() => client.destroy());
-      if (typeof verdict === 'object') throw new Error(verdict.wrong);
-      if (verdict === undefined) serving.add(i);
-      else last = `${cluster.nodes[i]!.name}: ${verdict}`;
-    }
-    if (serving.size === cluster.size) return;
-    await sleep(POLL_MS);
-  }
-  throw new Error(`the register did not serve on every node within ${SERVING_TIMEOUT_MS} ms; last: ${last}`);
+/** A register create that answered 200 on node `i`, through the benchmark's own probe client. */
+function registerProbe(cluster: BenchCluster, token: string, prefix: string): ServingProbe {
+  return async (i) => {
+    const client = new ProbeClient(cluster.nodes[i]!.httpPort, token, 5_000, 1);
+    const verdict = await client.register(`${prefix}.serving.${i}.${Math.round(performance.now())}`, randomBytes(8).toString('base64url')).finally(() => client.destroy());
+    if (typeof verdict === 'object') throw new Error(verdict.wrong);
+    return verdict === undefined ? 'ok' : String(verdict);
+  };
 }
 
 /** The right secret gets a token on each node to be flooded; the flood's request is answered 401 on `CHECK_NODE`. */
@@ -405,7 +388,7 @@ export async function runAbuseBenchmark(log: Log, settings: AbuseSettings = DEFA
     const spawnedAt = performance.now();
     await cluster.startAll();
     await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
-    await waitUntilServing(cluster, secrets.adminToken, prefix);
+    await waitUntilServing(cluster, registerProbe(cluster, secrets.adminToken, prefix), { timeoutMs: SERVING_TIMEOUT_MS, pollMs: POLL_MS });
     const startToServingMs = performance.now() - spawnedAt;
     log(`  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1`);
     await checkClient(cluster, settings, secret, wrong, log);

@@ -33,6 +33,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_REPLICATION_FACTOR } from '../../src/config/defaults.js';
+import { waitUntilServing, type ServingProbe } from './serving.js';
 import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
 import { percentile } from './cluster-report.js';
 import { cleanUpOnSignal, currentAffinity, readCpuSeconds, startStealMeter } from './processes.js';
@@ -282,31 +283,13 @@ async function measureFailover(cluster: BenchCluster, token: string, settings: R
 
 // ---- the run ----------------------------------------------------------------------------------------------
 
-/** Waits until every node shows cluster map epoch ≥ 1 and answers a getOrCreate with 200. */
-async function waitUntilServing(cluster: BenchCluster, client: RegisterClient, prefix: string): Promise<void> {
-  const deadline = performance.now() + SERVING_TIMEOUT_MS;
-  const serving = new Set<number>();
-  let last = 'no answer yet';
-  while (performance.now() < deadline) {
-    for (const i of cluster.running().filter((x) => !serving.has(x))) {
-      let epoch: unknown;
-      try {
-        const view = (await cluster.view(i)) as unknown as { map?: { epoch?: unknown } | null };
-        epoch = view.map?.epoch;
-        last = `${cluster.nodes[i]!.name}: map ${JSON.stringify(view.map)}`;
-      } catch (err) {
-        last = (err as Error).message;
-      }
-      if (typeof epoch !== 'number' || epoch < 1) continue;
-      const probe = await client.put(i, `${prefix}.probe.${i}.${Math.round(performance.now())}`, newValue(8));
-      if (probe.kind === 'wrong') throw new Error(probe.detail);
-      if (probe.kind === 'ok') serving.add(i);
-      else last = `${cluster.nodes[i]!.name}: ${probe.reason}`;
-    }
-    if (serving.size === cluster.size) return;
-    await sleep(SERVING_POLL_MS);
-  }
-  throw new Error(`the register did not serve on every node within ${SERVING_TIMEOUT_MS} ms; last: ${last}`);
+/** A getOrCreate that answered 200 on node `i` (the register serves there). */
+function registerProbe(client: RegisterClient, prefix: string): ServingProbe {
+  return async (i) => {
+    const probe = await client.put(i, `${prefix}.probe.${i}.${Math.round(performance.now())}`, newValue(8));
+    if (probe.kind === 'wrong') throw new Error(probe.detail);
+    return probe.kind === 'ok' ? 'ok' : probe.reason;
+  };
 }
 
 /** Runs measurements 1 to 3 on a fresh cluster and returns their figures. */
@@ -327,7 +310,7 @@ export async function runRegisterBenchmark(log: Log, settings: RegisterSettings 
     await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
     const maxConcurrency = Math.max(32, ...settings.concurrencies);
     client = new RegisterClient(cluster.nodes.map((x) => x.httpPort), secrets.adminToken, maxConcurrency, REQUEST_TIMEOUT_MS);
-    await waitUntilServing(cluster, client, prefix);
+    await waitUntilServing(cluster, registerProbe(client, prefix), { timeoutMs: SERVING_TIMEOUT_MS, pollMs: SERVING_POLL_MS });
     const startToServingMs = performance.now() - spawnedAt;
     const pids = cluster.running().map((i) => cluster.nodes[i]!.server!.pid);
     const idleBefore = pids.map(readCpuSeconds);
