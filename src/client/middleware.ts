@@ -198,6 +198,12 @@ export interface KeymeshFetchOptions {
   readonly scope?: string;
   /** The `fetch` wrapped. Default is the global `fetch`. */
   readonly fetch?: typeof fetch;
+  /**
+   * The origins (`https://host:port`) of the service called, the only places a token is ever sent: a request to
+   * any other origin is refused before a token is attached, so a service that fetches a URL it was handed never
+   * hands its callers' tokens out. Required.
+   */
+  readonly origins: readonly string[];
 }
 
 /**
@@ -207,6 +213,8 @@ export interface KeymeshFetchOptions {
  * kept. Throws what the token client throws (`ERR_REMOTE`) when no token can be had.
  */
 export function keymeshFetch(client: KeymeshTokenClient, options: KeymeshFetchOptions): typeof fetch {
+  const origins = new Set((options.origins ?? []).map((o) => originOf(o)));
+  if (origins.size === 0 || origins.has(undefined)) throw new KeymeshError('ERR_INVALID_REQUEST', 'keymeshFetch needs origins: the http(s) origins of the service called, where tokens may be sent');
   const inner = options.fetch ?? globalThis.fetch;
   const cache = new TokenCache(() => client.now());
   const scope = options.scope === undefined ? {} : { scope: options.scope };
@@ -220,10 +228,19 @@ export function keymeshFetch(client: KeymeshTokenClient, options: KeymeshFetchOp
     return cache.get('client_credentials', () => client.requestToken({ audience: options.audience, ...scope }));
   };
   return async (input, init) => {
+    const target = originOf(input instanceof Request ? input.url : input.toString());
+    if (!origins.has(target)) throw new KeymeshError('ERR_INVALID_REQUEST', `keymeshFetch sends tokens only to ${[...origins].join(', ')}, not to ${target ?? 'a non-http URL'}`);
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
     if (!headers.has('authorization')) headers.set('authorization', `Bearer ${await tokenFor()}`);
     return inner(input, { ...init, headers });
   };
+}
+
+/** The origin of an absolute http(s) URL, or undefined. */
+function originOf(url: string): string | undefined {
+  if (!URL.canParse(url)) return undefined;
+  const parsed = new URL(url);
+  return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.origin : undefined;
 }
 
 /** Issued tokens by key, each until shortly before it expires; concurrent askers share one request. */

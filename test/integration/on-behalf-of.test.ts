@@ -79,8 +79,8 @@ describe('on behalf of (seed 003)', () => {
     }));
 
     // server 1: calls server 2 passing the caller's token on, on the caller's behalf, or for alice it logged in itself
-    const passOn = keymeshFetch(server1, { audience: S2 });
-    const onBehalf = keymeshFetch(server1, { audience: S2, onBehalfOf: true });
+    const passOn = keymeshFetch(server1, { audience: S2, origins: [base2] });
+    const onBehalf = keymeshFetch(server1, { audience: S2, onBehalfOf: true, origins: [base2] });
     const guard1 = keymeshAuth(server1, { audience: S1 });
     const base1 = await serve((req, res) => {
       if (req.url === '/login-as-alice') {

@@ -306,7 +306,7 @@ describe('keymeshFetch', () => {
 
   it('passes the current principal’s token on as is', async () => {
     const principal = await principalOf({ sub: 'alice', client_id: 'web', aud: DOWNSTREAM });
-    const call = keymeshFetch(client, { audience: DOWNSTREAM });
+    const call = keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] });
     await runAs(principal, () => call(`${downstream}/charge`, { method: 'POST', body: '{}' }));
     expect(seenAuthorization).toEqual([`Bearer ${principal.token}`]);
     expect(tokenForms).toHaveLength(0);
@@ -314,7 +314,7 @@ describe('keymeshFetch', () => {
 
   it('exchanges the principal’s token on its behalf, once per subject token and audience', async () => {
     const principal = await principalOf({ sub: 'alice', client_id: 'web', aud: 'https://orders.test' });
-    const call = keymeshFetch(client, { audience: DOWNSTREAM, onBehalfOf: true });
+    const call = keymeshFetch(client, { audience: DOWNSTREAM, onBehalfOf: true, origins: [downstream] });
     await runAs(principal, async () => {
       await call(downstream);
       await call(downstream);
@@ -329,7 +329,7 @@ describe('keymeshFetch', () => {
   });
 
   it('uses the client’s own client_credentials token outside any principal, fetched once', async () => {
-    const call = keymeshFetch(client, { audience: DOWNSTREAM });
+    const call = keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] });
     await call(downstream);
     await call(new Request(downstream, { headers: { 'x-trace': '1' } }));
     expect(tokenForms.map((f) => Object.fromEntries(f))).toEqual([{ grant_type: 'client_credentials', audience: DOWNSTREAM }]);
@@ -337,8 +337,19 @@ describe('keymeshFetch', () => {
     expect(decodeJwt(seenAuthorization[0]!.slice(7))).toMatchObject({ sub: CLIENT_ID, aud: DOWNSTREAM });
   });
 
+  it('sends tokens only to the origins it was given, and cannot be built without any', async () => {
+    const principal = await principalOf({ sub: 'alice', client_id: 'web', aud: DOWNSTREAM });
+    const call = keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] });
+    const elsewhere = await listen((req, res) => (seenAuthorization.push(`elsewhere: ${req.headers.authorization}`), res.end('ok')));
+    await expect(runAs(principal, () => call(`${elsewhere}/steal`))).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
+    await expect(call('file:///etc/passwd')).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
+    expect(seenAuthorization).toEqual([]);
+    expect(() => keymeshFetch(client, { audience: DOWNSTREAM, origins: [] })).toThrow(/needs origins/);
+    expect(() => keymeshFetch(client, { audience: DOWNSTREAM } as never)).toThrow(/needs origins/);
+  });
+
   it('keeps an Authorization header the caller set', async () => {
-    await keymeshFetch(client, { audience: DOWNSTREAM })(downstream, { headers: { authorization: 'Bearer mine' } });
+    await keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] })(downstream, { headers: { authorization: 'Bearer mine' } });
     expect(seenAuthorization).toEqual(['Bearer mine']);
     expect(tokenForms).toHaveLength(0);
   });
