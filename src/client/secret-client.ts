@@ -13,7 +13,9 @@
  *
  * The secret never crosses the network in the clear: it travels encrypted to this cluster's POP key.
  */
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { remoteKeySet, type RemoteJWKSet } from '../net/remote-key-set.js';
+import { checkedNodeUrls } from './node-urls.js';
 import { CLIENT_ASSERTION_TYPE } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
 import { SECRET_ANSWER_TYP } from '../secret-server/secret-server.js';
@@ -31,16 +33,20 @@ export interface SecretClientOptions {
   /** The user-token type sent; default `urn:ietf:params:oauth:token-type:jwt`. */
   readonly subjectTokenType?: string;
   readonly timeoutMs?: number;
+  /** Allow plain http to nodes that are not on loopback (a lab only). Default is false. */
+  readonly allowInsecure?: boolean;
 }
 
 export class SecretClient {
   readonly #o: SecretClientOptions;
-  readonly #jwks: ReturnType<typeof createRemoteJWKSet>[];
+  readonly #jwks: RemoteJWKSet[];
 
   constructor(options: SecretClientOptions) {
     if (options.ownCluster.length === 0 || options.secretServer.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the client needs at least one node of each cluster');
+    checkedNodeUrls([...options.ownCluster, ...options.secretServer], 'secret client node', options.allowInsecure);
     this.#o = options;
-    this.#jwks = options.secretServer.map((base) => createRemoteJWKSet(new URL(`${trim(base)}/.well-known/jwks.json`)));
+    // the secret server's key set through the capped fetcher: no redirects, a size bound, a timeout
+    this.#jwks = options.secretServer.map((base) => remoteKeySet(`${trim(base)}/.well-known/jwks.json`, { code: 'ERR_REMOTE', message: "the secret server's key set could not be fetched" }));
   }
 
   /**
@@ -82,7 +88,8 @@ export class SecretClient {
       const base = trim(this.#o.secretServer[node]!);
       let res: Response;
       try {
-        res = await fetch(`${base}/secret-server/token-exchange`, { method: 'POST', body: form, signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000) });
+        // never redirected: the user's token and a single-use assertion go to the node named, or nowhere
+        res = await fetch(`${base}/secret-server/token-exchange`, { method: 'POST', body: form, redirect: 'error', signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000) });
       } catch (err) {
         reasons.push(`${base}: ${(err as Error).message}`);
         continue;
@@ -103,6 +110,7 @@ export class SecretClient {
       let res: Response;
       try {
         res = await fetch(`${trim(base)}${path}`, {
+          redirect: 'error',
           method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
           headers: { authorization: `Bearer ${this.#o.backendToken}`, 'content-type': 'application/json' },
         });

@@ -16,6 +16,7 @@
  * explicit `anyAudience: true`) and refuses a call with neither.
  */
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { checkedNodeUrls } from './node-urls.js';
 import { KeymeshError } from '../errors.js';
 import { TOKEN_TYPE_ACCESS_TOKEN } from '../tokens/provider.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE } from '../tokens/token-service.js';
@@ -44,6 +45,8 @@ export interface KeymeshTokenClientOptions {
   readonly fetch?: typeof fetch;
   /** Milliseconds since the epoch, for the cooldown and token expiry. Default is `Date.now`. */
   readonly now?: () => number;
+  /** Allow plain http to nodes that are not on loopback (a lab only). Default is false. */
+  readonly allowInsecure?: boolean;
 }
 
 /** An issued token (RFC 6749 §5.1, RFC 8693 §2.2.1), camel-cased. */
@@ -125,7 +128,7 @@ export class KeymeshTokenClient {
   constructor(options: KeymeshTokenClientOptions) {
     if (options.nodes.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the token client needs at least one node');
     this.#o = options;
-    this.#nodes = options.nodes.map((n) => n.replace(/\/+$/, ''));
+    this.#nodes = checkedNodeUrls(options.nodes, 'token client node', options.allowInsecure);
     this.#fetch = options.fetch ?? globalThis.fetch;
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.
     const encoded = `${formEncode(options.clientId)}:${formEncode(options.clientSecret)}`;
@@ -231,7 +234,7 @@ export class KeymeshTokenClient {
   async #fetchJwks(): Promise<boolean> {
     for (const node of this.#nodes) {
       try {
-        const res = await this.#fetch(`${node}/.well-known/jwks.json`, { signal: this.#signal(), headers: { accept: 'application/json' } });
+        const res = await this.#fetch(`${node}/.well-known/jwks.json`, { signal: this.#signal(), redirect: 'error', headers: { accept: 'application/json' } });
         const jwks = res.ok ? ((await res.json()) as JSONWebKeySet | null) : undefined;
         if (!Array.isArray(jwks?.keys)) continue;
         this.#keys = createLocalJWKSet(jwks);
@@ -263,6 +266,7 @@ export class KeymeshTokenClient {
       let res: Response, json: Record<string, unknown> | undefined;
       try {
         res = await this.#fetch(`${node}${path}`, {
+          redirect: 'error',
           method: 'POST', body, signal: this.#signal(),
           headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         });

@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { SecretClient } from '../../../src/client/secret-client.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeymeshRemoteError, KeymeshTokenClient } from '../../../src/client/token-client.js';
 import { isKeymeshError } from '../../../src/errors.js';
@@ -161,6 +162,27 @@ describe('KeymeshTokenClient calls', () => {
     const refusing = new KeymeshTokenClient({ nodes: [`http://127.0.0.1:${closedPort}`, nodes[1]!.base], issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, timeoutMs: 2000 });
     expect(decodeJwt((await refusing.renew(token)).accessToken)).toMatchObject({ sub: 'alice' });
     expect(nodes[1]!.posts.map((p) => p.path)).toEqual(['/renew']);
+  });
+
+  it('talks to nodes over https only (plain http to loopback), and follows no redirect', async () => {
+    const make = (url: string, allowInsecure?: boolean) => new KeymeshTokenClient({ nodes: [url], issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, ...(allowInsecure ? { allowInsecure } : {}) });
+    expect(() => make('http://keymesh.example')).toThrow(/must be an https URL/);
+    expect(() => make('ftp://keymesh.example')).toThrow(/must be an https URL/);
+    expect(() => make('https://keymesh.example')).not.toThrow();
+    expect(() => make('http://keymesh.example', true)).not.toThrow();
+    expect(() => new SecretClient({ ownCluster: ['http://dc1.example'], backendToken: 'b', secretServer: ['https://dc2.example'], secretServerIssuer: ISSUER, audience: 'x' })).toThrow(/must be an https URL/);
+    let followed = 0;
+    const target = createServer((_req, res) => ((followed += 1), res.end('{}')));
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const redirecting = createServer((_req, res) => res.writeHead(307, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}/token` }).end());
+    await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+    try {
+      const client2 = make(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`);
+      await expect(client2.requestToken()).rejects.toMatchObject({ code: 'ERR_REMOTE' });
+      expect(followed).toBe(0);
+    } finally {
+      await Promise.all([target, redirecting].map((s) => new Promise((r) => s.close(r))));
+    }
   });
 
   it('takes a 4xx as the answer and asks no other node', async () => {
