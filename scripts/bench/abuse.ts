@@ -28,7 +28,7 @@
  * stopped by its pid and the temporary directory removed, also on SIGINT/SIGTERM. About 75 s of wall time.
  */
 import { randomBytes } from 'node:crypto';
-import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
+import { Agent, type OutgoingHttpHeaders } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +45,7 @@ import {
 import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
 import { waitUntilServing, type ServingProbe } from './serving.js';
 import { percentile } from './cluster-report.js';
-import { rawRequest } from './http.js';
+import { keptRequest, rawRequest } from './http.js';
 import { cleanUpOnSignal, currentAffinity, readCpuSeconds, spawnNodeProcess, startStealMeter, stopServer } from './processes.js';
 import { machineInfo } from './report.js';
 
@@ -108,16 +108,7 @@ class ProbeClient {
   async #call(method: string, path: string, headers: OutgoingHttpHeaders, body: string | undefined, check: (json: Record<string, unknown>) => Verdict): Promise<Verdict> {
     let answer: { status: number; text: string };
     try {
-      answer = await new Promise((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: this.port, method, path, headers, agent: this.#agent, timeout: this.timeoutMs }, (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('error', reject);
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        });
-        req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-        req.on('error', reject);
-        req.end(body);
-      });
+      answer = await keptRequest({ agent: this.#agent, port: this.port, method, path, headers, body, timeoutMs: this.timeoutMs });
     } catch (err) {
       return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }

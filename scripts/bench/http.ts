@@ -1,5 +1,5 @@
 /** Small HTTP helpers for the benchmark: a free port, one raw GET, and polling `/readyz`. */
-import { request } from 'node:http';
+import { request, type Agent, type OutgoingHttpHeaders } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -36,6 +36,23 @@ export function rawRequest(url: string, options: { method?: string; headers?: Re
     req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/**
+ * One request to 127.0.0.1:`port` on `agent`'s kept connections, the body read as text. A request that gets no
+ * answer within `timeoutMs` fails with an error whose `code` is `timeout`. Used by the probes of the benchmarks.
+ */
+export function keptRequest(o: { agent: Agent; port: number; method: string; path: string; headers: OutgoingHttpHeaders; body: string | undefined; timeoutMs: number }): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: o.port, method: o.method, path: o.path, headers: o.headers, agent: o.agent, timeout: o.timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+    req.on('error', reject);
+    req.end(o.body);
   });
 }
 

@@ -27,12 +27,13 @@
  * never asserted. Nodes run unpinned; steal, CPU of the nodes and of this process are recorded per run.
  */
 import { randomBytes } from 'node:crypto';
-import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
+import { Agent, type OutgoingHttpHeaders } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_REPLICATION_FACTOR } from '../../src/config/defaults.js';
+import { keptRequest } from './http.js';
 import { waitUntilServing, type ServingProbe } from './serving.js';
 import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
 import { percentile } from './cluster-report.js';
@@ -109,16 +110,7 @@ class RegisterClient {
   #send(node: number, method: string, path: string, body: string | undefined): Promise<{ status: number; text: string }> {
     const headers: OutgoingHttpHeaders = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: this.ports[node], method, path, headers, agent: this.#agents[node], timeout: this.timeoutMs }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-      req.on('error', reject);
-      req.end(body);
-    });
+    return keptRequest({ agent: this.#agents[node]!, port: this.ports[node]!, method, path, headers, body, timeoutMs: this.timeoutMs });
   }
 }
 
