@@ -5,18 +5,18 @@
  *
  * Topics (per cluster, versioned): `keymesh/<clusterId>/keys/1` and `keymesh/<clusterId>/members/1`. Protocol:
  * `/keymesh/<clusterId>/sync/1`. Every incoming message is checked by a validator first; anything malformed is
- * rejected (gossipsub lowers the sender's score) or, on the sync protocol, earns the sender a strike.
+ * rejected (gossipsub lowers the sender's score; see `topic-validators.ts`) or, on the sync protocol, earns the sender a strike.
  */
 import { createHash } from 'node:crypto';
 import type { PeerId } from '@libp2p/interface';
-import type { Message, TopicValidatorResult } from '@libp2p/gossipsub';
+import type { Message } from '@libp2p/gossipsub';
 import { monotonicClock, type Clock } from '../clock.js';
 import { listenError } from '../errors.js';
 import type { Config } from '../config/types.js';
 import type { ManagementKey } from '../crypto/management-key.js';
 import type { Sealer } from '../crypto/sealer.js';
 import type { KeyEntry } from '../keyring/key-entry.js';
-import type { KeyRecord, KeyUse } from '../keyring/key-record.js';
+import type { KeyUse } from '../keyring/key-record.js';
 import type { KeyChange, Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
 import type { ClusterMetrics, GossipDirection, GossipTopic } from '../metrics/recorder.js';
@@ -25,13 +25,14 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import type { Host } from './host.js';
 import type { KeySync } from './key-sync.js';
 import { Membership, type MemberState } from './membership.js';
-import { decodeMessage, encodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema, keyMessageSchema, MAX_KIDS, revocationMessageSchema, type Heartbeat } from './messages.js';
+import { encodeMessage, FULL_HEARTBEAT_EVERY, MAX_KIDS } from './messages.js';
 import { Penalties } from './penalties.js';
 import { MemberLinks } from './member-links.js';
 import { LeaderlessDecisions } from './placement.js';
 import type { SeedDialer } from './seed-dialer.js';
 import type { AgreementCluster } from '../replication/agreement.js';
-import { openRecord, sealRecord } from './wire-records.js';
+import { TopicValidators } from './topic-validators.js';
+import { sealRecord } from './wire-records.js';
 
 /** One member as `GET /v1/cluster` shows it. */
 export interface MemberView {
@@ -90,7 +91,7 @@ export class Cluster implements Startable {
   #onRevocation: ((jti: string, exp: number) => void) | undefined;
   readonly #penalties: Penalties;
   /** What the topic validators decoded, so the message handler does not decode (and open) it again. */
-  readonly #validated = new WeakMap<Uint8Array, KeyRecord | Heartbeat>();
+  #validators: TopicValidators | undefined;
   #membership: Membership | undefined;
   #decisions: LeaderlessDecisions | undefined;
   #host: Host | undefined;
@@ -179,9 +180,14 @@ export class Cluster implements Startable {
     await this.#sync.register();
 
     const pubsub = host.services.pubsub;
-    pubsub.topicValidators.set(this.#keysTopic, (_peer, msg) => this.#validateKey(msg));
-    pubsub.topicValidators.set(this.#membersTopic, (_peer, msg) => this.#validateHeartbeat(msg));
-    pubsub.topicValidators.set(this.#revocationsTopic, (_peer, msg) => this.#validate(msg, revocationMessageSchema, 'revocation'));
+    const validators = new TopicValidators({
+      sealer: this.#o.sealer, log: this.#o.log, impostor: (nodeId, signer) => this.#membership?.impostor(nodeId, signer) ?? false,
+      rejected: (topic) => this.#count(topic, 'rejected'),
+    });
+    this.#validators = validators;
+    pubsub.topicValidators.set(this.#keysTopic, (_peer, msg) => validators.key(msg));
+    pubsub.topicValidators.set(this.#membersTopic, (_peer, msg) => validators.heartbeat(msg));
+    pubsub.topicValidators.set(this.#revocationsTopic, (_peer, msg) => validators.revocation(msg));
     pubsub.addEventListener('message', (evt) => this.#onMessage(evt.detail));
     pubsub.subscribe(this.#keysTopic);
     pubsub.subscribe(this.#membersTopic);
@@ -306,34 +312,6 @@ export class Cluster implements Startable {
     host.services.pubsub.publish(topic, data).catch((err: unknown) => this.#o.log.debug({ topic, err: (err as Error).message }, 'publish failed'));
   }
 
-  #validateKey(msg: Message): TopicValidatorResult {
-    try {
-      const m = decodeMessage(keyMessageSchema, msg.data);
-      this.#validated.set(msg.data, openRecord(this.#o.sealer, m.kid, m.sealed));
-      return 'accept' as TopicValidatorResult;
-    } catch (err) {
-      this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed key message rejected');
-      this.#count(msg.topic, 'rejected');
-      return 'reject' as TopicValidatorResult;
-    }
-  }
-
-  #validateHeartbeat(msg: Message): TopicValidatorResult {
-    try {
-      const hb = decodeMessage(heartbeatSchema, msg.data);
-      // a heartbeat naming a node bound to another signer is not passed on (an honest relay may not know the
-      // binding yet, so it is ignored rather than rejected: no relay is penalised for it)
-      const signer = peerOf(msg);
-      if (signer === undefined || this.#membership?.impostor(hb.from, signer)) return 'ignore' as TopicValidatorResult;
-      this.#validated.set(msg.data, hb);
-      return 'accept' as TopicValidatorResult;
-    } catch (err) {
-      this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, 'malformed heartbeat rejected');
-      this.#count(msg.topic, 'rejected');
-      return 'reject' as TopicValidatorResult;
-    }
-  }
-
   /** Tells the other nodes that the token `jti` (expiring at `exp`, seconds) was revoked. */
   publishRevocation(jti: string, exp: number): void {
     this.#publish(this.#revocationsTopic, encodeMessage({ t: 'revocation', v: 1, from: this.#o.nodeId, jti, exp }));
@@ -344,31 +322,20 @@ export class Cluster implements Startable {
     this.#onRevocation = handler;
   }
 
-  #validate(msg: Message, schema: typeof revocationMessageSchema, what: string): TopicValidatorResult {
-    try {
-      decodeMessage(schema, msg.data);
-      return 'accept' as TopicValidatorResult;
-    } catch (err) {
-      this.#o.log.warn({ from: peerOf(msg), err: (err as Error).message }, `malformed ${what} message rejected`);
-      this.#count(msg.topic, 'rejected');
-      return 'reject' as TopicValidatorResult;
-    }
-  }
-
   #onMessage(msg: Message): void {
     const from = msg.type === 'signed' ? msg.from : undefined;
     if (!from) return;
     this.#count(msg.topic, 'in');
     if (msg.topic === this.#revocationsTopic) {
-      const m = decodeMessage(revocationMessageSchema, msg.data);
+      const m = this.#validators!.revocationOf(msg.data);
       this.#onRevocation?.(m.jti, m.exp);
       return;
     }
     if (msg.topic === this.#keysTopic) {
-      const record = (this.#validated.get(msg.data) as KeyRecord | undefined) ?? decodeKeyMessage(this.#o.sealer, msg.data);
+      const record = this.#validators!.keyRecord(msg.data);
       this.#o.keyring.merge(record).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
     } else if (msg.topic === this.#membersTopic) {
-      const hb = (this.#validated.get(msg.data) as Heartbeat | undefined) ?? decodeMessage(heartbeatSchema, msg.data);
+      const hb = this.#validators!.heartbeatOf(msg.data);
       // the agreement role hears only heartbeats newer than the last (gossip may deliver old ones late), in order
       this.#membership?.observe(hb, from.toString(), () => this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation))
         .catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
@@ -391,13 +358,4 @@ export class Cluster implements Startable {
     await this.#o.store.put('node/incarnation', b, { sync: true });
     return next;
   }
-}
-
-function decodeKeyMessage(sealer: Sealer, data: Uint8Array): KeyRecord {
-  const m = decodeMessage(keyMessageSchema, data);
-  return openRecord(sealer, m.kid, m.sealed);
-}
-
-function peerOf(msg: Message): string | undefined {
-  return msg.type === 'signed' ? msg.from.toString() : undefined;
 }

@@ -20,6 +20,7 @@
  * - **Restored data directories** (`peer-generations.ts`): a peer whose register generation went back stops
  *   counting and is told; a node told so stops voting, drops its register state and takes a new node id.
  */
+import { mayAsk, mayPropose } from './admission.js';
 import { monotonicClock } from '../clock.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';
 import { Acceptor } from './acceptor.js';
@@ -100,13 +101,13 @@ export class Agreement {
       onEpochMismatch: (id, epoch) => this.#changes?.onEpochMismatch(id, epoch),
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
       identify: (peer) => cluster.identify(peer),
-      mayPropose: (id, epoch) => epoch === 0 || this.#isMember(id, epoch),
+      mayPropose: (id, epoch) => mayPropose(this.#keeper.map, id, epoch),
     });
     this.#coord = new Coord({
       host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
       handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
       identify: (peer) => cluster.identify(peer),
-      mayAsk: (from, request) => this.#mayAsk(from, request),
+      mayAsk: (from, request) => mayAsk(this.#keeper.map, from, request),
     });
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
@@ -292,29 +293,6 @@ export class Agreement {
     if (this.#restored || epoch !== this.#keeper.epoch) return false;
     if (epoch === 0) return key === mapKey(1) && !this.#wasMember;
     return this.#keeper.self !== undefined;
-  }
-
-  /** Whether `nodeId` is a member (any role) of this node's map, and that map is of `epoch` when one is named. */
-  #isMember(nodeId: string, epoch?: number): boolean {
-    const map = this.#keeper.map;
-    return map !== undefined && (epoch === undefined || map.epoch === epoch) && map.members.some((m) => m.nodeId === nodeId);
-  }
-
-  /**
-   * Who may ask what (DESIGN §11): anyone this node has bound to a peer may ask for the map and to join as itself;
-   * a map may be pushed by a member, or to a node that has none yet; hand-overs, forwarded operations and word of a
-   * restored data directory come only from members.
-   */
-  #mayAsk(from: string, request: CoordRequest): boolean {
-    switch (request.t) {
-      case 'get-map':
-      case 'join':
-        return true;
-      case 'push-map':
-        return this.#keeper.map === undefined || this.#isMember(from);
-      default:
-        return this.#isMember(from);
-    }
   }
 
   // ---- coordination requests -----------------------------------------------------------------------------------
