@@ -3,7 +3,7 @@
  * client secret, a user's token and the key set that tokens are verified against must not cross a network in the
  * clear, where anyone in the path could read the secret or swap the keys.
  */
-import { isLoopbackHost } from '../config/rules.js';
+import { isPrivateChannelUrl } from '../config/rules.js';
 import { KeymeshError } from '../errors.js';
 
 /**
@@ -13,7 +13,7 @@ import { KeymeshError } from '../errors.js';
 export function checkedNodeUrls(urls: readonly string[], what: string, allowInsecure = false): string[] {
   return urls.map((url) => {
     const parsed = URL.canParse(url) ? new URL(url) : undefined;
-    const ok = parsed !== undefined && (parsed.protocol === 'https:' || (parsed.protocol === 'http:' && (allowInsecure || isLoopbackHost(parsed.hostname))));
+    const ok = parsed !== undefined && (isPrivateChannelUrl(parsed) || (allowInsecure && parsed.protocol === 'http:'));
     if (!ok) throw new KeymeshError('ERR_INVALID_REQUEST', `${what}: ${url} must be an https URL (plain http only to loopback, or with allowInsecure)`);
     return url.replace(/\/+$/, '');
   });

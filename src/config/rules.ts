@@ -45,11 +45,15 @@ export function keyUseMarginMs(config: Config, realmName: string, use: 'sig' | '
   return lifetime + config.clockSkewMs + (use === 'secret' ? 0 : config.jwks.maxAgeMs);
 }
 
+/** Whether `url` keeps what it carries private on the way: https, or plain http to a loopback host. */
+export function isPrivateChannelUrl(url: URL): boolean {
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+}
+
 /** Checks key lifetimes against token and ciphertext lifetimes, per realm and use. */
 export function checkKeyLifetimes(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const maxAge = config.jwks.maxAgeMs;
-  const skew = config.clockSkewMs;
   for (const [name, realm] of Object.entries(config.realms)) {
     for (const use of ['sig', 'enc', 'secret'] as const) {
       const policy = realm.keys[use];
@@ -60,7 +64,6 @@ export function checkKeyLifetimes(config: Config): ConfigProblem[] {
       if (policy.prePublishMs >= policy.rotationPeriodMs) {
         problems.push({ path: `${at}.prePublishMs`, message: `must be less than rotationPeriodMs = ${policy.rotationPeriodMs} ms (got ${policy.prePublishMs})` });
       }
-      const lifetime = use === 'enc' ? realm.pop.ciphertextLifetimeMs : realm.tokens.maxLifetimeMs;
       const lifetimePath = use === 'enc' ? `realms.${name}.pop.ciphertextLifetimeMs` : `realms.${name}.tokens.maxLifetimeMs`;
       const needed = keyUseMarginMs(config, name, use);
       if (policy.retireAfterMs < needed) {
@@ -110,7 +113,7 @@ export function checkTrustedIssuers(config: Config): ConfigProblem[] {
     seen.add(t.issuer);
     if (!config.realms[t.realm]) problems.push({ path: `trustedIssuers.${i}.realm`, message: `no realm "${t.realm}" is configured` });
     const url = new URL(t.jwksUri);
-    if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
+    if (!isPrivateChannelUrl(url)) {
       problems.push({ path: `trustedIssuers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${t.jwksUri}` });
     }
   });
@@ -134,7 +137,7 @@ export function checkClients(config: Config): ConfigProblem[] {
     }
     if (c.jwksUri) {
       const url = new URL(c.jwksUri);
-      if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) problems.push({ path: `clients.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${c.jwksUri}` });
+      if (!isPrivateChannelUrl(url)) problems.push({ path: `clients.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${c.jwksUri}` });
     }
   });
   return problems;
@@ -152,7 +155,7 @@ export function checkResourceServers(config: Config): ConfigProblem[] {
     clients.add(r.clientId);
     if (!config.realms[r.realm]) problems.push({ path: `resourceServers.${i}.realm`, message: `no realm "${r.realm}" is configured` });
     const url = new URL(r.jwksUri);
-    if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
+    if (!isPrivateChannelUrl(url)) {
       problems.push({ path: `resourceServers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${r.jwksUri}` });
     }
   });

@@ -14,7 +14,7 @@
  * the status or anything the target sent (the HTTP edge may show it to a caller). The detail is a
  * {@link FetchFailure} in its `cause`, which the edge logs for errors of status 500 and above.
  */
-import { isLoopbackHost } from '../config/rules.js';
+import { isPrivateChannelUrl } from '../config/rules.js';
 import { OUTBOUND_FETCH_MAX_BYTES, OUTBOUND_FETCH_TIMEOUT_MS } from '../config/defaults.js';
 import { KeymeshError, type ErrorCode } from '../errors.js';
 
@@ -136,8 +136,7 @@ function refuseUnsafe(href: string): URL {
   } catch {
     throw new FetchFailure(href, 'is not a valid URL');
   }
-  if (target.protocol === 'https:') return target;
-  if (target.protocol === 'http:' && isLoopbackHost(target.hostname)) return target;
+  if (isPrivateChannelUrl(target)) return target;
   throw new FetchFailure(href, 'refused before connecting: only https, or http to a loopback host, may be fetched');
 }
 

@@ -29,9 +29,9 @@ export function extendChain(payload: JWTPayload): TokenChain {
   return { jti, exp: Math.min(payload.exp!, own?.exp ?? Infinity) };
 }
 
-/** Whether the token of `payload` or any token of its chain is revoked. */
-export async function chainRevoked(payload: JWTPayload, isRevoked: (jti: string) => Promise<boolean>): Promise<boolean> {
-  const ids = [payload.jti!, ...(chainOf(payload)?.jti ?? [])];
+/** Whether the token of `payload` or any token of its chain (`chain`, when already parsed) is revoked. */
+export async function chainRevoked(payload: JWTPayload, isRevoked: (jti: string) => Promise<boolean>, chain = chainOf(payload)): Promise<boolean> {
+  const ids = [payload.jti!, ...(chain?.jti ?? [])];
   const answers = await Promise.all(ids.map((id) => isRevoked(id)));
   return answers.some(Boolean);
 }

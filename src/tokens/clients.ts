@@ -174,7 +174,7 @@ function parseBasic(authorization: string | undefined): { clientId: string; secr
 }
 
 /** The client id of an `Authorization: Basic` header, unverified (to count failures by client id). */
-export function basicClientId(authorization: string | undefined): string | undefined {
+function basicClientId(authorization: string | undefined): string | undefined {
   return parseBasic(authorization)?.clientId;
 }
 

@@ -111,12 +111,13 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
     }
     // a malformed chain is not a token of ours; a revocation lookup that fails (no majority) is an error, never
     // "inactive": a valid token must not be refused because the register could not answer
+    let chain;
     try {
-      chainOf(payload);
+      chain = chainOf(payload);
     } catch {
       return { active: false };
     }
-    if (await chainRevoked(payload, this.#o.isRevoked)) return { active: false };
+    if (await chainRevoked(payload, this.#o.isRevoked, chain)) return { active: false };
     return { active: true, claims: { ...payload, token_type: payload['cnf'] ? 'DPoP' : 'Bearer' } };
   }
 

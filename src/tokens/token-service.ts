@@ -25,7 +25,7 @@ import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
   ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type EncryptionProperties, type KeyRequirements, type Principal, type ValidationCaller, type StsProperties, type TokenChain, type TokenProviders, type TokenProviderResponse, type TokenStore,
 } from './provider.js';
-import type { Subject, SubjectTokens } from './subject-tokens.js';
+import type { SubjectTokens } from './subject-tokens.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 /** Most renewals followed when a reused token's lineage is revoked. Default is 64. */

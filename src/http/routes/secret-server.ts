@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { isKeymeshError, KeymeshError } from '../../errors.js';
 import { assertionIssuer, CLIENT_AUTH_FAILED } from '../../tokens/clients.js';
@@ -24,10 +24,7 @@ const exchangeForm = z.object({
  */
 export function registerSecretServerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const record = deps.metrics && ((outcome: string) => deps.metrics!.secretServerRequest(outcome));
-  const throttled = async (req: FastifyRequest): Promise<void> => {
-    await deps.throttle?.check(req.socket.remoteAddress ?? 'unknown', undefined);
-  };
-  app.post('/secret-server/token-exchange', { onRequest: throttled }, countOutcome(record, async (req, reply) => {
+  app.post('/secret-server/token-exchange', countOutcome(record, async (req, reply) => {
     const server = deps.secretServer;
     if (!server) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the secret server');
     const form = parseInput(exchangeForm, req.body, 'body');

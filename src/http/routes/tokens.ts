@@ -4,7 +4,6 @@ import { KeymeshError } from '../../errors.js';
 import { IDP_ALGS } from '../../config/defaults.js';
 import type { TokenEndpoint } from '../../metrics/recorder.js';
 import { DPOP_ALGS, isUseDpopNonce } from '../../tokens/dpop.js';
-import { basicClientId } from '../../tokens/clients.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, type Issued, type TokenService } from '../../tokens/token-service.js';
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
@@ -65,10 +64,6 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     return tokens.clients.authenticate(req.headers.authorization, form, req.socket.remoteAddress ?? 'unknown');
   };
 
-  // an address or client id over its failure limit is refused before the body is even parsed
-  const throttled = async (req: FastifyRequest): Promise<void> => {
-    await deps.throttle?.check(req.socket.remoteAddress ?? 'unknown', basicClientId(req.headers.authorization));
-  };
   const issuer = deps.config.realms[realm]!.issuer;
   const metadata = JSON.stringify(authorizationServerMetadata(issuer));
   const serveMetadata = (_req: FastifyRequest, reply: FastifyReply) =>
@@ -79,7 +74,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
   if (issuerPath !== '') locations.add(`/.well-known/oauth-authorization-server${issuerPath}`);
   for (const location of locations) app.get(location, serveMetadata);
 
-  app.post(`${prefix}/token`, { onRequest: throttled }, counted('token', async (req, reply) => {
+  app.post(`${prefix}/token`, counted('token', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenForm, req.body, 'body');
     const client = await authenticate(tokens, req, form);
@@ -112,14 +107,14 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     return reply.headers(noStore).send(answer(issued));
   }));
 
-  app.post(`${prefix}/introspect`, { onRequest: throttled }, counted('introspect', async (req, reply) => {
+  app.post(`${prefix}/introspect`, counted('introspect', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
     return reply.headers(noStore).send(await tokens.introspect(form.token, form.token_type_hint, client));
   }));
 
-  app.post(`${prefix}/revoke`, { onRequest: throttled }, counted('revoke', async (req, reply) => {
+  app.post(`${prefix}/revoke`, counted('revoke', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
@@ -127,7 +122,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     return reply.headers(noStore).send({});
   }));
 
-  app.post(`${prefix}/renew`, { onRequest: throttled }, counted('renew', async (req, reply) => {
+  app.post(`${prefix}/renew`, counted('renew', async (req, reply) => {
     const tokens = service();
     const form = parseInput(tokenParam, req.body, 'body');
     const client = await authenticate(tokens, req, form);
