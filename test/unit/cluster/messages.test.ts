@@ -28,6 +28,13 @@ describe('wire messages', () => {
     for (const data of bad) expect(() => decodeMessage(heartbeatSchema, data)).toThrow(expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }));
   });
 
+  it('refuses a heartbeat sequence number that is negative, fractional or beyond exact integers', () => {
+    expect(decodeMessage(heartbeatSchema, encodeMessage({ ...heartbeat, seq: 7 }))).toMatchObject({ seq: 7 });
+    for (const seq of [-1, 1.5, 2 ** 53]) {
+      expect(() => decodeMessage(heartbeatSchema, pack({ ...heartbeat, seq }))).toThrow(expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }));
+    }
+  });
+
   it('seals key records on the wire so that only holders of the management key can read them', async () => {
     const { keyring, rotation } = await makeKeyring();
     await rotation.check();

@@ -64,6 +64,14 @@ describe('config', () => {
     expect(p).toContainEqual({ path: 'extra', message: expect.stringContaining('unknown key') });
   });
 
+  it('refuses a public URL that is not http(s) and load-shedding limits out of range, naming the path', () => {
+    expect(problems(() => loadConfig({ raw: { http: { publicUrl: 'ftp://sts.example' } } }))).toContainEqual(expect.objectContaining({ path: 'http.publicUrl' }));
+    expect(problems(() => loadConfig({ raw: { http: { shedding: { maxEventLoopDelayMs: 5 } } } }))).toContainEqual(expect.objectContaining({ path: 'http.shedding.maxEventLoopDelayMs' }));
+    expect(problems(() => loadConfig({ raw: { http: { shedding: { maxHeapUsedRatio: 2 } } } }))).toContainEqual(expect.objectContaining({ path: 'http.shedding.maxHeapUsedRatio' }));
+    expect(problems(() => loadConfig({ raw: { http: { shedding: { sampleIntervalMs: 1 } } } }))).toContainEqual(expect.objectContaining({ path: 'http.shedding.sampleIntervalMs' }));
+    expect(loadConfig({ raw: { http: { publicUrl: 'https://sts.example' } } }).http.publicUrl).toBe('https://sts.example');
+  });
+
   it('names the allowed values of a bad value', () => {
     const p = problems(() => loadConfig({ raw: { http: { port: 70000 }, realms: { default: { keys: { sig: { alg: 'HS256' } } } }, log: { level: 'loud' } } }));
     expect(p).toContainEqual({ path: 'http.port', message: expect.stringContaining('65535') });
