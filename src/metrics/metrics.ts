@@ -57,6 +57,8 @@ export class Metrics implements MetricsRecorder {
   readonly #syncPulls: Counter<'outcome'>;
   readonly #registerOps: Counter<'operation' | 'outcome'>;
   readonly #registerDuration: Histogram<'operation' | 'outcome'>;
+  readonly #recordsExpired: Counter;
+  readonly #recordsHeld: Gauge;
   readonly #secretServer: Counter<'outcome'>;
   readonly #tokens: Counter<'endpoint' | 'outcome'>;
   readonly #http: Histogram<'route' | 'method' | 'status_class'>;
@@ -71,6 +73,8 @@ export class Metrics implements MetricsRecorder {
     this.#syncPulls = new Counter({ name: name('sync_pulls_total'), help: 'Key sync pulls from peers by outcome (changed, unchanged, malformed, failed).', labelNames: ['outcome'], registers });
     this.#registerOps = new Counter({ name: name('register_operations_total'), help: 'Register operations asked of this node, by operation and outcome (ok, unavailable, outcome-unknown, error).', labelNames: ['operation', 'outcome'], registers });
     this.#registerDuration = new Histogram({ name: name('register_operation_duration_seconds'), help: 'Duration of register operations asked of this node, by operation and outcome.', labelNames: ['operation', 'outcome'], buckets: REGISTER_DURATION_BUCKETS_S, registers });
+    this.#recordsExpired = new Counter({ name: name('register_records_expired_total'), help: 'Expired register records (replay records, revocations, renewal claims, token-store entries) this replica removed.', registers });
+    this.#recordsHeld = new Gauge({ name: name('register_records'), help: 'Register records this replica holds (as of its last sweep for expired ones).', registers });
     this.#secretServer = new Counter({ name: name('secret_server_requests_total'), help: 'Secret-server token exchanges by outcome (ok or the OAuth error code answered).', labelNames: ['outcome'], registers });
     this.#tokens = new Counter({ name: name('token_requests_total'), help: 'Token-service requests by endpoint and outcome (ok or the OAuth error code answered).', labelNames: ['endpoint', 'outcome'], registers });
     this.#http = new Histogram({ name: name('http_request_duration_seconds'), help: 'Duration of HTTP requests routed by fastify, by route pattern, method and status class.', labelNames: ['route', 'method', 'status_class'], buckets: HTTP_DURATION_BUCKETS_S, registers });
@@ -101,6 +105,11 @@ export class Metrics implements MetricsRecorder {
   registerOperation(operation: RegisterOperation, result: RegisterResult, seconds: number): void {
     this.#registerOps.inc({ operation, outcome: result });
     this.#registerDuration.observe({ operation, outcome: result }, seconds);
+  }
+
+  registerSweep(removed: number, held: number): void {
+    this.#recordsExpired.inc(removed);
+    this.#recordsHeld.set(held);
   }
 
   httpRequest(route: string, method: string, status: number, seconds: number): void {

@@ -57,6 +57,8 @@ export interface ClusterMetrics {
 export interface RegisterMetrics {
   /** One register operation asked of this node ended after `seconds`. */
   registerOperation(operation: RegisterOperation, result: RegisterResult, seconds: number): void;
+  /** A sweep removed `removed` expired records; this replica now holds `held` register records. */
+  registerSweep(removed: number, held: number): void;
 }
 
 /** What the HTTP layer reports, and the rendering `GET /metrics` serves. */

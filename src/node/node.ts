@@ -65,6 +65,7 @@ interface SharedParts {
   readonly keyring: Keyring;
   readonly clock: Clock;
   readonly getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>;
+  readonly getOrCreateExpiring: (key: string, candidate: Uint8Array, expiresAtS: number) => Promise<Uint8Array | undefined>;
   readonly recordOnce: RecordOnce;
   readonly revocations: Revocations;
   readonly jwks: JwksView;
@@ -141,6 +142,8 @@ export class KeymeshNode implements Startable {
         bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }), metrics,
         ...(this.#o.faults ? { faults: this.#o.faults } : {}),
         renewNodeId: () => renewNodeId(config.dataDir),
+        // the verifier's leeway plus how far another node's clock may be off
+        expiryGraceMs: 2 * config.clockSkewMs,
       });
       await agreement.load();
       cluster.attach(agreement);
@@ -155,6 +158,7 @@ export class KeymeshNode implements Startable {
         ...config.operatorTokens,
       ]);
       const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
+      const getOrCreateExpiring = async (key: string, candidate: Uint8Array, expiresAt: number) => (await agreement.getOrCreate(key, candidate, { expiresAt })).value;
       const slowHash = new SlowHashPool();
       // every outbound fetch (POPs, IDP and client key sets) through one capped fetcher
       const fetcher = new CappedFetcher();
@@ -162,7 +166,7 @@ export class KeymeshNode implements Startable {
       const revocations = new Revocations({ register: agreement, clock, publish: (jti, exp) => cluster.publishRevocation(jti, exp) });
       cluster.onRevocation((jti, exp) => revocations.heard(jti, exp));
       const shared: SharedParts = {
-        agreement, keyring, clock, getOrCreate, recordOnce: recordOnceWith(getOrCreate), revocations,
+        agreement, keyring, clock, getOrCreate, getOrCreateExpiring, recordOnce: recordOnceWith(getOrCreateExpiring), revocations,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock, { fetcher }), fetcher,
         slowHash, throttle: new AuthThrottle(), sealer,
       };
@@ -223,7 +227,7 @@ export class KeymeshNode implements Startable {
   }
 
   /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService({ agreement, keyring, clock, getOrCreate, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher, sealer }: SharedParts, realmName: string): TokenService {
+  #tokenService({ agreement, keyring, clock, getOrCreateExpiring, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher, sealer }: SharedParts, realmName: string): TokenService {
     const { config } = this.#o;
     const realm = config.realms[realmName]!;
     // a realm knows only its own clients and resource servers: elsewhere they do not exist
@@ -292,10 +296,10 @@ export class KeymeshNode implements Startable {
           ...(served[0] ? { popKey: () => popOf(served[0]!.jwksUri) } : {}),
         };
       },
-      dpop: { verifier: new DpopVerifier({ clock, recordOnce: (key) => recordOnce(key), nonces }), nonces },
+      dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
       recordRevocation: (jti, expiresAt) => revocations.revoke(jti, expiresAt),
-      claimOnce: async (key, value) => {
-        const chosen = await getOrCreate(key, new TextEncoder().encode(value));
+      claimOnce: async (key, value, expiresAtS) => {
+        const chosen = await getOrCreateExpiring(key, new TextEncoder().encode(value), expiresAtS);
         if (chosen === undefined) throw new KeymeshError('ERR_UNAVAILABLE', 'the renewal record could not be read');
         return new TextDecoder().decode(chosen);
       },

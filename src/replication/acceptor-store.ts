@@ -9,14 +9,31 @@
  * only writer of its records, and a create touches a key three times (prepare, accept, commit) in a moment. The
  * set of keys with a record is kept in memory too (loaded once by {@link index}), so a key never seen is answered
  * without a disk read; it costs one string per register key.
+ *
+ * Expiring records (`expiring.ts`) are also listed under `rexp/<expiry, 12 hex digits>/<key>`, written in the
+ * same batch as the record, so {@link sweep} finds the expired ones with one ordered scan that stops at the first
+ * entry still due later: its work, the in-memory key set and the start-up index follow live records, never
+ * history. A record holding only a promise has no value to carry an expiry yet: it is listed at
+ * `PROMISE_KEPT_S` after the promise, far beyond any operation's deadline, and collected then unless a value
+ * arrived meanwhile.
  */
 import { pack, unpack } from 'msgpackr';
 import { z } from 'zod';
 import { KeymeshError } from '../errors.js';
+import type { Clock } from '../clock.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import type { AcceptorState, AcceptorStateStore } from './acceptor.js';
+import { expiryOf, isExpiringKey } from './expiring.js';
 
 const PREFIX = 'reg/';
+/** The expiry index of expiring records. */
+const EXPIRY_PREFIX = 'rexp/';
+/** How long a promise with no value is kept on an expiring key (seconds). Default is 600 (10 minutes). */
+export const PROMISE_KEPT_S = 600;
+/** Expired records removed per batch of a sweep. */
+const SWEEP_BATCH = 1_000;
+/** After a sweep removed at least this many records, the store is asked to compact their ranges. */
+const COMPACT_AFTER = 10_000;
 /** This acceptor's write generation (see {@link SealedAcceptorStore.generation}). */
 const GENERATION_RECORD = 'node/generation';
 /** Acceptor states kept in memory. */
@@ -30,20 +47,43 @@ const stateSchema = z.strictObject({
   promised: ballot,
   accepted: z.strictObject({ ballot, value: bytes }).optional(),
   committed: bytes.optional(),
+  /** A promise-only record of an expiring key: kept until then (seconds). */
+  until: z.number().int().min(0).optional(),
 });
 
+/** A stored record: the acceptor's state and, for a promise-only record of an expiring key, how long it is kept. */
+type StoredState = AcceptorState & { readonly until?: number };
+
 /** Acceptor state in the node's sealed LevelDB store. */
+/** Options of the store: the wall clock and how long past its expiry a record is kept (the tolerated clock skew). */
+export interface AcceptorStoreOptions {
+  readonly clock: Clock;
+  /** Kept past a record's expiry before it is removed (ms): at least the cluster's tolerated clock skew. */
+  readonly expiryGraceMs: number;
+}
+
 export class SealedAcceptorStore implements AcceptorStateStore {
   readonly #store: SealedStore;
-  #queue: Array<{ key: string; value: Uint8Array; done: () => void; failed: (err: unknown) => void }> = [];
+  readonly #clock: Clock | undefined;
+  readonly #graceMs: number;
+  #queue: Array<{ key: string; value: Uint8Array; listed: IndexOp[]; done: () => void; failed: (err: unknown) => void }> = [];
   #flushing = false;
   readonly #cache = new Map<string, AcceptorState | null>();
   #known: Set<string> | undefined;
   #generation = 0;
   #durableGeneration = 0;
+  /** While a sweep runs: the keys saved since it began. */
+  #touched: Set<string> | undefined;
+  /** Promise-only records of expiring keys this process listed, and the time each is listed at (seconds). */
+  readonly #provisional = new Map<string, number>();
+  /** Keys with a save on its way to disk, and how many. */
+  readonly #unsettled = new Map<string, number>();
 
-  constructor(store: SealedStore) {
+  /** Without `options`, nothing is ever swept (unit tests of the acceptor alone). */
+  constructor(store: SealedStore, options?: AcceptorStoreOptions) {
     this.#store = store;
+    this.#clock = options?.clock;
+    this.#graceMs = options?.expiryGraceMs ?? 0;
   }
 
   /** @throws KeymeshError `ERR_RECORD_CORRUPT` when the stored state fails its seal or format check. */
@@ -56,13 +96,22 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     return this.#durableGeneration;
   }
 
-  /** Loads the generation and the set of keys with a record; until then every cache miss reads the store. */
+  /**
+   * Loads the generation and the set of keys with a record, after removing the records that expired while the node
+   * was down; until then every cache miss reads the store.
+   */
   async index(): Promise<void> {
     const stored = await this.#store.get(GENERATION_RECORD);
     this.#generation = this.#durableGeneration = stored && stored.length === 8 ? Number(Buffer.from(stored).readBigUInt64BE()) : 0;
+    await this.sweep();
     const known = new Set<string>();
     for await (const k of this.#store.keys(PREFIX)) known.add(k.slice(PREFIX.length));
     this.#known = known;
+  }
+
+  /** How many keys have a record (after {@link index}). */
+  get size(): number {
+    return this.#known?.size ?? 0;
   }
 
   /** The keys with a record (after {@link index}), map registers included. */
@@ -90,38 +139,70 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   }
 
   async #read(key: string): Promise<AcceptorState | undefined> {
+    const stored = await this.#readStored(key);
+    if (!stored) return undefined;
+    const { promised, accepted, committed } = stored;
+    return { promised, ...(accepted ? { accepted } : {}), ...(committed ? { committed } : {}) };
+  }
+
+  async #readStored(key: string): Promise<StoredState | undefined> {
     const raw = await this.#store.get(`${PREFIX}${key}`);
     if (raw === undefined) return undefined;
     const parsed = stateSchema.safeParse(unpack(raw));
     if (!parsed.success) throw new KeymeshError('ERR_RECORD_CORRUPT', `register state ${key} is malformed`);
-    const { promised, accepted, committed } = parsed.data;
-    return { promised, ...(accepted ? { accepted } : {}), ...(committed ? { committed } : {}) };
+    return parsed.data;
+  }
+
+  /**
+   * The record as written, and its expiry-index writes: a promise-only record of an expiring key is listed at (and
+   * carries) the time it is kept until; once it has a value it is listed at the value's expiry, and the listing of
+   * its promise, when this process wrote it, is dropped in the same batch.
+   */
+  #encode(key: string, state: AcceptorState): { value: Uint8Array; listed: IndexOp[] } {
+    const { promised, accepted, committed } = state;
+    const base = { v: 1, promised, ...(accepted ? { accepted } : {}), ...(committed ? { committed } : {}) };
+    if (!isExpiringKey(key)) return { value: pack(base), listed: [] };
+    const previous = this.#provisional.get(key);
+    const unlisted: IndexOp[] = previous === undefined ? [] : [{ type: 'del', key: indexKey(previous, key) }];
+    const value = committed ?? accepted?.value;
+    if (value) {
+      this.#provisional.delete(key);
+      const expiry = expiryOf(value);
+      return { value: pack(base), listed: [...unlisted, ...(expiry === undefined ? [] : [listing(expiry, key)])] };
+    }
+    const until = Math.floor((this.#clock?.now() ?? Date.now()) / 1000) + PROMISE_KEPT_S;
+    this.#provisional.set(key, until);
+    return { value: pack({ ...base, until }), listed: [...(previous === until ? [] : unlisted), listing(until, key)] };
   }
 
   save(key: string, state: AcceptorState, options: { synced?: boolean } = {}): Promise<void> {
-    if (options.synced === false) {
-      this.#known?.add(key);
-      return this.#store.put(`${PREFIX}${key}`, pack({ v: 1, ...state })).then(
-        () => this.#remember(key, state),
-        (err: unknown) => {
-          this.#cache.delete(key);
-          throw err;
-        },
-      );
-    }
-    return new Promise((done, failed) => {
-      const settled = () => {
+    this.#touched?.add(key);
+    this.#unsettled.set(key, (this.#unsettled.get(key) ?? 0) + 1);
+    const { value, listed } = this.#encode(key, state);
+    this.#known?.add(key);
+    const written = options.synced === false
+      ? this.#store.batch([{ type: 'put' as const, key: `${PREFIX}${key}`, value }, ...listed])
+      : new Promise<void>((done, failed) => {
+        this.#queue.push({ key: `${PREFIX}${key}`, value, listed, done, failed });
+        if (!this.#flushing) void this.#flush();
+      });
+    return written.then(
+      () => {
+        this.#settle(key);
         this.#remember(key, state);
-        done();
-      };
-      const lost = (err: unknown) => {
+      },
+      (err: unknown) => {
+        this.#settle(key);
         this.#cache.delete(key);
-        failed(err);
-      };
-      this.#known?.add(key);
-      this.#queue.push({ key: `${PREFIX}${key}`, value: pack({ v: 1, ...state }), done: settled, failed: lost });
-      if (!this.#flushing) void this.#flush();
-    });
+        throw err;
+      },
+    );
+  }
+
+  #settle(key: string): void {
+    const left = (this.#unsettled.get(key) ?? 1) - 1;
+    if (left > 0) this.#unsettled.set(key, left);
+    else this.#unsettled.delete(key);
   }
 
   async #flush(): Promise<void> {
@@ -133,7 +214,8 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       const encoded = Buffer.alloc(8);
       encoded.writeBigUInt64BE(BigInt(generation));
       try {
-        await this.#store.batch([...batch.map((w) => ({ type: 'put' as const, key: w.key, value: w.value })), { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], { sync: true });
+        const writes = batch.flatMap((w) => [{ type: 'put' as const, key: w.key, value: w.value }, ...w.listed]);
+        await this.#store.batch([...writes, { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], { sync: true });
         this.#generation = this.#durableGeneration = generation;
         for (const w of batch) w.done();
       } catch (err) {
@@ -142,4 +224,77 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     }
     this.#flushing = false;
   }
+
+  /**
+   * Removes every expiring record whose expiry plus the grace has passed, and its index entries; returns how many
+   * records it removed. Work is proportional to what it removes (plus one seek). A record whose value carries a
+   * later expiry than the entry found (a promise-only record that got its value) is kept and listed at its own.
+   */
+  async sweep(): Promise<number> {
+    if (!this.#clock) return 0;
+    if (this.#touched) return 0;
+    const cutoffS = Math.floor((this.#clock.now() - this.#graceMs) / 1000);
+    // a save already on its way counts as one made during the sweep
+    const touched = new Set<string>(this.#unsettled.keys());
+    this.#touched = touched;
+    try {
+      return await this.#sweepTo(cutoffS, touched);
+    } finally {
+      this.#touched = undefined;
+    }
+  }
+
+  async #sweepTo(cutoffS: number, touched: ReadonlySet<string>): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const due: Array<{ entry: string; key: string }> = [];
+      for await (const entry of this.#store.keys(EXPIRY_PREFIX)) {
+        const parsed = parseExpiryIndexKey(entry);
+        if (parsed && parsed.expiry > cutoffS) break;
+        due.push({ entry, key: parsed?.key ?? '' });
+        if (due.length >= SWEEP_BATCH) break;
+      }
+      if (due.length === 0) break;
+      const expired: string[] = [];
+      for (const { key } of due) {
+        if (!key || !isExpiringKey(key)) continue;
+        // the record's own expiry decides, not the entry's: a promise renewed, or a value that arrived, moves it
+        const state = await this.#readStored(key).catch(() => undefined);
+        const value = state?.committed ?? state?.accepted?.value;
+        const own = value ? expiryOf(value) : state?.until;
+        if (own !== undefined && own <= cutoffS) expired.push(key);
+      }
+      // a key saved since the sweep began keeps its record: that save may hold a promise an operation relies on
+      const removable = expired.filter((key) => !touched.has(key));
+      await this.#store.batch([...due.map(({ entry }) => ({ type: 'del' as const, key: entry })), ...removable.map((key) => ({ type: 'del' as const, key: `${PREFIX}${key}` }))]);
+      for (const key of removable) {
+        if (touched.has(key)) continue;
+        this.#known?.delete(key);
+        this.#cache.delete(key);
+        this.#provisional.delete(key);
+      }
+      removed += removable.length;
+      if (due.length < SWEEP_BATCH) break;
+    }
+    if (removed >= COMPACT_AFTER) await Promise.all([this.#store.compact(PREFIX), this.#store.compact(EXPIRY_PREFIX)]);
+    return removed;
+  }
+}
+
+type IndexOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+
+const EMPTY = new Uint8Array(0);
+
+function indexKey(expiryS: number, key: string): string {
+  return `${EXPIRY_PREFIX}${expiryS.toString(16).padStart(12, '0')}/${key}`;
+}
+
+function listing(expiryS: number, key: string): IndexOp {
+  return { type: 'put', key: indexKey(expiryS, key), value: EMPTY };
+}
+
+function parseExpiryIndexKey(entry: string): { expiry: number; key: string } | undefined {
+  const hex = entry.slice(EXPIRY_PREFIX.length, EXPIRY_PREFIX.length + 12);
+  if (!/^[0-9a-f]{12}$/.test(hex) || entry[EXPIRY_PREFIX.length + 12] !== '/') return undefined;
+  return { expiry: parseInt(hex, 16), key: entry.slice(EXPIRY_PREFIX.length + 13) };
 }

@@ -30,9 +30,14 @@ export interface AgreementTiming {
   readonly driverGraceMs: number;
   /** How often repair looks for committed values it has not copied in this map epoch. */
   readonly repairIntervalMs: number;
+  /** How often expired records (`expiring.ts`) are looked for and removed. */
+  readonly sweepIntervalMs: number;
 }
 
-export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = { tickMs: 250, genesisGraceMs: 3_000, driverGraceMs: 10_000, repairIntervalMs: 5_000 };
+export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = { tickMs: 250, genesisGraceMs: 3_000, driverGraceMs: 10_000, repairIntervalMs: 5_000, sweepIntervalMs: 5_000 };
+
+/** Default of `AgreementOptions.expiryGraceMs`: 60000 (1 minute). */
+export const DEFAULT_EXPIRY_GRACE_MS = 60_000;
 
 export interface AgreementOptions {
   readonly nodeId: string;
@@ -52,6 +57,11 @@ export interface AgreementOptions {
   readonly faults?: { readonly killAfterAccept: string | undefined; readonly breakReplication: boolean };
   /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
   readonly renewNodeId?: () => string;
+  /**
+   * How long past its expiry an expiring record is kept before this replica removes it (ms): the verifying node's
+   * leeway plus the clock difference between nodes, so twice the tolerated skew. Default is 60000 (1 minute).
+   */
+  readonly expiryGraceMs?: number;
   /** Where register operations asked of this node are counted and timed; none by default. */
   readonly metrics?: RegisterMetrics;
 }

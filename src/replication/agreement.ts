@@ -23,6 +23,7 @@
 import { mayAsk, mayPropose } from './admission.js';
 import { monotonicClock } from '../clock.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';
+import { isExpiringKey, withExpiry, withoutExpiry } from './expiring.js';
 import { Acceptor } from './acceptor.js';
 import { SealedAcceptorStore } from './acceptor-store.js';
 import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
@@ -35,7 +36,7 @@ import { PeerGenerations } from './peer-generations.js';
 import { inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
 import { Repair } from './repair.js';
 import { PeerUnreachableError } from './unreachable.js';
-import { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
+import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
 
 export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
 
@@ -56,6 +57,7 @@ export class Agreement {
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
   #lastRepair = 0;
+  #lastSweep = 0;
   #lastStepError = { reason: '', at: 0 };
   readonly #repairs: Repair;
   #wasMember = false;
@@ -68,7 +70,7 @@ export class Agreement {
     this.#o = options;
     this.#timing = { ...DEFAULT_AGREEMENT_TIMING, ...options.timing };
     this.#keeper = new MapKeeper({ store: options.store, nodeId: options.nodeId, replicationFactor: options.replicationFactor, clock: options.clock, log: options.log });
-    this.#acceptorStore = new SealedAcceptorStore(options.store);
+    this.#acceptorStore = new SealedAcceptorStore(options.store, { clock: options.clock, expiryGraceMs: options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS });
     this.#acceptor = new Acceptor(this.#acceptorStore);
     this.#repairs = new Repair({ nodeId: options.nodeId, acceptorStore: this.#acceptorStore });
     this.#peerGenerations = new PeerGenerations(options.store);
@@ -217,16 +219,27 @@ export class Agreement {
    * The value of register `key`: the one already chosen, or `candidate`.
    * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`.
    */
-  getOrCreate(key: string, candidate: Uint8Array): Promise<RegisterOutcome> {
+  /**
+   * The value of register `key`: the one already chosen, or `candidate`. A key under an expiring namespace
+   * (`expiring.ts`) needs `expiresAt` (seconds since the epoch): every replica forgets the record once it passed
+   * (plus the clock skew); any other key must not have one.
+   * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`; `ERR_INTERNAL` for a missing or misplaced expiry.
+   */
+  async getOrCreate(key: string, candidate: Uint8Array, options: { expiresAt?: number } = {}): Promise<RegisterOutcome> {
     checkKey(key);
+    if (isExpiringKey(key) !== (options.expiresAt !== undefined)) {
+      throw new KeymeshError('ERR_INTERNAL', `register ${key.split('/')[0]}/…: ${isExpiringKey(key) ? 'an expiring record needs an expiry' : 'only expiring namespaces take an expiry'}`);
+    }
+    const proposed = options.expiresAt === undefined ? candidate : withExpiry(options.expiresAt, candidate);
     // reported once, at the node that was asked (not again where a forwarded operation is served)
-    return measured(this.#o.metrics, 'get-or-create', () => this.#run('get-or-create', key, candidate, false));
+    const outcome = await measured(this.#o.metrics, 'get-or-create', () => this.#run('get-or-create', key, proposed, false));
+    return payloadOf(outcome);
   }
 
-  /** The chosen value of register `key`, or undefined. */
-  read(key: string): Promise<RegisterOutcome> {
+  /** The chosen value of register `key` (without its expiry header), or undefined. */
+  async read(key: string): Promise<RegisterOutcome> {
     checkKey(key);
-    return measured(this.#o.metrics, 'read', () => this.#run('read', key, undefined, false));
+    return payloadOf(await measured(this.#o.metrics, 'read', () => this.#run('read', key, undefined, false)));
   }
 
   /** An operator removal: the next map with `nodeId` leaving; the hand-over and the settled map follow. */
@@ -362,6 +375,7 @@ export class Agreement {
         if (!this.#wasMember) await this.#changes!.askToJoin(map);
       } else if (!isStable(map)) await this.#changes!.driveTransition(map);
       else await this.#repair(map);
+      await this.#sweep();
     } catch (err) {
       // said at warn once per distinct reason and 10 s: a change that cannot finish should be visible
       const reason = (err as Error).message;
@@ -373,6 +387,15 @@ export class Agreement {
     }
   }
 
+  /** Removes the expired records of this node's acceptor, at most every `sweepIntervalMs`. */
+  async #sweep(): Promise<void> {
+    if (monotonicClock.now() - this.#lastSweep < this.#timing.sweepIntervalMs) return;
+    this.#lastSweep = monotonicClock.now();
+    const removed = await this.#acceptorStore.sweep();
+    if (removed > 0) this.#o.log.debug({ removed }, 'expired register records removed');
+    this.#o.metrics?.registerSweep(removed, this.#acceptorStore.size);
+  }
+
   /** A repair pass at most every `repairIntervalMs` (see `Repair`). */
   async #repair(map: ClusterMap): Promise<void> {
     if (monotonicClock.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
@@ -382,6 +405,11 @@ export class Agreement {
       keys: this.#localKeys(), current: () => this.#keeper.map === map,
     });
   }
+}
+
+/** An outcome with its value's expiry header taken off. */
+function payloadOf(outcome: RegisterOutcome): RegisterOutcome {
+  return outcome.value ? { ...outcome, value: withoutExpiry(outcome.value) } : outcome;
 }
 
 function checkKey(key: string): void {

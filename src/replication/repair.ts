@@ -1,7 +1,10 @@
 /**
- * Background repair of the register (DESIGN §8: it copies committed values only). A commit marker that did not
- * reach a replica is sent again on every pass until it does; once after a start and after every map change, every
- * committed value this node holds is copied to the key's other replicas.
+ * Background repair of the register (DESIGN §8: it copies committed values only). Once after a start and after
+ * every map change, every committed value this node holds is copied to the key's other replicas. Repair remembers
+ * what did not arrive, per key and replica (a commit marker of an operation, or a copy of that full pass), and
+ * sends just that again, to the replicas that are live, on every pass until it arrives: the steady-state work
+ * follows what replicas lack, not what the node holds, even while a member is down. Beyond `MAX_UNDELIVERED`
+ * keys it falls back to one more full pass.
  */
 import type { SealedAcceptorStore } from './acceptor-store.js';
 import type { Placement } from './cluster-map.js';
@@ -45,23 +48,35 @@ export class Repair {
    */
   async pass(options: { placement: Placement; live: ReadonlySet<string>; transport: RegisterTransport; keys: string[]; current: () => boolean }): Promise<void> {
     const { placement, live, transport } = options;
-    const send = async (key: string, value: Uint8Array, to: Iterable<string>): Promise<boolean> => {
+    /** Sends `value` to those of `to` that are `key`'s replicas; resolves with the ones it did not reach. */
+    const send = async (key: string, value: Uint8Array, to: Iterable<string>): Promise<string[]> => {
       const replicas = new Set(placement.replicaSets(key).flat());
       const targets = [...to].filter((n) => n !== this.#nodeId && replicas.has(n));
       const results = await Promise.allSettled(targets.map((n) => transport.request(n, { t: 'commit', key, value }, REQUEST_TIMEOUT_MS)));
-      return results.every((r) => r.status === 'fulfilled');
+      return targets.filter((_, i) => results[i]!.status === 'rejected');
     };
     for (const [key, entry] of [...this.#undelivered]) {
-      if (![...entry.to].some((n) => live.has(n))) continue;
-      if (await send(key, entry.value, entry.to)) this.#undelivered.delete(key);
+      // a replica that is down is not asked again until it is back
+      const reachable = [...entry.to].filter((n) => live.has(n));
+      if (reachable.length === 0) continue;
+      const missed = new Set(await send(key, entry.value, reachable));
+      for (const n of reachable) if (!missed.has(n)) entry.to.delete(n);
+      if (entry.to.size === 0) this.#undelivered.delete(key);
     }
     if (!this.#fullPassDue) return;
-    let complete = true;
+    // once per start and map change: every committed value to its replicas; what does not arrive is remembered per
+    // replica and sent again by the passes above, so no value is sent twice to a replica that has it
+    this.#fullPassDue = false;
     for (const key of options.keys) {
-      if (!options.current()) return;
+      if (!options.current()) {
+        this.#fullPassDue = true;
+        return;
+      }
       const state = await this.#acceptorStore.load(key).catch(() => undefined);
-      if (state?.committed && !(await send(key, state.committed, placement.replicaSets(key).flat()))) complete = false;
+      if (!state?.committed) continue;
+      const replicas = placement.replicaSets(key).flat().filter((n) => n !== this.#nodeId);
+      const missed = [...replicas.filter((n) => !live.has(n)), ...(await send(key, state.committed, replicas.filter((n) => live.has(n))))];
+      for (const to of missed) this.noteUndelivered(key, to, state.committed);
     }
-    if (complete) this.#fullPassDue = false;
   }
 }

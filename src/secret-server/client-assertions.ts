@@ -29,10 +29,11 @@ export interface ResourceServer {
 }
 
 /**
- * Records `key` once: resolves true the first time any node records it, false ever after. Backed by the
- * register's get-or-create.
+ * Records `key` once: resolves true the first time any node records it, false ever after, until `expiresAtS`
+ * (seconds since the epoch) plus the tolerated clock skew, when the record may be forgotten: pass the expiry of
+ * the thing recorded, after which it is refused anyway. Backed by the register's get-or-create.
  */
-export type RecordOnce = (key: string) => Promise<boolean>;
+export type RecordOnce = (key: string, expiresAtS: number) => Promise<boolean>;
 
 /** The `typ` values a client assertion may carry (compared case-insensitively, without an `application/` prefix). */
 export const CLIENT_ASSERTION_TYPS: readonly string[] = ['jwt', 'client-authentication+jwt'];
@@ -117,7 +118,7 @@ export class ClientAssertionVerifier {
     }
     if (outlivesAssertionBound(payload, now, this.#clockSkewMs)) throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) throw invalid('the client assertion needs a jti of 1–128 characters');
-    if (!(await recordJti(this.#recordOnce, client.server.clientId, payload.jti))) throw invalid('the client assertion was used before (replayed jti)');
+    if (!(await recordJti(this.#recordOnce, client.server.clientId, payload.jti, payload.exp!))) throw invalid('the client assertion was used before (replayed jti)');
     return client.server;
   }
 }
@@ -128,16 +129,22 @@ export function outlivesAssertionBound(payload: { exp?: number; iat?: number }, 
   return (payload.exp! - Math.min(payload.iat ?? nowS, nowS)) * 1000 > CLIENT_ASSERTION_MAX_LIFETIME_MS + clockSkewMs;
 }
 
-/** Records the `jti` of an assertion by `clientId` once (under a hash, so the key length is bounded); false on a replay. */
-export function recordJti(recordOnce: RecordOnce, clientId: string, jti: string): Promise<boolean> {
-  return recordOnce(`jti/${createHash('sha256').update(clientId).update('\0').update(jti).digest('base64url')}`);
+/**
+ * Records the `jti` of an assertion by `clientId` that expires at `expS` once (under a hash, so the key length is
+ * bounded); false on a replay.
+ */
+export function recordJti(recordOnce: RecordOnce, clientId: string, jti: string, expS: number): Promise<boolean> {
+  return recordOnce(`jti/${createHash('sha256').update(clientId).update('\0').update(jti).digest('base64url')}`, expS);
 }
 
+/** The register's get-or-create of a record that may be forgotten after `expiresAtS`. */
+export type ExpiringGetOrCreate = (key: string, candidate: Uint8Array, expiresAtS: number) => Promise<Uint8Array | undefined>;
+
 /** A {@link RecordOnce} over a register: propose a fresh random value; the key was new when it was chosen. */
-export function recordOnceWith(getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>): RecordOnce {
-  return async (key) => {
+export function recordOnceWith(getOrCreate: ExpiringGetOrCreate): RecordOnce {
+  return async (key, expiresAtS) => {
     const candidate = randomBytes(16);
-    const chosen = await getOrCreate(key, candidate);
+    const chosen = await getOrCreate(key, candidate, expiresAtS);
     return chosen !== undefined && Buffer.from(chosen).equals(candidate);
   };
 }

@@ -66,6 +66,13 @@ export class LevelStore implements Store {
     }
   }
 
+  async compact(prefix: string): Promise<void> {
+    // in Node, `level` is classic-level, which has compactRange (its type covers the browser build too); every key
+    // under the prefix sorts between it and the prefix followed by the highest code point
+    const db = this.#open() as unknown as { compactRange?: (start: string, end: string) => Promise<void> };
+    await db.compactRange?.(prefix, `${prefix}\u{10ffff}`);
+  }
+
   #open(key?: string): Level<string, Uint8Array> {
     if (!this.#db) throw new KeymeshError('ERR_STORE_CLOSED', 'the store is not open');
     if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new TypeError('store keys are non-empty strings');

@@ -58,4 +58,9 @@ export class MemoryStore implements Store {
     if (!this.#open) throw new KeymeshError('ERR_STORE_CLOSED', 'the store is not open');
     if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new TypeError('store keys are non-empty strings');
   }
+
+  /** Nothing to give back: deleted entries are gone at once. */
+  async compact(_prefix: string): Promise<void> {
+    this.#check();
+  }
 }

@@ -38,6 +38,11 @@ export class SealedStore {
     await this.#store.batch(operations.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: this.#sealer.seal(op.key, op.value) } : op)), options);
   }
 
+  /** See {@link Store.compact}. */
+  compact(prefix: string): Promise<void> {
+    return this.#store.compact(prefix);
+  }
+
   /** Every key under `prefix` (nothing is opened). */
   keys(prefix: string): AsyncIterable<string> {
     return this.#store.keys(prefix);

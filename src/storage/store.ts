@@ -34,4 +34,9 @@ export interface Store extends Startable {
   entries(prefix: string): AsyncIterable<[key: string, value: Uint8Array]>;
   /** Every key that starts with `prefix`, in key order (values are not read). */
   keys(prefix: string): AsyncIterable<string>;
+  /**
+   * Gives back the space of deleted entries under `prefix` now, instead of whenever the store gets to it (after
+   * many deletions). Never changes what the store holds.
+   */
+  compact(prefix: string): Promise<void>;
 }

@@ -2,7 +2,8 @@
  * Token revocations (RFC 7009) across the cluster, gossiped and synced:
  *
  * - the record of truth is a write-once register entry `revoked/<jti>` holding the token's expiry, so a node
- *   that was down, or missed the gossip, finds it on its next read;
+ *   that was down, or missed the gossip, finds it on its next read; the replicas forget it once the token has
+ *   expired (plus the clock skew), when the token fails its own expiry check everywhere;
  * - the revoking node also gossips the revocation, and every node keeps the revocations it heard of in memory
  *   until the token expires, so they are refused at once and without a read;
  * - a token found not revoked is remembered as such for at most `NOT_REVOKED_CACHE_MS`, so a hot token costs one
@@ -53,7 +54,7 @@ export class Revocations {
   async revoke(jti: string, exp: number): Promise<void> {
     const record = Buffer.alloc(8);
     record.writeBigUInt64BE(BigInt(exp));
-    await this.#register.getOrCreate(`revoked/${jti}`, record);
+    await this.#register.getOrCreate(`revoked/${jti}`, record, { expiresAt: exp });
     this.heard(jti, exp);
     this.#publish(jti, exp);
   }

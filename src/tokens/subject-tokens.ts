@@ -150,7 +150,7 @@ export class SubjectTokens {
       throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     }
     if (payload.sub === caller.clientId) throw new KeymeshError('ERR_INVALID_GRANT', 'a user assertion must name a user, not the client itself');
-    if (!(await recordJti(this.#o.recordOnce, caller.clientId, String(payload.jti)))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion was used before (replayed jti)');
+    if (!(await recordJti(this.#o.recordOnce, caller.clientId, String(payload.jti), payload.exp!))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion was used before (replayed jti)');
     return {
       subject: payload.sub!,
       // an `act` inside the server's own assertion is its say-so, not a chain anyone verified: not carried

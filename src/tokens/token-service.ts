@@ -47,9 +47,10 @@ export interface TokenServiceOptions {
   readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
   /**
    * Cluster-wide get-or-create of a string under `key`: resolves the value chosen first, on every node. A renewal
-   * claims its token with the id of the token that replaces it.
+   * claims its token with the id of the token that replaces it. The record may be forgotten after `expiresAtS`
+   * (seconds since the epoch): the claimed token's expiry, or a later time.
    */
-  readonly claimOnce: (key: string, value: string) => Promise<string>;
+  readonly claimOnce: (key: string, value: string, expiresAtS: number) => Promise<string>;
   /** The POP encryption key of a registered resource server's audience. @throws `ERR_UNKNOWN_AUDIENCE`, `ERR_POP_UNAVAILABLE` */
   readonly encryptionFor: (audience: string) => Promise<EncryptionProperties>;
   /** Who a validating client is: the audiences it serves as a registered resource server, and its POP key. */
@@ -157,7 +158,7 @@ export class TokenService {
     // one successor per token, chosen cluster-wide; a second renewal is a stolen or cloned token (RFC 9700 §4.14.2):
     // the successor is revoked too, so neither copy lives on
     const successor = randomUUID();
-    const chosen = await this.#o.claimOnce(`renewed/${jti as string}`, successor);
+    const chosen = await this.#o.claimOnce(`renewed/${jti as string}`, successor, exp as number);
     if (chosen !== successor) {
       await this.#revokeLineage(chosen);
       throw new KeymeshError('ERR_INVALID_GRANT', 'the token was renewed already; the tokens that replaced it are revoked too');
@@ -180,7 +181,7 @@ export class TokenService {
     for (let step = 0; step < MAX_LINEAGE_STEPS; step++) {
       await this.#o.recordRevocation(current, until);
       const end = `end-of-lineage:${randomUUID()}`;
-      const next = await this.#o.claimOnce(`renewed/${current}`, end);
+      const next = await this.#o.claimOnce(`renewed/${current}`, end, until);
       if (next === end || next.startsWith('end-of-lineage:')) return;
       current = next;
     }

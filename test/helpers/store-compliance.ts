@@ -71,6 +71,17 @@ export function storeCompliance(name: string, make: () => Store, reopen: (previo
       expect(keys).toEqual(seen);
     });
 
+    it('compacts a prefix without changing what it holds', async () => {
+      for (let i = 0; i < 50; i++) await store.put(`c/${String(i).padStart(2, '0')}`, bytes(String(i)));
+      for (let i = 0; i < 40; i++) await store.del(`c/${String(i).padStart(2, '0')}`);
+      await store.put('d', bytes('outside'));
+      await store.compact('c/');
+      const left: string[] = [];
+      for await (const key of store.keys('c/')) left.push(key);
+      expect(left).toEqual(Array.from({ length: 10 }, (_, i) => `c/${40 + i}`));
+      expect(text(await store.get('d'))).toBe('outside');
+    });
+
     it('keeps data across stop and start', async () => {
       await store.put('persist', bytes('yes'), { sync: true });
       await store.stop();
@@ -85,6 +96,7 @@ export function storeCompliance(name: string, make: () => Store, reopen: (previo
       await expect(store.put('a', bytes('1'))).rejects.toMatchObject({ code: 'ERR_STORE_CLOSED' });
       await expect(store.del('a')).rejects.toMatchObject({ code: 'ERR_STORE_CLOSED' });
       await expect(store.batch([])).rejects.toMatchObject({ code: 'ERR_STORE_CLOSED' });
+      await expect(store.compact('a')).rejects.toMatchObject({ code: 'ERR_STORE_CLOSED' });
       await store.stop();
     });
   });

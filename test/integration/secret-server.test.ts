@@ -12,6 +12,7 @@ import { FAST_CLUSTER_CONFIG, TestCluster } from '../helpers/cluster.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
+import { valueOf } from '../helpers/metrics-text.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { SecretClient } from '../../src/client/secret-client.js';
 
@@ -59,8 +60,14 @@ function config() {
 const now = () => Math.floor(Date.now() / 1000);
 const userToken = (sub: string, o: { iss?: string; exp?: number } = {}) =>
   new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(o.iss ?? IDP).setSubject(sub).setAudience('app').setIssuedAt().setExpirationTime(o.exp ?? now() + 300).sign(idpKey.privateKey);
-const assertion = (jti = `j-${Math.random().toString(36).slice(2)}`) =>
-  new SignJWT({ jti }).setProtectedHeader({ alg: 'ES256', kid: 'rs-sig' }).setIssuer('rs-1').setSubject('rs-1').setAudience(ISSUER).setIssuedAt().setExpirationTime(now() + 60).sign(rsSig.privateKey);
+const assertion = (jti = `j-${Math.random().toString(36).slice(2)}`, exp = now() + 60) =>
+  new SignJWT({ jti }).setProtectedHeader({ alg: 'ES256', kid: 'rs-sig' }).setIssuer('rs-1').setSubject('rs-1').setAudience(ISSUER).setIssuedAt().setExpirationTime(exp).sign(rsSig.privateKey);
+
+/** The sum over the cluster's nodes of one metric. */
+async function clusterTotal(cluster: TestCluster, metric: string): Promise<number> {
+  const bodies = await Promise.all(cluster.nodes.map(async (_, i) => (await fetch(`${cluster.url(i)}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()));
+  return bodies.reduce((sum, body) => sum + valueOf(body, metric), 0);
+}
 
 async function exchange(cluster: TestCluster, i: number, o: { subject?: string; token?: string; audience?: string; assertion?: string } = {}) {
   const form = new URLSearchParams({
@@ -131,6 +138,18 @@ describe('the secret server on a cluster', () => {
     expect(await exchange(cluster, 1, { token: await userToken('eve', { iss: 'https://evil.example' }) })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect(await exchange(cluster, 1, { token: await userToken('eve', { exp: now() - 3_600 }) })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect(await exchange(cluster, 1, { assertion: 'garbage' })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+  }, 90_000);
+
+  it('forgets replay records on every replica once their assertions expired, and refuses the replay before and after', async () => {
+    const cluster = await started();
+    const before = await clusterTotal(cluster, 'keymesh_register_records_expired_total');
+    const short = await Promise.all(Array.from({ length: 5 }, (_, n) => assertion(`short-${n}`, now() + 2)));
+    for (const [n, a] of short.entries()) expect((await exchange(cluster, n % 3, { assertion: a })).status).toBe(200);
+    expect(await exchange(cluster, 1, { assertion: short[0]! })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    // five records on each of the three replicas, gone after expiry plus twice clockSkewMs (1 s) and a sweep (5 s)
+    await waitFor(async () => (await clusterTotal(cluster, 'keymesh_register_records_expired_total')) - before >= 15, { timeoutMs: 30_000, intervalMs: 500, message: 'every replica removed the five expired replay records' });
+    // the record is gone, the replay still fails: the assertion itself has expired
+    expect(await exchange(cluster, 2, { assertion: short[0]! })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
   }, 90_000);
 
   it('answers 502 while the resource server\'s POP is down and 503 without a majority, then the same secret', async () => {

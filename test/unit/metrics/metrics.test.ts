@@ -28,6 +28,8 @@ const FAMILIES: Record<string, { type: string; labels: string[] }> = {
   keymesh_sync_pulls_total: { type: 'counter', labels: ['outcome'] },
   keymesh_register_operations_total: { type: 'counter', labels: ['operation', 'outcome'] },
   keymesh_register_operation_duration_seconds: { type: 'histogram', labels: ['operation', 'outcome'] },
+  keymesh_register_records_expired_total: { type: 'counter', labels: [] },
+  keymesh_register_records: { type: 'gauge', labels: [] },
   keymesh_secret_server_requests_total: { type: 'counter', labels: ['outcome'] },
   keymesh_token_requests_total: { type: 'counter', labels: ['endpoint', 'outcome'] },
   keymesh_http_request_duration_seconds: { type: 'histogram', labels: ['route', 'method', 'status_class'] },
@@ -148,7 +150,7 @@ describe('metrics', () => {
     // no cluster map yet: every operation is unavailable
     await expect(agreement.getOrCreate('kv/a', new Uint8Array([1]))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
     await expect(agreement.read('kv/a')).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
-    expect(() => agreement.read('map/1')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }));
+    await expect(agreement.read('map/1')).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
 
     const body = await scrape(metrics);
     expect(valueOf(body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'unavailable' })).toBe(1);

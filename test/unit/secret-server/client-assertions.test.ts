@@ -126,9 +126,9 @@ describe('client assertions of registered resource servers', () => {
     const transport: RegisterTransport = { request: async (to, request) => acceptors.get(to)!.handle(request) };
     const timers = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
     const onNode = (id: string) => recordOnceWith((key, candidate) => new Proposer({ nodeId: id, transport, timers }).getOrCreate(key, ['a', 'b', 'c'], candidate));
-    const results = await Promise.all(['a', 'b', 'c', 'a', 'b'].map((n) => onNode(n)('jti/rs-1/x')));
+    const results = await Promise.all(['a', 'b', 'c', 'a', 'b'].map((n) => onNode(n)('jti/rs-1/x', 2_000_000_000)));
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect(await onNode('c')('jti/rs-1/y')).toBe(true);
+    expect(await onNode('c')('jti/rs-1/y', 2_000_000_000)).toBe(true);
   });
 });
 
