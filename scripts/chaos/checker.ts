@@ -18,9 +18,12 @@ import { completedOps, type ExitEvent, type HistoryEvent, type JwksSnapshot, typ
 /** The invariants of DESIGN §3. */
 export type Invariant = 'I1' | 'I2' | 'I3' | 'I4' | 'I5';
 
-/** One breach of an invariant. Messages name secrets by label only, never by value. */
+/** What a violation breaks: an invariant, or `liveness` (not every node alive on every other after the final heal, `heal-liveness.ts`). */
+export type ViolationKind = Invariant | 'liveness';
+
+/** One breach of an invariant or of liveness after heal. Messages name secrets by label only, never by value. */
 export interface Violation {
-  readonly invariant: Invariant;
+  readonly invariant: ViolationKind;
   readonly message: string;
   /** The ids of the operations involved. */
   readonly ops?: readonly number[];
@@ -375,7 +378,7 @@ function byTime(a: number | undefined, b: number | undefined): number {
   return b === undefined ? -1 : a - b;
 }
 
-const INVARIANT_ORDER: readonly Invariant[] = ['I1', 'I2', 'I3', 'I4', 'I5'];
+const INVARIANT_ORDER: readonly ViolationKind[] = ['I1', 'I2', 'I3', 'I4', 'I5', 'liveness'];
 
 /** Checks a history and its JWKS snapshots against I1, I2, I3 and I5; violations sorted by invariant, then time. */
 export function checkHistory(history: readonly HistoryEvent[], snapshots: readonly JwksSnapshot[], options: CheckerOptions = {}): CheckResult {

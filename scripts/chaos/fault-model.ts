@@ -1,7 +1,8 @@
 /**
  * When nodes of a chaos run were down or cut off from each other, derived from the history: fault windows that
  * stop a node (kill, pause, wipe, kill-after-accept), the gaps between a process exit and its next start, and
- * partitions (nodes in different groups). The checker excuses a node for what it could not have known while it
+ * cuts: partitions and the packet cuts of `--net netns` (nodes in different groups; a one-way cut separates its
+ * groups both ways, a bridge node is in no group and separated from nobody). The checker excuses a node for what it could not have known while it
  * was separated from a token's signer, and for `settleMs` after (time to sync what it missed).
  */
 import { faultWindows, type ExitEvent, type FaultEvent, type HistoryEvent } from './history.js';
@@ -17,6 +18,8 @@ interface Window extends Interval {
 }
 
 const DOWN_KINDS: ReadonlySet<FaultEvent['kind']> = new Set(['kill', 'pause', 'wipe', 'kill-after-accept']);
+/** Windows that separate their groups from each other (both ways, whatever way the packets were dropped). */
+const CUT_KINDS: ReadonlySet<FaultEvent['kind']> = new Set(['partition', 'netdrop', 'oneway', 'bridge']);
 
 function overlaps(iv: Interval, from: number, to: number, extendBy = 0): boolean {
   return iv.from <= to && iv.to + extendBy >= from;
@@ -88,7 +91,7 @@ export class FaultModel {
     const key = a < b ? `${a}\n${b}` : `${b}\n${a}`;
     let separated = this.#separations.get(key);
     if (separated === undefined) {
-      const cuts = this.#windows.filter((w) => w.kind === 'partition' && splitByPartition(w, a, b));
+      const cuts = this.#windows.filter((w) => CUT_KINDS.has(w.kind) && splitByPartition(w, a, b));
       separated = mergeIntervals([...this.#downIntervals(a), ...this.#downIntervals(b), ...cuts]);
       this.#separations.set(key, separated);
     }

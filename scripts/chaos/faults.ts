@@ -15,14 +15,18 @@
  *   secret it answered must survive (the checker's I1).
  * - `wipe`: SIGKILL, the data directory removed, a start on the empty directory (a new node id: it joins as a new
  *   member and never votes with state it lost), then the old id removed from the map as an operator would.
+ * - `netdrop`, `oneway`, `bridge` (`--net netns` only): the network drops packets between the groups with
+ *   iptables (`net-cuts.ts`), silently; healing flushes the rules. Clients still reach every node.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ring } from '../../src/replication/ring.js';
 import { secretRegisterKey } from '../../src/secret-server/secret-server.js';
 import type { FaultEvent, FaultKind, HistoryEvent, JsonLinesWriter } from './history.js';
+import { netCutOf } from './net-cuts.js';
+import type { ChaosNetwork } from './network.js';
 import type { ChaosNodes } from './nodes.js';
 import { IDP_ISSUER } from './parties.js';
-import { MIN_GAP_MS, type PlannedFault } from './schedule.js';
+import { MIN_GAP_MS, type NetFaultName, type PlannedFault } from './schedule.js';
 import type { Workload } from './workload.js';
 
 /** How long the harness tries to get a wiped node into the map and its old id out of it. */
@@ -38,14 +42,16 @@ interface MapView {
 
 export class Nemesis {
   readonly #nodes: ChaosNodes;
+  readonly #network: Pick<ChaosNetwork, 'cut' | 'heal'>;
   readonly #history: JsonLinesWriter<HistoryEvent>;
   readonly #workload: Workload;
   readonly #replicationFactor: number;
   readonly notes: string[] = [];
   #doomed = 0;
 
-  constructor(o: { nodes: ChaosNodes; history: JsonLinesWriter<HistoryEvent>; workload: Workload; replicationFactor: number }) {
+  constructor(o: { nodes: ChaosNodes; network: Pick<ChaosNetwork, 'cut' | 'heal'>; history: JsonLinesWriter<HistoryEvent>; workload: Workload; replicationFactor: number }) {
     this.#nodes = o.nodes;
+    this.#network = o.network;
     this.#history = o.history;
     this.#workload = o.workload;
     this.#replicationFactor = o.replicationFactor;
@@ -68,9 +74,10 @@ export class Nemesis {
     }
   }
 
-  /** Ends every fault: resumes paused nodes, starts stopped ones, clears partitions and clock offsets. */
+  /** Ends every fault: removes packet cuts, resumes paused nodes, starts stopped ones, clears partitions and clock offsets. */
   async healAll(): Promise<void> {
     const { nodes } = this.#nodes;
+    await this.#network.heal().catch((err: Error) => this.notes.push(`healing the packet cuts failed: ${err.message}`));
     for (let i = 0; i < nodes.length; i++) if (nodes[i]!.paused) this.#nodes.resume(i);
     for (let i = 0; i < nodes.length; i++) if (!this.#nodes.isRunning(i)) await this.#nodes.start(i);
     await Promise.all(nodes.map((_, i) => this.#nodes.admin(i, 'PUT', '/v1/faults', { blockPeers: [], clockOffsetMs: 0, killAfterAccept: null }).catch(() => undefined)));
@@ -93,6 +100,10 @@ export class Nemesis {
         return this.#commitKill(fault);
       case 'wipe':
         return this.#wipe(fault);
+      case 'netdrop':
+      case 'oneway':
+      case 'bridge':
+        return this.#netCut(fault, fault.name);
     }
   }
 
@@ -137,6 +148,22 @@ export class Nemesis {
     await sleep(fault.durationMs);
     await Promise.all(nodes.map((_, i) => this.#faults(i, { blockPeers: [] })));
     end();
+  }
+
+  async #netCut(fault: PlannedFault, kind: NetFaultName): Promise<void> {
+    const cut = netCutOf(fault);
+    const name = (i: number) => this.#nodes.nodes[i]!.name;
+    const groups = (fault.groups ?? []).map((g) => g.map(name));
+    const detail: Record<string, string> = { method: 'iptables', variant: fault.variant };
+    if (cut.shape === 'one-way') detail['dropped'] = `${cut.from.map(name).join(',')} -> ${cut.to.map(name).join(',')}`;
+    if (cut.shape === 'bridge') detail['bridge'] = name(cut.bridge);
+    const end = this.#begin(fault, kind, fault.targets, detail, groups);
+    try {
+      await this.#network.cut(cut);
+      await sleep(fault.durationMs);
+    } finally {
+      await this.#network.heal().finally(end);
+    }
   }
 
   async #skew(fault: PlannedFault): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * The record of a chaos run, as JSON lines: `history.jsonl` holds every operation (an `invoke` and then one of
- * `ok`, `fail` or `unknown`), every fault window's start and end, and every node process exit; `jwks.jsonl`
- * holds each node's JWKS, read once a second. Times are the harness's wall clock (ms since the epoch), never a
+ * `ok`, `fail` or `unknown`), every fault window's start and end, every node process start and exit, and the
+ * final heal; `jwks.jsonl` holds each node's JWKS, read once a second; `members.jsonl` each node's membership
+ * view, read every half second from the final heal until every node is alive on every other. Times are the harness's wall clock (ms since the epoch), never a
  * node's, so a node with a skewed clock cannot move its own events. The checker and the report read only these
  * files (and the data dirs and logs), so a run can be checked again later, and a hand-made history can be fed
  * to the checker to prove it finds a violation.
@@ -80,7 +81,16 @@ export type FaultKind =
   /** One node armed to die between accept and commit of `detail.key`; the end is its restart. */
   | 'kill-after-accept'
   /** One node killed and its data dir removed; the end is its restart as a new member. */
-  | 'wipe';
+  | 'wipe'
+  /** `--net netns`: packets between the two `groups` silently dropped both ways (iptables); the end flushes the rules. */
+  | 'netdrop'
+  /**
+   * `--net netns`: packets of `groups[0]` to `groups[1]` silently dropped, not the other way (`detail.dropped`
+   * says which way). The checker counts the groups as separated both ways: TCP needs both.
+   */
+  | 'oneway'
+  /** `--net netns`: the two `groups` cut from each other both ways; `detail.bridge`, in neither, reaches both. */
+  | 'bridge';
 
 /** The start or end of a fault window. */
 export interface FaultEvent {
@@ -116,13 +126,38 @@ export interface StartEvent {
   readonly nodeId: string;
 }
 
-export type HistoryEvent = OpEvent | FaultEvent | ExitEvent | StartEvent;
+/** Every fault was healed (the final heal, before the read-back); liveness after heal is timed from here. */
+export interface HealEvent {
+  readonly type: 'heal';
+  readonly time: number;
+}
+
+export type HistoryEvent = OpEvent | FaultEvent | ExitEvent | StartEvent | HealEvent;
 
 /** One node's JWKS at one moment: the kids it published, or `null` when it did not answer. */
 export interface JwksSnapshot {
   readonly time: number;
   readonly node: string;
   readonly kids: readonly string[] | null;
+}
+
+/** How one node saw one member in `GET /v1/cluster`. */
+export interface MemberState {
+  readonly nodeId: string;
+  readonly name: string;
+  readonly state: string;
+}
+
+/**
+ * One node's membership view at one moment (`members.jsonl`), read after the final heal: the members it lists,
+ * or `null` when it did not answer. Reads of every node taken together share a `round`.
+ */
+export interface MembershipSnapshot {
+  /** When the answer came (or the read gave up). */
+  readonly time: number;
+  readonly round: number;
+  readonly node: string;
+  readonly members: readonly MemberState[] | null;
 }
 
 /** One fault window: its start event and, once it healed, its end (`end` is undefined for a window never ended). */

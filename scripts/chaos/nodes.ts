@@ -1,7 +1,8 @@
 /**
- * The chaos run's node processes: real `keymesh start` processes on loopback, each with its own data directory,
- * ports (kept across restarts, so seeds stay valid) and log file, all started with `--allow-fault-injection` so
- * the harness can partition them and skew their clocks through `/v1/faults`. Every exit is reported with
+ * The chaos run's node processes: real `keymesh start` processes where the run's network puts them (on loopback,
+ * or each in its own network namespace), each with its own data directory, address and ports (kept across
+ * restarts, so seeds stay valid) and log file, all started with `--allow-fault-injection` so the harness can
+ * partition them and skew their clocks through `/v1/faults`. Every exit is reported with
  * whether the harness caused it: a SIGKILL it sent (or armed), or a clean exit after its SIGTERM. Anything else
  * is a crash.
  */
@@ -11,8 +12,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ClusterSecrets } from '../bench/cluster-nodes.js';
-import { freePort } from '../bench/http.js';
 import type { ExitEvent, StartEvent } from './history.js';
+import type { ChaosNetwork, NodePlace } from './network.js';
+import type { HttpFetch } from './tls-fetch.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -29,6 +31,9 @@ export interface ChaosNode {
   readonly name: string;
   readonly dataDir: string;
   readonly logFile: string;
+  readonly protocol: 'http' | 'https';
+  /** The address it listens on and its peers dial. */
+  readonly host: string;
   readonly httpPort: number;
   readonly p2pPort: number;
   child: ChildProcess | undefined;
@@ -47,37 +52,45 @@ export interface AdminAnswer {
 
 export class ChaosNodes {
   readonly nodes: ChaosNode[];
+  /** The harness's `fetch` for requests to the nodes. */
+  readonly fetch: HttpFetch;
   readonly #configFile: string;
   readonly #secrets: ClusterSecrets;
   readonly #env: Record<string, string>;
+  readonly #network: Pick<ChaosNetwork, 'command'>;
   readonly #onEvent: (event: ExitEvent | StartEvent) => void;
 
-  private constructor(nodes: ChaosNode[], o: { configFile: string; secrets: ClusterSecrets; env: Record<string, string>; onEvent: (event: ExitEvent | StartEvent) => void }) {
+  private constructor(nodes: ChaosNode[], o: { configFile: string; secrets: ClusterSecrets; env: Record<string, string>; network: Pick<ChaosNetwork, 'command' | 'clientFetch'>; onEvent: (event: ExitEvent | StartEvent) => void }) {
     this.nodes = nodes;
+    this.fetch = o.network.clientFetch();
     this.#configFile = o.configFile;
     this.#secrets = o.secrets;
     this.#env = o.env;
+    this.#network = o.network;
     this.#onEvent = o.onEvent;
   }
 
-  /** Prepares `size` node slots under `root` (nothing runs yet); `config` is shared by every node. */
-  static async create(root: string, size: number, o: { config: Record<string, unknown>; secrets: ClusterSecrets; env?: Record<string, string>; onEvent: (event: ExitEvent | StartEvent) => void }): Promise<ChaosNodes> {
+  /**
+   * Prepares a node slot under `root` for each of `places` (nothing runs yet); `config` is shared by every node,
+   * and `network` says how a node's process is run (inside its namespace or not).
+   */
+  static create(root: string, places: readonly NodePlace[], o: { config: Record<string, unknown>; secrets: ClusterSecrets; env?: Record<string, string>; network: Pick<ChaosNetwork, 'command' | 'clientFetch'>; onEvent: (event: ExitEvent | StartEvent) => void }): ChaosNodes {
     mkdirSync(join(root, 'logs'), { recursive: true });
     const configFile = join(root, 'config.json');
     writeFileSync(configFile, JSON.stringify(o.config, null, 2));
-    const nodes: ChaosNode[] = [];
-    for (let i = 0; i < size; i++) {
+    const nodes: ChaosNode[] = places.map((place, i) => {
       const name = `n${i + 1}`;
-      nodes.push({
+      return {
         index: i, name, dataDir: join(root, 'data', name), logFile: join(root, 'logs', `${name}.log`),
-        httpPort: await freePort(), p2pPort: await freePort(), child: undefined, nodeId: undefined, peerId: undefined, expecting: undefined, paused: false,
-      });
-    }
-    return new ChaosNodes(nodes, { configFile, secrets: o.secrets, env: o.env ?? {}, onEvent: o.onEvent });
+        protocol: place.protocol, host: place.host, httpPort: place.httpPort, p2pPort: place.p2pPort, child: undefined, nodeId: undefined, peerId: undefined, expecting: undefined, paused: false,
+      };
+    });
+    return new ChaosNodes(nodes, { configFile, secrets: o.secrets, env: o.env ?? {}, network: o.network, onEvent: o.onEvent });
   }
 
   url(i: number): string {
-    return `http://127.0.0.1:${this.nodes[i]!.httpPort}`;
+    const node = this.nodes[i]!;
+    return `${node.protocol}://${node.host}:${node.httpPort}`;
   }
 
   /** Whether node `i`'s process is running (paused counts as running). */
@@ -95,13 +108,13 @@ export class ChaosNodes {
   async start(i: number): Promise<void> {
     const node = this.nodes[i]!;
     if (this.isRunning(i)) return;
-    const seeds = this.nodes.slice(0, 2).flatMap((s) => ['--seed', `127.0.0.1:${s.p2pPort}`]);
-    const args = [
+    const seeds = this.nodes.slice(0, 2).flatMap((s) => ['--seed', `${s.host}:${s.p2pPort}`]);
+    const command = this.#network.command(i, process.execPath, [
       CLI, 'start', '--config', this.#configFile, '--name', node.name, '--data-dir', node.dataDir,
-      '--http', `127.0.0.1:${node.httpPort}`, '--p2p', `127.0.0.1:${node.p2pPort}`, ...seeds, '--allow-fault-injection',
-    ];
+      '--http', `${node.host}:${node.httpPort}`, '--p2p', `${node.host}:${node.p2pPort}`, ...seeds, '--allow-fault-injection',
+    ]);
     const out = openSync(node.logFile, 'a');
-    const child = spawn(process.execPath, args, {
+    const child = spawn(command.file, command.args, {
       stdio: ['ignore', out, out],
       env: { ...process.env, ...this.#env, KEYMESH_MANAGEMENT_KEY: this.#secrets.managementKey, KEYMESH_ADMIN_TOKEN: this.#secrets.adminToken },
     });
@@ -202,7 +215,7 @@ export class ChaosNodes {
 
   /** An admin request to node `i`. Rejects on a network error or timeout. */
   async admin(i: number, method: string, path: string, body?: unknown, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminAnswer> {
-    const res = await fetch(`${this.url(i)}${path}`, { ...this.adminRequest(method, body), signal: AbortSignal.timeout(timeoutMs) });
+    const res = await this.fetch(`${this.url(i)}${path}`, { ...this.adminRequest(method, body), signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     let parsed: Record<string, unknown> | undefined;
     try {

@@ -1,5 +1,6 @@
 /**
- * Everyone around the cluster in a chaos run, on loopback in the harness process: an IDP whose users ask for
+ * Everyone around the cluster in a chaos run, in the harness process (on loopback, or with `--net netns` on the
+ * bridge address over https, see `netns-network.ts`): an IDP whose users ask for
  * their secrets, and a resource server that is both the secret server's registered caller (client assertions
  * signed with its key, secrets encrypted to its POP) and the token service's OAuth client `rs` (client secret,
  * JWT access tokens, SCTs whose keys it receives encrypted to its POP). Plus the cluster's configuration: the
@@ -7,10 +8,12 @@
  * within a run.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { compactDecrypt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { hashClientSecret } from '../../src/tokens/clients.js';
+import type { PartiesPlace } from './network.js';
 
 export const CHAOS_ISSUER = 'https://keymesh.chaos.example';
 export const IDP_ISSUER = 'https://idp.chaos.example';
@@ -56,15 +59,16 @@ export class Parties {
     this.rsPopUrl = urls.rs;
   }
 
-  static async start(): Promise<Parties> {
+  /** Starts the key-set servers where `place` says (default: plain http on 127.0.0.1). */
+  static async start(place: PartiesPlace = { host: '127.0.0.1' }): Promise<Parties> {
     const idp = await generateKeyPair('ES256', { extractable: true });
     const rsSig = await generateKeyPair('ES256', { extractable: true });
     const rsEnc = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
     const publicJwk = async (key: CryptoKey, kid: string, alg: string, use: string): Promise<JWK> => ({ ...(await exportJWK(key)), kid, alg, use });
     const idpDoc = { keys: [await publicJwk(idp.publicKey, 'idp-1', 'ES256', 'sig')] };
     const rsDoc = { keys: [await publicJwk(rsEnc.publicKey, 'rs-enc', 'ECDH-ES+A256KW', 'enc'), await publicJwk(rsSig.publicKey, 'rs-sig', 'ES256', 'sig')] };
-    const [idpServer, idpUrl] = await serve(idpDoc);
-    const [rsServer, rsUrl] = await serve(rsDoc);
+    const [idpServer, idpUrl] = await serve(idpDoc, place);
+    const [rsServer, rsUrl] = await serve(rsDoc, place);
     return new Parties({ idp: idp.privateKey, rsSig: rsSig.privateKey, rsEnc: rsEnc.privateKey }, [idpServer, rsServer], { idp: `${idpUrl}/jwks`, rs: `${rsUrl}/pop` });
   }
 
@@ -112,12 +116,13 @@ export function fingerprint(secret: Uint8Array): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 32);
 }
 
-async function serve(doc: unknown): Promise<[Server, string]> {
+async function serve(doc: unknown, place: PartiesPlace): Promise<[Server, string]> {
   const body = JSON.stringify(doc);
-  const server = createServer((_req, res) => {
+  const answer: RequestListener = (_req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return [server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`];
+  };
+  const server: Server = place.tls === undefined ? createServer(answer) : createTlsServer({ cert: place.tls.cert, key: place.tls.key }, answer);
+  await new Promise<void>((resolve) => server.listen(0, place.host, resolve));
+  return [server, `${place.tls === undefined ? 'http' : 'https'}://${place.host}:${(server.address() as AddressInfo).port}`];
 }

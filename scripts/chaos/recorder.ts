@@ -5,6 +5,7 @@
  * are unknown, never failures.
  */
 import type { JsonLinesWriter, HistoryEvent, OpKind, OpValue } from './history.js';
+import type { HttpFetch } from './tls-fetch.js';
 
 /** Longest the harness waits for one answer. */
 export const OP_TIMEOUT_MS = 5_000;
@@ -44,14 +45,14 @@ export class Recorder {
 }
 
 /**
- * A request with the operation timeout. A 2xx answer's JSON body is returned; a 4xx is a failure; a 5xx (a 503
- * does not say whether a write went out) and network errors are unknown, except a refused connection (the node
- * is down: nothing happened).
+ * A request with the operation timeout, through `send` (the harness's `fetch` for the nodes). A 2xx answer's JSON
+ * body is returned; a 4xx is a failure; a 5xx (a 503 does not say whether a write went out) and network errors
+ * are unknown, except a refused connection (the node is down: nothing happened).
  */
-export async function callJson(url: string, init: RequestInit): Promise<Record<string, unknown>> {
+export async function callJson(send: HttpFetch, url: string, init: RequestInit): Promise<Record<string, unknown>> {
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(OP_TIMEOUT_MS) });
+    res = await send(url, { ...init, signal: AbortSignal.timeout(OP_TIMEOUT_MS) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
     if (cause?.code === 'ECONNREFUSED') throw new OpError('fail', 'connection refused');

@@ -1,12 +1,14 @@
 /**
  * The report of a chaos run: `report.md` (the run, its verdict and violations, the fault timeline, operation
- * outcomes, latency, availability per fault window, convergence after each heal) and `latency.svg` beside it.
+ * outcomes, latency, availability per fault window, convergence after each heal, liveness after the final heal)
+ * and `latency.svg` beside it.
  * Everything is computed from the history, the JWKS snapshots and the checker's violations, so a report can be
  * rendered again from a run's results directory. Times are shown in seconds since the run started.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Violation } from './checker.js';
+import { MEMBERSHIP_READ_EVERY_MS, type HealLiveness } from './heal-liveness.js';
 import type { HistoryEvent, JwksSnapshot, OpKind } from './history.js';
 import {
   ROUND_WINDOW_MS, availabilityByWindow, byOpKindOrder, completedOps, convergenceAfterHeals, type Convergence, faultWindows, latencyByOp, windowNodes,
@@ -48,6 +50,8 @@ export interface ReportInput {
   readonly history: readonly HistoryEvent[];
   readonly snapshots: readonly JwksSnapshot[];
   readonly violations: readonly ReportViolation[];
+  /** The verdict on liveness after the final heal; absent when the run did not reach the heal. */
+  readonly healLiveness?: HealLiveness;
 }
 
 /** Escapes a Markdown table cell: `|` and line breaks would end the cell or the row, and a backslash would escape what follows. */
@@ -140,6 +144,9 @@ export function renderReport(input: ReportInput & { readonly svgFile: string }):
   ));
   out.push('');
 
+  out.push('## Liveness after the final heal', '');
+  out.push(healLivenessText(input.healLiveness, at), '');
+
   out.push('## Latency and errors over time', '');
   out.push(`![latency and errors over time](${input.svgFile})`, '');
   return out.join('\n');
@@ -172,6 +179,17 @@ export function writeReport(dir: string, input: ReportInput): { markdown: string
   writeFileSync(svg, renderSvg({ ops, windows: faultWindows(input.history), start: input.run.startedAt, end: input.run.endedAt }));
   writeFileSync(markdown, renderReport({ ...input, svgFile: SVG_FILE }));
   return { markdown, svg };
+}
+
+/** The liveness-after-heal section's text. */
+function healLivenessText(h: HealLiveness | undefined, at: (t: number) => string): string {
+  if (h === undefined) return 'Not checked: the run did not reach the final heal.';
+  const s = (n: number) => (n / 1000).toFixed(1);
+  const head = `Healed at ${at(h.healedAt)} s; every node's membership view (\`GET /v1/cluster\`) read every ${MEMBERSHIP_READ_EVERY_MS / 1000} s, ${h.rounds} round${h.rounds === 1 ? '' : 's'}; ` +
+    `bound ${s(h.boundMs)} s for every one of the ${h.nodes.size} nodes to see every other \`alive\`.`;
+  if (h.ms !== undefined && h.ms <= h.boundMs) return `${head}\n\nPASS: every node alive on every other ${s(h.ms)} s after the heal.`;
+  const when = h.ms === undefined ? 'not within the reads' : `only after ${s(h.ms)} s`;
+  return `${head}\n\nFAIL (${when}). The last round within the bound:\n\n${h.missing.map((m) => `- ${cell(m)}`).join('\n')}`;
 }
 
 function convergedCell(c: Convergence): string {

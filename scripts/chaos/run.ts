@@ -1,9 +1,11 @@
 /**
- * One chaos run, start to end: a fresh cluster in a temporary directory, the workload and the fault schedule at
- * the same time for the run's duration, every fault healed, a final read-back (every user's secret, every live
- * token on every node), a clean stop, and then the checker over the history, the JWKS snapshots, the data
- * directories and the logs. Writes `history.jsonl`, `jwks.jsonl`, `report.md` and `latency.svg` to a new folder
- * under the results directory.
+ * One chaos run, start to end: the run's network (loopback, or a namespace per node), a fresh cluster in a
+ * temporary directory, the workload and the fault schedule at the same time for the run's duration, every fault
+ * healed, every node's membership view read until each sees every other alive (or the bound passes), a final
+ * read-back (every user's secret, every live token on every node), a clean stop, the network torn down, and then
+ * the checker over the history, the JWKS snapshots, the membership views, the data directories and the logs.
+ * Writes `history.jsonl`, `jwks.jsonl`, `members.jsonl`, `report.md` and `latency.svg` to a new folder under the
+ * results directory.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,8 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeClusterSecrets } from '../bench/cluster-nodes.js';
 import { checkHistory, type Violation } from './checker.js';
 import { Nemesis } from './faults.js';
-import { JsonLinesWriter, type HistoryEvent, type JwksSnapshot } from './history.js';
+import { healLivenessViolations, LIVENESS_AFTER_HEAL_MS, livenessAfterHeal, MEMBERSHIP_READ_EVERY_MS, roundGaps } from './heal-liveness.js';
+import { JsonLinesWriter, type HistoryEvent, type JwksSnapshot, type MembershipSnapshot } from './history.js';
 import { findLeaks, leakViolations } from './leaks.js';
+import type { ChaosNetwork } from './network.js';
 import { ChaosNodes } from './nodes.js';
 import { CHAOS_PROFILE, Parties } from './parties.js';
 import { Random } from './random.js';
@@ -33,6 +37,8 @@ export interface ChaosOptions {
   readonly breakReplication: boolean;
   readonly keepData: boolean;
   readonly command: string;
+  /** Where the nodes run; set up and torn down by the run. */
+  readonly network: ChaosNetwork;
 }
 
 /** How long the cluster may take to form its first map. */
@@ -43,9 +49,6 @@ const HEAL_TIMEOUT_MS = 60_000;
 const READ_BACK_ATTEMPTS = 5;
 /** Live tokens verified on every node in the read-back. */
 const READ_BACK_TOKENS = 30;
-
-/** How the partition fault is made (reported with every run). */
-export const PARTITION_METHOD = 'fault-injection hook: each node\'s libp2p connection gater refuses the other side\'s peers and closes open connections (`PUT /v1/faults`, only with `--allow-fault-injection`); every kind of traffic between nodes runs over libp2p';
 
 export interface ChaosResult {
   readonly violations: readonly Violation[];
@@ -62,30 +65,55 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   const root = mkdtempSync(join(tmpdir(), 'keymesh-chaos-'));
   const history = new JsonLinesWriter<HistoryEvent>(join(resultsDir, 'history.jsonl'));
   const snapshots = new JsonLinesWriter<JwksSnapshot>(join(resultsDir, 'jwks.jsonl'));
-  say(`chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.durationS} s, faults ${o.faults.join(',') || 'none'}, ${o.clients} clients${o.breakReplication ? ', replication BROKEN on purpose' : ''}`);
+  const views = new JsonLinesWriter<MembershipSnapshot>(join(resultsDir, 'members.jsonl'));
+  say(`chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.durationS} s, faults ${o.faults.join(',') || 'none'}, net ${o.network.mode}, ${o.clients} clients${o.breakReplication ? ', replication BROKEN on purpose' : ''}`);
   for (const f of plan) say(`  plan #${f.n} at ${(f.at / 1000).toFixed(1)} s for ${(f.durationMs / 1000).toFixed(1)} s: ${describe(f)}`);
 
-  const parties = await Parties.start();
-  const nodes = await ChaosNodes.create(root, o.nodes, {
-    config: { ...(await parties.clusterConfig()), replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) },
-    secrets: makeClusterSecrets(),
-    env: o.breakReplication ? { KEYMESH_FAULT_BREAK_REPLICATION: '1' } : {},
-    onEvent: (event) => history.write(event),
-  });
+  const notes: string[] = [];
+  // whatever happens from here, the nodes are killed (by pid) and the network torn down before the process ends
+  let nodes: ChaosNodes | undefined;
+  let tornDown = false;
+  const tearDown = () => {
+    if (tornDown) return;
+    tornDown = true;
+    const left = o.network.tearDown();
+    if (left.length > 0) {
+      notes.push(`the network was not fully torn down: ${left.join('; ')}`);
+      say(`warning: the network was not fully torn down: ${left.join('; ')}`);
+    }
+  };
+  const onExit = () => {
+    nodes?.killAllNow();
+    tearDown();
+  };
   const onSignal = (signal: NodeJS.Signals) => {
-    nodes.killAllNow();
+    onExit();
     if (!o.keepData) rmSync(root, { recursive: true, force: true });
     say(`interrupted by ${signal}; the history so far is in ${resultsDir}`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const recorder = new Recorder(history);
-  const workload = new Workload({ nodes, parties, recorder, random: random.fork('workload') });
-  const nemesis = new Nemesis({ nodes, history, workload, replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) });
-  const notes: string[] = [];
+  process.once('exit', onExit);
+
+  let parties: Parties | undefined;
+  let workload: Workload | undefined;
+  let nemesis: Nemesis | undefined;
   let finalFrom: number | undefined;
   try {
+    const places = await o.network.setUp(o.nodes);
+    parties = await Parties.start(places.parties);
+    nodes = ChaosNodes.create(root, places.nodes, {
+      config: { ...(await parties.clusterConfig()), ...o.network.nodeConfig(), replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) },
+      secrets: makeClusterSecrets(),
+      env: { ...o.network.nodeEnv(), ...(o.breakReplication ? { KEYMESH_FAULT_BREAK_REPLICATION: '1' } : {}) },
+      network: o.network,
+      onEvent: (event) => history.write(event),
+    });
+    const recorder = new Recorder(history);
+    workload = new Workload({ nodes, parties, recorder, random: random.fork('workload') });
+    nemesis = new Nemesis({ nodes, network: o.network, history, workload, replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) });
+
     for (let i = 0; i < o.nodes; i++) await nodes.start(i);
     const formed = await waitForCluster(nodes, FORM_TIMEOUT_MS);
     if (!formed) throw new Error(`the cluster formed no map of all ${o.nodes} nodes within ${FORM_TIMEOUT_MS / 1000} s`);
@@ -106,6 +134,12 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
 
     say('healing every fault, then reading everything back');
     await nemesis.healAll();
+    const healedAt = Date.now();
+    history.write({ type: 'heal', time: healedAt });
+    const alive = await watchMembership(nodes, views, healedAt + LIVENESS_AFTER_HEAL_MS);
+    say(alive === undefined
+      ? `not every node alive on every other within ${LIVENESS_AFTER_HEAL_MS / 1000} s of the heal`
+      : `every node alive on every other ${((alive - healedAt) / 1000).toFixed(1)} s after the heal`);
     if (!(await waitForCluster(nodes, HEAL_TIMEOUT_MS))) notes.push(`after healing, the nodes did not all agree on one map and one key set within ${HEAL_TIMEOUT_MS / 1000} s`);
     finalFrom = Date.now();
     await readBack(workload, nodes, random.fork('read-back'));
@@ -116,26 +150,29 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     notes.push(`the run stopped early: ${(err as Error).message}`);
     say(`error: ${(err as Error).message}`);
   } finally {
-    workload.stop();
-    await nodes.stopAll();
-    await parties.close();
+    workload?.stop();
+    await nodes?.stopAll();
+    await parties?.close();
+    tearDown();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('exit', onExit);
   }
-  notes.push(...nemesis.notes);
+  notes.push(...(nemesis?.notes ?? []));
 
   say('checking the history');
   const checked = checkHistory(history.events, snapshots.events, finalFrom === undefined ? {} : { finalFrom });
-  const needles = [...workload.seen, { label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }];
+  const healLiveness = livenessAfterHeal(history.events, views.events);
+  const needles = [...(workload?.seen ?? []), ...(parties ? [{ label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }] : [])];
   const leaks = leakViolations(findLeaks([join(root, 'data'), join(root, 'logs'), resultsDir], needles));
-  const violations = [...checked.violations, ...leaks];
+  const violations = [...checked.violations, ...leaks, ...healLivenessViolations(healLiveness)];
   if (finalFrom === undefined) violations.push({ invariant: 'I5', message: 'the run did not reach its read-back (see the notes)' });
   const written = writeReport(resultsDir, {
     run: {
       command: o.command, seed: o.seed, nodes: o.nodes, durationS: o.durationS, faults: o.faults, clients: o.clients, startedAt, endedAt: Date.now(),
-      partitionMethod: PARTITION_METHOD, resultsDir, notes: [...notes, `needles searched for leaks: ${needles.length}`],
+      partitionMethod: o.network.partitionMethod, resultsDir, notes: [...notes, `needles searched for leaks: ${needles.length}`],
     },
-    history: history.events, snapshots: snapshots.events, violations,
+    history: history.events, snapshots: snapshots.events, violations, ...(healLiveness === undefined ? {} : { healLiveness }),
   });
   if (o.keepData || violations.length > 0) say(`data directories and logs kept in ${root}`);
   else rmSync(root, { recursive: true, force: true });
@@ -162,6 +199,29 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
   await Promise.all(Array.from({ length: width }, async () => {
     while (next < items.length) await fn(items[next++]!);
   }));
+}
+
+/**
+ * Reads every node's membership view in rounds, every `MEMBERSHIP_READ_EVERY_MS`, into `out`, until a round shows
+ * every node alive on every other (returns that round's last answer time) or `deadline` passes (undefined).
+ */
+async function watchMembership(nodes: ChaosNodes, out: JsonLinesWriter<MembershipSnapshot>, deadline: number): Promise<number | undefined> {
+  const expected = new Map(nodes.nodes.map((n) => [n.name, n.nodeId ?? '']));
+  for (let round = 1; ; round++) {
+    const started = Date.now();
+    const read = await Promise.all(nodes.nodes.map(async (node, i): Promise<MembershipSnapshot> => {
+      const view = await nodes.admin(i, 'GET', '/v1/cluster', undefined, MEMBERSHIP_READ_EVERY_MS * 4).catch(() => undefined);
+      const members = view?.status === 200 && Array.isArray(view.body?.['members'])
+        ? (view.body['members'] as Array<Record<string, unknown>>).map((m) => ({ nodeId: String(m['nodeId']), name: String(m['name']), state: String(m['state']) }))
+        : null;
+      return { time: Date.now(), round, node: node.name, members };
+    }));
+    for (const s of read) out.write(s);
+    const last = Math.max(...read.map((s) => s.time));
+    if (roundGaps(read, expected).length === 0) return last;
+    if (last >= deadline) return undefined;
+    await sleep(Math.max(0, started + MEMBERSHIP_READ_EVERY_MS - Date.now()));
+  }
 }
 
 /** Waits until every node is a member of one map holding all of them as normal members, with one key set. */
@@ -194,6 +254,12 @@ function describe(f: PlannedFault): string {
       return f.variant === 'replicas' ? 'SIGKILL of a majority of one user\'s replicas' : `SIGKILL of ${f.targets.map(name).join(',')} (${f.variant})`;
     case 'commit-kill':
       return 'a proposer killed between accept and commit';
+    case 'netdrop':
+      return `packets dropped both ways (${f.variant}) ${(f.groups ?? []).map((g) => g.map(name).join(',')).join(' | ')}`;
+    case 'oneway':
+      return `packets of ${(f.groups?.[0] ?? []).map(name).join(',')} to ${(f.groups?.[1] ?? []).map(name).join(',')} dropped, not back (${f.variant})`;
+    case 'bridge':
+      return `packets dropped between ${(f.groups ?? []).map((g) => g.map(name).join(',')).join(' | ')}; ${f.targets.filter((i) => !(f.groups ?? []).flat().includes(i)).map(name).join(',')} reaches both`;
     default:
       return `${f.name} of ${f.targets.map(name).join(',')}`;
   }

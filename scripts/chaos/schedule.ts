@@ -6,9 +6,19 @@
  */
 import type { Random } from './random.js';
 
+/** Faults that run on any machine: signals to the node processes and the nodes' fault-injection hook. */
+export const HOOK_FAULT_NAMES = ['kill', 'restart', 'pause', 'partition', 'skew', 'commit-kill', 'wipe'] as const;
+/** Packet cuts with iptables between the nodes' network namespaces (`net-cuts.ts`): only with `--net netns`. */
+export const NET_FAULT_NAMES = ['netdrop', 'oneway', 'bridge'] as const;
 /** The faults `--faults` takes. */
-export const FAULT_NAMES = ['kill', 'restart', 'pause', 'partition', 'skew', 'commit-kill', 'wipe'] as const;
+export const FAULT_NAMES = [...HOOK_FAULT_NAMES, ...NET_FAULT_NAMES] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
+export type NetFaultName = (typeof NET_FAULT_NAMES)[number];
+
+/** Whether `name` cuts packets (and so needs `--net netns`). */
+export function isNetFault(name: FaultName): name is NetFaultName {
+  return (NET_FAULT_NAMES as readonly string[]).includes(name);
+}
 
 /** Quiet time at the start, before the first fault. */
 export const WARM_UP_MS = 4_000;
@@ -31,11 +41,16 @@ export interface PlannedFault {
   /**
    * `kill`: `random`, `seed` (one of the seed nodes) or `replicas` (a majority of one user's replicas, resolved
    * when the window opens); `partition`: `isolate` (one node alone), `split` (a minority and a majority) or
-   * `bridge` (two sides and one node that still talks to both); the others: `one`.
+   * `bridge` (two sides and one node that still talks to both); `netdrop`: `isolate` or `split` as for a
+   * partition; `oneway`: `one-to-rest`, `rest-to-one` or `split` (which side's packets are dropped); `bridge`:
+   * `bridge`; the others: `one`.
    */
   readonly variant: string;
   readonly targets: readonly number[];
-  /** `partition`: the sides. */
+  /**
+   * `partition`, `netdrop`, `bridge`: the sides (a bridge node is in neither); `oneway`: `[from, to]`, the packets
+   * of the first group to the second are dropped.
+   */
   readonly groups?: ReadonlyArray<readonly number[]>;
   /** `skew`: the clock offset. */
   readonly offsetMs?: number;
@@ -71,6 +86,12 @@ function windowOf(random: Random, n: number, at: number, durationMs: number, nam
     }
     case 'partition':
       return partitionOf(random, base, nodes);
+    case 'netdrop':
+      return netDropOf(random, base, nodes);
+    case 'oneway':
+      return oneWayOf(random, base, nodes);
+    case 'bridge':
+      return bridgeOf(random, base, nodes);
     case 'skew':
       return { ...base, variant: 'one', targets: one, offsetMs: (random.next() < 0.5 ? -1 : 1) * random.between(...SKEW_MS) };
     case 'commit-kill':
@@ -80,15 +101,42 @@ function windowOf(random: Random, n: number, at: number, durationMs: number, nam
   }
 }
 
-function partitionOf(random: Random, base: { n: number; at: number; durationMs: number; name: FaultName }, nodes: number): PlannedFault {
+type WindowBase = { n: number; at: number; durationMs: number; name: FaultName };
+
+function partitionOf(random: Random, base: WindowBase, nodes: number): PlannedFault {
   const order = random.shuffle([...Array(nodes).keys()]);
   const variant = nodes >= 3 ? random.pick(['isolate', 'split', 'bridge']) : 'isolate';
   if (variant === 'isolate') return { ...base, variant, targets: order, groups: [order.slice(0, 1), order.slice(1)] };
-  if (variant === 'split') {
-    const minority = Math.floor((nodes - 1) / 2);
-    return { ...base, variant, targets: order, groups: [order.slice(0, minority), order.slice(minority)] };
-  }
-  // the bridge (first in the shuffled order) is in no group: it talks to both sides, the sides not to each other
-  const half = Math.ceil((nodes - 1) / 2);
-  return { ...base, variant, targets: order, groups: [order.slice(1, 1 + half), order.slice(1 + half)] };
+  if (variant === 'split') return { ...base, variant, targets: order, groups: split(order) };
+  return { ...base, variant, targets: order, groups: bridged(order) };
+}
+
+/** A minority (at least one node) and a majority of a shuffled order. */
+function split(order: readonly number[]): number[][] {
+  const minority = Math.max(1, Math.floor((order.length - 1) / 2));
+  return [order.slice(0, minority), order.slice(minority)];
+}
+
+/** The bridge (first in the shuffled order) is in no group: it talks to both sides, the sides not to each other. */
+function bridged(order: readonly number[]): number[][] {
+  const half = Math.ceil((order.length - 1) / 2);
+  return [order.slice(1, 1 + half), order.slice(1 + half)];
+}
+
+function netDropOf(random: Random, base: WindowBase, nodes: number): PlannedFault {
+  const order = random.shuffle([...Array(nodes).keys()]);
+  const variant = random.pick(['isolate', 'split']);
+  return { ...base, variant, targets: order, groups: variant === 'isolate' ? [order.slice(0, 1), order.slice(1)] : split(order) };
+}
+
+function oneWayOf(random: Random, base: WindowBase, nodes: number): PlannedFault {
+  const order = random.shuffle([...Array(nodes).keys()]);
+  const variant = random.pick(['one-to-rest', 'rest-to-one', 'split']);
+  const [small, large] = variant === 'split' ? split(order) : [order.slice(0, 1), order.slice(1)];
+  return { ...base, variant, targets: order, groups: variant === 'rest-to-one' ? [large!, small!] : [small!, large!] };
+}
+
+function bridgeOf(random: Random, base: WindowBase, nodes: number): PlannedFault {
+  const order = random.shuffle([...Array(nodes).keys()]);
+  return { ...base, variant: 'bridge', targets: order, groups: bridged(order) };
 }

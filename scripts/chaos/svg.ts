@@ -36,6 +36,7 @@ const OP_COLOURS: Readonly<Record<OpKind, string>> = {
 
 const FAULT_COLOURS: Readonly<Record<FaultKind, string>> = {
   kill: '#e41a1c', pause: '#377eb8', partition: '#984ea3', skew: '#4daf4a', 'kill-after-accept': '#ff7f00', wipe: '#a65628',
+  netdrop: '#6a3d9a', oneway: '#cab2d6', bridge: '#f781bf',
 };
 
 /** Escapes text for SVG content and attribute values. */

@@ -89,7 +89,7 @@ export class Workload {
       await Promise.all(nodes.nodes.map(async (node, i) => {
         const time = Date.now();
         try {
-          const res = await fetch(`${nodes.url(i)}/.well-known/jwks.json`, { signal: AbortSignal.timeout(SNAPSHOT_EVERY_MS - 200) });
+          const res = await nodes.fetch(`${nodes.url(i)}/.well-known/jwks.json`, { signal: AbortSignal.timeout(SNAPSHOT_EVERY_MS - 200) });
           const doc = (await res.json()) as { keys?: Array<{ kid?: string }> };
           out.write({ time, node: node.name, kids: res.ok ? (doc.keys ?? []).map((k) => String(k.kid)).sort() : null });
         } catch {
@@ -103,7 +103,7 @@ export class Workload {
   /** A get-or-create of `user`'s secret on node `i`, recorded as `process`. */
   secret(process: string, i: number, user: string, extra: OpValue = {}): Promise<OpValue | undefined> {
     return this.#recorder.run(process, 'secret', this.#name(i), { user, ...extra }, async () => {
-      const body = await callJson(`${this.#nodes.url(i)}/secret-server/token-exchange`, {
+      const body = await callJson(this.#nodes.fetch, `${this.#nodes.url(i)}/secret-server/token-exchange`, {
         method: 'POST',
         body: new URLSearchParams({
           grant_type: EXCHANGE_GRANT, subject_token: await this.#parties.userToken(user), subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
@@ -235,12 +235,12 @@ export class Workload {
   }
 
   #post(i: number, path: string, form: Record<string, string>): Promise<Record<string, unknown>> {
-    return callJson(`${this.#nodes.url(i)}${path}`, { method: 'POST', headers: { authorization: this.#parties.basicAuth() }, body: new URLSearchParams(form) });
+    return callJson(this.#nodes.fetch, `${this.#nodes.url(i)}${path}`, { method: 'POST', headers: { authorization: this.#parties.basicAuth() }, body: new URLSearchParams(form) });
   }
 
   /** An operator's call, classified like every other operation. */
   #admin(i: number, path: string, body: unknown): Promise<Record<string, unknown>> {
-    return callJson(`${this.#nodes.url(i)}${path}`, this.#nodes.adminRequest('POST', body));
+    return callJson(this.#nodes.fetch, `${this.#nodes.url(i)}${path}`, this.#nodes.adminRequest('POST', body));
   }
 
 

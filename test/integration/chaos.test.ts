@@ -39,4 +39,10 @@ describe('npm run chaos', () => {
     expect(code).toBe(2);
     expect(out).toMatch(/unknown fault meteor; choose from kill, restart, pause, partition, skew, commit-kill, wipe/);
   });
+
+  it('refuses packet-cut faults without --net netns (exit 2), never running them some other way', async () => {
+    const { code, out } = await run(['--faults', 'kill,oneway', '--results', dirs.make()]);
+    expect(code).toBe(2);
+    expect(out).toMatch(/--faults oneway cut packets with iptables between network namespaces and need --net netns/);
+  });
 });

@@ -5,6 +5,7 @@ import type { HistoryEvent, JwksSnapshot, OpKind } from '../../../scripts/chaos/
 import {
   availabilityByWindow, completedOps, convergenceAfterHeals, faultWindows, latencyByOp, type CompletedOp,
 } from '../../../scripts/chaos/liveness.js';
+import type { HealLiveness } from '../../../scripts/chaos/heal-liveness.js';
 import { renderReport, writeReport, type ReportViolation, type RunInfo } from '../../../scripts/chaos/report.js';
 import { renderSvg } from '../../../scripts/chaos/svg.js';
 import { TempDirs } from '../../helpers/temp-dir.js';
@@ -170,6 +171,20 @@ describe('chaos report', () => {
     const pass = renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: [], svgFile: 'latency.svg' });
     expect(pass).toMatch(/^# Chaos run, seed 42: PASS/);
     expect(pass).toContain('## Violations\n\nnone\n');
+  });
+
+  it('gives liveness after the final heal: passed with its time, failed with who did not see whom, or not checked', () => {
+    const base = { healedAt: T0 + 15_000, boundMs: 20_000, nodes: new Map(NODES.map((n) => [n, `id-${n}`])), rounds: 3 };
+    const render = (healLiveness?: HealLiveness) =>
+      renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: [], svgFile: 'latency.svg', ...(healLiveness ? { healLiveness } : {}) });
+    const passed = render({ ...base, allAliveAt: T0 + 16_200, ms: 1_200, missing: [] });
+    expect(passed.indexOf('## Liveness after the final heal')).toBeGreaterThan(passed.indexOf('## Convergence after each heal'));
+    expect(passed).toContain('Healed at 15.0 s;');
+    expect(passed).toContain('bound 20.0 s for every one of the 5 nodes to see every other `alive`.');
+    expect(passed).toContain('PASS: every node alive on every other 1.2 s after the heal.');
+    const failed = render({ ...base, allAliveAt: undefined, ms: undefined, missing: ['n1 sees n3 suspect', 'n4 did not answer'] });
+    expect(failed).toContain('FAIL (not within the reads). The last round within the bound:\n\n- n1 sees n3 suspect\n- n4 did not answer');
+    expect(render()).toContain('## Liveness after the final heal\n\nNot checked: the run did not reach the final heal.');
   });
 });
 
