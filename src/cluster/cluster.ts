@@ -22,6 +22,8 @@ import type { Logger } from '../log.js';
 import type { ClusterMetrics, GossipDirection, GossipTopic } from '../metrics/recorder.js';
 import type { Startable } from '../startable.js';
 import type { SealedStore } from '../storage/sealed-store.js';
+import { ConnectionWatchdog } from './connection-watchdog.js';
+import { OwnGenerationProofs, verifyGenerationProof, type GenerationProof } from './generation-proof.js';
 import type { Host } from './host.js';
 import type { KeySync } from './key-sync.js';
 import { Membership, type MemberState } from './membership.js';
@@ -58,6 +60,8 @@ export interface MapParticipant {
   mapMembers(): ReadonlySet<string> | undefined;
   /** A member's heartbeat named `summary` and `generation`. */
   observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation: number | undefined): void;
+  /** A member signed generation `proof.g` (verified against the key of the peer bound to it). */
+  observeProof?(nodeId: string, proof: GenerationProof): void;
 }
 
 /** What the cluster service needs. */
@@ -98,6 +102,9 @@ export class Cluster implements Startable {
   #sync: KeySync | undefined;
   #seeds: SeedDialer | undefined;
   #participant: MapParticipant | undefined;
+  #proofs: OwnGenerationProofs | undefined;
+  /** Per member, the highest generation proof verified so far (only higher ones are verified again). */
+  readonly #proven = new Map<string, number>();
   #heartbeat: NodeJS.Timeout | undefined;
   #incarnation = 0;
   #links: MemberLinks | undefined;
@@ -159,8 +166,10 @@ export class Cluster implements Startable {
       import('./host.js'), import('./identity.js'), import('./key-sync.js'), import('./seed-dialer.js'),
     ]);
     const { multiaddr } = await import('@multiformats/multiaddr');
+    const privateKey = await loadPeerIdentity(store);
+    this.#proofs = new OwnGenerationProofs({ privateKey, clusterId: config.clusterId, nodeId: this.#o.nodeId });
     const host = await createHost({
-      privateKey: await loadPeerIdentity(store),
+      privateKey,
       managementKey: this.#o.managementKey,
       clusterId: config.clusterId,
       listen: config.p2p,
@@ -227,6 +236,7 @@ export class Cluster implements Startable {
     const host = this.#host;
     const membership = this.#membership;
     if (!host || !membership) throw new Error('the cluster is not started');
+    const watchdog = new ConnectionWatchdog({ host, log: this.#o.log.child({ component: 'watchdog' }) });
     return {
       host,
       liveMembers: () => membership.all().filter((m) => !m.self && membership.state(m) === 'alive').map((m) => ({ nodeId: m.nodeId, name: m.name, map: m.map })),
@@ -235,6 +245,11 @@ export class Cluster implements Startable {
       strike: (peerId, err) => {
         this.#o.log.warn({ peer: peerId, err: (err as Error).message }, 'malformed request rejected');
         this.#penalties.strike(peerId);
+      },
+      isOwnProof: (proof) => this.#proofs?.isOwn(proof) ?? Promise.resolve(false),
+      probe: (nodeId) => {
+        const peer = membership.all().find((m) => m.nodeId === nodeId)?.peerId;
+        if (peer) watchdog.probe(peer);
       },
     };
   }
@@ -288,7 +303,7 @@ export class Cluster implements Startable {
       t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, addrs: this.listenAddrs.slice(0, 8), incarnation: self.incarnation,
       digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: (this.#o.monotonic ?? monotonicClock).now(), seq: this.#beats,
       ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
-      ...(this.#participant ? { generation: this.#participant.generation() } : {}),
+      ...(this.#participant ? this.#generationFields(this.#participant.generation()) : {}),
     }));
   }
 
@@ -337,11 +352,32 @@ export class Cluster implements Startable {
     } else if (msg.topic === this.#membersTopic) {
       const hb = this.#validators!.heartbeatOf(msg.data);
       // the agreement role hears only heartbeats newer than the last (gossip may deliver old ones late), in order
-      this.#membership?.observe(hb, from.toString(), () => this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation))
-        .catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
+      this.#membership?.observe(hb, from.toString(), () => {
+        this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation);
+        if (hb.generationProof) void this.#checkProof(hb.from, from as PeerId, hb.generationProof);
+      }).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       this.#links?.heard(from as PeerId, hb.addrs);
     }
+  }
+
+  /** A heartbeat's generation and the latest proof of it; the generation is signed anew as it grows. */
+  #generationFields(generation: number): { generation: number; generationProof?: GenerationProof } {
+    this.#proofs?.note(generation);
+    const proof = this.#proofs?.latest();
+    return { generation, ...(proof ? { generationProof: proof } : {}) };
+  }
+
+  /** Verifies a member's proof against the key of the peer that sent (and signed) its heartbeat, if it is new. */
+  async #checkProof(nodeId: string, peer: PeerId, proof: GenerationProof): Promise<void> {
+    if (proof.g <= (this.#proven.get(nodeId) ?? -1) || !peer.publicKey) return;
+    if (!(await verifyGenerationProof(peer.publicKey, this.#o.config.clusterId, nodeId, proof))) {
+      this.#o.log.warn({ node: nodeId, peer: peer.toString() }, 'a heartbeat carried a generation proof that does not verify');
+      return;
+    }
+    if (proof.g <= (this.#proven.get(nodeId) ?? -1)) return;
+    this.#proven.set(nodeId, proof.g);
+    this.#participant?.observeProof?.(nodeId, proof);
   }
 
   /** Counts one message on one of this cluster's topics (others are not ours to count). */

@@ -15,6 +15,7 @@
  * - `sync-request` / `sync-response` (sync protocol): the requester's inventory (kid and revoked flag of every key
  *   it holds); the responder answers with the sealed records the requester lacks or holds unrevoked.
  */
+import { generationProofSchema } from './generation-proof.js';
 import { pack, unpack } from 'msgpackr';
 import { z } from 'zod';
 import { KeymeshError } from '../errors.js';
@@ -65,6 +66,8 @@ export const heartbeatSchema = z.strictObject({
   map: z.strictObject({ epoch: z.number().int().min(1), id: z.string().min(1).max(64) }).optional(),
   /** The sender's register write generation (it only grows; going back means a restored data directory). */
   generation: z.number().int().min(0).optional(),
+  /** The latest generation the sender signed with its libp2p key (`generation-proof.ts`). */
+  generationProof: generationProofSchema.optional(),
 });
 
 export const syncRequestSchema = z.strictObject({

@@ -8,7 +8,11 @@
  * round trips per create.
  *
  * A stream that fails (the peer went away, a malformed frame) fails every request waiting on it; the next request
- * opens a new one. Each request has its own timeout.
+ * opens a new one. Each request has its own timeout; a request sent and not answered in time fails with
+ * {@link NoAnswerError} (the peer may have acted on it), one that could not be sent with a plain `ERR_UNAVAILABLE`.
+ *
+ * Fault injection (`mute`, tests and chaos runs only) makes a peer silent, as a network that drops packets without
+ * a word: requests to it are never answered (they time out) and requests from it are read and never answered.
  */
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -20,6 +24,14 @@ import type { Logger } from '../log.js';
 export interface RpcHost {
   handle(protocol: string, handler: (stream: Stream, connection: Connection) => void, options?: { maxInboundStreams?: number }): Promise<void>;
   dialProtocol(peer: ReturnType<typeof peerIdFromString>, protocol: string, options: { signal: AbortSignal }): Promise<Stream>;
+}
+
+/** A request that was sent but not answered in time: the peer may or may not have acted on it. */
+export class NoAnswerError extends KeymeshError {
+  constructor(message: string) {
+    super('ERR_UNAVAILABLE', message);
+    this.name = 'NoAnswerError';
+  }
 }
 
 interface Pending {
@@ -45,7 +57,7 @@ class Channel {
       onClose();
       for (const p of this.pending.values()) {
         clearTimeout(p.timer);
-        p.reject(new KeymeshError('ERR_UNAVAILABLE', 'the stream to the peer closed'));
+        p.reject(new NoAnswerError('the stream to the peer closed before it answered'));
       }
       this.pending.clear();
     });
@@ -57,7 +69,7 @@ class Channel {
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new KeymeshError('ERR_UNAVAILABLE', `no answer within ${timeoutMs} ms`));
+        reject(new NoAnswerError(`no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       this.#writes = this.#writes.then(() => this.#lp.write(frame(id, payload))).catch((err: unknown) => {
@@ -94,11 +106,14 @@ export class RpcClient {
   readonly #protocol: string;
   readonly #maxBytes: number;
   readonly #channels = new Map<string, Promise<Channel>>();
+  readonly #mute: ((peerId: string) => boolean) | undefined;
 
-  constructor(options: { host: RpcHost; protocol: string; maxBytes: number }) {
+  /** `mute` (fault injection) says which peers are silent. */
+  constructor(options: { host: RpcHost; protocol: string; maxBytes: number; mute?: (peerId: string) => boolean }) {
     this.#host = options.host;
     this.#protocol = options.protocol;
     this.#maxBytes = options.maxBytes;
+    this.#mute = options.mute;
   }
 
   /**
@@ -106,6 +121,9 @@ export class RpcClient {
    * @throws KeymeshError `ERR_UNAVAILABLE` when the peer cannot be reached or does not answer within `timeoutMs`.
    */
   async call(peerId: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.#mute?.(peerId)) {
+      return new Promise((_, reject) => setTimeout(() => reject(new NoAnswerError(`no answer within ${timeoutMs} ms (muted by fault injection)`)), timeoutMs));
+    }
     const channel = await this.#channel(peerId, timeoutMs);
     return channel.call(payload, timeoutMs);
   }
@@ -142,6 +160,8 @@ export async function serveRpc(options: {
   handler: (payload: Uint8Array, connection: Connection) => Promise<Uint8Array>;
   onBadMessage: (peerId: string, err: unknown) => void;
   log: Logger;
+  /** Fault injection: requests from these peers are read and never answered. */
+  mute?: (peerId: string) => boolean;
 }): Promise<void> {
   await options.host.handle(options.protocol, (stream, connection) => {
     const lp = lpStream(stream, { maxDataLength: options.maxBytes + 4 });
@@ -161,6 +181,7 @@ export async function serveRpc(options: {
           return;
         }
         if (data.byteLength < 4) return fail(new KeymeshError('ERR_BAD_MESSAGE', 'short frame'));
+        if (options.mute?.(connection.remotePeer.toString())) continue;
         const id = data.subarray(0, 4);
         options.handler(data.subarray(4), connection).then(
           (reply) => {

@@ -6,6 +6,9 @@
  *   their open connections are closed. Every kind of traffic between nodes (gossip, key sync, register and
  *   coordination messages, forwarded operations) runs over libp2p, so this cuts all of it alike; the nodes' HTTP
  *   APIs stay reachable for clients, as in a network split between datacenters.
+ * - **Silent peers:** register and coordination requests to peers on the mute list are never sent (they time out)
+ *   and requests from them are never answered, while gossip still flows: what a node sees across a bridge or a
+ *   one-way cut, where relayed heartbeats say "alive" and every direct request vanishes.
  * - **Clock skew:** the node's clock (keys, tokens, revocations, membership all read it) runs `clockOffsetMs`
  *   ahead (or behind).
  * - **Kill after accept:** when this node's proposal for the named register key has been accepted by a majority,
@@ -18,6 +21,7 @@ import type { Clock } from '../clock.js';
 /** What `/v1/faults` shows and sets. */
 export interface FaultState {
   readonly blockPeers: readonly string[];
+  readonly mutePeers: readonly string[];
   readonly clockOffsetMs: number;
   readonly killAfterAccept: string | null;
   readonly breakReplication: boolean;
@@ -27,6 +31,7 @@ export interface FaultState {
 export class FaultInjection {
   #offsetMs = 0;
   #blocked: ReadonlySet<string> = new Set();
+  #muted: ReadonlySet<string> = new Set();
   #killAfterAccept: string | undefined;
   #breakReplication: boolean;
   #onBlock: (peers: readonly string[]) => Promise<void> = async () => undefined;
@@ -50,6 +55,11 @@ export class FaultInjection {
     return this.#blocked.has(peerId);
   }
 
+  /** Whether register and coordination requests to and from libp2p peer `peerId` silently vanish. */
+  isMuted(peerId: string): boolean {
+    return this.#muted.has(peerId);
+  }
+
   /** The register key whose commit this node dies before, if any. */
   get killAfterAccept(): string | undefined {
     return this.#killAfterAccept;
@@ -65,8 +75,9 @@ export class FaultInjection {
   }
 
   /** Applies the fields given; the others stay as they are. Resolves once blocked peers' connections are closed. */
-  async set(change: { blockPeers?: readonly string[]; clockOffsetMs?: number; killAfterAccept?: string | null }): Promise<FaultState> {
+  async set(change: { blockPeers?: readonly string[]; mutePeers?: readonly string[]; clockOffsetMs?: number; killAfterAccept?: string | null }): Promise<FaultState> {
     if (change.clockOffsetMs !== undefined) this.#offsetMs = change.clockOffsetMs;
+    if (change.mutePeers !== undefined) this.#muted = new Set(change.mutePeers);
     if (change.killAfterAccept !== undefined) this.#killAfterAccept = change.killAfterAccept ?? undefined;
     if (change.blockPeers !== undefined) {
       this.#blocked = new Set(change.blockPeers);
@@ -78,6 +89,7 @@ export class FaultInjection {
   state(): FaultState {
     return {
       blockPeers: [...this.#blocked],
+      mutePeers: [...this.#muted],
       clockOffsetMs: this.#offsetMs,
       killAfterAccept: this.#killAfterAccept ?? null,
       breakReplication: this.#breakReplication,

@@ -3,6 +3,7 @@
  * and the view `/v1/cluster` shows.
  */
 import type { Clock } from '../clock.js';
+import type { GenerationProof } from '../cluster/generation-proof.js';
 import type { Logger } from '../log.js';
 import type { RegisterMetrics } from '../metrics/recorder.js';
 import type { SealedStore } from '../storage/sealed-store.js';
@@ -19,6 +20,10 @@ export interface AgreementCluster {
   /** The node a libp2p peer is bound to (it signs that node's heartbeats), or undefined when none is. */
   identify(peerId: string): string | undefined;
   strike(peerId: string, err: unknown): void;
+  /** Whether `proof` is this node's own signature of one of its register generations (`generation-proof.ts`). */
+  isOwnProof(proof: GenerationProof): Promise<boolean>;
+  /** A direct request to `nodeId` went unanswered: check its connection, and close it if it no longer answers. */
+  probe?(nodeId: string): void;
 }
 
 export interface AgreementTiming {
@@ -52,9 +57,11 @@ export interface AgreementOptions {
   /**
    * Fault injection (tests and chaos runs): `killAfterAccept` names a key whose proposal, once a majority accepted
    * it, is answered and then the node dies before the commit; `breakReplication` runs every operation with this
-   * node as the only replica. Both are read at the moment they matter, so they can change at run time.
+   * node as the only replica; `isMuted` names libp2p peers whose register and coordination requests are neither
+   * answered nor sent (a silent network, see `rpc.ts`). All are read at the moment they matter, so they can change
+   * at run time.
    */
-  readonly faults?: { readonly killAfterAccept: string | undefined; readonly breakReplication: boolean };
+  readonly faults?: { readonly killAfterAccept: string | undefined; readonly breakReplication: boolean; isMuted?(peerId: string): boolean };
   /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
   readonly renewNodeId?: () => string;
   /**

@@ -22,6 +22,7 @@
  */
 import { mayAsk, mayPropose } from './admission.js';
 import { monotonicClock } from '../clock.js';
+import type { GenerationProof } from '../cluster/generation-proof.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';
 import { isExpiringKey, withExpiry, withoutExpiry } from './expiring.js';
 import { Acceptor } from './acceptor.js';
@@ -33,7 +34,9 @@ import { MapKeeper } from './map-keeper.js';
 import { MapChanges } from './map-changes.js';
 import { measured } from './measured.js';
 import { PeerGenerations } from './peer-generations.js';
-import { inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
+import { DEFAULT_PROPOSER_SETTINGS, inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
+import { Reachability } from './reachability.js';
+import { hedged } from './hedged.js';
 import { Repair } from './repair.js';
 import { PeerUnreachableError } from './unreachable.js';
 import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
@@ -41,6 +44,8 @@ import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluste
 export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
 
 const REQUEST_TIMEOUT_MS = 2_000;
+/** How long a forwarded operation may take, all attempts together: the replica's deadline plus a request timeout. */
+const FORWARD_TIMEOUT_MS = DEFAULT_PROPOSER_SETTINGS.deadlineMs + DEFAULT_PROPOSER_SETTINGS.requestTimeoutMs;
 const MAP_PREFIX = 'map/';
 
 export class Agreement {
@@ -62,6 +67,7 @@ export class Agreement {
   readonly #repairs: Repair;
   #wasMember = false;
   readonly #peerGenerations: PeerGenerations;
+  readonly #reachability = new Reachability({ clock: monotonicClock });
   #lastRestoredNotice = 0;
   /** Set once peers showed that this data directory is older than what this node ran before. */
   #restored: string | undefined;
@@ -104,12 +110,14 @@ export class Agreement {
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
       identify: (peer) => cluster.identify(peer),
       mayPropose: (id, epoch) => mayPropose(this.#keeper.map, id, epoch),
+      onReply: (id, answered) => this.#onReply(id, answered), ...this.#muted(),
     });
     this.#coord = new Coord({
       host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
       handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
       identify: (peer) => cluster.identify(peer),
       mayAsk: (from, request) => mayAsk(this.#keeper.map, from, request),
+      onReply: (id, answered) => this.#onReply(id, answered), ...this.#muted(),
     });
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
@@ -126,6 +134,19 @@ export class Agreement {
     await this.#coord.register();
     this.#timer = setInterval(() => void this.#tick(), this.#timing.tickMs);
     this.#timer.unref();
+  }
+
+  /** Direct reachability learns from every request; one unanswered has its connection checked. */
+  #onReply(nodeId: string, answered: boolean): void {
+    if (answered) return this.#reachability.answered(nodeId);
+    this.#reachability.unanswered(nodeId);
+    this.#cluster?.probe?.(nodeId);
+  }
+
+  /** The silent-peer fault, when fault injection is on. */
+  #muted(): { mute?: (peerId: string) => boolean } {
+    const faults = this.#o.faults;
+    return faults?.isMuted ? { mute: (peerId) => faults.isMuted!(peerId) } : {};
   }
 
   /** The `killAfterAccept` fault: no commit marker for that key, and SIGKILL once the answer had time to leave. */
@@ -178,19 +199,35 @@ export class Agreement {
     if (!wasRestored) {
       this.#o.log.error({ node: peer.nodeId, name: peer.name, generation, seen }, 'a member came back with register state older than it had (a data directory restored from a backup?); its votes no longer count');
     }
-    if (monotonicClock.now() - this.#lastRestoredNotice > 2_000) {
+    // the peer believes only its own signature of a generation above the one it now runs at
+    const proof = this.#peerGenerations.proofOf(peer.nodeId);
+    if (proof && proof.g > generation && monotonicClock.now() - this.#lastRestoredNotice > 2_000) {
       this.#lastRestoredNotice = monotonicClock.now();
-      void this.#coord?.request(peer.nodeId, { t: 'restored', generation: seen }, REQUEST_TIMEOUT_MS).catch(() => undefined);
+      void this.#coord?.request(peer.nodeId, { t: 'restored', proof }, REQUEST_TIMEOUT_MS).catch(() => undefined);
     }
   }
 
+  /** A member signed generation `proof.g` (checked by the cluster layer against its peer's key). */
+  observeProof(nodeId: string, proof: GenerationProof): void {
+    this.#peerGenerations.observeProof(nodeId, proof);
+  }
+
   /**
-   * Peers heard this node at a higher register generation than its data directory holds: it was restored from a
-   * backup and may have forgotten promises. It stops voting at once, drops its register state, map and libp2p
-   * identity, and takes a new node id; after a restart it joins as a new member.
+   * A peer showed this node its own signature of a register generation higher than its data directory holds: it
+   * ran ahead of this directory, which was restored from a backup and may have forgotten promises. It stops voting
+   * at once, drops its register state, map and libp2p identity, and takes a new node id; after a restart it joins
+   * as a new member. Anything short of that proof (a peer's say-so, another key's signature, a generation this
+   * directory has reached) changes nothing.
+   * @throws KeymeshError `ERR_INVALID_REQUEST` when the proof does not show it.
    */
-  async #becomeNew(seen: number): Promise<void> {
-    if (this.#restored || seen <= this.#acceptorStore.generation) return;
+  async #becomeNew(proof: GenerationProof): Promise<void> {
+    if (this.#restored) return;
+    const own = await this.#cluster!.isOwnProof(proof);
+    if (!own || proof.g <= this.#acceptorStore.generation) {
+      this.#o.log.warn({ generation: this.#acceptorStore.generation, claimed: proof.g, signed: own }, 'a peer said this data directory was restored, without this node\'s own signature of a later generation: ignored');
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'the proof is not this node\'s signature of a generation above the one it holds');
+    }
+    const seen = proof.g;
     this.#restored = 'restored from a backup';
     const previous = this.#o.nodeId;
     const next = this.#o.renewNodeId?.();
@@ -278,27 +315,44 @@ export class Agreement {
       return op === 'read' ? this.#proposer.readOutcome(key, quorum) : this.#proposer.propose(key, quorum, candidate!);
     }
     if (forwarded) throw new KeymeshError('ERR_UNAVAILABLE', `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`);
-    let last: unknown;
-    for (const to of this.#byLiveness(nodes)) {
-      try {
-        const reply = await this.#coord!.request(to, { t: 'op', op, key, ...(candidate ? { candidate } : {}) }, REQUEST_TIMEOUT_MS * 3);
-        if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);
-        return { value: reply.value, roundTrips: reply.roundTrips + 1 };
-      } catch (err) {
-        // a replica that could not be reached: the next one (a get-or-create is safe to repeat); a replica that
-        // answered with an error (no majority of its own, say) has the last word
-        last = err;
-        if (!(err instanceof PeerUnreachableError)) throw err;
-      }
-    }
-    throw last instanceof KeymeshError ? last : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);
+    return this.#forward(op, key, candidate, nodes);
   }
 
-  /** Replicas that answer first: this node's live peers, then the rest; never a restored one. */
+  /**
+   * Runs the operation on one of the key's replicas, hedged (`hedged.ts`): replicas that answer directly first, the
+   * next one asked as well when the first is slow or cannot be reached, the first answer taken. Every attempt
+   * shares one deadline (the replica's own operation deadline plus a request timeout). A replica that answered
+   * with an error (no majority of its own, say) has the last word.
+   */
+  #forward(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, nodes: string[]): Promise<RegisterOutcome> {
+    const deadline = monotonicClock.now() + FORWARD_TIMEOUT_MS;
+    return hedged({
+      candidates: this.#byLiveness(nodes),
+      attempt: async (to) => {
+        const reply = await this.#coord!.request(to, { t: 'op', op, key, ...(candidate ? { candidate } : {}) }, Math.max(1, deadline - monotonicClock.now()));
+        if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);
+        return { value: reply.value, roundTrips: reply.roundTrips + 1 };
+      },
+      isFinal: (err) => !(err instanceof PeerUnreachableError),
+      exhausted: (failures) => {
+        // a get-or-create some replica may have run (sent, never answered) may have chosen a value
+        const maybeRan = op === 'get-or-create' && failures.some((f) => f instanceof PeerUnreachableError && f.maybeDelivered);
+        return maybeRan
+          ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no replica answered in time; the value may or may not have been chosen`)
+          : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);
+      },
+    });
+  }
+
+  /** Replicas in the order to ask them: alive and answering directly, alive, the rest; never a restored one. */
   #byLiveness(nodes: string[]): string[] {
-    const live = new Set(this.#cluster?.liveMembers().map((m) => m.nodeId) ?? []);
     const usable = nodes.filter((n) => !this.#peerGenerations.isRestored(n));
-    return [...usable.filter((n) => live.has(n)), ...usable.filter((n) => !live.has(n))];
+    return this.#reachability.order(usable, this.#alive());
+  }
+
+  /** Members alive by heartbeat. */
+  #alive(): Set<string> {
+    return new Set(this.#cluster?.liveMembers().map((m) => m.nodeId) ?? []);
   }
 
   /** Whether this node's acceptor may answer a request for `key` sent in `epoch`. */
@@ -327,7 +381,7 @@ export class Agreement {
       case 'handover':
         return { t: 'handed-over', keys: await this.#requireChanges().handOver(request.epoch, from) };
       case 'restored':
-        await this.#becomeNew(request.generation);
+        await this.#becomeNew(request.proof);
         return { t: 'ok' };
       case 'op': {
         if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
@@ -401,7 +455,8 @@ export class Agreement {
     if (monotonicClock.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
     this.#lastRepair = monotonicClock.now();
     await this.#repairs.pass({
-      placement: this.#keeper.placement!, live: new Set(this.#cluster!.liveMembers().map((m) => m.nodeId)), transport: this.#transport!,
+      // a replica alive by heartbeat that does not answer directly waits, as a down one does
+      placement: this.#keeper.placement!, live: new Set([...this.#alive()].filter((n) => !this.#reachability.isUnanswering(n))), transport: this.#transport!,
       keys: this.#localKeys(), current: () => this.#keeper.map === map,
     });
   }

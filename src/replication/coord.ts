@@ -8,17 +8,19 @@
  * - `join` → the receiver proposes the next map with the sender joining;
  * - `handover` → the receiver finishes and copies its keys that move in that map epoch;
  * - `op` → a register operation forwarded to one of the key's replicas;
- * - `restored` → the receiver's register generation went back below what the sender heard from it before.
+ * - `restored` → the receiver's register generation went back below what the sender heard from it before; it
+ *   carries the receiver's own signature of a higher generation, the only thing the receiver believes.
  *
  * A request's `from` is never taken on trust: the peer it arrived from must be bound to that node (`identify`), or
  * the request is refused (an impostor's, bound to another node, is malformed: strike), and `mayAsk` decides which
  * requests a node may send at all (only members of the map change it; a node outside may ask for the map and to
  * join, as itself).
  */
+import { generationProofSchema } from '../cluster/generation-proof.js';
 import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { decodeMessage } from '../cluster/messages.js';
-import { RpcClient, serveRpc } from '../cluster/rpc.js';
+import { NoAnswerError, RpcClient, serveRpc } from '../cluster/rpc.js';
 import { PeerUnreachableError } from './unreachable.js';
 import { ERROR_CODES, KeymeshError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -36,7 +38,7 @@ const requestSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('push-map'), map: bytes(64 * 1024) }),
   z.strictObject({ t: z.literal('join'), nodeId, name: z.string().min(1).max(64) }),
   z.strictObject({ t: z.literal('handover'), epoch: z.number().int().min(1) }),
-  z.strictObject({ t: z.literal('restored'), generation: z.number().int().min(0) }),
+  z.strictObject({ t: z.literal('restored'), proof: generationProofSchema }),
   z.strictObject({ t: z.literal('op'), op: z.enum(['get-or-create', 'read']), key: registerKey, candidate: bytes(64 * 1024).optional() }),
 ]);
 
@@ -68,6 +70,10 @@ export interface CoordOptions {
   readonly identify?: (peerId: string) => string | undefined;
   /** Whether node `from` may send `request`. Default: yes. */
   readonly mayAsk?: (from: string, request: CoordRequest) => boolean;
+  /** Hears whether each request to another node was answered (see `Reachability`). */
+  readonly onReply?: (nodeId: string, answered: boolean) => void;
+  /** Fault injection: the libp2p peers this node neither answers nor hears from (see `rpc.ts`). */
+  readonly mute?: (peerId: string) => boolean;
   readonly log: Logger;
 }
 
@@ -78,7 +84,7 @@ export class Coord {
 
   constructor(options: CoordOptions) {
     this.#o = options;
-    this.#rpc = new RpcClient({ host: options.host, protocol: options.protocol, maxBytes: MAX_COORD_MESSAGE_BYTES });
+    this.#rpc = new RpcClient({ host: options.host, protocol: options.protocol, maxBytes: MAX_COORD_MESSAGE_BYTES, ...(options.mute ? { mute: options.mute } : {}) });
   }
 
   async register(): Promise<void> {
@@ -88,7 +94,7 @@ export class Coord {
         const envelope = decodeMessage(envelopeSchema, payload, MAX_COORD_MESSAGE_BYTES);
         return pack({ v: 1, reply: await this.#admit(envelope.request, envelope.from, connection.remotePeer.toString()) });
       },
-      onBadMessage: this.#o.onBadMessage, log: this.#o.log,
+      onBadMessage: this.#o.onBadMessage, log: this.#o.log, ...(this.#o.mute ? { mute: this.#o.mute } : {}),
     });
   }
 
@@ -103,8 +109,10 @@ export class Coord {
     let raw: Uint8Array;
     try {
       raw = await this.#rpc.call(peer, pack({ v: 1, from: this.#o.nodeId, request }), timeoutMs);
+      this.#o.onReply?.(to, true);
     } catch (err) {
-      throw new PeerUnreachableError(`node ${to} did not answer: ${(err as Error).message}`, err);
+      this.#o.onReply?.(to, false);
+      throw new PeerUnreachableError(`node ${to} did not answer: ${(err as Error).message}`, err, { maybeDelivered: err instanceof NoAnswerError });
     }
     let reply: CoordReply;
     try {

@@ -42,6 +42,10 @@ export interface Libp2pRegisterTransportOptions {
   readonly identify?: (peerId: string) => string | undefined;
   /** Whether node `nodeId` may send register requests in `epoch` (a member of that map). Default: yes. */
   readonly mayPropose?: (nodeId: string, epoch: number) => boolean;
+  /** Hears whether each request to another node was answered (see `Reachability`). */
+  readonly onReply?: (nodeId: string, answered: boolean) => void;
+  /** Fault injection: the libp2p peers this node neither answers nor hears from (see `rpc.ts`). */
+  readonly mute?: (peerId: string) => boolean;
   readonly log: Logger;
 }
 
@@ -51,7 +55,7 @@ export class Libp2pRegisterTransport implements RegisterTransport {
 
   constructor(options: Libp2pRegisterTransportOptions) {
     this.#o = options;
-    this.#rpc = new RpcClient({ host: options.host, protocol: options.protocol, maxBytes: MAX_REGISTER_MESSAGE_BYTES });
+    this.#rpc = new RpcClient({ host: options.host, protocol: options.protocol, maxBytes: MAX_REGISTER_MESSAGE_BYTES, ...(options.mute ? { mute: options.mute } : {}) });
   }
 
   /** Serves the local acceptor to peers. */
@@ -59,6 +63,7 @@ export class Libp2pRegisterTransport implements RegisterTransport {
     await serveRpc({
       host: this.#o.host, protocol: this.#o.protocol, maxBytes: MAX_REGISTER_MESSAGE_BYTES,
       handler: (payload, connection) => this.#serve(payload, connection.remotePeer.toString()), onBadMessage: this.#o.onBadMessage, log: this.#o.log,
+      ...(this.#o.mute ? { mute: this.#o.mute } : {}),
     });
   }
 
@@ -72,7 +77,14 @@ export class Libp2pRegisterTransport implements RegisterTransport {
     if (refused) throw new KeymeshError('ERR_UNAVAILABLE', `node ${to}: ${refused}`);
     const peer = this.#o.peerOf(to);
     if (!peer) throw new KeymeshError('ERR_UNAVAILABLE', `no known address for node ${to}`);
-    const raw = await this.#rpc.call(peer, encodeRegister({ v: 1, from: this.#o.nodeId, epoch, request }), timeoutMs);
+    let raw: Uint8Array;
+    try {
+      raw = await this.#rpc.call(peer, encodeRegister({ v: 1, from: this.#o.nodeId, epoch, request }), timeoutMs);
+      this.#o.onReply?.(to, true);
+    } catch (err) {
+      this.#o.onReply?.(to, false);
+      throw err;
+    }
     const { reply } = decodeRegister(registerReplyEnvelopeSchema, raw);
     if (reply.t === 'wrong-epoch') {
       this.#o.onEpochMismatch?.(to, reply.epoch);

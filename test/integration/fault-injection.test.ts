@@ -4,7 +4,8 @@
  * restores both; a node started without `--allow-fault-injection` refuses the hook.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestCluster } from '../helpers/cluster.js';
+import { Ring } from '../../src/replication/ring.js';
+import { FAST_CLUSTER_CONFIG, TestCluster } from '../helpers/cluster.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -59,6 +60,48 @@ describe('fault injection', () => {
       }
     }
     expect(states.filter((state) => state === 'dead')).toEqual([]);
+  });
+
+  it('answers register operations within their deadline while the replicas it would ask first are silent', async () => {
+    const cluster = await TestCluster.create(4, dirs, { ...FAST_CLUSTER_CONFIG, bootstrapExpect: 4 });
+    for (let i = 0; i < 4; i++) await cluster.start(i, { args: ['--allow-fault-injection'] });
+    await cluster.waitForMap('a map of four members');
+    const peers = await Promise.all([0, 1, 2, 3].map(async (i) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).peerId));
+    const mute = (i: number, mutePeers: string[]) => cluster.request(i, '/v1/faults', { method: 'PUT', body: { mutePeers } });
+    // node 0 hears nodes 1 and 2 only through gossip (alive, relayed), its requests to them vanish; node 3 answers
+    await Promise.all([mute(0, [peers[1]!, peers[2]!]), mute(1, [peers[0]!]), mute(2, [peers[0]!])]);
+    const timed = async <T>(run: () => Promise<T>) => {
+      const started = Date.now();
+      const result = await run();
+      return { result, ms: Date.now() - started };
+    };
+    // a forwarded operation's bound: the replica's deadline (5 s) plus one request timeout (1 s)
+    const BOUND_MS = 6_000 + 1_000;
+    // keys node 3 holds a replica of (the others have no reachable majority from node 0); node 0 forwards those
+    // it is not a replica of, and the replicas it would ask first are the silent ones
+    const map = (await cluster.mapOf(0)).map!;
+    const ring = new Ring(map.members.map((m) => m.nodeId));
+    const idOf = (i: number) => map.members.find((m) => m.name === cluster.nodes[i]!.name)!.nodeId;
+    const keys = Array.from({ length: 200 }, (_, n) => `silent-${n}`).filter((k) => ring.replicas(`kv/${k}`, 3).includes(idOf(3)));
+    const forwarded = keys.filter((k) => !ring.replicas(`kv/${k}`, 3).includes(idOf(0))).slice(0, 6);
+    const local = keys.filter((k) => ring.replicas(`kv/${k}`, 3).includes(idOf(0))).slice(0, 2);
+    expect(forwarded.length).toBe(6);
+    for (const key of [...forwarded, ...local]) {
+      const { result, ms } = await timed(() => cluster.getOrCreate(0, key, `v-${key}`));
+      expect(result, JSON.stringify(result)).toMatchObject({ status: 200, value: `v-${key}` });
+      expect(ms).toBeLessThan(BOUND_MS);
+    }
+    for (const key of [...forwarded, ...local]) expect((await cluster.read(3, key)).value).toBe(`v-${key}`);
+    expect(await cluster.memberState(0, cluster.nodes[1]!.name)).toBe('alive');
+
+    // every other node silent: an answer still comes within the bound, and it says so
+    await mute(0, [peers[1]!, peers[2]!, peers[3]!]);
+    await mute(3, [peers[0]!]);
+    const { result, ms } = await timed(() => cluster.getOrCreate(0, forwarded[0]!.replace('silent', 'alone'), 'x'));
+    expect(result.status).toBe(503);
+    expect(ms).toBeLessThan(BOUND_MS);
+    await Promise.all([0, 1, 2, 3].map((i) => mute(i, [])));
+    await waitFor(async () => (await cluster.getOrCreate(0, 'after-heal', 'y')).status === 200, { timeoutMs: 15_000, message: 'the register serves node 0 again once healed' });
   });
 
   it('is refused by a node started without --allow-fault-injection', async () => {

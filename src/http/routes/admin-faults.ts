@@ -15,6 +15,7 @@ const MAX_OFFSET_MS = 86_400_000;
 const peerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,100}$/, 'a libp2p peer id (base58)');
 const putBody = z.strictObject({
   blockPeers: z.array(peerId).max(64).optional(),
+  mutePeers: z.array(peerId).max(64).optional(),
   clockOffsetMs: z.number().int().min(-MAX_OFFSET_MS).max(MAX_OFFSET_MS).optional(),
   killAfterAccept: z.string().min(1).max(300).nullable().optional(),
 });

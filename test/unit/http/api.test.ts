@@ -213,24 +213,30 @@ describe('fault injection (/v1/faults)', () => {
     const { app } = await setup({ faults });
     const peer = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
     expectOAuthError(await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(BACKEND), payload: { clockOffsetMs: 1 } }), 403, 'insufficient_scope');
-    const set = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x' } });
+    const set = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [peer], mutePeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x' } });
     expect(set.statusCode).toBe(200);
-    expect(set.json()).toEqual({ blockPeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x', breakReplication: false });
+    expect(set.json()).toEqual({ blockPeers: [peer], mutePeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x', breakReplication: false });
+    expect(faults.isMuted(peer)).toBe(true);
     expect(cut).toEqual([[peer]]);
     expect(faults.isBlocked(peer)).toBe(true);
     expect(Math.abs(faults.clock.now() - (Date.now() - 2500))).toBeLessThan(1000);
     const bad = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: ['not a peer'], clockOffsetMs: 1.5 } });
     expectOAuthError(bad, 400, 'invalid_request');
     expect(bad.json().error_description).toMatch(/blockPeers/);
+    const badMute = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { mutePeers: [peer, 'x'] } });
+    expectOAuthError(badMute, 400, 'invalid_request');
+    expect(badMute.json().error_description).toMatch(/mutePeers/);
+    expect(faults.isMuted(peer)).toBe(true);
     expect(faults.state().clockOffsetMs).toBe(-2500);
-    const healed = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [], clockOffsetMs: 0, killAfterAccept: null } });
-    expect(healed.json()).toMatchObject({ blockPeers: [], clockOffsetMs: 0, killAfterAccept: null });
+    const healed = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [], mutePeers: [], clockOffsetMs: 0, killAfterAccept: null } });
+    expect(healed.json()).toMatchObject({ blockPeers: [], mutePeers: [], clockOffsetMs: 0, killAfterAccept: null });
     expect(faults.isBlocked(peer)).toBe(false);
+    expect(faults.isMuted(peer)).toBe(false);
   });
 
   it('reads KEYMESH_FAULT_* variables', () => {
     expect(FaultInjection.fromEnv({ KEYMESH_FAULT_KILL_AFTER_ACCEPT: 'kv/doomed', KEYMESH_FAULT_BREAK_REPLICATION: '1' }).state()).toEqual({
-      blockPeers: [], clockOffsetMs: 0, killAfterAccept: 'kv/doomed', breakReplication: true,
+      blockPeers: [], mutePeers: [], clockOffsetMs: 0, killAfterAccept: 'kv/doomed', breakReplication: true,
     });
     expect(FaultInjection.fromEnv({}).state()).toMatchObject({ killAfterAccept: null, breakReplication: false });
   });

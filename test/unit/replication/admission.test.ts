@@ -17,11 +17,11 @@ describe('admission', () => {
 
   it('lets a stranger ask for the map and to join, and nothing that changes state', () => {
     for (const t of ['get-map', 'join'] as const) expect(mayAsk(map, 'stranger', t === 'join' ? { t, nodeId: 'stranger', name: 's' } : { t })).toBe(true);
-    expect(mayAsk(map, 'stranger', { t: 'restored', generation: 9 })).toBe(false);
+    expect(mayAsk(map, 'stranger', { t: 'restored', proof: { g: 9, sig: new Uint8Array(64) } })).toBe(false);
     expect(mayAsk(map, 'stranger', { t: 'push-map', map: new Uint8Array(1) })).toBe(false);
     expect(mayAsk(map, 'stranger', { t: 'op', op: 'read', key: 'k' })).toBe(false);
     expect(mayAsk(map, 'stranger', { t: 'handover', epoch: 3 })).toBe(false);
     expect(mayAsk(undefined, 'stranger', { t: 'push-map', map: new Uint8Array(1) })).toBe(true);
-    expect(mayAsk(map, 'a', { t: 'restored', generation: 9 })).toBe(true);
+    expect(mayAsk(map, 'a', { t: 'restored', proof: { g: 9, sig: new Uint8Array(64) } })).toBe(true);
   });
 });
