@@ -1,23 +1,26 @@
 /**
- * Liveness after the final heal: once every fault has healed, every node must see every other node `alive`
- * (`GET /v1/cluster`, `members[].state`) within a bound. A breach is a violation of its own kind, `liveness`,
- * beside the safety invariants I1–I5: a cluster that is correct but never sees itself whole again fails the run.
+ * Liveness after heal: once every fault has healed, every node must see every other node `alive`
+ * (`GET /v1/cluster`, `members[].state`) within a bound. A breach after the final heal is a violation of its own
+ * kind, `liveness`, beside the safety invariants I1–I5: a cluster that stays correct but never sees itself whole
+ * again fails the run. After each fault window's heal the same time is measured and reported, not asserted (the
+ * next window may open first).
  *
- * The harness reads every node's membership view in rounds, every `MEMBERSHIP_READ_EVERY_MS`, from the heal
- * (the history's `heal` event) until a round shows everyone alive or the bound has passed. A round is whole when
- * every node answered and each lists each other node, by the node id it last started with, as `alive`; it is
- * timed by its last answer. Members a node lists beyond those (a wiped node's old id) do not count. Pure: this
- * file reads recorded views and does no I/O.
+ * The harness reads every node's membership view in rounds (`membership-watch.ts`), every
+ * `MEMBERSHIP_READ_EVERY_MS`, from the start of the workload until the final heal has been seen whole or the
+ * bound has passed. A round is whole when every node answered and each lists each other node, by the node id it
+ * last started with before the round, as `alive`. A round counts after a heal when its reads were sent at or
+ * after it, and it is timed by its last answer. Members a node lists beyond those (a wiped node's old id) do not
+ * count. Pure: this file reads recorded views and does no I/O.
  */
 import type { Violation } from './checker.js';
-import type { HistoryEvent, MembershipSnapshot } from './history.js';
+import { faultWindows, type FaultKind, type HistoryEvent, type MembershipSnapshot } from './history.js';
 
 /** How long after the final heal every node must be alive on every other. Default is 20000 (20 seconds). */
 export const LIVENESS_AFTER_HEAL_MS = 20_000;
-/** How often the harness reads every node's membership view after the heal. Default is 500 (0.5 seconds). */
+/** How often the harness reads every node's membership view. Default is 500 (0.5 seconds). */
 export const MEMBERSHIP_READ_EVERY_MS = 500;
 
-/** The verdict on the views recorded after the heal. */
+/** The verdict on the views recorded after the final heal. */
 export interface HealLiveness {
   readonly healedAt: number;
   readonly boundMs: number;
@@ -27,10 +30,29 @@ export interface HealLiveness {
   readonly allAliveAt: number | undefined;
   /** `allAliveAt - healedAt`. */
   readonly ms: number | undefined;
-  /** Rounds read. */
+  /** Rounds read after the heal. */
   readonly rounds: number;
-  /** What kept the last round read within the bound from being whole (`n3 sees n1 suspect`); empty when whole. */
+  /** What kept the last round read within the bound from being whole (`n3 sees n1 suspect`); empty when whole in time. */
   readonly missing: readonly string[];
+}
+
+/** How long after one fault window healed every node was alive on every other. */
+export interface WindowLiveness {
+  readonly windowId: number;
+  readonly kind: FaultKind;
+  readonly healedAt: number;
+  /** The last answer of the first whole round after the heal and before the next window; undefined when none. */
+  readonly allAliveAt: number | undefined;
+  readonly ms: number | undefined;
+  /** When the next window opened before a round was whole. */
+  readonly interruptedAt?: number;
+}
+
+/** One round of reads, with when they were sent and when the last answer came. */
+interface Round {
+  readonly sentAt: number;
+  readonly time: number;
+  readonly views: readonly MembershipSnapshot[];
 }
 
 /** Each node's id as of its last start at or before `at`, by name. */
@@ -58,11 +80,15 @@ export function roundGaps(round: readonly MembershipSnapshot[], nodes: ReadonlyM
   return gaps;
 }
 
-function roundsOf(views: readonly MembershipSnapshot[], from: number): MembershipSnapshot[][] {
+function roundsOf(views: readonly MembershipSnapshot[]): Round[] {
   const byRound = new Map<number, MembershipSnapshot[]>();
-  for (const v of views) if (v.time >= from) byRound.set(v.round, [...(byRound.get(v.round) ?? []), v]);
-  return [...byRound.entries()].sort(([a], [b]) => a - b).map(([, round]) => round);
+  for (const v of views) byRound.set(v.round, [...(byRound.get(v.round) ?? []), v]);
+  return [...byRound.values()]
+    .map((r) => ({ sentAt: Math.min(...r.map((s) => s.sentAt)), time: Math.max(...r.map((s) => s.time)), views: r }))
+    .sort((a, b) => a.sentAt - b.sentAt);
 }
+
+const whole = (history: readonly HistoryEvent[]) => (r: Round) => roundGaps(r.views, expectedNodes(history, r.sentAt)).length === 0;
 
 /**
  * The verdict from the history (its last `heal` event and the nodes' starts) and the views read after it;
@@ -72,13 +98,30 @@ export function livenessAfterHeal(history: readonly HistoryEvent[], views: reado
   const healedAt = history.findLast((e) => e.type === 'heal')?.time;
   if (healedAt === undefined) return undefined;
   const nodes = expectedNodes(history, healedAt);
-  const rounds = roundsOf(views, healedAt);
-  const timeOf = (round: readonly MembershipSnapshot[]) => Math.max(...round.map((s) => s.time));
-  const whole = rounds.find((r) => roundGaps(r, nodes).length === 0);
-  const allAliveAt = whole === undefined ? undefined : timeOf(whole);
-  const lastInBound = rounds.filter((r) => timeOf(r) <= healedAt + boundMs).at(-1) ?? rounds.at(-1);
-  const missing = allAliveAt !== undefined && allAliveAt <= healedAt + boundMs ? [] : lastInBound === undefined ? ['no membership view was read after the heal'] : roundGaps(lastInBound, nodes);
+  const rounds = roundsOf(views).filter((r) => r.sentAt >= healedAt);
+  const first = rounds.find(whole(history));
+  const allAliveAt = first?.time;
+  const inTime = allAliveAt !== undefined && allAliveAt <= healedAt + boundMs;
+  const lastInBound = rounds.filter((r) => r.time <= healedAt + boundMs).at(-1) ?? rounds[0];
+  const missing = inTime ? [] : lastInBound === undefined ? ['no membership view was read after the heal'] : roundGaps(lastInBound.views, expectedNodes(history, lastInBound.sentAt));
   return { healedAt, boundMs, nodes, allAliveAt, ms: allAliveAt === undefined ? undefined : allAliveAt - healedAt, rounds: rounds.length, missing };
+}
+
+/** For each fault window that ended, how long until every node was alive on every other, before the next window opened. */
+export function livenessAfterEachHeal(history: readonly HistoryEvent[], views: readonly MembershipSnapshot[]): WindowLiveness[] {
+  const rounds = roundsOf(views);
+  const windows = faultWindows(history);
+  return windows.flatMap((w): WindowLiveness[] => {
+    if (w.end === undefined) return [];
+    const healedAt = w.end;
+    const next = windows.find((o) => o.start >= healedAt && o.id !== w.id)?.start ?? Infinity;
+    const first = rounds.find((r) => r.sentAt >= healedAt && r.time < next && whole(history)(r));
+    const allAliveAt = first?.time;
+    return [{
+      windowId: w.id, kind: w.kind, healedAt, allAliveAt, ms: allAliveAt === undefined ? undefined : allAliveAt - healedAt,
+      ...(first === undefined && next !== Infinity ? { interruptedAt: next } : {}),
+    }];
+  });
 }
 
 /** The `liveness` violation of a verdict: none when every node was alive on every other within the bound. */

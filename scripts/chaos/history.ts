@@ -2,7 +2,8 @@
  * The record of a chaos run, as JSON lines: `history.jsonl` holds every operation (an `invoke` and then one of
  * `ok`, `fail` or `unknown`), every fault window's start and end, every node process start and exit, and the
  * final heal; `jwks.jsonl` holds each node's JWKS, read once a second; `members.jsonl` each node's membership
- * view, read every half second from the final heal until every node is alive on every other. Times are the harness's wall clock (ms since the epoch), never a
+ * view, read every half second from the start of the workload until every node is alive on every other after
+ * the final heal. Times are the harness's wall clock (ms since the epoch), never a
  * node's, so a node with a skewed clock cannot move its own events. The checker and the report read only these
  * files (and the data dirs and logs), so a run can be checked again later, and a hand-made history can be fed
  * to the checker to prove it finds a violation.
@@ -149,10 +150,13 @@ export interface MemberState {
 }
 
 /**
- * One node's membership view at one moment (`members.jsonl`), read after the final heal: the members it lists,
- * or `null` when it did not answer. Reads of every node taken together share a `round`.
+ * One node's membership view at one moment (`members.jsonl`): the members it lists, or `null` when it did not
+ * answer. Read of every node at once (a `round`) every half second from the start of the workload until the
+ * final heal has been seen whole.
  */
 export interface MembershipSnapshot {
+  /** When the round's reads were sent. */
+  readonly sentAt: number;
   /** When the answer came (or the read gave up). */
   readonly time: number;
   readonly round: number;

@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Violation } from './checker.js';
-import { MEMBERSHIP_READ_EVERY_MS, type HealLiveness } from './heal-liveness.js';
+import { MEMBERSHIP_READ_EVERY_MS, type HealLiveness, type WindowLiveness } from './heal-liveness.js';
 import type { HistoryEvent, JwksSnapshot, OpKind } from './history.js';
 import {
   ROUND_WINDOW_MS, availabilityByWindow, byOpKindOrder, completedOps, convergenceAfterHeals, type Convergence, faultWindows, latencyByOp, windowNodes,
@@ -52,6 +52,8 @@ export interface ReportInput {
   readonly violations: readonly ReportViolation[];
   /** The verdict on liveness after the final heal; absent when the run did not reach the heal. */
   readonly healLiveness?: HealLiveness;
+  /** How long after each window's heal every node was alive on every other (from the membership views). */
+  readonly afterEachHeal?: readonly WindowLiveness[];
 }
 
 /** Escapes a Markdown table cell: `|` and line breaks would end the cell or the row, and a backslash would escape what follows. */
@@ -144,6 +146,18 @@ export function renderReport(input: ReportInput & { readonly svgFile: string }):
   ));
   out.push('');
 
+  out.push('## Liveness after each heal', '');
+  out.push(`Every node's membership view (\`GET /v1/cluster\`) is read every ${MEMBERSHIP_READ_EVERY_MS / 1000} s; the time runs from the heal ` +
+    'to the last answer of the first round, sent after the heal, in which every node answered and listed every other node ' +
+    '`alive`. Rounds after the next fault window opened do not count. Reported, not asserted; the final heal is (below).', '');
+  const afterEach = input.afterEachHeal ?? [];
+  out.push(afterEach.length === 0 ? 'No fault window ended.' : table(
+    ['window', 'kind', 'healed at (s)', 'all alive after (ms)'],
+    afterEach.map((l) => [`#${l.windowId}`, l.kind, at(l.healedAt), l.ms !== undefined ? ms(l.ms)
+      : l.interruptedAt === undefined ? 'not seen' : `not before the next fault (${((l.interruptedAt - l.healedAt) / 1000).toFixed(1)} s later)`]),
+  ));
+  out.push('');
+
   out.push('## Liveness after the final heal', '');
   out.push(healLivenessText(input.healLiveness, at), '');
 
@@ -185,7 +199,7 @@ export function writeReport(dir: string, input: ReportInput): { markdown: string
 function healLivenessText(h: HealLiveness | undefined, at: (t: number) => string): string {
   if (h === undefined) return 'Not checked: the run did not reach the final heal.';
   const s = (n: number) => (n / 1000).toFixed(1);
-  const head = `Healed at ${at(h.healedAt)} s; every node's membership view (\`GET /v1/cluster\`) read every ${MEMBERSHIP_READ_EVERY_MS / 1000} s, ${h.rounds} round${h.rounds === 1 ? '' : 's'}; ` +
+  const head = `Healed at ${at(h.healedAt)} s; ${h.rounds} round${h.rounds === 1 ? '' : 's'} of membership views read after it; ` +
     `bound ${s(h.boundMs)} s for every one of the ${h.nodes.size} nodes to see every other \`alive\`.`;
   if (h.ms !== undefined && h.ms <= h.boundMs) return `${head}\n\nPASS: every node alive on every other ${s(h.ms)} s after the heal.`;
   const when = h.ms === undefined ? 'not within the reads' : `only after ${s(h.ms)} s`;

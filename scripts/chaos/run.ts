@@ -1,8 +1,8 @@
 /**
  * One chaos run, start to end: the run's network (loopback, or a namespace per node), a fresh cluster in a
- * temporary directory, the workload and the fault schedule at the same time for the run's duration, every fault
- * healed, every node's membership view read until each sees every other alive (or the bound passes), a final
- * read-back (every user's secret, every live token on every node), a clean stop, the network torn down, and then
+ * temporary directory, the workload and the fault schedule at the same time for the run's duration (every node's
+ * JWKS and membership view read all along), every fault healed, the membership views read until each node sees
+ * every other alive (or the bound passes), a final read-back (every user's secret, every live token on every node), a clean stop, the network torn down, and then
  * the checker over the history, the JWKS snapshots, the membership views, the data directories and the logs.
  * Writes `history.jsonl`, `jwks.jsonl`, `members.jsonl`, `report.md` and `latency.svg` to a new folder under the
  * results directory.
@@ -14,9 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeClusterSecrets } from '../bench/cluster-nodes.js';
 import { checkHistory, type Violation } from './checker.js';
 import { Nemesis } from './faults.js';
-import { healLivenessViolations, LIVENESS_AFTER_HEAL_MS, livenessAfterHeal, MEMBERSHIP_READ_EVERY_MS, roundGaps } from './heal-liveness.js';
+import { healLivenessViolations, LIVENESS_AFTER_HEAL_MS, livenessAfterEachHeal, livenessAfterHeal } from './heal-liveness.js';
 import { JsonLinesWriter, type HistoryEvent, type JwksSnapshot, type MembershipSnapshot } from './history.js';
 import { findLeaks, leakViolations } from './leaks.js';
+import { MembershipWatch } from './membership-watch.js';
 import type { ChaosNetwork } from './network.js';
 import { ChaosNodes } from './nodes.js';
 import { CHAOS_PROFILE, Parties } from './parties.js';
@@ -99,6 +100,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   let parties: Parties | undefined;
   let workload: Workload | undefined;
   let nemesis: Nemesis | undefined;
+  let watch: MembershipWatch | undefined;
   let finalFrom: number | undefined;
   try {
     const places = await o.network.setUp(o.nodes);
@@ -121,6 +123,8 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
 
     const reading = new AbortController();
     const snapshotLoop = Workload.snapshots(nodes, snapshots, reading.signal);
+    watch = new MembershipWatch(nodes, views);
+    watch.start();
     const workStart = Date.now();
     let stopped = false;
     const work = workload.run(o.clients);
@@ -136,7 +140,8 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     await nemesis.healAll();
     const healedAt = Date.now();
     history.write({ type: 'heal', time: healedAt });
-    const alive = await watchMembership(nodes, views, healedAt + LIVENESS_AFTER_HEAL_MS);
+    const alive = await watch.wholeAfter(healedAt, healedAt + LIVENESS_AFTER_HEAL_MS);
+    await watch.stop();
     say(alive === undefined
       ? `not every node alive on every other within ${LIVENESS_AFTER_HEAL_MS / 1000} s of the heal`
       : `every node alive on every other ${((alive - healedAt) / 1000).toFixed(1)} s after the heal`);
@@ -151,6 +156,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     say(`error: ${(err as Error).message}`);
   } finally {
     workload?.stop();
+    await watch?.stop();
     await nodes?.stopAll();
     await parties?.close();
     tearDown();
@@ -163,6 +169,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   say('checking the history');
   const checked = checkHistory(history.events, snapshots.events, finalFrom === undefined ? {} : { finalFrom });
   const healLiveness = livenessAfterHeal(history.events, views.events);
+  const afterEachHeal = livenessAfterEachHeal(history.events, views.events);
   const needles = [...(workload?.seen ?? []), ...(parties ? [{ label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }] : [])];
   const leaks = leakViolations(findLeaks([join(root, 'data'), join(root, 'logs'), resultsDir], needles));
   const violations = [...checked.violations, ...leaks, ...healLivenessViolations(healLiveness)];
@@ -172,7 +179,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
       command: o.command, seed: o.seed, nodes: o.nodes, durationS: o.durationS, faults: o.faults, clients: o.clients, startedAt, endedAt: Date.now(),
       partitionMethod: o.network.partitionMethod, resultsDir, notes: [...notes, `needles searched for leaks: ${needles.length}`],
     },
-    history: history.events, snapshots: snapshots.events, violations, ...(healLiveness === undefined ? {} : { healLiveness }),
+    history: history.events, snapshots: snapshots.events, violations, afterEachHeal, ...(healLiveness === undefined ? {} : { healLiveness }),
   });
   if (o.keepData || violations.length > 0) say(`data directories and logs kept in ${root}`);
   else rmSync(root, { recursive: true, force: true });
@@ -199,29 +206,6 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
   await Promise.all(Array.from({ length: width }, async () => {
     while (next < items.length) await fn(items[next++]!);
   }));
-}
-
-/**
- * Reads every node's membership view in rounds, every `MEMBERSHIP_READ_EVERY_MS`, into `out`, until a round shows
- * every node alive on every other (returns that round's last answer time) or `deadline` passes (undefined).
- */
-async function watchMembership(nodes: ChaosNodes, out: JsonLinesWriter<MembershipSnapshot>, deadline: number): Promise<number | undefined> {
-  const expected = new Map(nodes.nodes.map((n) => [n.name, n.nodeId ?? '']));
-  for (let round = 1; ; round++) {
-    const started = Date.now();
-    const read = await Promise.all(nodes.nodes.map(async (node, i): Promise<MembershipSnapshot> => {
-      const view = await nodes.admin(i, 'GET', '/v1/cluster', undefined, MEMBERSHIP_READ_EVERY_MS * 4).catch(() => undefined);
-      const members = view?.status === 200 && Array.isArray(view.body?.['members'])
-        ? (view.body['members'] as Array<Record<string, unknown>>).map((m) => ({ nodeId: String(m['nodeId']), name: String(m['name']), state: String(m['state']) }))
-        : null;
-      return { time: Date.now(), round, node: node.name, members };
-    }));
-    for (const s of read) out.write(s);
-    const last = Math.max(...read.map((s) => s.time));
-    if (roundGaps(read, expected).length === 0) return last;
-    if (last >= deadline) return undefined;
-    await sleep(Math.max(0, started + MEMBERSHIP_READ_EVERY_MS - Date.now()));
-  }
 }
 
 /** Waits until every node is a member of one map holding all of them as normal members, with one key set. */

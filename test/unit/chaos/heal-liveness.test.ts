@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { healLivenessViolations, LIVENESS_AFTER_HEAL_MS, livenessAfterHeal } from '../../../scripts/chaos/heal-liveness.js';
-import type { HistoryEvent, MembershipSnapshot } from '../../../scripts/chaos/history.js';
+import { healLivenessViolations, LIVENESS_AFTER_HEAL_MS, livenessAfterEachHeal, livenessAfterHeal } from '../../../scripts/chaos/heal-liveness.js';
+import type { FaultEvent, HistoryEvent, MembershipSnapshot } from '../../../scripts/chaos/history.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 const at = (s: number): number => T0 + s * 1000;
@@ -15,7 +15,7 @@ function history(extra: HistoryEvent[] = []): HistoryEvent[] {
 /** One round of reads at `s` seconds: `state(observer, member)` gives what the observer lists, `null` for no answer. */
 function round(n: number, s: number, state: (observer: string, member: string) => string | undefined, silent: string[] = []): MembershipSnapshot[] {
   return NODES.map((node, k) => ({
-    time: at(s) + k * 10, round: n, node,
+    sentAt: at(s), time: at(s) + k * 10, round: n, node,
     members: silent.includes(node) ? null : NODES.flatMap((m) => {
       const st = m === node ? 'alive' : state(node, m);
       return st === undefined ? [] : [{ nodeId: `id-${m}`, name: m, state: st }];
@@ -73,6 +73,12 @@ describe('liveness after the final heal', () => {
     expect(healLivenessViolations(livenessAfterHeal(history([wiped]), round(1, 61, allAlive)))).toHaveLength(1);
   });
 
+  it('does not count a round whose reads were sent before the heal, even if its answers came after', () => {
+    const straddling = round(1, 59.9, allAlive).map((v) => ({ ...v, time: at(60.2) }));
+    const verdict = livenessAfterHeal(history(), [...straddling, ...round(2, 60.5, allAlive)]);
+    expect(verdict).toMatchObject({ rounds: 1, allAliveAt: at(60.5) + 20 });
+  });
+
   it('fails when no view was read after the heal, and checks nothing when the run never healed', () => {
     const early = round(1, 50, allAlive);
     expect(livenessAfterHeal(history(), early)?.missing).toEqual(['no membership view was read after the heal']);
@@ -86,5 +92,25 @@ describe('liveness after the final heal', () => {
     const views = round(1, 65, allAlive);
     expect(healLivenessViolations(livenessAfterHeal(history(), views, 4_000))).toHaveLength(1);
     expect(healLivenessViolations(livenessAfterHeal(history(), views, 6_000))).toEqual([]);
+  });
+
+  it('times each window\'s heal to the first whole round before the next window, and says when the next came first', () => {
+    const window = (id: number, kind: FaultEvent['kind'], from: number, to: number): HistoryEvent[] => {
+      const start: FaultEvent = { type: 'fault', phase: 'start', id, kind, nodes: NODES, groups: [['n1'], ['n2', 'n3']], time: at(from) };
+      return [start, { ...start, phase: 'end', time: at(to) }];
+    };
+    const events = history([...window(1, 'oneway', 10, 20), ...window(2, 'netdrop', 22, 30), ...window(3, 'bridge', 40, 50)]);
+    const cutOff = (o: string, m: string) => (o === 'n1' || m === 'n1' ? 'suspect' : 'alive');
+    const views = [
+      ...round(1, 19.5, allAlive), // before the heal of #1: does not count
+      ...round(2, 20.5, cutOff), ...round(3, 21, cutOff), // #1 not whole before #2 opens at 22 s
+      ...round(4, 31, cutOff), ...round(5, 32.5, allAlive), // #2 whole 2.5 s after its heal
+      ...round(6, 50.5, allAlive),
+    ];
+    expect(livenessAfterEachHeal(events, views)).toEqual([
+      { windowId: 1, kind: 'oneway', healedAt: at(20), allAliveAt: undefined, ms: undefined, interruptedAt: at(22) },
+      { windowId: 2, kind: 'netdrop', healedAt: at(30), allAliveAt: at(32.5) + 20, ms: 2520 },
+      { windowId: 3, kind: 'bridge', healedAt: at(50), allAliveAt: at(50.5) + 20, ms: 520 },
+    ]);
   });
 });

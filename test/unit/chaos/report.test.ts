@@ -179,12 +179,25 @@ describe('chaos report', () => {
       renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: [], svgFile: 'latency.svg', ...(healLiveness ? { healLiveness } : {}) });
     const passed = render({ ...base, allAliveAt: T0 + 16_200, ms: 1_200, missing: [] });
     expect(passed.indexOf('## Liveness after the final heal')).toBeGreaterThan(passed.indexOf('## Convergence after each heal'));
-    expect(passed).toContain('Healed at 15.0 s;');
+    expect(passed).toContain('Healed at 15.0 s; 3 rounds of membership views read after it;');
     expect(passed).toContain('bound 20.0 s for every one of the 5 nodes to see every other `alive`.');
     expect(passed).toContain('PASS: every node alive on every other 1.2 s after the heal.');
     const failed = render({ ...base, allAliveAt: undefined, ms: undefined, missing: ['n1 sees n3 suspect', 'n4 did not answer'] });
     expect(failed).toContain('FAIL (not within the reads). The last round within the bound:\n\n- n1 sees n3 suspect\n- n4 did not answer');
     expect(render()).toContain('## Liveness after the final heal\n\nNot checked: the run did not reach the final heal.');
+  });
+
+  it('tabulates how long after each heal every node was alive on every other', () => {
+    const afterEachHeal = [
+      { windowId: 1, kind: 'kill' as const, healedAt: T0 + 4580, allAliveAt: T0 + 5780, ms: 1200 },
+      { windowId: 2, kind: 'partition' as const, healedAt: T0 + 12_000, allAliveAt: undefined, ms: undefined, interruptedAt: T0 + 16_000 },
+    ];
+    const markdown = renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: [], svgFile: 'latency.svg', afterEachHeal });
+    const section = markdown.indexOf('## Liveness after each heal');
+    expect(section).toBeGreaterThan(markdown.indexOf('## Convergence after each heal'));
+    expect(section).toBeLessThan(markdown.indexOf('## Liveness after the final heal'));
+    expect(markdown).toContain('| #1 | kill | 4.6 | 1200 |');
+    expect(markdown).toContain('| #2 | partition | 12.0 | not before the next fault (4.0 s later) |');
   });
 });
 
