@@ -17,8 +17,8 @@ import { faultWindows, type FaultKind, type HistoryEvent, type MembershipSnapsho
 
 /** How long after the final heal every node must be alive on every other. Default is 20000 (20 seconds). */
 export const LIVENESS_AFTER_HEAL_MS = 20_000;
-/** How often the harness reads every node's membership view. Default is 500 (0.5 seconds). */
-export const MEMBERSHIP_READ_EVERY_MS = 500;
+/** How often the harness reads every node's membership view (as often as the JWKS). Default is 1000 (1 second). */
+export const MEMBERSHIP_READ_EVERY_MS = 1_000;
 
 /** The verdict on the views recorded after the final heal. */
 export interface HealLiveness {

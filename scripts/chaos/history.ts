@@ -2,7 +2,7 @@
  * The record of a chaos run, as JSON lines: `history.jsonl` holds every operation (an `invoke` and then one of
  * `ok`, `fail` or `unknown`), every fault window's start and end, every node process start and exit, and the
  * final heal; `jwks.jsonl` holds each node's JWKS, read once a second; `members.jsonl` each node's membership
- * view, read every half second from the start of the workload until every node is alive on every other after
+ * view, read once a second from the start of the workload until every node is alive on every other after
  * the final heal. Times are the harness's wall clock (ms since the epoch), never a
  * node's, so a node with a skewed clock cannot move its own events. The checker and the report read only these
  * files (and the data dirs and logs), so a run can be checked again later, and a hand-made history can be fed
@@ -151,7 +151,7 @@ export interface MemberState {
 
 /**
  * One node's membership view at one moment (`members.jsonl`): the members it lists, or `null` when it did not
- * answer. Read of every node at once (a `round`) every half second from the start of the workload until the
+ * answer. Read of every node at once (a `round`) once a second from the start of the workload until the
  * final heal has been seen whole.
  */
 export interface MembershipSnapshot {

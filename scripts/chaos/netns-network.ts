@@ -1,13 +1,17 @@
 /**
- * `--net netns`: each node in its own Linux network namespace, joined by a bridge in the root namespace, and
- * packet cuts made with iptables inside the namespaces (`net-cuts.ts`).
+ * `--net netns`: each node in its own Linux network namespace, all joined by a bridge, and packet cuts made with
+ * iptables inside the node namespaces (`net-cuts.ts`).
  *
- * Layout, for a run with pid P and nodes n1…nN: a bridge `kmbP` holding 10.77.S.1/24 (so the harness reaches
- * every node, and every node reaches the parties in the harness process); per node a namespace `keymesh-P-nI`
- * and a veth pair `kmvPnI` (bridge side) / `eth0` (namespace side) with 10.77.S.(I+1)/24, and `lo` up. S is the
- * first /24 from P mod 250 on that no address or route of the root namespace uses, so runs side by side never
- * share names or addresses. Every node listens on its own address at the same ports (HTTP 8701, libp2p 9701);
- * its seeds are n1 and n2 at theirs, so what it dials and advertises is always a namespace address.
+ * Layout, for a run with pid P and nodes n1…nN: a switch namespace `keymesh-P-sw` holding the bridge `br0`; per
+ * node a namespace `keymesh-P-nI` and a veth pair, `eth0` with 10.77.S.(I+1)/24 in the node's namespace and
+ * `kmvPnI` on the bridge, and `lo` up; and one veth pair to the root namespace, `kmbP` there with 10.77.S.1/24
+ * (so the harness reaches every node, and every node the parties in the harness process) and `kmsP` on the
+ * bridge. The bridge is not in the root namespace because bridged frames pass the iptables FORWARD chain of the
+ * bridge's namespace (br_netfilter), and hosts running Docker set that policy to DROP: node-to-node traffic
+ * would never flow. S is the first /24 from P mod 250 on that no address or route of the root namespace uses,
+ * so runs side by side never share names or addresses. Every node listens on its own address at the same ports
+ * (HTTP 8701, libp2p 9701); its seeds are n1 and n2 at theirs, so what it dials and advertises is always a
+ * namespace address.
  *
  * Off loopback everything the harness and the nodes say over HTTP is https: a node hands plaintext secrets
  * (tokens, SCT keys) over plain http only to a loopback caller, and fetches key sets over plain http only from
@@ -15,9 +19,9 @@
  * nodes (`http.tls`) and the parties; nodes trust it through `NODE_EXTRA_CA_CERTS`, the harness through its own
  * client (`tls-fetch.ts`).
  *
- * Everything made is recorded as it is made, and `tearDown` removes it in reverse: the rules, the veth pairs,
- * the namespaces, the bridge, the certificate's directory. A namespace outlives its name while a process is in
- * it, so the caller ends the nodes first.
+ * Everything made is recorded as it is made, and `tearDown` removes it: the rules, the veth pairs, the
+ * namespaces (the bridge with the switch's), the certificate's directory. A namespace outlives its name while a
+ * process is in it, so the caller ends the nodes first.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,11 +38,20 @@ export const NETNS_P2P_PORT = 9701;
 /** The first two octets of the run's /24. */
 const SUBNET_PREFIX = '10.77';
 
-/** The names a run with pid `pid` gives its bridge, namespaces and veth ends (interface names: 15 characters at most). */
-export function netnsNames(pid: number, size: number): { bridge: string; namespaces: string[]; veths: string[]; peers: string[] } {
+/** The bridge's name in the switch namespace. */
+const BRIDGE = 'br0';
+
+/**
+ * The names a run with pid `pid` gives its namespaces and veth ends (interface names: 15 characters at most):
+ * the switch namespace, the root end of the harness's link and its bridge end, each node's namespace, the bridge
+ * end of its link and the node end (renamed `eth0` once in its namespace).
+ */
+export function netnsNames(pid: number, size: number): { switch: string; host: string; hostPort: string; namespaces: string[]; veths: string[]; peers: string[] } {
   const each = (f: (n: number) => string) => Array.from({ length: size }, (_, i) => f(i + 1));
   return {
-    bridge: `kmb${pid}`,
+    switch: `keymesh-${pid}-sw`,
+    host: `kmb${pid}`,
+    hostPort: `kms${pid}`,
     namespaces: each((n) => `keymesh-${pid}-n${n}`),
     veths: each((n) => `kmv${pid}n${n}`),
     peers: each((n) => `kmp${pid}n${n}`),
@@ -68,15 +81,18 @@ export class NetnsNetwork implements ChaosNetwork {
   #certDir: string | undefined;
   #cert: string | undefined;
   #names: ReturnType<typeof netnsNames> | undefined;
-  /** What set-up made and tear-down has not removed yet. */
-  readonly #made = { bridge: false, namespaces: [] as string[], veths: [] as string[] };
+  /**
+   * What set-up made and tear-down has not removed yet: links by the namespace they are in (`''` for the root
+   * one), node namespaces, and the switch namespace.
+   */
+  readonly #made = { links: [] as Array<{ ns: string; name: string }>, namespaces: [] as string[], switch: undefined as string | undefined };
 
   /** `backend` is the iptables program that works here (`checkNetnsSupport`). */
   constructor(o: { pid: number; backend: string; runner: CommandRunner }) {
     this.#pid = o.pid;
     this.#backend = o.backend;
     this.#runner = o.runner;
-    this.partitionMethod = `network namespaces on a bridge; cuts are silent packet drops by \`${o.backend}\` rules (INPUT chain of the receiving node's namespace), flushed to heal; the fault-injection hook still serves \`partition\`, \`skew\` and \`commit-kill\``;
+    this.partitionMethod = `a network namespace per node, on a bridge in a namespace of its own; cuts are silent packet drops by \`${o.backend}\` rules (INPUT chain of the receiving node's namespace), flushed to heal; the fault-injection hook still serves \`partition\`, \`skew\` and \`commit-kill\``;
   }
 
   async setUp(size: number): Promise<{ nodes: NodePlace[]; parties: PartiesPlace }> {
@@ -87,26 +103,23 @@ export class NetnsNetwork implements ChaosNetwork {
     const s = freeSubnet(inUse, (this.#pid % 250) + 1);
     if (s === undefined) throw new Error(`no free ${SUBNET_PREFIX}.S.0/24 left in this namespace`);
     this.#subnet = s;
-    const bridge = names.bridge;
-    this.#must(['link', 'add', bridge, 'type', 'bridge']);
-    this.#made.bridge = true;
-    this.#must(['addr', 'add', `${this.#address(-1)}/24`, 'dev', bridge]);
-    this.#must(['link', 'set', bridge, 'up']);
+    const sw = names.switch;
+    this.#must(['netns', 'add', sw]);
+    this.#made.switch = sw;
+    this.#must(['-n', sw, 'link', 'add', BRIDGE, 'type', 'bridge']);
+    this.#must(['-n', sw, 'link', 'set', BRIDGE, 'up']);
+    this.#plug(names.host, names.hostPort, '');
+    this.#must(['addr', 'add', `${this.#address(-1)}/24`, 'dev', names.host]);
+    this.#must(['link', 'set', names.host, 'up']);
     for (let i = 0; i < size; i++) {
       const ns = names.namespaces[i]!;
-      const veth = names.veths[i]!;
-      const peer = names.peers[i]!;
       this.#must(['netns', 'add', ns]);
       this.#made.namespaces.push(ns);
-      this.#must(['link', 'add', veth, 'type', 'veth', 'peer', 'name', peer]);
-      this.#made.veths.push(veth);
-      this.#must(['link', 'set', peer, 'netns', ns]);
-      this.#must(['-n', ns, 'link', 'set', peer, 'name', 'eth0']);
+      this.#plug(names.peers[i]!, names.veths[i]!, ns);
+      this.#must(['-n', ns, 'link', 'set', names.peers[i]!, 'name', 'eth0']);
       this.#must(['-n', ns, 'addr', 'add', `${this.#address(i)}/24`, 'dev', 'eth0']);
       this.#must(['-n', ns, 'link', 'set', 'eth0', 'up']);
       this.#must(['-n', ns, 'link', 'set', 'lo', 'up']);
-      this.#must(['link', 'set', veth, 'master', bridge]);
-      this.#must(['link', 'set', veth, 'up']);
     }
     this.#certDir = mkdtempSync(join(tmpdir(), 'keymesh-chaos-tls-'));
     const certFile = join(this.#certDir, 'cert.pem');
@@ -158,9 +171,10 @@ export class NetnsNetwork implements ChaosNetwork {
       return false;
     };
     for (const ns of this.#made.namespaces) this.#ip(['netns', 'exec', ns, this.#backend, '-w', '-F', 'INPUT']);
-    this.#made.veths = this.#made.veths.filter((veth) => !remove(['link', 'del', veth]));
+    // deleting one end of a veth pair deletes the other
+    this.#made.links = this.#made.links.filter((l) => !remove([...(l.ns === '' ? [] : ['-n', l.ns]), 'link', 'del', l.name]));
     this.#made.namespaces = this.#made.namespaces.filter((ns) => !remove(['netns', 'del', ns]));
-    if (this.#made.bridge && this.#names !== undefined) this.#made.bridge = !remove(['link', 'del', this.#names.bridge]);
+    if (this.#made.switch !== undefined && remove(['netns', 'del', this.#made.switch])) this.#made.switch = undefined;
     if (this.#certDir !== undefined) rmSync(this.#certDir, { recursive: true, force: true });
     this.#certDir = undefined;
     return left;
@@ -191,6 +205,25 @@ export class NetnsNetwork implements ChaosNetwork {
       }
     }));
     if (failures.length > 0) throw new Error(failures.join('; '));
+  }
+
+  /**
+   * A veth pair from `end` (moved into `ns`, or left in the root namespace when `ns` is `''`) to `port` on the
+   * switch's bridge, up. Each end is recorded where it is as soon as it exists.
+   */
+  #plug(end: string, port: string, ns: string): void {
+    const sw = this.#made.switch!;
+    this.#must(['link', 'add', end, 'type', 'veth', 'peer', 'name', port]);
+    const root = { ns: '', name: end };
+    this.#made.links.push(root);
+    this.#must(['link', 'set', port, 'netns', sw]);
+    this.#made.links.push({ ns: sw, name: port });
+    if (ns !== '') {
+      this.#must(['link', 'set', end, 'netns', ns]);
+      this.#made.links.splice(this.#made.links.indexOf(root), 1);
+    }
+    this.#must(['-n', sw, 'link', 'set', port, 'master', BRIDGE]);
+    this.#must(['-n', sw, 'link', 'set', port, 'up']);
   }
 
   #ip(args: readonly string[]) {

@@ -82,12 +82,14 @@ describe('netns support check', () => {
 });
 
 describe('netns names and addresses', () => {
-  it('names bridge, namespaces and veth ends after the run\'s pid, within 15 characters per interface', () => {
+  it('names namespaces and veth ends after the run\'s pid, within 15 characters per interface', () => {
     const names = netnsNames(4_194_304, 9);
-    expect(names.bridge).toBe('kmb4194304');
+    expect(names.switch).toBe('keymesh-4194304-sw');
+    expect(names.host).toBe('kmb4194304');
     expect(names.namespaces[8]).toBe('keymesh-4194304-n9');
-    for (const name of [names.bridge, ...names.veths, ...names.peers]) expect(name.length).toBeLessThanOrEqual(15);
-    expect(new Set([...names.veths, ...names.peers]).size).toBe(18);
+    const links = [names.host, names.hostPort, ...names.veths, ...names.peers];
+    for (const name of links) expect(name.length).toBeLessThanOrEqual(15);
+    expect(new Set(links).size).toBe(20);
   });
 
   it('picks the first 10.77.S.0/24 no address or route uses, from the start it is given', () => {
