@@ -23,6 +23,7 @@ import type { ClusterMetrics, GossipDirection, GossipTopic } from '../metrics/re
 import type { Startable } from '../startable.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import { ConnectionWatchdog } from './connection-watchdog.js';
+import type { ClusterDelegate } from './delegate.js';
 import { OwnGenerationProofs, verifyGenerationProof, type GenerationProof } from './generation-proof.js';
 import type { Host } from './host.js';
 import type { KeySync } from './key-sync.js';
@@ -48,20 +49,6 @@ export interface MemberView {
   incarnation: number;
   digest: string;
   publishedKeys: number;
-}
-
-/** What the cluster layer tells the agreement role (the cluster map's keeper) and asks of it. */
-export interface MapParticipant {
-  /** The map this node's heartbeats name. */
-  mapSummary(): { epoch: number; id: string } | undefined;
-  /** This node's register write generation, for its heartbeats. */
-  generation(): number;
-  /** The node ids of the agreed cluster map, once there is one. */
-  mapMembers(): ReadonlySet<string> | undefined;
-  /** A member's heartbeat named `summary` and `generation`. */
-  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation: number | undefined): void;
-  /** A member signed generation `proof.g` (verified against the key of the peer bound to it). */
-  observeProof?(nodeId: string, proof: GenerationProof): void;
 }
 
 /** What the cluster service needs. */
@@ -101,7 +88,7 @@ export class Cluster implements Startable {
   #host: Host | undefined;
   #sync: KeySync | undefined;
   #seeds: SeedDialer | undefined;
-  #participant: MapParticipant | undefined;
+  #participant: ClusterDelegate | undefined;
   #proofs: OwnGenerationProofs | undefined;
   /** Per member, the highest generation proof verified so far (only higher ones are verified again). */
   readonly #proven = new Map<string, number>();
@@ -227,7 +214,7 @@ export class Cluster implements Startable {
   }
 
   /** Lets the agreement role name its map in heartbeats and hear what peers' heartbeats name. */
-  attach(participant: MapParticipant): void {
+  attach(participant: ClusterDelegate): void {
     this.#participant = participant;
   }
 

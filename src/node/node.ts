@@ -7,13 +7,11 @@
  * the keys are served) → libp2p host, gossip, sync and seeds (a node not yet connected is a cluster of one).
  */
 import { join } from 'node:path';
-import type { JSONWebKeySet } from 'jose';
 import { systemClock, type Clock } from '../clock.js';
-import { DEFAULT_REALM, ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
+import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import { keyUseMarginMs } from '../config/rules.js';
 import type { Config } from '../config/types.js';
 import { Cluster } from '../cluster/cluster.js';
-import { KeymeshError } from '../errors.js';
 import { loadManagementKey } from '../crypto/management-key.js';
 import { Sealer } from '../crypto/sealer.js';
 import { OperatorAuth, hashOperatorToken } from '../http/operator-auth.js';
@@ -24,22 +22,12 @@ import { PopDecryptor } from '../keyring/pop-decryptor.js';
 import { RotationService } from '../keyring/rotation.js';
 import { Metrics } from '../metrics/metrics.js';
 import { Agreement } from '../replication/agreement.js';
-import { ClientAssertionVerifier, recordOnceWith, type RecordOnce } from '../secret-server/client-assertions.js';
+import { recordOnceWith } from '../secret-server/client-assertions.js';
 import { PopKeys } from '../secret-server/pop-keys.js';
-import { SecretServer } from '../secret-server/secret-server.js';
 import { AuthThrottle } from '../tokens/auth-throttle.js';
-import { ClientRegistry } from '../tokens/clients.js';
 import { SlowHashPool } from '../tokens/slow-hash.js';
 import { CappedFetcher } from '../net/capped-fetch.js';
-import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
-import { TokenProviders, type EncryptionProperties } from '../tokens/provider.js';
-import { RegisterTokenStore } from '../tokens/register-store.js';
 import { Revocations } from '../tokens/revocations.js';
-import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
-import { DpopNonces, DpopVerifier } from '../tokens/dpop.js';
-import { SubjectTokens } from '../tokens/subject-tokens.js';
-import { TokenService } from '../tokens/token-service.js';
-import { UserTokenVerifier } from '../secret-server/user-tokens.js';
 import type { Logger } from '../log.js';
 import type { Startable } from '../startable.js';
 import { LevelStore } from '../storage/level-store.js';
@@ -47,6 +35,7 @@ import { SealedStore } from '../storage/sealed-store.js';
 import { resolveAdminToken } from './admin-token.js';
 import { DB_DIR, openDataDir, renewNodeId } from './data-dir.js';
 import type { FaultInjection } from './fault-injection.js';
+import { createSecretServer, createTokenService, type SharedParts } from './token-services.js';
 
 /** What a node is started with besides its config. */
 export interface NodeOptions {
@@ -57,25 +46,6 @@ export interface NodeOptions {
   readonly clock?: Clock;
   /** Faults for tests and chaos runs (`--allow-fault-injection`): partitions, clock skew, death before a commit. */
   readonly faults?: FaultInjection;
-}
-
-/** What the secret server and every realm's token service share: the register, caches and views built once. */
-interface SharedParts {
-  readonly agreement: Agreement;
-  readonly keyring: Keyring;
-  readonly clock: Clock;
-  readonly getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>;
-  readonly getOrCreateExpiring: (key: string, candidate: Uint8Array, expiresAtS: number) => Promise<Uint8Array | undefined>;
-  readonly recordOnce: RecordOnce;
-  readonly revocations: Revocations;
-  readonly jwks: JwksView;
-  readonly pops: PopKeys;
-  /** Where operator-chosen client secrets are checked, and the throttle of failed client authentications. */
-  readonly slowHash: SlowHashPool;
-  readonly fetcher: CappedFetcher;
-  /** Seals register values that carry secrets (users' secrets, SCT keys) under the management key. */
-  readonly sealer: Sealer;
-  readonly throttle: AuthThrottle;
 }
 
 /** One keymesh node. */
@@ -166,12 +136,12 @@ export class KeymeshNode implements Startable {
       const revocations = new Revocations({ register: agreement, clock, publish: (jti, exp) => cluster.publishRevocation(jti, exp) });
       cluster.onRevocation((jti, exp) => revocations.heard(jti, exp));
       const shared: SharedParts = {
-        agreement, keyring, clock, getOrCreate, getOrCreateExpiring, recordOnce: recordOnceWith(getOrCreateExpiring), revocations,
+        register: agreement, keyring, clock, getOrCreate, getOrCreateExpiring, recordOnce: recordOnceWith(getOrCreateExpiring), revocations,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock, { fetcher }), fetcher,
         slowHash, throttle: new AuthThrottle(), sealer,
       };
-      const secretServer = this.#secretServer(shared);
-      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, this.#tokenService(shared, realm)] as const));
+      const secretServer = createSecretServer(config, shared);
+      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, createTokenService(config, shared, realm)] as const));
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: shared.jwks,
@@ -210,100 +180,6 @@ export class KeymeshNode implements Startable {
         this.#o.log.error({ component: 'node', err }, 'component failed to stop');
       }
     }
-  }
-
-  /** The secret server of the default realm, on the register. */
-  #secretServer({ keyring, clock, getOrCreate, recordOnce, pops, fetcher, sealer }: SharedParts): SecretServer {
-    const { config } = this.#o;
-    const issuer = config.realms[DEFAULT_REALM]!.issuer;
-    return new SecretServer({
-      clients: new ClientAssertionVerifier({
-        resourceServers: config.resourceServers.filter((r) => r.realm === DEFAULT_REALM), acceptedAudiences: [issuer, `${issuer}/secret-server/token-exchange`],
-        clock, clockSkewMs: config.clockSkewMs, recordOnce, fetcher,
-      }),
-      users: new UserTokenVerifier({ issuers: config.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM), clock, clockSkewMs: config.clockSkewMs, fetcher }),
-      pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate, sealer,
-    });
-  }
-
-  /** The token service of one realm: JWT access tokens and SCTs, the token store and revocations on the register. */
-  #tokenService({ agreement, keyring, clock, getOrCreateExpiring, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher, sealer }: SharedParts, realmName: string): TokenService {
-    const { config } = this.#o;
-    const realm = config.realms[realmName]!;
-    // a realm knows only its own clients and resource servers: elsewhere they do not exist
-    const clients = config.clients.filter((c) => c.realms.includes(realmName));
-    const resourceServers = config.resourceServers.filter((r) => r.realm === realmName);
-    const isRevoked = (jti: string) => revocations.isRevoked(jti);
-    const jwt = new JwtAccessTokenProvider({
-      // the realm's JWKS document, the one HTTP serves: parsed again only when its ETag changes
-      verificationKeys: (name) => {
-        const doc = jwks.document(name, 'jwks');
-        return { version: doc.etag, jwks: () => JSON.parse(doc.body.toString('utf8')) as JSONWebKeySet };
-      },
-      issuer: () => realm.issuer,
-      isRevoked,
-      now: () => clock.now(),
-      clockSkewS: Math.ceil(config.clockSkewMs / 1000),
-    });
-    const tokenStore = new RegisterTokenStore(agreement, clock, sealer);
-    const keyClients = clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
-    const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
-      resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client', fetcher,
-    });
-    const popOf = async (url: string): Promise<EncryptionProperties> => {
-      const pop = await pops.get(url);
-      return { key: pop.key, alg: pop.alg, ...(pop.kid ? { kid: pop.kid } : {}) };
-    };
-    const nonces = new DpopNonces({
-      clock,
-      // the active key signs new nonces; every published one still checks them, so a rotation drops none
-      secretKeys: () => {
-        const active = keyring.active(realmName, 'secret');
-        const published = keyring.published(realmName, 'secret').filter((k) => k.kid !== active?.kid);
-        return [...(active ? [active] : []), ...published].flatMap((k) => {
-          const key = k.secretBytes();
-          return key ? [{ kid: k.kid, key }] : [];
-        });
-      },
-    });
-    return new TokenService({
-      realm: realmName,
-      clients: new ClientRegistry(clients, { assertions, slowHash, throttle }),
-      providers: new TokenProviders().register(jwt).register(new SecurityContextTokenProvider({ tokenStore, clock })),
-      jwt,
-      subjects: new SubjectTokens({ jwt, realm: realmName, issuer: realm.issuer, isRevoked, clients, recordOnce, clock, clockSkewMs: config.clockSkewMs, fetcher }),
-      tokenStore,
-      isRevoked,
-      sts: {
-        issuer: realm.issuer,
-        signingKey: async () => {
-          const key = keyring.requireActive(realmName, 'sig');
-          return { kid: key.kid, alg: key.alg, key: await key.privateKey() };
-        },
-        maxLifetimeS: Math.floor(realm.tokens.maxLifetimeMs / 1000),
-        now: () => clock.now(),
-      },
-      encryptionFor: async (audience) => {
-        const server = resourceServers.find((r) => r.audience === audience);
-        if (!server) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `cannot encrypt to ${audience}: it is not a registered resource server with a POP`);
-        return popOf(server.jwksUri);
-      },
-      caller: (client) => {
-        const served = resourceServers.filter((r) => r.clientId === client.clientId);
-        return {
-          clientId: client.clientId,
-          audiences: served.map((r) => r.audience),
-          ...(served[0] ? { popKey: () => popOf(served[0]!.jwksUri) } : {}),
-        };
-      },
-      dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
-      recordRevocation: (jti, expiresAt) => revocations.revoke(jti, expiresAt),
-      claimOnce: async (key, value, expiresAtS) => {
-        const chosen = await getOrCreateExpiring(key, new TextEncoder().encode(value), expiresAtS);
-        if (chosen === undefined) throw new KeymeshError('ERR_UNAVAILABLE', 'the renewal record could not be read');
-        return new TextDecoder().decode(chosen);
-      },
-    });
   }
 
   async #startComponent(component: Startable): Promise<void> {

@@ -17,11 +17,13 @@
  *   value to its new replicas), then proposes the settled map. Only stable maps change.
  * - **Repair** (`repair.ts`): undelivered commit markers are sent again; after a start and a map change every
  *   committed value held here is copied to the key's other replicas.
- * - **Restored data directories** (`peer-generations.ts`): a peer whose register generation went back stops
- *   counting and is told; a node told so stops voting, drops its register state and takes a new node id.
+ * - **Restored data directories** (`restored.ts`): a peer whose register generation went back stops counting and
+ *   is told, with its own signed proof; a node shown that proof stops voting, drops its register state and takes
+ *   a new node id.
  */
 import { mayAsk, mayPropose } from './admission.js';
 import { monotonicClock } from '../clock.js';
+import type { ClusterDelegate } from '../cluster/delegate.js';
 import type { GenerationProof } from '../cluster/generation-proof.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';
 import { isExpiringKey, withExpiry, withoutExpiry } from './expiring.js';
@@ -33,10 +35,11 @@ import type { Libp2pRegisterTransport } from './libp2p-transport.js';
 import { MapKeeper } from './map-keeper.js';
 import { MapChanges } from './map-changes.js';
 import { measured } from './measured.js';
-import { PeerGenerations } from './peer-generations.js';
+import { RestoredDirectories } from './restored.js';
 import { DEFAULT_PROPOSER_SETTINGS, inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
 import { Reachability } from './reachability.js';
 import { hedged } from './hedged.js';
+import { replicaSetsOf, withCommitKill } from './register-faults.js';
 import { Repair } from './repair.js';
 import { PeerUnreachableError } from './unreachable.js';
 import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
@@ -48,7 +51,7 @@ const REQUEST_TIMEOUT_MS = 2_000;
 const FORWARD_TIMEOUT_MS = DEFAULT_PROPOSER_SETTINGS.deadlineMs + DEFAULT_PROPOSER_SETTINGS.requestTimeoutMs;
 const MAP_PREFIX = 'map/';
 
-export class Agreement {
+export class Agreement implements ClusterDelegate {
   readonly #o: AgreementOptions;
   readonly #timing: AgreementTiming;
   readonly #keeper: MapKeeper;
@@ -66,11 +69,8 @@ export class Agreement {
   #lastStepError = { reason: '', at: 0 };
   readonly #repairs: Repair;
   #wasMember = false;
-  readonly #peerGenerations: PeerGenerations;
+  readonly #restoredDirs: RestoredDirectories;
   readonly #reachability = new Reachability({ clock: monotonicClock });
-  #lastRestoredNotice = 0;
-  /** Set once peers showed that this data directory is older than what this node ran before. */
-  #restored: string | undefined;
 
   constructor(options: AgreementOptions) {
     this.#o = options;
@@ -79,7 +79,12 @@ export class Agreement {
     this.#acceptorStore = new SealedAcceptorStore(options.store, { clock: options.clock, expiryGraceMs: options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS });
     this.#acceptor = new Acceptor(this.#acceptorStore);
     this.#repairs = new Repair({ nodeId: options.nodeId, acceptorStore: this.#acceptorStore });
-    this.#peerGenerations = new PeerGenerations(options.store);
+    this.#restoredDirs = new RestoredDirectories({
+      store: options.store, nodeId: options.nodeId, log: options.log, generation: () => this.#acceptorStore.generation,
+      isOwnProof: (proof) => this.#cluster?.isOwnProof(proof) ?? Promise.resolve(false),
+      tell: (nodeId, proof) => void this.#coord?.request(nodeId, { t: 'restored', proof }, REQUEST_TIMEOUT_MS).catch(() => undefined),
+      ...(options.renewNodeId ? { renewNodeId: options.renewNodeId } : {}),
+    });
     this.#keeper.on('map:changed', (map, previous) => this.#onMapChanged(map, previous));
   }
 
@@ -91,7 +96,7 @@ export class Agreement {
   async load(): Promise<void> {
     await this.#keeper.load();
     await this.#acceptorStore.index();
-    await this.#peerGenerations.load();
+    await this.#restoredDirs.load();
     this.#wasMember = (await this.#o.store.get('node/was-member')) !== undefined || this.#keeper.self !== undefined;
   }
 
@@ -105,7 +110,7 @@ export class Agreement {
       host: cluster.host, protocol: `/keymesh/${clusterId}/register/1`, nodeId, acceptor: this.#acceptor,
       peerOf: (id) => cluster.peerOf(id), epoch: () => this.#keeper.epoch,
       votes: (key, epoch) => this.#votes(key, epoch),
-      refuse: (id) => (this.#peerGenerations.isRestored(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
+      refuse: (id) => (this.#restoredDirs.isRestored(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
       onEpochMismatch: (id, epoch) => this.#changes?.onEpochMismatch(id, epoch),
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
       identify: (peer) => cluster.identify(peer),
@@ -121,8 +126,8 @@ export class Agreement {
     });
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
-      nodeId, transport: this.#transport, timers: { now: () => monotonicClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-      ...(faults ? { beforeCommit: (key: string) => this.#dieBeforeCommit(key, faults.killAfterAccept) } : {}),
+      nodeId, timers: { now: () => monotonicClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      transport: faults ? withCommitKill(this.#transport, faults, { log }) : this.#transport,
       onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
     });
     this.#changes = new MapChanges({
@@ -147,14 +152,6 @@ export class Agreement {
   #muted(): { mute?: (peerId: string) => boolean } {
     const faults = this.#o.faults;
     return faults?.isMuted ? { mute: (peerId) => faults.isMuted!(peerId) } : {};
-  }
-
-  /** The `killAfterAccept` fault: no commit marker for that key, and SIGKILL once the answer had time to leave. */
-  #dieBeforeCommit(key: string, doomed: string | undefined): boolean {
-    if (key !== doomed) return true;
-    this.#o.log.warn({ key }, 'fault injection: dying between accept and commit');
-    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 200);
-    return false;
   }
 
   async stop(): Promise<void> {
@@ -185,58 +182,16 @@ export class Agreement {
    * it may have forgotten promises, so its votes stop counting and it is told to rejoin as a new member).
    */
   observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation?: number): void {
-    if (generation !== undefined) this.#observeGeneration(peer, generation);
+    if (generation !== undefined) this.#restoredDirs.observe(peer, generation);
     const ours = this.#keeper.map;
     if (summary && ours && summary.id !== ours.id) return this.#keeper.noteConflict(summary.id, summary.epoch, peer);
     if (summary && summary.epoch > (ours?.epoch ?? 0) && ours) void this.#changes?.fetch(peer.nodeId);
     else if (ours && (summary?.epoch ?? 0) < ours.epoch && ours.members.some((m) => m.nodeId === peer.nodeId)) void this.#changes?.push(peer.nodeId, ours);
   }
 
-  #observeGeneration(peer: { nodeId: string; name: string }, generation: number): void {
-    const wasRestored = this.#peerGenerations.isRestored(peer.nodeId);
-    const seen = this.#peerGenerations.observe(peer.nodeId, generation);
-    if (seen === undefined) return;
-    if (!wasRestored) {
-      this.#o.log.error({ node: peer.nodeId, name: peer.name, generation, seen }, 'a member came back with register state older than it had (a data directory restored from a backup?); its votes no longer count');
-    }
-    // the peer believes only its own signature of a generation above the one it now runs at
-    const proof = this.#peerGenerations.proofOf(peer.nodeId);
-    if (proof && proof.g > generation && monotonicClock.now() - this.#lastRestoredNotice > 2_000) {
-      this.#lastRestoredNotice = monotonicClock.now();
-      void this.#coord?.request(peer.nodeId, { t: 'restored', proof }, REQUEST_TIMEOUT_MS).catch(() => undefined);
-    }
-  }
-
   /** A member signed generation `proof.g` (checked by the cluster layer against its peer's key). */
   observeProof(nodeId: string, proof: GenerationProof): void {
-    this.#peerGenerations.observeProof(nodeId, proof);
-  }
-
-  /**
-   * A peer showed this node its own signature of a register generation higher than its data directory holds: it
-   * ran ahead of this directory, which was restored from a backup and may have forgotten promises. It stops voting
-   * at once, drops its register state, map and libp2p identity, and takes a new node id; after a restart it joins
-   * as a new member. Anything short of that proof (a peer's say-so, another key's signature, a generation this
-   * directory has reached) changes nothing.
-   * @throws KeymeshError `ERR_INVALID_REQUEST` when the proof does not show it.
-   */
-  async #becomeNew(proof: GenerationProof): Promise<void> {
-    if (this.#restored) return;
-    const own = await this.#cluster!.isOwnProof(proof);
-    if (!own || proof.g <= this.#acceptorStore.generation) {
-      this.#o.log.warn({ generation: this.#acceptorStore.generation, claimed: proof.g, signed: own }, 'a peer said this data directory was restored, without this node\'s own signature of a later generation: ignored');
-      throw new KeymeshError('ERR_INVALID_REQUEST', 'the proof is not this node\'s signature of a generation above the one it holds');
-    }
-    const seen = proof.g;
-    this.#restored = 'restored from a backup';
-    const previous = this.#o.nodeId;
-    const next = this.#o.renewNodeId?.();
-    const drop: string[] = [];
-    for (const prefix of ['reg/', 'node/map', 'node/was-member', 'node/generation', 'node/libp2p-identity', PeerGenerations.prefix]) {
-      for await (const key of this.#o.store.keys(prefix)) drop.push(key);
-    }
-    await this.#o.store.batch(drop.map((key) => ({ type: 'del' as const, key })), { sync: true });
-    this.#o.log.error({ previous, next, generation: this.#acceptorStore.generation, seen }, 'this data directory is older than what this node ran before (restored from a backup?): it no longer votes; its register state was dropped and it took a new node id; restart it to rejoin as a new member');
+    this.#restoredDirs.observeProof(nodeId, proof);
   }
 
   view(): AgreementView {
@@ -244,7 +199,7 @@ export class Agreement {
     const placement = this.#keeper.placement;
     const shares = placement ? placement.next.shares(1024) : {};
     const self = this.#keeper.self;
-    const status = this.#restored ? 'restored' : !map ? 'waiting-for-genesis' : self ? (self.role === 'joining' ? 'joining' : 'member') : this.#wasMember ? 'removed' : 'outside';
+    const status = this.#restoredDirs.self ? 'restored' : !map ? 'waiting-for-genesis' : self ? (self.role === 'joining' ? 'joining' : 'member') : this.#wasMember ? 'removed' : 'outside';
     return {
       map: map ? { ...map, members: map.members.map((m) => ({ ...m, share: shares[m.nodeId] ?? 0 })) } : null,
       conflicts: this.#keeper.conflicts(),
@@ -305,8 +260,7 @@ export class Agreement {
   async #runOnce(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
     const placement = this.#keeper.placement;
     if (!placement || !this.#proposer) throw new KeymeshError('ERR_UNAVAILABLE', `no cluster map yet: the register serves once ${this.#o.bootstrapExpect} nodes have met (bootstrapExpect)`);
-    // the broken-replication fault: this node alone, so every node chooses its own value
-    const sets = this.#o.faults?.breakReplication ? [[this.#o.nodeId]] : placement.replicaSets(key);
+    const sets = replicaSetsOf(placement, key, this.#o.faults, this.#o.nodeId);
     const nodes = [...new Set(sets.flat())];
     if (nodes.includes(this.#o.nodeId)) {
       const local = await this.#acceptorStore.load(key);
@@ -346,7 +300,7 @@ export class Agreement {
 
   /** Replicas in the order to ask them: alive and answering directly, alive, the rest; never a restored one. */
   #byLiveness(nodes: string[]): string[] {
-    const usable = nodes.filter((n) => !this.#peerGenerations.isRestored(n));
+    const usable = nodes.filter((n) => !this.#restoredDirs.isRestored(n));
     return this.#reachability.order(usable, this.#alive());
   }
 
@@ -357,7 +311,7 @@ export class Agreement {
 
   /** Whether this node's acceptor may answer a request for `key` sent in `epoch`. */
   #votes(key: string, epoch: number): boolean {
-    if (this.#restored || epoch !== this.#keeper.epoch) return false;
+    if (this.#restoredDirs.self || epoch !== this.#keeper.epoch) return false;
     if (epoch === 0) return key === mapKey(1) && !this.#wasMember;
     return this.#keeper.self !== undefined;
   }
@@ -381,7 +335,7 @@ export class Agreement {
       case 'handover':
         return { t: 'handed-over', keys: await this.#requireChanges().handOver(request.epoch, from) };
       case 'restored':
-        await this.#becomeNew(request.proof);
+        await this.#restoredDirs.conclude(request.proof);
         return { t: 'ok' };
       case 'op': {
         if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
@@ -419,10 +373,10 @@ export class Agreement {
   // ---- the background loop ---------------------------------------------------------------------------------------
 
   async #tick(): Promise<void> {
-    if (this.#busy || !this.#cluster || this.#restored) return;
+    if (this.#busy || !this.#cluster || this.#restoredDirs.self) return;
     this.#busy = true;
     try {
-      await this.#peerGenerations.persist();
+      await this.#restoredDirs.persist();
       const map = this.#keeper.map;
       if (!map) await this.#changes!.genesisOrFind();
       else if (!this.#keeper.self) {

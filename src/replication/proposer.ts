@@ -109,20 +109,15 @@ export class Proposer {
   readonly #timers: ProposerTimers;
   readonly #random: () => number;
   readonly #settings: ProposerSettings;
-  readonly #beforeCommit: ((key: string) => boolean) | undefined;
   readonly #onUndelivered: ((key: string, to: string, value: Uint8Array) => void) | undefined;
   /** The highest round seen or used per key, for the most recent keys (`ROUNDS_REMEMBERED`). */
   readonly #rounds = new Map<string, number>();
 
-  /**
-   * `beforeCommit` (fault injection) returns false to withhold a key's commit marker; `onUndelivered` hears of
-   * every commit marker that did not reach its replica (for repair).
-   */
+  /** `onUndelivered` hears of every commit marker that did not reach its replica (for repair). */
   constructor(options: {
     nodeId: string; transport: RegisterTransport; timers: ProposerTimers; random?: () => number; settings?: Partial<ProposerSettings>;
-    beforeCommit?: (key: string) => boolean; onUndelivered?: (key: string, to: string, value: Uint8Array) => void;
+    onUndelivered?: (key: string, to: string, value: Uint8Array) => void;
   }) {
-    this.#beforeCommit = options.beforeCommit;
     this.#onUndelivered = options.onUndelivered;
     this.#nodeId = options.nodeId;
     this.#transport = options.transport;
@@ -189,7 +184,6 @@ export class Proposer {
   }
 
   #finish(key: string, nodes: readonly string[], value: Uint8Array, epoch: number | undefined): Uint8Array {
-    if (this.#beforeCommit && !this.#beforeCommit(key)) return value;
     for (const to of nodes) {
       this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs, epoch).catch(() => this.#onUndelivered?.(key, to, value));
     }
