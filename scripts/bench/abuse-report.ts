@@ -1,7 +1,10 @@
 /** The abuse benchmark's result record (the `abuse` part of the raw JSON), its goals, and its Markdown rendering. */
 import type { FloodOutcome } from './abuse-flood.js';
 import type { Goal } from './cluster-report.js';
+import type { ProbeStats } from './open-loop.js';
 import { median, type MachineInfo } from './report.js';
+
+export type { ProbeStats } from './open-loop.js';
 
 export interface AbuseSettings {
   readonly clusterSize: number;
@@ -29,25 +32,6 @@ export interface AbuseSettings {
   readonly secretHashKind: string;
   /** Flooded node's throttle: failures per address per window, per client id, window (s); slow-hash queue. */
   readonly throttle: { readonly perAddress: number; readonly perClient: number; readonly windowS: number; readonly slowHashThreads: number; readonly slowHashQueueMax: number; readonly tarpitMs: number };
-}
-
-/** One probe kind over one phase. */
-export interface ProbeStats {
-  /** Sends due in the phase. */
-  readonly sent: number;
-  /** 200 with the expected answer. */
-  readonly ok: number;
-  /** Non-200 answers, errors and timeouts, by reason. */
-  readonly failed: number;
-  readonly failures: Readonly<Record<string, number>>;
-  /** Sends that waited for one of `probeMaxInFlight` probes in flight to finish (their latency counts from when they were due). */
-  readonly waited: number;
-  /** Latency of the successful probes: send (or when it was due, if it waited) → response read (nearest-rank percentiles). */
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  /** The same per second of the phase, by send time (NaN for a second without a successful probe). */
-  readonly perSecond: readonly { readonly p50Ms: number; readonly p99Ms: number; readonly count: number }[];
 }
 
 /** CPU over a phase, % of one core. */

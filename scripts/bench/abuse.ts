@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent, type OutgoingHttpHeaders } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -44,9 +44,9 @@ import {
 } from './abuse-report.js';
 import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
 import { waitUntilServing, type ServingProbe } from './serving.js';
-import { percentile } from './cluster-report.js';
 import { keptRequest, rawRequest } from './http.js';
-import { cleanUpOnSignal, currentAffinity, readCpuSeconds, spawnNodeProcess, startStealMeter, stopServer } from './processes.js';
+import { paced, probeStats, type Verdict } from './open-loop.js';
+import { cleanUpOnSignal, currentAffinity, readCpuSeconds, spawnNodeProcess, startMachineCpuMeter, startStealMeter, stopServer } from './processes.js';
 import { machineInfo } from './report.js';
 
 type Log = (line: string) => void;
@@ -75,13 +75,8 @@ const TARGETS = [1, 2];
 const CHECK_NODE = 0;
 
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-const count = (into: Record<string, number>, what: string) => (into[what] = (into[what] ?? 0) + 1);
-const sum = (record: Readonly<Record<string, number>>) => Object.values(record).reduce((a, b) => a + b, 0);
 
 // ---- the probe --------------------------------------------------------------------------------------------
-
-/** A probe's verdict: undefined when the answer was right, a failure reason, or a wrong answer (fails the run). */
-type Verdict = undefined | string | { wrong: string };
 
 /** Keep-alive connections to one node; the two probe requests, each answer checked. */
 class ProbeClient {
@@ -119,75 +114,6 @@ class ProbeClient {
       return { wrong: `${method} ${path}: 200 but not JSON` };
     }
   }
-}
-
-/** What one probe kind saw over a phase. */
-interface Tally {
-  sent: number;
-  /** Sends that found `maxInFlight` probes in flight and waited for one to finish. */
-  waited: number;
-  readonly latencies: number[];
-  /** When each successful probe was sent (or due), ms after the phase began; same order as `latencies`. */
-  readonly sentAt: number[];
-  readonly failures: Record<string, number>;
-  readonly wrong: string[];
-}
-
-/**
- * Sends `op(k)` every `intervalMs` for `durationMs` (open loop: a slow answer does not delay the next send). At most
- * `maxInFlight` are in flight; a send due beyond that waits for one to finish, and its latency then counts from when
- * it was due (so a stall weighs in every probe it delays, not only in the one it caught: no coordinated omission).
- * Resolves when every probe due has been sent and answered.
- */
-async function paced(intervalMs: number, durationMs: number, maxInFlight: number, op: (k: number) => Promise<Verdict>): Promise<Tally> {
-  const tally: Tally = { sent: 0, waited: 0, latencies: [], sentAt: [], failures: {}, wrong: [] };
-  const pending = new Set<Promise<void>>();
-  const start = performance.now();
-  for (let k = 0; k * intervalMs < durationMs; k++) {
-    const dueAt = start + k * intervalMs;
-    const wait = dueAt - performance.now();
-    if (wait > 0) await sleep(wait);
-    let queued = false;
-    while (pending.size >= maxInFlight) {
-      queued = true;
-      await Promise.race(pending);
-    }
-    if (queued) tally.waited++;
-    tally.sent++;
-    // from when it was due if it had to wait for a slot; else from the send (this process's timer lag is not the node's)
-    const from = queued ? dueAt : performance.now();
-    const done: Promise<void> = op(k).then((verdict) => {
-      if (verdict === undefined) {
-        tally.latencies.push(performance.now() - from);
-        tally.sentAt.push(from - start);
-      }
-      else if (typeof verdict === 'string') count(tally.failures, verdict);
-      else tally.wrong.push(verdict.wrong);
-    }).catch((err: Error) => void count(tally.failures, err.message)).finally(() => pending.delete(done));
-    pending.add(done);
-  }
-  await Promise.all(pending);
-  return tally;
-}
-
-/** p50/p99 of the probes sent in each second of the phase. */
-function perSecond(t: Tally): { p50Ms: number; p99Ms: number; count: number }[] {
-  const buckets: number[][] = [];
-  t.sentAt.forEach((at, i) => {
-    const second = Math.floor(at / 1000);
-    while (buckets.length <= second) buckets.push([]);
-    buckets[second]!.push(t.latencies[i]!);
-  });
-  return buckets.map((b) => (b.length === 0 ? { p50Ms: Number.NaN, p99Ms: Number.NaN, count: 0 } : { p50Ms: percentile(b, 50), p99Ms: percentile(b, 99), count: b.length }));
-}
-
-function stats(t: Tally, what: string): ProbeStats {
-  if (t.wrong.length > 0) throw new Error(`${what}: ${t.wrong.length} wrong answers, e.g. ${t.wrong.slice(0, 3).join('; ')}`);
-  if (t.latencies.length === 0) throw new Error(`${what}: no probe succeeded (${JSON.stringify(t.failures)})`);
-  return {
-    sent: t.sent, ok: t.latencies.length, failed: sum(t.failures), failures: t.failures, waited: t.waited,
-    p50Ms: percentile(t.latencies, 50), p99Ms: percentile(t.latencies, 99), maxMs: Math.max(...t.latencies), perSecond: perSecond(t),
-  };
 }
 
 /** Both probes against one node for `durationMs`, concurrently; CPU of the processes involved over the phase. */
@@ -233,7 +159,7 @@ async function probePhase(
     machineBusy,
     stealPercent: steal(),
   };
-  return { durationMs: seconds * 1000, register: stats(register, `register probe (${keyPrefix})`), jwks: stats(jwks, `JWKS probe (${keyPrefix})`), cpu: phaseCpu };
+  return { durationMs: seconds * 1000, register: probeStats(register, `register probe (${keyPrefix})`), jwks: probeStats(jwks, `JWKS probe (${keyPrefix})`), cpu: phaseCpu };
 }
 
 /** CPU ticks (user + system) so far of process `pid` (all threads) and of its main thread (the event loop). */
@@ -244,25 +170,6 @@ function mainThreadTicks(pid: number): { process: number; main: number } {
     return Number(fields[11]) + Number(fields[12]);
   };
   return { process: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
-}
-
-/**
- * Starts measuring how busy the whole machine is (/proc/stat: all but idle and iowait); the returned function gives
- * the busy time since the call in % of one core (so up to 100 × CPUs).
- */
-function startMachineCpuMeter(): () => number {
-  const read = () => {
-    const f = (readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu ')) ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
-    const idle = (f[3] ?? 0) + (f[4] ?? 0);
-    const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - idle, total };
-  };
-  const before = read();
-  return () => {
-    const after = read();
-    const total = after.total - before.total;
-    return total > 0 ? (100 * cpus().length * (after.busy - before.busy)) / total : 0;
-  };
 }
 
 // ---- the flood --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
-import { constants } from 'node:os';
+import { constants, cpus } from 'node:os';
 
 /** How long a server gets to exit after SIGTERM before it is sent SIGKILL. */
 const STOP_GRACE_MS = 5_000;
@@ -173,6 +173,25 @@ export function startStealMeter(): () => number {
     const after = read();
     const total = after.total - before.total;
     return total > 0 ? (100 * (after.steal - before.steal)) / total : 0;
+  };
+}
+
+/**
+ * Starts measuring how busy the whole machine is (/proc/stat: all but idle and iowait); the returned function gives
+ * the busy time since the call in % of one core (so up to 100 × CPUs).
+ */
+export function startMachineCpuMeter(): () => number {
+  const read = () => {
+    const f = (readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu ')) ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  };
+  const before = read();
+  return () => {
+    const after = read();
+    const total = after.total - before.total;
+    return total > 0 ? (100 * cpus().length * (after.busy - before.busy)) / total : 0;
   };
 }
 
