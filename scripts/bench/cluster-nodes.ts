@@ -62,6 +62,9 @@ export interface MemberView {
 }
 
 interface ClusterView {
+  /** The node's id and its libp2p peer id. */
+  readonly node: string;
+  readonly peerId: string;
   readonly digestsAgree: boolean;
   readonly members: MemberView[];
 }
@@ -103,17 +106,19 @@ function collectKeyEvents(server: ServerProcess, into: KeyLogEvent[]): void {
 export class BenchCluster {
   readonly nodes: ClusterNode[];
   readonly #secrets: ClusterSecrets;
+  readonly #args: readonly string[];
 
-  private constructor(nodes: ClusterNode[], secrets: ClusterSecrets) {
+  private constructor(nodes: ClusterNode[], secrets: ClusterSecrets, args: readonly string[]) {
     this.nodes = nodes;
     this.#secrets = secrets;
+    this.#args = args;
   }
 
   /**
    * Prepares `size` node slots under `root` (nothing started). `config` is written to each node's config file with
-   * the node's `name` added.
+   * the node's `name` added; `options.args` are added to every node's command line (e.g. `--allow-fault-injection`).
    */
-  static async create(size: number, root: string, secrets: ClusterSecrets, config: Record<string, unknown>): Promise<BenchCluster> {
+  static async create(size: number, root: string, secrets: ClusterSecrets, config: Record<string, unknown>, options: { args?: readonly string[] } = {}): Promise<BenchCluster> {
     const nodes: ClusterNode[] = [];
     for (let i = 1; i <= size; i++) {
       const name = `node-${i}`;
@@ -123,7 +128,7 @@ export class BenchCluster {
       writeFileSync(configFile, JSON.stringify({ ...config, name }));
       nodes.push({ name, dataDir: join(dir, 'data'), configFile, httpPort: await freePort(), p2pPort: await freePort(), server: undefined, events: [] });
     }
-    return new BenchCluster(nodes, secrets);
+    return new BenchCluster(nodes, secrets, options.args ?? []);
   }
 
   get size(): number {
@@ -171,6 +176,7 @@ export class BenchCluster {
     const args = [
       CLI, 'start', '--config', node.configFile, '--data-dir', node.dataDir,
       '--http', `127.0.0.1:${node.httpPort}`, '--p2p', `127.0.0.1:${node.p2pPort}`, '--seed', `127.0.0.1:${this.#node(0).p2pPort}`,
+      ...this.#args,
     ];
     const server = spawnNodeProcess(args, this.#env(), undefined);
     collectKeyEvents(server, node.events);
@@ -221,6 +227,14 @@ export class BenchCluster {
     const key = await this.#admin<{ kid?: unknown }>(i, 'POST', '/v1/keys/rotate', { use }, 201, ROTATE_TIMEOUT_MS);
     if (typeof key.kid !== 'string') throw new Error(`rotate on ${this.#node(i).name} answered no kid: ${JSON.stringify(key)}`);
     return key.kid;
+  }
+
+  /**
+   * Sets faults on node `i` (`PUT /v1/faults`, e.g. `{ mutePeers: [...] }`); the node must have been started with
+   * `--allow-fault-injection`.
+   */
+  async setFaults(i: number, change: Record<string, unknown>): Promise<void> {
+    await this.#admin(i, 'PUT', '/v1/faults', change, 200);
   }
 
   /**
