@@ -3,8 +3,12 @@
  * (scripts/bench/cluster.ts: rotation propagation at 3, 5 and 10 nodes, SIGKILL → dead, RSS and gossip traffic of an
  * idle 10-node cluster; its top comment says what and why), then the register benchmark (scripts/bench/register.ts:
  * getOrCreate and read latency, throughput and round trips on a 3-node cluster, and the gap a SIGKILL leaves), the
- * secret-server and token benchmarks, and the abuse benchmark (scripts/bench/abuse.ts: register and JWKS latency on one
- * node of a 3-node cluster under a 50-connection wrong-secret flood, against a baseline; `--only abuse`).
+ * secret-server and token benchmarks, the abuse benchmark (scripts/bench/abuse.ts: register and JWKS latency on one
+ * node of a 3-node cluster under a 50-connection wrong-secret flood, against a baseline; `--only abuse`), the
+ * silent-replica benchmark (scripts/bench/silent.ts: register latency on a 4-node cluster, replication factor 3, with
+ * one replica silently dropping register and coordination requests, against a baseline; `--only silent`) and the
+ * expired-records benchmark (scripts/bench/expired.ts: data-dir size, RSS and start time of a node after 100,000
+ * expired replay records, against an empty node; `--only expired`).
  *
  * What the node benchmark measures, and why:
  *
@@ -48,6 +52,8 @@ import { parseArgs } from 'node:util';
 import { importJWK, type JWK } from 'jose';
 import { runAbuseBenchmark } from './bench/abuse.js';
 import { renderAbuseMarkdown } from './bench/abuse-report.js';
+import { runExpiredBenchmark } from './bench/expired.js';
+import { renderExpiredMarkdown } from './bench/expired-report.js';
 import type { BareResponseSpec } from './bench/bare-server.js';
 import { runClusterBenchmark } from './bench/cluster.js';
 import { writeCombinedResults } from './bench/combined.js';
@@ -62,6 +68,8 @@ import {
 import { runRegisterBenchmark } from './bench/register.js';
 import { renderRegisterMarkdown, type RegisterResults } from './bench/register-report.js';
 import { renderSecretServerMarkdown, runSecretServerBenchmark } from './bench/secret-server.js';
+import { runSilentBenchmark } from './bench/silent.js';
+import { renderSilentMarkdown } from './bench/silent-report.js';
 import { runTokensBenchmark } from './bench/tokens.js';
 import { renderTokensMarkdown } from './bench/tokens-report.js';
 import { machineInfo, median, renderMarkdown, type BenchResults, type InProcessResult, type RawResults, type StartupRun } from './bench/report.js';
@@ -426,9 +434,9 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // `--only node|cluster|register|secret-server|tokens|abuse` (repeatable) runs just those parts; default: all of them.
+  // `--only node|cluster|register|secret-server|tokens|abuse|silent|expired` (repeatable) runs just those parts; default: all of them.
   const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
-  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse'];
+  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse', 'silent', 'expired'];
   const parts = new Set(values.only ?? known);
   for (const p of parts) if (!known.includes(p)) throw new Error(`--only ${p}: expected one of ${known.join(', ')}`);
   const rawFile = rawFilePath(new Date());
@@ -445,6 +453,8 @@ async function main(): Promise<number> {
   if (parts.has('secret-server')) writePart('secret-server', 'bench/results-secret-server.md', await runSecretServerBenchmark(log), renderSecretServerMarkdown, rawFile);
   if (parts.has('tokens')) writePart('tokens', 'bench/results-tokens.md', await runTokensBenchmark(log), renderTokensMarkdown, rawFile);
   if (parts.has('abuse')) writePart('abuse', 'bench/results-abuse.md', await runAbuseBenchmark(log), renderAbuseMarkdown, rawFile);
+  if (parts.has('silent')) writePart('silent', 'bench/results-silent.md', await runSilentBenchmark(log), renderSilentMarkdown, rawFile);
+  if (parts.has('expired')) writePart('expired', 'bench/results-expired.md', await runExpiredBenchmark(log), renderExpiredMarkdown, rawFile);
   log(`all parts' latest figures: ${writeCombinedResults(ROOT)}`);
   return 0;
 }

@@ -16,6 +16,8 @@ const PARTS = [
   ['secret-server', 'Secret server: the token exchange end to end'],
   ['tokens', 'Token service: issuing, exchanging, introspecting, against oidc-provider'],
   ['abuse', 'Abuse: register and JWKS latency on a node under a wrong-secret flood'],
+  ['silent', 'Silent replica: register latency with one replica silently dropping requests'],
+  ['expired', 'Expired records: size, memory and start time after 100,000 expired replay records'],
 ] as const;
 
 /** Writes `bench/results.md` under `root` from the part summaries that exist; returns its path. */
