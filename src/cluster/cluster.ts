@@ -23,6 +23,7 @@ import type { ClusterMetrics, GossipDirection, GossipTopic } from '../metrics/re
 import type { Startable } from '../startable.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import { ConnectionWatchdog } from './connection-watchdog.js';
+import { timingFor } from '../timing.js';
 import type { ClusterDelegate } from './delegate.js';
 import { OwnGenerationProofs, verifyGenerationProof, type GenerationProof } from './generation-proof.js';
 import type { Host } from './host.js';
@@ -223,7 +224,7 @@ export class Cluster implements Startable {
     const host = this.#host;
     const membership = this.#membership;
     if (!host || !membership) throw new Error('the cluster is not started');
-    const watchdog = new ConnectionWatchdog({ host, log: this.#o.log.child({ component: 'watchdog' }) });
+    const watchdog = new ConnectionWatchdog({ host, log: this.#o.log.child({ component: 'watchdog' }), timeoutMs: timingFor(this.#o.config.timingProfile).probeTimeoutMs });
     return {
       host,
       liveMembers: () => membership.all().filter((m) => !m.self && membership.state(m) === 'alive').map((m) => ({ nodeId: m.nodeId, name: m.name, map: m.map })),

@@ -8,9 +8,10 @@
  * At most one probe per peer runs at a time.
  */
 import type { Logger } from '../log.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** How long a probe's ping may take before the peer's connections are closed. Default is 1000 (1 second). */
-export const PROBE_TIMEOUT_MS = 1_000;
+export const PROBE_TIMEOUT_MS = DEFAULT_TIMING.probeTimeoutMs;
 
 /** The parts of a libp2p host the watchdog uses. */
 export interface WatchedHost {

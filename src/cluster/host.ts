@@ -30,9 +30,10 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import type { ManagementKey } from '../crypto/management-key.js';
 import type { Logger } from '../log.js';
 import { clusterProtector } from './network-guard.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** Gossipsub heartbeat (mesh maintenance and IHAVE gossip) interval: half gossipsub's own 1 s, so a joining node is grafted into the mesh sooner. Default is 500 ms. */
-export const GOSSIP_HEARTBEAT_INTERVAL_MS = 500;
+export const GOSSIP_HEARTBEAT_INTERVAL_MS = DEFAULT_TIMING.gossipHeartbeatIntervalMs;
 
 /** Gossipsub's target mesh degree. */
 const MESH_DEGREE = 2;

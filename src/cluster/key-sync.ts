@@ -20,19 +20,20 @@ import type { Host } from './host.js';
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, syncRequestSchema, syncResponseSchema } from './messages.js';
 import type { Penalties } from './penalties.js';
 import { openRecord, sealRecord } from './wire-records.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** Longest a pull may take. Default is 5000 ms. */
-export const SYNC_TIMEOUT_MS = 5_000;
+export const SYNC_TIMEOUT_MS = DEFAULT_TIMING.syncTimeoutMs;
 /** Estimated msgpack overhead per record in a response (bytes). */
 const RECORD_OVERHEAD_BYTES = 128;
 /** Room kept free in a response for its envelope (bytes). */
 const RESPONSE_HEADROOM_BYTES = 4 * 1024;
 
 /** Longest a stream may take to close. Default is 1000 ms. */
-export const STREAM_CLOSE_TIMEOUT_MS = 1_000;
+export const STREAM_CLOSE_TIMEOUT_MS = DEFAULT_TIMING.streamCloseTimeoutMs;
 
 /** Least time between two pulls from one peer. Default is 500 ms. */
-export const PULL_MIN_INTERVAL_MS = 500;
+export const PULL_MIN_INTERVAL_MS = DEFAULT_TIMING.pullMinIntervalMs;
 
 /** What key sync needs. */
 export interface KeySyncOptions {

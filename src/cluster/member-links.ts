@@ -9,12 +9,13 @@ import type { PeerId } from '@libp2p/interface';
 import type { multiaddr as Multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from '../log.js';
 import type { Host } from './host.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** Most connections this node opens to members it learned of (seeds are dialled regardless). Default is 6. */
 export const MAX_MEMBER_CONNECTIONS = 6;
 
 /** Least time between two dials of one member this node is not connected to. Default is 2000 ms. */
-export const MEMBER_DIAL_INTERVAL_MS = 2_000;
+export const MEMBER_DIAL_INTERVAL_MS = DEFAULT_TIMING.memberDialIntervalMs;
 
 export class MemberLinks {
   readonly #host: Host;

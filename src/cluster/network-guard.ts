@@ -13,15 +13,16 @@ import { preSharedKey } from '@libp2p/pnet';
 import { byteStream } from '@libp2p/utils';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** The check string sent through every freshly protected connection. */
 export const NETWORK_CHECK = new TextEncoder().encode('keymesh/network-check/1\n');
 
 /** Longest the check may take. Default is 5000 ms. */
-export const NETWORK_CHECK_TIMEOUT_MS = 5_000;
+export const NETWORK_CHECK_TIMEOUT_MS = DEFAULT_TIMING.networkCheckTimeoutMs;
 
 /** Least time between two warnings. Default is 5000 ms. */
-export const NETWORK_WARN_INTERVAL_MS = 5_000;
+export const NETWORK_WARN_INTERVAL_MS = DEFAULT_TIMING.networkWarnIntervalMs;
 
 /** The warning logged when a peer fails the check. */
 export const NETWORK_MISMATCH = "refused a peer that is not on this cluster's private network (started with another management key or cluster id?)";

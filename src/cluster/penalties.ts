@@ -3,11 +3,12 @@
  * strike; `MAX_STRIKES` strikes ban the peer for `BAN_MS`: its connections are closed and refused.
  */
 import type { Clock } from '../clock.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** Strikes before a ban. */
 export const MAX_STRIKES = 3;
 /** How long a ban lasts. Default is 60000 (1 minute). */
-export const BAN_MS = 60_000;
+export const BAN_MS = DEFAULT_TIMING.banMs;
 
 /** Strikes and bans by peer id. */
 export class Penalties {

@@ -15,9 +15,10 @@ import type { KeyEntry, KeyInfo } from '../keyring/key-entry.js';
 import type { KeyUse } from '../keyring/key-record.js';
 import type { Keyring } from '../keyring/keyring.js';
 import type { Membership } from './membership.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** How long the member of rank r waits (× r) before creating a key its betters have not. Default is 2000 ms. */
-export const CREATOR_GRACE_MS = 2_000;
+export const CREATOR_GRACE_MS = DEFAULT_TIMING.creatorGraceMs;
 
 /** How long a noticed-missing key is remembered. Default is one day. */
 const MISSING_MEMORY_MS = 24 * 60 * 60 * 1000;

@@ -10,15 +10,16 @@ import { isIP } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Startable } from '../startable.js';
 import type { Host } from './host.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** First retry delay. Default is 250 ms. */
-export const DIAL_BACKOFF_MIN_MS = 250;
+export const DIAL_BACKOFF_MIN_MS = DEFAULT_TIMING.dialBackoffMinMs;
 /** Longest retry delay. Default is 5000 ms. */
-export const DIAL_BACKOFF_MAX_MS = 5_000;
+export const DIAL_BACKOFF_MAX_MS = DEFAULT_TIMING.dialBackoffMaxMs;
 /** How often seeds are checked. Default is 250 ms. */
-export const SEED_CHECK_INTERVAL_MS = 250;
+export const SEED_CHECK_INTERVAL_MS = DEFAULT_TIMING.seedCheckIntervalMs;
 /** Longest a single dial may take. Default is 3000 ms. */
-export const DIAL_TIMEOUT_MS = 3_000;
+export const DIAL_TIMEOUT_MS = DEFAULT_TIMING.dialTimeoutMs;
 
 /** Turns a seed (`host:port` or multiaddr) into a multiaddr. */
 export function seedToMultiaddr(seed: string): Multiaddr {

@@ -53,6 +53,9 @@ export const DEFAULT_SUSPECT_AFTER_MS = 1_000;
 /** Silence after which a member is dead (it stays a member; only an operator removes one). Default is 2000 ms. */
 export const DEFAULT_DEAD_AFTER_MS = 2_000;
 
+/** The timing profile of the cluster layer and the register (`src/timing.ts`). Default is `lan`. */
+export const DEFAULT_TIMING_PROFILE = 'lan';
+
 /** How many nodes hold each replicated value. Default is 3. */
 export const DEFAULT_REPLICATION_FACTOR = 3;
 

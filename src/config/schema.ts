@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import * as D from './defaults.js';
+import { TIMING_PROFILE_NAMES } from '../timing.js';
 
 const YEAR_MS = 366 * 24 * 60 * 60 * 1000;
 
@@ -98,6 +99,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   managementKeyFile: z.string().min(1).optional(),
   replicationFactor: z.number().int().min(1).max(9).default(D.DEFAULT_REPLICATION_FACTOR),
+  timingProfile: z.enum(TIMING_PROFILE_NAMES).default(D.DEFAULT_TIMING_PROFILE),
   bootstrapExpect: z.number().int().min(1).max(64).optional(),
   clockSkewMs: durationMs(0, D.DEFAULT_CLOCK_SKEW_MS),
   jwks: z.strictObject({ maxAgeMs: durationMs(0, D.DEFAULT_JWKS_MAX_AGE_MS) }).prefault({}),

@@ -35,6 +35,7 @@ import { SealedStore } from '../storage/sealed-store.js';
 import { resolveAdminToken } from './admin-token.js';
 import { DB_DIR, openDataDir, renewNodeId } from './data-dir.js';
 import type { FaultInjection } from './fault-injection.js';
+import { timingFor } from '../timing.js';
 import { createSecretServer, createTokenService, type SharedParts } from './token-services.js';
 
 /** What a node is started with besides its config. */
@@ -114,6 +115,7 @@ export class KeymeshNode implements Startable {
         renewNodeId: () => renewNodeId(config.dataDir),
         // the verifier's leeway plus how far another node's clock may be off
         expiryGraceMs: 2 * config.clockSkewMs,
+        timing: timingFor(config.timingProfile),
       });
       await agreement.load();
       cluster.attach(agreement);

@@ -3,6 +3,7 @@
  * and the view `/v1/cluster` shows.
  */
 import type { Clock } from '../clock.js';
+import { DEFAULT_TIMING, type Timing } from '../timing.js';
 import type { GenerationProof } from '../cluster/generation-proof.js';
 import type { Logger } from '../log.js';
 import type { RegisterMetrics } from '../metrics/recorder.js';
@@ -26,20 +27,13 @@ export interface AgreementCluster {
   probe?(nodeId: string): void;
 }
 
-export interface AgreementTiming {
-  /** How often genesis, joins, transitions and repair are looked after. */
-  readonly tickMs: number;
-  /** How long a genesis candidate other than the first waits before proposing itself. */
-  readonly genesisGraceMs: number;
-  /** How long a transitional map may last before any member drives it. */
-  readonly driverGraceMs: number;
-  /** How often repair looks for committed values it has not copied in this map epoch. */
-  readonly repairIntervalMs: number;
-  /** How often expired records (`expiring.ts`) are looked for and removed. */
-  readonly sweepIntervalMs: number;
-}
+/** The timings the agreement role and the register read (see `timing.ts`, where each is described). */
+export type AgreementTiming = Pick<Timing,
+  | 'tickMs' | 'genesisGraceMs' | 'driverGraceMs' | 'repairIntervalMs' | 'sweepIntervalMs' | 'coordRequestTimeoutMs' | 'handoverTimeoutMs'
+  | 'registerRequestTimeoutMs' | 'registerDeadlineMs' | 'backoffMinMs' | 'backoffMaxMs' | 'hedgeAfterMs' | 'unansweredRetryAfterMs'
+  | 'restoredNoticeIntervalMs'>;
 
-export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = { tickMs: 250, genesisGraceMs: 3_000, driverGraceMs: 10_000, repairIntervalMs: 5_000, sweepIntervalMs: 5_000 };
+export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = DEFAULT_TIMING;
 
 /** Default of `AgreementOptions.expiryGraceMs`: 60000 (1 minute). */
 export const DEFAULT_EXPIRY_GRACE_MS = 60_000;

@@ -36,7 +36,8 @@ import { MapKeeper } from './map-keeper.js';
 import { MapChanges } from './map-changes.js';
 import { measured } from './measured.js';
 import { RestoredDirectories } from './restored.js';
-import { DEFAULT_PROPOSER_SETTINGS, inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
+import { forwardTimeoutMs } from '../timing.js';
+import { inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
 import { Reachability } from './reachability.js';
 import { hedged } from './hedged.js';
 import { replicaSetsOf, withCommitKill } from './register-faults.js';
@@ -46,9 +47,6 @@ import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluste
 
 export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
 
-const REQUEST_TIMEOUT_MS = 2_000;
-/** How long a forwarded operation may take, all attempts together: the replica's deadline plus a request timeout. */
-const FORWARD_TIMEOUT_MS = DEFAULT_PROPOSER_SETTINGS.deadlineMs + DEFAULT_PROPOSER_SETTINGS.requestTimeoutMs;
 const MAP_PREFIX = 'map/';
 
 export class Agreement implements ClusterDelegate {
@@ -70,19 +68,21 @@ export class Agreement implements ClusterDelegate {
   readonly #repairs: Repair;
   #wasMember = false;
   readonly #restoredDirs: RestoredDirectories;
-  readonly #reachability = new Reachability({ clock: monotonicClock });
+  readonly #reachability: Reachability;
 
   constructor(options: AgreementOptions) {
     this.#o = options;
     this.#timing = { ...DEFAULT_AGREEMENT_TIMING, ...options.timing };
+    this.#reachability = new Reachability({ clock: monotonicClock, retryAfterMs: this.#timing.unansweredRetryAfterMs });
     this.#keeper = new MapKeeper({ store: options.store, nodeId: options.nodeId, replicationFactor: options.replicationFactor, clock: options.clock, log: options.log });
     this.#acceptorStore = new SealedAcceptorStore(options.store, { clock: options.clock, expiryGraceMs: options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS });
     this.#acceptor = new Acceptor(this.#acceptorStore);
-    this.#repairs = new Repair({ nodeId: options.nodeId, acceptorStore: this.#acceptorStore });
+    this.#repairs = new Repair({ nodeId: options.nodeId, acceptorStore: this.#acceptorStore, requestTimeoutMs: this.#timing.coordRequestTimeoutMs });
     this.#restoredDirs = new RestoredDirectories({
       store: options.store, nodeId: options.nodeId, log: options.log, generation: () => this.#acceptorStore.generation,
       isOwnProof: (proof) => this.#cluster?.isOwnProof(proof) ?? Promise.resolve(false),
-      tell: (nodeId, proof) => void this.#coord?.request(nodeId, { t: 'restored', proof }, REQUEST_TIMEOUT_MS).catch(() => undefined),
+      tell: (nodeId, proof) => void this.#coord?.request(nodeId, { t: 'restored', proof }, this.#timing.coordRequestTimeoutMs).catch(() => undefined),
+      noticeIntervalMs: this.#timing.restoredNoticeIntervalMs,
       ...(options.renewNodeId ? { renewNodeId: options.renewNodeId } : {}),
     });
     this.#keeper.on('map:changed', (map, previous) => this.#onMapChanged(map, previous));
@@ -127,6 +127,7 @@ export class Agreement implements ClusterDelegate {
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
       nodeId, timers: { now: () => monotonicClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      settings: { requestTimeoutMs: this.#timing.registerRequestTimeoutMs, deadlineMs: this.#timing.registerDeadlineMs, backoffMinMs: this.#timing.backoffMinMs, backoffMaxMs: this.#timing.backoffMaxMs },
       transport: faults ? withCommitKill(this.#transport, faults, { log }) : this.#transport,
       onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
     });
@@ -279,9 +280,9 @@ export class Agreement implements ClusterDelegate {
    * with an error (no majority of its own, say) has the last word.
    */
   #forward(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, nodes: string[]): Promise<RegisterOutcome> {
-    const deadline = monotonicClock.now() + FORWARD_TIMEOUT_MS;
+    const deadline = monotonicClock.now() + forwardTimeoutMs(this.#timing);
     return hedged({
-      candidates: this.#byLiveness(nodes),
+      candidates: this.#byLiveness(nodes), hedgeAfterMs: this.#timing.hedgeAfterMs,
       attempt: async (to) => {
         const reply = await this.#coord!.request(to, { t: 'op', op, key, ...(candidate ? { candidate } : {}) }, Math.max(1, deadline - monotonicClock.now()));
         if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);

@@ -10,9 +10,10 @@
  * request with that error; any other failure (unreachable, no answer) moves on to the next candidate. When every
  * candidate failed, `exhausted` makes the error from the failures.
  */
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** Default wait before the next candidate is asked: 250 ms (well above a healthy round trip on a LAN). */
-export const HEDGE_AFTER_MS = 250;
+export const HEDGE_AFTER_MS = DEFAULT_TIMING.hedgeAfterMs;
 
 export interface HedgeOptions<T> {
   readonly candidates: readonly string[];

@@ -15,8 +15,6 @@ import type { MapKeeper } from './map-keeper.js';
 import { genesisCandidates, transitionStep } from './map-steps.js';
 import { inEpoch, majorities, unanimous, type Proposer } from './proposer.js';
 
-const REQUEST_TIMEOUT_MS = 2_000;
-const HANDOVER_TIMEOUT_MS = 60_000;
 
 export interface MapChangesDeps {
   readonly nodeId: string;
@@ -68,7 +66,7 @@ export class MapChanges {
   }
 
   async push(to: string, map: ClusterMap): Promise<void> {
-    await this.#d.coord.request(to, { t: 'push-map', map: encodeMap(map) }, REQUEST_TIMEOUT_MS).catch(() => undefined);
+    await this.#d.coord.request(to, { t: 'push-map', map: encodeMap(map) }, this.#d.timing.coordRequestTimeoutMs).catch(() => undefined);
   }
 
   async fetch(from: string): Promise<void> {
@@ -76,7 +74,7 @@ export class MapChanges {
     if (now - (this.#lastFetch.get(from) ?? 0) < 1_000) return;
     this.#lastFetch.set(from, now);
     try {
-      const reply = await this.#d.coord.request(from, { t: 'get-map' }, REQUEST_TIMEOUT_MS);
+      const reply = await this.#d.coord.request(from, { t: 'get-map' }, this.#d.timing.coordRequestTimeoutMs);
       if (reply.t === 'map' && reply.map) await this.#d.keeper.adopt(decodeMap(reply.map), { nodeId: from, name: from });
     } catch (err) {
       this.#d.log.debug({ from, err: (err as Error).message }, 'could not fetch the cluster map');
@@ -116,7 +114,7 @@ export class MapChanges {
       if (sets.length < 2 || !sets[0]!.includes(this.#d.nodeId)) continue;
       const outcome = await this.#d.proposer.readOutcome(key, inEpoch(majorities(...sets), epoch));
       if (outcome.value === undefined) continue;
-      await Promise.all(sets[1]!.map((to) => this.#d.transport.request(to, { t: 'commit', key, value: outcome.value! }, REQUEST_TIMEOUT_MS, epoch).catch(() => undefined)));
+      await Promise.all(sets[1]!.map((to) => this.#d.transport.request(to, { t: 'commit', key, value: outcome.value! }, this.#d.timing.coordRequestTimeoutMs, epoch).catch(() => undefined)));
       moved += 1;
     }
     this.#d.log.info({ epoch, moved }, 'handed over moving keys');
@@ -148,7 +146,7 @@ export class MapChanges {
     const members = new Set(memberIds(map));
     const to = this.#d.cluster.liveMembers().find((m) => members.has(m.nodeId));
     if (!to) return;
-    await this.#d.coord.request(to.nodeId, { t: 'join', nodeId: this.#d.nodeId, name: this.#d.name }, REQUEST_TIMEOUT_MS * 5);
+    await this.#d.coord.request(to.nodeId, { t: 'join', nodeId: this.#d.nodeId, name: this.#d.name }, this.#d.timing.coordRequestTimeoutMs * 5);
     this.#d.log.info({ via: to.nodeId }, 'asked to join the cluster map');
   }
 
@@ -159,7 +157,7 @@ export class MapChanges {
     const step = transitionStep(map, this.#d.nodeId, live, this.#d.replicationFactor, overdue);
     if (step.kind === 'wait') this.#d.log.debug({ epoch: map.epoch, dead: step.dead }, 'hand-over waits: too many owners are down');
     if (step.kind !== 'hand-over') return;
-    for (const id of step.ask) await this.#d.coord.request(id, { t: 'handover', epoch: map.epoch }, HANDOVER_TIMEOUT_MS);
+    for (const id of step.ask) await this.#d.coord.request(id, { t: 'handover', epoch: map.epoch }, this.#d.timing.handoverTimeoutMs);
     if (this.#d.keeper.epoch !== map.epoch) return;
     await this.change(map, settled(map));
   }

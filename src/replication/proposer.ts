@@ -19,6 +19,7 @@
  * have been chosen; a later call returns whatever was).
  */
 import { KeymeshError } from '../errors.js';
+import { DEFAULT_TIMING } from '../timing.js';
 import { compareBallots, MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
 import type { Accepted, RegisterReply, RegisterRequest } from './messages.js';
 
@@ -49,7 +50,10 @@ export interface ProposerSettings {
 }
 
 /** Default proposer settings. */
-export const DEFAULT_PROPOSER_SETTINGS: ProposerSettings = { requestTimeoutMs: 1_000, deadlineMs: 5_000, backoffMinMs: 2, backoffMaxMs: 20 };
+export const DEFAULT_PROPOSER_SETTINGS: ProposerSettings = {
+  requestTimeoutMs: DEFAULT_TIMING.registerRequestTimeoutMs, deadlineMs: DEFAULT_TIMING.registerDeadlineMs,
+  backoffMinMs: DEFAULT_TIMING.backoffMinMs, backoffMaxMs: DEFAULT_TIMING.backoffMaxMs,
+};
 
 /**
  * Who must agree: every group needs `need` positive answers from its members. One group with a majority is the

@@ -8,9 +8,10 @@
  * Time comes from the injected monotonic clock; nothing here reads the wall clock.
  */
 import type { Clock } from '../clock.js';
+import { DEFAULT_TIMING } from '../timing.js';
 
 /** How long an unanswered node is asked last before it gets another try. Default is 5000 (5 seconds). */
-export const UNANSWERED_RETRY_AFTER_MS = 5_000;
+export const UNANSWERED_RETRY_AFTER_MS = DEFAULT_TIMING.unansweredRetryAfterMs;
 /** Nodes remembered (a map's members; far more than any cluster). Default is 4096. */
 const NODES_REMEMBERED = 4_096;
 

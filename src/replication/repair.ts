@@ -6,13 +6,13 @@
  * follows what replicas lack, not what the node holds, even while a member is down. Beyond `MAX_UNDELIVERED`
  * keys it falls back to one more full pass.
  */
+import { DEFAULT_TIMING } from '../timing.js';
 import type { SealedAcceptorStore } from './acceptor-store.js';
 import type { Placement } from './cluster-map.js';
 import type { RegisterTransport } from './proposer.js';
 
 /** Undelivered commit markers remembered; beyond this, repair falls back to a full pass. */
 const MAX_UNDELIVERED = 100_000;
-const REQUEST_TIMEOUT_MS = 2_000;
 
 export class Repair {
   readonly #nodeId: string;
@@ -20,8 +20,11 @@ export class Repair {
   /** Key → value and the replicas still missing its commit marker. */
   readonly #undelivered = new Map<string, { value: Uint8Array; to: Set<string> }>();
   #fullPassDue = true;
+  readonly #requestTimeoutMs: number;
 
-  constructor(options: { nodeId: string; acceptorStore: SealedAcceptorStore }) {
+  /** `requestTimeoutMs`: how long one copy to one replica may take. Default is 2000 (2 seconds). */
+  constructor(options: { nodeId: string; acceptorStore: SealedAcceptorStore; requestTimeoutMs?: number }) {
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMING.coordRequestTimeoutMs;
     this.#nodeId = options.nodeId;
     this.#acceptorStore = options.acceptorStore;
   }
@@ -52,7 +55,7 @@ export class Repair {
     const send = async (key: string, value: Uint8Array, to: Iterable<string>): Promise<string[]> => {
       const replicas = new Set(placement.replicaSets(key).flat());
       const targets = [...to].filter((n) => n !== this.#nodeId && replicas.has(n));
-      const results = await Promise.allSettled(targets.map((n) => transport.request(n, { t: 'commit', key, value }, REQUEST_TIMEOUT_MS)));
+      const results = await Promise.allSettled(targets.map((n) => transport.request(n, { t: 'commit', key, value }, this.#requestTimeoutMs)));
       return targets.filter((_, i) => results[i]!.status === 'rejected');
     };
     for (const [key, entry] of [...this.#undelivered]) {

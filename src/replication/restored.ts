@@ -4,7 +4,7 @@
  * - **A peer restored.** Heartbeats carry each member's register generation (it only grows) and a proof: the latest
  *   generation the member signed with its libp2p key (`generation-proof.ts`). A member seen at a lower generation
  *   than before runs on a restored directory and may have forgotten promises: its votes stop counting at once
- *   (`isRestored`), and it is sent the highest proof held of it, at most every `NOTICE_INTERVAL_MS`.
+ *   (`isRestored`), and it is sent the highest proof held of it, at most every `noticeIntervalMs`.
  * - **This node restored.** Told so, it believes only its own signature of a generation above the one its directory
  *   holds ({@link conclude}); then it stops voting, drops its register state, map and libp2p identity, and takes a
  *   new node id; after a restart it joins as a new member.
@@ -16,8 +16,6 @@ import type { Logger } from '../log.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import { PeerGenerations } from './peer-generations.js';
 
-/** Least time between two notices to restored peers. Default is 2000 (2 seconds). */
-const NOTICE_INTERVAL_MS = 2_000;
 /** What a node drops when it finds its own directory restored. */
 const DROPPED_PREFIXES = ['reg/', 'node/map', 'node/was-member', 'node/generation', 'node/libp2p-identity', PeerGenerations.prefix];
 
@@ -29,6 +27,8 @@ export interface RestoredOptions {
   readonly generation: () => number;
   /** Whether a proof is this node's own signature (the cluster layer holds the key). */
   readonly isOwnProof: (proof: GenerationProof) => Promise<boolean>;
+  /** Least time between two notices to restored peers (ms). */
+  readonly noticeIntervalMs: number;
   /** Sends a restored peer its proof. */
   readonly tell: (nodeId: string, proof: GenerationProof) => void;
   /** Gives the data directory a new node id. */
@@ -75,7 +75,7 @@ export class RestoredDirectories {
     }
     // the peer believes only its own signature of a generation above the one it now runs at
     const proof = this.#peers.proofOf(peer.nodeId);
-    if (proof && proof.g > generation && monotonicClock.now() - this.#lastNotice > NOTICE_INTERVAL_MS) {
+    if (proof && proof.g > generation && monotonicClock.now() - this.#lastNotice > this.#o.noticeIntervalMs) {
       this.#lastNotice = monotonicClock.now();
       this.#o.tell(peer.nodeId, proof);
     }
