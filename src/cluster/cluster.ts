@@ -166,7 +166,7 @@ export class Cluster implements Startable {
     });
     this.#host = host;
     this.#links = new MemberLinks(host, multiaddr, log.child({ component: 'members' }));
-    this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }), metrics: this.#o.metrics });
+    this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }), metrics: this.#o.metrics, identify: (peer) => membership.identify(peer) });
     try {
       await host.start();
     } catch (err) {

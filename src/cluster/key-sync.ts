@@ -12,7 +12,7 @@ import { monotonicClock } from '../clock.js';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Sealer } from '../crypto/sealer.js';
-import { isKeymeshError } from '../errors.js';
+import { isKeymeshError, KeymeshError } from '../errors.js';
 import type { Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
 import type { ClusterMetrics } from '../metrics/recorder.js';
@@ -46,6 +46,13 @@ export interface KeySyncOptions {
   readonly log: Logger;
   /** Where pulls are counted by outcome; none by default. */
   readonly metrics?: ClusterMetrics;
+  /**
+   * The node a remote peer is bound to (the membership's binding of node ids to the peers that sign their
+   * heartbeats), or undefined when none is. A request or response that names another node than its peer's is an
+   * impostor's (a strike); a request from a peer bound to no node is refused. Without it every sender is believed
+   * (tests).
+   */
+  readonly identify?: (peerId: string) => string | undefined;
 }
 
 /** Serves and performs key syncs. */
@@ -108,6 +115,7 @@ export class KeySync {
     let changed = 0;
     try {
       const response = decodeMessage(syncResponseSchema, raw.subarray());
+      this.#checkSender(peer, response.from);
       for (const [kid, sealed] of response.records) {
         const result = await this.#o.keyring.merge(openRecord(this.#o.sealer, kid, sealed), 'sync');
         if (result === 'added' || result === 'revoked') changed += 1;
@@ -127,9 +135,15 @@ export class KeySync {
     let request;
     try {
       request = decodeMessage(syncRequestSchema, (await lp.read({ signal })).subarray());
+      this.#checkSender(connection.remotePeer, request.from);
     } catch (err) {
       stream.abort(err as Error);
       this.#strike(connection.remotePeer, err);
+      return;
+    }
+    if (this.#o.identify && this.#o.identify(connection.remotePeer.toString()) === undefined) {
+      // not heard as any node yet: nothing is served to a peer that has not shown who it is
+      stream.abort(new Error('sync refused: the peer is not bound to a node'));
       return;
     }
     const theirs = new Map(request.have);
@@ -147,6 +161,12 @@ export class KeySync {
     }
     await lp.write(encodeMessage({ t: 'sync-response', v: 1, from: this.#o.nodeId, records }), { signal });
     await closeStream(stream);
+  }
+
+  /** @throws KeymeshError `ERR_BAD_MESSAGE` when `peer` is bound to another node than the `from` it sent. */
+  #checkSender(peer: PeerId, from: string): void {
+    const bound = this.#o.identify?.(peer.toString());
+    if (bound !== undefined && bound !== from) throw new KeymeshError('ERR_BAD_MESSAGE', `a sync message names node ${from}, but its peer is bound to node ${bound}`);
   }
 
   #strike(peer: PeerId, err: unknown): void {

@@ -2,7 +2,8 @@
  * The coordination protocol trusts no sender's word: a request is answered only when the peer it came from is the
  * node it names, and that node may ask it. A peer holding the network key that was never a member cannot make a
  * node drop its register state (`restored`), push it a map, or join as someone else; a member that turned hostile
- * cannot either, short of the target's own signature of a generation its data directory never reached.
+ * cannot either, short of the target's own signature of a generation its data directory never reached. Key sync
+ * serves only peers bound to the node they name.
  */
 import { join } from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -11,12 +12,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generationClaim } from '../../src/cluster/generation-proof.js';
 import { createHost, type Host } from '../../src/cluster/host.js';
 import { loadPeerIdentity } from '../../src/cluster/identity.js';
+import { KeySync } from '../../src/cluster/key-sync.js';
+import type { Penalties } from '../../src/cluster/penalties.js';
 import { loadManagementKey, ManagementKey } from '../../src/crypto/management-key.js';
 import { Sealer } from '../../src/crypto/sealer.js';
 import { DB_DIR } from '../../src/node/data-dir.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { SealedStore } from '../../src/storage/sealed-store.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { makeKeyring } from '../helpers/keyring.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { silentLogger } from '../../src/log.js';
@@ -125,4 +129,41 @@ describe('a member turned hostile', () => {
     expect((await cluster.read(1, 'kept')).value).toBe('value');
     expect((await cluster.getOrCreate(1, 'still-voting', 'yes')).status).toBe(200);
   }, 90_000);
+});
+
+describe('key sync', () => {
+  it('serves only peers bound to the node they name, and strikes an impostor', async () => {
+    const mk = ManagementKey.parse(ManagementKey.generate(), 'test');
+    const sealer = new Sealer(mk, 'node-test');
+    const [server, member, stranger, impostor] = [await node(mk), await node(mk), await node(mk), await node(mk)];
+    const held = await makeKeyring();
+    await held.rotation.check();
+    const bound = new Map([[member.peerId.toString(), MEMBER], [impostor.peerId.toString(), STRANGER]]);
+    const strikes: string[] = [];
+    const penalties = { strike: (peer: string) => (strikes.push(peer), false) } as unknown as Penalties;
+    const serving = new KeySync({
+      host: server, keyring: held.keyring, sealer, penalties, nodeId: SERVER, protocol: '/keymesh/co/sync/1', log: silentLogger(),
+      identify: (peer) => bound.get(peer),
+    });
+    await serving.register();
+    const puller = async (host: Host, as: string) => {
+      const empty = await makeKeyring();
+      return { sync: new KeySync({ host, keyring: empty.keyring, sealer, penalties: { strike: () => false } as unknown as Penalties, nodeId: as, protocol: '/keymesh/co/sync/1', log: silentLogger() }), keyring: empty.keyring };
+    };
+    for (const h of [member, stranger, impostor]) await h.dial(server.getMultiaddrs()[0]!);
+
+    const fromMember = await puller(member, MEMBER);
+    expect(await fromMember.sync.pull(server.peerId)).toBe(held.keyring.list().length);
+    // a peer that never showed who it is gets nothing, and is not punished for asking
+    const fromStranger = await puller(stranger, 'ccccccccccccccc8');
+    await expect(fromStranger.sync.pull(server.peerId)).rejects.toThrow();
+    expect(fromStranger.keyring.list()).toHaveLength(0);
+    expect(strikes).toEqual([]);
+    // a peer bound to one node that names another is an impostor
+    const fromImpostor = await puller(impostor, MEMBER);
+    await expect(fromImpostor.sync.pull(server.peerId)).rejects.toThrow();
+    expect(fromImpostor.keyring.list()).toHaveLength(0);
+    await waitFor(() => strikes.length === 1, { message: 'the impostor was struck' });
+    expect(strikes).toEqual([impostor.peerId.toString()]);
+  });
 });
