@@ -34,6 +34,8 @@ export interface Timing {
   readonly pullMinIntervalMs: number;
   /** How long a peer that sent malformed messages stays banned. */
   readonly banMs: number;
+  /** How long a strike for a malformed message counts towards a ban. */
+  readonly strikeWindowMs: number;
   /** How long the next creator waits for the ring owner of a missing key before creating it itself. */
   readonly creatorGraceMs: number;
   /** How long the ping of a peer that stopped answering may take before its connections are closed. */
@@ -83,6 +85,7 @@ export const DEFAULT_TIMING: Timing = Object.freeze({
   streamCloseTimeoutMs: 1_000,
   pullMinIntervalMs: 500,
   banMs: 60_000,
+  strikeWindowMs: 600_000,
   creatorGraceMs: 2_000,
   probeTimeoutMs: 1_000,
   tickMs: 250,

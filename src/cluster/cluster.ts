@@ -107,7 +107,8 @@ export class Cluster implements Startable {
     this.#membersTopic = `keymesh/${id}/members/1`;
     this.#revocationsTopic = `keymesh/${id}/revocations/1`;
     this.#topicNames = new Map([[this.#keysTopic, 'keys'], [this.#membersTopic, 'members'], [this.#revocationsTopic, 'revocations']]);
-    this.#penalties = new Penalties(options.clock);
+    // strikes and bans are durations: the monotonic clock, never the wall clock
+    this.#penalties = new Penalties(options.monotonic ?? monotonicClock);
   }
 
   /** The libp2p peer id; undefined until the host started. */
@@ -179,6 +180,8 @@ export class Cluster implements Startable {
     const pubsub = host.services.pubsub;
     const validators = new TopicValidators({
       sealer: this.#o.sealer, log: this.#o.log, impostor: (nodeId, signer) => this.#membership?.impostor(nodeId, signer) ?? false,
+      // bound to the node it names, and a member of the map once there is one
+      mayRevoke: (from, signer) => this.#membership?.identify(signer) === from && (this.#participant?.mapMembers()?.has(from) ?? true),
       rejected: (topic) => this.#count(topic, 'rejected'),
     });
     this.#validators = validators;

@@ -138,7 +138,8 @@ export class KeySync {
       this.#checkSender(connection.remotePeer, request.from);
     } catch (err) {
       stream.abort(err as Error);
-      this.#strike(connection.remotePeer, err);
+      // a request that failed its checks is the peer's fault; a timeout or a reset stream is the network's
+      if (isKeymeshError(err, 'ERR_BAD_MESSAGE') || (err as Error).name === 'InvalidDataLengthError') this.#strike(connection.remotePeer, err);
       return;
     }
     if (this.#o.identify && this.#o.identify(connection.remotePeer.toString()) === undefined) {

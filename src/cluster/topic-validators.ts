@@ -3,7 +3,9 @@
  * message is decoded (msgpack, type, version, size) and, for keys, opened under the management key; anything
  * malformed is rejected (gossipsub lowers the sender's score), logged and counted. A heartbeat that names a node
  * bound to another signer is ignored: not passed on, and no relay penalised (an honest relay may not know the
- * binding yet). What a validator decoded is kept for the message handler, so nothing is decoded twice.
+ * binding yet). A revocation counts only when its signer is bound to the node it names and that node may revoke
+ * (a member of the map): anyone else holding the network key could otherwise mark any token revoked on every
+ * node. What a validator decoded is kept for the message handler, so nothing is decoded twice.
  */
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { Sealer } from '../crypto/sealer.js';
@@ -17,6 +19,8 @@ export interface TopicValidatorsOptions {
   readonly log: Logger;
   /** Whether a heartbeat naming `nodeId`, signed by `signer`, is an impostor's (see `Membership.impostor`). */
   readonly impostor: (nodeId: string, signer: string) => boolean;
+  /** Whether a revocation naming node `from`, signed by `signer`, counts (the signer is bound to it, it is a member). */
+  readonly mayRevoke: (from: string, signer: string) => boolean;
   /** Counts one rejected message of `topic`. */
   readonly rejected: (topic: string) => void;
 }
@@ -44,7 +48,10 @@ export class TopicValidators {
   }
 
   revocation(msg: Message): TopicValidatorResult {
-    return this.#check(msg, 'malformed revocation message rejected', () => decodeMessage(revocationMessageSchema, msg.data));
+    return this.#check(msg, 'malformed revocation message rejected', () => decodeMessage(revocationMessageSchema, msg.data), (m) => {
+      const signer = signerOf(msg);
+      return signer !== undefined && this.#o.mayRevoke(m.from, signer);
+    });
   }
 
   /** The key record a validator opened from `data`, or `data` opened now. */

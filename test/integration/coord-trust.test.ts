@@ -165,5 +165,12 @@ describe('key sync', () => {
     expect(fromImpostor.keyring.list()).toHaveLength(0);
     await waitFor(() => strikes.length === 1, { message: 'the impostor was struck' });
     expect(strikes).toEqual([impostor.peerId.toString()]);
+    // a member whose stream breaks off before its request (a reset, a cut) is not struck: the network did it
+    for (let i = 0; i < 3; i++) {
+      const stream = await member.dialProtocol(server.peerId, '/keymesh/co/sync/1');
+      stream.abort(new Error('cut'));
+    }
+    expect(await fromMember.sync.pull(server.peerId)).toBe(0);
+    expect(strikes).toEqual([impostor.peerId.toString()]);
   });
 });
