@@ -16,12 +16,16 @@
  *
  * Failures never guess: when a majority cannot be reached before the deadline the call fails with
  * `ERR_UNAVAILABLE` if no accept was sent, and with `ERR_OUTCOME_UNKNOWN` if one was (the value may or may not
- * have been chosen; a later call returns whatever was).
+ * have been chosen; a later call returns whatever was). A prepare round that missed its majority because replicas
+ * could not be reached (`PeerUnreachableError`), with no competing ballot among the answers, ends the call at once
+ * with `ERR_UNAVAILABLE`: backing off a few milliseconds does not bring a cut replica back, and the caller learns
+ * in one request timeout, not the whole deadline, that nothing was proposed.
  */
 import { KeymeshError } from '../errors.js';
 import { DEFAULT_TIMING } from '../timing.js';
 import { compareBallots, MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
 import type { Accepted, RegisterReply, RegisterRequest } from './messages.js';
+import { PeerUnreachableError } from './unreachable.js';
 
 /**
  * Sends one request to one replica. Rejects when the replica cannot be reached or does not answer in time.
@@ -99,6 +103,8 @@ interface Gathered {
   readonly positive: RegisterReply[];
   readonly negative: RegisterReply[];
   readonly failed: number;
+  /** How many of the failures were replicas that could not be reached or did not answer. */
+  readonly unreachable: number;
   /** True when every group of the quorum answered positively. */
   readonly quorate: boolean;
 }
@@ -160,6 +166,7 @@ export class Proposer {
       const chosen = committedIn(prepared);
       if (chosen) return { value: this.#finish(key, nodes, chosen, quorum.epoch), roundTrips };
       if (!prepared.quorate) {
+        if (prepared.unreachable > 0 && prepared.negative.length === 0) break;
         await this.#backOff(key, prepared, attempt);
         continue;
       }
@@ -232,6 +239,7 @@ export class Proposer {
       const yes = new Set<string>();
       const answered = new Set<string>();
       let failed = 0;
+      let unreachable = 0;
       let done = false;
       const settle = () => {
         if (done) return;
@@ -243,10 +251,10 @@ export class Proposer {
           if (got < g.need) quorate = false;
           if (got + open < g.need) possible = false;
         }
-        const decided = committedIn({ positive, negative, failed, quorate }) !== undefined;
+        const decided = committedIn({ positive, negative, failed, unreachable, quorate }) !== undefined;
         if (quorate || !possible || decided || answered.size === nodes.length) {
           done = true;
-          resolve({ positive: [...positive], negative: [...negative], failed, quorate });
+          resolve({ positive: [...positive], negative: [...negative], failed, unreachable, quorate });
         }
       };
       for (const to of nodes) {
@@ -261,9 +269,10 @@ export class Proposer {
             }
             settle();
           },
-          () => {
+          (err: unknown) => {
             answered.add(to);
             failed += 1;
+            if (err instanceof PeerUnreachableError) unreachable += 1;
             settle();
           },
         );

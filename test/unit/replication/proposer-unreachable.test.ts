@@ -1,0 +1,50 @@
+/**
+ * A proposer whose majority is cut off says so after one round, not after its whole deadline; a competing ballot
+ * (a nack) still means "back off and try again", and a replica that answers late still lets it finish.
+ */
+import { describe, expect, it } from 'vitest';
+import { Acceptor } from '../../../src/replication/acceptor.js';
+import type { RegisterRequest } from '../../../src/replication/messages.js';
+import { Proposer } from '../../../src/replication/proposer.js';
+import { PeerUnreachableError } from '../../../src/replication/unreachable.js';
+import { MemoryAcceptorStore } from '../../helpers/sim-network.js';
+
+const NODES = ['a', 'b', 'c'];
+
+function cluster(cut: Set<string>) {
+  const acceptors = new Map(NODES.map((n) => [n, new Acceptor(new MemoryAcceptorStore())]));
+  const sent: string[] = [];
+  const transport = {
+    request: async (to: string, request: RegisterRequest) => {
+      sent.push(`${to}:${request.t}`);
+      if (cut.has(to)) throw new PeerUnreachableError(`node ${to} did not answer`);
+      return acceptors.get(to)!.handle(request);
+    },
+  };
+  return { acceptors, sent, transport };
+}
+
+describe('a proposer cut off from its majority', () => {
+  it('fails with ERR_UNAVAILABLE after one prepare round, having proposed nothing', async () => {
+    const { sent, transport } = cluster(new Set(['b', 'c']));
+    const proposer = new Proposer({ nodeId: 'a', transport, timers: { now: () => Date.now(), sleep: async () => undefined }, settings: { deadlineMs: 60_000 } });
+    await expect(proposer.getOrCreate('k', NODES, Buffer.from('v'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    expect(sent.filter((s) => s.endsWith(':prepare'))).toHaveLength(3);
+    expect(sent.some((s) => s.endsWith(':accept'))).toBe(false);
+  });
+
+  it('still backs off and tries again when a competing ballot was among the answers', async () => {
+    const { acceptors, sent, transport } = cluster(new Set(['c']));
+    // another proposer holds a higher promise on b
+    await acceptors.get('b')!.handle({ t: 'prepare', key: 'k', ballot: [5, 'z'] });
+    const proposer = new Proposer({ nodeId: 'a', transport, timers: { now: () => Date.now(), sleep: async () => undefined }, settings: { deadlineMs: 60_000 } });
+    expect(Buffer.from(await proposer.getOrCreate('k', NODES, Buffer.from('v'))).toString()).toBe('v');
+    expect(sent.filter((s) => s.endsWith(':prepare')).length).toBeGreaterThan(3);
+  });
+
+  it('finishes with one replica cut off', async () => {
+    const { transport } = cluster(new Set(['c']));
+    const proposer = new Proposer({ nodeId: 'a', transport, timers: { now: () => Date.now(), sleep: async () => undefined } });
+    expect(Buffer.from(await proposer.getOrCreate('k', NODES, Buffer.from('v'))).toString()).toBe('v');
+  });
+});
