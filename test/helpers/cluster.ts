@@ -60,6 +60,7 @@ export interface TestNode {
 
 /** Test-sized timing: fast heartbeats, short key periods so rotations can be watched. */
 export const FAST_CLUSTER_CONFIG = {
+  timingProfile: 'local',
   membership: { heartbeatIntervalMs: 100, suspectAfterMs: 500, deadAfterMs: 1500 },
   jwks: { maxAgeMs: 1_000 },
   clockSkewMs: 1_000,
