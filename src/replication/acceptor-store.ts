@@ -97,13 +97,13 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   }
 
   /**
-   * Loads the generation and the set of keys with a record, after removing the records that expired while the node
-   * was down; until then every cache miss reads the store.
+   * Loads the generation and the set of keys with a record; until then every cache miss reads the store. Records
+   * that expired while the node was down are listed too, until the first {@link sweep} (which the agreement role
+   * runs in the background right after start, so they never delay it).
    */
   async index(): Promise<void> {
     const stored = await this.#store.get(GENERATION_RECORD);
     this.#generation = this.#durableGeneration = stored && stored.length === 8 ? Number(Buffer.from(stored).readBigUInt64BE()) : 0;
-    await this.sweep();
     const known = new Set<string>();
     for await (const k of this.#store.keys(PREFIX)) known.add(k.slice(PREFIX.length));
     this.#known = known;

@@ -64,6 +64,7 @@ export class Agreement implements ClusterDelegate {
   #busy = false;
   #lastRepair = 0;
   #lastSweep = 0;
+  #sweeping = false;
   #lastStepError = { reason: '', at: 0 };
   readonly #repairs: Repair;
   #wasMember = false;
@@ -374,6 +375,12 @@ export class Agreement implements ClusterDelegate {
   // ---- the background loop ---------------------------------------------------------------------------------------
 
   async #tick(): Promise<void> {
+    // the sweep runs beside the map's work, never holding it up (a first sweep after a long downtime can be long)
+    if (!this.#sweeping && !this.#restoredDirs.self) {
+      this.#sweeping = true;
+      void this.#sweep().catch((err: unknown) => this.#o.log.warn({ err: (err as Error).message }, 'sweeping expired register records failed'))
+        .finally(() => { this.#sweeping = false; });
+    }
     if (this.#busy || !this.#cluster || this.#restoredDirs.self) return;
     this.#busy = true;
     try {
@@ -384,7 +391,6 @@ export class Agreement implements ClusterDelegate {
         if (!this.#wasMember) await this.#changes!.askToJoin(map);
       } else if (!isStable(map)) await this.#changes!.driveTransition(map);
       else await this.#repair(map);
-      await this.#sweep();
     } catch (err) {
       // said at warn once per distinct reason and 10 s: a change that cannot finish should be visible
       const reason = (err as Error).message;
