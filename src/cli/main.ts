@@ -2,13 +2,14 @@
 /** The `keymesh` command. */
 import './v8-flags.js';
 import '../polyfills.js';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { OPERATOR_SCOPES, KEY_USES } from '../config/defaults.js';
 import { ManagementKey } from '../crypto/management-key.js';
 import { isKeymeshError } from '../errors.js';
 import { hashOperatorToken } from '../http/operator-auth.js';
 import { randomBytes } from 'node:crypto';
 import { runCluster, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
+import { runPkcs11WrapKey, type Pkcs11WrapKeyOptions } from './pkcs11-wrap-key.js';
 import { runStart } from './start.js';
 import { generateClientSecret, hashClientSecret } from '../tokens/client-secrets.js';
 
@@ -18,6 +19,11 @@ const program = new Command('keymesh')
   .configureOutput({ outputError: (str, write) => write(`keymesh: ${str}`) });
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const parseSlot = (value: string) => {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('a slot id is a non-negative integer');
+  return Number(value);
+};
 
 program
   .command('start')
@@ -88,6 +94,21 @@ program
   .description('print a new random management key (base64url, 32 bytes)')
   .action(() => {
     process.stdout.write(`${ManagementKey.generate()}\n`);
+  });
+
+program
+  .command('pkcs11-wrap-key')
+  .description('wrap the management key (KEYMESH_MANAGEMENT_KEY, else standard input) under an AES key in a PKCS#11 token and write the file managementKeyPkcs11.wrappedKeyFile names (docs/pkcs11.md)')
+  .requiredOption('--module <path>', 'the PKCS#11 module (shared library)')
+  .addOption(new Option('--token-label <label>', 'label of the token').conflicts('slot'))
+  .addOption(new Option('--slot <id>', 'id of the slot holding the token').argParser(parseSlot))
+  .requiredOption('--key-label <label>', 'label of the AES wrapping key')
+  .addOption(new Option('--pin-env <name>', 'environment variable holding the user PIN').conflicts('pinFile'))
+  .option('--pin-file <file>', 'file holding the user PIN')
+  .requiredOption('--out <file>', 'the wrapped-key file to write (never overwritten)')
+  .option('--generate-aes-key', 'create the AES key (256-bit, sensitive, not extractable, wrap and unwrap only) if the token has none with that label')
+  .action(async (o: Pkcs11WrapKeyOptions, cmd: Command) => {
+    await runPkcs11WrapKey(o, { env: process.env, stdin: process.stdin, stdout: process.stdout, fail: (message) => cmd.error(`error: ${message}`) });
   });
 
 program

@@ -56,6 +56,12 @@ export const DEFAULT_DEAD_AFTER_MS = 2_000;
 /** The timing profile of the cluster layer and the register (`src/timing.ts`). Default is `lan`. */
 export const DEFAULT_TIMING_PROFILE = 'lan';
 
+/**
+ * Longest the unseal of a PKCS#11-wrapped management key may take, from starting its process to the key
+ * (`managementKeyPkcs11.timeoutMs`). Default is 10000 (10 seconds).
+ */
+export const DEFAULT_PKCS11_UNSEAL_TIMEOUT_MS = 10 * SECOND_MS;
+
 /** How many nodes hold each replicated value. Default is 3. */
 export const DEFAULT_REPLICATION_FACTOR = 3;
 

@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigInvalidError, KeymeshError } from '../errors.js';
 import { DEFAULT_REALM } from './defaults.js';
-import { checkKeyLifetimes, checkMembership, checkOperatorTokens, checkClients, checkResourceServers, checkTransport, checkTrustedIssuers, type ConfigProblem } from './rules.js';
+import { checkKeyLifetimes, checkManagementKeyPkcs11, checkMembership, checkOperatorTokens, checkClients, checkResourceServers, checkTransport, checkTrustedIssuers, type ConfigProblem } from './rules.js';
 import { configSchema } from './schema.js';
 import type { Config, ConfigOverrides, RealmConfig } from './types.js';
 
@@ -50,7 +50,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (!parsed.success) throw invalid(parsed.error.issues.map(describeIssue));
 
   const config = complete(parsed.data, options.cwd ?? process.cwd());
-  const ruleProblems = [...checkTransport(config), ...checkKeyLifetimes(config), ...checkMembership(config), ...checkOperatorTokens(config), ...checkTrustedIssuers(config), ...checkResourceServers(config), ...checkClients(config)];
+  const ruleProblems = [...checkTransport(config), ...checkKeyLifetimes(config), ...checkMembership(config), ...checkOperatorTokens(config), ...checkTrustedIssuers(config), ...checkResourceServers(config), ...checkClients(config), ...checkManagementKeyPkcs11(config)];
   if (ruleProblems.length > 0) throw invalid(ruleProblems);
   return deepFreeze(config);
 }
@@ -81,6 +81,12 @@ function complete(data: z.output<typeof configSchema>, cwd: string): Config {
     ...data,
     dataDir: resolve(cwd, data.dataDir),
     managementKeyFile: data.managementKeyFile === undefined ? undefined : resolve(cwd, data.managementKeyFile),
+    managementKeyPkcs11: data.managementKeyPkcs11 && {
+      ...data.managementKeyPkcs11,
+      module: resolve(cwd, data.managementKeyPkcs11.module),
+      wrappedKeyFile: resolve(cwd, data.managementKeyPkcs11.wrappedKeyFile),
+      ...(data.managementKeyPkcs11.pinFile !== undefined && { pinFile: resolve(cwd, data.managementKeyPkcs11.pinFile) }),
+    },
     http: data.http.tls
       ? { ...data.http, tls: { certFile: resolve(cwd, data.http.tls.certFile), keyFile: resolve(cwd, data.http.tls.keyFile) } }
       : data.http,

@@ -161,3 +161,17 @@ export function checkResourceServers(config: Config): ConfigProblem[] {
   });
   return problems;
 }
+
+/** A PKCS#11-wrapped management key: one token, one PIN source, and no management key file beside it. */
+export function checkManagementKeyPkcs11(config: Config): ConfigProblem[] {
+  const p = config.managementKeyPkcs11;
+  if (!p) return [];
+  const at = 'managementKeyPkcs11';
+  const problems: ConfigProblem[] = [];
+  if (p.tokenLabel !== undefined && p.slot !== undefined) problems.push({ path: `${at}.slot`, message: `cannot be combined with ${at}.tokenLabel: name the token one way` });
+  if (p.tokenLabel === undefined && p.slot === undefined) problems.push({ path: at, message: 'needs tokenLabel or slot to find the token' });
+  if (p.pinEnv !== undefined && p.pinFile !== undefined) problems.push({ path: `${at}.pinFile`, message: `cannot be combined with ${at}.pinEnv: give the PIN one way` });
+  if (p.pinEnv === undefined && p.pinFile === undefined) problems.push({ path: at, message: 'needs pinEnv (an environment variable name) or pinFile; the PIN itself never goes in the config' });
+  if (config.managementKeyFile !== undefined) problems.push({ path: 'managementKeyFile', message: `cannot be combined with ${at}: give the management key one way` });
+  return problems;
+}

@@ -59,6 +59,29 @@ const SECRET_HASH = /^hmac-sha256\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$|^scryp
 export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
 const scopeToken = z.string().regex(SCOPE_TOKEN, 'a scope is printable ASCII without space, " and \\ (RFC 6749 §3.3)');
 
+/**
+ * The management key wrapped by an AES key inside a PKCS#11 token, unwrapped once at start (docs/pkcs11.md). Exactly
+ * one of `tokenLabel` and `slot`, exactly one of `pinEnv` and `pinFile` (`rules.ts`); never the PIN itself.
+ */
+const pkcs11UnsealSchema = z.strictObject({
+  /** Path of the PKCS#11 module (a shared library, e.g. `/usr/lib/softhsm/libsofthsm2.so`). */
+  module: z.string().min(1),
+  /** Label of the token that holds the AES key (PKCS#11 labels are at most 32 characters). */
+  tokenLabel: z.string().min(1).max(32).optional(),
+  /** Id of the slot that holds the token, instead of its label. */
+  slot: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Label (`CKA_LABEL`) of the AES key that wraps the management key. */
+  keyLabel: z.string().min(1).max(256),
+  /** Name of the environment variable that holds the user PIN. */
+  pinEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _').optional(),
+  /** File that holds the user PIN (one trailing newline is ignored). */
+  pinFile: z.string().min(1).optional(),
+  /** File made by `keymesh pkcs11-wrap-key`: the wrapped management key. */
+  wrappedKeyFile: z.string().min(1),
+  /** Longest the whole unseal may take (ms), 1 s to 5 min. */
+  timeoutMs: z.number().int().min(1_000).max(300_000).default(D.DEFAULT_PKCS11_UNSEAL_TIMEOUT_MS),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_NODE_NAME),
@@ -98,6 +121,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   managementKeyFile: z.string().min(1).optional(),
+  managementKeyPkcs11: pkcs11UnsealSchema.optional(),
   replicationFactor: z.number().int().min(1).max(9).default(D.DEFAULT_REPLICATION_FACTOR),
   timingProfile: z.enum(TIMING_PROFILE_NAMES).default(D.DEFAULT_TIMING_PROFILE),
   bootstrapExpect: z.number().int().min(1).max(64).optional(),

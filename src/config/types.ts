@@ -14,6 +14,9 @@ export type Config = Readonly<
 
 export type { RealmConfig };
 
+/** `managementKeyPkcs11` after validation: where the wrapped management key is and how to unwrap it. */
+export type Pkcs11UnsealConfig = NonNullable<Config['managementKeyPkcs11']>;
+
 /** Settings from command-line flags; each overrides the file and the environment. */
 export interface ConfigOverrides {
   name?: string;

@@ -12,7 +12,7 @@ import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import { keyUseMarginMs } from '../config/rules.js';
 import type { Config } from '../config/types.js';
 import { Cluster } from '../cluster/cluster.js';
-import { loadManagementKey } from '../crypto/management-key.js';
+import { resolveManagementKey } from '../crypto/management-key-source.js';
 import { Sealer } from '../crypto/sealer.js';
 import { OperatorAuth, hashOperatorToken } from '../http/operator-auth.js';
 import { HttpServer } from '../http/server.js';
@@ -85,7 +85,7 @@ export class KeymeshNode implements Startable {
   async start(): Promise<void> {
     const { config, log, env } = this.#o;
     const clock = this.#o.clock ?? this.#o.faults?.clock ?? systemClock;
-    const managementKey = loadManagementKey({ env: env.KEYMESH_MANAGEMENT_KEY, file: config.managementKeyFile });
+    const managementKey = await resolveManagementKey({ env: env.KEYMESH_MANAGEMENT_KEY, file: config.managementKeyFile, pkcs11: config.managementKeyPkcs11 }, env);
     const identity = openDataDir(config.dataDir, { managementKey, clusterId: config.clusterId, now: new Date(clock.now()) });
     this.#nodeId = identity.nodeId;
     const admin = resolveAdminToken(config.dataDir, env.KEYMESH_ADMIN_TOKEN);
