@@ -109,6 +109,13 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     this.#known = known;
   }
 
+  /** Whether `key`'s chosen `value` has expired (past its expiry plus the grace): it is swept, never copied. */
+  isExpired(key: string, value: Uint8Array): boolean {
+    if (!this.#clock || !isExpiringKey(key)) return false;
+    const expiry = expiryOf(value);
+    return expiry !== undefined && expiry <= Math.floor((this.#clock.now() - this.#graceMs) / 1000);
+  }
+
   /** How many keys have a record (after {@link index}). */
   get size(): number {
     return this.#known?.size ?? 0;

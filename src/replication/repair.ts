@@ -76,7 +76,8 @@ export class Repair {
         return;
       }
       const state = await this.#acceptorStore.load(key).catch(() => undefined);
-      if (!state?.committed) continue;
+      // an expired record is the sweep's, not worth a copy
+      if (!state?.committed || this.#acceptorStore.isExpired(key, state.committed)) continue;
       const replicas = placement.replicaSets(key).flat().filter((n) => n !== this.#nodeId);
       const missed = [...replicas.filter((n) => !live.has(n)), ...(await send(key, state.committed, replicas.filter((n) => live.has(n))))];
       for (const to of missed) this.noteUndelivered(key, to, state.committed);

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
 import { SealedAcceptorStore } from '../../../src/replication/acceptor-store.js';
+import { withExpiry } from '../../../src/replication/expiring.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
 import type { Placement } from '../../../src/replication/cluster-map.js';
 import type { RegisterTransport } from '../../../src/replication/proposer.js';
 import { Repair } from '../../../src/replication/repair.js';
@@ -71,6 +73,22 @@ describe('register repair', () => {
     sent.length = 0;
     await pass(['b', 'c']);
     expect(sent).toHaveLength(0);
+  });
+
+  it('copies no expired record', async () => {
+    const memory = new MemoryStore();
+    await memory.start();
+    const clock = new FakeClock();
+    const store = new SealedAcceptorStore(new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'a')), { clock, expiryGraceMs: 1_000 });
+    await store.index();
+    const nowS = Math.floor(clock.now() / 1000);
+    await store.save('jti/old', { promised: [1, 'a'], committed: withExpiry(nowS - 60, new Uint8Array([1])) });
+    await store.save('jti/live', { promised: [1, 'a'], committed: withExpiry(nowS + 60, new Uint8Array([2])) });
+    const sent: string[] = [];
+    const transport: RegisterTransport = { request: async (to, request) => (sent.push(`${to}:${request.key}`), { t: 'ack' }) };
+    const placement = { replicaSets: () => [['a', 'b']] } as unknown as Placement;
+    await new Repair({ nodeId: 'a', acceptorStore: store }).pass({ placement, live: new Set(['b']), transport, keys: store.keys(), current: () => true });
+    expect(sent).toEqual(['b:jti/live']);
   });
 
   it('resends an undelivered commit marker only to the replica that missed it, and a full pass after a map change', async () => {
