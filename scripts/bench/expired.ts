@@ -2,7 +2,7 @@
  * keymesh expired-records benchmark (`npm run bench -- --only expired`): does a node that saw 100,000 replay records
  * come and expire cost more than an empty one? Replay records (`jti/`, `dpop/`), revocations, renewal claims and
  * token-store entries now carry their expiry in the value and every replica removes them once it (plus twice the
- * tolerated clock skew) has passed (src/replication/expiring.ts, acceptor-store.ts). Goal: data-dir size, RSS and
+ * tolerated clock skew) has passed (src/register/expiring.ts, acceptor-store.ts). Goal: data-dir size, RSS and
  * start time after 100,000 expired records equal to an empty node's within noise.
  *
  * What it does, on one node (bootstrapExpect 1, replication factor 1, default config otherwise):
@@ -34,8 +34,8 @@ import { loadManagementKey } from '../../src/crypto/management-key.js';
 import { Sealer } from '../../src/crypto/sealer.js';
 import { METRIC_PREFIX } from '../../src/metrics/metrics.js';
 import { DB_DIR, META_FILE } from '../../src/node/data-dir.js';
-import { SealedAcceptorStore } from '../../src/replication/acceptor-store.js';
-import { withExpiry } from '../../src/replication/expiring.js';
+import { SealedAcceptorStore } from '../../src/register/acceptor-store.js';
+import { withExpiry } from '../../src/register/expiring.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { SealedStore } from '../../src/storage/sealed-store.js';
 import { makeClusterSecrets, type ClusterSecrets } from './cluster-nodes.js';

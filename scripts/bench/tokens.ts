@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { Placement, type ClusterMap } from '../../src/replication/cluster-map.js';
+import { Placement, type ClusterMap } from '../../src/cluster-map/cluster-map.js';
 import { hashClientSecret } from '../../src/tokens/clients.js';
 import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512 } from '../../src/tokens/provider.js';
 import { BenchCluster, makeClusterSecrets, type ClusterSecrets } from './cluster-nodes.js';

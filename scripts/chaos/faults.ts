@@ -19,7 +19,7 @@
  *   iptables (`net-cuts.ts`), silently; healing flushes the rules. Clients still reach every node.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Ring } from '../../src/replication/ring.js';
+import { Ring } from '../../src/cluster-map/ring.js';
 import { secretRegisterKey } from '../../src/secret-server/secret-server.js';
 import type { FaultEvent, FaultKind, HistoryEvent, JsonLinesWriter } from './history.js';
 import { netCutOf } from './net-cuts.js';

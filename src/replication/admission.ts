@@ -7,7 +7,7 @@
  * - pushing a map: a member, or anyone to a node that has no map yet;
  * - hand-overs, forwarded operations and word of a restored data directory: members only.
  */
-import type { ClusterMap } from './cluster-map.js';
+import type { ClusterMap } from '../cluster-map/cluster-map.js';
 import type { CoordRequest } from './coord.js';
 
 /** Whether `nodeId` is a member (any role) of `map`, and `map` is of `epoch` when one is named. */

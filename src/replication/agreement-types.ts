@@ -8,9 +8,9 @@ import type { GenerationProof } from '../cluster/generation-proof.js';
 import type { Logger } from '../log.js';
 import type { RegisterMetrics } from '../metrics/recorder.js';
 import type { SealedStore } from '../storage/sealed-store.js';
-import type { ClusterMap } from './cluster-map.js';
-import type { RegisterHost } from './libp2p-transport.js';
-import type { MapConflict } from './map-keeper.js';
+import type { ClusterMap } from '../cluster-map/cluster-map.js';
+import type { RegisterHost } from '../register/libp2p-transport.js';
+import type { MapConflict } from '../cluster-map/map-keeper.js';
 
 /** What the agreement role needs of the cluster layer. */
 export interface AgreementCluster {

@@ -26,22 +26,22 @@ import { monotonicClock } from '../clock.js';
 import type { ClusterDelegate } from '../cluster/delegate.js';
 import type { GenerationProof } from '../cluster/generation-proof.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';
-import { isExpiringKey, withExpiry, withoutExpiry } from './expiring.js';
-import { Acceptor } from './acceptor.js';
-import { SealedAcceptorStore } from './acceptor-store.js';
-import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from './cluster-map.js';
+import { isExpiringKey, withExpiry, withoutExpiry } from '../register/expiring.js';
+import { Acceptor } from '../register/acceptor.js';
+import { SealedAcceptorStore } from '../register/acceptor-store.js';
+import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from '../cluster-map/cluster-map.js';
 import type { Coord, CoordReply, CoordRequest } from './coord.js';
-import type { Libp2pRegisterTransport } from './libp2p-transport.js';
-import { MapKeeper } from './map-keeper.js';
-import { MapChanges } from './map-changes.js';
+import type { Libp2pRegisterTransport } from '../register/libp2p-transport.js';
+import { MapKeeper } from '../cluster-map/map-keeper.js';
+import { MapChanges } from '../cluster-map/map-changes.js';
 import { measured } from './measured.js';
 import { RestoredDirectories } from './restored.js';
 import { forwardTimeoutMs } from '../timing.js';
-import { inEpoch, majorities, Proposer, type RegisterOutcome } from './proposer.js';
+import { inEpoch, majorities, Proposer, type RegisterOutcome } from '../register/proposer.js';
 import { Reachability } from './reachability.js';
 import { hedged } from './hedged.js';
-import { replicaSetsOf, withCommitKill } from './register-faults.js';
-import { Repair } from './repair.js';
+import { replicaSetsOf, withCommitKill } from '../register/register-faults.js';
+import { Repair } from '../register/repair.js';
 import { PeerUnreachableError } from './unreachable.js';
 import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
 
@@ -106,7 +106,7 @@ export class Agreement implements ClusterDelegate {
     this.#cluster = cluster;
     const { nodeId, clusterId, log } = this.#o;
     // loaded only now, with the libp2p host: the node serves its keys before the libp2p code is imported
-    const [{ Libp2pRegisterTransport }, { Coord }] = await Promise.all([import('./libp2p-transport.js'), import('./coord.js')]);
+    const [{ Libp2pRegisterTransport }, { Coord }] = await Promise.all([import('../register/libp2p-transport.js'), import('./coord.js')]);
     this.#transport = new Libp2pRegisterTransport({
       host: cluster.host, protocol: `/keymesh/${clusterId}/register/1`, nodeId, acceptor: this.#acceptor,
       peerOf: (id) => cluster.peerOf(id), epoch: () => this.#keeper.epoch,

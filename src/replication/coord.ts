@@ -24,7 +24,7 @@ import { NoAnswerError, RpcClient, serveRpc } from '../cluster/rpc.js';
 import { PeerUnreachableError } from './unreachable.js';
 import { ERROR_CODES, KeymeshError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { RegisterHost } from './libp2p-transport.js';
+import type { RegisterHost } from '../register/libp2p-transport.js';
 
 /** Largest coordination message (bytes). */
 export const MAX_COORD_MESSAGE_BYTES = 256 * 1024;

@@ -1,7 +1,7 @@
 /**
  * The two decisions of the cluster map's background loop, as pure functions of what a node knows.
  */
-import type { ClusterMap } from './cluster-map.js';
+import type { ClusterMap } from '../cluster-map/cluster-map.js';
 
 export interface Candidate {
   readonly nodeId: string;

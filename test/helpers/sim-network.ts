@@ -2,9 +2,9 @@
  * An in-process network for the register: it drops, duplicates, delays and reorders messages, and crashes and
  * restarts acceptors, which come back from their persisted state. Everything runs on {@link VirtualTime}.
  */
-import { Acceptor, type AcceptorState, type AcceptorStateStore } from '../../src/replication/acceptor.js';
-import type { RegisterReply, RegisterRequest } from '../../src/replication/messages.js';
-import type { RegisterTransport } from '../../src/replication/proposer.js';
+import { Acceptor, type AcceptorState, type AcceptorStateStore } from '../../src/register/acceptor.js';
+import type { RegisterReply, RegisterRequest } from '../../src/register/messages.js';
+import type { RegisterTransport } from '../../src/register/proposer.js';
 import type { VirtualTime } from './virtual-time.js';
 
 /** Durable acceptor state that survives a simulated crash. */

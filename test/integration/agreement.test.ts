@@ -6,7 +6,7 @@
 import { cpSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ring } from '../../src/replication/ring.js';
+import { Ring } from '../../src/cluster-map/ring.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';

@@ -4,7 +4,7 @@
  * restores both; a node started without `--allow-fault-injection` refuses the hook.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ring } from '../../src/replication/ring.js';
+import { Ring } from '../../src/cluster-map/ring.js';
 import { FAST_CLUSTER_CONFIG, TestCluster } from '../helpers/cluster.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';

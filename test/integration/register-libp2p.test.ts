@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHost, type Host } from '../../src/cluster/host.js';
 import { ManagementKey } from '../../src/crypto/management-key.js';
 import { silentLogger } from '../../src/log.js';
-import { Acceptor } from '../../src/replication/acceptor.js';
-import { Libp2pRegisterTransport } from '../../src/replication/libp2p-transport.js';
-import { Proposer } from '../../src/replication/proposer.js';
+import { Acceptor } from '../../src/register/acceptor.js';
+import { Libp2pRegisterTransport } from '../../src/register/libp2p-transport.js';
+import { Proposer } from '../../src/register/proposer.js';
 import { MemoryAcceptorStore } from '../helpers/sim-network.js';
 import { waitFor } from '../helpers/wait-for.js';
 

@@ -8,7 +8,7 @@ import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
 import { CappedFetcher } from '../../../src/net/capped-fetch.js';
 import { createTokenService, type SharedParts } from '../../../src/node/token-services.js';
-import { expiryOf, isExpiringKey, withExpiry, withoutExpiry } from '../../../src/replication/expiring.js';
+import { expiryOf, isExpiringKey, withExpiry, withoutExpiry } from '../../../src/register/expiring.js';
 import { recordOnceWith } from '../../../src/secret-server/client-assertions.js';
 import { PopKeys } from '../../../src/secret-server/pop-keys.js';
 import { AuthThrottle } from '../../../src/tokens/auth-throttle.js';

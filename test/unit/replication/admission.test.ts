@@ -1,7 +1,7 @@
 /** Who may ask what of the register and coordination protocols (DESIGN §11). */
 import { describe, expect, it } from 'vitest';
 import { mayAsk, mayPropose } from '../../../src/replication/admission.js';
-import type { ClusterMap } from '../../../src/replication/cluster-map.js';
+import type { ClusterMap } from '../../../src/cluster-map/cluster-map.js';
 
 const map: ClusterMap = { epoch: 3, id: 'm', members: [{ nodeId: 'a', name: 'a', role: 'normal' }, { nodeId: 'j', name: 'j', role: 'joining' }] };
 

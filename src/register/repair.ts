@@ -8,7 +8,7 @@
  */
 import { DEFAULT_TIMING } from '../timing.js';
 import type { SealedAcceptorStore } from './acceptor-store.js';
-import type { Placement } from './cluster-map.js';
+import type { Placement } from '../cluster-map/cluster-map.js';
 import type { RegisterTransport } from './proposer.js';
 
 /** Undelivered commit markers remembered; beyond this, repair falls back to a full pass. */

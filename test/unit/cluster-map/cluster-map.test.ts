@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decodeMap, encodeMap, isStable, Placement, settled, withJoining, withLeaving, type ClusterMap } from '../../../src/replication/cluster-map.js';
+import { decodeMap, encodeMap, isStable, Placement, settled, withJoining, withLeaving, type ClusterMap } from '../../../src/cluster-map/cluster-map.js';
 import { genesisCandidates, transitionStep } from '../../../src/replication/map-steps.js';
-import { majorities, Proposer, unanimous, type RegisterTransport } from '../../../src/replication/proposer.js';
-import { Acceptor, type AcceptorState } from '../../../src/replication/acceptor.js';
-import type { RegisterReply, RegisterRequest } from '../../../src/replication/messages.js';
+import { majorities, Proposer, unanimous, type RegisterTransport } from '../../../src/register/proposer.js';
+import { Acceptor, type AcceptorState } from '../../../src/register/acceptor.js';
+import type { RegisterReply, RegisterRequest } from '../../../src/register/messages.js';
 
 const id = (n: number) => n.toString(16).padStart(16, '0');
 const genesis: ClusterMap = { epoch: 1, id: 'abc', members: [1, 2, 3].map((n) => ({ nodeId: id(n), name: `node-${n}`, role: 'normal' as const })) };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
-import { Acceptor } from '../../../src/replication/acceptor.js';
-import { SealedAcceptorStore } from '../../../src/replication/acceptor-store.js';
+import { Acceptor } from '../../../src/register/acceptor.js';
+import { SealedAcceptorStore } from '../../../src/register/acceptor-store.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { SealedStore } from '../../../src/storage/sealed-store.js';
 

@@ -6,14 +6,14 @@
 import { monotonicClock } from '../clock.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
-import type { AgreementCluster, AgreementTiming } from './agreement-types.js';
+import type { AgreementCluster, AgreementTiming } from '../replication/agreement-types.js';
 import { decodeMap, encodeMap, mapKey, memberIds, settled, type ClusterMap } from './cluster-map.js';
-import type { Coord } from './coord.js';
+import type { Coord } from '../replication/coord.js';
 import { KeymeshError } from '../errors.js';
-import type { Libp2pRegisterTransport } from './libp2p-transport.js';
+import type { Libp2pRegisterTransport } from '../register/libp2p-transport.js';
 import type { MapKeeper } from './map-keeper.js';
-import { genesisCandidates, transitionStep } from './map-steps.js';
-import { inEpoch, majorities, unanimous, type Proposer } from './proposer.js';
+import { genesisCandidates, transitionStep } from '../replication/map-steps.js';
+import { inEpoch, majorities, unanimous, type Proposer } from '../register/proposer.js';
 
 
 export interface MapChangesDeps {

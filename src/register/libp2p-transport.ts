@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { Acceptor } from './acceptor.js';
 import type { RegisterReply, RegisterRequest } from './messages.js';
 import type { RegisterTransport } from './proposer.js';
-import { PeerUnreachableError } from './unreachable.js';
+import { PeerUnreachableError } from '../replication/unreachable.js';
 import { decodeRegister, encodeRegister, type WireReply, MAX_REGISTER_MESSAGE_BYTES, registerEnvelopeSchema, registerReplyEnvelopeSchema } from './wire.js';
 
 /** The parts of a libp2p host the transport uses. */

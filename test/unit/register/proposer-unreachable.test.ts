@@ -3,9 +3,9 @@
  * (a nack) still means "back off and try again", and a replica that answers late still lets it finish.
  */
 import { describe, expect, it } from 'vitest';
-import { Acceptor } from '../../../src/replication/acceptor.js';
-import type { RegisterRequest } from '../../../src/replication/messages.js';
-import { Proposer } from '../../../src/replication/proposer.js';
+import { Acceptor } from '../../../src/register/acceptor.js';
+import type { RegisterRequest } from '../../../src/register/messages.js';
+import { Proposer } from '../../../src/register/proposer.js';
 import { PeerUnreachableError } from '../../../src/replication/unreachable.js';
 import { MemoryAcceptorStore } from '../../helpers/sim-network.js';
 

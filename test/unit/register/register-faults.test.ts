@@ -4,9 +4,9 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
-import type { Placement } from '../../../src/replication/cluster-map.js';
-import type { RegisterTransport } from '../../../src/replication/proposer.js';
-import { replicaSetsOf, withCommitKill } from '../../../src/replication/register-faults.js';
+import type { Placement } from '../../../src/cluster-map/cluster-map.js';
+import type { RegisterTransport } from '../../../src/register/proposer.js';
+import { replicaSetsOf, withCommitKill } from '../../../src/register/register-faults.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isKeymeshError } from '../../../src/errors.js';
-import { inEpoch, majorities, Proposer } from '../../../src/replication/proposer.js';
+import { inEpoch, majorities, Proposer } from '../../../src/register/proposer.js';
 import { SimNetwork, type Faults } from '../../helpers/sim-network.js';
 import { seededRandom, VirtualTime } from '../../helpers/virtual-time.js';
 import { checkWriteOnce, type Operation } from '../../helpers/write-once-checker.js';

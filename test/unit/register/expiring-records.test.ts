@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
-import { Acceptor } from '../../../src/replication/acceptor.js';
-import { PROMISE_KEPT_S, SealedAcceptorStore } from '../../../src/replication/acceptor-store.js';
-import { expiryOf, isExpiringKey, MAX_EXPIRY_S, withExpiry, withoutExpiry } from '../../../src/replication/expiring.js';
+import { Acceptor } from '../../../src/register/acceptor.js';
+import { PROMISE_KEPT_S, SealedAcceptorStore } from '../../../src/register/acceptor-store.js';
+import { expiryOf, isExpiringKey, MAX_EXPIRY_S, withExpiry, withoutExpiry } from '../../../src/register/expiring.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { SealedStore } from '../../../src/storage/sealed-store.js';
 import { FakeClock } from '../../helpers/fake-clock.js';

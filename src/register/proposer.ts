@@ -25,7 +25,7 @@ import { KeymeshError } from '../errors.js';
 import { DEFAULT_TIMING } from '../timing.js';
 import { compareBallots, MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
 import type { Accepted, RegisterReply, RegisterRequest } from './messages.js';
-import { PeerUnreachableError } from './unreachable.js';
+import { PeerUnreachableError } from '../replication/unreachable.js';
 
 /**
  * Sends one request to one replica. Rejects when the replica cannot be reached or does not answer in time.

@@ -3,10 +3,10 @@
  * costs that key alone, and every other key starts from round 1 again.
  */
 import { describe, expect, it } from 'vitest';
-import { Acceptor } from '../../../src/replication/acceptor.js';
-import { MAX_BALLOT_ROUND } from '../../../src/replication/ballot.js';
-import type { RegisterRequest } from '../../../src/replication/messages.js';
-import { Proposer } from '../../../src/replication/proposer.js';
+import { Acceptor } from '../../../src/register/acceptor.js';
+import { MAX_BALLOT_ROUND } from '../../../src/register/ballot.js';
+import type { RegisterRequest } from '../../../src/register/messages.js';
+import { Proposer } from '../../../src/register/proposer.js';
 import { MemoryAcceptorStore } from '../../helpers/sim-network.js';
 
 describe('proposer rounds', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Ring } from '../../../src/replication/ring.js';
+import { Ring } from '../../../src/cluster-map/ring.js';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `node${String(i).padStart(12, '0')}`);
 

@@ -5,12 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
-import { SealedAcceptorStore } from '../../../src/replication/acceptor-store.js';
-import { withExpiry } from '../../../src/replication/expiring.js';
+import { SealedAcceptorStore } from '../../../src/register/acceptor-store.js';
+import { withExpiry } from '../../../src/register/expiring.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
-import type { Placement } from '../../../src/replication/cluster-map.js';
-import type { RegisterTransport } from '../../../src/replication/proposer.js';
-import { Repair } from '../../../src/replication/repair.js';
+import type { Placement } from '../../../src/cluster-map/cluster-map.js';
+import type { RegisterTransport } from '../../../src/register/proposer.js';
+import { Repair } from '../../../src/register/repair.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { SealedStore } from '../../../src/storage/sealed-store.js';
 

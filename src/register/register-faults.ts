@@ -9,7 +9,7 @@
  *   key. It exists to prove that the chaos checker catches a broken register.
  */
 import type { Logger } from '../log.js';
-import type { Placement } from './cluster-map.js';
+import type { Placement } from '../cluster-map/cluster-map.js';
 import type { RegisterTransport } from './proposer.js';
 
 /** The faults the register reads, at the moment they matter. */
