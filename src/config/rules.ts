@@ -127,8 +127,8 @@ export function checkClients(config: Config): ConfigProblem[] {
   config.clients.forEach((c, i) => {
     if (ids.has(c.clientId)) problems.push({ path: `clients.${i}.clientId`, message: `duplicate clientId "${c.clientId}"` });
     ids.add(c.clientId);
-    if (!c.secretHash && !c.jwksUri) problems.push({ path: `clients.${i}`, message: 'needs secretHash (client_secret_basic) or jwksUri (private_key_jwt)' });
-    if (c.secretHash && !parseSecretHash(c.secretHash)) problems.push({ path: `clients.${i}.secretHash`, message: 'its scrypt cost is out of bounds (N a power of two up to 2^20, r 1–32, p 1–16): no secret could ever match it' });
+    if (!c.secretHash && !c.secretHashes && !c.jwksUri) problems.push({ path: `clients.${i}`, message: 'needs secretHash (client_secret_basic) or jwksUri (private_key_jwt)' });
+    problems.push(...checkSecretHashes(c, `clients.${i}`));
     c.realms.forEach((realm, j) => {
       if (!config.realms[realm]) problems.push({ path: `clients.${i}.realms.${j}`, message: `no realm "${realm}" is configured` });
     });
@@ -139,6 +139,19 @@ export function checkClients(config: Config): ConfigProblem[] {
       const url = new URL(c.jwksUri);
       if (!isPrivateChannelUrl(url)) problems.push({ path: `clients.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${c.jwksUri}` });
     }
+  });
+  return problems;
+}
+
+/** A client's `secretHash` or `secretHashes` (one of them, no hash twice), each with a scrypt cost in bounds. */
+function checkSecretHashes(c: Config['clients'][number], at: string): ConfigProblem[] {
+  if (c.secretHash !== undefined && c.secretHashes !== undefined) return [{ path: `${at}.secretHashes`, message: `cannot be combined with ${at}.secretHash: give one hash, or two during a rotation` }];
+  const problems: ConfigProblem[] = [];
+  const hashes = c.secretHashes ?? (c.secretHash === undefined ? [] : [c.secretHash]);
+  hashes.forEach((hash, j) => {
+    const path = c.secretHashes ? `${at}.secretHashes.${j}` : `${at}.secretHash`;
+    if (hashes.indexOf(hash) !== j) problems.push({ path, message: `duplicate of ${at}.secretHashes.${hashes.indexOf(hash)}` });
+    else if (!parseSecretHash(hash)) problems.push({ path, message: 'its scrypt cost is out of bounds (N a power of two up to 2^20, r 1–32, p 1–16): no secret could ever match it' });
   });
   return problems;
 }

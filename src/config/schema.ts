@@ -54,6 +54,7 @@ const REALM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const realmName = z.string().regex(REALM_NAME, 'realm names are lowercase letters, digits, _ and -');
 
 const SECRET_HASH = /^hmac-sha256\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$|^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{43}$/;
+const secretHash = z.string().regex(SECRET_HASH, 'expected the output of "keymesh hash-client-secret" (hmac-sha256$salt$mac or scrypt$N$r$p$salt$hash)');
 
 /** RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ). */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
@@ -160,7 +161,9 @@ export const configSchema = z.strictObject({
       z.strictObject({
         clientId: z.string().min(1).max(256),
         /** A hash made by `keymesh hash-client-secret`: `hmac-sha256$salt$mac` for a generated secret, `scrypt$N$r$p$salt$hash` for one an operator chose. */
-        secretHash: z.string().regex(SECRET_HASH, 'expected the output of "keymesh hash-client-secret" (hmac-sha256$salt$mac or scrypt$N$r$p$salt$hash)').optional(),
+        secretHash: secretHash.optional(),
+        /** Instead of `secretHash`, during a rotation window: one or two hashes, a secret matching either is accepted. */
+        secretHashes: z.array(secretHash).min(1).max(2).optional(),
         jwksUri: z.url({ protocol: /^https?$/ }).optional(),
         /** Grants the client may use. Default is none. */
         grants: z.array(z.enum(D.CLIENT_GRANTS)).default([]),

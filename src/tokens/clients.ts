@@ -9,10 +9,14 @@
  * `private_key_jwt` (RFC 7523): a client assertion signed by a key of the client's registered `jwksUri`, its `jti`
  * recorded once through the register (the secret server's verifier, shared).
  *
+ * A client may hold two hashes (`secretHashes`) during a rotation window; a secret matching either is accepted.
+ *
  * Abuse: before anything is checked, the throttle refuses addresses and client ids with too many recent
  * failures (429); every failure is counted. Every failure answers the same `invalid_client` text, and every
  * failed secret check costs the same: one scrypt of the default cost on the pool, also for an unknown client id
- * and for a wrong generated secret, so neither the answer nor its timing tells which client ids exist.
+ * and for a wrong generated secret, so neither the answer nor its timing tells which client ids exist. While a
+ * client holds two scrypt hashes, a failure of that client costs two scrypts, so every failure of the registry
+ * costs two (`#failureScrypts`): the cost follows the configuration, never the client id.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { decodeJwt } from 'jose';
@@ -31,6 +35,8 @@ export const CLIENT_AUTH_FAILED = 'client authentication failed';
 export interface ClientConfig {
   readonly clientId: string;
   readonly secretHash?: string | undefined;
+  /** Instead of `secretHash`: one or two hashes (a rotation window); a secret matching either is accepted. */
+  readonly secretHashes?: readonly string[] | undefined;
   readonly jwksUri?: string | undefined;
   readonly grants: readonly string[];
   readonly audiences: readonly string[];
@@ -61,18 +67,22 @@ export interface ClientRegistryOptions {
 
 export class ClientRegistry {
   readonly #clients: Map<string, ClientConfig>;
-  readonly #hashes = new Map<string, SecretHash>();
+  readonly #hashes = new Map<string, readonly SecretHash[]>();
   readonly #rememberKey = randomBytes(32);
-  readonly #verified = new Map<string, Buffer>();
+  /** Per client, the HMACs of chosen secrets that passed scrypt, at most one per scrypt hash it holds. */
+  readonly #verified = new Map<string, readonly Buffer[]>();
+  /** How many scrypts every failed secret check costs: the most any client's failure needs (1 or 2). */
+  readonly #failureScrypts: number;
   readonly #o: ClientRegistryOptions;
 
   constructor(clients: readonly ClientConfig[], options: ClientRegistryOptions | ClientAssertionVerifier = {}) {
     this.#clients = new Map(clients.map((c) => [c.clientId, c]));
     this.#o = 'verify' in options ? { assertions: options } : options;
     for (const c of clients) {
-      const parsed = c.secretHash === undefined ? undefined : parseSecretHash(c.secretHash);
-      if (parsed) this.#hashes.set(c.clientId, parsed);
+      const parsed = (c.secretHashes ?? (c.secretHash === undefined ? [] : [c.secretHash])).flatMap((text) => parseSecretHash(text) ?? []);
+      if (parsed.length > 0) this.#hashes.set(c.clientId, parsed);
     }
+    this.#failureScrypts = Math.max(1, ...[...this.#hashes.values()].map((hashes) => hashes.filter((h) => h.kind === 'scrypt').length));
   }
 
   /**
@@ -121,35 +131,38 @@ export class ClientRegistry {
     if (!credentials) throw new KeymeshError('ERR_INVALID_CLIENT', 'client authentication required: client_secret_basic (Authorization: Basic) or private_key_jwt');
     const client = this.#clients.get(credentials.clientId);
     if (!client || !(await this.#secretMatches(client, credentials.secret))) {
-      if (!client) await this.#dummyCheck(credentials.secret);
+      if (!client) await this.#dummyChecks(credentials.secret, this.#failureScrypts);
       throw new KeymeshError('ERR_INVALID_CLIENT', 'unknown client or wrong secret');
     }
     return client;
   }
 
+  /** Whether `secret` matches any hash of `client`; a failure always costs `#failureScrypts` scrypts. */
   async #secretMatches(client: ClientConfig, secret: string): Promise<boolean> {
-    const stored = this.#hashes.get(client.clientId);
-    if (!stored) {
-      await this.#dummyCheck(secret);
-      return false;
+    const stored = this.#hashes.get(client.clientId) ?? [];
+    // every generated-secret hash is checked (microseconds each), not only up to the first that matches
+    let fastMatch = false;
+    for (const h of stored) if (h.kind === 'hmac-sha256' && fastSecretMatches(h, secret)) fastMatch = true;
+    if (fastMatch) return true;
+    const slow = stored.filter((h) => h.kind === 'scrypt');
+    if (slow.length > 0) {
+      const mac = createHmac('sha256', this.#rememberKey).update(client.clientId).update('\0').update(secret).digest();
+      const known = this.#verified.get(client.clientId) ?? [];
+      if (known.some((k) => timingSafeEqual(k, mac))) return true;
+      for (const h of slow) {
+        const hash = await this.#scrypt({ secret, salt: h.salt, N: h.N, r: h.r, p: h.p, keylen: h.hash.length });
+        if (!timingSafeEqual(hash, h.hash)) continue;
+        this.#verified.set(client.clientId, [...known, mac].slice(-slow.length));
+        return true;
+      }
     }
-    if (stored.kind === 'hmac-sha256') {
-      if (fastSecretMatches(stored, secret)) return true;
-      await this.#dummyCheck(secret);
-      return false;
-    }
-    const mac = createHmac('sha256', this.#rememberKey).update(client.clientId).update('\0').update(secret).digest();
-    const known = this.#verified.get(client.clientId);
-    if (known && timingSafeEqual(known, mac)) return true;
-    const hash = await this.#scrypt({ secret, salt: stored.salt, N: stored.N, r: stored.r, p: stored.p, keylen: stored.hash.length });
-    if (!timingSafeEqual(hash, stored.hash)) return false;
-    this.#verified.set(client.clientId, mac);
-    return true;
+    await this.#dummyChecks(secret, this.#failureScrypts - slow.length);
+    return false;
   }
 
-  /** The cost of a failed check of an operator-chosen secret, paid by every other failure too. */
-  async #dummyCheck(secret: string): Promise<void> {
-    await this.#scrypt({ secret, salt: randomBytes(16), ...CLIENT_SECRET_SCRYPT, keylen: 32 });
+  /** `count` times the cost of a failed check of an operator-chosen secret, so that every failure costs the same. */
+  async #dummyChecks(secret: string, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) await this.#scrypt({ secret, salt: randomBytes(16), ...CLIENT_SECRET_SCRYPT, keylen: 32 });
   }
 
   async #scrypt(task: { secret: string; salt: Uint8Array; N: number; r: number; p: number; keylen: number }): Promise<Buffer> {
