@@ -66,6 +66,7 @@ export const ERROR_CODES = {
   ERR_UNSUPPORTED_TOKEN_TYPE: { status: 400, oauthError: 'invalid_request', summary: 'no provider of the realm issues (or validates) tokens of the requested type' },
   ERR_TOO_MANY_ATTEMPTS: { status: 429, oauthError: 'temporarily_unavailable', summary: 'too many failed client authentications for this client id or from this address; the answer carries Retry-After' },
   ERR_OVERLOADED: { status: 503, oauthError: 'temporarily_unavailable', summary: 'the node sheds load (event loop lag, memory, or a full slow-hash queue); the answer carries Retry-After and nothing was done' },
+  ERR_AUDIT_UNAVAILABLE: { status: 503, oauthError: 'temporarily_unavailable', summary: 'the audit line of a fail-closed action (a secret release, an operator change) could not be written and synced within audit.writeTimeoutMs; nothing was released or changed' },
   ERR_INTERNAL: { status: 500, oauthError: 'server_error', summary: 'an unexpected failure; details are only in the node log' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -8,6 +8,7 @@ import { ManagementKey } from '../crypto/management-key.js';
 import { isKeymeshError } from '../errors.js';
 import { hashOperatorToken } from '../http/operator-auth.js';
 import { randomBytes } from 'node:crypto';
+import { runAuditVerify } from './audit.js';
 import { runCluster, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
 import { runPkcs11WrapKey, type Pkcs11WrapKeyOptions } from './pkcs11-wrap-key.js';
 import { runStart } from './start.js';
@@ -72,6 +73,16 @@ withNode(program.command('rotate').description('publish a new key now; it become
 
 withNode(program.command('revoke').description('revoke a key at once: unpublished everywhere, never used again').argument('<kid>', 'key id'))
   .action(runRevoke);
+
+program
+  .command('audit')
+  .description('the audit log (docs/audit.md)')
+  .command('verify')
+  .description('check the hash chain of audit log files (rotated files first, oldest first): exit 0 valid, 1 broken (the first bad line is printed), 2 usage')
+  .argument('[files...]', 'audit log files')
+  .action(async (files: string[]) => {
+    process.exitCode = await runAuditVerify(files, { stdout: process.stdout, stderr: process.stderr });
+  });
 
 program
   .command('hash-client-secret')

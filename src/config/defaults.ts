@@ -62,6 +62,12 @@ export const DEFAULT_TIMING_PROFILE = 'lan';
  */
 export const DEFAULT_PKCS11_UNSEAL_TIMEOUT_MS = 10 * SECOND_MS;
 
+/** Longest a fail-closed audit event (a secret release, an operator change) waits for its line (`audit.writeTimeoutMs`). Default is 2000 (2 seconds). */
+export const DEFAULT_AUDIT_WRITE_TIMEOUT_MS = 2 * SECOND_MS;
+
+/** Size past which the audit file is rotated (`audit.maxFileBytes`); 0 never rotates. Default is 0 (never). */
+export const DEFAULT_AUDIT_MAX_FILE_BYTES = 0;
+
 /** How many nodes hold each replicated value. Default is 3. */
 export const DEFAULT_REPLICATION_FACTOR = 3;
 

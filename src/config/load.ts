@@ -81,6 +81,7 @@ function complete(data: z.output<typeof configSchema>, cwd: string): Config {
     ...data,
     dataDir: resolve(cwd, data.dataDir),
     managementKeyFile: data.managementKeyFile === undefined ? undefined : resolve(cwd, data.managementKeyFile),
+    audit: data.audit.file === undefined ? data.audit : { ...data.audit, file: resolve(cwd, data.audit.file) },
     managementKeyPkcs11: data.managementKeyPkcs11 && {
       ...data.managementKeyPkcs11,
       module: resolve(cwd, data.managementKeyPkcs11.module),

@@ -129,6 +129,17 @@ export const configSchema = z.strictObject({
   clockSkewMs: durationMs(0, D.DEFAULT_CLOCK_SKEW_MS),
   jwks: z.strictObject({ maxAgeMs: durationMs(0, D.DEFAULT_JWKS_MAX_AGE_MS) }).prefault({}),
   log: z.strictObject({ level: z.enum(D.LOG_LEVELS).default(D.DEFAULT_LOG_LEVEL) }).prefault({}),
+  /** The audit log (docs/audit.md): off unless `file` is set. */
+  audit: z
+    .strictObject({
+      /** The JSON-lines file security events are appended to. Default: none (no audit log). */
+      file: z.string().min(1).optional(),
+      /** Longest a fail-closed event waits for its line (ms), 100 ms to 1 min. */
+      writeTimeoutMs: z.number().int().min(100).max(60_000).default(D.DEFAULT_AUDIT_WRITE_TIMEOUT_MS),
+      /** Rotate the file before it grows past this many bytes (at least 1 MiB); 0 never rotates. */
+      maxFileBytes: z.union([z.literal(0), z.number().int().min(1024 * 1024).max(Number.MAX_SAFE_INTEGER)]).default(D.DEFAULT_AUDIT_MAX_FILE_BYTES),
+    })
+    .prefault({}),
   realms: z.record(realmName, realmSchema).default({}),
   trustedIssuers: z
     .array(

@@ -1,3 +1,4 @@
+import type { AuditLog } from '../audit/audit-log.js';
 import type { AuthThrottle } from '../tokens/auth-throttle.js';
 import type { Clock } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
@@ -42,6 +43,8 @@ export interface HttpDeps {
   readonly faults?: FaultInjection;
   /** The node's metrics (`GET /metrics`, request counts and durations); absent in in-process API tests. */
   readonly metrics?: HttpMetrics;
+  /** Where operator changes are recorded before they are made (fail closed); absent: nothing is recorded. */
+  readonly audit?: AuditLog;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

@@ -3,10 +3,11 @@
  * reverse. It decides nothing else.
  *
  * Start order: management key → data-directory identity (checked before anything is opened or written) →
- * LevelDB → sealed store → keyring → cluster membership and activation gate → rotation schedule → HTTP (ready:
+ * LevelDB → sealed store → keyring → cluster membership and activation gate → rotation schedule → audit log → HTTP (ready:
  * the keys are served) → libp2p host, gossip, sync and seeds (a node not yet connected is a cluster of one).
  */
 import { join } from 'node:path';
+import { FileAuditLog } from '../audit/file-audit-log.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import { keyUseMarginMs } from '../config/rules.js';
@@ -125,6 +126,11 @@ export class KeymeshNode implements Startable {
         mayCreate: (realm, use, activateAt) => cluster.mayCreate(realm, use, activateAt),
       });
       await this.#startComponent(rotation);
+      // the audit log opens before anything it records can happen, and closes after HTTP stops
+      const audit = config.audit.file === undefined ? undefined : new FileAuditLog({
+        path: config.audit.file, node: identity.nodeId, clock, writeTimeoutMs: config.audit.writeTimeoutMs, maxFileBytes: config.audit.maxFileBytes, log: log.child({ component: 'audit' }),
+      });
+      if (audit) await this.#startComponent(audit);
       const auth = new OperatorAuth([
         { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] },
         ...config.operatorTokens,
@@ -140,7 +146,8 @@ export class KeymeshNode implements Startable {
       const shared: SharedParts = {
         register: agreement, keyring, clock, getOrCreate, getOrCreateExpiring, recordOnce: recordOnceWith(getOrCreateExpiring), revocations,
         jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock, { fetcher }), fetcher,
-        slowHash, throttle: new AuthThrottle(), sealer,
+        slowHash, sealer, ...(audit ? { audit } : {}),
+        throttle: new AuthThrottle(audit ? { onRefused: (address, client) => void audit.record({ event: 'client:throttled', address, ...(client !== undefined ? { client } : {}) }) } : {}),
       };
       const secretServer = createSecretServer(config, shared);
       const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, createTokenService(config, shared, realm)] as const));
@@ -156,6 +163,7 @@ export class KeymeshNode implements Startable {
         throttle: shared.throttle,
         isReady: () => this.#ready,
         metrics,
+        ...(audit ? { audit } : {}),
         ...(this.#o.faults ? { faults: this.#o.faults } : {}),
       });
       await this.#startComponent(this.#http);

@@ -5,6 +5,7 @@
  * an expiry, are decided here, and tested on their own (`test/unit/node/token-services.test.ts`).
  */
 import type { JSONWebKeySet } from 'jose';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import { DEFAULT_REALM } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
@@ -47,11 +48,13 @@ export interface SharedParts {
   /** Seals register values that carry secrets (users' secrets, SCT keys) under the management key. */
   readonly sealer: Sealer;
   readonly throttle: AuthThrottle;
+  /** The audit log (secret releases, token operations); absent: nothing is recorded. */
+  readonly audit?: AuditLog;
 }
 
 
 /** The secret server of the default realm, on the register. */
-export function createSecretServer(config: Config, { keyring, clock, getOrCreate, recordOnce, pops, fetcher, sealer }: SharedParts): SecretServer {
+export function createSecretServer(config: Config, { keyring, clock, getOrCreate, recordOnce, pops, fetcher, sealer, audit }: SharedParts): SecretServer {
   const issuer = config.realms[DEFAULT_REALM]!.issuer;
   return new SecretServer({
     clients: new ClientAssertionVerifier({
@@ -59,7 +62,7 @@ export function createSecretServer(config: Config, { keyring, clock, getOrCreate
       clock, clockSkewMs: config.clockSkewMs, recordOnce, fetcher,
     }),
     users: new UserTokenVerifier({ issuers: config.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM), clock, clockSkewMs: config.clockSkewMs, fetcher }),
-    pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate, sealer,
+    pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate, sealer, ...(audit ? { audit } : {}),
   });
 }
 
@@ -68,7 +71,7 @@ export function createSecretServer(config: Config, { keyring, clock, getOrCreate
  * register. The realm knows only its own clients and resource servers; every record it makes on the register that
  * can expire is written with its expiry.
  */
-export function createTokenService(config: Config, { register, keyring, clock, getOrCreateExpiring, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher, sealer }: SharedParts, realmName: string): TokenService {
+export function createTokenService(config: Config, { register, keyring, clock, getOrCreateExpiring, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher, sealer, audit }: SharedParts, realmName: string): TokenService {
   const realm = config.realms[realmName]!;
   // a realm knows only its own clients and resource servers: elsewhere they do not exist
   const clients = config.clients.filter((c) => c.realms.includes(realmName));
@@ -143,5 +146,6 @@ export function createTokenService(config: Config, { register, keyring, clock, g
       if (chosen === undefined) throw new KeymeshError('ERR_UNAVAILABLE', 'the renewal record could not be read');
       return new TextDecoder().decode(chosen);
     },
+    ...(audit ? { audit } : {}),
   });
 }

@@ -17,6 +17,8 @@ import { LEGACY_SECRET_BYTES, openRegisterValue, sealRegisterValue } from '../cr
 import type { Sealer } from '../crypto/sealer.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { CompactEncrypt, SignJWT } from 'jose';
+import type { AuditLog } from '../audit/audit-log.js';
+import { userRef } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { KeymeshError } from '../errors.js';
 import type { Keyring } from '../keyring/keyring.js';
@@ -48,6 +50,8 @@ export interface SecretServerOptions {
   readonly getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>;
   /** Seals users' secrets on the register (wire and replicas). Without it (unit tests), they are stored as they are. */
   readonly sealer?: Sealer;
+  /** Where each release is recorded before the answer leaves (fail closed). Default: not recorded. */
+  readonly audit?: AuditLog;
 }
 
 export class SecretServer {
@@ -60,7 +64,8 @@ export class SecretServer {
   /**
    * One token exchange; resolves with the signed JWT and its lifetime.
    * @throws KeymeshError `ERR_INVALID_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_UNTRUSTED_ISSUER`,
-   *   `ERR_INVALID_SUBJECT_TOKEN`, `ERR_IDP_UNAVAILABLE`, `ERR_POP_UNAVAILABLE`, `ERR_UNAVAILABLE`, `ERR_OUTCOME_UNKNOWN`.
+   *   `ERR_INVALID_SUBJECT_TOKEN`, `ERR_IDP_UNAVAILABLE`, `ERR_POP_UNAVAILABLE`, `ERR_UNAVAILABLE`, `ERR_OUTCOME_UNKNOWN`,
+   *   `ERR_AUDIT_UNAVAILABLE` (the release could not be recorded: nothing is returned).
    */
   async exchange(request: ExchangeRequest): Promise<{ token: string; expiresIn: number }> {
     const caller = await this.#o.clients.verify(request.clientAssertionType, request.clientAssertion);
@@ -85,6 +90,8 @@ export class SecretServer {
       .setIssuedAt(now)
       .setExpirationTime(now + SECRET_TOKEN_LIFETIME_S)
       .sign(await key.privateKey());
+    // fail closed: no line, no secret (ERR_AUDIT_UNAVAILABLE)
+    await this.#o.audit?.record({ event: 'secret:released', realm: this.#o.realm, client: caller.clientId, audiences: servers.map((s) => s.audience), user: userRef(user.issuer, user.subject) });
     return { token, expiresIn: SECRET_TOKEN_LIFETIME_S };
   }
 

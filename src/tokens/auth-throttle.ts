@@ -42,6 +42,8 @@ export interface AuthThrottleOptions {
   readonly tarpitMaxHeld?: number;
   /** Waits `ms`; injectable for tests. Default: a timer. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Told of each refused request: the address as counted (IPv6 by its /64) and the client id presented (the audit log). */
+  readonly onRefused?: (address: string, clientId: string | undefined) => void;
 }
 
 export class AuthThrottle {
@@ -54,11 +56,13 @@ export class AuthThrottle {
   readonly #tarpitMs: number;
   readonly #tarpitMaxHeld: number;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #onRefused: AuthThrottleOptions['onRefused'];
   #held = 0;
 
   constructor(options: AuthThrottleOptions = {}) {
     this.#tarpitMs = options.tarpitMs ?? AUTH_TARPIT_MS;
     this.#tarpitMaxHeld = options.tarpitMaxHeld ?? AUTH_TARPIT_MAX_HELD;
+    this.#onRefused = options.onRefused;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
     const duration = options.windowS ?? AUTH_FAILURE_WINDOW_S;
     this.#perAddress = options.perAddress ?? AUTH_FAILURES_PER_ADDRESS;
@@ -80,6 +84,7 @@ export class AuthThrottle {
   async check(address: string, clientId: string | undefined): Promise<void> {
     const refusal = await this.#refusal(address, clientId);
     if (refusal === undefined) return;
+    this.#onRefused?.(addressKey(address), clientId);
     if (this.#held < this.#tarpitMaxHeld) {
       this.#held++;
       try {

@@ -16,6 +16,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
+import type { AuditLog } from '../audit/audit-log.js';
+import { tokenRef, userRef } from '../audit/events.js';
 import { SCOPE_TOKEN } from '../config/schema.js';
 import { KeymeshError } from '../errors.js';
 import { chainOf } from './chain.js';
@@ -57,6 +59,8 @@ export interface TokenServiceOptions {
   readonly caller: (client: ClientConfig) => ValidationCaller;
   /** RFC 9449: proofs at the token endpoint and the cluster-wide nonces they must carry. */
   readonly dpop: { readonly verifier: DpopVerifier; readonly nonces: DpopNonces };
+  /** Where issues, exchanges, renewals, revocations and introspections are recorded (best effort). Default: nowhere. */
+  readonly audit?: AuditLog;
 }
 
 export interface IssueRequest {
@@ -104,7 +108,9 @@ export class TokenService {
     this.#mayAskRenewable(client, request);
     const audiences = pickAudiences(client.audiences, request.audiences, 'the client is registered for');
     const scope = grantScope(parseScope(request.scope), client.scopes ?? [], undefined);
-    return this.#issue(client, { subject: client.clientId, clientId: client.clientId }, audiences, scope, undefined, request);
+    const issued = await this.#issue(client, { subject: client.clientId, clientId: client.clientId }, audiences, scope, undefined, request);
+    void this.#o.audit?.record({ event: 'token:issued', realm: this.#o.realm, client: client.clientId, grant: GRANT_CLIENT_CREDENTIALS, tokenType: issued.tokenType, audiences, token: tokenRef(issued.tokenId), expiresAt: issued.expiresAt });
+    return issued;
   }
 
   /**
@@ -125,7 +131,12 @@ export class TokenService {
     const audiences = pickAudiences(allowed, request.audiences, 'both the subject token and the client allow');
     const scope = grantScope(requestedScope, client.scopes ?? [], subject.scopes);
     const principal: Principal = { subject: subject.subject, clientId: client.clientId, ...(subject.actor ? { actor: subject.actor } : {}), claims: subject.claims };
-    return this.#issue(client, principal, audiences, scope, subject.notAfter, request, { ...(subject.chain ? { chain: subject.chain } : {}), ...(subject.jkt ? { jkt: subject.jkt } : {}) });
+    const issued = await this.#issue(client, principal, audiences, scope, subject.notAfter, request, { ...(subject.chain ? { chain: subject.chain } : {}), ...(subject.jkt ? { jkt: subject.jkt } : {}) });
+    void this.#o.audit?.record({
+      event: 'token:exchanged', realm: this.#o.realm, client: client.clientId, tokenType: issued.tokenType, audiences,
+      user: userRef(this.#o.sts.issuer, subject.subject), token: tokenRef(issued.tokenId), expiresAt: issued.expiresAt,
+    });
+    return issued;
   }
 
   /**
@@ -167,7 +178,9 @@ export class TokenService {
     await this.#o.recordRevocation(jti as string, exp as number);
     const principal: Principal = { subject: sub as string, clientId: client.clientId, ...(act ? { actor: act as Principal['actor'] } : {}), claims };
     const lifetimeS = (exp as number) - (iat as number);
-    return this.#issue(client, principal, audiences, scopes, chain?.exp, { renewable: true }, { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) });
+    const issued = await this.#issue(client, principal, audiences, scopes, chain?.exp, { renewable: true }, { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) });
+    void this.#o.audit?.record({ event: 'token:renewed', realm: this.#o.realm, client: client.clientId, token: tokenRef(issued.tokenId), replaces: tokenRef(jti as string), expiresAt: issued.expiresAt });
+    return issued;
   }
 
   /**
@@ -195,6 +208,14 @@ export class TokenService {
    * which kind is tried first.
    */
   async introspect(token: string, hint: string | undefined, client: ClientConfig): Promise<Record<string, unknown>> {
+    const answer = await this.#introspect(token, hint, client);
+    // an SCT is named by its identifier (the token itself); an access token by its jti
+    const id = answer['active'] !== true ? undefined : typeof answer['jti'] === 'string' ? answer['jti'] : token.startsWith('urn:uuid:') ? token : undefined;
+    void this.#o.audit?.record({ event: 'token:introspected', realm: this.#o.realm, client: client.clientId, active: answer['active'] === true, ...(id ? { token: tokenRef(id) } : {}) });
+    return answer;
+  }
+
+  async #introspect(token: string, hint: string | undefined, client: ClientConfig): Promise<Record<string, unknown>> {
     const sctFirst = token.startsWith('urn:uuid:') || (hint !== undefined && SCT_TYPES.has(hint));
     const caller = this.#o.caller(client);
     for (const type of sctFirst ? [TOKEN_TYPE_SCT_200512, TOKEN_TYPE_ACCESS_TOKEN] : [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512]) {
@@ -220,6 +241,7 @@ export class TokenService {
     }
     if (payload['client_id'] !== client.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may revoke only tokens issued to it');
     await this.#o.recordRevocation(payload.jti!, payload.exp!);
+    void this.#o.audit?.record({ event: 'token:revoked', realm: this.#o.realm, client: client.clientId, token: tokenRef(payload.jti!) });
   }
 
   #mayUse(client: ClientConfig, grant: string): void {

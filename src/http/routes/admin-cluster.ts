@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
 import { clusterSnapshot } from '../cluster-view.js';
 import type { HttpDeps } from '../deps.js';
+import { recordOperatorChange } from '../operator-audit.js';
 import { parseInput } from '../validate.js';
 
 const memberParams = z.strictObject({ id: z.string().min(1).max(64) });
@@ -39,6 +40,7 @@ export function registerAdminClusterRoutes(app: FastifyInstance, deps: HttpDeps)
     if (!agreement || !map) throw new KeymeshError('ERR_UNAVAILABLE', 'no cluster map yet');
     const member = map.members.find((m) => m.nodeId === id || m.name === id);
     if (!member) throw new KeymeshError('ERR_NOT_FOUND', `no member ${id} in cluster map ${map.epoch}`);
+    await recordOperatorChange(deps, req, (operator) => ({ event: 'member:remove', operator, member: member.nodeId }));
     const next = await agreement.remove(member.nodeId);
     return reply.header('cache-control', 'no-store').send({ removing: member.nodeId, epoch: next.epoch, map: next });
   });

@@ -4,6 +4,7 @@ import { DEFAULT_REALM, KEY_USES } from '../../config/defaults.js';
 import { KeymeshError } from '../../errors.js';
 import type { KeyEntry } from '../../keyring/key-entry.js';
 import type { HttpDeps } from '../deps.js';
+import { recordOperatorChange } from '../operator-audit.js';
 import { compareKeys, describeKey } from '../key-view.js';
 import { parseInput } from '../validate.js';
 
@@ -32,12 +33,14 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: HttpDeps): vo
 
   app.post('/v1/keys/rotate', { preHandler: admin }, async (req, reply) => {
     const { use, realm } = parseInput(rotateBody, req.body, 'body');
+    await recordOperatorChange(deps, req, (operator) => ({ event: 'key:rotate', operator, realm, use }));
     const key = await rotation.rotate(realm, use);
     return reply.code(201).header('cache-control', 'no-store').send(describe(key));
   });
 
   app.post('/v1/keys/:kid/revoke', { preHandler: admin }, async (req, reply) => {
     const { kid } = parseInput(kidParams, req.params, 'path');
+    await recordOperatorChange(deps, req, (operator) => ({ event: 'key:revoke', operator, kid }));
     const key = await rotation.revoke(kid);
     return reply.header('cache-control', 'no-store').send(describe(key));
   });

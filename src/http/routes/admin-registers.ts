@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
+import { recordOperatorChange } from '../operator-audit.js';
 import { parseInput } from '../validate.js';
 
 /** Registers an operator reaches over HTTP live under this prefix, apart from the secret server's and the map's. */
@@ -28,6 +29,7 @@ export function registerAdminRegisterRoutes(app: FastifyInstance, deps: HttpDeps
     const { value } = parseInput(putBody, req.body, 'body');
     const candidate = Buffer.from(value, 'base64url');
     if (candidate.byteLength > 64 * 1024) throw new KeymeshError('ERR_INVALID_REQUEST', 'body.value: at most 64 KiB');
+    await recordOperatorChange(deps, req, (operator) => ({ event: 'register:write', operator, key }));
     const outcome = await agreement().getOrCreate(`${NAMESPACE}${key}`, candidate);
     const chosen = Buffer.from(outcome.value!);
     return reply.header('cache-control', 'no-store').send({ value: chosen.toString('base64url'), created: chosen.equals(candidate), roundTrips: outcome.roundTrips });
