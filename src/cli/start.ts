@@ -14,6 +14,7 @@ export interface StartOptions extends ConfigOverrides {
 /**
  * `keymesh start`: loads the config, starts one node, and stops it cleanly on SIGINT or SIGTERM, also when the
  * signal arrives while the node is still starting (a second signal exits at once). Resolves when it has stopped.
+ * SIGHUP reloads the `http.tls` certificate and key (a bad pair is refused and logged; the node keeps serving).
  */
 export async function runStart(options: StartOptions): Promise<void> {
   const env = process.env;
@@ -36,6 +37,11 @@ export async function runStart(options: StartOptions): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // installed before the start, so an early SIGHUP is not fatal (Node's default for it is to exit)
+  process.on('SIGHUP', () => {
+    const outcome = node.reloadTls('signal');
+    if (outcome === undefined) log.info({ signal: 'SIGHUP' }, 'nothing to reload: no TLS listener (yet)');
+  });
 
   const started = node.start().then(() => true);
   const first = await Promise.race([started, stopRequested.then(() => false)]);

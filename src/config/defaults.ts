@@ -166,3 +166,9 @@ export const OUTBOUND_FETCH_MAX_BYTES = 64 * 1024;
  * the same as `IDP_JWKS_TIMEOUT_MS`.
  */
 export const OUTBOUND_FETCH_TIMEOUT_MS = IDP_JWKS_TIMEOUT_MS;
+
+/** Largest `http.tls` certificate (chain) or key file read; a larger one is refused. Default is 1048576 bytes (1 MiB). */
+export const TLS_FILE_MAX_BYTES = 1024 * 1024;
+
+/** Quiet time after the last change in an `http.tls` file's directory before the pair is read again. Default is 1000 ms (1 second). */
+export const TLS_RELOAD_DEBOUNCE_MS = SECOND_MS;

@@ -2,13 +2,12 @@
  * The HTTP server of API.md (fastify): routes, body limits, TLS, and the error edge. It only translates between
  * HTTP and the components it is given.
  */
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import formBody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { ConfigInvalidError, KeymeshError, listenError } from '../errors.js';
+import { KeymeshError, listenError } from '../errors.js';
 import type { Startable } from '../startable.js';
 import type { HttpDeps } from './deps.js';
 import { handleError } from './errors.js';
@@ -24,13 +23,17 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { publicKeyFastPath, registerPublicKeyRoutes } from './routes/public-keys.js';
 import { registerUiRoutes } from './routes/ui.js';
+import { readTlsPair, type TlsPair } from './tls-pair.js';
+import { TlsReloader, type TlsReloadOutcome } from './tls-reloader.js';
 
-/** Builds the fastify app with every route (not listening). */
-export function buildHttpApp(deps: HttpDeps): FastifyInstance {
+/**
+ * Builds the fastify app with every route (not listening), over HTTPS when `tls` is given.
+ * @throws ConfigInvalidError when `http.tls` is set and its pair is unreadable or bad (`readTlsPair`).
+ */
+export function buildHttpApp(deps: HttpDeps, tls: TlsPair | undefined = deps.config.http.tls ? readTlsPair(deps.config.http.tls, deps.clock.now()) : undefined): FastifyInstance {
   const { http } = deps.config;
   const fastPath = publicKeyFastPath(deps);
   const metrics = deps.metrics;
-  const tls = http.tls ? readTls(http.tls) : undefined;
   const app = Fastify({
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -42,7 +45,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
         if (fastPath(req, res)) metrics?.fastPathResponse();
         else handler(req, res);
       };
-      return tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+      return tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, listener) : createHttpServer(listener);
     },
   }) as unknown as FastifyInstance;
   registerLoadShedding(app, http.shedding);
@@ -73,21 +76,11 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   return app;
 }
 
-function readTls(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
-  const read = (file: string, path: string) => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new ConfigInvalidError([{ path, message: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` }]);
-    }
-  };
-  return { cert: read(tls.certFile, 'http.tls.certFile'), key: read(tls.keyFile, 'http.tls.keyFile') };
-}
-
-/** The listening HTTP server. */
+/** The listening HTTP server; with `http.tls`, its certificate and key are reloaded without a restart (`tls-reloader.ts`). */
 export class HttpServer implements Startable {
   readonly #deps: HttpDeps;
   #app: FastifyInstance | undefined;
+  #tls: TlsReloader | undefined;
   #url: string | undefined;
 
   constructor(deps: HttpDeps) {
@@ -102,8 +95,10 @@ export class HttpServer implements Startable {
 
   async start(): Promise<void> {
     if (this.#app) return;
-    const app = buildHttpApp(this.#deps);
-    const { host, port, tls } = this.#deps.config.http;
+    const { config, clock, log, metrics } = this.#deps;
+    const { host, port, tls } = config.http;
+    const pair = tls ? readTlsPair(tls, clock.now()) : undefined;
+    const app = buildHttpApp(this.#deps, pair);
     try {
       await app.listen({ host, port });
     } catch (err) {
@@ -114,11 +109,29 @@ export class HttpServer implements Startable {
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.#url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
     this.#app = app;
+    if (tls && pair) {
+      const server = app.server as unknown as HttpsServer;
+      this.#tls = new TlsReloader({
+        files: tls, current: pair, log, now: () => clock.now(), apply: (next) => server.setSecureContext({ cert: next.cert, key: next.key }),
+        ...(metrics ? { onReload: (outcome: 'reloaded' | 'refused') => metrics.tlsReload(outcome) } : {}),
+      });
+      await this.#tls.start();
+    }
+  }
+
+  /**
+   * Reads the `http.tls` pair again and serves it to new connections when it is good; a bad pair is logged and
+   * refused, and the last good one stays. `undefined` when the server is not listening or has no TLS.
+   */
+  reloadTls(reason: string): TlsReloadOutcome | undefined {
+    return this.#tls?.reload(reason);
   }
 
   async stop(): Promise<void> {
     const app = this.#app;
     this.#app = undefined;
+    await this.#tls?.stop();
+    this.#tls = undefined;
     await app?.close();
   }
 }

@@ -61,6 +61,7 @@ export class Metrics implements MetricsRecorder {
   readonly #recordsHeld: Gauge;
   readonly #secretServer: Counter<'outcome'>;
   readonly #tokens: Counter<'endpoint' | 'outcome'>;
+  readonly #tlsReloads: Counter<'outcome'>;
   readonly #http: Histogram<'route' | 'method' | 'status_class'>;
 
   constructor() {
@@ -76,6 +77,7 @@ export class Metrics implements MetricsRecorder {
     this.#recordsExpired = new Counter({ name: name('register_records_expired_total'), help: 'Expired register records (replay records, revocations, renewal claims, token-store entries) this replica removed.', registers });
     this.#recordsHeld = new Gauge({ name: name('register_records'), help: 'Register records this replica holds (as of its last sweep for expired ones).', registers });
     this.#secretServer = new Counter({ name: name('secret_server_requests_total'), help: 'Secret-server token exchanges by outcome (ok or the OAuth error code answered).', labelNames: ['outcome'], registers });
+    this.#tlsReloads = new Counter({ name: name('tls_reloads_total'), help: 'Reads of the http.tls certificate and key after start (SIGHUP or a file change) that changed them, by outcome (reloaded, or refused: the previous pair stays).', labelNames: ['outcome'], registers });
     this.#tokens = new Counter({ name: name('token_requests_total'), help: 'Token-service requests by endpoint and outcome (ok or the OAuth error code answered).', labelNames: ['endpoint', 'outcome'], registers });
     this.#http = new Histogram({ name: name('http_request_duration_seconds'), help: 'Duration of HTTP requests routed by fastify, by route pattern, method and status class.', labelNames: ['route', 'method', 'status_class'], buckets: HTTP_DURATION_BUCKETS_S, registers });
     this.#scrapeTimeMetrics(registers);
@@ -126,6 +128,10 @@ export class Metrics implements MetricsRecorder {
 
   tokenRequest(endpoint: TokenEndpoint, outcome: string): void {
     this.#tokens.inc({ endpoint, outcome });
+  }
+
+  tlsReload(outcome: 'reloaded' | 'refused'): void {
+    this.#tlsReloads.inc({ outcome });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

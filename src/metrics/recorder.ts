@@ -71,6 +71,8 @@ export interface HttpMetrics {
   secretServerRequest(outcome: string): void;
   /** A token-service request ended; `outcome` is `ok` or the RFC 6749-style error code answered. */
   tokenRequest(endpoint: TokenEndpoint, outcome: string): void;
+  /** The `http.tls` pair was read again (SIGHUP or a file change) and applied (`reloaded`) or refused as bad (`refused`). */
+  tlsReload(outcome: 'reloaded' | 'refused'): void;
   /** Every metric in the Prometheus text format, with its content type. */
   render(): Promise<{ contentType: string; body: string }>;
 }

@@ -17,6 +17,7 @@ import { resolveManagementKey } from '../crypto/management-key-source.js';
 import { Sealer } from '../crypto/sealer.js';
 import { OperatorAuth, hashOperatorToken } from '../http/operator-auth.js';
 import { HttpServer } from '../http/server.js';
+import type { TlsReloadOutcome } from '../http/tls-reloader.js';
 import { JwksView } from '../keyring/jwks-view.js';
 import { Keyring } from '../keyring/keyring.js';
 import { PopDecryptor } from '../keyring/pop-decryptor.js';
@@ -72,6 +73,14 @@ export class KeymeshNode implements Startable {
   /** The node's id from its data directory (after start). */
   get nodeId(): string {
     return this.#nodeId!;
+  }
+
+  /**
+   * Reads the `http.tls` certificate and key again and serves a good new pair to new connections (SIGHUP); a bad
+   * pair is logged and refused. `undefined` before the HTTP server listens, or without TLS.
+   */
+  reloadTls(reason: string): TlsReloadOutcome | undefined {
+    return this.#http?.reloadTls(reason);
   }
 
   /** Where the admin token came from: `KEYMESH_ADMIN_TOKEN` or the path of `admin.token`. */

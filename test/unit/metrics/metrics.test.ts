@@ -34,6 +34,7 @@ const FAMILIES: Record<string, { type: string; labels: string[] }> = {
   keymesh_token_requests_total: { type: 'counter', labels: ['endpoint', 'outcome'] },
   keymesh_http_request_duration_seconds: { type: 'histogram', labels: ['route', 'method', 'status_class'] },
   keymesh_http_fast_path_responses_total: { type: 'counter', labels: [] },
+  keymesh_tls_reloads_total: { type: 'counter', labels: ['outcome'] },
 };
 
 type MemberStub = { state: MemberState; digest: string };
@@ -56,6 +57,7 @@ describe('metrics', () => {
     metrics.tokenRequest('token', 'invalid_client');
     metrics.httpRequest('/healthz', 'GET', 200, 0.001);
     metrics.fastPathResponse();
+    metrics.tlsReload('refused');
 
     const { contentType, body } = await metrics.render();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
