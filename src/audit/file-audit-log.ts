@@ -64,6 +64,8 @@ export class FileAuditLog implements AuditLog, Startable {
   readonly #queueMax: number;
   #queue: Entry[] = [];
   #writing = false;
+  /** Settles when the writer has written everything queued (and is idle). */
+  #drained: Promise<void> = Promise.resolve();
   #handle: AuditHandle | undefined;
   #head: ChainHead | undefined;
   #size = 0;
@@ -96,8 +98,13 @@ export class FileAuditLog implements AuditLog, Startable {
     }
   }
 
-  /** Closes the file. Queued events are refused or dropped. Idempotent. */
+  /** Writes what is queued (for at most the write timeout), then closes the file; what is left is refused or dropped. Idempotent. */
   async stop(): Promise<void> {
+    if (this.#writing) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#timeoutMs)))]);
+      clearTimeout(timer);
+    }
     for (const entry of this.#queue.splice(0)) this.#fail(entry, 'the node is stopping');
     const handle = this.#handle;
     this.#handle = undefined;
@@ -147,7 +154,7 @@ export class FileAuditLog implements AuditLog, Startable {
   #kick(): void {
     if (this.#writing) return;
     this.#writing = true;
-    void this.#drain().finally(() => {
+    this.#drained = this.#drain().finally(() => {
       this.#writing = false;
       if (this.#queue.length > 0) this.#kick();
     });

@@ -146,6 +146,16 @@ describe('audit log (file)', () => {
     expect((err as Error).message).not.toContain(path);
   });
 
+  it('writes the best-effort events still queued when it stops', async () => {
+    const path = join(dirs.make(), 'audit.log');
+    const log = open(path);
+    await log.start();
+    for (let i = 0; i < 50; i++) void log.record(revoked);
+    await log.stop();
+    expect(readFileSync(path, 'utf8').trimEnd().split('\n')).toHaveLength(50);
+    expect(log.dropped).toBe(0);
+  });
+
   it('rotates by size and continues the chain in the next file', async () => {
     const dir = dirs.make();
     const path = join(dir, 'audit.log');
