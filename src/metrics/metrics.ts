@@ -44,6 +44,8 @@ export interface MetricSources {
   readonly members: () => ReadonlyArray<{ readonly state: MemberState; readonly digest: string }>;
   /** The configured realms, so a realm without keys still shows (as zeros). */
   readonly realms?: readonly string[];
+  /** The audit log, when one is configured: its count of dropped best-effort events. */
+  readonly audit?: { readonly dropped: number };
 }
 
 /** One node's metrics. */
@@ -162,6 +164,13 @@ export class Metrics implements MetricsRecorder {
       collect: () => {
         fastPath.reset();
         fastPath.inc(this.#fastPathResponses);
+      },
+    });
+    const auditDropped: Counter = new Counter({
+      name: name('audit_events_dropped_total'), help: 'Best-effort audit events (token operations, throttled authentications) that could not be queued or written.', registers,
+      collect: () => {
+        auditDropped.reset();
+        auditDropped.inc(this.#sources?.audit?.dropped ?? 0);
       },
     });
   }

@@ -3,7 +3,7 @@
  * reverse. It decides nothing else.
  *
  * Start order: management key → data-directory identity (checked before anything is opened or written) →
- * LevelDB → sealed store → keyring → cluster membership and activation gate → rotation schedule → audit log → HTTP (ready:
+ * audit log → LevelDB → sealed store → keyring → cluster membership and activation gate → rotation schedule → HTTP (ready:
  * the keys are served) → libp2p host, gossip, sync and seeds (a node not yet connected is a cluster of one).
  */
 import { join } from 'node:path';
@@ -103,6 +103,11 @@ export class KeymeshNode implements Startable {
 
     try {
       const metrics = new Metrics();
+      // the audit log opens before anything it records can happen, and closes after HTTP stops
+      const audit = config.audit.file === undefined ? undefined : new FileAuditLog({
+        path: config.audit.file, node: identity.nodeId, clock, writeTimeoutMs: config.audit.writeTimeoutMs, maxFileBytes: config.audit.maxFileBytes, log: log.child({ component: 'audit' }),
+      });
+      if (audit) await this.#startComponent(audit);
       const level = new LevelStore(join(config.dataDir, DB_DIR));
       await this.#startComponent(level);
       const sealer = new Sealer(managementKey, identity.nodeId);
@@ -117,7 +122,7 @@ export class KeymeshNode implements Startable {
       });
       this.#o.faults?.onBlock((peers) => cluster.hangUp(peers));
       await cluster.prepare();
-      metrics.watch({ keyring, members: () => cluster.members(), realms: Object.keys(config.realms) });
+      metrics.watch({ keyring, members: () => cluster.members(), realms: Object.keys(config.realms), ...(audit ? { audit } : {}) });
       const agreement = new Agreement({
         nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,
         bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }), metrics,
@@ -135,11 +140,6 @@ export class KeymeshNode implements Startable {
         mayCreate: (realm, use, activateAt) => cluster.mayCreate(realm, use, activateAt),
       });
       await this.#startComponent(rotation);
-      // the audit log opens before anything it records can happen, and closes after HTTP stops
-      const audit = config.audit.file === undefined ? undefined : new FileAuditLog({
-        path: config.audit.file, node: identity.nodeId, clock, writeTimeoutMs: config.audit.writeTimeoutMs, maxFileBytes: config.audit.maxFileBytes, log: log.child({ component: 'audit' }),
-      });
-      if (audit) await this.#startComponent(audit);
       const auth = new OperatorAuth([
         { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] },
         ...config.operatorTokens,

@@ -35,6 +35,7 @@ const FAMILIES: Record<string, { type: string; labels: string[] }> = {
   keymesh_http_request_duration_seconds: { type: 'histogram', labels: ['route', 'method', 'status_class'] },
   keymesh_http_fast_path_responses_total: { type: 'counter', labels: [] },
   keymesh_tls_reloads_total: { type: 'counter', labels: ['outcome'] },
+  keymesh_audit_events_dropped_total: { type: 'counter', labels: [] },
 };
 
 type MemberStub = { state: MemberState; digest: string };
@@ -47,7 +48,7 @@ describe('metrics', () => {
   it('renders every family with its name, type and labels, and the default process metrics under the prefix', async () => {
     const metrics = new Metrics();
     const { keyring } = await makeKeyring();
-    metrics.watch({ keyring, members: () => [], realms: ['default'] });
+    metrics.watch({ keyring, members: () => [], realms: ['default'], audit: { dropped: 3 } });
     metrics.keyRotated('default', 'sig', 'scheduled');
     metrics.keyRevoked('default', 'enc');
     metrics.gossip('keys', 'in');
@@ -76,6 +77,7 @@ describe('metrics', () => {
     expect(valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', { operation: 'read', outcome: 'ok', le: '0.0025' })).toBe(1);
     expect(valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', { operation: 'read', outcome: 'ok', le: '0.001' })).toBe(0);
     expect(valueOf(body, 'keymesh_http_fast_path_responses_total')).toBe(1);
+    expect(valueOf(body, 'keymesh_audit_events_dropped_total')).toBe(3);
   });
 
   it('keeps its own registry: two instances never share a count', async () => {
