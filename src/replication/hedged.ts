@@ -4,7 +4,9 @@
  * twice (a register get-or-create or read: every run ends on the one chosen value).
  *
  * One silent candidate then costs `hedgeAfterMs`, not a whole request timeout: the answer arrives within the
- * slowest single attempt's own bound, so the caller's deadline holds whatever the network does.
+ * slowest single attempt's own bound, so the caller's deadline holds whatever the network does. `onSlow` hears of
+ * each candidate still silent after the hedge delay, so its caller can check that candidate's connection (and end
+ * the attempt early when it is dead) instead of waiting for the attempt's timeout.
  *
  * An attempt that fails with an error `isFinal` says is final (a replica answered "no majority") ends the whole
  * request with that error; any other failure (unreachable, no answer) moves on to the next candidate. When every
@@ -23,6 +25,8 @@ export interface HedgeOptions<T> {
   readonly isFinal: (err: unknown) => boolean;
   /** The error when every candidate failed, from their failures in the order they came. */
   readonly exhausted: (failures: readonly unknown[]) => Error;
+  /** Hears of a candidate that has not answered within the hedge delay (to check its connection, say). */
+  readonly onSlow?: (candidate: string) => void;
 }
 
 export function hedged<T>(o: HedgeOptions<T>): Promise<T> {
@@ -48,10 +52,18 @@ export function hedged<T>(o: HedgeOptions<T>): Promise<T> {
       }
       const to = o.candidates[next++]!;
       running += 1;
+      let settled = false;
       timer = setTimeout(launch, hedgeAfterMs);
+      const slow = o.onSlow ? setTimeout(() => { if (!settled && !done) o.onSlow!(to); }, hedgeAfterMs) : undefined;
       o.attempt(to).then(
-        (value) => finish(() => resolve(value)),
+        (value) => {
+          settled = true;
+          clearTimeout(slow);
+          finish(() => resolve(value));
+        },
         (err: unknown) => {
+          settled = true;
+          clearTimeout(slow);
           running -= 1;
           if (o.isFinal(err)) return finish(() => reject(err));
           failures.push(err);

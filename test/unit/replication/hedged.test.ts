@@ -50,6 +50,19 @@ describe('a hedged request', () => {
     expect(asked).toEqual(['a', 'b']);
   });
 
+  it('names each candidate still silent after the hedge delay, and no candidate that answered', async () => {
+    const slow: string[] = [];
+    const result = hedged({
+      candidates: ['a', 'b', 'c'], hedgeAfterMs: 100, onSlow: (to) => slow.push(to),
+      attempt: (to) => (to === 'c' ? new Promise<string>((r) => setTimeout(() => r('from c'), 50)) : never()),
+      isFinal: () => true, exhausted: () => new Error('none'),
+    });
+    await vi.advanceTimersByTimeAsync(250);
+    await expect(result).resolves.toBe('from c');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(slow).toEqual(['a', 'b']);
+  });
+
   it('moves on at once when a candidate cannot be reached', async () => {
     const asked: string[] = [];
     const result = run({ a: () => Promise.reject(new Unreachable()), b: async () => 'from b' }, asked);
