@@ -48,7 +48,7 @@ export interface AuditEvents {
   'register:write': { operator: string; key: string };
   /** An operator removed a member from the cluster map (recorded before it happens). */
   'member:remove': { operator: string; member: string };
-  /** A member joined the cluster map. Ready, not yet recorded anywhere (joins are not wired to the log). */
+  /** A member joined the cluster map, as this node learned it from a map change (best effort, `src/node/audit-joins.ts`). */
   'member:add': { member: string };
   /** A management-key step (install, use, re-seal, remove an epoch). Ready, unused: the steps do not exist yet. */
   'management-key:step': { operator: string; step: string; epoch: number };

@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { FileAuditLog } from '../audit/file-audit-log.js';
+import { recordJoins } from './audit-joins.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import { keyUseMarginMs } from '../config/rules.js';
@@ -133,6 +134,7 @@ export class KeymeshNode implements Startable {
         timing: timingFor(config.timingProfile),
       });
       await agreement.load();
+      if (audit) recordJoins(agreement.keeper, audit);
       cluster.attach(agreement);
       const rotation = new RotationService({
         keyring, clock, realms: config.realms, nodeId: identity.nodeId,
