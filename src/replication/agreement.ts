@@ -284,9 +284,13 @@ export class Agreement implements ClusterDelegate {
     const deadline = monotonicClock.now() + forwardTimeoutMs(this.#timing);
     return hedged({
       candidates: this.#byLiveness(nodes), hedgeAfterMs: this.#timing.hedgeAfterMs,
-      // a replica that is slow to answer has its connection checked: across a silent cut the ping fails, the
-      // connection is closed and the attempt ends in about a second, not at the deadline
-      onSlow: (to) => this.#cluster?.probe?.(to),
+      // a replica slow to answer is asked last from now on (until it answers again, or the retry window passes),
+      // so the operations that follow do not each wait out the hedge delay on it; and its connection is checked:
+      // across a silent cut the ping fails, the connection is closed and the attempt ends in about a second
+      onSlow: (to) => {
+        this.#reachability.unanswered(to);
+        this.#cluster?.probe?.(to);
+      },
       attempt: async (to) => {
         const reply = await this.#coord!.request(to, { t: 'op', op, key, ...(candidate ? { candidate } : {}) }, Math.max(1, deadline - monotonicClock.now()));
         if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);
