@@ -9,13 +9,13 @@
  * map of the request's epoch (`mayPropose`). A peer bound to another node is an impostor (malformed: strike); a peer
  * not bound to any node, or a node outside the map, gets `not-voting` and learns nothing of the register.
  */
-import { NoAnswerError, RpcClient, serveRpc, type RpcHost } from '../cluster/rpc.js';
+import { RpcClient, serveRpc, type RpcHost } from '../cluster/rpc.js';
 import { KeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Acceptor } from './acceptor.js';
 import type { RegisterReply, RegisterRequest } from './messages.js';
 import type { RegisterTransport } from './proposer.js';
-import { PeerUnreachableError } from '../replication/unreachable.js';
+import { callNode } from '../replication/node-call.js';
 import { decodeRegister, encodeRegister, type WireReply, MAX_REGISTER_MESSAGE_BYTES, registerEnvelopeSchema, registerReplyEnvelopeSchema } from './wire.js';
 
 /** The parts of a libp2p host the transport uses. */
@@ -76,16 +76,9 @@ export class Libp2pRegisterTransport implements RegisterTransport {
     }
     const refused = this.#o.refuse?.(to);
     if (refused) throw new KeymeshError('ERR_UNAVAILABLE', `node ${to}: ${refused}`);
-    const peer = this.#o.peerOf(to);
-    if (!peer) throw new PeerUnreachableError(`no known address for node ${to}`);
-    let raw: Uint8Array;
-    try {
-      raw = await this.#rpc.call(peer, encodeRegister({ v: 1, from: this.#o.nodeId, epoch, request }), timeoutMs);
-      this.#o.onReply?.(to, true);
-    } catch (err) {
-      this.#o.onReply?.(to, false);
-      throw new PeerUnreachableError(`node ${to} did not answer: ${(err as Error).message}`, err, { maybeDelivered: err instanceof NoAnswerError });
-    }
+    const raw = await callNode(this.#rpc, {
+      to, peer: this.#o.peerOf(to), payload: encodeRegister({ v: 1, from: this.#o.nodeId, epoch, request }), timeoutMs, onReply: this.#o.onReply,
+    });
     const { reply } = decodeRegister(registerReplyEnvelopeSchema, raw);
     if (reply.t === 'wrong-epoch') {
       this.#o.onEpochMismatch?.(to, reply.epoch);

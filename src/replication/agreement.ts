@@ -36,13 +36,10 @@ import { MapKeeper } from '../cluster-map/map-keeper.js';
 import { MapChanges } from '../cluster-map/map-changes.js';
 import { measured } from './measured.js';
 import { RestoredDirectories } from './restored.js';
-import { forwardTimeoutMs } from '../timing.js';
 import { inEpoch, majorities, Proposer, type RegisterOutcome } from '../register/proposer.js';
-import { Reachability } from './reachability.js';
-import { hedged } from './hedged.js';
+import { Forwarder } from './forwarder.js';
 import { replicaSetsOf, withCommitKill } from '../register/register-faults.js';
 import { Repair } from '../register/repair.js';
-import { PeerUnreachableError } from './unreachable.js';
 import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
 
 export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
@@ -69,12 +66,15 @@ export class Agreement implements ClusterDelegate {
   readonly #repairs: Repair;
   #wasMember = false;
   readonly #restoredDirs: RestoredDirectories;
-  readonly #reachability: Reachability;
+  readonly #forwarder: Forwarder;
 
   constructor(options: AgreementOptions) {
     this.#o = options;
     this.#timing = { ...DEFAULT_AGREEMENT_TIMING, ...options.timing };
-    this.#reachability = new Reachability({ clock: monotonicClock, retryAfterMs: this.#timing.unansweredRetryAfterMs });
+    this.#forwarder = new Forwarder({
+      timing: this.#timing, request: (to, request, timeoutMs) => this.#coord!.request(to, request, timeoutMs), alive: () => this.#alive(),
+      isRestored: (id) => this.#restoredDirs.isRestored(id), probe: (id) => this.#cluster?.probe?.(id),
+    });
     this.#keeper = new MapKeeper({ store: options.store, nodeId: options.nodeId, replicationFactor: options.replicationFactor, clock: options.clock, log: options.log });
     this.#acceptorStore = new SealedAcceptorStore(options.store, { clock: options.clock, expiryGraceMs: options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS });
     this.#acceptor = new Acceptor(this.#acceptorStore);
@@ -116,14 +116,14 @@ export class Agreement implements ClusterDelegate {
       onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
       identify: (peer) => cluster.identify(peer),
       mayPropose: (id, epoch) => mayPropose(this.#keeper.map, id, epoch),
-      onReply: (id, answered) => this.#onReply(id, answered), ...this.#muted(),
+      onReply: (id, answered) => this.#forwarder.noteReply(id, answered), ...this.#muted(),
     });
     this.#coord = new Coord({
       host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
       handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
       identify: (peer) => cluster.identify(peer),
       mayAsk: (from, request) => mayAsk(this.#keeper.map, from, request),
-      onReply: (id, answered) => this.#onReply(id, answered), ...this.#muted(),
+      onReply: (id, answered) => this.#forwarder.noteReply(id, answered), ...this.#muted(),
     });
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
@@ -141,13 +141,6 @@ export class Agreement implements ClusterDelegate {
     await this.#coord.register();
     this.#timer = setInterval(() => void this.#tick(), this.#timing.tickMs);
     this.#timer.unref();
-  }
-
-  /** Direct reachability learns from every request; one unanswered has its connection checked. */
-  #onReply(nodeId: string, answered: boolean): void {
-    if (answered) return this.#reachability.answered(nodeId);
-    this.#reachability.unanswered(nodeId);
-    this.#cluster?.probe?.(nodeId);
   }
 
   /** The silent-peer fault, when fault injection is on. */
@@ -271,46 +264,7 @@ export class Agreement implements ClusterDelegate {
       return op === 'read' ? this.#proposer.readOutcome(key, quorum) : this.#proposer.propose(key, quorum, candidate!);
     }
     if (forwarded) throw new KeymeshError('ERR_UNAVAILABLE', `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`);
-    return this.#forward(op, key, candidate, nodes);
-  }
-
-  /**
-   * Runs the operation on one of the key's replicas, hedged (`hedged.ts`): replicas that answer directly first, the
-   * next one asked as well when the first is slow or cannot be reached, the first answer taken. Every attempt
-   * shares one deadline (the replica's own operation deadline plus a request timeout). A replica that answered
-   * with an error (no majority of its own, say) has the last word.
-   */
-  #forward(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, nodes: string[]): Promise<RegisterOutcome> {
-    const deadline = monotonicClock.now() + forwardTimeoutMs(this.#timing);
-    return hedged({
-      candidates: this.#byLiveness(nodes), hedgeAfterMs: this.#timing.hedgeAfterMs,
-      // a replica slow to answer is asked last from now on (until it answers again, or the retry window passes),
-      // so the operations that follow do not each wait out the hedge delay on it; and its connection is checked:
-      // across a silent cut the ping fails, the connection is closed and the attempt ends in about a second
-      onSlow: (to) => {
-        this.#reachability.unanswered(to);
-        this.#cluster?.probe?.(to);
-      },
-      attempt: async (to) => {
-        const reply = await this.#coord!.request(to, { t: 'op', op, key, ...(candidate ? { candidate } : {}) }, Math.max(1, deadline - monotonicClock.now()));
-        if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);
-        return { value: reply.value, roundTrips: reply.roundTrips + 1 };
-      },
-      isFinal: (err) => !(err instanceof PeerUnreachableError),
-      exhausted: (failures) => {
-        // a get-or-create some replica may have run (sent, never answered) may have chosen a value
-        const maybeRan = op === 'get-or-create' && failures.some((f) => f instanceof PeerUnreachableError && f.maybeDelivered);
-        return maybeRan
-          ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no replica answered in time; the value may or may not have been chosen`)
-          : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);
-      },
-    });
-  }
-
-  /** Replicas in the order to ask them: alive and answering directly, alive, the rest; never a restored one. */
-  #byLiveness(nodes: string[]): string[] {
-    const usable = nodes.filter((n) => !this.#restoredDirs.isRestored(n));
-    return this.#reachability.order(usable, this.#alive());
+    return this.#forwarder.forward(op, key, candidate, nodes);
   }
 
   /** Members alive by heartbeat. */
@@ -424,7 +378,7 @@ export class Agreement implements ClusterDelegate {
     this.#lastRepair = monotonicClock.now();
     await this.#repairs.pass({
       // a replica alive by heartbeat that does not answer directly waits, as a down one does
-      placement: this.#keeper.placement!, live: new Set([...this.#alive()].filter((n) => !this.#reachability.isUnanswering(n))), transport: this.#transport!,
+      placement: this.#keeper.placement!, live: this.#forwarder.answering(), transport: this.#transport!,
       keys: this.#localKeys(), current: () => this.#keeper.map === map,
     });
   }

@@ -20,7 +20,8 @@ import { generationProofSchema } from '../cluster/generation-proof.js';
 import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { decodeMessage } from '../cluster/messages.js';
-import { NoAnswerError, RpcClient, serveRpc } from '../cluster/rpc.js';
+import { RpcClient, serveRpc } from '../cluster/rpc.js';
+import { callNode } from './node-call.js';
 import { PeerUnreachableError } from './unreachable.js';
 import { ERROR_CODES, KeymeshError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -104,16 +105,7 @@ export class Coord {
    */
   async request(to: string, request: CoordRequest, timeoutMs: number): Promise<CoordReply> {
     if (to === this.#o.nodeId) return unwrap(await this.#answer(request, to));
-    const peer = this.#o.peerOf(to);
-    if (!peer) throw new PeerUnreachableError(`no known address for node ${to}`);
-    let raw: Uint8Array;
-    try {
-      raw = await this.#rpc.call(peer, pack({ v: 1, from: this.#o.nodeId, request }), timeoutMs);
-      this.#o.onReply?.(to, true);
-    } catch (err) {
-      this.#o.onReply?.(to, false);
-      throw new PeerUnreachableError(`node ${to} did not answer: ${(err as Error).message}`, err, { maybeDelivered: err instanceof NoAnswerError });
-    }
+    const raw = await callNode(this.#rpc, { to, peer: this.#o.peerOf(to), payload: pack({ v: 1, from: this.#o.nodeId, request }), timeoutMs, onReply: this.#o.onReply });
     let reply: CoordReply;
     try {
       reply = decodeMessage(replyEnvelopeSchema, raw, MAX_COORD_MESSAGE_BYTES).reply;
