@@ -4,21 +4,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as D from '../../../src/config/defaults.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { isLoopbackHost } from '../../../src/config/rules.js';
-import type { ConfigInvalidError } from '../../../src/errors.js';
 import { TempDirs } from '../../helpers/temp-dir.js';
+import { configProblems } from '../../helpers/config-problems.js';
 
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
 
-function problems(fn: () => unknown): Array<{ path: string; message: string }> {
-  try {
-    fn();
-  } catch (err) {
-    expect((err as ConfigInvalidError).code).toBe('ERR_CONFIG_INVALID');
-    return [...(err as ConfigInvalidError).problems];
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = configProblems;
 
 describe('config', () => {
   it('fills every default from defaults.ts', () => {

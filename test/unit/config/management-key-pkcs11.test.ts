@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import * as D from '../../../src/config/defaults.js';
 import { loadConfig } from '../../../src/config/load.js';
-import type { ConfigInvalidError } from '../../../src/errors.js';
+import { configProblems } from '../../helpers/config-problems.js';
 
-function problems(fn: () => unknown): Array<{ path: string; message: string }> {
-  try {
-    fn();
-  } catch (err) {
-    expect((err as ConfigInvalidError).code).toBe('ERR_CONFIG_INVALID');
-    return [...(err as ConfigInvalidError).problems];
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = configProblems;
 
 const base = { module: 'lib/libsofthsm2.so', tokenLabel: 'keymesh', keyLabel: 'keymesh-wrap', pinEnv: 'KEYMESH_PIN', wrappedKeyFile: 'mk.wrapped.json' };
 
