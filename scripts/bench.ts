@@ -8,7 +8,8 @@
  * silent-replica benchmark (scripts/bench/silent.ts: register latency on a 4-node cluster, replication factor 3, with
  * one replica silently dropping register and coordination requests, against a baseline; `--only silent`) and the
  * expired-records benchmark (scripts/bench/expired.ts: data-dir size, RSS and start time of a node after 100,000
- * expired replay records, against an empty node; `--only expired`).
+ * expired replay records, against an empty node; `--only expired`) and the snapshot benchmark (scripts/bench/snapshot.ts:
+ * `keymesh snapshot` and `keymesh restore` times for 10,000 secrets on 3 nodes; `--only snapshot`).
  *
  * What the node benchmark measures, and why:
  *
@@ -69,6 +70,7 @@ import { runRegisterBenchmark } from './bench/register.js';
 import { renderRegisterMarkdown, type RegisterResults } from './bench/register-report.js';
 import { renderSecretServerMarkdown, runSecretServerBenchmark } from './bench/secret-server.js';
 import { runSilentBenchmark } from './bench/silent.js';
+import { renderSnapshotMarkdown, runSnapshotBenchmark } from './bench/snapshot.js';
 import { renderSilentMarkdown } from './bench/silent-report.js';
 import { runTokensBenchmark } from './bench/tokens.js';
 import { renderTokensMarkdown } from './bench/tokens-report.js';
@@ -434,9 +436,9 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // `--only node|cluster|register|secret-server|tokens|abuse|silent|expired` (repeatable) runs just those parts; default: all of them.
+  // `--only node|cluster|register|secret-server|tokens|abuse|silent|expired|snapshot` (repeatable) runs just those parts; default: all of them.
   const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
-  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse', 'silent', 'expired'];
+  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse', 'silent', 'expired', 'snapshot'];
   const parts = new Set(values.only ?? known);
   for (const p of parts) if (!known.includes(p)) throw new Error(`--only ${p}: expected one of ${known.join(', ')}`);
   const rawFile = rawFilePath(new Date());
@@ -455,6 +457,7 @@ async function main(): Promise<number> {
   if (parts.has('abuse')) writePart('abuse', 'bench/results-abuse.md', await runAbuseBenchmark(log), renderAbuseMarkdown, rawFile);
   if (parts.has('silent')) writePart('silent', 'bench/results-silent.md', await runSilentBenchmark(log), renderSilentMarkdown, rawFile);
   if (parts.has('expired')) writePart('expired', 'bench/results-expired.md', await runExpiredBenchmark(log), renderExpiredMarkdown, rawFile);
+  if (parts.has('snapshot')) writePart('snapshot', 'bench/results-snapshot.md', await runSnapshotBenchmark(log), renderSnapshotMarkdown, rawFile);
   log(`all parts' latest figures: ${writeCombinedResults(ROOT)}`);
   return 0;
 }

@@ -18,6 +18,7 @@ const PARTS = [
   ['abuse', 'Abuse: register and JWKS latency on a node under a wrong-secret flood'],
   ['silent', 'Silent replica: register latency with one replica silently dropping requests'],
   ['expired', 'Expired records: size, memory and start time after 100,000 expired replay records'],
+  ['snapshot', 'Snapshot and restore: times for 10,000 secrets on 3 nodes'],
 ] as const;
 
 /** Writes `bench/results.md` under `root` from the part summaries that exist; returns its path. */

@@ -48,9 +48,15 @@ export interface AuditEvents {
   'register:write': { operator: string; key: string };
   /** An operator removed a member from the cluster map (recorded before it happens). */
   'member:remove': { operator: string; member: string };
+  /** An operator took a snapshot of the cluster (`GET /v1/snapshot`, recorded before it starts). */
+  'snapshot:save': { operator: string };
+  /** An operator restored a snapshot (`POST /v1/restore`, recorded before the file is read). */
+  'snapshot:restore': { operator: string };
+  /** An operator erased a user's secret (`POST /v1/secrets/erase`, recorded before it happens). */
+  'secret:erase': { operator: string; user: AuditRef };
   /** A member joined the cluster map, as this node learned it from a map change (best effort, `src/node/audit-joins.ts`). */
   'member:add': { member: string };
-  /** A management-key step (install, use, re-seal, remove an epoch). Ready, unused: the steps do not exist yet. */
+  /** A management-key rotation step asked by an operator (install, use or remove an epoch, `src/management-key/`). */
   'management-key:step': { operator: string; step: string; epoch: number };
   /** The log continues in a new file after size-based rotation; `previousFile` is the old file's name. */
   'audit:rotated': { previousFile: string };
@@ -76,6 +82,9 @@ export const AUDIT_FIELDS: { readonly [K in AuditKind]: { readonly [F in keyof A
   'key:revoke': { operator: 'string', kid: 'string' },
   'register:write': { operator: 'string', key: 'string' },
   'member:remove': { operator: 'string', member: 'string' },
+  'snapshot:save': { operator: 'string' },
+  'snapshot:restore': { operator: 'string' },
+  'secret:erase': { operator: 'string', user: 'ref' },
   'member:add': { member: 'string' },
   'management-key:step': { operator: 'string', step: 'string', epoch: 'number' },
   'audit:rotated': { previousFile: 'string' },
@@ -87,5 +96,5 @@ export const AUDIT_FIELDS: { readonly [K in AuditKind]: { readonly [F in keyof A
  * for, counted as dropped when it cannot be written.
  */
 export const FAIL_CLOSED_KINDS: ReadonlySet<AuditKind> = new Set<AuditKind>([
-  'secret:released', 'key:rotate', 'key:revoke', 'register:write', 'member:remove', 'management-key:step',
+  'secret:released', 'key:rotate', 'key:revoke', 'register:write', 'member:remove', 'snapshot:save', 'snapshot:restore', 'secret:erase', 'management-key:step',
 ]);

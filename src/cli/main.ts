@@ -9,7 +9,9 @@ import { isKeymeshError } from '../errors.js';
 import { hashOperatorToken } from '../http/operator-auth.js';
 import { randomBytes } from 'node:crypto';
 import { runAuditVerify } from './audit.js';
-import { runCluster, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
+import { runRestore, runSnapshot } from './backup.js';
+import { runCluster, runEraseSecret, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
+import { runManagementKeyInstall, runManagementKeyList, runManagementKeyRemove, runManagementKeyUse } from './management-key.js';
 import { runPkcs11WrapKey, type Pkcs11WrapKeyOptions } from './pkcs11-wrap-key.js';
 import { runStart } from './start.js';
 import { generateClientSecret, hashClientSecret } from '../tokens/client-secrets.js';
@@ -74,6 +76,28 @@ withNode(program.command('rotate').description('publish a new key now; it become
 withNode(program.command('revoke').description('revoke a key at once: unpublished everywhere, never used again').argument('<kid>', 'key id'))
   .action(runRevoke);
 
+withNode(program.command('snapshot').description('write a sealed snapshot of every committed register value and key record to a new file (mode 0600; docs/backup.md)'))
+  .requiredOption('--out <file>', 'the snapshot file to create (never overwritten)')
+  .action(runSnapshot);
+
+withNode(program.command('restore').description('restore a snapshot into a cluster with the same management key: verified whole, then written; existing values are kept and reported'))
+  .requiredOption('--in <file>', 'the snapshot file')
+  .action(runRestore);
+
+const managementKey = program.command('management-key').description('rotate the management key online (docs/management-key.md)');
+withNode(managementKey.command('list').description("every member's management keys, sealing epoch and re-seal progress")).action(runManagementKeyList);
+withNode(managementKey.command('install').description('install a new key on every member: KEYMESH_NEW_MANAGEMENT_KEY, or a new random key printed once'))
+  .action(runManagementKeyInstall);
+withNode(managementKey.command('use').description('seal with the key of <epoch> on every member (refused until every member holds it)').argument('<epoch>', 'epoch'))
+  .action(runManagementKeyUse);
+withNode(managementKey.command('remove').description('forget the key of <epoch> on every member (refused until every member seals with a newer key and finished re-sealing)').argument('<epoch>', 'epoch'))
+  .action(runManagementKeyRemove);
+
+withNode(program.command('erase-secret').description("erase a user's secret for ever (GDPR Art. 17): every node answers 410 for that user from then on, and never creates a new secret"))
+  .requiredOption('--issuer <iss>', "the user token's issuer (iss)")
+  .requiredOption('--subject <sub>', "the user token's subject (sub)")
+  .action(runEraseSecret);
+
 program
   .command('audit')
   .description('the audit log (docs/audit.md)')
@@ -102,7 +126,7 @@ program
 
 program
   .command('gen-management-key')
-  .description('print a new random management key (base64url, 32 bytes)')
+  .description('print a new random management key (base64url, 32 bytes) for a new cluster')
   .action(() => {
     process.stdout.write(`${ManagementKey.generate()}\n`);
   });

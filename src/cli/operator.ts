@@ -1,4 +1,4 @@
-/** The operator commands of the CLI: `keys`, `rotate`, `revoke`. They print tables, or JSON with `--json`. */
+/** The operator commands of the CLI: `keys`, `rotate`, `revoke`, `erase-secret`. They print tables, or JSON with `--json`. */
 import { readFileSync } from 'node:fs';
 import { AdminClient, type ClusterView, type KeySetView, type KeyView } from '../client/admin-client.js';
 import { KeymeshError } from '../errors.js';
@@ -58,6 +58,16 @@ export async function runRotate(o: NodeOptions & { use: string; realm?: string }
 export async function runRevoke(kid: string, o: NodeOptions): Promise<void> {
   const key = await new AdminClient(o.node, operatorToken(o)).revoke(kid);
   process.stdout.write(o.json ? `${JSON.stringify(key, null, 2)}\n` : `revoked ${key.use} key ${key.kid} in realm ${key.realm} at ${key.revokedAt}\n`);
+}
+
+export async function runEraseSecret(o: NodeOptions & { issuer: string; subject: string }): Promise<void> {
+  const r = await new AdminClient(o.node, operatorToken(o)).eraseSecret(o.issuer, o.subject);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`erased the secret of user ${r.user}: every node now answers 410 secret_erased for this user\n`);
+  if (!r.knownIssuer) process.stderr.write(`keymesh: warning: ${o.issuer} is not one of the node's trustedIssuers; check the issuer for a typo\n`);
 }
 
 /** A human-readable table of a key set. */

@@ -11,13 +11,16 @@
  *        token's), so an answer for another user, replayed or mixed up, is never decrypted;
  *     4. the JWE for this backend's audience decrypted by its own cluster (`POST /v1/decrypt`).
  *
+ * A user whose secret an operator erased (GDPR Art. 17) gets `ERR_SECRET_ERASED`: the secret server answered 410
+ * `secret_erased`, and will for ever; data encrypted under that secret cannot be decrypted any more.
+ *
  * The secret never crosses the network in the clear: it travels encrypted to this cluster's POP key.
  */
 import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { remoteKeySet, type RemoteJWKSet } from '../net/remote-key-set.js';
 import { checkedNodeUrls } from './node-urls.js';
 import { CLIENT_ASSERTION_TYPE } from '../config/defaults.js';
-import { KeymeshError } from '../errors.js';
+import { ERROR_CODES, KeymeshError } from '../errors.js';
 import { SECRET_ANSWER_TYP } from '../secret-server/secret-server.js';
 
 export interface SecretClientOptions {
@@ -53,7 +56,8 @@ export class SecretClient {
    * The user's secret (32 bytes).
    * @throws KeymeshError `ERR_INVALID_REQUEST` (before any call) when `userJwt` is not a JWT with a `sub`;
    *   `ERR_REMOTE` with the status and description of a refusal, when no node answers, or when the answer does
-   *   not verify (signature, `typ`, issuer, audience, expiry) or is about another user than `userJwt`'s.
+   *   not verify (signature, `typ`, issuer, audience, expiry) or is about another user than `userJwt`'s;
+   *   `ERR_SECRET_ERASED` when the user's secret was erased (no secret will ever be returned for this user again).
    */
   async getUserSecret(userJwt: string): Promise<Uint8Array> {
     const user = userOf(userJwt);
@@ -97,6 +101,7 @@ export class SecretClient {
       const body = (await res.json().catch(() => ({}))) as { access_token?: string; error?: string; error_description?: string };
       if (res.ok && body.access_token) return { token: body.access_token, node };
       const why = `${base}: ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim();
+      if (res.status === 410 && body.error === ERROR_CODES.ERR_SECRET_ERASED.oauthError) throw new KeymeshError('ERR_SECRET_ERASED', `the secret server says this user's secret was erased: ${why}`);
       if (res.status < 500) throw new KeymeshError('ERR_REMOTE', `the secret server refused: ${why}`);
       reasons.push(why);
     }

@@ -14,6 +14,7 @@ import { monotonicClock, type Clock } from '../clock.js';
 import { listenError } from '../errors.js';
 import type { Config } from '../config/types.js';
 import type { ManagementKey } from '../crypto/management-key.js';
+import type { ClusterNetwork } from './network-guard.js';
 import type { Sealer } from '../crypto/sealer.js';
 import type { KeyEntry } from '../keyring/key-entry.js';
 import type { KeyUse } from '../keyring/key-record.js';
@@ -52,11 +53,17 @@ export interface MemberView {
   publishedKeys: number;
 }
 
+/** How long after a management key's removal its connections are replaced (the step's answers leave first). Default is 500 ms. */
+const RETIRE_DELAY_MS = 500;
+/** How long the replacement dial and the graceful close of a retired connection may each take. Default is 5000 ms. */
+const RETIRE_CLOSE_TIMEOUT_MS = 5_000;
+
 /** What the cluster service needs. */
 export interface ClusterOptions {
   readonly config: Config;
   readonly nodeId: string;
-  readonly managementKey: ManagementKey;
+  /** The management keys the node holds when the host starts (the private network offers each). */
+  readonly managementKeys: () => readonly ManagementKey[];
   readonly sealer: Sealer;
   readonly store: SealedStore;
   readonly keyring: Keyring;
@@ -87,6 +94,7 @@ export class Cluster implements Startable {
   #membership: Membership | undefined;
   #decisions: LeaderlessDecisions | undefined;
   #host: Host | undefined;
+  #network: ClusterNetwork | undefined;
   #sync: KeySync | undefined;
   #seeds: SeedDialer | undefined;
   #participant: ClusterDelegate | undefined;
@@ -114,6 +122,32 @@ export class Cluster implements Startable {
   /** The libp2p peer id; undefined until the host started. */
   get peerId(): string | undefined {
     return this.#host?.peerId.toString();
+  }
+
+  /** The private network (its keys change during a management-key rotation); undefined until the host started. */
+  get network(): ClusterNetwork | undefined {
+    return this.#network;
+  }
+
+  /**
+   * A management key was removed: stops offering its network key, and replaces every connection made under it by
+   * one under a key both ends still hold (dialled first), then closes the old one gracefully, so requests on it
+   * finish; one still open after `RETIRE_CLOSE_TIMEOUT_MS` is cut.
+   */
+  retireNetworkEpoch(epoch: number): void {
+    const retired = this.#network?.remove(epoch);
+    const host = this.#host;
+    if (!retired || retired.size === 0 || !host) return;
+    const timer = setTimeout(() => {
+      for (const connection of host.getConnections()) {
+        if (!retired.has(connection.remoteAddr.toString())) continue;
+        void (async () => {
+          await host.dial(connection.remotePeer, { force: true, signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch(() => undefined);
+          await connection.close({ signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch((err: unknown) => connection.abort(err instanceof Error ? err : new Error('closed')));
+        })();
+      }
+    }, RETIRE_DELAY_MS);
+    timer.unref();
   }
 
   /** The libp2p listen addresses; empty until the host started. */
@@ -151,16 +185,15 @@ export class Cluster implements Startable {
     await this.prepare();
     const { config, store, keyring, log } = this.#o;
     const membership = this.#membership!;
-    const [{ createHost }, { loadPeerIdentity }, { KeySync }, { SeedDialer }] = await Promise.all([
-      import('./host.js'), import('./identity.js'), import('./key-sync.js'), import('./seed-dialer.js'),
+    const [{ createHost }, { loadPeerIdentity }, { KeySync }, { SeedDialer }, { ClusterNetwork }] = await Promise.all([
+      import('./host.js'), import('./identity.js'), import('./key-sync.js'), import('./seed-dialer.js'), import('./network-guard.js'),
     ]);
     const { multiaddr } = await import('@multiformats/multiaddr');
     const privateKey = await loadPeerIdentity(store);
     this.#proofs = new OwnGenerationProofs({ privateKey, clusterId: config.clusterId, nodeId: this.#o.nodeId });
     const host = await createHost({
       privateKey,
-      managementKey: this.#o.managementKey,
-      clusterId: config.clusterId,
+      network: (this.#network = new ClusterNetwork({ keys: this.#o.managementKeys(), clusterId: config.clusterId, log: log.child({ component: 'p2p' }) })),
       listen: config.p2p,
       isBanned: (peer) => this.#penalties.isBanned(peer) || (this.#o.isBlocked?.(peer) ?? false),
       log: log.child({ component: 'p2p' }),

@@ -1,6 +1,7 @@
 /**
- * The libp2p host of one node: TCP, Noise, Yamux, identify, ping, a private network keyed from the management key
- * (`@libp2p/pnet` with a check that names a mismatched key, see `network-guard.ts`), and gossipsub.
+ * The libp2p host of one node: TCP, Noise, Yamux, identify, ping, a private network keyed from the management keys
+ * (`@libp2p/pnet` under the newest key both ends hold, with a check that names a mismatched key, see
+ * `network-guard.ts`), and gossipsub.
  *
  * Gossipsub is tuned for small clusters, often on one machine (DESIGN §7):
  * - mesh degrees: `D = 3`, `Dlo = 2`, `Dhi = 6`, `Dout = 0`. Members connect to each other directly (see
@@ -27,9 +28,8 @@ import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import type { ManagementKey } from '../crypto/management-key.js';
 import type { Logger } from '../log.js';
-import { clusterProtector } from './network-guard.js';
+import type { ClusterNetwork } from './network-guard.js';
 import { DEFAULT_TIMING } from '../timing.js';
 
 /** Gossipsub heartbeat (mesh maintenance and IHAVE gossip) interval: half gossipsub's own 1 s, so a joining node is grafted into the mesh sooner. Default is 500 ms. */
@@ -53,17 +53,11 @@ export type HostServices = {
 /** A keymesh libp2p host. */
 export type Host = Libp2p<HostServices>;
 
-/** The private-network key of a cluster: HKDF of the management key, in the swarm-key format pnet expects. */
-export function networkKey(managementKey: ManagementKey, clusterId: string): Uint8Array {
-  const hex = managementKey.derive(`pnet|cluster=${clusterId}`).toString('hex');
-  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}`);
-}
-
 /** Creates (does not start) the host. */
 export async function createHost(options: {
   privateKey: PrivateKey;
-  managementKey: ManagementKey;
-  clusterId: string;
+  /** The private network: the management keys' network keys and the connections under each. */
+  network: ClusterNetwork;
   listen: { host: string; port: number };
   /** Refuses connections to and from peers this returns true for (penalised peers, injected partitions). */
   isBanned: (peerId: string) => boolean;
@@ -77,7 +71,7 @@ export async function createHost(options: {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: clusterProtector({ psk: networkKey(options.managementKey, options.clusterId), log: options.log }),
+    connectionProtector: options.network.protector(),
     connectionGater: {
       denyDialMultiaddr: () => false,
       denyDialPeer: (peerId) => options.isBanned(peerId.toString()),

@@ -6,7 +6,7 @@
  * sealed. Values written before sealing (a user secret of exactly `LEGACY_SECRET_BYTES`, an unsealed token-store
  * entry) are still read as they are.
  */
-import type { Sealer } from './sealer.js';
+import { readSealHeader, type Sealer } from './sealer.js';
 import { KeymeshError } from '../errors.js';
 
 /** The size of a user secret stored before values were sealed. */
@@ -33,4 +33,31 @@ export function openRegisterValue(sealer: Sealer, registerKey: string, value: Ui
   } catch (err) {
     throw new KeymeshError('ERR_RECORD_CORRUPT', `register value ${registerKey} does not open under the management key`, { cause: err });
   }
+}
+
+/**
+ * `value` sealed again under the sealing epoch when it is a register value sealed under another one (behind an
+ * expiry header, if it has one); undefined when there is nothing to do: not sealed, already current, or bytes
+ * that only look sealed (a random replay record) and do not open.
+ */
+export function resealRegisterValue(sealer: Sealer, registerKey: string, value: Uint8Array, headerBytes: number): Uint8Array | undefined {
+  const body = value.subarray(headerBytes);
+  let epoch: number;
+  try {
+    epoch = readSealHeader(body).epoch;
+  } catch {
+    return undefined;
+  }
+  if (epoch === sealer.sealingEpoch) return undefined;
+  let plaintext: Buffer;
+  try {
+    plaintext = sealer.open(context(registerKey), body);
+  } catch {
+    return undefined;
+  }
+  const resealed = sealer.seal(context(registerKey), plaintext);
+  const out = new Uint8Array(headerBytes + resealed.byteLength);
+  out.set(value.subarray(0, headerBytes), 0);
+  out.set(resealed, headerBytes);
+  return out;
 }

@@ -37,14 +37,46 @@ export class Sealer {
   readonly #keys = new Map<number, ManagementKey>();
   readonly #derived = new Map<string, Buffer>();
   readonly #nodeId: string;
-  readonly #epoch: number;
+  #epoch: number;
 
-  /** @param managementKey the key to seal with; its epoch is the sealing epoch. */
-  constructor(managementKey: ManagementKey, nodeId: string) {
+  /**
+   * @param managementKey the key to seal with; its epoch is the sealing epoch.
+   * @param others further keys this node holds (opened, never sealed with until {@link use} says so).
+   */
+  constructor(managementKey: ManagementKey, nodeId: string, others: readonly ManagementKey[] = []) {
     if (!NODE_ID.test(nodeId)) throw new TypeError('node id must be 1-64 characters of [A-Za-z0-9._-]');
+    for (const key of others) this.#keys.set(key.epoch, key);
     this.#keys.set(managementKey.epoch, managementKey);
     this.#nodeId = nodeId;
     this.#epoch = managementKey.epoch;
+  }
+
+  /** The epoch new values are sealed under. */
+  get sealingEpoch(): number {
+    return this.#epoch;
+  }
+
+  /** The epochs this sealer opens, in ascending order. */
+  get epochs(): number[] {
+    return [...this.#keys.keys()].sort((a, b) => a - b);
+  }
+
+  /** Starts opening values sealed under `key`'s epoch. */
+  add(key: ManagementKey): void {
+    this.#keys.set(key.epoch, key);
+  }
+
+  /** Seals from now on under `epoch`, which this sealer must hold. */
+  use(epoch: number): void {
+    if (!this.#keys.has(epoch)) throw new KeymeshError('ERR_INTERNAL', `no management key of epoch ${epoch} to seal with`);
+    this.#epoch = epoch;
+  }
+
+  /** Forgets the key of `epoch` (never the sealing one): values under it no longer open. */
+  remove(epoch: number): void {
+    if (epoch === this.#epoch) throw new KeymeshError('ERR_INTERNAL', `epoch ${epoch} is the one this node seals with`);
+    this.#keys.delete(epoch);
+    for (const id of [...this.#derived.keys()]) if (id.startsWith(`${epoch}|`)) this.#derived.delete(id);
   }
 
   /** Seals `plaintext` for the record named `recordKey`. */

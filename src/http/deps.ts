@@ -13,8 +13,10 @@ import type { HttpMetrics } from '../metrics/recorder.js';
 import type { FaultInjection } from '../node/fault-injection.js';
 import type { Agreement } from '../replication/agreement.js';
 import type { SecretServer } from '../secret-server/secret-server.js';
+import type { SnapshotService } from '../snapshot/snapshot-service.js';
 import type { TokenService } from '../tokens/token-service.js';
 import type { OperatorAuth } from './operator-auth.js';
+import type { ManagementKeyRotation } from '../management-key/rotation.js';
 
 /** What the HTTP layer is given; it holds no business logic of its own. */
 export interface HttpDeps {
@@ -32,7 +34,7 @@ export interface HttpDeps {
   /** The cluster view for `GET /v1/cluster`. */
   readonly cluster: Pick<Cluster, 'members' | 'peerId' | 'listenAddrs'>;
   /** The register and the cluster map; absent on a node built without the cluster (in-process API tests). */
-  readonly agreement?: Pick<Agreement, 'view' | 'getOrCreate' | 'read' | 'remove'>;
+  readonly agreement?: Pick<Agreement, 'view' | 'getOrCreate' | 'read' | 'remove' | 'erase'>;
   /** The secret server; absent when none is built (in-process API tests). */
   readonly secretServer?: Pick<SecretServer, 'exchange'>;
   /** The throttle of failed client authentications, shared with the token service (the secret server's callers too). */
@@ -43,8 +45,12 @@ export interface HttpDeps {
   readonly faults?: FaultInjection;
   /** The node's metrics (`GET /metrics`, request counts and durations); absent in in-process API tests. */
   readonly metrics?: HttpMetrics;
+  /** Snapshot and restore of the whole cluster; absent on a node built without the cluster (in-process API tests). */
+  readonly snapshots?: Pick<SnapshotService, 'snapshot' | 'restore'>;
   /** Where operator changes are recorded before they are made (fail closed); absent: nothing is recorded. */
   readonly audit?: AuditLog;
+  /** The management-key rotation (`/v1/management-keys`); absent in in-process API tests. */
+  readonly managementKeys?: ManagementKeyRotation;
   /** True once the keyring is loaded and the schedule has run. */
   readonly isReady: () => boolean;
 }

@@ -25,7 +25,7 @@ export type GossipDirection = 'in' | 'out' | 'rejected';
 export type SyncOutcome = 'changed' | 'unchanged' | 'malformed' | 'failed';
 
 /** A register operation. */
-export type RegisterOperation = 'get-or-create' | 'read';
+export type RegisterOperation = 'get-or-create' | 'read' | 'erase';
 
 /**
  * How a register operation ended: answered (`ok`), no majority of replicas reached and nothing proposed

@@ -2,12 +2,17 @@
  * The data directory's identity file, `keymesh.json`: format version, node id, cluster id and the fingerprint of
  * the management key that sealed the data. It is checked before anything else is opened, so a node started with
  * the wrong management key (or for another cluster) stops with a clear message and touches nothing.
+ *
+ * After a management-key rotation began (`src/management-key/`) it also lists every key the node holds, each
+ * sealed under every other (`heldKeys`), and the keys removed since (`removedKeys`, fingerprints only). A node is
+ * started with any one held key and opens the others with it; a node given a removed key stops with
+ * `ERR_MANAGEMENT_KEY_REMOVED`.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { ManagementKey } from '../crypto/management-key.js';
+import { ManagementKey } from '../crypto/management-key.js';
 import { KeymeshError } from '../errors.js';
 
 /** Current data-directory format version. */
@@ -21,7 +26,12 @@ const metaSchema = z.object({
   format: z.number().int(),
   nodeId: z.string().regex(/^[0-9a-f]{16}$/),
   clusterId: z.string(),
+  /** The key new data is sealed with. */
   managementKey: z.object({ epoch: z.number().int(), fingerprint: z.string() }),
+  /** Every key held, each wrapped under every other held key (by the holder's epoch); absent before a rotation. */
+  heldKeys: z.array(z.object({ epoch: z.number().int().min(1), fingerprint: z.string(), wrapped: z.record(z.string(), z.string()) })).optional(),
+  /** Keys a rotation removed. */
+  removedKeys: z.array(z.object({ epoch: z.number().int().min(1), fingerprint: z.string() })).optional(),
   createdAt: z.string(),
   /** Node ids this data directory had before (it took a new one after being found restored from a backup). */
   previousNodeIds: z.array(z.string()).optional(),
@@ -32,6 +42,12 @@ export interface DataDirIdentity {
   readonly nodeId: string;
   /** True when this start created the directory's identity. */
   readonly created: boolean;
+  /** Every management key the node holds (the one it was given first). */
+  readonly keys: readonly ManagementKey[];
+  /** The epoch the node seals with. */
+  readonly sealingEpoch: number;
+  /** The keys a rotation removed (never held again). */
+  readonly removed: ReadonlyArray<{ epoch: number; fingerprint: string }>;
 }
 
 /**
@@ -45,17 +61,11 @@ export function openDataDir(dir: string, options: { managementKey: ManagementKey
   if (existsSync(metaPath)) {
     const meta = readMeta(metaPath);
     if (meta.format > DATA_DIR_FORMAT) throw new KeymeshError('ERR_DATA_DIR', `${dir} has data format ${meta.format}; this keymesh reads up to ${DATA_DIR_FORMAT}`);
-    const fingerprint = options.managementKey.fingerprint();
-    if (meta.managementKey.epoch !== options.managementKey.epoch || meta.managementKey.fingerprint !== fingerprint) {
-      throw new KeymeshError(
-        'ERR_MANAGEMENT_KEY_MISMATCH',
-        `the data in ${dir} was sealed with another management key (fingerprint ${meta.managementKey.fingerprint.slice(0, 12)}…, epoch ${meta.managementKey.epoch}; this node was given ${fingerprint.slice(0, 12)}…, epoch ${options.managementKey.epoch}). Nothing was changed. Start it with the cluster's management key, or use another data directory.`,
-      );
-    }
+    const keys = heldKeys(dir, meta, options.managementKey);
     if (meta.clusterId !== options.clusterId) {
       throw new KeymeshError('ERR_DATA_DIR', `${dir} belongs to cluster "${meta.clusterId}", not "${options.clusterId}"; nothing was changed`);
     }
-    return { nodeId: meta.nodeId, created: false };
+    return { nodeId: meta.nodeId, created: false, keys, sealingEpoch: meta.managementKey.epoch, removed: meta.removedKeys ?? [] };
   }
   if (existsSync(join(dir, DB_DIR)) && readdirSync(join(dir, DB_DIR)).length > 0) {
     throw new KeymeshError('ERR_DATA_DIR', `${dir} holds a database but no ${META_FILE}; refusing to guess which management key sealed it`);
@@ -70,7 +80,46 @@ export function openDataDir(dir: string, options: { managementKey: ManagementKey
     createdAt: options.now.toISOString(),
   };
   writeFileAtomic(metaPath, `${JSON.stringify(meta, null, 2)}\n`, 0o600);
-  return { nodeId, created: true };
+  return { nodeId, created: true, keys: [options.managementKey], sealingEpoch: options.managementKey.epoch, removed: [] };
+}
+
+/** The keys the data directory holds, opened with `given`, which must be one of them. */
+function heldKeys(dir: string, meta: z.output<typeof metaSchema>, given: ManagementKey): ManagementKey[] {
+  const fingerprint = given.fingerprint();
+  const held = meta.heldKeys ?? [{ ...meta.managementKey, wrapped: {} }];
+  const mine = held.find((k) => k.epoch === given.epoch && k.fingerprint === fingerprint);
+  if (!mine) {
+    if ((meta.removedKeys ?? []).some((k) => k.epoch === given.epoch && k.fingerprint === fingerprint)) {
+      throw new KeymeshError('ERR_MANAGEMENT_KEY_REMOVED', `the management key this node was given (epoch ${given.epoch}, fingerprint ${fingerprint.slice(0, 12)}…) was removed from the cluster by a rotation; nothing was changed. Start it with the current key (epoch ${Math.max(...held.map((k) => k.epoch))}).`);
+    }
+    const listed = held.map((k) => `epoch ${k.epoch}, fingerprint ${k.fingerprint.slice(0, 12)}…`).join('; ');
+    throw new KeymeshError(
+      'ERR_MANAGEMENT_KEY_MISMATCH',
+      `the data in ${dir} was sealed with another management key (${listed}; this node was given ${fingerprint.slice(0, 12)}…, epoch ${given.epoch}). Nothing was changed. Start it with the cluster's management key, or use another data directory.`,
+    );
+  }
+  return [given, ...held.filter((k) => k !== mine).map((k) => {
+    const wrapped = k.wrapped[String(given.epoch)];
+    if (wrapped === undefined) throw new KeymeshError('ERR_MANAGEMENT_KEY_MISMATCH', `${dir} keeps the management key of epoch ${k.epoch} without a copy under epoch ${given.epoch}; start the node with the key of epoch ${k.epoch}`);
+    return ManagementKey.unwrap(given, k.epoch, wrapped);
+  })];
+}
+
+/**
+ * Records the management keys the node holds, the one it seals with, and the removed ones, atomically: every key
+ * is kept wrapped under every other, so any one of them starts the node.
+ */
+export function saveManagementKeys(dir: string, state: { keys: readonly ManagementKey[]; sealingEpoch: number; removed: ReadonlyArray<{ epoch: number; fingerprint: string }> }): void {
+  const metaPath = join(dir, META_FILE);
+  const meta = readMeta(metaPath);
+  const sealing = state.keys.find((k) => k.epoch === state.sealingEpoch);
+  if (!sealing) throw new KeymeshError('ERR_INTERNAL', `no held management key of epoch ${state.sealingEpoch}`);
+  const heldKeys = state.keys.map((key) => ({
+    epoch: key.epoch, fingerprint: key.fingerprint(),
+    wrapped: Object.fromEntries(state.keys.filter((h) => h !== key).map((h) => [String(h.epoch), key.wrapUnder(h)])),
+  }));
+  const next = { ...meta, managementKey: { epoch: sealing.epoch, fingerprint: sealing.fingerprint() }, heldKeys, removedKeys: [...state.removed] };
+  writeFileAtomic(metaPath, `${JSON.stringify(next, null, 2)}\n`, 0o600);
 }
 
 /**

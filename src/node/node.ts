@@ -16,6 +16,7 @@ import type { Config } from '../config/types.js';
 import { Cluster } from '../cluster/cluster.js';
 import { resolveManagementKey } from '../crypto/management-key-source.js';
 import { Sealer } from '../crypto/sealer.js';
+import { SnapshotService } from '../snapshot/snapshot-service.js';
 import { OperatorAuth, hashOperatorToken } from '../http/operator-auth.js';
 import { HttpServer } from '../http/server.js';
 import type { TlsReloadOutcome } from '../http/tls-reloader.js';
@@ -37,6 +38,10 @@ import { LevelStore } from '../storage/level-store.js';
 import { SealedStore } from '../storage/sealed-store.js';
 import { resolveAdminToken } from './admin-token.js';
 import { DB_DIR, openDataDir, renewNodeId } from './data-dir.js';
+import { HeldManagementKeys } from '../management-key/held-keys.js';
+import { Resealer } from '../management-key/reseal.js';
+import { ManagementKeyRotation } from '../management-key/rotation.js';
+import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 import type { FaultInjection } from './fault-injection.js';
 import { timingFor } from '../timing.js';
 import { createSecretServer, createTokenService, type SharedParts } from './token-services.js';
@@ -111,13 +116,13 @@ export class KeymeshNode implements Startable {
       if (audit) await this.#startComponent(audit);
       const level = new LevelStore(join(config.dataDir, DB_DIR));
       await this.#startComponent(level);
-      const sealer = new Sealer(managementKey, identity.nodeId);
+      const sealer = new Sealer(identity.keys.find((k) => k.epoch === identity.sealingEpoch)!, identity.nodeId, identity.keys);
       const store = new SealedStore(level, sealer);
       // a key kept in use past its retirement stops in time for everything it makes to expire before its planned expiry
       const keyring = new Keyring({ store, clock, log: log.child({ component: 'keyring' }), usableMarginMs: (key) => keyUseMarginMs(config, key.realm, key.use) });
       await keyring.load();
       const cluster = new Cluster({
-        config, nodeId: identity.nodeId, managementKey, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
+        config, nodeId: identity.nodeId, managementKeys: () => heldKeys.keys, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
         httpUrl: () => this.url, metrics,
         ...(this.#o.faults ? { isBlocked: (peer: string) => this.#o.faults!.isBlocked(peer) } : {}),
       });
@@ -132,9 +137,24 @@ export class KeymeshNode implements Startable {
         // the verifier's leeway plus how far another node's clock may be off
         expiryGraceMs: 2 * config.clockSkewMs,
         timing: timingFor(config.timingProfile),
+        managementKeys: (request: ManagementKeyRequest): Promise<ManagementKeyReport> => managementKeys.handle(request),
       });
       await agreement.load();
+      const heldKeys: HeldManagementKeys = new HeldManagementKeys({
+        dataDir: config.dataDir, keys: identity.keys, removed: identity.removed, sealer, network: { add: (key) => cluster.network?.add(key), retire: (epoch) => cluster.retireNetworkEpoch(epoch) }, log: log.child({ component: 'management-key' }),
+        resealer: new Resealer({ store, acceptorStore: agreement.acceptorStore, sealer, log: log.child({ component: 'reseal' }) }),
+      });
+      const managementKeys: ManagementKeyRotation = new ManagementKeyRotation({
+        held: heldKeys,
+        members: () => agreement.view().map?.members.map((m) => ({ nodeId: m.nodeId, name: m.name })) ?? [],
+        ask: (nodeId, request, timeoutMs) => agreement.askManagementKeys(nodeId, request, timeoutMs),
+        claimEpoch: async (epoch, fingerprint) => Buffer.from((await agreement.getOrCreate(`mkey/${epoch}`, Buffer.from(fingerprint, 'hex'))).value!).toString('hex'),
+      });
       if (audit) recordJoins(agreement.keeper, audit);
+      const snapshots = new SnapshotService({
+        nodeId: identity.nodeId, clusterId: config.clusterId, replicationFactor: config.replicationFactor, dataDir: config.dataDir,
+        store, sealer, clock, log: log.child({ component: 'snapshot' }), keyring, agreement, expiryGraceMs: 2 * config.clockSkewMs,
+      });
       cluster.attach(agreement);
       const rotation = new RotationService({
         keyring, clock, realms: config.realms, nodeId: identity.nodeId,
@@ -169,6 +189,7 @@ export class KeymeshNode implements Startable {
         publication: (k) => cluster.publication(k),
         cluster,
         agreement,
+        snapshots,
         secretServer,
         tokens,
         throttle: shared.throttle,
@@ -176,12 +197,16 @@ export class KeymeshNode implements Startable {
         metrics,
         ...(audit ? { audit } : {}),
         ...(this.#o.faults ? { faults: this.#o.faults } : {}),
+        managementKeys,
       });
       await this.#startComponent(this.#http);
       // the keys are served from here on; the libp2p host (the slowest part to load) joins the cluster next
       this.#ready = true;
       await this.#startComponent(cluster);
       await agreement.start(cluster.agreementCluster());
+      await snapshots.attach(cluster.agreementCluster());
+      // a node that stopped in the middle of a re-seal finishes it
+      heldKeys.resume();
       this.#started.push({ start: async () => undefined, stop: () => agreement.stop() });
       log.child({ component: 'node' }).info({ nodeId: identity.nodeId, url: this.#http.url, peerId: cluster.peerId, p2p: cluster.listenAddrs, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
     } catch (err) {

@@ -25,7 +25,8 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import type { AcceptorState, AcceptorStateStore } from './acceptor.js';
 import { expiryOf, isExpiringKey } from './expiring.js';
 
-const PREFIX = 'reg/';
+/** Where acceptor records live in the store. */
+export const PREFIX = 'reg/';
 /** The expiry index of expiring records. */
 const EXPIRY_PREFIX = 'rexp/';
 /** How long a promise with no value is kept on an expiring key (seconds). Default is 600 (10 minutes). */
@@ -35,7 +36,7 @@ const SWEEP_BATCH = 1_000;
 /** After a sweep removed at least this many records, the store is asked to compact their ranges. */
 const COMPACT_AFTER = 10_000;
 /** This acceptor's write generation (see {@link SealedAcceptorStore.generation}). */
-const GENERATION_RECORD = 'node/generation';
+export const GENERATION_RECORD = 'node/generation';
 /** Acceptor states kept in memory. */
 const CACHE_ENTRIES = 20_000;
 const MAX_VALUE_BYTES = 64 * 1024;
@@ -66,7 +67,10 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   readonly #store: SealedStore;
   readonly #clock: Clock | undefined;
   readonly #graceMs: number;
-  #queue: Array<{ key: string; value: Uint8Array; listed: IndexOp[]; done: () => void; failed: (err: unknown) => void }> = [];
+  /** Saves waiting for the next synced batch; an entry without a key only has the batch write the generation again. */
+  #queue: Array<{ key?: string; value: Uint8Array; listed: IndexOp[]; done: () => void; failed: (err: unknown) => void }> = [];
+  /** Keys a re-seal is reading, and whether a save came meanwhile. */
+  readonly #resealing = new Map<string, boolean>();
   #flushing = false;
   readonly #cache = new Map<string, AcceptorState | null>();
   #known: Set<string> | undefined;
@@ -184,6 +188,7 @@ export class SealedAcceptorStore implements AcceptorStateStore {
 
   save(key: string, state: AcceptorState, options: { synced?: boolean } = {}): Promise<void> {
     this.#touched?.add(key);
+    if (this.#resealing.has(key)) this.#resealing.set(key, true);
     this.#unsettled.set(key, (this.#unsettled.get(key) ?? 0) + 1);
     const { value, listed } = this.#encode(key, state);
     this.#known?.add(key);
@@ -221,7 +226,7 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       const encoded = Buffer.alloc(8);
       encoded.writeBigUInt64BE(BigInt(generation));
       try {
-        const writes = batch.flatMap((w) => [{ type: 'put' as const, key: w.key, value: w.value }, ...w.listed]);
+        const writes = batch.flatMap((w) => [...(w.key === undefined ? [] : [{ type: 'put' as const, key: w.key, value: w.value }]), ...w.listed]);
         await this.#store.batch([...writes, { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], { sync: true });
         this.#generation = this.#durableGeneration = generation;
         for (const w of batch) w.done();
@@ -230,6 +235,43 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       }
     }
     this.#flushing = false;
+  }
+
+  /**
+   * Writes `key`'s record again (a management-key rotation, `src/management-key/reseal.ts`): its values through
+   * `reseal` (which answers undefined for a value it leaves as it is), the record itself under the sealing epoch
+   * when `outerStale` says it is under another. Through the same synced batches as every save, and only when no
+   * save of the key is on its way or came while it was read, so it never puts back an older state: 'busy' then,
+   * and the next pass tries again.
+   */
+  async reseal(key: string, outerStale: boolean, reseal: (key: string, value: Uint8Array) => Uint8Array | undefined): Promise<'resealed' | 'current' | 'busy'> {
+    if (this.#unsettled.has(key) || this.#resealing.has(key)) return 'busy';
+    this.#resealing.set(key, false);
+    try {
+      const stored = await this.#readStored(key);
+      if (!stored) return 'current';
+      const accepted = stored.accepted && reseal(key, stored.accepted.value);
+      const committed = stored.committed && reseal(key, stored.committed);
+      if (!accepted && !committed && !outerStale) return 'current';
+      if (this.#resealing.get(key) || this.#unsettled.has(key)) return 'busy';
+      const state: AcceptorState = {
+        promised: stored.promised,
+        ...(stored.accepted ? { accepted: { ballot: stored.accepted.ballot, value: accepted ?? stored.accepted.value } } : {}),
+        ...(stored.committed ? { committed: committed ?? stored.committed } : {}),
+      };
+      await this.save(key, state);
+      return 'resealed';
+    } finally {
+      this.#resealing.delete(key);
+    }
+  }
+
+  /** Writes the generation record again (under the sealing epoch) with the next synced batch. */
+  rewriteGeneration(): Promise<void> {
+    return new Promise<void>((done, failed) => {
+      this.#queue.push({ value: EMPTY, listed: [], done, failed });
+      if (!this.#flushing) void this.#flush();
+    });
   }
 
   /**

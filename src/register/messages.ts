@@ -2,6 +2,9 @@
  * Messages of the per-key register (single-decree Paxos per key). Requests carry the key and, where it matters,
  * a ballot; every reply says whether the acceptor agreed and, when it refused, the ballot it promised, so the
  * proposer can move past it. A value is opaque bytes.
+ *
+ * `prepare` with `erase` opens an erasure round (`tombstone.ts`): on an erasable key the acceptor promises it even
+ * when a value was committed, so the tombstone can be chosen over it.
  */
 import type { Ballot } from './ballot.js';
 
@@ -12,7 +15,7 @@ export interface Accepted {
 }
 
 export type RegisterRequest =
-  | { readonly t: 'prepare'; readonly key: string; readonly ballot: Ballot }
+  | { readonly t: 'prepare'; readonly key: string; readonly ballot: Ballot; readonly erase?: boolean }
   | { readonly t: 'accept'; readonly key: string; readonly ballot: Ballot; readonly value: Uint8Array }
   | { readonly t: 'commit'; readonly key: string; readonly value: Uint8Array }
   | { readonly t: 'read'; readonly key: string };

@@ -14,6 +14,17 @@
  * `read(key)` asks every replica for its state. A commit marker is served as is; no accepted value on a majority
  * means nothing was chosen yet (undefined); an accepted value without a marker is finished with a full round first.
  *
+ * Erasable keys (`tombstone.ts`): `erase(key)` chooses the tombstone over whatever the key holds, in a round of its
+ * own: a prepare marked `erase` (promised even over a committed value), accept of the tombstone, commit to every
+ * replica. Any answer that carries the tombstone makes it the outcome of every operation: committed, it is returned
+ * (and its commit markers sent again); only accepted, it is chosen by an erasure round first (a started erasure is
+ * finished by whoever sees it). A committed value of an erasable key is returned only when a quorum answered the
+ * phase that met it, never on a commit marker alone: a quorum's answers meet the majority that accepted any
+ * tombstone, so no operation returns the old value after an erasure completed. The price is availability: a
+ * proposer that reaches only a minority of the replicas fails with `ERR_UNAVAILABLE` even when they hold the value
+ * (serving it would return an erased secret from replicas that missed the tombstone). The secret server loses
+ * nothing by it: its exchange needs a majority anyway, for the client assertion's replay record.
+ *
  * Failures never guess: when a majority cannot be reached before the deadline the call fails with
  * `ERR_UNAVAILABLE` if no accept was sent, and with `ERR_OUTCOME_UNKNOWN` if one was (the value may or may not
  * have been chosen; a later call returns whatever was). A prepare round that missed its majority because replicas
@@ -23,9 +34,12 @@
  */
 import { KeymeshError } from '../errors.js';
 import { DEFAULT_TIMING } from '../timing.js';
-import { compareBallots, MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
-import type { Accepted, RegisterReply, RegisterRequest } from './messages.js';
-import { PeerUnreachableError } from '../replication/unreachable.js';
+import { MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
+import { committedIn, committedOf, gather, highestAccepted, quorumNodes, tombstoneIn, type Gathered, type GatherRules } from './gather.js';
+import type { RegisterReply, RegisterRequest } from './messages.js';
+import { isErasableKey, isTombstone, tombstone } from './tombstone.js';
+
+export { quorumNodes };
 
 /**
  * Sends one request to one replica. Rejects when the replica cannot be reached or does not answer in time.
@@ -88,25 +102,10 @@ export function unanimous(set: readonly string[]): Quorum {
   return { groups: [{ members: set, need: set.length }] };
 }
 
-/** Every node a quorum involves. */
-export function quorumNodes(quorum: Quorum): string[] {
-  return [...new Set(quorum.groups.flatMap((g) => g.members))];
-}
-
 /** A value and the round trips (phases sent to the replicas) it took. */
 export interface RegisterOutcome {
   readonly value: Uint8Array | undefined;
   readonly roundTrips: number;
-}
-
-interface Gathered {
-  readonly positive: RegisterReply[];
-  readonly negative: RegisterReply[];
-  readonly failed: number;
-  /** How many of the failures were replicas that could not be reached or did not answer. */
-  readonly unreachable: number;
-  /** True when every group of the quorum answered positively. */
-  readonly quorate: boolean;
 }
 
 /** Keys whose last ballot round a proposer remembers. Default is 4096. */
@@ -153,28 +152,53 @@ export class Proposer {
     return (await this.readOutcome(key, toQuorum(replicas))).value;
   }
 
-  /** {@link getOrCreate} with the round trips it took. */
-  async propose(key: string, quorum: Quorum, candidate: Uint8Array, roundTripsSoFar = 0): Promise<RegisterOutcome> {
+  /**
+   * Replaces whatever `key` holds by the tombstone, for ever (an erasable key only); resolves with the tombstone.
+   * @throws KeymeshError `ERR_INVALID_REQUEST` for a key that is not erasable; `ERR_UNAVAILABLE` or
+   *   `ERR_OUTCOME_UNKNOWN`, as {@link getOrCreate} (after an unknown outcome the next operation that sees the
+   *   tombstone anywhere finishes the erasure).
+   */
+  async erase(key: string, replicas: readonly string[] | Quorum): Promise<RegisterOutcome> {
+    if (!isErasableKey(key)) throw new KeymeshError('ERR_INVALID_REQUEST', `register ${key.split('/')[0]}/…: its values cannot be erased`);
+    return this.propose(key, toQuorum(replicas), tombstone(), 0, true);
+  }
+
+  /** {@link getOrCreate} with the round trips it took; with `erase`, {@link erase}. */
+  async propose(key: string, quorum: Quorum, candidate: Uint8Array, roundTripsSoFar = 0, erase = false): Promise<RegisterOutcome> {
     const nodes = quorumNodes(quorum);
+    const erasable = isErasableKey(key);
+    // what decides at once: any commit marker, or on an erasable key the tombstone's (an erasure round ignores the
+    // value it replaces; any other round returns a committed value only from a quorate prepare)
+    const decisive = (value: Uint8Array) => !erasable || isTombstone(value);
     const deadline = this.#timers.now() + this.#settings.deadlineMs;
     let proposed = false;
     let roundTrips = roundTripsSoFar;
     for (let attempt = 0; this.#timers.now() < deadline; attempt++) {
       const ballot: Ballot = [this.#nextRound(key), this.#nodeId];
       roundTrips += 1;
-      const prepared = await this.#gather(quorum, { t: 'prepare', key, ballot }, (r) => r.t === 'promise');
-      const chosen = committedIn(prepared);
+      const prepared = await this.#gather(quorum, { t: 'prepare', key, ballot, ...(erase ? { erase: true } : {}) }, {
+        ok: (r) => r.t === 'promise', decides: (r) => decides(committedOf(r), decisive),
+      });
+      const chosen = committedIn(prepared, decisive) ?? (erase || !prepared.quorate ? undefined : committedIn(prepared));
+      if (!erase && erasable && !isTombstone(chosen) && tombstoneIn(prepared) === 'accepted') {
+        // an erasure under way: finish it (the tombstone beats any value; it needs a round marked `erase`)
+        erase = true;
+        candidate = tombstone();
+        continue;
+      }
       if (chosen) return { value: this.#finish(key, nodes, chosen, quorum.epoch), roundTrips };
       if (!prepared.quorate) {
         if (prepared.unreachable > 0 && prepared.negative.length === 0) break;
         await this.#backOff(key, prepared, attempt);
         continue;
       }
-      const value = highestAccepted(prepared.positive)?.value ?? candidate;
+      const value = erase ? candidate : highestAccepted(prepared.positive)?.value ?? candidate;
       proposed = true;
       roundTrips += 1;
-      const accepted = await this.#gather(quorum, { t: 'accept', key, ballot, value }, (r) => r.t === 'accepted');
-      const chosenMeanwhile = committedIn(accepted);
+      // the prepare heard a quorum: a commit marker met now was chosen before or during this call, either is linearizable
+      const counts = erase ? decisive : () => true;
+      const accepted = await this.#gather(quorum, { t: 'accept', key, ballot, value }, { ok: (r) => r.t === 'accepted', decides: (r) => decides(committedOf(r), counts) });
+      const chosenMeanwhile = committedIn(accepted, decisive) ?? committedIn(accepted, counts);
       if (chosenMeanwhile) return { value: this.#finish(key, nodes, chosenMeanwhile, quorum.epoch), roundTrips };
       if (accepted.quorate) return { value: this.#finish(key, nodes, value, quorum.epoch), roundTrips };
       await this.#backOff(key, accepted, attempt);
@@ -186,9 +210,19 @@ export class Proposer {
 
   /** {@link read} with the round trips it took. */
   async readOutcome(key: string, quorum: Quorum): Promise<RegisterOutcome> {
-    const states = await this.#gather(quorum, { t: 'read', key }, (r) => r.t === 'state');
+    const erasable = isErasableKey(key);
+    const states = await this.#gather(quorum, { t: 'read', key }, { ok: (r) => r.t === 'state', decides: (r) => decides(committedOf(r), (v) => !erasable || isTombstone(v)) });
+    if (erasable) {
+      const seen = tombstoneIn(states);
+      if (seen === 'accepted') return this.propose(key, quorum, tombstone(), 1, true);
+      // a replica that answered with something else than the tombstone's marker is sent it again
+      if (seen === 'committed') {
+        const stale = states.failed > 0 || states.positive.some((r) => !isTombstone(committedOf(r)));
+        return { value: stale ? this.#finish(key, quorumNodes(quorum), tombstone(), quorum.epoch) : tombstone(), roundTrips: 1 };
+      }
+    }
     const chosen = committedIn(states);
-    if (chosen) return { value: chosen, roundTrips: 1 };
+    if (chosen && (states.quorate || !erasable)) return { value: chosen, roundTrips: 1 };
     if (!states.quorate) throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its replicas (${quorumNodes(quorum).length}) could not be reached`);
     const seen = highestAccepted(states.positive);
     return seen === undefined ? { value: undefined, roundTrips: 1 } : this.propose(key, quorum, seen.value, 1);
@@ -227,58 +261,9 @@ export class Proposer {
     await this.#timers.sleep(min + this.#random() * (ceiling - min));
   }
 
-  /**
-   * Sends `request` to every node of the quorum; resolves once every group has its positive answers, once that
-   * became impossible, or once a reply says the value was already chosen.
-   */
-  #gather(quorum: Quorum, request: RegisterRequest, ok: (r: RegisterReply) => boolean): Promise<Gathered> {
-    const nodes = quorumNodes(quorum);
-    return new Promise((resolve) => {
-      const positive: RegisterReply[] = [];
-      const negative: RegisterReply[] = [];
-      const yes = new Set<string>();
-      const answered = new Set<string>();
-      let failed = 0;
-      let unreachable = 0;
-      let done = false;
-      const settle = () => {
-        if (done) return;
-        let quorate = true;
-        let possible = true;
-        for (const g of quorum.groups) {
-          const got = g.members.filter((m) => yes.has(m)).length;
-          const open = g.members.filter((m) => !answered.has(m)).length;
-          if (got < g.need) quorate = false;
-          if (got + open < g.need) possible = false;
-        }
-        const decided = committedIn({ positive, negative, failed, unreachable, quorate }) !== undefined;
-        if (quorate || !possible || decided || answered.size === nodes.length) {
-          done = true;
-          resolve({ positive: [...positive], negative: [...negative], failed, unreachable, quorate });
-        }
-      };
-      for (const to of nodes) {
-        this.#transport.request(to, request, this.#settings.requestTimeoutMs, quorum.epoch).then(
-          (reply) => {
-            answered.add(to);
-            if (ok(reply)) {
-              yes.add(to);
-              positive.push(reply);
-            } else {
-              negative.push(reply);
-            }
-            settle();
-          },
-          (err: unknown) => {
-            answered.add(to);
-            failed += 1;
-            if (err instanceof PeerUnreachableError) unreachable += 1;
-            settle();
-          },
-        );
-      }
-      if (nodes.length === 0) settle();
-    });
+  /** One phase over the quorum (`gather.ts`). */
+  #gather(quorum: Quorum, request: RegisterRequest, rules: GatherRules): Promise<Gathered> {
+    return gather(this.#transport, this.#settings.requestTimeoutMs, quorum, request, rules);
   }
 }
 
@@ -286,17 +271,7 @@ function toQuorum(replicas: readonly string[] | Quorum): Quorum {
   return 'groups' in replicas ? replicas : majorities(replicas);
 }
 
-function committedIn(result: Gathered): Uint8Array | undefined {
-  for (const r of [...result.positive, ...result.negative]) {
-    if ((r.t === 'promise' || r.t === 'nack' || r.t === 'state') && r.committed) return r.committed;
-  }
-  return undefined;
-}
-
-function highestAccepted(replies: readonly RegisterReply[]): Accepted | undefined {
-  let best: Accepted | undefined;
-  for (const r of replies) {
-    if ((r.t === 'promise' || r.t === 'state') && r.accepted && (best === undefined || compareBallots(r.accepted.ballot, best.ballot) > 0)) best = r.accepted;
-  }
-  return best;
+/** Whether a reply's commit marker decides the operation at once. */
+function decides(committed: Uint8Array | undefined, counts: (value: Uint8Array) => boolean): boolean {
+  return committed !== undefined && counts(committed);
 }

@@ -5,11 +5,15 @@
  * sends just that again, to the replicas that are live, on every pass until it arrives: the steady-state work
  * follows what replicas lack, not what the node holds, even while a member is down. Beyond `MAX_UNDELIVERED`
  * keys it falls back to one more full pass.
+ *
+ * Tombstones (`tombstone.ts`) need nothing more: a replica that holds one copies it like any committed value, and
+ * the acceptor's commit rule lets it replace a stale value and never be replaced by one.
  */
 import { DEFAULT_TIMING } from '../timing.js';
 import type { SealedAcceptorStore } from './acceptor-store.js';
 import type { Placement } from '../cluster-map/cluster-map.js';
 import type { RegisterTransport } from './proposer.js';
+import { isTombstone, tombstone } from './tombstone.js';
 
 /** Undelivered commit markers remembered; beyond this, repair falls back to a full pass. */
 const MAX_UNDELIVERED = 100_000;
@@ -36,8 +40,17 @@ export class Repair {
       return;
     }
     const entry = this.#undelivered.get(key) ?? { value, to: new Set<string>() };
+    // a tombstone replaces any value still on its way (the old value must not travel on, and the tombstone
+    // replaces it wherever it arrived)
+    if (isTombstone(value)) entry.value = value;
     entry.to.add(to);
     this.#undelivered.set(key, entry);
+  }
+
+  /** `key`'s value was erased on this node: an old value of it still on its way travels no more, its tombstone does. */
+  erased(key: string): void {
+    const entry = this.#undelivered.get(key);
+    if (entry && !isTombstone(entry.value)) entry.value = tombstone();
   }
 
   /** The placement changed: look at every key once more. */

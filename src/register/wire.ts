@@ -18,7 +18,7 @@ const ballot = z.tuple([z.number().int().min(0).max(MAX_BALLOT_ROUND), z.string(
 const accepted = z.strictObject({ ballot, value });
 
 const requestSchema = z.discriminatedUnion('t', [
-  z.strictObject({ t: z.literal('prepare'), key, ballot }),
+  z.strictObject({ t: z.literal('prepare'), key, ballot, erase: z.literal(true).optional() }),
   z.strictObject({ t: z.literal('accept'), key, ballot, value }),
   z.strictObject({ t: z.literal('commit'), key, value }),
   z.strictObject({ t: z.literal('read'), key }),

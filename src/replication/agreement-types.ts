@@ -11,6 +11,7 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import type { ClusterMap } from '../cluster-map/cluster-map.js';
 import type { RegisterHost } from '../register/libp2p-transport.js';
 import type { MapConflict } from '../cluster-map/map-keeper.js';
+import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 
 /** What the agreement role needs of the cluster layer. */
 export interface AgreementCluster {
@@ -65,6 +66,8 @@ export interface AgreementOptions {
   readonly expiryGraceMs?: number;
   /** Where register operations asked of this node are counted and timed; none by default. */
   readonly metrics?: RegisterMetrics;
+  /** Answers the management-key steps other members send (`src/management-key/rotation.ts`); none by default. */
+  readonly managementKeys?: (request: ManagementKeyRequest) => Promise<ManagementKeyReport>;
 }
 
 /** `/v1/cluster`'s view of the map. */

@@ -2,10 +2,12 @@
  * The agreement role of a node (DESIGN §7–§8): the per-key register served and used over libp2p, and the
  * cluster map kept on it.
  *
- * - **Operations.** `getOrCreate(key, candidate)` and `read(key)` run here when this node is one of the key's
- *   replicas, and are forwarded to a replica otherwise (the next one when a replica cannot be reached: a
- *   get-or-create is safe to repeat). A replica holding the commit marker answers from disk without a round.
- *   Before the genesis map exists every operation fails with `ERR_UNAVAILABLE`.
+ * - **Operations.** `getOrCreate(key, candidate)`, `read(key)` and `erase(key)` run here when this node is one of
+ *   the key's replicas, and are forwarded to a replica otherwise (the next one when a replica cannot be reached:
+ *   each is safe to repeat). A replica holding the commit marker answers from disk without a round, except for a
+ *   committed value of an erasable key (`tombstone.ts`), which a quorum confirms first (a tombstone chosen elsewhere
+ *   wins). A replica whose value was erased compacts its record (`shredding.ts`). Before the genesis map exists
+ *   every operation fails with `ERR_UNAVAILABLE`.
  * - **Genesis.** A node that has never known a map waits until `bootstrapExpect` live nodes without a map have
  *   met; the lowest `bootstrapExpect` node ids are the candidates, and their first (the others after a grace
  *   period) proposes map 1 on register `map/1` with every candidate as an acceptor that must agree, so candidate
@@ -31,6 +33,7 @@ import { Acceptor } from '../register/acceptor.js';
 import { SealedAcceptorStore } from '../register/acceptor-store.js';
 import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from '../cluster-map/cluster-map.js';
 import type { Coord, CoordReply, CoordRequest } from './coord.js';
+import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 import type { Libp2pRegisterTransport } from '../register/libp2p-transport.js';
 import { MapKeeper } from '../cluster-map/map-keeper.js';
 import { MapChanges } from '../cluster-map/map-changes.js';
@@ -40,11 +43,15 @@ import { inEpoch, majorities, Proposer, type RegisterOutcome } from '../register
 import { Forwarder } from './forwarder.js';
 import { replicaSetsOf, withCommitKill } from '../register/register-faults.js';
 import { Repair } from '../register/repair.js';
+import { Shredder } from '../register/shredding.js';
+import { isErasableKey, isErasedValue } from '../register/tombstone.js';
 import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
 
 export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
 
 const MAP_PREFIX = 'map/';
+/** Where the acceptor store keeps register `key`'s record (`acceptor-store.ts`). */
+const recordKey = (key: string) => `reg/${key}`;
 
 export class Agreement implements ClusterDelegate {
   readonly #o: AgreementOptions;
@@ -77,8 +84,20 @@ export class Agreement implements ClusterDelegate {
     });
     this.#keeper = new MapKeeper({ store: options.store, nodeId: options.nodeId, replicationFactor: options.replicationFactor, clock: options.clock, log: options.log });
     this.#acceptorStore = new SealedAcceptorStore(options.store, { clock: options.clock, expiryGraceMs: options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS });
-    this.#acceptor = new Acceptor(this.#acceptorStore);
     this.#repairs = new Repair({ nodeId: options.nodeId, acceptorStore: this.#acceptorStore, requestTimeoutMs: this.#timing.coordRequestTimeoutMs });
+    const shredder = new Shredder({
+      compact: (prefix) => options.store.compact(prefix), recordKey, log: options.log,
+      rewrite: async (key) => {
+        const state = await this.#acceptorStore.load(key);
+        if (state && isErasedValue(key, state.committed)) await this.#acceptorStore.save(key, state);
+      },
+    });
+    this.#acceptor = new Acceptor(this.#acceptorStore, {
+      onErased: (key) => {
+        this.#repairs.erased(key);
+        shredder.erased(key);
+      },
+    });
     this.#restoredDirs = new RestoredDirectories({
       store: options.store, nodeId: options.nodeId, log: options.log, generation: () => this.#acceptorStore.generation,
       isOwnProof: (proof) => this.#cluster?.isOwnProof(proof) ?? Promise.resolve(false),
@@ -91,6 +110,22 @@ export class Agreement implements ClusterDelegate {
 
   get keeper(): MapKeeper {
     return this.#keeper;
+  }
+
+  /** The acceptor's records (a management-key rotation seals them again). */
+  get acceptorStore(): SealedAcceptorStore {
+    return this.#acceptorStore;
+  }
+
+  /**
+   * Asks member `nodeId` (this node included) a management-key step.
+   * @throws PeerUnreachableError, or the KeymeshError the member answered with.
+   */
+  async askManagementKeys(nodeId: string, request: ManagementKeyRequest, timeoutMs: number): Promise<ManagementKeyReport> {
+    if (!this.#coord) throw new KeymeshError('ERR_UNAVAILABLE', 'the cluster is not started yet');
+    const reply = await this.#coord.request(nodeId, request, timeoutMs);
+    if (reply.t !== 'mk') throw new KeymeshError('ERR_INTERNAL', `node ${nodeId} answered a management-key step with ${reply.t}`);
+    return reply.report;
   }
 
   /** Loads the persisted map (before the network is up, so heartbeats name it from the first one). */
@@ -229,6 +264,17 @@ export class Agreement implements ClusterDelegate {
     return payloadOf(await measured(this.#o.metrics, 'read', () => this.#run('read', key, undefined, false)));
   }
 
+  /**
+   * Replaces the value of erasable register `key` by the tombstone, for ever (`tombstone.ts`); also when it holds
+   * none yet, so that none is ever created. Resolves with the tombstone.
+   * @throws KeymeshError `ERR_INVALID_REQUEST` for a key that cannot be erased; `ERR_UNAVAILABLE`, `ERR_OUTCOME_UNKNOWN`.
+   */
+  async erase(key: string): Promise<RegisterOutcome> {
+    checkKey(key);
+    if (!isErasableKey(key)) throw new KeymeshError('ERR_INVALID_REQUEST', `register ${key.split('/')[0]}/…: its values cannot be erased`);
+    return measured(this.#o.metrics, 'erase', () => this.#run('erase', key, undefined, false));
+  }
+
   /** An operator removal: the next map with `nodeId` leaving; the hand-over and the settled map follow. */
   async remove(nodeId: string): Promise<ClusterMap> {
     const map = this.#requireMember();
@@ -237,14 +283,14 @@ export class Agreement implements ClusterDelegate {
 
   // ---- operations --------------------------------------------------------------------------------------------
 
-  async #run(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
+  async #run(op: RegisterOp, key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
     for (let attempt = 0; ; attempt++) {
       const epoch = this.#keeper.epoch;
       try {
         return await this.#runOnce(op, key, candidate, forwarded);
       } catch (err) {
-        // a map change while the operation ran: the replicas refused the old epoch; run again in the new one (a
-        // get-or-create or a read is safe to repeat, even after an unconfirmed accept)
+        // a map change while the operation ran: the replicas refused the old epoch; run again in the new one (every
+        // operation is safe to repeat, even after an unconfirmed accept)
         const retriable = isKeymeshError(err, 'ERR_UNAVAILABLE') || isKeymeshError(err, 'ERR_OUTCOME_UNKNOWN');
         if (attempt < 3 && retriable && this.#keeper.epoch !== epoch) continue;
         throw err;
@@ -252,16 +298,18 @@ export class Agreement implements ClusterDelegate {
     }
   }
 
-  async #runOnce(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
+  async #runOnce(op: RegisterOp, key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
     const placement = this.#keeper.placement;
     if (!placement || !this.#proposer) throw new KeymeshError('ERR_UNAVAILABLE', `no cluster map yet: the register serves once ${this.#o.bootstrapExpect} nodes have met (bootstrapExpect)`);
     const sets = replicaSetsOf(placement, key, this.#o.faults, this.#o.nodeId);
     const nodes = [...new Set(sets.flat())];
     if (nodes.includes(this.#o.nodeId)) {
-      const local = await this.#acceptorStore.load(key);
-      if (local?.committed) return { value: local.committed, roundTrips: 0 };
+      const committed = (await this.#acceptorStore.load(key))?.committed;
+      // a commit marker is served from disk, unless a tombstone elsewhere may have replaced it (a quorum decides)
+      if (committed && (!isErasableKey(key) || isErasedValue(key, committed))) return { value: committed, roundTrips: 0 };
       const quorum = inEpoch(majorities(...sets), placement.map.epoch);
-      return op === 'read' ? this.#proposer.readOutcome(key, quorum) : this.#proposer.propose(key, quorum, candidate!);
+      if (op === 'erase') return this.#proposer.erase(key, quorum);
+      return op === 'read' || committed ? this.#proposer.readOutcome(key, quorum) : this.#proposer.propose(key, quorum, candidate!);
     }
     if (forwarded) throw new KeymeshError('ERR_UNAVAILABLE', `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`);
     return this.#forwarder.forward(op, key, candidate, nodes);
@@ -300,11 +348,17 @@ export class Agreement implements ClusterDelegate {
       case 'restored':
         await this.#restoredDirs.conclude(request.proof);
         return { t: 'ok' };
+      case 'mk': {
+        if (!this.#o.managementKeys) throw new KeymeshError('ERR_UNAVAILABLE', 'this node takes no management-key steps');
+        return { t: 'mk', report: await this.#o.managementKeys(request) };
+      }
       case 'op': {
         if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
         const outcome = await this.#run(request.op, request.key, request.candidate, true);
         return { t: 'value', ...(outcome.value ? { value: outcome.value } : {}), roundTrips: outcome.roundTrips };
       }
+      case 'dump':
+        return (await import('../snapshot/dump-page.js')).dumpPage({ store: this.#acceptorStore, placement: this.#keeper.placement, nodeId: this.#o.nodeId }, request);
     }
   }
 
@@ -383,6 +437,8 @@ export class Agreement implements ClusterDelegate {
     });
   }
 }
+
+type RegisterOp = 'get-or-create' | 'read' | 'erase';
 
 /** An outcome with its value's expiry header taken off. */
 function payloadOf(outcome: RegisterOutcome): RegisterOutcome {

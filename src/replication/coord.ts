@@ -8,8 +8,11 @@
  * - `join` → the receiver proposes the next map with the sender joining;
  * - `handover` → the receiver finishes and copies its keys that move in that map epoch;
  * - `op` → a register operation forwarded to one of the key's replicas;
+ * - `dump` → a page of the receiver's committed register values, in key order after a cursor, for a snapshot
+ *   (`src/snapshot/dump-page.ts`);
  * - `restored` → the receiver's register generation went back below what the sender heard from it before; it
- *   carries the receiver's own signature of a higher generation, the only thing the receiver believes.
+ *   carries the receiver's own signature of a higher generation, the only thing the receiver believes;
+ * - `mk` → a management-key rotation step or status (`src/management-key/messages.ts`).
  *
  * A request's `from` is never taken on trust: the peer it arrived from must be bound to that node (`identify`), or
  * the request is refused (an impostor's, bound to another node, is malformed: strike), and `mayAsk` decides which
@@ -17,6 +20,7 @@
  * join, as itself).
  */
 import { generationProofSchema } from '../cluster/generation-proof.js';
+import { managementKeyReplySchema, managementKeyRequestSchema } from '../management-key/messages.js';
 import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { decodeMessage } from '../cluster/messages.js';
@@ -29,6 +33,8 @@ import type { RegisterHost } from '../register/libp2p-transport.js';
 
 /** Largest coordination message (bytes). */
 export const MAX_COORD_MESSAGE_BYTES = 256 * 1024;
+/** Most register keys one `dump` page names (committed values and pending keys each). */
+export const MAX_DUMP_ENTRIES = 1_000;
 
 const nodeId = z.string().regex(/^[0-9a-f]{16}$/);
 const bytes = (max: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `at most ${max} bytes`);
@@ -40,7 +46,9 @@ const requestSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('join'), nodeId, name: z.string().min(1).max(64) }),
   z.strictObject({ t: z.literal('handover'), epoch: z.number().int().min(1) }),
   z.strictObject({ t: z.literal('restored'), proof: generationProofSchema }),
-  z.strictObject({ t: z.literal('op'), op: z.enum(['get-or-create', 'read']), key: registerKey, candidate: bytes(64 * 1024).optional() }),
+  z.strictObject({ t: z.literal('op'), op: z.enum(['get-or-create', 'read', 'erase']), key: registerKey, candidate: bytes(64 * 1024).optional() }),
+  z.strictObject({ t: z.literal('dump'), epoch: z.number().int().min(1), after: registerKey.optional() }),
+  managementKeyRequestSchema,
 ]);
 
 const replySchema = z.discriminatedUnion('t', [
@@ -48,7 +56,12 @@ const replySchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('ok') }),
   z.strictObject({ t: z.literal('handed-over'), keys: z.number().int().min(0) }),
   z.strictObject({ t: z.literal('value'), value: bytes(64 * 1024).optional(), roundTrips: z.number().int().min(0) }),
+  z.strictObject({
+    t: z.literal('dumped'), entries: z.array(z.tuple([registerKey, bytes(64 * 1024)])).max(MAX_DUMP_ENTRIES),
+    pending: z.array(registerKey).max(MAX_DUMP_ENTRIES), next: registerKey.optional(),
+  }),
   z.strictObject({ t: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
+  managementKeyReplySchema,
 ]);
 
 const envelopeSchema = z.strictObject({ v: z.literal(1), from: nodeId, request: requestSchema });

@@ -7,8 +7,8 @@
  * - **Hedged.** The next replica is asked too when one has not answered within `hedgeAfterMs`; the first answer
  *   wins (`hedged.ts`); every attempt shares one deadline (the replica's own deadline plus a request timeout). A
  *   replica still silent at the hedge delay is asked last from then on and has its connection checked.
- * - **Outcome.** A replica that answered with an error has the last word. When none answered, a get-or-create that
- *   some replica may have run is `ERR_OUTCOME_UNKNOWN`; anything else `ERR_UNAVAILABLE`.
+ * - **Outcome.** A replica that answered with an error has the last word. When none answered, a get-or-create or an
+ *   erasure that some replica may have run is `ERR_OUTCOME_UNKNOWN`; anything else `ERR_UNAVAILABLE`.
  *
  * Reachability learns from every direct request this node sends (`noteReply`), forwarded or not.
  */
@@ -55,7 +55,7 @@ export class Forwarder {
   }
 
   /** Runs `op` on one of `replicas` (see the top of this file). */
-  forward(op: 'get-or-create' | 'read', key: string, candidate: Uint8Array | undefined, replicas: readonly string[]): Promise<RegisterOutcome> {
+  forward(op: 'get-or-create' | 'read' | 'erase', key: string, candidate: Uint8Array | undefined, replicas: readonly string[]): Promise<RegisterOutcome> {
     const deadline = monotonicClock.now() + forwardTimeoutMs(this.#o.timing);
     const usable = replicas.filter((n) => !this.#o.isRestored(n));
     return hedged({
@@ -69,8 +69,8 @@ export class Forwarder {
       },
       isFinal: (err) => !(err instanceof PeerUnreachableError),
       exhausted: (failures) => {
-        // a get-or-create some replica may have run (sent, never answered) may have chosen a value
-        const maybeRan = op === 'get-or-create' && failures.some((f) => f instanceof PeerUnreachableError && f.maybeDelivered);
+        // a get-or-create or an erasure some replica may have run (sent, never answered) may have chosen a value
+        const maybeRan = op !== 'read' && failures.some((f) => f instanceof PeerUnreachableError && f.maybeDelivered);
         return maybeRan
           ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no replica answered in time; the value may or may not have been chosen`)
           : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);

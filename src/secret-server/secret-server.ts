@@ -12,6 +12,10 @@
  * another JWT of this realm (an access token is `at+jwt`), nor another JWT for this answer. `sub` is the user's
  * subject and `sub_id` (RFC 9493 §3.2.5, format `iss_sub`) names the user fully, issuer included, so the caller
  * can check the answer is about the user it asked for.
+ *
+ * Erasure (GDPR Art. 17): an operator replaces a user's secret on the register by the tombstone
+ * (`register/tombstone.ts`, {@link eraseUserSecret}); from then on every exchange for that user fails with
+ * `ERR_SECRET_ERASED`, and a get-or-create that meets the tombstone never creates another secret.
  */
 import { LEGACY_SECRET_BYTES, openRegisterValue, sealRegisterValue } from '../crypto/register-seal.js';
 import type { Sealer } from '../crypto/sealer.js';
@@ -21,6 +25,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { userRef } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { KeymeshError } from '../errors.js';
+import { isTombstone } from '../register/tombstone.js';
 import type { Keyring } from '../keyring/keyring.js';
 import type { ClientAssertionVerifier } from './client-assertions.js';
 import type { PopKey, PopKeys } from './pop-keys.js';
@@ -65,7 +70,7 @@ export class SecretServer {
    * One token exchange; resolves with the signed JWT and its lifetime.
    * @throws KeymeshError `ERR_INVALID_CLIENT`, `ERR_UNKNOWN_AUDIENCE`, `ERR_UNTRUSTED_ISSUER`,
    *   `ERR_INVALID_SUBJECT_TOKEN`, `ERR_IDP_UNAVAILABLE`, `ERR_POP_UNAVAILABLE`, `ERR_UNAVAILABLE`, `ERR_OUTCOME_UNKNOWN`,
-   *   `ERR_AUDIT_UNAVAILABLE` (the release could not be recorded: nothing is returned).
+   *   `ERR_AUDIT_UNAVAILABLE` (the release could not be recorded: nothing is returned), `ERR_SECRET_ERASED`.
    */
   async exchange(request: ExchangeRequest): Promise<{ token: string; expiresIn: number }> {
     const caller = await this.#o.clients.verify(request.clientAssertionType, request.clientAssertion);
@@ -115,21 +120,32 @@ export class SecretServer {
   }
 }
 
-/** The register key of the secret of (issuer, subject): a hash, so the register never names a user. */
 /**
  * The secret of (issuer, subject): the one on the register, or a new random one proposed there, sealed under the
  * management key when a sealer is given (a secret stored before sealing, 32 bytes as they are, still reads).
- * @throws KeymeshError `ERR_INTERNAL` when the register returns no secret, `ERR_RECORD_CORRUPT` when it does not open.
+ * @throws KeymeshError `ERR_SECRET_ERASED` when the user's secret was erased, `ERR_INTERNAL` when the register returns
+ *   no secret, `ERR_RECORD_CORRUPT` when it does not open.
  */
 export async function userSecret(o: Pick<SecretServerOptions, 'getOrCreate' | 'sealer'>, issuer: string, subject: string): Promise<Uint8Array> {
   const key = secretRegisterKey(issuer, subject);
   const fresh = randomBytes(32);
   const value = await o.getOrCreate(key, o.sealer ? sealRegisterValue(o.sealer, key, fresh) : fresh);
+  if (isTombstone(value)) throw new KeymeshError('ERR_SECRET_ERASED', "this user's secret was erased");
   const secret = value && o.sealer ? openRegisterValue(o.sealer, key, value, (v) => v.byteLength === LEGACY_SECRET_BYTES) : value;
   if (!secret || secret.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
   return secret;
 }
 
+/**
+ * Erases the secret of (issuer, subject) for ever through `erase` (the register's erasure of its key): also when the
+ * user has none yet, so that none is ever created.
+ * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN` (then erase again: it is safe to repeat).
+ */
+export async function eraseUserSecret(erase: (key: string) => Promise<unknown>, issuer: string, subject: string): Promise<void> {
+  await erase(secretRegisterKey(issuer, subject));
+}
+
+/** The register key of the secret of (issuer, subject): a hash, so the register never names a user. */
 export function secretRegisterKey(issuer: string, subject: string): string {
   return `secret/${createHash('sha256').update(issuer).update('\0').update(subject).digest('base64url')}`;
 }

@@ -8,8 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { pack } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
-import { networkKey } from '../../src/cluster/host.js';
-import { clusterProtector, NETWORK_MISMATCH } from '../../src/cluster/network-guard.js';
+import { ClusterNetwork, NETWORK_MISMATCH } from '../../src/cluster/network-guard.js';
 import { silentLogger } from '../../src/log.js';
 import { ManagementKey } from '../../src/crypto/management-key.js';
 import { TestCluster } from '../helpers/cluster.js';
@@ -37,7 +36,7 @@ async function hostilePeer(managementKey: string, signed: boolean): Promise<Libp
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: clusterProtector({ psk: networkKey(ManagementKey.parse(managementKey, 'test'), 'test'), log: silentLogger() }),
+    connectionProtector: new ClusterNetwork({ keys: [ManagementKey.parse(managementKey, 'test')], clusterId: 'test', log: silentLogger() }).protector(),
     services: {
       identify: identify(),
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, globalSignaturePolicy: signed ? 'StrictSign' : 'StrictNoSign', scoreParams: { IPColocationFactorWeight: 0 }, D: 2, Dlo: 1, Dhi: 4, Dout: 0 }),

@@ -10,6 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generationClaim } from '../../src/cluster/generation-proof.js';
+import { ClusterNetwork } from '../../src/cluster/network-guard.js';
 import { createHost, type Host } from '../../src/cluster/host.js';
 import { loadPeerIdentity } from '../../src/cluster/identity.js';
 import { KeySync } from '../../src/cluster/key-sync.js';
@@ -37,7 +38,7 @@ const SERVER = 'bbbbbbbbbbbbbbb0';
 const STRANGER = 'ccccccccccccccc9';
 
 async function node(mk: ManagementKey) {
-  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), managementKey: mk, clusterId: 'co', listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), network: new ClusterNetwork({ keys: [mk], clusterId: 'co', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
   await host.start();
   hosts.push(host);
   return host;
@@ -107,7 +108,7 @@ describe('a member turned hostile', () => {
     await level.start();
     const privateKey = await loadPeerIdentity(new SealedStore(level, new Sealer(mk, ids[0]!)));
     await level.stop();
-    const rogue = await createHost({ privateKey, managementKey: mk, clusterId: 'test', listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+    const rogue = await createHost({ privateKey, network: new ClusterNetwork({ keys: [mk], clusterId: 'test', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
     expect(rogue.peerId.toString()).toBe(roguePeer);
     await rogue.start();
     hosts.push(rogue);

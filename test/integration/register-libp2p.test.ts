@@ -1,5 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ClusterNetwork } from '../../src/cluster/network-guard.js';
 import { createHost, type Host } from '../../src/cluster/host.js';
 import { ManagementKey } from '../../src/crypto/management-key.js';
 import { silentLogger } from '../../src/log.js';
@@ -25,7 +26,7 @@ async function threeReplicas(epochs: number[] = [1, 1, 1], bad: string[] = [], m
   const identify = (peer: string) => bound.get(peer) ?? [...peers].find(([, p]) => p === peer)?.[0];
   const nodes = [];
   for (let i = 0; i < 3; i++) {
-    const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), managementKey: mk, clusterId: 'reg', listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+    const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), network: new ClusterNetwork({ keys: [mk], clusterId: 'reg', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
     await host.start();
     hosts.push(host);
     peers.set(ids[i]!, host.peerId.toString());
@@ -44,7 +45,7 @@ async function threeReplicas(epochs: number[] = [1, 1, 1], bad: string[] = [], m
 
 /** A peer that holds the network key (the management key) but was never a member, claiming to be `claims`. */
 async function stranger(mk: ManagementKey, claims: string, peers: Map<string, string>) {
-  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), managementKey: mk, clusterId: 'reg', listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), network: new ClusterNetwork({ keys: [mk], clusterId: 'reg', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
   await host.start();
   hosts.push(host);
   const transport = new Libp2pRegisterTransport({

@@ -51,8 +51,29 @@ describe('Sealer', () => {
 
   it('refuses an epoch it does not hold, saying which', () => {
     const text = ManagementKey.generate();
-    const sealed = new Sealer(ManagementKey.parse(text, 'x', 2), 'node-a').seal('r', Buffer.from('v'));
-    expect(() => new Sealer(ManagementKey.parse(text, 'x', 1), 'node-a').open('r', sealed)).toThrow(/epoch 2/);
+    const sealed = new Sealer(ManagementKey.parse(`2.${text}`, 'x'), 'node-a').seal('r', Buffer.from('v'));
+    expect(() => new Sealer(ManagementKey.parse(text, 'x'), 'node-a').open('r', sealed)).toThrow(/epoch 2/);
+  });
+
+  it('opens every epoch it holds, seals with the one it uses, and stops opening a removed one', () => {
+    const one = ManagementKey.parse(ManagementKey.generate(), 'x');
+    const two = ManagementKey.parse(ManagementKey.generate(2), 'x');
+    const sealer = new Sealer(one, 'node-a');
+    const old = sealer.seal('r', Buffer.from('old'));
+    sealer.add(two);
+    expect(sealer.epochs).toEqual([1, 2]);
+    expect(() => sealer.remove(1)).toThrow(/seals with/);
+    sealer.use(2);
+    const fresh = sealer.seal('r', Buffer.from('new'));
+    expect(readSealHeader(fresh).epoch).toBe(2);
+    expect(sealer.open('r', old).toString()).toBe('old');
+    // another node holding both keys opens both
+    expect(new Sealer(two, 'node-b', [one]).open('r', old).toString()).toBe('old');
+    sealer.remove(1);
+    expect(sealer.sealingEpoch).toBe(2);
+    expect(() => sealer.open('r', old)).toThrow(expect.objectContaining({ code: 'ERR_RECORD_CORRUPT', message: expect.stringMatching(/epoch 1/) }));
+    expect(sealer.open('r', fresh).toString()).toBe('new');
+    expect(() => sealer.use(1)).toThrow(/no management key of epoch 1/);
   });
 
   it('never puts key material or plaintext in its error messages', () => {

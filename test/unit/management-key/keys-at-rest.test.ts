@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManagementKey } from '../../../src/crypto/management-key.js';
+import { openDataDir, saveManagementKeys } from '../../../src/node/data-dir.js';
+import { TempDirs } from '../../helpers/temp-dir.js';
+
+const dirs = new TempDirs();
+afterEach(() => dirs.cleanup());
+const now = new Date('2026-01-01T00:00:00Z');
+
+describe('management keys in the data directory', () => {
+  it('reads a rotated key with its epoch, shows it as it was given, and refuses an epoch out of range', () => {
+    const text = ManagementKey.generate(7);
+    expect(text).toMatch(/^7\.[A-Za-z0-9_-]{43}$/);
+    const key = ManagementKey.parse(text, 't');
+    expect(key.epoch).toBe(7);
+    expect(key.reveal()).toBe(text);
+    expect(ManagementKey.parse(ManagementKey.generate(), 't').epoch).toBe(1);
+    expect(() => ManagementKey.parse(`0.${ManagementKey.generate()}`, 't')).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }));
+    expect(() => ManagementKey.parse(`99999999.${ManagementKey.generate()}`, 't')).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }));
+    // the same bytes under another epoch are another key: every derived key differs
+    expect(key.withEpoch(8).fingerprint()).not.toBe(key.fingerprint());
+  });
+
+  it('wraps a key under another so that only the holder opens it, and a tampered copy does not open', () => {
+    const one = ManagementKey.parse(ManagementKey.generate(), 't');
+    const two = ManagementKey.parse(ManagementKey.generate(2), 't');
+    const wrapped = two.wrapUnder(one);
+    expect(ManagementKey.unwrap(one, 2, wrapped).equals(two)).toBe(true);
+    expect(() => ManagementKey.unwrap(ManagementKey.parse(ManagementKey.generate(), 't'), 2, wrapped)).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    expect(() => ManagementKey.unwrap(one, 3, wrapped)).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    const bytes = Buffer.from(wrapped, 'base64url');
+    bytes[14]! ^= 1;
+    expect(() => ManagementKey.unwrap(one, 2, bytes.toString('base64url'))).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+  });
+
+  it('starts with any key it holds, opening the others with it, and refuses a removed key by name', () => {
+    const dir = dirs.make();
+    const one = ManagementKey.parse(ManagementKey.generate(), 't');
+    const two = ManagementKey.parse(ManagementKey.generate(2), 't');
+    const created = openDataDir(dir, { managementKey: one, clusterId: 'c', now });
+    expect(created.sealingEpoch).toBe(1);
+
+    saveManagementKeys(dir, { keys: [one, two], sealingEpoch: 2, removed: [] });
+    for (const given of [one, two]) {
+      const opened = openDataDir(dir, { managementKey: given, clusterId: 'c', now });
+      expect(opened.nodeId).toBe(created.nodeId);
+      expect(opened.sealingEpoch).toBe(2);
+      expect(opened.keys.map((k) => k.epoch).sort()).toEqual([1, 2]);
+      expect(opened.keys.find((k) => k.epoch === 2)!.equals(two)).toBe(true);
+    }
+
+    saveManagementKeys(dir, { keys: [two], sealingEpoch: 2, removed: [{ epoch: 1, fingerprint: one.fingerprint() }] });
+    expect(() => openDataDir(dir, { managementKey: one, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_REMOVED', message: expect.stringMatching(/current key \(epoch 2\)/) }));
+    expect(openDataDir(dir, { managementKey: two, clusterId: 'c', now }).keys.map((k) => k.epoch)).toEqual([2]);
+    // a stranger's key is still a mismatch, and names no key material
+    const stranger = ManagementKey.parse(ManagementKey.generate(2), 't');
+    expect(() => openDataDir(dir, { managementKey: stranger, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    // the bare text of the new key (epoch 1 by default) is not the key of epoch 2
+    expect(() => openDataDir(dir, { managementKey: two.withEpoch(1), clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+  });
+});
