@@ -9,7 +9,10 @@
  * one replica silently dropping register and coordination requests, against a baseline; `--only silent`) and the
  * expired-records benchmark (scripts/bench/expired.ts: data-dir size, RSS and start time of a node after 100,000
  * expired replay records, against an empty node; `--only expired`) and the snapshot benchmark (scripts/bench/snapshot.ts:
- * `keymesh snapshot` and `keymesh restore` times for 10,000 secrets on 3 nodes; `--only snapshot`).
+ * `keymesh snapshot` and `keymesh restore` times for 10,000 secrets on 3 nodes; `--only snapshot`) and the
+ * management-key rotation benchmark (scripts/bench/rotation.ts: each step's duration on 5 nodes and what a probe
+ * saw meanwhile; `--only rotation`) and the audit-cost benchmark (scripts/bench/audit-cost.ts: secret-server
+ * exchanges with and without an audit log; `--only audit`).
  *
  * What the node benchmark measures, and why:
  *
@@ -71,6 +74,8 @@ import { renderRegisterMarkdown, type RegisterResults } from './bench/register-r
 import { renderSecretServerMarkdown, runSecretServerBenchmark } from './bench/secret-server.js';
 import { runSilentBenchmark } from './bench/silent.js';
 import { renderSnapshotMarkdown, runSnapshotBenchmark } from './bench/snapshot.js';
+import { renderRotationMarkdown, runRotationBenchmark } from './bench/rotation.js';
+import { renderAuditCostMarkdown, runAuditCostBenchmark } from './bench/audit-cost.js';
 import { renderSilentMarkdown } from './bench/silent-report.js';
 import { runTokensBenchmark } from './bench/tokens.js';
 import { renderTokensMarkdown } from './bench/tokens-report.js';
@@ -436,9 +441,9 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // `--only node|cluster|register|secret-server|tokens|abuse|silent|expired|snapshot` (repeatable) runs just those parts; default: all of them.
+  // `--only node|cluster|register|secret-server|tokens|abuse|silent|expired|snapshot|rotation|audit` (repeatable) runs just those parts; default: all of them.
   const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
-  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse', 'silent', 'expired', 'snapshot'];
+  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse', 'silent', 'expired', 'snapshot', 'rotation', 'audit'];
   const parts = new Set(values.only ?? known);
   for (const p of parts) if (!known.includes(p)) throw new Error(`--only ${p}: expected one of ${known.join(', ')}`);
   const rawFile = rawFilePath(new Date());
@@ -458,6 +463,8 @@ async function main(): Promise<number> {
   if (parts.has('silent')) writePart('silent', 'bench/results-silent.md', await runSilentBenchmark(log), renderSilentMarkdown, rawFile);
   if (parts.has('expired')) writePart('expired', 'bench/results-expired.md', await runExpiredBenchmark(log), renderExpiredMarkdown, rawFile);
   if (parts.has('snapshot')) writePart('snapshot', 'bench/results-snapshot.md', await runSnapshotBenchmark(log), renderSnapshotMarkdown, rawFile);
+  if (parts.has('audit')) writePart('audit', 'bench/results-audit.md', await runAuditCostBenchmark(log), renderAuditCostMarkdown, rawFile);
+  if (parts.has('rotation')) writePart('rotation', 'bench/results-rotation.md', await runRotationBenchmark(log), renderRotationMarkdown, rawFile);
   log(`all parts' latest figures: ${writeCombinedResults(ROOT)}`);
   return 0;
 }

@@ -118,14 +118,14 @@ export class BenchCluster {
    * Prepares `size` node slots under `root` (nothing started). `config` is written to each node's config file with
    * the node's `name` added; `options.args` are added to every node's command line (e.g. `--allow-fault-injection`).
    */
-  static async create(size: number, root: string, secrets: ClusterSecrets, config: Record<string, unknown>, options: { args?: readonly string[] } = {}): Promise<BenchCluster> {
+  static async create(size: number, root: string, secrets: ClusterSecrets, config: Record<string, unknown>, options: { args?: readonly string[]; perNode?: (dir: string) => Record<string, unknown> } = {}): Promise<BenchCluster> {
     const nodes: ClusterNode[] = [];
     for (let i = 1; i <= size; i++) {
       const name = `node-${i}`;
       const dir = join(root, name);
       mkdirSync(dir, { recursive: true });
       const configFile = join(dir, 'config.json');
-      writeFileSync(configFile, JSON.stringify({ ...config, name }));
+      writeFileSync(configFile, JSON.stringify({ ...config, ...options.perNode?.(dir), name }));
       nodes.push({ name, dataDir: join(dir, 'data'), configFile, httpPort: await freePort(), p2pPort: await freePort(), server: undefined, events: [] });
     }
     return new BenchCluster(nodes, secrets, options.args ?? []);

@@ -53,9 +53,9 @@ export interface SecretServerResults {
   readonly ratio: number | undefined;
 }
 
-interface Keys { idp: CryptoKey; rsSig: CryptoKey; rsEncPublic: CryptoKey; idpJwks: { keys: JWK[] }; pop: { keys: JWK[] } }
+export interface Keys { idp: CryptoKey; rsSig: CryptoKey; rsEncPublic: CryptoKey; idpJwks: { keys: JWK[] }; pop: { keys: JWK[] } }
 
-async function makeKeys(): Promise<Keys> {
+export async function makeKeys(): Promise<Keys> {
   const idp = await generateKeyPair('ES256', { extractable: true });
   const sig = await generateKeyPair('ES256', { extractable: true });
   const enc = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
@@ -93,7 +93,7 @@ function exchange(agent: Agent, port: number, subjectToken: string, clientAssert
   });
 }
 
-async function run(k: Keys, ports: number[], agent: Agent, user: 'existing' | 'new', concurrency: number, durationMs: number): Promise<ExchangeRun> {
+export async function run(k: Keys, ports: number[], agent: Agent, user: 'existing' | 'new', concurrency: number, durationMs: number): Promise<ExchangeRun> {
   const assertions = await Promise.all(Array.from({ length: POOL }, () => assertion(k)));
   const existing = await userToken(k, 'bench-existing');
   const tokens = user === 'new' ? await Promise.all(Array.from({ length: POOL }, () => userToken(k, `u-${randomBytes(8).toString('hex')}`))) : [];
@@ -137,11 +137,15 @@ async function joseCeiling(k: Keys, durationMs: number): Promise<number> {
   return done / (busyMs / 1000);
 }
 
-export async function runSecretServerBenchmark(log: Log): Promise<SecretServerResults> {
-  const date = new Date();
-  const loadStart = loadavg()[0]!;
-  log('keymesh secret-server benchmark: 3 nodes, the exchange against its JOSE work in-process');
-  const k = await makeKeys();
+/** A started 3-node secret-server cluster (with an audit log per node when `audit`), its ports and a client agent. */
+export interface SecretCluster {
+  readonly ports: number[];
+  readonly agent: Agent;
+  close(): Promise<void>;
+}
+
+/** Starts the identity provider, the resource server's POP and 3 nodes, and waits until an exchange answers. */
+export async function startSecretCluster(log: Log, k: Keys, options: { audit?: boolean } = {}): Promise<SecretCluster> {
   const idp = await serve(k.idpJwks);
   const pop = await serve(k.pop);
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-secret-'));
@@ -151,8 +155,16 @@ export async function runSecretServerBenchmark(log: Log): Promise<SecretServerRe
     clusterId: 'bench-secret', log: { level: 'warn' }, realms: { default: { issuer: ISSUER } },
     trustedIssuers: [{ issuer: IDP, jwksUri: `${idp.url}/jwks`, algorithms: ['ES256'] }],
     resourceServers: [{ audience: RS, clientId: 'rs', jwksUri: `${pop.url}/pop`, userTokenAudiences: ['app'] }],
-  });
+  }, options.audit ? { perNode: (dir) => ({ audit: { file: join(dir, 'audit.log') } }) } : {});
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const close = async () => {
+    agent.destroy();
+    await cluster.stopAll();
+    idp.server.close();
+    pop.server.close();
+    rmSync(tmpRoot, { recursive: true, force: true });
+    uninstall();
+  };
   try {
     await cluster.startAll();
     const ports = cluster.nodes.map((n) => n.httpPort);
@@ -161,6 +173,20 @@ export async function runSecretServerBenchmark(log: Log): Promise<SecretServerRe
       if (Date.now() > deadline) throw new Error('the secret server did not answer within 60 s');
       await new Promise((r) => setTimeout(r, 200));
     }
+    return { ports, agent, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+export async function runSecretServerBenchmark(log: Log): Promise<SecretServerResults> {
+  const date = new Date();
+  const loadStart = loadavg()[0]!;
+  log('keymesh secret-server benchmark: 3 nodes, the exchange against its JOSE work in-process');
+  const k = await makeKeys();
+  const { ports, agent, close } = await startSecretCluster(log, k);
+  try {
     const measurements: ExchangeMeasurement[] = [];
     for (const user of ['existing', 'new'] as const) {
       for (const concurrency of CONCURRENCIES) {
@@ -180,12 +206,7 @@ export async function runSecretServerBenchmark(log: Log): Promise<SecretServerRe
     const best = measurements.find((m) => m.user === 'existing' && m.concurrency === 32)?.opsPerSecond;
     return { date: date.toISOString(), machine: machineInfo(), loadAverage: { start: loadStart, end: loadavg()[0]! }, measurements, joseCeilingPerSecond, ratio: best === undefined ? undefined : best / joseCeilingPerSecond };
   } finally {
-    agent.destroy();
-    await cluster.stopAll();
-    idp.server.close();
-    pop.server.close();
-    rmSync(tmpRoot, { recursive: true, force: true });
-    uninstall();
+    await close();
   }
 }
 

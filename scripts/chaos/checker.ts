@@ -19,7 +19,7 @@ import { completedOps, type ExitEvent, type HistoryEvent, type JwksSnapshot, typ
 export type Invariant = 'I1' | 'I2' | 'I3' | 'I4' | 'I5';
 
 /** What a violation breaks: an invariant, or `liveness` (not every node alive on every other after the final heal, `heal-liveness.ts`). */
-export type ViolationKind = Invariant | 'liveness';
+export type ViolationKind = Invariant | 'liveness' | 'rotation';
 
 /** One breach of an invariant or of liveness after heal. Messages name secrets by label only, never by value. */
 export interface Violation {

@@ -16,7 +16,7 @@ import { runChaos } from './run.js';
 import { HOOK_FAULT_NAMES, NET_FAULT_NAMES, type FaultName } from './schedule.js';
 
 interface Options {
-  nodes: number; duration: number; faults: FaultName[]; net: NetMode; seed?: number; clients: number; results: string; breakReplication: boolean; keepData: boolean;
+  nodes: number; duration: number; faults: FaultName[]; net: NetMode; seed?: number; clients: number; results: string; breakReplication: boolean; keepData: boolean; rotate: boolean;
 }
 
 /** Exits 2 with `message` on standard error (a usage problem, as commander does). */
@@ -46,15 +46,16 @@ const program = new Command()
   .option('--results <dir>', 'where the run\'s folder is written', 'results/chaos')
   .option('--break-replication', 'run every register operation on one replica only, to show that the checker catches it (the run must fail)', false)
   .option('--keep-data', 'keep the data directories and logs (they are kept anyway when an invariant is violated)', false)
+  .option('--rotate', 'rotate the management key (install, use, re-seal, remove) while the faults run; an unfinished rotation or an old epoch left at rest is a violation', false)
   .showHelpAfterError()
   .action(async (o: Options) => {
     const problem = optionsProblem(o);
     if (problem !== undefined) refuse(problem);
     const network = networkFor(o.net);
     const seed = o.seed ?? randomInt(2 ** 31 - 1);
-    const command = `npm run chaos -- --nodes ${o.nodes} --duration ${o.duration} --faults ${o.faults.join(',') || 'none'}${o.net === 'loopback' ? '' : ` --net ${o.net}`} --seed ${seed} --clients ${o.clients}${o.breakReplication ? ' --break-replication' : ''}`;
+    const command = `npm run chaos -- --nodes ${o.nodes} --duration ${o.duration} --faults ${o.faults.join(',') || 'none'}${o.net === 'loopback' ? '' : ` --net ${o.net}`} --seed ${seed} --clients ${o.clients}${o.breakReplication ? ' --break-replication' : ''}${o.rotate ? ' --rotate' : ''}`;
     const result = await runChaos(
-      { nodes: o.nodes, durationS: o.duration, faults: o.faults, seed, clients: o.clients, resultsDir: o.results, breakReplication: o.breakReplication, keepData: o.keepData, command, network },
+      { nodes: o.nodes, durationS: o.duration, faults: o.faults, seed, clients: o.clients, resultsDir: o.results, breakReplication: o.breakReplication, keepData: o.keepData, rotate: o.rotate, command, network },
       (line) => process.stdout.write(`${line}\n`),
     );
     for (const v of result.violations) process.stdout.write(`VIOLATION ${v.invariant}: ${v.message}\n`);

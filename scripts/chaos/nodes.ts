@@ -55,7 +55,7 @@ export class ChaosNodes {
   /** The harness's `fetch` for requests to the nodes. */
   readonly fetch: HttpFetch;
   readonly #configFile: string;
-  readonly #secrets: ClusterSecrets;
+  #secrets: ClusterSecrets;
   readonly #env: Record<string, string>;
   readonly #network: Pick<ChaosNetwork, 'command'>;
   readonly #onEvent: (event: ExitEvent | StartEvent) => void;
@@ -97,6 +97,11 @@ export class ChaosNodes {
   isRunning(i: number): boolean {
     const child = this.nodes[i]!.child;
     return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Starts nodes with `managementKey` from now on (a rotation installed it on every member). */
+  useManagementKey(managementKey: string): void {
+    this.#secrets = { ...this.#secrets, managementKey };
   }
 
   /** Every data directory and log file, for the leak search. */

@@ -26,6 +26,7 @@ import { Recorder } from './recorder.js';
 import { writeReport } from './report.js';
 import { planFaults, type FaultName, type PlannedFault } from './schedule.js';
 import { Workload } from './workload.js';
+import { RotationDriver } from './rotation.js';
 
 /** What `npm run chaos` was asked for. */
 export interface ChaosOptions {
@@ -37,6 +38,8 @@ export interface ChaosOptions {
   readonly resultsDir: string;
   readonly breakReplication: boolean;
   readonly keepData: boolean;
+  /** Rotate the management key during the run (`rotation.ts`). */
+  readonly rotate?: boolean;
   readonly command: string;
   /** Where the nodes run; set up and torn down by the run. */
   readonly network: ChaosNetwork;
@@ -102,6 +105,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   let nemesis: Nemesis | undefined;
   let watch: MembershipWatch | undefined;
   let finalFrom: number | undefined;
+  let rotation: RotationDriver | undefined;
   try {
     const places = await o.network.setUp(o.nodes);
     parties = await Parties.start(places.parties);
@@ -129,10 +133,13 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     let stopped = false;
     const work = workload.run(o.clients);
     const faults = nemesis.run(plan, workStart, () => stopped);
+    rotation = o.rotate ? new RotationDriver(nodes, say) : undefined;
+    const rotating = rotation?.run(workStart + (o.durationS * 1000) / 5, () => stopped);
     await sleep(o.durationS * 1000);
     // no new window after the duration; the workload runs on until the open one has ended
     stopped = true;
     await faults;
+    await rotating;
     workload.stop();
     await work;
 
@@ -146,6 +153,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
       ? `not every node alive on every other within ${LIVENESS_AFTER_HEAL_MS / 1000} s of the heal`
       : `every node alive on every other ${((alive - healedAt) / 1000).toFixed(1)} s after the heal`);
     if (!(await waitForCluster(nodes, HEAL_TIMEOUT_MS))) notes.push(`after healing, the nodes did not all agree on one map and one key set within ${HEAL_TIMEOUT_MS / 1000} s`);
+    await rotation?.finish();
     finalFrom = Date.now();
     await readBack(workload, nodes, random.fork('read-back'));
     await sleep(2 * 1000 + 500);
@@ -165,6 +173,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     process.off('exit', onExit);
   }
   notes.push(...(nemesis?.notes ?? []));
+  if (rotation) notes.push(`management-key rotation: ${rotation.timeline.map((t) => `${t.step} at ${((t.at - startedAt) / 1000).toFixed(1)} s (${t.attempts} attempt${t.attempts === 1 ? '' : 's'})`).join(', ') || 'no step done'}`);
 
   say('checking the history');
   const checked = checkHistory(history.events, snapshots.events, finalFrom === undefined ? {} : { finalFrom });
@@ -172,7 +181,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   const afterEachHeal = livenessAfterEachHeal(history.events, views.events);
   const needles = [...(workload?.seen ?? []), ...(parties ? [{ label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }] : [])];
   const leaks = leakViolations(findLeaks([join(root, 'data'), join(root, 'logs'), resultsDir], needles));
-  const violations = [...checked.violations, ...leaks, ...healLivenessViolations(healLiveness)];
+  const violations = [...checked.violations, ...leaks, ...healLivenessViolations(healLiveness), ...(rotation ? [...rotation.violations(), ...(await rotation.checkAtRest())] : [])];
   if (finalFrom === undefined) violations.push({ invariant: 'I5', message: 'the run did not reach its read-back (see the notes)' });
   const written = writeReport(resultsDir, {
     run: {

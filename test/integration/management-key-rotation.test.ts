@@ -6,13 +6,9 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../src/crypto/management-key.js';
-import { readSealHeader, Sealer } from '../../src/crypto/sealer.js';
 import { NETWORK_MISMATCH } from '../../src/cluster/network-guard.js';
 import type { RotationStatus } from '../../src/management-key/rotation.js';
-import { SealedAcceptorStore } from '../../src/register/acceptor-store.js';
-import { withoutExpiry } from '../../src/register/expiring.js';
-import { LevelStore } from '../../src/storage/level-store.js';
-import { SealedStore } from '../../src/storage/sealed-store.js';
+import { epochsAtRest } from '../../src/management-key/scan.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { runCli, startNode, startNodeExpectingFailure, stopAll } from '../helpers/node-process.js';
 import { SecretFixture } from '../helpers/secret-fixture.js';
@@ -48,31 +44,8 @@ async function status(cluster: TestCluster, i: number): Promise<RotationStatus> 
   return cluster.admin<RotationStatus>(i, '/v1/management-keys');
 }
 
-/** Every epoch found at rest in a stopped node's data directory: every value's seal and every sealed register value's. */
-async function epochsAtRest(dataDir: string, key: ManagementKey): Promise<Set<number>> {
-  const level = new LevelStore(join(dataDir, 'data', 'db'));
-  await level.start();
-  const found = new Set<number>();
-  try {
-    const acceptors = new SealedAcceptorStore(new SealedStore(level, new Sealer(key, 'scan')));
-    for await (const [k, raw] of level.entries('')) {
-      found.add(readSealHeader(raw, k).epoch);
-      if (!k.startsWith('reg/')) continue;
-      const state = await acceptors.load(k.slice(4));
-      for (const value of [state?.committed, state?.accepted?.value]) {
-        if (!value) continue;
-        try {
-          found.add(readSealHeader(withoutExpiry(value)).epoch);
-        } catch {
-          // a value that is not sealed for the register (a replay record, the map)
-        }
-      }
-    }
-  } finally {
-    await level.stop();
-  }
-  return found;
-}
+/** Every epoch found at rest in a stopped node's data directory. */
+const scan = (dataDir: string, key: ManagementKey) => epochsAtRest(join(dataDir, 'data', 'db'), key);
 
 describe('management-key rotation', () => {
   it('installs, uses and removes a key online while clients fetch secrets, refusing each step until every member took the one before', async () => {
@@ -155,7 +128,7 @@ describe('management-key rotation', () => {
     // at rest, every value of every node is under epoch 2
     for (const i of [0, 1, 2]) await cluster.stop(i);
     const key = ManagementKey.parse(installed.key, 'test');
-    for (const node of cluster.nodes) expect(await epochsAtRest(node.dataDir, key)).toEqual(new Set([2]));
+    for (const node of cluster.nodes) expect(await scan(node.dataDir, key)).toEqual(new Set([2]));
   }, 180_000);
 
   it('finishes the re-seal on a member killed right after the switch and waits for a paused member before the removal', async () => {
@@ -176,6 +149,6 @@ describe('management-key rotation', () => {
     await cluster.admin(0, '/v1/management-keys/1', { method: 'DELETE' });
     for (let n = 0; n < 300; n += 37) expect((await cluster.read(n % 3, `rotation-${n}`)).value).toBe(Buffer.from(`value-${n}`).toString('base64url'));
     for (const i of [0, 1, 2]) await cluster.stop(i);
-    for (const node of cluster.nodes) expect(await epochsAtRest(node.dataDir, ManagementKey.parse(installed.key, 'test'))).toEqual(new Set([2]));
+    for (const node of cluster.nodes) expect(await scan(node.dataDir, ManagementKey.parse(installed.key, 'test'))).toEqual(new Set([2]));
   }, 180_000);
 });

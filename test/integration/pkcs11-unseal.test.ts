@@ -64,6 +64,13 @@ describe.skipIf(missing)(`PKCS#11 unseal with SoftHSM2${missing ? ` (skipped: ${
     expect(flags).toEqual({ CKA_SENSITIVE: true, CKA_EXTRACTABLE: false, CKA_WRAP: true, CKA_UNWRAP: true, CKA_ENCRYPT: false, CKA_DECRYPT: false, CKA_TOKEN: true });
   });
 
+  it('keeps the epoch of a rotated key beside its wrap and gives the key back with it', async () => {
+    const rotated = ManagementKey.generate(3);
+    const file = await wrapToFile({ managementKey: rotated, generateAesKey: false });
+    expect(await unseal(file)).toBe(rotated);
+    expect(ManagementKey.parse(await unseal(file), 't').epoch).toBe(3);
+  });
+
   it('refuses a wrong PIN, an unknown token, slot or key label, and names neither the PIN nor the key', async () => {
     const file = await wrapToFile();
     // one after the other: a process initialises a PKCS#11 module once at a time

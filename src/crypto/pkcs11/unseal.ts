@@ -27,7 +27,7 @@ export async function unwrapManagementKey(request: UnsealRequest, env: Readonly<
     const aesKey = session.findAesKey(request.keyLabel);
     if (!aesKey) throw new KeymeshError('ERR_PKCS11_KEY_NOT_FOUND', `${session.tokenName} holds no AES key labelled "${request.keyLabel}"`);
     const bytes = unwrapSecret(session, aesKey, file.wrapped);
-    const text = bytes.toString('base64url');
+    const text = `${file.epoch !== undefined ? `${file.epoch}.` : ''}${bytes.toString('base64url')}`;
     bytes.fill(0);
     if (ManagementKey.parse(text, session.tokenName).fingerprint() !== file.fingerprint) {
       throw new KeymeshError('ERR_PKCS11_UNWRAP_FAILED', `the key ${session.tokenName} unwrapped does not match the fingerprint in ${request.wrappedKeyFile}; the file was altered`);

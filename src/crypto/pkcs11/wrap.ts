@@ -35,8 +35,10 @@ export interface WrapResult {
  *   `generateAesKey`), `ERR_PKCS11_UNWRAP_FAILED` (the check failed), and the errors of opening a session.
  */
 export async function wrapManagementKey(request: WrapRequest): Promise<WrapResult> {
-  const fingerprint = ManagementKey.parse(request.managementKey, 'the management key to wrap').fingerprint();
-  const secret = Buffer.from(request.managementKey.trim(), 'base64url');
+  const key = ManagementKey.parse(request.managementKey, 'the management key to wrap');
+  const fingerprint = key.fingerprint();
+  // the token wraps the key's 32 bytes; its epoch goes into the file beside them
+  const secret = Buffer.from(request.managementKey.trim().replace(/^[0-9]+\./, ''), 'base64url');
   try {
     return await withTokenSession(request, request.pin, { readWrite: request.generateAesKey }, (session) => {
       let aesKey = session.findAesKey(request.keyLabel);
@@ -50,7 +52,7 @@ export async function wrapManagementKey(request: WrapRequest): Promise<WrapResul
       const same = wrapped.length === WRAPPED_KEY_BYTES && check.equals(secret);
       check.fill(0);
       if (!same) throw new KeymeshError('ERR_PKCS11_UNWRAP_FAILED', `${session.tokenName} did not unwrap its own wrap of the management key back to the same key`);
-      return { wrappedKey: { wrapped, fingerprint }, generatedAesKey, tokenName: session.tokenName };
+      return { wrappedKey: { wrapped, fingerprint, ...(key.epoch > 1 ? { epoch: key.epoch } : {}) }, generatedAesKey, tokenName: session.tokenName };
     });
   } finally {
     secret.fill(0);

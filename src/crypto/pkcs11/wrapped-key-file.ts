@@ -2,8 +2,9 @@
  * The wrapped-key file: the management key wrapped by an AES key inside a PKCS#11 token, as JSON
  *
  *   {"format":"keymesh-pkcs11-wrapped-key","version":1,"mechanism":"CKM_AES_KEY_WRAP_PAD",
- *    "wrapped":"<base64url, 40 bytes>","fingerprint":"<hex, 16 bytes>"}
+ *    "wrapped":"<base64url, 40 bytes>","fingerprint":"<hex, 16 bytes>","epoch":2}
  *
+ * `epoch` is the management key's epoch (`src/management-key/`); it is absent for epoch 1, the cluster's first key.
  * `wrapped` is RFC 5649 (AES key wrap with padding) of the 32-byte key: 40 bytes, with an integrity check the token
  * verifies when it unwraps. `fingerprint` is the management key's one-way fingerprint (the one the data directory
  * stores), so an operator can tell which cluster a file belongs to, and the unseal checks what the token
@@ -36,6 +37,8 @@ export interface WrappedKey {
   readonly wrapped: Buffer;
   /** `ManagementKey.fingerprint()` of the wrapped key (hex). */
   readonly fingerprint: string;
+  /** The key's epoch; undefined means 1. */
+  readonly epoch?: number;
 }
 
 const fileSchema = z.strictObject({
@@ -44,11 +47,12 @@ const fileSchema = z.strictObject({
   mechanism: z.literal(WRAP_MECHANISM),
   wrapped: z.string().regex(/^[A-Za-z0-9_-]+$/, 'base64url'),
   fingerprint: z.string().regex(/^[0-9a-f]{32}$/, '32 lowercase hex digits'),
+  epoch: z.number().int().min(2).max(1_000_000).optional(),
 });
 
 /** The file's text for a wrapped key. */
 export function encodeWrappedKey(key: WrappedKey): string {
-  return `${JSON.stringify({ format: WRAPPED_KEY_FORMAT, version: WRAPPED_KEY_VERSION, mechanism: WRAP_MECHANISM, wrapped: key.wrapped.toString('base64url'), fingerprint: key.fingerprint })}\n`;
+  return `${JSON.stringify({ format: WRAPPED_KEY_FORMAT, version: WRAPPED_KEY_VERSION, mechanism: WRAP_MECHANISM, wrapped: key.wrapped.toString('base64url'), fingerprint: key.fingerprint, ...(key.epoch !== undefined && key.epoch > 1 ? { epoch: key.epoch } : {}) })}\n`;
 }
 
 /**
@@ -73,7 +77,7 @@ export function decodeWrappedKey(text: string, source: string): WrappedKey {
   }
   const wrapped = Buffer.from(parsed.data.wrapped, 'base64url');
   if (wrapped.length !== WRAPPED_KEY_BYTES) throw malformed(`holds a wrap of ${wrapped.length} bytes; a wrapped management key has ${WRAPPED_KEY_BYTES}`);
-  return { wrapped, fingerprint: parsed.data.fingerprint };
+  return { wrapped, fingerprint: parsed.data.fingerprint, ...(parsed.data.epoch !== undefined ? { epoch: parsed.data.epoch } : {}) };
 }
 
 /**

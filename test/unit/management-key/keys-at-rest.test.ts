@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { openDataDir, saveManagementKeys } from '../../../src/node/data-dir.js';
+import { openInstalled } from '../../../src/management-key/held-keys.js';
 import { TempDirs } from '../../helpers/temp-dir.js';
 
 const dirs = new TempDirs();
@@ -57,5 +58,25 @@ describe('management keys in the data directory', () => {
     expect(() => openDataDir(dir, { managementKey: stranger, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
     // the bare text of the new key (epoch 1 by default) is not the key of epoch 2
     expect(() => openDataDir(dir, { managementKey: two.withEpoch(1), clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+  });
+});
+
+describe('a key sent by an install', () => {
+  const holder = ManagementKey.parse(ManagementKey.generate(), 't');
+  const key = ManagementKey.parse(ManagementKey.generate(2), 't');
+  const sent = { epoch: 2, under: 1, wrapped: key.wrapUnder(holder), fingerprint: key.fingerprint() };
+
+  it('opens under the key it names and matches its fingerprint', () => {
+    expect(openInstalled(holder, sent).equals(key)).toBe(true);
+  });
+
+  it('is refused when this node lacks the key it was sent under, when it does not match its fingerprint, or when it was altered', () => {
+    expect(() => openInstalled(undefined, sent)).toThrow(expect.objectContaining({ code: 'ERR_ROTATION_STEP' }));
+    expect(() => openInstalled(holder, { ...sent, fingerprint: '0'.repeat(32) })).toThrow(expect.objectContaining({ code: 'ERR_ROTATION_STEP' }));
+    const altered = Buffer.from(sent.wrapped, 'base64url');
+    altered[20]! ^= 1;
+    expect(() => openInstalled(holder, { ...sent, wrapped: altered.toString('base64url') })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    // a key wrapped for epoch 2 does not open as another epoch's key
+    expect(() => openInstalled(holder, { ...sent, epoch: 3 })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
   });
 });
