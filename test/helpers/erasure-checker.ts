@@ -7,6 +7,8 @@
  * 3. once an operation returned a value, no read invoked later found nothing; a getOrCreate never returns nothing.
  * Failed operations constrain nothing (an erase that failed may still take effect later).
  */
+import { byKey } from './write-once-checker.js';
+
 export const ERASED = 'ERASED';
 
 export interface ErasureOperation {
@@ -21,9 +23,7 @@ export interface ErasureOperation {
 /** Returns the problems found; an empty list means the history is linearizable. */
 export function checkErasure(history: readonly ErasureOperation[]): string[] {
   const problems: string[] = [];
-  const byKey = new Map<string, ErasureOperation[]>();
-  for (const op of history) byKey.set(op.key, [...(byKey.get(op.key) ?? []), op]);
-  for (const [key, ops] of byKey) {
+  for (const [key, ops] of byKey(history)) {
     const ok = ops.filter((o) => o.result?.ok) as Array<ErasureOperation & { result: { ok: true; value: string | undefined } }>;
     const values = new Set(ok.map((o) => o.result.value).filter((v) => v !== undefined && v !== ERASED));
     if (values.size > 1) problems.push(`${key}: ${values.size} different values returned: ${[...values].join(', ')}`);

@@ -55,6 +55,21 @@ export class SimNetwork {
     });
   }
 
+  /**
+   * Schedules `count` crash-restarts of random nodes within the next `withinMs`, each down for 20–170 ms; one that
+   * would leave half the nodes or more down is skipped, so a majority always survives.
+   */
+  crashSome(count: number, withinMs: number): void {
+    const nodes = [...this.#stores.keys()];
+    for (let c = 0; c < count; c++) {
+      const victim = nodes[Math.floor(this.#random() * nodes.length)]!;
+      this.#time.schedule(Math.floor(this.#random() * withinMs), () => {
+        const downNow = nodes.filter((n) => this.isDown(n)).length;
+        if (downNow < Math.floor((nodes.length - 1) / 2) && !this.isDown(victim)) this.crash(victim, 20 + Math.floor(this.#random() * 150));
+      });
+    }
+  }
+
   isDown(node: string): boolean {
     return this.#down.has(node);
   }

@@ -15,12 +15,17 @@ export interface Operation {
   result?: { ok: true; value: string | undefined } | { ok: false; code: string };
 }
 
+/** The operations of `history`, by key. */
+export function byKey<T extends { readonly key: string }>(history: readonly T[]): Map<string, T[]> {
+  const keys = new Map<string, T[]>();
+  for (const op of history) keys.set(op.key, [...(keys.get(op.key) ?? []), op]);
+  return keys;
+}
+
 /** Returns the problems found; an empty list means the history is linearizable. */
 export function checkWriteOnce(history: readonly Operation[]): string[] {
   const problems: string[] = [];
-  const byKey = new Map<string, Operation[]>();
-  for (const op of history) byKey.set(op.key, [...(byKey.get(op.key) ?? []), op]);
-  for (const [key, ops] of byKey) {
+  for (const [key, ops] of byKey(history)) {
     const withValue = ops.filter((o) => o.result?.ok && o.result.value !== undefined);
     const values = new Set(withValue.map((o) => (o.result as { value: string }).value));
     if (values.size > 1) problems.push(`${key}: ${values.size} different values returned: ${[...values].join(', ')}`);

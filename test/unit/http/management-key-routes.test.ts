@@ -57,7 +57,7 @@ describe('the management-key routes', () => {
 
   it('refuse a malformed key or epoch with 400 naming the field, before anything is recorded or asked', async () => {
     const { app, calls, audit } = await setup();
-    const bad = async (method: 'POST' | 'DELETE', url: string, payload?: unknown) => {
+    const bad = async (method: 'POST' | 'DELETE', url: string, payload?: Record<string, unknown>) => {
       const res = await app.inject({ method, url, headers: as(ADMIN), ...(payload === undefined ? {} : { payload }) });
       expect(res.statusCode, url).toBe(400);
       return (res.json() as { error_description: string }).error_description;

@@ -44,13 +44,7 @@ async function runSchedule(seed: number) {
       });
     }
   }
-  for (let c = 0; c < 3; c++) {
-    const victim = nodes[Math.floor(random() * nodes.length)]!;
-    time.schedule(Math.floor(random() * 400), () => {
-      const downNow = nodes.filter((n) => net.isDown(n)).length;
-      if (downNow < Math.floor((nodes.length - 1) / 2) && !net.isDown(victim)) net.crash(victim, 20 + Math.floor(random() * 150));
-    });
-  }
+  net.crashSome(3, 400);
   await time.run(() => pending === 0);
   return { history, pending };
 }

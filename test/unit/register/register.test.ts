@@ -52,15 +52,7 @@ async function runSchedule(seed: number, faults: Faults, options: { replicas: nu
     });
   };
   for (let p = 0; p < nodes.length; p++) for (let i = 0; i < 4; i++) issue(p, Math.floor(random() * 200));
-  if (options.crashes) {
-    for (let c = 0; c < 3; c++) {
-      const victim = nodes[Math.floor(random() * nodes.length)]!;
-      time.schedule(Math.floor(random() * 300), () => {
-        const downNow = nodes.filter((n) => net.isDown(n)).length;
-        if (downNow < Math.floor((nodes.length - 1) / 2) && !net.isDown(victim)) net.crash(victim, 20 + Math.floor(random() * 150));
-      });
-    }
-  }
+  if (options.crashes) net.crashSome(3, 300);
   await time.run(() => pending === 0);
   return { history, pending };
 }
