@@ -37,6 +37,7 @@ export class HeldManagementKeys {
     this.#o = options;
     for (const key of options.keys) this.#keys.set(key.epoch, key);
     this.#removed = [...options.removed];
+    if (this.#keys.size === 1) options.resealer.settle();
   }
 
   /** The key of the sealing epoch, to wrap a key being installed under. */
@@ -92,6 +93,9 @@ export class HeldManagementKeys {
       this.#o.sealer.add(key);
       this.#o.network.add(key);
       this.#o.log.info({ epoch: key.epoch, fingerprint: key.fingerprint().slice(0, 12) }, 'management key installed');
+      // an older key reaching a node that seals with a newer one (it joined during a rotation): what it holds
+      // under the older key, handed over from its peers, is sealed again now that it can be opened
+      if (key.epoch < this.#o.sealer.sealingEpoch) void this.#o.resealer.start();
     });
   }
 
@@ -111,6 +115,12 @@ export class HeldManagementKeys {
     });
   }
 
+  /** Runs one fresh re-seal pass and reports what it sealed again (`verified`). */
+  async verify(): Promise<ManagementKeyReport> {
+    const pass = await this.#o.resealer.verify();
+    return { ...this.report(), verified: pass };
+  }
+
   /**
    * Forgets the key of `epoch` once a full re-seal pass finds nothing under it, closing the connections made under
    * it; a node started with that key is refused from then on.
@@ -124,8 +134,8 @@ export class HeldManagementKeys {
         throw step(`this node holds no key of epoch ${epoch}`);
       }
       if (epoch === this.#o.sealer.sealingEpoch) throw step(`epoch ${epoch} is the one this node seals with; use the new key first`);
-      const remaining = await this.#o.resealer.untilDone();
-      if (remaining > 0) throw step(`${remaining} records are still sealed under another epoch here`);
+      const pass = await this.#o.resealer.verify();
+      if (pass.remaining > 0) throw step(`${pass.remaining} records were still sealed under another epoch here (sealed again now); run the removal again`);
       const removed = [...this.#removed, { epoch, fingerprint: key.fingerprint() }];
       this.#persist([...this.#keys.values()].filter((k) => k.epoch !== epoch), this.#o.sealer.sealingEpoch, removed);
       this.#removed.push({ epoch, fingerprint: key.fingerprint() });

@@ -6,7 +6,9 @@
  * - `install` → hold the key of `epoch`, sent wrapped under the sender's key of epoch `under` (which every member
  *   holds), with its fingerprint so the receiver checks what it opened;
  * - `use` → seal with `epoch` from now on and seal everything at rest again;
- * - `remove` → forget the key of `epoch`, once nothing is sealed under it any more.
+ * - `verify` → run one fresh re-seal pass and report what it sealed again (`verified`): the removal waits for a
+ *   round in which no member sealed anything again;
+ * - `remove` → forget the key of `epoch`, once a fresh pass finds nothing under another epoch.
  */
 import { z } from 'zod';
 
@@ -15,7 +17,7 @@ const fingerprint = z.string().regex(/^[0-9a-f]{32}$/);
 
 export const managementKeyRequestSchema = z.strictObject({
   t: z.literal('mk'),
-  step: z.enum(['status', 'install', 'use', 'remove']),
+  step: z.enum(['status', 'install', 'use', 'verify', 'remove']),
   epoch: epoch.optional(),
   under: epoch.optional(),
   wrapped: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/).optional(),
@@ -32,6 +34,8 @@ export const managementKeyReportSchema = z.strictObject({
     resealed: z.number().int().min(0),
     passes: z.number().int().min(0),
   }),
+  /** The answer to `verify`: what its fresh pass sealed again, and what it left (busy records). */
+  verified: z.strictObject({ resealed: z.number().int().min(0), remaining: z.number().int().min(0) }).optional(),
 });
 
 export const managementKeyReplySchema = z.strictObject({ t: z.literal('mk'), report: managementKeyReportSchema });

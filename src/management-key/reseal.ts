@@ -46,6 +46,7 @@ export class Resealer {
   readonly #log: Logger;
   #running: Promise<void> | undefined;
   #again = false;
+  #stopped = false;
   #progress: ResealProgress = { state: 'idle', remaining: undefined, resealed: 0, passes: 0 };
 
   constructor(options: { store: SealedStore; acceptorStore: SealedAcceptorStore; sealer: Sealer; log: Logger }) {
@@ -57,6 +58,11 @@ export class Resealer {
 
   get progress(): ResealProgress {
     return this.#progress;
+  }
+
+  /** A node holding one key has nothing it could seal again: its re-seal counts as done until a second key arrives. */
+  settle(): void {
+    if (!this.#running) this.#progress = { state: 'done', remaining: 0, resealed: 0, passes: 0 };
   }
 
   /** The sealing epoch changed (or the node started holding several keys): pass until nothing is left. */
@@ -72,15 +78,26 @@ export class Resealer {
     return this.#running;
   }
 
-  /** Runs passes until one finds nothing left; resolves with the records that remained after the last one. */
-  async untilDone(): Promise<number> {
+  /**
+   * One fresh pass over the whole store, after any loop under way ended: what it sealed again and what it left.
+   * Only a pass that sealed nothing again shows that nothing under another epoch is left (values under the old epoch
+   * may have arrived from a peer since an earlier pass ended).
+   */
+  async verify(): Promise<{ resealed: number; remaining: number }> {
     if (this.#running) await this.#running;
-    if (this.#progress.state !== 'done') await this.start();
-    return this.#progress.remaining ?? 0;
+    const pass = await this.pass();
+    if (pass.remaining > 0) void this.start();
+    return pass;
+  }
+
+  /** Stops the passes (the node stops; the next start resumes them). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#running?.catch(() => undefined);
   }
 
   async #loop(): Promise<void> {
-    for (;;) {
+    while (!this.#stopped) {
       this.#again = false;
       let remaining: number;
       try {
@@ -88,10 +105,11 @@ export class Resealer {
         remaining = pass.remaining;
         this.#progress = { state: remaining === 0 && !this.#again ? 'done' : 'running', remaining, resealed: this.#progress.resealed + pass.resealed, passes: this.#progress.passes + 1 };
       } catch (err) {
+        if (this.#stopped) return;
         this.#log.error({ err }, 're-seal pass failed; retrying');
         remaining = -1;
       }
-      if (remaining === 0 && !this.#again) return;
+      if ((remaining === 0 && !this.#again) || this.#stopped) return;
       await new Promise((r) => setTimeout(r, remaining < 0 ? 1_000 : 50));
     }
   }
@@ -105,6 +123,7 @@ export class Resealer {
     let unreadable = 0;
     let seen = 0;
     for await (const [key, sealedUnder] of this.#store.epochs('')) {
+      if (this.#stopped) throw new Error('the node is stopping');
       if (++seen % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
       const stale = sealedUnder !== undefined && sealedUnder !== epoch;
       try {

@@ -7,8 +7,11 @@
  *     and each member gets it wrapped under the key it seals with now;
  *  2. **use** it: refused until every member reports holding it; then every member seals with it and seals
  *     everything it stores again in the background (`reseal.ts`);
- *  3. **remove** the old key: refused until every member seals with another key and reports a finished re-seal;
- *     each member runs one more pass and forgets the key, and connections made under it are closed.
+ *  3. **remove** the old key: refused until every member seals with another key and reports a finished re-seal,
+ *     and until a round of fresh passes on every member sealed nothing again (a value under the old epoch can still
+ *     arrive from a peer after a member's pass ended: repair, hand-over; only a round that moved nothing shows none
+ *     is left anywhere); each member runs one more pass and forgets the key, and connections made under it are
+ *     replaced.
  *
  * The private network offers every held key and uses the newest two nodes share (`network-guard.ts`), so there is
  * no moment in which two members cannot talk; a node holding only a removed key shares none, and cannot start on
@@ -23,6 +26,8 @@ import type { ManagementKeyReport, ManagementKeyRequest } from './messages.js';
 
 /** How long a member may take to answer one step (a removal waits for a re-seal pass). Default is 60 s. */
 export const STEP_TIMEOUT_MS = 60_000;
+/** Rounds of fresh re-seal passes the removal runs at most to find one in which nothing moved. */
+const VERIFY_ROUNDS = 5;
 /** How long a member may take to answer a status request. Default is 5 s. */
 export const STATUS_TIMEOUT_MS = 5_000;
 
@@ -82,6 +87,8 @@ export class ManagementKeyRotation {
         if (epoch === undefined || under === undefined || wrapped === undefined || fingerprint === undefined) throw invalid('install needs epoch, under, wrapped and fingerprint');
         return held.install(openInstalled(held.key(under), { epoch, under, wrapped, fingerprint }));
       }
+      case 'verify':
+        return held.verify();
       case 'use':
       case 'remove':
         if (request.epoch === undefined) throw invalid(`${request.step} needs an epoch`);
@@ -126,7 +133,7 @@ export class ManagementKeyRotation {
    * @throws KeymeshError `ERR_ROTATION_STEP` unless every member reports holding it.
    */
   async use(epoch: number): Promise<RotationStatus> {
-    const before = await this.status();
+    const before = await this.#shareKeys(await this.status());
     const count = before.epochs.find((e) => e.epoch === epoch)?.installed ?? 0;
     if (count < before.members || before.answered < before.members) {
       throw new KeymeshError('ERR_ROTATION_STEP', `use of epoch ${epoch} refused: ${count} of ${before.members} members report holding it (${missing(before, (r) => r.held.some((h) => h.epoch === epoch))})`);
@@ -139,13 +146,49 @@ export class ManagementKeyRotation {
    * @throws KeymeshError `ERR_ROTATION_STEP` unless every member seals with another key and finished sealing again.
    */
   async remove(epoch: number): Promise<RotationStatus> {
-    const before = await this.status();
+    const before = await this.#shareKeys(await this.status());
     const ready = (r: ManagementKeyReport) => r.sealing !== epoch && r.reseal.state === 'done' && r.held.some((h) => h.epoch === r.sealing);
     const count = before.nodes.filter((n) => n.report && (ready(n.report) || !n.report.held.some((h) => h.epoch === epoch))).length;
     if (count < before.members) {
       throw new KeymeshError('ERR_ROTATION_STEP', `removal of epoch ${epoch} refused: ${count} of ${before.members} members seal with a newer key and finished sealing everything again (${missing(before, (r) => ready(r) || !r.held.some((h) => h.epoch === epoch))})`);
     }
+    await this.#quiet();
     return summarise(await this.#fanOut({ t: 'mk', step: 'remove', epoch }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS));
+  }
+
+  /**
+   * Rounds of fresh re-seal passes on every member until one in which no member sealed anything again.
+   * @throws KeymeshError `ERR_ROTATION_STEP` when a member does not answer, or none is quiet within `VERIFY_ROUNDS`.
+   */
+  async #quiet(): Promise<void> {
+    for (let round = 1; round <= VERIFY_ROUNDS; round++) {
+      const nodes = await this.#fanOut({ t: 'mk', step: 'verify' }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS);
+      const silent = nodes.filter((n) => !n.report?.verified);
+      if (silent.length > 0) throw new KeymeshError('ERR_ROTATION_STEP', `removal refused: ${silent.map((n) => n.name).join(', ')} did not run a re-seal pass`);
+      if (nodes.every((n) => n.report!.verified!.resealed === 0 && n.report!.verified!.remaining === 0)) return;
+    }
+    throw new KeymeshError('ERR_ROTATION_STEP', `removal refused: values sealed under the old key were still found in each of ${VERIFY_ROUNDS} rounds of passes; run the removal again`);
+  }
+
+  /**
+   * Sends every key this node holds to the members that lack it (a member that joined during the rotation, started
+   * with only the newer key, holds values handed over under the older one); returns the status after.
+   */
+  async #shareKeys(status: RotationStatus): Promise<RotationStatus> {
+    const held = this.#o.held;
+    const sends = status.nodes.flatMap((n) => {
+      const r = n.report;
+      if (!r) return [];
+      const theirs = new Set(r.held.map((h) => h.epoch));
+      const under = held.keys.filter((k) => theirs.has(k.epoch)).at(-1);
+      if (!under) return [];
+      return held.keys.filter((k) => !theirs.has(k.epoch) && !r.removed.includes(k.epoch)).map((key) => this.#o.ask(n.nodeId, {
+        t: 'mk', step: 'install', epoch: key.epoch, under: under.epoch, wrapped: key.wrapUnder(under), fingerprint: key.fingerprint(),
+      }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS).catch(() => undefined));
+    });
+    if (sends.length === 0) return status;
+    await Promise.all(sends);
+    return this.status();
   }
 
   async #fanOut(request: ManagementKeyRequest, timeoutMs: number): Promise<MemberAnswer[]> {

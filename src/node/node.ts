@@ -140,9 +140,12 @@ export class KeymeshNode implements Startable {
         managementKeys: (request: ManagementKeyRequest): Promise<ManagementKeyReport> => managementKeys.handle(request),
       });
       await agreement.load();
+      const resealer = new Resealer({ store, acceptorStore: agreement.acceptorStore, sealer, log: log.child({ component: 'reseal' }) });
+      // stopped before the store closes (components stop in reverse order)
+      this.#started.push({ start: async () => undefined, stop: () => resealer.stop() });
       const heldKeys: HeldManagementKeys = new HeldManagementKeys({
-        dataDir: config.dataDir, keys: identity.keys, removed: identity.removed, sealer, network: { add: (key) => cluster.network?.add(key), retire: (epoch) => cluster.retireNetworkEpoch(epoch) }, log: log.child({ component: 'management-key' }),
-        resealer: new Resealer({ store, acceptorStore: agreement.acceptorStore, sealer, log: log.child({ component: 'reseal' }) }),
+        dataDir: config.dataDir, keys: identity.keys, removed: identity.removed, sealer, resealer, log: log.child({ component: 'management-key' }),
+        network: { add: (key) => cluster.network?.add(key), retire: (epoch) => cluster.retireNetworkEpoch(epoch) },
       });
       const managementKeys: ManagementKeyRotation = new ManagementKeyRotation({
         held: heldKeys,

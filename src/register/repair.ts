@@ -75,7 +75,9 @@ export class Repair {
       // a replica that is down is not asked again until it is back
       const reachable = [...entry.to].filter((n) => live.has(n));
       if (reachable.length === 0) continue;
-      const missed = new Set(await send(key, entry.value, reachable));
+      // the value as it is stored now: a management-key rotation may have sealed it again since it was noted
+      const stored = (await this.#acceptorStore.load(key).catch(() => undefined))?.committed;
+      const missed = new Set(await send(key, stored ?? entry.value, reachable));
       for (const n of reachable) if (!missed.has(n)) entry.to.delete(n);
       if (entry.to.size === 0) this.#undelivered.delete(key);
     }

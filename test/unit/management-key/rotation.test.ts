@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
-import { Sealer } from '../../../src/crypto/sealer.js';
+import { readSealHeader, Sealer } from '../../../src/crypto/sealer.js';
+import { openRegisterValue, sealRegisterValue } from '../../../src/crypto/register-seal.js';
 import { silentLogger } from '../../../src/log.js';
 import { HeldManagementKeys } from '../../../src/management-key/held-keys.js';
 import { Resealer } from '../../../src/management-key/reseal.js';
@@ -35,21 +36,23 @@ async function cluster(n: number) {
   const chosen = new Map<number, string>();
   const down = new Set<string>();
   const members: Member[] = [];
-  for (let i = 0; i < n; i++) {
+  /** A member started on a fresh data directory with `key`; `seed` runs on its store first. */
+  const add = async (key: ManagementKey, seed?: (acceptors: SealedAcceptorStore) => Promise<void>): Promise<Member & { acceptors: SealedAcceptorStore }> => {
     const dataDir = dirs.make();
-    const identity = openDataDir(dataDir, { managementKey: first, clusterId: 'c', now: new Date() });
+    const identity = openDataDir(dataDir, { managementKey: key, clusterId: 'c', now: new Date() });
     const memory = new MemoryStore();
     await memory.start();
-    const sealer = new Sealer(first, identity.nodeId);
+    const sealer = new Sealer(key, identity.nodeId);
     const store = new SealedStore(memory, sealer);
     await store.put('key/k', Buffer.from('a record'));
     const acceptorStore = new SealedAcceptorStore(store);
     await acceptorStore.index();
+    await seed?.(acceptorStore);
     const retired: number[] = [];
     const offered: number[] = [];
     const held = new HeldManagementKeys({
       dataDir, keys: identity.keys, removed: [], sealer, log: silentLogger(),
-      network: { add: (key) => offered.push(key.epoch), retire: (epoch) => retired.push(epoch) },
+      network: { add: (k) => offered.push(k.epoch), retire: (epoch) => retired.push(epoch) },
       resealer: new Resealer({ store, acceptorStore, sealer, log: silentLogger() }),
     });
     const rotation: ManagementKeyRotation = new ManagementKeyRotation({
@@ -64,9 +67,12 @@ async function cluster(n: number) {
         return chosen.get(epoch)!;
       },
     });
-    members.push({ nodeId: identity.nodeId, dataDir, held, rotation, retired, offered });
-  }
-  return { members, first, chosen, down };
+    const member = { nodeId: identity.nodeId, dataDir, held, rotation, retired, offered, acceptors: acceptorStore };
+    members.push(member);
+    return member;
+  };
+  for (let i = 0; i < n; i++) await add(first);
+  return { members, first, chosen, down, add };
 }
 
 describe('management-key rotation across members', () => {
@@ -114,5 +120,29 @@ describe('management-key rotation across members', () => {
     expect(() => openDataDir(members[0]!.dataDir, { managementKey: first, clusterId: 'c', now: new Date() })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_REMOVED' }));
     // a removed epoch is never installed again
     await expect(members[0]!.rotation.install(ManagementKey.generate(3))).resolves.toMatchObject({ epoch: 3, complete: true });
+  });
+
+  it('gives a member that joined with only the new key the old one before the removal, and removes only once it sealed again what it was handed', async () => {
+    const { members, first, add } = await cluster(3);
+    const installed = await members[0]!.rotation.install(undefined);
+    await members[0]!.rotation.use(2);
+    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), { timeoutMs: 5_000, message: 're-seal done' });
+    // the newcomer holds a secret handed over from a peer that still sealed it under epoch 1
+    const handed = sealRegisterValue(new Sealer(first, 'node-peer'), 'secret/iss/alice', Buffer.from('alice'));
+    const late = await add(ManagementKey.parse(installed.key!, 't'), (acceptors) => acceptors.save('secret/iss/alice', { promised: [1, 'p'], committed: handed }));
+    expect(late.held.report()).toMatchObject({ held: [{ epoch: 2 }], reseal: { state: 'done' } });
+
+    const removed = await members[0]!.rotation.remove(1).catch((err: unknown) => err as Error);
+    if (removed instanceof Error) {
+      // refused while the newcomer seals again what it can now open
+      expect(removed.message).toMatch(/removal of epoch 1 refused/);
+      await waitFor(() => late.held.report().reseal.state === 'done', { timeoutMs: 5_000, message: 'the newcomer re-sealed' });
+      expect((await members[0]!.rotation.remove(1)).complete).toBe(true);
+    }
+    expect(late.offered).toEqual([1]);
+    expect(late.retired).toEqual([1]);
+    const value = (await late.acceptors.load('secret/iss/alice'))!.committed!;
+    expect(readSealHeader(value).epoch).toBe(2);
+    expect(openRegisterValue(new Sealer(ManagementKey.parse(installed.key!, 't'), 'x'), 'secret/iss/alice', value, () => false).toString()).toBe('alice');
   });
 });
