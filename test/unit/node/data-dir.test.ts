@@ -18,7 +18,8 @@ describe('data directory identity', () => {
     expect(first.created).toBe(true);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const second = openDataDir(dir, { managementKey, clusterId: 'c', now });
-    expect(second).toEqual({ nodeId: first.nodeId, created: false });
+    expect(second).toMatchObject({ nodeId: first.nodeId, created: false, sealingEpoch: 1, removed: [] });
+    expect(second.keys.map((k) => k.epoch)).toEqual([1]);
     const meta = readFileSync(join(dir, META_FILE), 'utf8');
     expect(meta).not.toContain(managementKey.derive('x').toString('hex'));
   });
