@@ -55,6 +55,11 @@ export class HeldManagementKeys {
     return this.#keys.get(epoch);
   }
 
+  /** The epochs a rotation removed here. */
+  get removedEpochs(): number[] {
+    return this.#removed.map((r) => r.epoch);
+  }
+
   /** Every epoch this node ever knew of: held or removed. */
   get knownEpochs(): number[] {
     return [...this.#keys.keys(), ...this.#removed.map((r) => r.epoch)];
@@ -106,6 +111,8 @@ export class HeldManagementKeys {
   use(epoch: number): Promise<ManagementKeyReport> {
     return this.#serial(() => {
       if (!this.#keys.has(epoch)) throw step(`this node does not hold the key of epoch ${epoch}; install it first`);
+      // never back: a key once replaced may be the leaked one
+      if (epoch < this.#o.sealer.sealingEpoch) throw step(`this node seals with epoch ${this.#o.sealer.sealingEpoch} already; a rotation never goes back to an older key`);
       if (this.#o.sealer.sealingEpoch !== epoch) {
         this.#persist([...this.#keys.values()], epoch);
         this.#o.sealer.use(epoch);
@@ -133,9 +140,11 @@ export class HeldManagementKeys {
         if (this.#removed.some((r) => r.epoch === epoch)) return;
         throw step(`this node holds no key of epoch ${epoch}`);
       }
-      if (epoch === this.#o.sealer.sealingEpoch) throw step(`epoch ${epoch} is the one this node seals with; use the new key first`);
+      if (epoch >= this.#o.sealer.sealingEpoch) throw step(`epoch ${epoch} is ${epoch === this.#o.sealer.sealingEpoch ? 'the one this node seals with' : 'newer than the one this node seals with'}; only an older key is removed, once the new one is used`);
       const pass = await this.#o.resealer.verify();
       if (pass.remaining > 0) throw step(`${pass.remaining} records were still sealed under another epoch here (sealed again now); run the removal again`);
+      // synced and compacted before the key is forgotten: a power cut cannot bring back what was sealed under it
+      await this.#o.resealer.settleOnDisk();
       const removed = [...this.#removed, { epoch, fingerprint: key.fingerprint() }];
       this.#persist([...this.#keys.values()].filter((k) => k.epoch !== epoch), this.#o.sealer.sealingEpoch, removed);
       this.#removed.push({ epoch, fingerprint: key.fingerprint() });

@@ -14,18 +14,16 @@
  * Passes run in the background, one at a time, until one finds nothing left; a restart resumes from the start of
  * the store (a pass is idempotent). Work yields to the event loop every `YIELD_EVERY` records.
  */
-import type { Sealer } from '../crypto/sealer.js';
+import { readSealHeader, type Sealer } from '../crypto/sealer.js';
 import { resealRegisterValue } from '../crypto/register-seal.js';
 import { GENERATION_RECORD, PREFIX as REGISTER_PREFIX, type SealedAcceptorStore } from '../register/acceptor-store.js';
-import { expiryOf } from '../register/expiring.js';
+import { EXPIRY_HEADER_BYTES, expiryOf } from '../register/expiring.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import type { Logger } from '../log.js';
 import { isKeymeshError } from '../errors.js';
 
 /** Records handled between two yields to the event loop. */
 const YIELD_EVERY = 256;
-/** Expiry header length of an expiring register value (`expiring.ts`). */
-const EXPIRY_HEADER_BYTES = 10;
 
 /** What the last pass found. */
 export interface ResealProgress {
@@ -49,7 +47,11 @@ export class Resealer {
   #stopped = false;
   #progress: ResealProgress = { state: 'idle', remaining: undefined, resealed: 0, passes: 0 };
 
-  constructor(options: { store: SealedStore; acceptorStore: SealedAcceptorStore; sealer: Sealer; log: Logger }) {
+  readonly #removed: () => readonly number[];
+
+  /** `removed`: the epochs a rotation removed here (what is still under one of them is lost, not left to do). */
+  constructor(options: { store: SealedStore; acceptorStore: SealedAcceptorStore; sealer: Sealer; log: Logger; removed?: () => readonly number[] }) {
+    this.#removed = options.removed ?? (() => []);
     this.#store = options.store;
     this.#acceptors = options.acceptorStore;
     this.#sealer = options.sealer;
@@ -117,7 +119,20 @@ export class Resealer {
   /** One pass over the whole store: what it sealed again, and what is still under another epoch after it. */
   async pass(): Promise<{ resealed: number; remaining: number }> {
     const epoch = this.#sealer.sealingEpoch;
-    const reseal = (key: string, value: Uint8Array) => resealRegisterValue(this.#sealer, key, value, expiryOf(value) === undefined ? 0 : EXPIRY_HEADER_BYTES);
+    const held = new Set(this.#sealer.epochs);
+    const removed = new Set(this.#removed());
+    let foreign = 0;
+    /** An epoch this node neither holds nor removed: what is under it cannot be sealed again here, yet must not be lost. */
+    const isForeign = (e: number) => !held.has(e) && !removed.has(e);
+    const reseal = (key: string, value: Uint8Array) => {
+      const headerBytes = expiryOf(value) === undefined ? 0 : EXPIRY_HEADER_BYTES;
+      const inner = innerEpoch(value.subarray(headerBytes));
+      if (inner !== undefined && isForeign(inner)) {
+        foreign += 1;
+        return undefined;
+      }
+      return resealRegisterValue(this.#sealer, key, value, headerBytes);
+    };
     let resealed = 0;
     let remaining = 0;
     let unreadable = 0;
@@ -126,6 +141,10 @@ export class Resealer {
       if (this.#stopped) throw new Error('the node is stopping');
       if (++seen % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
       const stale = sealedUnder !== undefined && sealedUnder !== epoch;
+      if (stale && isForeign(sealedUnder)) {
+        foreign += 1;
+        continue;
+      }
       try {
         if (key.startsWith(REGISTER_PREFIX)) {
           const outcome = await this.#acceptors.reseal(key.slice(REGISTER_PREFIX.length), stale, reseal);
@@ -138,13 +157,29 @@ export class Resealer {
           resealed += 1;
         }
       } catch (err) {
-        // a record that does not open cannot be sealed again (nor served); it does not hold the rotation up
+        // a record that does not open under a key held here cannot be sealed again (nor served); it holds nothing up
         if (!isKeymeshError(err, 'ERR_RECORD_CORRUPT')) throw err;
         unreadable += 1;
       }
     }
     if (unreadable > 0) this.#log.warn({ unreadable }, 're-seal pass met records that fail their seal check; they stay as they are');
+    if (foreign > 0) this.#log.warn({ foreign }, 're-seal pass met records sealed under a management key this node does not hold; the old key must reach it before it is removed');
     // what was sealed again in this pass is checked by the next one: only a pass that changed nothing proves it
-    return { resealed, remaining: remaining + resealed };
+    return { resealed, remaining: remaining + resealed + foreign };
+  }
+
+  /** Makes what the passes wrote durable and compacts the store, so the values under the old epoch leave its files. */
+  async settleOnDisk(): Promise<void> {
+    await this.#acceptors.rewriteGeneration();
+    await this.#store.compact('');
+  }
+}
+
+/** The epoch of a sealed value, or undefined when it is not one. */
+function innerEpoch(value: Uint8Array): number | undefined {
+  try {
+    return readSealHeader(value).epoch;
+  } catch {
+    return undefined;
   }
 }

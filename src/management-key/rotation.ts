@@ -23,9 +23,12 @@ import { KeymeshError, isKeymeshError } from '../errors.js';
 import type { HeldManagementKeys } from './held-keys.js';
 import { openInstalled } from './held-keys.js';
 import type { ManagementKeyReport, ManagementKeyRequest } from './messages.js';
+import type { AuditLog } from '../audit/audit-log.js';
 
 /** How long a member may take to answer one step (a removal waits for a re-seal pass). Default is 60 s. */
 export const STEP_TIMEOUT_MS = 60_000;
+/** Epochs an install tries to claim, one after another, when the next one was taken by an install that went nowhere. */
+const CLAIM_TRIES = 8;
 /** Rounds of fresh re-seal passes the removal runs at most to find one in which nothing moved. */
 const VERIFY_ROUNDS = 5;
 /** How long a member may take to answer a status request. Default is 5 s. */
@@ -67,6 +70,8 @@ export interface RotationOptions {
   /** Chooses the fingerprint of `epoch` through the register: the one already chosen, or `fingerprint`. */
   readonly claimEpoch: (epoch: number, fingerprint: string) => Promise<string>;
   readonly stepTimeoutMs?: number;
+  /** Where each step a member takes is recorded, naming the node that sent it, before it is taken; none by default. */
+  readonly audit?: AuditLog;
 }
 
 export class ManagementKeyRotation {
@@ -76,9 +81,15 @@ export class ManagementKeyRotation {
     this.#o = options;
   }
 
-  /** A step from another member (or this node), applied here. */
-  async handle(request: ManagementKeyRequest): Promise<ManagementKeyReport> {
+  /**
+   * A step from member `from` (or this node), applied here; a step that changes anything is recorded first (fail
+   * closed), so a member's word alone never changes a node's keys without a trace.
+   */
+  async handle(request: ManagementKeyRequest, from?: string): Promise<ManagementKeyReport> {
     const held = this.#o.held;
+    if (this.#o.audit && from !== undefined && (request.step === 'install' || request.step === 'use' || request.step === 'remove')) {
+      await this.#o.audit.record({ event: 'management-key:step', operator: `node ${from}`, step: request.step, epoch: request.epoch ?? 0 });
+    }
     switch (request.step) {
       case 'status':
         return held.report();
@@ -119,10 +130,19 @@ export class ManagementKeyRotation {
     else if (unfinished.length > 0) throw new KeymeshError('ERR_ROTATION_STEP', `a rotation is unfinished (epochs ${unfinished.join(', ')} are not yet held and sealed with by every member alone); finish it with use and remove first`);
     else epoch = Math.max(...known) + 1;
     if (given && given.epoch !== MANAGEMENT_KEY_EPOCH && given.epoch !== epoch) throw new KeymeshError('ERR_ROTATION_STEP', `the key given is for epoch ${given.epoch}; the next epoch is ${epoch}`);
-    const key = given ? given.withEpoch(epoch) : ManagementKey.parse(ManagementKey.generate(epoch), 'a new key');
+    // an epoch claimed by an install that reached no member (its node stopped, or every member refused) stays taken:
+    // a key without an epoch of its own moves on to the next free one
+    let key = given ? given.withEpoch(epoch) : ManagementKey.parse(ManagementKey.generate(epoch), 'a new key');
+    for (let tries = 1; ; tries++) {
+      const chosen = await this.#o.claimEpoch(key.epoch, key.fingerprint());
+      if (chosen === key.fingerprint()) break;
+      if ((given && given.epoch !== MANAGEMENT_KEY_EPOCH) || tries >= CLAIM_TRIES) {
+        throw new KeymeshError('ERR_ROTATION_STEP', `epoch ${key.epoch} was taken by another key (fingerprint ${chosen.slice(0, 12)}…); ask for the status and start again`);
+      }
+      key = key.withEpoch(key.epoch + 1);
+    }
+    epoch = key.epoch;
     const fingerprint = key.fingerprint();
-    const chosen = await this.#o.claimEpoch(epoch, fingerprint);
-    if (chosen !== fingerprint) throw new KeymeshError('ERR_ROTATION_STEP', `epoch ${epoch} was taken by another key (fingerprint ${chosen.slice(0, 12)}…); ask for the status and start again`);
     const holder = this.#o.held.sealingKey;
     const nodes = await this.#fanOut({ t: 'mk', step: 'install', epoch, under: holder.epoch, wrapped: key.wrapUnder(holder), fingerprint }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS);
     return { epoch, fingerprint, ...(given ? {} : { key: key.reveal() }), ...summarise(nodes) };
@@ -147,10 +167,13 @@ export class ManagementKeyRotation {
    */
   async remove(epoch: number): Promise<RotationStatus> {
     const before = await this.#shareKeys(await this.status());
-    const ready = (r: ManagementKeyReport) => r.sealing !== epoch && r.reseal.state === 'done' && r.held.some((h) => h.epoch === r.sealing);
-    const count = before.nodes.filter((n) => n.report && (ready(n.report) || !n.report.held.some((h) => h.epoch === epoch))).length;
+    const ready = (r: ManagementKeyReport) => r.sealing > epoch && r.reseal.state === 'done' && r.held.some((h) => h.epoch === r.sealing);
+    // a member that never held the key (it joined with the newer one, and did not take the older one since) may hold
+    // values under it that nobody could open after the removal: only one that removed it already counts as well
+    const settled = (r: ManagementKeyReport) => (ready(r) && r.held.some((h) => h.epoch === epoch)) || r.removed.includes(epoch);
+    const count = before.nodes.filter((n) => n.report && settled(n.report)).length;
     if (count < before.members) {
-      throw new KeymeshError('ERR_ROTATION_STEP', `removal of epoch ${epoch} refused: ${count} of ${before.members} members seal with a newer key and finished sealing everything again (${missing(before, (r) => ready(r) || !r.held.some((h) => h.epoch === epoch))})`);
+      throw new KeymeshError('ERR_ROTATION_STEP', `removal of epoch ${epoch} refused: ${count} of ${before.members} members seal with a newer key and finished sealing everything again (${missing(before, settled)})`);
     }
     await this.#quiet();
     return summarise(await this.#fanOut({ t: 'mk', step: 'remove', epoch }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS));
@@ -180,11 +203,14 @@ export class ManagementKeyRotation {
       const r = n.report;
       if (!r) return [];
       const theirs = new Set(r.held.map((h) => h.epoch));
-      const under = held.keys.filter((k) => theirs.has(k.epoch)).at(-1);
-      if (!under) return [];
-      return held.keys.filter((k) => !theirs.has(k.epoch) && !r.removed.includes(k.epoch)).map((key) => this.#o.ask(n.nodeId, {
-        t: 'mk', step: 'install', epoch: key.epoch, under: under.epoch, wrapped: key.wrapUnder(under), fingerprint: key.fingerprint(),
-      }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS).catch(() => undefined));
+      // only an older key, wrapped under a newer one the member holds: a member holding only an old (maybe leaked)
+      // key is never sent a newer one; it stays short of the step until it is started with the new key
+      return held.keys.filter((k) => !theirs.has(k.epoch) && !r.removed.includes(k.epoch)).flatMap((key) => {
+        const under = held.keys.find((u) => u.epoch > key.epoch && theirs.has(u.epoch));
+        return under ? [this.#o.ask(n.nodeId, {
+          t: 'mk', step: 'install', epoch: key.epoch, under: under.epoch, wrapped: key.wrapUnder(under), fingerprint: key.fingerprint(),
+        }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS).catch(() => undefined)] : [];
+      });
     });
     if (sends.length === 0) return status;
     await Promise.all(sends);

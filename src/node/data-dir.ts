@@ -100,23 +100,26 @@ function heldKeys(dir: string, meta: z.output<typeof metaSchema>, given: Managem
   }
   return [given, ...held.filter((k) => k !== mine).map((k) => {
     const wrapped = k.wrapped[String(given.epoch)];
-    if (wrapped === undefined) throw new KeymeshError('ERR_MANAGEMENT_KEY_MISMATCH', `${dir} keeps the management key of epoch ${k.epoch} without a copy under epoch ${given.epoch}; start the node with the key of epoch ${k.epoch}`);
+    if (wrapped === undefined) throw new KeymeshError('ERR_MANAGEMENT_KEY_MISMATCH', `${dir} keeps the management key of epoch ${k.epoch} without a copy under epoch ${given.epoch} (the node seals with epoch ${meta.managementKey.epoch}); start it with the key of epoch ${meta.managementKey.epoch}`);
     return ManagementKey.unwrap(given, k.epoch, wrapped);
   })];
 }
 
 /**
- * Records the management keys the node holds, the one it seals with, and the removed ones, atomically: every key
- * is kept wrapped under every other, so any one of them starts the node.
+ * Records the management keys the node holds, the one it seals with, and the removed ones, atomically. Every key is
+ * kept wrapped under the sealing key, and older keys under newer ones: before the new key is used, either key
+ * starts the node; from then on only the keys from the sealing one up do.
  */
 export function saveManagementKeys(dir: string, state: { keys: readonly ManagementKey[]; sealingEpoch: number; removed: ReadonlyArray<{ epoch: number; fingerprint: string }> }): void {
   const metaPath = join(dir, META_FILE);
   const meta = readMeta(metaPath);
   const sealing = state.keys.find((k) => k.epoch === state.sealingEpoch);
   if (!sealing) throw new KeymeshError('ERR_INTERNAL', `no held management key of epoch ${state.sealingEpoch}`);
+  // every key under the sealing key, and older keys under newer ones; never a key under an older one the node no
+  // longer seals with, so a copy of this file and a leaked old key never give the new key once it is in use
   const heldKeys = state.keys.map((key) => ({
     epoch: key.epoch, fingerprint: key.fingerprint(),
-    wrapped: Object.fromEntries(state.keys.filter((h) => h !== key).map((h) => [String(h.epoch), key.wrapUnder(h)])),
+    wrapped: Object.fromEntries(state.keys.filter((h) => h !== key && (h.epoch === state.sealingEpoch || key.epoch < h.epoch)).map((h) => [String(h.epoch), key.wrapUnder(h)])),
   }));
   const next = { ...meta, managementKey: { epoch: sealing.epoch, fingerprint: sealing.fingerprint() }, heldKeys, removedKeys: [...state.removed] };
   writeFileAtomic(metaPath, `${JSON.stringify(next, null, 2)}\n`, 0o600);

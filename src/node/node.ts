@@ -137,10 +137,10 @@ export class KeymeshNode implements Startable {
         // the verifier's leeway plus how far another node's clock may be off
         expiryGraceMs: 2 * config.clockSkewMs,
         timing: timingFor(config.timingProfile),
-        managementKeys: (request: ManagementKeyRequest): Promise<ManagementKeyReport> => managementKeys.handle(request),
+        managementKeys: (request: ManagementKeyRequest, from: string): Promise<ManagementKeyReport> => managementKeys.handle(request, from),
       });
       await agreement.load();
-      const resealer = new Resealer({ store, acceptorStore: agreement.acceptorStore, sealer, log: log.child({ component: 'reseal' }) });
+      const resealer = new Resealer({ store, acceptorStore: agreement.acceptorStore, sealer, log: log.child({ component: 'reseal' }), removed: () => heldKeys.removedEpochs });
       // stopped before the store closes (components stop in reverse order)
       this.#started.push({ start: async () => undefined, stop: () => resealer.stop() });
       const heldKeys: HeldManagementKeys = new HeldManagementKeys({
@@ -148,7 +148,7 @@ export class KeymeshNode implements Startable {
         network: { add: (key) => cluster.network?.add(key), retire: (epoch) => cluster.retireNetworkEpoch(epoch) },
       });
       const managementKeys: ManagementKeyRotation = new ManagementKeyRotation({
-        held: heldKeys,
+        held: heldKeys, ...(audit ? { audit } : {}),
         members: () => agreement.view().map?.members.map((m) => ({ nodeId: m.nodeId, name: m.name })) ?? [],
         ask: (nodeId, request, timeoutMs) => agreement.askManagementKeys(nodeId, request, timeoutMs),
         claimEpoch: async (epoch, fingerprint) => Buffer.from((await agreement.getOrCreate(`mkey/${epoch}`, Buffer.from(fingerprint, 'hex'))).value!).toString('hex'),

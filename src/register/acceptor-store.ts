@@ -245,14 +245,16 @@ export class SealedAcceptorStore implements AcceptorStateStore {
    * and the next pass tries again.
    */
   async reseal(key: string, outerStale: boolean, reseal: (key: string, value: Uint8Array) => Uint8Array | undefined): Promise<'resealed' | 'current' | 'busy'> {
-    if (this.#unsettled.has(key) || this.#resealing.has(key)) return 'busy';
+    if (this.#resealing.has(key)) return 'busy';
     this.#resealing.set(key, false);
     try {
       const stored = await this.#readStored(key);
-      if (!stored) return 'current';
+      // removed meanwhile (a sweep, a restored directory's drop): nothing to write back
+      if (!stored || (this.#known && !this.#known.has(key))) return 'current';
       const accepted = stored.accepted && reseal(key, stored.accepted.value);
       const committed = stored.committed && reseal(key, stored.committed);
       if (!accepted && !committed && !outerStale) return 'current';
+      // a save on its way may already hold it sealed anew; the next pass looks again
       if (this.#resealing.get(key) || this.#unsettled.has(key)) return 'busy';
       const state: AcceptorState = {
         promised: stored.promised,

@@ -24,6 +24,8 @@ export const EXPIRING_PREFIXES = ['jti/', 'dpop/', 'revoked/', 'renewed/', 'toke
 const MAGIC_0 = 0xff;
 const MAGIC_1 = 0x54;
 const HEADER_BYTES = 10;
+/** Length of the expiry header. */
+export const EXPIRY_HEADER_BYTES = HEADER_BYTES;
 /** Latest expiry a header may carry (seconds): year 9999, far beyond any token, and exact in a double. */
 export const MAX_EXPIRY_S = 253_402_300_799;
 

@@ -67,7 +67,7 @@ export interface AgreementOptions {
   /** Where register operations asked of this node are counted and timed; none by default. */
   readonly metrics?: RegisterMetrics;
   /** Answers the management-key steps other members send (`src/management-key/rotation.ts`); none by default. */
-  readonly managementKeys?: (request: ManagementKeyRequest) => Promise<ManagementKeyReport>;
+  readonly managementKeys?: (request: ManagementKeyRequest, from: string) => Promise<ManagementKeyReport>;
 }
 
 /** `/v1/cluster`'s view of the map. */

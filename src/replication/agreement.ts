@@ -350,7 +350,7 @@ export class Agreement implements ClusterDelegate {
         return { t: 'ok' };
       case 'mk': {
         if (!this.#o.managementKeys) throw new KeymeshError('ERR_UNAVAILABLE', 'this node takes no management-key steps');
-        return { t: 'mk', report: await this.#o.managementKeys(request) };
+        return { t: 'mk', report: await this.#o.managementKeys(request, from) };
       }
       case 'op': {
         if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');

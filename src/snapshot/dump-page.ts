@@ -22,6 +22,8 @@ import { MAX_DUMP_ENTRIES, type CoordReply, type CoordRequest } from '../replica
 /** Most bytes of keys and values in one page: a page fits a coordination message with room for its envelope. */
 export const DUMP_PAGE_BYTES = 192 * 1024;
 const MAP_PREFIX = 'map/';
+/** The epochs a management-key rotation claimed (`src/management-key/rotation.ts`): a new cluster claims its own. */
+const MKEY_PREFIX = 'mkey/';
 
 /** What a page is read from: an acceptor's state store (`SealedAcceptorStore`). */
 export interface DumpSource {
@@ -68,14 +70,14 @@ export async function dumpPage(
 }
 
 /**
- * The `n` smallest of `keys` after `after` (map registers excluded), in order. Keeps at most 2n candidates: when
+ * The `n` smallest of `keys` after `after` (map and management-key registers excluded), in order. Keeps at most 2n candidates: when
  * full, it sorts them, keeps the n smallest, and from then on skips anything not below the n-th.
  */
 export function smallestAfter(keys: Iterable<string>, after: string | undefined, n: number): string[] {
   let picked: string[] = [];
   let bound: string | undefined;
   for (const key of keys) {
-    if ((after !== undefined && key <= after) || (bound !== undefined && key >= bound) || key.startsWith(MAP_PREFIX)) continue;
+    if ((after !== undefined && key <= after) || (bound !== undefined && key >= bound) || key.startsWith(MAP_PREFIX) || key.startsWith(MKEY_PREFIX)) continue;
     picked.push(key);
     if (picked.length >= 2 * n) {
       picked = picked.sort().slice(0, n);

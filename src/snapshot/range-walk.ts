@@ -20,6 +20,7 @@
  * is left out; with fewer than the replication factor of them every key still has a replica that answered, beyond
  * that the walk fails with `ERR_UNAVAILABLE`.
  */
+import { isErasableKey } from '../register/tombstone.js';
 import { KeymeshError } from '../errors.js';
 
 /** One member's page, as the `dumped` coordination reply carries it. */
@@ -65,6 +66,8 @@ export async function* walkRegisters(o: WalkOptions): AsyncGenerator<{ key: stri
     await Promise.all(cursors.filter((c) => !c.done && c.items.length === 0).map(async (c) => {
       try {
         const page = await o.page(c.nodeId, c.after);
+        // a member whose cursor does not move on would keep the walk going for ever
+        if (page.next !== undefined && c.after !== undefined && page.next <= c.after) throw new KeymeshError('ERR_BAD_MESSAGE', `member ${c.nodeId} answered a page that does not move past ${c.after}`);
         c.items = merged(page);
         c.after = page.next;
         c.done = page.next === undefined;
@@ -98,6 +101,9 @@ export async function* walkRegisters(o: WalkOptions): AsyncGenerator<{ key: stri
 
 /** The value to carry for `key`, from what its replicas said. */
 async function decide(o: WalkOptions, key: string, seen: ReadonlyArray<{ nodeId: string; value?: Uint8Array }>): Promise<Uint8Array | undefined> {
+  // a user's secret may have been erased by a tombstone whose commit has not reached every replica yet: what the
+  // register answers a reader (a quorum read, which honours a tombstone) is what the snapshot carries
+  if (isErasableKey(key)) return o.finish(key);
   const replicas = new Set(o.replicasOf(key));
   const votes = new Map<string, { value: Uint8Array; count: number }>();
   for (const s of seen) {

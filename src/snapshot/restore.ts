@@ -12,7 +12,9 @@
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { Sealer } from '../crypto/sealer.js';
-import { isKeymeshError } from '../errors.js';
+import { isKeymeshError, KeymeshError } from '../errors.js';
+import { readSealHeader } from '../crypto/sealer.js';
+import { withoutExpiry } from '../register/expiring.js';
 import { decodeKeyRecord, type KeyRecord } from '../keyring/key-record.js';
 import { readFrames } from './frame-reader.js';
 import { RestoreApplier, type RestoreCounts, type RestoreTarget } from './restore-apply.js';
@@ -52,6 +54,8 @@ export async function verifySnapshot(source: AsyncIterable<Uint8Array>, sealer: 
     digest.add(f as { i: number; s: Uint8Array });
     if (entry.k === 'r') {
       if (read.keys > 0) throw invalid('a register value follows the key records');
+      const inner = sealedEpochOf(withoutExpiry(entry.value));
+      if (inner !== undefined && inner !== info.epoch) throw invalid(`the value of entry ${read.registers + read.keys} is sealed under epoch ${inner}, not the snapshot's ${info.epoch}`);
       read.registers += 1;
       await onEntry?.({ kind: 'register', key: entry.key, value: entry.value });
     } else {
@@ -72,7 +76,11 @@ export async function verifySnapshot(source: AsyncIterable<Uint8Array>, sealer: 
 export async function restoreSnapshot(o: { body: AsyncIterable<Uint8Array>; spoolPath: string; maxBytes: number; sealer: Sealer; target: RestoreTarget }): Promise<RestoreReport> {
   const spool = await open(o.spoolPath, 'wx', 0o600);
   try {
-    await verifySnapshot(spooled(o.body, spool), o.sealer, undefined, o.maxBytes);
+    const checked = await verifySnapshot(spooled(o.body, spool), o.sealer, undefined, o.maxBytes);
+    // its values would land under a key this cluster is replacing, or has replaced: they must be sealed with the one in use
+    if (checked.epoch !== o.sealer.sealingEpoch) {
+      throw new KeymeshError('ERR_SNAPSHOT_KEY_MISMATCH', `snapshot ${checked.id} is sealed under management-key epoch ${checked.epoch}; this cluster seals with epoch ${o.sealer.sealingEpoch}. Restore it into a cluster started with the key of epoch ${checked.epoch}, then rotate; nothing was written`);
+    }
     await spool.sync();
     await spool.close();
     const applier = new RestoreApplier(o.target);
@@ -93,6 +101,15 @@ async function* spooled(body: AsyncIterable<Uint8Array>, spool: { appendFile(b: 
   for await (const chunk of body) {
     await spool.appendFile(chunk);
     yield chunk;
+  }
+}
+
+/** The epoch a sealed value is sealed under, or undefined when it is not a sealed value. */
+function sealedEpochOf(value: Uint8Array): number | undefined {
+  try {
+    return readSealHeader(value).epoch;
+  } catch {
+    return undefined;
   }
 }
 

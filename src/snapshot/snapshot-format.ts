@@ -27,7 +27,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import { z } from 'zod';
-import type { Sealer } from '../crypto/sealer.js';
+import { readSealHeader, type Sealer } from '../crypto/sealer.js';
 import { KeymeshError } from '../errors.js';
 
 /** The first bytes of every snapshot file: "KMSNAP", a zero byte and the format version. */
@@ -74,6 +74,8 @@ export interface SnapshotInfo {
   readonly mapId: string;
   readonly createdAt: number;
   readonly node: string;
+  /** The management-key epoch the snapshot, and every sealed value in it, is sealed under. */
+  readonly epoch: number;
 }
 
 /** `body` as a frame: its length, then the body. */
@@ -101,7 +103,7 @@ export function decodeFrame(body: Uint8Array): SnapshotFrame {
 }
 
 /** A new snapshot's header frame. */
-export function headerFrame(sealer: Sealer, info: Omit<SnapshotInfo, 'id'>): { id: string; header: HeaderFrame } {
+export function headerFrame(sealer: Sealer, info: Omit<SnapshotInfo, 'id' | 'epoch'>): { id: string; header: HeaderFrame } {
   const id = randomBytes(16).toString('hex');
   const check = sealer.seal(`snapshot|${id}|header`, pack({ clusterId: info.clusterId, mapId: info.mapId, createdAt: info.createdAt, node: info.node }));
   return { id, header: { t: 'h', v: SNAPSHOT_FORMAT, id, ...info, check } };
@@ -124,7 +126,7 @@ export function openHeader(sealer: Sealer, header: HeaderFrame): SnapshotInfo {
   if (!check.success || check.data.clusterId !== clusterId || check.data.mapId !== mapId || check.data.createdAt !== createdAt || check.data.node !== node) {
     throw invalid('its header was altered');
   }
-  return { id, clusterId, mapId, createdAt, node };
+  return { id, clusterId, mapId, createdAt, node, epoch: readSealHeader(header.check).epoch };
 }
 
 /** Entry `index` of snapshot `id`. */

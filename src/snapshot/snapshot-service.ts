@@ -8,6 +8,7 @@
  * A restore verifies, then writes (`restore.ts`). One snapshot and one restore run at a time on a node.
  */
 import { randomBytes } from 'node:crypto';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { isStable } from '../cluster-map/cluster-map.js';
@@ -120,6 +121,10 @@ export class SnapshotService {
     this.#restoring = true;
     const { agreement, keyring, clock } = this.#o;
     try {
+      // a restore cut short by a crash leaves its spool (sealed, but every secret): nothing else runs now that needs one
+      for (const name of await readdir(this.#o.dataDir)) {
+        if (/^restore-[0-9a-f]{16}\.spool$/.test(name)) await rm(join(this.#o.dataDir, name), { force: true });
+      }
       return await restoreSnapshot({
         body, spoolPath: join(this.#o.dataDir, `restore-${randomBytes(8).toString('hex')}.spool`), maxBytes: RESTORE_MAX_BYTES, sealer: this.#o.sealer,
         target: {

@@ -5,6 +5,8 @@
  * trailer (the HTTP answer has already started), so the reader learns why instead of seeing a cut-off file.
  */
 import type { Sealer } from '../crypto/sealer.js';
+import { resealRegisterValue } from '../crypto/register-seal.js';
+import { EXPIRY_HEADER_BYTES, expiryOf } from '../register/expiring.js';
 import { isKeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { entryDigest, entryFrame, frame, headerFrame, SNAPSHOT_MAGIC, trailerFrame, type SnapshotEntry, type SnapshotInfo } from './snapshot-format.js';
@@ -20,7 +22,7 @@ export interface SnapshotContent {
 }
 
 /** The snapshot's bytes, in chunks of about `CHUNK_BYTES`. */
-export async function* writeSnapshot(o: { sealer: Sealer; info: Omit<SnapshotInfo, 'id'>; content: SnapshotContent; log: Logger }): AsyncGenerator<Buffer> {
+export async function* writeSnapshot(o: { sealer: Sealer; info: Omit<SnapshotInfo, 'id' | 'epoch'>; content: SnapshotContent; log: Logger }): AsyncGenerator<Buffer> {
   const { id, header } = headerFrame(o.sealer, o.info);
   let chunk: Buffer[] = [SNAPSHOT_MAGIC, frame(header)];
   let size = 0;
@@ -44,7 +46,10 @@ export async function* writeSnapshot(o: { sealer: Sealer; info: Omit<SnapshotInf
   try {
     for await (const { key, value } of o.content.registers) {
       counts.registers += 1;
-      if (add({ k: 'r', key, value })) yield flush();
+      // a value still sealed under an older management key (a rotation's re-seal not finished) goes into the file
+      // under the key the file is sealed with, so one key opens all of it
+      const current = resealRegisterValue(o.sealer, key, value, expiryOf(value) === undefined ? 0 : EXPIRY_HEADER_BYTES) ?? value;
+      if (add({ k: 'r', key, value: current })) yield flush();
     }
     for (const record of o.content.keyRecords()) {
       counts.keys += 1;

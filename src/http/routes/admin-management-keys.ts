@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
 import { recordOperatorChange } from '../operator-audit.js';
+import { requirePrivateChannel } from '../transport.js';
 import { parseInput } from '../validate.js';
 
 const epochParams = z.strictObject({ epoch: z.coerce.number().int().min(1).max(1_000_000) });
@@ -14,6 +15,7 @@ const installBody = z.strictObject({
  * The management-key rotation (`admin`, `src/management-key/rotation.ts`):
  * - `GET /v1/management-keys`: every member's keys, sealing epoch and re-seal progress, and per-epoch counts;
  * - `POST /v1/management-keys` `{key?}`: installs a key on every member (a new random one, shown once, without `key`);
+ *   it carries a management key, so it is answered only over HTTPS or to a loopback caller (`ERR_INSECURE_TRANSPORT`);
  * - `POST /v1/management-keys/{epoch}/use`: every member seals with it (refused until every member holds it);
  * - `DELETE /v1/management-keys/{epoch}`: every member forgets it (refused until every member seals with a newer
  *   key and finished sealing everything again).
@@ -31,6 +33,8 @@ export function registerManagementKeyRoutes(app: FastifyInstance, deps: HttpDeps
   });
 
   app.post('/v1/management-keys', { preHandler: admin }, async (req, reply) => {
+    // a management key (the one sent, or the one generated and answered) only over HTTPS or on loopback
+    requirePrivateChannel(req);
     const { key } = parseInput(installBody, req.body ?? {}, 'body');
     await recordOperatorChange(deps, req, (operator) => ({ event: 'management-key:step', operator, step: 'install', epoch: 0 }));
     return reply.header('cache-control', 'no-store').send(await rotation().install(key));

@@ -90,4 +90,13 @@ describe('the management-key routes', () => {
     expect((await app.inject({ method: 'POST', url: '/v1/management-keys/2/use', headers: as(ADMIN) })).statusCode).toBe(503);
     expect(calls).toHaveLength(3);
   });
+
+  it('never carries a management key over plain HTTP to a caller off loopback', async () => {
+    const { app, calls, audit } = await setup();
+    const res = await app.inject({ method: 'POST', url: '/v1/management-keys', headers: as(ADMIN), payload: {}, remoteAddress: '192.0.2.7' });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ error: expect.any(String) });
+    expect(calls).toEqual([]);
+    expect(audit.events).toEqual([]);
+  });
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { openDataDir, saveManagementKeys } from '../../../src/node/data-dir.js';
@@ -41,14 +43,21 @@ describe('management keys in the data directory', () => {
     const created = openDataDir(dir, { managementKey: one, clusterId: 'c', now });
     expect(created.sealingEpoch).toBe(1);
 
-    saveManagementKeys(dir, { keys: [one, two], sealingEpoch: 2, removed: [] });
+    // installed, not used yet: either key starts the node
+    saveManagementKeys(dir, { keys: [one, two], sealingEpoch: 1, removed: [] });
     for (const given of [one, two]) {
       const opened = openDataDir(dir, { managementKey: given, clusterId: 'c', now });
       expect(opened.nodeId).toBe(created.nodeId);
-      expect(opened.sealingEpoch).toBe(2);
+      expect(opened.sealingEpoch).toBe(1);
       expect(opened.keys.map((k) => k.epoch).sort()).toEqual([1, 2]);
       expect(opened.keys.find((k) => k.epoch === 2)!.equals(two)).toBe(true);
     }
+    // in use: only the new key starts it, and the file holds no copy of the new key that the old one opens
+    saveManagementKeys(dir, { keys: [one, two], sealingEpoch: 2, removed: [] });
+    expect(openDataDir(dir, { managementKey: two, clusterId: 'c', now }).keys.map((k) => k.epoch).sort()).toEqual([1, 2]);
+    expect(() => openDataDir(dir, { managementKey: one, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH', message: expect.stringMatching(/start it with the key of epoch 2/) }));
+    const meta = JSON.parse(readFileSync(join(dir, 'keymesh.json'), 'utf8')) as { heldKeys: Array<{ epoch: number; wrapped: Record<string, string> }> };
+    expect(meta.heldKeys.find((k) => k.epoch === 2)!.wrapped).toEqual({});
 
     saveManagementKeys(dir, { keys: [two], sealingEpoch: 2, removed: [{ epoch: 1, fingerprint: one.fingerprint() }] });
     expect(() => openDataDir(dir, { managementKey: one, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_REMOVED', message: expect.stringMatching(/current key \(epoch 2\)/) }));

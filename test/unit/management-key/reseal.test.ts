@@ -119,4 +119,17 @@ describe('re-sealing after a management-key rotation', () => {
     await again.start();
     expect(await epochsAtRest(memory, acceptors)).toEqual(new Set([2]));
   });
+
+  it('counts a value under a key this node neither holds nor removed as left to do, never as done', async () => {
+    const { sealer, acceptors, store } = await setup();
+    const stranger = ManagementKey.parse(ManagementKey.generate(3), 't');
+    const handed = sealRegisterValue(new Sealer(stranger, 'node-peer'), 'secret/iss/bob', Buffer.from('bob'));
+    await acceptors.save('secret/iss/bob', { promised: ballot(1), committed: handed });
+    const removedHere: number[] = [];
+    const resealer = new Resealer({ store, acceptorStore: acceptors, sealer, log: silentLogger(), removed: () => removedHere });
+    expect((await resealer.pass()).remaining).toBe(1);
+    // once epoch 3 is known removed here, the value is lost rather than pending: it holds nothing up
+    removedHere.push(3);
+    expect(await resealer.pass()).toEqual({ resealed: 0, remaining: 0 });
+  });
 });

@@ -92,11 +92,30 @@ describe('management-key rotation across members', () => {
     expect(reopened.keys.map((k) => k.epoch).sort()).toEqual([1, 2]);
   });
 
-  it('gives an epoch one key: an install that lost the race for it is refused and changes nothing', async () => {
+  it('gives an epoch one key: a key given for a taken epoch is refused and changes nothing, a new key takes the next free epoch', async () => {
     const { members, chosen } = await cluster(3);
+    // an install that claimed epoch 2 and then reached no member
     chosen.set(2, 'f'.repeat(32));
-    await expect(members[0]!.rotation.install(undefined)).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP', message: expect.stringMatching(/epoch 2 was taken/) });
+    await expect(members[0]!.rotation.install(ManagementKey.generate(2))).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP', message: expect.stringMatching(/epoch 2 was taken/) });
     for (const m of members) expect(m.held.report().held.map((h) => h.epoch)).toEqual([1]);
+    const installed = await members[1]!.rotation.install(undefined);
+    expect(installed).toMatchObject({ epoch: 3, complete: true });
+    expect(installed.key).toMatch(/^3\./);
+  });
+
+  it('never goes back: every member refuses to use an older key or to remove the key in use or a newer one', async () => {
+    const { members } = await cluster(3);
+    const installed = await members[0]!.rotation.install(undefined);
+    // removing the installed key before it is used is refused on every member
+    const early = await members[0]!.rotation.remove(installed.epoch).catch((err: Error) => err);
+    expect(early).toMatchObject({ code: 'ERR_ROTATION_STEP' });
+    await members[0]!.rotation.use(installed.epoch);
+    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), { timeoutMs: 5_000, message: 're-seal done' });
+    const back = await members[1]!.rotation.use(1);
+    expect(back.complete).toBe(false);
+    expect(back.nodes.every((n) => n.error?.code === 'ERR_ROTATION_STEP')).toBe(true);
+    for (const m of members) expect(m.held.report().sealing).toBe(installed.epoch);
+    await expect(members[1]!.held.remove(installed.epoch)).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP' });
   });
 
   it('holds each step until every member reports the one before, naming the member that did not', async () => {

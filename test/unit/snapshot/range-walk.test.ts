@@ -98,4 +98,30 @@ describe('snapshot range walk', () => {
     expect(smallestAfter(keys, 'k/0100', 3)).toEqual(['k/0101', 'k/0102', 'k/0103']);
     expect(smallestAfter([...keys, 'map/1'], 'k/4998', 10)).toEqual(['k/4999']);
   });
+
+  it("settles a user's secret through the register, so an erasure whose commit has not reached most replicas is carried, not the old secret", async () => {
+    const states = { 'secret/iss/alice': committed('the old secret'), 'mkey/2': committed('a fingerprint') };
+    const placement = new Placement(map(IDS.slice(0, 3)), 3);
+    const { walk } = walkOver({ [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) }, placement, {
+      finish: async (key) => Buffer.from(key === 'secret/iss/alice' ? 'tombstone' : 'other'),
+    });
+    // every replica still shows the old secret; the register's answer (here: the tombstone) is what is carried
+    expect(await all(walk)).toEqual({ 'secret/iss/alice': 'tombstone' });
+  });
+
+  it('gives up on a member whose pages do not move on, instead of walking for ever', async () => {
+    const states: Record<string, AcceptorState> = {};
+    for (let i = 0; i < 10; i++) states[`kv/${i}`] = committed(`v${i}`);
+    const placement = new Placement(map(IDS.slice(0, 3)), 3);
+    let calls = 0;
+    const { walk } = walkOver({ [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) }, placement, {
+      tolerated: 0,
+      page: async () => {
+        calls += 1;
+        return { t: 'dumped', entries: [], pending: [], next: 'kv/0' };
+      },
+    });
+    await expect(all(walk)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    expect(calls).toBeLessThan(10);
+  });
 });

@@ -191,4 +191,29 @@ describe('snapshot file', () => {
     const { err } = await refusal(Buffer.concat(chunks));
     expect((err as Error).message).toContain('stopped early');
   });
+
+  it('writes a value still under an older management key under the key the file is sealed with, so the new key alone restores it', async () => {
+    const old = ManagementKey.parse(managementKey, 'test');
+    const rotated = ManagementKey.parse(ManagementKey.generate(2), 'test');
+    const rotating = new Sealer(old, 'node-a', [rotated]);
+    const underOld = rotating.seal('register|secret/user-2', Buffer.alloc(32, 9));
+    rotating.use(2);
+    const file = await snapshotBytes({ by: rotating, registers: [{ key: 'secret/user-2', value: underOld }] });
+    // a cluster that only holds the new key restores it and opens the secret
+    const fresh = new Sealer(rotated, 'node-z');
+    const { report, writes } = await restore(file, { by: fresh });
+    expect(report.snapshot.epoch).toBe(2);
+    const written = writes.find((w) => w.key === 'secret/user-2')!;
+    expect(fresh.open('register|secret/user-2', written.value)).toEqual(Buffer.alloc(32, 9));
+  });
+
+  it('refuses a file sealed under another epoch than the one the cluster seals with, writing nothing', async () => {
+    const old = ManagementKey.parse(managementKey, 'test');
+    const rotated = ManagementKey.parse(ManagementKey.generate(2), 'test');
+    const file = await snapshotBytes();
+    // the cluster holds the file's key but seals with a newer one
+    const { err, written } = await refusal(file, new Sealer(rotated, 'node-z', [old]));
+    expect(err).toMatchObject({ code: 'ERR_SNAPSHOT_KEY_MISMATCH', message: expect.stringMatching(/epoch 1; this cluster seals with epoch 2/) });
+    expect(written).toBe(0);
+  });
 });
