@@ -96,6 +96,7 @@ withNode(managementKey.command('remove').description('forget the key of <epoch> 
 withNode(program.command('erase-secret').description("erase a user's secret for ever (GDPR Art. 17): every node answers 410 for that user from then on, and never creates a new secret"))
   .requiredOption('--issuer <iss>', "the user token's issuer (iss)")
   .requiredOption('--subject <sub>', "the user token's subject (sub)")
+  .option('--force', 'erase also when the issuer is not one of the trusted issuers (refused otherwise: an erasure is for ever)')
   .action(runEraseSecret);
 
 program

@@ -60,14 +60,14 @@ export async function runRevoke(kid: string, o: NodeOptions): Promise<void> {
   process.stdout.write(o.json ? `${JSON.stringify(key, null, 2)}\n` : `revoked ${key.use} key ${key.kid} in realm ${key.realm} at ${key.revokedAt}\n`);
 }
 
-export async function runEraseSecret(o: NodeOptions & { issuer: string; subject: string }): Promise<void> {
-  const r = await new AdminClient(o.node, operatorToken(o)).eraseSecret(o.issuer, o.subject);
+export async function runEraseSecret(o: NodeOptions & { issuer: string; subject: string; force?: boolean }): Promise<void> {
+  const r = await new AdminClient(o.node, operatorToken(o)).eraseSecret(o.issuer, o.subject, o.force === true);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return;
   }
   process.stdout.write(`erased the secret of user ${r.user}: every node now answers 410 secret_erased for this user\n`);
-  if (!r.knownIssuer) process.stderr.write(`keymesh: warning: ${o.issuer} is not one of the node's trustedIssuers; check the issuer for a typo\n`);
+  if (!r.knownIssuer) process.stderr.write(`keymesh: warning: ${o.issuer} is not one of the node's trustedIssuers (erased because of --force)\n`);
 }
 
 /** A human-readable table of a key set. */

@@ -100,8 +100,8 @@ export class AdminClient {
   }
 
   /** Erases the secret of user (issuer, subject) for ever (`POST /v1/secrets/erase`). */
-  eraseSecret(issuer: string, subject: string): Promise<ErasureView> {
-    return this.#call('POST', '/v1/secrets/erase', { issuer, subject });
+  eraseSecret(issuer: string, subject: string, force = false): Promise<ErasureView> {
+    return this.#call('POST', '/v1/secrets/erase', { issuer, subject, ...(force ? { force: true } : {}) });
   }
 
   /** Every member's management keys and re-seal progress, with per-epoch counts (`GET /v1/management-keys`). */

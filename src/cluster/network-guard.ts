@@ -135,6 +135,12 @@ export class ClusterNetwork {
       boxed.abort(err);
       throw err;
     }
+    if (!this.#psks.has(epoch)) {
+      // the key was removed while this connection was being protected under it: it is never handed on
+      const err = new Error(`the management key of epoch ${epoch} was removed`);
+      boxed.abort(err);
+      throw err;
+    }
     const remote = (connection as { remoteAddr?: { toString(): string } }).remoteAddr?.toString();
     if (remote !== undefined) {
       const open = this.#open.get(epoch) ?? new Set<string>();

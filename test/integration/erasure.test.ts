@@ -88,6 +88,11 @@ describe('erasing a user\'s secret on a cluster', () => {
     await bad({ issuer: IDP }, 'subject');
     await bad({ issuer: 'x'.repeat(513), subject: 'bob' }, 'issuer');
     expect((await erase(cluster, 1, { issuer: IDP, subject: 'bob', extra: 1 })).status).toBe(400);
+    // an issuer that is not a trusted one is a typo until the operator says otherwise: nothing is erased
+    const typo = await erase(cluster, 1, { issuer: `${IDP}/`, subject: 'bob' });
+    expect(typo.status).toBe(400);
+    expect(typo.body).toMatchObject({ error_description: expect.stringContaining('body field issuer: not one of the trusted issuers') });
+    expect((await erase(cluster, 1, { issuer: 'https://other-idp.example', subject: 'bob', force: true })).body).toMatchObject({ erased: true, knownIssuer: false });
     // bob still has his secret
     expect(await fx.secret(cluster.url(2), 'bob')).toBe(secret);
   }, 120_000);
