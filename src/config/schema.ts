@@ -84,6 +84,59 @@ const pkcs11UnsealSchema = z.strictObject({
 });
 
 /** The whole config file. */
+/** An identity provider whose user tokens a realm's secret server trusts (`trustedIssuers[]`). */
+export const trustedIssuerSchema = z.strictObject({
+  issuer: z.string().min(1).max(512),
+  jwksUri: z.url({ protocol: /^https?$/ }),
+  algorithms: z.array(z.enum(D.IDP_ALGS)).min(1).default([...D.IDP_ALGORITHMS_BY_DEFAULT]),
+  audiences: z.array(z.string().min(1).max(512)).optional(),
+  /** The realm whose secret server trusts this IDP. Default is the default realm. */
+  realm: realmName.default(D.DEFAULT_REALM),
+});
+
+/** A resource server of a realm (`resourceServers[]`). */
+export const resourceServerSchema = z.strictObject({
+  audience: z.string().min(1).max(512),
+  clientId: z.string().min(1).max(256),
+  jwksUri: z.url({ protocol: /^https?$/ }),
+  userTokenAudiences: z.array(z.string().min(1).max(512)).min(1),
+  /** The realm this resource server belongs to. Default is the default realm. */
+  realm: realmName.default(D.DEFAULT_REALM),
+});
+
+/** A client of the token service (`clients[]`). */
+export const clientSchema = z.strictObject({
+  clientId: z.string().min(1).max(256),
+  /** A hash made by `keymesh hash-client-secret`: `hmac-sha256$salt$mac` for a generated secret, `scrypt$N$r$p$salt$hash` for one an operator chose. */
+  secretHash: secretHash.optional(),
+  /** Instead of `secretHash`, during a rotation window: one or two hashes, a secret matching either is accepted. */
+  secretHashes: z.array(secretHash).min(1).max(2).optional(),
+  jwksUri: z.url({ protocol: /^https?$/ }).optional(),
+  /** Grants the client may use. Default is none. */
+  grants: z.array(z.enum(D.CLIENT_GRANTS)).default([]),
+  /** Audiences (and RFC 8707 resource indicators) its tokens may name; the first is the default. Default is none. */
+  audiences: z.array(z.string().min(1).max(512)).max(64).default([]),
+  /** Scopes its tokens may carry (RFC 6749 §3.3 syntax). Default is none: a request that names a scope fails. */
+  scopes: z.array(scopeToken).max(128).default([]),
+  /** Realms it is a client of; in any other realm it does not exist. Default is the default realm only. */
+  realms: z.array(realmName).min(1).max(64).default([D.DEFAULT_REALM]),
+  /** Whether it may ask for renewable tokens and renew them. Default is false. */
+  renewable: z.boolean().default(false),
+  /** Whether every token it gets must be bound to a DPoP key (RFC 9449): a request without a proof is refused. Default is false. */
+  requireDpop: z.boolean().default(false),
+  /** Whether it may act for users: exchange other clients' tokens and present its own user assertions. Default is false. */
+  delegation: z.boolean().default(false),
+  /** Claims added to every token issued to this client (never a registered or keymesh claim: see `RESERVED_CLAIMS`). */
+  claims: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** An operator token, by hash (`operatorTokens[]`). */
+export const operatorTokenSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected "sha256:" followed by 64 lowercase hex digits'),
+  scopes: z.array(z.enum(D.OPERATOR_SCOPES)).min(1),
+});
+
 export const configSchema = z.strictObject({
   name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_NODE_NAME),
   clusterId: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_CLUSTER_ID),
@@ -141,70 +194,10 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   realms: z.record(realmName, realmSchema).default({}),
-  trustedIssuers: z
-    .array(
-      z.strictObject({
-        issuer: z.string().min(1).max(512),
-        jwksUri: z.url({ protocol: /^https?$/ }),
-        algorithms: z.array(z.enum(D.IDP_ALGS)).min(1).default([...D.IDP_ALGORITHMS_BY_DEFAULT]),
-        audiences: z.array(z.string().min(1).max(512)).optional(),
-        /** The realm whose secret server trusts this IDP. Default is the default realm. */
-        realm: realmName.default(D.DEFAULT_REALM),
-      }),
-    )
-    .max(64)
-    .default([]),
-  resourceServers: z
-    .array(
-      z.strictObject({
-        audience: z.string().min(1).max(512),
-        clientId: z.string().min(1).max(256),
-        jwksUri: z.url({ protocol: /^https?$/ }),
-        userTokenAudiences: z.array(z.string().min(1).max(512)).min(1),
-        /** The realm this resource server belongs to. Default is the default realm. */
-        realm: realmName.default(D.DEFAULT_REALM),
-      }),
-    )
-    .max(256)
-    .default([]),
-  clients: z
-    .array(
-      z.strictObject({
-        clientId: z.string().min(1).max(256),
-        /** A hash made by `keymesh hash-client-secret`: `hmac-sha256$salt$mac` for a generated secret, `scrypt$N$r$p$salt$hash` for one an operator chose. */
-        secretHash: secretHash.optional(),
-        /** Instead of `secretHash`, during a rotation window: one or two hashes, a secret matching either is accepted. */
-        secretHashes: z.array(secretHash).min(1).max(2).optional(),
-        jwksUri: z.url({ protocol: /^https?$/ }).optional(),
-        /** Grants the client may use. Default is none. */
-        grants: z.array(z.enum(D.CLIENT_GRANTS)).default([]),
-        /** Audiences (and RFC 8707 resource indicators) its tokens may name; the first is the default. Default is none. */
-        audiences: z.array(z.string().min(1).max(512)).max(64).default([]),
-        /** Scopes its tokens may carry (RFC 6749 §3.3 syntax). Default is none: a request that names a scope fails. */
-        scopes: z.array(scopeToken).max(128).default([]),
-        /** Realms it is a client of; in any other realm it does not exist. Default is the default realm only. */
-        realms: z.array(realmName).min(1).max(64).default([D.DEFAULT_REALM]),
-        /** Whether it may ask for renewable tokens and renew them. Default is false. */
-        renewable: z.boolean().default(false),
-        /** Whether every token it gets must be bound to a DPoP key (RFC 9449): a request without a proof is refused. Default is false. */
-        requireDpop: z.boolean().default(false),
-        /** Whether it may act for users: exchange other clients' tokens and present its own user assertions. Default is false. */
-        delegation: z.boolean().default(false),
-        /** Claims added to every token issued to this client (never a registered or keymesh claim: see `RESERVED_CLAIMS`). */
-        claims: z.record(z.string(), z.unknown()).optional(),
-      }),
-    )
-    .max(1024)
-    .default([]),
-  operatorTokens: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1).max(64),
-        hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected "sha256:" followed by 64 lowercase hex digits'),
-        scopes: z.array(z.enum(D.OPERATOR_SCOPES)).min(1),
-      }),
-    )
-    .default([]),
+  trustedIssuers: z.array(trustedIssuerSchema).max(64).default([]),
+  resourceServers: z.array(resourceServerSchema).max(256).default([]),
+  clients: z.array(clientSchema).max(1024).default([]),
+  operatorTokens: z.array(operatorTokenSchema).default([]),
 });
 
 /** The config as the file gives it (before defaults). */

@@ -1,0 +1,179 @@
+/**
+ * The registrations log (issue 16): every change of a registration is an entry in a log kept on the register, and
+ * every node's view of the registrations is that log applied in order.
+ *
+ * Slot n of the log is register key `regs/log/<n>` (write-once, chosen through Paxos like any value), so the cluster
+ * agrees on one entry per slot and every node applies the same entries in the same order. A change is appended at
+ * the first free slot: the writer proposes its entry there and, when another entry was chosen for the slot first,
+ * applies that one and tries the next slot. An entry names the version of the registration it was made against
+ * (`expects`: the slot of its last change, 0 for "does not exist"); applying an entry whose `expects` is not the
+ * current version changes nothing. So two operators changing one client at once cannot both win: the first entry
+ * applied moves the version, the second is rejected on every node alike, and its writer answers a conflict.
+ *
+ * A node's view only moves forward (`version` is the highest slot applied), so it never serves a registration older
+ * than one it served before; a node that was down reads the slots it missed (`catchUp`). Entries are bounded
+ * (`MAX_ENTRY_BYTES`); one that does not decode or validate (a bug, a hostile member) takes its slot and changes
+ * nothing. The log grows with every change; compacting it into a checkpoint is left for later.
+ */
+import { randomBytes } from 'node:crypto';
+import { pack, unpack } from 'msgpackr';
+import { z } from 'zod';
+import { KeymeshError } from '../errors.js';
+import { identityOf, parseRegistration, REGISTRATION_KINDS, type RegistrationKind, type RegistrationRecord } from './records.js';
+
+/** Largest log entry (bytes). */
+export const MAX_ENTRY_BYTES = 16 * 1024;
+/** Slots a change tries before it gives up (others kept taking the next one). */
+const APPEND_ATTEMPTS = 16;
+/** Where slot n lives on the register. */
+export const slotKey = (n: number) => `regs/log/${n.toString().padStart(12, '0')}`;
+
+/** What the log needs of the register. */
+export interface LogRegister {
+  getOrCreate(key: string, candidate: Uint8Array): Promise<Uint8Array>;
+  read(key: string): Promise<Uint8Array | undefined>;
+}
+
+/** One change an operator asks for. */
+export interface Change {
+  readonly op: 'put' | 'delete';
+  readonly kind: RegistrationKind;
+  readonly realm: string;
+  readonly id: string;
+  /** The version the change was made against: 0 for "does not exist yet"; undefined for "whatever it is". */
+  readonly expects?: number;
+  readonly record?: RegistrationRecord;
+  /** Who asked (the operator token's name). */
+  readonly by: string;
+}
+
+/** A registration as the view holds it. */
+export interface Registration {
+  readonly kind: RegistrationKind;
+  readonly realm: string;
+  readonly id: string;
+  /** The slot of its last change. */
+  readonly version: number;
+  readonly record: RegistrationRecord;
+  readonly by: string;
+}
+
+const entrySchema = z.strictObject({
+  v: z.literal(1),
+  op: z.enum(['put', 'delete']),
+  kind: z.enum(REGISTRATION_KINDS),
+  realm: z.string().min(1).max(64),
+  id: z.string().min(1).max(512),
+  expects: z.number().int().min(0).optional(),
+  record: z.unknown().optional(),
+  by: z.string().min(1).max(64),
+  nonce: z.string().max(32),
+});
+
+export type ChangeOutcome = { readonly outcome: 'applied'; readonly version: number } | { readonly outcome: 'conflict'; readonly current: number };
+
+export class RegistrationLog {
+  readonly #register: LogRegister;
+  readonly #view = new Map<string, Registration>();
+  #applied = 0;
+  #catchingUp: Promise<number> | undefined;
+
+  constructor(register: LogRegister) {
+    this.#register = register;
+  }
+
+  /** The highest slot this view applied: it only grows. */
+  get version(): number {
+    return this.#applied;
+  }
+
+  get(kind: RegistrationKind, realm: string, id: string): Registration | undefined {
+    return this.#view.get(viewKey(kind, realm, id));
+  }
+
+  /** Every registration, or those of one kind (and realm). */
+  list(kind?: RegistrationKind, realm?: string): Registration[] {
+    return [...this.#view.values()].filter((r) => (kind === undefined || r.kind === kind) && (realm === undefined || r.realm === realm));
+  }
+
+  /** Applies every slot after the last one applied that the register holds; resolves with the new version. */
+  catchUp(): Promise<number> {
+    this.#catchingUp ??= this.#readForward().finally(() => {
+      this.#catchingUp = undefined;
+    });
+    return this.#catchingUp;
+  }
+
+  /**
+   * Appends `change` and applies it: `applied` with its version, or `conflict` when the registration's version was
+   * not the one it expects (nothing changed).
+   * @throws KeymeshError `ERR_INVALID_REQUEST` for a record that is not valid for its kind or names another id or
+   *   realm; `ERR_UNAVAILABLE` (and the register's errors) when no slot could be had.
+   */
+  async change(change: Change): Promise<ChangeOutcome> {
+    if (change.op === 'put') {
+      const record = parseRegistration(change.kind, change.record);
+      const identity = identityOf(change.kind, record);
+      if (identity.id !== change.id || identity.realm !== change.realm) throw new KeymeshError('ERR_INVALID_REQUEST', `record: names ${change.kind} ${identity.id} in realm ${identity.realm}, not ${change.id} in realm ${change.realm}`);
+    }
+    const entry = { v: 1 as const, op: change.op, kind: change.kind, realm: change.realm, id: change.id, ...(change.expects === undefined ? {} : { expects: change.expects }), ...(change.record === undefined ? {} : { record: change.record }), by: change.by, nonce: randomBytes(12).toString('base64url') };
+    const candidate = pack(entry);
+    if (candidate.byteLength > MAX_ENTRY_BYTES) throw new KeymeshError('ERR_INVALID_REQUEST', `record: at most ${MAX_ENTRY_BYTES} bytes`);
+    for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      await this.catchUp();
+      const current = this.get(change.kind, change.realm, change.id)?.version ?? 0;
+      if (change.expects !== undefined && change.expects !== current) return { outcome: 'conflict', current };
+      const slot = this.#applied + 1;
+      const chosen = await this.#register.getOrCreate(slotKey(slot), candidate);
+      if (slot === this.#applied + 1) this.#apply(slot, chosen);
+      if (Buffer.from(chosen).equals(candidate)) return { outcome: 'applied', version: slot };
+    }
+    throw new KeymeshError('ERR_UNAVAILABLE', `no slot of the registrations log could be had in ${APPEND_ATTEMPTS} attempts (many changes at once?); try again`);
+  }
+
+  async #readForward(): Promise<number> {
+    for (;;) {
+      const slot = this.#applied + 1;
+      const value = await this.#register.read(slotKey(slot));
+      if (value === undefined) return this.#applied;
+      if (slot === this.#applied + 1) this.#apply(slot, value);
+    }
+  }
+
+  /** Applies the entry chosen for `slot` (the next one): deterministic, so every node's view agrees. */
+  #apply(slot: number, value: Uint8Array): void {
+    this.#applied = slot;
+    const entry = decodeEntry(value);
+    if (!entry) return;
+    const key = viewKey(entry.kind, entry.realm, entry.id);
+    const current = this.#view.get(key)?.version ?? 0;
+    if (entry.expects !== undefined && entry.expects !== current) return;
+    if (entry.op === 'delete') {
+      this.#view.delete(key);
+      return;
+    }
+    let record: RegistrationRecord;
+    try {
+      record = parseRegistration(entry.kind, entry.record);
+    } catch {
+      return;
+    }
+    const identity = identityOf(entry.kind, record);
+    if (identity.id !== entry.id || identity.realm !== entry.realm) return;
+    this.#view.set(key, { kind: entry.kind, realm: entry.realm, id: entry.id, version: slot, record, by: entry.by });
+  }
+}
+
+function viewKey(kind: RegistrationKind, realm: string, id: string): string {
+  return `${kind}\u0000${realm}\u0000${id}`;
+}
+
+function decodeEntry(value: Uint8Array): z.output<typeof entrySchema> | undefined {
+  if (value.byteLength > MAX_ENTRY_BYTES) return undefined;
+  try {
+    const parsed = entrySchema.safeParse(unpack(value));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
