@@ -42,7 +42,8 @@ export interface Change {
   readonly id: string;
   /** The version the change was made against: 0 for "does not exist yet"; undefined for "whatever it is". */
   readonly expects?: number;
-  readonly record?: RegistrationRecord;
+  /** For a put: the registration as an operator sent it (JSON), checked here with its kind's schema. */
+  readonly record?: unknown;
   /** Who asked (the operator token's name). */
   readonly by: string;
 }
