@@ -3,7 +3,7 @@
  * short run must find two secrets for one user (I1) and exit 1, with the violation in its report.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TempDirs } from '../helpers/temp-dir.js';
@@ -26,8 +26,12 @@ describe('npm run chaos', () => {
   it('fails a short run when replication is broken on purpose', async () => {
     const results = dirs.make();
     const { code, out } = await run(['--nodes', '3', '--duration', '12', '--faults', 'none', '--seed', '7', '--clients', '4', '--results', results, '--break-replication']);
+    // a failed run keeps its data directories and logs for a look, and says where: this one is removed here
+    const kept = /data directories and logs kept in (\S+)/.exec(out)?.[1];
+    if (kept?.includes('keymesh-chaos-')) rmSync(kept, { recursive: true, force: true });
     expect(out).toMatch(/VIOLATION I1: /);
     expect(code).toBe(1);
+    expect(kept).toBeDefined();
     const [folder] = readdirSync(results);
     const report = readFileSync(join(results, folder!, 'report.md'), 'utf8');
     expect(report).toMatch(/^# Chaos run, seed 7: FAIL/);
