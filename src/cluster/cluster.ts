@@ -53,11 +53,6 @@ export interface MemberView {
   publishedKeys: number;
 }
 
-/** How long after a management key's removal its connections are replaced (the step's answers leave first). Default is 500 ms. */
-const RETIRE_DELAY_MS = 500;
-/** How long the replacement dial and the graceful close of a retired connection may each take. Default is 5000 ms. */
-const RETIRE_CLOSE_TIMEOUT_MS = 5_000;
-
 /** What the cluster service needs. */
 export interface ClusterOptions {
   readonly config: Config;
@@ -129,25 +124,9 @@ export class Cluster implements Startable {
     return this.#network;
   }
 
-  /**
-   * A management key was removed: stops offering its network key, and replaces every connection made under it by
-   * one under a key both ends still hold (dialled first), then closes the old one gracefully, so requests on it
-   * finish; one still open after `RETIRE_CLOSE_TIMEOUT_MS` is cut.
-   */
+  /** A management key was removed: its network key is no longer offered and its connections are replaced (`ClusterNetwork.retire`). */
   retireNetworkEpoch(epoch: number): void {
-    const retired = this.#network?.remove(epoch);
-    const host = this.#host;
-    if (!retired || retired.size === 0 || !host) return;
-    const timer = setTimeout(() => {
-      for (const connection of host.getConnections()) {
-        if (!retired.has(connection.remoteAddr.toString())) continue;
-        void (async () => {
-          await host.dial(connection.remotePeer, { force: true, signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch(() => undefined);
-          await connection.close({ signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch((err: unknown) => connection.abort(err instanceof Error ? err : new Error('closed')));
-        })();
-      }
-    }, RETIRE_DELAY_MS);
-    timer.unref();
+    if (this.#host) this.#network?.retire(epoch, this.#host);
   }
 
   /** The libp2p listen addresses; empty until the host started. */

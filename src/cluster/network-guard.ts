@@ -18,7 +18,7 @@
  * older key.
  */
 import { monotonicClock } from '../clock.js';
-import type { AbortOptions, ConnectionProtector, MessageStream } from '@libp2p/interface';
+import type { AbortOptions, ConnectionProtector, Libp2p, MessageStream } from '@libp2p/interface';
 import { preSharedKey } from '@libp2p/pnet';
 import type { ManagementKey } from '../crypto/management-key.js';
 import { byteStream } from '@libp2p/utils';
@@ -37,6 +37,14 @@ export const NETWORK_WARN_INTERVAL_MS = DEFAULT_TIMING.networkWarnIntervalMs;
 
 /** The warning logged when a peer fails the check. */
 export const NETWORK_MISMATCH = "refused a peer that is not on this cluster's private network (started with another management key or cluster id?)";
+
+/** How long after a management key's removal its connections are replaced. Default is 500 ms. */
+const RETIRE_DELAY_MS = 500;
+/** How long the replacement dial and the graceful close of a retired connection may each take. Default is 5000 ms. */
+const RETIRE_CLOSE_TIMEOUT_MS = 5_000;
+
+/** What retiring connections needs of the libp2p host. */
+export type RetiringHost = Pick<Libp2p, 'getConnections' | 'dial'>;
 
 /** Epochs an offer may list. */
 export const MAX_OFFERED = 8;
@@ -100,7 +108,28 @@ export class ClusterNetwork {
     this.#psks.set(key.epoch, networkKey(key, this.#clusterId));
   }
 
-  /** Stops offering `epoch`; returns the remote addresses of the connections made under it, which the caller replaces. */
+  /**
+   * Stops offering `epoch` and replaces every connection made under it on `host`: a new connection under a key both
+   * ends still hold is dialled first, then the old one is closed gracefully, so requests on it finish; one still open
+   * after `RETIRE_CLOSE_TIMEOUT_MS` is cut. The work starts `RETIRE_DELAY_MS` later, so the answers of the step that
+   * removed the key leave first.
+   */
+  retire(epoch: number, host: RetiringHost): void {
+    const retired = this.remove(epoch);
+    if (retired.size === 0) return;
+    const timer = setTimeout(() => {
+      for (const connection of host.getConnections()) {
+        if (!retired.has(connection.remoteAddr.toString())) continue;
+        void (async () => {
+          await host.dial(connection.remotePeer, { force: true, signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch(() => undefined);
+          await connection.close({ signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch((err: unknown) => connection.abort(err instanceof Error ? err : new Error('closed')));
+        })();
+      }
+    }, RETIRE_DELAY_MS);
+    timer.unref();
+  }
+
+  /** Stops offering `epoch`; returns the remote addresses of the connections made under it. */
   remove(epoch: number): Set<string> {
     this.#psks.delete(epoch);
     const open = this.#open.get(epoch) ?? new Set<string>();

@@ -2,12 +2,9 @@
  * The agreement role of a node (DESIGN §7–§8): the per-key register served and used over libp2p, and the
  * cluster map kept on it.
  *
- * - **Operations.** `getOrCreate(key, candidate)`, `read(key)` and `erase(key)` run here when this node is one of
- *   the key's replicas, and are forwarded to a replica otherwise (the next one when a replica cannot be reached:
- *   each is safe to repeat). A replica holding the commit marker answers from disk without a round, except for a
- *   committed value of an erasable key (`tombstone.ts`), which a quorum confirms first (a tombstone chosen elsewhere
- *   wins). A replica whose value was erased compacts its record (`shredding.ts`). Before the genesis map exists
- *   every operation fails with `ERR_UNAVAILABLE`.
+ * - **Operations** (`operations.ts`): `getOrCreate`, `read` and `erase`, here or forwarded to a replica. A replica
+ *   whose value was erased compacts its record (`shredding.ts`). Before the genesis map exists every operation
+ *   fails with `ERR_UNAVAILABLE`.
  * - **Genesis.** A node that has never known a map waits until `bootstrapExpect` live nodes without a map have
  *   met; the lowest `bootstrapExpect` node ids are the candidates, and their first (the others after a grace
  *   period) proposes map 1 on register `map/1` with every candidate as an acceptor that must agree, so candidate
@@ -27,31 +24,29 @@ import { mayAsk, mayPropose } from './admission.js';
 import { monotonicClock } from '../clock.js';
 import type { ClusterDelegate } from '../cluster/delegate.js';
 import type { GenerationProof } from '../cluster/generation-proof.js';
-import { KeymeshError, isKeymeshError } from '../errors.js';
-import { isExpiringKey, withExpiry, withoutExpiry } from '../register/expiring.js';
+import { KeymeshError } from '../errors.js';
 import { Acceptor } from '../register/acceptor.js';
-import { SealedAcceptorStore } from '../register/acceptor-store.js';
+import { PREFIX as REGISTER_RECORD_PREFIX, SealedAcceptorStore } from '../register/acceptor-store.js';
 import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from '../cluster-map/cluster-map.js';
 import type { Coord, CoordReply, CoordRequest } from './coord.js';
 import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 import type { Libp2pRegisterTransport } from '../register/libp2p-transport.js';
 import { MapKeeper } from '../cluster-map/map-keeper.js';
 import { MapChanges } from '../cluster-map/map-changes.js';
-import { measured } from './measured.js';
 import { RestoredDirectories } from './restored.js';
-import { inEpoch, majorities, Proposer, type RegisterOutcome } from '../register/proposer.js';
+import { Proposer, type RegisterOutcome } from '../register/proposer.js';
 import { Forwarder } from './forwarder.js';
-import { replicaSetsOf, withCommitKill } from '../register/register-faults.js';
+import { MAP_PREFIX, RegisterOperations } from './operations.js';
+import { withCommitKill } from '../register/register-faults.js';
 import { Repair } from '../register/repair.js';
 import { Shredder } from '../register/shredding.js';
-import { isErasableKey, isErasedValue } from '../register/tombstone.js';
+import { isErasedValue } from '../register/tombstone.js';
 import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
 
 export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
 
-const MAP_PREFIX = 'map/';
 /** Where the acceptor store keeps register `key`'s record (`acceptor-store.ts`). */
-const recordKey = (key: string) => `reg/${key}`;
+const recordKey = (key: string) => `${REGISTER_RECORD_PREFIX}${key}`;
 
 export class Agreement implements ClusterDelegate {
   readonly #o: AgreementOptions;
@@ -74,6 +69,7 @@ export class Agreement implements ClusterDelegate {
   #wasMember = false;
   readonly #restoredDirs: RestoredDirectories;
   readonly #forwarder: Forwarder;
+  readonly #operations: RegisterOperations;
 
   constructor(options: AgreementOptions) {
     this.#o = options;
@@ -91,6 +87,10 @@ export class Agreement implements ClusterDelegate {
         const state = await this.#acceptorStore.load(key);
         if (state && isErasedValue(key, state.committed)) await this.#acceptorStore.save(key, state);
       },
+    });
+    this.#operations = new RegisterOperations({
+      keeper: this.#keeper, acceptorStore: this.#acceptorStore, forwarder: this.#forwarder, proposer: () => this.#proposer,
+      nodeId: options.nodeId, bootstrapExpect: options.bootstrapExpect, faults: options.faults, metrics: options.metrics,
     });
     this.#acceptor = new Acceptor(this.#acceptorStore, {
       onErased: (key) => {
@@ -237,82 +237,25 @@ export class Agreement implements ClusterDelegate {
     };
   }
 
-  /**
-   * The value of register `key`: the one already chosen, or `candidate`.
-   * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`.
-   */
-  /**
-   * The value of register `key`: the one already chosen, or `candidate`. A key under an expiring namespace
-   * (`expiring.ts`) needs `expiresAt` (seconds since the epoch): every replica forgets the record once it passed
-   * (plus the clock skew); any other key must not have one.
-   * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`; `ERR_INTERNAL` for a missing or misplaced expiry.
-   */
-  async getOrCreate(key: string, candidate: Uint8Array, options: { expiresAt?: number } = {}): Promise<RegisterOutcome> {
-    checkKey(key);
-    if (isExpiringKey(key) !== (options.expiresAt !== undefined)) {
-      throw new KeymeshError('ERR_INTERNAL', `register ${key.split('/')[0]}/…: ${isExpiringKey(key) ? 'an expiring record needs an expiry' : 'only expiring namespaces take an expiry'}`);
-    }
-    const proposed = options.expiresAt === undefined ? candidate : withExpiry(options.expiresAt, candidate);
-    // reported once, at the node that was asked (not again where a forwarded operation is served)
-    const outcome = await measured(this.#o.metrics, 'get-or-create', () => this.#run('get-or-create', key, proposed, false));
-    return payloadOf(outcome);
+  /** See {@link RegisterOperations.getOrCreate}. */
+  getOrCreate(key: string, candidate: Uint8Array, options: { expiresAt?: number } = {}): Promise<RegisterOutcome> {
+    return this.#operations.getOrCreate(key, candidate, options);
   }
 
-  /** The chosen value of register `key` (without its expiry header), or undefined. */
-  async read(key: string): Promise<RegisterOutcome> {
-    checkKey(key);
-    return payloadOf(await measured(this.#o.metrics, 'read', () => this.#run('read', key, undefined, false)));
+  /** See {@link RegisterOperations.read}. */
+  read(key: string): Promise<RegisterOutcome> {
+    return this.#operations.read(key);
   }
 
-  /**
-   * Replaces the value of erasable register `key` by the tombstone, for ever (`tombstone.ts`); also when it holds
-   * none yet, so that none is ever created. Resolves with the tombstone.
-   * @throws KeymeshError `ERR_INVALID_REQUEST` for a key that cannot be erased; `ERR_UNAVAILABLE`, `ERR_OUTCOME_UNKNOWN`.
-   */
-  async erase(key: string): Promise<RegisterOutcome> {
-    checkKey(key);
-    if (!isErasableKey(key)) throw new KeymeshError('ERR_INVALID_REQUEST', `register ${key.split('/')[0]}/…: its values cannot be erased`);
-    return measured(this.#o.metrics, 'erase', () => this.#run('erase', key, undefined, false));
+  /** See {@link RegisterOperations.erase}. */
+  erase(key: string): Promise<RegisterOutcome> {
+    return this.#operations.erase(key);
   }
 
   /** An operator removal: the next map with `nodeId` leaving; the hand-over and the settled map follow. */
   async remove(nodeId: string): Promise<ClusterMap> {
     const map = this.#requireMember();
     return this.#requireChanges().change(map, withLeaving(map, nodeId));
-  }
-
-  // ---- operations --------------------------------------------------------------------------------------------
-
-  async #run(op: RegisterOp, key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
-    for (let attempt = 0; ; attempt++) {
-      const epoch = this.#keeper.epoch;
-      try {
-        return await this.#runOnce(op, key, candidate, forwarded);
-      } catch (err) {
-        // a map change while the operation ran: the replicas refused the old epoch; run again in the new one (every
-        // operation is safe to repeat, even after an unconfirmed accept)
-        const retriable = isKeymeshError(err, 'ERR_UNAVAILABLE') || isKeymeshError(err, 'ERR_OUTCOME_UNKNOWN');
-        if (attempt < 3 && retriable && this.#keeper.epoch !== epoch) continue;
-        throw err;
-      }
-    }
-  }
-
-  async #runOnce(op: RegisterOp, key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
-    const placement = this.#keeper.placement;
-    if (!placement || !this.#proposer) throw new KeymeshError('ERR_UNAVAILABLE', `no cluster map yet: the register serves once ${this.#o.bootstrapExpect} nodes have met (bootstrapExpect)`);
-    const sets = replicaSetsOf(placement, key, this.#o.faults, this.#o.nodeId);
-    const nodes = [...new Set(sets.flat())];
-    if (nodes.includes(this.#o.nodeId)) {
-      const committed = (await this.#acceptorStore.load(key))?.committed;
-      // a commit marker is served from disk, unless a tombstone elsewhere may have replaced it (a quorum decides)
-      if (committed && (!isErasableKey(key) || isErasedValue(key, committed))) return { value: committed, roundTrips: 0 };
-      const quorum = inEpoch(majorities(...sets), placement.map.epoch);
-      if (op === 'erase') return this.#proposer.erase(key, quorum);
-      return op === 'read' || committed ? this.#proposer.readOutcome(key, quorum) : this.#proposer.propose(key, quorum, candidate!);
-    }
-    if (forwarded) throw new KeymeshError('ERR_UNAVAILABLE', `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`);
-    return this.#forwarder.forward(op, key, candidate, nodes);
   }
 
   /** Members alive by heartbeat. */
@@ -354,7 +297,7 @@ export class Agreement implements ClusterDelegate {
       }
       case 'op': {
         if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
-        const outcome = await this.#run(request.op, request.key, request.candidate, true);
+        const outcome = await this.#operations.run(request.op, request.key, request.candidate, true);
         return { t: 'value', ...(outcome.value ? { value: outcome.value } : {}), roundTrips: outcome.roundTrips };
       }
       case 'dump':
@@ -436,15 +379,4 @@ export class Agreement implements ClusterDelegate {
       keys: this.#localKeys(), current: () => this.#keeper.map === map,
     });
   }
-}
-
-type RegisterOp = 'get-or-create' | 'read' | 'erase';
-
-/** An outcome with its value's expiry header taken off. */
-function payloadOf(outcome: RegisterOutcome): RegisterOutcome {
-  return outcome.value ? { ...outcome, value: withoutExpiry(outcome.value) } : outcome;
-}
-
-function checkKey(key: string): void {
-  if (key.length === 0 || key.length > 256 || key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', `register key must be 1–256 characters and not start with ${MAP_PREFIX}`);
 }

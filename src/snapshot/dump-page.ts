@@ -21,7 +21,7 @@ import { MAX_DUMP_ENTRIES, type CoordReply, type CoordRequest } from '../replica
 
 /** Most bytes of keys and values in one page: a page fits a coordination message with room for its envelope. */
 export const DUMP_PAGE_BYTES = 192 * 1024;
-const MAP_PREFIX = 'map/';
+import { MAP_PREFIX } from '../replication/operations.js';
 /** The epochs a management-key rotation claimed (`src/management-key/rotation.ts`): a new cluster claims its own. */
 const MKEY_PREFIX = 'mkey/';
 
