@@ -22,6 +22,9 @@ describe('admission', () => {
     expect(mayAsk(map, 'stranger', { t: 'op', op: 'read', key: 'k' })).toBe(false);
     // a management-key step, even a status request, only from a member
     for (const step of ['status', 'install', 'use', 'remove'] as const) expect(mayAsk(map, 'stranger', { t: 'mk', step, epoch: 2 })).toBe(false);
+    // nor a snapshot page, nor a forwarded erasure
+    expect(mayAsk(map, 'stranger', { t: 'dump', epoch: 1 })).toBe(false);
+    expect(mayAsk(map, 'stranger', { t: 'op', op: 'erase', key: 'secret/iss/alice' })).toBe(false);
     expect(mayAsk(map, 'stranger', { t: 'handover', epoch: 3 })).toBe(false);
     expect(mayAsk(undefined, 'stranger', { t: 'push-map', map: new Uint8Array(1) })).toBe(true);
     expect(mayAsk(map, 'a', { t: 'restored', proof: { g: 9, sig: new Uint8Array(64) } })).toBe(true);
