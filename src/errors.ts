@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   ERR_INVALID_REQUEST: { status: 400, oauthError: 'invalid_request', summary: 'the request body or parameters are malformed' },
   ERR_DECRYPT_FAILED: { status: 400, oauthError: 'invalid_request', summary: 'the JWE is malformed, tampered, for an unknown, revoked or expired key, or uses a disallowed algorithm' },
   ERR_UNKNOWN_KEY: { status: 404, oauthError: 'not_found', summary: 'no key with that kid is known' },
+  ERR_REGISTRATION_NOT_FOUND: { status: 404, oauthError: 'not_found', summary: 'no registration of that kind, realm and id (GET, DELETE, a new secret of /v1/registrations)' },
+  ERR_REGISTRATION_CONFLICT: { status: 409, oauthError: 'invalid_request', summary: 'the registration changed since the version the request names (If-Match), or exists already (If-None-Match: *); nothing changed, the message names the current version' },
   ERR_NOT_FOUND: { status: 404, oauthError: 'not_found', summary: 'no such route or realm' },
   ERR_SECRET_ERASED: { status: 410, oauthError: 'secret_erased', summary: "the user's secret was erased by an operator (POST /v1/secrets/erase); it is never served again and no new one is created for that user" },
   ERR_BODY_TOO_LARGE: { status: 413, oauthError: 'invalid_request', summary: 'the request body exceeds http.bodyLimitBytes' },

@@ -58,6 +58,8 @@ export interface AuditEvents {
   'member:add': { member: string };
   /** A management-key rotation step asked by an operator (install, use or remove an epoch, `src/management-key/`). */
   'management-key:step': { operator: string; step: string; epoch: number };
+  /** An operator changed a registration (`/v1/registrations`, recorded before it is made): `op` is put, delete or secret. */
+  'registration:change': { operator: string; op: string; kind: string; realm: string; id: string };
   /** The log continues in a new file after size-based rotation; `previousFile` is the old file's name. */
   'audit:rotated': { previousFile: string };
 }
@@ -87,6 +89,7 @@ export const AUDIT_FIELDS: { readonly [K in AuditKind]: { readonly [F in keyof A
   'secret:erase': { operator: 'string', user: 'ref' },
   'member:add': { member: 'string' },
   'management-key:step': { operator: 'string', step: 'string', epoch: 'number' },
+  'registration:change': { operator: 'string', op: 'string', kind: 'string', realm: 'string', id: 'string' },
   'audit:rotated': { previousFile: 'string' },
 };
 
@@ -97,4 +100,5 @@ export const AUDIT_FIELDS: { readonly [K in AuditKind]: { readonly [F in keyof A
  */
 export const FAIL_CLOSED_KINDS: ReadonlySet<AuditKind> = new Set<AuditKind>([
   'secret:released', 'key:rotate', 'key:revoke', 'register:write', 'member:remove', 'snapshot:save', 'snapshot:restore', 'secret:erase', 'management-key:step',
+  'registration:change',
 ]);

@@ -12,6 +12,8 @@ import { runAuditVerify } from './audit.js';
 import { runRestore, runSnapshot } from './backup.js';
 import { runCluster, runEraseSecret, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
 import { runManagementKeyInstall, runManagementKeyList, runManagementKeyRemove, runManagementKeyUse } from './management-key.js';
+import { runRegistrationDelete, runRegistrationGet, runRegistrationList, runRegistrationPut, runRegistrationSecret } from './registrations.js';
+import { KIND_BY_PATH, type KindPath } from '../registrations/requests.js';
 import { runPkcs11WrapKey, type Pkcs11WrapKeyOptions } from './pkcs11-wrap-key.js';
 import { runStart } from './start.js';
 import { generateClientSecret, hashClientSecret } from '../tokens/client-secrets.js';
@@ -92,6 +94,28 @@ withNode(managementKey.command('use').description('seal with the key of <epoch> 
   .action(runManagementKeyUse);
 withNode(managementKey.command('remove').description('forget the key of <epoch> on every member (refused until every member seals with a newer key and finished re-sealing)').argument('<epoch>', 'epoch'))
   .action(runManagementKeyRemove);
+
+const REGISTRATION_HELP: Record<KindPath, string> = {
+  clients: 'clients of the token service', 'resource-servers': 'resource servers of the secret server', issuers: 'trusted identity providers', operators: 'operator tokens',
+};
+for (const kinds of Object.keys(KIND_BY_PATH) as KindPath[]) {
+  const group = program.command(kinds).description(`${REGISTRATION_HELP[kinds]}, registered in the cluster at run time (docs/registrations.md)`);
+  const realm = (cmd: Command) => cmd.option('--realm <realm>', 'the realm (default: the default realm)');
+  realm(withNode(group.command('list').description(`every registered ${kinds.replace(/s$/, '')}`))).action((o) => runRegistrationList(kinds, o));
+  realm(withNode(group.command('get').description('one registration (hashes are never shown)').argument('<id>', 'its id'))).action((id, o) => runRegistrationGet(kinds, id, o));
+  realm(withNode(group.command('put').description('create or replace one (a secret it needs is generated and printed once)').argument('<id>', 'its id')))
+    .option('--record <json>', 'the registration as JSON (the config entry\'s schema)')
+    .option('--file <file>', 'read the registration from a JSON file')
+    .option('--if-version <n>', 'only if its version is still <n> (compare-and-set; 409 otherwise)')
+    .option('--create', 'only if it does not exist yet')
+    .action((id, o) => runRegistrationPut(kinds, id, o));
+  realm(withNode(group.command('delete').description('delete one').argument('<id>', 'its id'))).option('--if-version <n>', 'only if its version is still <n>').action((id, o) => runRegistrationDelete(kinds, id, o));
+  if (kinds === 'clients' || kinds === 'operators') {
+    realm(withNode(group.command('secret').description('generate a new secret, printed once').argument('<id>', 'its id')))
+      .option('--keep-previous', 'clients: keep accepting the previous secret beside the new one (a rotation window)')
+      .action((id, o) => runRegistrationSecret(kinds, id, o));
+  }
+}
 
 withNode(program.command('erase-secret').description("erase a user's secret for ever (GDPR Art. 17): every node answers 410 for that user from then on, and never creates a new secret"))
   .requiredOption('--issuer <iss>', "the user token's issuer (iss)")

@@ -32,8 +32,11 @@ export async function runCluster(o: NodeOptions): Promise<void> {
 
 /** A human-readable table of the members. */
 export function formatCluster(view: ClusterView): string {
-  const head = ['NODE', 'NAME', 'STATE', 'LAST HEARTBEAT', 'HTTP', 'KEYS', 'DIGEST'];
-  const rows = view.members.map((m) => [`${m.nodeId}${m.self ? '*' : ''}`, m.name, m.state, m.lastHeartbeatAt ? short(m.lastHeartbeatAt) : '-', m.httpUrl || '-', String(m.publishedKeys), m.digest.slice(0, 12)]);
+  const head = ['NODE', 'NAME', 'STATE', 'LAST HEARTBEAT', 'HTTP', 'KEYS', 'DIGEST', 'REGISTRATIONS'];
+  const rows = view.members.map((m) => [
+    `${m.nodeId}${m.self ? '*' : ''}`, m.name, m.state, m.lastHeartbeatAt ? short(m.lastHeartbeatAt) : '-', m.httpUrl || '-', String(m.publishedKeys), m.digest.slice(0, 12),
+    m.registrationsVersion === undefined ? '-' : `v${m.registrationsVersion}`,
+  ]);
   const out = [`cluster ${view.clusterId}  node ${view.node} (${view.peerId})  digests ${view.digestsAgree ? 'agree' : 'DIFFER'}`, ...table(head, rows)];
   if (view.map) {
     out.push('', `cluster map ${view.map.id}  epoch ${view.map.epoch}  this node: ${view.status}`);

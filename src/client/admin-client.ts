@@ -30,6 +30,8 @@ export interface MemberView {
   incarnation: number;
   digest: string;
   publishedKeys: number;
+  /** The registrations-log version the member serves (absent before its first heartbeat names one). */
+  registrationsVersion?: number;
 }
 
 /** `GET /v1/cluster`. */
@@ -145,17 +147,25 @@ export class AdminClient {
     return (await res.json()) as RestoreView;
   }
 
-  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.#fetch(method, path, body === undefined ? undefined : { body: JSON.stringify(body), type: 'application/json' });
+  /**
+   * A call of `/v1/registrations/...` (`path` after it, query included); `headers` carry `If-Match` or
+   * `If-None-Match`. Answers the parsed body.
+   */
+  registrations<T = Record<string, unknown>>(method: 'GET' | 'PUT' | 'DELETE' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    return this.#call<T>(method, `/v1/registrations${path}`, body, headers);
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const res = await this.#fetch(method, path, body === undefined ? undefined : { body: JSON.stringify(body), type: 'application/json' }, headers);
     if (!res.ok) throw await remoteError(res);
     return parsedOrUndefined(await res.text()) as T;
   }
 
-  async #fetch(method: string, path: string, body?: { body: string | ReadableStream<Uint8Array>; type: string }): Promise<Response> {
+  async #fetch(method: string, path: string, body?: { body: string | ReadableStream<Uint8Array>; type: string }, headers: Record<string, string> = {}): Promise<Response> {
     try {
       return await fetch(`${this.#base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': body.type }) },
+        headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': body.type }), ...headers },
         ...(body === undefined ? {} : { body: body.body, duplex: 'half' }),
       } as RequestInit);
     } catch (err) {

@@ -51,6 +51,8 @@ export interface MemberView {
   incarnation: number;
   digest: string;
   publishedKeys: number;
+  /** The registrations-log version the member serves, as its last heartbeat said. */
+  registrationsVersion: number | undefined;
 }
 
 /** What the cluster service needs. */
@@ -72,6 +74,8 @@ export interface ClusterOptions {
   readonly isBlocked?: (peerId: string) => boolean;
   /** Where gossip messages and sync pulls are counted; none by default. */
   readonly metrics?: ClusterMetrics;
+  /** The registrations-log version this node serves (sent on heartbeats) and where members' versions go. */
+  readonly registrations?: { version(): number; heard(version: number): void };
 }
 
 /** The cluster side of one node. */
@@ -284,12 +288,18 @@ export class Cluster implements Startable {
       nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: m.peerId, state: membership.state(m), self: m.self,
       lastHeartbeatAt: m.self ? new Date(this.#o.clock.now()).toISOString() : m.lastHeartbeatAt === undefined ? undefined : new Date(m.lastHeartbeatAt).toISOString(),
       incarnation: m.incarnation, digest: m.digest, publishedKeys: m.kids.size,
+      registrationsVersion: m.self ? this.#o.registrations?.version() : m.registrations,
     }));
   }
 
   #announce(change: KeyChange): void {
     if (change.origin !== 'local' || change.kind === 'expired') return;
     this.#publish(this.#keysTopic, encodeMessage({ t: 'key', v: 1, from: this.#o.nodeId, kid: change.key.kid, sealed: sealRecord(this.#o.sealer, change.key) }));
+    this.#sendHeartbeat();
+  }
+
+  /** Sends a heartbeat now (members learn of a new registrations version without waiting for the next one). */
+  heartbeatNow(): void {
     this.#sendHeartbeat();
   }
 
@@ -307,6 +317,7 @@ export class Cluster implements Startable {
       digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: (this.#o.monotonic ?? monotonicClock).now(), seq: this.#beats,
       ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
       ...(this.#participant ? this.#generationFields(this.#participant.generation()) : {}),
+      ...(this.#o.registrations ? { registrations: this.#o.registrations.version() } : {}),
     }));
   }
 
@@ -360,6 +371,7 @@ export class Cluster implements Startable {
         if (hb.generationProof) void this.#checkProof(hb.from, from as PeerId, hb.generationProof);
       }).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
+      if (hb.registrations !== undefined) this.#o.registrations?.heard(hb.registrations);
       this.#links?.heard(from as PeerId, hb.addrs);
     }
   }

@@ -54,6 +54,8 @@ export interface Member {
   disconnectedAt: number | undefined;
   /** The cluster map the member's last heartbeat named. */
   map?: { epoch: number; id: string } | undefined;
+  /** The registrations-log version the member's last heartbeat named. */
+  registrations?: number | undefined;
   readonly self: boolean;
 }
 
@@ -158,7 +160,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (hb.seq !== undefined) this.#lastSeq.set(hb.from, hb.seq);
     else this.#lastSeq.delete(hb.from);
     const sentLocal = Math.min(now, hb.sentAt + offset);
-    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, map: hb.map });
+    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, map: hb.map, registrations: hb.registrations });
     if (member.lastHeartbeatAt === undefined || sentLocal > member.lastHeartbeatAt) Object.assign(member, { lastHeartbeatAt: sentLocal, disconnectedAt: undefined });
     this.#members.set(member.nodeId, member);
     onFresh?.();

@@ -68,6 +68,8 @@ export const heartbeatSchema = z.strictObject({
   generation: z.number().int().min(0).optional(),
   /** The latest generation the sender signed with its libp2p key (`generation-proof.ts`). */
   generationProof: generationProofSchema.optional(),
+  /** The registrations-log version the sender serves (`src/registrations/`): a member behind it reads the log. */
+  registrations: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export const syncRequestSchema = z.strictObject({

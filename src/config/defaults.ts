@@ -172,3 +172,6 @@ export const TLS_FILE_MAX_BYTES = 1024 * 1024;
 
 /** Quiet time after the last change in an `http.tls` file's directory before the pair is read again. Default is 1000 ms (1 second). */
 export const TLS_RELOAD_DEBOUNCE_MS = SECOND_MS;
+
+/** How often a node reads the registrations log when no heartbeat told it of a change (ms). Default is 2000. */
+export const REGISTRATIONS_POLL_MS = 2 * SECOND_MS;

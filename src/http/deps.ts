@@ -1,3 +1,4 @@
+import type { Registry } from '../registrations/registry.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuthThrottle } from '../tokens/auth-throttle.js';
 import type { Clock } from '../clock.js';
@@ -41,6 +42,8 @@ export interface HttpDeps {
   readonly throttle?: AuthThrottle;
   /** The token service of each realm; absent when none is built (in-process API tests). */
   readonly tokens?: ReadonlyMap<string, TokenService>;
+  /** The registrations this node follows (`/v1/registrations`); absent in in-process API tests. */
+  readonly registry?: Registry;
   /** Injected faults; present only on a node started with `--allow-fault-injection`. */
   readonly faults?: FaultInjection;
   /** The node's metrics (`GET /metrics`, request counts and durations); absent in in-process API tests. */

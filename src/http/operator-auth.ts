@@ -24,10 +24,21 @@ export function hashOperatorToken(token: string): string {
 
 /** Checks bearer tokens against the configured ones. */
 export class OperatorAuth {
-  readonly #byHash = new Map<string, OperatorToken>();
+  #byHash = new Map<string, OperatorToken>();
 
   constructor(tokens: readonly OperatorToken[]) {
-    for (const t of tokens) this.#byHash.set(t.hash, t);
+    this.replace(tokens);
+  }
+
+  /** From now on, accepts `tokens` only (registered operator tokens change at run time). */
+  replace(tokens: readonly OperatorToken[]): void {
+    this.#byHash = new Map(tokens.map((t) => [t.hash, t]));
+  }
+
+  /** The scopes of the token `authorization` carries (after `authorize` let it through). */
+  scopesOf(authorization: string | undefined): readonly OperatorScope[] {
+    const m = authorization === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
+    return (m && this.#byHash.get(hashOperatorToken(m[1]!))?.scopes) ?? [];
   }
 
   /**

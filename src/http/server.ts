@@ -19,6 +19,7 @@ import { registerAdminRegisterRoutes } from './routes/admin-registers.js';
 import { registerAdminSnapshotRoutes } from './routes/admin-snapshot.js';
 import { registerAdminSecretRoutes } from './routes/admin-secrets.js';
 import { registerManagementKeyRoutes } from './routes/admin-management-keys.js';
+import { registerRegistrationRoutes } from './routes/admin-registrations.js';
 import { registerSecretServerRoutes } from './routes/secret-server.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
@@ -74,6 +75,7 @@ export function buildHttpApp(deps: HttpDeps, tls: TlsPair | undefined = deps.con
   registerAdminSnapshotRoutes(app, deps);
   registerAdminSecretRoutes(app, deps);
   registerManagementKeyRoutes(app, deps);
+  registerRegistrationRoutes(app, deps);
   registerAdminFaultRoutes(app, deps);
   registerSecretServerRoutes(app, deps);
   registerTokenRoutes(app, deps);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { FileAuditLog } from '../audit/file-audit-log.js';
 import { recordJoins } from './audit-joins.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
+import { REGISTRATIONS_POLL_MS, ROTATION_CHECK_INTERVAL_MS } from '../config/defaults.js';
 import { keyUseMarginMs } from '../config/rules.js';
 import type { Config } from '../config/types.js';
 import { Cluster } from '../cluster/cluster.js';
@@ -44,7 +44,10 @@ import { ManagementKeyRotation } from '../management-key/rotation.js';
 import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 import type { FaultInjection } from './fault-injection.js';
 import { timingFor } from '../timing.js';
-import { createSecretServer, createTokenService, type SharedParts } from './token-services.js';
+import type { SharedParts } from './token-services.js';
+import { RegistrationLog } from '../registrations/log.js';
+import { Registry } from '../registrations/registry.js';
+import { RegisteredServices } from './registered-services.js';
 
 /** What a node is started with besides its config. */
 export interface NodeOptions {
@@ -124,6 +127,7 @@ export class KeymeshNode implements Startable {
       const cluster = new Cluster({
         config, nodeId: identity.nodeId, managementKeys: () => heldKeys.keys, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
         httpUrl: () => this.url, metrics,
+        registrations: { version: () => registry.version, heard: (version) => registry.heard(version) },
         ...(this.#o.faults ? { isBlocked: (peer: string) => this.#o.faults!.isBlocked(peer) } : {}),
       });
       this.#o.faults?.onBlock((peers) => cluster.hangUp(peers));
@@ -165,10 +169,18 @@ export class KeymeshNode implements Startable {
         mayCreate: (realm, use, activateAt) => cluster.mayCreate(realm, use, activateAt),
       });
       await this.#startComponent(rotation);
-      const auth = new OperatorAuth([
-        { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] },
-        ...config.operatorTokens,
-      ]);
+      const root = { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] } as const;
+      const auth = new OperatorAuth([root]);
+      const registry: Registry = new Registry({
+        log: new RegistrationLog({
+          getOrCreate: async (key, candidate) => (await agreement.getOrCreate(key, candidate)).value!,
+          read: async (key) => (await agreement.read(key)).value,
+        }),
+        config, node: config.name, store, logger: log.child({ component: 'registrations' }), pollMs: REGISTRATIONS_POLL_MS,
+        announce: () => cluster.heartbeatNow(),
+      });
+      // reads the version this node served before: until it caught up again, it serves no registration
+      await registry.load();
       const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
       const getOrCreateExpiring = async (key: string, candidate: Uint8Array, expiresAt: number) => (await agreement.getOrCreate(key, candidate, { expiresAt })).value;
       const slowHash = new SlowHashPool();
@@ -183,8 +195,7 @@ export class KeymeshNode implements Startable {
         slowHash, sealer, ...(audit ? { audit } : {}),
         throttle: new AuthThrottle(audit ? { onRefused: (address, client) => void audit.record({ event: 'client:throttled', address, ...(client !== undefined ? { client } : {}) }) } : {}),
       };
-      const secretServer = createSecretServer(config, shared);
-      const tokens = new Map(Object.keys(config.realms).map((realm) => [realm, createTokenService(config, shared, realm)] as const));
+      const registered = new RegisteredServices(config, shared, registry, auth, root);
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: shared.jwks,
@@ -193,8 +204,9 @@ export class KeymeshNode implements Startable {
         cluster,
         agreement,
         snapshots,
-        secretServer,
-        tokens,
+        secretServer: registered.secretServer,
+        tokens: registered.tokens,
+        registry,
         throttle: shared.throttle,
         isReady: () => this.#ready,
         metrics,
@@ -208,6 +220,8 @@ export class KeymeshNode implements Startable {
       await this.#startComponent(cluster);
       await agreement.start(cluster.agreementCluster());
       await snapshots.attach(cluster.agreementCluster());
+      registry.start();
+      this.#started.push({ start: async () => undefined, stop: async () => registry.stop() });
       // a node that stopped in the middle of a re-seal finishes it
       heldKeys.resume();
       this.#started.push({ start: async () => undefined, stop: () => agreement.stop() });

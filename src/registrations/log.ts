@@ -46,6 +46,8 @@ export interface Change {
   readonly record?: unknown;
   /** Who asked (the operator token's name). */
   readonly by: string;
+  /** An entry of the config file: applied only when the log never named this registration. */
+  readonly import?: boolean;
 }
 
 /** A registration as the view holds it. */
@@ -68,14 +70,42 @@ const entrySchema = z.strictObject({
   expects: z.number().int().min(0).optional(),
   record: z.unknown().optional(),
   by: z.string().min(1).max(64),
+  import: z.literal(true).optional(),
   nonce: z.string().max(32),
 });
 
-export type ChangeOutcome = { readonly outcome: 'applied'; readonly version: number } | { readonly outcome: 'conflict'; readonly current: number };
+const bootstrapSchema = z.strictObject({
+  v: z.literal(1),
+  op: z.literal('bootstrap'),
+  /** Digest of the registrations in the config file of the node that wrote it (`registry.ts`). */
+  digest: z.string().min(1).max(64),
+  by: z.string().min(1).max(64),
+  nonce: z.string().max(32),
+});
+
+/** Which config file the cluster imported: the first bootstrap entry of the log. */
+export interface Bootstrap {
+  readonly slot: number;
+  readonly digest: string;
+  /** The node that wrote it (its name). */
+  readonly by: string;
+}
+
+export type ChangeOutcome =
+  | { readonly outcome: 'applied'; readonly version: number }
+  | { readonly outcome: 'conflict'; readonly current: number }
+  /** Taken in its slot but refused by a rule over several registrations (`reason`), or an import of a known one. */
+  | { readonly outcome: 'refused'; readonly version: number; readonly reason: string };
+
+type Applied = { readonly effect: 'applied' } | { readonly effect: 'conflict'; readonly current: number } | { readonly effect: 'refused'; readonly reason: string };
 
 export class RegistrationLog {
   readonly #register: LogRegister;
   readonly #view = new Map<string, Registration>();
+  /** Every registration the log ever named (put or deleted), by view key. */
+  readonly #named = new Set<string>();
+  readonly #listeners = new Set<(version: number) => void>();
+  #bootstrap: Bootstrap | undefined;
   #applied = 0;
   #catchingUp: Promise<number> | undefined;
 
@@ -88,8 +118,24 @@ export class RegistrationLog {
     return this.#applied;
   }
 
+  /** The first bootstrap entry applied, if any. */
+  get bootstrap(): Bootstrap | undefined {
+    return this.#bootstrap;
+  }
+
   get(kind: RegistrationKind, realm: string, id: string): Registration | undefined {
     return this.#view.get(viewKey(kind, realm, id));
+  }
+
+  /** Whether the log ever named this registration (a put or a delete applied). */
+  named(kind: RegistrationKind, realm: string, id: string): boolean {
+    return this.#named.has(viewKey(kind, realm, id));
+  }
+
+  /** Calls `listener` with the new version after slots were applied (once per catch-up or change). */
+  onApplied(listener: (version: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Every registration, or those of one kind (and realm). */
@@ -117,51 +163,116 @@ export class RegistrationLog {
       const identity = identityOf(change.kind, record);
       if (identity.id !== change.id || identity.realm !== change.realm) throw new KeymeshError('ERR_INVALID_REQUEST', `record: names ${change.kind} ${identity.id} in realm ${identity.realm}, not ${change.id} in realm ${change.realm}`);
     }
-    const entry = { v: 1 as const, op: change.op, kind: change.kind, realm: change.realm, id: change.id, ...(change.expects === undefined ? {} : { expects: change.expects }), ...(change.record === undefined ? {} : { record: change.record }), by: change.by, nonce: randomBytes(12).toString('base64url') };
+    const entry = {
+      v: 1 as const, op: change.op, kind: change.kind, realm: change.realm, id: change.id,
+      ...(change.expects === undefined ? {} : { expects: change.expects }), ...(change.record === undefined ? {} : { record: change.record }),
+      by: change.by, ...(change.import ? { import: true as const } : {}), nonce: randomBytes(12).toString('base64url'),
+    };
     const candidate = pack(entry);
     if (candidate.byteLength > MAX_ENTRY_BYTES) throw new KeymeshError('ERR_INVALID_REQUEST', `record: at most ${MAX_ENTRY_BYTES} bytes`);
+    const outcome = await this.#append(candidate, () => {
+      const current = this.get(change.kind, change.realm, change.id)?.version ?? 0;
+      if (change.import && this.named(change.kind, change.realm, change.id)) return { outcome: 'refused', version: this.#applied, reason: 'the log already names it' };
+      return change.expects !== undefined && change.expects !== current ? { outcome: 'conflict', current } : undefined;
+    });
+    return outcome;
+  }
+
+  /**
+   * Appends a bootstrap entry naming `digest` unless the log has one; resolves with the log's (first) bootstrap.
+   */
+  async bootstrapWith(digest: string, by: string): Promise<Bootstrap> {
+    const candidate = pack({ v: 1, op: 'bootstrap', digest, by, nonce: randomBytes(12).toString('base64url') });
+    const done = () => (this.#bootstrap ? { outcome: 'refused' as const, version: this.#applied, reason: 'bootstrapped' } : undefined);
+    await this.#append(candidate, done);
+    return this.#bootstrap!;
+  }
+
+  /** Proposes `candidate` at the next free slot until it is chosen or `settled` (checked on a caught-up view) answers. */
+  async #append(candidate: Uint8Array, settled: () => ChangeOutcome | undefined): Promise<ChangeOutcome> {
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       await this.catchUp();
-      const current = this.get(change.kind, change.realm, change.id)?.version ?? 0;
-      if (change.expects !== undefined && change.expects !== current) return { outcome: 'conflict', current };
+      const early = settled();
+      if (early) return early;
       const slot = this.#applied + 1;
       const chosen = await this.#register.getOrCreate(slotKey(slot), candidate);
-      if (slot === this.#applied + 1) this.#apply(slot, chosen);
-      if (Buffer.from(chosen).equals(candidate)) return { outcome: 'applied', version: slot };
+      let effect: Applied | undefined;
+      if (slot === this.#applied + 1) {
+        effect = this.#apply(slot, chosen);
+        this.#notify();
+      }
+      if (Buffer.from(chosen).equals(candidate)) {
+        if (!effect || effect.effect === 'applied') return { outcome: 'applied', version: slot };
+        if (effect.effect === 'conflict') return { outcome: 'conflict', current: effect.current };
+        return { outcome: 'refused', version: slot, reason: effect.reason };
+      }
     }
     throw new KeymeshError('ERR_UNAVAILABLE', `no slot of the registrations log could be had in ${APPEND_ATTEMPTS} attempts (many changes at once?); try again`);
   }
 
   async #readForward(): Promise<number> {
-    for (;;) {
-      const slot = this.#applied + 1;
-      const value = await this.#register.read(slotKey(slot));
-      if (value === undefined) return this.#applied;
-      if (slot === this.#applied + 1) this.#apply(slot, value);
+    const from = this.#applied;
+    try {
+      for (;;) {
+        const slot = this.#applied + 1;
+        const value = await this.#register.read(slotKey(slot));
+        if (value === undefined) return this.#applied;
+        if (slot === this.#applied + 1) this.#apply(slot, value);
+      }
+    } finally {
+      if (this.#applied !== from) this.#notify();
     }
   }
 
+  #notify(): void {
+    for (const listener of this.#listeners) listener(this.#applied);
+  }
+
   /** Applies the entry chosen for `slot` (the next one): deterministic, so every node's view agrees. */
-  #apply(slot: number, value: Uint8Array): void {
+  #apply(slot: number, value: Uint8Array): Applied {
     this.#applied = slot;
     const entry = decodeEntry(value);
-    if (!entry) return;
+    if (!entry) return { effect: 'refused', reason: 'malformed entry' };
+    if (entry.op === 'bootstrap') {
+      this.#bootstrap ??= { slot, digest: entry.digest, by: entry.by };
+      return this.#bootstrap.slot === slot ? { effect: 'applied' } : { effect: 'refused', reason: 'bootstrapped' };
+    }
     const key = viewKey(entry.kind, entry.realm, entry.id);
     const current = this.#view.get(key)?.version ?? 0;
-    if (entry.expects !== undefined && entry.expects !== current) return;
+    if (entry.import && this.#named.has(key)) return { effect: 'refused', reason: 'the log already names it' };
+    if (entry.expects !== undefined && entry.expects !== current) return { effect: 'conflict', current };
     if (entry.op === 'delete') {
+      this.#named.add(key);
       this.#view.delete(key);
-      return;
+      return { effect: 'applied' };
     }
     let record: RegistrationRecord;
     try {
       record = parseRegistration(entry.kind, entry.record);
-    } catch {
-      return;
+    } catch (err) {
+      return { effect: 'refused', reason: (err as Error).message };
     }
     const identity = identityOf(entry.kind, record);
-    if (identity.id !== entry.id || identity.realm !== entry.realm) return;
+    if (identity.id !== entry.id || identity.realm !== entry.realm) return { effect: 'refused', reason: 'the record names another registration' };
+    const clash = this.#clash(entry.kind, entry.realm, entry.id, record);
+    if (clash) return { effect: 'refused', reason: clash };
+    this.#named.add(key);
     this.#view.set(key, { kind: entry.kind, realm: entry.realm, id: entry.id, version: slot, record, by: entry.by });
+    return { effect: 'applied' };
+  }
+
+  /** A rule over several registrations that `record` would break, on the view as it is now. */
+  #clash(kind: RegistrationKind, realm: string, id: string, record: RegistrationRecord): string | undefined {
+    if (kind === 'client') {
+      const realms = (record as { realms: readonly string[] }).realms;
+      if (realms.length !== 1) return `record.realms: a registered client belongs to one realm (${realm}); register it once per realm`;
+    }
+    if (kind === 'resource-server') {
+      const clientId = (record as { clientId: string }).clientId;
+      const other = this.list('resource-server', realm).find((r) => r.id !== id && (r.record as { clientId: string }).clientId === clientId);
+      if (other) return `record.clientId: client ${clientId} is already resource server ${other.id} in realm ${realm}`;
+    }
+    return undefined;
   }
 }
 
@@ -169,10 +280,11 @@ function viewKey(kind: RegistrationKind, realm: string, id: string): string {
   return `${kind}\u0000${realm}\u0000${id}`;
 }
 
-function decodeEntry(value: Uint8Array): z.output<typeof entrySchema> | undefined {
+function decodeEntry(value: Uint8Array): z.output<typeof entrySchema> | z.output<typeof bootstrapSchema> | undefined {
   if (value.byteLength > MAX_ENTRY_BYTES) return undefined;
   try {
-    const parsed = entrySchema.safeParse(unpack(value));
+    const decoded: unknown = unpack(value);
+    const parsed = (decoded as { op?: unknown } | null)?.op === 'bootstrap' ? bootstrapSchema.safeParse(decoded) : entrySchema.safeParse(decoded);
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

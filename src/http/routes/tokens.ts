@@ -52,7 +52,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
   const prefix = realmPrefix(realm);
   const service = (): TokenService => {
     const tokens = deps.tokens?.get(realm);
-    if (!tokens) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the token service');
+    if (!tokens) throw new KeymeshError('ERR_UNAVAILABLE', deps.registry ? 'this node is loading its registrations (catching up with the cluster); try again shortly' : 'this node runs without the token service');
     return tokens;
   };
   const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
