@@ -52,7 +52,7 @@ export interface MemberView {
   digest: string;
   publishedKeys: number;
   /** The registrations-log version the member serves, as its last heartbeat said. */
-  registrationsVersion: number | undefined;
+  registrationsVersion?: number | undefined;
 }
 
 /** What the cluster service needs. */

@@ -34,6 +34,7 @@ export function renderUiPage(nodeName: string): string {
 </header>
 <main>
 <section><h2>Members</h2><div id="members"></div></section>
+<section><h2>Registrations</h2><div id="registrations"></div></section>
 <section><h2>Cluster map and ring</h2><p id="map-summary"></p><div id="ring"></div><div id="map-members"></div></section>
 <section><h2>Keys</h2><div id="keys"></div></section>
 <section class="recent"><div><h2>Recent rotations</h2><div id="rotations"></div></div><div><h2>Revocations</h2><div id="revocations"></div></div></section>

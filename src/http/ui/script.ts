@@ -52,8 +52,9 @@ export const UI_SCRIPT = String.raw`'use strict';
       h('td', {}, link(m.httpUrl)),
       h('td', { class: 'num' }, m.publishedKeys),
       h('td', {}, m.digestAgrees ? h('span', { class: 'ok' }, 'same as this node') : h('span', { class: 'warn' }, 'differs')),
+      h('td', { class: 'num' }, m.registrationsVersion === null ? '–' : 'v' + m.registrationsVersion),
     ]));
-    const headers = ['name', 'node id', 'state', 'last heartbeat', 'HTTP', 'keys published', 'key set'];
+    const headers = ['name', 'node id', 'state', 'last heartbeat', 'HTTP', 'keys published', 'key set', 'registrations'];
     byId('members').replaceChildren(table(headers, rows, 'no members known yet'));
   }
 
@@ -110,8 +111,21 @@ export const UI_SCRIPT = String.raw`'use strict';
     byId('revocations').replaceChildren(table(['revoked', 'kid', 'realm · use', 'created'], revocations, 'no revocations'));
   }
 
+  function renderRegistrations(state) {
+    const r = state.registrations;
+    if (!r) {
+      byId('registrations').replaceChildren(h('p', { class: 'empty' }, 'this node runs without the cluster'));
+      return;
+    }
+    const summary = h('p', { 'data-registrations-version': r.version }, 'Log version ' + r.version + ' (' + r.phase + ')'
+      + (r.fileDifferences > 0 ? '; this node\'s config file differs from the cluster in ' + r.fileDifferences + ' registrations' : '') + '.');
+    const rows = r.counts.map((c) => h('tr', { 'data-kind': c.kind, 'data-realm': c.realm }, [h('td', {}, c.kind), h('td', {}, c.realm), h('td', { class: 'num' }, c.count)]));
+    byId('registrations').replaceChildren(summary, table(['kind', 'realm', 'registered'], rows, 'nothing registered'));
+  }
+
   function render(state) {
     renderMembers(state);
+    renderRegistrations(state);
     renderMap(state);
     renderKeys(state);
     renderRecent(state);

@@ -2,7 +2,9 @@
  * The document behind the cluster page (`GET /ui/state`): what this node knows of its members, the cluster map
  * and the key timeline, read once. It is public, so it carries only what an operator may show on a screen:
  * names, node ids, states, times, HTTP URLs, kids and counts. Never private key material, key-set digests, libp2p
- * peer ids or listen addresses.
+ * peer ids or listen addresses. Registrations are shown as counts per kind and realm and the log version each member
+ * serves, never their ids: the token endpoints answer every failed client authentication alike so that nobody learns
+ * which clients exist, and a public page must not undo that (operators list them with `keymesh clients list`).
  */
 import { KEY_USES } from '../../config/defaults.js';
 import type { MemberView } from '../../cluster/cluster.js';
@@ -27,6 +29,17 @@ export interface UiMember {
   publishedKeys: number;
   /** Whether the member's key-set digest equals this node's. */
   digestAgrees: boolean;
+  /** The registrations-log version the member serves; null before it named one. */
+  registrationsVersion: number | null;
+}
+
+/** The registrations this node serves, counted. */
+export interface UiRegistrations {
+  version: number;
+  phase: string;
+  /** Config-file registrations the cluster does not serve as this node's file says (not importing ones). */
+  fileDifferences: number;
+  counts: Array<{ kind: string; realm: string; count: number }>;
 }
 
 /** The keys of one realm and use, latest activation first. */
@@ -47,6 +60,7 @@ export interface UiState {
   keys: UiKeyGroup[];
   rotations: Array<Pick<KeyDescription, 'kid' | 'realm' | 'use' | 'alg' | 'state' | 'createdAt' | 'createdBy'> & { createdByName: string | null }>;
   revocations: Array<Pick<KeyDescription, 'kid' | 'realm' | 'use' | 'alg' | 'createdAt'> & { revokedAt: string }>;
+  registrations: UiRegistrations | null;
 }
 
 /** Reads everything the cluster page shows, as this node sees it now. */
@@ -76,6 +90,22 @@ export function buildUiState(deps: HttpDeps): UiState {
     revocations: newestFirst(described, (k) => k.revokedAt).flatMap(({ kid, realm, use, alg, createdAt, revokedAt }) =>
       revokedAt === undefined ? [] : [{ kid, realm, use, alg, createdAt, revokedAt }],
     ),
+    registrations: deps.registry ? countRegistrations(deps.registry) : null,
+  };
+}
+
+function countRegistrations(registry: NonNullable<HttpDeps['registry']>): UiRegistrations {
+  const counts = new Map<string, { kind: string; realm: string; count: number }>();
+  for (const r of registry.log.list()) {
+    const key = `${r.kind}\u0000${r.realm}`;
+    const entry = counts.get(key) ?? { kind: r.kind, realm: r.realm, count: 0 };
+    entry.count += 1;
+    counts.set(key, entry);
+  }
+  return {
+    version: registry.version, phase: registry.phase,
+    fileDifferences: registry.differences().filter((d) => d.cluster !== 'importing').length,
+    counts: [...counts.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.realm.localeCompare(b.realm)),
   };
 }
 
@@ -86,6 +116,7 @@ function uiMember(m: MemberView, digest: string, now: number): UiMember {
     lastHeartbeatAt: m.lastHeartbeatAt ?? null,
     heartbeatAgeMs: heard === undefined ? null : Math.max(0, now - heard),
     httpUrl: m.httpUrl, publishedKeys: m.publishedKeys, digestAgrees: m.digest === digest,
+    registrationsVersion: m.registrationsVersion ?? null,
   };
 }
 
