@@ -13,6 +13,8 @@ import { escapeHtml } from '../../../src/http/ui/page.js';
 import type { UiState } from '../../../src/http/ui/state.js';
 import { silentLogger } from '../../../src/log.js';
 import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
+import { RegistrationLog } from '../../../src/registrations/log.js';
+import { Registry } from '../../../src/registrations/registry.js';
 
 const PRIVATE_JWK_FIELDS = ['d', 'k', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'privateJwk'];
 const HIDDEN_FIELDS = ['peerId', 'listen', 'listenAddrs', 'digest', 'keySetDigest', 'incarnation'];
@@ -30,7 +32,7 @@ function member(over: Partial<MemberView> & Pick<MemberView, 'nodeId' | 'name'>)
   };
 }
 
-async function setup() {
+async function setup(registry?: (config: HttpDeps['config']) => Promise<Registry>) {
   const ctx = await makeKeyring({ raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms: { ...TEST_REALMS, partners: TEST_REALMS.default } } });
   await ctx.rotation.check();
   const now = () => new Date(ctx.clock.now()).toISOString();
@@ -54,6 +56,7 @@ async function setup() {
     cluster: { members, peerId: '12D3KooW-own-peer', listenAddrs: ['/ip4/127.0.0.1/tcp/9701'] },
     agreement: { view: () => ({ status: 'member', conflicts: [], map }) } as unknown as HttpDeps['agreement'],
     auth: new OperatorAuth([{ name: 'admin', hash: hashOperatorToken('admin-token'), scopes: ['admin'] }]),
+    ...(registry ? { registry: await registry(ctx.config) } : {}),
   };
   app = buildHttpApp(deps);
   await app.ready();
@@ -161,5 +164,37 @@ describe('the cluster page', () => {
 
   it('escapes the node name in the shell', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+
+  it('counts registrations per kind and realm and shows the log version each member serves, naming no registration', async () => {
+    const values = new Map<string, Uint8Array>();
+    const register = {
+      getOrCreate: async (key: string, candidate: Uint8Array) => values.get(key) ?? (values.set(key, candidate), candidate),
+      read: async (key: string) => values.get(key),
+    };
+    const { app } = await setup(async (config) => {
+      const stored = new Map<string, Uint8Array>();
+      const registry = new Registry({
+        log: new RegistrationLog(register), config, node: 'node-01', logger: silentLogger(), pollMs: 60_000,
+        store: { get: async (k) => stored.get(k), put: async (k, v) => void stored.set(k, v) },
+      });
+      await registry.load();
+      registry.start();
+      const deadline = Date.now() + 5_000;
+      while (registry.phase !== 'cluster' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const [realm, id] of [['default', 'secret-client-a'], ['default', 'secret-client-b'], ['partners', 'secret-client-c']] as const) {
+        await registry.change({ op: 'put', kind: 'client', realm, id, record: { clientId: id, realms: [realm], jwksUri: 'https://keys.example/jwks' }, by: 'alice' });
+      }
+      return registry;
+    });
+    const res = await app.inject('/ui/state');
+    const state = res.json<UiState>();
+    expect(state.registrations).toEqual({
+      version: 4, phase: 'cluster', fileDifferences: 0,
+      counts: [{ kind: 'client', realm: 'default', count: 2 }, { kind: 'client', realm: 'partners', count: 1 }],
+    });
+    expect(res.body).not.toContain('secret-client');
+    expect(res.body).not.toContain('alice');
+    expect(state.members.every((m) => m.registrationsVersion === null)).toBe(true);
   });
 });
