@@ -12,7 +12,8 @@
  * `keymesh snapshot` and `keymesh restore` times for 10,000 secrets on 3 nodes; `--only snapshot`) and the
  * management-key rotation benchmark (scripts/bench/rotation.ts: each step's duration on 5 nodes and what a probe
  * saw meanwhile; `--only rotation`) and the audit-cost benchmark (scripts/bench/audit-cost.ts: secret-server
- * exchanges with and without an audit log; `--only audit`).
+ * exchanges with and without an audit log; `--only audit`) and the registrations benchmark (scripts/bench/registrations.ts: how long a registration change
+ * takes to be honoured on every node of 5, and a partition; `--only registrations`).
  *
  * What the node benchmark measures, and why:
  *
@@ -74,6 +75,7 @@ import { renderRegisterMarkdown, type RegisterResults } from './bench/register-r
 import { renderSecretServerMarkdown, runSecretServerBenchmark } from './bench/secret-server.js';
 import { runSilentBenchmark } from './bench/silent.js';
 import { renderSnapshotMarkdown, runSnapshotBenchmark } from './bench/snapshot.js';
+import { renderRegistrationsMarkdown, runRegistrationsBenchmark } from './bench/registrations.js';
 import { renderRotationMarkdown, runRotationBenchmark } from './bench/rotation.js';
 import { renderAuditCostMarkdown, runAuditCostBenchmark } from './bench/audit-cost.js';
 import { renderSilentMarkdown } from './bench/silent-report.js';
@@ -441,9 +443,9 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // `--only node|cluster|register|secret-server|tokens|abuse|silent|expired|snapshot|rotation|audit` (repeatable) runs just those parts; default: all of them.
+  // `--only node|cluster|register|secret-server|tokens|abuse|silent|expired|snapshot|rotation|audit|registrations` (repeatable) runs just those parts; default: all of them.
   const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
-  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse', 'silent', 'expired', 'snapshot', 'rotation', 'audit'];
+  const known = ['node', 'cluster', 'register', 'secret-server', 'tokens', 'abuse', 'silent', 'expired', 'snapshot', 'rotation', 'audit', 'registrations'];
   const parts = new Set(values.only ?? known);
   for (const p of parts) if (!known.includes(p)) throw new Error(`--only ${p}: expected one of ${known.join(', ')}`);
   const rawFile = rawFilePath(new Date());
@@ -465,6 +467,7 @@ async function main(): Promise<number> {
   if (parts.has('snapshot')) writePart('snapshot', 'bench/results-snapshot.md', await runSnapshotBenchmark(log), renderSnapshotMarkdown, rawFile);
   if (parts.has('audit')) writePart('audit', 'bench/results-audit.md', await runAuditCostBenchmark(log), renderAuditCostMarkdown, rawFile);
   if (parts.has('rotation')) writePart('rotation', 'bench/results-rotation.md', await runRotationBenchmark(log), renderRotationMarkdown, rawFile);
+  if (parts.has('registrations')) writePart('registrations', 'bench/results-registrations.md', await runRegistrationsBenchmark(log), renderRegistrationsMarkdown, rawFile);
   log(`all parts' latest figures: ${writeCombinedResults(ROOT)}`);
   return 0;
 }

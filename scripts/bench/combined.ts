@@ -19,6 +19,7 @@ const PARTS = [
   ['silent', 'Silent replica: register latency with one replica silently dropping requests'],
   ['expired', 'Expired records: size, memory and start time after 100,000 expired replay records'],
   ['snapshot', 'Snapshot and restore: times for 10,000 secrets on 3 nodes'],
+  ['registrations', 'Registrations: a change honoured on every node of 5, and during a partition'],
 ] as const;
 
 /** Writes `bench/results.md` under `root` from the part summaries that exist; returns its path. */

@@ -110,7 +110,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     const places = await o.network.setUp(o.nodes);
     parties = await Parties.start(places.parties);
     nodes = ChaosNodes.create(root, places.nodes, {
-      config: { ...(await parties.clusterConfig()), ...o.network.nodeConfig(), replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) },
+      config: { ...parties.clusterConfig(), ...o.network.nodeConfig(), replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) },
       secrets: makeClusterSecrets(),
       env: { ...o.network.nodeEnv(), ...(o.breakReplication ? { KEYMESH_FAULT_BREAK_REPLICATION: '1' } : {}) },
       network: o.network,
@@ -123,7 +123,9 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     for (let i = 0; i < o.nodes; i++) await nodes.start(i);
     const formed = await waitForCluster(nodes, FORM_TIMEOUT_MS);
     if (!formed) throw new Error(`the cluster formed no map of all ${o.nodes} nodes within ${FORM_TIMEOUT_MS / 1000} s`);
-    say(`cluster of ${o.nodes} formed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; workload and faults for ${o.durationS} s`);
+    const registered = await registerParties(nodes, parties, FORM_TIMEOUT_MS);
+    notes.push(`the IDP, the resource server and its client registered through /v1/registrations on n1 (log version ${registered.version}), served by every node ${registered.ms} ms after the last answer`);
+    say(`cluster of ${o.nodes} formed and the parties registered in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; workload and faults for ${o.durationS} s`);
 
     const reading = new AbortController();
     const snapshotLoop = Workload.snapshots(nodes, snapshots, reading.signal);
@@ -179,7 +181,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   const checked = checkHistory(history.events, snapshots.events, finalFrom === undefined ? {} : { finalFrom });
   const healLiveness = livenessAfterHeal(history.events, views.events);
   const afterEachHeal = livenessAfterEachHeal(history.events, views.events);
-  const needles = [...(workload?.seen ?? []), ...(parties ? [{ label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }] : [])];
+  const needles = [...(workload?.seen ?? []), ...(parties?.clientSecret ? [{ label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }] : [])];
   const leaks = leakViolations(findLeaks([join(root, 'data'), join(root, 'logs'), resultsDir], needles));
   const violations = [...checked.violations, ...leaks, ...healLivenessViolations(healLiveness), ...(rotation ? [...rotation.violations(), ...(await rotation.checkAtRest())] : [])];
   if (finalFrom === undefined) violations.push({ invariant: 'I5', message: 'the run did not reach its read-back (see the notes)' });
@@ -217,7 +219,36 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
   }));
 }
 
-/** Waits until every node is a member of one map holding all of them as normal members, with one key set. */
+/**
+ * Registers the parties as an operator would, on the first node (retrying while it answers 503), keeps the client
+ * secret the cluster generated, and waits until every node serves the last version. Throws when that takes too long.
+ */
+async function registerParties(nodes: ChaosNodes, parties: Parties, timeoutMs: number): Promise<{ version: number; ms: number }> {
+  const deadline = Date.now() + timeoutMs;
+  let version = 0;
+  for (const { kinds, id, record } of parties.registrations()) {
+    for (;;) {
+      const answer = await nodes.admin(0, 'PUT', `/v1/registrations/${kinds}/${encodeURIComponent(id)}`, record).catch((err: Error) => ({ status: 0, body: { error_description: err.message } as Record<string, unknown> }));
+      if (answer.status === 200 || answer.status === 201) {
+        version = answer.body!['version'] as number;
+        if (typeof answer.body!['clientSecret'] === 'string') parties.useClientSecret(answer.body!['clientSecret']);
+        break;
+      }
+      if (answer.status !== 503 && answer.status !== 0) throw new Error(`registering ${kinds} ${id}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      if (Date.now() > deadline) throw new Error(`registering ${kinds} ${id}: no answer but ${answer.status} in time`);
+      await sleep(250);
+    }
+  }
+  const answered = Date.now();
+  while (Date.now() < deadline) {
+    const served = await Promise.all(nodes.nodes.map((_, i) => nodes.admin(i, 'GET', '/v1/registrations', undefined, 2_000).then((a) => (a.body?.['version'] as number | undefined) ?? 0, () => 0)));
+    if (served.every((v) => v >= version)) return { version, ms: Date.now() - answered };
+    await sleep(25);
+  }
+  throw new Error(`not every node serves registrations version ${version} within ${timeoutMs / 1000} s`);
+}
+
+/** Waits until every node is a member of one map holding all of them as normal members, with one key set and one registrations version. */
 async function waitForCluster(nodes: ChaosNodes, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -230,7 +261,9 @@ async function waitForCluster(nodes: ChaosNodes, timeoutMs: number): Promise<boo
         && members.length === ids.size && members.every((m) => ids.has(m.nodeId) && m.role === 'normal');
     });
     const digests = new Set(views.map((v) => v?.body?.['keySetDigest']));
-    if (ok && digests.size === 1) return true;
+    // and every node serves the same registrations (each reports its own version in its member list)
+    const registrations = new Set(views.map((v) => (v?.body?.['members'] as Array<{ self: boolean; registrationsVersion?: number }> | undefined)?.find((m) => m.self)?.registrationsVersion));
+    if (ok && digests.size === 1 && registrations.size === 1) return true;
     await sleep(250);
   }
   return false;

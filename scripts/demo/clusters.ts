@@ -91,6 +91,34 @@ export class DemoCluster {
     await this.nodes.stopAll();
   }
 
+  /**
+   * Registers `record` as operators do (`PUT /v1/registrations/{kinds}/{id}` on the first node, with the admin
+   * token), then waits until every node serves that version of the registrations log. Resolves with the version.
+   */
+  async register(kinds: 'issuers' | 'resource-servers' | 'clients', id: string, record: Record<string, unknown>, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    const headers = { authorization: `Bearer ${this.#adminToken}`, 'content-type': 'application/json' };
+    let version: number | undefined;
+    let last = 'no answer yet';
+    while (version === undefined) {
+      const res = await rawRequest(`${this.urls()[0]}/v1/registrations/${kinds}/${encodeURIComponent(id)}`, { method: 'PUT', headers, body: JSON.stringify(record) }).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }));
+      if (res.status === 200 || res.status === 201) version = (JSON.parse(res.body.toString('utf8')) as { version: number }).version;
+      else if (res.status !== 503 && res.status !== 0) throw new Error(`${this.spec.label}: registering ${kinds} ${id} answered ${res.status}: ${res.body.toString('utf8')}`);
+      else last = `${res.status} ${res.body.toString('utf8').slice(0, 200)}`;
+      if (version === undefined && Date.now() > deadline) throw new Error(`${this.spec.label}: could not register ${kinds} ${id} in time (last: ${last})`);
+      if (version === undefined) await sleep(MAP_POLL_MS);
+    }
+    for (;;) {
+      const served = await Promise.all(this.urls().map(async (url) => {
+        const res = await rawRequest(`${url}/v1/registrations`, { headers: { authorization: headers.authorization } }).catch(() => undefined);
+        return res?.status === 200 ? (JSON.parse(res.body.toString('utf8')) as { version: number }).version : 0;
+      }));
+      if (served.every((v) => v >= version)) return version;
+      if (Date.now() > deadline) throw new Error(`${this.spec.label}: not every node serves registrations version ${version} in time (${served.join(', ')})`);
+      await sleep(MAP_POLL_MS);
+    }
+  }
+
   async #waitForMap(deadline: number): Promise<number> {
     let last = 'no answer yet';
     for (;;) {

@@ -58,13 +58,7 @@ async function run(narrator: Narrator, root: string, stops: Array<() => Promise<
   narrator.say(`OpenID provider: oidc-provider ${version} at ${idp.issuer}, ID tokens ES256 (kid ${short(idp.kid)}) for client ${WEB_APP}; its login check decrypts through the IDP's POP node`);
 
   const userAudience = values.break === 'audience' ? 'https://another-app.example' : WEB_APP;
-  const dc2 = await DemoCluster.prepare(root, {
-    label: 'datacenter 2', id: 'demo-dc2', size: 3, issuer: DC2_ISSUER,
-    config: {
-      trustedIssuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['ES256'], audiences: [userAudience] }],
-      resourceServers: [{ audience: DC1_AUDIENCE, clientId: DC1_ISSUER, jwksUri: `${dc1.urls()[0]}/pop`, userTokenAudiences: [userAudience] }],
-    },
-  });
+  const dc2 = await DemoCluster.prepare(root, { label: 'datacenter 2', id: 'demo-dc2', size: 3, issuer: DC2_ISSUER });
   for (const c of [idpPop, dc1, dc2]) stops.push(() => c.stop());
   const started = performance.now();
   // every start runs to its end before anything is stopped, so no node is spawned after the clean-up
@@ -76,7 +70,10 @@ async function run(narrator: Narrator, root: string, stops: Array<() => Promise<
   narrator.say(`the IDP's POP: 1 keymesh node at ${idpPop.urls()[0]}, its /pop is the key set the login page names`);
   narrator.say(`datacenter 1: 1 keymesh node at ${dc1.urls()[0]} (issuer ${DC1_ISSUER}); its /pop is what the browser encrypts data to`);
   narrator.say(`datacenter 2: 3 keymesh nodes at ${dc2.urls().join(', ')} (cluster map epoch ${epochs[2]}, all members, keys agree)`);
-  narrator.say(`datacenter 2 trusts issuer ${idp.issuer} (jwks_uri ${new URL(idp.jwksUri).pathname}, ES256, audience ${userAudience}); resource server ${DC1_AUDIENCE} = client ${DC1_ISSUER}, key set ${dc1.urls()[0]}/pop`);
+  // an operator registers the IDP and the resource server at run time, on one node; every node serves them
+  await dc2.register('issuers', idp.issuer, { issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['ES256'], audiences: [userAudience] }, START_TIMEOUT_MS);
+  const registered = await dc2.register('resource-servers', DC1_AUDIENCE, { audience: DC1_AUDIENCE, clientId: DC1_ISSUER, jwksUri: `${dc1.urls()[0]}/pop`, userTokenAudiences: [userAudience] }, START_TIMEOUT_MS);
+  narrator.say(`registered on node-1 through /v1/registrations, served by all 3 nodes at registrations version ${registered}: datacenter 2 trusts issuer ${idp.issuer} (jwks_uri ${new URL(idp.jwksUri).pathname}, ES256, audience ${userAudience}); resource server ${DC1_AUDIENCE} = client ${DC1_ISSUER}, key set ${dc1.urls()[0]}/pop`);
   narrator.say(`5 node processes ready in ${took}`);
 
   const backend = startBackend(app, {

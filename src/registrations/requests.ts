@@ -5,8 +5,9 @@
  *
  * Secrets are made on the server and shown once: a client without `secretHash`, `secretHashes` or `jwksUri` gets a
  * generated client secret (256 random bits, kept as `hmac-sha256$salt$mac`), an operator without `hash` a generated
- * token (kept as `sha256:<hex>`). A change that names no credential keeps the ones the registration has (they cannot
- * be sent back, since they are never shown), so changing a client's scopes does not change its secret. Answers never
+ * token (kept as `sha256:<hex>`). A change that names no credential keeps the ones the registration has (hashes
+ * cannot be sent back, since they are never shown; a key-set client keeps its `jwksUri`), so changing a client's
+ * scopes does not change how it authenticates. Answers never
  * carry a hash: `redact` replaces them with how many there are.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,6 +30,8 @@ const ID_FIELD: Record<RegistrationKind, string> = { client: 'clientId', 'resour
 export interface Shaped {
   readonly record: RegistrationRecord;
   readonly secret?: { readonly clientSecret: string } | { readonly token: string };
+  /** Whether a credential was carried over from the current record (the change must then be made against it). */
+  readonly kept?: boolean;
 }
 
 const invalid = (path: string, message: string) => new KeymeshError('ERR_INVALID_REQUEST', `${path}: ${message}`);
@@ -52,10 +55,12 @@ export function shapeRecord(kind: RegistrationKind, realm: string, id: string, b
   else if (input['realm'] !== realm) throw invalid('body.realm', `must be the realm of the request (${realm})`);
 
   let secret: Shaped['secret'];
+  const before = { ...input };
   if (kind === 'client' && input['secretHash'] === undefined && input['secretHashes'] === undefined && input['jwksUri'] === undefined) {
-    const held = existing as { secretHash?: string; secretHashes?: string[] } | undefined;
+    const held = existing as { secretHash?: string; secretHashes?: string[]; jwksUri?: string } | undefined;
     if (held?.secretHash !== undefined) input['secretHash'] = held.secretHash;
     else if (held?.secretHashes !== undefined) input['secretHashes'] = held.secretHashes;
+    else if (held?.jwksUri !== undefined) input['jwksUri'] = held.jwksUri;
     else {
       const made = generateClientSecret();
       input['secretHash'] = made.secretHash;
@@ -74,7 +79,8 @@ export function shapeRecord(kind: RegistrationKind, realm: string, id: string, b
   const record = parseRegistration(kind, input, 'body');
   const problem = ruleProblems(kind, record, config)[0];
   if (problem) throw invalid(problem.path, problem.message);
-  return { record, ...(secret ? { secret } : {}) };
+  const kept = !secret && ['secretHash', 'secretHashes', 'jwksUri', 'hash'].some((f) => before[f] === undefined && input[f] !== undefined);
+  return { record, ...(secret ? { secret } : {}), ...(kept ? { kept } : {}) };
 }
 
 /**
@@ -105,7 +111,7 @@ export function redact(kind: RegistrationKind, record: RegistrationRecord): Reco
 
 /** The config file's rules for one record (realms configured here, https key sets, reserved claims), under `body`. */
 function ruleProblems(kind: RegistrationKind, record: RegistrationRecord, config: Pick<Config, 'realms'>): ConfigProblem[] {
-  const as = (list: string, problems: ConfigProblem[]) => problems.map((p) => ({ path: p.path.replace(`${list}.0`, 'body'), message: p.message }));
+  const as = (list: string, problems: ConfigProblem[]) => problems.map((p) => ({ path: p.path.replace(`${list}.0`, 'body'), message: p.message.replaceAll(`${list}.0`, 'body') }));
   const base = { realms: config.realms } as Config;
   switch (kind) {
     case 'client':

@@ -23,7 +23,8 @@ const secretBody = z.strictObject({ keepPrevious: z.boolean().default(false) }).
  *   cluster, and every registration (kind, realm, id, version, who changed it last; no record);
  * - `GET /v1/registrations/{kinds}?realm=` and `GET /v1/registrations/{kinds}/{id}?realm=`: records, without hashes;
  * - `PUT /v1/registrations/{kinds}/{id}?realm=` (JSON, the config entry's schema): creates or replaces; `If-Match:
- *   "<version>"` or `If-None-Match: *` make it a compare-and-set (409 `ERR_REGISTRATION_CONFLICT`);
+ *   "<version>"` (or `*`: it exists) or `If-None-Match: *` make it a compare-and-set (409 `ERR_REGISTRATION_CONFLICT`);
+ *   a change that keeps a credential it cannot see (a hash) is always made against the version it read;
  * - `DELETE /v1/registrations/{kinds}/{id}?realm=` (optionally `If-Match`);
  * - `POST /v1/registrations/{clients|operators}/{id}/secret?realm=` `{keepPrevious?}`: a new secret.
  * A generated secret is answered once, only over HTTPS or to a loopback caller; every change is audited before it is
@@ -79,11 +80,15 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
   app.put('/v1/registrations/:kinds/:id', { preHandler: admin }, async (req, reply) => {
     const { kind, realm, id } = target(req);
     const r = registry();
-    const expects = precondition(req);
     const existing = r.log.get(kind, realm, id);
     if (kind === 'operator' && id === 'admin') throw new KeymeshError('ERR_INVALID_REQUEST', 'path.id: "admin" is the name of each node\'s own admin token');
     const shaped = shapeRecord(kind, realm, id, req.body, existing?.record, deps.config);
-    if (kind === 'operator') grantsOnlyHeld(deps, req, (shaped.record as { scopes: readonly string[] }).scopes);
+    // a credential carried over from the record read here is written only over that same version
+    const expects = precondition(req, existing?.version) ?? (shaped.kept ? existing!.version : undefined);
+    if (kind === 'operator') {
+      grantsOnlyHeld(deps, req, (shaped.record as { scopes: readonly string[] }).scopes);
+      if (existing) grantsOnlyHeld(deps, req, (existing.record as { scopes: readonly string[] }).scopes);
+    }
     if (shaped.secret) requirePrivateChannel(req);
     await recordOperatorChange(deps, req, (operator) => ({ event: 'registration:change', operator, op: 'put', kind, realm, id }));
     const by = deps.auth.authorize(req.headers.authorization, 'admin');
@@ -95,7 +100,8 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     const { kind, realm, id } = target(req);
     const r = registry();
     const held = item(r, kind, realm, id);
-    const expects = precondition(req) ?? held.version;
+    const expects = precondition(req, held.version) ?? held.version;
+    if (kind === 'operator') grantsOnlyHeld(deps, req, (held.record as { scopes: readonly string[] }).scopes);
     await recordOperatorChange(deps, req, (operator) => ({ event: 'registration:change', operator, op: 'delete', kind, realm, id }));
     const outcome = await r.change({ op: 'delete', kind, realm, id, by: deps.auth.authorize(req.headers.authorization, 'admin'), expects });
     if (outcome.outcome === 'conflict') throw conflict(kind, realm, id, outcome.current);
@@ -108,7 +114,9 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     const r = registry();
     const held = item(r, kind, realm, id);
     const { keepPrevious } = parseInput(secretBody, req.body ?? {}, 'body');
-    const expects = precondition(req) ?? held.version;
+    const expects = precondition(req, held.version) ?? held.version;
+    // a new token for an operator is that operator's scopes in the caller's hands
+    if (kind === 'operator') grantsOnlyHeld(deps, req, (held.record as { scopes: readonly string[] }).scopes);
     const shaped = newSecret(kind, held.record, keepPrevious);
     requirePrivateChannel(req);
     await recordOperatorChange(deps, req, (operator) => ({ event: 'registration:change', operator, op: 'secret', kind, realm, id }));
@@ -123,8 +131,11 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
   }
 }
 
-/** The version `If-Match` names, 0 for `If-None-Match: *`, undefined for neither. */
-function precondition(req: FastifyRequest): number | undefined {
+/**
+ * The version `If-Match` names (`*`: the current one, `current`, which must exist), 0 for `If-None-Match: *`,
+ * undefined for neither.
+ */
+function precondition(req: FastifyRequest, current: number | undefined): number | undefined {
   const ifMatch = req.headers['if-match'];
   const ifNoneMatch = req.headers['if-none-match'];
   if (ifMatch !== undefined && ifNoneMatch !== undefined) throw new KeymeshError('ERR_INVALID_REQUEST', 'headers: give If-Match or If-None-Match, not both');
@@ -133,6 +144,7 @@ function precondition(req: FastifyRequest): number | undefined {
     return 0;
   }
   if (ifMatch === undefined) return undefined;
+  if (ifMatch.trim() === '*') return current ?? -1;
   const m = /^\s*(?:W\/)?"?([0-9]{1,15})"?\s*$/.exec(ifMatch);
   if (!m) throw new KeymeshError('ERR_INVALID_REQUEST', 'headers.if-match: expected the version as an ETag, e.g. "12"');
   return Number(m[1]);
