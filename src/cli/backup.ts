@@ -50,8 +50,8 @@ export async function runSnapshot(o: NodeOptions & { out: string }): Promise<voi
 export async function runRestore(o: NodeOptions & { in: string }): Promise<void> {
   const file = Readable.toWeb(createReadStream(o.in)) as ReadableStream<Uint8Array>;
   const r = await new AdminClient(o.node, operatorToken(o)).restore(file);
-  const { registers: g, keys: k } = r;
+  const { registers: g, keys: k, registrations: n } = r;
   process.stdout.write(o.json
     ? `${JSON.stringify(r, null, 2)}\n`
-    : `restored snapshot ${r.snapshot.id} of cluster ${r.snapshot.clusterId}: register values ${g.written} written, ${g.equal} already equal, ${g.conflicting} conflicting, ${g.skipped} expired; key records ${k.written} written, ${k.equal} already present, ${k.skipped} expired\n${r.conflicts.length > 0 ? `conflicting (kept as they are): ${r.conflicts.join(', ')}${g.conflicting > r.conflicts.length ? ', …' : ''}\n` : ''}`);
+    : `restored snapshot ${r.snapshot.id} of cluster ${r.snapshot.clusterId}: register values ${g.written} written, ${g.equal} already equal, ${g.conflicting} conflicting, ${g.skipped} expired; key records ${k.written} written, ${k.equal} already present, ${k.skipped} expired${n ? `; registrations ${n.written} created, ${n.equal} already equal, ${n.conflicting} conflicting` : ''}\n${r.conflicts.length > 0 ? `conflicting (kept as they are): ${r.conflicts.join(', ')}${g.conflicting > r.conflicts.length ? ', …' : ''}\n` : ''}${n && n.conflicts.length > 0 ? `conflicting registrations (kept as they are): ${n.conflicts.join(', ')}\n` : ''}`);
 }

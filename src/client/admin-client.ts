@@ -72,6 +72,8 @@ export interface RestoreView {
   registers: { written: number; equal: number; conflicting: number; skipped: number };
   keys: { written: number; equal: number; skipped: number };
   conflicts: string[];
+  /** The snapshot's registrations, created where the cluster had none of that kind, realm and id. */
+  registrations?: { written: number; equal: number; conflicting: number; conflicts: string[] };
 }
 
 /** Talks to one node's operator API. */

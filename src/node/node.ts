@@ -161,6 +161,7 @@ export class KeymeshNode implements Startable {
       const snapshots = new SnapshotService({
         nodeId: identity.nodeId, clusterId: config.clusterId, replicationFactor: config.replicationFactor, dataDir: config.dataDir,
         store, sealer, clock, log: log.child({ component: 'snapshot' }), keyring, agreement, expiryGraceMs: 2 * config.clockSkewMs,
+        registry: () => registry,
       });
       cluster.attach(agreement);
       const rotation = new RotationService({

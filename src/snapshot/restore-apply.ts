@@ -10,6 +10,7 @@ import { isKeymeshError } from '../errors.js';
 import type { MergeResult } from '../keyring/keyring.js';
 import type { KeyRecord } from '../keyring/key-record.js';
 import { expiryOf, isExpiringKey, withoutExpiry } from '../register/expiring.js';
+import { LOG_PREFIX, type RegistrationRestoreCounts } from '../registrations/restore.js';
 
 /** Entries written at once. */
 export const RESTORE_CONCURRENCY = 32;
@@ -29,6 +30,8 @@ export interface RestoreTarget {
   mergeKey(record: KeyRecord): Promise<MergeResult>;
   /** Now (ms since the epoch). */
   now(): number;
+  /** Creates the registrations the snapshot's registrations log (its slots, by register key) ends with. */
+  registrations?(slots: ReadonlyMap<string, Uint8Array>): Promise<RegistrationRestoreCounts>;
 }
 
 /** What a restore did. */
@@ -37,12 +40,16 @@ export interface RestoreCounts {
   keys: { written: number; equal: number; skipped: number };
   /** The first conflicting register keys. */
   conflicts: string[];
+  /** The registrations (`src/registrations/restore.ts`), when the target takes them. */
+  registrations?: RegistrationRestoreCounts;
 }
 
 /** Applies entries with at most `RESTORE_CONCURRENCY` in flight; the first failure stops it. */
 export class RestoreApplier {
   readonly #target: RestoreTarget;
   readonly #inFlight = new Set<Promise<void>>();
+  /** The snapshot's registrations log, written last through the target's own log. */
+  readonly #logSlots = new Map<string, Uint8Array>();
   #failure: { err: unknown } | undefined;
   readonly counts: RestoreCounts = { registers: { written: 0, equal: 0, conflicting: 0, skipped: 0 }, keys: { written: 0, equal: 0, skipped: 0 }, conflicts: [] };
 
@@ -52,6 +59,10 @@ export class RestoreApplier {
 
   /** Starts writing register `key`; waits while the window is full. Rethrows an earlier entry's failure. */
   async register(key: string, value: Uint8Array): Promise<void> {
+    if (key.startsWith(LOG_PREFIX) && this.#target.registrations) {
+      this.#logSlots.set(key, value);
+      return;
+    }
     await this.#room();
     const run = this.#register(key, value).catch((err: unknown) => {
       this.#failure ??= { err };
@@ -73,6 +84,12 @@ export class RestoreApplier {
   async drain(): Promise<void> {
     await Promise.all([...this.#inFlight]);
     if (this.#failure) throw this.#failure.err;
+  }
+
+  /** Creates the snapshot's registrations (after every other value is written). */
+  async finish(): Promise<void> {
+    await this.drain();
+    if (this.#target.registrations) this.counts.registrations = await this.#target.registrations(this.#logSlots);
   }
 
   async #room(): Promise<void> {

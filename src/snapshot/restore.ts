@@ -88,7 +88,7 @@ export async function restoreSnapshot(o: { body: AsyncIterable<Uint8Array>; spoo
       if (entry.kind === 'register') await applier.register(entry.key, entry.value);
       else await applier.key(entry.record);
     });
-    await applier.drain();
+    await applier.finish();
     return { snapshot, ...applier.counts };
   } finally {
     await spool.close().catch(() => undefined);

@@ -7,6 +7,8 @@
  * key records (`snapshot-writer.ts`). A map change during the walk stops it (the placement it read by is gone).
  * A restore verifies, then writes (`restore.ts`). One snapshot and one restore run at a time on a node.
  */
+import type { Registry } from '../registrations/registry.js';
+import { restoreRegistrations } from '../registrations/restore.js';
 import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -54,6 +56,8 @@ export interface SnapshotServiceOptions {
   };
   /** How long past its expiry an expiring record is still carried (ms), as the register keeps it. */
   readonly expiryGraceMs: number;
+  /** The node's registrations, where a restore creates the snapshot's (`src/registrations/restore.ts`). */
+  readonly registry?: () => Registry;
 }
 
 export class SnapshotService {
@@ -132,6 +136,7 @@ export class SnapshotService {
           getOrCreate: async (key, candidate, options) => (await agreement.getOrCreate(key, candidate, options)).value,
           mergeKey: (record) => keyring.merge(record, 'sync'),
           now: () => clock.now(),
+          ...(this.#o.registry ? { registrations: (slots: ReadonlyMap<string, Uint8Array>) => restoreRegistrations(slots, this.#o.registry!()) } : {}),
         },
       });
     } finally {

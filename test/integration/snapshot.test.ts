@@ -80,6 +80,9 @@ describe('snapshot and restore', () => {
     expect(secrets.filter((s) => s.length !== 64)).toEqual([]);
     expect(new Set(secrets).size).toBe(USERS);
     const kids = await cluster.kids(0, '/.well-known/jwks.json');
+    // a client registered at run time is part of the snapshot
+    const registered = await cluster.request(0, '/v1/registrations/clients/app', { method: 'PUT', body: { jwksUri: 'https://app.example/jwks', grants: ['client_credentials'] } });
+    expect(registered.status).toBe(201);
 
     const file = join(dirs.make(), 'cluster.snapshot');
     const token = ['--token', cluster.adminToken];
@@ -101,9 +104,13 @@ describe('snapshot and restore', () => {
 
     const restored = await runCli(['restore', '--node', cluster.url(2), '--in', file, ...token, '--json']);
     expect(restored.code, restored.stderr).toBe(0);
-    const report = JSON.parse(restored.stdout) as { registers: { written: number; conflicting: number }; keys: { written: number } };
+    const report = JSON.parse(restored.stdout) as { registers: { written: number; conflicting: number }; keys: { written: number }; registrations: { written: number; equal: number; conflicting: number } };
     expect(report.registers.written).toBeGreaterThanOrEqual(VALUES + USERS);
     expect(report.registers.conflicting).toBe(0);
+    // the registrations come back through the cluster's own log: the file's resource server was imported by the new cluster too
+    expect(report.registrations).toMatchObject({ written: 1, conflicting: 0 });
+    expect(report.registrations.equal).toBeGreaterThanOrEqual(1);
+    expect((await cluster.request(1, '/v1/registrations/clients/app')).body).toMatchObject({ record: { jwksUri: 'https://app.example/jwks' }, by: 'restore' });
     expect(report.keys.written).toBeGreaterThanOrEqual(kids.length);
 
     const reads = await inBatches(VALUES, 10, async (i) => ({ i, read: await unshed(() => cluster.read(i % 3, `v-${i}`)) }));
@@ -119,7 +126,7 @@ describe('snapshot and restore', () => {
     // a second restore changes nothing: every value is already there
     const twice = await runCli(['restore', '--node', cluster.url(0), '--in', file, ...token, '--json']);
     expect(twice.code, twice.stderr).toBe(0);
-    expect(JSON.parse(twice.stdout)).toMatchObject({ registers: { written: 0, conflicting: 0 } });
+    expect(JSON.parse(twice.stdout)).toMatchObject({ registers: { written: 0, conflicting: 0 }, registrations: { written: 0, conflicting: 0 } });
 
     // callers without the admin scope get nothing
     expect((await fetch(`${cluster.url(0)}/v1/snapshot`)).status).toBe(401);
