@@ -41,7 +41,7 @@ export interface HttpDeps {
   /** The throttle of failed client authentications, shared with the token service (the secret server's callers too). */
   readonly throttle?: AuthThrottle;
   /** The token service of each realm; absent when none is built (in-process API tests). */
-  readonly tokens?: ReadonlyMap<string, TokenService>;
+  readonly tokens?: Pick<ReadonlyMap<string, TokenService>, 'get'>;
   /** The registrations this node follows (`/v1/registrations`); absent in in-process API tests. */
   readonly registry?: Registry;
   /** Injected faults; present only on a node started with `--allow-fault-injection`. */

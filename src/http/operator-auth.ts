@@ -25,8 +25,11 @@ export function hashOperatorToken(token: string): string {
 /** Checks bearer tokens against the configured ones. */
 export class OperatorAuth {
   #byHash = new Map<string, OperatorToken>();
+  readonly #refresh: (() => void) | undefined;
 
-  constructor(tokens: readonly OperatorToken[]) {
+  /** `refresh` runs before each lookup (registered tokens are brought up to date there: `RegisteredServices`). */
+  constructor(tokens: readonly OperatorToken[], options: { refresh?: () => void } = {}) {
+    this.#refresh = options.refresh;
     this.replace(tokens);
   }
 
@@ -38,6 +41,7 @@ export class OperatorAuth {
   /** The scopes of the token `authorization` carries (after `authorize` let it through). */
   scopesOf(authorization: string | undefined): readonly OperatorScope[] {
     const m = authorization === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
+    this.#refresh?.();
     return (m && this.#byHash.get(hashOperatorToken(m[1]!))?.scopes) ?? [];
   }
 
@@ -48,6 +52,7 @@ export class OperatorAuth {
   authorize(authorization: string | undefined, scope: OperatorScope): string {
     const m = authorization === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
     if (!m) throw new KeymeshError('ERR_UNAUTHORIZED', 'an operator bearer token is required (Authorization: Bearer <token>)');
+    this.#refresh?.();
     const token = this.#byHash.get(hashOperatorToken(m[1]!));
     if (!token) throw new KeymeshError('ERR_UNAUTHORIZED', 'the bearer token is not a known operator token');
     if (!token.scopes.includes(scope)) throw new KeymeshError('ERR_FORBIDDEN', `this route needs an operator token with scope "${scope}"`);

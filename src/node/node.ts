@@ -171,7 +171,7 @@ export class KeymeshNode implements Startable {
       });
       await this.#startComponent(rotation);
       const root = { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] } as const;
-      const auth = new OperatorAuth([root]);
+      const auth = new OperatorAuth([root], { refresh: () => registered.fresh() });
       const registry: Registry = new Registry({
         log: new RegistrationLog({
           getOrCreate: async (key, candidate) => (await agreement.getOrCreate(key, candidate)).value!,
@@ -196,7 +196,7 @@ export class KeymeshNode implements Startable {
         slowHash, sealer, ...(audit ? { audit } : {}),
         throttle: new AuthThrottle(audit ? { onRefused: (address, client) => void audit.record({ event: 'client:throttled', address, ...(client !== undefined ? { client } : {}) }) } : {}),
       };
-      const registered = new RegisteredServices(config, shared, registry, auth, root);
+      const registered: RegisteredServices = new RegisteredServices(config, shared, registry, auth, root);
       this.#http = new HttpServer({
         config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
         jwks: shared.jwks,
