@@ -116,6 +116,19 @@ describe('registrations at run time', () => {
       const members = (await call(cluster, 0, 'GET', '/v1/cluster')).body['members'] as Array<{ registrationsVersion?: number }>;
       return members.length === 3 && members.every((m) => m.registrationsVersion === deleted.body['version']);
     }, { timeoutMs: 5_000, message: 'every member reports the version of the delete' });
+    const table = await runCli(['cluster', '--node', cluster.url(2)], { KEYMESH_ADMIN_TOKEN: cluster.adminToken });
+    expect(table.stdout).toContain('REGISTRATIONS');
+    for (const name of ['node-1', 'node-2', 'node-3']) expect(table.stdout).toMatch(new RegExp(`${name}\\s.*v${String(deleted.body['version'])}\\s*$`, 'm'));
+    // the CLI's list, get and delete, and its conflict
+    const env = { KEYMESH_ADMIN_TOKEN: cluster.adminToken };
+    expect((await runCli(['clients', 'put', 'cli-app', '--node', cluster.url(0), '--create', '--record', JSON.stringify({ ...client, jwksUri: 'https://app.example/jwks' })], env)).code).toBe(0);
+    const again = await runCli(['clients', 'put', 'cli-app', '--node', cluster.url(1), '--create', '--record', JSON.stringify(client)], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/409 .*is at version \d+ now/);
+    const list = await runCli(['clients', 'list', '--node', cluster.url(2), '--json'], env);
+    expect(JSON.parse(list.stdout)).toMatchObject({ items: [{ id: 'cli-app', record: { jwksUri: 'https://app.example/jwks' } }] });
+    expect((await runCli(['clients', 'delete', 'cli-app', '--node', cluster.url(2)], env)).stdout).toContain('deleted client cli-app');
+    expect((await runCli(['clients', 'get', 'cli-app', '--node', cluster.url(0)], env)).stderr).toMatch(/404/);
   });
 
   it('catches a node up after a restart, never serving a client it served before it was deleted', async () => {
