@@ -123,7 +123,7 @@ export const SECRET_ALGS = ['HS256'] as const;
 export const CONTENT_ENC_ALGS = ['A128GCM', 'A192GCM', 'A256GCM', 'A128CBC-HS256', 'A192CBC-HS384', 'A256CBC-HS512'] as const;
 
 /** Scopes an operator token may carry. */
-export const OPERATOR_SCOPES = ['admin', 'backend'] as const;
+export const OPERATOR_SCOPES = ['admin', 'backend', 'trust'] as const;
 
 /** Log levels. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

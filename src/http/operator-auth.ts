@@ -38,6 +38,12 @@ export class OperatorAuth {
     this.#byHash = new Map(tokens.map((t) => [t.hash, t]));
   }
 
+  /** The name of the operator whose token has `hash`, if any. */
+  nameOf(hash: string): string | undefined {
+    this.#refresh?.();
+    return this.#byHash.get(hash)?.name;
+  }
+
   /** The scopes of the token `authorization` carries (after `authorize` let it through). */
   scopesOf(authorization: string | undefined): readonly OperatorScope[] {
     const m = authorization === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);

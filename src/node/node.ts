@@ -170,7 +170,7 @@ export class KeymeshNode implements Startable {
         mayCreate: (realm, use, activateAt) => cluster.mayCreate(realm, use, activateAt),
       });
       await this.#startComponent(rotation);
-      const root = { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend'] } as const;
+      const root = { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend', 'trust'] } as const;
       const auth = new OperatorAuth([root], { refresh: () => registered.fresh() });
       const registry: Registry = new Registry({
         log: new RegistrationLog({

@@ -21,8 +21,14 @@ import { z } from 'zod';
 import { KeymeshError } from '../errors.js';
 import { identityOf, parseRegistration, REGISTRATION_KINDS, type RegistrationKind, type RegistrationRecord } from './records.js';
 
-/** Largest log entry (bytes). */
-export const MAX_ENTRY_BYTES = 16 * 1024;
+/** Largest log entry (bytes): room for the largest config entry (64 audiences of 512 characters, 128 scopes). */
+export const MAX_ENTRY_BYTES = 64 * 1024;
+/** Most registrations of each kind in one realm, as the config file allows (operators: in all). */
+export const MAX_REGISTRATIONS: Readonly<Record<RegistrationKind, number>> = { client: 1024, 'resource-server': 256, issuer: 64, operator: 64 };
+/** Longest `by` (an operator name, or `config:` and a node name, or `restore`). */
+const MAX_BY_CHARS = 80;
+/** Outcomes of recent slots kept, so a writer learns what became of its entry whoever applied it. */
+const EFFECTS_KEPT = 256;
 /** Slots a change tries before it gives up (others kept taking the next one). */
 const APPEND_ATTEMPTS = 16;
 /** Where slot n lives on the register. */
@@ -69,7 +75,7 @@ const entrySchema = z.strictObject({
   id: z.string().min(1).max(512),
   expects: z.number().int().min(0).optional(),
   record: z.unknown().optional(),
-  by: z.string().min(1).max(64),
+  by: z.string().min(1).max(MAX_BY_CHARS),
   import: z.literal(true).optional(),
   nonce: z.string().max(32),
 });
@@ -79,7 +85,7 @@ const bootstrapSchema = z.strictObject({
   op: z.literal('bootstrap'),
   /** Digest of the registrations in the config file of the node that wrote it (`registry.ts`). */
   digest: z.string().min(1).max(64),
-  by: z.string().min(1).max(64),
+  by: z.string().min(1).max(MAX_BY_CHARS),
   nonce: z.string().max(32),
 });
 
@@ -102,8 +108,12 @@ type Applied = { readonly effect: 'applied' } | { readonly effect: 'conflict'; r
 export class RegistrationLog {
   readonly #register: LogRegister;
   readonly #view = new Map<string, Registration>();
-  /** Every registration the log ever named (put or deleted), by view key. */
+  /** Every registration the log ever named (put, deleted, or an import it refused), by view key. */
   readonly #named = new Set<string>();
+  /** Imports the log refused (by view key), and why. */
+  readonly #refusedImports = new Map<string, string>();
+  /** What became of each recent slot's entry. */
+  readonly #effects = new Map<number, Applied>();
   readonly #listeners = new Set<(version: number) => void>();
   #bootstrap: Bootstrap | undefined;
   #applied = 0;
@@ -127,9 +137,14 @@ export class RegistrationLog {
     return this.#view.get(viewKey(kind, realm, id));
   }
 
-  /** Whether the log ever named this registration (a put or a delete applied). */
+  /** Whether the log ever named this registration (a put or a delete applied, or an import refused). */
   named(kind: RegistrationKind, realm: string, id: string): boolean {
     return this.#named.has(viewKey(kind, realm, id));
+  }
+
+  /** Why the log refused to import this registration, if it did. */
+  refusedImport(kind: RegistrationKind, realm: string, id: string): string | undefined {
+    return this.#refusedImports.get(viewKey(kind, realm, id));
   }
 
   /** Calls `listener` with the new version after slots were applied (once per catch-up or change). */
@@ -170,6 +185,8 @@ export class RegistrationLog {
     };
     const candidate = pack(entry);
     if (candidate.byteLength > MAX_ENTRY_BYTES) throw new KeymeshError('ERR_INVALID_REQUEST', `record: at most ${MAX_ENTRY_BYTES} bytes`);
+    // what every node would take as a change of nothing is never proposed
+    if (!decodeEntry(candidate)) throw new KeymeshError('ERR_INVALID_REQUEST', `the change does not form a valid log entry (by: at most ${MAX_BY_CHARS} characters; realm: at most 64; id: at most 512)`);
     const outcome = await this.#append(candidate, () => {
       const current = this.get(change.kind, change.realm, change.id)?.version ?? 0;
       if (change.import && this.named(change.kind, change.realm, change.id)) return { outcome: 'refused', version: this.#applied, reason: 'the log already names it' };
@@ -196,12 +213,13 @@ export class RegistrationLog {
       if (early) return early;
       const slot = this.#applied + 1;
       const chosen = await this.#register.getOrCreate(slotKey(slot), candidate);
-      let effect: Applied | undefined;
       if (slot === this.#applied + 1) {
-        effect = this.#apply(slot, chosen);
+        this.#apply(slot, chosen);
         this.#notify();
       }
       if (Buffer.from(chosen).equals(candidate)) {
+        // applied here or by a catch-up that read the slot first: either way its outcome was kept
+        const effect = this.#effects.get(slot);
         if (!effect || effect.effect === 'applied') return { outcome: 'applied', version: slot };
         if (effect.effect === 'conflict') return { outcome: 'conflict', current: effect.current };
         return { outcome: 'refused', version: slot, reason: effect.reason };
@@ -228,8 +246,16 @@ export class RegistrationLog {
     for (const listener of this.#listeners) listener(this.#applied);
   }
 
-  /** Applies the entry chosen for `slot` (the next one): deterministic, so every node's view agrees. */
+  /** Applies the entry chosen for `slot` (the next one) and keeps its outcome for a while. */
   #apply(slot: number, value: Uint8Array): Applied {
+    const effect = this.#applyEntry(slot, value);
+    this.#effects.set(slot, effect);
+    this.#effects.delete(slot - EFFECTS_KEPT);
+    return effect;
+  }
+
+  /** Applies one entry: deterministic, so every node's view agrees. */
+  #applyEntry(slot: number, value: Uint8Array): Applied {
     this.#applied = slot;
     const entry = decodeEntry(value);
     if (!entry) return { effect: 'refused', reason: 'malformed entry' };
@@ -255,7 +281,14 @@ export class RegistrationLog {
     const identity = identityOf(entry.kind, record);
     if (identity.id !== entry.id || identity.realm !== entry.realm) return { effect: 'refused', reason: 'the record names another registration' };
     const clash = this.#clash(entry.kind, entry.realm, entry.id, record);
-    if (clash) return { effect: 'refused', reason: clash };
+    if (clash) {
+      // an import refused is decided for good: never imported again, never served from a file
+      if (entry.import) {
+        this.#named.add(key);
+        this.#refusedImports.set(key, clash);
+      }
+      return { effect: 'refused', reason: clash };
+    }
     this.#named.add(key);
     this.#view.set(key, { kind: entry.kind, realm: entry.realm, id: entry.id, version: slot, record, by: entry.by });
     return { effect: 'applied' };
@@ -272,6 +305,14 @@ export class RegistrationLog {
       const other = this.list('resource-server', realm).find((r) => r.id !== id && (r.record as { clientId: string }).clientId === clientId);
       if (other) return `record.clientId: client ${clientId} is already resource server ${other.id} in realm ${realm}`;
     }
+    if (kind === 'operator') {
+      // one token, one name: a token's hash names a single operator, so the audit log names the right one
+      const hash = (record as { hash: string }).hash;
+      const other = this.list('operator').find((r) => r.id !== id && (r.record as { hash: string }).hash === hash);
+      if (other) return 'record.hash: another operator has this token';
+    }
+    const same = this.list(kind, kind === 'operator' ? undefined : realm);
+    if (!same.some((r) => r.id === id) && same.length >= MAX_REGISTRATIONS[kind]) return `at most ${MAX_REGISTRATIONS[kind]} registrations of kind ${kind}${kind === 'operator' ? '' : ` in realm ${realm}`}`;
     return undefined;
   }
 }

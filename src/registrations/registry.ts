@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_REALM } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
-import { KeymeshError } from '../errors.js';
+import { isKeymeshError, KeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/store.js';
 import type { Change, ChangeOutcome, RegistrationLog } from './log.js';
@@ -42,8 +42,12 @@ export interface Difference {
   readonly kind: RegistrationKind;
   readonly realm: string;
   readonly id: string;
-  /** `importing`: not imported yet; `absent`: the cluster never had it; `deleted`; `differs`: the cluster's record is another. */
-  readonly cluster: 'importing' | 'absent' | 'deleted' | 'differs';
+  /**
+   * `importing`: not imported yet; `absent`: the cluster never had it; `deleted`; `differs`: the cluster's record is
+   * another; `refused`: the cluster refused to import it (`reason`).
+   */
+  readonly cluster: 'importing' | 'absent' | 'deleted' | 'differs' | 'refused';
+  readonly reason?: string;
 }
 
 export type Phase = 'file' | 'waiting' | 'cluster';
@@ -73,6 +77,8 @@ export class Registry {
   #running = false;
   #following: Promise<void> | undefined;
   #warned = false;
+  /** File entries that cannot even be proposed (too large for a log entry), by `kind realm id`, and why. */
+  readonly #unimportable = new Map<string, string>();
 
   constructor(options: RegistryOptions) {
     this.#o = options;
@@ -111,7 +117,7 @@ export class Registry {
     const fromFile = this.#file.filter((f) => f.kind === kind && inRealm(f));
     if (this.#phase === 'file') return fromFile.map((f) => f.record);
     const log = this.#o.log;
-    const pending = log.bootstrap?.digest === this.#digest ? fromFile.filter((f) => !log.named(f.kind, f.realm, f.id)) : [];
+    const pending = log.bootstrap?.digest === this.#digest ? fromFile.filter((f) => !log.named(f.kind, f.realm, f.id) && !this.#unimportable.has(fileKey(f))) : [];
     return [...log.list(kind, realm).map((r) => r.record), ...pending.map((f) => f.record)];
   }
 
@@ -122,6 +128,8 @@ export class Registry {
     const importing = log.bootstrap?.digest === this.#digest;
     return this.#file.flatMap((f): Difference[] => {
       const at = { kind: f.kind, realm: f.realm, id: f.id };
+      const refused = log.refusedImport(f.kind, f.realm, f.id) ?? this.#unimportable.get(fileKey(f));
+      if (refused !== undefined) return [{ ...at, cluster: 'refused', reason: refused }];
       if (!log.named(f.kind, f.realm, f.id)) return [{ ...at, cluster: importing ? 'importing' : 'absent' }];
       const held = log.get(f.kind, f.realm, f.id);
       if (!held) return [{ ...at, cluster: 'deleted' }];
@@ -196,6 +204,8 @@ export class Registry {
       this.#phase = 'cluster';
       this.#changed();
     }
+    // kept before anything else can fail: from here on a restart serves nothing older
+    await this.#remember();
     await this.#import();
     await this.#remember();
     if (!this.#warned) {
@@ -213,10 +223,20 @@ export class Registry {
     if (log.bootstrap?.digest !== this.#digest) return;
     for (const f of this.#file) {
       if (this.#stopped) return;
-      if (log.named(f.kind, f.realm, f.id)) continue;
-      const outcome = await log.change({ op: 'put', kind: f.kind, realm: f.realm, id: f.id, record: f.record, by: `config:${this.#o.node}`, import: true });
+      if (log.named(f.kind, f.realm, f.id) || this.#unimportable.has(fileKey(f))) continue;
+      let outcome: ChangeOutcome;
+      try {
+        outcome = await log.change({ op: 'put', kind: f.kind, realm: f.realm, id: f.id, record: f.record, by: `config:${this.#o.node}`.slice(0, 80), import: true });
+      } catch (err) {
+        if (!isKeymeshError(err, 'ERR_INVALID_REQUEST')) throw err;
+        // it can never be imported: never served either
+        this.#unimportable.set(fileKey(f), (err as Error).message);
+        this.#changed();
+        this.#o.logger.warn({ kind: f.kind, realm: f.realm, id: f.id, reason: (err as Error).message }, 'a config-file registration cannot be imported; it is not served');
+        continue;
+      }
       if (outcome.outcome === 'refused' && outcome.reason !== 'the log already names it') {
-        this.#o.logger.warn({ kind: f.kind, realm: f.realm, id: f.id, reason: outcome.reason }, 'a config-file registration was refused by the cluster');
+        this.#o.logger.warn({ kind: f.kind, realm: f.realm, id: f.id, reason: outcome.reason }, 'a config-file registration was refused by the cluster; it is not served');
       }
     }
   }
@@ -251,6 +271,8 @@ export function fileRegistrations(config: Pick<Config, 'clients' | 'resourceServ
   for (const t of config.operatorTokens) out.push({ kind: 'operator', realm: DEFAULT_REALM, id: t.name, record: t });
   return out;
 }
+
+const fileKey = (f: FileRegistration) => `${f.kind}\u0000${f.realm}\u0000${f.id}`;
 
 /** Digest of a set of registrations (order does not count). */
 function digestOf(entries: readonly FileRegistration[]): string {

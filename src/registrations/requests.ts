@@ -94,6 +94,7 @@ export function newSecret(kind: RegistrationKind, existing: RegistrationRecord, 
     return { record: { ...existing, hash: hashOperatorToken(token) } as RegistrationRecord, secret: { token } };
   }
   if (kind !== 'client') throw invalid('path', `a ${kind} has no secret; only clients and operators do`);
+  if ((existing as { jwksUri?: string }).jwksUri !== undefined) throw invalid('path', 'this client authenticates with its key set (jwksUri) and has no secret; to give it one, delete it and register it again without jwksUri');
   const made = generateClientSecret();
   const { secretHash, secretHashes, ...rest } = existing as { secretHash?: string; secretHashes?: string[] } & Record<string, unknown>;
   const previous = secretHash ?? secretHashes?.[0];

@@ -4,7 +4,8 @@
  * log of its own (its bootstrap at least). Instead the source's log is applied in memory, and each registration it
  * ends with is created in the target through the target's log, only where the target has none of that kind, realm
  * and id: one it has is kept (`equal` when the same record, else `conflicting`), as the restore keeps every register
- * value the target already holds.
+ * value the target already holds, and one it deleted is not brought back (`conflicting`). Only a caller holding every
+ * operator scope restores registrations (they grant scopes and trust); for another they are left out.
  */
 import { RegistrationLog } from './log.js';
 import type { Registry } from './registry.js';
@@ -33,6 +34,12 @@ export async function restoreRegistrations(slots: ReadonlyMap<string, Uint8Array
   await source.catchUp();
   const counts: RegistrationRestoreCounts = { written: 0, equal: 0, conflicting: 0, conflicts: [] };
   for (const r of source.list()) {
+    // one this cluster ever had (a client it deleted, an operator it revoked) is never brought back
+    if (registry.log.named(r.kind, r.realm, r.id) && !registry.log.get(r.kind, r.realm, r.id)) {
+      counts.conflicting += 1;
+      if (counts.conflicts.length < 20) counts.conflicts.push(`${r.kind} ${r.realm} ${r.id} (deleted in this cluster)`);
+      continue;
+    }
     const outcome = await registry.change({ op: 'put', kind: r.kind, realm: r.realm, id: r.id, record: r.record, by: 'restore', expects: 0 });
     if (outcome.outcome === 'applied') {
       counts.written += 1;

@@ -120,7 +120,7 @@ export class SnapshotService {
    * @throws KeymeshError `ERR_SNAPSHOT_KEY_MISMATCH`, `ERR_SNAPSHOT_INVALID`, `ERR_BODY_TOO_LARGE` (nothing
    *   written); `ERR_UNAVAILABLE` while another restore runs, or from the register while writing.
    */
-  async restore(body: AsyncIterable<Uint8Array>): Promise<RestoreReport> {
+  async restore(body: AsyncIterable<Uint8Array>, options: { registrations?: boolean } = {}): Promise<RestoreReport> {
     if (this.#restoring) throw new KeymeshError('ERR_UNAVAILABLE', 'a restore is already running on this node', { retryAfterS: 5 });
     this.#restoring = true;
     const { agreement, keyring, clock } = this.#o;
@@ -136,7 +136,7 @@ export class SnapshotService {
           getOrCreate: async (key, candidate, options) => (await agreement.getOrCreate(key, candidate, options)).value,
           mergeKey: (record) => keyring.merge(record, 'sync'),
           now: () => clock.now(),
-          ...(this.#o.registry ? { registrations: (slots: ReadonlyMap<string, Uint8Array>) => restoreRegistrations(slots, this.#o.registry!()) } : {}),
+          ...(this.#o.registry && options.registrations !== false ? { registrations: (slots: ReadonlyMap<string, Uint8Array>) => restoreRegistrations(slots, this.#o.registry!()) } : {}),
         },
       });
     } finally {

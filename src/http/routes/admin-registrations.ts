@@ -36,6 +36,12 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     if (!deps.registry) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the cluster');
     return deps.registry;
   };
+  /** Issuers and resource servers decide whose user tokens release users' secrets, and to whom: `trust` too. */
+  const mayChange = (req: FastifyRequest, kind: RegistrationKind) => {
+    if ((kind === 'issuer' || kind === 'resource-server') && !deps.auth.scopesOf(req.headers.authorization).includes('trust')) {
+      throw new KeymeshError('ERR_FORBIDDEN', `changing a ${kind} needs an operator token with scope "trust" too: it decides who receives users' secrets`);
+    }
+  };
   const target = (req: FastifyRequest) => {
     const { kinds, id } = parseInput(itemParams, req.params, 'path');
     const { realm } = parseInput(realmQuery, req.query, 'query');
@@ -80,14 +86,19 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
   app.put('/v1/registrations/:kinds/:id', { preHandler: admin }, async (req, reply) => {
     const { kind, realm, id } = target(req);
     const r = registry();
+    mayChange(req, kind);
     const existing = r.log.get(kind, realm, id);
     if (kind === 'operator' && id === 'admin') throw new KeymeshError('ERR_INVALID_REQUEST', 'path.id: "admin" is the name of each node\'s own admin token');
     const shaped = shapeRecord(kind, realm, id, req.body, existing?.record, deps.config);
-    // a credential carried over from the record read here is written only over that same version
-    const expects = precondition(req, existing?.version) ?? (shaped.kept ? existing!.version : undefined);
+    // a credential carried over from the record read here, and an operator checked against the one read here, are
+    // written only over that same version
+    const expects = precondition(req, existing?.version) ?? (shaped.kept || kind === 'operator' ? existing?.version ?? 0 : undefined);
     if (kind === 'operator') {
       grantsOnlyHeld(deps, req, (shaped.record as { scopes: readonly string[] }).scopes);
       if (existing) grantsOnlyHeld(deps, req, (existing.record as { scopes: readonly string[] }).scopes);
+      if (deps.auth.nameOf((shaped.record as { hash: string }).hash) !== undefined && deps.auth.nameOf((shaped.record as { hash: string }).hash) !== id) {
+        throw new KeymeshError('ERR_INVALID_REQUEST', 'body.hash: another operator has this token');
+      }
     }
     if (shaped.secret) requirePrivateChannel(req);
     await recordOperatorChange(deps, req, (operator) => ({ event: 'registration:change', operator, op: 'put', kind, realm, id }));
@@ -99,6 +110,7 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
   app.delete('/v1/registrations/:kinds/:id', { preHandler: admin }, async (req, reply) => {
     const { kind, realm, id } = target(req);
     const r = registry();
+    mayChange(req, kind);
     const held = item(r, kind, realm, id);
     const expects = precondition(req, held.version) ?? held.version;
     if (kind === 'operator') grantsOnlyHeld(deps, req, (held.record as { scopes: readonly string[] }).scopes);
@@ -144,7 +156,10 @@ function precondition(req: FastifyRequest, current: number | undefined): number 
     return 0;
   }
   if (ifMatch === undefined) return undefined;
-  if (ifMatch.trim() === '*') return current ?? -1;
+  if (ifMatch.trim() === '*') {
+    if (current === undefined) throw new KeymeshError('ERR_REGISTRATION_CONFLICT', 'If-Match: * names a registration that does not exist; nothing changed');
+    return current;
+  }
   const m = /^\s*(?:W\/)?"?([0-9]{1,15})"?\s*$/.exec(ifMatch);
   if (!m) throw new KeymeshError('ERR_INVALID_REQUEST', 'headers.if-match: expected the version as an ETag, e.g. "12"');
   return Number(m[1]);

@@ -27,7 +27,7 @@ export function registerAdminSecretRoutes(app: FastifyInstance, deps: HttpDeps):
 
   app.post('/v1/secrets/erase', { preHandler: admin }, async (req, reply) => {
     const { issuer, subject, force } = parseInput(eraseBody, req.body, 'body');
-    const knownIssuer = deps.config.trustedIssuers.some((t) => t.issuer === issuer);
+    const knownIssuer = (deps.registry ? (deps.registry.records('issuer') as Array<{ issuer: string }>) : deps.config.trustedIssuers).some((t) => t.issuer === issuer);
     if (!knownIssuer && force !== true) {
       throw new KeymeshError('ERR_INVALID_REQUEST', 'body field issuer: not one of the trusted issuers; an erasure is for ever, so check it for a typo, or send force: true to erase a user of another issuer');
     }

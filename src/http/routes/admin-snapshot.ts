@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { OPERATOR_SCOPES } from '../../config/defaults.js';
 import type { FastifyInstance } from 'fastify';
 import { KeymeshError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
@@ -35,7 +36,9 @@ export function registerAdminSnapshotRoutes(app: FastifyInstance, deps: HttpDeps
       const service = snapshots();
       if (!(req.body instanceof Readable)) throw new KeymeshError('ERR_UNSUPPORTED_MEDIA_TYPE', `send the snapshot file as ${SNAPSHOT_TYPE}`);
       await recordOperatorChange(deps, req, (operator) => ({ event: 'snapshot:restore', operator }));
-      const report = await service.restore(req.body);
+      // registrations grant scopes and trust: restored only for a caller that holds every scope
+      const scopes = deps.auth.scopesOf(req.headers.authorization);
+      const report = await service.restore(req.body, { registrations: OPERATOR_SCOPES.every((s) => scopes.includes(s)) });
       return reply.header('cache-control', 'no-store').send(report);
     });
   });

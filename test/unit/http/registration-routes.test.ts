@@ -18,7 +18,7 @@ import { waitFor } from '../../helpers/wait-for.js';
 
 const ALICE = 'operator-token-of-alice'; // admin
 const BOB = 'operator-token-of-bob'; // backend
-const ROOT = 'operator-token-of-root'; // admin and backend
+const ROOT = 'operator-token-of-root'; // every scope
 const BODY_LIMIT = 2048;
 let app: FastifyInstance | undefined;
 let registry: Registry | undefined;
@@ -54,7 +54,7 @@ async function setup() {
     auth: new OperatorAuth([
       { name: 'alice', hash: hashOperatorToken(ALICE), scopes: ['admin'] },
       { name: 'bob', hash: hashOperatorToken(BOB), scopes: ['backend'] },
-      { name: 'root', hash: hashOperatorToken(ROOT), scopes: ['admin', 'backend'] },
+      { name: 'root', hash: hashOperatorToken(ROOT), scopes: ['admin', 'backend', 'trust'] },
     ]),
     audit, registry: reg,
   };
@@ -171,7 +171,7 @@ describe('the registration routes', () => {
     const deleted = await call('DELETE', APP, { token: ALICE, headers: { 'if-match': `"${log.version}"` } });
     expect(deleted.body).toMatchObject({ deleted: true, version: log.version });
     const version = log.version;
-    for (const [method, url] of [['DELETE', APP], ['GET', APP], ['POST', `${APP}/secret`], ['DELETE', '/v1/registrations/issuers/never']] as const) {
+    for (const [method, url] of [['DELETE', APP], ['GET', APP], ['POST', `${APP}/secret`], ['DELETE', '/v1/registrations/operators/never']] as const) {
       const res = await call(method, url, { token: ALICE });
       expect(res.status, `${method} ${url}`).toBe(404);
     }
@@ -190,10 +190,13 @@ describe('the registration routes', () => {
 
     const hashed = await call('PUT', APP, { ...remote, payload: { ...CLIENT, jwksUri: 'https://app.example/jwks' } });
     expect(hashed.status).toBe(201);
+    // a key-set client has no secret to renew
+    expect(await call('POST', `${APP}/secret`, { token: ALICE, remoteAddress: '::1' })).toMatchObject({ status: 400, body: { error_description: expect.stringMatching(/key set/) } });
+    expect((await call('PUT', '/v1/registrations/clients/local', { token: ALICE, remoteAddress: '::1', payload: CLIENT })).status).toBe(201);
     const version = log.version;
-    expect((await call('POST', `${APP}/secret`, remote)).status).toBe(403);
+    expect((await call('POST', '/v1/registrations/clients/local/secret', remote)).status).toBe(403);
     expect(log.version).toBe(version);
-    expect((await call('POST', `${APP}/secret`, { token: ALICE, remoteAddress: '::1' })).status).toBe(200);
+    expect((await call('POST', '/v1/registrations/clients/local/secret', { token: ALICE, remoteAddress: '::1' })).status).toBe(200);
   });
 
   it('let an operator grant only the scopes it holds, and give a new operator a token whose hash is the one kept', async () => {
@@ -263,13 +266,16 @@ describe('the registration routes', () => {
     const { call, log } = await setup();
     const issuer = 'https://idp.example:8443/realms/a:b';
     const url = `/v1/registrations/issuers/${encodeURIComponent(issuer)}`;
-    const created = await call('PUT', url, { token: ALICE, payload: { jwksUri: 'https://idp.example:8443/jwks' } });
+    // whom the secret server trusts is changed only with scope trust
+    expect((await call('PUT', url, { token: ALICE, payload: { jwksUri: 'https://idp.example:8443/jwks' } })).status).toBe(403);
+    const created = await call('PUT', url, { token: ROOT, payload: { jwksUri: 'https://idp.example:8443/jwks' } });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ kind: 'issuer', id: issuer, record: { issuer, realm: 'default' } });
     expect(log.get('issuer', 'default', issuer)).toBeDefined();
     expect((await call('GET', url, { token: ALICE })).body).toMatchObject({ id: issuer, record: { issuer } });
     expect((await call('GET', '/v1/registrations/issuers', { token: ALICE })).body['items']).toEqual([expect.objectContaining({ id: issuer })]);
-    expect((await call('DELETE', url, { token: ALICE })).status).toBe(200);
+    expect((await call('DELETE', url, { token: ALICE })).status).toBe(403);
+    expect((await call('DELETE', url, { token: ROOT })).status).toBe(200);
     expect(log.get('issuer', 'default', issuer)).toBeUndefined();
   });
 });
