@@ -5,7 +5,7 @@
  * never the message text, decides what the HTTP edge answers: its status, the RFC 6749-style `error` value, and
  * whether the message may be shown to the caller (`expose`: below 500, and 502 and 503, whose messages say what
  * is unavailable and why). Messages never contain key
- * material, secrets, tokens or the management key. Every code is listed in the README (a test checks it).
+ * material, secrets, tokens or the management key. Every code is listed in docs/errors.md, generated from this registry (`npm run docs`; a test checks it).
  */
 
 /** How one error code is presented at the HTTP edge. */
@@ -14,7 +14,7 @@ export interface ErrorCodeInfo {
   readonly status: number;
   /** The RFC 6749-style `error` value. */
   readonly oauthError: string;
-  /** One line for the README's error table. */
+  /** One line for the error table of docs/errors.md. */
   readonly summary: string;
 }
 
@@ -34,7 +34,7 @@ export const ERROR_CODES = {
   ERR_PKCS11_UNWRAP_FAILED: { status: 500, oauthError: 'server_error', summary: 'the token could not unwrap the wrapped management key (wrapped under another key, or tampered with), or what it unwrapped does not match the file' },
   ERR_PKCS11_BLOB_MALFORMED: { status: 500, oauthError: 'server_error', summary: 'the wrapped-key file is unreadable, too large, not a keymesh wrapped key, of an unknown version or of the wrong size' },
   ERR_PKCS11_TIMEOUT: { status: 500, oauthError: 'server_error', summary: 'unsealing the management key took longer than managementKeyPkcs11.timeoutMs; the unseal process was killed' },
-  ERR_DATA_DIR: { status: 500, oauthError: 'server_error', summary: 'the data directory is unusable (unreadable metadata, a database without metadata, a newer format)' },
+  ERR_DATA_DIR: { status: 500, oauthError: 'server_error', summary: 'the data directory is unusable: unreadable metadata, a database without metadata, a newer format, another cluster\'s data, or a database another process holds open' },
   ERR_LISTEN: { status: 500, oauthError: 'server_error', summary: 'the HTTP or p2p listener could not bind (address in use, not available, or not permitted)' },
   ERR_RECORD_CORRUPT: { status: 500, oauthError: 'server_error', summary: 'a stored value failed its seal check (corrupted, tampered, or moved to another key); it is reported and never served' },
   ERR_STORE_CLOSED: { status: 503, oauthError: 'temporarily_unavailable', summary: 'the store was used before it opened or after it closed' },

@@ -1,5 +1,5 @@
 /**
- * `bench/results.md`: every benchmark's latest summary in one file, for the README and for readers who want all
+ * `bench/results.md`: every benchmark's latest summary in one file, for docs/benchmarks.md and for readers who want all
  * figures in one place. It is written after every `npm run bench` (also with `--only`) from the per-part files
  * (`bench/results-<part>.md`); each part keeps its own date and machine line, so a figure is never shown with the
  * date of another run. The raw JSON of each run stays in `bench/raw/`.

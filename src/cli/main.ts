@@ -108,11 +108,16 @@ for (const kinds of Object.keys(KIND_BY_PATH) as KindPath[]) {
     .option('--file <file>', 'read the registration from a JSON file')
     .option('--if-version <n>', 'only if its version is still <n> (compare-and-set; 409 otherwise)')
     .option('--create', 'only if it does not exist yet')
+    .option('--wait', 'return once every live member serves the change')
     .action((id, o) => runRegistrationPut(kinds, id, o));
-  realm(withNode(group.command('delete').description('delete one').argument('<id>', 'its id'))).option('--if-version <n>', 'only if its version is still <n>').action((id, o) => runRegistrationDelete(kinds, id, o));
+  realm(withNode(group.command('delete').description('delete one').argument('<id>', 'its id')))
+    .option('--if-version <n>', 'only if its version is still <n>')
+    .option('--wait', 'return once every live member serves the change')
+    .action((id, o) => runRegistrationDelete(kinds, id, o));
   if (kinds === 'clients' || kinds === 'operators') {
     realm(withNode(group.command('secret').description('generate a new secret, printed once').argument('<id>', 'its id')))
       .option('--keep-previous', 'clients: keep accepting the previous secret beside the new one (a rotation window)')
+      .option('--wait', 'return once every live member serves the change')
       .action((id, o) => runRegistrationSecret(kinds, id, o));
   }
 }

@@ -16,7 +16,12 @@ export interface RegistrationOptions extends NodeOptions {
   ifVersion?: string;
   create?: boolean;
   keepPrevious?: boolean;
+  /** Wait until every live member serves the change. */
+  wait?: boolean;
 }
+
+/** Longest `--wait` (ms). */
+const WAIT_MS = 15_000;
 
 type Item = { kind: string; realm: string; id: string; version: number; by?: string; record?: Record<string, unknown>; clientSecret?: string; token?: string; deleted?: boolean };
 
@@ -32,6 +37,24 @@ function preconditions(o: RegistrationOptions): Record<string, string> {
     return { 'if-match': `"${o.ifVersion}"` };
   }
   return o.create ? { 'if-none-match': '*' } : {};
+}
+
+/**
+ * With `--wait`, polls the node's member list until every live member serves registrations version `version` or
+ * later (members report it in their heartbeats).
+ * @throws KeymeshError `ERR_UNAVAILABLE` when that takes longer than {@link WAIT_MS}.
+ */
+async function waitForEveryMember(o: RegistrationOptions, version: number): Promise<void> {
+  if (!o.wait) return;
+  const deadline = Date.now() + WAIT_MS;
+  let behind: string[] = [];
+  while (Date.now() < deadline) {
+    const view = await client(o).cluster();
+    behind = view.members.filter((m) => m.state !== 'dead' && (m.registrationsVersion ?? 0) < version).map((m) => m.name);
+    if (behind.length === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new KeymeshError('ERR_UNAVAILABLE', `the change was made (version ${version}), but ${behind.join(', ')} did not serve it within ${WAIT_MS / 1000} s`);
 }
 
 function print(o: NodeOptions, value: unknown, text: () => string[]): void {
@@ -64,15 +87,18 @@ export async function runRegistrationPut(kinds: KindPath, id: string, o: Registr
     throw new KeymeshError('ERR_INVALID_REQUEST', `the registration is not JSON: ${(err as Error).message}`);
   }
   const answer = await client(o).registrations<Item>('PUT', itemPath(kinds, id, o), record, preconditions(o));
+  await waitForEveryMember(o, answer.version);
   print(o, answer, () => [`saved ${line(answer)}`, ...secretLines(answer)]);
 }
 
 export async function runRegistrationDelete(kinds: KindPath, id: string, o: RegistrationOptions): Promise<void> {
   const answer = await client(o).registrations<Item>('DELETE', itemPath(kinds, id, o), undefined, preconditions(o));
+  await waitForEveryMember(o, answer.version);
   print(o, answer, () => [`deleted ${answer.kind} ${answer.id} (realm ${answer.realm}); log version ${answer.version}`]);
 }
 
 export async function runRegistrationSecret(kinds: KindPath, id: string, o: RegistrationOptions): Promise<void> {
   const answer = await client(o).registrations<Item>('POST', `${itemPath(kinds, id, o).replace(/\?|$/, (m) => `/secret${m}`)}`, { keepPrevious: o.keepPrevious ?? false }, preconditions(o));
+  await waitForEveryMember(o, answer.version);
   print(o, answer, () => [`new secret for ${line(answer)}`, ...secretLines(answer)]);
 }

@@ -1,6 +1,7 @@
 /**
- * Every default of keymesh, in one place. The README's configuration table is written from this file: each
- * constant states its unit in its name and its meaning in its comment.
+ * Every default of keymesh, in one place. docs/configuration.md is generated from the schema that uses them
+ * (`npm run docs`, checked by `test/unit/docs.test.ts`): each constant states its unit in its name and its meaning
+ * in its comment.
  */
 
 const SECOND_MS = 1_000;

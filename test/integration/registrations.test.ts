@@ -121,7 +121,9 @@ describe('registrations at run time', () => {
     for (const name of ['node-1', 'node-2', 'node-3']) expect(table.stdout).toMatch(new RegExp(`${name}\\s.*v${String(deleted.body['version'])}\\s*$`, 'm'));
     // the CLI's list, get and delete, and its conflict
     const env = { KEYMESH_ADMIN_TOKEN: cluster.adminToken };
-    expect((await runCli(['clients', 'put', 'cli-app', '--node', cluster.url(0), '--create', '--record', JSON.stringify({ ...client, jwksUri: 'https://app.example/jwks' })], env)).code).toBe(0);
+    expect((await runCli(['clients', 'put', 'cli-app', '--node', cluster.url(0), '--create', '--wait', '--record', JSON.stringify({ ...client, jwksUri: 'https://app.example/jwks' })], env)).code).toBe(0);
+    // --wait returned once every member serves it
+    for (const i of [0, 1, 2]) expect((await call(cluster, i, 'GET', '/v1/registrations/clients/cli-app')).status).toBe(200);
     const again = await runCli(['clients', 'put', 'cli-app', '--node', cluster.url(1), '--create', '--record', JSON.stringify(client)], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/409 .*is at version \d+ now/);
