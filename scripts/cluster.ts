@@ -22,7 +22,8 @@ const n = Number(values.nodes);
 const httpBase = Number(values['http-base']);
 const p2pBase = Number(values['p2p-base']);
 if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error('--nodes must be a whole number from 1 to 64');
-if (![httpBase, p2pBase].every((p) => Number.isInteger(p) && p > 0 && p + n <= 65535)) throw new Error('--http-base and --p2p-base must leave room for every node below 65536');
+if (![httpBase, p2pBase].every((p) => Number.isInteger(p) && p > 0 && p + n <= 65535))
+  throw new Error('--http-base and --p2p-base must leave room for every node below 65536');
 
 const dataDir = values.data ?? `data/cluster-${n}`;
 const configDir = join(dataDir, 'configs');

@@ -27,7 +27,9 @@ function prepareSecrets(dataDir: string): Record<string, string> {
   const keyFile = join(dataDir, 'management.key');
   if (!process.env.KEYMESH_MANAGEMENT_KEY && !existsSync(keyFile)) {
     writeFileSync(keyFile, `${ManagementKey.generate()}\n`, { mode: 0o600 });
-    console.log(`generated a development management key in ${keyFile} (production: set KEYMESH_MANAGEMENT_KEY or managementKeyFile)`);
+    console.log(
+      `generated a development management key in ${keyFile} (production: set KEYMESH_MANAGEMENT_KEY or managementKeyFile)`,
+    );
   }
   if (!process.env.KEYMESH_MANAGEMENT_KEY) env.KEYMESH_MANAGEMENT_KEY_FILE = keyFile;
   const tokenFile = join(dataDir, 'admin.token');
@@ -57,11 +59,15 @@ function startNode(configDir: string, dataDir: string, configFile: string, env: 
 export async function runNodes(options: { configDir: string; dataDir: string }): Promise<void> {
   const configDir = resolve(options.configDir);
   const dataDir = resolve(options.dataDir);
-  const configs = readdirSync(configDir).filter((f) => /^node-\d+\.json$/.test(f)).sort();
+  const configs = readdirSync(configDir)
+    .filter((f) => /^node-\d+\.json$/.test(f))
+    .sort();
   if (configs.length === 0) throw new Error(`no node-*.json in ${configDir}`);
   const env = prepareSecrets(dataDir);
   const children = configs.map((c) => startNode(configDir, dataDir, c, env));
-  console.log(`started ${children.length} node(s) from ${configDir}; admin token: ${env.KEYMESH_ADMIN_TOKEN ?? '(from KEYMESH_ADMIN_TOKEN)'}; Ctrl-C stops them`);
+  console.log(
+    `started ${children.length} node(s) from ${configDir}; admin token: ${env.KEYMESH_ADMIN_TOKEN ?? '(from KEYMESH_ADMIN_TOKEN)'}; Ctrl-C stops them`,
+  );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -79,6 +85,8 @@ export async function runNodes(options: { configDir: string; dataDir: string }):
     if (process.ppid !== parent) stop('SIGTERM');
   }, PARENT_CHECK_INTERVAL_MS);
   watchParent.unref();
-  await Promise.all(children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.on('exit', () => r())))));
+  await Promise.all(
+    children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.on('exit', () => r())))),
+  );
   if (!stopping) process.exitCode = 1;
 }

@@ -6,5 +6,10 @@ import '../src/polyfills.js';
 import { parseArgs } from 'node:util';
 import { runNodes } from './run-nodes.js';
 
-const { values } = parseArgs({ options: { configs: { type: 'string', default: 'cluster-configs/local-3' }, data: { type: 'string', default: 'data/local-3' } } });
+const { values } = parseArgs({
+  options: {
+    configs: { type: 'string', default: 'cluster-configs/local-3' },
+    data: { type: 'string', default: 'data/local-3' },
+  },
+});
 await runNodes({ configDir: values.configs, dataDir: values.data });

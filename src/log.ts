@@ -14,10 +14,23 @@ export type { Logger };
  * Creates the node's root logger, writing to `destination` (default stdout): readable lines when `readable`
  * (default: stdout is a terminal), JSON lines otherwise.
  */
-export function createLogger(options: { level: string; name?: string; destination?: NodeJS.WritableStream; readable?: boolean }): Logger {
+export function createLogger(options: {
+  level: string;
+  name?: string;
+  destination?: NodeJS.WritableStream;
+  readable?: boolean;
+}): Logger {
   const readable = options.readable ?? (options.destination === undefined && process.stdout.isTTY === true);
   const out = options.destination ?? pino.destination({ fd: 1, sync: true });
-  const destination = readable ? pretty({ sync: true, colorize: options.destination === undefined, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: out }) : out;
+  const destination = readable
+    ? pretty({
+        sync: true,
+        colorize: options.destination === undefined,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname',
+        destination: out,
+      })
+    : out;
   return pino(
     {
       level: options.level,

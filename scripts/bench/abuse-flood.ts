@@ -39,17 +39,26 @@ const spec = JSON.parse(process.argv[2] ?? '') as FloodSpec;
 process.stdout.write(`${JSON.stringify({ started: true })}\n`);
 const startedAt = performance.now();
 const instance = autocannon({
-  url: spec.url, connections: spec.connections, pipelining: 1, duration: spec.durationS, timeout: spec.timeoutS,
-  method: 'POST', headers: spec.headers, body: spec.body,
+  url: spec.url,
+  connections: spec.connections,
+  pipelining: 1,
+  duration: spec.durationS,
+  timeout: spec.timeoutS,
+  method: 'POST',
+  headers: spec.headers,
+  body: spec.body,
 });
 const perSecond: Record<string, number>[] = [];
 // autocannon emits every response on the instance (not in the bundled types)
-(instance as unknown as { on(event: 'response', listener: (client: unknown, statusCode: number) => void): void }).on('response', (_client, statusCode) => {
-  const second = Math.floor((performance.now() - startedAt) / 1000);
-  while (perSecond.length <= second) perSecond.push({});
-  const bucket = perSecond[second]!;
-  bucket[statusCode] = (bucket[statusCode] ?? 0) + 1;
-});
+(instance as unknown as { on(event: 'response', listener: (client: unknown, statusCode: number) => void): void }).on(
+  'response',
+  (_client, statusCode) => {
+    const second = Math.floor((performance.now() - startedAt) / 1000);
+    while (perSecond.length <= second) perSecond.push({});
+    const bucket = perSecond[second]!;
+    bucket[statusCode] = (bucket[statusCode] ?? 0) + 1;
+  },
+);
 const result = await instance;
 const outcome: FloodOutcome = {
   durationS: result.duration,

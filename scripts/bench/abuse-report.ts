@@ -31,7 +31,14 @@ export interface AbuseSettings {
   /** Its `secretHash` without salt and hash, e.g. `scrypt$32768$8$1$…`. */
   readonly secretHashKind: string;
   /** Flooded node's throttle: failures per address per window, per client id, window (s); slow-hash queue. */
-  readonly throttle: { readonly perAddress: number; readonly perClient: number; readonly windowS: number; readonly slowHashThreads: number; readonly slowHashQueueMax: number; readonly tarpitMs: number };
+  readonly throttle: {
+    readonly perAddress: number;
+    readonly perClient: number;
+    readonly windowS: number;
+    readonly slowHashThreads: number;
+    readonly slowHashQueueMax: number;
+    readonly tarpitMs: number;
+  };
 }
 
 /** CPU over a phase, % of one core. */
@@ -87,8 +94,18 @@ export interface AbuseResults {
   readonly rounds: AbuseRound[];
   /** Medians over the rounds. */
   readonly medians: {
-    readonly baseline: { readonly registerP50: number; readonly registerP99: number; readonly jwksP50: number; readonly jwksP99: number };
-    readonly flood: { readonly registerP50: number; readonly registerP99: number; readonly jwksP50: number; readonly jwksP99: number };
+    readonly baseline: {
+      readonly registerP50: number;
+      readonly registerP99: number;
+      readonly jwksP50: number;
+      readonly jwksP99: number;
+    };
+    readonly flood: {
+      readonly registerP50: number;
+      readonly registerP99: number;
+      readonly jwksP50: number;
+      readonly jwksP99: number;
+    };
     readonly ratios: Ratios;
   };
   readonly goals: Record<keyof Ratios, Goal>;
@@ -106,16 +123,33 @@ export function ratiosOf(baseline: PhaseResult, flood: PhaseResult): Ratios {
   };
 }
 
-const pick = (p: PhaseResult) => ({ registerP50: p.register.p50Ms, registerP99: p.register.p99Ms, jwksP50: p.jwks.p50Ms, jwksP99: p.jwks.p99Ms });
+const pick = (p: PhaseResult) => ({
+  registerP50: p.register.p50Ms,
+  registerP99: p.register.p99Ms,
+  jwksP50: p.jwks.p50Ms,
+  jwksP99: p.jwks.p99Ms,
+});
 const medianOf = <K extends string>(records: readonly Record<K, number>[]) =>
-  Object.fromEntries(Object.keys(records[0]!).map((k) => [k, median(records.map((r) => r[k as K]))])) as Record<K, number>;
+  Object.fromEntries(Object.keys(records[0]!).map((k) => [k, median(records.map((r) => r[k as K]))])) as Record<
+    K,
+    number
+  >;
 
 /** Medians over the rounds and the goals (on the median ratios). */
 export function summarizeAbuse(rounds: readonly AbuseRound[]): Pick<AbuseResults, 'medians' | 'goals'> {
   const ratios = medianOf(rounds.map((r) => r.ratios));
-  const goal = (what: string, measured: number): Goal => ({ what, limit: ABUSE_RATIO_GOAL, measured, met: measured <= ABUSE_RATIO_GOAL });
+  const goal = (what: string, measured: number): Goal => ({
+    what,
+    limit: ABUSE_RATIO_GOAL,
+    measured,
+    met: measured <= ABUSE_RATIO_GOAL,
+  });
   return {
-    medians: { baseline: medianOf(rounds.map((r) => pick(r.baseline))), flood: medianOf(rounds.map((r) => pick(r.flood))), ratios },
+    medians: {
+      baseline: medianOf(rounds.map((r) => pick(r.baseline))),
+      flood: medianOf(rounds.map((r) => pick(r.flood))),
+      ratios,
+    },
     goals: {
       registerP50: goal('register p50 flood/baseline', ratios.registerP50),
       registerP99: goal('register p99 flood/baseline', ratios.registerP99),
@@ -129,15 +163,26 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : int(n));
 const ratio = (n: number) => `${n.toFixed(2)}×`;
 const verdict = (g: Goal) => (g.met === undefined ? 'not measured' : g.met ? 'met' : '**not met**');
-const reasons = (failures: Readonly<Record<string, number>>) => Object.entries(failures).map(([why, n]) => `${why} × ${int(n)}`).join(', ');
+const reasons = (failures: Readonly<Record<string, number>>) =>
+  Object.entries(failures)
+    .map(([why, n]) => `${why} × ${int(n)}`)
+    .join(', ');
 const NOISY_STEAL_PERCENT = 5;
 
 /** Status counts of the flood: 401, 429, 503, and everything else together. */
-export function floodCounts(f: FloodOutcome): { s401: number; s429: number; s503: number; other: number; otherCodes: string } {
+export function floodCounts(f: FloodOutcome): {
+  s401: number;
+  s429: number;
+  s503: number;
+  other: number;
+  otherCodes: string;
+} {
   const get = (code: string) => f.statusCodes[code] ?? 0;
   const others = Object.entries(f.statusCodes).filter(([code]) => !['401', '429', '503'].includes(code));
   return {
-    s401: get('401'), s429: get('429'), s503: get('503'),
+    s401: get('401'),
+    s429: get('429'),
+    s503: get('503'),
     other: others.reduce((a, [, n]) => a + n, 0),
     otherCodes: others.map(([code, n]) => `${code}: ${int(n)}`).join(', '),
   };
@@ -148,11 +193,16 @@ function probeCell(s: ProbeStats): string {
 }
 
 // a second without a successful probe has count 0 (its NaN percentiles are null in the raw JSON)
-const cell = (b: { p50Ms: number; p99Ms: number; count?: number } | undefined) => (b === undefined || b.count === 0 ? '–' : `${ms(b.p50Ms)} / ${ms(b.p99Ms)}`);
+const cell = (b: { p50Ms: number; p99Ms: number; count?: number } | undefined) =>
+  b === undefined || b.count === 0 ? '–' : `${ms(b.p50Ms)} / ${ms(b.p99Ms)}`;
 
 /** One round's flood phase, second by second. */
 function timeline(x: AbuseRound, round: number): string[] {
-  const seconds = Math.max(x.floodGot.perSecond.length, x.flood.register.perSecond.length, x.flood.jwks.perSecond.length);
+  const seconds = Math.max(
+    x.floodGot.perSecond.length,
+    x.flood.register.perSecond.length,
+    x.flood.jwks.perSecond.length,
+  );
   return [
     '',
     `Round ${round}, ${x.target} (baseline: register ${cell(x.baseline.register)} ms, JWKS ${cell(x.baseline.jwks)} ms):`,
@@ -161,7 +211,9 @@ function timeline(x: AbuseRound, round: number): string[] {
     '|---:|---:|---:|---:|---:|---|---|',
     ...Array.from({ length: seconds }, (_, t) => {
       const got = x.floodGot.perSecond[t] ?? {};
-      const other = Object.entries(got).filter(([code]) => !['401', '429', '503'].includes(code)).reduce((a, [, n]) => a + n, 0);
+      const other = Object.entries(got)
+        .filter(([code]) => !['401', '429', '503'].includes(code))
+        .reduce((a, [, n]) => a + n, 0);
       return `| ${t} | ${int(got['401'] ?? 0)} | ${int(got['429'] ?? 0)} | ${int(got['503'] ?? 0)} | ${int(other)} | ${cell(x.flood.register.perSecond[t])} | ${cell(x.flood.jwks.perSecond[t])} |`;
     }),
   ];
@@ -172,7 +224,8 @@ export function renderAbuseMarkdown(r: AbuseResults): string {
   const s = r.settings;
   const m = r.medians;
   const steal = Math.max(0, ...r.rounds.flatMap((x) => [x.baseline.cpu.stealPercent, x.flood.cpu.stealPercent]));
-  const row = (what: string, b: number, f: number, q: number, g: Goal) => `| ${what} | ${ms(b)} | ${ms(f)} | ${ratio(q)} | ${verdict(g)} |`;
+  const row = (what: string, b: number, f: number, q: number, g: Goal) =>
+    `| ${what} | ${ms(b)} | ${ms(f)} | ${ratio(q)} | ${verdict(g)} |`;
   const lines = [
     '# keymesh abuse benchmark: wrong-secret flood against one node',
     '',
@@ -202,8 +255,20 @@ export function renderAbuseMarkdown(r: AbuseResults): string {
     '',
     `| Probe on the flooded node (median of ${r.rounds.length} rounds) | Baseline (ms) | Under the flood (ms) | Flood / baseline | Goal ≤ ${ABUSE_RATIO_GOAL}× |`,
     '|---|---:|---:|---:|---|',
-    row('`PUT /v1/registers/<new key>` p50', m.baseline.registerP50, m.flood.registerP50, m.ratios.registerP50, r.goals.registerP50),
-    row('`PUT /v1/registers/<new key>` p99', m.baseline.registerP99, m.flood.registerP99, m.ratios.registerP99, r.goals.registerP99),
+    row(
+      '`PUT /v1/registers/<new key>` p50',
+      m.baseline.registerP50,
+      m.flood.registerP50,
+      m.ratios.registerP50,
+      r.goals.registerP50,
+    ),
+    row(
+      '`PUT /v1/registers/<new key>` p99',
+      m.baseline.registerP99,
+      m.flood.registerP99,
+      m.ratios.registerP99,
+      r.goals.registerP99,
+    ),
     row('`GET /.well-known/jwks.json` p50', m.baseline.jwksP50, m.flood.jwksP50, m.ratios.jwksP50, r.goals.jwksP50),
     row('`GET /.well-known/jwks.json` p99', m.baseline.jwksP99, m.flood.jwksP99, m.ratios.jwksP99, r.goals.jwksP99),
     '',
@@ -213,13 +278,20 @@ export function renderAbuseMarkdown(r: AbuseResults): string {
     '',
     '| Round | Node | Phase | Register p50 / p99 / max (ms) | Register ok (waited for a slot) | Register failed | JWKS p50 / p99 / max (ms) | JWKS ok (waited) | JWKS failed |',
     '|---:|---|---|---|---:|---|---|---:|---|',
-    ...r.rounds.flatMap((x, i) => (['baseline', 'flood'] as const).map((phase) => {
-      const p = x[phase];
-      return `| ${i + 1} | ${x.target} | ${phase} | ${ms(p.register.p50Ms)} / ${ms(p.register.p99Ms)} / ${ms(p.register.maxMs)} | ${int(p.register.ok)} (${int(p.register.waited)}) | ` +
-        `${probeCell(p.register)} | ${ms(p.jwks.p50Ms)} / ${ms(p.jwks.p99Ms)} / ${ms(p.jwks.maxMs)} | ${int(p.jwks.ok)} (${int(p.jwks.waited)}) | ${probeCell(p.jwks)} |`;
-    })),
-    ...r.rounds.map((x, i) => `| ${i + 1} | ${x.target} | flood / baseline | ${ratio(x.ratios.registerP50)} / ${ratio(x.ratios.registerP99)} | | | ` +
-      `${ratio(x.ratios.jwksP50)} / ${ratio(x.ratios.jwksP99)} | | |`),
+    ...r.rounds.flatMap((x, i) =>
+      (['baseline', 'flood'] as const).map((phase) => {
+        const p = x[phase];
+        return (
+          `| ${i + 1} | ${x.target} | ${phase} | ${ms(p.register.p50Ms)} / ${ms(p.register.p99Ms)} / ${ms(p.register.maxMs)} | ${int(p.register.ok)} (${int(p.register.waited)}) | ` +
+          `${probeCell(p.register)} | ${ms(p.jwks.p50Ms)} / ${ms(p.jwks.p99Ms)} / ${ms(p.jwks.maxMs)} | ${int(p.jwks.ok)} (${int(p.jwks.waited)}) | ${probeCell(p.jwks)} |`
+        );
+      }),
+    ),
+    ...r.rounds.map(
+      (x, i) =>
+        `| ${i + 1} | ${x.target} | flood / baseline | ${ratio(x.ratios.registerP50)} / ${ratio(x.ratios.registerP99)} | | | ` +
+        `${ratio(x.ratios.jwksP50)} / ${ratio(x.ratios.jwksP99)} | | |`,
+    ),
     '',
     '## What the flood got',
     '',
@@ -227,9 +299,11 @@ export function renderAbuseMarkdown(r: AbuseResults): string {
     '|---:|---|---:|---:|---:|---:|---:|---|---|---|',
     ...r.rounds.map((x, i) => {
       const c = floodCounts(x.floodGot);
-      return `| ${i + 1} | ${x.target} | ${int(x.floodGot.responses)} | ${int(x.floodGot.requestsPerSecond)} | ${int(c.s401)} | ${int(c.s429)} | ${int(c.s503)} | ` +
+      return (
+        `| ${i + 1} | ${x.target} | ${int(x.floodGot.responses)} | ${int(x.floodGot.requestsPerSecond)} | ${int(c.s401)} | ${int(c.s429)} | ${int(c.s503)} | ` +
         `${c.other === 0 ? '0' : `${int(c.other)} (${c.otherCodes})`} | ${int(x.floodGot.errors)} / ${int(x.floodGot.timeouts)} | ` +
-        `${ms(x.floodGot.latencyP50Ms)} / ${ms(x.floodGot.latencyP99Ms)} |`;
+        `${ms(x.floodGot.latencyP50Ms)} / ${ms(x.floodGot.latencyP99Ms)} |`
+      );
     }),
     '',
     `A 401 (wrong secret) and a 503 (the slow-hash pool could not take the check) both count as failures, so the address is refused after ` +
@@ -238,7 +312,7 @@ export function renderAbuseMarkdown(r: AbuseResults): string {
     '',
     '## Second by second under the flood',
     '',
-    'Per second of the flood phase: what the flood got (from the flood process, by the time the answer came) and the probes\' p50 / p99 (by the time ' +
+    "Per second of the flood phase: what the flood got (from the flood process, by the time the answer came) and the probes' p50 / p99 (by the time " +
       'they were sent; the probe starts when the flood process says its load begins, so the two clocks agree to a few ms).',
     ...r.rounds.flatMap((x, i) => timeline(x, i + 1)),
     '',
@@ -247,15 +321,19 @@ export function renderAbuseMarkdown(r: AbuseResults): string {
     `% of one core over each phase (the machine has ${r.machine.cpuCount} CPUs, so up to ${100 * r.machine.cpuCount}%), shared by the three nodes, the probe, ` +
       '(in the flood phases) the flood generator, and everything else ("elsewhere": the machine\'s busy time less the processes of the benchmark, i.e. other ' +
       'processes on this shared machine and kernel time charged to no process, such as loopback networking). ' +
-      'The flooded node\'s main thread is its event loop, where the flood\'s requests, refused or not, are parsed and answered; its other threads include the slow-hash pool\'s scrypt worker.',
+      "The flooded node's main thread is its event loop, where the flood's requests, refused or not, are parsed and answered; its other threads include the slow-hash pool's scrypt worker.",
     '',
     '| Round | Phase | Flooded node | of which its main thread | Other two nodes | Probe (this process) | Flood generator | Elsewhere | Machine busy | Steal |',
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.rounds.flatMap((x, i) => (['baseline', 'flood'] as const).map((phase) => {
-      const c = x[phase].cpu;
-      return `| ${i + 1} | ${phase} | ${int(c.targetNode)}% | ${int(c.targetNodeMainThread)}% | ${int(c.otherNodes)}% | ${int(c.probe)}% | ${c.flood === undefined ? '–' : `${int(c.flood)}%`} | ` +
-        `${int(c.elsewhere)}% | ${int(c.machineBusy)}% | ${int(c.stealPercent)}% |`;
-    })),
+    ...r.rounds.flatMap((x, i) =>
+      (['baseline', 'flood'] as const).map((phase) => {
+        const c = x[phase].cpu;
+        return (
+          `| ${i + 1} | ${phase} | ${int(c.targetNode)}% | ${int(c.targetNodeMainThread)}% | ${int(c.otherNodes)}% | ${int(c.probe)}% | ${c.flood === undefined ? '–' : `${int(c.flood)}%`} | ` +
+          `${int(c.elsewhere)}% | ${int(c.machineBusy)}% | ${int(c.stealPercent)}% |`
+        );
+      }),
+    ),
     '',
   ];
   return `${lines.join('\n')}\n`;

@@ -35,31 +35,67 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_REPLICATION_FACTOR } from '../../src/config/defaults.js';
-import { AUTH_FAILURE_WINDOW_S, AUTH_TARPIT_MS, AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES_PER_CLIENT } from '../../src/tokens/auth-throttle.js';
+import {
+  AUTH_FAILURE_WINDOW_S,
+  AUTH_TARPIT_MS,
+  AUTH_FAILURES_PER_ADDRESS,
+  AUTH_FAILURES_PER_CLIENT,
+} from '../../src/tokens/auth-throttle.js';
 import { CLIENT_SECRET_SCRYPT, hashClientSecret } from '../../src/tokens/client-secrets.js';
 import { SLOW_HASH_QUEUE_MAX, SLOW_HASH_THREADS } from '../../src/tokens/slow-hash.js';
 import type { FloodOutcome, FloodSpec } from './abuse-flood.js';
 import {
-  floodCounts, ratiosOf, summarizeAbuse, type AbuseResults, type AbuseRound, type AbuseSettings, type PhaseCpu, type PhaseResult, type ProbeStats,
+  floodCounts,
+  ratiosOf,
+  summarizeAbuse,
+  type AbuseResults,
+  type AbuseRound,
+  type AbuseSettings,
+  type PhaseCpu,
+  type PhaseResult,
+  type ProbeStats,
 } from './abuse-report.js';
 import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
 import { waitUntilServing, type ServingProbe } from './serving.js';
 import { keptRequest, rawRequest } from './http.js';
 import { paced, probeStats, type Verdict } from './open-loop.js';
-import { cleanUpOnSignal, currentAffinity, readCpuSeconds, spawnNodeProcess, startMachineCpuMeter, startStealMeter, stopServer } from './processes.js';
+import {
+  cleanUpOnSignal,
+  currentAffinity,
+  readCpuSeconds,
+  spawnNodeProcess,
+  startMachineCpuMeter,
+  startStealMeter,
+  stopServer,
+} from './processes.js';
 import { machineInfo } from './report.js';
 
 type Log = (line: string) => void;
 
 export const DEFAULT_ABUSE_SETTINGS: AbuseSettings = {
-  clusterSize: 3, replicationFactor: DEFAULT_REPLICATION_FACTOR, repetitions: 2,
-  warmupMs: 2_000, baselineMs: 10_000, floodMs: 15_000, floodProbeMs: 14_500, floodConnections: 50, floodTimeoutS: 10,
-  registerIntervalMs: 25, jwksIntervalMs: 10, probeMaxInFlight: 32, probeTimeoutMs: 10_000, valueBytes: 32,
+  clusterSize: 3,
+  replicationFactor: DEFAULT_REPLICATION_FACTOR,
+  repetitions: 2,
+  warmupMs: 2_000,
+  baselineMs: 10_000,
+  floodMs: 15_000,
+  floodProbeMs: 14_500,
+  floodConnections: 50,
+  floodTimeoutS: 10,
+  registerIntervalMs: 25,
+  jwksIntervalMs: 10,
+  probeMaxInFlight: 32,
+  probeTimeoutMs: 10_000,
+  valueBytes: 32,
   clientId: 'abuse-app',
   secretHashKind: `scrypt$${CLIENT_SECRET_SCRYPT.N}$${CLIENT_SECRET_SCRYPT.r}$${CLIENT_SECRET_SCRYPT.p}$…`,
   throttle: {
-    perAddress: AUTH_FAILURES_PER_ADDRESS, perClient: AUTH_FAILURES_PER_CLIENT, windowS: AUTH_FAILURE_WINDOW_S,
-    slowHashThreads: SLOW_HASH_THREADS, slowHashQueueMax: SLOW_HASH_QUEUE_MAX, tarpitMs: AUTH_TARPIT_MS,
+    perAddress: AUTH_FAILURES_PER_ADDRESS,
+    perClient: AUTH_FAILURES_PER_CLIENT,
+    windowS: AUTH_FAILURE_WINDOW_S,
+    slowHashThreads: SLOW_HASH_THREADS,
+    slowHashQueueMax: SLOW_HASH_QUEUE_MAX,
+    tarpitMs: AUTH_TARPIT_MS,
   },
 };
 
@@ -74,36 +110,71 @@ const FLOOD_SCRIPT = fileURLToPath(new URL('./abuse-flood.js', import.meta.url))
 const TARGETS = [1, 2];
 const CHECK_NODE = 0;
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 // ---- the probe --------------------------------------------------------------------------------------------
 
 /** Keep-alive connections to one node; the two probe requests, each answer checked. */
 class ProbeClient {
   readonly #agent: Agent;
-  constructor(readonly port: number, readonly token: string, readonly timeoutMs: number, maxSockets: number) {
+  constructor(
+    readonly port: number,
+    readonly token: string,
+    readonly timeoutMs: number,
+    maxSockets: number,
+  ) {
     this.#agent = new Agent({ keepAlive: true, maxSockets });
   }
 
   async register(key: string, value: string): Promise<Verdict> {
     const body = JSON.stringify({ value });
-    return this.#call('PUT', `/v1/registers/${key}`, { authorization: `Bearer ${this.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, body, (json) =>
-      json['created'] === true && json['value'] === value ? undefined : { wrong: `PUT ${key} sent ${value}, got ${JSON.stringify(json)}` });
+    return this.#call(
+      'PUT',
+      `/v1/registers/${key}`,
+      {
+        authorization: `Bearer ${this.token}`,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      },
+      body,
+      (json) =>
+        json['created'] === true && json['value'] === value
+          ? undefined
+          : { wrong: `PUT ${key} sent ${value}, got ${JSON.stringify(json)}` },
+    );
   }
 
   async jwks(): Promise<Verdict> {
     return this.#call('GET', '/.well-known/jwks.json', {}, undefined, (json) =>
-      Array.isArray(json['keys']) && json['keys'].length > 0 ? undefined : { wrong: `JWKS without keys: ${JSON.stringify(json).slice(0, 200)}` });
+      Array.isArray(json['keys']) && json['keys'].length > 0
+        ? undefined
+        : { wrong: `JWKS without keys: ${JSON.stringify(json).slice(0, 200)}` },
+    );
   }
 
   destroy(): void {
     this.#agent.destroy();
   }
 
-  async #call(method: string, path: string, headers: OutgoingHttpHeaders, body: string | undefined, check: (json: Record<string, unknown>) => Verdict): Promise<Verdict> {
+  async #call(
+    method: string,
+    path: string,
+    headers: OutgoingHttpHeaders,
+    body: string | undefined,
+    check: (json: Record<string, unknown>) => Verdict,
+  ): Promise<Verdict> {
     let answer: { status: number; text: string };
     try {
-      answer = await keptRequest({ agent: this.#agent, port: this.port, method, path, headers, body, timeoutMs: this.timeoutMs });
+      answer = await keptRequest({
+        agent: this.#agent,
+        port: this.port,
+        method,
+        path,
+        headers,
+        body,
+        timeoutMs: this.timeoutMs,
+      });
     } catch (err) {
       return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
@@ -118,7 +189,11 @@ class ProbeClient {
 
 /** Both probes against one node for `durationMs`, concurrently; CPU of the processes involved over the phase. */
 async function probePhase(
-  client: ProbeClient, settings: AbuseSettings, durationMs: number, keyPrefix: string, pids: { target: number; others: number[]; flood?: number },
+  client: ProbeClient,
+  settings: AbuseSettings,
+  durationMs: number,
+  keyPrefix: string,
+  pids: { target: number; others: number[]; flood?: number },
 ): Promise<PhaseResult> {
   const cpu = (pid: number | undefined) => {
     if (pid === undefined) return undefined;
@@ -128,14 +203,20 @@ async function probePhase(
       return undefined; // exited
     }
   };
-  const before = { target: cpu(pids.target)!, others: pids.others.map((p) => cpu(p)!), flood: cpu(pids.flood), ticks: mainThreadTicks(pids.target) };
+  const before = {
+    target: cpu(pids.target)!,
+    others: pids.others.map((p) => cpu(p)!),
+    flood: cpu(pids.flood),
+    ticks: mainThreadTicks(pids.target),
+  };
   const own = process.cpuUsage();
   const steal = startStealMeter();
   const machine = startMachineCpuMeter();
   const startedAt = performance.now();
   const [register, jwks] = await Promise.all([
-    paced(settings.registerIntervalMs, durationMs, settings.probeMaxInFlight,
-      (k) => client.register(`${keyPrefix}.${k}`, randomBytes(settings.valueBytes).toString('base64url'))),
+    paced(settings.registerIntervalMs, durationMs, settings.probeMaxInFlight, (k) =>
+      client.register(`${keyPrefix}.${k}`, randomBytes(settings.valueBytes).toString('base64url')),
+    ),
     paced(settings.jwksIntervalMs, durationMs, settings.probeMaxInFlight, () => client.jwks()),
   ]);
   const seconds = (performance.now() - startedAt) / 1000;
@@ -159,7 +240,12 @@ async function probePhase(
     machineBusy,
     stealPercent: steal(),
   };
-  return { durationMs: seconds * 1000, register: probeStats(register, `register probe (${keyPrefix})`), jwks: probeStats(jwks, `JWKS probe (${keyPrefix})`), cpu: phaseCpu };
+  return {
+    durationMs: seconds * 1000,
+    register: probeStats(register, `register probe (${keyPrefix})`),
+    jwks: probeStats(jwks, `JWKS probe (${keyPrefix})`),
+    cpu: phaseCpu,
+  };
 }
 
 /** CPU ticks (user + system) so far of process `pid` (all threads) and of its main thread (the event loop). */
@@ -177,7 +263,9 @@ function mainThreadTicks(pid: number): { process: number; main: number } {
 /** Starts the flood process; `started` resolves when its load begins, `outcome` with what it got. */
 function startFlood(spec: FloodSpec, timeoutMs: number) {
   const server = spawnNodeProcess([FLOOD_SCRIPT, JSON.stringify(spec)], process.env, undefined);
-  const outcome = server.waitForLine((l) => l.startsWith('{"result":'), timeoutMs).then((l) => (JSON.parse(l) as { result: FloodOutcome }).result);
+  const outcome = server
+    .waitForLine((l) => l.startsWith('{"result":'), timeoutMs)
+    .then((l) => (JSON.parse(l) as { result: FloodOutcome }).result);
   outcome.catch(() => {}); // awaited later; a rejection before then must not be unhandled
   const started = server.waitForLine((l) => l.startsWith('{"started":'), 30_000);
   return { server, started, outcome };
@@ -186,8 +274,17 @@ function startFlood(spec: FloodSpec, timeoutMs: number) {
 // ---- the run ----------------------------------------------------------------------------------------------
 
 /** One form POST; status and JSON answer (empty object when none). */
-async function postForm(url: string, authorization: string, form: [string, string][]): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await rawRequest(url, { method: 'POST', headers: { authorization, 'content-type': FORM }, body: new URLSearchParams(form).toString(), timeoutMs: 10_000 });
+async function postForm(
+  url: string,
+  authorization: string,
+  form: [string, string][],
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await rawRequest(url, {
+    method: 'POST',
+    headers: { authorization, 'content-type': FORM },
+    body: new URLSearchParams(form).toString(),
+    timeoutMs: 10_000,
+  });
   const text = res.body.toString('utf8');
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
@@ -196,46 +293,83 @@ async function postForm(url: string, authorization: string, form: [string, strin
 function registerProbe(cluster: BenchCluster, token: string, prefix: string): ServingProbe {
   return async (i) => {
     const client = new ProbeClient(cluster.nodes[i]!.httpPort, token, 5_000, 1);
-    const verdict = await client.register(`${prefix}.serving.${i}.${Math.round(performance.now())}`, randomBytes(8).toString('base64url')).finally(() => client.destroy());
+    const verdict = await client
+      .register(`${prefix}.serving.${i}.${Math.round(performance.now())}`, randomBytes(8).toString('base64url'))
+      .finally(() => client.destroy());
     if (typeof verdict === 'object') throw new Error(verdict.wrong);
     return verdict === undefined ? 'ok' : String(verdict);
   };
 }
 
 /** The right secret gets a token on each node to be flooded; the flood's request is answered 401 on `CHECK_NODE`. */
-async function checkClient(cluster: BenchCluster, settings: AbuseSettings, secret: string, wrong: string, log: Log): Promise<void> {
+async function checkClient(
+  cluster: BenchCluster,
+  settings: AbuseSettings,
+  secret: string,
+  wrong: string,
+  log: Log,
+): Promise<void> {
   const cc: [string, string][] = [['grant_type', 'client_credentials']];
   for (const i of TARGETS) {
     const deadline = performance.now() + SERVING_TIMEOUT_MS;
     let last = 'no answer';
     for (;;) {
-      const answer = await postForm(`${cluster.url(i)}/token`, basic(settings.clientId, secret), cc).catch((err: Error) => ({ status: 0, json: { error: err.message } as Record<string, unknown> }));
+      const answer = await postForm(`${cluster.url(i)}/token`, basic(settings.clientId, secret), cc).catch(
+        (err: Error) => ({ status: 0, json: { error: err.message } as Record<string, unknown> }),
+      );
       if (answer.status === 200 && typeof answer.json['access_token'] === 'string') break;
       last = `${answer.status} ${JSON.stringify(answer.json)}`;
-      if (performance.now() > deadline) throw new Error(`the right secret gets no token on ${cluster.nodes[i]!.name}: ${last}`);
+      if (performance.now() > deadline)
+        throw new Error(`the right secret gets no token on ${cluster.nodes[i]!.name}: ${last}`);
       await sleep(POLL_MS);
     }
   }
   const refused = await postForm(`${cluster.url(CHECK_NODE)}/token`, basic(settings.clientId, wrong), cc);
   if (refused.status !== 401 || refused.json['error'] !== 'invalid_client') {
-    throw new Error(`the flood's request (wrong secret) was answered ${refused.status} ${JSON.stringify(refused.json)} on ${cluster.nodes[CHECK_NODE]!.name}, not 401 invalid_client`);
+    throw new Error(
+      `the flood's request (wrong secret) was answered ${refused.status} ${JSON.stringify(refused.json)} on ${cluster.nodes[CHECK_NODE]!.name}, not 401 invalid_client`,
+    );
   }
-  log(`  right secret: 200 with a token on ${TARGETS.map((i) => cluster.nodes[i]!.name).join(' and ')}; wrong secret: 401 invalid_client on ${cluster.nodes[CHECK_NODE]!.name}`);
+  log(
+    `  right secret: 200 with a token on ${TARGETS.map((i) => cluster.nodes[i]!.name).join(' and ')}; wrong secret: 401 invalid_client on ${cluster.nodes[CHECK_NODE]!.name}`,
+  );
 }
 
 function logPhase(log: Log, what: string, p: PhaseResult): void {
-  const part = (name: string, s: ProbeStats) => `${name} p50 ${s.p50Ms.toFixed(2)} ms p99 ${s.p99Ms.toFixed(2)} ms (${s.ok} ok, ${s.failed} failed, ${s.waited} waited for a slot)`;
-  log(`  ${what}: ${part('register', p.register)}; ${part('JWKS', p.jwks)}; CPU node ${Math.round(p.cpu.targetNode)}% (main thread ${Math.round(p.cpu.targetNodeMainThread)}%), others ${Math.round(p.cpu.otherNodes)}%, ` +
-    `probe ${Math.round(p.cpu.probe)}%${p.cpu.flood === undefined ? '' : `, flood ${Math.round(p.cpu.flood)}%`}, other processes ${Math.round(p.cpu.elsewhere)}%, ` +
-    `steal ${Math.round(p.cpu.stealPercent)}%`);
+  const part = (name: string, s: ProbeStats) =>
+    `${name} p50 ${s.p50Ms.toFixed(2)} ms p99 ${s.p99Ms.toFixed(2)} ms (${s.ok} ok, ${s.failed} failed, ${s.waited} waited for a slot)`;
+  log(
+    `  ${what}: ${part('register', p.register)}; ${part('JWKS', p.jwks)}; CPU node ${Math.round(p.cpu.targetNode)}% (main thread ${Math.round(p.cpu.targetNodeMainThread)}%), others ${Math.round(p.cpu.otherNodes)}%, ` +
+      `probe ${Math.round(p.cpu.probe)}%${p.cpu.flood === undefined ? '' : `, flood ${Math.round(p.cpu.flood)}%`}, other processes ${Math.round(p.cpu.elsewhere)}%, ` +
+      `steal ${Math.round(p.cpu.stealPercent)}%`,
+  );
 }
 
-async function runRound(cluster: BenchCluster, target: number, round: number, settings: AbuseSettings, token: string, flood: FloodSpec, prefix: string, log: Log): Promise<AbuseRound> {
+async function runRound(
+  cluster: BenchCluster,
+  target: number,
+  round: number,
+  settings: AbuseSettings,
+  token: string,
+  flood: FloodSpec,
+  prefix: string,
+  log: Log,
+): Promise<AbuseRound> {
   const name = cluster.nodes[target]!.name;
-  const pids = { target: cluster.nodes[target]!.server!.pid, others: cluster.nodes.filter((_, i) => i !== target).map((n) => n.server!.pid) };
-  const client = new ProbeClient(cluster.nodes[target]!.httpPort, token, settings.probeTimeoutMs, 2 * settings.probeMaxInFlight);
+  const pids = {
+    target: cluster.nodes[target]!.server!.pid,
+    others: cluster.nodes.filter((_, i) => i !== target).map((n) => n.server!.pid),
+  };
+  const client = new ProbeClient(
+    cluster.nodes[target]!.httpPort,
+    token,
+    settings.probeTimeoutMs,
+    2 * settings.probeMaxInFlight,
+  );
   try {
-    log(`round ${round}/${settings.repetitions} on ${name}: ${settings.warmupMs / 1000} s warm-up, ${settings.baselineMs / 1000} s baseline, ${settings.floodMs / 1000} s flood`);
+    log(
+      `round ${round}/${settings.repetitions} on ${name}: ${settings.warmupMs / 1000} s warm-up, ${settings.baselineMs / 1000} s baseline, ${settings.floodMs / 1000} s flood`,
+    );
     await probePhase(client, settings, settings.warmupMs, `${prefix}.r${round}.warmup`, pids);
     const baseline = await probePhase(client, settings, settings.baselineMs, `${prefix}.r${round}.baseline`, pids);
     logPhase(log, 'baseline', baseline);
@@ -244,18 +378,31 @@ async function runRound(cluster: BenchCluster, target: number, round: number, se
     let got: FloodOutcome;
     try {
       await f.started;
-      underFlood = await probePhase(client, settings, settings.floodProbeMs, `${prefix}.r${round}.flood`, { ...pids, flood: f.server.pid });
+      underFlood = await probePhase(client, settings, settings.floodProbeMs, `${prefix}.r${round}.flood`, {
+        ...pids,
+        flood: f.server.pid,
+      });
       got = await f.outcome;
     } finally {
       await stopServer(f.server);
     }
     logPhase(log, 'flood   ', underFlood);
     const c = floodCounts(got);
-    log(`  the flood got ${got.responses} answers (${Math.round(got.requestsPerSecond)}/s): 401 × ${c.s401}, 429 × ${c.s429}, 503 × ${c.s503}, ` +
-      `other × ${c.other}${c.other > 0 ? ` (${c.otherCodes})` : ''}; ${got.errors} errors, ${got.timeouts} timeouts`);
-    const round_: AbuseRound = { target: name, baseline, flood: underFlood, floodGot: got, ratios: ratiosOf(baseline, underFlood) };
+    log(
+      `  the flood got ${got.responses} answers (${Math.round(got.requestsPerSecond)}/s): 401 × ${c.s401}, 429 × ${c.s429}, 503 × ${c.s503}, ` +
+        `other × ${c.other}${c.other > 0 ? ` (${c.otherCodes})` : ''}; ${got.errors} errors, ${got.timeouts} timeouts`,
+    );
+    const round_: AbuseRound = {
+      target: name,
+      baseline,
+      flood: underFlood,
+      floodGot: got,
+      ratios: ratiosOf(baseline, underFlood),
+    };
     const r = round_.ratios;
-    log(`  flood/baseline: register p50 ${r.registerP50.toFixed(2)}× p99 ${r.registerP99.toFixed(2)}×; JWKS p50 ${r.jwksP50.toFixed(2)}× p99 ${r.jwksP99.toFixed(2)}×`);
+    log(
+      `  flood/baseline: register p50 ${r.registerP50.toFixed(2)}× p99 ${r.registerP99.toFixed(2)}×; JWKS p50 ${r.jwksP50.toFixed(2)}× p99 ${r.jwksP99.toFixed(2)}×`,
+    );
     return round_;
   } finally {
     client.destroy();
@@ -263,21 +410,30 @@ async function runRound(cluster: BenchCluster, target: number, round: number, se
 }
 
 /** Starts the cluster, runs the rounds, stops everything; returns the figures. */
-export async function runAbuseBenchmark(log: Log, settings: AbuseSettings = DEFAULT_ABUSE_SETTINGS): Promise<AbuseResults> {
+export async function runAbuseBenchmark(
+  log: Log,
+  settings: AbuseSettings = DEFAULT_ABUSE_SETTINGS,
+): Promise<AbuseResults> {
   const date = new Date();
   const loadAtStart = loadavg()[0]!;
   const placement = `not pinned: the nodes, this process (the probe) and the flood's process may all run on CPUs ${currentAffinity() ?? 'unknown'}`;
-  log(`keymesh abuse benchmark: ${settings.clusterSize} nodes, ${settings.floodConnections}-connection wrong-secret flood against one; ${placement}`);
-  if (settings.repetitions > TARGETS.length) throw new Error(`at most ${TARGETS.length} rounds (one per node other than ${CHECK_NODE + 1})`);
+  log(
+    `keymesh abuse benchmark: ${settings.clusterSize} nodes, ${settings.floodConnections}-connection wrong-secret flood against one; ${placement}`,
+  );
+  if (settings.repetitions > TARGETS.length)
+    throw new Error(`at most ${TARGETS.length} rounds (one per node other than ${CHECK_NODE + 1})`);
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-abuse-'));
   const uninstall = cleanUpOnSignal(tmpRoot, log);
   const secrets = makeClusterSecrets();
   const secret = randomBytes(24).toString('base64url');
   const wrong = randomBytes(24).toString('base64url');
   const secretHash = await hashClientSecret(secret);
-  if (!secretHash.startsWith(settings.secretHashKind.replace(/…$/, ''))) throw new Error(`unexpected secret hash format ${secretHash.slice(0, 20)}…`);
+  if (!secretHash.startsWith(settings.secretHashKind.replace(/…$/, '')))
+    throw new Error(`unexpected secret hash format ${secretHash.slice(0, 20)}…`);
   const config = {
-    clusterId: 'bench-abuse', log: { level: 'warn' }, realms: { default: { issuer: ISSUER } },
+    clusterId: 'bench-abuse',
+    log: { level: 'warn' },
+    realms: { default: { issuer: ISSUER } },
     clients: [{ clientId: settings.clientId, secretHash, grants: ['client_credentials'], audiences: [API] }],
   };
   const cluster = await BenchCluster.create(settings.clusterSize, tmpRoot, secrets, config);
@@ -286,21 +442,36 @@ export async function runAbuseBenchmark(log: Log, settings: AbuseSettings = DEFA
     const spawnedAt = performance.now();
     await cluster.startAll();
     await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
-    await waitUntilServing(cluster, registerProbe(cluster, secrets.adminToken, prefix), { timeoutMs: SERVING_TIMEOUT_MS, pollMs: POLL_MS });
+    await waitUntilServing(cluster, registerProbe(cluster, secrets.adminToken, prefix), {
+      timeoutMs: SERVING_TIMEOUT_MS,
+      pollMs: POLL_MS,
+    });
     const startToServingMs = performance.now() - spawnedAt;
     log(`  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1`);
     await checkClient(cluster, settings, secret, wrong, log);
     const flood: Omit<FloodSpec, 'url'> = {
-      connections: settings.floodConnections, durationS: settings.floodMs / 1000, timeoutS: settings.floodTimeoutS,
-      headers: { authorization: basic(settings.clientId, wrong), 'content-type': FORM }, body: 'grant_type=client_credentials',
+      connections: settings.floodConnections,
+      durationS: settings.floodMs / 1000,
+      timeoutS: settings.floodTimeoutS,
+      headers: { authorization: basic(settings.clientId, wrong), 'content-type': FORM },
+      body: 'grant_type=client_credentials',
     };
     const rounds: AbuseRound[] = [];
     for (let n = 1; n <= settings.repetitions; n++) {
-      rounds.push(await runRound(cluster, TARGETS[n - 1]!, n, settings, secrets.adminToken, { url: '', ...flood }, prefix, log));
+      rounds.push(
+        await runRound(cluster, TARGETS[n - 1]!, n, settings, secrets.adminToken, { url: '', ...flood }, prefix, log),
+      );
     }
     return {
-      date: date.toISOString(), durationSeconds: (Date.now() - date.getTime()) / 1000, machine: machineInfo(), placement,
-      loadAverage: { start: loadAtStart, end: loadavg()[0]! }, settings, startToServingMs, rounds, ...summarizeAbuse(rounds),
+      date: date.toISOString(),
+      durationSeconds: (Date.now() - date.getTime()) / 1000,
+      machine: machineInfo(),
+      placement,
+      loadAverage: { start: loadAtStart, end: loadavg()[0]! },
+      settings,
+      startToServingMs,
+      rounds,
+      ...summarizeAbuse(rounds),
     };
   } finally {
     await cluster.stopAll();

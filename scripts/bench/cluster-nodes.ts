@@ -92,7 +92,12 @@ function collectKeyEvents(server: ServerProcess, into: KeyLogEvent[]): void {
       if (!line.includes('"msg":"forced rotation"') && !line.includes('"msg":"key learned from a peer"')) continue;
       try {
         const entry = JSON.parse(line) as { msg?: unknown; kid?: unknown; time?: unknown };
-        if (typeof entry.msg === 'string' && KEPT_MESSAGES.has(entry.msg) && typeof entry.kid === 'string' && typeof entry.time === 'number') {
+        if (
+          typeof entry.msg === 'string' &&
+          KEPT_MESSAGES.has(entry.msg) &&
+          typeof entry.kid === 'string' &&
+          typeof entry.time === 'number'
+        ) {
           into.push({ msg: entry.msg, kid: entry.kid, time: entry.time });
         }
       } catch {
@@ -118,7 +123,13 @@ export class BenchCluster {
    * Prepares `size` node slots under `root` (nothing started). `config` is written to each node's config file with
    * the node's `name` added; `options.args` are added to every node's command line (e.g. `--allow-fault-injection`).
    */
-  static async create(size: number, root: string, secrets: ClusterSecrets, config: Record<string, unknown>, options: { args?: readonly string[]; perNode?: (dir: string) => Record<string, unknown> } = {}): Promise<BenchCluster> {
+  static async create(
+    size: number,
+    root: string,
+    secrets: ClusterSecrets,
+    config: Record<string, unknown>,
+    options: { args?: readonly string[]; perNode?: (dir: string) => Record<string, unknown> } = {},
+  ): Promise<BenchCluster> {
     const nodes: ClusterNode[] = [];
     for (let i = 1; i <= size; i++) {
       const name = `node-${i}`;
@@ -126,7 +137,15 @@ export class BenchCluster {
       mkdirSync(dir, { recursive: true });
       const configFile = join(dir, 'config.json');
       writeFileSync(configFile, JSON.stringify({ ...config, ...options.perNode?.(dir), name }));
-      nodes.push({ name, dataDir: join(dir, 'data'), configFile, httpPort: await freePort(), p2pPort: await freePort(), server: undefined, events: [] });
+      nodes.push({
+        name,
+        dataDir: join(dir, 'data'),
+        configFile,
+        httpPort: await freePort(),
+        p2pPort: await freePort(),
+        server: undefined,
+        events: [],
+      });
     }
     return new BenchCluster(nodes, secrets, options.args ?? []);
   }
@@ -141,7 +160,9 @@ export class BenchCluster {
 
   /** Indices of the nodes whose process is running. */
   running(): number[] {
-    return this.nodes.flatMap((n, i) => (n.server && n.server.child.exitCode === null && n.server.child.signalCode === null ? [i] : []));
+    return this.nodes.flatMap((n, i) =>
+      n.server && n.server.child.exitCode === null && n.server.child.signalCode === null ? [i] : [],
+    );
   }
 
   /** Starts every node in order, each once the previous one is ready (node 1 first: it is everyone's seed). */
@@ -174,8 +195,18 @@ export class BenchCluster {
     const node = this.#node(i);
     if (this.running().includes(i)) throw new Error(`${node.name} is already running`);
     const args = [
-      CLI, 'start', '--config', node.configFile, '--data-dir', node.dataDir,
-      '--http', `127.0.0.1:${node.httpPort}`, '--p2p', `127.0.0.1:${node.p2pPort}`, '--seed', `127.0.0.1:${this.#node(0).p2pPort}`,
+      CLI,
+      'start',
+      '--config',
+      node.configFile,
+      '--data-dir',
+      node.dataDir,
+      '--http',
+      `127.0.0.1:${node.httpPort}`,
+      '--p2p',
+      `127.0.0.1:${node.p2pPort}`,
+      '--seed',
+      `127.0.0.1:${this.#node(0).p2pPort}`,
       ...this.#args,
     ];
     const server = spawnNodeProcess(args, this.#env(), undefined);
@@ -201,10 +232,12 @@ export class BenchCluster {
 
   /** Stops every running node (SIGTERM, SIGKILL after a grace period). */
   async stopAll(): Promise<void> {
-    await Promise.all(this.nodes.map(async (node) => {
-      if (node.server) await stopServer(node.server);
-      node.server = undefined;
-    }));
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        if (node.server) await stopServer(node.server);
+        node.server = undefined;
+      }),
+    );
   }
 
   /** `GET /v1/cluster` of node `i`. */
@@ -225,7 +258,8 @@ export class BenchCluster {
    */
   async rotate(i: number, use: 'sig' | 'enc'): Promise<string> {
     const key = await this.#admin<{ kid?: unknown }>(i, 'POST', '/v1/keys/rotate', { use }, 201, ROTATE_TIMEOUT_MS);
-    if (typeof key.kid !== 'string') throw new Error(`rotate on ${this.#node(i).name} answered no kid: ${JSON.stringify(key)}`);
+    if (typeof key.kid !== 'string')
+      throw new Error(`rotate on ${this.#node(i).name} answered no kid: ${JSON.stringify(key)}`);
     return key.kid;
   }
 
@@ -250,8 +284,15 @@ export class BenchCluster {
       const names = running.map((i) => this.#node(i).name);
       try {
         const views = await Promise.all(running.map((i) => this.view(i)));
-        last = views.map((v, k) => `${names[k]}: ${v.members.map((m) => `${m.name}=${m.state}`).join(' ')} digestsAgree=${v.digestsAgree}`).join('; ');
-        const converged = views.every((v) => v.digestsAgree && names.every((name) => v.members.some((m) => m.name === name && m.state === 'alive')));
+        last = views
+          .map(
+            (v, k) =>
+              `${names[k]}: ${v.members.map((m) => `${m.name}=${m.state}`).join(' ')} digestsAgree=${v.digestsAgree}`,
+          )
+          .join('; ');
+        const converged = views.every(
+          (v) => v.digestsAgree && names.every((name) => v.members.some((m) => m.name === name && m.state === 'alive')),
+        );
         if (converged) return;
       } catch (err) {
         last = (err as Error).message;
@@ -264,15 +305,32 @@ export class BenchCluster {
   /** The environment of a node: ours without any KEYMESH_* setting, plus the two secrets. */
   #env(): NodeJS.ProcessEnv {
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KEYMESH_')));
-    return { ...env, KEYMESH_MANAGEMENT_KEY: this.#secrets.managementKey, KEYMESH_ADMIN_TOKEN: this.#secrets.adminToken };
+    return {
+      ...env,
+      KEYMESH_MANAGEMENT_KEY: this.#secrets.managementKey,
+      KEYMESH_ADMIN_TOKEN: this.#secrets.adminToken,
+    };
   }
 
-  async #admin<T>(i: number, method: string, path: string, body: unknown, expectStatus: number, timeoutMs?: number): Promise<T> {
+  async #admin<T>(
+    i: number,
+    method: string,
+    path: string,
+    body: unknown,
+    expectStatus: number,
+    timeoutMs?: number,
+  ): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#secrets.adminToken}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await rawRequest(`${this.url(i)}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ...(timeoutMs ? { timeoutMs } : {}) });
+    const res = await rawRequest(`${this.url(i)}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(timeoutMs ? { timeoutMs } : {}),
+    });
     const text = res.body.toString('utf8');
-    if (res.status !== expectStatus) throw new Error(`${method} ${path} on ${this.#node(i).name} answered ${res.status}: ${text}`);
+    if (res.status !== expectStatus)
+      throw new Error(`${method} ${path} on ${this.#node(i).name} answered ${res.status}: ${text}`);
     return JSON.parse(text) as T;
   }
 

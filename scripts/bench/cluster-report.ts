@@ -92,7 +92,11 @@ export interface ClusterResults {
   readonly loadAverage: { readonly start: number; readonly end: number };
   readonly settings: Readonly<Record<string, number | readonly number[]>>;
   /** The membership timing the nodes ran with (keymesh's defaults). */
-  readonly membership: { readonly heartbeatIntervalMs: number; readonly suspectAfterMs: number; readonly deadAfterMs: number };
+  readonly membership: {
+    readonly heartbeatIntervalMs: number;
+    readonly suspectAfterMs: number;
+    readonly deadAfterMs: number;
+  };
   readonly propagation: PropagationResult[];
   readonly failureDetection: FailureDetectionResult;
   readonly rest: RestResult;
@@ -125,7 +129,11 @@ const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const verdict = (g: Goal) => (g.met === undefined ? 'not measured' : g.met ? 'met' : '**not met**');
 
 function stealNote(r: ClusterResults): string {
-  const steals = [...r.propagation.map((p) => p.stealPercent), ...r.failureDetection.runs.map((k) => k.stealPercent), r.rest.stealPercent];
+  const steals = [
+    ...r.propagation.map((p) => p.stealPercent),
+    ...r.failureDetection.runs.map((k) => k.stealPercent),
+    r.rest.stealPercent,
+  ];
   const steal = Math.max(0, ...steals);
   return steal > NOISY_STEAL_PERCENT
     ? `**Noisy machine:** the hypervisor took up to ${int(steal)}% of the CPU time during a phase (steal); the per-phase figures below say where.`
@@ -154,7 +162,8 @@ export function renderClusterMarkdown(r: ClusterResults): string {
     '| Measurement | Median | p99 | Max | Goal |',
     '|---|---:|---:|---:|---|',
     ...r.propagation.map((p) => {
-      const goal = p === largest ? `p99 ≤ ${r.goals.propagationP99Ms.limit} ms: ${verdict(r.goals.propagationP99Ms)}` : '–';
+      const goal =
+        p === largest ? `p99 ≤ ${r.goals.propagationP99Ms.limit} ms: ${verdict(r.goals.propagationP99Ms)}` : '–';
       return `| Rotation → new kid on every node, ${p.clusterSize} nodes (ms, ${plural(p.rotations.length, 'rotation')}) | ${ms(p.medianMs)} | ${ms(p.p99Ms)} | ${ms(p.maxMs)} | ${goal} |`;
     }),
     `| SIGKILL → \`dead\` on every other node, ${fd.clusterSize} nodes (ms, ${plural(fd.runs.length, 'kill')}) | ${int(fd.medianMs)} | – | ${int(fd.maxMs)} | ≤ ${int(r.goals.killToDeadMs.limit)} ms: ${verdict(r.goals.killToDeadMs)} |`,
@@ -179,7 +188,7 @@ function propagationSection(r: ClusterResults): string[] {
     `Per cluster size: a fresh cluster in a new temp directory, started node by node and waited for until every node lists every ` +
       `node \`alive\` with agreeing key-set digests; then ${s.rotationsPerSize} forced rotations (\`POST /v1/keys/rotate\`) ` +
       `${s.rotationSpacingMs} ms apart, round-robin over the nodes, alternating \`sig\` and \`enc\`. Propagation of one rotation = ` +
-      'the latest `time` of a `key learned from a peer` log line for its kid on the other nodes − the `time` of the rotating node\'s ' +
+      "the latest `time` of a `key learned from a peer` log line for its kid on the other nodes − the `time` of the rotating node's " +
       '`forced rotation` line (one machine clock, millisecond resolution; the rotating node logs after it has stored and announced ' +
       `the key). p99 is nearest-rank: with fewer than 100 rotations it is the largest value or next to it.`,
     '',
@@ -189,8 +198,10 @@ function propagationSection(r: ClusterResults): string[] {
       const counts = new Map<string, number>();
       for (const x of p.rotations) counts.set(x.lastNode, (counts.get(x.lastNode) ?? 0) + 1);
       const [slowest, times] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
-      return `| ${p.clusterSize} | ${(p.startToConvergedMs / 1000).toFixed(1)} | ${p.rotations.length} | ${ms(p.medianMs)} | ${ms(p.p99Ms)} | ${ms(p.maxMs)} | ` +
-        `${slowest} (${times}×) | ${int(p.stealPercent)}% |`;
+      return (
+        `| ${p.clusterSize} | ${(p.startToConvergedMs / 1000).toFixed(1)} | ${p.rotations.length} | ${ms(p.medianMs)} | ${ms(p.p99Ms)} | ${ms(p.maxMs)} | ` +
+        `${slowest} (${times}×) | ${int(p.stealPercent)}% |`
+      );
     }),
     '',
     'Every rotation (ms, in the order issued):',
@@ -218,7 +229,16 @@ function failureSection(r: ClusterResults): string[] {
       return `| ${i + 1} | ${k.victim} | ${int(k.allDeadMs)} | ${int(Math.min(...v))} | ${int(median(v))} | ${int(k.stealPercent)}% |`;
     }),
     '',
-    names.length === 0 ? '' : `Per node and kill (ms): ${fd.runs.map((k) => `${k.victim} killed: ${Object.entries(k.perNodeMs).map(([n, t]) => `${n} ${int(t)}`).join(', ')}`).join('; ')}.`,
+    names.length === 0
+      ? ''
+      : `Per node and kill (ms): ${fd.runs
+          .map(
+            (k) =>
+              `${k.victim} killed: ${Object.entries(k.perNodeMs)
+                .map(([n, t]) => `${n} ${int(t)}`)
+                .join(', ')}`,
+          )
+          .join('; ')}.`,
     '',
   ];
 }
@@ -241,8 +261,10 @@ function restSection(r: ClusterResults): string[] {
     '',
     '| Node | RSS (MiB) | CPU (% of one core) | Gossip sent (B/s) | Gossip received (B/s) | p2p connections |',
     '|---|---:|---:|---:|---:|---:|',
-    ...rest.nodes.map((n) =>
-      `| ${n.name} | ${mib(n.rssKiB)} | ${n.cpuPercent.toFixed(1)}% | ${bytes(n.sentBytesPerSecond)} | ${bytes(n.receivedBytesPerSecond)} | ${n.connections ?? '–'} |`),
+    ...rest.nodes.map(
+      (n) =>
+        `| ${n.name} | ${mib(n.rssKiB)} | ${n.cpuPercent.toFixed(1)}% | ${bytes(n.sentBytesPerSecond)} | ${bytes(n.receivedBytesPerSecond)} | ${n.connections ?? '–'} |`,
+    ),
     '',
   ];
 }

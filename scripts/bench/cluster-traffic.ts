@@ -39,7 +39,8 @@ export function trafficUnavailable(): string | undefined {
 /** Every established TCP socket with an owning process id and byte counters. */
 export function sampleSockets(): SocketCounters[] {
   const out = spawnSync('ss', SS_ARGS, { encoding: 'utf8', maxBuffer: SS_MAX_OUTPUT_BYTES });
-  if (out.error || out.status !== 0) throw new Error(`ss ${SS_ARGS.join(' ')} failed: ${out.error?.message ?? out.stderr}`);
+  if (out.error || out.status !== 0)
+    throw new Error(`ss ${SS_ARGS.join(' ')} failed: ${out.error?.message ?? out.stderr}`);
   return parseSs(out.stdout);
 }
 
@@ -60,8 +61,13 @@ export function parseSs(text: string): SocketCounters[] {
     if (addresses.length < 2 || pid === undefined) continue;
     const [local, peer] = addresses as [string, string];
     sockets.push({
-      pid: Number(pid), local, peer, localPort: portOf(local), peerPort: portOf(peer),
-      bytesSent: Number(sent ?? 0), bytesReceived: Number(received ?? 0),
+      pid: Number(pid),
+      local,
+      peer,
+      localPort: portOf(local),
+      peerPort: portOf(peer),
+      bytesSent: Number(sent ?? 0),
+      bytesReceived: Number(received ?? 0),
     });
   }
   return sockets;

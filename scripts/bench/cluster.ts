@@ -36,10 +36,26 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SUSPECT_AFTER_MS } from '../../src/config/defaults.js';
-import { BenchCluster, LOG_FORCED_ROTATION, LOG_KEY_LEARNED, makeClusterSecrets, type ClusterSecrets } from './cluster-nodes.js';
 import {
-  goalAtMost, percentile, type ClusterResults, type FailureDetectionResult, type FailureDetectionRun, type PropagationResult, type RestResult,
+  DEFAULT_DEAD_AFTER_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_SUSPECT_AFTER_MS,
+} from '../../src/config/defaults.js';
+import {
+  BenchCluster,
+  LOG_FORCED_ROTATION,
+  LOG_KEY_LEARNED,
+  makeClusterSecrets,
+  type ClusterSecrets,
+} from './cluster-nodes.js';
+import {
+  goalAtMost,
+  percentile,
+  type ClusterResults,
+  type FailureDetectionResult,
+  type FailureDetectionRun,
+  type PropagationResult,
+  type RestResult,
   type RotationSample,
 } from './cluster-report.js';
 import { sampleSockets, trafficBetween, trafficUnavailable } from './cluster-traffic.js';
@@ -139,7 +155,14 @@ function propagationOf(cluster: BenchCluster, rotation: IssuedRotation): Rotatio
     else if (learned.time > last.time) last = { name: node.name, time: learned.time };
   }
   if (missing.length > 0) return `${rotation.kid} (from ${rotator.name}) not learned by ${missing.join(', ')}`;
-  return { node: rotator.name, use: rotation.use, kid: rotation.kid, rotatedAt: rotated.time, propagationMs: last.time - rotated.time, lastNode: last.name };
+  return {
+    node: rotator.name,
+    use: rotation.use,
+    kid: rotation.kid,
+    rotatedAt: rotated.time,
+    propagationMs: last.time - rotated.time,
+    lastNode: last.name,
+  };
 }
 
 /** Waits until every issued kid has reached every other node's log; throws after `PROPAGATION_TIMEOUT_MS`. */
@@ -149,12 +172,18 @@ async function collectPropagation(cluster: BenchCluster, issued: readonly Issued
     const results = issued.map((rotation) => propagationOf(cluster, rotation));
     const missing = results.filter((x): x is string => typeof x === 'string');
     if (missing.length === 0) return results as RotationSample[];
-    if (performance.now() > deadline) throw new Error(`rotations did not reach every node within ${PROPAGATION_TIMEOUT_MS} ms: ${missing.join('; ')}`);
+    if (performance.now() > deadline)
+      throw new Error(`rotations did not reach every node within ${PROPAGATION_TIMEOUT_MS} ms: ${missing.join('; ')}`);
     await sleep(PROPAGATION_CHECK_MS);
   }
 }
 
-async function measurePropagation(cluster: BenchCluster, settings: ClusterSettings, startToConvergedMs: number, log: Log): Promise<PropagationResult> {
+async function measurePropagation(
+  cluster: BenchCluster,
+  settings: ClusterSettings,
+  startToConvergedMs: number,
+  log: Log,
+): Promise<PropagationResult> {
   log(`  ${settings.rotationsPerSize} forced rotations, ${settings.rotationSpacingMs} ms apart`);
   const steal = startStealMeter();
   const issued = await issueRotations(cluster, settings);
@@ -162,9 +191,17 @@ async function measurePropagation(cluster: BenchCluster, settings: ClusterSettin
   const stealPercent = steal();
   const times = rotations.map((r) => r.propagationMs);
   const result = {
-    clusterSize: cluster.size, rotations, medianMs: median(times), p99Ms: percentile(times, 99), maxMs: Math.max(...times), startToConvergedMs, stealPercent,
+    clusterSize: cluster.size,
+    rotations,
+    medianMs: median(times),
+    p99Ms: percentile(times, 99),
+    maxMs: Math.max(...times),
+    startToConvergedMs,
+    stealPercent,
   };
-  log(`  propagation: median ${result.medianMs} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms (steal ${Math.round(stealPercent)}%)`);
+  log(
+    `  propagation: median ${result.medianMs} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms (steal ${Math.round(stealPercent)}%)`,
+  );
   return result;
 }
 
@@ -178,7 +215,13 @@ function killVictims(size: number, count: number): number[] {
 }
 
 /** Polls node `i` every `pollMs` (fixed rate) until it calls `name` dead; resolves with ms since `since`. */
-async function timeUntilDead(cluster: BenchCluster, i: number, name: string, since: number, pollMs: number): Promise<number> {
+async function timeUntilDead(
+  cluster: BenchCluster,
+  i: number,
+  name: string,
+  since: number,
+  pollMs: number,
+): Promise<number> {
   let nextAt = performance.now();
   while (performance.now() - since < DEAD_TIMEOUT_MS) {
     try {
@@ -204,23 +247,37 @@ async function killOnce(cluster: BenchCluster, victim: number, pollMs: number): 
   return { victim: name, perNodeMs, allDeadMs: Math.max(...Object.values(perNodeMs)), stealPercent: steal() };
 }
 
-async function measureFailureDetection(cluster: BenchCluster, settings: ClusterSettings, log: Log): Promise<FailureDetectionResult> {
+async function measureFailureDetection(
+  cluster: BenchCluster,
+  settings: ClusterSettings,
+  log: Log,
+): Promise<FailureDetectionResult> {
   const runs: FailureDetectionRun[] = [];
   for (const victim of killVictims(cluster.size, settings.killRepeats)) {
     const run = await killOnce(cluster, victim, settings.deadPollMs);
-    log(`  SIGKILL ${run.victim}: dead on every other node after ${run.allDeadMs} ms (steal ${Math.round(run.stealPercent)}%)`);
+    log(
+      `  SIGKILL ${run.victim}: dead on every other node after ${run.allDeadMs} ms (steal ${Math.round(run.stealPercent)}%)`,
+    );
     runs.push(run);
     await cluster.start(victim);
     await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
   }
   const all = runs.map((r) => r.allDeadMs);
-  return { clusterSize: cluster.size, pollMs: settings.deadPollMs, runs, medianMs: median(all), maxMs: Math.max(...all) };
+  return {
+    clusterSize: cluster.size,
+    pollMs: settings.deadPollMs,
+    runs,
+    medianMs: median(all),
+    maxMs: Math.max(...all),
+  };
 }
 
 // ---- 3 and 4: at rest -------------------------------------------------------------------------------------
 
 async function measureRest(cluster: BenchCluster, settings: ClusterSettings, log: Log): Promise<RestResult> {
-  log(`  idle ${settings.idleAfterConvergenceMs / 1000} s, then RSS; then CPU and gossip traffic over ${settings.trafficWindowMs / 1000} s`);
+  log(
+    `  idle ${settings.idleAfterConvergenceMs / 1000} s, then RSS; then CPU and gossip traffic over ${settings.trafficWindowMs / 1000} s`,
+  );
   await sleep(settings.idleAfterConvergenceMs);
   const nodes = cluster.running().map((i) => ({ name: cluster.nodes[i]!.name, pid: cluster.nodes[i]!.server!.pid }));
   if (nodes.length !== cluster.size) throw new Error(`only ${nodes.length} of ${cluster.size} nodes are running`);
@@ -265,8 +322,12 @@ async function measureRest(cluster: BenchCluster, settings: ClusterSettings, log
     socketsClosed: measured ? traffic.socketsClosed : undefined,
     stealPercent,
   };
-  log(`  RSS median ${(result.medianRssKiB / 1024).toFixed(1)} MiB, max ${(result.maxRssKiB / 1024).toFixed(1)} MiB; ` +
-    (measured ? `gossip sent median ${Math.round(result.medianSentBytesPerSecond!)} B/s, max ${Math.round(result.maxSentBytesPerSecond!)} B/s per node` : `traffic skipped: ${trafficSkipped}`));
+  log(
+    `  RSS median ${(result.medianRssKiB / 1024).toFixed(1)} MiB, max ${(result.maxRssKiB / 1024).toFixed(1)} MiB; ` +
+      (measured
+        ? `gossip sent median ${Math.round(result.medianSentBytesPerSecond!)} B/s, max ${Math.round(result.maxSentBytesPerSecond!)} B/s per node`
+        : `traffic skipped: ${trafficSkipped}`),
+  );
   return result;
 }
 
@@ -280,7 +341,13 @@ interface SizeFigures {
 }
 
 /** Starts a fresh cluster of `size` under `root`, measures on it, and stops it whatever happens. */
-async function benchOneSize(size: number, root: string, secrets: ClusterSecrets, settings: ClusterSettings, log: Log): Promise<SizeFigures> {
+async function benchOneSize(
+  size: number,
+  root: string,
+  secrets: ClusterSecrets,
+  settings: ClusterSettings,
+  log: Log,
+): Promise<SizeFigures> {
   const largest = size === Math.max(...settings.sizes);
   log(`${size}-node cluster`);
   const cluster = await BenchCluster.create(size, root, secrets, nodeConfig());
@@ -301,17 +368,22 @@ async function benchOneSize(size: number, root: string, secrets: ClusterSecrets,
   }
 }
 
-
 function placementNote(): string {
   const affinity = currentAffinity() ?? 'unknown';
   const note = `not pinned: every node process (and this one, the HTTP poller) may run on CPUs ${affinity}`;
-  return /^\d+$/.test(affinity) ? `${note} — **a single CPU**: this process was started pinned, so its children inherited that` : note;
+  return /^\d+$/.test(affinity)
+    ? `${note} — **a single CPU**: this process was started pinned, so its children inherited that`
+    : note;
 }
 
 /** Runs measurements 1 to 4 and returns their figures. */
-export async function runClusterBenchmark(log: Log, settings: ClusterSettings = DEFAULT_CLUSTER_SETTINGS): Promise<ClusterResults> {
+export async function runClusterBenchmark(
+  log: Log,
+  settings: ClusterSettings = DEFAULT_CLUSTER_SETTINGS,
+): Promise<ClusterResults> {
   const sizes = [...settings.sizes].sort((a, b) => a - b);
-  if (sizes.length === 0 || sizes[0]! < 2) throw new Error(`cluster sizes must be at least 2: ${settings.sizes.join(', ')}`);
+  if (sizes.length === 0 || sizes[0]! < 2)
+    throw new Error(`cluster sizes must be at least 2: ${settings.sizes.join(', ')}`);
   killVictims(sizes.at(-1)!, settings.killRepeats); // fails now, not after minutes of measuring
   const date = new Date();
   const loadAtStart = loadavg()[0]!;
@@ -322,7 +394,8 @@ export async function runClusterBenchmark(log: Log, settings: ClusterSettings = 
   const bySize: SizeFigures[] = [];
   try {
     const secrets = makeClusterSecrets();
-    for (const size of sizes) bySize.push(await benchOneSize(size, join(tmpRoot, `cluster-${size}`), secrets, settings, log));
+    for (const size of sizes)
+      bySize.push(await benchOneSize(size, join(tmpRoot, `cluster-${size}`), secrets, settings, log));
   } finally {
     rmSync(tmpRoot, { recursive: true, force: true });
     uninstall();
@@ -337,14 +410,33 @@ export async function runClusterBenchmark(log: Log, settings: ClusterSettings = 
     machine: machineInfo(),
     placement,
     loadAverage: { start: loadAtStart, end: loadavg()[0]! },
-    settings: { ...settings, jwksMaxAgeMs: JWKS_MAX_AGE_MS, prePublishMs: PRE_PUBLISH_MS, convergenceTimeoutMs: CONVERGENCE_TIMEOUT_MS, propagationTimeoutMs: PROPAGATION_TIMEOUT_MS, deadTimeoutMs: DEAD_TIMEOUT_MS },
-    membership: { heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS, suspectAfterMs: DEFAULT_SUSPECT_AFTER_MS, deadAfterMs: DEFAULT_DEAD_AFTER_MS },
+    settings: {
+      ...settings,
+      jwksMaxAgeMs: JWKS_MAX_AGE_MS,
+      prePublishMs: PRE_PUBLISH_MS,
+      convergenceTimeoutMs: CONVERGENCE_TIMEOUT_MS,
+      propagationTimeoutMs: PROPAGATION_TIMEOUT_MS,
+      deadTimeoutMs: DEAD_TIMEOUT_MS,
+    },
+    membership: {
+      heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+      suspectAfterMs: DEFAULT_SUSPECT_AFTER_MS,
+      deadAfterMs: DEFAULT_DEAD_AFTER_MS,
+    },
     propagation: bySize.map((s) => s.propagation),
     failureDetection,
     rest,
     goals: {
-      propagationP99Ms: goalAtMost(`p99 rotation propagation at ${largest.propagation.clusterSize} nodes (ms)`, PROPAGATION_P99_GOAL_MS, largest.propagation.p99Ms),
-      killToDeadMs: goalAtMost(`SIGKILL → dead on every other node, max of ${failureDetection.runs.length} (ms)`, KILL_TO_DEAD_GOAL_MS, failureDetection.maxMs),
+      propagationP99Ms: goalAtMost(
+        `p99 rotation propagation at ${largest.propagation.clusterSize} nodes (ms)`,
+        PROPAGATION_P99_GOAL_MS,
+        largest.propagation.p99Ms,
+      ),
+      killToDeadMs: goalAtMost(
+        `SIGKILL → dead on every other node, max of ${failureDetection.runs.length} (ms)`,
+        KILL_TO_DEAD_GOAL_MS,
+        failureDetection.maxMs,
+      ),
       rssBytes: goalAtMost('largest idle RSS of a node (bytes)', RSS_GOAL_BYTES, rest.maxRssKiB * 1024),
     },
   };

@@ -96,11 +96,23 @@ export interface ExpiredResults {
 
 type Figure = keyof ScenarioResult['medians'];
 
-export function summarizeScenario(scenario: Scenario, templateDbBytes: number, runs: readonly StartRun[]): ScenarioResult {
+export function summarizeScenario(
+  scenario: Scenario,
+  templateDbBytes: number,
+  runs: readonly StartRun[],
+): ScenarioResult {
   const m = (f: Figure) => median(runs.map((r) => r[f]));
   return {
-    scenario, templateDbBytes, runs,
-    medians: { dbBytesAfter: m('dbBytesAfter'), spawnToReadyMs: m('spawnToReadyMs'), spawnToServingMs: m('spawnToServingMs'), cpuSecondsToReady: m('cpuSecondsToReady'), idleRssKiB: m('idleRssKiB') },
+    scenario,
+    templateDbBytes,
+    runs,
+    medians: {
+      dbBytesAfter: m('dbBytesAfter'),
+      spawnToReadyMs: m('spawnToReadyMs'),
+      spawnToServingMs: m('spawnToServingMs'),
+      cpuSecondsToReady: m('cpuSecondsToReady'),
+      idleRssKiB: m('idleRssKiB'),
+    },
   };
 }
 
@@ -108,7 +120,8 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 /** A size with its unit: KiB below 1 MiB, else MiB. */
 const size = (bytes: number) => (bytes < 2 ** 20 ? `${int(bytes / 1024)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
 const ratio = (n: number) => `${n.toFixed(2)}×`;
-const spread = (values: readonly number[], fmt: (n: number) => string) => `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;
+const spread = (values: readonly number[], fmt: (n: number) => string) =>
+  `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;
 
 /** Median of `s` against the empty node: ratio, and whether it lies within the empty node's own spread. */
 function versusEmpty(s: ScenarioResult, empty: ScenarioResult, f: Figure, runValue: (r: StartRun) => number): string {
@@ -135,10 +148,18 @@ export function renderExpiredMarkdown(r: ExpiredResults): string {
       `accepted and committed value = \`withExpiry(exp, ${s.valueBytes} random bytes)\`, group-committed ${int(s.fillChunk)} saves at a time). A record is ` +
       `removed once its expiry plus 2 × clockSkewMs (${graceS} s) has passed, by the running node's sweep (every 5 s, and once right after a start, beside the map's work: it never holds up the start).`,
     '',
-    ...SCENARIOS.map((x) => `- **${x}**: ${DESCRIPTIONS[x]}` + (x === 'expired' ? ` (expired ${s.expiredAgoS / 3600} h before the fill)` : x === 'live'
-      ? ` (expiring ${s.liveForS / 3600} h after the fill)` : x === 'collected'
-        ? ` (expiry ${r.collection.expiryAfterFillS.toFixed(0)} s from the fill's beginning, due ${r.collection.dueAfterFillS.toFixed(0)} s from it; removed ${(r.collection.dueToCollectedMs / 1000).toFixed(1)} s after they became due; database ` +
-          `${size(r.collection.dbBytesBeforeCollection)} before the collection, ${size(r.collection.dbBytesAfterCollection)} after it, on disk)` : '')),
+    ...SCENARIOS.map(
+      (x) =>
+        `- **${x}**: ${DESCRIPTIONS[x]}` +
+        (x === 'expired'
+          ? ` (expired ${s.expiredAgoS / 3600} h before the fill)`
+          : x === 'live'
+            ? ` (expiring ${s.liveForS / 3600} h after the fill)`
+            : x === 'collected'
+              ? ` (expiry ${r.collection.expiryAfterFillS.toFixed(0)} s from the fill's beginning, due ${r.collection.dueAfterFillS.toFixed(0)} s from it; removed ${(r.collection.dueToCollectedMs / 1000).toFixed(1)} s after they became due; database ` +
+                `${size(r.collection.dbBytesBeforeCollection)} before the collection, ${size(r.collection.dbBytesAfterCollection)} after it, on disk)`
+              : ''),
+    ),
     '',
     `Each scenario is started ${s.starts} times, every start from a fresh copy of its template (\`cpSync\`), the scenarios interleaved. Per start: ` +
       `spawn → first 200 from \`/readyz\` (polled every ${s.readyPollMs} ms; the index of the register keys runs before it), spawn → ` +
@@ -149,14 +170,20 @@ export function renderExpiredMarkdown(r: ExpiredResults): string {
     '',
     '| Scenario | Database before | Database after | Spawn → ready (ms) | Spawn → register serves (ms) | CPU to ready (s) | Idle RSS (MiB) |',
     '|---|---:|---:|---:|---:|---:|---:|',
-    ...r.scenarios.map((x) => `| ${x.scenario} | ${size(x.templateDbBytes)} | ${size(x.medians.dbBytesAfter)} | ${int(x.medians.spawnToReadyMs)} | ` +
-      `${int(x.medians.spawnToServingMs)} | ${x.medians.cpuSecondsToReady.toFixed(2)} | ${(x.medians.idleRssKiB / 1024).toFixed(1)} |`),
+    ...r.scenarios.map(
+      (x) =>
+        `| ${x.scenario} | ${size(x.templateDbBytes)} | ${size(x.medians.dbBytesAfter)} | ${int(x.medians.spawnToReadyMs)} | ` +
+        `${int(x.medians.spawnToServingMs)} | ${x.medians.cpuSecondsToReady.toFixed(2)} | ${(x.medians.idleRssKiB / 1024).toFixed(1)} |`,
+    ),
     '',
     '| Scenario vs empty (median / median) | Database before | Database after | Spawn → ready | Spawn → register serves | CPU to ready | Idle RSS |',
     '|---|---:|---:|---:|---:|---:|---:|',
-    ...r.scenarios.map((x) => `| ${x.scenario} | ${ratio(x.templateDbBytes / empty.templateDbBytes)} | ${versusEmpty(x, empty, 'dbBytesAfter', (q) => q.dbBytesAfter)} | ` +
-      `${versusEmpty(x, empty, 'spawnToReadyMs', (q) => q.spawnToReadyMs)} | ${versusEmpty(x, empty, 'spawnToServingMs', (q) => q.spawnToServingMs)} | ` +
-      `${versusEmpty(x, empty, 'cpuSecondsToReady', (q) => q.cpuSecondsToReady)} | ${versusEmpty(x, empty, 'idleRssKiB', (q) => q.idleRssKiB)} |`),
+    ...r.scenarios.map(
+      (x) =>
+        `| ${x.scenario} | ${ratio(x.templateDbBytes / empty.templateDbBytes)} | ${versusEmpty(x, empty, 'dbBytesAfter', (q) => q.dbBytesAfter)} | ` +
+        `${versusEmpty(x, empty, 'spawnToReadyMs', (q) => q.spawnToReadyMs)} | ${versusEmpty(x, empty, 'spawnToServingMs', (q) => q.spawnToServingMs)} | ` +
+        `${versusEmpty(x, empty, 'cpuSecondsToReady', (q) => q.cpuSecondsToReady)} | ${versusEmpty(x, empty, 'idleRssKiB', (q) => q.idleRssKiB)} |`,
+    ),
     '',
     '## Every start',
     '',
@@ -166,15 +193,39 @@ export function renderExpiredMarkdown(r: ExpiredResults): string {
     '',
     '| Scenario | Spawn → ready (ms) | Spawn → serves (ms) | Idle RSS (MiB) | Database after | Records held | Expired total |',
     '|---|---|---|---|---|---|---|',
-    ...r.scenarios.map((x) => `| ${x.scenario} | ${spread(x.runs.map((q) => q.spawnToReadyMs), int)} | ${spread(x.runs.map((q) => q.spawnToServingMs), int)} | ` +
-      `${spread(x.runs.map((q) => q.idleRssKiB / 1024), (n) => n.toFixed(1))} | ${spread(x.runs.map((q) => q.dbBytesAfter), size)} | ` +
-      `${[...new Set(x.runs.map((q) => q.recordsHeld ?? '–'))].join(', ')} | ${[...new Set(x.runs.map((q) => q.recordsExpiredTotal ?? '–'))].join(', ')} |`),
+    ...r.scenarios.map(
+      (x) =>
+        `| ${x.scenario} | ${spread(
+          x.runs.map((q) => q.spawnToReadyMs),
+          int,
+        )} | ${spread(
+          x.runs.map((q) => q.spawnToServingMs),
+          int,
+        )} | ` +
+        `${spread(
+          x.runs.map((q) => q.idleRssKiB / 1024),
+          (n) => n.toFixed(1),
+        )} | ${spread(
+          x.runs.map((q) => q.dbBytesAfter),
+          size,
+        )} | ` +
+        `${[...new Set(x.runs.map((q) => q.recordsHeld ?? '–'))].join(', ')} | ${[...new Set(x.runs.map((q) => q.recordsExpiredTotal ?? '–'))].join(', ')} |`,
+    ),
     '',
     ...(() => {
-      const swept = r.scenarios.find((x) => x.scenario === 'expired')!.runs.flatMap((q) => (q.spawnToSweptMs === undefined ? [] : [q.spawnToSweptMs]));
-      return swept.length === 0 ? [] : [`expired: spawn → every record removed by the running node, median ${int(median(swept))} ms (${spread(swept, int)}).`, ''];
+      const swept = r.scenarios
+        .find((x) => x.scenario === 'expired')!
+        .runs.flatMap((q) => (q.spawnToSweptMs === undefined ? [] : [q.spawnToSweptMs]));
+      return swept.length === 0
+        ? []
+        : [
+            `expired: spawn → every record removed by the running node, median ${int(median(swept))} ms (${spread(swept, int)}).`,
+            '',
+          ];
     })(),
-    `Filling took ${Object.entries(r.fillMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')} (${int(s.records)} records each).`,
+    `Filling took ${Object.entries(r.fillMs)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+      .join(', ')} (${int(s.records)} records each).`,
     '',
   ];
   return `${lines.join('\n')}\n`;

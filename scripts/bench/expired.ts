@@ -39,16 +39,41 @@ import { withExpiry } from '../../src/register/expiring.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { SealedStore } from '../../src/storage/sealed-store.js';
 import { makeClusterSecrets, type ClusterSecrets } from './cluster-nodes.js';
-import { SCENARIOS, summarizeScenario, type Collection, type ExpiredResults, type ExpiredSettings, type Scenario, type ScenarioResult, type StartRun } from './expired-report.js';
+import {
+  SCENARIOS,
+  summarizeScenario,
+  type Collection,
+  type ExpiredResults,
+  type ExpiredSettings,
+  type Scenario,
+  type ScenarioResult,
+  type StartRun,
+} from './expired-report.js';
 import { freePort, pollUntil200, rawRequest } from './http.js';
-import { cleanUpOnSignal, currentAffinity, readCpuSeconds, readRssKiB, spawnNodeProcess, stopServer, type ServerProcess } from './processes.js';
+import {
+  cleanUpOnSignal,
+  currentAffinity,
+  readCpuSeconds,
+  readRssKiB,
+  spawnNodeProcess,
+  stopServer,
+  type ServerProcess,
+} from './processes.js';
 import { machineInfo } from './report.js';
 
 type Log = (line: string) => void;
 
 export const DEFAULT_EXPIRED_SETTINGS: ExpiredSettings = {
-  records: 100_000, starts: 5, idleMs: 2_000, readyPollMs: 10, fillChunk: 5_000, valueBytes: 16,
-  expiredAgoS: 3_600, collectMarginS: 15, liveForS: 86_400, clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
+  records: 100_000,
+  starts: 5,
+  idleMs: 2_000,
+  readyPollMs: 10,
+  fillChunk: 5_000,
+  valueBytes: 16,
+  expiredAgoS: 3_600,
+  collectMarginS: 15,
+  liveForS: 86_400,
+  clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
 };
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -83,9 +108,24 @@ async function startNode(setup: NodeSetup, dataDir: string, pollMs: number): Pro
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KEYMESH_')));
-  const args = [CLI, 'start', '--config', setup.configFile, '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--p2p', '127.0.0.1:0'];
+  const args = [
+    CLI,
+    'start',
+    '--config',
+    setup.configFile,
+    '--data-dir',
+    dataDir,
+    '--http',
+    `127.0.0.1:${port}`,
+    '--p2p',
+    '127.0.0.1:0',
+  ];
   const spawnedAt = performance.now();
-  const server = spawnNodeProcess(args, { ...env, KEYMESH_MANAGEMENT_KEY: setup.secrets.managementKey, KEYMESH_ADMIN_TOKEN: setup.secrets.adminToken }, undefined);
+  const server = spawnNodeProcess(
+    args,
+    { ...env, KEYMESH_MANAGEMENT_KEY: setup.secrets.managementKey, KEYMESH_ADMIN_TOKEN: setup.secrets.adminToken },
+    undefined,
+  );
   try {
     const readyAt = await pollUntil200(`${url}/readyz`, pollMs, READY_TIMEOUT_MS, server.exited);
     return { server, url, spawnedAt, readyAt };
@@ -101,7 +141,10 @@ async function untilServing(node: RunningNode, token: string, pollMs: number): P
   let last = 'no answer';
   while (performance.now() < deadline) {
     const res = await rawRequest(`${node.url}/v1/registers/bench-serving`, {
-      method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ value: 'c2VydmVk' }), timeoutMs: 10_000,
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'c2VydmVk' }),
+      timeoutMs: 10_000,
     }).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }));
     if (res.status === 200) return performance.now();
     last = `${res.status} ${res.body.toString('utf8').slice(0, 200)}`;
@@ -138,7 +181,12 @@ const dbUsage = (dataDir: string) => diskUsage(join(dataDir, DB_DIR));
  * Writes `records` expiring records into the (stopped) node's store under `dataDir`, as its acceptor would, all
  * expiring at `expiresAtS`; resolves with how long that took (ms).
  */
-async function fill(dataDir: string, secrets: ClusterSecrets, settings: ExpiredSettings, expiresAtS: number): Promise<number> {
+async function fill(
+  dataDir: string,
+  secrets: ClusterSecrets,
+  settings: ExpiredSettings,
+  expiresAtS: number,
+): Promise<number> {
   const startedAt = performance.now();
   const { nodeId } = JSON.parse(readFileSync(join(dataDir, META_FILE), 'utf8')) as { nodeId: string };
   const level = new LevelStore(join(dataDir, DB_DIR));
@@ -149,11 +197,13 @@ async function fill(dataDir: string, secrets: ClusterSecrets, settings: ExpiredS
     await store.index(); // the node's write generation, so that the fill's batches continue it
     for (let first = 0; first < settings.records; first += settings.fillChunk) {
       const chunk = Array.from({ length: Math.min(settings.fillChunk, settings.records - first) }, (_, i) => first + i);
-      await Promise.all(chunk.map((n) => {
-        const value = withExpiry(expiresAtS, randomBytes(settings.valueBytes));
-        const key = `jti/${createHash('sha256').update(`bench-${n}`).digest('base64url')}`;
-        return store.save(key, { promised: FILL_BALLOT, accepted: { ballot: FILL_BALLOT, value }, committed: value });
-      }));
+      await Promise.all(
+        chunk.map((n) => {
+          const value = withExpiry(expiresAtS, randomBytes(settings.valueBytes));
+          const key = `jti/${createHash('sha256').update(`bench-${n}`).digest('base64url')}`;
+          return store.save(key, { promised: FILL_BALLOT, accepted: { ballot: FILL_BALLOT, value }, committed: value });
+        }),
+      );
     }
   } finally {
     await level.stop();
@@ -162,28 +212,44 @@ async function fill(dataDir: string, secrets: ClusterSecrets, settings: ExpiredS
 }
 
 /** Starts the node on `dataDir` and stops it once its own sweep has removed every record (metrics); then stopped. */
-async function collect(setup: NodeSetup, dataDir: string, settings: ExpiredSettings, at: { dueAtMs: number; fillBeganMs: number }, log: Log): Promise<Collection> {
+async function collect(
+  setup: NodeSetup,
+  dataDir: string,
+  settings: ExpiredSettings,
+  at: { dueAtMs: number; fillBeganMs: number },
+  log: Log,
+): Promise<Collection> {
   const { dueAtMs } = at;
   const dbBytesBeforeCollection = dbUsage(dataDir);
   const node = await startNode(setup, dataDir, settings.readyPollMs);
   try {
-    if (Date.now() >= dueAtMs) throw new Error(`the records were due before the node was ready (its first sweep, not the collection, would remove them); raise collectMarginS (${settings.collectMarginS} s)`);
+    if (Date.now() >= dueAtMs)
+      throw new Error(
+        `the records were due before the node was ready (its first sweep, not the collection, would remove them); raise collectMarginS (${settings.collectMarginS} s)`,
+      );
     const deadline = dueAtMs + COLLECT_TIMEOUT_MS;
     let last: { held: number | undefined; expired: number | undefined } = { held: undefined, expired: undefined };
-    log(`  collected: waiting ${Math.max(0, Math.round((dueAtMs - Date.now()) / 1000))} s until the records are due, then for the node's sweep`);
+    log(
+      `  collected: waiting ${Math.max(0, Math.round((dueAtMs - Date.now()) / 1000))} s until the records are due, then for the node's sweep`,
+    );
     while (Date.now() < deadline) {
       last = await recordMetrics(node.url);
       if ((last.expired ?? 0) >= settings.records) {
         const dueToCollectedMs = Date.now() - dueAtMs;
         await stopServer(node.server);
         return {
-          expiryAfterFillS: (dueAtMs - 2 * settings.clockSkewMs - at.fillBeganMs) / 1000, dueAfterFillS: (dueAtMs - at.fillBeganMs) / 1000,
-          dueToCollectedMs, dbBytesBeforeCollection, dbBytesAfterCollection: dbUsage(dataDir),
+          expiryAfterFillS: (dueAtMs - 2 * settings.clockSkewMs - at.fillBeganMs) / 1000,
+          dueAfterFillS: (dueAtMs - at.fillBeganMs) / 1000,
+          dueToCollectedMs,
+          dbBytesBeforeCollection,
+          dbBytesAfterCollection: dbUsage(dataDir),
         };
       }
       await sleep(COLLECT_POLL_MS);
     }
-    throw new Error(`the running node did not remove the ${settings.records} records within ${COLLECT_TIMEOUT_MS} ms of them being due: ${JSON.stringify(last)}`);
+    throw new Error(
+      `the running node did not remove the ${settings.records} records within ${COLLECT_TIMEOUT_MS} ms of them being due: ${JSON.stringify(last)}`,
+    );
   } finally {
     await stopServer(node.server);
   }
@@ -200,7 +266,13 @@ async function untilSwept(url: string, records: number): Promise<number> {
 }
 
 /** One measured start from a fresh copy of `template` (for `expired`, run on until its sweeps removed every record). */
-async function measureStart(setup: NodeSetup, template: string, runDir: string, settings: ExpiredSettings, waitForSweep: boolean): Promise<StartRun> {
+async function measureStart(
+  setup: NodeSetup,
+  template: string,
+  runDir: string,
+  settings: ExpiredSettings,
+  waitForSweep: boolean,
+): Promise<StartRun> {
   rmSync(runDir, { recursive: true, force: true });
   cpSync(template, runDir, { recursive: true });
   try {
@@ -215,8 +287,14 @@ async function measureStart(setup: NodeSetup, template: string, runDir: string, 
       const metrics = await recordMetrics(node.url);
       const swept = waitForSweep ? await untilSwept(node.url, settings.records) : undefined;
       run = {
-        dbBytesBefore, spawnToReadyMs: node.readyAt - node.spawnedAt, spawnToServingMs: servingAt - node.spawnedAt, cpuSecondsToReady, idleRssKiB,
-        recordsHeld: metrics.held, recordsExpiredTotal: metrics.expired, ...(swept === undefined ? {} : { spawnToSweptMs: swept - node.spawnedAt }),
+        dbBytesBefore,
+        spawnToReadyMs: node.readyAt - node.spawnedAt,
+        spawnToServingMs: servingAt - node.spawnedAt,
+        cpuSecondsToReady,
+        idleRssKiB,
+        recordsHeld: metrics.held,
+        recordsExpiredTotal: metrics.expired,
+        ...(swept === undefined ? {} : { spawnToSweptMs: swept - node.spawnedAt }),
       };
     } finally {
       await stopServer(node.server);
@@ -230,7 +308,10 @@ async function measureStart(setup: NodeSetup, template: string, runDir: string, 
 // ---- the run ----------------------------------------------------------------------------------------------
 
 /** Makes the templates, measures the starts, removes everything; returns the figures. */
-export async function runExpiredBenchmark(log: Log, settings: ExpiredSettings = DEFAULT_EXPIRED_SETTINGS): Promise<ExpiredResults> {
+export async function runExpiredBenchmark(
+  log: Log,
+  settings: ExpiredSettings = DEFAULT_EXPIRED_SETTINGS,
+): Promise<ExpiredResults> {
   const date = new Date();
   const loadAtStart = loadavg()[0]!;
   const placement = `not pinned: the node and this process may run on CPUs ${currentAffinity() ?? 'unknown'}`;
@@ -240,11 +321,22 @@ export async function runExpiredBenchmark(log: Log, settings: ExpiredSettings = 
   try {
     const secrets = makeClusterSecrets();
     const configFile = join(tmpRoot, 'config.json');
-    writeFileSync(configFile, JSON.stringify({
-      clusterId: 'bench-expired', name: 'node-1', bootstrapExpect: 1, replicationFactor: 1, clockSkewMs: settings.clockSkewMs, log: { level: 'warn' },
-    }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        clusterId: 'bench-expired',
+        name: 'node-1',
+        bootstrapExpect: 1,
+        replicationFactor: 1,
+        clockSkewMs: settings.clockSkewMs,
+        log: { level: 'warn' },
+      }),
+    );
     const setup: NodeSetup = { configFile, secrets };
-    const templates = Object.fromEntries(SCENARIOS.map((s) => [s, join(tmpRoot, 'templates', s)])) as Record<Scenario, string>;
+    const templates = Object.fromEntries(SCENARIOS.map((s) => [s, join(tmpRoot, 'templates', s)])) as Record<
+      Scenario,
+      string
+    >;
     mkdirSync(join(tmpRoot, 'templates'));
 
     log('  empty: first start, until the register serves');
@@ -259,7 +351,9 @@ export async function runExpiredBenchmark(log: Log, settings: ExpiredSettings = 
     const filled = async (scenario: Scenario, expiresAtS: number) => {
       cpSync(templates.empty, templates[scenario], { recursive: true });
       fillMs[scenario] = await fill(templates[scenario], secrets, settings, expiresAtS);
-      log(`  ${scenario}: ${settings.records} records written in ${(fillMs[scenario]! / 1000).toFixed(1)} s, database ${(dbUsage(templates[scenario]) / 2 ** 20).toFixed(1)} MiB`);
+      log(
+        `  ${scenario}: ${settings.records} records written in ${(fillMs[scenario]! / 1000).toFixed(1)} s, database ${(dbUsage(templates[scenario]) / 2 ** 20).toFixed(1)} MiB`,
+      );
     };
     await filled('expired', nowS() - settings.expiredAgoS);
     await filled('live', nowS() + settings.liveForS);
@@ -268,24 +362,47 @@ export async function runExpiredBenchmark(log: Log, settings: ExpiredSettings = 
     const dueAtMs = fillBeganMs + 2 * Math.max(fillMs.expired!, fillMs.live!) + settings.collectMarginS * 1000;
     const collectExpiresAtS = Math.floor((dueAtMs - 2 * settings.clockSkewMs) / 1000);
     await filled('collected', collectExpiresAtS);
-    const collection = await collect(setup, templates.collected, settings, { dueAtMs: (collectExpiresAtS * 1000) + 2 * settings.clockSkewMs, fillBeganMs }, log);
-    log(`  collected: removed ${(collection.dueToCollectedMs / 1000).toFixed(1)} s after they became due; database ${(collection.dbBytesBeforeCollection / 2 ** 20).toFixed(1)} → ` +
-      `${(collection.dbBytesAfterCollection / 2 ** 20).toFixed(1)} MiB`);
+    const collection = await collect(
+      setup,
+      templates.collected,
+      settings,
+      { dueAtMs: collectExpiresAtS * 1000 + 2 * settings.clockSkewMs, fillBeganMs },
+      log,
+    );
+    log(
+      `  collected: removed ${(collection.dueToCollectedMs / 1000).toFixed(1)} s after they became due; database ${(collection.dbBytesBeforeCollection / 2 ** 20).toFixed(1)} → ` +
+        `${(collection.dbBytesAfterCollection / 2 ** 20).toFixed(1)} MiB`,
+    );
 
     const runs = Object.fromEntries(SCENARIOS.map((s) => [s, [] as StartRun[]])) as Record<Scenario, StartRun[]>;
     for (let n = 1; n <= settings.starts; n++) {
       for (const scenario of SCENARIOS) {
-        const run = await measureStart(setup, templates[scenario], join(tmpRoot, 'run'), settings, scenario === 'expired');
+        const run = await measureStart(
+          setup,
+          templates[scenario],
+          join(tmpRoot, 'run'),
+          settings,
+          scenario === 'expired',
+        );
         runs[scenario].push(run);
-        log(`  start ${n}/${settings.starts} ${scenario}: ready ${Math.round(run.spawnToReadyMs)} ms, serving ${Math.round(run.spawnToServingMs)} ms, ` +
-          `CPU ${run.cpuSecondsToReady.toFixed(2)} s, idle RSS ${(run.idleRssKiB / 1024).toFixed(1)} MiB, database ${(run.dbBytesBefore / 2 ** 20).toFixed(1)} → ` +
-          `${(run.dbBytesAfter / 2 ** 20).toFixed(1)} MiB, records held ${run.recordsHeld ?? '–'}`);
+        log(
+          `  start ${n}/${settings.starts} ${scenario}: ready ${Math.round(run.spawnToReadyMs)} ms, serving ${Math.round(run.spawnToServingMs)} ms, ` +
+            `CPU ${run.cpuSecondsToReady.toFixed(2)} s, idle RSS ${(run.idleRssKiB / 1024).toFixed(1)} MiB, database ${(run.dbBytesBefore / 2 ** 20).toFixed(1)} → ` +
+            `${(run.dbBytesAfter / 2 ** 20).toFixed(1)} MiB, records held ${run.recordsHeld ?? '–'}`,
+        );
       }
     }
     const scenarios: ScenarioResult[] = SCENARIOS.map((s) => summarizeScenario(s, dbUsage(templates[s]), runs[s]));
     return {
-      date: date.toISOString(), durationSeconds: (Date.now() - date.getTime()) / 1000, machine: machineInfo(), placement,
-      loadAverage: { start: loadAtStart, end: loadavg()[0]! }, settings, fillMs, collection, scenarios,
+      date: date.toISOString(),
+      durationSeconds: (Date.now() - date.getTime()) / 1000,
+      machine: machineInfo(),
+      placement,
+      loadAverage: { start: loadAtStart, end: loadavg()[0]! },
+      settings,
+      fillMs,
+      collection,
+      scenarios,
     };
   } finally {
     rmSync(tmpRoot, { recursive: true, force: true });

@@ -24,15 +24,24 @@ export async function freePort(): Promise<number> {
 }
 
 /** One request on a fresh connection (no agent, no keep-alive pool left behind). */
-export function rawRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+): Promise<RawResponse> {
   const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(options.body);
@@ -43,13 +52,35 @@ export function rawRequest(url: string, options: { method?: string; headers?: Re
  * One request to 127.0.0.1:`port` on `agent`'s kept connections, the body read as text. A request that gets no
  * answer within `timeoutMs` fails with an error whose `code` is `timeout`. Used by the probes of the benchmarks.
  */
-export function keptRequest(o: { agent: Agent; port: number; method: string; path: string; headers: OutgoingHttpHeaders; body: string | undefined; timeoutMs: number }): Promise<{ status: number; text: string }> {
+export function keptRequest(o: {
+  agent: Agent;
+  port: number;
+  method: string;
+  path: string;
+  headers: OutgoingHttpHeaders;
+  body: string | undefined;
+  timeoutMs: number;
+}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: o.port, method: o.method, path: o.path, headers: o.headers, agent: o.agent, timeout: o.timeoutMs }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: o.port,
+        method: o.method,
+        path: o.path,
+        headers: o.headers,
+        agent: o.agent,
+        timeout: o.timeoutMs,
+      },
+      (res) => {
+        let text = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (chunk: string) => (text += chunk))
+          .on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
     req.on('error', reject);
     req.end(o.body);
@@ -68,7 +99,12 @@ export function headerValue(rawHeaders: readonly string[], name: string): string
  * Polls `url` every `intervalMs` until it answers 200; resolves with the time of that answer
  * (`performance.now()`). Rejects when `giveUp` settles first or after `timeoutMs`.
  */
-export async function pollUntil200(url: string, intervalMs: number, timeoutMs: number, giveUp: Promise<string>): Promise<number> {
+export async function pollUntil200(
+  url: string,
+  intervalMs: number,
+  timeoutMs: number,
+  giveUp: Promise<string>,
+): Promise<number> {
   let stopped: string | undefined;
   void giveUp.then((why) => {
     stopped = why;

@@ -36,7 +36,8 @@ export async function makeBaselineFixture(plaintextBytes: number): Promise<Basel
   const plaintext = randomBytes(plaintextBytes);
   const jwe = await encryptTo(publicKey, plaintext, 'bench');
   const opened = await compactDecrypt(jwe, privateKey);
-  if (!Buffer.from(opened.plaintext).equals(plaintext)) throw new Error('in-process baseline: decryption gave another plaintext');
+  if (!Buffer.from(opened.plaintext).equals(plaintext))
+    throw new Error('in-process baseline: decryption gave another plaintext');
   return { jwe, privateKey };
 }
 

@@ -58,7 +58,11 @@ export interface TargetResult {
  * Measures every target `shape.repetitions` times, interleaved (A1 B1 A2 B2 ...) so that slow drift of the
  * machine affects all targets alike.
  */
-export async function measureTargets(targets: readonly LoadTarget[], shape: LoadShape, log: (line: string) => void): Promise<TargetResult[]> {
+export async function measureTargets(
+  targets: readonly LoadTarget[],
+  shape: LoadShape,
+  log: (line: string) => void,
+): Promise<TargetResult[]> {
   const results = targets.map((t) => ({ name: t.name, samples: [] as RunSample[] }));
   for (let rep = 1; rep <= shape.repetitions; rep++) {
     for (const [i, target] of targets.entries()) {

@@ -51,7 +51,12 @@ const sum = (record: Readonly<Record<string, number>>) => Object.values(record).
  * it was due (so a stall weighs in every probe it delays, not only in the one it caught: no coordinated omission).
  * Resolves when every probe due has been sent and answered.
  */
-export async function paced(intervalMs: number, durationMs: number, maxInFlight: number, op: (k: number) => Promise<Verdict>): Promise<Tally> {
+export async function paced(
+  intervalMs: number,
+  durationMs: number,
+  maxInFlight: number,
+  op: (k: number) => Promise<Verdict>,
+): Promise<Tally> {
   const tally: Tally = { sent: 0, waited: 0, latencies: [], sentAt: [], probes: [], failures: {}, wrong: [] };
   const pending = new Set<Promise<void>>();
   const start = performance.now();
@@ -68,15 +73,17 @@ export async function paced(intervalMs: number, durationMs: number, maxInFlight:
     tally.sent++;
     // from when it was due if it had to wait for a slot; else from the send (this process's timer lag is not the node's)
     const from = queued ? dueAt : performance.now();
-    const done: Promise<void> = op(k).then((verdict) => {
-      if (verdict === undefined) {
-        tally.latencies.push(performance.now() - from);
-        tally.sentAt.push(from - start);
-        tally.probes.push(k);
-      }
-      else if (typeof verdict === 'string') count(tally.failures, verdict);
-      else tally.wrong.push(verdict.wrong);
-    }).catch((err: Error) => void count(tally.failures, err.message)).finally(() => pending.delete(done));
+    const done: Promise<void> = op(k)
+      .then((verdict) => {
+        if (verdict === undefined) {
+          tally.latencies.push(performance.now() - from);
+          tally.sentAt.push(from - start);
+          tally.probes.push(k);
+        } else if (typeof verdict === 'string') count(tally.failures, verdict);
+        else tally.wrong.push(verdict.wrong);
+      })
+      .catch((err: Error) => void count(tally.failures, err.message))
+      .finally(() => pending.delete(done));
     pending.add(done);
   }
   await Promise.all(pending);
@@ -91,7 +98,11 @@ function perSecond(t: Tally): { p50Ms: number; p99Ms: number; count: number }[] 
     while (buckets.length <= second) buckets.push([]);
     buckets[second]!.push(t.latencies[i]!);
   });
-  return buckets.map((b) => (b.length === 0 ? { p50Ms: Number.NaN, p99Ms: Number.NaN, count: 0 } : { p50Ms: percentile(b, 50), p99Ms: percentile(b, 99), count: b.length }));
+  return buckets.map((b) =>
+    b.length === 0
+      ? { p50Ms: Number.NaN, p99Ms: Number.NaN, count: 0 }
+      : { p50Ms: percentile(b, 50), p99Ms: percentile(b, 99), count: b.length },
+  );
 }
 
 /**
@@ -99,10 +110,18 @@ function perSecond(t: Tally): { p50Ms: number; p99Ms: number; count: number }[] 
  * @throws Error when a probe got a wrong answer (the figures would be meaningless) or none succeeded.
  */
 export function probeStats(t: Tally, what: string): ProbeStats {
-  if (t.wrong.length > 0) throw new Error(`${what}: ${t.wrong.length} wrong answers, e.g. ${t.wrong.slice(0, 3).join('; ')}`);
+  if (t.wrong.length > 0)
+    throw new Error(`${what}: ${t.wrong.length} wrong answers, e.g. ${t.wrong.slice(0, 3).join('; ')}`);
   if (t.latencies.length === 0) throw new Error(`${what}: no probe succeeded (${JSON.stringify(t.failures)})`);
   return {
-    sent: t.sent, ok: t.latencies.length, failed: sum(t.failures), failures: t.failures, waited: t.waited,
-    p50Ms: percentile(t.latencies, 50), p99Ms: percentile(t.latencies, 99), maxMs: Math.max(...t.latencies), perSecond: perSecond(t),
+    sent: t.sent,
+    ok: t.latencies.length,
+    failed: sum(t.failures),
+    failures: t.failures,
+    waited: t.waited,
+    p50Ms: percentile(t.latencies, 50),
+    p99Ms: percentile(t.latencies, 99),
+    maxMs: Math.max(...t.latencies),
+    perSecond: perSecond(t),
   };
 }

@@ -69,7 +69,8 @@ export const liveServers = new Set<ServerProcess>();
  * pid is node's pid.
  */
 export function spawnNodeProcess(args: string[], env: NodeJS.ProcessEnv, cpu: number | undefined): ServerProcess {
-  const [command, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+  const [command, argv] =
+    cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
   const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not spawn ${command}`);
 
@@ -163,7 +164,9 @@ export function readCpuSeconds(pid: number): number {
  */
 export function startStealMeter(): () => number {
   const read = () => {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+    const cpu = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('cpu '));
     // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
     const f = (cpu ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
     return { steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
@@ -182,7 +185,15 @@ export function startStealMeter(): () => number {
  */
 export function startMachineCpuMeter(): () => number {
   const read = () => {
-    const f = (readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu ')) ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    const f = (
+      readFileSync('/proc/stat', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('cpu ')) ?? ''
+    )
+      .trim()
+      .split(/\s+/)
+      .slice(1, 9)
+      .map(Number);
     const idle = (f[3] ?? 0) + (f[4] ?? 0);
     const total = f.reduce((a, b) => a + b, 0);
     return { busy: total - idle, total };

@@ -109,35 +109,78 @@ export function goalAtLeast(what: string, limit: number, measured: number | unde
 
 /** The goals (a 3-member etcd on this machine is the reference): latency at concurrency 1, throughput at 32. */
 export const REGISTER_GOALS = {
-  latencyConcurrency: 1, throughputConcurrency: 32, createP50Ms: 2, readP50Ms: 1, createsPerSecond: 1_600, readsPerSecond: 3_500, failoverGapMs: 300,
+  latencyConcurrency: 1,
+  throughputConcurrency: 32,
+  createP50Ms: 2,
+  readP50Ms: 1,
+  createsPerSecond: 1_600,
+  readsPerSecond: 3_500,
+  failoverGapMs: 300,
 } as const;
 
 /** The goal records of a run. */
-export function registerGoals(measurements: readonly RegisterMeasurement[], failover: FailoverResult): RegisterResults['goals'] {
+export function registerGoals(
+  measurements: readonly RegisterMeasurement[],
+  failover: FailoverResult,
+): RegisterResults['goals'] {
   const g = REGISTER_GOALS;
   const pick = (op: RegisterOp, c: number) => measurements.find((m) => m.op === op && m.concurrency === c);
   return {
-    createP50Ms: goalAtMost(`getOrCreate p50 at concurrency ${g.latencyConcurrency} (ms)`, g.createP50Ms, pick('create', g.latencyConcurrency)?.medianP50Ms),
-    readP50Ms: goalAtMost(`read p50 at concurrency ${g.latencyConcurrency} (ms)`, g.readP50Ms, pick('read', g.latencyConcurrency)?.medianP50Ms),
-    createsPerSecond: goalAtLeast(`creates/s at concurrency ${g.throughputConcurrency}`, g.createsPerSecond, pick('create', g.throughputConcurrency)?.medianOpsPerSecond),
-    readsPerSecond: goalAtLeast(`reads/s at concurrency ${g.throughputConcurrency}`, g.readsPerSecond, pick('read', g.throughputConcurrency)?.medianOpsPerSecond),
-    failoverGapMs: goalAtMost('longest gap between successes around a SIGKILL (ms)', g.failoverGapMs, failover.maxGapMs),
+    createP50Ms: goalAtMost(
+      `getOrCreate p50 at concurrency ${g.latencyConcurrency} (ms)`,
+      g.createP50Ms,
+      pick('create', g.latencyConcurrency)?.medianP50Ms,
+    ),
+    readP50Ms: goalAtMost(
+      `read p50 at concurrency ${g.latencyConcurrency} (ms)`,
+      g.readP50Ms,
+      pick('read', g.latencyConcurrency)?.medianP50Ms,
+    ),
+    createsPerSecond: goalAtLeast(
+      `creates/s at concurrency ${g.throughputConcurrency}`,
+      g.createsPerSecond,
+      pick('create', g.throughputConcurrency)?.medianOpsPerSecond,
+    ),
+    readsPerSecond: goalAtLeast(
+      `reads/s at concurrency ${g.throughputConcurrency}`,
+      g.readsPerSecond,
+      pick('read', g.throughputConcurrency)?.medianOpsPerSecond,
+    ),
+    failoverGapMs: goalAtMost(
+      'longest gap between successes around a SIGKILL (ms)',
+      g.failoverGapMs,
+      failover.maxGapMs,
+    ),
   };
 }
 
 /** The measurement record of one operation and concurrency from its runs and every `roundTrips` seen. */
-export function summarizeRuns(op: RegisterOp, concurrency: number, runs: RegisterRun[], roundTrips: readonly (number | undefined)[]): RegisterMeasurement {
+export function summarizeRuns(
+  op: RegisterOp,
+  concurrency: number,
+  runs: RegisterRun[],
+  roundTrips: readonly (number | undefined)[],
+): RegisterMeasurement {
   const known = roundTrips.filter((x): x is number => x !== undefined);
   const counts: Record<string, number> = {};
   for (const x of roundTrips) counts[x ?? 'absent'] = (counts[x ?? 'absent'] ?? 0) + 1;
   return {
-    op, concurrency, runs, medianOpsPerSecond: median(runs.map((x) => x.opsPerSecond)), medianP50Ms: median(runs.map((x) => x.p50Ms)),
-    medianP99Ms: median(runs.map((x) => x.p99Ms)), medianRoundTrips: known.length > 0 ? median(known) : Number.NaN, roundTripCounts: counts,
+    op,
+    concurrency,
+    runs,
+    medianOpsPerSecond: median(runs.map((x) => x.opsPerSecond)),
+    medianP50Ms: median(runs.map((x) => x.p50Ms)),
+    medianP99Ms: median(runs.map((x) => x.p99Ms)),
+    medianRoundTrips: known.length > 0 ? median(known) : Number.NaN,
+    roundTripCounts: counts,
   };
 }
 
 /** Longest gap between consecutive `times` (sorted), where it starts, and the longest among those ending by `killedAt`. */
-export function longestGaps(times: readonly number[], killedAt: number): { ms: number; from: number; beforeKillMs: number } {
+export function longestGaps(
+  times: readonly number[],
+  killedAt: number,
+): { ms: number; from: number; beforeKillMs: number } {
   const gap = { ms: 0, from: times[0] ?? 0, beforeKillMs: 0 };
   for (let i = 1; i < times.length; i++) {
     const ms = times[i]! - times[i - 1]!;
@@ -151,7 +194,10 @@ const NOISY_STEAL_PERCENT = 5;
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : int(n));
 const verdict = (g: Goal) => (g.met === undefined ? 'not measured' : g.met ? 'met' : '**not met**');
-const reasons = (f: Readonly<Record<string, number>>) => Object.entries(f).map(([why, n]) => `${why} × ${n}`).join(', ');
+const reasons = (f: Readonly<Record<string, number>>) =>
+  Object.entries(f)
+    .map(([why, n]) => `${why} × ${n}`)
+    .join(', ');
 const rounds = (n: number) => (Number.isFinite(n) ? String(n) : 'not reported');
 
 /** The failure counts of several runs added up by reason. */
@@ -165,7 +211,12 @@ const opName = (op: RegisterOp) => (op === 'create' ? '`PUT` getOrCreate, new ke
 function goalCell(r: RegisterResults, m: RegisterMeasurement): string {
   const g = r.goals;
   const cells: string[] = [];
-  for (const [goal, op, latency] of [[g.createP50Ms, 'create', true], [g.readP50Ms, 'read', true], [g.createsPerSecond, 'create', false], [g.readsPerSecond, 'read', false]] as const) {
+  for (const [goal, op, latency] of [
+    [g.createP50Ms, 'create', true],
+    [g.readP50Ms, 'read', true],
+    [g.createsPerSecond, 'create', false],
+    [g.readsPerSecond, 'read', false],
+  ] as const) {
     const concurrency = latency ? REGISTER_GOALS.latencyConcurrency : REGISTER_GOALS.throughputConcurrency;
     if (m.op !== op || m.concurrency !== concurrency) continue;
     cells.push(latency ? `p50 ≤ ${goal.limit} ms: ${verdict(goal)}` : `≥ ${int(goal.limit)}/s: ${verdict(goal)}`);
@@ -199,9 +250,11 @@ export function renderRegisterMarkdown(r: RegisterResults): string {
     '',
     '| Operation | Concurrency | ops/s | p50 (ms) | p99 (ms) | Round trips (median) | Failed | Goal |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
-    ...r.measurements.map((m) =>
-      `| ${opName(m.op)} | ${m.concurrency} | ${int(m.medianOpsPerSecond)} | ${ms(m.medianP50Ms)} | ${ms(m.medianP99Ms)} | ${rounds(m.medianRoundTrips)} | ` +
-      `${int(m.runs.reduce((a, x) => a + x.failed, 0))} | ${goalCell(r, m)} |`),
+    ...r.measurements.map(
+      (m) =>
+        `| ${opName(m.op)} | ${m.concurrency} | ${int(m.medianOpsPerSecond)} | ${ms(m.medianP50Ms)} | ${ms(m.medianP99Ms)} | ${rounds(m.medianRoundTrips)} | ` +
+        `${int(m.runs.reduce((a, x) => a + x.failed, 0))} | ${goalCell(r, m)} |`,
+    ),
     `| SIGKILL of ${f.victim} under getOrCreate: longest gap between successes (ms) | ${f.concurrency} | – | – | – | – | ${int(f.failed)} | ` +
       `${int(f.maxGapMs)}: ≤ ${r.goals.failoverGapMs.limit} ms ${verdict(r.goals.failoverGapMs)} |`,
     '',
@@ -213,11 +266,15 @@ export function renderRegisterMarkdown(r: RegisterResults): string {
     '',
     '| Operation | Conc. | ops/s per run (completed) | p50 / p99 per run (ms) | Nodes CPU | Client CPU | Steal | Round trips seen | Failures |',
     '|---|---:|---|---|---:|---:|---:|---|---|',
-    ...r.measurements.map((m) =>
-      `| ${m.op} | ${m.concurrency} | ${m.runs.map((x) => `${int(x.opsPerSecond)} (${int(x.completed)})`).join(', ')} | ${m.runs.map((x) => `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`).join(', ')} | ` +
-      `${int(median(m.runs.map((x) => x.nodesCpuPercent)))}% | ${int(median(m.runs.map((x) => x.loadGenCpuPercent)))}% | ` +
-      `${int(median(m.runs.map((x) => x.stealPercent)))}% | ${Object.entries(m.roundTripCounts).map(([n, c]) => `${n}: ${int(c)}`).join(', ')} | ` +
-      `${reasons(sumFailures(m.runs)) || '–'} |`),
+    ...r.measurements.map(
+      (m) =>
+        `| ${m.op} | ${m.concurrency} | ${m.runs.map((x) => `${int(x.opsPerSecond)} (${int(x.completed)})`).join(', ')} | ${m.runs.map((x) => `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`).join(', ')} | ` +
+        `${int(median(m.runs.map((x) => x.nodesCpuPercent)))}% | ${int(median(m.runs.map((x) => x.loadGenCpuPercent)))}% | ` +
+        `${int(median(m.runs.map((x) => x.stealPercent)))}% | ${Object.entries(m.roundTripCounts)
+          .map(([n, c]) => `${n}: ${int(c)}`)
+          .join(', ')} | ` +
+        `${reasons(sumFailures(m.runs)) || '–'} |`,
+    ),
     '',
     '## One node killed',
     '',

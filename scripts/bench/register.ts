@@ -39,13 +39,30 @@ import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
 import { percentile } from './cluster-report.js';
 import { cleanUpOnSignal, currentAffinity, readCpuSeconds, startStealMeter } from './processes.js';
 import {
-  longestGaps, registerGoals, summarizeRuns, type FailoverResult, type RegisterMeasurement, type RegisterOp, type RegisterResults, type RegisterRun, type RegisterSettings,
+  longestGaps,
+  registerGoals,
+  summarizeRuns,
+  type FailoverResult,
+  type RegisterMeasurement,
+  type RegisterOp,
+  type RegisterResults,
+  type RegisterRun,
+  type RegisterSettings,
 } from './register-report.js';
 import { machineInfo } from './report.js';
 
 export const DEFAULT_REGISTER_SETTINGS: RegisterSettings = {
-  clusterSize: 3, concurrencies: [1, 32], warmupMs: 1_000, durationMs: 3_000, repetitions: 3, valueBytes: 32, readKeys: 1_000,
-  failoverConcurrency: 8, beforeKillMs: 3_000, afterKillMs: 5_000, failoverTimeoutMs: 1_000,
+  clusterSize: 3,
+  concurrencies: [1, 32],
+  warmupMs: 1_000,
+  durationMs: 3_000,
+  repetitions: 3,
+  valueBytes: 32,
+  readKeys: 1_000,
+  failoverConcurrency: 8,
+  beforeKillMs: 3_000,
+  afterKillMs: 5_000,
+  failoverTimeoutMs: 1_000,
 };
 
 /** Timeout of one request of the steady measurements (a timeout counts as a failed operation). */
@@ -61,32 +78,51 @@ const PAUSE_AFTER_FAILURES = 3;
 const PAUSE_MS = 10;
 
 type Log = (line: string) => void;
-type Outcome = { kind: 'ok'; roundTrips: number | undefined; created?: boolean } | { kind: 'failed'; reason: string } | { kind: 'wrong'; detail: string };
+type Outcome =
+  | { kind: 'ok'; roundTrips: number | undefined; created?: boolean }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'wrong'; detail: string };
 
 // ---- HTTP -------------------------------------------------------------------------------------------------
 
 /** Keep-alive connections to every node, and the register calls of the contract, with every answer checked. */
 class RegisterClient {
   readonly #agents: Agent[];
-  constructor(readonly ports: readonly number[], readonly token: string, maxSockets: number, readonly timeoutMs: number) {
+  constructor(
+    readonly ports: readonly number[],
+    readonly token: string,
+    maxSockets: number,
+    readonly timeoutMs: number,
+  ) {
     this.#agents = ports.map(() => new Agent({ keepAlive: true, maxSockets }));
   }
 
   /** getOrCreate of `key` with `value` on node `node`; `retry` accepts `created: false` with this very value. */
   async put(node: number, key: string, value: string, retry = false): Promise<Outcome> {
     return this.#call(node, 'PUT', key, JSON.stringify({ value }), (j) =>
-      j.value === value && (j.created === true || (retry && j.created === false)) ? undefined : `PUT ${key} sent ${value}, got ${JSON.stringify(j)}`);
+      j.value === value && (j.created === true || (retry && j.created === false))
+        ? undefined
+        : `PUT ${key} sent ${value}, got ${JSON.stringify(j)}`,
+    );
   }
 
   async get(node: number, key: string, expected: string): Promise<Outcome> {
-    return this.#call(node, 'GET', key, undefined, (j) => (j.value === expected ? undefined : `GET ${key} expected ${expected}, got ${JSON.stringify(j)}`));
+    return this.#call(node, 'GET', key, undefined, (j) =>
+      j.value === expected ? undefined : `GET ${key} expected ${expected}, got ${JSON.stringify(j)}`,
+    );
   }
 
   destroy(): void {
     for (const agent of this.#agents) agent.destroy();
   }
 
-  async #call(node: number, method: string, key: string, body: string | undefined, check: (json: Record<string, unknown>) => string | undefined): Promise<Outcome> {
+  async #call(
+    node: number,
+    method: string,
+    key: string,
+    body: string | undefined,
+    check: (json: Record<string, unknown>) => string | undefined,
+  ): Promise<Outcome> {
     let answer: { status: number; text: string };
     try {
       answer = await this.#send(node, method, `/v1/registers/${key}`, body);
@@ -99,7 +135,8 @@ class RegisterClient {
     } catch {
       return { kind: 'failed', reason: `status ${answer.status}, not JSON` };
     }
-    if (answer.status === 404 && method === 'GET') return { kind: 'wrong', detail: `GET ${key} answered 404 after the key was created` };
+    if (answer.status === 404 && method === 'GET')
+      return { kind: 'wrong', detail: `GET ${key} answered 404 after the key was created` };
     if (answer.status !== 200) return { kind: 'failed', reason: `status ${answer.status} ${String(json.error)}` };
     const wrong = check(json);
     if (wrong !== undefined) return { kind: 'wrong', detail: wrong };
@@ -107,10 +144,24 @@ class RegisterClient {
     return { kind: 'ok', roundTrips, ...(typeof json.created === 'boolean' && { created: json.created }) };
   }
 
-  #send(node: number, method: string, path: string, body: string | undefined): Promise<{ status: number; text: string }> {
+  #send(
+    node: number,
+    method: string,
+    path: string,
+    body: string | undefined,
+  ): Promise<{ status: number; text: string }> {
     const headers: OutgoingHttpHeaders = { authorization: `Bearer ${this.token}` };
-    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    return keptRequest({ agent: this.#agents[node]!, port: this.ports[node]!, method, path, headers, body, timeoutMs: this.timeoutMs });
+    if (body !== undefined)
+      Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    return keptRequest({
+      agent: this.#agents[node]!,
+      port: this.ports[node]!,
+      method,
+      path,
+      headers,
+      body,
+      timeoutMs: this.timeoutMs,
+    });
   }
 }
 
@@ -133,18 +184,21 @@ const sum = (record: Readonly<Record<string, number>>) => Object.values(record).
 /** `concurrency` closed loops running `op` while `more()`; resolves when the last one has finished. */
 async function closedLoop(concurrency: number, more: (k: number) => boolean, op: Op): Promise<Tally> {
   const tally: Tally = { done: [], failures: {}, wrong: [], ownValue: 0 };
-  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
-    for (let k = 0; more(k); k++) {
-      const sentAt = performance.now();
-      const outcome = await op(w, k, tally);
-      if (outcome.kind === 'ok') {
-        tally.done.push({ sentAt, at: performance.now(), roundTrips: outcome.roundTrips });
-        if (outcome.created === false) tally.ownValue++;
-      } else if (outcome.kind === 'failed') count(tally.failures, outcome.reason);
-      else tally.wrong.push(outcome.detail);
-    }
-  }));
-  if (tally.wrong.length > 0) throw new Error(`${tally.wrong.length} wrong answers, e.g. ${tally.wrong.slice(0, 3).join('; ')}`);
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let k = 0; more(k); k++) {
+        const sentAt = performance.now();
+        const outcome = await op(w, k, tally);
+        if (outcome.kind === 'ok') {
+          tally.done.push({ sentAt, at: performance.now(), roundTrips: outcome.roundTrips });
+          if (outcome.created === false) tally.ownValue++;
+        } else if (outcome.kind === 'failed') count(tally.failures, outcome.reason);
+        else tally.wrong.push(outcome.detail);
+      }
+    }),
+  );
+  if (tally.wrong.length > 0)
+    throw new Error(`${tally.wrong.length} wrong answers, e.g. ${tally.wrong.slice(0, 3).join('; ')}`);
   return tally;
 }
 const forMs = (ms: number) => {
@@ -164,7 +218,8 @@ interface Workload {
 /** The operation of one measurement: node round-robin per client, a new key per create, a random pool key per read. */
 function operation(wl: Workload, op: RegisterOp, tag: string): Op {
   const n = wl.cluster.size;
-  if (op === 'create') return (w, k) => wl.client.put((w + k) % n, `${wl.prefix}.${tag}.${w}.${k}`, newValue(wl.settings.valueBytes));
+  if (op === 'create')
+    return (w, k) => wl.client.put((w + k) % n, `${wl.prefix}.${tag}.${w}.${k}`, newValue(wl.settings.valueBytes));
   return (w, k) => {
     const entry = wl.pool[Math.floor(Math.random() * wl.pool.length)]!;
     return wl.client.get((w + k) % n, entry.key, entry.value);
@@ -174,18 +229,28 @@ function operation(wl: Workload, op: RegisterOp, tag: string): Op {
 /** Creates `settings.readKeys` keys for the reads, 32 at a time; failed creates are left out of the pool. */
 async function fillPool(wl: Workload): Promise<void> {
   let next = 0;
-  await closedLoop(32, () => next < wl.settings.readKeys, async () => {
-    const i = next++;
-    const entry = { key: `${wl.prefix}.pool.${i}`, value: newValue(wl.settings.valueBytes) };
-    const outcome = await wl.client.put(i % wl.cluster.size, entry.key, entry.value);
-    if (outcome.kind === 'ok') wl.pool.push(entry);
-    return outcome;
-  });
-  if (wl.pool.length < wl.settings.readKeys / 2) throw new Error(`only ${wl.pool.length} of ${wl.settings.readKeys} keys could be created for the reads`);
+  await closedLoop(
+    32,
+    () => next < wl.settings.readKeys,
+    async () => {
+      const i = next++;
+      const entry = { key: `${wl.prefix}.pool.${i}`, value: newValue(wl.settings.valueBytes) };
+      const outcome = await wl.client.put(i % wl.cluster.size, entry.key, entry.value);
+      if (outcome.kind === 'ok') wl.pool.push(entry);
+      return outcome;
+    },
+  );
+  if (wl.pool.length < wl.settings.readKeys / 2)
+    throw new Error(`only ${wl.pool.length} of ${wl.settings.readKeys} keys could be created for the reads`);
 }
 
 /** One warm-up run (dropped) and one measured run. */
-async function measureRun(wl: Workload, op: RegisterOp, concurrency: number, tag: string): Promise<{ run: RegisterRun; roundTrips: (number | undefined)[] }> {
+async function measureRun(
+  wl: Workload,
+  op: RegisterOp,
+  concurrency: number,
+  tag: string,
+): Promise<{ run: RegisterRun; roundTrips: (number | undefined)[] }> {
   await closedLoop(concurrency, forMs(wl.settings.warmupMs), operation(wl, op, `${tag}w`));
   const pids = wl.cluster.running().map((i) => wl.cluster.nodes[i]!.server!.pid);
   const cpuBefore = pids.map(readCpuSeconds);
@@ -196,27 +261,44 @@ async function measureRun(wl: Workload, op: RegisterOp, concurrency: number, tag
   const seconds = (performance.now() - startedAt) / 1000;
   const own = process.cpuUsage(ownBefore);
   const nodesCpu = pids.reduce((total, pid, k) => total + readCpuSeconds(pid) - cpuBefore[k]!, 0);
-  if (t.done.length === 0) throw new Error(`${op} at concurrency ${concurrency}: no operation succeeded (${JSON.stringify(t.failures)})`);
+  if (t.done.length === 0)
+    throw new Error(`${op} at concurrency ${concurrency}: no operation succeeded (${JSON.stringify(t.failures)})`);
   const latencies = t.done.map((d) => d.at - d.sentAt);
   return {
     run: {
-      durationMs: seconds * 1000, completed: t.done.length, failed: sum(t.failures), failures: t.failures, opsPerSecond: t.done.length / seconds,
-      p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), nodesCpuPercent: (100 * nodesCpu) / seconds,
-      loadGenCpuPercent: (100 * (own.user + own.system)) / 1e6 / seconds, stealPercent: steal(),
+      durationMs: seconds * 1000,
+      completed: t.done.length,
+      failed: sum(t.failures),
+      failures: t.failures,
+      opsPerSecond: t.done.length / seconds,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      nodesCpuPercent: (100 * nodesCpu) / seconds,
+      loadGenCpuPercent: (100 * (own.user + own.system)) / 1e6 / seconds,
+      stealPercent: steal(),
     },
     roundTrips: t.done.map((d) => d.roundTrips),
   };
 }
 
 async function measureSteady(wl: Workload, log: Log): Promise<RegisterMeasurement[]> {
-  const plan = wl.settings.concurrencies.flatMap((c) => (['create', 'read'] as const).map((op) => ({ op, concurrency: c, runs: [] as RegisterRun[], roundTrips: [] as (number | undefined)[] })));
+  const plan = wl.settings.concurrencies.flatMap((c) =>
+    (['create', 'read'] as const).map((op) => ({
+      op,
+      concurrency: c,
+      runs: [] as RegisterRun[],
+      roundTrips: [] as (number | undefined)[],
+    })),
+  );
   for (let rep = 1; rep <= wl.settings.repetitions; rep++) {
     for (const m of plan) {
       const { run, roundTrips } = await measureRun(wl, m.op, m.concurrency, `${m.op[0]}${m.concurrency}r${rep}`);
       m.runs.push(run);
       m.roundTrips.push(...roundTrips);
-      log(`  ${m.op} ×${m.concurrency} run ${rep}/${wl.settings.repetitions}: ${Math.round(run.opsPerSecond)} ops/s, p50 ${run.p50Ms.toFixed(2)} ms, ` +
-        `p99 ${run.p99Ms.toFixed(2)} ms, ${run.failed} failed, nodes CPU ${Math.round(run.nodesCpuPercent)}%, client CPU ${Math.round(run.loadGenCpuPercent)}%, steal ${Math.round(run.stealPercent)}%`);
+      log(
+        `  ${m.op} ×${m.concurrency} run ${rep}/${wl.settings.repetitions}: ${Math.round(run.opsPerSecond)} ops/s, p50 ${run.p50Ms.toFixed(2)} ms, ` +
+          `p99 ${run.p99Ms.toFixed(2)} ms, ${run.failed} failed, nodes CPU ${Math.round(run.nodesCpuPercent)}%, client CPU ${Math.round(run.loadGenCpuPercent)}%, steal ${Math.round(run.stealPercent)}%`,
+      );
     }
   }
   return plan.map(({ op, concurrency, runs, roundTrips }) => summarizeRuns(op, concurrency, runs, roundTrips));
@@ -224,10 +306,21 @@ async function measureSteady(wl: Workload, log: Log): Promise<RegisterMeasuremen
 
 // ---- one node killed --------------------------------------------------------------------------------------
 
-async function measureFailover(cluster: BenchCluster, token: string, settings: RegisterSettings, prefix: string, log: Log): Promise<FailoverResult> {
+async function measureFailover(
+  cluster: BenchCluster,
+  token: string,
+  settings: RegisterSettings,
+  prefix: string,
+  log: Log,
+): Promise<FailoverResult> {
   const n = cluster.size;
   const victim = n - 1;
-  const client = new RegisterClient(cluster.nodes.map((x) => x.httpPort), token, settings.failoverConcurrency, settings.failoverTimeoutMs);
+  const client = new RegisterClient(
+    cluster.nodes.map((x) => x.httpPort),
+    token,
+    settings.failoverConcurrency,
+    settings.failoverTimeoutMs,
+  );
   const nodeOf = Array.from({ length: settings.failoverConcurrency }, (_, w) => w % n);
   const steal = startStealMeter();
   const start = performance.now();
@@ -240,17 +333,21 @@ async function measureFailover(cluster: BenchCluster, token: string, settings: R
   let t: Tally;
   try {
     // A new key and value per operation; a failed attempt is retried with the same key and value on the next node.
-    t = await closedLoop(settings.failoverConcurrency, () => performance.now() < end, async (w, k, tally) => {
-      const key = `${prefix}.failover.${w}.${k}`;
-      const value = newValue(settings.valueBytes);
-      for (let attempt = 0; ; attempt++) {
-        const outcome = await client.put(nodeOf[w]!, key, value, attempt > 0);
-        if (outcome.kind !== 'failed' || performance.now() >= end) return outcome;
-        count(tally.failures, outcome.reason);
-        nodeOf[w] = (nodeOf[w]! + 1) % n;
-        if ((attempt + 1) % PAUSE_AFTER_FAILURES === 0) await sleep(PAUSE_MS);
-      }
-    });
+    t = await closedLoop(
+      settings.failoverConcurrency,
+      () => performance.now() < end,
+      async (w, k, tally) => {
+        const key = `${prefix}.failover.${w}.${k}`;
+        const value = newValue(settings.valueBytes);
+        for (let attempt = 0; ; attempt++) {
+          const outcome = await client.put(nodeOf[w]!, key, value, attempt > 0);
+          if (outcome.kind !== 'failed' || performance.now() >= end) return outcome;
+          count(tally.failures, outcome.reason);
+          nodeOf[w] = (nodeOf[w]! + 1) % n;
+          if ((attempt + 1) % PAUSE_AFTER_FAILURES === 0) await sleep(PAUSE_MS);
+        }
+      },
+    );
   } finally {
     await killer;
     client.destroy();
@@ -260,16 +357,26 @@ async function measureFailover(cluster: BenchCluster, token: string, settings: R
   const gap = longestGaps(times, killedAt);
   const firstNew = t.done.filter((d) => d.sentAt >= killedAt).map((d) => d.at - killedAt);
   const result: FailoverResult = {
-    concurrency: settings.failoverConcurrency, victim: cluster.nodes[victim]!.name, beforeKillMs: settings.beforeKillMs, afterKillMs: settings.afterKillMs,
-    maxGapMs: gap.ms, maxGapStartMs: gap.from - killedAt, maxGapBeforeKillMs: gap.beforeKillMs,
+    concurrency: settings.failoverConcurrency,
+    victim: cluster.nodes[victim]!.name,
+    beforeKillMs: settings.beforeKillMs,
+    afterKillMs: settings.afterKillMs,
+    maxGapMs: gap.ms,
+    maxGapStartMs: gap.from - killedAt,
+    maxGapBeforeKillMs: gap.beforeKillMs,
     killToFirstNewSuccessMs: firstNew.length > 0 ? Math.min(...firstNew) : undefined,
-    completed: t.done.length, failed: sum(t.failures), failures: t.failures, retriesFoundOwnValue: t.ownValue,
+    completed: t.done.length,
+    failed: sum(t.failures),
+    failures: t.failures,
+    retriesFoundOwnValue: t.ownValue,
     opsPerSecondBeforeKill: t.done.filter((d) => d.at <= killedAt).length / ((killedAt - start) / 1000),
     opsPerSecondAfterKill: t.done.filter((d) => d.at > killedAt && d.at <= end).length / ((end - killedAt) / 1000),
     stealPercent: steal(),
   };
-  log(`  SIGKILL ${result.victim}: longest gap ${Math.round(gap.ms)} ms (starting at kill ${result.maxGapStartMs < 0 ? '−' : '+'} ${Math.round(Math.abs(result.maxGapStartMs))} ms; longest before the kill ` +
-    `${Math.round(gap.beforeKillMs)} ms), ${t.done.length} succeeded, ${result.failed} attempts failed ${JSON.stringify(t.failures)}`);
+  log(
+    `  SIGKILL ${result.victim}: longest gap ${Math.round(gap.ms)} ms (starting at kill ${result.maxGapStartMs < 0 ? '−' : '+'} ${Math.round(Math.abs(result.maxGapStartMs))} ms; longest before the kill ` +
+      `${Math.round(gap.beforeKillMs)} ms), ${t.done.length} succeeded, ${result.failed} attempts failed ${JSON.stringify(t.failures)}`,
+  );
   return result;
 }
 
@@ -285,7 +392,10 @@ function registerProbe(client: RegisterClient, prefix: string): ServingProbe {
 }
 
 /** Runs measurements 1 to 3 on a fresh cluster and returns their figures. */
-export async function runRegisterBenchmark(log: Log, settings: RegisterSettings = DEFAULT_REGISTER_SETTINGS): Promise<RegisterResults> {
+export async function runRegisterBenchmark(
+  log: Log,
+  settings: RegisterSettings = DEFAULT_REGISTER_SETTINGS,
+): Promise<RegisterResults> {
   const date = new Date();
   const loadAtStart = loadavg()[0]!;
   const placement = `not pinned: every node process (and this one, the clients) may run on CPUs ${currentAffinity() ?? 'unknown'}`;
@@ -293,7 +403,10 @@ export async function runRegisterBenchmark(log: Log, settings: RegisterSettings 
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-register-'));
   const uninstall = cleanUpOnSignal(tmpRoot, log);
   const secrets = makeClusterSecrets();
-  const cluster = await BenchCluster.create(settings.clusterSize, tmpRoot, secrets, { clusterId: 'bench-register', log: { level: 'warn' } });
+  const cluster = await BenchCluster.create(settings.clusterSize, tmpRoot, secrets, {
+    clusterId: 'bench-register',
+    log: { level: 'warn' },
+  });
   const prefix = `b${randomBytes(4).toString('hex')}`;
   let client: RegisterClient | undefined;
   try {
@@ -301,24 +414,43 @@ export async function runRegisterBenchmark(log: Log, settings: RegisterSettings 
     await cluster.startAll();
     await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
     const maxConcurrency = Math.max(32, ...settings.concurrencies);
-    client = new RegisterClient(cluster.nodes.map((x) => x.httpPort), secrets.adminToken, maxConcurrency, REQUEST_TIMEOUT_MS);
-    await waitUntilServing(cluster, registerProbe(client, prefix), { timeoutMs: SERVING_TIMEOUT_MS, pollMs: SERVING_POLL_MS });
+    client = new RegisterClient(
+      cluster.nodes.map((x) => x.httpPort),
+      secrets.adminToken,
+      maxConcurrency,
+      REQUEST_TIMEOUT_MS,
+    );
+    await waitUntilServing(cluster, registerProbe(client, prefix), {
+      timeoutMs: SERVING_TIMEOUT_MS,
+      pollMs: SERVING_POLL_MS,
+    });
     const startToServingMs = performance.now() - spawnedAt;
     const pids = cluster.running().map((i) => cluster.nodes[i]!.server!.pid);
     const idleBefore = pids.map(readCpuSeconds);
     await sleep(IDLE_CPU_MS);
-    const idleNodesCpuPercent = pids.map((pid, k) => (100 * (readCpuSeconds(pid) - idleBefore[k]!)) / (IDLE_CPU_MS / 1000));
-    log(`  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1; creating ${settings.readKeys} keys for the reads`);
+    const idleNodesCpuPercent = pids.map(
+      (pid, k) => (100 * (readCpuSeconds(pid) - idleBefore[k]!)) / (IDLE_CPU_MS / 1000),
+    );
+    log(
+      `  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1; creating ${settings.readKeys} keys for the reads`,
+    );
     const wl: Workload = { cluster, client, settings, prefix, pool: [] };
     await fillPool(wl);
     const measurements = await measureSteady(wl, log);
     client.destroy();
     const failover = await measureFailover(cluster, secrets.adminToken, settings, prefix, log);
     return {
-      date: date.toISOString(), durationSeconds: (Date.now() - date.getTime()) / 1000, machine: machineInfo(), placement,
+      date: date.toISOString(),
+      durationSeconds: (Date.now() - date.getTime()) / 1000,
+      machine: machineInfo(),
+      placement,
       loadAverage: { start: loadAtStart, end: loadavg()[0]! },
       settings: { ...settings, replicationFactor: DEFAULT_REPLICATION_FACTOR, requestTimeoutMs: REQUEST_TIMEOUT_MS },
-      startToServingMs, idleNodesCpuPercent, measurements, failover, goals: registerGoals(measurements, failover),
+      startToServingMs,
+      idleNodesCpuPercent,
+      measurements,
+      failover,
+      goals: registerGoals(measurements, failover),
     };
   } finally {
     client?.destroy();

@@ -72,22 +72,45 @@ const CONVERGENCE_TIMEOUT_MS = 60_000;
 const HONOUR_TIMEOUT_MS = 30_000;
 const CLIENT = { grants: ['client_credentials'], audiences: ['https://api.example'] };
 
-const spread = (values: readonly number[]): Spread => ({ median: median(values), p99: percentile(values, 99), max: Math.max(...values) });
+const spread = (values: readonly number[]): Spread => ({
+  median: median(values),
+  p99: percentile(values, 99),
+  max: Math.max(...values),
+});
 
 class Bench {
-  constructor(readonly cluster: BenchCluster, readonly secrets: ClusterSecrets) {}
+  constructor(
+    readonly cluster: BenchCluster,
+    readonly secrets: ClusterSecrets,
+  ) {}
 
-  async admin(i: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  async admin(
+    i: number,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await rawRequest(`${this.cluster.url(i)}${path}`, {
-      method, headers: { authorization: `Bearer ${this.secrets.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      method,
+      headers: {
+        authorization: `Bearer ${this.secrets.adminToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    return { status: res.status, body: res.body.length > 0 ? (JSON.parse(res.body.toString('utf8')) as Record<string, unknown>) : {} };
+    return {
+      status: res.status,
+      body: res.body.length > 0 ? (JSON.parse(res.body.toString('utf8')) as Record<string, unknown>) : {},
+    };
   }
 
   async token(i: number, id: string, secret: string): Promise<number> {
     const res = await rawRequest(`${this.cluster.url(i)}/token`, {
-      method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: 'grant_type=client_credentials',
     }).catch(() => ({ status: 0 }));
     return res.status;
@@ -95,41 +118,74 @@ class Bench {
 
   /** Per node in `nodes`: ms from `since` until its view of client `id` first answers `status` (200 or 404). */
   async until(nodes: readonly number[], id: string, status: number, since: number, probeMs: number): Promise<number[]> {
-    return Promise.all(nodes.map(async (i) => {
-      for (;;) {
-        const seen = await rawRequest(`${this.cluster.url(i)}/v1/registrations/clients/${id}`, { headers: { authorization: `Bearer ${this.secrets.adminToken}` } }).then((r) => r.status, () => 0);
-        if (seen === status) return performance.now() - since;
-        if (performance.now() - since > HONOUR_TIMEOUT_MS) throw new Error(`node ${i + 1} did not answer ${status} for ${id} within ${HONOUR_TIMEOUT_MS} ms`);
-        await sleep(probeMs);
-      }
-    }));
+    return Promise.all(
+      nodes.map(async (i) => {
+        for (;;) {
+          const seen = await rawRequest(`${this.cluster.url(i)}/v1/registrations/clients/${id}`, {
+            headers: { authorization: `Bearer ${this.secrets.adminToken}` },
+          }).then(
+            (r) => r.status,
+            () => 0,
+          );
+          if (seen === status) return performance.now() - since;
+          if (performance.now() - since > HONOUR_TIMEOUT_MS)
+            throw new Error(`node ${i + 1} did not answer ${status} for ${id} within ${HONOUR_TIMEOUT_MS} ms`);
+          await sleep(probeMs);
+        }
+      }),
+    );
   }
 
   async put(i: number, id: string): Promise<{ secret: string; ms: number }> {
     const sent = performance.now();
     const answer = await this.admin(i, 'PUT', `/v1/registrations/clients/${id}`, CLIENT);
-    if (answer.status !== 201) throw new Error(`PUT ${id} on node ${i + 1}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    if (answer.status !== 201)
+      throw new Error(`PUT ${id} on node ${i + 1}: ${answer.status} ${JSON.stringify(answer.body)}`);
     return { secret: answer.body['clientSecret'] as string, ms: performance.now() - sent };
   }
 }
 
-export async function runRegistrationsBenchmark(log: Log, settings: RegistrationSettings = DEFAULT_REGISTRATION_SETTINGS): Promise<RegistrationResults> {
+export async function runRegistrationsBenchmark(
+  log: Log,
+  settings: RegistrationSettings = DEFAULT_REGISTRATION_SETTINGS,
+): Promise<RegistrationResults> {
   const date = new Date();
   const loadAtStart = loadavg()[0]!;
-  log(`keymesh registrations benchmark: ${settings.nodes} nodes, ${settings.changes} create/delete rounds, probes every ${settings.probeMs} ms (not pinned)`);
+  log(
+    `keymesh registrations benchmark: ${settings.nodes} nodes, ${settings.changes} create/delete rounds, probes every ${settings.probeMs} ms (not pinned)`,
+  );
   const root = mkdtempSync(join(tmpdir(), 'keymesh-bench-registrations-'));
   const uninstall = cleanUpOnSignal(root, log);
   const secrets = makeClusterSecrets();
-  const cluster = await BenchCluster.create(settings.nodes, root, secrets, {
-    clusterId: 'bench-registrations', log: { level: 'warn' }, realms: { default: { issuer: 'https://sts.example' } },
-  }, { args: ['--allow-fault-injection'] });
+  const cluster = await BenchCluster.create(
+    settings.nodes,
+    root,
+    secrets,
+    {
+      clusterId: 'bench-registrations',
+      log: { level: 'warn' },
+      realms: { default: { issuer: 'https://sts.example' } },
+    },
+    { args: ['--allow-fault-injection'] },
+  );
   const bench = new Bench(cluster, secrets);
   const all = [...Array(settings.nodes).keys()];
   try {
     await cluster.startAll();
     await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
     const deadline = performance.now() + CONVERGENCE_TIMEOUT_MS;
-    while ((await Promise.all(all.map((i) => bench.admin(i, 'GET', '/v1/registrations').then((a) => a.body['phase'], () => undefined)))).some((p) => p !== 'cluster')) {
+    while (
+      (
+        await Promise.all(
+          all.map((i) =>
+            bench.admin(i, 'GET', '/v1/registrations').then(
+              (a) => a.body['phase'],
+              () => undefined,
+            ),
+          ),
+        )
+      ).some((p) => p !== 'cluster')
+    ) {
       if (performance.now() > deadline) throw new Error('not every node follows the registrations log');
       await sleep(100);
     }
@@ -145,14 +201,17 @@ export async function runRegistrationsBenchmark(log: Log, settings: Registration
       acks.push(ms);
       creates.push(Math.max(...(await bench.until(all, id, 200, since, settings.probeMs))));
       const used = await Promise.all(all.map((i) => bench.token(i, id, secret)));
-      if (used.some((s) => s !== 200)) throw new Error(`client ${id} is in every node's view but POST /token answered ${used.join(', ')}`);
+      if (used.some((s) => s !== 200))
+        throw new Error(`client ${id} is in every node's view but POST /token answered ${used.join(', ')}`);
       since = performance.now();
       const deleted = await bench.admin(writer, 'DELETE', `/v1/registrations/clients/${id}`);
       if (deleted.status !== 200) throw new Error(`DELETE ${id}: ${deleted.status} ${JSON.stringify(deleted.body)}`);
       acks.push(performance.now() - since);
       deletes.push(Math.max(...(await bench.until(all, id, 404, since, settings.probeMs))));
     }
-    log(`  every node honoured a new client in ${median(creates).toFixed(1)} ms (median), a deletion in ${median(deletes).toFixed(1)} ms`);
+    log(
+      `  every node honoured a new client in ${median(creates).toFixed(1)} ms (median), a deletion in ${median(deletes).toFixed(1)} ms`,
+    );
 
     // the partition: the last node alone
     const peerIds = await Promise.all(all.map(async (i) => (await cluster.view(i)).peerId));
@@ -167,7 +226,8 @@ export async function runRegistrationsBenchmark(log: Log, settings: Registration
     await sleep(2_000);
     let since = performance.now();
     const deleted = await bench.admin(0, 'DELETE', '/v1/registrations/clients/partitioned');
-    if (deleted.status !== 200) throw new Error(`DELETE during the partition: ${deleted.status} ${JSON.stringify(deleted.body)}`);
+    if (deleted.status !== 200)
+      throw new Error(`DELETE during the partition: ${deleted.status} ${JSON.stringify(deleted.body)}`);
     const majorityRefusedMs = Math.max(...(await bench.until(majority, 'partitioned', 404, since, settings.probeMs)));
     await sleep(3_000);
     const minorityStillHonoured = (await bench.token(lonely, 'partitioned', victim.secret)) === 200;
@@ -178,13 +238,27 @@ export async function runRegistrationsBenchmark(log: Log, settings: Registration
     since = performance.now();
     const [minorityCaughtUpAfterHealMs] = await bench.until([lonely], 'partitioned', 404, since, settings.probeMs);
     const refused = await bench.token(lonely, 'partitioned', victim.secret);
-    if (refused !== 401) throw new Error(`node ${lonely + 1} caught up with the deletion but POST /token answered ${refused}`);
-    log(`  partition: majority refused in ${majorityRefusedMs.toFixed(0)} ms; minority ${minorityStillHonoured ? 'still honoured it' : 'refused it'}; a change on the minority answered ${minorityChange.status} in ${minorityChange.ms.toFixed(0)} ms; caught up ${minorityCaughtUpAfterHealMs!.toFixed(0)} ms after the heal`);
+    if (refused !== 401)
+      throw new Error(`node ${lonely + 1} caught up with the deletion but POST /token answered ${refused}`);
+    log(
+      `  partition: majority refused in ${majorityRefusedMs.toFixed(0)} ms; minority ${minorityStillHonoured ? 'still honoured it' : 'refused it'}; a change on the minority answered ${minorityChange.status} in ${minorityChange.ms.toFixed(0)} ms; caught up ${minorityCaughtUpAfterHealMs!.toFixed(0)} ms after the heal`,
+    );
 
     return {
-      date: date.toISOString(), machine: machineInfo(), loadAverage: { start: loadAtStart, end: loadavg()[0]! }, settings,
-      ackMs: spread(acks), createEveryNodeMs: spread(creates), deleteEveryNodeMs: spread(deletes), everyNodeMs: spread([...creates, ...deletes]),
-      partition: { majorityRefusedMs, minorityStillHonoured, minorityChange, minorityCaughtUpAfterHealMs: minorityCaughtUpAfterHealMs! },
+      date: date.toISOString(),
+      machine: machineInfo(),
+      loadAverage: { start: loadAtStart, end: loadavg()[0]! },
+      settings,
+      ackMs: spread(acks),
+      createEveryNodeMs: spread(creates),
+      deleteEveryNodeMs: spread(deletes),
+      everyNodeMs: spread([...creates, ...deletes]),
+      partition: {
+        majorityRefusedMs,
+        minorityStillHonoured,
+        minorityChange,
+        minorityCaughtUpAfterHealMs: minorityCaughtUpAfterHealMs!,
+      },
     };
   } finally {
     await cluster.stopAll();

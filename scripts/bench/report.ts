@@ -98,7 +98,9 @@ const mib = (kib: number) => fixed(kib / 1024, 1);
 const NOISY_STEAL_PERCENT = 5;
 
 function maxSteal(r: BenchResults): number {
-  const load = [r.jwks.node, r.jwks.bare, r.revalidation.node, r.decrypt.node].flatMap((t) => t.samples.map((x) => x.stealPercent));
+  const load = [r.jwks.node, r.jwks.bare, r.revalidation.node, r.decrypt.node].flatMap((t) =>
+    t.samples.map((x) => x.stealPercent),
+  );
   const inProcess = [r.decrypt.inProcessSequential, r.decrypt.inProcessConcurrent].flatMap((p) => p.stealPercent);
   return Math.max(0, ...load, ...inProcess);
 }
@@ -108,9 +110,10 @@ export function renderMarkdown(r: BenchResults): string {
   const s = r.settings;
   const goalMet = r.jwks.ratio >= r.jwks.goal ? 'met' : 'not met';
   const steal = maxSteal(r);
-  const stealNote = steal > NOISY_STEAL_PERCENT
-    ? `**Noisy machine:** the hypervisor took up to ${int(steal)}% of the CPU time during a run (steal); compare the runs below before trusting a ratio.`
-    : `Hypervisor steal stayed at or below ${int(steal)}% in every run.`;
+  const stealNote =
+    steal > NOISY_STEAL_PERCENT
+      ? `**Noisy machine:** the hypervisor took up to ${int(steal)}% of the CPU time during a run (steal); compare the runs below before trusting a ratio.`
+      : `Hypervisor steal stayed at or below ${int(steal)}% in every run.`;
   const lines = [
     '# keymesh node benchmark',
     '',

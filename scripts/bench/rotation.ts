@@ -32,7 +32,14 @@ export interface RotationSettings {
   readonly requestTimeoutMs: number;
 }
 
-export const DEFAULT_ROTATION_SETTINGS: RotationSettings = { clusterSize: 5, poolKeys: 5_000, intervalMs: 20, baselineMs: 5_000, afterMs: 5_000, requestTimeoutMs: 10_000 };
+export const DEFAULT_ROTATION_SETTINGS: RotationSettings = {
+  clusterSize: 5,
+  poolKeys: 5_000,
+  intervalMs: 20,
+  baselineMs: 5_000,
+  afterMs: 5_000,
+  requestTimeoutMs: 10_000,
+};
 
 interface Probe {
   readonly at: number;
@@ -62,16 +69,27 @@ export interface RotationResults {
 const SETUP_CONCURRENCY = 16;
 
 /** Starts the cluster, rotates once while probing, stops everything; returns the figures. */
-export async function runRotationBenchmark(log: Log, settings: RotationSettings = DEFAULT_ROTATION_SETTINGS): Promise<RotationResults> {
+export async function runRotationBenchmark(
+  log: Log,
+  settings: RotationSettings = DEFAULT_ROTATION_SETTINGS,
+): Promise<RotationResults> {
   const date = new Date();
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-rotation-'));
   const uninstall = cleanUpOnSignal(tmpRoot, log);
   const secrets = makeClusterSecrets();
-  const cluster = await BenchCluster.create(settings.clusterSize, tmpRoot, secrets, { clusterId: 'bench-rotation', log: { level: 'warn' }, bootstrapExpect: settings.clusterSize });
+  const cluster = await BenchCluster.create(settings.clusterSize, tmpRoot, secrets, {
+    clusterId: 'bench-rotation',
+    log: { level: 'warn' },
+    bootstrapExpect: settings.clusterSize,
+  });
   const call = async (i: number, method: string, path: string, body?: unknown) => {
     const res = await rawRequest(`${cluster.url(i)}${path}`, {
-      method, timeoutMs: method === 'GET' && path.startsWith('/v1/registers') ? settings.requestTimeoutMs : 120_000,
-      headers: { authorization: `Bearer ${secrets.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      method,
+      timeoutMs: method === 'GET' && path.startsWith('/v1/registers') ? settings.requestTimeoutMs : 120_000,
+      headers: {
+        authorization: `Bearer ${secrets.adminToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = res.body.toString('utf8');
@@ -82,14 +100,23 @@ export async function runRotationBenchmark(log: Log, settings: RotationSettings 
     log(`keymesh rotation benchmark: ${settings.clusterSize} nodes, ${settings.poolKeys} registers`);
     await cluster.startAll();
     await cluster.waitUntilConverged(60_000);
-    for (const deadline = Date.now() + 60_000; (await call(0, 'PUT', `/v1/registers/${prefix}.serving`, { value: 'AA' }).catch(() => ({ status: 0 }))).status !== 200;) {
+    for (
+      const deadline = Date.now() + 60_000;
+      (await call(0, 'PUT', `/v1/registers/${prefix}.serving`, { value: 'AA' }).catch(() => ({ status: 0 }))).status !==
+      200;
+    ) {
       if (Date.now() > deadline) throw new Error('the register did not serve within 60 s');
       await sleep(200);
     }
     let next = 0;
-    await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, async () => {
-      for (let k = next++; k < settings.poolKeys; k = next++) await call(k % settings.clusterSize, 'PUT', `/v1/registers/${prefix}.${k}`, { value: Buffer.from(`v${k}`).toString('base64url') });
-    }));
+    await Promise.all(
+      Array.from({ length: SETUP_CONCURRENCY }, async () => {
+        for (let k = next++; k < settings.poolKeys; k = next++)
+          await call(k % settings.clusterSize, 'PUT', `/v1/registers/${prefix}.${k}`, {
+            value: Buffer.from(`v${k}`).toString('base64url'),
+          });
+      }),
+    );
     log(`  ${settings.poolKeys} registers written; probing`);
 
     const probes: Probe[] = [];
@@ -104,10 +131,22 @@ export async function runRotationBenchmark(log: Log, settings: RotationSettings 
         const n = k++;
         const node = n % settings.clusterSize;
         const read = Math.floor(n / 2) % settings.poolKeys;
-        const kind = n % 2 === 0 ? 'get' as const : 'put' as const;
+        const kind = n % 2 === 0 ? ('get' as const) : ('put' as const);
         const sent = performance.now();
-        const p = (kind === 'get' ? call(node, 'GET', `/v1/registers/${prefix}.${read}`) : call(node, 'PUT', `/v1/registers/${prefix}.new.${n}`, { value: 'AQ' }))
-          .then((r) => (r.status !== 200 ? `${r.status}` : kind === 'get' && r.json['value'] !== Buffer.from(`v${read}`).toString('base64url') ? 'wrong value' : 'ok'), (err: unknown) => (err instanceof Error ? err.message.slice(0, 60) : 'error'))
+        const p = (
+          kind === 'get'
+            ? call(node, 'GET', `/v1/registers/${prefix}.${read}`)
+            : call(node, 'PUT', `/v1/registers/${prefix}.new.${n}`, { value: 'AQ' })
+        )
+          .then(
+            (r) =>
+              r.status !== 200
+                ? `${r.status}`
+                : kind === 'get' && r.json['value'] !== Buffer.from(`v${read}`).toString('base64url')
+                  ? 'wrong value'
+                  : 'ok',
+            (err: unknown) => (err instanceof Error ? err.message.slice(0, 60) : 'error'),
+          )
           .then((outcome) => void probes.push({ at: sent - t0, ms: performance.now() - sent, kind, outcome }));
         inFlight.add(p);
         void p.finally(() => inFlight.delete(p));
@@ -123,7 +162,8 @@ export async function runRotationBenchmark(log: Log, settings: RotationSettings 
     };
     const step = async (method: string, path: string) => {
       const r = await call(1, method, path, method === 'POST' && path === '/v1/management-keys' ? {} : undefined);
-      if (r.status !== 200 || r.json['complete'] !== true) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+      if (r.status !== 200 || r.json['complete'] !== true)
+        throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
     };
     await phase('baseline', () => sleep(settings.baselineMs));
     await phase('install', () => step('POST', '/v1/management-keys'));
@@ -141,7 +181,17 @@ export async function runRotationBenchmark(log: Log, settings: RotationSettings 
     running = false;
     await prober;
     await Promise.all(inFlight);
-    return { date: date.toISOString(), machine: machineInfo(), settings, phases: marks.map((m) => statsOf(m, probes.filter((p) => p.at >= m.from && p.at < m.to))) };
+    return {
+      date: date.toISOString(),
+      machine: machineInfo(),
+      settings,
+      phases: marks.map((m) =>
+        statsOf(
+          m,
+          probes.filter((p) => p.at >= m.from && p.at < m.to),
+        ),
+      ),
+    };
   } finally {
     await cluster.stopAll();
     rmSync(tmpRoot, { recursive: true, force: true });
@@ -150,17 +200,33 @@ export async function runRotationBenchmark(log: Log, settings: RotationSettings 
 }
 
 function statsOf(mark: { phase: string; from: number; to: number }, probes: Probe[]): PhaseStats {
-  const ok = probes.filter((p) => p.outcome === 'ok').map((p) => p.ms).sort((a, b) => a - b);
+  const ok = probes
+    .filter((p) => p.outcome === 'ok')
+    .map((p) => p.ms)
+    .sort((a, b) => a - b);
   const failures: Record<string, number> = {};
   for (const p of probes) if (p.outcome !== 'ok') failures[p.outcome] = (failures[p.outcome] ?? 0) + 1;
   return {
-    phase: mark.phase, ms: mark.to - mark.from, sent: probes.length, ok: ok.length, failures,
-    p50Ms: ok.length ? percentile(ok, 50) : NaN, p99Ms: ok.length ? percentile(ok, 99) : NaN, maxMs: ok.length ? ok[ok.length - 1]! : NaN,
+    phase: mark.phase,
+    ms: mark.to - mark.from,
+    sent: probes.length,
+    ok: ok.length,
+    failures,
+    p50Ms: ok.length ? percentile(ok, 50) : NaN,
+    p99Ms: ok.length ? percentile(ok, 99) : NaN,
+    maxMs: ok.length ? ok[ok.length - 1]! : NaN,
   };
 }
 
 export function renderRotationMarkdown(r: RotationResults): string {
-  const rows = r.phases.map((p) => `| ${p.phase} | ${(p.ms / 1000).toFixed(2)} s | ${p.sent} | ${p.ok} | ${Object.entries(p.failures).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${p.p50Ms.toFixed(1)} | ${p.p99Ms.toFixed(1)} | ${p.maxMs.toFixed(1)} |`);
+  const rows = r.phases.map(
+    (p) =>
+      `| ${p.phase} | ${(p.ms / 1000).toFixed(2)} s | ${p.sent} | ${p.ok} | ${
+        Object.entries(p.failures)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ') || '0'
+      } | ${p.p50Ms.toFixed(1)} | ${p.p99Ms.toFixed(1)} | ${p.maxMs.toFixed(1)} |`,
+  );
   return [
     `# Management-key rotation (${r.settings.clusterSize} nodes, ${r.settings.poolKeys} registers)`,
     '',

@@ -15,7 +15,11 @@ export type ServingProbe = (i: number) => Promise<'ok' | string>;
  * Resolves once every running node has a map and passed `probe`, polling every `pollMs`.
  * @throws Error when that takes longer than `timeoutMs`, with the last reason seen.
  */
-export async function waitUntilServing(cluster: BenchCluster, probe: ServingProbe, o: { timeoutMs: number; pollMs: number }): Promise<void> {
+export async function waitUntilServing(
+  cluster: BenchCluster,
+  probe: ServingProbe,
+  o: { timeoutMs: number; pollMs: number },
+): Promise<void> {
   const deadline = performance.now() + o.timeoutMs;
   const serving = new Set<number>();
   let last = 'no answer yet';

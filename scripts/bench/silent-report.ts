@@ -24,7 +24,11 @@ export interface SilentSettings {
   /** Keys created before the rounds, so that reads have something to read from the start. */
   readonly poolKeys: number;
   /** The node's own timing that decides what a silent replica costs (from src/replication). */
-  readonly node: { readonly hedgeAfterMs: number; readonly unansweredRetryAfterMs: number; readonly forwardDeadlineMs: number };
+  readonly node: {
+    readonly hedgeAfterMs: number;
+    readonly unansweredRetryAfterMs: number;
+    readonly forwardDeadlineMs: number;
+  };
 }
 
 /** Latency of the successful probes of one placement class. */
@@ -112,21 +116,39 @@ export interface SilentResults {
 /** The goal of the issue: with one replica silent, every probe percentile within this factor of its baseline. */
 export const SILENT_RATIO_GOAL = 2;
 
-const pick = (p: PhaseResult): Figures => ({ putP50: p.put.p50Ms, putP99: p.put.p99Ms, getP50: p.get.p50Ms, getP99: p.get.p99Ms });
+const pick = (p: PhaseResult): Figures => ({
+  putP50: p.put.p50Ms,
+  putP99: p.put.p99Ms,
+  getP50: p.get.p50Ms,
+  getP99: p.get.p99Ms,
+});
 
 export function ratiosOf(baseline: PhaseResult, other: PhaseResult): Ratios {
   const b = pick(baseline);
   const o = pick(other);
-  return { putP50: o.putP50 / b.putP50, putP99: o.putP99 / b.putP99, getP50: o.getP50 / b.getP50, getP99: o.getP99 / b.getP99 };
+  return {
+    putP50: o.putP50 / b.putP50,
+    putP99: o.putP99 / b.putP99,
+    getP50: o.getP50 / b.getP50,
+    getP99: o.getP99 / b.getP99,
+  };
 }
 
 const medianOf = <K extends string>(records: readonly Record<K, number>[]) =>
-  Object.fromEntries(Object.keys(records[0]!).map((k) => [k, median(records.map((r) => r[k as K]))])) as Record<K, number>;
+  Object.fromEntries(Object.keys(records[0]!).map((k) => [k, median(records.map((r) => r[k as K]))])) as Record<
+    K,
+    number
+  >;
 
 /** Medians over the rounds and the goals (on the median ratios). */
 export function summarizeSilent(rounds: readonly SilentRound[]): Pick<SilentResults, 'medians' | 'goals'> {
   const ratios = medianOf(rounds.map((r) => r.ratios));
-  const goal = (what: string, measured: number): Goal => ({ what, limit: SILENT_RATIO_GOAL, measured, met: measured <= SILENT_RATIO_GOAL });
+  const goal = (what: string, measured: number): Goal => ({
+    what,
+    limit: SILENT_RATIO_GOAL,
+    measured,
+    met: measured <= SILENT_RATIO_GOAL,
+  });
   return {
     medians: {
       baseline: medianOf(rounds.map((r) => pick(r.baseline))),
@@ -148,12 +170,21 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : int(n));
 const ratio = (n: number) => `${n.toFixed(2)}×`;
 const verdict = (g: Goal) => (g.met === undefined ? 'not measured' : g.met ? 'met' : '**not met**');
-const reasons = (failures: Readonly<Record<string, number>>) => Object.entries(failures).map(([why, n]) => `${why} × ${int(n)}`).join(', ');
+const reasons = (failures: Readonly<Record<string, number>>) =>
+  Object.entries(failures)
+    .map(([why, n]) => `${why} × ${int(n)}`)
+    .join(', ');
 const failedCell = (s: ProbeStats) => (s.failed === 0 ? '0' : `**${int(s.failed)}** (${reasons(s.failures)})`);
-const classCell = (c: ClassStats | undefined) => (c === undefined ? '–' : `${ms(c.p50Ms)} / ${ms(c.p99Ms)} / ${ms(c.maxMs)} (${int(c.ok)})`);
-const secondCell = (b: { p50Ms: number; p99Ms: number; count: number } | undefined) => (b === undefined || b.count === 0 ? '–' : `${ms(b.p50Ms)} / ${ms(b.p99Ms)}`);
+const classCell = (c: ClassStats | undefined) =>
+  c === undefined ? '–' : `${ms(c.p50Ms)} / ${ms(c.p99Ms)} / ${ms(c.maxMs)} (${int(c.ok)})`;
+const secondCell = (b: { p50Ms: number; p99Ms: number; count: number } | undefined) =>
+  b === undefined || b.count === 0 ? '–' : `${ms(b.p50Ms)} / ${ms(b.p99Ms)}`;
 const NOISY_STEAL_PERCENT = 5;
-const PHASES = [['baseline', 'baseline'], ['silentPhase', 'silent'], ['healed', 'healed']] as const;
+const PHASES = [
+  ['baseline', 'baseline'],
+  ['silentPhase', 'silent'],
+  ['healed', 'healed'],
+] as const;
 
 /** One round's silent phase, second by second. */
 function timeline(x: SilentRound, round: number): string[] {
@@ -165,7 +196,10 @@ function timeline(x: SilentRound, round: number): string[] {
     '',
     '| Second | PUT p50 / p99 (ms) | GET p50 / p99 (ms) |',
     '|---:|---|---|',
-    ...Array.from({ length: seconds }, (_, t) => `| ${t} | ${secondCell(p.put.perSecond[t])} | ${secondCell(p.get.perSecond[t])} |`),
+    ...Array.from(
+      { length: seconds },
+      (_, t) => `| ${t} | ${secondCell(p.put.perSecond[t])} | ${secondCell(p.get.perSecond[t])} |`,
+    ),
   ];
 }
 
@@ -174,7 +208,8 @@ export function renderSilentMarkdown(r: SilentResults): string {
   const s = r.settings;
   const m = r.medians;
   const steal = Math.max(0, ...r.rounds.flatMap((x) => PHASES.map(([k]) => x[k].cpu.stealPercent)));
-  const row = (what: string, b: number, f: number, q: number, g: Goal) => `| ${what} | ${ms(b)} | ${ms(f)} | ${ratio(q)} | ${verdict(g)} |`;
+  const row = (what: string, b: number, f: number, q: number, g: Goal) =>
+    `| ${what} | ${ms(b)} | ${ms(f)} | ${ratio(q)} | ${verdict(g)} |`;
   const names = r.rounds[0] ? Object.keys(r.rounds[0].baseline.cpu.nodes) : [];
   const lines = [
     '# keymesh silent-replica benchmark: register latency with one replica silently dropping',
@@ -222,15 +257,29 @@ export function renderSilentMarkdown(r: SilentResults): string {
     '',
     '| Round | Silent node | Phase | PUT p50 / p99 / max | PUT ok (waited) | PUT failed | GET p50 / p99 / max | GET ok (waited) | GET failed |',
     '|---:|---|---|---|---:|---|---|---:|---|',
-    ...r.rounds.flatMap((x, i) => PHASES.map(([k, phase]) => {
-      const p = x[k];
-      return `| ${i + 1} | ${x.silent} | ${phase} | ${ms(p.put.p50Ms)} / ${ms(p.put.p99Ms)} / ${ms(p.put.maxMs)} | ${int(p.put.ok)} (${int(p.put.waited)}) | ${failedCell(p.put)} | ` +
-        `${ms(p.get.p50Ms)} / ${ms(p.get.p99Ms)} / ${ms(p.get.maxMs)} | ${int(p.get.ok)} (${int(p.get.waited)}) | ${failedCell(p.get)} |`;
-    })),
-    ...r.rounds.map((x, i) => `| ${i + 1} | ${x.silent} | silent / baseline | ${ratio(x.ratios.putP50)} / ${ratio(x.ratios.putP99)} | | | ` +
-      `${ratio(x.ratios.getP50)} / ${ratio(x.ratios.getP99)} | | |`),
+    ...r.rounds.flatMap((x, i) =>
+      PHASES.map(([k, phase]) => {
+        const p = x[k];
+        return (
+          `| ${i + 1} | ${x.silent} | ${phase} | ${ms(p.put.p50Ms)} / ${ms(p.put.p99Ms)} / ${ms(p.put.maxMs)} | ${int(p.put.ok)} (${int(p.put.waited)}) | ${failedCell(p.put)} | ` +
+          `${ms(p.get.p50Ms)} / ${ms(p.get.p99Ms)} / ${ms(p.get.maxMs)} | ${int(p.get.ok)} (${int(p.get.waited)}) | ${failedCell(p.get)} |`
+        );
+      }),
+    ),
+    ...r.rounds.map(
+      (x, i) =>
+        `| ${i + 1} | ${x.silent} | silent / baseline | ${ratio(x.ratios.putP50)} / ${ratio(x.ratios.putP99)} | | | ` +
+        `${ratio(x.ratios.getP50)} / ${ratio(x.ratios.getP99)} | | |`,
+    ),
     '',
-    `The silent node as the others listed it at the end of each silent phase: ${r.rounds.map((x, i) => `round ${i + 1}: ${Object.entries(x.silentSeenAs).map(([n, st]) => `${n} ${st}`).join(', ')}`).join('; ')}.`,
+    `The silent node as the others listed it at the end of each silent phase: ${r.rounds
+      .map(
+        (x, i) =>
+          `round ${i + 1}: ${Object.entries(x.silentSeenAs)
+            .map(([n, st]) => `${n} ${st}`)
+            .join(', ')}`,
+      )
+      .join('; ')}.`,
     '',
     '## Local and forwarded operations',
     '',
@@ -239,10 +288,12 @@ export function renderSilentMarkdown(r: SilentResults): string {
     '',
     '| Round | Phase | PUT local | PUT forwarded | GET local | GET forwarded |',
     '|---:|---|---|---|---|---|',
-    ...r.rounds.flatMap((x, i) => PHASES.map(([k, phase]) => {
-      const p = x[k];
-      return `| ${i + 1} | ${phase} | ${classCell(p.put.local)} | ${classCell(p.put.forwarded)} | ${classCell(p.get.local)} | ${classCell(p.get.forwarded)} |`;
-    })),
+    ...r.rounds.flatMap((x, i) =>
+      PHASES.map(([k, phase]) => {
+        const p = x[k];
+        return `| ${i + 1} | ${phase} | ${classCell(p.put.local)} | ${classCell(p.put.forwarded)} | ${classCell(p.get.local)} | ${classCell(p.get.forwarded)} |`;
+      }),
+    ),
     '',
     '## Second by second with one replica silent',
     '',
@@ -256,10 +307,12 @@ export function renderSilentMarkdown(r: SilentResults): string {
     '',
     `| Round | Phase | ${names.join(' | ')} | Probe (this process) | Elsewhere | Machine busy | Steal |`,
     `|---:|---|${names.map(() => '---:|').join('')}---:|---:|---:|---:|`,
-    ...r.rounds.flatMap((x, i) => PHASES.map(([k, phase]) => {
-      const c = x[k].cpu;
-      return `| ${i + 1} | ${phase} | ${names.map((n) => `${int(c.nodes[n] ?? 0)}%`).join(' | ')} | ${int(c.probe)}% | ${int(c.elsewhere)}% | ${int(c.machineBusy)}% | ${int(c.stealPercent)}% |`;
-    })),
+    ...r.rounds.flatMap((x, i) =>
+      PHASES.map(([k, phase]) => {
+        const c = x[k].cpu;
+        return `| ${i + 1} | ${phase} | ${names.map((n) => `${int(c.nodes[n] ?? 0)}%`).join(' | ')} | ${int(c.probe)}% | ${int(c.elsewhere)}% | ${int(c.machineBusy)}% | ${int(c.stealPercent)}% |`;
+      }),
+    ),
     '',
   ];
   return `${lines.join('\n')}\n`;

@@ -40,21 +40,45 @@ import { BenchCluster, makeClusterSecrets } from './cluster-nodes.js';
 import { percentile } from './cluster-report.js';
 import { keptRequest } from './http.js';
 import { paced, probeStats, type Tally, type Verdict } from './open-loop.js';
-import { cleanUpOnSignal, currentAffinity, readCpuSeconds, startMachineCpuMeter, startStealMeter } from './processes.js';
+import {
+  cleanUpOnSignal,
+  currentAffinity,
+  readCpuSeconds,
+  startMachineCpuMeter,
+  startStealMeter,
+} from './processes.js';
 import { machineInfo } from './report.js';
 import { waitUntilServing } from './serving.js';
 import {
-  ratiosOf, summarizeSilent, type ClassStats, type OpResult, type PhaseCpu, type PhaseResult, type SilentResults, type SilentRound, type SilentSettings,
+  ratiosOf,
+  summarizeSilent,
+  type ClassStats,
+  type OpResult,
+  type PhaseCpu,
+  type PhaseResult,
+  type SilentResults,
+  type SilentRound,
+  type SilentSettings,
 } from './silent-report.js';
 
 type Log = (line: string) => void;
 
 export const DEFAULT_SILENT_SETTINGS: SilentSettings = {
-  clusterSize: 4, replicationFactor: 3, rounds: 4,
-  warmupMs: 2_000, baselineMs: 10_000, silentMs: 15_000, healedMs: 10_000,
-  intervalMs: 20, probeMaxInFlight: 64, probeTimeoutMs: 10_000, valueBytes: 32, poolKeys: 200,
+  clusterSize: 4,
+  replicationFactor: 3,
+  rounds: 4,
+  warmupMs: 2_000,
+  baselineMs: 10_000,
+  silentMs: 15_000,
+  healedMs: 10_000,
+  intervalMs: 20,
+  probeMaxInFlight: 64,
+  probeTimeoutMs: 10_000,
+  valueBytes: 32,
+  poolKeys: 200,
   node: {
-    hedgeAfterMs: HEDGE_AFTER_MS, unansweredRetryAfterMs: UNANSWERED_RETRY_AFTER_MS,
+    hedgeAfterMs: HEDGE_AFTER_MS,
+    unansweredRetryAfterMs: UNANSWERED_RETRY_AFTER_MS,
     forwardDeadlineMs: DEFAULT_PROPOSER_SETTINGS.deadlineMs + DEFAULT_PROPOSER_SETTINGS.requestTimeoutMs,
   },
 };
@@ -83,7 +107,13 @@ const newValue = (bytes: number) => randomBytes(bytes).toString('base64url');
 class RegisterProbe {
   readonly #agents: Agent[];
   /** `keyPrefix` is cut out of error descriptions, so that failures group by reason, not by key. */
-  constructor(readonly ports: readonly number[], readonly token: string, readonly timeoutMs: number, maxSockets: number, readonly keyPrefix: string) {
+  constructor(
+    readonly ports: readonly number[],
+    readonly token: string,
+    readonly timeoutMs: number,
+    maxSockets: number,
+    readonly keyPrefix: string,
+  ) {
     // with an agent timeout, Node drops an idle kept socket before the node's announced keep-alive timeout (Keep-Alive:
     // timeout=5), so a probe never races the node closing it (ECONNRESET); a request's own timeout still applies
     this.#agents = ports.map(() => new Agent({ keepAlive: true, maxSockets, timeout: timeoutMs }));
@@ -93,7 +123,9 @@ class RegisterProbe {
   put(node: number, key: string, value: string): Promise<Verdict> {
     return this.#call(node, 'PUT', key, JSON.stringify({ value }), (status, json) => {
       if (status !== 200) return undefined;
-      return json['created'] === true && json['value'] === value ? undefined : { wrong: `PUT ${key} sent ${value}, got ${JSON.stringify(json)}` };
+      return json['created'] === true && json['value'] === value
+        ? undefined
+        : { wrong: `PUT ${key} sent ${value}, got ${JSON.stringify(json)}` };
     });
   }
 
@@ -102,7 +134,9 @@ class RegisterProbe {
     return this.#call(node, 'GET', key, undefined, (status, json) => {
       if (status === 404) return { wrong: `GET ${key} answered 404 after it was written` };
       if (status !== 200) return undefined;
-      return json['value'] === expected ? undefined : { wrong: `GET ${key} expected ${expected}, got ${JSON.stringify(json)}` };
+      return json['value'] === expected
+        ? undefined
+        : { wrong: `GET ${key} expected ${expected}, got ${JSON.stringify(json)}` };
     });
   }
 
@@ -110,12 +144,27 @@ class RegisterProbe {
     for (const agent of this.#agents) agent.destroy();
   }
 
-  async #call(node: number, method: string, key: string, body: string | undefined, check: (status: number, json: Record<string, unknown>) => Verdict): Promise<Verdict> {
+  async #call(
+    node: number,
+    method: string,
+    key: string,
+    body: string | undefined,
+    check: (status: number, json: Record<string, unknown>) => Verdict,
+  ): Promise<Verdict> {
     const headers: OutgoingHttpHeaders = { authorization: `Bearer ${this.token}` };
-    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    if (body !== undefined)
+      Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     let answer: { status: number; text: string };
     try {
-      answer = await keptRequest({ agent: this.#agents[node]!, port: this.ports[node]!, method, path: `/v1/registers/${key}`, headers, body, timeoutMs: this.timeoutMs });
+      answer = await keptRequest({
+        agent: this.#agents[node]!,
+        port: this.ports[node]!,
+        method,
+        path: `/v1/registers/${key}`,
+        headers,
+        body,
+        timeoutMs: this.timeoutMs,
+      });
     } catch (err) {
       return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
@@ -128,7 +177,10 @@ class RegisterProbe {
     const wrong = check(answer.status, json);
     if (wrong !== undefined) return wrong;
     if (answer.status === 200) return undefined;
-    const description = String(json['error_description'] ?? '').replaceAll(new RegExp(`\\S*${this.keyPrefix}\\S*`, 'g'), '<key>');
+    const description = String(json['error_description'] ?? '').replaceAll(
+      new RegExp(`\\S*${this.keyPrefix}\\S*`, 'g'),
+      '<key>',
+    );
     return `status ${answer.status} ${String(json['error'])}: ${description}`;
   }
 }
@@ -158,11 +210,20 @@ function classOf(ctx: RoundContext, key: string, node: number): PlacementClass {
 function classStats(t: Tally, classes: readonly PlacementClass[], which: PlacementClass): ClassStats | undefined {
   const latencies = t.latencies.filter((_, i) => classes[t.probes[i]!] === which);
   if (latencies.length === 0) return undefined;
-  return { ok: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies) };
+  return {
+    ok: latencies.length,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    maxMs: Math.max(...latencies),
+  };
 }
 
 function opResult(t: Tally, classes: readonly PlacementClass[], what: string): OpResult {
-  return { ...probeStats(t, what), local: classStats(t, classes, 'local'), forwarded: classStats(t, classes, 'forwarded') };
+  return {
+    ...probeStats(t, what),
+    local: classStats(t, classes, 'local'),
+    forwarded: classStats(t, classes, 'forwarded'),
+  };
 }
 
 /** Both probes for `durationMs`, concurrently; CPU of every node, of this process and of the machine over the phase. */
@@ -199,17 +260,33 @@ async function probePhase(ctx: RoundContext, tag: string, durationMs: number): P
   const perNode = Object.fromEntries(nodes.map((n, i) => [n.name, percent(readCpuSeconds(n.pid) - before[i]!)]));
   const probeCpu = percent((ownUsed.user + ownUsed.system) / 1e6);
   const ours = Object.values(perNode).reduce((a, b) => a + b, 0) + probeCpu;
-  const cpu: PhaseCpu = { nodes: perNode, probe: probeCpu, elsewhere: Math.max(0, machineBusy - ours), machineBusy, stealPercent: steal() };
-  return { durationMs: seconds * 1000, put: opResult(put, putClasses, `PUT probe (${tag})`), get: opResult(get, getClasses, `GET probe (${tag})`), cpu };
+  const cpu: PhaseCpu = {
+    nodes: perNode,
+    probe: probeCpu,
+    elsewhere: Math.max(0, machineBusy - ours),
+    machineBusy,
+    stealPercent: steal(),
+  };
+  return {
+    durationMs: seconds * 1000,
+    put: opResult(put, putClasses, `PUT probe (${tag})`),
+    get: opResult(get, getClasses, `GET probe (${tag})`),
+    cpu,
+  };
 }
 
 function logPhase(log: Log, what: string, p: PhaseResult): void {
   const failed = (s: OpResult) => (s.failed === 0 ? '' : `, ${s.failed} FAILED ${JSON.stringify(s.failures)}`);
-  const part = (name: string, s: OpResult) => `${name} p50 ${s.p50Ms.toFixed(2)} ms p99 ${s.p99Ms.toFixed(2)} ms max ${s.maxMs.toFixed(0)} ms ` +
+  const part = (name: string, s: OpResult) =>
+    `${name} p50 ${s.p50Ms.toFixed(2)} ms p99 ${s.p99Ms.toFixed(2)} ms max ${s.maxMs.toFixed(0)} ms ` +
     `(forwarded p99 ${s.forwarded ? s.forwarded.p99Ms.toFixed(1) : '–'} ms; ${s.ok} ok${failed(s)})`;
-  const nodes = Object.entries(p.cpu.nodes).map(([n, c]) => `${n} ${Math.round(c)}%`).join(' ');
-  log(`  ${what}: ${part('PUT', p.put)}; ${part('GET', p.get)}; CPU ${nodes}, probe ${Math.round(p.cpu.probe)}%, elsewhere ${Math.round(p.cpu.elsewhere)}%, ` +
-    `steal ${Math.round(p.cpu.stealPercent)}%`);
+  const nodes = Object.entries(p.cpu.nodes)
+    .map(([n, c]) => `${n} ${Math.round(c)}%`)
+    .join(' ');
+  log(
+    `  ${what}: ${part('PUT', p.put)}; ${part('GET', p.get)}; CPU ${nodes}, probe ${Math.round(p.cpu.probe)}%, elsewhere ${Math.round(p.cpu.elsewhere)}%, ` +
+      `steal ${Math.round(p.cpu.stealPercent)}%`,
+  );
 }
 
 // ---- the fault --------------------------------------------------------------------------------------------
@@ -230,48 +307,81 @@ async function heal(cluster: BenchCluster): Promise<void> {
 // ---- the run ----------------------------------------------------------------------------------------------
 
 /** Every node's map, once they all hold the same stable map of every node; its placement and the node ids by slot. */
-async function stableMap(cluster: BenchCluster, replicationFactor: number): Promise<{ placement: Placement; nodeIds: string[]; peerIds: string[] }> {
+async function stableMap(
+  cluster: BenchCluster,
+  replicationFactor: number,
+): Promise<{ placement: Placement; nodeIds: string[]; peerIds: string[] }> {
   const deadline = performance.now() + CONVERGENCE_TIMEOUT_MS;
   let last = 'no answer yet';
   while (performance.now() < deadline) {
     const views = await Promise.all(cluster.nodes.map((_, i) => cluster.view(i)));
     const maps = views.map((v) => (v as unknown as { map: ClusterMap | null }).map);
     const first = maps[0];
-    const stable = (m: ClusterMap | null | undefined) => m && m.members.length === cluster.size && m.members.every((x) => x.role === 'normal');
+    const stable = (m: ClusterMap | null | undefined) =>
+      m && m.members.length === cluster.size && m.members.every((x) => x.role === 'normal');
     if (first && maps.every((m) => stable(m) && m!.epoch === first.epoch)) {
-      return { placement: new Placement(first, replicationFactor), nodeIds: views.map((v) => v.node), peerIds: views.map((v) => v.peerId) };
+      return {
+        placement: new Placement(first, replicationFactor),
+        nodeIds: views.map((v) => v.node),
+        peerIds: views.map((v) => v.peerId),
+      };
     }
-    last = maps.map((m, i) => `${cluster.nodes[i]!.name}: ${m ? `epoch ${m.epoch}, ${m.members.map((x) => `${x.name}=${x.role}`).join(' ')}` : 'no map'}`).join('; ');
+    last = maps
+      .map(
+        (m, i) =>
+          `${cluster.nodes[i]!.name}: ${m ? `epoch ${m.epoch}, ${m.members.map((x) => `${x.name}=${x.role}`).join(' ')}` : 'no map'}`,
+      )
+      .join('; ');
     await sleep(POLL_MS);
   }
-  throw new Error(`no stable ${cluster.size}-member map on every node within ${CONVERGENCE_TIMEOUT_MS} ms; last: ${last}`);
+  throw new Error(
+    `no stable ${cluster.size}-member map on every node within ${CONVERGENCE_TIMEOUT_MS} ms; last: ${last}`,
+  );
 }
 
 /** Creates the read pool: `poolKeys` new keys over every node, `POOL_CONCURRENCY` at a time. */
-async function fillPool(probe: RegisterProbe, size: number, settings: SilentSettings, prefix: string, pool: Written[]): Promise<void> {
+async function fillPool(
+  probe: RegisterProbe,
+  size: number,
+  settings: SilentSettings,
+  prefix: string,
+  pool: Written[],
+): Promise<void> {
   let next = 0;
   const failures: string[] = [];
-  await Promise.all(Array.from({ length: POOL_CONCURRENCY }, async () => {
-    while (next < settings.poolKeys) {
-      const i = next++;
-      const written = { key: `${prefix}.pool.${i}`, value: newValue(settings.valueBytes) };
-      const verdict = await probe.put(i % size, written.key, written.value);
-      if (typeof verdict === 'object') throw new Error(verdict.wrong);
-      if (verdict === undefined) pool.push(written);
-      else failures.push(verdict);
-    }
-  }));
-  if (pool.length < settings.poolKeys / 2) throw new Error(`only ${pool.length} of ${settings.poolKeys} pool keys could be created: ${failures.slice(0, 3).join('; ')}`);
+  await Promise.all(
+    Array.from({ length: POOL_CONCURRENCY }, async () => {
+      while (next < settings.poolKeys) {
+        const i = next++;
+        const written = { key: `${prefix}.pool.${i}`, value: newValue(settings.valueBytes) };
+        const verdict = await probe.put(i % size, written.key, written.value);
+        if (typeof verdict === 'object') throw new Error(verdict.wrong);
+        if (verdict === undefined) pool.push(written);
+        else failures.push(verdict);
+      }
+    }),
+  );
+  if (pool.length < settings.poolKeys / 2)
+    throw new Error(
+      `only ${pool.length} of ${settings.poolKeys} pool keys could be created: ${failures.slice(0, 3).join('; ')}`,
+    );
 }
 
-async function runRound(ctx0: Omit<RoundContext, 'serving'>, peerIds: readonly string[], round: number, log: Log): Promise<SilentRound> {
+async function runRound(
+  ctx0: Omit<RoundContext, 'serving'>,
+  peerIds: readonly string[],
+  round: number,
+  log: Log,
+): Promise<SilentRound> {
   const { cluster, settings } = ctx0;
   const silent = (round - 1) % cluster.size;
   const serving = cluster.nodes.flatMap((_, i) => (i === silent ? [] : [i]));
   const ctx: RoundContext = { ...ctx0, serving, prefix: `${ctx0.prefix}.r${round}` };
   const name = cluster.nodes[silent]!.name;
-  log(`round ${round}/${settings.rounds}, ${name} to be silent: ${settings.warmupMs / 1000} s warm-up, ${settings.baselineMs / 1000} s baseline, ` +
-    `${settings.silentMs / 1000} s silent, ${settings.healedMs / 1000} s healed; probes to ${serving.map((i) => cluster.nodes[i]!.name).join(', ')}`);
+  log(
+    `round ${round}/${settings.rounds}, ${name} to be silent: ${settings.warmupMs / 1000} s warm-up, ${settings.baselineMs / 1000} s baseline, ` +
+      `${settings.silentMs / 1000} s silent, ${settings.healedMs / 1000} s healed; probes to ${serving.map((i) => cluster.nodes[i]!.name).join(', ')}`,
+  );
   await probePhase(ctx, 'warmup', settings.warmupMs);
   const baseline = await probePhase(ctx, 'baseline', settings.baselineMs);
   logPhase(log, 'baseline', baseline);
@@ -285,57 +395,114 @@ async function runRound(ctx0: Omit<RoundContext, 'serving'>, peerIds: readonly s
     await heal(cluster);
   }
   logPhase(log, 'silent  ', silentPhase);
-  log(`  ${name} as the others list it: ${Object.entries(silentSeenAs).map(([n, s]) => `${n} ${s}`).join(', ')}`);
+  log(
+    `  ${name} as the others list it: ${Object.entries(silentSeenAs)
+      .map(([n, s]) => `${n} ${s}`)
+      .join(', ')}`,
+  );
   const healed = await probePhase(ctx, 'healed', settings.healedMs);
   logPhase(log, 'healed  ', healed);
   const result: SilentRound = {
-    silent: name, serving: serving.map((i) => cluster.nodes[i]!.name), baseline, silentPhase, healed,
-    ratios: ratiosOf(baseline, silentPhase), healedRatios: ratiosOf(baseline, healed), silentSeenAs,
+    silent: name,
+    serving: serving.map((i) => cluster.nodes[i]!.name),
+    baseline,
+    silentPhase,
+    healed,
+    ratios: ratiosOf(baseline, silentPhase),
+    healedRatios: ratiosOf(baseline, healed),
+    silentSeenAs,
   };
   const r = result.ratios;
-  log(`  silent/baseline: PUT p50 ${r.putP50.toFixed(2)}× p99 ${r.putP99.toFixed(2)}×; GET p50 ${r.getP50.toFixed(2)}× p99 ${r.getP99.toFixed(2)}×`);
+  log(
+    `  silent/baseline: PUT p50 ${r.putP50.toFixed(2)}× p99 ${r.putP99.toFixed(2)}×; GET p50 ${r.getP50.toFixed(2)}× p99 ${r.getP99.toFixed(2)}×`,
+  );
   return result;
 }
 
 /** Starts the cluster, runs the rounds, stops everything; returns the figures. */
-export async function runSilentBenchmark(log: Log, settings: SilentSettings = DEFAULT_SILENT_SETTINGS): Promise<SilentResults> {
+export async function runSilentBenchmark(
+  log: Log,
+  settings: SilentSettings = DEFAULT_SILENT_SETTINGS,
+): Promise<SilentResults> {
   const date = new Date();
   const loadAtStart = loadavg()[0]!;
   const placementNote = `not pinned: the nodes and this process (the probe) may all run on CPUs ${currentAffinity() ?? 'unknown'}`;
-  log(`keymesh silent-replica benchmark: ${settings.clusterSize} nodes, replication factor ${settings.replicationFactor}, one replica silent per round; ${placementNote}`);
+  log(
+    `keymesh silent-replica benchmark: ${settings.clusterSize} nodes, replication factor ${settings.replicationFactor}, one replica silent per round; ${placementNote}`,
+  );
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-silent-'));
   const uninstall = cleanUpOnSignal(tmpRoot, log);
   const secrets = makeClusterSecrets();
-  const config = { clusterId: 'bench-silent', log: { level: 'warn' }, replicationFactor: settings.replicationFactor, bootstrapExpect: settings.clusterSize };
-  const cluster = await BenchCluster.create(settings.clusterSize, tmpRoot, secrets, config, { args: ['--allow-fault-injection'] });
+  const config = {
+    clusterId: 'bench-silent',
+    log: { level: 'warn' },
+    replicationFactor: settings.replicationFactor,
+    bootstrapExpect: settings.clusterSize,
+  };
+  const cluster = await BenchCluster.create(settings.clusterSize, tmpRoot, secrets, config, {
+    args: ['--allow-fault-injection'],
+  });
   const prefix = `silent${randomBytes(4).toString('hex')}`;
-  const probe = new RegisterProbe(cluster.nodes.map((n) => n.httpPort), secrets.adminToken, settings.probeTimeoutMs, 2 * settings.probeMaxInFlight, prefix);
+  const probe = new RegisterProbe(
+    cluster.nodes.map((n) => n.httpPort),
+    secrets.adminToken,
+    settings.probeTimeoutMs,
+    2 * settings.probeMaxInFlight,
+    prefix,
+  );
   try {
     const spawnedAt = performance.now();
     await cluster.startAll();
     await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
-    const setup = new RegisterProbe(cluster.nodes.map((n) => n.httpPort), secrets.adminToken, SETUP_REQUEST_TIMEOUT_MS, POOL_CONCURRENCY, prefix);
+    const setup = new RegisterProbe(
+      cluster.nodes.map((n) => n.httpPort),
+      secrets.adminToken,
+      SETUP_REQUEST_TIMEOUT_MS,
+      POOL_CONCURRENCY,
+      prefix,
+    );
     const pool: Written[] = [];
     try {
-      await waitUntilServing(cluster, async (i) => {
-        const verdict = await setup.put(i, `${prefix}.serving.${i}.${Math.round(performance.now())}`, newValue(8));
-        if (typeof verdict === 'object') throw new Error(verdict.wrong);
-        return verdict ?? 'ok';
-      }, { timeoutMs: SERVING_TIMEOUT_MS, pollMs: POLL_MS });
+      await waitUntilServing(
+        cluster,
+        async (i) => {
+          const verdict = await setup.put(i, `${prefix}.serving.${i}.${Math.round(performance.now())}`, newValue(8));
+          if (typeof verdict === 'object') throw new Error(verdict.wrong);
+          return verdict ?? 'ok';
+        },
+        { timeoutMs: SERVING_TIMEOUT_MS, pollMs: POLL_MS },
+      );
       const startToServingMs = performance.now() - spawnedAt;
       const { placement, nodeIds, peerIds } = await stableMap(cluster, settings.replicationFactor);
-      log(`  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1 (map epoch ${placement.map.epoch}); creating ${settings.poolKeys} keys for the reads`);
+      log(
+        `  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1 (map epoch ${placement.map.epoch}); creating ${settings.poolKeys} keys for the reads`,
+      );
       await fillPool(setup, cluster.size, settings, prefix, pool);
       const rounds: SilentRound[] = [];
       for (let n = 1; n <= settings.rounds; n++) {
         // the map must not have changed under the probes (a silent node stays a member: it is alive by heartbeat)
         const now = await stableMap(cluster, settings.replicationFactor);
-        if (now.placement.map.epoch !== placement.map.epoch) log(`  the cluster map moved to epoch ${now.placement.map.epoch}`);
-        rounds.push(await runRound({ cluster, probe, settings, placement: now.placement, nodeIds: now.nodeIds, pool, prefix }, now.peerIds, n, log));
+        if (now.placement.map.epoch !== placement.map.epoch)
+          log(`  the cluster map moved to epoch ${now.placement.map.epoch}`);
+        rounds.push(
+          await runRound(
+            { cluster, probe, settings, placement: now.placement, nodeIds: now.nodeIds, pool, prefix },
+            now.peerIds,
+            n,
+            log,
+          ),
+        );
       }
       return {
-        date: date.toISOString(), durationSeconds: (Date.now() - date.getTime()) / 1000, machine: machineInfo(), placement: placementNote,
-        loadAverage: { start: loadAtStart, end: loadavg()[0]! }, settings, startToServingMs, rounds, ...summarizeSilent(rounds),
+        date: date.toISOString(),
+        durationSeconds: (Date.now() - date.getTime()) / 1000,
+        machine: machineInfo(),
+        placement: placementNote,
+        loadAverage: { start: loadAtStart, end: loadavg()[0]! },
+        settings,
+        startToServingMs,
+        rounds,
+        ...summarizeSilent(rounds),
       };
     } finally {
       setup.destroy();

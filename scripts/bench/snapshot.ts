@@ -38,7 +38,13 @@ export interface SnapshotSettings {
   readonly sample: number;
 }
 
-export const DEFAULT_SNAPSHOT_SETTINGS: SnapshotSettings = { secrets: 10_000, rounds: 3, clusterSize: 3, fillConcurrency: 16, sample: 200 };
+export const DEFAULT_SNAPSHOT_SETTINGS: SnapshotSettings = {
+  secrets: 10_000,
+  rounds: 3,
+  clusterSize: 3,
+  fillConcurrency: 16,
+  sample: 200,
+};
 
 export interface SnapshotRound {
   readonly snapshotMs: number;
@@ -65,12 +71,19 @@ const run = promisify(execFile);
 
 /** Starts a cluster of `size` under `dir` and waits until its register answers on every node. */
 async function startCluster(size: number, dir: string, secrets: ClusterSecrets): Promise<BenchCluster> {
-  const cluster = await BenchCluster.create(size, dir, secrets, { clusterId: 'bench-snapshot', log: { level: 'warn' } });
+  const cluster = await BenchCluster.create(size, dir, secrets, {
+    clusterId: 'bench-snapshot',
+    log: { level: 'warn' },
+  });
   await cluster.startAll();
   await cluster.waitUntilConverged(CONVERGENCE_TIMEOUT_MS);
   for (let i = 0; i < size; i++) {
     const deadline = performance.now() + CONVERGENCE_TIMEOUT_MS;
-    while ((await put(cluster, secrets, i, `serving-${i}-${randomBytes(4).toString('hex')}`, randomBytes(8)).catch(() => 0)) !== 200) {
+    while (
+      (await put(cluster, secrets, i, `serving-${i}-${randomBytes(4).toString('hex')}`, randomBytes(8)).catch(
+        () => 0,
+      )) !== 200
+    ) {
       if (performance.now() > deadline) throw new Error(`node ${i + 1}'s register did not serve`);
       await sleep(200);
     }
@@ -79,11 +92,19 @@ async function startCluster(size: number, dir: string, secrets: ClusterSecrets):
 }
 
 /** `PUT /v1/registers/{key}` on node `i`, again while the node sheds load; resolves with the status. */
-async function put(cluster: BenchCluster, secrets: ClusterSecrets, i: number, key: string, value: Buffer): Promise<number> {
+async function put(
+  cluster: BenchCluster,
+  secrets: ClusterSecrets,
+  i: number,
+  key: string,
+  value: Buffer,
+): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     const res = await rawRequest(`${cluster.url(i)}/v1/registers/${key}`, {
-      method: 'PUT', headers: { authorization: `Bearer ${secrets.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ value: value.toString('base64url') }), timeoutMs: REQUEST_TIMEOUT_MS,
+      method: 'PUT',
+      headers: { authorization: `Bearer ${secrets.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: value.toString('base64url') }),
+      timeoutMs: REQUEST_TIMEOUT_MS,
     });
     if (res.status !== 503 || attempt >= 10) return res.status;
     await sleep(100 * attempt);
@@ -91,16 +112,27 @@ async function put(cluster: BenchCluster, secrets: ClusterSecrets, i: number, ke
 }
 
 /** Runs the CLI with the admin token; resolves with its wall time and its JSON output. */
-async function timedCli(args: string[], secrets: ClusterSecrets): Promise<{ ms: number; out: Record<string, unknown> }> {
+async function timedCli(
+  args: string[],
+  secrets: ClusterSecrets,
+): Promise<{ ms: number; out: Record<string, unknown> }> {
   const started = performance.now();
-  const { stdout } = await run(process.execPath, [CLI, ...args, '--json'], { env: { ...process.env, KEYMESH_ADMIN_TOKEN: secrets.adminToken }, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, [CLI, ...args, '--json'], {
+    env: { ...process.env, KEYMESH_ADMIN_TOKEN: secrets.adminToken },
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return { ms: performance.now() - started, out: JSON.parse(stdout) as Record<string, unknown> };
 }
 
-export async function runSnapshotBenchmark(log: Log, settings: SnapshotSettings = DEFAULT_SNAPSHOT_SETTINGS): Promise<SnapshotResults> {
+export async function runSnapshotBenchmark(
+  log: Log,
+  settings: SnapshotSettings = DEFAULT_SNAPSHOT_SETTINGS,
+): Promise<SnapshotResults> {
   const date = new Date();
   const loadAtStart = loadavg()[0]!;
-  log(`keymesh snapshot benchmark: ${settings.secrets} secrets on ${settings.clusterSize} nodes, ${settings.rounds} rounds (not pinned)`);
+  log(
+    `keymesh snapshot benchmark: ${settings.secrets} secrets on ${settings.clusterSize} nodes, ${settings.rounds} rounds (not pinned)`,
+  );
   const root = mkdtempSync(join(tmpdir(), 'keymesh-bench-snapshot-'));
   const uninstall = cleanUpOnSignal(root, log);
   const secrets = makeClusterSecrets();
@@ -109,7 +141,11 @@ export async function runSnapshotBenchmark(log: Log, settings: SnapshotSettings 
   try {
     const fillStarted = performance.now();
     for (let at = 0; at < values.length; at += settings.fillConcurrency) {
-      const statuses = await Promise.all(values.slice(at, at + settings.fillConcurrency).map((v, k) => put(source, secrets, (at + k) % settings.clusterSize, `s-${at + k}`, v)));
+      const statuses = await Promise.all(
+        values
+          .slice(at, at + settings.fillConcurrency)
+          .map((v, k) => put(source, secrets, (at + k) % settings.clusterSize, `s-${at + k}`, v)),
+      );
       if (statuses.some((s) => s !== 200)) throw new Error(`filling the source cluster: ${statuses.join(',')}`);
     }
     const fillMs = performance.now() - fillStarted;
@@ -122,18 +158,27 @@ export async function runSnapshotBenchmark(log: Log, settings: SnapshotSettings 
       try {
         const restored = await timedCli(['restore', '--node', target.url(0), '--in', file], secrets);
         const written = (restored.out['registers'] as { written: number }).written;
-        if (written < settings.secrets) throw new Error(`round ${n}: the restore wrote ${written} of ${settings.secrets} values`);
+        if (written < settings.secrets)
+          throw new Error(`round ${n}: the restore wrote ${written} of ${settings.secrets} values`);
         await checkSample(target, secrets, values, settings.sample);
         rounds.push({ snapshotMs: saved.ms, restoreMs: restored.ms, fileBytes: statSync(file).size, written });
-        log(`  round ${n}: snapshot ${(saved.ms / 1000).toFixed(2)} s, restore ${(restored.ms / 1000).toFixed(2)} s, ${statSync(file).size} bytes, ${written} values written`);
+        log(
+          `  round ${n}: snapshot ${(saved.ms / 1000).toFixed(2)} s, restore ${(restored.ms / 1000).toFixed(2)} s, ${statSync(file).size} bytes, ${written} values written`,
+        );
       } finally {
         await target.stopAll();
         rmSync(join(root, `target-${n}`), { recursive: true, force: true });
       }
     }
     return {
-      date: date.toISOString(), machine: machineInfo(), loadAverage: { start: loadAtStart, end: loadavg()[0]! }, settings, fillMs, rounds,
-      medianSnapshotMs: median(rounds.map((r) => r.snapshotMs)), medianRestoreMs: median(rounds.map((r) => r.restoreMs)),
+      date: date.toISOString(),
+      machine: machineInfo(),
+      loadAverage: { start: loadAtStart, end: loadavg()[0]! },
+      settings,
+      fillMs,
+      rounds,
+      medianSnapshotMs: median(rounds.map((r) => r.snapshotMs)),
+      medianRestoreMs: median(rounds.map((r) => r.restoreMs)),
     };
   } finally {
     await source.stopAll();
@@ -143,11 +188,22 @@ export async function runSnapshotBenchmark(log: Log, settings: SnapshotSettings 
 }
 
 /** Reads `count` values spread over the set back from `cluster` and compares them byte for byte. */
-async function checkSample(cluster: BenchCluster, secrets: ClusterSecrets, values: Buffer[], count: number): Promise<void> {
+async function checkSample(
+  cluster: BenchCluster,
+  secrets: ClusterSecrets,
+  values: Buffer[],
+  count: number,
+): Promise<void> {
   for (let k = 0; k < count; k++) {
     const i = Math.floor((k * values.length) / count);
-    const res = await rawRequest(`${cluster.url(k % cluster.size)}/v1/registers/s-${i}`, { headers: { authorization: `Bearer ${secrets.adminToken}` }, timeoutMs: REQUEST_TIMEOUT_MS });
-    const value = res.status === 200 ? Buffer.from((JSON.parse(res.body.toString('utf8')) as { value: string }).value, 'base64url') : undefined;
+    const res = await rawRequest(`${cluster.url(k % cluster.size)}/v1/registers/s-${i}`, {
+      headers: { authorization: `Bearer ${secrets.adminToken}` },
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
+    const value =
+      res.status === 200
+        ? Buffer.from((JSON.parse(res.body.toString('utf8')) as { value: string }).value, 'base64url')
+        : undefined;
     if (!value?.equals(values[i]!)) throw new Error(`value s-${i} did not come back (status ${res.status})`);
   }
 }

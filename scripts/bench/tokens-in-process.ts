@@ -20,7 +20,12 @@ import { KeyObject, sign } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { JwtAccessTokenProvider } from '../../src/tokens/jwt-provider.js';
 import {
-  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type StsProperties, type TokenProviderParameters, type TokenStore,
+  ClaimsManager,
+  TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_SCT_200512,
+  type StsProperties,
+  type TokenProviderParameters,
+  type TokenStore,
 } from '../../src/tokens/provider.js';
 import { SecurityContextTokenProvider } from '../../src/tokens/sct-provider.js';
 import { startStealMeter } from './processes.js';
@@ -40,7 +45,11 @@ export interface InProcessSettings {
 }
 
 type Op = () => unknown;
-interface Loop { readonly name: string; readonly op: Op; readonly sync: boolean }
+interface Loop {
+  readonly name: string;
+  readonly op: Op;
+  readonly sync: boolean;
+}
 
 /** Runs `op` back to back for `ms`; a synchronous op is called without awaiting, so no microtask is counted. */
 async function opsPerSecond(loop: Loop, ms: number): Promise<number> {
@@ -93,9 +102,18 @@ function parameters(sts: StsProperties, tokenType: string, tokenStore: TokenStor
 async function makeLoops(): Promise<{ loops: Loop[]; signingInputBytes: number }> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: KID, alg: 'ES256', use: 'sig' }] };
-  const sts: StsProperties = { issuer: ISSUER, signingKey: async () => ({ kid: KID, alg: 'ES256', key: privateKey }), maxLifetimeS: MAX_LIFETIME_S, now: () => Date.now() };
+  const sts: StsProperties = {
+    issuer: ISSUER,
+    signingKey: async () => ({ kid: KID, alg: 'ES256', key: privateKey }),
+    maxLifetimeS: MAX_LIFETIME_S,
+    now: () => Date.now(),
+  };
   const jwt = new JwtAccessTokenProvider({
-    verificationKeys: () => ({ version: 1, jwks: () => jwks }), issuer: () => ISSUER, isRevoked: async () => false, now: () => Date.now(), clockSkewS: 5,
+    verificationKeys: () => ({ version: 1, jwks: () => jwks }),
+    issuer: () => ISSUER,
+    isRevoked: async () => false,
+    now: () => Date.now(),
+    clockSkewS: 5,
   });
   const store = memoryStore();
   const jwtParams = parameters(sts, TOKEN_TYPE_ACCESS_TOKEN, store);
@@ -105,7 +123,8 @@ async function makeLoops(): Promise<{ loops: Loop[]; signingInputBytes: number }
   const keyObject = KeyObject.from(privateKey);
   const claims = decodeJwt(token);
   const header = decodeProtectedHeader(token);
-  if (header.alg !== 'ES256' || header.typ !== 'at+jwt' || claims.aud !== AUDIENCE) throw new Error(`createToken made an unexpected token: ${JSON.stringify({ header, claims })}`);
+  if (header.alg !== 'ES256' || header.typ !== 'at+jwt' || claims.aud !== AUDIENCE)
+    throw new Error(`createToken made an unexpected token: ${JSON.stringify({ header, claims })}`);
   const introspected = await jwt.validateToken(token, TOKEN_TYPE_ACCESS_TOKEN, REALM);
   if (!introspected.active) throw new Error('validateToken does not accept the token createToken made');
 
@@ -113,26 +132,46 @@ async function makeLoops(): Promise<{ loops: Loop[]; signingInputBytes: number }
   const sct = new SecurityContextTokenProvider({ tokenStore: store });
   const sctId = (await sct.createToken(parameters(sts, TOKEN_TYPE_SCT_200512, store))).token;
   const stranger = { clientId: 'other', audiences: [] };
-  const audience = { clientId: 'rs', audiences: [AUDIENCE], popKey: async () => ({ key: pop.publicKey as CryptoKey, alg: 'ECDH-ES+A256KW', kid: 'rs-enc' }) };
+  const audience = {
+    clientId: 'rs',
+    audiences: [AUDIENCE],
+    popKey: async () => ({ key: pop.publicKey as CryptoKey, alg: 'ECDH-ES+A256KW', kid: 'rs-enc' }),
+  };
   const plain = await sct.validateToken(sctId, TOKEN_TYPE_SCT_200512, REALM, stranger);
   const withKey = await sct.validateToken(sctId, TOKEN_TYPE_SCT_200512, REALM, audience);
-  if (!plain.active || plain.keyJwe !== undefined || !withKey.active || withKey.keyJwe === undefined) throw new Error('SCT validation did not answer as expected');
+  if (!plain.active || plain.keyJwe !== undefined || !withKey.active || withKey.keyJwe === undefined)
+    throw new Error('SCT validation did not answer as expected');
 
   return {
     signingInputBytes: input.length,
     loops: [
       { name: 'createToken', sync: false, op: () => jwt.createToken(jwtParams) },
-      { name: 'cryptoSign', sync: true, op: () => sign('sha256', input, { key: keyObject, dsaEncoding: 'ieee-p1363' }) },
-      { name: 'joseSignJwt', sync: false, op: () => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: KID, typ: 'at+jwt' }).sign(privateKey) },
+      {
+        name: 'cryptoSign',
+        sync: true,
+        op: () => sign('sha256', input, { key: keyObject, dsaEncoding: 'ieee-p1363' }),
+      },
+      {
+        name: 'joseSignJwt',
+        sync: false,
+        op: () => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: KID, typ: 'at+jwt' }).sign(privateKey),
+      },
       { name: 'validateToken', sync: false, op: () => jwt.validateToken(token, TOKEN_TYPE_ACCESS_TOKEN, REALM) },
       { name: 'sctValidate', sync: false, op: () => sct.validateToken(sctId, TOKEN_TYPE_SCT_200512, REALM, stranger) },
-      { name: 'sctValidateWithKey', sync: false, op: () => sct.validateToken(sctId, TOKEN_TYPE_SCT_200512, REALM, audience) },
+      {
+        name: 'sctValidateWithKey',
+        sync: false,
+        op: () => sct.validateToken(sctId, TOKEN_TYPE_SCT_200512, REALM, audience),
+      },
     ],
   };
 }
 
 /** Runs every loop `repetitions` times, interleaved; keyed by loop name. */
-export async function measureInProcess(settings: InProcessSettings, log: (line: string) => void): Promise<{ loops: Record<string, InProcessLoop>; signingInputBytes: number }> {
+export async function measureInProcess(
+  settings: InProcessSettings,
+  log: (line: string) => void,
+): Promise<{ loops: Record<string, InProcessLoop>; signingInputBytes: number }> {
   const { loops, signingInputBytes } = await makeLoops();
   const runs = new Map(loops.map((l) => [l.name, { ops: [] as number[], steal: [] as number[] }]));
   for (let rep = 1; rep <= settings.repetitions; rep++) {
@@ -143,10 +182,13 @@ export async function measureInProcess(settings: InProcessSettings, log: (line: 
       const run = runs.get(loop.name)!;
       run.ops.push(ops);
       run.steal.push(steal());
-      log(`  ${loop.name} run ${rep}/${settings.repetitions}: ${Math.round(ops)} ops/s, steal ${Math.round(run.steal.at(-1)!)}%`);
+      log(
+        `  ${loop.name} run ${rep}/${settings.repetitions}: ${Math.round(ops)} ops/s, steal ${Math.round(run.steal.at(-1)!)}%`,
+      );
     }
   }
   const result: Record<string, InProcessLoop> = {};
-  for (const [name, run] of runs) result[name] = { name, opsPerSecond: run.ops, stealPercent: run.steal, median: median(run.ops) };
+  for (const [name, run] of runs)
+    result[name] = { name, opsPerSecond: run.ops, stealPercent: run.steal, median: median(run.ops) };
   return { loops: result, signingInputBytes };
 }

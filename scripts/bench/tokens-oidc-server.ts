@@ -40,14 +40,27 @@ async function main(): Promise<void> {
   const { server, url: issuer } = await listenOnLoopback();
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = await exportJWK(privateKey);
-  const resourceServer = { scope: spec.scope, audience: spec.resource, accessTokenTTL: spec.ttlS, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+  const resourceServer = {
+    scope: spec.scope,
+    audience: spec.resource,
+    accessTokenTTL: spec.ttlS,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'ES256' } },
+  };
 
   const provider = new Provider(issuer, {
     adapter: createMemoryAdapter(),
-    clients: [{
-      client_id: spec.clientId, client_secret: spec.clientSecret, token_endpoint_auth_method: 'client_secret_basic',
-      grant_types: ['client_credentials'], response_types: [], redirect_uris: [], id_token_signed_response_alg: 'ES256',
-    }],
+    clients: [
+      {
+        client_id: spec.clientId,
+        client_secret: spec.clientSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        id_token_signed_response_alg: 'ES256',
+      },
+    ],
     jwks: { keys: [{ ...jwk, kid: await calculateJwkThumbprint(jwk), alg: 'ES256', use: 'sig' }] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {

@@ -74,9 +74,21 @@ function goalAtLeast(what: string, limit: number, measured: number): Goal {
 export function tokensGoals(r: Omit<TokensResults, 'goals'>): Goal[] {
   const oidc = medianRps(r.issue.oidcProvider);
   return [
-    goalAtLeast('client_credentials: keymesh / oidc-provider', ISSUE_RATIO_GOAL, medianRps(r.issue.clientCredentials) / oidc),
-    goalAtLeast('token exchange: keymesh / oidc-provider client_credentials', ISSUE_RATIO_GOAL, medianRps(r.issue.exchange) / oidc),
-    goalAtLeast('createToken / crypto.sign', CREATE_TOKEN_RATIO_GOAL, r.inProcess.createToken.median / r.inProcess.cryptoSign.median),
+    goalAtLeast(
+      'client_credentials: keymesh / oidc-provider',
+      ISSUE_RATIO_GOAL,
+      medianRps(r.issue.clientCredentials) / oidc,
+    ),
+    goalAtLeast(
+      'token exchange: keymesh / oidc-provider client_credentials',
+      ISSUE_RATIO_GOAL,
+      medianRps(r.issue.exchange) / oidc,
+    ),
+    goalAtLeast(
+      'createToken / crypto.sign',
+      CREATE_TOKEN_RATIO_GOAL,
+      r.inProcess.createToken.median / r.inProcess.cryptoSign.median,
+    ),
   ];
 }
 
@@ -91,8 +103,10 @@ function loadRow(label: string, t: TargetResult, ratio: string, goal: string): s
 
 function runRow(t: TargetResult): string {
   const m = (pick: (x: TargetResult['samples'][number]) => number) => median(t.samples.map(pick));
-  return `| ${t.name} | ${t.samples.map((x) => int(x.requestsPerSecond)).join(', ')} | ${int(m((x) => x.bytesPerResponse))} | ` +
-    `${int(m((x) => x.serverCpuPercent))}% | ${int(m((x) => x.loadGenCpuPercent))}% | ${int(Math.max(...t.samples.map((x) => x.stealPercent)))}% |`;
+  return (
+    `| ${t.name} | ${t.samples.map((x) => int(x.requestsPerSecond)).join(', ')} | ${int(m((x) => x.bytesPerResponse))} | ` +
+    `${int(m((x) => x.serverCpuPercent))}% | ${int(m((x) => x.loadGenCpuPercent))}% | ${int(Math.max(...t.samples.map((x) => x.stealPercent)))}% |`
+  );
 }
 
 function introspectionRow(n: IntrospectionNode, holder: IntrospectionNode | undefined): string {
@@ -112,14 +126,20 @@ export function renderTokensMarkdown(r: TokensResults): string {
   const [ccGoal, exGoal, createGoal] = r.goals;
   const targets = [issue.clientCredentials, issue.exchange, issue.oidcProvider, ...x.nodes.map((n) => n.result)];
   const loops = [p.createToken, p.cryptoSign, p.joseSignJwt, p.validateToken, p.sctValidate, p.sctValidateWithKey];
-  const steal = Math.max(0, ...targets.flatMap((t) => t.samples.map((s) => s.stealPercent)), ...loops.flatMap((l) => l.stealPercent));
+  const steal = Math.max(
+    0,
+    ...targets.flatMap((t) => t.samples.map((s) => s.stealPercent)),
+    ...loops.flatMap((l) => l.stealPercent),
+  );
   const holder = x.nodes.find((n) => n.holdsRevocationKey);
   const others = x.nodes.filter((n) => !n.holdsRevocationKey).map((n) => n.median);
   const sign = p.cryptoSign.median;
   return [
-    '# keymesh token benchmark', '',
+    '# keymesh token benchmark',
+    '',
     `${r.date} · ${r.machine.cpuModel} × ${r.machine.cpuCount} · ${(r.machine.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB RAM · Node ${r.machine.node} · ` +
-      `${r.machine.platform} ${r.machine.release} ${r.machine.arch} · run took ${Math.round(r.durationSeconds)} s`, '',
+      `${r.machine.platform} ${r.machine.release} ${r.machine.arch} · run took ${Math.round(r.durationSeconds)} s`,
+    '',
     `CPU placement: ${r.placement}.`,
     `Load: autocannon, ${shape.connections} keep-alive connections, pipelining ${shape.pipelining}, ${shape.warmupSeconds} s warm-up + ${shape.durationSeconds} s ` +
       `measured per run, targets interleaved, median of ${shape.repetitions} runs. In-process loops: sequential, ${r.inProcessMs.warmup} ms warm-up + ` +
@@ -127,40 +147,92 @@ export function renderTokensMarkdown(r: TokensResults): string {
     steal > NOISY_STEAL_PERCENT
       ? `**Noisy machine:** the hypervisor took up to ${int(steal)}% of the CPU time during a run (steal); compare the runs below before trusting a ratio.`
       : `Hypervisor steal stayed at or below ${int(steal)}% in every run.`,
-    `One-minute load average ${r.loadAverage.start.toFixed(2)} at the start, ${r.loadAverage.end.toFixed(2)} at the end (the machine is shared).`, '',
-    '## Issuing: `POST /token` on one node against oidc-provider', '',
+    `One-minute load average ${r.loadAverage.start.toFixed(2)} at the start, ${r.loadAverage.end.toFixed(2)} at the end (the machine is shared).`,
+    '',
+    '## Issuing: `POST /token` on one node against oidc-provider',
+    '',
     `One \`keymesh start\` process (replication factor 1) and oidc-provider ${issue.oidcProviderVersion} in a process of its own, both ES256 JWT access tokens ` +
-      '(`typ: at+jwt`), `client_secret_basic`. keymesh checks the client\'s scrypt hash once and an HMAC of the secret per request after that; oidc-provider ' +
-      'compares the secret it was configured with. The exchange verifies the subject token (jose), reads its `revoked/<jti>` record, and signs a new token.', '',
-    '| Measurement | tokens/s | p50 / p99 (ms) | keymesh / oidc-provider | Goal |', '|---|---:|---:|---:|---|',
-    loadRow('keymesh `client_credentials`', issue.clientCredentials, (medianRps(issue.clientCredentials) / oidc).toFixed(2), goalText(ccGoal)),
-    loadRow('keymesh token exchange (RFC 8693, access-token subject, on behalf of)', issue.exchange, (medianRps(issue.exchange) / oidc).toFixed(2), goalText(exGoal)),
-    loadRow(`oidc-provider ${issue.oidcProviderVersion} \`client_credentials\` (JWT, ES256)`, issue.oidcProvider, '–', '–'), '',
+      "(`typ: at+jwt`), `client_secret_basic`. keymesh checks the client's scrypt hash once and an HMAC of the secret per request after that; oidc-provider " +
+      'compares the secret it was configured with. The exchange verifies the subject token (jose), reads its `revoked/<jti>` record, and signs a new token.',
+    '',
+    '| Measurement | tokens/s | p50 / p99 (ms) | keymesh / oidc-provider | Goal |',
+    '|---|---:|---:|---:|---|',
+    loadRow(
+      'keymesh `client_credentials`',
+      issue.clientCredentials,
+      (medianRps(issue.clientCredentials) / oidc).toFixed(2),
+      goalText(ccGoal),
+    ),
+    loadRow(
+      'keymesh token exchange (RFC 8693, access-token subject, on behalf of)',
+      issue.exchange,
+      (medianRps(issue.exchange) / oidc).toFixed(2),
+      goalText(exGoal),
+    ),
+    loadRow(
+      `oidc-provider ${issue.oidcProviderVersion} \`client_credentials\` (JWT, ES256)`,
+      issue.oidcProvider,
+      '–',
+      '–',
+    ),
+    '',
     ...issue.checks.map((c) => `- ${c}`),
-    `- SCT at \`/token\`: ${issue.sctAtToken}`, '',
-    '## Signing in-process: `JwtAccessTokenProvider.createToken` against the machine\'s limit', '',
-    `Same key (ES256, P-256), same claims; the limit is a bare synchronous \`crypto.sign('sha256', …, {dsaEncoding: 'ieee-p1363'})\` of the ${p.signingInputBytes}-byte signing input of a token createToken made.`, '',
-    '| Loop | ops/s (median) | per run | over `crypto.sign` | Goal |', '|---|---:|---|---:|---|',
+    `- SCT at \`/token\`: ${issue.sctAtToken}`,
+    '',
+    "## Signing in-process: `JwtAccessTokenProvider.createToken` against the machine's limit",
+    '',
+    `Same key (ES256, P-256), same claims; the limit is a bare synchronous \`crypto.sign('sha256', …, {dsaEncoding: 'ieee-p1363'})\` of the ${p.signingInputBytes}-byte signing input of a token createToken made.`,
+    '',
+    '| Loop | ops/s (median) | per run | over `crypto.sign` | Goal |',
+    '|---|---:|---|---:|---|',
     loopRow('`crypto.sign` of the same bytes (the limit)', p.cryptoSign, '1.00', '–'),
-    loopRow('`createToken` (claims, JSON, base64url, sign)', p.createToken, (p.createToken.median / sign).toFixed(2), goalText(createGoal)),
-    loopRow('jose `SignJWT` of the same claims (reference)', p.joseSignJwt, (p.joseSignJwt.median / sign).toFixed(2), '–'),
-    '', '## Validating', '',
-    'In-process (this process, sequential): what introspection and SCT validation cost without HTTP or the register.', '',
-    '| Loop | ops/s (median) | per run |', '|---|---:|---|',
-    loopRow('`JwtAccessTokenProvider.validateToken` (jose verify, revocation check answered from memory)', p.validateToken),
+    loopRow(
+      '`createToken` (claims, JSON, base64url, sign)',
+      p.createToken,
+      (p.createToken.median / sign).toFixed(2),
+      goalText(createGoal),
+    ),
+    loopRow(
+      'jose `SignJWT` of the same claims (reference)',
+      p.joseSignJwt,
+      (p.joseSignJwt.median / sign).toFixed(2),
+      '–',
+    ),
+    '',
+    '## Validating',
+    '',
+    'In-process (this process, sequential): what introspection and SCT validation cost without HTTP or the register.',
+    '',
+    '| Loop | ops/s (median) | per run |',
+    '|---|---:|---|',
+    loopRow(
+      '`JwtAccessTokenProvider.validateToken` (jose verify, revocation check answered from memory)',
+      p.validateToken,
+    ),
     loopRow('SCT `validateToken`, in-memory token store, caller not its audience (active + claims)', p.sctValidate),
-    loopRow('SCT `validateToken` by its audience: the key returned as a JWE to its POP key (ECDH-ES+A256KW)', p.sctValidateWithKey), '',
-    `\`POST /introspect\` (\`client_secret_basic\`) on a 3-node cluster, replication factor 1. ${x.placement}`, '',
-    '| Node | holds `revoked/<jti>` | introspections/s | p50 / p99 (ms) | over the holder |', '|---|---|---:|---:|---:|',
+    loopRow(
+      'SCT `validateToken` by its audience: the key returned as a JWE to its POP key (ECDH-ES+A256KW)',
+      p.sctValidateWithKey,
+    ),
+    '',
+    `\`POST /introspect\` (\`client_secret_basic\`) on a 3-node cluster, replication factor 1. ${x.placement}`,
+    '',
+    '| Node | holds `revoked/<jti>` | introspections/s | p50 / p99 (ms) | over the holder |',
+    '|---|---|---:|---:|---:|',
     ...x.nodes.map((n) => introspectionRow(n, holder)),
     '',
     holder && others.length > 0
       ? `Introspection where the revocation record lives on another node: ${int(Math.min(...others))}–${int(Math.max(...others))}/s against ${int(holder.median)}/s on the node that holds it ` +
         `(${(100 * (1 - Math.max(...others) / holder.median)).toFixed(0)}–${(100 * (1 - Math.min(...others) / holder.median)).toFixed(0)}% fewer).`
       : 'No node was found to hold the revocation key.',
-    '', '## Runs', '',
-    'Per run: requests/second (mean of per-second samples). Server and load-generator CPU are % of one core during the measured run (median); steal is the highest of the runs.', '',
-    '| Target | req/s per run | Bytes/response | Server CPU | Load-gen CPU | Steal |', '|---|---|---:|---:|---:|---:|',
-    ...targets.map(runRow), '',
+    '',
+    '## Runs',
+    '',
+    'Per run: requests/second (mean of per-second samples). Server and load-generator CPU are % of one core during the measured run (median); steal is the highest of the runs.',
+    '',
+    '| Target | req/s per run | Bytes/response | Server CPU | Load-gen CPU | Steal |',
+    '|---|---|---:|---:|---:|---:|',
+    ...targets.map(runRow),
+    '',
   ].join('\n');
 }

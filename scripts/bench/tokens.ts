@@ -37,7 +37,14 @@ import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512 } from '../../src/tokens
 import { BenchCluster, makeClusterSecrets, type ClusterSecrets } from './cluster-nodes.js';
 import { freePort, pollUntil200, rawRequest } from './http.js';
 import { measureTargets, type LoadShape, type LoadTarget, type RunSample, type TargetResult } from './load.js';
-import { cleanUpOnSignal, currentAffinity, hasTaskset, spawnNodeProcess, stopServer, type ServerProcess } from './processes.js';
+import {
+  cleanUpOnSignal,
+  currentAffinity,
+  hasTaskset,
+  spawnNodeProcess,
+  stopServer,
+  type ServerProcess,
+} from './processes.js';
 import { machineInfo } from './report.js';
 import { measureInProcess } from './tokens-in-process.js';
 import type { OidcServerSpec } from './tokens-oidc-server.js';
@@ -62,17 +69,31 @@ const FORM = 'application/x-www-form-urlencoded';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const OIDC_SERVER = fileURLToPath(new URL('./tokens-oidc-server.js', import.meta.url));
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 /** One form POST; the JSON answer (empty object when none). */
-async function postForm(url: string, authorization: string, form: [string, string][]): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await rawRequest(url, { method: 'POST', headers: { authorization, 'content-type': FORM }, body: new URLSearchParams(form).toString() });
+async function postForm(
+  url: string,
+  authorization: string,
+  form: [string, string][],
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await rawRequest(url, {
+    method: 'POST',
+    headers: { authorization, 'content-type': FORM },
+    body: new URLSearchParams(form).toString(),
+  });
   const text = res.body.toString('utf8');
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
 /** Polls a form POST until it answers 200; its JSON. */
-async function postUntilOk(url: string, authorization: string, form: [string, string][], what: string): Promise<Record<string, unknown>> {
+async function postUntilOk(
+  url: string,
+  authorization: string,
+  form: [string, string][],
+  what: string,
+): Promise<Record<string, unknown>> {
   const deadline = performance.now() + SERVING_TIMEOUT_MS;
   let last = 'no answer';
   while (performance.now() < deadline) {
@@ -112,16 +133,23 @@ interface CpuPlacement {
 /** Pins this process (every thread, `taskset -a -p`) to LOAD_CPU when `taskset` and two CPUs allow it. */
 function placeThisProcess(): CpuPlacement {
   const unpinned = (why: string): CpuPlacement => ({
-    serverCpu: undefined, note: `not pinned (${why}); servers and load generator share the CPUs`, pin: () => {}, pinSelf: () => {}, restore: () => {},
+    serverCpu: undefined,
+    note: `not pinned (${why}); servers and load generator share the CPUs`,
+    pin: () => {},
+    pinSelf: () => {},
+    restore: () => {},
   });
   if (!hasTaskset()) return unpinned('taskset not found');
   if (cpus().length < 2) return unpinned(`only ${cpus().length} CPU`);
   const before = currentAffinity();
-  const set = (pid: number, list: string) => spawnSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' }).status === 0;
-  if (!before || !set(process.pid, String(LOAD_CPU)) || currentAffinity() !== String(LOAD_CPU)) return unpinned(`taskset could not pin this process to CPU ${LOAD_CPU}`);
+  const set = (pid: number, list: string) =>
+    spawnSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' }).status === 0;
+  if (!before || !set(process.pid, String(LOAD_CPU)) || currentAffinity() !== String(LOAD_CPU))
+    return unpinned(`taskset could not pin this process to CPU ${LOAD_CPU}`);
   return {
     serverCpu: SERVER_CPU,
-    note: `the server under load on CPU ${SERVER_CPU}, this process (autocannon, in-process loops) on CPU ${LOAD_CPU}: in part 1 the keymesh node and oidc-provider ` +
+    note:
+      `the server under load on CPU ${SERVER_CPU}, this process (autocannon, in-process loops) on CPU ${LOAD_CPU}: in part 1 the keymesh node and oidc-provider ` +
       `are started with \`taskset -c ${SERVER_CPU}\` (one is measured at a time, the other idles); in part 3 the cluster starts unpinned, then before each run ` +
       `the node under load is moved to CPU ${SERVER_CPU} and the other two to CPU ${LOAD_CPU} (\`taskset -a -p\`)`,
     pin: (pid, cpu) => {
@@ -136,7 +164,11 @@ function placeThisProcess(): CpuPlacement {
  * Each target once for PREWARM (dropped), then SHAPE.repetitions runs interleaved (A1 B1 C1 A2 …), each with its own
  * 1 s warm-up; `before(i)` runs before every run of target i (to place processes on CPUs).
  */
-async function measureInterleaved(targets: readonly LoadTarget[], log: Log, before: (i: number) => void = () => {}): Promise<TargetResult[]> {
+async function measureInterleaved(
+  targets: readonly LoadTarget[],
+  log: Log,
+  before: (i: number) => void = () => {},
+): Promise<TargetResult[]> {
   for (const [i, t] of targets.entries()) {
     before(i);
     await measureTargets([t], PREWARM, () => {});
@@ -145,7 +177,9 @@ async function measureInterleaved(targets: readonly LoadTarget[], log: Log, befo
   for (let rep = 1; rep <= SHAPE.repetitions; rep++) {
     for (const [i, t] of targets.entries()) {
       before(i);
-      const [result] = await measureTargets([t], { ...SHAPE, repetitions: 1 }, (line) => log(line.replace('run 1/1', `run ${rep}/${SHAPE.repetitions}`)));
+      const [result] = await measureTargets([t], { ...SHAPE, repetitions: 1 }, (line) =>
+        log(line.replace('run 1/1', `run ${rep}/${SHAPE.repetitions}`)),
+      );
       samples[i]!.push(...result!.samples);
     }
   }
@@ -158,14 +192,37 @@ function nodeEnv(secrets: ClusterSecrets): NodeJS.ProcessEnv {
 }
 
 /** One `keymesh start` on `cpu` with the token clients; resolves once it answers `/readyz`. */
-async function startNode(root: string, secretHash: string, cpu: number | undefined, servers: ServerProcess[]): Promise<{ url: string; server: ServerProcess }> {
+async function startNode(
+  root: string,
+  secretHash: string,
+  cpu: number | undefined,
+  servers: ServerProcess[],
+): Promise<{ url: string; server: ServerProcess }> {
   const dir = join(root, 'node');
   mkdirSync(dir, { recursive: true });
   const configFile = join(dir, 'config.json');
-  const config = { name: 'tokens-1', clusterId: 'bench-tokens', log: { level: 'warn' }, replicationFactor: 1, realms: { default: { issuer: ISSUER } }, clients: clients(secretHash) };
+  const config = {
+    name: 'tokens-1',
+    clusterId: 'bench-tokens',
+    log: { level: 'warn' },
+    replicationFactor: 1,
+    realms: { default: { issuer: ISSUER } },
+    clients: clients(secretHash),
+  };
   writeFileSync(configFile, JSON.stringify(config));
   const port = await freePort();
-  const args = [CLI, 'start', '--config', configFile, '--data-dir', join(dir, 'data'), '--http', `127.0.0.1:${port}`, '--p2p', '127.0.0.1:0'];
+  const args = [
+    CLI,
+    'start',
+    '--config',
+    configFile,
+    '--data-dir',
+    join(dir, 'data'),
+    '--http',
+    `127.0.0.1:${port}`,
+    '--p2p',
+    '127.0.0.1:0',
+  ];
   const server = spawnNodeProcess(args, nodeEnv(makeClusterSecrets()), cpu);
   servers.push(server);
   const url = `http://127.0.0.1:${port}`;
@@ -176,33 +233,69 @@ async function startNode(root: string, secretHash: string, cpu: number | undefin
 }
 
 /** oidc-provider in its own process on `cpu`. */
-async function startOidcProvider(root: string, secret: string, cpu: number | undefined, servers: ServerProcess[]): Promise<{ url: string; version: string; server: ServerProcess }> {
+async function startOidcProvider(
+  root: string,
+  secret: string,
+  cpu: number | undefined,
+  servers: ServerProcess[],
+): Promise<{ url: string; version: string; server: ServerProcess }> {
   const spec: OidcServerSpec = { clientId: 'app', clientSecret: secret, resource: API, scope: 'api', ttlS: 300 };
   const specFile = join(root, 'oidc-provider.json');
   writeFileSync(specFile, JSON.stringify(spec));
   const server = spawnNodeProcess([OIDC_SERVER, specFile], process.env, cpu);
   servers.push(server);
-  const line = JSON.parse(await server.waitForLine((l) => l.startsWith('{"port":'), SERVING_TIMEOUT_MS)) as { port: number; version: string };
+  const line = JSON.parse(await server.waitForLine((l) => l.startsWith('{"port":'), SERVING_TIMEOUT_MS)) as {
+    port: number;
+    version: string;
+  };
   return { url: `http://127.0.0.1:${line.port}`, version: line.version, server };
 }
 
-const target = (name: string, url: string, authorization: string, form: [string, string][], serverPid: number): LoadTarget => ({
-  name, url, method: 'POST', headers: { authorization, 'content-type': FORM }, body: new URLSearchParams(form).toString(), expectStatus: 200, serverPid,
+const target = (
+  name: string,
+  url: string,
+  authorization: string,
+  form: [string, string][],
+  serverPid: number,
+): LoadTarget => ({
+  name,
+  url,
+  method: 'POST',
+  headers: { authorization, 'content-type': FORM },
+  body: new URLSearchParams(form).toString(),
+  expectStatus: 200,
+  serverPid,
 });
 
 /** Part 1: the two keymesh grants and oidc-provider's client_credentials, checked once, then measured interleaved. */
-async function measureIssuing(root: string, secret: string, cpu: number | undefined, log: Log): Promise<TokensResults['issue']> {
+async function measureIssuing(
+  root: string,
+  secret: string,
+  cpu: number | undefined,
+  log: Log,
+): Promise<TokensResults['issue']> {
   const servers: ServerProcess[] = [];
   try {
     const secretHash = await hashClientSecret(secret);
-    const [node, oidc] = [await startNode(root, secretHash, cpu, servers), await startOidcProvider(root, secret, cpu, servers)];
+    const [node, oidc] = [
+      await startNode(root, secretHash, cpu, servers),
+      await startOidcProvider(root, secret, cpu, servers),
+    ];
     const app = basic('app', secret);
     const server1 = basic('server-1', secret);
     const cc: [string, string][] = [['grant_type', 'client_credentials']];
     const first = await postUntilOk(`${node.url}/token`, app, cc, 'client_credentials on the keymesh node');
-    const subject = await postUntilOk(`${node.url}/token`, app, [...cc, ['audience', API], ['audience', API2]], 'a two-audience subject token');
+    const subject = await postUntilOk(
+      `${node.url}/token`,
+      app,
+      [...cc, ['audience', API], ['audience', API2]],
+      'a two-audience subject token',
+    );
     const exchange: [string, string][] = [
-      ['grant_type', EXCHANGE], ['subject_token', String(subject['access_token'])], ['subject_token_type', TOKEN_TYPE_ACCESS_TOKEN], ['audience', API2],
+      ['grant_type', EXCHANGE],
+      ['subject_token', String(subject['access_token'])],
+      ['subject_token_type', TOKEN_TYPE_ACCESS_TOKEN],
+      ['audience', API2],
     ];
     const exchanged = await postUntilOk(`${node.url}/token`, server1, exchange, 'token exchange');
     const oidcToken = await postUntilOk(`${oidc.url}/token`, app, cc, 'oidc-provider client_credentials');
@@ -214,18 +307,30 @@ async function measureIssuing(root: string, secret: string, cpu: number | undefi
     ];
     for (const c of checks) log(`  ${c}`);
     const onBehalf = decodeJwt(String(exchanged['access_token']));
-    if ((onBehalf['act'] as { sub?: unknown } | undefined)?.sub !== 'server-1' || onBehalf.aud !== API2) throw new Error(`the exchanged token is not server-1 acting for ${API2}: ${JSON.stringify(onBehalf)}`);
+    if ((onBehalf['act'] as { sub?: unknown } | undefined)?.sub !== 'server-1' || onBehalf.aud !== API2)
+      throw new Error(`the exchanged token is not server-1 acting for ${API2}: ${JSON.stringify(onBehalf)}`);
     const sct = await postForm(`${node.url}/token`, app, [...cc, ['requested_token_type', TOKEN_TYPE_SCT_200512]]);
-    const sctAtToken = sct.status === 200
-      ? `issued (200, \`token_type\` ${String(sct.json['token_type'])}, \`key_size\` ${String(sct.json['key_size'])}); SCT validation is measured in-process (below)`
-      : `not issued (${sct.status} ${JSON.stringify(sct.json)}); SCT validation was measured in-process`;
+    const sctAtToken =
+      sct.status === 200
+        ? `issued (200, \`token_type\` ${String(sct.json['token_type'])}, \`key_size\` ${String(sct.json['key_size'])}); SCT validation is measured in-process (below)`
+        : `not issued (${sct.status} ${JSON.stringify(sct.json)}); SCT validation was measured in-process`;
 
-    const [clientCredentials, exchangeRuns, oidcProvider] = await measureInterleaved([
-      target('token-client-credentials-keymesh', `${node.url}/token`, app, cc, node.server.pid),
-      target('token-exchange-keymesh', `${node.url}/token`, server1, exchange, node.server.pid),
-      target('token-client-credentials-oidc-provider', `${oidc.url}/token`, app, cc, oidc.server.pid),
-    ], log);
-    return { oidcProviderVersion: oidc.version, clientCredentials: clientCredentials!, exchange: exchangeRuns!, oidcProvider: oidcProvider!, checks, sctAtToken };
+    const [clientCredentials, exchangeRuns, oidcProvider] = await measureInterleaved(
+      [
+        target('token-client-credentials-keymesh', `${node.url}/token`, app, cc, node.server.pid),
+        target('token-exchange-keymesh', `${node.url}/token`, server1, exchange, node.server.pid),
+        target('token-client-credentials-oidc-provider', `${oidc.url}/token`, app, cc, oidc.server.pid),
+      ],
+      log,
+    );
+    return {
+      oidcProviderVersion: oidc.version,
+      clientCredentials: clientCredentials!,
+      exchange: exchangeRuns!,
+      oidcProvider: oidcProvider!,
+      checks,
+      sctAtToken,
+    };
   } finally {
     for (const server of servers) await stopServer(server);
   }
@@ -235,25 +340,55 @@ async function measureIssuing(root: string, secret: string, cpu: number | undefi
 function describeToken(what: string, token: string): string {
   const header = decodeProtectedHeader(token);
   const claims = decodeJwt(token);
-  if (header.alg !== 'ES256' || header.typ !== 'at+jwt') throw new Error(`${what}: expected an ES256 at+jwt, got ${JSON.stringify(header)}`);
-  const shown = Object.fromEntries(Object.entries(claims).filter(([name]) => ['sub', 'aud', 'client_id', 'act', 'scope'].includes(name)));
+  if (header.alg !== 'ES256' || header.typ !== 'at+jwt')
+    throw new Error(`${what}: expected an ES256 at+jwt, got ${JSON.stringify(header)}`);
+  const shown = Object.fromEntries(
+    Object.entries(claims).filter(([name]) => ['sub', 'aud', 'client_id', 'act', 'scope'].includes(name)),
+  );
   return `${what}: ${token.length} characters, header ${JSON.stringify(header)}, claims include ${JSON.stringify(shown)}`;
 }
 
 /** Part 3: introspection of one token on each node of a 3-node cluster, replication factor 1. */
-async function measureIntrospection(root: string, secret: string, cpu: CpuPlacement, log: Log): Promise<TokensResults['introspection']> {
+async function measureIntrospection(
+  root: string,
+  secret: string,
+  cpu: CpuPlacement,
+  log: Log,
+): Promise<TokensResults['introspection']> {
   const secrets = makeClusterSecrets();
-  const config = { clusterId: 'bench-tokens-3', log: { level: 'warn' }, replicationFactor: 1, bootstrapExpect: 3, realms: { default: { issuer: ISSUER } }, clients: clients(await hashClientSecret(secret)) };
+  const config = {
+    clusterId: 'bench-tokens-3',
+    log: { level: 'warn' },
+    replicationFactor: 1,
+    bootstrapExpect: 3,
+    realms: { default: { issuer: ISSUER } },
+    clients: clients(await hashClientSecret(secret)),
+  };
   const cluster = await BenchCluster.create(3, join(root, 'cluster'), secrets, config);
   try {
     await cluster.startAll();
     await cluster.waitUntilConverged(SERVING_TIMEOUT_MS);
     const map = await waitForStableMap(cluster, secrets.adminToken);
     const app = basic('app', secret);
-    const token = String((await postUntilOk(`${cluster.url(0)}/token`, app, [['grant_type', 'client_credentials']], 'client_credentials on node-1'))['access_token']);
+    const token = String(
+      (
+        await postUntilOk(
+          `${cluster.url(0)}/token`,
+          app,
+          [['grant_type', 'client_credentials']],
+          'client_credentials on node-1',
+        )
+      )['access_token'],
+    );
     for (let i = 0; i < cluster.size; i++) {
-      const answer = await postUntilOk(`${cluster.url(i)}/introspect`, app, [['token', token]], `introspection on ${cluster.nodes[i]!.name}`);
-      if (answer['active'] !== true) throw new Error(`${cluster.nodes[i]!.name} does not find the token active: ${JSON.stringify(answer)}`);
+      const answer = await postUntilOk(
+        `${cluster.url(i)}/introspect`,
+        app,
+        [['token', token]],
+        `introspection on ${cluster.nodes[i]!.name}`,
+      );
+      if (answer['active'] !== true)
+        throw new Error(`${cluster.nodes[i]!.name} does not find the token active: ${JSON.stringify(answer)}`);
     }
     const revocationKey = `revoked/${String(decodeJwt(token).jti)}`;
     const holderId = new Placement(map, 1).replicaSets(revocationKey)[0]?.[0];
@@ -261,10 +396,23 @@ async function measureIntrospection(root: string, secret: string, cpu: CpuPlacem
     log(`  ${revocationKey} is held by ${holder ?? 'nobody'} (map epoch ${map.epoch})`);
     const pids = cluster.nodes.map((n) => n.server!.pid);
     cpu.pinSelf();
-    const results = await measureInterleaved(cluster.nodes.map((n, i) => target(`introspect-${n.name}`, `${cluster.url(i)}/introspect`, app, [['token', token]], pids[i]!)),
-      log, (i) => pids.forEach((pid, k) => cpu.pin(pid, k === i ? SERVER_CPU : LOAD_CPU)));
-    const nodes: IntrospectionNode[] = results.map((result, i) => ({ name: cluster.nodes[i]!.name, holdsRevocationKey: cluster.nodes[i]!.name === holder, result, median: medianRps(result) }));
-    const placement = (cpu.serverCpu === undefined ? 'Three `keymesh start` processes on loopback, unpinned. ' : `Three \`keymesh start\` processes on loopback; the node under load on CPU ${SERVER_CPU}, the other two (one of them serving the forwarded reads) and the load generator on CPU ${LOAD_CPU}. `) +
+    const results = await measureInterleaved(
+      cluster.nodes.map((n, i) =>
+        target(`introspect-${n.name}`, `${cluster.url(i)}/introspect`, app, [['token', token]], pids[i]!),
+      ),
+      log,
+      (i) => pids.forEach((pid, k) => cpu.pin(pid, k === i ? SERVER_CPU : LOAD_CPU)),
+    );
+    const nodes: IntrospectionNode[] = results.map((result, i) => ({
+      name: cluster.nodes[i]!.name,
+      holdsRevocationKey: cluster.nodes[i]!.name === holder,
+      result,
+      median: medianRps(result),
+    }));
+    const placement =
+      (cpu.serverCpu === undefined
+        ? 'Three `keymesh start` processes on loopback, unpinned. '
+        : `Three \`keymesh start\` processes on loopback; the node under load on CPU ${SERVER_CPU}, the other two (one of them serving the forwarded reads) and the load generator on CPU ${LOAD_CPU}. `) +
       `The token was issued on node-1; \`${revocationKey.slice(0, 16)}…\` is placed on ${holder} by the cluster map (epoch ${map.epoch}), computed with keymesh's own ring code.`;
     return { placement, revocationKey, nodes };
   } finally {
@@ -277,13 +425,18 @@ async function waitForStableMap(cluster: BenchCluster, adminToken: string): Prom
   const deadline = performance.now() + SERVING_TIMEOUT_MS;
   let last = 'no answer';
   while (performance.now() < deadline) {
-    const views = await Promise.all(cluster.nodes.map(async (_, i) => {
-      const res = await rawRequest(`${cluster.url(i)}/v1/cluster`, { headers: { authorization: `Bearer ${adminToken}` } });
-      return JSON.parse(res.body.toString('utf8')) as { status?: string; map?: ClusterMap | null };
-    }));
+    const views = await Promise.all(
+      cluster.nodes.map(async (_, i) => {
+        const res = await rawRequest(`${cluster.url(i)}/v1/cluster`, {
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        return JSON.parse(res.body.toString('utf8')) as { status?: string; map?: ClusterMap | null };
+      }),
+    );
     last = views.map((v) => `${v.status} epoch ${v.map?.epoch}`).join(', ');
     const map = views[0]?.map;
-    const stable = (m: ClusterMap | null | undefined) => m?.members.length === cluster.size && m.members.every((x) => x.role === 'normal');
+    const stable = (m: ClusterMap | null | undefined) =>
+      m?.members.length === cluster.size && m.members.every((x) => x.role === 'normal');
     if (map && stable(map) && views.every((v) => v.status === 'member' && v.map?.epoch === map.epoch)) return map;
     await sleep(POLL_MS);
   }
@@ -316,12 +469,22 @@ export async function runTokensBenchmark(log: Log): Promise<TokensResults> {
     }
     const l = inProcess.loops;
     const results: Omit<TokensResults, 'goals'> = {
-      date: date.toISOString(), durationSeconds: (Date.now() - date.getTime()) / 1000, machine: machineInfo(),
-      loadAverage: { start: loadStart, end: loadavg()[0]! }, placement: place.note, shape: SHAPE,
-      inProcessMs: { warmup: IN_PROCESS.warmupMs, measured: IN_PROCESS.measuredMs }, issue,
+      date: date.toISOString(),
+      durationSeconds: (Date.now() - date.getTime()) / 1000,
+      machine: machineInfo(),
+      loadAverage: { start: loadStart, end: loadavg()[0]! },
+      placement: place.note,
+      shape: SHAPE,
+      inProcessMs: { warmup: IN_PROCESS.warmupMs, measured: IN_PROCESS.measuredMs },
+      issue,
       inProcess: {
-        createToken: l['createToken']!, cryptoSign: l['cryptoSign']!, joseSignJwt: l['joseSignJwt']!, validateToken: l['validateToken']!,
-        sctValidate: l['sctValidate']!, sctValidateWithKey: l['sctValidateWithKey']!, signingInputBytes: inProcess.signingInputBytes,
+        createToken: l['createToken']!,
+        cryptoSign: l['cryptoSign']!,
+        joseSignJwt: l['joseSignJwt']!,
+        validateToken: l['validateToken']!,
+        sctValidate: l['sctValidate']!,
+        sctValidateWithKey: l['sctValidateWithKey']!,
+        signingInputBytes: inProcess.signingInputBytes,
       },
       introspection,
     };

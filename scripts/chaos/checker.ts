@@ -13,7 +13,14 @@
  * and a token's `exp` is given `expiryToleranceMs` either way because node clocks are skewed on purpose.
  */
 import { FaultModel } from './fault-model.js';
-import { completedOps, type ExitEvent, type HistoryEvent, type JwksSnapshot, type OpKind, type OpValue } from './history.js';
+import {
+  completedOps,
+  type ExitEvent,
+  type HistoryEvent,
+  type JwksSnapshot,
+  type OpKind,
+  type OpValue,
+} from './history.js';
 
 /** The invariants of DESIGN §3. */
 export type Invariant = 'I1' | 'I2' | 'I3' | 'I4' | 'I5';
@@ -45,7 +52,12 @@ export interface CheckerOptions {
 }
 
 /** How many operations of one kind ended each way; `pending` were invoked and never completed. */
-export interface OutcomeCounts { ok: number; fail: number; unknown: number; pending: number }
+export interface OutcomeCounts {
+  ok: number;
+  fail: number;
+  unknown: number;
+  pending: number;
+}
 
 /** What the checker found: the violations, sorted by invariant then time, and the outcomes by operation kind. */
 export interface CheckResult {
@@ -86,7 +98,10 @@ interface Token {
 }
 
 /** A JWKS read that answered. */
-interface Published { readonly time: number; readonly kids: ReadonlySet<string> }
+interface Published {
+  readonly time: number;
+  readonly kids: ReadonlySet<string>;
+}
 
 interface Context {
   readonly ops: readonly Op[];
@@ -104,7 +119,15 @@ interface Context {
 }
 
 function collectOps(history: readonly HistoryEvent[]): Op[] {
-  return completedOps(history).map((o) => ({ id: o.id, kind: o.op, node: o.node, invokedAt: o.invokedAt, doneAt: o.doneAt ?? Infinity, outcome: o.outcome, value: o.value }));
+  return completedOps(history).map((o) => ({
+    id: o.id,
+    kind: o.op,
+    node: o.node,
+    invokedAt: o.invokedAt,
+    doneAt: o.doneAt ?? Infinity,
+    outcome: o.outcome,
+    value: o.value,
+  }));
 }
 
 function okOps(ops: readonly Op[], kind: OpKind): Op[] {
@@ -116,13 +139,24 @@ function collectTokens(ops: readonly Op[]): Map<string, Token> {
   for (const op of okOps(ops, 'issue')) {
     const { jti, kid, iat, exp } = op.value;
     if (jti === undefined || kid === undefined || exp === undefined) continue;
-    tokens.set(jti, { op, jti, kid, signer: op.value.issuedBy ?? op.node, iatMs: iat === undefined ? op.invokedAt : iat * 1000, expMs: exp * 1000 });
+    tokens.set(jti, {
+      op,
+      jti,
+      kid,
+      signer: op.value.issuedBy ?? op.node,
+      iatMs: iat === undefined ? op.invokedAt : iat * 1000,
+      expMs: exp * 1000,
+    });
   }
   return tokens;
 }
 
 /** The earliest `timeOf` among the ops of each key; ops without a key are left out. */
-function earliestBy(ops: readonly Op[], keyOf: (op: Op) => string | undefined, timeOf: (op: Op) => number): Map<string, number> {
+function earliestBy(
+  ops: readonly Op[],
+  keyOf: (op: Op) => string | undefined,
+  timeOf: (op: Op) => number,
+): Map<string, number> {
   const earliest = new Map<string, number>();
   for (const op of ops) {
     const key = keyOf(op);
@@ -162,14 +196,20 @@ const iso = (ms: number): string => (Number.isFinite(ms) ? new Date(ms).toISOStr
 
 /** I1: all acknowledged secrets of a user are equal. */
 function checkSecretsAgree(ctx: Context): Violation[] {
-  const byUser = groupBy(okOps(ctx.ops, 'secret').sort((a, b) => a.doneAt - b.doneAt), (o) => o.value.user);
+  const byUser = groupBy(
+    okOps(ctx.ops, 'secret').sort((a, b) => a.doneAt - b.doneAt),
+    (o) => o.value.user,
+  );
   const out: Violation[] = [];
   for (const [user, ops] of byUser) {
     const first = ops[0];
     const other = ops.find((o) => o.value.secret !== first?.value.secret);
     if (first === undefined || other === undefined) continue;
     out.push({
-      invariant: 'I1', ops: [first.id, other.id], node: other.node, time: other.doneAt,
+      invariant: 'I1',
+      ops: [first.id, other.id],
+      node: other.node,
+      time: other.doneAt,
       message: `user ${user} got two different secrets (op ${first.id} at ${first.node}, op ${other.id} at ${other.node})`,
     });
   }
@@ -182,11 +222,16 @@ function checkSecretsSurvive(ctx: Context): Violation[] {
   if (finalFrom === undefined) return [];
   const secrets = okOps(ctx.ops, 'secret');
   const readBack = new Set(secrets.filter((o) => o.value.final === true).map((o) => o.value.user));
-  const acknowledged = groupBy(secrets.filter((o) => o.doneAt < finalFrom).sort((a, b) => a.doneAt - b.doneAt), (o) => o.value.user);
+  const acknowledged = groupBy(
+    secrets.filter((o) => o.doneAt < finalFrom).sort((a, b) => a.doneAt - b.doneAt),
+    (o) => o.value.user,
+  );
   return [...acknowledged]
     .filter(([user]) => !readBack.has(user))
     .map(([user, ops]) => ({
-      invariant: 'I1', ops: ops.slice(0, 1).map((o) => o.id), time: finalFrom,
+      invariant: 'I1',
+      ops: ops.slice(0, 1).map((o) => o.id),
+      time: finalFrom,
       message: `acknowledged secret of user ${user} not readable after healing`,
     }));
 }
@@ -208,7 +253,13 @@ function checkConverged(ctx: Context): Violation[] {
   });
   if (differences.length === 0) return [];
   const time = Math.max(...[...last.values()].map((r) => r.time));
-  return [{ invariant: 'I2', time, message: `JWKS not converged after healing on ${[...last.keys()].join(', ')}: ${differences.join('; ')}` }];
+  return [
+    {
+      invariant: 'I2',
+      time,
+      message: `JWKS not converged after healing on ${[...last.keys()].join(', ')}: ${differences.join('; ')}`,
+    },
+  ];
 }
 
 /** I2: every node connected to the signer already published the key a token was signed with. */
@@ -223,7 +274,10 @@ function checkPublishedAtIssue(ctx: Context): Violation[] {
       if (read === undefined || read.time > doneAt + PUBLISH_READ_SLACK_MS) continue;
       if (read.kids.has(token.kid) || before(ctx.keyRevokedFrom, token.kid, read.time)) continue;
       out.push({
-        invariant: 'I2', ops: [token.op.id], node, time: read.time,
+        invariant: 'I2',
+        ops: [token.op.id],
+        node,
+        time: read.time,
         message: `token ${token.jti} signed by ${token.signer} with ${token.kid} at ${iso(token.iatMs)}: ${node} did not publish the key in its JWKS at ${iso(read.time)}`,
       });
     }
@@ -232,12 +286,26 @@ function checkPublishedAtIssue(ctx: Context): Violation[] {
 }
 
 /** The first read of `node` that drops `kid` before `until`, after a read that had it, that nothing excuses. */
-function firstDrop(ctx: Context, node: string, reads: readonly Published[], kid: string, from: number, until: number): Published | undefined {
+function firstDrop(
+  ctx: Context,
+  node: string,
+  reads: readonly Published[],
+  kid: string,
+  from: number,
+  until: number,
+): Published | undefined {
   const start = reads.findIndex((r) => r.time >= from && r.kids.has(kid));
   const first = reads[start];
   if (first === undefined) return undefined;
-  return reads.slice(start + 1).find((r) => r.time < until && !r.kids.has(kid)
-    && !before(ctx.keyRevokedFrom, kid, r.time) && !ctx.faults.wipedIn(node, first.time, r.time));
+  return reads
+    .slice(start + 1)
+    .find(
+      (r) =>
+        r.time < until &&
+        !r.kids.has(kid) &&
+        !before(ctx.keyRevokedFrom, kid, r.time) &&
+        !ctx.faults.wipedIn(node, first.time, r.time),
+    );
 }
 
 /**
@@ -258,7 +326,10 @@ function checkStaysPublished(ctx: Context): Violation[] {
       const drop = firstDrop(ctx, node, reads, kid, firstUse.get(kid)!, token.expMs - ctx.options.expiryToleranceMs);
       if (drop === undefined) continue;
       out.push({
-        invariant: 'I2', ops: [token.op.id], node, time: drop.time,
+        invariant: 'I2',
+        ops: [token.op.id],
+        node,
+        time: drop.time,
         message: `${node} dropped ${kid} from its JWKS at ${iso(drop.time)}, before token ${token.jti} signed with it expires at ${iso(token.expMs)}`,
       });
     }
@@ -276,7 +347,10 @@ function refusalExcused(ctx: Context, verify: Op, token: Token): boolean {
   // what the node published when the request reached it: a read taken while it answered may already show the
   // key it was still missing (a restarted node syncing)
   const read = ctx.published.get(verify.node)?.findLast((r) => r.time <= verify.invokedAt);
-  return read?.kids.has(token.kid) !== true && ctx.faults.disturbed(verify.node, token.signer, token.op.invokedAt - settleMs, at);
+  return (
+    read?.kids.has(token.kid) !== true &&
+    ctx.faults.disturbed(verify.node, token.signer, token.op.invokedAt - settleMs, at)
+  );
 }
 
 /** I3: a node calls an acknowledged token inactive only when something explains it. */
@@ -284,10 +358,15 @@ function checkRefusals(ctx: Context): Violation[] {
   return okOps(ctx.ops, 'verify').flatMap((verify): Violation[] => {
     const token = ctx.tokens.get(verify.value.jti ?? '');
     if (verify.value.active !== false || token === undefined || refusalExcused(ctx, verify, token)) return [];
-    return [{
-      invariant: 'I3', ops: [token.op.id, verify.id], node: verify.node, time: verify.invokedAt,
-      message: `valid token ${token.jti} (signed by ${token.signer} with ${token.kid}) refused by ${verify.node} at ${iso(verify.invokedAt)}`,
-    }];
+    return [
+      {
+        invariant: 'I3',
+        ops: [token.op.id, verify.id],
+        node: verify.node,
+        time: verify.invokedAt,
+        message: `valid token ${token.jti} (signed by ${token.signer} with ${token.kid}) refused by ${verify.node} at ${iso(verify.invokedAt)}`,
+      },
+    ];
   });
 }
 
@@ -301,11 +380,19 @@ function checkAcceptances(ctx: Context): Violation[] {
     const out: Violation[] = [];
     const revokedAt = ctx.revokedAt.get(jti);
     if (revokedAt !== undefined && verify.invokedAt > revokedAt + revocationGraceMs) {
-      out.push({ invariant: 'I3', ...at, message: `revoked token ${jti} accepted by ${verify.node} at ${iso(verify.invokedAt)} (revoked at ${iso(revokedAt)})` });
+      out.push({
+        invariant: 'I3',
+        ...at,
+        message: `revoked token ${jti} accepted by ${verify.node} at ${iso(verify.invokedAt)} (revoked at ${iso(revokedAt)})`,
+      });
     }
     const expMs = ctx.tokens.get(jti)?.expMs ?? (verify.value.exp ?? Infinity) * 1000;
     if (verify.invokedAt > expMs + expiryToleranceMs) {
-      out.push({ invariant: 'I3', ...at, message: `expired token ${jti} accepted by ${verify.node} at ${iso(verify.invokedAt)} (expired at ${iso(expMs)})` });
+      out.push({
+        invariant: 'I3',
+        ...at,
+        message: `expired token ${jti} accepted by ${verify.node} at ${iso(verify.invokedAt)} (expired at ${iso(expMs)})`,
+      });
     }
     return out;
   });
@@ -335,7 +422,9 @@ function checkExits(history: readonly HistoryEvent[]): Violation[] {
   return history
     .filter((e): e is ExitEvent => e.type === 'exit' && !e.expected)
     .map((e) => ({
-      invariant: 'I5', node: e.node, time: e.time,
+      invariant: 'I5',
+      node: e.node,
+      time: e.time,
       message: `${e.node} exited unexpectedly at ${iso(e.time)} (code ${String(e.code)}, signal ${String(e.signal)})`,
     }));
 }
@@ -349,7 +438,11 @@ function countOutcomes(ops: readonly Op[]): Record<string, OutcomeCounts> {
   return counts;
 }
 
-function buildContext(history: readonly HistoryEvent[], snapshots: readonly JwksSnapshot[], options: CheckerOptions): Context {
+function buildContext(
+  history: readonly HistoryEvent[],
+  snapshots: readonly JwksSnapshot[],
+  options: CheckerOptions,
+): Context {
   const ops = collectOps(history);
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
   const byKind = (kind: OpKind) => ops.filter((o) => o.kind === kind);
@@ -359,7 +452,11 @@ function buildContext(history: readonly HistoryEvent[], snapshots: readonly Jwks
     tokens: collectTokens(ops),
     faults: new FaultModel(history, settleMs),
     published: collectPublished(snapshots),
-    keyRevokedFrom: earliestBy(byKind('key-revoke'), (o) => o.value.rotatedKid ?? o.value.kid, (o) => o.invokedAt),
+    keyRevokedFrom: earliestBy(
+      byKind('key-revoke'),
+      (o) => o.value.rotatedKid ?? o.value.kid,
+      (o) => o.invokedAt,
+    ),
     revokeInvokedFrom: earliestBy(byKind('revoke'), jtiOf, (o) => o.invokedAt),
     revokedAt: earliestBy(okOps(ops, 'revoke'), jtiOf, (o) => o.doneAt),
     options: {
@@ -381,13 +478,25 @@ function byTime(a: number | undefined, b: number | undefined): number {
 const INVARIANT_ORDER: readonly ViolationKind[] = ['I1', 'I2', 'I3', 'I4', 'I5', 'liveness'];
 
 /** Checks a history and its JWKS snapshots against I1, I2, I3 and I5; violations sorted by invariant, then time. */
-export function checkHistory(history: readonly HistoryEvent[], snapshots: readonly JwksSnapshot[], options: CheckerOptions = {}): CheckResult {
+export function checkHistory(
+  history: readonly HistoryEvent[],
+  snapshots: readonly JwksSnapshot[],
+  options: CheckerOptions = {},
+): CheckResult {
   const ctx = buildContext(history, snapshots, options);
   const violations = [
-    checkSecretsAgree, checkSecretsSurvive, checkConverged, checkPublishedAtIssue, checkStaysPublished,
-    checkRefusals, checkAcceptances, checkScts,
+    checkSecretsAgree,
+    checkSecretsSurvive,
+    checkConverged,
+    checkPublishedAtIssue,
+    checkStaysPublished,
+    checkRefusals,
+    checkAcceptances,
+    checkScts,
   ].flatMap((check) => check(ctx));
   violations.push(...checkExits(history));
-  violations.sort((a, b) => INVARIANT_ORDER.indexOf(a.invariant) - INVARIANT_ORDER.indexOf(b.invariant) || byTime(a.time, b.time));
+  violations.sort(
+    (a, b) => INVARIANT_ORDER.indexOf(a.invariant) - INVARIANT_ORDER.indexOf(b.invariant) || byTime(a.time, b.time),
+  );
   return { violations, counts: countOutcomes(ctx.ops) };
 }

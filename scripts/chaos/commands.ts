@@ -27,9 +27,18 @@ export interface CommandRunner {
 /** The host's commands, through `node:child_process`. */
 export const hostCommands: CommandRunner = {
   runSync(file, args) {
-    const r = spawnSync(file, args, { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = spawnSync(file, args, {
+      encoding: 'utf8',
+      timeout: COMMAND_TIMEOUT_MS,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const error = (r.error as NodeJS.ErrnoException | undefined)?.code;
-    return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ...(error === undefined ? {} : { error }) };
+    return {
+      status: r.status,
+      stdout: r.stdout ?? '',
+      stderr: r.stderr ?? '',
+      ...(error === undefined ? {} : { error }),
+    };
   },
   run(file, args) {
     return new Promise((resolve) => {

@@ -8,7 +8,10 @@
 import { faultWindows, type ExitEvent, type FaultEvent, type HistoryEvent } from './history.js';
 
 /** A closed span of harness time. */
-export interface Interval { readonly from: number; readonly to: number }
+export interface Interval {
+  readonly from: number;
+  readonly to: number;
+}
 
 /** A fault window; `to` is Infinity when it never ended. */
 interface Window extends Interval {
@@ -29,14 +32,21 @@ function mergeIntervals(list: readonly Interval[]): Interval[] {
   const merged: Interval[] = [];
   for (const iv of [...list].sort((a, b) => a.from - b.from)) {
     const last = merged.at(-1);
-    if (last !== undefined && iv.from <= last.to) merged[merged.length - 1] = { from: last.from, to: Math.max(last.to, iv.to) };
+    if (last !== undefined && iv.from <= last.to)
+      merged[merged.length - 1] = { from: last.from, to: Math.max(last.to, iv.to) };
     else merged.push(iv);
   }
   return merged;
 }
 
 function windowsOf(history: readonly HistoryEvent[]): Window[] {
-  return faultWindows(history).map((w) => ({ kind: w.kind, nodes: w.nodes, groups: w.groups ?? [], from: w.start, to: w.end ?? Infinity }));
+  return faultWindows(history).map((w) => ({
+    kind: w.kind,
+    nodes: w.nodes,
+    groups: w.groups ?? [],
+    from: w.start,
+    to: w.end ?? Infinity,
+  }));
 }
 
 /** Spans between a node's exit and its next start (to Infinity when it never started again). */
@@ -74,7 +84,9 @@ export class FaultModel {
 
   /** Whether a wipe of `node`, extended by the settle time, overlaps `[from, to]`. */
   wipedIn(node: string, from: number, to: number): boolean {
-    return this.#windows.some((w) => w.kind === 'wipe' && w.nodes.includes(node) && overlaps(w, from, to, this.#settleMs));
+    return this.#windows.some(
+      (w) => w.kind === 'wipe' && w.nodes.includes(node) && overlaps(w, from, to, this.#settleMs),
+    );
   }
 
   #downIntervals(node: string): readonly Interval[] {
@@ -98,4 +110,3 @@ export class FaultModel {
     return separated;
   }
 }
-

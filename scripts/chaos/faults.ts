@@ -49,7 +49,13 @@ export class Nemesis {
   readonly notes: string[] = [];
   #doomed = 0;
 
-  constructor(o: { nodes: ChaosNodes; network: Pick<ChaosNetwork, 'cut' | 'heal'>; history: JsonLinesWriter<HistoryEvent>; workload: Workload; replicationFactor: number }) {
+  constructor(o: {
+    nodes: ChaosNodes;
+    network: Pick<ChaosNetwork, 'cut' | 'heal'>;
+    history: JsonLinesWriter<HistoryEvent>;
+    workload: Workload;
+    replicationFactor: number;
+  }) {
     this.#nodes = o.nodes;
     this.#network = o.network;
     this.#history = o.history;
@@ -80,7 +86,13 @@ export class Nemesis {
     await this.#network.heal().catch((err: Error) => this.notes.push(`healing the packet cuts failed: ${err.message}`));
     for (let i = 0; i < nodes.length; i++) if (nodes[i]!.paused) this.#nodes.resume(i);
     for (let i = 0; i < nodes.length; i++) if (!this.#nodes.isRunning(i)) await this.#nodes.start(i);
-    await Promise.all(nodes.map((_, i) => this.#nodes.admin(i, 'PUT', '/v1/faults', { blockPeers: [], clockOffsetMs: 0, killAfterAccept: null }).catch(() => undefined)));
+    await Promise.all(
+      nodes.map((_, i) =>
+        this.#nodes
+          .admin(i, 'PUT', '/v1/faults', { blockPeers: [], clockOffsetMs: 0, killAfterAccept: null })
+          .catch(() => undefined),
+      ),
+    );
     for (let i = 0; i < nodes.length; i++) this.#nodes.expectSelfKill(i, false);
   }
 
@@ -138,13 +150,22 @@ export class Nemesis {
   async #partition(fault: PlannedFault): Promise<void> {
     const groups = fault.groups ?? [];
     const { nodes } = this.#nodes;
-    const end = this.#begin(fault, 'partition', fault.targets, { variant: fault.variant }, groups.map((g) => g.map((i) => nodes[i]!.name)));
+    const end = this.#begin(
+      fault,
+      'partition',
+      fault.targets,
+      { variant: fault.variant },
+      groups.map((g) => g.map((i) => nodes[i]!.name)),
+    );
     const groupOf = (i: number) => groups.findIndex((g) => g.includes(i));
-    await Promise.all(nodes.map((_, i) => {
-      const mine = groupOf(i);
-      const blocked = mine < 0 ? [] : nodes.filter((_, j) => groupOf(j) >= 0 && groupOf(j) !== mine).map((n) => n.peerId!);
-      return this.#faults(i, { blockPeers: blocked });
-    }));
+    await Promise.all(
+      nodes.map((_, i) => {
+        const mine = groupOf(i);
+        const blocked =
+          mine < 0 ? [] : nodes.filter((_, j) => groupOf(j) >= 0 && groupOf(j) !== mine).map((n) => n.peerId!);
+        return this.#faults(i, { blockPeers: blocked });
+      }),
+    );
     await sleep(fault.durationMs);
     await Promise.all(nodes.map((_, i) => this.#faults(i, { blockPeers: [] })));
     end();
@@ -187,7 +208,9 @@ export class Nemesis {
     const deadline = Date.now() + SELF_KILL_WAIT_MS;
     while (this.#nodes.isRunning(i) && Date.now() < deadline) await sleep(50);
     if (this.#nodes.isRunning(i)) {
-      this.notes.push(`window #${fault.n}: ${this.#nodes.nodes[i]!.name} did not die after the accept (the secret request did not reach the commit)`);
+      this.notes.push(
+        `window #${fault.n}: ${this.#nodes.nodes[i]!.name} did not die after the accept (the secret request did not reach the commit)`,
+      );
       await this.#faults(i, { killAfterAccept: null });
       this.#nodes.expectSelfKill(i, false);
     }
@@ -213,15 +236,27 @@ export class Nemesis {
       const members = view?.map?.members ?? [];
       const joined = members.some((m) => m.nodeId === node.nodeId && m.role === 'normal');
       if (joined && !members.some((m) => m.nodeId === oldId)) removed = true;
-      else if (joined && !members.some((m) => m.role !== 'normal')) await this.#nodes.admin(other, 'POST', `/v1/cluster/members/${oldId}/remove`, {}, 15_000).catch(() => undefined);
+      else if (joined && !members.some((m) => m.role !== 'normal'))
+        await this.#nodes
+          .admin(other, 'POST', `/v1/cluster/members/${oldId}/remove`, {}, 15_000)
+          .catch(() => undefined);
       if (!removed) await sleep(500);
     }
-    if (!removed) this.notes.push(`window #${fault.n}: ${node.name} (new id ${node.nodeId}) did not join, or its old id ${oldId} was not removed, within ${WIPE_SETTLE_MS / 1000} s`);
+    if (!removed)
+      this.notes.push(
+        `window #${fault.n}: ${node.name} (new id ${node.nodeId}) did not join, or its old id ${oldId} was not removed, within ${WIPE_SETTLE_MS / 1000} s`,
+      );
     end();
   }
 
   /** Records a window's start; the returned function records its end. */
-  #begin(fault: PlannedFault, kind: FaultKind, targets: readonly number[], detail: Record<string, string | number> = {}, groups?: string[][]): () => void {
+  #begin(
+    fault: PlannedFault,
+    kind: FaultKind,
+    targets: readonly number[],
+    detail: Record<string, string | number> = {},
+    groups?: string[][],
+  ): () => void {
     const names = targets.map((i) => this.#nodes.nodes[i]!.name);
     const base = { type: 'fault', id: fault.n, kind, nodes: names, ...(groups ? { groups } : {}), detail } as const;
     this.#history.write({ ...base, phase: 'start', time: Date.now() } satisfies FaultEvent);
@@ -230,7 +265,10 @@ export class Nemesis {
 
   async #faults(i: number, change: Record<string, unknown>): Promise<void> {
     const answer = await this.#nodes.admin(i, 'PUT', '/v1/faults', change);
-    if (answer.status !== 200) throw new Error(`${this.#nodes.nodes[i]!.name} refused the fault ${JSON.stringify(change)}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    if (answer.status !== 200)
+      throw new Error(
+        `${this.#nodes.nodes[i]!.name} refused the fault ${JSON.stringify(change)}: ${answer.status} ${JSON.stringify(answer.body)}`,
+      );
   }
 
   async #map(i: number): Promise<MapView> {
@@ -259,7 +297,10 @@ export class Nemesis {
       const view = await this.#map(i).catch(() => undefined);
       if (!view?.map) continue;
       const normal = view.map.members.filter((m) => m.role === 'normal').map((m) => m.nodeId);
-      return new Ring(normal).replicas(key, this.#replicationFactor).map((id) => nodes.findIndex((n) => n.nodeId === id)).filter((j) => j >= 0);
+      return new Ring(normal)
+        .replicas(key, this.#replicationFactor)
+        .map((id) => nodes.findIndex((n) => n.nodeId === id))
+        .filter((j) => j >= 0);
     }
     return [];
   }

@@ -74,7 +74,8 @@ export function roundGaps(round: readonly MembershipSnapshot[], nodes: ReadonlyM
     for (const [name, nodeId] of nodes) {
       if (name === observer) continue;
       const member = view.members.find((m) => m.nodeId === nodeId);
-      if (member?.state !== 'alive') gaps.push(`${observer} sees ${name} ${member === undefined ? 'not at all' : member.state}`);
+      if (member?.state !== 'alive')
+        gaps.push(`${observer} sees ${name} ${member === undefined ? 'not at all' : member.state}`);
     }
   }
   return gaps;
@@ -88,13 +89,18 @@ function roundsOf(views: readonly MembershipSnapshot[]): Round[] {
     .sort((a, b) => a.sentAt - b.sentAt);
 }
 
-const whole = (history: readonly HistoryEvent[]) => (r: Round) => roundGaps(r.views, expectedNodes(history, r.sentAt)).length === 0;
+const whole = (history: readonly HistoryEvent[]) => (r: Round) =>
+  roundGaps(r.views, expectedNodes(history, r.sentAt)).length === 0;
 
 /**
  * The verdict from the history (its last `heal` event and the nodes' starts) and the views read after it;
  * undefined when the history holds no heal (the run stopped before it).
  */
-export function livenessAfterHeal(history: readonly HistoryEvent[], views: readonly MembershipSnapshot[], boundMs = LIVENESS_AFTER_HEAL_MS): HealLiveness | undefined {
+export function livenessAfterHeal(
+  history: readonly HistoryEvent[],
+  views: readonly MembershipSnapshot[],
+  boundMs = LIVENESS_AFTER_HEAL_MS,
+): HealLiveness | undefined {
   const healedAt = history.findLast((e) => e.type === 'heal')?.time;
   if (healedAt === undefined) return undefined;
   const nodes = expectedNodes(history, healedAt);
@@ -103,12 +109,27 @@ export function livenessAfterHeal(history: readonly HistoryEvent[], views: reado
   const allAliveAt = first?.time;
   const inTime = allAliveAt !== undefined && allAliveAt <= healedAt + boundMs;
   const lastInBound = rounds.filter((r) => r.time <= healedAt + boundMs).at(-1) ?? rounds[0];
-  const missing = inTime ? [] : lastInBound === undefined ? ['no membership view was read after the heal'] : roundGaps(lastInBound.views, expectedNodes(history, lastInBound.sentAt));
-  return { healedAt, boundMs, nodes, allAliveAt, ms: allAliveAt === undefined ? undefined : allAliveAt - healedAt, rounds: rounds.length, missing };
+  const missing = inTime
+    ? []
+    : lastInBound === undefined
+      ? ['no membership view was read after the heal']
+      : roundGaps(lastInBound.views, expectedNodes(history, lastInBound.sentAt));
+  return {
+    healedAt,
+    boundMs,
+    nodes,
+    allAliveAt,
+    ms: allAliveAt === undefined ? undefined : allAliveAt - healedAt,
+    rounds: rounds.length,
+    missing,
+  };
 }
 
 /** For each fault window that ended, how long until every node was alive on every other, before the next window opened. */
-export function livenessAfterEachHeal(history: readonly HistoryEvent[], views: readonly MembershipSnapshot[]): WindowLiveness[] {
+export function livenessAfterEachHeal(
+  history: readonly HistoryEvent[],
+  views: readonly MembershipSnapshot[],
+): WindowLiveness[] {
   const rounds = roundsOf(views);
   const windows = faultWindows(history);
   return windows.flatMap((w): WindowLiveness[] => {
@@ -117,10 +138,16 @@ export function livenessAfterEachHeal(history: readonly HistoryEvent[], views: r
     const next = windows.find((o) => o.start >= healedAt && o.id !== w.id)?.start ?? Infinity;
     const first = rounds.find((r) => r.sentAt >= healedAt && r.time < next && whole(history)(r));
     const allAliveAt = first?.time;
-    return [{
-      windowId: w.id, kind: w.kind, healedAt, allAliveAt, ms: allAliveAt === undefined ? undefined : allAliveAt - healedAt,
-      ...(first === undefined && next !== Infinity ? { interruptedAt: next } : {}),
-    }];
+    return [
+      {
+        windowId: w.id,
+        kind: w.kind,
+        healedAt,
+        allAliveAt,
+        ms: allAliveAt === undefined ? undefined : allAliveAt - healedAt,
+        ...(first === undefined && next !== Infinity ? { interruptedAt: next } : {}),
+      },
+    ];
   });
 }
 
@@ -128,8 +155,11 @@ export function livenessAfterEachHeal(history: readonly HistoryEvent[], views: r
 export function healLivenessViolations(verdict: HealLiveness | undefined): Violation[] {
   if (verdict === undefined || (verdict.ms !== undefined && verdict.ms <= verdict.boundMs)) return [];
   const late = verdict.ms === undefined ? 'not within the reads' : `only after ${(verdict.ms / 1000).toFixed(1)} s`;
-  return [{
-    invariant: 'liveness', time: verdict.healedAt + verdict.boundMs,
-    message: `not every node alive on every other within ${verdict.boundMs / 1000} s of the final heal (${late}; ${verdict.rounds} rounds read): ${verdict.missing.join('; ')}`,
-  }];
+  return [
+    {
+      invariant: 'liveness',
+      time: verdict.healedAt + verdict.boundMs,
+      message: `not every node alive on every other within ${verdict.boundMs / 1000} s of the final heal (${late}; ${verdict.rounds} rounds read): ${verdict.missing.join('; ')}`,
+    },
+  ];
 }

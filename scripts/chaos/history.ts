@@ -183,7 +183,11 @@ export function faultWindows(history: readonly HistoryEvent[]): FaultWindow[] {
   for (const e of history) {
     if (e.type !== 'fault' || e.phase !== 'start') continue;
     windows.push({
-      id: e.id, kind: e.kind, nodes: e.nodes, start: e.time, end: ends.get(e.id),
+      id: e.id,
+      kind: e.kind,
+      nodes: e.nodes,
+      start: e.time,
+      end: ends.get(e.id),
       ...(e.groups === undefined ? {} : { groups: e.groups }),
       ...(e.detail === undefined ? {} : { detail: e.detail }),
     });
@@ -212,7 +216,12 @@ export function completedOps(history: readonly HistoryEvent[]): CompletedOp[] {
   const done = new Map<number, { time: number; type: 'ok' | 'fail' | 'unknown'; error?: string; value?: OpValue }>();
   for (const e of history) {
     if (e.type === 'ok' || e.type === 'fail' || e.type === 'unknown') {
-      done.set(e.id, { time: e.time, type: e.type, ...(e.error === undefined ? {} : { error: e.error }), ...(e.value === undefined ? {} : { value: e.value }) });
+      done.set(e.id, {
+        time: e.time,
+        type: e.type,
+        ...(e.error === undefined ? {} : { error: e.error }),
+        ...(e.value === undefined ? {} : { value: e.value }),
+      });
     }
   }
   const ops: CompletedOp[] = [];
@@ -221,8 +230,13 @@ export function completedOps(history: readonly HistoryEvent[]): CompletedOp[] {
     const d = done.get(e.id);
     const final = e.value?.final === true || d?.value?.final === true;
     ops.push({
-      id: e.id, op: e.op, node: e.node, process: e.process, invokedAt: e.time,
-      doneAt: d?.time, outcome: d?.type ?? 'pending',
+      id: e.id,
+      op: e.op,
+      node: e.node,
+      process: e.process,
+      invokedAt: e.time,
+      doneAt: d?.time,
+      outcome: d?.type ?? 'pending',
       ...(d?.error === undefined ? {} : { error: d.error }),
       ...(final ? { final: true } : {}),
       value: { ...e.value, ...d?.value },

@@ -38,7 +38,15 @@ const PREFIX_BYTES = 8;
 const FILTER_BITS = 20;
 const FILTER_MASK = (1 << FILTER_BITS) - 1;
 /** Errors that mean "nothing to read here": the entry vanished or is not a readable file. */
-const SKIPPED_ERRORS: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'ENXIO', 'ELOOP']);
+const SKIPPED_ERRORS: ReadonlySet<string> = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'EACCES',
+  'EPERM',
+  'ENXIO',
+  'ELOOP',
+]);
 
 interface Form {
   readonly label: string;
@@ -51,9 +59,17 @@ function formsOf(needle: Needle): Form[] {
   const raw = Buffer.from(needle.bytes);
   const base64 = raw.toString('base64').replace(/=+$/, '');
   const base64url = raw.toString('base64url');
-  const forms: Array<[LeakForm, string | Buffer]> = [['raw', raw], ['hex', raw.toString('hex')], ['base64', base64]];
+  const forms: Array<[LeakForm, string | Buffer]> = [
+    ['raw', raw],
+    ['hex', raw.toString('hex')],
+    ['base64', base64],
+  ];
   if (base64url !== base64) forms.push(['base64url', base64url]);
-  return forms.map(([form, bytes]) => ({ label: needle.label, form, bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes }));
+  return forms.map(([form, bytes]) => ({
+    label: needle.label,
+    form,
+    bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes,
+  }));
 }
 
 function prefixHash(view: DataView, at: number): number {

@@ -12,7 +12,15 @@
  * The convergence time of a healed window is the first converged round that opens at or after the heal, timed by
  * the round's last snapshot (the moment the agreement was seen in full).
  */
-import { completedOps, faultWindows, type CompletedOp, type FaultKind, type FaultWindow, type JwksSnapshot, type OpKind } from './history.js';
+import {
+  completedOps,
+  faultWindows,
+  type CompletedOp,
+  type FaultKind,
+  type FaultWindow,
+  type JwksSnapshot,
+  type OpKind,
+} from './history.js';
 
 export { completedOps, faultWindows, type CompletedOp, type FaultWindow };
 
@@ -21,12 +29,21 @@ export const ROUND_WINDOW_MS = 500;
 
 /** The operation kinds in the order tables and legends list them. */
 export const OP_KIND_ORDER: readonly OpKind[] = [
-  'secret', 'issue', 'verify', 'sct-create', 'sct-validate', 'revoke', 'rotate', 'key-revoke',
+  'secret',
+  'issue',
+  'verify',
+  'sct-create',
+  'sct-validate',
+  'revoke',
+  'rotate',
+  'key-revoke',
 ];
 
 /** The nodes a window acts on, as text: a partition's groups joined by ` | `, otherwise the nodes joined by `,`. */
 export function windowNodes(w: FaultWindow): string {
-  return w.groups !== undefined && w.groups.length > 0 ? w.groups.map((g) => g.join(',')).join(' | ') : w.nodes.join(',');
+  return w.groups !== undefined && w.groups.length > 0
+    ? w.groups.map((g) => g.join(',')).join(' | ')
+    : w.nodes.join(',');
 }
 
 /** A window's label in tables and the picture, e.g. `#3 partition n1,n2 | n3,n4,n5`. */
@@ -60,7 +77,10 @@ export interface WindowAvailability {
  * row is `no fault`, spanning `runStart` to `runEnd`; the windows follow in start order.
  */
 export function availabilityByWindow(
-  ops: readonly CompletedOp[], windows: readonly FaultWindow[], runStart: number, runEnd: number,
+  ops: readonly CompletedOp[],
+  windows: readonly FaultWindow[],
+  runStart: number,
+  runEnd: number,
 ): WindowAvailability[] {
   const tally = () => ({ ok: 0, fail: 0, unknown: 0 });
   type Tally = ReturnType<typeof tally>;
@@ -90,7 +110,10 @@ export function availabilityByWindow(
     });
     if (!open) add(calm, op);
   }
-  const rows = [row('no fault', runStart, runEnd, calm), ...windows.map((w, i) => row(windowLabel(w), w.start, w.end ?? runEnd, perWindow[i]!))];
+  const rows = [
+    row('no fault', runStart, runEnd, calm),
+    ...windows.map((w, i) => row(windowLabel(w), w.start, w.end ?? runEnd, perWindow[i]!)),
+  ];
   if (finals.length > 0) {
     const t = tally();
     for (const op of finals) add(t, op);
@@ -126,7 +149,11 @@ function rounds(snapshots: readonly JwksSnapshot[]): Round[] {
   const out: Round[] = [];
   let current: Round | undefined;
   for (const s of [...snapshots].sort((a, b) => a.time - b.time)) {
-    if (current === undefined || s.time - current.first >= ROUND_WINDOW_MS || current.snapshots.some((x) => x.node === s.node)) {
+    if (
+      current === undefined ||
+      s.time - current.first >= ROUND_WINDOW_MS ||
+      current.snapshots.some((x) => x.node === s.node)
+    ) {
       current = { first: s.time, last: s.time, snapshots: [] };
       out.push(current);
     }
@@ -147,7 +174,10 @@ function converged(r: Round, expected: ReadonlySet<string>): boolean {
 }
 
 /** The convergence time after each ended window, in window order; windows that never ended are left out. */
-export function convergenceAfterHeals(windows: readonly FaultWindow[], snapshots: readonly JwksSnapshot[]): Convergence[] {
+export function convergenceAfterHeals(
+  windows: readonly FaultWindow[],
+  snapshots: readonly JwksSnapshot[],
+): Convergence[] {
   const all = rounds(snapshots);
   const everAnswered = new Set(all.flatMap(answered));
   const out: Convergence[] = [];
@@ -161,7 +191,11 @@ export function convergenceAfterHeals(windows: readonly FaultWindow[], snapshots
     const round = all.find((r) => r.first >= healedAt && r.last < next && converged(r, expected));
     const convergedAt = round?.last;
     out.push({
-      windowId: w.id, kind: w.kind, healedAt, convergedAt, ms: convergedAt === undefined ? undefined : convergedAt - healedAt,
+      windowId: w.id,
+      kind: w.kind,
+      healedAt,
+      convergedAt,
+      ms: convergedAt === undefined ? undefined : convergedAt - healedAt,
       ...(round === undefined && next !== Infinity ? { interruptedAt: next } : {}),
     });
   }

@@ -12,11 +12,13 @@ const LOOPBACK = '127.0.0.1';
 
 export class LoopbackNetwork implements ChaosNetwork {
   readonly mode = 'loopback' as const;
-  readonly partitionMethod = 'fault-injection hook: each node\'s libp2p connection gater refuses the other side\'s peers and closes open connections (`PUT /v1/faults`, only with `--allow-fault-injection`); every kind of traffic between nodes runs over libp2p';
+  readonly partitionMethod =
+    "fault-injection hook: each node's libp2p connection gater refuses the other side's peers and closes open connections (`PUT /v1/faults`, only with `--allow-fault-injection`); every kind of traffic between nodes runs over libp2p";
 
   async setUp(size: number): Promise<{ nodes: NodePlace[]; parties: PartiesPlace }> {
     const nodes: NodePlace[] = [];
-    for (let i = 0; i < size; i++) nodes.push({ protocol: 'http', host: LOOPBACK, httpPort: await freePort(), p2pPort: await freePort() });
+    for (let i = 0; i < size; i++)
+      nodes.push({ protocol: 'http', host: LOOPBACK, httpPort: await freePort(), p2pPort: await freePort() });
     return { nodes, parties: { host: LOOPBACK } };
   }
 

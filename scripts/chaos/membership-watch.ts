@@ -51,17 +51,33 @@ export class MembershipWatch {
     for (let round = 1; !this.#stopping.signal.aborted; round++) {
       const sentAt = Date.now();
       const expected = new Map(nodes.map((n) => [n.name, n.nodeId ?? '']));
-      const read = await Promise.all(nodes.map(async (node, i): Promise<MembershipSnapshot> => {
-        const view = await this.#nodes.admin(i, 'GET', '/v1/cluster', undefined, READ_TIMEOUT_MS).catch(() => undefined);
-        const list = view?.status === 200 ? view.body?.['members'] : undefined;
-        const members = Array.isArray(list)
-          ? list.map((m: Record<string, unknown>): MemberState => ({ nodeId: String(m['nodeId']), name: String(m['name']), state: String(m['state']) }))
-          : null;
-        return { sentAt, time: Date.now(), round, node: node.name, members };
-      }));
+      const read = await Promise.all(
+        nodes.map(async (node, i): Promise<MembershipSnapshot> => {
+          const view = await this.#nodes
+            .admin(i, 'GET', '/v1/cluster', undefined, READ_TIMEOUT_MS)
+            .catch(() => undefined);
+          const list = view?.status === 200 ? view.body?.['members'] : undefined;
+          const members = Array.isArray(list)
+            ? list.map(
+                (m: Record<string, unknown>): MemberState => ({
+                  nodeId: String(m['nodeId']),
+                  name: String(m['name']),
+                  state: String(m['state']),
+                }),
+              )
+            : null;
+          return { sentAt, time: Date.now(), round, node: node.name, members };
+        }),
+      );
       for (const s of read) this.#out.write(s);
-      this.#rounds.push({ sentAt, time: Math.max(...read.map((s) => s.time)), whole: roundGaps(read, expected).length === 0 });
-      await sleep(Math.max(0, sentAt + MEMBERSHIP_READ_EVERY_MS - Date.now()), undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+      this.#rounds.push({
+        sentAt,
+        time: Math.max(...read.map((s) => s.time)),
+        whole: roundGaps(read, expected).length === 0,
+      });
+      await sleep(Math.max(0, sentAt + MEMBERSHIP_READ_EVERY_MS - Date.now()), undefined, {
+        signal: this.#stopping.signal,
+      }).catch(() => undefined);
     }
   }
 }

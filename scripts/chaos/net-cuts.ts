@@ -19,7 +19,11 @@ import type { PlannedFault } from './schedule.js';
 export type NetCut =
   | { readonly shape: 'drop'; readonly groups: readonly [readonly number[], readonly number[]] }
   | { readonly shape: 'one-way'; readonly from: readonly number[]; readonly to: readonly number[] }
-  | { readonly shape: 'bridge'; readonly sides: readonly [readonly number[], readonly number[]]; readonly bridge: number };
+  | {
+      readonly shape: 'bridge';
+      readonly sides: readonly [readonly number[], readonly number[]];
+      readonly bridge: number;
+    };
 
 /** One iptables invocation (without the program name) to run in node `node`'s namespace. */
 export interface IptablesCommand {
@@ -55,7 +59,10 @@ function dropFrom(receiver: number, sender: number, address: (i: number) => stri
 
 /** Both ways between every node of `a` and every node of `b`. */
 function bothWays(a: readonly number[], b: readonly number[], address: (i: number) => string): IptablesCommand[] {
-  return [...a.flatMap((x) => b.map((y) => dropFrom(x, y, address))), ...b.flatMap((y) => a.map((x) => dropFrom(y, x, address)))];
+  return [
+    ...a.flatMap((x) => b.map((y) => dropFrom(x, y, address))),
+    ...b.flatMap((y) => a.map((x) => dropFrom(y, x, address))),
+  ];
 }
 
 /**
@@ -72,7 +79,8 @@ export function cutCommands(cut: NetCut, address: (i: number) => string): Iptabl
     case 'one-way':
       return b.flatMap((receiver) => a.map((sender) => dropFrom(receiver, sender, address)));
     case 'bridge':
-      if (a.includes(cut.bridge) || b.includes(cut.bridge)) throw new Error(`the bridge node ${cut.bridge} is on a side of its own cut`);
+      if (a.includes(cut.bridge) || b.includes(cut.bridge))
+        throw new Error(`the bridge node ${cut.bridge} is on a side of its own cut`);
       return bothWays(a, b, address);
   }
 }
@@ -81,4 +89,3 @@ export function cutCommands(cut: NetCut, address: (i: number) => string): Iptabl
 export function healCommands(nodes: number): IptablesCommand[] {
   return Array.from({ length: nodes }, (_, node) => ({ node, args: [WAIT, '-F', 'INPUT'] }));
 }
-

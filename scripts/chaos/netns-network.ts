@@ -46,7 +46,10 @@ const BRIDGE = 'br0';
  * the switch namespace, the root end of the harness's link and its bridge end, each node's namespace, the bridge
  * end of its link and the node end (renamed `eth0` once in its namespace).
  */
-export function netnsNames(pid: number, size: number): { switch: string; host: string; hostPort: string; namespaces: string[]; veths: string[]; peers: string[] } {
+export function netnsNames(
+  pid: number,
+  size: number,
+): { switch: string; host: string; hostPort: string; namespaces: string[]; veths: string[]; peers: string[] } {
   const each = (f: (n: number) => string) => Array.from({ length: size }, (_, i) => f(i + 1));
   return {
     switch: `keymesh-${pid}-sw`,
@@ -85,7 +88,11 @@ export class NetnsNetwork implements ChaosNetwork {
    * What set-up made and tear-down has not removed yet: links by the namespace they are in (`''` for the root
    * one), node namespaces, and the switch namespace.
    */
-  readonly #made = { links: [] as Array<{ ns: string; name: string }>, namespaces: [] as string[], switch: undefined as string | undefined };
+  readonly #made = {
+    links: [] as Array<{ ns: string; name: string }>,
+    namespaces: [] as string[],
+    switch: undefined as string | undefined,
+  };
 
   /** `backend` is the iptables program that works here (`checkNetnsSupport`). */
   constructor(o: { pid: number; backend: string; runner: CommandRunner }) {
@@ -125,13 +132,40 @@ export class NetnsNetwork implements ChaosNetwork {
     const certFile = join(this.#certDir, 'cert.pem');
     const keyFile = join(this.#certDir, 'key.pem');
     const host = this.#address(-1);
-    const altNames = [host, ...Array.from({ length: size }, (_, i) => this.#address(i))].map((a) => `IP:${a}`).join(',');
-    const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile,
-      '-days', '1', '-subj', '/CN=keymesh chaos run', '-addext', `subjectAltName=${altNames}`];
+    const altNames = [host, ...Array.from({ length: size }, (_, i) => this.#address(i))]
+      .map((a) => `IP:${a}`)
+      .join(',');
+    const args = [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=keymesh chaos run',
+      '-addext',
+      `subjectAltName=${altNames}`,
+    ];
     const made = this.#runner.runSync('openssl', args);
     if (made.status !== 0) throw new Error(describeFailure('openssl', args, made));
     this.#cert = readFileSync(certFile, 'utf8');
-    const nodes = Array.from({ length: size }, (_, i): NodePlace => ({ protocol: 'https', host: this.#address(i), httpPort: NETNS_HTTP_PORT, p2pPort: NETNS_P2P_PORT }));
+    const nodes = Array.from(
+      { length: size },
+      (_, i): NodePlace => ({
+        protocol: 'https',
+        host: this.#address(i),
+        httpPort: NETNS_HTTP_PORT,
+        p2pPort: NETNS_P2P_PORT,
+      }),
+    );
     return { nodes, parties: { host, tls: { cert: this.#cert, key: readFileSync(keyFile, 'utf8') } } };
   }
 
@@ -163,7 +197,8 @@ export class NetnsNetwork implements ChaosNetwork {
 
   tearDown(): string[] {
     const left: string[] = [];
-    const gone = (stderr: string) => /Cannot find device|No such file|does not exist|Cannot open network namespace/i.test(stderr);
+    const gone = (stderr: string) =>
+      /Cannot find device|No such file|does not exist|Cannot open network namespace/i.test(stderr);
     const remove = (args: string[]): boolean => {
       const r = this.#ip(args);
       if (r.status === 0 || gone(r.stderr)) return true;
@@ -172,7 +207,9 @@ export class NetnsNetwork implements ChaosNetwork {
     };
     for (const ns of this.#made.namespaces) this.#ip(['netns', 'exec', ns, this.#backend, '-w', '-F', 'INPUT']);
     // deleting one end of a veth pair deletes the other
-    this.#made.links = this.#made.links.filter((l) => !remove([...(l.ns === '' ? [] : ['-n', l.ns]), 'link', 'del', l.name]));
+    this.#made.links = this.#made.links.filter(
+      (l) => !remove([...(l.ns === '' ? [] : ['-n', l.ns]), 'link', 'del', l.name]),
+    );
     this.#made.namespaces = this.#made.namespaces.filter((ns) => !remove(['netns', 'del', ns]));
     if (this.#made.switch !== undefined && remove(['netns', 'del', this.#made.switch])) this.#made.switch = undefined;
     if (this.#certDir !== undefined) rmSync(this.#certDir, { recursive: true, force: true });
@@ -197,13 +234,15 @@ export class NetnsNetwork implements ChaosNetwork {
     const byNode = new Map<number, IptablesCommand[]>();
     for (const c of commands) byNode.set(c.node, [...(byNode.get(c.node) ?? []), c]);
     const failures: string[] = [];
-    await Promise.all([...byNode].map(async ([node, list]) => {
-      for (const c of list) {
-        const args = ['netns', 'exec', this.#namespace(node), this.#backend, ...c.args];
-        const r = await this.#runner.run('ip', args);
-        if (r.status !== 0) failures.push(describeFailure('ip', args, r));
-      }
-    }));
+    await Promise.all(
+      [...byNode].map(async ([node, list]) => {
+        for (const c of list) {
+          const args = ['netns', 'exec', this.#namespace(node), this.#backend, ...c.args];
+          const r = await this.#runner.run('ip', args);
+          if (r.status !== 0) failures.push(describeFailure('ip', args, r));
+        }
+      }),
+    );
     if (failures.length > 0) throw new Error(failures.join('; '));
   }
 

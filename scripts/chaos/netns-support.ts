@@ -24,27 +24,37 @@ export type NetnsSupport =
 export function checkNetnsSupport(o: { uid: number; runner: CommandRunner; probeName: string }): NetnsSupport {
   const { runner } = o;
   const missing: string[] = [];
-  if (o.uid !== 0) missing.push(`root (running as uid ${o.uid}; namespaces, veth pairs, a bridge and iptables rules need it)`);
+  if (o.uid !== 0)
+    missing.push(`root (running as uid ${o.uid}; namespaces, veth pairs, a bridge and iptables rules need it)`);
   const ip = runner.runSync('ip', ['netns', 'list']);
   if (ip.error === 'ENOENT') missing.push('ip netns (no `ip` command: apt-get install -y iproute2)');
   else if (ip.status !== 0) missing.push(`ip netns (${describeFailure('ip', ['netns', 'list'], ip)})`);
   if (runner.runSync('openssl', ['version']).status !== 0) {
-    missing.push('openssl (makes the TLS certificate of the IDP and resource server whose key sets the nodes fetch: apt-get install -y openssl)');
+    missing.push(
+      'openssl (makes the TLS certificate of the IDP and resource server whose key sets the nodes fetch: apt-get install -y openssl)',
+    );
   }
   const installed = IPTABLES_BACKENDS.filter((b) => runner.runSync(b, ['--version']).status === 0);
-  if (installed.length === 0) missing.push(`iptables (none of ${IPTABLES_BACKENDS.join(', ')} found: apt-get install -y iptables)`);
+  if (installed.length === 0)
+    missing.push(`iptables (none of ${IPTABLES_BACKENDS.join(', ')} found: apt-get install -y iptables)`);
   if (missing.length > 0) return { ok: false, missing };
 
   const added = runner.runSync('ip', ['netns', 'add', o.probeName]);
-  if (added.status !== 0) return { ok: false, missing: [`ip netns (${describeFailure('ip', ['netns', 'add', o.probeName], added)})`] };
+  if (added.status !== 0)
+    return { ok: false, missing: [`ip netns (${describeFailure('ip', ['netns', 'add', o.probeName], added)})`] };
   const tried: string[] = [];
   try {
     for (const backend of installed) {
       const add = ['netns', 'exec', o.probeName, backend, '-w', '-A', 'INPUT', '-s', PROBE_SOURCE, '-j', 'DROP'];
       const rule = runner.runSync('ip', add);
-      const listed = rule.status === 0 ? runner.runSync('ip', ['netns', 'exec', o.probeName, backend, '-w', '-S', 'INPUT']) : rule;
+      const listed =
+        rule.status === 0 ? runner.runSync('ip', ['netns', 'exec', o.probeName, backend, '-w', '-S', 'INPUT']) : rule;
       if (listed.status === 0 && listed.stdout.includes(PROBE_SOURCE)) return { ok: true, backend };
-      tried.push(rule.status === 0 ? `${backend}: the rule added was not listed` : `${backend}: ${describeFailure('ip', add, rule)}`);
+      tried.push(
+        rule.status === 0
+          ? `${backend}: the rule added was not listed`
+          : `${backend}: ${describeFailure('ip', add, rule)}`,
+      );
     }
   } finally {
     runner.runSync('ip', ['netns', 'del', o.probeName]);

@@ -60,7 +60,16 @@ export class ChaosNodes {
   readonly #network: Pick<ChaosNetwork, 'command'>;
   readonly #onEvent: (event: ExitEvent | StartEvent) => void;
 
-  private constructor(nodes: ChaosNode[], o: { configFile: string; secrets: ClusterSecrets; env: Record<string, string>; network: Pick<ChaosNetwork, 'command' | 'clientFetch'>; onEvent: (event: ExitEvent | StartEvent) => void }) {
+  private constructor(
+    nodes: ChaosNode[],
+    o: {
+      configFile: string;
+      secrets: ClusterSecrets;
+      env: Record<string, string>;
+      network: Pick<ChaosNetwork, 'command' | 'clientFetch'>;
+      onEvent: (event: ExitEvent | StartEvent) => void;
+    },
+  ) {
     this.nodes = nodes;
     this.fetch = o.network.clientFetch();
     this.#configFile = o.configFile;
@@ -74,18 +83,45 @@ export class ChaosNodes {
    * Prepares a node slot under `root` for each of `places` (nothing runs yet); `config` is shared by every node,
    * and `network` says how a node's process is run (inside its namespace or not).
    */
-  static create(root: string, places: readonly NodePlace[], o: { config: Record<string, unknown>; secrets: ClusterSecrets; env?: Record<string, string>; network: Pick<ChaosNetwork, 'command' | 'clientFetch'>; onEvent: (event: ExitEvent | StartEvent) => void }): ChaosNodes {
+  static create(
+    root: string,
+    places: readonly NodePlace[],
+    o: {
+      config: Record<string, unknown>;
+      secrets: ClusterSecrets;
+      env?: Record<string, string>;
+      network: Pick<ChaosNetwork, 'command' | 'clientFetch'>;
+      onEvent: (event: ExitEvent | StartEvent) => void;
+    },
+  ): ChaosNodes {
     mkdirSync(join(root, 'logs'), { recursive: true });
     const configFile = join(root, 'config.json');
     writeFileSync(configFile, JSON.stringify(o.config, null, 2));
     const nodes: ChaosNode[] = places.map((place, i) => {
       const name = `n${i + 1}`;
       return {
-        index: i, name, dataDir: join(root, 'data', name), logFile: join(root, 'logs', `${name}.log`),
-        protocol: place.protocol, host: place.host, httpPort: place.httpPort, p2pPort: place.p2pPort, child: undefined, nodeId: undefined, peerId: undefined, expecting: undefined, paused: false,
+        index: i,
+        name,
+        dataDir: join(root, 'data', name),
+        logFile: join(root, 'logs', `${name}.log`),
+        protocol: place.protocol,
+        host: place.host,
+        httpPort: place.httpPort,
+        p2pPort: place.p2pPort,
+        child: undefined,
+        nodeId: undefined,
+        peerId: undefined,
+        expecting: undefined,
+        paused: false,
       };
     });
-    return new ChaosNodes(nodes, { configFile, secrets: o.secrets, env: o.env ?? {}, network: o.network, onEvent: o.onEvent });
+    return new ChaosNodes(nodes, {
+      configFile,
+      secrets: o.secrets,
+      env: o.env ?? {},
+      network: o.network,
+      onEvent: o.onEvent,
+    });
   }
 
   url(i: number): string {
@@ -115,13 +151,30 @@ export class ChaosNodes {
     if (this.isRunning(i)) return;
     const seeds = this.nodes.slice(0, 2).flatMap((s) => ['--seed', `${s.host}:${s.p2pPort}`]);
     const command = this.#network.command(i, process.execPath, [
-      CLI, 'start', '--config', this.#configFile, '--name', node.name, '--data-dir', node.dataDir,
-      '--http', `${node.host}:${node.httpPort}`, '--p2p', `${node.host}:${node.p2pPort}`, ...seeds, '--allow-fault-injection',
+      CLI,
+      'start',
+      '--config',
+      this.#configFile,
+      '--name',
+      node.name,
+      '--data-dir',
+      node.dataDir,
+      '--http',
+      `${node.host}:${node.httpPort}`,
+      '--p2p',
+      `${node.host}:${node.p2pPort}`,
+      ...seeds,
+      '--allow-fault-injection',
     ]);
     const out = openSync(node.logFile, 'a');
     const child = spawn(command.file, command.args, {
       stdio: ['ignore', out, out],
-      env: { ...process.env, ...this.#env, KEYMESH_MANAGEMENT_KEY: this.#secrets.managementKey, KEYMESH_ADMIN_TOKEN: this.#secrets.adminToken },
+      env: {
+        ...process.env,
+        ...this.#env,
+        KEYMESH_MANAGEMENT_KEY: this.#secrets.managementKey,
+        KEYMESH_ADMIN_TOKEN: this.#secrets.adminToken,
+      },
     });
     closeSync(out);
     node.child = child;
@@ -142,7 +195,8 @@ export class ChaosNodes {
         this.#onEvent({ type: 'start', node: node.name, time: Date.now(), nodeId: node.nodeId });
         return;
       }
-      if (Date.now() > deadline) throw new Error(`${node.name} was not ready within ${START_TIMEOUT_MS} ms (see ${node.logFile})`);
+      if (Date.now() > deadline)
+        throw new Error(`${node.name} was not ready within ${START_TIMEOUT_MS} ms (see ${node.logFile})`);
       await sleep(100);
     }
   }
@@ -213,14 +267,26 @@ export class ChaosNodes {
   adminRequest(method: string, body?: unknown): RequestInit {
     return {
       method,
-      headers: { authorization: `Bearer ${this.#secrets.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${this.#secrets.adminToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     };
   }
 
   /** An admin request to node `i`. Rejects on a network error or timeout. */
-  async admin(i: number, method: string, path: string, body?: unknown, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminAnswer> {
-    const res = await this.fetch(`${this.url(i)}${path}`, { ...this.adminRequest(method, body), signal: AbortSignal.timeout(timeoutMs) });
+  async admin(
+    i: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = ADMIN_TIMEOUT_MS,
+  ): Promise<AdminAnswer> {
+    const res = await this.fetch(`${this.url(i)}${path}`, {
+      ...this.adminRequest(method, body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     const text = await res.text();
     let parsed: Record<string, unknown> | undefined;
     try {

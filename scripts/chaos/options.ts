@@ -11,7 +11,8 @@ import { FAULT_NAMES, HOOK_FAULT_NAMES, isNetFault, NET_FAULT_NAMES, type FaultN
 export function integer(min: number, max: number): (text: string) => number {
   return (text) => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${text}"`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${text}"`);
     return n;
   };
 }
@@ -19,17 +20,23 @@ export function integer(min: number, max: number): (text: string) => number {
 /** `--faults`: comma-separated fault names, or `none`. */
 export function faultList(text: string): FaultName[] {
   if (text === 'none') return [];
-  const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const unknown = names.filter((n) => !(FAULT_NAMES as readonly string[]).includes(n));
   if (unknown.length > 0 || names.length === 0) {
-    throw new InvalidArgumentError(`unknown fault ${unknown.join(', ') || '(none given)'}; choose from ${HOOK_FAULT_NAMES.join(', ')}, ${NET_FAULT_NAMES.join(', ')} (these three with --net netns), or none`);
+    throw new InvalidArgumentError(
+      `unknown fault ${unknown.join(', ') || '(none given)'}; choose from ${HOOK_FAULT_NAMES.join(', ')}, ${NET_FAULT_NAMES.join(', ')} (these three with --net netns), or none`,
+    );
   }
   return [...new Set(names)] as FaultName[];
 }
 
 /** `--net`: `loopback` or `netns`. */
 export function netMode(text: string): NetMode {
-  if (!(NET_MODES as readonly string[]).includes(text)) throw new InvalidArgumentError(`expected ${NET_MODES.join(' or ')}, got "${text}"`);
+  if (!(NET_MODES as readonly string[]).includes(text))
+    throw new InvalidArgumentError(`expected ${NET_MODES.join(' or ')}, got "${text}"`);
   return text as NetMode;
 }
 

@@ -49,7 +49,11 @@ export class Parties {
   readonly idpJwksUrl: string;
   readonly rsPopUrl: string;
 
-  private constructor(keys: { idp: CryptoKey; rsSig: CryptoKey; rsEnc: CryptoKey }, servers: Server[], urls: { idp: string; rs: string }) {
+  private constructor(
+    keys: { idp: CryptoKey; rsSig: CryptoKey; rsEnc: CryptoKey },
+    servers: Server[],
+    urls: { idp: string; rs: string },
+  ) {
     this.#idpKey = keys.idp;
     this.#rsSig = keys.rsSig;
     this.#rsEnc = keys.rsEnc;
@@ -63,28 +67,62 @@ export class Parties {
     const idp = await generateKeyPair('ES256', { extractable: true });
     const rsSig = await generateKeyPair('ES256', { extractable: true });
     const rsEnc = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
-    const publicJwk = async (key: CryptoKey, kid: string, alg: string, use: string): Promise<JWK> => ({ ...(await exportJWK(key)), kid, alg, use });
+    const publicJwk = async (key: CryptoKey, kid: string, alg: string, use: string): Promise<JWK> => ({
+      ...(await exportJWK(key)),
+      kid,
+      alg,
+      use,
+    });
     const idpDoc = { keys: [await publicJwk(idp.publicKey, 'idp-1', 'ES256', 'sig')] };
-    const rsDoc = { keys: [await publicJwk(rsEnc.publicKey, 'rs-enc', 'ECDH-ES+A256KW', 'enc'), await publicJwk(rsSig.publicKey, 'rs-sig', 'ES256', 'sig')] };
+    const rsDoc = {
+      keys: [
+        await publicJwk(rsEnc.publicKey, 'rs-enc', 'ECDH-ES+A256KW', 'enc'),
+        await publicJwk(rsSig.publicKey, 'rs-sig', 'ES256', 'sig'),
+      ],
+    };
     const [idpServer, idpUrl] = await serve(idpDoc, place);
     const [rsServer, rsUrl] = await serve(rsDoc, place);
-    return new Parties({ idp: idp.privateKey, rsSig: rsSig.privateKey, rsEnc: rsEnc.privateKey }, [idpServer, rsServer], { idp: `${idpUrl}/jwks`, rs: `${rsUrl}/pop` });
+    return new Parties(
+      { idp: idp.privateKey, rsSig: rsSig.privateKey, rsEnc: rsEnc.privateKey },
+      [idpServer, rsServer],
+      { idp: `${idpUrl}/jwks`, rs: `${rsUrl}/pop` },
+    );
   }
 
   /** The cluster's configuration: the chaos profile and its realm (the parties are registered at run time). */
   clusterConfig(): Record<string, unknown> {
     const { keys, tokens, pop, ...rest } = CHAOS_PROFILE;
-    return { ...rest, realms: { default: { issuer: CHAOS_ISSUER, keys: { sig: keys, enc: keys, secret: keys }, tokens, pop } } };
+    return {
+      ...rest,
+      realms: { default: { issuer: CHAOS_ISSUER, keys: { sig: keys, enc: keys, secret: keys }, tokens, pop } },
+    };
   }
 
   /**
    * What an operator registers for the parties (`/v1/registrations`): the IDP, the resource server, and the resource
    * server's client at the token service, whose secret the cluster generates.
    */
-  registrations(): Array<{ kinds: 'issuers' | 'resource-servers' | 'clients'; id: string; record: Record<string, unknown> }> {
+  registrations(): Array<{
+    kinds: 'issuers' | 'resource-servers' | 'clients';
+    id: string;
+    record: Record<string, unknown>;
+  }> {
     return [
-      { kinds: 'issuers', id: IDP_ISSUER, record: { issuer: IDP_ISSUER, jwksUri: this.idpJwksUrl, algorithms: ['ES256'] } },
-      { kinds: 'resource-servers', id: RS_AUDIENCE, record: { audience: RS_AUDIENCE, clientId: RS_CLIENT_ID, jwksUri: this.rsPopUrl, userTokenAudiences: [USER_TOKEN_AUDIENCE] } },
+      {
+        kinds: 'issuers',
+        id: IDP_ISSUER,
+        record: { issuer: IDP_ISSUER, jwksUri: this.idpJwksUrl, algorithms: ['ES256'] },
+      },
+      {
+        kinds: 'resource-servers',
+        id: RS_AUDIENCE,
+        record: {
+          audience: RS_AUDIENCE,
+          clientId: RS_CLIENT_ID,
+          jwksUri: this.rsPopUrl,
+          userTokenAudiences: [USER_TOKEN_AUDIENCE],
+        },
+      },
       { kinds: 'clients', id: RS_CLIENT_ID, record: { grants: ['client_credentials'], audiences: [RS_AUDIENCE] } },
     ];
   }
@@ -100,14 +138,26 @@ export class Parties {
 
   /** A user's token from the IDP, valid for 5 minutes. */
   userToken(subject: string): Promise<string> {
-    return new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(IDP_ISSUER).setSubject(subject)
-      .setAudience(USER_TOKEN_AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(this.#idpKey);
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+      .setIssuer(IDP_ISSUER)
+      .setSubject(subject)
+      .setAudience(USER_TOKEN_AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(this.#idpKey);
   }
 
   /** A fresh RFC 7523 client assertion of the resource server for the secret server. */
   clientAssertion(): Promise<string> {
-    return new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: 'rs-sig' }).setIssuer(RS_CLIENT_ID).setSubject(RS_CLIENT_ID)
-      .setAudience(CHAOS_ISSUER).setIssuedAt().setExpirationTime('1m').sign(this.#rsSig);
+    return new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', kid: 'rs-sig' })
+      .setIssuer(RS_CLIENT_ID)
+      .setSubject(RS_CLIENT_ID)
+      .setAudience(CHAOS_ISSUER)
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(this.#rsSig);
   }
 
   /** `Authorization` for the token service. */
@@ -136,7 +186,13 @@ async function serve(doc: unknown, place: PartiesPlace): Promise<[Server, string
     res.setHeader('content-type', 'application/json');
     res.end(body);
   };
-  const server: Server = place.tls === undefined ? createServer(answer) : createTlsServer({ cert: place.tls.cert, key: place.tls.key }, answer);
+  const server: Server =
+    place.tls === undefined
+      ? createServer(answer)
+      : createTlsServer({ cert: place.tls.cert, key: place.tls.key }, answer);
   await new Promise<void>((resolve) => server.listen(0, place.host, resolve));
-  return [server, `${place.tls === undefined ? 'http' : 'https'}://${place.host}:${(server.address() as AddressInfo).port}`];
+  return [
+    server,
+    `${place.tls === undefined ? 'http' : 'https'}://${place.host}:${(server.address() as AddressInfo).port}`,
+  ];
 }

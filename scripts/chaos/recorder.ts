@@ -29,7 +29,13 @@ export class Recorder {
   }
 
   /** Runs `fn` as operation `op` of `process` against `node`; resolves with its value, or undefined when it did not succeed. */
-  async run(process: string, op: OpKind, node: string, input: OpValue, fn: () => Promise<OpValue>): Promise<OpValue | undefined> {
+  async run(
+    process: string,
+    op: OpKind,
+    node: string,
+    input: OpValue,
+    fn: () => Promise<OpValue>,
+  ): Promise<OpValue | undefined> {
     const id = this.#nextId++;
     this.#history.write({ type: 'invoke', id, process, op, node, time: Date.now(), value: input });
     try {
@@ -38,7 +44,16 @@ export class Recorder {
       return { ...input, ...value };
     } catch (err) {
       const outcome = err instanceof OpError ? err.outcome : 'unknown';
-      this.#history.write({ type: outcome, id, process, op, node, time: Date.now(), value: input, error: (err as Error).message.slice(0, 300) });
+      this.#history.write({
+        type: outcome,
+        id,
+        process,
+        op,
+        node,
+        time: Date.now(),
+        value: input,
+        error: (err as Error).message.slice(0, 300),
+      });
       return undefined;
     }
   }
@@ -57,7 +72,12 @@ export async function callJson(send: HttpFetch, url: string, init: RequestInit):
     const cause = (err as { cause?: { code?: string } }).cause;
     if (cause?.code === 'ECONNREFUSED') throw new OpError('fail', 'connection refused');
     const name = (err as Error).name;
-    throw new OpError('unknown', name === 'TimeoutError' ? `no answer within ${OP_TIMEOUT_MS} ms` : `${name}: ${cause?.code ?? (err as Error).message}`);
+    throw new OpError(
+      'unknown',
+      name === 'TimeoutError'
+        ? `no answer within ${OP_TIMEOUT_MS} ms`
+        : `${name}: ${cause?.code ?? (err as Error).message}`,
+    );
   }
   let body: Record<string, unknown>;
   try {

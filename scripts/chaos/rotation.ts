@@ -51,7 +51,13 @@ export class RotationDriver {
   /** A violation when the rotation did not finish. */
   violations(): Violation[] {
     if (this.#next >= STEPS.length) return [];
-    return [{ invariant: 'rotation', time: Date.now(), message: `the management-key rotation stopped before "${STEPS[this.#next]}" (done: ${this.timeline.map((t) => t.step).join(', ') || 'nothing'})` }];
+    return [
+      {
+        invariant: 'rotation',
+        time: Date.now(),
+        message: `the management-key rotation stopped before "${STEPS[this.#next]}" (done: ${this.timeline.map((t) => t.step).join(', ') || 'nothing'})`,
+      },
+    ];
   }
 
   /** Once the nodes stopped: every data directory must hold only the new epoch. */
@@ -60,8 +66,16 @@ export class RotationDriver {
     const key = ManagementKey.parse(this.#key, 'the rotation');
     const found: Violation[] = [];
     for (const node of this.#nodes.nodes) {
-      const epochs = await epochsAtRest(join(node.dataDir, 'db'), key).catch((err: unknown) => new Set([-1, String(err).length]));
-      if (epochs.size !== 1 || !epochs.has(2)) found.push({ invariant: 'rotation', time: Date.now(), node: node.name, message: `${node.name}'s data directory holds values under epochs ${[...epochs].join(', ')} after the rotation to epoch 2` });
+      const epochs = await epochsAtRest(join(node.dataDir, 'db'), key).catch(
+        (err: unknown) => new Set([-1, String(err).length]),
+      );
+      if (epochs.size !== 1 || !epochs.has(2))
+        found.push({
+          invariant: 'rotation',
+          time: Date.now(),
+          node: node.name,
+          message: `${node.name}'s data directory holds values under epochs ${[...epochs].join(', ')} after the rotation to epoch 2`,
+        });
     }
     return found;
   }
@@ -85,14 +99,21 @@ export class RotationDriver {
 
   /** One attempt of `step` from a running node; true when every member took it. */
   async #attempt(step: Step): Promise<boolean> {
-    const running = this.#nodes.nodes.map((_, i) => i).filter((i) => this.#nodes.isRunning(i) && !this.#nodes.nodes[i]!.paused);
+    const running = this.#nodes.nodes
+      .map((_, i) => i)
+      .filter((i) => this.#nodes.isRunning(i) && !this.#nodes.nodes[i]!.paused);
     if (running.length === 0) return false;
     const i = running[Math.floor(Math.random() * running.length)]!;
-    const call = (method: string, path: string, body?: unknown) => this.#nodes.admin(i, method, path, body, STEP_TIMEOUT_MS).catch(() => undefined);
-    const answer = step === 'install' ? await call('POST', '/v1/management-keys', { key: this.#key })
-      : step === 'use' ? await call('POST', '/v1/management-keys/2/use')
-        : step === 'remove' ? await call('DELETE', '/v1/management-keys/1')
-          : await call('GET', '/v1/management-keys');
+    const call = (method: string, path: string, body?: unknown) =>
+      this.#nodes.admin(i, method, path, body, STEP_TIMEOUT_MS).catch(() => undefined);
+    const answer =
+      step === 'install'
+        ? await call('POST', '/v1/management-keys', { key: this.#key })
+        : step === 'use'
+          ? await call('POST', '/v1/management-keys/2/use')
+          : step === 'remove'
+            ? await call('DELETE', '/v1/management-keys/1')
+            : await call('GET', '/v1/management-keys');
     if (answer?.status !== 200 || answer.body?.['complete'] !== true) return false;
     if (step !== 're-sealed') return true;
     const epochs = answer.body['epochs'] as Array<{ epoch: number; resealed: number }>;

@@ -14,7 +14,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeClusterSecrets } from '../bench/cluster-nodes.js';
 import { checkHistory, type Violation } from './checker.js';
 import { Nemesis } from './faults.js';
-import { healLivenessViolations, LIVENESS_AFTER_HEAL_MS, livenessAfterEachHeal, livenessAfterHeal } from './heal-liveness.js';
+import {
+  healLivenessViolations,
+  LIVENESS_AFTER_HEAL_MS,
+  livenessAfterEachHeal,
+  livenessAfterHeal,
+} from './heal-liveness.js';
 import { JsonLinesWriter, type HistoryEvent, type JwksSnapshot, type MembershipSnapshot } from './history.js';
 import { findLeaks, leakViolations } from './leaks.js';
 import { MembershipWatch } from './membership-watch.js';
@@ -70,8 +75,11 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   const history = new JsonLinesWriter<HistoryEvent>(join(resultsDir, 'history.jsonl'));
   const snapshots = new JsonLinesWriter<JwksSnapshot>(join(resultsDir, 'jwks.jsonl'));
   const views = new JsonLinesWriter<MembershipSnapshot>(join(resultsDir, 'members.jsonl'));
-  say(`chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.durationS} s, faults ${o.faults.join(',') || 'none'}, net ${o.network.mode}, ${o.clients} clients${o.breakReplication ? ', replication BROKEN on purpose' : ''}`);
-  for (const f of plan) say(`  plan #${f.n} at ${(f.at / 1000).toFixed(1)} s for ${(f.durationMs / 1000).toFixed(1)} s: ${describe(f)}`);
+  say(
+    `chaos: seed ${o.seed}, ${o.nodes} nodes, ${o.durationS} s, faults ${o.faults.join(',') || 'none'}, net ${o.network.mode}, ${o.clients} clients${o.breakReplication ? ', replication BROKEN on purpose' : ''}`,
+  );
+  for (const f of plan)
+    say(`  plan #${f.n} at ${(f.at / 1000).toFixed(1)} s for ${(f.durationMs / 1000).toFixed(1)} s: ${describe(f)}`);
 
   const notes: string[] = [];
   // whatever happens from here, the nodes are killed (by pid) and the network torn down before the process ends
@@ -110,7 +118,11 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     const places = await o.network.setUp(o.nodes);
     parties = await Parties.start(places.parties);
     nodes = ChaosNodes.create(root, places.nodes, {
-      config: { ...parties.clusterConfig(), ...o.network.nodeConfig(), replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) },
+      config: {
+        ...parties.clusterConfig(),
+        ...o.network.nodeConfig(),
+        replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes),
+      },
       secrets: makeClusterSecrets(),
       env: { ...o.network.nodeEnv(), ...(o.breakReplication ? { KEYMESH_FAULT_BREAK_REPLICATION: '1' } : {}) },
       network: o.network,
@@ -118,14 +130,25 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     });
     const recorder = new Recorder(history);
     workload = new Workload({ nodes, parties, recorder, random: random.fork('workload') });
-    nemesis = new Nemesis({ nodes, network: o.network, history, workload, replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes) });
+    nemesis = new Nemesis({
+      nodes,
+      network: o.network,
+      history,
+      workload,
+      replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes),
+    });
 
     for (let i = 0; i < o.nodes; i++) await nodes.start(i);
     const formed = await waitForCluster(nodes, FORM_TIMEOUT_MS);
-    if (!formed) throw new Error(`the cluster formed no map of all ${o.nodes} nodes within ${FORM_TIMEOUT_MS / 1000} s`);
+    if (!formed)
+      throw new Error(`the cluster formed no map of all ${o.nodes} nodes within ${FORM_TIMEOUT_MS / 1000} s`);
     const registered = await registerParties(nodes, parties, FORM_TIMEOUT_MS);
-    notes.push(`the IDP, the resource server and its client registered through /v1/registrations on n1 (log version ${registered.version}), served by every node ${registered.ms} ms after the last answer`);
-    say(`cluster of ${o.nodes} formed and the parties registered in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; workload and faults for ${o.durationS} s`);
+    notes.push(
+      `the IDP, the resource server and its client registered through /v1/registrations on n1 (log version ${registered.version}), served by every node ${registered.ms} ms after the last answer`,
+    );
+    say(
+      `cluster of ${o.nodes} formed and the parties registered in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; workload and faults for ${o.durationS} s`,
+    );
 
     const reading = new AbortController();
     const snapshotLoop = Workload.snapshots(nodes, snapshots, reading.signal);
@@ -151,10 +174,15 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     history.write({ type: 'heal', time: healedAt });
     const alive = await watch.wholeAfter(healedAt, healedAt + LIVENESS_AFTER_HEAL_MS);
     await watch.stop();
-    say(alive === undefined
-      ? `not every node alive on every other within ${LIVENESS_AFTER_HEAL_MS / 1000} s of the heal`
-      : `every node alive on every other ${((alive - healedAt) / 1000).toFixed(1)} s after the heal`);
-    if (!(await waitForCluster(nodes, HEAL_TIMEOUT_MS))) notes.push(`after healing, the nodes did not all agree on one map and one key set within ${HEAL_TIMEOUT_MS / 1000} s`);
+    say(
+      alive === undefined
+        ? `not every node alive on every other within ${LIVENESS_AFTER_HEAL_MS / 1000} s of the heal`
+        : `every node alive on every other ${((alive - healedAt) / 1000).toFixed(1)} s after the heal`,
+    );
+    if (!(await waitForCluster(nodes, HEAL_TIMEOUT_MS)))
+      notes.push(
+        `after healing, the nodes did not all agree on one map and one key set within ${HEAL_TIMEOUT_MS / 1000} s`,
+      );
     await rotation?.finish();
     finalFrom = Date.now();
     await readBack(workload, nodes, random.fork('read-back'));
@@ -175,22 +203,47 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     process.off('exit', onExit);
   }
   notes.push(...(nemesis?.notes ?? []));
-  if (rotation) notes.push(`management-key rotation: ${rotation.timeline.map((t) => `${t.step} at ${((t.at - startedAt) / 1000).toFixed(1)} s (${t.attempts} attempt${t.attempts === 1 ? '' : 's'})`).join(', ') || 'no step done'}`);
+  if (rotation)
+    notes.push(
+      `management-key rotation: ${rotation.timeline.map((t) => `${t.step} at ${((t.at - startedAt) / 1000).toFixed(1)} s (${t.attempts} attempt${t.attempts === 1 ? '' : 's'})`).join(', ') || 'no step done'}`,
+    );
 
   say('checking the history');
   const checked = checkHistory(history.events, snapshots.events, finalFrom === undefined ? {} : { finalFrom });
   const healLiveness = livenessAfterHeal(history.events, views.events);
   const afterEachHeal = livenessAfterEachHeal(history.events, views.events);
-  const needles = [...(workload?.seen ?? []), ...(parties?.clientSecret ? [{ label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }] : [])];
+  const needles = [
+    ...(workload?.seen ?? []),
+    ...(parties?.clientSecret ? [{ label: 'the client secret of rs', bytes: Buffer.from(parties.clientSecret) }] : []),
+  ];
   const leaks = leakViolations(findLeaks([join(root, 'data'), join(root, 'logs'), resultsDir], needles));
-  const violations = [...checked.violations, ...leaks, ...healLivenessViolations(healLiveness), ...(rotation ? [...rotation.violations(), ...(await rotation.checkAtRest())] : [])];
-  if (finalFrom === undefined) violations.push({ invariant: 'I5', message: 'the run did not reach its read-back (see the notes)' });
+  const violations = [
+    ...checked.violations,
+    ...leaks,
+    ...healLivenessViolations(healLiveness),
+    ...(rotation ? [...rotation.violations(), ...(await rotation.checkAtRest())] : []),
+  ];
+  if (finalFrom === undefined)
+    violations.push({ invariant: 'I5', message: 'the run did not reach its read-back (see the notes)' });
   const written = writeReport(resultsDir, {
     run: {
-      command: o.command, seed: o.seed, nodes: o.nodes, durationS: o.durationS, faults: o.faults, clients: o.clients, startedAt, endedAt: Date.now(),
-      partitionMethod: o.network.partitionMethod, resultsDir, notes: [...notes, `needles searched for leaks: ${needles.length}`],
+      command: o.command,
+      seed: o.seed,
+      nodes: o.nodes,
+      durationS: o.durationS,
+      faults: o.faults,
+      clients: o.clients,
+      startedAt,
+      endedAt: Date.now(),
+      partitionMethod: o.network.partitionMethod,
+      resultsDir,
+      notes: [...notes, `needles searched for leaks: ${needles.length}`],
     },
-    history: history.events, snapshots: snapshots.events, violations, afterEachHeal, ...(healLiveness === undefined ? {} : { healLiveness }),
+    history: history.events,
+    snapshots: snapshots.events,
+    violations,
+    afterEachHeal,
+    ...(healLiveness === undefined ? {} : { healLiveness }),
   });
   if (o.keepData || violations.length > 0) say(`data directories and logs kept in ${root}`);
   else rmSync(root, { recursive: true, force: true });
@@ -209,39 +262,59 @@ async function readBack(workload: Workload, nodes: ChaosNodes, random: Random): 
   const users = [...workload.users];
   await inParallel(users, 4, (user) => retry(() => workload.secret('final', random.int(count), user, { final: true })));
   const tokens = workload.liveTokens().slice(-READ_BACK_TOKENS);
-  await inParallel(tokens, 4, (t) => Promise.all(nodes.nodes.map((_, i) => (i === t.node ? undefined : workload.verify('final', i, t, { final: true })))));
+  await inParallel(tokens, 4, (t) =>
+    Promise.all(
+      nodes.nodes.map((_, i) => (i === t.node ? undefined : workload.verify('final', i, t, { final: true }))),
+    ),
+  );
 }
 
 async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /**
  * Registers the parties as an operator would, on the first node (retrying while it answers 503), keeps the client
  * secret the cluster generated, and waits until every node serves the last version. Throws when that takes too long.
  */
-async function registerParties(nodes: ChaosNodes, parties: Parties, timeoutMs: number): Promise<{ version: number; ms: number }> {
+async function registerParties(
+  nodes: ChaosNodes,
+  parties: Parties,
+  timeoutMs: number,
+): Promise<{ version: number; ms: number }> {
   const deadline = Date.now() + timeoutMs;
   let version = 0;
   for (const { kinds, id, record } of parties.registrations()) {
     for (;;) {
-      const answer = await nodes.admin(0, 'PUT', `/v1/registrations/${kinds}/${encodeURIComponent(id)}`, record).catch((err: Error) => ({ status: 0, body: { error_description: err.message } as Record<string, unknown> }));
+      const answer = await nodes
+        .admin(0, 'PUT', `/v1/registrations/${kinds}/${encodeURIComponent(id)}`, record)
+        .catch((err: Error) => ({ status: 0, body: { error_description: err.message } as Record<string, unknown> }));
       if (answer.status === 200 || answer.status === 201) {
         version = answer.body!['version'] as number;
         if (typeof answer.body!['clientSecret'] === 'string') parties.useClientSecret(answer.body!['clientSecret']);
         break;
       }
-      if (answer.status !== 503 && answer.status !== 0) throw new Error(`registering ${kinds} ${id}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      if (answer.status !== 503 && answer.status !== 0)
+        throw new Error(`registering ${kinds} ${id}: ${answer.status} ${JSON.stringify(answer.body)}`);
       if (Date.now() > deadline) throw new Error(`registering ${kinds} ${id}: no answer but ${answer.status} in time`);
       await sleep(250);
     }
   }
   const answered = Date.now();
   while (Date.now() < deadline) {
-    const served = await Promise.all(nodes.nodes.map((_, i) => nodes.admin(i, 'GET', '/v1/registrations', undefined, 2_000).then((a) => (a.body?.['version'] as number | undefined) ?? 0, () => 0)));
+    const served = await Promise.all(
+      nodes.nodes.map((_, i) =>
+        nodes.admin(i, 'GET', '/v1/registrations', undefined, 2_000).then(
+          (a) => (a.body?.['version'] as number | undefined) ?? 0,
+          () => 0,
+        ),
+      ),
+    );
     if (served.every((v) => v >= version)) return { version, ms: Date.now() - answered };
     await sleep(25);
   }
@@ -252,17 +325,38 @@ async function registerParties(nodes: ChaosNodes, parties: Parties, timeoutMs: n
 async function waitForCluster(nodes: ChaosNodes, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const views = await Promise.all(nodes.nodes.map((_, i) => nodes.admin(i, 'GET', '/v1/cluster', undefined, 2_000).catch(() => undefined)));
+    const views = await Promise.all(
+      nodes.nodes.map((_, i) => nodes.admin(i, 'GET', '/v1/cluster', undefined, 2_000).catch(() => undefined)),
+    );
     const ids = new Set(nodes.nodes.map((n) => n.nodeId));
     const ok = views.every((v) => {
-      const body = v?.body as { status?: string; digestsAgree?: boolean; map?: { members: Array<{ nodeId: string; role: string }> } | null; keySetDigest?: string } | undefined;
+      const body = v?.body as
+        | {
+            status?: string;
+            digestsAgree?: boolean;
+            map?: { members: Array<{ nodeId: string; role: string }> } | null;
+            keySetDigest?: string;
+          }
+        | undefined;
       const members = body?.map?.members ?? [];
-      return v?.status === 200 && body?.status === 'member' && body.digestsAgree === true
-        && members.length === ids.size && members.every((m) => ids.has(m.nodeId) && m.role === 'normal');
+      return (
+        v?.status === 200 &&
+        body?.status === 'member' &&
+        body.digestsAgree === true &&
+        members.length === ids.size &&
+        members.every((m) => ids.has(m.nodeId) && m.role === 'normal')
+      );
     });
     const digests = new Set(views.map((v) => v?.body?.['keySetDigest']));
     // and every node serves the same registrations (each reports its own version in its member list)
-    const registrations = new Set(views.map((v) => (v?.body?.['members'] as Array<{ self: boolean; registrationsVersion?: number }> | undefined)?.find((m) => m.self)?.registrationsVersion));
+    const registrations = new Set(
+      views.map(
+        (v) =>
+          (v?.body?.['members'] as Array<{ self: boolean; registrationsVersion?: number }> | undefined)?.find(
+            (m) => m.self,
+          )?.registrationsVersion,
+      ),
+    );
     if (ok && digests.size === 1 && registrations.size === 1) return true;
     await sleep(250);
   }
@@ -277,7 +371,9 @@ function describe(f: PlannedFault): string {
     case 'skew':
       return `clock of ${f.targets.map(name).join(',')} moved by ${f.offsetMs} ms`;
     case 'kill':
-      return f.variant === 'replicas' ? 'SIGKILL of a majority of one user\'s replicas' : `SIGKILL of ${f.targets.map(name).join(',')} (${f.variant})`;
+      return f.variant === 'replicas'
+        ? "SIGKILL of a majority of one user's replicas"
+        : `SIGKILL of ${f.targets.map(name).join(',')} (${f.variant})`;
     case 'commit-kill':
       return 'a proposer killed between accept and commit';
     case 'netdrop':
@@ -285,7 +381,10 @@ function describe(f: PlannedFault): string {
     case 'oneway':
       return `packets of ${(f.groups?.[0] ?? []).map(name).join(',')} to ${(f.groups?.[1] ?? []).map(name).join(',')} dropped, not back (${f.variant})`;
     case 'bridge':
-      return `packets dropped between ${(f.groups ?? []).map((g) => g.map(name).join(',')).join(' | ')}; ${f.targets.filter((i) => !(f.groups ?? []).flat().includes(i)).map(name).join(',')} reaches both`;
+      return `packets dropped between ${(f.groups ?? []).map((g) => g.map(name).join(',')).join(' | ')}; ${f.targets
+        .filter((i) => !(f.groups ?? []).flat().includes(i))
+        .map(name)
+        .join(',')} reaches both`;
     default:
       return `${f.name} of ${f.targets.map(name).join(',')}`;
   }

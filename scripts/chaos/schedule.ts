@@ -62,7 +62,10 @@ export interface PlannedFault {
 export const SEED_NODES = 2;
 
 /** The schedule for a run of `durationMs` with `nodes` nodes and the chosen faults; at most one wipe. */
-export function planFaults(random: Random, o: { nodes: number; durationMs: number; faults: readonly FaultName[] }): PlannedFault[] {
+export function planFaults(
+  random: Random,
+  o: { nodes: number; durationMs: number; faults: readonly FaultName[] },
+): PlannedFault[] {
   const plan: PlannedFault[] = [];
   if (o.faults.length === 0) return plan;
   let at = WARM_UP_MS;
@@ -75,7 +78,14 @@ export function planFaults(random: Random, o: { nodes: number; durationMs: numbe
   }
 }
 
-function windowOf(random: Random, n: number, at: number, durationMs: number, name: FaultName, nodes: number): PlannedFault {
+function windowOf(
+  random: Random,
+  n: number,
+  at: number,
+  durationMs: number,
+  name: FaultName,
+  nodes: number,
+): PlannedFault {
   const base = { n, at, durationMs, name };
   const one = [random.int(nodes)];
   switch (name) {
@@ -93,7 +103,12 @@ function windowOf(random: Random, n: number, at: number, durationMs: number, nam
     case 'bridge':
       return bridgeOf(random, base, nodes);
     case 'skew':
-      return { ...base, variant: 'one', targets: one, offsetMs: (random.next() < 0.5 ? -1 : 1) * random.between(...SKEW_MS) };
+      return {
+        ...base,
+        variant: 'one',
+        targets: one,
+        offsetMs: (random.next() < 0.5 ? -1 : 1) * random.between(...SKEW_MS),
+      };
     case 'commit-kill':
       return { ...base, variant: 'one', targets: [], pick: random.int(1_000) };
     default:
@@ -126,7 +141,12 @@ function bridged(order: readonly number[]): number[][] {
 function netDropOf(random: Random, base: WindowBase, nodes: number): PlannedFault {
   const order = random.shuffle([...Array(nodes).keys()]);
   const variant = random.pick(['isolate', 'split']);
-  return { ...base, variant, targets: order, groups: variant === 'isolate' ? [order.slice(0, 1), order.slice(1)] : split(order) };
+  return {
+    ...base,
+    variant,
+    targets: order,
+    groups: variant === 'isolate' ? [order.slice(0, 1), order.slice(1)] : split(order),
+  };
 }
 
 function oneWayOf(random: Random, base: WindowBase, nodes: number): PlannedFault {

@@ -23,20 +23,39 @@ const ERR_Y = 325;
 const ERR_BOTTOM_Y = 415;
 const MIN_LATENCY_MS = 1;
 const MAX_LATENCY_MS = 30_000;
-const LATENCY_TICKS: ReadonlyArray<readonly [number, string]> = [[1, '1 ms'], [10, '10 ms'], [100, '100 ms'], [1000, '1 s'], [10_000, '10 s']];
+const LATENCY_TICKS: ReadonlyArray<readonly [number, string]> = [
+  [1, '1 ms'],
+  [10, '10 ms'],
+  [100, '100 ms'],
+  [1000, '1 s'],
+  [10_000, '10 s'],
+];
 /** Rough width of one character of a 9 px label, to keep labels inside the plot. */
 const LABEL_CHAR_WIDTH = 5;
 const FAIL_COLOUR = '#d62728';
 const UNKNOWN_COLOUR = '#ff7f0e';
 
 const OP_COLOURS: Readonly<Record<OpKind, string>> = {
-  secret: '#1f77b4', issue: '#2ca02c', verify: '#9467bd', 'sct-create': '#8c564b',
-  'sct-validate': '#e377c2', revoke: '#17becf', rotate: '#7f7f7f', 'key-revoke': '#bcbd22',
+  secret: '#1f77b4',
+  issue: '#2ca02c',
+  verify: '#9467bd',
+  'sct-create': '#8c564b',
+  'sct-validate': '#e377c2',
+  revoke: '#17becf',
+  rotate: '#7f7f7f',
+  'key-revoke': '#bcbd22',
 };
 
 const FAULT_COLOURS: Readonly<Record<FaultKind, string>> = {
-  kill: '#e41a1c', pause: '#377eb8', partition: '#984ea3', skew: '#4daf4a', 'kill-after-accept': '#ff7f00', wipe: '#a65628',
-  netdrop: '#6a3d9a', oneway: '#cab2d6', bridge: '#f781bf',
+  kill: '#e41a1c',
+  pause: '#377eb8',
+  partition: '#984ea3',
+  skew: '#4daf4a',
+  'kill-after-accept': '#ff7f00',
+  wipe: '#a65628',
+  netdrop: '#6a3d9a',
+  oneway: '#cab2d6',
+  bridge: '#f781bf',
 };
 
 /** Escapes text for SVG content and attribute values. */
@@ -61,7 +80,10 @@ function sample<T>(items: readonly T[], max: number): readonly T[] {
 
 /** Renders the picture; `start` and `end` are the run's wall-clock bounds (ms since the epoch). */
 export function renderSvg(input: {
-  readonly ops: readonly CompletedOp[]; readonly windows: readonly FaultWindow[]; readonly start: number; readonly end: number;
+  readonly ops: readonly CompletedOp[];
+  readonly windows: readonly FaultWindow[];
+  readonly start: number;
+  readonly end: number;
 }): string {
   const { ops, windows, start } = input;
   const spanMs = Math.max(input.end - start, 1);
@@ -74,7 +96,8 @@ export function renderSvg(input: {
   const out: string[] = [];
   const okOps = ops.filter((op) => op.outcome === 'ok');
   const shown = sample(okOps, MAX_OK_DOTS);
-  const subtitle = shown.length < okOps.length ? ` (dots: an even sample of ${shown.length} of ${okOps.length} ok operations)` : '';
+  const subtitle =
+    shown.length < okOps.length ? ` (dots: an even sample of ${shown.length} of ${okOps.length} ok operations)` : '';
 
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" ` +
@@ -100,13 +123,16 @@ export function renderSvg(input: {
     // A label that would run past the right edge ends there instead.
     const fits = x(w.start) + 2 + label.length * LABEL_CHAR_WIDTH <= RIGHT;
     const at = fits ? `x="${num(x(w.start) + 2)}"` : `x="${RIGHT - 2}" text-anchor="end"`;
-    out.push(`<text ${at} y="${TOP_Y + 10 + (i % 3) * 10}" fill="${FAULT_COLOURS[w.kind] ?? '#555555'}">${escapeXml(label)}</text>`);
+    out.push(
+      `<text ${at} y="${TOP_Y + 10 + (i % 3) * 10}" fill="${FAULT_COLOURS[w.kind] ?? '#555555'}">${escapeXml(label)}</text>`,
+    );
   });
   out.push('</g>');
 
   // Axes and grid.
   out.push('<g stroke="#cccccc" stroke-width="0.5">');
-  for (const [ms] of LATENCY_TICKS) out.push(`<line x1="${LEFT}" y1="${num(y(ms))}" x2="${RIGHT}" y2="${num(y(ms))}"/>`);
+  for (const [ms] of LATENCY_TICKS)
+    out.push(`<line x1="${LEFT}" y1="${num(y(ms))}" x2="${RIGHT}" y2="${num(y(ms))}"/>`);
   out.push('</g>');
   out.push('<g stroke="#000000" fill="none">');
   out.push(`<rect x="${LEFT}" y="${TOP_Y}" width="${RIGHT - LEFT}" height="${TOP_BOTTOM_Y - TOP_Y}"/>`);
@@ -117,7 +143,8 @@ export function renderSvg(input: {
   out.push('</g>');
   const stepS = tickStepS(spanMs / 1000);
   out.push('<g text-anchor="middle">');
-  for (let s = 0; s * 1000 <= spanMs; s += stepS) out.push(`<text x="${num(x(start + s * 1000))}" y="${ERR_BOTTOM_Y + 14}">${s}</text>`);
+  for (let s = 0; s * 1000 <= spanMs; s += stepS)
+    out.push(`<text x="${num(x(start + s * 1000))}" y="${ERR_BOTTOM_Y + 14}">${s}</text>`);
   out.push(`<text x="${(LEFT + RIGHT) / 2}" y="${HEIGHT - 12}">seconds since start</text>`);
   out.push(`<text transform="translate(16 ${(TOP_Y + TOP_BOTTOM_Y) / 2}) rotate(-90)">latency (log scale)</text>`);
   out.push(`<text transform="translate(16 ${(ERR_Y + ERR_BOTTOM_Y) / 2}) rotate(-90)">errors/s</text>`);
@@ -128,7 +155,8 @@ export function renderSvg(input: {
   for (const kind of kinds) {
     out.push(`<g fill="${OP_COLOURS[kind] ?? '#333333'}">`);
     for (const op of shown) {
-      if (op.op === kind) out.push(`<circle cx="${num(x(op.invokedAt))}" cy="${num(y(latencyMs(op) ?? MAX_LATENCY_MS))}" r="1.6"/>`);
+      if (op.op === kind)
+        out.push(`<circle cx="${num(x(op.invokedAt))}" cy="${num(y(latencyMs(op) ?? MAX_LATENCY_MS))}" r="1.6"/>`);
     }
     out.push('</g>');
   }
@@ -137,12 +165,17 @@ export function renderSvg(input: {
     if (op.outcome !== 'fail') continue;
     const cx = x(op.invokedAt);
     const cy = y(latencyMs(op) ?? MAX_LATENCY_MS);
-    out.push(`<path d="M${num(cx - 3)} ${num(cy - 3)}L${num(cx + 3)} ${num(cy + 3)}M${num(cx - 3)} ${num(cy + 3)}L${num(cx + 3)} ${num(cy - 3)}"/>`);
+    out.push(
+      `<path d="M${num(cx - 3)} ${num(cy - 3)}L${num(cx + 3)} ${num(cy + 3)}M${num(cx - 3)} ${num(cy + 3)}L${num(cx + 3)} ${num(cy - 3)}"/>`,
+    );
   }
   out.push('</g>');
-  const triangle = (cx: number, cy: number) => `M${num(cx)} ${num(cy - 3.5)}L${num(cx + 3)} ${num(cy + 2)}L${num(cx - 3)} ${num(cy + 2)}Z`;
+  const triangle = (cx: number, cy: number) =>
+    `M${num(cx)} ${num(cy - 3.5)}L${num(cx + 3)} ${num(cy + 2)}L${num(cx - 3)} ${num(cy + 2)}Z`;
   out.push(`<g fill="${UNKNOWN_COLOUR}">`);
-  for (const op of ops) if (op.outcome === 'unknown') out.push(`<path d="${triangle(x(op.invokedAt), y(latencyMs(op) ?? MAX_LATENCY_MS))}"/>`);
+  for (const op of ops)
+    if (op.outcome === 'unknown')
+      out.push(`<path d="${triangle(x(op.invokedAt), y(latencyMs(op) ?? MAX_LATENCY_MS))}"/>`);
   out.push('</g>');
   out.push(`<g fill="none" stroke="${UNKNOWN_COLOUR}">`);
   for (const op of ops) if (op.outcome === 'pending') out.push(`<path d="${triangle(x(op.invokedAt), TOP_Y + 4)}"/>`);
@@ -162,7 +195,9 @@ export function renderSvg(input: {
     const x0 = x(start + b * bucketS * 1000);
     const x1 = x(start + (b + 1) * bucketS * 1000);
     const h = (n / bucketS / maxRate) * (ERR_BOTTOM_Y - ERR_Y);
-    out.push(`<rect x="${num(x0)}" y="${num(ERR_BOTTOM_Y - h)}" width="${num(Math.max(x1 - x0 - 0.5, 0.5))}" height="${num(h)}"/>`);
+    out.push(
+      `<rect x="${num(x0)}" y="${num(ERR_BOTTOM_Y - h)}" width="${num(Math.max(x1 - x0 - 0.5, 0.5))}" height="${num(h)}"/>`,
+    );
   }
   out.push('</g>');
   out.push('<g text-anchor="end">');
@@ -185,16 +220,22 @@ function legend(kinds: readonly OpKind[]): string {
     parts.push(`<text x="${at + 10}" y="${ly}">${escapeXml(kind)}</text>`);
     at += 16 + kind.length * 6.5;
   }
-  parts.push(`<path d="M${at} ${ly - 7}L${at + 6} ${ly - 1}M${at} ${ly - 1}L${at + 6} ${ly - 7}" stroke="${FAIL_COLOUR}" stroke-width="1.2"/>`);
+  parts.push(
+    `<path d="M${at} ${ly - 7}L${at + 6} ${ly - 1}M${at} ${ly - 1}L${at + 6} ${ly - 7}" stroke="${FAIL_COLOUR}" stroke-width="1.2"/>`,
+  );
   parts.push(`<text x="${at + 10}" y="${ly}">fail</text>`);
   at += 40;
   parts.push(`<path d="M${at + 3} ${ly - 8}L${at + 6} ${ly - 2}L${at} ${ly - 2}Z" fill="${UNKNOWN_COLOUR}"/>`);
   parts.push(`<text x="${at + 10}" y="${ly}">unknown</text>`);
   at += 64;
-  parts.push(`<path d="M${at + 3} ${ly - 8}L${at + 6} ${ly - 2}L${at} ${ly - 2}Z" fill="none" stroke="${UNKNOWN_COLOUR}"/>`);
+  parts.push(
+    `<path d="M${at + 3} ${ly - 8}L${at + 6} ${ly - 2}L${at} ${ly - 2}Z" fill="none" stroke="${UNKNOWN_COLOUR}"/>`,
+  );
   parts.push(`<text x="${at + 10}" y="${ly}">pending (top edge)</text>`);
   at += 130;
-  parts.push(`<rect x="${at}" y="${ly - 9}" width="10" height="10" fill="#984ea3" fill-opacity="0.12" stroke="#984ea3" stroke-width="0.5"/>`);
+  parts.push(
+    `<rect x="${at}" y="${ly - 9}" width="10" height="10" fill="#984ea3" fill-opacity="0.12" stroke="#984ea3" stroke-width="0.5"/>`,
+  );
   parts.push(`<text x="${at + 14}" y="${ly}">fault window</text>`);
   parts.push('</g>');
   return parts.join('\n');

@@ -31,39 +31,42 @@ function bodyOf(init: RequestInit, headers: Headers): string | undefined {
 /** A `fetch` over https that trusts `ca` (PEM) and nothing else. */
 export function tlsFetch(ca: string): HttpFetch {
   const agent = new Agent({ keepAlive: true, ca });
-  return (url, init = {}) => new Promise<Response>((resolve, reject) => {
-    const signal = init.signal ?? undefined;
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const headers = new Headers(init.headers);
-    const body = bodyOf(init, headers);
-    const onAbort = () => {
-      req.destroy();
-      reject(signal?.reason);
-    };
-    const fail = (err: Error) => {
-      signal?.removeEventListener('abort', onAbort);
-      reject(new TypeError('fetch failed', { cause: err }));
-    };
-    const req = request(url, { method: init.method ?? 'GET', headers: Object.fromEntries(headers), agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', fail);
-      res.on('end', () => {
+  return (url, init = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      const signal = init.signal ?? undefined;
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const headers = new Headers(init.headers);
+      const body = bodyOf(init, headers);
+      const onAbort = () => {
+        req.destroy();
+        reject(signal?.reason);
+      };
+      const fail = (err: Error) => {
         signal?.removeEventListener('abort', onAbort);
-        const status = res.statusCode ?? 0;
-        const out = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) {
-          if (value === undefined) continue;
-          for (const v of Array.isArray(value) ? value : [value]) out.append(name, v);
-        }
-        resolve(new Response(NULL_BODY_STATUSES.has(status) ? null : Buffer.concat(chunks), { status, headers: out }));
+        reject(new TypeError('fetch failed', { cause: err }));
+      };
+      const req = request(url, { method: init.method ?? 'GET', headers: Object.fromEntries(headers), agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', fail);
+        res.on('end', () => {
+          signal?.removeEventListener('abort', onAbort);
+          const status = res.statusCode ?? 0;
+          const out = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            if (value === undefined) continue;
+            for (const v of Array.isArray(value) ? value : [value]) out.append(name, v);
+          }
+          resolve(
+            new Response(NULL_BODY_STATUSES.has(status) ? null : Buffer.concat(chunks), { status, headers: out }),
+          );
+        });
       });
+      req.on('error', fail);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.end(body);
     });
-    req.on('error', fail);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    req.end(body);
-  });
 }

@@ -21,7 +21,14 @@ import { callJson, OpError, type Recorder } from './recorder.js';
 const SCT_TYPE = 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512';
 const EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 /** A client's operations and their weights. */
-const CLIENT_OPS: ReadonlyArray<readonly [OpKind, number]> = [['secret', 30], ['issue', 25], ['verify', 25], ['sct-create', 6], ['sct-validate', 8], ['revoke', 6]];
+const CLIENT_OPS: ReadonlyArray<readonly [OpKind, number]> = [
+  ['secret', 30],
+  ['issue', 25],
+  ['verify', 25],
+  ['sct-create', 6],
+  ['sct-validate', 8],
+  ['revoke', 6],
+];
 /** Pause of a client between two operations: at least, at most (ms). */
 const THINK_MS = [20, 120] as const;
 /** Share of secret requests for a user never asked for before. */
@@ -75,7 +82,10 @@ export class Workload {
 
   /** Runs `clients` clients and the operator until `stop()`; resolves when all have finished. */
   async run(clients: number): Promise<void> {
-    await Promise.all([...Array.from({ length: clients }, (_, i) => this.#client(`c${i}`, this.#random.fork(`client-${i}`))), this.#operator(this.#random.fork('operator'))]);
+    await Promise.all([
+      ...Array.from({ length: clients }, (_, i) => this.#client(`c${i}`, this.#random.fork(`client-${i}`))),
+      this.#operator(this.#random.fork('operator')),
+    ]);
   }
 
   stop(): void {
@@ -86,16 +96,24 @@ export class Workload {
   static async snapshots(nodes: ChaosNodes, out: JsonLinesWriter<JwksSnapshot>, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const round = Date.now();
-      await Promise.all(nodes.nodes.map(async (node, i) => {
-        const time = Date.now();
-        try {
-          const res = await nodes.fetch(`${nodes.url(i)}/.well-known/jwks.json`, { signal: AbortSignal.timeout(SNAPSHOT_EVERY_MS - 200) });
-          const doc = (await res.json()) as { keys?: Array<{ kid?: string }> };
-          out.write({ time, node: node.name, kids: res.ok ? (doc.keys ?? []).map((k) => String(k.kid)).sort() : null });
-        } catch {
-          out.write({ time, node: node.name, kids: null });
-        }
-      }));
+      await Promise.all(
+        nodes.nodes.map(async (node, i) => {
+          const time = Date.now();
+          try {
+            const res = await nodes.fetch(`${nodes.url(i)}/.well-known/jwks.json`, {
+              signal: AbortSignal.timeout(SNAPSHOT_EVERY_MS - 200),
+            });
+            const doc = (await res.json()) as { keys?: Array<{ kid?: string }> };
+            out.write({
+              time,
+              node: node.name,
+              kids: res.ok ? (doc.keys ?? []).map((k) => String(k.kid)).sort() : null,
+            });
+          } catch {
+            out.write({ time, node: node.name, kids: null });
+          }
+        }),
+      );
       await sleep(Math.max(0, round + SNAPSHOT_EVERY_MS - Date.now()), undefined, { signal }).catch(() => undefined);
     }
   }
@@ -106,8 +124,12 @@ export class Workload {
       const body = await callJson(this.#nodes.fetch, `${this.#nodes.url(i)}/secret-server/token-exchange`, {
         method: 'POST',
         body: new URLSearchParams({
-          grant_type: EXCHANGE_GRANT, subject_token: await this.#parties.userToken(user), subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-          audience: RS_AUDIENCE, client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: await this.#parties.clientAssertion(),
+          grant_type: EXCHANGE_GRANT,
+          subject_token: await this.#parties.userToken(user),
+          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+          audience: RS_AUDIENCE,
+          client_assertion_type: CLIENT_ASSERTION_TYPE,
+          client_assertion: await this.#parties.clientAssertion(),
         }),
       });
       const claims = decodeJwt(String(body['access_token']));
@@ -122,10 +144,16 @@ export class Workload {
 
   /** Introspects `token` (issued by `issued.node`) on node `i`. */
   verify(process: string, i: number, issued: Issued, extra: OpValue = {}): Promise<OpValue | undefined> {
-    return this.#recorder.run(process, 'verify', this.#name(i), { jti: issued.jti, kid: issued.kid, issuedBy: this.#name(issued.node), ...extra }, async () => {
-      const body = await this.#post(i, '/introspect', { token: issued.token });
-      return { active: body['active'] === true };
-    });
+    return this.#recorder.run(
+      process,
+      'verify',
+      this.#name(i),
+      { jti: issued.jti, kid: issued.kid, issuedBy: this.#name(issued.node), ...extra },
+      async () => {
+        const body = await this.#post(i, '/introspect', { token: issued.token });
+        return { active: body['active'] === true };
+      },
+    );
   }
 
   /** Tokens not yet expired (for the final read-back). */
@@ -170,7 +198,14 @@ export class Workload {
       }
       case 'revoke': {
         const issued = this.#tokens.length > 0 ? random.pick(this.#tokens) : undefined;
-        if (issued) await this.#recorder.run(process, 'revoke', this.#name(i), { jti: issued.jti }, async () => (await this.#post(i, '/revoke', { token: issued.token }), {}));
+        if (issued)
+          await this.#recorder.run(
+            process,
+            'revoke',
+            this.#name(i),
+            { jti: issued.jti },
+            async () => (await this.#post(i, '/revoke', { token: issued.token }), {}),
+          );
         return;
       }
       default:
@@ -183,9 +218,19 @@ export class Workload {
       const body = await this.#post(i, '/token', { grant_type: 'client_credentials' });
       const token = String(body['access_token']);
       const claims = decodeJwt(token);
-      const issued: Issued = { token, jti: String(claims.jti), kid: String(decodeProtectedHeader(token).kid), node: i, iat: Number(claims.iat), exp: Number(claims.exp) };
+      const issued: Issued = {
+        token,
+        jti: String(claims.jti),
+        kid: String(decodeProtectedHeader(token).kid),
+        node: i,
+        iat: Number(claims.iat),
+        exp: Number(claims.exp),
+      };
       // a bearer token is a credential too: its signature must not be stored or logged anywhere
-      this.seen.push({ label: `access token ${issued.jti}`, bytes: Buffer.from(token.slice(token.lastIndexOf('.') + 1)) });
+      this.seen.push({
+        label: `access token ${issued.jti}`,
+        bytes: Buffer.from(token.slice(token.lastIndexOf('.') + 1)),
+      });
       keep(this.#tokens, issued);
       return { jti: issued.jti, kid: issued.kid, issuedBy: this.#name(i), iat: issued.iat, exp: issued.exp };
     });
@@ -194,12 +239,19 @@ export class Workload {
   async #sctCreate(process: string, i: number): Promise<void> {
     await this.#recorder.run(process, 'sct-create', this.#name(i), {}, async () => {
       const clientEntropy = randomBytes(32);
-      const body = await this.#post(i, '/token', { grant_type: 'client_credentials', requested_token_type: SCT_TYPE, client_entropy: clientEntropy.toString('base64url') });
+      const body = await this.#post(i, '/token', {
+        grant_type: 'client_credentials',
+        requested_token_type: SCT_TYPE,
+        client_entropy: clientEntropy.toString('base64url'),
+      });
       const key = computedKey(clientEntropy, Buffer.from(String(body['entropy']), 'base64url'), 256);
       // the SCT's identifier is its bearer token: the history names it by fingerprint only
       const token = String(body['access_token']);
       const sctId = fingerprint(Buffer.from(token));
-      this.seen.push({ label: `key of SCT ${sctId}`, bytes: key }, { label: `SCT ${sctId}`, bytes: Buffer.from(token) });
+      this.seen.push(
+        { label: `key of SCT ${sctId}`, bytes: key },
+        { label: `SCT ${sctId}`, bytes: Buffer.from(token) },
+      );
       keep(this.#scts, { token, sctId, node: i, keyFingerprint: fingerprint(key) });
       return { sctId, key: fingerprint(key), exp: Math.floor(Date.now() / 1000) + Number(body['expires_in']) };
     });
@@ -210,7 +262,8 @@ export class Workload {
       const body = await this.#post(i, '/introspect', { token: sct.token });
       if (body['active'] !== true) return { active: false };
       const jwe = body['key_jwe'];
-      if (typeof jwe !== 'string') throw new OpError('unknown', 'an active SCT without its key for its resource server');
+      if (typeof jwe !== 'string')
+        throw new OpError('unknown', 'an active SCT without its key for its resource server');
       return { active: true, key: fingerprint(await this.#parties.decrypt(jwe)) };
     });
   }
@@ -230,19 +283,28 @@ export class Workload {
       if (Date.now() < nextRevoke || !recent) continue;
       nextRevoke = Date.now() + KEY_REVOKE_EVERY_MS;
       const j = random.int(this.#nodes.nodes.length);
-      await this.#recorder.run('operator', 'key-revoke', this.#name(j), { rotatedKid: recent.kid }, async () => (await this.#admin(j, `/v1/keys/${recent.kid}/revoke`, {}), {}));
+      await this.#recorder.run(
+        'operator',
+        'key-revoke',
+        this.#name(j),
+        { rotatedKid: recent.kid },
+        async () => (await this.#admin(j, `/v1/keys/${recent.kid}/revoke`, {}), {}),
+      );
     }
   }
 
   #post(i: number, path: string, form: Record<string, string>): Promise<Record<string, unknown>> {
-    return callJson(this.#nodes.fetch, `${this.#nodes.url(i)}${path}`, { method: 'POST', headers: { authorization: this.#parties.basicAuth() }, body: new URLSearchParams(form) });
+    return callJson(this.#nodes.fetch, `${this.#nodes.url(i)}${path}`, {
+      method: 'POST',
+      headers: { authorization: this.#parties.basicAuth() },
+      body: new URLSearchParams(form),
+    });
   }
 
   /** An operator's call, classified like every other operation. */
   #admin(i: number, path: string, body: unknown): Promise<Record<string, unknown>> {
     return callJson(this.#nodes.fetch, `${this.#nodes.url(i)}${path}`, this.#nodes.adminRequest('POST', body));
   }
-
 
   #name(i: number): string {
     return this.#nodes.nodes[i]!.name;

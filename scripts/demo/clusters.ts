@@ -95,26 +95,47 @@ export class DemoCluster {
    * Registers `record` as operators do (`PUT /v1/registrations/{kinds}/{id}` on the first node, with the admin
    * token), then waits until every node serves that version of the registrations log. Resolves with the version.
    */
-  async register(kinds: 'issuers' | 'resource-servers' | 'clients', id: string, record: Record<string, unknown>, timeoutMs: number): Promise<number> {
+  async register(
+    kinds: 'issuers' | 'resource-servers' | 'clients',
+    id: string,
+    record: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     const headers = { authorization: `Bearer ${this.#adminToken}`, 'content-type': 'application/json' };
     let version: number | undefined;
     let last = 'no answer yet';
     while (version === undefined) {
-      const res = await rawRequest(`${this.urls()[0]}/v1/registrations/${kinds}/${encodeURIComponent(id)}`, { method: 'PUT', headers, body: JSON.stringify(record) }).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }));
-      if (res.status === 200 || res.status === 201) version = (JSON.parse(res.body.toString('utf8')) as { version: number }).version;
-      else if (res.status !== 503 && res.status !== 0) throw new Error(`${this.spec.label}: registering ${kinds} ${id} answered ${res.status}: ${res.body.toString('utf8')}`);
+      const res = await rawRequest(`${this.urls()[0]}/v1/registrations/${kinds}/${encodeURIComponent(id)}`, {
+        method: 'PUT',
+        headers,
+        body: JSON.stringify(record),
+      }).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }));
+      if (res.status === 200 || res.status === 201)
+        version = (JSON.parse(res.body.toString('utf8')) as { version: number }).version;
+      else if (res.status !== 503 && res.status !== 0)
+        throw new Error(
+          `${this.spec.label}: registering ${kinds} ${id} answered ${res.status}: ${res.body.toString('utf8')}`,
+        );
       else last = `${res.status} ${res.body.toString('utf8').slice(0, 200)}`;
-      if (version === undefined && Date.now() > deadline) throw new Error(`${this.spec.label}: could not register ${kinds} ${id} in time (last: ${last})`);
+      if (version === undefined && Date.now() > deadline)
+        throw new Error(`${this.spec.label}: could not register ${kinds} ${id} in time (last: ${last})`);
       if (version === undefined) await sleep(MAP_POLL_MS);
     }
     for (;;) {
-      const served = await Promise.all(this.urls().map(async (url) => {
-        const res = await rawRequest(`${url}/v1/registrations`, { headers: { authorization: headers.authorization } }).catch(() => undefined);
-        return res?.status === 200 ? (JSON.parse(res.body.toString('utf8')) as { version: number }).version : 0;
-      }));
+      const served = await Promise.all(
+        this.urls().map(async (url) => {
+          const res = await rawRequest(`${url}/v1/registrations`, {
+            headers: { authorization: headers.authorization },
+          }).catch(() => undefined);
+          return res?.status === 200 ? (JSON.parse(res.body.toString('utf8')) as { version: number }).version : 0;
+        }),
+      );
       if (served.every((v) => v >= version)) return version;
-      if (Date.now() > deadline) throw new Error(`${this.spec.label}: not every node serves registrations version ${version} in time (${served.join(', ')})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${this.spec.label}: not every node serves registrations version ${version} in time (${served.join(', ')})`,
+        );
       await sleep(MAP_POLL_MS);
     }
   }
@@ -126,13 +147,22 @@ export class DemoCluster {
         const views = await Promise.all(this.urls().map((url) => this.#mapView(url)));
         last = views.map((v) => `${v.status}@${v.map?.epoch ?? 0}:${v.map?.members.length ?? 0}`).join(' ');
         const epoch = views[0]?.map?.epoch;
-        const formed = views.every((v) => v.status === 'member' && v.map !== null && v.map.epoch === epoch
-          && v.map.members.length === this.spec.size && v.map.members.every((m) => m.role === 'normal'));
+        const formed = views.every(
+          (v) =>
+            v.status === 'member' &&
+            v.map !== null &&
+            v.map.epoch === epoch &&
+            v.map.members.length === this.spec.size &&
+            v.map.members.every((m) => m.role === 'normal'),
+        );
         if (formed && epoch !== undefined) return epoch;
       } catch (err) {
         last = (err as Error).message;
       }
-      if (Date.now() > deadline) throw new Error(`${this.spec.label}: no cluster map with all ${this.spec.size} node(s) in time (last: ${last})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${this.spec.label}: no cluster map with all ${this.spec.size} node(s) in time (last: ${last})`,
+        );
       await sleep(MAP_POLL_MS);
     }
   }
@@ -147,5 +177,8 @@ export class DemoCluster {
 /** The map part of `GET /v1/cluster`. */
 interface MapStatus {
   readonly status: string;
-  readonly map: { readonly epoch: number; readonly members: ReadonlyArray<{ readonly name: string; readonly role: string }> } | null;
+  readonly map: {
+    readonly epoch: number;
+    readonly members: ReadonlyArray<{ readonly name: string; readonly role: string }>;
+  } | null;
 }

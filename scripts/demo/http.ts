@@ -39,7 +39,8 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT_BYTES) throw new HttpError(413, 'invalid_request', `the body exceeds ${BODY_LIMIT_BYTES} bytes`);
+    if (size > BODY_LIMIT_BYTES)
+      throw new HttpError(413, 'invalid_request', `the body exceeds ${BODY_LIMIT_BYTES} bytes`);
     chunks.push(chunk as Buffer);
   }
   try {
@@ -53,7 +54,11 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

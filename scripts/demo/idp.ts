@@ -75,7 +75,9 @@ export interface Credentials {
  */
 export async function loadOidcProvider(): Promise<{ Provider: typeof ProviderClass; version: string }> {
   if (typeof (nodeCrypto as { hash?: unknown }).hash !== 'function' || !('parse' in URL)) {
-    throw new Error(`oidc-provider 9 needs crypto.hash and URL.parse (Node 20.18 or later); this is Node ${process.version}`);
+    throw new Error(
+      `oidc-provider 9 needs crypto.hash and URL.parse (Node 20.18 or later); this is Node ${process.version}`,
+    );
   }
   const warn = console.warn;
   console.warn = (...args: unknown[]) => {
@@ -105,16 +107,23 @@ export async function startIdp(Provider: typeof ProviderClass, o: IdpOptions): P
 
   const provider: ProviderClass = new Provider(issuer, {
     adapter: createMemoryAdapter(),
-    clients: [{
-      client_id: o.client.clientId, redirect_uris: [o.client.redirectUri], response_types: ['code'], grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'none', id_token_signed_response_alg: 'ES256',
-    }],
+    clients: [
+      {
+        client_id: o.client.clientId,
+        redirect_uris: [o.client.redirectUri],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+        token_endpoint_auth_method: 'none',
+        id_token_signed_response_alg: 'ES256',
+      },
+    ],
     jwks: { keys: [{ ...jwk, kid, alg: 'ES256', use: 'sig' }] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: { devInteractions: { enabled: false } },
     scopes: ['openid'],
     ttl: TTL_S,
-    findAccount: (_ctx: unknown, sub: string) => (users.has(sub) ? { accountId: sub, claims: () => ({ sub }) } : undefined),
+    findAccount: (_ctx: unknown, sub: string) =>
+      users.has(sub) ? { accountId: sub, claims: () => ({ sub }) } : undefined,
     loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
       const { client, session, result } = ctx.oidc;
       if (!client || !session?.accountId) return undefined;
@@ -129,7 +138,8 @@ export async function startIdp(Provider: typeof ProviderClass, o: IdpOptions): P
 
   const checkLogin = async (uid: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const details = await provider.interactionDetails(req, res);
-    if (details.uid !== uid || details.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'no login is pending for this interaction');
+    if (details.uid !== uid || details.prompt.name !== 'login')
+      throw new HttpError(400, 'invalid_request', 'no login is pending for this interaction');
     const { credentials } = await readJson(req);
     if (typeof credentials !== 'string') throw new HttpError(400, 'invalid_request', 'credentials: a compact JWE');
     const opened = await decryptAtPop(o.popNode, o.popToken, credentials).catch((err: unknown) => {
@@ -141,21 +151,38 @@ export async function startIdp(Provider: typeof ProviderClass, o: IdpOptions): P
     } catch {
       throw new HttpError(400, 'invalid_request', 'the credentials are not JSON');
     }
-    if (c.interaction !== uid) throw new HttpError(400, 'invalid_request', 'the credentials were encrypted for another login');
+    if (c.interaction !== uid)
+      throw new HttpError(400, 'invalid_request', 'the credentials were encrypted for another login');
     const user = typeof c.username === 'string' ? users.get(c.username) : undefined;
-    const given = await scryptAsync(typeof c.password === 'string' ? c.password : '', user?.salt ?? randomBytes(16), PASSWORD_HASH_BYTES);
+    const given = await scryptAsync(
+      typeof c.password === 'string' ? c.password : '',
+      user?.salt ?? randomBytes(16),
+      PASSWORD_HASH_BYTES,
+    );
     if (!user || !timingSafeEqual(given, user.hash)) {
       o.narrator.say('IDP login check: the POP node decrypted the credentials, but the username or password is wrong');
       throw new HttpError(401, 'access_denied', 'wrong username or password');
     }
-    o.narrator.say(`IDP login check: its POP node decrypted the credentials (POST /v1/decrypt, key ${short(opened.kid)}); password of ${c.username} correct`);
-    await provider.interactionFinished(req, res, { login: { accountId: c.username } }, { mergeWithLastSubmission: false });
+    o.narrator.say(
+      `IDP login check: its POP node decrypted the credentials (POST /v1/decrypt, key ${short(opened.kid)}); password of ${c.username} correct`,
+    );
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: c.username } },
+      { mergeWithLastSubmission: false },
+    );
   };
 
   const showLogin = async (uid: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const details = await provider.interactionDetails(req, res);
     if (details.uid !== uid) throw new HttpError(400, 'invalid_request', 'no such interaction');
-    const page: LoginPage = { uid, prompt: details.prompt.name, action: `${issuer}/interaction/${uid}/login`, credentialsJwksUri: `${o.popNode}/pop` };
+    const page: LoginPage = {
+      uid,
+      prompt: details.prompt.name,
+      action: `${issuer}/interaction/${uid}/login`,
+      credentialsJwksUri: `${o.popNode}/pop`,
+    };
     sendJson(res, 200, page);
   };
 
@@ -164,7 +191,8 @@ export async function startIdp(Provider: typeof ProviderClass, o: IdpOptions): P
     const m = INTERACTION.exec(new URL(req.url ?? '/', issuer).pathname);
     if (!m) return oidc(req, res);
     const login = m[2] !== undefined;
-    if (req.method !== (login ? 'POST' : 'GET')) return sendError(res, new HttpError(405, 'invalid_request', `${req.method} not allowed here`));
+    if (req.method !== (login ? 'POST' : 'GET'))
+      return sendError(res, new HttpError(405, 'invalid_request', `${req.method} not allowed here`));
     (login ? checkLogin(m[1]!, req, res) : showLogin(m[1]!, req, res)).catch((err: unknown) => {
       const name = (err as { name?: string }).name;
       sendError(res, name === 'SessionNotFound' ? new HttpError(400, 'invalid_request', (err as Error).message) : err);

@@ -35,7 +35,7 @@ const DC1_ISSUER = 'https://dc1.example';
 const DC1_AUDIENCE = 'https://dc1.example/backend';
 const DC2_ISSUER = 'https://dc2.example';
 const USER = 'alice';
-const NOTE = 'alice\'s note: the spare key is under the blue flowerpot';
+const NOTE = "alice's note: the spare key is under the blue flowerpot";
 
 const { values } = parseArgs({ options: { break: { type: 'string' } } });
 if (values.break !== undefined && !['audience', 'password'].includes(values.break)) {
@@ -45,17 +45,27 @@ if (values.break !== undefined && !['audience', 'password'].includes(values.brea
 
 async function run(narrator: Narrator, root: string, stops: Array<() => Promise<void>>): Promise<void> {
   const { Provider, version } = await loadOidcProvider();
-  const idpPop = await DemoCluster.prepare(root, { label: 'the IDP\'s POP', id: 'demo-idp-pop', size: 1, issuer: 'https://idp-pop.example' });
+  const idpPop = await DemoCluster.prepare(root, {
+    label: "the IDP's POP",
+    id: 'demo-idp-pop',
+    size: 1,
+    issuer: 'https://idp-pop.example',
+  });
   const dc1 = await DemoCluster.prepare(root, { label: 'datacenter 1', id: 'demo-dc1', size: 1, issuer: DC1_ISSUER });
   const app = await listenOnLoopback();
   stops.push(() => closeServer(app.server));
   const password = randomBytes(12).toString('base64url');
   const idp = await startIdp(Provider, {
-    popNode: idpPop.urls()[0]!, popToken: idpPop.backendToken, users: new Map([[USER, password]]),
-    client: { clientId: WEB_APP, redirectUri: `${app.url}/callback` }, narrator,
+    popNode: idpPop.urls()[0]!,
+    popToken: idpPop.backendToken,
+    users: new Map([[USER, password]]),
+    client: { clientId: WEB_APP, redirectUri: `${app.url}/callback` },
+    narrator,
   });
   stops.push(() => idp.close());
-  narrator.say(`OpenID provider: oidc-provider ${version} at ${idp.issuer}, ID tokens ES256 (kid ${short(idp.kid)}) for client ${WEB_APP}; its login check decrypts through the IDP's POP node`);
+  narrator.say(
+    `OpenID provider: oidc-provider ${version} at ${idp.issuer}, ID tokens ES256 (kid ${short(idp.kid)}) for client ${WEB_APP}; its login check decrypts through the IDP's POP node`,
+  );
 
   const userAudience = values.break === 'audience' ? 'https://another-app.example' : WEB_APP;
   const dc2 = await DemoCluster.prepare(root, { label: 'datacenter 2', id: 'demo-dc2', size: 3, issuer: DC2_ISSUER });
@@ -68,25 +78,63 @@ async function run(narrator: Narrator, root: string, stops: Array<() => Promise<
   const epochs = starts.map((s) => (s as PromiseFulfilledResult<number>).value);
   const took = `${((performance.now() - started) / 1000).toFixed(1)} s`;
   narrator.say(`the IDP's POP: 1 keymesh node at ${idpPop.urls()[0]}, its /pop is the key set the login page names`);
-  narrator.say(`datacenter 1: 1 keymesh node at ${dc1.urls()[0]} (issuer ${DC1_ISSUER}); its /pop is what the browser encrypts data to`);
-  narrator.say(`datacenter 2: 3 keymesh nodes at ${dc2.urls().join(', ')} (cluster map epoch ${epochs[2]}, all members, keys agree)`);
+  narrator.say(
+    `datacenter 1: 1 keymesh node at ${dc1.urls()[0]} (issuer ${DC1_ISSUER}); its /pop is what the browser encrypts data to`,
+  );
+  narrator.say(
+    `datacenter 2: 3 keymesh nodes at ${dc2.urls().join(', ')} (cluster map epoch ${epochs[2]}, all members, keys agree)`,
+  );
   // an operator registers the IDP and the resource server at run time, on one node; every node serves them
-  await dc2.register('issuers', idp.issuer, { issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['ES256'], audiences: [userAudience] }, START_TIMEOUT_MS);
-  const registered = await dc2.register('resource-servers', DC1_AUDIENCE, { audience: DC1_AUDIENCE, clientId: DC1_ISSUER, jwksUri: `${dc1.urls()[0]}/pop`, userTokenAudiences: [userAudience] }, START_TIMEOUT_MS);
-  narrator.say(`registered on node-1 through /v1/registrations, served by all 3 nodes at registrations version ${registered}: datacenter 2 trusts issuer ${idp.issuer} (jwks_uri ${new URL(idp.jwksUri).pathname}, ES256, audience ${userAudience}); resource server ${DC1_AUDIENCE} = client ${DC1_ISSUER}, key set ${dc1.urls()[0]}/pop`);
+  await dc2.register(
+    'issuers',
+    idp.issuer,
+    { issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['ES256'], audiences: [userAudience] },
+    START_TIMEOUT_MS,
+  );
+  const registered = await dc2.register(
+    'resource-servers',
+    DC1_AUDIENCE,
+    {
+      audience: DC1_AUDIENCE,
+      clientId: DC1_ISSUER,
+      jwksUri: `${dc1.urls()[0]}/pop`,
+      userTokenAudiences: [userAudience],
+    },
+    START_TIMEOUT_MS,
+  );
+  narrator.say(
+    `registered on node-1 through /v1/registrations, served by all 3 nodes at registrations version ${registered}: datacenter 2 trusts issuer ${idp.issuer} (jwks_uri ${new URL(idp.jwksUri).pathname}, ES256, audience ${userAudience}); resource server ${DC1_AUDIENCE} = client ${DC1_ISSUER}, key set ${dc1.urls()[0]}/pop`,
+  );
   narrator.say(`5 node processes ready in ${took}`);
 
   const backend = startBackend(app, {
-    dc1: dc1.urls(), dc1Token: dc1.backendToken, dc2: dc2.urls(), dc2Names: dc2.nodes.nodes.map((n) => n.name), dc2Issuer: DC2_ISSUER,
-    audience: DC1_AUDIENCE, idp: { issuer: idp.issuer, jwksUri: idp.jwksUri, clientId: WEB_APP }, narrator,
+    dc1: dc1.urls(),
+    dc1Token: dc1.backendToken,
+    dc2: dc2.urls(),
+    dc2Names: dc2.nodes.nodes.map((n) => n.name),
+    dc2Issuer: DC2_ISSUER,
+    audience: DC1_AUDIENCE,
+    idp: { issuer: idp.issuer, jwksUri: idp.jwksUri, clientId: WEB_APP },
+    narrator,
   });
   narrator.say(`datacenter 1's backend at ${backend.url}: SecretClient → datacenter 2 as ${DC1_AUDIENCE}`);
 
-  const browser = new Browser({ idpIssuer: idp.issuer, clientId: WEB_APP, redirectUri: `${app.url}/callback`, backend: backend.url, dataPopUri: `${dc1.urls()[0]}/pop`, narrator });
-  const idToken = await narrator.step(1, () => browser.login(USER, values.break === 'password' ? `not-${password}` : password));
+  const browser = new Browser({
+    idpIssuer: idp.issuer,
+    clientId: WEB_APP,
+    redirectUri: `${app.url}/callback`,
+    backend: backend.url,
+    dataPopUri: `${dc1.urls()[0]}/pop`,
+    narrator,
+  });
+  const idToken = await narrator.step(1, () =>
+    browser.login(USER, values.break === 'password' ? `not-${password}` : password),
+  );
   await narrator.step(2, () => browser.store(idToken, NOTE));
 
-  narrator.plain('\nlater: the browser reads the data back (steps 2–5 again; the backend asks the next datacenter-2 node)');
+  narrator.plain(
+    '\nlater: the browser reads the data back (steps 2–5 again; the backend asks the next datacenter-2 node)',
+  );
   const back = await narrator.step(2, () => browser.read(idToken));
   if (back !== NOTE) throw new StepFailed(5, `the browser got back other data than it stored: ${JSON.stringify(back)}`);
   narrator.say('browser got back exactly the data it sent: datacenter 2 gave the same secret again');
@@ -104,7 +152,9 @@ async function main(): Promise<number> {
   const began = performance.now();
   const narrator = new Narrator();
   const root = mkdtempSync(join(tmpdir(), 'keymesh-demo-'));
-  const uninstall = cleanUpOnSignal(root, (line) => narrator.plain(`\ndemo ${line}: killed every node it started, removed ${root}`));
+  const uninstall = cleanUpOnSignal(root, (line) =>
+    narrator.plain(`\ndemo ${line}: killed every node it started, removed ${root}`),
+  );
   watchParent();
   narrator.plain(`keymesh demo: DESIGN.md §2 end to end on 127.0.0.1 (temporary data in ${root})`);
   const stops: Array<() => Promise<void>> = [];
@@ -112,7 +162,8 @@ async function main(): Promise<number> {
   try {
     await run(narrator, root, stops);
   } catch (err) {
-    failure = err instanceof StepFailed ? err : new StepFailed(narrator.current, (err as Error).message, { cause: err });
+    failure =
+      err instanceof StepFailed ? err : new StepFailed(narrator.current, (err as Error).message, { cause: err });
     if (failure.step !== 'setup') narrator.begin(failure.step);
     narrator.say(`FAILED: ${failure.message}`);
   }
@@ -121,7 +172,9 @@ async function main(): Promise<number> {
   rmSync(root, { recursive: true, force: true });
   uninstall();
   const unclean = stopped.filter((s) => s.status === 'rejected').length;
-  narrator.plain(`\ncleanup: stopped the keymesh nodes, the IDP and the backend${unclean ? ` (${unclean} did not stop cleanly)` : ''}; removed ${root}`);
+  narrator.plain(
+    `\ncleanup: stopped the keymesh nodes, the IDP and the backend${unclean ? ` (${unclean} did not stop cleanly)` : ''}; removed ${root}`,
+  );
   if (failure) {
     const where = failure.step === 'setup' ? 'setup' : `step ${failure.step} (${STEPS[failure.step]})`;
     narrator.plain(`demo FAILED at ${where}: ${failure.message}`);

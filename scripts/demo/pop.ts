@@ -34,16 +34,27 @@ export async function encryptToPop(popUri: string, plaintext: Uint8Array): Promi
  * Opens a JWE made for the POP of the cluster at `nodeUrl` (`POST /v1/decrypt`).
  * @throws Error with the node's status and error description when it refuses.
  */
-export async function decryptAtPop(nodeUrl: string, backendToken: string, jwe: string): Promise<{ plaintext: Uint8Array; kid: string }> {
+export async function decryptAtPop(
+  nodeUrl: string,
+  backendToken: string,
+  jwe: string,
+): Promise<{ plaintext: Uint8Array; kid: string }> {
   const res = await fetch(`${nodeUrl}/v1/decrypt`, {
     method: 'POST',
     headers: { authorization: `Bearer ${backendToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ jwe }),
     signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
   });
-  const body = (await res.json().catch(() => ({}))) as { plaintext?: string; kid?: string; error?: string; error_description?: string };
+  const body = (await res.json().catch(() => ({}))) as {
+    plaintext?: string;
+    kid?: string;
+    error?: string;
+    error_description?: string;
+  };
   if (!res.ok || body.plaintext === undefined) {
-    throw new Error(`POST ${nodeUrl}/v1/decrypt answered ${res.status} ${body.error ?? ''}: ${body.error_description ?? 'no description'}`);
+    throw new Error(
+      `POST ${nodeUrl}/v1/decrypt answered ${res.status} ${body.error ?? ''}: ${body.error_description ?? 'no description'}`,
+    );
   }
   return { plaintext: new Uint8Array(Buffer.from(body.plaintext, 'base64url')), kid: body.kid ?? '' };
 }

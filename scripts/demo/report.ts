@@ -6,11 +6,11 @@
 
 /** The five steps of DESIGN.md §2, by number. */
 export const STEPS: Readonly<Record<number, string>> = {
-  1: 'the user logs in at the IDP (credentials encrypted to the IDP\'s POP) and gets a JWT',
-  2: 'the browser sends the JWT and data encrypted to datacenter 1\'s /pop to the backend',
-  3: 'the backend asks datacenter 2\'s secret server for the user\'s secret, as a registered resource server',
+  1: "the user logs in at the IDP (credentials encrypted to the IDP's POP) and gets a JWT",
+  2: "the browser sends the JWT and data encrypted to datacenter 1's /pop to the backend",
+  3: "the backend asks datacenter 2's secret server for the user's secret, as a registered resource server",
   4: 'datacenter 2 verifies client and JWT, gets or creates the secret, returns it encrypted to datacenter 1',
-  5: 'datacenter 1 verifies the answer, decrypts the secret and encrypts and decrypts the user\'s data with it',
+  5: "datacenter 1 verifies the answer, decrypts the secret and encrypts and decrypts the user's data with it",
 };
 
 /** A failure of one step; the message says what went wrong. */

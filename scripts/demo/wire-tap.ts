@@ -26,7 +26,11 @@ let open = false;
  * Runs `work` with `fetch` tapped; every request is appended to `calls`, also when `work` throws.
  * @param keepBodiesOf path names (exact) whose JSON answers are kept.
  */
-export async function withFetchTap<T>(calls: TappedCall[], keepBodiesOf: readonly string[], work: () => Promise<T>): Promise<T> {
+export async function withFetchTap<T>(
+  calls: TappedCall[],
+  keepBodiesOf: readonly string[],
+  work: () => Promise<T>,
+): Promise<T> {
   if (open) throw new Error('a fetch tap is already open');
   const original = globalThis.fetch;
   open = true;
@@ -41,7 +45,11 @@ export async function withFetchTap<T>(calls: TappedCall[], keepBodiesOf: readonl
       throw err;
     }
     let json: unknown;
-    if (keepBodiesOf.includes(url.pathname)) json = await res.clone().json().catch(() => undefined);
+    if (keepBodiesOf.includes(url.pathname))
+      json = await res
+        .clone()
+        .json()
+        .catch(() => undefined);
     calls.push({ method, url, status: res.status, ...(json === undefined ? {} : { json }) });
     return res;
   };

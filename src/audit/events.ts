@@ -29,9 +29,25 @@ export interface AuditEvents {
   /** A user's secret was released to a resource server (fail closed). */
   'secret:released': { realm: string; client: string; audiences: readonly string[]; user: AuditRef };
   /** A token was issued by `client_credentials`. */
-  'token:issued': { realm: string; client: string; grant: string; tokenType: string; audiences: readonly string[]; token: AuditRef; expiresAt: number };
+  'token:issued': {
+    realm: string;
+    client: string;
+    grant: string;
+    tokenType: string;
+    audiences: readonly string[];
+    token: AuditRef;
+    expiresAt: number;
+  };
   /** A token was issued by RFC 8693 exchange, on behalf of `user` (the subject within the realm's issuer). */
-  'token:exchanged': { realm: string; client: string; tokenType: string; audiences: readonly string[]; user: AuditRef; token: AuditRef; expiresAt: number };
+  'token:exchanged': {
+    realm: string;
+    client: string;
+    tokenType: string;
+    audiences: readonly string[];
+    user: AuditRef;
+    token: AuditRef;
+    expiresAt: number;
+  };
   /** A token was renewed: `token` replaces `replaces`. */
   'token:renewed': { realm: string; client: string; token: AuditRef; replaces: AuditRef; expiresAt: number };
   /** A client revoked one of its tokens. */
@@ -74,8 +90,24 @@ type FieldType = 'string' | 'strings' | 'ref' | 'number' | 'boolean';
 /** The fields each kind may carry and their types: the writer copies these and nothing else. */
 export const AUDIT_FIELDS: { readonly [K in AuditKind]: { readonly [F in keyof AuditEvents[K]]-?: FieldType } } = {
   'secret:released': { realm: 'string', client: 'string', audiences: 'strings', user: 'ref' },
-  'token:issued': { realm: 'string', client: 'string', grant: 'string', tokenType: 'string', audiences: 'strings', token: 'ref', expiresAt: 'number' },
-  'token:exchanged': { realm: 'string', client: 'string', tokenType: 'string', audiences: 'strings', user: 'ref', token: 'ref', expiresAt: 'number' },
+  'token:issued': {
+    realm: 'string',
+    client: 'string',
+    grant: 'string',
+    tokenType: 'string',
+    audiences: 'strings',
+    token: 'ref',
+    expiresAt: 'number',
+  },
+  'token:exchanged': {
+    realm: 'string',
+    client: 'string',
+    tokenType: 'string',
+    audiences: 'strings',
+    user: 'ref',
+    token: 'ref',
+    expiresAt: 'number',
+  },
   'token:renewed': { realm: 'string', client: 'string', token: 'ref', replaces: 'ref', expiresAt: 'number' },
   'token:revoked': { realm: 'string', client: 'string', token: 'ref' },
   'token:introspected': { realm: 'string', client: 'string', active: 'boolean', token: 'ref' },
@@ -99,6 +131,14 @@ export const AUDIT_FIELDS: { readonly [K in AuditKind]: { readonly [F in keyof A
  * for, counted as dropped when it cannot be written.
  */
 export const FAIL_CLOSED_KINDS: ReadonlySet<AuditKind> = new Set<AuditKind>([
-  'secret:released', 'key:rotate', 'key:revoke', 'register:write', 'member:remove', 'snapshot:save', 'snapshot:restore', 'secret:erase', 'management-key:step',
+  'secret:released',
+  'key:rotate',
+  'key:revoke',
+  'register:write',
+  'member:remove',
+  'snapshot:save',
+  'snapshot:restore',
+  'secret:erase',
+  'management-key:step',
   'registration:change',
 ]);

@@ -94,7 +94,10 @@ export class FileAuditLog implements AuditLog, Startable {
     try {
       await this.#open();
     } catch (err) {
-      this.#o.log?.error({ err, file: this.#o.path }, 'audit log unavailable: fail-closed events are refused until it can be written');
+      this.#o.log?.error(
+        { err, file: this.#o.path },
+        'audit log unavailable: fail-closed events are refused until it can be written',
+      );
     }
   }
 
@@ -102,7 +105,10 @@ export class FileAuditLog implements AuditLog, Startable {
   async stop(): Promise<void> {
     if (this.#writing) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.#drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#timeoutMs)))]);
+      await Promise.race([
+        this.#drained,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#timeoutMs))),
+      ]);
       clearTimeout(timer);
     }
     for (const entry of this.#queue.splice(0)) this.#fail(entry, 'the node is stopping');
@@ -131,7 +137,9 @@ export class FileAuditLog implements AuditLog, Startable {
       timer.unref();
       let settled = false;
       const entry: Entry = {
-        event, failClosed, state: 'queued',
+        event,
+        failClosed,
+        state: 'queued',
         settle: (err) => {
           if (settled) return;
           settled = true;
@@ -173,7 +181,8 @@ export class FileAuditLog implements AuditLog, Startable {
       } catch (err) {
         // the reason (it may name the file) goes to the node log only; callers learn that the write failed
         this.#o.log?.error({ err, file: this.#o.path, broken: this.#broken }, 'audit write failed');
-        for (const entry of batch) this.#fail(entry, this.#broken === undefined ? 'the write failed' : 'the file is broken');
+        for (const entry of batch)
+          this.#fail(entry, this.#broken === undefined ? 'the write failed' : 'the file is broken');
         // the file's end is unknown now: reopen and read it again before the next line
         const handle = this.#handle;
         this.#handle = undefined;
@@ -231,7 +240,8 @@ export class FileAuditLog implements AuditLog, Startable {
       if (tail[tail.byteLength - 1] !== 0x0a) throw this.#brokenFile('its last line is incomplete');
       const body = tail.subarray(0, tail.byteLength - 1);
       const start = body.lastIndexOf(0x0a);
-      if (start < 0 && tail.byteLength < size) throw this.#brokenFile('its last line is longer than an audit line may be');
+      if (start < 0 && tail.byteLength < size)
+        throw this.#brokenFile('its last line is longer than an audit line may be');
       try {
         head = headOf(body.subarray(start + 1).toString('utf8'));
       } catch (err) {

@@ -61,7 +61,11 @@ export function auditFields(event: AuditEvent): Record<string, unknown> {
       const s = cleanString(value);
       if (s !== undefined) out[name] = s;
     } else if (type === 'strings') {
-      if (Array.isArray(value)) out[name] = value.slice(0, MAX_AUDIT_LIST_ENTRIES).map(cleanString).filter((s) => s !== undefined);
+      if (Array.isArray(value))
+        out[name] = value
+          .slice(0, MAX_AUDIT_LIST_ENTRIES)
+          .map(cleanString)
+          .filter((s) => s !== undefined);
     } else if (type === 'ref') {
       out[name] = typeof value === 'string' && REF.test(value) ? value : '[redacted]';
     } else if (type === 'number') {
@@ -74,9 +78,21 @@ export function auditFields(event: AuditEvent): Record<string, unknown> {
 }
 
 /** The line (without newline) that follows `head` for `event`, and the new head. */
-export function formatLine(head: ChainHead, event: AuditEvent, context: { node: string; at: Date }): { line: string; head: ChainHead } {
+export function formatLine(
+  head: ChainHead,
+  event: AuditEvent,
+  context: { node: string; at: Date },
+): { line: string; head: ChainHead } {
   const seq = head.seq + 1;
-  const line = JSON.stringify({ v: AUDIT_LINE_VERSION, seq, at: context.at.toISOString(), node: context.node, event: event.event, ...auditFields(event), prev: head.hash });
+  const line = JSON.stringify({
+    v: AUDIT_LINE_VERSION,
+    seq,
+    at: context.at.toISOString(),
+    node: context.node,
+    event: event.event,
+    ...auditFields(event),
+    prev: head.hash,
+  });
   return { line, head: { seq, hash: hashLine(line) } };
 }
 

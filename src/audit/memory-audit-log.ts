@@ -14,7 +14,10 @@ export class MemoryAuditLog implements AuditLog {
   /** While true, every write fails: fail-closed events reject, best-effort ones are dropped. */
   failing = false;
 
-  constructor(readonly node = 'test-node', readonly now: () => number = () => Date.now()) {}
+  constructor(
+    readonly node = 'test-node',
+    readonly now: () => number = () => Date.now(),
+  ) {}
 
   get dropped(): number {
     return this.#dropped;
@@ -27,7 +30,8 @@ export class MemoryAuditLog implements AuditLog {
 
   async record(event: AuditEvent): Promise<void> {
     if (this.failing) {
-      if (FAIL_CLOSED_KINDS.has(event.event)) throw new KeymeshError('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written: the write failed');
+      if (FAIL_CLOSED_KINDS.has(event.event))
+        throw new KeymeshError('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written: the write failed');
       this.#dropped++;
       return;
     }

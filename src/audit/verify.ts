@@ -12,7 +12,13 @@ import { createReadStream } from 'node:fs';
 import { GENESIS_PREV, hashLine, parseLine } from './line.js';
 
 export type VerifyResult =
-  | { readonly ok: true; readonly lines: number; readonly lastSeq: number; readonly head: string; readonly continues: boolean }
+  | {
+      readonly ok: true;
+      readonly lines: number;
+      readonly lastSeq: number;
+      readonly head: string;
+      readonly continues: boolean;
+    }
   | { readonly ok: false; readonly file: string; readonly line: number; readonly reason: string };
 
 /** Feeds lines of one or more files, in order, through the chain check. */
@@ -40,16 +46,24 @@ export class ChainVerifier {
     const before = this.#previous;
     if (before === undefined) {
       if (parsed.event === 'audit:rotated') this.#continues = true;
-      else if (parsed.prev !== GENESIS_PREV || parsed.seq !== 1) return this.#fail(this.#lineNo, 'the first line of a log must have seq 1 and the genesis prev');
+      else if (parsed.prev !== GENESIS_PREV || parsed.seq !== 1)
+        return this.#fail(this.#lineNo, 'the first line of a log must have seq 1 and the genesis prev');
     } else {
       if (parsed.seq !== before.seq + 1) {
-        const why = parsed.seq > before.seq + 1 ? `seq jumps from ${before.seq} to ${parsed.seq}: a line is missing before this one` : `seq ${parsed.seq} follows ${before.seq}: lines were reordered or repeated`;
+        const why =
+          parsed.seq > before.seq + 1
+            ? `seq jumps from ${before.seq} to ${parsed.seq}: a line is missing before this one`
+            : `seq ${parsed.seq} follows ${before.seq}: lines were reordered or repeated`;
         return this.#fail(this.#lineNo, why);
       }
       if (parsed.prev !== before.hash) {
         // the line before no longer hashes to what this one recorded: that line was changed (or this one's prev)
-        if (before.file !== this.#file) return this.#fail(this.#lineNo, `prev does not match the last line of ${before.file}`);
-        return this.#fail(before.line, `the line does not hash to the prev recorded by line ${this.#lineNo}: it was changed`);
+        if (before.file !== this.#file)
+          return this.#fail(this.#lineNo, `prev does not match the last line of ${before.file}`);
+        return this.#fail(
+          before.line,
+          `the line does not hash to the prev recorded by line ${this.#lineNo}: it was changed`,
+        );
       }
     }
     this.#previous = { seq: parsed.seq, hash: hashLine(text), line: this.#lineNo, file: this.#file };
@@ -63,7 +77,13 @@ export class ChainVerifier {
 
   result(): VerifyResult {
     if (this.#failure) return this.#failure;
-    return { ok: true, lines: this.#lines, lastSeq: this.#previous?.seq ?? 0, head: this.#previous?.hash ?? GENESIS_PREV, continues: this.#continues };
+    return {
+      ok: true,
+      lines: this.#lines,
+      lastSeq: this.#previous?.seq ?? 0,
+      head: this.#previous?.hash ?? GENESIS_PREV,
+      continues: this.#continues,
+    };
   }
 
   #fail(line: number, reason: string): false {

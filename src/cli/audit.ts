@@ -16,7 +16,9 @@ export async function runAuditVerify(files: readonly string[], io: AuditVerifyIo
   try {
     result = await verifyAuditFiles(files);
   } catch (err) {
-    io.stderr.write(`keymesh: cannot read ${(err as NodeJS.ErrnoException).path ?? 'the file'}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+    io.stderr.write(
+      `keymesh: cannot read ${(err as NodeJS.ErrnoException).path ?? 'the file'}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`,
+    );
     return 2;
   }
   if (!result.ok) {

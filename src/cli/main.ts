@@ -11,8 +11,19 @@ import { randomBytes } from 'node:crypto';
 import { runAuditVerify } from './audit.js';
 import { runRestore, runSnapshot } from './backup.js';
 import { runCluster, runEraseSecret, runKeys, runRemoveMember, runRevoke, runRotate } from './operator.js';
-import { runManagementKeyInstall, runManagementKeyList, runManagementKeyRemove, runManagementKeyUse } from './management-key.js';
-import { runRegistrationDelete, runRegistrationGet, runRegistrationList, runRegistrationPut, runRegistrationSecret } from './registrations.js';
+import {
+  runManagementKeyInstall,
+  runManagementKeyList,
+  runManagementKeyRemove,
+  runManagementKeyUse,
+} from './management-key.js';
+import {
+  runRegistrationDelete,
+  runRegistrationGet,
+  runRegistrationList,
+  runRegistrationPut,
+  runRegistrationSecret,
+} from './registrations.js';
 import { KIND_BY_PATH, type KindPath } from '../registrations/requests.js';
 import { runPkcs11WrapKey, type Pkcs11WrapKeyOptions } from './pkcs11-wrap-key.js';
 import { runStart } from './start.js';
@@ -40,19 +51,33 @@ program
   .option('--p2p <host:port>', 'libp2p listen address (overrides the file)')
   .option('--seed <host:port>', 'a seed node; repeatable (overrides the file)', collect)
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-  .option('--allow-fault-injection', 'accept faults from KEYMESH_FAULT_* variables and PUT /v1/faults (tests and chaos runs only)')
-  .action(async (o: { config?: string; name?: string; dataDir?: string; http?: string; p2p?: string; seed?: string[]; logLevel?: string; allowFaultInjection?: boolean }) => {
-    await runStart({
-      ...(o.allowFaultInjection && { allowFaultInjection: true }),
-      ...(o.config !== undefined && { config: o.config }),
-      ...(o.name !== undefined && { name: o.name }),
-      ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
-      ...(o.http !== undefined && { http: o.http }),
-      ...(o.p2p !== undefined && { p2p: o.p2p }),
-      ...(o.seed !== undefined && { seeds: o.seed }),
-      ...(o.logLevel !== undefined && { logLevel: o.logLevel }),
-    });
-  });
+  .option(
+    '--allow-fault-injection',
+    'accept faults from KEYMESH_FAULT_* variables and PUT /v1/faults (tests and chaos runs only)',
+  )
+  .action(
+    async (o: {
+      config?: string;
+      name?: string;
+      dataDir?: string;
+      http?: string;
+      p2p?: string;
+      seed?: string[];
+      logLevel?: string;
+      allowFaultInjection?: boolean;
+    }) => {
+      await runStart({
+        ...(o.allowFaultInjection && { allowFaultInjection: true }),
+        ...(o.config !== undefined && { config: o.config }),
+        ...(o.name !== undefined && { name: o.name }),
+        ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
+        ...(o.http !== undefined && { http: o.http }),
+        ...(o.p2p !== undefined && { p2p: o.p2p }),
+        ...(o.seed !== undefined && { seeds: o.seed }),
+        ...(o.logLevel !== undefined && { logLevel: o.logLevel }),
+      });
+    },
+  );
 
 const withNode = (cmd: Command) =>
   cmd
@@ -65,46 +90,105 @@ withNode(program.command('keys').description("show a node's key set: each key's 
   .option('--realm <realm>', 'only this realm')
   .action(runKeys);
 
-withNode(program.command('cluster').description('show the members (state, last heartbeat, key-set digest) and the cluster map (epoch, roles, ring shares)')).action(runCluster);
+withNode(
+  program
+    .command('cluster')
+    .description(
+      'show the members (state, last heartbeat, key-set digest) and the cluster map (epoch, roles, ring shares)',
+    ),
+).action(runCluster);
 
-withNode(program.command('remove-member').description('remove a member from the cluster map (its ranges are handed over first)').argument('<id>', 'node id or name'))
-  .action(runRemoveMember);
+withNode(
+  program
+    .command('remove-member')
+    .description('remove a member from the cluster map (its ranges are handed over first)')
+    .argument('<id>', 'node id or name'),
+).action(runRemoveMember);
 
 withNode(program.command('rotate').description('publish a new key now; it becomes active after prePublishMs'))
   .addOption(new Option('--use <use>', 'key use').choices([...KEY_USES]).makeOptionMandatory())
   .option('--realm <realm>', 'realm (default: default)')
   .action(runRotate);
 
-withNode(program.command('revoke').description('revoke a key at once: unpublished everywhere, never used again').argument('<kid>', 'key id'))
-  .action(runRevoke);
+withNode(
+  program
+    .command('revoke')
+    .description('revoke a key at once: unpublished everywhere, never used again')
+    .argument('<kid>', 'key id'),
+).action(runRevoke);
 
-withNode(program.command('snapshot').description('write a sealed snapshot of every committed register value and key record to a new file (mode 0600; docs/backup.md)'))
+withNode(
+  program
+    .command('snapshot')
+    .description(
+      'write a sealed snapshot of every committed register value and key record to a new file (mode 0600; docs/backup.md)',
+    ),
+)
   .requiredOption('--out <file>', 'the snapshot file to create (never overwritten)')
   .action(runSnapshot);
 
-withNode(program.command('restore').description('restore a snapshot into a cluster with the same management key: verified whole, then written; existing values are kept and reported'))
+withNode(
+  program
+    .command('restore')
+    .description(
+      'restore a snapshot into a cluster with the same management key: verified whole, then written; existing values are kept and reported',
+    ),
+)
   .requiredOption('--in <file>', 'the snapshot file')
   .action(runRestore);
 
-const managementKey = program.command('management-key').description('rotate the management key online (docs/management-key.md)');
-withNode(managementKey.command('list').description("every member's management keys, sealing epoch and re-seal progress")).action(runManagementKeyList);
-withNode(managementKey.command('install').description('install a new key on every member: KEYMESH_NEW_MANAGEMENT_KEY, or a new random key printed once'))
-  .action(runManagementKeyInstall);
-withNode(managementKey.command('use').description('seal with the key of <epoch> on every member (refused until every member holds it)').argument('<epoch>', 'epoch'))
-  .action(runManagementKeyUse);
-withNode(managementKey.command('remove').description('forget the key of <epoch> on every member (refused until every member seals with a newer key and finished re-sealing)').argument('<epoch>', 'epoch'))
-  .action(runManagementKeyRemove);
+const managementKey = program
+  .command('management-key')
+  .description('rotate the management key online (docs/management-key.md)');
+withNode(
+  managementKey.command('list').description("every member's management keys, sealing epoch and re-seal progress"),
+).action(runManagementKeyList);
+withNode(
+  managementKey
+    .command('install')
+    .description('install a new key on every member: KEYMESH_NEW_MANAGEMENT_KEY, or a new random key printed once'),
+).action(runManagementKeyInstall);
+withNode(
+  managementKey
+    .command('use')
+    .description('seal with the key of <epoch> on every member (refused until every member holds it)')
+    .argument('<epoch>', 'epoch'),
+).action(runManagementKeyUse);
+withNode(
+  managementKey
+    .command('remove')
+    .description(
+      'forget the key of <epoch> on every member (refused until every member seals with a newer key and finished re-sealing)',
+    )
+    .argument('<epoch>', 'epoch'),
+).action(runManagementKeyRemove);
 
 const REGISTRATION_HELP: Record<KindPath, string> = {
-  clients: 'clients of the token service', 'resource-servers': 'resource servers of the secret server', issuers: 'trusted identity providers', operators: 'operator tokens',
+  clients: 'clients of the token service',
+  'resource-servers': 'resource servers of the secret server',
+  issuers: 'trusted identity providers',
+  operators: 'operator tokens',
 };
 for (const kinds of Object.keys(KIND_BY_PATH) as KindPath[]) {
-  const group = program.command(kinds).description(`${REGISTRATION_HELP[kinds]}, registered in the cluster at run time (docs/registrations.md)`);
+  const group = program
+    .command(kinds)
+    .description(`${REGISTRATION_HELP[kinds]}, registered in the cluster at run time (docs/registrations.md)`);
   const realm = (cmd: Command) => cmd.option('--realm <realm>', 'the realm (default: the default realm)');
-  realm(withNode(group.command('list').description(`every registered ${kinds.replace(/s$/, '')}`))).action((o) => runRegistrationList(kinds, o));
-  realm(withNode(group.command('get').description('one registration (hashes are never shown)').argument('<id>', 'its id'))).action((id, o) => runRegistrationGet(kinds, id, o));
-  realm(withNode(group.command('put').description('create or replace one (a secret it needs is generated and printed once)').argument('<id>', 'its id')))
-    .option('--record <json>', 'the registration as JSON (the config entry\'s schema)')
+  realm(withNode(group.command('list').description(`every registered ${kinds.replace(/s$/, '')}`))).action((o) =>
+    runRegistrationList(kinds, o),
+  );
+  realm(
+    withNode(group.command('get').description('one registration (hashes are never shown)').argument('<id>', 'its id')),
+  ).action((id, o) => runRegistrationGet(kinds, id, o));
+  realm(
+    withNode(
+      group
+        .command('put')
+        .description('create or replace one (a secret it needs is generated and printed once)')
+        .argument('<id>', 'its id'),
+    ),
+  )
+    .option('--record <json>', "the registration as JSON (the config entry's schema)")
     .option('--file <file>', 'read the registration from a JSON file')
     .option('--if-version <n>', 'only if its version is still <n> (compare-and-set; 409 otherwise)')
     .option('--create', 'only if it does not exist yet')
@@ -115,24 +199,37 @@ for (const kinds of Object.keys(KIND_BY_PATH) as KindPath[]) {
     .option('--wait', 'return once every live member serves the change')
     .action((id, o) => runRegistrationDelete(kinds, id, o));
   if (kinds === 'clients' || kinds === 'operators') {
-    realm(withNode(group.command('secret').description('generate a new secret, printed once').argument('<id>', 'its id')))
+    realm(
+      withNode(group.command('secret').description('generate a new secret, printed once').argument('<id>', 'its id')),
+    )
       .option('--keep-previous', 'clients: keep accepting the previous secret beside the new one (a rotation window)')
       .option('--wait', 'return once every live member serves the change')
       .action((id, o) => runRegistrationSecret(kinds, id, o));
   }
 }
 
-withNode(program.command('erase-secret').description("erase a user's secret for ever (GDPR Art. 17): every node answers 410 for that user from then on, and never creates a new secret"))
+withNode(
+  program
+    .command('erase-secret')
+    .description(
+      "erase a user's secret for ever (GDPR Art. 17): every node answers 410 for that user from then on, and never creates a new secret",
+    ),
+)
   .requiredOption('--issuer <iss>', "the user token's issuer (iss)")
   .requiredOption('--subject <sub>', "the user token's subject (sub)")
-  .option('--force', 'erase also when the issuer is not one of the trusted issuers (refused otherwise: an erasure is for ever)')
+  .option(
+    '--force',
+    'erase also when the issuer is not one of the trusted issuers (refused otherwise: an erasure is for ever)',
+  )
   .action(runEraseSecret);
 
 program
   .command('audit')
   .description('the audit log (docs/audit.md)')
   .command('verify')
-  .description('check the hash chain of audit log files (rotated files first, oldest first): exit 0 valid, 1 broken (the first bad line is printed), 2 usage')
+  .description(
+    'check the hash chain of audit log files (rotated files first, oldest first): exit 0 valid, 1 broken (the first bad line is printed), 2 usage',
+  )
   .argument('[files...]', 'audit log files')
   .action(async (files: string[]) => {
     process.exitCode = await runAuditVerify(files, { stdout: process.stdout, stderr: process.stderr });
@@ -140,7 +237,9 @@ program
 
 program
   .command('hash-client-secret')
-  .description('print a new random client secret and the secretHash that accepts it (a fast keyed hash: the secret has 256 bits); with --secret-stdin, the scrypt hash of a secret you chose, read from standard input')
+  .description(
+    'print a new random client secret and the secretHash that accepts it (a fast keyed hash: the secret has 256 bits); with --secret-stdin, the scrypt hash of a secret you chose, read from standard input',
+  )
   .option('--secret-stdin', 'hash the secret read from standard input (slow scrypt: a chosen secret may be guessable)')
   .action(async (o: { secretStdin?: boolean }) => {
     if (!o.secretStdin) {
@@ -150,7 +249,9 @@ program
     }
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    const secret = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
     process.stdout.write(`secretHash: ${await hashClientSecret(secret)}\n`);
   });
 
@@ -163,7 +264,9 @@ program
 
 program
   .command('pkcs11-wrap-key')
-  .description('wrap the management key (KEYMESH_MANAGEMENT_KEY, else standard input) under an AES key in a PKCS#11 token and write the file managementKeyPkcs11.wrappedKeyFile names (docs/pkcs11.md)')
+  .description(
+    'wrap the management key (KEYMESH_MANAGEMENT_KEY, else standard input) under an AES key in a PKCS#11 token and write the file managementKeyPkcs11.wrappedKeyFile names (docs/pkcs11.md)',
+  )
   .requiredOption('--module <path>', 'the PKCS#11 module (shared library)')
   .addOption(new Option('--token-label <label>', 'label of the token').conflicts('slot'))
   .addOption(new Option('--slot <id>', 'id of the slot holding the token').argParser(parseSlot))
@@ -171,9 +274,17 @@ program
   .addOption(new Option('--pin-env <name>', 'environment variable holding the user PIN').conflicts('pinFile'))
   .option('--pin-file <file>', 'file holding the user PIN')
   .requiredOption('--out <file>', 'the wrapped-key file to write (never overwritten)')
-  .option('--generate-aes-key', 'create the AES key (256-bit, sensitive, not extractable, wrap and unwrap only) if the token has none with that label')
+  .option(
+    '--generate-aes-key',
+    'create the AES key (256-bit, sensitive, not extractable, wrap and unwrap only) if the token has none with that label',
+  )
   .action(async (o: Pkcs11WrapKeyOptions, cmd: Command) => {
-    await runPkcs11WrapKey(o, { env: process.env, stdin: process.stdin, stdout: process.stdout, fail: (message) => cmd.error(`error: ${message}`) });
+    await runPkcs11WrapKey(o, {
+      env: process.env,
+      stdin: process.stdin,
+      stdout: process.stdout,
+      fail: (message) => cmd.error(`error: ${message}`),
+    });
   });
 
 program
@@ -183,7 +294,9 @@ program
   .addOption(new Option('--scopes <scopes...>', 'scopes').choices([...OPERATOR_SCOPES]).makeOptionMandatory())
   .action((o: { name: string; scopes: string[] }) => {
     const token = randomBytes(32).toString('base64url');
-    process.stdout.write(`token: ${token}\nconfig: ${JSON.stringify({ name: o.name, hash: hashOperatorToken(token), scopes: o.scopes })}\n`);
+    process.stdout.write(
+      `token: ${token}\nconfig: ${JSON.stringify({ name: o.name, hash: hashOperatorToken(token), scopes: o.scopes })}\n`,
+    );
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

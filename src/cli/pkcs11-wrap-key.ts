@@ -37,18 +37,32 @@ export async function runPkcs11WrapKey(o: Pkcs11WrapKeyOptions, io: Pkcs11WrapKe
   if (o.tokenLabel === undefined && o.slot === undefined) io.fail('give --token-label or --slot');
   if (o.pinEnv === undefined && o.pinFile === undefined) io.fail('give --pin-env or --pin-file (never the PIN itself)');
   const out = resolve(o.out);
-  if (existsSync(out)) io.fail(`${out} exists; a wrapped-key file is never overwritten (remove it first, or choose another --out)`);
+  if (existsSync(out))
+    io.fail(`${out} exists; a wrapped-key file is never overwritten (remove it first, or choose another --out)`);
   const pinSource = { pinEnv: o.pinEnv, pinFile: o.pinFile === undefined ? undefined : resolve(o.pinFile) };
   const pin = readPin(pinSource, io.env);
   const managementKey = io.env.KEYMESH_MANAGEMENT_KEY?.trim() || (await readStdin(io));
   const module = resolve(o.module);
-  const result = await wrapManagementKey({ module, tokenLabel: o.tokenLabel, slot: o.slot, keyLabel: o.keyLabel, pin, managementKey, generateAesKey: o.generateAesKey === true });
+  const result = await wrapManagementKey({
+    module,
+    tokenLabel: o.tokenLabel,
+    slot: o.slot,
+    keyLabel: o.keyLabel,
+    pin,
+    managementKey,
+    generateAesKey: o.generateAesKey === true,
+  });
   writeWrappedKeyFile(out, result.wrappedKey);
   const config = {
-    module, ...(o.tokenLabel !== undefined ? { tokenLabel: o.tokenLabel } : { slot: o.slot }), keyLabel: o.keyLabel,
-    ...(o.pinEnv !== undefined ? { pinEnv: o.pinEnv } : { pinFile: pinSource.pinFile }), wrappedKeyFile: out,
+    module,
+    ...(o.tokenLabel !== undefined ? { tokenLabel: o.tokenLabel } : { slot: o.slot }),
+    keyLabel: o.keyLabel,
+    ...(o.pinEnv !== undefined ? { pinEnv: o.pinEnv } : { pinFile: pinSource.pinFile }),
+    wrappedKeyFile: out,
   };
-  io.stdout.write(`wrote ${out}: the management key (fingerprint ${result.wrappedKey.fingerprint}) wrapped by AES key "${o.keyLabel}" in ${result.tokenName}${result.generatedAesKey ? ', created now' : ''}; the token unwrapped it again to check\n`);
+  io.stdout.write(
+    `wrote ${out}: the management key (fingerprint ${result.wrappedKey.fingerprint}) wrapped by AES key "${o.keyLabel}" in ${result.tokenName}${result.generatedAesKey ? ', created now' : ''}; the token unwrapped it again to check\n`,
+  );
   io.stdout.write(`config: ${JSON.stringify({ managementKeyPkcs11: config })}\n`);
 }
 
@@ -59,10 +73,18 @@ async function readStdin(io: Pkcs11WrapKeyIo): Promise<string> {
   for await (const chunk of io.stdin) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += buf.length;
-    if (size > STDIN_MAX_BYTES) throw new KeymeshError('ERR_MANAGEMENT_KEY_INVALID', `standard input holds more than ${STDIN_MAX_BYTES} bytes; a management key is 43 characters of base64url`);
+    if (size > STDIN_MAX_BYTES)
+      throw new KeymeshError(
+        'ERR_MANAGEMENT_KEY_INVALID',
+        `standard input holds more than ${STDIN_MAX_BYTES} bytes; a management key is 43 characters of base64url`,
+      );
     chunks.push(buf);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') throw new KeymeshError('ERR_MANAGEMENT_KEY_MISSING', 'no management key: set KEYMESH_MANAGEMENT_KEY or pipe it on standard input');
+  if (text === '')
+    throw new KeymeshError(
+      'ERR_MANAGEMENT_KEY_MISSING',
+      'no management key: set KEYMESH_MANAGEMENT_KEY or pipe it on standard input',
+    );
   return text;
 }

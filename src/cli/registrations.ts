@@ -23,17 +23,30 @@ export interface RegistrationOptions extends NodeOptions {
 /** Longest `--wait` (ms). */
 const WAIT_MS = 15_000;
 
-type Item = { kind: string; realm: string; id: string; version: number; by?: string; record?: Record<string, unknown>; clientSecret?: string; token?: string; deleted?: boolean };
+type Item = {
+  kind: string;
+  realm: string;
+  id: string;
+  version: number;
+  by?: string;
+  record?: Record<string, unknown>;
+  clientSecret?: string;
+  token?: string;
+  deleted?: boolean;
+};
 
 const client = (o: NodeOptions) => new AdminClient(o.node, operatorToken(o));
 const query = (o: RegistrationOptions) => (o.realm ? `?realm=${encodeURIComponent(o.realm)}` : '');
-const itemPath = (kinds: KindPath, id: string, o: RegistrationOptions) => `/${kinds}/${encodeURIComponent(id)}${query(o)}`;
+const itemPath = (kinds: KindPath, id: string, o: RegistrationOptions) =>
+  `/${kinds}/${encodeURIComponent(id)}${query(o)}`;
 
 /** `If-Match` from `--if-version`, `If-None-Match: *` from `--create`. */
 function preconditions(o: RegistrationOptions): Record<string, string> {
-  if (o.ifVersion !== undefined && o.create) throw new KeymeshError('ERR_INVALID_REQUEST', '--if-version and --create cannot be combined');
+  if (o.ifVersion !== undefined && o.create)
+    throw new KeymeshError('ERR_INVALID_REQUEST', '--if-version and --create cannot be combined');
   if (o.ifVersion !== undefined) {
-    if (!/^[0-9]{1,15}$/.test(o.ifVersion)) throw new KeymeshError('ERR_INVALID_REQUEST', '--if-version: a version number (the one get shows)');
+    if (!/^[0-9]{1,15}$/.test(o.ifVersion))
+      throw new KeymeshError('ERR_INVALID_REQUEST', '--if-version: a version number (the one get shows)');
     return { 'if-match': `"${o.ifVersion}"` };
   }
   return o.create ? { 'if-none-match': '*' } : {};
@@ -50,18 +63,24 @@ async function waitForEveryMember(o: RegistrationOptions, version: number): Prom
   let behind: string[] = [];
   while (Date.now() < deadline) {
     const view = await client(o).cluster();
-    behind = view.members.filter((m) => m.state !== 'dead' && (m.registrationsVersion ?? 0) < version).map((m) => m.name);
+    behind = view.members
+      .filter((m) => m.state !== 'dead' && (m.registrationsVersion ?? 0) < version)
+      .map((m) => m.name);
     if (behind.length === 0) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new KeymeshError('ERR_UNAVAILABLE', `the change was made (version ${version}), but ${behind.join(', ')} did not serve it within ${WAIT_MS / 1000} s`);
+  throw new KeymeshError(
+    'ERR_UNAVAILABLE',
+    `the change was made (version ${version}), but ${behind.join(', ')} did not serve it within ${WAIT_MS / 1000} s`,
+  );
 }
 
 function print(o: NodeOptions, value: unknown, text: () => string[]): void {
   process.stdout.write(o.json ? `${JSON.stringify(value, null, 2)}\n` : `${text().join('\n')}\n`);
 }
 
-const line = (i: Item) => `${i.kind} ${i.id} (realm ${i.realm}) version ${i.version}${i.by ? `, last changed by ${i.by}` : ''}`;
+const line = (i: Item) =>
+  `${i.kind} ${i.id} (realm ${i.realm}) version ${i.version}${i.by ? `, last changed by ${i.by}` : ''}`;
 const secretLines = (i: Item) => [
   ...(i.clientSecret ? [`client secret (shown once, keep it now): ${i.clientSecret}`] : []),
   ...(i.token ? [`operator token (shown once, keep it now): ${i.token}`] : []),
@@ -69,7 +88,10 @@ const secretLines = (i: Item) => [
 
 export async function runRegistrationList(kinds: KindPath, o: RegistrationOptions): Promise<void> {
   const answer = await client(o).registrations<{ version: number; items: Item[] }>('GET', `/${kinds}${query(o)}`);
-  print(o, answer, () => [`registrations log version ${answer.version}: ${answer.items.length} ${kinds}`, ...answer.items.map((i) => `  ${line(i)}`)]);
+  print(o, answer, () => [
+    `registrations log version ${answer.version}: ${answer.items.length} ${kinds}`,
+    ...answer.items.map((i) => `  ${line(i)}`),
+  ]);
 }
 
 export async function runRegistrationGet(kinds: KindPath, id: string, o: RegistrationOptions): Promise<void> {
@@ -78,7 +100,11 @@ export async function runRegistrationGet(kinds: KindPath, id: string, o: Registr
 }
 
 export async function runRegistrationPut(kinds: KindPath, id: string, o: RegistrationOptions): Promise<void> {
-  if ((o.record === undefined) === (o.file === undefined)) throw new KeymeshError('ERR_INVALID_REQUEST', 'give the registration as --record JSON or --file FILE (one of them)');
+  if ((o.record === undefined) === (o.file === undefined))
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      'give the registration as --record JSON or --file FILE (one of them)',
+    );
   const text = o.record ?? readFileSync(o.file!, 'utf8');
   let record: unknown;
   try {
@@ -94,11 +120,18 @@ export async function runRegistrationPut(kinds: KindPath, id: string, o: Registr
 export async function runRegistrationDelete(kinds: KindPath, id: string, o: RegistrationOptions): Promise<void> {
   const answer = await client(o).registrations<Item>('DELETE', itemPath(kinds, id, o), undefined, preconditions(o));
   await waitForEveryMember(o, answer.version);
-  print(o, answer, () => [`deleted ${answer.kind} ${answer.id} (realm ${answer.realm}); log version ${answer.version}`]);
+  print(o, answer, () => [
+    `deleted ${answer.kind} ${answer.id} (realm ${answer.realm}); log version ${answer.version}`,
+  ]);
 }
 
 export async function runRegistrationSecret(kinds: KindPath, id: string, o: RegistrationOptions): Promise<void> {
-  const answer = await client(o).registrations<Item>('POST', `${itemPath(kinds, id, o).replace(/\?|$/, (m) => `/secret${m}`)}`, { keepPrevious: o.keepPrevious ?? false }, preconditions(o));
+  const answer = await client(o).registrations<Item>(
+    'POST',
+    `${itemPath(kinds, id, o).replace(/\?|$/, (m) => `/secret${m}`)}`,
+    { keepPrevious: o.keepPrevious ?? false },
+    preconditions(o),
+  );
   await waitForEveryMember(o, answer.version);
   print(o, answer, () => [`new secret for ${line(answer)}`, ...secretLines(answer)]);
 }

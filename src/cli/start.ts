@@ -45,7 +45,10 @@ export async function runStart(options: StartOptions): Promise<void> {
 
   const started = node.start().then(() => true);
   const first = await Promise.race([started, stopRequested.then(() => false)]);
-  if (first) process.stderr.write(`keymesh node ${config.name} (${node.nodeId}) listening on ${node.url}; admin token from ${node.adminTokenSource}\n`);
+  if (first)
+    process.stderr.write(
+      `keymesh node ${config.name} (${node.nodeId}) listening on ${node.url}; admin token from ${node.adminTokenSource}\n`,
+    );
   else await started.catch(() => undefined); // let the start finish (or fail) before stopping what it started
   await stopRequested;
   try {

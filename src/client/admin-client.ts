@@ -46,7 +46,11 @@ export interface ClusterView {
   /** waiting-for-genesis, member, joining, outside (knows a map it is not in yet) or removed. */
   status: string;
   epoch: number;
-  map: { epoch: number; id: string; members: Array<{ nodeId: string; name: string; role: string; share: number }> } | null;
+  map: {
+    epoch: number;
+    id: string;
+    members: Array<{ nodeId: string; name: string; role: string; share: number }>;
+  } | null;
   conflicts: Array<{ mapId: string; epoch: number; nodeId: string; name: string; seenAt: string }>;
 }
 
@@ -153,25 +157,48 @@ export class AdminClient {
    * A call of `/v1/registrations/...` (`path` after it, query included); `headers` carry `If-Match` or
    * `If-None-Match`. Answers the parsed body.
    */
-  registrations<T = Record<string, unknown>>(method: 'GET' | 'PUT' | 'DELETE' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  registrations<T = Record<string, unknown>>(
+    method: 'GET' | 'PUT' | 'DELETE' | 'POST',
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     return this.#call<T>(method, `/v1/registrations${path}`, body, headers);
   }
 
   async #call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const res = await this.#fetch(method, path, body === undefined ? undefined : { body: JSON.stringify(body), type: 'application/json' }, headers);
+    const res = await this.#fetch(
+      method,
+      path,
+      body === undefined ? undefined : { body: JSON.stringify(body), type: 'application/json' },
+      headers,
+    );
     if (!res.ok) throw await remoteError(res);
     return parsedOrUndefined(await res.text()) as T;
   }
 
-  async #fetch(method: string, path: string, body?: { body: string | ReadableStream<Uint8Array>; type: string }, headers: Record<string, string> = {}): Promise<Response> {
+  async #fetch(
+    method: string,
+    path: string,
+    body?: { body: string | ReadableStream<Uint8Array>; type: string },
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
     try {
       return await fetch(`${this.#base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': body.type }), ...headers },
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { 'content-type': body.type }),
+          ...headers,
+        },
         ...(body === undefined ? {} : { body: body.body, duplex: 'half' }),
       } as RequestInit);
     } catch (err) {
-      throw new KeymeshError('ERR_REMOTE', `cannot reach ${this.#base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, { cause: err });
+      throw new KeymeshError(
+        'ERR_REMOTE',
+        `cannot reach ${this.#base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 }
@@ -179,7 +206,10 @@ export class AdminClient {
 /** `ERR_REMOTE` with the status and `error_description` of a refusal. */
 async function remoteError(res: Response): Promise<KeymeshError> {
   const e = parsedOrUndefined(await res.text()) as { error?: string; error_description?: string } | undefined;
-  return new KeymeshError('ERR_REMOTE', `${res.status} ${e?.error ?? res.statusText}: ${e?.error_description ?? 'no description'}`);
+  return new KeymeshError(
+    'ERR_REMOTE',
+    `${res.status} ${e?.error ?? res.statusText}: ${e?.error_description ?? 'no description'}`,
+  );
 }
 
 /** `text` as JSON, or undefined when it is empty or not JSON. */

@@ -22,18 +22,27 @@ export type AudienceOptions =
  * @param where who asks, for the message (`keymeshAuth`, `verify`).
  * @throws KeymeshError `ERR_INVALID_REQUEST` when neither or both are given, or `audience` is empty or not strings.
  */
-export function audiencesToCheck(options: Partial<Record<'audience' | 'anyAudience', unknown>> | undefined, where: string): readonly string[] | undefined {
+export function audiencesToCheck(
+  options: Partial<Record<'audience' | 'anyAudience', unknown>> | undefined,
+  where: string,
+): readonly string[] | undefined {
   const audience = options?.audience;
   const any = options?.anyAudience === true;
   if (audience === undefined && !any) {
-    throw new KeymeshError('ERR_INVALID_REQUEST',
-      `${where} needs an audience: pass audience (this service's identifier, which the token's aud must name) or, to accept tokens for any audience of the realm, anyAudience: true`);
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      `${where} needs an audience: pass audience (this service's identifier, which the token's aud must name) or, to accept tokens for any audience of the realm, anyAudience: true`,
+    );
   }
-  if (audience !== undefined && any) throw new KeymeshError('ERR_INVALID_REQUEST', `${where}: pass audience or anyAudience: true, not both`);
+  if (audience !== undefined && any)
+    throw new KeymeshError('ERR_INVALID_REQUEST', `${where}: pass audience or anyAudience: true, not both`);
   if (any) return undefined;
   const list: unknown[] = Array.isArray(audience) ? audience : [audience];
   if (list.length === 0 || !list.every((a) => typeof a === 'string' && a.length > 0)) {
-    throw new KeymeshError('ERR_INVALID_REQUEST', `${where}: audience must be a non-empty string or a non-empty list of them`);
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      `${where}: audience must be a non-empty string or a non-empty list of them`,
+    );
   }
   return Object.freeze([...(list as string[])]);
 }

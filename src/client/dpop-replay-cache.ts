@@ -43,12 +43,18 @@ export class DpopReplayCache {
   /** @throws KeymeshError `ERR_INVALID_REQUEST` when `maxEntries` is not a positive integer. */
   constructor(options: DpopReplayCacheOptions) {
     const maxEntries = options.maxEntries ?? DPOP_REPLAY_MAX_ENTRIES;
-    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new KeymeshError('ERR_INVALID_REQUEST', 'dpop.maxReplayEntries must be a positive integer');
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'dpop.maxReplayEntries must be a positive integer');
     this.#clock = options.clock;
     this.#maxEntries = maxEntries;
     // ttlResolution 0: read the clock on every check (no cached "now", no timers); no autopurge timers either:
     // expired records are swept when the cache is full, and a lookup never sees one.
-    this.#records = new LRUCache<string, true>({ max: maxEntries, ttlResolution: 0, ttlAutopurge: false, perf: { now: () => this.#clock.now() } });
+    this.#records = new LRUCache<string, true>({
+      max: maxEntries,
+      ttlResolution: 0,
+      ttlAutopurge: false,
+      perf: { now: () => this.#clock.now() },
+    });
   }
 
   /** Records held, expired ones not yet swept included. */
@@ -66,7 +72,10 @@ export class DpopReplayCache {
     // already past the iat window: the proof cannot pass again, so there is nothing to remember
     if (ttlMs <= 0) return true;
     if (this.#records.size >= this.#maxEntries && !this.#sweep()) {
-      throw new KeymeshError('ERR_UNAVAILABLE', `the DPoP replay cache is full (${this.#maxEntries} proofs within their iat window); retry shortly`);
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `the DPoP replay cache is full (${this.#maxEntries} proofs within their iat window); retry shortly`,
+      );
     }
     this.#records.set(key, true, { ttl: ttlMs });
     return true;

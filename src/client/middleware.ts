@@ -80,7 +80,11 @@ export interface FastifyStyleReply {
 }
 
 /** `next` is called without arguments, exactly once, or not at all when the request was answered. */
-export type KeymeshMiddleware = (req: AuthRequest, res: NodeStyleResponse | FastifyStyleReply, next: () => void) => void;
+export type KeymeshMiddleware = (
+  req: AuthRequest,
+  res: NodeStyleResponse | FastifyStyleReply,
+  next: () => void,
+) => void;
 
 /**
  * A middleware that verifies `Authorization: Bearer <token>` through `client` (audience included), sets
@@ -101,7 +105,13 @@ export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOpti
     const header = req.headers['authorization'];
     if (header === undefined && options.required === false) return next();
     const m = typeof header === 'string' ? /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header) : null;
-    if (!m) return refuse(res, 401, 'invalid_token', header === undefined ? 'a bearer token is required' : 'the Authorization header holds no bearer or DPoP token');
+    if (!m)
+      return refuse(
+        res,
+        401,
+        'invalid_token',
+        header === undefined ? 'a bearer token is required' : 'the Authorization header holds no bearer or DPoP token',
+      );
     const token = m[2]!;
     const dpop = m[1]!.toLowerCase() === 'dpop';
     if (dpop && !proofs) return refuse(res, 401, 'invalid_token', 'this service does not accept DPoP-bound tokens');
@@ -111,7 +121,10 @@ export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOpti
       const payload = await client.verify(token, { ...audience, dpopJkt: proof.jkt });
       // the DPoP scheme is for tokens bound to the proof's key (RFC 9449 §7.1): an unbound token is refused too
       if ((payload['cnf'] as { jkt?: unknown } | undefined)?.jkt !== proof.jkt) {
-        throw new KeymeshError('ERR_INVALID_TOKEN', 'a token presented with the DPoP scheme must be bound (cnf.jkt) to the proof\'s key');
+        throw new KeymeshError(
+          'ERR_INVALID_TOKEN',
+          "a token presented with the DPoP scheme must be bound (cnf.jkt) to the proof's key",
+        );
       }
       const principal = KeymeshPrincipal.fromPayload(token, payload);
       // last: only a proof of a token that verified and is bound to its key takes room in the replay cache
@@ -133,9 +146,15 @@ export function keymeshAuth(client: KeymeshTokenClient, options: KeymeshAuthOpti
 }
 
 /** The proof in the request's `DPoP` header, checked for this request and token but not yet recorded. */
-async function checkProof(proofs: DpopVerifier, req: AuthRequest, url: string, token: string): Promise<CheckedDpopProof> {
+async function checkProof(
+  proofs: DpopVerifier,
+  req: AuthRequest,
+  url: string,
+  token: string,
+): Promise<CheckedDpopProof> {
   const proof = req.headers['dpop'];
-  if (typeof proof !== 'string') throw new KeymeshError('ERR_INVALID_TOKEN', 'a DPoP-bound token needs one DPoP proof header');
+  if (typeof proof !== 'string')
+    throw new KeymeshError('ERR_INVALID_TOKEN', 'a DPoP-bound token needs one DPoP proof header');
   try {
     return await proofs.check(proof, { method: req.method ?? 'GET', url, accessToken: token });
   } catch (err) {
@@ -148,7 +167,8 @@ async function recordProof(proof: CheckedDpopProof): Promise<void> {
   try {
     await proof.record();
   } catch (err) {
-    if (err instanceof DpopError) throw new KeymeshError('ERR_INVALID_TOKEN', `the DPoP proof is refused: ${err.message}`, { cause: err });
+    if (err instanceof DpopError)
+      throw new KeymeshError('ERR_INVALID_TOKEN', `the DPoP proof is refused: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -157,7 +177,10 @@ async function recordProof(proof: CheckedDpopProof): Promise<void> {
 function dpopBaseUrl(baseUrl: string): string {
   const url = typeof baseUrl === 'string' && URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw new KeymeshError('ERR_INVALID_REQUEST', 'keymeshAuth: dpop.baseUrl must be an absolute http(s) URL (this service as its callers address it)');
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      'keymeshAuth: dpop.baseUrl must be an absolute http(s) URL (this service as its callers address it)',
+    );
   }
   return baseUrl.replace(/\/+$/, '');
 }
@@ -167,8 +190,15 @@ function dpopBaseUrl(baseUrl: string): string {
  * and replays remembered in this process, bounded, until the proof could no longer pass its `iat` check.
  */
 function dpopVerifier(clock: Clock, maxReplayEntries: number | undefined): DpopVerifier {
-  const replays = new DpopReplayCache({ clock, ...(maxReplayEntries === undefined ? {} : { maxEntries: maxReplayEntries }) });
-  return new DpopVerifier({ clock, recordOnce: replays.recordOnce, nonces: new DpopNonces({ clock, secretKeys: () => [] }) });
+  const replays = new DpopReplayCache({
+    clock,
+    ...(maxReplayEntries === undefined ? {} : { maxEntries: maxReplayEntries }),
+  });
+  return new DpopVerifier({
+    clock,
+    recordOnce: replays.recordOnce,
+    nonces: new DpopNonces({ clock, secretKeys: () => [] }),
+  });
 }
 
 function refuse(res: NodeStyleResponse | FastifyStyleReply, status: number, error: string, description: string): void {
@@ -214,7 +244,11 @@ export interface KeymeshFetchOptions {
  */
 export function keymeshFetch(client: KeymeshTokenClient, options: KeymeshFetchOptions): typeof fetch {
   const origins = new Set((options.origins ?? []).map((o) => originOf(o)));
-  if (origins.size === 0 || origins.has(undefined)) throw new KeymeshError('ERR_INVALID_REQUEST', 'keymeshFetch needs origins: the http(s) origins of the service called, where tokens may be sent');
+  if (origins.size === 0 || origins.has(undefined))
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      'keymeshFetch needs origins: the http(s) origins of the service called, where tokens may be sent',
+    );
   const inner = options.fetch ?? globalThis.fetch;
   const cache = new TokenCache(() => client.now());
   const scope = options.scope === undefined ? {} : { scope: options.scope };
@@ -223,13 +257,19 @@ export function keymeshFetch(client: KeymeshTokenClient, options: KeymeshFetchOp
     if (principal && !options.onBehalfOf) return Promise.resolve(principal.token);
     if (principal) {
       const key = createHash('sha256').update(principal.token).digest('base64url');
-      return cache.get(key, () => client.exchange({ subjectToken: principal.token, audience: options.audience, ...scope }));
+      return cache.get(key, () =>
+        client.exchange({ subjectToken: principal.token, audience: options.audience, ...scope }),
+      );
     }
     return cache.get('client_credentials', () => client.requestToken({ audience: options.audience, ...scope }));
   };
   return async (input, init) => {
     const target = originOf(input instanceof Request ? input.url : input.toString());
-    if (!origins.has(target)) throw new KeymeshError('ERR_INVALID_REQUEST', `keymeshFetch sends tokens only to ${[...origins].join(', ')}, not to ${target ?? 'a non-http URL'}`);
+    if (!origins.has(target))
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        `keymeshFetch sends tokens only to ${[...origins].join(', ')}, not to ${target ?? 'a non-http URL'}`,
+      );
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
     if (!headers.has('authorization')) headers.set('authorization', `Bearer ${await tokenFor()}`);
     return inner(input, { ...init, headers });

@@ -14,7 +14,11 @@ export function checkedNodeUrls(urls: readonly string[], what: string, allowInse
   return urls.map((url) => {
     const parsed = URL.canParse(url) ? new URL(url) : undefined;
     const ok = parsed !== undefined && (isPrivateChannelUrl(parsed) || (allowInsecure && parsed.protocol === 'http:'));
-    if (!ok) throw new KeymeshError('ERR_INVALID_REQUEST', `${what}: ${url} must be an https URL (plain http only to loopback, or with allowInsecure)`);
+    if (!ok)
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        `${what}: ${url} must be an https URL (plain http only to loopback, or with allowInsecure)`,
+      );
     return url.replace(/\/+$/, '');
   });
 }

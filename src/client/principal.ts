@@ -46,7 +46,9 @@ export class KeymeshPrincipal {
     this.subject = payload.sub!;
     this.clientId = payload['client_id'] as string;
     this.actor = actor;
-    this.scopes = Object.freeze(typeof payload['scope'] === 'string' ? payload['scope'].split(' ').filter(Boolean) : []);
+    this.scopes = Object.freeze(
+      typeof payload['scope'] === 'string' ? payload['scope'].split(' ').filter(Boolean) : [],
+    );
     this.audience = Object.freeze(payload.aud === undefined ? [] : [payload.aud].flat());
     this.expiresAt = payload.exp;
     this.claims = Object.freeze({ ...payload });
@@ -83,13 +85,25 @@ export class KeymeshPrincipal {
 
   /** Everything but the token. */
   toJSON(): Record<string, unknown> {
-    return { subject: this.subject, clientId: this.clientId, actor: this.actor, scopes: this.scopes, audience: this.audience, expiresAt: this.expiresAt };
+    return {
+      subject: this.subject,
+      clientId: this.clientId,
+      actor: this.actor,
+      scopes: this.scopes,
+      audience: this.audience,
+      expiresAt: this.expiresAt,
+    };
   }
 }
 
 function parseActor(value: unknown, depth: number): KeymeshActor | undefined {
   if (value === undefined) return undefined;
-  if (depth >= MAX_ACTOR_DEPTH || value === null || typeof value !== 'object' || typeof (value as { sub?: unknown }).sub !== 'string') {
+  if (
+    depth >= MAX_ACTOR_DEPTH ||
+    value === null ||
+    typeof value !== 'object' ||
+    typeof (value as { sub?: unknown }).sub !== 'string'
+  ) {
     throw new KeymeshError('ERR_INVALID_TOKEN', 'the token has a malformed act claim');
   }
   const act = parseActor((value as { act?: unknown }).act, depth + 1);

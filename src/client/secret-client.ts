@@ -45,11 +45,17 @@ export class SecretClient {
   readonly #jwks: RemoteJWKSet[];
 
   constructor(options: SecretClientOptions) {
-    if (options.ownCluster.length === 0 || options.secretServer.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the client needs at least one node of each cluster');
+    if (options.ownCluster.length === 0 || options.secretServer.length === 0)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'the client needs at least one node of each cluster');
     checkedNodeUrls([...options.ownCluster, ...options.secretServer], 'secret client node', options.allowInsecure);
     this.#o = options;
     // the secret server's key set through the capped fetcher: no redirects, a size bound, a timeout
-    this.#jwks = options.secretServer.map((base) => remoteKeySet(`${trim(base)}/.well-known/jwks.json`, { code: 'ERR_REMOTE', message: "the secret server's key set could not be fetched" }));
+    this.#jwks = options.secretServer.map((base) =>
+      remoteKeySet(`${trim(base)}/.well-known/jwks.json`, {
+        code: 'ERR_REMOTE',
+        message: "the secret server's key set could not be fetched",
+      }),
+    );
   }
 
   /**
@@ -61,19 +67,27 @@ export class SecretClient {
    */
   async getUserSecret(userJwt: string): Promise<Uint8Array> {
     const user = userOf(userJwt);
-    const { assertion } = await this.#own<{ assertion: string }>('/v1/client-assertion', { audience: this.#o.secretServerIssuer });
+    const { assertion } = await this.#own<{ assertion: string }>('/v1/client-assertion', {
+      audience: this.#o.secretServerIssuer,
+    });
     const { token, node } = await this.#exchange(userJwt, assertion);
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.#jwks[node]!, {
-        issuer: this.#o.secretServerIssuer, audience: this.#o.audience, typ: SECRET_ANSWER_TYP, requiredClaims: ['sub', 'exp'],
+        issuer: this.#o.secretServerIssuer,
+        audience: this.#o.audience,
+        typ: SECRET_ANSWER_TYP,
+        requiredClaims: ['sub', 'exp'],
       }));
     } catch (err) {
-      throw new KeymeshError('ERR_REMOTE', `the secret server's answer does not verify: ${(err as Error).message}`, { cause: err });
+      throw new KeymeshError('ERR_REMOTE', `the secret server's answer does not verify: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     checkAboutUser(payload, user);
     const jwe = (payload['secret'] as Record<string, unknown> | undefined)?.[this.#o.audience];
-    if (typeof jwe !== 'string') throw new KeymeshError('ERR_REMOTE', `the secret server's answer holds no secret for ${this.#o.audience}`);
+    if (typeof jwe !== 'string')
+      throw new KeymeshError('ERR_REMOTE', `the secret server's answer holds no secret for ${this.#o.audience}`);
     const { plaintext } = await this.#own<{ plaintext: string }>('/v1/decrypt', { jwe });
     return new Uint8Array(Buffer.from(plaintext, 'base64url'));
   }
@@ -93,15 +107,25 @@ export class SecretClient {
       let res: Response;
       try {
         // never redirected: the user's token and a single-use assertion go to the node named, or nowhere
-        res = await fetch(`${base}/secret-server/token-exchange`, { method: 'POST', body: form, redirect: 'error', signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000) });
+        res = await fetch(`${base}/secret-server/token-exchange`, {
+          method: 'POST',
+          body: form,
+          redirect: 'error',
+          signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
+        });
       } catch (err) {
         reasons.push(`${base}: ${(err as Error).message}`);
         continue;
       }
-      const body = (await res.json().catch(() => ({}))) as { access_token?: string; error?: string; error_description?: string };
+      const body = (await res.json().catch(() => ({}))) as {
+        access_token?: string;
+        error?: string;
+        error_description?: string;
+      };
       if (res.ok && body.access_token) return { token: body.access_token, node };
       const why = `${base}: ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim();
-      if (res.status === 410 && body.error === ERROR_CODES.ERR_SECRET_ERASED.oauthError) throw new KeymeshError('ERR_SECRET_ERASED', `the secret server says this user's secret was erased: ${why}`);
+      if (res.status === 410 && body.error === ERROR_CODES.ERR_SECRET_ERASED.oauthError)
+        throw new KeymeshError('ERR_SECRET_ERASED', `the secret server says this user's secret was erased: ${why}`);
       if (res.status < 500) throw new KeymeshError('ERR_REMOTE', `the secret server refused: ${why}`);
       reasons.push(why);
     }
@@ -116,7 +140,9 @@ export class SecretClient {
       try {
         res = await fetch(`${trim(base)}${path}`, {
           redirect: 'error',
-          method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
+          method: 'POST',
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
           headers: { authorization: `Bearer ${this.#o.backendToken}`, 'content-type': 'application/json' },
         });
       } catch (err) {
@@ -145,9 +171,12 @@ function userOf(userJwt: string): AskedUser {
   try {
     claims = decodeJwt(userJwt);
   } catch (err) {
-    throw new KeymeshError('ERR_INVALID_REQUEST', `the user token is not a JWT: ${(err as Error).message}`, { cause: err });
+    throw new KeymeshError('ERR_INVALID_REQUEST', `the user token is not a JWT: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
-  if (typeof claims.sub !== 'string' || claims.sub.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the user token names no subject (sub)');
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0)
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'the user token names no subject (sub)');
   return { sub: claims.sub, iss: typeof claims.iss === 'string' ? claims.iss : undefined };
 }
 
@@ -157,12 +186,19 @@ function userOf(userJwt: string): AskedUser {
  * @throws KeymeshError `ERR_REMOTE`
  */
 function checkAboutUser(payload: JWTPayload, user: AskedUser): void {
-  if (payload.sub !== user.sub) throw new KeymeshError('ERR_REMOTE', "the secret server's answer is about another user (its sub is not the user token's)");
+  if (payload.sub !== user.sub)
+    throw new KeymeshError(
+      'ERR_REMOTE',
+      "the secret server's answer is about another user (its sub is not the user token's)",
+    );
   const subId = payload['sub_id'];
   if (subId === undefined) return;
   const { format, iss, sub } = (typeof subId === 'object' && subId !== null ? subId : {}) as Record<string, unknown>;
   if (format !== 'iss_sub' || sub !== user.sub || iss !== user.iss) {
-    throw new KeymeshError('ERR_REMOTE', "the secret server's answer is about another user (its sub_id is not the user token's issuer and subject)");
+    throw new KeymeshError(
+      'ERR_REMOTE',
+      "the secret server's answer is about another user (its sub_id is not the user token's issuer and subject)",
+    );
   }
 }
 

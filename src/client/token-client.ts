@@ -109,7 +109,10 @@ export class KeymeshRemoteError extends KeymeshError {
   readonly remote: RemoteAnswer;
 
   constructor(remote: RemoteAnswer) {
-    super('ERR_REMOTE', `${remote.node}: ${remote.status} ${remote.error ?? ''} ${remote.errorDescription ?? ''}`.trim());
+    super(
+      'ERR_REMOTE',
+      `${remote.node}: ${remote.status} ${remote.error ?? ''} ${remote.errorDescription ?? ''}`.trim(),
+    );
     this.name = 'KeymeshRemoteError';
     this.remote = remote;
   }
@@ -126,7 +129,8 @@ export class KeymeshTokenClient {
 
   /** @throws KeymeshError `ERR_INVALID_REQUEST` without nodes. */
   constructor(options: KeymeshTokenClientOptions) {
-    if (options.nodes.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'the token client needs at least one node');
+    if (options.nodes.length === 0)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'the token client needs at least one node');
     this.#o = options;
     this.#nodes = checkedNodeUrls(options.nodes, 'token client node', options.allowInsecure);
     this.#fetch = options.fetch ?? globalThis.fetch;
@@ -152,7 +156,8 @@ export class KeymeshTokenClient {
       subject_token: request.subjectToken,
       subject_token_type: request.subjectTokenType ?? TOKEN_TYPE_ACCESS_TOKEN,
       actor_token: request.actorToken,
-      actor_token_type: request.actorToken === undefined ? undefined : (request.actorTokenType ?? TOKEN_TYPE_ACCESS_TOKEN),
+      actor_token_type:
+        request.actorToken === undefined ? undefined : (request.actorTokenType ?? TOKEN_TYPE_ACCESS_TOKEN),
       ...issueParams(request),
     });
   }
@@ -192,18 +197,26 @@ export class KeymeshTokenClient {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#getKey, {
-        issuer: this.#o.issuer, typ: ACCESS_TOKEN_TYP, currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
+        issuer: this.#o.issuer,
+        typ: ACCESS_TOKEN_TYP,
+        currentDate: new Date(this.now()),
+        requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
         ...(audiences === undefined ? {} : { audience: [...audiences] }),
       }));
     } catch (err) {
       if (err instanceof KeymeshError) throw err;
-      throw new KeymeshError('ERR_INVALID_TOKEN', `the token does not verify: ${(err as Error).message}`, { cause: err });
+      throw new KeymeshError('ERR_INVALID_TOKEN', `the token does not verify: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     // A token bound to a key (`cnf`) is refused unless the caller proved that key: a DPoP key (`jkt`) is the only
     // binding this client can check, so any other confirmation method is refused outright.
     const cnf = payload['cnf'] as { jkt?: unknown } | null | undefined;
     if (cnf !== undefined && (options.dpopJkt === undefined || cnf?.jkt !== options.dpopJkt)) {
-      throw new KeymeshError('ERR_INVALID_TOKEN', 'the token is DPoP-bound (cnf) and was not presented with a proof of its key');
+      throw new KeymeshError(
+        'ERR_INVALID_TOKEN',
+        'the token is DPoP-bound (cnf) and was not presented with a proof of its key',
+      );
     }
     return payload;
   }
@@ -218,7 +231,11 @@ export class KeymeshTokenClient {
     }
     const fetched = await this.#refreshKeys();
     if (!this.#keys) throw new KeymeshError('ERR_REMOTE', 'no node served the key set (/.well-known/jwks.json)');
-    if (!fetched) throw new KeymeshError('ERR_INVALID_TOKEN', `the token does not verify: no key ${header.kid ?? ''} in the key set`);
+    if (!fetched)
+      throw new KeymeshError(
+        'ERR_INVALID_TOKEN',
+        `the token does not verify: no key ${header.kid ?? ''} in the key set`,
+      );
     return this.#keys(header, token);
   };
 
@@ -234,7 +251,11 @@ export class KeymeshTokenClient {
   async #fetchJwks(): Promise<boolean> {
     for (const node of this.#nodes) {
       try {
-        const res = await this.#fetch(`${node}/.well-known/jwks.json`, { signal: this.#signal(), redirect: 'error', headers: { accept: 'application/json' } });
+        const res = await this.#fetch(`${node}/.well-known/jwks.json`, {
+          signal: this.#signal(),
+          redirect: 'error',
+          headers: { accept: 'application/json' },
+        });
         const jwks = res.ok ? ((await res.json()) as JSONWebKeySet | null) : undefined;
         if (!Array.isArray(jwks?.keys)) continue;
         this.#keys = createLocalJWKSet(jwks);
@@ -248,10 +269,17 @@ export class KeymeshTokenClient {
 
   async #token(form: Form, path = '/token', once = false): Promise<TokenResponse> {
     const body = await this.#post(path, form, once);
-    if (typeof body['access_token'] !== 'string') throw new KeymeshError('ERR_REMOTE', `${path} answered without an access_token`);
+    if (typeof body['access_token'] !== 'string')
+      throw new KeymeshError('ERR_REMOTE', `${path} answered without an access_token`);
     const str = (name: string) => (typeof body[name] === 'string' ? (body[name] as string) : undefined);
     const expiresIn = typeof body['expires_in'] === 'number' ? body['expires_in'] : undefined;
-    return { accessToken: body['access_token'], tokenType: str('token_type') ?? 'Bearer', issuedTokenType: str('issued_token_type'), expiresIn, scope: str('scope') };
+    return {
+      accessToken: body['access_token'],
+      tokenType: str('token_type') ?? 'Bearer',
+      issuedTokenType: str('issued_token_type'),
+      expiresIn,
+      scope: str('scope'),
+    };
   }
 
   /**
@@ -267,8 +295,14 @@ export class KeymeshTokenClient {
       try {
         res = await this.#fetch(`${node}${path}`, {
           redirect: 'error',
-          method: 'POST', body, signal: this.#signal(),
-          headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          method: 'POST',
+          body,
+          signal: this.#signal(),
+          headers: {
+            authorization: this.#authorization,
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          },
         });
         json = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
       } catch (err) {
@@ -276,13 +310,21 @@ export class KeymeshTokenClient {
         if (once && !neverReached(err)) break;
         continue;
       }
-      if (once && res.status >= 500) throw new KeymeshRemoteError({ node, status: res.status, error: typeof json?.['error'] === 'string' ? json['error'] as string : undefined, errorDescription: undefined });
+      if (once && res.status >= 500)
+        throw new KeymeshRemoteError({
+          node,
+          status: res.status,
+          error: typeof json?.['error'] === 'string' ? (json['error'] as string) : undefined,
+          errorDescription: undefined,
+        });
       if (res.status >= 500 || (res.ok && (json === null || typeof json !== 'object'))) {
         reasons.push(`${node}: ${res.status} ${res.ok ? 'not JSON' : String(json?.['error'] ?? '')}`.trim());
         continue;
       }
       if (res.ok) return json!;
-      const [error, errorDescription] = [json?.['error'], json?.['error_description']].map((v) => (typeof v === 'string' ? v : undefined));
+      const [error, errorDescription] = [json?.['error'], json?.['error_description']].map((v) =>
+        typeof v === 'string' ? v : undefined,
+      );
       throw new KeymeshRemoteError({ node, status: res.status, error, errorDescription });
     }
     throw new KeymeshError('ERR_REMOTE', `no node answered ${path}: ${reasons.join('; ')}`);
@@ -304,7 +346,12 @@ type Form = Record<string, string | readonly string[] | undefined>;
 
 function issueParams(request: TokenRequest): Form {
   const { audience, scope, requestedTokenType, renewable } = request;
-  return { audience, scope, requested_token_type: requestedTokenType, renewable: renewable === undefined ? undefined : String(renewable) };
+  return {
+    audience,
+    scope,
+    requested_token_type: requestedTokenType,
+    renewable: renewable === undefined ? undefined : String(renewable),
+  };
 }
 
 /** `application/x-www-form-urlencoded` of one value (spaces as `+`), as RFC 6749 Appendix B asks. */

@@ -41,18 +41,28 @@ const mapSchema = z.strictObject({
   v: z.literal(1),
   epoch: z.number().int().min(1),
   id: z.string().min(1).max(64),
-  members: z.array(z.strictObject({
-    nodeId: z.string().regex(/^[0-9a-f]{16}$/),
-    name: z.string().min(1).max(64),
-    role: z.enum(['joining', 'normal', 'leaving']),
-  })).min(1).max(256),
+  members: z
+    .array(
+      z.strictObject({
+        nodeId: z.string().regex(/^[0-9a-f]{16}$/),
+        name: z.string().min(1).max(64),
+        role: z.enum(['joining', 'normal', 'leaving']),
+      }),
+    )
+    .min(1)
+    .max(256),
 });
 
 /** Largest encoded map (bytes): 256 members fit with room to spare. */
 const MAX_MAP_BYTES = 64 * 1024;
 
 export function encodeMap(map: ClusterMap): Uint8Array {
-  return pack({ v: 1, epoch: map.epoch, id: map.id, members: map.members.map((m) => ({ nodeId: m.nodeId, name: m.name, role: m.role })) });
+  return pack({
+    v: 1,
+    epoch: map.epoch,
+    id: map.id,
+    members: map.members.map((m) => ({ nodeId: m.nodeId, name: m.name, role: m.role })),
+  });
 }
 
 /** @throws KeymeshError `ERR_BAD_MESSAGE` when the bytes are not a map. */
@@ -72,22 +82,35 @@ export function memberIds(map: ClusterMap): string[] {
 
 /** The next map with `nodeId` joining. Only from a stable map. */
 export function withJoining(map: ClusterMap, nodeId: string, name: string): ClusterMap {
-  if (!isStable(map)) throw new KeymeshError('ERR_UNAVAILABLE', `cluster map ${map.epoch} is changing; try again when it is stable`);
-  if (map.members.some((m) => m.nodeId === nodeId)) throw new KeymeshError('ERR_INVALID_REQUEST', `node ${nodeId} is already a member`);
+  if (!isStable(map))
+    throw new KeymeshError('ERR_UNAVAILABLE', `cluster map ${map.epoch} is changing; try again when it is stable`);
+  if (map.members.some((m) => m.nodeId === nodeId))
+    throw new KeymeshError('ERR_INVALID_REQUEST', `node ${nodeId} is already a member`);
   return { epoch: map.epoch + 1, id: map.id, members: [...map.members, { nodeId, name, role: 'joining' }] };
 }
 
 /** The next map with `nodeId` leaving. Only from a stable map, and never the last normal member. */
 export function withLeaving(map: ClusterMap, nodeId: string): ClusterMap {
-  if (!isStable(map)) throw new KeymeshError('ERR_UNAVAILABLE', `cluster map ${map.epoch} is changing; try again when it is stable`);
-  if (!map.members.some((m) => m.nodeId === nodeId)) throw new KeymeshError('ERR_NOT_FOUND', `node ${nodeId} is not a member of cluster map ${map.epoch}`);
-  if (map.members.length === 1) throw new KeymeshError('ERR_INVALID_REQUEST', 'the last member of a cluster cannot be removed');
-  return { epoch: map.epoch + 1, id: map.id, members: map.members.map((m) => (m.nodeId === nodeId ? { ...m, role: 'leaving' } : m)) };
+  if (!isStable(map))
+    throw new KeymeshError('ERR_UNAVAILABLE', `cluster map ${map.epoch} is changing; try again when it is stable`);
+  if (!map.members.some((m) => m.nodeId === nodeId))
+    throw new KeymeshError('ERR_NOT_FOUND', `node ${nodeId} is not a member of cluster map ${map.epoch}`);
+  if (map.members.length === 1)
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'the last member of a cluster cannot be removed');
+  return {
+    epoch: map.epoch + 1,
+    id: map.id,
+    members: map.members.map((m) => (m.nodeId === nodeId ? { ...m, role: 'leaving' } : m)),
+  };
 }
 
 /** The stable map that ends a transition: joining members become normal, leaving members are gone. */
 export function settled(map: ClusterMap): ClusterMap {
-  return { epoch: map.epoch + 1, id: map.id, members: map.members.filter((m) => m.role !== 'leaving').map((m) => ({ ...m, role: 'normal' as const })) };
+  return {
+    epoch: map.epoch + 1,
+    id: map.id,
+    members: map.members.filter((m) => m.role !== 'leaving').map((m) => ({ ...m, role: 'normal' as const })),
+  };
 }
 
 /**
@@ -104,7 +127,9 @@ export class Placement {
     this.map = map;
     this.#replicationFactor = replicationFactor;
     this.old = new Ring(map.members.filter((m) => m.role !== 'joining').map((m) => m.nodeId));
-    this.next = isStable(map) ? this.old : new Ring(map.members.filter((m) => m.role !== 'leaving').map((m) => m.nodeId));
+    this.next = isStable(map)
+      ? this.old
+      : new Ring(map.members.filter((m) => m.role !== 'leaving').map((m) => m.nodeId));
   }
 
   /**

@@ -15,7 +15,6 @@ import type { MapKeeper } from './map-keeper.js';
 import { genesisCandidates, transitionStep } from '../replication/map-steps.js';
 import { inEpoch, majorities, unanimous, type Proposer } from '../register/proposer.js';
 
-
 export interface MapChangesDeps {
   readonly nodeId: string;
   readonly name: string;
@@ -56,7 +55,11 @@ export class MapChanges {
    * whichever map was chosen and pushes it to every member old and new. Returns the chosen map.
    */
   async change(current: ClusterMap, next: ClusterMap): Promise<ClusterMap> {
-    const outcome = await this.#d.proposer.propose(mapKey(next.epoch), inEpoch(majorities(memberIds(current)), current.epoch), encodeMap(next));
+    const outcome = await this.#d.proposer.propose(
+      mapKey(next.epoch),
+      inEpoch(majorities(memberIds(current)), current.epoch),
+      encodeMap(next),
+    );
     const chosen = decodeMap(outcome.value!);
     await this.#d.keeper.adopt(chosen, { nodeId: this.#d.nodeId, name: this.#d.name });
     const everyone = new Set([...memberIds(current), ...memberIds(chosen)]);
@@ -66,7 +69,9 @@ export class MapChanges {
   }
 
   async push(to: string, map: ClusterMap): Promise<void> {
-    await this.#d.coord.request(to, { t: 'push-map', map: encodeMap(map) }, this.#d.timing.coordRequestTimeoutMs).catch(() => undefined);
+    await this.#d.coord
+      .request(to, { t: 'push-map', map: encodeMap(map) }, this.#d.timing.coordRequestTimeoutMs)
+      .catch(() => undefined);
   }
 
   async fetch(from: string): Promise<void> {
@@ -75,7 +80,8 @@ export class MapChanges {
     this.#lastFetch.set(from, now);
     try {
       const reply = await this.#d.coord.request(from, { t: 'get-map' }, this.#d.timing.coordRequestTimeoutMs);
-      if (reply.t === 'map' && reply.map) await this.#d.keeper.adopt(decodeMap(reply.map), { nodeId: from, name: from });
+      if (reply.t === 'map' && reply.map)
+        await this.#d.keeper.adopt(decodeMap(reply.map), { nodeId: from, name: from });
     } catch (err) {
       this.#d.log.debug({ from, err: (err as Error).message }, 'could not fetch the cluster map');
     }
@@ -95,7 +101,8 @@ export class MapChanges {
   async handOver(epoch: number, from: string): Promise<number> {
     if (this.#d.keeper.epoch < epoch) await this.fetch(from);
     if (this.#d.keeper.epoch > epoch) return 0;
-    if (this.#d.keeper.epoch !== epoch) throw new KeymeshError('ERR_UNAVAILABLE', `this node does not know cluster map ${epoch} yet`);
+    if (this.#d.keeper.epoch !== epoch)
+      throw new KeymeshError('ERR_UNAVAILABLE', `this node does not know cluster map ${epoch} yet`);
     let run = this.#handovers.get(epoch);
     if (!run) {
       run = this.#moveKeys(epoch);
@@ -114,7 +121,13 @@ export class MapChanges {
       if (sets.length < 2 || !sets[0]!.includes(this.#d.nodeId)) continue;
       const outcome = await this.#d.proposer.readOutcome(key, inEpoch(majorities(...sets), epoch));
       if (outcome.value === undefined) continue;
-      await Promise.all(sets[1]!.map((to) => this.#d.transport.request(to, { t: 'commit', key, value: outcome.value! }, this.#d.timing.coordRequestTimeoutMs, epoch).catch(() => undefined)));
+      await Promise.all(
+        sets[1]!.map((to) =>
+          this.#d.transport
+            .request(to, { t: 'commit', key, value: outcome.value! }, this.#d.timing.coordRequestTimeoutMs, epoch)
+            .catch(() => undefined),
+        ),
+      );
       moved += 1;
     }
     this.#d.log.info({ epoch, moved }, 'handed over moving keys');
@@ -125,15 +138,29 @@ export class MapChanges {
     const live = this.#d.cluster.liveMembers();
     const mapped = live.find((m) => m.map !== undefined);
     if (mapped) return this.fetch(mapped.nodeId);
-    const candidates = this.#d.wasMember() ? undefined : genesisCandidates({ nodeId: this.#d.nodeId, name: this.#d.name }, live, this.#d.bootstrapExpect);
+    const candidates = this.#d.wasMember()
+      ? undefined
+      : genesisCandidates({ nodeId: this.#d.nodeId, name: this.#d.name }, live, this.#d.bootstrapExpect);
     if (!candidates) {
       this.#eligibleSince = undefined;
       return;
     }
     this.#eligibleSince ??= monotonicClock.now();
-    if (candidates[0]!.nodeId !== this.#d.nodeId && monotonicClock.now() - this.#eligibleSince < this.#d.timing.genesisGraceMs) return;
-    const proposal: ClusterMap = { epoch: 1, id: randomBytes(8).toString('hex'), members: candidates.map((c) => ({ nodeId: c.nodeId, name: c.name, role: 'normal' as const })) };
-    const outcome = await this.#d.proposer.propose(mapKey(1), inEpoch(unanimous(candidates.map((c) => c.nodeId)), 0), encodeMap(proposal));
+    if (
+      candidates[0]!.nodeId !== this.#d.nodeId &&
+      monotonicClock.now() - this.#eligibleSince < this.#d.timing.genesisGraceMs
+    )
+      return;
+    const proposal: ClusterMap = {
+      epoch: 1,
+      id: randomBytes(8).toString('hex'),
+      members: candidates.map((c) => ({ nodeId: c.nodeId, name: c.name, role: 'normal' as const })),
+    };
+    const outcome = await this.#d.proposer.propose(
+      mapKey(1),
+      inEpoch(unanimous(candidates.map((c) => c.nodeId)), 0),
+      encodeMap(proposal),
+    );
     const chosen = decodeMap(outcome.value!);
     await this.#d.keeper.adopt(chosen, { nodeId: this.#d.nodeId, name: this.#d.name });
     this.#d.log.info({ mapId: chosen.id, members: chosen.members.length }, 'genesis: the first cluster map was formed');
@@ -146,18 +173,25 @@ export class MapChanges {
     const members = new Set(memberIds(map));
     const to = this.#d.cluster.liveMembers().find((m) => members.has(m.nodeId));
     if (!to) return;
-    await this.#d.coord.request(to.nodeId, { t: 'join', nodeId: this.#d.nodeId, name: this.#d.name }, this.#d.timing.coordRequestTimeoutMs * 5);
+    await this.#d.coord.request(
+      to.nodeId,
+      { t: 'join', nodeId: this.#d.nodeId, name: this.#d.name },
+      this.#d.timing.coordRequestTimeoutMs * 5,
+    );
     this.#d.log.info({ via: to.nodeId }, 'asked to join the cluster map');
   }
 
   /** Drives a transitional map to its settled successor once every live owner has handed over (`transitionStep`). */
   async driveTransition(map: ClusterMap): Promise<void> {
     const live = new Set([this.#d.nodeId, ...this.#d.cluster.liveMembers().map((m) => m.nodeId)]);
-    const overdue = monotonicClock.now() - (this.#transitionSince ?? monotonicClock.now()) > this.#d.timing.driverGraceMs;
+    const overdue =
+      monotonicClock.now() - (this.#transitionSince ?? monotonicClock.now()) > this.#d.timing.driverGraceMs;
     const step = transitionStep(map, this.#d.nodeId, live, this.#d.replicationFactor, overdue);
-    if (step.kind === 'wait') this.#d.log.debug({ epoch: map.epoch, dead: step.dead }, 'hand-over waits: too many owners are down');
+    if (step.kind === 'wait')
+      this.#d.log.debug({ epoch: map.epoch, dead: step.dead }, 'hand-over waits: too many owners are down');
     if (step.kind !== 'hand-over') return;
-    for (const id of step.ask) await this.#d.coord.request(id, { t: 'handover', epoch: map.epoch }, this.#d.timing.handoverTimeoutMs);
+    for (const id of step.ask)
+      await this.#d.coord.request(id, { t: 'handover', epoch: map.epoch }, this.#d.timing.handoverTimeoutMs);
     if (this.#d.keeper.epoch !== map.epoch) return;
     await this.change(map, settled(map));
   }

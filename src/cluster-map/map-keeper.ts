@@ -50,7 +50,10 @@ export class MapKeeper extends EventEmitter<MapKeeperEvents> {
       const raw = await this.#store.get(MAP_RECORD);
       if (raw) this.#set(decodeMap(raw));
     } catch (err) {
-      this.#log.error({ err: (err as Error).message }, 'stored cluster map is unreadable; waiting for a peer to send it');
+      this.#log.error(
+        { err: (err as Error).message },
+        'stored cluster map is unreadable; waiting for a peer to send it',
+      );
     }
   }
 
@@ -100,8 +103,15 @@ export class MapKeeper extends EventEmitter<MapKeeperEvents> {
     const previous = this.#map;
     this.#set(map);
     const wasMember = previous?.members.some((m) => m.nodeId === this.#nodeId) ?? false;
-    this.#log.info({ epoch: map.epoch, mapId: map.id, members: map.members.map((m) => `${m.name}:${m.role}`).join(',') }, 'cluster map changed');
-    if (wasMember && !this.self) this.#log.warn({ epoch: map.epoch }, 'this node was removed from the cluster map; it no longer holds or votes on replicated data (wipe its data dir to rejoin as a new member)');
+    this.#log.info(
+      { epoch: map.epoch, mapId: map.id, members: map.members.map((m) => `${m.name}:${m.role}`).join(',') },
+      'cluster map changed',
+    );
+    if (wasMember && !this.self)
+      this.#log.warn(
+        { epoch: map.epoch },
+        'this node was removed from the cluster map; it no longer holds or votes on replicated data (wipe its data dir to rejoin as a new member)',
+      );
     this.emit('map:changed', map, previous);
     return true;
   }
@@ -110,9 +120,18 @@ export class MapKeeper extends EventEmitter<MapKeeperEvents> {
   noteConflict(mapId: string, epoch: number, from: { nodeId: string; name: string }): void {
     if (!this.#map || mapId === this.#map.id) return;
     const known = this.#conflicts.has(mapId);
-    this.#conflicts.set(mapId, { mapId, epoch, nodeId: from.nodeId, name: from.name, seenAt: new Date(this.#clock.now()).toISOString() });
+    this.#conflicts.set(mapId, {
+      mapId,
+      epoch,
+      nodeId: from.nodeId,
+      name: from.name,
+      seenAt: new Date(this.#clock.now()).toISOString(),
+    });
     if (!known) {
-      this.#log.error({ ours: this.#map.id, theirs: mapId, node: from.nodeId, name: from.name }, 'another cluster map with this cluster id: the two clusters formed apart and will not merge (an operator must wipe one side and join its nodes to the other)');
+      this.#log.error(
+        { ours: this.#map.id, theirs: mapId, node: from.nodeId, name: from.name },
+        'another cluster map with this cluster id: the two clusters formed apart and will not merge (an operator must wipe one side and join its nodes to the other)',
+      );
     }
   }
 

@@ -113,7 +113,11 @@ export class Cluster implements Startable {
     this.#keysTopic = `keymesh/${id}/keys/1`;
     this.#membersTopic = `keymesh/${id}/members/1`;
     this.#revocationsTopic = `keymesh/${id}/revocations/1`;
-    this.#topicNames = new Map([[this.#keysTopic, 'keys'], [this.#membersTopic, 'members'], [this.#revocationsTopic, 'revocations']]);
+    this.#topicNames = new Map([
+      [this.#keysTopic, 'keys'],
+      [this.#membersTopic, 'members'],
+      [this.#revocationsTopic, 'revocations'],
+    ]);
     // strikes and bans are durations: the monotonic clock, never the wall clock
     this.#penalties = new Penalties(options.monotonic ?? monotonicClock);
   }
@@ -149,7 +153,9 @@ export class Cluster implements Startable {
     const membership = new Membership({
       self: { nodeId: this.#o.nodeId, name: config.name, httpUrl: '' },
       // failure detection times on a clock that never steps; the node's wall clock (which may) is for keys only
-      store, clock: this.#o.monotonic ?? monotonicClock, log: log.child({ component: 'membership' }),
+      store,
+      clock: this.#o.monotonic ?? monotonicClock,
+      log: log.child({ component: 'membership' }),
       timing: { suspectAfterMs: config.membership.suspectAfterMs, deadAfterMs: config.membership.deadAfterMs },
     });
     await membership.load();
@@ -157,7 +163,11 @@ export class Cluster implements Startable {
     this.#incarnation = await this.#bumpIncarnation();
     membership.updateSelf({ incarnation: this.#incarnation });
     const decisions = new LeaderlessDecisions({
-      membership, keyring, clock: this.#o.clock, nodeId: this.#o.nodeId, mapMembers: () => this.#participant?.mapMembers(),
+      membership,
+      keyring,
+      clock: this.#o.clock,
+      nodeId: this.#o.nodeId,
+      mapMembers: () => this.#participant?.mapMembers(),
     });
     this.#decisions = decisions;
     keyring.useActivationGate((key) => decisions.gate(key));
@@ -169,35 +179,57 @@ export class Cluster implements Startable {
     const { config, store, keyring, log } = this.#o;
     const membership = this.#membership!;
     const [{ createHost }, { loadPeerIdentity }, { KeySync }, { SeedDialer }, { ClusterNetwork }] = await Promise.all([
-      import('./host.js'), import('./identity.js'), import('./key-sync.js'), import('./seed-dialer.js'), import('./network-guard.js'),
+      import('./host.js'),
+      import('./identity.js'),
+      import('./key-sync.js'),
+      import('./seed-dialer.js'),
+      import('./network-guard.js'),
     ]);
     const { multiaddr } = await import('@multiformats/multiaddr');
     const privateKey = await loadPeerIdentity(store);
     this.#proofs = new OwnGenerationProofs({ privateKey, clusterId: config.clusterId, nodeId: this.#o.nodeId });
     const host = await createHost({
       privateKey,
-      network: (this.#network = new ClusterNetwork({ keys: this.#o.managementKeys(), clusterId: config.clusterId, log: log.child({ component: 'p2p' }) })),
+      network: (this.#network = new ClusterNetwork({
+        keys: this.#o.managementKeys(),
+        clusterId: config.clusterId,
+        log: log.child({ component: 'p2p' }),
+      })),
       listen: config.p2p,
       isBanned: (peer) => this.#penalties.isBanned(peer) || (this.#o.isBlocked?.(peer) ?? false),
       log: log.child({ component: 'p2p' }),
     });
     this.#host = host;
     this.#links = new MemberLinks(host, multiaddr, log.child({ component: 'members' }));
-    this.#sync = new KeySync({ host, keyring, sealer: this.#o.sealer, penalties: this.#penalties, nodeId: this.#o.nodeId, protocol: `/keymesh/${config.clusterId}/sync/1`, log: log.child({ component: 'sync' }), metrics: this.#o.metrics, identify: (peer) => membership.identify(peer) });
+    this.#sync = new KeySync({
+      host,
+      keyring,
+      sealer: this.#o.sealer,
+      penalties: this.#penalties,
+      nodeId: this.#o.nodeId,
+      protocol: `/keymesh/${config.clusterId}/sync/1`,
+      log: log.child({ component: 'sync' }),
+      metrics: this.#o.metrics,
+      identify: (peer) => membership.identify(peer),
+    });
     try {
       await host.start();
     } catch (err) {
       await Promise.resolve(host.stop()).catch(() => undefined);
-      if ((err as Error).name === 'UnsupportedListenAddressesError') throw listenError('p2p', config.p2p.host, config.p2p.port, err);
+      if ((err as Error).name === 'UnsupportedListenAddressesError')
+        throw listenError('p2p', config.p2p.host, config.p2p.port, err);
       throw err;
     }
     await this.#sync.register();
 
     const pubsub = host.services.pubsub;
     const validators = new TopicValidators({
-      sealer: this.#o.sealer, log: this.#o.log, impostor: (nodeId, signer) => this.#membership?.impostor(nodeId, signer) ?? false,
+      sealer: this.#o.sealer,
+      log: this.#o.log,
+      impostor: (nodeId, signer) => this.#membership?.impostor(nodeId, signer) ?? false,
       // bound to the node it names, and a member of the map once there is one
-      mayRevoke: (from, signer) => this.#membership?.identify(signer) === from && (this.#participant?.mapMembers()?.has(from) ?? true),
+      mayRevoke: (from, signer) =>
+        this.#membership?.identify(signer) === from && (this.#participant?.mapMembers()?.has(from) ?? true),
       rejected: (topic) => this.#count(topic, 'rejected'),
     });
     this.#validators = validators;
@@ -243,10 +275,18 @@ export class Cluster implements Startable {
     const host = this.#host;
     const membership = this.#membership;
     if (!host || !membership) throw new Error('the cluster is not started');
-    const watchdog = new ConnectionWatchdog({ host, log: this.#o.log.child({ component: 'watchdog' }), timeoutMs: timingFor(this.#o.config.timingProfile).probeTimeoutMs });
+    const watchdog = new ConnectionWatchdog({
+      host,
+      log: this.#o.log.child({ component: 'watchdog' }),
+      timeoutMs: timingFor(this.#o.config.timingProfile).probeTimeoutMs,
+    });
     return {
       host,
-      liveMembers: () => membership.all().filter((m) => !m.self && membership.state(m) === 'alive').map((m) => ({ nodeId: m.nodeId, name: m.name, map: m.map })),
+      liveMembers: () =>
+        membership
+          .all()
+          .filter((m) => !m.self && membership.state(m) === 'alive')
+          .map((m) => ({ nodeId: m.nodeId, name: m.name, map: m.map })),
       peerOf: (nodeId) => membership.all().find((m) => m.nodeId === nodeId)?.peerId,
       identify: (peerId) => membership.identify(peerId),
       strike: (peerId, err) => {
@@ -285,16 +325,36 @@ export class Cluster implements Startable {
     if (!membership) return [];
     this.#refreshSelf();
     return membership.all().map((m) => ({
-      nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: m.peerId, state: membership.state(m), self: m.self,
-      lastHeartbeatAt: m.self ? new Date(this.#o.clock.now()).toISOString() : m.lastHeartbeatAt === undefined ? undefined : new Date(m.lastHeartbeatAt).toISOString(),
-      incarnation: m.incarnation, digest: m.digest, publishedKeys: m.kids.size,
+      nodeId: m.nodeId,
+      name: m.name,
+      httpUrl: m.httpUrl,
+      peerId: m.peerId,
+      state: membership.state(m),
+      self: m.self,
+      lastHeartbeatAt: m.self
+        ? new Date(this.#o.clock.now()).toISOString()
+        : m.lastHeartbeatAt === undefined
+          ? undefined
+          : new Date(m.lastHeartbeatAt).toISOString(),
+      incarnation: m.incarnation,
+      digest: m.digest,
+      publishedKeys: m.kids.size,
       registrationsVersion: m.self ? this.#o.registrations?.version() : m.registrations,
     }));
   }
 
   #announce(change: KeyChange): void {
     if (change.origin !== 'local' || change.kind === 'expired') return;
-    this.#publish(this.#keysTopic, encodeMessage({ t: 'key', v: 1, from: this.#o.nodeId, kid: change.key.kid, sealed: sealRecord(this.#o.sealer, change.key) }));
+    this.#publish(
+      this.#keysTopic,
+      encodeMessage({
+        t: 'key',
+        v: 1,
+        from: this.#o.nodeId,
+        kid: change.key.kid,
+        sealed: sealRecord(this.#o.sealer, change.key),
+      }),
+    );
     this.#sendHeartbeat();
   }
 
@@ -312,18 +372,36 @@ export class Cluster implements Startable {
     const full = kidsDigest !== this.#lastKidsDigest || this.#beats % FULL_HEARTBEAT_EVERY === 0;
     this.#beats += 1;
     this.#lastKidsDigest = kidsDigest;
-    this.#publish(this.#membersTopic, encodeMessage({
-      t: 'heartbeat', v: 1, from: this.#o.nodeId, name: self.name, httpUrl: self.httpUrl, addrs: this.listenAddrs.slice(0, 8), incarnation: self.incarnation,
-      digest: self.digest, kidsDigest, ...(full ? { kids } : {}), sentAt: (this.#o.monotonic ?? monotonicClock).now(), seq: this.#beats,
-      ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
-      ...(this.#participant ? this.#generationFields(this.#participant.generation()) : {}),
-      ...(this.#o.registrations ? { registrations: this.#o.registrations.version() } : {}),
-    }));
+    this.#publish(
+      this.#membersTopic,
+      encodeMessage({
+        t: 'heartbeat',
+        v: 1,
+        from: this.#o.nodeId,
+        name: self.name,
+        httpUrl: self.httpUrl,
+        addrs: this.listenAddrs.slice(0, 8),
+        incarnation: self.incarnation,
+        digest: self.digest,
+        kidsDigest,
+        ...(full ? { kids } : {}),
+        sentAt: (this.#o.monotonic ?? monotonicClock).now(),
+        seq: this.#beats,
+        ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
+        ...(this.#participant ? this.#generationFields(this.#participant.generation()) : {}),
+        ...(this.#o.registrations ? { registrations: this.#o.registrations.version() } : {}),
+      }),
+    );
   }
 
   #refreshSelf(): void {
     const keyring = this.#o.keyring;
-    const kids = new Set(keyring.list().filter((k) => keyring.isPublished(k)).map((k) => k.kid));
+    const kids = new Set(
+      keyring
+        .list()
+        .filter((k) => keyring.isPublished(k))
+        .map((k) => k.kid),
+    );
     let httpUrl = '';
     try {
       httpUrl = this.#o.httpUrl();
@@ -338,7 +416,9 @@ export class Cluster implements Startable {
     // publishing to a topic nobody subscribes to only loses the message; sync covers what gossip missed
     if (!host || host.services.pubsub.getSubscribers(topic).length === 0) return;
     this.#count(topic, 'out');
-    host.services.pubsub.publish(topic, data).catch((err: unknown) => this.#o.log.debug({ topic, err: (err as Error).message }, 'publish failed'));
+    host.services.pubsub
+      .publish(topic, data)
+      .catch((err: unknown) => this.#o.log.debug({ topic, err: (err as Error).message }, 'publish failed'));
   }
 
   /** Tells the other nodes that the token `jti` (expiring at `exp`, seconds) was revoked. */
@@ -362,14 +442,18 @@ export class Cluster implements Startable {
     }
     if (msg.topic === this.#keysTopic) {
       const record = this.#validators!.keyRecord(msg.data);
-      this.#o.keyring.merge(record).catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
+      this.#o.keyring
+        .merge(record)
+        .catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
     } else if (msg.topic === this.#membersTopic) {
       const hb = this.#validators!.heartbeatOf(msg.data);
       // the agreement role hears only heartbeats newer than the last (gossip may deliver old ones late), in order
-      this.#membership?.observe(hb, from.toString(), () => {
-        this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation);
-        if (hb.generationProof) void this.#checkProof(hb.from, from as PeerId, hb.generationProof);
-      }).catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
+      this.#membership
+        ?.observe(hb, from.toString(), () => {
+          this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation);
+          if (hb.generationProof) void this.#checkProof(hb.from, from as PeerId, hb.generationProof);
+        })
+        .catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       if (hb.registrations !== undefined) this.#o.registrations?.heard(hb.registrations);
       this.#links?.heard(from as PeerId, hb.addrs);
@@ -387,7 +471,10 @@ export class Cluster implements Startable {
   async #checkProof(nodeId: string, peer: PeerId, proof: GenerationProof): Promise<void> {
     if (proof.g <= (this.#proven.get(nodeId) ?? -1) || !peer.publicKey) return;
     if (!(await verifyGenerationProof(peer.publicKey, this.#o.config.clusterId, nodeId, proof))) {
-      this.#o.log.warn({ node: nodeId, peer: peer.toString() }, 'a heartbeat carried a generation proof that does not verify');
+      this.#o.log.warn(
+        { node: nodeId, peer: peer.toString() },
+        'a heartbeat carried a generation proof that does not verify',
+      );
       return;
     }
     if (proof.g <= (this.#proven.get(nodeId) ?? -1)) return;

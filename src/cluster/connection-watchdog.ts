@@ -20,7 +20,10 @@ export interface WatchedHost {
 }
 
 interface PingService {
-  ping(peer: ReturnType<typeof import('@libp2p/peer-id').peerIdFromString>, options: { signal: AbortSignal }): Promise<number>;
+  ping(
+    peer: ReturnType<typeof import('@libp2p/peer-id').peerIdFromString>,
+    options: { signal: AbortSignal },
+  ): Promise<number>;
 }
 
 export class ConnectionWatchdog {
@@ -48,7 +51,10 @@ export class ConnectionWatchdog {
     try {
       await (this.#host.services.ping as PingService).ping(peer, { signal: AbortSignal.timeout(this.#timeoutMs) });
     } catch (err) {
-      this.#log.info({ peer: peerId, err: (err as Error).message }, 'a peer stopped answering: its connections are closed');
+      this.#log.info(
+        { peer: peerId, err: (err as Error).message },
+        'a peer stopped answering: its connections are closed',
+      );
       await this.#host.hangUp(peer).catch(() => undefined);
     }
   }

@@ -25,7 +25,11 @@ export interface ClusterDelegate {
   /** The node ids of the agreed cluster map, once there is one (the activation gate's majority is over them). */
   mapMembers(): ReadonlySet<string> | undefined;
   /** A member's heartbeat named `summary` and `generation`. */
-  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation: number | undefined): void;
+  observePeer(
+    peer: { nodeId: string; name: string },
+    summary: { epoch: number; id: string } | undefined,
+    generation: number | undefined,
+  ): void;
   /** A member signed generation `proof.g` (verified against the key of the peer bound to it). */
   observeProof?(nodeId: string, proof: GenerationProof): void;
 }

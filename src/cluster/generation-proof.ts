@@ -22,7 +22,10 @@ export interface GenerationProof {
 /** How a proof travels in heartbeats and coordination messages. */
 export const generationProofSchema = z.strictObject({
   g: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  sig: z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength > 0 && b.byteLength <= 128, 'a signature of at most 128 bytes'),
+  sig: z.custom<Uint8Array>(
+    (b) => b instanceof Uint8Array && b.byteLength > 0 && b.byteLength <= 128,
+    'a signature of at most 128 bytes',
+  ),
 });
 
 /** The bytes signed for generation `g` of node `nodeId` in cluster `clusterId`. */
@@ -31,7 +34,12 @@ export function generationClaim(clusterId: string, nodeId: string, g: number): U
 }
 
 /** Whether `proof` is `publicKey`'s signature of a generation of node `nodeId`. */
-export async function verifyGenerationProof(publicKey: PublicKey, clusterId: string, nodeId: string, proof: GenerationProof): Promise<boolean> {
+export async function verifyGenerationProof(
+  publicKey: PublicKey,
+  clusterId: string,
+  nodeId: string,
+  proof: GenerationProof,
+): Promise<boolean> {
   try {
     return await publicKey.verify(generationClaim(clusterId, nodeId, proof.g), proof.sig);
   } catch {
@@ -63,9 +71,12 @@ export class OwnGenerationProofs {
     if (this.#signing || (this.#latest && this.#latest.g >= g)) return;
     this.#signing = true;
     void Promise.resolve(this.#key.sign(generationClaim(this.#clusterId, this.#nodeId, g)))
-      .then((sig) => {
-        if (!this.#latest || g > this.#latest.g) this.#latest = { g, sig };
-      }, () => undefined)
+      .then(
+        (sig) => {
+          if (!this.#latest || g > this.#latest.g) this.#latest = { g, sig };
+        },
+        () => undefined,
+      )
       .finally(() => {
         this.#signing = false;
       });

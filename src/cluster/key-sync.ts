@@ -74,7 +74,9 @@ export class KeySync {
   /** Registers the protocol handler. */
   async register(): Promise<void> {
     await this.#o.host.handle(this.#o.protocol, (stream, connection) => {
-      this.#serve(stream, connection).catch((err: unknown) => this.#o.log.debug({ err: (err as Error).message }, 'sync request failed'));
+      this.#serve(stream, connection).catch((err: unknown) =>
+        this.#o.log.debug({ err: (err as Error).message }, 'sync request failed'),
+      );
     });
   }
 
@@ -85,7 +87,9 @@ export class KeySync {
     this.#inFlight.add(id);
     this.#lastPull.set(id, monotonicClock.now());
     // the pull bounds each step; this bounds the whole, so a stuck pull can never block later ones
-    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('sync pull took too long')), 2 * SYNC_TIMEOUT_MS).unref());
+    const guard = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('sync pull took too long')), 2 * SYNC_TIMEOUT_MS).unref(),
+    );
     Promise.race([this.pull(peer), guard])
       .catch((err: unknown) => this.#o.log.debug({ peer: id, err: (err as Error).message }, 'sync pull failed'))
       .finally(() => this.#inFlight.delete(id));
@@ -139,7 +143,8 @@ export class KeySync {
     } catch (err) {
       stream.abort(err as Error);
       // a request that failed its checks is the peer's fault; a timeout or a reset stream is the network's
-      if (isKeymeshError(err, 'ERR_BAD_MESSAGE') || (err as Error).name === 'InvalidDataLengthError') this.#strike(connection.remotePeer, err);
+      if (isKeymeshError(err, 'ERR_BAD_MESSAGE') || (err as Error).name === 'InvalidDataLengthError')
+        this.#strike(connection.remotePeer, err);
       return;
     }
     if (this.#o.identify && this.#o.identify(connection.remotePeer.toString()) === undefined) {
@@ -151,7 +156,9 @@ export class KeySync {
     const records: Array<[string, Uint8Array]> = [];
     let bytes = 0;
     // revocations first; a response stays under the size bound, and the requester pulls again for the rest
-    const keys = this.#o.keyring.list().sort((a, b) => Number(b.revokedAt !== undefined) - Number(a.revokedAt !== undefined));
+    const keys = this.#o.keyring
+      .list()
+      .sort((a, b) => Number(b.revokedAt !== undefined) - Number(a.revokedAt !== undefined));
     for (const key of keys) {
       const revokedThere = theirs.get(key.kid);
       if (revokedThere !== undefined && (key.revokedAt === undefined || revokedThere)) continue;
@@ -167,7 +174,11 @@ export class KeySync {
   /** @throws KeymeshError `ERR_BAD_MESSAGE` when `peer` is bound to another node than the `from` it sent. */
   #checkSender(peer: PeerId, from: string): void {
     const bound = this.#o.identify?.(peer.toString());
-    if (bound !== undefined && bound !== from) throw new KeymeshError('ERR_BAD_MESSAGE', `a sync message names node ${from}, but its peer is bound to node ${bound}`);
+    if (bound !== undefined && bound !== from)
+      throw new KeymeshError(
+        'ERR_BAD_MESSAGE',
+        `a sync message names node ${from}, but its peer is bound to node ${bound}`,
+      );
   }
 
   #strike(peer: PeerId, err: unknown): void {

@@ -48,7 +48,11 @@ export class MemberLinks {
         return [];
       }
     });
-    this.#host.peerStore.merge(peer, { multiaddrs }).catch((err: unknown) => this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'could not store member addresses'));
+    this.#host.peerStore
+      .merge(peer, { multiaddrs })
+      .catch((err: unknown) =>
+        this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'could not store member addresses'),
+      );
   }
 
   #connect(peer: PeerId, addrs: readonly string[]): void {
@@ -60,6 +64,8 @@ export class MemberLinks {
     if (now - (this.#lastDial.get(id) ?? 0) < MEMBER_DIAL_INTERVAL_MS) return;
     this.#lastDial.set(id, now);
     const addr = addrs.find((a) => a.endsWith(`/p2p/${id}`)) ?? addrs[0]!;
-    host.dial(this.#multiaddr(addr), { signal: AbortSignal.timeout(MEMBER_DIAL_INTERVAL_MS) }).catch((err: unknown) => this.#log.debug({ peer: id, err: (err as Error).message }, 'member dial failed'));
+    host
+      .dial(this.#multiaddr(addr), { signal: AbortSignal.timeout(MEMBER_DIAL_INTERVAL_MS) })
+      .catch((err: unknown) => this.#log.debug({ peer: id, err: (err as Error).message }, 'member dial failed'));
   }
 }

@@ -86,13 +86,28 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** Per member: the newest heartbeat sequence number seen in its current incarnation. */
   readonly #lastSeq = new Map<string, number>();
 
-  constructor(options: { self: { nodeId: string; name: string; httpUrl: string }; store: SealedStore; clock: Clock; timing: MembershipTiming; log: Logger }) {
+  constructor(options: {
+    self: { nodeId: string; name: string; httpUrl: string };
+    store: SealedStore;
+    clock: Clock;
+    timing: MembershipTiming;
+    log: Logger;
+  }) {
     super();
     this.#store = options.store;
     this.#clock = options.clock;
     this.#timing = options.timing;
     this.#log = options.log;
-    this.#self = { ...options.self, peerId: undefined, incarnation: 0, digest: '', kids: new Set(), lastHeartbeatAt: undefined, disconnectedAt: undefined, self: true };
+    this.#self = {
+      ...options.self,
+      peerId: undefined,
+      incarnation: 0,
+      digest: '',
+      kids: new Set(),
+      lastHeartbeatAt: undefined,
+      disconnectedAt: undefined,
+      self: true,
+    };
     this.#members.set(this.#self.nodeId, this.#self);
   }
 
@@ -110,7 +125,18 @@ export class Membership extends EventEmitter<MembershipEvents> {
       }
       const m = parsed.data;
       if (m.nodeId === this.#self.nodeId) continue;
-      this.#members.set(m.nodeId, { nodeId: m.nodeId, name: m.name, httpUrl: m.httpUrl, peerId: m.peerId, incarnation: 0, digest: '', kids: new Set(m.kids), lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false });
+      this.#members.set(m.nodeId, {
+        nodeId: m.nodeId,
+        name: m.name,
+        httpUrl: m.httpUrl,
+        peerId: m.peerId,
+        incarnation: 0,
+        digest: '',
+        kids: new Set(m.kids),
+        lastHeartbeatAt: undefined,
+        disconnectedAt: undefined,
+        self: false,
+      });
     }
   }
 
@@ -120,7 +146,13 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   /** Updates this node's own entry (what its next heartbeat will say). */
-  updateSelf(fields: { incarnation?: number; digest?: string; kids?: ReadonlySet<string>; peerId?: string; httpUrl?: string }): void {
+  updateSelf(fields: {
+    incarnation?: number;
+    digest?: string;
+    kids?: ReadonlySet<string>;
+    peerId?: string;
+    httpUrl?: string;
+  }): void {
     Object.assign(this.#self, fields);
   }
 
@@ -134,14 +166,33 @@ export class Membership extends EventEmitter<MembershipEvents> {
   async observe(hb: Heartbeat, peerId: string, onFresh?: () => void): Promise<boolean> {
     if (hb.from === this.#self.nodeId) return false;
     if (this.impostor(hb.from, peerId)) {
-      this.#log.warn({ member: hb.from, peer: peerId }, 'heartbeat refused: its signer is not the peer this member is bound to');
+      this.#log.warn(
+        { member: hb.from, peer: peerId },
+        'heartbeat refused: its signer is not the peer this member is bound to',
+      );
       return false;
     }
     const now = this.#clock.now();
     const known = this.#members.get(hb.from);
     const kids = hb.kids ? new Set(hb.kids) : (known?.kids ?? new Set<string>());
-    const changed = !known || known.peerId === undefined || known.name !== hb.name || known.httpUrl !== hb.httpUrl || !sameSet(known.kids, kids);
-    const member: Member = known ?? { nodeId: hb.from, name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, lastHeartbeatAt: undefined, disconnectedAt: undefined, self: false };
+    const changed =
+      !known ||
+      known.peerId === undefined ||
+      known.name !== hb.name ||
+      known.httpUrl !== hb.httpUrl ||
+      !sameSet(known.kids, kids);
+    const member: Member = known ?? {
+      nodeId: hb.from,
+      name: hb.name,
+      httpUrl: hb.httpUrl,
+      peerId,
+      incarnation: hb.incarnation,
+      digest: hb.digest,
+      kids,
+      lastHeartbeatAt: undefined,
+      disconnectedAt: undefined,
+      self: false,
+    };
     // Heartbeats are ordered by (incarnation, sequence), never by the sender's clock: one no newer than the last
     // seen from that sender is ignored, so a dead member does not come back to life on old news (a sender of an
     // older version, without `seq`, is ordered by its `sentAt`). A newer one is credited with when it was sent, in
@@ -151,8 +202,13 @@ export class Membership extends EventEmitter<MembershipEvents> {
     // steps never makes a live member dead.
     const sameIncarnation = known !== undefined && known.incarnation === hb.incarnation && this.#offsets.has(hb.from);
     const lastSeq = this.#lastSeq.get(hb.from);
-    const stepped = sameIncarnation && hb.seq !== undefined && lastSeq !== undefined && hb.sentAt <= this.#lastSentAt.get(hb.from)!;
-    if (sameIncarnation && (hb.seq !== undefined && lastSeq !== undefined ? hb.seq <= lastSeq : hb.sentAt <= this.#lastSentAt.get(hb.from)!)) return false;
+    const stepped =
+      sameIncarnation && hb.seq !== undefined && lastSeq !== undefined && hb.sentAt <= this.#lastSentAt.get(hb.from)!;
+    if (
+      sameIncarnation &&
+      (hb.seq !== undefined && lastSeq !== undefined ? hb.seq <= lastSeq : hb.sentAt <= this.#lastSentAt.get(hb.from)!)
+    )
+      return false;
     const estimate = now - hb.sentAt;
     const offset = sameIncarnation && !stepped ? Math.min(this.#offsets.get(hb.from)!, estimate) : estimate;
     this.#offsets.set(hb.from, offset);
@@ -160,8 +216,18 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (hb.seq !== undefined) this.#lastSeq.set(hb.from, hb.seq);
     else this.#lastSeq.delete(hb.from);
     const sentLocal = Math.min(now, hb.sentAt + offset);
-    Object.assign(member, { name: hb.name, httpUrl: hb.httpUrl, peerId, incarnation: hb.incarnation, digest: hb.digest, kids, map: hb.map, registrations: hb.registrations });
-    if (member.lastHeartbeatAt === undefined || sentLocal > member.lastHeartbeatAt) Object.assign(member, { lastHeartbeatAt: sentLocal, disconnectedAt: undefined });
+    Object.assign(member, {
+      name: hb.name,
+      httpUrl: hb.httpUrl,
+      peerId,
+      incarnation: hb.incarnation,
+      digest: hb.digest,
+      kids,
+      map: hb.map,
+      registrations: hb.registrations,
+    });
+    if (member.lastHeartbeatAt === undefined || sentLocal > member.lastHeartbeatAt)
+      Object.assign(member, { lastHeartbeatAt: sentLocal, disconnectedAt: undefined });
     this.#members.set(member.nodeId, member);
     onFresh?.();
     if (changed) await this.#persist(member);
@@ -220,7 +286,14 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   async #persist(member: Member): Promise<void> {
-    const record = { v: 1, nodeId: member.nodeId, name: member.name, httpUrl: member.httpUrl, kids: [...member.kids], ...(member.peerId ? { peerId: member.peerId } : {}) };
+    const record = {
+      v: 1,
+      nodeId: member.nodeId,
+      name: member.name,
+      httpUrl: member.httpUrl,
+      kids: [...member.kids],
+      ...(member.peerId ? { peerId: member.peerId } : {}),
+    };
     await this.#store.put(`${MEMBER_PREFIX}${member.nodeId}`, pack(record), { sync: true });
   }
 }

@@ -34,7 +34,8 @@ export const MAX_KIDS = 1024;
 
 const kid = z.string().regex(/^[A-Za-z0-9_-]{16,86}$/);
 const nodeId = z.string().regex(/^[0-9a-f]{16}$/);
-const bytes = (max: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `expected at most ${max} bytes`);
+const bytes = (max: number) =>
+  z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `expected at most ${max} bytes`);
 
 export const keyMessageSchema = z.strictObject({
   t: z.literal('key'),
@@ -102,7 +103,9 @@ export type SyncRequest = z.output<typeof syncRequestSchema>;
 export type SyncResponse = z.output<typeof syncResponseSchema>;
 
 /** Encodes a message. */
-export function encodeMessage(message: KeyMessage | Heartbeat | RevocationMessage | SyncRequest | SyncResponse): Uint8Array {
+export function encodeMessage(
+  message: KeyMessage | Heartbeat | RevocationMessage | SyncRequest | SyncResponse,
+): Uint8Array {
   return pack(message);
 }
 
@@ -110,8 +113,13 @@ export function encodeMessage(message: KeyMessage | Heartbeat | RevocationMessag
  * Decodes and validates a message of one type.
  * @throws KeymeshError `ERR_BAD_MESSAGE` when it is oversized, not msgpack, or not of the schema.
  */
-export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, maxBytes = MAX_MESSAGE_BYTES): z.output<S> {
-  if (data.byteLength > maxBytes) throw new KeymeshError('ERR_BAD_MESSAGE', `message of ${data.byteLength} bytes exceeds ${maxBytes}`);
+export function decodeMessage<S extends z.ZodType>(
+  schema: S,
+  data: Uint8Array,
+  maxBytes = MAX_MESSAGE_BYTES,
+): z.output<S> {
+  if (data.byteLength > maxBytes)
+    throw new KeymeshError('ERR_BAD_MESSAGE', `message of ${data.byteLength} bytes exceeds ${maxBytes}`);
   let value: unknown;
   try {
     value = unpack(data);
@@ -121,7 +129,10 @@ export function decodeMessage<S extends z.ZodType>(schema: S, data: Uint8Array, 
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new KeymeshError('ERR_BAD_MESSAGE', `malformed message at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+    throw new KeymeshError(
+      'ERR_BAD_MESSAGE',
+      `malformed message at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data;
 }

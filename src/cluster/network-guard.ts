@@ -36,7 +36,8 @@ export const NETWORK_CHECK_TIMEOUT_MS = DEFAULT_TIMING.networkCheckTimeoutMs;
 export const NETWORK_WARN_INTERVAL_MS = DEFAULT_TIMING.networkWarnIntervalMs;
 
 /** The warning logged when a peer fails the check. */
-export const NETWORK_MISMATCH = "refused a peer that is not on this cluster's private network (started with another management key or cluster id?)";
+export const NETWORK_MISMATCH =
+  "refused a peer that is not on this cluster's private network (started with another management key or cluster id?)";
 
 /** How long after a management key's removal its connections are replaced. Default is 500 ms. */
 const RETIRE_DELAY_MS = 500;
@@ -121,8 +122,12 @@ export class ClusterNetwork {
       for (const connection of host.getConnections()) {
         if (!retired.has(connection.remoteAddr.toString())) continue;
         void (async () => {
-          await host.dial(connection.remotePeer, { force: true, signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch(() => undefined);
-          await connection.close({ signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) }).catch((err: unknown) => connection.abort(err instanceof Error ? err : new Error('closed')));
+          await host
+            .dial(connection.remotePeer, { force: true, signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) })
+            .catch(() => undefined);
+          await connection
+            .close({ signal: AbortSignal.timeout(RETIRE_CLOSE_TIMEOUT_MS) })
+            .catch((err: unknown) => connection.abort(err instanceof Error ? err : new Error('closed')));
         })();
       }
     }, RETIRE_DELAY_MS);
@@ -145,19 +150,29 @@ export class ClusterNetwork {
   async #protect(connection: MessageStream, options?: AbortOptions): Promise<MessageStream> {
     const signal = options?.signal ?? AbortSignal.timeout(NETWORK_CHECK_TIMEOUT_MS);
     const plain = byteStream(connection);
-    const [offer] = await Promise.all([plain.read({ bytes: OFFER_BYTES, signal }), plain.write(encodeOffer(this.epochs), { signal })]);
+    const [offer] = await Promise.all([
+      plain.read({ bytes: OFFER_BYTES, signal }),
+      plain.write(encodeOffer(this.epochs), { signal }),
+    ]);
     const theirs = decodeOffer(offer.subarray());
     const epoch = theirs === undefined ? undefined : sharedEpoch(this.epochs, theirs);
     const psk = epoch === undefined ? undefined : this.#psks.get(epoch);
     if (epoch === undefined || psk === undefined) {
-      const err = new Error(theirs === undefined ? 'network check failed: not a keymesh network offer' : `network check failed: no management-key epoch in common (ours ${this.epochs.join(',')}, theirs ${theirs.join(',')})`);
+      const err = new Error(
+        theirs === undefined
+          ? 'network check failed: not a keymesh network offer'
+          : `network check failed: no management-key epoch in common (ours ${this.epochs.join(',')}, theirs ${theirs.join(',')})`,
+      );
       this.#warn(err.message);
       connection.abort(err);
       throw err;
     }
     const boxed = await preSharedKey({ psk })().protect(plain.unwrap(), { signal });
     const bytes = byteStream(boxed);
-    const [check] = await Promise.all([bytes.read({ bytes: NETWORK_CHECK.length, signal }), bytes.write(NETWORK_CHECK, { signal })]);
+    const [check] = await Promise.all([
+      bytes.read({ bytes: NETWORK_CHECK.length, signal }),
+      bytes.write(NETWORK_CHECK, { signal }),
+    ]);
     if (!timingSafeEqual(check.subarray(), NETWORK_CHECK)) {
       const err = new Error('network check failed: another network key');
       this.#warn(err.message);

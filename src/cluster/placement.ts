@@ -26,7 +26,9 @@ const MISSING_MEMORY_MS = 24 * 60 * 60 * 1000;
 /** Rank of `selfId` among `nodeIds` for `key` (0 = owner). */
 export function creatorRank(key: string, nodeIds: readonly string[], selfId: string): number {
   const score = (id: string) => createHash('sha256').update(`${key}|${id}`).digest('hex');
-  const ordered = [...new Set([...nodeIds, selfId])].sort((a, b) => (score(a) < score(b) ? 1 : score(a) > score(b) ? -1 : 0));
+  const ordered = [...new Set([...nodeIds, selfId])].sort((a, b) =>
+    score(a) < score(b) ? 1 : score(a) > score(b) ? -1 : 0,
+  );
   return ordered.indexOf(selfId);
 }
 
@@ -63,7 +65,13 @@ export class LeaderlessDecisions {
   readonly #mapMembers: () => ReadonlySet<string> | undefined;
 
   /** `mapMembers`: the node ids of the agreed cluster map, once there is one (the gate's majority is over them). */
-  constructor(options: { membership: Membership; keyring: Keyring; clock: Clock; nodeId: string; mapMembers?: () => ReadonlySet<string> | undefined }) {
+  constructor(options: {
+    membership: Membership;
+    keyring: Keyring;
+    clock: Clock;
+    nodeId: string;
+    mapMembers?: () => ReadonlySet<string> | undefined;
+  }) {
     this.#mapMembers = options.mapMembers ?? (() => undefined);
     this.#membership = options.membership;
     this.#keyring = options.keyring;
@@ -78,7 +86,11 @@ export class LeaderlessDecisions {
     const first = this.#firstMissing.get(id) ?? now;
     this.#firstMissing.set(id, first);
     for (const [k, t] of this.#firstMissing) if (now - t > MISSING_MEMORY_MS) this.#firstMissing.delete(k);
-    const rank = creatorRank(`keys/${realm}/${use}`, this.#membership.live().map((m) => m.nodeId), this.#nodeId);
+    const rank = creatorRank(
+      `keys/${realm}/${use}`,
+      this.#membership.live().map((m) => m.nodeId),
+      this.#nodeId,
+    );
     return now >= first + rank * CREATOR_GRACE_MS;
   }
 
@@ -94,7 +106,9 @@ export class LeaderlessDecisions {
       counted: inMap === undefined || inMap.has(m.nodeId),
     }));
     // a map member this node never heard from counts as not publishing
-    if (inMap) for (const id of inMap) if (!known.some((m) => m.nodeId === id)) members.push({ live: false, kids: new Set(), counted: true });
+    if (inMap)
+      for (const id of inMap)
+        if (!known.some((m) => m.nodeId === id)) members.push({ live: false, kids: new Set(), counted: true });
     return passesActivationGate(key.kid, members);
   }
 

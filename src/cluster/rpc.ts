@@ -22,8 +22,16 @@ import type { Logger } from '../log.js';
 
 /** The parts of a libp2p host RPC uses. */
 export interface RpcHost {
-  handle(protocol: string, handler: (stream: Stream, connection: Connection) => void, options?: { maxInboundStreams?: number }): Promise<void>;
-  dialProtocol(peer: ReturnType<typeof peerIdFromString>, protocol: string, options: { signal: AbortSignal }): Promise<Stream>;
+  handle(
+    protocol: string,
+    handler: (stream: Stream, connection: Connection) => void,
+    options?: { maxInboundStreams?: number },
+  ): Promise<void>;
+  dialProtocol(
+    peer: ReturnType<typeof peerIdFromString>,
+    protocol: string,
+    options: { signal: AbortSignal },
+  ): Promise<Stream>;
 }
 
 /** A request that was sent but not answered in time: the peer may or may not have acted on it. */
@@ -72,9 +80,11 @@ class Channel {
         reject(new NoAnswerError(`no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.#writes = this.#writes.then(() => this.#lp.write(frame(id, payload))).catch((err: unknown) => {
-        this.abort(err);
-      });
+      this.#writes = this.#writes
+        .then(() => this.#lp.write(frame(id, payload)))
+        .catch((err: unknown) => {
+          this.abort(err);
+        });
     });
   }
 
@@ -122,7 +132,12 @@ export class RpcClient {
    */
   async call(peerId: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (this.#mute?.(peerId)) {
-      return new Promise((_, reject) => setTimeout(() => reject(new NoAnswerError(`no answer within ${timeoutMs} ms (muted by fault injection)`)), timeoutMs));
+      return new Promise((_, reject) =>
+        setTimeout(
+          () => reject(new NoAnswerError(`no answer within ${timeoutMs} ms (muted by fault injection)`)),
+          timeoutMs,
+        ),
+      );
     }
     const channel = await this.#channel(peerId, timeoutMs);
     return channel.call(payload, timeoutMs);
@@ -133,14 +148,18 @@ export class RpcClient {
     if (existing) return existing;
     const opening = (async () => {
       try {
-        const stream = await this.#host.dialProtocol(peerIdFromString(peerId), this.#protocol, { signal: AbortSignal.timeout(timeoutMs) });
+        const stream = await this.#host.dialProtocol(peerIdFromString(peerId), this.#protocol, {
+          signal: AbortSignal.timeout(timeoutMs),
+        });
         const channel: Channel = new Channel(stream, this.#maxBytes, () => {
           if (this.#channels.get(peerId) === opening) this.#channels.delete(peerId);
         });
         return channel;
       } catch (err) {
         this.#channels.delete(peerId);
-        throw new KeymeshError('ERR_UNAVAILABLE', `peer ${peerId} cannot be reached: ${(err as Error).message}`, { cause: err });
+        throw new KeymeshError('ERR_UNAVAILABLE', `peer ${peerId} cannot be reached: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     })();
     this.#channels.set(peerId, opening);
@@ -163,38 +182,44 @@ export async function serveRpc(options: {
   /** Fault injection: requests from these peers are read and never answered. */
   mute?: (peerId: string) => boolean;
 }): Promise<void> {
-  await options.host.handle(options.protocol, (stream, connection) => {
-    const lp = lpStream(stream, { maxDataLength: options.maxBytes + 4 });
-    let writes: Promise<unknown> = Promise.resolve();
-    const fail = (err: unknown) => {
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
-      options.onBadMessage(connection.remotePeer.toString(), err);
-    };
-    void (async () => {
-      for (;;) {
-        let data: Uint8Array;
-        try {
-          data = (await lp.read()).subarray();
-        } catch (err) {
-          // a peer closing its stream is normal; only an oversized frame is the peer's fault
-          if ((err as Error).name === 'InvalidDataLengthError') fail(err);
-          return;
+  await options.host.handle(
+    options.protocol,
+    (stream, connection) => {
+      const lp = lpStream(stream, { maxDataLength: options.maxBytes + 4 });
+      let writes: Promise<unknown> = Promise.resolve();
+      const fail = (err: unknown) => {
+        stream.abort(err instanceof Error ? err : new Error(String(err)));
+        options.onBadMessage(connection.remotePeer.toString(), err);
+      };
+      void (async () => {
+        for (;;) {
+          let data: Uint8Array;
+          try {
+            data = (await lp.read()).subarray();
+          } catch (err) {
+            // a peer closing its stream is normal; only an oversized frame is the peer's fault
+            if ((err as Error).name === 'InvalidDataLengthError') fail(err);
+            return;
+          }
+          if (data.byteLength < 4) return fail(new KeymeshError('ERR_BAD_MESSAGE', 'short frame'));
+          if (options.mute?.(connection.remotePeer.toString())) continue;
+          const id = data.subarray(0, 4);
+          options.handler(data.subarray(4), connection).then(
+            (reply) => {
+              writes = writes
+                .then(() => lp.write(concat(id, reply)))
+                .catch((err: unknown) => options.log.debug({ err: (err as Error).message }, 'rpc reply failed'));
+            },
+            (err: unknown) => {
+              if (err instanceof KeymeshError && err.code === 'ERR_BAD_MESSAGE') fail(err);
+              else options.log.error({ err: (err as Error).message }, 'rpc request failed');
+            },
+          );
         }
-        if (data.byteLength < 4) return fail(new KeymeshError('ERR_BAD_MESSAGE', 'short frame'));
-        if (options.mute?.(connection.remotePeer.toString())) continue;
-        const id = data.subarray(0, 4);
-        options.handler(data.subarray(4), connection).then(
-          (reply) => {
-            writes = writes.then(() => lp.write(concat(id, reply))).catch((err: unknown) => options.log.debug({ err: (err as Error).message }, 'rpc reply failed'));
-          },
-          (err: unknown) => {
-            if (err instanceof KeymeshError && err.code === 'ERR_BAD_MESSAGE') fail(err);
-            else options.log.error({ err: (err as Error).message }, 'rpc request failed');
-          },
-        );
-      }
-    })();
-  }, { maxInboundStreams: 64 });
+      })();
+    },
+    { maxInboundStreams: 64 },
+  );
 }
 
 function frame(id: number, payload: Uint8Array): Uint8Array {

@@ -68,7 +68,12 @@ export class SeedDialer implements Startable {
   }
 
   #tick(): void {
-    const connected = new Set(this.#host.getConnections().filter((c) => c.status === 'open').map((c) => hostPort(c.remoteAddr)));
+    const connected = new Set(
+      this.#host
+        .getConnections()
+        .filter((c) => c.status === 'open')
+        .map((c) => hostPort(c.remoteAddr)),
+    );
     const now = monotonicClock.now();
     for (const seed of this.#seeds) {
       if (connected.has(seed.key)) {

@@ -11,7 +11,14 @@ import type { Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { Sealer } from '../crypto/sealer.js';
 import type { KeyRecord } from '../keyring/key-record.js';
 import type { Logger } from '../log.js';
-import { decodeMessage, heartbeatSchema, keyMessageSchema, revocationMessageSchema, type Heartbeat, type RevocationMessage } from './messages.js';
+import {
+  decodeMessage,
+  heartbeatSchema,
+  keyMessageSchema,
+  revocationMessageSchema,
+  type Heartbeat,
+  type RevocationMessage,
+} from './messages.js';
 import { openRecord } from './wire-records.js';
 
 export interface TopicValidatorsOptions {
@@ -41,25 +48,38 @@ export class TopicValidators {
   }
 
   heartbeat(msg: Message): TopicValidatorResult {
-    return this.#check(msg, 'malformed heartbeat rejected', () => decodeMessage(heartbeatSchema, msg.data), (hb) => {
-      const signer = signerOf(msg);
-      return signer !== undefined && !this.#o.impostor(hb.from, signer);
-    });
+    return this.#check(
+      msg,
+      'malformed heartbeat rejected',
+      () => decodeMessage(heartbeatSchema, msg.data),
+      (hb) => {
+        const signer = signerOf(msg);
+        return signer !== undefined && !this.#o.impostor(hb.from, signer);
+      },
+    );
   }
 
   revocation(msg: Message): TopicValidatorResult {
-    return this.#check(msg, 'malformed revocation message rejected', () => decodeMessage(revocationMessageSchema, msg.data), (m) => {
-      const signer = signerOf(msg);
-      return signer !== undefined && this.#o.mayRevoke(m.from, signer);
-    });
+    return this.#check(
+      msg,
+      'malformed revocation message rejected',
+      () => decodeMessage(revocationMessageSchema, msg.data),
+      (m) => {
+        const signer = signerOf(msg);
+        return signer !== undefined && this.#o.mayRevoke(m.from, signer);
+      },
+    );
   }
 
   /** The key record a validator opened from `data`, or `data` opened now. */
   keyRecord(data: Uint8Array): KeyRecord {
-    return (this.#decoded.get(data) as KeyRecord | undefined) ?? (() => {
-      const m = decodeMessage(keyMessageSchema, data);
-      return openRecord(this.#o.sealer, m.kid, m.sealed);
-    })();
+    return (
+      (this.#decoded.get(data) as KeyRecord | undefined) ??
+      (() => {
+        const m = decodeMessage(keyMessageSchema, data);
+        return openRecord(this.#o.sealer, m.kid, m.sealed);
+      })()
+    );
   }
 
   /** The heartbeat a validator decoded from `data`, or `data` decoded now. */
@@ -72,7 +92,12 @@ export class TopicValidators {
     return (this.#decoded.get(data) as RevocationMessage | undefined) ?? decodeMessage(revocationMessageSchema, data);
   }
 
-  #check<T extends KeyRecord | Heartbeat | RevocationMessage>(msg: Message, refusal: string, decode: () => T, admit: (value: T) => boolean = () => true): TopicValidatorResult {
+  #check<T extends KeyRecord | Heartbeat | RevocationMessage>(
+    msg: Message,
+    refusal: string,
+    decode: () => T,
+    admit: (value: T) => boolean = () => true,
+  ): TopicValidatorResult {
     let value: T;
     try {
       value = decode();

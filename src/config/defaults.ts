@@ -121,7 +121,14 @@ export const ENC_ALGS = ['ECDH-ES+A256KW', 'RSA-OAEP-256'] as const;
 export const SECRET_ALGS = ['HS256'] as const;
 
 /** Content-encryption algorithms `/v1/decrypt` accepts. */
-export const CONTENT_ENC_ALGS = ['A128GCM', 'A192GCM', 'A256GCM', 'A128CBC-HS256', 'A192CBC-HS384', 'A256CBC-HS512'] as const;
+export const CONTENT_ENC_ALGS = [
+  'A128GCM',
+  'A192GCM',
+  'A256GCM',
+  'A128CBC-HS256',
+  'A192CBC-HS384',
+  'A256CBC-HS512',
+] as const;
 
 /** Scopes an operator token may carry. */
 export const OPERATOR_SCOPES = ['admin', 'backend', 'trust'] as const;
@@ -133,7 +140,18 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const KEY_USES = ['sig', 'enc', 'secret'] as const;
 
 /** Signature algorithms a trusted IDP's user tokens may use (asymmetric only: no `none`, no HMAC). */
-export const IDP_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const IDP_ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 
 /** The algorithms accepted from a trusted IDP that names none. Default is RS256 and ES256. */
 export const IDP_ALGORITHMS_BY_DEFAULT = ['RS256', 'ES256'] as const;

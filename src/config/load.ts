@@ -12,7 +12,17 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigInvalidError, KeymeshError } from '../errors.js';
 import { DEFAULT_REALM } from './defaults.js';
-import { checkKeyLifetimes, checkManagementKeyPkcs11, checkMembership, checkOperatorTokens, checkClients, checkResourceServers, checkTransport, checkTrustedIssuers, type ConfigProblem } from './rules.js';
+import {
+  checkKeyLifetimes,
+  checkManagementKeyPkcs11,
+  checkMembership,
+  checkOperatorTokens,
+  checkClients,
+  checkResourceServers,
+  checkTransport,
+  checkTrustedIssuers,
+  type ConfigProblem,
+} from './rules.js';
 import { configSchema } from './schema.js';
 import type { Config, ConfigOverrides, RealmConfig } from './types.js';
 
@@ -50,7 +60,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (!parsed.success) throw invalid(parsed.error.issues.map(describeIssue));
 
   const config = complete(parsed.data, options.cwd ?? process.cwd());
-  const ruleProblems = [...checkTransport(config), ...checkKeyLifetimes(config), ...checkMembership(config), ...checkOperatorTokens(config), ...checkTrustedIssuers(config), ...checkResourceServers(config), ...checkClients(config), ...checkManagementKeyPkcs11(config)];
+  const ruleProblems = [
+    ...checkTransport(config),
+    ...checkKeyLifetimes(config),
+    ...checkMembership(config),
+    ...checkOperatorTokens(config),
+    ...checkTrustedIssuers(config),
+    ...checkResourceServers(config),
+    ...checkClients(config),
+    ...checkManagementKeyPkcs11(config),
+  ];
   if (ruleProblems.length > 0) throw invalid(ruleProblems);
   return deepFreeze(config);
 }
@@ -60,19 +79,26 @@ function readJson(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new KeymeshError('ERR_CONFIG_FILE', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+    throw new KeymeshError(
+      'ERR_CONFIG_FILE',
+      `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      { cause: err },
+    );
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new KeymeshError('ERR_CONFIG_FILE', `config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new KeymeshError('ERR_CONFIG_FILE', `config file ${file} is not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
 function complete(data: z.output<typeof configSchema>, cwd: string): Config {
   const base = `${data.http.tls ? 'https' : 'http'}://${data.http.host.includes(':') ? `[${data.http.host}]` : data.http.host}:${data.http.port}`;
   const realmInputs = { ...data.realms };
-  if (!realmInputs[DEFAULT_REALM]) realmInputs[DEFAULT_REALM] = configSchema.shape.realms.parse({ [DEFAULT_REALM]: {} })[DEFAULT_REALM]!;
+  if (!realmInputs[DEFAULT_REALM])
+    realmInputs[DEFAULT_REALM] = configSchema.shape.realms.parse({ [DEFAULT_REALM]: {} })[DEFAULT_REALM]!;
   const realms: Record<string, RealmConfig> = {};
   for (const [name, realm] of Object.entries(realmInputs)) {
     realms[name] = { ...realm, issuer: realm.issuer ?? (name === DEFAULT_REALM ? base : `${base}/realms/${name}`) };
@@ -86,10 +112,15 @@ function complete(data: z.output<typeof configSchema>, cwd: string): Config {
       ...data.managementKeyPkcs11,
       module: resolve(cwd, data.managementKeyPkcs11.module),
       wrappedKeyFile: resolve(cwd, data.managementKeyPkcs11.wrappedKeyFile),
-      ...(data.managementKeyPkcs11.pinFile !== undefined && { pinFile: resolve(cwd, data.managementKeyPkcs11.pinFile) }),
+      ...(data.managementKeyPkcs11.pinFile !== undefined && {
+        pinFile: resolve(cwd, data.managementKeyPkcs11.pinFile),
+      }),
     },
     http: data.http.tls
-      ? { ...data.http, tls: { certFile: resolve(cwd, data.http.tls.certFile), keyFile: resolve(cwd, data.http.tls.keyFile) } }
+      ? {
+          ...data.http,
+          tls: { certFile: resolve(cwd, data.http.tls.certFile), keyFile: resolve(cwd, data.http.tls.keyFile) },
+        }
       : data.http,
     bootstrapExpect: data.bootstrapExpect ?? data.replicationFactor,
     realms,
@@ -124,8 +155,23 @@ function applyOverrides(target: Json, o: ConfigOverrides, problems: ConfigProble
   if (o.logLevel !== undefined) setLayer(target, ['log', 'level'], 'string', o.logLevel, '--log-level', problems);
 }
 
-function setLayer(target: Json, path: string[], kind: 'string' | 'hostport' | 'list', value: string, source: string, problems: ConfigProblem[]): void {
-  if (kind === 'list') return setPath(target, path, value.split(',').map((s) => s.trim()).filter(Boolean));
+function setLayer(
+  target: Json,
+  path: string[],
+  kind: 'string' | 'hostport' | 'list',
+  value: string,
+  source: string,
+  problems: ConfigProblem[],
+): void {
+  if (kind === 'list')
+    return setPath(
+      target,
+      path,
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
   if (kind === 'string') return setPath(target, path, value);
   const hp = parseHostPort(value);
   if (!hp) {
@@ -158,7 +204,10 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigProblem {
   if (issue.code === 'unrecognized_keys') {
     const allowed = allowedKeysAt(issue.path);
     const keys = issue.keys.map((k) => `${path === '(root)' ? '' : `${path}.`}${k}`).join(', ');
-    return { path: keys, message: `unknown key${issue.keys.length > 1 ? 's' : ''}; allowed here: ${allowed.join(', ')}` };
+    return {
+      path: keys,
+      message: `unknown key${issue.keys.length > 1 ? 's' : ''}; allowed here: ${allowed.join(', ')}`,
+    };
   }
   if (issue.code === 'invalid_key') {
     const inner = issue.issues[0]?.message ?? 'invalid key';
@@ -172,11 +221,18 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
   let node: z.core.$ZodType | undefined = configSchema as unknown as z.core.$ZodType;
   const unwrap = (t: z.core.$ZodType): z.core.$ZodType => {
     const def = t._zod.def as unknown as { type: string; innerType?: z.core.$ZodType };
-    return ['default', 'prefault', 'optional', 'nullable'].includes(def.type) && def.innerType ? unwrap(def.innerType) : t;
+    return ['default', 'prefault', 'optional', 'nullable'].includes(def.type) && def.innerType
+      ? unwrap(def.innerType)
+      : t;
   };
   for (const segment of path) {
     if (!node) return [];
-    const def = unwrap(node)._zod.def as unknown as { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType; element?: z.core.$ZodType };
+    const def = unwrap(node)._zod.def as unknown as {
+      type: string;
+      shape?: Record<string, z.core.$ZodType>;
+      valueType?: z.core.$ZodType;
+      element?: z.core.$ZodType;
+    };
     if (def.type === 'object') node = def.shape?.[String(segment)];
     else if (def.type === 'record') node = def.valueType;
     else if (def.type === 'array') node = def.element;

@@ -13,8 +13,25 @@ import type { Config } from './types.js';
 
 /** Claims the token service sets itself; a client's static `claims` may not name them. */
 export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
-  'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'act', 'may_act', 'cnf', 'scope', 'renewable', 'chain', 'token_type', 'active', 'secret',
-  'sub_id', 'key_jwe',
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'client_id',
+  'act',
+  'may_act',
+  'cnf',
+  'scope',
+  'renewable',
+  'chain',
+  'token_type',
+  'active',
+  'secret',
+  'sub_id',
+  'key_jwe',
 ]);
 
 /** One configuration problem. */
@@ -59,12 +76,19 @@ export function checkKeyLifetimes(config: Config): ConfigProblem[] {
       const policy = realm.keys[use];
       const at = `realms.${name}.keys.${use}`;
       if (use !== 'secret' && policy.prePublishMs < 2 * maxAge) {
-        problems.push({ path: `${at}.prePublishMs`, message: `must be at least 2 × jwks.maxAgeMs = ${2 * maxAge} ms so every cache sees a key before it is used (got ${policy.prePublishMs})` });
+        problems.push({
+          path: `${at}.prePublishMs`,
+          message: `must be at least 2 × jwks.maxAgeMs = ${2 * maxAge} ms so every cache sees a key before it is used (got ${policy.prePublishMs})`,
+        });
       }
       if (policy.prePublishMs >= policy.rotationPeriodMs) {
-        problems.push({ path: `${at}.prePublishMs`, message: `must be less than rotationPeriodMs = ${policy.rotationPeriodMs} ms (got ${policy.prePublishMs})` });
+        problems.push({
+          path: `${at}.prePublishMs`,
+          message: `must be less than rotationPeriodMs = ${policy.rotationPeriodMs} ms (got ${policy.prePublishMs})`,
+        });
       }
-      const lifetimePath = use === 'enc' ? `realms.${name}.pop.ciphertextLifetimeMs` : `realms.${name}.tokens.maxLifetimeMs`;
+      const lifetimePath =
+        use === 'enc' ? `realms.${name}.pop.ciphertextLifetimeMs` : `realms.${name}.tokens.maxLifetimeMs`;
       const needed = keyUseMarginMs(config, name, use);
       if (policy.retireAfterMs < needed) {
         problems.push({
@@ -81,15 +105,28 @@ export function checkKeyLifetimes(config: Config): ConfigProblem[] {
 export function checkTransport(config: Config): ConfigProblem[] {
   const { host, tls, allowInsecure } = config.http;
   if (tls || allowInsecure || isLoopbackHost(host)) return [];
-  return [{ path: 'http.host', message: `plain HTTP may only listen on loopback (127.0.0.1, ::1, localhost); set http.tls {certFile, keyFile} or http.allowInsecure to listen on ${host}` }];
+  return [
+    {
+      path: 'http.host',
+      message: `plain HTTP may only listen on loopback (127.0.0.1, ::1, localhost); set http.tls {certFile, keyFile} or http.allowInsecure to listen on ${host}`,
+    },
+  ];
 }
 
 /** Heartbeats must come several times before a member is suspected, and suspicion must precede death. */
 export function checkMembership(config: Config): ConfigProblem[] {
   const { heartbeatIntervalMs: hb, suspectAfterMs: suspect, deadAfterMs: dead } = config.membership;
   const problems: ConfigProblem[] = [];
-  if (suspect < 2 * hb) problems.push({ path: 'membership.suspectAfterMs', message: `must be at least 2 × membership.heartbeatIntervalMs = ${2 * hb} ms (got ${suspect})` });
-  if (dead <= suspect) problems.push({ path: 'membership.deadAfterMs', message: `must be more than membership.suspectAfterMs = ${suspect} ms (got ${dead})` });
+  if (suspect < 2 * hb)
+    problems.push({
+      path: 'membership.suspectAfterMs',
+      message: `must be at least 2 × membership.heartbeatIntervalMs = ${2 * hb} ms (got ${suspect})`,
+    });
+  if (dead <= suspect)
+    problems.push({
+      path: 'membership.deadAfterMs',
+      message: `must be more than membership.suspectAfterMs = ${suspect} ms (got ${dead})`,
+    });
   return problems;
 }
 
@@ -98,7 +135,8 @@ export function checkOperatorTokens(config: Config): ConfigProblem[] {
   const seen = new Set<string>();
   const problems: ConfigProblem[] = [];
   config.operatorTokens.forEach((t, i) => {
-    if (seen.has(t.name)) problems.push({ path: `operatorTokens.${i}.name`, message: `duplicate token name "${t.name}"` });
+    if (seen.has(t.name))
+      problems.push({ path: `operatorTokens.${i}.name`, message: `duplicate token name "${t.name}"` });
     seen.add(t.name);
   });
   return problems;
@@ -109,12 +147,17 @@ export function checkTrustedIssuers(config: Config): ConfigProblem[] {
   const seen = new Set<string>();
   const problems: ConfigProblem[] = [];
   config.trustedIssuers.forEach((t, i) => {
-    if (seen.has(t.issuer)) problems.push({ path: `trustedIssuers.${i}.issuer`, message: `duplicate issuer "${t.issuer}"` });
+    if (seen.has(t.issuer))
+      problems.push({ path: `trustedIssuers.${i}.issuer`, message: `duplicate issuer "${t.issuer}"` });
     seen.add(t.issuer);
-    if (!config.realms[t.realm]) problems.push({ path: `trustedIssuers.${i}.realm`, message: `no realm "${t.realm}" is configured` });
+    if (!config.realms[t.realm])
+      problems.push({ path: `trustedIssuers.${i}.realm`, message: `no realm "${t.realm}" is configured` });
     const url = new URL(t.jwksUri);
     if (!isPrivateChannelUrl(url)) {
-      problems.push({ path: `trustedIssuers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${t.jwksUri}` });
+      problems.push({
+        path: `trustedIssuers.${i}.jwksUri`,
+        message: `must be https (plain http only on loopback): ${t.jwksUri}`,
+      });
     }
   });
   return problems;
@@ -125,19 +168,33 @@ export function checkClients(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const ids = new Set<string>();
   config.clients.forEach((c, i) => {
-    if (ids.has(c.clientId)) problems.push({ path: `clients.${i}.clientId`, message: `duplicate clientId "${c.clientId}"` });
+    if (ids.has(c.clientId))
+      problems.push({ path: `clients.${i}.clientId`, message: `duplicate clientId "${c.clientId}"` });
     ids.add(c.clientId);
-    if (!c.secretHash && !c.secretHashes && !c.jwksUri) problems.push({ path: `clients.${i}`, message: 'needs secretHash (client_secret_basic) or jwksUri (private_key_jwt)' });
+    if (!c.secretHash && !c.secretHashes && !c.jwksUri)
+      problems.push({
+        path: `clients.${i}`,
+        message: 'needs secretHash (client_secret_basic) or jwksUri (private_key_jwt)',
+      });
     problems.push(...checkSecretHashes(c, `clients.${i}`));
     c.realms.forEach((realm, j) => {
-      if (!config.realms[realm]) problems.push({ path: `clients.${i}.realms.${j}`, message: `no realm "${realm}" is configured` });
+      if (!config.realms[realm])
+        problems.push({ path: `clients.${i}.realms.${j}`, message: `no realm "${realm}" is configured` });
     });
     for (const name of Object.keys(c.claims ?? {})) {
-      if (RESERVED_CLAIMS.has(name)) problems.push({ path: `clients.${i}.claims.${name}`, message: 'is set by the token service and cannot be configured' });
+      if (RESERVED_CLAIMS.has(name))
+        problems.push({
+          path: `clients.${i}.claims.${name}`,
+          message: 'is set by the token service and cannot be configured',
+        });
     }
     if (c.jwksUri) {
       const url = new URL(c.jwksUri);
-      if (!isPrivateChannelUrl(url)) problems.push({ path: `clients.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${c.jwksUri}` });
+      if (!isPrivateChannelUrl(url))
+        problems.push({
+          path: `clients.${i}.jwksUri`,
+          message: `must be https (plain http only on loopback): ${c.jwksUri}`,
+        });
     }
   });
   return problems;
@@ -145,13 +202,25 @@ export function checkClients(config: Config): ConfigProblem[] {
 
 /** A client's `secretHash` or `secretHashes` (one of them, no hash twice), each with a scrypt cost in bounds. */
 function checkSecretHashes(c: Config['clients'][number], at: string): ConfigProblem[] {
-  if (c.secretHash !== undefined && c.secretHashes !== undefined) return [{ path: `${at}.secretHashes`, message: `cannot be combined with ${at}.secretHash: give one hash, or two during a rotation` }];
+  if (c.secretHash !== undefined && c.secretHashes !== undefined)
+    return [
+      {
+        path: `${at}.secretHashes`,
+        message: `cannot be combined with ${at}.secretHash: give one hash, or two during a rotation`,
+      },
+    ];
   const problems: ConfigProblem[] = [];
   const hashes = c.secretHashes ?? (c.secretHash === undefined ? [] : [c.secretHash]);
   hashes.forEach((hash, j) => {
     const path = c.secretHashes ? `${at}.secretHashes.${j}` : `${at}.secretHash`;
-    if (hashes.indexOf(hash) !== j) problems.push({ path, message: `duplicate of ${at}.secretHashes.${hashes.indexOf(hash)}` });
-    else if (!parseSecretHash(hash)) problems.push({ path, message: 'its scrypt cost is out of bounds (N a power of two up to 2^20, r 1–32, p 1–16): no secret could ever match it' });
+    if (hashes.indexOf(hash) !== j)
+      problems.push({ path, message: `duplicate of ${at}.secretHashes.${hashes.indexOf(hash)}` });
+    else if (!parseSecretHash(hash))
+      problems.push({
+        path,
+        message:
+          'its scrypt cost is out of bounds (N a power of two up to 2^20, r 1–32, p 1–16): no secret could ever match it',
+      });
   });
   return problems;
 }
@@ -162,14 +231,20 @@ export function checkResourceServers(config: Config): ConfigProblem[] {
   const audiences = new Set<string>();
   const clients = new Set<string>();
   config.resourceServers.forEach((r, i) => {
-    if (audiences.has(r.audience)) problems.push({ path: `resourceServers.${i}.audience`, message: `duplicate audience "${r.audience}"` });
-    if (clients.has(r.clientId)) problems.push({ path: `resourceServers.${i}.clientId`, message: `duplicate clientId "${r.clientId}"` });
+    if (audiences.has(r.audience))
+      problems.push({ path: `resourceServers.${i}.audience`, message: `duplicate audience "${r.audience}"` });
+    if (clients.has(r.clientId))
+      problems.push({ path: `resourceServers.${i}.clientId`, message: `duplicate clientId "${r.clientId}"` });
     audiences.add(r.audience);
     clients.add(r.clientId);
-    if (!config.realms[r.realm]) problems.push({ path: `resourceServers.${i}.realm`, message: `no realm "${r.realm}" is configured` });
+    if (!config.realms[r.realm])
+      problems.push({ path: `resourceServers.${i}.realm`, message: `no realm "${r.realm}" is configured` });
     const url = new URL(r.jwksUri);
     if (!isPrivateChannelUrl(url)) {
-      problems.push({ path: `resourceServers.${i}.jwksUri`, message: `must be https (plain http only on loopback): ${r.jwksUri}` });
+      problems.push({
+        path: `resourceServers.${i}.jwksUri`,
+        message: `must be https (plain http only on loopback): ${r.jwksUri}`,
+      });
     }
   });
   return problems;
@@ -181,10 +256,21 @@ export function checkManagementKeyPkcs11(config: Config): ConfigProblem[] {
   if (!p) return [];
   const at = 'managementKeyPkcs11';
   const problems: ConfigProblem[] = [];
-  if (p.tokenLabel !== undefined && p.slot !== undefined) problems.push({ path: `${at}.slot`, message: `cannot be combined with ${at}.tokenLabel: name the token one way` });
-  if (p.tokenLabel === undefined && p.slot === undefined) problems.push({ path: at, message: 'needs tokenLabel or slot to find the token' });
-  if (p.pinEnv !== undefined && p.pinFile !== undefined) problems.push({ path: `${at}.pinFile`, message: `cannot be combined with ${at}.pinEnv: give the PIN one way` });
-  if (p.pinEnv === undefined && p.pinFile === undefined) problems.push({ path: at, message: 'needs pinEnv (an environment variable name) or pinFile; the PIN itself never goes in the config' });
-  if (config.managementKeyFile !== undefined) problems.push({ path: 'managementKeyFile', message: `cannot be combined with ${at}: give the management key one way` });
+  if (p.tokenLabel !== undefined && p.slot !== undefined)
+    problems.push({ path: `${at}.slot`, message: `cannot be combined with ${at}.tokenLabel: name the token one way` });
+  if (p.tokenLabel === undefined && p.slot === undefined)
+    problems.push({ path: at, message: 'needs tokenLabel or slot to find the token' });
+  if (p.pinEnv !== undefined && p.pinFile !== undefined)
+    problems.push({ path: `${at}.pinFile`, message: `cannot be combined with ${at}.pinEnv: give the PIN one way` });
+  if (p.pinEnv === undefined && p.pinFile === undefined)
+    problems.push({
+      path: at,
+      message: 'needs pinEnv (an environment variable name) or pinFile; the PIN itself never goes in the config',
+    });
+  if (config.managementKeyFile !== undefined)
+    problems.push({
+      path: 'managementKeyFile',
+      message: `cannot be combined with ${at}: give the management key one way`,
+    });
   return problems;
 }

@@ -20,7 +20,10 @@ const MULTIADDR = /^\/[^\s]+$/;
 /** A seed: `host:port` or a multiaddr. */
 export const seedSchema = z
   .string()
-  .regex(new RegExp(`${HOST_PORT.source}|${MULTIADDR.source}`), 'expected host:port or a multiaddr such as /ip4/127.0.0.1/tcp/9701');
+  .regex(
+    new RegExp(`${HOST_PORT.source}|${MULTIADDR.source}`),
+    'expected host:port or a multiaddr such as /ip4/127.0.0.1/tcp/9701',
+  );
 
 const keyPolicy = <A extends readonly [string, ...string[]]>(algs: A, alg: A[number]) =>
   z
@@ -53,8 +56,14 @@ const realmSchema = z.strictObject({
 const REALM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const realmName = z.string().regex(REALM_NAME, 'realm names are lowercase letters, digits, _ and -');
 
-const SECRET_HASH = /^hmac-sha256\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$|^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{43}$/;
-const secretHash = z.string().regex(SECRET_HASH, 'expected the output of "keymesh hash-client-secret" (hmac-sha256$salt$mac or scrypt$N$r$p$salt$hash)');
+const SECRET_HASH =
+  /^hmac-sha256\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$|^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{43}$/;
+const secretHash = z
+  .string()
+  .regex(
+    SECRET_HASH,
+    'expected the output of "keymesh hash-client-secret" (hmac-sha256$salt$mac or scrypt$N$r$p$salt$hash)',
+  );
 
 /** RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ). */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
@@ -74,7 +83,10 @@ const pkcs11UnsealSchema = z.strictObject({
   /** Label (`CKA_LABEL`) of the AES key that wraps the management key. */
   keyLabel: z.string().min(1).max(256),
   /** Name of the environment variable that holds the user PIN. */
-  pinEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _').optional(),
+  pinEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _')
+    .optional(),
   /** File that holds the user PIN (one trailing newline is ignored). */
   pinFile: z.string().min(1).optional(),
   /** File made by `keymesh pkcs11-wrap-key`: the wrapped management key. */
@@ -88,7 +100,10 @@ const pkcs11UnsealSchema = z.strictObject({
 export const trustedIssuerSchema = z.strictObject({
   issuer: z.string().min(1).max(512),
   jwksUri: z.url({ protocol: /^https?$/ }),
-  algorithms: z.array(z.enum(D.IDP_ALGS)).min(1).default([...D.IDP_ALGORITHMS_BY_DEFAULT]),
+  algorithms: z
+    .array(z.enum(D.IDP_ALGS))
+    .min(1)
+    .default([...D.IDP_ALGORITHMS_BY_DEFAULT]),
   audiences: z.array(z.string().min(1).max(512)).optional(),
   /** The realm whose secret server trusts this IDP. Default is the default realm. */
   realm: realmName.default(D.DEFAULT_REALM),
@@ -138,8 +153,18 @@ export const operatorTokenSchema = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_NODE_NAME),
-  clusterId: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default(D.DEFAULT_CLUSTER_ID),
+  name: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only')
+    .default(D.DEFAULT_NODE_NAME),
+  clusterId: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only')
+    .default(D.DEFAULT_CLUSTER_ID),
   dataDir: z.string().min(1).default(D.DEFAULT_DATA_DIR),
   http: z
     .strictObject({
@@ -153,7 +178,12 @@ export const configSchema = z.strictObject({
        * own scheme and the request's `Host`. `X-Forwarded-*` headers are never trusted.
        */
       publicUrl: z.url({ protocol: /^https?$/ }).optional(),
-      bodyLimitBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(D.DEFAULT_HTTP_BODY_LIMIT_BYTES),
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(D.DEFAULT_HTTP_BODY_LIMIT_BYTES),
       /** Load shedding: past any of these, every route but GET and HEAD answers 503 + Retry-After (JWKS and POP stay served). */
       shedding: z
         .strictObject({
@@ -165,7 +195,9 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
-  p2p: z.strictObject({ host: z.string().min(1).default(D.DEFAULT_P2P_HOST), port: port(D.DEFAULT_P2P_PORT) }).prefault({}),
+  p2p: z
+    .strictObject({ host: z.string().min(1).default(D.DEFAULT_P2P_HOST), port: port(D.DEFAULT_P2P_PORT) })
+    .prefault({}),
   seeds: z.array(seedSchema).max(64).default([]),
   membership: z
     .strictObject({
@@ -190,7 +222,16 @@ export const configSchema = z.strictObject({
       /** Longest a fail-closed event waits for its line (ms), 100 ms to 1 min. */
       writeTimeoutMs: z.number().int().min(100).max(60_000).default(D.DEFAULT_AUDIT_WRITE_TIMEOUT_MS),
       /** Rotate the file before it grows past this many bytes (at least 1 MiB); 0 never rotates. */
-      maxFileBytes: z.union([z.literal(0), z.number().int().min(1024 * 1024).max(Number.MAX_SAFE_INTEGER)]).default(D.DEFAULT_AUDIT_MAX_FILE_BYTES),
+      maxFileBytes: z
+        .union([
+          z.literal(0),
+          z
+            .number()
+            .int()
+            .min(1024 * 1024)
+            .max(Number.MAX_SAFE_INTEGER),
+        ])
+        .default(D.DEFAULT_AUDIT_MAX_FILE_BYTES),
     })
     .prefault({}),
   realms: z.record(realmName, realmSchema).default({}),

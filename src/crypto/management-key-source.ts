@@ -19,14 +19,22 @@ export interface ManagementKeySources extends ManagementKeySource {
  * @throws KeymeshError `ERR_CONFIG_INVALID` when the token and another source are both given, the errors of
  *   `loadManagementKey`, and the `ERR_PKCS11_*` errors of the unseal.
  */
-export async function resolveManagementKey(sources: ManagementKeySources, env: Readonly<Record<string, string | undefined>>): Promise<ManagementKey> {
+export async function resolveManagementKey(
+  sources: ManagementKeySources,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<ManagementKey> {
   if (!sources.pkcs11) return loadManagementKey(sources);
   const others = [
     ...(sources.env !== undefined && sources.env.trim() !== '' ? ['KEYMESH_MANAGEMENT_KEY'] : []),
     ...(sources.file !== undefined ? ['managementKeyFile'] : []),
   ];
   if (others.length > 0) {
-    throw new ConfigInvalidError([{ path: 'managementKeyPkcs11', message: `${others.join(' and ')} ${others.length > 1 ? 'are' : 'is'} given as well: give the management key one way` }]);
+    throw new ConfigInvalidError([
+      {
+        path: 'managementKeyPkcs11',
+        message: `${others.join(' and ')} ${others.length > 1 ? 'are' : 'is'} given as well: give the management key one way`,
+      },
+    ]);
   }
   const { unsealManagementKey } = await import('./pkcs11/unseal-process.js');
   return unsealManagementKey(sources.pkcs11, { env });

@@ -43,7 +43,10 @@ export class ManagementKey {
     const bytes = match ? Buffer.from(match[2]!, 'base64url') : Buffer.alloc(0);
     const epoch = match?.[1] === undefined ? MANAGEMENT_KEY_EPOCH : Number(match[1]);
     if (bytes.length !== MANAGEMENT_KEY_BYTES || epoch > MAX_MANAGEMENT_KEY_EPOCH) {
-      throw new KeymeshError('ERR_MANAGEMENT_KEY_INVALID', `the management key from ${source} must be ${MANAGEMENT_KEY_BYTES} bytes of base64url (43 characters), optionally after "<epoch>." for a rotated key; generate one with "keymesh gen-management-key"`);
+      throw new KeymeshError(
+        'ERR_MANAGEMENT_KEY_INVALID',
+        `the management key from ${source} must be ${MANAGEMENT_KEY_BYTES} bytes of base64url (43 characters), optionally after "<epoch>." for a rotated key; generate one with "keymesh gen-management-key"`,
+      );
     }
     return new ManagementKey(bytes, epoch);
   }
@@ -91,7 +94,11 @@ export class ManagementKey {
       if (bytes.length !== MANAGEMENT_KEY_BYTES) throw new Error('wrong length');
       return new ManagementKey(bytes, epoch);
     } catch (err) {
-      throw new KeymeshError('ERR_MANAGEMENT_KEY_MISMATCH', `the management key of epoch ${epoch} kept in the data directory does not open with the key of epoch ${holder.epoch}`, { cause: err });
+      throw new KeymeshError(
+        'ERR_MANAGEMENT_KEY_MISMATCH',
+        `the management key of epoch ${epoch} kept in the data directory does not open with the key of epoch ${holder.epoch}`,
+        { cause: err },
+      );
     }
   }
 
@@ -133,15 +140,23 @@ export interface ManagementKeySource {
  *   `ERR_MANAGEMENT_KEY_INVALID` when the value is malformed.
  */
 export function loadManagementKey(source: ManagementKeySource): ManagementKey {
-  if (source.env !== undefined && source.env.trim() !== '') return ManagementKey.parse(source.env, 'KEYMESH_MANAGEMENT_KEY');
+  if (source.env !== undefined && source.env.trim() !== '')
+    return ManagementKey.parse(source.env, 'KEYMESH_MANAGEMENT_KEY');
   if (source.file !== undefined) {
     let text: string;
     try {
       text = readFileSync(source.file, 'utf8');
     } catch (err) {
-      throw new KeymeshError('ERR_MANAGEMENT_KEY_MISSING', `cannot read the management key file ${source.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+      throw new KeymeshError(
+        'ERR_MANAGEMENT_KEY_MISSING',
+        `cannot read the management key file ${source.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        { cause: err },
+      );
     }
     return ManagementKey.parse(text, source.file);
   }
-  throw new KeymeshError('ERR_MANAGEMENT_KEY_MISSING', 'no management key: set KEYMESH_MANAGEMENT_KEY or managementKeyFile (generate one with "keymesh gen-management-key")');
+  throw new KeymeshError(
+    'ERR_MANAGEMENT_KEY_MISSING',
+    'no management key: set KEYMESH_MANAGEMENT_KEY or managementKeyFile (generate one with "keymesh gen-management-key")',
+  );
 }

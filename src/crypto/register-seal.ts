@@ -26,12 +26,21 @@ export function sealRegisterValue(sealer: Sealer, registerKey: string, value: Ui
  * The plaintext of a register value: opened when sealed, as it is when `isLegacy` says it was stored unsealed.
  * @throws KeymeshError `ERR_RECORD_CORRUPT` when a sealed value does not open (tampered, moved, another key).
  */
-export function openRegisterValue(sealer: Sealer, registerKey: string, value: Uint8Array, isLegacy: (value: Uint8Array) => boolean): Uint8Array {
+export function openRegisterValue(
+  sealer: Sealer,
+  registerKey: string,
+  value: Uint8Array,
+  isLegacy: (value: Uint8Array) => boolean,
+): Uint8Array {
   if (isLegacy(value)) return value;
   try {
     return sealer.open(context(registerKey), value);
   } catch (err) {
-    throw new KeymeshError('ERR_RECORD_CORRUPT', `register value ${registerKey} does not open under the management key`, { cause: err });
+    throw new KeymeshError(
+      'ERR_RECORD_CORRUPT',
+      `register value ${registerKey} does not open under the management key`,
+      { cause: err },
+    );
   }
 }
 
@@ -40,7 +49,12 @@ export function openRegisterValue(sealer: Sealer, registerKey: string, value: Ui
  * expiry header, if it has one); undefined when there is nothing to do: not sealed, already current, or bytes
  * that only look sealed (a random replay record) and do not open.
  */
-export function resealRegisterValue(sealer: Sealer, registerKey: string, value: Uint8Array, headerBytes: number): Uint8Array | undefined {
+export function resealRegisterValue(
+  sealer: Sealer,
+  registerKey: string,
+  value: Uint8Array,
+  headerBytes: number,
+): Uint8Array | undefined {
   const body = value.subarray(headerBytes);
   let epoch: number;
   try {

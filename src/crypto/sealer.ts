@@ -68,7 +68,8 @@ export class Sealer {
 
   /** Seals from now on under `epoch`, which this sealer must hold. */
   use(epoch: number): void {
-    if (!this.#keys.has(epoch)) throw new KeymeshError('ERR_INTERNAL', `no management key of epoch ${epoch} to seal with`);
+    if (!this.#keys.has(epoch))
+      throw new KeymeshError('ERR_INTERNAL', `no management key of epoch ${epoch} to seal with`);
     this.#epoch = epoch;
   }
 
@@ -98,7 +99,10 @@ export class Sealer {
     const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
     const { header, headerBytes } = parseHeader(buf, recordKey);
     if (!this.#keys.has(header.epoch)) {
-      throw new KeymeshError('ERR_RECORD_CORRUPT', `record ${recordKey} is sealed under management-key epoch ${header.epoch}, which this node does not hold`);
+      throw new KeymeshError(
+        'ERR_RECORD_CORRUPT',
+        `record ${recordKey} is sealed under management-key epoch ${header.epoch}, which this node does not hold`,
+      );
     }
     if (buf.length < headerBytes + NONCE_BYTES + TAG_BYTES) throw corrupt(recordKey, 'truncated');
     const nonce = buf.subarray(headerBytes, headerBytes + NONCE_BYTES);
@@ -145,12 +149,17 @@ function parseHeader(buf: Buffer, recordKey: string): { header: SealHeader; head
   if (buf.length < 8 || buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1) throw corrupt(recordKey, 'not a sealed value');
   if (buf[2] !== SEAL_FORMAT_VERSION) throw corrupt(recordKey, `unknown seal format version ${buf[2]}`);
   const idLength = buf[7]!;
-  if (idLength === 0 || idLength > MAX_NODE_ID_BYTES || buf.length < 8 + idLength) throw corrupt(recordKey, 'bad header');
+  if (idLength === 0 || idLength > MAX_NODE_ID_BYTES || buf.length < 8 + idLength)
+    throw corrupt(recordKey, 'bad header');
   const nodeId = buf.toString('ascii', 8, 8 + idLength);
   if (!NODE_ID.test(nodeId)) throw corrupt(recordKey, 'bad node id in header');
   return { header: { version: buf[2]!, epoch: buf.readUInt32BE(3), nodeId }, headerBytes: 8 + idLength };
 }
 
 function corrupt(recordKey: string, why: string, cause?: unknown): KeymeshError {
-  return new KeymeshError('ERR_RECORD_CORRUPT', `record ${recordKey} failed its seal check (${why}); it is not served`, { cause });
+  return new KeymeshError(
+    'ERR_RECORD_CORRUPT',
+    `record ${recordKey} failed its seal check (${why}); it is not served`,
+    { cause },
+  );
 }

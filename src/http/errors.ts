@@ -59,13 +59,18 @@ function challenge(e: KeymeshError, description: string): string {
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = toKeymeshError(err);
   // shedding is expected under load, and logging each refusal would add to the load: metrics count it
-  if (e.status >= 500 && e.code !== 'ERR_OVERLOADED') request.log.error({ err: e.cause ?? e, code: e.code, route: request.routeOptions.url }, 'request failed');
+  if (e.status >= 500 && e.code !== 'ERR_OVERLOADED')
+    request.log.error({ err: e.cause ?? e, code: e.code, route: request.routeOptions.url }, 'request failed');
   // the cluster's inner state (register keys, node ids, peers' errors) is the operator's business: public callers
   // of an unavailable cluster read the code's summary
-  const internal = (e.code === 'ERR_UNAVAILABLE' || e.code === 'ERR_OUTCOME_UNKNOWN') && !request.url.startsWith('/v1/');
-  const description = !e.expose ? 'internal error' : safeDescription(internal ? ERROR_CODES[e.code].summary : e.message);
+  const internal =
+    (e.code === 'ERR_UNAVAILABLE' || e.code === 'ERR_OUTCOME_UNKNOWN') && !request.url.startsWith('/v1/');
+  const description = !e.expose
+    ? 'internal error'
+    : safeDescription(internal ? ERROR_CODES[e.code].summary : e.message);
   if (e.status === 401) reply.header('www-authenticate', challenge(e, description));
-  if (e.code === 'ERR_FORBIDDEN') reply.header('www-authenticate', 'Bearer realm="keymesh", error="insufficient_scope"');
+  if (e.code === 'ERR_FORBIDDEN')
+    reply.header('www-authenticate', 'Bearer realm="keymesh", error="insufficient_scope"');
   if (e.retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
   return reply
     .code(e.status)

@@ -34,9 +34,18 @@ export function isoTime(ms: number): string {
 export function describeKey(deps: Pick<HttpDeps, 'keyring' | 'publication'>, key: KeyEntry): KeyDescription {
   const { keyring } = deps;
   return {
-    kid: key.kid, realm: key.realm, use: key.use, alg: key.alg, state: keyring.state(key),
-    createdAt: isoTime(key.createdAt), createdBy: key.createdBy, publishAt: isoTime(key.publishAt), activateAt: isoTime(key.activateAt),
-    retireAt: isoTime(key.retireAt), expireAt: isoTime(key.expireAt), effectiveExpireAt: isoTime(keyring.effectiveExpireAt(key)),
+    kid: key.kid,
+    realm: key.realm,
+    use: key.use,
+    alg: key.alg,
+    state: keyring.state(key),
+    createdAt: isoTime(key.createdAt),
+    createdBy: key.createdBy,
+    publishAt: isoTime(key.publishAt),
+    activateAt: isoTime(key.activateAt),
+    retireAt: isoTime(key.retireAt),
+    expireAt: isoTime(key.expireAt),
+    effectiveExpireAt: isoTime(keyring.effectiveExpireAt(key)),
     revokedAt: key.revokedAt === undefined ? undefined : isoTime(key.revokedAt),
     publishedOn: deps.publication(key),
   };
@@ -44,5 +53,10 @@ export function describeKey(deps: Pick<HttpDeps, 'keyring' | 'publication'>, key
 
 /** Listing order: realm, then use (`sig`, `enc`, `secret`), then the latest activation first, then kid. */
 export function compareKeys(a: KeyEntry, b: KeyEntry): number {
-  return a.realm.localeCompare(b.realm) || KEY_USES.indexOf(a.use) - KEY_USES.indexOf(b.use) || b.activateAt - a.activateAt || a.kid.localeCompare(b.kid);
+  return (
+    a.realm.localeCompare(b.realm) ||
+    KEY_USES.indexOf(a.use) - KEY_USES.indexOf(b.use) ||
+    b.activateAt - a.activateAt ||
+    a.kid.localeCompare(b.kid)
+  );
 }

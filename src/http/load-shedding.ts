@@ -15,7 +15,11 @@ import { KeymeshError } from '../errors.js';
 export const SHED_RETRY_AFTER_S = 2;
 
 /** Registers shedding on `app` (call before the routes). `onShed` counts each refusal. */
-export function registerLoadShedding(app: FastifyInstance, shedding: Config['http']['shedding'], onShed?: (reason: string) => void): void {
+export function registerLoadShedding(
+  app: FastifyInstance,
+  shedding: Config['http']['shedding'],
+  onShed?: (reason: string) => void,
+): void {
   void app.register(underPressure, {
     maxEventLoopDelay: shedding.maxEventLoopDelayMs,
     maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * shedding.maxHeapUsedRatio),
@@ -25,7 +29,9 @@ export function registerLoadShedding(app: FastifyInstance, shedding: Config['htt
     pressureHandler: (req: FastifyRequest, _reply: unknown, type: string) => {
       if (req.method === 'GET' || req.method === 'HEAD') return undefined;
       onShed?.(type);
-      return Promise.reject(new KeymeshError('ERR_OVERLOADED', 'the node is overloaded; retry later', { retryAfterS: SHED_RETRY_AFTER_S }));
+      return Promise.reject(
+        new KeymeshError('ERR_OVERLOADED', 'the node is overloaded; retry later', { retryAfterS: SHED_RETRY_AFTER_S }),
+      );
     },
   });
 }

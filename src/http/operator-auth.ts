@@ -57,11 +57,16 @@ export class OperatorAuth {
    */
   authorize(authorization: string | undefined, scope: OperatorScope): string {
     const m = authorization === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
-    if (!m) throw new KeymeshError('ERR_UNAUTHORIZED', 'an operator bearer token is required (Authorization: Bearer <token>)');
+    if (!m)
+      throw new KeymeshError(
+        'ERR_UNAUTHORIZED',
+        'an operator bearer token is required (Authorization: Bearer <token>)',
+      );
     this.#refresh?.();
     const token = this.#byHash.get(hashOperatorToken(m[1]!));
     if (!token) throw new KeymeshError('ERR_UNAUTHORIZED', 'the bearer token is not a known operator token');
-    if (!token.scopes.includes(scope)) throw new KeymeshError('ERR_FORBIDDEN', `this route needs an operator token with scope "${scope}"`);
+    if (!token.scopes.includes(scope))
+      throw new KeymeshError('ERR_FORBIDDEN', `this route needs an operator token with scope "${scope}"`);
     return token.name;
   }
 

@@ -34,7 +34,10 @@ import { TlsReloader, type TlsReloadOutcome } from './tls-reloader.js';
  * Builds the fastify app with every route (not listening), over HTTPS when `tls` is given.
  * @throws ConfigInvalidError when `http.tls` is set and its pair is unreadable or bad (`readTlsPair`).
  */
-export function buildHttpApp(deps: HttpDeps, tls: TlsPair | undefined = deps.config.http.tls ? readTlsPair(deps.config.http.tls, deps.clock.now()) : undefined): FastifyInstance {
+export function buildHttpApp(
+  deps: HttpDeps,
+  tls: TlsPair | undefined = deps.config.http.tls ? readTlsPair(deps.config.http.tls, deps.clock.now()) : undefined,
+): FastifyInstance {
   const { http } = deps.config;
   const fastPath = publicKeyFastPath(deps);
   const metrics = deps.metrics;
@@ -120,7 +123,11 @@ export class HttpServer implements Startable {
     if (tls && pair) {
       const server = app.server as unknown as HttpsServer;
       this.#tls = new TlsReloader({
-        files: tls, current: pair, log, now: () => clock.now(), apply: (next) => server.setSecureContext({ cert: next.cert, key: next.key }),
+        files: tls,
+        current: pair,
+        log,
+        now: () => clock.now(),
+        apply: (next) => server.setSecureContext({ cert: next.cert, key: next.key }),
         ...(metrics ? { onReload: (outcome: 'reloaded' | 'refused') => metrics.tlsReload(outcome) } : {}),
       });
       await this.#tls.start();

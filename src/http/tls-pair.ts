@@ -45,15 +45,26 @@ export function readTlsPair(files: TlsFiles, now: number, maxBytes = TLS_FILE_MA
   try {
     privateKey = createPrivateKey(key);
   } catch {
-    throw refused('http.tls.keyFile', `${files.keyFile} holds no private key Node can parse (expected an unencrypted PEM key)`);
+    throw refused(
+      'http.tls.keyFile',
+      `${files.keyFile} holds no private key Node can parse (expected an unencrypted PEM key)`,
+    );
   }
-  if (!x509.checkPrivateKey(privateKey)) throw refused('http.tls.keyFile', `the key in ${files.keyFile} is not the key of the certificate in ${files.certFile}`);
+  if (!x509.checkPrivateKey(privateKey))
+    throw refused(
+      'http.tls.keyFile',
+      `the key in ${files.keyFile} is not the key of the certificate in ${files.certFile}`,
+    );
   const validToMs = Date.parse(x509.validTo);
-  if (!(validToMs > now)) throw refused('http.tls.certFile', `the certificate in ${files.certFile} expired at ${x509.validTo}`);
+  if (!(validToMs > now))
+    throw refused('http.tls.certFile', `the certificate in ${files.certFile} expired at ${x509.validTo}`);
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw refused('http.tls.certFile', `TLS refuses the pair ${files.certFile} / ${files.keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw refused(
+      'http.tls.certFile',
+      `TLS refuses the pair ${files.certFile} / ${files.keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   return { cert, key, fingerprint256: x509.fingerprint256, validToMs };
 }
@@ -69,11 +80,16 @@ function readBounded(file: string, path: string, maxBytes: number): Buffer {
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw refused(path, `${file} is not a regular file`);
-    if (stat.size > maxBytes) throw refused(path, `${file} is ${stat.size} bytes, more than the ${maxBytes} a certificate or key file may have`);
+    if (stat.size > maxBytes)
+      throw refused(
+        path,
+        `${file} is ${stat.size} bytes, more than the ${maxBytes} a certificate or key file may have`,
+      );
     // one byte more than fstat said, to tell a file that grew since (it is being written: the next change reloads it)
     const buf = Buffer.alloc(stat.size + 1);
     let length = 0;
-    for (let n = -1; n !== 0 && length < buf.length; length += n) n = readSync(fd, buf, length, buf.length - length, null);
+    for (let n = -1; n !== 0 && length < buf.length; length += n)
+      n = readSync(fd, buf, length, buf.length - length, null);
     if (length > stat.size) throw refused(path, `${file} changed while it was read`);
     return buf.subarray(0, length);
   } catch (err) {

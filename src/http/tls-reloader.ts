@@ -63,12 +63,18 @@ export class TlsReloader implements Startable {
       try {
         const watcher = watch(dir, { persistent: false }, () => this.#changed());
         watcher.on('error', (err) => {
-          this.#o.log.warn({ dir, err: (err as NodeJS.ErrnoException).code ?? String(err) }, 'stopped watching a TLS file directory; SIGHUP still reloads');
+          this.#o.log.warn(
+            { dir, err: (err as NodeJS.ErrnoException).code ?? String(err) },
+            'stopped watching a TLS file directory; SIGHUP still reloads',
+          );
           watcher.close();
         });
         this.#watchers.push(watcher);
       } catch (err) {
-        this.#o.log.warn({ dir, err: (err as NodeJS.ErrnoException).code ?? String(err) }, 'cannot watch a TLS file directory; SIGHUP still reloads');
+        this.#o.log.warn(
+          { dir, err: (err as NodeJS.ErrnoException).code ?? String(err) },
+          'cannot watch a TLS file directory; SIGHUP still reloads',
+        );
       }
     }
   }
@@ -91,7 +97,15 @@ export class TlsReloader implements Startable {
       pair = readTlsPair(files, this.#o.now());
     } catch (err) {
       const problem = err instanceof ConfigInvalidError ? err.problems[0] : undefined;
-      log.error({ reason, path: problem?.path, problem: problem?.message ?? String(err), serving: this.#current.fingerprint256 }, 'refused the new TLS certificate and key; still serving the previous pair');
+      log.error(
+        {
+          reason,
+          path: problem?.path,
+          problem: problem?.message ?? String(err),
+          serving: this.#current.fingerprint256,
+        },
+        'refused the new TLS certificate and key; still serving the previous pair',
+      );
       return this.#report('refused');
     }
     if (pair.cert.equals(this.#current.cert) && pair.key.equals(this.#current.key)) {
@@ -101,10 +115,21 @@ export class TlsReloader implements Startable {
     try {
       this.#o.apply(pair);
     } catch (err) {
-      log.error({ reason, problem: (err as NodeJS.ErrnoException).code ?? String(err), serving: this.#current.fingerprint256 }, 'refused the new TLS certificate and key; still serving the previous pair');
+      log.error(
+        { reason, problem: (err as NodeJS.ErrnoException).code ?? String(err), serving: this.#current.fingerprint256 },
+        'refused the new TLS certificate and key; still serving the previous pair',
+      );
       return this.#report('refused');
     }
-    log.info({ reason, previous: this.#current.fingerprint256, fingerprint256: pair.fingerprint256, validTo: new Date(pair.validToMs).toISOString() }, 'TLS certificate and key reloaded');
+    log.info(
+      {
+        reason,
+        previous: this.#current.fingerprint256,
+        fingerprint256: pair.fingerprint256,
+        validTo: new Date(pair.validToMs).toISOString(),
+      },
+      'TLS certificate and key reloaded',
+    );
     this.#current = pair;
     return this.#report('reloaded');
   }

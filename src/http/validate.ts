@@ -12,7 +12,10 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what:
   const r = schema.safeParse(value ?? {});
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  const field = issue.path.filter((p) => typeof p === 'number' || /^[A-Za-z0-9_.-]{1,64}$/.test(String(p))).map(String).join('.');
+  const field = issue.path
+    .filter((p) => typeof p === 'number' || /^[A-Za-z0-9_.-]{1,64}$/.test(String(p)))
+    .map(String)
+    .join('.');
   throw new KeymeshError('ERR_INVALID_REQUEST', `${what}${field ? ` field "${field}"` : ''}: ${describe(issue)}`);
 }
 
@@ -21,7 +24,9 @@ function describe(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       // the library reports the received type only in its message; "undefined" there means the field is missing
-      return issue.message.endsWith('received undefined') ? 'is required' : `must be ${article(String(issue.expected))}`;
+      return issue.message.endsWith('received undefined')
+        ? 'is required'
+        : `must be ${article(String(issue.expected))}`;
     case 'too_big':
       return `is too ${issue.origin === 'string' || issue.origin === 'array' ? 'long' : 'large'} (at most ${String(issue.maximum)})`;
     case 'too_small':
@@ -30,7 +35,9 @@ function describe(issue: z.core.$ZodIssue): string {
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_format':
       // a pattern's own message is keymesh's wording (schemas give one); the library's default is not shown
-      return issue.format === 'regex' && !issue.message.startsWith('Invalid') ? issue.message : `is not a valid ${issue.format === 'regex' ? 'value' : issue.format}`;
+      return issue.format === 'regex' && !issue.message.startsWith('Invalid')
+        ? issue.message
+        : `is not a valid ${issue.format === 'regex' ? 'value' : issue.format}`;
     case 'unrecognized_keys':
       return 'holds a key that is not accepted here';
     case 'invalid_union':

@@ -36,7 +36,11 @@ export async function generateKey(spec: KeySpec, times: KeyTimes): Promise<KeyEn
     const k = randomBytes(SECRET_KEY_BYTES).toString('base64url');
     return new KeyEntry({ ...base, kid: randomBytes(32).toString('base64url'), privateJwk: { kty: 'oct', k } });
   }
-  const options = spec.alg.startsWith('RS') ? { extractable: true, modulusLength: RSA_MODULUS_BITS } : spec.alg === 'EdDSA' ? { extractable: true, crv: 'Ed25519' } : { extractable: true };
+  const options = spec.alg.startsWith('RS')
+    ? { extractable: true, modulusLength: RSA_MODULUS_BITS }
+    : spec.alg === 'EdDSA'
+      ? { extractable: true, crv: 'Ed25519' }
+      : { extractable: true };
   const { publicKey, privateKey } = await generateKeyPair(spec.alg, options);
   const publicJwk = await exportJWK(publicKey);
   const privateJwk = await exportJWK(privateKey);

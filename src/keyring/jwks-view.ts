@@ -54,18 +54,38 @@ export class JwksView {
     const now = this.#clock.now();
     const id = `${kind}|${realm}`;
     const cached = this.#cache.get(id);
-    if (cached && cached.version === this.#keyring.version && cached.activeEpoch === this.#keyring.activeEpoch && now < cached.validUntil) return cached.doc;
+    if (
+      cached &&
+      cached.version === this.#keyring.version &&
+      cached.activeEpoch === this.#keyring.activeEpoch &&
+      now < cached.validUntil
+    )
+      return cached.doc;
     const keys = this.#keyring.list({ realm }).filter((k) => k.use !== 'secret');
     const doc = this.#build(realm, kind, keys, now);
-    this.#cache.set(id, { version: this.#keyring.version, activeEpoch: this.#keyring.activeEpoch, validUntil: nextChange(keys, now), doc });
+    this.#cache.set(id, {
+      version: this.#keyring.version,
+      activeEpoch: this.#keyring.activeEpoch,
+      validUntil: nextChange(keys, now),
+      doc,
+    });
     return doc;
   }
 
   #build(realm: string, kind: JwksKind, keys: KeyEntry[], now: number): JwksDocument {
     const published = keys.filter((k) => this.#keyring.isPublished(k)).sort(comparePreference);
-    const sig = byState(published.filter((k) => k.use === 'sig'), this.#keyring.active(realm, 'sig'), now);
-    const enc = byState(published.filter((k) => k.use === 'enc'), this.#keyring.active(realm, 'enc'), now);
-    const chosen = kind === 'jwks' ? [...sig.current, ...sig.retired] : [...enc.current, ...sig.current, ...sig.retired];
+    const sig = byState(
+      published.filter((k) => k.use === 'sig'),
+      this.#keyring.active(realm, 'sig'),
+      now,
+    );
+    const enc = byState(
+      published.filter((k) => k.use === 'enc'),
+      this.#keyring.active(realm, 'enc'),
+      now,
+    );
+    const chosen =
+      kind === 'jwks' ? [...sig.current, ...sig.retired] : [...enc.current, ...sig.current, ...sig.retired];
     const body = Buffer.from(JSON.stringify({ keys: chosen.map((k) => canonicalJwk(k)) }));
     const etag = `"${createHash('sha256').update(body).digest('base64url')}"`;
     return { body, etag, cacheControl: this.#cacheControl, kids: chosen.map((k) => k.kid) };
@@ -76,9 +96,15 @@ export class JwksView {
  * Splits published keys of one use (sorted by preference) into the current ones (the active key first, then
  * pending keys, soonest first) and the retired ones.
  */
-function byState(keys: KeyEntry[], activeKey: KeyEntry | undefined, now: number): { current: KeyEntry[]; retired: KeyEntry[] } {
+function byState(
+  keys: KeyEntry[],
+  activeKey: KeyEntry | undefined,
+  now: number,
+): { current: KeyEntry[]; retired: KeyEntry[] } {
   const active = keys.find((k) => k.kid === activeKey?.kid);
-  const pending = keys.filter((k) => k !== active && k.activateAt > now).sort((a, b) => a.activateAt - b.activateAt || (a.kid < b.kid ? -1 : 1));
+  const pending = keys
+    .filter((k) => k !== active && k.activateAt > now)
+    .sort((a, b) => a.activateAt - b.activateAt || (a.kid < b.kid ? -1 : 1));
   const retired = keys.filter((k) => k !== active && k.activateAt <= now);
   return { current: [...(active ? [active] : []), ...pending], retired };
 }

@@ -53,7 +53,9 @@ export class KeyEntry implements KeyInfo {
     this.retireAt = record.retireAt;
     this.expireAt = record.expireAt;
     this.revokedAt = record.revokedAt;
-    this.publicJwk = record.publicJwk ? Object.freeze({ ...(record.publicJwk as JWK), kid: record.kid, use: record.use, alg: record.alg }) : undefined;
+    this.publicJwk = record.publicJwk
+      ? Object.freeze({ ...(record.publicJwk as JWK), kid: record.kid, use: record.use, alg: record.alg })
+      : undefined;
     this.#privateJwk = { ...(record.privateJwk as JWK) };
   }
 
@@ -79,7 +81,17 @@ export class KeyEntry implements KeyInfo {
     const { kid, realm, use, alg, createdAt, createdBy, publishAt, activateAt, retireAt, expireAt, revokedAt } = this;
     const publicJwk = this.publicJwk ? stripMeta(this.publicJwk) : undefined;
     return {
-      v: 1, kid, realm, use, alg, createdAt, createdBy, publishAt, activateAt, retireAt, expireAt,
+      v: 1,
+      kid,
+      realm,
+      use,
+      alg,
+      createdAt,
+      createdBy,
+      publishAt,
+      activateAt,
+      retireAt,
+      expireAt,
       ...(revokedAt === undefined ? {} : { revokedAt }),
       ...(publicJwk ? { publicJwk } : {}),
       privateJwk: { ...this.#privateJwk } as KeyRecord['privateJwk'],
@@ -89,7 +101,19 @@ export class KeyEntry implements KeyInfo {
   /** The public description. */
   info(): KeyInfo {
     const { kid, realm, use, alg, createdAt, createdBy, publishAt, activateAt, retireAt, expireAt, revokedAt } = this;
-    return { kid, realm, use, alg, createdAt, createdBy, publishAt, activateAt, retireAt, expireAt, ...(revokedAt === undefined ? {} : { revokedAt }) };
+    return {
+      kid,
+      realm,
+      use,
+      alg,
+      createdAt,
+      createdBy,
+      publishAt,
+      activateAt,
+      retireAt,
+      expireAt,
+      ...(revokedAt === undefined ? {} : { revokedAt }),
+    };
   }
 
   toJSON(): KeyInfo {

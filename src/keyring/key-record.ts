@@ -17,7 +17,10 @@ export const KEY_RECORD_MAX_BYTES = 16 * 1024;
 /** A key's use. */
 export type KeyUse = (typeof KEY_USES)[number];
 
-const jwkSchema = z.record(z.string().max(32), z.union([z.string().max(4096), z.array(z.string().max(64)).max(16), z.boolean()]));
+const jwkSchema = z.record(
+  z.string().max(32),
+  z.union([z.string().max(4096), z.array(z.string().max(64)).max(16), z.boolean()]),
+);
 
 const time = z.number().int().min(0);
 
@@ -52,7 +55,8 @@ export function encodeKeyRecord(record: KeyRecord): Buffer {
  * @throws KeymeshError `ERR_RECORD_CORRUPT` when the bytes are oversized, not msgpack or not a valid record.
  */
 export function decodeKeyRecord(bytes: Uint8Array, where: string): KeyRecord {
-  if (bytes.byteLength > KEY_RECORD_MAX_BYTES) throw new KeymeshError('ERR_RECORD_CORRUPT', `key record ${where} is larger than ${KEY_RECORD_MAX_BYTES} bytes`);
+  if (bytes.byteLength > KEY_RECORD_MAX_BYTES)
+    throw new KeymeshError('ERR_RECORD_CORRUPT', `key record ${where} is larger than ${KEY_RECORD_MAX_BYTES} bytes`);
   let value: unknown;
   try {
     value = unpack(bytes);
@@ -62,7 +66,10 @@ export function decodeKeyRecord(bytes: Uint8Array, where: string): KeyRecord {
   const parsed = keyRecordSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new KeymeshError('ERR_RECORD_CORRUPT', `key record ${where} is malformed at ${issue?.path.join('.') || '(root)'}`);
+    throw new KeymeshError(
+      'ERR_RECORD_CORRUPT',
+      `key record ${where} is malformed at ${issue?.path.join('.') || '(root)'}`,
+    );
   }
   const r = parsed.data;
   if (r.publishAt > r.retireAt || r.activateAt > r.retireAt || r.retireAt > r.expireAt) {

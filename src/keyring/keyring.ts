@@ -92,7 +92,8 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       }
       try {
         const key = new KeyEntry(decodeKeyRecord(entry.value, entry.key));
-        if (recordKey(key) !== entry.key) throw new KeymeshError('ERR_RECORD_CORRUPT', `record ${entry.key} holds a different key`);
+        if (recordKey(key) !== entry.key)
+          throw new KeymeshError('ERR_RECORD_CORRUPT', `record ${entry.key} holds a different key`);
         this.#keys.set(key.kid, key);
       } catch (err) {
         if (!isKeymeshError(err, 'ERR_RECORD_CORRUPT')) throw err;
@@ -137,7 +138,10 @@ export class Keyring extends EventEmitter<KeyringEvents> {
   digest(): string {
     if (this.#digest?.version !== this.#version) {
       const lines = [...this.#keys.values()].map((k) => `${k.kid}|${k.realm}|${k.use}|${k.revokedAt ?? ''}`).sort();
-      this.#digest = { version: this.#version, value: createHash('sha256').update(lines.join('\n')).digest('base64url') };
+      this.#digest = {
+        version: this.#version,
+        value: createHash('sha256').update(lines.join('\n')).digest('base64url'),
+      };
     }
     return this.#digest.value;
   }
@@ -148,7 +152,10 @@ export class Keyring extends EventEmitter<KeyringEvents> {
 
   /** Every key (of a realm and use, when given), unordered. */
   list(filter: { realm?: string; use?: KeyUse } = {}): KeyEntry[] {
-    return [...this.#keys.values()].filter((k) => (filter.realm === undefined || k.realm === filter.realm) && (filter.use === undefined || k.use === filter.use));
+    return [...this.#keys.values()].filter(
+      (k) =>
+        (filter.realm === undefined || k.realm === filter.realm) && (filter.use === undefined || k.use === filter.use),
+    );
   }
 
   /** The key of `realm` and `use` to sign or encrypt with now, if any (the activation gate applies). */
@@ -156,7 +163,11 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     const now = this.#clock.now();
     const margin = this.#usableMarginMs;
     const stillUsable = (k: KeyInfo) => margin === undefined || now < k.retireAt || now < k.expireAt - margin(k);
-    const chosen = chooseActive(this.list({ realm, use }), now, (k) => stillUsable(k) && (this.#used.has(k.kid) || this.#gate(k)));
+    const chosen = chooseActive(
+      this.list({ realm, use }),
+      now,
+      (k) => stillUsable(k) && (this.#used.has(k.kid) || this.#gate(k)),
+    );
     if (chosen) this.#used.add(chosen.kid);
     if (chosen?.kid !== this.#chosen.get(`${realm}|${use}`)) {
       this.#activeEpoch += 1;
@@ -232,11 +243,15 @@ export class Keyring extends EventEmitter<KeyringEvents> {
       const key = new KeyEntry(record);
       await this.#write(key, false);
       this.#apply(() => this.#keys.set(key.kid, key));
-      this.#log.info({ kid: key.kid, realm: key.realm, use: key.use, createdBy: key.createdBy, via }, 'key learned from a peer');
+      this.#log.info(
+        { kid: key.kid, realm: key.realm, use: key.use, createdBy: key.createdBy, via },
+        'key learned from a peer',
+      );
       this.emit('keys:changed', { kind: 'added', key, origin: 'remote' });
       return 'added';
     }
-    if (record.revokedAt === undefined || (existing.revokedAt !== undefined && existing.revokedAt <= record.revokedAt)) return 'unchanged';
+    if (record.revokedAt === undefined || (existing.revokedAt !== undefined && existing.revokedAt <= record.revokedAt))
+      return 'unchanged';
     const revoked = new KeyEntry({ ...existing.toRecord(), revokedAt: record.revokedAt });
     await this.#write(revoked, false);
     this.#apply(() => this.#keys.set(revoked.kid, revoked));
@@ -277,7 +292,10 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     const version = this.#version + 1;
     await this.#store.batch(
       [
-        ...expired.flatMap((k) => [{ type: 'del' as const, key: recordKey(k) }, { type: 'del' as const, key: this.#overstays.storeKey(k.kid) }]),
+        ...expired.flatMap((k) => [
+          { type: 'del' as const, key: recordKey(k) },
+          { type: 'del' as const, key: this.#overstays.storeKey(k.kid) },
+        ]),
         { type: 'put' as const, key: VERSION_KEY, value: encodeU64(version) },
       ],
       { sync: true },

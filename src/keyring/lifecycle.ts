@@ -40,11 +40,16 @@ export type ActivationGate = (key: KeyInfo) => boolean;
  * newest key that already activated keeps being used past its planned `retireAt`; the keyring then extends that
  * key's effective expiry so nothing it signs outlives it.
  */
-export function chooseActive<K extends KeyInfo>(keys: Iterable<K>, now: number, gate: ActivationGate = () => true): K | undefined {
+export function chooseActive<K extends KeyInfo>(
+  keys: Iterable<K>,
+  now: number,
+  gate: ActivationGate = () => true,
+): K | undefined {
   let best: K | undefined;
   let fallback: K | undefined;
   for (const key of keys) {
-    if (key.revokedAt !== undefined || key.activateAt > now || key.publishAt > now || now >= key.expireAt || !gate(key)) continue;
+    if (key.revokedAt !== undefined || key.activateAt > now || key.publishAt > now || now >= key.expireAt || !gate(key))
+      continue;
     if (now < key.retireAt) {
       if (best === undefined || comparePreference(key, best) < 0) best = key;
     } else if (fallback === undefined || comparePreference(key, fallback) < 0) {

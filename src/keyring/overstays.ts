@@ -24,20 +24,27 @@ export class Overstays {
 
   async load(): Promise<void> {
     for await (const entry of this.#store.scan(PREFIX)) {
-      if ('value' in entry && entry.value.length === 8) this.#last.set(entry.key.slice(PREFIX.length), Number(entry.value.readBigUInt64BE()));
+      if ('value' in entry && entry.value.length === 8)
+        this.#last.set(entry.key.slice(PREFIX.length), Number(entry.value.readBigUInt64BE()));
     }
   }
 
   /** Notes that `key` was chosen at `at` past its planned retirement. */
   record(key: KeyInfo, at: number): void {
     if ((this.#last.get(key.kid) ?? 0) >= at) return;
-    if (!this.#last.has(key.kid)) this.#log.warn({ kid: key.kid, realm: key.realm, use: key.use }, 'key kept in use past its planned retirement; its expiry moves with it');
+    if (!this.#last.has(key.kid))
+      this.#log.warn(
+        { kid: key.kid, realm: key.realm, use: key.use },
+        'key kept in use past its planned retirement; its expiry moves with it',
+      );
     this.#last.set(key.kid, at);
     if (at - (this.#persisted.get(key.kid) ?? 0) < PERSIST_INTERVAL_MS) return;
     this.#persisted.set(key.kid, at);
     const value = Buffer.alloc(8);
     value.writeBigUInt64BE(BigInt(at));
-    this.#store.put(`${PREFIX}${key.kid}`, value, { sync: true }).catch((err: unknown) => this.#log.error({ err, kid: key.kid }, 'could not persist an overstay time'));
+    this.#store
+      .put(`${PREFIX}${key.kid}`, value, { sync: true })
+      .catch((err: unknown) => this.#log.error({ err, kid: key.kid }, 'could not persist an overstay time'));
   }
 
   /** When `key` stops being published. */

@@ -39,7 +39,8 @@ export class PopDecryptor {
     }
     // RFC 8725 §3.6: compressed plaintext leaks through its length, and inflating is work an attacker chooses
     if (header.zip !== undefined) throw failed('compressed JWEs (zip) are not accepted');
-    const candidates = header.kid === undefined ? this.#keyring.published(realm, 'enc') : [this.#keyFor(realm, header.kid)];
+    const candidates =
+      header.kid === undefined ? this.#keyring.published(realm, 'enc') : [this.#keyFor(realm, header.kid)];
     if (candidates.length === 0) throw failed('no encryption key is published');
     for (const key of candidates) {
       if (header.alg !== key.alg) continue;
@@ -53,7 +54,11 @@ export class PopDecryptor {
         // try the next candidate; the reason is not reported (it would be an oracle)
       }
     }
-    throw failed(candidates.every((k) => header.alg !== k.alg) ? "the JWE's algorithm is not the key's algorithm" : 'the JWE could not be decrypted');
+    throw failed(
+      candidates.every((k) => header.alg !== k.alg)
+        ? "the JWE's algorithm is not the key's algorithm"
+        : 'the JWE could not be decrypted',
+    );
   }
 
   #keyFor(realm: string, kid: string): KeyEntry {

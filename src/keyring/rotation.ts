@@ -87,15 +87,17 @@ export class RotationService implements Startable {
   async rotate(realm: string, use: KeyUse): Promise<KeyEntry> {
     const realmConfig = this.#o.realms[realm];
     if (!realmConfig) throw new KeymeshError('ERR_NOT_FOUND', `no realm named ${realm}`);
-    const run = this.#running.catch(() => undefined).then(async () => {
-      const policy = realmConfig.keys[use];
-      const now = this.#o.clock.now();
-      const activateAt = now + policy.prePublishMs;
-      const key = await this.#create(realm, use, now, activateAt, slotEnd(activateAt, policy.rotationPeriodMs));
-      this.#o.metrics?.keyRotated(realm, use, 'forced');
-      this.#o.log.info({ kid: key.kid, realm, use, activateAt }, 'forced rotation');
-      return key;
-    });
+    const run = this.#running
+      .catch(() => undefined)
+      .then(async () => {
+        const policy = realmConfig.keys[use];
+        const now = this.#o.clock.now();
+        const activateAt = now + policy.prePublishMs;
+        const key = await this.#create(realm, use, now, activateAt, slotEnd(activateAt, policy.rotationPeriodMs));
+        this.#o.metrics?.keyRotated(realm, use, 'forced');
+        this.#o.log.info({ kid: key.kid, realm, use, activateAt }, 'forced rotation');
+        return key;
+      });
     this.#running = run.then(() => undefined);
     return run;
   }
@@ -141,7 +143,13 @@ export class RotationService implements Startable {
 
   async #create(realm: string, use: KeyUse, now: number, activateAt: number, retireAt: number): Promise<KeyEntry> {
     const policy = this.#o.realms[realm]!.keys[use];
-    const times: KeyTimes = { createdAt: now, publishAt: now, activateAt, retireAt, expireAt: retireAt + policy.retireAfterMs };
+    const times: KeyTimes = {
+      createdAt: now,
+      publishAt: now,
+      activateAt,
+      retireAt,
+      expireAt: retireAt + policy.retireAfterMs,
+    };
     const key = await generateKey({ realm, use, alg: policy.alg, createdBy: this.#o.nodeId }, times);
     await this.#o.keyring.add(key);
     return key;

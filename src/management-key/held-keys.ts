@@ -73,10 +73,17 @@ export class HeldManagementKeys {
   report(): ManagementKeyReport {
     const progress = this.#o.resealer.progress;
     return {
-      held: [...this.#keys.values()].sort((a, b) => a.epoch - b.epoch).map((k) => ({ epoch: k.epoch, fingerprint: k.fingerprint() })),
+      held: [...this.#keys.values()]
+        .sort((a, b) => a.epoch - b.epoch)
+        .map((k) => ({ epoch: k.epoch, fingerprint: k.fingerprint() })),
       sealing: this.#o.sealer.sealingEpoch,
       removed: this.#removed.map((r) => r.epoch),
-      reseal: { state: progress.state, ...(progress.remaining !== undefined ? { remaining: progress.remaining } : {}), resealed: progress.resealed, passes: progress.passes },
+      reseal: {
+        state: progress.state,
+        ...(progress.remaining !== undefined ? { remaining: progress.remaining } : {}),
+        resealed: progress.resealed,
+        passes: progress.passes,
+      },
     };
   }
 
@@ -91,8 +98,10 @@ export class HeldManagementKeys {
         if (held.fingerprint() !== key.fingerprint()) throw step(`this node holds another key for epoch ${key.epoch}`);
         return;
       }
-      if (this.#removed.some((r) => r.epoch === key.epoch)) throw step(`epoch ${key.epoch} was removed here; a rotation installs a new epoch`);
-      if (this.#keys.size >= MAX_HELD_KEYS) throw step(`this node holds ${this.#keys.size} keys already; finish a rotation (remove the old key) first`);
+      if (this.#removed.some((r) => r.epoch === key.epoch))
+        throw step(`epoch ${key.epoch} was removed here; a rotation installs a new epoch`);
+      if (this.#keys.size >= MAX_HELD_KEYS)
+        throw step(`this node holds ${this.#keys.size} keys already; finish a rotation (remove the old key) first`);
       this.#persist([...this.#keys.values(), key], this.#o.sealer.sealingEpoch);
       this.#keys.set(key.epoch, key);
       this.#o.sealer.add(key);
@@ -112,7 +121,10 @@ export class HeldManagementKeys {
     return this.#serial(() => {
       if (!this.#keys.has(epoch)) throw step(`this node does not hold the key of epoch ${epoch}; install it first`);
       // never back: a key once replaced may be the leaked one
-      if (epoch < this.#o.sealer.sealingEpoch) throw step(`this node seals with epoch ${this.#o.sealer.sealingEpoch} already; a rotation never goes back to an older key`);
+      if (epoch < this.#o.sealer.sealingEpoch)
+        throw step(
+          `this node seals with epoch ${this.#o.sealer.sealingEpoch} already; a rotation never goes back to an older key`,
+        );
       if (this.#o.sealer.sealingEpoch !== epoch) {
         this.#persist([...this.#keys.values()], epoch);
         this.#o.sealer.use(epoch);
@@ -140,13 +152,23 @@ export class HeldManagementKeys {
         if (this.#removed.some((r) => r.epoch === epoch)) return;
         throw step(`this node holds no key of epoch ${epoch}`);
       }
-      if (epoch >= this.#o.sealer.sealingEpoch) throw step(`epoch ${epoch} is ${epoch === this.#o.sealer.sealingEpoch ? 'the one this node seals with' : 'newer than the one this node seals with'}; only an older key is removed, once the new one is used`);
+      if (epoch >= this.#o.sealer.sealingEpoch)
+        throw step(
+          `epoch ${epoch} is ${epoch === this.#o.sealer.sealingEpoch ? 'the one this node seals with' : 'newer than the one this node seals with'}; only an older key is removed, once the new one is used`,
+        );
       const pass = await this.#o.resealer.verify();
-      if (pass.remaining > 0) throw step(`${pass.remaining} records were still sealed under another epoch here (sealed again now); run the removal again`);
+      if (pass.remaining > 0)
+        throw step(
+          `${pass.remaining} records were still sealed under another epoch here (sealed again now); run the removal again`,
+        );
       // synced and compacted before the key is forgotten: a power cut cannot bring back what was sealed under it
       await this.#o.resealer.settleOnDisk();
       const removed = [...this.#removed, { epoch, fingerprint: key.fingerprint() }];
-      this.#persist([...this.#keys.values()].filter((k) => k.epoch !== epoch), this.#o.sealer.sealingEpoch, removed);
+      this.#persist(
+        [...this.#keys.values()].filter((k) => k.epoch !== epoch),
+        this.#o.sealer.sealingEpoch,
+        removed,
+      );
       this.#removed.push({ epoch, fingerprint: key.fingerprint() });
       this.#keys.delete(epoch);
       this.#o.sealer.remove(epoch);
@@ -160,7 +182,10 @@ export class HeldManagementKeys {
   }
 
   #serial(run: () => void | Promise<void>): Promise<ManagementKeyReport> {
-    const next = this.#step.catch(() => undefined).then(run).then(() => this.report());
+    const next = this.#step
+      .catch(() => undefined)
+      .then(run)
+      .then(() => this.report());
     this.#step = next;
     return next;
   }
@@ -171,7 +196,10 @@ function step(message: string): KeymeshError {
 }
 
 /** Opens a key sent by `install`: wrapped under the sender's key of epoch `under`, checked against `fingerprint`. */
-export function openInstalled(holder: ManagementKey | undefined, request: { epoch: number; under: number; wrapped: string; fingerprint: string }): ManagementKey {
+export function openInstalled(
+  holder: ManagementKey | undefined,
+  request: { epoch: number; under: number; wrapped: string; fingerprint: string },
+): ManagementKey {
   if (!holder) throw step(`this node does not hold the key of epoch ${request.under} the new key was sent under`);
   const key = ManagementKey.unwrap(holder, request.epoch, request.wrapped);
   if (key.fingerprint() !== request.fingerprint) throw step('the key sent does not match its fingerprint');

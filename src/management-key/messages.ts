@@ -20,7 +20,10 @@ export const managementKeyRequestSchema = z.strictObject({
   step: z.enum(['status', 'install', 'use', 'verify', 'remove']),
   epoch: epoch.optional(),
   under: epoch.optional(),
-  wrapped: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/).optional(),
+  wrapped: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/)
+    .optional(),
   fingerprint: fingerprint.optional(),
 });
 

@@ -50,7 +50,13 @@ export class Resealer {
   readonly #removed: () => readonly number[];
 
   /** `removed`: the epochs a rotation removed here (what is still under one of them is lost, not left to do). */
-  constructor(options: { store: SealedStore; acceptorStore: SealedAcceptorStore; sealer: Sealer; log: Logger; removed?: () => readonly number[] }) {
+  constructor(options: {
+    store: SealedStore;
+    acceptorStore: SealedAcceptorStore;
+    sealer: Sealer;
+    log: Logger;
+    removed?: () => readonly number[];
+  }) {
     this.#removed = options.removed ?? (() => []);
     this.#store = options.store;
     this.#acceptors = options.acceptorStore;
@@ -105,7 +111,12 @@ export class Resealer {
       try {
         const pass = await this.pass();
         remaining = pass.remaining;
-        this.#progress = { state: remaining === 0 && !this.#again ? 'done' : 'running', remaining, resealed: this.#progress.resealed + pass.resealed, passes: this.#progress.passes + 1 };
+        this.#progress = {
+          state: remaining === 0 && !this.#again ? 'done' : 'running',
+          remaining,
+          resealed: this.#progress.resealed + pass.resealed,
+          passes: this.#progress.passes + 1,
+        };
       } catch (err) {
         if (this.#stopped) return;
         this.#log.error({ err }, 're-seal pass failed; retrying');
@@ -162,8 +173,13 @@ export class Resealer {
         unreadable += 1;
       }
     }
-    if (unreadable > 0) this.#log.warn({ unreadable }, 're-seal pass met records that fail their seal check; they stay as they are');
-    if (foreign > 0) this.#log.warn({ foreign }, 're-seal pass met records sealed under a management key this node does not hold; the old key must reach it before it is removed');
+    if (unreadable > 0)
+      this.#log.warn({ unreadable }, 're-seal pass met records that fail their seal check; they stay as they are');
+    if (foreign > 0)
+      this.#log.warn(
+        { foreign },
+        're-seal pass met records sealed under a management key this node does not hold; the old key must reach it before it is removed',
+      );
     // what was sealed again in this pass is checked by the next one: only a pass that changed nothing proves it
     return { resealed, remaining: remaining + resealed + foreign };
   }

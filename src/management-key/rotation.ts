@@ -87,15 +87,25 @@ export class ManagementKeyRotation {
    */
   async handle(request: ManagementKeyRequest, from?: string): Promise<ManagementKeyReport> {
     const held = this.#o.held;
-    if (this.#o.audit && from !== undefined && (request.step === 'install' || request.step === 'use' || request.step === 'remove')) {
-      await this.#o.audit.record({ event: 'management-key:step', operator: `node ${from}`, step: request.step, epoch: request.epoch ?? 0 });
+    if (
+      this.#o.audit &&
+      from !== undefined &&
+      (request.step === 'install' || request.step === 'use' || request.step === 'remove')
+    ) {
+      await this.#o.audit.record({
+        event: 'management-key:step',
+        operator: `node ${from}`,
+        step: request.step,
+        epoch: request.epoch ?? 0,
+      });
     }
     switch (request.step) {
       case 'status':
         return held.report();
       case 'install': {
         const { epoch, under, wrapped, fingerprint } = request;
-        if (epoch === undefined || under === undefined || wrapped === undefined || fingerprint === undefined) throw invalid('install needs epoch, under, wrapped and fingerprint');
+        if (epoch === undefined || under === undefined || wrapped === undefined || fingerprint === undefined)
+          throw invalid('install needs epoch, under, wrapped and fingerprint');
         return held.install(openInstalled(held.key(under), { epoch, under, wrapped, fingerprint }));
       }
       case 'verify':
@@ -118,18 +128,34 @@ export class ManagementKeyRotation {
    * epoch), or a new random key, which the answer shows once.
    * @throws KeymeshError `ERR_ROTATION_STEP` while another rotation is unfinished, or when the epoch was taken by another key.
    */
-  async install(text: string | undefined): Promise<RotationStatus & { epoch: number; fingerprint: string; key?: string }> {
+  async install(
+    text: string | undefined,
+  ): Promise<RotationStatus & { epoch: number; fingerprint: string; key?: string }> {
     const before = await this.status();
     const reports = before.nodes.flatMap((n) => n.report ?? []);
-    const known = new Set([...this.#o.held.knownEpochs, ...reports.flatMap((r) => [...r.held.map((h) => h.epoch), ...r.removed])]);
-    const unfinished = [...new Set(reports.flatMap((r) => r.held.map((h) => h.epoch)))].filter((e) => reports.some((r) => r.sealing !== e || r.held.length > 1));
+    const known = new Set([
+      ...this.#o.held.knownEpochs,
+      ...reports.flatMap((r) => [...r.held.map((h) => h.epoch), ...r.removed]),
+    ]);
+    const unfinished = [...new Set(reports.flatMap((r) => r.held.map((h) => h.epoch)))].filter((e) =>
+      reports.some((r) => r.sealing !== e || r.held.length > 1),
+    );
     const given = text === undefined ? undefined : ManagementKey.parse(text, 'the request');
     const pending = Math.max(...known) === Math.max(...unfinished, 0) ? Math.max(...unfinished) : undefined;
     let epoch: number;
-    if (given && given.epoch !== MANAGEMENT_KEY_EPOCH && given.epoch === pending) epoch = given.epoch; // the same install again
-    else if (unfinished.length > 0) throw new KeymeshError('ERR_ROTATION_STEP', `a rotation is unfinished (epochs ${unfinished.join(', ')} are not yet held and sealed with by every member alone); finish it with use and remove first`);
+    if (given && given.epoch !== MANAGEMENT_KEY_EPOCH && given.epoch === pending)
+      epoch = given.epoch; // the same install again
+    else if (unfinished.length > 0)
+      throw new KeymeshError(
+        'ERR_ROTATION_STEP',
+        `a rotation is unfinished (epochs ${unfinished.join(', ')} are not yet held and sealed with by every member alone); finish it with use and remove first`,
+      );
     else epoch = Math.max(...known) + 1;
-    if (given && given.epoch !== MANAGEMENT_KEY_EPOCH && given.epoch !== epoch) throw new KeymeshError('ERR_ROTATION_STEP', `the key given is for epoch ${given.epoch}; the next epoch is ${epoch}`);
+    if (given && given.epoch !== MANAGEMENT_KEY_EPOCH && given.epoch !== epoch)
+      throw new KeymeshError(
+        'ERR_ROTATION_STEP',
+        `the key given is for epoch ${given.epoch}; the next epoch is ${epoch}`,
+      );
     // an epoch claimed by an install that reached no member (its node stopped, or every member refused) stays taken:
     // a key without an epoch of its own moves on to the next free one
     let key = given ? given.withEpoch(epoch) : ManagementKey.parse(ManagementKey.generate(epoch), 'a new key');
@@ -137,14 +163,20 @@ export class ManagementKeyRotation {
       const chosen = await this.#o.claimEpoch(key.epoch, key.fingerprint());
       if (chosen === key.fingerprint()) break;
       if ((given && given.epoch !== MANAGEMENT_KEY_EPOCH) || tries >= CLAIM_TRIES) {
-        throw new KeymeshError('ERR_ROTATION_STEP', `epoch ${key.epoch} was taken by another key (fingerprint ${chosen.slice(0, 12)}…); ask for the status and start again`);
+        throw new KeymeshError(
+          'ERR_ROTATION_STEP',
+          `epoch ${key.epoch} was taken by another key (fingerprint ${chosen.slice(0, 12)}…); ask for the status and start again`,
+        );
       }
       key = key.withEpoch(key.epoch + 1);
     }
     epoch = key.epoch;
     const fingerprint = key.fingerprint();
     const holder = this.#o.held.sealingKey;
-    const nodes = await this.#fanOut({ t: 'mk', step: 'install', epoch, under: holder.epoch, wrapped: key.wrapUnder(holder), fingerprint }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS);
+    const nodes = await this.#fanOut(
+      { t: 'mk', step: 'install', epoch, under: holder.epoch, wrapped: key.wrapUnder(holder), fingerprint },
+      this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS,
+    );
     return { epoch, fingerprint, ...(given ? {} : { key: key.reveal() }), ...summarise(nodes) };
   }
 
@@ -156,7 +188,10 @@ export class ManagementKeyRotation {
     const before = await this.#shareKeys(await this.status());
     const count = before.epochs.find((e) => e.epoch === epoch)?.installed ?? 0;
     if (count < before.members || before.answered < before.members) {
-      throw new KeymeshError('ERR_ROTATION_STEP', `use of epoch ${epoch} refused: ${count} of ${before.members} members report holding it (${missing(before, (r) => r.held.some((h) => h.epoch === epoch))})`);
+      throw new KeymeshError(
+        'ERR_ROTATION_STEP',
+        `use of epoch ${epoch} refused: ${count} of ${before.members} members report holding it (${missing(before, (r) => r.held.some((h) => h.epoch === epoch))})`,
+      );
     }
     return summarise(await this.#fanOut({ t: 'mk', step: 'use', epoch }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS));
   }
@@ -167,13 +202,18 @@ export class ManagementKeyRotation {
    */
   async remove(epoch: number): Promise<RotationStatus> {
     const before = await this.#shareKeys(await this.status());
-    const ready = (r: ManagementKeyReport) => r.sealing > epoch && r.reseal.state === 'done' && r.held.some((h) => h.epoch === r.sealing);
+    const ready = (r: ManagementKeyReport) =>
+      r.sealing > epoch && r.reseal.state === 'done' && r.held.some((h) => h.epoch === r.sealing);
     // a member that never held the key (it joined with the newer one, and did not take the older one since) may hold
     // values under it that nobody could open after the removal: only one that removed it already counts as well
-    const settled = (r: ManagementKeyReport) => (ready(r) && r.held.some((h) => h.epoch === epoch)) || r.removed.includes(epoch);
+    const settled = (r: ManagementKeyReport) =>
+      (ready(r) && r.held.some((h) => h.epoch === epoch)) || r.removed.includes(epoch);
     const count = before.nodes.filter((n) => n.report && settled(n.report)).length;
     if (count < before.members) {
-      throw new KeymeshError('ERR_ROTATION_STEP', `removal of epoch ${epoch} refused: ${count} of ${before.members} members seal with a newer key and finished sealing everything again (${missing(before, settled)})`);
+      throw new KeymeshError(
+        'ERR_ROTATION_STEP',
+        `removal of epoch ${epoch} refused: ${count} of ${before.members} members seal with a newer key and finished sealing everything again (${missing(before, settled)})`,
+      );
     }
     await this.#quiet();
     return summarise(await this.#fanOut({ t: 'mk', step: 'remove', epoch }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS));
@@ -187,10 +227,17 @@ export class ManagementKeyRotation {
     for (let round = 1; round <= VERIFY_ROUNDS; round++) {
       const nodes = await this.#fanOut({ t: 'mk', step: 'verify' }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS);
       const silent = nodes.filter((n) => !n.report?.verified);
-      if (silent.length > 0) throw new KeymeshError('ERR_ROTATION_STEP', `removal refused: ${silent.map((n) => n.name).join(', ')} did not run a re-seal pass`);
+      if (silent.length > 0)
+        throw new KeymeshError(
+          'ERR_ROTATION_STEP',
+          `removal refused: ${silent.map((n) => n.name).join(', ')} did not run a re-seal pass`,
+        );
       if (nodes.every((n) => n.report!.verified!.resealed === 0 && n.report!.verified!.remaining === 0)) return;
     }
-    throw new KeymeshError('ERR_ROTATION_STEP', `removal refused: values sealed under the old key were still found in each of ${VERIFY_ROUNDS} rounds of passes; run the removal again`);
+    throw new KeymeshError(
+      'ERR_ROTATION_STEP',
+      `removal refused: values sealed under the old key were still found in each of ${VERIFY_ROUNDS} rounds of passes; run the removal again`,
+    );
   }
 
   /**
@@ -205,12 +252,29 @@ export class ManagementKeyRotation {
       const theirs = new Set(r.held.map((h) => h.epoch));
       // only an older key, wrapped under a newer one the member holds: a member holding only an old (maybe leaked)
       // key is never sent a newer one; it stays short of the step until it is started with the new key
-      return held.keys.filter((k) => !theirs.has(k.epoch) && !r.removed.includes(k.epoch)).flatMap((key) => {
-        const under = held.keys.find((u) => u.epoch > key.epoch && theirs.has(u.epoch));
-        return under ? [this.#o.ask(n.nodeId, {
-          t: 'mk', step: 'install', epoch: key.epoch, under: under.epoch, wrapped: key.wrapUnder(under), fingerprint: key.fingerprint(),
-        }, this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS).catch(() => undefined)] : [];
-      });
+      return held.keys
+        .filter((k) => !theirs.has(k.epoch) && !r.removed.includes(k.epoch))
+        .flatMap((key) => {
+          const under = held.keys.find((u) => u.epoch > key.epoch && theirs.has(u.epoch));
+          return under
+            ? [
+                this.#o
+                  .ask(
+                    n.nodeId,
+                    {
+                      t: 'mk',
+                      step: 'install',
+                      epoch: key.epoch,
+                      under: under.epoch,
+                      wrapped: key.wrapUnder(under),
+                      fingerprint: key.fingerprint(),
+                    },
+                    this.#o.stepTimeoutMs ?? STEP_TIMEOUT_MS,
+                  )
+                  .catch(() => undefined),
+              ]
+            : [];
+        });
     });
     if (sends.length === 0) return status;
     await Promise.all(sends);
@@ -218,14 +282,20 @@ export class ManagementKeyRotation {
   }
 
   async #fanOut(request: ManagementKeyRequest, timeoutMs: number): Promise<MemberAnswer[]> {
-    return Promise.all(this.#o.members().map(async ({ nodeId, name }): Promise<MemberAnswer> => {
-      try {
-        return { nodeId, name, report: await this.#o.ask(nodeId, request, timeoutMs) };
-      } catch (err) {
-        const code = isKeymeshError(err) ? err.code : 'ERR_UNAVAILABLE';
-        return { nodeId, name, error: { code, message: err instanceof Error ? err.message.slice(0, 300) : 'no answer' } };
-      }
-    }));
+    return Promise.all(
+      this.#o.members().map(async ({ nodeId, name }): Promise<MemberAnswer> => {
+        try {
+          return { nodeId, name, report: await this.#o.ask(nodeId, request, timeoutMs) };
+        } catch (err) {
+          const code = isKeymeshError(err) ? err.code : 'ERR_UNAVAILABLE';
+          return {
+            nodeId,
+            name,
+            error: { code, message: err instanceof Error ? err.message.slice(0, 300) : 'no answer' },
+          };
+        }
+      }),
+    );
   }
 }
 
@@ -237,19 +307,24 @@ function summarise(nodes: MemberAnswer[]): RotationStatus {
     members: nodes.length,
     answered: reports.length,
     complete: reports.length === nodes.length,
-    epochs: [...epochs].sort(([a], [b]) => a - b).map(([epoch, fingerprint]) => ({
-      epoch, fingerprint,
-      installed: reports.filter((r) => r.held.some((h) => h.epoch === epoch)).length,
-      sealing: reports.filter((r) => r.sealing === epoch).length,
-      resealed: reports.filter((r) => r.sealing === epoch && r.reseal.state === 'done').length,
-    })),
+    epochs: [...epochs]
+      .sort(([a], [b]) => a - b)
+      .map(([epoch, fingerprint]) => ({
+        epoch,
+        fingerprint,
+        installed: reports.filter((r) => r.held.some((h) => h.epoch === epoch)).length,
+        sealing: reports.filter((r) => r.sealing === epoch).length,
+        resealed: reports.filter((r) => r.sealing === epoch && r.reseal.state === 'done').length,
+      })),
     nodes,
   };
 }
 
 /** The members that did not answer or do not meet `ok`, by name. */
 function missing(status: RotationStatus, ok: (r: ManagementKeyReport) => boolean): string {
-  const names = status.nodes.filter((n) => !n.report || !ok(n.report)).map((n) => `${n.name}${n.report ? '' : ' (no answer)'}`);
+  const names = status.nodes
+    .filter((n) => !n.report || !ok(n.report))
+    .map((n) => `${n.name}${n.report ? '' : ' (no answer)'}`);
   return names.length === 0 ? 'all' : `not yet: ${names.join(', ')}`;
 }
 

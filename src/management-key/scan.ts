@@ -12,7 +12,11 @@ import { LevelStore } from '../storage/level-store.js';
 import { SealedStore } from '../storage/sealed-store.js';
 
 /** Every epoch found in the database at `dbDir`, opened with `key` (and `others`, when the node holds several). */
-export async function epochsAtRest(dbDir: string, key: ManagementKey, others: readonly ManagementKey[] = []): Promise<Set<number>> {
+export async function epochsAtRest(
+  dbDir: string,
+  key: ManagementKey,
+  others: readonly ManagementKey[] = [],
+): Promise<Set<number>> {
   const level = new LevelStore(dbDir);
   await level.start();
   const found = new Set<number>();

@@ -20,7 +20,14 @@ import type { KeyUse } from '../keyring/key-record.js';
 import type { Keyring } from '../keyring/keyring.js';
 import type { KeyState } from '../keyring/lifecycle.js';
 import type {
-  GossipDirection, GossipTopic, MetricsRecorder, RegisterOperation, RegisterResult, RotationReason, SyncOutcome, TokenEndpoint,
+  GossipDirection,
+  GossipTopic,
+  MetricsRecorder,
+  RegisterOperation,
+  RegisterResult,
+  RotationReason,
+  SyncOutcome,
+  TokenEndpoint,
 } from './recorder.js';
 
 export type * from './recorder.js';
@@ -70,18 +77,78 @@ export class Metrics implements MetricsRecorder {
     collectDefaultMetrics({ register: this.#registry, prefix: METRIC_PREFIX });
     const registers = [this.#registry];
     const name = (n: string) => `${METRIC_PREFIX}${n}`;
-    this.#rotations = new Counter({ name: name('key_rotations_total'), help: 'Keys created on this node, by realm, use and reason (scheduled or forced).', labelNames: ['realm', 'use', 'reason'], registers });
-    this.#revocations = new Counter({ name: name('key_revocations_total'), help: 'Keys revoked on this node by an operator, by realm and use.', labelNames: ['realm', 'use'], registers });
-    this.#gossip = new Counter({ name: name('gossip_messages_total'), help: 'Gossip messages by topic and direction (in: accepted, out: published, rejected: refused by a topic validator).', labelNames: ['topic', 'direction'], registers });
-    this.#syncPulls = new Counter({ name: name('sync_pulls_total'), help: 'Key sync pulls from peers by outcome (changed, unchanged, malformed, failed).', labelNames: ['outcome'], registers });
-    this.#registerOps = new Counter({ name: name('register_operations_total'), help: 'Register operations asked of this node, by operation and outcome (ok, unavailable, outcome-unknown, error).', labelNames: ['operation', 'outcome'], registers });
-    this.#registerDuration = new Histogram({ name: name('register_operation_duration_seconds'), help: 'Duration of register operations asked of this node, by operation and outcome.', labelNames: ['operation', 'outcome'], buckets: REGISTER_DURATION_BUCKETS_S, registers });
-    this.#recordsExpired = new Counter({ name: name('register_records_expired_total'), help: 'Expired register records (replay records, revocations, renewal claims, token-store entries) this replica removed.', registers });
-    this.#recordsHeld = new Gauge({ name: name('register_records'), help: 'Register records this replica holds (as of its last sweep for expired ones).', registers });
-    this.#secretServer = new Counter({ name: name('secret_server_requests_total'), help: 'Secret-server token exchanges by outcome (ok or the OAuth error code answered).', labelNames: ['outcome'], registers });
-    this.#tlsReloads = new Counter({ name: name('tls_reloads_total'), help: 'Reads of the http.tls certificate and key after start (SIGHUP or a file change) that changed them, by outcome (reloaded, or refused: the previous pair stays).', labelNames: ['outcome'], registers });
-    this.#tokens = new Counter({ name: name('token_requests_total'), help: 'Token-service requests by endpoint and outcome (ok or the OAuth error code answered).', labelNames: ['endpoint', 'outcome'], registers });
-    this.#http = new Histogram({ name: name('http_request_duration_seconds'), help: 'Duration of HTTP requests routed by fastify, by route pattern, method and status class.', labelNames: ['route', 'method', 'status_class'], buckets: HTTP_DURATION_BUCKETS_S, registers });
+    this.#rotations = new Counter({
+      name: name('key_rotations_total'),
+      help: 'Keys created on this node, by realm, use and reason (scheduled or forced).',
+      labelNames: ['realm', 'use', 'reason'],
+      registers,
+    });
+    this.#revocations = new Counter({
+      name: name('key_revocations_total'),
+      help: 'Keys revoked on this node by an operator, by realm and use.',
+      labelNames: ['realm', 'use'],
+      registers,
+    });
+    this.#gossip = new Counter({
+      name: name('gossip_messages_total'),
+      help: 'Gossip messages by topic and direction (in: accepted, out: published, rejected: refused by a topic validator).',
+      labelNames: ['topic', 'direction'],
+      registers,
+    });
+    this.#syncPulls = new Counter({
+      name: name('sync_pulls_total'),
+      help: 'Key sync pulls from peers by outcome (changed, unchanged, malformed, failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#registerOps = new Counter({
+      name: name('register_operations_total'),
+      help: 'Register operations asked of this node, by operation and outcome (ok, unavailable, outcome-unknown, error).',
+      labelNames: ['operation', 'outcome'],
+      registers,
+    });
+    this.#registerDuration = new Histogram({
+      name: name('register_operation_duration_seconds'),
+      help: 'Duration of register operations asked of this node, by operation and outcome.',
+      labelNames: ['operation', 'outcome'],
+      buckets: REGISTER_DURATION_BUCKETS_S,
+      registers,
+    });
+    this.#recordsExpired = new Counter({
+      name: name('register_records_expired_total'),
+      help: 'Expired register records (replay records, revocations, renewal claims, token-store entries) this replica removed.',
+      registers,
+    });
+    this.#recordsHeld = new Gauge({
+      name: name('register_records'),
+      help: 'Register records this replica holds (as of its last sweep for expired ones).',
+      registers,
+    });
+    this.#secretServer = new Counter({
+      name: name('secret_server_requests_total'),
+      help: 'Secret-server token exchanges by outcome (ok or the OAuth error code answered).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#tlsReloads = new Counter({
+      name: name('tls_reloads_total'),
+      help: 'Reads of the http.tls certificate and key after start (SIGHUP or a file change) that changed them, by outcome (reloaded, or refused: the previous pair stays).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#tokens = new Counter({
+      name: name('token_requests_total'),
+      help: 'Token-service requests by endpoint and outcome (ok or the OAuth error code answered).',
+      labelNames: ['endpoint', 'outcome'],
+      registers,
+    });
+    this.#http = new Histogram({
+      name: name('http_request_duration_seconds'),
+      help: 'Duration of HTTP requests routed by fastify, by route pattern, method and status class.',
+      labelNames: ['route', 'method', 'status_class'],
+      buckets: HTTP_DURATION_BUCKETS_S,
+      registers,
+    });
     this.#scrapeTimeMetrics(registers);
   }
 
@@ -144,30 +211,44 @@ export class Metrics implements MetricsRecorder {
   #scrapeTimeMetrics(registers: Registry[]): void {
     const name = (n: string) => `${METRIC_PREFIX}${n}`;
     const version: Gauge = new Gauge({
-      name: name('keyset_version'), help: "This node's key-set version: grows with every change of its key set.", registers,
+      name: name('keyset_version'),
+      help: "This node's key-set version: grows with every change of its key set.",
+      registers,
       collect: () => version.set(this.#sources?.keyring.version ?? 0),
     });
     const agree: Gauge = new Gauge({
-      name: name('keyset_digests_agree'), help: '1 when every member not dead publishes the same key-set digest as this node, else 0.', registers,
+      name: name('keyset_digests_agree'),
+      help: '1 when every member not dead publishes the same key-set digest as this node, else 0.',
+      registers,
       collect: () => agree.set(this.#digestsAgree() ? 1 : 0),
     });
     const keys: Gauge<'realm' | 'use' | 'state'> = new Gauge({
-      name: name('keys'), help: 'Keys this node holds, by realm, use and state.', labelNames: ['realm', 'use', 'state'], registers,
+      name: name('keys'),
+      help: 'Keys this node holds, by realm, use and state.',
+      labelNames: ['realm', 'use', 'state'],
+      registers,
       collect: () => this.#countKeys(keys),
     });
     const members: Gauge<'state'> = new Gauge({
-      name: name('members'), help: 'Members this node knows (itself included), by state (alive, suspect, dead).', labelNames: ['state'], registers,
+      name: name('members'),
+      help: 'Members this node knows (itself included), by state (alive, suspect, dead).',
+      labelNames: ['state'],
+      registers,
       collect: () => this.#countMembers(members),
     });
     const fastPath: Counter = new Counter({
-      name: name('http_fast_path_responses_total'), help: 'JWKS and POP documents answered in front of fastify (not in the HTTP duration histogram).', registers,
+      name: name('http_fast_path_responses_total'),
+      help: 'JWKS and POP documents answered in front of fastify (not in the HTTP duration histogram).',
+      registers,
       collect: () => {
         fastPath.reset();
         fastPath.inc(this.#fastPathResponses);
       },
     });
     const auditDropped: Counter = new Counter({
-      name: name('audit_events_dropped_total'), help: 'Best-effort audit events (token operations, throttled authentications) that could not be queued or written.', registers,
+      name: name('audit_events_dropped_total'),
+      help: 'Best-effort audit events (token operations, throttled authentications) that could not be queued or written.',
+      registers,
       collect: () => {
         auditDropped.reset();
         auditDropped.inc(this.#sources?.audit?.dropped ?? 0);
@@ -179,7 +260,10 @@ export class Metrics implements MetricsRecorder {
     const sources = this.#sources;
     if (!sources) return false;
     const digest = sources.keyring.digest();
-    return sources.members().filter((m) => m.state !== 'dead').every((m) => m.digest === digest);
+    return sources
+      .members()
+      .filter((m) => m.state !== 'dead')
+      .every((m) => m.digest === digest);
   }
 
   #countKeys(gauge: Gauge<'realm' | 'use' | 'state'>): void {
@@ -188,7 +272,8 @@ export class Metrics implements MetricsRecorder {
     if (!sources) return;
     const all = sources.keyring.list();
     const realms = new Set([...(sources.realms ?? []), ...all.map((k) => k.realm)]);
-    for (const realm of realms) for (const use of KEY_USES) for (const state of KEY_STATES) gauge.set({ realm, use, state }, 0);
+    for (const realm of realms)
+      for (const use of KEY_USES) for (const state of KEY_STATES) gauge.set({ realm, use, state }, 0);
     for (const key of all) gauge.inc({ realm: key.realm, use: key.use, state: sources.keyring.state(key) });
   }
 

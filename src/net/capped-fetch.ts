@@ -105,16 +105,26 @@ export class CappedFetcher {
       controller.abort();
     }, this.#timeoutMs);
     try {
-      const res = await this.#fetch(target, { method: 'GET', redirect: 'manual', signal: controller.signal, headers: { accept: ACCEPT } });
+      const res = await this.#fetch(target, {
+        method: 'GET',
+        redirect: 'manual',
+        signal: controller.signal,
+        headers: { accept: ACCEPT },
+      });
       if (res.status !== 200) {
         controller.abort();
-        const reason = res.status >= 300 && res.status < 400 ? `answered a redirect (${res.status}); redirects are not followed` : `answered ${res.status}`;
+        const reason =
+          res.status >= 300 && res.status < 400
+            ? `answered a redirect (${res.status}); redirects are not followed`
+            : `answered ${res.status}`;
         throw new FetchFailure(href, reason, { status: res.status });
       }
       const length = Number(res.headers.get('content-length') ?? NaN);
       if (length > this.#maxBytes) {
         controller.abort();
-        throw new FetchFailure(href, `announced ${length} bytes, more than the limit of ${this.#maxBytes}`, { status: res.status });
+        throw new FetchFailure(href, `announced ${length} bytes, more than the limit of ${this.#maxBytes}`, {
+          status: res.status,
+        });
       }
       const body = await readCapped(res, this.#maxBytes, () => controller.abort(), href);
       return { url: href, status: res.status, headers: res.headers, body };

@@ -48,7 +48,10 @@ export const KEY_SET_FAILURE_HOLD_MS = 5_000;
  */
 export function remoteKeySet(url: string | URL, options: RemoteKeySetOptions = {}): RemoteJWKSet {
   const fetcher = options.fetcher ?? new CappedFetcher();
-  const failure = { code: options.code ?? 'ERR_IDP_UNAVAILABLE', message: options.message ?? 'the key set could not be fetched' } as const;
+  const failure = {
+    code: options.code ?? 'ERR_IDP_UNAVAILABLE',
+    message: options.message ?? 'the key set could not be fetched',
+  } as const;
   // jose's own timeout signal is not passed on: the fetcher's timeout bounds the fetch, and a fetch shared by
   // several callers must not be aborted by one of them
   const now = options.now ?? (() => performance.now());

@@ -16,6 +16,7 @@ export function recordJoins(keeper: MapChanges, audit: AuditLog): void {
   keeper.on('map:changed', (map, previous) => {
     if (!previous) return;
     const known = new Set(previous.members.map((m) => m.nodeId));
-    for (const member of map.members) if (!known.has(member.nodeId)) void audit.record({ event: 'member:add', member: member.nodeId });
+    for (const member of map.members)
+      if (!known.has(member.nodeId)) void audit.record({ event: 'member:add', member: member.nodeId });
   });
 }

@@ -9,7 +9,17 @@
  * `ERR_MANAGEMENT_KEY_REMOVED`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+  openSync,
+  fsyncSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ManagementKey } from '../crypto/management-key.js';
@@ -29,7 +39,11 @@ const metaSchema = z.object({
   /** The key new data is sealed with. */
   managementKey: z.object({ epoch: z.number().int(), fingerprint: z.string() }),
   /** Every key held, each wrapped under every other held key (by the holder's epoch); absent before a rotation. */
-  heldKeys: z.array(z.object({ epoch: z.number().int().min(1), fingerprint: z.string(), wrapped: z.record(z.string(), z.string()) })).optional(),
+  heldKeys: z
+    .array(
+      z.object({ epoch: z.number().int().min(1), fingerprint: z.string(), wrapped: z.record(z.string(), z.string()) }),
+    )
+    .optional(),
   /** Keys a rotation removed. */
   removedKeys: z.array(z.object({ epoch: z.number().int().min(1), fingerprint: z.string() })).optional(),
   createdAt: z.string(),
@@ -56,19 +70,38 @@ export interface DataDirIdentity {
  *   `ERR_DATA_DIR` when the identity file is unreadable, from a newer format or another cluster, or missing
  *   beside an existing database.
  */
-export function openDataDir(dir: string, options: { managementKey: ManagementKey; clusterId: string; now: Date }): DataDirIdentity {
+export function openDataDir(
+  dir: string,
+  options: { managementKey: ManagementKey; clusterId: string; now: Date },
+): DataDirIdentity {
   const metaPath = join(dir, META_FILE);
   if (existsSync(metaPath)) {
     const meta = readMeta(metaPath);
-    if (meta.format > DATA_DIR_FORMAT) throw new KeymeshError('ERR_DATA_DIR', `${dir} has data format ${meta.format}; this keymesh reads up to ${DATA_DIR_FORMAT}`);
+    if (meta.format > DATA_DIR_FORMAT)
+      throw new KeymeshError(
+        'ERR_DATA_DIR',
+        `${dir} has data format ${meta.format}; this keymesh reads up to ${DATA_DIR_FORMAT}`,
+      );
     const keys = heldKeys(dir, meta, options.managementKey);
     if (meta.clusterId !== options.clusterId) {
-      throw new KeymeshError('ERR_DATA_DIR', `${dir} belongs to cluster "${meta.clusterId}", not "${options.clusterId}"; nothing was changed`);
+      throw new KeymeshError(
+        'ERR_DATA_DIR',
+        `${dir} belongs to cluster "${meta.clusterId}", not "${options.clusterId}"; nothing was changed`,
+      );
     }
-    return { nodeId: meta.nodeId, created: false, keys, sealingEpoch: meta.managementKey.epoch, removed: meta.removedKeys ?? [] };
+    return {
+      nodeId: meta.nodeId,
+      created: false,
+      keys,
+      sealingEpoch: meta.managementKey.epoch,
+      removed: meta.removedKeys ?? [],
+    };
   }
   if (existsSync(join(dir, DB_DIR)) && readdirSync(join(dir, DB_DIR)).length > 0) {
-    throw new KeymeshError('ERR_DATA_DIR', `${dir} holds a database but no ${META_FILE}; refusing to guess which management key sealed it`);
+    throw new KeymeshError(
+      'ERR_DATA_DIR',
+      `${dir} holds a database but no ${META_FILE}; refusing to guess which management key sealed it`,
+    );
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const nodeId = randomBytes(8).toString('hex');
@@ -80,7 +113,13 @@ export function openDataDir(dir: string, options: { managementKey: ManagementKey
     createdAt: options.now.toISOString(),
   };
   writeFileAtomic(metaPath, `${JSON.stringify(meta, null, 2)}\n`, 0o600);
-  return { nodeId, created: true, keys: [options.managementKey], sealingEpoch: options.managementKey.epoch, removed: [] };
+  return {
+    nodeId,
+    created: true,
+    keys: [options.managementKey],
+    sealingEpoch: options.managementKey.epoch,
+    removed: [],
+  };
 }
 
 /** The keys the data directory holds, opened with `given`, which must be one of them. */
@@ -90,7 +129,10 @@ function heldKeys(dir: string, meta: z.output<typeof metaSchema>, given: Managem
   const mine = held.find((k) => k.epoch === given.epoch && k.fingerprint === fingerprint);
   if (!mine) {
     if ((meta.removedKeys ?? []).some((k) => k.epoch === given.epoch && k.fingerprint === fingerprint)) {
-      throw new KeymeshError('ERR_MANAGEMENT_KEY_REMOVED', `the management key this node was given (epoch ${given.epoch}, fingerprint ${fingerprint.slice(0, 12)}…) was removed from the cluster by a rotation; nothing was changed. Start it with the current key (epoch ${Math.max(...held.map((k) => k.epoch))}).`);
+      throw new KeymeshError(
+        'ERR_MANAGEMENT_KEY_REMOVED',
+        `the management key this node was given (epoch ${given.epoch}, fingerprint ${fingerprint.slice(0, 12)}…) was removed from the cluster by a rotation; nothing was changed. Start it with the current key (epoch ${Math.max(...held.map((k) => k.epoch))}).`,
+      );
     }
     const listed = held.map((k) => `epoch ${k.epoch}, fingerprint ${k.fingerprint.slice(0, 12)}…`).join('; ');
     throw new KeymeshError(
@@ -98,11 +140,20 @@ function heldKeys(dir: string, meta: z.output<typeof metaSchema>, given: Managem
       `the data in ${dir} was sealed with another management key (${listed}; this node was given ${fingerprint.slice(0, 12)}…, epoch ${given.epoch}). Nothing was changed. Start it with the cluster's management key, or use another data directory.`,
     );
   }
-  return [given, ...held.filter((k) => k !== mine).map((k) => {
-    const wrapped = k.wrapped[String(given.epoch)];
-    if (wrapped === undefined) throw new KeymeshError('ERR_MANAGEMENT_KEY_MISMATCH', `${dir} keeps the management key of epoch ${k.epoch} without a copy under epoch ${given.epoch} (the node seals with epoch ${meta.managementKey.epoch}); start it with the key of epoch ${meta.managementKey.epoch}`);
-    return ManagementKey.unwrap(given, k.epoch, wrapped);
-  })];
+  return [
+    given,
+    ...held
+      .filter((k) => k !== mine)
+      .map((k) => {
+        const wrapped = k.wrapped[String(given.epoch)];
+        if (wrapped === undefined)
+          throw new KeymeshError(
+            'ERR_MANAGEMENT_KEY_MISMATCH',
+            `${dir} keeps the management key of epoch ${k.epoch} without a copy under epoch ${given.epoch} (the node seals with epoch ${meta.managementKey.epoch}); start it with the key of epoch ${meta.managementKey.epoch}`,
+          );
+        return ManagementKey.unwrap(given, k.epoch, wrapped);
+      }),
+  ];
 }
 
 /**
@@ -110,7 +161,14 @@ function heldKeys(dir: string, meta: z.output<typeof metaSchema>, given: Managem
  * kept wrapped under the sealing key, and older keys under newer ones: before the new key is used, either key
  * starts the node; from then on only the keys from the sealing one up do.
  */
-export function saveManagementKeys(dir: string, state: { keys: readonly ManagementKey[]; sealingEpoch: number; removed: ReadonlyArray<{ epoch: number; fingerprint: string }> }): void {
+export function saveManagementKeys(
+  dir: string,
+  state: {
+    keys: readonly ManagementKey[];
+    sealingEpoch: number;
+    removed: ReadonlyArray<{ epoch: number; fingerprint: string }>;
+  },
+): void {
   const metaPath = join(dir, META_FILE);
   const meta = readMeta(metaPath);
   const sealing = state.keys.find((k) => k.epoch === state.sealingEpoch);
@@ -118,10 +176,20 @@ export function saveManagementKeys(dir: string, state: { keys: readonly Manageme
   // every key under the sealing key, and older keys under newer ones; never a key under an older one the node no
   // longer seals with, so a copy of this file and a leaked old key never give the new key once it is in use
   const heldKeys = state.keys.map((key) => ({
-    epoch: key.epoch, fingerprint: key.fingerprint(),
-    wrapped: Object.fromEntries(state.keys.filter((h) => h !== key && (h.epoch === state.sealingEpoch || key.epoch < h.epoch)).map((h) => [String(h.epoch), key.wrapUnder(h)])),
+    epoch: key.epoch,
+    fingerprint: key.fingerprint(),
+    wrapped: Object.fromEntries(
+      state.keys
+        .filter((h) => h !== key && (h.epoch === state.sealingEpoch || key.epoch < h.epoch))
+        .map((h) => [String(h.epoch), key.wrapUnder(h)]),
+    ),
   }));
-  const next = { ...meta, managementKey: { epoch: sealing.epoch, fingerprint: sealing.fingerprint() }, heldKeys, removedKeys: [...state.removed] };
+  const next = {
+    ...meta,
+    managementKey: { epoch: sealing.epoch, fingerprint: sealing.fingerprint() },
+    heldKeys,
+    removedKeys: [...state.removed],
+  };
   writeFileAtomic(metaPath, `${JSON.stringify(next, null, 2)}\n`, 0o600);
 }
 

@@ -47,7 +47,10 @@ export class FaultInjection {
   /** The faults asked for through the environment: `KEYMESH_FAULT_KILL_AFTER_ACCEPT`, `KEYMESH_FAULT_BREAK_REPLICATION=1`. */
   static fromEnv(env: Readonly<Record<string, string | undefined>>): FaultInjection {
     const key = env['KEYMESH_FAULT_KILL_AFTER_ACCEPT'];
-    return new FaultInjection({ ...(key ? { killAfterAccept: key } : {}), breakReplication: env['KEYMESH_FAULT_BREAK_REPLICATION'] === '1' });
+    return new FaultInjection({
+      ...(key ? { killAfterAccept: key } : {}),
+      breakReplication: env['KEYMESH_FAULT_BREAK_REPLICATION'] === '1',
+    });
   }
 
   /** Whether connections to and from libp2p peer `peerId` are refused. */
@@ -75,7 +78,12 @@ export class FaultInjection {
   }
 
   /** Applies the fields given; the others stay as they are. Resolves once blocked peers' connections are closed. */
-  async set(change: { blockPeers?: readonly string[]; mutePeers?: readonly string[]; clockOffsetMs?: number; killAfterAccept?: string | null }): Promise<FaultState> {
+  async set(change: {
+    blockPeers?: readonly string[];
+    mutePeers?: readonly string[];
+    clockOffsetMs?: number;
+    killAfterAccept?: string | null;
+  }): Promise<FaultState> {
     if (change.clockOffsetMs !== undefined) this.#offsetMs = change.clockOffsetMs;
     if (change.mutePeers !== undefined) this.#muted = new Set(change.mutePeers);
     if (change.killAfterAccept !== undefined) this.#killAfterAccept = change.killAfterAccept ?? undefined;

@@ -104,8 +104,15 @@ export class KeymeshNode implements Startable {
   async start(): Promise<void> {
     const { config, log, env } = this.#o;
     const clock = this.#o.clock ?? this.#o.faults?.clock ?? systemClock;
-    const managementKey = await resolveManagementKey({ env: env.KEYMESH_MANAGEMENT_KEY, file: config.managementKeyFile, pkcs11: config.managementKeyPkcs11 }, env);
-    const identity = openDataDir(config.dataDir, { managementKey, clusterId: config.clusterId, now: new Date(clock.now()) });
+    const managementKey = await resolveManagementKey(
+      { env: env.KEYMESH_MANAGEMENT_KEY, file: config.managementKeyFile, pkcs11: config.managementKeyPkcs11 },
+      env,
+    );
+    const identity = openDataDir(config.dataDir, {
+      managementKey,
+      clusterId: config.clusterId,
+      now: new Date(clock.now()),
+    });
     this.#nodeId = identity.nodeId;
     const admin = resolveAdminToken(config.dataDir, env.KEYMESH_ADMIN_TOKEN);
     this.#adminTokenSource = admin.source;
@@ -113,92 +120,200 @@ export class KeymeshNode implements Startable {
     try {
       const metrics = new Metrics();
       // the audit log opens before anything it records can happen, and closes after HTTP stops
-      const audit = config.audit.file === undefined ? undefined : new FileAuditLog({
-        path: config.audit.file, node: identity.nodeId, clock, writeTimeoutMs: config.audit.writeTimeoutMs, maxFileBytes: config.audit.maxFileBytes, log: log.child({ component: 'audit' }),
-      });
+      const audit =
+        config.audit.file === undefined
+          ? undefined
+          : new FileAuditLog({
+              path: config.audit.file,
+              node: identity.nodeId,
+              clock,
+              writeTimeoutMs: config.audit.writeTimeoutMs,
+              maxFileBytes: config.audit.maxFileBytes,
+              log: log.child({ component: 'audit' }),
+            });
       if (audit) await this.#startComponent(audit);
       const level = new LevelStore(join(config.dataDir, DB_DIR));
       await this.#startComponent(level);
-      const sealer = new Sealer(identity.keys.find((k) => k.epoch === identity.sealingEpoch)!, identity.nodeId, identity.keys);
+      const sealer = new Sealer(
+        identity.keys.find((k) => k.epoch === identity.sealingEpoch)!,
+        identity.nodeId,
+        identity.keys,
+      );
       const store = new SealedStore(level, sealer);
       // a key kept in use past its retirement stops in time for everything it makes to expire before its planned expiry
-      const keyring = new Keyring({ store, clock, log: log.child({ component: 'keyring' }), usableMarginMs: (key) => keyUseMarginMs(config, key.realm, key.use) });
+      const keyring = new Keyring({
+        store,
+        clock,
+        log: log.child({ component: 'keyring' }),
+        usableMarginMs: (key) => keyUseMarginMs(config, key.realm, key.use),
+      });
       await keyring.load();
       const cluster = new Cluster({
-        config, nodeId: identity.nodeId, managementKeys: () => heldKeys.keys, sealer, store, keyring, clock, log: log.child({ component: 'cluster' }),
-        httpUrl: () => this.url, metrics,
+        config,
+        nodeId: identity.nodeId,
+        managementKeys: () => heldKeys.keys,
+        sealer,
+        store,
+        keyring,
+        clock,
+        log: log.child({ component: 'cluster' }),
+        httpUrl: () => this.url,
+        metrics,
         registrations: { version: () => registry.version, heard: (version) => registry.heard(version) },
         ...(this.#o.faults ? { isBlocked: (peer: string) => this.#o.faults!.isBlocked(peer) } : {}),
       });
       this.#o.faults?.onBlock((peers) => cluster.hangUp(peers));
       await cluster.prepare();
-      metrics.watch({ keyring, members: () => cluster.members(), realms: Object.keys(config.realms), ...(audit ? { audit } : {}) });
+      metrics.watch({
+        keyring,
+        members: () => cluster.members(),
+        realms: Object.keys(config.realms),
+        ...(audit ? { audit } : {}),
+      });
       const agreement = new Agreement({
-        nodeId: identity.nodeId, name: config.name, clusterId: config.clusterId, replicationFactor: config.replicationFactor,
-        bootstrapExpect: config.bootstrapExpect, store, clock, log: log.child({ component: 'agreement' }), metrics,
+        nodeId: identity.nodeId,
+        name: config.name,
+        clusterId: config.clusterId,
+        replicationFactor: config.replicationFactor,
+        bootstrapExpect: config.bootstrapExpect,
+        store,
+        clock,
+        log: log.child({ component: 'agreement' }),
+        metrics,
         ...(this.#o.faults ? { faults: this.#o.faults } : {}),
         renewNodeId: () => renewNodeId(config.dataDir),
         // the verifier's leeway plus how far another node's clock may be off
         expiryGraceMs: 2 * config.clockSkewMs,
         timing: timingFor(config.timingProfile),
-        managementKeys: (request: ManagementKeyRequest, from: string): Promise<ManagementKeyReport> => managementKeys.handle(request, from),
+        managementKeys: (request: ManagementKeyRequest, from: string): Promise<ManagementKeyReport> =>
+          managementKeys.handle(request, from),
       });
       await agreement.load();
-      const resealer = new Resealer({ store, acceptorStore: agreement.acceptorStore, sealer, log: log.child({ component: 'reseal' }), removed: () => heldKeys.removedEpochs });
+      const resealer = new Resealer({
+        store,
+        acceptorStore: agreement.acceptorStore,
+        sealer,
+        log: log.child({ component: 'reseal' }),
+        removed: () => heldKeys.removedEpochs,
+      });
       // stopped before the store closes (components stop in reverse order)
       this.#started.push({ start: async () => undefined, stop: () => resealer.stop() });
       const heldKeys: HeldManagementKeys = new HeldManagementKeys({
-        dataDir: config.dataDir, keys: identity.keys, removed: identity.removed, sealer, resealer, log: log.child({ component: 'management-key' }),
+        dataDir: config.dataDir,
+        keys: identity.keys,
+        removed: identity.removed,
+        sealer,
+        resealer,
+        log: log.child({ component: 'management-key' }),
         network: { add: (key) => cluster.network?.add(key), retire: (epoch) => cluster.retireNetworkEpoch(epoch) },
       });
       const managementKeys: ManagementKeyRotation = new ManagementKeyRotation({
-        held: heldKeys, ...(audit ? { audit } : {}),
+        held: heldKeys,
+        ...(audit ? { audit } : {}),
         members: () => agreement.view().map?.members.map((m) => ({ nodeId: m.nodeId, name: m.name })) ?? [],
         ask: (nodeId, request, timeoutMs) => agreement.askManagementKeys(nodeId, request, timeoutMs),
-        claimEpoch: async (epoch, fingerprint) => Buffer.from((await agreement.getOrCreate(`mkey/${epoch}`, Buffer.from(fingerprint, 'hex'))).value!).toString('hex'),
+        claimEpoch: async (epoch, fingerprint) =>
+          Buffer.from((await agreement.getOrCreate(`mkey/${epoch}`, Buffer.from(fingerprint, 'hex'))).value!).toString(
+            'hex',
+          ),
       });
       if (audit) recordJoins(agreement.keeper, audit);
       const snapshots = new SnapshotService({
-        nodeId: identity.nodeId, clusterId: config.clusterId, replicationFactor: config.replicationFactor, dataDir: config.dataDir,
-        store, sealer, clock, log: log.child({ component: 'snapshot' }), keyring, agreement, expiryGraceMs: 2 * config.clockSkewMs,
+        nodeId: identity.nodeId,
+        clusterId: config.clusterId,
+        replicationFactor: config.replicationFactor,
+        dataDir: config.dataDir,
+        store,
+        sealer,
+        clock,
+        log: log.child({ component: 'snapshot' }),
+        keyring,
+        agreement,
+        expiryGraceMs: 2 * config.clockSkewMs,
         registry: () => registry,
       });
       cluster.attach(agreement);
       const rotation = new RotationService({
-        keyring, clock, realms: config.realms, nodeId: identity.nodeId,
-        log: log.child({ component: 'rotation' }), intervalMs: ROTATION_CHECK_INTERVAL_MS, metrics,
+        keyring,
+        clock,
+        realms: config.realms,
+        nodeId: identity.nodeId,
+        log: log.child({ component: 'rotation' }),
+        intervalMs: ROTATION_CHECK_INTERVAL_MS,
+        metrics,
         mayCreate: (realm, use, activateAt) => cluster.mayCreate(realm, use, activateAt),
       });
       await this.#startComponent(rotation);
-      const root = { name: 'admin', hash: hashOperatorToken(admin.token), scopes: ['admin', 'backend', 'trust'] } as const;
+      const root = {
+        name: 'admin',
+        hash: hashOperatorToken(admin.token),
+        scopes: ['admin', 'backend', 'trust'],
+      } as const;
       const auth = new OperatorAuth([root], { refresh: () => registered.fresh() });
       const registry: Registry = new Registry({
         log: new RegistrationLog({
           getOrCreate: async (key, candidate) => (await agreement.getOrCreate(key, candidate)).value!,
           read: async (key) => (await agreement.read(key)).value,
         }),
-        config, node: config.name, store, logger: log.child({ component: 'registrations' }), pollMs: REGISTRATIONS_POLL_MS,
+        config,
+        node: config.name,
+        store,
+        logger: log.child({ component: 'registrations' }),
+        pollMs: REGISTRATIONS_POLL_MS,
         announce: () => cluster.heartbeatNow(),
       });
       // reads the version this node served before: until it caught up again, it serves no registration
       await registry.load();
-      const getOrCreate = async (key: string, candidate: Uint8Array) => (await agreement.getOrCreate(key, candidate)).value;
-      const getOrCreateExpiring = async (key: string, candidate: Uint8Array, expiresAt: number) => (await agreement.getOrCreate(key, candidate, { expiresAt })).value;
+      const getOrCreate = async (key: string, candidate: Uint8Array) =>
+        (await agreement.getOrCreate(key, candidate)).value;
+      const getOrCreateExpiring = async (key: string, candidate: Uint8Array, expiresAt: number) =>
+        (await agreement.getOrCreate(key, candidate, { expiresAt })).value;
       const slowHash = new SlowHashPool();
       // every outbound fetch (POPs, IDP and client key sets) through one capped fetcher
       const fetcher = new CappedFetcher();
       await this.#startComponent(slowHash);
-      const revocations = new Revocations({ register: agreement, clock, publish: (jti, exp) => cluster.publishRevocation(jti, exp) });
+      const revocations = new Revocations({
+        register: agreement,
+        clock,
+        publish: (jti, exp) => cluster.publishRevocation(jti, exp),
+      });
       cluster.onRevocation((jti, exp) => revocations.heard(jti, exp));
       const shared: SharedParts = {
-        register: agreement, keyring, clock, getOrCreate, getOrCreateExpiring, recordOnce: recordOnceWith(getOrCreateExpiring), revocations,
-        jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }), pops: new PopKeys(clock, { fetcher }), fetcher,
-        slowHash, sealer, ...(audit ? { audit } : {}),
-        throttle: new AuthThrottle(audit ? { onRefused: (address, client) => void audit.record({ event: 'client:throttled', address, ...(client !== undefined ? { client } : {}) }) } : {}),
+        register: agreement,
+        keyring,
+        clock,
+        getOrCreate,
+        getOrCreateExpiring,
+        recordOnce: recordOnceWith(getOrCreateExpiring),
+        revocations,
+        jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
+        pops: new PopKeys(clock, { fetcher }),
+        fetcher,
+        slowHash,
+        sealer,
+        ...(audit ? { audit } : {}),
+        throttle: new AuthThrottle(
+          audit
+            ? {
+                onRefused: (address, client) =>
+                  void audit.record({
+                    event: 'client:throttled',
+                    address,
+                    ...(client !== undefined ? { client } : {}),
+                  }),
+              }
+            : {},
+        ),
       };
       const registered: RegisteredServices = new RegisteredServices(config, shared, registry, auth, root);
       this.#http = new HttpServer({
-        config, nodeId: identity.nodeId, clock, log: log.child({ component: 'http' }), keyring, rotation, auth,
+        config,
+        nodeId: identity.nodeId,
+        clock,
+        log: log.child({ component: 'http' }),
+        keyring,
+        rotation,
+        auth,
         jwks: shared.jwks,
         decryptor: new PopDecryptor({ keyring }),
         publication: (k) => cluster.publication(k),
@@ -226,7 +341,19 @@ export class KeymeshNode implements Startable {
       // a node that stopped in the middle of a re-seal finishes it
       heldKeys.resume();
       this.#started.push({ start: async () => undefined, stop: () => agreement.stop() });
-      log.child({ component: 'node' }).info({ nodeId: identity.nodeId, url: this.#http.url, peerId: cluster.peerId, p2p: cluster.listenAddrs, keys: keyring.list().length, newDataDir: identity.created }, 'node ready');
+      log
+        .child({ component: 'node' })
+        .info(
+          {
+            nodeId: identity.nodeId,
+            url: this.#http.url,
+            peerId: cluster.peerId,
+            p2p: cluster.listenAddrs,
+            keys: keyring.list().length,
+            newDataDir: identity.created,
+          },
+          'node ready',
+        );
     } catch (err) {
       await this.stop();
       throw err;

@@ -52,7 +52,11 @@ export class RegisteredServices {
   readonly secretServer: Pick<SecretServer, 'exchange'> = {
     exchange: (request) => {
       this.fresh();
-      if (!this.#secretServer) throw new KeymeshError('ERR_UNAVAILABLE', 'this node is loading its registrations (catching up with the cluster); try again shortly');
+      if (!this.#secretServer)
+        throw new KeymeshError(
+          'ERR_UNAVAILABLE',
+          'this node is loading its registrations (catching up with the cluster); try again shortly',
+        );
       return this.#secretServer.exchange(request);
     },
   };
@@ -76,13 +80,21 @@ export class RegisteredServices {
       operatorTokens: registry.records('operator') as Config['operatorTokens'],
     };
     this.#auth.replace([this.#root, ...live.operatorTokens]);
-    const secretSignature = canonical([waiting, live.resourceServers.filter((r) => r.realm === DEFAULT_REALM), live.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM)]);
+    const secretSignature = canonical([
+      waiting,
+      live.resourceServers.filter((r) => r.realm === DEFAULT_REALM),
+      live.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM),
+    ]);
     if (this.#signatures.get('\u0000secret-server') !== secretSignature) {
       this.#signatures.set('\u0000secret-server', secretSignature);
       this.#secretServer = waiting ? undefined : createSecretServer(live, this.#shared);
     }
     for (const realm of Object.keys(this.#config.realms)) {
-      const signature = canonical([waiting, live.clients.filter((c) => c.realms.includes(realm)), live.resourceServers.filter((r) => r.realm === realm)]);
+      const signature = canonical([
+        waiting,
+        live.clients.filter((c) => c.realms.includes(realm)),
+        live.resourceServers.filter((r) => r.realm === realm),
+      ]);
       if (this.#signatures.get(realm) === signature) continue;
       this.#signatures.set(realm, signature);
       if (waiting) this.#tokens.delete(realm);

@@ -37,7 +37,11 @@ export interface SharedParts {
   readonly keyring: Keyring;
   readonly clock: Clock;
   readonly getOrCreate: (key: string, candidate: Uint8Array) => Promise<Uint8Array | undefined>;
-  readonly getOrCreateExpiring: (key: string, candidate: Uint8Array, expiresAtS: number) => Promise<Uint8Array | undefined>;
+  readonly getOrCreateExpiring: (
+    key: string,
+    candidate: Uint8Array,
+    expiresAtS: number,
+  ) => Promise<Uint8Array | undefined>;
   readonly recordOnce: RecordOnce;
   readonly revocations: Revocations;
   readonly jwks: JwksView;
@@ -52,17 +56,35 @@ export interface SharedParts {
   readonly audit?: AuditLog;
 }
 
-
 /** The secret server of the default realm, on the register. */
-export function createSecretServer(config: Config, { keyring, clock, getOrCreate, recordOnce, pops, fetcher, sealer, audit }: SharedParts): SecretServer {
+export function createSecretServer(
+  config: Config,
+  { keyring, clock, getOrCreate, recordOnce, pops, fetcher, sealer, audit }: SharedParts,
+): SecretServer {
   const issuer = config.realms[DEFAULT_REALM]!.issuer;
   return new SecretServer({
     clients: new ClientAssertionVerifier({
-      resourceServers: config.resourceServers.filter((r) => r.realm === DEFAULT_REALM), acceptedAudiences: [issuer, `${issuer}/secret-server/token-exchange`],
-      clock, clockSkewMs: config.clockSkewMs, recordOnce, fetcher,
+      resourceServers: config.resourceServers.filter((r) => r.realm === DEFAULT_REALM),
+      acceptedAudiences: [issuer, `${issuer}/secret-server/token-exchange`],
+      clock,
+      clockSkewMs: config.clockSkewMs,
+      recordOnce,
+      fetcher,
     }),
-    users: new UserTokenVerifier({ issuers: config.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM), clock, clockSkewMs: config.clockSkewMs, fetcher }),
-    pops, keyring, clock, realm: DEFAULT_REALM, issuer, getOrCreate, sealer, ...(audit ? { audit } : {}),
+    users: new UserTokenVerifier({
+      issuers: config.trustedIssuers.filter((t) => t.realm === DEFAULT_REALM),
+      clock,
+      clockSkewMs: config.clockSkewMs,
+      fetcher,
+    }),
+    pops,
+    keyring,
+    clock,
+    realm: DEFAULT_REALM,
+    issuer,
+    getOrCreate,
+    sealer,
+    ...(audit ? { audit } : {}),
   });
 }
 
@@ -71,7 +93,25 @@ export function createSecretServer(config: Config, { keyring, clock, getOrCreate
  * register. The realm knows only its own clients and resource servers; every record it makes on the register that
  * can expire is written with its expiry.
  */
-export function createTokenService(config: Config, { register, keyring, clock, getOrCreateExpiring, recordOnce, revocations, jwks, pops, slowHash, throttle, fetcher, sealer, audit }: SharedParts, realmName: string): TokenService {
+export function createTokenService(
+  config: Config,
+  {
+    register,
+    keyring,
+    clock,
+    getOrCreateExpiring,
+    recordOnce,
+    revocations,
+    jwks,
+    pops,
+    slowHash,
+    throttle,
+    fetcher,
+    sealer,
+    audit,
+  }: SharedParts,
+  realmName: string,
+): TokenService {
   const realm = config.realms[realmName]!;
   // a realm knows only its own clients and resource servers: elsewhere they do not exist
   const clients = config.clients.filter((c) => c.realms.includes(realmName));
@@ -89,10 +129,26 @@ export function createTokenService(config: Config, { register, keyring, clock, g
     clockSkewS: Math.ceil(config.clockSkewMs / 1000),
   });
   const tokenStore = new RegisterTokenStore(register, clock, sealer);
-  const keyClients = clients.filter((c) => c.jwksUri).map((c) => ({ audience: `client:${c.clientId}`, clientId: c.clientId, jwksUri: c.jwksUri!, userTokenAudiences: [] }));
-  const assertions = keyClients.length === 0 ? undefined : new ClientAssertionVerifier({
-    resourceServers: keyClients, acceptedAudiences: [realm.issuer, `${realm.issuer}/token`], clock, clockSkewMs: config.clockSkewMs, recordOnce, label: 'client', fetcher,
-  });
+  const keyClients = clients
+    .filter((c) => c.jwksUri)
+    .map((c) => ({
+      audience: `client:${c.clientId}`,
+      clientId: c.clientId,
+      jwksUri: c.jwksUri!,
+      userTokenAudiences: [],
+    }));
+  const assertions =
+    keyClients.length === 0
+      ? undefined
+      : new ClientAssertionVerifier({
+          resourceServers: keyClients,
+          acceptedAudiences: [realm.issuer, `${realm.issuer}/token`],
+          clock,
+          clockSkewMs: config.clockSkewMs,
+          recordOnce,
+          label: 'client',
+          fetcher,
+        });
   const popOf = async (url: string): Promise<EncryptionProperties> => {
     const pop = await pops.get(url);
     return { key: pop.key, alg: pop.alg, ...(pop.kid ? { kid: pop.kid } : {}) };
@@ -114,7 +170,17 @@ export function createTokenService(config: Config, { register, keyring, clock, g
     clients: new ClientRegistry(clients, { assertions, slowHash, throttle }),
     providers: new TokenProviders().register(jwt).register(new SecurityContextTokenProvider({ tokenStore, clock })),
     jwt,
-    subjects: new SubjectTokens({ jwt, realm: realmName, issuer: realm.issuer, isRevoked, clients, recordOnce, clock, clockSkewMs: config.clockSkewMs, fetcher }),
+    subjects: new SubjectTokens({
+      jwt,
+      realm: realmName,
+      issuer: realm.issuer,
+      isRevoked,
+      clients,
+      recordOnce,
+      clock,
+      clockSkewMs: config.clockSkewMs,
+      fetcher,
+    }),
     tokenStore,
     isRevoked,
     sts: {
@@ -128,7 +194,11 @@ export function createTokenService(config: Config, { register, keyring, clock, g
     },
     encryptionFor: async (audience) => {
       const server = resourceServers.find((r) => r.audience === audience);
-      if (!server) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `cannot encrypt to ${audience}: it is not a registered resource server with a POP`);
+      if (!server)
+        throw new KeymeshError(
+          'ERR_UNKNOWN_AUDIENCE',
+          `cannot encrypt to ${audience}: it is not a registered resource server with a POP`,
+        );
       return popOf(server.jwksUri);
     },
     caller: (client) => {

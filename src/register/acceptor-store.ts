@@ -68,7 +68,13 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   readonly #clock: Clock | undefined;
   readonly #graceMs: number;
   /** Saves waiting for the next synced batch; an entry without a key only has the batch write the generation again. */
-  #queue: Array<{ key?: string; value: Uint8Array; listed: IndexOp[]; done: () => void; failed: (err: unknown) => void }> = [];
+  #queue: Array<{
+    key?: string;
+    value: Uint8Array;
+    listed: IndexOp[];
+    done: () => void;
+    failed: (err: unknown) => void;
+  }> = [];
   /** Keys a re-seal is reading, and whether a save came meanwhile. */
   readonly #resealing = new Map<string, boolean>();
   #flushing = false;
@@ -107,7 +113,8 @@ export class SealedAcceptorStore implements AcceptorStateStore {
    */
   async index(): Promise<void> {
     const stored = await this.#store.get(GENERATION_RECORD);
-    this.#generation = this.#durableGeneration = stored && stored.length === 8 ? Number(Buffer.from(stored).readBigUInt64BE()) : 0;
+    this.#generation = this.#durableGeneration =
+      stored && stored.length === 8 ? Number(Buffer.from(stored).readBigUInt64BE()) : 0;
     const known = new Set<string>();
     for await (const k of this.#store.keys(PREFIX)) known.add(k.slice(PREFIX.length));
     this.#known = known;
@@ -192,12 +199,13 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     this.#unsettled.set(key, (this.#unsettled.get(key) ?? 0) + 1);
     const { value, listed } = this.#encode(key, state);
     this.#known?.add(key);
-    const written = options.synced === false
-      ? this.#store.batch([{ type: 'put' as const, key: `${PREFIX}${key}`, value }, ...listed])
-      : new Promise<void>((done, failed) => {
-        this.#queue.push({ key: `${PREFIX}${key}`, value, listed, done, failed });
-        if (!this.#flushing) void this.#flush();
-      });
+    const written =
+      options.synced === false
+        ? this.#store.batch([{ type: 'put' as const, key: `${PREFIX}${key}`, value }, ...listed])
+        : new Promise<void>((done, failed) => {
+            this.#queue.push({ key: `${PREFIX}${key}`, value, listed, done, failed });
+            if (!this.#flushing) void this.#flush();
+          });
     return written.then(
       () => {
         this.#settle(key);
@@ -226,8 +234,13 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       const encoded = Buffer.alloc(8);
       encoded.writeBigUInt64BE(BigInt(generation));
       try {
-        const writes = batch.flatMap((w) => [...(w.key === undefined ? [] : [{ type: 'put' as const, key: w.key, value: w.value }]), ...w.listed]);
-        await this.#store.batch([...writes, { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], { sync: true });
+        const writes = batch.flatMap((w) => [
+          ...(w.key === undefined ? [] : [{ type: 'put' as const, key: w.key, value: w.value }]),
+          ...w.listed,
+        ]);
+        await this.#store.batch([...writes, { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], {
+          sync: true,
+        });
         this.#generation = this.#durableGeneration = generation;
         for (const w of batch) w.done();
       } catch (err) {
@@ -244,7 +257,11 @@ export class SealedAcceptorStore implements AcceptorStateStore {
    * save of the key is on its way or came while it was read, so it never puts back an older state: 'busy' then,
    * and the next pass tries again.
    */
-  async reseal(key: string, outerStale: boolean, reseal: (key: string, value: Uint8Array) => Uint8Array | undefined): Promise<'resealed' | 'current' | 'busy'> {
+  async reseal(
+    key: string,
+    outerStale: boolean,
+    reseal: (key: string, value: Uint8Array) => Uint8Array | undefined,
+  ): Promise<'resealed' | 'current' | 'busy'> {
     if (this.#resealing.has(key)) return 'busy';
     this.#resealing.set(key, false);
     try {
@@ -258,7 +275,9 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       if (this.#resealing.get(key) || this.#unsettled.has(key)) return 'busy';
       const state: AcceptorState = {
         promised: stored.promised,
-        ...(stored.accepted ? { accepted: { ballot: stored.accepted.ballot, value: accepted ?? stored.accepted.value } } : {}),
+        ...(stored.accepted
+          ? { accepted: { ballot: stored.accepted.ballot, value: accepted ?? stored.accepted.value } }
+          : {}),
         ...(stored.committed ? { committed: committed ?? stored.committed } : {}),
       };
       await this.save(key, state);
@@ -317,7 +336,10 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       }
       // a key saved since the sweep began keeps its record: that save may hold a promise an operation relies on
       const removable = expired.filter((key) => !touched.has(key));
-      await this.#store.batch([...due.map(({ entry }) => ({ type: 'del' as const, key: entry })), ...removable.map((key) => ({ type: 'del' as const, key: `${PREFIX}${key}` }))]);
+      await this.#store.batch([
+        ...due.map(({ entry }) => ({ type: 'del' as const, key: entry })),
+        ...removable.map((key) => ({ type: 'del' as const, key: `${PREFIX}${key}` })),
+      ]);
       for (const key of removable) {
         if (touched.has(key)) continue;
         this.#known?.delete(key);

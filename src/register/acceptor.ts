@@ -58,9 +58,11 @@ export class Acceptor {
     const previous = this.#locks.get(request.key) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(() => this.#handle(request));
     this.#locks.set(request.key, run);
-    void run.finally(() => {
-      if (this.#locks.get(request.key) === run) this.#locks.delete(request.key);
-    }).catch(() => undefined);
+    void run
+      .finally(() => {
+        if (this.#locks.get(request.key) === run) this.#locks.delete(request.key);
+      })
+      .catch(() => undefined);
     return run;
   }
 
@@ -69,7 +71,11 @@ export class Acceptor {
     if (isErasableKey(request.key)) return this.#handleErasable(request, state);
     switch (request.t) {
       case 'read':
-        return { t: 'state', ...(state.accepted ? { accepted: state.accepted } : {}), ...(state.committed ? { committed: state.committed } : {}) };
+        return {
+          t: 'state',
+          ...(state.accepted ? { accepted: state.accepted } : {}),
+          ...(state.committed ? { committed: state.committed } : {}),
+        };
       case 'prepare': {
         if (state.committed) return { t: 'promise', committed: state.committed };
         return this.#promise(request.key, request.ballot, state);
@@ -79,7 +85,8 @@ export class Acceptor {
         return this.#accept(request.key, request.ballot, request.value, state);
       }
       case 'commit': {
-        if (!state.committed) await this.#store.save(request.key, { ...state, committed: request.value }, { synced: false });
+        if (!state.committed)
+          await this.#store.save(request.key, { ...state, committed: request.value }, { synced: false });
         return { t: 'ack' };
       }
     }
@@ -93,11 +100,13 @@ export class Acceptor {
       case 'read':
         return { t: 'state', ...accepted, ...(state.committed ? { committed: state.committed } : {}) };
       case 'prepare': {
-        if (erased || (state.committed && !request.erase)) return { t: 'promise', ...accepted, committed: state.committed! };
+        if (erased || (state.committed && !request.erase))
+          return { t: 'promise', ...accepted, committed: state.committed! };
         return this.#promise(request.key, request.ballot, state);
       }
       case 'accept': {
-        if (erased || (state.committed && !isTombstone(request.value))) return { t: 'nack', promised: state.promised, committed: state.committed! };
+        if (erased || (state.committed && !isTombstone(request.value)))
+          return { t: 'nack', promised: state.promised, committed: state.committed! };
         return this.#accept(request.key, request.ballot, request.value, state);
       }
       case 'commit': {
@@ -115,14 +124,24 @@ export class Acceptor {
   }
 
   async #promise(key: string, ballot: Ballot, state: AcceptorState): Promise<RegisterReply> {
-    if (compareBallots(ballot, state.promised) <= 0) return { t: 'nack', promised: state.promised, ...(state.committed ? { committed: state.committed } : {}) };
+    if (compareBallots(ballot, state.promised) <= 0)
+      return { t: 'nack', promised: state.promised, ...(state.committed ? { committed: state.committed } : {}) };
     await this.#store.save(key, { ...state, promised: ballot });
-    return { t: 'promise', ...(state.accepted ? { accepted: state.accepted } : {}), ...(state.committed ? { committed: state.committed } : {}) };
+    return {
+      t: 'promise',
+      ...(state.accepted ? { accepted: state.accepted } : {}),
+      ...(state.committed ? { committed: state.committed } : {}),
+    };
   }
 
   async #accept(key: string, ballot: Ballot, value: Uint8Array, state: AcceptorState): Promise<RegisterReply> {
-    if (compareBallots(ballot, state.promised) < 0) return { t: 'nack', promised: state.promised, ...(state.committed ? { committed: state.committed } : {}) };
-    await this.#store.save(key, { promised: ballot, accepted: { ballot, value }, ...(state.committed ? { committed: state.committed } : {}) });
+    if (compareBallots(ballot, state.promised) < 0)
+      return { t: 'nack', promised: state.promised, ...(state.committed ? { committed: state.committed } : {}) };
+    await this.#store.save(key, {
+      promised: ballot,
+      accepted: { ballot, value },
+      ...(state.committed ? { committed: state.committed } : {}),
+    });
     return { t: 'accepted' };
   }
 }

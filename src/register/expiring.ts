@@ -40,7 +40,10 @@ export function isExpiringKey(key: string): boolean {
  */
 export function withExpiry(expiresAtS: number, value: Uint8Array): Uint8Array {
   if (!Number.isSafeInteger(expiresAtS) || expiresAtS < 0 || expiresAtS > MAX_EXPIRY_S) {
-    throw new KeymeshError('ERR_INTERNAL', `a register record's expiry must be whole seconds from 0 to ${MAX_EXPIRY_S}, got ${expiresAtS}`);
+    throw new KeymeshError(
+      'ERR_INTERNAL',
+      `a register record's expiry must be whole seconds from 0 to ${MAX_EXPIRY_S}, got ${expiresAtS}`,
+    );
   }
   const out = new Uint8Array(HEADER_BYTES + value.byteLength);
   out[0] = MAGIC_0;

@@ -35,7 +35,13 @@ export function quorumNodes(quorum: Quorum): string[] {
 }
 
 /** Sends `request` to every node of `quorum` (each request may take `timeoutMs`) and gathers the answers. */
-export function gather(transport: RegisterTransport, timeoutMs: number, quorum: Quorum, request: RegisterRequest, rules: GatherRules): Promise<Gathered> {
+export function gather(
+  transport: RegisterTransport,
+  timeoutMs: number,
+  quorum: Quorum,
+  request: RegisterRequest,
+  rules: GatherRules,
+): Promise<Gathered> {
   const nodes = quorumNodes(quorum);
   return new Promise((resolve) => {
     const positive: RegisterReply[] = [];
@@ -101,7 +107,10 @@ function repliesOf(result: Gathered): RegisterReply[] {
 }
 
 /** The first committed value among the answers that `counts`, if any. */
-export function committedIn(result: Gathered, counts: (value: Uint8Array) => boolean = () => true): Uint8Array | undefined {
+export function committedIn(
+  result: Gathered,
+  counts: (value: Uint8Array) => boolean = () => true,
+): Uint8Array | undefined {
   for (const r of repliesOf(result)) {
     const committed = committedOf(r);
     if (committed && counts(committed)) return committed;

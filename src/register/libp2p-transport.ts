@@ -16,7 +16,14 @@ import type { Acceptor } from './acceptor.js';
 import type { RegisterReply, RegisterRequest } from './messages.js';
 import type { RegisterTransport } from './proposer.js';
 import { callNode } from '../replication/node-call.js';
-import { decodeRegister, encodeRegister, type WireReply, MAX_REGISTER_MESSAGE_BYTES, registerEnvelopeSchema, registerReplyEnvelopeSchema } from './wire.js';
+import {
+  decodeRegister,
+  encodeRegister,
+  type WireReply,
+  MAX_REGISTER_MESSAGE_BYTES,
+  registerEnvelopeSchema,
+  registerReplyEnvelopeSchema,
+} from './wire.js';
 
 /** The parts of a libp2p host the transport uses. */
 export type RegisterHost = RpcHost;
@@ -56,35 +63,62 @@ export class Libp2pRegisterTransport implements RegisterTransport {
 
   constructor(options: Libp2pRegisterTransportOptions) {
     this.#o = options;
-    this.#rpc = new RpcClient({ host: options.host, protocol: options.protocol, maxBytes: MAX_REGISTER_MESSAGE_BYTES, ...(options.mute ? { mute: options.mute } : {}) });
+    this.#rpc = new RpcClient({
+      host: options.host,
+      protocol: options.protocol,
+      maxBytes: MAX_REGISTER_MESSAGE_BYTES,
+      ...(options.mute ? { mute: options.mute } : {}),
+    });
   }
 
   /** Serves the local acceptor to peers. */
   async register(): Promise<void> {
     await serveRpc({
-      host: this.#o.host, protocol: this.#o.protocol, maxBytes: MAX_REGISTER_MESSAGE_BYTES,
-      handler: (payload, connection) => this.#serve(payload, connection.remotePeer.toString()), onBadMessage: this.#o.onBadMessage, log: this.#o.log,
+      host: this.#o.host,
+      protocol: this.#o.protocol,
+      maxBytes: MAX_REGISTER_MESSAGE_BYTES,
+      handler: (payload, connection) => this.#serve(payload, connection.remotePeer.toString()),
+      onBadMessage: this.#o.onBadMessage,
+      log: this.#o.log,
       ...(this.#o.mute ? { mute: this.#o.mute } : {}),
     });
   }
 
-  async request(to: string, request: RegisterRequest, timeoutMs: number, epoch = this.#o.epoch()): Promise<RegisterReply> {
+  async request(
+    to: string,
+    request: RegisterRequest,
+    timeoutMs: number,
+    epoch = this.#o.epoch(),
+  ): Promise<RegisterReply> {
     if (to === this.#o.nodeId) {
-      if (epoch !== this.#o.epoch()) throw new KeymeshError('ERR_UNAVAILABLE', `this node moved from cluster-map epoch ${epoch} to ${this.#o.epoch()}`);
-      if (!this.#votes(request.key, epoch)) throw new KeymeshError('ERR_UNAVAILABLE', 'this node does not vote in its cluster map');
+      if (epoch !== this.#o.epoch())
+        throw new KeymeshError(
+          'ERR_UNAVAILABLE',
+          `this node moved from cluster-map epoch ${epoch} to ${this.#o.epoch()}`,
+        );
+      if (!this.#votes(request.key, epoch))
+        throw new KeymeshError('ERR_UNAVAILABLE', 'this node does not vote in its cluster map');
       return this.#o.acceptor.handle(request);
     }
     const refused = this.#o.refuse?.(to);
     if (refused) throw new KeymeshError('ERR_UNAVAILABLE', `node ${to}: ${refused}`);
     const raw = await callNode(this.#rpc, {
-      to, peer: this.#o.peerOf(to), payload: encodeRegister({ v: 1, from: this.#o.nodeId, epoch, request }), timeoutMs, onReply: this.#o.onReply,
+      to,
+      peer: this.#o.peerOf(to),
+      payload: encodeRegister({ v: 1, from: this.#o.nodeId, epoch, request }),
+      timeoutMs,
+      onReply: this.#o.onReply,
     });
     const { reply } = decodeRegister(registerReplyEnvelopeSchema, raw);
     if (reply.t === 'wrong-epoch') {
       this.#o.onEpochMismatch?.(to, reply.epoch);
-      throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} is in cluster-map epoch ${reply.epoch}, this node in ${this.#o.epoch()}`);
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `node ${to} is in cluster-map epoch ${reply.epoch}, this node in ${this.#o.epoch()}`,
+      );
     }
-    if (reply.t === 'not-voting') throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} does not vote in its cluster map`);
+    if (reply.t === 'not-voting')
+      throw new KeymeshError('ERR_UNAVAILABLE', `node ${to} does not vote in its cluster map`);
     return reply as RegisterReply;
   }
 
@@ -98,7 +132,11 @@ export class Libp2pRegisterTransport implements RegisterTransport {
     const epoch = this.#o.epoch();
     const request = envelope.request as RegisterRequest;
     const sender = this.#o.identify ? this.#o.identify(remotePeer) : envelope.from;
-    if (sender !== undefined && sender !== envelope.from) throw new KeymeshError('ERR_BAD_MESSAGE', `a register request names node ${envelope.from}, but its peer is bound to node ${sender}`);
+    if (sender !== undefined && sender !== envelope.from)
+      throw new KeymeshError(
+        'ERR_BAD_MESSAGE',
+        `a register request names node ${envelope.from}, but its peer is bound to node ${sender}`,
+      );
     let reply: WireReply;
     if (sender === undefined) reply = { t: 'not-voting' };
     else if (envelope.epoch !== epoch) reply = { t: 'wrong-epoch', epoch };

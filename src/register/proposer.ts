@@ -35,7 +35,16 @@
 import { KeymeshError } from '../errors.js';
 import { DEFAULT_TIMING } from '../timing.js';
 import { MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
-import { committedIn, committedOf, gather, highestAccepted, quorumNodes, tombstoneIn, type Gathered, type GatherRules } from './gather.js';
+import {
+  committedIn,
+  committedOf,
+  gather,
+  highestAccepted,
+  quorumNodes,
+  tombstoneIn,
+  type Gathered,
+  type GatherRules,
+} from './gather.js';
 import type { RegisterReply, RegisterRequest } from './messages.js';
 import { isErasableKey, isTombstone, tombstone } from './tombstone.js';
 
@@ -69,8 +78,10 @@ export interface ProposerSettings {
 
 /** Default proposer settings. */
 export const DEFAULT_PROPOSER_SETTINGS: ProposerSettings = {
-  requestTimeoutMs: DEFAULT_TIMING.registerRequestTimeoutMs, deadlineMs: DEFAULT_TIMING.registerDeadlineMs,
-  backoffMinMs: DEFAULT_TIMING.backoffMinMs, backoffMaxMs: DEFAULT_TIMING.backoffMaxMs,
+  requestTimeoutMs: DEFAULT_TIMING.registerRequestTimeoutMs,
+  deadlineMs: DEFAULT_TIMING.registerDeadlineMs,
+  backoffMinMs: DEFAULT_TIMING.backoffMinMs,
+  backoffMaxMs: DEFAULT_TIMING.backoffMaxMs,
 };
 
 /**
@@ -124,7 +135,11 @@ export class Proposer {
 
   /** `onUndelivered` hears of every commit marker that did not reach its replica (for repair). */
   constructor(options: {
-    nodeId: string; transport: RegisterTransport; timers: ProposerTimers; random?: () => number; settings?: Partial<ProposerSettings>;
+    nodeId: string;
+    transport: RegisterTransport;
+    timers: ProposerTimers;
+    random?: () => number;
+    settings?: Partial<ProposerSettings>;
     onUndelivered?: (key: string, to: string, value: Uint8Array) => void;
   }) {
     this.#onUndelivered = options.onUndelivered;
@@ -159,12 +174,19 @@ export class Proposer {
    *   tombstone anywhere finishes the erasure).
    */
   async erase(key: string, replicas: readonly string[] | Quorum): Promise<RegisterOutcome> {
-    if (!isErasableKey(key)) throw new KeymeshError('ERR_INVALID_REQUEST', `register ${key.split('/')[0]}/…: its values cannot be erased`);
+    if (!isErasableKey(key))
+      throw new KeymeshError('ERR_INVALID_REQUEST', `register ${key.split('/')[0]}/…: its values cannot be erased`);
     return this.propose(key, toQuorum(replicas), tombstone(), 0, true);
   }
 
   /** {@link getOrCreate} with the round trips it took; with `erase`, {@link erase}. */
-  async propose(key: string, quorum: Quorum, candidate: Uint8Array, roundTripsSoFar = 0, erase = false): Promise<RegisterOutcome> {
+  async propose(
+    key: string,
+    quorum: Quorum,
+    candidate: Uint8Array,
+    roundTripsSoFar = 0,
+    erase = false,
+  ): Promise<RegisterOutcome> {
     const nodes = quorumNodes(quorum);
     const erasable = isErasableKey(key);
     // what decides at once: any commit marker, or on an erasable key the tombstone's (an erasure round ignores the
@@ -176,10 +198,16 @@ export class Proposer {
     for (let attempt = 0; this.#timers.now() < deadline; attempt++) {
       const ballot: Ballot = [this.#nextRound(key), this.#nodeId];
       roundTrips += 1;
-      const prepared = await this.#gather(quorum, { t: 'prepare', key, ballot, ...(erase ? { erase: true } : {}) }, {
-        ok: (r) => r.t === 'promise', decides: (r) => decides(committedOf(r), decisive),
-      });
-      const chosen = committedIn(prepared, decisive) ?? (erase || !prepared.quorate ? undefined : committedIn(prepared));
+      const prepared = await this.#gather(
+        quorum,
+        { t: 'prepare', key, ballot, ...(erase ? { erase: true } : {}) },
+        {
+          ok: (r) => r.t === 'promise',
+          decides: (r) => decides(committedOf(r), decisive),
+        },
+      );
+      const chosen =
+        committedIn(prepared, decisive) ?? (erase || !prepared.quorate ? undefined : committedIn(prepared));
       if (!erase && erasable && !isTombstone(chosen) && tombstoneIn(prepared) === 'accepted') {
         // an erasure under way: finish it (the tombstone beats any value; it needs a round marked `erase`)
         erase = true;
@@ -192,45 +220,68 @@ export class Proposer {
         await this.#backOff(key, prepared, attempt);
         continue;
       }
-      const value = erase ? candidate : highestAccepted(prepared.positive)?.value ?? candidate;
+      const value = erase ? candidate : (highestAccepted(prepared.positive)?.value ?? candidate);
       proposed = true;
       roundTrips += 1;
       // the prepare heard a quorum: a commit marker met now was chosen before or during this call, either is linearizable
       const counts = erase ? decisive : () => true;
-      const accepted = await this.#gather(quorum, { t: 'accept', key, ballot, value }, { ok: (r) => r.t === 'accepted', decides: (r) => decides(committedOf(r), counts) });
+      const accepted = await this.#gather(
+        quorum,
+        { t: 'accept', key, ballot, value },
+        { ok: (r) => r.t === 'accepted', decides: (r) => decides(committedOf(r), counts) },
+      );
       const chosenMeanwhile = committedIn(accepted, decisive) ?? committedIn(accepted, counts);
       if (chosenMeanwhile) return { value: this.#finish(key, nodes, chosenMeanwhile, quorum.epoch), roundTrips };
       if (accepted.quorate) return { value: this.#finish(key, nodes, value, quorum.epoch), roundTrips };
       await this.#backOff(key, accepted, attempt);
     }
     throw proposed
-      ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no majority confirmed before the deadline; the value may or may not have been chosen`)
-      : new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its replicas (${nodes.length}) could not be reached`);
+      ? new KeymeshError(
+          'ERR_OUTCOME_UNKNOWN',
+          `register ${key}: no majority confirmed before the deadline; the value may or may not have been chosen`,
+        )
+      : new KeymeshError(
+          'ERR_UNAVAILABLE',
+          `register ${key}: a majority of its replicas (${nodes.length}) could not be reached`,
+        );
   }
 
   /** {@link read} with the round trips it took. */
   async readOutcome(key: string, quorum: Quorum): Promise<RegisterOutcome> {
     const erasable = isErasableKey(key);
-    const states = await this.#gather(quorum, { t: 'read', key }, { ok: (r) => r.t === 'state', decides: (r) => decides(committedOf(r), (v) => !erasable || isTombstone(v)) });
+    const states = await this.#gather(
+      quorum,
+      { t: 'read', key },
+      { ok: (r) => r.t === 'state', decides: (r) => decides(committedOf(r), (v) => !erasable || isTombstone(v)) },
+    );
     if (erasable) {
       const seen = tombstoneIn(states);
       if (seen === 'accepted') return this.propose(key, quorum, tombstone(), 1, true);
       // a replica that answered with something else than the tombstone's marker is sent it again
       if (seen === 'committed') {
         const stale = states.failed > 0 || states.positive.some((r) => !isTombstone(committedOf(r)));
-        return { value: stale ? this.#finish(key, quorumNodes(quorum), tombstone(), quorum.epoch) : tombstone(), roundTrips: 1 };
+        return {
+          value: stale ? this.#finish(key, quorumNodes(quorum), tombstone(), quorum.epoch) : tombstone(),
+          roundTrips: 1,
+        };
       }
     }
     const chosen = committedIn(states);
     if (chosen && (states.quorate || !erasable)) return { value: chosen, roundTrips: 1 };
-    if (!states.quorate) throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: a majority of its replicas (${quorumNodes(quorum).length}) could not be reached`);
+    if (!states.quorate)
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `register ${key}: a majority of its replicas (${quorumNodes(quorum).length}) could not be reached`,
+      );
     const seen = highestAccepted(states.positive);
     return seen === undefined ? { value: undefined, roundTrips: 1 } : this.propose(key, quorum, seen.value, 1);
   }
 
   #finish(key: string, nodes: readonly string[], value: Uint8Array, epoch: number | undefined): Uint8Array {
     for (const to of nodes) {
-      this.#transport.request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs, epoch).catch(() => this.#onUndelivered?.(key, to, value));
+      this.#transport
+        .request(to, { t: 'commit', key, value }, this.#settings.requestTimeoutMs, epoch)
+        .catch(() => this.#onUndelivered?.(key, to, value));
     }
     return value;
   }
@@ -243,7 +294,8 @@ export class Proposer {
    */
   #nextRound(key: string): number {
     const round = (this.#rounds.get(key) ?? 0) + 1;
-    if (round > MAX_BALLOT_ROUND) throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: its ballot rounds are exhausted`);
+    if (round > MAX_BALLOT_ROUND)
+      throw new KeymeshError('ERR_UNAVAILABLE', `register ${key}: its ballot rounds are exhausted`);
     this.#remember(key, round);
     return round;
   }
@@ -255,7 +307,8 @@ export class Proposer {
   }
 
   async #backOff(key: string, result: Gathered, attempt: number): Promise<void> {
-    for (const r of result.negative) if (r.t === 'nack') this.#remember(key, Math.max(this.#rounds.get(key) ?? 0, r.promised[0]));
+    for (const r of result.negative)
+      if (r.t === 'nack') this.#remember(key, Math.max(this.#rounds.get(key) ?? 0, r.promised[0]));
     const { backoffMinMs: min, backoffMaxMs: max } = this.#settings;
     const ceiling = Math.min(max * 8, max * 2 ** Math.min(attempt, 3));
     await this.#timers.sleep(min + this.#random() * (ceiling - min));

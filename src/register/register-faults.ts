@@ -22,12 +22,17 @@ export interface RegisterFaults {
 const DIE_AFTER_MS = 200;
 
 /** `transport`, withholding the commit markers of the `killAfterAccept` key and then killing the process. */
-export function withCommitKill(transport: RegisterTransport, faults: RegisterFaults, o: { log: Logger; die?: () => void }): RegisterTransport {
+export function withCommitKill(
+  transport: RegisterTransport,
+  faults: RegisterFaults,
+  o: { log: Logger; die?: () => void },
+): RegisterTransport {
   let dying = false;
   const die = o.die ?? (() => process.kill(process.pid, 'SIGKILL'));
   return {
     request: (to, request, timeoutMs, epoch) => {
-      if (request.t !== 'commit' || request.key !== faults.killAfterAccept) return transport.request(to, request, timeoutMs, epoch);
+      if (request.t !== 'commit' || request.key !== faults.killAfterAccept)
+        return transport.request(to, request, timeoutMs, epoch);
       if (!dying) {
         dying = true;
         o.log.warn({ key: request.key }, 'fault injection: dying between accept and commit');
@@ -39,6 +44,11 @@ export function withCommitKill(transport: RegisterTransport, faults: RegisterFau
 }
 
 /** The replica sets of `key`: the placement's, or this node alone while `breakReplication` is on. */
-export function replicaSetsOf(placement: Placement, key: string, faults: RegisterFaults | undefined, nodeId: string): string[][] {
+export function replicaSetsOf(
+  placement: Placement,
+  key: string,
+  faults: RegisterFaults | undefined,
+  nodeId: string,
+): string[][] {
   return faults?.breakReplication ? [[nodeId]] : placement.replicaSets(key);
 }

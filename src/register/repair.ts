@@ -62,13 +62,21 @@ export class Repair {
    * One pass under `placement`: resends the undelivered markers whose replicas are live, then, when due, copies
    * every committed value held here. `current` says whether the placement is still the node's.
    */
-  async pass(options: { placement: Placement; live: ReadonlySet<string>; transport: RegisterTransport; keys: string[]; current: () => boolean }): Promise<void> {
+  async pass(options: {
+    placement: Placement;
+    live: ReadonlySet<string>;
+    transport: RegisterTransport;
+    keys: string[];
+    current: () => boolean;
+  }): Promise<void> {
     const { placement, live, transport } = options;
     /** Sends `value` to those of `to` that are `key`'s replicas; resolves with the ones it did not reach. */
     const send = async (key: string, value: Uint8Array, to: Iterable<string>): Promise<string[]> => {
       const replicas = new Set(placement.replicaSets(key).flat());
       const targets = [...to].filter((n) => n !== this.#nodeId && replicas.has(n));
-      const results = await Promise.allSettled(targets.map((n) => transport.request(n, { t: 'commit', key, value }, this.#requestTimeoutMs)));
+      const results = await Promise.allSettled(
+        targets.map((n) => transport.request(n, { t: 'commit', key, value }, this.#requestTimeoutMs)),
+      );
       return targets.filter((_, i) => results[i]!.status === 'rejected');
     };
     for (const [key, entry] of [...this.#undelivered]) {
@@ -93,8 +101,18 @@ export class Repair {
       const state = await this.#acceptorStore.load(key).catch(() => undefined);
       // an expired record is the sweep's, not worth a copy
       if (!state?.committed || this.#acceptorStore.isExpired(key, state.committed)) continue;
-      const replicas = placement.replicaSets(key).flat().filter((n) => n !== this.#nodeId);
-      const missed = [...replicas.filter((n) => !live.has(n)), ...(await send(key, state.committed, replicas.filter((n) => live.has(n))))];
+      const replicas = placement
+        .replicaSets(key)
+        .flat()
+        .filter((n) => n !== this.#nodeId);
+      const missed = [
+        ...replicas.filter((n) => !live.has(n)),
+        ...(await send(
+          key,
+          state.committed,
+          replicas.filter((n) => live.has(n)),
+        )),
+      ];
       for (const to of missed) this.noteUndelivered(key, to, state.committed);
     }
   }

@@ -66,7 +66,10 @@ export class Shredder {
         await this.#o.rewrite(key);
         await this.#o.compact(this.#o.recordKey(key));
       } catch (err) {
-        this.#o.log.warn({ err: (err as Error).message }, 'compacting an erased register record failed; its old bytes leave with a later compaction');
+        this.#o.log.warn(
+          { err: (err as Error).message },
+          'compacting an erased register record failed; its old bytes leave with a later compaction',
+        );
       }
     }
   }

@@ -34,14 +34,26 @@ const replySchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('not-voting') }),
 ]);
 
-export const registerEnvelopeSchema = z.strictObject({ v: z.literal(1), from: z.string().max(64), epoch: z.number().int().min(0), request: requestSchema });
-export const registerReplyEnvelopeSchema = z.strictObject({ v: z.literal(1), epoch: z.number().int().min(0), reply: replySchema });
+export const registerEnvelopeSchema = z.strictObject({
+  v: z.literal(1),
+  from: z.string().max(64),
+  epoch: z.number().int().min(0),
+  request: requestSchema,
+});
+export const registerReplyEnvelopeSchema = z.strictObject({
+  v: z.literal(1),
+  epoch: z.number().int().min(0),
+  reply: replySchema,
+});
 
 /**
  * A reply on the wire: a register reply, a refusal because the epochs differ, or a refusal because the replica
  * does not vote (it is not in its cluster map, or was removed).
  */
-export type WireReply = RegisterReply | { readonly t: 'wrong-epoch'; readonly epoch: number } | { readonly t: 'not-voting' };
+export type WireReply =
+  | RegisterReply
+  | { readonly t: 'wrong-epoch'; readonly epoch: number }
+  | { readonly t: 'not-voting' };
 
 export function encodeRegister(value: unknown): Uint8Array {
   return pack(value);

@@ -19,12 +19,23 @@ import { randomBytes } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import { z } from 'zod';
 import { KeymeshError } from '../errors.js';
-import { identityOf, parseRegistration, REGISTRATION_KINDS, type RegistrationKind, type RegistrationRecord } from './records.js';
+import {
+  identityOf,
+  parseRegistration,
+  REGISTRATION_KINDS,
+  type RegistrationKind,
+  type RegistrationRecord,
+} from './records.js';
 
 /** Largest log entry (bytes): room for the largest config entry (64 audiences of 512 characters, 128 scopes). */
 export const MAX_ENTRY_BYTES = 64 * 1024;
 /** Most registrations of each kind in one realm, as the config file allows (operators: in all). */
-export const MAX_REGISTRATIONS: Readonly<Record<RegistrationKind, number>> = { client: 1024, 'resource-server': 256, issuer: 64, operator: 64 };
+export const MAX_REGISTRATIONS: Readonly<Record<RegistrationKind, number>> = {
+  client: 1024,
+  'resource-server': 256,
+  issuer: 64,
+  operator: 64,
+};
 /** Longest `by` (an operator name, or `config:` and a node name, or `restore`). */
 const MAX_BY_CHARS = 80;
 /** Outcomes of recent slots kept, so a writer learns what became of its entry whoever applied it. */
@@ -103,7 +114,10 @@ export type ChangeOutcome =
   /** Taken in its slot but refused by a rule over several registrations (`reason`), or an import of a known one. */
   | { readonly outcome: 'refused'; readonly version: number; readonly reason: string };
 
-type Applied = { readonly effect: 'applied' } | { readonly effect: 'conflict'; readonly current: number } | { readonly effect: 'refused'; readonly reason: string };
+type Applied =
+  | { readonly effect: 'applied' }
+  | { readonly effect: 'conflict'; readonly current: number }
+  | { readonly effect: 'refused'; readonly reason: string };
 
 export class RegistrationLog {
   readonly #register: LogRegister;
@@ -155,7 +169,9 @@ export class RegistrationLog {
 
   /** Every registration, or those of one kind (and realm). */
   list(kind?: RegistrationKind, realm?: string): Registration[] {
-    return [...this.#view.values()].filter((r) => (kind === undefined || r.kind === kind) && (realm === undefined || r.realm === realm));
+    return [...this.#view.values()].filter(
+      (r) => (kind === undefined || r.kind === kind) && (realm === undefined || r.realm === realm),
+    );
   }
 
   /** Applies every slot after the last one applied that the register holds; resolves with the new version. */
@@ -176,20 +192,37 @@ export class RegistrationLog {
     if (change.op === 'put') {
       const record = parseRegistration(change.kind, change.record);
       const identity = identityOf(change.kind, record);
-      if (identity.id !== change.id || identity.realm !== change.realm) throw new KeymeshError('ERR_INVALID_REQUEST', `record: names ${change.kind} ${identity.id} in realm ${identity.realm}, not ${change.id} in realm ${change.realm}`);
+      if (identity.id !== change.id || identity.realm !== change.realm)
+        throw new KeymeshError(
+          'ERR_INVALID_REQUEST',
+          `record: names ${change.kind} ${identity.id} in realm ${identity.realm}, not ${change.id} in realm ${change.realm}`,
+        );
     }
     const entry = {
-      v: 1 as const, op: change.op, kind: change.kind, realm: change.realm, id: change.id,
-      ...(change.expects === undefined ? {} : { expects: change.expects }), ...(change.record === undefined ? {} : { record: change.record }),
-      by: change.by, ...(change.import ? { import: true as const } : {}), nonce: randomBytes(12).toString('base64url'),
+      v: 1 as const,
+      op: change.op,
+      kind: change.kind,
+      realm: change.realm,
+      id: change.id,
+      ...(change.expects === undefined ? {} : { expects: change.expects }),
+      ...(change.record === undefined ? {} : { record: change.record }),
+      by: change.by,
+      ...(change.import ? { import: true as const } : {}),
+      nonce: randomBytes(12).toString('base64url'),
     };
     const candidate = pack(entry);
-    if (candidate.byteLength > MAX_ENTRY_BYTES) throw new KeymeshError('ERR_INVALID_REQUEST', `record: at most ${MAX_ENTRY_BYTES} bytes`);
+    if (candidate.byteLength > MAX_ENTRY_BYTES)
+      throw new KeymeshError('ERR_INVALID_REQUEST', `record: at most ${MAX_ENTRY_BYTES} bytes`);
     // what every node would take as a change of nothing is never proposed
-    if (!decodeEntry(candidate)) throw new KeymeshError('ERR_INVALID_REQUEST', `the change does not form a valid log entry (by: at most ${MAX_BY_CHARS} characters; realm: at most 64; id: at most 512)`);
+    if (!decodeEntry(candidate))
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        `the change does not form a valid log entry (by: at most ${MAX_BY_CHARS} characters; realm: at most 64; id: at most 512)`,
+      );
     const outcome = await this.#append(candidate, () => {
       const current = this.get(change.kind, change.realm, change.id)?.version ?? 0;
-      if (change.import && this.named(change.kind, change.realm, change.id)) return { outcome: 'refused', version: this.#applied, reason: 'the log already names it' };
+      if (change.import && this.named(change.kind, change.realm, change.id))
+        return { outcome: 'refused', version: this.#applied, reason: 'the log already names it' };
       return change.expects !== undefined && change.expects !== current ? { outcome: 'conflict', current } : undefined;
     });
     return outcome;
@@ -200,7 +233,8 @@ export class RegistrationLog {
    */
   async bootstrapWith(digest: string, by: string): Promise<Bootstrap> {
     const candidate = pack({ v: 1, op: 'bootstrap', digest, by, nonce: randomBytes(12).toString('base64url') });
-    const done = () => (this.#bootstrap ? { outcome: 'refused' as const, version: this.#applied, reason: 'bootstrapped' } : undefined);
+    const done = () =>
+      this.#bootstrap ? { outcome: 'refused' as const, version: this.#applied, reason: 'bootstrapped' } : undefined;
     await this.#append(candidate, done);
     return this.#bootstrap!;
   }
@@ -225,7 +259,10 @@ export class RegistrationLog {
         return { outcome: 'refused', version: slot, reason: effect.reason };
       }
     }
-    throw new KeymeshError('ERR_UNAVAILABLE', `no slot of the registrations log could be had in ${APPEND_ATTEMPTS} attempts (many changes at once?); try again`);
+    throw new KeymeshError(
+      'ERR_UNAVAILABLE',
+      `no slot of the registrations log could be had in ${APPEND_ATTEMPTS} attempts (many changes at once?); try again`,
+    );
   }
 
   async #readForward(): Promise<number> {
@@ -279,7 +316,8 @@ export class RegistrationLog {
       return { effect: 'refused', reason: (err as Error).message };
     }
     const identity = identityOf(entry.kind, record);
-    if (identity.id !== entry.id || identity.realm !== entry.realm) return { effect: 'refused', reason: 'the record names another registration' };
+    if (identity.id !== entry.id || identity.realm !== entry.realm)
+      return { effect: 'refused', reason: 'the record names another registration' };
     const clash = this.#clash(entry.kind, entry.realm, entry.id, record);
     if (clash) {
       // an import refused is decided for good: never imported again, never served from a file
@@ -298,11 +336,14 @@ export class RegistrationLog {
   #clash(kind: RegistrationKind, realm: string, id: string, record: RegistrationRecord): string | undefined {
     if (kind === 'client') {
       const realms = (record as { realms: readonly string[] }).realms;
-      if (realms.length !== 1) return `record.realms: a registered client belongs to one realm (${realm}); register it once per realm`;
+      if (realms.length !== 1)
+        return `record.realms: a registered client belongs to one realm (${realm}); register it once per realm`;
     }
     if (kind === 'resource-server') {
       const clientId = (record as { clientId: string }).clientId;
-      const other = this.list('resource-server', realm).find((r) => r.id !== id && (r.record as { clientId: string }).clientId === clientId);
+      const other = this.list('resource-server', realm).find(
+        (r) => r.id !== id && (r.record as { clientId: string }).clientId === clientId,
+      );
       if (other) return `record.clientId: client ${clientId} is already resource server ${other.id} in realm ${realm}`;
     }
     if (kind === 'operator') {
@@ -312,7 +353,8 @@ export class RegistrationLog {
       if (other) return 'record.hash: another operator has this token';
     }
     const same = this.list(kind, kind === 'operator' ? undefined : realm);
-    if (!same.some((r) => r.id === id) && same.length >= MAX_REGISTRATIONS[kind]) return `at most ${MAX_REGISTRATIONS[kind]} registrations of kind ${kind}${kind === 'operator' ? '' : ` in realm ${realm}`}`;
+    if (!same.some((r) => r.id === id) && same.length >= MAX_REGISTRATIONS[kind])
+      return `at most ${MAX_REGISTRATIONS[kind]} registrations of kind ${kind}${kind === 'operator' ? '' : ` in realm ${realm}`}`;
     return undefined;
   }
 }
@@ -325,7 +367,10 @@ function decodeEntry(value: Uint8Array): z.output<typeof entrySchema> | z.output
   if (value.byteLength > MAX_ENTRY_BYTES) return undefined;
   try {
     const decoded: unknown = unpack(value);
-    const parsed = (decoded as { op?: unknown } | null)?.op === 'bootstrap' ? bootstrapSchema.safeParse(decoded) : entrySchema.safeParse(decoded);
+    const parsed =
+      (decoded as { op?: unknown } | null)?.op === 'bootstrap'
+        ? bootstrapSchema.safeParse(decoded)
+        : entrySchema.safeParse(decoded);
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

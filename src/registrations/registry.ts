@@ -117,7 +117,10 @@ export class Registry {
     const fromFile = this.#file.filter((f) => f.kind === kind && inRealm(f));
     if (this.#phase === 'file') return fromFile.map((f) => f.record);
     const log = this.#o.log;
-    const pending = log.bootstrap?.digest === this.#digest ? fromFile.filter((f) => !log.named(f.kind, f.realm, f.id) && !this.#unimportable.has(fileKey(f))) : [];
+    const pending =
+      log.bootstrap?.digest === this.#digest
+        ? fromFile.filter((f) => !log.named(f.kind, f.realm, f.id) && !this.#unimportable.has(fileKey(f)))
+        : [];
     return [...log.list(kind, realm).map((r) => r.record), ...pending.map((f) => f.record)];
   }
 
@@ -159,7 +162,12 @@ export class Registry {
   /** A member's heartbeat named `version`: catch up when it is newer than this node's. */
   heard(version: number): void {
     if (!this.#running || this.#stopped || version <= this.#o.log.version) return;
-    this.#follow().catch((err: unknown) => this.#o.logger.debug({ err: (err as Error).message }, 'could not read the registrations log; the next round tries again'));
+    this.#follow().catch((err: unknown) =>
+      this.#o.logger.debug(
+        { err: (err as Error).message },
+        'could not read the registrations log; the next round tries again',
+      ),
+    );
   }
 
   /**
@@ -167,7 +175,11 @@ export class Registry {
    * @throws KeymeshError `ERR_UNAVAILABLE` while this node has not caught up with the log; the log's errors.
    */
   async change(change: Change): Promise<ChangeOutcome> {
-    if (this.#phase !== 'cluster') throw new KeymeshError('ERR_UNAVAILABLE', 'this node has not read the registrations log yet (is a majority of its replicas reachable?); try again or ask another node');
+    if (this.#phase !== 'cluster')
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        'this node has not read the registrations log yet (is a majority of its replicas reachable?); try again or ask another node',
+      );
     const outcome = await this.#o.log.change(change);
     await this.#remember();
     this.#o.announce?.();
@@ -199,7 +211,11 @@ export class Registry {
     await log.catchUp();
     if (this.#stopped) return;
     if (this.#phase !== 'cluster') {
-      if (log.version < this.#served) this.#o.logger.warn({ version: log.version, served: this.#served }, 'the registrations log is behind the version this node served before (restored from a snapshot?); serving the log as it is');
+      if (log.version < this.#served)
+        this.#o.logger.warn(
+          { version: log.version, served: this.#served },
+          'the registrations log is behind the version this node served before (restored from a snapshot?); serving the log as it is',
+        );
       if (!log.bootstrap) await log.bootstrapWith(this.#digest, this.#o.node);
       this.#phase = 'cluster';
       this.#changed();
@@ -212,7 +228,10 @@ export class Registry {
       this.#warned = true;
       const differences = this.differences().filter((d) => d.cluster !== 'importing');
       if (differences.length > 0) {
-        this.#o.logger.warn({ differences: differences.slice(0, 20), count: differences.length }, 'the config file disagrees with the registrations in the cluster; the cluster is served (manage them with the registrations API)');
+        this.#o.logger.warn(
+          { differences: differences.slice(0, 20), count: differences.length },
+          'the config file disagrees with the registrations in the cluster; the cluster is served (manage them with the registrations API)',
+        );
       }
     }
   }
@@ -226,17 +245,31 @@ export class Registry {
       if (log.named(f.kind, f.realm, f.id) || this.#unimportable.has(fileKey(f))) continue;
       let outcome: ChangeOutcome;
       try {
-        outcome = await log.change({ op: 'put', kind: f.kind, realm: f.realm, id: f.id, record: f.record, by: `config:${this.#o.node}`.slice(0, 80), import: true });
+        outcome = await log.change({
+          op: 'put',
+          kind: f.kind,
+          realm: f.realm,
+          id: f.id,
+          record: f.record,
+          by: `config:${this.#o.node}`.slice(0, 80),
+          import: true,
+        });
       } catch (err) {
         if (!isKeymeshError(err, 'ERR_INVALID_REQUEST')) throw err;
         // it can never be imported: never served either
         this.#unimportable.set(fileKey(f), (err as Error).message);
         this.#changed();
-        this.#o.logger.warn({ kind: f.kind, realm: f.realm, id: f.id, reason: (err as Error).message }, 'a config-file registration cannot be imported; it is not served');
+        this.#o.logger.warn(
+          { kind: f.kind, realm: f.realm, id: f.id, reason: (err as Error).message },
+          'a config-file registration cannot be imported; it is not served',
+        );
         continue;
       }
       if (outcome.outcome === 'refused' && outcome.reason !== 'the log already names it') {
-        this.#o.logger.warn({ kind: f.kind, realm: f.realm, id: f.id, reason: outcome.reason }, 'a config-file registration was refused by the cluster; it is not served');
+        this.#o.logger.warn(
+          { kind: f.kind, realm: f.realm, id: f.id, reason: outcome.reason },
+          'a config-file registration was refused by the cluster; it is not served',
+        );
       }
     }
   }
@@ -263,10 +296,15 @@ export class Registry {
 }
 
 /** The config file's registrations, one per kind, realm and id (a client of several realms is one per realm). */
-export function fileRegistrations(config: Pick<Config, 'clients' | 'resourceServers' | 'trustedIssuers' | 'operatorTokens'>): FileRegistration[] {
+export function fileRegistrations(
+  config: Pick<Config, 'clients' | 'resourceServers' | 'trustedIssuers' | 'operatorTokens'>,
+): FileRegistration[] {
   const out: FileRegistration[] = [];
-  for (const c of config.clients) for (const realm of c.realms) out.push({ kind: 'client', realm, id: c.clientId, record: { ...c, realms: [realm] } });
-  for (const r of config.resourceServers) out.push({ kind: 'resource-server', realm: r.realm, id: r.audience, record: r });
+  for (const c of config.clients)
+    for (const realm of c.realms)
+      out.push({ kind: 'client', realm, id: c.clientId, record: { ...c, realms: [realm] } });
+  for (const r of config.resourceServers)
+    out.push({ kind: 'resource-server', realm: r.realm, id: r.audience, record: r });
   for (const t of config.trustedIssuers) out.push({ kind: 'issuer', realm: t.realm, id: t.issuer, record: t });
   for (const t of config.operatorTokens) out.push({ kind: 'operator', realm: DEFAULT_REALM, id: t.name, record: t });
   return out;
@@ -276,7 +314,9 @@ const fileKey = (f: FileRegistration) => `${f.kind}\u0000${f.realm}\u0000${f.id}
 
 /** Digest of a set of registrations (order does not count). */
 function digestOf(entries: readonly FileRegistration[]): string {
-  const lines = entries.map((e) => `${REGISTRATION_KINDS.indexOf(e.kind)}\u0000${e.realm}\u0000${e.id}\u0000${canonical(e.record)}`).sort();
+  const lines = entries
+    .map((e) => `${REGISTRATION_KINDS.indexOf(e.kind)}\u0000${e.realm}\u0000${e.id}\u0000${canonical(e.record)}`)
+    .sort();
   return createHash('sha256').update(lines.join('\n')).digest('base64url');
 }
 
@@ -284,7 +324,11 @@ function digestOf(entries: readonly FileRegistration[]): string {
 export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value).sort().filter((k) => (value as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }

@@ -24,7 +24,10 @@ export interface RegistrationRestoreCounts {
 }
 
 /** Creates in `registry` the registrations the source's log `slots` (register key → value) ends with. */
-export async function restoreRegistrations(slots: ReadonlyMap<string, Uint8Array>, registry: Registry): Promise<RegistrationRestoreCounts> {
+export async function restoreRegistrations(
+  slots: ReadonlyMap<string, Uint8Array>,
+  registry: Registry,
+): Promise<RegistrationRestoreCounts> {
   const source = new RegistrationLog({
     getOrCreate: async () => {
       throw new Error('the snapshot log is read only');
@@ -40,7 +43,15 @@ export async function restoreRegistrations(slots: ReadonlyMap<string, Uint8Array
       if (counts.conflicts.length < 20) counts.conflicts.push(`${r.kind} ${r.realm} ${r.id} (deleted in this cluster)`);
       continue;
     }
-    const outcome = await registry.change({ op: 'put', kind: r.kind, realm: r.realm, id: r.id, record: r.record, by: 'restore', expects: 0 });
+    const outcome = await registry.change({
+      op: 'put',
+      kind: r.kind,
+      realm: r.realm,
+      id: r.id,
+      record: r.record,
+      by: 'restore',
+      expects: 0,
+    });
     if (outcome.outcome === 'applied') {
       counts.written += 1;
       continue;

@@ -12,7 +12,9 @@ import type { CoordRequest } from './coord.js';
 
 /** Whether `nodeId` is a member (any role) of `map`, and `map` is of `epoch` when one is named. */
 export function isMember(map: ClusterMap | undefined, nodeId: string, epoch?: number): boolean {
-  return map !== undefined && (epoch === undefined || map.epoch === epoch) && map.members.some((m) => m.nodeId === nodeId);
+  return (
+    map !== undefined && (epoch === undefined || map.epoch === epoch) && map.members.some((m) => m.nodeId === nodeId)
+  );
 }
 
 /** Whether `nodeId` may send register requests in `epoch`. */

@@ -29,10 +29,23 @@ export interface AgreementCluster {
 }
 
 /** The timings the agreement role and the register read (see `timing.ts`, where each is described). */
-export type AgreementTiming = Pick<Timing,
-  | 'tickMs' | 'genesisGraceMs' | 'driverGraceMs' | 'repairIntervalMs' | 'sweepIntervalMs' | 'coordRequestTimeoutMs' | 'handoverTimeoutMs'
-  | 'registerRequestTimeoutMs' | 'registerDeadlineMs' | 'backoffMinMs' | 'backoffMaxMs' | 'hedgeAfterMs' | 'unansweredRetryAfterMs'
-  | 'restoredNoticeIntervalMs'>;
+export type AgreementTiming = Pick<
+  Timing,
+  | 'tickMs'
+  | 'genesisGraceMs'
+  | 'driverGraceMs'
+  | 'repairIntervalMs'
+  | 'sweepIntervalMs'
+  | 'coordRequestTimeoutMs'
+  | 'handoverTimeoutMs'
+  | 'registerRequestTimeoutMs'
+  | 'registerDeadlineMs'
+  | 'backoffMinMs'
+  | 'backoffMaxMs'
+  | 'hedgeAfterMs'
+  | 'unansweredRetryAfterMs'
+  | 'restoredNoticeIntervalMs'
+>;
 
 export const DEFAULT_AGREEMENT_TIMING: AgreementTiming = DEFAULT_TIMING;
 
@@ -56,7 +69,11 @@ export interface AgreementOptions {
    * answered nor sent (a silent network, see `rpc.ts`). All are read at the moment they matter, so they can change
    * at run time.
    */
-  readonly faults?: { readonly killAfterAccept: string | undefined; readonly breakReplication: boolean; isMuted?(peerId: string): boolean };
+  readonly faults?: {
+    readonly killAfterAccept: string | undefined;
+    readonly breakReplication: boolean;
+    isMuted?(peerId: string): boolean;
+  };
   /** Gives the data directory a new node id (used when it turns out to be restored from a backup). */
   readonly renewNodeId?: () => string;
   /**

@@ -27,7 +27,16 @@ import type { GenerationProof } from '../cluster/generation-proof.js';
 import { KeymeshError } from '../errors.js';
 import { Acceptor } from '../register/acceptor.js';
 import { PREFIX as REGISTER_RECORD_PREFIX, SealedAcceptorStore } from '../register/acceptor-store.js';
-import { decodeMap, encodeMap, isStable, mapKey, memberIds, withJoining, withLeaving, type ClusterMap } from '../cluster-map/cluster-map.js';
+import {
+  decodeMap,
+  encodeMap,
+  isStable,
+  mapKey,
+  memberIds,
+  withJoining,
+  withLeaving,
+  type ClusterMap,
+} from '../cluster-map/cluster-map.js';
 import type { Coord, CoordReply, CoordRequest } from './coord.js';
 import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 import type { Libp2pRegisterTransport } from '../register/libp2p-transport.js';
@@ -41,9 +50,22 @@ import { withCommitKill } from '../register/register-faults.js';
 import { Repair } from '../register/repair.js';
 import { Shredder } from '../register/shredding.js';
 import { isErasedValue } from '../register/tombstone.js';
-import { DEFAULT_AGREEMENT_TIMING, DEFAULT_EXPIRY_GRACE_MS, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView } from './agreement-types.js';
+import {
+  DEFAULT_AGREEMENT_TIMING,
+  DEFAULT_EXPIRY_GRACE_MS,
+  type AgreementCluster,
+  type AgreementOptions,
+  type AgreementTiming,
+  type AgreementView,
+} from './agreement-types.js';
 
-export { DEFAULT_AGREEMENT_TIMING, type AgreementCluster, type AgreementOptions, type AgreementTiming, type AgreementView };
+export {
+  DEFAULT_AGREEMENT_TIMING,
+  type AgreementCluster,
+  type AgreementOptions,
+  type AgreementTiming,
+  type AgreementView,
+};
 
 /** Where the acceptor store keeps register `key`'s record (`acceptor-store.ts`). */
 const recordKey = (key: string) => `${REGISTER_RECORD_PREFIX}${key}`;
@@ -75,22 +97,46 @@ export class Agreement implements ClusterDelegate {
     this.#o = options;
     this.#timing = { ...DEFAULT_AGREEMENT_TIMING, ...options.timing };
     this.#forwarder = new Forwarder({
-      timing: this.#timing, request: (to, request, timeoutMs) => this.#coord!.request(to, request, timeoutMs), alive: () => this.#alive(),
-      isRestored: (id) => this.#restoredDirs.isRestored(id), probe: (id) => this.#cluster?.probe?.(id),
+      timing: this.#timing,
+      request: (to, request, timeoutMs) => this.#coord!.request(to, request, timeoutMs),
+      alive: () => this.#alive(),
+      isRestored: (id) => this.#restoredDirs.isRestored(id),
+      probe: (id) => this.#cluster?.probe?.(id),
     });
-    this.#keeper = new MapKeeper({ store: options.store, nodeId: options.nodeId, replicationFactor: options.replicationFactor, clock: options.clock, log: options.log });
-    this.#acceptorStore = new SealedAcceptorStore(options.store, { clock: options.clock, expiryGraceMs: options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS });
-    this.#repairs = new Repair({ nodeId: options.nodeId, acceptorStore: this.#acceptorStore, requestTimeoutMs: this.#timing.coordRequestTimeoutMs });
+    this.#keeper = new MapKeeper({
+      store: options.store,
+      nodeId: options.nodeId,
+      replicationFactor: options.replicationFactor,
+      clock: options.clock,
+      log: options.log,
+    });
+    this.#acceptorStore = new SealedAcceptorStore(options.store, {
+      clock: options.clock,
+      expiryGraceMs: options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS,
+    });
+    this.#repairs = new Repair({
+      nodeId: options.nodeId,
+      acceptorStore: this.#acceptorStore,
+      requestTimeoutMs: this.#timing.coordRequestTimeoutMs,
+    });
     const shredder = new Shredder({
-      compact: (prefix) => options.store.compact(prefix), recordKey, log: options.log,
+      compact: (prefix) => options.store.compact(prefix),
+      recordKey,
+      log: options.log,
       rewrite: async (key) => {
         const state = await this.#acceptorStore.load(key);
         if (state && isErasedValue(key, state.committed)) await this.#acceptorStore.save(key, state);
       },
     });
     this.#operations = new RegisterOperations({
-      keeper: this.#keeper, acceptorStore: this.#acceptorStore, forwarder: this.#forwarder, proposer: () => this.#proposer,
-      nodeId: options.nodeId, bootstrapExpect: options.bootstrapExpect, faults: options.faults, metrics: options.metrics,
+      keeper: this.#keeper,
+      acceptorStore: this.#acceptorStore,
+      forwarder: this.#forwarder,
+      proposer: () => this.#proposer,
+      nodeId: options.nodeId,
+      bootstrapExpect: options.bootstrapExpect,
+      faults: options.faults,
+      metrics: options.metrics,
     });
     this.#acceptor = new Acceptor(this.#acceptorStore, {
       onErased: (key) => {
@@ -99,9 +145,15 @@ export class Agreement implements ClusterDelegate {
       },
     });
     this.#restoredDirs = new RestoredDirectories({
-      store: options.store, nodeId: options.nodeId, log: options.log, generation: () => this.#acceptorStore.generation,
+      store: options.store,
+      nodeId: options.nodeId,
+      log: options.log,
+      generation: () => this.#acceptorStore.generation,
       isOwnProof: (proof) => this.#cluster?.isOwnProof(proof) ?? Promise.resolve(false),
-      tell: (nodeId, proof) => void this.#coord?.request(nodeId, { t: 'restored', proof }, this.#timing.coordRequestTimeoutMs).catch(() => undefined),
+      tell: (nodeId, proof) =>
+        void this.#coord
+          ?.request(nodeId, { t: 'restored', proof }, this.#timing.coordRequestTimeoutMs)
+          .catch(() => undefined),
       noticeIntervalMs: this.#timing.restoredNoticeIntervalMs,
       ...(options.renewNodeId ? { renewNodeId: options.renewNodeId } : {}),
     });
@@ -121,10 +173,15 @@ export class Agreement implements ClusterDelegate {
    * Asks member `nodeId` (this node included) a management-key step.
    * @throws PeerUnreachableError, or the KeymeshError the member answered with.
    */
-  async askManagementKeys(nodeId: string, request: ManagementKeyRequest, timeoutMs: number): Promise<ManagementKeyReport> {
+  async askManagementKeys(
+    nodeId: string,
+    request: ManagementKeyRequest,
+    timeoutMs: number,
+  ): Promise<ManagementKeyReport> {
     if (!this.#coord) throw new KeymeshError('ERR_UNAVAILABLE', 'the cluster is not started yet');
     const reply = await this.#coord.request(nodeId, request, timeoutMs);
-    if (reply.t !== 'mk') throw new KeymeshError('ERR_INTERNAL', `node ${nodeId} answered a management-key step with ${reply.t}`);
+    if (reply.t !== 'mk')
+      throw new KeymeshError('ERR_INTERNAL', `node ${nodeId} answered a management-key step with ${reply.t}`);
     return reply.report;
   }
 
@@ -141,36 +198,70 @@ export class Agreement implements ClusterDelegate {
     this.#cluster = cluster;
     const { nodeId, clusterId, log } = this.#o;
     // loaded only now, with the libp2p host: the node serves its keys before the libp2p code is imported
-    const [{ Libp2pRegisterTransport }, { Coord }] = await Promise.all([import('../register/libp2p-transport.js'), import('./coord.js')]);
+    const [{ Libp2pRegisterTransport }, { Coord }] = await Promise.all([
+      import('../register/libp2p-transport.js'),
+      import('./coord.js'),
+    ]);
     this.#transport = new Libp2pRegisterTransport({
-      host: cluster.host, protocol: `/keymesh/${clusterId}/register/1`, nodeId, acceptor: this.#acceptor,
-      peerOf: (id) => cluster.peerOf(id), epoch: () => this.#keeper.epoch,
+      host: cluster.host,
+      protocol: `/keymesh/${clusterId}/register/1`,
+      nodeId,
+      acceptor: this.#acceptor,
+      peerOf: (id) => cluster.peerOf(id),
+      epoch: () => this.#keeper.epoch,
       votes: (key, epoch) => this.#votes(key, epoch),
-      refuse: (id) => (this.#restoredDirs.isRestored(id) ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted' : undefined),
+      refuse: (id) =>
+        this.#restoredDirs.isRestored(id)
+          ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted'
+          : undefined,
       onEpochMismatch: (id, epoch) => this.#changes?.onEpochMismatch(id, epoch),
-      onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'register' }),
+      onBadMessage: (peer, err) => cluster.strike(peer, err),
+      log: log.child({ component: 'register' }),
       identify: (peer) => cluster.identify(peer),
       mayPropose: (id, epoch) => mayPropose(this.#keeper.map, id, epoch),
-      onReply: (id, answered) => this.#forwarder.noteReply(id, answered), ...this.#muted(),
+      onReply: (id, answered) => this.#forwarder.noteReply(id, answered),
+      ...this.#muted(),
     });
     this.#coord = new Coord({
-      host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id),
-      handler: (request, from) => this.#handle(request, from), onBadMessage: (peer, err) => cluster.strike(peer, err), log: log.child({ component: 'coord' }),
+      host: cluster.host,
+      protocol: `/keymesh/${clusterId}/coord/1`,
+      nodeId,
+      peerOf: (id) => cluster.peerOf(id),
+      handler: (request, from) => this.#handle(request, from),
+      onBadMessage: (peer, err) => cluster.strike(peer, err),
+      log: log.child({ component: 'coord' }),
       identify: (peer) => cluster.identify(peer),
       mayAsk: (from, request) => mayAsk(this.#keeper.map, from, request),
-      onReply: (id, answered) => this.#forwarder.noteReply(id, answered), ...this.#muted(),
+      onReply: (id, answered) => this.#forwarder.noteReply(id, answered),
+      ...this.#muted(),
     });
     const faults = this.#o.faults;
     this.#proposer = new Proposer({
-      nodeId, timers: { now: () => monotonicClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-      settings: { requestTimeoutMs: this.#timing.registerRequestTimeoutMs, deadlineMs: this.#timing.registerDeadlineMs, backoffMinMs: this.#timing.backoffMinMs, backoffMaxMs: this.#timing.backoffMaxMs },
+      nodeId,
+      timers: { now: () => monotonicClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      settings: {
+        requestTimeoutMs: this.#timing.registerRequestTimeoutMs,
+        deadlineMs: this.#timing.registerDeadlineMs,
+        backoffMinMs: this.#timing.backoffMinMs,
+        backoffMaxMs: this.#timing.backoffMaxMs,
+      },
       transport: faults ? withCommitKill(this.#transport, faults, { log }) : this.#transport,
       onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
     });
     this.#changes = new MapChanges({
-      nodeId, name: this.#o.name, bootstrapExpect: this.#o.bootstrapExpect, replicationFactor: this.#o.replicationFactor, log,
-      timing: this.#timing, keeper: this.#keeper, proposer: this.#proposer, coord: this.#coord, transport: this.#transport, cluster,
-      localKeys: () => this.#localKeys(), wasMember: () => this.#wasMember,
+      nodeId,
+      name: this.#o.name,
+      bootstrapExpect: this.#o.bootstrapExpect,
+      replicationFactor: this.#o.replicationFactor,
+      log,
+      timing: this.#timing,
+      keeper: this.#keeper,
+      proposer: this.#proposer,
+      coord: this.#coord,
+      transport: this.#transport,
+      cluster,
+      localKeys: () => this.#localKeys(),
+      wasMember: () => this.#wasMember,
     });
     await this.#transport.register();
     await this.#coord.register();
@@ -211,12 +302,17 @@ export class Agreement implements ClusterDelegate {
    * note conflicts, and notice a peer whose generation went back (its data directory was restored from a backup:
    * it may have forgotten promises, so its votes stop counting and it is told to rejoin as a new member).
    */
-  observePeer(peer: { nodeId: string; name: string }, summary: { epoch: number; id: string } | undefined, generation?: number): void {
+  observePeer(
+    peer: { nodeId: string; name: string },
+    summary: { epoch: number; id: string } | undefined,
+    generation?: number,
+  ): void {
     if (generation !== undefined) this.#restoredDirs.observe(peer, generation);
     const ours = this.#keeper.map;
     if (summary && ours && summary.id !== ours.id) return this.#keeper.noteConflict(summary.id, summary.epoch, peer);
     if (summary && summary.epoch > (ours?.epoch ?? 0) && ours) void this.#changes?.fetch(peer.nodeId);
-    else if (ours && (summary?.epoch ?? 0) < ours.epoch && ours.members.some((m) => m.nodeId === peer.nodeId)) void this.#changes?.push(peer.nodeId, ours);
+    else if (ours && (summary?.epoch ?? 0) < ours.epoch && ours.members.some((m) => m.nodeId === peer.nodeId))
+      void this.#changes?.push(peer.nodeId, ours);
   }
 
   /** A member signed generation `proof.g` (checked by the cluster layer against its peer's key). */
@@ -229,7 +325,17 @@ export class Agreement implements ClusterDelegate {
     const placement = this.#keeper.placement;
     const shares = placement ? placement.next.shares(1024) : {};
     const self = this.#keeper.self;
-    const status = this.#restoredDirs.self ? 'restored' : !map ? 'waiting-for-genesis' : self ? (self.role === 'joining' ? 'joining' : 'member') : this.#wasMember ? 'removed' : 'outside';
+    const status = this.#restoredDirs.self
+      ? 'restored'
+      : !map
+        ? 'waiting-for-genesis'
+        : self
+          ? self.role === 'joining'
+            ? 'joining'
+            : 'member'
+          : this.#wasMember
+            ? 'removed'
+            : 'outside';
     return {
       map: map ? { ...map, members: map.members.map((m) => ({ ...m, share: shares[m.nodeId] ?? 0 })) } : null,
       conflicts: this.#keeper.conflicts(),
@@ -283,7 +389,8 @@ export class Agreement implements ClusterDelegate {
         return { t: 'ok' };
       case 'join': {
         const map = this.#requireMember();
-        if (!map.members.some((m) => m.nodeId === request.nodeId)) await this.#requireChanges().change(map, withJoining(map, request.nodeId, request.name));
+        if (!map.members.some((m) => m.nodeId === request.nodeId))
+          await this.#requireChanges().change(map, withJoining(map, request.nodeId, request.name));
         return { t: 'ok' };
       }
       case 'handover':
@@ -292,16 +399,21 @@ export class Agreement implements ClusterDelegate {
         await this.#restoredDirs.conclude(request.proof);
         return { t: 'ok' };
       case 'mk': {
-        if (!this.#o.managementKeys) throw new KeymeshError('ERR_UNAVAILABLE', 'this node takes no management-key steps');
+        if (!this.#o.managementKeys)
+          throw new KeymeshError('ERR_UNAVAILABLE', 'this node takes no management-key steps');
         return { t: 'mk', report: await this.#o.managementKeys(request, from) };
       }
       case 'op': {
-        if (request.key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
+        if (request.key.startsWith(MAP_PREFIX))
+          throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
         const outcome = await this.#operations.run(request.op, request.key, request.candidate, true);
         return { t: 'value', ...(outcome.value ? { value: outcome.value } : {}), roundTrips: outcome.roundTrips };
       }
       case 'dump':
-        return (await import('../snapshot/dump-page.js')).dumpPage({ store: this.#acceptorStore, placement: this.#keeper.placement, nodeId: this.#o.nodeId }, request);
+        return (await import('../snapshot/dump-page.js')).dumpPage(
+          { store: this.#acceptorStore, placement: this.#keeper.placement, nodeId: this.#o.nodeId },
+          request,
+        );
     }
   }
 
@@ -312,7 +424,11 @@ export class Agreement implements ClusterDelegate {
 
   #requireMember(): ClusterMap {
     const map = this.#keeper.map;
-    if (!map || !this.#keeper.self) throw new KeymeshError('ERR_UNAVAILABLE', map ? 'this node is not a member of the cluster map' : 'no cluster map yet');
+    if (!map || !this.#keeper.self)
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        map ? 'this node is not a member of the cluster map' : 'no cluster map yet',
+      );
     return map;
   }
 
@@ -336,8 +452,13 @@ export class Agreement implements ClusterDelegate {
     // the sweep runs beside the map's work, never holding it up (a first sweep after a long downtime can be long)
     if (!this.#sweeping && !this.#restoredDirs.self) {
       this.#sweeping = true;
-      void this.#sweep().catch((err: unknown) => this.#o.log.warn({ err: (err as Error).message }, 'sweeping expired register records failed'))
-        .finally(() => { this.#sweeping = false; });
+      void this.#sweep()
+        .catch((err: unknown) =>
+          this.#o.log.warn({ err: (err as Error).message }, 'sweeping expired register records failed'),
+        )
+        .finally(() => {
+          this.#sweeping = false;
+        });
     }
     if (this.#busy || !this.#cluster || this.#restoredDirs.self) return;
     this.#busy = true;
@@ -352,7 +473,10 @@ export class Agreement implements ClusterDelegate {
     } catch (err) {
       // said at warn once per distinct reason and 10 s: a change that cannot finish should be visible
       const reason = (err as Error).message;
-      const level = reason !== this.#lastStepError.reason || monotonicClock.now() - this.#lastStepError.at > 10_000 ? 'warn' : 'debug';
+      const level =
+        reason !== this.#lastStepError.reason || monotonicClock.now() - this.#lastStepError.at > 10_000
+          ? 'warn'
+          : 'debug';
       if (level === 'warn') this.#lastStepError = { reason, at: monotonicClock.now() };
       this.#o.log[level]({ epoch: this.#keeper.epoch, err: reason }, 'cluster map step failed; retrying');
     } finally {
@@ -375,8 +499,11 @@ export class Agreement implements ClusterDelegate {
     this.#lastRepair = monotonicClock.now();
     await this.#repairs.pass({
       // a replica alive by heartbeat that does not answer directly waits, as a down one does
-      placement: this.#keeper.placement!, live: this.#forwarder.answering(), transport: this.#transport!,
-      keys: this.#localKeys(), current: () => this.#keeper.map === map,
+      placement: this.#keeper.placement!,
+      live: this.#forwarder.answering(),
+      transport: this.#transport!,
+      keys: this.#localKeys(),
+      current: () => this.#keeper.map === map,
     });
   }
 }

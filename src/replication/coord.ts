@@ -37,7 +37,8 @@ export const MAX_COORD_MESSAGE_BYTES = 256 * 1024;
 export const MAX_DUMP_ENTRIES = 1_000;
 
 const nodeId = z.string().regex(/^[0-9a-f]{16}$/);
-const bytes = (max: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `at most ${max} bytes`);
+const bytes = (max: number) =>
+  z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `at most ${max} bytes`);
 const registerKey = z.string().min(1).max(256);
 
 const requestSchema = z.discriminatedUnion('t', [
@@ -46,7 +47,12 @@ const requestSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('join'), nodeId, name: z.string().min(1).max(64) }),
   z.strictObject({ t: z.literal('handover'), epoch: z.number().int().min(1) }),
   z.strictObject({ t: z.literal('restored'), proof: generationProofSchema }),
-  z.strictObject({ t: z.literal('op'), op: z.enum(['get-or-create', 'read', 'erase']), key: registerKey, candidate: bytes(64 * 1024).optional() }),
+  z.strictObject({
+    t: z.literal('op'),
+    op: z.enum(['get-or-create', 'read', 'erase']),
+    key: registerKey,
+    candidate: bytes(64 * 1024).optional(),
+  }),
   z.strictObject({ t: z.literal('dump'), epoch: z.number().int().min(1), after: registerKey.optional() }),
   managementKeyRequestSchema,
 ]);
@@ -57,8 +63,10 @@ const replySchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('handed-over'), keys: z.number().int().min(0) }),
   z.strictObject({ t: z.literal('value'), value: bytes(64 * 1024).optional(), roundTrips: z.number().int().min(0) }),
   z.strictObject({
-    t: z.literal('dumped'), entries: z.array(z.tuple([registerKey, bytes(64 * 1024)])).max(MAX_DUMP_ENTRIES),
-    pending: z.array(registerKey).max(MAX_DUMP_ENTRIES), next: registerKey.optional(),
+    t: z.literal('dumped'),
+    entries: z.array(z.tuple([registerKey, bytes(64 * 1024)])).max(MAX_DUMP_ENTRIES),
+    pending: z.array(registerKey).max(MAX_DUMP_ENTRIES),
+    next: registerKey.optional(),
   }),
   z.strictObject({ t: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
   managementKeyReplySchema,
@@ -98,17 +106,29 @@ export class Coord {
 
   constructor(options: CoordOptions) {
     this.#o = options;
-    this.#rpc = new RpcClient({ host: options.host, protocol: options.protocol, maxBytes: MAX_COORD_MESSAGE_BYTES, ...(options.mute ? { mute: options.mute } : {}) });
+    this.#rpc = new RpcClient({
+      host: options.host,
+      protocol: options.protocol,
+      maxBytes: MAX_COORD_MESSAGE_BYTES,
+      ...(options.mute ? { mute: options.mute } : {}),
+    });
   }
 
   async register(): Promise<void> {
     await serveRpc({
-      host: this.#o.host, protocol: this.#o.protocol, maxBytes: MAX_COORD_MESSAGE_BYTES,
+      host: this.#o.host,
+      protocol: this.#o.protocol,
+      maxBytes: MAX_COORD_MESSAGE_BYTES,
       handler: async (payload, connection) => {
         const envelope = decodeMessage(envelopeSchema, payload, MAX_COORD_MESSAGE_BYTES);
-        return pack({ v: 1, reply: await this.#admit(envelope.request, envelope.from, connection.remotePeer.toString()) });
+        return pack({
+          v: 1,
+          reply: await this.#admit(envelope.request, envelope.from, connection.remotePeer.toString()),
+        });
       },
-      onBadMessage: this.#o.onBadMessage, log: this.#o.log, ...(this.#o.mute ? { mute: this.#o.mute } : {}),
+      onBadMessage: this.#o.onBadMessage,
+      log: this.#o.log,
+      ...(this.#o.mute ? { mute: this.#o.mute } : {}),
     });
   }
 
@@ -118,7 +138,13 @@ export class Coord {
    */
   async request(to: string, request: CoordRequest, timeoutMs: number): Promise<CoordReply> {
     if (to === this.#o.nodeId) return unwrap(await this.#answer(request, to));
-    const raw = await callNode(this.#rpc, { to, peer: this.#o.peerOf(to), payload: pack({ v: 1, from: this.#o.nodeId, request }), timeoutMs, onReply: this.#o.onReply });
+    const raw = await callNode(this.#rpc, {
+      to,
+      peer: this.#o.peerOf(to),
+      payload: pack({ v: 1, from: this.#o.nodeId, request }),
+      timeoutMs,
+      onReply: this.#o.onReply,
+    });
     let reply: CoordReply;
     try {
       reply = decodeMessage(replyEnvelopeSchema, raw, MAX_COORD_MESSAGE_BYTES).reply;
@@ -131,11 +157,18 @@ export class Coord {
   /** Answers a request from a remote peer only when that peer is the node it names, and that node may ask it. */
   async #admit(request: CoordRequest, from: string, remotePeer: string): Promise<CoordReply> {
     const sender = this.#o.identify ? this.#o.identify(remotePeer) : from;
-    if (sender !== undefined && sender !== from) throw new KeymeshError('ERR_BAD_MESSAGE', `a coordination request names node ${from}, but its peer is bound to node ${sender}`);
-    if (request.t === 'join' && request.nodeId !== from) throw new KeymeshError('ERR_BAD_MESSAGE', 'a join request names another node than its sender');
-    if (sender === undefined) return { t: 'error', code: 'ERR_UNAVAILABLE', message: 'this node has not heard the sender yet' };
+    if (sender !== undefined && sender !== from)
+      throw new KeymeshError(
+        'ERR_BAD_MESSAGE',
+        `a coordination request names node ${from}, but its peer is bound to node ${sender}`,
+      );
+    if (request.t === 'join' && request.nodeId !== from)
+      throw new KeymeshError('ERR_BAD_MESSAGE', 'a join request names another node than its sender');
+    if (sender === undefined)
+      return { t: 'error', code: 'ERR_UNAVAILABLE', message: 'this node has not heard the sender yet' };
     // refused as unavailable: a removed member's callers see what they would see from any node outside the map
-    if (!(this.#o.mayAsk?.(sender, request) ?? true)) return { t: 'error', code: 'ERR_UNAVAILABLE', message: 'the sender is not a member of this node\'s cluster map' };
+    if (!(this.#o.mayAsk?.(sender, request) ?? true))
+      return { t: 'error', code: 'ERR_UNAVAILABLE', message: "the sender is not a member of this node's cluster map" };
     return this.#answer(request, sender);
   }
 

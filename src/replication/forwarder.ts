@@ -22,7 +22,10 @@ import { Reachability } from './reachability.js';
 import { PeerUnreachableError } from './unreachable.js';
 
 export interface ForwarderOptions {
-  readonly timing: Pick<Timing, 'hedgeAfterMs' | 'unansweredRetryAfterMs' | 'registerDeadlineMs' | 'registerRequestTimeoutMs'>;
+  readonly timing: Pick<
+    Timing,
+    'hedgeAfterMs' | 'unansweredRetryAfterMs' | 'registerDeadlineMs' | 'registerRequestTimeoutMs'
+  >;
   /** Sends a coordination request to a node (`Coord.request`). */
   readonly request: (to: string, request: CoordRequest, timeoutMs: number) => Promise<CoordReply>;
   /** Members alive by heartbeat. */
@@ -39,7 +42,10 @@ export class Forwarder {
 
   constructor(options: ForwarderOptions) {
     this.#o = options;
-    this.#reachability = new Reachability({ clock: monotonicClock, retryAfterMs: options.timing.unansweredRetryAfterMs });
+    this.#reachability = new Reachability({
+      clock: monotonicClock,
+      retryAfterMs: options.timing.unansweredRetryAfterMs,
+    });
   }
 
   /** A direct request to `nodeId` was answered, or not (then its connection is checked). */
@@ -55,7 +61,12 @@ export class Forwarder {
   }
 
   /** Runs `op` on one of `replicas` (see the top of this file). */
-  forward(op: 'get-or-create' | 'read' | 'erase', key: string, candidate: Uint8Array | undefined, replicas: readonly string[]): Promise<RegisterOutcome> {
+  forward(
+    op: 'get-or-create' | 'read' | 'erase',
+    key: string,
+    candidate: Uint8Array | undefined,
+    replicas: readonly string[],
+  ): Promise<RegisterOutcome> {
     const deadline = monotonicClock.now() + forwardTimeoutMs(this.#o.timing);
     const usable = replicas.filter((n) => !this.#o.isRestored(n));
     return hedged({
@@ -63,7 +74,11 @@ export class Forwarder {
       hedgeAfterMs: this.#o.timing.hedgeAfterMs,
       onSlow: (to) => this.noteReply(to, false),
       attempt: async (to) => {
-        const reply = await this.#o.request(to, { t: 'op', op, key, ...(candidate ? { candidate } : {}) }, Math.max(1, deadline - monotonicClock.now()));
+        const reply = await this.#o.request(
+          to,
+          { t: 'op', op, key, ...(candidate ? { candidate } : {}) },
+          Math.max(1, deadline - monotonicClock.now()),
+        );
         if (reply.t !== 'value') throw new KeymeshError('ERR_INTERNAL', `unexpected reply ${reply.t}`);
         return { value: reply.value, roundTrips: reply.roundTrips + 1 };
       },
@@ -72,7 +87,10 @@ export class Forwarder {
         // a get-or-create or an erasure some replica may have run (sent, never answered) may have chosen a value
         const maybeRan = op !== 'read' && failures.some((f) => f instanceof PeerUnreachableError && f.maybeDelivered);
         return maybeRan
-          ? new KeymeshError('ERR_OUTCOME_UNKNOWN', `register ${key}: no replica answered in time; the value may or may not have been chosen`)
+          ? new KeymeshError(
+              'ERR_OUTCOME_UNKNOWN',
+              `register ${key}: no replica answered in time; the value may or may not have been chosen`,
+            )
           : new KeymeshError('ERR_UNAVAILABLE', `no replica of ${key} could be reached`);
       },
     });

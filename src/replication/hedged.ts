@@ -54,7 +54,11 @@ export function hedged<T>(o: HedgeOptions<T>): Promise<T> {
       running += 1;
       let settled = false;
       timer = setTimeout(launch, hedgeAfterMs);
-      const slow = o.onSlow ? setTimeout(() => { if (!settled && !done) o.onSlow!(to); }, hedgeAfterMs) : undefined;
+      const slow = o.onSlow
+        ? setTimeout(() => {
+            if (!settled && !done) o.onSlow!(to);
+          }, hedgeAfterMs)
+        : undefined;
       o.attempt(to).then(
         (value) => {
           settled = true;

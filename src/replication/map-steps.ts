@@ -12,7 +12,11 @@ export interface Candidate {
  * Genesis: the candidates for map 1 when `bootstrapExpect` nodes without a map (this one included) are live, as
  * the lowest node ids; undefined while too few have met or when this node is not among them.
  */
-export function genesisCandidates(self: Candidate, unmappedPeers: readonly Candidate[], bootstrapExpect: number): Candidate[] | undefined {
+export function genesisCandidates(
+  self: Candidate,
+  unmappedPeers: readonly Candidate[],
+  bootstrapExpect: number,
+): Candidate[] | undefined {
   const all = [self, ...unmappedPeers].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
   if (all.length < bootstrapExpect) return undefined;
   const candidates = all.slice(0, bootstrapExpect);
@@ -32,10 +36,22 @@ export type TransitionStep =
  * majority holding every value chosen before the change; with more, the hand-over waits. The failure detector
  * only makes the driver wait: it never changes the map.
  */
-export function transitionStep(map: ClusterMap, selfId: string, live: ReadonlySet<string>, replicationFactor: number, overdue: boolean): TransitionStep {
+export function transitionStep(
+  map: ClusterMap,
+  selfId: string,
+  live: ReadonlySet<string>,
+  replicationFactor: number,
+  overdue: boolean,
+): TransitionStep {
   const self = map.members.find((m) => m.nodeId === selfId);
-  const owners = map.members.filter((m) => m.role !== 'joining').map((m) => m.nodeId).sort();
-  const normals = map.members.filter((m) => m.role === 'normal').map((m) => m.nodeId).sort();
+  const owners = map.members
+    .filter((m) => m.role !== 'joining')
+    .map((m) => m.nodeId)
+    .sort();
+  const normals = map.members
+    .filter((m) => m.role === 'normal')
+    .map((m) => m.nodeId)
+    .sort();
   const joining = map.members.some((m) => m.role === 'joining');
   const driver = joining ? self?.role === 'joining' : normals.find((id) => live.has(id)) === selfId;
   if (!driver && !overdue) return { kind: 'not-driver' };

@@ -7,7 +7,11 @@ import { isKeymeshError } from '../errors.js';
 import type { RegisterMetrics, RegisterOperation, RegisterResult } from '../metrics/recorder.js';
 
 /** Runs `run` as register operation `op` and reports its duration and outcome to `metrics`. */
-export async function measured<T>(metrics: RegisterMetrics | undefined, op: RegisterOperation, run: () => Promise<T>): Promise<T> {
+export async function measured<T>(
+  metrics: RegisterMetrics | undefined,
+  op: RegisterOperation,
+  run: () => Promise<T>,
+): Promise<T> {
   if (!metrics) return run();
   const started = performance.now();
   try {

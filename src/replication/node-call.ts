@@ -6,9 +6,16 @@
 import { NoAnswerError, type RpcClient } from '../cluster/rpc.js';
 import { PeerUnreachableError } from './unreachable.js';
 
-export async function callNode(rpc: RpcClient, o: {
-  to: string; peer: string | undefined; payload: Uint8Array; timeoutMs: number; onReply?: ((nodeId: string, answered: boolean) => void) | undefined;
-}): Promise<Uint8Array> {
+export async function callNode(
+  rpc: RpcClient,
+  o: {
+    to: string;
+    peer: string | undefined;
+    payload: Uint8Array;
+    timeoutMs: number;
+    onReply?: ((nodeId: string, answered: boolean) => void) | undefined;
+  },
+): Promise<Uint8Array> {
   if (!o.peer) throw new PeerUnreachableError(`no known address for node ${o.to}`);
   try {
     const raw = await rpc.call(o.peer, o.payload, o.timeoutMs);
@@ -16,6 +23,8 @@ export async function callNode(rpc: RpcClient, o: {
     return raw;
   } catch (err) {
     o.onReply?.(o.to, false);
-    throw new PeerUnreachableError(`node ${o.to} did not answer: ${(err as Error).message}`, err, { maybeDelivered: err instanceof NoAnswerError });
+    throw new PeerUnreachableError(`node ${o.to} did not answer: ${(err as Error).message}`, err, {
+      maybeDelivered: err instanceof NoAnswerError,
+    });
   }
 }

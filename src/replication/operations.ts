@@ -50,14 +50,23 @@ export class RegisterOperations {
    * (plus the clock skew); any other key must not have one.
    * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN`; `ERR_INTERNAL` for a missing or misplaced expiry.
    */
-  async getOrCreate(key: string, candidate: Uint8Array, options: { expiresAt?: number } = {}): Promise<RegisterOutcome> {
+  async getOrCreate(
+    key: string,
+    candidate: Uint8Array,
+    options: { expiresAt?: number } = {},
+  ): Promise<RegisterOutcome> {
     checkKey(key);
     if (isExpiringKey(key) !== (options.expiresAt !== undefined)) {
-      throw new KeymeshError('ERR_INTERNAL', `register ${key.split('/')[0]}/…: ${isExpiringKey(key) ? 'an expiring record needs an expiry' : 'only expiring namespaces take an expiry'}`);
+      throw new KeymeshError(
+        'ERR_INTERNAL',
+        `register ${key.split('/')[0]}/…: ${isExpiringKey(key) ? 'an expiring record needs an expiry' : 'only expiring namespaces take an expiry'}`,
+      );
     }
     const proposed = options.expiresAt === undefined ? candidate : withExpiry(options.expiresAt, candidate);
     // reported once, at the node that was asked (not again where a forwarded operation is served)
-    return payloadOf(await measured(this.#o.metrics, 'get-or-create', () => this.run('get-or-create', key, proposed, false)));
+    return payloadOf(
+      await measured(this.#o.metrics, 'get-or-create', () => this.run('get-or-create', key, proposed, false)),
+    );
   }
 
   /** The chosen value of register `key` (without its expiry header), or undefined. */
@@ -73,12 +82,18 @@ export class RegisterOperations {
    */
   async erase(key: string): Promise<RegisterOutcome> {
     checkKey(key);
-    if (!isErasableKey(key)) throw new KeymeshError('ERR_INVALID_REQUEST', `register ${key.split('/')[0]}/…: its values cannot be erased`);
+    if (!isErasableKey(key))
+      throw new KeymeshError('ERR_INVALID_REQUEST', `register ${key.split('/')[0]}/…: its values cannot be erased`);
     return measured(this.#o.metrics, 'erase', () => this.run('erase', key, undefined, false));
   }
 
   /** Runs `op` on `key`; `forwarded` when another node asked this one as a replica (it is then never forwarded on). */
-  async run(op: RegisterOp, key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
+  async run(
+    op: RegisterOp,
+    key: string,
+    candidate: Uint8Array | undefined,
+    forwarded: boolean,
+  ): Promise<RegisterOutcome> {
     for (let attempt = 0; ; attempt++) {
       const epoch = this.#o.keeper.epoch;
       try {
@@ -92,21 +107,35 @@ export class RegisterOperations {
     }
   }
 
-  async #runOnce(op: RegisterOp, key: string, candidate: Uint8Array | undefined, forwarded: boolean): Promise<RegisterOutcome> {
+  async #runOnce(
+    op: RegisterOp,
+    key: string,
+    candidate: Uint8Array | undefined,
+    forwarded: boolean,
+  ): Promise<RegisterOutcome> {
     const placement = this.#o.keeper.placement;
     const proposer = this.#o.proposer();
-    if (!placement || !proposer) throw new KeymeshError('ERR_UNAVAILABLE', `no cluster map yet: the register serves once ${this.#o.bootstrapExpect} nodes have met (bootstrapExpect)`);
+    if (!placement || !proposer)
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `no cluster map yet: the register serves once ${this.#o.bootstrapExpect} nodes have met (bootstrapExpect)`,
+      );
     const sets = replicaSetsOf(placement, key, this.#o.faults, this.#o.nodeId);
     const nodes = [...new Set(sets.flat())];
     if (nodes.includes(this.#o.nodeId)) {
       const committed = (await this.#o.acceptorStore.load(key))?.committed;
       // a commit marker is served from disk, unless a tombstone elsewhere may have replaced it (a quorum decides)
-      if (committed && (!isErasableKey(key) || isErasedValue(key, committed))) return { value: committed, roundTrips: 0 };
+      if (committed && (!isErasableKey(key) || isErasedValue(key, committed)))
+        return { value: committed, roundTrips: 0 };
       const quorum = inEpoch(majorities(...sets), placement.map.epoch);
       if (op === 'erase') return proposer.erase(key, quorum);
       return op === 'read' || committed ? proposer.readOutcome(key, quorum) : proposer.propose(key, quorum, candidate!);
     }
-    if (forwarded) throw new KeymeshError('ERR_UNAVAILABLE', `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`);
+    if (forwarded)
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `node ${this.#o.nodeId} is not a replica of ${key} in cluster map ${placement.map.epoch}`,
+      );
     return this.#o.forwarder.forward(op, key, candidate, nodes);
   }
 }
@@ -117,5 +146,9 @@ function payloadOf(outcome: RegisterOutcome): RegisterOutcome {
 }
 
 function checkKey(key: string): void {
-  if (key.length === 0 || key.length > 256 || key.startsWith(MAP_PREFIX)) throw new KeymeshError('ERR_INVALID_REQUEST', `register key must be 1–256 characters and not start with ${MAP_PREFIX}`);
+  if (key.length === 0 || key.length > 256 || key.startsWith(MAP_PREFIX))
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      `register key must be 1–256 characters and not start with ${MAP_PREFIX}`,
+    );
 }

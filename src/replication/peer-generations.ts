@@ -76,10 +76,16 @@ export class PeerGenerations {
     const ids = [...this.#dirty];
     this.#dirty.clear();
     if (ids.length === 0) return;
-    await this.#store.batch(ids.map((id) => {
-      const proof = this.#proofs.get(id);
-      return { type: 'put' as const, key: `${PREFIX}${id}`, value: pack({ v: 1, g: this.#seen.get(id) ?? 0, ...(proof ? { proof } : {}) }) };
-    }));
+    await this.#store.batch(
+      ids.map((id) => {
+        const proof = this.#proofs.get(id);
+        return {
+          type: 'put' as const,
+          key: `${PREFIX}${id}`,
+          value: pack({ v: 1, g: this.#seen.get(id) ?? 0, ...(proof ? { proof } : {}) }),
+        };
+      }),
+    );
   }
 
   #restore(id: string, raw: Uint8Array): void {

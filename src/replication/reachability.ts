@@ -50,6 +50,9 @@ export class Reachability {
    */
   order(nodes: readonly string[], alive: ReadonlySet<string>): string[] {
     const rank = (n: string) => (alive.has(n) ? (this.isUnanswering(n) ? 1 : 0) : 2);
-    return nodes.map((n, i) => ({ n, i, r: rank(n) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.n);
+    return nodes
+      .map((n, i) => ({ n, i, r: rank(n) }))
+      .sort((a, b) => a.r - b.r || a.i - b.i)
+      .map((x) => x.n);
   }
 }

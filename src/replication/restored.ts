@@ -17,7 +17,14 @@ import type { SealedStore } from '../storage/sealed-store.js';
 import { PeerGenerations } from './peer-generations.js';
 
 /** What a node drops when it finds its own directory restored. */
-const DROPPED_PREFIXES = ['reg/', 'node/map', 'node/was-member', 'node/generation', 'node/libp2p-identity', PeerGenerations.prefix];
+const DROPPED_PREFIXES = [
+  'reg/',
+  'node/map',
+  'node/was-member',
+  'node/generation',
+  'node/libp2p-identity',
+  PeerGenerations.prefix,
+];
 
 export interface RestoredOptions {
   readonly store: SealedStore;
@@ -71,7 +78,10 @@ export class RestoredDirectories {
     const seen = this.#peers.observe(peer.nodeId, generation);
     if (seen === undefined) return;
     if (!wasRestored) {
-      this.#o.log.error({ node: peer.nodeId, name: peer.name, generation, seen }, 'a member came back with register state older than it had (a data directory restored from a backup?); its votes no longer count');
+      this.#o.log.error(
+        { node: peer.nodeId, name: peer.name, generation, seen },
+        'a member came back with register state older than it had (a data directory restored from a backup?); its votes no longer count',
+      );
     }
     // the peer believes only its own signature of a generation above the one it now runs at
     const proof = this.#peers.proofOf(peer.nodeId);
@@ -96,14 +106,26 @@ export class RestoredDirectories {
     const own = await this.#o.isOwnProof(proof);
     const generation = this.#o.generation();
     if (!own || proof.g <= generation) {
-      this.#o.log.warn({ generation, claimed: proof.g, signed: own }, 'a peer said this data directory was restored, without this node\'s own signature of a later generation: ignored');
-      throw new KeymeshError('ERR_INVALID_REQUEST', 'the proof is not this node\'s signature of a generation above the one it holds');
+      this.#o.log.warn(
+        { generation, claimed: proof.g, signed: own },
+        "a peer said this data directory was restored, without this node's own signature of a later generation: ignored",
+      );
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        "the proof is not this node's signature of a generation above the one it holds",
+      );
     }
     this.#self = true;
     const next = this.#o.renewNodeId?.();
     const drop: string[] = [];
     for (const prefix of DROPPED_PREFIXES) for await (const key of this.#o.store.keys(prefix)) drop.push(key);
-    await this.#o.store.batch(drop.map((key) => ({ type: 'del' as const, key })), { sync: true });
-    this.#o.log.error({ previous: this.#o.nodeId, next, generation, seen: proof.g }, 'this data directory is older than what this node ran before (restored from a backup?): it no longer votes; its register state was dropped and it took a new node id; restart it to rejoin as a new member');
+    await this.#o.store.batch(
+      drop.map((key) => ({ type: 'del' as const, key })),
+      { sync: true },
+    );
+    this.#o.log.error(
+      { previous: this.#o.nodeId, next, generation, seen: proof.g },
+      'this data directory is older than what this node ran before (restored from a backup?): it no longer votes; its register state was dropped and it took a new node id; restart it to rejoin as a new member',
+    );
   }
 }

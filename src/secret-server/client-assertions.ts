@@ -13,9 +13,20 @@
  * (`ERR_IDP_UNAVAILABLE`, 503); messages never repeat a library's message or what a key set's host answered.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type ProtectedHeaderParameters } from 'jose';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import type { Clock } from '../clock.js';
-import { CLIENT_ASSERTION_MAX_LIFETIME_MS, CLIENT_ASSERTION_TYPE, IDP_ALGS, IDP_JWKS_COOLDOWN_MS } from '../config/defaults.js';
+import {
+  CLIENT_ASSERTION_MAX_LIFETIME_MS,
+  CLIENT_ASSERTION_TYPE,
+  IDP_ALGS,
+  IDP_JWKS_COOLDOWN_MS,
+} from '../config/defaults.js';
 import { isKeymeshError, KeymeshError } from '../errors.js';
 import { CappedFetcher } from '../net/capped-fetch.js';
 import { remoteKeySet, type RemoteJWKSet } from '../net/remote-key-set.js';
@@ -54,8 +65,14 @@ export class ClientAssertionVerifier {
    * `fetcher`: the capped fetcher to share (default: a new one with its defaults).
    */
   constructor(options: {
-    resourceServers: readonly ResourceServer[]; acceptedAudiences: readonly string[]; clock: Clock; clockSkewMs: number; recordOnce: RecordOnce; cooldownMs?: number;
-    label?: string; fetcher?: CappedFetcher;
+    resourceServers: readonly ResourceServer[];
+    acceptedAudiences: readonly string[];
+    clock: Clock;
+    clockSkewMs: number;
+    recordOnce: RecordOnce;
+    cooldownMs?: number;
+    label?: string;
+    fetcher?: CappedFetcher;
   }) {
     this.#label = options.label ?? 'resource server';
     this.#acceptedAudiences = options.acceptedAudiences;
@@ -65,7 +82,12 @@ export class ClientAssertionVerifier {
     const fetcher = options.fetcher ?? new CappedFetcher();
     const message = `the key set of the ${this.#label} could not be fetched`;
     for (const server of options.resourceServers) {
-      const keys = remoteKeySet(server.jwksUri, { fetcher, code: 'ERR_IDP_UNAVAILABLE', message, cooldownMs: options.cooldownMs ?? IDP_JWKS_COOLDOWN_MS });
+      const keys = remoteKeySet(server.jwksUri, {
+        fetcher,
+        code: 'ERR_IDP_UNAVAILABLE',
+        message,
+        cooldownMs: options.cooldownMs ?? IDP_JWKS_COOLDOWN_MS,
+      });
       this.#clients.set(server.clientId, { server, keys });
       this.#byAudience.set(server.audience, server);
     }
@@ -74,7 +96,8 @@ export class ClientAssertionVerifier {
   /** The registered resource server of `audience`. @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` */
   resourceServer(audience: string): ResourceServer {
     const server = this.#byAudience.get(audience);
-    if (!server) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
+    if (!server)
+      throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
     return server;
   }
 
@@ -83,7 +106,10 @@ export class ClientAssertionVerifier {
    * @throws KeymeshError `ERR_INVALID_CLIENT`, or `ERR_IDP_UNAVAILABLE` when its key set cannot be fetched.
    */
   async verify(assertionType: string | undefined, assertion: string | undefined): Promise<ResourceServer> {
-    if (assertionType !== CLIENT_ASSERTION_TYPE || !assertion) throw invalid(`client authentication needs client_assertion_type ${CLIENT_ASSERTION_TYPE} and a client_assertion`);
+    if (assertionType !== CLIENT_ASSERTION_TYPE || !assertion)
+      throw invalid(
+        `client authentication needs client_assertion_type ${CLIENT_ASSERTION_TYPE} and a client_assertion`,
+      );
     let iss: string | undefined;
     let header: ProtectedHeaderParameters;
     try {
@@ -92,7 +118,8 @@ export class ClientAssertionVerifier {
     } catch {
       throw invalid('the client assertion is not a JWT');
     }
-    if (header.typ !== undefined && !isClientAssertionTyp(header.typ)) throw invalid('the client assertion has a typ header other than JWT or client-authentication+jwt');
+    if (header.typ !== undefined && !isClientAssertionTyp(header.typ))
+      throw invalid('the client assertion has a typ header other than JWT or client-authentication+jwt');
     if (header.crit !== undefined) throw invalid('the client assertion has a crit header');
     const client = iss === undefined ? undefined : this.#clients.get(iss);
     if (!client) throw invalid(`the client assertion is not from a registered ${this.#label}`);
@@ -111,20 +138,41 @@ export class ClientAssertionVerifier {
     } catch (err) {
       if (isKeymeshError(err)) throw err;
       const generic = err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC';
-      if (generic || err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
-        throw new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of the ${this.#label} could not be fetched or is not a key set`, { cause: err });
+      if (
+        generic ||
+        err instanceof joseErrors.JWKSTimeout ||
+        err instanceof joseErrors.JWKSInvalid ||
+        !(err instanceof joseErrors.JOSEError)
+      ) {
+        throw new KeymeshError(
+          'ERR_IDP_UNAVAILABLE',
+          `the key set of the ${this.#label} could not be fetched or is not a key set`,
+          { cause: err },
+        );
       }
-      throw invalid(err instanceof joseErrors.JWTExpired ? 'the client assertion has expired' : 'the client assertion does not verify', err);
+      throw invalid(
+        err instanceof joseErrors.JWTExpired
+          ? 'the client assertion has expired'
+          : 'the client assertion does not verify',
+        err,
+      );
     }
-    if (outlivesAssertionBound(payload, now, this.#clockSkewMs)) throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
-    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) throw invalid('the client assertion needs a jti of 1–128 characters');
-    if (!(await recordJti(this.#recordOnce, client.server.clientId, payload.jti, payload.exp!))) throw invalid('the client assertion was used before (replayed jti)');
+    if (outlivesAssertionBound(payload, now, this.#clockSkewMs))
+      throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128)
+      throw invalid('the client assertion needs a jti of 1–128 characters');
+    if (!(await recordJti(this.#recordOnce, client.server.clientId, payload.jti, payload.exp!)))
+      throw invalid('the client assertion was used before (replayed jti)');
     return client.server;
   }
 }
 
 /** Whether an assertion lives longer than `CLIENT_ASSERTION_MAX_LIFETIME_MS` (counted from its `iat`, or now if earlier). */
-export function outlivesAssertionBound(payload: { exp?: number; iat?: number }, nowMs: number, clockSkewMs: number): boolean {
+export function outlivesAssertionBound(
+  payload: { exp?: number; iat?: number },
+  nowMs: number,
+  clockSkewMs: number,
+): boolean {
   const nowS = Math.floor(nowMs / 1000);
   return (payload.exp! - Math.min(payload.iat ?? nowS, nowS)) * 1000 > CLIENT_ASSERTION_MAX_LIFETIME_MS + clockSkewMs;
 }
@@ -138,7 +186,11 @@ export function recordJti(recordOnce: RecordOnce, clientId: string, jti: string,
 }
 
 /** The register's get-or-create of a record that may be forgotten after `expiresAtS`. */
-export type ExpiringGetOrCreate = (key: string, candidate: Uint8Array, expiresAtS: number) => Promise<Uint8Array | undefined>;
+export type ExpiringGetOrCreate = (
+  key: string,
+  candidate: Uint8Array,
+  expiresAtS: number,
+) => Promise<Uint8Array | undefined>;
 
 /** A {@link RecordOnce} over a register: propose a fresh random value; the key was new when it was chosen. */
 export function recordOnceWith(getOrCreate: ExpiringGetOrCreate): RecordOnce {

@@ -21,7 +21,13 @@ export const OWN_ASSERTION_TYP = 'client-authentication+jwt';
  * Signs a client assertion of `issuer` for `audience` with the realm's active signing key.
  * @throws KeymeshError `ERR_NO_ACTIVE_KEY` when the realm has no signing key that may be used now.
  */
-export async function signClientAssertion(o: { keyring: Keyring; clock: Clock; realm: string; issuer: string; audience: string }): Promise<string> {
+export async function signClientAssertion(o: {
+  keyring: Keyring;
+  clock: Clock;
+  realm: string;
+  issuer: string;
+  audience: string;
+}): Promise<string> {
   const key = o.keyring.requireActive(o.realm, 'sig');
   const now = Math.floor(o.clock.now() / 1000);
   return new SignJWT({ jti: randomBytes(16).toString('base64url') })

@@ -20,7 +20,15 @@ export interface PopKey {
   readonly key: Awaited<ReturnType<typeof importJWK>>;
 }
 
-const ENC_ALGS = new Set(['ECDH-ES+A256KW', 'ECDH-ES+A128KW', 'ECDH-ES+A192KW', 'ECDH-ES', 'RSA-OAEP-256', 'RSA-OAEP-384', 'RSA-OAEP-512']);
+const ENC_ALGS = new Set([
+  'ECDH-ES+A256KW',
+  'ECDH-ES+A128KW',
+  'ECDH-ES+A192KW',
+  'ECDH-ES',
+  'RSA-OAEP-256',
+  'RSA-OAEP-384',
+  'RSA-OAEP-512',
+]);
 
 /** Options of {@link PopKeys}. */
 export interface PopKeysOptions {
@@ -47,21 +55,34 @@ export class PopKeys {
   async get(url: string, fresh = false): Promise<PopKey> {
     const cached = this.#cache.get(url);
     if (!fresh && cached && cached.until > this.#clock.now()) return cached.key;
-    const doc = await this.#fetcher.get(url, { code: 'ERR_POP_UNAVAILABLE', message: "the resource server's POP could not be fetched" });
+    const doc = await this.#fetcher.get(url, {
+      code: 'ERR_POP_UNAVAILABLE',
+      message: "the resource server's POP could not be fetched",
+    });
     let parsed: { keys?: JWK[] } | null;
     try {
       parsed = JSON.parse(new TextDecoder().decode(doc.body)) as { keys?: JWK[] } | null;
     } catch (err) {
-      throw unavailable("the resource server's POP is not JSON", new FetchFailure(url, 'is not JSON', { status: doc.status, cause: err }));
+      throw unavailable(
+        "the resource server's POP is not JSON",
+        new FetchFailure(url, 'is not JSON', { status: doc.status, cause: err }),
+      );
     }
     const keys = parsed && Array.isArray(parsed.keys) ? parsed.keys : [];
     const jwk = keys.find((k) => k && k.use === 'enc' && typeof k.alg === 'string' && ENC_ALGS.has(k.alg));
-    if (!jwk) throw unavailable("the resource server's POP publishes no encryption key", new FetchFailure(url, 'publishes no usable enc key', { status: doc.status }));
+    if (!jwk)
+      throw unavailable(
+        "the resource server's POP publishes no encryption key",
+        new FetchFailure(url, 'publishes no usable enc key', { status: doc.status }),
+      );
     let key: PopKey;
     try {
       key = { kid: jwk.kid, alg: jwk.alg!, key: await importJWK(jwk, jwk.alg) };
     } catch (err) {
-      throw unavailable("the resource server's POP publishes an unusable encryption key", new FetchFailure(url, 'publishes an enc key that does not import', { status: doc.status, cause: err }));
+      throw unavailable(
+        "the resource server's POP publishes an unusable encryption key",
+        new FetchFailure(url, 'publishes an enc key that does not import', { status: doc.status, cause: err }),
+      );
     }
     const maxAge = /max-age=(\d+)/.exec(doc.headers.get('cache-control') ?? '')?.[1];
     const ttl = Math.min(IDP_JWKS_MAX_AGE_MS, maxAge === undefined ? 0 : Number(maxAge) * 1000);

@@ -74,16 +74,19 @@ export class SecretServer {
    */
   async exchange(request: ExchangeRequest): Promise<{ token: string; expiresIn: number }> {
     const caller = await this.#o.clients.verify(request.clientAssertionType, request.clientAssertion);
-    if (request.audiences.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'audience: at least one resource server');
+    if (request.audiences.length === 0)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'audience: at least one resource server');
     // DESIGN §11: a resource server gets answers addressed to itself only, never to another server
     const servers = request.audiences.map((a) => this.#o.clients.resourceServer(a));
-    if (servers.some((server) => server.clientId !== caller.clientId)) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
+    if (servers.some((server) => server.clientId !== caller.clientId))
+      throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
     const user = await this.#o.users.verify(request.subjectToken, caller.userTokenAudiences);
     // the POPs first: a resource server whose POP is down gets a clear error before anything is created
     const pops = await Promise.all(servers.map((server) => this.#o.pops.get(server.jwksUri)));
     const secret = await this.#secretOf(user.issuer, user.subject);
     const encrypted: Record<string, string> = {};
-    for (const [i, server] of servers.entries()) encrypted[server.audience] = await this.#encryptTo(server.jwksUri, pops[i]!, secret);
+    for (const [i, server] of servers.entries())
+      encrypted[server.audience] = await this.#encryptTo(server.jwksUri, pops[i]!, secret);
     const key = this.#o.keyring.requireActive(this.#o.realm, 'sig');
     const now = Math.floor(this.#o.clock.now() / 1000);
     const subId = { format: 'iss_sub', iss: user.issuer, sub: user.subject };
@@ -96,7 +99,13 @@ export class SecretServer {
       .setExpirationTime(now + SECRET_TOKEN_LIFETIME_S)
       .sign(await key.privateKey());
     // fail closed: no line, no secret (ERR_AUDIT_UNAVAILABLE)
-    await this.#o.audit?.record({ event: 'secret:released', realm: this.#o.realm, client: caller.clientId, audiences: servers.map((s) => s.audience), user: userRef(user.issuer, user.subject) });
+    await this.#o.audit?.record({
+      event: 'secret:released',
+      realm: this.#o.realm,
+      client: caller.clientId,
+      audiences: servers.map((s) => s.audience),
+      user: userRef(user.issuer, user.subject),
+    });
     return { token, expiresIn: SECRET_TOKEN_LIFETIME_S };
   }
 
@@ -107,7 +116,10 @@ export class SecretServer {
 
   /** Encrypts to `pop`; when that fails (the key is unusable), once more to a freshly fetched one. */
   async #encryptTo(popUrl: string, pop: PopKey, secret: Uint8Array): Promise<string> {
-    const encrypt = (key: PopKey) => new CompactEncrypt(secret).setProtectedHeader({ alg: key.alg, enc: 'A256GCM', ...(key.kid ? { kid: key.kid } : {}) }).encrypt(key.key);
+    const encrypt = (key: PopKey) =>
+      new CompactEncrypt(secret)
+        .setProtectedHeader({ alg: key.alg, enc: 'A256GCM', ...(key.kid ? { kid: key.kid } : {}) })
+        .encrypt(key.key);
     try {
       return await encrypt(pop);
     } catch {
@@ -126,12 +138,17 @@ export class SecretServer {
  * @throws KeymeshError `ERR_SECRET_ERASED` when the user's secret was erased, `ERR_INTERNAL` when the register returns
  *   no secret, `ERR_RECORD_CORRUPT` when it does not open.
  */
-export async function userSecret(o: Pick<SecretServerOptions, 'getOrCreate' | 'sealer'>, issuer: string, subject: string): Promise<Uint8Array> {
+export async function userSecret(
+  o: Pick<SecretServerOptions, 'getOrCreate' | 'sealer'>,
+  issuer: string,
+  subject: string,
+): Promise<Uint8Array> {
   const key = secretRegisterKey(issuer, subject);
   const fresh = randomBytes(32);
   const value = await o.getOrCreate(key, o.sealer ? sealRegisterValue(o.sealer, key, fresh) : fresh);
   if (isTombstone(value)) throw new KeymeshError('ERR_SECRET_ERASED', "this user's secret was erased");
-  const secret = value && o.sealer ? openRegisterValue(o.sealer, key, value, (v) => v.byteLength === LEGACY_SECRET_BYTES) : value;
+  const secret =
+    value && o.sealer ? openRegisterValue(o.sealer, key, value, (v) => v.byteLength === LEGACY_SECRET_BYTES) : value;
   if (!secret || secret.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
   return secret;
 }
@@ -141,7 +158,11 @@ export async function userSecret(o: Pick<SecretServerOptions, 'getOrCreate' | 's
  * user has none yet, so that none is ever created.
  * @throws KeymeshError `ERR_UNAVAILABLE` or `ERR_OUTCOME_UNKNOWN` (then erase again: it is safe to repeat).
  */
-export async function eraseUserSecret(erase: (key: string) => Promise<unknown>, issuer: string, subject: string): Promise<void> {
+export async function eraseUserSecret(
+  erase: (key: string) => Promise<unknown>,
+  issuer: string,
+  subject: string,
+): Promise<void> {
   await erase(secretRegisterKey(issuer, subject));
 }
 

@@ -56,7 +56,8 @@ export class UserTokenVerifier {
   constructor(options: UserTokenVerifierOptions) {
     this.#clock = options.clock;
     this.#clockSkewMs = options.clockSkewMs;
-    const fetcher = options.fetcher ?? new CappedFetcher(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    const fetcher =
+      options.fetcher ?? new CappedFetcher(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
     for (const config of options.issuers) {
       const keys = remoteKeySet(config.jwksUri, {
         fetcher,
@@ -84,15 +85,25 @@ export class UserTokenVerifier {
       throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token is not a JWT');
     }
     // RFC 8725 §3.11/§3.12: a JWT explicitly typed as something that is never a user's token is refused
-    if (typeof typ === 'string' && NOT_A_USER_TOKEN.test(typ)) throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token is a JWT of another kind (typ)');
+    if (typeof typ === 'string' && NOT_A_USER_TOKEN.test(typ))
+      throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token is a JWT of another kind (typ)');
     const entry = iss === undefined ? undefined : this.#issuers.get(iss);
     if (!entry) throw new KeymeshError('ERR_UNTRUSTED_ISSUER', "the user token's issuer is not a trusted issuer");
     const { config, keys } = entry;
     if (alg === undefined || !config.algorithms.includes(alg)) {
-      throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `the user token's alg is not one its issuer signs with (${config.algorithms.join(', ')})`);
+      throw new KeymeshError(
+        'ERR_INVALID_SUBJECT_TOKEN',
+        `the user token's alg is not one its issuer signs with (${config.algorithms.join(', ')})`,
+      );
     }
-    const audiences = config.audiences ? allowedAudiences.filter((a) => config.audiences!.includes(a)) : [...allowedAudiences];
-    if (audiences.length === 0) throw new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'no audience the caller may present is accepted from this issuer');
+    const audiences = config.audiences
+      ? allowedAudiences.filter((a) => config.audiences!.includes(a))
+      : [...allowedAudiences];
+    if (audiences.length === 0)
+      throw new KeymeshError(
+        'ERR_INVALID_SUBJECT_TOKEN',
+        'no audience the caller may present is accepted from this issuer',
+      );
     try {
       const { payload } = await jwtVerify(jwt, keys, {
         issuer: config.issuer,
@@ -110,18 +121,37 @@ export class UserTokenVerifier {
 }
 
 /** Explicit types of JWTs that are never a user's token: proofs, assertions, logout and introspection answers, keymesh's own answers. */
-const NOT_A_USER_TOKEN = /^(application\/)?(dpop\+jwt|client-authentication\+jwt|logout\+jwt|token-introspection\+jwt|secret-answer\+jwt|secevent\+jwt)$/i;
+const NOT_A_USER_TOKEN =
+  /^(application\/)?(dpop\+jwt|client-authentication\+jwt|logout\+jwt|token-introspection\+jwt|secret-answer\+jwt|secevent\+jwt)$/i;
 
 function translate(err: unknown, issuer: string): KeymeshError {
   if (err instanceof KeymeshError) return err;
   // the key set is unusable: a malformed set or not JSON (jose's generic error); fetch failures are KeymeshErrors
   const generic = err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC';
-  if (generic || err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || (err instanceof Error && !(err instanceof joseErrors.JOSEError))) {
-    return new KeymeshError('ERR_IDP_UNAVAILABLE', `the key set of ${issuer} could not be fetched or is not a key set`, { cause: err });
+  if (
+    generic ||
+    err instanceof joseErrors.JWKSTimeout ||
+    err instanceof joseErrors.JWKSInvalid ||
+    (err instanceof Error && !(err instanceof joseErrors.JOSEError))
+  ) {
+    return new KeymeshError(
+      'ERR_IDP_UNAVAILABLE',
+      `the key set of ${issuer} could not be fetched or is not a key set`,
+      { cause: err },
+    );
   }
-  if (err instanceof joseErrors.JWTExpired) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token has expired');
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat'].includes(err.claim) ? `the user token's ${err.claim} claim is not acceptable` : "the user token's claims are not acceptable");
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `no key of ${issuer} matches the user token`);
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token\'s signature does not verify');
+  if (err instanceof joseErrors.JWTExpired)
+    return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token has expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return new KeymeshError(
+      'ERR_INVALID_SUBJECT_TOKEN',
+      ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat'].includes(err.claim)
+        ? `the user token's ${err.claim} claim is not acceptable`
+        : "the user token's claims are not acceptable",
+    );
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', `no key of ${issuer} matches the user token`);
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', "the user token's signature does not verify");
   return new KeymeshError('ERR_INVALID_SUBJECT_TOKEN', 'the user token was refused', { cause: err });
 }

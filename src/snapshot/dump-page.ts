@@ -42,7 +42,10 @@ export async function dumpPage(
 ): Promise<Extract<CoordReply, { t: 'dumped' }>> {
   const { placement } = o;
   if (!placement || placement.map.epoch !== request.epoch) {
-    throw new KeymeshError('ERR_UNAVAILABLE', `node ${o.nodeId} is in cluster map ${placement?.map.epoch ?? 'none'}, not ${request.epoch}`);
+    throw new KeymeshError(
+      'ERR_UNAVAILABLE',
+      `node ${o.nodeId} is in cluster map ${placement?.map.epoch ?? 'none'}, not ${request.epoch}`,
+    );
   }
   const keys = smallestAfter(o.store.keys(), request.after, MAX_DUMP_ENTRIES);
   const entries: Array<[string, Uint8Array]> = [];
@@ -77,7 +80,13 @@ export function smallestAfter(keys: Iterable<string>, after: string | undefined,
   let picked: string[] = [];
   let bound: string | undefined;
   for (const key of keys) {
-    if ((after !== undefined && key <= after) || (bound !== undefined && key >= bound) || key.startsWith(MAP_PREFIX) || key.startsWith(MKEY_PREFIX)) continue;
+    if (
+      (after !== undefined && key <= after) ||
+      (bound !== undefined && key >= bound) ||
+      key.startsWith(MAP_PREFIX) ||
+      key.startsWith(MKEY_PREFIX)
+    )
+      continue;
     picked.push(key);
     if (picked.length >= 2 * n) {
       picked = picked.sort().slice(0, n);

@@ -42,7 +42,10 @@ class ByteQueue {
  * @throws KeymeshError `ERR_SNAPSHOT_INVALID` (not a snapshot, a frame over the limit, truncated, malformed);
  *   `ERR_BODY_TOO_LARGE` past `maxBytes`.
  */
-export async function* readFrames(source: AsyncIterable<Uint8Array>, maxBytes = Number.MAX_SAFE_INTEGER): AsyncGenerator<SnapshotFrame> {
+export async function* readFrames(
+  source: AsyncIterable<Uint8Array>,
+  maxBytes = Number.MAX_SAFE_INTEGER,
+): AsyncGenerator<SnapshotFrame> {
   const queue = new ByteQueue();
   let total = 0;
   let magicSeen = false;
@@ -54,7 +57,8 @@ export async function* readFrames(source: AsyncIterable<Uint8Array>, maxBytes = 
     for (;;) {
       if (!magicSeen) {
         if (queue.length < SNAPSHOT_MAGIC.length) break;
-        if (!queue.take(SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) throw invalid('it is not a keymesh snapshot of format 1');
+        if (!queue.take(SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC))
+          throw invalid('it is not a keymesh snapshot of format 1');
         magicSeen = true;
       }
       if (want === undefined) {
@@ -68,5 +72,6 @@ export async function* readFrames(source: AsyncIterable<Uint8Array>, maxBytes = 
       yield decodeFrame(body);
     }
   }
-  if (!magicSeen || want !== undefined || queue.length > 0) throw invalid('it ends in the middle of a frame (truncated)');
+  if (!magicSeen || want !== undefined || queue.length > 0)
+    throw invalid('it ends in the middle of a frame (truncated)');
 }

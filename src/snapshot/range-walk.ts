@@ -63,21 +63,33 @@ export async function* walkRegisters(o: WalkOptions): AsyncGenerator<{ key: stri
   const cursors: Cursor[] = o.members.map((nodeId) => ({ nodeId, items: [], after: undefined, done: false }));
   let failed = 0;
   for (;;) {
-    await Promise.all(cursors.filter((c) => !c.done && c.items.length === 0).map(async (c) => {
-      try {
-        const page = await o.page(c.nodeId, c.after);
-        // a member whose cursor does not move on would keep the walk going for ever
-        if (page.next !== undefined && c.after !== undefined && page.next <= c.after) throw new KeymeshError('ERR_BAD_MESSAGE', `member ${c.nodeId} answered a page that does not move past ${c.after}`);
-        c.items = merged(page);
-        c.after = page.next;
-        c.done = page.next === undefined;
-      } catch (err) {
-        c.done = true;
-        failed += 1;
-        o.onUnreachable?.(c.nodeId, err);
-      }
-    }));
-    if (failed > o.tolerated) throw new KeymeshError('ERR_UNAVAILABLE', `${failed} members did not answer the snapshot; more than ${o.tolerated} leaves keys with no replica read`);
+    await Promise.all(
+      cursors
+        .filter((c) => !c.done && c.items.length === 0)
+        .map(async (c) => {
+          try {
+            const page = await o.page(c.nodeId, c.after);
+            // a member whose cursor does not move on would keep the walk going for ever
+            if (page.next !== undefined && c.after !== undefined && page.next <= c.after)
+              throw new KeymeshError(
+                'ERR_BAD_MESSAGE',
+                `member ${c.nodeId} answered a page that does not move past ${c.after}`,
+              );
+            c.items = merged(page);
+            c.after = page.next;
+            c.done = page.next === undefined;
+          } catch (err) {
+            c.done = true;
+            failed += 1;
+            o.onUnreachable?.(c.nodeId, err);
+          }
+        }),
+    );
+    if (failed > o.tolerated)
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `${failed} members did not answer the snapshot; more than ${o.tolerated} leaves keys with no replica read`,
+      );
     const open = cursors.filter((c) => !c.done);
     if (open.length === 0 && cursors.every((c) => c.items.length === 0)) return;
     // keys up to the least far member's position are seen from every member that holds them
@@ -100,7 +112,11 @@ export async function* walkRegisters(o: WalkOptions): AsyncGenerator<{ key: stri
 }
 
 /** The value to carry for `key`, from what its replicas said. */
-async function decide(o: WalkOptions, key: string, seen: ReadonlyArray<{ nodeId: string; value?: Uint8Array }>): Promise<Uint8Array | undefined> {
+async function decide(
+  o: WalkOptions,
+  key: string,
+  seen: ReadonlyArray<{ nodeId: string; value?: Uint8Array }>,
+): Promise<Uint8Array | undefined> {
   // a user's secret may have been erased by a tombstone whose commit has not reached every replica yet: what the
   // register answers a reader (a quorum read, which honours a tombstone) is what the snapshot carries
   if (isErasableKey(key)) return o.finish(key);
@@ -123,7 +139,10 @@ async function decide(o: WalkOptions, key: string, seen: ReadonlyArray<{ nodeId:
 
 /** A page's committed values and pending keys as one sorted list. */
 function merged(page: DumpedPage): Cursor['items'] {
-  const items: Cursor['items'] = [...page.entries.map(([key, value]) => ({ key, value })), ...page.pending.map((key) => ({ key }))];
+  const items: Cursor['items'] = [
+    ...page.entries.map(([key, value]) => ({ key, value })),
+    ...page.pending.map((key) => ({ key })),
+  ];
   return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 

@@ -51,7 +51,11 @@ export class RestoreApplier {
   /** The snapshot's registrations log, written last through the target's own log. */
   readonly #logSlots = new Map<string, Uint8Array>();
   #failure: { err: unknown } | undefined;
-  readonly counts: RestoreCounts = { registers: { written: 0, equal: 0, conflicting: 0, skipped: 0 }, keys: { written: 0, equal: 0, skipped: 0 }, conflicts: [] };
+  readonly counts: RestoreCounts = {
+    registers: { written: 0, equal: 0, conflicting: 0, skipped: 0 },
+    keys: { written: 0, equal: 0, skipped: 0 },
+    conflicts: [],
+  };
 
   constructor(target: RestoreTarget) {
     this.#target = target;
@@ -109,7 +113,9 @@ export class RestoreApplier {
     // what a read or a get-or-create gives back for this value once it is chosen
     const expected = Buffer.from(expiring ? candidate : withoutExpiry(candidate));
     const existing = await retried(() => this.#target.read(key));
-    const chosen = existing ?? (await retried(() => this.#target.getOrCreate(key, candidate, expiresAt === undefined ? {} : { expiresAt })));
+    const chosen =
+      existing ??
+      (await retried(() => this.#target.getOrCreate(key, candidate, expiresAt === undefined ? {} : { expiresAt })));
     if (chosen && expected.equals(chosen)) {
       if (existing) counts.equal += 1;
       else counts.written += 1;

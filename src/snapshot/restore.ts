@@ -33,7 +33,12 @@ export type OpenedEntry = { kind: 'register'; key: string; value: Uint8Array } |
  * @throws KeymeshError `ERR_SNAPSHOT_KEY_MISMATCH` (another management key), `ERR_SNAPSHOT_INVALID` (anything else
  *   wrong with it), `ERR_BODY_TOO_LARGE` past `maxBytes`.
  */
-export async function verifySnapshot(source: AsyncIterable<Uint8Array>, sealer: Sealer, onEntry?: (entry: OpenedEntry) => Promise<void>, maxBytes?: number): Promise<SnapshotInfo> {
+export async function verifySnapshot(
+  source: AsyncIterable<Uint8Array>,
+  sealer: Sealer,
+  onEntry?: (entry: OpenedEntry) => Promise<void>,
+  maxBytes?: number,
+): Promise<SnapshotInfo> {
   let info: SnapshotInfo | undefined;
   let ended = false;
   const read = { registers: 0, keys: 0 };
@@ -55,7 +60,10 @@ export async function verifySnapshot(source: AsyncIterable<Uint8Array>, sealer: 
     if (entry.k === 'r') {
       if (read.keys > 0) throw invalid('a register value follows the key records');
       const inner = sealedEpochOf(withoutExpiry(entry.value));
-      if (inner !== undefined && inner !== info.epoch) throw invalid(`the value of entry ${read.registers + read.keys} is sealed under epoch ${inner}, not the snapshot's ${info.epoch}`);
+      if (inner !== undefined && inner !== info.epoch)
+        throw invalid(
+          `the value of entry ${read.registers + read.keys} is sealed under epoch ${inner}, not the snapshot's ${info.epoch}`,
+        );
       read.registers += 1;
       await onEntry?.({ kind: 'register', key: entry.key, value: entry.value });
     } else {
@@ -73,13 +81,22 @@ export async function verifySnapshot(source: AsyncIterable<Uint8Array>, sealer: 
  * @throws KeymeshError as {@link verifySnapshot}, with nothing written; a register failure while writing
  *   (`ERR_UNAVAILABLE`, `ERR_OUTCOME_UNKNOWN`) after some entries are written; running it again is safe.
  */
-export async function restoreSnapshot(o: { body: AsyncIterable<Uint8Array>; spoolPath: string; maxBytes: number; sealer: Sealer; target: RestoreTarget }): Promise<RestoreReport> {
+export async function restoreSnapshot(o: {
+  body: AsyncIterable<Uint8Array>;
+  spoolPath: string;
+  maxBytes: number;
+  sealer: Sealer;
+  target: RestoreTarget;
+}): Promise<RestoreReport> {
   const spool = await open(o.spoolPath, 'wx', 0o600);
   try {
     const checked = await verifySnapshot(spooled(o.body, spool), o.sealer, undefined, o.maxBytes);
     // its values would land under a key this cluster is replacing, or has replaced: they must be sealed with the one in use
     if (checked.epoch !== o.sealer.sealingEpoch) {
-      throw new KeymeshError('ERR_SNAPSHOT_KEY_MISMATCH', `snapshot ${checked.id} is sealed under management-key epoch ${checked.epoch}; this cluster seals with epoch ${o.sealer.sealingEpoch}. Restore it into a cluster started with the key of epoch ${checked.epoch}, then rotate; nothing was written`);
+      throw new KeymeshError(
+        'ERR_SNAPSHOT_KEY_MISMATCH',
+        `snapshot ${checked.id} is sealed under management-key epoch ${checked.epoch}; this cluster seals with epoch ${o.sealer.sealingEpoch}. Restore it into a cluster started with the key of epoch ${checked.epoch}, then rotate; nothing was written`,
+      );
     }
     await spool.sync();
     await spool.close();
@@ -97,7 +114,10 @@ export async function restoreSnapshot(o: { body: AsyncIterable<Uint8Array>; spoo
 }
 
 /** The chunks of `body`, each written to `spool` before it is handed on. */
-async function* spooled(body: AsyncIterable<Uint8Array>, spool: { appendFile(b: Uint8Array): Promise<unknown> }): AsyncGenerator<Uint8Array> {
+async function* spooled(
+  body: AsyncIterable<Uint8Array>,
+  spool: { appendFile(b: Uint8Array): Promise<unknown> },
+): AsyncGenerator<Uint8Array> {
   for await (const chunk of body) {
     await spool.appendFile(chunk);
     yield chunk;

@@ -38,13 +38,20 @@ export const SNAPSHOT_FORMAT = 1;
 export const MAX_FRAME_BYTES = 96 * 1024;
 
 const MAX_VALUE_BYTES = 64 * 1024;
-const bytes = (max: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `at most ${max} bytes`);
+const bytes = (max: number) =>
+  z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, `at most ${max} bytes`);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const frameSchema = z.discriminatedUnion('t', [
   z.strictObject({
-    t: z.literal('h'), v: z.literal(SNAPSHOT_FORMAT), id: z.string().regex(/^[0-9a-f]{32}$/), clusterId: z.string().max(128), mapId: z.string().max(64),
-    createdAt: count, node: z.string().max(64), check: bytes(4096),
+    t: z.literal('h'),
+    v: z.literal(SNAPSHOT_FORMAT),
+    id: z.string().regex(/^[0-9a-f]{32}$/),
+    clusterId: z.string().max(128),
+    mapId: z.string().max(64),
+    createdAt: count,
+    node: z.string().max(64),
+    check: bytes(4096),
   }),
   z.strictObject({ t: z.literal('e'), i: count, s: bytes(MAX_FRAME_BYTES) }),
   z.strictObject({ t: z.literal('z'), registers: count, keys: count, s: bytes(4096) }),
@@ -103,9 +110,15 @@ export function decodeFrame(body: Uint8Array): SnapshotFrame {
 }
 
 /** A new snapshot's header frame. */
-export function headerFrame(sealer: Sealer, info: Omit<SnapshotInfo, 'id' | 'epoch'>): { id: string; header: HeaderFrame } {
+export function headerFrame(
+  sealer: Sealer,
+  info: Omit<SnapshotInfo, 'id' | 'epoch'>,
+): { id: string; header: HeaderFrame } {
   const id = randomBytes(16).toString('hex');
-  const check = sealer.seal(`snapshot|${id}|header`, pack({ clusterId: info.clusterId, mapId: info.mapId, createdAt: info.createdAt, node: info.node }));
+  const check = sealer.seal(
+    `snapshot|${id}|header`,
+    pack({ clusterId: info.clusterId, mapId: info.mapId, createdAt: info.createdAt, node: info.node }),
+  );
   return { id, header: { t: 'h', v: SNAPSHOT_FORMAT, id, ...info, check } };
 }
 
@@ -119,11 +132,21 @@ export function openHeader(sealer: Sealer, header: HeaderFrame): SnapshotInfo {
   try {
     opened = sealer.open(`snapshot|${header.id}|header`, header.check);
   } catch (err) {
-    throw new KeymeshError('ERR_SNAPSHOT_KEY_MISMATCH', `snapshot ${header.id} (cluster ${header.clusterId}, from node ${header.node}) does not open under this node's management key: it was made by a cluster with another management key, or under an epoch this node does not hold; nothing was written`, { cause: err });
+    throw new KeymeshError(
+      'ERR_SNAPSHOT_KEY_MISMATCH',
+      `snapshot ${header.id} (cluster ${header.clusterId}, from node ${header.node}) does not open under this node's management key: it was made by a cluster with another management key, or under an epoch this node does not hold; nothing was written`,
+      { cause: err },
+    );
   }
   const check = checkSchema.safeParse(safeUnpack(opened));
   const { id, clusterId, mapId, createdAt, node } = header;
-  if (!check.success || check.data.clusterId !== clusterId || check.data.mapId !== mapId || check.data.createdAt !== createdAt || check.data.node !== node) {
+  if (
+    !check.success ||
+    check.data.clusterId !== clusterId ||
+    check.data.mapId !== mapId ||
+    check.data.createdAt !== createdAt ||
+    check.data.node !== node
+  ) {
     throw invalid('its header was altered');
   }
   return { id, clusterId, mapId, createdAt, node, epoch: readSealHeader(header.check).epoch };
@@ -139,8 +162,12 @@ export function entryFrame(sealer: Sealer, id: string, index: number, entry: Sna
  * @throws KeymeshError `ERR_SNAPSHOT_INVALID` when it is out of place or fails its seal or format check.
  */
 export function openEntry(sealer: Sealer, id: string, index: number, f: SnapshotFrame): SnapshotEntry {
-  if (f.t !== 'e') throw invalid(f.t === 'x' ? `the node that made it stopped early (${f.code}: ${f.message})` : `entry ${index} is missing`);
-  if (f.i !== index) throw invalid(`entry ${index} is out of place (it says ${f.i}): entries were reordered, dropped or added`);
+  if (f.t !== 'e')
+    throw invalid(
+      f.t === 'x' ? `the node that made it stopped early (${f.code}: ${f.message})` : `entry ${index} is missing`,
+    );
+  if (f.i !== index)
+    throw invalid(`entry ${index} is out of place (it says ${f.i}): entries were reordered, dropped or added`);
   let opened: Buffer;
   try {
     opened = sealer.open(`snapshot|${id}|${index}`, f.s);
@@ -153,7 +180,12 @@ export function openEntry(sealer: Sealer, id: string, index: number, f: Snapshot
 }
 
 /** The trailer of snapshot `id`, given its counts and the running digest of its entry frames. */
-export function trailerFrame(sealer: Sealer, id: string, counts: { registers: number; keys: number }, digest: Buffer): SnapshotFrame {
+export function trailerFrame(
+  sealer: Sealer,
+  id: string,
+  counts: { registers: number; keys: number },
+  digest: Buffer,
+): SnapshotFrame {
   return { t: 'z', ...counts, s: sealer.seal(`snapshot|${id}|end`, pack({ ...counts, digest })) };
 }
 
@@ -161,7 +193,12 @@ export function trailerFrame(sealer: Sealer, id: string, counts: { registers: nu
  * Checks the trailer of snapshot `id` against what was read.
  * @throws KeymeshError `ERR_SNAPSHOT_INVALID` when it fails its seal, or its counts or digest differ.
  */
-export function checkTrailer(sealer: Sealer, id: string, f: Extract<SnapshotFrame, { t: 'z' }>, read: { registers: number; keys: number; digest: Buffer }): void {
+export function checkTrailer(
+  sealer: Sealer,
+  id: string,
+  f: Extract<SnapshotFrame, { t: 'z' }>,
+  read: { registers: number; keys: number; digest: Buffer },
+): void {
   let opened: Buffer;
   try {
     opened = sealer.open(`snapshot|${id}|end`, f.s);
@@ -169,11 +206,15 @@ export function checkTrailer(sealer: Sealer, id: string, f: Extract<SnapshotFram
     throw invalid('its trailer fails its seal check', err);
   }
   const end = endSchema.safeParse(safeUnpack(opened));
-  if (!end.success || end.data.registers !== f.registers || end.data.keys !== f.keys) throw invalid('its trailer was altered');
+  if (!end.success || end.data.registers !== f.registers || end.data.keys !== f.keys)
+    throw invalid('its trailer was altered');
   if (end.data.registers !== read.registers || end.data.keys !== read.keys) {
-    throw invalid(`it holds ${read.registers} register values and ${read.keys} key records, its trailer says ${end.data.registers} and ${end.data.keys}`);
+    throw invalid(
+      `it holds ${read.registers} register values and ${read.keys} key records, its trailer says ${end.data.registers} and ${end.data.keys}`,
+    );
   }
-  if (!Buffer.from(end.data.digest).equals(read.digest)) throw invalid('its entries do not match the digest in its trailer');
+  if (!Buffer.from(end.data.digest).equals(read.digest))
+    throw invalid('its entries do not match the digest in its trailer');
 }
 
 /** The running SHA-256 over entry frames: each one's index (u64 BE) and sealed bytes. */
@@ -191,7 +232,11 @@ export function entryDigest(): { add(f: { i: number; s: Uint8Array }): void; val
 
 /** `ERR_SNAPSHOT_INVALID` with a reason. */
 export function invalid(why: string, cause?: unknown): KeymeshError {
-  return new KeymeshError('ERR_SNAPSHOT_INVALID', `the snapshot file is not usable: ${why}`, cause === undefined ? undefined : { cause });
+  return new KeymeshError(
+    'ERR_SNAPSHOT_INVALID',
+    `the snapshot file is not usable: ${why}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function safeUnpack(b: Uint8Array): unknown {

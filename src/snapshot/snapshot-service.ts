@@ -77,11 +77,17 @@ export class SnapshotService {
     const [{ Coord }, { dumpPage }] = await Promise.all([import('../replication/coord.js'), import('./dump-page.js')]);
     const { nodeId, clusterId, agreement } = this.#o;
     this.#coord = new Coord({
-      host: cluster.host, protocol: `/keymesh/${clusterId}/coord/1`, nodeId, peerOf: (id) => cluster.peerOf(id), identify: (peer) => cluster.identify(peer),
-      onBadMessage: (peer, err) => cluster.strike(peer, err), log: this.#o.log,
+      host: cluster.host,
+      protocol: `/keymesh/${clusterId}/coord/1`,
+      nodeId,
+      peerOf: (id) => cluster.peerOf(id),
+      identify: (peer) => cluster.identify(peer),
+      onBadMessage: (peer, err) => cluster.strike(peer, err),
+      log: this.#o.log,
       // only this node's own pages are answered here: they come from a view of its records indexed for this walk
       handler: async (request) => {
-        if (request.t !== 'dump' || !this.#local) throw new KeymeshError('ERR_INVALID_REQUEST', 'only a running snapshot asks this node itself');
+        if (request.t !== 'dump' || !this.#local)
+          throw new KeymeshError('ERR_INVALID_REQUEST', 'only a running snapshot asks this node itself');
         return dumpPage({ store: this.#local, placement: agreement.keeper.placement, nodeId }, request);
       },
     });
@@ -94,14 +100,26 @@ export class SnapshotService {
   snapshot(): AsyncIterable<Buffer> {
     const { keeper } = this.#o.agreement;
     const map = keeper.map;
-    if (!this.#coord || !map) throw new KeymeshError('ERR_UNAVAILABLE', 'no cluster map yet: a snapshot needs the register serving');
-    if (!isStable(map)) throw new KeymeshError('ERR_UNAVAILABLE', `cluster map ${map.epoch} is changing; take the snapshot when it is stable`, { retryAfterS: 5 });
-    if (this.#snapshotting) throw new KeymeshError('ERR_UNAVAILABLE', 'a snapshot is already being taken on this node', { retryAfterS: 5 });
+    if (!this.#coord || !map)
+      throw new KeymeshError('ERR_UNAVAILABLE', 'no cluster map yet: a snapshot needs the register serving');
+    if (!isStable(map))
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `cluster map ${map.epoch} is changing; take the snapshot when it is stable`,
+        { retryAfterS: 5 },
+      );
+    if (this.#snapshotting)
+      throw new KeymeshError('ERR_UNAVAILABLE', 'a snapshot is already being taken on this node', { retryAfterS: 5 });
     this.#snapshotting = true;
     const { nodeId, clusterId, sealer, clock, log, keyring } = this.#o;
     const bytes = writeSnapshot({
-      sealer, log, info: { clusterId, mapId: map.id, createdAt: clock.now(), node: nodeId },
-      content: { registers: this.#registers(map.epoch, this.#coord), keyRecords: () => keyring.list().map((k) => encodeKeyRecord(k.toRecord())) },
+      sealer,
+      log,
+      info: { clusterId, mapId: map.id, createdAt: clock.now(), node: nodeId },
+      content: {
+        registers: this.#registers(map.epoch, this.#coord),
+        keyRecords: () => keyring.list().map((k) => encodeKeyRecord(k.toRecord())),
+      },
     });
     const release = () => {
       this.#snapshotting = false;
@@ -121,7 +139,8 @@ export class SnapshotService {
    *   written); `ERR_UNAVAILABLE` while another restore runs, or from the register while writing.
    */
   async restore(body: AsyncIterable<Uint8Array>, options: { registrations?: boolean } = {}): Promise<RestoreReport> {
-    if (this.#restoring) throw new KeymeshError('ERR_UNAVAILABLE', 'a restore is already running on this node', { retryAfterS: 5 });
+    if (this.#restoring)
+      throw new KeymeshError('ERR_UNAVAILABLE', 'a restore is already running on this node', { retryAfterS: 5 });
     this.#restoring = true;
     const { agreement, keyring, clock } = this.#o;
     try {
@@ -130,13 +149,21 @@ export class SnapshotService {
         if (/^restore-[0-9a-f]{16}\.spool$/.test(name)) await rm(join(this.#o.dataDir, name), { force: true });
       }
       return await restoreSnapshot({
-        body, spoolPath: join(this.#o.dataDir, `restore-${randomBytes(8).toString('hex')}.spool`), maxBytes: RESTORE_MAX_BYTES, sealer: this.#o.sealer,
+        body,
+        spoolPath: join(this.#o.dataDir, `restore-${randomBytes(8).toString('hex')}.spool`),
+        maxBytes: RESTORE_MAX_BYTES,
+        sealer: this.#o.sealer,
         target: {
           read: async (key) => (await agreement.read(key)).value,
           getOrCreate: async (key, candidate, options) => (await agreement.getOrCreate(key, candidate, options)).value,
           mergeKey: (record) => keyring.merge(record, 'sync'),
           now: () => clock.now(),
-          ...(this.#o.registry && options.registrations !== false ? { registrations: (slots: ReadonlyMap<string, Uint8Array>) => restoreRegistrations(slots, this.#o.registry!()) } : {}),
+          ...(this.#o.registry && options.registrations !== false
+            ? {
+                registrations: (slots: ReadonlyMap<string, Uint8Array>) =>
+                  restoreRegistrations(slots, this.#o.registry!()),
+              }
+            : {}),
         },
       });
     } finally {
@@ -155,8 +182,13 @@ export class SnapshotService {
     const page = async (nodeId: string, after: string | undefined): Promise<DumpedPage> => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const reply = await coord.request(nodeId, { t: 'dump', epoch, ...(after === undefined ? {} : { after }) }, DUMP_TIMEOUT_MS);
-          if (reply.t !== 'dumped') throw new KeymeshError('ERR_INTERNAL', `node ${nodeId} answered a dump with ${reply.t}`);
+          const reply = await coord.request(
+            nodeId,
+            { t: 'dump', epoch, ...(after === undefined ? {} : { after }) },
+            DUMP_TIMEOUT_MS,
+          );
+          if (reply.t !== 'dumped')
+            throw new KeymeshError('ERR_INTERNAL', `node ${nodeId} answered a dump with ${reply.t}`);
           return reply;
         } catch (err) {
           if (attempt >= DUMP_ATTEMPTS || keeper.epoch !== epoch) throw err;
@@ -164,9 +196,17 @@ export class SnapshotService {
       }
     };
     const walk = walkRegisters({
-      members, page, replicasOf: (key) => placement.replicaSets(key).flat(), tolerated: Math.min(this.#o.replicationFactor, members.length) - 1,
-      finish: async (key) => (await this.#o.agreement.read(key)).value, isExpiring: isExpiringKey,
-      onUnreachable: (nodeId, err) => this.#o.log.warn({ nodeId, err: (err as Error).message }, 'a member did not answer the snapshot; its replicas are read from the others'),
+      members,
+      page,
+      replicasOf: (key) => placement.replicaSets(key).flat(),
+      tolerated: Math.min(this.#o.replicationFactor, members.length) - 1,
+      finish: async (key) => (await this.#o.agreement.read(key)).value,
+      isExpiring: isExpiringKey,
+      onUnreachable: (nodeId, err) =>
+        this.#o.log.warn(
+          { nodeId, err: (err as Error).message },
+          'a member did not answer the snapshot; its replicas are read from the others',
+        ),
     });
     try {
       for await (const entry of walk) {
@@ -176,6 +216,10 @@ export class SnapshotService {
     } finally {
       this.#local = undefined;
     }
-    if (keeper.epoch !== epoch) throw new KeymeshError('ERR_UNAVAILABLE', `the cluster map changed (epoch ${epoch} → ${keeper.epoch}) while the snapshot was taken; take it again`);
+    if (keeper.epoch !== epoch)
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        `the cluster map changed (epoch ${epoch} → ${keeper.epoch}) while the snapshot was taken; take it again`,
+      );
   }
 }

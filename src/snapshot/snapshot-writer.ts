@@ -9,7 +9,16 @@ import { resealRegisterValue } from '../crypto/register-seal.js';
 import { EXPIRY_HEADER_BYTES, expiryOf } from '../register/expiring.js';
 import { isKeymeshError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { entryDigest, entryFrame, frame, headerFrame, SNAPSHOT_MAGIC, trailerFrame, type SnapshotEntry, type SnapshotInfo } from './snapshot-format.js';
+import {
+  entryDigest,
+  entryFrame,
+  frame,
+  headerFrame,
+  SNAPSHOT_MAGIC,
+  trailerFrame,
+  type SnapshotEntry,
+  type SnapshotInfo,
+} from './snapshot-format.js';
 
 /** Bytes gathered before a chunk is handed on. */
 const CHUNK_BYTES = 64 * 1024;
@@ -22,7 +31,12 @@ export interface SnapshotContent {
 }
 
 /** The snapshot's bytes, in chunks of about `CHUNK_BYTES`. */
-export async function* writeSnapshot(o: { sealer: Sealer; info: Omit<SnapshotInfo, 'id' | 'epoch'>; content: SnapshotContent; log: Logger }): AsyncGenerator<Buffer> {
+export async function* writeSnapshot(o: {
+  sealer: Sealer;
+  info: Omit<SnapshotInfo, 'id' | 'epoch'>;
+  content: SnapshotContent;
+  log: Logger;
+}): AsyncGenerator<Buffer> {
   const { id, header } = headerFrame(o.sealer, o.info);
   let chunk: Buffer[] = [SNAPSHOT_MAGIC, frame(header)];
   let size = 0;
@@ -48,7 +62,8 @@ export async function* writeSnapshot(o: { sealer: Sealer; info: Omit<SnapshotInf
       counts.registers += 1;
       // a value still sealed under an older management key (a rotation's re-seal not finished) goes into the file
       // under the key the file is sealed with, so one key opens all of it
-      const current = resealRegisterValue(o.sealer, key, value, expiryOf(value) === undefined ? 0 : EXPIRY_HEADER_BYTES) ?? value;
+      const current =
+        resealRegisterValue(o.sealer, key, value, expiryOf(value) === undefined ? 0 : EXPIRY_HEADER_BYTES) ?? value;
       if (add({ k: 'r', key, value: current })) yield flush();
     }
     for (const record of o.content.keyRecords()) {
@@ -60,7 +75,13 @@ export async function* writeSnapshot(o: { sealer: Sealer; info: Omit<SnapshotInf
   } catch (err) {
     o.log.error({ snapshot: id, err }, 'snapshot stopped');
     const known = isKeymeshError(err);
-    chunk.push(frame({ t: 'x', code: known ? err.code : 'ERR_INTERNAL', message: known ? err.message.slice(0, 1024) : 'internal error (see the node log)' }));
+    chunk.push(
+      frame({
+        t: 'x',
+        code: known ? err.code : 'ERR_INTERNAL',
+        message: known ? err.message.slice(0, 1024) : 'internal error (see the node log)',
+      }),
+    );
   }
   yield flush();
 }

@@ -47,7 +47,14 @@ export class LevelStore implements Store {
   async batch(operations: readonly StoreOperation[], options: WriteOptions = {}): Promise<void> {
     const db = this.#open();
     for (const op of operations) this.#open(op.key);
-    await db.batch(operations.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key })), { sync: options.sync === true });
+    await db.batch(
+      operations.map((op) =>
+        op.type === 'put'
+          ? { type: 'put' as const, key: op.key, value: op.value }
+          : { type: 'del' as const, key: op.key },
+      ),
+      { sync: options.sync === true },
+    );
   }
 
   async *entries(prefix: string): AsyncIterable<[string, Uint8Array]> {
@@ -75,7 +82,8 @@ export class LevelStore implements Store {
 
   #open(key?: string): Level<string, Uint8Array> {
     if (!this.#db) throw new KeymeshError('ERR_STORE_CLOSED', 'the store is not open');
-    if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new TypeError('store keys are non-empty strings');
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0))
+      throw new TypeError('store keys are non-empty strings');
     return this.#db;
   }
 }

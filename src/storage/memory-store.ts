@@ -56,7 +56,8 @@ export class MemoryStore implements Store {
 
   #check(key?: string): void {
     if (!this.#open) throw new KeymeshError('ERR_STORE_CLOSED', 'the store is not open');
-    if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new TypeError('store keys are non-empty strings');
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0))
+      throw new TypeError('store keys are non-empty strings');
   }
 
   /** Nothing to give back: deleted entries are gone at once. */

@@ -3,7 +3,9 @@ import { isKeymeshError, type KeymeshError } from '../errors.js';
 import type { Store, WriteOptions } from './store.js';
 
 /** One entry of a sealed scan: its plaintext, or the seal error that keeps it from being served. */
-export type SealedEntry = { readonly key: string; readonly value: Buffer } | { readonly key: string; readonly error: KeymeshError };
+export type SealedEntry =
+  | { readonly key: string; readonly value: Buffer }
+  | { readonly key: string; readonly error: KeymeshError };
 
 /**
  * A {@link Store} seen through a {@link Sealer}: every value is sealed with its record key as associated data
@@ -30,9 +32,11 @@ export class SealedStore {
     const before = keys.flatMap((k) => this.#tails.get(k) ?? []);
     const run = (before.length === 0 ? Promise.resolve() : Promise.allSettled(before)).then(write);
     for (const k of keys) this.#tails.set(k, run);
-    void run.finally(() => {
-      for (const k of keys) if (this.#tails.get(k) === run) this.#tails.delete(k);
-    }).catch(() => undefined);
+    void run
+      .finally(() => {
+        for (const k of keys) if (this.#tails.get(k) === run) this.#tails.delete(k);
+      })
+      .catch(() => undefined);
     return run;
   }
 
@@ -52,9 +56,17 @@ export class SealedStore {
   }
 
   /** Seals every `put` of the batch and writes it atomically. */
-  batch(operations: ReadonlyArray<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }>, options?: WriteOptions): Promise<void> {
-    const sealed = operations.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: this.#sealer.seal(op.key, op.value) } : op));
-    return this.#inOrder(operations.map((op) => op.key), () => this.#store.batch(sealed, options));
+  batch(
+    operations: ReadonlyArray<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }>,
+    options?: WriteOptions,
+  ): Promise<void> {
+    const sealed = operations.map((op) =>
+      op.type === 'put' ? { type: 'put' as const, key: op.key, value: this.#sealer.seal(op.key, op.value) } : op,
+    );
+    return this.#inOrder(
+      operations.map((op) => op.key),
+      () => this.#store.batch(sealed, options),
+    );
   }
 
   /**

@@ -100,7 +100,8 @@ export class AuthThrottle {
     const key = addressKey(address);
     const [byAddress, busy] = await Promise.all([this.#byAddress.get(key), this.#busyByAddress.get(key)]);
     const addressFailures = byAddress?.consumedPoints ?? 0;
-    if (addressFailures + (busy?.consumedPoints ?? 0) >= this.#perAddress) return tooMany(Math.max(byAddress?.msBeforeNext ?? 0, busy?.msBeforeNext ?? 0));
+    if (addressFailures + (busy?.consumedPoints ?? 0) >= this.#perAddress)
+      return tooMany(Math.max(byAddress?.msBeforeNext ?? 0, busy?.msBeforeNext ?? 0));
     if (clientId === undefined || addressFailures === 0) return undefined;
     const byClient = await this.#byClient.get(this.#bucket(clientId));
     if ((byClient?.consumedPoints ?? 0) >= this.#perClient) return tooMany(byClient!.msBeforeNext);
@@ -134,10 +135,17 @@ export function addressKey(address: string): string {
   const [head = '', tail = ''] = plain.split('::');
   const left = head === '' ? [] : head.split(':');
   const right = tail === '' ? [] : tail.split(':');
-  const groups = plain.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = plain.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 function tooMany(msBeforeNext: number): KeymeshError {
-  return new KeymeshError('ERR_TOO_MANY_ATTEMPTS', 'too many failed client authentications; retry later', { retryAfterS: Math.max(1, Math.ceil(msBeforeNext / 1000)) });
+  return new KeymeshError('ERR_TOO_MANY_ATTEMPTS', 'too many failed client authentications; retry later', {
+    retryAfterS: Math.max(1, Math.ceil(msBeforeNext / 1000)),
+  });
 }

@@ -15,8 +15,13 @@ export const MAX_CHAIN_LENGTH = 8;
 export function chainOf(payload: JWTPayload): TokenChain | undefined {
   const chain = payload['chain'] as { jti?: unknown; exp?: unknown } | undefined;
   if (chain === undefined) return undefined;
-  const ok = typeof chain === 'object' && chain !== null && Array.isArray(chain.jti) && chain.jti.length <= MAX_CHAIN_LENGTH
-    && chain.jti.every((j) => typeof j === 'string') && typeof chain.exp === 'number';
+  const ok =
+    typeof chain === 'object' &&
+    chain !== null &&
+    Array.isArray(chain.jti) &&
+    chain.jti.length <= MAX_CHAIN_LENGTH &&
+    chain.jti.every((j) => typeof j === 'string') &&
+    typeof chain.exp === 'number';
   if (!ok) throw new KeymeshError('ERR_INVALID_TOKEN', 'the token carries a malformed chain claim');
   return { jti: chain.jti as string[], exp: chain.exp as number };
 }
@@ -25,12 +30,17 @@ export function chainOf(payload: JWTPayload): TokenChain | undefined {
 export function extendChain(payload: JWTPayload): TokenChain {
   const own = chainOf(payload);
   const jti = [payload.jti!, ...(own?.jti ?? [])];
-  if (jti.length > MAX_CHAIN_LENGTH) throw new KeymeshError('ERR_INVALID_GRANT', `a token may be made from at most ${MAX_CHAIN_LENGTH} tokens in a row`);
+  if (jti.length > MAX_CHAIN_LENGTH)
+    throw new KeymeshError('ERR_INVALID_GRANT', `a token may be made from at most ${MAX_CHAIN_LENGTH} tokens in a row`);
   return { jti, exp: Math.min(payload.exp!, own?.exp ?? Infinity) };
 }
 
 /** Whether the token of `payload` or any token of its chain (`chain`, when already parsed) is revoked. */
-export async function chainRevoked(payload: JWTPayload, isRevoked: (jti: string) => Promise<boolean>, chain = chainOf(payload)): Promise<boolean> {
+export async function chainRevoked(
+  payload: JWTPayload,
+  isRevoked: (jti: string) => Promise<boolean>,
+  chain = chainOf(payload),
+): Promise<boolean> {
   const ids = [payload.jti!, ...(chain?.jti ?? [])];
   const answers = await Promise.all(ids.map((id) => isRevoked(id)));
   return answers.some(Boolean);

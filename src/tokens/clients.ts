@@ -79,10 +79,15 @@ export class ClientRegistry {
     this.#clients = new Map(clients.map((c) => [c.clientId, c]));
     this.#o = 'verify' in options ? { assertions: options } : options;
     for (const c of clients) {
-      const parsed = (c.secretHashes ?? (c.secretHash === undefined ? [] : [c.secretHash])).flatMap((text) => parseSecretHash(text) ?? []);
+      const parsed = (c.secretHashes ?? (c.secretHash === undefined ? [] : [c.secretHash])).flatMap(
+        (text) => parseSecretHash(text) ?? [],
+      );
       if (parsed.length > 0) this.#hashes.set(c.clientId, parsed);
     }
-    this.#failureScrypts = Math.max(1, ...[...this.#hashes.values()].map((hashes) => hashes.filter((h) => h.kind === 'scrypt').length));
+    this.#failureScrypts = Math.max(
+      1,
+      ...[...this.#hashes.values()].map((hashes) => hashes.filter((h) => h.kind === 'scrypt').length),
+    );
   }
 
   /**
@@ -91,10 +96,15 @@ export class ClientRegistry {
    * @throws KeymeshError `ERR_INVALID_CLIENT`, `ERR_INVALID_REQUEST` (two methods at once), `ERR_TOO_MANY_ATTEMPTS`,
    *   `ERR_OVERLOADED`, or `ERR_IDP_UNAVAILABLE` when the client's key set is unreachable.
    */
-  async authenticate(authorization: string | undefined, form: ClientAuthForm, source = 'unknown'): Promise<ClientConfig> {
+  async authenticate(
+    authorization: string | undefined,
+    form: ClientAuthForm,
+    source = 'unknown',
+  ): Promise<ClientConfig> {
     const assertion = form.client_assertion !== undefined || form.client_assertion_type !== undefined;
     if (authorization === '') authorization = undefined;
-    if (assertion && authorization !== undefined) throw new KeymeshError('ERR_INVALID_REQUEST', 'use one client authentication method, not two');
+    if (assertion && authorization !== undefined)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'use one client authentication method, not two');
     const presented = assertion ? assertionIssuer(form.client_assertion) : basicClientId(authorization);
     await this.#o.throttle?.check(source, presented);
     try {
@@ -102,7 +112,8 @@ export class ClientRegistry {
     } catch (err) {
       // an attempt that could not be checked counts against its address, never its client id: otherwise a flood
       // that keeps the pool busy (or the client's key set down) is never throttled, or locks the client out
-      if (isKeymeshError(err, 'ERR_OVERLOADED') || isKeymeshError(err, 'ERR_IDP_UNAVAILABLE')) await this.#o.throttle?.unchecked(source);
+      if (isKeymeshError(err, 'ERR_OVERLOADED') || isKeymeshError(err, 'ERR_IDP_UNAVAILABLE'))
+        await this.#o.throttle?.unchecked(source);
       if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
       await this.#o.throttle?.failed(source, presented);
       throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
@@ -114,7 +125,8 @@ export class ClientRegistry {
   }
 
   async #authenticateAssertion(form: ClientAuthForm): Promise<ClientConfig> {
-    if (!this.#o.assertions) throw new KeymeshError('ERR_INVALID_CLIENT', 'no client authenticates with private_key_jwt here');
+    if (!this.#o.assertions)
+      throw new KeymeshError('ERR_INVALID_CLIENT', 'no client authenticates with private_key_jwt here');
     const { clientId } = await this.#o.assertions.verify(form.client_assertion_type, form.client_assertion);
     const client = this.#clients.get(clientId);
     if (!client) throw new KeymeshError('ERR_INVALID_CLIENT', 'the assertion is from no client of this realm');
@@ -128,7 +140,11 @@ export class ClientRegistry {
    */
   async authenticateBasic(authorization: string | undefined): Promise<ClientConfig> {
     const credentials = parseBasic(authorization);
-    if (!credentials) throw new KeymeshError('ERR_INVALID_CLIENT', 'client authentication required: client_secret_basic (Authorization: Basic) or private_key_jwt');
+    if (!credentials)
+      throw new KeymeshError(
+        'ERR_INVALID_CLIENT',
+        'client authentication required: client_secret_basic (Authorization: Basic) or private_key_jwt',
+      );
     const client = this.#clients.get(credentials.clientId);
     if (!client || !(await this.#secretMatches(client, credentials.secret))) {
       if (!client) await this.#dummyChecks(credentials.secret, this.#failureScrypts);
@@ -162,13 +178,29 @@ export class ClientRegistry {
 
   /** `count` times the cost of a failed check of an operator-chosen secret, so that every failure costs the same. */
   async #dummyChecks(secret: string, count: number): Promise<void> {
-    for (let i = 0; i < count; i++) await this.#scrypt({ secret, salt: randomBytes(16), ...CLIENT_SECRET_SCRYPT, keylen: 32 });
+    for (let i = 0; i < count; i++)
+      await this.#scrypt({ secret, salt: randomBytes(16), ...CLIENT_SECRET_SCRYPT, keylen: 32 });
   }
 
-  async #scrypt(task: { secret: string; salt: Uint8Array; N: number; r: number; p: number; keylen: number }): Promise<Buffer> {
+  async #scrypt(task: {
+    secret: string;
+    salt: Uint8Array;
+    N: number;
+    r: number;
+    p: number;
+    keylen: number;
+  }): Promise<Buffer> {
     if (this.#o.slowHash) return Buffer.from(await this.#o.slowHash.scrypt(task));
     const { scrypt } = await import('node:crypto');
-    return new Promise((resolve, reject) => scrypt(task.secret, task.salt, task.keylen, { N: task.N, r: task.r, p: task.p, maxmem: 256 * task.N * task.r }, (err, out) => (err ? reject(err) : resolve(out))));
+    return new Promise((resolve, reject) =>
+      scrypt(
+        task.secret,
+        task.salt,
+        task.keylen,
+        { N: task.N, r: task.r, p: task.p, maxmem: 256 * task.N * task.r },
+        (err, out) => (err ? reject(err) : resolve(out)),
+      ),
+    );
   }
 }
 
@@ -180,7 +212,10 @@ function parseBasic(authorization: string | undefined): { clientId: string; secr
   const colon = decoded.indexOf(':');
   if (colon < 1) return undefined;
   try {
-    return { clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' ')), secret: decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' ')) };
+    return {
+      clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' ')),
+      secret: decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' ')),
+    };
   } catch {
     return undefined;
   }

@@ -97,7 +97,8 @@ export class DpopNonces {
     const active = this.#o.secretKeys()[0];
     if (!active) throw new KeymeshError('ERR_NO_ACTIVE_KEY', 'no published secret key to issue a DPoP nonce with');
     const kid = Buffer.from(active.kid, 'utf8');
-    if (kid.length === 0 || kid.length > 255) throw new KeymeshError('ERR_INTERNAL', 'a secret key id must be 1–255 bytes to issue DPoP nonces');
+    if (kid.length === 0 || kid.length > 255)
+      throw new KeymeshError('ERR_INTERNAL', 'a secret key id must be 1–255 bytes to issue DPoP nonces');
     const issuedAt = Buffer.alloc(4);
     issuedAt.writeUInt32BE(Math.floor(this.#o.clock.now() / 1000));
     const random = Buffer.from((this.#o.random ?? randomBytes)(NONCE_RANDOM_BYTES)).subarray(0, NONCE_RANDOM_BYTES);
@@ -110,20 +111,24 @@ export class DpopNonces {
    * @throws DpopError `use_dpop_nonce` when stale or under an unpublished key, `invalid_dpop_proof` when malformed or forged.
    */
   check(nonce: string): { kid: string; issuedAtS: number } {
-    if (typeof nonce !== 'string' || nonce.length > NONCE_MAX_CHARS || !/^[A-Za-z0-9_-]+$/.test(nonce)) throw invalidProof('DPoP nonce is malformed');
+    if (typeof nonce !== 'string' || nonce.length > NONCE_MAX_CHARS || !/^[A-Za-z0-9_-]+$/.test(nonce))
+      throw invalidProof('DPoP nonce is malformed');
     const raw = Buffer.from(nonce, 'base64url');
     const kidLength = raw[1] ?? 0;
     const bodyLength = 2 + kidLength + 4 + NONCE_RANDOM_BYTES;
     const canonical = raw.toString('base64url') === nonce;
-    if (!canonical || raw[0] !== NONCE_VERSION || kidLength === 0 || raw.length !== bodyLength + MAC_BYTES) throw invalidProof('DPoP nonce is malformed');
+    if (!canonical || raw[0] !== NONCE_VERSION || kidLength === 0 || raw.length !== bodyLength + MAC_BYTES)
+      throw invalidProof('DPoP nonce is malformed');
     const kid = raw.subarray(2, 2 + kidLength).toString('utf8');
     const secret = this.#o.secretKeys().find((k) => k.kid === kid);
     if (!secret) throw useNonce('DPoP nonce was issued under a secret key that is no longer published (rotated away)');
     const body = raw.subarray(0, bodyLength);
-    if (!timingSafeEqual(mac(secret.key, body), raw.subarray(bodyLength))) throw invalidProof('DPoP nonce does not verify (forged or altered)');
+    if (!timingSafeEqual(mac(secret.key, body), raw.subarray(bodyLength)))
+      throw invalidProof('DPoP nonce does not verify (forged or altered)');
     const issuedAtS = raw.readUInt32BE(2 + kidLength);
     const nowS = Math.floor(this.#o.clock.now() / 1000);
-    if (nowS - issuedAtS > this.#lifetimeS) throw useNonce(`DPoP nonce expired (issued ${nowS - issuedAtS} s ago, lifetime ${this.#lifetimeS} s)`);
+    if (nowS - issuedAtS > this.#lifetimeS)
+      throw useNonce(`DPoP nonce expired (issued ${nowS - issuedAtS} s ago, lifetime ${this.#lifetimeS} s)`);
     if (issuedAtS - nowS > this.#skewS) throw useNonce(`DPoP nonce was issued ${issuedAtS - nowS} s in the future`);
     return { kid, issuedAtS };
   }
@@ -200,9 +205,14 @@ export class DpopVerifier {
    * @throws DpopError naming what is wrong; `isUseDpopNonce(err)` when a fresh nonce is all the client needs.
    * @throws KeymeshError `ERR_INVALID_REQUEST` when `request.url` is not an absolute http(s) URL.
    */
-  async check(proofJwt: string, request: DpopRequest, options: { requireNonce?: boolean } = {}): Promise<CheckedDpopProof> {
+  async check(
+    proofJwt: string,
+    request: DpopRequest,
+    options: { requireNonce?: boolean } = {},
+  ): Promise<CheckedDpopProof> {
     if (typeof proofJwt !== 'string' || proofJwt.length === 0) throw invalidProof('the request has no DPoP proof');
-    if (proofJwt.length > PROOF_MAX_CHARS) throw invalidProof(`DPoP proof is longer than ${PROOF_MAX_CHARS} characters`);
+    if (proofJwt.length > PROOF_MAX_CHARS)
+      throw invalidProof(`DPoP proof is longer than ${PROOF_MAX_CHARS} characters`);
     let header: Record<string, unknown>;
     try {
       if (proofJwt.split('.').length !== 3) throw new TypeError('not three parts');
@@ -212,7 +222,8 @@ export class DpopVerifier {
     }
     if (header['typ'] !== 'dpop+jwt') throw invalidProof('DPoP proof typ must be dpop+jwt');
     const alg = header['alg'];
-    if (!DPOP_ALGS.includes(alg as DpopAlg)) throw invalidProof(`DPoP proof alg is not allowed (only ${DPOP_ALGS.join(', ')})`);
+    if (!DPOP_ALGS.includes(alg as DpopAlg))
+      throw invalidProof(`DPoP proof alg is not allowed (only ${DPOP_ALGS.join(', ')})`);
     const jwk = publicJwk(header['jwk'], alg as DpopAlg);
     const key = await importJWK(jwk, alg as DpopAlg).catch((err: unknown) => {
       throw invalidProof(`DPoP proof jwk is not a usable ${alg as string} public key`, err);
@@ -227,19 +238,29 @@ export class DpopVerifier {
     if (typeof htm !== 'string') throw invalidProof('DPoP proof has no htm');
     if (htm !== request.method) throw invalidProof(`DPoP proof htm is not the request's method (${request.method})`);
     const requestUrl = comparableUrl(request.url);
-    if (requestUrl === undefined) throw new KeymeshError('ERR_INVALID_REQUEST', 'the request URL is not an absolute http(s) URL');
+    if (requestUrl === undefined)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'the request URL is not an absolute http(s) URL');
     if (typeof htu !== 'string') throw invalidProof('DPoP proof has no htu');
     const proofUrl = comparableUrl(htu);
     if (proofUrl === undefined) throw invalidProof('DPoP proof htu is not an absolute http(s) URL');
     if (proofUrl !== requestUrl) throw invalidProof("DPoP proof htu is not this request's URL");
     if (typeof iat !== 'number' || !Number.isFinite(iat)) throw invalidProof('DPoP proof has no numeric iat');
     const nowS = this.#o.clock.now() / 1000;
-    if (nowS - iat > this.#windowS) throw invalidProof(`DPoP proof is too old (iat ${Math.round(nowS - iat)} s ago, at most ${this.#windowS} s allowed)`);
-    if (iat - nowS > this.#windowS) throw invalidProof(`DPoP proof is from the future (iat ${Math.round(iat - nowS)} s ahead, at most ${this.#windowS} s allowed)`);
+    if (nowS - iat > this.#windowS)
+      throw invalidProof(
+        `DPoP proof is too old (iat ${Math.round(nowS - iat)} s ago, at most ${this.#windowS} s allowed)`,
+      );
+    if (iat - nowS > this.#windowS)
+      throw invalidProof(
+        `DPoP proof is from the future (iat ${Math.round(iat - nowS)} s ahead, at most ${this.#windowS} s allowed)`,
+      );
     const token = request.accessToken;
-    if (token !== undefined && typeof ath !== 'string') throw invalidProof('DPoP proof has no ath, but an access token was presented');
-    if (token !== undefined && ath !== accessTokenHash(token)) throw invalidProof('DPoP proof ath does not match the access token');
-    if (nonce === undefined && options.requireNonce) throw useNonce('DPoP proof has no nonce, and this server requires one');
+    if (token !== undefined && typeof ath !== 'string')
+      throw invalidProof('DPoP proof has no ath, but an access token was presented');
+    if (token !== undefined && ath !== accessTokenHash(token))
+      throw invalidProof('DPoP proof ath does not match the access token');
+    if (nonce === undefined && options.requireNonce)
+      throw useNonce('DPoP proof has no nonce, and this server requires one');
     if (nonce !== undefined && typeof nonce !== 'string') throw invalidProof('DPoP proof nonce is not a string');
     if (typeof nonce === 'string') this.#o.nonces.check(nonce);
     const jkt = await calculateJwkThumbprint(jwk, 'sha256');
@@ -273,19 +294,24 @@ function mac(key: Uint8Array, body: Uint8Array): Buffer {
 
 /** The proof's `jwk` header, refused unless it is a public key fit for `alg`. */
 function publicJwk(value: unknown, alg: DpopAlg): JWK {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidProof('DPoP proof has no jwk header');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalidProof('DPoP proof has no jwk header');
   const jwk = value as JWK;
   if (jwk.kty === 'oct') throw invalidProof('DPoP proof jwk is a symmetric key (kty oct); it must be a public key');
   const found = PRIVATE_JWK_MEMBERS.filter((m) => Object.hasOwn(jwk, m));
-  if (found.length > 0) throw invalidProof(`DPoP proof jwk holds private key members (${found.join(', ')}); it must be a public key`);
+  if (found.length > 0)
+    throw invalidProof(`DPoP proof jwk holds private key members (${found.join(', ')}); it must be a public key`);
   if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidProof('DPoP proof jwk must have use sig, if any');
-  if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidProof(`DPoP proof jwk alg must be the proof's own (${alg})`);
+  if (jwk.alg !== undefined && jwk.alg !== alg)
+    throw invalidProof(`DPoP proof jwk alg must be the proof's own (${alg})`);
   // an RSA key of the caller's choosing must not cost more than an ordinary one to verify (a huge modulus or
   // exponent makes every check a hundred times dearer)
   if (jwk.kty === 'RSA') {
     const bits = typeof jwk.n === 'string' ? Buffer.from(jwk.n, 'base64url').length * 8 : 0;
     if (jwk.e !== 'AQAB' || bits < DPOP_RSA_MIN_BITS || bits > DPOP_RSA_MAX_BITS) {
-      throw invalidProof(`DPoP proof RSA keys must have the exponent 65537 and ${DPOP_RSA_MIN_BITS} to ${DPOP_RSA_MAX_BITS} bits`);
+      throw invalidProof(
+        `DPoP proof RSA keys must have the exponent 65537 and ${DPOP_RSA_MIN_BITS} to ${DPOP_RSA_MAX_BITS} bits`,
+      );
     }
   }
   return jwk;
@@ -299,7 +325,8 @@ export const DPOP_RSA_MAX_BITS = 4096;
 function parseClaims(payload: Uint8Array): Record<string, unknown> {
   try {
     const claims: unknown = JSON.parse(Buffer.from(payload).toString('utf8'));
-    if (typeof claims === 'object' && claims !== null && !Array.isArray(claims)) return claims as Record<string, unknown>;
+    if (typeof claims === 'object' && claims !== null && !Array.isArray(claims))
+      return claims as Record<string, unknown>;
   } catch {
     // reported below
   }
@@ -317,5 +344,6 @@ function comparableUrl(value: string): string | undefined {
   return `${url.protocol}//${url.host}${path}`;
 }
 
-const invalidProof = (message: string, cause?: unknown) => new DpopError('invalid_dpop_proof', message, cause === undefined ? undefined : { cause });
+const invalidProof = (message: string, cause?: unknown) =>
+  new DpopError('invalid_dpop_proof', message, cause === undefined ? undefined : { cause });
 const useNonce = (message: string) => new DpopError('use_dpop_nonce', message);

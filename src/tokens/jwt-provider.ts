@@ -19,7 +19,12 @@ import { chainOf, chainRevoked } from './chain.js';
 import { whyRefused } from './jose-reasons.js';
 import { signJws, type SigningKey } from './jws-signer.js';
 import {
-  TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT, type TokenProvider, type TokenProviderParameters, type TokenProviderResponse, type TokenValidator,
+  TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_JWT,
+  type TokenProvider,
+  type TokenProviderParameters,
+  type TokenProviderResponse,
+  type TokenValidator,
   type TokenValidatorResponse,
 } from './provider.js';
 
@@ -53,7 +58,11 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
     const { stsProperties: sts, tokenRequirements: req, principal } = params;
     const now = Math.floor(sts.now() / 1000);
     const requested = req.lifetimeS ?? DEFAULT_ACCESS_TOKEN_LIFETIME_S;
-    const exp = Math.min(now + Math.min(requested, sts.maxLifetimeS), req.notAfter ?? Infinity, req.chain?.exp ?? Infinity);
+    const exp = Math.min(
+      now + Math.min(requested, sts.maxLifetimeS),
+      req.notAfter ?? Infinity,
+      req.chain?.exp ?? Infinity,
+    );
     if (exp <= now) throw new KeymeshError('ERR_INVALID_GRANT', 'the token it would be made from has expired');
     const jti = req.tokenId ?? randomUUID();
     const payload: Record<string, unknown> = {
@@ -80,7 +89,15 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
         .encrypt(enc.key);
     }
     const reference = { identifier: jti, valueType: req.tokenType };
-    return { token, tokenId: jti, lifetime: exp - now, expiresAt: exp, computedKey: false, attachedReference: reference, unattachedReference: reference };
+    return {
+      token,
+      tokenId: jti,
+      lifetime: exp - now,
+      expiresAt: exp,
+      computedKey: false,
+      attachedReference: reference,
+      unattachedReference: reference,
+    };
   }
 
   /**

@@ -38,7 +38,10 @@ function hmacSha1(secret: Uint8Array, ...parts: Uint8Array[]): Buffer {
  */
 export function pSha1(secret: Uint8Array, seed: Uint8Array, length: number): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > MAX_OUTPUT_BYTES) {
-    throw new KeymeshError('ERR_INVALID_REQUEST', `P_SHA1 output length must be an integer from 0 to ${MAX_OUTPUT_BYTES} bytes`);
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      `P_SHA1 output length must be an integer from 0 to ${MAX_OUTPUT_BYTES} bytes`,
+    );
   }
   const out = new Uint8Array(length);
   let a: Uint8Array = seed;
@@ -54,8 +57,16 @@ export function pSha1(secret: Uint8Array, seed: Uint8Array, length: number): Uin
  * @throws KeymeshError `ERR_INVALID_REQUEST` naming the allowed range.
  */
 export function checkKeySize(keySizeBits: number): void {
-  if (!Number.isInteger(keySizeBits) || keySizeBits < MIN_KEY_SIZE_BITS || keySizeBits > MAX_KEY_SIZE_BITS || keySizeBits % 8 !== 0) {
-    throw new KeymeshError('ERR_INVALID_REQUEST', `keySize must be a multiple of 8 from ${MIN_KEY_SIZE_BITS} to ${MAX_KEY_SIZE_BITS} bits`);
+  if (
+    !Number.isInteger(keySizeBits) ||
+    keySizeBits < MIN_KEY_SIZE_BITS ||
+    keySizeBits > MAX_KEY_SIZE_BITS ||
+    keySizeBits % 8 !== 0
+  ) {
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      `keySize must be a multiple of 8 from ${MIN_KEY_SIZE_BITS} to ${MAX_KEY_SIZE_BITS} bits`,
+    );
   }
 }
 
@@ -66,7 +77,9 @@ export function checkKeySize(keySizeBits: number): void {
  */
 export function computedKey(clientEntropy: Uint8Array, serverEntropy: Uint8Array, keySizeBits: number): Uint8Array {
   checkKeySize(keySizeBits);
-  if (clientEntropy.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'computed key: the client entropy is empty');
-  if (serverEntropy.length === 0) throw new KeymeshError('ERR_INVALID_REQUEST', 'computed key: the server entropy is empty');
+  if (clientEntropy.length === 0)
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'computed key: the client entropy is empty');
+  if (serverEntropy.length === 0)
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'computed key: the server entropy is empty');
   return pSha1(clientEntropy, serverEntropy, keySizeBits / 8);
 }

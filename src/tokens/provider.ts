@@ -191,7 +191,12 @@ export interface TokenValidatorResponse {
 
 export interface TokenValidator {
   canHandleToken(tokenType: string, realm?: string): boolean;
-  validateToken(token: string, tokenType: string, realm: string, caller: ValidationCaller): Promise<TokenValidatorResponse>;
+  validateToken(
+    token: string,
+    tokenType: string,
+    realm: string,
+    caller: ValidationCaller,
+  ): Promise<TokenValidatorResponse>;
 }
 
 /** The providers and validators of each realm. */
@@ -208,14 +213,16 @@ export class TokenProviders {
   /** @throws KeymeshError `ERR_UNSUPPORTED_TOKEN_TYPE` */
   provider(tokenType: string, realm: string): TokenProvider {
     const provider = this.#providers.find((p) => p.canHandleToken(tokenType, realm));
-    if (!provider) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'no provider of this realm issues the requested token type');
+    if (!provider)
+      throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'no provider of this realm issues the requested token type');
     return provider;
   }
 
   /** @throws KeymeshError `ERR_UNSUPPORTED_TOKEN_TYPE` */
   validator(tokenType: string, realm: string): TokenValidator {
     const validator = this.#validators.find((v) => v.canHandleToken(tokenType, realm));
-    if (!validator) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'no validator of this realm checks the token type');
+    if (!validator)
+      throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'no validator of this realm checks the token type');
     return validator;
   }
 

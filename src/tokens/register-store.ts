@@ -15,7 +15,11 @@ import type { TokenStore } from './provider.js';
 /** The register operations the store needs. */
 export interface Register {
   /** `expiresAt` (seconds since the epoch): the record may be forgotten after it (and must be set for `token/`, `revoked/`). */
-  getOrCreate(key: string, candidate: Uint8Array, options?: { expiresAt?: number }): Promise<{ value: Uint8Array | undefined }>;
+  getOrCreate(
+    key: string,
+    candidate: Uint8Array,
+    options?: { expiresAt?: number },
+  ): Promise<{ value: Uint8Array | undefined }>;
   read(key: string): Promise<{ value: Uint8Array | undefined }>;
 }
 
@@ -43,7 +47,11 @@ export class RegisterTokenStore implements TokenStore {
   async put(id: string, value: Uint8Array, expiresAt: number): Promise<Uint8Array> {
     const key = `token/${id}`;
     const entry = pack({ expiresAt, value });
-    const stored = (await this.#register.getOrCreate(key, this.#sealer ? sealRegisterValue(this.#sealer, key, entry) : entry, { expiresAt })).value;
+    const stored = (
+      await this.#register.getOrCreate(key, this.#sealer ? sealRegisterValue(this.#sealer, key, entry) : entry, {
+        expiresAt,
+      })
+    ).value;
     return decode(this.#open(key, stored)).value;
   }
 

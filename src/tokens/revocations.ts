@@ -45,7 +45,8 @@ export class Revocations {
       return true;
     }
     this.#notRevoked.delete(jti);
-    if (this.#notRevoked.size >= NOT_REVOKED_CACHE_ENTRIES) this.#notRevoked.delete(this.#notRevoked.keys().next().value!);
+    if (this.#notRevoked.size >= NOT_REVOKED_CACHE_ENTRIES)
+      this.#notRevoked.delete(this.#notRevoked.keys().next().value!);
     this.#notRevoked.set(jti, now + NOT_REVOKED_CACHE_MS);
     return false;
   }

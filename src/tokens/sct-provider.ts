@@ -68,7 +68,7 @@ const sctRecordSchema = z.strictObject({
   v: z.literal(SCT_RECORD_VERSION),
   id: z.string().min(1).max(256),
   realm: z.string().min(1).max(64),
-  key: z.custom<Uint8Array>((v) => v instanceof Uint8Array, "key must be bytes"),
+  key: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'key must be bytes'),
   keySize: z.number().int().min(128).max(512),
   audience: z.string().max(2048),
   clientId: z.string().max(256),
@@ -90,7 +90,8 @@ export function sctStoreId(identifier: string): string {
  * @throws KeymeshError `ERR_RECORD_CORRUPT` when the bytes are oversized, not msgpack or not a valid record.
  */
 export function decodeSctRecord(bytes: Uint8Array): SctRecord {
-  if (bytes.byteLength > SCT_RECORD_MAX_BYTES) throw new KeymeshError('ERR_RECORD_CORRUPT', `SCT record is larger than ${SCT_RECORD_MAX_BYTES} bytes`);
+  if (bytes.byteLength > SCT_RECORD_MAX_BYTES)
+    throw new KeymeshError('ERR_RECORD_CORRUPT', `SCT record is larger than ${SCT_RECORD_MAX_BYTES} bytes`);
   let value: unknown;
   try {
     value = unpack(bytes);
@@ -99,7 +100,10 @@ export function decodeSctRecord(bytes: Uint8Array): SctRecord {
   }
   const parsed = sctRecordSchema.safeParse(value);
   if (!parsed.success || parsed.data.key.length * 8 !== parsed.data.keySize) {
-    throw new KeymeshError('ERR_RECORD_CORRUPT', `SCT record is malformed at ${parsed.error?.issues[0]?.path.join('.') || 'key'}`);
+    throw new KeymeshError(
+      'ERR_RECORD_CORRUPT',
+      `SCT record is malformed at ${parsed.error?.issues[0]?.path.join('.') || 'key'}`,
+    );
   }
   return parsed.data;
 }
@@ -124,7 +128,10 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
     this.#clock = options.clock ?? systemClock;
     this.#random = options.randomBytes ?? randomBytes;
     if (!Number.isInteger(this.#lifetimeS) || this.#lifetimeS < 1) {
-      throw new KeymeshError('ERR_CONFIG_INVALID', 'SCT provider: lifetimeS must be a whole number of seconds, at least 1');
+      throw new KeymeshError(
+        'ERR_CONFIG_INVALID',
+        'SCT provider: lifetimeS must be a whole number of seconds, at least 1',
+      );
     }
     try {
       checkKeySize(this.#keySizeBits);
@@ -134,7 +141,9 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
   }
 
   canHandleToken(tokenType: string, realm?: string): boolean {
-    return SCT_TOKEN_TYPES.has(tokenType) && (realm === undefined || this.#realms === undefined || this.#realms.has(realm));
+    return (
+      SCT_TOKEN_TYPES.has(tokenType) && (realm === undefined || this.#realms === undefined || this.#realms.has(realm))
+    );
   }
 
   /**
@@ -145,9 +154,13 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
   async createToken(params: TokenProviderParameters): Promise<TokenProviderResponse> {
     const tokenType = params.tokenRequirements.tokenType;
     if (!this.canHandleToken(tokenType, params.realm)) {
-      throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', 'the SCT provider does not issue the requested token type in this realm');
+      throw new KeymeshError(
+        'ERR_UNSUPPORTED_TOKEN_TYPE',
+        'the SCT provider does not issue the requested token type in this realm',
+      );
     }
-    if (typeof params.appliesTo !== 'string') throw new KeymeshError('ERR_INVALID_REQUEST', 'a security context token is for exactly one audience');
+    if (typeof params.appliesTo !== 'string')
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'a security context token is for exactly one audience');
     const audience = params.appliesTo;
     const { key, keySize, serverEntropy, computed } = this.#key(params);
     const nowS = Math.floor(params.stsProperties.now() / 1000);
@@ -155,17 +168,32 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
     const expiresAt = nowS + lifetime;
     const id = this.#identifier();
     const record: SctRecord = {
-      v: SCT_RECORD_VERSION, id, realm: params.realm, key, keySize, audience,
-      clientId: params.principal.clientId, subject: params.principal.subject, expiresAt, computed,
+      v: SCT_RECORD_VERSION,
+      id,
+      realm: params.realm,
+      key,
+      keySize,
+      audience,
+      clientId: params.principal.clientId,
+      subject: params.principal.subject,
+      expiresAt,
+      computed,
     };
     const bytes = pack(record);
     const stored = await params.tokenStore.put(sctStoreId(id), bytes, expiresAt);
-    if (Buffer.compare(stored, bytes) !== 0) throw new KeymeshError('ERR_INTERNAL', 'SCT identifier collision in the token store');
+    if (Buffer.compare(stored, bytes) !== 0)
+      throw new KeymeshError('ERR_INTERNAL', 'SCT identifier collision in the token store');
     const reference = { identifier: id, valueType: tokenType };
     return {
-      token: id, tokenId: id, lifetime, expiresAt, keySize, computedKey: computed,
+      token: id,
+      tokenId: id,
+      lifetime,
+      expiresAt,
+      keySize,
+      computedKey: computed,
       ...(this.#returnEntropy ? { entropy: serverEntropy } : {}),
-      attachedReference: reference, unattachedReference: reference,
+      attachedReference: reference,
+      unattachedReference: reference,
     };
   }
 
@@ -173,7 +201,12 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
    * Whether an SCT is active; its key, encrypted to the caller's POP key, only when the caller is its audience.
    * @throws KeymeshError `ERR_RECORD_CORRUPT`; `ERR_POP_UNAVAILABLE` when the caller's POP key cannot encrypt.
    */
-  async validateToken(token: string, tokenType: string, realm: string, caller: ValidationCaller): Promise<TokenValidatorResponse> {
+  async validateToken(
+    token: string,
+    tokenType: string,
+    realm: string,
+    caller: ValidationCaller,
+  ): Promise<TokenValidatorResponse> {
     if (!this.canHandleToken(tokenType, realm)) return { active: false };
     if (token.length === 0 || token.length > 256) return { active: false };
     const bytes = await this.#store.get(sctStoreId(token));
@@ -181,13 +214,24 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
     const record = decodeSctRecord(bytes);
     const nowS = Math.floor(this.#clock.now() / 1000);
     if (record.id !== token || record.realm !== realm || record.expiresAt <= nowS) return { active: false };
-    const claims = { sub: record.subject, client_id: record.clientId, aud: record.audience, exp: record.expiresAt, token_type: tokenType };
+    const claims = {
+      sub: record.subject,
+      client_id: record.clientId,
+      aud: record.audience,
+      exp: record.expiresAt,
+      token_type: tokenType,
+    };
     if (!caller.popKey || !caller.audiences.includes(record.audience)) return { active: true, claims };
     return { active: true, claims, keyJwe: await encryptKey(record.key, await caller.popKey()) };
   }
 
   /** The key: server entropy alone, or the PSHA1 computed key when the client sent entropy. */
-  #key(params: TokenProviderParameters): { key: Uint8Array; keySize: number; serverEntropy: Uint8Array; computed: boolean } {
+  #key(params: TokenProviderParameters): {
+    key: Uint8Array;
+    keySize: number;
+    serverEntropy: Uint8Array;
+    computed: boolean;
+  } {
     const { keySize = this.#keySizeBits, clientEntropy, computedKeyAlgorithm } = params.keyRequirements;
     checkKeySize(keySize);
     if (computedKeyAlgorithm !== undefined && computedKeyAlgorithm !== COMPUTED_KEY_PSHA1) {
@@ -196,7 +240,10 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
     const serverEntropy = Uint8Array.from(this.#random(keySize / 8));
     if (!clientEntropy) return { key: serverEntropy, keySize, serverEntropy, computed: false };
     if (clientEntropy.length < SCT_MIN_CLIENT_ENTROPY_BYTES || clientEntropy.length > SCT_MAX_CLIENT_ENTROPY_BYTES) {
-      throw new KeymeshError('ERR_INVALID_REQUEST', `client entropy must be ${SCT_MIN_CLIENT_ENTROPY_BYTES} to ${SCT_MAX_CLIENT_ENTROPY_BYTES} bytes`);
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        `client entropy must be ${SCT_MIN_CLIENT_ENTROPY_BYTES} to ${SCT_MAX_CLIENT_ENTROPY_BYTES} bytes`,
+      );
     }
     return { key: computedKey(clientEntropy, serverEntropy, keySize), keySize, serverEntropy, computed: true };
   }
@@ -204,10 +251,20 @@ export class SecurityContextTokenProvider implements TokenProvider, TokenValidat
   /** Seconds: the provider's lifetime, capped by the request, the realm and any token this one is made from. */
   #lifetime(params: TokenProviderParameters, nowS: number): number {
     const { lifetimeS, notAfter } = params.tokenRequirements;
-    if (lifetimeS !== undefined && !(lifetimeS > 0)) throw new KeymeshError('ERR_INVALID_REQUEST', 'lifetime must be a positive number of seconds');
-    const caps = [this.#lifetimeS, lifetimeS ?? Infinity, params.stsProperties.maxLifetimeS, notAfter === undefined ? Infinity : notAfter - nowS];
+    if (lifetimeS !== undefined && !(lifetimeS > 0))
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'lifetime must be a positive number of seconds');
+    const caps = [
+      this.#lifetimeS,
+      lifetimeS ?? Infinity,
+      params.stsProperties.maxLifetimeS,
+      notAfter === undefined ? Infinity : notAfter - nowS,
+    ];
     const lifetime = Math.floor(Math.min(...caps));
-    if (lifetime < 1) throw new KeymeshError('ERR_INVALID_REQUEST', 'the SCT would expire before it is issued (notAfter or maxLifetimeS too low)');
+    if (lifetime < 1)
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        'the SCT would expire before it is issued (notAfter or maxLifetimeS too low)',
+      );
     return lifetime;
   }
 
@@ -228,6 +285,8 @@ async function encryptKey(key: Uint8Array, pop: EncryptionProperties): Promise<s
       .setProtectedHeader({ alg: pop.alg, enc: KEY_JWE_ENC, ...(pop.kid ? { kid: pop.kid } : {}) })
       .encrypt(pop.key);
   } catch (err) {
-    throw new KeymeshError('ERR_POP_UNAVAILABLE', `the caller's POP key cannot encrypt with ${pop.alg}`, { cause: err });
+    throw new KeymeshError('ERR_POP_UNAVAILABLE', `the caller's POP key cannot encrypt with ${pop.alg}`, {
+      cause: err,
+    });
   }
 }

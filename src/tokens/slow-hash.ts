@@ -54,7 +54,10 @@ export class SlowHashPool implements Startable {
   async start(): Promise<void> {
     this.#pool ??= new Piscina<ScryptTask, Uint8Array>({
       filename: new URL('./scrypt-worker.js', import.meta.url).href,
-      minThreads: 0, maxThreads: this.#threads, idleTimeout: 30_000, maxQueue: this.#queueMax,
+      minThreads: 0,
+      maxThreads: this.#threads,
+      idleTimeout: 30_000,
+      maxQueue: this.#queueMax,
     });
   }
 
@@ -83,5 +86,8 @@ export class SlowHashPool implements Startable {
 }
 
 function overloaded(cause?: unknown): KeymeshError {
-  return new KeymeshError('ERR_OVERLOADED', 'client authentication is busy; retry later', { retryAfterS: SLOW_HASH_RETRY_AFTER_S, ...(cause === undefined ? {} : { cause }) });
+  return new KeymeshError('ERR_OVERLOADED', 'client authentication is busy; retry later', {
+    retryAfterS: SLOW_HASH_RETRY_AFTER_S,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

@@ -30,7 +30,10 @@ import { whyRefused } from './jose-reasons.js';
 import type { Actor, TokenChain } from './provider.js';
 
 /** Subject-token types accepted for a JWT. */
-export const JWT_SUBJECT_TOKEN_TYPES: readonly string[] = ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt'];
+export const JWT_SUBJECT_TOKEN_TYPES: readonly string[] = [
+  'urn:ietf:params:oauth:token-type:access_token',
+  'urn:ietf:params:oauth:token-type:jwt',
+];
 
 /** Claims of a subject token that are never copied into the new token. */
 const NOT_COPIED: ReadonlySet<string> = RESERVED_CLAIMS;
@@ -75,7 +78,13 @@ export class SubjectTokens {
     this.#o = options;
     for (const c of options.clients) {
       if (c.delegation && c.jwksUri) {
-        this.#delegateKeys.set(c.clientId, remoteKeySet(c.jwksUri, { message: 'the key set of the client could not be fetched', ...(options.fetcher ? { fetcher: options.fetcher } : {}) }));
+        this.#delegateKeys.set(
+          c.clientId,
+          remoteKeySet(c.jwksUri, {
+            message: 'the key set of the client could not be fetched',
+            ...(options.fetcher ? { fetcher: options.fetcher } : {}),
+          }),
+        );
       }
     }
   }
@@ -85,7 +94,11 @@ export class SubjectTokens {
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
    */
   async check(caller: ClientConfig, token: string, tokenType: string): Promise<Subject> {
-    if (!JWT_SUBJECT_TOKEN_TYPES.includes(tokenType)) throw new KeymeshError('ERR_UNSUPPORTED_TOKEN_TYPE', `the subject_token_type is not accepted; use ${JWT_SUBJECT_TOKEN_TYPES.join(' or ')}`);
+    if (!JWT_SUBJECT_TOKEN_TYPES.includes(tokenType))
+      throw new KeymeshError(
+        'ERR_UNSUPPORTED_TOKEN_TYPE',
+        `the subject_token_type is not accepted; use ${JWT_SUBJECT_TOKEN_TYPES.join(' or ')}`,
+      );
     let iss: string | undefined;
     try {
       iss = decodeJwt(token).iss;
@@ -94,7 +107,10 @@ export class SubjectTokens {
     }
     if (iss === this.#o.issuer) return this.#ownToken(caller, token);
     if (iss === caller.clientId) return this.#delegatedUser(caller, token);
-    throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is from an untrusted issuer: neither this realm nor the calling client');
+    throw new KeymeshError(
+      'ERR_INVALID_GRANT',
+      'the subject token is from an untrusted issuer: neither this realm nor the calling client',
+    );
   }
 
   async #ownToken(caller: ClientConfig, token: string): Promise<Subject> {
@@ -102,18 +118,35 @@ export class SubjectTokens {
     try {
       payload = await this.#o.jwt.verify(token, this.#o.realm);
     } catch (err) {
-      throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token does not verify (signature, type, issuer or expiry)', { cause: err });
+      throw new KeymeshError(
+        'ERR_INVALID_GRANT',
+        'the subject token does not verify (signature, type, issuer or expiry)',
+        { cause: err },
+      );
     }
-    if (await chainRevoked(payload, this.#o.isRevoked)) throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token, or a token it was made from, was revoked');
+    if (await chainRevoked(payload, this.#o.isRevoked))
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token, or a token it was made from, was revoked');
     const cnf = payload['cnf'] as { jkt?: unknown } | undefined;
-    if (cnf !== undefined && typeof cnf.jkt !== 'string') throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is bound to a key in a way this service cannot check');
+    if (cnf !== undefined && typeof cnf.jkt !== 'string')
+      throw new KeymeshError(
+        'ERR_INVALID_GRANT',
+        'the subject token is bound to a key in a way this service cannot check',
+      );
     const mayAct = payload['may_act'] as { sub?: unknown } | undefined;
     if (mayAct !== undefined) {
-      if (mayAct.sub !== caller.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', "the subject token's may_act does not name the calling client");
+      if (mayAct.sub !== caller.clientId)
+        throw new KeymeshError(
+          'ERR_UNAUTHORIZED_CLIENT',
+          "the subject token's may_act does not name the calling client",
+        );
     } else if (payload['client_id'] !== caller.clientId && !caller.delegation) {
-      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client may not act with a token issued to another client (no may_act naming it, and not registered with delegation)');
+      throw new KeymeshError(
+        'ERR_UNAUTHORIZED_CLIENT',
+        'the client may not act with a token issued to another client (no may_act naming it, and not registered with delegation)',
+      );
     }
-    const ownClient = payload['client_id'] === caller.clientId && payload.sub === caller.clientId && payload['act'] === undefined;
+    const ownClient =
+      payload['client_id'] === caller.clientId && payload.sub === caller.clientId && payload['act'] === undefined;
     const previous = payload['act'] as Actor | undefined;
     const aud = payload.aud;
     return {
@@ -130,27 +163,47 @@ export class SubjectTokens {
 
   async #delegatedUser(caller: ClientConfig, token: string): Promise<Subject> {
     const keys = this.#delegateKeys.get(caller.clientId);
-    if (!caller.delegation || !keys) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered with delegation (and a jwksUri), so it may not assert users');
+    if (!caller.delegation || !keys)
+      throw new KeymeshError(
+        'ERR_UNAUTHORIZED_CLIENT',
+        'the client is not registered with delegation (and a jwksUri), so it may not assert users',
+      );
     const now = this.#o.clock.now();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
-        issuer: caller.clientId, audience: [this.#o.issuer, `${this.#o.issuer}/token`], algorithms: [...IDP_ALGS],
-        clockTolerance: Math.floor(this.#o.clockSkewMs / 1000), currentDate: new Date(now), requiredClaims: ['sub', 'exp', 'jti'],
+        issuer: caller.clientId,
+        audience: [this.#o.issuer, `${this.#o.issuer}/token`],
+        algorithms: [...IDP_ALGS],
+        clockTolerance: Math.floor(this.#o.clockSkewMs / 1000),
+        currentDate: new Date(now),
+        requiredClaims: ['sub', 'exp', 'jti'],
       }));
     } catch (err) {
       if (isKeymeshError(err)) throw err;
-      if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
-        throw new KeymeshError('ERR_IDP_UNAVAILABLE', 'the key set of the calling client could not be fetched', { cause: err });
+      if (
+        err instanceof joseErrors.JWKSTimeout ||
+        err instanceof joseErrors.JWKSInvalid ||
+        !(err instanceof joseErrors.JOSEError)
+      ) {
+        throw new KeymeshError('ERR_IDP_UNAVAILABLE', 'the key set of the calling client could not be fetched', {
+          cause: err,
+        });
       }
       throw new KeymeshError('ERR_INVALID_GRANT', whyRefused(err, 'the user assertion'), { cause: err });
     }
-    if (TYPED_NOT_ASSERTION.test(String(protectedTyp(token) ?? ''))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion is a JWT of another type (typ)');
+    if (TYPED_NOT_ASSERTION.test(String(protectedTyp(token) ?? '')))
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion is a JWT of another type (typ)');
     if (outlivesAssertionBound(payload, now, this.#o.clockSkewMs)) {
-      throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
+      throw new KeymeshError(
+        'ERR_INVALID_GRANT',
+        `the user assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`,
+      );
     }
-    if (payload.sub === caller.clientId) throw new KeymeshError('ERR_INVALID_GRANT', 'a user assertion must name a user, not the client itself');
-    if (!(await recordJti(this.#o.recordOnce, caller.clientId, String(payload.jti), payload.exp!))) throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion was used before (replayed jti)');
+    if (payload.sub === caller.clientId)
+      throw new KeymeshError('ERR_INVALID_GRANT', 'a user assertion must name a user, not the client itself');
+    if (!(await recordJti(this.#o.recordOnce, caller.clientId, String(payload.jti), payload.exp!)))
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the user assertion was used before (replayed jti)');
     return {
       subject: payload.sub!,
       // an `act` inside the server's own assertion is its say-so, not a chain anyone verified: not carried
@@ -167,7 +220,8 @@ export class SubjectTokens {
 }
 
 /** Explicit types (RFC 8725 §3.11) that are never a user assertion: access tokens, DPoP proofs, keymesh answers. */
-const TYPED_NOT_ASSERTION = /^(application\/)?(at\+jwt|dpop\+jwt|secret-answer\+jwt|client-authentication\+jwt|logout\+jwt|token-introspection\+jwt)$/i;
+const TYPED_NOT_ASSERTION =
+  /^(application\/)?(at\+jwt|dpop\+jwt|secret-answer\+jwt|client-authentication\+jwt|logout\+jwt|token-introspection\+jwt)$/i;
 
 function protectedTyp(token: string): unknown {
   try {

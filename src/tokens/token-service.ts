@@ -25,7 +25,18 @@ import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
-  ClaimsManager, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512, type EncryptionProperties, type KeyRequirements, type Principal, type ValidationCaller, type StsProperties, type TokenChain, type TokenProviders, type TokenProviderResponse, type TokenStore,
+  ClaimsManager,
+  TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_SCT_200512,
+  type EncryptionProperties,
+  type KeyRequirements,
+  type Principal,
+  type ValidationCaller,
+  type StsProperties,
+  type TokenChain,
+  type TokenProviders,
+  type TokenProviderResponse,
+  type TokenStore,
 } from './provider.js';
 import type { SubjectTokens } from './subject-tokens.js';
 
@@ -108,8 +119,24 @@ export class TokenService {
     this.#mayAskRenewable(client, request);
     const audiences = pickAudiences(client.audiences, request.audiences, 'the client is registered for');
     const scope = grantScope(parseScope(request.scope), client.scopes ?? [], undefined);
-    const issued = await this.#issue(client, { subject: client.clientId, clientId: client.clientId }, audiences, scope, undefined, request);
-    void this.#o.audit?.record({ event: 'token:issued', realm: this.#o.realm, client: client.clientId, grant: GRANT_CLIENT_CREDENTIALS, tokenType: issued.tokenType, audiences, token: tokenRef(issued.tokenId), expiresAt: issued.expiresAt });
+    const issued = await this.#issue(
+      client,
+      { subject: client.clientId, clientId: client.clientId },
+      audiences,
+      scope,
+      undefined,
+      request,
+    );
+    void this.#o.audit?.record({
+      event: 'token:issued',
+      realm: this.#o.realm,
+      client: client.clientId,
+      grant: GRANT_CLIENT_CREDENTIALS,
+      tokenType: issued.tokenType,
+      audiences,
+      token: tokenRef(issued.tokenId),
+      expiresAt: issued.expiresAt,
+    });
     return issued;
   }
 
@@ -125,16 +152,33 @@ export class TokenService {
     const requestedScope = parseScope(request.scope);
     const subject = await this.#o.subjects.check(client, request.subjectToken, request.subjectTokenType);
     if (subject.jkt !== undefined && request.confirmationJkt !== subject.jkt) {
-      throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is bound to a DPoP key (cnf.jkt): exchange it with a DPoP proof of that key');
+      throw new KeymeshError(
+        'ERR_INVALID_GRANT',
+        'the subject token is bound to a DPoP key (cnf.jkt): exchange it with a DPoP proof of that key',
+      );
     }
     const allowed = subject.audiences.filter((a) => client.audiences.includes(a));
     const audiences = pickAudiences(allowed, request.audiences, 'both the subject token and the client allow');
     const scope = grantScope(requestedScope, client.scopes ?? [], subject.scopes);
-    const principal: Principal = { subject: subject.subject, clientId: client.clientId, ...(subject.actor ? { actor: subject.actor } : {}), claims: subject.claims };
-    const issued = await this.#issue(client, principal, audiences, scope, subject.notAfter, request, { ...(subject.chain ? { chain: subject.chain } : {}), ...(subject.jkt ? { jkt: subject.jkt } : {}) });
+    const principal: Principal = {
+      subject: subject.subject,
+      clientId: client.clientId,
+      ...(subject.actor ? { actor: subject.actor } : {}),
+      claims: subject.claims,
+    };
+    const issued = await this.#issue(client, principal, audiences, scope, subject.notAfter, request, {
+      ...(subject.chain ? { chain: subject.chain } : {}),
+      ...(subject.jkt ? { jkt: subject.jkt } : {}),
+    });
     void this.#o.audit?.record({
-      event: 'token:exchanged', realm: this.#o.realm, client: client.clientId, tokenType: issued.tokenType, audiences,
-      user: userRef(this.#o.sts.issuer, subject.subject), token: tokenRef(issued.tokenId), expiresAt: issued.expiresAt,
+      event: 'token:exchanged',
+      realm: this.#o.realm,
+      client: client.clientId,
+      tokenType: issued.tokenType,
+      audiences,
+      user: userRef(this.#o.sts.issuer, subject.subject),
+      token: tokenRef(issued.tokenId),
+      expiresAt: issued.expiresAt,
     });
     return issued;
   }
@@ -148,38 +192,87 @@ export class TokenService {
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_UNKNOWN_AUDIENCE`.
    */
   async renew(client: ClientConfig, token: string, confirmationJkt?: string): Promise<Issued> {
-    if (client.renewable !== true) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered to renew tokens');
+    if (client.renewable !== true)
+      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered to renew tokens');
     let payload: JWTPayload;
     try {
       payload = await this.#o.jwt.verify(token, this.#o.realm);
     } catch (err) {
       throw new KeymeshError('ERR_INVALID_GRANT', (err as Error).message, { cause: err });
     }
-    if (payload['client_id'] !== client.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may renew only tokens issued to it');
-    if (payload['renewable'] !== true) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was not issued as renewable');
+    if (payload['client_id'] !== client.clientId)
+      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may renew only tokens issued to it');
+    if (payload['renewable'] !== true)
+      throw new KeymeshError('ERR_INVALID_GRANT', 'the token was not issued as renewable');
     const chain = chainOf(payload);
     const ancestors = await Promise.all((chain?.jti ?? []).map((id) => this.#o.isRevoked(id)));
-    if (ancestors.some(Boolean)) throw new KeymeshError('ERR_INVALID_GRANT', 'a token this one was made from was revoked');
+    if (ancestors.some(Boolean))
+      throw new KeymeshError('ERR_INVALID_GRANT', 'a token this one was made from was revoked');
     const jkt = (payload['cnf'] as { jkt?: string } | undefined)?.jkt;
-    if (jkt !== undefined && confirmationJkt !== jkt) throw new KeymeshError('ERR_INVALID_GRANT', 'the token is bound to a DPoP key (cnf.jkt): renew it with a DPoP proof of that key');
-    const { iss: _i, sub, aud, exp, iat, jti, client_id: _c, act, cnf: _k, scope, renewable: _r, chain: _h, ...claims } = payload as Record<string, unknown>;
+    if (jkt !== undefined && confirmationJkt !== jkt)
+      throw new KeymeshError(
+        'ERR_INVALID_GRANT',
+        'the token is bound to a DPoP key (cnf.jkt): renew it with a DPoP proof of that key',
+      );
+    const {
+      iss: _i,
+      sub,
+      aud,
+      exp,
+      iat,
+      jti,
+      client_id: _c,
+      act,
+      cnf: _k,
+      scope,
+      renewable: _r,
+      chain: _h,
+      ...claims
+    } = payload as Record<string, unknown>;
     const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
     pickAudiences(client.audiences, audiences, 'the client is registered for');
-    const scopes = grantScope(typeof scope === 'string' ? parseScope(scope) : undefined, client.scopes ?? [], undefined);
+    const scopes = grantScope(
+      typeof scope === 'string' ? parseScope(scope) : undefined,
+      client.scopes ?? [],
+      undefined,
+    );
     // one successor per token, chosen cluster-wide; a second renewal is a stolen or cloned token (RFC 9700 §4.14.2):
     // the successor is revoked too, so neither copy lives on
     const successor = randomUUID();
     const chosen = await this.#o.claimOnce(`renewed/${jti as string}`, successor, exp as number);
     if (chosen !== successor) {
       await this.#revokeLineage(chosen);
-      throw new KeymeshError('ERR_INVALID_GRANT', 'the token was renewed already; the tokens that replaced it are revoked too');
+      throw new KeymeshError(
+        'ERR_INVALID_GRANT',
+        'the token was renewed already; the tokens that replaced it are revoked too',
+      );
     }
     if (await this.#o.isRevoked(jti as string)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was revoked');
     await this.#o.recordRevocation(jti as string, exp as number);
-    const principal: Principal = { subject: sub as string, clientId: client.clientId, ...(act ? { actor: act as Principal['actor'] } : {}), claims };
+    const principal: Principal = {
+      subject: sub as string,
+      clientId: client.clientId,
+      ...(act ? { actor: act as Principal['actor'] } : {}),
+      claims,
+    };
     const lifetimeS = (exp as number) - (iat as number);
-    const issued = await this.#issue(client, principal, audiences, scopes, chain?.exp, { renewable: true }, { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) });
-    void this.#o.audit?.record({ event: 'token:renewed', realm: this.#o.realm, client: client.clientId, token: tokenRef(issued.tokenId), replaces: tokenRef(jti as string), expiresAt: issued.expiresAt });
+    const issued = await this.#issue(
+      client,
+      principal,
+      audiences,
+      scopes,
+      chain?.exp,
+      { renewable: true },
+      { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) },
+    );
+    void this.#o.audit?.record({
+      event: 'token:renewed',
+      realm: this.#o.realm,
+      client: client.clientId,
+      token: tokenRef(issued.tokenId),
+      replaces: tokenRef(jti as string),
+      expiresAt: issued.expiresAt,
+    });
     return issued;
   }
 
@@ -210,15 +303,30 @@ export class TokenService {
   async introspect(token: string, hint: string | undefined, client: ClientConfig): Promise<Record<string, unknown>> {
     const answer = await this.#introspect(token, hint, client);
     // an SCT is named by its identifier (the token itself); an access token by its jti
-    const id = answer['active'] !== true ? undefined : typeof answer['jti'] === 'string' ? answer['jti'] : token.startsWith('urn:uuid:') ? token : undefined;
-    void this.#o.audit?.record({ event: 'token:introspected', realm: this.#o.realm, client: client.clientId, active: answer['active'] === true, ...(id ? { token: tokenRef(id) } : {}) });
+    const id =
+      answer['active'] !== true
+        ? undefined
+        : typeof answer['jti'] === 'string'
+          ? answer['jti']
+          : token.startsWith('urn:uuid:')
+            ? token
+            : undefined;
+    void this.#o.audit?.record({
+      event: 'token:introspected',
+      realm: this.#o.realm,
+      client: client.clientId,
+      active: answer['active'] === true,
+      ...(id ? { token: tokenRef(id) } : {}),
+    });
     return answer;
   }
 
   async #introspect(token: string, hint: string | undefined, client: ClientConfig): Promise<Record<string, unknown>> {
     const sctFirst = token.startsWith('urn:uuid:') || (hint !== undefined && SCT_TYPES.has(hint));
     const caller = this.#o.caller(client);
-    for (const type of sctFirst ? [TOKEN_TYPE_SCT_200512, TOKEN_TYPE_ACCESS_TOKEN] : [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512]) {
+    for (const type of sctFirst
+      ? [TOKEN_TYPE_SCT_200512, TOKEN_TYPE_ACCESS_TOKEN]
+      : [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512]) {
       const validator = this.#o.providers.findValidator(type, this.#o.realm);
       const result = validator ? await validator.validateToken(token, type, this.#o.realm, caller) : { active: false };
       if (!result.active) continue;
@@ -239,33 +347,58 @@ export class TokenService {
     } catch {
       return;
     }
-    if (payload['client_id'] !== client.clientId) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may revoke only tokens issued to it');
+    if (payload['client_id'] !== client.clientId)
+      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may revoke only tokens issued to it');
     await this.#o.recordRevocation(payload.jti!, payload.exp!);
-    void this.#o.audit?.record({ event: 'token:revoked', realm: this.#o.realm, client: client.clientId, token: tokenRef(payload.jti!) });
+    void this.#o.audit?.record({
+      event: 'token:revoked',
+      realm: this.#o.realm,
+      client: client.clientId,
+      token: tokenRef(payload.jti!),
+    });
   }
 
   #mayUse(client: ClientConfig, grant: string): void {
-    if (!client.grants.includes(grant)) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered for this grant type');
+    if (!client.grants.includes(grant))
+      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered for this grant type');
   }
 
   #mayAskRenewable(client: ClientConfig, request: IssueRequest): void {
-    if (request.renewable && client.renewable !== true) throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered for renewable tokens');
+    if (request.renewable && client.renewable !== true)
+      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered for renewable tokens');
   }
 
   async #issue(
-    client: ClientConfig, principal: Principal, audiences: readonly string[], scope: readonly string[] | undefined, notAfter: number | undefined,
-    request: IssueRequest, renewal: { lifetimeS?: number; jkt?: string; chain?: TokenChain; tokenId?: string } = {},
+    client: ClientConfig,
+    principal: Principal,
+    audiences: readonly string[],
+    scope: readonly string[] | undefined,
+    notAfter: number | undefined,
+    request: IssueRequest,
+    renewal: { lifetimeS?: number; jkt?: string; chain?: TokenChain; tokenId?: string } = {},
   ): Promise<Issued> {
     if (client.requireDpop && (renewal.jkt ?? request.confirmationJkt) === undefined) {
-      throw new KeymeshError('ERR_INVALID_DPOP_PROOF', 'this client is registered to get only DPoP-bound tokens: send a DPoP proof');
+      throw new KeymeshError(
+        'ERR_INVALID_DPOP_PROOF',
+        'this client is registered to get only DPoP-bound tokens: send a DPoP proof',
+      );
     }
     const tokenType = request.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN;
     // an SCT record holds no binding, chain or actor: a token that needs one is never turned into an SCT
-    if (SCT_TYPES.has(tokenType) && ((renewal.jkt ?? request.confirmationJkt) !== undefined || renewal.chain !== undefined || principal.actor !== undefined)) {
-      throw new KeymeshError('ERR_INVALID_REQUEST', 'a Security Context Token carries no DPoP binding, token chain or actor: ask for an access token');
+    if (
+      SCT_TYPES.has(tokenType) &&
+      ((renewal.jkt ?? request.confirmationJkt) !== undefined ||
+        renewal.chain !== undefined ||
+        principal.actor !== undefined)
+    ) {
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        'a Security Context Token carries no DPoP binding, token chain or actor: ask for an access token',
+      );
     }
     const provider = this.#o.providers.provider(tokenType, this.#o.realm);
-    if (request.encrypt && audiences.length !== 1) throw new KeymeshError('ERR_INVALID_REQUEST', 'an encrypted token is for exactly one audience');
+    if (request.encrypt && audiences.length !== 1)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'an encrypted token is for exactly one audience');
     const encryption = request.encrypt ? await this.#o.encryptionFor(audiences[0]!) : undefined;
     const response = await provider.createToken({
       stsProperties: this.#o.sts,
@@ -278,7 +411,9 @@ export class TokenService {
       ]),
       keyRequirements: {
         ...request.keyRequirements,
-        ...((renewal.jkt ?? request.confirmationJkt) ? { confirmationJkt: (renewal.jkt ?? request.confirmationJkt)! } : {}),
+        ...((renewal.jkt ?? request.confirmationJkt)
+          ? { confirmationJkt: (renewal.jkt ?? request.confirmationJkt)! }
+          : {}),
       },
       tokenRequirements: {
         tokenType,
@@ -294,7 +429,12 @@ export class TokenService {
       tokenStore: this.#o.tokenStore,
       realm: this.#o.realm,
     });
-    return { ...response, tokenType, bound: (renewal.jkt ?? request.confirmationJkt) !== undefined, ...(scope && scope.length > 0 ? { scope: scope.join(' ') } : {}) };
+    return {
+      ...response,
+      tokenType,
+      bound: (renewal.jkt ?? request.confirmationJkt) !== undefined,
+      ...(scope && scope.length > 0 ? { scope: scope.join(' ') } : {}),
+    };
   }
 }
 
@@ -306,7 +446,10 @@ export function parseScope(scope: string | undefined): string[] | undefined {
   if (scope === undefined || scope === '') return undefined;
   const scopes = scope.split(' ');
   if (!scopes.every((s) => SCOPE_TOKEN.test(s))) {
-    throw new KeymeshError('ERR_INVALID_SCOPE', 'the scope is malformed (RFC 6749 §3.3: scope tokens of printable ASCII without " and \\, separated by single spaces)');
+    throw new KeymeshError(
+      'ERR_INVALID_SCOPE',
+      'the scope is malformed (RFC 6749 §3.3: scope tokens of printable ASCII without " and \\, separated by single spaces)',
+    );
   }
   return [...new Set(scopes)];
 }
@@ -316,21 +459,29 @@ export function parseScope(scope: string | undefined): string[] | undefined {
  * token) one that token has; none requested, every scope of `from` the client may have, or none.
  * @throws KeymeshError `ERR_INVALID_SCOPE`
  */
-function grantScope(requested: readonly string[] | undefined, client: readonly string[], from: readonly string[] | undefined): string[] | undefined {
+function grantScope(
+  requested: readonly string[] | undefined,
+  client: readonly string[],
+  from: readonly string[] | undefined,
+): string[] | undefined {
   if (requested === undefined) {
     const inherited = (from ?? []).filter((s) => client.includes(s));
     return inherited.length > 0 ? inherited : undefined;
   }
-  if (!requested.every((s) => client.includes(s))) throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not granted to this client');
-  if (from !== undefined && !requested.every((s) => from.includes(s))) throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not in the token it is made from');
+  if (!requested.every((s) => client.includes(s)))
+    throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not granted to this client');
+  if (from !== undefined && !requested.every((s) => from.includes(s)))
+    throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not in the token it is made from');
   return [...requested];
 }
 
 /** The requested audiences (default: the first allowed), each one allowed. @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` */
 function pickAudiences(allowed: readonly string[], requested: readonly string[] | undefined, why: string): string[] {
   const audiences = requested && requested.length > 0 ? [...new Set(requested)] : allowed.slice(0, 1);
-  if (audiences.length === 0) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `no audience to issue the token for: none that ${why}`);
-  if (!audiences.every((a) => allowed.includes(a))) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `a requested audience or resource is not one ${why}`);
+  if (audiences.length === 0)
+    throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `no audience to issue the token for: none that ${why}`);
+  if (!audiences.every((a) => allowed.includes(a)))
+    throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `a requested audience or resource is not one ${why}`);
   return audiences;
 }
 

@@ -36,7 +36,9 @@ function chromiumPath(): string {
 
 /** The names of the member rows whose state is `state`, sorted. */
 function membersIn(page: Page, state: string): Promise<string[]> {
-  return page.$$eval(`#members tr[data-state="${state}"]`, (rows) => rows.map((r) => r.getAttribute('data-member') ?? '').sort());
+  return page.$$eval(`#members tr[data-state="${state}"]`, (rows) =>
+    rows.map((r) => r.getAttribute('data-member') ?? '').sort(),
+  );
 }
 
 /** The "published on" cell of key `kid` in the timeline, or undefined while the key is not shown. */
@@ -62,7 +64,9 @@ describe('the cluster page in a browser', () => {
     expect(res?.status()).toBe(200);
 
     await waitFor(async () => JSON.stringify(await membersIn(page, 'alive')) === JSON.stringify(NAMES), {
-      timeoutMs: 30_000, intervalMs: 200, message: 'all three members alive on the page',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      message: 'all three members alive on the page',
     });
     expect(await page.locator('#ring svg rect').count()).toBe(3);
     expect(await page.locator('#map-members tr[data-role="normal"]').count()).toBe(3);
@@ -72,9 +76,13 @@ describe('the cluster page in a browser', () => {
     expect(rotated.status).toBe(201);
     const kid = rotated.body['kid'] as string;
     await waitFor(async () => (await publishedOn(page, kid)) === '3 of 3', {
-      timeoutMs: 30_000, intervalMs: 200, message: `the new key ${kid} shown as published on 3 of 3`,
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      message: `the new key ${kid} shown as published on 3 of 3`,
     });
-    expect(['pending', 'active']).toContain(await page.locator(`#keys tr[data-kid="${kid}"]`).getAttribute('data-state'));
+    expect(['pending', 'active']).toContain(
+      await page.locator(`#keys tr[data-kid="${kid}"]`).getAttribute('data-state'),
+    );
     expect(await page.locator(`#rotations tr[data-rotation="${kid}"]`).count()).toBe(1);
     expect(await page.locator('#error').isVisible()).toBe(false);
 
@@ -84,12 +92,21 @@ describe('the cluster page in a browser', () => {
 
     await cluster.stop(2);
     await waitFor(async () => !(await membersIn(page, 'alive')).includes('node-3'), {
-      timeoutMs: 30_000, intervalMs: 200, message: 'the stopped member no longer shown alive',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      message: 'the stopped member no longer shown alive',
     });
 
     await cluster.stop(0);
-    await waitFor(async () => (await page.locator('#error').isVisible()) && /does not answer/.test((await page.locator('#error').textContent()) ?? ''), {
-      timeoutMs: 30_000, intervalMs: 200, message: 'the error line once the node behind the page is gone',
-    });
+    await waitFor(
+      async () =>
+        (await page.locator('#error').isVisible()) &&
+        /does not answer/.test((await page.locator('#error').textContent()) ?? ''),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+        message: 'the error line once the node behind the page is gone',
+      },
+    );
   });
 });

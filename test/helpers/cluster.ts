@@ -45,7 +45,11 @@ function canBind(port: number): Promise<boolean> {
 export interface MapView {
   status: string;
   epoch: number;
-  map: { epoch: number; id: string; members: Array<{ nodeId: string; name: string; role: string; share: number }> } | null;
+  map: {
+    epoch: number;
+    id: string;
+    members: Array<{ nodeId: string; name: string; role: string; share: number }>;
+  } | null;
   conflicts: Array<{ mapId: string; nodeId: string; name: string }>;
   node: string;
 }
@@ -90,13 +94,22 @@ export class TestCluster {
   }
 
   /** Prepares `n` node slots (nothing started). Seeds: the first node. */
-  static async create(n: number, dirs: TempDirs, config: Record<string, unknown> = FAST_CLUSTER_CONFIG): Promise<TestCluster> {
+  static async create(
+    n: number,
+    dirs: TempDirs,
+    config: Record<string, unknown> = FAST_CLUSTER_CONFIG,
+  ): Promise<TestCluster> {
     const root = dirs.make('keymesh-cluster-');
     const nodes: TestNode[] = [];
     for (let i = 1; i <= n; i++) {
       const dataDir = join(root, `node-${i}`);
       mkdirSync(dataDir, { recursive: true });
-      nodes.push({ name: `node-${i}`, dataDir, ports: { http: await freePort(), p2p: await freePort() }, process: undefined });
+      nodes.push({
+        name: `node-${i}`,
+        dataDir,
+        ports: { http: await freePort(), p2p: await freePort() },
+        process: undefined,
+      });
     }
     return new TestCluster(nodes, ManagementKey.generate(), config);
   }
@@ -105,14 +118,29 @@ export class TestCluster {
    * Starts node `i` (0-based) and waits until it is ready. `config` adds to the cluster's config for this start;
    * `args` and `env` go to the process.
    */
-  async start(i: number, overrides: { managementKey?: string; seeds?: string[]; config?: Record<string, unknown>; args?: string[]; env?: Record<string, string> } = {}): Promise<NodeProcess> {
+  async start(
+    i: number,
+    overrides: {
+      managementKey?: string;
+      seeds?: string[];
+      config?: Record<string, unknown>;
+      args?: string[];
+      env?: Record<string, string>;
+    } = {},
+  ): Promise<NodeProcess> {
     const node = this.nodes[i]!;
     node.process = await startNode({
       dataDir: join(node.dataDir, 'data'),
       managementKey: overrides.managementKey ?? this.managementKey,
       adminToken: this.adminToken,
       ports: node.ports,
-      config: { ...this.#config, ...overrides.config, name: node.name, clusterId: 'test', seeds: overrides.seeds ?? [`127.0.0.1:${this.nodes[0]!.ports.p2p}`] },
+      config: {
+        ...this.#config,
+        ...overrides.config,
+        name: node.name,
+        clusterId: 'test',
+        seeds: overrides.seeds ?? [`127.0.0.1:${this.nodes[0]!.ports.p2p}`],
+      },
       ...(overrides.args ? { args: overrides.args } : {}),
       ...(overrides.env ? { env: overrides.env } : {}),
     });
@@ -124,7 +152,12 @@ export class TestCluster {
     const i = this.nodes.length;
     const dataDir = join(this.nodes[0]!.dataDir, '..', `node-${i + 1}`);
     mkdirSync(dataDir, { recursive: true });
-    this.nodes.push({ name: `node-${i + 1}`, dataDir, ports: { http: await freePort(), p2p: await freePort() }, process: undefined });
+    this.nodes.push({
+      name: `node-${i + 1}`,
+      dataDir,
+      ports: { http: await freePort(), p2p: await freePort() },
+      process: undefined,
+    });
     return i;
   }
 
@@ -143,10 +176,17 @@ export class TestCluster {
   }
 
   /** A raw request with the admin token: status and parsed JSON body. */
-  async request(i: number, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  async request(
+    i: number,
+    path: string,
+    init: { method?: string; body?: unknown } = {},
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(`${this.url(i)}${path}`, {
       method: init.method ?? 'GET',
-      headers: { authorization: `Bearer ${this.adminToken}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${this.adminToken}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
       signal: AbortSignal.timeout(15_000),
     });
@@ -154,15 +194,30 @@ export class TestCluster {
   }
 
   /** Get-or-create of register `key` on node `i` with `value` (a string); status and the chosen value. */
-  async getOrCreate(i: number, key: string, value: string): Promise<{ status: number; value?: string; created?: boolean; error?: string }> {
-    const { status, body } = await this.request(i, `/v1/registers/${key}`, { method: 'PUT', body: { value: Buffer.from(value).toString('base64url') } });
-    return status === 200 ? { status, value: Buffer.from(body['value'] as string, 'base64url').toString(), created: body['created'] as boolean } : { status, error: body['error_description'] as string };
+  async getOrCreate(
+    i: number,
+    key: string,
+    value: string,
+  ): Promise<{ status: number; value?: string; created?: boolean; error?: string }> {
+    const { status, body } = await this.request(i, `/v1/registers/${key}`, {
+      method: 'PUT',
+      body: { value: Buffer.from(value).toString('base64url') },
+    });
+    return status === 200
+      ? {
+          status,
+          value: Buffer.from(body['value'] as string, 'base64url').toString(),
+          created: body['created'] as boolean,
+        }
+      : { status, error: body['error_description'] as string };
   }
 
   /** Read of register `key` on node `i`: status and the value. */
   async read(i: number, key: string): Promise<{ status: number; value?: string; error?: string }> {
     const { status, body } = await this.request(i, `/v1/registers/${key}`);
-    return status === 200 ? { status, value: Buffer.from(body['value'] as string, 'base64url').toString() } : { status, error: body['error_description'] as string };
+    return status === 200
+      ? { status, value: Buffer.from(body['value'] as string, 'base64url').toString() }
+      : { status, error: body['error_description'] as string };
   }
 
   /** Node `i`'s cluster map view. */
@@ -175,12 +230,20 @@ export class TestCluster {
     const running = this.nodes.map((n, i) => (n.process ? i : -1)).filter((i) => i >= 0);
     const want = (names ?? running.map((i) => this.nodes[i]!.name)).slice().sort();
     let last: MapView | undefined;
-    await waitFor(async () => {
-      const views = await Promise.all(running.map((i) => this.mapOf(i)));
-      last = views[0];
-      return views.every((v) => v.map && v.map.epoch === views[0]!.map?.epoch && v.map.members.every((m) => m.role === 'normal')
-        && JSON.stringify(v.map.members.map((m) => m.name).sort()) === JSON.stringify(want));
-    }, { timeoutMs, intervalMs: 100, message: `${message} (last: ${JSON.stringify(last?.map)})` });
+    await waitFor(
+      async () => {
+        const views = await Promise.all(running.map((i) => this.mapOf(i)));
+        last = views[0];
+        return views.every(
+          (v) =>
+            v.map &&
+            v.map.epoch === views[0]!.map?.epoch &&
+            v.map.members.every((m) => m.role === 'normal') &&
+            JSON.stringify(v.map.members.map((m) => m.name).sort()) === JSON.stringify(want),
+        );
+      },
+      { timeoutMs, intervalMs: 100, message: `${message} (last: ${JSON.stringify(last?.map)})` },
+    );
     return last!;
   }
 
@@ -215,7 +278,10 @@ export class TestCluster {
   async admin<T>(i: number, path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
     const res = await fetch(`${this.url(i)}${path}`, {
       method: init.method ?? 'GET',
-      headers: { authorization: `Bearer ${this.adminToken}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${this.adminToken}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
     });
     if (!res.ok) throw new Error(`${path} on node ${i}: ${res.status} ${await res.text()}`);
@@ -241,16 +307,31 @@ export class TestCluster {
     await waitFor(
       async () => {
         const bodies = await Promise.all(running.map(async (i) => (await fetch(`${this.url(i)}/pop`)).text()));
-        last = JSON.stringify(bodies.map((b) => (JSON.parse(b) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid.slice(0, 6))));
+        last = JSON.stringify(
+          bodies.map((b) => (JSON.parse(b) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid.slice(0, 6))),
+        );
         if (new Set(bodies).size !== 1) return false;
-        const views = await Promise.all(running.map((i) => this.admin<{ digestsAgree: boolean; members: Array<{ name: string; state: string; digest: string }> }>(i, '/v1/cluster')));
+        const views = await Promise.all(
+          running.map((i) =>
+            this.admin<{ digestsAgree: boolean; members: Array<{ name: string; state: string; digest: string }> }>(
+              i,
+              '/v1/cluster',
+            ),
+          ),
+        );
         last = JSON.stringify(views.map((v) => v.members.map((m) => `${m.name}:${m.state}:${m.digest.slice(0, 6)}`)));
-        return views.every((v) => running.every((j) => v.members.some((m) => m.name === this.nodes[j]!.name && m.state === 'alive')) && v.digestsAgree);
+        return views.every(
+          (v) =>
+            running.every((j) => v.members.some((m) => m.name === this.nodes[j]!.name && m.state === 'alive')) &&
+            v.digestsAgree,
+        );
       },
       { timeoutMs, intervalMs: 100, message },
     ).catch((err: unknown) => {
       const logs = running.map((i) => {
-        const lines = (this.nodes[i]!.process?.stdout() ?? '').split('\n').filter((l) => /sync|banned|malformed|error|"level":5/.test(l));
+        const lines = (this.nodes[i]!.process?.stdout() ?? '')
+          .split('\n')
+          .filter((l) => /sync|banned|malformed|error|"level":5/.test(l));
         return `${this.nodes[i]!.name}:\n  ${lines.slice(-15).join('\n  ')}`;
       });
       throw new Error(`${(err as Error).message}; last views: ${last}\n${logs.join('\n')}`);

@@ -24,7 +24,9 @@ export interface ErasureOperation {
 export function checkErasure(history: readonly ErasureOperation[]): string[] {
   const problems: string[] = [];
   for (const [key, ops] of byKey(history)) {
-    const ok = ops.filter((o) => o.result?.ok) as Array<ErasureOperation & { result: { ok: true; value: string | undefined } }>;
+    const ok = ops.filter((o) => o.result?.ok) as Array<
+      ErasureOperation & { result: { ok: true; value: string | undefined } }
+    >;
     const values = new Set(ok.map((o) => o.result.value).filter((v) => v !== undefined && v !== ERASED));
     if (values.size > 1) problems.push(`${key}: ${values.size} different values returned: ${[...values].join(', ')}`);
     const candidates = new Set(ops.filter((o) => o.kind === 'getOrCreate').map((o) => o.candidate));
@@ -32,8 +34,12 @@ export function checkErasure(history: readonly ErasureOperation[]): string[] {
     const erasedAt = Math.min(...ok.filter((o) => o.result.value === ERASED).map((o) => o.completedAt!));
     const valueAt = Math.min(...ok.filter((o) => o.result.value !== undefined).map((o) => o.completedAt!));
     for (const o of ok) {
-      if (o.invokedAt > erasedAt && o.result.value !== ERASED) problems.push(`${key}: ${o.kind} at ${o.invokedAt} returned ${o.result.value} after the tombstone was returned at ${erasedAt}`);
-      if (o.kind === 'read' && o.result.value === undefined && o.invokedAt > valueAt) problems.push(`${key}: a read at ${o.invokedAt} found nothing after a value was returned at ${valueAt}`);
+      if (o.invokedAt > erasedAt && o.result.value !== ERASED)
+        problems.push(
+          `${key}: ${o.kind} at ${o.invokedAt} returned ${o.result.value} after the tombstone was returned at ${erasedAt}`,
+        );
+      if (o.kind === 'read' && o.result.value === undefined && o.invokedAt > valueAt)
+        problems.push(`${key}: a read at ${o.invokedAt} found nothing after a value was returned at ${valueAt}`);
       if (o.kind !== 'read' && o.result.value === undefined) problems.push(`${key}: ${o.kind} returned nothing`);
     }
   }

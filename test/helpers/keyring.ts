@@ -29,7 +29,15 @@ export const TEST_REALMS = {
 };
 
 /** A keyring, rotation service, views and decryptor over an in-memory store with a fake clock. */
-export async function makeKeyring(options: { raw?: Record<string, unknown>; clock?: FakeClock; store?: MemoryStore; managementKey?: string; margins?: boolean } = {}) {
+export async function makeKeyring(
+  options: {
+    raw?: Record<string, unknown>;
+    clock?: FakeClock;
+    store?: MemoryStore;
+    managementKey?: string;
+    margins?: boolean;
+  } = {},
+) {
   const clock = options.clock ?? new FakeClock(Date.UTC(2030, 0, 1, 0, 10));
   const config: Config = loadConfig({ raw: options.raw ?? { jwks: { maxAgeMs: 5 * MINUTE }, realms: TEST_REALMS } });
   const memory = options.store ?? new MemoryStore();
@@ -37,11 +45,32 @@ export async function makeKeyring(options: { raw?: Record<string, unknown>; cloc
   const mk = ManagementKey.parse(options.managementKey ?? ManagementKey.generate(), 'test');
   const store = new SealedStore(memory, new Sealer(mk, 'node-test'));
   const log = silentLogger();
-  const keyring = new Keyring({ store, clock, log, ...(options.margins ? { usableMarginMs: (key: { realm: string; use: 'sig' | 'enc' | 'secret' }) => keyUseMarginMs(config, key.realm, key.use) } : {}) });
+  const keyring = new Keyring({
+    store,
+    clock,
+    log,
+    ...(options.margins
+      ? {
+          usableMarginMs: (key: { realm: string; use: 'sig' | 'enc' | 'secret' }) =>
+            keyUseMarginMs(config, key.realm, key.use),
+        }
+      : {}),
+  });
   await keyring.load();
-  const rotation = new RotationService({ keyring, clock, realms: config.realms, nodeId: 'node-test', log, intervalMs: 1000 });
+  const rotation = new RotationService({
+    keyring,
+    clock,
+    realms: config.realms,
+    nodeId: 'node-test',
+    log,
+    intervalMs: 1000,
+  });
   return {
-    clock, config, memory, keyring, rotation,
+    clock,
+    config,
+    memory,
+    keyring,
+    rotation,
     jwks: new JwksView({ keyring, clock, maxAgeMs: config.jwks.maxAgeMs }),
     decryptor: new PopDecryptor({ keyring }),
   };

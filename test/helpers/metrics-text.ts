@@ -27,7 +27,9 @@ export function parseSamples(text: string): Sample[] {
 
 /** The samples named `name` whose labels include `labels`. */
 export function samplesOf(text: string, name: string, labels: Record<string, string> = {}): Sample[] {
-  return parseSamples(text).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return parseSamples(text).filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
 }
 
 /** The sum of the samples named `name` whose labels include `labels` (0 when there is none). */

@@ -43,7 +43,16 @@ process.once('exit', () => {
 });
 
 function spawnNode(o: StartNodeOptions): { child: ChildProcess; out: string[]; err: string[] } {
-  const args = [CLI, 'start', '--data-dir', o.dataDir, '--http', `127.0.0.1:${o.ports?.http ?? 0}`, '--p2p', `127.0.0.1:${o.ports?.p2p ?? 0}`];
+  const args = [
+    CLI,
+    'start',
+    '--data-dir',
+    o.dataDir,
+    '--http',
+    `127.0.0.1:${o.ports?.http ?? 0}`,
+    '--p2p',
+    `127.0.0.1:${o.ports?.p2p ?? 0}`,
+  ];
   if (o.config) {
     const file = join(o.dataDir, '..', `${Math.random().toString(36).slice(2)}.config.json`);
     writeFileSync(file, JSON.stringify(o.config));
@@ -70,7 +79,10 @@ export async function startNode(o: StartNodeOptions): Promise<NodeProcess> {
   const ready = await waitFor(
     () => {
       if (child.exitCode !== null) throw new Error(`node exited with ${child.exitCode}: ${err.join('')}`);
-      const line = out.join('').split('\n').find((l) => l.includes('"msg":"node ready"'));
+      const line = out
+        .join('')
+        .split('\n')
+        .find((l) => l.includes('"msg":"node ready"'));
       return line ? (JSON.parse(line) as { url: string }) : undefined;
     },
     { timeoutMs: 20_000, message: 'node ready' },
@@ -79,7 +91,10 @@ export async function startNode(o: StartNodeOptions): Promise<NodeProcess> {
     throw e;
   });
   return {
-    url: ready.url, pid: child.pid!, child, adminToken,
+    url: ready.url,
+    pid: child.pid!,
+    child,
+    adminToken,
     stdout: () => out.join(''),
     stderr: () => err.join(''),
     stop: () => stopChild(child),
@@ -87,7 +102,9 @@ export async function startNode(o: StartNodeOptions): Promise<NodeProcess> {
 }
 
 /** Runs a node that is expected to fail at start; resolves with its exit code and output. */
-export async function startNodeExpectingFailure(o: StartNodeOptions): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function startNodeExpectingFailure(
+  o: StartNodeOptions,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { child, out, err } = spawnNode(o);
   const code = await new Promise<number | null>((res) => {
     if (child.exitCode !== null) res(child.exitCode);
@@ -97,8 +114,14 @@ export async function startNodeExpectingFailure(o: StartNodeOptions): Promise<{ 
 }
 
 /** Runs a CLI command to completion. */
-export async function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   const out: string[] = [];
   const err: string[] = [];

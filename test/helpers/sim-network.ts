@@ -65,7 +65,8 @@ export class SimNetwork {
       const victim = nodes[Math.floor(this.#random() * nodes.length)]!;
       this.#time.schedule(Math.floor(this.#random() * withinMs), () => {
         const downNow = nodes.filter((n) => this.isDown(n)).length;
-        if (downNow < Math.floor((nodes.length - 1) / 2) && !this.isDown(victim)) this.crash(victim, 20 + Math.floor(this.#random() * 150));
+        if (downNow < Math.floor((nodes.length - 1) / 2) && !this.isDown(victim))
+          this.crash(victim, 20 + Math.floor(this.#random() * 150));
       });
     }
   }
@@ -102,15 +103,18 @@ export class SimNetwork {
           const deliver = () => {
             if (this.#down.has(to) || this.#down.has(from) || this.#random() < this.#faults.drop) return;
             if (this.epoch(to) !== sentIn) return; // refused: another epoch (the proposer sees a failure)
-            this.#acceptors.get(to)!.handle(request).then((reply) => {
-              if (this.#random() < this.#faults.drop) return;
-              this.#time.schedule(this.#delay(), () => {
-                if (!settled && !this.#down.has(from)) {
-                  settled = true;
-                  resolve(reply);
-                }
+            this.#acceptors
+              .get(to)!
+              .handle(request)
+              .then((reply) => {
+                if (this.#random() < this.#faults.drop) return;
+                this.#time.schedule(this.#delay(), () => {
+                  if (!settled && !this.#down.has(from)) {
+                    settled = true;
+                    resolve(reply);
+                  }
+                });
               });
-            });
           };
           this.#time.schedule(this.#delay(), deliver);
           if (this.#random() < this.#faults.duplicate) this.#time.schedule(this.#delay(), deliver);

@@ -34,7 +34,8 @@ export function softHsmMissing(): string | undefined {
     : spawnSync('softhsm2-util', ['--version'], { stdio: 'ignore' }).error
       ? 'softhsm2-util is not on PATH (apt-get install softhsm2)'
       : undefined;
-  if (reason && process.env.KEYMESH_REQUIRE_SOFTHSM === '1') throw new Error(`KEYMESH_REQUIRE_SOFTHSM=1, but ${reason}`);
+  if (reason && process.env.KEYMESH_REQUIRE_SOFTHSM === '1')
+    throw new Error(`KEYMESH_REQUIRE_SOFTHSM=1, but ${reason}`);
   return reason;
 }
 
@@ -59,10 +60,18 @@ export function initSoftHsmToken(dir: string, label = 'keymesh-test', pin = '314
   const conf = join(dir, 'softhsm2.conf');
   const tokens = join(dir, 'tokens');
   mkdirSync(tokens, { recursive: true });
-  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  writeFileSync(
+    conf,
+    `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+  );
   const env = { SOFTHSM2_CONF: conf };
-  const run = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const run = spawnSync(
+    'softhsm2-util',
+    ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin],
+    { env: { ...process.env, ...env }, encoding: 'utf8' },
+  );
   const slot = /reassigned to slot (\d+)/.exec(run.stdout)?.[1];
-  if (run.status !== 0 || slot === undefined) throw new Error(`softhsm2-util --init-token failed (${run.status}): ${run.stdout}${run.stderr}`);
+  if (run.status !== 0 || slot === undefined)
+    throw new Error(`softhsm2-util --init-token failed (${run.status}): ${run.stdout}${run.stderr}`);
   return { module, label, slot: Number(slot), pin, env };
 }

@@ -43,18 +43,26 @@ export function storeCompliance(name: string, make: () => Store, reopen: (previo
 
     it('applies a batch as a whole', async () => {
       await store.put('x', bytes('old'));
-      await store.batch([
-        { type: 'put', key: 'y', value: bytes('1') },
-        { type: 'del', key: 'x' },
-        { type: 'put', key: 'z', value: bytes('2') },
-      ], { sync: true });
+      await store.batch(
+        [
+          { type: 'put', key: 'y', value: bytes('1') },
+          { type: 'del', key: 'x' },
+          { type: 'put', key: 'z', value: bytes('2') },
+        ],
+        { sync: true },
+      );
       expect(await store.get('x')).toBeUndefined();
       expect(text(await store.get('y'))).toBe('1');
       expect(text(await store.get('z'))).toBe('2');
     });
 
     it('rejects a batch with an invalid key without applying any of it', async () => {
-      await expect(store.batch([{ type: 'put', key: 'ok', value: bytes('1') }, { type: 'put', key: '', value: bytes('2') }])).rejects.toThrow();
+      await expect(
+        store.batch([
+          { type: 'put', key: 'ok', value: bytes('1') },
+          { type: 'put', key: '', value: bytes('2') },
+        ]),
+      ).rejects.toThrow();
       expect(await store.get('ok')).toBeUndefined();
     });
 

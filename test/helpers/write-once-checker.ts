@@ -34,9 +34,12 @@ export function checkWriteOnce(history: readonly Operation[]): string[] {
     const firstCompletion = Math.min(...withValue.map((o) => o.completedAt!));
     for (const o of ops) {
       if (o.kind === 'read' && o.result?.ok && o.result.value === undefined && o.invokedAt > firstCompletion) {
-        problems.push(`${key}: a read at ${o.invokedAt} found nothing after a value was returned at ${firstCompletion}`);
+        problems.push(
+          `${key}: a read at ${o.invokedAt} found nothing after a value was returned at ${firstCompletion}`,
+        );
       }
-      if (o.kind === 'getOrCreate' && o.result?.ok && o.result.value === undefined) problems.push(`${key}: getOrCreate returned nothing`);
+      if (o.kind === 'getOrCreate' && o.result?.ok && o.result.value === undefined)
+        problems.push(`${key}: getOrCreate returned nothing`);
     }
   }
   return problems;

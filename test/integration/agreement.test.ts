@@ -56,7 +56,9 @@ describe('the register across node processes', () => {
   it('chooses one value when every node creates the same key at once', async () => {
     const { cluster } = await threeNodes();
     for (let round = 0; round < 5; round++) {
-      const results = await Promise.all([0, 1, 2].map((i) => cluster.getOrCreate(i, `race-${round}`, `from-node-${i}`)));
+      const results = await Promise.all(
+        [0, 1, 2].map((i) => cluster.getOrCreate(i, `race-${round}`, `from-node-${i}`)),
+      );
       expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
       expect(new Set(results.map((r) => r.value)).size).toBe(1);
       expect(results.filter((r) => r.created).length).toBe(1);
@@ -75,7 +77,10 @@ describe('the register across node processes', () => {
     } finally {
       cluster.resume(owner);
     }
-    await waitFor(async () => (await cluster.read(owner, 'isolated')).value === 'while-away', { timeoutMs: 15_000, message: 'the isolated replica serves the value' });
+    await waitFor(async () => (await cluster.read(owner, 'isolated')).value === 'while-away', {
+      timeoutMs: 15_000,
+      message: 'the isolated replica serves the value',
+    });
     expect((await cluster.getOrCreate(owner, 'isolated', 'second')).value).toBe('while-away');
   });
 
@@ -83,19 +88,27 @@ describe('the register across node processes', () => {
     const cluster = await TestCluster.create(3, dirs);
     await cluster.start(0);
     await cluster.start(1);
-    await cluster.start(2, { args: ['--allow-fault-injection'], env: { KEYMESH_FAULT_KILL_AFTER_ACCEPT: 'kv/doomed' } });
+    await cluster.start(2, {
+      args: ['--allow-fault-injection'],
+      env: { KEYMESH_FAULT_KILL_AFTER_ACCEPT: 'kv/doomed' },
+    });
     await cluster.waitForMap('genesis of three');
     const doomed = cluster.nodes[2]!.process!;
     const put = await cluster.getOrCreate(2, 'doomed', 'answered-then-died');
     expect(put).toMatchObject({ status: 200, value: 'answered-then-died' });
-    await waitFor(() => doomed.child.exitCode !== null || doomed.child.signalCode !== null, { message: 'the proposer died' });
+    await waitFor(() => doomed.child.exitCode !== null || doomed.child.signalCode !== null, {
+      message: 'the proposer died',
+    });
     expect(doomed.child.signalCode).toBe('SIGKILL');
     cluster.nodes[2]!.process = undefined;
     const afterDeath = await cluster.read(0, 'doomed');
     expect(afterDeath, JSON.stringify(afterDeath)).toMatchObject({ status: 200, value: 'answered-then-died' });
     expect((await cluster.getOrCreate(1, 'doomed', 'other')).value).toBe('answered-then-died');
     await cluster.start(2);
-    await waitFor(async () => (await cluster.read(2, 'doomed')).value === 'answered-then-died', { timeoutMs: 15_000, message: 'the restarted proposer reads the value' });
+    await waitFor(async () => (await cluster.read(2, 'doomed')).value === 'answered-then-died', {
+      timeoutMs: 15_000,
+      message: 'the restarted proposer reads the value',
+    });
   });
 
   it('answers 503 with two of three replicas down, and the same value after they restart', async () => {
@@ -110,7 +123,10 @@ describe('the register across node processes', () => {
     await cluster.start(1);
     await cluster.start(2);
     for (const i of [0, 1, 2]) {
-      await waitFor(async () => (await cluster.read(i, 'kept')).value === 'first', { timeoutMs: 30_000, message: `node ${i + 1} reads the kept value` });
+      await waitFor(async () => (await cluster.read(i, 'kept')).value === 'first', {
+        timeoutMs: 30_000,
+        message: `node ${i + 1} reads the kept value`,
+      });
       expect((await cluster.getOrCreate(i, 'kept', `again-${i}`)).value).toBe('first');
     }
   });
@@ -152,18 +168,30 @@ describe('cluster map changes', () => {
     await cluster.waitForMap('the fourth node is normal');
     // a node that just joined may not reach a majority of the map yet (503, temporarily unavailable): retried, as an operator would
     const removed = await waitFor(
-      () => cluster.admin<{ epoch: number }>(3, '/v1/cluster/members/node-2/remove', { method: 'POST' }).catch((err: Error) => {
-        if (!/: 503 /.test(err.message)) throw err;
-        return undefined;
-      }),
+      () =>
+        cluster
+          .admin<{ epoch: number }>(3, '/v1/cluster/members/node-2/remove', { method: 'POST' })
+          .catch((err: Error) => {
+            if (!/: 503 /.test(err.message)) throw err;
+            return undefined;
+          }),
       { timeoutMs: 20_000, intervalMs: 250, message: 'the removal is accepted' },
     );
     expect(removed.epoch).toBeGreaterThan(1);
-    const after = await waitFor(async () => {
-      const v = await cluster.mapOf(0);
-      return v.map && v.map.members.length === 3 && v.map.members.every((m) => m.role === 'normal' && m.name !== 'node-2') ? v : undefined;
-    }, { timeoutMs: 30_000, message: 'node-2 left the map' });
-    await waitFor(async () => (await cluster.mapOf(1)).status === 'removed', { message: 'node-2 knows it was removed' });
+    const after = await waitFor(
+      async () => {
+        const v = await cluster.mapOf(0);
+        return v.map &&
+          v.map.members.length === 3 &&
+          v.map.members.every((m) => m.role === 'normal' && m.name !== 'node-2')
+          ? v
+          : undefined;
+      },
+      { timeoutMs: 30_000, message: 'node-2 left the map' },
+    );
+    await waitFor(async () => (await cluster.mapOf(1)).status === 'removed', {
+      message: 'node-2 knows it was removed',
+    });
     stop = true;
     await Promise.all(workers);
 
@@ -177,7 +205,9 @@ describe('cluster map changes', () => {
     }
     expect(after.map!.members.map((m) => m.name).sort()).toEqual(['node-1', 'node-3', 'node-4']);
     const stale = await cluster.getOrCreate(1, 'load-1', 'from-the-removed-node');
-    expect(stale.status === 503 || stale.value === [...seen.get('load-1') ?? ['from-the-removed-node']][0]).toBe(true);
+    expect(stale.status === 503 || stale.value === [...(seen.get('load-1') ?? ['from-the-removed-node'])][0]).toBe(
+      true,
+    );
     expect(unavailable).toBeLessThan(ok);
   }, 90_000);
 
@@ -187,19 +217,29 @@ describe('cluster map changes', () => {
     await cluster.stop(2);
     cluster.wipe(2);
     await cluster.start(2);
-    const view = await waitFor(async () => {
-      const v = await cluster.mapOf(0);
-      return v.map && v.map.members.length === 4 && v.map.members.every((m) => m.role === 'normal') ? v : undefined;
-    }, { timeoutMs: 30_000, message: 'the wiped node joined as a new member' });
+    const view = await waitFor(
+      async () => {
+        const v = await cluster.mapOf(0);
+        return v.map && v.map.members.length === 4 && v.map.members.every((m) => m.role === 'normal') ? v : undefined;
+      },
+      { timeoutMs: 30_000, message: 'the wiped node joined as a new member' },
+    );
     const node3 = view.map!.members.filter((m) => m.name === 'node-3');
     expect(node3.map((m) => m.nodeId)).toContain(ids.get('node-3'));
     expect(node3).toHaveLength(2);
     await cluster.admin(0, `/v1/cluster/members/${ids.get('node-3')}/remove`, { method: 'POST' });
-    await waitFor(async () => {
-      const v = await cluster.mapOf(2);
-      return v.map?.members.length === 3 && v.map.members.every((m) => m.role === 'normal' && m.nodeId !== ids.get('node-3'));
-    }, { timeoutMs: 30_000, message: 'the old identity left the map' });
-    for (let k = 0; k < 10; k++) for (const i of [0, 1, 2]) expect((await cluster.read(i, `w-${k}`)).value).toBe(`v-${k}`);
+    await waitFor(
+      async () => {
+        const v = await cluster.mapOf(2);
+        return (
+          v.map?.members.length === 3 &&
+          v.map.members.every((m) => m.role === 'normal' && m.nodeId !== ids.get('node-3'))
+        );
+      },
+      { timeoutMs: 30_000, message: 'the old identity left the map' },
+    );
+    for (let k = 0; k < 10; k++)
+      for (const i of [0, 1, 2]) expect((await cluster.read(i, `w-${k}`)).value).toBe(`v-${k}`);
   }, 90_000);
 
   it('stops counting a node restored from a backup, which then rejoins as a new member', async () => {
@@ -210,7 +250,10 @@ describe('cluster map changes', () => {
     cpSync(dataDir, `${dataDir}.backup`, { recursive: true });
     await cluster.start(2);
     await cluster.waitForMap('node-3 is back');
-    await waitFor(async () => (await cluster.getOrCreate(2, 'b-5', 'v-5')).status === 200, { timeoutMs: 15_000, message: 'node-3 reaches its peers' });
+    await waitFor(async () => (await cluster.getOrCreate(2, 'b-5', 'v-5')).status === 200, {
+      timeoutMs: 15_000,
+      message: 'node-3 reaches its peers',
+    });
     // node-3 votes on these, so its register generation moves past the backup's
     for (let k = 5; k < 15; k++) expect((await cluster.getOrCreate(2, `b-${k}`, `v-${k}`)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1_000)); // a few heartbeats carry the new generation
@@ -218,37 +261,67 @@ describe('cluster map changes', () => {
     rmSync(dataDir, { recursive: true });
     renameSync(`${dataDir}.backup`, dataDir);
     const restored = await cluster.start(2);
-    await waitFor(async () => (await cluster.mapOf(2)).status === 'restored', { timeoutMs: 20_000, message: 'node-3 learns it was restored' });
-    await waitFor(() => restored.stdout().includes('older than what this node ran before'), { message: 'node-3 says why' });
+    await waitFor(async () => (await cluster.mapOf(2)).status === 'restored', {
+      timeoutMs: 20_000,
+      message: 'node-3 learns it was restored',
+    });
+    await waitFor(() => restored.stdout().includes('older than what this node ran before'), {
+      message: 'node-3 says why',
+    });
     expect(cluster.nodes[0]!.process!.stdout()).toContain('came back with register state older than it had');
     for (let k = 0; k < 15; k++) expect((await cluster.read(0, `b-${k}`)).value).toBe(`v-${k}`);
     await cluster.stop(2);
     await cluster.start(2);
-    const view = await waitFor(async () => {
-      const v = await cluster.mapOf(0);
-      return v.map && v.map.members.length === 4 && v.map.members.every((m) => m.role === 'normal') ? v : undefined;
-    }, { timeoutMs: 30_000, message: 'the restored node joined as a new member' });
+    const view = await waitFor(
+      async () => {
+        const v = await cluster.mapOf(0);
+        return v.map && v.map.members.length === 4 && v.map.members.every((m) => m.role === 'normal') ? v : undefined;
+      },
+      { timeoutMs: 30_000, message: 'the restored node joined as a new member' },
+    );
     const node3 = view.map!.members.filter((m) => m.name === 'node-3').map((m) => m.nodeId);
     expect(node3).toContain(ids.get('node-3'));
     expect(node3).toHaveLength(2);
     await cluster.admin(0, `/v1/cluster/members/${ids.get('node-3')}/remove`, { method: 'POST' });
     let last = '';
-    await waitFor(async () => {
-      const views = await Promise.all([0, 1, 2].map((i) => cluster.mapOf(i)));
-      last = JSON.stringify(views.map((v) => [v.status, v.map?.epoch, v.map?.members.map((m) => `${m.name}:${m.nodeId.slice(0, 4)}:${m.role}`)]));
-      return views.every((v) => v.map?.members.length === 3 && v.map.members.every((m) => m.role === 'normal'));
-    }, { timeoutMs: 30_000, message: 'the old identity left the map' }).catch((err: unknown) => {
-      const logs = [0, 1, 2].map((i) => (cluster.nodes[i]!.process?.stdout() ?? '').split('\n').filter((l) => /agreement|coord|register/.test(l) && /"level":(40|50)/.test(l)).slice(-6).join('\n'));
+    await waitFor(
+      async () => {
+        const views = await Promise.all([0, 1, 2].map((i) => cluster.mapOf(i)));
+        last = JSON.stringify(
+          views.map((v) => [
+            v.status,
+            v.map?.epoch,
+            v.map?.members.map((m) => `${m.name}:${m.nodeId.slice(0, 4)}:${m.role}`),
+          ]),
+        );
+        return views.every((v) => v.map?.members.length === 3 && v.map.members.every((m) => m.role === 'normal'));
+      },
+      { timeoutMs: 30_000, message: 'the old identity left the map' },
+    ).catch((err: unknown) => {
+      const logs = [0, 1, 2].map((i) =>
+        (cluster.nodes[i]!.process?.stdout() ?? '')
+          .split('\n')
+          .filter((l) => /agreement|coord|register/.test(l) && /"level":(40|50)/.test(l))
+          .slice(-6)
+          .join('\n'),
+      );
       throw new Error(`${(err as Error).message}: ${last}\n${logs.join('\n---\n')}`);
     });
-    for (let k = 0; k < 15; k++) for (const i of [0, 1, 2]) expect((await cluster.read(i, `b-${k}`)).value).toBe(`v-${k}`);
+    for (let k = 0; k < 15; k++)
+      for (const i of [0, 1, 2]) expect((await cluster.read(i, `b-${k}`)).value).toBe(`v-${k}`);
   }, 120_000);
 
   it('refuses to merge two maps with one cluster id, and both sides say so', async () => {
-    const a = await TestCluster.create(1, dirs, { ...(await import('../helpers/cluster.js')).FAST_CLUSTER_CONFIG, bootstrapExpect: 1 });
+    const a = await TestCluster.create(1, dirs, {
+      ...(await import('../helpers/cluster.js')).FAST_CLUSTER_CONFIG,
+      bootstrapExpect: 1,
+    });
     await a.start(0, { seeds: [] });
     await a.waitForMap('cluster a formed');
-    const b = await TestCluster.create(1, dirs, { ...(await import('../helpers/cluster.js')).FAST_CLUSTER_CONFIG, bootstrapExpect: 1 });
+    const b = await TestCluster.create(1, dirs, {
+      ...(await import('../helpers/cluster.js')).FAST_CLUSTER_CONFIG,
+      bootstrapExpect: 1,
+    });
     await b.start(0, { seeds: [], managementKey: a.managementKey });
     await b.waitForMap('cluster b formed');
     const idA = (await a.mapOf(0)).map!.id;
@@ -256,8 +329,14 @@ describe('cluster map changes', () => {
     expect(idA).not.toBe(idB);
     await b.stop(0);
     await b.start(0, { seeds: [`127.0.0.1:${a.nodes[0]!.ports.p2p}`], managementKey: a.managementKey });
-    await waitFor(async () => (await a.mapOf(0)).conflicts.some((c) => c.mapId === idB), { timeoutMs: 15_000, message: 'a reports b' });
-    await waitFor(async () => (await b.mapOf(0)).conflicts.some((c) => c.mapId === idA), { timeoutMs: 15_000, message: 'b reports a' });
+    await waitFor(async () => (await a.mapOf(0)).conflicts.some((c) => c.mapId === idB), {
+      timeoutMs: 15_000,
+      message: 'a reports b',
+    });
+    await waitFor(async () => (await b.mapOf(0)).conflicts.some((c) => c.mapId === idA), {
+      timeoutMs: 15_000,
+      message: 'b reports a',
+    });
     expect((await a.mapOf(0)).map!.id).toBe(idA);
     expect((await b.mapOf(0)).map!.id).toBe(idB);
     expect(a.nodes[0]!.process!.stdout()).toContain('another cluster map with this cluster id');

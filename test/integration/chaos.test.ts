@@ -25,7 +25,21 @@ function run(args: string[]): Promise<{ code: number | null; out: string }> {
 describe('npm run chaos', () => {
   it('fails a short run when replication is broken on purpose', async () => {
     const results = dirs.make();
-    const { code, out } = await run(['--nodes', '3', '--duration', '12', '--faults', 'none', '--seed', '7', '--clients', '4', '--results', results, '--break-replication']);
+    const { code, out } = await run([
+      '--nodes',
+      '3',
+      '--duration',
+      '12',
+      '--faults',
+      'none',
+      '--seed',
+      '7',
+      '--clients',
+      '4',
+      '--results',
+      results,
+      '--break-replication',
+    ]);
     // a failed run keeps its data directories and logs for a look, and says where: this one is removed here
     const kept = /data directories and logs kept in (\S+)/.exec(out)?.[1];
     if (kept?.includes('keymesh-chaos-')) rmSync(kept, { recursive: true, force: true });

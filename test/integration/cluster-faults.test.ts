@@ -30,16 +30,31 @@ interface ClusterView {
 }
 
 /** A peer that holds the cluster's network key but not its good manners. */
-async function hostilePeer(managementKey: string, signed: boolean): Promise<Libp2p<{ pubsub: ReturnType<ReturnType<typeof gossipsub>> }>> {
+async function hostilePeer(
+  managementKey: string,
+  signed: boolean,
+): Promise<Libp2p<{ pubsub: ReturnType<ReturnType<typeof gossipsub>> }>> {
   const host = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: new ClusterNetwork({ keys: [ManagementKey.parse(managementKey, 'test')], clusterId: 'test', log: silentLogger() }).protector(),
+    connectionProtector: new ClusterNetwork({
+      keys: [ManagementKey.parse(managementKey, 'test')],
+      clusterId: 'test',
+      log: silentLogger(),
+    }).protector(),
     services: {
       identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, globalSignaturePolicy: signed ? 'StrictSign' : 'StrictNoSign', scoreParams: { IPColocationFactorWeight: 0 }, D: 2, Dlo: 1, Dhi: 4, Dout: 0 }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        globalSignaturePolicy: signed ? 'StrictSign' : 'StrictNoSign',
+        scoreParams: { IPColocationFactorWeight: 0 },
+        D: 2,
+        Dlo: 1,
+        Dhi: 4,
+        Dout: 0,
+      }),
     },
   });
   hosts.push(host);
@@ -51,8 +66,12 @@ describe('cluster faults', () => {
     const cluster = await TestCluster.create(2, dirs);
     await cluster.start(0);
     const outsider = await cluster.start(1, { managementKey: ManagementKey.generate() });
-    await waitFor(() => outsider.stdout().includes(NETWORK_MISMATCH), { message: 'the outsider logs the failed handshake' });
-    await waitFor(() => cluster.nodes[0]!.process!.stdout().includes(NETWORK_MISMATCH), { message: 'the seed logs the failed handshake' });
+    await waitFor(() => outsider.stdout().includes(NETWORK_MISMATCH), {
+      message: 'the outsider logs the failed handshake',
+    });
+    await waitFor(() => cluster.nodes[0]!.process!.stdout().includes(NETWORK_MISMATCH), {
+      message: 'the seed logs the failed handshake',
+    });
     const view = await cluster.admin<ClusterView>(0, '/v1/cluster');
     expect(view.members.map((m) => m.name)).toEqual(['node-1']);
   });
@@ -74,7 +93,9 @@ describe('cluster faults', () => {
     hostile.services.pubsub.subscribe(keysTopic);
     hostile.services.pubsub.subscribe(membersTopic);
     const conn = await hostile.dial(seed);
-    await waitFor(() => hostile.services.pubsub.getSubscribers(keysTopic).length > 0, { message: 'hostile peer sees subscribers' });
+    await waitFor(() => hostile.services.pubsub.getSubscribers(keysTopic).length > 0, {
+      message: 'hostile peer sees subscribers',
+    });
     // rotate on the node the hostile peer is connected to: a node floods its own announcements to every subscriber
     await cluster.admin(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
     await waitFor(() => captured.length > 0, { message: 'captured an announcement' });
@@ -98,7 +119,9 @@ describe('cluster faults', () => {
     const unsigned = await hostilePeer(cluster.managementKey, false);
     unsigned.services.pubsub.subscribe(keysTopic);
     await unsigned.dial(seed);
-    await waitFor(() => unsigned.services.pubsub.getSubscribers(keysTopic).length > 0, { message: 'unsigned peer sees subscribers' });
+    await waitFor(() => unsigned.services.pubsub.getSubscribers(keysTopic).length > 0, {
+      message: 'unsigned peer sees subscribers',
+    });
     await unsigned.services.pubsub.publish(keysTopic, captured[0]!).catch(() => undefined);
 
     // malformed sync requests: three strikes and the peer is banned
@@ -112,12 +135,20 @@ describe('cluster faults', () => {
         // the node hung up: expected once banned
       }
     }
-    await waitFor(() => cluster.nodes[0]!.process!.stdout().includes('peer banned for sending malformed messages'), { message: 'the sender is banned' });
-    await waitFor(async () => hostile.getConnections(conn.remotePeer).length === 0, { message: 'the banned peer is disconnected' });
+    await waitFor(() => cluster.nodes[0]!.process!.stdout().includes('peer banned for sending malformed messages'), {
+      message: 'the sender is banned',
+    });
+    await waitFor(async () => hostile.getConnections(conn.remotePeer).length === 0, {
+      message: 'the banned peer is disconnected',
+    });
     // a banned peer's new connection is refused right after the handshake
     await hostile.dial(seed, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
-    await waitFor(() => hostile.getConnections(conn.remotePeer).length === 0, { message: 'the banned peer cannot stay connected' });
-    await expect(hostile.dialProtocol(seed, '/keymesh/test/sync/1', { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
+    await waitFor(() => hostile.getConnections(conn.remotePeer).length === 0, {
+      message: 'the banned peer cannot stay connected',
+    });
+    await expect(
+      hostile.dialProtocol(seed, '/keymesh/test/sync/1', { signal: AbortSignal.timeout(3_000) }),
+    ).rejects.toThrow();
 
     const out = cluster.nodes[0]!.process!.stdout();
     expect(out).toContain('malformed key message rejected');
@@ -133,8 +164,14 @@ describe('cluster faults', () => {
     const cluster = await TestCluster.create(5, dirs);
     await cluster.startAll();
     await cluster.waitForAgreement('five nodes agree', 30_000);
-    const rotated = await cluster.admin<{ kid: string }>(4, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
-    for (let i = 0; i < 5; i++) await waitFor(async () => (await cluster.kids(i)).includes(rotated.kid), { message: `node ${i + 1} has the new key` });
+    const rotated = await cluster.admin<{ kid: string }>(4, '/v1/keys/rotate', {
+      method: 'POST',
+      body: { use: 'enc' },
+    });
+    for (let i = 0; i < 5; i++)
+      await waitFor(async () => (await cluster.kids(i)).includes(rotated.kid), {
+        message: `node ${i + 1} has the new key`,
+      });
   });
 
   it('keeps the key a lone node booted with published everywhere after it joins', async () => {

@@ -21,16 +21,35 @@ describe('a three-node cluster', () => {
     await cluster.startAll();
     await cluster.waitForAgreement('three nodes agree');
 
-    const rotated = await cluster.admin<{ kid: string }>(2, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } });
-    for (const i of [0, 1]) await waitFor(async () => (await cluster.kids(i, '/.well-known/jwks.json')).includes(rotated.kid), { message: `node ${i + 1} publishes the rotated key` });
-    await waitFor(async () => (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.publishedOn.nodes === 3, { message: 'published on 3 of 3' });
+    const rotated = await cluster.admin<{ kid: string }>(2, '/v1/keys/rotate', {
+      method: 'POST',
+      body: { use: 'sig' },
+    });
+    for (const i of [0, 1])
+      await waitFor(async () => (await cluster.kids(i, '/.well-known/jwks.json')).includes(rotated.kid), {
+        message: `node ${i + 1} publishes the rotated key`,
+      });
+    await waitFor(
+      async () =>
+        (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.publishedOn.nodes === 3,
+      { message: 'published on 3 of 3' },
+    );
 
     const pop = ((await (await fetch(`${cluster.url(0)}/pop`)).json()) as { keys: JWK[] }).keys[0]!;
-    const jwe = await new CompactEncrypt(Buffer.from('sent to node 1')).setProtectedHeader({ alg: pop.alg!, enc: 'A256GCM', kid: pop.kid! }).encrypt(await importJWK(pop, pop.alg));
+    const jwe = await new CompactEncrypt(Buffer.from('sent to node 1'))
+      .setProtectedHeader({ alg: pop.alg!, enc: 'A256GCM', kid: pop.kid! })
+      .encrypt(await importJWK(pop, pop.alg));
     const res = await cluster.admin<{ plaintext: string }>(1, '/v1/decrypt', { method: 'POST', body: { jwe } });
     expect(Buffer.from(res.plaintext, 'base64url').toString()).toBe('sent to node 1');
 
-    const actives = await Promise.all([0, 1, 2].map(async (i) => (await cluster.admin<KeysView>(i, '/v1/keys')).keys.filter((k) => k.state === 'active').map((k) => k.kid).sort()));
+    const actives = await Promise.all(
+      [0, 1, 2].map(async (i) =>
+        (await cluster.admin<KeysView>(i, '/v1/keys')).keys
+          .filter((k) => k.state === 'active')
+          .map((k) => k.kid)
+          .sort(),
+      ),
+    );
     expect(actives[1]).toEqual(actives[0]);
     expect(actives[2]).toEqual(actives[0]);
 
@@ -75,7 +94,9 @@ describe('a three-node cluster', () => {
     await cluster.startAll();
     await cluster.waitForAgreement('three nodes agree');
     await cluster.kill(1);
-    await waitFor(async () => (await cluster.memberState(0, 'node-2')) === 'dead', { message: 'node-2 dead on node-1' });
+    await waitFor(async () => (await cluster.memberState(0, 'node-2')) === 'dead', {
+      message: 'node-2 dead on node-1',
+    });
     await cluster.start(1);
     await cluster.waitForAgreement('agree after restart');
   });
@@ -91,7 +112,13 @@ describe('a three-node cluster', () => {
     await cluster.waitForAgreement('rotations spread');
     await waitFor(
       async () => {
-        const actives = await Promise.all([0, 1, 2].map(async (i) => (await cluster.admin<KeysView>(i, '/v1/keys')).keys.filter((k) => k.use === 'sig' && k.state === 'active').map((k) => k.kid)));
+        const actives = await Promise.all(
+          [0, 1, 2].map(async (i) =>
+            (await cluster.admin<KeysView>(i, '/v1/keys')).keys
+              .filter((k) => k.use === 'sig' && k.state === 'active')
+              .map((k) => k.kid),
+          ),
+        );
         return actives.every((a) => a.length === 1 && a[0] === actives[0]![0]) && actives[0]![0] !== undefined;
       },
       { timeoutMs: 15_000, message: 'one active signing key everywhere after both forced keys activate' },
@@ -105,20 +132,35 @@ describe('cluster membership and the activation gate', () => {
       membership: { heartbeatIntervalMs: 100, suspectAfterMs: 500, deadAfterMs: 60_000 },
       jwks: { maxAgeMs: 1_000 },
       clockSkewMs: 1_000,
-      realms: { default: { keys: { sig: { rotationPeriodMs: 3_600_000, prePublishMs: 2_000, retireAfterMs: 600_000 } }, tokens: { maxLifetimeMs: 60_000 } } },
+      realms: {
+        default: {
+          keys: { sig: { rotationPeriodMs: 3_600_000, prePublishMs: 2_000, retireAfterMs: 600_000 } },
+          tokens: { maxLifetimeMs: 60_000 },
+        },
+      },
     });
     await cluster.startAll();
     await cluster.waitForAgreement('three nodes agree');
     const paused = cluster.nodes[2]!.process!.child;
     paused.kill('SIGSTOP');
     try {
-      const rotated = await cluster.admin<{ kid: string; activateAt: string }>(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } });
-      await waitFor(() => Date.now() > Date.parse(rotated.activateAt) + 1_000, { timeoutMs: 10_000, message: 'activation time passed' });
+      const rotated = await cluster.admin<{ kid: string; activateAt: string }>(0, '/v1/keys/rotate', {
+        method: 'POST',
+        body: { use: 'sig' },
+      });
+      await waitFor(() => Date.now() > Date.parse(rotated.activateAt) + 1_000, {
+        timeoutMs: 10_000,
+        message: 'activation time passed',
+      });
       const held = (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)!;
       expect(held.state).toBe('pending');
       expect(held.publishedOn).toEqual({ nodes: 2, of: 3 });
       paused.kill('SIGCONT');
-      await waitFor(async () => (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.state === 'active', { timeoutMs: 10_000, message: 'activated once the paused member published it' });
+      await waitFor(
+        async () =>
+          (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.state === 'active',
+        { timeoutMs: 10_000, message: 'activated once the paused member published it' },
+      );
     } finally {
       paused.kill('SIGCONT');
     }
@@ -132,9 +174,18 @@ describe('cluster membership and the activation gate', () => {
     const paused = cluster.nodes[2]!.process!.child;
     paused.kill('SIGSTOP');
     try {
-      const rotated = await cluster.admin<{ kid: string }>(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'enc' } });
-      await waitFor(async () => (await cluster.memberState(0, 'node-3')) === 'dead', { message: 'node-3 declared dead' });
-      await waitFor(async () => (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.state === 'active', { timeoutMs: 10_000, message: 'activated with 2 of 3 once the paused member is dead' });
+      const rotated = await cluster.admin<{ kid: string }>(0, '/v1/keys/rotate', {
+        method: 'POST',
+        body: { use: 'enc' },
+      });
+      await waitFor(async () => (await cluster.memberState(0, 'node-3')) === 'dead', {
+        message: 'node-3 declared dead',
+      });
+      await waitFor(
+        async () =>
+          (await cluster.admin<KeysView>(0, '/v1/keys')).keys.find((k) => k.kid === rotated.kid)?.state === 'active',
+        { timeoutMs: 10_000, message: 'activated with 2 of 3 once the paused member is dead' },
+      );
       expect((await cluster.kids(0))[0]).toBe(rotated.kid);
     } finally {
       paused.kill('SIGCONT');

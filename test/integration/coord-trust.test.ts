@@ -38,7 +38,13 @@ const SERVER = 'bbbbbbbbbbbbbbb0';
 const STRANGER = 'ccccccccccccccc9';
 
 async function node(mk: ManagementKey) {
-  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), network: new ClusterNetwork({ keys: [mk], clusterId: 'co', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+  const host = await createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    network: new ClusterNetwork({ keys: [mk], clusterId: 'co', log: silentLogger() }),
+    listen: { host: '127.0.0.1', port: 0 },
+    isBanned: () => false,
+    log: silentLogger(),
+  });
   await host.start();
   hosts.push(host);
   return host;
@@ -48,28 +54,48 @@ describe('coordination requests', () => {
   it('are answered only for the node their peer is bound to, and only what that node may ask', async () => {
     const mk = ManagementKey.parse(ManagementKey.generate(), 'test');
     const [server, member, stranger, unknown] = [await node(mk), await node(mk), await node(mk), await node(mk)];
-    const bound = new Map([[member.peerId.toString(), MEMBER], [stranger.peerId.toString(), STRANGER]]);
+    const bound = new Map([
+      [member.peerId.toString(), MEMBER],
+      [stranger.peerId.toString(), STRANGER],
+    ]);
     const handled: Array<{ t: string; from: string }> = [];
     const bad: string[] = [];
     const coord = new Coord({
-      host: server, protocol: '/keymesh/co/coord/1', nodeId: SERVER, peerOf: () => undefined, log: silentLogger(),
+      host: server,
+      protocol: '/keymesh/co/coord/1',
+      nodeId: SERVER,
+      peerOf: () => undefined,
+      log: silentLogger(),
       handler: async (request, from) => (handled.push({ t: request.t, from }), { t: 'ok' }),
       onBadMessage: (peer) => bad.push(peer),
       identify: (peer) => bound.get(peer),
       mayAsk: (from, request) => request.t === 'get-map' || request.t === 'join' || from === MEMBER,
     });
     await coord.register();
-    const client = (host: Host, as: string) => new Coord({
-      host, protocol: '/keymesh/co/coord/1', nodeId: as, peerOf: (id) => (id === SERVER ? server.peerId.toString() : undefined),
-      handler: async () => ({ t: 'ok' }), onBadMessage: () => undefined, log: silentLogger(),
-    });
+    const client = (host: Host, as: string) =>
+      new Coord({
+        host,
+        protocol: '/keymesh/co/coord/1',
+        nodeId: as,
+        peerOf: (id) => (id === SERVER ? server.peerId.toString() : undefined),
+        handler: async () => ({ t: 'ok' }),
+        onBadMessage: () => undefined,
+        log: silentLogger(),
+      });
     for (const h of [member, stranger, unknown]) await h.dial(server.getMultiaddrs()[0]!);
     const ask = (host: Host, as: string, request: CoordRequest) => client(host, as).request(SERVER, request, 2_000);
 
     // a peer never heard of, and a stranger that is no member, cannot make the server drop its state
-    await expect(ask(unknown, MEMBER, { t: 'restored', proof: { g: 99, sig: new Uint8Array(64) } })).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
-    await expect(ask(stranger, STRANGER, { t: 'restored', proof: { g: 99, sig: new Uint8Array(64) } })).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE', message: expect.stringContaining('not a member') });
-    await expect(ask(stranger, STRANGER, { t: 'push-map', map: new Uint8Array(8) })).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE', message: expect.stringContaining('not a member') });
+    await expect(
+      ask(unknown, MEMBER, { t: 'restored', proof: { g: 99, sig: new Uint8Array(64) } }),
+    ).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(
+      ask(stranger, STRANGER, { t: 'restored', proof: { g: 99, sig: new Uint8Array(64) } }),
+    ).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE', message: expect.stringContaining('not a member') });
+    await expect(ask(stranger, STRANGER, { t: 'push-map', map: new Uint8Array(8) })).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+      message: expect.stringContaining('not a member'),
+    });
     expect(handled).toEqual([]);
     // it may ask for the map and to join, as itself
     expect(await ask(stranger, STRANGER, { t: 'join', nodeId: STRANGER, name: 'x' })).toEqual({ t: 'ok' });
@@ -77,7 +103,9 @@ describe('coordination requests', () => {
     // claiming to be the member, or asking to join as another node, is an impostor's request: refused with a strike
     await expect(ask(stranger, MEMBER, { t: 'restored', proof: { g: 99, sig: new Uint8Array(64) } })).rejects.toThrow();
     await waitFor(() => bad.length === 1, { message: 'the impostor was reported' });
-    await expect(client(stranger, STRANGER).request(SERVER, { t: 'join', nodeId: MEMBER, name: 'x' }, 2_000)).rejects.toThrow();
+    await expect(
+      client(stranger, STRANGER).request(SERVER, { t: 'join', nodeId: MEMBER, name: 'x' }, 2_000),
+    ).rejects.toThrow();
     await waitFor(() => bad.length === 2, { message: 'the join for another node was reported' });
     expect(handled).toHaveLength(1);
     // the member itself is answered
@@ -93,7 +121,7 @@ describe('a member turned hostile', () => {
     dirs.cleanup();
   });
 
-  it('cannot make another node drop its register state without that node\'s own signature of a later generation', async () => {
+  it("cannot make another node drop its register state without that node's own signature of a later generation", async () => {
     const cluster = await TestCluster.create(3, dirs);
     await cluster.startAll();
     const view = await cluster.waitForMap('genesis of three');
@@ -108,14 +136,25 @@ describe('a member turned hostile', () => {
     await level.start();
     const privateKey = await loadPeerIdentity(new SealedStore(level, new Sealer(mk, ids[0]!)));
     await level.stop();
-    const rogue = await createHost({ privateKey, network: new ClusterNetwork({ keys: [mk], clusterId: 'test', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+    const rogue = await createHost({
+      privateKey,
+      network: new ClusterNetwork({ keys: [mk], clusterId: 'test', log: silentLogger() }),
+      listen: { host: '127.0.0.1', port: 0 },
+      isBanned: () => false,
+      log: silentLogger(),
+    });
     expect(rogue.peerId.toString()).toBe(roguePeer);
     await rogue.start();
     hosts.push(rogue);
     await rogue.dial(multiaddr(`/ip4/127.0.0.1/tcp/${cluster.nodes[1]!.ports.p2p}/p2p/${target.peerId}`));
     const coord = new Coord({
-      host: rogue, protocol: '/keymesh/test/coord/1', nodeId: ids[0]!, peerOf: (id) => (id === ids[1] ? target.peerId : undefined),
-      handler: async () => ({ t: 'ok' }), onBadMessage: () => undefined, log: silentLogger(),
+      host: rogue,
+      protocol: '/keymesh/test/coord/1',
+      nodeId: ids[0]!,
+      peerOf: (id) => (id === ids[1] ? target.peerId : undefined),
+      handler: async () => ({ t: 'ok' }),
+      onBadMessage: () => undefined,
+      log: silentLogger(),
     });
     const claim = (g: number) => generationClaim('test', ids[1]!, g);
     const proofs = [
@@ -124,7 +163,9 @@ describe('a member turned hostile', () => {
       { g: 1_000_000, sig: await privateKey.sign(claim(1_000_000)) },
     ];
     for (const proof of proofs) {
-      await expect(coord.request(ids[1]!, { t: 'restored', proof }, 5_000)).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
+      await expect(coord.request(ids[1]!, { t: 'restored', proof }, 5_000)).rejects.toMatchObject({
+        code: 'ERR_INVALID_REQUEST',
+      });
     }
     expect((await cluster.mapOf(1)).status).toBe('member');
     expect((await cluster.read(1, 'kept')).value).toBe('value');
@@ -139,17 +180,37 @@ describe('key sync', () => {
     const [server, member, stranger, impostor] = [await node(mk), await node(mk), await node(mk), await node(mk)];
     const held = await makeKeyring();
     await held.rotation.check();
-    const bound = new Map([[member.peerId.toString(), MEMBER], [impostor.peerId.toString(), STRANGER]]);
+    const bound = new Map([
+      [member.peerId.toString(), MEMBER],
+      [impostor.peerId.toString(), STRANGER],
+    ]);
     const strikes: string[] = [];
     const penalties = { strike: (peer: string) => (strikes.push(peer), false) } as unknown as Penalties;
     const serving = new KeySync({
-      host: server, keyring: held.keyring, sealer, penalties, nodeId: SERVER, protocol: '/keymesh/co/sync/1', log: silentLogger(),
+      host: server,
+      keyring: held.keyring,
+      sealer,
+      penalties,
+      nodeId: SERVER,
+      protocol: '/keymesh/co/sync/1',
+      log: silentLogger(),
       identify: (peer) => bound.get(peer),
     });
     await serving.register();
     const puller = async (host: Host, as: string) => {
       const empty = await makeKeyring();
-      return { sync: new KeySync({ host, keyring: empty.keyring, sealer, penalties: { strike: () => false } as unknown as Penalties, nodeId: as, protocol: '/keymesh/co/sync/1', log: silentLogger() }), keyring: empty.keyring };
+      return {
+        sync: new KeySync({
+          host,
+          keyring: empty.keyring,
+          sealer,
+          penalties: { strike: () => false } as unknown as Penalties,
+          nodeId: as,
+          protocol: '/keymesh/co/sync/1',
+          log: silentLogger(),
+        }),
+        keyring: empty.keyring,
+      };
     };
     for (const h of [member, stranger, impostor]) await h.dial(server.getMultiaddrs()[0]!);
 

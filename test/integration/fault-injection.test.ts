@@ -26,21 +26,35 @@ describe('fault injection', () => {
     const cluster = await TestCluster.create(3, dirs);
     for (let i = 0; i < 3; i++) await cluster.start(i, { args: ['--allow-fault-injection'] });
     await cluster.waitForMap('a map of three members');
-    const peers = await Promise.all([0, 1, 2].map(async (i) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).peerId));
-    const stateOf = async (i: number, name: string) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).members.find((m) => m.name === name)?.state;
+    const peers = await Promise.all(
+      [0, 1, 2].map(async (i) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).peerId),
+    );
+    const stateOf = async (i: number, name: string) =>
+      ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).members.find((m) => m.name === name)
+        ?.state;
     const name3 = cluster.nodes[2]!.name;
 
-    const cut = (i: number, blockPeers: string[]) => cluster.request(i, '/v1/faults', { method: 'PUT', body: { blockPeers } });
+    const cut = (i: number, blockPeers: string[]) =>
+      cluster.request(i, '/v1/faults', { method: 'PUT', body: { blockPeers } });
     expect((await cut(2, [peers[0]!, peers[1]!])).status).toBe(200);
     await cut(0, [peers[2]!]);
     await cut(1, [peers[2]!]);
-    await waitFor(async () => (await stateOf(0, name3)) === 'dead' && (await stateOf(1, name3)) === 'dead', { timeoutMs: 10_000, message: 'the isolated node is dead to the others' });
+    await waitFor(async () => (await stateOf(0, name3)) === 'dead' && (await stateOf(1, name3)) === 'dead', {
+      timeoutMs: 10_000,
+      message: 'the isolated node is dead to the others',
+    });
     expect((await cluster.getOrCreate(0, 'cut-majority', 'a')).status).toBe(200);
     expect((await cluster.getOrCreate(2, 'cut-minority', 'b')).status).toBe(503);
 
     await Promise.all([0, 1, 2].map((i) => cut(i, [])));
-    await waitFor(async () => (await stateOf(0, name3)) === 'alive', { timeoutMs: 10_000, message: 'the healed node is alive again' });
-    await waitFor(async () => (await cluster.read(2, 'cut-majority')).value === 'a', { timeoutMs: 10_000, message: 'the healed node reads what the majority wrote' });
+    await waitFor(async () => (await stateOf(0, name3)) === 'alive', {
+      timeoutMs: 10_000,
+      message: 'the healed node is alive again',
+    });
+    await waitFor(async () => (await cluster.read(2, 'cut-majority')).value === 'a', {
+      timeoutMs: 10_000,
+      message: 'the healed node reads what the majority wrote',
+    });
   });
 
   it('keeps a node alive on its peers while its clock steps 3 s back and forth (heartbeats are ordered by sequence)', async () => {
@@ -48,7 +62,9 @@ describe('fault injection', () => {
     for (let i = 0; i < 3; i++) await cluster.start(i, { args: ['--allow-fault-injection'] });
     await cluster.waitForMap('a map of three members');
     const name3 = cluster.nodes[2]!.name;
-    const stateOf = async (i: number) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).members.find((m) => m.name === name3)?.state;
+    const stateOf = async (i: number) =>
+      ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).members.find((m) => m.name === name3)
+        ?.state;
     const states: Array<string | undefined> = [];
     for (const clockOffsetMs of [-3_000, 3_000, 0]) {
       expect((await cluster.request(2, '/v1/faults', { method: 'PUT', body: { clockOffsetMs } })).status).toBe(200);
@@ -66,8 +82,11 @@ describe('fault injection', () => {
     const cluster = await TestCluster.create(4, dirs, { ...FAST_CLUSTER_CONFIG, bootstrapExpect: 4 });
     for (let i = 0; i < 4; i++) await cluster.start(i, { args: ['--allow-fault-injection'] });
     await cluster.waitForMap('a map of four members');
-    const peers = await Promise.all([0, 1, 2, 3].map(async (i) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).peerId));
-    const mute = (i: number, mutePeers: string[]) => cluster.request(i, '/v1/faults', { method: 'PUT', body: { mutePeers } });
+    const peers = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => ((await cluster.request(i, '/v1/cluster')).body as unknown as ClusterView).peerId),
+    );
+    const mute = (i: number, mutePeers: string[]) =>
+      cluster.request(i, '/v1/faults', { method: 'PUT', body: { mutePeers } });
     // node 0 hears nodes 1 and 2 only through gossip (alive, relayed), its requests to them vanish; node 3 answers
     await Promise.all([mute(0, [peers[1]!, peers[2]!]), mute(1, [peers[0]!]), mute(2, [peers[0]!])]);
     const timed = async <T>(run: () => Promise<T>) => {
@@ -82,7 +101,9 @@ describe('fault injection', () => {
     const map = (await cluster.mapOf(0)).map!;
     const ring = new Ring(map.members.map((m) => m.nodeId));
     const idOf = (i: number) => map.members.find((m) => m.name === cluster.nodes[i]!.name)!.nodeId;
-    const keys = Array.from({ length: 200 }, (_, n) => `silent-${n}`).filter((k) => ring.replicas(`kv/${k}`, 3).includes(idOf(3)));
+    const keys = Array.from({ length: 200 }, (_, n) => `silent-${n}`).filter((k) =>
+      ring.replicas(`kv/${k}`, 3).includes(idOf(3)),
+    );
     const forwarded = keys.filter((k) => !ring.replicas(`kv/${k}`, 3).includes(idOf(0))).slice(0, 6);
     const local = keys.filter((k) => ring.replicas(`kv/${k}`, 3).includes(idOf(0))).slice(0, 2);
     expect(forwarded.length).toBe(6);
@@ -101,7 +122,10 @@ describe('fault injection', () => {
     expect(result.status).toBe(503);
     expect(ms).toBeLessThan(BOUND_MS);
     await Promise.all([0, 1, 2, 3].map((i) => mute(i, [])));
-    await waitFor(async () => (await cluster.getOrCreate(0, 'after-heal', 'y')).status === 200, { timeoutMs: 15_000, message: 'the register serves node 0 again once healed' });
+    await waitFor(async () => (await cluster.getOrCreate(0, 'after-heal', 'y')).status === 200, {
+      timeoutMs: 15_000,
+      message: 'the register serves node 0 again once healed',
+    });
   });
 
   it('is refused by a node started without --allow-fault-injection', async () => {

@@ -21,7 +21,8 @@ const REDIRECTED = 'https://redirected.example';
 const HUGE = 'https://huge.example';
 const X = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const AT = 'urn:ietf:params:oauth:token-type:access_token';
-const basic = (id: string, secret = SECRET) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const basic = (id: string, secret = SECRET) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 const dirs = new TempDirs();
 const servers: Server[] = [];
@@ -42,8 +43,18 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
-async function post(node: number, path: string, form: Record<string, string> | URLSearchParams, headers: Record<string, string> = { authorization: basic('app') }): Promise<Answer> {
-  const res = await fetch(`${cluster.url(node)}${path}`, { method: 'POST', headers, body: form instanceof URLSearchParams ? form : new URLSearchParams(form), signal: AbortSignal.timeout(15_000) });
+async function post(
+  node: number,
+  path: string,
+  form: Record<string, string> | URLSearchParams,
+  headers: Record<string, string> = { authorization: basic('app') },
+): Promise<Answer> {
+  const res = await fetch(`${cluster.url(node)}${path}`, {
+    method: 'POST',
+    headers,
+    body: form instanceof URLSearchParams ? form : new URLSearchParams(form),
+    signal: AbortSignal.timeout(15_000),
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -68,17 +79,40 @@ beforeAll(async () => {
   });
   const delegatePair = await generateKeyPair('ES256', { extractable: true });
   delegateKey = delegatePair.privateKey;
-  const delegateJwks = { keys: [{ ...(await exportJWK(delegatePair.publicKey)), kid: 'd1', alg: 'ES256', use: 'sig' }] };
-  const delegateKeys = await serve((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(delegateJwks)));
+  const delegateJwks = {
+    keys: [{ ...(await exportJWK(delegatePair.publicKey)), kid: 'd1', alg: 'ES256', use: 'sig' }],
+  };
+  const delegateKeys = await serve((_req, res) =>
+    res.setHeader('content-type', 'application/json').end(JSON.stringify(delegateJwks)),
+  );
   const secretHash = await hashClientSecret(SECRET, { N: 1024, r: 8, p: 1 });
   cluster = await TestCluster.create(3, dirs, {
     ...FAST_CLUSTER_CONFIG,
     // the nodes stand behind a TLS-terminating proxy at the issuer's address: DPoP proofs name that URL
     http: { publicUrl: ISSUER },
-    realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER }, partners: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: `${ISSUER}/realms/partners` } },
+    realms: {
+      default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER },
+      partners: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: `${ISSUER}/realms/partners` },
+    },
     clients: [
-      { clientId: 'app', secretHash, grants: ['client_credentials', X], audiences: [API, OTHER, REDIRECTED, HUGE], scopes: ['read', 'write'], renewable: true },
-      { clientId: 'delegate', secretHash, jwksUri: `${delegateKeys}/jwks`, grants: [X], audiences: [API], scopes: ['read'], renewable: true, delegation: true },
+      {
+        clientId: 'app',
+        secretHash,
+        grants: ['client_credentials', X],
+        audiences: [API, OTHER, REDIRECTED, HUGE],
+        scopes: ['read', 'write'],
+        renewable: true,
+      },
+      {
+        clientId: 'delegate',
+        secretHash,
+        jwksUri: `${delegateKeys}/jwks`,
+        grants: [X],
+        audiences: [API],
+        scopes: ['read'],
+        renewable: true,
+        delegation: true,
+      },
       { clientId: 'bystander', secretHash, grants: ['client_credentials'], audiences: [OTHER] },
       { clientId: 'rs', secretHash, grants: ['client_credentials'], audiences: [OTHER] },
       { clientId: 'partner', secretHash, grants: ['client_credentials'], audiences: [API], realms: ['partners'] },
@@ -101,50 +135,117 @@ afterAll(async () => {
 
 describe('hostile clients', () => {
   it('a registered client gets only the scopes it is registered for, and a malformed scope is refused, not copied', async () => {
-    expect(await post(0, '/token', { grant_type: 'client_credentials', scope: 'admin orders:write' })).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+    expect(await post(0, '/token', { grant_type: 'client_credentials', scope: 'admin orders:write' })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_scope' },
+    });
     const malformed = await post(0, '/token', { grant_type: 'client_credentials', scope: 'read "x" \\ é' });
     expect(malformed).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
     expect(JSON.stringify(malformed.body)).not.toContain('"x"');
-    expect(await post(0, '/token', { grant_type: 'client_credentials', scope: 'read' }, { authorization: basic('bystander') })).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+    expect(
+      await post(
+        0,
+        '/token',
+        { grant_type: 'client_credentials', scope: 'read' },
+        { authorization: basic('bystander') },
+      ),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
     expect(decodeJwt(await token(0, { grant_type: 'client_credentials', scope: 'read' }))['scope']).toBe('read');
     // RFC 8707 resource indicators are held to the same list
-    expect(await post(0, '/token', { grant_type: 'client_credentials', resource: 'https://evil.example/' })).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
-    expect(await post(0, '/token', { grant_type: 'client_credentials', resource: 'not a uri' })).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+    expect(
+      await post(0, '/token', { grant_type: 'client_credentials', resource: 'https://evil.example/' }),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+    expect(await post(0, '/token', { grant_type: 'client_credentials', resource: 'not a uri' })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_target' },
+    });
     expect(decodeJwt(await token(0, { grant_type: 'client_credentials', resource: API }))['aud']).toBe(API);
   });
 
   it('the server-initiated delegation path and exchange grant no scope beyond the exchanging client', async () => {
     const user = await token(0, { grant_type: 'client_credentials', audience: API, scope: 'read write' });
-    expect(await post(1, '/token', { grant_type: X, subject_token: user, subject_token_type: AT, scope: 'write' }, { authorization: basic('delegate') })).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
-    expect(decodeJwt(await token(1, { grant_type: X, subject_token: user, subject_token_type: AT }, 'delegate'))['scope']).toBe('read');
+    expect(
+      await post(
+        1,
+        '/token',
+        { grant_type: X, subject_token: user, subject_token_type: AT, scope: 'write' },
+        { authorization: basic('delegate') },
+      ),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+    expect(
+      decodeJwt(await token(1, { grant_type: X, subject_token: user, subject_token_type: AT }, 'delegate'))['scope'],
+    ).toBe('read');
   });
 
   it('an exchanged token, renewed, never outlives the user token nor survives its revocation, and renews once', async () => {
     const user = await token(0, { grant_type: 'client_credentials', audience: API, scope: 'read' });
-    const delegated = await token(1, { grant_type: X, subject_token: user, subject_token_type: AT, renewable: 'true' }, 'delegate');
+    const delegated = await token(
+      1,
+      { grant_type: X, subject_token: user, subject_token_type: AT, renewable: 'true' },
+      'delegate',
+    );
     const renewed = await post(1, '/renew', { token: delegated }, { authorization: basic('delegate') });
     expect(renewed.status).toBe(200);
     const fresh = renewed.body['access_token'] as string;
     expect(decodeJwt(fresh).exp!).toBeLessThanOrEqual(decodeJwt(user).exp!);
     // a clone: the same renewable token renewed again, on another node, is refused and takes the first renewal's token down
-    expect(await post(0, '/renew', { token: delegated }, { authorization: basic('delegate') })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
-    expect((await post(2, '/introspect', { token: fresh }, { authorization: basic('delegate') })).body).toEqual({ active: false });
+    expect(await post(0, '/renew', { token: delegated }, { authorization: basic('delegate') })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
+    });
+    expect((await post(2, '/introspect', { token: fresh }, { authorization: basic('delegate') })).body).toEqual({
+      active: false,
+    });
     // revoking the user's token ends every token made from it
-    const other = await token(1, { grant_type: X, subject_token: user, subject_token_type: AT, renewable: 'true' }, 'delegate');
-    const otherRenewed = (await post(1, '/renew', { token: other }, { authorization: basic('delegate') })).body['access_token'] as string;
+    const other = await token(
+      1,
+      { grant_type: X, subject_token: user, subject_token_type: AT, renewable: 'true' },
+      'delegate',
+    );
+    const otherRenewed = (await post(1, '/renew', { token: other }, { authorization: basic('delegate') })).body[
+      'access_token'
+    ] as string;
     expect((await post(0, '/revoke', { token: user })).status).toBe(200);
-    expect(await post(1, '/renew', { token: otherRenewed }, { authorization: basic('delegate') })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
-    expect((await post(0, '/introspect', { token: otherRenewed }, { authorization: basic('delegate') })).body).toEqual({ active: false });
+    expect(await post(1, '/renew', { token: otherRenewed }, { authorization: basic('delegate') })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
+    });
+    expect((await post(0, '/introspect', { token: otherRenewed }, { authorization: basic('delegate') })).body).toEqual({
+      active: false,
+    });
   });
 
   it('a token made from a delegation assertion never outlives the assertion, renewed or not', async () => {
     const exp = Math.floor(Date.now() / 1000) + 60;
-    const assertion = await new SignJWT({ jti: `alice-${Math.random()}`, role: 'reader', active: false, key_jwe: 'planted', token_type: 'x', sub_id: { iss: 'x' } }).setProtectedHeader({ alg: 'ES256', kid: 'd1' }).setIssuer('delegate').setSubject('alice')
-      .setAudience(ISSUER).setIssuedAt().setExpirationTime(exp).sign(delegateKey);
-    const forAlice = await token(1, { grant_type: X, subject_token: assertion, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', renewable: 'true' }, 'delegate');
+    const assertion = await new SignJWT({
+      jti: `alice-${Math.random()}`,
+      role: 'reader',
+      active: false,
+      key_jwe: 'planted',
+      token_type: 'x',
+      sub_id: { iss: 'x' },
+    })
+      .setProtectedHeader({ alg: 'ES256', kid: 'd1' })
+      .setIssuer('delegate')
+      .setSubject('alice')
+      .setAudience(ISSUER)
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(delegateKey);
+    const forAlice = await token(
+      1,
+      {
+        grant_type: X,
+        subject_token: assertion,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        renewable: 'true',
+      },
+      'delegate',
+    );
     expect(decodeJwt(forAlice)).toMatchObject({ sub: 'alice', chain: { jti: [], exp }, role: 'reader' });
     // claims the service answers with itself are never copied from the server's say-so
-    for (const planted of ['active', 'key_jwe', 'token_type', 'sub_id']) expect(decodeJwt(forAlice)[planted]).toBeUndefined();
+    for (const planted of ['active', 'key_jwe', 'token_type', 'sub_id'])
+      expect(decodeJwt(forAlice)[planted]).toBeUndefined();
     expect(decodeJwt(forAlice).exp).toBeLessThanOrEqual(exp);
     const renewed = await post(0, '/renew', { token: forAlice }, { authorization: basic('delegate') });
     expect(renewed.status).toBe(200);
@@ -154,21 +255,52 @@ describe('hostile clients', () => {
   it('a DPoP-bound token is not exchanged into a bearer token without a proof of its key; htu is the public URL', async () => {
     const holder = await generateKeyPair('ES256', { extractable: true });
     const jwk = await exportJWK(holder.publicKey);
-    const proof = (url: string, nonce?: string) => new SignJWT({ htm: 'POST', htu: url, jti: `p-${Math.random()}`, ...(nonce ? { nonce } : {}) })
-      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).setIssuedAt().sign(holder.privateKey);
-    const withProof = async (node: number, form: Record<string, string>, client: string, url = `${ISSUER}/token`, headers: Record<string, string> = {}) => {
-      const first = await post(node, '/token', form, { authorization: basic(client), dpop: await proof(url), ...headers });
-      return post(node, '/token', form, { authorization: basic(client), dpop: await proof(url, first.headers.get('dpop-nonce')!), ...headers });
+    const proof = (url: string, nonce?: string) =>
+      new SignJWT({ htm: 'POST', htu: url, jti: `p-${Math.random()}`, ...(nonce ? { nonce } : {}) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(holder.privateKey);
+    const withProof = async (
+      node: number,
+      form: Record<string, string>,
+      client: string,
+      url = `${ISSUER}/token`,
+      headers: Record<string, string> = {},
+    ) => {
+      const first = await post(node, '/token', form, {
+        authorization: basic(client),
+        dpop: await proof(url),
+        ...headers,
+      });
+      return post(node, '/token', form, {
+        authorization: basic(client),
+        dpop: await proof(url, first.headers.get('dpop-nonce')!),
+        ...headers,
+      });
     };
     // htu is checked against http.publicUrl: the node's own address is refused, and X-Forwarded-* changes nothing
     const own = `${cluster.url(0)}/token`;
-    expect(await withProof(0, { grant_type: 'client_credentials', audience: API }, 'app', own)).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
-    const forwarded = await withProof(0, { grant_type: 'client_credentials', audience: API }, 'app', 'https://attacker.example/token', { 'x-forwarded-host': 'attacker.example', 'x-forwarded-proto': 'https' });
+    expect(await withProof(0, { grant_type: 'client_credentials', audience: API }, 'app', own)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_dpop_proof' },
+    });
+    const forwarded = await withProof(
+      0,
+      { grant_type: 'client_credentials', audience: API },
+      'app',
+      'https://attacker.example/token',
+      { 'x-forwarded-host': 'attacker.example', 'x-forwarded-proto': 'https' },
+    );
     expect(forwarded).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
     const bound = await withProof(0, { grant_type: 'client_credentials', audience: API, scope: 'read' }, 'app');
     expect(bound.body['token_type']).toBe('DPoP');
     const subject = bound.body['access_token'] as string;
-    const stripped = await post(1, '/token', { grant_type: X, subject_token: subject, subject_token_type: AT }, { authorization: basic('delegate') });
+    const stripped = await post(
+      1,
+      '/token',
+      { grant_type: X, subject_token: subject, subject_token_type: AT },
+      { authorization: basic('delegate') },
+    );
     expect(stripped).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     const kept = await withProof(1, { grant_type: X, subject_token: subject, subject_token_type: AT }, 'delegate');
     expect(kept.body['token_type']).toBe('DPoP');
@@ -177,7 +309,11 @@ describe('hostile clients', () => {
 
   it('the POP fetch follows no redirect, reads no unbounded body, and tells the caller nothing of the target', async () => {
     const before = internalHits;
-    const redirected = await post(0, '/token', { grant_type: 'client_credentials', audience: REDIRECTED, token_encryption: 'jwe' });
+    const redirected = await post(0, '/token', {
+      grant_type: 'client_credentials',
+      audience: REDIRECTED,
+      token_encryption: 'jwe',
+    });
     expect(redirected.status).toBe(502);
     expect(internalHits).toBe(before);
     const huge = await post(0, '/token', { grant_type: 'client_credentials', audience: HUGE, token_encryption: 'jwe' });
@@ -189,41 +325,93 @@ describe('hostile clients', () => {
 
   it('introspection answers only the client a token was issued to and its audience; a hint never hides it', async () => {
     const issued = await token(0, { grant_type: 'client_credentials', audience: API, scope: 'read' });
-    expect((await post(1, '/introspect', { token: issued }, { authorization: basic('bystander') })).body).toEqual({ active: false });
-    expect((await post(1, '/introspect', { token: issued }, { authorization: basic('rs') })).body).toMatchObject({ active: true, sub: 'app', scope: 'read' });
-    const hinted = await post(1, '/introspect', { token: issued, token_type_hint: 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512' });
+    expect((await post(1, '/introspect', { token: issued }, { authorization: basic('bystander') })).body).toEqual({
+      active: false,
+    });
+    expect((await post(1, '/introspect', { token: issued }, { authorization: basic('rs') })).body).toMatchObject({
+      active: true,
+      sub: 'app',
+      scope: 'read',
+    });
+    const hinted = await post(1, '/introspect', {
+      token: issued,
+      token_type_hint: 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512',
+    });
     expect(hinted.body).toMatchObject({ active: true });
   });
 
   it('clients, resource servers and issuers belong to their realm: a client of one is nothing in another', async () => {
-    expect(await post(1, '/realms/partners/token', { grant_type: 'client_credentials' })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    expect(await post(1, '/token', { grant_type: 'client_credentials' }, { authorization: basic('partner') })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    expect((await post(1, '/realms/partners/token', { grant_type: 'client_credentials' }, { authorization: basic('partner') })).status).toBe(200);
+    expect(await post(1, '/realms/partners/token', { grant_type: 'client_credentials' })).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_client' },
+    });
+    expect(
+      await post(1, '/token', { grant_type: 'client_credentials' }, { authorization: basic('partner') }),
+    ).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(
+      (
+        await post(
+          1,
+          '/realms/partners/token',
+          { grant_type: 'client_credentials' },
+          { authorization: basic('partner') },
+        )
+      ).status,
+    ).toBe(200);
   });
 
   it('answers to the letter: WWW-Authenticate on 401, one authentication method, descriptions that echo nothing', async () => {
-    const unknown = await post(1, '/token', { grant_type: 'client_credentials' }, { authorization: basic('app', 'wrong-secret-1') });
+    const unknown = await post(
+      1,
+      '/token',
+      { grant_type: 'client_credentials' },
+      { authorization: basic('app', 'wrong-secret-1') },
+    );
     expect(unknown.status).toBe(401);
     expect(unknown.headers.get('www-authenticate')).toMatch(/^Basic realm="keymesh"/);
-    const both = await post(1, '/token', { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'a.b.c' });
+    const both = await post(1, '/token', {
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: 'a.b.c',
+    });
     expect(both).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     const echo = await post(1, '/token', { grant_type: '<script>"é\\' });
     expect(echo.body['error']).toBe('unsupported_grant_type');
     expect(String(echo.body['error_description'])).not.toContain('<script>');
     expect(String(echo.body['error_description'])).toMatch(/^[\x20\x21\x23-\x5b\x5d-\x7e]*$/);
-    const meta = await (await fetch(`${cluster.url(1)}/.well-known/oauth-authorization-server/realms/partners`)).json() as Record<string, unknown>;
+    const meta = (await (
+      await fetch(`${cluster.url(1)}/.well-known/oauth-authorization-server/realms/partners`)
+    ).json()) as Record<string, unknown>;
     expect(meta).toMatchObject({ issuer: `${ISSUER}/realms/partners` });
-    for (const endpoint of ['token', 'introspection', 'revocation']) expect(meta[`${endpoint}_endpoint_auth_signing_alg_values_supported`]).toContain('ES256');
+    for (const endpoint of ['token', 'introspection', 'revocation'])
+      expect(meta[`${endpoint}_endpoint_auth_signing_alg_values_supported`]).toContain('ES256');
   });
 
   it('the secret server answers an unknown resource server and a forged assertion of a known one alike', async () => {
     const stranger = await generateKeyPair('ES256');
-    const assertion = (iss: string) => new SignJWT({ jti: `j-${Math.random()}` }).setProtectedHeader({ alg: 'ES256', kid: 'x' }).setIssuer(iss).setSubject(iss)
-      .setAudience(ISSUER).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + 60).sign(stranger.privateKey);
-    const exchange = async (iss: string) => post(1, '/secret-server/token-exchange', {
-      grant_type: X, subject_token: 'a.b.c', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: API,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(iss),
-    }, {});
+    const assertion = (iss: string) =>
+      new SignJWT({ jti: `j-${Math.random()}` })
+        .setProtectedHeader({ alg: 'ES256', kid: 'x' })
+        .setIssuer(iss)
+        .setSubject(iss)
+        .setAudience(ISSUER)
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 60)
+        .sign(stranger.privateKey);
+    const exchange = async (iss: string) =>
+      post(
+        1,
+        '/secret-server/token-exchange',
+        {
+          grant_type: X,
+          subject_token: 'a.b.c',
+          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+          audience: API,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: await assertion(iss),
+        },
+        {},
+      );
     const known = await exchange('rs');
     const unknown = await exchange('no-such-resource-server');
     expect(known.status).toBe(401);
@@ -231,10 +419,24 @@ describe('hostile clients', () => {
   });
 
   it('a wrong-secret flood is throttled (429 + Retry-After), reads the same for unknown and known ids, and leaves the node serving', async () => {
-    const wrong = await post(2, '/token', { grant_type: 'client_credentials' }, { authorization: basic('app', 'not-the-secret') });
-    const nobody = await post(2, '/token', { grant_type: 'client_credentials' }, { authorization: basic('no-such-client', 'not-the-secret') });
+    const wrong = await post(
+      2,
+      '/token',
+      { grant_type: 'client_credentials' },
+      { authorization: basic('app', 'not-the-secret') },
+    );
+    const nobody = await post(
+      2,
+      '/token',
+      { grant_type: 'client_credentials' },
+      { authorization: basic('no-such-client', 'not-the-secret') },
+    );
     expect([wrong.status, wrong.body]).toEqual([nobody.status, nobody.body]);
-    const flood = await Promise.all(Array.from({ length: 40 }, () => post(2, '/token', { grant_type: 'client_credentials' }, { authorization: basic('app', 'not-the-secret') })));
+    const flood = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        post(2, '/token', { grant_type: 'client_credentials' }, { authorization: basic('app', 'not-the-secret') }),
+      ),
+    );
     const throttled = flood.filter((a) => a.status === 429);
     expect(throttled.length).toBeGreaterThan(0);
     expect(Number(throttled[0]!.headers.get('retry-after'))).toBeGreaterThan(0);

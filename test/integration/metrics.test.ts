@@ -16,7 +16,10 @@ afterEach(async () => {
 });
 
 /** Node `i`'s metrics, fetched without a token. */
-async function scrape(cluster: TestCluster, i: number): Promise<{ status: number; contentType: string | null; body: string }> {
+async function scrape(
+  cluster: TestCluster,
+  i: number,
+): Promise<{ status: number; contentType: string | null; body: string }> {
   const res = await fetch(`${cluster.url(i)}/metrics`, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, contentType: res.headers.get('content-type'), body: await res.text() };
 }
@@ -33,18 +36,39 @@ describe('metrics across node processes', () => {
     const first = await scrape(cluster, 0);
     expect(first.status).toBe(200);
     expect(first.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(valueOf(first.body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
-    expect(valueOf(first.body, 'keymesh_register_operation_duration_seconds_count', { operation: 'get-or-create', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(
+      valueOf(first.body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      valueOf(first.body, 'keymesh_register_operation_duration_seconds_count', {
+        operation: 'get-or-create',
+        outcome: 'ok',
+      }),
+    ).toBeGreaterThanOrEqual(1);
     expect(valueOf(first.body, 'keymesh_gossip_messages_total', { direction: 'in' })).toBeGreaterThan(0);
-    expect(valueOf(first.body, 'keymesh_gossip_messages_total', { topic: 'members', direction: 'out' })).toBeGreaterThan(0);
-    expect(valueOf(first.body, 'keymesh_http_request_duration_seconds_count', { route: '/v1/registers/:key', method: 'PUT', status_class: '2xx' })).toBe(1);
+    expect(
+      valueOf(first.body, 'keymesh_gossip_messages_total', { topic: 'members', direction: 'out' }),
+    ).toBeGreaterThan(0);
+    expect(
+      valueOf(first.body, 'keymesh_http_request_duration_seconds_count', {
+        route: '/v1/registers/:key',
+        method: 'PUT',
+        status_class: '2xx',
+      }),
+    ).toBe(1);
 
     // members and digests are read when scraped: poll, as a heartbeat may be a moment late
     let last = '';
-    await waitFor(async () => {
-      last = (await scrape(cluster, 0)).body;
-      return valueOf(last, 'keymesh_members', { state: 'alive' }) === 3 && valueOf(last, 'keymesh_keyset_digests_agree') === 1;
-    }, { timeoutMs: 10_000, intervalMs: 100, message: 'node 1 sees three alive members with one key set' });
+    await waitFor(
+      async () => {
+        last = (await scrape(cluster, 0)).body;
+        return (
+          valueOf(last, 'keymesh_members', { state: 'alive' }) === 3 &&
+          valueOf(last, 'keymesh_keyset_digests_agree') === 1
+        );
+      },
+      { timeoutMs: 10_000, intervalMs: 100, message: 'node 1 sees three alive members with one key set' },
+    );
     expect(valueOf(last, 'keymesh_members', { state: 'dead' })).toBe(0);
     expect(valueOf(last, 'keymesh_keys', { realm: 'default', use: 'sig', state: 'active' })).toBe(1);
   });

@@ -24,11 +24,17 @@ async function popKey(url: string): Promise<JWK> {
 
 async function encryptToPop(url: string, plaintext: string): Promise<string> {
   const jwk = await popKey(url);
-  return new CompactEncrypt(Buffer.from(plaintext)).setProtectedHeader({ alg: jwk.alg!, enc: 'A256GCM', kid: jwk.kid! }).encrypt(await importJWK(jwk, jwk.alg));
+  return new CompactEncrypt(Buffer.from(plaintext))
+    .setProtectedHeader({ alg: jwk.alg!, enc: 'A256GCM', kid: jwk.kid! })
+    .encrypt(await importJWK(jwk, jwk.alg));
 }
 
 async function decrypt(url: string, token: string, jwe: string): Promise<Response> {
-  return fetch(`${url}/v1/decrypt`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ jwe }) });
+  return fetch(`${url}/v1/decrypt`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ jwe }),
+  });
 }
 
 async function kids(url: string): Promise<string[]> {
@@ -46,10 +52,15 @@ function filesUnder(dir: string): string[] {
 
 /** Every file under `dir` with its size, mtime and content hash. */
 function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(filesUnder(dir).map((p) => {
-    const st = statSync(p);
-    return [relative(dir, p), `${st.size}:${st.mtimeMs}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`];
-  }));
+  return Object.fromEntries(
+    filesUnder(dir).map((p) => {
+      const st = statSync(p);
+      return [
+        relative(dir, p),
+        `${st.size}:${st.mtimeMs}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`,
+      ];
+    }),
+  );
 }
 
 /** The bytes of every file under `dir`. */
@@ -63,7 +74,9 @@ describe('a keymesh node process', () => {
     const jwe = await encryptToPop(node.url, 'user data for the backend');
     const res = await decrypt(node.url, node.adminToken, jwe);
     expect(res.status).toBe(200);
-    expect(Buffer.from(((await res.json()) as { plaintext: string }).plaintext, 'base64url').toString()).toBe('user data for the backend');
+    expect(Buffer.from(((await res.json()) as { plaintext: string }).plaintext, 'base64url').toString()).toBe(
+      'user data for the backend',
+    );
     expect(await node.stop()).toBe(0);
   });
 
@@ -80,7 +93,9 @@ describe('a keymesh node process', () => {
     expect(await kids(second.url)).toEqual(before);
     expect(JSON.parse(readFileSync(join(dataDir, 'keymesh.json'), 'utf8')).nodeId).toBe(nodeId);
     const res = await decrypt(second.url, second.adminToken, jwe);
-    expect(Buffer.from(((await res.json()) as { plaintext: string }).plaintext, 'base64url').toString()).toBe('encrypted before the restart');
+    expect(Buffer.from(((await res.json()) as { plaintext: string }).plaintext, 'base64url').toString()).toBe(
+      'encrypted before the restart',
+    );
   });
 
   it('writes no private JWK and no plaintext that passed through to its data directory', async () => {
@@ -91,7 +106,11 @@ describe('a keymesh node process', () => {
     expect((await decrypt(node.url, node.adminToken, await encryptToPop(node.url, marker))).status).toBe(200);
     const publicX = (await popKey(node.url)).x!;
     // one key per use, plus the next slot's keys when the test runs in the hour before a slot boundary
-    const keyCount = ((await (await fetch(`${node.url}/v1/keys`, { headers: { authorization: `Bearer ${node.adminToken}` } })).json()) as { keys: unknown[] }).keys.length;
+    const keyCount = (
+      (await (
+        await fetch(`${node.url}/v1/keys`, { headers: { authorization: `Bearer ${node.adminToken}` } })
+      ).json()) as { keys: unknown[] }
+    ).keys.length;
     await node.stop();
 
     // the private halves really are in the store, sealed: read them back with the management key
@@ -108,7 +127,14 @@ describe('a keymesh node process', () => {
     expect(privateParts).toHaveLength(keyCount);
 
     const raw = allBytes(dataDir);
-    for (const secret of [...privateParts, marker, publicX, 'privateJwk', managementKey, Buffer.from(managementKey, 'base64url').toString('hex')]) {
+    for (const secret of [
+      ...privateParts,
+      marker,
+      publicX,
+      'privateJwk',
+      managementKey,
+      Buffer.from(managementKey, 'base64url').toString('hex'),
+    ]) {
       expect(raw.includes(Buffer.from(secret)), `found ${secret.slice(0, 12)}… on disk`).toBe(false);
     }
     expect(node.stdout()).not.toContain(marker);
@@ -140,7 +166,11 @@ describe('a keymesh node process', () => {
 
   it('refuses a config with unknown keys, naming the dotted path', async () => {
     const dataDir = join(dirs.make(), 'n');
-    const run = await startNodeExpectingFailure({ dataDir, managementKey: ManagementKey.generate(), config: { http: { port: 0, hots: 'x' } } });
+    const run = await startNodeExpectingFailure({
+      dataDir,
+      managementKey: ManagementKey.generate(),
+      config: { http: { port: 0, hots: 'x' } },
+    });
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('ERR_CONFIG_INVALID');
     expect(run.stderr).toContain('http.hots');
@@ -151,7 +181,8 @@ describe('a keymesh node process', () => {
     const dataDir = join(dirs.make(), 'n');
     const managementKey = ManagementKey.generate();
     const first = await startNode({ dataDir, managementKey });
-    const sigKid = (((await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys[0]!).kid!;
+    const sigKid = ((await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys[0]!
+      .kid!;
     await first.stop();
 
     const db = new Level<string, Uint8Array>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' });
@@ -166,7 +197,9 @@ describe('a keymesh node process', () => {
     const jwks = ((await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys;
     expect(jwks.map((k) => k.kid)).not.toContain(sigKid);
     expect(jwks.length).toBeGreaterThanOrEqual(1); // the replacement (and the next slot's key in the hour before a slot boundary)
-    const keys = (await (await fetch(`${second.url}/v1/keys`, { headers: { authorization: `Bearer ${second.adminToken}` } })).json()) as { corruptRecords: string[] };
+    const keys = (await (
+      await fetch(`${second.url}/v1/keys`, { headers: { authorization: `Bearer ${second.adminToken}` } })
+    ).json()) as { corruptRecords: string[] };
     expect(keys.corruptRecords).toEqual([recordKey]);
     expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
   });
@@ -176,9 +209,15 @@ describe('a keymesh node process, at its edges', () => {
   it('says clearly when its HTTP port is taken, and stops', async () => {
     const first = await startNode({ dataDir: join(dirs.make(), 'a'), managementKey: ManagementKey.generate() });
     const port = new URL(first.url).port;
-    const run = await startNodeExpectingFailure({ dataDir: join(dirs.make(), 'b'), managementKey: ManagementKey.generate(), args: ['--http', `127.0.0.1:${port}`] });
+    const run = await startNodeExpectingFailure({
+      dataDir: join(dirs.make(), 'b'),
+      managementKey: ManagementKey.generate(),
+      args: ['--http', `127.0.0.1:${port}`],
+    });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`ERR_LISTEN: cannot listen (HTTP) on 127.0.0.1:${port}: the address is already in use`);
+    expect(run.stderr).toContain(
+      `ERR_LISTEN: cannot listen (HTTP) on 127.0.0.1:${port}: the address is already in use`,
+    );
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 
@@ -188,9 +227,15 @@ describe('a keymesh node process, at its edges', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const run = await startNodeExpectingFailure({ dataDir: join(dirs.make(), 'c'), managementKey: ManagementKey.generate(), args: ['--p2p', `127.0.0.1:${port}`] });
+      const run = await startNodeExpectingFailure({
+        dataDir: join(dirs.make(), 'c'),
+        managementKey: ManagementKey.generate(),
+        args: ['--p2p', `127.0.0.1:${port}`],
+      });
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain(`ERR_LISTEN: cannot listen (p2p) on 127.0.0.1:${port}: the address is already in use`);
+      expect(run.stderr).toContain(
+        `ERR_LISTEN: cannot listen (p2p) on 127.0.0.1:${port}: the address is already in use`,
+      );
       expect(run.stderr).not.toMatch(/\n\s+at /);
     } finally {
       blocker.close();
@@ -203,15 +248,21 @@ describe('a keymesh node process, stopping', () => {
     const { spawn } = await import('node:child_process');
     const { CLI } = await import('../helpers/node-process.js');
     const dataDir = join(dirs.make(), 'n');
-    const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'], {
-      env: { PATH: process.env.PATH ?? '', KEYMESH_MANAGEMENT_KEY: ManagementKey.generate() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'],
+      {
+        env: { PATH: process.env.PATH ?? '', KEYMESH_MANAGEMENT_KEY: ManagementKey.generate() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       const out: string[] = [];
       child.stdout.on('data', (d: Buffer) => out.push(d.toString()));
       await waitFor(() => out.join('').includes('"component":"http"'), { timeoutMs: 20_000, message: 'HTTP is up' });
-      const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
+      const exit = new Promise<[number | null, string | null]>((r) =>
+        child.once('exit', (code, signal) => r([code, signal])),
+      );
       child.kill('SIGTERM');
       expect(await exit).toEqual([0, null]);
       expect(out.join('')).toContain('"msg":"stopped"');

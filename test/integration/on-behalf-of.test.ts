@@ -35,7 +35,9 @@ const S1 = 'https://server-1.example';
 const S2 = 'https://server-2.example';
 const X = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
-async function serve(handler: (req: IncomingMessage & { keymesh?: unknown }, res: ServerResponse) => void): Promise<string> {
+async function serve(
+  handler: (req: IncomingMessage & { keymesh?: unknown }, res: ServerResponse) => void,
+): Promise<string> {
   const server: Server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   closers.push(() => new Promise<void>((r) => server.close(() => r())));
@@ -59,24 +61,34 @@ describe('on behalf of (seed 003)', () => {
       realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER } },
       clients: [
         { clientId: 'app', secretHash, grants: ['client_credentials'], audiences: [S1, S2] },
-        { clientId: 'server-1', secretHash, jwksUri: `${s1Jwks.base}/jwks`, grants: ['client_credentials', X], audiences: [S2], delegation: true },
+        {
+          clientId: 'server-1',
+          secretHash,
+          jwksUri: `${s1Jwks.base}/jwks`,
+          grants: ['client_credentials', X],
+          audiences: [S2],
+          delegation: true,
+        },
         { clientId: 'server-2', secretHash, grants: ['client_credentials'], audiences: [S2] },
       ],
     });
     await cluster.startAll();
     await cluster.waitForMap('a map of three members');
     const nodes = [0, 1, 2].map((i) => cluster.url(i));
-    const client = (id: string, order = nodes) => new KeymeshTokenClient({ nodes: order, issuer: ISSUER, clientId: id, clientSecret: SECRET });
+    const client = (id: string, order = nodes) =>
+      new KeymeshTokenClient({ nodes: order, issuer: ISSUER, clientId: id, clientSecret: SECRET });
     const app = client('app');
     const server1 = client('server-1', [nodes[1]!, nodes[2]!, nodes[0]!]);
     const server2 = client('server-2', [nodes[2]!, nodes[0]!, nodes[1]!]);
 
     // server 2: answers who called, as its middleware saw it
     const guard2 = keymeshAuth(server2, { audience: S2 });
-    const base2 = await serve((req, res) => guard2(req, res, () => {
-      const p = currentPrincipal()!;
-      json(res, { subject: p.subject, actors: p.actorChain, clientId: p.clientId });
-    }));
+    const base2 = await serve((req, res) =>
+      guard2(req, res, () => {
+        const p = currentPrincipal()!;
+        json(res, { subject: p.subject, actors: p.actorChain, clientId: p.clientId });
+      }),
+    );
 
     // server 1: calls server 2 passing the caller's token on, on the caller's behalf, or for alice it logged in itself
     const passOn = keymeshFetch(server1, { audience: S2, origins: [base2] });
@@ -85,9 +97,19 @@ describe('on behalf of (seed 003)', () => {
     const base1 = await serve((req, res) => {
       if (req.url === '/login-as-alice') {
         void (async () => {
-          const assertion = await new SignJWT({ jti: `alice-${Date.now()}` }).setProtectedHeader({ alg: 'ES256', kid: 's1' })
-            .setIssuer('server-1').setSubject('alice').setAudience(ISSUER).setIssuedAt().setExpirationTime('1m').sign(s1Key.privateKey);
-          const { accessToken } = await server1.exchange({ subjectToken: assertion, subjectTokenType: 'urn:ietf:params:oauth:token-type:jwt', audience: S2 });
+          const assertion = await new SignJWT({ jti: `alice-${Date.now()}` })
+            .setProtectedHeader({ alg: 'ES256', kid: 's1' })
+            .setIssuer('server-1')
+            .setSubject('alice')
+            .setAudience(ISSUER)
+            .setIssuedAt()
+            .setExpirationTime('1m')
+            .sign(s1Key.privateKey);
+          const { accessToken } = await server1.exchange({
+            subjectToken: assertion,
+            subjectTokenType: 'urn:ietf:params:oauth:token-type:jwt',
+            audience: S2,
+          });
           json(res, await (await fetch(`${base2}/`, { headers: { authorization: `Bearer ${accessToken}` } })).json());
         })();
         return;
@@ -102,12 +124,20 @@ describe('on behalf of (seed 003)', () => {
 
     // client-initiated
     const { accessToken } = await app.requestToken({ audience: [S1, S2] });
-    const asIs = await (await fetch(`${base1}/pass-on`, { headers: { authorization: `Bearer ${accessToken}` } })).json();
+    const asIs = await (
+      await fetch(`${base1}/pass-on`, { headers: { authorization: `Bearer ${accessToken}` } })
+    ).json();
     expect(asIs).toEqual({ subject: 'app', actors: [], clientId: 'app' });
-    const exchanged = await (await fetch(`${base1}/on-behalf`, { headers: { authorization: `Bearer ${accessToken}` } })).json();
+    const exchanged = await (
+      await fetch(`${base1}/on-behalf`, { headers: { authorization: `Bearer ${accessToken}` } })
+    ).json();
     expect(exchanged).toEqual({ subject: 'app', actors: ['server-1'], clientId: 'server-1' });
     // server-initiated
-    expect(await (await fetch(`${base1}/login-as-alice`)).json()).toEqual({ subject: 'alice', actors: ['server-1'], clientId: 'server-1' });
+    expect(await (await fetch(`${base1}/login-as-alice`)).json()).toEqual({
+      subject: 'alice',
+      actors: ['server-1'],
+      clientId: 'server-1',
+    });
     // no token, no entry
     expect((await fetch(`${base1}/pass-on`)).status).toBe(401);
     expect((await fetch(`${base2}/`, { headers: { authorization: 'Bearer forged' } })).status).toBe(401);
@@ -129,7 +159,12 @@ describe('on behalf of (seed 003)', () => {
     const rotated = cluster.request(0, '/v1/keys/rotate', { method: 'POST', body: { use: 'sig' } });
     // keep issuing, round robin over the nodes, until tokens signed by two different keys were seen
     for (let i = 0; i < 400 && kids.size < 2; i++) {
-      const node = new KeymeshTokenClient({ nodes: [nodes[i % 3]!], issuer: ISSUER, clientId: 'app', clientSecret: SECRET });
+      const node = new KeymeshTokenClient({
+        nodes: [nodes[i % 3]!],
+        issuer: ISSUER,
+        clientId: 'app',
+        clientSecret: SECRET,
+      });
       const { accessToken } = await node.requestToken();
       tokens.push(accessToken);
       kids.add(JSON.parse(Buffer.from(accessToken.split('.')[0]!, 'base64url').toString()).kid as string);
@@ -138,7 +173,12 @@ describe('on behalf of (seed 003)', () => {
     expect((await rotated).status).toBe(201);
     expect(kids.size).toBe(2);
     for (const [i, token] of tokens.entries()) {
-      const verifier = new KeymeshTokenClient({ nodes: [nodes[(i + 1) % 3]!], issuer: ISSUER, clientId: 'app', clientSecret: SECRET });
+      const verifier = new KeymeshTokenClient({
+        nodes: [nodes[(i + 1) % 3]!],
+        issuer: ISSUER,
+        clientId: 'app',
+        clientSecret: SECRET,
+      });
       await expect(verifier.verify(token, { audience: S1 })).resolves.toMatchObject({ sub: 'app' });
       expect((await app.introspect(token)).active).toBe(true);
     }

@@ -38,14 +38,32 @@ describe.skipIf(missing)(`PKCS#11 unseal with SoftHSM2${missing ? ` (skipped: ${
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const wrapRequest = (over: Partial<WrapRequest> = {}): WrapRequest => ({ module: token.module, tokenLabel: token.label, keyLabel: KEY_LABEL, pin: token.pin, managementKey, generateAesKey: true, ...over });
+  const wrapRequest = (over: Partial<WrapRequest> = {}): WrapRequest => ({
+    module: token.module,
+    tokenLabel: token.label,
+    keyLabel: KEY_LABEL,
+    pin: token.pin,
+    managementKey,
+    generateAesKey: true,
+    ...over,
+  });
   const wrapToFile = async (over: Partial<WrapRequest> = {}): Promise<string> => {
     const file = join(dir, `wrapped-${files++}.json`);
     writeWrappedKeyFile(file, (await wrapManagementKey(wrapRequest(over))).wrappedKey);
     return file;
   };
   const unseal = (file: string, over: Partial<UnsealRequest> = {}, pin = token.pin) =>
-    unwrapManagementKey({ module: token.module, tokenLabel: token.label, keyLabel: KEY_LABEL, pinEnv: 'TEST_PIN', wrappedKeyFile: file, ...over }, { TEST_PIN: pin });
+    unwrapManagementKey(
+      {
+        module: token.module,
+        tokenLabel: token.label,
+        keyLabel: KEY_LABEL,
+        pinEnv: 'TEST_PIN',
+        wrappedKeyFile: file,
+        ...over,
+      },
+      { TEST_PIN: pin },
+    );
 
   it('wraps under an AES key it creates (sensitive, not extractable, wrap and unwrap only) and unwraps the same key', async () => {
     const first = await wrapManagementKey(wrapRequest());
@@ -55,13 +73,38 @@ describe.skipIf(missing)(`PKCS#11 unseal with SoftHSM2${missing ? ` (skipped: ${
     expect(await unseal(file)).toBe(managementKey);
     expect(await unseal(file, { tokenLabel: undefined, slot: token.slot })).toBe(managementKey);
 
-    const flags = await withTokenSession({ module: token.module, tokenLabel: token.label }, token.pin, { readWrite: false }, (s) => {
-      const { ck } = s;
-      const names = ['CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_WRAP', 'CKA_UNWRAP', 'CKA_ENCRYPT', 'CKA_DECRYPT', 'CKA_TOKEN'] as const;
-      const values = s.lib.C_GetAttributeValue(s.handle, s.findAesKey(KEY_LABEL)!, names.map((n) => ({ type: ck[n] })));
-      return Object.fromEntries(names.map((n, i) => [n, values[i]!.value![0] === 1]));
+    const flags = await withTokenSession(
+      { module: token.module, tokenLabel: token.label },
+      token.pin,
+      { readWrite: false },
+      (s) => {
+        const { ck } = s;
+        const names = [
+          'CKA_SENSITIVE',
+          'CKA_EXTRACTABLE',
+          'CKA_WRAP',
+          'CKA_UNWRAP',
+          'CKA_ENCRYPT',
+          'CKA_DECRYPT',
+          'CKA_TOKEN',
+        ] as const;
+        const values = s.lib.C_GetAttributeValue(
+          s.handle,
+          s.findAesKey(KEY_LABEL)!,
+          names.map((n) => ({ type: ck[n] })),
+        );
+        return Object.fromEntries(names.map((n, i) => [n, values[i]!.value![0] === 1]));
+      },
+    );
+    expect(flags).toEqual({
+      CKA_SENSITIVE: true,
+      CKA_EXTRACTABLE: false,
+      CKA_WRAP: true,
+      CKA_UNWRAP: true,
+      CKA_ENCRYPT: false,
+      CKA_DECRYPT: false,
+      CKA_TOKEN: true,
     });
-    expect(flags).toEqual({ CKA_SENSITIVE: true, CKA_EXTRACTABLE: false, CKA_WRAP: true, CKA_UNWRAP: true, CKA_ENCRYPT: false, CKA_DECRYPT: false, CKA_TOKEN: true });
   });
 
   it('keeps the epoch of a rotated key beside its wrap and gives the key back with it', async () => {
@@ -80,10 +123,17 @@ describe.skipIf(missing)(`PKCS#11 unseal with SoftHSM2${missing ? ` (skipped: ${
       [() => unseal(file, { tokenLabel: undefined, slot: token.slot + 1000 }), 'ERR_PKCS11_TOKEN_NOT_FOUND', 'slot'],
       [() => unseal(file, { keyLabel: 'no-such-key' }), 'ERR_PKCS11_KEY_NOT_FOUND', 'no-such-key'],
       [() => unseal(file, { pinEnv: 'UNSET_PIN' }), 'ERR_PKCS11_PIN', 'UNSET_PIN'],
-      [() => wrapManagementKey(wrapRequest({ keyLabel: 'absent', generateAesKey: false })), 'ERR_PKCS11_KEY_NOT_FOUND', '--generate-aes-key'],
+      [
+        () => wrapManagementKey(wrapRequest({ keyLabel: 'absent', generateAesKey: false })),
+        'ERR_PKCS11_KEY_NOT_FOUND',
+        '--generate-aes-key',
+      ],
     ];
     for (const [attempt, code, words] of cases) {
-      const err = (await attempt().then(() => undefined, (e: unknown) => e)) as Error & { code: string };
+      const err = (await attempt().then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as Error & { code: string };
       expect(err, code).toMatchObject({ code, message: expect.stringContaining(words) });
       expect(err.message).not.toContain(token.pin);
       expect(err.message).not.toContain(managementKey);
@@ -92,12 +142,24 @@ describe.skipIf(missing)(`PKCS#11 unseal with SoftHSM2${missing ? ` (skipped: ${
 
   it('refuses a key wrapped under another AES key, a wrap that does not match its fingerprint, and a truncated file', async () => {
     const other = await wrapToFile({ keyLabel: 'another-wrap' });
-    await expect(unseal(other)).rejects.toMatchObject({ code: 'ERR_PKCS11_UNWRAP_FAILED', message: expect.stringContaining('another key') });
+    await expect(unseal(other)).rejects.toMatchObject({
+      code: 'ERR_PKCS11_UNWRAP_FAILED',
+      message: expect.stringContaining('another key'),
+    });
 
     const { wrappedKey } = await wrapManagementKey(wrapRequest());
     const mismatched = join(dir, 'mismatched.json');
-    writeFileSync(mismatched, encodeWrappedKey({ ...wrappedKey, fingerprint: ManagementKey.parse(ManagementKey.generate(), 't').fingerprint() }));
-    await expect(unseal(mismatched)).rejects.toMatchObject({ code: 'ERR_PKCS11_UNWRAP_FAILED', message: expect.stringContaining('fingerprint') });
+    writeFileSync(
+      mismatched,
+      encodeWrappedKey({
+        ...wrappedKey,
+        fingerprint: ManagementKey.parse(ManagementKey.generate(), 't').fingerprint(),
+      }),
+    );
+    await expect(unseal(mismatched)).rejects.toMatchObject({
+      code: 'ERR_PKCS11_UNWRAP_FAILED',
+      message: expect.stringContaining('fingerprint'),
+    });
 
     const truncated = join(dir, 'truncated.json');
     writeFileSync(truncated, encodeWrappedKey(wrappedKey).slice(0, 60));
@@ -108,20 +170,38 @@ describe.skipIf(missing)(`PKCS#11 unseal with SoftHSM2${missing ? ` (skipped: ${
     const file = await wrapToFile();
     const notALibrary = join(dir, 'not-a-library.so');
     writeFileSync(notALibrary, 'just text\n');
-    await expect(unseal(file, { module: notALibrary })).rejects.toMatchObject({ code: 'ERR_PKCS11_MODULE', message: expect.stringContaining(notALibrary) });
-    await expect(unseal(file, { module: join(dir, 'missing.so') })).rejects.toMatchObject({ code: 'ERR_PKCS11_MODULE' });
+    await expect(unseal(file, { module: notALibrary })).rejects.toMatchObject({
+      code: 'ERR_PKCS11_MODULE',
+      message: expect.stringContaining(notALibrary),
+    });
+    await expect(unseal(file, { module: join(dir, 'missing.so') })).rejects.toMatchObject({
+      code: 'ERR_PKCS11_MODULE',
+    });
   });
 
   it('unseals in a process of its own within the deadline, and kills it when the deadline passes', async () => {
     const file = await wrapToFile();
-    const config = { module: token.module, tokenLabel: token.label, keyLabel: KEY_LABEL, pinEnv: 'TEST_PIN', wrappedKeyFile: file, timeoutMs: 10_000 };
+    const config = {
+      module: token.module,
+      tokenLabel: token.label,
+      keyLabel: KEY_LABEL,
+      pinEnv: 'TEST_PIN',
+      wrappedKeyFile: file,
+      timeoutMs: 10_000,
+    };
     const env = { ...token.env, TEST_PIN: token.pin };
     const key = await unsealManagementKey(config, { env, childScript: CHILD });
     expect(key.equals(ManagementKey.parse(managementKey, 't'))).toBe(true);
-    await expect(unsealManagementKey(config, { env: { ...env, TEST_PIN: '999999' }, childScript: CHILD })).rejects.toMatchObject({ code: 'ERR_PKCS11_PIN' });
+    await expect(
+      unsealManagementKey(config, { env: { ...env, TEST_PIN: '999999' }, childScript: CHILD }),
+    ).rejects.toMatchObject({ code: 'ERR_PKCS11_PIN' });
     const started = performance.now();
-    await expect(unsealManagementKey({ ...config, timeoutMs: 1 }, { env, childScript: CHILD })).rejects.toMatchObject({ code: 'ERR_PKCS11_TIMEOUT' });
+    await expect(unsealManagementKey({ ...config, timeoutMs: 1 }, { env, childScript: CHILD })).rejects.toMatchObject({
+      code: 'ERR_PKCS11_TIMEOUT',
+    });
     expect(performance.now() - started).toBeLessThan(2_000);
-    await expect(unsealManagementKey(config, { env, childScript: join(dir, 'no-such-script.js') })).rejects.toMatchObject({ code: 'ERR_PKCS11_MODULE', message: expect.stringContaining('without an answer') });
+    await expect(
+      unsealManagementKey(config, { env, childScript: join(dir, 'no-such-script.js') }),
+    ).rejects.toMatchObject({ code: 'ERR_PKCS11_MODULE', message: expect.stringContaining('without an answer') });
   });
 });

@@ -18,7 +18,11 @@ afterEach(async () => {
 const realTimers = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString());
 
-async function threeReplicas(epochs: number[] = [1, 1, 1], bad: string[] = [], mk = ManagementKey.parse(ManagementKey.generate(), 'test')) {
+async function threeReplicas(
+  epochs: number[] = [1, 1, 1],
+  bad: string[] = [],
+  mk = ManagementKey.parse(ManagementKey.generate(), 'test'),
+) {
   const ids = ['aaaaaaaaaaaaaaa1', 'aaaaaaaaaaaaaaa2', 'aaaaaaaaaaaaaaa3'];
   const peers = new Map<string, string>();
   // what membership would know: each member bound to the peer that signs its heartbeats, plus a stranger it heard
@@ -26,17 +30,39 @@ async function threeReplicas(epochs: number[] = [1, 1, 1], bad: string[] = [], m
   const identify = (peer: string) => bound.get(peer) ?? [...peers].find(([, p]) => p === peer)?.[0];
   const nodes = [];
   for (let i = 0; i < 3; i++) {
-    const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), network: new ClusterNetwork({ keys: [mk], clusterId: 'reg', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+    const host = await createHost({
+      privateKey: await generateKeyPair('Ed25519'),
+      network: new ClusterNetwork({ keys: [mk], clusterId: 'reg', log: silentLogger() }),
+      listen: { host: '127.0.0.1', port: 0 },
+      isBanned: () => false,
+      log: silentLogger(),
+    });
     await host.start();
     hosts.push(host);
     peers.set(ids[i]!, host.peerId.toString());
     const transport = new Libp2pRegisterTransport({
-      host, protocol: '/keymesh/reg/register/1', nodeId: ids[i]!, acceptor: new Acceptor(new MemoryAcceptorStore()),
-      peerOf: (id) => peers.get(id), epoch: () => epochs[i]!, onBadMessage: (peer) => bad.push(peer), log: silentLogger(),
-      identify, mayPropose: (id) => ids.includes(id),
+      host,
+      protocol: '/keymesh/reg/register/1',
+      nodeId: ids[i]!,
+      acceptor: new Acceptor(new MemoryAcceptorStore()),
+      peerOf: (id) => peers.get(id),
+      epoch: () => epochs[i]!,
+      onBadMessage: (peer) => bad.push(peer),
+      log: silentLogger(),
+      identify,
+      mayPropose: (id) => ids.includes(id),
     });
     await transport.register();
-    nodes.push({ host, transport, proposer: new Proposer({ nodeId: ids[i]!, transport, timers: realTimers, settings: { requestTimeoutMs: 500, deadlineMs: 3_000 } }) });
+    nodes.push({
+      host,
+      transport,
+      proposer: new Proposer({
+        nodeId: ids[i]!,
+        transport,
+        timers: realTimers,
+        settings: { requestTimeoutMs: 500, deadlineMs: 3_000 },
+      }),
+    });
   }
   for (const n of nodes.slice(1)) await n.host.dial(nodes[0]!.host.getMultiaddrs()[0]!);
   await nodes[1]!.host.dial(nodes[2]!.host.getMultiaddrs()[0]!);
@@ -45,12 +71,24 @@ async function threeReplicas(epochs: number[] = [1, 1, 1], bad: string[] = [], m
 
 /** A peer that holds the network key (the management key) but was never a member, claiming to be `claims`. */
 async function stranger(mk: ManagementKey, claims: string, peers: Map<string, string>) {
-  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), network: new ClusterNetwork({ keys: [mk], clusterId: 'reg', log: silentLogger() }), listen: { host: '127.0.0.1', port: 0 }, isBanned: () => false, log: silentLogger() });
+  const host = await createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    network: new ClusterNetwork({ keys: [mk], clusterId: 'reg', log: silentLogger() }),
+    listen: { host: '127.0.0.1', port: 0 },
+    isBanned: () => false,
+    log: silentLogger(),
+  });
   await host.start();
   hosts.push(host);
   const transport = new Libp2pRegisterTransport({
-    host, protocol: '/keymesh/reg/register/1', nodeId: claims, acceptor: new Acceptor(new MemoryAcceptorStore()),
-    peerOf: (id) => peers.get(id), epoch: () => 1, onBadMessage: () => undefined, log: silentLogger(),
+    host,
+    protocol: '/keymesh/reg/register/1',
+    nodeId: claims,
+    acceptor: new Acceptor(new MemoryAcceptorStore()),
+    peerOf: (id) => peers.get(id),
+    epoch: () => 1,
+    onBadMessage: () => undefined,
+    log: silentLogger(),
   });
   return { host, transport };
 }
@@ -63,11 +101,17 @@ describe('register over libp2p', () => {
     // a throwaway peer with the network key: never heard, so never answered
     const rogue = await stranger(mk, 'aaaaaaaaaaaaaaa9', peers);
     await rogue.host.dial(nodes[0]!.host.getMultiaddrs()[0]!);
-    await expect(rogue.transport.request(ids[0]!, { t: 'read', key: 'user/alice' }, 2_000)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(rogue.transport.request(ids[0]!, { t: 'read', key: 'user/alice' }, 2_000)).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
     // heard (bound to its own id), it is still no member: it learns nothing and cannot vote anything in
     bound.set(rogue.host.peerId.toString(), 'aaaaaaaaaaaaaaa9');
-    await expect(rogue.transport.request(ids[0]!, { t: 'read', key: 'user/alice' }, 2_000)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
-    await expect(rogue.transport.request(ids[0]!, { t: 'prepare', key: 'user/alice', ballot: [2 ** 40, 'zz'] }, 2_000)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(rogue.transport.request(ids[0]!, { t: 'read', key: 'user/alice' }, 2_000)).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
+    await expect(
+      rogue.transport.request(ids[0]!, { t: 'prepare', key: 'user/alice', ballot: [2 ** 40, 'zz'] }, 2_000),
+    ).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
     expect(bad).toEqual([]);
     // claiming to be a member from a peer bound to another node is an impostor's message: the stream is reset, a strike
     const impostor = await stranger(mk, ids[1]!, peers);
@@ -81,14 +125,18 @@ describe('register over libp2p', () => {
   it('refuses a ballot round beyond the bound as malformed, so no member can poison the rounds', async () => {
     const bad: string[] = [];
     const { ids, nodes } = await threeReplicas([1, 1, 1], bad);
-    await expect(nodes[1]!.transport.request(ids[0]!, { t: 'prepare', key: 'k', ballot: [2 ** 53 - 1, ids[1]!] }, 2_000)).rejects.toThrow();
+    await expect(
+      nodes[1]!.transport.request(ids[0]!, { t: 'prepare', key: 'k', ballot: [2 ** 53 - 1, ids[1]!] }, 2_000),
+    ).rejects.toThrow();
     await waitFor(() => bad.length > 0, { message: 'the malformed prepare was reported' });
     expect(text(await nodes[0]!.proposer.getOrCreate('k', ids, Buffer.from('fine')))).toBe('fine');
   });
 
   it('chooses one value when every node creates the same key at once', async () => {
     const { ids, nodes } = await threeReplicas();
-    const results = await Promise.all(nodes.map((n, i) => n.proposer.getOrCreate('user/alice', ids, Buffer.from(`secret-from-${i}`))));
+    const results = await Promise.all(
+      nodes.map((n, i) => n.proposer.getOrCreate('user/alice', ids, Buffer.from(`secret-from-${i}`))),
+    );
     expect(new Set(results.map(text)).size).toBe(1);
     expect(text(await nodes[2]!.proposer.read('user/alice', ids))).toBe(text(results[0]));
     expect(await nodes[0]!.proposer.read('user/nobody', ids)).toBeUndefined();
@@ -101,7 +149,9 @@ describe('register over libp2p', () => {
     expect(text(await nodes[0]!.proposer.getOrCreate('k', ids, Buffer.from('second')))).toBe(first);
     expect(text(await nodes[1]!.proposer.getOrCreate('k2', ids, Buffer.from('x')))).toBe('x');
     await nodes[1]!.host.stop();
-    await expect(nodes[0]!.proposer.getOrCreate('k3', ids, Buffer.from('y'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(nodes[0]!.proposer.getOrCreate('k3', ids, Buffer.from('y'))).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
     // a replica holding the commit marker serves the chosen value without a round; anything else needs a majority
     expect(text(await nodes[0]!.proposer.read('k', ids))).toBe(first);
     await expect(nodes[0]!.proposer.read('never-written', ids)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
@@ -122,7 +172,9 @@ describe('register over libp2p', () => {
 
   it('refuses requests of another cluster-map epoch', async () => {
     const { ids, nodes } = await threeReplicas([1, 2, 2]);
-    await expect(nodes[0]!.proposer.getOrCreate('k', ids, Buffer.from('v'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(nodes[0]!.proposer.getOrCreate('k', ids, Buffer.from('v'))).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
     expect(text(await nodes[1]!.proposer.getOrCreate('k', ids, Buffer.from('v2')))).toBe('v2');
   });
 });

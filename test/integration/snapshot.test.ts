@@ -34,7 +34,10 @@ afterEach(async () => {
   dirs.cleanup();
 });
 
-const config = () => ({ ...users.config(), operatorTokens: [{ name: 'backend', hash: hashOperatorToken(BACKEND_TOKEN), scopes: ['backend'] }] });
+const config = () => ({
+  ...users.config(),
+  operatorTokens: [{ name: 'backend', hash: hashOperatorToken(BACKEND_TOKEN), scopes: ['backend'] }],
+});
 
 /** The user's secret (hex) as node `i`'s secret server answers it (asked again while the node sheds load), or why it did not. */
 async function secretOf(cluster: TestCluster, i: number, subject: string): Promise<string> {
@@ -48,7 +51,8 @@ async function secretOf(cluster: TestCluster, i: number, subject: string): Promi
 /** Runs `op` on 0…n−1, `width` at a time. */
 async function inBatches<T>(n: number, width: number, op: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = [];
-  for (let at = 0; at < n; at += width) out.push(...(await Promise.all(Array.from({ length: Math.min(width, n - at) }, (_, k) => op(at + k)))));
+  for (let at = 0; at < n; at += width)
+    out.push(...(await Promise.all(Array.from({ length: Math.min(width, n - at) }, (_, k) => op(at + k)))));
   return out;
 }
 
@@ -67,7 +71,10 @@ async function startThree(cluster: TestCluster, message: string): Promise<void> 
   await cluster.startAll();
   await cluster.waitForMap(message);
   // a user of its own per cluster: the restored one must not find a secret made here in its way
-  await waitFor(async () => (await secretOf(cluster, 2, `warm-up ${message}`)).length === 64, { timeoutMs: 20_000, message: `${message}: the secret server answers` });
+  await waitFor(async () => (await secretOf(cluster, 2, `warm-up ${message}`)).length === 64, {
+    timeoutMs: 20_000,
+    message: `${message}: the secret server answers`,
+  });
 }
 
 describe('snapshot and restore', () => {
@@ -81,7 +88,10 @@ describe('snapshot and restore', () => {
     expect(new Set(secrets).size).toBe(USERS);
     const kids = await cluster.kids(0, '/.well-known/jwks.json');
     // a client registered at run time is part of the snapshot
-    const registered = await cluster.request(0, '/v1/registrations/clients/app', { method: 'PUT', body: { jwksUri: 'https://app.example/jwks', grants: ['client_credentials'] } });
+    const registered = await cluster.request(0, '/v1/registrations/clients/app', {
+      method: 'PUT',
+      body: { jwksUri: 'https://app.example/jwks', grants: ['client_credentials'] },
+    });
     expect(registered.status).toBe(201);
 
     const file = join(dirs.make(), 'cluster.snapshot');
@@ -104,34 +114,58 @@ describe('snapshot and restore', () => {
 
     const restored = await runCli(['restore', '--node', cluster.url(2), '--in', file, ...token, '--json']);
     expect(restored.code, restored.stderr).toBe(0);
-    const report = JSON.parse(restored.stdout) as { registers: { written: number; conflicting: number }; keys: { written: number }; registrations: { written: number; equal: number; conflicting: number } };
+    const report = JSON.parse(restored.stdout) as {
+      registers: { written: number; conflicting: number };
+      keys: { written: number };
+      registrations: { written: number; equal: number; conflicting: number };
+    };
     expect(report.registers.written).toBeGreaterThanOrEqual(VALUES + USERS);
     expect(report.registers.conflicting).toBe(0);
     // the registrations come back through the cluster's own log: the file's resource server was imported by the new cluster too
     expect(report.registrations).toMatchObject({ written: 1, conflicting: 0 });
     expect(report.registrations.equal).toBeGreaterThanOrEqual(1);
-    expect((await cluster.request(1, '/v1/registrations/clients/app')).body).toMatchObject({ record: { jwksUri: 'https://app.example/jwks' }, by: 'restore' });
+    expect((await cluster.request(1, '/v1/registrations/clients/app')).body).toMatchObject({
+      record: { jwksUri: 'https://app.example/jwks' },
+      by: 'restore',
+    });
     expect(report.keys.written).toBeGreaterThanOrEqual(kids.length);
 
-    const reads = await inBatches(VALUES, 10, async (i) => ({ i, read: await unshed(() => cluster.read(i % 3, `v-${i}`)) }));
-    expect(reads.filter(({ i, read }) => read.status !== 200 || read.value !== valueOf(i)).map(({ i }) => i)).toEqual([]);
+    const reads = await inBatches(VALUES, 10, async (i) => ({
+      i,
+      read: await unshed(() => cluster.read(i % 3, `v-${i}`)),
+    }));
+    expect(reads.filter(({ i, read }) => read.status !== 200 || read.value !== valueOf(i)).map(({ i }) => i)).toEqual(
+      [],
+    );
     expect(await inBatches(USERS, WIDTH, (u) => secretOf(cluster, (u + 1) % 3, `user-${u}`))).toEqual(secrets);
     for (const i of [0, 1, 2]) {
-      await waitFor(async () => {
-        const now = await cluster.kids(i, '/.well-known/jwks.json');
-        return kids.every((kid) => now.includes(kid));
-      }, { timeoutMs: 15_000, message: `node ${i} publishes the restored keys` });
+      await waitFor(
+        async () => {
+          const now = await cluster.kids(i, '/.well-known/jwks.json');
+          return kids.every((kid) => now.includes(kid));
+        },
+        { timeoutMs: 15_000, message: `node ${i} publishes the restored keys` },
+      );
     }
 
     // a second restore changes nothing: every value is already there
     const twice = await runCli(['restore', '--node', cluster.url(0), '--in', file, ...token, '--json']);
     expect(twice.code, twice.stderr).toBe(0);
-    expect(JSON.parse(twice.stdout)).toMatchObject({ registers: { written: 0, conflicting: 0 }, registrations: { written: 0, conflicting: 0 } });
+    expect(JSON.parse(twice.stdout)).toMatchObject({
+      registers: { written: 0, conflicting: 0 },
+      registrations: { written: 0, conflicting: 0 },
+    });
 
     // callers without the admin scope get nothing
     expect((await fetch(`${cluster.url(0)}/v1/snapshot`)).status).toBe(401);
-    expect((await fetch(`${cluster.url(0)}/v1/snapshot`, { headers: { authorization: `Bearer ${BACKEND_TOKEN}` } })).status).toBe(403);
-    const post = await fetch(`${cluster.url(0)}/v1/restore`, { method: 'POST', headers: { authorization: `Bearer ${BACKEND_TOKEN}`, 'content-type': 'application/octet-stream' }, body: readFileSync(file) });
+    expect(
+      (await fetch(`${cluster.url(0)}/v1/snapshot`, { headers: { authorization: `Bearer ${BACKEND_TOKEN}` } })).status,
+    ).toBe(403);
+    const post = await fetch(`${cluster.url(0)}/v1/restore`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${BACKEND_TOKEN}`, 'content-type': 'application/octet-stream' },
+      body: readFileSync(file),
+    });
     expect(post.status).toBe(403);
     const refusedCli = await runCli(['restore', '--node', cluster.url(0), '--in', file, '--token', BACKEND_TOKEN]);
     expect(refusedCli.code).toBe(1);

@@ -65,11 +65,19 @@ function get(url: string, agent: Agent): Promise<{ status: number; reused: boole
 }
 
 function logLines(node: NodeProcess): Array<Record<string, unknown>> {
-  return node.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return node
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 async function start(live: { certFile: string; keyFile: string }): Promise<NodeProcess> {
-  return startNode({ dataDir: join(dirs.make(), 'n'), managementKey: ManagementKey.generate(), config: { http: { host: '127.0.0.1', port: 0, tls: live } } });
+  return startNode({
+    dataDir: join(dirs.make(), 'n'),
+    managementKey: ManagementKey.generate(),
+    config: { http: { host: '127.0.0.1', port: 0, tls: live } },
+  });
 }
 
 describe('TLS certificate reload', () => {
@@ -86,7 +94,10 @@ describe('TLS certificate reload', () => {
       replace(live.certFile, b.certFile);
       replace(live.keyFile, b.keyFile);
       process.kill(node.pid, 'SIGHUP');
-      await waitFor(() => logLines(node).find((l) => l.msg === 'TLS certificate and key reloaded' && l.reason === 'signal'), { timeoutMs: 10_000, message: 'reload on SIGHUP logged' });
+      await waitFor(
+        () => logLines(node).find((l) => l.msg === 'TLS certificate and key reloaded' && l.reason === 'signal'),
+        { timeoutMs: 10_000, message: 'reload on SIGHUP logged' },
+      );
       expect(await servedFingerprint(node.url, ca)).toBe(b.fingerprint);
       // the connection opened before the swap is still served, on its old certificate
       const again = await get(`${node.url}/pop`, agent);
@@ -95,7 +106,15 @@ describe('TLS certificate reload', () => {
       // a certificate with another pair's key: refused, logged, and the last good pair stays
       replace(live.certFile, c.certFile);
       process.kill(node.pid, 'SIGHUP');
-      const refusal = await waitFor(() => logLines(node).find((l) => l.msg === 'refused the new TLS certificate and key; still serving the previous pair' && l.reason === 'signal'), { timeoutMs: 10_000, message: 'refusal on SIGHUP logged' });
+      const refusal = await waitFor(
+        () =>
+          logLines(node).find(
+            (l) =>
+              l.msg === 'refused the new TLS certificate and key; still serving the previous pair' &&
+              l.reason === 'signal',
+          ),
+        { timeoutMs: 10_000, message: 'refusal on SIGHUP logged' },
+      );
       expect(refusal).toMatchObject({ level: 50, path: 'http.tls.keyFile', serving: b.fingerprint });
       expect(await servedFingerprint(node.url, ca)).toBe(b.fingerprint);
       expect((await get(`${node.url}/pop`, agent)).status).toBe(200);
@@ -113,7 +132,10 @@ describe('TLS certificate reload', () => {
   it('survives SIGHUP without TLS, saying there is nothing to reload', async () => {
     const node = await startNode({ dataDir: join(dirs.make(), 'n'), managementKey: ManagementKey.generate() });
     process.kill(node.pid, 'SIGHUP');
-    await waitFor(() => logLines(node).find((l) => l.msg === 'nothing to reload: no TLS listener (yet)'), { timeoutMs: 10_000, message: 'SIGHUP logged' });
+    await waitFor(() => logLines(node).find((l) => l.msg === 'nothing to reload: no TLS listener (yet)'), {
+      timeoutMs: 10_000,
+      message: 'SIGHUP logged',
+    });
     expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
     expect(node.child.exitCode).toBeNull();
   });
@@ -125,8 +147,16 @@ describe('TLS certificate reload', () => {
     expect(await servedFingerprint(node.url, ca)).toBe(a.fingerprint);
     replace(live.certFile, b.certFile);
     replace(live.keyFile, b.keyFile);
-    await waitFor(async () => (await servedFingerprint(node.url, ca)) === b.fingerprint, { timeoutMs: 10_000, intervalMs: 200, message: 'the new certificate served after the files changed' });
-    expect(logLines(node).filter((l) => l.msg === 'TLS certificate and key reloaded').map((l) => l.reason)).toEqual(['file change']);
+    await waitFor(async () => (await servedFingerprint(node.url, ca)) === b.fingerprint, {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      message: 'the new certificate served after the files changed',
+    });
+    expect(
+      logLines(node)
+        .filter((l) => l.msg === 'TLS certificate and key reloaded')
+        .map((l) => l.reason),
+    ).toEqual(['file change']);
     expect(logLines(node).filter((l) => l.level === 50)).toEqual([]);
   });
 });

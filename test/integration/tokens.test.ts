@@ -4,7 +4,16 @@
  * clients, grants and audiences get clear errors.
  */
 import { randomBytes } from 'node:crypto';
-import { compactDecrypt, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import {
+  compactDecrypt,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLIENT_ASSERTION_TYPE } from '../../src/config/defaults.js';
 import { startJwksServer } from '../helpers/jwks-server.js';
@@ -26,10 +35,22 @@ afterEach(async () => {
 
 const ISSUER = 'https://sts.example';
 const SECRET = 'a-client-secret-of-some-length';
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-async function post(cluster: TestCluster, i: number, path: string, form: Record<string, string>, auth = basic('app', SECRET)) {
-  const res = await fetch(`${cluster.url(i)}${path}`, { method: 'POST', headers: { authorization: auth }, body: new URLSearchParams(form), signal: AbortSignal.timeout(15_000) });
+async function post(
+  cluster: TestCluster,
+  i: number,
+  path: string,
+  form: Record<string, string>,
+  auth = basic('app', SECRET),
+) {
+  const res = await fetch(`${cluster.url(i)}${path}`, {
+    method: 'POST',
+    headers: { authorization: auth },
+    body: new URLSearchParams(form),
+    signal: AbortSignal.timeout(15_000),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -37,66 +58,142 @@ describe('token service', () => {
   it('issues on one node, verifies on every node, and a revocation reaches the others', async () => {
     const secretHash = await hashClientSecret(SECRET, { N: 1024, r: 8, p: 1 });
     const rsEnc = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
-    const rsDoc = { keys: [{ ...(await exportJWK(rsEnc.publicKey)), kid: 'rs-enc', alg: 'ECDH-ES+A256KW', use: 'enc' }] };
+    const rsDoc = {
+      keys: [{ ...(await exportJWK(rsEnc.publicKey)), kid: 'rs-enc', alg: 'ECDH-ES+A256KW', use: 'enc' }],
+    };
     const rsPop = await startJwksServer(() => rsDoc);
     onTeardown(() => rsPop.close());
     const cluster = await TestCluster.create(3, dirs, {
       ...FAST_CLUSTER_CONFIG,
-      realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER }, partners: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: `${ISSUER}/realms/partners` } },
+      realms: {
+        default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER },
+        partners: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: `${ISSUER}/realms/partners` },
+      },
       clients: [
-        { clientId: 'app', secretHash, grants: ['client_credentials'], audiences: ['https://api.example', 'https://other.example'], scopes: ['read'], realms: ['default', 'partners'], claims: { tier: 'gold' } },
-        { clientId: 'exchanger', secretHash, grants: ['urn:ietf:params:oauth:grant-type:token-exchange'], audiences: ['https://api.example'] },
+        {
+          clientId: 'app',
+          secretHash,
+          grants: ['client_credentials'],
+          audiences: ['https://api.example', 'https://other.example'],
+          scopes: ['read'],
+          realms: ['default', 'partners'],
+          claims: { tier: 'gold' },
+        },
+        {
+          clientId: 'exchanger',
+          secretHash,
+          grants: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+          audiences: ['https://api.example'],
+        },
         { clientId: 'rs', secretHash, grants: ['client_credentials'], audiences: ['https://other.example'] },
       ],
-      resourceServers: [{ audience: 'https://api.example', clientId: 'rs', jwksUri: `${rsPop.base}/pop`, userTokenAudiences: ['app'] }],
+      resourceServers: [
+        { audience: 'https://api.example', clientId: 'rs', jwksUri: `${rsPop.base}/pop`, userTokenAudiences: ['app'] },
+      ],
     });
     await cluster.startAll();
     await cluster.waitForMap('a map of three members');
 
     const issued = await post(cluster, 0, '/token', { grant_type: 'client_credentials', scope: 'read' });
     expect(issued.status).toBe(200);
-    expect(issued.body).toMatchObject({ token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', scope: 'read' });
+    expect(issued.body).toMatchObject({
+      token_type: 'Bearer',
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      scope: 'read',
+    });
     const token = issued.body['access_token'] as string;
     expect(decodeProtectedHeader(token).typ).toBe('at+jwt');
 
-    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${cluster.url(2)}/.well-known/jwks.json`)), { issuer: ISSUER, audience: 'https://api.example', typ: 'at+jwt' });
+    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${cluster.url(2)}/.well-known/jwks.json`)), {
+      issuer: ISSUER,
+      audience: 'https://api.example',
+      typ: 'at+jwt',
+    });
     expect(payload).toMatchObject({ sub: 'app', client_id: 'app', scope: 'read', tier: 'gold' });
     for (const i of [1, 2]) {
-      expect((await post(cluster, i, '/introspect', { token })).body).toMatchObject({ active: true, sub: 'app', aud: 'https://api.example', token_type: 'Bearer' });
+      expect((await post(cluster, i, '/introspect', { token })).body).toMatchObject({
+        active: true,
+        sub: 'app',
+        aud: 'https://api.example',
+        token_type: 'Bearer',
+      });
     }
 
     expect((await post(cluster, 0, '/revoke', { token })).status).toBe(200);
-    await waitFor(async () => (await post(cluster, 2, '/introspect', { token })).body['active'] === false, { timeoutMs: 1_000, message: 'the revocation reaches node 3' });
+    await waitFor(async () => (await post(cluster, 2, '/introspect', { token })).body['active'] === false, {
+      timeoutMs: 1_000,
+      message: 'the revocation reaches node 3',
+    });
     expect((await post(cluster, 1, '/introspect', { token: 'not-a-token' })).body).toEqual({ active: false });
 
     // asked for, the token comes encrypted to its audience's POP key
     const sealed = await post(cluster, 1, '/token', { grant_type: 'client_credentials', token_encryption: 'jwe' });
-    expect(decodeProtectedHeader(sealed.body['access_token'] as string)).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', cty: 'JWT', kid: 'rs-enc' });
-    const inner = new TextDecoder().decode((await compactDecrypt(sealed.body['access_token'] as string, rsEnc.privateKey)).plaintext);
-    expect((await jwtVerify(inner, createRemoteJWKSet(new URL(`${cluster.url(0)}/.well-known/jwks.json`)), { issuer: ISSUER, typ: 'at+jwt' })).payload.sub).toBe('app');
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', token_encryption: 'jwe', audience: 'https://other.example' })).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+    expect(decodeProtectedHeader(sealed.body['access_token'] as string)).toMatchObject({
+      alg: 'ECDH-ES+A256KW',
+      enc: 'A256GCM',
+      cty: 'JWT',
+      kid: 'rs-enc',
+    });
+    const inner = new TextDecoder().decode(
+      (await compactDecrypt(sealed.body['access_token'] as string, rsEnc.privateKey)).plaintext,
+    );
+    expect(
+      (
+        await jwtVerify(inner, createRemoteJWKSet(new URL(`${cluster.url(0)}/.well-known/jwks.json`)), {
+          issuer: ISSUER,
+          typ: 'at+jwt',
+        })
+      ).payload.sub,
+    ).toBe('app');
+    expect(
+      await post(cluster, 1, '/token', {
+        grant_type: 'client_credentials',
+        token_encryption: 'jwe',
+        audience: 'https://other.example',
+      }),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
 
     // realms: RFC 8414 metadata identical from every node; a token of one realm is nothing in another
-    const meta = await Promise.all([0, 2].map(async (i) => (await fetch(`${cluster.url(i)}/realms/partners/.well-known/oauth-authorization-server`)).text()));
+    const meta = await Promise.all(
+      [0, 2].map(async (i) =>
+        (await fetch(`${cluster.url(i)}/realms/partners/.well-known/oauth-authorization-server`)).text(),
+      ),
+    );
     expect(meta[0]).toBe(meta[1]);
-    expect(JSON.parse(meta[0]!)).toMatchObject({ issuer: `${ISSUER}/realms/partners`, token_endpoint: `${ISSUER}/realms/partners/token`, jwks_uri: `${ISSUER}/realms/partners/.well-known/jwks.json` });
-    expect(JSON.parse(await (await fetch(`${cluster.url(1)}/.well-known/oauth-authorization-server`)).text())).toMatchObject({ issuer: ISSUER, token_endpoint: `${ISSUER}/token` });
-    const partnerToken = (await post(cluster, 1, '/realms/partners/token', { grant_type: 'client_credentials' })).body['access_token'] as string;
+    expect(JSON.parse(meta[0]!)).toMatchObject({
+      issuer: `${ISSUER}/realms/partners`,
+      token_endpoint: `${ISSUER}/realms/partners/token`,
+      jwks_uri: `${ISSUER}/realms/partners/.well-known/jwks.json`,
+    });
+    expect(
+      JSON.parse(await (await fetch(`${cluster.url(1)}/.well-known/oauth-authorization-server`)).text()),
+    ).toMatchObject({ issuer: ISSUER, token_endpoint: `${ISSUER}/token` });
+    const partnerToken = (await post(cluster, 1, '/realms/partners/token', { grant_type: 'client_credentials' })).body[
+      'access_token'
+    ] as string;
     expect(decodeJwt(partnerToken).iss).toBe(`${ISSUER}/realms/partners`);
     expect((await post(cluster, 2, '/realms/partners/introspect', { token: partnerToken })).body['active']).toBe(true);
     expect((await post(cluster, 2, '/introspect', { token: partnerToken })).body).toEqual({ active: false });
     expect((await post(cluster, 2, '/realms/partners/introspect', { token })).body).toEqual({ active: false });
-    expect(await post(cluster, 2, '/realms/nowhere/token', { grant_type: 'client_credentials' })).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await post(cluster, 2, '/realms/nowhere/token', { grant_type: 'client_credentials' })).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
 
     // DPoP: a proof without a nonce gets one; the nonce of node 1 works on node 2; a replay fails on node 3
     const holder = await generateKeyPair('ES256', { extractable: true });
     const jwk = await exportJWK(holder.publicKey);
     const proof = (url: string, nonce?: string) =>
       new SignJWT({ htm: 'POST', htu: url, jti: `p-${Math.random()}`, ...(nonce ? { nonce } : {}) })
-        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).setIssuedAt().sign(holder.privateKey);
-    const dpopPost = async (i: number, proofJwt: string) => fetch(`${cluster.url(i)}/token`, {
-      method: 'POST', headers: { authorization: basic('app', SECRET), dpop: proofJwt }, body: new URLSearchParams({ grant_type: 'client_credentials' }),
-    });
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(holder.privateKey);
+    const dpopPost = async (i: number, proofJwt: string) =>
+      fetch(`${cluster.url(i)}/token`, {
+        method: 'POST',
+        headers: { authorization: basic('app', SECRET), dpop: proofJwt },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      });
     const first = await dpopPost(0, await proof(`${cluster.url(0)}/token`));
     expect(first.status).toBe(400);
     expect(((await first.json()) as Record<string, unknown>)['error']).toBe('use_dpop_nonce');
@@ -109,28 +206,54 @@ describe('token service', () => {
     expect(boundBody['token_type']).toBe('DPoP');
     const { calculateJwkThumbprint } = await import('jose');
     expect(decodeJwt(boundBody['access_token'] as string)['cnf']).toEqual({ jkt: await calculateJwkThumbprint(jwk) });
-    expect((await post(cluster, 2, '/introspect', { token: boundBody['access_token'] as string })).body).toMatchObject({ active: true, token_type: 'DPoP' });
+    expect((await post(cluster, 2, '/introspect', { token: boundBody['access_token'] as string })).body).toMatchObject({
+      active: true,
+      token_type: 'DPoP',
+    });
     // a resource server's middleware takes the bound token only with a proof of its key
     const { keymeshAuth } = await import('../../src/client/middleware.js');
     const { KeymeshTokenClient } = await import('../../src/client/token-client.js');
     const { createServer } = await import('node:http');
-    const rsClient = new KeymeshTokenClient({ nodes: [cluster.url(0)], issuer: ISSUER, clientId: 'app', clientSecret: SECRET });
+    const rsClient = new KeymeshTokenClient({
+      nodes: [cluster.url(0)],
+      issuer: ISSUER,
+      clientId: 'app',
+      clientSecret: SECRET,
+    });
     const rsBase = 'http://127.0.0.1';
     const guard = keymeshAuth(rsClient, { audience: 'https://api.example', dpop: { baseUrl: rsBase } });
-    const rsServer = createServer((req, res) => guard(req, res, () => res.end(JSON.stringify({ sub: req.keymesh?.subject }))));
+    const rsServer = createServer((req, res) =>
+      guard(req, res, () => res.end(JSON.stringify({ sub: req.keymesh?.subject }))),
+    );
     await new Promise<void>((r) => rsServer.listen(0, '127.0.0.1', r));
     onTeardown(() => new Promise<void>((r) => rsServer.close(() => r())));
     const rsUrl = `${rsBase}:${(rsServer.address() as { port: number }).port}/data`;
     const boundToken = boundBody['access_token'] as string;
     const { createHash } = await import('node:crypto');
-    const resourceProof = (url: string) => new SignJWT({ htm: 'GET', htu: url, jti: `r-${Math.random()}`, ath: createHash('sha256').update(boundToken).digest('base64url') })
-      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).setIssuedAt().sign(holder.privateKey);
-    const ok = await fetch(rsUrl, { headers: { authorization: `DPoP ${boundToken}`, dpop: await resourceProof(`${rsBase}/data`) } });
+    const resourceProof = (url: string) =>
+      new SignJWT({
+        htm: 'GET',
+        htu: url,
+        jti: `r-${Math.random()}`,
+        ath: createHash('sha256').update(boundToken).digest('base64url'),
+      })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(holder.privateKey);
+    const ok = await fetch(rsUrl, {
+      headers: { authorization: `DPoP ${boundToken}`, dpop: await resourceProof(`${rsBase}/data`) },
+    });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ sub: 'app' });
     expect((await fetch(rsUrl, { headers: { authorization: `Bearer ${boundToken}` } })).status).toBe(401);
     expect((await fetch(rsUrl, { headers: { authorization: `DPoP ${boundToken}` } })).status).toBe(401);
-    expect((await fetch(rsUrl, { headers: { authorization: `DPoP ${boundToken}`, dpop: await resourceProof(`${rsBase}/other`) } })).status).toBe(401);
+    expect(
+      (
+        await fetch(rsUrl, {
+          headers: { authorization: `DPoP ${boundToken}`, dpop: await resourceProof(`${rsBase}/other`) },
+        })
+      ).status,
+    ).toBe(401);
     const replay = await dpopPost(2, withNonce);
     expect(replay.status).toBe(400);
     expect(((await replay.json()) as Record<string, unknown>)['error']).toBe('invalid_dpop_proof');
@@ -140,32 +263,76 @@ describe('token service', () => {
     // a Security Context Token from client + server entropy: its resource server gets the key, others only "active"
     const SCT = 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512';
     const clientEntropy = randomBytes(32);
-    const sct = await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: SCT, client_entropy: clientEntropy.toString('base64url') });
+    const sct = await post(cluster, 1, '/token', {
+      grant_type: 'client_credentials',
+      requested_token_type: SCT,
+      client_entropy: clientEntropy.toString('base64url'),
+    });
     expect(sct).toMatchObject({ status: 200 });
     expect(sct.body).toMatchObject({ issued_token_type: SCT, token_type: 'N_A', key_size: 256, computed_key: true });
     const expectedKey = computedKey(clientEntropy, Buffer.from(sct.body['entropy'] as string, 'base64url'), 256);
-    const asRs = await post(cluster, 2, '/introspect', { token: sct.body['access_token'] as string }, basic('rs', SECRET));
+    const asRs = await post(
+      cluster,
+      2,
+      '/introspect',
+      { token: sct.body['access_token'] as string },
+      basic('rs', SECRET),
+    );
     expect(asRs.body).toMatchObject({ active: true, sub: 'app', aud: 'https://api.example' });
     const { plaintext } = await compactDecrypt(asRs.body['key_jwe'] as string, rsEnc.privateKey);
     expect(Buffer.from(plaintext).equals(Buffer.from(expectedKey))).toBe(true);
     const asApp = await post(cluster, 0, '/introspect', { token: sct.body['access_token'] as string });
     expect(asApp.body['active']).toBe(true);
     expect(asApp.body['key_jwe']).toBeUndefined();
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: SCT, client_entropy: 'AAAA' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: SCT, key_size: '64' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
-    expect((await post(cluster, 0, '/introspect', { token: 'urn:uuid:00000000-0000-4000-8000-000000000000' })).body).toEqual({ active: false });
+    expect(
+      await post(cluster, 1, '/token', {
+        grant_type: 'client_credentials',
+        requested_token_type: SCT,
+        client_entropy: 'AAAA',
+      }),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(
+      await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: SCT, key_size: '64' }),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(
+      (await post(cluster, 0, '/introspect', { token: 'urn:uuid:00000000-0000-4000-8000-000000000000' })).body,
+    ).toEqual({ active: false });
 
     // bad input: each a clear error, nothing issued
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('app', 'wrong-secret-wrong-secret'))).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('nobody', SECRET))).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, '')).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    expect(await post(cluster, 1, '/token', { grant_type: 'password' })).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', audience: 'https://evil.example' })).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials', requested_token_type: 'urn:example:unknown' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
-    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('exchanger', SECRET))).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
-    const other = await post(cluster, 1, '/token', { grant_type: 'client_credentials', audience: 'https://other.example' });
+    expect(
+      await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('app', 'wrong-secret-wrong-secret')),
+    ).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(
+      await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('nobody', SECRET)),
+    ).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, '')).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_client' },
+    });
+    expect(await post(cluster, 1, '/token', { grant_type: 'password' })).toMatchObject({
+      status: 400,
+      body: { error: 'unsupported_grant_type' },
+    });
+    expect(
+      await post(cluster, 1, '/token', { grant_type: 'client_credentials', audience: 'https://evil.example' }),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+    expect(
+      await post(cluster, 1, '/token', {
+        grant_type: 'client_credentials',
+        requested_token_type: 'urn:example:unknown',
+      }),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(
+      await post(cluster, 1, '/token', { grant_type: 'client_credentials' }, basic('exchanger', SECRET)),
+    ).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+    const other = await post(cluster, 1, '/token', {
+      grant_type: 'client_credentials',
+      audience: 'https://other.example',
+    });
     expect(other.status).toBe(200);
-    expect(await post(cluster, 1, '/revoke', { token: other.body['access_token'] as string }, basic('exchanger', SECRET))).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+    expect(
+      await post(cluster, 1, '/revoke', { token: other.body['access_token'] as string }, basic('exchanger', SECRET)),
+    ).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
   });
 
   it('exchanges on behalf of a user in both scenarios, never widening, renews, and takes private_key_jwt', async () => {
@@ -182,8 +349,23 @@ describe('token service', () => {
         ...FAST_CLUSTER_CONFIG,
         realms: { default: { ...FAST_CLUSTER_CONFIG.realms.default, issuer: ISSUER } },
         clients: [
-          { clientId: 'app', secretHash, grants: ['client_credentials', X], audiences: [S1, S2], scopes: ['read', 'write'], renewable: true },
-          { clientId: 'server-1', secretHash, jwksUri: `${keys.base}/jwks`, grants: [X], audiences: [S2], scopes: ['read', 'write'], delegation: true },
+          {
+            clientId: 'app',
+            secretHash,
+            grants: ['client_credentials', X],
+            audiences: [S1, S2],
+            scopes: ['read', 'write'],
+            renewable: true,
+          },
+          {
+            clientId: 'server-1',
+            secretHash,
+            jwksUri: `${keys.base}/jwks`,
+            grants: [X],
+            audiences: [S2],
+            scopes: ['read', 'write'],
+            delegation: true,
+          },
           { clientId: 'server-2', secretHash, grants: [X], audiences: [S2], delegation: true },
           { clientId: 'plain', secretHash, jwksUri: `${keys.base}/jwks`, grants: [X], audiences: [S2] },
         ],
@@ -194,54 +376,221 @@ describe('token service', () => {
       const now = () => Math.floor(Date.now() / 1000);
 
       // client-initiated: the app's token for both servers; server 1 acts with it towards server 2 only
-      const appToken = (await post(cluster, 0, '/token', { grant_type: 'client_credentials', audience: S1, scope: 'read write' }, as('app'))).body['access_token'] as string;
-      const both = await fetch(`${cluster.url(0)}/token`, { method: 'POST', headers: { authorization: as('app') }, body: new URLSearchParams([['grant_type', 'client_credentials'], ['audience', S1], ['audience', S2], ['scope', 'read write']]) });
+      const appToken = (
+        await post(
+          cluster,
+          0,
+          '/token',
+          { grant_type: 'client_credentials', audience: S1, scope: 'read write' },
+          as('app'),
+        )
+      ).body['access_token'] as string;
+      const both = await fetch(`${cluster.url(0)}/token`, {
+        method: 'POST',
+        headers: { authorization: as('app') },
+        body: new URLSearchParams([
+          ['grant_type', 'client_credentials'],
+          ['audience', S1],
+          ['audience', S2],
+          ['scope', 'read write'],
+        ]),
+      });
       const userToken = ((await both.json()) as Record<string, string>)['access_token']!;
       expect(decodeJwt(userToken).aud).toEqual([S1, S2]);
-      const onBehalf = await post(cluster, 1, '/token', { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2, scope: 'read' }, as('server-1'));
+      const onBehalf = await post(
+        cluster,
+        1,
+        '/token',
+        { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2, scope: 'read' },
+        as('server-1'),
+      );
       expect(onBehalf.status).toBe(200);
       const obo = decodeJwt(onBehalf.body['access_token'] as string);
-      expect(obo).toMatchObject({ sub: 'app', aud: S2, scope: 'read', act: { sub: 'server-1' }, client_id: 'server-1' });
+      expect(obo).toMatchObject({
+        sub: 'app',
+        aud: S2,
+        scope: 'read',
+        act: { sub: 'server-1' },
+        client_id: 'server-1',
+      });
       expect(obo.exp!).toBeLessThanOrEqual(decodeJwt(userToken).exp!);
-      expect(await post(cluster, 1, '/token', { grant_type: X, subject_token: appToken, subject_token_type: AT, audience: S2 }, as('server-1'))).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
-      expect(await post(cluster, 1, '/token', { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2, scope: 'admin' }, as('server-1'))).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
-      expect(await post(cluster, 1, '/token', { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2 }, as('plain'))).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
-      expect(await post(cluster, 1, '/token', { grant_type: X, subject_token: 'garbage', subject_token_type: AT }, as('server-1'))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
-      expect(await post(cluster, 1, '/token', { grant_type: X, subject_token: userToken, subject_token_type: 'urn:x' }, as('server-1'))).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+      expect(
+        await post(
+          cluster,
+          1,
+          '/token',
+          { grant_type: X, subject_token: appToken, subject_token_type: AT, audience: S2 },
+          as('server-1'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+      expect(
+        await post(
+          cluster,
+          1,
+          '/token',
+          { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2, scope: 'admin' },
+          as('server-1'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+      expect(
+        await post(
+          cluster,
+          1,
+          '/token',
+          { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2 },
+          as('plain'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+      expect(
+        await post(
+          cluster,
+          1,
+          '/token',
+          { grant_type: X, subject_token: 'garbage', subject_token_type: AT },
+          as('server-1'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect(
+        await post(
+          cluster,
+          1,
+          '/token',
+          { grant_type: X, subject_token: userToken, subject_token_type: 'urn:x' },
+          as('server-1'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
       // a revoked subject token can no longer be exchanged (revoked on node 1, exchanged on node 3)
       expect((await post(cluster, 0, '/revoke', { token: userToken }, as('app'))).status).toBe(200);
-      expect(await post(cluster, 2, '/token', { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2 }, as('server-1'))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect(
+        await post(
+          cluster,
+          2,
+          '/token',
+          { grant_type: X, subject_token: userToken, subject_token_type: AT, audience: S2 },
+          as('server-1'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
 
       // server-initiated: server 1 asserts alice itself (private_key_jwt too); server 2 chains on
-      const assertion = await (new SignJWT({ jti: 'user-1' }).setProtectedHeader({ alg: 'ES256', kid: 's1' }).setIssuer('server-1').setSubject('alice').setAudience(ISSUER).setIssuedAt().setExpirationTime(now() + 60).sign(s1.privateKey));
-      const clientAssertion = await new SignJWT({ jti: 'ca-1' }).setProtectedHeader({ alg: 'ES256', kid: 's1' }).setIssuer('server-1').setSubject('server-1').setAudience(`${ISSUER}/token`).setIssuedAt().setExpirationTime(now() + 60).sign(s1.privateKey);
-      const forAlice = await post(cluster, 2, '/token', { grant_type: X, subject_token: assertion, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: S2, client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion }, '');
+      const assertion = await new SignJWT({ jti: 'user-1' })
+        .setProtectedHeader({ alg: 'ES256', kid: 's1' })
+        .setIssuer('server-1')
+        .setSubject('alice')
+        .setAudience(ISSUER)
+        .setIssuedAt()
+        .setExpirationTime(now() + 60)
+        .sign(s1.privateKey);
+      const clientAssertion = await new SignJWT({ jti: 'ca-1' })
+        .setProtectedHeader({ alg: 'ES256', kid: 's1' })
+        .setIssuer('server-1')
+        .setSubject('server-1')
+        .setAudience(`${ISSUER}/token`)
+        .setIssuedAt()
+        .setExpirationTime(now() + 60)
+        .sign(s1.privateKey);
+      const forAlice = await post(
+        cluster,
+        2,
+        '/token',
+        {
+          grant_type: X,
+          subject_token: assertion,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+          audience: S2,
+          client_assertion_type: CLIENT_ASSERTION_TYPE,
+          client_assertion: clientAssertion,
+        },
+        '',
+      );
       expect(forAlice.status).toBe(200);
       const aliceToken = forAlice.body['access_token'] as string;
       expect(decodeJwt(aliceToken)).toMatchObject({ sub: 'alice', act: { sub: 'server-1' }, aud: S2 });
-      expect(await post(cluster, 0, '/token', { grant_type: X, subject_token: assertion, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: S2 }, as('server-1'))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
-      expect(await post(cluster, 0, '/token', { grant_type: X, subject_token: clientAssertion, subject_token_type: AT, client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion }, '')).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-      const plainAssertion = await new SignJWT({ jti: 'user-2' }).setProtectedHeader({ alg: 'ES256', kid: 's1' }).setIssuer('plain').setSubject('alice').setAudience(ISSUER).setIssuedAt().setExpirationTime(now() + 60).sign(s1.privateKey);
-      expect(await post(cluster, 0, '/token', { grant_type: X, subject_token: plainAssertion, subject_token_type: AT, audience: S2 }, as('plain'))).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
-      const chained = await post(cluster, 1, '/token', { grant_type: X, subject_token: aliceToken, subject_token_type: AT, audience: S2 }, as('server-2'));
-      expect(decodeJwt(chained.body['access_token'] as string)).toMatchObject({ sub: 'alice', act: { sub: 'server-2', act: { sub: 'server-1' } } });
+      expect(
+        await post(
+          cluster,
+          0,
+          '/token',
+          {
+            grant_type: X,
+            subject_token: assertion,
+            subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+            audience: S2,
+          },
+          as('server-1'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect(
+        await post(
+          cluster,
+          0,
+          '/token',
+          {
+            grant_type: X,
+            subject_token: clientAssertion,
+            subject_token_type: AT,
+            client_assertion_type: CLIENT_ASSERTION_TYPE,
+            client_assertion: clientAssertion,
+          },
+          '',
+        ),
+      ).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+      const plainAssertion = await new SignJWT({ jti: 'user-2' })
+        .setProtectedHeader({ alg: 'ES256', kid: 's1' })
+        .setIssuer('plain')
+        .setSubject('alice')
+        .setAudience(ISSUER)
+        .setIssuedAt()
+        .setExpirationTime(now() + 60)
+        .sign(s1.privateKey);
+      expect(
+        await post(
+          cluster,
+          0,
+          '/token',
+          { grant_type: X, subject_token: plainAssertion, subject_token_type: AT, audience: S2 },
+          as('plain'),
+        ),
+      ).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+      const chained = await post(
+        cluster,
+        1,
+        '/token',
+        { grant_type: X, subject_token: aliceToken, subject_token_type: AT, audience: S2 },
+        as('server-2'),
+      );
+      expect(decodeJwt(chained.body['access_token'] as string)).toMatchObject({
+        sub: 'alice',
+        act: { sub: 'server-2', act: { sub: 'server-1' } },
+      });
 
       // a node that was down while a token was revoked refuses it once it is back
-      const later = (await post(cluster, 0, '/token', { grant_type: 'client_credentials' }, as('app'))).body['access_token'] as string;
+      const later = (await post(cluster, 0, '/token', { grant_type: 'client_credentials' }, as('app'))).body[
+        'access_token'
+      ] as string;
       expect((await post(cluster, 2, '/introspect', { token: later }, as('app'))).body['active']).toBe(true);
       await cluster.stop(2);
       expect((await post(cluster, 0, '/revoke', { token: later }, as('app'))).status).toBe(200);
       await cluster.start(2);
-      await waitFor(async () => (await post(cluster, 2, '/introspect', { token: later }, as('app'))).status === 200, { message: 'node 3 answers introspection again' });
+      await waitFor(async () => (await post(cluster, 2, '/introspect', { token: later }, as('app'))).status === 200, {
+        message: 'node 3 answers introspection again',
+      });
       expect((await post(cluster, 2, '/introspect', { token: later }, as('app'))).body).toEqual({ active: false });
 
       // renewal: only renewable tokens, only by their client
-      const renewable = (await post(cluster, 0, '/token', { grant_type: 'client_credentials', renewable: 'true' }, as('app'))).body['access_token'] as string;
+      const renewable = (
+        await post(cluster, 0, '/token', { grant_type: 'client_credentials', renewable: 'true' }, as('app'))
+      ).body['access_token'] as string;
       const renewed = await post(cluster, 1, '/renew', { token: renewable }, as('app'));
       expect(renewed.status).toBe(200);
       expect(decodeJwt(renewed.body['access_token'] as string)).toMatchObject({ sub: 'app', renewable: true });
-      expect(await post(cluster, 1, '/renew', { token: appToken }, as('app'))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
-      expect(await post(cluster, 1, '/renew', { token: renewable }, as('server-1'))).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+      expect(await post(cluster, 1, '/renew', { token: appToken }, as('app'))).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_grant' },
+      });
+      expect(await post(cluster, 1, '/renew', { token: renewable }, as('server-1'))).toMatchObject({
+        status: 400,
+        body: { error: 'unauthorized_client' },
+      });
     } finally {
       await keys.close();
     }

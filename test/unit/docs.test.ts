@@ -33,7 +33,9 @@ function codesNamedIn(markdown: string): string[] {
 
 describe('generated references', () => {
   it('docs/configuration.md is what the generator renders now', () => {
-    expect(read(GENERATED_FILES.configuration), `${GENERATED_FILES.configuration} ${STALE}`).toBe(renderConfiguration());
+    expect(read(GENERATED_FILES.configuration), `${GENERATED_FILES.configuration} ${STALE}`).toBe(
+      renderConfiguration(),
+    );
   });
 
   it('docs/errors.md is what the generator renders now', () => {
@@ -45,22 +47,41 @@ describe('config descriptions (src/config/descriptions.ts)', () => {
   const paths = configPaths();
 
   it('lists options at documentation granularity', () => {
-    expect(paths).toEqual(expect.arrayContaining(['http.tls.certFile', 'realms.<name>', 'realms.<name>.keys.sig.alg', 'realms.<name>.keys.<use>.prePublishMs', 'clients']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'http.tls.certFile',
+        'realms.<name>',
+        'realms.<name>.keys.sig.alg',
+        'realms.<name>.keys.<use>.prePublishMs',
+        'clients',
+      ]),
+    );
     expect(paths.filter((p) => p.startsWith('clients.') || p.includes('.sig.prePublishMs'))).toEqual([]);
   });
 
   it('describe every option of the schema', () => {
-    expect(paths.filter((p) => !(p in CONFIG_DESCRIPTIONS)), 'options without a description').toEqual([]);
+    expect(
+      paths.filter((p) => !(p in CONFIG_DESCRIPTIONS)),
+      'options without a description',
+    ).toEqual([]);
   });
 
   it('describe only options the schema has', () => {
     const documented = [...Object.keys(CONFIG_DESCRIPTIONS), ...Object.keys(LOADER_DEFAULTS)];
-    expect(documented.filter((p) => !paths.includes(p)), 'descriptions of options the schema does not have').toEqual([]);
+    expect(
+      documented.filter((p) => !paths.includes(p)),
+      'descriptions of options the schema does not have',
+    ).toEqual([]);
   });
 });
 
 describe('error codes', () => {
-  const docs = ['README.md', ...readdirSync(resolve(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const docs = [
+    'README.md',
+    ...readdirSync(resolve(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
 
   it('docs/errors.md has a row for every code of ERROR_CODES', () => {
     const listed = new Set(tableRows(read(GENERATED_FILES.errors)).map((cells) => cells[0]));
@@ -68,22 +89,31 @@ describe('error codes', () => {
   });
 
   it('README.md and docs/*.md name only codes that exist', () => {
-    const unknown = docs.flatMap((file) => codesNamedIn(read(file)).filter((code) => !(code in ERROR_CODES)).map((code) => `${file}: ${code}`));
+    const unknown = docs.flatMap((file) =>
+      codesNamedIn(read(file))
+        .filter((code) => !(code in ERROR_CODES))
+        .map((code) => `${file}: ${code}`),
+    );
     expect([...new Set(unknown)]).toEqual([]);
   });
 });
 
 describe('defaults (src/config/defaults.ts)', () => {
-  const shown = new Map(tableRows(read(GENERATED_FILES.configuration)).map((cells) => [cells[0]?.replace(/`/g, ''), cells[1] ?? '']));
+  const shown = new Map(
+    tableRows(read(GENERATED_FILES.configuration)).map((cells) => [cells[0]?.replace(/`/g, ''), cells[1] ?? '']),
+  );
   const constants = Object.entries(defaults).filter(([name]) => name.startsWith('DEFAULT_'));
 
   it('shows every DEFAULT_* constant as the default of the keys it is the default of', () => {
     const wrong: string[] = [];
     for (const [name, value] of constants) {
-      const keys = configOptions().filter((o) => o.default !== undefined && JSON.stringify(o.default.value) === JSON.stringify(value));
+      const keys = configOptions().filter(
+        (o) => o.default !== undefined && JSON.stringify(o.default.value) === JSON.stringify(value),
+      );
       if (keys.length === 0 && !NOT_A_KEY_DEFAULT.has(name)) wrong.push(`${name} is no key's default`);
       for (const key of keys) {
-        if (!shown.get(key.path)?.startsWith(`\`${JSON.stringify(value)}\``)) wrong.push(`${name} is not shown as the default of ${key.path}`);
+        if (!shown.get(key.path)?.startsWith(`\`${JSON.stringify(value)}\``))
+          wrong.push(`${name} is not shown as the default of ${key.path}`);
       }
     }
     expect(wrong).toEqual([]);

@@ -18,13 +18,21 @@ describe('logs', () => {
     const lines = out.text().trim().split('\n');
     expect(lines).toHaveLength(1);
     const event = JSON.parse(lines[0]!) as Record<string, unknown>;
-    expect(event).toMatchObject({ level: 30, node: 'n1', component: 'http', msg: 'request', headers: { authorization: '[redacted]' } });
+    expect(event).toMatchObject({
+      level: 30,
+      node: 'n1',
+      component: 'http',
+      msg: 'request',
+      headers: { authorization: '[redacted]' },
+    });
     expect(out.text()).not.toContain('secret-token');
   });
 
   it('writes readable lines when asked (a terminal), with the same fields', () => {
     const out = capture();
-    createLogger({ level: 'info', name: 'n1', destination: out.stream, readable: true }).child({ component: 'cluster' }).warn({ peers: 2 }, 'member joined');
+    createLogger({ level: 'info', name: 'n1', destination: out.stream, readable: true })
+      .child({ component: 'cluster' })
+      .warn({ peers: 2 }, 'member joined');
     const text = out.text();
     expect(() => JSON.parse(text)).toThrow();
     expect(text).toMatch(/WARN/);

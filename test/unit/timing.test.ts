@@ -19,7 +19,7 @@ describe('timing profiles', () => {
     expect(forwardTimeoutMs(timingFor('local'))).toBeLessThan(forwardTimeoutMs(DEFAULT_TIMING));
   });
 
-  it('keep the register\'s own bounds in order in every profile', () => {
+  it("keep the register's own bounds in order in every profile", () => {
     for (const name of Object.keys(TIMING_PROFILES) as Array<keyof typeof TIMING_PROFILES>) {
       const t = timingFor(name);
       // a hedge fires well before a request times out, and a request well before the operation's deadline

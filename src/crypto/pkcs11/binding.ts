@@ -38,17 +38,47 @@ export interface Pkcs11Library {
   C_GenerateKey(session: Handle, mechanism: Mechanism, template: Attribute[]): Handle;
   C_CreateObject(session: Handle, template: Attribute[]): Handle;
   C_DestroyObject(session: Handle, object: Handle): void;
-  C_GetAttributeValue(session: Handle, object: Handle, template: Attribute[]): Array<{ readonly type: number; readonly value?: Buffer }>;
+  C_GetAttributeValue(
+    session: Handle,
+    object: Handle,
+    template: Attribute[],
+  ): Array<{ readonly type: number; readonly value?: Buffer }>;
   C_WrapKey(session: Handle, mechanism: Mechanism, wrappingKey: Handle, key: Handle, wrappedKey: Buffer): Buffer;
-  C_UnwrapKey(session: Handle, mechanism: Mechanism, unwrappingKey: Handle, wrappedKey: Buffer, template: Attribute[]): Handle;
+  C_UnwrapKey(
+    session: Handle,
+    mechanism: Mechanism,
+    unwrappingKey: Handle,
+    wrappedKey: Buffer,
+    template: Attribute[],
+  ): Handle;
 }
 
 /** The PKCS#11 constants keymesh uses, read from the binding (their values are fixed by the standard). */
 export const CONSTANT_NAMES = [
-  'CKA_CLASS', 'CKA_TOKEN', 'CKA_PRIVATE', 'CKA_LABEL', 'CKA_VALUE', 'CKA_KEY_TYPE', 'CKA_SENSITIVE', 'CKA_ENCRYPT',
-  'CKA_DECRYPT', 'CKA_WRAP', 'CKA_UNWRAP', 'CKA_SIGN', 'CKA_VERIFY', 'CKA_DERIVE', 'CKA_VALUE_LEN', 'CKA_EXTRACTABLE',
-  'CKO_SECRET_KEY', 'CKK_AES', 'CKK_GENERIC_SECRET', 'CKM_AES_KEY_GEN', 'CKM_AES_KEY_WRAP_PAD',
-  'CKF_SERIAL_SESSION', 'CKF_RW_SESSION', 'CKU_USER',
+  'CKA_CLASS',
+  'CKA_TOKEN',
+  'CKA_PRIVATE',
+  'CKA_LABEL',
+  'CKA_VALUE',
+  'CKA_KEY_TYPE',
+  'CKA_SENSITIVE',
+  'CKA_ENCRYPT',
+  'CKA_DECRYPT',
+  'CKA_WRAP',
+  'CKA_UNWRAP',
+  'CKA_SIGN',
+  'CKA_VERIFY',
+  'CKA_DERIVE',
+  'CKA_VALUE_LEN',
+  'CKA_EXTRACTABLE',
+  'CKO_SECRET_KEY',
+  'CKK_AES',
+  'CKK_GENERIC_SECRET',
+  'CKM_AES_KEY_GEN',
+  'CKM_AES_KEY_WRAP_PAD',
+  'CKF_SERIAL_SESSION',
+  'CKF_RW_SESSION',
+  'CKU_USER',
 ] as const;
 
 /** The constants by name. */
@@ -73,16 +103,25 @@ export async function loadPkcs11Binding(): Promise<Pkcs11Binding> {
     const imported = (await import(PACKAGE)) as { default?: Record<string, unknown> };
     mod = imported.default ?? (imported as Record<string, unknown>);
   } catch (err) {
-    throw new KeymeshError('ERR_PKCS11_MODULE', `the optional dependency ${PACKAGE} cannot be loaded (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); install it with "npm install ${PACKAGE}" (its native part builds with node-gyp: python3, make and a C++ compiler)`, { cause: err });
+    throw new KeymeshError(
+      'ERR_PKCS11_MODULE',
+      `the optional dependency ${PACKAGE} cannot be loaded (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); install it with "npm install ${PACKAGE}" (its native part builds with node-gyp: python3, make and a C++ compiler)`,
+      { cause: err },
+    );
   }
   const ck = {} as Record<string, number>;
   for (const name of CONSTANT_NAMES) {
     const value = mod[name];
-    if (typeof value !== 'number') throw new KeymeshError('ERR_PKCS11_MODULE', `${PACKAGE} does not define ${name}; it is not a version keymesh can use`);
+    if (typeof value !== 'number')
+      throw new KeymeshError(
+        'ERR_PKCS11_MODULE',
+        `${PACKAGE} does not define ${name}; it is not a version keymesh can use`,
+      );
     ck[name] = value;
   }
   const Library = mod.PKCS11 as new () => Pkcs11Library;
-  if (typeof Library !== 'function') throw new KeymeshError('ERR_PKCS11_MODULE', `${PACKAGE} has no PKCS11 class; it is not a version keymesh can use`);
+  if (typeof Library !== 'function')
+    throw new KeymeshError('ERR_PKCS11_MODULE', `${PACKAGE} has no PKCS11 class; it is not a version keymesh can use`);
   return { createLibrary: () => new Library(), ck: ck as Pkcs11Constants };
 }
 

@@ -8,13 +8,20 @@ export type FileProblem = { readonly kind: 'unreadable'; readonly code: string }
  * Reads `path` whole if it is a regular file of at most `maxBytes` bytes.
  * @throws the error `fail` makes of the problem.
  */
-export function readBoundedFile(path: string, maxBytes: number, fail: (problem: FileProblem, cause?: unknown) => Error): Buffer {
+export function readBoundedFile(
+  path: string,
+  maxBytes: number,
+  fail: (problem: FileProblem, cause?: unknown) => Error,
+): Buffer {
   let fd: number | undefined;
   let tooLarge = false;
   try {
     fd = openSync(path, 'r');
     const stat = fstatSync(fd);
-    if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: stat.isDirectory() ? 'EISDIR' : 'not a regular file' });
+    if (!stat.isFile())
+      throw Object.assign(new Error('not a regular file'), {
+        code: stat.isDirectory() ? 'EISDIR' : 'not a regular file',
+      });
     tooLarge = stat.size > maxBytes;
     if (!tooLarge) {
       const buf = Buffer.alloc(stat.size);

@@ -24,12 +24,25 @@ export interface PinSource {
 export function readPin(source: PinSource, env: Readonly<Record<string, string | undefined>>): string {
   if (source.pinEnv !== undefined) {
     const pin = env[source.pinEnv];
-    if (pin === undefined || pin === '') throw new KeymeshError('ERR_PKCS11_PIN', `the environment variable ${source.pinEnv} (the PIN, named by pinEnv) is not set or empty`);
+    if (pin === undefined || pin === '')
+      throw new KeymeshError(
+        'ERR_PKCS11_PIN',
+        `the environment variable ${source.pinEnv} (the PIN, named by pinEnv) is not set or empty`,
+      );
     return pin;
   }
   if (source.pinFile === undefined) throw new KeymeshError('ERR_PKCS11_PIN', 'no PIN source: give pinEnv or pinFile');
-  const text = readBoundedFile(source.pinFile, PIN_FILE_MAX_BYTES, (problem, cause) =>
-    new KeymeshError('ERR_PKCS11_PIN', problem.kind === 'too-large' ? `the PIN file ${source.pinFile} is larger than ${PIN_FILE_MAX_BYTES} bytes` : `cannot read the PIN file ${source.pinFile} (${problem.code})`, { cause }),
+  const text = readBoundedFile(
+    source.pinFile,
+    PIN_FILE_MAX_BYTES,
+    (problem, cause) =>
+      new KeymeshError(
+        'ERR_PKCS11_PIN',
+        problem.kind === 'too-large'
+          ? `the PIN file ${source.pinFile} is larger than ${PIN_FILE_MAX_BYTES} bytes`
+          : `cannot read the PIN file ${source.pinFile} (${problem.code})`,
+        { cause },
+      ),
   ).toString('utf8');
   const pin = text.replace(/\r?\n$/, '');
   if (pin === '') throw new KeymeshError('ERR_PKCS11_PIN', `the PIN file ${source.pinFile} is empty`);

@@ -8,7 +8,14 @@
  * initialised when it opens and finalised when it closes (the unseal process and the CLI each open one).
  */
 import { KeymeshError } from '../../errors.js';
-import { ckrOf, describePkcs11Error, loadPkcs11Binding, type Handle, type Pkcs11Constants, type Pkcs11Library } from './binding.js';
+import {
+  ckrOf,
+  describePkcs11Error,
+  loadPkcs11Binding,
+  type Handle,
+  type Pkcs11Constants,
+  type Pkcs11Library,
+} from './binding.js';
 
 /** Which token, through which module. */
 export interface TokenSelector {
@@ -52,7 +59,11 @@ export class TokenSession {
     try {
       lib.load(selector.module);
     } catch (err) {
-      throw new KeymeshError('ERR_PKCS11_MODULE', `cannot load the PKCS#11 module ${selector.module}: ${describePkcs11Error(err)}`, { cause: err });
+      throw new KeymeshError(
+        'ERR_PKCS11_MODULE',
+        `cannot load the PKCS#11 module ${selector.module}: ${describePkcs11Error(err)}`,
+        { cause: err },
+      );
     }
     const undo: Array<() => void> = [() => lib.close()];
     try {
@@ -89,14 +100,22 @@ export class TokenSession {
     const { ck } = this;
     const lib = this.lib;
     const found = call(() => {
-      lib.C_FindObjectsInit(this.#session, [{ type: ck.CKA_CLASS, value: ck.CKO_SECRET_KEY }, { type: ck.CKA_KEY_TYPE, value: ck.CKK_AES }, { type: ck.CKA_LABEL, value: label }]);
+      lib.C_FindObjectsInit(this.#session, [
+        { type: ck.CKA_CLASS, value: ck.CKO_SECRET_KEY },
+        { type: ck.CKA_KEY_TYPE, value: ck.CKK_AES },
+        { type: ck.CKA_LABEL, value: label },
+      ]);
       try {
         return lib.C_FindObjects(this.#session, 2);
       } finally {
         lib.C_FindObjectsFinal(this.#session);
       }
     }, `cannot search ${this.tokenName} for keys`);
-    if (found.length > 1) throw new KeymeshError('ERR_PKCS11_KEY_NOT_FOUND', `more than one AES key in ${this.tokenName} is labelled "${label}"; the label must name one key`);
+    if (found.length > 1)
+      throw new KeymeshError(
+        'ERR_PKCS11_KEY_NOT_FOUND',
+        `more than one AES key in ${this.tokenName} is labelled "${label}"; the label must name one key`,
+      );
     return found[0];
   }
 
@@ -112,7 +131,12 @@ export class TokenSession {
 }
 
 /** Runs `fn` on a session that is closed afterwards, whatever happens. */
-export async function withTokenSession<T>(selector: TokenSelector, pin: string, options: { readWrite: boolean }, fn: (session: TokenSession) => T): Promise<T> {
+export async function withTokenSession<T>(
+  selector: TokenSelector,
+  pin: string,
+  options: { readWrite: boolean },
+  fn: (session: TokenSession) => T,
+): Promise<T> {
   const session = await TokenSession.open(selector, pin, options);
   try {
     return fn(session);
@@ -148,17 +172,40 @@ function findSlot(lib: Pkcs11Library, selector: TokenSelector): { slot: Handle; 
   if (selector.slot !== undefined) {
     const wanted = BigInt(selector.slot);
     const slot = slots.find((s) => slotId(s) === wanted);
-    if (!slot) throw new KeymeshError('ERR_PKCS11_TOKEN_NOT_FOUND', `no token is present in slot ${selector.slot} of ${selector.module} (slots with a token: ${slots.slice(0, MAX_LISTED_TOKENS).map((s) => slotId(s).toString()).join(', ') || 'none'})`);
+    if (!slot)
+      throw new KeymeshError(
+        'ERR_PKCS11_TOKEN_NOT_FOUND',
+        `no token is present in slot ${selector.slot} of ${selector.module} (slots with a token: ${
+          slots
+            .slice(0, MAX_LISTED_TOKENS)
+            .map((s) => slotId(s).toString())
+            .join(', ') || 'none'
+        })`,
+      );
     return { slot, tokenName: `the token in slot ${selector.slot}` };
   }
   const label = selector.tokenLabel ?? '';
-  const labels = slots.map((s) => call(() => lib.C_GetTokenInfo(s), `cannot read the token in slot ${slotId(s)}`).label.trimEnd());
+  const labels = slots.map((s) =>
+    call(() => lib.C_GetTokenInfo(s), `cannot read the token in slot ${slotId(s)}`).label.trimEnd(),
+  );
   const matching = slots.filter((_, i) => labels[i] === label);
   if (matching.length === 0) {
-    const present = labels.filter(Boolean).slice(0, MAX_LISTED_TOKENS).map((l) => `"${l}"`).join(', ') || 'none';
-    throw new KeymeshError('ERR_PKCS11_TOKEN_NOT_FOUND', `no token labelled "${label}" in ${selector.module} (token labels present: ${present})`);
+    const present =
+      labels
+        .filter(Boolean)
+        .slice(0, MAX_LISTED_TOKENS)
+        .map((l) => `"${l}"`)
+        .join(', ') || 'none';
+    throw new KeymeshError(
+      'ERR_PKCS11_TOKEN_NOT_FOUND',
+      `no token labelled "${label}" in ${selector.module} (token labels present: ${present})`,
+    );
   }
-  if (matching.length > 1) throw new KeymeshError('ERR_PKCS11_TOKEN_NOT_FOUND', `${matching.length} tokens are labelled "${label}"; give managementKeyPkcs11.slot instead`);
+  if (matching.length > 1)
+    throw new KeymeshError(
+      'ERR_PKCS11_TOKEN_NOT_FOUND',
+      `${matching.length} tokens are labelled "${label}"; give managementKeyPkcs11.slot instead`,
+    );
   return { slot: matching[0]!, tokenName: `token "${label}"` };
 }
 
@@ -168,7 +215,14 @@ function login(lib: Pkcs11Library, ck: Pkcs11Constants, session: Handle, pin: st
   } catch (err) {
     const ckr = ckrOf(err);
     if (ckr === 'CKR_USER_ALREADY_LOGGED_IN') return;
-    if (ckr?.startsWith('CKR_PIN_')) throw new KeymeshError('ERR_PKCS11_PIN', `${tokenName} refused the PIN (${ckr}); each wrong PIN counts against the token's retry limit`, { cause: err });
-    throw new KeymeshError('ERR_PKCS11_MODULE', `cannot log in to ${tokenName}: ${describePkcs11Error(err)}`, { cause: err });
+    if (ckr?.startsWith('CKR_PIN_'))
+      throw new KeymeshError(
+        'ERR_PKCS11_PIN',
+        `${tokenName} refused the PIN (${ckr}); each wrong PIN counts against the token's retry limit`,
+        { cause: err },
+      );
+    throw new KeymeshError('ERR_PKCS11_MODULE', `cannot log in to ${tokenName}: ${describePkcs11Error(err)}`, {
+      cause: err,
+    });
   }
 }

@@ -7,7 +7,9 @@ import { isKeymeshError } from '../../errors.js';
 import { unwrapManagementKey, type UnsealRequest } from './unseal.js';
 
 /** The answer of the unseal process. */
-export type UnsealAnswer = { readonly ok: true; readonly key: string } | { readonly ok: false; readonly code: string; readonly message: string };
+export type UnsealAnswer =
+  | { readonly ok: true; readonly key: string }
+  | { readonly ok: false; readonly code: string; readonly message: string };
 
 function answerFor(err: unknown): UnsealAnswer {
   if (isKeymeshError(err)) return { ok: false, code: err.code, message: err.message };

@@ -34,9 +34,15 @@ export interface UnsealProcessOptions {
 export function unsealManagementKey(config: Pkcs11UnsealConfig, options: UnsealProcessOptions): Promise<ManagementKey> {
   const { timeoutMs, ...request } = config;
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(options.env)) if (value !== undefined && !WITHHELD_ENV.includes(name)) env[name] = value;
+  for (const [name, value] of Object.entries(options.env))
+    if (value !== undefined && !WITHHELD_ENV.includes(name)) env[name] = value;
   const script = options.childScript ?? fileURLToPath(new URL('./unseal-child.js', import.meta.url));
-  const child = fork(script, [], { env, execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+  const child = fork(script, [], {
+    env,
+    execArgv: [],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    serialization: 'json',
+  });
 
   return new Promise<ManagementKey>((resolve, reject) => {
     let settled = false;
@@ -48,10 +54,28 @@ export function unsealManagementKey(config: Pkcs11UnsealConfig, options: UnsealP
       if (outcome instanceof KeymeshError) reject(outcome);
       else resolve(outcome);
     };
-    const timer = setTimeout(() => finish(new KeymeshError('ERR_PKCS11_TIMEOUT', `unsealing the management key took longer than ${timeoutMs} ms (managementKeyPkcs11.timeoutMs); the unseal process was killed`)), timeoutMs);
-    child.on('error', (err) => finish(new KeymeshError('ERR_PKCS11_MODULE', `cannot run the unseal process: ${err.message}`, { cause: err })));
+    const timer = setTimeout(
+      () =>
+        finish(
+          new KeymeshError(
+            'ERR_PKCS11_TIMEOUT',
+            `unsealing the management key took longer than ${timeoutMs} ms (managementKeyPkcs11.timeoutMs); the unseal process was killed`,
+          ),
+        ),
+      timeoutMs,
+    );
+    child.on('error', (err) =>
+      finish(new KeymeshError('ERR_PKCS11_MODULE', `cannot run the unseal process: ${err.message}`, { cause: err })),
+    );
     // 'close' comes after the IPC channel closed, so an answer sent before exiting has arrived by then
-    child.once('close', (code, signal) => finish(new KeymeshError('ERR_PKCS11_MODULE', `the unseal process ended (${signal ?? `exit code ${code}`}) without an answer; the PKCS#11 module may have crashed`)));
+    child.once('close', (code, signal) =>
+      finish(
+        new KeymeshError(
+          'ERR_PKCS11_MODULE',
+          `the unseal process ended (${signal ?? `exit code ${code}`}) without an answer; the PKCS#11 module may have crashed`,
+        ),
+      ),
+    );
     child.once('message', (answer: unknown) => finish(fromAnswer(answer)));
     child.send(request satisfies UnsealRequest);
   });
@@ -66,7 +90,12 @@ function fromAnswer(answer: unknown): ManagementKey | KeymeshError {
       return err as KeymeshError;
     }
   }
-  if (a?.ok === false && typeof a.code === 'string' && typeof a.message === 'string' && Object.hasOwn(ERROR_CODES, a.code)) {
+  if (
+    a?.ok === false &&
+    typeof a.code === 'string' &&
+    typeof a.message === 'string' &&
+    Object.hasOwn(ERROR_CODES, a.code)
+  ) {
     return new KeymeshError(a.code as ErrorCode, a.message);
   }
   return new KeymeshError('ERR_PKCS11_MODULE', 'the unseal process gave an answer that is not one');

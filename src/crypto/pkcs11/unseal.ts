@@ -20,17 +20,27 @@ export type UnsealRequest = Omit<Pkcs11UnsealConfig, 'timeoutMs'>;
  * @throws KeymeshError `ERR_PKCS11_BLOB_MALFORMED`, `ERR_PKCS11_PIN`, `ERR_PKCS11_MODULE`,
  *   `ERR_PKCS11_TOKEN_NOT_FOUND`, `ERR_PKCS11_KEY_NOT_FOUND`, `ERR_PKCS11_UNWRAP_FAILED`.
  */
-export async function unwrapManagementKey(request: UnsealRequest, env: Readonly<Record<string, string | undefined>>): Promise<string> {
+export async function unwrapManagementKey(
+  request: UnsealRequest,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string> {
   const file = readWrappedKeyFile(request.wrappedKeyFile);
   const pin = readPin(request, env);
   return withTokenSession(request, pin, { readWrite: false }, (session) => {
     const aesKey = session.findAesKey(request.keyLabel);
-    if (!aesKey) throw new KeymeshError('ERR_PKCS11_KEY_NOT_FOUND', `${session.tokenName} holds no AES key labelled "${request.keyLabel}"`);
+    if (!aesKey)
+      throw new KeymeshError(
+        'ERR_PKCS11_KEY_NOT_FOUND',
+        `${session.tokenName} holds no AES key labelled "${request.keyLabel}"`,
+      );
     const bytes = unwrapSecret(session, aesKey, file.wrapped);
     const text = `${file.epoch !== undefined ? `${file.epoch}.` : ''}${bytes.toString('base64url')}`;
     bytes.fill(0);
     if (ManagementKey.parse(text, session.tokenName).fingerprint() !== file.fingerprint) {
-      throw new KeymeshError('ERR_PKCS11_UNWRAP_FAILED', `the key ${session.tokenName} unwrapped does not match the fingerprint in ${request.wrappedKeyFile}; the file was altered`);
+      throw new KeymeshError(
+        'ERR_PKCS11_UNWRAP_FAILED',
+        `the key ${session.tokenName} unwrapped does not match the fingerprint in ${request.wrappedKeyFile}; the file was altered`,
+      );
     }
     return text;
   });

@@ -44,15 +44,27 @@ export async function wrapManagementKey(request: WrapRequest): Promise<WrapResul
       let aesKey = session.findAesKey(request.keyLabel);
       const generatedAesKey = !aesKey;
       if (!aesKey) {
-        if (!request.generateAesKey) throw new KeymeshError('ERR_PKCS11_KEY_NOT_FOUND', `${session.tokenName} holds no AES key labelled "${request.keyLabel}" (--generate-aes-key creates one)`);
+        if (!request.generateAesKey)
+          throw new KeymeshError(
+            'ERR_PKCS11_KEY_NOT_FOUND',
+            `${session.tokenName} holds no AES key labelled "${request.keyLabel}" (--generate-aes-key creates one)`,
+          );
         aesKey = generateWrappingKey(session, request.keyLabel);
       }
       const wrapped = wrapSecret(session, aesKey, secret);
       const check = unwrapSecret(session, aesKey, wrapped);
       const same = wrapped.length === WRAPPED_KEY_BYTES && check.equals(secret);
       check.fill(0);
-      if (!same) throw new KeymeshError('ERR_PKCS11_UNWRAP_FAILED', `${session.tokenName} did not unwrap its own wrap of the management key back to the same key`);
-      return { wrappedKey: { wrapped, fingerprint, ...(key.epoch > 1 ? { epoch: key.epoch } : {}) }, generatedAesKey, tokenName: session.tokenName };
+      if (!same)
+        throw new KeymeshError(
+          'ERR_PKCS11_UNWRAP_FAILED',
+          `${session.tokenName} did not unwrap its own wrap of the management key back to the same key`,
+        );
+      return {
+        wrappedKey: { wrapped, fingerprint, ...(key.epoch > 1 ? { epoch: key.epoch } : {}) },
+        generatedAesKey,
+        tokenName: session.tokenName,
+      };
     });
   } finally {
     secret.fill(0);

@@ -60,14 +60,24 @@ export function encodeWrappedKey(key: WrappedKey): string {
  * @throws KeymeshError `ERR_PKCS11_BLOB_MALFORMED` unless it is a version-1 file with a wrap of the right size.
  */
 export function decodeWrappedKey(text: string, source: string): WrappedKey {
-  const malformed = (why: string) => new KeymeshError('ERR_PKCS11_BLOB_MALFORMED', `the wrapped-key file ${source} ${why}; make it again with "keymesh pkcs11-wrap-key"`);
+  const malformed = (why: string) =>
+    new KeymeshError(
+      'ERR_PKCS11_BLOB_MALFORMED',
+      `the wrapped-key file ${source} ${why}; make it again with "keymesh pkcs11-wrap-key"`,
+    );
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw malformed('is not JSON (truncated?)');
   }
-  if (typeof json === 'object' && json !== null && 'version' in json && json.version !== WRAPPED_KEY_VERSION && typeof json.version === 'number') {
+  if (
+    typeof json === 'object' &&
+    json !== null &&
+    'version' in json &&
+    json.version !== WRAPPED_KEY_VERSION &&
+    typeof json.version === 'number'
+  ) {
     throw malformed(`has version ${json.version}; this release reads version ${WRAPPED_KEY_VERSION}`);
   }
   const parsed = fileSchema.safeParse(json);
@@ -76,8 +86,13 @@ export function decodeWrappedKey(text: string, source: string): WrappedKey {
     throw malformed(`is not a keymesh wrapped key (${issue.path.join('.') || 'the file'}: ${issue.message})`);
   }
   const wrapped = Buffer.from(parsed.data.wrapped, 'base64url');
-  if (wrapped.length !== WRAPPED_KEY_BYTES) throw malformed(`holds a wrap of ${wrapped.length} bytes; a wrapped management key has ${WRAPPED_KEY_BYTES}`);
-  return { wrapped, fingerprint: parsed.data.fingerprint, ...(parsed.data.epoch !== undefined ? { epoch: parsed.data.epoch } : {}) };
+  if (wrapped.length !== WRAPPED_KEY_BYTES)
+    throw malformed(`holds a wrap of ${wrapped.length} bytes; a wrapped management key has ${WRAPPED_KEY_BYTES}`);
+  return {
+    wrapped,
+    fingerprint: parsed.data.fingerprint,
+    ...(parsed.data.epoch !== undefined ? { epoch: parsed.data.epoch } : {}),
+  };
 }
 
 /**
@@ -85,8 +100,17 @@ export function decodeWrappedKey(text: string, source: string): WrappedKey {
  * @throws KeymeshError `ERR_PKCS11_BLOB_MALFORMED` when it is unreadable, too large or malformed.
  */
 export function readWrappedKeyFile(path: string): WrappedKey {
-  const bytes = readBoundedFile(path, WRAPPED_KEY_FILE_MAX_BYTES, (problem, cause) =>
-    new KeymeshError('ERR_PKCS11_BLOB_MALFORMED', problem.kind === 'too-large' ? `the wrapped-key file ${path} is larger than ${WRAPPED_KEY_FILE_MAX_BYTES} bytes` : `cannot read the wrapped-key file ${path} (${problem.code})`, { cause }),
+  const bytes = readBoundedFile(
+    path,
+    WRAPPED_KEY_FILE_MAX_BYTES,
+    (problem, cause) =>
+      new KeymeshError(
+        'ERR_PKCS11_BLOB_MALFORMED',
+        problem.kind === 'too-large'
+          ? `the wrapped-key file ${path} is larger than ${WRAPPED_KEY_FILE_MAX_BYTES} bytes`
+          : `cannot read the wrapped-key file ${path} (${problem.code})`,
+        { cause },
+      ),
   );
   return decodeWrappedKey(bytes.toString('utf8'), path);
 }

@@ -23,11 +23,17 @@ const putBody = z.strictObject({
 export function registerAdminFaultRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const admin = deps.auth.requires('admin');
   const faults = () => {
-    if (!deps.faults) throw new KeymeshError('ERR_NOT_FOUND', 'fault injection is off: this node was not started with --allow-fault-injection');
+    if (!deps.faults)
+      throw new KeymeshError(
+        'ERR_NOT_FOUND',
+        'fault injection is off: this node was not started with --allow-fault-injection',
+      );
     return deps.faults;
   };
 
-  app.get('/v1/faults', { preHandler: admin }, async (_req, reply) => reply.header('cache-control', 'no-store').send(faults().state()));
+  app.get('/v1/faults', { preHandler: admin }, async (_req, reply) =>
+    reply.header('cache-control', 'no-store').send(faults().state()),
+  );
 
   app.put('/v1/faults', { preHandler: admin }, async (req, reply) => {
     const injected = faults();

@@ -20,7 +20,8 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: HttpDeps): vo
 
   app.get('/v1/keys', { preHandler: admin }, async (req, reply) => {
     const { realm } = parseInput(listQuery, req.query, 'query');
-    if (realm !== undefined && !config.realms[realm]) throw new KeymeshError('ERR_NOT_FOUND', `no realm named ${realm}`);
+    if (realm !== undefined && !config.realms[realm])
+      throw new KeymeshError('ERR_NOT_FOUND', `no realm named ${realm}`);
     const keys = keyring.list(realm === undefined ? {} : { realm }).sort(compareKeys);
     return reply.header('cache-control', 'no-store').send({
       node: deps.nodeId,

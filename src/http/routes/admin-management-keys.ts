@@ -7,9 +7,17 @@ import { requirePrivateChannel } from '../transport.js';
 import { parseInput } from '../validate.js';
 
 const epochParams = z.strictObject({ epoch: z.coerce.number().int().min(1).max(1_000_000) });
-const installBody = z.strictObject({
-  key: z.string().regex(/^(?:[1-9][0-9]{0,6}\.)?[A-Za-z0-9_-]{43}$/, 'a management key: 43 characters of base64url, optionally after "<epoch>."').optional(),
-}).default({});
+const installBody = z
+  .strictObject({
+    key: z
+      .string()
+      .regex(
+        /^(?:[1-9][0-9]{0,6}\.)?[A-Za-z0-9_-]{43}$/,
+        'a management key: 43 characters of base64url, optionally after "<epoch>."',
+      )
+      .optional(),
+  })
+  .default({});
 
 /**
  * The management-key rotation (`admin`, `src/management-key/rotation.ts`):
@@ -36,19 +44,34 @@ export function registerManagementKeyRoutes(app: FastifyInstance, deps: HttpDeps
     // a management key (the one sent, or the one generated and answered) only over HTTPS or on loopback
     requirePrivateChannel(req);
     const { key } = parseInput(installBody, req.body ?? {}, 'body');
-    await recordOperatorChange(deps, req, (operator) => ({ event: 'management-key:step', operator, step: 'install', epoch: 0 }));
+    await recordOperatorChange(deps, req, (operator) => ({
+      event: 'management-key:step',
+      operator,
+      step: 'install',
+      epoch: 0,
+    }));
     return reply.header('cache-control', 'no-store').send(await rotation().install(key));
   });
 
   app.post('/v1/management-keys/:epoch/use', { preHandler: admin }, async (req, reply) => {
     const { epoch } = parseInput(epochParams, req.params, 'path');
-    await recordOperatorChange(deps, req, (operator) => ({ event: 'management-key:step', operator, step: 'use', epoch }));
+    await recordOperatorChange(deps, req, (operator) => ({
+      event: 'management-key:step',
+      operator,
+      step: 'use',
+      epoch,
+    }));
     return reply.header('cache-control', 'no-store').send(await rotation().use(epoch));
   });
 
   app.delete('/v1/management-keys/:epoch', { preHandler: admin }, async (req, reply) => {
     const { epoch } = parseInput(epochParams, req.params, 'path');
-    await recordOperatorChange(deps, req, (operator) => ({ event: 'management-key:step', operator, step: 'remove', epoch }));
+    await recordOperatorChange(deps, req, (operator) => ({
+      event: 'management-key:step',
+      operator,
+      step: 'remove',
+      epoch,
+    }));
     return reply.header('cache-control', 'no-store').send(await rotation().remove(epoch));
   });
 }

@@ -5,7 +5,14 @@ import { KeymeshError } from '../../errors.js';
 import type { ChangeOutcome } from '../../registrations/log.js';
 import type { RegistrationKind } from '../../registrations/records.js';
 import type { Registry } from '../../registrations/registry.js';
-import { KIND_BY_PATH, newSecret, redact, shapeRecord, type KindPath, type Shaped } from '../../registrations/requests.js';
+import {
+  KIND_BY_PATH,
+  newSecret,
+  redact,
+  shapeRecord,
+  type KindPath,
+  type Shaped,
+} from '../../registrations/requests.js';
 import type { HttpDeps } from '../deps.js';
 import { recordOperatorChange } from '../operator-audit.js';
 import { requirePrivateChannel } from '../transport.js';
@@ -13,7 +20,12 @@ import { parseInput } from '../validate.js';
 
 const kindParams = z.strictObject({ kinds: z.enum(Object.keys(KIND_BY_PATH) as [KindPath, ...KindPath[]]) });
 const itemParams = kindParams.extend({ id: z.string().min(1).max(512) });
-const realmQuery = z.strictObject({ realm: z.string().regex(/^[a-z0-9_-]{1,64}$/, 'a realm name').default(DEFAULT_REALM) });
+const realmQuery = z.strictObject({
+  realm: z
+    .string()
+    .regex(/^[a-z0-9_-]{1,64}$/, 'a realm name')
+    .default(DEFAULT_REALM),
+});
 const secretBody = z.strictObject({ keepPrevious: z.boolean().default(false) }).default({ keepPrevious: false });
 
 /**
@@ -38,8 +50,14 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
   };
   /** Issuers and resource servers decide whose user tokens release users' secrets, and to whom: `trust` too. */
   const mayChange = (req: FastifyRequest, kind: RegistrationKind) => {
-    if ((kind === 'issuer' || kind === 'resource-server') && !deps.auth.scopesOf(req.headers.authorization).includes('trust')) {
-      throw new KeymeshError('ERR_FORBIDDEN', `changing a ${kind} needs an operator token with scope "trust" too: it decides who receives users' secrets`);
+    if (
+      (kind === 'issuer' || kind === 'resource-server') &&
+      !deps.auth.scopesOf(req.headers.authorization).includes('trust')
+    ) {
+      throw new KeymeshError(
+        'ERR_FORBIDDEN',
+        `changing a ${kind} needs an operator token with scope "trust" too: it decides who receives users' secrets`,
+      );
     }
   };
   const target = (req: FastifyRequest) => {
@@ -47,7 +65,12 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     const { realm } = parseInput(realmQuery, req.query, 'query');
     const kind = KIND_BY_PATH[kinds];
     if (kind === 'operator' ? realm !== DEFAULT_REALM : !deps.config.realms[realm]) {
-      throw new KeymeshError('ERR_INVALID_REQUEST', kind === 'operator' ? 'query.realm: operator tokens belong to no realm; leave it out' : `query.realm: no realm "${realm}" is configured on this node`);
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        kind === 'operator'
+          ? 'query.realm: operator tokens belong to no realm; leave it out'
+          : `query.realm: no realm "${realm}" is configured on this node`,
+      );
     }
     return { kind, realm, id };
   };
@@ -64,23 +87,42 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
   app.get('/v1/registrations', { preHandler: admin }, async (_req, reply) => {
     const r = registry();
     return answer(reply, 200, {
-      version: r.version, phase: r.phase, fileDigest: r.fileDigest, bootstrap: r.log.bootstrap ?? null, differences: r.differences(),
-      registrations: r.log.list().map((g) => ({ kind: g.kind, realm: g.realm, id: g.id, version: g.version, by: g.by })),
+      version: r.version,
+      phase: r.phase,
+      fileDigest: r.fileDigest,
+      bootstrap: r.log.bootstrap ?? null,
+      differences: r.differences(),
+      registrations: r.log
+        .list()
+        .map((g) => ({ kind: g.kind, realm: g.realm, id: g.id, version: g.version, by: g.by })),
     });
   });
 
   app.get('/v1/registrations/:kinds', { preHandler: admin }, async (req, reply) => {
     const { kinds } = parseInput(kindParams, req.params, 'path');
-    const realm = (req.query as { realm?: unknown }).realm === undefined ? undefined : parseInput(realmQuery, req.query, 'query').realm;
+    const realm =
+      (req.query as { realm?: unknown }).realm === undefined
+        ? undefined
+        : parseInput(realmQuery, req.query, 'query').realm;
     const r = registry();
     const kind = KIND_BY_PATH[kinds];
-    return answer(reply, 200, { version: r.version, items: r.log.list(kind, realm).map((g) => ({ kind, realm: g.realm, id: g.id, version: g.version, by: g.by, record: redact(kind, g.record) })) });
+    return answer(reply, 200, {
+      version: r.version,
+      items: r.log
+        .list(kind, realm)
+        .map((g) => ({ kind, realm: g.realm, id: g.id, version: g.version, by: g.by, record: redact(kind, g.record) })),
+    });
   });
 
   app.get('/v1/registrations/:kinds/:id', { preHandler: admin }, async (req, reply) => {
     const { kind, realm, id } = target(req);
     const held = item(registry(), kind, realm, id);
-    return answer(reply, 200, { kind, realm, id, version: held.version, by: held.by, record: redact(kind, held.record) }, held.version);
+    return answer(
+      reply,
+      200,
+      { kind, realm, id, version: held.version, by: held.by, record: redact(kind, held.record) },
+      held.version,
+    );
   });
 
   app.put('/v1/registrations/:kinds/:id', { preHandler: admin }, async (req, reply) => {
@@ -88,22 +130,43 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     const r = registry();
     mayChange(req, kind);
     const existing = r.log.get(kind, realm, id);
-    if (kind === 'operator' && id === 'admin') throw new KeymeshError('ERR_INVALID_REQUEST', 'path.id: "admin" is the name of each node\'s own admin token');
+    if (kind === 'operator' && id === 'admin')
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'path.id: "admin" is the name of each node\'s own admin token');
     const shaped = shapeRecord(kind, realm, id, req.body, existing?.record, deps.config);
     // a credential carried over from the record read here, and an operator checked against the one read here, are
     // written only over that same version
-    const expects = precondition(req, existing?.version) ?? (shaped.kept || kind === 'operator' ? existing?.version ?? 0 : undefined);
+    const expects =
+      precondition(req, existing?.version) ??
+      (shaped.kept || kind === 'operator' ? (existing?.version ?? 0) : undefined);
     if (kind === 'operator') {
       grantsOnlyHeld(deps, req, (shaped.record as { scopes: readonly string[] }).scopes);
       if (existing) grantsOnlyHeld(deps, req, (existing.record as { scopes: readonly string[] }).scopes);
-      if (deps.auth.nameOf((shaped.record as { hash: string }).hash) !== undefined && deps.auth.nameOf((shaped.record as { hash: string }).hash) !== id) {
+      if (
+        deps.auth.nameOf((shaped.record as { hash: string }).hash) !== undefined &&
+        deps.auth.nameOf((shaped.record as { hash: string }).hash) !== id
+      ) {
         throw new KeymeshError('ERR_INVALID_REQUEST', 'body.hash: another operator has this token');
       }
     }
     if (shaped.secret) requirePrivateChannel(req);
-    await recordOperatorChange(deps, req, (operator) => ({ event: 'registration:change', operator, op: 'put', kind, realm, id }));
+    await recordOperatorChange(deps, req, (operator) => ({
+      event: 'registration:change',
+      operator,
+      op: 'put',
+      kind,
+      realm,
+      id,
+    }));
     const by = deps.auth.authorize(req.headers.authorization, 'admin');
-    const outcome = await r.change({ op: 'put', kind, realm, id, record: shaped.record, by, ...(expects === undefined ? {} : { expects }) });
+    const outcome = await r.change({
+      op: 'put',
+      kind,
+      realm,
+      id,
+      record: shaped.record,
+      by,
+      ...(expects === undefined ? {} : { expects }),
+    });
     return answered(reply, outcome, kind, realm, id, shaped, existing === undefined ? 201 : 200);
   });
 
@@ -114,8 +177,22 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     const held = item(r, kind, realm, id);
     const expects = precondition(req, held.version) ?? held.version;
     if (kind === 'operator') grantsOnlyHeld(deps, req, (held.record as { scopes: readonly string[] }).scopes);
-    await recordOperatorChange(deps, req, (operator) => ({ event: 'registration:change', operator, op: 'delete', kind, realm, id }));
-    const outcome = await r.change({ op: 'delete', kind, realm, id, by: deps.auth.authorize(req.headers.authorization, 'admin'), expects });
+    await recordOperatorChange(deps, req, (operator) => ({
+      event: 'registration:change',
+      operator,
+      op: 'delete',
+      kind,
+      realm,
+      id,
+    }));
+    const outcome = await r.change({
+      op: 'delete',
+      kind,
+      realm,
+      id,
+      by: deps.auth.authorize(req.headers.authorization, 'admin'),
+      expects,
+    });
     if (outcome.outcome === 'conflict') throw conflict(kind, realm, id, outcome.current);
     if (outcome.outcome === 'refused') throw new KeymeshError('ERR_INVALID_REQUEST', outcome.reason);
     return answer(reply, 200, { kind, realm, id, deleted: true, version: outcome.version });
@@ -131,15 +208,44 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     if (kind === 'operator') grantsOnlyHeld(deps, req, (held.record as { scopes: readonly string[] }).scopes);
     const shaped = newSecret(kind, held.record, keepPrevious);
     requirePrivateChannel(req);
-    await recordOperatorChange(deps, req, (operator) => ({ event: 'registration:change', operator, op: 'secret', kind, realm, id }));
-    const outcome = await r.change({ op: 'put', kind, realm, id, record: shaped.record, by: deps.auth.authorize(req.headers.authorization, 'admin'), expects });
+    await recordOperatorChange(deps, req, (operator) => ({
+      event: 'registration:change',
+      operator,
+      op: 'secret',
+      kind,
+      realm,
+      id,
+    }));
+    const outcome = await r.change({
+      op: 'put',
+      kind,
+      realm,
+      id,
+      record: shaped.record,
+      by: deps.auth.authorize(req.headers.authorization, 'admin'),
+      expects,
+    });
     return answered(reply, outcome, kind, realm, id, shaped, 200);
   });
 
-  function answered(reply: FastifyReply, outcome: ChangeOutcome, kind: RegistrationKind, realm: string, id: string, shaped: Shaped, status: number) {
+  function answered(
+    reply: FastifyReply,
+    outcome: ChangeOutcome,
+    kind: RegistrationKind,
+    realm: string,
+    id: string,
+    shaped: Shaped,
+    status: number,
+  ) {
     if (outcome.outcome === 'conflict') throw conflict(kind, realm, id, outcome.current);
-    if (outcome.outcome === 'refused') throw new KeymeshError('ERR_INVALID_REQUEST', outcome.reason.replace(/^record\./, 'body.'));
-    return answer(reply, status, { kind, realm, id, version: outcome.version, record: redact(kind, shaped.record), ...(shaped.secret ?? {}) }, outcome.version);
+    if (outcome.outcome === 'refused')
+      throw new KeymeshError('ERR_INVALID_REQUEST', outcome.reason.replace(/^record\./, 'body.'));
+    return answer(
+      reply,
+      status,
+      { kind, realm, id, version: outcome.version, record: redact(kind, shaped.record), ...(shaped.secret ?? {}) },
+      outcome.version,
+    );
   }
 }
 
@@ -150,14 +256,23 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
 function precondition(req: FastifyRequest, current: number | undefined): number | undefined {
   const ifMatch = req.headers['if-match'];
   const ifNoneMatch = req.headers['if-none-match'];
-  if (ifMatch !== undefined && ifNoneMatch !== undefined) throw new KeymeshError('ERR_INVALID_REQUEST', 'headers: give If-Match or If-None-Match, not both');
+  if (ifMatch !== undefined && ifNoneMatch !== undefined)
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'headers: give If-Match or If-None-Match, not both');
   if (ifNoneMatch !== undefined) {
-    if (ifNoneMatch.trim() !== '*') throw new KeymeshError('ERR_INVALID_REQUEST', 'headers.if-none-match: only "*" (create, never replace) is understood');
+    if (ifNoneMatch.trim() !== '*')
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        'headers.if-none-match: only "*" (create, never replace) is understood',
+      );
     return 0;
   }
   if (ifMatch === undefined) return undefined;
   if (ifMatch.trim() === '*') {
-    if (current === undefined) throw new KeymeshError('ERR_REGISTRATION_CONFLICT', 'If-Match: * names a registration that does not exist; nothing changed');
+    if (current === undefined)
+      throw new KeymeshError(
+        'ERR_REGISTRATION_CONFLICT',
+        'If-Match: * names a registration that does not exist; nothing changed',
+      );
     return current;
   }
   const m = /^\s*(?:W\/)?"?([0-9]{1,15})"?\s*$/.exec(ifMatch);
@@ -166,14 +281,21 @@ function precondition(req: FastifyRequest, current: number | undefined): number 
 }
 
 function conflict(kind: RegistrationKind, realm: string, id: string, current: number): KeymeshError {
-  return new KeymeshError('ERR_REGISTRATION_CONFLICT', current === 0
-    ? `${kind} ${id} in realm ${realm} does not exist (any more); nothing changed`
-    : `${kind} ${id} in realm ${realm} is at version ${current} now; nothing changed (read it again and retry)`);
+  return new KeymeshError(
+    'ERR_REGISTRATION_CONFLICT',
+    current === 0
+      ? `${kind} ${id} in realm ${realm} does not exist (any more); nothing changed`
+      : `${kind} ${id} in realm ${realm} is at version ${current} now; nothing changed (read it again and retry)`,
+  );
 }
 
 /** An operator grants no scope its own token lacks. */
 function grantsOnlyHeld(deps: HttpDeps, req: FastifyRequest, scopes: readonly string[]): void {
   const held = deps.auth.scopesOf(req.headers.authorization);
   const missing = scopes.filter((s) => !held.includes(s as never));
-  if (missing.length > 0) throw new KeymeshError('ERR_FORBIDDEN', `an operator cannot grant a scope it does not hold (${missing.join(', ')})`);
+  if (missing.length > 0)
+    throw new KeymeshError(
+      'ERR_FORBIDDEN',
+      `an operator cannot grant a scope it does not hold (${missing.join(', ')})`,
+    );
 }

@@ -8,7 +8,12 @@ import { recordOperatorChange } from '../operator-audit.js';
 import { parseInput } from '../validate.js';
 
 /** Printable text: no control characters (a user token's `iss` and `sub` never hold any). */
-const printable = (max: number) => z.string().min(1).max(max).regex(/^[^\u0000-\u001f\u007f]+$/, 'must be printable text (no control characters)');
+const printable = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\u0000-\u001f\u007f]+$/, 'must be printable text (no control characters)');
 
 const eraseBody = z.strictObject({ issuer: printable(512), subject: printable(1024), force: z.boolean().optional() });
 
@@ -27,9 +32,14 @@ export function registerAdminSecretRoutes(app: FastifyInstance, deps: HttpDeps):
 
   app.post('/v1/secrets/erase', { preHandler: admin }, async (req, reply) => {
     const { issuer, subject, force } = parseInput(eraseBody, req.body, 'body');
-    const knownIssuer = (deps.registry ? (deps.registry.records('issuer') as Array<{ issuer: string }>) : deps.config.trustedIssuers).some((t) => t.issuer === issuer);
+    const knownIssuer = (
+      deps.registry ? (deps.registry.records('issuer') as Array<{ issuer: string }>) : deps.config.trustedIssuers
+    ).some((t) => t.issuer === issuer);
     if (!knownIssuer && force !== true) {
-      throw new KeymeshError('ERR_INVALID_REQUEST', 'body field issuer: not one of the trusted issuers; an erasure is for ever, so check it for a typo, or send force: true to erase a user of another issuer');
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        'body field issuer: not one of the trusted issuers; an erasure is for ever, so check it for a typo, or send force: true to erase a user of another issuer',
+      );
     }
     const agreement = deps.agreement;
     if (!agreement) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the register');

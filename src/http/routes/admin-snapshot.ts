@@ -26,7 +26,11 @@ export function registerAdminSnapshotRoutes(app: FastifyInstance, deps: HttpDeps
     const service = snapshots();
     await recordOperatorChange(deps, req, (operator) => ({ event: 'snapshot:save', operator }));
     const bytes = Readable.from(service.snapshot(), { objectMode: false });
-    return reply.header('cache-control', 'no-store').header('content-disposition', 'attachment; filename="keymesh.snapshot"').type(SNAPSHOT_TYPE).send(bytes);
+    return reply
+      .header('cache-control', 'no-store')
+      .header('content-disposition', 'attachment; filename="keymesh.snapshot"')
+      .type(SNAPSHOT_TYPE)
+      .send(bytes);
   });
 
   // the file is handed to the route as the request stream itself; only this route's scope parses it so
@@ -34,11 +38,14 @@ export function registerAdminSnapshotRoutes(app: FastifyInstance, deps: HttpDeps
     scope.addContentTypeParser(SNAPSHOT_TYPE, (_req, payload, done) => done(null, payload));
     scope.post('/v1/restore', { preHandler: admin }, async (req, reply) => {
       const service = snapshots();
-      if (!(req.body instanceof Readable)) throw new KeymeshError('ERR_UNSUPPORTED_MEDIA_TYPE', `send the snapshot file as ${SNAPSHOT_TYPE}`);
+      if (!(req.body instanceof Readable))
+        throw new KeymeshError('ERR_UNSUPPORTED_MEDIA_TYPE', `send the snapshot file as ${SNAPSHOT_TYPE}`);
       await recordOperatorChange(deps, req, (operator) => ({ event: 'snapshot:restore', operator }));
       // registrations grant scopes and trust: restored only for a caller that holds every scope
       const scopes = deps.auth.scopesOf(req.headers.authorization);
-      const report = await service.restore(req.body, { registrations: OPERATOR_SCOPES.every((s) => scopes.includes(s)) });
+      const report = await service.restore(req.body, {
+        registrations: OPERATOR_SCOPES.every((s) => scopes.includes(s)),
+      });
       return reply.header('cache-control', 'no-store').send(report);
     });
   });

@@ -8,7 +8,10 @@ import { parseInput } from '../validate.js';
 import { OWN_ASSERTION_LIFETIME_S, signClientAssertion } from '../../secret-server/own-assertions.js';
 
 const decryptBody = z.strictObject({ jwe: z.string().min(1), realm: z.string().max(64).default(DEFAULT_REALM) });
-const assertionBody = z.strictObject({ audience: z.string().min(1).max(512), realm: z.string().max(64).default(DEFAULT_REALM) });
+const assertionBody = z.strictObject({
+  audience: z.string().min(1).max(512),
+  realm: z.string().max(64).default(DEFAULT_REALM),
+});
 
 /**
  * The `backend` routes, for the backend beside the node: `POST /v1/decrypt` (the POP's private half) and
@@ -20,8 +23,16 @@ export function registerDecryptRoute(app: FastifyInstance, deps: HttpDeps): void
     const { audience, realm } = parseInput(assertionBody, req.body, 'body');
     const realmConfig = deps.config.realms[realm];
     if (!realmConfig) throw new KeymeshError('ERR_NOT_FOUND', `no realm named ${realm}`);
-    const assertion = await signClientAssertion({ keyring: deps.keyring, clock: deps.clock, realm, issuer: realmConfig.issuer, audience });
-    return reply.header('cache-control', 'no-store').send({ assertion, client_id: realmConfig.issuer, expires_in: OWN_ASSERTION_LIFETIME_S });
+    const assertion = await signClientAssertion({
+      keyring: deps.keyring,
+      clock: deps.clock,
+      realm,
+      issuer: realmConfig.issuer,
+      audience,
+    });
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ assertion, client_id: realmConfig.issuer, expires_in: OWN_ASSERTION_LIFETIME_S });
   });
 
   app.post('/v1/decrypt', async (req, reply) => {
@@ -30,6 +41,8 @@ export function registerDecryptRoute(app: FastifyInstance, deps: HttpDeps): void
     const { jwe, realm } = parseInput(decryptBody, req.body, 'body');
     if (!deps.config.realms[realm]) throw new KeymeshError('ERR_NOT_FOUND', `no realm named ${realm}`);
     const { plaintext, kid } = await deps.decryptor.decrypt(realm, jwe);
-    return reply.header('cache-control', 'no-store').send({ plaintext: Buffer.from(plaintext).toString('base64url'), kid });
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ plaintext: Buffer.from(plaintext).toString('base64url'), kid });
   });
 }

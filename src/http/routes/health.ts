@@ -7,6 +7,11 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HttpDeps): void
   app.get('/readyz', async (_req, reply) => {
     reply.header('cache-control', 'no-store');
     if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
-    return reply.send({ status: 'ready', node: deps.nodeId, keys: deps.keyring.list().length, corruptRecords: deps.keyring.corruptRecords.length });
+    return reply.send({
+      status: 'ready',
+      node: deps.nodeId,
+      keys: deps.keyring.list().length,
+      corruptRecords: deps.keyring.corruptRecords.length,
+    });
   });
 }

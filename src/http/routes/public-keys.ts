@@ -59,7 +59,10 @@ function write(doc: JwksDocument, ifNoneMatch: string | undefined, res: ServerRe
   let headers = HEADERS.get(doc);
   if (!headers) {
     const common = { etag: doc.etag, 'cache-control': doc.cacheControl, vary: 'accept-encoding' };
-    headers = { ok: { ...common, 'content-type': 'application/json', 'content-length': String(doc.body.length) }, notModified: common };
+    headers = {
+      ok: { ...common, 'content-type': 'application/json', 'content-length': String(doc.body.length) },
+      notModified: common,
+    };
     HEADERS.set(doc, headers);
   }
   if (matchesEtag(ifNoneMatch, doc.etag)) res.writeHead(304, headers.notModified).end();

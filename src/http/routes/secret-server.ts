@@ -7,7 +7,11 @@ import { parseInput } from '../validate.js';
 import { countOutcome } from './metrics.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const JWT_TYPES = ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:access_token'] as const;
+const JWT_TYPES = [
+  'urn:ietf:params:oauth:token-type:jwt',
+  'urn:ietf:params:oauth:token-type:id_token',
+  'urn:ietf:params:oauth:token-type:access_token',
+] as const;
 
 const exchangeForm = z.object({
   grant_type: z.literal(TOKEN_EXCHANGE),
@@ -24,32 +28,38 @@ const exchangeForm = z.object({
  */
 export function registerSecretServerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const record = deps.metrics && ((outcome: string) => deps.metrics!.secretServerRequest(outcome));
-  app.post('/secret-server/token-exchange', countOutcome(record, async (req, reply) => {
-    const server = deps.secretServer;
-    if (!server) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the secret server');
-    const form = parseInput(exchangeForm, req.body, 'body');
-    // the same throttle and the same answer for every failed client authentication as at the token endpoint, so
-    // nobody learns which resource servers are registered
-    const source = req.socket.remoteAddress ?? 'unknown';
-    const presented = assertionIssuer(form.client_assertion);
-    await deps.throttle?.check(source, presented);
-    let answer;
-    try {
-      answer = await server.exchange({
-        subjectToken: form.subject_token,
-        audiences: typeof form.audience === 'string' ? [form.audience] : form.audience,
-        clientAssertionType: form.client_assertion_type,
-        clientAssertion: form.client_assertion,
+  app.post(
+    '/secret-server/token-exchange',
+    countOutcome(record, async (req, reply) => {
+      const server = deps.secretServer;
+      if (!server) throw new KeymeshError('ERR_UNAVAILABLE', 'this node runs without the secret server');
+      const form = parseInput(exchangeForm, req.body, 'body');
+      // the same throttle and the same answer for every failed client authentication as at the token endpoint, so
+      // nobody learns which resource servers are registered
+      const source = req.socket.remoteAddress ?? 'unknown';
+      const presented = assertionIssuer(form.client_assertion);
+      await deps.throttle?.check(source, presented);
+      let answer;
+      try {
+        answer = await server.exchange({
+          subjectToken: form.subject_token,
+          audiences: typeof form.audience === 'string' ? [form.audience] : form.audience,
+          clientAssertionType: form.client_assertion_type,
+          clientAssertion: form.client_assertion,
+        });
+      } catch (err) {
+        if (isKeymeshError(err, 'ERR_IDP_UNAVAILABLE')) await deps.throttle?.unchecked(source);
+        if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
+        await deps.throttle?.failed(source, presented);
+        throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
+      }
+      const { token, expiresIn } = answer;
+      return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({
+        access_token: token,
+        issued_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        token_type: 'N_A',
+        expires_in: expiresIn,
       });
-    } catch (err) {
-      if (isKeymeshError(err, 'ERR_IDP_UNAVAILABLE')) await deps.throttle?.unchecked(source);
-      if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
-      await deps.throttle?.failed(source, presented);
-      throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
-    }
-    const { token, expiresIn } = answer;
-    return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({
-      access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_type: 'N_A', expires_in: expiresIn,
-    });
-  }));
+    }),
+  );
 }

@@ -4,7 +4,12 @@ import { KeymeshError } from '../../errors.js';
 import { IDP_ALGS } from '../../config/defaults.js';
 import type { TokenEndpoint } from '../../metrics/recorder.js';
 import { DPOP_ALGS, isUseDpopNonce } from '../../tokens/dpop.js';
-import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, type Issued, type TokenService } from '../../tokens/token-service.js';
+import {
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_TOKEN_EXCHANGE,
+  type Issued,
+  type TokenService,
+} from '../../tokens/token-service.js';
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
 import { parseInput } from '../validate.js';
@@ -13,7 +18,10 @@ import { realmPrefix } from './public-keys.js';
 
 const audience = z.string().min(1).max(512);
 const oneOrMany = z.union([audience, z.array(audience).min(1).max(16)]).optional();
-const clientAuth = { client_assertion_type: z.string().max(256).optional(), client_assertion: z.string().max(16_384).optional() };
+const clientAuth = {
+  client_assertion_type: z.string().max(256).optional(),
+  client_assertion: z.string().max(16_384).optional(),
+};
 
 const tokenForm = z.object({
   grant_type: z.string().min(1).max(256),
@@ -30,13 +38,23 @@ const tokenForm = z.object({
   actor_token: z.string().max(16_384).optional(),
   actor_token_type: z.string().max(256).optional(),
   /** Security Context Tokens (WS-Trust key requirements as form parameters): base64url client entropy, key bits, PSHA1. */
-  client_entropy: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'base64url').optional(),
-  key_size: z.string().regex(/^\d{1,4}$/, 'a number of bits').optional(),
+  client_entropy: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'base64url')
+    .optional(),
+  key_size: z
+    .string()
+    .regex(/^\d{1,4}$/, 'a number of bits')
+    .optional(),
   computed_key_algorithm: z.string().max(256).optional(),
   ...clientAuth,
 });
 
-const tokenParam = z.object({ token: z.string().min(1).max(16_384), token_type_hint: z.string().max(64).optional(), ...clientAuth });
+const tokenParam = z.object({
+  token: z.string().min(1).max(16_384),
+  token_type_hint: z.string().max(64).optional(),
+  ...clientAuth,
+});
 
 /**
  * The token service (API.md): `POST /token` (`client_credentials` and RFC 8693 token exchange),
@@ -52,13 +70,23 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
   const prefix = realmPrefix(realm);
   const service = (): TokenService => {
     const tokens = deps.tokens?.get(realm);
-    if (!tokens) throw new KeymeshError('ERR_UNAVAILABLE', deps.registry ? 'this node is loading its registrations (catching up with the cluster); try again shortly' : 'this node runs without the token service');
+    if (!tokens)
+      throw new KeymeshError(
+        'ERR_UNAVAILABLE',
+        deps.registry
+          ? 'this node is loading its registrations (catching up with the cluster); try again shortly'
+          : 'this node runs without the token service',
+      );
     return tokens;
   };
   const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
   const counted = <R>(endpoint: TokenEndpoint, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<R>) =>
     countOutcome(deps.metrics && ((outcome: string) => deps.metrics!.tokenRequest(endpoint, outcome)), handler);
-  const authenticate = (tokens: TokenService, req: FastifyRequest, form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined }) => {
+  const authenticate = (
+    tokens: TokenService,
+    req: FastifyRequest,
+    form: { client_assertion_type?: string | undefined; client_assertion?: string | undefined },
+  ) => {
     // a client secret never crosses plain HTTP off loopback (API.md)
     if (req.headers.authorization !== undefined) requirePrivateChannel(req);
     return tokens.clients.authenticate(req.headers.authorization, form, req.socket.remoteAddress ?? 'unknown');
@@ -67,68 +95,101 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
   const issuer = deps.config.realms[realm]!.issuer;
   const metadata = JSON.stringify(authorizationServerMetadata(issuer));
   const serveMetadata = (_req: FastifyRequest, reply: FastifyReply) =>
-    reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', `public, max-age=${Math.floor(deps.config.jwks.maxAgeMs / 1000)}`).send(metadata);
+    reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('cache-control', `public, max-age=${Math.floor(deps.config.jwks.maxAgeMs / 1000)}`)
+      .send(metadata);
   // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path; the suffix form stays too
   const issuerPath = new URL(issuer).pathname.replace(/\/+$/, '');
-  const locations = new Set([`${prefix}/.well-known/oauth-authorization-server`, `/.well-known/oauth-authorization-server${prefix}`]);
+  const locations = new Set([
+    `${prefix}/.well-known/oauth-authorization-server`,
+    `/.well-known/oauth-authorization-server${prefix}`,
+  ]);
   if (issuerPath !== '') locations.add(`/.well-known/oauth-authorization-server${issuerPath}`);
   for (const location of locations) app.get(location, serveMetadata);
 
-  app.post(`${prefix}/token`, counted('token', async (req, reply) => {
-    const tokens = service();
-    const form = parseInput(tokenForm, req.body, 'body');
-    const client = await authenticate(tokens, req, form);
-    const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
-    const request = {
-      confirmationJkt,
-      audiences: targets(form.audience, form.resource),
-      scope: form.scope, requestedTokenType: form.requested_token_type, renewable: form.renewable === 'true',
-      encrypt: form.token_encryption === 'jwe',
-      keyRequirements: {
-        ...(form.client_entropy ? { clientEntropy: new Uint8Array(Buffer.from(form.client_entropy, 'base64url')) } : {}),
-        ...(form.key_size ? { keySize: Number(form.key_size) } : {}),
-        ...(form.computed_key_algorithm ? { computedKeyAlgorithm: form.computed_key_algorithm } : {}),
-      },
-    };
-    let issued: Issued;
-    if (form.grant_type === GRANT_CLIENT_CREDENTIALS) {
-      issued = await tokens.clientCredentials(client, request);
-    } else if (form.grant_type === GRANT_TOKEN_EXCHANGE) {
-      if (!form.subject_token || !form.subject_token_type) throw new KeymeshError('ERR_INVALID_REQUEST', 'token exchange needs subject_token and subject_token_type');
-      if (form.actor_token !== undefined || form.actor_token_type !== undefined) {
-        throw new KeymeshError('ERR_INVALID_REQUEST', 'actor_token is not accepted: the authenticated client is the actor');
+  app.post(
+    `${prefix}/token`,
+    counted('token', async (req, reply) => {
+      const tokens = service();
+      const form = parseInput(tokenForm, req.body, 'body');
+      const client = await authenticate(tokens, req, form);
+      const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
+      const request = {
+        confirmationJkt,
+        audiences: targets(form.audience, form.resource),
+        scope: form.scope,
+        requestedTokenType: form.requested_token_type,
+        renewable: form.renewable === 'true',
+        encrypt: form.token_encryption === 'jwe',
+        keyRequirements: {
+          ...(form.client_entropy
+            ? { clientEntropy: new Uint8Array(Buffer.from(form.client_entropy, 'base64url')) }
+            : {}),
+          ...(form.key_size ? { keySize: Number(form.key_size) } : {}),
+          ...(form.computed_key_algorithm ? { computedKeyAlgorithm: form.computed_key_algorithm } : {}),
+        },
+      };
+      let issued: Issued;
+      if (form.grant_type === GRANT_CLIENT_CREDENTIALS) {
+        issued = await tokens.clientCredentials(client, request);
+      } else if (form.grant_type === GRANT_TOKEN_EXCHANGE) {
+        if (!form.subject_token || !form.subject_token_type)
+          throw new KeymeshError('ERR_INVALID_REQUEST', 'token exchange needs subject_token and subject_token_type');
+        if (form.actor_token !== undefined || form.actor_token_type !== undefined) {
+          throw new KeymeshError(
+            'ERR_INVALID_REQUEST',
+            'actor_token is not accepted: the authenticated client is the actor',
+          );
+        }
+        issued = await tokens.exchange(client, {
+          ...request,
+          subjectToken: form.subject_token,
+          subjectTokenType: form.subject_token_type,
+        });
+      } else {
+        throw new KeymeshError(
+          'ERR_UNSUPPORTED_GRANT_TYPE',
+          `the grant_type is not supported; use ${GRANT_CLIENT_CREDENTIALS} or ${GRANT_TOKEN_EXCHANGE}`,
+        );
       }
-      issued = await tokens.exchange(client, { ...request, subjectToken: form.subject_token, subjectTokenType: form.subject_token_type });
-    } else {
-      throw new KeymeshError('ERR_UNSUPPORTED_GRANT_TYPE', `the grant_type is not supported; use ${GRANT_CLIENT_CREDENTIALS} or ${GRANT_TOKEN_EXCHANGE}`);
-    }
-    // an SCT's server entropy is key material: only over HTTPS or on loopback
-    if (issued.entropy) requirePrivateChannel(req);
-    return reply.headers(noStore).send(answer(issued));
-  }));
+      // an SCT's server entropy is key material: only over HTTPS or on loopback
+      if (issued.entropy) requirePrivateChannel(req);
+      return reply.headers(noStore).send(answer(issued));
+    }),
+  );
 
-  app.post(`${prefix}/introspect`, counted('introspect', async (req, reply) => {
-    const tokens = service();
-    const form = parseInput(tokenParam, req.body, 'body');
-    const client = await authenticate(tokens, req, form);
-    return reply.headers(noStore).send(await tokens.introspect(form.token, form.token_type_hint, client));
-  }));
+  app.post(
+    `${prefix}/introspect`,
+    counted('introspect', async (req, reply) => {
+      const tokens = service();
+      const form = parseInput(tokenParam, req.body, 'body');
+      const client = await authenticate(tokens, req, form);
+      return reply.headers(noStore).send(await tokens.introspect(form.token, form.token_type_hint, client));
+    }),
+  );
 
-  app.post(`${prefix}/revoke`, counted('revoke', async (req, reply) => {
-    const tokens = service();
-    const form = parseInput(tokenParam, req.body, 'body');
-    const client = await authenticate(tokens, req, form);
-    await tokens.revoke(client, form.token);
-    return reply.headers(noStore).send({});
-  }));
+  app.post(
+    `${prefix}/revoke`,
+    counted('revoke', async (req, reply) => {
+      const tokens = service();
+      const form = parseInput(tokenParam, req.body, 'body');
+      const client = await authenticate(tokens, req, form);
+      await tokens.revoke(client, form.token);
+      return reply.headers(noStore).send({});
+    }),
+  );
 
-  app.post(`${prefix}/renew`, counted('renew', async (req, reply) => {
-    const tokens = service();
-    const form = parseInput(tokenParam, req.body, 'body');
-    const client = await authenticate(tokens, req, form);
-    const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
-    return reply.headers(noStore).send(answer(await tokens.renew(client, form.token, confirmationJkt)));
-  }));
+  app.post(
+    `${prefix}/renew`,
+    counted('renew', async (req, reply) => {
+      const tokens = service();
+      const form = parseInput(tokenParam, req.body, 'body');
+      const client = await authenticate(tokens, req, form);
+      const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
+      return reply.headers(noStore).send(answer(await tokens.renew(client, form.token, confirmationJkt)));
+    }),
+  );
 }
 
 /**
@@ -160,12 +221,18 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
  * checked against `http.publicUrl` when set (a node behind a TLS-terminating proxy), else against this listener's
  * scheme and the `Host` header; `X-Forwarded-*` is never read.
  */
-async function dpopKey(tokens: TokenService, req: FastifyRequest, reply: FastifyReply, publicUrl: string | undefined): Promise<string | undefined> {
+async function dpopKey(
+  tokens: TokenService,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  publicUrl: string | undefined,
+): Promise<string | undefined> {
   const proof = req.headers['dpop'];
   if (proof === undefined) return undefined;
   if (typeof proof !== 'string') throw new KeymeshError('ERR_INVALID_DPOP_PROOF', 'send one DPoP header');
   const path = req.url.split('?')[0];
-  const url = publicUrl === undefined ? `${req.protocol}://${req.host}${path}` : `${publicUrl.replace(/\/+$/, '')}${path}`;
+  const url =
+    publicUrl === undefined ? `${req.protocol}://${req.host}${path}` : `${publicUrl.replace(/\/+$/, '')}${path}`;
   try {
     return (await tokens.dpop.verifier.verify(proof, { method: req.method, url }, { requireNonce: true })).jkt;
   } catch (err) {
@@ -178,10 +245,17 @@ async function dpopKey(tokens: TokenService, req: FastifyRequest, reply: Fastify
  * The audiences a request names: `audience` and RFC 8707 `resource` parameters together; undefined when neither.
  * @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` (invalid_target) for a resource that is not an absolute URI without a fragment.
  */
-export function targets(audience: string | string[] | undefined, resource: string | string[] | undefined): string[] | undefined {
+export function targets(
+  audience: string | string[] | undefined,
+  resource: string | string[] | undefined,
+): string[] | undefined {
   const resources = resource === undefined ? [] : [resource].flat();
   for (const r of resources) {
-    if (!URL.canParse(r) || r.includes('#')) throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'a resource must be an absolute URI without a fragment (RFC 8707 §2)');
+    if (!URL.canParse(r) || r.includes('#'))
+      throw new KeymeshError(
+        'ERR_UNKNOWN_AUDIENCE',
+        'a resource must be an absolute URI without a fragment (RFC 8707 §2)',
+      );
   }
   const all = [...(audience === undefined ? [] : [audience].flat()), ...resources];
   return all.length === 0 ? undefined : all;
@@ -197,6 +271,12 @@ function answer(issued: Issued): Record<string, unknown> {
     token_type: sct ? 'N_A' : issued.bound ? 'DPoP' : 'Bearer',
     expires_in: issued.lifetime,
     ...(scope ? { scope } : {}),
-    ...(issued.entropy ? { entropy: Buffer.from(issued.entropy).toString('base64url'), key_size: issued.keySize, computed_key: issued.computedKey } : {}),
+    ...(issued.entropy
+      ? {
+          entropy: Buffer.from(issued.entropy).toString('base64url'),
+          key_size: issued.keySize,
+          computed_key: issued.computedKey,
+        }
+      : {}),
   };
 }

@@ -14,12 +14,22 @@ import { UI_STYLE } from '../ui/style.js';
 export function registerUiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const page = renderUiPage(deps.config.name);
   const send = (reply: FastifyReply, type: string, body: string) =>
-    reply.header('content-type', type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(body);
+    reply
+      .header('content-type', type)
+      .header('cache-control', 'no-cache')
+      .header('x-content-type-options', 'nosniff')
+      .send(body);
 
   app.get('/ui', async (_req, reply) =>
-    send(reply.header('content-security-policy', UI_CSP).header('referrer-policy', 'no-referrer'), 'text/html; charset=utf-8', page));
+    send(
+      reply.header('content-security-policy', UI_CSP).header('referrer-policy', 'no-referrer'),
+      'text/html; charset=utf-8',
+      page,
+    ),
+  );
   app.get('/ui/app.js', async (_req, reply) => send(reply, 'text/javascript; charset=utf-8', UI_SCRIPT));
   app.get('/ui/style.css', async (_req, reply) => send(reply, 'text/css; charset=utf-8', UI_STYLE));
   app.get('/ui/state', async (_req, reply) =>
-    reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').send(buildUiState(deps)));
+    reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').send(buildUiState(deps)),
+  );
 }

@@ -58,7 +58,11 @@ export interface UiState {
   members: UiMember[];
   map: { status: string; epoch: number; members: Array<{ name: string; nodeId: string; role: string; share: number }> };
   keys: UiKeyGroup[];
-  rotations: Array<Pick<KeyDescription, 'kid' | 'realm' | 'use' | 'alg' | 'state' | 'createdAt' | 'createdBy'> & { createdByName: string | null }>;
+  rotations: Array<
+    Pick<KeyDescription, 'kid' | 'realm' | 'use' | 'alg' | 'state' | 'createdAt' | 'createdBy'> & {
+      createdByName: string | null;
+    }
+  >;
   revocations: Array<Pick<KeyDescription, 'kid' | 'realm' | 'use' | 'alg' | 'createdAt'> & { revokedAt: string }>;
   registrations: UiRegistrations | null;
 }
@@ -70,7 +74,10 @@ export function buildUiState(deps: HttpDeps): UiState {
   const mapMembers: ReadonlyArray<UiState['map']['members'][number]> = cluster.map?.members ?? [];
   const names = new Map<string, string>([[deps.nodeId, deps.config.name]]);
   for (const m of [...mapMembers, ...cluster.members]) names.set(m.nodeId, m.name);
-  const described = deps.keyring.list().sort(compareKeys).map((k) => describeKey(deps, k));
+  const described = deps.keyring
+    .list()
+    .sort(compareKeys)
+    .map((k) => describeKey(deps, k));
   return {
     v: 1,
     generatedAt: isoTime(now),
@@ -84,7 +91,13 @@ export function buildUiState(deps: HttpDeps): UiState {
     },
     keys: groupKeys(described, Object.keys(deps.config.realms)),
     rotations: newestFirst(described, (k) => k.createdAt).map((k) => ({
-      kid: k.kid, realm: k.realm, use: k.use, alg: k.alg, state: k.state, createdAt: k.createdAt, createdBy: k.createdBy,
+      kid: k.kid,
+      realm: k.realm,
+      use: k.use,
+      alg: k.alg,
+      state: k.state,
+      createdAt: k.createdAt,
+      createdBy: k.createdBy,
       createdByName: names.get(k.createdBy) ?? null,
     })),
     revocations: newestFirst(described, (k) => k.revokedAt).flatMap(({ kid, realm, use, alg, createdAt, revokedAt }) =>
@@ -103,7 +116,8 @@ function countRegistrations(registry: NonNullable<HttpDeps['registry']>): UiRegi
     counts.set(key, entry);
   }
   return {
-    version: registry.version, phase: registry.phase,
+    version: registry.version,
+    phase: registry.phase,
     fileDifferences: registry.differences().filter((d) => d.cluster !== 'importing').length,
     counts: [...counts.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.realm.localeCompare(b.realm)),
   };
@@ -112,10 +126,15 @@ function countRegistrations(registry: NonNullable<HttpDeps['registry']>): UiRegi
 function uiMember(m: MemberView, digest: string, now: number): UiMember {
   const heard = m.lastHeartbeatAt === undefined ? undefined : Date.parse(m.lastHeartbeatAt);
   return {
-    name: m.name, nodeId: m.nodeId, state: m.state, self: m.self,
+    name: m.name,
+    nodeId: m.nodeId,
+    state: m.state,
+    self: m.self,
     lastHeartbeatAt: m.lastHeartbeatAt ?? null,
     heartbeatAgeMs: heard === undefined ? null : Math.max(0, now - heard),
-    httpUrl: m.httpUrl, publishedKeys: m.publishedKeys, digestAgrees: m.digest === digest,
+    httpUrl: m.httpUrl,
+    publishedKeys: m.publishedKeys,
+    digestAgrees: m.digest === digest,
     registrationsVersion: m.registrationsVersion ?? null,
   };
 }
@@ -124,7 +143,9 @@ function uiMember(m: MemberView, digest: string, now: number): UiMember {
 function groupKeys(keys: KeyDescription[], realms: string[]): UiKeyGroup[] {
   const order = [...new Set([...realms, ...keys.map((k) => k.realm)])];
   return order.flatMap((realm) =>
-    KEY_USES.map((use) => ({ realm, use, keys: keys.filter((k) => k.realm === realm && k.use === use) })).filter((g) => g.keys.length > 0),
+    KEY_USES.map((use) => ({ realm, use, keys: keys.filter((k) => k.realm === realm && k.use === use) })).filter(
+      (g) => g.keys.length > 0,
+    ),
   );
 }
 

@@ -35,8 +35,23 @@ const implementations: Record<string, () => Promise<Subject>> = {
 };
 
 const events: AuditEvent[] = [
-  { event: 'secret:released', realm: 'default', client: 'rs-1', audiences: ['https://rs.example'], user: userRef('https://idp', 'alice') },
-  { event: 'token:issued', realm: 'default', client: 'app', grant: 'client_credentials', tokenType: 'at', audiences: ['a'], token: tokenRef('j1'), expiresAt: 10 },
+  {
+    event: 'secret:released',
+    realm: 'default',
+    client: 'rs-1',
+    audiences: ['https://rs.example'],
+    user: userRef('https://idp', 'alice'),
+  },
+  {
+    event: 'token:issued',
+    realm: 'default',
+    client: 'app',
+    grant: 'client_credentials',
+    tokenType: 'at',
+    audiences: ['a'],
+    token: tokenRef('j1'),
+    expiresAt: 10,
+  },
   { event: 'key:revoke', operator: 'alice', kid: 'kid-1' },
   { event: 'client:throttled', address: '192.0.2.1' },
 ];
@@ -56,9 +71,22 @@ for (const [name, make] of Object.entries(implementations)) {
 
     it('writes only the typed fields of each kind', async () => {
       const subject = await make();
-      await subject.log.record({ ...events[2]!, token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', secret: 's3cr3t' } as unknown as AuditEvent);
+      await subject.log.record({
+        ...events[2]!,
+        token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
+        secret: 's3cr3t',
+      } as unknown as AuditEvent);
       const [line] = await subject.lines();
-      expect(Object.keys(JSON.parse(line!) as object)).toEqual(['v', 'seq', 'at', 'node', 'event', 'operator', 'kid', 'prev']);
+      expect(Object.keys(JSON.parse(line!) as object)).toEqual([
+        'v',
+        'seq',
+        'at',
+        'node',
+        'event',
+        'operator',
+        'kid',
+        'prev',
+      ]);
       expect(subject.log.dropped).toBe(0);
     });
   });

@@ -25,13 +25,22 @@ function open(path: string, extra: Partial<ConstructorParameters<typeof FileAudi
   return log;
 }
 
-const released: AuditEvent = { event: 'secret:released', realm: 'default', client: 'rs-1', audiences: ['https://rs-1.example'], user: userRef('https://idp', 'alice') };
+const released: AuditEvent = {
+  event: 'secret:released',
+  realm: 'default',
+  client: 'rs-1',
+  audiences: ['https://rs-1.example'],
+  user: userRef('https://idp', 'alice'),
+};
 const revoked: AuditEvent = { event: 'token:revoked', realm: 'default', client: 'app', token: tokenRef('jti-1') };
 
 /** A file system whose appends hang or fail while told to. */
 function fakeFs(): AuditFileSystem & { lines: string[]; mode: 'ok' | 'hang' | 'fail'; appends: number; syncs: number } {
   const state = {
-    lines: [] as string[], mode: 'ok' as 'ok' | 'hang' | 'fail', appends: 0, syncs: 0,
+    lines: [] as string[],
+    mode: 'ok' as 'ok' | 'hang' | 'fail',
+    appends: 0,
+    syncs: 0,
     async openAppend(): Promise<AuditHandle> {
       return {
         append: async (bytes) => {
@@ -71,9 +80,26 @@ describe('audit log (file)', () => {
     expect(lines).toHaveLength(3);
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed.map((p) => p['seq'])).toEqual([1, 2, 3]);
-    expect(parsed[0]).toMatchObject({ v: 1, node: 'node-1', event: 'secret:released', client: 'rs-1', prev: GENESIS_PREV });
+    expect(parsed[0]).toMatchObject({
+      v: 1,
+      node: 'node-1',
+      event: 'secret:released',
+      client: 'rs-1',
+      prev: GENESIS_PREV,
+    });
     expect(parsed[2]!['prev']).toBe(hashLine(lines[1]!));
-    expect(Object.keys(parsed[0]!)).toEqual(['v', 'seq', 'at', 'node', 'event', 'realm', 'client', 'audiences', 'user', 'prev']);
+    expect(Object.keys(parsed[0]!)).toEqual([
+      'v',
+      'seq',
+      'at',
+      'node',
+      'event',
+      'realm',
+      'client',
+      'audiences',
+      'user',
+      'prev',
+    ]);
     await expect(verifyAuditFiles([path])).resolves.toMatchObject({ ok: true, lines: 3, lastSeq: 3 });
   });
 
@@ -128,7 +154,10 @@ describe('audit log (file)', () => {
     await log.record(revoked);
     await log.record(revoked);
     expect(log.dropped).toBe(1);
-    await expect(log.record(released)).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE', message: expect.stringContaining('queue is full') });
+    await expect(log.record(released)).rejects.toMatchObject({
+      code: 'ERR_AUDIT_UNAVAILABLE',
+      message: expect.stringContaining('queue is full'),
+    });
   });
 
   it('does not append to a file whose last line is incomplete, and says so without naming the file to callers', async () => {
@@ -163,11 +192,16 @@ describe('audit log (file)', () => {
     await log.start();
     for (let i = 0; i < 6; i++) await log.record(released);
     await log.stop();
-    const rotated = readdirSync(dir).filter((f) => f !== 'audit.log').sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+    const rotated = readdirSync(dir)
+      .filter((f) => f !== 'audit.log')
+      .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
     expect(rotated.length).toBeGreaterThan(0);
     const current = readFileSync(path, 'utf8').split('\n')[0]!;
     expect(JSON.parse(current)).toMatchObject({ event: 'audit:rotated', previousFile: rotated.at(-1) });
-    await expect(verifyAuditFiles([...rotated.map((f) => join(dir, f)), path])).resolves.toMatchObject({ ok: true, continues: false });
+    await expect(verifyAuditFiles([...rotated.map((f) => join(dir, f)), path])).resolves.toMatchObject({
+      ok: true,
+      continues: false,
+    });
     await expect(verifyAuditFiles([path])).resolves.toMatchObject({ ok: true, continues: true });
   });
 

@@ -22,19 +22,35 @@ const JWE = 'eyJhbGciOiJFQ0RILUVTIn0..aXY.Y2lwaGVydGV4dA.dGFn';
 describe('audit line redaction', () => {
   it('keeps only the typed fields of the kind and redacts what looks like a token', () => {
     const hostile = {
-      event: 'token:revoked', realm: 'default', client: JWT, token: 'not-a-hash',
-      secret: 'the-users-secret', access_token: JWT, key: { d: 'private' }, jwe: JWE,
+      event: 'token:revoked',
+      realm: 'default',
+      client: JWT,
+      token: 'not-a-hash',
+      secret: 'the-users-secret',
+      access_token: JWT,
+      key: { d: 'private' },
+      jwe: JWE,
     } as unknown as AuditEvent;
     const { line } = formatLine(GENESIS_HEAD, hostile, { node: 'n', at: new Date(0) });
     const parsed = JSON.parse(line) as Record<string, unknown>;
     expect(Object.keys(parsed)).toEqual(['v', 'seq', 'at', 'node', 'event', 'realm', 'client', 'token', 'prev']);
     expect(parsed).toMatchObject({ client: '[redacted]', token: '[redacted]' });
-    for (const forbidden of [JWT, JWE, 'the-users-secret', 'private', 'not-a-hash']) expect(line).not.toContain(forbidden);
+    for (const forbidden of [JWT, JWE, 'the-users-secret', 'private', 'not-a-hash'])
+      expect(line).not.toContain(forbidden);
   });
 
   it('redacts JOSE-shaped audiences and cuts long strings and lists', () => {
-    const event: AuditEvent = { event: 'secret:released', realm: 'r', client: 'x'.repeat(1000), audiences: [JWE, ...Array.from({ length: 40 }, (_, i) => `a${i}`)], user: tokenRef('u') };
-    const parsed = JSON.parse(formatLine(GENESIS_HEAD, event, { node: 'n', at: new Date(0) }).line) as { client: string; audiences: string[] };
+    const event: AuditEvent = {
+      event: 'secret:released',
+      realm: 'r',
+      client: 'x'.repeat(1000),
+      audiences: [JWE, ...Array.from({ length: 40 }, (_, i) => `a${i}`)],
+      user: tokenRef('u'),
+    };
+    const parsed = JSON.parse(formatLine(GENESIS_HEAD, event, { node: 'n', at: new Date(0) }).line) as {
+      client: string;
+      audiences: string[];
+    };
     expect(parsed.client).toHaveLength(256);
     expect(parsed.audiences).toHaveLength(16);
     expect(parsed.audiences[0]).toBe('[redacted]');
@@ -61,16 +77,43 @@ describe('token service audit', () => {
     const revoked = new Set<string>();
     const claimed = new Map<string, string>();
     const isRevoked = async (jti: string) => revoked.has(jti);
-    const jwt = new JwtAccessTokenProvider({ verificationKeys: () => ({ version: 1, jwks: () => jwks }), issuer: () => 'https://sts.example', isRevoked, now: () => clock.now(), clockSkewS: 0 });
+    const jwt = new JwtAccessTokenProvider({
+      verificationKeys: () => ({ version: 1, jwks: () => jwks }),
+      issuer: () => 'https://sts.example',
+      isRevoked,
+      now: () => clock.now(),
+      clockSkewS: 0,
+    });
     const store: TokenStore = { put: async (_id, v) => v, get: async () => undefined };
     const recordOnce = async () => true;
     const nonces = new DpopNonces({ clock, secretKeys: () => [{ kid: 's', key: new Uint8Array(32) }] });
     service = new TokenService({
-      realm: 'default', clients: new ClientRegistry(clients), providers: new TokenProviders().register(jwt), jwt,
-      subjects: new SubjectTokens({ jwt, realm: 'default', issuer: 'https://sts.example', isRevoked, clients: [], recordOnce, clock, clockSkewMs: 0 }),
-      sts: { issuer: 'https://sts.example', signingKey: async () => ({ kid: 'k1', alg: 'ES256', key: signing }), maxLifetimeS: 3600, now: () => clock.now() },
-      tokenStore: store, isRevoked, recordRevocation: async (jti) => void revoked.add(jti),
-      encryptionFor: async () => { throw new Error('no POP'); },
+      realm: 'default',
+      clients: new ClientRegistry(clients),
+      providers: new TokenProviders().register(jwt),
+      jwt,
+      subjects: new SubjectTokens({
+        jwt,
+        realm: 'default',
+        issuer: 'https://sts.example',
+        isRevoked,
+        clients: [],
+        recordOnce,
+        clock,
+        clockSkewMs: 0,
+      }),
+      sts: {
+        issuer: 'https://sts.example',
+        signingKey: async () => ({ kid: 'k1', alg: 'ES256', key: signing }),
+        maxLifetimeS: 3600,
+        now: () => clock.now(),
+      },
+      tokenStore: store,
+      isRevoked,
+      recordRevocation: async (jti) => void revoked.add(jti),
+      encryptionFor: async () => {
+        throw new Error('no POP');
+      },
       caller: (c) => ({ clientId: c.clientId, audiences: [] }),
       claimOnce: async (key, value) => (claimed.has(key) ? claimed.get(key)! : (claimed.set(key, value), value)),
       dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
@@ -87,12 +130,17 @@ describe('token service audit', () => {
     await service.revoke(app, renewed.token);
     await expect.poll(() => audit.lines.length).toBe(5);
     expect(audit.events.map((e) => [e['event'], e['client']])).toEqual([
-      ['token:issued', 'app'], ['token:exchanged', 'server'], ['token:renewed', 'app'], ['token:introspected', 'app'], ['token:revoked', 'app'],
+      ['token:issued', 'app'],
+      ['token:exchanged', 'server'],
+      ['token:renewed', 'app'],
+      ['token:introspected', 'app'],
+      ['token:revoked', 'app'],
     ]);
     expect(audit.events[2]).toMatchObject({ token: tokenRef(renewed.tokenId), replaces: tokenRef(issued.tokenId) });
     expect(audit.events[3]).toMatchObject({ active: true, token: tokenRef(renewed.tokenId) });
     const text = audit.lines.join('\n');
-    for (const forbidden of [issued, exchanged, renewed].flatMap((t) => [t.token, t.tokenId, ...t.token.split('.')])) expect(text).not.toContain(forbidden);
+    for (const forbidden of [issued, exchanged, renewed].flatMap((t) => [t.token, t.tokenId, ...t.token.split('.')]))
+      expect(text).not.toContain(forbidden);
     expect(text).not.toContain(JSON.stringify(jwks.keys[0]!.x));
   });
 });

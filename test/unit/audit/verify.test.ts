@@ -16,9 +16,26 @@ afterEach(() => dirs.cleanup());
 async function logFile(lines = 6): Promise<{ path: string; lines: string[] }> {
   const log = new MemoryAuditLog('node-1');
   for (let i = 0; i < lines; i++) {
-    await log.record(i % 2 === 0
-      ? { event: 'secret:released', realm: 'default', client: `rs-${i}`, audiences: ['https://rs.example'], user: userRef('https://idp', `user-${i}`) }
-      : { event: 'token:issued', realm: 'default', client: `app-${i}`, grant: 'client_credentials', tokenType: 'at', audiences: ['a'], token: tokenRef(`jti-${i}`), expiresAt: 1 });
+    await log.record(
+      i % 2 === 0
+        ? {
+            event: 'secret:released',
+            realm: 'default',
+            client: `rs-${i}`,
+            audiences: ['https://rs.example'],
+            user: userRef('https://idp', `user-${i}`),
+          }
+        : {
+            event: 'token:issued',
+            realm: 'default',
+            client: `app-${i}`,
+            grant: 'client_credentials',
+            tokenType: 'at',
+            audiences: ['a'],
+            token: tokenRef(`jti-${i}`),
+            expiresAt: 1,
+          },
+    );
   }
   const path = join(dirs.make(), 'audit.log');
   writeFileSync(path, log.lines.map((l) => `${l}\n`).join(''));
@@ -28,7 +45,10 @@ async function logFile(lines = 6): Promise<{ path: string; lines: string[] }> {
 async function verify(...files: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runAuditVerify(files, { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) } });
+  const code = await runAuditVerify(files, {
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: (t: string) => (err += t) },
+  });
   return { code, out, err };
 }
 
@@ -36,7 +56,10 @@ describe('keymesh audit verify', () => {
   it('passes a valid log and prints its head', async () => {
     const { path } = await logFile();
     const result = await verify(path);
-    expect(result).toMatchObject({ code: 0, out: expect.stringMatching(/^ok: 6 lines, last seq 6, head [0-9a-f]{64}\n$/) });
+    expect(result).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^ok: 6 lines, last seq 6, head [0-9a-f]{64}\n$/),
+    });
   });
 
   it('finds one changed byte in a middle line at that line', async () => {
@@ -45,7 +68,10 @@ describe('keymesh audit verify', () => {
     const lines = text.split('\n');
     lines[2] = lines[2]!.replace('rs-2', 'rs-7'); // still valid JSON: only the chain shows it
     writeFileSync(path, lines.join('\n'));
-    expect(await verify(path)).toMatchObject({ code: 1, out: expect.stringMatching(/:3: the line does not hash to the prev recorded by line 4/) });
+    expect(await verify(path)).toMatchObject({
+      code: 1,
+      out: expect.stringMatching(/:3: the line does not hash to the prev recorded by line 4/),
+    });
   });
 
   it('finds a byte that breaks the JSON at that line', async () => {
@@ -78,12 +104,24 @@ describe('keymesh audit verify', () => {
 
   it('finds a removed first line', async () => {
     const { path, lines } = await logFile();
-    writeFileSync(path, lines.slice(1).map((l) => `${l}\n`).join(''));
-    expect(await verify(path)).toMatchObject({ code: 1, out: expect.stringMatching(/:1: the first line of a log must have seq 1/) });
+    writeFileSync(
+      path,
+      lines
+        .slice(1)
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
+    expect(await verify(path)).toMatchObject({
+      code: 1,
+      out: expect.stringMatching(/:1: the first line of a log must have seq 1/),
+    });
   });
 
   it('exits 2 without a file or with one it cannot read', async () => {
     expect(await verify()).toMatchObject({ code: 2, err: expect.stringContaining('usage') });
-    expect(await verify(join(dirs.make(), 'nope.log'))).toMatchObject({ code: 2, err: expect.stringContaining('ENOENT') });
+    expect(await verify(join(dirs.make(), 'nope.log'))).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('ENOENT'),
+    });
   });
 });

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { checkHistory, type CheckerOptions } from '../../../scripts/chaos/checker.js';
-import type { FaultEvent, HistoryEvent, JwksSnapshot, OpEvent, OpKind, OpValue } from '../../../scripts/chaos/history.js';
+import type {
+  FaultEvent,
+  HistoryEvent,
+  JwksSnapshot,
+  OpEvent,
+  OpKind,
+  OpValue,
+} from '../../../scripts/chaos/history.js';
 
 /** The run starts here; `at(s)` is `s` seconds into it (harness ms). */
 const T0 = Date.UTC(2030, 0, 1);
@@ -14,8 +21,14 @@ const SCT_KEY = 'bb'.repeat(32);
 
 /** An operation's invoke (carrying `inputs`) and, unless pending, its completion (carrying `value`). */
 function op(
-  id: number, kind: OpKind, node: string, invokeAt: number,
-  outcome: 'ok' | 'fail' | 'unknown' | 'pending', doneAt: number, value: OpValue = {}, inputs: OpValue = {},
+  id: number,
+  kind: OpKind,
+  node: string,
+  invokeAt: number,
+  outcome: 'ok' | 'fail' | 'unknown' | 'pending',
+  doneAt: number,
+  value: OpValue = {},
+  inputs: OpValue = {},
 ): HistoryEvent[] {
   const invoke: OpEvent = { type: 'invoke', id, process: 'c0', op: kind, node, time: invokeAt, value: inputs };
   if (outcome === 'pending') return [invoke];
@@ -24,8 +37,23 @@ function op(
 }
 
 /** A fault window's start and (unless `to` is undefined) end. */
-function fault(id: number, kind: FaultEvent['kind'], nodes: string[], from: number, to?: number, groups?: string[][]): HistoryEvent[] {
-  const start: FaultEvent = { type: 'fault', phase: 'start', id, kind, nodes, time: from, ...(groups ? { groups } : {}) };
+function fault(
+  id: number,
+  kind: FaultEvent['kind'],
+  nodes: string[],
+  from: number,
+  to?: number,
+  groups?: string[][],
+): HistoryEvent[] {
+  const start: FaultEvent = {
+    type: 'fault',
+    phase: 'start',
+    id,
+    kind,
+    nodes,
+    time: from,
+    ...(groups ? { groups } : {}),
+  };
   return to === undefined ? [start] : [start, { ...start, phase: 'end', time: to }];
 }
 
@@ -39,7 +67,12 @@ function kill(id: number, node: string, from: number, to: number): HistoryEvent[
 }
 
 /** One JWKS read a second, for seconds `[from, to)` of the run, of each node: `kids(node, s)`. */
-function reads(nodes: string[], from: number, to: number, kids: (node: string, s: number) => string[] | null): JwksSnapshot[] {
+function reads(
+  nodes: string[],
+  from: number,
+  to: number,
+  kids: (node: string, s: number) => string[] | null,
+): JwksSnapshot[] {
   const out: JwksSnapshot[] = [];
   for (let s = from; s < to; s++) for (const node of nodes) out.push({ time: at(s), node, kids: kids(node, s) });
   return out;
@@ -66,7 +99,10 @@ function healthyRun(): { history: HistoryEvent[]; snapshots: JwksSnapshot[]; opt
     ...secret(4, 'n1', 5, 'u1', SECRET),
     ...fault(101, 'pause', ['n4'], at(10), at(12)),
     ...op(5, 'verify', 'n4', at(10.5), 'unknown', at(13.5), {}, { jti: 'j1' }),
-    ...fault(102, 'partition', NODES, at(15), at(25), [['n1', 'n2', 'n3'], ['n4', 'n5']]),
+    ...fault(102, 'partition', NODES, at(15), at(25), [
+      ['n1', 'n2', 'n3'],
+      ['n4', 'n5'],
+    ]),
     ...op(6, 'rotate', 'n1', at(16), 'ok', at(16.2), { rotatedKid: 'K2' }),
     ...issue(7, 'n1', 20, 'j2', 'K2'),
     ...verify(8, 'n5', 22, 'j2', false),
@@ -101,12 +137,13 @@ describe('chaos checker', () => {
     expect(checkHistory(history, snapshots, options).violations).toEqual([]);
   });
 
-  it('forgives the healthy run\'s refusal at n5 only because of the partition (n4 was still settling after its pause)', () => {
+  it("forgives the healthy run's refusal at n5 only because of the partition (n4 was still settling after its pause)", () => {
     const { history, snapshots, options } = healthyRun();
     const unhealed = history.filter((e) => !(e.type === 'fault' && e.kind === 'partition'));
     const { violations } = checkHistory(unhealed, snapshots, options);
     expect(violations.map((v) => [v.invariant, v.node, v.ops])).toEqual([
-      ['I2', 'n5', [7]], ['I3', 'n5', [7, 8]],
+      ['I2', 'n5', [7]],
+      ['I3', 'n5', [7, 8]],
     ]);
   });
 
@@ -121,7 +158,11 @@ describe('chaos checker', () => {
 
   describe('I1 secrets', () => {
     it('reports a user who got two different secrets, by op ids and never by value', () => {
-      const history = [...secret(1, 'n1', 1, 'u1', SECRET), ...secret(2, 'n2', 2, 'u1', SECRET), ...secret(3, 'n3', 3, 'u1', OTHER_SECRET)];
+      const history = [
+        ...secret(1, 'n1', 1, 'u1', SECRET),
+        ...secret(2, 'n2', 2, 'u1', SECRET),
+        ...secret(3, 'n3', 3, 'u1', OTHER_SECRET),
+      ];
       const [violation, ...rest] = checkHistory(history, steady(['K1'])).violations;
       expect(rest).toEqual([]);
       expect(violation).toMatchObject({ invariant: 'I1', ops: [1, 3], node: 'n3', time: at(3.1) });
@@ -152,10 +193,17 @@ describe('chaos checker', () => {
       expect(violations[0]?.message).toMatch(/not converged.*K2 missing at n5/);
     });
 
-    it('judges convergence by each node\'s last read, and says so when there is none', () => {
-      const catchingUp = [...reads(NODES, 50, 53, (node) => (node === 'n5' ? ['K1'] : ['K1', 'K2'])), ...reads(NODES, 53, 55, () => ['K2', 'K1'])];
+    it("judges convergence by each node's last read, and says so when there is none", () => {
+      const catchingUp = [
+        ...reads(NODES, 50, 53, (node) => (node === 'n5' ? ['K1'] : ['K1', 'K2'])),
+        ...reads(NODES, 53, 55, () => ['K2', 'K1']),
+      ];
       expect(checkHistory([], catchingUp, { finalFrom: at(50) }).violations).toEqual([]);
-      const { violations } = checkHistory([], reads(NODES, 40, 50, () => ['K1']), { finalFrom: at(50) });
+      const { violations } = checkHistory(
+        [],
+        reads(NODES, 40, 50, () => ['K1']),
+        { finalFrom: at(50) },
+      );
       expect(violations.map((v) => v.message)).toEqual(['no JWKS read after healing']);
     });
 
@@ -170,9 +218,15 @@ describe('chaos checker', () => {
 
     it('does not expect the key where the node was cut off from the signer or the key was revoked', () => {
       const snapshots = reads(NODES, 0, 30, (node, s) => (node === 'n3' || s < 18 ? ['K1'] : ['K1', 'K2']));
-      const cut = [...fault(100, 'partition', NODES, at(10), at(19), [['n1', 'n2', 'n4', 'n5'], ['n3']]), ...issue(1, 'n1', 20, 'j1', 'K2')];
+      const cut = [
+        ...fault(100, 'partition', NODES, at(10), at(19), [['n1', 'n2', 'n4', 'n5'], ['n3']]),
+        ...issue(1, 'n1', 20, 'j1', 'K2'),
+      ];
       expect(checkHistory(cut, snapshots).violations).toEqual([]);
-      const revoked = [...issue(1, 'n1', 20, 'j1', 'K2'), ...op(2, 'key-revoke', 'n2', at(19.5), 'unknown', at(25), {}, { rotatedKid: 'K2' })];
+      const revoked = [
+        ...issue(1, 'n1', 20, 'j1', 'K2'),
+        ...op(2, 'key-revoke', 'n2', at(19.5), 'unknown', at(25), {}, { rotatedKid: 'K2' }),
+      ];
       expect(checkHistory(revoked, snapshots).violations).toEqual([]);
     });
 
@@ -191,14 +245,19 @@ describe('chaos checker', () => {
       expect(checkHistory(issue(1, 'n1', 5, 'j1', 'K1'), snapshots).violations).toEqual([]);
       // the same gap after the first use is a violation
       const late = reads(NODES, 0, 40, (node, s) => (node === 'n5' && s >= 6 && s < 8 ? [] : ['K1']));
-      expect(checkHistory(issue(1, 'n1', 5, 'j1', 'K1'), late).violations).toMatchObject([{ invariant: 'I2', node: 'n5', time: at(6) }]);
+      expect(checkHistory(issue(1, 'n1', 5, 'j1', 'K1'), late).violations).toMatchObject([
+        { invariant: 'I2', node: 'n5', time: at(6) },
+      ]);
     });
 
     it('lets a wiped node or a revoked key lose the key', () => {
       const snapshots = reads(NODES, 0, 40, (node, s) => (node === 'n2' && s >= 30 ? ['K2'] : ['K1']));
       const wiped = [...issue(1, 'n1', 1, 'j1', 'K1'), ...fault(100, 'wipe', ['n2'], at(25), at(28))];
       expect(checkHistory(wiped, snapshots).violations).toEqual([]);
-      const revoked = [...issue(1, 'n1', 1, 'j1', 'K1'), ...op(2, 'key-revoke', 'n1', at(29), 'ok', at(29.5), { rotatedKid: 'K1' })];
+      const revoked = [
+        ...issue(1, 'n1', 1, 'j1', 'K1'),
+        ...op(2, 'key-revoke', 'n1', at(29), 'ok', at(29.5), { rotatedKid: 'K1' }),
+      ];
       expect(checkHistory(revoked, snapshots).violations).toEqual([]);
     });
   });
@@ -214,10 +273,17 @@ describe('chaos checker', () => {
     it('forgives a node that restarted without the key and learned it while answering', () => {
       // n3 is down from 5 s to 20 s; K2 appears while it is down; a token with K2 at 20 s; n3 refuses it at 20.3 s
       // and its JWKS read at 20.35 s (during that request) already shows K2
-      const snapshots = [...reads(NODES, 0, 20, (node, s) => (node === 'n3' ? (s >= 5 ? null : ['K1']) : s >= 10 ? ['K1', 'K2'] : ['K1'])),
-        ...NODES.map((node) => ({ time: at(20.35), node, kids: ['K1', 'K2'] }))];
-      const history = [...kill(100, 'n3', at(5), at(20.2)), ...issue(1, 'n1', 20, 'j1', 'K2'),
-        ...op(2, 'verify', 'n3', at(20.3), 'ok', at(20.4), { jti: 'j1' }, { active: false })];
+      const snapshots = [
+        ...reads(NODES, 0, 20, (node, s) =>
+          node === 'n3' ? (s >= 5 ? null : ['K1']) : s >= 10 ? ['K1', 'K2'] : ['K1'],
+        ),
+        ...NODES.map((node) => ({ time: at(20.35), node, kids: ['K1', 'K2'] })),
+      ];
+      const history = [
+        ...kill(100, 'n3', at(5), at(20.2)),
+        ...issue(1, 'n1', 20, 'j1', 'K2'),
+        ...op(2, 'verify', 'n3', at(20.3), 'ok', at(20.4), { jti: 'j1' }, { active: false }),
+      ];
       expect(checkHistory(history, snapshots).violations).toEqual([]);
     });
 
@@ -247,7 +313,11 @@ describe('chaos checker', () => {
 
     it('reports a token accepted past its expiry and the tolerance', () => {
       const exp = Math.floor(at(10) / 1000);
-      const history = [...issue(1, 'n1', 1, 'j1', 'K1', exp), ...verify(2, 'n2', 19, 'j1', true), ...verify(3, 'n3', 21, 'j1', true)];
+      const history = [
+        ...issue(1, 'n1', 1, 'j1', 'K1', exp),
+        ...verify(2, 'n2', 19, 'j1', true),
+        ...verify(3, 'n3', 21, 'j1', true),
+      ];
       const { violations } = checkHistory(history, steady(['K1']));
       expect(violations).toEqual([expect.objectContaining({ invariant: 'I3', ops: [3], node: 'n3' })]);
       expect(violations[0]?.message).toContain('expired token j1 accepted');
@@ -283,7 +353,9 @@ describe('chaos checker', () => {
 
   describe('I5 robustness', () => {
     it('reports a node that exited unexpectedly', () => {
-      const history: HistoryEvent[] = [{ type: 'exit', node: 'n4', time: at(7), code: 1, signal: null, expected: false }];
+      const history: HistoryEvent[] = [
+        { type: 'exit', node: 'n4', time: at(7), code: 1, signal: null, expected: false },
+      ];
       const { violations } = checkHistory(history, steady(['K1']));
       expect(violations).toEqual([expect.objectContaining({ invariant: 'I5', node: 'n4', time: at(7) })]);
       expect(violations[0]?.message).toMatch(/n4 exited unexpectedly .* \(code 1, signal null\)/);
@@ -305,6 +377,11 @@ describe('chaos checker', () => {
       ...secret(5, 'n1', 21, 'u1', OTHER_SECRET),
     ];
     const { violations } = checkHistory(history, steady(['K1']));
-    expect(violations.map((v) => [v.invariant, v.time])).toEqual([['I1', at(21.1)], ['I3', at(5)], ['I3', at(9)], ['I5', at(2)]]);
+    expect(violations.map((v) => [v.invariant, v.time])).toEqual([
+      ['I1', at(21.1)],
+      ['I3', at(5)],
+      ['I3', at(9)],
+      ['I5', at(2)],
+    ]);
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { healLivenessViolations, LIVENESS_AFTER_HEAL_MS, livenessAfterEachHeal, livenessAfterHeal } from '../../../scripts/chaos/heal-liveness.js';
+import {
+  healLivenessViolations,
+  LIVENESS_AFTER_HEAL_MS,
+  livenessAfterEachHeal,
+  livenessAfterHeal,
+} from '../../../scripts/chaos/heal-liveness.js';
 import type { FaultEvent, HistoryEvent, MembershipSnapshot } from '../../../scripts/chaos/history.js';
 
 const T0 = Date.UTC(2030, 0, 1);
@@ -9,17 +14,31 @@ const HEAL = at(60);
 
 /** Starts of n1–n3 (ids `id-n1` …), then the heal at 60 s. */
 function history(extra: HistoryEvent[] = []): HistoryEvent[] {
-  return [...NODES.map((node): HistoryEvent => ({ type: 'start', node, time: at(1), nodeId: `id-${node}` })), ...extra, { type: 'heal', time: HEAL }];
+  return [
+    ...NODES.map((node): HistoryEvent => ({ type: 'start', node, time: at(1), nodeId: `id-${node}` })),
+    ...extra,
+    { type: 'heal', time: HEAL },
+  ];
 }
 
 /** One round of reads at `s` seconds: `state(observer, member)` gives what the observer lists, `null` for no answer. */
-function round(n: number, s: number, state: (observer: string, member: string) => string | undefined, silent: string[] = []): MembershipSnapshot[] {
+function round(
+  n: number,
+  s: number,
+  state: (observer: string, member: string) => string | undefined,
+  silent: string[] = [],
+): MembershipSnapshot[] {
   return NODES.map((node, k) => ({
-    sentAt: at(s), time: at(s) + k * 10, round: n, node,
-    members: silent.includes(node) ? null : NODES.flatMap((m) => {
-      const st = m === node ? 'alive' : state(node, m);
-      return st === undefined ? [] : [{ nodeId: `id-${m}`, name: m, state: st }];
-    }),
+    sentAt: at(s),
+    time: at(s) + k * 10,
+    round: n,
+    node,
+    members: silent.includes(node)
+      ? null
+      : NODES.flatMap((m) => {
+          const st = m === node ? 'alive' : state(node, m);
+          return st === undefined ? [] : [{ nodeId: `id-${m}`, name: m, state: st }];
+        }),
   }));
 }
 
@@ -32,19 +51,32 @@ describe('liveness after the final heal', () => {
       ...round(2, 60.6, allAlive),
     ];
     const verdict = livenessAfterHeal(history(), views);
-    expect(verdict).toMatchObject({ healedAt: HEAL, boundMs: LIVENESS_AFTER_HEAL_MS, allAliveAt: at(60.6) + 20, ms: 620, rounds: 2, missing: [] });
+    expect(verdict).toMatchObject({
+      healedAt: HEAL,
+      boundMs: LIVENESS_AFTER_HEAL_MS,
+      allAliveAt: at(60.6) + 20,
+      ms: 620,
+      rounds: 2,
+      missing: [],
+    });
     expect(healLivenessViolations(verdict)).toEqual([]);
   });
 
   it('fails when a node still sees another suspect or dead when the bound passes, naming who sees whom', () => {
-    const views = [1, 2, 3].flatMap((n) => round(n, 60 + n * 8, (o, m) => (o === 'n2' && m === 'n3' ? 'dead' : o === 'n1' && m === 'n3' ? 'suspect' : 'alive')));
+    const views = [1, 2, 3].flatMap((n) =>
+      round(n, 60 + n * 8, (o, m) =>
+        o === 'n2' && m === 'n3' ? 'dead' : o === 'n1' && m === 'n3' ? 'suspect' : 'alive',
+      ),
+    );
     const verdict = livenessAfterHeal(history(), views);
     expect(verdict?.allAliveAt).toBeUndefined();
     expect(verdict?.missing).toEqual(['n1 sees n3 suspect', 'n2 sees n3 dead']);
     const violations = healLivenessViolations(verdict);
     expect(violations).toHaveLength(1);
     expect(violations[0]).toMatchObject({ invariant: 'liveness', time: HEAL + LIVENESS_AFTER_HEAL_MS });
-    expect(violations[0]?.message).toMatch(/within 20 s of the final heal \(not within the reads; 3 rounds read\): n1 sees n3 suspect; n2 sees n3 dead/);
+    expect(violations[0]?.message).toMatch(
+      /within 20 s of the final heal \(not within the reads; 3 rounds read\): n1 sees n3 suspect; n2 sees n3 dead/,
+    );
   });
 
   it('fails when everyone is alive only after the bound, reporting the last round within it', () => {
@@ -64,7 +96,9 @@ describe('liveness after the final heal', () => {
     const wiped: HistoryEvent = { type: 'start', node: 'n2', time: at(30), nodeId: 'id-n2-new' };
     const views = round(1, 61, allAlive).map((v) => ({
       ...v,
-      members: v.members!.map((m) => (m.name === 'n2' ? { ...m, nodeId: 'id-n2-new' } : m)).concat({ nodeId: 'id-n2', name: 'n2', state: 'dead' }),
+      members: v
+        .members!.map((m) => (m.name === 'n2' ? { ...m, nodeId: 'id-n2-new' } : m))
+        .concat({ nodeId: 'id-n2', name: 'n2', state: 'dead' }),
     }));
     const verdict = livenessAfterHeal(history([wiped]), views);
     expect(verdict?.nodes.get('n2')).toBe('id-n2-new');
@@ -94,17 +128,31 @@ describe('liveness after the final heal', () => {
     expect(healLivenessViolations(livenessAfterHeal(history(), views, 6_000))).toEqual([]);
   });
 
-  it('times each window\'s heal to the first whole round before the next window, and says when the next came first', () => {
+  it("times each window's heal to the first whole round before the next window, and says when the next came first", () => {
     const window = (id: number, kind: FaultEvent['kind'], from: number, to: number): HistoryEvent[] => {
-      const start: FaultEvent = { type: 'fault', phase: 'start', id, kind, nodes: NODES, groups: [['n1'], ['n2', 'n3']], time: at(from) };
+      const start: FaultEvent = {
+        type: 'fault',
+        phase: 'start',
+        id,
+        kind,
+        nodes: NODES,
+        groups: [['n1'], ['n2', 'n3']],
+        time: at(from),
+      };
       return [start, { ...start, phase: 'end', time: at(to) }];
     };
-    const events = history([...window(1, 'oneway', 10, 20), ...window(2, 'netdrop', 22, 30), ...window(3, 'bridge', 40, 50)]);
+    const events = history([
+      ...window(1, 'oneway', 10, 20),
+      ...window(2, 'netdrop', 22, 30),
+      ...window(3, 'bridge', 40, 50),
+    ]);
     const cutOff = (o: string, m: string) => (o === 'n1' || m === 'n1' ? 'suspect' : 'alive');
     const views = [
       ...round(1, 19.5, allAlive), // before the heal of #1: does not count
-      ...round(2, 20.5, cutOff), ...round(3, 21, cutOff), // #1 not whole before #2 opens at 22 s
-      ...round(4, 31, cutOff), ...round(5, 32.5, allAlive), // #2 whole 2.5 s after its heal
+      ...round(2, 20.5, cutOff),
+      ...round(3, 21, cutOff), // #1 not whole before #2 opens at 22 s
+      ...round(4, 31, cutOff),
+      ...round(5, 32.5, allAlive), // #2 whole 2.5 s after its heal
       ...round(6, 50.5, allAlive),
     ];
     expect(livenessAfterEachHeal(events, views)).toEqual([

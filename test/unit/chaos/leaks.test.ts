@@ -22,8 +22,14 @@ function dataDir(secret: Needle): string {
   const root = dirs.make('keymesh-leaks-');
   mkdirSync(join(root, 'db', 'level'), { recursive: true });
   writeFileSync(join(root, 'db', 'raw.bin'), Buffer.concat([randomBytes(100), secret.bytes, randomBytes(100)]));
-  writeFileSync(join(root, 'node.log'), `{"level":30,"msg":"key ${Buffer.from(secret.bytes).toString('hex')} loaded"}\n`);
-  writeFileSync(join(root, 'db', 'level', '000005.log'), `token=${Buffer.from(secret.bytes).toString('base64url')};rest`);
+  writeFileSync(
+    join(root, 'node.log'),
+    `{"level":30,"msg":"key ${Buffer.from(secret.bytes).toString('hex')} loaded"}\n`,
+  );
+  writeFileSync(
+    join(root, 'db', 'level', '000005.log'),
+    `token=${Buffer.from(secret.bytes).toString('base64url')};rest`,
+  );
   writeFileSync(join(root, 'clean.txt'), 'nothing secret here\n'.repeat(1000));
   return root;
 }
@@ -63,10 +69,22 @@ describe('leak search', () => {
   it('still finds every needle among thousands, reading each file once', () => {
     const needles = Array.from({ length: 2000 }, (_, i) => needle(`secret ${i}`));
     const root = dataDir(needles[1234]!);
-    writeFileSync(join(root, 'many.log'), needles.filter((_, i) => i % 500 === 7).map((n) => Buffer.from(n.bytes).toString('hex')).join('\n'));
+    writeFileSync(
+      join(root, 'many.log'),
+      needles
+        .filter((_, i) => i % 500 === 7)
+        .map((n) => Buffer.from(n.bytes).toString('hex'))
+        .join('\n'),
+    );
     const leaks = findLeaks([root], needles);
     expect(leaks.map((l) => `${l.label} ${l.form}`).sort()).toEqual([
-      'secret 1007 hex', 'secret 1234 base64url', 'secret 1234 hex', 'secret 1234 raw', 'secret 1507 hex', 'secret 507 hex', 'secret 7 hex',
+      'secret 1007 hex',
+      'secret 1234 base64url',
+      'secret 1234 hex',
+      'secret 1234 raw',
+      'secret 1507 hex',
+      'secret 507 hex',
+      'secret 7 hex',
     ]);
   });
 

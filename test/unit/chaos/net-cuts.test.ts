@@ -21,40 +21,100 @@ describe('packet cuts', () => {
   });
 
   it('cuts the two sides of a bridge from each other and leaves the bridge node alone', () => {
-    const commands = cutCommands({ shape: 'bridge', sides: [[0, 1], [3, 4]], bridge: 2 }, address);
-    expect(lines(commands)).toEqual([drop(0, 3), drop(0, 4), drop(1, 3), drop(1, 4), drop(3, 0), drop(3, 1), drop(4, 0), drop(4, 1)].sort());
+    const commands = cutCommands(
+      {
+        shape: 'bridge',
+        sides: [
+          [0, 1],
+          [3, 4],
+        ],
+        bridge: 2,
+      },
+      address,
+    );
+    expect(lines(commands)).toEqual(
+      [drop(0, 3), drop(0, 4), drop(1, 3), drop(1, 4), drop(3, 0), drop(3, 1), drop(4, 0), drop(4, 1)].sort(),
+    );
     expect(commands.some((c) => c.node === 2 || c.args.includes(address(2)))).toBe(false);
   });
 
   it('makes silent drops only: INPUT chain, DROP target, never REJECT or OUTPUT', () => {
     const all = [
-      ...cutCommands({ shape: 'drop', groups: [[0, 1], [2, 3, 4]] }, address),
+      ...cutCommands(
+        {
+          shape: 'drop',
+          groups: [
+            [0, 1],
+            [2, 3, 4],
+          ],
+        },
+        address,
+      ),
       ...cutCommands({ shape: 'one-way', from: [4], to: [0, 1, 2, 3] }, address),
       ...cutCommands({ shape: 'bridge', sides: [[1], [2]], bridge: 0 }, address),
     ];
-    for (const c of all) expect(c.args).toEqual(['-w', '-A', 'INPUT', '-s', expect.stringMatching(/^10\.77\.5\.\d$/), '-j', 'DROP']);
+    for (const c of all)
+      expect(c.args).toEqual(['-w', '-A', 'INPUT', '-s', expect.stringMatching(/^10\.77\.5\.\d$/), '-j', 'DROP']);
   });
 
   it('refuses a node on both sides, or a bridge node on a side', () => {
-    expect(() => cutCommands({ shape: 'drop', groups: [[0, 1], [1, 2]] }, address)).toThrow(/node 1 is on both sides/);
+    expect(() =>
+      cutCommands(
+        {
+          shape: 'drop',
+          groups: [
+            [0, 1],
+            [1, 2],
+          ],
+        },
+        address,
+      ),
+    ).toThrow(/node 1 is on both sides/);
     expect(() => cutCommands({ shape: 'bridge', sides: [[0, 1], [2]], bridge: 1 }, address)).toThrow(/bridge node 1/);
   });
 
-  it('heals by flushing every namespace\'s INPUT chain', () => {
+  it("heals by flushing every namespace's INPUT chain", () => {
     expect(healCommands(3)).toEqual([0, 1, 2].map((node) => ({ node, args: ['-w', '-F', 'INPUT'] })));
   });
 
   it('reads the cut of a planned window: groups, direction, bridge node', () => {
-    expect(netCutOf({ name: 'netdrop', targets: [2, 0, 1], groups: [[2], [0, 1]] })).toEqual({ shape: 'drop', groups: [[2], [0, 1]] });
-    expect(netCutOf({ name: 'oneway', targets: [2, 0, 1], groups: [[0, 1], [2]] })).toEqual({ shape: 'one-way', from: [0, 1], to: [2] });
-    expect(netCutOf({ name: 'bridge', targets: [4, 0, 1, 2, 3], groups: [[0, 1], [2, 3]] })).toEqual({ shape: 'bridge', sides: [[0, 1], [2, 3]], bridge: 4 });
+    expect(netCutOf({ name: 'netdrop', targets: [2, 0, 1], groups: [[2], [0, 1]] })).toEqual({
+      shape: 'drop',
+      groups: [[2], [0, 1]],
+    });
+    expect(netCutOf({ name: 'oneway', targets: [2, 0, 1], groups: [[0, 1], [2]] })).toEqual({
+      shape: 'one-way',
+      from: [0, 1],
+      to: [2],
+    });
+    expect(
+      netCutOf({
+        name: 'bridge',
+        targets: [4, 0, 1, 2, 3],
+        groups: [
+          [0, 1],
+          [2, 3],
+        ],
+      }),
+    ).toEqual({
+      shape: 'bridge',
+      sides: [
+        [0, 1],
+        [2, 3],
+      ],
+      bridge: 4,
+    });
     expect(() => netCutOf({ name: 'kill', targets: [0] })).toThrow(/not a packet cut/);
   });
 
   it('plans packet-cut windows whose sides are disjoint and whose cuts can be made, for every cluster size', () => {
     for (let nodes = 3; nodes <= 9; nodes++) {
       for (let seed = 0; seed < 20; seed++) {
-        const plan = planFaults(new Random(seed), { nodes, durationMs: 120_000, faults: ['netdrop', 'oneway', 'bridge'] });
+        const plan = planFaults(new Random(seed), {
+          nodes,
+          durationMs: 120_000,
+          faults: ['netdrop', 'oneway', 'bridge'],
+        });
         expect(plan.length).toBeGreaterThan(5);
         for (const f of plan) {
           const [a = [], b = []] = f.groups ?? [];

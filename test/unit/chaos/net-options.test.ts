@@ -10,7 +10,9 @@ describe('chaos options', () => {
     expect(faultList('kill,netdrop,oneway,bridge,kill')).toEqual(['kill', 'netdrop', 'oneway', 'bridge']);
     expect(faultList('none')).toEqual([]);
     expect(() => faultList('kill,meteor')).toThrow(InvalidArgumentError);
-    expect(() => faultList('kill,meteor')).toThrow(/unknown fault meteor; choose from kill, restart, pause, partition, skew, commit-kill, wipe, netdrop, oneway, bridge/);
+    expect(() => faultList('kill,meteor')).toThrow(
+      /unknown fault meteor; choose from kill, restart, pause, partition, skew, commit-kill, wipe, netdrop, oneway, bridge/,
+    );
   });
 
   it('takes --net loopback or netns and nothing else', () => {
@@ -23,7 +25,9 @@ describe('chaos options', () => {
     expect(optionsProblem({ net: 'loopback', faults: ['kill', 'partition'] })).toBeUndefined();
     expect(optionsProblem({ net: 'netns', faults: ['kill', 'netdrop', 'oneway', 'bridge'] })).toBeUndefined();
     expect(optionsProblem({ net: 'netns', faults: [] })).toBeUndefined();
-    expect(optionsProblem({ net: 'loopback', faults: ['kill', 'oneway', 'bridge'] })).toMatch(/^--faults oneway,bridge .* need --net netns/);
+    expect(optionsProblem({ net: 'loopback', faults: ['kill', 'oneway', 'bridge'] })).toMatch(
+      /^--faults oneway,bridge .* need --net netns/,
+    );
   });
 });
 
@@ -33,7 +37,9 @@ function fakeHost(answers: Record<string, Partial<CommandResult>>): CommandRunne
   const answer = (file: string, args: readonly string[]): CommandResult => {
     const line = [file, ...args].join(' ');
     calls.push(line);
-    const key = Object.keys(answers).filter((k) => line.startsWith(k)).sort((a, b) => b.length - a.length)[0];
+    const key = Object.keys(answers)
+      .filter((k) => line.startsWith(k))
+      .sort((a, b) => b.length - a.length)[0];
     return { status: 0, stdout: '', stderr: '', ...(key === undefined ? {} : answers[key]) };
   };
   return { calls, runSync: answer, run: async (file, args) => answer(file, args) };
@@ -45,22 +51,37 @@ const NOT_FOUND = { status: null, error: 'ENOENT' };
 describe('netns support check', () => {
   it('picks iptables-nft when a rule added with it is listed in a throwaway namespace, and removes that namespace', () => {
     const host = fakeHost({ 'ip netns exec probe iptables-nft -w -S': LISTED });
-    expect(checkNetnsSupport({ uid: 0, runner: host, probeName: 'probe' })).toEqual({ ok: true, backend: 'iptables-nft' });
+    expect(checkNetnsSupport({ uid: 0, runner: host, probeName: 'probe' })).toEqual({
+      ok: true,
+      backend: 'iptables-nft',
+    });
     expect(host.calls).toContain('ip netns add probe');
     expect(host.calls.at(-1)).toBe('ip netns del probe');
   });
 
   it('falls back to iptables-legacy when nft does not work in this kernel', () => {
     const host = fakeHost({
-      'ip netns exec probe iptables-nft -w -A': { status: 1, stderr: 'iptables: Failed to initialize nft: Protocol not supported' },
+      'ip netns exec probe iptables-nft -w -A': {
+        status: 1,
+        stderr: 'iptables: Failed to initialize nft: Protocol not supported',
+      },
       'ip netns exec probe iptables-legacy -w -S': LISTED,
     });
-    expect(checkNetnsSupport({ uid: 0, runner: host, probeName: 'probe' })).toEqual({ ok: true, backend: 'iptables-legacy' });
+    expect(checkNetnsSupport({ uid: 0, runner: host, probeName: 'probe' })).toEqual({
+      ok: true,
+      backend: 'iptables-legacy',
+    });
     expect(host.calls.at(-1)).toBe('ip netns del probe');
   });
 
   it('names everything missing at once: root, ip netns, openssl, iptables', () => {
-    const host = fakeHost({ 'ip netns list': NOT_FOUND, openssl: NOT_FOUND, 'iptables-nft': NOT_FOUND, 'iptables-legacy': NOT_FOUND, iptables: NOT_FOUND });
+    const host = fakeHost({
+      'ip netns list': NOT_FOUND,
+      openssl: NOT_FOUND,
+      'iptables-nft': NOT_FOUND,
+      'iptables-legacy': NOT_FOUND,
+      iptables: NOT_FOUND,
+    });
     const support = checkNetnsSupport({ uid: 1000, runner: host, probeName: 'probe' });
     expect(support.ok).toBe(false);
     const missing = support.ok ? [] : support.missing;
@@ -68,21 +89,27 @@ describe('netns support check', () => {
     expect(missing[0]).toMatch(/^root \(running as uid 1000/);
     expect(missing[1]).toMatch(/^ip netns \(no `ip` command/);
     expect(missing[2]).toMatch(/^openssl/);
-    expect(missing[3]).toMatch(/^iptables \(none of iptables-nft, iptables-legacy, iptables found: apt-get install -y iptables\)/);
+    expect(missing[3]).toMatch(
+      /^iptables \(none of iptables-nft, iptables-legacy, iptables found: apt-get install -y iptables\)/,
+    );
     expect(host.calls.some((c) => c.startsWith('ip netns add'))).toBe(false);
   });
 
   it('says which backends were tried when none works', () => {
-    const host = fakeHost({ 'ip netns exec probe': { status: 4, stderr: 'iptables v1.8.9: can\'t initialize iptables table `filter\'' } });
+    const host = fakeHost({
+      'ip netns exec probe': { status: 4, stderr: "iptables v1.8.9: can't initialize iptables table `filter'" },
+    });
     const support = checkNetnsSupport({ uid: 0, runner: host, probeName: 'probe' });
     expect(support.ok).toBe(false);
-    expect(support.ok ? '' : support.missing.join()).toMatch(/working iptables backend .*iptables-nft: .*can't initialize.*; iptables-legacy: .*; iptables: /);
+    expect(support.ok ? '' : support.missing.join()).toMatch(
+      /working iptables backend .*iptables-nft: .*can't initialize.*; iptables-legacy: .*; iptables: /,
+    );
     expect(host.calls.at(-1)).toBe('ip netns del probe');
   });
 });
 
 describe('netns names and addresses', () => {
-  it('names namespaces and veth ends after the run\'s pid, within 15 characters per interface', () => {
+  it("names namespaces and veth ends after the run's pid, within 15 characters per interface", () => {
     const names = netnsNames(4_194_304, 9);
     expect(names.switch).toBe('keymesh-4194304-sw');
     expect(names.host).toBe('kmb4194304');

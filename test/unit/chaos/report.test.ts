@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HistoryEvent, JwksSnapshot, OpKind } from '../../../scripts/chaos/history.js';
 import {
-  availabilityByWindow, completedOps, convergenceAfterHeals, faultWindows, latencyByOp, type CompletedOp,
+  availabilityByWindow,
+  completedOps,
+  convergenceAfterHeals,
+  faultWindows,
+  latencyByOp,
+  type CompletedOp,
 } from '../../../scripts/chaos/liveness.js';
 import type { HealLiveness } from '../../../scripts/chaos/heal-liveness.js';
 import { renderReport, writeReport, type ReportViolation, type RunInfo } from '../../../scripts/chaos/report.js';
@@ -15,16 +20,36 @@ const NODES = ['n1', 'n2', 'n3', 'n4', 'n5'];
 
 /** One operation: its invoke and, unless `done` is undefined, its completion. */
 function op(
-  id: number, kind: OpKind, node: string, invokedS: number,
+  id: number,
+  kind: OpKind,
+  node: string,
+  invokedS: number,
   done?: { type: 'ok' | 'fail' | 'unknown'; afterMs: number; error?: string; final?: boolean },
 ): HistoryEvent[] {
   const value = done?.final === true ? { final: true } : undefined;
-  const invoke: HistoryEvent = { type: 'invoke', id, process: `c${id % 3}`, op: kind, node, time: T0 + invokedS * 1000, ...(value ? { value } : {}) };
+  const invoke: HistoryEvent = {
+    type: 'invoke',
+    id,
+    process: `c${id % 3}`,
+    op: kind,
+    node,
+    time: T0 + invokedS * 1000,
+    ...(value ? { value } : {}),
+  };
   if (done === undefined) return [invoke];
-  return [invoke, {
-    type: done.type, id, process: invoke.process, op: kind, node, time: invoke.time + done.afterMs,
-    ...(done.error === undefined ? {} : { error: done.error }), ...(value ? { value } : {}),
-  }];
+  return [
+    invoke,
+    {
+      type: done.type,
+      id,
+      process: invoke.process,
+      op: kind,
+      node,
+      time: invoke.time + done.afterMs,
+      ...(done.error === undefined ? {} : { error: done.error }),
+      ...(value ? { value } : {}),
+    },
+  ];
 }
 
 // Kill of n3 (2 s – 4.58 s), a partition n1,n2 | n3,n4,n5 (8 s – 12 s), a pause never ended (16 s –).
@@ -32,15 +57,45 @@ const HISTORY: HistoryEvent[] = [
   { type: 'start', node: 'n1', time: T0, nodeId: 'id-1' },
   ...op(1, 'secret', 'n1', 0.5, { type: 'ok', afterMs: 20 }),
   ...op(2, 'issue', 'n2', 1, { type: 'ok', afterMs: 10 }),
-  { type: 'fault', phase: 'start', id: 1, kind: 'kill', nodes: ['n3'], time: T0 + 2000, detail: { reason: 'replica of u1' } },
+  {
+    type: 'fault',
+    phase: 'start',
+    id: 1,
+    kind: 'kill',
+    nodes: ['n3'],
+    time: T0 + 2000,
+    detail: { reason: 'replica of u1' },
+  },
   { type: 'exit', node: 'n3', time: T0 + 2001, code: null, signal: 'SIGKILL', expected: true },
   ...op(3, 'secret', 'n3', 2.5, { type: 'unknown', afterMs: 5000, error: 'timeout' }),
   ...op(4, 'issue', 'n1', 3, { type: 'ok', afterMs: 40 }),
   { type: 'fault', phase: 'end', id: 1, kind: 'kill', nodes: ['n3'], time: T0 + 4580 },
-  { type: 'fault', phase: 'start', id: 2, kind: 'partition', nodes: NODES, groups: [['n1', 'n2'], ['n3', 'n4', 'n5']], time: T0 + 8000 },
+  {
+    type: 'fault',
+    phase: 'start',
+    id: 2,
+    kind: 'partition',
+    nodes: NODES,
+    groups: [
+      ['n1', 'n2'],
+      ['n3', 'n4', 'n5'],
+    ],
+    time: T0 + 8000,
+  },
   ...op(5, 'verify', 'n4', 9, { type: 'fail', afterMs: 30, error: '503 | temporarily_unavailable' }),
   ...op(6, 'secret', 'n1', 9.5, { type: 'ok', afterMs: 30 }),
-  { type: 'fault', phase: 'end', id: 2, kind: 'partition', nodes: NODES, groups: [['n1', 'n2'], ['n3', 'n4', 'n5']], time: T0 + 12_000 },
+  {
+    type: 'fault',
+    phase: 'end',
+    id: 2,
+    kind: 'partition',
+    nodes: NODES,
+    groups: [
+      ['n1', 'n2'],
+      ['n3', 'n4', 'n5'],
+    ],
+    time: T0 + 12_000,
+  },
   ...op(7, 'verify', 'n2', 13, { type: 'ok', afterMs: 30 }),
   { type: 'fault', phase: 'start', id: 3, kind: 'pause', nodes: ['n<2>'], time: T0 + 16_000 },
   { type: 'fault', phase: 'end', id: 99, kind: 'skew', nodes: ['n1'], time: T0 + 16_500 },
@@ -56,11 +111,20 @@ function kidsAt(node: string, s: number): string[] | null {
   return node === 'n1' ? ['b', 'a'] : ['a', 'b'];
 }
 const SNAPSHOTS: JwksSnapshot[] = Array.from({ length: 20 }, (_, s) =>
-  NODES.map((node, i) => ({ time: T0 + s * 1000 + i * 20, node, kids: kidsAt(node, s) }))).flat();
+  NODES.map((node, i) => ({ time: T0 + s * 1000 + i * 20, node, kids: kidsAt(node, s) })),
+).flat();
 
 const RUN: RunInfo = {
-  command: 'npm run chaos -- --seed 42 --nodes 5', seed: 42, nodes: 5, durationS: 20, faults: ['kill', 'partition', 'pause'],
-  clients: 3, startedAt: T0, endedAt: T0 + 20_000, partitionMethod: 'iptables', resultsDir: 'chaos-results/42',
+  command: 'npm run chaos -- --seed 42 --nodes 5',
+  seed: 42,
+  nodes: 5,
+  durationS: 20,
+  faults: ['kill', 'partition', 'pause'],
+  clients: 3,
+  startedAt: T0,
+  endedAt: T0 + 20_000,
+  partitionMethod: 'iptables',
+  resultsDir: 'chaos-results/42',
   notes: ['pause window left open on purpose'],
 };
 
@@ -74,9 +138,15 @@ const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
 describe('chaos liveness figures', () => {
   it('pairs fault starts and ends by id, sorted by start, and leaves an unended window open', () => {
     const windows = faultWindows(HISTORY);
-    expect(windows.map((w) => [w.id, w.kind, w.start - T0, w.end === undefined ? undefined : w.end - T0]))
-      .toEqual([[1, 'kill', 2000, 4580], [2, 'partition', 8000, 12_000], [3, 'pause', 16_000, undefined]]);
-    expect(windows[1]!.groups).toEqual([['n1', 'n2'], ['n3', 'n4', 'n5']]);
+    expect(windows.map((w) => [w.id, w.kind, w.start - T0, w.end === undefined ? undefined : w.end - T0])).toEqual([
+      [1, 'kill', 2000, 4580],
+      [2, 'partition', 8000, 12_000],
+      [3, 'pause', 16_000, undefined],
+    ]);
+    expect(windows[1]!.groups).toEqual([
+      ['n1', 'n2'],
+      ['n3', 'n4', 'n5'],
+    ]);
     expect(windows[0]!.detail).toEqual({ reason: 'replica of u1' });
   });
 
@@ -110,10 +180,23 @@ describe('chaos liveness figures', () => {
     const convergence = convergenceAfterHeals(faultWindows(HISTORY), SNAPSHOTS);
     expect(convergence).toEqual([
       { windowId: 1, kind: 'kill', healedAt: T0 + 4580, convergedAt: T0 + 6080, ms: 1500 },
-      { windowId: 2, kind: 'partition', healedAt: T0 + 12_000, convergedAt: undefined, ms: undefined, interruptedAt: T0 + 16_000 },
+      {
+        windowId: 2,
+        kind: 'partition',
+        healedAt: T0 + 12_000,
+        convergedAt: undefined,
+        ms: undefined,
+        interruptedAt: T0 + 16_000,
+      },
     ]);
     // without a later window it simply never converged
-    expect(convergenceAfterHeals(faultWindows(HISTORY).slice(0, 2), SNAPSHOTS)[1]).toEqual({ windowId: 2, kind: 'partition', healedAt: T0 + 12_000, convergedAt: undefined, ms: undefined });
+    expect(convergenceAfterHeals(faultWindows(HISTORY).slice(0, 2), SNAPSHOTS)[1]).toEqual({
+      windowId: 2,
+      kind: 'partition',
+      healedAt: T0 + 12_000,
+      convergedAt: undefined,
+      ms: undefined,
+    });
   });
 
   it('does not call a round converged while a node that answered before the fault is missing from it', () => {
@@ -134,12 +217,25 @@ describe('chaos liveness figures', () => {
 });
 
 describe('chaos report', () => {
-  const markdown = renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: VIOLATIONS, svgFile: 'latency.svg' });
+  const markdown = renderReport({
+    run: RUN,
+    history: HISTORY,
+    snapshots: SNAPSHOTS,
+    violations: VIOLATIONS,
+    svgFile: 'latency.svg',
+  });
 
   it('has every section, in order, under a title with the seed and the verdict', () => {
     const headings = [
-      '# Chaos run, seed 42: FAIL (2 violations)', '## The run', '## Violations', '## Faults', '## Operations', '## Latency\n',
-      '## Availability per fault window', '## Convergence after each heal', '![latency and errors over time](latency.svg)',
+      '# Chaos run, seed 42: FAIL (2 violations)',
+      '## The run',
+      '## Violations',
+      '## Faults',
+      '## Operations',
+      '## Latency\n',
+      '## Availability per fault window',
+      '## Convergence after each heal',
+      '![latency and errors over time](latency.svg)',
     ];
     const positions = headings.map((h) => markdown.indexOf(h));
     expect(positions.every((p) => p >= 0)).toBe(true);
@@ -168,31 +264,74 @@ describe('chaos report', () => {
   });
 
   it('says PASS and none when nothing was violated', () => {
-    const pass = renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: [], svgFile: 'latency.svg' });
+    const pass = renderReport({
+      run: RUN,
+      history: HISTORY,
+      snapshots: SNAPSHOTS,
+      violations: [],
+      svgFile: 'latency.svg',
+    });
     expect(pass).toMatch(/^# Chaos run, seed 42: PASS/);
     expect(pass).toContain('## Violations\n\nnone\n');
   });
 
   it('gives liveness after the final heal: passed with its time, failed with who did not see whom, or not checked', () => {
-    const base = { healedAt: T0 + 15_000, boundMs: 20_000, nodes: new Map(NODES.map((n) => [n, `id-${n}`])), rounds: 3 };
+    const base = {
+      healedAt: T0 + 15_000,
+      boundMs: 20_000,
+      nodes: new Map(NODES.map((n) => [n, `id-${n}`])),
+      rounds: 3,
+    };
     const render = (healLiveness?: HealLiveness) =>
-      renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: [], svgFile: 'latency.svg', ...(healLiveness ? { healLiveness } : {}) });
+      renderReport({
+        run: RUN,
+        history: HISTORY,
+        snapshots: SNAPSHOTS,
+        violations: [],
+        svgFile: 'latency.svg',
+        ...(healLiveness ? { healLiveness } : {}),
+      });
     const passed = render({ ...base, allAliveAt: T0 + 16_200, ms: 1_200, missing: [] });
-    expect(passed.indexOf('## Liveness after the final heal')).toBeGreaterThan(passed.indexOf('## Convergence after each heal'));
+    expect(passed.indexOf('## Liveness after the final heal')).toBeGreaterThan(
+      passed.indexOf('## Convergence after each heal'),
+    );
     expect(passed).toContain('Healed at 15.0 s; 3 rounds of membership views read after it;');
     expect(passed).toContain('bound 20.0 s for every one of the 5 nodes to see every other `alive`.');
     expect(passed).toContain('PASS: every node alive on every other 1.2 s after the heal.');
-    const failed = render({ ...base, allAliveAt: undefined, ms: undefined, missing: ['n1 sees n3 suspect', 'n4 did not answer'] });
-    expect(failed).toContain('FAIL (not within the reads). The last round within the bound:\n\n- n1 sees n3 suspect\n- n4 did not answer');
-    expect(render()).toContain('## Liveness after the final heal\n\nNot checked: the run did not reach the final heal.');
+    const failed = render({
+      ...base,
+      allAliveAt: undefined,
+      ms: undefined,
+      missing: ['n1 sees n3 suspect', 'n4 did not answer'],
+    });
+    expect(failed).toContain(
+      'FAIL (not within the reads). The last round within the bound:\n\n- n1 sees n3 suspect\n- n4 did not answer',
+    );
+    expect(render()).toContain(
+      '## Liveness after the final heal\n\nNot checked: the run did not reach the final heal.',
+    );
   });
 
   it('tabulates how long after each heal every node was alive on every other', () => {
     const afterEachHeal = [
       { windowId: 1, kind: 'kill' as const, healedAt: T0 + 4580, allAliveAt: T0 + 5780, ms: 1200 },
-      { windowId: 2, kind: 'partition' as const, healedAt: T0 + 12_000, allAliveAt: undefined, ms: undefined, interruptedAt: T0 + 16_000 },
+      {
+        windowId: 2,
+        kind: 'partition' as const,
+        healedAt: T0 + 12_000,
+        allAliveAt: undefined,
+        ms: undefined,
+        interruptedAt: T0 + 16_000,
+      },
     ];
-    const markdown = renderReport({ run: RUN, history: HISTORY, snapshots: SNAPSHOTS, violations: [], svgFile: 'latency.svg', afterEachHeal });
+    const markdown = renderReport({
+      run: RUN,
+      history: HISTORY,
+      snapshots: SNAPSHOTS,
+      violations: [],
+      svgFile: 'latency.svg',
+      afterEachHeal,
+    });
     const section = markdown.indexOf('## Liveness after each heal');
     expect(section).toBeGreaterThan(markdown.indexOf('## Convergence after each heal'));
     expect(section).toBeLessThan(markdown.indexOf('## Liveness after the final heal'));
@@ -224,10 +363,24 @@ describe('chaos picture', () => {
 
   it('draws a sample of many ok operations but every failure', () => {
     const many: CompletedOp[] = Array.from({ length: 25_000 }, (_, i) => ({
-      id: i, op: 'issue', node: 'n1', process: 'c0', invokedAt: T0 + i, doneAt: T0 + i + 5, outcome: 'ok', value: {},
+      id: i,
+      op: 'issue',
+      node: 'n1',
+      process: 'c0',
+      invokedAt: T0 + i,
+      doneAt: T0 + i + 5,
+      outcome: 'ok',
+      value: {},
     }));
     const fails: CompletedOp[] = [1, 2, 3].map((i) => ({
-      id: 30_000 + i, op: 'secret', node: 'n2', process: 'c1', invokedAt: T0 + i * 1000, doneAt: T0 + i * 1000 + 50, outcome: 'fail', value: {},
+      id: 30_000 + i,
+      op: 'secret',
+      node: 'n2',
+      process: 'c1',
+      invokedAt: T0 + i * 1000,
+      doneAt: T0 + i * 1000 + 50,
+      outcome: 'fail',
+      value: {},
     }));
     const big = renderSvg({ ops: [...many, ...fails], windows: [], start: T0, end: T0 + 30_000 });
     expect(count(big, /<circle /g)).toBe(20_000 + 1);

@@ -43,7 +43,10 @@ describe('DpopReplayCache', () => {
     const { clock, replays } = cache(2);
     await replays.recordOnce('dpop/a', nowS(clock) + 61);
     await replays.recordOnce('dpop/b', nowS(clock) + 30);
-    await expect(replays.recordOnce('dpop/c', nowS(clock) + 61)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE', message: expect.stringContaining('full') });
+    await expect(replays.recordOnce('dpop/c', nowS(clock) + 61)).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+      message: expect.stringContaining('full'),
+    });
     await expect(replays.recordOnce('dpop/a', nowS(clock) + 61)).resolves.toBe(false);
     await expect(replays.recordOnce('dpop/b', nowS(clock) + 61)).resolves.toBe(false);
     expect(replays.size).toBe(2);
@@ -65,7 +68,9 @@ describe('DpopReplayCache', () => {
 
   it('refuses a bound that is not a positive integer', () => {
     for (const maxEntries of [0, -1, 1.5, Number.NaN]) {
-      expect(() => new DpopReplayCache({ clock: new FakeClock(), maxEntries })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }));
+      expect(() => new DpopReplayCache({ clock: new FakeClock(), maxEntries })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }),
+      );
     }
   });
 });

@@ -10,10 +10,22 @@ import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { createHash } from 'node:crypto';
 import {
-  calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload,
+  calculateJwkThumbprint,
+  decodeJwt,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
 } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { keymeshAuth, keymeshFetch, type AuthRequest, type KeymeshAuthOptions } from '../../../src/client/middleware.js';
+import {
+  keymeshAuth,
+  keymeshFetch,
+  type AuthRequest,
+  type KeymeshAuthOptions,
+} from '../../../src/client/middleware.js';
 import { currentPrincipal, KeymeshPrincipal, runAs } from '../../../src/client/principal.js';
 import { KeymeshTokenClient } from '../../../src/client/token-client.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -39,10 +51,14 @@ async function listen(handler: RequestListener): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function sign(claims: JWTPayload, { typ = 'at+jwt', key = signingKey, nowMs = Date.now() }: { typ?: string; key?: CryptoKey; nowMs?: number } = {}): Promise<string> {
+function sign(
+  claims: JWTPayload,
+  { typ = 'at+jwt', key = signingKey, nowMs = Date.now() }: { typ?: string; key?: CryptoKey; nowMs?: number } = {},
+): Promise<string> {
   const now = Math.floor(nowMs / 1000);
   return new SignJWT({ iss: ISSUER, iat: now, exp: now + 300, jti: crypto.randomUUID(), ...claims })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ }).sign(key);
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ })
+    .sign(key);
 }
 
 /** A fake keymesh node: its JWKS, and `/token` for client_credentials and token exchange (forms recorded). */
@@ -59,19 +75,31 @@ function fakeNode(req: IncomingMessage, res: ServerResponse): void {
     tokenForms.push(form);
     const subject = form.has('subject_token') ? decodeJwt(form.get('subject_token')!) : undefined;
     const claims = subject ? { sub: subject.sub, act: { sub: CLIENT_ID } } : { sub: CLIENT_ID };
-    json({ access_token: await sign({ ...claims, client_id: CLIENT_ID, aud: form.get('audience')! }), token_type: 'Bearer', expires_in: 300 });
+    json({
+      access_token: await sign({ ...claims, client_id: CLIENT_ID, aud: form.get('audience')! }),
+      token_type: 'Bearer',
+      expires_in: 300,
+    });
   });
 }
 
 /** An app behind `keymeshAuth` that answers with what its handler saw, after an await. */
 async function app(options: KeymeshAuthOptions, tokenClient = client): Promise<string> {
   const auth = keymeshAuth(tokenClient, options);
-  return listen((req, res) => auth(req, res, async () => {
-    await new Promise((r) => setImmediate(r));
-    const principal = (req as AuthRequest).keymesh;
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ principal: principal ?? null, same: currentPrincipal() === principal, actorChain: principal?.actorChain ?? null }));
-  }));
+  return listen((req, res) =>
+    auth(req, res, async () => {
+      await new Promise((r) => setImmediate(r));
+      const principal = (req as AuthRequest).keymesh;
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          principal: principal ?? null,
+          same: currentPrincipal() === principal,
+          actorChain: principal?.actorChain ?? null,
+        }),
+      );
+    }),
+  );
 }
 
 async function principalOf(claims: JWTPayload): Promise<KeymeshPrincipal> {
@@ -87,7 +115,12 @@ beforeEach(async () => {
   signingKey = pair.privateKey;
   jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
   nodeUrl = await listen(fakeNode);
-  client = new KeymeshTokenClient({ nodes: [nodeUrl], issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  client = new KeymeshTokenClient({
+    nodes: [nodeUrl],
+    issuer: ISSUER,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+  });
 });
 
 afterEach(async () => {
@@ -98,7 +131,9 @@ describe('keymeshAuth', () => {
   it('answers 401 with a Bearer challenge and a JSON body when there is no token', async () => {
     const res = await fetch(await app({ audience: ORDERS }));
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token", error_description="a bearer token is required"');
+    expect(res.headers.get('www-authenticate')).toBe(
+      'Bearer error="invalid_token", error_description="a bearer token is required"',
+    );
     expect(await res.json()).toEqual({ error: 'invalid_token', error_description: 'a bearer token is required' });
   });
 
@@ -115,12 +150,25 @@ describe('keymeshAuth', () => {
   });
 
   it('exposes the principal as req.keymesh and as currentPrincipal() inside next', async () => {
-    const token = await sign({ sub: 'alice', client_id: 'web', aud: 'https://orders.test', scope: 'read write', act: { sub: 'gateway', act: { sub: 'web' } } });
-    const res = await fetch(await app({ audience: 'https://orders.test' }), { headers: { authorization: `Bearer ${token}` } });
+    const token = await sign({
+      sub: 'alice',
+      client_id: 'web',
+      aud: 'https://orders.test',
+      scope: 'read write',
+      act: { sub: 'gateway', act: { sub: 'web' } },
+    });
+    const res = await fetch(await app({ audience: 'https://orders.test' }), {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { principal: unknown };
     expect(body).toMatchObject({ same: true, actorChain: ['gateway', 'web'] });
-    expect(body.principal).toMatchObject({ subject: 'alice', clientId: 'web', scopes: ['read', 'write'], audience: ['https://orders.test'] });
+    expect(body.principal).toMatchObject({
+      subject: 'alice',
+      clientId: 'web',
+      scopes: ['read', 'write'],
+      audience: ['https://orders.test'],
+    });
     expect(JSON.stringify(body)).not.toContain(token);
   });
 
@@ -133,7 +181,10 @@ describe('keymeshAuth', () => {
     const fastify = Fastify();
     fastify.get('/', { preHandler: keymeshAuth(client, { audience: ORDERS }) }, async (req) => {
       await new Promise((r) => setImmediate(r));
-      return { subject: (req as AuthRequest).keymesh?.subject, same: currentPrincipal() === (req as AuthRequest).keymesh };
+      return {
+        subject: (req as AuthRequest).keymesh?.subject,
+        same: currentPrincipal() === (req as AuthRequest).keymesh,
+      };
     });
     try {
       expect((await fastify.inject({ url: '/' })).statusCode).toBe(401);
@@ -153,14 +204,20 @@ describe('keymeshAuth', () => {
       send: (b: unknown) => (sent['body'] = b),
     };
     keymeshAuth(client, { audience: ORDERS })({ headers: {} }, reply, () => expect.fail('next must not run'));
-    expect(sent).toMatchObject({ status: 401, headers: { 'www-authenticate': expect.stringContaining('invalid_token') } });
+    expect(sent).toMatchObject({
+      status: 401,
+      headers: { 'www-authenticate': expect.stringContaining('invalid_token') },
+    });
     expect(JSON.parse(sent['body'] as string)).toMatchObject({ error: 'invalid_token' });
   });
 });
 
 describe('keymeshAuth audience', () => {
   it('cannot be built without an audience, with both audience and anyAudience, or with an empty audience', () => {
-    const refused = expect.objectContaining({ code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('keymeshAuth') });
+    const refused = expect.objectContaining({
+      code: 'ERR_INVALID_REQUEST',
+      message: expect.stringContaining('keymeshAuth'),
+    });
     // @ts-expect-error the audience is required
     expect(() => keymeshAuth(client)).toThrow(refused);
     // @ts-expect-error the audience is required
@@ -175,13 +232,17 @@ describe('keymeshAuth audience', () => {
     const forBilling = await sign({ sub: 'alice', client_id: 'web', aud: DOWNSTREAM });
     const res = await fetch(await app({ audience: ORDERS }), { headers: { authorization: `Bearer ${forBilling}` } });
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="[^"]*aud[^"]*"$/);
+    expect(res.headers.get('www-authenticate')).toMatch(
+      /^Bearer error="invalid_token", error_description="[^"]*aud[^"]*"$/,
+    );
     expect(await res.json()).toMatchObject({ error: 'invalid_token' });
   });
 
   it('accepts a token whose aud is one of several audiences', async () => {
     const forOrders = await sign({ sub: 'alice', client_id: 'web', aud: ORDERS });
-    const res = await fetch(await app({ audience: [DOWNSTREAM, ORDERS] }), { headers: { authorization: `Bearer ${forOrders}` } });
+    const res = await fetch(await app({ audience: [DOWNSTREAM, ORDERS] }), {
+      headers: { authorization: `Bearer ${forOrders}` },
+    });
     expect(res.status).toBe(200);
   });
 
@@ -208,7 +269,13 @@ describe('keymeshAuth with DPoP', () => {
 
   beforeEach(async () => {
     clock = new FakeClock(Date.UTC(2030, 0, 1, 12));
-    dpopClient = new KeymeshTokenClient({ nodes: [nodeUrl], issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, now: () => clock.now() });
+    dpopClient = new KeymeshTokenClient({
+      nodes: [nodeUrl],
+      issuer: ISSUER,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      now: () => clock.now(),
+    });
     const pair = await generateKeyPair('ES256', { extractable: true });
     const publicJwk = await exportJWK(pair.publicKey);
     holder = { privateKey: pair.privateKey, jwk: publicJwk, jkt: await calculateJwkThumbprint(publicJwk, 'sha256') };
@@ -220,15 +287,28 @@ describe('keymeshAuth with DPoP', () => {
 
   /** A fresh proof for `GET /data` on this service with `token`, issued now on the fake clock. */
   const proofFor = (token: string) =>
-    new SignJWT({ htm: 'GET', htu: `${RS}/data`, jti: crypto.randomUUID(), iat: Math.floor(clock.now() / 1000), ath: createHash('sha256').update(token).digest('base64url') })
-      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: holder.jwk }).sign(holder.privateKey);
+    new SignJWT({
+      htm: 'GET',
+      htu: `${RS}/data`,
+      jti: crypto.randomUUID(),
+      iat: Math.floor(clock.now() / 1000),
+      ath: createHash('sha256').update(token).digest('base64url'),
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: holder.jwk })
+      .sign(holder.privateKey);
 
   const dpopApp = (maxReplayEntries?: number) =>
-    app({ audience: ORDERS, dpop: { baseUrl: RS, ...(maxReplayEntries === undefined ? {} : { maxReplayEntries }) } }, dpopClient);
+    app(
+      { audience: ORDERS, dpop: { baseUrl: RS, ...(maxReplayEntries === undefined ? {} : { maxReplayEntries }) } },
+      dpopClient,
+    );
 
   const call = async (base: string, token: string, proof: string) => {
     const res = await fetch(`${base}/data`, { headers: { authorization: `DPoP ${token}`, dpop: proof } });
-    return { status: res.status, body: (await res.json()) as { error?: string; error_description?: string; principal?: unknown } };
+    return {
+      status: res.status,
+      body: (await res.json()) as { error?: string; error_description?: string; principal?: unknown },
+    };
   };
 
   it('accepts a bound token with a proof of its key, and refuses the same proof replayed', async () => {
@@ -236,30 +316,48 @@ describe('keymeshAuth with DPoP', () => {
     const token = await boundToken();
     const proof = await proofFor(token);
     expect(await call(base, token, proof)).toMatchObject({ status: 200, body: { principal: { subject: 'alice' } } });
-    expect(await call(base, token, proof)).toEqual({ status: 401, body: { error: 'invalid_token', error_description: expect.stringContaining('already used') } });
+    expect(await call(base, token, proof)).toEqual({
+      status: 401,
+      body: { error: 'invalid_token', error_description: expect.stringContaining('already used') },
+    });
   });
 
   it('does not record a proof sent with a token that does not verify: the same proof works once the token does', async () => {
     const base = await dpopApp();
     const notYet = await boundToken({ nbf: Math.floor(clock.now() / 1000) + 30 });
     const proof = await proofFor(notYet);
-    expect(await call(base, notYet, proof)).toMatchObject({ status: 401, body: { error_description: expect.stringContaining('does not verify') } });
+    expect(await call(base, notYet, proof)).toMatchObject({
+      status: 401,
+      body: { error_description: expect.stringContaining('does not verify') },
+    });
     clock.advance(31_000);
     expect(await call(base, notYet, proof)).toMatchObject({ status: 200, body: { principal: { subject: 'alice' } } });
   });
 
   it('never records proofs of forged, foreign-audience or unbound tokens, however often they are sent', async () => {
     const base = await dpopApp(1);
-    const forged = await sign({ sub: 'mallory', client_id: 'web', aud: ORDERS, cnf: { jkt: holder.jkt } }, {
-      nowMs: clock.now(), key: (await generateKeyPair('ES256')).privateKey,
-    });
+    const forged = await sign(
+      { sub: 'mallory', client_id: 'web', aud: ORDERS, cnf: { jkt: holder.jkt } },
+      {
+        nowMs: clock.now(),
+        key: (await generateKeyPair('ES256')).privateKey,
+      },
+    );
     const elsewhere = await boundToken({ aud: DOWNSTREAM });
     const otherKey = await boundToken({ cnf: { jkt: 'another-key-thumbprint' } });
     const unbound = await boundToken({ cnf: undefined });
-    for (const [token, why] of [[forged, 'does not verify'], [elsewhere, 'aud'], [otherKey, 'DPoP-bound'], [unbound, 'must be bound']] as const) {
+    for (const [token, why] of [
+      [forged, 'does not verify'],
+      [elsewhere, 'aud'],
+      [otherKey, 'DPoP-bound'],
+      [unbound, 'must be bound'],
+    ] as const) {
       const proof = await proofFor(token);
       for (let i = 0; i < 2; i++) {
-        expect(await call(base, token, proof), why).toMatchObject({ status: 401, body: { error: 'invalid_token', error_description: expect.stringContaining(why) } });
+        expect(await call(base, token, proof), why).toMatchObject({
+          status: 401,
+          body: { error: 'invalid_token', error_description: expect.stringContaining(why) },
+        });
       }
     }
     // the one replay record this service may hold is still free
@@ -274,9 +372,13 @@ describe('keymeshAuth with DPoP', () => {
     expect((await call(base, token, first)).status).toBe(200);
     expect((await call(base, token, await proofFor(token))).status).toBe(200);
     expect(await call(base, token, await proofFor(token))).toEqual({
-      status: 503, body: { error: 'temporarily_unavailable', error_description: expect.stringContaining('replay cache is full') },
+      status: 503,
+      body: { error: 'temporarily_unavailable', error_description: expect.stringContaining('replay cache is full') },
     });
-    expect(await call(base, token, first)).toMatchObject({ status: 401, body: { error_description: expect.stringContaining('already used') } });
+    expect(await call(base, token, first)).toMatchObject({
+      status: 401,
+      body: { error_description: expect.stringContaining('already used') },
+    });
   });
 
   it('forgets a proof once it could no longer pass the iat window, which makes room again', async () => {
@@ -289,12 +391,19 @@ describe('keymeshAuth with DPoP', () => {
     expect((await call(base, token, await proofFor(token))).status).toBe(503);
     clock.advance(1_000);
     expect((await call(base, token, await proofFor(token))).status).toBe(200);
-    expect(await call(base, token, first)).toMatchObject({ status: 401, body: { error_description: expect.stringContaining('too old') } });
+    expect(await call(base, token, first)).toMatchObject({
+      status: 401,
+      body: { error_description: expect.stringContaining('too old') },
+    });
   });
 
   it('refuses a dpop.baseUrl that is not an absolute http(s) URL when built', () => {
-    expect(() => keymeshAuth(dpopClient, { audience: ORDERS, dpop: { baseUrl: '/data' } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }));
-    expect(() => keymeshAuth(dpopClient, { audience: ORDERS, dpop: { baseUrl: RS, maxReplayEntries: 0 } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }));
+    expect(() => keymeshAuth(dpopClient, { audience: ORDERS, dpop: { baseUrl: '/data' } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }),
+    );
+    expect(() => keymeshAuth(dpopClient, { audience: ORDERS, dpop: { baseUrl: RS, maxReplayEntries: 0 } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }),
+    );
   });
 });
 
@@ -321,18 +430,26 @@ describe('keymeshFetch', () => {
     });
     expect(tokenForms).toHaveLength(1);
     expect(Object.fromEntries(tokenForms[0]!)).toMatchObject({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: principal.token, audience: DOWNSTREAM,
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: principal.token,
+      audience: DOWNSTREAM,
       subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
     });
     expect(seenAuthorization[0]).toBe(seenAuthorization[1]);
-    expect(decodeJwt(seenAuthorization[0]!.slice(7))).toMatchObject({ sub: 'alice', aud: DOWNSTREAM, act: { sub: CLIENT_ID } });
+    expect(decodeJwt(seenAuthorization[0]!.slice(7))).toMatchObject({
+      sub: 'alice',
+      aud: DOWNSTREAM,
+      act: { sub: CLIENT_ID },
+    });
   });
 
   it('uses the client’s own client_credentials token outside any principal, fetched once', async () => {
     const call = keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] });
     await call(downstream);
     await call(new Request(downstream, { headers: { 'x-trace': '1' } }));
-    expect(tokenForms.map((f) => Object.fromEntries(f))).toEqual([{ grant_type: 'client_credentials', audience: DOWNSTREAM }]);
+    expect(tokenForms.map((f) => Object.fromEntries(f))).toEqual([
+      { grant_type: 'client_credentials', audience: DOWNSTREAM },
+    ]);
     expect(seenAuthorization[0]).toBe(seenAuthorization[1]);
     expect(decodeJwt(seenAuthorization[0]!.slice(7))).toMatchObject({ sub: CLIENT_ID, aud: DOWNSTREAM });
   });
@@ -340,8 +457,12 @@ describe('keymeshFetch', () => {
   it('sends tokens only to the origins it was given, and cannot be built without any', async () => {
     const principal = await principalOf({ sub: 'alice', client_id: 'web', aud: DOWNSTREAM });
     const call = keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] });
-    const elsewhere = await listen((req, res) => (seenAuthorization.push(`elsewhere: ${req.headers.authorization}`), res.end('ok')));
-    await expect(runAs(principal, () => call(`${elsewhere}/steal`))).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
+    const elsewhere = await listen(
+      (req, res) => (seenAuthorization.push(`elsewhere: ${req.headers.authorization}`), res.end('ok')),
+    );
+    await expect(runAs(principal, () => call(`${elsewhere}/steal`))).rejects.toMatchObject({
+      code: 'ERR_INVALID_REQUEST',
+    });
     await expect(call('file:///etc/passwd')).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
     expect(seenAuthorization).toEqual([]);
     expect(() => keymeshFetch(client, { audience: DOWNSTREAM, origins: [] })).toThrow(/needs origins/);
@@ -349,7 +470,9 @@ describe('keymeshFetch', () => {
   });
 
   it('keeps an Authorization header the caller set', async () => {
-    await keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] })(downstream, { headers: { authorization: 'Bearer mine' } });
+    await keymeshFetch(client, { audience: DOWNSTREAM, origins: [downstream] })(downstream, {
+      headers: { authorization: 'Bearer mine' },
+    });
     expect(seenAuthorization).toEqual(['Bearer mine']);
     expect(tokenForms).toHaveLength(0);
   });

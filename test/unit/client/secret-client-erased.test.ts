@@ -25,10 +25,22 @@ describe('the secret client and an erased user', () => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ assertion: 'an-assertion' }));
     });
     const erased = await listen((_req, res) => {
-      res.writeHead(410, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'secret_erased', error_description: "this user's secret was erased" }));
+      res
+        .writeHead(410, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'secret_erased', error_description: "this user's secret was erased" }));
     });
-    const client = new SecretClient({ ownCluster: [own], backendToken: 't', secretServer: [erased], secretServerIssuer: 'https://dc2.test', audience: 'https://dc1.test/backend' });
-    const userJwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://idp.test').setSubject('alice').sign(new Uint8Array(32));
+    const client = new SecretClient({
+      ownCluster: [own],
+      backendToken: 't',
+      secretServer: [erased],
+      secretServerIssuer: 'https://dc2.test',
+      audience: 'https://dc1.test/backend',
+    });
+    const userJwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('https://idp.test')
+      .setSubject('alice')
+      .sign(new Uint8Array(32));
     await expect(client.getUserSecret(userJwt)).rejects.toMatchObject({ code: 'ERR_SECRET_ERASED' });
     expect(calls).toEqual(['/v1/client-assertion']);
   });

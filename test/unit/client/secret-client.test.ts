@@ -6,7 +6,18 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CompactEncrypt, compactDecrypt, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import {
+  CompactEncrypt,
+  compactDecrypt,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SecretClient } from '../../../src/client/secret-client.js';
 import type { Keyring } from '../../../src/keyring/keyring.js';
@@ -58,7 +69,9 @@ const ownCluster: RequestListener = (req, res) => {
   calls.push(`dc1 ${req.url}`);
   void body(req).then(async (text) => {
     if (req.url === '/v1/client-assertion') return answer(res, 200, { assertion: 'a-client-assertion' });
-    const opened = await compactDecrypt((JSON.parse(text) as { jwe: string }).jwe, popPrivateKey).catch(() => undefined);
+    const opened = await compactDecrypt((JSON.parse(text) as { jwe: string }).jwe, popPrivateKey).catch(
+      () => undefined,
+    );
     if (!opened) return answer(res, 400, { error: 'invalid_request', error_description: 'the JWE does not decrypt' });
     answer(res, 200, { plaintext: Buffer.from(opened.plaintext).toString('base64url') });
   });
@@ -73,23 +86,46 @@ const secretServerNode: RequestListener = (req, res) => {
     const subjectToken = form.get('subject_token')!;
     if (answerOverride) return answer(res, 200, { access_token: await answerOverride(subjectToken) });
     const { token } = await secretServer.exchange({
-      subjectToken, audiences: form.getAll('audience'), clientAssertionType: form.get('client_assertion_type') ?? undefined, clientAssertion: form.get('client_assertion') ?? undefined,
+      subjectToken,
+      audiences: form.getAll('audience'),
+      clientAssertionType: form.get('client_assertion_type') ?? undefined,
+      clientAssertion: form.get('client_assertion') ?? undefined,
     });
     lastAnswer = token;
-    answer(res, 200, { access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_type: 'N_A' });
+    answer(res, 200, {
+      access_token: token,
+      issued_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      token_type: 'N_A',
+    });
   });
 };
 
 function userToken(sub: string, iss = IDP): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(iss).setSubject(sub).setAudience('app').setIssuedAt().setExpirationTime('5m').sign(idpKey);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'ES256' })
+    .setIssuer(iss)
+    .setSubject(sub)
+    .setAudience('app')
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(idpKey);
 }
 
 /** An answer signed by the secret server's key, as the real one is, with `header` and `claims` changed. */
 async function forgedAnswer(userJwt: string, o: { typ?: string; claims?: JWTPayload } = {}): Promise<string> {
   const user = decodeJwt(userJwt);
-  return new SignJWT({ secret: { [BACKEND]: 'not.opened.ever.jwe' }, sub_id: { format: 'iss_sub', iss: user.iss, sub: user.sub }, ...o.claims })
+  return new SignJWT({
+    secret: { [BACKEND]: 'not.opened.ever.jwe' },
+    sub_id: { format: 'iss_sub', iss: user.iss, sub: user.sub },
+    ...o.claims,
+  })
     .setProtectedHeader({ alg: 'ES256', kid: 's1', typ: o.typ ?? SECRET_ANSWER_TYP })
-    .setIssuer(SS_ISSUER).setSubject(user.sub!).setAudience(BACKEND).setIssuedAt().setExpirationTime('5m').sign(answerKey);
+    .setIssuer(SS_ISSUER)
+    .setSubject(user.sub!)
+    .setAudience(BACKEND)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(answerKey);
 }
 
 beforeEach(async () => {
@@ -105,18 +141,33 @@ beforeEach(async () => {
   popPrivateKey = pop.privateKey;
   popPublicKey = pop.publicKey;
   secretServer = new SecretServer({
-    clients: { verify: async () => ({ userTokenAudiences: ['app'] }), resourceServer: (audience: string) => ({ audience, jwksUri: 'https://dc1.test/pop' }) } as unknown as ClientAssertionVerifier,
-    users: { verify: async (jwt: string) => ({ issuer: decodeJwt(jwt).iss, subject: decodeJwt(jwt).sub, claims: decodeJwt(jwt) }) } as unknown as UserTokenVerifier,
+    clients: {
+      verify: async () => ({ userTokenAudiences: ['app'] }),
+      resourceServer: (audience: string) => ({ audience, jwksUri: 'https://dc1.test/pop' }),
+    } as unknown as ClientAssertionVerifier,
+    users: {
+      verify: async (jwt: string) => ({
+        issuer: decodeJwt(jwt).iss,
+        subject: decodeJwt(jwt).sub,
+        claims: decodeJwt(jwt),
+      }),
+    } as unknown as UserTokenVerifier,
     pops: { get: async () => ({ alg: 'ECDH-ES+A256KW', kid: 'pop-1', key: pop.publicKey }) } as unknown as PopKeys,
-    keyring: { requireActive: () => ({ alg: 'ES256', kid: 's1', privateKey: async () => answerKey }) } as unknown as Keyring,
+    keyring: {
+      requireActive: () => ({ alg: 'ES256', kid: 's1', privateKey: async () => answerKey }),
+    } as unknown as Keyring,
     clock: { now: () => Date.now() },
     realm: 'default',
     issuer: SS_ISSUER,
     getOrCreate: async () => SECRET,
   });
   client = new SecretClient({
-    ownCluster: [await listen(ownCluster)], backendToken: 'backend-token', secretServer: [await listen(secretServerNode)],
-    secretServerIssuer: SS_ISSUER, audience: BACKEND, timeoutMs: 2000,
+    ownCluster: [await listen(ownCluster)],
+    backendToken: 'backend-token',
+    secretServer: [await listen(secretServerNode)],
+    secretServerIssuer: SS_ISSUER,
+    audience: BACKEND,
+    timeoutMs: 2000,
   });
 });
 
@@ -131,33 +182,52 @@ describe('SecretClient', () => {
     expect(calls).toContain('dc1 /v1/decrypt');
     expect(SECRET_ANSWER_TYP).toBe('secret-answer+jwt');
     expect(decodeProtectedHeader(lastAnswer!)).toMatchObject({ typ: 'secret-answer+jwt', alg: 'ES256', kid: 's1' });
-    expect(decodeJwt(lastAnswer!)).toMatchObject({ iss: SS_ISSUER, aud: BACKEND, sub: 'alice', sub_id: { format: 'iss_sub', iss: IDP, sub: 'alice' } });
+    expect(decodeJwt(lastAnswer!)).toMatchObject({
+      iss: SS_ISSUER,
+      aud: BACKEND,
+      sub: 'alice',
+      sub_id: { format: 'iss_sub', iss: IDP, sub: 'alice' },
+    });
   });
 
   it('refuses an answer typed JWT, rightly signed and about the right user, and decrypts nothing', async () => {
     answerOverride = (userJwt) => forgedAnswer(userJwt, { typ: 'JWT' });
-    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({ code: 'ERR_REMOTE', message: expect.stringContaining('typ') });
+    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({
+      code: 'ERR_REMOTE',
+      message: expect.stringContaining('typ'),
+    });
     expect(calls).not.toContain('dc1 /v1/decrypt');
   });
 
   it('refuses an answer about another user (its sub), and decrypts nothing', async () => {
     const bobs = await forgedAnswer(await userToken('bob'));
     answerOverride = async () => bobs;
-    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({ code: 'ERR_REMOTE', message: expect.stringContaining('another user') });
+    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({
+      code: 'ERR_REMOTE',
+      message: expect.stringContaining('another user'),
+    });
     expect(calls).not.toContain('dc1 /v1/decrypt');
   });
 
   it('refuses an answer about the same subject at another IDP (its sub_id), and decrypts nothing', async () => {
     const elsewhere = await forgedAnswer(await userToken('alice', 'https://other-idp.test'));
     answerOverride = async () => elsewhere;
-    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({ code: 'ERR_REMOTE', message: expect.stringContaining('sub_id') });
+    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({
+      code: 'ERR_REMOTE',
+      message: expect.stringContaining('sub_id'),
+    });
     answerOverride = (userJwt) => forgedAnswer(userJwt, { claims: { sub_id: 'alice' } });
-    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({ code: 'ERR_REMOTE', message: expect.stringContaining('sub_id') });
+    await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({
+      code: 'ERR_REMOTE',
+      message: expect.stringContaining('sub_id'),
+    });
     expect(calls).not.toContain('dc1 /v1/decrypt');
   });
 
   it('opens an answer without sub_id (a server that sends none) when its sub is the user asked for', async () => {
-    const jwe = await new CompactEncrypt(SECRET).setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' }).encrypt(popPublicKey);
+    const jwe = await new CompactEncrypt(SECRET)
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
+      .encrypt(popPublicKey);
     answerOverride = (userJwt) => forgedAnswer(userJwt, { claims: { sub_id: undefined, secret: { [BACKEND]: jwe } } });
     expect(Buffer.from(await client.getUserSecret(await userToken('alice'))).equals(Buffer.from(SECRET))).toBe(true);
   });
@@ -165,7 +235,10 @@ describe('SecretClient', () => {
   it('refuses, before calling anyone, a user token that is not a JWT naming a subject', async () => {
     await expect(client.getUserSecret('not-a-jwt')).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
     const noSubject = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(IDP).sign(idpKey);
-    await expect(client.getUserSecret(noSubject)).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('sub') });
+    await expect(client.getUserSecret(noSubject)).rejects.toMatchObject({
+      code: 'ERR_INVALID_REQUEST',
+      message: expect.stringContaining('sub'),
+    });
     expect(calls).toEqual([]);
   });
 });

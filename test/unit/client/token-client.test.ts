@@ -34,10 +34,14 @@ class FakeKeys {
     return { keys: [...this.published].map((kid) => this.#keys.get(kid)!.jwk) };
   }
 
-  sign(claims: JWTPayload, { kid = 'k1', typ = 'at+jwt', iss = ISSUER }: { kid?: string; typ?: string; iss?: string } = {}): Promise<string> {
+  sign(
+    claims: JWTPayload,
+    { kid = 'k1', typ = 'at+jwt', iss = ISSUER }: { kid?: string; typ?: string; iss?: string } = {},
+  ): Promise<string> {
     const now = Math.floor(this.clock.now() / 1000);
     return new SignJWT({ iss, aud: API, iat: now, exp: now + 300, jti: crypto.randomUUID(), ...claims })
-      .setProtectedHeader({ alg: 'ES256', kid, typ }).sign(this.#keys.get(kid)!.privateKey);
+      .setProtectedHeader({ alg: 'ES256', kid, typ })
+      .sign(this.#keys.get(kid)!.privateKey);
   }
 }
 
@@ -52,9 +56,11 @@ class FakeNode {
   constructor(readonly keys: FakeKeys) {
     this.#server = createServer((req, res) => {
       if (this.mode === 'down') return void req.socket.destroy();
-      const answer = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      const answer = (status: number, body: unknown) =>
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       if (this.mode === 'unavailable') return answer(503, { error: 'temporarily_unavailable' });
-      if (req.method === 'GET' && req.url === '/.well-known/jwks.json') return (this.jwksFetches += 1), answer(200, keys.jwks());
+      if (req.method === 'GET' && req.url === '/.well-known/jwks.json')
+        return ((this.jwksFetches += 1), answer(200, keys.jwks()));
       let text = '';
       req.on('data', (c: Buffer) => (text += c.toString()));
       req.on('end', () => {
@@ -68,17 +74,25 @@ class FakeNode {
   async #post(path: string, form: URLSearchParams, authorization: string | undefined): Promise<[number, unknown]> {
     const decoded = Buffer.from((authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
     const [id, secret] = decoded.split(':').map((p) => decodeURIComponent(p.replaceAll('+', ' ')));
-    if (id !== CLIENT_ID || secret !== CLIENT_SECRET) return [401, { error: 'invalid_client', error_description: 'wrong client secret' }];
-    const issued = async (claims: JWTPayload) => [200, { access_token: await this.keys.sign(claims), token_type: 'Bearer', expires_in: 300 }] as [number, unknown];
+    if (id !== CLIENT_ID || secret !== CLIENT_SECRET)
+      return [401, { error: 'invalid_client', error_description: 'wrong client secret' }];
+    const issued = async (claims: JWTPayload) =>
+      [200, { access_token: await this.keys.sign(claims), token_type: 'Bearer', expires_in: 300 }] as [number, unknown];
     const token = form.get('token') ?? '';
     if (path === '/introspect') return [200, { active: true, ...decodeJwt(token) }];
     if (path === '/revoke') return [200, {}];
     if (path === '/renew') return issued({ ...decodeJwt(token), iat: undefined, exp: undefined, jti: undefined });
     const grant = form.get('grant_type');
-    if (grant === 'client_credentials') return issued({ sub: CLIENT_ID, client_id: CLIENT_ID, aud: form.get('audience') ?? 'default' });
+    if (grant === 'client_credentials')
+      return issued({ sub: CLIENT_ID, client_id: CLIENT_ID, aud: form.get('audience') ?? 'default' });
     if (grant !== 'urn:ietf:params:oauth:grant-type:token-exchange') return [400, { error: 'unsupported_grant_type' }];
     const subject = decodeJwt(form.get('subject_token') ?? '');
-    return issued({ sub: subject.sub, client_id: CLIENT_ID, aud: form.getAll('audience'), act: { sub: CLIENT_ID, ...(subject['act'] ? { act: subject['act'] } : {}) } });
+    return issued({
+      sub: subject.sub,
+      client_id: CLIENT_ID,
+      aud: form.getAll('audience'),
+      act: { sub: CLIENT_ID, ...(subject['act'] ? { act: subject['act'] } : {}) },
+    });
   }
 
   async start(): Promise<this> {
@@ -104,7 +118,14 @@ beforeEach(async () => {
   keys = new FakeKeys(clock);
   await keys.add('k1');
   nodes = await Promise.all([new FakeNode(keys).start(), new FakeNode(keys).start()]);
-  client = new KeymeshTokenClient({ nodes: nodes.map((n) => n.base), issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, now: () => clock.now(), timeoutMs: 2000 });
+  client = new KeymeshTokenClient({
+    nodes: nodes.map((n) => n.base),
+    issuer: ISSUER,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    now: () => clock.now(),
+    timeoutMs: 2000,
+  });
 });
 
 afterEach(async () => {
@@ -116,18 +137,35 @@ describe('KeymeshTokenClient calls', () => {
     const issued = await client.requestToken({ audience: 'https://api.test', scope: 'read write', renewable: true });
     expect(issued).toMatchObject({ tokenType: 'Bearer', expiresIn: 300 });
     const [post] = nodes[0]!.posts;
-    expect(Object.fromEntries(post!.form)).toEqual({ grant_type: 'client_credentials', audience: 'https://api.test', scope: 'read write', renewable: 'true' });
-    expect(Buffer.from(post!.authorization!.slice(6), 'base64').toString()).toBe('svc%3Aorders+api:p%40ss%2Bw%2Frd%3A%C3%A9%7E+1');
+    expect(Object.fromEntries(post!.form)).toEqual({
+      grant_type: 'client_credentials',
+      audience: 'https://api.test',
+      scope: 'read write',
+      renewable: 'true',
+    });
+    expect(Buffer.from(post!.authorization!.slice(6), 'base64').toString()).toBe(
+      'svc%3Aorders+api:p%40ss%2Bw%2Frd%3A%C3%A9%7E+1',
+    );
     expect(await client.verify(issued.accessToken, { audience: 'https://api.test' })).toMatchObject({ sub: CLIENT_ID });
   });
 
   it('sends an RFC 8693 token exchange', async () => {
     const subjectToken = await keys.sign({ sub: 'alice', client_id: 'web', aud: 'svc' });
-    const issued = await client.exchange({ subjectToken, actorToken: 'actor.jwt', audience: ['a', 'b'], scope: 'read' });
+    const issued = await client.exchange({
+      subjectToken,
+      actorToken: 'actor.jwt',
+      audience: ['a', 'b'],
+      scope: 'read',
+    });
     expect([...nodes[0]!.posts[0]!.form]).toEqual([
-      ['grant_type', 'urn:ietf:params:oauth:grant-type:token-exchange'], ['subject_token', subjectToken],
-      ['subject_token_type', 'urn:ietf:params:oauth:token-type:access_token'], ['actor_token', 'actor.jwt'],
-      ['actor_token_type', 'urn:ietf:params:oauth:token-type:access_token'], ['audience', 'a'], ['audience', 'b'], ['scope', 'read'],
+      ['grant_type', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+      ['subject_token', subjectToken],
+      ['subject_token_type', 'urn:ietf:params:oauth:token-type:access_token'],
+      ['actor_token', 'actor.jwt'],
+      ['actor_token_type', 'urn:ietf:params:oauth:token-type:access_token'],
+      ['audience', 'a'],
+      ['audience', 'b'],
+      ['scope', 'read'],
     ]);
     expect(decodeJwt(issued.accessToken)).toMatchObject({ sub: 'alice', act: { sub: CLIENT_ID } });
   });
@@ -137,14 +175,20 @@ describe('KeymeshTokenClient calls', () => {
     expect(await client.introspect(token)).toMatchObject({ active: true, sub: 'alice' });
     await client.revoke(token);
     expect(decodeJwt((await client.renew(token)).accessToken)).toMatchObject({ sub: 'alice' });
-    expect(nodes[0]!.posts.map((p) => [p.path, p.form.get('token')])).toEqual([['/introspect', token], ['/revoke', token], ['/renew', token]]);
+    expect(nodes[0]!.posts.map((p) => [p.path, p.form.get('token')])).toEqual([
+      ['/introspect', token],
+      ['/revoke', token],
+      ['/renew', token],
+    ]);
   });
 
   it('skips a node that is down or answers 503', async () => {
     nodes[0]!.mode = 'down';
     await expect(client.requestToken()).resolves.toMatchObject({ tokenType: 'Bearer' });
     nodes[0]!.mode = 'unavailable';
-    await expect(client.introspect(await keys.sign({ sub: 'a', client_id: 'web' }))).resolves.toMatchObject({ active: true });
+    await expect(client.introspect(await keys.sign({ sub: 'a', client_id: 'web' }))).resolves.toMatchObject({
+      active: true,
+    });
     expect(nodes[1]!.posts.map((p) => p.path)).toEqual(['/token', '/introspect']);
   });
 
@@ -159,22 +203,46 @@ describe('KeymeshTokenClient calls', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const refusing = new KeymeshTokenClient({ nodes: [`http://127.0.0.1:${closedPort}`, nodes[1]!.base], issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, timeoutMs: 2000 });
+    const refusing = new KeymeshTokenClient({
+      nodes: [`http://127.0.0.1:${closedPort}`, nodes[1]!.base],
+      issuer: ISSUER,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      timeoutMs: 2000,
+    });
     expect(decodeJwt((await refusing.renew(token)).accessToken)).toMatchObject({ sub: 'alice' });
     expect(nodes[1]!.posts.map((p) => p.path)).toEqual(['/renew']);
   });
 
   it('talks to nodes over https only (plain http to loopback), and follows no redirect', async () => {
-    const make = (url: string, allowInsecure?: boolean) => new KeymeshTokenClient({ nodes: [url], issuer: ISSUER, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, ...(allowInsecure ? { allowInsecure } : {}) });
+    const make = (url: string, allowInsecure?: boolean) =>
+      new KeymeshTokenClient({
+        nodes: [url],
+        issuer: ISSUER,
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        ...(allowInsecure ? { allowInsecure } : {}),
+      });
     expect(() => make('http://keymesh.example')).toThrow(/must be an https URL/);
     expect(() => make('ftp://keymesh.example')).toThrow(/must be an https URL/);
     expect(() => make('https://keymesh.example')).not.toThrow();
     expect(() => make('http://keymesh.example', true)).not.toThrow();
-    expect(() => new SecretClient({ ownCluster: ['http://dc1.example'], backendToken: 'b', secretServer: ['https://dc2.example'], secretServerIssuer: ISSUER, audience: 'x' })).toThrow(/must be an https URL/);
+    expect(
+      () =>
+        new SecretClient({
+          ownCluster: ['http://dc1.example'],
+          backendToken: 'b',
+          secretServer: ['https://dc2.example'],
+          secretServerIssuer: ISSUER,
+          audience: 'x',
+        }),
+    ).toThrow(/must be an https URL/);
     let followed = 0;
     const target = createServer((_req, res) => ((followed += 1), res.end('{}')));
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
-    const redirecting = createServer((_req, res) => res.writeHead(307, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}/token` }).end());
+    const redirecting = createServer((_req, res) =>
+      res.writeHead(307, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}/token` }).end(),
+    );
     await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
     try {
       const client2 = make(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`);
@@ -186,11 +254,21 @@ describe('KeymeshTokenClient calls', () => {
   });
 
   it('takes a 4xx as the answer and asks no other node', async () => {
-    const wrong = new KeymeshTokenClient({ nodes: nodes.map((n) => n.base), issuer: ISSUER, clientId: CLIENT_ID, clientSecret: 'nope' });
+    const wrong = new KeymeshTokenClient({
+      nodes: nodes.map((n) => n.base),
+      issuer: ISSUER,
+      clientId: CLIENT_ID,
+      clientSecret: 'nope',
+    });
     const err = await wrong.requestToken().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KeymeshRemoteError);
     expect((err as KeymeshRemoteError).code).toBe('ERR_REMOTE');
-    expect((err as KeymeshRemoteError).remote).toEqual({ node: nodes[0]!.base, status: 401, error: 'invalid_client', errorDescription: 'wrong client secret' });
+    expect((err as KeymeshRemoteError).remote).toEqual({
+      node: nodes[0]!.base,
+      status: 401,
+      error: 'invalid_client',
+      errorDescription: 'wrong client secret',
+    });
     expect(nodes[1]!.posts).toHaveLength(0);
   });
 
@@ -214,7 +292,9 @@ describe('KeymeshTokenClient.verify', () => {
     await client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), FOR_API);
     clock.advance(31_000);
     await keys.add('k2');
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }), FOR_API)).resolves.toMatchObject({ sub: 'a' });
+    await expect(
+      client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }), FOR_API),
+    ).resolves.toMatchObject({ sub: 'a' });
     expect(jwksFetches()).toBe(2);
     clock.advance(1_000);
     await keys.add('k3');
@@ -233,21 +313,33 @@ describe('KeymeshTokenClient.verify', () => {
     nodes[1]!.mode = 'down';
     clock.advance(60_000);
     await keys.add('k2');
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
-    await expect(client.verify(await keys.sign({ sub: 'b', client_id: 'web' }), FOR_API)).resolves.toMatchObject({ sub: 'b' });
+    await expect(
+      client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { kid: 'k2' }), FOR_API),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(await keys.sign({ sub: 'b', client_id: 'web' }), FOR_API)).resolves.toMatchObject({
+      sub: 'b',
+    });
   });
 
   it('is ERR_REMOTE when no key set was ever fetched', async () => {
     for (const n of nodes) n.mode = 'down';
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_REMOTE' });
+    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), FOR_API)).rejects.toMatchObject({
+      code: 'ERR_REMOTE',
+    });
   });
 
   it('refuses another issuer, another typ, another audience, and an expired token', async () => {
     const claims = { sub: 'a', client_id: 'web' };
     await expect(client.verify(await keys.sign(claims), FOR_API)).resolves.toMatchObject({ sub: 'a' });
-    await expect(client.verify(await keys.sign(claims, { iss: 'https://other' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
-    await expect(client.verify(await keys.sign(claims, { typ: 'JWT' }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
-    await expect(client.verify(await keys.sign(claims), { audience: 'other' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(await keys.sign(claims, { iss: 'https://other' }), FOR_API)).rejects.toMatchObject({
+      code: 'ERR_INVALID_TOKEN',
+    });
+    await expect(client.verify(await keys.sign(claims, { typ: 'JWT' }), FOR_API)).rejects.toMatchObject({
+      code: 'ERR_INVALID_TOKEN',
+    });
+    await expect(client.verify(await keys.sign(claims), { audience: 'other' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_TOKEN',
+    });
     const token = await keys.sign(claims);
     clock.advance(301_000);
     await expect(client.verify(token, FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
@@ -255,17 +347,26 @@ describe('KeymeshTokenClient.verify', () => {
 
   it('refuses a token rightly signed by the cluster whose typ is JWT, not at+jwt, even for any audience', async () => {
     const notAccessToken = await keys.sign({ sub: 'a', client_id: 'web' }, { typ: 'JWT' });
-    await expect(client.verify(notAccessToken, { anyAudience: true })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN', message: expect.stringContaining('typ') });
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { typ: 'application/at+jwt' }), FOR_API)).resolves.toMatchObject({ sub: 'a' });
+    await expect(client.verify(notAccessToken, { anyAudience: true })).rejects.toMatchObject({
+      code: 'ERR_INVALID_TOKEN',
+      message: expect.stringContaining('typ'),
+    });
+    await expect(
+      client.verify(await keys.sign({ sub: 'a', client_id: 'web' }, { typ: 'application/at+jwt' }), FOR_API),
+    ).resolves.toMatchObject({ sub: 'a' });
   });
 
   it('refuses a DPoP-bound token without a proof of its key, and any other key binding', async () => {
     const token = await keys.sign({ sub: 'a', client_id: 'web', cnf: { jkt: 'thumbprint-1' } });
     await expect(client.verify(token, FOR_API)).rejects.toThrow(/DPoP-bound/);
-    await expect(client.verify(token, { ...FOR_API, dpopJkt: 'thumbprint-2' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(token, { ...FOR_API, dpopJkt: 'thumbprint-2' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_TOKEN',
+    });
     await expect(client.verify(token, { ...FOR_API, dpopJkt: 'thumbprint-1' })).resolves.toMatchObject({ sub: 'a' });
     const mtls = await keys.sign({ sub: 'a', client_id: 'web', cnf: { 'x5t#S256': 'cert-hash' } });
-    await expect(client.verify(mtls, { ...FOR_API, dpopJkt: 'thumbprint-1' })).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(client.verify(mtls, { ...FOR_API, dpopJkt: 'thumbprint-1' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_TOKEN',
+    });
   });
 });
 
@@ -287,16 +388,26 @@ describe('KeymeshTokenClient.verify audience', () => {
   });
 
   it('accepts a token naming one of several audiences, and refuses one naming none of them', async () => {
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), { audience: ['https://other.test', API] })).resolves.toMatchObject({ sub: 'a' });
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: ['https://billing.test', API] }), FOR_API)).resolves.toMatchObject({ sub: 'a' });
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: 'https://billing.test' }), FOR_API))
-      .rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN', message: expect.stringContaining('aud') });
-    await expect(client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: undefined }), FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
+    await expect(
+      client.verify(await keys.sign({ sub: 'a', client_id: 'web' }), { audience: ['https://other.test', API] }),
+    ).resolves.toMatchObject({ sub: 'a' });
+    await expect(
+      client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: ['https://billing.test', API] }), FOR_API),
+    ).resolves.toMatchObject({ sub: 'a' });
+    await expect(
+      client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: 'https://billing.test' }), FOR_API),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN', message: expect.stringContaining('aud') });
+    await expect(
+      client.verify(await keys.sign({ sub: 'a', client_id: 'web', aud: undefined }), FOR_API),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
   });
 
   it('accepts a token for another service of the realm only with anyAudience: true', async () => {
     const forBilling = await keys.sign({ sub: 'a', client_id: 'web', aud: 'https://billing.test' });
     await expect(client.verify(forBilling, FOR_API)).rejects.toMatchObject({ code: 'ERR_INVALID_TOKEN' });
-    await expect(client.verify(forBilling, { anyAudience: true })).resolves.toMatchObject({ sub: 'a', aud: 'https://billing.test' });
+    await expect(client.verify(forBilling, { anyAudience: true })).resolves.toMatchObject({
+      sub: 'a',
+      aud: 'https://billing.test',
+    });
   });
 });

@@ -1,12 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { decodeMap, encodeMap, isStable, Placement, settled, withJoining, withLeaving, type ClusterMap } from '../../../src/cluster-map/cluster-map.js';
+import {
+  decodeMap,
+  encodeMap,
+  isStable,
+  Placement,
+  settled,
+  withJoining,
+  withLeaving,
+  type ClusterMap,
+} from '../../../src/cluster-map/cluster-map.js';
 import { genesisCandidates, transitionStep } from '../../../src/replication/map-steps.js';
 import { majorities, Proposer, unanimous, type RegisterTransport } from '../../../src/register/proposer.js';
 import { Acceptor, type AcceptorState } from '../../../src/register/acceptor.js';
 import type { RegisterReply, RegisterRequest } from '../../../src/register/messages.js';
 
 const id = (n: number) => n.toString(16).padStart(16, '0');
-const genesis: ClusterMap = { epoch: 1, id: 'abc', members: [1, 2, 3].map((n) => ({ nodeId: id(n), name: `node-${n}`, role: 'normal' as const })) };
+const genesis: ClusterMap = {
+  epoch: 1,
+  id: 'abc',
+  members: [1, 2, 3].map((n) => ({ nodeId: id(n), name: `node-${n}`, role: 'normal' as const })),
+};
 
 describe('cluster map', () => {
   it('goes stable → joining → stable, one change at a time', () => {
@@ -34,14 +47,24 @@ describe('cluster map', () => {
   it('round-trips through msgpack and rejects malformed bytes with ERR_BAD_MESSAGE', () => {
     expect(decodeMap(encodeMap(genesis))).toEqual(genesis);
     expect(() => decodeMap(new Uint8Array([0xc1]))).toThrow(expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }));
-    expect(() => decodeMap(encodeMap({ ...genesis, epoch: 0 }))).toThrow(expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }));
-    expect(() => decodeMap(encodeMap({ ...genesis, members: [] }))).toThrow(expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }));
+    expect(() => decodeMap(encodeMap({ ...genesis, epoch: 0 }))).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }),
+    );
+    expect(() => decodeMap(encodeMap({ ...genesis, members: [] }))).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }),
+    );
   });
 
   it('places a moving key on the old and the new replica set during a transition, and on one set when stable', () => {
     const stable = new Placement(genesis, 3);
     expect(stable.replicaSets('k')).toHaveLength(1);
-    const grown = settled(withJoining({ ...genesis, members: [...genesis.members, { nodeId: id(4), name: 'node-4', role: 'normal' }] }, id(5), 'node-5'));
+    const grown = settled(
+      withJoining(
+        { ...genesis, members: [...genesis.members, { nodeId: id(4), name: 'node-4', role: 'normal' }] },
+        id(5),
+        'node-5',
+      ),
+    );
     const joining = new Placement(withJoining(grown, id(6), 'node-6'), 3);
     let moving = 0;
     for (let i = 0; i < 500; i++) {
@@ -67,10 +90,15 @@ describe('cluster map', () => {
 /** Acceptors in memory, with nodes that can be taken down. */
 function network(nodes: string[]) {
   const stores = new Map(nodes.map((n) => [n, new Map<string, AcceptorState>()]));
-  const acceptors = new Map(nodes.map((n) => [n, new Acceptor({
-    load: async (k) => stores.get(n)!.get(k),
-    save: async (k, s) => void stores.get(n)!.set(k, s),
-  })]));
+  const acceptors = new Map(
+    nodes.map((n) => [
+      n,
+      new Acceptor({
+        load: async (k) => stores.get(n)!.get(k),
+        save: async (k, s) => void stores.get(n)!.set(k, s),
+      }),
+    ]),
+  );
   const down = new Set<string>();
   const transport: RegisterTransport = {
     request: async (to: string, request: RegisterRequest): Promise<RegisterReply> => {
@@ -79,7 +107,13 @@ function network(nodes: string[]) {
     },
   };
   const timers = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
-  return { transport, down, proposer: (nodeId: string) => new Proposer({ nodeId, transport, timers, settings: { deadlineMs: 200, requestTimeoutMs: 50 } }), stores };
+  return {
+    transport,
+    down,
+    proposer: (nodeId: string) =>
+      new Proposer({ nodeId, transport, timers, settings: { deadlineMs: 200, requestTimeoutMs: 50 } }),
+    stores,
+  };
 }
 
 describe('quorums', () => {
@@ -102,13 +136,19 @@ describe('quorums', () => {
   it('needs every member under a unanimous quorum (genesis)', async () => {
     const net = network(['a', 'b', 'c']);
     net.down.add('c');
-    await expect(net.proposer('a').getOrCreate('map/1', unanimous(['a', 'b', 'c']), v('m'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(net.proposer('a').getOrCreate('map/1', unanimous(['a', 'b', 'c']), v('m'))).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
     net.down.clear();
-    expect(Buffer.from(await net.proposer('b').getOrCreate('map/1', unanimous(['a', 'b', 'c']), v('n'))).toString()).toBe('n');
+    expect(
+      Buffer.from(await net.proposer('b').getOrCreate('map/1', unanimous(['a', 'b', 'c']), v('n'))).toString(),
+    ).toBe('n');
     // an overlapping candidate set re-proposes what the shared acceptor accepted
     const net2 = network(['a', 'b', 'c', 'd']);
     await net2.proposer('a').getOrCreate('map/1', unanimous(['a', 'b', 'c']), v('first'));
-    expect(Buffer.from(await net2.proposer('d').getOrCreate('map/1', unanimous(['b', 'c', 'd']), v('second'))).toString()).toBe('first');
+    expect(
+      Buffer.from(await net2.proposer('d').getOrCreate('map/1', unanimous(['b', 'c', 'd']), v('second'))).toString(),
+    ).toBe('first');
   });
 });
 

@@ -17,7 +17,13 @@ function fakeHost(answers: (peer: string, signal: AbortSignal) => Promise<number
   const pinged: string[] = [];
   const hungUp: string[] = [];
   const host = {
-    services: { ping: { ping: (p: { toString(): string }, o: { signal: AbortSignal }) => (pinged.push(p.toString()), answers(p.toString(), o.signal)) } },
+    services: {
+      ping: {
+        ping: (p: { toString(): string }, o: { signal: AbortSignal }) => (
+          pinged.push(p.toString()), answers(p.toString(), o.signal)
+        ),
+      },
+    },
     hangUp: async (p: { toString(): string }) => void hungUp.push(p.toString()),
   };
   return { host, pinged, hungUp };
@@ -26,9 +32,11 @@ function fakeHost(answers: (peer: string, signal: AbortSignal) => Promise<number
 describe('the connection watchdog', () => {
   it('closes the connections of a peer whose ping times out, and leaves one that answers alone', async () => {
     const [silent, fine] = [await peer(), await peer()];
-    const { host, pinged, hungUp } = fakeHost((p, signal) => (p === fine
-      ? Promise.resolve(3)
-      : new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))))));
+    const { host, pinged, hungUp } = fakeHost((p, signal) =>
+      p === fine
+        ? Promise.resolve(3)
+        : new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
+    );
     const watchdog = new ConnectionWatchdog({ host, log: silentLogger(), timeoutMs: 50 });
     watchdog.probe(fine);
     watchdog.probe(silent);

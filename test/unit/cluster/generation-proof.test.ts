@@ -4,7 +4,12 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { describe, expect, it } from 'vitest';
-import { generationClaim, generationProofSchema, OwnGenerationProofs, verifyGenerationProof } from '../../../src/cluster/generation-proof.js';
+import {
+  generationClaim,
+  generationProofSchema,
+  OwnGenerationProofs,
+  verifyGenerationProof,
+} from '../../../src/cluster/generation-proof.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 describe('generation proofs', () => {
@@ -32,7 +37,14 @@ describe('generation proofs', () => {
 
   it('are bounded on the wire', () => {
     expect(generationProofSchema.safeParse({ g: 1, sig: new Uint8Array(64) }).success).toBe(true);
-    for (const bad of [{ g: -1, sig: new Uint8Array(64) }, { g: 1.5, sig: new Uint8Array(64) }, { g: 1, sig: new Uint8Array(129) }, { g: 1, sig: new Uint8Array(0) }, { g: 1, sig: 'x' }, { g: 1, sig: new Uint8Array(64), extra: 1 }]) {
+    for (const bad of [
+      { g: -1, sig: new Uint8Array(64) },
+      { g: 1.5, sig: new Uint8Array(64) },
+      { g: 1, sig: new Uint8Array(129) },
+      { g: 1, sig: new Uint8Array(0) },
+      { g: 1, sig: 'x' },
+      { g: 1, sig: new Uint8Array(64), extra: 1 },
+    ]) {
       expect(generationProofSchema.safeParse(bad).success).toBe(false);
     }
   });

@@ -11,13 +11,31 @@ import { FakeClock } from '../../helpers/fake-clock.js';
 
 let sent = 0;
 /** A heartbeat; each one is sent 1 ms after the previous by the sender's clock. */
-const hb = (from: string, kids: string[] = []) => ({ t: 'heartbeat' as const, v: 1 as const, from, name: `n-${from.slice(-1)}`, httpUrl: 'http://x', addrs: [], incarnation: 1, digest: 'd', kidsDigest: 'x', kids, sentAt: ++sent });
+const hb = (from: string, kids: string[] = []) => ({
+  t: 'heartbeat' as const,
+  v: 1 as const,
+  from,
+  name: `n-${from.slice(-1)}`,
+  httpUrl: 'http://x',
+  addrs: [],
+  incarnation: 1,
+  digest: 'd',
+  kidsDigest: 'x',
+  kids,
+  sentAt: ++sent,
+});
 
 async function setup(memory = new MemoryStore(), mk = ManagementKey.generate()) {
   await memory.start();
   const clock = new FakeClock();
   const store = new SealedStore(memory, new Sealer(ManagementKey.parse(mk, 't'), '000000000000000a'));
-  const membership = new Membership({ self: { nodeId: '000000000000000a', name: 'self', httpUrl: '' }, store, clock, timing: { suspectAfterMs: 1000, deadAfterMs: 2000 }, log: silentLogger() });
+  const membership = new Membership({
+    self: { nodeId: '000000000000000a', name: 'self', httpUrl: '' },
+    store,
+    clock,
+    timing: { suspectAfterMs: 1000, deadAfterMs: 2000 },
+    log: silentLogger(),
+  });
   await membership.load();
   return { membership, clock, memory, mk };
 }

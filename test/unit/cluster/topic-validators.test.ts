@@ -12,7 +12,10 @@ import { silentLogger } from '../../../src/log.js';
 
 const MEMBER = 'aaaaaaaaaaaaaaa1';
 const OUTSIDER = 'aaaaaaaaaaaaaaa2';
-const bound = new Map([['peer-member', MEMBER], ['peer-outsider', OUTSIDER]]);
+const bound = new Map([
+  ['peer-member', MEMBER],
+  ['peer-outsider', OUTSIDER],
+]);
 const members = new Set([MEMBER]);
 
 function signed(from: string, data: Uint8Array, topic = 'revocations'): Message {
@@ -20,13 +23,15 @@ function signed(from: string, data: Uint8Array, topic = 'revocations'): Message 
 }
 
 const validators = new TopicValidators({
-  sealer: new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'n'), log: silentLogger(),
+  sealer: new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'n'),
+  log: silentLogger(),
   impostor: (nodeId, signer) => bound.has(signer) && bound.get(signer) !== nodeId,
   mayRevoke: (from, signer) => bound.get(signer) === from && members.has(from),
   rejected: () => undefined,
 });
 
-const revocation = (from: string) => encodeMessage({ t: 'revocation', v: 1, from, jti: 'victim-token', exp: 2_000_000_000 });
+const revocation = (from: string) =>
+  encodeMessage({ t: 'revocation', v: 1, from, jti: 'victim-token', exp: 2_000_000_000 });
 
 describe('gossip topic validation', () => {
   it('accepts a revocation only from a member, signed by the peer bound to it', () => {
@@ -35,7 +40,9 @@ describe('gossip topic validation', () => {
     expect(validators.revocation(signed('peer-outsider', revocation(OUTSIDER)))).toBe('ignore');
     expect(validators.revocation(signed('peer-outsider', revocation(MEMBER)))).toBe('ignore');
     expect(validators.revocation(signed('peer-unknown', revocation(MEMBER)))).toBe('ignore');
-    expect(validators.revocation({ type: 'unsigned', data: revocation(MEMBER), topic: 'revocations' } as unknown as Message)).toBe('ignore');
+    expect(
+      validators.revocation({ type: 'unsigned', data: revocation(MEMBER), topic: 'revocations' } as unknown as Message),
+    ).toBe('ignore');
     expect(validators.revocation(signed('peer-member', new Uint8Array([1, 2, 3])))).toBe('reject');
   });
 });

@@ -8,7 +8,14 @@ import { TempDirs } from '../../helpers/temp-dir.js';
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
 
-const pkcs11 = { module: '/nonexistent/libpkcs11.so', tokenLabel: 't', keyLabel: 'k', pinEnv: 'PIN', wrappedKeyFile: '/nonexistent/mk.json', timeoutMs: 1_000 };
+const pkcs11 = {
+  module: '/nonexistent/libpkcs11.so',
+  tokenLabel: 't',
+  keyLabel: 'k',
+  pinEnv: 'PIN',
+  wrappedKeyFile: '/nonexistent/mk.json',
+  timeoutMs: 1_000,
+};
 
 describe('management key source', () => {
   it('loads the key from the environment or the file when no token is configured', async () => {
@@ -22,10 +29,14 @@ describe('management key source', () => {
 
   it('refuses a token together with KEYMESH_MANAGEMENT_KEY or managementKeyFile, before touching the token', async () => {
     await expect(resolveManagementKey({ env: ManagementKey.generate(), pkcs11 }, {})).rejects.toMatchObject({
-      code: 'ERR_CONFIG_INVALID', problems: [{ path: 'managementKeyPkcs11', message: expect.stringContaining('KEYMESH_MANAGEMENT_KEY is given as well') }],
+      code: 'ERR_CONFIG_INVALID',
+      problems: [
+        { path: 'managementKeyPkcs11', message: expect.stringContaining('KEYMESH_MANAGEMENT_KEY is given as well') },
+      ],
     });
     await expect(resolveManagementKey({ file: '/etc/mk', pkcs11 }, {})).rejects.toMatchObject({
-      code: 'ERR_CONFIG_INVALID', problems: [{ path: 'managementKeyPkcs11', message: expect.stringContaining('managementKeyFile') }],
+      code: 'ERR_CONFIG_INVALID',
+      problems: [{ path: 'managementKeyPkcs11', message: expect.stringContaining('managementKeyFile') }],
     });
   });
 });

@@ -17,13 +17,22 @@ describe('management key', () => {
 
   it('rejects keys that are not 32 bytes of base64url', () => {
     for (const bad of ['', 'short', 'x'.repeat(44), '+'.repeat(43), `${ManagementKey.generate()}AAAA`]) {
-      expect(() => ManagementKey.parse(bad, 'test')).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }));
+      expect(() => ManagementKey.parse(bad, 'test')).toThrow(
+        expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }),
+      );
     }
   });
 
   it('explains a missing key', () => {
-    expect(() => loadManagementKey({})).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISSING', message: expect.stringContaining('KEYMESH_MANAGEMENT_KEY') }));
-    expect(() => loadManagementKey({ file: '/nonexistent/key' })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISSING' }));
+    expect(() => loadManagementKey({})).toThrow(
+      expect.objectContaining({
+        code: 'ERR_MANAGEMENT_KEY_MISSING',
+        message: expect.stringContaining('KEYMESH_MANAGEMENT_KEY'),
+      }),
+    );
+    expect(() => loadManagementKey({ file: '/nonexistent/key' })).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISSING' }),
+    );
   });
 
   it('reads a key file and prefers the environment', () => {

@@ -17,7 +17,8 @@ function register() {
   const values = new Map<string, Uint8Array>();
   const proposed: Uint8Array[] = [];
   return {
-    values, proposed,
+    values,
+    proposed,
     getOrCreate: async (key: string, candidate: Uint8Array) => {
       proposed.push(candidate);
       if (!values.has(key)) values.set(key, candidate);
@@ -34,7 +35,7 @@ describe('sealed register values', () => {
     const clock = { now: () => 1_000_000 };
     const node1 = new RegisterTokenStore(reg, clock, sealerOf('0000000000000001'));
     const node2 = new RegisterTokenStore(reg, clock, sealerOf('0000000000000002'));
-    expect(Buffer.from((await node1.put('sct-1', key, 2_000))).equals(Buffer.from(key))).toBe(true);
+    expect(Buffer.from(await node1.put('sct-1', key, 2_000)).equals(Buffer.from(key))).toBe(true);
     expect(Buffer.from(reg.proposed[0]!).includes(Buffer.from(key))).toBe(false);
     expect(Buffer.from((await node2.get('sct-1'))!).equals(Buffer.from(key))).toBe(true);
     reg.values.set('token/old', pack({ expiresAt: 2_000, value: key }));
@@ -46,14 +47,21 @@ describe('sealed register values', () => {
 
   it("proposes a user's secret sealed, answers with the secret on every node, and still reads one stored unsealed", async () => {
     const reg = register();
-    const node = (id: string) => ({ sealer: sealerOf(id), getOrCreate: async (key: string, candidate: Uint8Array) => (await reg.getOrCreate(key, candidate)).value });
+    const node = (id: string) => ({
+      sealer: sealerOf(id),
+      getOrCreate: async (key: string, candidate: Uint8Array) => (await reg.getOrCreate(key, candidate)).value,
+    });
     const first = await userSecret(node('0000000000000001'), 'https://idp', 'alice');
     expect(first.byteLength).toBe(32);
     expect(reg.proposed[0]!.byteLength).toBeGreaterThan(32);
     expect(Buffer.from(reg.proposed[0]!).includes(Buffer.from(first))).toBe(false);
-    expect(Buffer.from(await userSecret(node('0000000000000002'), 'https://idp', 'alice')).equals(Buffer.from(first))).toBe(true);
+    expect(
+      Buffer.from(await userSecret(node('0000000000000002'), 'https://idp', 'alice')).equals(Buffer.from(first)),
+    ).toBe(true);
     const legacy = new Uint8Array(32).fill(9);
     reg.values.set(secretRegisterKey('https://idp', 'bob'), legacy);
-    expect(Buffer.from(await userSecret(node('0000000000000002'), 'https://idp', 'bob')).equals(Buffer.from(legacy))).toBe(true);
+    expect(
+      Buffer.from(await userSecret(node('0000000000000002'), 'https://idp', 'bob')).equals(Buffer.from(legacy)),
+    ).toBe(true);
   });
 });

@@ -38,14 +38,18 @@ describe('Sealer', () => {
   it('fails closed on a wrong management key, a wrong record key, tampering and truncation', () => {
     const sealer = new Sealer(mk(), 'node-a');
     const sealed = sealer.seal('r', Buffer.from('value'));
-    expect(() => new Sealer(mk(), 'node-a').open('r', sealed)).toThrow(expect.objectContaining({ code: 'ERR_RECORD_CORRUPT' }));
+    expect(() => new Sealer(mk(), 'node-a').open('r', sealed)).toThrow(
+      expect.objectContaining({ code: 'ERR_RECORD_CORRUPT' }),
+    );
     expect(() => sealer.open('other', sealed)).toThrow(expect.objectContaining({ code: 'ERR_RECORD_CORRUPT' }));
     for (let i = 0; i < sealed.length; i += 7) {
       const t = Buffer.from(sealed);
       t[i]! ^= 0x40;
       expect(() => sealer.open('r', t)).toThrow(expect.objectContaining({ code: 'ERR_RECORD_CORRUPT' }));
     }
-    expect(() => sealer.open('r', sealed.subarray(0, 20))).toThrow(expect.objectContaining({ code: 'ERR_RECORD_CORRUPT' }));
+    expect(() => sealer.open('r', sealed.subarray(0, 20))).toThrow(
+      expect.objectContaining({ code: 'ERR_RECORD_CORRUPT' }),
+    );
     expect(() => sealer.open('r', Buffer.alloc(0))).toThrow(expect.objectContaining({ code: 'ERR_RECORD_CORRUPT' }));
   });
 
@@ -71,7 +75,9 @@ describe('Sealer', () => {
     expect(new Sealer(two, 'node-b', [one]).open('r', old).toString()).toBe('old');
     sealer.remove(1);
     expect(sealer.sealingEpoch).toBe(2);
-    expect(() => sealer.open('r', old)).toThrow(expect.objectContaining({ code: 'ERR_RECORD_CORRUPT', message: expect.stringMatching(/epoch 1/) }));
+    expect(() => sealer.open('r', old)).toThrow(
+      expect.objectContaining({ code: 'ERR_RECORD_CORRUPT', message: expect.stringMatching(/epoch 1/) }),
+    );
     expect(sealer.open('r', fresh).toString()).toBe('new');
     expect(() => sealer.use(1)).toThrow(/no management key of epoch 1/);
   });

@@ -22,12 +22,25 @@ afterEach(async () => {
 });
 
 async function setup(overrides: Partial<HttpDeps> = {}, raw?: Record<string, unknown>) {
-  const ctx = await makeKeyring({ raw: raw ?? { jwks: { maxAgeMs: 5 * MINUTE }, realms: { ...TEST_REALMS, partners: TEST_REALMS.default }, http: { bodyLimitBytes: 2048 } } });
+  const ctx = await makeKeyring({
+    raw: raw ?? {
+      jwks: { maxAgeMs: 5 * MINUTE },
+      realms: { ...TEST_REALMS, partners: TEST_REALMS.default },
+      http: { bodyLimitBytes: 2048 },
+    },
+  });
   await ctx.rotation.check();
   let ready = true;
   const deps: HttpDeps = {
-    config: ctx.config, nodeId: 'node-test', clock: ctx.clock, log: silentLogger(), keyring: ctx.keyring, jwks: ctx.jwks,
-    rotation: ctx.rotation, decryptor: ctx.decryptor, isReady: () => ready,
+    config: ctx.config,
+    nodeId: 'node-test',
+    clock: ctx.clock,
+    log: silentLogger(),
+    keyring: ctx.keyring,
+    jwks: ctx.jwks,
+    rotation: ctx.rotation,
+    decryptor: ctx.decryptor,
+    isReady: () => ready,
     publication: (k) => ({ nodes: ctx.keyring.isPublished(k) ? 1 : 0, of: 1 }),
     cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
     auth: new OperatorAuth([
@@ -41,16 +54,25 @@ async function setup(overrides: Partial<HttpDeps> = {}, raw?: Record<string, unk
   return { ...ctx, app, setReady: (r: boolean) => (ready = r) };
 }
 
-function expectOAuthError(res: { statusCode: number; json: () => unknown; body: string }, status: number, error: string) {
+function expectOAuthError(
+  res: { statusCode: number; json: () => unknown; body: string },
+  status: number,
+  error: string,
+) {
   expect(res.statusCode).toBe(status);
   expect(res.json()).toEqual({ error, error_description: expect.any(String) });
   expect(res.body).not.toMatch(/at .*\.(ts|js):\d+/);
 }
 
 describe('client assertions signed by this cluster', () => {
-  it('signs an assertion for another cluster that verifies against this cluster\'s JWKS, once', async () => {
+  it("signs an assertion for another cluster that verifies against this cluster's JWKS, once", async () => {
     const { app, clock, config } = await setup();
-    const res = await app.inject({ method: 'POST', url: '/v1/client-assertion', headers: bearer(BACKEND), payload: { audience: 'https://dc2.example' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/client-assertion',
+      headers: bearer(BACKEND),
+      payload: { audience: 'https://dc2.example' },
+    });
     expect(res.statusCode).toBe(200);
     const { assertion, client_id: clientId } = res.json() as { assertion: string; client_id: string };
     expect(clientId).toBe(config.realms['default']!.issuer);
@@ -59,11 +81,18 @@ describe('client assertions signed by this cluster', () => {
     try {
       const seen = new Set<string>();
       const verifier = new ClientAssertionVerifier({
-        resourceServers: [{ audience: 'https://dc1.example', clientId, jwksUri: `${server.base}/jwks`, userTokenAudiences: ['app'] }],
-        acceptedAudiences: ['https://dc2.example'], clock, clockSkewMs: 0, recordOnce: async (k) => !seen.has(k) && Boolean(seen.add(k)),
+        resourceServers: [
+          { audience: 'https://dc1.example', clientId, jwksUri: `${server.base}/jwks`, userTokenAudiences: ['app'] },
+        ],
+        acceptedAudiences: ['https://dc2.example'],
+        clock,
+        clockSkewMs: 0,
+        recordOnce: async (k) => !seen.has(k) && Boolean(seen.add(k)),
       });
       await expect(verifier.verify(CLIENT_ASSERTION_TYPE, assertion)).resolves.toMatchObject({ clientId });
-      await expect(verifier.verify(CLIENT_ASSERTION_TYPE, assertion)).rejects.toMatchObject({ code: 'ERR_INVALID_CLIENT' });
+      await expect(verifier.verify(CLIENT_ASSERTION_TYPE, assertion)).rejects.toMatchObject({
+        code: 'ERR_INVALID_CLIENT',
+      });
     } finally {
       await server.close();
     }
@@ -71,9 +100,26 @@ describe('client assertions signed by this cluster', () => {
 
   it('needs the backend scope and an audience', async () => {
     const { app } = await setup();
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/client-assertion', payload: { audience: 'x' } }), 401, 'invalid_token');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/client-assertion', headers: bearer(BACKEND), payload: {} }), 400, 'invalid_request');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/client-assertion', headers: bearer(BACKEND), payload: { audience: 'x', realm: 'nope' } }), 404, 'not_found');
+    expectOAuthError(
+      await app.inject({ method: 'POST', url: '/v1/client-assertion', payload: { audience: 'x' } }),
+      401,
+      'invalid_token',
+    );
+    expectOAuthError(
+      await app.inject({ method: 'POST', url: '/v1/client-assertion', headers: bearer(BACKEND), payload: {} }),
+      400,
+      'invalid_request',
+    );
+    expectOAuthError(
+      await app.inject({
+        method: 'POST',
+        url: '/v1/client-assertion',
+        headers: bearer(BACKEND),
+        payload: { audience: 'x', realm: 'nope' },
+      }),
+      404,
+      'not_found',
+    );
   });
 });
 
@@ -100,7 +146,9 @@ describe('HTTP API', () => {
       expect(again.body).toBe('');
       expect(again.headers.etag).toBe(etag);
     }
-    expect((await app.inject({ url: '/.well-known/jwks.json', headers: { 'if-none-match': '"stale"' } })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ url: '/.well-known/jwks.json', headers: { 'if-none-match': '"stale"' } })).statusCode,
+    ).toBe(200);
     expect((await app.inject({ method: 'HEAD', url: '/pop' })).statusCode).toBe(200);
   });
 
@@ -119,21 +167,39 @@ describe('HTTP API', () => {
     expectOAuthError(none, 401, 'invalid_token');
     expect(none.headers['www-authenticate']).toContain('Bearer');
     expectOAuthError(await app.inject({ url: '/v1/keys', headers: bearer('wrong') }), 401, 'invalid_token');
-    expectOAuthError(await app.inject({ url: '/v1/keys', headers: { authorization: 'Basic abc' } }), 401, 'invalid_token');
+    expectOAuthError(
+      await app.inject({ url: '/v1/keys', headers: { authorization: 'Basic abc' } }),
+      401,
+      'invalid_token',
+    );
     const under = await app.inject({ url: '/v1/keys', headers: bearer(BACKEND) });
     expectOAuthError(under, 403, 'insufficient_scope');
     expect(under.headers['www-authenticate']).toContain('insufficient_scope');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: bearer(BACKEND), payload: { use: 'sig' } }), 403, 'insufficient_scope');
+    expectOAuthError(
+      await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: bearer(BACKEND), payload: { use: 'sig' } }),
+      403,
+      'insufficient_scope',
+    );
     expect((await app.inject({ url: '/v1/keys', headers: bearer(ADMIN) })).statusCode).toBe(200);
   });
 
   it('lists keys with state, times and publication', async () => {
     const { app, keyring } = await setup();
-    const body = (await app.inject({ url: '/v1/keys?realm=default', headers: bearer(ADMIN) })).json() as { version: number; digest: string; keys: Array<Record<string, unknown>> };
+    const body = (await app.inject({ url: '/v1/keys?realm=default', headers: bearer(ADMIN) })).json() as {
+      version: number;
+      digest: string;
+      keys: Array<Record<string, unknown>>;
+    };
     expect(body.version).toBe(keyring.version);
     expect(body.digest).toBe(keyring.digest());
     expect(body.keys).toHaveLength(3);
-    expect(body.keys[0]).toMatchObject({ realm: 'default', use: 'sig', alg: 'ES256', state: 'active', publishedOn: { nodes: 1, of: 1 } });
+    expect(body.keys[0]).toMatchObject({
+      realm: 'default',
+      use: 'sig',
+      alg: 'ES256',
+      state: 'active',
+      publishedOn: { nodes: 1, of: 1 },
+    });
     expect(JSON.stringify(body)).not.toMatch(/"d":|"k":/);
     expectOAuthError(await app.inject({ url: '/v1/keys?realm=nope', headers: bearer(ADMIN) }), 404, 'not_found');
     expectOAuthError(await app.inject({ url: '/v1/keys?colour=red', headers: bearer(ADMIN) }), 400, 'invalid_request');
@@ -146,26 +212,75 @@ describe('HTTP API', () => {
       const res = await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: bearer(ADMIN), payload });
       expect([400, 404]).toContain(res.statusCode);
     }
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: { ...bearer(ADMIN), 'content-type': 'application/json' }, payload: '{"use":' }), 400, 'invalid_request');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: { ...bearer(ADMIN), 'content-type': 'text/plain' }, payload: 'use=sig' }), 415, 'invalid_request');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: bearer(ADMIN), payload: { use: 'sig', pad: 'x'.repeat(4096) } }), 413, 'invalid_request');
-    expectOAuthError(await app.inject({ method: 'POST', url: `/v1/keys/${'A'.repeat(43)}/revoke`, headers: bearer(ADMIN) }), 404, 'not_found');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/keys/bad!kid/revoke', headers: bearer(ADMIN) }), 400, 'invalid_request');
+    expectOAuthError(
+      await app.inject({
+        method: 'POST',
+        url: '/v1/keys/rotate',
+        headers: { ...bearer(ADMIN), 'content-type': 'application/json' },
+        payload: '{"use":',
+      }),
+      400,
+      'invalid_request',
+    );
+    expectOAuthError(
+      await app.inject({
+        method: 'POST',
+        url: '/v1/keys/rotate',
+        headers: { ...bearer(ADMIN), 'content-type': 'text/plain' },
+        payload: 'use=sig',
+      }),
+      415,
+      'invalid_request',
+    );
+    expectOAuthError(
+      await app.inject({
+        method: 'POST',
+        url: '/v1/keys/rotate',
+        headers: bearer(ADMIN),
+        payload: { use: 'sig', pad: 'x'.repeat(4096) },
+      }),
+      413,
+      'invalid_request',
+    );
+    expectOAuthError(
+      await app.inject({ method: 'POST', url: `/v1/keys/${'A'.repeat(43)}/revoke`, headers: bearer(ADMIN) }),
+      404,
+      'not_found',
+    );
+    expectOAuthError(
+      await app.inject({ method: 'POST', url: '/v1/keys/bad!kid/revoke', headers: bearer(ADMIN) }),
+      400,
+      'invalid_request',
+    );
     expect(keyring.version).toBe(before);
 
-    const rotated = await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: bearer(ADMIN), payload: { use: 'sig' } });
+    const rotated = await app.inject({
+      method: 'POST',
+      url: '/v1/keys/rotate',
+      headers: bearer(ADMIN),
+      payload: { use: 'sig' },
+    });
     expect(rotated.statusCode).toBe(201);
     expect(rotated.json()).toMatchObject({ use: 'sig', state: 'pending' });
     const active = keyring.requireActive('default', 'sig').kid;
     const revoked = await app.inject({ method: 'POST', url: `/v1/keys/${active}/revoke`, headers: bearer(ADMIN) });
-    expect(revoked.json()).toMatchObject({ kid: active, state: 'revoked', revokedAt: expect.any(String), publishedOn: { nodes: 0, of: 1 } });
-    expect(((await app.inject('/.well-known/jwks.json')).json() as { keys: JWK[] }).keys.map((k) => k.kid)).not.toContain(active);
+    expect(revoked.json()).toMatchObject({
+      kid: active,
+      state: 'revoked',
+      revokedAt: expect.any(String),
+      publishedOn: { nodes: 0, of: 1 },
+    });
+    expect(
+      ((await app.inject('/.well-known/jwks.json')).json() as { keys: JWK[] }).keys.map((k) => k.kid),
+    ).not.toContain(active);
   });
 
   it('decrypts for the backend scope, and answers bad JWEs with 400', async () => {
     const { app } = await setup();
     const pop = ((await app.inject('/pop')).json() as { keys: JWK[] }).keys[0]!;
-    const jwe = await new CompactEncrypt(Buffer.from('hello backend')).setProtectedHeader({ alg: pop.alg!, enc: 'A256GCM', kid: pop.kid! }).encrypt(await importJWK(pop, pop.alg));
+    const jwe = await new CompactEncrypt(Buffer.from('hello backend'))
+      .setProtectedHeader({ alg: pop.alg!, enc: 'A256GCM', kid: pop.kid! })
+      .encrypt(await importJWK(pop, pop.alg));
     for (const token of [BACKEND, ADMIN]) {
       const res = await app.inject({ method: 'POST', url: '/v1/decrypt', headers: bearer(token), payload: { jwe } });
       expect(res.statusCode).toBe(200);
@@ -173,22 +288,56 @@ describe('HTTP API', () => {
       expect(res.headers['cache-control']).toBe('no-store');
     }
     expectOAuthError(await app.inject({ method: 'POST', url: '/v1/decrypt', payload: { jwe } }), 401, 'invalid_token');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/decrypt', headers: bearer(BACKEND), payload: { jwe: `${jwe.slice(0, -4)}AAAA` } }), 400, 'invalid_request');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/decrypt', headers: bearer(BACKEND), payload: { jwe: 42 } }), 400, 'invalid_request');
-    expectOAuthError(await app.inject({ method: 'POST', url: '/v1/decrypt', headers: bearer(BACKEND), payload: { jwe, realm: 'nope' } }), 404, 'not_found');
+    expectOAuthError(
+      await app.inject({
+        method: 'POST',
+        url: '/v1/decrypt',
+        headers: bearer(BACKEND),
+        payload: { jwe: `${jwe.slice(0, -4)}AAAA` },
+      }),
+      400,
+      'invalid_request',
+    );
+    expectOAuthError(
+      await app.inject({ method: 'POST', url: '/v1/decrypt', headers: bearer(BACKEND), payload: { jwe: 42 } }),
+      400,
+      'invalid_request',
+    );
+    expectOAuthError(
+      await app.inject({
+        method: 'POST',
+        url: '/v1/decrypt',
+        headers: bearer(BACKEND),
+        payload: { jwe, realm: 'nope' },
+      }),
+      404,
+      'not_found',
+    );
   });
 
   it('refuses to return plaintext over plain HTTP to a non-loopback caller', async () => {
     const { app } = await setup();
     const pop = ((await app.inject('/pop')).json() as { keys: JWK[] }).keys[0]!;
-    const jwe = await new CompactEncrypt(Buffer.from('x')).setProtectedHeader({ alg: pop.alg!, enc: 'A256GCM', kid: pop.kid! }).encrypt(await importJWK(pop, pop.alg));
-    const res = await app.inject({ method: 'POST', url: '/v1/decrypt', headers: bearer(BACKEND), payload: { jwe }, remoteAddress: '192.0.2.7' });
+    const jwe = await new CompactEncrypt(Buffer.from('x'))
+      .setProtectedHeader({ alg: pop.alg!, enc: 'A256GCM', kid: pop.kid! })
+      .encrypt(await importJWK(pop, pop.alg));
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/decrypt',
+      headers: bearer(BACKEND),
+      payload: { jwe },
+      remoteAddress: '192.0.2.7',
+    });
     expectOAuthError(res, 403, 'invalid_request');
     expect(res.json().error_description).toContain('HTTPS');
   });
 
   it('answers an unexpected failure with a generic 500 and no internals', async () => {
-    const broken = { document: () => { throw new Error('disk on fire at /secret/path'); } } as unknown as HttpDeps['jwks'];
+    const broken = {
+      document: () => {
+        throw new Error('disk on fire at /secret/path');
+      },
+    } as unknown as HttpDeps['jwks'];
     const { app } = await setup({ jwks: broken });
     const res = await app.inject('/.well-known/jwks.json');
     expectOAuthError(res, 500, 'server_error');
@@ -200,7 +349,12 @@ describe('HTTP API', () => {
 describe('fault injection (/v1/faults)', () => {
   it('refuses with 404 on a node started without --allow-fault-injection, and changes nothing', async () => {
     const { app } = await setup();
-    const res = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { clockOffsetMs: 5000 } });
+    const res = await app.inject({
+      method: 'PUT',
+      url: '/v1/faults',
+      headers: bearer(ADMIN),
+      payload: { clockOffsetMs: 5000 },
+    });
     expectOAuthError(res, 404, 'not_found');
     expect(res.json().error_description).toMatch(/--allow-fault-injection/);
     expectOAuthError(await app.inject({ method: 'GET', url: '/v1/faults', headers: bearer(ADMIN) }), 404, 'not_found');
@@ -212,31 +366,70 @@ describe('fault injection (/v1/faults)', () => {
     faults.onBlock(async (peers) => void cut.push([...peers]));
     const { app } = await setup({ faults });
     const peer = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo';
-    expectOAuthError(await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(BACKEND), payload: { clockOffsetMs: 1 } }), 403, 'insufficient_scope');
-    const set = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [peer], mutePeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x' } });
+    expectOAuthError(
+      await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(BACKEND), payload: { clockOffsetMs: 1 } }),
+      403,
+      'insufficient_scope',
+    );
+    const set = await app.inject({
+      method: 'PUT',
+      url: '/v1/faults',
+      headers: bearer(ADMIN),
+      payload: { blockPeers: [peer], mutePeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x' },
+    });
     expect(set.statusCode).toBe(200);
-    expect(set.json()).toEqual({ blockPeers: [peer], mutePeers: [peer], clockOffsetMs: -2500, killAfterAccept: 'kv/x', breakReplication: false });
+    expect(set.json()).toEqual({
+      blockPeers: [peer],
+      mutePeers: [peer],
+      clockOffsetMs: -2500,
+      killAfterAccept: 'kv/x',
+      breakReplication: false,
+    });
     expect(faults.isMuted(peer)).toBe(true);
     expect(cut).toEqual([[peer]]);
     expect(faults.isBlocked(peer)).toBe(true);
     expect(Math.abs(faults.clock.now() - (Date.now() - 2500))).toBeLessThan(1000);
-    const bad = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: ['not a peer'], clockOffsetMs: 1.5 } });
+    const bad = await app.inject({
+      method: 'PUT',
+      url: '/v1/faults',
+      headers: bearer(ADMIN),
+      payload: { blockPeers: ['not a peer'], clockOffsetMs: 1.5 },
+    });
     expectOAuthError(bad, 400, 'invalid_request');
     expect(bad.json().error_description).toMatch(/blockPeers/);
-    const badMute = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { mutePeers: [peer, 'x'] } });
+    const badMute = await app.inject({
+      method: 'PUT',
+      url: '/v1/faults',
+      headers: bearer(ADMIN),
+      payload: { mutePeers: [peer, 'x'] },
+    });
     expectOAuthError(badMute, 400, 'invalid_request');
     expect(badMute.json().error_description).toMatch(/mutePeers/);
     expect(faults.isMuted(peer)).toBe(true);
     expect(faults.state().clockOffsetMs).toBe(-2500);
-    const healed = await app.inject({ method: 'PUT', url: '/v1/faults', headers: bearer(ADMIN), payload: { blockPeers: [], mutePeers: [], clockOffsetMs: 0, killAfterAccept: null } });
+    const healed = await app.inject({
+      method: 'PUT',
+      url: '/v1/faults',
+      headers: bearer(ADMIN),
+      payload: { blockPeers: [], mutePeers: [], clockOffsetMs: 0, killAfterAccept: null },
+    });
     expect(healed.json()).toMatchObject({ blockPeers: [], mutePeers: [], clockOffsetMs: 0, killAfterAccept: null });
     expect(faults.isBlocked(peer)).toBe(false);
     expect(faults.isMuted(peer)).toBe(false);
   });
 
   it('reads KEYMESH_FAULT_* variables', () => {
-    expect(FaultInjection.fromEnv({ KEYMESH_FAULT_KILL_AFTER_ACCEPT: 'kv/doomed', KEYMESH_FAULT_BREAK_REPLICATION: '1' }).state()).toEqual({
-      blockPeers: [], mutePeers: [], clockOffsetMs: 0, killAfterAccept: 'kv/doomed', breakReplication: true,
+    expect(
+      FaultInjection.fromEnv({
+        KEYMESH_FAULT_KILL_AFTER_ACCEPT: 'kv/doomed',
+        KEYMESH_FAULT_BREAK_REPLICATION: '1',
+      }).state(),
+    ).toEqual({
+      blockPeers: [],
+      mutePeers: [],
+      clockOffsetMs: 0,
+      killAfterAccept: 'kv/doomed',
+      breakReplication: true,
     });
     expect(FaultInjection.fromEnv({}).state()).toMatchObject({ killAfterAccept: null, breakReplication: false });
   });

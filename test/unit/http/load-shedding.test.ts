@@ -25,7 +25,11 @@ describe('load shedding', () => {
   it('answers 503 + Retry-After on work routes while the event loop lags, and keeps serving reads', async () => {
     const shed: string[] = [];
     app = Fastify();
-    registerLoadShedding(app, { maxEventLoopDelayMs: 20, maxHeapUsedRatio: 1, maxRssBytes: 0, sampleIntervalMs: 20 }, (reason) => shed.push(reason));
+    registerLoadShedding(
+      app,
+      { maxEventLoopDelayMs: 20, maxHeapUsedRatio: 1, maxRssBytes: 0, sampleIntervalMs: 20 },
+      (reason) => shed.push(reason),
+    );
     app.setErrorHandler(handleError);
     app.post('/token', async () => ({ ok: true }));
     app.get('/healthz', async () => ({ ok: true }));
@@ -33,18 +37,24 @@ describe('load shedding', () => {
     expect((await app.inject({ method: 'POST', url: '/token' })).statusCode).toBe(200);
 
     let refused: Awaited<ReturnType<FastifyInstance['inject']>> | undefined;
-    await waitFor(async () => {
-      busy(150);
-      await new Promise((r) => setTimeout(r, 30));
-      refused = await app!.inject({ method: 'POST', url: '/token' });
-      return refused.statusCode === 503;
-    }, { timeoutMs: 10_000, message: 'a lagging event loop sheds POST /token' });
+    await waitFor(
+      async () => {
+        busy(150);
+        await new Promise((r) => setTimeout(r, 30));
+        refused = await app!.inject({ method: 'POST', url: '/token' });
+        return refused.statusCode === 503;
+      },
+      { timeoutMs: 10_000, message: 'a lagging event loop sheds POST /token' },
+    );
     expect(refused!.headers['retry-after']).toBe(String(SHED_RETRY_AFTER_S));
     expect(refused!.json()).toMatchObject({ error: 'temporarily_unavailable' });
     expect(shed).toContain('eventLoopDelay');
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
 
     // once the loop is quiet again, work is accepted
-    await waitFor(async () => (await app!.inject({ method: 'POST', url: '/token' })).statusCode === 200, { timeoutMs: 10_000, message: 'the node accepts work again' });
+    await waitFor(async () => (await app!.inject({ method: 'POST', url: '/token' })).statusCode === 200, {
+      timeoutMs: 10_000,
+      message: 'the node accepts work again',
+    });
   });
 });

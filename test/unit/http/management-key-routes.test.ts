@@ -26,17 +26,31 @@ async function setup() {
   const view = { members: 1, answered: 1, complete: true, epochs: [], nodes: [] };
   const rotation = {
     status: async () => (calls.push('status'), view),
-    install: async (key?: string) => (calls.push(`install ${key ?? 'new'}`), { ...view, epoch: 2, fingerprint: '0'.repeat(32) }),
+    install: async (key?: string) => (
+      calls.push(`install ${key ?? 'new'}`), { ...view, epoch: 2, fingerprint: '0'.repeat(32) }
+    ),
     use: async (epoch: number) => (calls.push(`use ${epoch}`), view),
     remove: async (epoch: number) => (calls.push(`remove ${epoch}`), view),
   };
   const audit = new MemoryAuditLog();
   const deps: HttpDeps = {
-    config: ctx.config, nodeId: 'node-test', clock: ctx.clock, log: silentLogger(), keyring: ctx.keyring, jwks: ctx.jwks,
-    rotation: ctx.rotation, decryptor: ctx.decryptor, isReady: () => true, publication: () => ({ nodes: 1, of: 1 }),
+    config: ctx.config,
+    nodeId: 'node-test',
+    clock: ctx.clock,
+    log: silentLogger(),
+    keyring: ctx.keyring,
+    jwks: ctx.jwks,
+    rotation: ctx.rotation,
+    decryptor: ctx.decryptor,
+    isReady: () => true,
+    publication: () => ({ nodes: 1, of: 1 }),
     cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
-    auth: new OperatorAuth([{ name: 'alice', hash: hashOperatorToken(ADMIN), scopes: ['admin'] }, { name: 'bob', hash: hashOperatorToken(BACKEND), scopes: ['backend'] }]),
-    audit, managementKeys: rotation as unknown as ManagementKeyRotation,
+    auth: new OperatorAuth([
+      { name: 'alice', hash: hashOperatorToken(ADMIN), scopes: ['admin'] },
+      { name: 'bob', hash: hashOperatorToken(BACKEND), scopes: ['backend'] },
+    ]),
+    audit,
+    managementKeys: rotation as unknown as ManagementKeyRotation,
   };
   app = buildHttpApp(deps);
   await app.ready();
@@ -48,7 +62,12 @@ const as = (token: string) => ({ authorization: `Bearer ${token}` });
 describe('the management-key routes', () => {
   it('answer only an admin token: none is 401, a backend token 403, and nothing is asked of the cluster', async () => {
     const { app, calls } = await setup();
-    for (const [method, url] of [['GET', '/v1/management-keys'], ['POST', '/v1/management-keys'], ['POST', '/v1/management-keys/2/use'], ['DELETE', '/v1/management-keys/1']] as const) {
+    for (const [method, url] of [
+      ['GET', '/v1/management-keys'],
+      ['POST', '/v1/management-keys'],
+      ['POST', '/v1/management-keys/2/use'],
+      ['DELETE', '/v1/management-keys/1'],
+    ] as const) {
       expect((await app.inject({ method, url })).statusCode).toBe(401);
       expect((await app.inject({ method, url, headers: as(BACKEND) })).statusCode).toBe(403);
     }
@@ -75,8 +94,13 @@ describe('the management-key routes', () => {
   it('record every step with the operator before taking it, never the key, and refuse it when the line cannot be written', async () => {
     const { app, calls, audit } = await setup();
     const key = `2.${'B'.repeat(43)}`;
-    expect((await app.inject({ method: 'POST', url: '/v1/management-keys', headers: as(ADMIN), payload: { key } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'POST', url: '/v1/management-keys/2/use', headers: as(ADMIN) })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/management-keys', headers: as(ADMIN), payload: { key } }))
+        .statusCode,
+    ).toBe(200);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/management-keys/2/use', headers: as(ADMIN) })).statusCode,
+    ).toBe(200);
     const removed = await app.inject({ method: 'DELETE', url: '/v1/management-keys/1', headers: as(ADMIN) });
     expect(removed.headers['cache-control']).toBe('no-store');
     expect(calls).toEqual([`install ${key}`, 'use 2', 'remove 1']);
@@ -87,13 +111,21 @@ describe('the management-key routes', () => {
     ]);
     expect(audit.lines.join('\n')).not.toContain('B'.repeat(43));
     audit.failing = true;
-    expect((await app.inject({ method: 'POST', url: '/v1/management-keys/2/use', headers: as(ADMIN) })).statusCode).toBe(503);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/management-keys/2/use', headers: as(ADMIN) })).statusCode,
+    ).toBe(503);
     expect(calls).toHaveLength(3);
   });
 
   it('never carries a management key over plain HTTP to a caller off loopback', async () => {
     const { app, calls, audit } = await setup();
-    const res = await app.inject({ method: 'POST', url: '/v1/management-keys', headers: as(ADMIN), payload: {}, remoteAddress: '192.0.2.7' });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/management-keys',
+      headers: as(ADMIN),
+      payload: {},
+      remoteAddress: '192.0.2.7',
+    });
     expect(res.statusCode).toBe(403);
     expect(res.json()).toMatchObject({ error: expect.any(String) });
     expect(calls).toEqual([]);

@@ -25,8 +25,15 @@ async function setup(options: { metrics?: boolean } = {}) {
   const metrics = new Metrics();
   metrics.watch({ keyring: ctx.keyring, members: () => [], realms: Object.keys(ctx.config.realms) });
   const deps: HttpDeps = {
-    config: ctx.config, nodeId: 'node-test', clock: ctx.clock, log: silentLogger(), keyring: ctx.keyring, jwks: ctx.jwks,
-    rotation: ctx.rotation, decryptor: ctx.decryptor, isReady: () => true,
+    config: ctx.config,
+    nodeId: 'node-test',
+    clock: ctx.clock,
+    log: silentLogger(),
+    keyring: ctx.keyring,
+    jwks: ctx.jwks,
+    rotation: ctx.rotation,
+    decryptor: ctx.decryptor,
+    isReady: () => true,
     publication: () => ({ nodes: 1, of: 1 }),
     cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
     auth: new OperatorAuth([{ name: 'admin', hash: hashOperatorToken(ADMIN), scopes: ['admin', 'backend'] }]),
@@ -73,8 +80,12 @@ describe('GET /metrics', () => {
     await app.inject({ method: 'POST', url: '/secret-server/token-exchange', headers: FORM, payload: 'grant_type=x' });
     const body = (await app.inject('/metrics')).body;
     // this app runs without either service: each request ends 503 temporarily_unavailable
-    expect(valueOf(body, 'keymesh_token_requests_total', { endpoint: 'token', outcome: 'temporarily_unavailable' })).toBe(1);
-    expect(valueOf(body, 'keymesh_token_requests_total', { endpoint: 'introspect', outcome: 'temporarily_unavailable' })).toBe(1);
+    expect(
+      valueOf(body, 'keymesh_token_requests_total', { endpoint: 'token', outcome: 'temporarily_unavailable' }),
+    ).toBe(1);
+    expect(
+      valueOf(body, 'keymesh_token_requests_total', { endpoint: 'introspect', outcome: 'temporarily_unavailable' }),
+    ).toBe(1);
     expect(valueOf(body, 'keymesh_secret_server_requests_total', { outcome: 'temporarily_unavailable' })).toBe(1);
   });
 
@@ -88,7 +99,8 @@ describe('GET /metrics', () => {
     expect(body).not.toContain(keyring.digest());
     expect(body).not.toContain(ADMIN);
     expect(body).not.toMatch(/eyJ|BEGIN|"k"|"d"/);
-    for (const sample of samplesOf(body, 'keymesh_token_requests_total')) expect(Object.keys(sample.labels).sort()).toEqual(['endpoint', 'outcome']);
+    for (const sample of samplesOf(body, 'keymesh_token_requests_total'))
+      expect(Object.keys(sample.labels).sort()).toEqual(['endpoint', 'outcome']);
   });
 
   it('is not served by a node built without metrics', async () => {

@@ -31,8 +31,15 @@ async function setup(audit: AuditLog) {
   const ctx = await makeKeyring({ raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms: TEST_REALMS } });
   await ctx.rotation.check();
   const deps: HttpDeps = {
-    config: ctx.config, nodeId: 'node-test', clock: ctx.clock, log: silentLogger(), keyring: ctx.keyring, jwks: ctx.jwks,
-    rotation: ctx.rotation, decryptor: ctx.decryptor, isReady: () => true,
+    config: ctx.config,
+    nodeId: 'node-test',
+    clock: ctx.clock,
+    log: silentLogger(),
+    keyring: ctx.keyring,
+    jwks: ctx.jwks,
+    rotation: ctx.rotation,
+    decryptor: ctx.decryptor,
+    isReady: () => true,
     publication: () => ({ nodes: 1, of: 1 }),
     cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
     auth: new OperatorAuth([{ name: 'alice', hash: hashOperatorToken(ADMIN), scopes: ['admin'] }]),
@@ -49,7 +56,12 @@ describe('operator audit', () => {
   it('records a forced rotation and a revocation with the operator name, before they are made', async () => {
     const audit = new MemoryAuditLog();
     const { app, keyring } = await setup(audit);
-    const rotated = await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: admin, payload: { use: 'sig' } });
+    const rotated = await app.inject({
+      method: 'POST',
+      url: '/v1/keys/rotate',
+      headers: admin,
+      payload: { use: 'sig' },
+    });
     expect(rotated.statusCode).toBe(201);
     const kid = (rotated.json() as { kid: string }).kid;
     expect((await app.inject({ method: 'POST', url: `/v1/keys/${kid}/revoke`, headers: admin })).statusCode).toBe(200);
@@ -76,7 +88,11 @@ describe('operator audit', () => {
   });
 
   it('serves JWKS and POP while the audit file cannot be written', async () => {
-    const audit = new FileAuditLog({ path: join(dirs.make(), 'no-such-dir', 'audit.log'), node: 'node-test', writeTimeoutMs: 100 });
+    const audit = new FileAuditLog({
+      path: join(dirs.make(), 'no-such-dir', 'audit.log'),
+      node: 'node-test',
+      writeTimeoutMs: 100,
+    });
     await audit.start();
     stops.push(() => audit.stop());
     const { app } = await setup(audit);
@@ -84,6 +100,9 @@ describe('operator audit', () => {
     expect(jwks.statusCode).toBe(200);
     expect((jwks.json() as { keys: unknown[] }).keys.length).toBeGreaterThan(0);
     expect((await app.inject('/pop')).statusCode).toBe(200);
-    expect((await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: admin, payload: { use: 'sig' } })).statusCode).toBe(503);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: admin, payload: { use: 'sig' } }))
+        .statusCode,
+    ).toBe(503);
   });
 });

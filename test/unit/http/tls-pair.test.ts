@@ -41,7 +41,9 @@ describe('TLS certificate and key pair', () => {
 
   it('refuses a key that is not the certificate’s, naming the key file', () => {
     const [a, b] = [pair(), pair()];
-    expect(refusal({ certFile: a.certFile, keyFile: b.keyFile })).toMatch(/^http\.tls\.keyFile: the key in .* is not the key of the certificate in /);
+    expect(refusal({ certFile: a.certFile, keyFile: b.keyFile })).toMatch(
+      /^http\.tls\.keyFile: the key in .* is not the key of the certificate in /,
+    );
   });
 
   it('refuses an expired certificate (by the clock it is given)', () => {
@@ -58,13 +60,25 @@ describe('TLS certificate and key pair', () => {
     writeFileSync(garbage, '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n');
     const empty = join(dir, 'empty.pem');
     writeFileSync(empty, '');
-    expect(refusal({ certFile: garbage, keyFile: files.keyFile })).toMatch(/^http\.tls\.certFile: .*garbage\.pem holds no certificate Node can parse/);
-    expect(refusal({ certFile: files.certFile, keyFile: garbage })).toMatch(/^http\.tls\.keyFile: .*garbage\.pem holds no private key Node can parse/);
-    expect(refusal({ certFile: empty, keyFile: files.keyFile })).toMatch(/^http\.tls\.certFile: .*holds no certificate/);
+    expect(refusal({ certFile: garbage, keyFile: files.keyFile })).toMatch(
+      /^http\.tls\.certFile: .*garbage\.pem holds no certificate Node can parse/,
+    );
+    expect(refusal({ certFile: files.certFile, keyFile: garbage })).toMatch(
+      /^http\.tls\.keyFile: .*garbage\.pem holds no private key Node can parse/,
+    );
+    expect(refusal({ certFile: empty, keyFile: files.keyFile })).toMatch(
+      /^http\.tls\.certFile: .*holds no certificate/,
+    );
     // the certificate where the key should be: a public key is no private key
-    expect(refusal({ certFile: files.certFile, keyFile: files.certFile })).toMatch(/^http\.tls\.keyFile: .*holds no private key/);
-    expect(refusal({ certFile: dir, keyFile: files.keyFile })).toMatch(/^http\.tls\.certFile: .* is not a regular file/);
-    expect(refusal({ certFile: files.certFile, keyFile: join(dir, 'none.key') })).toMatch(/^http\.tls\.keyFile: cannot read .*none\.key \(ENOENT\)/);
+    expect(refusal({ certFile: files.certFile, keyFile: files.certFile })).toMatch(
+      /^http\.tls\.keyFile: .*holds no private key/,
+    );
+    expect(refusal({ certFile: dir, keyFile: files.keyFile })).toMatch(
+      /^http\.tls\.certFile: .* is not a regular file/,
+    );
+    expect(refusal({ certFile: files.certFile, keyFile: join(dir, 'none.key') })).toMatch(
+      /^http\.tls\.keyFile: cannot read .*none\.key \(ENOENT\)/,
+    );
     const keyBody = readFileSync(files.keyFile, 'utf8').split('\n')[1]!;
     const other = pair();
     expect(refusal({ certFile: other.certFile, keyFile: files.keyFile })).not.toContain(keyBody);
@@ -74,7 +88,11 @@ describe('TLS certificate and key pair', () => {
     const files = pair();
     const big = join(dirs.make(), 'big.pem');
     writeFileSync(big, Buffer.concat([files.cert, Buffer.alloc(TLS_FILE_MAX_BYTES, 0x0a)]));
-    expect(refusal({ certFile: big, keyFile: files.keyFile })).toMatch(new RegExp(`^http\\.tls\\.certFile: .*big\\.pem is \\d+ bytes, more than the ${TLS_FILE_MAX_BYTES} a certificate or key file may have`));
+    expect(refusal({ certFile: big, keyFile: files.keyFile })).toMatch(
+      new RegExp(
+        `^http\\.tls\\.certFile: .*big\\.pem is \\d+ bytes, more than the ${TLS_FILE_MAX_BYTES} a certificate or key file may have`,
+      ),
+    );
     // the same cap for the key, and a smaller cap is honoured
     expect(refusal({ certFile: files.certFile, keyFile: big })).toMatch(/^http\.tls\.keyFile: .*more than the 1048576/);
     expect(refusal(files, Date.now(), 100)).toMatch(/^http\.tls\.certFile: .*more than the 100 /);

@@ -29,17 +29,31 @@ function setup(options: { watch?: boolean; now?: () => number } = {}) {
   const reported: string[] = [];
   const lines: Array<Record<string, unknown>> = [];
   const out = new PassThrough();
-  out.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => lines.push(JSON.parse(l) as Record<string, unknown>)));
+  out.on('data', (chunk: Buffer) =>
+    chunk
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .forEach((l) => lines.push(JSON.parse(l) as Record<string, unknown>)),
+  );
   const now = options.now ?? (() => Date.now());
   const reloader = new TlsReloader({
-    files: served, current: readTlsPair(served, now()), apply: (p) => void applied.push(p), log: createLogger({ level: 'info', destination: out, readable: false }), now, watch: options.watch ?? false, debounceMs: 50,
+    files: served,
+    current: readTlsPair(served, now()),
+    apply: (p) => void applied.push(p),
+    log: createLogger({ level: 'info', destination: out, readable: false }),
+    now,
+    watch: options.watch ?? false,
+    debounceMs: 50,
     onReload: (outcome) => void reported.push(outcome),
   });
   reloaders.push(reloader);
   /** Puts another pair's files in place of the served ones, by rename, as deployment tools do. */
   const replaceWith = (next: TlsFiles, which: 'both' | 'cert' | 'key' = 'both') => {
-    if (which !== 'key') (copyFileSync(next.certFile, `${served.certFile}.new`), renameSync(`${served.certFile}.new`, served.certFile));
-    if (which !== 'cert') (copyFileSync(next.keyFile, `${served.keyFile}.new`), renameSync(`${served.keyFile}.new`, served.keyFile));
+    if (which !== 'key')
+      copyFileSync(next.certFile, `${served.certFile}.new`), renameSync(`${served.certFile}.new`, served.certFile);
+    if (which !== 'cert')
+      copyFileSync(next.keyFile, `${served.keyFile}.new`), renameSync(`${served.keyFile}.new`, served.keyFile);
   };
   return { reloader, applied, reported, lines, replaceWith, served };
 }
@@ -55,7 +69,11 @@ describe('TLS reloader', () => {
     expect(reloader.reload('signal')).toBe('reloaded');
     expect(applied.map((p) => p.fingerprint256)).toEqual([readTlsPair(next, Date.now()).fingerprint256]);
     expect(reloader.fingerprint256).not.toBe(before);
-    expect(lines.find((l) => l.msg === 'TLS certificate and key reloaded')).toMatchObject({ reason: 'signal', previous: before, fingerprint256: reloader.fingerprint256 });
+    expect(lines.find((l) => l.msg === 'TLS certificate and key reloaded')).toMatchObject({
+      reason: 'signal',
+      previous: before,
+      fingerprint256: reloader.fingerprint256,
+    });
     // counted (keymesh_tls_reloads_total): the reload that applied, not the one that found the served pair
     expect(reported).toEqual(['reloaded']);
   });
@@ -69,7 +87,12 @@ describe('TLS reloader', () => {
     expect(applied).toEqual([]);
     expect(reloader.fingerprint256).toBe(before);
     const refusal = lines.find((l) => l.level === 50);
-    expect(refusal).toMatchObject({ msg: 'refused the new TLS certificate and key; still serving the previous pair', reason: 'signal', path: 'http.tls.keyFile', serving: before });
+    expect(refusal).toMatchObject({
+      msg: 'refused the new TLS certificate and key; still serving the previous pair',
+      reason: 'signal',
+      path: 'http.tls.keyFile',
+      serving: before,
+    });
     expect(String(refusal?.problem)).toMatch(/is not the key of the certificate/);
     // a good pair that has expired by the node's clock is refused the same way
     replaceWith(pair());
@@ -87,9 +110,14 @@ describe('TLS reloader', () => {
     const next = pair();
     replaceWith(next, 'cert');
     replaceWith(next, 'key');
-    await waitFor(() => applied.length === 1, { timeoutMs: 5_000, message: 'the new pair applied after the file change' });
+    await waitFor(() => applied.length === 1, {
+      timeoutMs: 5_000,
+      message: 'the new pair applied after the file change',
+    });
     expect(applied[0]!.fingerprint256).toBe(readTlsPair(next, Date.now()).fingerprint256);
-    expect(lines.filter((l) => l.msg === 'TLS certificate and key reloaded').map((l) => l.reason)).toEqual(['file change']);
+    expect(lines.filter((l) => l.msg === 'TLS certificate and key reloaded').map((l) => l.reason)).toEqual([
+      'file change',
+    ]);
     expect(lines.filter((l) => l.level === 50)).toEqual([]);
   });
 
@@ -101,7 +129,14 @@ describe('TLS reloader', () => {
     await reloader.stop();
     // a second reloader on the same files sees the change; by the time it applied it, a watcher of the first would have too
     const witness: TlsPair[] = [];
-    const second = new TlsReloader({ files: served, current: readTlsPair(served, Date.now()), apply: (p) => void witness.push(p), log: silentLogger(), now: () => Date.now(), debounceMs: 50 });
+    const second = new TlsReloader({
+      files: served,
+      current: readTlsPair(served, Date.now()),
+      apply: (p) => void witness.push(p),
+      log: silentLogger(),
+      now: () => Date.now(),
+      debounceMs: 50,
+    });
     reloaders.push(second);
     await second.start();
     replaceWith(pair());

@@ -27,22 +27,48 @@ afterEach(async () => {
 
 function member(over: Partial<MemberView> & Pick<MemberView, 'nodeId' | 'name'>): MemberView {
   return {
-    httpUrl: `http://127.0.0.1:87${over.name.slice(-2)}`, peerId: `12D3KooW-peer-of-${over.name}`, state: 'alive', self: false,
-    lastHeartbeatAt: undefined, incarnation: 1, digest: 'other-digest', publishedKeys: 3, ...over,
+    httpUrl: `http://127.0.0.1:87${over.name.slice(-2)}`,
+    peerId: `12D3KooW-peer-of-${over.name}`,
+    state: 'alive',
+    self: false,
+    lastHeartbeatAt: undefined,
+    incarnation: 1,
+    digest: 'other-digest',
+    publishedKeys: 3,
+    ...over,
   };
 }
 
 async function setup(registry?: (config: HttpDeps['config']) => Promise<Registry>) {
-  const ctx = await makeKeyring({ raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms: { ...TEST_REALMS, partners: TEST_REALMS.default } } });
+  const ctx = await makeKeyring({
+    raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms: { ...TEST_REALMS, partners: TEST_REALMS.default } },
+  });
   await ctx.rotation.check();
   const now = () => new Date(ctx.clock.now()).toISOString();
   const members = () => [
-    member({ nodeId: 'aaaaaaaaaaaaaaaa', name: 'node-01', self: true, lastHeartbeatAt: now(), digest: ctx.keyring.digest() }),
-    member({ nodeId: 'bbbbbbbbbbbbbbbb', name: 'node-02', lastHeartbeatAt: new Date(ctx.clock.now() - 1_500).toISOString(), digest: ctx.keyring.digest() }),
-    member({ nodeId: 'cccccccccccccccc', name: 'node-03', state: 'suspect', lastHeartbeatAt: new Date(ctx.clock.now() - 4_000).toISOString() }),
+    member({
+      nodeId: 'aaaaaaaaaaaaaaaa',
+      name: 'node-01',
+      self: true,
+      lastHeartbeatAt: now(),
+      digest: ctx.keyring.digest(),
+    }),
+    member({
+      nodeId: 'bbbbbbbbbbbbbbbb',
+      name: 'node-02',
+      lastHeartbeatAt: new Date(ctx.clock.now() - 1_500).toISOString(),
+      digest: ctx.keyring.digest(),
+    }),
+    member({
+      nodeId: 'cccccccccccccccc',
+      name: 'node-03',
+      state: 'suspect',
+      lastHeartbeatAt: new Date(ctx.clock.now() - 4_000).toISOString(),
+    }),
   ];
   const map = {
-    epoch: 4, id: 'map-1',
+    epoch: 4,
+    id: 'map-1',
     members: [
       { nodeId: 'aaaaaaaaaaaaaaaa', name: 'node-01', role: 'normal' as const, share: 0.4 },
       { nodeId: 'bbbbbbbbbbbbbbbb', name: 'node-02', role: 'normal' as const, share: 0.35 },
@@ -50,8 +76,15 @@ async function setup(registry?: (config: HttpDeps['config']) => Promise<Registry
     ],
   };
   const deps: HttpDeps = {
-    config: ctx.config, nodeId: 'aaaaaaaaaaaaaaaa', clock: ctx.clock, log: silentLogger(), keyring: ctx.keyring, jwks: ctx.jwks,
-    rotation: ctx.rotation, decryptor: ctx.decryptor, isReady: () => true,
+    config: ctx.config,
+    nodeId: 'aaaaaaaaaaaaaaaa',
+    clock: ctx.clock,
+    log: silentLogger(),
+    keyring: ctx.keyring,
+    jwks: ctx.jwks,
+    rotation: ctx.rotation,
+    decryptor: ctx.decryptor,
+    isReady: () => true,
     publication: (k) => ({ nodes: ctx.keyring.isPublished(k) ? 2 : 0, of: 3 }),
     cluster: { members, peerId: '12D3KooW-own-peer', listenAddrs: ['/ip4/127.0.0.1/tcp/9701'] },
     agreement: { view: () => ({ status: 'member', conflicts: [], map }) } as unknown as HttpDeps['agreement'],
@@ -115,14 +148,33 @@ describe('the cluster page', () => {
       ['node-02', 'alive', true, 1_500],
       ['node-03', 'suspect', false, 4_000],
     ]);
-    expect(state.members[1]).toMatchObject({ nodeId: 'bbbbbbbbbbbbbbbb', httpUrl: 'http://127.0.0.1:8702', publishedKeys: 3 });
+    expect(state.members[1]).toMatchObject({
+      nodeId: 'bbbbbbbbbbbbbbbb',
+      httpUrl: 'http://127.0.0.1:8702',
+      publishedKeys: 3,
+    });
     expect(state.digestsAgree).toBe(false);
-    expect(state.map).toEqual({ status: 'member', epoch: 4, members: expect.arrayContaining([{ name: 'node-02', nodeId: 'bbbbbbbbbbbbbbbb', role: 'normal', share: 0.35 }]) });
-    expect(state.keys.map((g) => `${g.realm}/${g.use}`)).toEqual(['default/sig', 'default/enc', 'default/secret', 'partners/sig', 'partners/enc', 'partners/secret']);
+    expect(state.map).toEqual({
+      status: 'member',
+      epoch: 4,
+      members: expect.arrayContaining([{ name: 'node-02', nodeId: 'bbbbbbbbbbbbbbbb', role: 'normal', share: 0.35 }]),
+    });
+    expect(state.keys.map((g) => `${g.realm}/${g.use}`)).toEqual([
+      'default/sig',
+      'default/enc',
+      'default/secret',
+      'partners/sig',
+      'partners/enc',
+      'partners/secret',
+    ]);
     const sig = state.keys[0]!.keys;
     expect(sig.length).toBe(keyring.list({ realm: 'default', use: 'sig' }).length);
     expect(sig.map((k) => k.state)).toContain('active');
-    expect(sig[0]).toMatchObject({ alg: expect.any(String), publishedOn: { nodes: 2, of: 3 }, effectiveExpireAt: expect.stringMatching(/Z$/) });
+    expect(sig[0]).toMatchObject({
+      alg: expect.any(String),
+      publishedOn: { nodes: 2, of: 3 },
+      effectiveExpireAt: expect.stringMatching(/Z$/),
+    });
   });
 
   it('lists rotations newest first and revocations, with the creating node named', async () => {
@@ -136,8 +188,19 @@ describe('the cluster page', () => {
     expect(state.rotations[1]).toMatchObject({ kid: rotated.kid, createdBy: 'node-test', state: 'pending' });
     const times = state.rotations.map((r) => r.createdAt);
     expect(times).toEqual([...times].sort().reverse());
-    expect(state.revocations).toEqual([{ kid: revoked.kid, realm: 'partners', use: 'enc', alg: revoked.alg, createdAt: expect.any(String), revokedAt: new Date(clock.now()).toISOString() }]);
-    const row = state.keys.find((g) => g.realm === 'default' && g.use === 'sig')!.keys.find((k) => k.kid === rotated.kid);
+    expect(state.revocations).toEqual([
+      {
+        kid: revoked.kid,
+        realm: 'partners',
+        use: 'enc',
+        alg: revoked.alg,
+        createdAt: expect.any(String),
+        revokedAt: new Date(clock.now()).toISOString(),
+      },
+    ]);
+    const row = state.keys
+      .find((g) => g.realm === 'default' && g.use === 'sig')!
+      .keys.find((k) => k.kid === rotated.kid);
     expect(row?.state).toBe('pending');
   });
 
@@ -151,7 +214,8 @@ describe('the cluster page', () => {
       const priv = key.toRecord().privateJwk as Record<string, string>;
       for (const field of ['d', 'k']) if (priv[field]) expect(res.body).not.toContain(priv[field]);
     }
-    for (const secret of ['12D3KooW', '/ip4/', keyring.digest(), 'other-digest']) expect(res.body).not.toContain(secret);
+    for (const secret of ['12D3KooW', '/ip4/', keyring.digest(), 'other-digest'])
+      expect(res.body).not.toContain(secret);
   });
 
   it('ignores the operator token: the page and its state are the same with or without one', async () => {
@@ -169,29 +233,50 @@ describe('the cluster page', () => {
   it('counts registrations per kind and realm and shows the log version each member serves, naming no registration', async () => {
     const values = new Map<string, Uint8Array>();
     const register = {
-      getOrCreate: async (key: string, candidate: Uint8Array) => values.get(key) ?? (values.set(key, candidate), candidate),
+      getOrCreate: async (key: string, candidate: Uint8Array) =>
+        values.get(key) ?? (values.set(key, candidate), candidate),
       read: async (key: string) => values.get(key),
     };
     const { app } = await setup(async (config) => {
       const stored = new Map<string, Uint8Array>();
       const registry = new Registry({
-        log: new RegistrationLog(register), config, node: 'node-01', logger: silentLogger(), pollMs: 60_000,
+        log: new RegistrationLog(register),
+        config,
+        node: 'node-01',
+        logger: silentLogger(),
+        pollMs: 60_000,
         store: { get: async (k) => stored.get(k), put: async (k, v) => void stored.set(k, v) },
       });
       await registry.load();
       registry.start();
       const deadline = Date.now() + 5_000;
       while (registry.phase !== 'cluster' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      for (const [realm, id] of [['default', 'secret-client-a'], ['default', 'secret-client-b'], ['partners', 'secret-client-c']] as const) {
-        await registry.change({ op: 'put', kind: 'client', realm, id, record: { clientId: id, realms: [realm], jwksUri: 'https://keys.example/jwks' }, by: 'alice' });
+      for (const [realm, id] of [
+        ['default', 'secret-client-a'],
+        ['default', 'secret-client-b'],
+        ['partners', 'secret-client-c'],
+      ] as const) {
+        await registry.change({
+          op: 'put',
+          kind: 'client',
+          realm,
+          id,
+          record: { clientId: id, realms: [realm], jwksUri: 'https://keys.example/jwks' },
+          by: 'alice',
+        });
       }
       return registry;
     });
     const res = await app.inject('/ui/state');
     const state = res.json<UiState>();
     expect(state.registrations).toEqual({
-      version: 4, phase: 'cluster', fileDifferences: 0,
-      counts: [{ kind: 'client', realm: 'default', count: 2 }, { kind: 'client', realm: 'partners', count: 1 }],
+      version: 4,
+      phase: 'cluster',
+      fileDifferences: 0,
+      counts: [
+        { kind: 'client', realm: 'default', count: 2 },
+        { kind: 'client', realm: 'partners', count: 1 },
+      ],
     });
     expect(res.body).not.toContain('secret-client');
     expect(res.body).not.toContain('alice');

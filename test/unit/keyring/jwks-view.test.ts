@@ -65,11 +65,27 @@ describe('JWKS and POP documents', () => {
   });
 
   it('supports EdDSA and RS256 signing and RSA-OAEP-256 encryption keys', async () => {
-    const realms = { default: { ...TEST_REALMS.default, keys: { ...TEST_REALMS.default.keys, sig: { ...TEST_REALMS.default.keys.sig, alg: 'EdDSA' }, enc: { ...TEST_REALMS.default.keys.enc, alg: 'RSA-OAEP-256' } } }, rsa: { ...TEST_REALMS.default, keys: { ...TEST_REALMS.default.keys, sig: { ...TEST_REALMS.default.keys.sig, alg: 'RS256' } } } };
+    const realms = {
+      default: {
+        ...TEST_REALMS.default,
+        keys: {
+          ...TEST_REALMS.default.keys,
+          sig: { ...TEST_REALMS.default.keys.sig, alg: 'EdDSA' },
+          enc: { ...TEST_REALMS.default.keys.enc, alg: 'RSA-OAEP-256' },
+        },
+      },
+      rsa: {
+        ...TEST_REALMS.default,
+        keys: { ...TEST_REALMS.default.keys, sig: { ...TEST_REALMS.default.keys.sig, alg: 'RS256' } },
+      },
+    };
     const { rotation, jwks } = await makeKeyring({ raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms } });
     await rotation.check();
     const pop = doc(jwks.document('default', 'pop').body).keys;
-    expect(pop.map((k) => [k.alg, k.kty, k.crv])).toEqual([['RSA-OAEP-256', 'RSA', undefined], ['EdDSA', 'OKP', 'Ed25519']]);
+    expect(pop.map((k) => [k.alg, k.kty, k.crv])).toEqual([
+      ['RSA-OAEP-256', 'RSA', undefined],
+      ['EdDSA', 'OKP', 'Ed25519'],
+    ]);
     expect(doc(jwks.document('rsa', 'jwks').body).keys.map((k) => k.alg)).toEqual(['RS256']);
   });
 });

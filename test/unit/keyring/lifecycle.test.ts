@@ -116,7 +116,16 @@ describe('keyring lifecycle', () => {
     await rotation.check();
     const a = keyring.requireActive('default', 'sig');
     const { generateKey } = await import('../../../src/keyring/generate.js');
-    const b = await generateKey({ realm: 'default', use: 'sig', alg: 'ES256', createdBy: 'other-node' }, { createdAt: clock.now(), publishAt: clock.now(), activateAt: a.activateAt, retireAt: a.retireAt, expireAt: a.expireAt });
+    const b = await generateKey(
+      { realm: 'default', use: 'sig', alg: 'ES256', createdBy: 'other-node' },
+      {
+        createdAt: clock.now(),
+        publishAt: clock.now(),
+        activateAt: a.activateAt,
+        retireAt: a.retireAt,
+        expireAt: a.expireAt,
+      },
+    );
     await keyring.add(b);
     const lowest = a.kid < b.kid ? a : b;
     const other = lowest === a ? b : a;
@@ -130,11 +139,19 @@ describe('keyring lifecycle', () => {
     const mk = ManagementKey.generate();
     const first = await makeKeyring({ store, managementKey: mk });
     await first.rotation.check();
-    const kids = first.keyring.list().map((k) => k.kid).sort();
+    const kids = first.keyring
+      .list()
+      .map((k) => k.kid)
+      .sort();
     const version = first.keyring.version;
     await store.stop();
     const second = await makeKeyring({ store, managementKey: mk, clock: first.clock });
-    expect(second.keyring.list().map((k) => k.kid).sort()).toEqual(kids);
+    expect(
+      second.keyring
+        .list()
+        .map((k) => k.kid)
+        .sort(),
+    ).toEqual(kids);
     expect(second.keyring.version).toBe(version);
     expect(second.keyring.digest()).toBe(first.keyring.digest());
     await second.rotation.check();
@@ -161,7 +178,9 @@ describe('keyring lifecycle', () => {
 
   it('has no active key before the first check', async () => {
     const { keyring } = await makeKeyring();
-    expect(() => keyring.requireActive('default', 'sig')).toThrow(expect.objectContaining({ code: 'ERR_NO_ACTIVE_KEY' }));
+    expect(() => keyring.requireActive('default', 'sig')).toThrow(
+      expect.objectContaining({ code: 'ERR_NO_ACTIVE_KEY' }),
+    );
   });
 
   it('slot boundaries are multiples of the rotation period', async () => {
@@ -258,7 +277,11 @@ describe('concurrent key-set changes', () => {
     for (let i = 0; i < 20; i++) {
       const b = await makeKeyring({ clock: a.clock, store: new ReorderingStore() });
       const digests: string[] = [];
-      await Promise.all([b.keyring.merge(key.toRecord()), b.keyring.merge(revoked.toRecord()), Promise.resolve().then(() => digests.push(b.keyring.digest()))]);
+      await Promise.all([
+        b.keyring.merge(key.toRecord()),
+        b.keyring.merge(revoked.toRecord()),
+        Promise.resolve().then(() => digests.push(b.keyring.digest())),
+      ]);
       expect(b.keyring.get(key.kid)!.revokedAt).toBe(revoked.revokedAt);
       const c = await makeKeyring({ clock: a.clock });
       await c.keyring.merge(revoked.toRecord());

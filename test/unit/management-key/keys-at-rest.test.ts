@@ -18,8 +18,12 @@ describe('management keys in the data directory', () => {
     expect(key.epoch).toBe(7);
     expect(key.reveal()).toBe(text);
     expect(ManagementKey.parse(ManagementKey.generate(), 't').epoch).toBe(1);
-    expect(() => ManagementKey.parse(`0.${ManagementKey.generate()}`, 't')).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }));
-    expect(() => ManagementKey.parse(`99999999.${ManagementKey.generate()}`, 't')).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }));
+    expect(() => ManagementKey.parse(`0.${ManagementKey.generate()}`, 't')).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }),
+    );
+    expect(() => ManagementKey.parse(`99999999.${ManagementKey.generate()}`, 't')).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_INVALID' }),
+    );
     // the same bytes under another epoch are another key: every derived key differs
     expect(key.withEpoch(8).fingerprint()).not.toBe(key.fingerprint());
   });
@@ -29,11 +33,17 @@ describe('management keys in the data directory', () => {
     const two = ManagementKey.parse(ManagementKey.generate(2), 't');
     const wrapped = two.wrapUnder(one);
     expect(ManagementKey.unwrap(one, 2, wrapped).equals(two)).toBe(true);
-    expect(() => ManagementKey.unwrap(ManagementKey.parse(ManagementKey.generate(), 't'), 2, wrapped)).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
-    expect(() => ManagementKey.unwrap(one, 3, wrapped)).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    expect(() => ManagementKey.unwrap(ManagementKey.parse(ManagementKey.generate(), 't'), 2, wrapped)).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }),
+    );
+    expect(() => ManagementKey.unwrap(one, 3, wrapped)).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }),
+    );
     const bytes = Buffer.from(wrapped, 'base64url');
     bytes[14]! ^= 1;
-    expect(() => ManagementKey.unwrap(one, 2, bytes.toString('base64url'))).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    expect(() => ManagementKey.unwrap(one, 2, bytes.toString('base64url'))).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }),
+    );
   });
 
   it('starts with any key it holds, opening the others with it, and refuses a removed key by name', () => {
@@ -54,19 +64,39 @@ describe('management keys in the data directory', () => {
     }
     // in use: only the new key starts it, and the file holds no copy of the new key that the old one opens
     saveManagementKeys(dir, { keys: [one, two], sealingEpoch: 2, removed: [] });
-    expect(openDataDir(dir, { managementKey: two, clusterId: 'c', now }).keys.map((k) => k.epoch).sort()).toEqual([1, 2]);
-    expect(() => openDataDir(dir, { managementKey: one, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH', message: expect.stringMatching(/start it with the key of epoch 2/) }));
-    const meta = JSON.parse(readFileSync(join(dir, 'keymesh.json'), 'utf8')) as { heldKeys: Array<{ epoch: number; wrapped: Record<string, string> }> };
+    expect(
+      openDataDir(dir, { managementKey: two, clusterId: 'c', now })
+        .keys.map((k) => k.epoch)
+        .sort(),
+    ).toEqual([1, 2]);
+    expect(() => openDataDir(dir, { managementKey: one, clusterId: 'c', now })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_MANAGEMENT_KEY_MISMATCH',
+        message: expect.stringMatching(/start it with the key of epoch 2/),
+      }),
+    );
+    const meta = JSON.parse(readFileSync(join(dir, 'keymesh.json'), 'utf8')) as {
+      heldKeys: Array<{ epoch: number; wrapped: Record<string, string> }>;
+    };
     expect(meta.heldKeys.find((k) => k.epoch === 2)!.wrapped).toEqual({});
 
     saveManagementKeys(dir, { keys: [two], sealingEpoch: 2, removed: [{ epoch: 1, fingerprint: one.fingerprint() }] });
-    expect(() => openDataDir(dir, { managementKey: one, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_REMOVED', message: expect.stringMatching(/current key \(epoch 2\)/) }));
+    expect(() => openDataDir(dir, { managementKey: one, clusterId: 'c', now })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_MANAGEMENT_KEY_REMOVED',
+        message: expect.stringMatching(/current key \(epoch 2\)/),
+      }),
+    );
     expect(openDataDir(dir, { managementKey: two, clusterId: 'c', now }).keys.map((k) => k.epoch)).toEqual([2]);
     // a stranger's key is still a mismatch, and names no key material
     const stranger = ManagementKey.parse(ManagementKey.generate(2), 't');
-    expect(() => openDataDir(dir, { managementKey: stranger, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    expect(() => openDataDir(dir, { managementKey: stranger, clusterId: 'c', now })).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }),
+    );
     // the bare text of the new key (epoch 1 by default) is not the key of epoch 2
-    expect(() => openDataDir(dir, { managementKey: two.withEpoch(1), clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    expect(() => openDataDir(dir, { managementKey: two.withEpoch(1), clusterId: 'c', now })).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }),
+    );
   });
 });
 
@@ -81,11 +111,17 @@ describe('a key sent by an install', () => {
 
   it('is refused when this node lacks the key it was sent under, when it does not match its fingerprint, or when it was altered', () => {
     expect(() => openInstalled(undefined, sent)).toThrow(expect.objectContaining({ code: 'ERR_ROTATION_STEP' }));
-    expect(() => openInstalled(holder, { ...sent, fingerprint: '0'.repeat(32) })).toThrow(expect.objectContaining({ code: 'ERR_ROTATION_STEP' }));
+    expect(() => openInstalled(holder, { ...sent, fingerprint: '0'.repeat(32) })).toThrow(
+      expect.objectContaining({ code: 'ERR_ROTATION_STEP' }),
+    );
     const altered = Buffer.from(sent.wrapped, 'base64url');
     altered[20]! ^= 1;
-    expect(() => openInstalled(holder, { ...sent, wrapped: altered.toString('base64url') })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    expect(() => openInstalled(holder, { ...sent, wrapped: altered.toString('base64url') })).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }),
+    );
     // a key wrapped for epoch 2 does not open as another epoch's key
-    expect(() => openInstalled(holder, { ...sent, epoch: 3 })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }));
+    expect(() => openInstalled(holder, { ...sent, epoch: 3 })).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH' }),
+    );
   });
 });

@@ -31,7 +31,11 @@ async function setup() {
   const expiry = Math.floor(clock.now() / 1000) + 3_600;
   const secret = sealRegisterValue(sealer, 'secret/iss/alice', Buffer.from('alice-secret'));
   const token = withExpiry(expiry, sealRegisterValue(sealer, 'token/t1', Buffer.from('token-entry')));
-  await acceptors.save('secret/iss/alice', { promised: ballot(1), accepted: { ballot: ballot(1), value: secret }, committed: secret });
+  await acceptors.save('secret/iss/alice', {
+    promised: ballot(1),
+    accepted: { ballot: ballot(1), value: secret },
+    committed: secret,
+  });
   await acceptors.save('token/t1', { promised: ballot(2), accepted: { ballot: ballot(1), value: token } });
   await acceptors.save('kv/plain', { promised: ballot(1), committed: Buffer.from('plain') });
   await store.put('key/k1', Buffer.from('a key record'));
@@ -71,12 +75,18 @@ describe('re-sealing after a management-key rotation', () => {
     sealer.remove(1);
     const fresh = new SealedAcceptorStore(store);
     const secret = (await fresh.load('secret/iss/alice'))!;
-    expect(openRegisterValue(sealer, 'secret/iss/alice', secret.committed!, () => false).toString()).toBe('alice-secret');
+    expect(openRegisterValue(sealer, 'secret/iss/alice', secret.committed!, () => false).toString()).toBe(
+      'alice-secret',
+    );
     const token = (await fresh.load('token/t1'))!;
-    expect(openRegisterValue(sealer, 'token/t1', withoutExpiry(token.accepted!.value), () => false).toString()).toBe('token-entry');
+    expect(openRegisterValue(sealer, 'token/t1', withoutExpiry(token.accepted!.value), () => false).toString()).toBe(
+      'token-entry',
+    );
     expect(token.accepted!.ballot).toEqual(ballot(1));
     expect(token.promised).toEqual(ballot(2));
-    expect(Buffer.from(token.accepted!.value.subarray(0, 10)).equals(Buffer.from(withExpiry(expiry, new Uint8Array(0))))).toBe(true);
+    expect(
+      Buffer.from(token.accepted!.value.subarray(0, 10)).equals(Buffer.from(withExpiry(expiry, new Uint8Array(0)))),
+    ).toBe(true);
     expect(Buffer.from((await fresh.load('kv/plain'))!.committed!).toString()).toBe('plain');
     expect((await store.get('key/k1'))!.toString()).toBe('a key record');
   });
@@ -115,7 +125,12 @@ describe('re-sealing after a management-key rotation', () => {
     const running = resealer.start();
     await resealer.stop();
     await running;
-    const again = new Resealer({ store: new SealedStore(memory, sealer), acceptorStore: acceptors, sealer, log: silentLogger() });
+    const again = new Resealer({
+      store: new SealedStore(memory, sealer),
+      acceptorStore: acceptors,
+      sealer,
+      log: silentLogger(),
+    });
     await again.start();
     expect(await epochsAtRest(memory, acceptors)).toEqual(new Set([2]));
   });
@@ -126,7 +141,13 @@ describe('re-sealing after a management-key rotation', () => {
     const handed = sealRegisterValue(new Sealer(stranger, 'node-peer'), 'secret/iss/bob', Buffer.from('bob'));
     await acceptors.save('secret/iss/bob', { promised: ballot(1), committed: handed });
     const removedHere: number[] = [];
-    const resealer = new Resealer({ store, acceptorStore: acceptors, sealer, log: silentLogger(), removed: () => removedHere });
+    const resealer = new Resealer({
+      store,
+      acceptorStore: acceptors,
+      sealer,
+      log: silentLogger(),
+      removed: () => removedHere,
+    });
     expect((await resealer.pass()).remaining).toBe(1);
     // once epoch 3 is known removed here, the value is lost rather than pending: it holds nothing up
     removedHere.push(3);

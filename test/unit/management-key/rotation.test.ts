@@ -37,7 +37,10 @@ async function cluster(n: number) {
   const down = new Set<string>();
   const members: Member[] = [];
   /** A member started on a fresh data directory with `key`; `seed` runs on its store first. */
-  const add = async (key: ManagementKey, seed?: (acceptors: SealedAcceptorStore) => Promise<void>): Promise<Member & { acceptors: SealedAcceptorStore }> => {
+  const add = async (
+    key: ManagementKey,
+    seed?: (acceptors: SealedAcceptorStore) => Promise<void>,
+  ): Promise<Member & { acceptors: SealedAcceptorStore }> => {
     const dataDir = dirs.make();
     const identity = openDataDir(dataDir, { managementKey: key, clusterId: 'c', now: new Date() });
     const memory = new MemoryStore();
@@ -51,7 +54,11 @@ async function cluster(n: number) {
     const retired: number[] = [];
     const offered: number[] = [];
     const held = new HeldManagementKeys({
-      dataDir, keys: identity.keys, removed: [], sealer, log: silentLogger(),
+      dataDir,
+      keys: identity.keys,
+      removed: [],
+      sealer,
+      log: silentLogger(),
       network: { add: (k) => offered.push(k.epoch), retire: (epoch) => retired.push(epoch) },
       resealer: new Resealer({ store, acceptorStore, sealer, log: silentLogger() }),
     });
@@ -85,10 +92,19 @@ describe('management-key rotation across members', () => {
     for (const m of members) expect(m.offered).toEqual([2]);
     // the same key again is the same step; another key, or one for another epoch, is refused
     expect((await members[1]!.rotation.install(installed.key!)).complete).toBe(true);
-    await expect(members[1]!.rotation.install(undefined)).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP', message: expect.stringMatching(/unfinished/) });
-    await expect(members[1]!.rotation.install(ManagementKey.generate(3))).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP' });
+    await expect(members[1]!.rotation.install(undefined)).rejects.toMatchObject({
+      code: 'ERR_ROTATION_STEP',
+      message: expect.stringMatching(/unfinished/),
+    });
+    await expect(members[1]!.rotation.install(ManagementKey.generate(3))).rejects.toMatchObject({
+      code: 'ERR_ROTATION_STEP',
+    });
     // a member started with either key opens its data directory and holds both
-    const reopened = openDataDir(members[2]!.dataDir, { managementKey: ManagementKey.parse(installed.key!, 't'), clusterId: 'c', now: new Date() });
+    const reopened = openDataDir(members[2]!.dataDir, {
+      managementKey: ManagementKey.parse(installed.key!, 't'),
+      clusterId: 'c',
+      now: new Date(),
+    });
     expect(reopened.keys.map((k) => k.epoch).sort()).toEqual([1, 2]);
   });
 
@@ -96,7 +112,10 @@ describe('management-key rotation across members', () => {
     const { members, chosen } = await cluster(3);
     // an install that claimed epoch 2 and then reached no member
     chosen.set(2, 'f'.repeat(32));
-    await expect(members[0]!.rotation.install(ManagementKey.generate(2))).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP', message: expect.stringMatching(/epoch 2 was taken/) });
+    await expect(members[0]!.rotation.install(ManagementKey.generate(2))).rejects.toMatchObject({
+      code: 'ERR_ROTATION_STEP',
+      message: expect.stringMatching(/epoch 2 was taken/),
+    });
     for (const m of members) expect(m.held.report().held.map((h) => h.epoch)).toEqual([1]);
     const installed = await members[1]!.rotation.install(undefined);
     expect(installed).toMatchObject({ epoch: 3, complete: true });
@@ -110,7 +129,10 @@ describe('management-key rotation across members', () => {
     const early = await members[0]!.rotation.remove(installed.epoch).catch((err: Error) => err);
     expect(early).toMatchObject({ code: 'ERR_ROTATION_STEP' });
     await members[0]!.rotation.use(installed.epoch);
-    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), { timeoutMs: 5_000, message: 're-seal done' });
+    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), {
+      timeoutMs: 5_000,
+      message: 're-seal done',
+    });
     const back = await members[1]!.rotation.use(1);
     expect(back.complete).toBe(false);
     expect(back.nodes.every((n) => n.error?.code === 'ERR_ROTATION_STEP')).toBe(true);
@@ -124,44 +146,76 @@ describe('management-key rotation across members', () => {
     const partial = await members[0]!.rotation.install(undefined);
     expect(partial).toMatchObject({ complete: false, answered: 2 });
     expect(partial.nodes.find((n) => n.nodeId === members[2]!.nodeId)?.error?.code).toBe('ERR_UNAVAILABLE');
-    await expect(members[0]!.rotation.use(2)).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP', message: expect.stringMatching(/2 of 3 members report holding it.*no answer/) });
+    await expect(members[0]!.rotation.use(2)).rejects.toMatchObject({
+      code: 'ERR_ROTATION_STEP',
+      message: expect.stringMatching(/2 of 3 members report holding it.*no answer/),
+    });
     down.clear();
     expect((await members[1]!.rotation.install(partial.key!)).complete).toBe(true);
-    await expect(members[0]!.rotation.remove(1)).rejects.toMatchObject({ code: 'ERR_ROTATION_STEP', message: expect.stringMatching(/0 of 3 members/) });
+    await expect(members[0]!.rotation.remove(1)).rejects.toMatchObject({
+      code: 'ERR_ROTATION_STEP',
+      message: expect.stringMatching(/0 of 3 members/),
+    });
 
     const used = await members[0]!.rotation.use(2);
     expect(used.epochs.find((e) => e.epoch === 2)?.sealing).toBe(3);
     // the re-seal runs in the background; every member finishes it
-    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), { timeoutMs: 5_000, message: 're-seal done' });
+    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), {
+      timeoutMs: 5_000,
+      message: 're-seal done',
+    });
     const removed = await members[1]!.rotation.remove(1);
-    expect(removed).toMatchObject({ complete: true, epochs: [expect.objectContaining({ epoch: 2, installed: 3, sealing: 3, resealed: 3 })] });
+    expect(removed).toMatchObject({
+      complete: true,
+      epochs: [expect.objectContaining({ epoch: 2, installed: 3, sealing: 3, resealed: 3 })],
+    });
     for (const m of members) expect(m.retired).toEqual([1]);
-    expect(() => openDataDir(members[0]!.dataDir, { managementKey: first, clusterId: 'c', now: new Date() })).toThrow(expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_REMOVED' }));
+    expect(() => openDataDir(members[0]!.dataDir, { managementKey: first, clusterId: 'c', now: new Date() })).toThrow(
+      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_REMOVED' }),
+    );
     // a removed epoch is never installed again
-    await expect(members[0]!.rotation.install(ManagementKey.generate(3))).resolves.toMatchObject({ epoch: 3, complete: true });
+    await expect(members[0]!.rotation.install(ManagementKey.generate(3))).resolves.toMatchObject({
+      epoch: 3,
+      complete: true,
+    });
   });
 
   it('gives a member that joined with only the new key the old one before the removal, and removes only once it sealed again what it was handed', async () => {
     const { members, first, add } = await cluster(3);
     const installed = await members[0]!.rotation.install(undefined);
     await members[0]!.rotation.use(2);
-    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), { timeoutMs: 5_000, message: 're-seal done' });
+    await waitFor(() => members.every((m) => m.held.report().reseal.state === 'done'), {
+      timeoutMs: 5_000,
+      message: 're-seal done',
+    });
     // the newcomer holds a secret handed over from a peer that still sealed it under epoch 1
     const handed = sealRegisterValue(new Sealer(first, 'node-peer'), 'secret/iss/alice', Buffer.from('alice'));
-    const late = await add(ManagementKey.parse(installed.key!, 't'), (acceptors) => acceptors.save('secret/iss/alice', { promised: [1, 'p'], committed: handed }));
+    const late = await add(ManagementKey.parse(installed.key!, 't'), (acceptors) =>
+      acceptors.save('secret/iss/alice', { promised: [1, 'p'], committed: handed }),
+    );
     expect(late.held.report()).toMatchObject({ held: [{ epoch: 2 }], reseal: { state: 'done' } });
 
     const removed = await members[0]!.rotation.remove(1).catch((err: unknown) => err as Error);
     if (removed instanceof Error) {
       // refused while the newcomer seals again what it can now open
       expect(removed.message).toMatch(/removal of epoch 1 refused/);
-      await waitFor(() => late.held.report().reseal.state === 'done', { timeoutMs: 5_000, message: 'the newcomer re-sealed' });
+      await waitFor(() => late.held.report().reseal.state === 'done', {
+        timeoutMs: 5_000,
+        message: 'the newcomer re-sealed',
+      });
       expect((await members[0]!.rotation.remove(1)).complete).toBe(true);
     }
     expect(late.offered).toEqual([1]);
     expect(late.retired).toEqual([1]);
     const value = (await late.acceptors.load('secret/iss/alice'))!.committed!;
     expect(readSealHeader(value).epoch).toBe(2);
-    expect(openRegisterValue(new Sealer(ManagementKey.parse(installed.key!, 't'), 'x'), 'secret/iss/alice', value, () => false).toString()).toBe('alice');
+    expect(
+      openRegisterValue(
+        new Sealer(ManagementKey.parse(installed.key!, 't'), 'x'),
+        'secret/iss/alice',
+        value,
+        () => false,
+      ).toString(),
+    ).toBe('alice');
   });
 });

@@ -73,9 +73,27 @@ describe('metrics', () => {
     for (const name of types.keys()) expect(name.startsWith(PREFIX), name).toBe(true);
     expect(types.get('keymesh_process_cpu_user_seconds_total')).toBe('counter');
     expect(types.get('keymesh_nodejs_eventloop_lag_seconds')).toBe('gauge');
-    expect(valueOf(body, 'keymesh_http_request_duration_seconds_count', { route: '/healthz', method: 'GET', status_class: '2xx' })).toBe(1);
-    expect(valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', { operation: 'read', outcome: 'ok', le: '0.0025' })).toBe(1);
-    expect(valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', { operation: 'read', outcome: 'ok', le: '0.001' })).toBe(0);
+    expect(
+      valueOf(body, 'keymesh_http_request_duration_seconds_count', {
+        route: '/healthz',
+        method: 'GET',
+        status_class: '2xx',
+      }),
+    ).toBe(1);
+    expect(
+      valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', {
+        operation: 'read',
+        outcome: 'ok',
+        le: '0.0025',
+      }),
+    ).toBe(1);
+    expect(
+      valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', {
+        operation: 'read',
+        outcome: 'ok',
+        le: '0.001',
+      }),
+    ).toBe(0);
     expect(valueOf(body, 'keymesh_http_fast_path_responses_total')).toBe(1);
     expect(valueOf(body, 'keymesh_audit_events_dropped_total')).toBe(3);
   });
@@ -101,10 +119,15 @@ describe('metrics', () => {
 
     await rotation.check();
     const digest = keyring.digest();
-    members = [{ state: 'alive', digest }, { state: 'alive', digest }, { state: 'dead', digest: 'stale' }];
+    members = [
+      { state: 'alive', digest },
+      { state: 'alive', digest },
+      { state: 'dead', digest: 'stale' },
+    ];
     body = await scrape(metrics);
     expect(valueOf(body, 'keymesh_keyset_version')).toBe(keyring.version);
-    for (const use of ['sig', 'enc', 'secret']) expect(valueOf(body, 'keymesh_keys', { realm: 'default', use, state: 'active' }), use).toBe(1);
+    for (const use of ['sig', 'enc', 'secret'])
+      expect(valueOf(body, 'keymesh_keys', { realm: 'default', use, state: 'active' }), use).toBe(1);
     expect(valueOf(body, 'keymesh_members', { state: 'alive' })).toBe(2);
     expect(valueOf(body, 'keymesh_members', { state: 'dead' })).toBe(1);
     expect(valueOf(body, 'keymesh_keyset_digests_agree')).toBe(1);
@@ -125,10 +148,19 @@ describe('metrics', () => {
   it('counts scheduled and forced rotations and revocations where the schedule makes them', async () => {
     const metrics = new Metrics();
     const { keyring, clock, config } = await makeKeyring();
-    const rotation = new RotationService({ keyring, clock, realms: config.realms, nodeId: 'node-test', log: silentLogger(), intervalMs: 1000, metrics });
+    const rotation = new RotationService({
+      keyring,
+      clock,
+      realms: config.realms,
+      nodeId: 'node-test',
+      log: silentLogger(),
+      intervalMs: 1000,
+      metrics,
+    });
     await rotation.check();
     let body = await scrape(metrics);
-    for (const use of ['sig', 'enc', 'secret']) expect(valueOf(body, 'keymesh_key_rotations_total', { realm: 'default', use, reason: 'scheduled' }), use).toBe(1);
+    for (const use of ['sig', 'enc', 'secret'])
+      expect(valueOf(body, 'keymesh_key_rotations_total', { realm: 'default', use, reason: 'scheduled' }), use).toBe(1);
 
     await rotation.rotate('default', 'sig');
     body = await scrape(metrics);
@@ -146,9 +178,20 @@ describe('metrics', () => {
   it('times register operations and counts their outcome, not a malformed key', async () => {
     const metrics = new Metrics();
     const { memory, clock } = await makeKeyring();
-    const store = new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 'test'), '0000000000000001'));
+    const store = new SealedStore(
+      memory,
+      new Sealer(ManagementKey.parse(ManagementKey.generate(), 'test'), '0000000000000001'),
+    );
     const agreement = new Agreement({
-      nodeId: '0000000000000001', name: 'node-1', clusterId: 'test', replicationFactor: 3, bootstrapExpect: 3, store, clock, log: silentLogger(), metrics,
+      nodeId: '0000000000000001',
+      name: 'node-1',
+      clusterId: 'test',
+      replicationFactor: 3,
+      bootstrapExpect: 3,
+      store,
+      clock,
+      log: silentLogger(),
+      metrics,
     });
     await agreement.load();
     // no cluster map yet: every operation is unavailable
@@ -157,7 +200,9 @@ describe('metrics', () => {
     await expect(agreement.read('map/1')).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
 
     const body = await scrape(metrics);
-    expect(valueOf(body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'unavailable' })).toBe(1);
+    expect(
+      valueOf(body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'unavailable' }),
+    ).toBe(1);
     expect(valueOf(body, 'keymesh_register_operations_total', { operation: 'read', outcome: 'unavailable' })).toBe(1);
     expect(valueOf(body, 'keymesh_register_operations_total')).toBe(2);
     expect(valueOf(body, 'keymesh_register_operation_duration_seconds_count', { operation: 'read' })).toBe(1);
@@ -168,8 +213,14 @@ describe('metrics', () => {
     const { keyring, clock } = await makeKeyring();
     const host = { dialProtocol: async () => Promise.reject(new Error('connection refused')) } as unknown as Host;
     const sync = new KeySync({
-      host, keyring, sealer: new Sealer(ManagementKey.parse(ManagementKey.generate(), 'test'), 'node-test'), penalties: new Penalties(clock),
-      nodeId: 'node-test', protocol: '/keymesh/test/sync/1', log: silentLogger(), metrics,
+      host,
+      keyring,
+      sealer: new Sealer(ManagementKey.parse(ManagementKey.generate(), 'test'), 'node-test'),
+      penalties: new Penalties(clock),
+      nodeId: 'node-test',
+      protocol: '/keymesh/test/sync/1',
+      log: silentLogger(),
+      metrics,
     });
     await expect(sync.pull({ toString: () => 'peer-test' } as unknown as PeerId)).rejects.toThrow('connection refused');
     expect(valueOf(await scrape(metrics), 'keymesh_sync_pulls_total', { outcome: 'failed' })).toBe(1);

@@ -18,7 +18,10 @@ afterEach(async () => {
 
 /** The error `promise` rejects with. */
 async function failure(promise: Promise<unknown>): Promise<KeymeshError & { cause: FetchFailure }> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(KeymeshError);
   expect((err as KeymeshError).cause).toBeInstanceOf(FetchFailure);
   return err as KeymeshError & { cause: FetchFailure };
@@ -73,7 +76,9 @@ describe('capped fetch', () => {
 
   it('gives up on a server that never answers after the configured timeout', async () => {
     const s = await serve(() => undefined);
-    const err = await failure(new CappedFetcher({ timeoutMs: 100 }).get(`${s.base}/jwks`, { code: 'ERR_IDP_UNAVAILABLE' }));
+    const err = await failure(
+      new CappedFetcher({ timeoutMs: 100 }).get(`${s.base}/jwks`, { code: 'ERR_IDP_UNAVAILABLE' }),
+    );
     expect(err.code).toBe('ERR_IDP_UNAVAILABLE');
     expect(err.cause.reason).toBe('took longer than 100 ms');
     expect(s.requests()).toBe(1);
@@ -82,16 +87,27 @@ describe('capped fetch', () => {
   it('refuses plain http to a non-loopback host, and other schemes, without connecting', async () => {
     const spy = vi.fn<typeof fetch>(() => Promise.reject(new Error('must not connect')));
     const fetcher = new CappedFetcher({ fetch: spy, timeoutMs: 60_000 });
-    for (const url of ['http://192.0.2.1/', 'http://10.0.0.1/pop', 'http://169.254.169.254/latest', 'http://example.com/jwks', 'file:///etc/passwd', 'ftp://127.0.0.1/x', 'not a url']) {
+    for (const url of [
+      'http://192.0.2.1/',
+      'http://10.0.0.1/pop',
+      'http://169.254.169.254/latest',
+      'http://example.com/jwks',
+      'file:///etc/passwd',
+      'ftp://127.0.0.1/x',
+      'not a url',
+    ]) {
       const err = await failure(fetcher.get(url, POP));
       expect(err.code, url).toBe('ERR_POP_UNAVAILABLE');
       expect(err.cause.reason, url).toMatch(/refused before connecting|not a valid URL/);
     }
     expect(spy).not.toHaveBeenCalled();
     // the real fetch, with a timeout long past the test's: it fails at once, so it never tried 192.0.2.1
-    await expect(new CappedFetcher({ timeoutMs: 60_000 }).get('http://192.0.2.1/', POP)).rejects.toMatchObject({ code: 'ERR_POP_UNAVAILABLE' });
+    await expect(new CappedFetcher({ timeoutMs: 60_000 }).get('http://192.0.2.1/', POP)).rejects.toMatchObject({
+      code: 'ERR_POP_UNAVAILABLE',
+    });
     // https anywhere, and http to loopback hosts, are let through to the fetch
-    for (const url of ['https://idp.example/jwks', 'http://localhost:9/x', 'http://127.0.0.2:9/x', 'http://[::1]:9/x']) await failure(fetcher.get(url, POP));
+    for (const url of ['https://idp.example/jwks', 'http://localhost:9/x', 'http://127.0.0.2:9/x', 'http://[::1]:9/x'])
+      await failure(fetcher.get(url, POP));
     expect(spy).toHaveBeenCalledTimes(4);
     expect(spy.mock.calls.every(([, init]) => init?.redirect === 'manual' && init.method === 'GET')).toBe(true);
   });
@@ -113,12 +129,16 @@ describe('capped fetch', () => {
     });
     const url = `${s.base}/pop`;
     const fetcher = new CappedFetcher();
-    const [asPop, asIdp] = await Promise.all([failure(fetcher.get(url, POP)), failure(fetcher.get(url, { code: 'ERR_IDP_UNAVAILABLE' }))]);
+    const [asPop, asIdp] = await Promise.all([
+      failure(fetcher.get(url, POP)),
+      failure(fetcher.get(url, { code: 'ERR_IDP_UNAVAILABLE' })),
+    ]);
     expect(s.requests()).toBe(1);
     expect(asPop).toMatchObject({ code: 'ERR_POP_UNAVAILABLE', message: POP.message });
     expect(asIdp).toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', message: 'a remote document could not be fetched' });
     for (const err of [asPop, asIdp]) {
-      for (const leak of [url, s.base.slice('http://'.length), '127.0.0.1', '500', 'internal detail']) expect(err.message).not.toContain(leak);
+      for (const leak of [url, s.base.slice('http://'.length), '127.0.0.1', '500', 'internal detail'])
+        expect(err.message).not.toContain(leak);
       expect(err.cause).toMatchObject({ url, status: 500, reason: 'answered 500' });
       expect(String(err.cause)).toContain(url);
     }

@@ -25,13 +25,15 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-const token = (kid = 'k1') => new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid }).setIssuer('idp').sign(key.privateKey);
+const token = (kid = 'k1') =>
+  new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid }).setIssuer('idp').sign(key.privateKey);
 
 describe('remote key set', () => {
   it("verifies through the capped fetcher and keeps jose's cache: one fetch for many verifications", async () => {
     const s = await serveJson(() => ({ keys: [jwk] }));
     const keys = remoteKeySet(`${s.base}/jwks`, { fetcher: new CappedFetcher() });
-    for (let i = 0; i < 3; i++) await expect(jwtVerify(await token(), keys)).resolves.toMatchObject({ payload: { sub: 'alice' } });
+    for (let i = 0; i < 3; i++)
+      await expect(jwtVerify(await token(), keys)).resolves.toMatchObject({ payload: { sub: 'alice' } });
     expect(s.requests()).toBe(1);
     await expect(jwtVerify(await token('unknown'), keys)).rejects.toMatchObject({ code: 'ERR_JWKS_NO_MATCHING_KEY' });
     expect(s.requests()).toBe(1); // within the cooldown an unknown kid does not fetch again
@@ -41,7 +43,10 @@ describe('remote key set', () => {
     const padding = Array.from({ length: 1_000 }, (_, i) => ({ ...jwk, kid: `pad-${i}` }));
     const s = await serveJson(() => ({ keys: [jwk, ...padding] }));
     const url = `${s.base}/jwks`;
-    const err = await jwtVerify(await token(), remoteKeySet(url, { code: 'ERR_POP_UNAVAILABLE', message: 'the POP could not be fetched' })).catch((e: unknown) => e);
+    const err = await jwtVerify(
+      await token(),
+      remoteKeySet(url, { code: 'ERR_POP_UNAVAILABLE', message: 'the POP could not be fetched' }),
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KeymeshError);
     expect(err).toMatchObject({ code: 'ERR_POP_UNAVAILABLE', message: 'the POP could not be fetched' });
     expect((err as KeymeshError).cause).toBeInstanceOf(FetchFailure);
@@ -58,7 +63,8 @@ describe('remote key set', () => {
     servers.push(s);
     let t = 0;
     const keys = remoteKeySet(`${s.base}/jwks`, { fetcher: new CappedFetcher(), failureHoldMs: 1_000, now: () => t });
-    for (let i = 0; i < 20; i++) await expect(jwtVerify(await token(), keys)).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE' });
+    for (let i = 0; i < 20; i++)
+      await expect(jwtVerify(await token(), keys)).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE' });
     expect(s.requests()).toBe(1);
     up = true;
     t = 1_001;
@@ -73,7 +79,10 @@ describe('remote key set', () => {
       res.end();
     });
     servers.push(redirector);
-    await expect(jwtVerify(await token(), remoteKeySet(`${redirector.base}/jwks`))).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', message: 'the key set could not be fetched' });
+    await expect(jwtVerify(await token(), remoteKeySet(`${redirector.base}/jwks`))).rejects.toMatchObject({
+      code: 'ERR_IDP_UNAVAILABLE',
+      message: 'the key set could not be fetched',
+    });
     expect(target.requests()).toBe(0);
   });
 });

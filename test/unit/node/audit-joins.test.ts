@@ -6,7 +6,12 @@ import type { ClusterMap } from '../../../src/cluster-map/cluster-map.js';
 import type { MapKeeperEvents } from '../../../src/cluster-map/map-keeper.js';
 import { recordJoins } from '../../../src/node/audit-joins.js';
 
-const map = (epoch: number, ids: string[]) => ({ epoch, id: 'm', members: ids.map((nodeId) => ({ nodeId, name: nodeId, role: 'normal' })) }) as unknown as ClusterMap;
+const map = (epoch: number, ids: string[]) =>
+  ({
+    epoch,
+    id: 'm',
+    members: ids.map((nodeId) => ({ nodeId, name: nodeId, role: 'normal' })),
+  }) as unknown as ClusterMap;
 
 describe('audit of joins', () => {
   it('records each member that appears after an earlier map, and nothing for the first map', async () => {

@@ -29,21 +29,34 @@ describe('data directory identity', () => {
     const managementKey = ManagementKey.parse(ManagementKey.generate(), 't');
     openDataDir(dir, { managementKey, clusterId: 'c', now });
     const before = readFileSync(join(dir, META_FILE), 'utf8');
-    expect(() => openDataDir(dir, { managementKey: ManagementKey.parse(ManagementKey.generate(), 't'), clusterId: 'c', now })).toThrow(
-      expect.objectContaining({ code: 'ERR_MANAGEMENT_KEY_MISMATCH', message: expect.stringContaining('Nothing was changed') }),
+    expect(() =>
+      openDataDir(dir, { managementKey: ManagementKey.parse(ManagementKey.generate(), 't'), clusterId: 'c', now }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'ERR_MANAGEMENT_KEY_MISMATCH',
+        message: expect.stringContaining('Nothing was changed'),
+      }),
     );
-    expect(() => openDataDir(dir, { managementKey, clusterId: 'other', now })).toThrow(expect.objectContaining({ code: 'ERR_DATA_DIR' }));
+    expect(() => openDataDir(dir, { managementKey, clusterId: 'other', now })).toThrow(
+      expect.objectContaining({ code: 'ERR_DATA_DIR' }),
+    );
     expect(readFileSync(join(dir, META_FILE), 'utf8')).toBe(before);
 
     writeFileSync(join(dir, META_FILE), JSON.stringify({ ...JSON.parse(before), format: 99 }));
-    expect(() => openDataDir(dir, { managementKey, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_DATA_DIR', message: expect.stringContaining('format 99') }));
+    expect(() => openDataDir(dir, { managementKey, clusterId: 'c', now })).toThrow(
+      expect.objectContaining({ code: 'ERR_DATA_DIR', message: expect.stringContaining('format 99') }),
+    );
     writeFileSync(join(dir, META_FILE), '{ torn');
-    expect(() => openDataDir(dir, { managementKey, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_DATA_DIR' }));
+    expect(() => openDataDir(dir, { managementKey, clusterId: 'c', now })).toThrow(
+      expect.objectContaining({ code: 'ERR_DATA_DIR' }),
+    );
 
     const bare = join(dirs.make(), 'bare');
     mkdirSync(join(bare, DB_DIR), { recursive: true });
     writeFileSync(join(bare, DB_DIR, 'CURRENT'), 'MANIFEST-000001\n');
-    expect(() => openDataDir(bare, { managementKey, clusterId: 'c', now })).toThrow(expect.objectContaining({ code: 'ERR_DATA_DIR', message: expect.stringContaining('no keymesh.json') }));
+    expect(() => openDataDir(bare, { managementKey, clusterId: 'c', now })).toThrow(
+      expect.objectContaining({ code: 'ERR_DATA_DIR', message: expect.stringContaining('no keymesh.json') }),
+    );
   });
 
   it('generates the admin token once, mode 0600, unless KEYMESH_ADMIN_TOKEN is set', () => {

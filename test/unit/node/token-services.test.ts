@@ -23,7 +23,8 @@ class MemoryRegister {
 
   async getOrCreate(key: string, candidate: Uint8Array, options: { expiresAt?: number } = {}) {
     if (isExpiringKey(key) !== (options.expiresAt !== undefined)) throw new Error(`expiry misplaced on ${key}`);
-    if (!this.values.has(key)) this.values.set(key, options.expiresAt === undefined ? candidate : withExpiry(options.expiresAt, candidate));
+    if (!this.values.has(key))
+      this.values.set(key, options.expiresAt === undefined ? candidate : withExpiry(options.expiresAt, candidate));
     return { value: withoutExpiry(this.values.get(key)!) };
   }
 
@@ -40,27 +41,54 @@ afterEach(async () => {
 
 async function setup() {
   const { secret, secretHash } = generateClientSecret();
-  const realms = { default: { ...TEST_REALMS.default, issuer: 'https://default.example' }, partners: { ...TEST_REALMS.default, issuer: 'https://partners.example' } };
+  const realms = {
+    default: { ...TEST_REALMS.default, issuer: 'https://default.example' },
+    partners: { ...TEST_REALMS.default, issuer: 'https://partners.example' },
+  };
   const raw = {
-    jwks: { maxAgeMs: 5 * MINUTE }, realms,
+    jwks: { maxAgeMs: 5 * MINUTE },
+    realms,
     clients: [
-      { clientId: 'app', secretHash, grants: ['client_credentials'], audiences: ['https://api.example'], renewable: true },
-      { clientId: 'partner', secretHash, grants: ['client_credentials'], audiences: ['https://api.example'], realms: ['partners'] },
+      {
+        clientId: 'app',
+        secretHash,
+        grants: ['client_credentials'],
+        audiences: ['https://api.example'],
+        renewable: true,
+      },
+      {
+        clientId: 'partner',
+        secretHash,
+        grants: ['client_credentials'],
+        audiences: ['https://api.example'],
+        realms: ['partners'],
+      },
     ],
   };
   const { clock, config, keyring, rotation, jwks } = await makeKeyring({ raw });
   await rotation.check();
   const register = new MemoryRegister();
   const getOrCreate = async (key: string, candidate: Uint8Array) => (await register.getOrCreate(key, candidate)).value;
-  const getOrCreateExpiring = async (key: string, candidate: Uint8Array, expiresAt: number) => (await register.getOrCreate(key, candidate, { expiresAt })).value;
+  const getOrCreateExpiring = async (key: string, candidate: Uint8Array, expiresAt: number) =>
+    (await register.getOrCreate(key, candidate, { expiresAt })).value;
   const slowHash = new SlowHashPool();
   pools.push(slowHash);
   await slowHash.start();
   const fetcher = new CappedFetcher();
   const shared: SharedParts = {
-    register, keyring, clock, getOrCreate, getOrCreateExpiring, recordOnce: recordOnceWith(getOrCreateExpiring),
-    revocations: new Revocations({ register, clock, publish: () => undefined }), jwks, pops: new PopKeys(clock, { fetcher }), fetcher,
-    slowHash, throttle: new AuthThrottle(), sealer: new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'node-test'),
+    register,
+    keyring,
+    clock,
+    getOrCreate,
+    getOrCreateExpiring,
+    recordOnce: recordOnceWith(getOrCreateExpiring),
+    revocations: new Revocations({ register, clock, publish: () => undefined }),
+    jwks,
+    pops: new PopKeys(clock, { fetcher }),
+    fetcher,
+    slowHash,
+    throttle: new AuthThrottle(),
+    sealer: new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'node-test'),
   };
   const basic = (id: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
   return { config, shared, register, clock, basic };
@@ -73,7 +101,9 @@ describe('the token-rule wiring', () => {
     const partners = createTokenService(config, shared, 'partners');
     const app = await realmDefault.clients.authenticate(basic('app'), {});
     await expect(partners.clients.authenticate(basic('app'), {})).rejects.toMatchObject({ code: 'ERR_INVALID_CLIENT' });
-    await expect(realmDefault.clients.authenticate(basic('partner'), {})).rejects.toMatchObject({ code: 'ERR_INVALID_CLIENT' });
+    await expect(realmDefault.clients.authenticate(basic('partner'), {})).rejects.toMatchObject({
+      code: 'ERR_INVALID_CLIENT',
+    });
     const partner = await partners.clients.authenticate(basic('partner'), {});
 
     const fromDefault = await realmDefault.clientCredentials(app, { audiences: ['https://api.example'] });
@@ -86,7 +116,7 @@ describe('the token-rule wiring', () => {
     expect(kids('default')).not.toContain(decodeProtectedHeader(fromPartners.token).kid);
   });
 
-  it('writes renewal claims and revocations with the token\'s expiry, and no expiry on what must last', async () => {
+  it("writes renewal claims and revocations with the token's expiry, and no expiry on what must last", async () => {
     const { config, shared, register, basic } = await setup();
     const service = createTokenService(config, shared, 'default');
     const app = await service.clients.authenticate(basic('app'), {});
@@ -95,6 +125,7 @@ describe('the token-rule wiring', () => {
     await service.renew(app, issued.token);
     expect(expiryOf(register.values.get(`renewed/${jti}`)!)).toBe(exp);
     expect(expiryOf(register.values.get(`revoked/${jti}`)!)).toBe(exp);
-    for (const [key, value] of register.values) expect(isExpiringKey(key) === (expiryOf(value) !== undefined), key).toBe(true);
+    for (const [key, value] of register.values)
+      expect(isExpiringKey(key) === (expiryOf(value) !== undefined), key).toBe(true);
   });
 });

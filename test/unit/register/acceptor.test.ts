@@ -18,10 +18,17 @@ describe('acceptor', () => {
   it('promises only above its promise, accepts at or above it, and reports what it accepted', async () => {
     const { acceptor } = await setup();
     expect(await acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).toEqual({ t: 'promise' });
-    expect(await acceptor.handle({ t: 'prepare', key: 'k', ballot: [1, 'b'] })).toEqual({ t: 'nack', promised: [2, 'a'] });
+    expect(await acceptor.handle({ t: 'prepare', key: 'k', ballot: [1, 'b'] })).toEqual({
+      t: 'nack',
+      promised: [2, 'a'],
+    });
     expect(await acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).toMatchObject({ t: 'nack' });
-    expect(await acceptor.handle({ t: 'accept', key: 'k', ballot: [1, 'z'], value: v('old') })).toMatchObject({ t: 'nack' });
-    expect(await acceptor.handle({ t: 'accept', key: 'k', ballot: [2, 'a'], value: v('x') })).toEqual({ t: 'accepted' });
+    expect(await acceptor.handle({ t: 'accept', key: 'k', ballot: [1, 'z'], value: v('old') })).toMatchObject({
+      t: 'nack',
+    });
+    expect(await acceptor.handle({ t: 'accept', key: 'k', ballot: [2, 'a'], value: v('x') })).toEqual({
+      t: 'accepted',
+    });
     const again = await acceptor.handle({ t: 'prepare', key: 'k', ballot: [3, 'b'] });
     expect(again).toMatchObject({ t: 'promise', accepted: { ballot: [2, 'a'] } });
   });
@@ -38,10 +45,14 @@ describe('acceptor', () => {
     const first = await setup();
     await first.acceptor.handle({ t: 'prepare', key: 'k', ballot: [5, 'a'] });
     await first.acceptor.handle({ t: 'accept', key: 'k', ballot: [5, 'a'], value: v('secret-value') });
-    for await (const [, raw] of first.memory.entries('reg/')) expect(Buffer.from(raw).includes(Buffer.from('secret-value'))).toBe(false);
+    for await (const [, raw] of first.memory.entries('reg/'))
+      expect(Buffer.from(raw).includes(Buffer.from('secret-value'))).toBe(false);
     await first.memory.stop();
     const second = await setup(first.memory, first.mk);
-    expect(await second.acceptor.handle({ t: 'prepare', key: 'k', ballot: [4, 'z'] })).toEqual({ t: 'nack', promised: [5, 'a'] });
+    expect(await second.acceptor.handle({ t: 'prepare', key: 'k', ballot: [4, 'z'] })).toEqual({
+      t: 'nack',
+      promised: [5, 'a'],
+    });
     const state = await second.store.load('k');
     expect(Buffer.from(state!.accepted!.value).toString()).toBe('secret-value');
   });
@@ -51,7 +62,9 @@ describe('acceptor', () => {
     await acceptor.handle({ t: 'prepare', key: 'k', ballot: [1, 'a'] });
     await memory.put('reg/k', new Uint8Array([1, 2, 3]));
     const restarted = await setup(memory, mk);
-    await expect(restarted.acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).rejects.toMatchObject({ code: 'ERR_RECORD_CORRUPT' });
+    await expect(restarted.acceptor.handle({ t: 'prepare', key: 'k', ballot: [2, 'a'] })).rejects.toMatchObject({
+      code: 'ERR_RECORD_CORRUPT',
+    });
   });
 
   it('group-commits saves of many keys and keeps each one on disk', async () => {

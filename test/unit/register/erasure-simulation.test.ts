@@ -7,7 +7,8 @@ import { SimNetwork } from '../../helpers/sim-network.js';
 import { seededRandom, VirtualTime } from '../../helpers/virtual-time.js';
 
 const SCHEDULES = Math.ceil(Number(process.env.KEYMESH_REGISTER_SCHEDULES ?? 2500) / 5);
-const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : isTombstone(b) ? ERASED : Buffer.from(b).toString());
+const text = (b: Uint8Array | undefined) =>
+  b === undefined ? undefined : isTombstone(b) ? ERASED : Buffer.from(b).toString();
 
 /** One random schedule of get-or-create, read and erase on two erasable keys, with drops, duplicates and crashes. */
 async function runSchedule(seed: number) {
@@ -15,7 +16,16 @@ async function runSchedule(seed: number) {
   const time = new VirtualTime();
   const nodes = Array.from({ length: seed % 4 === 0 ? 5 : 3 }, (_, i) => `n${i}`);
   const net = new SimNetwork(nodes, time, random, { drop: 0.1, duplicate: 0.1, maxDelayMs: 20 });
-  const proposers = nodes.map((n) => new Proposer({ nodeId: n, transport: net.transport(n), timers: time, random, settings: { requestTimeoutMs: 50, deadlineMs: 2_000 } }));
+  const proposers = nodes.map(
+    (n) =>
+      new Proposer({
+        nodeId: n,
+        transport: net.transport(n),
+        timers: time,
+        random,
+        settings: { requestTimeoutMs: 50, deadlineMs: 2_000 },
+      }),
+  );
   const keys = ['secret/k1', 'secret/k2'];
   const history: ErasureOperation[] = [];
   let pending = 0;
@@ -26,21 +36,32 @@ async function runSchedule(seed: number) {
         const key = keys[Math.floor(random() * keys.length)]!;
         const roll = random();
         const kind = roll < 0.15 ? 'erase' : roll < 0.5 ? 'read' : 'getOrCreate';
-        const op: ErasureOperation = { key, kind, ...(kind === 'getOrCreate' ? { candidate: `n${p}-${seed}-${history.length}` } : {}), invokedAt: time.now() };
+        const op: ErasureOperation = {
+          key,
+          kind,
+          ...(kind === 'getOrCreate' ? { candidate: `n${p}-${seed}-${history.length}` } : {}),
+          invokedAt: time.now(),
+        };
         history.push(op);
         const proposer = proposers[p]!;
-        const call = kind === 'erase' ? proposer.erase(key, nodes).then((o) => o.value)
-          : kind === 'read' ? proposer.read(key, nodes) : proposer.getOrCreate(key, nodes, Buffer.from(op.candidate!));
-        call.then(
-          (v) => (op.result = { ok: true, value: text(v) }),
-          (err: unknown) => {
-            if (!isKeymeshError(err)) throw err;
-            op.result = { ok: false, code: err.code };
-          },
-        ).finally(() => {
-          op.completedAt = time.now();
-          pending -= 1;
-        });
+        const call =
+          kind === 'erase'
+            ? proposer.erase(key, nodes).then((o) => o.value)
+            : kind === 'read'
+              ? proposer.read(key, nodes)
+              : proposer.getOrCreate(key, nodes, Buffer.from(op.candidate!));
+        call
+          .then(
+            (v) => (op.result = { ok: true, value: text(v) }),
+            (err: unknown) => {
+              if (!isKeymeshError(err)) throw err;
+              op.result = { ok: false, code: err.code };
+            },
+          )
+          .finally(() => {
+            op.completedAt = time.now();
+            pending -= 1;
+          });
       });
     }
   }
@@ -63,10 +84,36 @@ describe('an erasable register (simulated network)', () => {
   }, 120_000);
 
   it('catches a value after the tombstone, two values and a read that lost the value (the checker can fail)', () => {
-    const op = (o: Partial<ErasureOperation> & Pick<ErasureOperation, 'kind'>): ErasureOperation => ({ key: 'k', invokedAt: 0, completedAt: 1, ...o });
-    expect(checkErasure([op({ kind: 'erase', result: { ok: true, value: ERASED } }), op({ kind: 'getOrCreate', candidate: 'a', invokedAt: 2, completedAt: 3, result: { ok: true, value: 'a' } })])).toHaveLength(1);
-    expect(checkErasure([op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }), op({ kind: 'getOrCreate', candidate: 'b', result: { ok: true, value: 'b' } })])).toHaveLength(1);
-    expect(checkErasure([op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }), op({ kind: 'read', invokedAt: 2, completedAt: 3, result: { ok: true, value: undefined } })])).toHaveLength(1);
-    expect(checkErasure([op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }), op({ kind: 'erase', invokedAt: 2, completedAt: 3, result: { ok: true, value: ERASED } }), op({ kind: 'read', invokedAt: 4, completedAt: 5, result: { ok: true, value: ERASED } })])).toEqual([]);
+    const op = (o: Partial<ErasureOperation> & Pick<ErasureOperation, 'kind'>): ErasureOperation => ({
+      key: 'k',
+      invokedAt: 0,
+      completedAt: 1,
+      ...o,
+    });
+    expect(
+      checkErasure([
+        op({ kind: 'erase', result: { ok: true, value: ERASED } }),
+        op({ kind: 'getOrCreate', candidate: 'a', invokedAt: 2, completedAt: 3, result: { ok: true, value: 'a' } }),
+      ]),
+    ).toHaveLength(1);
+    expect(
+      checkErasure([
+        op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }),
+        op({ kind: 'getOrCreate', candidate: 'b', result: { ok: true, value: 'b' } }),
+      ]),
+    ).toHaveLength(1);
+    expect(
+      checkErasure([
+        op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }),
+        op({ kind: 'read', invokedAt: 2, completedAt: 3, result: { ok: true, value: undefined } }),
+      ]),
+    ).toHaveLength(1);
+    expect(
+      checkErasure([
+        op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }),
+        op({ kind: 'erase', invokedAt: 2, completedAt: 3, result: { ok: true, value: ERASED } }),
+        op({ kind: 'read', invokedAt: 4, completedAt: 5, result: { ok: true, value: ERASED } }),
+      ]),
+    ).toEqual([]);
   });
 });

@@ -12,7 +12,8 @@ import { seededRandom, VirtualTime } from '../../helpers/virtual-time.js';
 
 const NODES = ['a', 'b', 'c'];
 const KEY = 'secret/user-1';
-const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : isTombstone(b) ? 'ERASED' : Buffer.from(b).toString());
+const text = (b: Uint8Array | undefined) =>
+  b === undefined ? undefined : isTombstone(b) ? 'ERASED' : Buffer.from(b).toString();
 
 function setup() {
   const time = new VirtualTime();
@@ -21,16 +22,27 @@ function setup() {
   const delays = new Map(NODES.map((n) => [n, 1]));
   const down = new Set<string>();
   const transport: RegisterTransport = {
-    request: (to: string, request: RegisterRequest, timeoutMs: number) => new Promise<RegisterReply>((resolve, reject) => {
-      if (down.has(to)) return time.schedule(timeoutMs, () => reject(new Error('timeout')));
-      time.schedule(delays.get(to)!, () => void acceptors.get(to)!.handle(request).then(resolve, reject));
-    }),
+    request: (to: string, request: RegisterRequest, timeoutMs: number) =>
+      new Promise<RegisterReply>((resolve, reject) => {
+        if (down.has(to)) return time.schedule(timeoutMs, () => reject(new Error('timeout')));
+        time.schedule(delays.get(to)!, () => void acceptors.get(to)!.handle(request).then(resolve, reject));
+      }),
   };
-  const proposer = (id: string) => new Proposer({ nodeId: id, transport, timers: time, random: seededRandom(1), settings: { requestTimeoutMs: 50, deadlineMs: 1_000 } });
+  const proposer = (id: string) =>
+    new Proposer({
+      nodeId: id,
+      transport,
+      timers: time,
+      random: seededRandom(1),
+      settings: { requestTimeoutMs: 50, deadlineMs: 1_000 },
+    });
   /** Runs `call` to completion on virtual time. */
   const run = async <T>(call: Promise<T>): Promise<T> => {
     let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-    call.then((value) => (outcome = { ok: true, value }), (error: unknown) => (outcome = { ok: false, error }));
+    call.then(
+      (value) => (outcome = { ok: true, value }),
+      (error: unknown) => (outcome = { ok: false, error }),
+    );
     await time.run(() => outcome !== undefined, 10_000);
     if (!outcome) throw new Error('the call did not finish');
     if (!outcome.ok) throw outcome.error;
@@ -88,7 +100,9 @@ describe('erasing a register value', () => {
     await run(proposer('a').getOrCreate(KEY, NODES, Buffer.from('secret-1')));
     down.add('a').add('b');
     await expect(run(proposer('c').read(KEY, NODES))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
-    await expect(run(proposer('c').getOrCreate(KEY, NODES, Buffer.from('secret-2')))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(run(proposer('c').getOrCreate(KEY, NODES, Buffer.from('secret-2')))).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
   });
 
   it('refuses to erase a key outside the erasable namespaces', async () => {

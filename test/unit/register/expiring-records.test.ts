@@ -28,7 +28,10 @@ class CountingStore extends MemoryStore {
 
 async function setup(memory = new CountingStore(), clock = new FakeClock(), mk = ManagementKey.generate()) {
   await memory.start();
-  const store = new SealedAcceptorStore(new SealedStore(memory, new Sealer(ManagementKey.parse(mk, 't'), 'node-a')), { clock, expiryGraceMs: GRACE_MS });
+  const store = new SealedAcceptorStore(new SealedStore(memory, new Sealer(ManagementKey.parse(mk, 't'), 'node-a')), {
+    clock,
+    expiryGraceMs: GRACE_MS,
+  });
   await store.index();
   return { acceptor: new Acceptor(store), store, memory, clock, mk };
 }
@@ -105,18 +108,27 @@ describe('expired register records', () => {
     await acceptor.handle({ t: 'prepare', key: 'jti/valued', ballot: [1, 'a'] });
     clock.advance((PROMISE_KEPT_S - 60) * 1000);
     await acceptor.handle({ t: 'prepare', key: 'jti/renewed', ballot: [2, 'b'] });
-    await acceptor.handle({ t: 'accept', key: 'jti/valued', ballot: [1, 'a'], value: withExpiry(nowS(clock) + 3600, v('r')) });
+    await acceptor.handle({
+      t: 'accept',
+      key: 'jti/valued',
+      ballot: [1, 'a'],
+      value: withExpiry(nowS(clock) + 3600, v('r')),
+    });
     clock.advance(120_000 + GRACE_MS);
     expect(await store.sweep()).toBe(1);
     expect(store.keys().sort()).toEqual(['jti/renewed', 'jti/valued']);
     // the renewed promise still stands: a lower ballot is refused
-    expect(await acceptor.handle({ t: 'accept', key: 'jti/renewed', ballot: [1, 'a'], value: v('x') })).toMatchObject({ t: 'nack', promised: [2, 'b'] });
+    expect(await acceptor.handle({ t: 'accept', key: 'jti/renewed', ballot: [1, 'a'], value: v('x') })).toMatchObject({
+      t: 'nack',
+      promised: [2, 'b'],
+    });
   });
 
   it('are removed by the first sweep after a start when they expired while the node was down, and stay gone', async () => {
     const first = await setup();
     const expiry = nowS(first.clock) + 60;
-    for (let i = 0; i < 20; i++) await create(first.acceptor, `token/${i}`, withExpiry(i < 15 ? expiry : expiry + 86_400, v('t')));
+    for (let i = 0; i < 20; i++)
+      await create(first.acceptor, `token/${i}`, withExpiry(i < 15 ? expiry : expiry + 86_400, v('t')));
     first.clock.set(expiry * 1000 + GRACE_MS + 1_000);
     const second = await setup(first.memory, first.clock, first.mk);
     // the start only lists them; the sweep that follows it removes them
@@ -150,6 +162,8 @@ describe('expired register records', () => {
     await acceptor.handle({ t: 'prepare', key: 'jti/busy', ballot: [5, 'b'] });
     await sweeping;
     expect(await store.load('jti/busy')).toMatchObject({ promised: [5, 'b'] });
-    expect(await acceptor.handle({ t: 'accept', key: 'jti/busy', ballot: [1, 'a'], value: v('x') })).toMatchObject({ t: 'nack' });
+    expect(await acceptor.handle({ t: 'accept', key: 'jti/busy', ballot: [1, 'a'], value: v('x') })).toMatchObject({
+      t: 'nack',
+    });
   });
 });

@@ -21,8 +21,15 @@ describe('proposer rounds', () => {
     };
     // a member promised the key "poisoned" at the highest round there is, on every replica
     for (const a of acceptors) await a.handle({ t: 'prepare', key: 'poisoned', ballot: [MAX_BALLOT_ROUND, 'zzzz'] });
-    const proposer = new Proposer({ nodeId: 'p', transport, timers: { now: () => Date.now(), sleep: async () => undefined }, settings: { deadlineMs: 200 } });
-    await expect(proposer.getOrCreate('poisoned', ['a', 'b', 'c'], Buffer.from('x'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    const proposer = new Proposer({
+      nodeId: 'p',
+      transport,
+      timers: { now: () => Date.now(), sleep: async () => undefined },
+      settings: { deadlineMs: 200 },
+    });
+    await expect(proposer.getOrCreate('poisoned', ['a', 'b', 'c'], Buffer.from('x'))).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
     expect(Buffer.from(await proposer.getOrCreate('healthy', ['a', 'b', 'c'], Buffer.from('v'))).toString()).toBe('v');
     expect(ballots.filter(([key]) => key === 'healthy').map(([, round]) => round)).toEqual([1, 1, 1, 1, 1, 1]);
   });

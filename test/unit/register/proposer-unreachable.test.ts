@@ -27,7 +27,12 @@ function cluster(cut: Set<string>) {
 describe('a proposer cut off from its majority', () => {
   it('fails with ERR_UNAVAILABLE after one prepare round, having proposed nothing', async () => {
     const { sent, transport } = cluster(new Set(['b', 'c']));
-    const proposer = new Proposer({ nodeId: 'a', transport, timers: { now: () => Date.now(), sleep: async () => undefined }, settings: { deadlineMs: 60_000 } });
+    const proposer = new Proposer({
+      nodeId: 'a',
+      transport,
+      timers: { now: () => Date.now(), sleep: async () => undefined },
+      settings: { deadlineMs: 60_000 },
+    });
     await expect(proposer.getOrCreate('k', NODES, Buffer.from('v'))).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
     expect(sent.filter((s) => s.endsWith(':prepare'))).toHaveLength(3);
     expect(sent.some((s) => s.endsWith(':accept'))).toBe(false);
@@ -37,14 +42,23 @@ describe('a proposer cut off from its majority', () => {
     const { acceptors, sent, transport } = cluster(new Set(['c']));
     // another proposer holds a higher promise on b
     await acceptors.get('b')!.handle({ t: 'prepare', key: 'k', ballot: [5, 'z'] });
-    const proposer = new Proposer({ nodeId: 'a', transport, timers: { now: () => Date.now(), sleep: async () => undefined }, settings: { deadlineMs: 60_000 } });
+    const proposer = new Proposer({
+      nodeId: 'a',
+      transport,
+      timers: { now: () => Date.now(), sleep: async () => undefined },
+      settings: { deadlineMs: 60_000 },
+    });
     expect(Buffer.from(await proposer.getOrCreate('k', NODES, Buffer.from('v'))).toString()).toBe('v');
     expect(sent.filter((s) => s.endsWith(':prepare')).length).toBeGreaterThan(3);
   });
 
   it('finishes with one replica cut off', async () => {
     const { transport } = cluster(new Set(['c']));
-    const proposer = new Proposer({ nodeId: 'a', transport, timers: { now: () => Date.now(), sleep: async () => undefined } });
+    const proposer = new Proposer({
+      nodeId: 'a',
+      transport,
+      timers: { now: () => Date.now(), sleep: async () => undefined },
+    });
     expect(Buffer.from(await proposer.getOrCreate('k', NODES, Buffer.from('v'))).toString()).toBe('v');
   });
 });

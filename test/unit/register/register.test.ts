@@ -13,24 +13,38 @@ const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffe
  * probability `readShare`, otherwise a get-or-create with a fresh candidate. `done` runs when it completes.
  */
 function issueRandom(o: {
-  time: VirtualTime; random: () => number; history: Operation[]; keys: string[]; readShare: number; delay: number; label: string;
-  call: (key: string, candidate: Uint8Array | undefined) => Promise<Uint8Array | undefined>; done: () => void;
+  time: VirtualTime;
+  random: () => number;
+  history: Operation[];
+  keys: string[];
+  readShare: number;
+  delay: number;
+  label: string;
+  call: (key: string, candidate: Uint8Array | undefined) => Promise<Uint8Array | undefined>;
+  done: () => void;
 }): void {
   o.time.schedule(o.delay, () => {
     const key = o.keys[Math.floor(o.random() * o.keys.length)]!;
     const isRead = o.random() < o.readShare;
-    const op: Operation = { key, kind: isRead ? 'read' : 'getOrCreate', ...(isRead ? {} : { candidate: `${o.label}-${o.history.length}` }), invokedAt: o.time.now() };
+    const op: Operation = {
+      key,
+      kind: isRead ? 'read' : 'getOrCreate',
+      ...(isRead ? {} : { candidate: `${o.label}-${o.history.length}` }),
+      invokedAt: o.time.now(),
+    };
     o.history.push(op);
-    o.call(key, isRead ? undefined : Buffer.from(op.candidate!)).then(
-      (v) => (op.result = { ok: true, value: text(v) }),
-      (err: unknown) => {
-        if (!isKeymeshError(err)) throw err;
-        op.result = { ok: false, code: err.code };
-      },
-    ).finally(() => {
-      op.completedAt = o.time.now();
-      o.done();
-    });
+    o.call(key, isRead ? undefined : Buffer.from(op.candidate!))
+      .then(
+        (v) => (op.result = { ok: true, value: text(v) }),
+        (err: unknown) => {
+          if (!isKeymeshError(err)) throw err;
+          op.result = { ok: false, code: err.code };
+        },
+      )
+      .finally(() => {
+        op.completedAt = o.time.now();
+        o.done();
+      });
   });
 }
 
@@ -40,15 +54,32 @@ async function runSchedule(seed: number, faults: Faults, options: { replicas: nu
   const time = new VirtualTime();
   const nodes = Array.from({ length: options.replicas }, (_, i) => `n${i}`);
   const net = new SimNetwork(nodes, time, random, faults);
-  const proposers = nodes.map((n) => new Proposer({ nodeId: n, transport: net.transport(n), timers: time, random, settings: { requestTimeoutMs: 50, deadlineMs: 2_000 } }));
+  const proposers = nodes.map(
+    (n) =>
+      new Proposer({
+        nodeId: n,
+        transport: net.transport(n),
+        timers: time,
+        random,
+        settings: { requestTimeoutMs: 50, deadlineMs: 2_000 },
+      }),
+  );
   const keys = ['k1', 'k2'];
   const history: Operation[] = [];
   let pending = 0;
   const issue = (p: number, delay: number) => {
     pending += 1;
     issueRandom({
-      time, random, history, keys, readShare: 0.35, delay, label: `${nodes[p]}-${seed}`, done: () => (pending -= 1),
-      call: (key, candidate) => (candidate ? proposers[p]!.getOrCreate(key, nodes, candidate) : proposers[p]!.read(key, nodes)),
+      time,
+      random,
+      history,
+      keys,
+      readShare: 0.35,
+      delay,
+      label: `${nodes[p]}-${seed}`,
+      done: () => (pending -= 1),
+      call: (key, candidate) =>
+        candidate ? proposers[p]!.getOrCreate(key, nodes, candidate) : proposers[p]!.read(key, nodes),
     });
   };
   for (let p = 0; p < nodes.length; p++) for (let i = 0; i < 4; i++) issue(p, Math.floor(random() * 200));
@@ -69,7 +100,11 @@ describe('per-key register (simulated network)', () => {
     let total = 0;
     for (let seed = 1; seed <= SCHEDULES; seed++) {
       const replicas = seed % 4 === 0 ? 5 : 3;
-      const { history, pending } = await runSchedule(seed, { drop: 0.1, duplicate: 0.1, maxDelayMs: 20 }, { replicas, crashes: true });
+      const { history, pending } = await runSchedule(
+        seed,
+        { drop: 0.1, duplicate: 0.1, maxDelayMs: 20 },
+        { replicas, crashes: true },
+      );
       expect(pending, `seed ${seed}: operations left hanging`).toBe(0);
       const problems = checkWriteOnce(history);
       expect(problems, `seed ${seed}`).toEqual([]);
@@ -84,7 +119,13 @@ describe('per-key register (simulated network)', () => {
     const time = new VirtualTime();
     const random = seededRandom(7);
     const net = new SimNetwork(['a', 'b', 'c'], time, random, { drop: 0, duplicate: 0, maxDelayMs: 2 });
-    const p = new Proposer({ nodeId: 'a', transport: net.transport('a'), timers: time, random, settings: { requestTimeoutMs: 20, deadlineMs: 200 } });
+    const p = new Proposer({
+      nodeId: 'a',
+      transport: net.transport('a'),
+      timers: time,
+      random,
+      settings: { requestTimeoutMs: 20, deadlineMs: 200 },
+    });
     let first: string | undefined;
     void p.getOrCreate('k', ['a', 'b', 'c'], Buffer.from('one')).then((v) => (first = text(v)));
     await time.run(() => first !== undefined);
@@ -116,15 +157,34 @@ async function runRangeMove(seed: number) {
   const oldSet = ['n0', 'n1', 'n2'];
   const newSet = ['n1', 'n2', 'n3'];
   const net = new SimNetwork(nodes, time, random, { drop: 0.05, duplicate: 0.05, maxDelayMs: 15 });
-  const quorumIn = (epoch: number) => inEpoch(epoch === 0 ? majorities(oldSet) : epoch === 1 ? majorities(oldSet, newSet) : majorities(newSet), epoch);
-  const proposers = new Map(nodes.map((n) => [n, new Proposer({ nodeId: n, transport: net.transport(n), timers: time, random, settings: { requestTimeoutMs: 40, deadlineMs: 1_500 } })]));
+  const quorumIn = (epoch: number) =>
+    inEpoch(epoch === 0 ? majorities(oldSet) : epoch === 1 ? majorities(oldSet, newSet) : majorities(newSet), epoch);
+  const proposers = new Map(
+    nodes.map((n) => [
+      n,
+      new Proposer({
+        nodeId: n,
+        transport: net.transport(n),
+        timers: time,
+        random,
+        settings: { requestTimeoutMs: 40, deadlineMs: 1_500 },
+      }),
+    ]),
+  );
   const keys = ['k1', 'k2', 'k3'];
   const history: Operation[] = [];
   let pending = 0;
   const issue = (node: string, delay: number) => {
     pending += 1;
     issueRandom({
-      time, random, history, keys, readShare: 0.3, delay, label: `${node}-${seed}`, done: () => (pending -= 1),
+      time,
+      random,
+      history,
+      keys,
+      readShare: 0.3,
+      delay,
+      label: `${node}-${seed}`,
+      done: () => (pending -= 1),
       call: (key, candidate) => {
         const quorum = quorumIn(net.epoch(node));
         const p = proposers.get(node)!;
@@ -145,7 +205,12 @@ async function runRangeMove(seed: number) {
       for (;;) {
         try {
           const outcome = await proposers.get('n3')!.readOutcome(key, quorumIn(1));
-          if (outcome.value !== undefined) for (const to of newSet) await net.transport('n3').request(to, { t: 'commit', key, value: outcome.value }, 40, 1).catch(() => undefined);
+          if (outcome.value !== undefined)
+            for (const to of newSet)
+              await net
+                .transport('n3')
+                .request(to, { t: 'commit', key, value: outcome.value }, 40, 1)
+                .catch(() => undefined);
           break;
         } catch {
           await time.sleep(10);
@@ -164,13 +229,17 @@ async function runRangeMove(seed: number) {
   for (const op of finalReads) {
     history.push(op);
     pending += 1;
-    void proposers.get('n1')!.read(op.key, quorumIn(2)).then(
-      (v) => (op.result = { ok: true, value: text(v) }),
-      (err: unknown) => (op.result = { ok: false, code: (err as { code?: string }).code ?? 'error' }),
-    ).finally(() => {
-      op.completedAt = time.now();
-      pending -= 1;
-    });
+    void proposers
+      .get('n1')!
+      .read(op.key, quorumIn(2))
+      .then(
+        (v) => (op.result = { ok: true, value: text(v) }),
+        (err: unknown) => (op.result = { ok: false, code: (err as { code?: string }).code ?? 'error' }),
+      )
+      .finally(() => {
+        op.completedAt = time.now();
+        pending -= 1;
+      });
   }
   await time.run(() => pending === 0, 60_000);
   return { history, moved, pending };
@@ -191,19 +260,38 @@ describe('a range move under joint quorums (simulated network)', () => {
     const time = new VirtualTime();
     const random = seededRandom(3);
     const net = new SimNetwork(['n0', 'n1', 'n2', 'n3'], time, random, { drop: 0, duplicate: 0, maxDelayMs: 1 });
-    const p = new Proposer({ nodeId: 'n0', transport: net.transport('n0'), timers: time, random, settings: { requestTimeoutMs: 20, deadlineMs: 300 } });
+    const p = new Proposer({
+      nodeId: 'n0',
+      transport: net.transport('n0'),
+      timers: time,
+      random,
+      settings: { requestTimeoutMs: 20, deadlineMs: 300 },
+    });
     net.crash('n2', 1_000);
     let chosen: string | undefined;
     void p.getOrCreate('k', ['n0', 'n1', 'n2'], Buffer.from('old')).then((v) => (chosen = text(v)));
     await time.run(() => chosen !== undefined, 5_000);
     await time.run(() => !net.isDown('n2'), 5_000);
     net.crash('n1', 1_000);
-    const q = new Proposer({ nodeId: 'n3', transport: net.transport('n3'), timers: time, random, settings: { requestTimeoutMs: 20, deadlineMs: 300 } });
+    const q = new Proposer({
+      nodeId: 'n3',
+      transport: net.transport('n3'),
+      timers: time,
+      random,
+      settings: { requestTimeoutMs: 20, deadlineMs: 300 },
+    });
     let read: string | undefined | null = null;
     void q.read('k', ['n1', 'n2', 'n3']).then((v) => (read = text(v)));
     await time.run(() => read !== null, 5_000);
     const history: Operation[] = [
-      { key: 'k', kind: 'getOrCreate', candidate: 'old', invokedAt: 0, completedAt: 1, result: { ok: true, value: chosen } },
+      {
+        key: 'k',
+        kind: 'getOrCreate',
+        candidate: 'old',
+        invokedAt: 0,
+        completedAt: 1,
+        result: { ok: true, value: chosen },
+      },
       { key: 'k', kind: 'read', invokedAt: 2, completedAt: 3, result: { ok: true, value: read ?? undefined } },
     ];
     expect(read).toBeUndefined();
@@ -213,10 +301,32 @@ describe('a range move under joint quorums (simulated network)', () => {
 
 describe('write-once checker', () => {
   it('catches two values, invented values and stale reads', () => {
-    const op = (o: Partial<Operation> & Pick<Operation, 'kind'>): Operation => ({ key: 'k', invokedAt: 0, completedAt: 1, ...o });
-    expect(checkWriteOnce([op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }), op({ kind: 'getOrCreate', candidate: 'b', result: { ok: true, value: 'b' } })])).toHaveLength(1);
-    expect(checkWriteOnce([op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'z' } })])).toHaveLength(1);
-    expect(checkWriteOnce([op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }), op({ kind: 'read', invokedAt: 5, completedAt: 6, result: { ok: true, value: undefined } })])).toHaveLength(1);
-    expect(checkWriteOnce([op({ kind: 'read', invokedAt: 0, completedAt: 9, result: { ok: true, value: undefined } }), op({ kind: 'getOrCreate', candidate: 'a', invokedAt: 1, completedAt: 2, result: { ok: true, value: 'a' } })])).toEqual([]);
+    const op = (o: Partial<Operation> & Pick<Operation, 'kind'>): Operation => ({
+      key: 'k',
+      invokedAt: 0,
+      completedAt: 1,
+      ...o,
+    });
+    expect(
+      checkWriteOnce([
+        op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }),
+        op({ kind: 'getOrCreate', candidate: 'b', result: { ok: true, value: 'b' } }),
+      ]),
+    ).toHaveLength(1);
+    expect(
+      checkWriteOnce([op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'z' } })]),
+    ).toHaveLength(1);
+    expect(
+      checkWriteOnce([
+        op({ kind: 'getOrCreate', candidate: 'a', result: { ok: true, value: 'a' } }),
+        op({ kind: 'read', invokedAt: 5, completedAt: 6, result: { ok: true, value: undefined } }),
+      ]),
+    ).toHaveLength(1);
+    expect(
+      checkWriteOnce([
+        op({ kind: 'read', invokedAt: 0, completedAt: 9, result: { ok: true, value: undefined } }),
+        op({ kind: 'getOrCreate', candidate: 'a', invokedAt: 1, completedAt: 2, result: { ok: true, value: 'a' } }),
+      ]),
+    ).toEqual([]);
   });
 });

@@ -19,7 +19,9 @@ const KEYS = 50;
 async function setup() {
   const memory = new MemoryStore();
   await memory.start();
-  const store = new SealedAcceptorStore(new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'a')));
+  const store = new SealedAcceptorStore(
+    new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'a')),
+  );
   await store.index();
   for (let i = 0; i < KEYS; i++) await store.save(`kv/${i}`, { promised: [1, 'a'], committed: new Uint8Array([i]) });
   const sent: string[] = [];
@@ -34,7 +36,8 @@ async function setup() {
   // every key on all three nodes
   const placement = { replicaSets: () => [['a', 'b', 'c']] } as unknown as Placement;
   const repair = new Repair({ nodeId: 'a', acceptorStore: store });
-  const pass = (live: string[]) => repair.pass({ placement, live: new Set(live), transport, keys: store.keys(), current: () => true });
+  const pass = (live: string[]) =>
+    repair.pass({ placement, live: new Set(live), transport, keys: store.keys(), current: () => true });
   return { sent, failing, pass, repair };
 }
 
@@ -79,15 +82,26 @@ describe('register repair', () => {
     const memory = new MemoryStore();
     await memory.start();
     const clock = new FakeClock();
-    const store = new SealedAcceptorStore(new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'a')), { clock, expiryGraceMs: 1_000 });
+    const store = new SealedAcceptorStore(
+      new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'a')),
+      { clock, expiryGraceMs: 1_000 },
+    );
     await store.index();
     const nowS = Math.floor(clock.now() / 1000);
     await store.save('jti/old', { promised: [1, 'a'], committed: withExpiry(nowS - 60, new Uint8Array([1])) });
     await store.save('jti/live', { promised: [1, 'a'], committed: withExpiry(nowS + 60, new Uint8Array([2])) });
     const sent: string[] = [];
-    const transport: RegisterTransport = { request: async (to, request) => (sent.push(`${to}:${request.key}`), { t: 'ack' }) };
+    const transport: RegisterTransport = {
+      request: async (to, request) => (sent.push(`${to}:${request.key}`), { t: 'ack' }),
+    };
     const placement = { replicaSets: () => [['a', 'b']] } as unknown as Placement;
-    await new Repair({ nodeId: 'a', acceptorStore: store }).pass({ placement, live: new Set(['b']), transport, keys: store.keys(), current: () => true });
+    await new Repair({ nodeId: 'a', acceptorStore: store }).pass({
+      placement,
+      live: new Set(['b']),
+      transport,
+      keys: store.keys(),
+      current: () => true,
+    });
     expect(sent).toEqual(['b:jti/live']);
   });
 

@@ -29,7 +29,9 @@ async function replicaWithSecret(shred: boolean) {
   const sealed = new SealedStore(level, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'node-a'));
   const store = new SealedAcceptorStore(sealed);
   const shredder = new Shredder({
-    compact: (prefix) => sealed.compact(prefix), recordKey: (key) => `reg/${key}`, log: { warn: () => undefined },
+    compact: (prefix) => sealed.compact(prefix),
+    recordKey: (key) => `reg/${key}`,
+    log: { warn: () => undefined },
     rewrite: async (key) => store.save(key, (await store.load(key))!),
   });
   const acceptor = new Acceptor(store, { onErased: (key) => (shred ? shredder.erased(key) : undefined) });

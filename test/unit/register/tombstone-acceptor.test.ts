@@ -10,7 +10,9 @@ import { SealedStore } from '../../../src/storage/sealed-store.js';
 async function setup() {
   const memory = new MemoryStore();
   await memory.start();
-  const store = new SealedAcceptorStore(new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'node-a')));
+  const store = new SealedAcceptorStore(
+    new SealedStore(memory, new Sealer(ManagementKey.parse(ManagementKey.generate(), 't'), 'node-a')),
+  );
   const erased: string[] = [];
   return { acceptor: new Acceptor(store, { onErased: (key) => erased.push(key) }), store, erased };
 }
@@ -45,23 +47,39 @@ describe('acceptor of an erasable register', () => {
     const { acceptor, store } = await setup();
     await acceptor.handle({ t: 'commit', key: KEY, value: v('old-secret') });
     // a plain prepare is answered with the value, and promises nothing
-    expect(await acceptor.handle({ t: 'prepare', key: KEY, ballot: [5, 'b'] })).toMatchObject({ t: 'promise', committed: v('old-secret') });
+    expect(await acceptor.handle({ t: 'prepare', key: KEY, ballot: [5, 'b'] })).toMatchObject({
+      t: 'promise',
+      committed: v('old-secret'),
+    });
     expect((await store.load(KEY))?.promised).toEqual([0, '']);
-    expect(await acceptor.handle({ t: 'prepare', key: KEY, ballot: [5, 'b'], erase: true })).toMatchObject({ t: 'promise', committed: v('old-secret') });
-    expect(await acceptor.handle({ t: 'prepare', key: KEY, ballot: [4, 'c'], erase: true })).toMatchObject({ t: 'nack', promised: [5, 'b'] });
-    expect(await acceptor.handle({ t: 'accept', key: KEY, ballot: [5, 'b'], value: v('other-secret') })).toMatchObject({ t: 'nack' });
-    expect(await acceptor.handle({ t: 'accept', key: KEY, ballot: [5, 'b'], value: tombstone() })).toEqual({ t: 'accepted' });
+    expect(await acceptor.handle({ t: 'prepare', key: KEY, ballot: [5, 'b'], erase: true })).toMatchObject({
+      t: 'promise',
+      committed: v('old-secret'),
+    });
+    expect(await acceptor.handle({ t: 'prepare', key: KEY, ballot: [4, 'c'], erase: true })).toMatchObject({
+      t: 'nack',
+      promised: [5, 'b'],
+    });
+    expect(await acceptor.handle({ t: 'accept', key: KEY, ballot: [5, 'b'], value: v('other-secret') })).toMatchObject({
+      t: 'nack',
+    });
+    expect(await acceptor.handle({ t: 'accept', key: KEY, ballot: [5, 'b'], value: tombstone() })).toEqual({
+      t: 'accepted',
+    });
     // the tombstone accepted over the committed value is shown to whoever asks next
     const next = await acceptor.handle({ t: 'prepare', key: KEY, ballot: [6, 'c'] });
     expect(next.t === 'promise' && isTombstone(next.accepted?.value)).toBe(true);
   });
 
-  it('keeps every other namespace write-once, even for a value with the tombstone\'s bytes', async () => {
+  it("keeps every other namespace write-once, even for a value with the tombstone's bytes", async () => {
     const { acceptor, store, erased } = await setup();
     await acceptor.handle({ t: 'commit', key: 'kv/k', value: v('chosen') });
     await acceptor.handle({ t: 'commit', key: 'kv/k', value: tombstone() });
     expect(Buffer.from((await store.load('kv/k'))!.committed!).toString()).toBe('chosen');
-    expect(await acceptor.handle({ t: 'prepare', key: 'kv/k', ballot: [3, 'a'], erase: true })).toEqual({ t: 'promise', committed: v('chosen') });
+    expect(await acceptor.handle({ t: 'prepare', key: 'kv/k', ballot: [3, 'a'], erase: true })).toEqual({
+      t: 'promise',
+      committed: v('chosen'),
+    });
     expect(erased).toEqual([]);
   });
 });

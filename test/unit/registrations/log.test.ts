@@ -24,19 +24,37 @@ function memoryRegister(delayMs = 0): LogRegister & { values: Map<string, Uint8A
   };
 }
 
-const client = (clientId: string, scopes: string[] = []) => ({ clientId, grants: ['client_credentials'], audiences: ['https://api.example'], scopes });
-const put = (id: string, o: { expects?: number; scopes?: string[]; by?: string } = {}) =>
-  ({ op: 'put' as const, kind: 'client' as const, realm: 'default', id, record: client(id, o.scopes), by: o.by ?? 'alice', ...(o.expects === undefined ? {} : { expects: o.expects }) });
+const client = (clientId: string, scopes: string[] = []) => ({
+  clientId,
+  grants: ['client_credentials'],
+  audiences: ['https://api.example'],
+  scopes,
+});
+const put = (id: string, o: { expects?: number; scopes?: string[]; by?: string } = {}) => ({
+  op: 'put' as const,
+  kind: 'client' as const,
+  realm: 'default',
+  id,
+  record: client(id, o.scopes),
+  by: o.by ?? 'alice',
+  ...(o.expects === undefined ? {} : { expects: o.expects }),
+});
 
 describe('the registrations log', () => {
   it('adds, changes and deletes a registration, every change a new version, and another node catches up to the same view', async () => {
     const register = memoryRegister();
     const one = new RegistrationLog(register);
     expect(await one.change(put('app', { expects: 0 }))).toEqual({ outcome: 'applied', version: 1 });
-    expect(one.get('client', 'default', 'app')).toMatchObject({ version: 1, by: 'alice', record: { clientId: 'app', renewable: false, realms: ['default'] } });
+    expect(one.get('client', 'default', 'app')).toMatchObject({
+      version: 1,
+      by: 'alice',
+      record: { clientId: 'app', renewable: false, realms: ['default'] },
+    });
     expect(await one.change(put('app', { expects: 1, scopes: ['read'] }))).toEqual({ outcome: 'applied', version: 2 });
     expect(await one.change(put('other', { expects: 0 }))).toEqual({ outcome: 'applied', version: 3 });
-    expect(await one.change({ op: 'delete', kind: 'client', realm: 'default', id: 'other', expects: 3, by: 'bob' })).toEqual({ outcome: 'applied', version: 4 });
+    expect(
+      await one.change({ op: 'delete', kind: 'client', realm: 'default', id: 'other', expects: 3, by: 'bob' }),
+    ).toEqual({ outcome: 'applied', version: 4 });
 
     const three = new RegistrationLog(register);
     expect(three.version).toBe(0);
@@ -53,7 +71,10 @@ describe('the registrations log', () => {
       const b = new RegistrationLog(register);
       await a.change(put('app', { expects: 0 }));
       await b.catchUp();
-      const [ra, rb] = await Promise.all([a.change(put('app', { expects: 1, scopes: ['a'], by: 'alice' })), b.change(put('app', { expects: 1, scopes: ['b'], by: 'bob' }))]);
+      const [ra, rb] = await Promise.all([
+        a.change(put('app', { expects: 1, scopes: ['a'], by: 'alice' })),
+        b.change(put('app', { expects: 1, scopes: ['b'], by: 'bob' })),
+      ]);
       expect([ra.outcome, rb.outcome].sort()).toEqual(['applied', 'conflict']);
       const winner = ra.outcome === 'applied' ? 'alice' : 'bob';
       await a.catchUp();
@@ -66,16 +87,44 @@ describe('the registrations log', () => {
   it('refuses an invalid record with the dotted path, and a record that names another id, writing nothing', async () => {
     const register = memoryRegister();
     const log = new RegistrationLog(register);
-    await expect(log.change({ ...put('app'), record: { clientId: 'app', scopes: ['has space'] } })).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST', message: expect.stringMatching(/^record\.scopes\.0: /) });
-    await expect(log.change({ ...put('app'), record: { clientId: 'app', grants: ['password'] } })).rejects.toMatchObject({ message: expect.stringMatching(/^record\.grants\.0: /) });
-    await expect(log.change({ ...put('app'), record: client('not-app') })).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST', message: expect.stringMatching(/names client not-app/) });
-    await expect(log.change({ op: 'put', kind: 'resource-server', realm: 'default', id: 'https://rs.example', record: { audience: 'https://rs.example', clientId: 'rs', jwksUri: 'ftp://x' }, by: 'a' })).rejects.toMatchObject({ message: expect.stringMatching(/^record\.jwksUri: /) });
+    await expect(
+      log.change({ ...put('app'), record: { clientId: 'app', scopes: ['has space'] } }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST', message: expect.stringMatching(/^record\.scopes\.0: /) });
+    await expect(
+      log.change({ ...put('app'), record: { clientId: 'app', grants: ['password'] } }),
+    ).rejects.toMatchObject({ message: expect.stringMatching(/^record\.grants\.0: /) });
+    await expect(log.change({ ...put('app'), record: client('not-app') })).rejects.toMatchObject({
+      code: 'ERR_INVALID_REQUEST',
+      message: expect.stringMatching(/names client not-app/),
+    });
+    await expect(
+      log.change({
+        op: 'put',
+        kind: 'resource-server',
+        realm: 'default',
+        id: 'https://rs.example',
+        record: { audience: 'https://rs.example', clientId: 'rs', jwksUri: 'ftp://x' },
+        by: 'a',
+      }),
+    ).rejects.toMatchObject({ message: expect.stringMatching(/^record\.jwksUri: /) });
     expect(register.values.size).toBe(0);
   });
 
   it('takes a malformed or oversized entry found in a slot as a change of nothing, and applies the slots after it', async () => {
     const register = memoryRegister();
-    register.values.set(slotKey(1), pack({ v: 1, op: 'put', kind: 'client', realm: 'default', id: 'evil', record: { clientId: 'evil', grants: ['nope'] }, by: 'x', nonce: 'n' }));
+    register.values.set(
+      slotKey(1),
+      pack({
+        v: 1,
+        op: 'put',
+        kind: 'client',
+        realm: 'default',
+        id: 'evil',
+        record: { clientId: 'evil', grants: ['nope'] },
+        by: 'x',
+        nonce: 'n',
+      }),
+    );
     register.values.set(slotKey(2), new Uint8Array(40_000));
     register.values.set(slotKey(3), Buffer.from('not msgpack at all'));
     const log = new RegistrationLog(register);

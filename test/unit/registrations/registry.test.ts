@@ -39,7 +39,11 @@ function config(clients: Array<{ clientId: string; scopes?: string[]; realms?: s
 
 function node(register: LogRegister, cfg: Config, name: string, store = new Map<string, Uint8Array>()) {
   const registry = new Registry({
-    log: new RegistrationLog(register), config: cfg, node: name, logger: silentLogger(), pollMs: 20,
+    log: new RegistrationLog(register),
+    config: cfg,
+    node: name,
+    logger: silentLogger(),
+    pollMs: 20,
     store: { get: async (k) => store.get(k), put: async (k, v) => void store.set(k, v) },
   });
   return { registry, store };
@@ -53,13 +57,21 @@ async function until(check: () => boolean, message: string): Promise<void> {
   }
 }
 
-const ids = (r: Registry, realm?: string) => r.records('client', realm).map((c) => (c as { clientId: string }).clientId).sort();
+const ids = (r: Registry, realm?: string) =>
+  r
+    .records('client', realm)
+    .map((c) => (c as { clientId: string }).clientId)
+    .sort();
 
 describe('the registry', () => {
   it('splits a client of two realms into one registration per realm, and gives a file one digest whatever its order', () => {
     const two = fileRegistrations(config([{ clientId: 'app', realms: ['default', 'partners'] }, { clientId: 'b' }]));
-    expect(two.filter((f) => f.kind === 'client').map((f) => [f.realm, f.id, (f.record as { realms: string[] }).realms])).toEqual([
-      ['default', 'app', ['default']], ['partners', 'app', ['partners']], ['default', 'b', ['default']],
+    expect(
+      two.filter((f) => f.kind === 'client').map((f) => [f.realm, f.id, (f.record as { realms: string[] }).realms]),
+    ).toEqual([
+      ['default', 'app', ['default']],
+      ['partners', 'app', ['partners']],
+      ['default', 'b', ['default']],
     ]);
     const register = memoryRegister();
     const a = node(register, config([{ clientId: 'x' }, { clientId: 'y' }]), 'a').registry;
@@ -80,7 +92,9 @@ describe('the registry', () => {
     expect(one.registry.log.bootstrap).toMatchObject({ slot: 1, by: 'one', digest: one.registry.fileDigest });
     expect(one.registry.log.get('client', 'default', 'app')?.by).toBe('config:one');
 
-    expect((await one.registry.change({ op: 'delete', kind: 'client', realm: 'default', id: 'old', by: 'alice' })).outcome).toBe('applied');
+    expect(
+      (await one.registry.change({ op: 'delete', kind: 'client', realm: 'default', id: 'old', by: 'alice' })).outcome,
+    ).toBe('applied');
     // a second node with the same file, started later, imports nothing again and serves the delete
     const two = node(register, cfg, 'two');
     await two.registry.load();
@@ -100,7 +114,11 @@ describe('the registry', () => {
     await first.registry.load();
     first.registry.start();
     await until(() => first.registry.log.list('client').length === 1, 'imported');
-    const other = node(register, config([{ clientId: 'app', scopes: ['read', 'write'] }, { clientId: 'extra' }]), 'other');
+    const other = node(
+      register,
+      config([{ clientId: 'app', scopes: ['read', 'write'] }, { clientId: 'extra' }]),
+      'other',
+    );
     await other.registry.load();
     other.registry.start();
     await until(() => other.registry.phase === 'cluster', 'other follows');
@@ -135,7 +153,9 @@ describe('the registry', () => {
     again.registry.start();
     await new Promise((r) => setTimeout(r, 100));
     expect(again.registry.phase).toBe('waiting');
-    await expect(again.registry.change({ op: 'delete', kind: 'client', realm: 'default', id: 'x', by: 'a' })).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
+    await expect(
+      again.registry.change({ op: 'delete', kind: 'client', realm: 'default', id: 'x', by: 'a' }),
+    ).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
     register.down = false;
     await until(() => again.registry.phase === 'cluster', 'caught up once the register answers');
     expect(ids(again.registry)).toEqual([]);
@@ -148,7 +168,11 @@ describe('the registry', () => {
     const cfg = config([]);
     const a = node(register, cfg, 'a').registry;
     const b = new Registry({
-      log: new RegistrationLog(register), config: cfg, node: 'b', logger: silentLogger(), pollMs: 600_000,
+      log: new RegistrationLog(register),
+      config: cfg,
+      node: 'b',
+      logger: silentLogger(),
+      pollMs: 600_000,
       store: { get: async () => undefined, put: async () => undefined },
     });
     for (const r of [a, b]) {
@@ -156,7 +180,14 @@ describe('the registry', () => {
       r.start();
     }
     await until(() => a.phase === 'cluster' && b.phase === 'cluster', 'both follow');
-    await a.change({ op: 'put', kind: 'client', realm: 'partners', id: 'p', record: { clientId: 'p', realms: ['partners'], jwksUri: 'https://k.example/j' }, by: 'alice' });
+    await a.change({
+      op: 'put',
+      kind: 'client',
+      realm: 'partners',
+      id: 'p',
+      record: { clientId: 'p', realms: ['partners'], jwksUri: 'https://k.example/j' },
+      by: 'alice',
+    });
     expect(ids(b)).toEqual([]);
     b.heard(a.version);
     await until(() => ids(b, 'partners').length === 1, 'b heard of the change');

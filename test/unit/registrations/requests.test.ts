@@ -12,7 +12,9 @@ import { newSecret, redact, shapeRecord } from '../../../src/registrations/reque
 import { fastSecretMatches, generateClientSecret, parseSecretHash } from '../../../src/tokens/client-secrets.js';
 import { MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
 
-const config = loadConfig({ raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms: { default: TEST_REALMS.default, eu: TEST_REALMS.default } } });
+const config = loadConfig({
+  raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms: { default: TEST_REALMS.default, eu: TEST_REALMS.default } },
+});
 const refused = (path: RegExp) => ({ code: 'ERR_INVALID_REQUEST', message: expect.stringMatching(path) });
 const BASE64URL_256 = /^[A-Za-z0-9_-]{43}$/;
 const HMAC_HASH = /^hmac-sha256\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$/;
@@ -24,9 +26,14 @@ function verifies(stored: unknown, secret: string): boolean {
 }
 
 const clientBody = { grants: ['client_credentials'], audiences: ['https://api.example'], scopes: ['read'] };
-const rsBody = { clientId: 'rs-client', jwksUri: 'https://rs.example/jwks', userTokenAudiences: ['https://rs.example'] };
+const rsBody = {
+  clientId: 'rs-client',
+  jwksUri: 'https://rs.example/jwks',
+  userTokenAudiences: ['https://rs.example'],
+};
 const issuerBody = { jwksUri: 'https://idp.example/jwks' };
-const client = (body: unknown, existing?: RegistrationRecord, realm = 'default') => shapeRecord('client', realm, 'app', body, existing, config);
+const client = (body: unknown, existing?: RegistrationRecord, realm = 'default') =>
+  shapeRecord('client', realm, 'app', body, existing, config);
 
 describe('shapeRecord', () => {
   it('generates a 256-bit base64url secret for a client without credentials, kept only as an hmac-sha256 hash that accepts it', () => {
@@ -34,7 +41,12 @@ describe('shapeRecord', () => {
     const secret = (shaped.secret as { clientSecret: string }).clientSecret;
     expect(secret).toMatch(BASE64URL_256);
     const record = shaped.record as Record<string, unknown>;
-    expect(record).toMatchObject({ clientId: 'app', realms: ['default'], scopes: ['read'], secretHash: expect.stringMatching(HMAC_HASH) });
+    expect(record).toMatchObject({
+      clientId: 'app',
+      realms: ['default'],
+      scopes: ['read'],
+      secretHash: expect.stringMatching(HMAC_HASH),
+    });
     expect(record['secretHashes']).toBeUndefined();
     expect(verifies(record['secretHash'], secret)).toBe(true);
     expect(verifies(record['secretHash'], 'A'.repeat(43))).toBe(false);
@@ -54,22 +66,61 @@ describe('shapeRecord', () => {
     const first = client(clientBody).record;
     const changed = client({ ...clientBody, scopes: ['read', 'write'] }, first);
     expect(changed.secret).toBeUndefined();
-    expect(changed.record).toMatchObject({ scopes: ['read', 'write'], secretHash: (first as { secretHash: string }).secretHash });
-    const rotating = { ...first, secretHash: undefined, secretHashes: [generateClientSecret().secretHash, generateClientSecret().secretHash] } as RegistrationRecord;
+    expect(changed.record).toMatchObject({
+      scopes: ['read', 'write'],
+      secretHash: (first as { secretHash: string }).secretHash,
+    });
+    const rotating = {
+      ...first,
+      secretHash: undefined,
+      secretHashes: [generateClientSecret().secretHash, generateClientSecret().secretHash],
+    } as RegistrationRecord;
     const kept = client(clientBody, rotating);
     expect(kept.secret).toBeUndefined();
-    expect((kept.record as Record<string, unknown>)['secretHashes']).toEqual((rotating as { secretHashes: string[] }).secretHashes);
+    expect((kept.record as Record<string, unknown>)['secretHashes']).toEqual(
+      (rotating as { secretHashes: string[] }).secretHashes,
+    );
     expect(kept.record).not.toHaveProperty('secretHash');
     // a rule's message names the request's path, never the config file's
-    expect(() => client({ ...clientBody, secretHash: generateClientSecret().secretHash, secretHashes: [generateClientSecret().secretHash] })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('clients.0') }));
+    expect(() =>
+      client({
+        ...clientBody,
+        secretHash: generateClientSecret().secretHash,
+        secretHashes: [generateClientSecret().secretHash],
+      }),
+    ).toThrow(expect.objectContaining({ message: expect.not.stringContaining('clients.0') }));
   });
 
   it('refuses a body naming another id than the path, for every kind, with the id field as path', () => {
-    expect(() => shapeRecord('client', 'default', 'y', { ...clientBody, clientId: 'x' }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.clientId: .*\(y\)/)));
-    expect(() => shapeRecord('resource-server', 'default', 'https://rs.example', { ...rsBody, audience: 'https://other.example' }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.audience: /)));
-    expect(() => shapeRecord('issuer', 'default', 'https://idp.example', { ...issuerBody, issuer: 'https://evil.example' }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.issuer: /)));
-    expect(() => shapeRecord('operator', 'default', 'carol', { name: 'root', scopes: ['admin'] }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.name: /)));
-    expect(() => client({ ...clientBody, clientId: null })).toThrow(expect.objectContaining(refused(/^body\.clientId: /)));
+    expect(() => shapeRecord('client', 'default', 'y', { ...clientBody, clientId: 'x' }, undefined, config)).toThrow(
+      expect.objectContaining(refused(/^body\.clientId: .*\(y\)/)),
+    );
+    expect(() =>
+      shapeRecord(
+        'resource-server',
+        'default',
+        'https://rs.example',
+        { ...rsBody, audience: 'https://other.example' },
+        undefined,
+        config,
+      ),
+    ).toThrow(expect.objectContaining(refused(/^body\.audience: /)));
+    expect(() =>
+      shapeRecord(
+        'issuer',
+        'default',
+        'https://idp.example',
+        { ...issuerBody, issuer: 'https://evil.example' },
+        undefined,
+        config,
+      ),
+    ).toThrow(expect.objectContaining(refused(/^body\.issuer: /)));
+    expect(() =>
+      shapeRecord('operator', 'default', 'carol', { name: 'root', scopes: ['admin'] }, undefined, config),
+    ).toThrow(expect.objectContaining(refused(/^body\.name: /)));
+    expect(() => client({ ...clientBody, clientId: null })).toThrow(
+      expect.objectContaining(refused(/^body\.clientId: /)),
+    );
     expect(client({ ...clientBody, clientId: 'app' }).record).toMatchObject({ clientId: 'app' });
   });
 
@@ -82,14 +133,24 @@ describe('shapeRecord', () => {
   });
 
   it('refuses a resource server or issuer naming another realm with body.realm, and fills the realm of the request in', () => {
-    expect(() => shapeRecord('resource-server', 'default', 'https://rs.example', { ...rsBody, realm: 'eu' }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.realm: /)));
-    expect(() => shapeRecord('issuer', 'eu', 'https://idp.example', { ...issuerBody, realm: 'default' }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.realm: /)));
-    expect(shapeRecord('resource-server', 'eu', 'https://rs.example', rsBody, undefined, config)).toEqual({ record: expect.objectContaining({ audience: 'https://rs.example', realm: 'eu' }) });
-    expect(shapeRecord('issuer', 'eu', 'https://idp.example', issuerBody, undefined, config)).toEqual({ record: expect.objectContaining({ issuer: 'https://idp.example', realm: 'eu' }) });
+    expect(() =>
+      shapeRecord('resource-server', 'default', 'https://rs.example', { ...rsBody, realm: 'eu' }, undefined, config),
+    ).toThrow(expect.objectContaining(refused(/^body\.realm: /)));
+    expect(() =>
+      shapeRecord('issuer', 'eu', 'https://idp.example', { ...issuerBody, realm: 'default' }, undefined, config),
+    ).toThrow(expect.objectContaining(refused(/^body\.realm: /)));
+    expect(shapeRecord('resource-server', 'eu', 'https://rs.example', rsBody, undefined, config)).toEqual({
+      record: expect.objectContaining({ audience: 'https://rs.example', realm: 'eu' }),
+    });
+    expect(shapeRecord('issuer', 'eu', 'https://idp.example', issuerBody, undefined, config)).toEqual({
+      record: expect.objectContaining({ issuer: 'https://idp.example', realm: 'eu' }),
+    });
   });
 
   it('refuses an operator in another realm than the default one with query.realm', () => {
-    expect(() => shapeRecord('operator', 'eu', 'carol', { scopes: ['admin'] }, undefined, config)).toThrow(expect.objectContaining(refused(/^query\.realm: /)));
+    expect(() => shapeRecord('operator', 'eu', 'carol', { scopes: ['admin'] }, undefined, config)).toThrow(
+      expect.objectContaining(refused(/^query\.realm: /)),
+    );
   });
 
   it('refuses a body that is not an object with body:', () => {
@@ -99,25 +160,69 @@ describe('shapeRecord', () => {
   });
 
   it('refuses schema errors with their dotted path under body, before any secret is handed out', () => {
-    expect(() => client({ ...clientBody, scopes: ['has space'] })).toThrow(expect.objectContaining(refused(/^body\.scopes\.0: /)));
-    expect(() => client({ ...clientBody, grants: ['password'] })).toThrow(expect.objectContaining(refused(/^body\.grants\.0: /)));
-    expect(() => client({ ...clientBody, secret: 'chosen-by-the-operator' })).toThrow(expect.objectContaining(refused(/^body[.:]/)));
-    expect(() => client({ ...clientBody, secretHash: 'plaintext' })).toThrow(expect.objectContaining(refused(/^body\.secretHash: /)));
-    expect(() => shapeRecord('operator', 'default', 'carol', { scopes: ['root'] }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.scopes\.0: /)));
-    expect(() => shapeRecord('operator', 'default', 'carol', { scopes: [] }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.scopes: /)));
-    expect(() => shapeRecord('resource-server', 'default', 'https://rs.example', { ...rsBody, jwksUri: 'ftp://rs.example/jwks' }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.jwksUri: /)));
+    expect(() => client({ ...clientBody, scopes: ['has space'] })).toThrow(
+      expect.objectContaining(refused(/^body\.scopes\.0: /)),
+    );
+    expect(() => client({ ...clientBody, grants: ['password'] })).toThrow(
+      expect.objectContaining(refused(/^body\.grants\.0: /)),
+    );
+    expect(() => client({ ...clientBody, secret: 'chosen-by-the-operator' })).toThrow(
+      expect.objectContaining(refused(/^body[.:]/)),
+    );
+    expect(() => client({ ...clientBody, secretHash: 'plaintext' })).toThrow(
+      expect.objectContaining(refused(/^body\.secretHash: /)),
+    );
+    expect(() => shapeRecord('operator', 'default', 'carol', { scopes: ['root'] }, undefined, config)).toThrow(
+      expect.objectContaining(refused(/^body\.scopes\.0: /)),
+    );
+    expect(() => shapeRecord('operator', 'default', 'carol', { scopes: [] }, undefined, config)).toThrow(
+      expect.objectContaining(refused(/^body\.scopes: /)),
+    );
+    expect(() =>
+      shapeRecord(
+        'resource-server',
+        'default',
+        'https://rs.example',
+        { ...rsBody, jwksUri: 'ftp://rs.example/jwks' },
+        undefined,
+        config,
+      ),
+    ).toThrow(expect.objectContaining(refused(/^body\.jwksUri: /)));
   });
 
   it('refuses what the config file rules refuse, with the path under body', () => {
-    expect(() => client({ ...clientBody, claims: { sub: 'someone-else' } })).toThrow(expect.objectContaining(refused(/^body\.claims\.sub: /)));
-    expect(() => client({ ...clientBody, jwksUri: 'http://app.example/jwks' })).toThrow(expect.objectContaining(refused(/^body\.jwksUri: .*https/)));
-    expect(client({ ...clientBody, jwksUri: 'http://127.0.0.1:9000/jwks' }).record).toMatchObject({ jwksUri: 'http://127.0.0.1:9000/jwks' });
-    expect(() => shapeRecord('issuer', 'default', 'https://idp.example', { jwksUri: 'http://idp.example/jwks' }, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.jwksUri: /)));
-    expect(() => client(clientBody, undefined, 'nowhere')).toThrow(expect.objectContaining(refused(/^body\.realms\.0: no realm "nowhere"/)));
-    expect(() => shapeRecord('resource-server', 'nowhere', 'https://rs.example', rsBody, undefined, config)).toThrow(expect.objectContaining(refused(/^body\.realm: no realm "nowhere"/)));
+    expect(() => client({ ...clientBody, claims: { sub: 'someone-else' } })).toThrow(
+      expect.objectContaining(refused(/^body\.claims\.sub: /)),
+    );
+    expect(() => client({ ...clientBody, jwksUri: 'http://app.example/jwks' })).toThrow(
+      expect.objectContaining(refused(/^body\.jwksUri: .*https/)),
+    );
+    expect(client({ ...clientBody, jwksUri: 'http://127.0.0.1:9000/jwks' }).record).toMatchObject({
+      jwksUri: 'http://127.0.0.1:9000/jwks',
+    });
+    expect(() =>
+      shapeRecord(
+        'issuer',
+        'default',
+        'https://idp.example',
+        { jwksUri: 'http://idp.example/jwks' },
+        undefined,
+        config,
+      ),
+    ).toThrow(expect.objectContaining(refused(/^body\.jwksUri: /)));
+    expect(() => client(clientBody, undefined, 'nowhere')).toThrow(
+      expect.objectContaining(refused(/^body\.realms\.0: no realm "nowhere"/)),
+    );
+    expect(() => shapeRecord('resource-server', 'nowhere', 'https://rs.example', rsBody, undefined, config)).toThrow(
+      expect.objectContaining(refused(/^body\.realm: no realm "nowhere"/)),
+    );
     const [a, b] = [generateClientSecret().secretHash, generateClientSecret().secretHash];
-    expect(() => client({ ...clientBody, secretHash: a, secretHashes: [b] })).toThrow(expect.objectContaining(refused(/^body\.secretHashes: /)));
-    expect(() => client({ ...clientBody, secretHashes: [a, a] })).toThrow(expect.objectContaining(refused(/^body\.secretHashes\.1: /)));
+    expect(() => client({ ...clientBody, secretHash: a, secretHashes: [b] })).toThrow(
+      expect.objectContaining(refused(/^body\.secretHashes: /)),
+    );
+    expect(() => client({ ...clientBody, secretHashes: [a, a] })).toThrow(
+      expect.objectContaining(refused(/^body\.secretHashes\.1: /)),
+    );
   });
 
   it('generates an operator token whose sha256 hash is the one kept, and keeps the hash on an update', () => {
@@ -125,10 +230,22 @@ describe('shapeRecord', () => {
     const token = (shaped.secret as { token: string }).token;
     expect(token).toMatch(BASE64URL_256);
     expect(shaped.record).toEqual({ name: 'carol', scopes: ['backend'], hash: hashOperatorToken(token) });
-    const updated = shapeRecord('operator', 'default', 'carol', { scopes: ['admin', 'backend'] }, shaped.record, config);
-    expect(updated).toEqual({ record: { name: 'carol', scopes: ['admin', 'backend'], hash: hashOperatorToken(token) }, kept: true });
+    const updated = shapeRecord(
+      'operator',
+      'default',
+      'carol',
+      { scopes: ['admin', 'backend'] },
+      shaped.record,
+      config,
+    );
+    expect(updated).toEqual({
+      record: { name: 'carol', scopes: ['admin', 'backend'], hash: hashOperatorToken(token) },
+      kept: true,
+    });
     const given = hashOperatorToken('a-token-the-operator-made');
-    expect(shapeRecord('operator', 'default', 'dave', { scopes: ['admin'], hash: given }, undefined, config)).toEqual({ record: { name: 'dave', scopes: ['admin'], hash: given } });
+    expect(shapeRecord('operator', 'default', 'dave', { scopes: ['admin'], hash: given }, undefined, config)).toEqual({
+      record: { name: 'dave', scopes: ['admin'], hash: given },
+    });
   });
 });
 
@@ -155,7 +272,10 @@ describe('newSecret', () => {
     expect(verifies(hashes[0], (once.secret as { clientSecret: string }).clientSecret)).toBe(true);
     expect(once.record).not.toHaveProperty('secretHash');
     const twice = newSecret('client', once.record, true);
-    expect((twice.record as { secretHashes: string[] }).secretHashes).toEqual([expect.stringMatching(HMAC_HASH), hashes[0]]);
+    expect((twice.record as { secretHashes: string[] }).secretHashes).toEqual([
+      expect.stringMatching(HMAC_HASH),
+      hashes[0],
+    ]);
   });
 
   it('gives an operator a new token, and refuses keepPrevious for it', () => {
@@ -180,7 +300,12 @@ describe('redact', () => {
     const keys = client({ ...clientBody, jwksUri: 'https://app.example/jwks' }).record;
     const operator = shapeRecord('operator', 'default', 'carol', { scopes: ['admin'] }, undefined, config).record;
     const rs = shapeRecord('resource-server', 'default', 'https://rs.example', rsBody, undefined, config).record;
-    const cases = [['client', one, 1], ['client', two, 2], ['client', keys, 0], ['operator', operator, 1]] as const;
+    const cases = [
+      ['client', one, 1],
+      ['client', two, 2],
+      ['client', keys, 0],
+      ['operator', operator, 1],
+    ] as const;
     for (const [kind, record, secrets] of cases) {
       const shown = redact(kind, record);
       for (const field of ['secretHash', 'secretHashes', 'hash']) expect(shown).not.toHaveProperty(field);

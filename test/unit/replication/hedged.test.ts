@@ -53,9 +53,12 @@ describe('a hedged request', () => {
   it('names each candidate still silent after the hedge delay, and no candidate that answered', async () => {
     const slow: string[] = [];
     const result = hedged({
-      candidates: ['a', 'b', 'c'], hedgeAfterMs: 100, onSlow: (to) => slow.push(to),
+      candidates: ['a', 'b', 'c'],
+      hedgeAfterMs: 100,
+      onSlow: (to) => slow.push(to),
       attempt: (to) => (to === 'c' ? new Promise<string>((r) => setTimeout(() => r('from c'), 50)) : never()),
-      isFinal: () => true, exhausted: () => new Error('none'),
+      isFinal: () => true,
+      exhausted: () => new Error('none'),
     });
     await vi.advanceTimersByTimeAsync(250);
     await expect(result).resolves.toBe('from c');
@@ -82,12 +85,22 @@ describe('a hedged request', () => {
   it('fails with the exhausted error once every candidate failed, and only then', async () => {
     const asked: string[] = [];
     let failLast!: () => void;
-    const result = run({
-      a: () => Promise.reject(new Unreachable()),
-      b: () => new Promise((_, reject) => { failLast = () => reject(new Unreachable()); }),
-    }, asked);
+    const result = run(
+      {
+        a: () => Promise.reject(new Unreachable()),
+        b: () =>
+          new Promise((_, reject) => {
+            failLast = () => reject(new Unreachable());
+          }),
+      },
+      asked,
+    );
     let settled = false;
-    void result.catch(() => undefined).finally(() => { settled = true; });
+    void result
+      .catch(() => undefined)
+      .finally(() => {
+        settled = true;
+      });
     await vi.advanceTimersByTimeAsync(500);
     expect(settled).toBe(false);
     failLast();

@@ -13,8 +13,12 @@ describe("the secret server and an erased user's secret", () => {
       proposed.push(candidate);
       return tombstone();
     };
-    await expect(userSecret({ getOrCreate, sealer }, 'https://idp.example', 'alice')).rejects.toMatchObject({ code: 'ERR_SECRET_ERASED' });
-    await expect(userSecret({ getOrCreate }, 'https://idp.example', 'alice')).rejects.toMatchObject({ code: 'ERR_SECRET_ERASED' });
+    await expect(userSecret({ getOrCreate, sealer }, 'https://idp.example', 'alice')).rejects.toMatchObject({
+      code: 'ERR_SECRET_ERASED',
+    });
+    await expect(userSecret({ getOrCreate }, 'https://idp.example', 'alice')).rejects.toMatchObject({
+      code: 'ERR_SECRET_ERASED',
+    });
     expect(proposed).toHaveLength(2);
   });
 

@@ -10,17 +10,42 @@ describe("the cluster's own client assertions", () => {
   it('are explicitly typed client-authentication+jwt and pass as client assertions', async () => {
     const { keyring, rotation, clock, jwks } = await makeKeyring();
     await rotation.check();
-    const assertion = await signClientAssertion({ keyring, clock, realm: 'default', issuer: 'https://dc1.example', audience: 'https://dc2.example' });
-    expect(decodeProtectedHeader(assertion)).toMatchObject({ typ: 'client-authentication+jwt', kid: keyring.requireActive('default', 'sig').kid });
-    expect(decodeJwt(assertion)).toMatchObject({ iss: 'https://dc1.example', sub: 'https://dc1.example', aud: 'https://dc2.example' });
+    const assertion = await signClientAssertion({
+      keyring,
+      clock,
+      realm: 'default',
+      issuer: 'https://dc1.example',
+      audience: 'https://dc2.example',
+    });
+    expect(decodeProtectedHeader(assertion)).toMatchObject({
+      typ: 'client-authentication+jwt',
+      kid: keyring.requireActive('default', 'sig').kid,
+    });
+    expect(decodeJwt(assertion)).toMatchObject({
+      iss: 'https://dc1.example',
+      sub: 'https://dc1.example',
+      aud: 'https://dc2.example',
+    });
     const server = await startJwksServer(() => JSON.parse(jwks.document('default', 'jwks').body.toString()));
     try {
       const seen = new Set<string>();
       const verifier = new ClientAssertionVerifier({
-        resourceServers: [{ audience: 'https://dc1.example', clientId: 'https://dc1.example', jwksUri: `${server.base}/jwks`, userTokenAudiences: ['app'] }],
-        acceptedAudiences: ['https://dc2.example'], clock, clockSkewMs: 0, recordOnce: async (k) => !seen.has(k) && Boolean(seen.add(k)),
+        resourceServers: [
+          {
+            audience: 'https://dc1.example',
+            clientId: 'https://dc1.example',
+            jwksUri: `${server.base}/jwks`,
+            userTokenAudiences: ['app'],
+          },
+        ],
+        acceptedAudiences: ['https://dc2.example'],
+        clock,
+        clockSkewMs: 0,
+        recordOnce: async (k) => !seen.has(k) && Boolean(seen.add(k)),
       });
-      await expect(verifier.verify(CLIENT_ASSERTION_TYPE, assertion)).resolves.toMatchObject({ clientId: 'https://dc1.example' });
+      await expect(verifier.verify(CLIENT_ASSERTION_TYPE, assertion)).resolves.toMatchObject({
+        clientId: 'https://dc1.example',
+      });
     } finally {
       await server.close();
     }

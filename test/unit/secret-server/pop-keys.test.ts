@@ -9,8 +9,18 @@ import { startServer, type TestServer } from '../net/servers.js';
 let enc: JWK;
 let sig: JWK;
 beforeAll(async () => {
-  enc = { ...(await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true })).publicKey)), kid: 'e1', alg: 'ECDH-ES+A256KW', use: 'enc' };
-  sig = { ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey)), kid: 's1', alg: 'ES256', use: 'sig' };
+  enc = {
+    ...(await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true })).publicKey)),
+    kid: 'e1',
+    alg: 'ECDH-ES+A256KW',
+    use: 'enc',
+  };
+  sig = {
+    ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey)),
+    kid: 's1',
+    alg: 'ES256',
+    use: 'sig',
+  };
 });
 
 const servers: TestServer[] = [];
@@ -29,7 +39,10 @@ afterEach(async () => {
 const clock = new FakeClock(Date.UTC(2026, 10, 23, 12));
 
 async function refusal(promise: Promise<unknown>): Promise<KeymeshError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(KeymeshError);
   expect(err).toMatchObject({ code: 'ERR_POP_UNAVAILABLE' });
   return err as KeymeshError;
@@ -61,7 +74,9 @@ describe("resource servers' POP keys", () => {
 
   it('refuses a POP over plain http to a non-loopback host without connecting, naming nothing', async () => {
     const spy = vi.fn<typeof fetch>(() => Promise.reject(new Error('must not connect')));
-    const err = await refusal(new PopKeys(clock, { fetcher: new CappedFetcher({ fetch: spy }) }).get('http://192.0.2.1/pop'));
+    const err = await refusal(
+      new PopKeys(clock, { fetcher: new CappedFetcher({ fetch: spy }) }).get('http://192.0.2.1/pop'),
+    );
     expect(spy).not.toHaveBeenCalled();
     expect(err.message).not.toContain('192.0.2.1');
     expect(err.cause).toMatchObject({ url: 'http://192.0.2.1/pop' });
@@ -80,7 +95,8 @@ describe("resource servers' POP keys", () => {
     for (const [s, message, detail] of cases) {
       const err = await refusal(pops.get(`${s.base}/pop`));
       expect(err.message).toBe(message);
-      for (const leak of [s.base, '127.0.0.1', '500', 'stack trace', 'secret page']) expect(err.message).not.toContain(leak);
+      for (const leak of [s.base, '127.0.0.1', '500', 'stack trace', 'secret page'])
+        expect(err.message).not.toContain(leak);
       expect(err.cause).toMatchObject({ url: `${s.base}/pop`, ...detail });
     }
   });

@@ -30,8 +30,13 @@ const now = () => Math.floor(clock.now() / 1000);
 
 function verifier(extra: Array<{ issuer: string; jwksUri: string; algorithms: string[] }> = []) {
   return new UserTokenVerifier({
-    issuers: [{ issuer: ISSUER, jwksUri: `${base}/jwks`, algorithms: ['ES256'], audiences: ['rs-1', 'rs-2'] }, ...extra],
-    clock, clockSkewMs: 60_000, cooldownMs: 0,
+    issuers: [
+      { issuer: ISSUER, jwksUri: `${base}/jwks`, algorithms: ['ES256'], audiences: ['rs-1', 'rs-2'] },
+      ...extra,
+    ],
+    clock,
+    clockSkewMs: 60_000,
+    cooldownMs: 0,
   });
 }
 
@@ -55,33 +60,61 @@ describe('user tokens from trusted IDPs', () => {
 
   it('refuses untrusted issuers, other audiences, expired and not-yet-valid tokens', async () => {
     const v = verifier();
-    await expect(v.verify(await token({ iss: 'https://evil.example' }), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_UNTRUSTED_ISSUER' });
-    await expect(v.verify(await token({ aud: 'rs-9' }), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
+    await expect(v.verify(await token({ iss: 'https://evil.example' }), ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_UNTRUSTED_ISSUER',
+    });
+    await expect(v.verify(await token({ aud: 'rs-9' }), ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_INVALID_SUBJECT_TOKEN',
+    });
     await expect(v.verify(await token(), ['rs-9'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
-    await expect(v.verify(await token({ exp: now() - 120 }), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: expect.stringContaining('expired') });
+    await expect(v.verify(await token({ exp: now() - 120 }), ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_INVALID_SUBJECT_TOKEN',
+      message: expect.stringContaining('expired'),
+    });
     await expect(v.verify(await token({ exp: now() - 30 }), ['rs-1'])).resolves.toMatchObject({ subject: 'alice' }); // within the skew
-    await expect(v.verify(await token({ nbf: now() + 600 }), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
+    await expect(v.verify(await token({ nbf: now() + 600 }), ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_INVALID_SUBJECT_TOKEN',
+    });
   });
 
   it('refuses tampered, unsigned, wrong-key and HMAC-with-the-public-key tokens', async () => {
     const v = verifier();
     const [h, , s] = (await token()).split('.');
-    await expect(v.verify(`${h}.${b64({ sub: 'mallory', iss: ISSUER, aud: 'rs-1', exp: now() + 300 })}.${s}`, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
+    await expect(
+      v.verify(`${h}.${b64({ sub: 'mallory', iss: ISSUER, aud: 'rs-1', exp: now() + 300 })}.${s}`, ['rs-1']),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
     const none = `${b64({ alg: 'none' })}.${b64({ sub: 'alice', iss: ISSUER, aud: 'rs-1', exp: now() + 300 })}.`;
-    await expect(v.verify(none, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: expect.stringContaining("the user token's alg is not one its issuer signs with") });
+    await expect(v.verify(none, ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_INVALID_SUBJECT_TOKEN',
+      message: expect.stringContaining("the user token's alg is not one its issuer signs with"),
+    });
     const impostor = await makeKey('k1');
-    await expect(v.verify(await token({}, impostor), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
+    await expect(v.verify(await token({}, impostor), ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_INVALID_SUBJECT_TOKEN',
+    });
     const publicBytes = new TextEncoder().encode(JSON.stringify(jwks.keys[0]));
-    const hmac = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setIssuer(ISSUER).setAudience('rs-1').setExpirationTime(now() + 300).sign(publicBytes);
-    await expect(v.verify(hmac, ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: expect.stringContaining("the user token's alg is not one its issuer signs with") });
+    const hmac = await new SignJWT({ sub: 'alice' })
+      .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setAudience('rs-1')
+      .setExpirationTime(now() + 300)
+      .sign(publicBytes);
+    await expect(v.verify(hmac, ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_INVALID_SUBJECT_TOKEN',
+      message: expect.stringContaining("the user token's alg is not one its issuer signs with"),
+    });
     await expect(v.verify('not-a-jwt', ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN' });
   });
 
   it('refuses a JWT of the IDP explicitly typed as something that is never a user token, and takes ID and access tokens', async () => {
     for (const typ of ['dpop+jwt', 'logout+jwt', 'application/client-authentication+jwt', 'secevent+jwt']) {
-      await expect(verifier().verify(await token({}, signing, { typ }), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: 'the user token is a JWT of another kind (typ)' });
+      await expect(verifier().verify(await token({}, signing, { typ }), ['rs-1'])).rejects.toMatchObject({
+        code: 'ERR_INVALID_SUBJECT_TOKEN',
+        message: 'the user token is a JWT of another kind (typ)',
+      });
     }
-    for (const typ of ['JWT', 'at+jwt']) expect((await verifier().verify(await token({}, signing, { typ }), ['rs-1'])).subject).toBe('alice');
+    for (const typ of ['JWT', 'at+jwt'])
+      expect((await verifier().verify(await token({}, signing, { typ }), ['rs-1'])).subject).toBe('alice');
   });
 
   it('fetches the key set again when a token names a kid it has not seen (after the IDP rotated)', async () => {
@@ -98,8 +131,14 @@ describe('user tokens from trusted IDPs', () => {
 
   it('fails only the requests of an IDP that cannot be reached', async () => {
     const v = verifier([{ issuer: 'https://down.example', jwksUri: `${base}/down`, algorithms: ['ES256'] }]);
-    await expect(v.verify(await token({ iss: 'https://down.example' }), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE' });
-    const gone = new UserTokenVerifier({ issuers: [{ issuer: ISSUER, jwksUri: 'http://127.0.0.1:1/jwks', algorithms: ['ES256'] }], clock, clockSkewMs: 0 });
+    await expect(v.verify(await token({ iss: 'https://down.example' }), ['rs-1'])).rejects.toMatchObject({
+      code: 'ERR_IDP_UNAVAILABLE',
+    });
+    const gone = new UserTokenVerifier({
+      issuers: [{ issuer: ISSUER, jwksUri: 'http://127.0.0.1:1/jwks', algorithms: ['ES256'] }],
+      clock,
+      clockSkewMs: 0,
+    });
     await expect(gone.verify(await token(), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE' });
     await expect(v.verify(await token(), ['rs-1'])).resolves.toMatchObject({ subject: 'alice' });
   });
@@ -110,8 +149,15 @@ describe('key sets of trusted IDPs, fetched capped', () => {
     const padding = Array.from({ length: 1_000 }, (_, i) => ({ ...jwks.keys[0]!, kid: `pad-${i}` }));
     const huge = await startJwksServer(() => ({ keys: [...jwks.keys, ...padding] }));
     try {
-      const v = new UserTokenVerifier({ issuers: [{ issuer: ISSUER, jwksUri: `${huge.base}/jwks`, algorithms: ['ES256'] }], clock, clockSkewMs: 0 });
-      await expect(v.verify(await token(), ['rs-1'])).rejects.toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', cause: { reason: expect.stringContaining('limit') } });
+      const v = new UserTokenVerifier({
+        issuers: [{ issuer: ISSUER, jwksUri: `${huge.base}/jwks`, algorithms: ['ES256'] }],
+        clock,
+        clockSkewMs: 0,
+      });
+      await expect(v.verify(await token(), ['rs-1'])).rejects.toMatchObject({
+        code: 'ERR_IDP_UNAVAILABLE',
+        cause: { reason: expect.stringContaining('limit') },
+      });
     } finally {
       await huge.close();
     }
@@ -119,13 +165,26 @@ describe('key sets of trusted IDPs, fetched capped', () => {
 
   it("repeats neither a library's message nor what the IDP answered; the cause has the detail", async () => {
     const v = verifier([{ issuer: 'https://down.example', jwksUri: `${base}/down`, algorithms: ['ES256'] }]);
-    const down = await v.verify(await token({ iss: 'https://down.example' }), ['rs-1']).then(() => undefined, (e: unknown) => e as KeymeshError);
-    expect(down).toMatchObject({ code: 'ERR_IDP_UNAVAILABLE', message: 'the key set of https://down.example could not be fetched' });
+    const down = await v.verify(await token({ iss: 'https://down.example' }), ['rs-1']).then(
+      () => undefined,
+      (e: unknown) => e as KeymeshError,
+    );
+    expect(down).toMatchObject({
+      code: 'ERR_IDP_UNAVAILABLE',
+      message: 'the key set of https://down.example could not be fetched',
+    });
     expect(down?.cause).toMatchObject({ url: `${base}/down`, status: 503 });
     // jose refuses an unknown crit extension with a message of its own, which must not reach the caller
-    const crit = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid: 'k1', crit: ['urn:example:ext'], 'urn:example:ext': 1 })
-      .setIssuer(ISSUER).setAudience('rs-1').setExpirationTime(now() + 300).sign(signing.privateKey, { crit: { 'urn:example:ext': true } });
-    const refused = await v.verify(crit, ['rs-1']).then(() => undefined, (e: unknown) => e as KeymeshError);
+    const crit = await new SignJWT({ sub: 'alice' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1', crit: ['urn:example:ext'], 'urn:example:ext': 1 })
+      .setIssuer(ISSUER)
+      .setAudience('rs-1')
+      .setExpirationTime(now() + 300)
+      .sign(signing.privateKey, { crit: { 'urn:example:ext': true } });
+    const refused = await v.verify(crit, ['rs-1']).then(
+      () => undefined,
+      (e: unknown) => e as KeymeshError,
+    );
     expect(refused).toMatchObject({ code: 'ERR_INVALID_SUBJECT_TOKEN', message: 'the user token was refused' });
   });
 });
@@ -134,8 +193,15 @@ describe('trustedIssuers config', () => {
   const load = (trustedIssuers: unknown) => () => loadConfig({ raw: { trustedIssuers }, env: {} });
   it('wants https key sets except on loopback, one entry per issuer, and asymmetric algorithms', () => {
     expect(load([{ issuer: 'a', jwksUri: 'http://idp.example/jwks' }])).toThrow(/trustedIssuers\.0\.jwksUri/);
-    expect(load([{ issuer: 'a', jwksUri: 'https://idp.example/jwks' }, { issuer: 'a', jwksUri: 'https://idp.example/jwks' }])).toThrow(/duplicate issuer/);
-    expect(load([{ issuer: 'a', jwksUri: 'https://idp.example/jwks', algorithms: ['HS256'] }])).toThrow(/trustedIssuers\.0\.algorithms/);
+    expect(
+      load([
+        { issuer: 'a', jwksUri: 'https://idp.example/jwks' },
+        { issuer: 'a', jwksUri: 'https://idp.example/jwks' },
+      ]),
+    ).toThrow(/duplicate issuer/);
+    expect(load([{ issuer: 'a', jwksUri: 'https://idp.example/jwks', algorithms: ['HS256'] }])).toThrow(
+      /trustedIssuers\.0\.algorithms/,
+    );
     expect(load([{ issuer: 'a', jwksUri: 'http://127.0.0.1:9/jwks' }])).not.toThrow();
   });
 });

@@ -6,26 +6,47 @@ import { dumpPage, smallestAfter } from '../../../src/snapshot/dump-page.js';
 import { walkRegisters, type DumpedPage, type WalkOptions } from '../../../src/snapshot/range-walk.js';
 
 const IDS = ['000000000000000a', '000000000000000b', '000000000000000c', '000000000000000d'];
-const map = (ids: string[], epoch = 1): ClusterMap => ({ epoch, id: 'map', members: ids.map((nodeId, i) => ({ nodeId, name: `n${i}`, role: 'normal' as const })) });
+const map = (ids: string[], epoch = 1): ClusterMap => ({
+  epoch,
+  id: 'map',
+  members: ids.map((nodeId, i) => ({ nodeId, name: `n${i}`, role: 'normal' as const })),
+});
 
 /** An acceptor store in memory. */
 function storeOf(states: Record<string, AcceptorState>) {
-  return { keys: () => Object.keys(states), load: async (key: string) => states[key], isExpired: (key: string) => key.startsWith('jti/') };
+  return {
+    keys: () => Object.keys(states),
+    load: async (key: string) => states[key],
+    isExpired: (key: string) => key.startsWith('jti/'),
+  };
 }
 
 const committed = (v: string): AcceptorState => ({ promised: [1, 'x'], committed: Buffer.from(v) });
-const accepted = (v: string): AcceptorState => ({ promised: [1, 'x'], accepted: { ballot: [1, 'x'], value: Buffer.from(v) } });
+const accepted = (v: string): AcceptorState => ({
+  promised: [1, 'x'],
+  accepted: { ballot: [1, 'x'], value: Buffer.from(v) },
+});
 
 /** Walks pages served by `dumpPage` over one store per member. */
-function walkOver(stores: Record<string, ReturnType<typeof storeOf>>, placement: Placement, extra: Partial<WalkOptions> = {}) {
+function walkOver(
+  stores: Record<string, ReturnType<typeof storeOf>>,
+  placement: Placement,
+  extra: Partial<WalkOptions> = {},
+) {
   const asked: string[] = [];
   return {
     asked,
     walk: walkRegisters({
-      members: Object.keys(stores), replicasOf: (key) => placement.replicaSets(key).flat(), tolerated: 2, isExpiring: (key) => key.startsWith('jti/'),
+      members: Object.keys(stores),
+      replicasOf: (key) => placement.replicaSets(key).flat(),
+      tolerated: 2,
+      isExpiring: (key) => key.startsWith('jti/'),
       page: async (nodeId, after): Promise<DumpedPage> => {
         asked.push(nodeId);
-        return dumpPage({ store: stores[nodeId]!, placement, nodeId }, { t: 'dump', epoch: placement.map.epoch, ...(after === undefined ? {} : { after }) });
+        return dumpPage(
+          { store: stores[nodeId]!, placement, nodeId },
+          { t: 'dump', epoch: placement.map.epoch, ...(after === undefined ? {} : { after }) },
+        );
       },
       finish: async (key) => Buffer.from(`finished ${key}`),
       ...extra,
@@ -44,7 +65,10 @@ describe('snapshot range walk', () => {
     const states: Record<string, AcceptorState> = { 'map/1': committed('a map'), 'jti/old': committed('expired') };
     for (let i = 0; i < 2_500; i++) states[`kv/${String(i).padStart(5, '0')}`] = committed(`v${i}`);
     const placement = new Placement(map(IDS.slice(0, 3)), 3);
-    const { walk, asked } = walkOver({ [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) }, placement);
+    const { walk, asked } = walkOver(
+      { [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) },
+      placement,
+    );
     const got = await all(walk);
     expect(Object.keys(got)).toHaveLength(2_500);
     expect(Object.keys(got)).toEqual(Object.keys(got).sort());
@@ -58,7 +82,9 @@ describe('snapshot range walk', () => {
     const [r1, r2, r3] = placement.replicaSets(key)[0]!;
     const outsider = IDS.find((id) => ![r1, r2, r3].includes(id))!;
     const stores = {
-      [r1!]: storeOf({ [key]: committed('right') }), [r2!]: storeOf({ [key]: committed('right') }), [r3!]: storeOf({ [key]: committed('wrong') }),
+      [r1!]: storeOf({ [key]: committed('right') }),
+      [r2!]: storeOf({ [key]: committed('right') }),
+      [r3!]: storeOf({ [key]: committed('wrong') }),
       [outsider]: storeOf({ [key]: committed('stale copy') }),
     };
     expect(await all(walkOver(stores, placement).walk)).toEqual({ [key]: 'right' });
@@ -89,7 +115,9 @@ describe('snapshot range walk', () => {
 
   it('refuses a page asked in another map epoch', async () => {
     const placement = new Placement(map(IDS.slice(0, 3), 2), 3);
-    const err = await dumpPage({ store: storeOf({}), placement, nodeId: IDS[0]! }, { t: 'dump', epoch: 1 }).catch((e: unknown) => e);
+    const err = await dumpPage({ store: storeOf({}), placement, nodeId: IDS[0]! }, { t: 'dump', epoch: 1 }).catch(
+      (e: unknown) => e,
+    );
     expect(isKeymeshError(err, 'ERR_UNAVAILABLE')).toBe(true);
   });
 
@@ -102,9 +130,13 @@ describe('snapshot range walk', () => {
   it("settles a user's secret through the register, so an erasure whose commit has not reached most replicas is carried, not the old secret", async () => {
     const states = { 'secret/iss/alice': committed('the old secret'), 'mkey/2': committed('a fingerprint') };
     const placement = new Placement(map(IDS.slice(0, 3)), 3);
-    const { walk } = walkOver({ [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) }, placement, {
-      finish: async (key) => Buffer.from(key === 'secret/iss/alice' ? 'tombstone' : 'other'),
-    });
+    const { walk } = walkOver(
+      { [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) },
+      placement,
+      {
+        finish: async (key) => Buffer.from(key === 'secret/iss/alice' ? 'tombstone' : 'other'),
+      },
+    );
     // every replica still shows the old secret; the register's answer (here: the tombstone) is what is carried
     expect(await all(walk)).toEqual({ 'secret/iss/alice': 'tombstone' });
   });
@@ -114,13 +146,17 @@ describe('snapshot range walk', () => {
     for (let i = 0; i < 10; i++) states[`kv/${i}`] = committed(`v${i}`);
     const placement = new Placement(map(IDS.slice(0, 3)), 3);
     let calls = 0;
-    const { walk } = walkOver({ [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) }, placement, {
-      tolerated: 0,
-      page: async () => {
-        calls += 1;
-        return { t: 'dumped', entries: [], pending: [], next: 'kv/0' };
+    const { walk } = walkOver(
+      { [IDS[0]!]: storeOf(states), [IDS[1]!]: storeOf(states), [IDS[2]!]: storeOf(states) },
+      placement,
+      {
+        tolerated: 0,
+        page: async () => {
+          calls += 1;
+          return { t: 'dumped', entries: [], pending: [], next: 'kv/0' };
+        },
       },
-    });
+    );
     await expect(all(walk)).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' });
     expect(calls).toBeLessThan(10);
   });

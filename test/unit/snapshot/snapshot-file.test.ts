@@ -22,8 +22,18 @@ const sealer = new Sealer(ManagementKey.parse(managementKey, 'test'), 'node-a');
 const otherNode = new Sealer(ManagementKey.parse(managementKey, 'test'), 'node-b');
 
 const record: KeyRecord = {
-  v: 1, kid: 'k'.repeat(43), realm: 'default', use: 'sig', alg: 'ES256', createdAt: NOW - 1000, createdBy: 'node-a',
-  publishAt: NOW - 1000, activateAt: NOW, retireAt: NOW + 3_600_000, expireAt: NOW + 7_200_000, privateJwk: { kty: 'EC', crv: 'P-256', d: 'secret' },
+  v: 1,
+  kid: 'k'.repeat(43),
+  realm: 'default',
+  use: 'sig',
+  alg: 'ES256',
+  createdAt: NOW - 1000,
+  createdBy: 'node-a',
+  publishAt: NOW - 1000,
+  activateAt: NOW,
+  retireAt: NOW + 3_600_000,
+  expireAt: NOW + 7_200_000,
+  privateJwk: { kty: 'EC', crv: 'P-256', d: 'secret' },
 };
 
 const REGISTERS: Array<{ key: string; value: Uint8Array }> = [
@@ -39,14 +49,20 @@ async function snapshotBytes(o: { registers?: typeof REGISTERS; by?: Sealer } = 
   }
   const chunks: Buffer[] = [];
   const content = { registers: registers(), keyRecords: () => [encodeKeyRecord(record)] };
-  for await (const c of writeSnapshot({ sealer: o.by ?? sealer, info: { clusterId: 'test', mapId: 'map-1', createdAt: NOW, node: 'node-a' }, content, log: silentLogger() })) chunks.push(c);
+  for await (const c of writeSnapshot({
+    sealer: o.by ?? sealer,
+    info: { clusterId: 'test', mapId: 'map-1', createdAt: NOW, node: 'node-a' },
+    content,
+    log: silentLogger(),
+  }))
+    chunks.push(c);
   return Buffer.concat(chunks);
 }
 
 /** The file's frames as raw bytes (length prefix included), after the magic. */
 function framesOf(file: Buffer): Buffer[] {
   const out: Buffer[] = [];
-  for (let at = SNAPSHOT_MAGIC.length; at < file.length;) {
+  for (let at = SNAPSHOT_MAGIC.length; at < file.length; ) {
     const end = at + 4 + file.readUInt32BE(at);
     out.push(file.subarray(at, end));
     at = end;
@@ -85,14 +101,23 @@ async function restore(file: Buffer, o: { into?: ReturnType<typeof memoryTarget>
   async function* body() {
     for (let at = 0; at < file.length; at += size) yield file.subarray(at, at + size);
   }
-  const report = await restoreSnapshot({ body: body(), spoolPath: join(dirs.make(), 'restore.spool'), maxBytes: 1 << 30, sealer: o.by ?? otherNode, target: into.target });
+  const report = await restoreSnapshot({
+    body: body(),
+    spoolPath: join(dirs.make(), 'restore.spool'),
+    maxBytes: 1 << 30,
+    sealer: o.by ?? otherNode,
+    target: into.target,
+  });
   return { report, ...into };
 }
 
 /** The error a restore of `file` fails with, and what it wrote meanwhile. */
 async function refusal(file: Buffer, by?: Sealer) {
   const into = memoryTarget();
-  const err = await restore(file, { into, ...(by ? { by } : {}) }).then(() => undefined, (e: unknown) => e);
+  const err = await restore(file, { into, ...(by ? { by } : {}) }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   return { err, written: into.writes.length + into.keys.length };
 }
 
@@ -110,7 +135,10 @@ describe('snapshot file', () => {
   });
 
   it('keeps what a key already holds: the same value counts as equal, another as conflicting, and nothing is overwritten', async () => {
-    const into = memoryTarget({ 'kv/alpha': Buffer.from('first value'), 'secret/user-1': Buffer.from('another secret') });
+    const into = memoryTarget({
+      'kv/alpha': Buffer.from('first value'),
+      'secret/user-1': Buffer.from('another secret'),
+    });
     const { report, writes } = await restore(await snapshotBytes(), { into });
     expect(report.registers).toEqual({ written: 1, equal: 1, conflicting: 1, skipped: 1 });
     expect(report.conflicts).toEqual(['secret/user-1']);
@@ -170,7 +198,10 @@ describe('snapshot file', () => {
 
   it('refuses a file whose node stopped early, and anything after a trailer', async () => {
     const frames = framesOf(await snapshotBytes());
-    const aborted = [...frames.slice(0, -1), frame({ t: 'x', code: 'ERR_UNAVAILABLE', message: 'members did not answer' })];
+    const aborted = [
+      ...frames.slice(0, -1),
+      frame({ t: 'x', code: 'ERR_UNAVAILABLE', message: 'members did not answer' }),
+    ];
     const trailing = [...frames, frames[1]!];
     for (const file of [aborted, trailing]) {
       const { err, written } = await refusal(fileOf(file));
@@ -185,7 +216,13 @@ describe('snapshot file', () => {
       throw Object.assign(new Error('boom'));
     }
     const chunks: Buffer[] = [];
-    for await (const c of writeSnapshot({ sealer, info: { clusterId: 'test', mapId: 'm', createdAt: NOW, node: 'node-a' }, content: { registers: failing(), keyRecords: () => [] }, log: silentLogger() })) chunks.push(c);
+    for await (const c of writeSnapshot({
+      sealer,
+      info: { clusterId: 'test', mapId: 'm', createdAt: NOW, node: 'node-a' },
+      content: { registers: failing(), keyRecords: () => [] },
+      log: silentLogger(),
+    }))
+      chunks.push(c);
     const frames = framesOf(Buffer.concat(chunks));
     expect(frames).toHaveLength(3);
     const { err } = await refusal(Buffer.concat(chunks));
@@ -213,7 +250,10 @@ describe('snapshot file', () => {
     const file = await snapshotBytes();
     // the cluster holds the file's key but seals with a newer one
     const { err, written } = await refusal(file, new Sealer(rotated, 'node-z', [old]));
-    expect(err).toMatchObject({ code: 'ERR_SNAPSHOT_KEY_MISMATCH', message: expect.stringMatching(/epoch 1; this cluster seals with epoch 2/) });
+    expect(err).toMatchObject({
+      code: 'ERR_SNAPSHOT_KEY_MISMATCH',
+      message: expect.stringMatching(/epoch 1; this cluster seals with epoch 2/),
+    });
     expect(written).toBe(0);
   });
 });

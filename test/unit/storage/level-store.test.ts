@@ -12,7 +12,10 @@ describe('LevelStore', () => {
     const first = new LevelStore(location);
     await first.start();
     try {
-      await expect(new LevelStore(location).start()).rejects.toMatchObject({ code: 'ERR_DATA_DIR', message: expect.stringContaining('locked') });
+      await expect(new LevelStore(location).start()).rejects.toMatchObject({
+        code: 'ERR_DATA_DIR',
+        message: expect.stringContaining('locked'),
+      });
     } finally {
       await first.stop();
     }

@@ -42,13 +42,20 @@ describe('SealedStore', () => {
     await sealed.put('rec/2', Buffer.from('two'));
     await inner.put('rec/3', Buffer.from('garbage'));
     const out: string[] = [];
-    for await (const e of sealed.scan('rec/')) out.push('value' in e ? `${e.key}=${e.value.toString()}` : `${e.key}!${e.error.code}`);
+    for await (const e of sealed.scan('rec/'))
+      out.push('value' in e ? `${e.key}=${e.value.toString()}` : `${e.key}!${e.error.code}`);
     expect(out).toEqual(['rec/1=one', 'rec/2=two', 'rec/3!ERR_RECORD_CORRUPT']);
   });
 
   it('seals every put of a batch', async () => {
     const { inner, sealed } = await setup();
-    await sealed.batch([{ type: 'put', key: 'a', value: Buffer.from('secret-a') }, { type: 'del', key: 'b' }], { sync: true });
+    await sealed.batch(
+      [
+        { type: 'put', key: 'a', value: Buffer.from('secret-a') },
+        { type: 'del', key: 'b' },
+      ],
+      { sync: true },
+    );
     expect(Buffer.from((await inner.get('a'))!).includes(Buffer.from('secret-a'))).toBe(false);
     expect((await sealed.get('a'))!.toString()).toBe('secret-a');
   });

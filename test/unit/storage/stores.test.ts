@@ -8,7 +8,11 @@ import { TempDirs } from '../../helpers/temp-dir.js';
 const dirs = new TempDirs();
 afterAll(() => dirs.cleanup());
 
-storeCompliance('MemoryStore', () => new MemoryStore(), (previous) => previous);
+storeCompliance(
+  'MemoryStore',
+  () => new MemoryStore(),
+  (previous) => previous,
+);
 
 const locations = new WeakMap<object, string>();
 storeCompliance(

@@ -5,7 +5,12 @@ import { AuthThrottle } from '../../../src/tokens/auth-throttle.js';
 describe('auth throttle audit hook', () => {
   it('tells each refused request, and nothing about requests let through', async () => {
     const refused: Array<[string, string | undefined]> = [];
-    const throttle = new AuthThrottle({ perAddress: 1, tarpitMs: 0, sleep: async () => undefined, onRefused: (address, client) => void refused.push([address, client]) });
+    const throttle = new AuthThrottle({
+      perAddress: 1,
+      tarpitMs: 0,
+      sleep: async () => undefined,
+      onRefused: (address, client) => void refused.push([address, client]),
+    });
     await throttle.check('2001:db8:1:2:3::9', 'app');
     expect(refused).toEqual([]);
     await throttle.failed('2001:db8:1:2:3::9', 'app');

@@ -4,15 +4,24 @@ import { isKeymeshError, KeymeshError } from '../../../src/errors.js';
 import { AUTH_TARPIT_MS, AuthThrottle } from '../../../src/tokens/auth-throttle.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { generateClientSecret } from '../../../src/tokens/client-secrets.js';
-import { CLIENT_SECRET_SCRYPT, ClientRegistry, hashClientSecret, parseSecretHash } from '../../../src/tokens/clients.js';
+import {
+  CLIENT_SECRET_SCRYPT,
+  ClientRegistry,
+  hashClientSecret,
+  parseSecretHash,
+} from '../../../src/tokens/clients.js';
 import { SlowHashPool, type ScryptTask } from '../../../src/tokens/slow-hash.js';
 
 const CHEAP = { N: 1024, r: 8, p: 1 };
 const SECRET = 'correct horse battery staple';
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   return isKeymeshError(err) ? `${err.code}: ${err.message}` : undefined;
 }
 
@@ -39,8 +48,15 @@ describe('client secrets', () => {
     // the remembered verification answers the same, and a wrong secret still fails after it
     expect((await auth(basic('app one', 's3cret with spaces & symbols'))).clientId).toBe('app one');
     // a wrong secret, an unknown client, one without a secret and malformed credentials all read the same
-    for (const header of [basic('app one', 'wrong'), basic('nobody', 'x'), basic('keys-only', 'x'), undefined, 'Bearer abc',
-      `Basic ${Buffer.from('no-colon').toString('base64')}`, `Basic ${Buffer.from('%E0%A4%A:x').toString('base64')}`]) {
+    for (const header of [
+      basic('app one', 'wrong'),
+      basic('nobody', 'x'),
+      basic('keys-only', 'x'),
+      undefined,
+      'Bearer abc',
+      `Basic ${Buffer.from('no-colon').toString('base64')}`,
+      `Basic ${Buffer.from('%E0%A4%A:x').toString('base64')}`,
+    ]) {
       expect(await codeOf(auth(header))).toBe('ERR_INVALID_CLIENT: client authentication failed');
     }
   });
@@ -52,7 +68,9 @@ describe('client secrets', () => {
     expect(Buffer.from(secret, 'base64url')).toHaveLength(32);
     const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }]);
     expect((await registry.authenticate(basic('gen', secret), {})).clientId).toBe('gen');
-    expect(await codeOf(registry.authenticate(basic('gen', `${secret}x`), {}))).toBe('ERR_INVALID_CLIENT: client authentication failed');
+    expect(await codeOf(registry.authenticate(basic('gen', `${secret}x`), {}))).toBe(
+      'ERR_INVALID_CLIENT: client authentication failed',
+    );
     expect(() => loadConfig({ raw: { clients: [{ clientId: 'gen', secretHash }] }, env: {} })).not.toThrow();
   });
 
@@ -60,9 +78,13 @@ describe('client secrets', () => {
     const { secret, secretHash } = generateClientSecret();
     const pool = new SlowHashPool({ queueMax: 4 });
     const runs: string[] = [];
-    const counting = { scrypt: async (task: ScryptTask) => (runs.push(`${task.N}`), pool.scrypt(task)) } as unknown as SlowHashPool;
+    const counting = {
+      scrypt: async (task: ScryptTask) => (runs.push(`${task.N}`), pool.scrypt(task)),
+    } as unknown as SlowHashPool;
     try {
-      const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }], { slowHash: counting });
+      const registry = new ClientRegistry([{ clientId: 'gen', secretHash, grants: [], audiences: [] }], {
+        slowHash: counting,
+      });
       await registry.authenticate(basic('gen', secret), {});
       expect(runs).toEqual([]);
       await codeOf(registry.authenticate(basic('gen', 'wrong'), {}));
@@ -77,10 +99,20 @@ describe('client secrets', () => {
     const pool = new SlowHashPool({ threads: 1, queueMax: 1 });
     try {
       const task = { secret: 'x'.repeat(16), salt: new Uint8Array(16), ...CLIENT_SECRET_SCRYPT, keylen: 32 };
-      const outcomes = await Promise.allSettled([pool.scrypt(task), pool.scrypt(task), pool.scrypt(task), pool.scrypt(task)]);
-      const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason as KeymeshError);
+      const outcomes = await Promise.allSettled([
+        pool.scrypt(task),
+        pool.scrypt(task),
+        pool.scrypt(task),
+        pool.scrypt(task),
+      ]);
+      const refused = outcomes
+        .filter((o) => o.status === 'rejected')
+        .map((o) => (o as PromiseRejectedResult).reason as KeymeshError);
       expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(2);
-      expect(refused.map((e) => [e.code, e.retryAfterS])).toEqual([['ERR_OVERLOADED', 1], ['ERR_OVERLOADED', 1]]);
+      expect(refused.map((e) => [e.code, e.retryAfterS])).toEqual([
+        ['ERR_OVERLOADED', 1],
+        ['ERR_OVERLOADED', 1],
+      ]);
     } finally {
       await pool.stop();
     }
@@ -95,7 +127,10 @@ describe('client secrets', () => {
     expect(await attempt('10.0.0.1')).toMatch(/ERR_INVALID_CLIENT/);
     expect(await attempt('10.0.0.1')).toMatch(/ERR_INVALID_CLIENT/);
     // the client id is over its limit: an address that failed is refused before any check, even with the right secret
-    const refused = await registry.authenticate(basic('gen', secret), {}, '10.0.0.1').then(() => undefined, (e: unknown) => e as KeymeshError);
+    const refused = await registry.authenticate(basic('gen', secret), {}, '10.0.0.1').then(
+      () => undefined,
+      (e: unknown) => e as KeymeshError,
+    );
     expect([refused?.code, refused?.retryAfterS]).toEqual(['ERR_TOO_MANY_ATTEMPTS', 60]);
     // a clean address still gets in
     expect((await registry.authenticate(basic('gen', secret), {}, '10.0.0.2')).clientId).toBe('gen');
@@ -112,9 +147,17 @@ describe('client secrets', () => {
 
   it('holds refused answers (tarpit) only up to its cap, then answers them at once', async () => {
     const releases: Array<() => void> = [];
-    const throttle = new AuthThrottle({ perAddress: 1, tarpitMaxHeld: 2, sleep: () => new Promise<void>((r) => releases.push(r)) });
+    const throttle = new AuthThrottle({
+      perAddress: 1,
+      tarpitMaxHeld: 2,
+      sleep: () => new Promise<void>((r) => releases.push(r)),
+    });
     await throttle.failed('10.1.1.1', undefined);
-    const refusals = [throttle.check('10.1.1.1', undefined), throttle.check('10.1.1.1', undefined), throttle.check('10.1.1.1', undefined)].map((p) => p.catch((e: KeymeshError) => e.code));
+    const refusals = [
+      throttle.check('10.1.1.1', undefined),
+      throttle.check('10.1.1.1', undefined),
+      throttle.check('10.1.1.1', undefined),
+    ].map((p) => p.catch((e: KeymeshError) => e.code));
     // the third one is over the cap: refused at once while the first two are still held
     expect(await refusals[2]).toBe('ERR_TOO_MANY_ATTEMPTS');
     await waitFor(() => releases.length === 2, { timeoutMs: 1_000, message: 'two refusals held' });
@@ -128,7 +171,11 @@ describe('client secrets', () => {
     const throttle = new AuthThrottle({ perAddress: 2, perClient: 1, sleep: async () => undefined });
     // the victim's id is over its limit (a wrong secret from elsewhere), and the pool is full when the victim comes
     await throttle.failed('10.9.9.9', 'x');
-    const full = { scrypt: async () => { throw new KeymeshError('ERR_OVERLOADED', 'busy', { retryAfterS: 1 }); } } as unknown as SlowHashPool;
+    const full = {
+      scrypt: async () => {
+        throw new KeymeshError('ERR_OVERLOADED', 'busy', { retryAfterS: 1 });
+      },
+    } as unknown as SlowHashPool;
     const registry = new ClientRegistry([], { slowHash: full, throttle });
     expect(await codeOf(registry.authenticate(basic('x', 'y'), {}, '10.2.2.2'))).toMatch(/ERR_OVERLOADED/);
     // the victim's address is not held to the client id's limit for an attempt that was never checked
@@ -139,15 +186,27 @@ describe('client secrets', () => {
 
   it('refuses two client authentication methods in one request as invalid_request', async () => {
     const registry = new ClientRegistry([]);
-    expect(await codeOf(registry.authenticate(basic('a', 'b'), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'x.y.z' })))
-      .toBe('ERR_INVALID_REQUEST: use one client authentication method, not two');
+    expect(
+      await codeOf(
+        registry.authenticate(basic('a', 'b'), {
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: 'x.y.z',
+        }),
+      ),
+    ).toBe('ERR_INVALID_REQUEST: use one client authentication method, not two');
   });
 });
 
 describe('clients config', () => {
   const load = (clients: unknown) => () => loadConfig({ raw: { clients }, env: {} });
   const hash = 'scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43);
-  const client = (over: Record<string, unknown> = {}) => ({ clientId: 'app', secretHash: hash, grants: ['client_credentials'], audiences: ['https://api.example'], ...over });
+  const client = (over: Record<string, unknown> = {}) => ({
+    clientId: 'app',
+    secretHash: hash,
+    grants: ['client_credentials'],
+    audiences: ['https://api.example'],
+    ...over,
+  });
 
   it('accepts a client and fills delegation', () => {
     expect(load([client()])().clients[0]).toMatchObject({ clientId: 'app', delegation: false });
@@ -155,20 +214,38 @@ describe('clients config', () => {
 
   it('grants nothing by default: a client with no grants, audiences or scopes is valid and gets none', () => {
     expect(load([{ clientId: 'bare', secretHash: hash }])().clients[0]).toEqual({
-      clientId: 'bare', secretHash: hash, grants: [], audiences: [], scopes: [], realms: ['default'], renewable: false, requireDpop: false, delegation: false,
+      clientId: 'bare',
+      secretHash: hash,
+      grants: [],
+      audiences: [],
+      scopes: [],
+      realms: ['default'],
+      renewable: false,
+      requireDpop: false,
+      delegation: false,
     });
   });
 
   it('names the dotted path of each mistake', () => {
-    expect(load([client({ secretHash: 'plaintext' })])).toThrow(/clients\.0\.secretHash: expected the output of "keymesh hash-client-secret"/);
-    expect(load([client({ secretHash: undefined })])).toThrow(/clients\.0: needs secretHash \(client_secret_basic\) or jwksUri/);
+    expect(load([client({ secretHash: 'plaintext' })])).toThrow(
+      /clients\.0\.secretHash: expected the output of "keymesh hash-client-secret"/,
+    );
+    expect(load([client({ secretHash: undefined })])).toThrow(
+      /clients\.0: needs secretHash \(client_secret_basic\) or jwksUri/,
+    );
     expect(load([client(), client()])).toThrow(/clients\.1\.clientId: duplicate clientId "app"/);
     expect(load([client({ jwksUri: 'http://keys.example/jwks' })])).toThrow(/clients\.0\.jwksUri: must be https/);
     expect(load([client({ grants: ['password'] })])).toThrow(/clients\.0\.grants\.0/);
     expect(load([client({ scopes: ['read "x"'] })])).toThrow(/clients\.0\.scopes\.0: a scope is printable ASCII/);
-    expect(load([client({ secretHash: 'scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43) })])).toThrow(/clients\.0\.secretHash: its scrypt cost is out of bounds/);
-    expect(load([client({ realms: ['elsewhere'] })])).toThrow(/clients\.0\.realms\.0: no realm "elsewhere" is configured/);
-    expect(load([client({ claims: { scope: 'admin' } })])).toThrow(/clients\.0\.claims\.scope: is set by the token service/);
+    expect(load([client({ secretHash: 'scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43) })])).toThrow(
+      /clients\.0\.secretHash: its scrypt cost is out of bounds/,
+    );
+    expect(load([client({ realms: ['elsewhere'] })])).toThrow(
+      /clients\.0\.realms\.0: no realm "elsewhere" is configured/,
+    );
+    expect(load([client({ claims: { scope: 'admin' } })])).toThrow(
+      /clients\.0\.claims\.scope: is set by the token service/,
+    );
     expect(load([client({ colour: 'blue' })])).toThrow(/colour/);
   });
 });

@@ -8,7 +8,15 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type Crypt
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isKeymeshError, KeymeshError } from '../../../src/errors.js';
 import {
-  accessTokenHash, bindingMatches, DpopError, DpopNonces, DpopVerifier, isUseDpopNonce, type DpopErrorKind, type DpopRecordOnce, type DpopSecretKey,
+  accessTokenHash,
+  bindingMatches,
+  DpopError,
+  DpopNonces,
+  DpopVerifier,
+  isUseDpopNonce,
+  type DpopErrorKind,
+  type DpopRecordOnce,
+  type DpopSecretKey,
 } from '../../../src/tokens/dpop.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
@@ -20,7 +28,12 @@ const S1: DpopSecretKey = { kid: 's1', key: randomBytes(32) };
 const S2: DpopSecretKey = { kid: 's2', key: randomBytes(32) };
 const POST = { method: 'POST', url: URL_ };
 
-interface TestKey { alg: string; privateKey: CryptoKey; jwk: JWK; privateJwk: JWK }
+interface TestKey {
+  alg: string;
+  privateKey: CryptoKey;
+  jwk: JWK;
+  privateJwk: JWK;
+}
 const keys: Record<string, TestKey> = {};
 let published: DpopSecretKey[];
 let records: Map<string, number>;
@@ -31,7 +44,12 @@ let verifier: DpopVerifier;
 beforeAll(async () => {
   for (const alg of ['ES256', 'EdDSA', 'RS256', 'PS256']) {
     const pair = await generateKeyPair(alg, { extractable: true });
-    keys[alg] = { alg, privateKey: pair.privateKey, jwk: await exportJWK(pair.publicKey), privateJwk: await exportJWK(pair.privateKey) };
+    keys[alg] = {
+      alg,
+      privateKey: pair.privateKey,
+      jwk: await exportJWK(pair.publicKey),
+      privateJwk: await exportJWK(pair.privateKey),
+    };
   }
 });
 
@@ -50,15 +68,26 @@ beforeEach(() => {
 });
 
 /** A proof for POST URL_ now, signed by `key` with its public jwk in the header; overrides and omissions applied. */
-function proof(o: { key?: TestKey; header?: Record<string, unknown>; claims?: Record<string, unknown>; omit?: string[] } = {}): Promise<string> {
+function proof(
+  o: { key?: TestKey; header?: Record<string, unknown>; claims?: Record<string, unknown>; omit?: string[] } = {},
+): Promise<string> {
   const key = o.key ?? keys['ES256']!;
   const claims: Record<string, unknown> = { jti: randomUUID(), htm: 'POST', htu: URL_, iat: nowS(), ...o.claims };
   for (const name of o.omit ?? []) delete claims[name];
-  return new SignJWT(claims).setProtectedHeader({ typ: 'dpop+jwt', alg: key.alg, jwk: key.jwk, ...o.header }).sign(key.privateKey);
+  return new SignJWT(claims)
+    .setProtectedHeader({ typ: 'dpop+jwt', alg: key.alg, jwk: key.jwk, ...o.header })
+    .sign(key.privateKey);
 }
 
-async function refused(pending: Promise<unknown>, message: string | RegExp, kind: DpopErrorKind = 'invalid_dpop_proof'): Promise<void> {
-  const err = await pending.then(() => undefined, (e: unknown) => e);
+async function refused(
+  pending: Promise<unknown>,
+  message: string | RegExp,
+  kind: DpopErrorKind = 'invalid_dpop_proof',
+): Promise<void> {
+  const err = await pending.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(DpopError);
   expect(isKeymeshError(err)).toBe(true);
   expect((err as DpopError).message).toMatch(message);
@@ -68,13 +97,16 @@ async function refused(pending: Promise<unknown>, message: string | RegExp, kind
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 describe('DpopVerifier', () => {
-  it.each(['ES256', 'EdDSA', 'RS256', 'PS256'])('accepts a valid %s proof and returns the thumbprint of its key', async (alg) => {
-    const key = keys[alg]!;
-    const jwt = await proof({ key, claims: { jti: 'j-1' } });
-    const result = await verifier.verify(jwt, POST);
-    expect(result).toEqual({ jkt: await calculateJwkThumbprint(key.jwk, 'sha256'), jti: 'j-1', iat: nowS() });
-    expect([...records.values()]).toEqual([nowS() + 61]);
-  });
+  it.each(['ES256', 'EdDSA', 'RS256', 'PS256'])(
+    'accepts a valid %s proof and returns the thumbprint of its key',
+    async (alg) => {
+      const key = keys[alg]!;
+      const jwt = await proof({ key, claims: { jti: 'j-1' } });
+      const result = await verifier.verify(jwt, POST);
+      expect(result).toEqual({ jkt: await calculateJwkThumbprint(key.jwk, 'sha256'), jti: 'j-1', iat: nowS() });
+      expect([...records.values()]).toEqual([nowS() + 61]);
+    },
+  );
 
   it('refuses a proof whose typ is not dpop+jwt', async () => {
     await refused(verifier.verify(await proof({ header: { typ: 'JWT' } }), POST), 'DPoP proof typ must be dpop+jwt');
@@ -84,53 +116,104 @@ describe('DpopVerifier', () => {
     const unsigned = `${b64({ typ: 'dpop+jwt', alg: 'none', jwk: keys['ES256']!.jwk })}.${b64({ jti: 'x', htm: 'POST', htu: URL_, iat: nowS() })}.`;
     await refused(verifier.verify(unsigned, POST), 'DPoP proof alg is not allowed');
     const hs = await new SignJWT({ jti: 'x', htm: 'POST', htu: URL_, iat: nowS() })
-      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: keys['ES256']!.jwk }).sign(randomBytes(32));
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: keys['ES256']!.jwk })
+      .sign(randomBytes(32));
     await refused(verifier.verify(hs, POST), 'DPoP proof alg is not allowed');
   });
 
   it('refuses a jwk holding private members, or a symmetric one', async () => {
-    await refused(verifier.verify(await proof({ header: { jwk: keys['ES256']!.privateJwk } }), POST), 'DPoP proof jwk holds private key members (d)');
-    await refused(verifier.verify(await proof({ key: keys['RS256'], header: { jwk: keys['RS256']!.privateJwk } }), POST), /private key members \(d, p, q, dp, dq, qi\)/);
-    await refused(verifier.verify(await proof({ header: { jwk: { kty: 'oct', k: 'c2VjcmV0' } } }), POST), 'DPoP proof jwk is a symmetric key');
+    await refused(
+      verifier.verify(await proof({ header: { jwk: keys['ES256']!.privateJwk } }), POST),
+      'DPoP proof jwk holds private key members (d)',
+    );
+    await refused(
+      verifier.verify(await proof({ key: keys['RS256'], header: { jwk: keys['RS256']!.privateJwk } }), POST),
+      /private key members \(d, p, q, dp, dq, qi\)/,
+    );
+    await refused(
+      verifier.verify(await proof({ header: { jwk: { kty: 'oct', k: 'c2VjcmV0' } } }), POST),
+      'DPoP proof jwk is a symmetric key',
+    );
   });
 
   it('refuses RSA keys that would cost more than an ordinary one to verify: a huge exponent or modulus', async () => {
     const rsa = keys['RS256']!;
     const bigE = { ...rsa.jwk, e: Buffer.from(new Uint8Array(64).fill(0xff)).toString('base64url') };
-    await refused(verifier.verify(await proof({ key: rsa, header: { jwk: bigE } }), POST), /RSA keys must have the exponent 65537 and 2048 to 4096 bits/);
+    await refused(
+      verifier.verify(await proof({ key: rsa, header: { jwk: bigE } }), POST),
+      /RSA keys must have the exponent 65537 and 2048 to 4096 bits/,
+    );
     // an 8192-bit modulus (the check comes before any signature is verified, so no such key needs generating)
     const bigN = { ...rsa.jwk, n: Buffer.from(new Uint8Array(1024).fill(0xc3)).toString('base64url') };
-    await refused(verifier.verify(await proof({ key: rsa, header: { jwk: bigN } }), POST), /RSA keys must have the exponent 65537 and 2048 to 4096 bits/);
+    await refused(
+      verifier.verify(await proof({ key: rsa, header: { jwk: bigN } }), POST),
+      /RSA keys must have the exponent 65537 and 2048 to 4096 bits/,
+    );
   });
 
   it('refuses a proof not signed by the key in its jwk', async () => {
     const other = await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey);
-    await refused(verifier.verify(await proof({ header: { jwk: other } }), POST), 'DPoP proof signature does not verify with its ES256 jwk');
-    await refused(verifier.verify(await proof({ header: { jwk: keys['EdDSA']!.jwk } }), POST), 'DPoP proof jwk is not a usable ES256 public key');
+    await refused(
+      verifier.verify(await proof({ header: { jwk: other } }), POST),
+      'DPoP proof signature does not verify with its ES256 jwk',
+    );
+    await refused(
+      verifier.verify(await proof({ header: { jwk: keys['EdDSA']!.jwk } }), POST),
+      'DPoP proof jwk is not a usable ES256 public key',
+    );
   });
 
   it('refuses a proof without a jti, or with one too long', async () => {
     await refused(verifier.verify(await proof({ omit: ['jti'] }), POST), 'DPoP proof has no jti');
-    await refused(verifier.verify(await proof({ claims: { jti: 'x'.repeat(257) } }), POST), 'DPoP proof jti is longer than 256 characters');
+    await refused(
+      verifier.verify(await proof({ claims: { jti: 'x'.repeat(257) } }), POST),
+      'DPoP proof jti is longer than 256 characters',
+    );
   });
 
   it('refuses a proof for another method', async () => {
-    await refused(verifier.verify(await proof({ claims: { htm: 'GET' } }), POST), "DPoP proof htm is not the request's method (POST)");
+    await refused(
+      verifier.verify(await proof({ claims: { htm: 'GET' } }), POST),
+      "DPoP proof htm is not the request's method (POST)",
+    );
   });
 
   it('refuses a proof for another path or host, ignoring query and fragment and the default port', async () => {
-    await refused(verifier.verify(await proof({ claims: { htu: 'https://sts.example/realms/default/revoke' } }), POST),
-      "DPoP proof htu is not this request's URL");
-    await refused(verifier.verify(await proof({ claims: { htu: 'https://evil.example/realms/default/token' } }), POST), "DPoP proof htu is not this request's URL");
-    await refused(verifier.verify(await proof({ claims: { htu: 'http://sts.example/realms/default/token' } }), POST), "DPoP proof htu is not this request's URL");
-    await expect(verifier.verify(await proof({ claims: { htu: `${URL_}?a=1#f` } }), { method: 'POST', url: `${URL_}?b=2` })).resolves.toBeDefined();
-    await expect(verifier.verify(await proof({ claims: { htu: 'HTTPS://STS.Example:443/realms/%64efault/./token' } }), POST)).resolves.toBeDefined();
-    await expect(verifier.verify(await proof({ claims: { htu: URL_ } }), { method: 'POST', url: 'https://sts.example:443/realms/default/token' })).resolves.toBeDefined();
+    await refused(
+      verifier.verify(await proof({ claims: { htu: 'https://sts.example/realms/default/revoke' } }), POST),
+      "DPoP proof htu is not this request's URL",
+    );
+    await refused(
+      verifier.verify(await proof({ claims: { htu: 'https://evil.example/realms/default/token' } }), POST),
+      "DPoP proof htu is not this request's URL",
+    );
+    await refused(
+      verifier.verify(await proof({ claims: { htu: 'http://sts.example/realms/default/token' } }), POST),
+      "DPoP proof htu is not this request's URL",
+    );
+    await expect(
+      verifier.verify(await proof({ claims: { htu: `${URL_}?a=1#f` } }), { method: 'POST', url: `${URL_}?b=2` }),
+    ).resolves.toBeDefined();
+    await expect(
+      verifier.verify(await proof({ claims: { htu: 'HTTPS://STS.Example:443/realms/%64efault/./token' } }), POST),
+    ).resolves.toBeDefined();
+    await expect(
+      verifier.verify(await proof({ claims: { htu: URL_ } }), {
+        method: 'POST',
+        url: 'https://sts.example:443/realms/default/token',
+      }),
+    ).resolves.toBeDefined();
   });
 
   it('refuses a proof issued too long ago or too far ahead, within the window either way it passes', async () => {
-    await refused(verifier.verify(await proof({ claims: { iat: nowS() - 61 } }), POST), 'DPoP proof is too old (iat 61 s ago, at most 60 s allowed)');
-    await refused(verifier.verify(await proof({ claims: { iat: nowS() + 61 } }), POST), 'DPoP proof is from the future (iat 61 s ahead');
+    await refused(
+      verifier.verify(await proof({ claims: { iat: nowS() - 61 } }), POST),
+      'DPoP proof is too old (iat 61 s ago, at most 60 s allowed)',
+    );
+    await refused(
+      verifier.verify(await proof({ claims: { iat: nowS() + 61 } }), POST),
+      'DPoP proof is from the future (iat 61 s ahead',
+    );
     await expect(verifier.verify(await proof({ claims: { iat: nowS() - 60 } }), POST)).resolves.toBeDefined();
     await expect(verifier.verify(await proof({ claims: { iat: nowS() + 60 } }), POST)).resolves.toBeDefined();
     const narrow = new DpopVerifier({ clock, recordOnce, nonces, iatWindowS: 5 });
@@ -140,15 +223,24 @@ describe('DpopVerifier', () => {
   it('needs an ath matching the access token presented with the proof', async () => {
     const request = { ...POST, accessToken: 'the-access-token' };
     await refused(verifier.verify(await proof(), request), 'DPoP proof has no ath, but an access token was presented');
-    await refused(verifier.verify(await proof({ claims: { ath: accessTokenHash('another-token') } }), request), 'DPoP proof ath does not match the access token');
-    await expect(verifier.verify(await proof({ claims: { ath: accessTokenHash('the-access-token') } }), request)).resolves.toBeDefined();
+    await refused(
+      verifier.verify(await proof({ claims: { ath: accessTokenHash('another-token') } }), request),
+      'DPoP proof ath does not match the access token',
+    );
+    await expect(
+      verifier.verify(await proof({ claims: { ath: accessTokenHash('the-access-token') } }), request),
+    ).resolves.toBeDefined();
   });
 
   it('refuses a replayed proof, on this node and on any other sharing the register', async () => {
     const jwt = await proof();
     await verifier.verify(jwt, POST);
     await refused(verifier.verify(jwt, POST), 'DPoP proof was already used');
-    const otherNode = new DpopVerifier({ clock, recordOnce, nonces: new DpopNonces({ secretKeys: () => published, clock }) });
+    const otherNode = new DpopVerifier({
+      clock,
+      recordOnce,
+      nonces: new DpopNonces({ secretKeys: () => published, clock }),
+    });
     await refused(otherNode.verify(jwt, POST), 'DPoP proof was already used');
     expect([...records.keys()][0]).toMatch(/^dpop\/[A-Za-z0-9_-]{43}$/);
   });
@@ -156,7 +248,11 @@ describe('DpopVerifier', () => {
   it('checks a proof without recording it, and records it once when told to', async () => {
     const jwt = await proof({ claims: { jti: 'j-checked' } });
     const checked = await verifier.check(jwt, POST);
-    expect(checked).toMatchObject({ jkt: await calculateJwkThumbprint(keys['ES256']!.jwk, 'sha256'), jti: 'j-checked', iat: nowS() });
+    expect(checked).toMatchObject({
+      jkt: await calculateJwkThumbprint(keys['ES256']!.jwk, 'sha256'),
+      jti: 'j-checked',
+      iat: nowS(),
+    });
     await verifier.check(jwt, POST);
     expect(records.size).toBe(0);
     await checked.record();
@@ -187,24 +283,36 @@ describe('DpopVerifier', () => {
     expect(isUseDpopNonce(await pending.catch((e: unknown) => e))).toBe(true);
   });
 
-  it("accepts a nonce another node issued with the same secret keys", async () => {
+  it('accepts a nonce another node issued with the same secret keys', async () => {
     const otherNode = new DpopNonces({ secretKeys: () => [{ kid: 's1', key: Buffer.from(S1.key) }], clock });
-    await expect(verifier.verify(await proof({ claims: { nonce: otherNode.issue() } }), POST, { requireNonce: true })).resolves.toBeDefined();
+    await expect(
+      verifier.verify(await proof({ claims: { nonce: otherNode.issue() } }), POST, { requireNonce: true }),
+    ).resolves.toBeDefined();
   });
 
   it('refuses a forged nonce', async () => {
     const raw = Buffer.from(nonces.issue(), 'base64url');
     raw[raw.length - 1]! ^= 1;
-    await refused(verifier.verify(await proof({ claims: { nonce: raw.toString('base64url') } }), POST), 'DPoP nonce does not verify (forged or altered)');
+    await refused(
+      verifier.verify(await proof({ claims: { nonce: raw.toString('base64url') } }), POST),
+      'DPoP nonce does not verify (forged or altered)',
+    );
     const foreign = new DpopNonces({ secretKeys: () => [{ kid: 's1', key: randomBytes(32) }], clock });
-    await refused(verifier.verify(await proof({ claims: { nonce: foreign.issue() } }), POST), 'DPoP nonce does not verify');
+    await refused(
+      verifier.verify(await proof({ claims: { nonce: foreign.issue() } }), POST),
+      'DPoP nonce does not verify',
+    );
     await refused(verifier.verify(await proof({ claims: { nonce: 'not a nonce' } }), POST), 'DPoP nonce is malformed');
   });
 
   it('refuses an expired nonce with use_dpop_nonce', async () => {
     const nonce = nonces.issue();
     clock.advance(301_000);
-    await refused(verifier.verify(await proof({ claims: { nonce } }), POST, { requireNonce: true }), 'DPoP nonce expired (issued 301 s ago, lifetime 300 s)', 'use_dpop_nonce');
+    await refused(
+      verifier.verify(await proof({ claims: { nonce } }), POST, { requireNonce: true }),
+      'DPoP nonce expired (issued 301 s ago, lifetime 300 s)',
+      'use_dpop_nonce',
+    );
   });
 
   it('accepts a nonce while its key is still published, and refuses it once the key rotated away', async () => {
@@ -213,7 +321,11 @@ describe('DpopVerifier', () => {
     expect(nonces.check(nonce)).toEqual({ kid: 's1', issuedAtS: nowS() });
     expect(nonces.check(nonces.issue()).kid).toBe('s2');
     published = [S2];
-    await refused(verifier.verify(await proof({ claims: { nonce } }), POST), 'DPoP nonce was issued under a secret key that is no longer published', 'use_dpop_nonce');
+    await refused(
+      verifier.verify(await proof({ claims: { nonce } }), POST),
+      'DPoP nonce was issued under a secret key that is no longer published',
+      'use_dpop_nonce',
+    );
   });
 });
 
@@ -250,7 +362,9 @@ describe('bindingMatches and accessTokenHash', () => {
   });
 
   it('hashes an access token as RFC 9449 §7.1 does', () => {
-    expect(accessTokenHash('Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU')).toBe('fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo');
+    expect(accessTokenHash('Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU')).toBe(
+      'fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo',
+    );
     expect(accessTokenHash('t')).toBe(createHash('sha256').update('t').digest('base64url'));
   });
 });

@@ -25,7 +25,8 @@ const VECTORS = [
     out: '573ee6c45ae51cdae2277e30afeac2b1c7b9b8f4e5e8946e8af5d6a70b71d4ad',
   },
   {
-    secret: '0e8e1eb3114dfc280969e69ff68ad838647728df42fc2e6221ce068ab62c2e8ebc1d49d47831d5767cafdab2936ba83121c2e53ad79517944f840c83bd453d73',
+    secret:
+      '0e8e1eb3114dfc280969e69ff68ad838647728df42fc2e6221ce068ab62c2e8ebc1d49d47831d5767cafdab2936ba83121c2e53ad79517944f840c83bd453d73',
     seed: 'e87314e932ef2bdbd4cb20b205b8cbee3f62c90ed7d7c2688e75e39cb6e17902',
     out: 'e7023d657c825bced338234d41cc0de0123d30f9c880c26b375776663df48ae2edc3ae60978cf96ce42f1085f3c5035c7b0352cc033ac939badb9328d6dbbc89',
   },
@@ -43,16 +44,20 @@ const VECTORS = [
   },
   {
     // an 80-byte secret, longer than the SHA-1 block, so HMAC hashes it first
-    secret: '3f09595123a2101edf2eda644907fb5f395e3c74372209e2df7e8ef5e5fdd63e2bbc1602a04e8b68d25d8261a8e5a8b1b00ecd00f6cfdb9d09239427e5c1b092244f319d84e9c4b3b0396e5c9960eaa9',
+    secret:
+      '3f09595123a2101edf2eda644907fb5f395e3c74372209e2df7e8ef5e5fdd63e2bbc1602a04e8b68d25d8261a8e5a8b1b00ecd00f6cfdb9d09239427e5c1b092244f319d84e9c4b3b0396e5c9960eaa9',
     seed: 'cea790c739ed1d0fbd64d9550622c554',
     out: '33949f2227134b4f6cf661b98809e12e2c5828be7387f17f75f0cfd62f5632d09917d8cc71164331',
   },
 ];
 
 describe('P_SHA1', () => {
-  it.each(VECTORS)('matches OpenSSL TLS1-PRF/SHA1 for a $secret.length-hex-digit secret, $out.length-hex-digit output', (v) => {
-    expect(toHex(pSha1(hex(v.secret), hex(v.seed), v.out.length / 2))).toBe(v.out);
-  });
+  it.each(VECTORS)(
+    'matches OpenSSL TLS1-PRF/SHA1 for a $secret.length-hex-digit secret, $out.length-hex-digit output',
+    (v) => {
+      expect(toHex(pSha1(hex(v.secret), hex(v.seed), v.out.length / 2))).toBe(v.out);
+    },
+  );
 
   it('gives exactly the length asked for', () => {
     const secret = randomBytes(24);
@@ -64,12 +69,15 @@ describe('P_SHA1', () => {
     const secret = randomBytes(32);
     const seed = randomBytes(32);
     const long = pSha1(secret, seed, 200);
-    for (const length of [1, 16, 20, 33, 64, 199]) expect(toHex(pSha1(secret, seed, length))).toBe(toHex(long.subarray(0, length)));
+    for (const length of [1, 16, 20, 33, 64, 199])
+      expect(toHex(pSha1(secret, seed, length))).toBe(toHex(long.subarray(0, length)));
   });
 
   it('refuses a negative, fractional or huge length', () => {
     for (const length of [-1, 1.5, 1025]) {
-      expect(() => pSha1(randomBytes(16), randomBytes(16), length)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }));
+      expect(() => pSha1(randomBytes(16), randomBytes(16), length)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_REQUEST' }),
+      );
     }
   });
 });
@@ -87,21 +95,35 @@ describe('the WS-Trust PSHA1 computed key', () => {
   });
 
   it('has keySize / 8 bytes for every accepted size', () => {
-    for (const bits of [128, 136, 256, 264, 512]) expect(computedKey(randomBytes(32), randomBytes(32), bits)).toHaveLength(bits / 8);
+    for (const bits of [128, 136, 256, 264, 512])
+      expect(computedKey(randomBytes(32), randomBytes(32), bits)).toHaveLength(bits / 8);
   });
 
-  it.each([64, 120, 100, 257, 520, 1024, Number.NaN])('refuses a key size of %s bits, naming the allowed range', (bits) => {
-    expect(() => computedKey(randomBytes(32), randomBytes(32), bits)).toThrow(
-      expect.objectContaining({ name: 'KeymeshError', code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('multiple of 8 from 128 to 512 bits') }),
-    );
-  });
+  it.each([64, 120, 100, 257, 520, 1024, Number.NaN])(
+    'refuses a key size of %s bits, naming the allowed range',
+    (bits) => {
+      expect(() => computedKey(randomBytes(32), randomBytes(32), bits)).toThrow(
+        expect.objectContaining({
+          name: 'KeymeshError',
+          code: 'ERR_INVALID_REQUEST',
+          message: expect.stringContaining('multiple of 8 from 128 to 512 bits'),
+        }),
+      );
+    },
+  );
 
   it('refuses empty client or server entropy', () => {
     expect(() => computedKey(new Uint8Array(0), randomBytes(32), 256)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('client entropy is empty') }),
+      expect.objectContaining({
+        code: 'ERR_INVALID_REQUEST',
+        message: expect.stringContaining('client entropy is empty'),
+      }),
     );
     expect(() => computedKey(randomBytes(32), new Uint8Array(0), 256)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('server entropy is empty') }),
+      expect.objectContaining({
+        code: 'ERR_INVALID_REQUEST',
+        message: expect.stringContaining('server entropy is empty'),
+      }),
     );
   });
 });

@@ -47,8 +47,15 @@ function setup(options: Partial<SctProviderOptions> = {}) {
   const clock = new FakeClock(Date.UTC(2026, 10, 24, 12));
   const store = new MemoryTokenStore(clock);
   const provider = new SecurityContextTokenProvider({ tokenStore: store, clock, ...options });
-  const params = (o: { key?: KeyRequirements; token?: Partial<TokenRequirements>; maxLifetimeS?: number; realm?: string } = {}): TokenProviderParameters => ({
-    stsProperties: { issuer: 'https://sts.example', signingKey: () => Promise.reject(new Error('unused')), maxLifetimeS: o.maxLifetimeS ?? 3600, now: () => clock.now() },
+  const params = (
+    o: { key?: KeyRequirements; token?: Partial<TokenRequirements>; maxLifetimeS?: number; realm?: string } = {},
+  ): TokenProviderParameters => ({
+    stsProperties: {
+      issuer: 'https://sts.example',
+      signingKey: () => Promise.reject(new Error('unused')),
+      maxLifetimeS: o.maxLifetimeS ?? 3600,
+      now: () => clock.now(),
+    },
     principal: { subject: 'alice', clientId: 'client-1' },
     requestedClaims: [],
     claimsManager: new ClaimsManager(),
@@ -64,10 +71,14 @@ function setup(options: Partial<SctProviderOptions> = {}) {
 }
 
 const audienceCaller = (): ValidationCaller => ({
-  clientId: 'rs-1', audiences: [AUDIENCE], popKey: async () => ({ key: pop.publicKey, alg: 'ECDH-ES+A256KW', kid: 'pop-1' }),
+  clientId: 'rs-1',
+  audiences: [AUDIENCE],
+  popKey: async () => ({ key: pop.publicKey, alg: 'ECDH-ES+A256KW', kid: 'pop-1' }),
 });
 const otherCaller = (): ValidationCaller => ({
-  clientId: 'rs-2', audiences: ['https://other.example'], popKey: async () => ({ key: pop.publicKey, alg: 'ECDH-ES+A256KW' }),
+  clientId: 'rs-2',
+  audiences: ['https://other.example'],
+  popKey: async () => ({ key: pop.publicKey, alg: 'ECDH-ES+A256KW' }),
 });
 const hex = (b: Uint8Array | undefined) => Buffer.from(b ?? []).toString('hex');
 
@@ -76,7 +87,13 @@ describe('SecurityContextTokenProvider issuing', () => {
     const { provider, params, nowS } = setup();
     const r = await provider.createToken(params());
     expect(r.token).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(r).toMatchObject({ tokenId: r.token, lifetime: 300, expiresAt: nowS() + 300, keySize: 256, computedKey: false });
+    expect(r).toMatchObject({
+      tokenId: r.token,
+      lifetime: 300,
+      expiresAt: nowS() + 300,
+      keySize: 256,
+      computedKey: false,
+    });
     expect(r.attachedReference).toEqual({ identifier: r.token, valueType: TOKEN_TYPE_SCT_200512 });
     expect(r.unattachedReference).toEqual(r.attachedReference);
   });
@@ -84,10 +101,17 @@ describe('SecurityContextTokenProvider issuing', () => {
   it('caps the lifetime by the request, the realm maximum and notAfter', async () => {
     const { provider, params, nowS } = setup();
     await expect(provider.createToken(params({ token: { lifetimeS: 60 } }))).resolves.toMatchObject({ lifetime: 60 });
-    await expect(provider.createToken(params({ token: { lifetimeS: 9000 } }))).resolves.toMatchObject({ lifetime: 300 });
+    await expect(provider.createToken(params({ token: { lifetimeS: 9000 } }))).resolves.toMatchObject({
+      lifetime: 300,
+    });
     await expect(provider.createToken(params({ maxLifetimeS: 100 }))).resolves.toMatchObject({ lifetime: 100 });
-    await expect(provider.createToken(params({ token: { notAfter: nowS() + 42 } }))).resolves.toMatchObject({ lifetime: 42, expiresAt: nowS() + 42 });
-    await expect(provider.createToken(params({ token: { notAfter: nowS() } }))).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
+    await expect(provider.createToken(params({ token: { notAfter: nowS() + 42 } }))).resolves.toMatchObject({
+      lifetime: 42,
+      expiresAt: nowS() + 42,
+    });
+    await expect(provider.createToken(params({ token: { notAfter: nowS() } }))).rejects.toMatchObject({
+      code: 'ERR_INVALID_REQUEST',
+    });
   });
 
   it('stores a versioned record under sct/<sha256 of the identifier> that expires with the token', async () => {
@@ -96,7 +120,17 @@ describe('SecurityContextTokenProvider issuing', () => {
     const id = `sct/${createHash('sha256').update(r.token).digest('base64url')}`;
     const entry = store.entries.get(id);
     expect(entry?.expiresAt).toBe(r.expiresAt);
-    expect(unpack(entry!.value)).toMatchObject({ v: 1, id: r.token, realm: REALM, keySize: 256, audience: AUDIENCE, clientId: 'client-1', subject: 'alice', expiresAt: r.expiresAt, computed: false });
+    expect(unpack(entry!.value)).toMatchObject({
+      v: 1,
+      id: r.token,
+      realm: REALM,
+      keySize: 256,
+      audience: AUDIENCE,
+      clientId: 'client-1',
+      subject: 'alice',
+      expiresAt: r.expiresAt,
+      computed: false,
+    });
   });
 
   it('makes the key from server entropy alone when the client sends none, and returns that entropy', async () => {
@@ -142,33 +176,50 @@ describe('SecurityContextTokenProvider issuing', () => {
   it.each([64, 520, 100])('refuses a %s-bit key, naming the allowed range', async (keySize) => {
     const { provider, params } = setup();
     await expect(provider.createToken(params({ key: { keySize } }))).rejects.toMatchObject({
-      name: 'KeymeshError', code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('multiple of 8 from 128 to 512 bits'),
+      name: 'KeymeshError',
+      code: 'ERR_INVALID_REQUEST',
+      message: expect.stringContaining('multiple of 8 from 128 to 512 bits'),
     });
   });
 
   it('refuses a misconfigured default key size or lifetime', () => {
     const { store } = setup();
-    expect(() => new SecurityContextTokenProvider({ tokenStore: store, keySizeBits: 64 })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
-    expect(() => new SecurityContextTokenProvider({ tokenStore: store, lifetimeS: 0 })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(() => new SecurityContextTokenProvider({ tokenStore: store, keySizeBits: 64 })).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
+    );
+    expect(() => new SecurityContextTokenProvider({ tokenStore: store, lifetimeS: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
+    );
   });
 
   it.each([0, 15, 65])('refuses %s bytes of client entropy', async (size) => {
     const { provider, params } = setup();
     await expect(provider.createToken(params({ key: { clientEntropy: randomBytes(size) } }))).rejects.toMatchObject({
-      code: 'ERR_INVALID_REQUEST', message: expect.stringContaining('16 to 64 bytes'),
+      code: 'ERR_INVALID_REQUEST',
+      message: expect.stringContaining('16 to 64 bytes'),
     });
   });
 
   it('refuses an unknown computed-key algorithm', async () => {
     const { provider, params } = setup();
-    const key = { clientEntropy: randomBytes(32), computedKeyAlgorithm: 'http://schemas.xmlsoap.org/ws/2005/02/trust/CK/PSHA2' };
-    await expect(provider.createToken(params({ key }))).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST', message: expect.stringContaining(COMPUTED_KEY_PSHA1) });
+    const key = {
+      clientEntropy: randomBytes(32),
+      computedKeyAlgorithm: 'http://schemas.xmlsoap.org/ws/2005/02/trust/CK/PSHA2',
+    };
+    await expect(provider.createToken(params({ key }))).rejects.toMatchObject({
+      code: 'ERR_INVALID_REQUEST',
+      message: expect.stringContaining(COMPUTED_KEY_PSHA1),
+    });
   });
 
   it('refuses to issue a type or in a realm it does not serve', async () => {
     const { provider, params } = setup({ realms: ['dc1'] });
-    await expect(provider.createToken(params({ realm: REALM }))).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_TOKEN_TYPE' });
-    await expect(provider.createToken(params({ realm: 'dc1', token: { tokenType: TOKEN_TYPE_JWT } }))).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_TOKEN_TYPE' });
+    await expect(provider.createToken(params({ realm: REALM }))).rejects.toMatchObject({
+      code: 'ERR_UNSUPPORTED_TOKEN_TYPE',
+    });
+    await expect(
+      provider.createToken(params({ realm: 'dc1', token: { tokenType: TOKEN_TYPE_JWT } })),
+    ).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_TOKEN_TYPE' });
   });
 });
 
@@ -177,7 +228,16 @@ describe('SecurityContextTokenProvider validation', () => {
     const { provider, params, nowS } = setup();
     const r = await provider.createToken(params());
     const v = await provider.validateToken(r.token, TOKEN_TYPE_SCT_2005, REALM, audienceCaller());
-    expect(v).toMatchObject({ active: true, claims: { sub: 'alice', client_id: 'client-1', aud: AUDIENCE, exp: nowS() + 300, token_type: TOKEN_TYPE_SCT_2005 } });
+    expect(v).toMatchObject({
+      active: true,
+      claims: {
+        sub: 'alice',
+        client_id: 'client-1',
+        aud: AUDIENCE,
+        exp: nowS() + 300,
+        token_type: TOKEN_TYPE_SCT_2005,
+      },
+    });
     const { plaintext, protectedHeader } = await compactDecrypt(v.keyJwe!, pop.privateKey);
     expect(protectedHeader).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: 'pop-1' });
     expect(hex(plaintext)).toBe(hex(r.entropy));
@@ -200,17 +260,32 @@ describe('SecurityContextTokenProvider validation', () => {
     const { provider, params, clock } = setup();
     const r = await provider.createToken(params());
     clock.advance(299_000);
-    await expect(provider.validateToken(r.token, TOKEN_TYPE_SCT_200512, REALM, audienceCaller())).resolves.toMatchObject({ active: true });
+    await expect(
+      provider.validateToken(r.token, TOKEN_TYPE_SCT_200512, REALM, audienceCaller()),
+    ).resolves.toMatchObject({ active: true });
     clock.advance(1_000);
-    await expect(provider.validateToken(r.token, TOKEN_TYPE_SCT_200512, REALM, audienceCaller())).resolves.toEqual({ active: false });
+    await expect(provider.validateToken(r.token, TOKEN_TYPE_SCT_200512, REALM, audienceCaller())).resolves.toEqual({
+      active: false,
+    });
   });
 
   it('reports a token of another realm, an unknown token or another type inactive', async () => {
     const { provider, params } = setup();
     const r = await provider.createToken(params());
-    await expect(provider.validateToken(r.token, TOKEN_TYPE_SCT_200512, 'dc9', audienceCaller())).resolves.toEqual({ active: false });
-    await expect(provider.validateToken('urn:uuid:00000000-0000-4000-8000-000000000000', TOKEN_TYPE_SCT_200512, REALM, audienceCaller())).resolves.toEqual({ active: false });
-    await expect(provider.validateToken(r.token, TOKEN_TYPE_JWT, REALM, audienceCaller())).resolves.toEqual({ active: false });
+    await expect(provider.validateToken(r.token, TOKEN_TYPE_SCT_200512, 'dc9', audienceCaller())).resolves.toEqual({
+      active: false,
+    });
+    await expect(
+      provider.validateToken(
+        'urn:uuid:00000000-0000-4000-8000-000000000000',
+        TOKEN_TYPE_SCT_200512,
+        REALM,
+        audienceCaller(),
+      ),
+    ).resolves.toEqual({ active: false });
+    await expect(provider.validateToken(r.token, TOKEN_TYPE_JWT, REALM, audienceCaller())).resolves.toEqual({
+      active: false,
+    });
   });
 
   it('handles both SCT token types, in the realms it serves, and not JWTs', () => {
