@@ -19,6 +19,8 @@ const PARTS = [
   ['silent', 'Silent replica: register latency with one replica silently dropping requests'],
   ['expired', 'Expired records: size, memory and start time after 100,000 expired replay records'],
   ['snapshot', 'Snapshot and restore: times for 10,000 secrets on 3 nodes'],
+  ['rotation', 'Management-key rotation: each step and the probe latency through the re-seal'],
+  ['audit', 'Audit cost: secret-server exchanges with and without an audit log'],
   ['registrations', 'Registrations: a change honoured on every node of 5, and during a partition'],
 ] as const;
 

@@ -473,7 +473,7 @@ export async function runSilentBenchmark(
         { timeoutMs: SERVING_TIMEOUT_MS, pollMs: POLL_MS },
       );
       const startToServingMs = performance.now() - spawnedAt;
-      const { placement, nodeIds, peerIds } = await stableMap(cluster, settings.replicationFactor);
+      const { placement } = await stableMap(cluster, settings.replicationFactor);
       log(
         `  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1 (map epoch ${placement.map.epoch}); creating ${settings.poolKeys} keys for the reads`,
       );

@@ -401,7 +401,9 @@ async function measureIntrospection(
         target(`introspect-${n.name}`, `${cluster.url(i)}/introspect`, app, [['token', token]], pids[i]!),
       ),
       log,
-      (i) => pids.forEach((pid, k) => cpu.pin(pid, k === i ? SERVER_CPU : LOAD_CPU)),
+      (i) => {
+        for (const [k, pid] of pids.entries()) cpu.pin(pid, k === i ? SERVER_CPU : LOAD_CPU);
+      },
     );
     const nodes: IntrospectionNode[] = results.map((result, i) => ({
       name: cluster.nodes[i]!.name,

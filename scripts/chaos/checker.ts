@@ -432,7 +432,8 @@ function checkExits(history: readonly HistoryEvent[]): Violation[] {
 function countOutcomes(ops: readonly Op[]): Record<string, OutcomeCounts> {
   const counts: Record<string, OutcomeCounts> = {};
   for (const op of ops) {
-    const count = (counts[op.kind] ??= { ok: 0, fail: 0, unknown: 0, pending: 0 });
+    counts[op.kind] ??= { ok: 0, fail: 0, unknown: 0, pending: 0 };
+    const count = counts[op.kind]!;
     count[op.outcome] += 1;
   }
   return counts;

@@ -7,7 +7,7 @@
  * chaos profile, with key and token lifetimes of seconds so that rotations, expiries and revocations all happen
  * within a run.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';

@@ -166,7 +166,10 @@ export class Workload {
     const total = CLIENT_OPS.reduce((sum, [, w]) => sum + w, 0);
     while (!this.#stopped) {
       let draw = random.int(total);
-      const op = CLIENT_OPS.find(([, w]) => (draw -= w) < 0)![0];
+      const op = CLIENT_OPS.find(([, w]) => {
+        draw -= w;
+        return draw < 0;
+      })![0];
       await this.#clientOp(process, op, random);
       await sleep(random.between(...THINK_MS));
     }
@@ -199,13 +202,10 @@ export class Workload {
       case 'revoke': {
         const issued = this.#tokens.length > 0 ? random.pick(this.#tokens) : undefined;
         if (issued)
-          await this.#recorder.run(
-            process,
-            'revoke',
-            this.#name(i),
-            { jti: issued.jti },
-            async () => (await this.#post(i, '/revoke', { token: issued.token }), {}),
-          );
+          await this.#recorder.run(process, 'revoke', this.#name(i), { jti: issued.jti }, async () => {
+            await this.#post(i, '/revoke', { token: issued.token });
+            return {};
+          });
         return;
       }
       default:
@@ -283,13 +283,10 @@ export class Workload {
       if (Date.now() < nextRevoke || !recent) continue;
       nextRevoke = Date.now() + KEY_REVOKE_EVERY_MS;
       const j = random.int(this.#nodes.nodes.length);
-      await this.#recorder.run(
-        'operator',
-        'key-revoke',
-        this.#name(j),
-        { rotatedKid: recent.kid },
-        async () => (await this.#admin(j, `/v1/keys/${recent.kid}/revoke`, {}), {}),
-      );
+      await this.#recorder.run('operator', 'key-revoke', this.#name(j), { rotatedKid: recent.kid }, async () => {
+        await this.#admin(j, `/v1/keys/${recent.kid}/revoke`, {});
+        return {};
+      });
     }
   }
 

@@ -103,8 +103,7 @@ export async function verifyAuditFiles(files: readonly string[]): Promise<Verify
     let rest = Buffer.alloc(0);
     for await (const chunk of createReadStream(file)) {
       let data = Buffer.concat([rest, chunk as Buffer]);
-      let nl: number;
-      while ((nl = data.indexOf(0x0a)) >= 0) {
+      for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a)) {
         if (!verifier.line(data.subarray(0, nl).toString('utf8'))) return verifier.result();
         data = data.subarray(nl + 1);
       }

@@ -188,13 +188,14 @@ export class Cluster implements Startable {
     const { multiaddr } = await import('@multiformats/multiaddr');
     const privateKey = await loadPeerIdentity(store);
     this.#proofs = new OwnGenerationProofs({ privateKey, clusterId: config.clusterId, nodeId: this.#o.nodeId });
+    this.#network = new ClusterNetwork({
+      keys: this.#o.managementKeys(),
+      clusterId: config.clusterId,
+      log: log.child({ component: 'p2p' }),
+    });
     const host = await createHost({
       privateKey,
-      network: (this.#network = new ClusterNetwork({
-        keys: this.#o.managementKeys(),
-        clusterId: config.clusterId,
-        log: log.child({ component: 'p2p' }),
-      })),
+      network: this.#network,
       listen: config.p2p,
       isBanned: (peer) => this.#penalties.isBanned(peer) || (this.#o.isBlocked?.(peer) ?? false),
       log: log.child({ component: 'p2p' }),

@@ -65,7 +65,7 @@ export function encodeOffer(epochs: readonly number[]): Uint8Array {
   const offer = Buffer.alloc(OFFER_BYTES);
   offer.set(OFFER_MAGIC, 0);
   offer[OFFER_MAGIC.length] = listed.length;
-  listed.forEach((e, i) => offer.writeUInt32BE(e, OFFER_MAGIC.length + 1 + 4 * i));
+  for (const [i, e] of listed.entries()) offer.writeUInt32BE(e, OFFER_MAGIC.length + 1 + 4 * i);
   return offer;
 }
 

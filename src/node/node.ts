@@ -341,19 +341,17 @@ export class KeymeshNode implements Startable {
       // a node that stopped in the middle of a re-seal finishes it
       heldKeys.resume();
       this.#started.push({ start: async () => undefined, stop: () => agreement.stop() });
-      log
-        .child({ component: 'node' })
-        .info(
-          {
-            nodeId: identity.nodeId,
-            url: this.#http.url,
-            peerId: cluster.peerId,
-            p2p: cluster.listenAddrs,
-            keys: keyring.list().length,
-            newDataDir: identity.created,
-          },
-          'node ready',
-        );
+      log.child({ component: 'node' }).info(
+        {
+          nodeId: identity.nodeId,
+          url: this.#http.url,
+          peerId: cluster.peerId,
+          p2p: cluster.listenAddrs,
+          keys: keyring.list().length,
+          newDataDir: identity.created,
+        },
+        'node ready',
+      );
     } catch (err) {
       await this.stop();
       throw err;

@@ -5,7 +5,7 @@
  * wrong. Every registration belongs to one realm (the default realm unless named) and is named by its id within its
  * kind and realm.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { DEFAULT_REALM } from '../config/defaults.js';
 import { clientSchema, operatorTokenSchema, resourceServerSchema, trustedIssuerSchema } from '../config/schema.js';
 import { KeymeshError } from '../errors.js';

@@ -149,7 +149,7 @@ export async function userSecret(
   if (isTombstone(value)) throw new KeymeshError('ERR_SECRET_ERASED', "this user's secret was erased");
   const secret =
     value && o.sealer ? openRegisterValue(o.sealer, key, value, (v) => v.byteLength === LEGACY_SECRET_BYTES) : value;
-  if (!secret || secret.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
+  if (secret?.byteLength !== 32) throw new KeymeshError('ERR_INTERNAL', 'the register returned no secret');
   return secret;
 }
 

@@ -93,6 +93,7 @@ export async function* walkRegisters(o: WalkOptions): AsyncGenerator<{ key: stri
     const open = cursors.filter((c) => !c.done);
     if (open.length === 0 && cursors.every((c) => c.items.length === 0)) return;
     // keys up to the least far member's position are seen from every member that holds them
+    // biome-ignore lint/complexity/useMathMinMax: the positions are strings (register keys), which Math.min cannot compare
     const bound = open.length === 0 ? undefined : open.map((c) => c.after!).reduce((a, b) => (a < b ? a : b));
     const ready = new Map<string, Array<{ nodeId: string; value?: Uint8Array }>>();
     for (const c of cursors) {

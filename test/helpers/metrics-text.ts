@@ -33,7 +33,7 @@ export function samplesOf(text: string, name: string, labels: Record<string, str
 }
 
 /** The sum of the samples named `name` whose labels include `labels` (0 when there is none). */
-export function valueOf(text: string, name: string, labels: Record<string, string> = {}): number {
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
   return samplesOf(text, name, labels).reduce((sum, s) => sum + s.value, 0);
 }
 

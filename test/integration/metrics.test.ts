@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/cluster.js';
-import { valueOf } from '../helpers/metrics-text.js';
+import { metricValue } from '../helpers/metrics-text.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -37,20 +37,20 @@ describe('metrics across node processes', () => {
     expect(first.status).toBe(200);
     expect(first.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(
-      valueOf(first.body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'ok' }),
+      metricValue(first.body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'ok' }),
     ).toBeGreaterThanOrEqual(1);
     expect(
-      valueOf(first.body, 'keymesh_register_operation_duration_seconds_count', {
+      metricValue(first.body, 'keymesh_register_operation_duration_seconds_count', {
         operation: 'get-or-create',
         outcome: 'ok',
       }),
     ).toBeGreaterThanOrEqual(1);
-    expect(valueOf(first.body, 'keymesh_gossip_messages_total', { direction: 'in' })).toBeGreaterThan(0);
+    expect(metricValue(first.body, 'keymesh_gossip_messages_total', { direction: 'in' })).toBeGreaterThan(0);
     expect(
-      valueOf(first.body, 'keymesh_gossip_messages_total', { topic: 'members', direction: 'out' }),
+      metricValue(first.body, 'keymesh_gossip_messages_total', { topic: 'members', direction: 'out' }),
     ).toBeGreaterThan(0);
     expect(
-      valueOf(first.body, 'keymesh_http_request_duration_seconds_count', {
+      metricValue(first.body, 'keymesh_http_request_duration_seconds_count', {
         route: '/v1/registers/:key',
         method: 'PUT',
         status_class: '2xx',
@@ -63,13 +63,13 @@ describe('metrics across node processes', () => {
       async () => {
         last = (await scrape(cluster, 0)).body;
         return (
-          valueOf(last, 'keymesh_members', { state: 'alive' }) === 3 &&
-          valueOf(last, 'keymesh_keyset_digests_agree') === 1
+          metricValue(last, 'keymesh_members', { state: 'alive' }) === 3 &&
+          metricValue(last, 'keymesh_keyset_digests_agree') === 1
         );
       },
       { timeoutMs: 10_000, intervalMs: 100, message: 'node 1 sees three alive members with one key set' },
     );
-    expect(valueOf(last, 'keymesh_members', { state: 'dead' })).toBe(0);
-    expect(valueOf(last, 'keymesh_keys', { realm: 'default', use: 'sig', state: 'active' })).toBe(1);
+    expect(metricValue(last, 'keymesh_members', { state: 'dead' })).toBe(0);
+    expect(metricValue(last, 'keymesh_keys', { realm: 'default', use: 'sig', state: 'active' })).toBe(1);
   });
 });

@@ -21,7 +21,7 @@ import { FAST_CLUSTER_CONFIG, TestCluster } from '../helpers/cluster.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
-import { valueOf } from '../helpers/metrics-text.js';
+import { metricValue } from '../helpers/metrics-text.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { SecretClient } from '../../src/client/secret-client.js';
 
@@ -100,7 +100,7 @@ async function clusterTotal(cluster: TestCluster, metric: string): Promise<numbe
       (await fetch(`${cluster.url(i)}/metrics`, { signal: AbortSignal.timeout(10_000) })).text(),
     ),
   );
-  return bodies.reduce((sum, body) => sum + valueOf(body, metric), 0);
+  return bodies.reduce((sum, body) => sum + metricValue(body, metric), 0);
 }
 
 async function exchange(

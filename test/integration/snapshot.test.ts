@@ -56,7 +56,7 @@ async function inBatches<T>(n: number, width: number, op: (i: number) => Promise
   return out;
 }
 
-const valueOf = (i: number) => `value ${i} ${'x'.repeat(i % 50)}`;
+const numberedValue = (i: number) => `value ${i} ${'x'.repeat(i % 50)}`;
 
 /** `op` again while the node sheds load (503 overloaded): the test machine has two cores for three nodes. */
 async function unshed<T extends { status: number }>(op: () => Promise<T>): Promise<T> {
@@ -81,7 +81,9 @@ describe('snapshot and restore', () => {
   it("restores 1,000 users' secrets byte for byte, operator values and the key records into a wiped cluster with the same management key", async () => {
     const cluster = await TestCluster.create(3, dirs, config());
     await startThree(cluster, 'the first cluster');
-    const puts = await inBatches(VALUES, 10, (i) => unshed(() => cluster.getOrCreate(i % 3, `v-${i}`, valueOf(i))));
+    const puts = await inBatches(VALUES, 10, (i) =>
+      unshed(() => cluster.getOrCreate(i % 3, `v-${i}`, numberedValue(i))),
+    );
     expect(puts.filter((p) => p.status !== 200)).toEqual([]);
     const secrets = await inBatches(USERS, WIDTH, (u) => secretOf(cluster, u % 3, `user-${u}`));
     expect(secrets.filter((s) => s.length !== 64)).toEqual([]);
@@ -134,9 +136,9 @@ describe('snapshot and restore', () => {
       i,
       read: await unshed(() => cluster.read(i % 3, `v-${i}`)),
     }));
-    expect(reads.filter(({ i, read }) => read.status !== 200 || read.value !== valueOf(i)).map(({ i }) => i)).toEqual(
-      [],
-    );
+    expect(
+      reads.filter(({ i, read }) => read.status !== 200 || read.value !== numberedValue(i)).map(({ i }) => i),
+    ).toEqual([]);
     expect(await inBatches(USERS, WIDTH, (u) => secretOf(cluster, (u + 1) % 3, `user-${u}`))).toEqual(secrets);
     for (const i of [0, 1, 2]) {
       await waitFor(

@@ -109,11 +109,13 @@ ${CONTENT_ENC_ALGS.join(', ')}.`;
 export function renderConfiguration(): string {
   const rows = configOptions().map(configRow);
   const sources = 'src/config/schema.ts, src/config/defaults.ts and src/config/descriptions.ts';
-  return (
-    [banner(sources), CONFIG_INTRO, PLACEHOLDERS, table(['key', 'default', 'description'], rows), configNotes()].join(
-      '\n\n',
-    ) + '\n'
-  );
+  return `${[
+    banner(sources),
+    CONFIG_INTRO,
+    PLACEHOLDERS,
+    table(['key', 'default', 'description'], rows),
+    configNotes(),
+  ].join('\n\n')}\n`;
 }
 
 const ERRORS_INTRO = `# Errors

@@ -13,6 +13,7 @@ const printable = (max: number) =>
     .string()
     .min(1)
     .max(max)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: it names the control characters in order to refuse them
     .regex(/^[^\u0000-\u001f\u007f]+$/, 'must be printable text (no control characters)');
 
 const eraseBody = z.strictObject({ issuer: printable(512), subject: printable(1024), force: z.boolean().optional() });

@@ -139,7 +139,7 @@ describe('keymeshAuth', () => {
 
   it('answers 401 for another scheme, a forged token and a token for another audience', async () => {
     const base = await app({ audience: 'https://orders.test' });
-    const forged = (await sign({ sub: 'alice', client_id: 'web', aud: 'https://orders.test' })).slice(0, -4) + 'AAAA';
+    const forged = `${(await sign({ sub: 'alice', client_id: 'web', aud: 'https://orders.test' })).slice(0, -4)}AAAA`;
     const other = await sign({ sub: 'alice', client_id: 'web', aud: 'https://elsewhere.test' });
     for (const authorization of ['Basic b3JkZXJzOng=', `Bearer ${forged}`, `Bearer ${other}`]) {
       const res = await fetch(base, { headers: { authorization } });

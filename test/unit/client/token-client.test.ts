@@ -59,8 +59,10 @@ class FakeNode {
       const answer = (status: number, body: unknown) =>
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       if (this.mode === 'unavailable') return answer(503, { error: 'temporarily_unavailable' });
-      if (req.method === 'GET' && req.url === '/.well-known/jwks.json')
-        return ((this.jwksFetches += 1), answer(200, keys.jwks()));
+      if (req.method === 'GET' && req.url === '/.well-known/jwks.json') {
+        this.jwksFetches += 1;
+        return answer(200, keys.jwks());
+      }
       let text = '';
       req.on('data', (c: Buffer) => (text += c.toString()));
       req.on('end', () => {
@@ -238,7 +240,10 @@ describe('KeymeshTokenClient calls', () => {
         }),
     ).toThrow(/must be an https URL/);
     let followed = 0;
-    const target = createServer((_req, res) => ((followed += 1), res.end('{}')));
+    const target = createServer((_req, res) => {
+      followed += 1;
+      res.end('{}');
+    });
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
     const redirecting = createServer((_req, res) =>
       res.writeHead(307, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}/token` }).end(),

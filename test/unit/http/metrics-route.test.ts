@@ -7,7 +7,7 @@ import { buildHttpApp } from '../../../src/http/server.js';
 import { silentLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics/metrics.js';
 import { makeKeyring } from '../../helpers/keyring.js';
-import { samplesOf, valueOf } from '../../helpers/metrics-text.js';
+import { samplesOf, metricValue } from '../../helpers/metrics-text.js';
 
 const ADMIN = 'operator-token-that-must-never-show';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -52,7 +52,7 @@ describe('GET /metrics', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4; charset=utf-8/);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.body).toContain('# TYPE keymesh_keys gauge');
-    expect(valueOf(res.body, 'keymesh_keys', { realm: 'default', use: 'sig', state: 'active' })).toBe(1);
+    expect(metricValue(res.body, 'keymesh_keys', { realm: 'default', use: 'sig', state: 'active' })).toBe(1);
   });
 
   it('times earlier requests by route pattern, method and status class, never by raw URL', async () => {
@@ -63,14 +63,14 @@ describe('GET /metrics', () => {
     await app.inject('/no/such/route-raw-path');
     const body = (await app.inject('/metrics')).body;
     const histogram = 'keymesh_http_request_duration_seconds_count';
-    expect(valueOf(body, histogram, { route: '/healthz', method: 'GET', status_class: '2xx' })).toBe(1);
-    expect(valueOf(body, histogram, { route: '/v1/keys', method: 'GET', status_class: '4xx' })).toBe(1);
-    expect(valueOf(body, histogram, { route: '/v1/keys', method: 'GET', status_class: '2xx' })).toBe(1);
-    expect(valueOf(body, histogram, { route: 'unmatched', method: 'GET', status_class: '4xx' })).toBe(1);
+    expect(metricValue(body, histogram, { route: '/healthz', method: 'GET', status_class: '2xx' })).toBe(1);
+    expect(metricValue(body, histogram, { route: '/v1/keys', method: 'GET', status_class: '4xx' })).toBe(1);
+    expect(metricValue(body, histogram, { route: '/v1/keys', method: 'GET', status_class: '2xx' })).toBe(1);
+    expect(metricValue(body, histogram, { route: 'unmatched', method: 'GET', status_class: '4xx' })).toBe(1);
     expect(body).not.toContain('raw-query-value');
     expect(body).not.toContain('route-raw-path');
     // the second scrape sees the first
-    expect(valueOf((await app.inject('/metrics')).body, histogram, { route: '/metrics' })).toBe(1);
+    expect(metricValue((await app.inject('/metrics')).body, histogram, { route: '/metrics' })).toBe(1);
   });
 
   it('counts token-service and secret-server requests by outcome', async () => {
@@ -81,12 +81,12 @@ describe('GET /metrics', () => {
     const body = (await app.inject('/metrics')).body;
     // this app runs without either service: each request ends 503 temporarily_unavailable
     expect(
-      valueOf(body, 'keymesh_token_requests_total', { endpoint: 'token', outcome: 'temporarily_unavailable' }),
+      metricValue(body, 'keymesh_token_requests_total', { endpoint: 'token', outcome: 'temporarily_unavailable' }),
     ).toBe(1);
     expect(
-      valueOf(body, 'keymesh_token_requests_total', { endpoint: 'introspect', outcome: 'temporarily_unavailable' }),
+      metricValue(body, 'keymesh_token_requests_total', { endpoint: 'introspect', outcome: 'temporarily_unavailable' }),
     ).toBe(1);
-    expect(valueOf(body, 'keymesh_secret_server_requests_total', { outcome: 'temporarily_unavailable' })).toBe(1);
+    expect(metricValue(body, 'keymesh_secret_server_requests_total', { outcome: 'temporarily_unavailable' })).toBe(1);
   });
 
   it('shows nothing secret: no kid, key material, token or digest', async () => {
@@ -114,7 +114,7 @@ describe('GET /metrics', () => {
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     for (const path of ['/pop', '/.well-known/jwks.json']) expect((await fetch(`${base}${path}`)).status).toBe(200);
     const body = await (await fetch(`${base}/metrics`)).text();
-    expect(valueOf(body, 'keymesh_http_fast_path_responses_total')).toBe(2);
+    expect(metricValue(body, 'keymesh_http_fast_path_responses_total')).toBe(2);
     expect(samplesOf(body, 'keymesh_http_request_duration_seconds_count', { route: '/pop' })).toHaveLength(0);
   });
 });

@@ -188,7 +188,7 @@ describe('the registration routes', () => {
       clientSecret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
     expect(created.etag).toBe(`"${log.version}"`);
-    const hash = (log.get('client', 'default', 'app')?.record as { secretHash: string }).secretHash;
+    const hash = (log.get('client', 'default', 'app')!.record as { secretHash: string }).secretHash;
 
     const changed = await call('PUT', APP, {
       token: ALICE,
@@ -202,7 +202,7 @@ describe('the registration routes', () => {
     const rotated = await call('POST', `${APP}/secret`, { token: ALICE, payload: { keepPrevious: true } });
     expect(rotated.status).toBe(200);
     expect(rotated.body).toMatchObject({ record: { secrets: 2 }, clientSecret: expect.any(String) });
-    expect((log.get('client', 'default', 'app')?.record as { secretHashes: string[] }).secretHashes[1]).toBe(hash);
+    expect((log.get('client', 'default', 'app')!.record as { secretHashes: string[] }).secretHashes[1]).toBe(hash);
     const appVersion = log.version;
 
     expect(

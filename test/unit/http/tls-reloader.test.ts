@@ -29,13 +29,9 @@ function setup(options: { watch?: boolean; now?: () => number } = {}) {
   const reported: string[] = [];
   const lines: Array<Record<string, unknown>> = [];
   const out = new PassThrough();
-  out.on('data', (chunk: Buffer) =>
-    chunk
-      .toString()
-      .split('\n')
-      .filter(Boolean)
-      .forEach((l) => lines.push(JSON.parse(l) as Record<string, unknown>)),
-  );
+  out.on('data', (chunk: Buffer) => {
+    for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+  });
   const now = options.now ?? (() => Date.now());
   const reloader = new TlsReloader({
     files: served,

@@ -12,7 +12,7 @@ import { Metrics } from '../../../src/metrics/metrics.js';
 import { Agreement } from '../../../src/replication/agreement.js';
 import { SealedStore } from '../../../src/storage/sealed-store.js';
 import { makeKeyring } from '../../helpers/keyring.js';
-import { familyTypes, samplesOf, valueOf } from '../../helpers/metrics-text.js';
+import { familyTypes, samplesOf, metricValue } from '../../helpers/metrics-text.js';
 
 const PREFIX = 'keymesh_';
 
@@ -74,36 +74,38 @@ describe('metrics', () => {
     expect(types.get('keymesh_process_cpu_user_seconds_total')).toBe('counter');
     expect(types.get('keymesh_nodejs_eventloop_lag_seconds')).toBe('gauge');
     expect(
-      valueOf(body, 'keymesh_http_request_duration_seconds_count', {
+      metricValue(body, 'keymesh_http_request_duration_seconds_count', {
         route: '/healthz',
         method: 'GET',
         status_class: '2xx',
       }),
     ).toBe(1);
     expect(
-      valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', {
+      metricValue(body, 'keymesh_register_operation_duration_seconds_bucket', {
         operation: 'read',
         outcome: 'ok',
         le: '0.0025',
       }),
     ).toBe(1);
     expect(
-      valueOf(body, 'keymesh_register_operation_duration_seconds_bucket', {
+      metricValue(body, 'keymesh_register_operation_duration_seconds_bucket', {
         operation: 'read',
         outcome: 'ok',
         le: '0.001',
       }),
     ).toBe(0);
-    expect(valueOf(body, 'keymesh_http_fast_path_responses_total')).toBe(1);
-    expect(valueOf(body, 'keymesh_audit_events_dropped_total')).toBe(3);
+    expect(metricValue(body, 'keymesh_http_fast_path_responses_total')).toBe(1);
+    expect(metricValue(body, 'keymesh_audit_events_dropped_total')).toBe(3);
   });
 
   it('keeps its own registry: two instances never share a count', async () => {
     const a = new Metrics();
     const b = new Metrics();
     a.gossip('members', 'out');
-    expect(valueOf(await scrape(a), 'keymesh_gossip_messages_total', { topic: 'members', direction: 'out' })).toBe(1);
-    expect(valueOf(await scrape(b), 'keymesh_gossip_messages_total')).toBe(0);
+    expect(metricValue(await scrape(a), 'keymesh_gossip_messages_total', { topic: 'members', direction: 'out' })).toBe(
+      1,
+    );
+    expect(metricValue(await scrape(b), 'keymesh_gossip_messages_total')).toBe(0);
   });
 
   it('reads the key set and the members when scraped', async () => {
@@ -113,9 +115,9 @@ describe('metrics', () => {
     metrics.watch({ keyring, members: () => members, realms: ['default', 'partners'] });
 
     let body = await scrape(metrics);
-    expect(valueOf(body, 'keymesh_keys')).toBe(0);
+    expect(metricValue(body, 'keymesh_keys')).toBe(0);
     expect(samplesOf(body, 'keymesh_keys', { realm: 'partners', use: 'enc', state: 'active' })).toHaveLength(1);
-    expect(valueOf(body, 'keymesh_members', { state: 'dead' })).toBe(0);
+    expect(metricValue(body, 'keymesh_members', { state: 'dead' })).toBe(0);
 
     await rotation.check();
     const digest = keyring.digest();
@@ -125,24 +127,24 @@ describe('metrics', () => {
       { state: 'dead', digest: 'stale' },
     ];
     body = await scrape(metrics);
-    expect(valueOf(body, 'keymesh_keyset_version')).toBe(keyring.version);
+    expect(metricValue(body, 'keymesh_keyset_version')).toBe(keyring.version);
     for (const use of ['sig', 'enc', 'secret'])
-      expect(valueOf(body, 'keymesh_keys', { realm: 'default', use, state: 'active' }), use).toBe(1);
-    expect(valueOf(body, 'keymesh_members', { state: 'alive' })).toBe(2);
-    expect(valueOf(body, 'keymesh_members', { state: 'dead' })).toBe(1);
-    expect(valueOf(body, 'keymesh_keyset_digests_agree')).toBe(1);
+      expect(metricValue(body, 'keymesh_keys', { realm: 'default', use, state: 'active' }), use).toBe(1);
+    expect(metricValue(body, 'keymesh_members', { state: 'alive' })).toBe(2);
+    expect(metricValue(body, 'keymesh_members', { state: 'dead' })).toBe(1);
+    expect(metricValue(body, 'keymesh_keyset_digests_agree')).toBe(1);
 
     members = [...members, { state: 'suspect', digest: 'other' }];
     body = await scrape(metrics);
-    expect(valueOf(body, 'keymesh_members', { state: 'suspect' })).toBe(1);
-    expect(valueOf(body, 'keymesh_keyset_digests_agree')).toBe(0);
+    expect(metricValue(body, 'keymesh_members', { state: 'suspect' })).toBe(1);
+    expect(metricValue(body, 'keymesh_keyset_digests_agree')).toBe(0);
 
     const before = keyring.version;
     await keyring.revoke(keyring.requireActive('default', 'enc').kid);
     body = await scrape(metrics);
-    expect(valueOf(body, 'keymesh_keyset_version')).toBe(before + 1);
-    expect(valueOf(body, 'keymesh_keys', { realm: 'default', use: 'enc', state: 'revoked' })).toBe(1);
-    expect(valueOf(body, 'keymesh_keys', { realm: 'default', use: 'enc', state: 'active' })).toBe(0);
+    expect(metricValue(body, 'keymesh_keyset_version')).toBe(before + 1);
+    expect(metricValue(body, 'keymesh_keys', { realm: 'default', use: 'enc', state: 'revoked' })).toBe(1);
+    expect(metricValue(body, 'keymesh_keys', { realm: 'default', use: 'enc', state: 'active' })).toBe(0);
   });
 
   it('counts scheduled and forced rotations and revocations where the schedule makes them', async () => {
@@ -160,19 +162,26 @@ describe('metrics', () => {
     await rotation.check();
     let body = await scrape(metrics);
     for (const use of ['sig', 'enc', 'secret'])
-      expect(valueOf(body, 'keymesh_key_rotations_total', { realm: 'default', use, reason: 'scheduled' }), use).toBe(1);
+      expect(
+        metricValue(body, 'keymesh_key_rotations_total', { realm: 'default', use, reason: 'scheduled' }),
+        use,
+      ).toBe(1);
 
     await rotation.rotate('default', 'sig');
     body = await scrape(metrics);
-    expect(valueOf(body, 'keymesh_key_rotations_total', { realm: 'default', use: 'sig', reason: 'forced' })).toBe(1);
+    expect(metricValue(body, 'keymesh_key_rotations_total', { realm: 'default', use: 'sig', reason: 'forced' })).toBe(
+      1,
+    );
 
     const active = keyring.requireActive('default', 'enc');
     await rotation.revoke(active.kid);
     await rotation.revoke(active.kid); // revoking twice changes nothing and counts nothing
     body = await scrape(metrics);
-    expect(valueOf(body, 'keymesh_key_revocations_total', { realm: 'default', use: 'enc' })).toBe(1);
+    expect(metricValue(body, 'keymesh_key_revocations_total', { realm: 'default', use: 'enc' })).toBe(1);
     // the revoked active key was replaced at once by the schedule
-    expect(valueOf(body, 'keymesh_key_rotations_total', { realm: 'default', use: 'enc', reason: 'scheduled' })).toBe(2);
+    expect(
+      metricValue(body, 'keymesh_key_rotations_total', { realm: 'default', use: 'enc', reason: 'scheduled' }),
+    ).toBe(2);
   });
 
   it('times register operations and counts their outcome, not a malformed key', async () => {
@@ -201,11 +210,13 @@ describe('metrics', () => {
 
     const body = await scrape(metrics);
     expect(
-      valueOf(body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'unavailable' }),
+      metricValue(body, 'keymesh_register_operations_total', { operation: 'get-or-create', outcome: 'unavailable' }),
     ).toBe(1);
-    expect(valueOf(body, 'keymesh_register_operations_total', { operation: 'read', outcome: 'unavailable' })).toBe(1);
-    expect(valueOf(body, 'keymesh_register_operations_total')).toBe(2);
-    expect(valueOf(body, 'keymesh_register_operation_duration_seconds_count', { operation: 'read' })).toBe(1);
+    expect(metricValue(body, 'keymesh_register_operations_total', { operation: 'read', outcome: 'unavailable' })).toBe(
+      1,
+    );
+    expect(metricValue(body, 'keymesh_register_operations_total')).toBe(2);
+    expect(metricValue(body, 'keymesh_register_operation_duration_seconds_count', { operation: 'read' })).toBe(1);
   });
 
   it('counts a sync pull that cannot reach its peer as failed', async () => {
@@ -223,6 +234,6 @@ describe('metrics', () => {
       metrics,
     });
     await expect(sync.pull({ toString: () => 'peer-test' } as unknown as PeerId)).rejects.toThrow('connection refused');
-    expect(valueOf(await scrape(metrics), 'keymesh_sync_pulls_total', { outcome: 'failed' })).toBe(1);
+    expect(metricValue(await scrape(metrics), 'keymesh_sync_pulls_total', { outcome: 'failed' })).toBe(1);
   });
 });

@@ -28,7 +28,7 @@ function memoryRegister(): LogRegister & { values: Map<string, Uint8Array>; down
   return r;
 }
 
-const HASH = 'sha256:' + 'a'.repeat(64);
+const HASH = `sha256:${'a'.repeat(64)}`;
 function config(clients: Array<{ clientId: string; scopes?: string[]; realms?: string[] }>): Config {
   return configSchema.parse({
     realms: { default: { issuer: 'https://sts.example' }, partners: { issuer: 'https://sts.example/partners' } },

@@ -164,7 +164,7 @@ describe('clients config: secretHashes', () => {
     expect(load({ secretHashes: [hash('A'), 'plaintext'] })).toThrow(
       /clients\.0\.secretHashes\.1: expected the output of "keymesh hash-client-secret"/,
     );
-    expect(load({ secretHashes: [hash('A'), 'scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43)] })).toThrow(
+    expect(load({ secretHashes: [hash('A'), `scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$${'A'.repeat(43)}`] })).toThrow(
       /clients\.0\.secretHashes\.1: its scrypt cost is out of bounds/,
     );
   });

@@ -33,7 +33,7 @@ describe('client secrets', () => {
     expect(a).toMatch(/^scrypt\$1024\$8\$1\$/);
     expect(parseSecretHash(a)).toMatchObject({ N: 1024, r: 8, p: 1 });
     expect(a).not.toContain(Buffer.from(SECRET).toString('base64url'));
-    expect(parseSecretHash('scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43))).toBeUndefined();
+    expect(parseSecretHash(`scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$${'A'.repeat(43)}`)).toBeUndefined();
     await expect(hashClientSecret('short', CHEAP)).rejects.toThrow(/at least 16 characters/);
   });
 
@@ -162,7 +162,7 @@ describe('client secrets', () => {
     expect(await refusals[2]).toBe('ERR_TOO_MANY_ATTEMPTS');
     await waitFor(() => releases.length === 2, { timeoutMs: 1_000, message: 'two refusals held' });
     expect(throttle.held).toBe(2);
-    releases.forEach((release) => release());
+    for (const release of releases) release();
     expect(await Promise.all(refusals.slice(0, 2))).toEqual(['ERR_TOO_MANY_ATTEMPTS', 'ERR_TOO_MANY_ATTEMPTS']);
     expect(throttle.held).toBe(0);
   });
@@ -199,7 +199,7 @@ describe('client secrets', () => {
 
 describe('clients config', () => {
   const load = (clients: unknown) => () => loadConfig({ raw: { clients }, env: {} });
-  const hash = 'scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43);
+  const hash = `scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA$${'A'.repeat(43)}`;
   const client = (over: Record<string, unknown> = {}) => ({
     clientId: 'app',
     secretHash: hash,
@@ -237,7 +237,7 @@ describe('clients config', () => {
     expect(load([client({ jwksUri: 'http://keys.example/jwks' })])).toThrow(/clients\.0\.jwksUri: must be https/);
     expect(load([client({ grants: ['password'] })])).toThrow(/clients\.0\.grants\.0/);
     expect(load([client({ scopes: ['read "x"'] })])).toThrow(/clients\.0\.scopes\.0: a scope is printable ASCII/);
-    expect(load([client({ secretHash: 'scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43) })])).toThrow(
+    expect(load([client({ secretHash: `scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA$${'A'.repeat(43)}` })])).toThrow(
       /clients\.0\.secretHash: its scrypt cost is out of bounds/,
     );
     expect(load([client({ realms: ['elsewhere'] })])).toThrow(
