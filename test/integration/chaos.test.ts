@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TempDirs } from '../helpers/temp-dir.js';
 
-const CHAOS = resolve(import.meta.dirname, '../../dist/scripts/chaos/main.js');
+const CHAOS = resolve(import.meta.dirname, '../../dist/tools/chaos/main.js');
 const dirs = new TempDirs();
 afterEach(() => dirs.cleanup());
 

@@ -4,6 +4,7 @@
  * work; each failed against the code before it and passes now. Node 3 takes the authentication floods (the
  * throttle counts per node and per address, and every request here comes from 127.0.0.1), nodes 1 and 2 the rest.
  */
+import { waitFor } from '../helpers/wait-for.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
@@ -206,6 +207,14 @@ describe('hostile clients', () => {
       'access_token'
     ] as string;
     expect((await post(0, '/revoke', { token: user })).status).toBe(200);
+    // a node learns of a revocation by gossip, or by reading the register once its "not revoked" answer is older than
+    // NOT_REVOKED_CACHE_MS (node 2 just renewed from the user's token): wait for that, reading only
+    await waitFor(
+      async () =>
+        (await post(1, '/introspect', { token: otherRenewed }, { authorization: basic('delegate') })).body['active'] ===
+        false,
+      { timeoutMs: 5_000, message: 'node 2 knows of the revocation' },
+    );
     expect(await post(1, '/renew', { token: otherRenewed }, { authorization: basic('delegate') })).toMatchObject({
       status: 400,
       body: { error: 'invalid_grant' },

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkHistory, type CheckerOptions } from '../../../scripts/chaos/checker.js';
-import type {
-  FaultEvent,
-  HistoryEvent,
-  JwksSnapshot,
-  OpEvent,
-  OpKind,
-  OpValue,
-} from '../../../scripts/chaos/history.js';
+import { checkHistory, type CheckerOptions } from '../../../tools/chaos/checker.js';
+import type { FaultEvent, HistoryEvent, JwksSnapshot, OpEvent, OpKind, OpValue } from '../../../tools/chaos/history.js';
 
 /** The run starts here; `at(s)` is `s` seconds into it (harness ms). */
 const T0 = Date.UTC(2030, 0, 1);

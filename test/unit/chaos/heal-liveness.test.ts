@@ -4,8 +4,8 @@ import {
   LIVENESS_AFTER_HEAL_MS,
   livenessAfterEachHeal,
   livenessAfterHeal,
-} from '../../../scripts/chaos/heal-liveness.js';
-import type { FaultEvent, HistoryEvent, MembershipSnapshot } from '../../../scripts/chaos/history.js';
+} from '../../../tools/chaos/heal-liveness.js';
+import type { FaultEvent, HistoryEvent, MembershipSnapshot } from '../../../tools/chaos/history.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 const at = (s: number): number => T0 + s * 1000;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findLeaks, leakViolations, type Needle } from '../../../scripts/chaos/leaks.js';
+import { findLeaks, leakViolations, type Needle } from '../../../tools/chaos/leaks.js';
 import { TempDirs } from '../../helpers/temp-dir.js';
 
 const dirs = new TempDirs();

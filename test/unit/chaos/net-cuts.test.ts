@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { cutCommands, healCommands, netCutOf, type IptablesCommand } from '../../../scripts/chaos/net-cuts.js';
-import { Random } from '../../../scripts/chaos/random.js';
-import { planFaults } from '../../../scripts/chaos/schedule.js';
+import { cutCommands, healCommands, netCutOf, type IptablesCommand } from '../../../tools/chaos/net-cuts.js';
+import { Random } from '../../../tools/chaos/random.js';
+import { planFaults } from '../../../tools/chaos/schedule.js';
 
 const address = (i: number) => `10.77.5.${i + 2}`;
 /** Each command as `node: args`, sorted, for comparisons that do not depend on order. */

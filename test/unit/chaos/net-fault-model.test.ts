@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkHistory } from '../../../scripts/chaos/checker.js';
-import type { FaultEvent, HistoryEvent, JwksSnapshot } from '../../../scripts/chaos/history.js';
+import { checkHistory } from '../../../tools/chaos/checker.js';
+import type { FaultEvent, HistoryEvent, JwksSnapshot } from '../../../tools/chaos/history.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 const at = (s: number): number => T0 + s * 1000;

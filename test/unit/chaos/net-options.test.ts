@@ -1,9 +1,9 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import type { CommandResult, CommandRunner } from '../../../scripts/chaos/commands.js';
-import { freeSubnet, netnsNames } from '../../../scripts/chaos/netns-network.js';
-import { checkNetnsSupport } from '../../../scripts/chaos/netns-support.js';
-import { faultList, netMode, optionsProblem } from '../../../scripts/chaos/options.js';
+import type { CommandResult, CommandRunner } from '../../../tools/chaos/commands.js';
+import { freeSubnet, netnsNames } from '../../../tools/chaos/netns-network.js';
+import { checkNetnsSupport } from '../../../tools/chaos/netns-support.js';
+import { faultList, netMode, optionsProblem } from '../../../tools/chaos/options.js';
 
 describe('chaos options', () => {
   it('takes the packet-cut faults by name, and refuses unknown ones naming the choices', () => {

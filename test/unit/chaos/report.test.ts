@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HistoryEvent, JwksSnapshot, OpKind } from '../../../scripts/chaos/history.js';
+import type { HistoryEvent, JwksSnapshot, OpKind } from '../../../tools/chaos/history.js';
 import {
   availabilityByWindow,
   completedOps,
@@ -9,10 +9,10 @@ import {
   faultWindows,
   latencyByOp,
   type CompletedOp,
-} from '../../../scripts/chaos/liveness.js';
-import type { HealLiveness } from '../../../scripts/chaos/heal-liveness.js';
-import { renderReport, writeReport, type ReportViolation, type RunInfo } from '../../../scripts/chaos/report.js';
-import { renderSvg } from '../../../scripts/chaos/svg.js';
+} from '../../../tools/chaos/liveness.js';
+import type { HealLiveness } from '../../../tools/chaos/heal-liveness.js';
+import { renderReport, writeReport, type ReportViolation, type RunInfo } from '../../../tools/chaos/report.js';
+import { renderSvg } from '../../../tools/chaos/svg.js';
 import { TempDirs } from '../../helpers/temp-dir.js';
 
 const T0 = 1_700_000_000_000;
