@@ -7,6 +7,7 @@
  * chaos profile, with key and token lifetimes of seconds so that rotations, expiries and revocations all happen
  * within a run.
  */
+import { generateClientSecret } from '../../src/tokens/client-secrets.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -134,6 +135,21 @@ export class Parties {
 
   useClientSecret(secret: string): void {
     this.#clientSecret = secret;
+  }
+
+  /**
+   * The parties as config-file entries, for a run whose register is broken on purpose: each node then imports them
+   * into a log of its own (there is no cluster-wide log to register them in). The client secret is made here.
+   */
+  asConfigEntries(): Record<string, unknown> {
+    const made = generateClientSecret();
+    this.#clientSecret = made.secret;
+    const [issuer, resourceServer, client] = this.registrations().map((r) => r.record);
+    return {
+      trustedIssuers: [issuer],
+      resourceServers: [resourceServer],
+      clients: [{ ...client, clientId: RS_CLIENT_ID, secretHash: made.secretHash }],
+    };
   }
 
   /** A user's token from the IDP, valid for 5 minutes. */

@@ -120,6 +120,8 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     nodes = ChaosNodes.create(root, places.nodes, {
       config: {
         ...parties.clusterConfig(),
+        // with replication broken there is no cluster-wide registrations log: each node takes the parties from its file
+        ...(o.breakReplication ? parties.asConfigEntries() : {}),
         ...o.network.nodeConfig(),
         replicationFactor: Math.min(CHAOS_PROFILE.replicationFactor, o.nodes),
       },
@@ -139,13 +141,17 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
     });
 
     for (let i = 0; i < o.nodes; i++) await nodes.start(i);
-    const formed = await waitForCluster(nodes, FORM_TIMEOUT_MS);
+    const formed = await waitForCluster(nodes, FORM_TIMEOUT_MS, !o.breakReplication);
     if (!formed)
       throw new Error(`the cluster formed no map of all ${o.nodes} nodes within ${FORM_TIMEOUT_MS / 1000} s`);
-    const registered = await registerParties(nodes, parties, FORM_TIMEOUT_MS);
-    notes.push(
-      `the IDP, the resource server and its client registered through /v1/registrations on n1 (log version ${registered.version}), served by every node ${registered.ms} ms after the last answer`,
-    );
+    if (o.breakReplication)
+      notes.push('replication broken on purpose: every node took the parties from its config file');
+    else {
+      const registered = await registerParties(nodes, parties, FORM_TIMEOUT_MS);
+      notes.push(
+        `the IDP, the resource server and its client registered through /v1/registrations on n1 (log version ${registered.version}), served by every node ${registered.ms} ms after the last answer`,
+      );
+    }
     say(
       `cluster of ${o.nodes} formed and the parties registered in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; workload and faults for ${o.durationS} s`,
     );
@@ -179,7 +185,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
         ? `not every node alive on every other within ${LIVENESS_AFTER_HEAL_MS / 1000} s of the heal`
         : `every node alive on every other ${((alive - healedAt) / 1000).toFixed(1)} s after the heal`,
     );
-    if (!(await waitForCluster(nodes, HEAL_TIMEOUT_MS)))
+    if (!(await waitForCluster(nodes, HEAL_TIMEOUT_MS, !o.breakReplication)))
       notes.push(
         `after healing, the nodes did not all agree on one map and one key set within ${HEAL_TIMEOUT_MS / 1000} s`,
       );
@@ -321,8 +327,11 @@ async function registerParties(
   throw new Error(`not every node serves registrations version ${version} within ${timeoutMs / 1000} s`);
 }
 
-/** Waits until every node is a member of one map holding all of them as normal members, with one key set and one registrations version. */
-async function waitForCluster(nodes: ChaosNodes, timeoutMs: number): Promise<boolean> {
+/**
+ * Waits until every node is a member of one map holding all of them as normal members, with one key set, and (unless
+ * `sameRegistrations` is false: replication broken on purpose) one registrations version.
+ */
+async function waitForCluster(nodes: ChaosNodes, timeoutMs: number, sameRegistrations: boolean): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const views = await Promise.all(
@@ -357,7 +366,7 @@ async function waitForCluster(nodes: ChaosNodes, timeoutMs: number): Promise<boo
           )?.registrationsVersion,
       ),
     );
-    if (ok && digests.size === 1 && registrations.size === 1) return true;
+    if (ok && digests.size === 1 && (registrations.size === 1 || !sameRegistrations)) return true;
     await sleep(250);
   }
   return false;
