@@ -10,6 +10,9 @@
  *
  *   stable e  →  e + 1 (joining / leaving: every register phase needs majorities of the old and the new replica
  *   set; each member finishes and copies its moving keys)  →  e + 2 (stable again: joining → normal, leaving gone)
+ *
+ * A change is always asked for: a join by the new node, a removal by an operator. The failure detector only labels
+ * members; it never changes the map, so a member that is down stays an owner until an operator removes it.
  */
 import { pack } from 'msgpackr';
 import { z } from 'zod';

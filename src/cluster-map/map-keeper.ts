@@ -3,6 +3,10 @@
  * cluster and its epoch before it answers anything; the placement derived from it; whether this node is a member
  * (and whether it ever was: a node that was in a map never forms another); and the other maps it has heard of
  * with this cluster id (conflicts, which never merge).
+ *
+ * Two maps under one cluster id are two clusters that formed apart (say two halves each met `bootstrapExpect`):
+ * each side logs `another cluster map with this cluster id` once per map id and lists the other in `/v1/cluster`
+ * `conflicts`. Nothing merges them; an operator wipes one side and lets its nodes join the other.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';

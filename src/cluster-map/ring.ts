@@ -1,7 +1,11 @@
 /**
- * The ring that places replicated values (DESIGN §7): consistent hashing (`hashring`, ketama-style virtual
- * nodes, SHA-256) over the cluster map's normal members. A key's replicas are the `replicationFactor` distinct
- * members that follow it on the ring, so adding or removing one member moves only the keys next to it.
+ * The ring that places replicated values (DESIGN §7): consistent hashing (`hashring`, ketama-style virtual nodes,
+ * SHA-256) over the cluster map's members (in a stable map, all normal). A key's replicas are the `replicationFactor`
+ * distinct members that follow it on the ring, so adding or removing one member moves only the keys next to it.
+ *
+ * A transitional map places every key twice (`Placement` in `cluster-map.ts`): on the ring of its normal and
+ * leaving members (before) and on that of its normal and joining members (after); a key whose two replica sets
+ * differ is moving. `/v1/cluster` shows each member's share of the ring after the change ({@link Ring.shares}).
  */
 import HashRing from 'hashring';
 

@@ -4,6 +4,9 @@
  *
  * Writes are group-committed: saves that arrive while a synced batch is being written wait and go to disk
  * together in the next batch, one sync for all of them. Every save still resolves only once its state is synced.
+ * Each batch also writes the acceptor's register generation (`node/generation`), one more than the last: it only
+ * grows, heartbeats carry it, and a node seen again at a lower one runs on a data directory restored from a backup
+ * (`src/replication/restored.ts`).
  *
  * Recently used states are kept in memory (write-through, least recently used dropped first): the acceptor is the
  * only writer of its records, and a create touches a key three times (prepare, accept, commit) in a moment. The

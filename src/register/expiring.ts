@@ -3,9 +3,10 @@
  * (`revoked/`), a renewal claim (`renewed/`) and a token-store entry (`token/`) matter only while the thing they
  * stand for is valid. Their values carry that expiry in a small header in front of the payload, so it travels with
  * the value through every phase, forward, repair and hand-over, and every replica learns the same expiry from the
- * value Paxos chose. Each replica removes such a record once its expiry plus the tolerated clock skew has passed
- * (`SealedAcceptorStore.sweep`): by then the thing it stands for fails its own expiry check everywhere, so a
- * replay stays refused for exactly as long as it could matter.
+ * value Paxos chose. Each replica removes such a record once its expiry plus twice `clockSkewMs` (the verifier's
+ * leeway plus how far another node's clock may be off) has passed (`SealedAcceptorStore.sweep`, every
+ * `sweepIntervalMs`, reading only what is due): by then the thing it stands for fails its own expiry check
+ * everywhere, so a replay stays refused for exactly as long as it could matter.
  *
  * Only keys under {@link EXPIRING_PREFIXES} are ever collected; every other register (user secrets, the cluster
  * map, the operators' `kv/` registers) is kept for ever whatever its value looks like. A value under those

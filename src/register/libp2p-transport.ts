@@ -7,7 +7,9 @@
  * A request's `from` is never taken on trust: the peer it arrived from must be bound to that node (`identify`, the
  * membership's binding of node ids to the peers that sign their heartbeats), and that node must be a member of the
  * map of the request's epoch (`mayPropose`). A peer bound to another node is an impostor (malformed: strike); a peer
- * not bound to any node, or a node outside the map, gets `not-voting` and learns nothing of the register.
+ * not bound to any node, or a node outside the map, gets `not-voting` and learns nothing of the register. This node
+ * answers `not-voting` as well while it does not vote itself (it is not a member of its own map, or it found its own
+ * data directory restored), and sends nothing to a peer found restored: that peer's votes are not counted.
  */
 import { RpcClient, serveRpc, type RpcHost } from '../cluster/rpc.js';
 import { KeymeshError } from '../errors.js';

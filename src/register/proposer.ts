@@ -20,10 +20,17 @@
  * (and its commit markers sent again); only accepted, it is chosen by an erasure round first (a started erasure is
  * finished by whoever sees it). A committed value of an erasable key is returned only when a quorum answered the
  * phase that met it, never on a commit marker alone: a quorum's answers meet the majority that accepted any
- * tombstone, so no operation returns the old value after an erasure completed. The price is availability: a
+ * tombstone, so no operation returns the old value after an erasure completed. The price is a round trip on every
+ * read of a secret (which a replica holding the marker would otherwise answer from disk) and availability: a
  * proposer that reaches only a minority of the replicas fails with `ERR_UNAVAILABLE` even when they hold the value
  * (serving it would return an erased secret from replicas that missed the tombstone). The secret server loses
  * nothing by it: its exchange needs a majority anyway, for the client assertion's replay record.
+ *
+ * A quorum is bound to the cluster-map epoch it was computed for (`inEpoch`), and every request of the operation,
+ * retries included, carries that epoch, never the node's current one: a replica that moved on refuses it, and the
+ * operation runs again in the new map (`src/replication/operations.ts`). Retries once carried the current epoch while
+ * still counting the old quorum, so a value could be chosen on a majority of the old replica set after its range
+ * moved and be missing from the new one (found by the range-move schedules of `test/unit/register/register.test.ts`).
  *
  * Failures never guess: when a majority cannot be reached before the deadline the call fails with
  * `ERR_UNAVAILABLE` if no accept was sent, and with `ERR_OUTCOME_UNKNOWN` if one was (the value may or may not

@@ -4,7 +4,9 @@
  * what did not arrive, per key and replica (a commit marker of an operation, or a copy of that full pass), and
  * sends just that again, to the replicas that are live, on every pass until it arrives: the steady-state work
  * follows what replicas lack, not what the node holds, even while a member is down. Beyond `MAX_UNDELIVERED`
- * keys it falls back to one more full pass.
+ * keys it falls back to one more full pass. The agreement role runs a pass every `repairIntervalMs` while the map
+ * is stable, and counts as live only replicas that answer this node directly (alive by relayed heartbeats is not
+ * enough).
  *
  * Tombstones (`tombstone.ts`) need nothing more: a replica that holds one copies it like any committed value, and
  * the acceptor's commit rule lets it replace a stale value and never be replaced by one.

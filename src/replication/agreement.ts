@@ -5,15 +5,25 @@
  * - **Operations** (`operations.ts`): `getOrCreate`, `read` and `erase`, here or forwarded to a replica. A replica
  *   whose value was erased compacts its record (`shredding.ts`). Before the genesis map exists every operation
  *   fails with `ERR_UNAVAILABLE`.
- * - **Genesis.** A node that has never known a map waits until `bootstrapExpect` live nodes without a map have
- *   met; the lowest `bootstrapExpect` node ids are the candidates, and their first (the others after a grace
- *   period) proposes map 1 on register `map/1` with every candidate as an acceptor that must agree, so candidate
- *   sets that overlap can choose only one map. A node that has heard of a map joins it instead.
- * - **Changes.** A join (asked by the new node) or an operator removal proposes the next map on `map/<e+1>`
- *   among the members of map `e`; it is pushed to every member. In that transitional map every register phase of a
- *   moving key needs majorities of the old and the new replica set; a driver (the joining node, or the lowest
- *   live normal member) asks every normal member to hand over (finish each moving key with a round and copy the
- *   value to its new replicas), then proposes the settled map. Only stable maps change.
+ * - **Genesis.** A node that has never known a map waits until `bootstrapExpect` live nodes without a map have met;
+ *   the lowest `bootstrapExpect` node ids are the candidates, and their first (the others after `genesisGraceMs`)
+ *   proposes map 1 on register `map/1` with every candidate as an acceptor that must agree, so candidate sets that
+ *   overlap can choose only one map. A node that has heard of a map joins it instead, and one that was ever in a map
+ *   never forms another; a node started alone (with `bootstrapExpect` > 1) forms none.
+ * - **Changes.** A join (the new node asks a member) or an operator removal (`POST /v1/cluster/members/{id}/remove`)
+ *   proposes the next map on `map/<e+1>` among the members of map `e`; it is pushed to every member, old and new. In
+ *   that transitional map every register phase of a moving key needs majorities of the old and the new replica set. A
+ *   driver (the joining node; for a removal the lowest live normal member; any member once `driverGraceMs` passed)
+ *   asks every live owner (normal or leaving member) to hand over: each finishes every moving key it holds with a
+ *   round under that joint quorum, which also keeps a value answered before its commit marker spread, and copies the
+ *   value (a tombstone too) to the new replicas. Then the driver proposes the settled map. Owners believed dead are
+ *   skipped only while at most `(replicationFactor − 1) / 2` of them are, so every value chosen before the change is
+ *   held by a live owner; with more, the hand-over waits (`map-steps.ts`). Only stable maps change, one change at a
+ *   time.
+ * - **Spreading maps.** Every node persists the newest map it knows (synced) and names it (epoch and id) in its
+ *   heartbeats. A node that hears of a newer map fetches it; one that sees a member on an older map sends that
+ *   member its own, and a proposer whose request a replica refused for another epoch does either. A map with
+ *   another id is a conflict (`map-keeper.ts`), never merged.
  * - **Repair** (`repair.ts`): undelivered commit markers are sent again; after a start and a map change every
  *   committed value held here is copied to the key's other replicas.
  * - **Restored data directories** (`restored.ts`): a peer whose register generation went back stops counting and

@@ -4,6 +4,10 @@
  * answers from disk without a round, except for a committed value of an erasable key (`tombstone.ts`), which a
  * quorum confirms first (a tombstone chosen elsewhere wins). An operation that met a map change is run again in the
  * new epoch: each is safe to repeat, even after an unconfirmed accept. Map registers are not open to operations.
+ *
+ * No sloppy quorum: an operation counts only the key's replicas in the map (`Placement`), never stand-ins. One that
+ * cannot reach a majority of them fails with `ERR_UNAVAILABLE` (503, nothing was proposed) or `ERR_OUTCOME_UNKNOWN`
+ * (503, an accept went out unconfirmed; a retry returns whatever was chosen), and never falls back to other nodes.
  */
 import type { MapKeeper } from '../cluster-map/map-keeper.js';
 import { KeymeshError, isKeymeshError } from '../errors.js';

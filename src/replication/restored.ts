@@ -7,7 +7,12 @@
  *   (`isRestored`), and it is sent the highest proof held of it, at most every `noticeIntervalMs`.
  * - **This node restored.** Told so, it believes only its own signature of a generation above the one its directory
  *   holds ({@link conclude}); then it stops voting, drops its register state, map and libp2p identity, and takes a
- *   new node id; after a restart it joins as a new member.
+ *   new node id (the old one is kept in `keymesh.json` `previousNodeIds`); `/v1/cluster` shows `status: restored`,
+ *   and after a restart it joins as a new member.
+ *
+ * A wiped data directory needs none of this: the node has a new node id from the start and joins as a new member.
+ * Either way the old id stays in the map, a dead owner, until an operator removes it. Not detected: a directory
+ * restored from a backup taken less than one heartbeat before the node's last votes, whose generation no peer heard.
  */
 import { monotonicClock } from '../clock.js';
 import type { GenerationProof } from '../cluster/generation-proof.js';

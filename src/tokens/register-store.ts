@@ -1,9 +1,10 @@
 /**
  * The token store on the replicated register (DESIGN §9): each entry is a write-once register `token/<id>`
  * holding the value and its expiry, so every node resolves it and the first value written is the only one. An
- * entry read after its expiry is absent. (Entries are not yet removed from disk when they expire.) An entry holds
- * an SCT's key: it is sealed under the management key before it is proposed (`register-seal.ts`), so it crosses
- * the wire and sits on every replica sealed; entries written before that are read as they are.
+ * entry read after its expiry is absent, and every replica removes it once its expiry (plus the clock-skew grace)
+ * has passed (`token/` is an expiring namespace, `src/register/expiring.ts`). An entry holds an SCT's key: it is
+ * sealed under the management key before it is proposed (`register-seal.ts`), so it crosses the wire and sits on
+ * every replica sealed; entries written before that are read as they are.
  */
 import { pack, unpack } from 'msgpackr';
 import type { Clock } from '../clock.js';
