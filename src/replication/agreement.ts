@@ -37,17 +37,9 @@ import type { GenerationProof } from '../cluster/generation-proof.js';
 import { KeymeshError } from '../errors.js';
 import { Acceptor } from '../register/acceptor.js';
 import { PREFIX as REGISTER_RECORD_PREFIX, SealedAcceptorStore } from '../register/acceptor-store.js';
-import {
-  decodeMap,
-  encodeMap,
-  isStable,
-  mapKey,
-  memberIds,
-  withJoining,
-  withLeaving,
-  type ClusterMap,
-} from '../cluster-map/cluster-map.js';
-import type { Coord, CoordReply, CoordRequest } from './coord.js';
+import { isStable, mapKey, memberIds, withLeaving, type ClusterMap } from '../cluster-map/cluster-map.js';
+import type { Coord } from './coord.js';
+import { handleCoord } from './coord-handler.js';
 import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 import type { Libp2pRegisterTransport } from '../register/libp2p-transport.js';
 import { MapKeeper } from '../cluster-map/map-keeper.js';
@@ -237,7 +229,17 @@ export class Agreement implements ClusterDelegate {
       protocol: `/keymesh/${clusterId}/coord/1`,
       nodeId,
       peerOf: (id) => cluster.peerOf(id),
-      handler: (request, from) => this.#handle(request, from),
+      handler: (request, from) =>
+        handleCoord(request, from, {
+          nodeId: this.#o.nodeId,
+          keeper: this.#keeper,
+          acceptorStore: this.#acceptorStore,
+          restoredDirs: this.#restoredDirs,
+          operations: this.#operations,
+          changes: () => this.#requireChanges(),
+          memberMap: () => this.#requireMember(),
+          ...(this.#o.managementKeys ? { managementKeys: this.#o.managementKeys } : {}),
+        }),
       onBadMessage: (peer, err) => cluster.strike(peer, err),
       log: log.child({ component: 'coord' }),
       identify: (peer) => cluster.identify(peer),
@@ -384,47 +386,6 @@ export class Agreement implements ClusterDelegate {
     if (this.#restoredDirs.self || epoch !== this.#keeper.epoch) return false;
     if (epoch === 0) return key === mapKey(1) && !this.#wasMember;
     return this.#keeper.self !== undefined;
-  }
-
-  // ---- coordination requests -----------------------------------------------------------------------------------
-
-  async #handle(request: CoordRequest, from: string): Promise<CoordReply> {
-    switch (request.t) {
-      case 'get-map': {
-        const map = this.#keeper.map;
-        return { t: 'map', ...(map ? { map: encodeMap(map) } : {}) };
-      }
-      case 'push-map':
-        await this.#keeper.adopt(decodeMap(request.map), { nodeId: from, name: from });
-        return { t: 'ok' };
-      case 'join': {
-        const map = this.#requireMember();
-        if (!map.members.some((m) => m.nodeId === request.nodeId))
-          await this.#requireChanges().change(map, withJoining(map, request.nodeId, request.name));
-        return { t: 'ok' };
-      }
-      case 'handover':
-        return { t: 'handed-over', keys: await this.#requireChanges().handOver(request.epoch, from) };
-      case 'restored':
-        await this.#restoredDirs.conclude(request.proof);
-        return { t: 'ok' };
-      case 'mk': {
-        if (!this.#o.managementKeys)
-          throw new KeymeshError('ERR_UNAVAILABLE', 'this node takes no management-key steps');
-        return { t: 'mk', report: await this.#o.managementKeys(request, from) };
-      }
-      case 'op': {
-        if (request.key.startsWith(MAP_PREFIX))
-          throw new KeymeshError('ERR_INVALID_REQUEST', 'map registers are not open to operations');
-        const outcome = await this.#operations.run(request.op, request.key, request.candidate, true);
-        return { t: 'value', ...(outcome.value ? { value: outcome.value } : {}), roundTrips: outcome.roundTrips };
-      }
-      case 'dump':
-        return (await import('../snapshot/dump-page.js')).dumpPage(
-          { store: this.#acceptorStore, placement: this.#keeper.placement, nodeId: this.#o.nodeId },
-          request,
-        );
-    }
   }
 
   #requireChanges(): MapChanges {

@@ -51,10 +51,10 @@ done
 script="$blocks/tour.sh"
 for block in "$blocks"/[0-9]*.sh; do
   n=$(basename "$block" .sh)
-  printf 'echo "tour: block %s of %s"\n' "$n" "$count" >>"$script"
+  printf 'echo; echo "tour: block %s of %s"\n' "$n" "$count" >>"$script"
   cat "$block" >>"$script"
 done
-grep -v '^echo "tour' "$script" | sed 's/^/  $ /'
+grep -v '^echo; echo "tour' "$script" | sed 's/^/  $ /'
 bash -euo pipefail "$script" || fail "the tour stopped at a failing command (above)"
 
 kill -TERM "$pid"
