@@ -1,6 +1,8 @@
 /**
  * The chaos checker: reads a recorded history and the JWKS snapshots and reports every breach of the invariants
  * I1, I2, I3 and I5 (DESIGN §3; I4 is the file search in `leaks.ts`). It is pure: no I/O, no clock.
+ * This file holds the entry point, the I1 and I5 checks and the options; the I2 checks are in `checker-jwks.ts`,
+ * the I3 checks in `checker-tokens.ts`, and what they share in `checker-context.ts`.
  *
  * Model. Operations are paired by `id`: the invoke carries the inputs, the completion (`ok`, `fail`, `unknown`)
  * the result, and the two values are merged; an invoke with no completion is `pending`. Only `ok` results are
@@ -12,15 +14,23 @@
  * overlaps it. A check forgives what a disturbance explains and reports the rest; times are the harness's clock,
  * and a token's `exp` is given `expiryToleranceMs` either way because node clocks are skewed on purpose.
  */
-import { FaultModel } from './fault-model.js';
 import {
-  completedOps,
-  type ExitEvent,
-  type HistoryEvent,
-  type JwksSnapshot,
-  type OpKind,
-  type OpValue,
-} from './history.js';
+  collectOps,
+  collectPublished,
+  collectTokens,
+  earliestBy,
+  groupBy,
+  iso,
+  okOps,
+  type Context,
+  type Op,
+} from './checker-context.js';
+import { checkConverged, checkPublishedAtIssue, checkStaysPublished } from './checker-jwks.js';
+import { checkAcceptances, checkRefusals, checkScts } from './checker-tokens.js';
+import { FaultModel } from './fault-model.js';
+import type { ExitEvent, HistoryEvent, JwksSnapshot, OpKind } from './history.js';
+
+export { PUBLISH_READ_SLACK_MS } from './checker-jwks.js';
 
 /** The invariants of DESIGN §3. */
 export type Invariant = 'I1' | 'I2' | 'I3' | 'I4' | 'I5';
@@ -71,128 +81,6 @@ export const DEFAULT_SETTLE_MS = 5000;
 export const DEFAULT_REVOCATION_GRACE_MS = 5000;
 /** Default of `CheckerOptions.expiryToleranceMs`: 10000 (10 seconds). */
 export const DEFAULT_EXPIRY_TOLERANCE_MS = 10_000;
-/** How long after an issue's `ok` a node's JWKS read still tells whether it published the key (reads are 1 s apart). */
-export const PUBLISH_READ_SLACK_MS = 2000;
-
-type Outcome = keyof OutcomeCounts;
-
-/** An invoke merged with its completion. `doneAt` is Infinity while pending. */
-interface Op {
-  readonly id: number;
-  readonly kind: OpKind;
-  readonly node: string;
-  readonly invokedAt: number;
-  readonly doneAt: number;
-  readonly outcome: Outcome;
-  readonly value: OpValue;
-}
-
-/** An acknowledged token, from its `issue` op. Times in ms. */
-interface Token {
-  readonly op: Op;
-  readonly jti: string;
-  readonly kid: string;
-  readonly signer: string;
-  readonly iatMs: number;
-  readonly expMs: number;
-}
-
-/** A JWKS read that answered. */
-interface Published {
-  readonly time: number;
-  readonly kids: ReadonlySet<string>;
-}
-
-interface Context {
-  readonly ops: readonly Op[];
-  readonly tokens: ReadonlyMap<string, Token>;
-  readonly faults: FaultModel;
-  /** Each node's answered JWKS reads, by time. */
-  readonly published: ReadonlyMap<string, readonly Published[]>;
-  /** Earliest invoke of a key revocation, by kid. */
-  readonly keyRevokedFrom: ReadonlyMap<string, number>;
-  /** Earliest invoke of a token revocation, by jti. */
-  readonly revokeInvokedFrom: ReadonlyMap<string, number>;
-  /** Earliest `ok` of a token revocation, by jti. */
-  readonly revokedAt: ReadonlyMap<string, number>;
-  readonly options: Required<Omit<CheckerOptions, 'finalFrom'>> & Pick<CheckerOptions, 'finalFrom'>;
-}
-
-function collectOps(history: readonly HistoryEvent[]): Op[] {
-  return completedOps(history).map((o) => ({
-    id: o.id,
-    kind: o.op,
-    node: o.node,
-    invokedAt: o.invokedAt,
-    doneAt: o.doneAt ?? Infinity,
-    outcome: o.outcome,
-    value: o.value,
-  }));
-}
-
-function okOps(ops: readonly Op[], kind: OpKind): Op[] {
-  return ops.filter((o) => o.kind === kind && o.outcome === 'ok');
-}
-
-function collectTokens(ops: readonly Op[]): Map<string, Token> {
-  const tokens = new Map<string, Token>();
-  for (const op of okOps(ops, 'issue')) {
-    const { jti, kid, iat, exp } = op.value;
-    if (jti === undefined || kid === undefined || exp === undefined) continue;
-    tokens.set(jti, {
-      op,
-      jti,
-      kid,
-      signer: op.value.issuedBy ?? op.node,
-      iatMs: iat === undefined ? op.invokedAt : iat * 1000,
-      expMs: exp * 1000,
-    });
-  }
-  return tokens;
-}
-
-/** The earliest `timeOf` among the ops of each key; ops without a key are left out. */
-function earliestBy(
-  ops: readonly Op[],
-  keyOf: (op: Op) => string | undefined,
-  timeOf: (op: Op) => number,
-): Map<string, number> {
-  const earliest = new Map<string, number>();
-  for (const op of ops) {
-    const key = keyOf(op);
-    if (key !== undefined) earliest.set(key, Math.min(earliest.get(key) ?? Infinity, timeOf(op)));
-  }
-  return earliest;
-}
-
-function collectPublished(snapshots: readonly JwksSnapshot[]): Map<string, Published[]> {
-  const byNode = new Map<string, Published[]>();
-  for (const s of [...snapshots].sort((a, b) => a.time - b.time)) {
-    if (s.kids === null) continue;
-    const list = byNode.get(s.node) ?? [];
-    list.push({ time: s.time, kids: new Set(s.kids) });
-    byNode.set(s.node, list);
-  }
-  return byNode;
-}
-
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    if (key === undefined) continue;
-    const group = groups.get(key) ?? [];
-    group.push(item);
-    groups.set(key, group);
-  }
-  return groups;
-}
-
-function before(earliest: ReadonlyMap<string, number>, key: string, time: number): boolean {
-  return (earliest.get(key) ?? Infinity) < time;
-}
-
-const iso = (ms: number): string => (Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms));
 
 /** I1: all acknowledged secrets of a user are equal. */
 function checkSecretsAgree(ctx: Context): Violation[] {
@@ -234,187 +122,6 @@ function checkSecretsSurvive(ctx: Context): Violation[] {
       time: finalFrom,
       message: `acknowledged secret of user ${user} not readable after healing`,
     }));
-}
-
-/** I2: after healing, every node's last JWKS read has the same kids. */
-function checkConverged(ctx: Context): Violation[] {
-  const finalFrom = ctx.options.finalFrom;
-  if (finalFrom === undefined) return [];
-  const last = new Map<string, Published>();
-  for (const [node, reads] of ctx.published) {
-    const read = reads.findLast((r) => r.time >= finalFrom);
-    if (read !== undefined) last.set(node, read);
-  }
-  if (last.size === 0) return [{ invariant: 'I2', time: finalFrom, message: 'no JWKS read after healing' }];
-  const everyKid = new Set([...last.values()].flatMap((r) => [...r.kids]));
-  const differences = [...everyKid].sort().flatMap((kid) => {
-    const lacking = [...last.keys()].filter((node) => !last.get(node)?.kids.has(kid));
-    return lacking.length === 0 ? [] : [`${kid} missing at ${lacking.join(', ')}`];
-  });
-  if (differences.length === 0) return [];
-  const time = Math.max(...[...last.values()].map((r) => r.time));
-  return [
-    {
-      invariant: 'I2',
-      time,
-      message: `JWKS not converged after healing on ${[...last.keys()].join(', ')}: ${differences.join('; ')}`,
-    },
-  ];
-}
-
-/** I2: every node connected to the signer already published the key a token was signed with. */
-function checkPublishedAtIssue(ctx: Context): Violation[] {
-  const { settleMs } = ctx.options;
-  const out: Violation[] = [];
-  for (const token of ctx.tokens.values()) {
-    const { invokedAt, doneAt } = token.op;
-    for (const [node, reads] of ctx.published) {
-      if (node === token.signer || ctx.faults.disturbed(node, token.signer, invokedAt - settleMs, doneAt)) continue;
-      const read = reads.find((r) => r.time >= invokedAt);
-      if (read === undefined || read.time > doneAt + PUBLISH_READ_SLACK_MS) continue;
-      if (read.kids.has(token.kid) || before(ctx.keyRevokedFrom, token.kid, read.time)) continue;
-      out.push({
-        invariant: 'I2',
-        ops: [token.op.id],
-        node,
-        time: read.time,
-        message: `token ${token.jti} signed by ${token.signer} with ${token.kid} at ${iso(token.iatMs)}: ${node} did not publish the key in its JWKS at ${iso(read.time)}`,
-      });
-    }
-  }
-  return out;
-}
-
-/** The first read of `node` that drops `kid` before `until`, after a read that had it, that nothing excuses. */
-function firstDrop(
-  ctx: Context,
-  node: string,
-  reads: readonly Published[],
-  kid: string,
-  from: number,
-  until: number,
-): Published | undefined {
-  const start = reads.findIndex((r) => r.time >= from && r.kids.has(kid));
-  const first = reads[start];
-  if (first === undefined) return undefined;
-  return reads
-    .slice(start + 1)
-    .find(
-      (r) =>
-        r.time < until &&
-        !r.kids.has(kid) &&
-        !before(ctx.keyRevokedFrom, kid, r.time) &&
-        !ctx.faults.wipedIn(node, first.time, r.time),
-    );
-}
-
-/**
- * I2: a key that signed something stays published, from its first use until the last token signed with it
- * expires (unless revoked). Before its first use a node may still be catching up (a node whose clock lags shows a
- * freshly published key only once its clock reaches `publishAt`).
- */
-function checkStaysPublished(ctx: Context): Violation[] {
-  const needed = new Map<string, Token>();
-  const firstUse = new Map<string, number>();
-  for (const token of ctx.tokens.values()) {
-    if ((needed.get(token.kid)?.expMs ?? -Infinity) < token.expMs) needed.set(token.kid, token);
-    firstUse.set(token.kid, Math.min(firstUse.get(token.kid) ?? Infinity, token.op.invokedAt));
-  }
-  const out: Violation[] = [];
-  for (const [kid, token] of needed) {
-    for (const [node, reads] of ctx.published) {
-      const drop = firstDrop(ctx, node, reads, kid, firstUse.get(kid)!, token.expMs - ctx.options.expiryToleranceMs);
-      if (drop === undefined) continue;
-      out.push({
-        invariant: 'I2',
-        ops: [token.op.id],
-        node,
-        time: drop.time,
-        message: `${node} dropped ${kid} from its JWKS at ${iso(drop.time)}, before token ${token.jti} signed with it expires at ${iso(token.expMs)}`,
-      });
-    }
-  }
-  return out;
-}
-
-/** Whether a node's "not active" for an acknowledged token is explained by expiry, revocation or a fault. */
-function refusalExcused(ctx: Context, verify: Op, token: Token): boolean {
-  const { settleMs, expiryToleranceMs } = ctx.options;
-  const at = verify.doneAt;
-  if (verify.invokedAt >= token.expMs - expiryToleranceMs) return true;
-  if (before(ctx.revokeInvokedFrom, token.jti, at) || before(ctx.keyRevokedFrom, token.kid, at)) return true;
-  if (ctx.faults.wipedIn(verify.node, token.op.invokedAt, at)) return true;
-  // what the node published when the request reached it: a read taken while it answered may already show the
-  // key it was still missing (a restarted node syncing)
-  const read = ctx.published.get(verify.node)?.findLast((r) => r.time <= verify.invokedAt);
-  return (
-    read?.kids.has(token.kid) !== true &&
-    ctx.faults.disturbed(verify.node, token.signer, token.op.invokedAt - settleMs, at)
-  );
-}
-
-/** I3: a node calls an acknowledged token inactive only when something explains it. */
-function checkRefusals(ctx: Context): Violation[] {
-  return okOps(ctx.ops, 'verify').flatMap((verify): Violation[] => {
-    const token = ctx.tokens.get(verify.value.jti ?? '');
-    if (verify.value.active !== false || token === undefined || refusalExcused(ctx, verify, token)) return [];
-    return [
-      {
-        invariant: 'I3',
-        ops: [token.op.id, verify.id],
-        node: verify.node,
-        time: verify.invokedAt,
-        message: `valid token ${token.jti} (signed by ${token.signer} with ${token.kid}) refused by ${verify.node} at ${iso(verify.invokedAt)}`,
-      },
-    ];
-  });
-}
-
-/** I3: no node calls a token active long after its revocation or its expiry. */
-function checkAcceptances(ctx: Context): Violation[] {
-  const { revocationGraceMs, expiryToleranceMs } = ctx.options;
-  return okOps(ctx.ops, 'verify').flatMap((verify): Violation[] => {
-    const jti = verify.value.jti;
-    if (verify.value.active !== true || jti === undefined) return [];
-    const at = { ops: [verify.id], node: verify.node, time: verify.invokedAt };
-    const out: Violation[] = [];
-    const revokedAt = ctx.revokedAt.get(jti);
-    if (revokedAt !== undefined && verify.invokedAt > revokedAt + revocationGraceMs) {
-      out.push({
-        invariant: 'I3',
-        ...at,
-        message: `revoked token ${jti} accepted by ${verify.node} at ${iso(verify.invokedAt)} (revoked at ${iso(revokedAt)})`,
-      });
-    }
-    const expMs = ctx.tokens.get(jti)?.expMs ?? (verify.value.exp ?? Infinity) * 1000;
-    if (verify.invokedAt > expMs + expiryToleranceMs) {
-      out.push({
-        invariant: 'I3',
-        ...at,
-        message: `expired token ${jti} accepted by ${verify.node} at ${iso(verify.invokedAt)} (expired at ${iso(expMs)})`,
-      });
-    }
-    return out;
-  });
-}
-
-/** I3: an acknowledged SCT validates, with its own key, until it expires. */
-function checkScts(ctx: Context): Violation[] {
-  const created = new Map(okOps(ctx.ops, 'sct-create').map((o) => [o.value.sctId, o]));
-  return okOps(ctx.ops, 'sct-validate').flatMap((check): Violation[] => {
-    const create = created.get(check.value.sctId);
-    if (create === undefined) return [];
-    const at = { invariant: 'I3' as const, ops: [create.id, check.id], node: check.node, time: check.invokedAt };
-    const sct = `SCT ${create.value.sctId ?? ''}`;
-    if (check.value.active === true && check.value.key !== create.value.key) {
-      return [{ ...at, message: `${sct} validated with another key by ${check.node} at ${iso(check.invokedAt)}` }];
-    }
-    const expMs = (create.value.exp ?? Infinity) * 1000;
-    if (check.value.active === false && check.invokedAt < expMs - ctx.options.expiryToleranceMs) {
-      return [{ ...at, message: `acknowledged ${sct} not found by ${check.node} at ${iso(check.invokedAt)}` }];
-    }
-    return [];
-  });
 }
 
 /** I5: no node process ended unless the harness ended it. */
