@@ -1,14 +1,19 @@
 /**
  * Real keymesh nodes as child processes (`node dist/src/cli/main.js start`), on port 0 with temporary data
- * directories. Every process a test starts is tracked and killed by `stopAll()` (call it in afterEach).
+ * directories, started through the tools' harness (`tools/harness/processes.ts`) with all of their output kept.
+ * Every process a test starts is tracked and killed by `stopAll()` (call it in afterEach); the harness kills any
+ * left when the test process exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { waitFor } from './wait-for.js';
+import { killServer, spawnProcess, stopServer, type ServerProcess } from '../../tools/harness/processes.js';
 
 /** The built CLI; `npm test` builds it first. */
 export const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
+
+/** How long a node may take from spawn to its "node ready" line. */
+const READY_TIMEOUT_MS = 20_000;
 
 /** A running node. */
 export interface NodeProcess {
@@ -18,7 +23,7 @@ export interface NodeProcess {
   readonly adminToken: string;
   stdout(): string;
   stderr(): string;
-  /** Sends SIGTERM and resolves with the exit code. */
+  /** Sends SIGTERM and resolves with the exit code (no SIGKILL: a node that does not stop fails its test). */
   stop(): Promise<number | null>;
 }
 
@@ -35,69 +40,64 @@ export interface StartNodeOptions {
   readonly ports?: { http: number; p2p: number };
 }
 
-const running = new Set<ChildProcess>();
+/** The processes tests started and that have not exited (`stopAll` kills these, and no other of the harness's). */
+const running = new Set<ServerProcess>();
 
-// If the test process goes away without its teardown (a hook timed out), do not leave nodes behind.
-process.once('exit', () => {
-  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+/** `node <CLI> <args>` with exactly `env` plus PATH, all of its stdout and stderr kept. */
+function spawnCli(args: readonly string[], env: Record<string, string>): ServerProcess {
+  const server = spawnProcess({
+    args: [CLI, ...args],
+    env: { PATH: process.env.PATH ?? '', ...env },
+    output: { keepAll: true },
+  });
+  running.add(server);
+  void server.exited.then(() => running.delete(server));
+  return server;
+}
 
-function spawnNode(o: StartNodeOptions): { child: ChildProcess; out: string[]; err: string[] } {
-  const args = [
-    CLI,
-    'start',
-    '--data-dir',
-    o.dataDir,
-    '--http',
-    `127.0.0.1:${o.ports?.http ?? 0}`,
-    '--p2p',
-    `127.0.0.1:${o.ports?.p2p ?? 0}`,
-  ];
+function spawnNode(o: StartNodeOptions): ServerProcess {
+  const args = ['start', '--data-dir', o.dataDir, '--http', `127.0.0.1:${o.ports?.http ?? 0}`];
+  args.push('--p2p', `127.0.0.1:${o.ports?.p2p ?? 0}`);
   if (o.config) {
     const file = join(o.dataDir, '..', `${Math.random().toString(36).slice(2)}.config.json`);
     writeFileSync(file, JSON.stringify(o.config));
     args.push('--config', file);
   }
   args.push(...(o.args ?? []));
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...(o.env ?? {}) };
+  const env: Record<string, string> = { ...(o.env ?? {}) };
   if (o.managementKey !== undefined) env.KEYMESH_MANAGEMENT_KEY = o.managementKey;
   if (o.adminToken !== undefined) env.KEYMESH_ADMIN_TOKEN = o.adminToken;
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  child.on('exit', () => running.delete(child));
-  const out: string[] = [];
-  const err: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => err.push(d.toString()));
-  return { child, out, err };
+  return spawnCli(args, env);
 }
 
-/** Starts a node and resolves once it logged "node ready". */
+/** Starts a node and resolves once it logged "node ready"; a node that exits or times out first is SIGKILLed. */
 export async function startNode(o: StartNodeOptions): Promise<NodeProcess> {
   const adminToken = o.adminToken ?? `test-admin-${Math.random().toString(36).slice(2)}`;
-  const { child, out, err } = spawnNode({ ...o, adminToken });
-  const ready = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`node exited with ${child.exitCode}: ${err.join('')}`);
-      const line = out
-        .join('')
-        .split('\n')
-        .find((l) => l.includes('"msg":"node ready"'));
-      return line ? (JSON.parse(line) as { url: string }) : undefined;
-    },
-    { timeoutMs: 20_000, message: 'node ready' },
-  ).catch((e: unknown) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
+  const server = spawnNode({ ...o, adminToken });
+  let url: string;
+  try {
+    url = await server.waitForReady(READY_TIMEOUT_MS);
+  } catch {
+    server.child.kill('SIGKILL');
+    const { exitCode, signalCode } = server.child;
+    const stderr = server.stderr();
+    throw new Error(
+      exitCode !== null || signalCode !== null
+        ? `node exited with ${exitCode ?? signalCode} before it was ready: ${stderr}`
+        : `timed out: node ready${stderr ? ` (stderr: ${stderr})` : ''}`,
+    );
+  }
   return {
-    url: ready.url,
-    pid: child.pid!,
-    child,
+    url,
+    pid: server.pid,
+    child: server.child,
     adminToken,
-    stdout: () => out.join(''),
-    stderr: () => err.join(''),
-    stop: () => stopChild(child),
+    stdout: () => server.stdout(),
+    stderr: () => server.stderr(),
+    stop: async () => {
+      await stopServer(server, Number.POSITIVE_INFINITY);
+      return server.child.exitCode;
+    },
   };
 }
 
@@ -105,12 +105,9 @@ export async function startNode(o: StartNodeOptions): Promise<NodeProcess> {
 export async function startNodeExpectingFailure(
   o: StartNodeOptions,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { child, out, err } = spawnNode(o);
-  const code = await new Promise<number | null>((res) => {
-    if (child.exitCode !== null) res(child.exitCode);
-    else child.on('exit', (c) => res(c));
-  });
-  return { code, stdout: out.join(''), stderr: err.join('') };
+  const server = spawnNode(o);
+  const { code } = await server.exit;
+  return { code, stdout: server.stdout(), stderr: server.stderr() };
 }
 
 /** Runs a CLI command to completion. */
@@ -118,38 +115,12 @@ export async function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  const out: string[] = [];
-  const err: string[] = [];
-  child.stdout.on('data', (d: Buffer) => out.push(d.toString()));
-  child.stderr.on('data', (d: Buffer) => err.push(d.toString()));
-  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-  running.delete(child);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
-
-function stopChild(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((res) => {
-    child.once('exit', (code) => res(code));
-    child.kill('SIGTERM');
-  });
+  const server = spawnCli(args, env);
+  const { code } = await server.exit;
+  return { code, stdout: server.stdout(), stderr: server.stderr() };
 }
 
 /** Kills every node a test started and waits for them to exit. */
 export async function stopAll(): Promise<void> {
-  await Promise.all(
-    [...running].map(
-      (child) =>
-        new Promise<void>((res) => {
-          if (child.exitCode !== null || child.signalCode !== null) return res();
-          child.once('exit', () => res());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
+  await Promise.all([...running].map(killServer));
 }

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../src/crypto/management-key.js';
 import { Sealer } from '../../src/crypto/sealer.js';
 import { decodeKeyRecord } from '../../src/keyring/key-record.js';
-import { startNode, startNodeExpectingFailure, stopAll } from '../helpers/node-process.js';
+import { spawnProcess, stopServer } from '../../tools/harness/processes.js';
+import { CLI, startNode, startNodeExpectingFailure, stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -245,29 +246,19 @@ describe('a keymesh node process, at its edges', () => {
 
 describe('a keymesh node process, stopping', () => {
   it('stops cleanly (exit 0) on SIGTERM even while it is still starting', async () => {
-    const { spawn } = await import('node:child_process');
-    const { CLI } = await import('../helpers/node-process.js');
     const dataDir = join(dirs.make(), 'n');
-    const child = spawn(
-      process.execPath,
-      [CLI, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'],
-      {
-        env: { PATH: process.env.PATH ?? '', KEYMESH_MANAGEMENT_KEY: ManagementKey.generate() },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const node = spawnProcess({
+      args: [CLI, 'start', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'],
+      env: { PATH: process.env.PATH ?? '', KEYMESH_MANAGEMENT_KEY: ManagementKey.generate() },
+      output: { keepAll: true },
+    });
     try {
-      const out: string[] = [];
-      child.stdout.on('data', (d: Buffer) => out.push(d.toString()));
-      await waitFor(() => out.join('').includes('"component":"http"'), { timeoutMs: 20_000, message: 'HTTP is up' });
-      const exit = new Promise<[number | null, string | null]>((r) =>
-        child.once('exit', (code, signal) => r([code, signal])),
-      );
-      child.kill('SIGTERM');
-      expect(await exit).toEqual([0, null]);
-      expect(out.join('')).toContain('"msg":"stopped"');
+      await waitFor(() => node.stdout().includes('"component":"http"'), { timeoutMs: 20_000, message: 'HTTP is up' });
+      await stopServer(node, Number.POSITIVE_INFINITY);
+      expect(await node.exit).toEqual({ code: 0, signal: null });
+      expect(node.stdout()).toContain('"msg":"stopped"');
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (node.running()) node.child.kill('SIGKILL');
     }
   });
 });

@@ -62,7 +62,7 @@ describe('tools/ boundaries', () => {
 
   it('reads the imports of every tool (so the check above is not vacuous)', () => {
     expect(files.length).toBeGreaterThan(50);
-    for (const tool of ['bench', 'chaos', 'demo']) {
+    for (const tool of ['bench', 'chaos', 'demo', 'local']) {
       const usesHarness = files.some(
         (file) => file.startsWith(`tools/${tool}/`) && named.get(file)!.some((s) => s.startsWith('../harness/')),
       );

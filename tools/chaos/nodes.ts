@@ -4,14 +4,15 @@
  * restarts, so seeds stay valid) and log file, all started with `--allow-fault-injection` so the harness can
  * partition them and skew their clocks through `/v1/faults`. Every exit is reported with
  * whether the harness caused it: a SIGKILL it sent (or armed), or a clean exit after its SIGTERM. Anything else
- * is a crash.
+ * is a crash. The processes are the harness's (`tools/harness/processes.ts`): spawned with their output appended
+ * straight to the log file, stopped with SIGTERM and a 10 s grace.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ClusterSecrets } from '../harness/node-cluster.js';
+import { killServer, spawnProcess, stopServer, type ServerProcess } from '../harness/processes.js';
 import type { ExitEvent, StartEvent } from './history.js';
 import type { ChaosNetwork, NodePlace } from './network.js';
 import type { HttpFetch } from './tls-fetch.js';
@@ -36,7 +37,7 @@ export interface ChaosNode {
   readonly host: string;
   readonly httpPort: number;
   readonly p2pPort: number;
-  child: ChildProcess | undefined;
+  server: ServerProcess | undefined;
   nodeId: string | undefined;
   peerId: string | undefined;
   /** What exit the harness is waiting for: a SIGKILL it sent or armed, or a clean exit after SIGTERM. */
@@ -108,7 +109,7 @@ export class ChaosNodes {
         host: place.host,
         httpPort: place.httpPort,
         p2pPort: place.p2pPort,
-        child: undefined,
+        server: undefined,
         nodeId: undefined,
         peerId: undefined,
         expecting: undefined,
@@ -131,8 +132,7 @@ export class ChaosNodes {
 
   /** Whether node `i`'s process is running (paused counts as running). */
   isRunning(i: number): boolean {
-    const child = this.nodes[i]!.child;
-    return child !== undefined && child.exitCode === null && child.signalCode === null;
+    return this.nodes[i]!.server?.running() ?? false;
   }
 
   /** Starts nodes with `managementKey` from now on (a rotation installed it on every member). */
@@ -166,24 +166,24 @@ export class ChaosNodes {
       ...seeds,
       '--allow-fault-injection',
     ]);
-    const out = openSync(node.logFile, 'a');
-    const child = spawn(command.file, command.args, {
-      stdio: ['ignore', out, out],
+    node.server = spawnProcess({
+      command: command.file,
+      args: command.args,
       env: {
         ...process.env,
         ...this.#env,
         KEYMESH_MANAGEMENT_KEY: this.#secrets.managementKey,
         KEYMESH_ADMIN_TOKEN: this.#secrets.adminToken,
       },
+      output: { file: node.logFile },
+      onExit: (code, signal) => {
+        const expected =
+          (node.expecting === 'kill' && signal === 'SIGKILL') || (node.expecting === 'stop' && code === 0);
+        this.#onEvent({ type: 'exit', node: node.name, time: Date.now(), code, signal, expected });
+      },
     });
-    closeSync(out);
-    node.child = child;
     node.expecting = undefined;
     node.paused = false;
-    child.on('exit', (code, signal) => {
-      const expected = (node.expecting === 'kill' && signal === 'SIGKILL') || (node.expecting === 'stop' && code === 0);
-      this.#onEvent({ type: 'exit', node: node.name, time: Date.now(), code, signal, expected });
-    });
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       if (!this.isRunning(i)) throw new Error(`${node.name} exited while starting (see ${node.logFile})`);
@@ -206,9 +206,7 @@ export class ChaosNodes {
     const node = this.nodes[i]!;
     if (!this.isRunning(i)) return;
     node.expecting = 'kill';
-    const exited = new Promise((resolve) => node.child!.once('exit', resolve));
-    node.child!.kill('SIGKILL');
-    await exited;
+    await killServer(node.server!);
     node.paused = false;
   }
 
@@ -223,22 +221,18 @@ export class ChaosNodes {
     if (!this.isRunning(i)) return;
     if (node.paused) this.resume(i);
     node.expecting = 'stop';
-    const exited = new Promise((resolve) => node.child!.once('exit', resolve));
-    node.child!.kill('SIGTERM');
-    const timer = setTimeout(() => node.child?.kill('SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
+    await stopServer(node.server!, STOP_GRACE_MS);
   }
 
   pause(i: number): void {
     if (!this.isRunning(i)) return;
-    this.nodes[i]!.child!.kill('SIGSTOP');
+    this.nodes[i]!.server!.child.kill('SIGSTOP');
     this.nodes[i]!.paused = true;
   }
 
   resume(i: number): void {
     if (!this.isRunning(i)) return;
-    this.nodes[i]!.child!.kill('SIGCONT');
+    this.nodes[i]!.server!.child.kill('SIGCONT');
     this.nodes[i]!.paused = false;
   }
 
@@ -256,9 +250,9 @@ export class ChaosNodes {
   /** SIGKILL to every node at once, without waiting (for an interrupted run). */
   killAllNow(): void {
     for (const node of this.nodes) {
-      if (node.child && node.child.exitCode === null && node.child.signalCode === null) {
+      if (node.server?.running()) {
         node.expecting = 'kill';
-        node.child.kill('SIGKILL');
+        node.server.child.kill('SIGKILL');
       }
     }
   }

@@ -6,15 +6,15 @@
  * neither `KEYMESH_MANAGEMENT_KEY` nor that file exists, and one admin token (`data/local-3/admin.token`) is
  * shared by the nodes unless `KEYMESH_ADMIN_TOKEN` is set.
  *
- * Node `node-N` keeps its data in `<data>/node-N`, and the development key is `<data>/management.key`.
+ * Node `node-N` keeps its data in `<data>/node-N`, and the development key is `<data>/management.key`. The processes
+ * are the harness's (`tools/harness/processes.ts`), stopped with SIGTERM only: a node takes as long as it needs.
  */
 import '../../src/polyfills.js';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { ManagementKey } from '../../src/crypto/management-key.js';
+import { nodeReadyUrl, spawnProcess, stopServer, type ServerProcess } from '../harness/processes.js';
 
 /** How often to check that the launching shell is still there. */
 const PARENT_CHECK_INTERVAL_MS = 250;
@@ -40,19 +40,23 @@ function prepareSecrets(dataDir: string): Record<string, string> {
   return env;
 }
 
-function startNode(configDir: string, dataDir: string, configFile: string, env: Record<string, string>): ChildProcess {
+/** Starts one node; every line of its stdout and stderr is printed with its name, and so is its exit. */
+function startNode(configDir: string, dataDir: string, configFile: string, env: Record<string, string>): ServerProcess {
   const name = configFile.replace(/\.json$/, '');
   const args = [cli, 'start', '--config', join(configDir, configFile), '--data-dir', join(dataDir, name)];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      process.stdout.write(`[${name}] ${line}\n`);
-      const ready = line.includes('"msg":"node ready"') ? (JSON.parse(line) as { url: string }).url : undefined;
-      if (ready) process.stdout.write(`[${name}] ready at ${ready}\n`);
-    });
-  }
-  child.on('exit', (code, signal) => process.stdout.write(`[${name}] exited (${signal ?? code})\n`));
-  return child;
+  return spawnProcess({
+    args,
+    env: { ...process.env, ...env },
+    output: {
+      tailChars: 0,
+      onLine: (line) => {
+        process.stdout.write(`[${name}] ${line}\n`);
+        const ready = nodeReadyUrl(line);
+        if (ready) process.stdout.write(`[${name}] ready at ${ready}\n`);
+      },
+    },
+    onExit: (code, signal) => process.stdout.write(`[${name}] exited (${signal ?? code})\n`),
+  });
 }
 
 /** Runs the nodes of `configDir` until Ctrl-C or SIGTERM; resolves when every node has exited. */
@@ -74,7 +78,7 @@ export async function runNodes(options: { configDir: string; dataDir: string }):
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: stopping ${children.length} node(s)`);
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    for (const c of children) void stopServer(c, Number.POSITIVE_INFINITY);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -85,8 +89,6 @@ export async function runNodes(options: { configDir: string; dataDir: string }):
     if (process.ppid !== parent) stop('SIGTERM');
   }, PARENT_CHECK_INTERVAL_MS);
   watchParent.unref();
-  await Promise.all(
-    children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.on('exit', () => r())))),
-  );
+  await Promise.all(children.map((c) => c.exited));
   if (!stopping) process.exitCode = 1;
 }
