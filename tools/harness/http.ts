@@ -17,13 +17,36 @@ export interface RawResponse {
   readonly body: Buffer;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/**
+ * Where {@link freePort} draws from: below the kernel's ephemeral range (32768 and up on Linux), so an outgoing
+ * connection of another process (libp2p dials, HTTP clients) never takes a port between the check and the node's
+ * bind; and below the slices the test helpers draw from (20000 and up), so tools and tests never draw the same one.
+ */
+const PORT_RANGE = { from: 10_000, to: 19_999 } as const;
+/** Ports this process handed out; never handed out twice. */
+const handedOut = new Set<number>();
+
+/** A TCP port on 127.0.0.1 that is free now and that no outgoing connection will take (see {@link PORT_RANGE}). */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  const span = PORT_RANGE.to - PORT_RANGE.from + 1;
+  const start = Math.floor(Math.random() * span);
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const port = PORT_RANGE.from + ((start + attempt) % span);
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${PORT_RANGE.from}..${PORT_RANGE.to}`);
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** One request on a fresh connection (no agent, no keep-alive pool left behind). */
