@@ -111,7 +111,8 @@ export interface ClusterResults {
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) throw new Error('percentile of nothing');
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  // (p × n) / 100, not (p / 100) × n: the latter rounds up past an exact rank for some p (7 % of 100 is 7.000000000000001)
+  return sorted[Math.max(0, Math.ceil((p * sorted.length) / 100) - 1)]!;
 }
 
 /** Makes a goal record: met when `measured` is at most `limit`. */

@@ -5,7 +5,7 @@
  * restarts the same nodes.
  */
 import '../../src/polyfills.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runNodes } from './run-nodes.js';
@@ -28,6 +28,8 @@ if (![httpBase, p2pBase].every((p) => Number.isInteger(p) && p > 0 && p + n <= 6
 const dataDir = values.data ?? `data/cluster-${n}`;
 const configDir = join(dataDir, 'configs');
 mkdirSync(configDir, { recursive: true });
+// every node-<n>.json in the folder is started: configs of an earlier, larger cluster there would join this one
+for (const file of readdirSync(configDir)) if (/^node-\d+\.json$/.test(file)) rmSync(join(configDir, file));
 for (let i = 1; i <= n; i++) {
   const config = {
     name: `node-${i}`,

@@ -21,7 +21,7 @@ const PARENT_CHECK_INTERVAL_MS = 250;
 
 const cli = resolve(import.meta.dirname, '../../src/cli/main.js');
 
-function prepareSecrets(dataDir: string): Record<string, string> {
+export function prepareSecrets(dataDir: string): Record<string, string> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const env: Record<string, string> = {};
   const keyFile = join(dataDir, 'management.key');
