@@ -141,10 +141,8 @@ export function registerRegistrationRoutes(app: FastifyInstance, deps: HttpDeps)
     if (kind === 'operator') {
       grantsOnlyHeld(deps, req, (shaped.record as { scopes: readonly string[] }).scopes);
       if (existing) grantsOnlyHeld(deps, req, (existing.record as { scopes: readonly string[] }).scopes);
-      if (
-        deps.auth.nameOf((shaped.record as { hash: string }).hash) !== undefined &&
-        deps.auth.nameOf((shaped.record as { hash: string }).hash) !== id
-      ) {
+      const holder = deps.auth.nameOf((shaped.record as { hash: string }).hash);
+      if (holder !== undefined && holder !== id) {
         throw new KeymeshError('ERR_INVALID_REQUEST', 'body.hash: another operator has this token');
       }
     }

@@ -62,6 +62,17 @@ describe('wire messages', () => {
     }
   });
 
+  it('refuses a heartbeat registrations version that is negative, fractional or beyond exact integers', () => {
+    expect(decodeMessage(heartbeatSchema, encodeMessage({ ...heartbeat, registrations: 12 }))).toMatchObject({
+      registrations: 12,
+    });
+    for (const registrations of [-1, 0.5, 2 ** 53, '3']) {
+      expect(() => decodeMessage(heartbeatSchema, pack({ ...heartbeat, registrations }))).toThrow(
+        expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }),
+      );
+    }
+  });
+
   it('seals key records on the wire so that only holders of the management key can read them', async () => {
     const { keyring, rotation } = await makeKeyring();
     await rotation.check();
