@@ -251,6 +251,12 @@ export const ERROR_CODES = {
     oauthError: 'invalid_grant',
     summary: 'the grant or the token it is made from is expired, revoked, forged or may not be used this way',
   },
+  ERR_INVALID_XML: {
+    status: 400,
+    oauthError: 'invalid_request',
+    summary:
+      'an XML document (a SAML assertion, a SOAP request) that is not well-formed, carries a DTD or an entity declaration, or exceeds the size, depth or element limits',
+  },
   ERR_INVALID_TOKEN: {
     status: 401,
     oauthError: 'invalid_token',

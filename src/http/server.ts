@@ -22,6 +22,7 @@ import { registerManagementKeyRoutes } from './routes/admin-management-keys.js';
 import { registerRegistrationRoutes } from './routes/admin-registrations.js';
 import { registerSecretServerRoutes } from './routes/secret-server.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import { registerWsTrustRoutes } from './routes/ws-trust.js';
 import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoute } from './routes/metrics.js';
@@ -82,6 +83,7 @@ export function buildHttpApp(
   registerAdminFaultRoutes(app, deps);
   registerSecretServerRoutes(app, deps);
   registerTokenRoutes(app, deps);
+  registerWsTrustRoutes(app, deps);
   registerDecryptRoute(app, deps);
   registerUiRoutes(app, deps);
   return app;

@@ -35,7 +35,7 @@ export type RegisterOperation = 'get-or-create' | 'read' | 'erase';
 export type RegisterResult = 'ok' | 'unavailable' | 'outcome-unknown' | 'error';
 
 /** The client-authenticated endpoints of the token service. */
-export type TokenEndpoint = 'token' | 'introspect' | 'revoke' | 'renew';
+export type TokenEndpoint = 'token' | 'introspect' | 'revoke' | 'renew' | 'ws-trust';
 
 /** What the rotation schedule reports. */
 export interface KeyMetrics {

@@ -62,7 +62,7 @@ export function remoteKeySet(url: string | URL, options: RemoteKeySetOptions = {
     try {
       const doc = await fetcher.get(href, failure);
       held = undefined;
-      return new Response(doc.body, { status: 200, headers: { 'content-type': 'application/json' } });
+      return new Response(new Uint8Array(doc.body), { status: 200, headers: { 'content-type': 'application/json' } });
     } catch (err) {
       held = { error: err, until: now() + holdMs };
       throw err;

@@ -25,6 +25,7 @@ import { JwtAccessTokenProvider } from '../tokens/jwt-provider.js';
 import { TokenProviders, type EncryptionProperties } from '../tokens/provider.js';
 import { RegisterTokenStore, type Register } from '../tokens/register-store.js';
 import type { Revocations } from '../tokens/revocations.js';
+import { SamlTokenProvider } from '../tokens/saml-provider.js';
 import { SecurityContextTokenProvider } from '../tokens/sct-provider.js';
 import type { SlowHashPool } from '../tokens/slow-hash.js';
 import { SubjectTokens } from '../tokens/subject-tokens.js';
@@ -117,18 +118,27 @@ export function createTokenService(
   const clients = config.clients.filter((c) => c.realms.includes(realmName));
   const resourceServers = config.resourceServers.filter((r) => r.realm === realmName);
   const isRevoked = (jti: string) => revocations.isRevoked(jti);
+  // the realm's JWKS document, the one HTTP serves: parsed again only when its ETag changes
+  const realmKeys = (name: string) => {
+    const doc = jwks.document(name, 'jwks');
+    return { version: doc.etag, jwks: () => JSON.parse(doc.body.toString('utf8')) as JSONWebKeySet };
+  };
   const jwt = new JwtAccessTokenProvider({
-    // the realm's JWKS document, the one HTTP serves: parsed again only when its ETag changes
-    verificationKeys: (name) => {
-      const doc = jwks.document(name, 'jwks');
-      return { version: doc.etag, jwks: () => JSON.parse(doc.body.toString('utf8')) as JSONWebKeySet };
-    },
+    verificationKeys: realmKeys,
     issuer: () => realm.issuer,
     isRevoked,
     now: () => clock.now(),
     clockSkewS: Math.ceil(config.clockSkewMs / 1000),
   });
   const tokenStore = new RegisterTokenStore(register, clock, sealer);
+  const saml = new SamlTokenProvider({
+    tokenStore,
+    verificationKeys: realmKeys,
+    issuer: () => realm.issuer,
+    isRevoked,
+    now: () => clock.now(),
+    clockSkewS: Math.ceil(config.clockSkewMs / 1000),
+  });
   const keyClients = clients
     .filter((c) => c.jwksUri)
     .map((c) => ({
@@ -168,8 +178,12 @@ export function createTokenService(
   return new TokenService({
     realm: realmName,
     clients: new ClientRegistry(clients, { assertions, slowHash, throttle }),
-    providers: new TokenProviders().register(jwt).register(new SecurityContextTokenProvider({ tokenStore, clock })),
+    providers: new TokenProviders()
+      .register(jwt)
+      .register(new SecurityContextTokenProvider({ tokenStore, clock }))
+      .register(saml),
     jwt,
+    saml,
     subjects: new SubjectTokens({
       jwt,
       realm: realmName,
@@ -180,6 +194,7 @@ export function createTokenService(
       clock,
       clockSkewMs: config.clockSkewMs,
       fetcher,
+      saml,
     }),
     tokenStore,
     isRevoked,

@@ -9,6 +9,7 @@
  * interface, and the token a string.
  */
 import { RESERVED_CLAIMS } from '../config/rules.js';
+import type { KeyObject } from 'node:crypto';
 import type { CompactEncrypt, CryptoKey } from 'jose';
 import { KeymeshError } from '../errors.js';
 
@@ -17,12 +18,15 @@ export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 export const TOKEN_TYPE_SCT_2005 = 'http://schemas.xmlsoap.org/ws/2005/02/sc/sct';
 export const TOKEN_TYPE_SCT_200512 = 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512';
+/** A SAML 2.0 assertion, as WS-Trust names it and as RFC 8693 does. */
+export const TOKEN_TYPE_SAML2 = 'urn:oasis:names:tc:SAML:2.0:assertion';
+export const TOKEN_TYPE_SAML2_OAUTH = 'urn:ietf:params:oauth:token-type:saml2';
 
 /** What the STS as a whole contributes: the realm's issuer, signing key and lifetimes. */
 export interface StsProperties {
   readonly issuer: string;
   /** The realm's active signing key (the activation gate applies). */
-  readonly signingKey: () => Promise<{ kid: string; alg: string; key: CryptoKey | Uint8Array }>;
+  readonly signingKey: () => Promise<{ kid: string; alg: string; key: CryptoKey | KeyObject | Uint8Array }>;
   /** Longest lifetime any token of the realm may have (seconds). */
   readonly maxLifetimeS: number;
   /** Milliseconds since the epoch. */
@@ -95,6 +99,8 @@ export interface KeyRequirements {
   readonly computedKeyAlgorithm?: string;
   /** RFC 9449: the thumbprint of the DPoP proof's key, bound as `cnf.jkt`. */
   readonly confirmationJkt?: string;
+  /** The requester's public key (WS-Trust `UseKey`): a SAML assertion confirms its subject holder-of-key with it. */
+  readonly confirmationKey?: JsonWebKey;
 }
 
 /** What token to issue and for how long. */

@@ -11,6 +11,10 @@
  *   client id, `sub` = the user, `aud` = this realm, a lifetime of at most 5 minutes and a `jti` recorded once.
  *   What it allows is bounded by the server's registered audiences.
  *
+ * Both come as SAML 2.0 assertions too (`subject_token_type` saml2): an assertion this realm issued is read with
+ * its token-store record (`saml-provider.ts`) and checked as the access token of the same content would be; one
+ * by a delegation server is checked by `saml-subjects.ts` under the user assertion's rules.
+ *
  * Either way the new token's `act` names the caller, nested over any `act` the subject token carried, it never
  * outlives the subject token (or the chain that token came from, `chain.ts`), it dies with the revocation of any
  * of them, and a subject token bound to a DPoP key (`cnf.jkt`) is only exchanged with a proof of that key.
@@ -28,6 +32,9 @@ import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import { chainRevoked, extendChain } from './chain.js';
 import { whyRefused } from './jose-reasons.js';
 import type { Actor, TokenChain } from './provider.js';
+import { peekAssertion } from '../saml/verify.js';
+import { looksLikeXml, SAML_TOKEN_TYPES, type SamlTokenProvider } from './saml-provider.js';
+import { delegatedAssertion } from './saml-subjects.js';
 
 /** Subject-token types accepted for a JWT. */
 export const JWT_SUBJECT_TOKEN_TYPES: readonly string[] = [
@@ -68,6 +75,8 @@ export interface SubjectTokensOptions {
   readonly clockSkewMs: number;
   /** The node's capped fetcher for the delegation clients' key sets. */
   readonly fetcher?: CappedFetcher;
+  /** Reads this realm's own SAML assertions; without it a SAML subject token is refused. */
+  readonly saml?: SamlTokenProvider;
 }
 
 export class SubjectTokens {
@@ -94,10 +103,11 @@ export class SubjectTokens {
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_UNSUPPORTED_TOKEN_TYPE`.
    */
   async check(caller: ClientConfig, token: string, tokenType: string): Promise<Subject> {
+    if (SAML_TOKEN_TYPES.has(tokenType) && this.#o.saml) return this.#assertion(caller, token);
     if (!JWT_SUBJECT_TOKEN_TYPES.includes(tokenType))
       throw new KeymeshError(
         'ERR_UNSUPPORTED_TOKEN_TYPE',
-        `the subject_token_type is not accepted; use ${JWT_SUBJECT_TOKEN_TYPES.join(' or ')}`,
+        `the subject_token_type is not accepted; use ${[...JWT_SUBJECT_TOKEN_TYPES, ...(this.#o.saml ? SAML_TOKEN_TYPES : [])].join(' or ')}`,
       );
     let iss: string | undefined;
     try {
@@ -113,6 +123,51 @@ export class SubjectTokens {
     );
   }
 
+  /**
+   * A SAML assertion: one this realm issued is checked like an access token of the same content; one by the
+   * calling client about a user like its JWT user assertion (`saml-subjects.ts`).
+   */
+  async #assertion(caller: ClientConfig, token: string): Promise<Subject> {
+    if (!looksLikeXml(token)) throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is not a SAML assertion');
+    let issuer: string;
+    try {
+      issuer = peekAssertion(token).issuer;
+    } catch (err) {
+      throw new KeymeshError('ERR_INVALID_GRANT', `the subject assertion is refused: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (issuer === caller.clientId && issuer !== this.#o.issuer) {
+      const keys = this.#delegateKeys.get(caller.clientId);
+      if (!caller.delegation || !keys)
+        throw new KeymeshError(
+          'ERR_UNAUTHORIZED_CLIENT',
+          'the client is not registered with delegation (and a jwksUri), so it may not assert users',
+        );
+      return delegatedAssertion(caller, keys, token, {
+        issuer: this.#o.issuer,
+        now: this.#o.clock.now(),
+        clockSkewMs: this.#o.clockSkewMs,
+        recordOnce: this.#o.recordOnce,
+      });
+    }
+    if (issuer !== this.#o.issuer)
+      throw new KeymeshError(
+        'ERR_INVALID_GRANT',
+        'the subject assertion is from an untrusted issuer: neither this realm nor the calling client',
+      );
+    let payload: JWTPayload;
+    try {
+      payload = await this.#o.saml!.read(token, this.#o.realm);
+    } catch (err) {
+      if (isKeymeshError(err) && err.code !== 'ERR_INVALID_TOKEN' && err.code !== 'ERR_INVALID_XML') throw err;
+      throw new KeymeshError('ERR_INVALID_GRANT', `the subject assertion is refused: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return this.#fromOwnPayload(caller, payload);
+  }
+
   async #ownToken(caller: ClientConfig, token: string): Promise<Subject> {
     let payload: JWTPayload;
     try {
@@ -124,6 +179,10 @@ export class SubjectTokens {
         { cause: err },
       );
     }
+    return this.#fromOwnPayload(caller, payload);
+  }
+
+  async #fromOwnPayload(caller: ClientConfig, payload: JWTPayload): Promise<Subject> {
     if (await chainRevoked(payload, this.#o.isRevoked))
       throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token, or a token it was made from, was revoked');
     const cnf = payload['cnf'] as { jkt?: unknown } | undefined;

@@ -18,15 +18,16 @@ import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { AuditLog } from '../audit/audit-log.js';
 import { tokenRef, userRef } from '../audit/events.js';
-import { SCOPE_TOKEN } from '../config/schema.js';
 import { KeymeshError } from '../errors.js';
 import { chainOf } from './chain.js';
+import { concerns, grantScope, parseScope, pickAudiences } from './grants.js';
 import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
   ClaimsManager,
   TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_SAML2,
   TOKEN_TYPE_SCT_200512,
   type EncryptionProperties,
   type KeyRequirements,
@@ -38,7 +39,10 @@ import {
   type TokenProviderResponse,
   type TokenStore,
 } from './provider.js';
+import { looksLikeXml, SAML_TOKEN_TYPES, type SamlTokenProvider } from './saml-provider.js';
 import type { SubjectTokens } from './subject-tokens.js';
+
+export { parseScope } from './grants.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 /** Most renewals followed when a reused token's lineage is revoked. Default is 64. */
@@ -52,6 +56,8 @@ export interface TokenServiceOptions {
   readonly clients: ClientRegistry;
   readonly providers: TokenProviders;
   readonly jwt: JwtAccessTokenProvider;
+  /** SAML 2.0 assertions, read back for renewal and revocation like access tokens. Default: none are issued. */
+  readonly saml?: SamlTokenProvider;
   readonly subjects: SubjectTokens;
   readonly sts: StsProperties;
   readonly tokenStore: TokenStore;
@@ -79,6 +85,8 @@ export interface IssueRequest {
   readonly scope?: string | undefined;
   readonly requestedTokenType?: string | undefined;
   readonly renewable?: boolean | undefined;
+  /** Lifetime asked for (seconds; WS-Trust `Lifetime`), capped by the realm and any token it is made from. */
+  readonly lifetimeS?: number | undefined;
   /** Key size, client entropy and computed-key algorithm (Security Context Tokens). */
   readonly keyRequirements?: KeyRequirements | undefined;
   /** The thumbprint of a verified DPoP proof's key: the token is bound to it (`cnf.jkt`). */
@@ -196,7 +204,7 @@ export class TokenService {
       throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered to renew tokens');
     let payload: JWTPayload;
     try {
-      payload = await this.#o.jwt.verify(token, this.#o.realm);
+      payload = await this.#readOwn(token);
     } catch (err) {
       throw new KeymeshError('ERR_INVALID_GRANT', (err as Error).message, { cause: err });
     }
@@ -208,7 +216,10 @@ export class TokenService {
     const ancestors = await Promise.all((chain?.jti ?? []).map((id) => this.#o.isRevoked(id)));
     if (ancestors.some(Boolean))
       throw new KeymeshError('ERR_INVALID_GRANT', 'a token this one was made from was revoked');
-    const jkt = (payload['cnf'] as { jkt?: string } | undefined)?.jkt;
+    const cnf = payload['cnf'] as { jkt?: string } | undefined;
+    const jkt = cnf?.jkt;
+    if (cnf !== undefined && jkt === undefined)
+      throw new KeymeshError('ERR_INVALID_GRANT', 'a holder-of-key assertion is renewed by asking for a new one');
     if (jkt !== undefined && confirmationJkt !== jkt)
       throw new KeymeshError(
         'ERR_INVALID_GRANT',
@@ -227,6 +238,7 @@ export class TokenService {
       scope,
       renewable: _r,
       chain: _h,
+      nbf: _n,
       ...claims
     } = payload as Record<string, unknown>;
     const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
@@ -262,7 +274,7 @@ export class TokenService {
       audiences,
       scopes,
       chain?.exp,
-      { renewable: true },
+      { renewable: true, ...(looksLikeXml(token) ? { requestedTokenType: TOKEN_TYPE_SAML2 } : {}) },
       { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) },
     );
     void this.#o.audit?.record({
@@ -324,9 +336,12 @@ export class TokenService {
   async #introspect(token: string, hint: string | undefined, client: ClientConfig): Promise<Record<string, unknown>> {
     const sctFirst = token.startsWith('urn:uuid:') || (hint !== undefined && SCT_TYPES.has(hint));
     const caller = this.#o.caller(client);
-    for (const type of sctFirst
-      ? [TOKEN_TYPE_SCT_200512, TOKEN_TYPE_ACCESS_TOKEN]
-      : [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512]) {
+    const types = looksLikeXml(token)
+      ? [TOKEN_TYPE_SAML2]
+      : sctFirst
+        ? [TOKEN_TYPE_SCT_200512, TOKEN_TYPE_ACCESS_TOKEN]
+        : [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512];
+    for (const type of types) {
       const validator = this.#o.providers.findValidator(type, this.#o.realm);
       const result = validator ? await validator.validateToken(token, type, this.#o.realm, caller) : { active: false };
       if (!result.active) continue;
@@ -343,8 +358,10 @@ export class TokenService {
   async revoke(client: ClientConfig, token: string): Promise<void> {
     let payload;
     try {
-      payload = await this.#o.jwt.verify(token, this.#o.realm);
-    } catch {
+      payload = await this.#readOwn(token);
+    } catch (err) {
+      // a store that cannot answer is an error: the caller must not believe the token revoked
+      if (err instanceof KeymeshError && err.code !== 'ERR_INVALID_TOKEN' && err.code !== 'ERR_INVALID_XML') throw err;
       return;
     }
     if (payload['client_id'] !== client.clientId)
@@ -356,6 +373,18 @@ export class TokenService {
       client: client.clientId,
       token: tokenRef(payload.jti!),
     });
+  }
+
+  /**
+   * The payload of a token this realm issued: an access token verified, or a SAML assertion verified and read with
+   * its record. @throws KeymeshError `ERR_INVALID_TOKEN`, `ERR_INVALID_XML`
+   */
+  #readOwn(token: string): Promise<JWTPayload> {
+    if (looksLikeXml(token)) {
+      if (!this.#o.saml) throw new KeymeshError('ERR_INVALID_TOKEN', 'this realm issues no SAML assertions');
+      return this.#o.saml.read(token, this.#o.realm);
+    }
+    return this.#o.jwt.verify(token, this.#o.realm);
   }
 
   #mayUse(client: ClientConfig, grant: string): void {
@@ -396,6 +425,11 @@ export class TokenService {
         'a Security Context Token carries no DPoP binding, token chain or actor: ask for an access token',
       );
     }
+    if (request.keyRequirements?.confirmationKey && !SAML_TOKEN_TYPES.has(tokenType))
+      throw new KeymeshError(
+        'ERR_INVALID_REQUEST',
+        'only a SAML assertion is confirmed holder-of-key with a public key; bind an access token with DPoP',
+      );
     const provider = this.#o.providers.provider(tokenType, this.#o.realm);
     if (request.encrypt && audiences.length !== 1)
       throw new KeymeshError('ERR_INVALID_REQUEST', 'an encrypted token is for exactly one audience');
@@ -421,7 +455,9 @@ export class TokenService {
         ...(notAfter !== undefined ? { notAfter } : {}),
         ...(renewal.chain ? { chain: renewal.chain } : {}),
         ...(renewal.tokenId ? { tokenId: renewal.tokenId } : {}),
-        ...(renewal.lifetimeS !== undefined ? { lifetimeS: renewal.lifetimeS } : {}),
+        ...((renewal.lifetimeS ?? request.lifetimeS) !== undefined
+          ? { lifetimeS: (renewal.lifetimeS ?? request.lifetimeS)! }
+          : {}),
         ...(request.renewable ? { renewable: true } : {}),
       },
       appliesTo: audiences.length === 1 ? audiences[0]! : audiences,
@@ -436,59 +472,4 @@ export class TokenService {
       ...(scope && scope.length > 0 ? { scope: scope.join(' ') } : {}),
     };
   }
-}
-
-/**
- * The scopes of an RFC 6749 §3.3 `scope` parameter; undefined when absent or empty.
- * @throws KeymeshError `ERR_INVALID_SCOPE` when malformed.
- */
-export function parseScope(scope: string | undefined): string[] | undefined {
-  if (scope === undefined || scope === '') return undefined;
-  const scopes = scope.split(' ');
-  if (!scopes.every((s) => SCOPE_TOKEN.test(s))) {
-    throw new KeymeshError(
-      'ERR_INVALID_SCOPE',
-      'the scope is malformed (RFC 6749 §3.3: scope tokens of printable ASCII without " and \\, separated by single spaces)',
-    );
-  }
-  return [...new Set(scopes)];
-}
-
-/**
- * The scopes a token gets: those requested, each one the client is registered for and (when made from another
- * token) one that token has; none requested, every scope of `from` the client may have, or none.
- * @throws KeymeshError `ERR_INVALID_SCOPE`
- */
-function grantScope(
-  requested: readonly string[] | undefined,
-  client: readonly string[],
-  from: readonly string[] | undefined,
-): string[] | undefined {
-  if (requested === undefined) {
-    const inherited = (from ?? []).filter((s) => client.includes(s));
-    return inherited.length > 0 ? inherited : undefined;
-  }
-  if (!requested.every((s) => client.includes(s)))
-    throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not granted to this client');
-  if (from !== undefined && !requested.every((s) => from.includes(s)))
-    throw new KeymeshError('ERR_INVALID_SCOPE', 'a requested scope is not in the token it is made from');
-  return [...requested];
-}
-
-/** The requested audiences (default: the first allowed), each one allowed. @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` */
-function pickAudiences(allowed: readonly string[], requested: readonly string[] | undefined, why: string): string[] {
-  const audiences = requested && requested.length > 0 ? [...new Set(requested)] : allowed.slice(0, 1);
-  if (audiences.length === 0)
-    throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `no audience to issue the token for: none that ${why}`);
-  if (!audiences.every((a) => allowed.includes(a)))
-    throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', `a requested audience or resource is not one ${why}`);
-  return audiences;
-}
-
-/** RFC 7662 §4: whether a token's claims concern `clientId`: issued to it, or naming it or a server it runs among the audiences. */
-function concerns(claims: Readonly<Record<string, unknown>>, clientId: string, served: readonly string[]): boolean {
-  if (claims['client_id'] === clientId) return true;
-  const aud = claims['aud'];
-  const audiences = Array.isArray(aud) ? aud : aud === undefined ? [] : [aud];
-  return audiences.some((a) => a === clientId || served.includes(a as string));
 }

@@ -10,6 +10,8 @@ import {
   type Issued,
   type TokenService,
 } from '../../tokens/token-service.js';
+import { TOKEN_TYPE_SAML2_OAUTH } from '../../tokens/provider.js';
+import { SAML_TOKEN_TYPES } from '../../tokens/saml-provider.js';
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
 import { parseInput } from '../validate.js';
@@ -144,7 +146,8 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
         }
         issued = await tokens.exchange(client, {
           ...request,
-          subjectToken: form.subject_token,
+          subjectToken:
+            form.subject_token_type === TOKEN_TYPE_SAML2_OAUTH ? fromBase64url(form.subject_token) : form.subject_token,
           subjectTokenType: form.subject_token_type,
         });
       } else {
@@ -165,7 +168,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
       const tokens = service();
       const form = parseInput(tokenParam, req.body, 'body');
       const client = await authenticate(tokens, req, form);
-      return reply.headers(noStore).send(await tokens.introspect(form.token, form.token_type_hint, client));
+      return reply.headers(noStore).send(await tokens.introspect(formToken(form.token), form.token_type_hint, client));
     }),
   );
 
@@ -175,7 +178,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
       const tokens = service();
       const form = parseInput(tokenParam, req.body, 'body');
       const client = await authenticate(tokens, req, form);
-      await tokens.revoke(client, form.token);
+      await tokens.revoke(client, formToken(form.token));
       return reply.headers(noStore).send({});
     }),
   );
@@ -187,7 +190,12 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
       const form = parseInput(tokenParam, req.body, 'body');
       const client = await authenticate(tokens, req, form);
       const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
-      return reply.headers(noStore).send(answer(await tokens.renew(client, form.token, confirmationJkt)));
+      const token = formToken(form.token);
+      const renewed = await tokens.renew(client, token, confirmationJkt);
+      // a SAML assertion comes back in the form it was sent: base64url (RFC 8693's saml2) or XML
+      return reply
+        .headers(noStore)
+        .send(answer(token === form.token ? renewed : { ...renewed, tokenType: TOKEN_TYPE_SAML2_OAUTH }));
     }),
   );
 }
@@ -261,14 +269,36 @@ export function targets(
   return all.length === 0 ? undefined : all;
 }
 
-/** The RFC 6749 / 8693 answer; an SCT's server entropy rides along (base64url) when the provider returns it. */
+/**
+ * A token parameter as the token operations take it: a SAML assertion sent base64url-encoded (RFC 8693 §3's
+ * `saml2`) is decoded; anything else is used as sent.
+ */
+function formToken(token: string): string {
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(token)) return token;
+  const decoded = fromBase64url(token);
+  return decoded.trimStart().startsWith('<') ? decoded : token;
+}
+
+/** @throws KeymeshError `ERR_INVALID_REQUEST` when not base64url of UTF-8 text. */
+function fromBase64url(token: string): string {
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(token))
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'a saml2 token is sent base64url-encoded (RFC 8693 §3)');
+  return Buffer.from(token, 'base64url').toString('utf8');
+}
+
+/**
+ * The RFC 6749 / 8693 answer; an SCT's server entropy rides along (base64url) when the provider returns it. A SAML
+ * assertion asked for as RFC 8693's `saml2` is base64url-encoded (§3); as `urn:oasis:names:tc:SAML:2.0:assertion`
+ * it is the XML itself. Neither is an access token (`token_type` `N_A`).
+ */
 function answer(issued: Issued): Record<string, unknown> {
   const scope = issued.scope;
-  const sct = issued.keySize !== undefined;
+  const notAccessToken = issued.keySize !== undefined || SAML_TOKEN_TYPES.has(issued.tokenType);
   return {
-    access_token: issued.token,
+    access_token:
+      issued.tokenType === TOKEN_TYPE_SAML2_OAUTH ? Buffer.from(issued.token).toString('base64url') : issued.token,
     issued_token_type: issued.tokenType,
-    token_type: sct ? 'N_A' : issued.bound ? 'DPoP' : 'Bearer',
+    token_type: notAccessToken ? 'N_A' : issued.bound ? 'DPoP' : 'Bearer',
     expires_in: issued.lifetime,
     ...(scope ? { scope } : {}),
     ...(issued.entropy
