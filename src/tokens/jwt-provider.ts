@@ -21,7 +21,9 @@ import { signJws, type SigningKey } from './jws-signer.js';
 import {
   TOKEN_TYPE_ACCESS_TOKEN,
   TOKEN_TYPE_JWT,
+  type StsProperties,
   type TokenProvider,
+  type TokenRequirements,
   type TokenProviderParameters,
   type TokenProviderResponse,
   type TokenValidator,
@@ -30,6 +32,23 @@ import {
 
 /** Lifetime of an access token when the request names none. Default is 300 s. */
 export const DEFAULT_ACCESS_TOKEN_LIFETIME_S = 300;
+
+/**
+ * When a token issued now ends (seconds since the epoch): the requested lifetime (default
+ * `DEFAULT_ACCESS_TOKEN_LIFETIME_S`), never beyond the realm's maximum, `notAfter` or the chain's expiry.
+ * @throws KeymeshError `ERR_INVALID_GRANT` when that is not after now (the token it is made from expired).
+ */
+export function lifetimeOf(sts: StsProperties, req: TokenRequirements): { now: number; exp: number } {
+  const now = Math.floor(sts.now() / 1000);
+  const requested = req.lifetimeS ?? DEFAULT_ACCESS_TOKEN_LIFETIME_S;
+  const exp = Math.min(
+    now + Math.min(requested, sts.maxLifetimeS),
+    req.notAfter ?? Infinity,
+    req.chain?.exp ?? Infinity,
+  );
+  if (exp <= now) throw new KeymeshError('ERR_INVALID_GRANT', 'the token it would be made from has expired');
+  return { now, exp };
+}
 
 export interface JwtProviderOptions {
   /** The realm's published signing keys as a JWK Set, and a value that changes whenever they do. */
@@ -56,14 +75,7 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
 
   async createToken(params: TokenProviderParameters): Promise<TokenProviderResponse> {
     const { stsProperties: sts, tokenRequirements: req, principal } = params;
-    const now = Math.floor(sts.now() / 1000);
-    const requested = req.lifetimeS ?? DEFAULT_ACCESS_TOKEN_LIFETIME_S;
-    const exp = Math.min(
-      now + Math.min(requested, sts.maxLifetimeS),
-      req.notAfter ?? Infinity,
-      req.chain?.exp ?? Infinity,
-    );
-    if (exp <= now) throw new KeymeshError('ERR_INVALID_GRANT', 'the token it would be made from has expired');
+    const { now, exp } = lifetimeOf(sts, req);
     const jti = req.tokenId ?? randomUUID();
     const payload: Record<string, unknown> = {
       ...(await params.claimsManager.claims(params)),

@@ -10,6 +10,7 @@ import { pack, unpack } from 'msgpackr';
 import type { Clock } from '../clock.js';
 import { openRegisterValue, sealRegisterValue } from '../crypto/register-seal.js';
 import type { Sealer } from '../crypto/sealer.js';
+import type { z } from 'zod';
 import { KeymeshError } from '../errors.js';
 import type { TokenStore } from './provider.js';
 
@@ -78,4 +79,26 @@ function decode(raw: Uint8Array | undefined): Entry {
     // reported below
   }
   throw new KeymeshError('ERR_RECORD_CORRUPT', 'a token store entry is not what the token store wrote');
+}
+
+/**
+ * Decodes a record a provider keeps in the token store (msgpack) and checks it against `schema`.
+ * @throws KeymeshError `ERR_RECORD_CORRUPT`, naming `what`, when the bytes are oversized, not msgpack or not a valid record.
+ */
+export function decodeStoreRecord<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string, maxBytes: number): T {
+  if (bytes.byteLength > maxBytes)
+    throw new KeymeshError('ERR_RECORD_CORRUPT', `${what} is larger than ${maxBytes} bytes`);
+  let value: unknown;
+  try {
+    value = unpack(bytes);
+  } catch (err) {
+    throw new KeymeshError('ERR_RECORD_CORRUPT', `${what} is not valid msgpack`, { cause: err });
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success)
+    throw new KeymeshError(
+      'ERR_RECORD_CORRUPT',
+      `${what} is malformed at ${parsed.error.issues[0]?.path.join('.') ?? '?'}`,
+    );
+  return parsed.data;
 }

@@ -19,14 +19,15 @@
  */
 import { createHash, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { KeymeshError } from '../errors.js';
 import { buildAssertion } from '../saml/assertion.js';
 import { signAssertion } from '../saml/sign.js';
 import { peekAssertion, verifyAssertion } from '../saml/verify.js';
 import { chainOf, chainRevoked, MAX_CHAIN_LENGTH } from './chain.js';
-import { DEFAULT_ACCESS_TOKEN_LIFETIME_S } from './jwt-provider.js';
+import { lifetimeOf } from './jwt-provider.js';
+import { decodeStoreRecord } from './register-store.js';
 import {
   ClaimsManager,
   TOKEN_TYPE_SAML2,
@@ -108,14 +109,7 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
         'ERR_INVALID_REQUEST',
         'a SAML assertion carries no DPoP binding: send WS-Trust UseKey for holder-of-key',
       );
-    const now = Math.floor(sts.now() / 1000);
-    const requested = req.lifetimeS ?? DEFAULT_ACCESS_TOKEN_LIFETIME_S;
-    const exp = Math.min(
-      now + Math.min(requested, sts.maxLifetimeS),
-      req.notAfter ?? Infinity,
-      req.chain?.exp ?? Infinity,
-    );
-    if (exp <= now) throw new KeymeshError('ERR_INVALID_GRANT', 'the token it would be made from has expired');
+    const { now, exp } = lifetimeOf(sts, req);
     const jti = req.tokenId ?? randomUUID();
     const audiences = [params.appliesTo].flat();
     const scope = req.scope && req.scope.length > 0 ? req.scope.join(' ') : undefined;
@@ -190,7 +184,7 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
     });
     const raw = await this.#o.tokenStore.get(samlStoreId(verified.id));
     if (!raw) throw new KeymeshError('ERR_INVALID_TOKEN', 'the assertion is not one this realm issued, or it expired');
-    const record = decodeRecord(raw);
+    const record = decodeStoreRecord(raw, recordSchema, 'a SAML assertion record', 8192);
     if (record.realm !== realm || `_${record.jti}` !== id || record.sub !== verified.subject.nameId)
       throw new KeymeshError('ERR_INVALID_TOKEN', 'the assertion does not match what this realm recorded of it');
     const attributes = Object.fromEntries(
@@ -243,20 +237,4 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
     }
     return [...cached.byKid.values()];
   }
-}
-
-function decodeRecord(raw: Uint8Array): SamlRecord {
-  let value: unknown;
-  try {
-    value = unpack(raw);
-  } catch (err) {
-    throw new KeymeshError('ERR_RECORD_CORRUPT', 'a SAML assertion record is not valid msgpack', { cause: err });
-  }
-  const parsed = recordSchema.safeParse(value);
-  if (!parsed.success)
-    throw new KeymeshError(
-      'ERR_RECORD_CORRUPT',
-      `a SAML assertion record is malformed at ${parsed.error.issues[0]?.path.join('.') ?? '?'}`,
-    );
-  return parsed.data;
 }

@@ -13,10 +13,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import { KeymeshError } from '../errors.js';
+import { decodeStoreRecord } from './register-store.js';
 import { checkKeySize, COMPUTED_KEY_PSHA1, computedKey } from './p-sha1.js';
 import {
   TOKEN_TYPE_SCT_2005,
@@ -90,22 +91,10 @@ export function sctStoreId(identifier: string): string {
  * @throws KeymeshError `ERR_RECORD_CORRUPT` when the bytes are oversized, not msgpack or not a valid record.
  */
 export function decodeSctRecord(bytes: Uint8Array): SctRecord {
-  if (bytes.byteLength > SCT_RECORD_MAX_BYTES)
-    throw new KeymeshError('ERR_RECORD_CORRUPT', `SCT record is larger than ${SCT_RECORD_MAX_BYTES} bytes`);
-  let value: unknown;
-  try {
-    value = unpack(bytes);
-  } catch (err) {
-    throw new KeymeshError('ERR_RECORD_CORRUPT', 'SCT record is not valid msgpack', { cause: err });
-  }
-  const parsed = sctRecordSchema.safeParse(value);
-  if (!parsed.success || parsed.data.key.length * 8 !== parsed.data.keySize) {
-    throw new KeymeshError(
-      'ERR_RECORD_CORRUPT',
-      `SCT record is malformed at ${parsed.error?.issues[0]?.path.join('.') || 'key'}`,
-    );
-  }
-  return parsed.data;
+  const record = decodeStoreRecord(bytes, sctRecordSchema, 'SCT record', SCT_RECORD_MAX_BYTES);
+  if (record.key.length * 8 !== record.keySize)
+    throw new KeymeshError('ERR_RECORD_CORRUPT', 'SCT record is malformed at key');
+  return record;
 }
 
 /** Issues and validates WS-SecureConversation Security Context Tokens. */

@@ -14,13 +14,12 @@
  * that is one of its audiences (by client id or as a registered resource server); anyone else learns
  * `{active: false}`.
  */
-import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { AuditLog } from '../audit/audit-log.js';
 import { tokenRef, userRef } from '../audit/events.js';
 import { KeymeshError } from '../errors.js';
-import { chainOf } from './chain.js';
 import { concerns, grantScope, parseScope, pickAudiences } from './grants.js';
+import { planRenewal } from './renewal.js';
 import type { ClientConfig, ClientRegistry } from './clients.js';
 import type { DpopNonces, DpopVerifier } from './dpop.js';
 import type { JwtAccessTokenProvider } from './jwt-provider.js';
@@ -43,10 +42,9 @@ import { looksLikeXml, SAML_TOKEN_TYPES, type SamlTokenProvider } from './saml-p
 import type { SubjectTokens } from './subject-tokens.js';
 
 export { parseScope } from './grants.js';
+export { MAX_LINEAGE_STEPS } from './renewal.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
-/** Most renewals followed when a reused token's lineage is revoked. Default is 64. */
-export const MAX_LINEAGE_STEPS = 64;
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 const SCT_TYPES = new Set(['http://schemas.xmlsoap.org/ws/2005/02/sc/sct', TOKEN_TYPE_SCT_200512]);
@@ -200,109 +198,30 @@ export class TokenService {
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_UNKNOWN_AUDIENCE`.
    */
   async renew(client: ClientConfig, token: string, confirmationJkt?: string): Promise<Issued> {
-    if (client.renewable !== true)
-      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'the client is not registered to renew tokens');
-    let payload: JWTPayload;
-    try {
-      payload = await this.#readOwn(token);
-    } catch (err) {
-      throw new KeymeshError('ERR_INVALID_GRANT', (err as Error).message, { cause: err });
-    }
-    if (payload['client_id'] !== client.clientId)
-      throw new KeymeshError('ERR_UNAUTHORIZED_CLIENT', 'a client may renew only tokens issued to it');
-    if (payload['renewable'] !== true)
-      throw new KeymeshError('ERR_INVALID_GRANT', 'the token was not issued as renewable');
-    const chain = chainOf(payload);
-    const ancestors = await Promise.all((chain?.jti ?? []).map((id) => this.#o.isRevoked(id)));
-    if (ancestors.some(Boolean))
-      throw new KeymeshError('ERR_INVALID_GRANT', 'a token this one was made from was revoked');
-    const cnf = payload['cnf'] as { jkt?: string } | undefined;
-    const jkt = cnf?.jkt;
-    if (cnf !== undefined && jkt === undefined)
-      throw new KeymeshError('ERR_INVALID_GRANT', 'a holder-of-key assertion is renewed by asking for a new one');
-    if (jkt !== undefined && confirmationJkt !== jkt)
-      throw new KeymeshError(
-        'ERR_INVALID_GRANT',
-        'the token is bound to a DPoP key (cnf.jkt): renew it with a DPoP proof of that key',
-      );
-    const {
-      iss: _i,
-      sub,
-      aud,
-      exp,
-      iat,
-      jti,
-      client_id: _c,
-      act,
-      cnf: _k,
-      scope,
-      renewable: _r,
-      chain: _h,
-      nbf: _n,
-      ...claims
-    } = payload as Record<string, unknown>;
-    const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
-    pickAudiences(client.audiences, audiences, 'the client is registered for');
-    const scopes = grantScope(
-      typeof scope === 'string' ? parseScope(scope) : undefined,
-      client.scopes ?? [],
-      undefined,
-    );
-    // one successor per token, chosen cluster-wide; a second renewal is a stolen or cloned token (RFC 9700 §4.14.2):
-    // the successor is revoked too, so neither copy lives on
-    const successor = randomUUID();
-    const chosen = await this.#o.claimOnce(`renewed/${jti as string}`, successor, exp as number);
-    if (chosen !== successor) {
-      await this.#revokeLineage(chosen);
-      throw new KeymeshError(
-        'ERR_INVALID_GRANT',
-        'the token was renewed already; the tokens that replaced it are revoked too',
-      );
-    }
-    if (await this.#o.isRevoked(jti as string)) throw new KeymeshError('ERR_INVALID_GRANT', 'the token was revoked');
-    await this.#o.recordRevocation(jti as string, exp as number);
-    const principal: Principal = {
-      subject: sub as string,
-      clientId: client.clientId,
-      ...(act ? { actor: act as Principal['actor'] } : {}),
-      claims,
-    };
-    const lifetimeS = (exp as number) - (iat as number);
+    const plan = await planRenewal({ ...this.#o, readOwn: (t) => this.#readOwn(t) }, client, token, confirmationJkt);
     const issued = await this.#issue(
       client,
-      principal,
-      audiences,
-      scopes,
-      chain?.exp,
-      { renewable: true, ...(looksLikeXml(token) ? { requestedTokenType: TOKEN_TYPE_SAML2 } : {}) },
-      { lifetimeS, tokenId: successor, ...(chain ? { chain } : {}), ...(jkt ? { jkt } : {}) },
+      plan.principal,
+      plan.audiences,
+      plan.scopes,
+      plan.chain?.exp,
+      { renewable: true, ...(plan.tokenType ? { requestedTokenType: plan.tokenType } : {}) },
+      {
+        lifetimeS: plan.lifetimeS,
+        tokenId: plan.successor,
+        ...(plan.chain ? { chain: plan.chain } : {}),
+        ...(plan.jkt ? { jkt: plan.jkt } : {}),
+      },
     );
     void this.#o.audit?.record({
       event: 'token:renewed',
       realm: this.#o.realm,
       client: client.clientId,
       token: tokenRef(issued.tokenId),
-      replaces: tokenRef(jti as string),
+      replaces: tokenRef(plan.replaces),
       expiresAt: issued.expiresAt,
     });
     return issued;
-  }
-
-  /**
-   * Revokes `first` and every token that replaced it by renewal, in order (reuse detection must not be beaten by
-   * renewing the stolen copy once more). Each step claims the token's renewal record, so a token found without a
-   * successor can get none from now on. At most `MAX_LINEAGE_STEPS` tokens are followed.
-   */
-  async #revokeLineage(first: string): Promise<void> {
-    const until = Math.floor(this.#o.sts.now() / 1000) + this.#o.sts.maxLifetimeS;
-    let current = first;
-    for (let step = 0; step < MAX_LINEAGE_STEPS; step++) {
-      await this.#o.recordRevocation(current, until);
-      const end = `end-of-lineage:${randomUUID()}`;
-      const next = await this.#o.claimOnce(`renewed/${current}`, end, until);
-      if (next === end || next.startsWith('end-of-lineage:')) return;
-      current = next;
-    }
   }
 
   /**
