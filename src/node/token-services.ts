@@ -226,6 +226,7 @@ export function createTokenService(
     },
     dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
     recordRevocation: (jti, expiresAt) => revocations.revoke(jti, expiresAt),
+    recordOnce,
     claimOnce: async (key, value, expiresAtS) => {
       const chosen = await getOrCreateExpiring(key, new TextEncoder().encode(value), expiresAtS);
       if (chosen === undefined) throw new KeymeshError('ERR_UNAVAILABLE', 'the renewal record could not be read');

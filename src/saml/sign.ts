@@ -9,17 +9,16 @@
  *   `r || s` value (node's `dsaEncoding: 'ieee-p1363'`), not DER.
  * - The Signature goes right after Issuer, where the SAML schema puts it.
  * - KeyInfo carries only `ds:KeyName`, the key's kid: a verifier picks its trusted key by name and never takes
- *   a key from the document. It is added after signing (KeyInfo is not signed), through the DOM.
+ *   a key from the document. xml-crypto writes it (KeyInfo is not signed); the kid is checked to be base64url first.
  *
  * EdDSA has no XML-DSig URI that interoperates, so a realm signing with it cannot issue SAML assertions.
  */
 import { type BinaryLike, KeyObject, type KeyLike, sign, verify } from 'node:crypto';
-import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
+import { XMLSerializer } from '@xmldom/xmldom';
 import { createOptionalCallbackFunction, type SignatureAlgorithm, SignedXml } from 'xml-crypto';
 import { KeymeshError } from '../errors.js';
 import type { SigningKey } from '../tokens/jws-signer.js';
-import { childElements } from '../xml/parse.js';
-import { DS_NS, ECDSA_SHA256, ENVELOPED_SIGNATURE, EXC_C14N, RSA_SHA256, SAML2_ASSERTION_NS, SHA256 } from './names.js';
+import { ECDSA_SHA256, ENVELOPED_SIGNATURE, EXC_C14N, RSA_SHA256, SAML2_ASSERTION_NS, SHA256 } from './names.js';
 
 /** The XML-DSig signature method of each realm key algorithm that can sign assertions. */
 const SIGNATURE_METHODS: Readonly<Record<string, string>> = { RS256: RSA_SHA256, ES256: ECDSA_SHA256 };
@@ -85,26 +84,21 @@ export function signAssertion(doc: Document, key: SigningKey): string {
     canonicalizationAlgorithm: EXC_C14N,
   });
   signer.SignatureAlgorithms[ECDSA_SHA256] = EcdsaSha256Signature;
+  // KeyInfo names the key by its kid: xml-crypto writes KeyInfo's content as given, so the kid (a JWK thumbprint,
+  // base64url) is checked to be one before it goes in, never escaped or trusted
+  if (!KID.test(key.kid))
+    throw new KeymeshError('ERR_INTERNAL', 'a kid that is not base64url cannot name a SAML signing key');
+  signer.getKeyInfoContent = ({ prefix }) => `<${prefix}:KeyName>${key.kid}</${prefix}:KeyName>`;
   signer.addReference({ xpath: '/*', transforms: [ENVELOPED_SIGNATURE, EXC_C14N], digestAlgorithm: SHA256 });
   try {
     signer.computeSignature(serialize(doc), { prefix: 'ds', location: { reference: AFTER_ISSUER, action: 'after' } });
   } catch (cause) {
     throw new KeymeshError('ERR_INTERNAL', 'the assertion could not be signed', { cause });
   }
-  return withKeyName(signer.getSignedXml(), key.kid);
+  return signer.getSignedXml();
 }
 
-/** `signed` with `ds:KeyInfo/ds:KeyName` = `kid` appended to its Signature. */
-function withKeyName(signed: string, kid: string): string {
-  const doc = new DOMParser().parseFromString(signed, 'application/xml') as unknown as Document;
-  const signature = childElements(doc.documentElement).find(
-    (e) => e.namespaceURI === DS_NS && e.localName === 'Signature',
-  );
-  if (!signature) throw new KeymeshError('ERR_INTERNAL', 'the signed assertion lost its signature');
-  const keyInfo = signature.appendChild(doc.createElementNS(DS_NS, 'ds:KeyInfo'));
-  keyInfo.appendChild(doc.createElementNS(DS_NS, 'ds:KeyName')).textContent = kid;
-  return serialize(doc);
-}
+const KID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
  * `node` as XML. A carriage return in text would be written raw and read back as a line feed (XML section 2.11),

@@ -100,8 +100,8 @@ export function verifyAssertion(xml: string, options: VerifyAssertionOptions): V
  * @throws KeymeshError `ERR_INVALID_TOKEN` when `xml` is not a SAML 2.0 assertion with an ID and an Issuer;
  *   `ERR_INVALID_XML` when the parser refuses it.
  */
-export function peekAssertion(xml: string): { id: string; issuer: string } {
-  const root = assertionRoot(parseXml(xml));
+export function peekAssertion(xml: string, maxBytes?: number): { id: string; issuer: string } {
+  const root = assertionRoot(parseXml(xml, maxBytes === undefined ? {} : { maxBytes }));
   const issuer = identifier(child(root, SAML, 'Issuer'));
   if (!issuer) throw refused('the assertion names no issuer');
   return { id: root.getAttribute('ID')!, issuer };
@@ -132,6 +132,9 @@ function signatureShape(root: Element, id: string): SignatureShape {
     throw refused('the signature has no CanonicalizationMethod and SignatureMethod');
   if (!is(reference, DS_NS, 'Reference') || more.length > 0) throw refused('the signature must have one Reference');
   if (c14n!.getAttribute('Algorithm') !== EXC_C14N) throw refused('the signature uses an unaccepted canonicalization');
+  // xml-crypto reads the first descendant of each name: a method element with elements inside could hand it another
+  if (childElements(method!).length > 0 || childElements(c14n!).some((e) => !isInclusiveNamespaces(e)))
+    throw refused('a method of the signature carries elements');
   const signatureMethod = method!.getAttribute('Algorithm') ?? '';
   if (!ACCEPTED_SIGNATURE_METHODS.includes(signatureMethod))
     throw refused('the signature uses an algorithm keymesh does not accept');
@@ -141,14 +144,24 @@ function signatureShape(root: Element, id: string): SignatureShape {
   return { element, method: signatureMethod, kid: kid || undefined };
 }
 
+/** `ec:InclusiveNamespaces`, the one element exclusive C14N takes as a parameter. */
+function isInclusiveNamespaces(element: Element): boolean {
+  return (
+    element.localName === 'InclusiveNamespaces' && element.namespaceURI === 'http://www.w3.org/2001/10/xml-exc-c14n#'
+  );
+}
+
 function checkReference(reference: Element): void {
   const [transforms, digest, digestValue, ...extra] = childElements(reference);
   const laidOut = is(transforms, DS_NS, 'Transforms') && is(digest, DS_NS, 'DigestMethod');
   if (!laidOut || !is(digestValue, DS_NS, 'DigestValue') || extra.length > 0)
     throw refused('the Reference is not laid out as Transforms, DigestMethod, DigestValue');
   const algorithms = childElements(transforms!).map((t) =>
-    is(t, DS_NS, 'Transform') ? (t.getAttribute('Algorithm') ?? '') : '',
+    is(t, DS_NS, 'Transform') && childElements(t).every(isInclusiveNamespaces)
+      ? (t.getAttribute('Algorithm') ?? '')
+      : '',
   );
+  if (childElements(digest!).length > 0) throw refused('a method of the signature carries elements');
   // xml-crypto appends inclusive C14N after a list that does not end in a canonicalization: exclusive C14N last.
   const distinct = new Set(algorithms).size === algorithms.length;
   if (algorithms.length > 2 || algorithms.at(-1) !== EXC_C14N || !distinct || !algorithms.every(isAcceptedTransform))
@@ -175,6 +188,9 @@ function signedContent(xml: string, signature: SignatureShape, options: VerifyAs
     };
     try {
       verifier.loadSignature(signature.element);
+      // what xml-crypto is about to run must be what was checked above
+      if (verifier.signatureAlgorithm !== signature.method || verifier.canonicalizationAlgorithm !== EXC_C14N)
+        throw refused('the signature runs another algorithm than the one it names');
       if (verifier.checkSignature(xml)) {
         const references = verifier.getSignedReferences();
         if (references.length !== 1) throw refused('the signature must sign exactly one reference');

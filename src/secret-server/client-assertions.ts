@@ -93,6 +93,11 @@ export class ClientAssertionVerifier {
     }
   }
 
+  /** The key set registered for `clientId` (fetched and cached as for its assertions), or undefined. */
+  keySet(clientId: string): RemoteJWKSet | undefined {
+    return this.#clients.get(clientId)?.keys;
+  }
+
   /** The registered resource server of `audience`. @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` */
   resourceServer(audience: string): ResourceServer {
     const server = this.#byAudience.get(audience);

@@ -19,7 +19,7 @@
  * costs two (`#failureScrypts`): the cost follows the configuration, never the client id.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { decodeJwt } from 'jose';
+import { decodeJwt, type JSONWebKeySet } from 'jose';
 import { isKeymeshError, KeymeshError } from '../errors.js';
 import type { ClientAssertionVerifier } from '../secret-server/client-assertions.js';
 import type { AuthThrottle } from './auth-throttle.js';
@@ -110,14 +110,53 @@ export class ClientRegistry {
     try {
       return assertion ? await this.#authenticateAssertion(form) : await this.authenticateBasic(authorization);
     } catch (err) {
-      // an attempt that could not be checked counts against its address, never its client id: otherwise a flood
-      // that keeps the pool busy (or the client's key set down) is never throttled, or locks the client out
-      if (isKeymeshError(err, 'ERR_OVERLOADED') || isKeymeshError(err, 'ERR_IDP_UNAVAILABLE'))
-        await this.#o.throttle?.unchecked(source);
-      if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) throw err;
-      await this.#o.throttle?.failed(source, presented);
-      throw new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
+      throw await this.#failure(err, source, presented);
     }
+  }
+
+  /**
+   * The client `clientId`, authenticated by a signature that `check` verifies against the client's registered key
+   * set (a WS-Security signed request of a `private_key_jwt` client). The set is read from the cache and fetched
+   * again once when the signature does not verify with it (a new key), unless it was fetched moments ago. Throttled
+   * like every other method.
+   * @throws KeymeshError `ERR_INVALID_CLIENT`, `ERR_TOO_MANY_ATTEMPTS`, `ERR_IDP_UNAVAILABLE`.
+   */
+  async authenticateByKey(
+    clientId: string,
+    check: (keys: JSONWebKeySet) => boolean,
+    source = 'unknown',
+  ): Promise<ClientConfig> {
+    await this.#o.throttle?.check(source, clientId);
+    try {
+      const client = this.#clients.get(clientId);
+      const keys = client ? this.#o.assertions?.keySet(clientId) : undefined;
+      if (!client || !keys) throw new KeymeshError('ERR_INVALID_CLIENT', 'unknown client, or one without a key set');
+      let set = keys.jwks();
+      if (set === undefined || !keys.fresh) {
+        await keys.reload();
+        set = keys.jwks();
+      }
+      if (set !== undefined && check(set)) return client;
+      if (!keys.coolingDown) {
+        await keys.reload();
+        set = keys.jwks();
+        if (set !== undefined && check(set)) return client;
+      }
+      throw new KeymeshError('ERR_INVALID_CLIENT', 'the signature does not verify with a key of the client');
+    } catch (err) {
+      throw await this.#failure(err, source, clientId);
+    }
+  }
+
+  /** What a failed authentication throws, counted by the throttle. */
+  async #failure(err: unknown, source: string, presented: string | undefined): Promise<unknown> {
+    // an attempt that could not be checked counts against its address, never its client id: otherwise a flood
+    // that keeps the pool busy (or the client's key set down) is never throttled, or locks the client out
+    if (isKeymeshError(err, 'ERR_OVERLOADED') || isKeymeshError(err, 'ERR_IDP_UNAVAILABLE'))
+      await this.#o.throttle?.unchecked(source);
+    if (!isKeymeshError(err, 'ERR_INVALID_CLIENT')) return err;
+    await this.#o.throttle?.failed(source, presented);
+    return new KeymeshError('ERR_INVALID_CLIENT', CLIENT_AUTH_FAILED, { cause: err });
   }
 
   get(clientId: string): ClientConfig | undefined {

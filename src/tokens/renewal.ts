@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { KeymeshError } from '../errors.js';
+import { isKeymeshError, KeymeshError } from '../errors.js';
 import { chainOf } from './chain.js';
 import type { ClientConfig } from './clients.js';
 import { grantScope, parseScope, pickAudiences } from './grants.js';
@@ -31,6 +31,11 @@ export interface RenewalContext {
   readonly claimOnce: (key: string, value: string, expiresAtS: number) => Promise<string>;
   /** The payload of a token this realm issued. @throws KeymeshError `ERR_INVALID_TOKEN`, `ERR_INVALID_XML` */
   readonly readOwn: (token: string) => Promise<JWTPayload>;
+  /**
+   * Refuses, before the old token is retired, a renewal into a type the realm cannot issue now (a SAML assertion
+   * once the realm signs with EdDSA). @throws KeymeshError `ERR_UNSUPPORTED_TOKEN_TYPE`
+   */
+  readonly canIssue: (tokenType: string) => Promise<void>;
 }
 
 /** The token a renewal issues; the old one is revoked and its successor claimed by the time this is known. */
@@ -65,6 +70,8 @@ export async function planRenewal(
   try {
     payload = await context.readOwn(token);
   } catch (err) {
+    // a store that cannot answer is unavailable, not a bad grant: the client must not throw a good token away
+    if (isKeymeshError(err) && err.code !== 'ERR_INVALID_TOKEN' && err.code !== 'ERR_INVALID_XML') throw err;
     throw new KeymeshError('ERR_INVALID_GRANT', (err as Error).message, { cause: err });
   }
   if (payload['client_id'] !== client.clientId)
@@ -103,6 +110,8 @@ export async function planRenewal(
   const audiences = Array.isArray(aud) ? (aud as string[]) : [aud as string];
   pickAudiences(client.audiences, audiences, 'the client is registered for');
   const scopes = grantScope(typeof scope === 'string' ? parseScope(scope) : undefined, client.scopes ?? [], undefined);
+  const tokenType = looksLikeXml(token) ? TOKEN_TYPE_SAML2 : undefined;
+  if (tokenType) await context.canIssue(tokenType);
   const successor = randomUUID();
   const chosen = await context.claimOnce(`renewed/${jti as string}`, successor, exp as number);
   if (chosen !== successor) {
@@ -128,7 +137,7 @@ export async function planRenewal(
     lifetimeS: (exp as number) - (iat as number),
     successor,
     replaces: jti as string,
-    tokenType: looksLikeXml(token) ? TOKEN_TYPE_SAML2 : undefined,
+    tokenType,
   };
 }
 

@@ -24,7 +24,7 @@ import { z } from 'zod';
 import { KeymeshError } from '../errors.js';
 import { buildAssertion } from '../saml/assertion.js';
 import { signAssertion } from '../saml/sign.js';
-import { peekAssertion, verifyAssertion } from '../saml/verify.js';
+import { verifyAssertion } from '../saml/verify.js';
 import { chainOf, chainRevoked, MAX_CHAIN_LENGTH } from './chain.js';
 import { lifetimeOf } from './jwt-provider.js';
 import { decodeStoreRecord } from './register-store.js';
@@ -74,6 +74,19 @@ const recordSchema = z.strictObject({
   cnf: z.strictObject({ jwk: z.record(z.string(), z.unknown()) }).optional(),
 });
 type SamlRecord = z.output<typeof recordSchema>;
+
+/**
+ * `key` when it can sign SAML assertions (RS256, ES256).
+ * @throws KeymeshError `ERR_UNSUPPORTED_TOKEN_TYPE` for any other algorithm (an EdDSA realm).
+ */
+export function samlSigningKey<K extends { readonly alg: string }>(key: K): K {
+  if (key.alg !== 'RS256' && key.alg !== 'ES256')
+    throw new KeymeshError(
+      'ERR_UNSUPPORTED_TOKEN_TYPE',
+      `SAML assertions need an RS256 or ES256 realm signing key; this realm signs with ${key.alg}`,
+    );
+  return key;
+}
 
 /** Whether `token` looks like XML rather than a compact JWT or an SCT identifier. */
 export function looksLikeXml(token: string): boolean {
@@ -128,15 +141,8 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
       ...(req.chain ? { chain: { jti: [...req.chain.jti], exp: req.chain.exp } } : {}),
       ...(keyReq.confirmationKey ? { cnf: { jwk: { ...keyReq.confirmationKey } } } : {}),
     };
-    const key = await sts.signingKey();
-    if (key.alg !== 'RS256' && key.alg !== 'ES256')
-      throw new KeymeshError(
-        'ERR_UNSUPPORTED_TOKEN_TYPE',
-        `SAML assertions need an RS256 or ES256 realm signing key; this realm signs with ${key.alg}`,
-      );
+    const key = samlSigningKey(await sts.signingKey());
     const id = `_${jti}`;
-    // the record first: an assertion handed out is always one every node can answer for
-    await params.tokenStore.put(samlStoreId(id), pack(record), exp);
     const doc = buildAssertion({
       id,
       issuer: sts.issuer,
@@ -156,6 +162,9 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
       authnInstant: now,
     });
     const token = signAssertion(doc, key);
+    // the record before the assertion is handed out, so it is one every node can answer for; one that could not be
+    // built or signed leaves no record behind
+    await params.tokenStore.put(samlStoreId(id), pack(record), exp);
     const reference = { identifier: id, valueType: req.tokenType };
     return {
       token,
@@ -174,7 +183,6 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
    * @throws KeymeshError `ERR_INVALID_TOKEN` with the reason (and `ERR_INVALID_XML` for refused XML).
    */
   async read(token: string, realm: string): Promise<JWTPayload> {
-    const { id } = peekAssertion(token);
     const verified = verifyAssertion(token, {
       keys: (kid) => this.#keysOf(realm, kid),
       issuer: this.#o.issuer(realm),
@@ -185,7 +193,7 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
     const raw = await this.#o.tokenStore.get(samlStoreId(verified.id));
     if (!raw) throw new KeymeshError('ERR_INVALID_TOKEN', 'the assertion is not one this realm issued, or it expired');
     const record = decodeStoreRecord(raw, recordSchema, 'a SAML assertion record', 8192);
-    if (record.realm !== realm || `_${record.jti}` !== id || record.sub !== verified.subject.nameId)
+    if (record.realm !== realm || `_${record.jti}` !== verified.id || record.sub !== verified.subject.nameId)
       throw new KeymeshError('ERR_INVALID_TOKEN', 'the assertion does not match what this realm recorded of it');
     const attributes = Object.fromEntries(
       Object.entries(verified.attributes)

@@ -18,6 +18,7 @@ import { verifyAssertion } from '../saml/verify.js';
 import { recordJti, type RecordOnce } from '../secret-server/client-assertions.js';
 import type { ClientConfig } from './clients.js';
 import { ClaimsManager } from './provider.js';
+import { SAML_MAX_BYTES } from './saml-provider.js';
 import type { Subject } from './subject-tokens.js';
 
 export interface DelegatedAssertionContext {
@@ -51,7 +52,7 @@ export async function delegatedAssertion(
       audiences: [context.issuer, `${context.issuer}/token`],
       now: context.now,
       clockSkewS: Math.floor(context.clockSkewMs / 1000),
-      maxBytes: 64 * 1024,
+      maxBytes: SAML_MAX_BYTES,
     });
   } catch (err) {
     throw new KeymeshError('ERR_INVALID_GRANT', `the user assertion is refused: ${(err as Error).message}`, {
@@ -87,7 +88,7 @@ export async function delegatedAssertion(
 }
 
 /** The RS256 and ES256 keys of a key set by kid (keys without a kid under their position). */
-function keyObjects(set: JSONWebKeySet | undefined): Map<string, KeyObject> {
+export function keyObjects(set: JSONWebKeySet | undefined): Map<string, KeyObject> {
   const out = new Map<string, KeyObject>();
   for (const [i, jwk] of (set?.keys ?? []).entries()) {
     if (jwk.kty !== 'RSA' && !(jwk.kty === 'EC' && jwk.crv === 'P-256')) continue;

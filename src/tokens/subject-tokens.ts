@@ -33,7 +33,7 @@ import { chainRevoked, extendChain } from './chain.js';
 import { whyRefused } from './jose-reasons.js';
 import type { Actor, TokenChain } from './provider.js';
 import { peekAssertion } from '../saml/verify.js';
-import { looksLikeXml, SAML_TOKEN_TYPES, type SamlTokenProvider } from './saml-provider.js';
+import { looksLikeXml, SAML_MAX_BYTES, SAML_TOKEN_TYPES, type SamlTokenProvider } from './saml-provider.js';
 import { delegatedAssertion } from './saml-subjects.js';
 
 /** Subject-token types accepted for a JWT. */
@@ -131,7 +131,7 @@ export class SubjectTokens {
     if (!looksLikeXml(token)) throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is not a SAML assertion');
     let issuer: string;
     try {
-      issuer = peekAssertion(token).issuer;
+      issuer = peekAssertion(token, SAML_MAX_BYTES).issuer;
     } catch (err) {
       throw new KeymeshError('ERR_INVALID_GRANT', `the subject assertion is refused: ${(err as Error).message}`, {
         cause: err,

@@ -17,6 +17,7 @@
 import type { JWTPayload } from 'jose';
 import type { AuditLog } from '../audit/audit-log.js';
 import { tokenRef, userRef } from '../audit/events.js';
+import { type RecordOnce, recordJti } from '../secret-server/client-assertions.js';
 import { KeymeshError } from '../errors.js';
 import { concerns, grantScope, parseScope, pickAudiences } from './grants.js';
 import { planRenewal } from './renewal.js';
@@ -38,7 +39,7 @@ import {
   type TokenProviderResponse,
   type TokenStore,
 } from './provider.js';
-import { looksLikeXml, SAML_TOKEN_TYPES, type SamlTokenProvider } from './saml-provider.js';
+import { looksLikeXml, SAML_TOKEN_TYPES, type SamlTokenProvider, samlSigningKey } from './saml-provider.js';
 import type { SubjectTokens } from './subject-tokens.js';
 
 export { parseScope } from './grants.js';
@@ -74,6 +75,8 @@ export interface TokenServiceOptions {
   readonly caller: (client: ClientConfig) => ValidationCaller;
   /** RFC 9449: proofs at the token endpoint and the cluster-wide nonces they must carry. */
   readonly dpop: { readonly verifier: DpopVerifier; readonly nonces: DpopNonces };
+  /** Records a key once until its expiry (seconds); false when it was recorded before. Default: every key is new. */
+  readonly recordOnce?: RecordOnce;
   /** Where issues, exchanges, renewals, revocations and introspections are recorded (best effort). Default: nowhere. */
   readonly audit?: AuditLog;
 }
@@ -110,6 +113,14 @@ export class TokenService {
 
   get clients(): ClientRegistry {
     return this.#o.clients;
+  }
+
+  /**
+   * Records what `clientId` presented under `id` once, until `expiresAtS` (a signed request's signature, against
+   * replay); false when it was recorded before. Without a `recordOnce` every id is new.
+   */
+  recordOnce(clientId: string, id: string, expiresAtS: number): Promise<boolean> {
+    return this.#o.recordOnce ? recordJti(this.#o.recordOnce, clientId, id, expiresAtS) : Promise.resolve(true);
   }
 
   get dpop(): TokenServiceOptions['dpop'] {
@@ -198,7 +209,14 @@ export class TokenService {
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_UNKNOWN_AUDIENCE`.
    */
   async renew(client: ClientConfig, token: string, confirmationJkt?: string): Promise<Issued> {
-    const plan = await planRenewal({ ...this.#o, readOwn: (t) => this.#readOwn(t) }, client, token, confirmationJkt);
+    const context = {
+      ...this.#o,
+      readOwn: (t: string) => this.#readOwn(t),
+      canIssue: async (tokenType: string) => {
+        if (SAML_TOKEN_TYPES.has(tokenType)) samlSigningKey(await this.#o.sts.signingKey());
+      },
+    };
+    const plan = await planRenewal(context, client, token, confirmationJkt);
     const issued = await this.#issue(
       client,
       plan.principal,

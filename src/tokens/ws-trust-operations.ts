@@ -4,7 +4,8 @@
  * lifetimes, chains, revocation, renewal once) holds for SOAP callers too.
  *
  * - `authenticate`: a `UsernameToken` is the client id and its client secret, checked (and throttled) exactly as
- *   `client_secret_basic` is.
+ *   `client_secret_basic` is. `authenticateSigned`: a request signed with a key of the client's registered key set
+ *   (a `private_key_jwt` client), throttled alike, its signature recorded once cluster-wide against replay.
  * - `Issue` without `OnBehalfOf`/`ActAs` is `client_credentials`; with one of them it is a token exchange whose
  *   subject token is the token inside (a SAML assertion of this realm, or an access token); the new token's `act`
  *   names the caller either way. `AppliesTo` is the audience, `Lifetime` the requested lifetime, `Renewing` asks for
@@ -15,6 +16,7 @@
  */
 import { KeymeshError } from '../errors.js';
 import type { ClientConfig } from './clients.js';
+import { keyObjects } from './saml-subjects.js';
 import {
   TOKEN_TYPE_JWT,
   TOKEN_TYPE_SAML2,
@@ -39,6 +41,8 @@ const KEY_TYPE = 'http://docs.oasis-open.org/ws-sx/ws-trust/200512/';
 function issuedType(tokenType: string): string {
   if (tokenType === WSS_SAML2 || tokenType === TOKEN_TYPE_SAML2 || tokenType === TOKEN_TYPE_SAML2_OAUTH)
     return TOKEN_TYPE_SAML2;
+  // WS-SecureConversation 1.3 names its token type with `/sct` after the namespace keymesh uses
+  if (tokenType === `${TOKEN_TYPE_SCT_200512}/sct`) return TOKEN_TYPE_SCT_200512;
   if (tokenType === TOKEN_TYPE_SCT_2005 || tokenType === TOKEN_TYPE_SCT_200512 || tokenType === TOKEN_TYPE_JWT)
     return tokenType;
   throw new KeymeshError(
@@ -71,6 +75,25 @@ export function wsTrustOperations(tokens: TokenService, source: string, now: () 
       return { clientId: client.clientId };
     },
 
+    async authenticateSigned(clientId, verify, replayId, expiresAtS) {
+      const client = await tokens.clients.authenticateByKey(
+        clientId,
+        (set) => {
+          try {
+            return verify([...keyObjects(set).values()], undefined);
+          } catch {
+            return false;
+          }
+        },
+        source,
+      );
+      // recorded for every client alike: the client id is not signed, and the same key may be registered twice
+      if (!(await tokens.recordOnce('ws-trust-signed', replayId, expiresAtS)))
+        throw new KeymeshError('ERR_INVALID_CLIENT', 'the signed request was sent before (replayed)');
+      callers.set(client.clientId, client);
+      return { clientId: client.clientId };
+    },
+
     async issue(caller, rst) {
       const client = clientOf(caller);
       const tokenType = issuedType(rst.tokenType);
@@ -84,7 +107,9 @@ export function wsTrustOperations(tokens: TokenService, source: string, now: () 
       if (rst.onBehalfOf && rst.actAs)
         throw new KeymeshError('ERR_INVALID_REQUEST', 'send OnBehalfOf or ActAs, not both');
       const subject = rst.onBehalfOf ?? rst.actAs;
-      if (!subject) return issuedToken(await tokens.clientCredentials(client, request));
+      // a SAML assertion asked for by another of its names is answered under the name asked for
+      const asked = (issued: Issued): IssuedToken => ({ ...issuedToken(issued), tokenType: rst.tokenType });
+      if (!subject) return asked(await tokens.clientCredentials(client, request));
       if (subject.kind === 'sct')
         throw new KeymeshError('ERR_INVALID_REQUEST', 'a Security Context Token cannot be exchanged for another token');
       const issued = await tokens.exchange(client, {
@@ -92,7 +117,7 @@ export function wsTrustOperations(tokens: TokenService, source: string, now: () 
         subjectToken: tokenText(subject),
         subjectTokenType: subject.kind === 'saml2' ? TOKEN_TYPE_SAML2 : TOKEN_TYPE_JWT,
       });
-      return issuedToken(issued);
+      return asked(issued);
     },
 
     async validate(caller, token) {
@@ -129,20 +154,26 @@ function lifetimeOf(rst: RstIssue, now: () => number): { lifetimeS?: number } {
 
 function keyRequirementsOf(rst: RstIssue, tokenType: string) {
   const keyType = rst.keyType?.startsWith(KEY_TYPE) ? rst.keyType.slice(KEY_TYPE.length) : rst.keyType;
-  const saml = tokenType === TOKEN_TYPE_SAML2;
+  if (rst.useKey && keyType !== 'PublicKey')
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'UseKey is sent with KeyType PublicKey; it is never ignored');
   if (keyType === 'PublicKey') {
-    if (!saml) throw new KeymeshError('ERR_INVALID_REQUEST', 'KeyType PublicKey is issued only for SAML assertions');
+    if (tokenType !== TOKEN_TYPE_SAML2)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'KeyType PublicKey is issued only for SAML assertions');
     if (!rst.useKey)
       throw new KeymeshError('ERR_INVALID_REQUEST', 'KeyType PublicKey needs UseKey with the public key');
     return { confirmationKey: rst.useKey };
   }
-  if (keyType === 'SymmetricKey' && saml)
-    throw new KeymeshError(
-      'ERR_INVALID_REQUEST',
-      'a SAML assertion is issued bearer or holder-of-key with a public key (UseKey); ask for an SCT for a symmetric key',
-    );
   if (keyType !== undefined && keyType !== 'Bearer' && keyType !== 'SymmetricKey')
     throw new KeymeshError('ERR_INVALID_REQUEST', 'the KeyType is not one of Bearer, PublicKey or SymmetricKey');
+  const sct = tokenType === TOKEN_TYPE_SCT_200512 || tokenType === TOKEN_TYPE_SCT_2005;
+  // only an SCT has a symmetric key: asking another token for one is refused, never answered with a bearer token
+  if (!sct && (keyType === 'SymmetricKey' || rst.entropy || rst.keySize !== undefined || rst.computedKeyAlgorithm))
+    throw new KeymeshError(
+      'ERR_INVALID_REQUEST',
+      'only a Security Context Token has a symmetric key (SymmetricKey, Entropy, KeySize, ComputedKeyAlgorithm); a SAML assertion is bearer or holder-of-key with UseKey, a JWT bearer',
+    );
+  if (sct && keyType !== undefined && keyType !== 'SymmetricKey')
+    throw new KeymeshError('ERR_INVALID_REQUEST', 'a Security Context Token is a symmetric key: KeyType SymmetricKey');
   return {
     ...(rst.keySize !== undefined ? { keySize: rst.keySize } : {}),
     ...(rst.entropy ? { clientEntropy: rst.entropy } : {}),

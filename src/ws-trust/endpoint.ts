@@ -6,11 +6,13 @@
  *     HTTP 415 and a SOAP 1.1 client fault, there being no SOAP version to answer in);
  *  2. a hardened parse of the envelope (no DTD, size, depth and element limits) and a look at the body's root:
  *     exactly one wst:RequestSecurityToken;
- *  3. caller authentication: the wsu:Timestamp and the UsernameToken of wsse:Security, then
- *     `ops.authenticate`;
+ *  3. caller authentication: the wsu:Timestamp and the UsernameToken of wsse:Security, then either the password
+ *     (`ops.authenticate`) or a signature over the Timestamp and the Body, whose digests are checked here and whose
+ *     value `ops.authenticateSigned` checks with the client's registered keys (see security.ts);
  *  4. reading the request (RequestType, the tokens it presents, UseKey, …) and checking that a SOAPAction or
  *     wsa:Action naming a WS-Trust operation names this one;
  *  5. the operation, and its answer built with DOM calls.
+ * The request is read from the payload of the same Body node a signed request's signature covers.
  * Any refusal or failure becomes a SOAP fault of the request's version (see fault.ts for codes and statuses);
  * with a wsa:MessageID in the request, the answer or fault carries wsa:RelatesTo and its wsa:Action.
  */
@@ -19,7 +21,7 @@ import { FAULT, faultOf, WsTrustFault, writeFault } from './fault.js';
 import { ACTION_FAULT, OPERATIONS, SOAP11_NS, type TrustOperation } from './names.js';
 import { checkPayload, readRequest, type TrustRequest } from './request.js';
 import { writeCancelAnswer, writeIssueAnswer, writeRenewAnswer, writeValidateAnswer } from './response.js';
-import { readCredentials } from './security.js';
+import { type Credentials, readCredentials } from './security.js';
 import { newEnvelope, readEnvelope, SOAP_1_1, type SoapVersion, soapVersionOf, unquote } from './soap.js';
 import type {
   WsTrustCaller,
@@ -68,8 +70,8 @@ export async function handleWsTrust(
     messageId = envelope.messageId;
     checkPayload(envelope.payload);
     const nowS = Math.floor(options.now() / 1000);
-    const credentials = readCredentials(envelope.header, nowS, options.clockSkewS);
-    const caller = await ops.authenticate(credentials.username, credentials.password);
+    const credentials = readCredentials(envelope.header, envelope.body, nowS, options.clockSkewS);
+    const caller = await authenticate(credentials, ops);
     const rst = readRequest(envelope.payload, nowS, options.clockSkewS);
     const httpAction = version === SOAP_1_1 ? unquote(request.soapAction ?? '') : negotiated.action;
     checkActions(rst.operation, [httpAction, envelope.action]);
@@ -80,6 +82,20 @@ export async function handleWsTrust(
   } catch (err) {
     return answerFault(version, faultOf(err), messageId);
   }
+}
+
+/**
+ * The SOAP fault for `err` in the version `contentType` names (SOAP 1.1 when it names none), for refusals made
+ * before `handleWsTrust` runs (a body over the size limit, refused while it is read).
+ */
+export function faultResponse(contentType: string | undefined, err: unknown): WsTrustHttpResponse {
+  return answerFault(soapVersionOf(contentType)?.version ?? SOAP_1_1, faultOf(err), undefined);
+}
+
+function authenticate(credentials: Credentials, ops: WsTrustOperations): Promise<WsTrustCaller> {
+  if (credentials.kind === 'password') return ops.authenticate(credentials.username, credentials.password);
+  const { clientId, proof, expiresAtS } = credentials;
+  return ops.authenticateSigned(clientId, proof.verify, proof.replayId, expiresAtS);
 }
 
 async function dispatch(

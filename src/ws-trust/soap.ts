@@ -53,6 +53,8 @@ export function soapVersionOf(
 export interface SoapRequest {
   /** The `Header` element, when there is one. */
   readonly header: Element | undefined;
+  /** The `Body` element: the node a signed request's signature must reference, and the one the request is read from. */
+  readonly body: Element;
   /** The one element of the `Body`. */
   readonly payload: Element;
   /** wsa:MessageID, to be answered with wsa:RelatesTo. */
@@ -84,6 +86,7 @@ export function readEnvelope(body: string, version: SoapVersion, maxBytes: numbe
   if (header) checkMustUnderstand(header, version);
   return {
     header,
+    body: bodyElement!,
     payload: payload[0]!,
     messageId: header ? addressingValue(header, 'MessageID') : undefined,
     action: header ? addressingValue(header, 'Action') : undefined,

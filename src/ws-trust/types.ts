@@ -4,8 +4,13 @@
  * secret, making, checking, renewing and revoking tokens) and never sees XML except a SAML assertion's own text.
  *
  * Contract of an implementation:
- * - `authenticate` runs first for every request, before the request's tokens are read; it throws KeymeshError
- *   `ERR_INVALID_CLIENT` for a wrong client id or secret.
+ * - `authenticate` (client secret) or `authenticateSigned` (signed request) runs first for every request, before
+ *   the request's tokens are read; each throws KeymeshError `ERR_INVALID_CLIENT` when the caller is not who it
+ *   claims to be. For a signed request the binding has already checked the signature's shape and that its digests
+ *   match the Timestamp and Body; `authenticateSigned` checks the signature value with the client's keys (through
+ *   `verify`) and refuses a replay. It should record `replayId` only once `verify` answered true (so unauthenticated
+ *   requests cannot fill the record), and record it for every client alike: the UsernameToken (the client id) is
+ *   not signed, so the same signed request sent under another client id is the same replay.
  * - Every method may be called concurrently; they throw KeymeshError with a stable code for any refusal, which the
  *   binding turns into the WS-Trust fault of that code (a non-KeymeshError becomes a generic `wst:RequestFailed`).
  * - Times are whole seconds since the epoch.
@@ -82,6 +87,24 @@ export interface WsTrustCaller {
 export interface WsTrustOperations {
   /** Checks a UsernameToken's PasswordText (the client id and its client secret). Throws KeymeshError ERR_INVALID_CLIENT when wrong. */
   authenticate(username: string, password: string): Promise<WsTrustCaller>;
+  /**
+   * Authenticates `clientId` by a signature: `verify` is called with the client's registered public keys (and the kid the
+   * signature names, if any) and returns true when the signature verifies with one of them. `replayId` (a hash of the signed
+   * content) is recorded once until `expiresAtS`; a second use is refused. Throws KeymeshError ERR_INVALID_CLIENT
+   * when the client is unknown, has no keys, the signature does not verify, or the request was replayed.
+   *
+   * `verify(keys, kid)` is synchronous, never throws and remembers each key's answer, so it may be called once with
+   * every key (`kid` undefined) or once per key with that key's kid; a signature whose ds:KeyName names another kid
+   * answers false for keys passed with a kid. RSA keys check RSA-SHA256 signatures, P-256 keys ECDSA-SHA256; other
+   * keys are skipped. The binding's `replayId` is the base64url SHA-256 of the canonical SignedInfo; `expiresAtS`
+   * (seconds since the epoch) is the Timestamp's Expires plus the clock skew.
+   */
+  authenticateSigned(
+    clientId: string,
+    verify: (keys: readonly import('node:crypto').KeyObject[], kid: string | undefined) => boolean,
+    replayId: string,
+    expiresAtS: number,
+  ): Promise<WsTrustCaller>;
   issue(caller: WsTrustCaller, request: IssueRequest): Promise<IssuedToken>;
   validate(caller: WsTrustCaller, token: PresentedToken): Promise<ValidateResult>;
   renew(

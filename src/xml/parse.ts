@@ -34,9 +34,14 @@ const DTD_OR_ENTITY = /<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)/i;
 const FORBIDDEN_CHARS =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: it names the control characters in order to refuse them
   /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** One markup construct: a comment, CDATA section, processing instruction, end tag or start tag (attribute values may hold `>`). */
+/**
+ * One markup construct: a comment (1), CDATA section, processing instruction (2), end tag (3) or start tag (4, and
+ * 5 when it closes itself). Whitespace is XML's (space, tab, CR, LF), never JavaScript's wider `\s`, and an
+ * attribute value holds no `<` (XML §3.1) but may hold `>`; anything else that starts with `<` is the last branch.
+ */
 const MARKUP =
-  /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<\/([^\s>]+)\s*>|<([^\s/>!?]+)(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(\/?)>|</g;
+  /<!--([\s\S]*?)-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?([\s\S]*?)\?>|<\/([^ \t\r\n/>!?="'<]+)[ \t\r\n]*>|<([^ \t\r\n/>!?="'<]+)(?:[ \t\r\n]+[^ \t\r\n=/>"'<]+[ \t\r\n]*=[ \t\r\n]*(?:"[^"<]*"|'[^'<]*'))*[ \t\r\n]*(\/?)>|</g;
+const XML_SPACE = /^[ \t\r\n]*$/;
 const ELEMENT_NODE = 1;
 
 /**
@@ -50,7 +55,10 @@ export function parseXml(text: string, limits: XmlLimits = {}): Document {
     throw refused(`the document is larger than ${maxBytes} bytes`);
   if (DTD_OR_ENTITY.test(text)) throw refused('the document carries a DTD or an entity declaration');
   if (FORBIDDEN_CHARS.test(text)) throw refused('the document holds a character XML does not allow');
-  checkTags(text);
+  const maxDepth = limits.maxDepth ?? XML_MAX_DEPTH;
+  const maxElements = limits.maxElements ?? XML_MAX_ELEMENTS;
+  // the limits are applied by the scan, before a tree is built: a request nobody authenticated costs one linear scan
+  const elements = checkTags(text.startsWith('\uFEFF') ? text.slice(1) : text, maxDepth, maxElements);
   const problems: string[] = [];
   const record = (what: string) => () => {
     problems.push(what);
@@ -72,28 +80,52 @@ export function parseXml(text: string, limits: XmlLimits = {}): Document {
   for (let child = doc.firstChild; child; child = child.nextSibling) {
     if (child.nodeType === 10) throw refused('the document carries a DTD or an entity declaration');
   }
-  checkShape(doc.documentElement, limits.maxDepth ?? XML_MAX_DEPTH, limits.maxElements ?? XML_MAX_ELEMENTS);
+  // the tree must hold exactly the elements the scan saw: xmldom repairs some documents silently
+  if (checkShape(doc.documentElement, maxDepth, maxElements) !== elements)
+    throw refused('the document is not well-formed XML');
   return doc;
 }
 
-/** Every end tag closes the start tag it should, nothing is left open, and text holds no `]]>`. */
-function checkTags(text: string): void {
+/**
+ * A linear scan of the markup: every end tag closes the start tag it should, nothing is left open, exactly one root
+ * element with only whitespace, comments and processing instructions around it, no `--` in a comment, no XML
+ * declaration but at the start, no `]]>` in text, and no deeper nesting or more elements than allowed.
+ * @returns the number of elements.
+ */
+function checkTags(text: string, maxDepth: number, maxElements: number): number {
+  const notWellFormed = (why: string) => refused(`the document is not well-formed XML: ${why}`);
   const open: string[] = [];
+  let elements = 0;
+  let roots = 0;
   let end = 0;
+  const between = (from: number, to: number) => {
+    const segment = text.slice(from, to);
+    if (segment.includes(']]>')) throw notWellFormed('text holds "]]>"');
+    if (open.length === 0 && !XML_SPACE.test(segment)) throw notWellFormed('text outside the root element');
+  };
   for (const m of text.matchAll(MARKUP)) {
-    if (text.slice(end, m.index).includes(']]>'))
-      throw refused('the document is not well-formed XML: text holds "]]>"');
+    between(end, m.index);
     end = m.index + m[0].length;
-    if (m[0] === '<') throw refused('the document is not well-formed XML');
-    if (m[1] !== undefined && open.pop() !== m[1])
-      throw refused('the document is not well-formed XML: an end tag does not match its start tag');
-    if (m[2] !== undefined && m[3] !== '/') open.push(m[2]);
+    if (m[0] === '<') throw notWellFormed('a "<" that starts no markup');
+    if (m[1]?.includes('--')) throw notWellFormed('"--" inside a comment');
+    if (m[2] !== undefined && /^xml[ \t\r\n]/i.test(m[2]) && m.index !== 0)
+      throw notWellFormed('an XML declaration that is not at the start');
+    if (m[3] !== undefined && open.pop() !== m[3]) throw notWellFormed('an end tag does not match its start tag');
+    if (m[4] === undefined) continue;
+    if (open.length === 0 && ++roots > 1) throw notWellFormed('more than one root element');
+    if (++elements > maxElements) throw refused(`the document has more than ${maxElements} elements`);
+    if (m[5] === '/') continue;
+    open.push(m[4]);
+    if (open.length > maxDepth) throw refused(`elements nest deeper than ${maxDepth} levels`);
   }
-  if (text.slice(end).includes(']]>')) throw refused('the document is not well-formed XML: text holds "]]>"');
-  if (open.length > 0) throw refused('the document is not well-formed XML: an element is not closed');
+  between(end, text.length);
+  if (open.length > 0) throw notWellFormed('an element is not closed');
+  if (roots === 0) throw notWellFormed('no root element');
+  return elements;
 }
 
-function checkShape(root: Element, maxDepth: number, maxElements: number): void {
+/** Checks the tree's depth, count, namespaces and decoded characters; returns its number of elements. */
+function checkShape(root: Element, maxDepth: number, maxElements: number): number {
   let count = 0;
   const stack: Array<[Node, number]> = [[root, 1]];
   while (stack.length > 0) {
@@ -106,11 +138,16 @@ function checkShape(root: Element, maxDepth: number, maxElements: number): void 
       const attr = element.attributes[i]!;
       if (attr.prefix && attr.prefix !== 'xmlns' && !attr.namespaceURI)
         throw refused('a prefix is bound to no namespace');
+      // a character reference (`&#0;`) decodes to what the raw text could not hold
+      if (FORBIDDEN_CHARS.test(attr.value)) throw refused('the document holds a character XML does not allow');
     }
     for (let child = node.firstChild; child; child = child.nextSibling) {
       if (child.nodeType === ELEMENT_NODE) stack.push([child, depth + 1]);
+      else if (FORBIDDEN_CHARS.test(child.nodeValue ?? ''))
+        throw refused('the document holds a character XML does not allow');
     }
   }
+  return count;
 }
 
 function refused(why: string): KeymeshError {

@@ -5,15 +5,19 @@
  * WSDL across the nodes; hostile XML (billion laughs, XXE, deep nesting, oversized) is refused with a fault and
  * the node keeps serving.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { SAML } from '@node-saml/node-saml';
 import { XMLSerializer } from '@xmldom/xmldom';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK } from 'jose';
+import { SignedXml } from 'xml-crypto';
 import { type Client, createClientAsync, WSSecurity } from 'soap';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EcdsaSha256Signature } from '../../src/saml/sign.js';
 import { hashClientSecret } from '../../src/tokens/clients.js';
+import { computedKey } from '../../src/tokens/p-sha1.js';
 import { parseXml } from '../../src/xml/parse.js';
 import { FAST_CLUSTER_CONFIG, TestCluster } from '../helpers/cluster.js';
+import { type JwksServer, startJwksServer } from '../helpers/jwks-server.js';
 import { stopAll } from '../helpers/node-process.js';
 import { TempDirs } from '../helpers/temp-dir.js';
 import { ISSUER, post, SECRET } from '../helpers/token-service.js';
@@ -23,12 +27,22 @@ const WST = 'http://docs.oasis-open.org/ws-sx/ws-trust/200512';
 const SAML2 = 'urn:oasis:names:tc:SAML:2.0:assertion';
 const SAML2_OAUTH = 'urn:ietf:params:oauth:token-type:saml2';
 const RP = 'https://rp.example';
+const SCT = 'http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512/sct';
+const JWT = 'urn:ietf:params:oauth:token-type:jwt';
+const WSSE = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd';
+const WSU = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
+const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+const WSSE_B64 = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary';
 const dirs = new TempDirs();
 let cluster: TestCluster;
+let signerKeys: JwksServer;
+const signerKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
 beforeAll(async () => {
   const secretHash = await hashClientSecret(SECRET, { N: 1024, r: 8, p: 1 });
   const realm = FAST_CLUSTER_CONFIG.realms.default;
+  const signerJwk = { ...(await exportJWK(signerKey.publicKey)), kid: 'signer-1', alg: 'ES256', use: 'sig' };
+  signerKeys = await startJwksServer(() => ({ keys: [signerJwk] }));
   cluster = await TestCluster.create(3, dirs, {
     ...FAST_CLUSTER_CONFIG,
     realms: {
@@ -44,6 +58,8 @@ beforeAll(async () => {
         renewable: true,
         claims: { department: 'billing' },
       },
+      // authenticates by signing its requests with a key of its key set (no secret)
+      { clientId: 'signer', jwksUri: `${signerKeys.base}/jwks`, grants: ['client_credentials'], audiences: [RP] },
     ],
   });
   await cluster.startAll();
@@ -51,6 +67,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await stopAll();
+  await signerKeys?.close();
   dirs.cleanup();
 });
 
@@ -156,6 +173,83 @@ describe('WS-Trust through the npm soap client', () => {
     expect((await targeted(two, 'Validate', successor)).result.Status.Code).toBe(`${WST}/status/invalid`);
   });
 
+  it('issues an SCT with a computed key, and a JWT that then stands OnBehalfOf for a SAML assertion', async () => {
+    const client = await soapClient(1);
+    const entropy = randomBytes(32);
+    await client.IssueAsync({
+      $xml: `${wst('TokenType', SCT)}${wst('RequestType', `${WST}/Issue`)}${wst('KeyType', `${WST}/SymmetricKey`)}${wst('KeySize', '256')}<wst:Entropy xmlns:wst="${WST}"><wst:BinarySecret>${entropy.toString('base64')}</wst:BinarySecret></wst:Entropy>${wst('ComputedKeyAlgorithm', `${WST}/CK/PSHA1`)}`,
+    });
+    const sct = parseXml(client.lastResponse as string);
+    const text = (ns: string, name: string) => sct.getElementsByTagNameNS(ns, name)[0]?.textContent ?? '';
+    expect(text(WST, 'ComputedKey')).toBe(`${WST}/CK/PSHA1`);
+    const serverEntropy = Buffer.from(text(WST, 'BinarySecret'), 'base64');
+    expect(serverEntropy.length).toBeGreaterThanOrEqual(16);
+    expect(text('http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512', 'Identifier')).toMatch(/^urn:uuid:/);
+    expect(computedKey(entropy, serverEntropy, 256)).toHaveLength(32);
+
+    await client.IssueAsync({ $xml: `${wst('TokenType', JWT)}${wst('RequestType', `${WST}/Issue`)}` });
+    const bst = parseXml(client.lastResponse as string).getElementsByTagNameNS(WSSE, 'BinarySecurityToken')[0]!;
+    const jwt = Buffer.from(bst.textContent ?? '', 'base64').toString('utf8');
+    expect(decodeJwt(jwt)).toMatchObject({ sub: 'app', aud: RP });
+
+    // the token exchange of seed 003: the JWT stands OnBehalfOf, a SAML assertion comes back, on another node
+    const other = await soapClient(2);
+    await other.IssueAsync({
+      $xml: `${wst('TokenType', SAML2)}${wst('RequestType', `${WST}/Issue`)}<wst:OnBehalfOf xmlns:wst="${WST}"><wsse:BinarySecurityToken xmlns:wsse="${WSSE}" ValueType="${JWT}" EncodingType="${WSSE_B64}">${bst.textContent}</wsse:BinarySecurityToken></wst:OnBehalfOf>`,
+    });
+    const onBehalf = assertionIn(other.lastResponse as string);
+    expect(onBehalf).toContain('>app</');
+    expect((await post(cluster, 0, '/introspect', { token: onBehalf })).body).toMatchObject({
+      active: true,
+      sub: 'app',
+      aud: RP,
+    });
+  });
+
+  it('authenticates a request signed with a key of the client’s key set, once across the cluster', async () => {
+    const created = new Date();
+    const expires = new Date(created.getTime() + 120_000);
+    const iso = (d: Date) => `${d.toISOString().slice(0, 19)}Z`;
+    const request =
+      `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsu="${WSU}"><s:Header>` +
+      `<wsse:Security xmlns:wsse="${WSSE}"><wsu:Timestamp wsu:Id="TS-1"><wsu:Created>${iso(created)}</wsu:Created>` +
+      `<wsu:Expires>${iso(expires)}</wsu:Expires></wsu:Timestamp><wsse:UsernameToken><wsse:Username>signer</wsse:Username>` +
+      `</wsse:UsernameToken></wsse:Security></s:Header><s:Body wsu:Id="Body-1"><wst:RequestSecurityToken xmlns:wst="${WST}">` +
+      `${wst('TokenType', SAML2)}${wst('RequestType', `${WST}/Issue`)}</wst:RequestSecurityToken></s:Body></s:Envelope>`;
+    const signer = new SignedXml({
+      privateKey: signerKey.privateKey,
+      signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256',
+      canonicalizationAlgorithm: EXC_C14N,
+      idMode: 'wssecurity',
+    });
+    signer.SignatureAlgorithms['http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256'] = EcdsaSha256Signature;
+    for (const xpath of ["//*[local-name(.)='Timestamp']", "/*/*[local-name(.)='Body']"])
+      signer.addReference({
+        xpath,
+        transforms: [EXC_C14N],
+        digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+      });
+    signer.computeSignature(request, {
+      prefix: 'ds',
+      location: { reference: "//*[local-name(.)='Security']", action: 'append' },
+    });
+    const send = (i: number) =>
+      fetch(`${cluster.url(i)}/ws-trust`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `${WST}/RST/Issue` },
+        body: signer.getSignedXml(),
+        signal: AbortSignal.timeout(10_000),
+      });
+    const first = await send(0);
+    const answer = await first.text();
+    expect(first.status, answer).toBe(200);
+    expect(assertionIn(answer)).toContain('>signer</');
+    // the same signed request again, on another node: refused, the signature was recorded cluster-wide
+    const replay = await send(1);
+    expect(replay.status).toBe(500);
+    expect(await replay.text()).toContain('FailedAuthentication');
+  });
+
   it('refuses a wrong secret with FailedAuthentication', async () => {
     const client = await soapClient(1);
     client.setSecurity(new WSSecurity('app', 'not-the-secret', { passwordType: 'PasswordText' }));
@@ -186,6 +280,15 @@ describe('WS-Trust through the npm soap client', () => {
       signal: AbortSignal.timeout(5_000),
     });
     expect(oversized.status).toBe(413);
+    expect(await oversized.text()).toContain('Fault');
+    const json = await fetch(`${cluster.url(0)}/ws-trust`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+      signal: AbortSignal.timeout(5_000),
+    });
+    expect(json.status).toBe(415);
+    expect(await json.text()).toContain('Fault');
     expect((await fetch(`${cluster.url(0)}/healthz`)).status).toBe(200);
   });
 });

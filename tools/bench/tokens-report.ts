@@ -42,6 +42,8 @@ export interface TokensResults {
     readonly clientCredentials: TargetResult;
     readonly exchange: TargetResult;
     readonly oidcProvider: TargetResult;
+    /** SAML 2.0 assertions for the same client on the same node (absent in results of earlier runs). */
+    readonly saml?: TargetResult;
     /** What one answer of each looked like (checked before the load). */
     readonly checks: readonly string[];
     /** Whether `/token` issued an SCT (`requested_token_type` of WS-SecureConversation 200512), and what it answered. */
@@ -124,7 +126,13 @@ export function renderTokensMarkdown(r: TokensResults): string {
   const { issue, inProcess: p, introspection: x, shape } = r;
   const oidc = medianRps(issue.oidcProvider);
   const [ccGoal, exGoal, createGoal] = r.goals;
-  const targets = [issue.clientCredentials, issue.exchange, issue.oidcProvider, ...x.nodes.map((n) => n.result)];
+  const targets = [
+    issue.clientCredentials,
+    issue.exchange,
+    issue.oidcProvider,
+    ...(issue.saml ? [issue.saml] : []),
+    ...x.nodes.map((n) => n.result),
+  ];
   const loops = [p.createToken, p.cryptoSign, p.joseSignJwt, p.validateToken, p.sctValidate, p.sctValidateWithKey];
   const steal = Math.max(
     0,
@@ -175,6 +183,16 @@ export function renderTokensMarkdown(r: TokensResults): string {
       '–',
       '–',
     ),
+    ...(issue.saml
+      ? [
+          loadRow(
+            `keymesh SAML 2.0 assertion (\`client_credentials\`, ECDSA-SHA256; ${(medianRps(issue.saml) / medianRps(issue.clientCredentials)).toFixed(2)}× keymesh's JWT)`,
+            issue.saml,
+            (medianRps(issue.saml) / oidc).toFixed(2),
+            '–',
+          ),
+        ]
+      : []),
     '',
     ...issue.checks.map((c) => `- ${c}`),
     `- SCT at \`/token\`: ${issue.sctAtToken}`,

@@ -7,7 +7,8 @@
  *    `secretHash` comes from `hashClientSecret`): (a) `client_credentials` with `client_secret_basic`; (b) RFC 8693
  *    token exchange by a client registered with `delegation`, the subject token a keymesh access token with two
  *    audiences (issued once), `audience` one of them. Against `oidc-provider`'s `client_credentials` with ES256 JWT
- *    access tokens (tokens-oidc-server.ts) in a process of its own. Goal: keymesh ≥ 3× oidc-provider. Both servers
+ *    access tokens (tokens-oidc-server.ts) in a process of its own. Goal: keymesh ≥ 3× oidc-provider. And (c) a
+ *    SAML 2.0 assertion for the same client (`requested_token_type` saml2), against (a) on the same node. Both servers
  *    are pinned to CPU 0 and this process (autocannon, the in-process loops) to CPU 1 when `taskset` can do it.
  * 2. `createToken` in-process against a bare `crypto.sign` of the same bytes (goal ≥ 0.5×) and jose `SignJWT`
  *    (tokens-in-process.ts), pinned like the load generator, with no server running.
@@ -33,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { Placement, type ClusterMap } from '../../src/cluster-map/cluster-map.js';
 import { hashClientSecret } from '../../src/tokens/clients.js';
-import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SCT_200512 } from '../../src/tokens/provider.js';
+import { TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_SAML2_OAUTH, TOKEN_TYPE_SCT_200512 } from '../../src/tokens/provider.js';
 import { NodeCluster, makeClusterSecrets, type ClusterSecrets } from '../harness/node-cluster.js';
 import { freePort, pollUntil200, rawRequest } from '../harness/http.js';
 import { measureTargets, type LoadShape, type LoadTarget, type RunSample, type TargetResult } from './load.js';
@@ -309,11 +310,21 @@ async function measureIssuing(
         ? `issued (200, \`token_type\` ${String(sct.json['token_type'])}, \`key_size\` ${String(sct.json['key_size'])}); SCT validation is measured in-process (below)`
         : `not issued (${sct.status} ${JSON.stringify(sct.json)}); SCT validation was measured in-process`;
 
-    const [clientCredentials, exchangeRuns, oidcProvider] = await measureInterleaved(
+    // a SAML 2.0 assertion from the same client: the same checks, an XML signature (ECDSA-SHA256, exclusive C14N)
+    // instead of a JWS, and its record written to the token store before it is handed out
+    const samlForm: [string, string][] = [...cc, ['requested_token_type', TOKEN_TYPE_SAML2_OAUTH]];
+    const assertion = await postUntilOk(`${node.url}/token`, app, samlForm, 'a SAML 2.0 assertion');
+    const xml = Buffer.from(String(assertion['access_token']), 'base64url').toString('utf8');
+    if (!xml.includes('ecdsa-sha256') || assertion['token_type'] !== 'N_A')
+      throw new Error(`expected an ECDSA-signed SAML assertion, got ${xml.slice(0, 200)}`);
+    checks.push(`keymesh SAML 2.0 assertion: ${xml.length} characters of XML (ECDSA-SHA256, exclusive C14N)`);
+
+    const [clientCredentials, exchangeRuns, oidcProvider, saml] = await measureInterleaved(
       [
         target('token-client-credentials-keymesh', `${node.url}/token`, app, cc, node.server.pid),
         target('token-exchange-keymesh', `${node.url}/token`, server1, exchange, node.server.pid),
         target('token-client-credentials-oidc-provider', `${oidc.url}/token`, app, cc, oidc.server.pid),
+        target('token-saml-keymesh', `${node.url}/token`, app, samlForm, node.server.pid),
       ],
       log,
     );
@@ -322,6 +333,7 @@ async function measureIssuing(
       clientCredentials: clientCredentials!,
       exchange: exchangeRuns!,
       oidcProvider: oidcProvider!,
+      saml: saml!,
       checks,
       sctAtToken,
     };

@@ -32,7 +32,8 @@ const tokenForm = z.object({
   resource: oneOrMany,
   scope: z.string().max(2048).optional(),
   requested_token_type: z.string().min(1).max(256).optional(),
-  subject_token: z.string().min(1).max(16_384).optional(),
+  /** Up to 64 KiB: a SAML assertion (base64url) as well as a JWT. */
+  subject_token: z.string().min(1).max(65_536).optional(),
   subject_token_type: z.string().min(1).max(256).optional(),
   renewable: z.enum(['true', 'false']).optional(),
   /** `jwe`: the token encrypted to its audience's POP key (a registered resource server). */
@@ -53,7 +54,7 @@ const tokenForm = z.object({
 });
 
 const tokenParam = z.object({
-  token: z.string().min(1).max(16_384),
+  token: z.string().min(1).max(65_536),
   token_type_hint: z.string().max(64).optional(),
   ...clientAuth,
 });

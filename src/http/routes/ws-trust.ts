@@ -5,13 +5,14 @@
  *
  * The body is read as text only for the SOAP content types, at most `WS_TRUST_MAX_BYTES` (or `http.bodyLimitBytes`
  * when lower), and parsed by the hardened parser (`src/xml/parse.ts`). A `UsernameToken` carries a client secret,
- * so a request off loopback over plain HTTP is refused with a fault before it is authenticated.
+ * (and what a signed request gets may hold key material), so a request off loopback over plain HTTP is refused
+ * with a fault before it is authenticated.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KeymeshError } from '../../errors.js';
 import type { TokenService } from '../../tokens/token-service.js';
 import { wsTrustOperations } from '../../tokens/ws-trust-operations.js';
-import { handleWsTrust, wsdl } from '../../ws-trust/endpoint.js';
+import { faultResponse, handleWsTrust, wsdl } from '../../ws-trust/endpoint.js';
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
 import { realmPrefix } from './public-keys.js';
@@ -23,9 +24,17 @@ const SOAP_TYPES = ['text/xml', 'application/soap+xml'];
 export function registerWsTrustRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const maxBytes = Math.min(WS_TRUST_MAX_BYTES, deps.config.http.bodyLimitBytes);
   void app.register(async (scope) => {
+    // every content type is read as text here, so a wrong one is answered with a SOAP fault (415), not a JSON error
     scope.addContentTypeParser(SOAP_TYPES, { parseAs: 'string', bodyLimit: maxBytes }, (_req, body, done) =>
       done(null, body),
     );
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
+    scope.setErrorHandler(async (err: { statusCode?: number }, req, reply) => {
+      if (err.statusCode !== 413) throw err;
+      const tooLarge = new KeymeshError('ERR_BODY_TOO_LARGE', `the request is larger than ${maxBytes} bytes`);
+      const answer = faultResponse(req.headers['content-type'], tooLarge);
+      return reply.status(413).header('content-type', answer.contentType).send(answer.body);
+    });
     for (const realm of Object.keys(deps.config.realms)) registerRealm(scope, deps, realm, maxBytes);
   });
 }
@@ -71,6 +80,11 @@ function guarded(tokens: TokenService, req: FastifyRequest, deps: HttpDeps) {
       requirePrivateChannel(req);
       return operations.authenticate(username, password);
     },
+    // a signed request carries no secret, but what it gets may (an SCT's entropy): the same channel rule
+    authenticateSigned: (...args: Parameters<typeof operations.authenticateSigned>) => {
+      requirePrivateChannel(req);
+      return operations.authenticateSigned(...args);
+    },
   };
 }
 
@@ -84,5 +98,12 @@ function unavailable(loading: boolean) {
         : 'this node runs without the token service',
     );
   };
-  return { authenticate: refuse, issue: refuse, validate: refuse, renew: refuse, cancel: refuse };
+  return {
+    authenticate: refuse,
+    authenticateSigned: refuse,
+    issue: refuse,
+    validate: refuse,
+    renew: refuse,
+    cancel: refuse,
+  };
 }

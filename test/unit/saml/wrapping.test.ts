@@ -166,4 +166,18 @@ describe('verifyAssertion against signature wrapping', () => {
     });
     refused(withObject, /laid out as SignedInfo, SignatureValue, KeyInfo/);
   });
+
+  it('refuses a method element with elements inside (xml-crypto would run the first nested method it finds)', () => {
+    const nested = edited(signed(RSA), (doc) => {
+      const c14n = doc.getElementsByTagNameNS(DS_NS, 'CanonicalizationMethod')[0]!;
+      const decoy = c14n.appendChild(doc.createElementNS('urn:x', 'x:SignatureMethod'));
+      decoy.setAttribute('Algorithm', 'http://www.w3.org/2000/09/xmldsig#hmac-sha1');
+    });
+    refused(nested, /carries elements/);
+    const inMethod = edited(signed(RSA), (doc) => {
+      const method = doc.getElementsByTagNameNS(DS_NS, 'SignatureMethod')[0]!;
+      method.appendChild(doc.createElementNS(DS_NS, 'ds:HMACOutputLength')).textContent = '8';
+    });
+    refused(inMethod, /carries elements/);
+  });
 });

@@ -6,21 +6,23 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { decodeJwt, exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isKeymeshError } from '../../../src/errors.js';
+import { isKeymeshError, KeymeshError } from '../../../src/errors.js';
 import { buildAssertion } from '../../../src/saml/assertion.js';
 import { signAssertion } from '../../../src/saml/sign.js';
 import { verifyAssertion } from '../../../src/saml/verify.js';
-import { ClientRegistry, type ClientConfig } from '../../../src/tokens/clients.js';
+import { ClientRegistry, type ClientConfig, hashClientSecret } from '../../../src/tokens/clients.js';
 import { DpopNonces, DpopVerifier } from '../../../src/tokens/dpop.js';
 import { JwtAccessTokenProvider } from '../../../src/tokens/jwt-provider.js';
 import { TOKEN_TYPE_SAML2, TokenProviders, type TokenStore } from '../../../src/tokens/provider.js';
 import { SamlTokenProvider } from '../../../src/tokens/saml-provider.js';
 import { SubjectTokens } from '../../../src/tokens/subject-tokens.js';
 import { TokenService } from '../../../src/tokens/token-service.js';
+import { wsTrustOperations } from '../../../src/tokens/ws-trust-operations.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { startJwksServer, type JwksServer } from '../../helpers/jwks-server.js';
 
 const ISSUER = 'https://sts.example';
+const APP_SECRET = 'the-app-client-secret';
 const X = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const AT = 'urn:ietf:params:oauth:token-type:access_token';
 const clock = new FakeClock(Date.now());
@@ -42,6 +44,8 @@ const store: TokenStore = {
 const realmKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const serverKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 let serverKeys: JwksServer;
+/** When set, the realm signs with this key from now on (a rotation to another algorithm). */
+let signingOverride: { kid: string; alg: string; key: KeyObject } | undefined;
 let service: TokenService;
 let clients: ClientConfig[];
 const client = (id: string) => clients.find((c) => c.clientId === id)!;
@@ -93,7 +97,7 @@ function serviceWith(alg: 'RS256' | 'EdDSA', key: KeyObject, jwk: Record<string,
     }),
     sts: {
       issuer: ISSUER,
-      signingKey: async () => ({ kid: 'k1', alg, key }),
+      signingKey: async () => signingOverride ?? { kid: 'k1', alg, key },
       maxLifetimeS: 3600,
       now: () => clock.now(),
     },
@@ -135,6 +139,7 @@ beforeAll(async () => {
   clients = [
     {
       clientId: 'app',
+      secretHash: await hashClientSecret(APP_SECRET, { N: 1024, r: 8, p: 1 }),
       grants: ['client_credentials', X],
       audiences: ['https://a.example'],
       scopes: ['read'],
@@ -342,5 +347,77 @@ describe('SAML assertions through the token service', () => {
       /ERR_UNSUPPORTED_TOKEN_TYPE: SAML assertions need an RS256 or ES256/,
     );
     expect(stored.size).toBe(before);
+  });
+
+  it('refuses, before retiring the old assertion, a renewal the realm cannot issue now', async () => {
+    const issued = await service.clientCredentials(client('app'), {
+      requestedTokenType: TOKEN_TYPE_SAML2,
+      renewable: true,
+    });
+    signingOverride = { kid: 'k2', alg: 'EdDSA', key: generateKeyPairSync('ed25519').privateKey };
+    try {
+      expect(await code(service.renew(client('app'), issued.token))).toMatch(/ERR_UNSUPPORTED_TOKEN_TYPE/);
+    } finally {
+      signingOverride = undefined;
+    }
+    expect(await service.introspect(issued.token, undefined, client('app'))).toMatchObject({ active: true });
+    expect((await service.renew(client('app'), issued.token)).token.startsWith('<')).toBe(true);
+  });
+
+  it('answers a renewal the token store cannot read as unavailable, never as a bad grant', async () => {
+    const issued = await service.clientCredentials(client('app'), {
+      requestedTokenType: TOKEN_TYPE_SAML2,
+      renewable: true,
+    });
+    const get = store.get;
+    (store as { get: TokenStore['get'] }).get = async () => {
+      throw new KeymeshError('ERR_UNAVAILABLE', 'no majority');
+    };
+    try {
+      expect(await code(service.renew(client('app'), issued.token))).toMatch(/^ERR_UNAVAILABLE/);
+    } finally {
+      (store as { get: TokenStore['get'] }).get = get;
+    }
+    expect(await service.introspect(issued.token, undefined, client('app'))).toMatchObject({ active: true });
+  });
+});
+
+describe('WS-Trust operations on the token service', () => {
+  const WSS = 'http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0';
+  const WST = 'http://docs.oasis-open.org/ws-sx/ws-trust/200512/';
+
+  it('authenticates a UsernameToken as client_secret_basic, and acts only for the caller it authenticated', async () => {
+    const ops = wsTrustOperations(service, '127.0.0.1', () => clock.now());
+    await expect(ops.authenticate('app', 'wrong')).rejects.toMatchObject({ code: 'ERR_INVALID_CLIENT' });
+    await expect(ops.issue({ clientId: 'app' }, { tokenType: WSS })).rejects.toMatchObject({
+      code: 'ERR_INVALID_CLIENT',
+    });
+    const caller = await ops.authenticate('app', APP_SECRET);
+    const issued = await ops.issue(caller, { tokenType: WSS, appliesTo: 'https://a.example' });
+    expect(issued.tokenType).toBe(WSS);
+    expect(issued.token.kind).toBe('saml2');
+    expect(await ops.validate(caller, issued.token)).toEqual({ valid: true });
+    await ops.cancel(caller, issued.token);
+    expect((await ops.validate(caller, issued.token)).valid).toBe(false);
+  });
+
+  it('refuses key requirements the token type cannot honour, instead of issuing a bearer token', async () => {
+    const ops = wsTrustOperations(service, '127.0.0.1', () => clock.now());
+    const caller = await ops.authenticate('app', APP_SECRET);
+    const holder = (await exportJWK(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey)) as JsonWebKey;
+    const JWT = 'urn:ietf:params:oauth:token-type:jwt';
+    for (const request of [
+      { tokenType: WSS, keyType: `${WST}SymmetricKey` },
+      { tokenType: WSS, entropy: new Uint8Array(32) },
+      { tokenType: JWT, keySize: 256 },
+      { tokenType: JWT, keyType: `${WST}PublicKey`, useKey: holder },
+      { tokenType: WSS, useKey: holder },
+      { tokenType: WSS, keyType: `${WST}PublicKey` },
+    ])
+      await expect(ops.issue(caller, request), JSON.stringify(Object.keys(request))).rejects.toMatchObject({
+        code: 'ERR_INVALID_REQUEST',
+      });
+    const hok = await ops.issue(caller, { tokenType: WSS, keyType: `${WST}PublicKey`, useKey: holder });
+    expect(hok.token.kind === 'saml2' && hok.token.xml).toContain('holder-of-key');
   });
 });

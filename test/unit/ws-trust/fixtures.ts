@@ -1,7 +1,12 @@
 /**
  * Shared pieces of the WS-Trust binding tests: a fake {@link WsTrustOperations} that records its calls, request
  * envelopes written after the examples of the WS-Trust 1.4 spec, and readers for the answers.
+ *
+ * The fake authenticates a signed request the way the token service should: it looks up the client's registered
+ * keys (`signingClients`), calls `verify` once per key with that key's kid, and only then records the replay id,
+ * in one record for all clients, refusing it while it is remembered.
  */
+import type { KeyObject } from 'node:crypto';
 import { KeymeshError } from '../../../src/errors.js';
 import type {
   IssuedToken,
@@ -34,9 +39,23 @@ export interface Call {
   readonly args: readonly unknown[];
 }
 
-/** A fake of the operations: the right client id and secret authenticate; each call is recorded in `calls`. */
-export function fakeOps(overrides: Partial<WsTrustOperations> = {}): { ops: WsTrustOperations; calls: Call[] } {
+/** A registered public key of a client that authenticates by signing, with its kid when it has one. */
+export interface RegisteredKey {
+  readonly key: KeyObject;
+  readonly kid?: string;
+}
+
+/**
+ * A fake of the operations: the right client id and secret authenticate, and so does a request signed with a key
+ * of `signingClients` (client id → keys); each call is recorded in `calls` (for `authenticateSigned`: the client
+ * id, the replay id and its expiry, without `verify`).
+ */
+export function fakeOps(
+  overrides: Partial<WsTrustOperations> = {},
+  signingClients: ReadonlyMap<string, readonly RegisteredKey[]> = new Map(),
+): { ops: WsTrustOperations; calls: Call[] } {
   const calls: Call[] = [];
+  const replays = new Map<string, number>();
   const issued = (tokenType: string): IssuedToken => {
     const base = { tokenType, created: NOW_S, expires: NOW_S + 3600, computedKey: false };
     if (tokenType.includes('SAML'))
@@ -55,6 +74,15 @@ export function fakeOps(overrides: Partial<WsTrustOperations> = {}): { ops: WsTr
       if (username !== CLIENT_ID || password !== CLIENT_SECRET)
         throw new KeymeshError('ERR_INVALID_CLIENT', 'the client id or secret is wrong');
       return { clientId: username };
+    },
+    async authenticateSigned(clientId, verify, replayId, expiresAtS) {
+      calls.push({ method: 'authenticateSigned', args: [clientId, replayId, expiresAtS] });
+      const keys = signingClients.get(clientId) ?? [];
+      if (!keys.some(({ key, kid }) => verify([key], kid)))
+        throw new KeymeshError('ERR_INVALID_CLIENT', 'the signature does not verify with a key of the client');
+      if (replays.has(replayId)) throw new KeymeshError('ERR_INVALID_CLIENT', 'the signed request was replayed');
+      replays.set(replayId, expiresAtS);
+      return { clientId };
     },
     async issue(caller: WsTrustCaller, request: IssueRequest) {
       calls.push({ method: 'issue', args: [caller, request] });

@@ -111,8 +111,35 @@ describe('parseXml', () => {
     expect(() => parseXml('<a>\u0000</a>')).toThrow(/character/);
   });
   it('keeps markup-like text in comments, CDATA, attribute values and instructions', () => {
-    const doc = parseXml('<?xml version="1.0"?><a t="</b>"><!-- </c> --><![CDATA[</d> <e>]]><?pi </f>?><g/></a>');
-    expect(doc.documentElement.getAttribute('t')).toBe('</b>');
+    const doc = parseXml('<?xml version="1.0"?><a t="b>c"><!-- </c> --><![CDATA[</d> <e>]]><?pi </f>?><g/></a>');
+    expect(doc.documentElement.getAttribute('t')).toBe('b>c');
+  });
+
+  it('refuses what a conforming parser refuses and xmldom would repair or read differently', () => {
+    for (const doc of [
+      '<r><a></a\u00A0><b/></r>', // JavaScript whitespace is not XML whitespace
+      '<a\u2028b="1"/>',
+      '<a t="<"/>', // "<" in an attribute value
+      'GARBAGE <a/>', // text outside the root
+      '<a/> TRAILING',
+      '<a/><b/>', // two roots
+      '<!-- a -- b --><a/>',
+      '<a/><?xml version="1.0"?>',
+      '',
+    ])
+      expect(() => parseXml(doc), JSON.stringify(doc)).toThrow(/not well-formed/);
+  });
+
+  it('refuses forbidden characters written as character references', () => {
+    expect(() => parseXml('<a t="x&#0;y"/>')).toThrow(/character/);
+    expect(() => parseXml('<a>&#1;</a>')).toThrow(/character/);
+    expect(() => parseXml('<a>&#xFFFF;</a>')).toThrow(/character/);
+  });
+
+  it('applies the depth and element limits in the scan, before a tree is built', () => {
+    expect(() => parseXml(`<r>${'<x/>'.repeat(5_000)}</r>`)).toThrow(/more than 4096 elements/);
+    expect(() => parseXml(`${'<a>'.repeat(49)}${'</a>'.repeat(49)}`)).toThrow(/deeper than 48/);
+    expect(parseXml(`${'<a>'.repeat(48)}${'</a>'.repeat(48)}`).documentElement.localName).toBe('a');
   });
 
   it('never echoes the document in its refusal', () => {
