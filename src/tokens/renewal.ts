@@ -18,7 +18,7 @@ import { chainOf } from './chain.js';
 import type { ClientConfig } from './clients.js';
 import { grantScope, parseScope, pickAudiences } from './grants.js';
 import { type Principal, type StsProperties, TOKEN_TYPE_SAML2, type TokenChain } from './provider.js';
-import { looksLikeXml } from './saml-provider.js';
+import { looksLikeXml, samlSigningKey } from './saml-provider.js';
 
 /** Most renewals followed when a reused token's lineage is revoked. Default is 64. */
 export const MAX_LINEAGE_STEPS = 64;
@@ -31,11 +31,6 @@ export interface RenewalContext {
   readonly claimOnce: (key: string, value: string, expiresAtS: number) => Promise<string>;
   /** The payload of a token this realm issued. @throws KeymeshError `ERR_INVALID_TOKEN`, `ERR_INVALID_XML` */
   readonly readOwn: (token: string) => Promise<JWTPayload>;
-  /**
-   * Refuses, before the old token is retired, a renewal into a type the realm cannot issue now (a SAML assertion
-   * once the realm signs with EdDSA). @throws KeymeshError `ERR_UNSUPPORTED_TOKEN_TYPE`
-   */
-  readonly canIssue: (tokenType: string) => Promise<void>;
 }
 
 /** The token a renewal issues; the old one is revoked and its successor claimed by the time this is known. */
@@ -111,7 +106,9 @@ export async function planRenewal(
   pickAudiences(client.audiences, audiences, 'the client is registered for');
   const scopes = grantScope(typeof scope === 'string' ? parseScope(scope) : undefined, client.scopes ?? [], undefined);
   const tokenType = looksLikeXml(token) ? TOKEN_TYPE_SAML2 : undefined;
-  if (tokenType) await context.canIssue(tokenType);
+  // a renewal the realm cannot issue now (a SAML assertion once the realm signs with EdDSA) is refused before the
+  // old token is retired
+  if (tokenType) samlSigningKey(await context.sts.signingKey());
   const successor = randomUUID();
   const chosen = await context.claimOnce(`renewed/${jti as string}`, successor, exp as number);
   if (chosen !== successor) {

@@ -15,94 +15,31 @@
  * `{active: false}`.
  */
 import type { JWTPayload } from 'jose';
-import type { AuditLog } from '../audit/audit-log.js';
 import { tokenRef, userRef } from '../audit/events.js';
-import { type RecordOnce, recordJti } from '../secret-server/client-assertions.js';
+import { recordJti } from '../secret-server/client-assertions.js';
 import { KeymeshError } from '../errors.js';
 import { concerns, grantScope, parseScope, pickAudiences } from './grants.js';
 import { planRenewal } from './renewal.js';
 import type { ClientConfig, ClientRegistry } from './clients.js';
-import type { DpopNonces, DpopVerifier } from './dpop.js';
-import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import {
   ClaimsManager,
   TOKEN_TYPE_ACCESS_TOKEN,
   TOKEN_TYPE_SAML2,
   TOKEN_TYPE_SCT_200512,
-  type EncryptionProperties,
-  type KeyRequirements,
   type Principal,
-  type ValidationCaller,
-  type StsProperties,
   type TokenChain,
-  type TokenProviders,
-  type TokenProviderResponse,
-  type TokenStore,
 } from './provider.js';
-import { looksLikeXml, SAML_TOKEN_TYPES, type SamlTokenProvider, samlSigningKey } from './saml-provider.js';
-import type { SubjectTokens } from './subject-tokens.js';
+import { looksLikeXml, SAML_TOKEN_TYPES } from './saml-provider.js';
+import type { ExchangeRequest, IssueRequest, Issued, TokenServiceOptions } from './token-service-options.js';
 
 export { parseScope } from './grants.js';
+export type { ExchangeRequest, IssueRequest, Issued, TokenServiceOptions } from './token-service-options.js';
 export { MAX_LINEAGE_STEPS } from './renewal.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 const SCT_TYPES = new Set(['http://schemas.xmlsoap.org/ws/2005/02/sc/sct', TOKEN_TYPE_SCT_200512]);
-
-export interface TokenServiceOptions {
-  readonly realm: string;
-  readonly clients: ClientRegistry;
-  readonly providers: TokenProviders;
-  readonly jwt: JwtAccessTokenProvider;
-  /** SAML 2.0 assertions, read back for renewal and revocation like access tokens. Default: none are issued. */
-  readonly saml?: SamlTokenProvider;
-  readonly subjects: SubjectTokens;
-  readonly sts: StsProperties;
-  readonly tokenStore: TokenStore;
-  readonly isRevoked: (jti: string) => Promise<boolean>;
-  /** Write-once revocation record of `jti`, kept until `expiresAt` (seconds). */
-  readonly recordRevocation: (jti: string, expiresAt: number) => Promise<void>;
-  /**
-   * Cluster-wide get-or-create of a string under `key`: resolves the value chosen first, on every node. A renewal
-   * claims its token with the id of the token that replaces it. The record may be forgotten after `expiresAtS`
-   * (seconds since the epoch): the claimed token's expiry, or a later time.
-   */
-  readonly claimOnce: (key: string, value: string, expiresAtS: number) => Promise<string>;
-  /** The POP encryption key of a registered resource server's audience. @throws `ERR_UNKNOWN_AUDIENCE`, `ERR_POP_UNAVAILABLE` */
-  readonly encryptionFor: (audience: string) => Promise<EncryptionProperties>;
-  /** Who a validating client is: the audiences it serves as a registered resource server, and its POP key. */
-  readonly caller: (client: ClientConfig) => ValidationCaller;
-  /** RFC 9449: proofs at the token endpoint and the cluster-wide nonces they must carry. */
-  readonly dpop: { readonly verifier: DpopVerifier; readonly nonces: DpopNonces };
-  /** Records a key once until its expiry (seconds); false when it was recorded before. Default: every key is new. */
-  readonly recordOnce?: RecordOnce;
-  /** Where issues, exchanges, renewals, revocations and introspections are recorded (best effort). Default: nowhere. */
-  readonly audit?: AuditLog;
-}
-
-export interface IssueRequest {
-  readonly audiences?: readonly string[] | undefined;
-  readonly scope?: string | undefined;
-  readonly requestedTokenType?: string | undefined;
-  readonly renewable?: boolean | undefined;
-  /** Lifetime asked for (seconds; WS-Trust `Lifetime`), capped by the realm and any token it is made from. */
-  readonly lifetimeS?: number | undefined;
-  /** Key size, client entropy and computed-key algorithm (Security Context Tokens). */
-  readonly keyRequirements?: KeyRequirements | undefined;
-  /** The thumbprint of a verified DPoP proof's key: the token is bound to it (`cnf.jkt`). */
-  readonly confirmationJkt?: string | undefined;
-  /** Issue the token encrypted (a JWE) to its audience's POP key; the audience must be a registered resource server. */
-  readonly encrypt?: boolean | undefined;
-}
-
-export interface ExchangeRequest extends IssueRequest {
-  readonly subjectToken: string;
-  readonly subjectTokenType: string;
-}
-
-/** What was issued, its type, and whether it is bound to a DPoP key. */
-export type Issued = TokenProviderResponse & { tokenType: string; bound: boolean; scope?: string | undefined };
 
 export class TokenService {
   readonly #o: TokenServiceOptions;
@@ -209,14 +146,7 @@ export class TokenService {
    * @throws KeymeshError `ERR_INVALID_GRANT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_UNKNOWN_AUDIENCE`.
    */
   async renew(client: ClientConfig, token: string, confirmationJkt?: string): Promise<Issued> {
-    const context = {
-      ...this.#o,
-      readOwn: (t: string) => this.#readOwn(t),
-      canIssue: async (tokenType: string) => {
-        if (SAML_TOKEN_TYPES.has(tokenType)) samlSigningKey(await this.#o.sts.signingKey());
-      },
-    };
-    const plan = await planRenewal(context, client, token, confirmationJkt);
+    const plan = await planRenewal({ ...this.#o, readOwn: (t) => this.#readOwn(t) }, client, token, confirmationJkt);
     const issued = await this.#issue(
       client,
       plan.principal,

@@ -117,7 +117,7 @@ export const BASE64_BINARY =
 
 /** SAML token profile 1.1: the SAML 2.0 token type and the KeyIdentifier value type of an assertion ID. */
 const SAML_PROFILE = 'http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1';
-export const TOKEN_TYPE_SAML2 = `${SAML_PROFILE}#SAMLV2.0`;
+export const TOKEN_TYPE_WSS_SAML2 = `${SAML_PROFILE}#SAMLV2.0`;
 export const SAML_ID_VALUE_TYPE = `${SAML_PROFILE}#SAMLID`;
 
 /** `ValueType` of a reference to a WS-SecureConversation 1.3 SecurityContextToken. */

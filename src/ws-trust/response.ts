@@ -25,7 +25,7 @@ import {
   SCT_VALUE_TYPE,
   STATUS_INVALID,
   STATUS_VALID,
-  TOKEN_TYPE_SAML2,
+  TOKEN_TYPE_WSS_SAML2,
   TOKEN_TYPE_STATUS,
   WSA_NS,
   WSC_NS,
@@ -148,7 +148,7 @@ function appendReference(parent: Element, issued: IssuedToken): void {
   const str = append(parent, WSSE_NS, 'SecurityTokenReference');
   switch (issued.token.kind) {
     case 'saml2':
-      setAttribute(str, WSSE11_NS, 'TokenType', TOKEN_TYPE_SAML2);
+      setAttribute(str, WSSE11_NS, 'TokenType', TOKEN_TYPE_WSS_SAML2);
       setAttribute(append(str, WSSE_NS, 'KeyIdentifier', issued.tokenId), null, 'ValueType', SAML_ID_VALUE_TYPE);
       return;
     case 'jwt':
