@@ -1,5 +1,6 @@
 /** The register benchmark's result record (the `register` part of the raw JSON), its figures and goals, and its Markdown rendering. */
 import { goalAtMost, type Goal } from './cluster-report.js';
+import { renderEtcdSection, type EtcdAnchorResults } from './etcd-report.js';
 import { median, type MachineInfo } from './report.js';
 
 export type RegisterOp = 'create' | 'read';
@@ -100,6 +101,8 @@ export interface RegisterResults {
     readonly readsPerSecond: Goal;
     readonly failoverGapMs: Goal;
   };
+  /** The 3-member etcd measured beside the register (absent from results recorded before it was). */
+  readonly etcd?: EtcdAnchorResults;
 }
 
 /** Met when the figure is at least the limit. */
@@ -246,7 +249,8 @@ export function renderRegisterMarkdown(r: RegisterResults): string {
       ? `**Noisy machine:** the hypervisor took up to ${int(steal)}% of the CPU time during a run (steal).`
       : `Hypervisor steal stayed at or below ${int(steal)}% in every run.`) +
       ` One-minute load average ${r.loadAverage.start.toFixed(2)} at the start, ${r.loadAverage.end.toFixed(2)} at the end. ` +
-      'Goals: what a 3-member etcd reaches on this machine.',
+      'Goals: what a 3-member etcd reaches on this machine; that etcd measured in the same run, and the goals relative to it: ' +
+      '*Beside a 3-member etcd* below.',
     '',
     '| Operation | Concurrency | ops/s | p50 (ms) | p99 (ms) | Round trips (median) | Failed | Goal |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
@@ -258,7 +262,8 @@ export function renderRegisterMarkdown(r: RegisterResults): string {
     `| SIGKILL of ${f.victim} under getOrCreate: longest gap between successes (ms) | ${f.concurrency} | – | – | – | – | ${int(f.failed)} | ` +
       `${int(f.maxGapMs)}: ≤ ${r.goals.failoverGapMs.limit} ms ${verdict(r.goals.failoverGapMs)} |`,
     '',
-    '## Runs',
+    ...renderEtcdSection(r.etcd, r.measurements),
+    '## keymesh runs',
     '',
     'Per run: successful operations per second (completed ÷ wall time of the run), p50 / p99 latency, CPU of the three node processes ' +
       'together and of the client process (% of one core), hypervisor steal. Round-trip counts are the `roundTrips` field of every ' +

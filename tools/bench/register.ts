@@ -2,7 +2,12 @@
  * keymesh register benchmark (the third part of `npm run bench`): the per-key consensus register, through the HTTP
  * API, on a 3-node loopback cluster started like cluster-configs/local-3 (NodeCluster, real `keymesh start`
  * processes, replication factor 3 so every node is a replica of every key). The reference is a 3-member etcd on
- * this machine: the register is what the secret server and token store stand on, so it has to be in that class.
+ * this machine: the register is what the secret server and token store stand on, so it has to be in that class. That
+ * etcd is measured beside the register in the same run (tools/bench/etcd-anchor.ts; the benchmark installs Debian's
+ * `etcd-server` when etcd is missing, and reports the anchor missing when it cannot): the same load as measurement 1
+ * below, each keymesh run followed by etcd's run of the same measurement, and the goals relative to etcd reported as
+ * ratios keymesh ÷ etcd (creates/s at concurrency 32 ≥ 1.0×, getOrCreate p50 at concurrency 1 ≤ 1.0×, reads/s at
+ * concurrency 32 ≥ 1.5×). etcd is stopped before the failover.
  *
  * What it measures, and why:
  *
@@ -11,7 +16,8 @@
  *    creates/s, ≥ 3,500 reads/s). Closed loops in this process over keep-alive `node:http` connections; the
  *    operations of each client go round-robin over the nodes, starting at a different node per client, so every
  *    node serves as proposer. Per measurement a warm-up run (dropped) and a measured run; the runs of the four
- *    measurements are interleaved and repeated, and the median of the runs reported (as the other benchmarks do).
+ *    measurements (and etcd's) are interleaved and repeated, and the median of the runs reported (as the other
+ *    benchmarks do). The load itself: tools/bench/register-load.ts.
  *    Latency is per operation, request sent → response read. Reads pick at random from keys created beforehand.
  * 2. Round trips per operation: the `roundTrips` of every successful measured response (phases the serving node
  *    sent to the replicas; a forwarded operation counts one more); the median per kind and how often each count came.
@@ -36,18 +42,29 @@ import { DEFAULT_REPLICATION_FACTOR } from '../../src/config/defaults.js';
 import { keptRequest } from './http.js';
 import { waitUntilServing, type ServingProbe } from './serving.js';
 import { NodeCluster, makeClusterSecrets } from '../harness/node-cluster.js';
-import { percentile } from './cluster-report.js';
 import { cleanUpOnSignal } from '../harness/processes.js';
-import { currentAffinity, readCpuSeconds, startStealMeter } from './machine.js';
+import { startEtcdAnchor } from './etcd-anchor.js';
+import type { EtcdAnchorResults } from './etcd-report.js';
+import { currentAffinity, startStealMeter } from './machine.js';
+import {
+  closedLoop,
+  count,
+  idleCpuPercent,
+  measureSteady,
+  newValue,
+  prepareWorkload,
+  sum,
+  type Outcome,
+  type RegisterStore,
+  type Tally,
+  type Workload,
+} from './register-load.js';
 import {
   longestGaps,
   registerGoals,
-  summarizeRuns,
   type FailoverResult,
   type RegisterMeasurement,
-  type RegisterOp,
   type RegisterResults,
-  type RegisterRun,
   type RegisterSettings,
 } from './register-report.js';
 import { machineInfo } from './report.js';
@@ -79,10 +96,6 @@ const PAUSE_AFTER_FAILURES = 3;
 const PAUSE_MS = 10;
 
 type Log = (line: string) => void;
-type Outcome =
-  | { kind: 'ok'; roundTrips: number | undefined; created?: boolean }
-  | { kind: 'failed'; reason: string }
-  | { kind: 'wrong'; detail: string };
 
 // ---- HTTP -------------------------------------------------------------------------------------------------
 
@@ -166,143 +179,15 @@ class RegisterClient {
   }
 }
 
-// ---- closed loops ---------------------------------------------------------------------------------------
-
-/** What closed loops saw: successes (sent, done, round trips), failures by reason, wrong answers. */
-interface Tally {
-  readonly done: { readonly sentAt: number; readonly at: number; readonly roundTrips: number | undefined }[];
-  readonly failures: Record<string, number>;
-  readonly wrong: string[];
-  /** Successes answered `created: false` (a retry that found its own earlier attempt's value). */
-  ownValue: number;
-}
-type Op = (worker: number, k: number, tally: Tally) => Promise<Outcome>;
-
-const newValue = (bytes: number) => randomBytes(bytes).toString('base64url');
-const count = (into: Record<string, number>, what: string) => (into[what] = (into[what] ?? 0) + 1);
-const sum = (record: Readonly<Record<string, number>>) => Object.values(record).reduce((a, b) => a + b, 0);
-
-/** `concurrency` closed loops running `op` while `more()`; resolves when the last one has finished. */
-async function closedLoop(concurrency: number, more: (k: number) => boolean, op: Op): Promise<Tally> {
-  const tally: Tally = { done: [], failures: {}, wrong: [], ownValue: 0 };
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      for (let k = 0; more(k); k++) {
-        const sentAt = performance.now();
-        const outcome = await op(w, k, tally);
-        if (outcome.kind === 'ok') {
-          tally.done.push({ sentAt, at: performance.now(), roundTrips: outcome.roundTrips });
-          if (outcome.created === false) tally.ownValue++;
-        } else if (outcome.kind === 'failed') count(tally.failures, outcome.reason);
-        else tally.wrong.push(outcome.detail);
-      }
-    }),
-  );
-  if (tally.wrong.length > 0)
-    throw new Error(`${tally.wrong.length} wrong answers, e.g. ${tally.wrong.slice(0, 3).join('; ')}`);
-  return tally;
-}
-const forMs = (ms: number) => {
-  const deadline = performance.now() + ms;
-  return () => performance.now() < deadline;
-};
-
-interface Workload {
-  readonly cluster: NodeCluster;
-  readonly client: RegisterClient;
-  readonly settings: RegisterSettings;
-  /** Unique per run of the benchmark, so keys are new. */
-  readonly prefix: string;
-  readonly pool: { key: string; value: string }[];
-}
-
-/** The operation of one measurement: node round-robin per client, a new key per create, a random pool key per read. */
-function operation(wl: Workload, op: RegisterOp, tag: string): Op {
-  const n = wl.cluster.size;
-  if (op === 'create')
-    return (w, k) => wl.client.put((w + k) % n, `${wl.prefix}.${tag}.${w}.${k}`, newValue(wl.settings.valueBytes));
-  return (w, k) => {
-    const entry = wl.pool[Math.floor(Math.random() * wl.pool.length)]!;
-    return wl.client.get((w + k) % n, entry.key, entry.value);
-  };
-}
-
-/** Creates `settings.readKeys` keys for the reads, 32 at a time; failed creates are left out of the pool. */
-async function fillPool(wl: Workload): Promise<void> {
-  let next = 0;
-  await closedLoop(
-    32,
-    () => next < wl.settings.readKeys,
-    async () => {
-      const i = next++;
-      const entry = { key: `${wl.prefix}.pool.${i}`, value: newValue(wl.settings.valueBytes) };
-      const outcome = await wl.client.put(i % wl.cluster.size, entry.key, entry.value);
-      if (outcome.kind === 'ok') wl.pool.push(entry);
-      return outcome;
-    },
-  );
-  if (wl.pool.length < wl.settings.readKeys / 2)
-    throw new Error(`only ${wl.pool.length} of ${wl.settings.readKeys} keys could be created for the reads`);
-}
-
-/** One warm-up run (dropped) and one measured run. */
-async function measureRun(
-  wl: Workload,
-  op: RegisterOp,
-  concurrency: number,
-  tag: string,
-): Promise<{ run: RegisterRun; roundTrips: (number | undefined)[] }> {
-  await closedLoop(concurrency, forMs(wl.settings.warmupMs), operation(wl, op, `${tag}w`));
-  const pids = wl.cluster.running().map((i) => wl.cluster.nodes[i]!.server!.pid);
-  const cpuBefore = pids.map(readCpuSeconds);
-  const ownBefore = process.cpuUsage();
-  const steal = startStealMeter();
-  const startedAt = performance.now();
-  const t = await closedLoop(concurrency, forMs(wl.settings.durationMs), operation(wl, op, tag));
-  const seconds = (performance.now() - startedAt) / 1000;
-  const own = process.cpuUsage(ownBefore);
-  const nodesCpu = pids.reduce((total, pid, k) => total + readCpuSeconds(pid) - cpuBefore[k]!, 0);
-  if (t.done.length === 0)
-    throw new Error(`${op} at concurrency ${concurrency}: no operation succeeded (${JSON.stringify(t.failures)})`);
-  const latencies = t.done.map((d) => d.at - d.sentAt);
+/** keymesh's register as a {@link RegisterStore}: creates must come back `created: true`, reads with the value. */
+function keymeshStore(cluster: NodeCluster, client: RegisterClient): RegisterStore {
   return {
-    run: {
-      durationMs: seconds * 1000,
-      completed: t.done.length,
-      failed: sum(t.failures),
-      failures: t.failures,
-      opsPerSecond: t.done.length / seconds,
-      p50Ms: percentile(latencies, 50),
-      p99Ms: percentile(latencies, 99),
-      nodesCpuPercent: (100 * nodesCpu) / seconds,
-      loadGenCpuPercent: (100 * (own.user + own.system)) / 1e6 / seconds,
-      stealPercent: steal(),
-    },
-    roundTrips: t.done.map((d) => d.roundTrips),
+    name: 'keymesh',
+    members: cluster.size,
+    create: (node, key, value) => client.put(node, key, value),
+    read: (node, key, expected) => client.get(node, key, expected),
+    pids: () => cluster.running().map((i) => cluster.nodes[i]!.server!.pid),
   };
-}
-
-async function measureSteady(wl: Workload, log: Log): Promise<RegisterMeasurement[]> {
-  const plan = wl.settings.concurrencies.flatMap((c) =>
-    (['create', 'read'] as const).map((op) => ({
-      op,
-      concurrency: c,
-      runs: [] as RegisterRun[],
-      roundTrips: [] as (number | undefined)[],
-    })),
-  );
-  for (let rep = 1; rep <= wl.settings.repetitions; rep++) {
-    for (const m of plan) {
-      const { run, roundTrips } = await measureRun(wl, m.op, m.concurrency, `${m.op[0]}${m.concurrency}r${rep}`);
-      m.runs.push(run);
-      m.roundTrips.push(...roundTrips);
-      log(
-        `  ${m.op} ×${m.concurrency} run ${rep}/${wl.settings.repetitions}: ${Math.round(run.opsPerSecond)} ops/s, p50 ${run.p50Ms.toFixed(2)} ms, ` +
-          `p99 ${run.p99Ms.toFixed(2)} ms, ${run.failed} failed, nodes CPU ${Math.round(run.nodesCpuPercent)}%, client CPU ${Math.round(run.loadGenCpuPercent)}%, steal ${Math.round(run.stealPercent)}%`,
-      );
-    }
-  }
-  return plan.map(({ op, concurrency, runs, roundTrips }) => summarizeRuns(op, concurrency, runs, roundTrips));
 }
 
 // ---- one node killed --------------------------------------------------------------------------------------
@@ -392,7 +277,7 @@ function registerProbe(client: RegisterClient, prefix: string): ServingProbe {
   };
 }
 
-/** Runs measurements 1 to 3 on a fresh cluster and returns their figures. */
+/** Runs measurements 1 to 3 on a fresh cluster, etcd's beside measurement 1, and returns their figures. */
 export async function runRegisterBenchmark(
   log: Log,
   settings: RegisterSettings = DEFAULT_REGISTER_SETTINGS,
@@ -426,18 +311,31 @@ export async function runRegisterBenchmark(
       pollMs: SERVING_POLL_MS,
     });
     const startToServingMs = performance.now() - spawnedAt;
-    const pids = cluster.running().map((i) => cluster.nodes[i]!.server!.pid);
-    const idleBefore = pids.map(readCpuSeconds);
-    await sleep(IDLE_CPU_MS);
-    const idleNodesCpuPercent = pids.map(
-      (pid, k) => (100 * (readCpuSeconds(pid) - idleBefore[k]!)) / (IDLE_CPU_MS / 1000),
-    );
+    const store = keymeshStore(cluster, client);
+    const idleNodesCpuPercent = await idleCpuPercent(store.pids(), IDLE_CPU_MS);
     log(
       `  serving ${(startToServingMs / 1000).toFixed(1)} s after spawning node-1; creating ${settings.readKeys} keys for the reads`,
     );
-    const wl: Workload = { cluster, client, settings, prefix, pool: [] };
-    await fillPool(wl);
-    const measurements = await measureSteady(wl, log);
+    const workloads: Workload[] = [await prepareWorkload(store, settings, prefix)];
+    const anchor = await startEtcdAnchor(settings, {
+      parentDir: tmpRoot,
+      maxSockets: maxConcurrency,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      idleMs: IDLE_CPU_MS,
+      log,
+    });
+    let measured: RegisterMeasurement[][];
+    try {
+      if (!('missing' in anchor)) workloads.push(await prepareWorkload(anchor.store, settings, prefix));
+      measured = await measureSteady(workloads, log);
+    } finally {
+      if (!('missing' in anchor)) await anchor.stop(); // before the failover, which it would disturb
+    }
+    const [measurements, etcdMeasurements] = measured as [RegisterMeasurement[], RegisterMeasurement[]?];
+    const etcd: EtcdAnchorResults =
+      'missing' in anchor
+        ? { measured: false, reason: anchor.missing }
+        : anchor.results(etcdMeasurements!, measurements);
     client.destroy();
     const failover = await measureFailover(cluster, secrets.adminToken, settings, prefix, log);
     return {
@@ -452,6 +350,7 @@ export async function runRegisterBenchmark(
       measurements,
       failover,
       goals: registerGoals(measurements, failover),
+      etcd,
     };
   } finally {
     client?.destroy();
