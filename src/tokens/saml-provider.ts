@@ -22,9 +22,7 @@ import type { JSONWebKeySet, JWTPayload } from 'jose';
 import { pack } from 'msgpackr';
 import { z } from 'zod';
 import { KeymeshError } from '../errors.js';
-import { buildAssertion } from '../saml/assertion.js';
-import { signAssertion } from '../saml/sign.js';
-import { verifyAssertion } from '../saml/verify.js';
+import { samlLibrary } from '../saml/lazy.js';
 import { chainOf, chainRevoked, MAX_CHAIN_LENGTH } from './chain.js';
 import { lifetimeOf } from './jwt-provider.js';
 import { decodeStoreRecord } from './register-store.js';
@@ -142,6 +140,7 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
       ...(keyReq.confirmationKey ? { cnf: { jwk: { ...keyReq.confirmationKey } } } : {}),
     };
     const key = samlSigningKey(await sts.signingKey());
+    const { buildAssertion, signAssertion } = await samlLibrary();
     const id = `_${jti}`;
     const doc = buildAssertion({
       id,
@@ -183,6 +182,7 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
    * @throws KeymeshError `ERR_INVALID_TOKEN` with the reason (and `ERR_INVALID_XML` for refused XML).
    */
   async read(token: string, realm: string): Promise<JWTPayload> {
+    const { verifyAssertion } = await samlLibrary();
     const verified = verifyAssertion(token, {
       keys: (kid) => this.#keysOf(realm, kid),
       issuer: this.#o.issuer(realm),

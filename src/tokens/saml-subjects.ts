@@ -14,7 +14,8 @@ import type { JSONWebKeySet } from 'jose';
 import { CLIENT_ASSERTION_MAX_LIFETIME_MS } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
 import type { RemoteJWKSet } from '../net/remote-key-set.js';
-import { verifyAssertion } from '../saml/verify.js';
+import { samlLibrary } from '../saml/lazy.js';
+import type { VerifiedAssertion } from '../saml/verify.js';
 import { recordJti, type RecordOnce } from '../secret-server/client-assertions.js';
 import type { ClientConfig } from './clients.js';
 import { ClaimsManager } from './provider.js';
@@ -44,7 +45,8 @@ export async function delegatedAssertion(
     set = keys.jwks();
   }
   const trusted = keyObjects(set);
-  let verified: ReturnType<typeof verifyAssertion>;
+  const { verifyAssertion } = await samlLibrary();
+  let verified: VerifiedAssertion;
   try {
     verified = verifyAssertion(token, {
       keys: (kid) => (kid !== undefined && trusted.has(kid) ? [trusted.get(kid)!] : [...trusted.values()]),

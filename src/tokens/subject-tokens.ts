@@ -32,7 +32,7 @@ import type { JwtAccessTokenProvider } from './jwt-provider.js';
 import { chainRevoked, extendChain } from './chain.js';
 import { whyRefused } from './jose-reasons.js';
 import type { Actor, TokenChain } from './provider.js';
-import { peekAssertion } from '../saml/verify.js';
+import { samlLibrary } from '../saml/lazy.js';
 import { looksLikeXml, SAML_MAX_BYTES, SAML_TOKEN_TYPES, type SamlTokenProvider } from './saml-provider.js';
 import { delegatedAssertion } from './saml-subjects.js';
 
@@ -129,6 +129,7 @@ export class SubjectTokens {
    */
   async #assertion(caller: ClientConfig, token: string): Promise<Subject> {
     if (!looksLikeXml(token)) throw new KeymeshError('ERR_INVALID_GRANT', 'the subject token is not a SAML assertion');
+    const { peekAssertion } = await samlLibrary();
     let issuer: string;
     try {
       issuer = peekAssertion(token, SAML_MAX_BYTES).issuer;

@@ -12,7 +12,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KeymeshError } from '../../errors.js';
 import type { TokenService } from '../../tokens/token-service.js';
 import { wsTrustOperations } from '../../tokens/ws-trust-operations.js';
-import { faultResponse, handleWsTrust, wsdl } from '../../ws-trust/endpoint.js';
+type Endpoint = typeof import('../../ws-trust/endpoint.js');
+
+let loading: Promise<Endpoint> | undefined;
+/** The SOAP binding and the XML stack under it, imported on the first request (about 10 MiB a node may never use). */
+function endpoint(): Promise<Endpoint> {
+  loading ??= import('../../ws-trust/endpoint.js');
+  return loading;
+}
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
 import { realmPrefix } from './public-keys.js';
@@ -32,7 +39,7 @@ export function registerWsTrustRoutes(app: FastifyInstance, deps: HttpDeps): voi
     scope.setErrorHandler(async (err: { statusCode?: number }, req, reply) => {
       if (err.statusCode !== 413) throw err;
       const tooLarge = new KeymeshError('ERR_BODY_TOO_LARGE', `the request is larger than ${maxBytes} bytes`);
-      const answer = faultResponse(req.headers['content-type'], tooLarge);
+      const answer = (await endpoint()).faultResponse(req.headers['content-type'], tooLarge);
       return reply.status(413).header('content-type', answer.contentType).send(answer.body);
     });
     for (const realm of Object.keys(deps.config.realms)) registerRealm(scope, deps, realm, maxBytes);
@@ -42,12 +49,13 @@ export function registerWsTrustRoutes(app: FastifyInstance, deps: HttpDeps): voi
 function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string, maxBytes: number): void {
   const path = `${realmPrefix(realm)}/ws-trust`;
   const address = `${deps.config.realms[realm]!.issuer}/ws-trust`;
-  const description = wsdl(address);
+  let description: string | undefined;
 
   app.get(path, async (req, reply) => {
     const query = req.query as Record<string, unknown>;
     if (!('wsdl' in query) && !('WSDL' in query))
       throw new KeymeshError('ERR_INVALID_REQUEST', 'GET serves the WSDL only: /ws-trust?wsdl');
+    description ??= (await endpoint()).wsdl(address);
     return reply.header('content-type', 'text/xml; charset=utf-8').send(description);
   });
 
@@ -57,6 +65,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string, maxB
     const action = req.headers['soapaction'];
     const tokens = deps.tokens?.get(realm);
     const operations = tokens ? guarded(tokens, req, deps) : unavailable(deps.registry !== undefined);
+    const { handleWsTrust } = await endpoint();
     const answer = await handleWsTrust(
       { body, contentType, soapAction: typeof action === 'string' ? action : undefined },
       operations,
