@@ -13,11 +13,11 @@
  *
  * EdDSA has no XML-DSig URI that interoperates, so a realm signing with it cannot issue SAML assertions.
  */
-import { type BinaryLike, KeyObject, type KeyLike, sign, verify } from 'node:crypto';
+import { type BinaryLike, type KeyObject, type KeyLike, sign, verify } from 'node:crypto';
 import { XMLSerializer } from '@xmldom/xmldom';
 import { createOptionalCallbackFunction, type SignatureAlgorithm, SignedXml } from 'xml-crypto';
 import { KeymeshError } from '../errors.js';
-import type { SigningKey } from '../tokens/jws-signer.js';
+import { keyObjectOf, type SigningKey } from '../tokens/jws-signer.js';
 import { ECDSA_SHA256, ENVELOPED_SIGNATURE, EXC_C14N, RSA_SHA256, SAML2_ASSERTION_NS, SHA256 } from './names.js';
 
 /** The XML-DSig signature method of each realm key algorithm that can sign assertions. */
@@ -48,19 +48,6 @@ export class EcdsaSha256Signature implements SignatureAlgorithm {
   getAlgorithmName = () => ECDSA_SHA256;
 }
 
-const keyObjects = new WeakMap<object, KeyObject>();
-
-function keyObjectOf(key: SigningKey['key']): KeyObject {
-  if (key instanceof KeyObject) return key;
-  if (key instanceof Uint8Array) throw new KeymeshError('ERR_INTERNAL', 'a symmetric key cannot sign assertions');
-  let object = keyObjects.get(key);
-  if (!object) {
-    object = KeyObject.from(key);
-    keyObjects.set(key, object);
-  }
-  return object;
-}
-
 /**
  * Signs the assertion `doc` (from `buildAssertion`) with `key` and returns the signed assertion's XML. `doc` is
  * not changed.
@@ -79,7 +66,7 @@ export function signAssertion(doc: Document, key: SigningKey): string {
   if (root?.namespaceURI !== SAML2_ASSERTION_NS || root.localName !== 'Assertion' || !root.getAttribute('ID'))
     throw new KeymeshError('ERR_INTERNAL', 'only a SAML 2.0 Assertion with an ID can be signed as one');
   const signer = new SignedXml({
-    privateKey: keyObjectOf(key.key),
+    privateKey: keyObjectOf(key.key, 'assertions'),
     signatureAlgorithm: method,
     canonicalizationAlgorithm: EXC_C14N,
   });

@@ -17,9 +17,10 @@ export interface SigningKey {
 
 const keyObjects = new WeakMap<object, KeyObject>();
 
-function keyObjectOf(key: SigningKey['key']): KeyObject {
+/** The `KeyObject` of a signing key, imported once per key. @throws KeymeshError `ERR_INTERNAL` for a symmetric key. */
+export function keyObjectOf(key: SigningKey['key'], what = 'tokens'): KeyObject {
   if (key instanceof KeyObject) return key;
-  if (key instanceof Uint8Array) throw new KeymeshError('ERR_INTERNAL', 'a symmetric key cannot sign tokens');
+  if (key instanceof Uint8Array) throw new KeymeshError('ERR_INTERNAL', `a symmetric key cannot sign ${what}`);
   let object = keyObjects.get(key);
   if (!object) {
     object = KeyObject.from(key);
