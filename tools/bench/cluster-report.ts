@@ -1,5 +1,6 @@
 /** The cluster benchmark's result record (the `cluster` part of the raw JSON) and its Markdown rendering. */
 import { median, type MachineInfo } from './report.js';
+import { renderSerfSection, type SerfAnchorResults } from './serf-report.js';
 
 /** One forced rotation and how long its kid took to reach every other node. */
 export interface RotationSample {
@@ -105,6 +106,8 @@ export interface ClusterResults {
     readonly killToDeadMs: Goal;
     readonly rssBytes: Goal;
   };
+  /** Serf measured beside the largest cluster (absent from results recorded before it was). */
+  readonly serf?: SerfAnchorResults;
 }
 
 /** Nearest-rank percentile (`p` in 0..100) of a non-empty list: the smallest value with ≥ p% of values at or below it. */
@@ -177,6 +180,7 @@ export function renderClusterMarkdown(r: ClusterResults): string {
     ...propagationSection(r),
     ...failureSection(r),
     ...restSection(r),
+    ...renderSerfSection(r.serf, { propagation: largest, failureDetection: fd }),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -20,6 +20,9 @@
  *    Goal: ≤ 100 MB.
  * 4. Gossip bytes per node per second of the idle 10-node cluster over 10 s, from the kernel's TCP counters
  *    (`ss`, see cluster-traffic.ts): the network price of heartbeats and gossipsub upkeep. Skipped without `ss`.
+ * 5. Beside HashiCorp Serf (tools/bench/serf-anchor.ts), right after the largest cluster is stopped: user-event
+ *    propagation and SIGKILL → failed on as many Serf agents, for the goals relative to Serf (p99 above ≤ Serf's
+ *    median; SIGKILL → dead ≤ 0.5 × Serf's). A missing Serf is reported, it does not fail the benchmark.
  *
  * The nodes run with keymesh's default membership timing (what operators get), `jwks.maxAgeMs` 1000 and
  * `prePublishMs` 2000 so that forced rotations are legal under the lifetime rules (config/rules.ts).
@@ -62,6 +65,8 @@ import { sampleSockets, trafficBetween, trafficUnavailable } from './cluster-tra
 import { cleanUpOnSignal } from '../harness/processes.js';
 import { currentAffinity, readCpuSeconds, readRssKiB, startStealMeter } from './machine.js';
 import { machineInfo, median } from './report.js';
+import { DEFAULT_SERF_SETTINGS, runSerfAnchor } from './serf-anchor.js';
+import type { SerfAnchorResults } from './serf-report.js';
 
 // ---- settings ---------------------------------------------------------------------------------------------
 
@@ -393,10 +398,18 @@ export async function runClusterBenchmark(
   const tmpRoot = mkdtempSync(join(tmpdir(), 'keymesh-bench-cluster-'));
   const uninstall = cleanUpOnSignal(tmpRoot, log);
   const bySize: SizeFigures[] = [];
+  let serf: SerfAnchorResults;
   try {
     const secrets = makeClusterSecrets();
     for (const size of sizes)
       bySize.push(await benchOneSize(size, join(tmpRoot, `cluster-${size}`), secrets, settings, log));
+    const last = bySize.at(-1)!;
+    serf = await runSerfAnchor({ propagation: last.propagation, failureDetection: last.failureDetection! }, log, {
+      ...DEFAULT_SERF_SETTINGS,
+      agents: sizes.at(-1)!,
+      eventSpacingMs: settings.rotationSpacingMs,
+      killRepeats: settings.killRepeats,
+    });
   } finally {
     rmSync(tmpRoot, { recursive: true, force: true });
     uninstall();
@@ -440,5 +453,6 @@ export async function runClusterBenchmark(
       ),
       rssBytes: goalAtMost('largest idle RSS of a node (bytes)', RSS_GOAL_BYTES, rest.maxRssKiB * 1024),
     },
+    serf,
   };
 }

@@ -2,7 +2,7 @@
  * keymesh benchmarks (`npm run bench`): the node benchmark (tools/bench/node-bench.ts: JWKS and 304s against a
  * bare `node:http` server, decrypt against jose, start time and idle RSS; its top comment says what and why), then
  * the cluster benchmark (tools/bench/cluster.ts: rotation propagation at 3, 5 and 10 nodes, SIGKILL → dead, RSS and
- * gossip traffic of an idle 10-node cluster; its top comment says what and why), then the register benchmark (tools/bench/register.ts:
+ * gossip traffic of an idle 10-node cluster, and HashiCorp Serf's counterparts beside them; its top comment says what and why), then the register benchmark (tools/bench/register.ts:
  * getOrCreate and read latency, throughput and round trips on a 3-node cluster, and the gap a SIGKILL leaves), the
  * secret-server and token benchmarks, the abuse benchmark (tools/bench/abuse.ts: register and JWKS latency on one
  * node of a 3-node cluster under a 50-connection wrong-secret flood, against a baseline; `--only abuse`), the
