@@ -72,10 +72,17 @@ describe('a three-node cluster', () => {
 
     await cluster.start(2);
     await cluster.waitForAgreement('the restarted node caught up');
-    const pop = await cluster.kids(2);
-    expect(pop).toContain(a.kid);
-    expect(pop).toContain(b.kid);
-    expect(pop).not.toContain(victim);
+    // agreement is one moment in which every node serves the same document; the restarted node may still be
+    // pulling the keys it missed, so its document is asked for until it holds both new keys, and it must never
+    // hold the revoked one
+    await waitFor(
+      async () => {
+        const pop = await cluster.kids(2);
+        expect(pop).not.toContain(victim);
+        return pop.includes(a.kid) && pop.includes(b.kid);
+      },
+      { timeoutMs: 20_000, message: 'the restarted node serves both keys rotated while it was down' },
+    );
     const revoked = (await cluster.admin<KeysView>(2, '/v1/keys')).keys.find((k) => k.kid === victim);
     expect(revoked?.state).toBe('revoked');
   });
