@@ -11,21 +11,18 @@
  *   and waits until every member answers `GET /health` with `{"health":"true"}`.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, rawRequest } from '../harness/http.js';
-import { killServer, spawnProcess, stopServer, type ServerProcess } from '../harness/processes.js';
+import { spawnProcess, stopServer, type ServerProcess } from '../harness/processes.js';
+import { findExecutable, installDebianPackage, runCommand, SYSTEM_PATH } from './system-package.js';
 
 /** The Debian package with the etcd server. */
 export const ETCD_PACKAGE = 'etcd-server';
 /** Where a Debian install puts the binary (checked when PATH has none). */
 const DEBIAN_ETCD_PATH = '/usr/bin/etcd';
-/** The PATH of apt-get and of the members (dpkg's helpers live in the sbin directories). */
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** Longest an `apt-get update` or `apt-get install` may take. */
-const APT_TIMEOUT_MS = 300_000;
 const VERSION_TIMEOUT_MS = 10_000;
 /** From spawning the members to every one answering healthy. */
 const HEALTHY_TIMEOUT_MS = 30_000;
@@ -41,69 +38,16 @@ export interface EtcdBinary {
   readonly version: string;
 }
 
-/** The first executable file named `name` in `PATH`'s directories (then in `extra`), or undefined. */
-function findExecutable(name: string, extra: readonly string[] = []): string | undefined {
-  const dirs = (process.env.PATH ?? SYSTEM_PATH).split(delimiter).filter((d) => d !== '');
-  for (const path of [...dirs.map((d) => join(d, name)), ...extra]) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not there, or not executable
-    }
-  }
-  return undefined;
-}
-
-/** Runs `command` (an existing file) to its end; its exit code 0 or not, and what it wrote. */
-async function runCommand(
-  command: string,
-  args: readonly string[],
-  timeoutMs: number,
-): Promise<{ ok: boolean; output: string }> {
-  const child = spawnProcess({
-    command,
-    args,
-    env: { PATH: SYSTEM_PATH, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
-    output: { keepAll: true },
-  });
-  const timer = setTimeout(() => void killServer(child), timeoutMs);
-  const { code } = await child.exit.finally(() => clearTimeout(timer));
-  return { ok: code === 0, output: `${child.stdout()}${child.stderr()}` };
-}
-
 /** The version in `etcd --version`'s output (`etcd Version: 3.4.23`), or undefined. */
 export function parseEtcdVersion(output: string): string | undefined {
   return /^etcd Version:\s*(\S+)/m.exec(output)?.[1];
-}
-
-/** Installs {@link ETCD_PACKAGE} with apt-get; returns why not when it could not. */
-async function installEtcd(log: Log): Promise<string | undefined> {
-  const aptGet = findExecutable('apt-get', ['/usr/bin/apt-get']);
-  if (aptGet === undefined) return 'etcd is not installed and there is no apt-get to install it';
-  const root = process.getuid?.() === 0;
-  const sudo = root ? undefined : findExecutable('sudo');
-  if (!root && sudo === undefined) return 'etcd is not installed, and installing it needs root or sudo';
-  const apt = (args: string[]) =>
-    sudo === undefined
-      ? runCommand(aptGet, args, APT_TIMEOUT_MS)
-      : runCommand(sudo, ['-n', 'env', 'DEBIAN_FRONTEND=noninteractive', aptGet, ...args], APT_TIMEOUT_MS);
-  const install = ['install', '-y', '-q', ETCD_PACKAGE];
-  log(`  etcd not found: ${sudo === undefined ? '' : 'sudo '}apt-get ${install.join(' ')}`);
-  let result = await apt(install);
-  if (!result.ok) {
-    log('  the install failed; apt-get update, then once more');
-    await apt(['update', '-q']);
-    result = await apt(install);
-  }
-  return result.ok ? undefined : `apt-get install ${ETCD_PACKAGE} failed: ${result.output.trim().slice(-300)}`;
 }
 
 /** etcd, installed first from Debian if it is missing; or why there is none (the anchor is then reported missing). */
 export async function ensureEtcd(log: Log): Promise<EtcdBinary | { readonly missing: string }> {
   let path = findExecutable('etcd', [DEBIAN_ETCD_PATH]);
   if (path === undefined) {
-    const failed = await installEtcd(log);
+    const failed = await installDebianPackage('etcd', ETCD_PACKAGE, log);
     path = findExecutable('etcd', [DEBIAN_ETCD_PATH]);
     if (path === undefined) return { missing: failed ?? `${ETCD_PACKAGE} was installed, but no etcd binary found` };
   }

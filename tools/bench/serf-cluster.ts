@@ -3,25 +3,21 @@
  * and the `serf` command-line calls the measurements make.
  *
  * - `ensureSerf` finds `serf` on PATH (or /usr/bin/serf) and otherwise installs Debian's `serf` with apt-get
- *   (through `sudo -n` when not root; `apt-get update` once if the install fails). If there is no serf afterwards the
+ *   (system-package.ts). If there is no serf afterwards the
  *   caller reports the anchor missing and goes on. (On a machine with systemd the package may start Debian's own
  *   agent on the default ports; the benchmark never talks to it.)
  * - `startSerfCluster` starts the agents on loopback (bind and RPC ports from `freePort`, Serf's default `lan`
  *   profile, `-log-level=err`), every agent after the first joined to the first, through tools/harness/processes.ts,
  *   the one way the tools spawn processes, and waits until every agent's `serf members` lists every agent `alive`.
  */
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../harness/http.js';
 import { killServer, spawnProcess, stopServer, type ServerProcess } from '../harness/processes.js';
+import { findExecutable, installDebianPackage, runCommand, SYSTEM_PATH } from './system-package.js';
 
 /** The Debian package with the Serf agent and CLI. */
 export const SERF_PACKAGE = 'serf';
 const DEBIAN_SERF_PATH = '/usr/bin/serf';
-/** The PATH of apt-get and of the agents (dpkg's helpers live in the sbin directories). */
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const APT_TIMEOUT_MS = 300_000;
 /** Longest a `serf version`, `serf members` or `serf event` call may take. */
 export const SERF_CLI_TIMEOUT_MS = 10_000;
 /** From spawning an agent (or all of them) to every agent listing every agent alive. */
@@ -39,67 +35,16 @@ export interface SerfBinary {
   readonly version: string;
 }
 
-function findExecutable(name: string, extra: readonly string[] = []): string | undefined {
-  const dirs = (process.env.PATH ?? SYSTEM_PATH).split(delimiter).filter((d) => d !== '');
-  for (const path of [...dirs.map((d) => join(d, name)), ...extra]) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not there, or not executable
-    }
-  }
-  return undefined;
-}
-
-/** Runs `command` to its end: exit code 0 or not, its stdout, and stdout and stderr together. */
-export async function runCommand(
-  command: string,
-  args: readonly string[],
-  timeoutMs: number,
-): Promise<{ ok: boolean; stdout: string; output: string }> {
-  const child = spawnProcess({
-    command,
-    args,
-    env: { PATH: SYSTEM_PATH, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
-    output: { keepAll: true, tailChars: 0 },
-  });
-  const timer = setTimeout(() => void killServer(child), timeoutMs);
-  const { code } = await child.exit.finally(() => clearTimeout(timer));
-  return { ok: code === 0, stdout: child.stdout(), output: `${child.stdout()}${child.stderr()}` };
-}
-
 /** The version in `serf version`'s output (`Serf v0.8.2-dev` or a bare `0.8.2-dev` first line), or undefined. */
 export function parseSerfVersion(output: string): string | undefined {
   return /^(?:Serf v)?(\d+\.\d+\.\d+\S*)/m.exec(output.trim())?.[1];
-}
-
-async function installSerf(log: Log): Promise<string | undefined> {
-  const aptGet = findExecutable('apt-get', ['/usr/bin/apt-get']);
-  if (aptGet === undefined) return 'serf is not installed and there is no apt-get to install it';
-  const root = process.getuid?.() === 0;
-  const sudo = root ? undefined : findExecutable('sudo');
-  if (!root && sudo === undefined) return 'serf is not installed, and installing it needs root or sudo';
-  const apt = (args: string[]) =>
-    sudo === undefined
-      ? runCommand(aptGet, args, APT_TIMEOUT_MS)
-      : runCommand(sudo, ['-n', 'env', 'DEBIAN_FRONTEND=noninteractive', aptGet, ...args], APT_TIMEOUT_MS);
-  const install = ['install', '-y', '-q', SERF_PACKAGE];
-  log(`  serf not found: ${sudo === undefined ? '' : 'sudo '}apt-get ${install.join(' ')}`);
-  let result = await apt(install);
-  if (!result.ok) {
-    log('  the install failed; apt-get update, then once more');
-    await apt(['update', '-q']);
-    result = await apt(install);
-  }
-  return result.ok ? undefined : `apt-get install ${SERF_PACKAGE} failed: ${result.output.trim().slice(-300)}`;
 }
 
 /** serf, installed first from Debian if it is missing; or why there is none. */
 export async function ensureSerf(log: Log): Promise<SerfBinary | { readonly missing: string }> {
   let path = findExecutable('serf', [DEBIAN_SERF_PATH]);
   if (path === undefined) {
-    const failed = await installSerf(log);
+    const failed = await installDebianPackage('serf', SERF_PACKAGE, log);
     path = findExecutable('serf', [DEBIAN_SERF_PATH]);
     if (path === undefined) return { missing: failed ?? `${SERF_PACKAGE} was installed, but no serf binary found` };
   }
