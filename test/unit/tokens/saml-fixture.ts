@@ -20,6 +20,8 @@ import { FakeClock } from '../../helpers/fake-clock.js';
 import { startJwksServer, type JwksServer } from '../../helpers/jwks-server.js';
 
 export const ISSUER = 'https://sts.example';
+/** The secret of `rs`: a client of its own, with no renewals, no exchange and another audience. */
+export const RS_SECRET = 'the-rs-client-secret';
 export const APP_SECRET = 'the-app-client-secret';
 export const X = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const AT = 'urn:ietf:params:oauth:token-type:access_token';
@@ -144,7 +146,12 @@ beforeAll(async () => {
       renewable: true,
       claims: { tier: 'gold' },
     },
-    { clientId: 'rs', grants: ['client_credentials'], audiences: ['https://b.example'] },
+    {
+      clientId: 'rs',
+      secretHash: await hashClientSecret(RS_SECRET, { N: 1024, r: 8, p: 1 }),
+      grants: ['client_credentials'],
+      audiences: ['https://b.example'],
+    },
     {
       clientId: 'server',
       grants: [X],

@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { exportJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { wsTrustOperations } from '../../../src/tokens/ws-trust-operations.js';
-import { APP_SECRET, clock, service } from './saml-fixture.js';
+import { APP_SECRET, clock, RS_SECRET, service } from './saml-fixture.js';
 
 describe('WS-Trust operations on the token service', () => {
   const WSS = 'http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0';
@@ -46,5 +46,24 @@ describe('WS-Trust operations on the token service', () => {
       });
     const hok = await ops.issue(caller, { tokenType: WSS, keyType: `${WST}PublicKey`, useKey: holder });
     expect(hok.token.kind === 'saml2' && hok.token.xml).toContain('holder-of-key');
+  });
+
+  it('gives a caller with a valid identity nothing its registration did not grant, and no other client’s tokens', async () => {
+    const ops = wsTrustOperations(service, '127.0.0.1', () => clock.now());
+    const app = await ops.authenticate('app', APP_SECRET);
+    const rs = await ops.authenticate('rs', RS_SECRET);
+    const theirs = await ops.issue(app, { tokenType: WSS, appliesTo: 'https://a.example', renewable: true });
+    const jwt = await ops.issue(app, { tokenType: 'urn:ietf:params:oauth:token-type:jwt' });
+    for (const [attempt, code] of [
+      [ops.issue(rs, { tokenType: WSS, appliesTo: 'https://a.example' }), 'ERR_UNKNOWN_AUDIENCE'],
+      [ops.issue(rs, { tokenType: WSS, renewable: true }), 'ERR_UNAUTHORIZED_CLIENT'],
+      [ops.issue(rs, { tokenType: WSS, onBehalfOf: jwt.token }), 'ERR_UNAUTHORIZED_CLIENT'],
+      [ops.renew(rs, theirs.token, {}), 'ERR_UNAUTHORIZED_CLIENT'],
+      [ops.cancel(rs, theirs.token), 'ERR_UNAUTHORIZED_CLIENT'],
+    ] as const)
+      await expect(attempt).rejects.toMatchObject({ code });
+    // what rs tried changed nothing: app's assertion is still valid and still renewable by app
+    expect(await ops.validate(app, theirs.token)).toEqual({ valid: true });
+    expect((await ops.renew(app, theirs.token, {})).token.kind).toBe('saml2');
   });
 });
