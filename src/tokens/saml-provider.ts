@@ -17,7 +17,7 @@
  * `read` turns a verified assertion and its record into the payload an access token of the same content would
  * have, so renewal, revocation, introspection and token exchange treat both alike.
  */
-import { createHash, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
+import { createHash, type KeyObject, randomUUID } from 'node:crypto';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import { pack } from 'msgpackr';
 import { z } from 'zod';
@@ -26,6 +26,7 @@ import { samlLibrary } from '../saml/lazy.js';
 import { chainOf, chainRevoked, MAX_CHAIN_LENGTH } from './chain.js';
 import { lifetimeOf } from './jwt-provider.js';
 import { decodeStoreRecord } from './register-store.js';
+import { signatureKeys } from './signature-keys.js';
 import {
   ClaimsManager,
   TOKEN_TYPE_SAML2,
@@ -231,12 +232,7 @@ export class SamlTokenProvider implements TokenProvider, TokenValidator {
     const { version, jwks } = this.#o.verificationKeys(realm);
     let cached = this.#keys.get(realm);
     if (!cached || cached.version !== version) {
-      const byKid = new Map<string, KeyObject>();
-      for (const jwk of jwks().keys) {
-        if (typeof jwk.kid !== 'string' || (jwk.alg !== 'RS256' && jwk.alg !== 'ES256')) continue;
-        byKid.set(jwk.kid, createPublicKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' }));
-      }
-      cached = { version, byKid };
+      cached = { version, byKid: signatureKeys(jwks()) };
       this.#keys.set(realm, cached);
     }
     if (kid !== undefined) {

@@ -9,8 +9,6 @@
  * replayed assertion is refused on every node). Every value is read from what the signature covers
  * (`src/saml/verify.ts`).
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import type { JSONWebKeySet } from 'jose';
 import { CLIENT_ASSERTION_MAX_LIFETIME_MS } from '../config/defaults.js';
 import { KeymeshError } from '../errors.js';
 import type { RemoteJWKSet } from '../net/remote-key-set.js';
@@ -19,6 +17,7 @@ import type { VerifiedAssertion } from '../saml/verify.js';
 import { recordJti, type RecordOnce } from '../secret-server/client-assertions.js';
 import type { ClientConfig } from './clients.js';
 import { ClaimsManager } from './provider.js';
+import { signatureKeys } from './signature-keys.js';
 import { SAML_MAX_BYTES } from './saml-provider.js';
 import type { Subject } from './subject-tokens.js';
 
@@ -44,7 +43,7 @@ export async function delegatedAssertion(
     await keys.reload();
     set = keys.jwks();
   }
-  const trusted = keyObjects(set);
+  const trusted = signatureKeys(set);
   const { verifyAssertion } = await samlLibrary();
   let verified: VerifiedAssertion;
   try {
@@ -87,19 +86,4 @@ export async function delegatedAssertion(
     jkt: undefined,
     claims,
   };
-}
-
-/** The RS256 and ES256 keys of a key set by kid (keys without a kid under their position). */
-export function keyObjects(set: JSONWebKeySet | undefined): Map<string, KeyObject> {
-  const out = new Map<string, KeyObject>();
-  for (const [i, jwk] of (set?.keys ?? []).entries()) {
-    if (jwk.kty !== 'RSA' && !(jwk.kty === 'EC' && jwk.crv === 'P-256')) continue;
-    if (jwk.use !== undefined && jwk.use !== 'sig') continue;
-    try {
-      out.set(jwk.kid ?? `#${i}`, createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }));
-    } catch {
-      // a key Node cannot read verifies nothing
-    }
-  }
-  return out;
 }

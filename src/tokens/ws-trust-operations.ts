@@ -16,7 +16,7 @@
  */
 import { KeymeshError } from '../errors.js';
 import type { ClientConfig } from './clients.js';
-import { keyObjects } from './saml-subjects.js';
+import { signatureKeys } from './signature-keys.js';
 import {
   TOKEN_TYPE_JWT,
   TOKEN_TYPE_SAML2,
@@ -80,7 +80,7 @@ export function wsTrustOperations(tokens: TokenService, source: string, now: () 
         clientId,
         (set) => {
           try {
-            return verify([...keyObjects(set).values()], undefined);
+            return verify([...signatureKeys(set).values()], undefined);
           } catch {
             return false;
           }
