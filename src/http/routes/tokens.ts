@@ -275,14 +275,16 @@ export function targets(
  * `saml2`) is decoded; anything else is used as sent.
  */
 function formToken(token: string): string {
-  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(token)) return token;
-  const decoded = fromBase64url(token);
+  if (!BASE64URL.test(token)) return token;
+  const decoded = Buffer.from(token, 'base64url').toString('utf8');
   return decoded.trimStart().startsWith('<') ? decoded : token;
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
+
 /** @throws KeymeshError `ERR_INVALID_REQUEST` when not base64url of UTF-8 text. */
 function fromBase64url(token: string): string {
-  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(token))
+  if (!BASE64URL.test(token))
     throw new KeymeshError('ERR_INVALID_REQUEST', 'a saml2 token is sent base64url-encoded (RFC 8693 §3)');
   return Buffer.from(token, 'base64url').toString('utf8');
 }
