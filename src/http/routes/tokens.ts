@@ -73,13 +73,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
   const prefix = realmPrefix(realm);
   const service = (): TokenService => {
     const tokens = deps.tokens?.get(realm);
-    if (!tokens)
-      throw new KeymeshError(
-        'ERR_UNAVAILABLE',
-        deps.registry
-          ? 'this node is loading its registrations (catching up with the cluster); try again shortly'
-          : 'this node runs without the token service',
-      );
+    if (!tokens) throw tokenServiceUnavailable(deps);
     return tokens;
   };
   const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
@@ -198,6 +192,16 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
         .headers(noStore)
         .send(answer(token === form.token ? renewed : { ...renewed, tokenType: TOKEN_TYPE_SAML2_OAUTH }));
     }),
+  );
+}
+
+/** Why a node has no token service for a realm: it is loading its registrations, or runs without one. */
+export function tokenServiceUnavailable(deps: HttpDeps): KeymeshError {
+  return new KeymeshError(
+    'ERR_UNAVAILABLE',
+    deps.registry
+      ? 'this node is loading its registrations (catching up with the cluster); try again shortly'
+      : 'this node runs without the token service',
   );
 }
 

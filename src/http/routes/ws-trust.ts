@@ -23,6 +23,7 @@ function endpoint(): Promise<Endpoint> {
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
 import { realmPrefix } from './public-keys.js';
+import { tokenServiceUnavailable } from './tokens.js';
 
 /** Largest SOAP request read: 256 KiB. */
 export const WS_TRUST_MAX_BYTES = 256 * 1024;
@@ -64,7 +65,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string, maxB
     const body = typeof req.body === 'string' ? req.body : '';
     const action = req.headers['soapaction'];
     const tokens = deps.tokens?.get(realm);
-    const operations = tokens ? guarded(tokens, req, deps) : unavailable(deps.registry !== undefined);
+    const operations = tokens ? guarded(tokens, req, deps) : unavailable(deps);
     const { handleWsTrust } = await endpoint();
     const answer = await handleWsTrust(
       { body, contentType, soapAction: typeof action === 'string' ? action : undefined },
@@ -98,14 +99,9 @@ function guarded(tokens: TokenService, req: FastifyRequest, deps: HttpDeps) {
 }
 
 /** Operations of a node that cannot serve the realm yet: every request is a fault saying why. */
-function unavailable(loading: boolean) {
+function unavailable(deps: HttpDeps) {
   const refuse = async (): Promise<never> => {
-    throw new KeymeshError(
-      'ERR_UNAVAILABLE',
-      loading
-        ? 'this node is loading its registrations (catching up with the cluster); try again shortly'
-        : 'this node runs without the token service',
-    );
+    throw tokenServiceUnavailable(deps);
   };
   return {
     authenticate: refuse,
