@@ -73,12 +73,7 @@ export class SecretClient {
     const { token, node } = await this.#exchange(userJwt, assertion);
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.#jwks[node]!, {
-        issuer: this.#o.secretServerIssuer,
-        audience: this.#o.audience,
-        typ: SECRET_ANSWER_TYP,
-        requiredClaims: ['sub', 'exp'],
-      }));
+      payload = await this.#verified(token, node);
     } catch (err) {
       throw new KeymeshError('ERR_REMOTE', `the secret server's answer does not verify: ${(err as Error).message}`, {
         cause: err,
@@ -90,6 +85,30 @@ export class SecretClient {
       throw new KeymeshError('ERR_REMOTE', `the secret server's answer holds no secret for ${this.#o.audience}`);
     const { plaintext } = await this.#own<{ plaintext: string }>('/v1/decrypt', { jwe });
     return new Uint8Array(Buffer.from(plaintext, 'base64url'));
+  }
+
+  /**
+   * The answer's claims, verified with node `node`'s key set. An answer signed by a key the cached set lacks makes
+   * the set be fetched again once, whatever jose's cooldown: a secret server adopts another node's key when several
+   * made one for the same slot (DESIGN §6), without publishing it ahead. A server naming a key it never publishes
+   * costs one fetch of its own key set per call, no more.
+   */
+  async #verified(token: string, node: number): Promise<JWTPayload> {
+    const keys = this.#jwks[node]!;
+    const verify = () =>
+      jwtVerify(token, keys, {
+        issuer: this.#o.secretServerIssuer,
+        audience: this.#o.audience,
+        typ: SECRET_ANSWER_TYP,
+        requiredClaims: ['sub', 'exp'],
+      });
+    try {
+      return (await verify()).payload;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw err;
+      await keys.reload();
+      return (await verify()).payload;
+    }
   }
 
   async #exchange(userJwt: string, assertion: string): Promise<{ token: string; node: number }> {

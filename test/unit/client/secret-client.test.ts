@@ -232,6 +232,48 @@ describe('SecretClient', () => {
     expect(Buffer.from(await client.getUserSecret(await userToken('alice'))).equals(Buffer.from(SECRET))).toBe(true);
   });
 
+  it("takes an answer signed by a key the server adopted after the client cached its key set (one fetch again)", async () => {
+    await client.getUserSecret(await userToken('alice'));
+    // another node's key for the same slot wins (lowest kid): the server publishes and signs with it from now on
+    const adopted = await generateKeyPair('ES256', { extractable: true });
+    answerJwk = { ...(await exportJWK(adopted.publicKey)), kid: 's0', alg: 'ES256', use: 'sig' };
+    const jwe = await new CompactEncrypt(SECRET)
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
+      .encrypt(popPublicKey);
+    answerOverride = async (userJwt) =>
+      new SignJWT({ secret: { [BACKEND]: jwe } })
+        .setProtectedHeader({ alg: 'ES256', kid: 's0', typ: SECRET_ANSWER_TYP })
+        .setIssuer(SS_ISSUER)
+        .setSubject(decodeJwt(userJwt).sub!)
+        .setAudience(BACKEND)
+        .setExpirationTime('5m')
+        .sign(adopted.privateKey);
+    calls = [];
+    expect(Buffer.from(await client.getUserSecret(await userToken('alice'))).equals(Buffer.from(SECRET))).toBe(true);
+    expect(calls.filter((c) => c === 'dc2 /.well-known/jwks.json')).toHaveLength(1);
+  });
+
+  it('refuses an answer signed by a key the server never publishes, after one fetch of its key set per call', async () => {
+    await client.getUserSecret(await userToken('alice'));
+    const stranger = (await generateKeyPair('ES256')).privateKey;
+    answerOverride = async (userJwt) =>
+      new SignJWT({ secret: { [BACKEND]: 'not.opened.ever.jwe' } })
+        .setProtectedHeader({ alg: 'ES256', kid: 'never-published', typ: SECRET_ANSWER_TYP })
+        .setIssuer(SS_ISSUER)
+        .setSubject(decodeJwt(userJwt).sub!)
+        .setAudience(BACKEND)
+        .setExpirationTime('5m')
+        .sign(stranger);
+    calls = [];
+    for (let i = 0; i < 3; i++)
+      await expect(client.getUserSecret(await userToken('alice'))).rejects.toMatchObject({
+        code: 'ERR_REMOTE',
+        message: expect.stringContaining('does not verify'),
+      });
+    expect(calls.filter((c) => c === 'dc2 /.well-known/jwks.json')).toHaveLength(3);
+    expect(calls).not.toContain('dc1 /v1/decrypt');
+  });
+
   it('refuses, before calling anyone, a user token that is not a JWT naming a subject', async () => {
     await expect(client.getUserSecret('not-a-jwt')).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
     const noSubject = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(IDP).sign(idpKey);
