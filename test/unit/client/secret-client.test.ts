@@ -232,7 +232,7 @@ describe('SecretClient', () => {
     expect(Buffer.from(await client.getUserSecret(await userToken('alice'))).equals(Buffer.from(SECRET))).toBe(true);
   });
 
-  it("takes an answer signed by a key the server adopted after the client cached its key set (one fetch again)", async () => {
+  it('takes an answer signed by a key the server adopted after the client cached its key set (one fetch again)', async () => {
     await client.getUserSecret(await userToken('alice'));
     // another node's key for the same slot wins (lowest kid): the server publishes and signs with it from now on
     const adopted = await generateKeyPair('ES256', { extractable: true });
