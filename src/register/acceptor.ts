@@ -7,6 +7,9 @@
  *   any); otherwise refuse, naming the promise.
  * - `accept(b, v)`: accept when `b` is at least the promise; otherwise refuse.
  * - `commit(v)`: remember that `v` was chosen; from then on prepares are answered with the value itself.
+ * - `fast(b, v)`, an accept of round 0 that no prepare preceded: accept only while nothing was promised, accepted
+ *   or committed for the key, so an acceptor takes at most one value in the fast round (whoever proposed it);
+ *   otherwise refuse. Never on an erasable key: erasures keep their own rounds.
  * The promise and the accepted proposal are written to stable storage (synced) before the reply leaves, so an
  * acceptor that crashes and restarts never answers against what it promised. The commit marker is written without
  * a sync: a marker lost in a crash only means the next read runs a round. Calls for one key are serialised.
@@ -82,6 +85,14 @@ export class Acceptor {
       }
       case 'accept': {
         if (state.committed) return { t: 'nack', promised: state.promised, committed: state.committed };
+        // a round-0 ballot comes only with a fast accept, which has its own rule
+        if (request.ballot[0] === 0) return { t: 'nack', promised: state.promised };
+        return this.#accept(request.key, request.ballot, request.value, state);
+      }
+      case 'fast': {
+        if (state.committed) return { t: 'nack', promised: state.promised, committed: state.committed };
+        if (state.accepted || compareBallots(state.promised, ZERO_BALLOT) !== 0 || request.ballot[0] !== 0)
+          return { t: 'nack', promised: state.promised };
         return this.#accept(request.key, request.ballot, request.value, state);
       }
       case 'commit': {
@@ -107,8 +118,11 @@ export class Acceptor {
       case 'accept': {
         if (erased || (state.committed && !isTombstone(request.value)))
           return { t: 'nack', promised: state.promised, committed: state.committed! };
+        if (request.ballot[0] === 0) return { t: 'nack', promised: state.promised };
         return this.#accept(request.key, request.ballot, request.value, state);
       }
+      case 'fast':
+        return { t: 'nack', promised: state.promised, ...(state.committed ? { committed: state.committed } : {}) };
       case 'commit': {
         if (erased) return { t: 'ack' };
         if (isTombstone(request.value)) {

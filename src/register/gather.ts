@@ -15,6 +15,8 @@ import { PeerUnreachableError } from '../replication/unreachable.js';
 /** The answers of one phase. */
 export interface Gathered {
   readonly positive: RegisterReply[];
+  /** Who sent each positive reply (`positiveFrom[i]` sent `positive[i]`). */
+  readonly positiveFrom: string[];
   readonly negative: RegisterReply[];
   readonly failed: number;
   /** How many of the failures were replicas that could not be reached or did not answer. */
@@ -45,6 +47,7 @@ export function gather(
   const nodes = quorumNodes(quorum);
   return new Promise((resolve) => {
     const positive: RegisterReply[] = [];
+    const positiveFrom: string[] = [];
     const negative: RegisterReply[] = [];
     const yes = new Set<string>();
     const answered = new Set<string>();
@@ -64,7 +67,14 @@ export function gather(
       }
       if (quorate || !possible || decided || answered.size === nodes.length) {
         done = true;
-        resolve({ positive: [...positive], negative: [...negative], failed, unreachable, quorate });
+        resolve({
+          positive: [...positive],
+          positiveFrom: [...positiveFrom],
+          negative: [...negative],
+          failed,
+          unreachable,
+          quorate,
+        });
       }
     };
     for (const to of nodes) {
@@ -74,6 +84,7 @@ export function gather(
           if (rules.ok(reply)) {
             yes.add(to);
             positive.push(reply);
+            positiveFrom.push(to);
           } else {
             negative.push(reply);
           }
@@ -98,7 +109,7 @@ export function committedOf(reply: RegisterReply): Uint8Array | undefined {
 }
 
 /** The accepted proposal a reply reports, if any. */
-function acceptedOf(reply: RegisterReply): Accepted | undefined {
+export function acceptedOf(reply: RegisterReply): Accepted | undefined {
   return reply.t === 'promise' || reply.t === 'state' ? reply.accepted : undefined;
 }
 

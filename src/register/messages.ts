@@ -5,6 +5,9 @@
  *
  * `prepare` with `erase` opens an erasure round (`tombstone.ts`): on an erasable key the acceptor promises it even
  * when a value was committed, so the tombstone can be chosen over it.
+ *
+ * `fast` is an accept in round 0, sent without a prepare (the fast round, `proposer.ts`): its ballot is always
+ * `[0, proposer]`, and an acceptor takes it only while it has promised and accepted nothing for the key.
  */
 import type { Ballot } from './ballot.js';
 
@@ -17,6 +20,7 @@ export interface Accepted {
 export type RegisterRequest =
   | { readonly t: 'prepare'; readonly key: string; readonly ballot: Ballot; readonly erase?: boolean }
   | { readonly t: 'accept'; readonly key: string; readonly ballot: Ballot; readonly value: Uint8Array }
+  | { readonly t: 'fast'; readonly key: string; readonly ballot: Ballot; readonly value: Uint8Array }
   | { readonly t: 'commit'; readonly key: string; readonly value: Uint8Array }
   | { readonly t: 'read'; readonly key: string };
 

@@ -2,11 +2,14 @@
  * The proposer side of the per-key register: a write-once register per key over that key's replicas
  * (single-decree Paxos per key, as in CASPaxos or Cassandra's lightweight transactions).
  *
- * `getOrCreate(key, candidate)`:
- *  1. prepare with a fresh ballot on every replica; a majority must promise. A replica that already holds the
- *     commit marker answers with the chosen value, which is returned at once.
+ * `getOrCreate(key, candidate)` first tries the fast round, one round trip: the candidate goes to every replica
+ * as a round-0 accept without a prepare, and is chosen when every replica took it (`fast-round.ts` explains why
+ * that is safe, and when a proposer skips it). Otherwise, or when it is skipped, the classic rounds decide:
+ *  1. prepare with a fresh ballot (round 1 and up) on every replica; a majority must promise. A replica that
+ *     already holds the commit marker answers with the chosen value, which is returned at once.
  *  2. the value to propose is the accepted value with the highest ballot among the promises, or the candidate
- *     when no promise carries one (a proposer that sees an accepted value re-proposes it);
+ *     when no promise carries one (a proposer that sees an accepted value re-proposes it); fast-round values
+ *     follow `valueToPropose`;
  *  3. accept on every replica; once a majority accepted, the value is chosen: it is returned and a commit marker
  *     is sent to every replica (without waiting).
  *  A refusal (another proposer's higher ballot) restarts from 1 after a randomised back-off above that ballot.
@@ -42,6 +45,7 @@
 import { KeymeshError } from '../errors.js';
 import { DEFAULT_TIMING } from '../timing.js';
 import { MAX_BALLOT_ROUND, type Ballot } from './ballot.js';
+import { everyReplica, FAST_PAUSE_MS, fastOutcome, valueToPropose, type FastOutcome } from './fast-round.js';
 import {
   committedIn,
   committedOf,
@@ -81,6 +85,8 @@ export interface ProposerSettings {
   /** Back-off after a refused round: uniform in [min, max · 2^attempt], capped at max · 8. Defaults 2 and 20 ms. */
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
+  /** Whether `getOrCreate` tries the one-round-trip fast round first. Default is true. */
+  readonly fastRound: boolean;
 }
 
 /** Default proposer settings. */
@@ -89,6 +95,7 @@ export const DEFAULT_PROPOSER_SETTINGS: ProposerSettings = {
   deadlineMs: DEFAULT_TIMING.registerDeadlineMs,
   backoffMinMs: DEFAULT_TIMING.backoffMinMs,
   backoffMaxMs: DEFAULT_TIMING.backoffMaxMs,
+  fastRound: true,
 };
 
 /**
@@ -103,6 +110,12 @@ export interface Quorum {
    * in this epoch, so a replica that has moved on refuses it: a quorum of one map is never counted in another.
    */
   readonly epoch?: number;
+  /**
+   * False when proposers of one key may hold different replica sets in one epoch (genesis: each candidate names
+   * the nodes it met), so a fast-round value cannot be told apart from nothing by a later prepare: such a quorum
+   * always runs the classic rounds. Default is true.
+   */
+  readonly fastRound?: boolean;
 }
 
 /** `quorum` bound to cluster-map `epoch`. */
@@ -117,7 +130,7 @@ export function majorities(...sets: readonly (readonly string[])[]): Quorum {
 
 /** Every member of `set`. */
 export function unanimous(set: readonly string[]): Quorum {
-  return { groups: [{ members: set, need: set.length }] };
+  return { groups: [{ members: set, need: set.length }], fastRound: false };
 }
 
 /** A value and the round trips (phases sent to the replicas) it took. */
@@ -139,6 +152,8 @@ export class Proposer {
   readonly #onUndelivered: ((key: string, to: string, value: Uint8Array) => void) | undefined;
   /** The highest round seen or used per key, for the most recent keys (`ROUNDS_REMEMBERED`). */
   readonly #rounds = new Map<string, number>();
+  /** Until when (the timers' clock) fast rounds are skipped, after one met a replica that failed. */
+  #fastPausedUntil = Number.NEGATIVE_INFINITY;
 
   /** `onUndelivered` hears of every commit marker that did not reach its replica (for repair). */
   constructor(options: {
@@ -202,6 +217,12 @@ export class Proposer {
     const deadline = this.#timers.now() + this.#settings.deadlineMs;
     let proposed = false;
     let roundTrips = roundTripsSoFar;
+    if (!erase && !erasable && roundTripsSoFar === 0 && this.#fastRoundAllowed(quorum)) {
+      roundTrips += 1;
+      const fast = await this.#fastRound(key, quorum, candidate);
+      if (fast.chosen) return { value: this.#finish(key, nodes, fast.chosen, quorum.epoch), roundTrips };
+      proposed = fast.delivered;
+    }
     for (let attempt = 0; this.#timers.now() < deadline; attempt++) {
       const ballot: Ballot = [this.#nextRound(key), this.#nodeId];
       roundTrips += 1;
@@ -227,7 +248,7 @@ export class Proposer {
         await this.#backOff(key, prepared, attempt);
         continue;
       }
-      const value = erase ? candidate : (highestAccepted(prepared.positive)?.value ?? candidate);
+      const value = erase ? candidate : valueToPropose(prepared, quorum, candidate);
       proposed = true;
       roundTrips += 1;
       // the prepare heard a quorum: a commit marker met now was chosen before or during this call, either is linearizable
@@ -282,6 +303,28 @@ export class Proposer {
       );
     const seen = highestAccepted(states.positive);
     return seen === undefined ? { value: undefined, roundTrips: 1 } : this.propose(key, quorum, seen.value, 1);
+  }
+
+  #fastRoundAllowed(quorum: Quorum): boolean {
+    return (
+      this.#settings.fastRound &&
+      quorum.fastRound !== false &&
+      quorum.groups.length === 1 &&
+      this.#timers.now() >= this.#fastPausedUntil
+    );
+  }
+
+  /** The fast round (`fast-round.ts`); a failure pauses fast rounds for `FAST_PAUSE_MS`. */
+  async #fastRound(key: string, quorum: Quorum, candidate: Uint8Array): Promise<FastOutcome> {
+    const result = await this.#gather(
+      everyReplica(quorum),
+      { t: 'fast', key, ballot: [0, this.#nodeId], value: candidate },
+      { ok: (r) => r.t === 'accepted', decides: (r) => committedOf(r) !== undefined },
+    );
+    if (result.failed > 0) this.#fastPausedUntil = this.#timers.now() + FAST_PAUSE_MS;
+    for (const r of result.negative)
+      if (r.t === 'nack') this.#remember(key, Math.max(this.#rounds.get(key) ?? 0, r.promised[0]));
+    return fastOutcome(result, quorum, candidate);
   }
 
   #finish(key: string, nodes: readonly string[], value: Uint8Array, epoch: number | undefined): Uint8Array {

@@ -20,6 +20,7 @@ const accepted = z.strictObject({ ballot, value });
 const requestSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('prepare'), key, ballot, erase: z.literal(true).optional() }),
   z.strictObject({ t: z.literal('accept'), key, ballot, value }),
+  z.strictObject({ t: z.literal('fast'), key, ballot: z.tuple([z.literal(0), z.string().max(64)]).readonly(), value }),
   z.strictObject({ t: z.literal('commit'), key, value }),
   z.strictObject({ t: z.literal('read'), key }),
 ]);

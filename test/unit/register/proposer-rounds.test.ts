@@ -15,7 +15,8 @@ describe('proposer rounds', () => {
     const ballots: Array<[string, number]> = [];
     const transport = {
       request: async (to: string, request: RegisterRequest) => {
-        if (request.t === 'prepare' || request.t === 'accept') ballots.push([request.key, request.ballot[0]]);
+        if (request.t === 'prepare' || request.t === 'accept' || request.t === 'fast')
+          ballots.push([request.key, request.ballot[0]]);
         return acceptors[['a', 'b', 'c'].indexOf(to)]!.handle(request);
       },
     };
@@ -31,6 +32,18 @@ describe('proposer rounds', () => {
       code: 'ERR_UNAVAILABLE',
     });
     expect(Buffer.from(await proposer.getOrCreate('healthy', ['a', 'b', 'c'], Buffer.from('v'))).toString()).toBe('v');
-    expect(ballots.filter(([key]) => key === 'healthy').map(([, round]) => round)).toEqual([1, 1, 1, 1, 1, 1]);
+    // one fast round (round 0) on the three replicas, which every replica takes
+    expect(ballots.filter(([key]) => key === 'healthy').map(([, round]) => round)).toEqual([0, 0, 0]);
+    const classic = new Proposer({
+      nodeId: 'p',
+      transport,
+      timers: { now: () => Date.now(), sleep: async () => undefined },
+      settings: { deadlineMs: 200, fastRound: false },
+    });
+    await expect(classic.getOrCreate('poisoned', ['a', 'b', 'c'], Buffer.from('x'))).rejects.toMatchObject({
+      code: 'ERR_UNAVAILABLE',
+    });
+    expect(Buffer.from(await classic.getOrCreate('other', ['a', 'b', 'c'], Buffer.from('v'))).toString()).toBe('v');
+    expect(ballots.filter(([key]) => key === 'other').map(([, round]) => round)).toEqual([1, 1, 1, 1, 1, 1]);
   });
 });
