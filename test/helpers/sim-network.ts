@@ -4,7 +4,7 @@
  */
 import { Acceptor, type AcceptorState, type AcceptorStateStore } from '../../src/register/acceptor.js';
 import type { RegisterReply, RegisterRequest } from '../../src/register/messages.js';
-import type { RegisterTransport } from '../../src/register/proposer.js';
+import { Proposer, type ProposerSettings, type RegisterTransport } from '../../src/register/proposer.js';
 import type { VirtualTime } from './virtual-time.js';
 
 /** Durable acceptor state that survives a simulated crash. */
@@ -81,6 +81,17 @@ export class SimNetwork {
 
   setEpoch(node: string, epoch: number): void {
     this.#epochs.set(node, epoch);
+  }
+
+  /** A proposer on each of `nodes` over this network, on its virtual time (requests 50 ms, operations 2 s). */
+  proposers(
+    nodes: readonly string[],
+    settings: Partial<ProposerSettings> = { requestTimeoutMs: 50, deadlineMs: 2_000 },
+  ): Proposer[] {
+    return nodes.map(
+      (n) =>
+        new Proposer({ nodeId: n, transport: this.transport(n), timers: this.#time, random: this.#random, settings }),
+    );
   }
 
   /**

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { isKeymeshError } from '../../../src/errors.js';
-import { Proposer } from '../../../src/register/proposer.js';
 import { isTombstone } from '../../../src/register/tombstone.js';
 import { checkErasure, ERASED, type ErasureOperation } from '../../helpers/erasure-checker.js';
 import { SimNetwork } from '../../helpers/sim-network.js';
@@ -16,16 +15,7 @@ async function runSchedule(seed: number) {
   const time = new VirtualTime();
   const nodes = Array.from({ length: seed % 4 === 0 ? 5 : 3 }, (_, i) => `n${i}`);
   const net = new SimNetwork(nodes, time, random, { drop: 0.1, duplicate: 0.1, maxDelayMs: 20 });
-  const proposers = nodes.map(
-    (n) =>
-      new Proposer({
-        nodeId: n,
-        transport: net.transport(n),
-        timers: time,
-        random,
-        settings: { requestTimeoutMs: 50, deadlineMs: 2_000 },
-      }),
-  );
+  const proposers = net.proposers(nodes);
   const keys = ['secret/k1', 'secret/k2'];
   const history: ErasureOperation[] = [];
   let pending = 0;

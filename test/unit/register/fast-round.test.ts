@@ -192,16 +192,7 @@ async function raceSchedule(seed: number) {
   const faults =
     seed % 4 === 0 ? { drop: 0, duplicate: 0, maxDelayMs: 8 } : { drop: 0.08, duplicate: 0.1, maxDelayMs: 20 };
   const net = new SimNetwork(nodes, time, random, faults);
-  const proposers = nodes.map(
-    (n) =>
-      new Proposer({
-        nodeId: n,
-        transport: net.transport(n),
-        timers: time,
-        random,
-        settings: { requestTimeoutMs: 50, deadlineMs: 2_000 },
-      }),
-  );
+  const proposers = net.proposers(nodes);
   const history: Operation[] = [];
   const roundTrips: number[] = [];
   let pending = 0;

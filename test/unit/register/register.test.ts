@@ -54,16 +54,7 @@ async function runSchedule(seed: number, faults: Faults, options: { replicas: nu
   const time = new VirtualTime();
   const nodes = Array.from({ length: options.replicas }, (_, i) => `n${i}`);
   const net = new SimNetwork(nodes, time, random, faults);
-  const proposers = nodes.map(
-    (n) =>
-      new Proposer({
-        nodeId: n,
-        transport: net.transport(n),
-        timers: time,
-        random,
-        settings: { requestTimeoutMs: 50, deadlineMs: 2_000 },
-      }),
-  );
+  const proposers = net.proposers(nodes);
   const keys = ['k1', 'k2'];
   const history: Operation[] = [];
   let pending = 0;
