@@ -5,10 +5,19 @@
  * material is ever passed to a logger; `redact` is a second line of defence for the header fields that carry
  * operator tokens.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
+
+/**
+ * pino-pretty, loaded only when readable lines are asked for: about 30 modules and 0.3 MiB of heap that a node
+ * writing JSON lines (every deployed one) never uses. Loaded synchronously, since a logger is made synchronously.
+ */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+}
 
 /**
  * Creates the node's root logger, writing to `destination` (default stdout): readable lines when `readable`
@@ -23,7 +32,7 @@ export function createLogger(options: {
   const readable = options.readable ?? (options.destination === undefined && process.stdout.isTTY === true);
   const out = options.destination ?? pino.destination({ fd: 1, sync: true });
   const destination = readable
-    ? pretty({
+    ? loadPretty()({
         sync: true,
         colorize: options.destination === undefined,
         translateTime: 'SYS:HH:MM:ss.l',

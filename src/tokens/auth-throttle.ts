@@ -15,10 +15,13 @@
  * Client ids are counted in `CLIENT_ID_BUCKETS` buckets of a keyed hash, not by name: memory stays bounded
  * whatever ids a caller invents, and an unknown id is throttled exactly like a known one, so the throttle tells
  * nobody which ids exist.
+ *
+ * rate-limiter-flexible is imported, and the counters made, at the first failure counted: until then there is
+ * nothing to refuse, and a node that never saw a failed authentication never loads it.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import { KeymeshError } from '../errors.js';
 
 /** Failed authentications one address may make per window. Default is 20. */
@@ -46,10 +49,17 @@ export interface AuthThrottleOptions {
   readonly onRefused?: (address: string, clientId: string | undefined) => void;
 }
 
+/** The three failure counters. */
+interface Counters {
+  readonly byAddress: RateLimiterMemory;
+  readonly byClient: RateLimiterMemory;
+  readonly busyByAddress: RateLimiterMemory;
+}
+
 export class AuthThrottle {
-  readonly #byAddress: RateLimiterMemory;
-  readonly #byClient: RateLimiterMemory;
-  readonly #busyByAddress: RateLimiterMemory;
+  /** Made at the first failure counted; until then every counter is zero. */
+  #counters: Promise<Counters> | undefined;
+  readonly #windowS: number;
   readonly #perAddress: number;
   readonly #perClient: number;
   readonly #bucketKey = randomBytes(32);
@@ -64,12 +74,9 @@ export class AuthThrottle {
     this.#tarpitMaxHeld = options.tarpitMaxHeld ?? AUTH_TARPIT_MAX_HELD;
     this.#onRefused = options.onRefused;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
-    const duration = options.windowS ?? AUTH_FAILURE_WINDOW_S;
+    this.#windowS = options.windowS ?? AUTH_FAILURE_WINDOW_S;
     this.#perAddress = options.perAddress ?? AUTH_FAILURES_PER_ADDRESS;
     this.#perClient = options.perClient ?? AUTH_FAILURES_PER_CLIENT;
-    this.#byAddress = new RateLimiterMemory({ keyPrefix: 'address', points: this.#perAddress, duration });
-    this.#byClient = new RateLimiterMemory({ keyPrefix: 'client', points: this.#perClient, duration });
-    this.#busyByAddress = new RateLimiterMemory({ keyPrefix: 'busy', points: this.#perAddress, duration });
   }
 
   /** Refused answers held right now. */
@@ -97,13 +104,15 @@ export class AuthThrottle {
   }
 
   async #refusal(address: string, clientId: string | undefined): Promise<KeymeshError | undefined> {
+    if (this.#counters === undefined) return undefined; // no failure counted yet
+    const counters = await this.#counters;
     const key = addressKey(address);
-    const [byAddress, busy] = await Promise.all([this.#byAddress.get(key), this.#busyByAddress.get(key)]);
+    const [byAddress, busy] = await Promise.all([counters.byAddress.get(key), counters.busyByAddress.get(key)]);
     const addressFailures = byAddress?.consumedPoints ?? 0;
     if (addressFailures + (busy?.consumedPoints ?? 0) >= this.#perAddress)
       return tooMany(Math.max(byAddress?.msBeforeNext ?? 0, busy?.msBeforeNext ?? 0));
     if (clientId === undefined || addressFailures === 0) return undefined;
-    const byClient = await this.#byClient.get(this.#bucket(clientId));
+    const byClient = await counters.byClient.get(this.#bucket(clientId));
     if ((byClient?.consumedPoints ?? 0) >= this.#perClient) return tooMany(byClient!.msBeforeNext);
     return undefined;
   }
@@ -114,13 +123,26 @@ export class AuthThrottle {
    * so a flood that keeps the pool busy cannot turn a legitimate client's unlucky attempt into a lock-out.
    */
   async unchecked(address: string): Promise<void> {
-    await this.#busyByAddress.penalty(addressKey(address), 1);
+    await (await this.#countersMade()).busyByAddress.penalty(addressKey(address), 1);
   }
 
   /** Counts one failed authentication from `address` for `clientId` (when one was presented). */
   async failed(address: string, clientId: string | undefined): Promise<void> {
-    await this.#byAddress.penalty(addressKey(address), 1);
-    if (clientId !== undefined) await this.#byClient.penalty(this.#bucket(clientId), 1);
+    const counters = await this.#countersMade();
+    await counters.byAddress.penalty(addressKey(address), 1);
+    if (clientId !== undefined) await counters.byClient.penalty(this.#bucket(clientId), 1);
+  }
+
+  #countersMade(): Promise<Counters> {
+    this.#counters ??= import('rate-limiter-flexible').then(({ RateLimiterMemory }) => {
+      const duration = this.#windowS;
+      return {
+        byAddress: new RateLimiterMemory({ keyPrefix: 'address', points: this.#perAddress, duration }),
+        byClient: new RateLimiterMemory({ keyPrefix: 'client', points: this.#perClient, duration }),
+        busyByAddress: new RateLimiterMemory({ keyPrefix: 'busy', points: this.#perAddress, duration }),
+      };
+    });
+    return this.#counters;
   }
 
   #bucket(clientId: string): string {

@@ -3,8 +3,11 @@
  * (piscina) behind a bounded queue, so a flood of wrong secrets can never occupy the event loop or the libuv pool
  * that LevelDB and WebCrypto share. Beyond the queue, or past the deadline while queued, a check is refused with
  * `ERR_OVERLOADED` (503 + `Retry-After`) and nothing was computed for it.
+ *
+ * piscina is imported, and the pool made, on the first check: a node whose clients use no scrypt-hashed secret
+ * never loads it.
  */
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { KeymeshError } from '../errors.js';
 import type { Startable } from '../startable.js';
 
@@ -37,7 +40,7 @@ export class SlowHashPool implements Startable {
   readonly #threads: number;
   readonly #queueMax: number;
   readonly #deadlineMs: number;
-  #pool: Piscina<ScryptTask, Uint8Array> | undefined;
+  #pool: Promise<Piscina<ScryptTask, Uint8Array>> | undefined;
   #waiting = 0;
 
   constructor(options: SlowHashPoolOptions = {}) {
@@ -51,20 +54,13 @@ export class SlowHashPool implements Startable {
     return this.#waiting;
   }
 
-  async start(): Promise<void> {
-    this.#pool ??= new Piscina<ScryptTask, Uint8Array>({
-      filename: new URL('./scrypt-worker.js', import.meta.url).href,
-      minThreads: 0,
-      maxThreads: this.#threads,
-      idleTimeout: 30_000,
-      maxQueue: this.#queueMax,
-    });
-  }
+  /** Nothing to do: the pool is made on the first check. */
+  async start(): Promise<void> {}
 
   async stop(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
-    await pool?.destroy();
+    await (await pool?.catch(() => undefined))?.destroy();
   }
 
   /**
@@ -72,16 +68,28 @@ export class SlowHashPool implements Startable {
    * @throws KeymeshError `ERR_OVERLOADED` when the queue is full or the deadline passed before it ran.
    */
   async scrypt(task: ScryptTask): Promise<Uint8Array> {
-    if (!this.#pool) await this.start();
     if (this.#waiting >= this.#threads + this.#queueMax) throw overloaded();
     this.#waiting++;
     try {
-      return await this.#pool!.run(task, { signal: AbortSignal.timeout(this.#deadlineMs) });
+      this.#pool ??= this.#createPool();
+      const pool = await this.#pool;
+      return await pool.run(task, { signal: AbortSignal.timeout(this.#deadlineMs) });
     } catch (err) {
       throw overloaded(err);
     } finally {
       this.#waiting--;
     }
+  }
+
+  async #createPool(): Promise<Piscina<ScryptTask, Uint8Array>> {
+    const { Piscina } = await import('piscina');
+    return new Piscina<ScryptTask, Uint8Array>({
+      filename: new URL('./scrypt-worker.js', import.meta.url).href,
+      minThreads: 0,
+      maxThreads: this.#threads,
+      idleTimeout: 30_000,
+      maxQueue: this.#queueMax,
+    });
   }
 }
 
