@@ -1,15 +1,16 @@
 /**
- * V8 settings for a long-running node, applied before anything else is loaded (this module is the first import of
- * the `keymesh` command):
+ * V8 settings for a long-running node. This module is the first import of the `keymesh` command, but a static
+ * import graph is loaded whole before its first module runs, so the flags take effect only after the young
+ * generation has grown while the node's modules loaded; from then on they keep it from growing further.
  *
- * `--max-semi-space-size=1` with `--semi-space-growth-factor=1`: the young generation stays at 1 MiB per semi-space
- * instead of growing to 16 MiB under load and keeping that memory while idle. They must be set before the rest of the
- * command is loaded (`main.ts` imports it dynamically after this module): loading the module graph alone grows the
- * young generation to 16 MiB. An idle node holds about 103 MiB instead of about 115 MiB, a member of an idle 10-node
- * cluster about 122 MiB instead of about 134 MiB, at the price of about eight times as many young collections (about
- * 2–3 % of a core in GC pauses at rest instead of 0.4 %). The JWKS throughput once measured with them (median of 9
- * runs each: 17,363 vs 16,637 req/s) was taken while they did not yet take effect: to be measured again. `--optimize-for-size` saved
- * another 5 MiB but cost a quarter of the throughput, so it is not set. A flag the operator already set (on the command line or in `NODE_OPTIONS`, also as `--no-…`) is left as set.
+ * `--max-semi-space-size=1` with `--semi-space-growth-factor=1`: the young generation does not keep growing to
+ * 16 MiB per semi-space under load. In the cluster benchmark a member of an idle 10-node cluster held 126.6 MiB with
+ * them (median) against 144.9 MiB with the node started with `--max-semi-space-size=16 --semi-space-growth-factor=2`.
+ * Setting them before the graph loads (importing the commands dynamically after this module) kept the young
+ * generation at 1 MiB from the start, for 1 MiB less there, but 10-node rotation propagation p99 went from about
+ * 250 ms to 1,650 ms, rising rotation by rotation (young collections promote sooner), so it is not done.
+ * `--optimize-for-size` saved another 5 MiB but cost a quarter of the JWKS throughput, so it is not set. A flag the
+ * operator already set (on the command line, also as `--no-…`) is left as set.
  */
 import { setFlagsFromString } from 'node:v8';
 
