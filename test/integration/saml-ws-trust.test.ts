@@ -109,9 +109,18 @@ describe('SAML assertions across the cluster', () => {
     expect(issued.body).toMatchObject({ issued_token_type: SAML2_OAUTH, token_type: 'N_A' });
     const xml = Buffer.from(issued.body['access_token'] as string, 'base64url').toString('utf8');
 
-    // node-saml, configured with the public key another node publishes, accepts the assertion in a Response
-    const jwks = (await (await fetch(`${cluster.url(2)}/.well-known/jwks.json`)).json()) as { keys: JsonWebKey[] };
-    const pem = createPublicKey({ key: jwks.keys[0] as import('node:crypto').JsonWebKey, format: 'jwk' })
+    // node-saml, configured with the public key another node publishes under the assertion's KeyName (its kid: a
+    // young cluster may publish two signing keys, made by two nodes for the same slot), accepts it in a Response
+    const kid = /<ds:KeyName>([^<]+)<\/ds:KeyName>/.exec(xml)?.[1];
+    expect(kid).toBeDefined();
+    const key = await waitFor(
+      async () => {
+        const jwks = (await (await fetch(`${cluster.url(2)}/.well-known/jwks.json`)).json()) as { keys: JsonWebKey[] };
+        return jwks.keys.find((k) => (k as { kid?: string }).kid === kid);
+      },
+      { timeoutMs: 10_000, message: "node 3 publishes the assertion's key" },
+    );
+    const pem = createPublicKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' })
       .export({ type: 'spki', format: 'pem' })
       .toString();
     const sp = new SAML({
