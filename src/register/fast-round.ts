@@ -24,6 +24,8 @@
  * - Not erasable keys, nor erasures: they keep their own rounds (`tombstone.ts`).
  * - Not for `FAST_PAUSE_MS` after a fast round in which a replica failed or timed out: a dead or cut-off replica
  *   costs one request timeout per pause, not one per operation.
+ * - Not while a replica is known to be down or not answering this node's direct requests (the proposer's
+ *   `fastRoundTo`; the agreement role asks its reachability record).
  *
  * A fast value that some replica took may still be chosen later (a read finishes it), so a call that sent one and
  * then missed its majority fails with `ERR_OUTCOME_UNKNOWN`, not `ERR_UNAVAILABLE`.

@@ -150,12 +150,17 @@ export class Proposer {
   readonly #random: () => number;
   readonly #settings: ProposerSettings;
   readonly #onUndelivered: ((key: string, to: string, value: Uint8Array) => void) | undefined;
+  readonly #fastRoundTo: ((nodes: readonly string[]) => boolean) | undefined;
   /** The highest round seen or used per key, for the most recent keys (`ROUNDS_REMEMBERED`). */
   readonly #rounds = new Map<string, number>();
   /** Until when (the timers' clock) fast rounds are skipped, after one met a replica that failed. */
   #fastPausedUntil = Number.NEGATIVE_INFINITY;
 
-  /** `onUndelivered` hears of every commit marker that did not reach its replica (for repair). */
+  /**
+   * `onUndelivered` hears of every commit marker that did not reach its replica (for repair). `fastRoundTo` says
+   * whether a fast round to `nodes` may succeed (every one is alive and answering, as far as this node knows);
+   * without it every fast round is tried.
+   */
   constructor(options: {
     nodeId: string;
     transport: RegisterTransport;
@@ -163,8 +168,10 @@ export class Proposer {
     random?: () => number;
     settings?: Partial<ProposerSettings>;
     onUndelivered?: (key: string, to: string, value: Uint8Array) => void;
+    fastRoundTo?: (nodes: readonly string[]) => boolean;
   }) {
     this.#onUndelivered = options.onUndelivered;
+    this.#fastRoundTo = options.fastRoundTo;
     this.#nodeId = options.nodeId;
     this.#transport = options.transport;
     this.#timers = options.timers;
@@ -310,7 +317,8 @@ export class Proposer {
       this.#settings.fastRound &&
       quorum.fastRound !== false &&
       quorum.groups.length === 1 &&
-      this.#timers.now() >= this.#fastPausedUntil
+      this.#timers.now() >= this.#fastPausedUntil &&
+      (this.#fastRoundTo?.(quorumNodes(quorum)) ?? true)
     );
   }
 

@@ -147,7 +147,7 @@ function threeAcceptors(o: { loseCommits: boolean }) {
   };
   const proposer = (nodeId: string) =>
     new Proposer({ nodeId, transport, timers: { now: () => Date.now(), sleep: async () => undefined } });
-  return { acceptors, sent, proposer };
+  return { acceptors, sent, transport, proposer };
 }
 
 describe('a proposer with the fast round', () => {
@@ -156,6 +156,27 @@ describe('a proposer with the fast round', () => {
     const outcome = await proposer('a').propose('k', majorities(['a', 'b', 'c']), v('one'));
     expect({ value: text(outcome.value), roundTrips: outcome.roundTrips }).toEqual({ value: 'one', roundTrips: 1 });
     expect(sent.filter((s) => !s.endsWith(':commit'))).toEqual(['a:fast', 'b:fast', 'c:fast']);
+  });
+
+  it('skips the fast round while a replica is known not to answer, and asks about exactly its replicas', async () => {
+    const { sent, transport } = threeAcceptors({ loseCommits: false });
+    const asked: string[][] = [];
+    let answering = false;
+    const proposer = new Proposer({
+      nodeId: 'a',
+      transport,
+      timers: { now: () => Date.now(), sleep: async () => undefined },
+      fastRoundTo: (nodes) => (asked.push([...nodes]), answering),
+    });
+    const classic = await proposer.propose('k', majorities(['a', 'b', 'c']), v('one'));
+    expect({ value: text(classic.value), roundTrips: classic.roundTrips }).toEqual({ value: 'one', roundTrips: 2 });
+    expect(sent.some((s) => s.endsWith(':fast'))).toBe(false);
+    answering = true;
+    expect((await proposer.propose('k2', majorities(['a', 'b', 'c']), v('two'))).roundTrips).toBe(1);
+    expect(asked).toEqual([
+      ['a', 'b', 'c'],
+      ['a', 'b', 'c'],
+    ]);
   });
 
   it('returns the value a fast round chose to a later proposer, though every commit marker was lost', async () => {
