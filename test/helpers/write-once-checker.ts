@@ -6,6 +6,8 @@
  * 3. a read that found no value did not start after an operation that returned a value had completed.
  * Failed operations (unavailable, outcome unknown) constrain nothing, except that their candidates may be chosen.
  */
+import { isKeymeshError } from '../../src/errors.js';
+
 export interface Operation {
   readonly key: string;
   readonly kind: 'getOrCreate' | 'read';
@@ -43,4 +45,28 @@ export function checkWriteOnce(history: readonly Operation[]): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * Records in `op` what `call` came to: its value (as `text`, by default UTF-8) or a KeymeshError's code, and when it completed on
+ * `now`; anything but a KeymeshError is thrown again. `done` runs after, whatever the outcome.
+ */
+export function recordOutcome(
+  op: { result?: Operation['result']; completedAt?: number },
+  call: Promise<Uint8Array | undefined>,
+  o: { now: () => number; done: () => void; text?: (value: Uint8Array) => string },
+): void {
+  const text = o.text ?? ((value: Uint8Array) => Buffer.from(value).toString());
+  call
+    .then(
+      (v) => (op.result = { ok: true, value: v === undefined ? undefined : text(v) }),
+      (err: unknown) => {
+        if (!isKeymeshError(err)) throw err;
+        op.result = { ok: false, code: err.code };
+      },
+    )
+    .finally(() => {
+      op.completedAt = o.now();
+      o.done();
+    });
 }

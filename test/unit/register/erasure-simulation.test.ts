@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isKeymeshError } from '../../../src/errors.js';
 import { isTombstone } from '../../../src/register/tombstone.js';
 import { checkErasure, ERASED, type ErasureOperation } from '../../helpers/erasure-checker.js';
+import { recordOutcome } from '../../helpers/write-once-checker.js';
 import { SimNetwork } from '../../helpers/sim-network.js';
 import { seededRandom, VirtualTime } from '../../helpers/virtual-time.js';
 
 const SCHEDULES = Math.ceil(Number(process.env.KEYMESH_REGISTER_SCHEDULES ?? 2500) / 5);
-const text = (b: Uint8Array | undefined) =>
-  b === undefined ? undefined : isTombstone(b) ? ERASED : Buffer.from(b).toString();
+const text = (b: Uint8Array) => (isTombstone(b) ? ERASED : Buffer.from(b).toString());
 
 /** One random schedule of get-or-create, read and erase on two erasable keys, with drops, duplicates and crashes. */
 async function runSchedule(seed: number) {
@@ -40,18 +39,7 @@ async function runSchedule(seed: number) {
             : kind === 'read'
               ? proposer.read(key, nodes)
               : proposer.getOrCreate(key, nodes, Buffer.from(op.candidate!));
-        call
-          .then(
-            (v) => (op.result = { ok: true, value: text(v) }),
-            (err: unknown) => {
-              if (!isKeymeshError(err)) throw err;
-              op.result = { ok: false, code: err.code };
-            },
-          )
-          .finally(() => {
-            op.completedAt = time.now();
-            pending -= 1;
-          });
+        recordOutcome(op, call, { now: () => time.now(), done: () => (pending -= 1), text });
       });
     }
   }

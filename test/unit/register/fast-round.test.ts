@@ -7,7 +7,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
-import { isKeymeshError } from '../../../src/errors.js';
 import { Acceptor } from '../../../src/register/acceptor.js';
 import { SealedAcceptorStore } from '../../../src/register/acceptor-store.js';
 import type { Gathered } from '../../../src/register/gather.js';
@@ -19,7 +18,7 @@ import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { SealedStore } from '../../../src/storage/sealed-store.js';
 import { MemoryAcceptorStore, SimNetwork } from '../../helpers/sim-network.js';
 import { seededRandom, VirtualTime } from '../../helpers/virtual-time.js';
-import { checkWriteOnce, type Operation } from '../../helpers/write-once-checker.js';
+import { checkWriteOnce, recordOutcome, type Operation } from '../../helpers/write-once-checker.js';
 
 const SCHEDULES = Math.ceil(Number(process.env.KEYMESH_REGISTER_SCHEDULES ?? 2500) / 5);
 const v = (s: string) => new Uint8Array(Buffer.from(s));
@@ -83,11 +82,20 @@ describe('an acceptor in the fast round', () => {
     expect(await acceptor.handle({ t: 'read', key: 'secret/x' })).toEqual({ t: 'state' });
   });
 
-  it('reads a fast request off the wire only with round 0', () => {
+  it('reads a fast request off the wire only with round 0 and a value of at most 64 KiB', () => {
     const envelope = (ballot: [number, string]) =>
       encodeRegister({ v: 1, from: 'a', epoch: 3, request: { t: 'fast', key: 'k', ballot, value: v('x') } });
     expect(decodeRegister(registerEnvelopeSchema, envelope([0, 'a'])).request).toMatchObject({ t: 'fast' });
     expect(() => decodeRegister(registerEnvelopeSchema, envelope([1, 'a']))).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }),
+    );
+    const oversized = encodeRegister({
+      v: 1,
+      from: 'a',
+      epoch: 3,
+      request: { t: 'fast', key: 'k', ballot: [0, 'a'], value: new Uint8Array(64 * 1024 + 1) },
+    });
+    expect(() => decodeRegister(registerEnvelopeSchema, oversized)).toThrow(
       expect.objectContaining({ code: 'ERR_BAD_MESSAGE' }),
     );
   });
@@ -233,21 +241,11 @@ async function raceSchedule(seed: number) {
         const call = isRead
           ? proposer.readOutcome(key, majorities(nodes))
           : proposer.propose(key, majorities(nodes), v(op.candidate!));
-        call
-          .then(
-            (outcome) => {
-              op.result = { ok: true, value: text(outcome.value) };
-              if (!isRead) roundTrips.push(outcome.roundTrips);
-            },
-            (err: unknown) => {
-              if (!isKeymeshError(err)) throw err;
-              op.result = { ok: false, code: err.code };
-            },
-          )
-          .finally(() => {
-            op.completedAt = time.now();
-            pending -= 1;
-          });
+        const value = call.then((outcome) => {
+          if (!isRead) roundTrips.push(outcome.roundTrips);
+          return outcome.value;
+        });
+        recordOutcome(op, value, { now: () => time.now(), done: () => (pending -= 1) });
       });
     }
   }

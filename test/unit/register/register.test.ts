@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isKeymeshError } from '../../../src/errors.js';
 import { inEpoch, majorities, Proposer } from '../../../src/register/proposer.js';
 import { SimNetwork, type Faults } from '../../helpers/sim-network.js';
 import { seededRandom, VirtualTime } from '../../helpers/virtual-time.js';
-import { checkWriteOnce, type Operation } from '../../helpers/write-once-checker.js';
+import { checkWriteOnce, recordOutcome, type Operation } from '../../helpers/write-once-checker.js';
 
 const SCHEDULES = Number(process.env.KEYMESH_REGISTER_SCHEDULES ?? 2500);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString());
@@ -33,18 +32,10 @@ function issueRandom(o: {
       invokedAt: o.time.now(),
     };
     o.history.push(op);
-    o.call(key, isRead ? undefined : Buffer.from(op.candidate!))
-      .then(
-        (v) => (op.result = { ok: true, value: text(v) }),
-        (err: unknown) => {
-          if (!isKeymeshError(err)) throw err;
-          op.result = { ok: false, code: err.code };
-        },
-      )
-      .finally(() => {
-        op.completedAt = o.time.now();
-        o.done();
-      });
+    recordOutcome(op, o.call(key, isRead ? undefined : Buffer.from(op.candidate!)), {
+      now: () => o.time.now(),
+      done: o.done,
+    });
   });
 }
 
