@@ -260,10 +260,7 @@ export class Agreement implements ClusterDelegate {
       transport: faults ? withCommitKill(this.#transport, faults, { log }) : this.#transport,
       onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
       // a replica known to be down or cut off would make the fast round wait a request timeout for nothing
-      fastRoundTo: (nodes) => {
-        const answering = this.#forwarder.answering();
-        return nodes.every((n) => n === nodeId || answering.has(n));
-      },
+      fastRoundTo: (nodes) => this.#forwarder.allAnswer(nodes, nodeId),
     });
     this.#changes = new MapChanges({
       nodeId,

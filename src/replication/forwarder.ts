@@ -60,6 +60,12 @@ export class Forwarder {
     return new Set([...this.#o.alive()].filter((n) => !this.#reachability.isUnanswering(n)));
   }
 
+  /** Whether every one of `nodes` but `self` is alive and answering (a fast register round may succeed). */
+  allAnswer(nodes: readonly string[], self: string): boolean {
+    const answering = this.answering();
+    return nodes.every((n) => n === self || answering.has(n));
+  }
+
   /** Runs `op` on one of `replicas` (see the top of this file). */
   forward(
     op: 'get-or-create' | 'read' | 'erase',
