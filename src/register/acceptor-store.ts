@@ -70,14 +70,10 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   readonly #store: SealedStore;
   readonly #clock: Clock | undefined;
   readonly #graceMs: number;
-  /** Saves waiting for the next synced batch; an entry without a key only has the batch write the generation again. */
-  #queue: Array<{
-    key?: string;
-    value: Uint8Array;
-    listed: IndexOp[];
-    done: () => void;
-    failed: (err: unknown) => void;
-  }> = [];
+  /** Saves waiting for the next synced batch. */
+  #queue: QueuedWrite[] = [];
+  /** Commit markers waiting to be written, without a sync, in one batch at the end of this turn of the event loop. */
+  #unsynced: QueuedWrite[] = [];
   /** Keys a re-seal is reading, and whether a save came meanwhile. */
   readonly #resealing = new Map<string, boolean>();
   #flushing = false;
@@ -202,13 +198,16 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     this.#unsettled.set(key, (this.#unsettled.get(key) ?? 0) + 1);
     const { value, listed } = this.#encode(key, state);
     this.#known?.add(key);
-    const written =
-      options.synced === false
-        ? this.#store.batch([{ type: 'put' as const, key: `${PREFIX}${key}`, value }, ...listed])
-        : new Promise<void>((done, failed) => {
-            this.#queue.push({ key: `${PREFIX}${key}`, value, listed, done, failed });
-            if (!this.#flushing) void this.#flush();
-          });
+    const written = new Promise<void>((done, failed) => {
+      const write = { key: `${PREFIX}${key}`, value, listed, done, failed };
+      if (options.synced !== false) {
+        this.#queue.push(write);
+        if (!this.#flushing) void this.#flush();
+      } else {
+        this.#unsynced.push(write);
+        if (this.#unsynced.length === 1) setImmediate(() => void this.#flushUnsynced());
+      }
+    });
     return written.then(
       () => {
         this.#settle(key);
@@ -237,10 +236,7 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       const encoded = Buffer.alloc(8);
       encoded.writeBigUInt64BE(BigInt(generation));
       try {
-        const writes = batch.flatMap((w) => [
-          ...(w.key === undefined ? [] : [{ type: 'put' as const, key: w.key, value: w.value }]),
-          ...w.listed,
-        ]);
+        const writes = batch.flatMap(writesOf);
         await this.#store.batch([...writes, { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], {
           sync: true,
         });
@@ -251,6 +247,18 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       }
     }
     this.#flushing = false;
+  }
+
+  /** Writes the waiting commit markers in one unsynced batch (their keys' calls are serialised by the acceptor). */
+  async #flushUnsynced(): Promise<void> {
+    const batch = this.#unsynced;
+    this.#unsynced = [];
+    try {
+      await this.#store.batch(batch.flatMap(writesOf));
+      for (const w of batch) w.done();
+    } catch (err) {
+      for (const w of batch) w.failed(err);
+    }
   }
 
   /**
@@ -358,6 +366,20 @@ export class SealedAcceptorStore implements AcceptorStateStore {
 }
 
 type IndexOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+
+/** A save on its way to disk; one without a key only has the synced batch write the generation again. */
+interface QueuedWrite {
+  readonly key?: string;
+  readonly value: Uint8Array;
+  readonly listed: IndexOp[];
+  readonly done: () => void;
+  readonly failed: (err: unknown) => void;
+}
+
+/** The store operations of a queued save. */
+function writesOf(w: QueuedWrite): IndexOp[] {
+  return [...(w.key === undefined ? [] : [{ type: 'put' as const, key: w.key, value: w.value }]), ...w.listed];
+}
 
 const EMPTY = new Uint8Array(0);
 

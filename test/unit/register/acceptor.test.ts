@@ -78,4 +78,24 @@ describe('acceptor', () => {
       expect(Buffer.from(state!.accepted!.value).toString()).toBe(k);
     }
   });
+
+  it('writes the commit markers of one turn in one unsynced batch, and fails each one when it fails', async () => {
+    const { acceptor, memory, mk } = await setup();
+    const keys = Array.from({ length: 20 }, (_, i) => `c${i}`);
+    await Promise.all(keys.map((k) => acceptor.handle({ t: 'fast', key: k, ballot: [0, 'a'], value: v(k) })));
+    const calls: { ops: number; sync: boolean }[] = [];
+    const batch = memory.batch.bind(memory);
+    memory.batch = (ops, options) => {
+      calls.push({ ops: ops.length, sync: options?.sync === true });
+      return batch(ops, options);
+    };
+    await Promise.all(keys.map((k) => acceptor.handle({ t: 'commit', key: k, value: v(k) })));
+    expect(calls).toEqual([{ ops: keys.length, sync: false }]);
+    const restarted = await setup(memory, mk);
+    for (const k of keys) expect(Buffer.from((await restarted.store.load(k))!.committed!).toString()).toBe(k);
+
+    memory.batch = () => Promise.reject(new Error('disk full'));
+    const failing = keys.map((k) => acceptor.handle({ t: 'commit', key: `${k}-x`, value: v(k) }));
+    for (const result of failing) await expect(result).rejects.toThrow('disk full');
+  });
 });
