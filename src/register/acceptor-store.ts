@@ -2,9 +2,10 @@
  * Acceptor state on disk: one sealed record per register key under `reg/<key>`, msgpack with a version field,
  * written with a synced write before the acceptor replies (the promise and the accepted value both).
  *
- * Writes are group-committed: saves that arrive while a synced batch is being written wait and go to disk
- * together in the next batch, one sync for all of them. Every save still resolves only once its state is synced.
- * Each batch also writes the acceptor's register generation (`node/generation`), one more than the last: it only
+ * Writes are group-committed: saves that arrive while a batch is being written wait and go to disk together in
+ * the next batch, one sync for all of them. Every save still resolves only once its state is synced. Commit markers
+ * need no sync (a lost marker costs a round later, never safety): they ride in the next batch, and those of one turn
+ * of the event loop with nothing else to carry them go in one batch without a sync. Each synced batch also writes the acceptor's register generation (`node/generation`), one more than the last: it only
  * grows, heartbeats carry it, and a node seen again at a lower one runs on a data directory restored from a backup
  * (`src/replication/restored.ts`).
  *
@@ -70,10 +71,13 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   readonly #store: SealedStore;
   readonly #clock: Clock | undefined;
   readonly #graceMs: number;
-  /** Saves waiting for the next synced batch. */
+  /**
+   * Saves waiting for the next batch. A batch with a promise or an accepted value in it is synced (and counts a
+   * generation); commit markers ride in whatever batch comes next, and a batch of markers alone is not synced.
+   */
   #queue: QueuedWrite[] = [];
-  /** Commit markers waiting to be written, without a sync, in one batch at the end of this turn of the event loop. */
-  #unsynced: QueuedWrite[] = [];
+  /** Whether a flush of commit markers alone waits for the end of this turn of the event loop. */
+  #flushScheduled = false;
   /** Keys a re-seal is reading, and whether a save came meanwhile. */
   readonly #resealing = new Map<string, boolean>();
   #flushing = false;
@@ -198,14 +202,18 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     this.#unsettled.set(key, (this.#unsettled.get(key) ?? 0) + 1);
     const { value, listed } = this.#encode(key, state);
     this.#known?.add(key);
+    const synced = options.synced !== false;
     const written = new Promise<void>((done, failed) => {
-      const write = { key: `${PREFIX}${key}`, value, listed, done, failed };
-      if (options.synced !== false) {
-        this.#queue.push(write);
-        if (!this.#flushing) void this.#flush();
-      } else {
-        this.#unsynced.push(write);
-        if (this.#unsynced.length === 1) setImmediate(() => void this.#flushUnsynced());
+      this.#queue.push({ key: `${PREFIX}${key}`, value, listed, synced, done, failed });
+      if (this.#flushing) return;
+      // a synced save goes at once; commit markers wait for the end of this turn, to go with the turn's others
+      if (synced) void this.#flush();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => {
+          this.#flushScheduled = false;
+          if (!this.#flushing) void this.#flush();
+        });
       }
     });
     return written.then(
@@ -232,14 +240,14 @@ export class SealedAcceptorStore implements AcceptorStateStore {
     while (this.#queue.length > 0) {
       const batch = this.#queue;
       this.#queue = [];
-      const generation = this.#generation + 1;
+      const writes = batch.flatMap(writesOf);
+      const synced = batch.some((w) => w.synced);
+      const generation = this.#generation + (synced ? 1 : 0);
       const encoded = Buffer.alloc(8);
       encoded.writeBigUInt64BE(BigInt(generation));
       try {
-        const writes = batch.flatMap(writesOf);
-        await this.#store.batch([...writes, { type: 'put' as const, key: GENERATION_RECORD, value: encoded }], {
-          sync: true,
-        });
+        if (synced) writes.push({ type: 'put', key: GENERATION_RECORD, value: encoded });
+        await this.#store.batch(writes, { sync: synced });
         this.#generation = this.#durableGeneration = generation;
         for (const w of batch) w.done();
       } catch (err) {
@@ -247,18 +255,6 @@ export class SealedAcceptorStore implements AcceptorStateStore {
       }
     }
     this.#flushing = false;
-  }
-
-  /** Writes the waiting commit markers in one unsynced batch (their keys' calls are serialised by the acceptor). */
-  async #flushUnsynced(): Promise<void> {
-    const batch = this.#unsynced;
-    this.#unsynced = [];
-    try {
-      await this.#store.batch(batch.flatMap(writesOf));
-      for (const w of batch) w.done();
-    } catch (err) {
-      for (const w of batch) w.failed(err);
-    }
   }
 
   /**
@@ -301,7 +297,7 @@ export class SealedAcceptorStore implements AcceptorStateStore {
   /** Writes the generation record again (under the sealing epoch) with the next synced batch. */
   rewriteGeneration(): Promise<void> {
     return new Promise<void>((done, failed) => {
-      this.#queue.push({ value: EMPTY, listed: [], done, failed });
+      this.#queue.push({ value: EMPTY, listed: [], synced: true, done, failed });
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -372,6 +368,8 @@ interface QueuedWrite {
   readonly key?: string;
   readonly value: Uint8Array;
   readonly listed: IndexOp[];
+  /** Whether the save must be on stable storage before it resolves (false only for a commit marker). */
+  readonly synced: boolean;
   readonly done: () => void;
   readonly failed: (err: unknown) => void;
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ManagementKey } from '../../../src/crypto/management-key.js';
 import { Sealer } from '../../../src/crypto/sealer.js';
 import { Acceptor } from '../../../src/register/acceptor.js';
@@ -79,7 +79,7 @@ describe('acceptor', () => {
     }
   });
 
-  it('writes the commit markers of one turn in one unsynced batch, and fails each one when it fails', async () => {
+  it('writes the commit markers of one turn in one batch, synced only when it carries a promise or a value', async () => {
     const { acceptor, memory, mk } = await setup();
     const keys = Array.from({ length: 20 }, (_, i) => `c${i}`);
     await Promise.all(keys.map((k) => acceptor.handle({ t: 'fast', key: k, ballot: [0, 'a'], value: v(k) })));
@@ -93,6 +93,31 @@ describe('acceptor', () => {
     expect(calls).toEqual([{ ops: keys.length, sync: false }]);
     const restarted = await setup(memory, mk);
     for (const k of keys) expect(Buffer.from((await restarted.store.load(k))!.committed!).toString()).toBe(k);
+
+    // markers that come while a synced batch is on its way ride in the next one, with the accepts it carries
+    calls.length = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    memory.batch = async (ops, options) => {
+      calls.push({ ops: ops.length, sync: options?.sync === true });
+      if (calls.length === 1) await gate;
+      return batch(ops, options);
+    };
+    const first = acceptor.handle({ t: 'fast', key: 'd', ballot: [0, 'a'], value: v('d') });
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    const rest = [
+      acceptor.handle({ t: 'fast', key: 'e', ballot: [0, 'a'], value: v('e') }),
+      ...keys.map((k) => acceptor.handle({ t: 'commit', key: `${k}-y`, value: v(k) })),
+    ];
+    await new Promise((r) => setImmediate(r));
+    release();
+    await Promise.all([first, ...rest]);
+    expect(calls).toEqual([
+      { ops: 2, sync: true },
+      { ops: keys.length + 2, sync: true },
+    ]);
 
     memory.batch = () => Promise.reject(new Error('disk full'));
     const failing = keys.map((k) => acceptor.handle({ t: 'commit', key: `${k}-x`, value: v(k) }));
