@@ -29,29 +29,30 @@
  * - **Restored data directories** (`restored.ts`): a peer whose register generation went back stops counting and
  *   is told, with its own signed proof; a node shown that proof stops voting, drops its register state and takes
  *   a new node id.
+ *
+ * This class holds the role's components and answers for it; what it serves on the libp2p host is built in
+ * `agreement-protocols.ts`, and its background loop (sweeps, map steps, repair passes) is `agreement-loop.ts`.
  */
-import { mayAsk, mayPropose } from './admission.js';
-import { monotonicClock } from '../clock.js';
 import type { ClusterDelegate } from '../cluster/delegate.js';
 import type { GenerationProof } from '../cluster/generation-proof.js';
 import { KeymeshError } from '../errors.js';
 import { Acceptor } from '../register/acceptor.js';
 import { PREFIX as REGISTER_RECORD_PREFIX, SealedAcceptorStore } from '../register/acceptor-store.js';
-import { isStable, mapKey, memberIds, withLeaving, type ClusterMap } from '../cluster-map/cluster-map.js';
+import { mapKey, memberIds, withLeaving, type ClusterMap } from '../cluster-map/cluster-map.js';
 import type { Coord } from './coord.js';
-import { handleCoord } from './coord-handler.js';
 import type { ManagementKeyReport, ManagementKeyRequest } from '../management-key/messages.js';
 import type { Libp2pRegisterTransport } from '../register/libp2p-transport.js';
 import { MapKeeper } from '../cluster-map/map-keeper.js';
-import { MapChanges } from '../cluster-map/map-changes.js';
+import type { MapChanges } from '../cluster-map/map-changes.js';
 import { RestoredDirectories } from './restored.js';
-import { Proposer, type RegisterOutcome } from '../register/proposer.js';
+import type { Proposer, RegisterOutcome } from '../register/proposer.js';
 import { Forwarder } from './forwarder.js';
 import { MAP_PREFIX, RegisterOperations } from './operations.js';
-import { withCommitKill } from '../register/register-faults.js';
 import { Repair } from '../register/repair.js';
 import { Shredder } from '../register/shredding.js';
 import { isErasedValue } from '../register/tombstone.js';
+import { AgreementLoop } from './agreement-loop.js';
+import { buildProtocols } from './agreement-protocols.js';
 import {
   DEFAULT_AGREEMENT_TIMING,
   DEFAULT_EXPIRY_GRACE_MS,
@@ -83,12 +84,7 @@ export class Agreement implements ClusterDelegate {
   #coord: Coord | undefined;
   #proposer: Proposer | undefined;
   #changes: MapChanges | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #busy = false;
-  #lastRepair = 0;
-  #lastSweep = 0;
-  #sweeping = false;
-  #lastStepError = { reason: '', at: 0 };
+  readonly #loop: AgreementLoop;
   readonly #repairs: Repair;
   #wasMember = false;
   readonly #restoredDirs: RestoredDirectories;
@@ -159,6 +155,20 @@ export class Agreement implements ClusterDelegate {
       noticeIntervalMs: this.#timing.restoredNoticeIntervalMs,
       ...(options.renewNodeId ? { renewNodeId: options.renewNodeId } : {}),
     });
+    this.#loop = new AgreementLoop({
+      options,
+      timing: this.#timing,
+      keeper: this.#keeper,
+      acceptorStore: this.#acceptorStore,
+      restoredDirs: this.#restoredDirs,
+      repairs: this.#repairs,
+      forwarder: this.#forwarder,
+      cluster: () => this.#cluster,
+      changes: () => this.#changes,
+      transport: () => this.#transport,
+      localKeys: () => this.#localKeys(),
+      wasMember: () => this.#wasMember,
+    });
     this.#keeper.on('map:changed', (map, previous) => this.#onMapChanged(map, previous));
   }
 
@@ -198,100 +208,35 @@ export class Agreement implements ClusterDelegate {
   /** Serves the register and coordination protocols on the cluster's host and starts looking after the map. */
   async start(cluster: AgreementCluster): Promise<void> {
     this.#cluster = cluster;
-    const { nodeId, clusterId, log } = this.#o;
-    // loaded only now, with the libp2p host: the node serves its keys before the libp2p code is imported
-    const [{ Libp2pRegisterTransport }, { Coord }] = await Promise.all([
-      import('../register/libp2p-transport.js'),
-      import('./coord.js'),
-    ]);
-    this.#transport = new Libp2pRegisterTransport({
-      host: cluster.host,
-      protocol: `/keymesh/${clusterId}/register/1`,
-      nodeId,
-      acceptor: this.#acceptor,
-      peerOf: (id) => cluster.peerOf(id),
-      epoch: () => this.#keeper.epoch,
-      votes: (key, epoch) => this.#votes(key, epoch),
-      refuse: (id) =>
-        this.#restoredDirs.isRestored(id)
-          ? 'runs on a data directory older than what it ran before (restored from a backup?); its votes are not counted'
-          : undefined,
-      onEpochMismatch: (id, epoch) => this.#changes?.onEpochMismatch(id, epoch),
-      onBadMessage: (peer, err) => cluster.strike(peer, err),
-      log: log.child({ component: 'register' }),
-      identify: (peer) => cluster.identify(peer),
-      mayPropose: (id, epoch) => mayPropose(this.#keeper.map, id, epoch),
-      onReply: (id, answered) => this.#forwarder.noteReply(id, answered),
-      ...this.#muted(),
-    });
-    this.#coord = new Coord({
-      host: cluster.host,
-      protocol: `/keymesh/${clusterId}/coord/1`,
-      nodeId,
-      peerOf: (id) => cluster.peerOf(id),
-      handler: (request, from) =>
-        handleCoord(request, from, {
-          nodeId: this.#o.nodeId,
-          keeper: this.#keeper,
-          acceptorStore: this.#acceptorStore,
-          restoredDirs: this.#restoredDirs,
-          operations: this.#operations,
-          changes: () => this.#requireChanges(),
-          memberMap: () => this.#requireMember(),
-          ...(this.#o.managementKeys ? { managementKeys: this.#o.managementKeys } : {}),
-        }),
-      onBadMessage: (peer, err) => cluster.strike(peer, err),
-      log: log.child({ component: 'coord' }),
-      identify: (peer) => cluster.identify(peer),
-      mayAsk: (from, request) => mayAsk(this.#keeper.map, from, request),
-      onReply: (id, answered) => this.#forwarder.noteReply(id, answered),
-      ...this.#muted(),
-    });
-    const faults = this.#o.faults;
-    this.#proposer = new Proposer({
-      nodeId,
-      timers: { now: () => monotonicClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-      settings: {
-        requestTimeoutMs: this.#timing.registerRequestTimeoutMs,
-        deadlineMs: this.#timing.registerDeadlineMs,
-        backoffMinMs: this.#timing.backoffMinMs,
-        backoffMaxMs: this.#timing.backoffMaxMs,
-      },
-      transport: faults ? withCommitKill(this.#transport, faults, { log }) : this.#transport,
-      onUndelivered: (key, to, value) => this.#repairs.noteUndelivered(key, to, value),
-      // a replica known to be down or cut off would make the fast round wait a request timeout for nothing
-      fastRoundTo: (nodes) => this.#forwarder.allAnswer(nodes, nodeId),
-    });
-    this.#changes = new MapChanges({
-      nodeId,
-      name: this.#o.name,
-      bootstrapExpect: this.#o.bootstrapExpect,
-      replicationFactor: this.#o.replicationFactor,
-      log,
+    const protocols = await buildProtocols(cluster, {
+      options: this.#o,
       timing: this.#timing,
       keeper: this.#keeper,
-      proposer: this.#proposer,
-      coord: this.#coord,
-      transport: this.#transport,
-      cluster,
+      acceptor: this.#acceptor,
+      acceptorStore: this.#acceptorStore,
+      restoredDirs: this.#restoredDirs,
+      forwarder: this.#forwarder,
+      operations: this.#operations,
+      repairs: this.#repairs,
+      votes: (key, epoch) => this.#votes(key, epoch),
+      changes: () => this.#changes,
+      requireChanges: () => this.#requireChanges(),
+      requireMember: () => this.#requireMember(),
       localKeys: () => this.#localKeys(),
       wasMember: () => this.#wasMember,
     });
+    // every part is in place before the host routes a request to the transport or the coordination protocol
+    this.#transport = protocols.transport;
+    this.#coord = protocols.coord;
+    this.#proposer = protocols.proposer;
+    this.#changes = protocols.changes;
     await this.#transport.register();
     await this.#coord.register();
-    this.#timer = setInterval(() => void this.#tick(), this.#timing.tickMs);
-    this.#timer.unref();
-  }
-
-  /** The silent-peer fault, when fault injection is on. */
-  #muted(): { mute?: (peerId: string) => boolean } {
-    const faults = this.#o.faults;
-    return faults?.isMuted ? { mute: (peerId) => faults.isMuted!(peerId) } : {};
+    this.#loop.start();
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#loop.stop();
   }
 
   /** What heartbeats say about this node's map. */
@@ -417,66 +362,5 @@ export class Agreement implements ClusterDelegate {
   /** The register keys this node's acceptor holds state for (map registers excluded). */
   #localKeys(): string[] {
     return this.#acceptorStore.keys().filter((key) => !key.startsWith(MAP_PREFIX));
-  }
-
-  // ---- the background loop ---------------------------------------------------------------------------------------
-
-  async #tick(): Promise<void> {
-    // the sweep runs beside the map's work, never holding it up (a first sweep after a long downtime can be long)
-    if (!this.#sweeping && !this.#restoredDirs.self) {
-      this.#sweeping = true;
-      void this.#sweep()
-        .catch((err: unknown) =>
-          this.#o.log.warn({ err: (err as Error).message }, 'sweeping expired register records failed'),
-        )
-        .finally(() => {
-          this.#sweeping = false;
-        });
-    }
-    if (this.#busy || !this.#cluster || this.#restoredDirs.self) return;
-    this.#busy = true;
-    try {
-      await this.#restoredDirs.persist();
-      const map = this.#keeper.map;
-      if (!map) await this.#changes!.genesisOrFind();
-      else if (!this.#keeper.self) {
-        if (!this.#wasMember) await this.#changes!.askToJoin(map);
-      } else if (!isStable(map)) await this.#changes!.driveTransition(map);
-      else await this.#repair(map);
-    } catch (err) {
-      // said at warn once per distinct reason and 10 s: a change that cannot finish should be visible
-      const reason = (err as Error).message;
-      const level =
-        reason !== this.#lastStepError.reason || monotonicClock.now() - this.#lastStepError.at > 10_000
-          ? 'warn'
-          : 'debug';
-      if (level === 'warn') this.#lastStepError = { reason, at: monotonicClock.now() };
-      this.#o.log[level]({ epoch: this.#keeper.epoch, err: reason }, 'cluster map step failed; retrying');
-    } finally {
-      this.#busy = false;
-    }
-  }
-
-  /** Removes the expired records of this node's acceptor, at most every `sweepIntervalMs`. */
-  async #sweep(): Promise<void> {
-    if (monotonicClock.now() - this.#lastSweep < this.#timing.sweepIntervalMs) return;
-    this.#lastSweep = monotonicClock.now();
-    const removed = await this.#acceptorStore.sweep();
-    if (removed > 0) this.#o.log.debug({ removed }, 'expired register records removed');
-    this.#o.metrics?.registerSweep(removed, this.#acceptorStore.size);
-  }
-
-  /** A repair pass at most every `repairIntervalMs` (see `Repair`). */
-  async #repair(map: ClusterMap): Promise<void> {
-    if (monotonicClock.now() - this.#lastRepair < this.#timing.repairIntervalMs) return;
-    this.#lastRepair = monotonicClock.now();
-    await this.#repairs.pass({
-      // a replica alive by heartbeat that does not answer directly waits, as a down one does
-      placement: this.#keeper.placement!,
-      live: this.#forwarder.answering(),
-      transport: this.#transport!,
-      keys: this.#localKeys(),
-      current: () => this.#keeper.map === map,
-    });
   }
 }
