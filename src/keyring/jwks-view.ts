@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { KeyEntry } from './key-entry.js';
 import type { Keyring } from './keyring.js';
-import { comparePreference, nextChange } from './lifecycle.js';
+import { comparePreference, isHeldBack, nextChange } from './lifecycle.js';
 
 /** Which document. */
 export type JwksKind = 'jwks' | 'pop';
@@ -94,7 +94,9 @@ export class JwksView {
 
 /**
  * Splits published keys of one use (sorted by preference) into the current ones (the active key first, then
- * pending keys, soonest first) and the retired ones.
+ * pending keys, soonest first) and the retired ones. A key the activation gate holds back is pending, as
+ * `Keyring.state` says: were it counted as retired, the POP would drop an `enc` key between its activation time and
+ * the moment every live member publishes it, and list it again once the gate opens.
  */
 function byState(
   keys: KeyEntry[],
@@ -102,10 +104,11 @@ function byState(
   now: number,
 ): { current: KeyEntry[]; retired: KeyEntry[] } {
   const active = keys.find((k) => k.kid === activeKey?.kid);
+  const isPending = (k: KeyEntry) => k.activateAt > now || isHeldBack(k, active, now);
   const pending = keys
-    .filter((k) => k !== active && k.activateAt > now)
+    .filter((k) => k !== active && isPending(k))
     .sort((a, b) => a.activateAt - b.activateAt || (a.kid < b.kid ? -1 : 1));
-  const retired = keys.filter((k) => k !== active && k.activateAt <= now);
+  const retired = keys.filter((k) => k !== active && !isPending(k));
   return { current: [...(active ? [active] : []), ...pending], retired };
 }
 

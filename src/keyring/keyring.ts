@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import type { SealedStore } from '../storage/sealed-store.js';
 import { KeyEntry, type KeyInfo } from './key-entry.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyUse } from './key-record.js';
-import { chooseActive, comparePreference, type ActivationGate, type KeyState } from './lifecycle.js';
+import { chooseActive, isHeldBack, type ActivationGate, type KeyState } from './lifecycle.js';
 import { Overstays } from './overstays.js';
 
 const KEY_PREFIX = 'key/';
@@ -211,8 +211,7 @@ export class Keyring extends EventEmitter<KeyringEvents> {
     if (now >= this.effectiveExpireAt(key)) return 'expired';
     const active = this.active(key.realm, key.use);
     if (active?.kid === key.kid) return 'active';
-    const waiting = active !== undefined && now < key.retireAt && comparePreference(key, active) < 0;
-    return now < key.activateAt || waiting ? 'pending' : 'retired';
+    return now < key.activateAt || isHeldBack(key, active, now) ? 'pending' : 'retired';
   }
 
   /** Stores a new key made here (synced). Returns false when the kid is already known. */

@@ -8,7 +8,8 @@
  * - active: of the keys whose window `[activateAt, retireAt)` contains now, the one with the latest
  *   `activateAt`; two keys for one slot (made by two nodes) resolve to the lowest `kid`, so every node that holds
  *   the same keys picks the same one. Only the active key signs or is handed out to encrypt to.
- * - retired: activated before now but no longer the active one; still published until `expireAt`.
+ * - retired: activated before now but no longer the active one; still published until `expireAt`. A key the
+ *   activation gate holds back (its time came, but not every live member publishes it yet) is still pending.
  *
  * These functions are pure: they take `now` and never read a clock. Publication and expiry also depend on how long a
  * key stayed in use (its effective expiry), which only the keyring knows: see `Keyring.isPublished`.
@@ -27,6 +28,21 @@ export function coversInstant(key: KeyInfo, instant: number): boolean {
 export function comparePreference(a: KeyInfo, b: KeyInfo): number {
   if (a.activateAt !== b.activateAt) return b.activateAt - a.activateAt;
   return a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0;
+}
+
+/**
+ * True when `key` is held back: its activation time has come and it is preferred over `active`, the key in use,
+ * but the activation gate has not let it through yet. Such a key is pending, not retired: it has never been used,
+ * it becomes the active key as soon as the gate opens, and the documents keep listing it as the next key.
+ */
+export function isHeldBack(key: KeyInfo, active: KeyInfo | undefined, now: number): boolean {
+  return (
+    active !== undefined &&
+    key.kid !== active.kid &&
+    key.activateAt <= now &&
+    now < key.retireAt &&
+    comparePreference(key, active) < 0
+  );
 }
 
 /** Decides whether a key may start being used (the cluster's activation gate); always true on a lone node. */

@@ -72,17 +72,22 @@ describe('a three-node cluster', () => {
 
     await cluster.start(2);
     await cluster.waitForAgreement('the restarted node caught up');
-    // agreement is one moment in which every node serves the same document; the restarted node may still be
-    // pulling the keys it missed, so its document is asked for until it holds both new keys, and it must never
-    // hold the revoked one
-    await waitFor(
-      async () => {
-        const pop = await cluster.kids(2);
-        expect(pop).not.toContain(victim);
-        return pop.includes(a.kid) && pop.includes(b.kid);
-      },
-      { timeoutMs: 20_000, message: 'the restarted node serves both keys rotated while it was down' },
-    );
+    // at agreement every node holds the same key set (the digests agree) and serves the same document, so that
+    // document lists both new keys. The enc key may be held back there (the restarted node came back around its
+    // activation time and some node does not yet see every member publish it): it is then listed as pending, after
+    // the key still in use, never left out.
+    const pop = await cluster.kids(2);
+    if (!pop.includes(a.kid) || !pop.includes(b.kid)) {
+      // the document alone does not say why a key is missing from it: name every node's state of every key
+      const states = await Promise.all(
+        [0, 1, 2].map(async (i) =>
+          (await cluster.admin<KeysView>(i, '/v1/keys')).keys.map((k) => `${k.kid.slice(0, 6)}:${k.use}:${k.state}`),
+        ),
+      );
+      const short = (kids: string[]) => kids.map((k) => k.slice(0, 6)).join(',');
+      expect.fail(`node-3 served ${short(pop)} without ${short([a.kid, b.kid])}; keys: ${JSON.stringify(states)}`);
+    }
+    expect(pop).not.toContain(victim);
     const revoked = (await cluster.admin<KeysView>(2, '/v1/keys')).keys.find((k) => k.kid === victim);
     expect(revoked?.state).toBe('revoked');
   });

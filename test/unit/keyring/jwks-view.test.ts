@@ -41,6 +41,29 @@ describe('JWKS and POP documents', () => {
     expect(keyring.get(enc.kid)).toBeDefined();
   });
 
+  it('keeps an enc key the activation gate holds back in the POP, as pending after the active key', async () => {
+    const { keyring, rotation, jwks, clock } = await makeKeyring();
+    await rotation.check();
+    const current = keyring.requireActive('default', 'enc');
+    const rotated = await rotation.rotate('default', 'enc');
+    // a live member that has not learned the rotated key yet keeps the gate closed for it
+    let everyMemberHasIt = false;
+    keyring.useActivationGate((key) => key.kid !== rotated.kid || everyMemberHasIt);
+    expect(jwks.document('default', 'pop').kids.slice(0, 2)).toEqual([current.kid, rotated.kid]);
+
+    clock.set(rotated.activateAt + MINUTE);
+    await rotation.check();
+    expect(keyring.requireActive('default', 'enc').kid).toBe(current.kid);
+    expect(keyring.state(rotated)).toBe('pending');
+    expect(jwks.document('default', 'pop').kids.slice(0, 2)).toEqual([current.kid, rotated.kid]);
+
+    everyMemberHasIt = true;
+    await rotation.check();
+    const pop = jwks.document('default', 'pop').kids;
+    expect(pop[0]).toBe(rotated.kid);
+    expect(pop).not.toContain(current.kid);
+  });
+
   it('builds the bytes once per key-set change and keeps a stable ETag', async () => {
     const { rotation, jwks } = await makeKeyring();
     await rotation.check();
