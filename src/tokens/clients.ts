@@ -31,6 +31,13 @@ export { CLIENT_SECRET_SCRYPT, hashClientSecret, parseSecretHash } from './clien
 /** The one description of every failed client authentication. */
 export const CLIENT_AUTH_FAILED = 'client authentication failed';
 
+/** A client's stored hashes by kind. */
+interface ClientHashes {
+  readonly fast: readonly Extract<SecretHash, { kind: 'hmac-sha256' }>[];
+  readonly slow: readonly Extract<SecretHash, { kind: 'scrypt' }>[];
+}
+const NO_HASHES: ClientHashes = { fast: [], slow: [] };
+
 /** A client as the config registers it: what it may get, each list granting nothing when empty. */
 export interface ClientConfig {
   readonly clientId: string;
@@ -67,7 +74,8 @@ export interface ClientRegistryOptions {
 
 export class ClientRegistry {
   readonly #clients: Map<string, ClientConfig>;
-  readonly #hashes = new Map<string, readonly SecretHash[]>();
+  /** Per client, its stored hashes by kind, split once here rather than on every request. */
+  readonly #hashes = new Map<string, ClientHashes>();
   readonly #rememberKey = randomBytes(32);
   /** Per client, the HMACs of chosen secrets that passed scrypt, at most one per scrypt hash it holds. */
   readonly #verified = new Map<string, readonly Buffer[]>();
@@ -82,12 +90,13 @@ export class ClientRegistry {
       const parsed = (c.secretHashes ?? (c.secretHash === undefined ? [] : [c.secretHash])).flatMap(
         (text) => parseSecretHash(text) ?? [],
       );
-      if (parsed.length > 0) this.#hashes.set(c.clientId, parsed);
+      if (parsed.length > 0)
+        this.#hashes.set(c.clientId, {
+          fast: parsed.filter((h) => h.kind === 'hmac-sha256'),
+          slow: parsed.filter((h) => h.kind === 'scrypt'),
+        });
     }
-    this.#failureScrypts = Math.max(
-      1,
-      ...[...this.#hashes.values()].map((hashes) => hashes.filter((h) => h.kind === 'scrypt').length),
-    );
+    this.#failureScrypts = Math.max(1, ...[...this.#hashes.values()].map((hashes) => hashes.slow.length));
   }
 
   /**
@@ -105,10 +114,12 @@ export class ClientRegistry {
     if (authorization === '') authorization = undefined;
     if (assertion && authorization !== undefined)
       throw new KeymeshError('ERR_INVALID_REQUEST', 'use one client authentication method, not two');
-    const presented = assertion ? assertionIssuer(form.client_assertion) : basicClientId(authorization);
+    // the Basic header is parsed once: its client id is counted by the throttle, and its secret checked
+    const credentials = assertion ? undefined : parseBasic(authorization);
+    const presented = assertion ? assertionIssuer(form.client_assertion) : credentials?.clientId;
     await this.#o.throttle?.check(source, presented);
     try {
-      return assertion ? await this.#authenticateAssertion(form) : await this.authenticateBasic(authorization);
+      return assertion ? await this.#authenticateAssertion(form) : await this.#authenticateCredentials(credentials);
     } catch (err) {
       throw await this.#failure(err, source, presented);
     }
@@ -177,8 +188,11 @@ export class ClientRegistry {
    * @throws KeymeshError `ERR_INVALID_CLIENT` for a missing, malformed or wrong credential or an unknown client;
    *   `ERR_OVERLOADED` when the slow-hash queue is full.
    */
-  async authenticateBasic(authorization: string | undefined): Promise<ClientConfig> {
-    const credentials = parseBasic(authorization);
+  authenticateBasic(authorization: string | undefined): Promise<ClientConfig> {
+    return this.#authenticateCredentials(parseBasic(authorization));
+  }
+
+  async #authenticateCredentials(credentials: BasicCredentials | undefined): Promise<ClientConfig> {
     if (!credentials)
       throw new KeymeshError(
         'ERR_INVALID_CLIENT',
@@ -194,14 +208,13 @@ export class ClientRegistry {
 
   /** Whether `secret` matches any hash of `client`; a failure always costs `#failureScrypts` scrypts. */
   async #secretMatches(client: ClientConfig, secret: string): Promise<boolean> {
-    const stored = this.#hashes.get(client.clientId) ?? [];
+    const { fast, slow } = this.#hashes.get(client.clientId) ?? NO_HASHES;
     // every generated-secret hash is checked (microseconds each), not only up to the first that matches
     let fastMatch = false;
-    for (const h of stored) if (h.kind === 'hmac-sha256' && fastSecretMatches(h, secret)) fastMatch = true;
+    for (const h of fast) if (fastSecretMatches(h, secret)) fastMatch = true;
     if (fastMatch) return true;
-    const slow = stored.filter((h) => h.kind === 'scrypt');
     if (slow.length > 0) {
-      const mac = createHmac('sha256', this.#rememberKey).update(client.clientId).update('\0').update(secret).digest();
+      const mac = createHmac('sha256', this.#rememberKey).update(`${client.clientId}\0${secret}`).digest();
       const known = this.#verified.get(client.clientId) ?? [];
       if (known.some((k) => timingSafeEqual(k, mac))) return true;
       for (const h of slow) {
@@ -243,26 +256,28 @@ export class ClientRegistry {
   }
 }
 
+/** application/x-www-form-urlencoded decoding of one value; most credentials hold nothing to decode. */
+function formDecode(text: string): string {
+  return text.includes('%') || text.includes('+') ? decodeURIComponent(text.replaceAll('+', ' ')) : text;
+}
+
+interface BasicCredentials {
+  readonly clientId: string;
+  readonly secret: string;
+}
+
 /** The client id and secret of an `Authorization: Basic` header (RFC 6749 §2.3.1: form-urlencoded, then Basic). */
-function parseBasic(authorization: string | undefined): { clientId: string; secret: string } | undefined {
+function parseBasic(authorization: string | undefined): BasicCredentials | undefined {
   const m = /^Basic ([A-Za-z0-9+/=]{1,2048})$/i.exec(authorization ?? '');
   if (!m) return undefined;
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 1) return undefined;
   try {
-    return {
-      clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' ')),
-      secret: decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' ')),
-    };
+    return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
     return undefined;
   }
-}
-
-/** The client id of an `Authorization: Basic` header, unverified (to count failures by client id). */
-function basicClientId(authorization: string | undefined): string | undefined {
-  return parseBasic(authorization)?.clientId;
 }
 
 /** The `iss` of a client assertion, unverified (to count failures by client id); undefined when it has none. */

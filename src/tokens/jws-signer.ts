@@ -1,8 +1,9 @@
 /**
  * Compact JWS signing with `node:crypto` directly. `jose`'s `SignJWT` goes through WebCrypto (async, a copy and a
  * promise per step) and reaches about a third of what a synchronous `crypto.sign` of the same bytes does; tokens
- * are keymesh's hot path, so they are signed here: the header and payload encoded once, one synchronous
- * `crypto.sign` with the key's `KeyObject` (imported once per kid). Verification stays on `jose`.
+ * are keymesh's hot path, so they are signed here: the payload encoded once, one synchronous `crypto.sign` with the
+ * key's `KeyObject` (imported once per key), and the protected header, the same for every token of a key and type,
+ * serialised and encoded once. Verification stays on `jose`.
  */
 import { KeyObject, sign } from 'node:crypto';
 import type { CryptoKey } from 'jose';
@@ -29,11 +30,28 @@ export function keyObjectOf(key: SigningKey['key'], what = 'tokens'): KeyObject 
   return object;
 }
 
-const b64 = (data: string | Buffer) => Buffer.from(data).toString('base64url');
+const b64 = (data: string) => Buffer.from(data).toString('base64url');
+
+/** Encoded protected headers kept at most; past it the cache starts again (kids are few: a rotation adds one). */
+export const JWS_HEADER_CACHE_MAX = 64;
+const encodedHeaders = new Map<string, string>();
+
+/** The base64url protected header of `alg`, `kid` and `typ`, serialised once per combination. */
+export function encodedHeader(alg: string, kid: string, typ: string): string {
+  // length-prefixed, so that no two combinations share an id whatever characters a kid holds
+  const id = `${alg.length}:${alg}${kid.length}:${kid}${typ}`;
+  let header = encodedHeaders.get(id);
+  if (header === undefined) {
+    if (encodedHeaders.size >= JWS_HEADER_CACHE_MAX) encodedHeaders.clear();
+    header = b64(JSON.stringify({ alg, kid, typ }));
+    encodedHeaders.set(id, header);
+  }
+  return header;
+}
 
 /** Signs `payload` with `key` under a protected header of `alg`, `kid` and `typ`. */
 export function signJws(payload: Readonly<Record<string, unknown>>, key: SigningKey, typ: string): string {
-  const input = `${b64(JSON.stringify({ alg: key.alg, kid: key.kid, typ }))}.${b64(JSON.stringify(payload))}`;
+  const input = `${encodedHeader(key.alg, key.kid, typ)}.${b64(JSON.stringify(payload))}`;
   const data = Buffer.from(input);
   const object = keyObjectOf(key.key);
   let signature: Buffer;

@@ -77,21 +77,21 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
     const { stsProperties: sts, tokenRequirements: req, principal } = params;
     const { now, exp } = lifetimeOf(sts, req);
     const jti = req.tokenId ?? randomUUID();
-    const payload: Record<string, unknown> = {
-      ...(await params.claimsManager.claims(params)),
-      iss: sts.issuer,
-      sub: principal.subject,
-      aud: params.appliesTo,
-      client_id: principal.clientId,
-      iat: now,
-      exp,
-      jti,
-      ...(req.scope && req.scope.length > 0 ? { scope: req.scope.join(' ') } : {}),
-      ...(principal.actor ? { act: principal.actor } : {}),
-      ...(params.keyRequirements.confirmationJkt ? { cnf: { jkt: params.keyRequirements.confirmationJkt } } : {}),
-      ...(req.renewable ? { renewable: true } : {}),
-      ...(req.chain ? { chain: { jti: [...req.chain.jti], exp: req.chain.exp } } : {}),
-    };
+    // set field by field (no object spreads on the hot path): the claims handlers' first, then the service's own
+    const payload: Record<string, unknown> = await params.claimsManager.claims(params);
+    payload['iss'] = sts.issuer;
+    payload['sub'] = principal.subject;
+    payload['aud'] = params.appliesTo;
+    payload['client_id'] = principal.clientId;
+    payload['iat'] = now;
+    payload['exp'] = exp;
+    payload['jti'] = jti;
+    if (req.scope && req.scope.length > 0) payload['scope'] = req.scope.join(' ');
+    if (principal.actor) payload['act'] = principal.actor;
+    const jkt = params.keyRequirements.confirmationJkt;
+    if (jkt) payload['cnf'] = { jkt };
+    if (req.renewable) payload['renewable'] = true;
+    if (req.chain) payload['chain'] = { jti: [...req.chain.jti], exp: req.chain.exp };
     const key: SigningKey = await sts.signingKey();
     let token = signJws(payload, key, 'at+jwt');
     const enc = params.encryptionProperties;
@@ -147,7 +147,8 @@ export class JwtAccessTokenProvider implements TokenProvider, TokenValidator {
       return { active: false };
     }
     if (await chainRevoked(payload, this.#o.isRevoked, chain)) return { active: false };
-    return { active: true, claims: { ...payload, token_type: payload['cnf'] ? 'DPoP' : 'Bearer' } };
+    // Object.assign, not a spread that adds a field: V8 takes a slow path for that on every introspection
+    return { active: true, claims: Object.assign({}, payload, { token_type: payload['cnf'] ? 'DPoP' : 'Bearer' }) };
   }
 
   #keys(realm: string): ReturnType<typeof createLocalJWKSet> {

@@ -82,7 +82,10 @@ export class ClaimsManager {
   async claims(params: TokenProviderParameters): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
     for (const handler of this.#handlers) {
-      for (const [name, value] of Object.entries(await handler.claims(params))) {
+      // a handler that answers at once is not awaited: one microtask less per handler on every token
+      const pending = handler.claims(params);
+      const claims = pending instanceof Promise ? await pending : pending;
+      for (const [name, value] of Object.entries(claims)) {
         if (!ClaimsManager.RESERVED.has(name)) out[name] = value;
       }
     }

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { KeymeshError } from '../../errors.js';
 import { IDP_ALGS } from '../../config/defaults.js';
 import type { TokenEndpoint } from '../../metrics/recorder.js';
@@ -10,54 +9,20 @@ import {
   type Issued,
   type TokenService,
 } from '../../tokens/token-service.js';
-import { TOKEN_TYPE_SAML2_OAUTH } from '../../tokens/provider.js';
+import { TOKEN_TYPE_SAML2_OAUTH, type KeyRequirements } from '../../tokens/provider.js';
 import { SAML_TOKEN_TYPES } from '../../tokens/saml-provider.js';
 import type { HttpDeps } from '../deps.js';
 import { requirePrivateChannel } from '../transport.js';
-import { parseInput } from '../validate.js';
 import { countOutcome } from './metrics.js';
+import { tokenForm, tokenParam, type TokenForm } from './token-forms.js';
 import { realmPrefix } from './public-keys.js';
 
-const audience = z.string().min(1).max(512);
-const oneOrMany = z.union([audience, z.array(audience).min(1).max(16)]).optional();
-const clientAuth = {
-  client_assertion_type: z.string().max(256).optional(),
-  client_assertion: z.string().max(16_384).optional(),
-};
-
-const tokenForm = z.object({
-  grant_type: z.string().min(1).max(256),
-  audience: oneOrMany,
-  /** RFC 8707 resource indicators: absolute URIs without a fragment, each one the client may name as an audience. */
-  resource: oneOrMany,
-  scope: z.string().max(2048).optional(),
-  requested_token_type: z.string().min(1).max(256).optional(),
-  /** Up to 64 KiB: a SAML assertion (base64url) as well as a JWT. */
-  subject_token: z.string().min(1).max(65_536).optional(),
-  subject_token_type: z.string().min(1).max(256).optional(),
-  renewable: z.enum(['true', 'false']).optional(),
-  /** `jwe`: the token encrypted to its audience's POP key (a registered resource server). */
-  token_encryption: z.literal('jwe').optional(),
-  actor_token: z.string().max(16_384).optional(),
-  actor_token_type: z.string().max(256).optional(),
-  /** Security Context Tokens (WS-Trust key requirements as form parameters): base64url client entropy, key bits, PSHA1. */
-  client_entropy: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'base64url')
-    .optional(),
-  key_size: z
-    .string()
-    .regex(/^\d{1,4}$/, 'a number of bits')
-    .optional(),
-  computed_key_algorithm: z.string().max(256).optional(),
-  ...clientAuth,
-});
-
-const tokenParam = z.object({
-  token: z.string().min(1).max(65_536),
-  token_type_hint: z.string().max(64).optional(),
-  ...clientAuth,
-});
+/** Headers of every token endpoint answer (RFC 6749 §5.1). */
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
+/** The headers of an issued token's answer, serialised here (fastify's serializer never runs on the hot path). */
+const ISSUED_HEADERS = { ...NO_STORE, 'content-type': 'application/json; charset=utf-8' };
+/** Key requirements of a request that names none (most): one shared, frozen object. */
+const NO_KEY_REQUIREMENTS = Object.freeze({});
 
 /**
  * The token service (API.md): `POST /token` (`client_credentials` and RFC 8693 token exchange),
@@ -76,7 +41,6 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     if (!tokens) throw tokenServiceUnavailable(deps);
     return tokens;
   };
-  const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
   const counted = <R>(endpoint: TokenEndpoint, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<R>) =>
     countOutcome(deps.metrics && ((outcome: string) => deps.metrics!.tokenRequest(endpoint, outcome)), handler);
   const authenticate = (
@@ -109,9 +73,11 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     `${prefix}/token`,
     counted('token', async (req, reply) => {
       const tokens = service();
-      const form = parseInput(tokenForm, req.body, 'body');
+      const form = tokenForm.parse(req.body, 'body');
       const client = await authenticate(tokens, req, form);
-      const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
+      // most requests carry no proof: no call, and no await, for them
+      const confirmationJkt =
+        req.headers['dpop'] === undefined ? undefined : await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
       const request = {
         confirmationJkt,
         audiences: targets(form.audience, form.resource),
@@ -119,13 +85,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
         requestedTokenType: form.requested_token_type,
         renewable: form.renewable === 'true',
         encrypt: form.token_encryption === 'jwe',
-        keyRequirements: {
-          ...(form.client_entropy
-            ? { clientEntropy: new Uint8Array(Buffer.from(form.client_entropy, 'base64url')) }
-            : {}),
-          ...(form.key_size ? { keySize: Number(form.key_size) } : {}),
-          ...(form.computed_key_algorithm ? { computedKeyAlgorithm: form.computed_key_algorithm } : {}),
-        },
+        keyRequirements: keyRequirementsOf(form),
       };
       let issued: Issued;
       if (form.grant_type === GRANT_CLIENT_CREDENTIALS) {
@@ -153,7 +113,7 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
       }
       // an SCT's server entropy is key material: only over HTTPS or on loopback
       if (issued.entropy) requirePrivateChannel(req);
-      return reply.headers(noStore).send(answer(issued));
+      return reply.headers(ISSUED_HEADERS).send(JSON.stringify(answer(issued)));
     }),
   );
 
@@ -161,9 +121,9 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     `${prefix}/introspect`,
     counted('introspect', async (req, reply) => {
       const tokens = service();
-      const form = parseInput(tokenParam, req.body, 'body');
+      const form = tokenParam.parse(req.body, 'body');
       const client = await authenticate(tokens, req, form);
-      return reply.headers(noStore).send(await tokens.introspect(formToken(form.token), form.token_type_hint, client));
+      return reply.headers(NO_STORE).send(await tokens.introspect(formToken(form.token), form.token_type_hint, client));
     }),
   );
 
@@ -171,10 +131,10 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     `${prefix}/revoke`,
     counted('revoke', async (req, reply) => {
       const tokens = service();
-      const form = parseInput(tokenParam, req.body, 'body');
+      const form = tokenParam.parse(req.body, 'body');
       const client = await authenticate(tokens, req, form);
       await tokens.revoke(client, formToken(form.token));
-      return reply.headers(noStore).send({});
+      return reply.headers(NO_STORE).send({});
     }),
   );
 
@@ -182,14 +142,14 @@ function registerRealm(app: FastifyInstance, deps: HttpDeps, realm: string): voi
     `${prefix}/renew`,
     counted('renew', async (req, reply) => {
       const tokens = service();
-      const form = parseInput(tokenParam, req.body, 'body');
+      const form = tokenParam.parse(req.body, 'body');
       const client = await authenticate(tokens, req, form);
       const confirmationJkt = await dpopKey(tokens, req, reply, deps.config.http.publicUrl);
       const token = formToken(form.token);
       const renewed = await tokens.renew(client, token, confirmationJkt);
       // a SAML assertion comes back in the form it was sent: base64url (RFC 8693's saml2) or XML
       return reply
-        .headers(noStore)
+        .headers(NO_STORE)
         .send(answer(token === form.token ? renewed : { ...renewed, tokenType: TOKEN_TYPE_SAML2_OAUTH }));
     }),
   );
@@ -254,6 +214,16 @@ async function dpopKey(
   }
 }
 
+/** The SCT key requirements a form names (WS-Trust's, as form parameters). */
+function keyRequirementsOf(form: TokenForm): KeyRequirements {
+  if (!form.client_entropy && !form.key_size && !form.computed_key_algorithm) return NO_KEY_REQUIREMENTS;
+  return {
+    ...(form.client_entropy ? { clientEntropy: new Uint8Array(Buffer.from(form.client_entropy, 'base64url')) } : {}),
+    ...(form.key_size ? { keySize: Number(form.key_size) } : {}),
+    ...(form.computed_key_algorithm ? { computedKeyAlgorithm: form.computed_key_algorithm } : {}),
+  };
+}
+
 /**
  * The audiences a request names: `audience` and RFC 8707 `resource` parameters together; undefined when neither.
  * @throws KeymeshError `ERR_UNKNOWN_AUDIENCE` (invalid_target) for a resource that is not an absolute URI without a fragment.
@@ -262,6 +232,7 @@ export function targets(
   audience: string | string[] | undefined,
   resource: string | string[] | undefined,
 ): string[] | undefined {
+  if (audience === undefined && resource === undefined) return undefined;
   const resources = resource === undefined ? [] : [resource].flat();
   for (const r of resources) {
     if (!URL.canParse(r) || r.includes('#'))
@@ -299,21 +270,19 @@ function fromBase64url(token: string): string {
  * it is the XML itself. Neither is an access token (`token_type` `N_A`).
  */
 function answer(issued: Issued): Record<string, unknown> {
-  const scope = issued.scope;
   const notAccessToken = issued.keySize !== undefined || SAML_TOKEN_TYPES.has(issued.tokenType);
-  return {
+  const out: Record<string, unknown> = {
     access_token:
       issued.tokenType === TOKEN_TYPE_SAML2_OAUTH ? Buffer.from(issued.token).toString('base64url') : issued.token,
     issued_token_type: issued.tokenType,
     token_type: notAccessToken ? 'N_A' : issued.bound ? 'DPoP' : 'Bearer',
     expires_in: issued.lifetime,
-    ...(scope ? { scope } : {}),
-    ...(issued.entropy
-      ? {
-          entropy: Buffer.from(issued.entropy).toString('base64url'),
-          key_size: issued.keySize,
-          computed_key: issued.computedKey,
-        }
-      : {}),
   };
+  if (issued.scope) out['scope'] = issued.scope;
+  if (issued.entropy) {
+    out['entropy'] = Buffer.from(issued.entropy).toString('base64url');
+    out['key_size'] = issued.keySize;
+    out['computed_key'] = issued.computedKey;
+  }
+  return out;
 }
