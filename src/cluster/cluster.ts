@@ -3,11 +3,10 @@
  * sync, and the two leaderless decisions the keyring and the rotation schedule ask of it (who creates a key, and
  * whether a key may be activated). It moves keyring records; it never decides their lifecycle.
  *
- * Topics (per cluster, versioned): `keymesh/<clusterId>/keys/1` and `keymesh/<clusterId>/members/1`. Protocol:
+ * Topics (per cluster, versioned): keys, members and revocations (`topics.ts`). Protocol:
  * `/keymesh/<clusterId>/sync/1`. Every incoming message is checked by a validator first; anything malformed is
  * rejected (gossipsub lowers the sender's score; see `topic-validators.ts`) or, on the sync protocol, earns the sender a strike.
  */
-import { createHash } from 'node:crypto';
 import type { PeerId } from '@libp2p/interface';
 import type { Message } from '@libp2p/gossipsub';
 import { monotonicClock, type Clock } from '../clock.js';
@@ -20,40 +19,31 @@ import type { KeyEntry } from '../keyring/key-entry.js';
 import type { KeyUse } from '../keyring/key-record.js';
 import type { KeyChange, Keyring } from '../keyring/keyring.js';
 import type { Logger } from '../log.js';
-import type { ClusterMetrics, GossipDirection, GossipTopic } from '../metrics/recorder.js';
+import type { ClusterMetrics } from '../metrics/recorder.js';
 import type { Startable } from '../startable.js';
 import type { SealedStore } from '../storage/sealed-store.js';
-import { ConnectionWatchdog } from './connection-watchdog.js';
 import { timingFor } from '../timing.js';
+import { agreementLink } from './agreement-link.js';
 import type { ClusterDelegate } from './delegate.js';
-import { OwnGenerationProofs, verifyGenerationProof, type GenerationProof } from './generation-proof.js';
+import { OwnGenerationProofs } from './generation-proof.js';
+import { HeartbeatComposer, refreshSelf } from './heartbeat-composer.js';
 import type { Host } from './host.js';
+import { bumpIncarnation } from './incarnation.js';
 import type { KeySync } from './key-sync.js';
-import { Membership, type MemberState } from './membership.js';
-import { encodeMessage, FULL_HEARTBEAT_EVERY, MAX_KIDS } from './messages.js';
+import { memberViews, type MemberView } from './member-view.js';
+import { Membership } from './membership.js';
+import { encodeMessage } from './messages.js';
 import { Penalties } from './penalties.js';
+import { PeerProofs } from './peer-proofs.js';
 import { MemberLinks } from './member-links.js';
 import { LeaderlessDecisions } from './placement.js';
 import type { SeedDialer } from './seed-dialer.js';
 import type { AgreementCluster } from '../replication/agreement.js';
 import { TopicValidators } from './topic-validators.js';
+import { ClusterTopics } from './topics.js';
 import { sealRecord } from './wire-records.js';
 
-/** One member as `GET /v1/cluster` shows it. */
-export interface MemberView {
-  nodeId: string;
-  name: string;
-  httpUrl: string;
-  peerId: string | undefined;
-  state: MemberState;
-  self: boolean;
-  lastHeartbeatAt: string | undefined;
-  incarnation: number;
-  digest: string;
-  publishedKeys: number;
-  /** The registrations-log version the member serves, as its last heartbeat said. */
-  registrationsVersion?: number | undefined;
-}
+export type { MemberView } from './member-view.js';
 
 /** What the cluster service needs. */
 export interface ClusterOptions {
@@ -81,11 +71,7 @@ export interface ClusterOptions {
 /** The cluster side of one node. */
 export class Cluster implements Startable {
   readonly #o: ClusterOptions;
-  readonly #keysTopic: string;
-  readonly #membersTopic: string;
-  readonly #revocationsTopic: string;
-  /** Each topic's short name, for metrics. */
-  readonly #topicNames: ReadonlyMap<string, GossipTopic>;
+  readonly #topics: ClusterTopics;
   #onRevocation: ((jti: string, exp: number) => void) | undefined;
   readonly #penalties: Penalties;
   /** What the topic validators decoded, so the message handler does not decode (and open) it again. */
@@ -98,28 +84,27 @@ export class Cluster implements Startable {
   #seeds: SeedDialer | undefined;
   #participant: ClusterDelegate | undefined;
   #proofs: OwnGenerationProofs | undefined;
-  /** Per member, the highest generation proof verified so far (only higher ones are verified again). */
-  readonly #proven = new Map<string, number>();
+  readonly #peerProofs: PeerProofs;
+  readonly #composer: HeartbeatComposer;
   #heartbeat: NodeJS.Timeout | undefined;
   #incarnation = 0;
   #links: MemberLinks | undefined;
-  #beats = 0;
-  #lastKidsDigest = '';
   readonly #onKeyChange = (change: KeyChange) => this.#announce(change);
 
   constructor(options: ClusterOptions) {
     this.#o = options;
     const id = options.config.clusterId;
-    this.#keysTopic = `keymesh/${id}/keys/1`;
-    this.#membersTopic = `keymesh/${id}/members/1`;
-    this.#revocationsTopic = `keymesh/${id}/revocations/1`;
-    this.#topicNames = new Map([
-      [this.#keysTopic, 'keys'],
-      [this.#membersTopic, 'members'],
-      [this.#revocationsTopic, 'revocations'],
-    ]);
+    this.#topics = new ClusterTopics(id, options.metrics);
     // strikes and bans are durations: the monotonic clock, never the wall clock
     this.#penalties = new Penalties(options.monotonic ?? monotonicClock);
+    this.#peerProofs = new PeerProofs({ clusterId: id, log: options.log });
+    this.#composer = new HeartbeatComposer({
+      nodeId: options.nodeId,
+      monotonic: options.monotonic ?? monotonicClock,
+      participant: () => this.#participant,
+      proofs: () => this.#proofs,
+      registrations: options.registrations,
+    });
   }
 
   /** The libp2p peer id; undefined until the host started. */
@@ -160,7 +145,7 @@ export class Cluster implements Startable {
     });
     await membership.load();
     this.#membership = membership;
-    this.#incarnation = await this.#bumpIncarnation();
+    this.#incarnation = await bumpIncarnation(store);
     membership.updateSelf({ incarnation: this.#incarnation });
     const decisions = new LeaderlessDecisions({
       membership,
@@ -231,16 +216,10 @@ export class Cluster implements Startable {
       // bound to the node it names, and a member of the map once there is one
       mayRevoke: (from, signer) =>
         this.#membership?.identify(signer) === from && (this.#participant?.mapMembers()?.has(from) ?? true),
-      rejected: (topic) => this.#count(topic, 'rejected'),
+      rejected: (topic) => this.#topics.count(topic, 'rejected'),
     });
     this.#validators = validators;
-    pubsub.topicValidators.set(this.#keysTopic, (_peer, msg) => validators.key(msg));
-    pubsub.topicValidators.set(this.#membersTopic, (_peer, msg) => validators.heartbeat(msg));
-    pubsub.topicValidators.set(this.#revocationsTopic, (_peer, msg) => validators.revocation(msg));
-    pubsub.addEventListener('message', (evt) => this.#onMessage(evt.detail));
-    pubsub.subscribe(this.#keysTopic);
-    pubsub.subscribe(this.#membersTopic);
-    pubsub.subscribe(this.#revocationsTopic);
+    this.#topics.subscribe(pubsub, validators, (msg) => this.#onMessage(msg));
     host.addEventListener('peer:connect', (evt) => this.#sync?.pullSoon(evt.detail));
     host.addEventListener('peer:disconnect', (evt) => this.#membership?.disconnected(evt.detail.toString()));
 
@@ -276,30 +255,14 @@ export class Cluster implements Startable {
     const host = this.#host;
     const membership = this.#membership;
     if (!host || !membership) throw new Error('the cluster is not started');
-    const watchdog = new ConnectionWatchdog({
+    return agreementLink({
       host,
-      log: this.#o.log.child({ component: 'watchdog' }),
-      timeoutMs: timingFor(this.#o.config.timingProfile).probeTimeoutMs,
+      membership,
+      penalties: this.#penalties,
+      proofs: () => this.#proofs,
+      log: this.#o.log,
+      probeTimeoutMs: timingFor(this.#o.config.timingProfile).probeTimeoutMs,
     });
-    return {
-      host,
-      liveMembers: () =>
-        membership
-          .all()
-          .filter((m) => !m.self && membership.state(m) === 'alive')
-          .map((m) => ({ nodeId: m.nodeId, name: m.name, map: m.map })),
-      peerOf: (nodeId) => membership.all().find((m) => m.nodeId === nodeId)?.peerId,
-      identify: (peerId) => membership.identify(peerId),
-      strike: (peerId, err) => {
-        this.#o.log.warn({ peer: peerId, err: (err as Error).message }, 'malformed request rejected');
-        this.#penalties.strike(peerId);
-      },
-      isOwnProof: (proof) => this.#proofs?.isOwn(proof) ?? Promise.resolve(false),
-      probe: (nodeId) => {
-        const peer = membership.all().find((m) => m.nodeId === nodeId)?.peerId;
-        if (peer) watchdog.probe(peer);
-      },
-    };
   }
 
   /** Closes every connection to these libp2p peers (an injected partition; the gater refuses new ones). */
@@ -324,30 +287,14 @@ export class Cluster implements Startable {
   members(): MemberView[] {
     const membership = this.#membership;
     if (!membership) return [];
-    this.#refreshSelf();
-    return membership.all().map((m) => ({
-      nodeId: m.nodeId,
-      name: m.name,
-      httpUrl: m.httpUrl,
-      peerId: m.peerId,
-      state: membership.state(m),
-      self: m.self,
-      lastHeartbeatAt: m.self
-        ? new Date(this.#o.clock.now()).toISOString()
-        : m.lastHeartbeatAt === undefined
-          ? undefined
-          : new Date(m.lastHeartbeatAt).toISOString(),
-      incarnation: m.incarnation,
-      digest: m.digest,
-      publishedKeys: m.kids.size,
-      registrationsVersion: m.self ? this.#o.registrations?.version() : m.registrations,
-    }));
+    refreshSelf(this.#o.keyring, membership, this.#o.httpUrl);
+    return memberViews(membership, this.#o.clock, this.#o.registrations?.version());
   }
 
   #announce(change: KeyChange): void {
     if (change.origin !== 'local' || change.kind === 'expired') return;
     this.#publish(
-      this.#keysTopic,
+      this.#topics.keys,
       encodeMessage({
         t: 'key',
         v: 1,
@@ -366,57 +313,15 @@ export class Cluster implements Startable {
 
   #sendHeartbeat(): void {
     if (!this.#host) return;
-    this.#refreshSelf();
-    const self = this.#membership!.self;
-    const kids = [...self.kids].sort().slice(0, MAX_KIDS);
-    const kidsDigest = createHash('sha256').update(kids.join(',')).digest('base64url');
-    const full = kidsDigest !== this.#lastKidsDigest || this.#beats % FULL_HEARTBEAT_EVERY === 0;
-    this.#beats += 1;
-    this.#lastKidsDigest = kidsDigest;
-    this.#publish(
-      this.#membersTopic,
-      encodeMessage({
-        t: 'heartbeat',
-        v: 1,
-        from: this.#o.nodeId,
-        name: self.name,
-        httpUrl: self.httpUrl,
-        addrs: this.listenAddrs.slice(0, 8),
-        incarnation: self.incarnation,
-        digest: self.digest,
-        kidsDigest,
-        ...(full ? { kids } : {}),
-        sentAt: (this.#o.monotonic ?? monotonicClock).now(),
-        seq: this.#beats,
-        ...(this.#participant?.mapSummary() ? { map: this.#participant.mapSummary() } : {}),
-        ...(this.#participant ? this.#generationFields(this.#participant.generation()) : {}),
-        ...(this.#o.registrations ? { registrations: this.#o.registrations.version() } : {}),
-      }),
-    );
-  }
-
-  #refreshSelf(): void {
-    const keyring = this.#o.keyring;
-    const kids = new Set(
-      keyring
-        .list()
-        .filter((k) => keyring.isPublished(k))
-        .map((k) => k.kid),
-    );
-    let httpUrl = '';
-    try {
-      httpUrl = this.#o.httpUrl();
-    } catch {
-      // HTTP is not listening yet
-    }
-    this.#membership?.updateSelf({ digest: keyring.digest(), kids, httpUrl });
+    refreshSelf(this.#o.keyring, this.#membership, this.#o.httpUrl);
+    this.#publish(this.#topics.members, this.#composer.next(this.#membership!.self, this.listenAddrs));
   }
 
   #publish(topic: string, data: Uint8Array): void {
     const host = this.#host;
     // publishing to a topic nobody subscribes to only loses the message; sync covers what gossip missed
     if (!host || host.services.pubsub.getSubscribers(topic).length === 0) return;
-    this.#count(topic, 'out');
+    this.#topics.count(topic, 'out');
     host.services.pubsub
       .publish(topic, data)
       .catch((err: unknown) => this.#o.log.debug({ topic, err: (err as Error).message }, 'publish failed'));
@@ -424,7 +329,7 @@ export class Cluster implements Startable {
 
   /** Tells the other nodes that the token `jti` (expiring at `exp`, seconds) was revoked. */
   publishRevocation(jti: string, exp: number): void {
-    this.#publish(this.#revocationsTopic, encodeMessage({ t: 'revocation', v: 1, from: this.#o.nodeId, jti, exp }));
+    this.#publish(this.#topics.revocations, encodeMessage({ t: 'revocation', v: 1, from: this.#o.nodeId, jti, exp }));
   }
 
   /** Where revocations other nodes publish go. */
@@ -435,66 +340,32 @@ export class Cluster implements Startable {
   #onMessage(msg: Message): void {
     const from = msg.type === 'signed' ? msg.from : undefined;
     if (!from) return;
-    this.#count(msg.topic, 'in');
-    if (msg.topic === this.#revocationsTopic) {
+    this.#topics.count(msg.topic, 'in');
+    if (msg.topic === this.#topics.revocations) {
       const m = this.#validators!.revocationOf(msg.data);
       this.#onRevocation?.(m.jti, m.exp);
       return;
     }
-    if (msg.topic === this.#keysTopic) {
+    if (msg.topic === this.#topics.keys) {
       const record = this.#validators!.keyRecord(msg.data);
       this.#o.keyring
         .merge(record)
         .catch((err: unknown) => this.#o.log.error({ err }, 'could not store a gossiped key'));
-    } else if (msg.topic === this.#membersTopic) {
+    } else if (msg.topic === this.#topics.members) {
       const hb = this.#validators!.heartbeatOf(msg.data);
       // the agreement role hears only heartbeats newer than the last (gossip may deliver old ones late), in order
       this.#membership
         ?.observe(hb, from.toString(), () => {
           this.#participant?.observePeer({ nodeId: hb.from, name: hb.name }, hb.map, hb.generation);
-          if (hb.generationProof) void this.#checkProof(hb.from, from as PeerId, hb.generationProof);
+          if (hb.generationProof)
+            void this.#peerProofs.check(hb.from, from as PeerId, hb.generationProof, (nodeId, proof) =>
+              this.#participant?.observeProof?.(nodeId, proof),
+            );
         })
         .catch((err: unknown) => this.#o.log.error({ err }, 'could not record a heartbeat'));
       if (hb.digest !== this.#o.keyring.digest()) this.#sync?.pullSoon(from as PeerId);
       if (hb.registrations !== undefined) this.#o.registrations?.heard(hb.registrations);
       this.#links?.heard(from as PeerId, hb.addrs);
     }
-  }
-
-  /** A heartbeat's generation and the latest proof of it; the generation is signed anew as it grows. */
-  #generationFields(generation: number): { generation: number; generationProof?: GenerationProof } {
-    this.#proofs?.note(generation);
-    const proof = this.#proofs?.latest();
-    return { generation, ...(proof ? { generationProof: proof } : {}) };
-  }
-
-  /** Verifies a member's proof against the key of the peer that sent (and signed) its heartbeat, if it is new. */
-  async #checkProof(nodeId: string, peer: PeerId, proof: GenerationProof): Promise<void> {
-    if (proof.g <= (this.#proven.get(nodeId) ?? -1) || !peer.publicKey) return;
-    if (!(await verifyGenerationProof(peer.publicKey, this.#o.config.clusterId, nodeId, proof))) {
-      this.#o.log.warn(
-        { node: nodeId, peer: peer.toString() },
-        'a heartbeat carried a generation proof that does not verify',
-      );
-      return;
-    }
-    if (proof.g <= (this.#proven.get(nodeId) ?? -1)) return;
-    this.#proven.set(nodeId, proof.g);
-    this.#participant?.observeProof?.(nodeId, proof);
-  }
-
-  /** Counts one message on one of this cluster's topics (others are not ours to count). */
-  #count(topic: string, direction: GossipDirection): void {
-    const name = this.#topicNames.get(topic);
-    if (name) this.#o.metrics?.gossip(name, direction);
-  }
-
-  async #bumpIncarnation(): Promise<number> {
-    const stored = await this.#o.store.get('node/incarnation');
-    const next = (stored && stored.length === 8 ? Number(stored.readBigUInt64BE()) : 0) + 1;
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(BigInt(next));
-    await this.#o.store.put('node/incarnation', b, { sync: true });
-    return next;
   }
 }
