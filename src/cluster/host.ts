@@ -4,7 +4,7 @@
  * `network-guard.ts`), and gossipsub.
  *
  * Gossipsub is tuned for small clusters, often on one machine (DESIGN §7):
- * - mesh degrees: `D = 3`, `Dlo = 2`, `Dhi = 6`, `Dout = 0`. Members connect to each other directly (see
+ * - mesh degrees: `D = 2`, `Dlo = 1`, `Dhi = 4`, `Dout = 0`. Members connect to each other directly (see
  *   `MAX_MEMBER_CONNECTIONS`) and `floodPublish` sends a node's own messages to every connected subscriber, so the
  *   mesh only relays to the few a publisher is not connected to. Every mesh peer forwards each message once, so
  *   a node receives about D copies of each: gossipsub's default of 6 doubled the gossip traffic and CPU of an idle
@@ -12,6 +12,7 @@
  * - IP colocation scoring is off (`IPColocationFactorWeight = 0`): every loopback node shares 127.0.0.1, which
  *   would otherwise push their scores below the graylist threshold;
  * - `floodPublish` stays on, so a node's own announcements reach every subscribed peer, not only its mesh;
+ * - IHAVE gossip is cut to one peer a heartbeat listing one heartbeat's ids (`GOSSIP_PEERS`, `GOSSIP_WINDOWS`);
  * - messages are signed (`StrictSign`) and every topic has a validator; an invalid message lowers its sender's score;
  * - copies are recognised by origin and sequence number before their signature is checked (`fastMsgIdFn`). A
  *   node receives each message from several peers, and gossipsub otherwise verifies every copy's Ed25519
@@ -37,6 +38,18 @@ export const GOSSIP_HEARTBEAT_INTERVAL_MS = DEFAULT_TIMING.gossipHeartbeatInterv
 
 /** Gossipsub's target mesh degree. */
 const MESH_DEGREE = 2;
+
+/**
+ * Peers sent IHAVE gossip (the ids of recent messages) at each gossipsub heartbeat, and how many heartbeats' worth
+ * of ids each IHAVE lists. Gossipsub's defaults (6 peers, or a quarter of the non-mesh peers if more; 3 heartbeats)
+ * made IHAVE the largest share of an idle 10-node cluster's traffic: every node sent one to each of its 5–7 non-mesh
+ * peers twice a second, each listing about 30 ids that the peer already had from the publisher itself
+ * (`floodPublish`). Every topic repairs itself without it (heartbeats repeat, keys are pulled on a digest mismatch,
+ * revocations are read from the register), so one peer a heartbeat, listing the last heartbeat's ids, is kept only
+ * as a backstop.
+ */
+const GOSSIP_PEERS = 1;
+const GOSSIP_WINDOWS = 1;
 
 /** A message's origin peer and sequence number, both covered by its signature: the key duplicates share. */
 function originAndSeqno(msg: { from?: Uint8Array; seqno?: Uint8Array }): string {
@@ -89,6 +102,9 @@ export async function createHost(options: {
         Dscore: MESH_DEGREE - 1,
         heartbeatInterval: GOSSIP_HEARTBEAT_INTERVAL_MS,
         floodPublish: true,
+        Dlazy: GOSSIP_PEERS,
+        gossipFactor: 0,
+        mcacheGossip: GOSSIP_WINDOWS,
         fastMsgIdFn: originAndSeqno,
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,

@@ -38,6 +38,14 @@ export const METRIC_PREFIX = 'keymesh_';
 /** Histogram buckets of register operations (seconds): from a local committed read to a round that times out. */
 export const REGISTER_DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/**
+ * How often the event-loop delay is sampled (ms). prom-client's default of 10 ms wakes an idle node 100 times a
+ * second, about 0.5 % of a core per node by itself (measured: 0.64 % against 0.11 % for a bare idle process). A
+ * sample due while the loop is blocked still measures the whole delay; a stall shorter than the interval is
+ * caught only when a sample falls inside it. Default is 100 ms.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 /** Histogram buckets of HTTP requests (seconds). */
 export const HTTP_DURATION_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -74,7 +82,11 @@ export class Metrics implements MetricsRecorder {
   readonly #http: Histogram<'route' | 'method' | 'status_class'>;
 
   constructor() {
-    collectDefaultMetrics({ register: this.#registry, prefix: METRIC_PREFIX });
+    collectDefaultMetrics({
+      register: this.#registry,
+      prefix: METRIC_PREFIX,
+      eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
+    });
     const registers = [this.#registry];
     const name = (n: string) => `${METRIC_PREFIX}${n}`;
     this.#rotations = new Counter({
