@@ -8,13 +8,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tokenRef, type AuditEvent } from '../../../src/audit/events.js';
 import { formatLine, GENESIS_HEAD } from '../../../src/audit/line.js';
 import { MemoryAuditLog } from '../../../src/audit/memory-audit-log.js';
-import { ClientRegistry, type ClientConfig } from '../../../src/tokens/clients.js';
-import { DpopNonces, DpopVerifier } from '../../../src/tokens/dpop.js';
-import { JwtAccessTokenProvider } from '../../../src/tokens/jwt-provider.js';
-import { TokenProviders, type TokenStore } from '../../../src/tokens/provider.js';
-import { SubjectTokens } from '../../../src/tokens/subject-tokens.js';
-import { TokenService } from '../../../src/tokens/token-service.js';
+import type { ClientConfig } from '../../../src/tokens/clients.js';
+import type { TokenService } from '../../../src/tokens/token-service.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { unitTokenService } from '../../helpers/unit-token-service.js';
 
 const JWT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
 const JWE = 'eyJhbGciOiJFQ0RILUVTIn0..aXY.Y2lwaGVydGV4dA.dGFn';
@@ -74,49 +71,14 @@ describe('token service audit', () => {
     const pair = await generateKeyPair('ES256', { extractable: true });
     signing = pair.privateKey;
     jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] };
-    const revoked = new Set<string>();
     const claimed = new Map<string, string>();
-    const isRevoked = async (jti: string) => revoked.has(jti);
-    const jwt = new JwtAccessTokenProvider({
-      verificationKeys: () => ({ version: 1, jwks: () => jwks }),
-      issuer: () => 'https://sts.example',
-      isRevoked,
-      now: () => clock.now(),
-      clockSkewS: 0,
-    });
-    const store: TokenStore = { put: async (_id, v) => v, get: async () => undefined };
-    const recordOnce = async () => true;
-    const nonces = new DpopNonces({ clock, secretKeys: () => [{ kid: 's', key: new Uint8Array(32) }] });
-    service = new TokenService({
-      realm: 'default',
-      clients: new ClientRegistry(clients),
-      providers: new TokenProviders().register(jwt),
-      jwt,
-      subjects: new SubjectTokens({
-        jwt,
-        realm: 'default',
-        issuer: 'https://sts.example',
-        isRevoked,
-        clients: [],
-        recordOnce,
-        clock,
-        clockSkewMs: 0,
-      }),
-      sts: {
-        issuer: 'https://sts.example',
-        signingKey: async () => ({ kid: 'k1', alg: 'ES256', key: signing }),
-        maxLifetimeS: 3600,
-        now: () => clock.now(),
-      },
-      tokenStore: store,
-      isRevoked,
-      recordRevocation: async (jti) => void revoked.add(jti),
-      encryptionFor: async () => {
-        throw new Error('no POP');
-      },
-      caller: (c) => ({ clientId: c.clientId, audiences: [] }),
+    service = unitTokenService({
+      issuer: 'https://sts.example',
+      clock,
+      clients,
+      signing: () => ({ kid: 'k1', key: signing }),
+      jwks: () => jwks,
       claimOnce: async (key, value) => (claimed.has(key) ? claimed.get(key)! : (claimed.set(key, value), value)),
-      dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
       audit,
     });
   });

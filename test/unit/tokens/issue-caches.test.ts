@@ -8,14 +8,11 @@ import { decodeJwt, decodeProtectedHeader, generateKeyPair, type CryptoKey } fro
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isKeymeshError } from '../../../src/errors.js';
 import { ClientRegistry, hashClientSecret, type ClientConfig } from '../../../src/tokens/clients.js';
-import { DpopNonces, DpopVerifier } from '../../../src/tokens/dpop.js';
 import { encodedHeader, JWS_HEADER_CACHE_MAX, signJws } from '../../../src/tokens/jws-signer.js';
-import { JwtAccessTokenProvider } from '../../../src/tokens/jwt-provider.js';
-import { TokenProviders } from '../../../src/tokens/provider.js';
 import type { SlowHashPool } from '../../../src/tokens/slow-hash.js';
-import { SubjectTokens } from '../../../src/tokens/subject-tokens.js';
-import { TokenService } from '../../../src/tokens/token-service.js';
+import type { TokenService } from '../../../src/tokens/token-service.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { unitTokenService } from '../../helpers/unit-token-service.js';
 
 const ISSUER = 'https://sts.example';
 const API = 'https://api.example';
@@ -27,47 +24,7 @@ let signing: CryptoKey;
 let kid = 'k1';
 
 function service(clients: readonly ClientConfig[]): TokenService {
-  const isRevoked = async () => false;
-  const jwt = new JwtAccessTokenProvider({
-    verificationKeys: () => ({ version: 1, jwks: () => ({ keys: [] }) }),
-    issuer: () => ISSUER,
-    isRevoked,
-    now: () => clock.now(),
-    clockSkewS: 0,
-  });
-  const recordOnce = async () => true;
-  const nonces = new DpopNonces({ clock, secretKeys: () => [{ kid: 's', key: new Uint8Array(32) }] });
-  return new TokenService({
-    realm: 'default',
-    clients: new ClientRegistry(clients),
-    providers: new TokenProviders().register(jwt),
-    jwt,
-    subjects: new SubjectTokens({
-      jwt,
-      realm: 'default',
-      issuer: ISSUER,
-      isRevoked,
-      clients: [],
-      recordOnce,
-      clock,
-      clockSkewMs: 0,
-    }),
-    sts: {
-      issuer: ISSUER,
-      signingKey: async () => ({ kid, alg: 'ES256', key: signing }),
-      maxLifetimeS: 3600,
-      now: () => clock.now(),
-    },
-    tokenStore: { put: async (_id, v) => v, get: async () => undefined },
-    isRevoked,
-    recordRevocation: async () => {},
-    encryptionFor: async () => {
-      throw new Error('no POP in this test');
-    },
-    caller: (c) => ({ clientId: c.clientId, audiences: [] }),
-    claimOnce: async (_key, value) => value,
-    dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
-  });
+  return unitTokenService({ issuer: ISSUER, clock, clients, signing: () => ({ kid, key: signing }) });
 }
 
 beforeAll(async () => {

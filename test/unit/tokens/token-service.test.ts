@@ -5,13 +5,10 @@
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isKeymeshError } from '../../../src/errors.js';
-import { ClientRegistry, type ClientConfig } from '../../../src/tokens/clients.js';
-import { DpopNonces, DpopVerifier } from '../../../src/tokens/dpop.js';
-import { JwtAccessTokenProvider } from '../../../src/tokens/jwt-provider.js';
-import { TokenProviders, type TokenStore } from '../../../src/tokens/provider.js';
-import { SubjectTokens } from '../../../src/tokens/subject-tokens.js';
-import { TokenService } from '../../../src/tokens/token-service.js';
+import type { ClientConfig } from '../../../src/tokens/clients.js';
+import type { TokenService } from '../../../src/tokens/token-service.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { unitTokenService } from '../../helpers/unit-token-service.js';
 
 const ISSUER = 'https://sts.example';
 const AT = 'urn:ietf:params:oauth:token-type:access_token';
@@ -68,50 +65,19 @@ beforeAll(async () => {
   const pair = await generateKeyPair('ES256', { extractable: true });
   signing = pair.privateKey;
   jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] };
-  const isRevoked = async (jti: string) => revoked.has(jti);
-  const jwt = new JwtAccessTokenProvider({
-    verificationKeys: () => ({ version: 1, jwks: () => jwks }),
-    issuer: () => ISSUER,
-    isRevoked,
-    now: () => clock.now(),
-    clockSkewS: 0,
-  });
-  const store: TokenStore = { put: async (_id, v) => v, get: async () => undefined };
-  const recordOnce = async (key: string) => !recorded.has(key) && recorded.add(key) !== undefined;
-  const nonces = new DpopNonces({ clock, secretKeys: () => [{ kid: 's', key: new Uint8Array(32) }] });
-  service = new TokenService({
-    realm: 'default',
-    clients: new ClientRegistry(clients),
-    providers: new TokenProviders().register(jwt),
-    jwt,
-    subjects: new SubjectTokens({
-      jwt,
-      realm: 'default',
-      issuer: ISSUER,
-      isRevoked,
-      clients: [],
-      recordOnce,
-      clock,
-      clockSkewMs: 0,
-    }),
-    sts: {
-      issuer: ISSUER,
-      signingKey: async () => ({ kid: 'k1', alg: 'ES256', key: signing }),
-      maxLifetimeS: 3600,
-      now: () => clock.now(),
-    },
-    tokenStore: store,
-    isRevoked,
-    recordRevocation: async (jti) => void revoked.add(jti),
-    encryptionFor: async () => {
-      throw new Error('no POP in this test');
-    },
+  service = unitTokenService({
+    issuer: ISSUER,
+    clock,
+    clients,
+    signing: () => ({ kid: 'k1', key: signing }),
+    jwks: () => jwks,
+    revoked,
+    recordOnce: async (key: string) => !recorded.has(key) && recorded.add(key) !== undefined,
     caller: (c) => ({ clientId: c.clientId, audiences: c.clientId === 'server' ? ['https://b.example'] : [] }),
     claimOnce: async (key, value) => {
       if (!claimed.has(key)) claimed.set(key, value);
       return claimed.get(key)!;
     },
-    dpop: { verifier: new DpopVerifier({ clock, recordOnce, nonces }), nonces },
   });
 });
 
