@@ -58,11 +58,11 @@ import {
 import { NodeCluster, makeClusterSecrets } from '../harness/node-cluster.js';
 import { waitUntilServing, type ServingProbe } from './serving.js';
 import { keptRequest } from './http.js';
-import { rawRequest } from '../harness/http.js';
 import { paced, probeStats, type Verdict } from './open-loop.js';
 import { cleanUpOnSignal, spawnNodeProcess, stopServer } from '../harness/processes.js';
 import { currentAffinity, readCpuSeconds, startMachineCpuMeter, startStealMeter } from './machine.js';
 import { machineInfo } from './report.js';
+import { basic, postForm } from './tokens-setup.js';
 
 type Log = (line: string) => void;
 
@@ -103,9 +103,6 @@ const FLOOD_SCRIPT = fileURLToPath(new URL('./abuse-flood.js', import.meta.url))
 /** Nodes flooded, one per round: node-2, then node-3; node-1 answers the wrong-secret check. */
 const TARGETS = [1, 2];
 const CHECK_NODE = 0;
-
-const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 // ---- the probe --------------------------------------------------------------------------------------------
 
@@ -267,22 +264,6 @@ function startFlood(spec: FloodSpec, timeoutMs: number) {
 
 // ---- the run ----------------------------------------------------------------------------------------------
 
-/** One form POST; status and JSON answer (empty object when none). */
-async function postForm(
-  url: string,
-  authorization: string,
-  form: [string, string][],
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await rawRequest(url, {
-    method: 'POST',
-    headers: { authorization, 'content-type': FORM },
-    body: new URLSearchParams(form).toString(),
-    timeoutMs: 10_000,
-  });
-  const text = res.body.toString('utf8');
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
 /** A register create that answered 200 on node `i`, through the benchmark's own probe client. */
 function registerProbe(cluster: NodeCluster, token: string, prefix: string): ServingProbe {
   return async (i) => {
@@ -308,7 +289,7 @@ async function checkClient(
     const deadline = performance.now() + SERVING_TIMEOUT_MS;
     let last = 'no answer';
     for (;;) {
-      const answer = await postForm(`${cluster.url(i)}/token`, basic(settings.clientId, secret), cc).catch(
+      const answer = await postForm(`${cluster.url(i)}/token`, basic(settings.clientId, secret), cc, 10_000).catch(
         (err: Error) => ({ status: 0, json: { error: err.message } as Record<string, unknown> }),
       );
       if (answer.status === 200 && typeof answer.json['access_token'] === 'string') break;
@@ -318,7 +299,7 @@ async function checkClient(
       await sleep(POLL_MS);
     }
   }
-  const refused = await postForm(`${cluster.url(CHECK_NODE)}/token`, basic(settings.clientId, wrong), cc);
+  const refused = await postForm(`${cluster.url(CHECK_NODE)}/token`, basic(settings.clientId, wrong), cc, 10_000);
   if (refused.status !== 401 || refused.json['error'] !== 'invalid_client') {
     throw new Error(
       `the flood's request (wrong secret) was answered ${refused.status} ${JSON.stringify(refused.json)} on ${cluster.nodes[CHECK_NODE]!.name}, not 401 invalid_client`,

@@ -35,16 +35,18 @@ export const FORM = 'application/x-www-form-urlencoded';
 export const basic = (id: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-/** One form POST; the JSON answer (empty object when none). */
+/** One form POST (the abuse benchmark's too); its status and JSON answer (empty object when none). */
 export async function postForm(
   url: string,
   authorization: string,
   form: [string, string][],
+  timeoutMs?: number,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await rawRequest(url, {
     method: 'POST',
     headers: { authorization, 'content-type': FORM },
     body: new URLSearchParams(form).toString(),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   });
   const text = res.body.toString('utf8');
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
