@@ -55,25 +55,44 @@ function challenge(e: KeymeshError, description: string): string {
   return `Bearer ${realm}, error="${ERROR_CODES[e.code].oauthError}", error_description="${description}"`;
 }
 
-/** Fastify error handler: the one place errors become HTTP answers. */
-export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/** An error's HTTP answer: status, headers and body (`{error, error_description}`), and whether it is logged. */
+export interface ErrorAnswer {
+  readonly error: KeymeshError;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: { error: string; error_description: string };
+  /** A 5xx other than shedding: logged with its cause (shedding is counted, never logged: it comes under load). */
+  readonly logged: boolean;
+}
+
+/** The answer to `err` on a request for `url`: the one place errors become HTTP answers, fastify's or not. */
+export function errorAnswer(err: unknown, url: string): ErrorAnswer {
   const e = toKeymeshError(err);
-  // shedding is expected under load, and logging each refusal would add to the load: metrics count it
-  if (e.status >= 500 && e.code !== 'ERR_OVERLOADED')
-    request.log.error({ err: e.cause ?? e, code: e.code, route: request.routeOptions.url }, 'request failed');
   // the cluster's inner state (register keys, node ids, peers' errors) is the operator's business: public callers
   // of an unavailable cluster read the code's summary
-  const internal =
-    (e.code === 'ERR_UNAVAILABLE' || e.code === 'ERR_OUTCOME_UNKNOWN') && !request.url.startsWith('/v1/');
+  const internal = (e.code === 'ERR_UNAVAILABLE' || e.code === 'ERR_OUTCOME_UNKNOWN') && !url.startsWith('/v1/');
   const description = !e.expose
     ? 'internal error'
     : safeDescription(internal ? ERROR_CODES[e.code].summary : e.message);
-  if (e.status === 401) reply.header('www-authenticate', challenge(e, description));
-  if (e.code === 'ERR_FORBIDDEN')
-    reply.header('www-authenticate', 'Bearer realm="keymesh", error="insufficient_scope"');
-  if (e.retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
-  return reply
-    .code(e.status)
-    .header('cache-control', 'no-store')
-    .send({ error: ERROR_CODES[e.code].oauthError, error_description: description });
+  const headers: Record<string, string> = {};
+  if (e.status === 401) headers['www-authenticate'] = challenge(e, description);
+  if (e.code === 'ERR_FORBIDDEN') headers['www-authenticate'] = 'Bearer realm="keymesh", error="insufficient_scope"';
+  if (e.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterS)));
+  headers['cache-control'] = 'no-store';
+  return {
+    error: e,
+    status: e.status,
+    headers,
+    body: { error: ERROR_CODES[e.code].oauthError, error_description: description },
+    logged: e.status >= 500 && e.code !== 'ERR_OVERLOADED',
+  };
+}
+
+/** Fastify error handler: answers with {@link errorAnswer}. */
+export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const answer = errorAnswer(err, request.url);
+  const e = answer.error;
+  if (answer.logged)
+    request.log.error({ err: e.cause ?? e, code: e.code, route: request.routeOptions.url }, 'request failed');
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }

@@ -27,6 +27,7 @@ import { registerDecryptRoute } from './routes/decrypt.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { publicKeyFastPath, registerPublicKeyRoutes } from './routes/public-keys.js';
+import { tokenFastPath } from './routes/token-fast-path.js';
 import { registerUiRoutes } from './routes/ui.js';
 import { readTlsPair, type TlsPair } from './tls-pair.js';
 import { TlsReloader, type TlsReloadOutcome } from './tls-reloader.js';
@@ -42,6 +43,12 @@ export function buildHttpApp(
   const { http } = deps.config;
   const fastPath = publicKeyFastPath(deps);
   const metrics = deps.metrics;
+  let closing = false;
+  const tokenPath = tokenFastPath(deps, {
+    tls: tls !== undefined,
+    underPressure: () => (app as unknown as { isUnderPressure?: () => boolean }).isUnderPressure?.() ?? false,
+    closing: () => closing,
+  });
   const app = Fastify({
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -49,13 +56,18 @@ export function buildHttpApp(
     return503OnClosing: true,
     serverFactory: (handler) => {
       const listener = (req: IncomingMessage, res: ServerResponse) => {
-        // the fast path is counted (one integer increment), never timed: it is the relying parties' hot path
+        // the key fast path is counted (one integer increment), never timed: it is the relying parties' hot path;
+        // the token fast path counts and times itself as its fastify route would
         if (fastPath(req, res)) metrics?.fastPathResponse();
-        else handler(req, res);
+        else if (!tokenPath(req, res)) handler(req, res);
       };
       return tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, listener) : createHttpServer(listener);
     },
   }) as unknown as FastifyInstance;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   registerLoadShedding(app, http.shedding);
   app.removeContentTypeParser('text/plain');
   void app.register(formBody, { bodyLimit: http.bodyLimitBytes });

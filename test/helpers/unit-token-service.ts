@@ -5,7 +5,7 @@
  */
 import type { CryptoKey } from 'jose';
 import type { AuditLog } from '../../src/audit/audit-log.js';
-import { ClientRegistry, type ClientConfig } from '../../src/tokens/clients.js';
+import { ClientRegistry, type ClientConfig, type ClientRegistryOptions } from '../../src/tokens/clients.js';
 import { DpopNonces, DpopVerifier } from '../../src/tokens/dpop.js';
 import { JwtAccessTokenProvider } from '../../src/tokens/jwt-provider.js';
 import { TokenProviders, type TokenStore } from '../../src/tokens/provider.js';
@@ -18,6 +18,8 @@ export interface UnitTokenServiceOptions {
   readonly issuer: string;
   readonly clock: FakeClock;
   readonly clients: readonly ClientConfig[];
+  /** The client registry's options (a throttle, a slow-hash pool); none by default. */
+  readonly registry?: ClientRegistryOptions;
   /** The signing key and its kid, asked for each token (a test may change them between tokens). */
   readonly signing: () => { kid: string; key: CryptoKey };
   /** The verification keys; none by default. */
@@ -45,7 +47,7 @@ export function unitTokenService(o: UnitTokenServiceOptions): TokenService {
   const nonces = new DpopNonces({ clock: o.clock, secretKeys: () => [{ kid: 's', key: new Uint8Array(32) }] });
   return new TokenService({
     realm: 'default',
-    clients: new ClientRegistry(o.clients),
+    clients: new ClientRegistry(o.clients, o.registry ?? {}),
     providers: new TokenProviders().register(jwt),
     jwt,
     subjects: new SubjectTokens({

@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashOperatorToken, OperatorAuth } from '../../../src/http/operator-auth.js';
 import { buildHttpApp } from '../../../src/http/server.js';
-import { silentLogger } from '../../../src/log.js';
 import type { HttpDeps } from '../../../src/http/deps.js';
 import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
 import { startJwksServer } from '../../helpers/jwks-server.js';
 import { CLIENT_ASSERTION_TYPE } from '../../../src/config/defaults.js';
 import { ClientAssertionVerifier } from '../../../src/secret-server/client-assertions.js';
 import { FaultInjection } from '../../../src/node/fault-injection.js';
+import { testHttpDeps } from '../../helpers/http-deps.js';
 
 const ADMIN = 'admin-token-for-tests';
 const BACKEND = 'backend-token-for-tests';
@@ -31,24 +31,15 @@ async function setup(overrides: Partial<HttpDeps> = {}, raw?: Record<string, unk
   });
   await ctx.rotation.check();
   let ready = true;
-  const deps: HttpDeps = {
-    config: ctx.config,
-    nodeId: 'node-test',
-    clock: ctx.clock,
-    log: silentLogger(),
-    keyring: ctx.keyring,
-    jwks: ctx.jwks,
-    rotation: ctx.rotation,
-    decryptor: ctx.decryptor,
+  const deps = testHttpDeps(ctx, {
     isReady: () => ready,
     publication: (k) => ({ nodes: ctx.keyring.isPublished(k) ? 1 : 0, of: 1 }),
-    cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
     auth: new OperatorAuth([
       { name: 'admin', hash: hashOperatorToken(ADMIN), scopes: ['admin', 'backend'] },
       { name: 'app', hash: hashOperatorToken(BACKEND), scopes: ['backend'] },
     ]),
     ...overrides,
-  };
+  });
   app = buildHttpApp(deps);
   await app.ready();
   return { ...ctx, app, setReady: (r: boolean) => (ready = r) };

@@ -5,12 +5,11 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryAuditLog } from '../../../src/audit/memory-audit-log.js';
-import type { HttpDeps } from '../../../src/http/deps.js';
 import { hashOperatorToken, OperatorAuth } from '../../../src/http/operator-auth.js';
 import { buildHttpApp } from '../../../src/http/server.js';
-import { silentLogger } from '../../../src/log.js';
 import type { ManagementKeyRotation } from '../../../src/management-key/rotation.js';
 import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
+import { testHttpDeps } from '../../helpers/http-deps.js';
 
 const ADMIN = 'operator-token-of-alice';
 const BACKEND = 'operator-token-of-bob';
@@ -33,25 +32,14 @@ async function setup() {
     remove: async (epoch: number) => (calls.push(`remove ${epoch}`), view),
   };
   const audit = new MemoryAuditLog();
-  const deps: HttpDeps = {
-    config: ctx.config,
-    nodeId: 'node-test',
-    clock: ctx.clock,
-    log: silentLogger(),
-    keyring: ctx.keyring,
-    jwks: ctx.jwks,
-    rotation: ctx.rotation,
-    decryptor: ctx.decryptor,
-    isReady: () => true,
-    publication: () => ({ nodes: 1, of: 1 }),
-    cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
+  const deps = testHttpDeps(ctx, {
     auth: new OperatorAuth([
       { name: 'alice', hash: hashOperatorToken(ADMIN), scopes: ['admin'] },
       { name: 'bob', hash: hashOperatorToken(BACKEND), scopes: ['backend'] },
     ]),
     audit,
     managementKeys: rotation as unknown as ManagementKeyRotation,
-  };
+  });
   app = buildHttpApp(deps);
   await app.ready();
   return { app, calls, audit };

@@ -1,13 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HttpDeps } from '../../../src/http/deps.js';
 import { hashOperatorToken, OperatorAuth } from '../../../src/http/operator-auth.js';
 import { buildHttpApp } from '../../../src/http/server.js';
-import { silentLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics/metrics.js';
 import { makeKeyring } from '../../helpers/keyring.js';
 import { samplesOf, metricValue } from '../../helpers/metrics-text.js';
+import { testHttpDeps } from '../../helpers/http-deps.js';
 
 const ADMIN = 'operator-token-that-must-never-show';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -24,21 +23,10 @@ async function setup(options: { metrics?: boolean } = {}) {
   await ctx.rotation.check();
   const metrics = new Metrics();
   metrics.watch({ keyring: ctx.keyring, members: () => [], realms: Object.keys(ctx.config.realms) });
-  const deps: HttpDeps = {
-    config: ctx.config,
-    nodeId: 'node-test',
-    clock: ctx.clock,
-    log: silentLogger(),
-    keyring: ctx.keyring,
-    jwks: ctx.jwks,
-    rotation: ctx.rotation,
-    decryptor: ctx.decryptor,
-    isReady: () => true,
-    publication: () => ({ nodes: 1, of: 1 }),
-    cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
+  const deps = testHttpDeps(ctx, {
     auth: new OperatorAuth([{ name: 'admin', hash: hashOperatorToken(ADMIN), scopes: ['admin', 'backend'] }]),
     ...(options.metrics === false ? {} : { metrics }),
-  };
+  });
   app = buildHttpApp(deps);
   await app.ready();
   return { ...ctx, app };

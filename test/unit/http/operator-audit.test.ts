@@ -9,12 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../../../src/audit/audit-log.js';
 import { FileAuditLog } from '../../../src/audit/file-audit-log.js';
 import { MemoryAuditLog } from '../../../src/audit/memory-audit-log.js';
-import type { HttpDeps } from '../../../src/http/deps.js';
 import { hashOperatorToken, OperatorAuth } from '../../../src/http/operator-auth.js';
 import { buildHttpApp } from '../../../src/http/server.js';
-import { silentLogger } from '../../../src/log.js';
 import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
 import { TempDirs } from '../../helpers/temp-dir.js';
+import { testHttpDeps } from '../../helpers/http-deps.js';
 
 const ADMIN = 'operator-token-of-alice';
 const dirs = new TempDirs();
@@ -30,21 +29,10 @@ afterEach(async () => {
 async function setup(audit: AuditLog) {
   const ctx = await makeKeyring({ raw: { jwks: { maxAgeMs: 5 * MINUTE }, realms: TEST_REALMS } });
   await ctx.rotation.check();
-  const deps: HttpDeps = {
-    config: ctx.config,
-    nodeId: 'node-test',
-    clock: ctx.clock,
-    log: silentLogger(),
-    keyring: ctx.keyring,
-    jwks: ctx.jwks,
-    rotation: ctx.rotation,
-    decryptor: ctx.decryptor,
-    isReady: () => true,
-    publication: () => ({ nodes: 1, of: 1 }),
-    cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
+  const deps = testHttpDeps(ctx, {
     auth: new OperatorAuth([{ name: 'alice', hash: hashOperatorToken(ADMIN), scopes: ['admin'] }]),
     audit,
-  };
+  });
   app = buildHttpApp(deps);
   await app.ready();
   return { ...ctx, app };

@@ -7,7 +7,6 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryAuditLog } from '../../../src/audit/memory-audit-log.js';
-import type { HttpDeps } from '../../../src/http/deps.js';
 import { hashOperatorToken, OperatorAuth } from '../../../src/http/operator-auth.js';
 import { buildHttpApp } from '../../../src/http/server.js';
 import { silentLogger } from '../../../src/log.js';
@@ -15,6 +14,7 @@ import { RegistrationLog, type LogRegister } from '../../../src/registrations/lo
 import { Registry } from '../../../src/registrations/registry.js';
 import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { testHttpDeps } from '../../helpers/http-deps.js';
 
 const ALICE = 'operator-token-of-alice'; // admin
 const BOB = 'operator-token-of-bob'; // backend
@@ -56,18 +56,7 @@ async function setup() {
   reg.start();
   await waitFor(() => reg.phase === 'cluster', { timeoutMs: 10_000, message: 'the registry follows the log' });
   const audit = new MemoryAuditLog();
-  const deps: HttpDeps = {
-    config: ctx.config,
-    nodeId: 'node-test',
-    clock: ctx.clock,
-    log: silentLogger(),
-    keyring: ctx.keyring,
-    jwks: ctx.jwks,
-    rotation: ctx.rotation,
-    decryptor: ctx.decryptor,
-    isReady: () => true,
-    publication: () => ({ nodes: 1, of: 1 }),
-    cluster: { members: () => [], peerId: 'peer-test', listenAddrs: [] },
+  const deps = testHttpDeps(ctx, {
     auth: new OperatorAuth([
       { name: 'alice', hash: hashOperatorToken(ALICE), scopes: ['admin'] },
       { name: 'bob', hash: hashOperatorToken(BOB), scopes: ['backend'] },
@@ -75,7 +64,7 @@ async function setup() {
     ]),
     audit,
     registry: reg,
-  };
+  });
   app = buildHttpApp(deps);
   await app.ready();
   const a = app;

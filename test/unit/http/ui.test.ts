@@ -15,6 +15,7 @@ import { silentLogger } from '../../../src/log.js';
 import { makeKeyring, MINUTE, TEST_REALMS } from '../../helpers/keyring.js';
 import { RegistrationLog } from '../../../src/registrations/log.js';
 import { Registry } from '../../../src/registrations/registry.js';
+import { testHttpDeps } from '../../helpers/http-deps.js';
 
 const PRIVATE_JWK_FIELDS = ['d', 'k', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'privateJwk'];
 const HIDDEN_FIELDS = ['peerId', 'listen', 'listenAddrs', 'digest', 'keySetDigest', 'incarnation'];
@@ -75,22 +76,14 @@ async function setup(registry?: (config: HttpDeps['config']) => Promise<Registry
       { nodeId: 'cccccccccccccccc', name: 'node-03', role: 'normal' as const, share: 0.25 },
     ],
   };
-  const deps: HttpDeps = {
-    config: ctx.config,
+  const deps = testHttpDeps(ctx, {
     nodeId: 'aaaaaaaaaaaaaaaa',
-    clock: ctx.clock,
-    log: silentLogger(),
-    keyring: ctx.keyring,
-    jwks: ctx.jwks,
-    rotation: ctx.rotation,
-    decryptor: ctx.decryptor,
-    isReady: () => true,
     publication: (k) => ({ nodes: ctx.keyring.isPublished(k) ? 2 : 0, of: 3 }),
     cluster: { members, peerId: '12D3KooW-own-peer', listenAddrs: ['/ip4/127.0.0.1/tcp/9701'] },
     agreement: { view: () => ({ status: 'member', conflicts: [], map }) } as unknown as HttpDeps['agreement'],
     auth: new OperatorAuth([{ name: 'admin', hash: hashOperatorToken('admin-token'), scopes: ['admin'] }]),
     ...(registry ? { registry: await registry(ctx.config) } : {}),
-  };
+  });
   app = buildHttpApp(deps);
   await app.ready();
   return { ...ctx, app };
