@@ -139,6 +139,19 @@ function operation(wl: Workload, op: RegisterOp, tag: string): Op {
   };
 }
 
+/** The initial warm-up of a store: creates, then reads, at the highest concurrency; nothing is kept. */
+async function warmUp(wl: Workload, log: (line: string) => void): Promise<void> {
+  const { initialWarmupMs, concurrencies } = wl.settings;
+  if (initialWarmupMs <= 0) return;
+  const concurrency = Math.max(...concurrencies);
+  const creates = await closedLoop(concurrency, forMs((initialWarmupMs * 2) / 3), operation(wl, 'create', 'warm'));
+  const reads = await closedLoop(concurrency, forMs(initialWarmupMs / 3), operation(wl, 'read', 'warm'));
+  log(
+    `  ${wl.store.name} warm-up: ${creates.done.length} creates, ${reads.done.length} reads at ×${concurrency} ` +
+      `(${sum(creates.failures) + sum(reads.failures)} failed)`,
+  );
+}
+
 /** One warm-up run (dropped) and one measured run. */
 async function measureRun(
   wl: Workload,
@@ -187,6 +200,7 @@ export async function measureSteady(
   log: (line: string) => void,
 ): Promise<RegisterMeasurement[][]> {
   const settings = workloads[0]!.settings;
+  for (const wl of workloads) await warmUp(wl, log);
   const plan = settings.concurrencies.flatMap((c) =>
     (['create', 'read'] as const).map((op) => ({
       op,

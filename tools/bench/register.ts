@@ -73,6 +73,7 @@ export const DEFAULT_REGISTER_SETTINGS: RegisterSettings = {
   clusterSize: 3,
   concurrencies: [1, 32],
   warmupMs: 1_000,
+  initialWarmupMs: 15_000,
   durationMs: 3_000,
   repetitions: 3,
   valueBytes: 32,

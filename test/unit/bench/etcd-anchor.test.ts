@@ -176,11 +176,12 @@ function memoryStore(name: string): RegisterStore {
 }
 
 describe('measureSteady with etcd beside keymesh', () => {
-  it("follows each keymesh run with etcd's run of the same measurement, and returns each store's measurements", async () => {
+  it("warms each store up, follows each keymesh run with etcd's run of the same measurement, and returns each store's measurements", async () => {
     const settings = {
       clusterSize: 3,
       concurrencies: [1, 4],
       warmupMs: 2,
+      initialWarmupMs: 6,
       durationMs: 10,
       repetitions: 2,
       valueBytes: 8,
@@ -196,7 +197,12 @@ describe('measureSteady with etcd beside keymesh', () => {
     ];
     const lines: string[] = [];
     const [keymesh, etcd] = await measureSteady(workloads, (line) => lines.push(line));
-    const runs = lines.map((line) => /^\s*(\S+ \S+ ×\d+ run \d+\/\d+):/.exec(line)?.[1]);
+    // each store is warmed up first, keymesh then etcd, before any measured run
+    expect(lines.slice(0, 2).map((line) => /^\s*(\S+) warm-up: \d+ creates, \d+ reads at ×4/.exec(line)?.[1])).toEqual([
+      'keymesh',
+      'etcd',
+    ]);
+    const runs = lines.slice(2).map((line) => /^\s*(\S+ \S+ ×\d+ run \d+\/\d+):/.exec(line)?.[1]);
     expect(runs).toEqual(
       [1, 2].flatMap((rep) =>
         ['create ×1', 'read ×1', 'create ×4', 'read ×4'].flatMap((m) => [

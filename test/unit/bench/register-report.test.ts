@@ -112,6 +112,7 @@ describe('renderRegisterMarkdown', () => {
       clusterSize: 3,
       concurrencies: [1, 32],
       warmupMs: 1000,
+      initialWarmupMs: 15_000,
       durationMs: 5000,
       repetitions: 1,
       valueBytes: 32,
