@@ -1,7 +1,9 @@
 /**
  * What this node's heartbeats say (see `messages.ts` for the fields). The list of published kids is large next to
- * the rest, so it rides only on a heartbeat whose kids changed since the previous one and on every
+ * the rest, so it rides only on the `KIDS_AFTER_CHANGE` heartbeats from one whose kids changed, and on every
  * `FULL_HEARTBEAT_EVERY`-th; every heartbeat carries their digest, so a member that missed the list knows it. The
+ * repeats are there because a member keeps the last list it got until a new one arrives: one lost heartbeat would
+ * otherwise leave it with the old list (and a restarted node holding its new keys back) until the next full one. The
  * sequence number orders heartbeats within an incarnation; `sentAt` is on the monotonic clock.
  */
 import { createHash } from 'node:crypto';
@@ -11,6 +13,9 @@ import type { ClusterDelegate } from './delegate.js';
 import type { GenerationProof, OwnGenerationProofs } from './generation-proof.js';
 import type { Member, Membership } from './membership.js';
 import { encodeMessage, FULL_HEARTBEAT_EVERY, MAX_KIDS } from './messages.js';
+
+/** Heartbeats that carry the kids after they changed (the one with the change included). Default is 3. */
+export const KIDS_AFTER_CHANGE = 3;
 
 /** Most listen addresses a heartbeat lists. */
 const MAX_HEARTBEAT_ADDRS = 8;
@@ -32,6 +37,8 @@ export class HeartbeatComposer {
   readonly #o: HeartbeatComposerOptions;
   #beats = 0;
   #lastKidsDigest = '';
+  /** Heartbeats left that carry the kids since they last changed. */
+  #kidsLeft = 0;
 
   constructor(options: HeartbeatComposerOptions) {
     this.#o = options;
@@ -41,7 +48,9 @@ export class HeartbeatComposer {
   next(self: Member, addrs: readonly string[]): Uint8Array {
     const kids = [...self.kids].sort().slice(0, MAX_KIDS);
     const kidsDigest = createHash('sha256').update(kids.join(',')).digest('base64url');
-    const full = kidsDigest !== this.#lastKidsDigest || this.#beats % FULL_HEARTBEAT_EVERY === 0;
+    if (kidsDigest !== this.#lastKidsDigest) this.#kidsLeft = KIDS_AFTER_CHANGE;
+    const full = this.#kidsLeft > 0 || this.#beats % FULL_HEARTBEAT_EVERY === 0;
+    if (this.#kidsLeft > 0) this.#kidsLeft -= 1;
     this.#beats += 1;
     this.#lastKidsDigest = kidsDigest;
     const participant = this.#o.participant();

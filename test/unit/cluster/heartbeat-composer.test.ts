@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeartbeatComposer } from '../../../src/cluster/heartbeat-composer.js';
+import { HeartbeatComposer, KIDS_AFTER_CHANGE } from '../../../src/cluster/heartbeat-composer.js';
 import type { Member } from '../../../src/cluster/membership.js';
 import { decodeMessage, FULL_HEARTBEAT_EVERY, heartbeatSchema } from '../../../src/cluster/messages.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -32,18 +32,25 @@ function composer(registrations?: number) {
 }
 
 describe('heartbeat composer', () => {
-  it('sends the kids when they change and on every FULL_HEARTBEAT_EVERY-th heartbeat, their digest always', () => {
+  it('sends the kids on KIDS_AFTER_CHANGE heartbeats from a change and on every FULL_HEARTBEAT_EVERY-th, their digest always', () => {
     const c = composer();
     const beats = (kids: string[], n: number) =>
       Array.from({ length: n }, () => decodeMessage(heartbeatSchema, c.next(self(kids), ['/ip4/127.0.0.1/tcp/1'])));
     const first = beats([kid(1)], FULL_HEARTBEAT_EVERY + 1);
     expect(first.map((hb) => hb.kids !== undefined)).toEqual(
-      Array.from({ length: FULL_HEARTBEAT_EVERY + 1 }, (_, i) => i % FULL_HEARTBEAT_EVERY === 0),
+      Array.from(
+        { length: FULL_HEARTBEAT_EVERY + 1 },
+        (_, i) => i < KIDS_AFTER_CHANGE || i % FULL_HEARTBEAT_EVERY === 0,
+      ),
     );
     expect(new Set(first.map((hb) => hb.kidsDigest)).size).toBe(1);
-    const [changed] = beats([kid(1), kid(2)], 1);
-    expect(changed!.kids).toEqual([kid(1), kid(2)]);
-    expect(changed!.kidsDigest).not.toBe(first[0]!.kidsDigest);
+    // a change is repeated on the heartbeats after it, so one lost heartbeat does not leave a member with the old list
+    const changed = beats([kid(1), kid(2)], KIDS_AFTER_CHANGE + 1);
+    expect(changed.slice(0, KIDS_AFTER_CHANGE).map((hb) => hb.kids)).toEqual(
+      Array.from({ length: KIDS_AFTER_CHANGE }, () => [kid(1), kid(2)]),
+    );
+    expect(changed[KIDS_AFTER_CHANGE]!.kids).toBeUndefined();
+    expect(changed[0]!.kidsDigest).not.toBe(first[0]!.kidsDigest);
   });
 
   it('numbers heartbeats in order and names the registrations version it serves', () => {
