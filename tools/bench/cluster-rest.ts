@@ -1,7 +1,7 @@
 /**
  * Measurements 3 and 4 of the cluster benchmark (`cluster.ts`), on the idle largest cluster: RSS per node after
  * convergence (VmRSS), then CPU and gossip traffic per node over a window, the traffic from the kernel's TCP
- * counters (`ss`, see `cluster-traffic.ts`; skipped without it).
+ * counters (`ss`, see `cluster-traffic.ts`; skipped without it), then RSS again once the nodes have settled.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NodeCluster } from '../harness/node-cluster.js';
@@ -13,8 +13,10 @@ import { median } from './report.js';
 
 export async function measureRest(cluster: NodeCluster, settings: ClusterSettings, log: Log): Promise<RestResult> {
   log(
-    `  idle ${settings.idleAfterConvergenceMs / 1000} s, then RSS; then CPU and gossip traffic over ${settings.trafficWindowMs / 1000} s`,
+    `  idle ${settings.idleAfterConvergenceMs / 1000} s, then RSS; then CPU and gossip traffic over ${settings.trafficWindowMs / 1000} s; ` +
+      `RSS again ${settings.settledRssAfterMs / 1000} s after convergence`,
   );
+  const convergedAt = performance.now();
   await sleep(settings.idleAfterConvergenceMs);
   const nodes = cluster.running().map((i) => ({ name: cluster.nodes[i]!.name, pid: cluster.nodes[i]!.server!.pid }));
   if (nodes.length !== cluster.size) throw new Error(`only ${nodes.length} of ${cluster.size} nodes are running`);
@@ -30,6 +32,8 @@ export async function measureRest(cluster: NodeCluster, settings: ClusterSetting
   const seconds = (performance.now() - startedAt) / 1000;
   const cpuPercent = nodes.map((n, k) => (100 * (readCpuSeconds(n.pid) - cpuBefore[k]!)) / seconds);
   const stealPercent = steal();
+  await sleep(Math.max(0, convergedAt + settings.settledRssAfterMs - performance.now()));
+  const settled = nodes.map((n) => readRssKiB(n.pid));
 
   const p2pPorts = new Set(cluster.nodes.map((n) => n.p2pPort));
   const traffic = trafficBetween(socketsBefore, socketsAfter, nodes, p2pPorts);
@@ -42,9 +46,11 @@ export async function measureRest(cluster: NodeCluster, settings: ClusterSetting
     clusterSize: cluster.size,
     idleMs: settings.idleAfterConvergenceMs,
     windowMs: settings.trafficWindowMs,
+    settledMs: settings.settledRssAfterMs,
     nodes: nodes.map((n, k) => ({
       name: n.name,
       rssKiB: rss[k]!,
+      settledRssKiB: settled[k]!,
       cpuPercent: cpuPercent[k]!,
       sentBytesPerSecond: measured ? sent[k]! : undefined,
       receivedBytesPerSecond: measured ? traffic.perNode[k]!.receivedBytes / seconds : undefined,
@@ -52,6 +58,8 @@ export async function measureRest(cluster: NodeCluster, settings: ClusterSetting
     })),
     medianRssKiB: median(rss),
     maxRssKiB: Math.max(...rss),
+    medianSettledRssKiB: median(settled),
+    maxSettledRssKiB: Math.max(...settled),
     trafficSkipped,
     medianSentBytesPerSecond: measured ? median(sent) : undefined,
     maxSentBytesPerSecond: measured ? Math.max(...sent) : undefined,
@@ -61,6 +69,7 @@ export async function measureRest(cluster: NodeCluster, settings: ClusterSetting
   };
   log(
     `  RSS median ${(result.medianRssKiB / 1024).toFixed(1)} MiB, max ${(result.maxRssKiB / 1024).toFixed(1)} MiB; ` +
+      `at ${result.settledMs / 1000} s median ${(result.medianSettledRssKiB / 1024).toFixed(1)} MiB, max ${(result.maxSettledRssKiB / 1024).toFixed(1)} MiB; ` +
       (measured
         ? `gossip sent median ${Math.round(result.medianSentBytesPerSecond!)} B/s, max ${Math.round(result.maxSentBytesPerSecond!)} B/s per node`
         : `traffic skipped: ${trafficSkipped}`),

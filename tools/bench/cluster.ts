@@ -191,7 +191,7 @@ export async function runClusterBenchmark(
         KILL_TO_DEAD_GOAL_MS,
         failureDetection.maxMs,
       ),
-      rssBytes: goalAtMost('largest idle RSS of a node (bytes)', RSS_GOAL_BYTES, rest.maxRssKiB * 1024),
+      rssBytes: goalAtMost('largest settled idle RSS of a node (bytes)', RSS_GOAL_BYTES, rest.maxSettledRssKiB * 1024),
     },
     serf,
   };
