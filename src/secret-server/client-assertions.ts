@@ -108,9 +108,20 @@ export class ClientAssertionVerifier {
 
   /**
    * The resource server that signed `assertion`.
-   * @throws KeymeshError `ERR_INVALID_CLIENT`, or `ERR_IDP_UNAVAILABLE` when its key set cannot be fetched.
+   *
+   * `alongside`, when given, is started with that server once the assertion verified (signature, claims, a
+   * well-formed `jti`) and runs while its `jti` is recorded, so the record's round trip on the register overlaps
+   * the caller's next steps. It is never started for an assertion that does not verify. This resolves only when
+   * both settled, and rejects with the assertion's failure first (a replay, the register's error), then with
+   * `alongside`'s. Until this resolves the caller is not authenticated: `alongside` must release nothing.
+   * @throws KeymeshError `ERR_INVALID_CLIENT`, or `ERR_IDP_UNAVAILABLE` when its key set cannot be fetched; what
+   *   `alongside` throws.
    */
-  async verify(assertionType: string | undefined, assertion: string | undefined): Promise<ResourceServer> {
+  async verify(
+    assertionType: string | undefined,
+    assertion: string | undefined,
+    alongside?: (server: ResourceServer) => Promise<unknown>,
+  ): Promise<ResourceServer> {
     if (assertionType !== CLIENT_ASSERTION_TYPE || !assertion)
       throw invalid(
         `client authentication needs client_assertion_type ${CLIENT_ASSERTION_TYPE} and a client_assertion`,
@@ -166,8 +177,11 @@ export class ClientAssertionVerifier {
       throw invalid(`the client assertion lives longer than ${CLIENT_ASSERTION_MAX_LIFETIME_MS / 1000} s`);
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128)
       throw invalid('the client assertion needs a jti of 1–128 characters');
-    if (!(await recordJti(this.#recordOnce, client.server.clientId, payload.jti, payload.exp!)))
-      throw invalid('the client assertion was used before (replayed jti)');
+    const recorded = recordJti(this.#recordOnce, client.server.clientId, payload.jti, payload.exp!);
+    const [fresh, work] = await Promise.allSettled([recorded, (async () => alongside?.(client.server))()]);
+    if (fresh.status === 'rejected') throw fresh.reason;
+    if (!fresh.value) throw invalid('the client assertion was used before (replayed jti)');
+    if (work.status === 'rejected') throw work.reason;
     return client.server;
   }
 }

@@ -7,6 +7,10 @@
  * the secret of (issuer, subject) on the register (256 random bits proposed; the first value chosen is returned
  * for ever) → encrypt it as a compact JWE to each audience's current POP `enc` key → sign a JWT with `sub`, `aud`,
  * `iss`, `iat`, `exp`, `jti`, `sub_id` and `secret` (audience → JWE) with the realm's active signing key.
+ * Recording the `jti` is a round trip on the register that nothing else waits for: it starts once the assertion's
+ * signature verified, the steps from the audiences to the JWEs run meanwhile, and nothing is signed until both
+ * succeeded. When several steps fail, the error is the earliest one's (the caller's authentication first), as if
+ * they had run one after another.
  *
  * The answer is explicitly typed (RFC 8725 §3.11): `typ: secret-answer+jwt`, so that it can never be taken for
  * another JWT of this realm (an access token is `at+jwt`), nor another JWT for this answer. `sub` is the user's
@@ -27,9 +31,9 @@ import type { Clock } from '../clock.js';
 import { KeymeshError } from '../errors.js';
 import { isTombstone } from '../register/tombstone.js';
 import type { Keyring } from '../keyring/keyring.js';
-import type { ClientAssertionVerifier } from './client-assertions.js';
+import type { ClientAssertionVerifier, ResourceServer } from './client-assertions.js';
 import type { PopKey, PopKeys } from './pop-keys.js';
-import type { UserTokenVerifier } from './user-tokens.js';
+import type { UserTokenVerifier, VerifiedUser } from './user-tokens.js';
 
 /** Lifetime of the JWT that carries the secret, in seconds. */
 export const SECRET_TOKEN_LIFETIME_S = 300;
@@ -59,6 +63,14 @@ export interface SecretServerOptions {
   readonly audit?: AuditLog;
 }
 
+/** What an exchange has checked and computed before it answers. */
+interface Prepared {
+  readonly servers: readonly ResourceServer[];
+  readonly user: VerifiedUser;
+  /** Audience → the compact JWE of the secret to its POP. */
+  readonly encrypted: Record<string, string>;
+}
+
 export class SecretServer {
   readonly #o: SecretServerOptions;
 
@@ -73,20 +85,13 @@ export class SecretServer {
    *   `ERR_AUDIT_UNAVAILABLE` (the release could not be recorded: nothing is returned), `ERR_SECRET_ERASED`.
    */
   async exchange(request: ExchangeRequest): Promise<{ token: string; expiresIn: number }> {
-    const caller = await this.#o.clients.verify(request.clientAssertionType, request.clientAssertion);
-    if (request.audiences.length === 0)
-      throw new KeymeshError('ERR_INVALID_REQUEST', 'audience: at least one resource server');
-    // DESIGN §11: a resource server gets answers addressed to itself only, never to another server
-    const servers = request.audiences.map((a) => this.#o.clients.resourceServer(a));
-    if (servers.some((server) => server.clientId !== caller.clientId))
-      throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
-    const user = await this.#o.users.verify(request.subjectToken, caller.userTokenAudiences);
-    // the POPs first: a resource server whose POP is down gets a clear error before anything is created
-    const pops = await Promise.all(servers.map((server) => this.#o.pops.get(server.jwksUri)));
-    const secret = await this.#secretOf(user.issuer, user.subject);
-    const encrypted: Record<string, string> = {};
-    for (const [i, server] of servers.entries())
-      encrypted[server.audience] = await this.#encryptTo(server.jwksUri, pops[i]!, secret);
+    let prepared: Promise<Prepared> | undefined;
+    const caller = await this.#o.clients.verify(request.clientAssertionType, request.clientAssertion, (server) => {
+      prepared = this.#prepare(server, request);
+      return prepared;
+    });
+    // a verifier that ran nothing alongside leaves the work to be done now, the caller authenticated
+    const { servers, user, encrypted } = await (prepared ?? this.#prepare(caller, request));
     const key = this.#o.keyring.requireActive(this.#o.realm, 'sig');
     const now = Math.floor(this.#o.clock.now() / 1000);
     const subId = { format: 'iss_sub', iss: user.issuer, sub: user.subject };
@@ -107,6 +112,29 @@ export class SecretServer {
       user: userRef(user.issuer, user.subject),
     });
     return { token, expiresIn: SECRET_TOKEN_LIFETIME_S };
+  }
+
+  /**
+   * Everything of an exchange for `caller` but the answer: the audiences, the user's token, the POPs, the secret and
+   * its JWEs. It runs while the caller's `jti` is recorded, so it releases nothing: its result is used only once
+   * the caller is authenticated. At worst a replayed assertion with a valid user token gets that user's secret
+   * created on the register (never sent), as the user's first exchange would.
+   */
+  async #prepare(caller: ResourceServer, request: ExchangeRequest): Promise<Prepared> {
+    if (request.audiences.length === 0)
+      throw new KeymeshError('ERR_INVALID_REQUEST', 'audience: at least one resource server');
+    // DESIGN §11: a resource server gets answers addressed to itself only, never to another server
+    const servers = request.audiences.map((a) => this.#o.clients.resourceServer(a));
+    if (servers.some((server) => server.clientId !== caller.clientId))
+      throw new KeymeshError('ERR_UNKNOWN_AUDIENCE', 'an audience is not one this resource server may ask for');
+    const user = await this.#o.users.verify(request.subjectToken, caller.userTokenAudiences);
+    // the POPs first: a resource server whose POP is down gets a clear error before anything is created
+    const pops = await Promise.all(servers.map((server) => this.#o.pops.get(server.jwksUri)));
+    const secret = await this.#secretOf(user.issuer, user.subject);
+    const jwes = await Promise.all(servers.map((server, i) => this.#encryptTo(server.jwksUri, pops[i]!, secret)));
+    const encrypted: Record<string, string> = {};
+    for (const [i, server] of servers.entries()) encrypted[server.audience] = jwes[i]!;
+    return { servers, user, encrypted };
   }
 
   /** The user's secret: the first 256 random bits ever chosen for (issuer, subject). */
