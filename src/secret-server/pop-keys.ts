@@ -1,7 +1,9 @@
 /**
  * The encryption keys of resource servers' POPs: the first `enc` key of the document at a resource server's
  * `jwksUri`, cached for as long as its `Cache-Control: max-age` allows (at most `IDP_JWKS_MAX_AGE_MS`) and fetched
- * again when it expired or when encrypting to it failed.
+ * again when it expired or when encrypting to it failed. Requests that need the same POP while it is being fetched
+ * share that one fetch, so exchanges arriving together at a POP with no (or an expired) `max-age` cost the POP one
+ * request, not one each.
  *
  * The POP is fetched through a {@link CappedFetcher}: no redirects, https except to loopback, at most
  * `OUTBOUND_FETCH_MAX_BYTES`, within `OUTBOUND_FETCH_TIMEOUT_MS`. Errors tell the caller only that the POP is
@@ -41,6 +43,8 @@ export class PopKeys {
   readonly #clock: Clock;
   readonly #fetcher: CappedFetcher;
   readonly #cache = new Map<string, { key: PopKey; until: number }>();
+  /** The fetch under way per URL, shared by every caller that needs it meanwhile (its failure too). */
+  readonly #fetching = new Map<string, Promise<PopKey>>();
 
   constructor(clock: Clock, options: PopKeysOptions = {}) {
     this.#clock = clock;
@@ -55,6 +59,15 @@ export class PopKeys {
   async get(url: string, fresh = false): Promise<PopKey> {
     const cached = this.#cache.get(url);
     if (!fresh && cached && cached.until > this.#clock.now()) return cached.key;
+    // a fetch under way started after the cached key expired (or failed), so it is fresh enough for `fresh` too
+    const under = this.#fetching.get(url);
+    if (under) return under;
+    const fetching = this.#fetch(url).finally(() => this.#fetching.delete(url));
+    this.#fetching.set(url, fetching);
+    return fetching;
+  }
+
+  async #fetch(url: string): Promise<PopKey> {
     const doc = await this.#fetcher.get(url, {
       code: 'ERR_POP_UNAVAILABLE',
       message: "the resource server's POP could not be fetched",

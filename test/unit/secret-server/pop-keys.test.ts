@@ -65,6 +65,26 @@ describe("resource servers' POP keys", () => {
     expect(err.cause).toMatchObject({ url: `${huge.base}/pop`, reason: expect.stringContaining('limit') });
   });
 
+  it('shares one fetch among the callers that need a POP while it is fetched, its failure too', async () => {
+    let down = false;
+    const s = await serve(200, () => (down ? 'not json' : { keys: [enc] }));
+    const pops = new PopKeys(clock);
+    // no max-age: nothing is cached, yet ten exchanges arriving together cost the POP one request
+    const keys = await Promise.all(Array.from({ length: 10 }, (_, i) => pops.get(`${s.base}/pop`, i % 2 === 0)));
+    expect(keys.every((k) => k.kid === 'e1')).toBe(true);
+    expect(s.requests()).toBe(1);
+    // once that fetch settled, the next caller fetches again
+    await pops.get(`${s.base}/pop`);
+    expect(s.requests()).toBe(2);
+    down = true;
+    const failures = Array.from({ length: 5 }, () => refusal(pops.get(`${s.base}/pop`)));
+    await Promise.all(failures);
+    expect(s.requests()).toBe(3);
+    down = false;
+    await expect(pops.get(`${s.base}/pop`)).resolves.toMatchObject({ kid: 'e1' });
+    expect(s.requests()).toBe(4);
+  });
+
   it('refuses a POP that redirects, and the redirect target sees no request', async () => {
     const target = await serve(200, () => ({ keys: [enc] }));
     const redirector = await serve(302, () => '', { location: `${target.base}/pop` });
