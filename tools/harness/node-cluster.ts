@@ -251,14 +251,17 @@ export class NodeCluster {
     return (await this.view(i)).members.find((m) => m.name === name)?.state;
   }
 
-  /** Forces a rotation of `use` on node `i` (`POST /v1/keys/rotate`); resolves with the new key's kid. */
   /**
    * A forced rotation on node `i`; resolves with the new kid. A rotation waits for the key's synced write, which a
-   * busy shared disk can hold up for seconds (10 nodes on two cores), so it may take up to `ROTATE_TIMEOUT_MS`; the
-   * propagation measured starts at the node's own log line, after that write.
+   * busy shared disk can hold up for seconds (10 nodes on two cores), so it may take up to `ROTATE_TIMEOUT_MS`; a
+   * node that sheds it (503, as it does while its event loop lags) is asked again within that time. The propagation
+   * measured starts at the node's own log line, after that write.
    */
   async rotate(i: number, use: 'sig' | 'enc'): Promise<string> {
-    const key = await this.#admin<{ kid?: unknown }>(i, 'POST', '/v1/keys/rotate', { use }, 201, ROTATE_TIMEOUT_MS);
+    const key = await retryWhileShed(
+      () => this.#admin<{ kid?: unknown }>(i, 'POST', '/v1/keys/rotate', { use }, 201, ROTATE_TIMEOUT_MS),
+      Date.now() + ROTATE_TIMEOUT_MS,
+    );
     if (typeof key.kid !== 'string')
       throw new Error(`rotate on ${this.#node(i).name} answered no kid: ${JSON.stringify(key)}`);
     return key.kid;
@@ -339,5 +342,29 @@ export class NodeCluster {
     const node = this.nodes[i];
     if (!node) throw new Error(`no node ${i} in a ${this.size}-node cluster`);
     return node;
+  }
+}
+
+/** Pause before asking a node that shed a request again (ms). */
+export const SHED_RETRY_PAUSE_MS = 500;
+
+/**
+ * `call` again, after `SHED_RETRY_PAUSE_MS`, while it fails with a node's load-shedding answer (503
+ * `temporarily_unavailable`) and the next try would still start before `deadline` (epoch ms); any other failure,
+ * or the last shed one, is thrown.
+ */
+export async function retryWhileShed<T>(
+  call: () => Promise<T>,
+  deadline: number,
+  pauseMs = SHED_RETRY_PAUSE_MS,
+): Promise<T> {
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      const shed = /answered 503: .*temporarily_unavailable/.test((err as Error).message);
+      if (!shed || Date.now() + pauseMs >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
   }
 }
