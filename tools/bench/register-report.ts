@@ -11,8 +11,8 @@ export interface RegisterSettings {
   readonly warmupMs: number;
   /**
    * Before the first measured run, each store gets this long of creates (two thirds) and reads at the highest
-   * concurrency, not measured: keymesh runs on V8, which compiles its hot paths over the first thousands of
-   * operations (creates at concurrency 1 got about twice as fast over their first 20 s on a fresh cluster).
+   * concurrency, not measured, so that neither store is measured cold (keymesh runs on V8, which compiles its hot
+   * paths over its first thousands of operations).
    */
   readonly initialWarmupMs: number;
   readonly durationMs: number;
@@ -249,7 +249,7 @@ export function renderRegisterMarkdown(r: RegisterResults): string {
       `of every key), first cluster map formed ${(r.startToServingMs / 1000).toFixed(1)} s after spawning node-1. Clients: closed loops in this ` +
       `process over keep-alive \`node:http\` connections, spread round-robin over the nodes; ${s.valueBytes}-byte values. Per measurement ` +
       `${s.initialWarmupMs / 1000} s of creates and reads at concurrency ${Math.max(...s.concurrencies)} on each cluster before the first run ` +
-      `(not measured: V8 compiles keymesh's hot paths over its first thousands of operations), then per measurement ` +
+      `(not measured, so that neither is measured cold), then per measurement ` +
       `${s.warmupMs / 1000} s warm-up + ${s.durationMs / 1000} s measured, ${s.repetitions} runs interleaved, median reported. ` +
       `Latency is per operation, request sent → response read; p99 is nearest-rank within a run (with fewer than 100 operations, the ` +
       `slowest). Idle CPU of the nodes before the load: ${r.idleNodesCpuPercent.map((x) => `${int(x)}%`).join(', ')} of one core.`,
