@@ -88,11 +88,19 @@ export function errorAnswer(err: unknown, url: string): ErrorAnswer {
   };
 }
 
+/** Logs `answer` with its cause when it is to be logged (see {@link ErrorAnswer.logged}). */
+export function logErrorAnswer(
+  answer: ErrorAnswer,
+  log: Pick<FastifyRequest['log'], 'error'>,
+  route: string | undefined,
+): void {
+  const e = answer.error;
+  if (answer.logged) log.error({ err: e.cause ?? e, code: e.code, route }, 'request failed');
+}
+
 /** Fastify error handler: answers with {@link errorAnswer}. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const answer = errorAnswer(err, request.url);
-  const e = answer.error;
-  if (answer.logged)
-    request.log.error({ err: e.cause ?? e, code: e.code, route: request.routeOptions.url }, 'request failed');
+  logErrorAnswer(answer, request.log, request.routeOptions.url);
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
