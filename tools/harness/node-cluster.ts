@@ -334,7 +334,7 @@ export class NodeCluster {
     });
     const text = res.body.toString('utf8');
     if (res.status !== expectStatus)
-      throw new Error(`${method} ${path} on ${this.#node(i).name} answered ${res.status}: ${text}`);
+      throw new AdminRequestError(`${method} ${path} on ${this.#node(i).name}`, res.status, text);
     return JSON.parse(text) as T;
   }
 
@@ -345,13 +345,24 @@ export class NodeCluster {
   }
 }
 
+/** An operator request that a node answered with another status than expected. */
+export class AdminRequestError extends Error {
+  constructor(
+    request: string,
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`${request} answered ${status}: ${body}`);
+  }
+}
+
 /** Pause before asking a node that shed a request again (ms). */
 export const SHED_RETRY_PAUSE_MS = 500;
 
 /**
- * `call` again, after `SHED_RETRY_PAUSE_MS`, while it fails with a node's load-shedding answer (503
- * `temporarily_unavailable`) and the next try would still start before `deadline` (epoch ms); any other failure,
- * or the last shed one, is thrown.
+ * `call` again, after `SHED_RETRY_PAUSE_MS`, while a node sheds it (503 `temporarily_unavailable`, load shedding's
+ * answer) and the next try would still start before `deadline` (epoch ms); any other failure, or the last shed one,
+ * is thrown.
  */
 export async function retryWhileShed<T>(
   call: () => Promise<T>,
@@ -362,7 +373,8 @@ export async function retryWhileShed<T>(
     try {
       return await call();
     } catch (err) {
-      const shed = /answered 503: .*temporarily_unavailable/.test((err as Error).message);
+      const shed =
+        err instanceof AdminRequestError && err.status === 503 && err.body.includes('temporarily_unavailable');
       if (!shed || Date.now() + pauseMs >= deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
