@@ -126,20 +126,30 @@ describe('POST /token in front of fastify', () => {
     expect(shape(fast)).toMatchObject({ cache: 'no-store', pragma: 'no-cache', body: { token_type: 'Bearer' } });
   });
 
-  it('answers a wrong secret, a malformed form and an unknown grant with the error edge’s answers', async () => {
+  it('answers a wrong secret, a malformed form, an unknown grant and more than was granted as the error edge does', async () => {
     const { port, seen } = await setup();
-    const cases: [string, string, number][] = [
-      [GRANT, WRONG, 401],
-      ['audience=x', RIGHT, 400],
-      ['grant_type=password&username=u&password=p', RIGHT, 400],
-      [`${GRANT}&scope=${'s'.repeat(3000)}`, RIGHT, 400],
-      [`${GRANT}&resource=not-a-uri`, RIGHT, 400],
+    const cases: [string, string, number, string][] = [
+      [GRANT, WRONG, 401, 'invalid_client'],
+      ['audience=x', RIGHT, 400, 'invalid_request'],
+      ['grant_type=password&username=u&password=p', RIGHT, 400, 'unsupported_grant_type'],
+      [`${GRANT}&scope=${'s'.repeat(3000)}`, RIGHT, 400, 'invalid_request'],
+      [`${GRANT}&resource=not-a-uri`, RIGHT, 400, 'invalid_target'],
+      // a valid client asking for more than it was granted: an audience, a resource, a grant it is not registered for
+      [`${GRANT}&audience=${encodeURIComponent('https://other.example')}`, RIGHT, 400, 'invalid_target'],
+      [`${GRANT}&resource=${encodeURIComponent('https://other.example/api')}`, RIGHT, 400, 'invalid_target'],
+      [
+        `grant_type=${encodeURIComponent('urn:ietf:params:oauth:grant-type:token-exchange')}&subject_token=x&subject_token_type=${encodeURIComponent('urn:ietf:params:oauth:token-type:access_token')}`,
+        RIGHT,
+        400,
+        'unauthorized_client',
+      ],
     ];
-    for (const [body, authorization, status] of cases) {
+    for (const [body, authorization, status, error] of cases) {
       const fast = await form(port, '/token', body, authorization);
       expect(seen.count).toBe(0);
       const routed = await form(port, '/token?via=fastify', body, authorization);
       expect(fast.status).toBe(status);
+      expect(fast.body['error']).toBe(error);
       expect(shape(fast)).toEqual(shape(routed));
       seen.count = 0;
     }
